@@ -1,0 +1,39 @@
+// Weft's error type. Every failure carries a stable `code` (codes survive the worker
+// boundary and structured cloning; classes do not) and a message that says what to do.
+
+export type WeftErrorCode =
+  | 'WEBGPU_UNAVAILABLE'
+  | 'NO_ADAPTER'
+  | 'DEVICE_LOST'
+  | 'GPU_ERROR'
+  | 'DEVICE_LIMIT'
+  | 'DESTROYED'
+  | 'INVALID_OPTION'
+  | 'DIMENSION_MISMATCH'
+  | 'INVALID_VECTOR'
+  | 'INVALID_ID'
+  | 'DUPLICATE_ID'
+  | 'NOT_TRAINED'
+  | 'ALREADY_TRAINED'
+  | 'TOO_FEW_TRAINING_VECTORS'
+  | 'EMPTY_INDEX'
+  | 'K_OUT_OF_RANGE'
+  | 'NPROBE_OUT_OF_RANGE'
+  | 'SEARCH_FINISHED';
+
+export class WeftError extends Error {
+  readonly code: WeftErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: WeftErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WeftError';
+    this.code = code;
+    this.details = options?.details;
+  }
+}
+
+/** True for any error carrying a Weft code, also after it crossed a worker boundary as a plain object. */
+export function isWeftError(e: unknown, code?: WeftErrorCode): e is WeftError {
+  if (typeof e !== 'object' || e === null || !('code' in e)) return false;
+  return code === undefined || (e as { code: unknown }).code === code;
+}

@@ -1,0 +1,134 @@
+// Owns (or borrows) a GPUDevice: requests the adapter's real limits, routes device loss and
+// uncaptured errors to typed WeftErrors, counts the bytes of every buffer it creates so that
+// tests can catch leaks, and caches compute pipelines by what changes their code.
+
+import { WeftError } from '../errors.js';
+
+export interface GpuContextOptions {
+  /** Use this device instead of creating one. It is not destroyed by `destroy()`. */
+  device?: GPUDevice;
+  powerPreference?: GPUPowerPreference;
+  /**
+   * Upper bound on the bytes of one storage buffer (shard). Defaults to the device's
+   * `maxStorageBufferBindingSize` (and `maxBufferSize`); set lower to force sharding.
+   */
+  maxShardBytes?: number;
+}
+
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly limits: GPUSupportedLimits;
+  /** Bytes of one storage-buffer shard: min(maxStorageBufferBindingSize, maxBufferSize, option). */
+  readonly maxShardBytes: number;
+  /** Bytes currently held by buffers created through this context. */
+  readonly liveBytes: number;
+  readonly ownsDevice: boolean;
+  /** Set once the device is lost; every later GPU call throws it. */
+  readonly lostError: WeftError | undefined;
+  createBuffer(desc: GPUBufferDescriptor): GPUBuffer;
+  destroyBuffer(buffer: GPUBuffer | undefined): void;
+  pipeline(key: string, build: () => GPUComputePipeline): GPUComputePipeline;
+  /** Subscribe to device loss and uncaptured GPU errors; returns the unsubscribe function. */
+  onError(listener: (error: WeftError) => void): () => void;
+  /** Throws if the device was lost or the context destroyed. */
+  check(): void;
+  destroy(): void;
+}
+
+export async function createGpuContext(options: GpuContextOptions = {}): Promise<GpuContext> {
+  if (options.device) return wrapDevice(options.device, false, options);
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) {
+    throw new WeftError('WEBGPU_UNAVAILABLE',
+      'WebGPU is not available in this environment. Use a browser with WebGPU enabled (Chrome/Edge 113+, a secure https or localhost page) or pass a GPUDevice.');
+  }
+  const adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {});
+  if (!adapter) {
+    throw new WeftError('NO_ADAPTER',
+      'No WebGPU adapter was found. Update the GPU driver or enable WebGPU in the browser settings (chrome://gpu tells why it is disabled).');
+  }
+  // The default device limits are far below what real adapters offer (128 MiB bindings):
+  // ask for the adapter's own limits for everything vector search is bounded by.
+  const wanted = [
+    'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension',
+    'maxStorageBuffersPerShaderStage',
+  ] as const;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of wanted) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredLimits, label: 'weft.device' });
+  return wrapDevice(device, true, options);
+}
+
+function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextOptions): GpuContext {
+  const limits = device.limits;
+  let maxShardBytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  if (options.maxShardBytes !== undefined) {
+    if (!(options.maxShardBytes > 0)) throw new WeftError('INVALID_OPTION', 'maxShardBytes must be a positive number of bytes.');
+    maxShardBytes = Math.min(maxShardBytes, Math.floor(options.maxShardBytes));
+  }
+  maxShardBytes -= maxShardBytes % 256;
+
+  const listeners = new Set<(e: WeftError) => void>();
+  const sizes = new Map<GPUBuffer, number>();
+  const pipelines = new Map<string, GPUComputePipeline>();
+  let liveBytes = 0;
+  let lostError: WeftError | undefined;
+  let destroyed = false;
+
+  const emit = (e: WeftError) => { for (const l of listeners) l(e); };
+  void device.lost.then((info) => {
+    if (destroyed && info.reason === 'destroyed') return;
+    lostError = new WeftError('DEVICE_LOST',
+      `The GPU device was lost (${info.reason}: ${info.message}). Create a new index on a new device; data kept in IndexedDB is safe.`,
+      { details: { reason: info.reason } });
+    emit(lostError);
+  });
+  const onUncaptured = (ev: GPUUncapturedErrorEvent) => {
+    emit(new WeftError('GPU_ERROR', `Uncaptured WebGPU error: ${ev.error.message}`, { cause: ev.error }));
+  };
+  device.addEventListener('uncapturederror', onUncaptured);
+
+  const ctx: GpuContext = {
+    device, limits, maxShardBytes, ownsDevice,
+    get liveBytes() { return liveBytes; },
+    get lostError() { return lostError; },
+    createBuffer(desc) {
+      ctx.check();
+      const buffer = device.createBuffer(desc);
+      sizes.set(buffer, desc.size);
+      liveBytes += desc.size;
+      return buffer;
+    },
+    destroyBuffer(buffer) {
+      if (!buffer) return;
+      const size = sizes.get(buffer);
+      if (size === undefined) return;
+      sizes.delete(buffer);
+      liveBytes -= size;
+      buffer.destroy();
+    },
+    pipeline(key, build) {
+      let p = pipelines.get(key);
+      if (!p) { p = build(); pipelines.set(key, p); }
+      return p;
+    },
+    onError(listener) { listeners.add(listener); return () => listeners.delete(listener); },
+    check() {
+      if (lostError) throw lostError;
+      if (destroyed) throw new WeftError('DESTROYED', 'This GPU context was destroyed; create a new one.');
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      for (const b of sizes.keys()) b.destroy();
+      sizes.clear();
+      liveBytes = 0;
+      pipelines.clear();
+      device.removeEventListener('uncapturederror', onUncaptured);
+      listeners.clear();
+      if (ownsDevice) device.destroy();
+    },
+  };
+  return ctx;
+}

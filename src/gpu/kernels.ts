@@ -1,0 +1,102 @@
+// Small helpers every kernel runner shares: labelled buffers made from typed arrays, explicit
+// bind-group layouts, pipelines cached by shader name + override constants, and readback.
+
+import type { GpuContext } from './context.js';
+
+export type BindingKind = 'uniform' | 'read' | 'rw';
+
+const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
+const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
+
+function shaderModule(ctx: GpuContext, name: string, code: string): GPUShaderModule {
+  let m = modules.get(ctx.device);
+  if (!m) { m = new Map(); modules.set(ctx.device, m); }
+  let mod = m.get(name);
+  if (!mod) { mod = ctx.device.createShaderModule({ label: `weft.${name}`, code }); m.set(name, mod); }
+  return mod;
+}
+
+export function bindGroupLayout(ctx: GpuContext, name: string, kinds: readonly BindingKind[]): GPUBindGroupLayout {
+  let m = layouts.get(ctx.device);
+  if (!m) { m = new Map(); layouts.set(ctx.device, m); }
+  let l = m.get(name);
+  if (!l) {
+    l = ctx.device.createBindGroupLayout({
+      label: `weft.${name}.layout`,
+      entries: kinds.map((kind, binding) => ({
+        binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: kind === 'uniform' ? 'uniform' : kind === 'read' ? 'read-only-storage' : 'storage' },
+      })),
+    });
+    m.set(name, l);
+  }
+  return l;
+}
+
+export interface Kernel {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** A compute pipeline for `code`, specialised by `constants` (override values), cached per context. */
+export function kernel(ctx: GpuContext, name: string, code: string, kinds: readonly BindingKind[], constants: Record<string, number>): Kernel {
+  const layout = bindGroupLayout(ctx, name, kinds);
+  const key = `${name}|${Object.entries(constants).map(([k, v]) => `${k}=${v}`).join(',')}`;
+  const pipeline = ctx.pipeline(key, () => ctx.device.createComputePipeline({
+    label: `weft.${key}`,
+    layout: ctx.device.createPipelineLayout({ label: `weft.${name}.pipelineLayout`, bindGroupLayouts: [layout] }),
+    compute: { module: shaderModule(ctx, name, code), entryPoint: 'main', constants },
+  }));
+  return { pipeline, layout };
+}
+
+export function bindGroup(ctx: GpuContext, k: Kernel, label: string, buffers: readonly GPUBuffer[]): GPUBindGroup {
+  return ctx.device.createBindGroup({
+    label, layout: k.layout,
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+}
+
+/** A storage buffer holding `data` (size rounded up to 16 bytes). */
+export function bufferFrom(ctx: GpuContext, label: string, data: ArrayBufferView, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC): GPUBuffer {
+  const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+  const buffer = ctx.createBuffer({ label, size, usage, mappedAtCreation: true });
+  new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  buffer.unmap();
+  return buffer;
+}
+
+/** A uniform buffer of u32 values. */
+export function uniformU32(ctx: GpuContext, label: string, values: readonly number[]): GPUBuffer {
+  const data = new Uint32Array(Math.max(4, Math.ceil(values.length / 4) * 4));
+  data.set(values);
+  return bufferFrom(ctx, label, data, GPUBufferUsage.UNIFORM);
+}
+
+export function storageBuffer(ctx: GpuContext, label: string, bytes: number): GPUBuffer {
+  return ctx.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+}
+
+/** Copies `bytes` of `src` back to the CPU. */
+export async function readBack(ctx: GpuContext, src: GPUBuffer, bytes: number, encoder?: GPUCommandEncoder): Promise<ArrayBuffer> {
+  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+  const staging = ctx.createBuffer({ label: 'weft.readback', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  try {
+    const enc = encoder ?? ctx.device.createCommandEncoder({ label: 'weft.readback' });
+    enc.copyBufferToBuffer(src, 0, staging, 0, size);
+    ctx.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    ctx.check();
+    return staging.getMappedRange(0, size).slice(0, bytes);
+  } finally {
+    ctx.destroyBuffer(staging);
+  }
+}
+
+/** Splits a 1-D workgroup count over x and y so neither exceeds the per-dimension limit. */
+export function grid2d(ctx: GpuContext, groups: number): [number, number] {
+  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+  const x = Math.min(groups, max);
+  return [Math.max(1, x), Math.max(1, Math.ceil(groups / Math.max(1, x)))];
+}

@@ -1,0 +1,15 @@
+// Weft's public entry point.
+
+export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
+export { createGpuContext, type GpuContext, type GpuContextOptions } from './gpu/context.js';
+export {
+  createIvfIndex, createFlatIndex,
+  type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions, type GpuSource,
+} from './index/ivf.js';
+export {
+  METRICS, STORAGE_TYPES, NO_ID, MAX_K,
+  type Metric, type StorageType, type SearchOptions, type SearchResult, type SearchSession,
+} from './index/types.js';
+export { referenceSearch, referenceIvfSearch, referenceProbes, recallAtK, type ReferenceList } from './index/reference.js';
+export { layoutFor, toHalf, fromHalf, type Layout, type ScalarQuantizer } from './index/codec.js';
+export { gaussianMixture, createRng, type Rng } from './random.js';

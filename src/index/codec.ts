@@ -1,0 +1,192 @@
+// How stored vectors are laid out: padding to whole vec4<u32> units, f16 packing, int8 scalar
+// quantisation with a per-dimension range (FAISS QT_8bit), the 32-vector interleaved blocks the
+// scan kernel reads, and the matching CPU decoders used by the reference search.
+
+import type { StorageType } from './types.js';
+
+/** Vectors per interleaved block (a warp reads one 128-byte line per word). */
+export const BLOCK = 32;
+
+export interface Layout {
+  dim: number;
+  storage: StorageType;
+  /** Dimensions after padding to whole units (padding is zero and scores zero). */
+  dimPad: number;
+  /** vec4<u32> units per stored vector. */
+  units: number;
+  /** u32 words per stored vector (4 x units). */
+  words: number;
+  /** vec4<f32> units per (padded) query row. */
+  queryUnits: number;
+  /** Stored bytes per vector. */
+  bytesPerVector: number;
+}
+
+const DIMS_PER_UNIT: Record<StorageType, number> = { f32: 4, f16: 8, int8: 16 };
+
+export function layoutFor(dim: number, storage: StorageType): Layout {
+  const per = DIMS_PER_UNIT[storage];
+  const units = Math.ceil(dim / per);
+  const dimPad = units * per;
+  return { dim, storage, dimPad, units, words: units * 4, queryUnits: dimPad / 4, bytesPerVector: units * 16 };
+}
+
+/** Per-dimension int8 range: x ≈ vmin + code * scale, code in 0..255. Padded with zeros to dimPad. */
+export interface ScalarQuantizer {
+  vmin: Float32Array;
+  scale: Float32Array;
+}
+
+export function trainScalarQuantizer(vectors: Float32Array, dim: number, dimPad: number): ScalarQuantizer {
+  const n = vectors.length / dim;
+  const vmin = new Float32Array(dimPad);
+  const scale = new Float32Array(dimPad);
+  for (let j = 0; j < dim; j++) {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = vectors[i * dim + j]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    vmin[j] = lo;
+    scale[j] = (hi - lo) / 255;
+  }
+  return { vmin, scale };
+}
+
+// ---- f16 -----------------------------------------------------------------------------------
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** float32 → IEEE binary16 bits, round to nearest even (what WGSL's pack2x16float does). */
+export function toHalf(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+/** IEEE binary16 bits → number (exact). */
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+export const HALF_MAX = 65504;
+
+// ---- encode / decode (row-major words) -----------------------------------------------------
+
+/** Encodes n rows of `dim` floats into n x layout.words u32 words, row-major. */
+export function encodeRows(vectors: Float32Array, layout: Layout, sq?: ScalarQuantizer): Uint32Array {
+  const { dim, words } = layout;
+  const n = vectors.length / dim;
+  const out = new Uint32Array(n * words);
+  if (layout.storage === 'f32') {
+    const f = new Float32Array(out.buffer);
+    for (let i = 0; i < n; i++) f.set(vectors.subarray(i * dim, (i + 1) * dim), i * words);
+  } else if (layout.storage === 'f16') {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < dim; j++) {
+        out[i * words + (j >>> 1)]! |= toHalf(vectors[i * dim + j]!) << ((j & 1) * 16);
+      }
+    }
+  } else {
+    if (!sq) throw new Error('int8 storage needs a trained scalar quantizer');
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < dim; j++) {
+        const s = sq.scale[j]!;
+        let c = s > 0 ? Math.round((vectors[i * dim + j]! - sq.vmin[j]!) / s) : 0;
+        c = c < 0 ? 0 : c > 255 ? 255 : c;
+        out[i * words + (j >>> 2)]! |= c << ((j & 3) * 8);
+      }
+    }
+  }
+  return out;
+}
+
+/** Decodes row-major words back to n x dim floats (the values the GPU scores against). */
+export function decodeRows(codes: Uint32Array, layout: Layout, sq?: ScalarQuantizer): Float32Array {
+  const { dim, words } = layout;
+  const n = codes.length / words;
+  const out = new Float32Array(n * dim);
+  if (layout.storage === 'f32') {
+    const f = new Float32Array(codes.buffer, codes.byteOffset, codes.length);
+    for (let i = 0; i < n; i++) out.set(f.subarray(i * words, i * words + dim), i * dim);
+  } else if (layout.storage === 'f16') {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < dim; j++) out[i * dim + j] = fromHalf((codes[i * words + (j >>> 1)]! >>> ((j & 1) * 16)) & 0xffff);
+    }
+  } else {
+    if (!sq) throw new Error('int8 storage needs a trained scalar quantizer');
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < dim; j++) {
+        const c = (codes[i * words + (j >>> 2)]! >>> ((j & 3) * 8)) & 0xff;
+        out[i * dim + j] = Math.fround(sq.vmin[j]! + c * sq.scale[j]!);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Row-major words of `count` vectors → interleaved blocks starting at a block boundary:
+ * word c of unit u of vector e goes to ((⌊e/32⌋·units + u)·32 + e mod 32)·4 + c.
+ */
+export function interleave(rows: Uint32Array, count: number, units: number, dst: Uint32Array, dstSlot: number): void {
+  const words = units * 4;
+  for (let e = 0; e < count; e++) {
+    const s = dstSlot + e;
+    const blockBase = Math.floor(s / BLOCK) * units * BLOCK;
+    const lane = s % BLOCK;
+    for (let u = 0; u < units; u++) {
+      const d = ((blockBase + u * BLOCK + lane) * 4);
+      const src = e * words + u * 4;
+      dst[d] = rows[src]!; dst[d + 1] = rows[src + 1]!; dst[d + 2] = rows[src + 2]!; dst[d + 3] = rows[src + 3]!;
+    }
+  }
+}
+
+/** Copies rows into a zero-padded row stride (queries and training points are padded to dimPad). */
+export function padRows(vectors: Float32Array, dim: number, dimPad: number): Float32Array {
+  if (dim === dimPad) return vectors;
+  const n = vectors.length / dim;
+  const out = new Float32Array(n * dimPad);
+  for (let i = 0; i < n; i++) out.set(vectors.subarray(i * dim, (i + 1) * dim), i * dimPad);
+  return out;
+}
+
+/** L2-normalised copy of each row (cosine). Rows must be non-zero (validated before). */
+export function normalizeRows(vectors: Float32Array, dim: number): Float32Array {
+  const n = vectors.length / dim;
+  const out = new Float32Array(vectors.length);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) { const v = vectors[i * dim + j]!; s += v * v; }
+    const inv = 1 / Math.sqrt(s);
+    for (let j = 0; j < dim; j++) out[i * dim + j] = vectors[i * dim + j]! * inv;
+  }
+  return out;
+}

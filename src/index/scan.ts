@@ -1,0 +1,204 @@
+// Runs the scan and merge kernels: a search session scans slices of probe ranks, turns each
+// slice's per-workgroup top-k lists into one list per query with merge passes, and carries that
+// running top-k (on the GPU) into the next slice. The same code serves the IVF lists, the flat
+// index (one list, one probe) and the coarse step (centroids as one f32 list, k = nprobe).
+
+import { WeftError } from '../errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import { bindGroup, kernel, readBack, storageBuffer, uniformU32, type Kernel } from '../gpu/kernels.js';
+import scanWgsl from '../../shaders/scan.wgsl?raw';
+import mergeWgsl from '../../shaders/merge.wgsl?raw';
+import topkWgsl from '../../shaders/topk.wgsl?raw';
+import type { Layout } from './codec.js';
+import type { GpuLists } from './gpu-lists.js';
+import { keyToDistance } from './reference.js';
+import { MAX_K, NO_ID, type Metric, type SearchResult, type SearchSession } from './types.js';
+
+const STORAGE_CODE = { f32: 0, f16: 1, int8: 2 } as const;
+
+export interface ScanTarget {
+  layout: Layout;
+  /** Metric the results are reported in (cosine runs the inner-product kernel on normalised data). */
+  metric: Metric;
+  lists: GpuLists;
+  /** int8: vmin then scale, queryUnits vec4 each. */
+  sq?: GPUBuffer;
+}
+
+/** Candidates held per workgroup for a given k, and the workgroup size. Throws DEVICE_LIMIT. */
+export function sortSize(ctx: GpuContext, k: number): { sortN: number; wg: number } {
+  const sortN = Math.max(256, 1 << Math.ceil(Math.log2(2 * k)));
+  const need = sortN * 8 + 16;
+  if (need > ctx.limits.maxComputeWorkgroupStorageSize) {
+    throw new WeftError('DEVICE_LIMIT',
+      `k = ${k} needs ${need} bytes of workgroup memory, but this device allows ${ctx.limits.maxComputeWorkgroupStorageSize}. Use k ≤ ${maxK(ctx)}.`,
+      { details: { k, need, limit: ctx.limits.maxComputeWorkgroupStorageSize } });
+  }
+  return { sortN, wg: Math.min(256, sortN / 2, ctx.limits.maxComputeInvocationsPerWorkgroup) };
+}
+
+/** The largest k this device's workgroup memory supports (at most MAX_K). */
+export function maxK(ctx: GpuContext): number {
+  let sortN = 1 << Math.floor(Math.log2((ctx.limits.maxComputeWorkgroupStorageSize - 16) / 8));
+  sortN = Math.min(sortN, 2 * MAX_K);
+  return sortN / 2;
+}
+
+function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number): Kernel {
+  return kernel(ctx, 'scan', topkWgsl + scanWgsl, ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw'], {
+    WG: wg, SORT_N: sortN, STORAGE: STORAGE_CODE[t.layout.storage], METRIC: t.metric === 'l2' ? 0 : 1, UNITS: t.layout.units,
+  });
+}
+
+function mergeKernel(ctx: GpuContext, sortN: number, wg: number): Kernel {
+  return kernel(ctx, 'merge', topkWgsl + mergeWgsl, ['uniform', 'read', 'read', 'rw'], { WG: wg, SORT_N: sortN });
+}
+
+/** Bytes of per-workgroup output one probe rank produces for `numQueries` queries. */
+export function bytesPerRank(t: ScanTarget, k: number, sortN: number, numQueries: number): number {
+  const tiles = Math.max(1, Math.ceil(t.lists.maxSegment / sortN));
+  return numQueries * t.lists.shards.length * tiles * k * 8;
+}
+
+export interface SessionInit {
+  target: ScanTarget;
+  /** Padded queries, `queryUnits` vec4 per row (the main storage's padding, also for the coarse step). */
+  queries: GPUBuffer;
+  queryUnits: number;
+  numQueries: number;
+  k: number;
+  /** (key bits, list id) per query and rank, best first. */
+  probes: GPUBuffer;
+  /** Entries per query in `probes` (0: one shared list). */
+  probeStride: number;
+  nprobe: number;
+  /** Buffers the session destroys when it ends. */
+  owned: GPUBuffer[];
+}
+
+export interface InternalSession extends SearchSession {
+  /** Hands over the GPU buffer with the running top-k (numQueries x k of (key bits, id)) and ends the session. */
+  takeResult(): GPUBuffer;
+}
+
+export function openSession(ctx: GpuContext, init: SessionInit): InternalSession {
+  const { target, numQueries: nq, k, nprobe } = init;
+  const { sortN, wg } = sortSize(ctx, k);
+  const scan = scanKernel(ctx, target, sortN, wg);
+  const merge = mergeKernel(ctx, sortN, wg);
+  const numShards = target.lists.shards.length;
+  const tiles = Math.max(1, Math.ceil(target.lists.maxSegment / sortN));
+  const perRank = bytesPerRank(target, k, sortN, nq);
+  if (perRank > ctx.maxShardBytes || nq > ctx.limits.maxComputeWorkgroupsPerDimension || tiles > ctx.limits.maxComputeWorkgroupsPerDimension) {
+    throw new WeftError('DEVICE_LIMIT',
+      `A search of ${nq} queries with k = ${k} over lists of up to ${target.lists.maxSegment} vectors needs ${perRank} bytes of intermediate results per probed list, above this device's ${ctx.maxShardBytes}-byte buffer limit. Search fewer queries per call.`,
+      { details: { perRank, numQueries: nq, k } });
+  }
+  const ranksPerPass = Math.max(1, Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(ctx.maxShardBytes / perRank)));
+  const dummy = storageBuffer(ctx, 'weft.search.dummy', 16);
+  let carry: GPUBuffer | undefined;
+  let scanned = 0;
+  let closed = false;
+
+  const alive = () => {
+    ctx.check();
+    if (closed) throw new WeftError('SEARCH_FINISHED', 'This search session was already read and released; start a new search.');
+  };
+
+  const session: InternalSession = {
+    numQueries: nq, k, nprobe,
+    get scanned() { return scanned; },
+    get done() { return scanned >= nprobe; },
+
+    async step(count?: number) {
+      alive();
+      if (scanned >= nprobe) throw new WeftError('SEARCH_FINISHED', `All ${nprobe} probed lists were already scanned; call read().`);
+      const want = count ?? nprobe - scanned;
+      if (!Number.isInteger(want) || want < 1) throw new WeftError('INVALID_OPTION', `step() takes a positive whole number of lists; got ${String(count)}.`);
+      const end = Math.min(nprobe, scanned + want);
+      const encoder = ctx.device.createCommandEncoder({ label: 'weft.search.step' });
+      const temps: GPUBuffer[] = [];
+      for (let r0 = scanned; r0 < end; r0 += ranksPerPass) {
+        const rc = Math.min(ranksPerPass, end - r0);
+        let lists = rc * numShards * tiles;
+        const partial = storageBuffer(ctx, 'weft.search.partial', nq * lists * k * 8);
+        temps.push(partial);
+        const pass = encoder.beginComputePass({ label: 'weft.search.scan' });
+        pass.setPipeline(scan.pipeline);
+        for (let s = 0; s < numShards; s++) {
+          const params = uniformU32(ctx, 'weft.search.scanParams', [k, 0, init.probeStride, r0, rc, s, numShards, tiles, init.queryUnits]);
+          temps.push(params);
+          const shard = target.lists.shards[s]!;
+          pass.setBindGroup(0, bindGroup(ctx, scan, 'weft.search.scanBind', [
+            params, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial]));
+          pass.dispatchWorkgroups(tiles, rc, nq);
+        }
+        pass.end();
+        // Merge passes, folding in the carried top-k on the first one.
+        let input = partial;
+        let hasCarry = carry ? 1 : 0;
+        const group = Math.floor(sortN / k);
+        for (;;) {
+          const groups = Math.ceil((lists + hasCarry) / group);
+          const out = storageBuffer(ctx, 'weft.search.topk', nq * groups * k * 8);
+          const params = uniformU32(ctx, 'weft.search.mergeParams', [k, lists, group, hasCarry, groups]);
+          temps.push(params);
+          const mp = encoder.beginComputePass({ label: 'weft.search.merge' });
+          mp.setPipeline(merge.pipeline);
+          mp.setBindGroup(0, bindGroup(ctx, merge, 'weft.search.mergeBind', [params, input, carry ?? dummy, out]));
+          mp.dispatchWorkgroups(groups, nq);
+          mp.end();
+          if (input !== partial) temps.push(input);
+          if (hasCarry && carry) { temps.push(carry); carry = undefined; }
+          input = out;
+          lists = groups;
+          hasCarry = 0;
+          if (groups === 1) break;
+        }
+        carry = input;
+      }
+      ctx.device.queue.submit([encoder.finish()]);
+      for (const b of temps) ctx.destroyBuffer(b);
+      scanned = end;
+      await ctx.device.queue.onSubmittedWorkDone();
+      ctx.check();
+    },
+
+    async read(): Promise<SearchResult> {
+      alive();
+      const ids = new Uint32Array(nq * k).fill(NO_ID);
+      const distances = new Float32Array(nq * k).fill(target.metric === 'l2' ? Infinity : -Infinity);
+      if (carry) {
+        const raw = new Uint32Array(await readBack(ctx, carry, nq * k * 8));
+        const keys = new Float32Array(raw.buffer);
+        for (let i = 0; i < nq * k; i++) {
+          const id = raw[2 * i + 1]!;
+          if (id === NO_ID) continue;
+          ids[i] = id;
+          distances[i] = keyToDistance(target.metric, keys[2 * i]!);
+        }
+      }
+      if (scanned >= nprobe) session.destroy();
+      return { ids, distances, numQueries: nq, k };
+    },
+
+    takeResult() {
+      alive();
+      if (!carry) throw new WeftError('SEARCH_FINISHED', 'Nothing was scanned yet.');
+      const out = carry;
+      carry = undefined;
+      session.destroy();
+      return out;
+    },
+
+    destroy() {
+      if (closed) return;
+      closed = true;
+      ctx.destroyBuffer(carry);
+      ctx.destroyBuffer(dummy);
+      for (const b of init.owned) ctx.destroyBuffer(b);
+      carry = undefined;
+    },
+  };
+  return session;
+}

@@ -1,0 +1,47 @@
+// Public types of the vector indexes.
+
+export type Metric = 'l2' | 'ip' | 'cosine';
+export type StorageType = 'f32' | 'f16' | 'int8';
+
+export const METRICS: readonly Metric[] = ['l2', 'ip', 'cosine'];
+export const STORAGE_TYPES: readonly StorageType[] = ['f32', 'f16', 'int8'];
+
+/** The id reported for an empty result slot (fewer than k vectors in the probed lists). */
+export const NO_ID = 0xffffffff;
+/** Largest k (and nprobe below nlist) a single search supports. */
+export const MAX_K = 1024;
+
+export interface SearchOptions {
+  /** Results per query (1..min(MAX_K, index size)). Default 10. */
+  k?: number;
+  /** IVF lists probed per query (1..nlist; values above MAX_K only as nlist itself). Default min(nlist, 8). */
+  nprobe?: number;
+}
+
+/**
+ * Row-major results, `numQueries x k`. Distances follow FAISS: squared L2 for 'l2', the inner
+ * product for 'ip', the cosine similarity for 'cosine' (larger is closer for the latter two).
+ * Empty slots have id NO_ID and distance +Infinity ('l2') or -Infinity.
+ */
+export interface SearchResult {
+  ids: Uint32Array;
+  distances: Float32Array;
+  numQueries: number;
+  k: number;
+}
+
+/** A search cut into slices of a few IVF lists each; the carried top-k lives on the GPU. */
+export interface SearchSession {
+  readonly numQueries: number;
+  readonly k: number;
+  readonly nprobe: number;
+  /** Probe ranks scanned so far (0..nprobe). */
+  readonly scanned: number;
+  readonly done: boolean;
+  /** Scan the next `lists` probe ranks for every query (default: all that remain) and merge them into the running top-k. */
+  step(lists?: number): Promise<void>;
+  /** The running top-k (the final result once `done`). */
+  read(): Promise<SearchResult>;
+  /** Releases the session's GPU buffers. Called by `read()` once done. */
+  destroy(): void;
+}

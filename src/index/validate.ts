@@ -1,0 +1,99 @@
+// Input checks shared by the indexes. Every check runs before anything is mutated, so a
+// rejected call leaves the index exactly as it was.
+
+import { WeftError } from '../errors.js';
+import { HALF_MAX } from './codec.js';
+import { MAX_K, METRICS, NO_ID, STORAGE_TYPES, type Metric, type StorageType } from './types.js';
+
+export function checkOption<T extends string>(name: string, value: T | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value)) {
+    throw new WeftError('INVALID_OPTION', `Unknown ${name} '${String(value)}'. Valid values: ${allowed.join(', ')}.`);
+  }
+  return value;
+}
+
+export function checkMetric(m: Metric | undefined): Metric { return checkOption('metric', m, METRICS, 'l2'); }
+export function checkStorage(s: StorageType | undefined): StorageType { return checkOption('storage', s, STORAGE_TYPES, 'f32'); }
+
+export function checkPositiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new WeftError('INVALID_OPTION', `${name} must be an integer between 1 and ${max}; got ${String(v)}.`);
+  }
+  return v;
+}
+
+/**
+ * Checks a batch of row-major vectors: a Float32Array whose length is a whole, non-zero number
+ * of rows of `dim`, with finite values (and what the metric and storage need).
+ * Returns the number of rows.
+ */
+export function checkVectors(what: string, v: unknown, dim: number, opts: { metric?: Metric; storage?: StorageType } = {}): number {
+  if (!(v instanceof Float32Array)) {
+    throw new WeftError('INVALID_VECTOR', `${what} must be a Float32Array of row-major vectors (n x ${dim}); got ${describe(v)}.`);
+  }
+  if (v.length === 0 || v.length % dim !== 0) {
+    throw new WeftError('DIMENSION_MISMATCH',
+      `${what} has ${v.length} values, which is not a non-zero multiple of the index dimension ${dim}. Pass n x ${dim} values (was the embedder's output dimension ${v.length} meant for another index?).`,
+      { details: { length: v.length, dim } });
+  }
+  const n = v.length / dim;
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let j = 0; j < dim; j++) {
+      const x = v[i * dim + j]!;
+      if (!Number.isFinite(x)) {
+        throw new WeftError('INVALID_VECTOR', `${what} row ${i} has a non-finite value (${x}) at dimension ${j}. Remove or fix NaN/Infinity values before adding or searching.`, { details: { row: i, dim: j } });
+      }
+      if (opts.storage === 'f16' && Math.abs(x) > HALF_MAX) {
+        throw new WeftError('INVALID_VECTOR', `${what} row ${i} has ${x} at dimension ${j}, beyond the f16 range (±${HALF_MAX}). Scale the vectors or use storage 'f32'.`, { details: { row: i, dim: j } });
+      }
+      norm += x * x;
+    }
+    if (opts.metric === 'cosine' && norm === 0) {
+      throw new WeftError('INVALID_VECTOR', `${what} row ${i} is all zeros, which has no direction for the cosine metric. Drop it or use metric 'l2'.`, { details: { row: i } });
+    }
+  }
+  return n;
+}
+
+/** Checks user ids: n integers in [0, 2^32 - 2], unique in the batch and not already present. */
+export function checkIds(ids: ArrayLike<number>, n: number, present: (id: number) => boolean): Uint32Array {
+  if (ids.length !== n) {
+    throw new WeftError('INVALID_ID', `Got ${ids.length} ids for ${n} vectors; pass exactly one id per vector.`);
+  }
+  const out = new Uint32Array(n);
+  const seen = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= NO_ID) {
+      throw new WeftError('INVALID_ID', `Id ${id} at position ${i} is not an integer in [0, ${NO_ID - 1}].`, { details: { position: i } });
+    }
+    if (seen.has(id) || present(id)) {
+      throw new WeftError('DUPLICATE_ID', `Id ${id} is already in the index (or repeated in this call). Ids must be unique; delete the old vector first.`, { details: { id } });
+    }
+    seen.add(id);
+    out[i] = id;
+  }
+  return out;
+}
+
+export function checkK(k: number | undefined, size: number, maxK: number): number {
+  const v = k ?? Math.min(10, size);
+  if (!Number.isInteger(v) || v < 1) {
+    throw new WeftError('K_OUT_OF_RANGE', `k must be a positive integer; got ${String(k)}.`);
+  }
+  if (v > size) {
+    throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is larger than the index, which holds ${size} vectors. Ask for at most ${size}.`, { details: { k: v, size } });
+  }
+  if (v > maxK) {
+    throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is above the largest supported k (${maxK} on this device; ${MAX_K} at most).`, { details: { k: v, maxK } });
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return typeof v;
+}
