@@ -56,6 +56,8 @@ interface IndexBase {
   /** Adds n x dim vectors; ids default to consecutive integers after the largest so far. Returns the ids. */
   add(vectors: Float32Array, ids?: ArrayLike<number>): Promise<Uint32Array>;
   search(queries: Float32Array, options?: SearchOptions): Promise<SearchResult>;
+  /** GPU residency of the stored vectors: storage-buffer shards and bytes. */
+  stats(): { size: number; shards: number; gpuBytes: number };
   /** The stored vectors, decoded as the GPU scores them (dequantised), per list: for CPU references and export. */
   lists(): ReferenceList[];
   /** Releases the GPU buffers (and the device, when the index created it). */
@@ -68,6 +70,13 @@ export interface IvfIndex extends IndexBase {
   searchSession(queries: Float32Array, options?: SearchOptions): Promise<SearchSession>;
   /** A copy of the centroids (nlist x dim; normalised for cosine). */
   centroids(): Float32Array;
+  /** int8 storage: a copy of the per-dimension range (undefined for f32/f16). */
+  quantizer(): ScalarQuantizer | undefined;
+  /**
+   * Adopts centroids (and, for int8, the range) trained earlier, e.g. read back from storage,
+   * instead of running k-means. Same preconditions as train().
+   */
+  setTrained(centroids: Float32Array, quantizer?: ScalarQuantizer): Promise<void>;
   listSizes(): Uint32Array;
 }
 
@@ -129,9 +138,7 @@ function prepare(core: Core, vectors: Float32Array): Float32Array {
   return core.metric === 'cosine' ? normalizeRows(vectors, core.layout.dim) : vectors;
 }
 
-function setQuantizer(core: Core, sample: Float32Array) {
-  if (core.layout.storage !== 'int8') return;
-  const sq = trainScalarQuantizer(sample, core.layout.dim, core.layout.dimPad);
+function setQuantizer(core: Core, sq: ScalarQuantizer) {
   const data = new Float32Array(core.layout.dimPad * 2);
   data.set(sq.vmin, 0);
   data.set(sq.scale, core.layout.dimPad);
@@ -223,6 +230,11 @@ async function searchInBatches(core: Core, queries: Float32Array, k: number, bat
   return { ids, distances, numQueries: nq, k };
 }
 
+function coreStats(core: Core) {
+  const l = core.gpuLists?.lists;
+  return { size: core.size, shards: l ? l.shards.length : 0, gpuBytes: l ? l.bytes : 0 };
+}
+
 function destroyCore(core: Core) {
   if (core.destroyed) return;
   core.destroyed = true;
@@ -264,6 +276,16 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
   const kernelMetric = core.metric === 'l2' ? 'l2' : 'ip';
   let centroids: Float32Array | undefined;
   let coarse: GpuLists | undefined;
+
+  const adopt = (c: Float32Array, sq: ScalarQuantizer | undefined) => {
+    const f32 = layoutFor(dim, 'f32');
+    const coarseLists = uploadLists(ctx, 'weft.index.centroids', [{ ids: Uint32Array.from({ length: nlist }, (_, i) => i), codes: encodeRows(c, f32) }], f32);
+    coarse?.destroy();
+    coarse = coarseLists;
+    centroids = c;
+    if (sq) setQuantizer(core, sq);
+    if (!core.gpuLists) core.gpuLists = { lists: uploadLists(ctx, 'weft.index.lists', core.host, core.layout), refs: 1 };
+  };
 
   const checkReady = () => {
     if (!centroids) throw new WeftError('NOT_TRAINED', 'The index is not trained yet. Call train(vectors) with representative vectors (at least nlist of them) first.');
@@ -334,12 +356,23 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
           sample = s;
         }
         const c = await trainKmeans(ctx, sample, { dim, k: nlist, metric: kernelMetric, spherical: core.metric === 'cosine', niter, seed });
-        const coarseLists = uploadLists(ctx, 'weft.index.centroids', [{ ids: Uint32Array.from({ length: nlist }, (_, i) => i), codes: encodeRows(c, layoutFor(dim, 'f32')) }], layoutFor(dim, 'f32'));
-        coarse?.destroy();
-        coarse = coarseLists;
-        centroids = c;
-        setQuantizer(core, sample);
-        if (!core.gpuLists) core.gpuLists = { lists: uploadLists(ctx, 'weft.index.lists', core.host, core.layout), refs: 1 };
+        adopt(c, core.layout.storage === 'int8' ? trainScalarQuantizer(sample, dim, core.layout.dimPad) : undefined);
+      });
+    },
+
+    setTrained(c, sq) {
+      return exclusive(core, async () => {
+        if (core.size > 0) throw new WeftError('ALREADY_TRAINED', 'The index already holds vectors; create a new index to change its centroids.');
+        if (!(c instanceof Float32Array) || c.length !== nlist * dim) {
+          throw new WeftError('DIMENSION_MISMATCH', `centroids must be a Float32Array of nlist x dim = ${nlist} x ${dim} values; got ${c?.length}.`);
+        }
+        checkVectors('centroids', c, dim, { metric: core.metric });
+        if (core.layout.storage === 'int8') {
+          if (!sq || sq.vmin.length !== core.layout.dimPad || sq.scale.length !== core.layout.dimPad) {
+            throw new WeftError('INVALID_OPTION', `int8 storage needs the quantizer range (vmin and scale of ${core.layout.dimPad} values each).`);
+          }
+        }
+        adopt(core.metric === 'cosine' ? normalizeRows(c, dim) : c.slice(), sq && { vmin: sq.vmin.slice(), scale: sq.scale.slice() });
       });
     },
 
@@ -378,8 +411,10 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
     },
 
     centroids() { checkReady(); return centroids!.slice(); },
+    quantizer() { return core.sq && { vmin: core.sq.vmin.slice(), scale: core.sq.scale.slice() }; },
     listSizes() { return Uint32Array.from(core.host, (l) => l.ids.length); },
     lists() { return decodedLists(core); },
+    stats() { return coreStats(core); },
     destroy() {
       if (core.destroyed) return;
       coarse?.destroy();
@@ -409,7 +444,7 @@ export async function createFlatIndex(gpu: GpuSource, options: IndexOptions): Pr
       return exclusive(core, async () => {
         checkVectors('training vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
         if (core.size > 0 && needsTraining) throw new WeftError('ALREADY_TRAINED', 'The index already holds int8 vectors encoded with the current range; create a new index to retrain.');
-        setQuantizer(core, prepare(core, vectors));
+        if (needsTraining) setQuantizer(core, trainScalarQuantizer(prepare(core, vectors), dim, core.layout.dimPad));
         trained = true;
       });
     },
@@ -436,6 +471,7 @@ export async function createFlatIndex(gpu: GpuSource, options: IndexOptions): Pr
       });
     },
     lists() { return decodedLists(core); },
+    stats() { return coreStats(core); },
     destroy() { destroyCore(core); },
   };
   return flat;

@@ -86,8 +86,11 @@ export function checkK(k: number | undefined, size: number, maxK: number): numbe
   if (v > size) {
     throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is larger than the index, which holds ${size} vectors. Ask for at most ${size}.`, { details: { k: v, size } });
   }
+  if (v > MAX_K) {
+    throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is above the largest supported k (${MAX_K}). Ask for fewer results.`, { details: { k: v, maxK: MAX_K } });
+  }
   if (v > maxK) {
-    throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is above the largest supported k (${maxK} on this device; ${MAX_K} at most).`, { details: { k: v, maxK } });
+    throw new WeftError('DEVICE_LIMIT', `k = ${v} needs more workgroup memory than this device offers; it supports k ≤ ${maxK}.`, { details: { k: v, maxK } });
   }
   return v;
 }
