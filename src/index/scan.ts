@@ -81,6 +81,43 @@ export interface InternalSession extends SearchSession {
   takeResult(): GPUBuffer;
 }
 
+/**
+ * Benchmark hook: encodes `reps` scans of every probe rank of `init` (scan kernel only, no
+ * merge) into one submission and returns the wall time in ms, so submission latency is
+ * amortised the same way as for a copy loop timed alongside it.
+ */
+export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: number): Promise<number> {
+  const { target, numQueries: nq, k, nprobe } = init;
+  const { sortN, wg } = sortSize(ctx, k);
+  const scan = scanKernel(ctx, target, sortN, wg);
+  const numShards = target.lists.shards.length;
+  const tiles = Math.max(1, Math.ceil(target.lists.maxSegment / sortN));
+  const partial = storageBuffer(ctx, 'weft.bench.partial', nq * nprobe * numShards * tiles * k * 8);
+  const dummy = storageBuffer(ctx, 'weft.bench.dummy', 16);
+  const params = target.lists.shards.map((_, s) => uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits]));
+  try {
+    const binds = target.lists.shards.map((shard, s) => bindGroup(ctx, scan, 'weft.bench.scanBind', [
+      params[s]!, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial]));
+    const encoder = ctx.device.createCommandEncoder({ label: 'weft.bench.scan' });
+    const pass = encoder.beginComputePass({ label: 'weft.bench.scan' });
+    pass.setPipeline(scan.pipeline);
+    for (let r = 0; r < reps; r++) {
+      for (let s = 0; s < numShards; s++) {
+        pass.setBindGroup(0, binds[s]!);
+        pass.dispatchWorkgroups(tiles, nprobe, nq);
+      }
+    }
+    pass.end();
+    await ctx.device.queue.onSubmittedWorkDone();
+    const t0 = performance.now();
+    ctx.device.queue.submit([encoder.finish()]);
+    await ctx.device.queue.onSubmittedWorkDone();
+    return performance.now() - t0;
+  } finally {
+    for (const b of [partial, dummy, ...params]) ctx.destroyBuffer(b);
+  }
+}
+
 export function openSession(ctx: GpuContext, init: SessionInit): InternalSession {
   const { target, numQueries: nq, k, nprobe } = init;
   const { sortN, wg } = sortSize(ctx, k);

@@ -1,0 +1,19 @@
+// The benchmark page: `bench/run.mjs` opens it in headless Chromium and calls weftBench.run().
+import { runSearchBench, type SearchBenchOptions } from './search.js';
+
+const benches = {
+  search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
+};
+
+declare global {
+  interface Window { weftBench: { run(name: string, options: unknown): Promise<unknown> }; weftBenchLog?: (s: string) => void }
+}
+
+window.weftBench = {
+  async run(name, options) {
+    const bench = benches[name as keyof typeof benches];
+    if (!bench) throw new Error(`Unknown benchmark '${name}'. Available: ${Object.keys(benches).join(', ')}.`);
+    const el = document.getElementById('log')!;
+    return bench(options, (s) => { el.textContent += `\n${s}`; console.log(`[bench] ${s}`); });
+  },
+};

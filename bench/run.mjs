@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// `npm run bench -- <name> [options]`: serves the benchmark page with Vite, runs it in headless
+// Chromium (WebGPU on whatever adapter the browser finds; SwiftShader on a machine without a
+// GPU), prints a table and, with --json, one JSON object as the last line of stdout.
+import { createServer } from 'vite';
+import { chromium } from 'playwright';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const root = resolve(import.meta.dirname, '..');
+const [name, ...rest] = process.argv.slice(2);
+const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
+                               [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8]
+                               [--nq Q] [--seed S] [--niter I] [--json] [--gpu]`;
+if (name !== 'search') {
+  console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
+  process.exit(2);
+}
+const { values: a } = parseArgs({
+  args: rest, strict: true,
+  options: {
+    data: { type: 'string' }, queries: { type: 'string' }, metric: { type: 'string', default: 'l2' },
+    dim: { type: 'string' }, n: { type: 'string', default: '100000' }, nlist: { type: 'string' },
+    nprobe: { type: 'string' }, k: { type: 'string', default: '10' }, storage: { type: 'string', default: 'f32' },
+    nq: { type: 'string', default: '100' }, seed: { type: 'string', default: '1' }, niter: { type: 'string', default: '10' },
+    json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+  },
+});
+const fail = (msg) => { console.error(`${msg}\n${usage}`); process.exit(2); };
+if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
+if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
+for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
+const int = (s, what) => { const v = Number(s); if (!Number.isInteger(v) || v < 1) fail(`--${what} must be a positive integer`); return v; };
+
+const files = new Map();
+const serve = (path) => { const id = `/@bench-file/${files.size}/${basename(path)}`; files.set(id, resolve(path)); return id; };
+const options = {
+  metric: a.metric, storage: a.storage, k: int(a.k, 'k'), n: int(a.n, 'n'), dim: a.dim ? int(a.dim, 'dim') : 128,
+  queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed'), niter: int(a.niter, 'niter'),
+  ...(a.nlist ? { nlist: int(a.nlist, 'nlist') } : {}),
+  ...(a.nprobe ? { nprobe: a.nprobe.split(',').map((s) => int(s, 'nprobe')) } : {}),
+  ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
+  ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
+};
+if (a.data && a.data.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
+
+const server = await createServer({
+  root, configFile: false, logLevel: 'error', server: { port: 0, host: '127.0.0.1' },
+  plugins: [{
+    name: 'weft-bench-files',
+    configureServer(s) {
+      s.middlewares.use((req, res, next) => {
+        const path = files.get(decodeURI(req.url ?? ''));
+        if (!path) return next();
+        res.setHeader('Content-Length', statSync(path).size);
+        createReadStream(path).pipe(res);
+      });
+    },
+  }],
+});
+await server.listen();
+const url = `http://127.0.0.1:${server.config.server.port ?? server.httpServer.address().port}/bench/index.html`;
+const args = [
+  '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic',
+  // Without --gpu, use SwiftShader (this project's CI machines have no GPU); with it, the real adapter.
+  ...(a.gpu ? ['--enable-features=Vulkan', '--ignore-gpu-blocklist'] : ['--use-webgpu-adapter=swiftshader']),
+];
+const browser = await chromium.launch({ executablePath: process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium', args, headless: true });
+let result;
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.text().startsWith('[bench] ')) console.error(m.text().slice(8)); });
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => 'weftBench' in window);
+  result = await page.evaluate(([n, o]) => window.weftBench.run(n, o), [name, options]);
+} finally {
+  await browser.close();
+  await server.close();
+}
+
+const f = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x));
+console.log(`\nWeft search benchmark on ${result.device}`);
+console.log(`${result.n} x ${result.dim} ${result.storage} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; train ${f(result.trainMs, 0)} ms, add ${f(result.addMs, 0)} ms`);
+console.log(`flat (exact, same storage): ${f(result.flatQps, 1)} queries/s\n`);
+console.log('nprobe   recall@k   queries/s   vs flat');
+for (const r of result.rows) console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
+console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
+console.log('\ntargets:');
+for (const t of result.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.name}: ${f(t.got, 3)} (want ${t.want})`);
+if (a.json) console.log(JSON.stringify(result));

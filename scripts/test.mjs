@@ -1,0 +1,38 @@
+// `npm test`: runs both tiers (Node unit tests, then browser tests in Debian's Chromium with
+// WebGPU on SwiftShader), and ends with one line "N passed, N failed" summed over the tiers,
+// so a run that executed no test is visible. Extra arguments go to vitest (e.g. a file filter).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const extra = process.argv.slice(2);
+const dir = mkdtempSync(join(tmpdir(), 'weft-test-'));
+const nodeOptions = [process.env.NODE_OPTIONS ?? '', '--import=./scripts/node-compat.mjs'].join(' ').trim();
+let passed = 0, failed = 0, ok = true;
+
+for (const project of ['unit', 'browser']) {
+  if (project === 'browser' && !existsSync(process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium')) {
+    console.error('Chromium was not found at /usr/bin/chromium: install it (apt-get install -y chromium) or set WEFT_CHROMIUM.');
+    failed++; ok = false;
+    continue;
+  }
+  const out = join(dir, `${project}.json`);
+  const r = spawnSync('npx', ['vitest', 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...extra], {
+    stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: nodeOptions },
+  });
+  if (existsSync(out)) {
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    passed += report.numPassedTests;
+    failed += report.numFailedTests;
+    // A file that failed to load has no failed test but did not pass either.
+    failed += report.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  } else if (r.status !== 0) {
+    failed++;
+  }
+  if (r.status !== 0) ok = false;
+}
+rmSync(dir, { recursive: true, force: true });
+if (ok && failed > 0) ok = false;
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(ok ? 0 : 1);
