@@ -1,35 +1,49 @@
+// One Vite config for the demo (default: `vite`, `vite build`, `vite preview`), the library
+// (`vite build --mode lib`) and the two Vitest tiers (Node unit tests, browser tests in Debian's
+// Chromium with WebGPU on SwiftShader).
+import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
 
-const chromiumArgs = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
-export default defineConfig({
-  test: {
-    projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
-      {
-        extends: true,
-        test: {
-          name: 'browser',
-          include: ['test/browser/**/*.test.ts'],
-          testTimeout: 120_000,
-          browser: {
-            enabled: true,
-            headless: true,
-            provider: playwright({ launchOptions: { executablePath: '/usr/bin/chromium', args: chromiumArgs } }),
-            instances: [{ browser: 'chromium' }],
-          },
+const test = {
+  root: import.meta.dirname,
+  projects: [
+    { extends: true, test: { root: import.meta.dirname, name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
+    { extends: true, test: { root: import.meta.dirname, name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 180_000, hookTimeout: 180_000 } },
+    {
+      extends: true,
+      test: {
+        root: import.meta.dirname,
+        name: 'browser',
+        include: ['test/browser/**/*.test.ts'],
+        testTimeout: 120_000,
+        browser: {
+          enabled: true,
+          headless: true,
+          screenshotFailures: false,
+          provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
+          instances: [{ browser: 'chromium' as const }],
         },
       },
-    ],
-  },
-});
+    },
+  ],
+};
+
+export default defineConfig(({ mode }) => mode === 'lib'
+  ? {
+    build: {
+      outDir: 'dist/lib',
+      emptyOutDir: true,
+      sourcemap: true,
+      lib: { entry: resolve(import.meta.dirname, 'src/index.ts'), formats: ['es'], fileName: () => 'weft.js' },
+    },
+  }
+  : {
+    root: 'demo',
+    publicDir: resolve(import.meta.dirname, 'public'),
+    build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true },
+    server: { fs: { allow: [import.meta.dirname] } },
+    test,
+  });

@@ -7,6 +7,7 @@ import { chromium } from 'playwright';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CHROMIUM_BASE_ARGS, CHROMIUM_PATH } from '../scripts/chromium.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
@@ -62,12 +63,11 @@ const server = await createServer({
 await server.listen();
 const url = `http://127.0.0.1:${server.config.server.port ?? server.httpServer.address().port}/bench/index.html`;
 const args = [
-  '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
+  ...CHROMIUM_BASE_ARGS,
   // Without --gpu, use SwiftShader (this project's CI machines have no GPU); with it, the real adapter.
   ...(a.gpu ? ['--enable-features=Vulkan', '--ignore-gpu-blocklist'] : ['--use-webgpu-adapter=swiftshader']),
 ];
-const browser = await chromium.launch({ executablePath: process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium', args, headless: true });
+const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args, headless: true });
 let result;
 try {
   const page = await browser.newPage();
