@@ -1,6 +1,13 @@
-// IVF scan: one workgroup scores up to SORT_N stored vectors of one probed cluster segment
-// against one query and writes its k best (key, id) pairs. Grid: x = tile within the
-// segment, y = probe rank within the slice, z = query (offset by queryBase).
+// IVF scan: one workgroup scores up to `tileSize` stored vectors of one probed list segment
+// against one query and writes its k best (key, id) pairs. Grid: x = tile within the segment,
+// y = probe rank within the slice, z = query.
+//
+// Selection is a threshold filter in workgroup memory: slots [0, k) hold the best k so far
+// (sorted), and each chunk of WG vectors appends only the candidates that beat the current
+// k-th best to the slots after them. When the next chunk might not fit, the slots are sorted
+// (bitonic) and the threshold tightens, so after the first few chunks almost nothing is
+// appended and the kernel streams vectors with two barriers per chunk.
+//
 // Stored vectors are interleaved in blocks of 32: vec4<u32> unit u of slot s lives at
 // ((s / 32) * UNITS + u) * 32 + s % 32, so neighbouring threads read neighbouring words.
 
@@ -11,7 +18,7 @@ const BLOCK: u32 = 32u;
 
 struct Params {
   k: u32,
-  queryBase: u32,     // first query of this dispatch (batches beyond 65535 workgroups)
+  queryBase: u32,     // unused (0): queries beyond one dispatch go to separate sessions
   probeStride: u32,   // probes per query in `probes` (0 = the same list for every query)
   rankBegin: u32,     // first probe rank of this slice
   rankCount: u32,     // probe ranks in this slice
@@ -19,7 +26,8 @@ struct Params {
   numShards: u32,
   tilesPerSeg: u32,
   queryUnits: u32,    // vec4<f32> per query row
-  pad0: u32, pad1: u32, pad2: u32,
+  tileSize: u32,      // vectors per workgroup (a multiple of WG)
+  pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -31,6 +39,10 @@ struct Params {
 @group(0) @binding(6) var<storage, read> sq: array<vec4<f32>>;       // int8: vmin units then scale units
 @group(0) @binding(7) var<storage, read_write> outList: array<vec2<u32>>;
 
+var<workgroup> candCount: atomic<u32>;
+var<workgroup> thrKey: f32;
+var<workgroup> thrId: u32;
+
 fn acc_metric(acc: f32, q: vec4<f32>, x: vec4<f32>) -> f32 {
   if (METRIC == 0u) { let d = q - x; return acc + dot(d, d); }
   return acc + dot(q, x);
@@ -39,8 +51,7 @@ fn acc_metric(acc: f32, q: vec4<f32>, x: vec4<f32>) -> f32 {
 fn dequant(code: u32, u: u32) -> vec4<f32> {
   let c = vec4<f32>(vec4<u32>(
     extractBits(code, 0u, 8u), extractBits(code, 8u, 8u), extractBits(code, 16u, 8u), extractBits(code, 24u, 8u)));
-  let n = P.queryUnits;
-  return sq[u] + c * sq[n + u];
+  return sq[u] + c * sq[P.queryUnits + u];
 }
 
 fn score(qBase: u32, slot: u32) -> f32 {
@@ -51,10 +62,8 @@ fn score(qBase: u32, slot: u32) -> f32 {
     if (STORAGE == 0u) {
       acc = acc_metric(acc, queries[qBase + u], bitcast<vec4<f32>>(w));
     } else if (STORAGE == 1u) {
-      let q0 = queries[qBase + 2u * u];
-      let q1 = queries[qBase + 2u * u + 1u];
-      acc = acc_metric(acc, q0, vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)));
-      acc = acc_metric(acc, q1, vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)));
+      acc = acc_metric(acc, queries[qBase + 2u * u], vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)));
+      acc = acc_metric(acc, queries[qBase + 2u * u + 1u], vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)));
     } else {
       let b = 4u * u;
       acc = acc_metric(acc, queries[qBase + b], dequant(w.x, b));
@@ -67,37 +76,63 @@ fn score(qBase: u32, slot: u32) -> f32 {
   return -acc;
 }
 
+// Sorts the best-so-far and the n appended candidates together; the first k are the new best.
+fn flush(lid: u32, k: u32, n: u32) {
+  let m = next_pow2(k + n);
+  for (var i = k + n + lid; i < m; i = i + WG) { sk[i] = EMPTY_KEY; si[i] = NO_ID; }
+  workgroupBarrier();
+  bitonic_sort(lid, m);
+  if (lid == 0u) {
+    atomicStore(&candCount, 0u);
+    thrKey = sk[k - 1u];
+    thrId = si[k - 1u];
+  }
+  workgroupBarrier();
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tile = wid.x;
   let rank = wid.y;
-  let q = P.queryBase + wid.z;
+  let q = wid.z;
+  let k = P.k;
   let list = probes[q * P.probeStride + P.rankBegin + rank].y;
   let seg = segs[list * P.numShards + P.shard];
-  let tileStart = tile * SORT_N;
+  let tileStart = tile * P.tileSize;
   if (lid == 0u) {
-    wgCount = select(0u, min(SORT_N, seg.y - tileStart), list != NO_ID && seg.y > tileStart);
+    wgCount = select(0u, min(P.tileSize, seg.y - tileStart), list != NO_ID && seg.y > tileStart);
   }
   let count = workgroupUniformLoad(&wgCount);
-  let out = ((wid.z * P.rankCount + rank) * P.numShards + P.shard) * P.tilesPerSeg + tile;
+  let out = ((q * P.rankCount + rank) * P.numShards + P.shard) * P.tilesPerSeg + tile;
   if (count == 0u) {
-    for (var i = lid; i < P.k; i = i + WG) { outList[out * P.k + i] = vec2<u32>(bitcast<u32>(EMPTY_KEY), NO_ID); }
+    for (var i = lid; i < k; i = i + WG) { outList[out * k + i] = vec2<u32>(bitcast<u32>(EMPTY_KEY), NO_ID); }
     return;
   }
-  let m = max(next_pow2(count), next_pow2(P.k));
-  let qBase = q * P.queryUnits;
-  for (var i = lid; i < m; i = i + WG) {
-    var key = EMPTY_KEY;
-    var id = NO_ID;
-    if (i < count) {
-      let slot = seg.x + tileStart + i;
-      key = score(qBase, slot);
-      id = slotIds[slot];
-    }
-    sk[i] = key;
-    si[i] = id;
+  for (var i = lid; i < k; i = i + WG) { sk[i] = EMPTY_KEY; si[i] = NO_ID; }
+  if (lid == 0u) {
+    atomicStore(&candCount, 0u);
+    thrKey = EMPTY_KEY;
+    thrId = NO_ID;
   }
   workgroupBarrier();
-  bitonic_sort(lid, m);
-  for (var i = lid; i < P.k; i = i + WG) { outList[out * P.k + i] = vec2<u32>(bitcast<u32>(sk[i]), si[i]); }
+  let qBase = q * P.queryUnits;
+  let room = SORT_N - k;
+  for (var chunk = 0u; chunk < count; chunk = chunk + WG) {
+    let i = chunk + lid;
+    if (i < count) {
+      let slot = seg.x + tileStart + i;
+      let key = score(qBase, slot);
+      let id = slotIds[slot];
+      if (before(key, id, thrKey, thrId)) {
+        let at = atomicAdd(&candCount, 1u);
+        sk[k + at] = key;
+        si[k + at] = id;
+      }
+    }
+    workgroupBarrier();
+    if (lid == 0u) { wgCount = atomicLoad(&candCount); }
+    let n = workgroupUniformLoad(&wgCount);
+    if (n > 0u && (n + WG > room || chunk + WG >= count)) { flush(lid, k, n); }
+  }
+  for (var i = lid; i < k; i = i + WG) { outList[out * k + i] = vec2<u32>(bitcast<u32>(sk[i]), si[i]); }
 }

@@ -14,7 +14,7 @@ import {
 import { uploadLists, type GpuLists, type HostList } from './gpu-lists.js';
 import { assignNearest, trainKmeans, uploadPoints } from './kmeans.js';
 import type { ReferenceList } from './reference.js';
-import { bytesPerRank, maxK, openSession, sortSize, type InternalSession, type ScanTarget } from './scan.js';
+import { bytesPerRank, maxK, openSession, type InternalSession, type ScanTarget } from './scan.js';
 import type { Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
 import { checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
 
@@ -201,7 +201,7 @@ function target(core: Core, lists: GpuLists): ScanTarget {
 
 /** Queries per session so that one probe rank's intermediate lists fit a storage binding. */
 function queryBatch(core: Core, t: ScanTarget, k: number): number {
-  const perQuery = bytesPerRank(t, k, sortSize(core.ctx, k).sortN, 1);
+  const perQuery = bytesPerRank(core.ctx, t, k, 1);
   const batch = Math.min(core.ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(core.ctx.maxShardBytes / perQuery));
   if (batch < 1) {
     throw new WeftError('DEVICE_LIMIT', `One query with k = ${k} needs ${perQuery} bytes of intermediate results, above this device's ${core.ctx.maxShardBytes}-byte buffer limit. Lower k or nlist imbalance.`);

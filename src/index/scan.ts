@@ -25,23 +25,41 @@ export interface ScanTarget {
   sq?: GPUBuffer;
 }
 
-/** Candidates held per workgroup for a given k, and the workgroup size. Throws DEVICE_LIMIT. */
+/**
+ * Workgroup shape for a given k: `sortN` candidate slots in workgroup memory (the best k plus
+ * room for two chunks of `wg` appended candidates; also the merge's sort size, so ≥ 2k).
+ * Throws DEVICE_LIMIT when the device's workgroup memory cannot hold them.
+ */
 export function sortSize(ctx: GpuContext, k: number): { sortN: number; wg: number } {
-  const sortN = Math.max(256, 1 << Math.ceil(Math.log2(2 * k)));
-  const need = sortN * 8 + 16;
-  if (need > ctx.limits.maxComputeWorkgroupStorageSize) {
-    throw new WeftError('DEVICE_LIMIT',
-      `k = ${k} needs ${need} bytes of workgroup memory, but this device allows ${ctx.limits.maxComputeWorkgroupStorageSize}. Use k ≤ ${maxK(ctx)}.`,
-      { details: { k, need, limit: ctx.limits.maxComputeWorkgroupStorageSize } });
+  const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+  for (const wg of [128, 64]) {
+    if (wg > ctx.limits.maxComputeInvocationsPerWorkgroup) continue;
+    const sortN = Math.max(4 * wg, nextPow2(Math.max(k + 2 * wg, 2 * k)));
+    if (sortN * 8 + 64 <= limit) return { sortN, wg };
   }
-  return { sortN, wg: Math.min(256, sortN / 2, ctx.limits.maxComputeInvocationsPerWorkgroup) };
+  throw new WeftError('DEVICE_LIMIT',
+    `k = ${k} needs more workgroup memory than this device's ${limit} bytes. Use k ≤ ${maxK(ctx)}.`,
+    { details: { k, limit } });
 }
 
 /** The largest k this device's workgroup memory supports (at most MAX_K). */
 export function maxK(ctx: GpuContext): number {
-  let sortN = 1 << Math.floor(Math.log2((ctx.limits.maxComputeWorkgroupStorageSize - 16) / 8));
-  sortN = Math.min(sortN, 2 * MAX_K);
-  return sortN / 2;
+  const sortN = 2 ** Math.floor(Math.log2((ctx.limits.maxComputeWorkgroupStorageSize - 64) / 8));
+  return Math.min(MAX_K, sortN / 2, sortN - 128);
+}
+
+function nextPow2(x: number): number {
+  return x <= 1 ? 1 : 2 ** Math.ceil(Math.log2(x));
+}
+
+/** How a scan of `target` is cut into workgroups for a given k. */
+export function scanGeometry(ctx: GpuContext, target: ScanTarget, k: number) {
+  const { sortN, wg } = sortSize(ctx, k);
+  // A tile is a whole list segment where it is small; big segments (the flat index) are cut in
+  // tiles of at most 2048 vectors so that one query still spreads over many workgroups.
+  const tileSize = Math.min(2048, Math.max(wg, Math.ceil(target.lists.maxSegment / wg) * wg));
+  const tiles = Math.max(1, Math.ceil(target.lists.maxSegment / tileSize));
+  return { sortN, wg, tileSize, tiles, numShards: target.lists.shards.length };
 }
 
 function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number): Kernel {
@@ -55,9 +73,9 @@ function mergeKernel(ctx: GpuContext, sortN: number, wg: number): Kernel {
 }
 
 /** Bytes of per-workgroup output one probe rank produces for `numQueries` queries. */
-export function bytesPerRank(t: ScanTarget, k: number, sortN: number, numQueries: number): number {
-  const tiles = Math.max(1, Math.ceil(t.lists.maxSegment / sortN));
-  return numQueries * t.lists.shards.length * tiles * k * 8;
+export function bytesPerRank(ctx: GpuContext, t: ScanTarget, k: number, numQueries: number): number {
+  const g = scanGeometry(ctx, t, k);
+  return numQueries * g.numShards * g.tiles * k * 8;
 }
 
 export interface SessionInit {
@@ -88,13 +106,11 @@ export interface InternalSession extends SearchSession {
  */
 export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: number): Promise<number> {
   const { target, numQueries: nq, k, nprobe } = init;
-  const { sortN, wg } = sortSize(ctx, k);
+  const { sortN, wg, tileSize, tiles, numShards } = scanGeometry(ctx, target, k);
   const scan = scanKernel(ctx, target, sortN, wg);
-  const numShards = target.lists.shards.length;
-  const tiles = Math.max(1, Math.ceil(target.lists.maxSegment / sortN));
   const partial = storageBuffer(ctx, 'weft.bench.partial', nq * nprobe * numShards * tiles * k * 8);
   const dummy = storageBuffer(ctx, 'weft.bench.dummy', 16);
-  const params = target.lists.shards.map((_, s) => uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits]));
+  const params = target.lists.shards.map((_, s) => uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits, tileSize]));
   try {
     const binds = target.lists.shards.map((shard, s) => bindGroup(ctx, scan, 'weft.bench.scanBind', [
       params[s]!, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial]));
@@ -120,12 +136,10 @@ export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: n
 
 export function openSession(ctx: GpuContext, init: SessionInit): InternalSession {
   const { target, numQueries: nq, k, nprobe } = init;
-  const { sortN, wg } = sortSize(ctx, k);
+  const { sortN, wg, tileSize, tiles, numShards } = scanGeometry(ctx, target, k);
   const scan = scanKernel(ctx, target, sortN, wg);
   const merge = mergeKernel(ctx, sortN, wg);
-  const numShards = target.lists.shards.length;
-  const tiles = Math.max(1, Math.ceil(target.lists.maxSegment / sortN));
-  const perRank = bytesPerRank(target, k, sortN, nq);
+  const perRank = bytesPerRank(ctx, target, k, nq);
   if (perRank > ctx.maxShardBytes || nq > ctx.limits.maxComputeWorkgroupsPerDimension || tiles > ctx.limits.maxComputeWorkgroupsPerDimension) {
     throw new WeftError('DEVICE_LIMIT',
       `A search of ${nq} queries with k = ${k} over lists of up to ${target.lists.maxSegment} vectors needs ${perRank} bytes of intermediate results per probed list, above this device's ${ctx.maxShardBytes}-byte buffer limit. Search fewer queries per call.`,
@@ -163,7 +177,7 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
         const pass = encoder.beginComputePass({ label: 'weft.search.scan' });
         pass.setPipeline(scan.pipeline);
         for (let s = 0; s < numShards; s++) {
-          const params = uniformU32(ctx, 'weft.search.scanParams', [k, 0, init.probeStride, r0, rc, s, numShards, tiles, init.queryUnits]);
+          const params = uniformU32(ctx, 'weft.search.scanParams', [k, 0, init.probeStride, r0, rc, s, numShards, tiles, init.queryUnits, tileSize]);
           temps.push(params);
           const shard = target.lists.shards[s]!;
           pass.setBindGroup(0, bindGroup(ctx, scan, 'weft.search.scanBind', [
