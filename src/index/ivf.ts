@@ -219,7 +219,7 @@ async function searchInBatches(core: Core, queries: Float32Array, k: number, bat
     const qn = Math.min(batch, nq - q0);
     const session = await open(queries.subarray(q0 * dim, (q0 + qn) * dim));
     try {
-      await session.step();
+      session.submit();
       const r = await session.read();
       ids.set(r.ids, q0 * k);
       distances.set(r.distances, q0 * k);
@@ -324,7 +324,7 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
           target: { layout: layoutFor(dim, 'f32'), metric: core.metric, lists: coarse! },
           queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, k: nprobe, probes: shared, probeStride: 0, nprobe: 1, owned: [shared],
         });
-        await coarseSession.step();
+        coarseSession.submit(); // the main scan queues behind it: no round trip in between
         probes = coarseSession.takeResult();
         stride = nprobe;
       }

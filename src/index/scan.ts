@@ -95,6 +95,8 @@ export interface SessionInit {
 }
 
 export interface InternalSession extends SearchSession {
+  /** step() without waiting for the GPU: later submissions (a read, the next session) queue behind it. */
+  submit(lists?: number): void;
   /** Hands over the GPU buffer with the running top-k (numQueries x k of (key bits, id)) and ends the session. */
   takeResult(): GPUBuffer;
 }
@@ -162,6 +164,12 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
     get done() { return scanned >= nprobe; },
 
     async step(count?: number) {
+      session.submit(count);
+      await ctx.device.queue.onSubmittedWorkDone();
+      ctx.check();
+    },
+
+    submit(count?: number) {
       alive();
       if (scanned >= nprobe) throw new WeftError('SEARCH_FINISHED', `All ${nprobe} probed lists were already scanned; call read().`);
       const want = count ?? nprobe - scanned;
@@ -211,8 +219,6 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
       ctx.device.queue.submit([encoder.finish()]);
       for (const b of temps) ctx.destroyBuffer(b);
       scanned = end;
-      await ctx.device.queue.onSubmittedWorkDone();
-      ctx.check();
     },
 
     async read(): Promise<SearchResult> {
