@@ -47,7 +47,9 @@ const options = {
 if (a.data && a.data.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
 
 const server = await createServer({
-  root, configFile: false, logLevel: 'error', server: { port: 0, host: '127.0.0.1' },
+  root, configFile: false, logLevel: 'error',
+  // No HMR and no file watching: an edit elsewhere in the tree must not reload a running benchmark.
+  server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] } },
   plugins: [{
     name: 'weft-bench-files',
     configureServer(s) {

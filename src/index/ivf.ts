@@ -113,11 +113,14 @@ async function resolveGpu(gpu: GpuSource): Promise<{ ctx: GpuContext; owns: bool
   return { ctx: gpu, owns: false };
 }
 
-function makeCore(ctx: GpuContext, owns: boolean, opts: IndexOptions, numLists: number): Core {
+function checkIndexOptions(opts: IndexOptions): { layout: Layout; metric: Metric } {
   const dim = checkPositiveInt('dim', opts.dim, 65536);
-  const storage = checkStorage(opts.storage);
+  return { layout: layoutFor(dim, checkStorage(opts.storage)), metric: checkMetric(opts.metric) };
+}
+
+function makeCore(ctx: GpuContext, owns: boolean, checked: { layout: Layout; metric: Metric }, numLists: number): Core {
   return {
-    ctx, layout: layoutFor(dim, storage), metric: checkMetric(opts.metric), sq: undefined, sqBuffer: undefined,
+    ctx, layout: checked.layout, metric: checked.metric, sq: undefined, sqBuffer: undefined,
     host: Array.from({ length: numLists }, () => ({ ids: new Uint32Array(0), codes: new Uint32Array(0) })),
     ids: new Set(), nextId: 0, size: 0, gpuLists: undefined, destroyed: false, ownsCtx: owns, queue: Promise.resolve(),
   };
@@ -268,10 +271,9 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
   const niter = checkPositiveInt('niter', options.niter ?? 20, 1000);
   const perCentroid = checkPositiveInt('maxTrainPointsPerCentroid', options.maxTrainPointsPerCentroid ?? 256);
   const seed = options.seed ?? 1;
-  // Validate every option before creating a device we would then have to release.
-  makeCore({} as GpuContext, false, options, 0);
+  const checked = checkIndexOptions(options); // before creating a device we would have to release
   const { ctx, owns } = await resolveGpu(gpu);
-  const core = makeCore(ctx, owns, options, nlist);
+  const core = makeCore(ctx, owns, checked, nlist);
   const { dim } = core.layout;
   const kernelMetric = core.metric === 'l2' ? 'l2' : 'ip';
   let centroids: Float32Array | undefined;
@@ -429,9 +431,9 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
 
 /** Exact search over every stored vector, with the same storage and kernels as the IVF index. */
 export async function createFlatIndex(gpu: GpuSource, options: IndexOptions): Promise<FlatIndex> {
-  makeCore({} as GpuContext, false, options, 0);
+  const checked = checkIndexOptions(options);
   const { ctx, owns } = await resolveGpu(gpu);
-  const core = makeCore(ctx, owns, options, 1);
+  const core = makeCore(ctx, owns, checked, 1);
   const { dim } = core.layout;
   const needsTraining = core.layout.storage === 'int8';
   let trained = !needsTraining;
