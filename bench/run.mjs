@@ -13,7 +13,7 @@ const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8]
-                               [--nq Q] [--seed S] [--niter I] [--json] [--gpu]`;
+                               [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]`;
 if (name !== 'search') {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
@@ -25,7 +25,7 @@ const { values: a } = parseArgs({
     dim: { type: 'string' }, n: { type: 'string', default: '100000' }, nlist: { type: 'string' },
     nprobe: { type: 'string' }, k: { type: 'string', default: '10' }, storage: { type: 'string', default: 'f32' },
     nq: { type: 'string', default: '100' }, seed: { type: 'string', default: '1' }, niter: { type: 'string', default: '10' },
-    json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    wg: { type: 'string' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
   },
 });
 const fail = (msg) => { console.error(`${msg}\n${usage}`); process.exit(2); };
@@ -40,6 +40,7 @@ const options = {
   metric: a.metric, storage: a.storage, k: int(a.k, 'k'), n: int(a.n, 'n'), dim: a.dim ? int(a.dim, 'dim') : 128,
   queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed'), niter: int(a.niter, 'niter'),
   ...(a.nlist ? { nlist: int(a.nlist, 'nlist') } : {}),
+  ...(a.wg ? { wg: int(a.wg, 'wg') } : {}),
   ...(a.nprobe ? { nprobe: a.nprobe.split(',').map((s) => int(s, 'nprobe')) } : {}),
   ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
   ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),

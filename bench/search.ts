@@ -17,10 +17,12 @@ export interface SearchBenchOptions {
   queriesUrl?: string; queriesName?: string;
   metric: Metric; dim: number; n: number; nlist?: number; nprobe?: number[]; k: number;
   storage: StorageType; queries: number; seed: number; niter: number;
+  /** Scan workgroup size (default: the context's choice for this adapter). */
+  wg?: 32 | 64 | 128;
 }
 
 export interface SearchBenchResult {
-  device: string; n: number; dim: number; nlist: number; k: number; storage: StorageType; metric: Metric; queries: number;
+  device: string; scanWorkgroupSize: number; n: number; dim: number; nlist: number; k: number; storage: StorageType; metric: Metric; queries: number;
   trainMs: number; addMs: number;
   flatQps: number;
   rows: { nprobe: number; recall: number; qps: number; speedupVsFlat: number }[];
@@ -127,10 +129,10 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
   const nq = queries.length / dim;
   const nlist = o.nlist ?? Math.max(1, 2 ** Math.round(Math.log2(Math.sqrt(n) * 2)));
   const nprobes = (o.nprobe ?? [1, 2, 4, 8, 16, 32, 64, 128, 256].filter((p) => p <= nlist)).filter((p) => p <= nlist);
-  const ctx = await createGpuContext();
+  const ctx = await createGpuContext(o.wg ? { scanWorkgroupSize: o.wg } : {});
   const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
-  log(`device: ${device}; ${n} x ${dim} ${o.storage}, ${o.metric}, nlist ${nlist}, ${nq} queries, k ${o.k}`);
+  log(`device: ${device} (scan workgroup ${ctx.scanWorkgroupSize}); ${n} x ${dim} ${o.storage}, ${o.metric}, nlist ${nlist}, ${nq} queries, k ${o.k}`);
   try {
     const ivf = await createIvfIndex(ctx, { dim, nlist, metric: o.metric, storage: o.storage, seed: o.seed, niter: o.niter, maxTrainPointsPerCentroid: 64 });
     let t0 = performance.now();
@@ -179,7 +181,7 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
     const r16 = at(Math.max(1, Math.floor(nlist / 16)));
     if (r16) targets.push({ name: `IVF qps at nprobe = nlist/16 (${r16.nprobe}) over flat qps`, want: '>= 4', got: r16.speedupVsFlat, met: r16.speedupVsFlat >= 4 });
     return {
-      device, n, dim, nlist, k: o.k, storage: o.storage, metric: o.metric, queries: nq, trainMs, addMs, flatQps, rows,
+      device, scanWorkgroupSize: ctx.scanWorkgroupSize, n, dim, nlist, k: o.k, storage: o.storage, metric: o.metric, queries: nq, trainMs, addMs, flatQps, rows,
       scanGBps, copyGBps, scanEfficiency: scanGBps / copyGBps, targets,
     };
   } finally {

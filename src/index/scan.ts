@@ -32,8 +32,7 @@ export interface ScanTarget {
  */
 export function sortSize(ctx: GpuContext, k: number): { sortN: number; wg: number } {
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
-  for (const wg of [128, 64]) {
-    if (wg > ctx.limits.maxComputeInvocationsPerWorkgroup) continue;
+  for (const wg of [ctx.scanWorkgroupSize, 32]) {
     const sortN = Math.max(4 * wg, nextPow2(Math.max(k + 2 * wg, 2 * k)));
     if (sortN * 8 + 64 <= limit) return { sortN, wg };
   }

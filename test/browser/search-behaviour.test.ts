@@ -163,6 +163,28 @@ describe('IVF search behaviour', () => {
     expect(rows.size).toBe(nlist);
   });
 
+  gpuTest('every scan workgroup size gives the same result', async () => {
+    const seed = freshSeed();
+    const dim = 24, n = 3000, nlist = 12, k = 40;
+    const data = gaussianMixture(n, dim, { centers: 20, seed });
+    const queries = gaussianMixture(9, dim, { centers: 20, seed: seed + 2 });
+    let centroids: Float32Array | undefined;
+    const results: SearchResult[] = [];
+    for (const wg of [32, 64, 128] as const) {
+      const c = await sharedContext({ scanWorkgroupSize: wg });
+      const before = c.liveBytes;
+      const ivf = await createIvfIndex(c, { dim, nlist, seed });
+      if (centroids) await ivf.setTrained(centroids);
+      else { await ivf.train(data); centroids = ivf.centroids(); }
+      await ivf.add(data);
+      results.push(await ivf.search(queries, { k, nprobe: 5 }));
+      ivf.destroy();
+      expect(c.liveBytes).toBe(before);
+    }
+    expectIdentical(results[1]!, results[0]!);
+    expectIdentical(results[2]!, results[0]!);
+  });
+
   gpuTest('k-means re-seeds empty clusters (many duplicate points)', async (ctx) => {
     const dim = 8, nlist = 16;
     // 400 points on only 20 distinct locations (plus a 21st far away): empty clusters appear and must be re-seeded.
