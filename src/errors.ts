@@ -19,7 +19,16 @@ export type WeftErrorCode =
   | 'EMPTY_INDEX'
   | 'K_OUT_OF_RANGE'
   | 'NPROBE_OUT_OF_RANGE'
-  | 'SEARCH_FINISHED';
+  | 'SEARCH_FINISHED'
+  | 'INDEX_EXISTS'
+  | 'UNKNOWN_INDEX'
+  | 'STORAGE_FULL'
+  | 'STORAGE_ERROR'
+  | 'STORAGE_BLOCKED'
+  | 'CORRUPT_RECORD'
+  | 'CONFLICT'
+  | 'UNSUPPORTED_FORMAT'
+  | 'ABORTED';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
