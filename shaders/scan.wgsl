@@ -121,9 +121,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let i = chunk + lid;
     if (i < count) {
       let slot = seg.x + tileStart + i;
-      let key = score(qBase, slot);
       let id = slotIds[slot];
-      if (before(key, id, thrKey, thrId)) {
+      // A deleted vector keeps its slot with id NO_ID (a tombstone) until the list is compacted.
+      let key = select(EMPTY_KEY, score(qBase, slot), id != NO_ID);
+      if (id != NO_ID && before(key, id, thrKey, thrId)) {
         let at = atomicAdd(&candCount, 1u);
         sk[k + at] = key;
         si[k + at] = id;

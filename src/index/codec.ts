@@ -190,3 +190,27 @@ export function normalizeRows(vectors: Float32Array, dim: number): Float32Array 
   }
   return out;
 }
+
+/** The row-major words of the `count` vectors of an interleaved record (inverse of interleave). */
+export function deinterleave(codes: Uint32Array, count: number, units: number): Uint32Array {
+  const words = units * 4;
+  const out = new Uint32Array(count * words);
+  for (let e = 0; e < count; e++) {
+    const blockBase = Math.floor(e / BLOCK) * units * BLOCK;
+    const lane = e % BLOCK;
+    for (let u = 0; u < units; u++) {
+      const s = (blockBase + u * BLOCK + lane) * 4;
+      out[e * words + u * 4] = codes[s]!; out[e * words + u * 4 + 1] = codes[s + 1]!;
+      out[e * words + u * 4 + 2] = codes[s + 2]!; out[e * words + u * 4 + 3] = codes[s + 3]!;
+    }
+  }
+  return out;
+}
+
+/** A new interleaved record: the first `count` vectors of `codes`, then `m` row-major `rows`. */
+export function appendInterleaved(codes: Uint32Array, count: number, rows: Uint32Array, m: number, units: number): Uint32Array {
+  const out = new Uint32Array(Math.ceil((count + m) / BLOCK) * BLOCK * units * 4);
+  out.set(codes.subarray(0, Math.min(codes.length, Math.ceil(count / BLOCK) * BLOCK * units * 4)));
+  interleave(rows, m, units, out, count);
+  return out;
+}

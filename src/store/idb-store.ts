@@ -29,6 +29,10 @@ export interface Manifest {
   tombstones: number;
   /** CRC-32 of each list record, by list id. */
   checksums: number[];
+  /** Slots of each list record (live vectors and tombstones). */
+  listCounts: number[];
+  /** The next automatically assigned vector id. */
+  nextId: number;
   centroidsChecksum: number;
   createdAt: number;
   updatedAt: number;
@@ -44,8 +48,11 @@ export interface ListRecord {
   codes: Uint32Array;
 }
 
+/** What is kept per vector besides the vector: its list, and the passage it embeds (if any). */
 export interface ChunkRecord {
   id: number;
+  /** The IVF list holding the vector (how a delete finds it). */
+  list: number;
   docId: string;
   text: string;
   metadata?: Record<string, unknown>;
@@ -81,6 +88,7 @@ export interface CommitChanges {
   /** Change in live vectors and tombstones. */
   countDelta?: number;
   tombstoneDelta?: number;
+  nextId?: number;
 }
 
 export interface WeftStore {
@@ -196,8 +204,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       const centroids: CentroidData = { centroids: init.centroids, ...(init.vmin ? { vmin: init.vmin } : {}), ...(init.scale ? { scale: init.scale } : {}) };
       const manifest: Manifest = {
         name: init.name, formatVersion: FORMAT_VERSION, dim: init.dim, metric: init.metric, storage: init.storage,
-        nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0,
-        checksums: [], centroidsChecksum: centroidChecksum(centroids), createdAt: now, updatedAt: now, generation: 1,
+        nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0, nextId: 0,
+        checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: centroidChecksum(centroids), createdAt: now, updatedAt: now, generation: 1,
       };
       const empty = { ids: new Uint32Array(0), codes: new Uint32Array(0), count: 0 };
       for (let l = 0; l < init.nlist; l++) manifest.checksums.push(listChecksum({ list: l, ...empty }));
@@ -286,16 +294,18 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
         if (m.generation !== generation) {
           throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it). Reopen it and try again.`, { details: { name, expected: generation, found: m.generation } });
         }
-        const next: Manifest = { ...m, checksums: m.checksums.slice(), generation: m.generation + 1, updatedAt: Date.now() };
+        const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
         for (const rec of changes.lists ?? []) {
           const checksum = listChecksum(rec);
           next.checksums[rec.list] = checksum;
+          next.listCounts[rec.list] = rec.count;
           await t.objectStore('lists').put({ index: name, list: rec.list, count: rec.count, ids: bytesOf(rec.ids), codes: bytesOf(rec.codes), checksum });
         }
         for (const c of changes.putChunks ?? []) await t.objectStore('chunks').put({ ...c, index: name });
         for (const id of changes.deleteChunks ?? []) await t.objectStore('chunks').delete([name, id]);
         next.count += changes.countDelta ?? 0;
         next.tombstones += changes.tombstoneDelta ?? 0;
+        if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
         await t.objectStore('manifests').put(next);
         await t.done;
         return next;

@@ -58,7 +58,7 @@ describe('IndexedDB store', () => {
     const l1 = randomList(1, 70), l3 = randomList(3, 5);
     const m1 = await s.commit('idx', m0.generation, {
       lists: [l1, l3], countDelta: 75,
-      putChunks: [{ id: 7, docId: 'doc-a', text: 'seven', metadata: { page: 2 } }, { id: 8, docId: 'doc-a', text: 'eight' }, { id: 9, docId: 'doc-b', text: 'nine' }],
+      putChunks: [{ id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } }, { id: 8, list: 1, docId: 'doc-a', text: 'eight' }, { id: 9, list: 3, docId: 'doc-b', text: 'nine' }],
     });
     expect(m1).toMatchObject({ count: 75, generation: 2 });
     const [r1, r0, r3] = await s.readLists('idx', [1, 0, 3]);
@@ -66,7 +66,7 @@ describe('IndexedDB store', () => {
     expect(r0!.count).toBe(0);
     expect(r3).toEqual(l3);
     expect(await s.readChunks('idx', [8, 7, 100])).toEqual([
-      { id: 8, docId: 'doc-a', text: 'eight' }, { id: 7, docId: 'doc-a', text: 'seven', metadata: { page: 2 } }, undefined]);
+      { id: 8, list: 1, docId: 'doc-a', text: 'eight' }, { id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } }, undefined]);
     expect((await s.chunkIdsOfDocument('idx', 'doc-a')).sort()).toEqual([7, 8]);
 
     // Another writer committed since generation 1 was read: refused, and nothing changes.

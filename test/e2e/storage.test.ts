@@ -20,7 +20,7 @@ test('a commit beyond the storage quota fails with STORAGE_FULL and loses nothin
     const s = await store.openStore({ dbName: 'quota' });
     const m0 = await s.createIndex({ name: 'idx', dim: 8, metric: 'l2', storage: 'f32', nlist: 4, centroids: new Float32Array(32).fill(0.5) });
     const kept = list(0, 3000); // ~100 KB: fits
-    const m1 = await s.commit('idx', m0.generation, { lists: [kept], countDelta: 3000, putChunks: [{ id: 1, docId: 'd', text: 'kept' }] });
+    const m1 = await s.commit('idx', m0.generation, { lists: [kept], countDelta: 3000, putChunks: [{ id: 1, list: 0, docId: 'd', text: 'kept' }] });
     let error: { code?: string | undefined; message?: string } | undefined;
     try {
       await s.commit('idx', m1.generation, { lists: [1, 2, 3].map((l) => list(l, 64 * 1024)), countDelta: 3 * 64 * 1024 }); // 3 x 2.25 MB

@@ -90,3 +90,17 @@ describe('row codecs', () => {
     }
   });
 });
+
+describe('interleaved records', () => {
+  test('deinterleave inverts interleave; append keeps the old slots', async () => {
+    const { appendInterleaved, deinterleave } = await import('../../src/index/codec.js');
+    const units = 2, words = 8;
+    const a = Uint32Array.from({ length: 45 * words }, (_, i) => i * 3 + 1);
+    const b = Uint32Array.from({ length: 30 * words }, (_, i) => i * 5 + 2);
+    const rec = appendInterleaved(new Uint32Array(0), 0, a, 45, units);
+    expect(Array.from(deinterleave(rec, 45, units))).toEqual(Array.from(a));
+    const rec2 = appendInterleaved(rec, 45, b, 30, units);
+    expect(rec2.length).toBe(Math.ceil(75 / BLOCK) * BLOCK * words);
+    expect(Array.from(deinterleave(rec2, 75, units))).toEqual([...a, ...b]);
+  });
+});

@@ -1,0 +1,141 @@
+// The GPU side of the cluster cache: a fixed byte budget of storage-buffer shards (each under
+// the binding limit) holding whole IVF lists in the interleaved block layout, a residency table
+// (list → shard, first slot, count) mirrored in the `segs` buffer that the scan kernel reads,
+// and a first-fit block allocator per shard. Lists a search is using are pinned: nothing else
+// (a prefetch, another search) may evict them until the search has submitted its scan.
+
+import { WeftError } from '../errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import { storageBuffer } from '../gpu/kernels.js';
+import { BLOCK, type Layout } from '../index/codec.js';
+import type { GpuLists } from '../index/gpu-lists.js';
+import type { ListRecord } from '../store/idb-store.js';
+
+export interface Residency { shard: number; slot: number; count: number; bytes: number }
+
+export interface ListArena extends GpuLists {
+  readonly budget: number;
+  readonly used: number;
+  has(list: number): boolean;
+  resident(): number[];
+  residency(list: number): Residency | undefined;
+  /** Bytes a list of `count` vectors takes in the arena (codes + ids, whole blocks). */
+  bytesFor(count: number): number;
+  /** Whether a list of `count` vectors could ever fit one shard. */
+  fitsAtAll(count: number): boolean;
+  /** Places and uploads a record if there is room now; false if not (the caller evicts and retries). */
+  tryInsert(record: ListRecord): boolean;
+  evict(list: number): void;
+  pin(lists: Iterable<number>): void;
+  unpin(lists: Iterable<number>): void;
+  isPinned(list: number): boolean;
+}
+
+interface Shard { codes: GPUBuffer; ids: GPUBuffer; slots: number; free: { block: number; blocks: number }[] }
+
+export function createListArena(ctx: GpuContext, label: string, opts: { layout: Layout; nlist: number; budgetBytes: number }): ListArena {
+  const { layout, nlist } = opts;
+  const blockBytes = BLOCK * (layout.bytesPerVector + 4);
+  const shardBlocksMax = Math.floor(ctx.maxShardBytes / (BLOCK * layout.bytesPerVector));
+  if (shardBlocksMax < 1) {
+    throw new WeftError('DEVICE_LIMIT', `One block of ${BLOCK} vectors (${BLOCK * layout.bytesPerVector} bytes) exceeds this device's storage buffer limit.`);
+  }
+  const totalBlocks = Math.max(1, Math.floor(opts.budgetBytes / blockBytes));
+  const shards: Shard[] = [];
+  for (let left = totalBlocks; left > 0;) {
+    const blocks = Math.min(left, shardBlocksMax);
+    const s = shards.length;
+    shards.push({
+      codes: storageBuffer(ctx, `${label}.codes[${s}]`, blocks * BLOCK * layout.bytesPerVector),
+      ids: storageBuffer(ctx, `${label}.ids[${s}]`, blocks * BLOCK * 4),
+      slots: blocks * BLOCK,
+      free: [{ block: 0, blocks }],
+    });
+    left -= blocks;
+  }
+  const numShards = shards.length;
+  const segs = storageBuffer(ctx, `${label}.segments`, Math.max(1, nlist * numShards) * 8);
+  const table = new Map<number, Residency>();
+  const pins = new Map<number, number>();
+  let used = 0;
+
+  const setSeg = (list: number, shard: number, slot: number, count: number) => {
+    ctx.device.queue.writeBuffer(segs, (list * numShards + shard) * 8, new Uint32Array([slot, count]));
+  };
+
+  const arena: ListArena = {
+    shards, segs, numLists: nlist,
+    get maxSegment() { let m = 0; for (const r of table.values()) m = Math.max(m, r.count); return m; },
+    get bytes() { return shards.reduce((a, s) => a + s.codes.size + s.ids.size, segs.size); },
+    budget: totalBlocks * blockBytes,
+    get used() { return used; },
+    has: (list) => table.has(list),
+    resident: () => [...table.keys()],
+    residency: (list) => table.get(list),
+    bytesFor: (count) => Math.ceil(count / BLOCK) * blockBytes,
+    fitsAtAll: (count) => Math.ceil(count / BLOCK) <= Math.max(...shards.map((s) => s.slots / BLOCK)),
+
+    tryInsert(record) {
+      if (table.has(record.list)) return true;
+      const blocks = Math.ceil(record.count / BLOCK);
+      if (blocks === 0) {
+        table.set(record.list, { shard: 0, slot: 0, count: 0, bytes: 0 });
+        return true;
+      }
+      for (let s = 0; s < numShards; s++) {
+        const shard = shards[s]!;
+        const i = shard.free.findIndex((f) => f.blocks >= blocks);
+        if (i < 0) continue;
+        const f = shard.free[i]!;
+        const block = f.block;
+        if (f.blocks === blocks) shard.free.splice(i, 1); else { f.block += blocks; f.blocks -= blocks; }
+        const slot = block * BLOCK;
+        const codeBytes = blocks * BLOCK * layout.bytesPerVector;
+        ctx.device.queue.writeBuffer(shard.codes, slot * layout.bytesPerVector, record.codes.buffer, record.codes.byteOffset, Math.min(codeBytes, record.codes.byteLength));
+        ctx.device.queue.writeBuffer(shard.ids, slot * 4, record.ids.buffer, record.ids.byteOffset, record.count * 4);
+        setSeg(record.list, s, slot, record.count);
+        const bytes = blocks * blockBytes;
+        table.set(record.list, { shard: s, slot, count: record.count, bytes });
+        used += bytes;
+        return true;
+      }
+      return false;
+    },
+
+    evict(list) {
+      const r = table.get(list);
+      if (!r) return;
+      if (pins.has(list)) throw new Error(`list ${list} is pinned`);
+      table.delete(list);
+      if (r.count === 0) return;
+      setSeg(list, r.shard, 0, 0);
+      const shard = shards[r.shard]!;
+      const blocks = r.bytes / blockBytes;
+      shard.free.push({ block: r.slot / BLOCK, blocks });
+      shard.free.sort((a, b) => a.block - b.block);
+      // Coalesce neighbours.
+      for (let i = shard.free.length - 2; i >= 0; i--) {
+        const a = shard.free[i]!, b = shard.free[i + 1]!;
+        if (a.block + a.blocks === b.block) { a.blocks += b.blocks; shard.free.splice(i + 1, 1); }
+      }
+      used -= r.bytes;
+    },
+
+    pin(lists) { for (const l of lists) pins.set(l, (pins.get(l) ?? 0) + 1); },
+    unpin(lists) {
+      for (const l of lists) {
+        const n = (pins.get(l) ?? 0) - 1;
+        if (n <= 0) pins.delete(l); else pins.set(l, n);
+      }
+    },
+    isPinned: (list) => pins.has(list),
+
+    destroy() {
+      for (const s of shards) { ctx.destroyBuffer(s.codes); ctx.destroyBuffer(s.ids); }
+      ctx.destroyBuffer(segs);
+      table.clear();
+      used = 0;
+    },
+  };
+  return arena;
+}

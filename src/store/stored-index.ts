@@ -1,0 +1,536 @@
+// An IVF index that lives in IndexedDB and caches its hot lists on the GPU. The coarse step
+// (centroids) is always on the GPU; probed lists that are not cached are read from IndexedDB
+// (checksums verified) and streamed into the cache, or, when they cannot be cached, into a
+// scratch arena for this search only. Every probed list is scored by the same WGSL kernel, so
+// results never depend on what happens to be cached: cold, warm, or a cache smaller than one
+// list give the same top-k, bit for bit.
+
+import { WeftError } from '../errors.js';
+import { createGpuContext, type GpuContext } from '../gpu/context.js';
+import { bufferFrom, readBack } from '../gpu/kernels.js';
+import { createListArena, type ListArena } from '../cache/arena.js';
+import { createPolicy, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
+import {
+  appendInterleaved, deinterleave, encodeRows, layoutFor, normalizeRows, padRows, interleave,
+  type Layout, type ScalarQuantizer,
+} from '../index/codec.js';
+import { uploadLists, type GpuLists } from '../index/gpu-lists.js';
+import { createIvfIndex, type GpuSource } from '../index/ivf.js';
+import { assignNearest, uploadPoints } from '../index/kmeans.js';
+import { maxK, openSession, type InternalSession, type ScanTarget } from '../index/scan.js';
+import { NO_ID, type Metric, type SearchResult, type StorageType } from '../index/types.js';
+import { checkIds, checkK, checkVectors } from '../index/validate.js';
+import type { ChunkRecord, ListRecord, Manifest, WeftStore } from './idb-store.js';
+
+export interface CacheOptions {
+  /** GPU bytes for cached lists. Default: twice the index's size when opened (at least 16 MiB), at most 512 MiB and 4 storage bindings. */
+  cacheBytes?: number;
+  /** Replacement policy. Default 'hotness'. */
+  cachePolicy?: CachePolicyName;
+  /** After each search the coldest lists are evicted until the cache is at most this fraction of its budget. Default 0.9. */
+  cacheFill?: number;
+  /** Preload the hottest lists (by persisted access counts) on open. Default true. */
+  preload?: boolean;
+}
+
+export interface CreateStoredIndexOptions extends CacheOptions {
+  store: WeftStore;
+  name: string;
+  dim: number;
+  nlist: number;
+  metric?: Metric;
+  storage?: StorageType;
+  modelId?: string;
+  seed?: number;
+  niter?: number;
+  maxTrainPointsPerCentroid?: number;
+}
+
+export interface OpenStoredIndexOptions extends CacheOptions {
+  store: WeftStore;
+  name: string;
+}
+
+export interface ChunkInput { docId: string; text?: string; metadata?: Record<string, unknown> }
+
+export interface CacheStats {
+  budget: number; used: number; resident: number;
+  hits: number; misses: number; streamedBytes: number; scratchLists: number;
+}
+
+export interface PrefetchHandle {
+  /** Lists in the order they will be streamed. */
+  readonly planned: readonly number[];
+  /** Lists that have arrived in the cache so far. */
+  readonly arrived: readonly number[];
+  readonly done: Promise<{ arrived: number[]; bytes: number; cancelled: boolean }>;
+  cancel(): void;
+}
+
+export interface StoredIndex {
+  readonly name: string;
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly storage: StorageType;
+  readonly nlist: number;
+  readonly size: number;
+  readonly manifest: Manifest;
+  readonly gpu: GpuContext;
+  add(vectors: Float32Array, options?: { ids?: ArrayLike<number>; chunks?: readonly ChunkInput[]; signal?: AbortSignal }): Promise<Uint32Array>;
+  /** Deletes vectors by id: tombstoned at once (never returned again), removed from their list records by compact(). */
+  delete(ids: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<number>;
+  deleteDocument(docId: string, options?: { signal?: AbortSignal }): Promise<number>;
+  /** Rewrites the lists that hold tombstones without them. */
+  compact(options?: { signal?: AbortSignal }): Promise<number>;
+  search(queries: Float32Array, options?: { k?: number; nprobe?: number }): Promise<SearchResult>;
+  /** Streams the lists `query` will probe, best first, into the cache, up to `byteBudget` bytes. */
+  prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number }): PrefetchHandle;
+  chunks(ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
+  cacheStats(): CacheStats;
+  /** Lists currently cached on the GPU. */
+  residentLists(): number[];
+  /** Saves access statistics and releases GPU memory (and the device, if the index created it). */
+  close(): Promise<void>;
+}
+
+const ACCESS_SAVE_EVERY = 64;
+
+/** Trains on `training` (k-means on the GPU), creates the index in the store, and opens it. */
+export async function createStoredIndex(gpu: GpuSource, training: Float32Array, options: CreateStoredIndexOptions): Promise<StoredIndex> {
+  const { ctx, owns } = await resolve(gpu);
+  try {
+    const trainer = await createIvfIndex(ctx, {
+      dim: options.dim, nlist: options.nlist, metric: options.metric ?? 'l2', storage: options.storage ?? 'f32',
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.niter !== undefined ? { niter: options.niter } : {}),
+      ...(options.maxTrainPointsPerCentroid !== undefined ? { maxTrainPointsPerCentroid: options.maxTrainPointsPerCentroid } : {}),
+    });
+    try {
+      await trainer.train(training);
+      const sq = trainer.quantizer();
+      await options.store.createIndex({
+        name: options.name, dim: trainer.dim, metric: trainer.metric, storage: trainer.storage, nlist: trainer.nlist,
+        centroids: trainer.centroids(), ...(options.modelId ? { modelId: options.modelId } : {}),
+        ...(sq ? { vmin: sq.vmin, scale: sq.scale } : {}),
+      });
+    } finally {
+      trainer.destroy();
+    }
+    return await openWith(ctx, owns, options);
+  } catch (e) {
+    if (owns) ctx.destroy();
+    throw e;
+  }
+}
+
+export async function openStoredIndex(gpu: GpuSource, options: OpenStoredIndexOptions): Promise<StoredIndex> {
+  const { ctx, owns } = await resolve(gpu);
+  try {
+    return await openWith(ctx, owns, options);
+  } catch (e) {
+    if (owns) ctx.destroy();
+    throw e;
+  }
+}
+
+async function resolve(gpu: GpuSource): Promise<{ ctx: GpuContext; owns: boolean }> {
+  if (!gpu) return { ctx: await createGpuContext(), owns: true };
+  if ('createBuffer' in gpu && 'queue' in gpu) return { ctx: await createGpuContext({ device: gpu }), owns: true };
+  return { ctx: gpu, owns: false };
+}
+
+async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndexOptions): Promise<StoredIndex> {
+  const { store, name } = options;
+  let manifest = await store.manifest(name);
+  const c = await store.readCentroids(name);
+  const { dim, nlist, metric } = manifest;
+  const layout: Layout = layoutFor(dim, manifest.storage);
+  const f32 = layoutFor(dim, 'f32');
+  const sq: ScalarQuantizer | undefined = c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined;
+  const kernelMetric = metric === 'l2' ? 'l2' : 'ip';
+  const cacheFill = options.cacheFill ?? 0.9;
+  if (!(cacheFill > 0 && cacheFill <= 1)) throw new WeftError('INVALID_OPTION', 'cacheFill must be in (0, 1].');
+  // Default budget: room for twice the index as it is now (at least 16 MiB), within
+  // 512 MiB and four storage bindings.
+  const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / 32) * 32 * (layout.bytesPerVector + 4), 0);
+  const budget = options.cacheBytes ?? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes, Math.max(16 * 2 ** 20, 2 * indexBytes));
+  if (!(budget > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
+
+  const coarse: GpuLists = uploadLists(ctx, `weft.${name}.centroids`, [{ ids: Uint32Array.from({ length: nlist }, (_, i) => i), codes: encodeRows(c.centroids, f32) }], f32);
+  const sqData = sq ? new Float32Array([...sq.vmin, ...sq.scale]) : undefined;
+  const sqBuffer = sqData ? bufferFrom(ctx, `weft.${name}.sq`, sqData) : undefined;
+  const arena: ListArena = createListArena(ctx, `weft.${name}.cache`, { layout, nlist, budgetBytes: budget });
+  const policy: CachePolicy = createPolicy(options.cachePolicy ?? 'hotness');
+  const access = new Float64Array(nlist);
+  access.set((await store.readAccessCounts(name)).subarray(0, nlist));
+  const stats = { hits: 0, misses: 0, streamedBytes: 0, scratchLists: 0 };
+  let requests = 0;
+  let closed = false;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(() => {
+      if (closed) throw new WeftError('DESTROYED', `Index '${name}' was closed; open it again.`);
+      ctx.check();
+      return fn();
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  const target = (lists: GpuLists): ScanTarget => ({ layout, metric, lists, ...(sqBuffer ? { sq: sqBuffer } : {}) });
+  const prepare = (v: Float32Array) => (metric === 'cosine' ? normalizeRows(v, dim) : v);
+
+  /** Makes room for `bytes` by evicting the coldest unpinned lists not in `keep`. */
+  const makeRoom = (count: number, keep: ReadonlySet<number>, record: ListRecord): boolean => {
+    if (!arena.fitsAtAll(count)) return false;
+    while (!arena.tryInsert(record)) {
+      const victim = policy.victims(arena.resident(), keep).find((l) => !arena.isPinned(l));
+      if (victim === undefined) return false;
+      arena.evict(victim);
+      policy.forget(victim);
+    }
+    policy.admit(record.list);
+    return true;
+  };
+
+  const trim = () => {
+    while (arena.used > cacheFill * arena.budget) {
+      const victim = policy.victims(arena.resident(), new Set()).find((l) => !arena.isPinned(l));
+      if (victim === undefined) break;
+      arena.evict(victim);
+      policy.forget(victim);
+    }
+  };
+
+  const replaceCached = (records: ListRecord[]) => {
+    for (const r of records) {
+      if (!arena.has(r.list) || arena.isPinned(r.list)) continue;
+      arena.evict(r.list);
+      if (!arena.tryInsert(r)) policy.forget(r.list);
+    }
+  };
+
+  /** Coarse step on the GPU: the nprobe best lists of each query, best first (GPU buffer and CPU copy). */
+  const rank = async (qbuf: GPUBuffer, nq: number, nprobe: number): Promise<{ buffer: GPUBuffer; lists: Uint32Array }> => {
+    const shared = bufferFrom(ctx, 'weft.search.coarseProbe', new Uint32Array(2));
+    const s = openSession(ctx, {
+      target: { layout: f32, metric, lists: coarse }, queries: qbuf, queryUnits: layout.queryUnits,
+      numQueries: nq, k: nprobe, probes: shared, probeStride: 0, nprobe: 1, owned: [shared],
+    });
+    s.submit();
+    const buffer = s.takeResult();
+    const raw = new Uint32Array(await readBack(ctx, buffer, nq * nprobe * 8));
+    const lists = new Uint32Array(nq * nprobe);
+    for (let i = 0; i < lists.length; i++) lists[i] = raw[2 * i + 1]!;
+    return { buffer, lists };
+  };
+
+  const checkNprobe = (nprobe: number | undefined) => {
+    const np = nprobe ?? Math.min(nlist, 8);
+    const limit = Math.min(nlist, maxK(ctx));
+    if (!Number.isInteger(np) || np < 1 || np > limit) {
+      throw new WeftError('NPROBE_OUT_OF_RANGE', `nprobe must be an integer from 1 to ${limit}; got ${String(nprobe)}.`, { details: { nprobe, nlist } });
+    }
+    return np;
+  };
+
+  const saveAccess = async () => {
+    try { await store.writeAccessCounts(name, access); } catch { /* statistics are best effort */ }
+  };
+
+  // Preload the hottest lists that fit (the ones this index used most before it was closed).
+  if (options.preload ?? true) {
+    const order = Array.from({ length: nlist }, (_, i) => i).filter((l) => access[l]! > 0 && manifest.listCounts[l]! > 0)
+      .sort((a, b) => access[b]! - access[a]! || a - b);
+    const pick: number[] = [];
+    let bytes = 0;
+    for (const l of order) {
+      const b = arena.bytesFor(manifest.listCounts[l]!);
+      if (bytes + b > cacheFill * arena.budget) continue;
+      pick.push(l);
+      bytes += b;
+    }
+    for (const l of pick) {
+      try {
+        const [rec] = await store.readLists(name, [l]);
+        if (rec && arena.tryInsert(rec)) { policy.admit(l); policy.touch([l]); }
+      } catch (e) {
+        if (!(e instanceof WeftError && e.code === 'CORRUPT_RECORD')) throw e; // a damaged list is reported when a search needs it
+      }
+    }
+  }
+
+  const searchBatch = async (queries: Float32Array, k: number, nprobe: number): Promise<SearchResult> => {
+    const nq = queries.length / dim;
+    const qbuf = bufferFrom(ctx, 'weft.search.queries', padRows(prepare(queries), dim, layout.dimPad));
+    let probes: { buffer: GPUBuffer; lists: Uint32Array } | undefined;
+    const pinned = new Set<number>();
+    let scratch: ListArena | undefined;
+    const sessions: InternalSession[] = [];
+    try {
+      probes = await rank(qbuf, nq, nprobe);
+      const wanted = new Set<number>();
+      for (let q = 0; q < nq; q++) {
+        const mine = Array.from(probes.lists.subarray(q * nprobe, (q + 1) * nprobe));
+        policy.touch(mine);
+        for (const l of mine) { wanted.add(l); access[l]!++; }
+      }
+      const missing: number[] = [];
+      for (const l of wanted) {
+        if (arena.has(l)) { stats.hits++; } else { stats.misses++; missing.push(l); }
+        if (arena.has(l)) { arena.pin([l]); pinned.add(l); }
+      }
+      const scratchRecords: ListRecord[] = [];
+      if (missing.length > 0) {
+        missing.sort((a, b) => a - b);
+        const records = await store.readLists(name, missing);
+        for (const r of records) {
+          stats.streamedBytes += r.codes.byteLength + r.ids.byteLength;
+          if (makeRoom(r.count, wanted, r)) { arena.pin([r.list]); pinned.add(r.list); } else scratchRecords.push(r);
+        }
+      }
+      if (scratchRecords.length > 0) {
+        stats.scratchLists += scratchRecords.length;
+        const bytes = scratchRecords.reduce((a, r) => a + arena.bytesFor(r.count), 0);
+        scratch = createListArena(ctx, `weft.${name}.scratch`, { layout, nlist, budgetBytes: bytes + arena.bytesFor(32) * 2 });
+        for (const r of scratchRecords) {
+          if (!scratch.tryInsert(r)) throw new WeftError('DEVICE_LIMIT', `List ${r.list} (${r.count} vectors) does not fit one storage buffer on this device.`);
+        }
+      }
+      for (const lists of scratch ? [arena, scratch] : [arena]) {
+        const s = openSession(ctx, { target: target(lists), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
+        sessions.push(s);
+        s.submit();
+      }
+      const results = [];
+      for (const s of sessions) results.push(await s.read());
+      return results.length === 1 ? results[0]! : mergeResults(results, metric, k);
+    } finally {
+      for (const s of sessions) s.destroy();
+      arena.unpin(pinned);
+      scratch?.destroy();
+      ctx.destroyBuffer(qbuf);
+      ctx.destroyBuffer(probes?.buffer);
+      trim();
+      if (++requests % ACCESS_SAVE_EVERY === 0) void saveAccess();
+    }
+  };
+
+  const index: StoredIndex = {
+    name, dim, metric, storage: manifest.storage, nlist, gpu: ctx,
+    get size() { return manifest.count; },
+    get manifest() { return manifest; },
+
+    add(vectors, opts = {}) {
+      return exclusive(async () => {
+        const n = checkVectors('vectors', vectors, dim, { metric, storage: manifest.storage });
+        if (opts.chunks && opts.chunks.length !== n) throw new WeftError('INVALID_OPTION', `Got ${opts.chunks.length} chunks for ${n} vectors; pass one per vector.`);
+        let ids: Uint32Array;
+        if (opts.ids) {
+          ids = checkIds(opts.ids, n, () => false);
+          const existing = await store.readChunks(name, Array.from(ids));
+          const dup = existing.findIndex((r) => r !== undefined);
+          if (dup >= 0) throw new WeftError('DUPLICATE_ID', `Id ${ids[dup]} is already in index '${name}'. Delete it first or use another id.`, { details: { id: ids[dup] } });
+        } else {
+          ids = Uint32Array.from({ length: n }, (_, i) => manifest.nextId + i);
+        }
+        const prepared = prepare(vectors);
+        const points = uploadPoints(ctx, 'weft.add.points', prepared, dim);
+        let labels: Uint32Array;
+        try {
+          labels = await assignNearest(ctx, points, c.centroids, dim, kernelMetric);
+        } finally {
+          points.destroy();
+        }
+        const rows = encodeRows(prepared, layout, sq);
+        const byList = new Map<number, number[]>();
+        for (let i = 0; i < n; i++) {
+          const l = labels[i]!;
+          let a = byList.get(l);
+          if (!a) { a = []; byList.set(l, a); }
+          a.push(i);
+        }
+        const touched = [...byList.keys()].sort((a, b) => a - b);
+        const old = await store.readLists(name, touched);
+        const records: ListRecord[] = old.map((r) => {
+          const members = byList.get(r.list)!;
+          const m = members.length;
+          const newRows = new Uint32Array(m * layout.words);
+          const newIds = new Uint32Array(r.count + m);
+          newIds.set(r.ids);
+          members.forEach((i, j) => { newRows.set(rows.subarray(i * layout.words, (i + 1) * layout.words), j * layout.words); newIds[r.count + j] = ids[i]!; });
+          return { list: r.list, count: r.count + m, ids: newIds, codes: appendInterleaved(r.codes, r.count, newRows, m, layout.units) };
+        });
+        const putChunks: ChunkRecord[] = Array.from(ids, (id, i) => {
+          const ch = opts.chunks?.[i];
+          return { id, list: labels[i]!, docId: ch?.docId ?? '', text: ch?.text ?? '', ...(ch?.metadata ? { metadata: ch.metadata } : {}) };
+        });
+        let maxId = manifest.nextId;
+        for (const id of ids) if (id + 1 > maxId) maxId = id + 1;
+        manifest = await store.commit(name, manifest.generation, { lists: records, putChunks, countDelta: n, nextId: maxId }, opts.signal);
+        replaceCached(records);
+        return ids;
+      });
+    },
+
+    delete(idsIn, opts = {}) {
+      return exclusive(() => removeIds(Array.from(idsIn), opts.signal));
+    },
+
+    deleteDocument(docId, opts = {}) {
+      return exclusive(async () => removeIds(await store.chunkIdsOfDocument(name, docId), opts.signal));
+    },
+
+    compact(opts = {}) {
+      return exclusive(async () => {
+        if (manifest.tombstones === 0) return 0;
+        const all = Array.from({ length: nlist }, (_, i) => i).filter((l) => manifest.listCounts[l]! > 0);
+        const records = await store.readLists(name, all);
+        const changed: ListRecord[] = [];
+        let removed = 0;
+        for (const r of records) {
+          const keepRows: number[] = [];
+          r.ids.forEach((id, slot) => { if (id !== NO_ID) keepRows.push(slot); });
+          if (keepRows.length === r.count) continue;
+          const rows = deinterleave(r.codes, r.count, layout.units);
+          const kept = new Uint32Array(keepRows.length * layout.words);
+          keepRows.forEach((slot, j) => kept.set(rows.subarray(slot * layout.words, (slot + 1) * layout.words), j * layout.words));
+          const codes = new Uint32Array(Math.ceil(keepRows.length / 32) * 32 * layout.words);
+          interleave(kept, keepRows.length, layout.units, codes, 0);
+          changed.push({ list: r.list, count: keepRows.length, ids: Uint32Array.from(keepRows, (slot) => r.ids[slot]!), codes });
+          removed += r.count - keepRows.length;
+        }
+        manifest = await store.commit(name, manifest.generation, { lists: changed, tombstoneDelta: -removed }, opts.signal);
+        replaceCached(changed);
+        return removed;
+      });
+    },
+
+    search(queries, opts = {}) {
+      return exclusive(async () => {
+        if (manifest.count === 0) throw new WeftError('EMPTY_INDEX', `Index '${name}' holds no vectors yet; add() some before searching.`);
+        const nq = checkVectors('queries', queries, dim);
+        const k = checkK(opts.k, manifest.count, maxK(ctx));
+        const nprobe = checkNprobe(opts.nprobe);
+        const batch = Math.min(nq, ctx.limits.maxComputeWorkgroupsPerDimension, 1024);
+        const ids = new Uint32Array(nq * k), distances = new Float32Array(nq * k);
+        for (let q0 = 0; q0 < nq; q0 += batch) {
+          const qn = Math.min(batch, nq - q0);
+          const r = await searchBatch(queries.subarray(q0 * dim, (q0 + qn) * dim), k, nprobe);
+          ids.set(r.ids, q0 * k);
+          distances.set(r.distances, q0 * k);
+        }
+        return { ids, distances, numQueries: nq, k };
+      });
+    },
+
+    prefetch(query, opts = {}) {
+      const planned: number[] = [];
+      const arrived: number[] = [];
+      let cancelled = false;
+      const done = (async () => {
+        checkVectors('query', query, dim);
+        if (query.length !== dim) throw new WeftError('DIMENSION_MISMATCH', `prefetch takes one query of ${dim} values.`);
+        const nprobe = checkNprobe(opts.nprobe ?? Math.min(nlist, maxK(ctx)));
+        const byteBudget = opts.byteBudget ?? arena.budget * cacheFill;
+        const qbuf = bufferFrom(ctx, 'weft.prefetch.query', padRows(prepare(query), dim, layout.dimPad));
+        let order: Uint32Array;
+        try {
+          const r = await rank(qbuf, 1, nprobe);
+          ctx.destroyBuffer(r.buffer);
+          order = r.lists;
+        } finally {
+          ctx.destroyBuffer(qbuf);
+        }
+        let bytes = 0;
+        for (const l of order) {
+          if (arena.has(l) || manifest.listCounts[l] === 0) continue;
+          const b = arena.bytesFor(manifest.listCounts[l]!);
+          if (bytes + b > byteBudget) break;
+          planned.push(l);
+          bytes += b;
+        }
+        // Issue every read now: IndexedDB serves them in order while earlier ones are uploaded.
+        const reads = planned.map((l) => store.readLists(name, [l]).then((r) => r[0]!));
+        reads.forEach((p) => p.catch(() => undefined));
+        const keep = new Set(planned);
+        let got = 0;
+        for (const p of reads) {
+          const rec = await p;
+          if (cancelled || closed) break;
+          if (arena.has(rec.list) || rec.count !== manifest.listCounts[rec.list]) continue;
+          if (makeRoom(rec.count, keep, rec)) { arrived.push(rec.list); got += arena.bytesFor(rec.count); stats.streamedBytes += rec.codes.byteLength + rec.ids.byteLength; }
+        }
+        return { arrived: arrived.slice(), bytes: got, cancelled };
+      })();
+      return { planned, arrived, done, cancel() { cancelled = true; } };
+    },
+
+    chunks(ids) { return store.readChunks(name, ids); },
+
+    cacheStats() {
+      return { budget: arena.budget, used: arena.used, resident: arena.resident().length, ...stats };
+    },
+    residentLists() { return arena.resident(); },
+
+    async close() {
+      if (closed) return;
+      await queue;
+      closed = true;
+      await saveAccess();
+      arena.destroy();
+      coarse.destroy();
+      ctx.destroyBuffer(sqBuffer);
+      if (owns) ctx.destroy();
+    },
+  };
+
+  async function removeIds(ids: number[], signal?: AbortSignal): Promise<number> {
+    if (ids.length === 0) return 0;
+    const chunks = await store.readChunks(name, ids);
+    const byList = new Map<number, Set<number>>();
+    chunks.forEach((ch, i) => {
+      if (!ch) return;
+      let s = byList.get(ch.list);
+      if (!s) { s = new Set(); byList.set(ch.list, s); }
+      s.add(ids[i]!);
+    });
+    const lists = [...byList.keys()].sort((a, b) => a - b);
+    const records = await store.readLists(name, lists);
+    let removed = 0;
+    const changed = records.map((r) => {
+      const gone = byList.get(r.list)!;
+      const nextIds = r.ids.slice();
+      for (let s = 0; s < r.count; s++) if (gone.has(nextIds[s]!)) { nextIds[s] = NO_ID; removed++; }
+      return { ...r, ids: nextIds };
+    });
+    const deleted = chunks.flatMap((ch) => (ch ? [ch.id] : []));
+    manifest = await store.commit(name, manifest.generation, { lists: changed, deleteChunks: deleted, countDelta: -removed, tombstoneDelta: removed }, signal);
+    replaceCached(changed);
+    return removed;
+  }
+
+  return index;
+}
+
+/** Merges per-query top-k lists scored by the same kernel: the order is (key, id), as on the GPU. */
+function mergeResults(parts: SearchResult[], metric: Metric, k: number): SearchResult {
+  const nq = parts[0]!.numQueries;
+  const ids = new Uint32Array(nq * k).fill(NO_ID);
+  const distances = new Float32Array(nq * k).fill(metric === 'l2' ? Infinity : -Infinity);
+  const key = (d: number) => (metric === 'l2' ? d : -d);
+  for (let q = 0; q < nq; q++) {
+    const cands: { key: number; id: number; d: number }[] = [];
+    for (const p of parts) {
+      for (let r = 0; r < k; r++) {
+        const id = p.ids[q * k + r]!;
+        if (id !== NO_ID) cands.push({ key: key(p.distances[q * k + r]!), id, d: p.distances[q * k + r]! });
+      }
+    }
+    cands.sort((a, b) => a.key - b.key || a.id - b.id);
+    cands.slice(0, k).forEach((c, r) => { ids[q * k + r] = c.id; distances[q * k + r] = c.d; });
+  }
+  return { ids, distances, numQueries: nq, k };
+}
+

@@ -1,0 +1,202 @@
+// The IndexedDB-backed index with its GPU list cache: results equal the in-memory IVF index
+// whatever the cache holds; updates, deletes, compaction, corruption, prefetch, reopen.
+import { afterEach, describe, expect } from 'vitest';
+import { openDB } from 'idb';
+import { createIvfIndex, gaussianMixture, layoutFor, NO_ID, type SearchResult } from '../../src/index.js';
+import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
+import { freshSeed, gpuTest } from './harness.js';
+
+const dim = 20, nlist = 16, n = 3000;
+let dbName = '';
+const toClose: (StoredIndex | WeftStore)[] = [];
+
+afterEach(async () => {
+  await closeAll();
+  if (dbName) await deleteStore(dbName);
+});
+
+async function closeAll() {
+  for (const x of toClose.splice(0).reverse()) await x.close();
+}
+
+/** Runs a test body and closes what it opened before the harness checks for leaked GPU bytes. */
+function body(fn: (ctx: Parameters<typeof createStoredIndex>[0] & object) => Promise<void>) {
+  return async (ctx: Parameters<typeof createStoredIndex>[0] & object) => {
+    try { await fn(ctx); } finally { await closeAll(); }
+  };
+}
+
+function expectIdentical(a: SearchResult, b: SearchResult) {
+  expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
+  expect(Array.from(a.distances)).toEqual(Array.from(b.distances));
+}
+
+async function setup(ctx: Parameters<typeof createStoredIndex>[0], cacheBytes?: number, storage: 'f32' | 'f16' | 'int8' = 'f16') {
+  const seed = freshSeed();
+  dbName = `weft-stored-${crypto.randomUUID()}`;
+  const data = gaussianMixture(n, dim, { centers: 24, seed });
+  const queries = gaussianMixture(15, dim, { centers: 24, seed: seed + 1 });
+  const store = await openStore({ dbName });
+  toClose.push(store);
+  const stored = await createStoredIndex(ctx, data, { store, name: 'docs', dim, nlist, storage, metric: 'l2', seed, ...(cacheBytes ? { cacheBytes } : {}) });
+  toClose.push(stored);
+  await stored.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 50}`, text: `passage ${i}` })) });
+  return { data, queries, store, stored, seed };
+}
+
+/** The in-memory IVF index with the same centroids and vectors: the reference for every cache state. */
+async function reference(ctx: Parameters<typeof createIvfIndex>[0], stored: StoredIndex, store: WeftStore, data: Float32Array, ids?: Uint32Array) {
+  const c = await store.readCentroids('docs');
+  const ivf = await createIvfIndex(ctx, { dim, nlist, storage: stored.storage, metric: 'l2' });
+  await ivf.setTrained(c.centroids, c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined);
+  await ivf.add(data, ids);
+  return ivf;
+}
+
+describe('stored index with a GPU list cache', () => {
+  gpuTest('cold, warm and a cache smaller than one list give the same top-k as the in-memory index', body(async (ctx) => {
+    const { data, queries, store, stored } = await setup(ctx);
+    const ivf = await reference(ctx, stored, store, data);
+    try {
+      const want = await ivf.search(queries, { k: 10, nprobe: 4 });
+      const cold = await stored.search(queries, { k: 10, nprobe: 4 });
+      expect(stored.cacheStats().misses).toBeGreaterThan(0);
+      expectIdentical(cold, want);
+      const hitsBefore = stored.cacheStats().hits;
+      const warm = await stored.search(queries, { k: 10, nprobe: 4 });
+      expect(stored.cacheStats().hits).toBeGreaterThan(hitsBefore);
+      expectIdentical(warm, want);
+      const tiny = await openStoredIndex(ctx, { store, name: 'docs', cacheBytes: 1024, preload: false });
+      toClose.push(tiny);
+      expectIdentical(await tiny.search(queries, { k: 10, nprobe: 4 }), want);
+      expect(tiny.cacheStats().resident).toBe(0);
+      expect(tiny.cacheStats().scratchLists).toBeGreaterThan(0);
+    } finally {
+      ivf.destroy();
+    }
+  }));
+
+  gpuTest('the hotness cache stays within its fill fraction and keeps the hot lists', body(async (ctx) => {
+    const { queries, store, stored } = await setup(ctx);
+    const m = stored.manifest;
+    const perVector = layoutFor(dim, stored.storage).bytesPerVector + 4; // codes + id
+    const total = m.listCounts.reduce((a, b) => a + b, 0) * perVector;
+    const small = await openStoredIndex(ctx, { store, name: 'docs', cacheBytes: Math.floor(total / 3), cacheFill: 0.8, preload: false });
+    toClose.push(small);
+    for (let i = 0; i < 5; i++) await small.search(queries.subarray(0, dim), { k: 5, nprobe: 2 }); // one query, over and over
+    const st = small.cacheStats();
+    expect(st.used).toBeLessThanOrEqual(0.8 * st.budget);
+    expect(st.hits).toBeGreaterThan(0);
+    expect(st.resident).toBeGreaterThan(0);
+  }));
+
+  gpuTest('reopening (a new connection, as after a reload) gives the same results and preloads hot lists', body(async (ctx) => {
+    const { queries, store, stored } = await setup(ctx);
+    const before = await stored.search(queries, { k: 8, nprobe: 5 });
+    const hot = stored.residentLists().sort();
+    await stored.close();
+    toClose.splice(toClose.indexOf(stored), 1);
+    const store2 = await openStore({ dbName });
+    toClose.push(store2);
+    const again = await openStoredIndex(ctx, { store: store2, name: 'docs' });
+    toClose.push(again);
+    expect(again.residentLists().length).toBeGreaterThan(0);
+    expect(hot).toEqual(expect.arrayContaining(again.residentLists()));
+    expectIdentical(await again.search(queries, { k: 8, nprobe: 5 }), before);
+  }));
+
+  gpuTest('incremental add, delete by id and by document, and compaction match a rebuilt in-memory index', body(async (ctx) => {
+    const { data, queries, store, stored, seed } = await setup(ctx, undefined, 'f32');
+    const more = gaussianMixture(400, dim, { centers: 24, seed: seed + 5 });
+    const moreIds = await stored.add(more, { chunks: Array.from({ length: 400 }, () => ({ docId: 'late', text: 'late passage' })) });
+    expect(Array.from(moreIds.subarray(0, 3))).toEqual([n, n + 1, n + 2]);
+    const removedIds = await stored.delete([0, 1, 2, 3, 4, 99999]);
+    expect(removedIds).toBe(5);
+    const removedDoc = await stored.deleteDocument('doc-7'); // ids 7, 57, 107, ...
+    expect(removedDoc).toBe(n / 50);
+    expect(stored.size).toBe(n + 400 - 5 - n / 50);
+    // The reference holds exactly the live vectors.
+    const live: number[] = [];
+    for (let i = 0; i < n; i++) if (i > 4 && i % 50 !== 7) live.push(i);
+    const liveData = new Float32Array((live.length + 400) * dim);
+    live.forEach((i, j) => liveData.set(data.subarray(i * dim, (i + 1) * dim), j * dim));
+    liveData.set(more, live.length * dim);
+    const ids = Uint32Array.from([...live, ...Array.from(moreIds)]);
+    const ivf = await reference(ctx, stored, store, liveData, ids);
+    try {
+      const want = await ivf.search(queries, { k: 12, nprobe: 6 });
+      const got = await stored.search(queries, { k: 12, nprobe: 6 });
+      expectIdentical(got, want);
+      expect(Array.from(got.ids)).not.toContain(3);
+      expect(stored.manifest.tombstones).toBe(5 + n / 50);
+      expect(await stored.compact()).toBe(5 + n / 50);
+      expect(stored.manifest.tombstones).toBe(0);
+      expectIdentical(await stored.search(queries, { k: 12, nprobe: 6 }), want);
+      expect((await stored.chunks([7, 8]))).toEqual([undefined, expect.objectContaining({ id: 8, docId: 'doc-8', text: 'passage 8' })]);
+    } finally {
+      ivf.destroy();
+    }
+  }));
+
+  gpuTest('an aborted add leaves the committed index as it was', body(async (ctx) => {
+    const { queries, stored, seed } = await setup(ctx);
+    const before = await stored.search(queries, { k: 5, nprobe: 3 });
+    const size = stored.size;
+    const ctl = new AbortController();
+    ctl.abort();
+    await expect(stored.add(gaussianMixture(50, dim, { seed: seed + 9 }), { signal: ctl.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(stored.size).toBe(size);
+    expectIdentical(await stored.search(queries, { k: 5, nprobe: 3 }), before);
+    await expect(stored.add(gaussianMixture(2, dim, { seed: 1 }), { ids: [5, 6] })).rejects.toMatchObject({ code: 'DUPLICATE_ID' });
+  }));
+
+  gpuTest('a damaged list is reported when a search needs it; searches that do not need it still work', body(async (ctx) => {
+    const { queries, stored } = await setup(ctx);
+    await stored.close();
+    toClose.splice(toClose.indexOf(stored), 1);
+    const raw = await openDB(dbName);
+    const rec = await raw.get('lists', ['docs', 3]);
+    new Uint8Array(rec.codes)[40]! ^= 0xff;
+    await raw.put('lists', rec);
+    raw.close();
+    const store2 = await openStore({ dbName });
+    toClose.push(store2);
+    const again = await openStoredIndex(ctx, { store: store2, name: 'docs', preload: false });
+    toClose.push(again);
+    await expect(again.search(queries, { k: 5, nprobe: nlist })).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { list: 3 } });
+    // A query whose probes avoid list 3 still works.
+    let ok = 0;
+    for (let q = 0; q < 15; q++) {
+      const r = await again.search(queries.subarray(q * dim, (q + 1) * dim), { k: 3, nprobe: 1 }).catch((e: { code: string }) => e);
+      if (!('code' in r)) { ok++; expect(r.ids[0]).not.toBe(NO_ID); }
+    }
+    expect(ok).toBeGreaterThan(0);
+  }));
+
+  gpuTest('prefetch streams the lists a query will probe, best first, within its byte budget; cancel stops it', body(async (ctx) => {
+    const { queries, store, stored } = await setup(ctx);
+    const fresh = await openStoredIndex(ctx, { store, name: 'docs', preload: false });
+    toClose.push(fresh);
+    const q = queries.subarray(0, dim);
+    const h = fresh.prefetch(q, { nprobe: 4 });
+    const report = await h.done;
+    expect(report.cancelled).toBe(false);
+    expect(report.arrived).toEqual(h.planned);
+    expect(h.planned.length).toBe(4);
+    expect(fresh.residentLists().sort()).toEqual([...h.planned].sort());
+    const misses = fresh.cacheStats().misses;
+    await fresh.search(q, { k: 5, nprobe: 4 });
+    expect(fresh.cacheStats().misses).toBe(misses); // everything it probes had arrived
+    // A budget of one list streams exactly the best list; a cancelled prefetch stops early.
+    const other = await openStoredIndex(ctx, { store, name: 'docs', preload: false });
+    toClose.push(other);
+    const one = other.prefetch(queries.subarray(dim, 2 * dim), { nprobe: 8, byteBudget: 1 });
+    expect((await one.done).arrived).toEqual([]);
+    const c = other.prefetch(queries.subarray(dim, 2 * dim), { nprobe: 8 });
+    c.cancel();
+    const cr = await c.done;
+    expect(cr.cancelled).toBe(true);
+    expect(cr.arrived.length).toBeLessThan(8);
+  }));
+});
