@@ -13,3 +13,9 @@ export {
 export { referenceSearch, referenceIvfSearch, referenceProbes, recallAtK, type ReferenceList } from './index/reference.js';
 export { layoutFor, toHalf, fromHalf, type Layout, type ScalarQuantizer } from './index/codec.js';
 export { gaussianMixture, createRng, type Rng } from './random.js';
+export { openStore, deleteStore, FORMAT_VERSION, type WeftStore, type Manifest, type ListRecord, type ChunkRecord, type CommitChanges, type StoreOptions } from './store/idb-store.js';
+export {
+  createStoredIndex, openStoredIndex,
+  type StoredIndex, type CreateStoredIndexOptions, type OpenStoredIndexOptions, type CacheOptions, type CacheStats, type PrefetchHandle, type ChunkInput,
+} from './store/stored-index.js';
+export type { CachePolicyName } from './cache/policy.js';

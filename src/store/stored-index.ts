@@ -168,10 +168,24 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
 
+  /**
+   * Another tab may have committed since we last looked: adopt its manifest and drop cached
+   * lists whose records changed, so this tab never serves (or overwrites) stale lists.
+   */
+  const refresh = async () => {
+    const m = await store.manifest(name);
+    if (m.generation === manifest.generation) return;
+    for (const l of arena.resident()) {
+      if (m.checksums[l] !== manifest.checksums[l] && !arena.isPinned(l)) { arena.evict(l); policy.forget(l); }
+    }
+    manifest = m;
+  };
+
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(() => {
+    const run = queue.then(async () => {
       if (closed) throw new WeftError('DESTROYED', `Index '${name}' was closed; open it again.`);
       ctx.check();
+      await refresh();
       return fn();
     });
     queue = run.catch(() => undefined);
