@@ -28,7 +28,8 @@ export type WeftErrorCode =
   | 'CORRUPT_RECORD'
   | 'CONFLICT'
   | 'UNSUPPORTED_FORMAT'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'INVALID_FILE';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;

@@ -19,3 +19,4 @@ export {
   type StoredIndex, type CreateStoredIndexOptions, type OpenStoredIndexOptions, type CacheOptions, type CacheStats, type PrefetchHandle, type ChunkInput,
 } from './store/stored-index.js';
 export type { CachePolicyName } from './cache/policy.js';
+export { exportIndex, importIndex, parseIndexFile } from './store/portable.js';

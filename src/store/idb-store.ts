@@ -64,6 +64,13 @@ export interface CentroidData {
   scale?: Float32Array;
 }
 
+export interface WholeIndex {
+  manifest: Manifest;
+  centroids: CentroidData;
+  lists: ListRecord[];
+  chunks: ChunkRecord[];
+}
+
 interface StoredList { index: string; list: number; count: number; ids: ArrayBuffer; codes: ArrayBuffer; checksum: number }
 interface StoredChunk extends ChunkRecord { index: string }
 interface StoredCentroids { index: string; centroids: ArrayBuffer; vmin?: ArrayBuffer; scale?: ArrayBuffer; checksum: number }
@@ -104,6 +111,10 @@ export interface WeftStore {
   commit(name: string, generation: number, changes: CommitChanges, signal?: AbortSignal): Promise<Manifest>;
   readChunks(name: string, ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
   chunkIdsOfDocument(name: string, docId: string): Promise<number[]>;
+  /** Every record of an index, checked, for export. */
+  readWholeIndex(name: string): Promise<WholeIndex>;
+  /** Writes a whole index (an import) in one transaction; refuses an existing name unless `replace`. */
+  writeWholeIndex(whole: WholeIndex, options?: { replace?: boolean }): Promise<Manifest>;
   readAccessCounts(name: string): Promise<Float64Array>;
   writeAccessCounts(name: string, counts: Float64Array): Promise<void>;
   close(): void;
@@ -332,6 +343,51 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     async chunkIdsOfDocument(name, docId) {
       const keys = await db.getAllKeysFromIndex('chunks', 'byDoc', [name, docId]);
       return keys.map((k) => k[1]);
+    },
+
+    async readWholeIndex(name) {
+      const manifest = await store.manifest(name);
+      const centroids = await store.readCentroids(name);
+      const lists = await store.readLists(name, Array.from({ length: manifest.nlist }, (_, i) => i));
+      const raw = await db.getAll('chunks', IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
+      const chunks = raw.map(({ index: _index, ...c }) => c);
+      return { manifest, centroids, lists, chunks };
+    },
+
+    async writeWholeIndex(whole, opts = {}) {
+      const name = whole.manifest.name;
+      const t = tx(ALL_STORES, 'readwrite');
+      try {
+        const existing = await t.objectStore('manifests').get(name);
+        if (existing && !opts.replace) {
+          throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, { details: { name } });
+        }
+        if (existing) {
+          await t.objectStore('lists').delete(IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
+          await t.objectStore('chunks').delete(IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
+        }
+        const m: Manifest = {
+          ...whole.manifest, formatVersion: FORMAT_VERSION, generation: (existing?.generation ?? 0) + 1, updatedAt: Date.now(),
+          checksums: whole.lists.map(listChecksum), listCounts: whole.lists.map((l) => l.count), centroidsChecksum: centroidChecksum(whole.centroids),
+        };
+        await t.objectStore('manifests').put(m);
+        const c = whole.centroids;
+        await t.objectStore('centroids').put({
+          index: name, centroids: bytesOf(c.centroids), checksum: m.centroidsChecksum,
+          ...(c.vmin ? { vmin: bytesOf(c.vmin) } : {}), ...(c.scale ? { scale: bytesOf(c.scale) } : {}),
+        });
+        for (const r of whole.lists) {
+          await t.objectStore('lists').put({ index: name, list: r.list, count: r.count, ids: bytesOf(r.ids), codes: bytesOf(r.codes), checksum: listChecksum(r) });
+        }
+        for (const ch of whole.chunks) await t.objectStore('chunks').put({ ...ch, index: name });
+        await t.objectStore('stats').put({ index: name, access: new ArrayBuffer(m.nlist * 8) });
+        await t.done;
+        return m;
+      } catch (e) {
+        try { t.abort(); } catch { /* finished */ }
+        await t.done.catch(() => undefined);
+        throw storageError(e, `Importing index '${name}'`);
+      }
     },
 
     async readAccessCounts(name) {

@@ -5,6 +5,7 @@ import { openDB } from 'idb';
 import { createIvfIndex, gaussianMixture, layoutFor, NO_ID, type SearchResult } from '../../src/index.js';
 import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
+import { exportIndex, importIndex } from '../../src/store/portable.js';
 import { freshSeed, gpuTest } from './harness.js';
 
 const dim = 20, nlist = 16, n = 3000;
@@ -198,5 +199,26 @@ describe('stored index with a GPU list cache', () => {
     const cr = await c.done;
     expect(cr.cancelled).toBe(true);
     expect(cr.arrived.length).toBeLessThan(8);
+  }));
+
+  gpuTest('export to one file and import it back (under another name) gives the same index; damaged files are refused', body(async (ctx) => {
+    const { queries, store, stored } = await setup(ctx, undefined, 'int8');
+    await stored.delete([10, 11]);
+    const want = await stored.search(queries, { k: 7, nprobe: 5 });
+    const file = await exportIndex(store, 'docs');
+    expect(file.size).toBeGreaterThan(n * 8);
+    const m = await importIndex(store, file, { name: 'copy' });
+    expect(m).toMatchObject({ name: 'copy', count: stored.size, tombstones: 2, storage: 'int8' });
+    const copy = await openStoredIndex(ctx, { store, name: 'copy' });
+    toClose.push(copy);
+    expectIdentical(await copy.search(queries, { k: 7, nprobe: 5 }), want);
+    expect((await copy.chunks([12]))[0]).toMatchObject({ text: 'passage 12' });
+    await expect(importIndex(store, file)).rejects.toMatchObject({ code: 'INDEX_EXISTS' });
+    const buf = new Uint8Array(await file.arrayBuffer());
+    const damaged = buf.slice(); damaged[buf.length >> 1]! ^= 0x40;
+    await expect(importIndex(store, damaged.buffer, { name: 'bad' })).rejects.toMatchObject({ code: 'INVALID_FILE' });
+    await expect(importIndex(store, buf.slice(0, buf.length - 100).buffer, { name: 'bad' })).rejects.toMatchObject({ code: 'INVALID_FILE' });
+    await expect(importIndex(store, new TextEncoder().encode('not an index at all, really').buffer, { name: 'bad' })).rejects.toMatchObject({ code: 'INVALID_FILE' });
+    expect((await store.listIndexes()).map((x) => x.name).sort()).toEqual(['copy', 'docs']);
   }));
 });
