@@ -11,7 +11,7 @@ import { bufferFrom, readBack } from '../gpu/kernels.js';
 import { createListArena, type ListArena } from '../cache/arena.js';
 import { createPolicy, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
 import {
-  appendInterleaved, deinterleave, encodeRows, layoutFor, normalizeRows, padRows, interleave,
+  appendInterleaved, decodeRows, deinterleave, encodeRows, layoutFor, normalizeRows, padRows, interleave,
   type Layout, type ScalarQuantizer,
 } from '../index/codec.js';
 import { uploadLists, type GpuLists } from '../index/gpu-lists.js';
@@ -22,6 +22,16 @@ import { NO_ID, type Metric, type SearchResult, type StorageType } from '../inde
 import { checkIds, checkK, checkVectors } from '../index/validate.js';
 import type { ChunkRecord, ListRecord, Manifest, WeftStore } from './idb-store.js';
 
+/**
+ * How unbalanced the lists are, as FAISS measures it: nlist · Σ nᵢ² / (Σ nᵢ)², 1 when every
+ * list holds the same number of vectors, nlist when one list holds them all.
+ */
+export function imbalanceFactor(counts: readonly number[]): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return 1;
+  return (counts.length * counts.reduce((a, b) => a + b * b, 0)) / (total * total);
+}
+
 export interface CacheOptions {
   /** GPU bytes for cached lists. Default: twice the index's size when opened (at least 16 MiB), at most 512 MiB and 4 storage bindings. */
   cacheBytes?: number;
@@ -31,6 +41,8 @@ export interface CacheOptions {
   cacheFill?: number;
   /** Preload the hottest lists (by persisted access counts) on open. Default true. */
   preload?: boolean;
+  /** add() retrains the index when the lists' imbalance factor exceeds this. Default 8; Infinity never. */
+  rebuildImbalance?: number;
 }
 
 export interface CreateStoredIndexOptions extends CacheOptions {
@@ -82,6 +94,10 @@ export interface StoredIndex {
   deleteDocument(docId: string, options?: { signal?: AbortSignal }): Promise<number>;
   /** Rewrites the lists that hold tombstones without them. */
   compact(options?: { signal?: AbortSignal }): Promise<number>;
+  /** The lists' imbalance factor (see imbalanceFactor). */
+  imbalance(): number;
+  /** Retrains the centroids on the live vectors and redistributes them (one transaction). */
+  rebuild(options?: { signal?: AbortSignal; seed?: number }): Promise<void>;
   search(queries: Float32Array, options?: { k?: number; nprobe?: number }): Promise<SearchResult>;
   /** Streams the lists `query` will probe, best first, into the cache, up to `byteBudget` bytes. */
   prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number }): PrefetchHandle;
@@ -142,11 +158,11 @@ async function resolve(gpu: GpuSource): Promise<{ ctx: GpuContext; owns: boolean
 async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndexOptions): Promise<StoredIndex> {
   const { store, name } = options;
   let manifest = await store.manifest(name);
-  const c = await store.readCentroids(name);
+  let c = await store.readCentroids(name);
   const { dim, nlist, metric } = manifest;
   const layout: Layout = layoutFor(dim, manifest.storage);
   const f32 = layoutFor(dim, 'f32');
-  const sq: ScalarQuantizer | undefined = c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined;
+  let sq: ScalarQuantizer | undefined = c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined;
   const kernelMetric = metric === 'l2' ? 'l2' : 'ip';
   const cacheFill = options.cacheFill ?? 0.9;
   if (!(cacheFill > 0 && cacheFill <= 1)) throw new WeftError('INVALID_OPTION', 'cacheFill must be in (0, 1].');
@@ -156,11 +172,14 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
   const budget = options.cacheBytes ?? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes, Math.max(16 * 2 ** 20, 2 * indexBytes));
   if (!(budget > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
 
-  const coarse: GpuLists = uploadLists(ctx, `weft.${name}.centroids`, [{ ids: Uint32Array.from({ length: nlist }, (_, i) => i), codes: encodeRows(c.centroids, f32) }], f32);
-  const sqData = sq ? new Float32Array([...sq.vmin, ...sq.scale]) : undefined;
-  const sqBuffer = sqData ? bufferFrom(ctx, `weft.${name}.sq`, sqData) : undefined;
+  const uploadCoarse = (centroids: Float32Array): GpuLists =>
+    uploadLists(ctx, `weft.${name}.centroids`, [{ ids: Uint32Array.from({ length: nlist }, (_, i) => i), codes: encodeRows(centroids, f32) }], f32);
+  const uploadSq = (q: ScalarQuantizer | undefined) => (q ? bufferFrom(ctx, `weft.${name}.sq`, new Float32Array([...q.vmin, ...q.scale])) : undefined);
+  let coarse: GpuLists = uploadCoarse(c.centroids);
+  let sqBuffer = uploadSq(sq);
   const arena: ListArena = createListArena(ctx, `weft.${name}.cache`, { layout, nlist, budgetBytes: budget });
-  const policy: CachePolicy = createPolicy(options.cachePolicy ?? 'hotness');
+  let policy: CachePolicy = createPolicy(options.cachePolicy ?? 'hotness');
+  const rebuildAbove = options.rebuildImbalance ?? 8;
   const access = new Float64Array(nlist);
   access.set((await store.readAccessCounts(name)).subarray(0, nlist));
   const stats = { hits: 0, misses: 0, streamedBytes: 0, scratchLists: 0 };
@@ -384,6 +403,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         for (const id of ids) if (id + 1 > maxId) maxId = id + 1;
         manifest = await store.commit(name, manifest.generation, { lists: records, putChunks, countDelta: n, nextId: maxId }, opts.signal);
         replaceCached(records);
+        if (imbalanceFactor(manifest.listCounts) > rebuildAbove) await rebuildNow(opts.signal);
         return ids;
       });
     },
@@ -481,6 +501,12 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       return { planned, arrived, done, cancel() { cancelled = true; } };
     },
 
+    imbalance() { return imbalanceFactor(manifest.listCounts); },
+
+    rebuild(opts = {}) {
+      return exclusive(() => rebuildNow(opts.signal, opts.seed));
+    },
+
     chunks(ids) { return store.readChunks(name, ids); },
 
     cacheStats() {
@@ -499,6 +525,68 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       if (owns) ctx.destroy();
     },
   };
+
+  async function rebuildNow(signal?: AbortSignal, seed = 1): Promise<void> {
+    const whole = await store.readWholeIndex(name);
+    const live: Float32Array[] = [];
+    const liveIds: number[] = [];
+    for (const r of whole.lists) {
+      const vectors = decodeRows(deinterleave(r.codes, r.count, layout.units), layout, sq);
+      r.ids.forEach((id, slot) => { if (id !== NO_ID) { liveIds.push(id); live.push(vectors.subarray(slot * dim, (slot + 1) * dim)); } });
+    }
+    if (liveIds.length < nlist) return; // too few vectors to retrain; keep the lists as they are
+    const vectors = new Float32Array(liveIds.length * dim);
+    live.forEach((v, i) => vectors.set(v, i * dim));
+    const trainer = await createIvfIndex(ctx, { dim, nlist, metric, storage: manifest.storage, seed });
+    let centroids: Float32Array, quantizer: ScalarQuantizer | undefined;
+    try {
+      await trainer.train(vectors);
+      centroids = trainer.centroids();
+      quantizer = trainer.quantizer();
+    } finally {
+      trainer.destroy();
+    }
+    const points = uploadPoints(ctx, 'weft.rebuild.points', prepare(vectors), dim);
+    let labels: Uint32Array;
+    try {
+      labels = await assignNearest(ctx, points, centroids, dim, kernelMetric);
+    } finally {
+      points.destroy();
+    }
+    const rows = encodeRows(prepare(vectors), layout, quantizer);
+    const members: number[][] = Array.from({ length: nlist }, () => []);
+    labels.forEach((l, i) => members[l]!.push(i));
+    const lists: ListRecord[] = members.map((m, l) => {
+      const r = new Uint32Array(m.length * layout.words);
+      m.forEach((i, j) => r.set(rows.subarray(i * layout.words, (i + 1) * layout.words), j * layout.words));
+      const codes = new Uint32Array(Math.ceil(m.length / 32) * 32 * layout.words);
+      interleave(r, m.length, layout.units, codes, 0);
+      return { list: l, count: m.length, ids: Uint32Array.from(m, (i) => liveIds[i]!), codes };
+    });
+    const listOf = new Map<number, number>();
+    liveIds.forEach((id, i) => listOf.set(id, labels[i]!));
+    const chunks = whole.chunks.filter((ch) => listOf.has(ch.id)).map((ch) => ({ ...ch, list: listOf.get(ch.id)! }));
+    if (signal?.aborted) throw new WeftError('ABORTED', `Rebuilding index '${name}' was aborted; nothing was changed.`);
+    const current = await store.manifest(name);
+    if (current.generation !== whole.manifest.generation) {
+      throw new WeftError('CONFLICT', `Index '${name}' changed while it was being rebuilt (another tab wrote to it). Try again.`);
+    }
+    manifest = await store.writeWholeIndex({
+      manifest: { ...whole.manifest, count: liveIds.length, tombstones: 0 },
+      centroids: { centroids, ...(quantizer ? { vmin: quantizer.vmin, scale: quantizer.scale } : {}) },
+      lists, chunks,
+    }, { replace: true });
+    // Swap the GPU state over to the new centroids; every cached list is stale now.
+    c = { centroids, ...(quantizer ? { vmin: quantizer.vmin, scale: quantizer.scale } : {}) };
+    sq = quantizer;
+    coarse.destroy();
+    coarse = uploadCoarse(centroids);
+    ctx.destroyBuffer(sqBuffer);
+    sqBuffer = uploadSq(sq);
+    for (const l of arena.resident()) if (!arena.isPinned(l)) arena.evict(l);
+    policy = createPolicy(policy.name);
+    access.fill(0);
+  }
 
   async function removeIds(ids: number[], signal?: AbortSignal): Promise<number> {
     if (ids.length === 0) return 0;

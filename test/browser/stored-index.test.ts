@@ -221,4 +221,45 @@ describe('stored index with a GPU list cache', () => {
     await expect(importIndex(store, new TextEncoder().encode('not an index at all, really').buffer, { name: 'bad' })).rejects.toMatchObject({ code: 'INVALID_FILE' });
     expect((await store.listIndexes()).map((x) => x.name).sort()).toEqual(['copy', 'docs']);
   }));
+
+  gpuTest('unbalanced lists are rebuilt (retrained) on demand or past the threshold; results match a fresh index', body(async (ctx) => {
+    const seed = freshSeed();
+    dbName = `weft-stored-${crypto.randomUUID()}`;
+    const store = await openStore({ dbName });
+    toClose.push(store);
+    const early = gaussianMixture(800, dim, { centers: 16, seed });
+    // Later documents come from elsewhere: shifted far away, they crowd into a few lists.
+    const late = gaussianMixture(2400, dim, { centers: 6, seed: seed + 1 }).map((x) => x + 25);
+    const idx = await createStoredIndex(ctx, early, { store, name: 'docs', dim, nlist, storage: 'f32', seed, rebuildImbalance: Infinity });
+    toClose.push(idx);
+    await idx.add(early);
+    await idx.add(late);
+    const skewed = idx.imbalance();
+    expect(skewed).toBeGreaterThan(3);
+    await idx.delete([1, 2, 3]);
+    await idx.rebuild({ seed });
+    expect(idx.imbalance()).toBeLessThan(skewed / 2);
+    expect(idx.size).toBe(3200 - 3);
+    expect(idx.manifest.tombstones).toBe(0);
+    const all = new Float32Array(3200 * dim);
+    all.set(early); all.set(late, 800 * dim);
+    const liveIds = Array.from({ length: 3200 }, (_, i) => i).filter((i) => i < 1 || i > 3);
+    const liveData = new Float32Array(liveIds.length * dim);
+    liveIds.forEach((i, j) => liveData.set(all.subarray(i * dim, (i + 1) * dim), j * dim));
+    const ivf = await reference(ctx, idx, store, liveData, Uint32Array.from(liveIds));
+    try {
+      const queries = late.slice(0, 10 * dim);
+      expectIdentical(await idx.search(queries, { k: 6, nprobe: 3 }), await ivf.search(queries, { k: 6, nprobe: 3 }));
+    } finally {
+      ivf.destroy();
+    }
+    // With a threshold, add() rebuilds by itself.
+    const auto = await openStoredIndex(ctx, { store, name: 'docs', rebuildImbalance: 2.5 });
+    toClose.push(auto);
+    const centroidsBefore = auto.manifest.centroidsChecksum;
+    await auto.add(gaussianMixture(2000, dim, { centers: 1, seed: seed + 2 }).map((x) => x - 40)); // one far blob: one list
+    expect(auto.manifest.centroidsChecksum).not.toBe(centroidsBefore); // it retrained
+    expect(auto.imbalance()).toBeLessThan(4); // 2000 new vectors in ~1 list would be far above
+    expect(auto.size).toBe(3197 + 2000);
+  }));
 });
