@@ -1,8 +1,10 @@
 // The benchmark page: `bench/run.mjs` opens it in headless Chromium and calls weftBench.run().
 import { runSearchBench, type SearchBenchOptions } from './search.js';
+import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
+  tiers: (o: unknown, log: (s: string) => void) => runTiersBench(o as TiersBenchOptions, log),
 };
 
 declare global {

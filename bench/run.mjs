@@ -13,39 +13,60 @@ const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8]
-                               [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]`;
-if (name !== 'search') {
+                               [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
+       npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
+                              [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]`;
+if (name !== 'search' && name !== 'tiers') {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
-const { values: a } = parseArgs({
-  args: rest, strict: true,
-  options: {
-    data: { type: 'string' }, queries: { type: 'string' }, metric: { type: 'string', default: 'l2' },
-    dim: { type: 'string' }, n: { type: 'string', default: '100000' }, nlist: { type: 'string' },
-    nprobe: { type: 'string' }, k: { type: 'string', default: '10' }, storage: { type: 'string', default: 'f32' },
-    nq: { type: 'string', default: '100' }, seed: { type: 'string', default: '1' }, niter: { type: 'string', default: '10' },
-    wg: { type: 'string' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
-  },
-});
 const fail = (msg) => { console.error(`${msg}\n${usage}`); process.exit(2); };
-if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
-if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
-for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
 const int = (s, what) => { const v = Number(s); if (!Number.isInteger(v) || v < 1) fail(`--${what} must be a positive integer`); return v; };
-
+const num = (s, what) => { const v = Number(s); if (!(v > 0)) fail(`--${what} must be a positive number`); return v; };
 const files = new Map();
 const serve = (path) => { const id = `/@bench-file/${files.size}/${basename(path)}`; files.set(id, resolve(path)); return id; };
-const options = {
-  metric: a.metric, storage: a.storage, k: int(a.k, 'k'), n: int(a.n, 'n'), dim: a.dim ? int(a.dim, 'dim') : 128,
-  queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed'), niter: int(a.niter, 'niter'),
-  ...(a.nlist ? { nlist: int(a.nlist, 'nlist') } : {}),
-  ...(a.wg ? { wg: int(a.wg, 'wg') } : {}),
-  ...(a.nprobe ? { nprobe: a.nprobe.split(',').map((s) => int(s, 'nprobe')) } : {}),
-  ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
-  ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
-};
-if (a.data && a.data.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
+let a, options;
+if (name === 'search') {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: {
+      data: { type: 'string' }, queries: { type: 'string' }, metric: { type: 'string', default: 'l2' },
+      dim: { type: 'string' }, n: { type: 'string', default: '100000' }, nlist: { type: 'string' },
+      nprobe: { type: 'string' }, k: { type: 'string', default: '10' }, storage: { type: 'string', default: 'f32' },
+      nq: { type: 'string', default: '100' }, seed: { type: 'string', default: '1' }, niter: { type: 'string', default: '10' },
+      wg: { type: 'string' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    },
+  }));
+  if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
+  if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
+  for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
+  if (a.data && a.data.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
+  options = {
+    metric: a.metric, storage: a.storage, k: int(a.k, 'k'), n: int(a.n, 'n'), dim: a.dim ? int(a.dim, 'dim') : 128,
+    queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed'), niter: int(a.niter, 'niter'),
+    ...(a.nlist ? { nlist: int(a.nlist, 'nlist') } : {}),
+    ...(a.wg ? { wg: int(a.wg, 'wg') } : {}),
+    ...(a.nprobe ? { nprobe: a.nprobe.split(',').map((s) => int(s, 'nprobe')) } : {}),
+    ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
+    ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
+  };
+} else {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: {
+      n: { type: 'string', default: '100000' }, dim: { type: 'string', default: '384' }, nlist: { type: 'string' },
+      'cache-fraction': { type: 'string', default: '0.25' }, zipf: { type: 'string', default: '1.0' },
+      storage: { type: 'string', default: 'f16' }, nq: { type: 'string', default: '300' }, nprobe: { type: 'string', default: '8' },
+      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    },
+  }));
+  if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
+  options = {
+    n: int(a.n, 'n'), dim: int(a.dim, 'dim'), cacheFraction: num(a['cache-fraction'], 'cache-fraction'), zipf: num(a.zipf, 'zipf'),
+    storage: a.storage, queries: int(a.nq, 'nq'), nprobe: int(a.nprobe, 'nprobe'), seed: int(a.seed, 'seed'),
+    ...(a.nlist ? { nlist: int(a.nlist, 'nlist') } : {}),
+  };
+}
 
 const server = await createServer({
   root, configFile: false, logLevel: 'error',
@@ -85,12 +106,20 @@ try {
 }
 
 const f = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x));
-console.log(`\nWeft search benchmark on ${result.device}`);
-console.log(`${result.n} x ${result.dim} ${result.storage} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; train ${f(result.trainMs, 0)} ms, add ${f(result.addMs, 0)} ms`);
-console.log(`flat (exact, same storage): ${f(result.flatQps, 1)} queries/s\n`);
-console.log('nprobe   recall@k   queries/s   vs flat');
-for (const r of result.rows) console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
-console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
+if (name === 'search') {
+  console.log(`\nWeft search benchmark on ${result.device}`);
+  console.log(`${result.n} x ${result.dim} ${result.storage} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; train ${f(result.trainMs, 0)} ms, add ${f(result.addMs, 0)} ms`);
+  console.log(`flat (exact, same storage): ${f(result.flatQps, 1)} queries/s\n`);
+  console.log('nprobe   recall@k   queries/s   vs flat');
+  for (const r of result.rows) console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
+  console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
+} else {
+  console.log(`\nWeft tiers benchmark: ${result.n} x ${result.dim} ${result.storage}, nlist ${result.nlist}, nprobe ${result.nprobe}, cache ${result.cacheFraction * 100}% of the index, Zipf s = ${result.zipf}, ${result.queries} queries`);
+  console.log(`cold open + first answer  ${f(result.coldOpenMs, 1)} ms; with kernels already compiled ${f(result.coldOpenCompiledMs, 1)} ms (reading its lists: ${f(result.firstQueryReadMs, 1)} ms)`);
+  console.log(`IndexedDB reads           ${f(result.idbReadMBps, 1)} MB/s`);
+  console.log(`IndexedDB → GPU stream    ${f(result.streamMBps, 1)} MB/s (overlap ${f(result.streamOverlap, 3)})`);
+  console.log(`hit rate                  hotness ${f(result.hitRate, 3)}, LRU ${f(result.hitRateLru, 3)}, Belady ${f(result.beladyHitRate, 3)} (hotness/Belady ${f(result.hitRateVsOptimal, 3)})`);
+}
 console.log('\ntargets:');
 for (const t of result.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.name}: ${f(t.got, 3)} (want ${t.want})`);
 if (a.json) console.log(JSON.stringify(result));

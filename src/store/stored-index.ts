@@ -37,12 +37,16 @@ export interface CacheOptions {
   cacheBytes?: number;
   /** Replacement policy. Default 'hotness'. */
   cachePolicy?: CachePolicyName;
+  /** Hotness decay per request (TeleRAG halves: 0.5, the default); closer to 1 remembers longer. */
+  hotnessDecay?: number;
   /** After each search the coldest lists are evicted until the cache is at most this fraction of its budget. Default 0.9. */
   cacheFill?: number;
   /** Preload the hottest lists (by persisted access counts) on open. Default true. */
   preload?: boolean;
   /** add() retrains the index when the lists' imbalance factor exceeds this. Default 8; Infinity never. */
   rebuildImbalance?: number;
+  /** Called with each query's probed lists, best first (tracing, cache studies). */
+  onProbe?: (lists: number[]) => void;
 }
 
 export interface CreateStoredIndexOptions extends CacheOptions {
@@ -178,7 +182,9 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
   let coarse: GpuLists = uploadCoarse(c.centroids);
   let sqBuffer = uploadSq(sq);
   const arena: ListArena = createListArena(ctx, `weft.${name}.cache`, { layout, nlist, budgetBytes: budget });
-  let policy: CachePolicy = createPolicy(options.cachePolicy ?? 'hotness');
+  const hotnessDecay = options.hotnessDecay ?? 0.5;
+  if (!(hotnessDecay > 0 && hotnessDecay < 1)) throw new WeftError('INVALID_OPTION', 'hotnessDecay must be in (0, 1).');
+  let policy: CachePolicy = createPolicy(options.cachePolicy ?? 'hotness', hotnessDecay);
   const rebuildAbove = options.rebuildImbalance ?? 8;
   const access = new Float64Array(nlist);
   access.set((await store.readAccessCounts(name)).subarray(0, nlist));
@@ -307,6 +313,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       for (let q = 0; q < nq; q++) {
         const mine = Array.from(probes.lists.subarray(q * nprobe, (q + 1) * nprobe));
         policy.touch(mine);
+        options.onProbe?.(mine);
         for (const l of mine) { wanted.add(l); access[l]!++; }
       }
       const missing: number[] = [];
@@ -485,16 +492,21 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
           planned.push(l);
           bytes += b;
         }
-        // Issue every read now: IndexedDB serves them in order while earlier ones are uploaded.
-        const reads = planned.map((l) => store.readLists(name, [l]).then((r) => r[0]!));
+        // Issue every read now, a few lists per transaction: IndexedDB serves them in order while
+        // the earlier ones are being uploaded.
+        const groups: number[][] = [];
+        for (let i = 0, g = 1; i < planned.length; i += g, g = Math.min(g * 2, 16)) groups.push(planned.slice(i, i + g));
+        const reads = groups.map((g) => store.readLists(name, g));
         reads.forEach((p) => p.catch(() => undefined));
         const keep = new Set(planned);
         let got = 0;
         for (const p of reads) {
-          const rec = await p;
+          for (const rec of await p) {
+            if (cancelled || closed) break;
+            if (arena.has(rec.list) || rec.count !== manifest.listCounts[rec.list]) continue;
+            if (makeRoom(rec.count, keep, rec)) { arrived.push(rec.list); got += arena.bytesFor(rec.count); stats.streamedBytes += rec.codes.byteLength + rec.ids.byteLength; }
+          }
           if (cancelled || closed) break;
-          if (arena.has(rec.list) || rec.count !== manifest.listCounts[rec.list]) continue;
-          if (makeRoom(rec.count, keep, rec)) { arrived.push(rec.list); got += arena.bytesFor(rec.count); stats.streamedBytes += rec.codes.byteLength + rec.ids.byteLength; }
         }
         return { arrived: arrived.slice(), bytes: got, cancelled };
       })();
@@ -584,7 +596,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     ctx.destroyBuffer(sqBuffer);
     sqBuffer = uploadSq(sq);
     for (const l of arena.resident()) if (!arena.isPinned(l)) arena.evict(l);
-    policy = createPolicy(policy.name);
+    policy = createPolicy(policy.name, hotnessDecay);
     access.fill(0);
   }
 

@@ -26,8 +26,8 @@ describe('hotness policy (TeleRAG)', () => {
     p.touch([]);
     expect(p.victims([3, 7], new Set())).toEqual([7, 3]); // 640 < 768: coldest first
     expect(p.victims([3, 7], new Set([7]))).toEqual([3]);
-    p.forget(7);
-    expect(p.score(7)).toBe(0);
+    p.forget(7); // evicted: its history stays for when it comes back
+    expect(p.score(7)).toBe(640);
   });
 
   test('LRU evicts the least recently probed', () => {
