@@ -27,13 +27,14 @@ struct Params {
   tilesPerSeg: u32,
   queryUnits: u32,    // vec4<f32> per query row
   tileSize: u32,      // vectors per workgroup (a multiple of WG)
-  pad0: u32, pad1: u32,
+  segStride: u32,     // entries per list in `segs` (shards planned; numShards of them exist so far)
+  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> codes: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> slotIds: array<u32>;
-@group(0) @binding(3) var<storage, read> segs: array<vec2<u32>>;     // [list * numShards + shard] = (first slot, count)
+@group(0) @binding(3) var<storage, read> segs: array<vec2<u32>>;     // [list * segStride + shard] = (first slot, count)
 @group(0) @binding(4) var<storage, read> probes: array<vec2<u32>>;   // (key bits, list id), best first
 @group(0) @binding(5) var<storage, read> queries: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> sq: array<vec4<f32>>;       // int8: vmin units then scale units
@@ -97,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let q = wid.z;
   let k = P.k;
   let list = probes[q * P.probeStride + P.rankBegin + rank].y;
-  let seg = segs[list * P.numShards + P.shard];
+  let seg = segs[list * P.segStride + P.shard];
   let tileStart = tile * P.tileSize;
   if (lid == 0u) {
     wgCount = select(0u, min(P.tileSize, seg.y - tileStart), list != NO_ID && seg.y > tileStart);

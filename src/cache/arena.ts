@@ -33,6 +33,7 @@ export interface ListArena extends GpuLists {
 
 interface Shard { codes: GPUBuffer; ids: GPUBuffer; slots: number; free: { block: number; blocks: number }[] }
 
+
 export function createListArena(ctx: GpuContext, label: string, opts: { layout: Layout; nlist: number; budgetBytes: number }): ListArena {
   const { layout, nlist } = opts;
   const blockBytes = BLOCK * (layout.bytesPerVector + 4);
@@ -41,19 +42,32 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
     throw new WeftError('DEVICE_LIMIT', `One block of ${BLOCK} vectors (${BLOCK * layout.bytesPerVector} bytes) exceeds this device's storage buffer limit.`);
   }
   const totalBlocks = Math.max(1, Math.floor(opts.budgetBytes / blockBytes));
-  const shards: Shard[] = [];
-  for (let left = totalBlocks; left > 0;) {
-    const blocks = Math.min(left, shardBlocksMax);
-    const s = shards.length;
-    shards.push({
-      codes: storageBuffer(ctx, `${label}.codes[${s}]`, blocks * BLOCK * layout.bytesPerVector),
-      ids: storageBuffer(ctx, `${label}.ids[${s}]`, blocks * BLOCK * 4),
-      slots: blocks * BLOCK,
-      free: [{ block: 0, blocks }],
-    });
+  // Shards are planned up front (so the residency table has a fixed shape) but created only when
+  // the cache first needs them, growing from 8 MiB: opening an index does not pay for a cache
+  // it has not filled yet.
+  const plan: number[] = [];
+  for (let left = totalBlocks, want = Math.max(1, Math.floor(8 * 2 ** 20 / blockBytes)); left > 0; want *= 2) {
+    const blocks = Math.min(left, shardBlocksMax, want);
+    plan.push(blocks);
     left -= blocks;
   }
-  const numShards = shards.length;
+  const shards: Shard[] = [];
+  const free: { block: number; blocks: number }[][] = plan.map((blocks) => [{ block: 0, blocks }]);
+  const shard = (s: number): Shard => {
+    while (shards.length <= s) {
+      const i = shards.length;
+      const blocks = plan[i]!;
+      shards.push({
+        codes: storageBuffer(ctx, `${label}.codes[${i}]`, blocks * BLOCK * layout.bytesPerVector),
+        ids: storageBuffer(ctx, `${label}.ids[${i}]`, blocks * BLOCK * 4),
+        slots: blocks * BLOCK,
+        free: free[i]!,
+      });
+    }
+    return shards[s]!;
+  };
+  const numShards = plan.length;
+  shard(0); // a scan binds at least one shard
   const segs = storageBuffer(ctx, `${label}.segments`, Math.max(1, nlist * numShards) * 8);
   const table = new Map<number, Residency>();
   const pins = new Map<number, number>();
@@ -64,7 +78,7 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
   };
 
   const arena: ListArena = {
-    shards, segs, numLists: nlist,
+    shards, segs, segStride: numShards, numLists: nlist,
     get maxSegment() { let m = 0; for (const r of table.values()) m = Math.max(m, r.count); return m; },
     get bytes() { return shards.reduce((a, s) => a + s.codes.size + s.ids.size, segs.size); },
     budget: totalBlocks * blockBytes,
@@ -73,7 +87,7 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
     resident: () => [...table.keys()],
     residency: (list) => table.get(list),
     bytesFor: (count) => Math.ceil(count / BLOCK) * blockBytes,
-    fitsAtAll: (count) => Math.ceil(count / BLOCK) <= Math.max(...shards.map((s) => s.slots / BLOCK)),
+    fitsAtAll: (count) => Math.ceil(count / BLOCK) <= Math.max(...plan),
 
     tryInsert(record) {
       if (table.has(record.list)) return true;
@@ -83,16 +97,16 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
         return true;
       }
       for (let s = 0; s < numShards; s++) {
-        const shard = shards[s]!;
-        const i = shard.free.findIndex((f) => f.blocks >= blocks);
+        const i = free[s]!.findIndex((f) => f.blocks >= blocks);
         if (i < 0) continue;
-        const f = shard.free[i]!;
+        const sh = shard(s);
+        const f = sh.free[i]!;
         const block = f.block;
-        if (f.blocks === blocks) shard.free.splice(i, 1); else { f.block += blocks; f.blocks -= blocks; }
+        if (f.blocks === blocks) sh.free.splice(i, 1); else { f.block += blocks; f.blocks -= blocks; }
         const slot = block * BLOCK;
         const codeBytes = blocks * BLOCK * layout.bytesPerVector;
-        ctx.device.queue.writeBuffer(shard.codes, slot * layout.bytesPerVector, record.codes.buffer, record.codes.byteOffset, Math.min(codeBytes, record.codes.byteLength));
-        ctx.device.queue.writeBuffer(shard.ids, slot * 4, record.ids.buffer, record.ids.byteOffset, record.count * 4);
+        ctx.device.queue.writeBuffer(sh.codes, slot * layout.bytesPerVector, record.codes.buffer, record.codes.byteOffset, Math.min(codeBytes, record.codes.byteLength));
+        ctx.device.queue.writeBuffer(sh.ids, slot * 4, record.ids.buffer, record.ids.byteOffset, record.count * 4);
         setSeg(record.list, s, slot, record.count);
         const bytes = blocks * blockBytes;
         table.set(record.list, { shard: s, slot, count: record.count, bytes });
@@ -109,14 +123,13 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
       table.delete(list);
       if (r.count === 0) return;
       setSeg(list, r.shard, 0, 0);
-      const shard = shards[r.shard]!;
-      const blocks = r.bytes / blockBytes;
-      shard.free.push({ block: r.slot / BLOCK, blocks });
-      shard.free.sort((a, b) => a.block - b.block);
+      const ranges = free[r.shard]!;
+      ranges.push({ block: r.slot / BLOCK, blocks: r.bytes / blockBytes });
+      ranges.sort((a, b) => a.block - b.block);
       // Coalesce neighbours.
-      for (let i = shard.free.length - 2; i >= 0; i--) {
-        const a = shard.free[i]!, b = shard.free[i + 1]!;
-        if (a.block + a.blocks === b.block) { a.blocks += b.blocks; shard.free.splice(i + 1, 1); }
+      for (let i = ranges.length - 2; i >= 0; i--) {
+        const a = ranges[i]!, b = ranges[i + 1]!;
+        if (a.block + a.blocks === b.block) { a.blocks += b.blocks; ranges.splice(i + 1, 1); }
       }
       used -= r.bytes;
     },

@@ -18,6 +18,8 @@ export interface HostList {
 export interface GpuLists {
   readonly shards: readonly { codes: GPUBuffer; ids: GPUBuffer; slots: number }[];
   readonly segs: GPUBuffer;
+  /** Entries per list in `segs`: the shards planned (`shards` are the ones that exist so far). */
+  readonly segStride: number;
   readonly numLists: number;
   /** Largest number of vectors of one list in one shard (sizes the scan grid). */
   readonly maxSegment: number;
@@ -70,7 +72,7 @@ export function uploadLists(ctx: GpuContext, label: string, lists: readonly Host
   const segBuffer = bufferFrom(ctx, `${label}.segments`, segs);
   const bytes = shards.reduce((a, s) => a + s.codes.size + s.ids.size, segBuffer.size);
   return {
-    shards, segs: segBuffer, numLists: lists.length, maxSegment, bytes,
+    shards, segs: segBuffer, segStride: numShards, numLists: lists.length, maxSegment, bytes,
     destroy() {
       for (const s of shards) { ctx.destroyBuffer(s.codes); ctx.destroyBuffer(s.ids); }
       ctx.destroyBuffer(segBuffer);

@@ -111,7 +111,7 @@ export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: n
   const scan = scanKernel(ctx, target, sortN, wg);
   const partial = storageBuffer(ctx, 'weft.bench.partial', nq * nprobe * numShards * tiles * k * 8);
   const dummy = storageBuffer(ctx, 'weft.bench.dummy', 16);
-  const params = target.lists.shards.map((_, s) => uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits, tileSize]));
+  const params = target.lists.shards.map((_, s) => uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits, tileSize, target.lists.segStride]));
   try {
     const binds = target.lists.shards.map((shard, s) => bindGroup(ctx, scan, 'weft.bench.scanBind', [
       params[s]!, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial]));
@@ -184,7 +184,7 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
         const pass = encoder.beginComputePass({ label: 'weft.search.scan' });
         pass.setPipeline(scan.pipeline);
         for (let s = 0; s < numShards; s++) {
-          const params = uniformU32(ctx, 'weft.search.scanParams', [k, 0, init.probeStride, r0, rc, s, numShards, tiles, init.queryUnits, tileSize]);
+          const params = uniformU32(ctx, 'weft.search.scanParams', [k, 0, init.probeStride, r0, rc, s, numShards, tiles, init.queryUnits, tileSize, target.lists.segStride]);
           temps.push(params);
           const shard = target.lists.shards[s]!;
           pass.setBindGroup(0, bindGroup(ctx, scan, 'weft.search.scanBind', [

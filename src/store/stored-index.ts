@@ -67,6 +67,8 @@ export interface OpenStoredIndexOptions extends CacheOptions {
   name: string;
 }
 
+export interface SearchOptionsStored { k?: number; nprobe?: number; missing?: 'stream' | 'cpu' }
+
 export interface ChunkInput { docId: string; text?: string; metadata?: Record<string, unknown> }
 
 export interface CacheStats {
@@ -102,7 +104,12 @@ export interface StoredIndex {
   imbalance(): number;
   /** Retrains the centroids on the live vectors and redistributes them (one transaction). */
   rebuild(options?: { signal?: AbortSignal; seed?: number }): Promise<void>;
-  search(queries: Float32Array, options?: { k?: number; nprobe?: number }): Promise<SearchResult>;
+  /**
+   * Probed lists not in the cache are either streamed into it first (`missing: 'stream'`, the
+   * default) or scored on the CPU while the GPU scans the cached ones (`'cpu'`); either way the
+   * result is the one a search with everything cached gives, bit for bit.
+   */
+  search(queries: Float32Array, options?: SearchOptionsStored): Promise<SearchResult>;
   /** Streams the lists `query` will probe, best first, into the cache, up to `byteBudget` bytes. */
   prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number }): PrefetchHandle;
   chunks(ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
@@ -300,7 +307,59 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     }
   }
 
-  const searchBatch = async (queries: Float32Array, k: number, nprobe: number): Promise<SearchResult> => {
+  /**
+   * CPU side of a search: scores every vector of the missing lists in float64 and keeps, per
+   * query, each vector whose score could still place it in the top k once the GPU scores it in
+   * float32 (its exact score within a rounding bound of the k-th best upper bound). Those few
+   * candidates go to a scratch arena, one pseudo-list per query, for the GPU kernel to score:
+   * so the final ranking uses the kernel's own scores, as if the lists had been cached.
+   */
+  const cpuCandidates = (records: ListRecord[], probeLists: Uint32Array, q: Float32Array, nq: number, nprobe: number, k: number) => {
+    const decoded = new Map<number, { rec: ListRecord; rows: Uint32Array; vectors: Float32Array }>();
+    for (const rec of records) {
+      const rows = deinterleave(rec.codes, rec.count, layout.units);
+      decoded.set(rec.list, { rec, rows, vectors: decodeRows(rows, layout, sq) });
+    }
+    const eps = 8 * (layout.dimPad + 8) * 2 ** -24;
+    const perQuery: { ids: number[]; rows: Uint32Array[] }[] = [];
+    for (let qi = 0; qi < nq; qi++) {
+      const cands: { lo: number; hi: number; id: number; row: Uint32Array }[] = [];
+      for (let r = 0; r < nprobe; r++) {
+        const d = decoded.get(probeLists[qi * nprobe + r]!);
+        if (!d) continue;
+        for (let slot = 0; slot < d.rec.count; slot++) {
+          const id = d.rec.ids[slot]!;
+          if (id === NO_ID) continue;
+          let key = 0, mag = 0;
+          for (let j = 0; j < dim; j++) {
+            const a = q[qi * dim + j]!, b = d.vectors[slot * dim + j]!;
+            if (metric === 'l2') key += (a - b) * (a - b); else key -= a * b;
+            mag += Math.abs(a * b) + a * a + b * b;
+          }
+          const bound = eps * mag + 1e-30;
+          cands.push({ lo: key - bound, hi: key + bound, id, row: d.rows.subarray(slot * layout.words, (slot + 1) * layout.words) });
+        }
+      }
+      let limit = Infinity;
+      if (cands.length > k) limit = cands.map((c) => c.hi).sort((a, b) => a - b)[k - 1]!;
+      const keep = cands.filter((c) => c.lo <= limit);
+      perQuery.push({ ids: keep.map((c) => c.id), rows: keep.map((c) => c.row) });
+    }
+    const total = perQuery.reduce((a, p) => a + Math.max(1, Math.ceil(p.ids.length / 32)), 0);
+    const scratch = createListArena(ctx, `weft.${name}.cpuCandidates`, { layout, nlist: nq, budgetBytes: (total + 1) * arena.bytesFor(32) });
+    perQuery.forEach((p, qi) => {
+      const rows = new Uint32Array(p.ids.length * layout.words);
+      p.rows.forEach((row, j) => rows.set(row, j * layout.words));
+      const codes = new Uint32Array(Math.ceil(p.ids.length / 32) * 32 * layout.words);
+      interleave(rows, p.ids.length, layout.units, codes, 0);
+      scratch.tryInsert({ list: qi, count: p.ids.length, ids: Uint32Array.from(p.ids), codes });
+    });
+    const probeBuf = new Uint32Array(nq * 2);
+    for (let qi = 0; qi < nq; qi++) probeBuf[2 * qi + 1] = qi;
+    return { scratch, probes: bufferFrom(ctx, 'weft.search.cpuProbes', probeBuf) };
+  };
+
+  const searchBatch = async (queries: Float32Array, k: number, nprobe: number, mode: 'stream' | 'cpu'): Promise<SearchResult> => {
     const nq = queries.length / dim;
     const qbuf = bufferFrom(ctx, 'weft.search.queries', padRows(prepare(queries), dim, layout.dimPad));
     let probes: { buffer: GPUBuffer; lists: Uint32Array } | undefined;
@@ -322,7 +381,22 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         if (arena.has(l)) { arena.pin([l]); pinned.add(l); }
       }
       const scratchRecords: ListRecord[] = [];
-      if (missing.length > 0) {
+      let cpuPart: { scratch: ListArena; probes: GPUBuffer } | undefined;
+      if (missing.length > 0 && mode === 'cpu') {
+        // The GPU starts on the cached lists now; the CPU scores the missing ones meanwhile.
+        const s = openSession(ctx, { target: target(arena), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
+        sessions.push(s);
+        s.submit();
+        missing.sort((a, b) => a - b);
+        const records = await store.readLists(name, missing);
+        stats.streamedBytes += records.reduce((a, r) => a + r.codes.byteLength + r.ids.byteLength, 0);
+        cpuPart = cpuCandidates(records, probes.lists, prepare(queries), nq, nprobe, k);
+        sessions.push(openSession(ctx, { target: target(cpuPart.scratch), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: cpuPart.probes, probeStride: 1, nprobe: 1, owned: [cpuPart.probes] }));
+        sessions.at(-1)!.submit();
+        // Cache the lists for later searches without holding this one up.
+        for (const r of records) makeRoom(r.count, wanted, r);
+        scratch = cpuPart.scratch;
+      } else if (missing.length > 0) {
         missing.sort((a, b) => a - b);
         const records = await store.readLists(name, missing);
         for (const r of records) {
@@ -338,10 +412,12 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
           if (!scratch.tryInsert(r)) throw new WeftError('DEVICE_LIMIT', `List ${r.list} (${r.count} vectors) does not fit one storage buffer on this device.`);
         }
       }
-      for (const lists of scratch ? [arena, scratch] : [arena]) {
-        const s = openSession(ctx, { target: target(lists), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
-        sessions.push(s);
-        s.submit();
+      if (!cpuPart) {
+        for (const lists of scratch ? [arena, scratch] : [arena]) {
+          const s = openSession(ctx, { target: target(lists), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
+          sessions.push(s);
+          s.submit();
+        }
       }
       const results = [];
       for (const s of sessions) results.push(await s.read());
@@ -454,11 +530,14 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         const nq = checkVectors('queries', queries, dim);
         const k = checkK(opts.k, manifest.count, maxK(ctx));
         const nprobe = checkNprobe(opts.nprobe);
+        if (opts.missing !== undefined && opts.missing !== 'stream' && opts.missing !== 'cpu') {
+          throw new WeftError('INVALID_OPTION', `Unknown missing '${String(opts.missing)}'. Valid values: stream, cpu.`);
+        }
         const batch = Math.min(nq, ctx.limits.maxComputeWorkgroupsPerDimension, 1024);
         const ids = new Uint32Array(nq * k), distances = new Float32Array(nq * k);
         for (let q0 = 0; q0 < nq; q0 += batch) {
           const qn = Math.min(batch, nq - q0);
-          const r = await searchBatch(queries.subarray(q0 * dim, (q0 + qn) * dim), k, nprobe);
+          const r = await searchBatch(queries.subarray(q0 * dim, (q0 + qn) * dim), k, nprobe, opts.missing ?? 'stream');
           ids.set(r.ids, q0 * k);
           distances.set(r.distances, q0 * k);
         }

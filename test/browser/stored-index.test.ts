@@ -262,4 +262,28 @@ describe('stored index with a GPU list cache', () => {
     expect(auto.imbalance()).toBeLessThan(4); // 2000 new vectors in ~1 list would be far above
     expect(auto.size).toBe(3197 + 2000);
   }));
+
+  for (const [storage, metric] of [['f32', 'l2'], ['f16', 'cosine'], ['int8', 'ip']] as const) {
+    gpuTest(`missing lists scored on the CPU meanwhile give the same result as streaming them (${storage}, ${metric})`, body(async (ctx) => {
+      const seed = freshSeed();
+      dbName = `weft-stored-${crypto.randomUUID()}`;
+      const store = await openStore({ dbName });
+      toClose.push(store);
+      const data = gaussianMixture(n, dim, { centers: 24, seed });
+      const queries = gaussianMixture(12, dim, { centers: 24, seed: seed + 1 });
+      const built = await createStoredIndex(ctx, data, { store, name: 'docs', dim, nlist, storage, metric, seed });
+      toClose.push(built);
+      await built.add(data);
+      await built.delete([5, 6, 7]); // tombstones must be skipped on the CPU too
+      const want = await built.search(queries, { k: 9, nprobe: 6 }); // streamed into its cache
+      for (const cacheBytes of [undefined, 1024]) {
+        const cold = await openStoredIndex(ctx, { store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
+        toClose.push(cold);
+        // Warm a few lists so that the search is split between GPU-cached and CPU-scored lists.
+        await cold.search(queries.subarray(0, dim), { k: 3, nprobe: 2 });
+        expectIdentical(await cold.search(queries, { k: 9, nprobe: 6, missing: 'cpu' }), want);
+      }
+      await expect(built.search(queries, { missing: 'gpu' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    }));
+  }
 });
