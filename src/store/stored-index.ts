@@ -359,6 +359,38 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     return { scratch, probes: bufferFrom(ctx, 'weft.search.cpuProbes', probeBuf) };
   };
 
+  /** The lists a CPU ranking says these queries will probe that are not cached, read from IndexedDB now. */
+  const guessMissing = (q: Float32Array, nq: number, nprobe: number): { lists: Set<number>; records: Promise<ListRecord[] | undefined> } | undefined => {
+    if (nq * nlist * dim > 2e7) return undefined; // large batches: not worth the CPU time
+    const guess = new Set<number>();
+    const keys = new Float64Array(nlist);
+    const order = Array.from({ length: nlist }, (_, i) => i);
+    for (let qi = 0; qi < nq; qi++) {
+      for (let l = 0; l < nlist; l++) {
+        let acc = 0;
+        for (let j = 0; j < dim; j++) {
+          const a = q[qi * dim + j]!, b = c.centroids[l * dim + j]!;
+          acc += metric === 'l2' ? (a - b) * (a - b) : -a * b;
+        }
+        keys[l] = acc;
+      }
+      order.sort((a, b) => keys[a]! - keys[b]! || a - b);
+      for (let r = 0; r < nprobe; r++) if (!arena.has(order[r]!)) guess.add(order[r]!);
+    }
+    if (guess.size === 0) return undefined;
+    const records = store.readLists(name, [...guess].sort((a, b) => a - b)).catch(() => undefined);
+    return { lists: guess, records };
+  };
+
+  /** Records of `missing`: those the guess already read, the rest read now. */
+  const readWithGuess = async (missing: number[], early: ReturnType<typeof guessMissing>): Promise<ListRecord[]> => {
+    const got = new Map<number, ListRecord>();
+    for (const r of (await early?.records) ?? []) got.set(r.list, r);
+    const rest = missing.filter((l) => !got.has(l));
+    if (rest.length > 0) for (const r of await store.readLists(name, rest)) got.set(r.list, r);
+    return missing.map((l) => got.get(l)!);
+  };
+
   const searchBatch = async (queries: Float32Array, k: number, nprobe: number, mode: 'stream' | 'cpu'): Promise<SearchResult> => {
     const nq = queries.length / dim;
     const qbuf = bufferFrom(ctx, 'weft.search.queries', padRows(prepare(queries), dim, layout.dimPad));
@@ -367,7 +399,12 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     let scratch: ListArena | undefined;
     const sessions: InternalSession[] = [];
     try {
-      probes = await rank(qbuf, nq, nprobe);
+      const ranked = rank(qbuf, nq, nprobe);
+      // While the GPU ranks, guess the same ranking on the CPU (cheap for a few queries) and
+      // start reading the lists it names that are not cached: the IndexedDB read then overlaps
+      // the GPU round trip. The GPU's ranking decides; a wrong guess only costs a second read.
+      const early = guessMissing(prepare(queries), nq, nprobe);
+      probes = await ranked;
       const wanted = new Set<number>();
       for (let q = 0; q < nq; q++) {
         const mine = Array.from(probes.lists.subarray(q * nprobe, (q + 1) * nprobe));
@@ -388,7 +425,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         sessions.push(s);
         s.submit();
         missing.sort((a, b) => a - b);
-        const records = await store.readLists(name, missing);
+        const records = await readWithGuess(missing, early);
         stats.streamedBytes += records.reduce((a, r) => a + r.codes.byteLength + r.ids.byteLength, 0);
         cpuPart = cpuCandidates(records, probes.lists, prepare(queries), nq, nprobe, k);
         sessions.push(openSession(ctx, { target: target(cpuPart.scratch), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: cpuPart.probes, probeStride: 1, nprobe: 1, owned: [cpuPart.probes] }));
@@ -398,7 +435,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         scratch = cpuPart.scratch;
       } else if (missing.length > 0) {
         missing.sort((a, b) => a - b);
-        const records = await store.readLists(name, missing);
+        const records = await readWithGuess(missing, early);
         for (const r of records) {
           stats.streamedBytes += r.codes.byteLength + r.ids.byteLength;
           if (makeRoom(r.count, wanted, r)) { arena.pin([r.list]); pinned.add(r.list); } else scratchRecords.push(r);
@@ -554,15 +591,18 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         if (query.length !== dim) throw new WeftError('DIMENSION_MISMATCH', `prefetch takes one query of ${dim} values.`);
         const nprobe = checkNprobe(opts.nprobe ?? Math.min(nlist, maxK(ctx)));
         const byteBudget = opts.byteBudget ?? arena.budget * cacheFill;
-        const qbuf = bufferFrom(ctx, 'weft.prefetch.query', padRows(prepare(query), dim, layout.dimPad));
-        let order: Uint32Array;
-        try {
-          const r = await rank(qbuf, 1, nprobe);
-          ctx.destroyBuffer(r.buffer);
-          order = r.lists;
-        } finally {
-          ctx.destroyBuffer(qbuf);
-        }
+        // Ranking goes through the queue (it must not race a rebuild swapping the centroids);
+        // the streaming below runs beside whatever comes next.
+        const { order, generation } = await exclusive(async () => {
+          const qbuf = bufferFrom(ctx, 'weft.prefetch.query', padRows(prepare(query), dim, layout.dimPad));
+          try {
+            const r = await rank(qbuf, 1, nprobe);
+            ctx.destroyBuffer(r.buffer);
+            return { order: r.lists, generation: manifest.generation };
+          } finally {
+            ctx.destroyBuffer(qbuf);
+          }
+        });
         let bytes = 0;
         for (const l of order) {
           if (arena.has(l) || manifest.listCounts[l] === 0) continue;
@@ -582,7 +622,8 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         for (const p of reads) {
           for (const rec of await p) {
             if (cancelled || closed) break;
-            if (arena.has(rec.list) || rec.count !== manifest.listCounts[rec.list]) continue;
+            if (manifest.generation !== generation) { cancelled = true; break; } // the index changed under us
+            if (arena.has(rec.list)) continue;
             if (makeRoom(rec.count, keep, rec)) { arrived.push(rec.list); got += arena.bytesFor(rec.count); stats.streamedBytes += rec.codes.byteLength + rec.ids.byteLength; }
           }
           if (cancelled || closed) break;
