@@ -29,7 +29,9 @@ export type WeftErrorCode =
   | 'CONFLICT'
   | 'UNSUPPORTED_FORMAT'
   | 'ABORTED'
-  | 'INVALID_FILE';
+  | 'INVALID_FILE'
+  | 'INVALID_MODEL'
+  | 'CONTEXT_FULL';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
