@@ -7,6 +7,9 @@ import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
 
 
+// Third-party test assets live beside the checkout (../shared/assets), never inside it.
+const sharedAssets = resolve(import.meta.dirname, '../shared/assets');
+
 const test = {
   root: import.meta.dirname,
   projects: [
@@ -18,6 +21,7 @@ const test = {
         root: import.meta.dirname,
         name: 'browser',
         include: ['test/browser/**/*.test.ts'],
+        provide: { sharedAssets: `/@fs${sharedAssets}` },
         testTimeout: 120_000,
         browser: {
           enabled: true,
@@ -44,6 +48,6 @@ export default defineConfig(({ mode }) => mode === 'lib'
     root: 'demo',
     publicDir: resolve(import.meta.dirname, 'public'),
     build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true },
-    server: { fs: { allow: [import.meta.dirname] } },
+    server: { fs: { allow: [import.meta.dirname, sharedAssets] } },
     test,
   });

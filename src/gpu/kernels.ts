@@ -88,12 +88,12 @@ export function storageBuffer(ctx: GpuContext, label: string, bytes: number): GP
 }
 
 /** Copies `bytes` of `src` back to the CPU. */
-export async function readBack(ctx: GpuContext, src: GPUBuffer, bytes: number, encoder?: GPUCommandEncoder): Promise<ArrayBuffer> {
+export async function readBack(ctx: GpuContext, src: GPUBuffer, bytes: number, encoder?: GPUCommandEncoder, srcOffset = 0): Promise<ArrayBuffer> {
   const size = Math.max(16, Math.ceil(bytes / 16) * 16);
   const staging = ctx.createBuffer({ label: 'weft.readback', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   try {
     const enc = encoder ?? ctx.device.createCommandEncoder({ label: 'weft.readback' });
-    enc.copyBufferToBuffer(src, 0, staging, 0, size);
+    enc.copyBufferToBuffer(src, srcOffset, staging, 0, Math.min(size, src.size - srcOffset));
     ctx.device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     ctx.check();

@@ -1,0 +1,314 @@
+// The reference generator: llama2.c checkpoints run by WGSL kernels, with the KV cache on the
+// GPU (and snapshot/restore of a prefix's KV as bytes, for prefix and document-side KV reuse).
+// One decode step = one command buffer of 14 dispatches per layer and one readback of the
+// logits; sampling runs on the CPU with llama2.c's sampler.
+
+import { WeftError } from '../errors.js';
+import { createGpuContext, type GpuContext } from '../gpu/context.js';
+import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
+import type { GpuSource } from '../index/ivf.js';
+import llamaWgsl from '../../shaders/llama.wgsl?raw';
+import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
+import { parseCheckpoint, parseTokenizer, type Llama2cConfig, type Llama2cWeights } from './llama2c-format.js';
+import { createSampler, type Sampler } from './sampler.js';
+import type { GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
+
+export interface KvSnapshot {
+  /** Tokens the snapshot covers (its positions 0..length-1). */
+  tokens: number[];
+  /** Keys then values, layer by layer, positions 0..length-1 (float32). */
+  data: ArrayBuffer;
+}
+
+export interface Llama2cGenerator extends Generator {
+  readonly config: Llama2cConfig;
+  readonly tokenizer: BpeTokenizer;
+  /** Logits after the last token fed (a copy). */
+  logits(): Promise<Float32Array>;
+  /** The KV cache of the context so far, as bytes (store it anywhere, e.g. IndexedDB). */
+  snapshot(): Promise<KvSnapshot>;
+  /** Replaces the context with a snapshot's; generating afterwards equals generating after its tokens. */
+  restore(snapshot: KvSnapshot): Promise<void>;
+  setSampling(options: SamplingOptions): void;
+}
+
+export interface Llama2cSource {
+  /** The checkpoint: a URL or its bytes. */
+  model: string | URL | ArrayBuffer;
+  /** The tokenizer (`tok*.bin`): a URL or its bytes. */
+  tokenizer: string | URL | ArrayBuffer;
+}
+
+const PARAM_BLOCK = 256;
+const WG = 64;
+
+async function fetchBytes(src: string | URL | ArrayBuffer, file: string, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ArrayBuffer> {
+  if (src instanceof ArrayBuffer) return src;
+  let res: Response;
+  try {
+    res = await fetch(src, signal ? { signal } : {});
+  } catch (e) {
+    if ((e as { name?: string }).name === 'AbortError') throw new WeftError('ABORTED', `Loading ${file} was aborted.`, { cause: e });
+    throw new WeftError('INVALID_MODEL', `Could not fetch ${file} from ${String(src)}: ${(e as Error).message}. Check the URL and that the page may reach it.`, { cause: e });
+  }
+  if (!res.ok || !res.body) throw new WeftError('INVALID_MODEL', `Fetching ${file} from ${String(src)} failed with HTTP ${res.status}.`);
+  const total = Number(res.headers.get('content-length')) || undefined;
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    loaded += value.byteLength;
+    onProgress?.({ status: 'download', file, loaded, total });
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  return out.buffer;
+}
+
+/** Loads a llama2.c checkpoint and tokenizer and prepares them on the GPU. */
+export async function loadLlama2c(gpu: GpuSource, source: Llama2cSource, options: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal; sampling?: SamplingOptions } = {}): Promise<Llama2cGenerator> {
+  const modelBytes = await fetchBytes(source.model, 'model', options.onProgress, options.signal);
+  const tokBytes = await fetchBytes(source.tokenizer, 'tokenizer', options.onProgress, options.signal);
+  if (options.signal?.aborted) throw new WeftError('ABORTED', 'Loading the model was aborted.');
+  const weights = parseCheckpoint(modelBytes);
+  const tokenizer = createBpeTokenizer(parseTokenizer(tokBytes, weights.config.vocabSize));
+  const owns = !gpu || ('createBuffer' in gpu && 'queue' in gpu);
+  const ctx: GpuContext = !gpu ? await createGpuContext() : 'createBuffer' in gpu && 'queue' in gpu ? await createGpuContext({ device: gpu }) : gpu;
+  try {
+    const g = createGenerator(ctx, owns, weights, tokenizer, options.sampling ?? {});
+    options.onProgress?.({ status: 'ready' });
+    return g;
+  } catch (e) {
+    if (owns) ctx.destroy();
+    throw e;
+  }
+}
+
+function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, tokenizer: BpeTokenizer, sampling: SamplingOptions): Llama2cGenerator {
+  const cfg = w.config;
+  const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, headSize, kvDim } = cfg;
+  const o = w.offsets;
+  if (w.data.byteLength + cfg.seqLen * cfg.headSize * 4 > ctx.maxShardBytes) {
+    throw new WeftError('DEVICE_LIMIT', `The checkpoint's ${w.data.byteLength} bytes of weights exceed one storage buffer on this device (${ctx.maxShardBytes}). The reference generator is for small llama2.c models; use WebLLM for large ones.`);
+  }
+  const device = ctx.device;
+  // RoPE angles are tabulated here (float64, rounded once): WGSL's sin/cos may be off by 2^-11,
+  // which alone put the logits 1.3e-4 away from the float32 reference.
+  const half = headSize / 2;
+  const rope = new Float32Array(seqLen * half * 2);
+  for (let pos = 0; pos < seqLen; pos++) {
+    for (let j = 0; j < half; j++) {
+      const freq = Math.fround(1 / Math.fround(Math.pow(10000, Math.fround((2 * j) / headSize))));
+      const val = Math.fround(pos * freq);
+      rope[(pos * half + j) * 2] = Math.cos(val);
+      rope[(pos * half + j) * 2 + 1] = Math.sin(val);
+    }
+  }
+  const ROPE = w.data.length;
+  const all = new Float32Array(w.data.length + rope.length);
+  all.set(w.data);
+  all.set(rope, ROPE);
+  const weights = bufferFrom(ctx, 'weft.llama.weights', all);
+  // Activations: x, xb, xb2, hb, hb2, q, att (nHeads x seqLen), logits.
+  let at = 0;
+  const alloc = (n: number) => { const off = at; at += Math.ceil(n / 4) * 4; return off; };
+  const X = alloc(dim), XB = alloc(dim), XB2 = alloc(dim), HB = alloc(hiddenDim), HB2 = alloc(hiddenDim), Q = alloc(dim);
+  const ATT = alloc(nHeads * seqLen), LOGITS = alloc(vocabSize);
+  const scratch = storageBuffer(ctx, 'weft.llama.activations', at * 4);
+  const layerKv = seqLen * kvDim;
+  const VALUES = nLayers * layerKv;
+  const kv = storageBuffer(ctx, 'weft.llama.kvCache', 2 * nLayers * layerKv * 4);
+  const maxDispatches = 3 + nLayers * 14;
+  const params = ctx.createBuffer({ label: 'weft.llama.params', size: maxDispatches * PARAM_BLOCK, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const layout = device.createBindGroupLayout({
+    label: 'weft.llama.layout',
+    entries: [
+      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 48 } },
+      { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
+      { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+      { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+    ],
+  });
+  const module = device.createShaderModule({ label: 'weft.llama', code: llamaWgsl });
+  const pipelineLayout = device.createPipelineLayout({ label: 'weft.llama.pipelineLayout', bindGroupLayouts: [layout] });
+  const pipe = (entryPoint: string) => ctx.pipeline(`llama.${entryPoint}`, () => device.createComputePipeline({ label: `weft.llama.${entryPoint}`, layout: pipelineLayout, compute: { module, entryPoint } }));
+  const P = { embed: pipe('embed'), rmsnorm: pipe('rmsnorm'), matmul: pipe('matmul'), rope: pipe('rope'), attention: pipe('attention'), residual: pipe('residual'), swiglu: pipe('swiglu') };
+  const bindGroup = device.createBindGroup({
+    label: 'weft.llama.bind', layout,
+    entries: [
+      { binding: 0, resource: { buffer: params, size: 48 } },
+      { binding: 1, resource: { buffer: weights } },
+      { binding: 2, resource: { buffer: scratch } },
+      { binding: 3, resource: { buffer: kv } },
+    ],
+  });
+
+  let sampler: Sampler = createSampler(vocabSize, sampling.temperature ?? 0, sampling.topP ?? 0.9, sampling.seed ?? 1);
+  let position = 0;
+  let lastToken = BOS;
+  let history: number[] = [];
+  let hasLogits = false;
+  let destroyed = false;
+  const decodeMs: number[] = [];
+  let prefillTokens = 0, prefillMs = 0;
+
+  const groups = (n: number) => Math.ceil(n / WG);
+
+  /** Encodes and submits the forward pass of `token` at `pos`. */
+  const forward = (token: number, pos: number) => {
+    const blocks: number[][] = [];
+    const steps: [GPUComputePipeline, number, number][] = [];
+    const add = (pipeline: GPUComputePipeline, values: number[], x: number, y = 1) => { blocks.push(values); steps.push([pipeline, x, y]); };
+    const mm = (src: number, wOff: number, dst: number, n: number, rows: number, toKv: boolean) => {
+      const g = groups(rows);
+      const x = Math.min(g, 65535);
+      add(P.matmul, [src, wOff, dst, n, rows, toKv ? 1 : 0], x, Math.ceil(g / x));
+    };
+    add(P.embed, [X, o.tokenEmbedding + token * dim, dim], groups(dim));
+    for (let l = 0; l < nLayers; l++) {
+      const kOff = l * layerKv + pos * kvDim;
+      const vOff = VALUES + l * layerKv + pos * kvDim;
+      add(P.rmsnorm, [X, o.rmsAtt + l * dim, XB, dim], 1);
+      mm(XB, o.wq + l * dim * dim, Q, dim, dim, false);
+      mm(XB, o.wk + l * dim * kvDim, kOff, dim, kvDim, true);
+      mm(XB, o.wv + l * dim * kvDim, vOff, dim, kvDim, true);
+      add(P.rope, [Q, kOff, ROPE + pos * half * 2, dim, kvDim, headSize], groups(dim / 2));
+      add(P.attention, [Q, l * layerKv, pos, 0, kvDim, headSize, nHeads / nKvHeads, XB, ATT, seqLen, VALUES + l * layerKv], nHeads);
+      mm(XB, o.wo + l * dim * dim, XB2, dim, dim, false);
+      add(P.residual, [X, XB2, dim], groups(dim));
+      add(P.rmsnorm, [X, o.rmsFfn + l * dim, XB, dim], 1);
+      mm(XB, o.w1 + l * dim * hiddenDim, HB, dim, hiddenDim, false);
+      mm(XB, o.w3 + l * dim * hiddenDim, HB2, dim, hiddenDim, false);
+      add(P.swiglu, [HB, HB2, hiddenDim], groups(hiddenDim));
+      mm(HB, o.w2 + l * dim * hiddenDim, XB, hiddenDim, dim, false);
+      add(P.residual, [X, XB, dim], groups(dim));
+    }
+    add(P.rmsnorm, [X, o.rmsFinal, X, dim], 1);
+    mm(X, o.wcls, LOGITS, dim, vocabSize, false);
+    const data = new Uint32Array(blocks.length * (PARAM_BLOCK / 4));
+    blocks.forEach((b, i) => data.set(b, i * (PARAM_BLOCK / 4)));
+    device.queue.writeBuffer(params, 0, data);
+    const enc = device.createCommandEncoder({ label: 'weft.llama.step' });
+    const pass = enc.beginComputePass({ label: 'weft.llama.forward' });
+    steps.forEach(([pipeline, x, y], i) => {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup, [i * PARAM_BLOCK]);
+      pass.dispatchWorkgroups(x, y);
+    });
+    pass.end();
+    device.queue.submit([enc.finish()]);
+  };
+
+  const readLogits = async () => new Float32Array(await readBack(ctx, scratch, vocabSize * 4, undefined, LOGITS * 4));
+
+  const alive = () => {
+    ctx.check();
+    if (destroyed) throw new WeftError('DESTROYED', 'This generator was destroyed; load the model again.');
+  };
+
+  const feed = (token: number) => {
+    if (position >= seqLen) throw new WeftError('CONTEXT_FULL', `The context is full (${seqLen} tokens). Reset the generator or start from a shorter prompt.`);
+    forward(token, position);
+    position++;
+    lastToken = token;
+    history.push(token);
+    hasLogits = true;
+  };
+
+  const gen: Llama2cGenerator = {
+    config: cfg, tokenizer, contextLength: seqLen,
+    get position() { return position; },
+
+    async prefill(prompt, opts = {}) {
+      alive();
+      const tokens = typeof prompt === 'string' ? tokenizer.encode(prompt, { bos: opts.bos ?? position === 0 }) : [...prompt];
+      for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new WeftError('INVALID_OPTION', `Token ${t} is outside the vocabulary (0..${vocabSize - 1}).`);
+      if (position + tokens.length > seqLen) throw new WeftError('CONTEXT_FULL', `The prompt needs ${tokens.length} tokens but only ${seqLen - position} of the ${seqLen}-token context are left.`);
+      const t0 = performance.now();
+      for (const t of tokens) {
+        if (opts.signal?.aborted) throw new WeftError('ABORTED', 'Prefill was aborted; the context holds the tokens fed so far.');
+        feed(t);
+      }
+      await device.queue.onSubmittedWorkDone();
+      prefillTokens += tokens.length;
+      prefillMs += performance.now() - t0;
+    },
+
+    async step(): Promise<GeneratedToken> {
+      alive();
+      if (!hasLogits) feed(BOS);
+      const t0 = performance.now();
+      const logits = await readLogits();
+      const next = sampler.sample(logits);
+      if (next === BOS || next === EOS) return { token: next, piece: '', done: true };
+      const prev = lastToken;
+      if (position >= seqLen) return { token: next, piece: '', done: true };
+      feed(next);
+      await device.queue.onSubmittedWorkDone(); // return with the GPU idle: the scheduler's gap starts here
+      decodeMs.push(performance.now() - t0);
+      return { token: next, piece: tokenizer.decode([next], prev), done: false };
+    },
+
+    async logits() { alive(); return readLogits(); },
+
+    async snapshot() {
+      alive();
+      await device.queue.onSubmittedWorkDone();
+      const bytesPer = position * kvDim * 4;
+      const out = new Uint8Array(2 * nLayers * bytesPer);
+      const enc = device.createCommandEncoder({ label: 'weft.llama.snapshot' });
+      const staging = storageBuffer(ctx, 'weft.llama.snapshotStaging', Math.max(16, out.byteLength));
+      try {
+        for (let l = 0; l < 2 * nLayers; l++) {
+          if (bytesPer > 0) enc.copyBufferToBuffer(kv, l * layerKv * 4, staging, l * bytesPer, bytesPer);
+        }
+        out.set(new Uint8Array(await readBack(ctx, staging, out.byteLength, enc)));
+      } finally {
+        ctx.destroyBuffer(staging);
+      }
+      return { tokens: history.slice(), data: out.buffer };
+    },
+
+    async restore(snap) {
+      alive();
+      const n = snap.tokens.length;
+      const bytesPer = n * kvDim * 4;
+      if (n > seqLen || snap.data.byteLength !== 2 * nLayers * bytesPer) {
+        throw new WeftError('INVALID_OPTION', `The snapshot (${n} tokens, ${snap.data.byteLength} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`);
+      }
+      const src = new Uint8Array(snap.data);
+      for (let l = 0; l < 2 * nLayers; l++) {
+        if (bytesPer > 0) device.queue.writeBuffer(kv, l * layerKv * 4, src, l * bytesPer, bytesPer);
+      }
+      history = snap.tokens.slice();
+      position = n;
+      lastToken = n > 0 ? history[n - 1]! : BOS;
+      // The logits after the last token are not in the snapshot: recompute them from the cache
+      // by feeding that token again at its own position (it rewrites the same K/V).
+      hasLogits = false;
+      if (n > 0) { position = n - 1; history.pop(); feed(lastToken); await device.queue.onSubmittedWorkDone(); }
+    },
+
+    setSampling(s) { sampler = createSampler(vocabSize, s.temperature ?? 0, s.topP ?? 0.9, s.seed ?? 1); },
+
+    reset() { position = 0; lastToken = BOS; history = []; hasLogits = false; },
+
+    timings(): GeneratorTimings {
+      const sorted = decodeMs.slice().sort((a, b) => a - b);
+      const pct = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : 0);
+      return { prefillTokensPerSecond: prefillMs > 0 ? (prefillTokens / prefillMs) * 1000 : 0, decodeMsMedian: pct(0.5), decodeMsP99: pct(0.99), steps: sorted.length };
+    },
+
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      for (const b of [weights, scratch, kv, params]) ctx.destroyBuffer(b);
+      if (ownsCtx) ctx.destroy();
+    },
+  };
+  return gen;
+}

@@ -1,0 +1,44 @@
+// The generator interface the scheduler drives one decode step at a time.
+
+export type LoadProgress =
+  | { status: 'download'; file: string; loaded: number; total: number | undefined }
+  | { status: 'init'; done: number; total: number }
+  | { status: 'ready' };
+
+export interface GeneratedToken {
+  token: number;
+  /** The text this token prints (may be empty, e.g. a partial UTF-8 byte). */
+  piece: string;
+  /** True when the model ended the text (EOS/BOS) or the context is full; `token` is then not part of the answer. */
+  done: boolean;
+}
+
+export interface SamplingOptions {
+  /** 0 = greedy (default). */
+  temperature?: number;
+  /** Nucleus sampling cut-off in (0, 1]; 1 disables it. Default 0.9. */
+  topP?: number;
+  /** Seed of the sampler's RNG (llama2.c's xorshift). */
+  seed?: number;
+}
+
+export interface GeneratorTimings {
+  prefillTokensPerSecond: number;
+  decodeMsMedian: number;
+  decodeMsP99: number;
+  steps: number;
+}
+
+export interface Generator {
+  readonly contextLength: number;
+  /** Tokens in the context so far (the KV cache's length). */
+  readonly position: number;
+  /** Appends a prompt (text, or token ids) to the context. */
+  prefill(prompt: string | readonly number[], options?: { bos?: boolean; signal?: AbortSignal }): Promise<void>;
+  /** Samples the next token from the current logits and feeds it to the model; the GPU is idle when it returns. */
+  step(): Promise<GeneratedToken>;
+  /** Empties the context. */
+  reset(): void;
+  timings(): GeneratorTimings;
+  destroy(): void;
+}
