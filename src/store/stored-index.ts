@@ -213,6 +213,18 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     manifest = m;
   };
 
+  /** Writes retry (after adopting the other tab's commit) when another tab committed first. */
+  const retrying = async <T>(fn: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!(e instanceof WeftError && e.code === 'CONFLICT') || attempt >= 4) throw e;
+        await refresh();
+      }
+    }
+  };
+
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = queue.then(async () => {
       if (closed) throw new WeftError('DESTROYED', `Index '${name}' was closed; open it again.`);
@@ -476,7 +488,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     get manifest() { return manifest; },
 
     add(vectors, opts = {}) {
-      return exclusive(async () => {
+      return exclusive(() => retrying(async () => {
         const n = checkVectors('vectors', vectors, dim, { metric, storage: manifest.storage });
         if (opts.chunks && opts.chunks.length !== n) throw new WeftError('INVALID_OPTION', `Got ${opts.chunks.length} chunks for ${n} vectors; pass one per vector.`);
         let ids: Uint32Array;
@@ -525,19 +537,19 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         replaceCached(records);
         if (imbalanceFactor(manifest.listCounts) > rebuildAbove) await rebuildNow(opts.signal);
         return ids;
-      });
+      }));
     },
 
     delete(idsIn, opts = {}) {
-      return exclusive(() => removeIds(Array.from(idsIn), opts.signal));
+      return exclusive(() => retrying(() => removeIds(Array.from(idsIn), opts.signal)));
     },
 
     deleteDocument(docId, opts = {}) {
-      return exclusive(async () => removeIds(await store.chunkIdsOfDocument(name, docId), opts.signal));
+      return exclusive(() => retrying(async () => removeIds(await store.chunkIdsOfDocument(name, docId), opts.signal)));
     },
 
     compact(opts = {}) {
-      return exclusive(async () => {
+      return exclusive(() => retrying(async () => {
         if (manifest.tombstones === 0) return 0;
         const all = Array.from({ length: nlist }, (_, i) => i).filter((l) => manifest.listCounts[l]! > 0);
         const records = await store.readLists(name, all);
@@ -558,7 +570,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         manifest = await store.commit(name, manifest.generation, { lists: changed, tombstoneDelta: -removed }, opts.signal);
         replaceCached(changed);
         return removed;
-      });
+      }));
     },
 
     search(queries, opts = {}) {
