@@ -49,5 +49,7 @@ export default defineConfig(({ mode }) => mode === 'lib'
     publicDir: resolve(import.meta.dirname, 'public'),
     build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true },
     server: { fs: { allow: [import.meta.dirname, sharedAssets] } },
+    // onnxruntime-web finds its .wasm next to its own module (import.meta.url): keep it unbundled.
+    optimizeDeps: { exclude: ['onnxruntime-web'] },
     test,
   });

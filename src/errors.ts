@@ -31,7 +31,9 @@ export type WeftErrorCode =
   | 'ABORTED'
   | 'INVALID_FILE'
   | 'INVALID_MODEL'
-  | 'CONTEXT_FULL';
+  | 'CONTEXT_FULL'
+  | 'INVALID_INPUT'
+  | 'INPUT_TOO_LONG';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;

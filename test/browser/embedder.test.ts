@@ -1,0 +1,100 @@
+// The onnxruntime-web embedder, on an ONNX graph this test writes itself (token embedding,
+// one dense layer, the model's output name and shape), with the real all-MiniLM-L6-v2 tokenizer.
+import { describe, expect, inject, test } from 'vitest';
+import { onnx } from 'onnx-proto';
+import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
+import { createRng } from '../../src/random.js';
+
+declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+
+const tokDir = `${inject('sharedAssets')}/minilm-tokenizer`;
+const getJson = async (f: string) => (await fetch(`${tokDir}/${f}`)).json() as Promise<object>;
+const WASM = '/node_modules/onnxruntime-web/dist/';
+const V = 30522, D = 24;
+
+function tensor(name: string, dims: number[], data: Float32Array): onnx.ITensorProto {
+  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(0)) };
+}
+
+/** last_hidden_state = tanh(E[input_ids] · W + b), shape [batch, seq, D]. */
+function buildModel(E: Float32Array, W: Float32Array, b: Float32Array, outputName = 'last_hidden_state'): ArrayBuffer {
+  const i64 = (name: string): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } });
+  const model: onnx.IModelProto = {
+    irVersion: 8, opsetImport: [{ domain: '', version: 13 }], producerName: 'weft-test',
+    graph: {
+      name: 'tiny-embedder',
+      input: [i64('input_ids'), i64('attention_mask'), i64('token_type_ids')],
+      output: [{ name: outputName, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: D }] } } } }],
+      initializer: [tensor('E', [V, D], E), tensor('W', [D, D], W), tensor('b', [D], b)],
+      node: [
+        { opType: 'Gather', input: ['E', 'input_ids'], output: ['emb'], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
+        { opType: 'MatMul', input: ['emb', 'W'], output: ['mm'] },
+        { opType: 'Add', input: ['mm', 'b'], output: ['pre'] },
+        { opType: 'Tanh', input: ['pre'], output: [outputName] },
+      ],
+    },
+  };
+  const bytes = onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+function cpuEmbed(ids: number[], E: Float32Array, W: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(D);
+  for (const id of ids) {
+    for (let j = 0; j < D; j++) {
+      let acc = b[j]!;
+      for (let i = 0; i < D; i++) acc += E[id * D + i]! * W[i * D + j]!;
+      out[j]! += Math.tanh(acc) / ids.length;
+    }
+  }
+  const n = Math.hypot(...out);
+  return out.map((x) => x / n);
+}
+
+describe('onnxruntime-web embedder', () => {
+  const rng = createRng(crypto.getRandomValues(new Uint32Array(1))[0]!);
+  const E = Float32Array.from({ length: V * D }, () => rng.normal() * 0.5);
+  const W = Float32Array.from({ length: D * D }, () => rng.normal() * 0.3);
+  const b = Float32Array.from({ length: D }, () => rng.normal() * 0.1);
+  const model = buildModel(E, W, b);
+
+  for (const device of ['wasm', 'webgpu'] as const) {
+    test(`pooled vectors equal a CPU computation of the same graph (${device})`, async () => {
+      const emb = await createOnnxEmbedder({ model, tokenizer: await getJson('tokenizer.json'), tokenizerConfig: await getJson('tokenizer_config.json'), device, wasmPaths: WASM, batchSize: 3, cache: false });
+      try {
+        expect(emb.tokenize('hello world')).toEqual([101, 7592, 2088, 102]);
+        const texts = ['hello world', 'The quick brown fox jumps over the lazy dog.', 'WebGPU runs vector search', 'a', 'Retrieval-augmented generation, on device.'];
+        const got = await emb.embed(texts);
+        expect(emb.dim).toBe(D);
+        expect(got.length).toBe(texts.length * D);
+        texts.forEach((t, i) => {
+          const want = cpuEmbed(emb.tokenize(t), E, W, b);
+          for (let j = 0; j < D; j++) expect(Math.abs(got[i * D + j]! - want[j]!)).toBeLessThan(1e-4);
+        });
+      } finally {
+        await emb.destroy();
+      }
+    });
+  }
+
+  test('truncation to the maximum length, and clear errors for bad input and mismatched models', async () => {
+    const tokenizer = await getJson('tokenizer.json'), tokenizerConfig = await getJson('tokenizer_config.json');
+    const emb = await createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, maxLength: 8, cache: false });
+    const long = 'one two three four five six seven eight nine ten eleven';
+    expect(emb.tokenize(long).length).toBe(8);
+    expect(emb.tokenize(long).at(-1)).toBe(102); // [SEP] kept
+    expect((await emb.embed([long])).length).toBe(D);
+    await expect(emb.embed([])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(emb.embed(['fine', '   '])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await emb.destroy();
+    const strict = await createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, maxLength: 8, truncate: false, cache: false });
+    await expect(strict.embed([long])).rejects.toMatchObject({ code: 'INPUT_TOO_LONG' });
+    await strict.destroy();
+    const mismatch = await createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, expectedDim: 384, cache: false });
+    await expect(mismatch.embed(['hello'])).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
+    await mismatch.destroy();
+    await expect(createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'cuda' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('webgpu, wasm') });
+    await expect(createOnnxEmbedder({ model: buildModel(E, W, b, 'embeddings'), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false })).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('embeddings') });
+    await expect(createOnnxEmbedder({ model: new Uint8Array([1, 2, 3]).buffer, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+  });
+});
