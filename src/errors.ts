@@ -33,7 +33,11 @@ export type WeftErrorCode =
   | 'INVALID_MODEL'
   | 'CONTEXT_FULL'
   | 'INVALID_INPUT'
-  | 'INPUT_TOO_LONG';
+  | 'INPUT_TOO_LONG'
+  | 'MODEL_UNREACHABLE'
+  | 'UNKNOWN_MODEL'
+  | 'GPU_OUT_OF_MEMORY'
+  | 'GENERATION_FAILED';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
