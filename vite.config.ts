@@ -50,6 +50,10 @@ export default defineConfig(({ mode }) => mode === 'lib'
     build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true },
     server: { fs: { allow: [import.meta.dirname, sharedAssets] } },
     // onnxruntime-web finds its .wasm next to its own module (import.meta.url): keep it unbundled.
-    optimizeDeps: { exclude: ['onnxruntime-web'] },
+    // The others are pre-bundled up front, so that discovering them mid-run never reloads a test page.
+    optimizeDeps: {
+      exclude: ['onnxruntime-web'],
+      include: ['idb', 'comlink', '@mlc-ai/web-llm', '@huggingface/tokenizers', 'onnx-proto'],
+    },
     test,
   });

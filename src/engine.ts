@@ -1,0 +1,19 @@
+// Starts the engine worker and returns its typed RPC handle.
+import { Comlink, type EngineApi } from '../workers/rpc.js';
+
+export interface EngineHandle {
+  readonly api: Comlink.Remote<EngineApi>;
+  /** Wraps a callback so it can be passed to the worker (progress reports). */
+  callback<T extends (...args: never[]) => unknown>(fn: T): T;
+  terminate(): void;
+}
+
+export function startEngineWorker(): EngineHandle {
+  const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
+  const api = Comlink.wrap<EngineApi>(worker);
+  return {
+    api,
+    callback: (fn) => Comlink.proxy(fn),
+    terminate() { api[Comlink.releaseProxy](); worker.terminate(); },
+  };
+}

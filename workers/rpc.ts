@@ -1,0 +1,53 @@
+// The engine worker's typed RPC surface (comlink), shared by both sides. Errors keep their
+// identity across the boundary: a WeftError thrown in the worker is a WeftError, with its code
+// and details, on the main thread.
+
+import * as Comlink from 'comlink';
+import { WeftError, type WeftErrorCode } from '../src/errors.js';
+import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../src/generate/types.js';
+import type { WebLlmModel } from '../src/generate/webllm.js';
+
+interface SerializedThrow { isError: boolean; value: unknown }
+interface SerializedError { name: string; message: string; stack?: string | undefined; code?: WeftErrorCode | undefined; details?: Record<string, unknown> | undefined }
+
+const builtin = Comlink.transferHandlers.get('throw')!;
+Comlink.transferHandlers.set('throw', {
+  canHandle: builtin.canHandle,
+  serialize(thrown: unknown) {
+    const { value } = thrown as { value: unknown };
+    if (value instanceof Error) {
+      const e = value as Error & { code?: WeftErrorCode; details?: Record<string, unknown> };
+      let details: Record<string, unknown> | undefined;
+      try { details = e.details ? structuredClone(e.details) : undefined; } catch { details = undefined; }
+      const out: SerializedError = { name: e.name, message: e.message, stack: e.stack, code: e.code, details };
+      return [{ isError: true, value: out } satisfies SerializedThrow, []];
+    }
+    return [{ isError: false, value } satisfies SerializedThrow, []];
+  },
+  deserialize(serialized: unknown) {
+    const { isError, value } = serialized as SerializedThrow;
+    if (!isError) throw value;
+    const v = value as SerializedError;
+    const err = v.code ? new WeftError(v.code, v.message, v.details ? { details: v.details } : undefined) : Object.assign(new Error(v.message), { name: v.name });
+    if (v.stack) err.stack = v.stack;
+    throw err;
+  },
+} as Comlink.TransferHandler<unknown, unknown>);
+
+export interface ReferenceModelSource { model: string | ArrayBuffer; tokenizer: string | ArrayBuffer }
+
+/** What the main thread can ask of the engine worker. */
+export interface EngineApi {
+  ping(): string;
+  /** Loads a WebLLM model (prebuilt id or custom record) as the generator. */
+  loadWebLlm(options: { model: WebLlmModel; sampling?: SamplingOptions; maxTokens?: number }, onProgress?: (p: LoadProgress) => void): Promise<{ modelId: string }>;
+  /** Loads a llama2.c checkpoint as the generator (the WebGPU reference generator). */
+  loadReference(source: ReferenceModelSource, onProgress?: (p: LoadProgress) => void): Promise<{ contextLength: number }>;
+  prefill(prompt: string): Promise<void>;
+  step(): Promise<GeneratedToken>;
+  interrupt(): Promise<void>;
+  timings(): GeneratorTimings;
+  unload(): Promise<void>;
+}
+
+export { Comlink };
