@@ -1,10 +1,12 @@
 // The benchmark page: `bench/run.mjs` opens it in headless Chromium and calls weftBench.run().
 import { runSearchBench, type SearchBenchOptions } from './search.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
+import { runModelsBench, type ModelsBenchOptions } from './models.js';
 
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
   tiers: (o: unknown, log: (s: string) => void) => runTiersBench(o as TiersBenchOptions, log),
+  models: (o: unknown, log: (s: string) => void) => runModelsBench(o as ModelsBenchOptions, log),
 };
 
 declare global {

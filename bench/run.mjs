@@ -15,8 +15,9 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8]
                                [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
-                              [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]`;
-if (name !== 'search' && name !== 'tiers') {
+                              [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
+       npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]`;
+if (!['search', 'tiers', 'models'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
@@ -50,6 +51,14 @@ if (name === 'search') {
     ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
     ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
   };
+} else if (name === 'models') {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: { steps: { type: 'string', default: '200' }, chunks: { type: 'string', default: '256' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false } },
+  }));
+  const shared = resolve(root, '../shared/assets');
+  if (!existsSync(shared)) fail(`the models benchmark reads ../shared/assets (${shared}), which is missing`);
+  options = { assets: `/@fs${shared}`, steps: int(a.steps, 'steps'), chunks: int(a.chunks, 'chunks') };
 } else {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -70,8 +79,9 @@ if (name === 'search') {
 
 const server = await createServer({
   root, configFile: false, logLevel: 'error',
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
   // No HMR and no file watching: an edit elsewhere in the tree must not reload a running benchmark.
-  server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] } },
+  server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] }, fs: { allow: [root, resolve(root, '../shared')] } },
   plugins: [{
     name: 'weft-bench-files',
     configureServer(s) {
@@ -113,6 +123,10 @@ if (name === 'search') {
   console.log('nprobe   recall@k   queries/s   vs flat');
   for (const r of result.rows) console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
   console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
+} else if (name === 'models') {
+  console.log('\nWeft models benchmark');
+  console.log(`reference generator (stories260K)  prefill ${f(result.prefillTokPerS, 0)} tok/s, decode ${f(result.decodeMsMedian, 2)} ms/step median, ${f(result.decodeMsP99, 2)} ms p99 (${result.decodeSteps} steps)`);
+  console.log(`embedder (384-dim test graph)      ${f(result.embedChunksPerS, 1)} chunks/s on WebGPU, ${f(result.embedChunksPerSWasm, 1)} on WASM`);
 } else {
   console.log(`\nWeft tiers benchmark: ${result.n} x ${result.dim} ${result.storage}, nlist ${result.nlist}, nprobe ${result.nprobe}, cache ${result.cacheFraction * 100}% of the index, Zipf s = ${result.zipf}, ${result.queries} queries`);
   console.log(`cold open + first answer  ${f(result.coldOpenMs, 1)} ms; with kernels already compiled ${f(result.coldOpenCompiledMs, 1)} ms (reading its lists: ${f(result.firstQueryReadMs, 1)} ms)`);

@@ -38,10 +38,7 @@ const api: EngineApi = {
 
   async prefill(prompt) { await need().prefill(prompt); },
   async step() { return need().step(); },
-  async interrupt() {
-    const g = need();
-    if ('interrupt' in g) await g.interrupt();
-  },
+  async interrupt() { await need().interrupt(); },
   timings() { return need().timings(); },
   async unload() {
     generator?.destroy();

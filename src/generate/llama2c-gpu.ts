@@ -153,6 +153,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   let history: number[] = [];
   let hasLogits = false;
   let destroyed = false;
+  let interrupted = false;
   const decodeMs: number[] = [];
   let prefillTokens = 0, prefillMs = 0;
 
@@ -240,6 +241,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
 
     async step(): Promise<GeneratedToken> {
       alive();
+      if (interrupted) { interrupted = false; return { token: -1, piece: '', done: true }; }
       if (!hasLogits) feed(BOS);
       const t0 = performance.now();
       const logits = await readLogits();
@@ -292,6 +294,8 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       hasLogits = false;
       if (n > 0) { position = n - 1; history.pop(); feed(lastToken); await device.queue.onSubmittedWorkDone(); }
     },
+
+    async interrupt() { interrupted = true; },
 
     setSampling(s) { sampler = createSampler(vocabSize, s.temperature ?? 0, s.topP ?? 0.9, s.seed ?? 1); },
 

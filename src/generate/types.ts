@@ -37,6 +37,8 @@ export interface Generator {
   prefill(prompt: string | readonly number[], options?: { bos?: boolean; signal?: AbortSignal }): Promise<void>;
   /** Samples the next token from the current logits and feeds it to the model; the GPU is idle when it returns. */
   step(): Promise<GeneratedToken>;
+  /** Ends the current answer: the next step() reports done (WebLLM also stops and drains its stream). */
+  interrupt(): Promise<void>;
   /** Empties the context. */
   reset(): void;
   timings(): GeneratorTimings;

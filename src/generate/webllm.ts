@@ -38,6 +38,8 @@ export interface WebLlmGeneratorOptions {
   sampling?: SamplingOptions;
   /** Tokens generated at most per answer. Default 512. */
   maxTokens?: number;
+  /** Where WebLLM caches downloaded weights (its own backends). Default: WebLLM's (the Cache API). */
+  cacheBackend?: 'cache' | 'indexeddb' | 'cross-origin' | 'opfs';
   contextLength?: number;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
@@ -81,6 +83,11 @@ export function mapWebLlmError(e: unknown, modelId: string): WeftError {
   return make('GENERATION_FAILED', `WebLLM failed running ${modelId}: ${message}.`);
 }
 
+async function prebuiltList(): Promise<{ model_list: unknown[] }> {
+  const webllm = await import('@mlc-ai/web-llm');
+  return { model_list: webllm.prebuiltAppConfig.model_list };
+}
+
 async function defaultFactory(): Promise<WebLlmEngineFactory> {
   const webllm = await import('@mlc-ai/web-llm');
   return async (modelId, config) => webllm.CreateMLCEngine(modelId, config as never) as unknown as WebLlmEngineLike;
@@ -90,10 +97,10 @@ export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Pr
   const { model } = options;
   const modelId = model.record ? (model.record.modelId ?? model.record.model) : model.id;
   if (!modelId) throw new WeftError('INVALID_OPTION', 'Pass model.id (a WebLLM prebuilt model id) or model.record ({ model, modelLib }).');
-  const appConfig = model.record
-    ? { model_list: [{ model: model.record.model, model_id: modelId, model_lib: model.record.modelLib }] }
-    : undefined;
   const factory = options.engineFactory ?? await defaultFactory();
+  const appConfig = model.record
+    ? { model_list: [{ model: model.record.model, model_id: modelId, model_lib: model.record.modelLib }], ...(options.cacheBackend ? { cacheBackend: options.cacheBackend } : {}) }
+    : options.cacheBackend ? { ...(await prebuiltList()), cacheBackend: options.cacheBackend } : undefined;
   let engine: WebLlmEngineLike;
   try {
     const loading = factory(modelId, {

@@ -1,7 +1,7 @@
 // The onnxruntime-web embedder, on an ONNX graph this test writes itself (token embedding,
 // one dense layer, the model's output name and shape), with the real all-MiniLM-L6-v2 tokenizer.
 import { describe, expect, inject, test } from 'vitest';
-import { onnx } from 'onnx-proto';
+import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { createRng } from '../../src/random.js';
 
@@ -12,30 +12,8 @@ const getJson = async (f: string) => (await fetch(`${tokDir}/${f}`)).json() as P
 const WASM = '/node_modules/onnxruntime-web/dist/';
 const V = 30522, D = 24;
 
-function tensor(name: string, dims: number[], data: Float32Array): onnx.ITensorProto {
-  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(0)) };
-}
-
-/** last_hidden_state = tanh(E[input_ids] · W + b), shape [batch, seq, D]. */
 function buildModel(E: Float32Array, W: Float32Array, b: Float32Array, outputName = 'last_hidden_state'): ArrayBuffer {
-  const i64 = (name: string): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } });
-  const model: onnx.IModelProto = {
-    irVersion: 8, opsetImport: [{ domain: '', version: 13 }], producerName: 'weft-test',
-    graph: {
-      name: 'tiny-embedder',
-      input: [i64('input_ids'), i64('attention_mask'), i64('token_type_ids')],
-      output: [{ name: outputName, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: D }] } } } }],
-      initializer: [tensor('E', [V, D], E), tensor('W', [D, D], W), tensor('b', [D], b)],
-      node: [
-        { opType: 'Gather', input: ['E', 'input_ids'], output: ['emb'], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
-        { opType: 'MatMul', input: ['emb', 'W'], output: ['mm'] },
-        { opType: 'Add', input: ['mm', 'b'], output: ['pre'] },
-        { opType: 'Tanh', input: ['pre'], output: [outputName] },
-      ],
-    },
-  };
-  const bytes = onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  return buildTinyEmbeddingGraph(E, W, b, V, D, outputName);
 }
 
 function cpuEmbed(ids: number[], E: Float32Array, W: Float32Array, b: Float32Array): Float32Array {
