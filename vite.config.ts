@@ -1,11 +1,14 @@
 // One Vite config for the demo (default: `vite`, `vite build`, `vite preview`), the library
 // (`vite build --mode lib`) and the two Vitest tiers (Node unit tests, browser tests in Debian's
 // Chromium with WebGPU on SwiftShader).
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
 
+
+const dependencies = Object.keys((JSON.parse(readFileSync(resolve(import.meta.dirname, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
 
 // Third-party test assets live beside the checkout (../shared/assets), never inside it.
 const sharedAssets = resolve(import.meta.dirname, '../shared/assets');
@@ -37,12 +40,16 @@ const test = {
 
 export default defineConfig(({ mode }) => mode === 'lib'
   ? {
+    publicDir: false,
     build: {
       outDir: 'dist/lib',
       emptyOutDir: true,
       sourcemap: true,
       lib: { entry: resolve(import.meta.dirname, 'src/index.ts'), formats: ['es'], fileName: () => 'weft.js' },
+      // Dependencies stay imports: the app's bundler resolves (and dedupes) them.
+      rollupOptions: { external: (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)) },
     },
+    worker: { format: 'es' as const },
   }
   : {
     root: 'demo',

@@ -5,6 +5,8 @@ export interface EngineHandle {
   readonly api: Comlink.Remote<EngineApi>;
   /** Wraps a callback so it can be passed to the worker (progress reports). */
   callback<T extends (...args: never[]) => unknown>(fn: T): T;
+  /** Marks buffers to be moved, not copied, into the worker (e.g. model bytes). */
+  transfer<T>(value: T, buffers: Transferable[]): T;
   terminate(): void;
 }
 
@@ -14,6 +16,7 @@ export function startEngineWorker(): EngineHandle {
   return {
     api,
     callback: (fn) => Comlink.proxy(fn),
+    transfer: (value, buffers) => Comlink.transfer(value, buffers),
     terminate() { api[Comlink.releaseProxy](); worker.terminate(); },
   };
 }

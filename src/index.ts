@@ -20,3 +20,9 @@ export {
 } from './store/stored-index.js';
 export type { CachePolicyName } from './cache/policy.js';
 export { exportIndex, importIndex, parseIndexFile } from './store/portable.js';
+export { loadLlama2c, type Llama2cGenerator, type Llama2cSource, type KvSnapshot } from './generate/llama2c-gpu.js';
+export { createWebLlmGenerator, mapWebLlmError, type WebLlmGenerator, type WebLlmGeneratorOptions, type WebLlmModel, type WebLlmEngineLike } from './generate/webllm.js';
+export type { Generator, GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from './generate/types.js';
+export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from './embed/onnx-embedder.js';
+export { startEngineWorker, type EngineHandle } from './engine.js';
+export type { EngineApi } from '../workers/rpc.js';

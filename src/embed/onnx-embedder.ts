@@ -130,7 +130,8 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   if (typeof crossOriginIsolated === 'undefined' || !crossOriginIsolated) ort.env.wasm.numThreads = 1;
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(new Uint8Array(modelBytes), { executionProviders: [device] });
+    // With 'webgpu', onnxruntime falls back to its WASM provider where WebGPU cannot run the model.
+    session = await ort.InferenceSession.create(new Uint8Array(modelBytes), { executionProviders: device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'] });
   } catch (e) {
     throw new WeftError('INVALID_MODEL', `onnxruntime-web could not load the embedding model on '${device}': ${(e as Error).message}. Try device: 'wasm', or check the file.`, { cause: e });
   }
