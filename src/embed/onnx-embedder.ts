@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WeftError } from '../errors.js';
 import type { LoadProgress } from '../generate/types.js';
+import { fetchBytes } from '../util/fetch-bytes.js';
 
 export const EMBEDDER_DEVICES = ['webgpu', 'wasm'] as const;
 export type EmbedderDevice = (typeof EMBEDDER_DEVICES)[number];
@@ -62,39 +63,8 @@ export interface Embedder {
   destroy(): Promise<void>;
 }
 
-async function download(src: string | URL, what: string, opts: OnnxEmbedderOptions): Promise<ArrayBuffer> {
-  const url = String(src);
-  const cache = opts.cache !== false && typeof caches !== 'undefined' ? await caches.open('weft-models').catch(() => undefined) : undefined;
-  const hit = await cache?.match(url);
-  if (hit) {
-    const b = await hit.arrayBuffer();
-    opts.onProgress?.({ status: 'download', file: what, loaded: b.byteLength, total: b.byteLength });
-    return b;
-  }
-  let res: Response;
-  try {
-    res = await fetch(url, opts.signal ? { signal: opts.signal } : {});
-  } catch (e) {
-    if ((e as { name?: string }).name === 'AbortError') throw new WeftError('ABORTED', `Loading ${what} was aborted.`, { cause: e });
-    throw new WeftError('INVALID_MODEL', `Could not download ${what} from ${url}: ${(e as Error).message}. Check the URL, or serve the file from your app.`, { cause: e });
-  }
-  if (!res.ok || !res.body) throw new WeftError('INVALID_MODEL', `Downloading ${what} from ${url} failed with HTTP ${res.status}.`);
-  const total = Number(res.headers.get('content-length')) || undefined;
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    loaded += value.byteLength;
-    opts.onProgress?.({ status: 'download', file: what, loaded, total });
-  }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.byteLength; }
-  await cache?.put(url, new Response(out.slice())).catch(() => undefined);
-  return out.buffer;
+function download(src: string | URL, what: string, opts: OnnxEmbedderOptions): Promise<ArrayBuffer> {
+  return fetchBytes(src, what, { onProgress: opts.onProgress, signal: opts.signal, cacheName: opts.cache === false ? undefined : 'weft-models' });
 }
 
 async function json(src: string | URL | object, what: string, opts: OnnxEmbedderOptions): Promise<object> {

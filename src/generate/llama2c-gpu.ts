@@ -9,6 +9,7 @@ import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
 import type { GpuSource } from '../index/ivf.js';
 import llamaWgsl from '../../shaders/llama.wgsl?raw';
 import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
+import { fetchBytes } from '../util/fetch-bytes.js';
 import { parseCheckpoint, parseTokenizer, type Llama2cConfig, type Llama2cWeights } from './llama2c-format.js';
 import { createSampler, type Sampler } from './sampler.js';
 import type { GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
@@ -42,37 +43,14 @@ export interface Llama2cSource {
 const PARAM_BLOCK = 256;
 const WG = 64;
 
-async function fetchBytes(src: string | URL | ArrayBuffer, file: string, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ArrayBuffer> {
-  if (src instanceof ArrayBuffer) return src;
-  let res: Response;
-  try {
-    res = await fetch(src, signal ? { signal } : {});
-  } catch (e) {
-    if ((e as { name?: string }).name === 'AbortError') throw new WeftError('ABORTED', `Loading ${file} was aborted.`, { cause: e });
-    throw new WeftError('INVALID_MODEL', `Could not fetch ${file} from ${String(src)}: ${(e as Error).message}. Check the URL and that the page may reach it.`, { cause: e });
-  }
-  if (!res.ok || !res.body) throw new WeftError('INVALID_MODEL', `Fetching ${file} from ${String(src)} failed with HTTP ${res.status}.`);
-  const total = Number(res.headers.get('content-length')) || undefined;
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    loaded += value.byteLength;
-    onProgress?.({ status: 'download', file, loaded, total });
-  }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.byteLength; }
-  return out.buffer;
+function load(src: string | URL | ArrayBuffer, file: string, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ArrayBuffer> {
+  return src instanceof ArrayBuffer ? Promise.resolve(src) : fetchBytes(src, file, { onProgress, signal });
 }
 
 /** Loads a llama2.c checkpoint and tokenizer and prepares them on the GPU. */
 export async function loadLlama2c(gpu: GpuSource, source: Llama2cSource, options: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal; sampling?: SamplingOptions } = {}): Promise<Llama2cGenerator> {
-  const modelBytes = await fetchBytes(source.model, 'model', options.onProgress, options.signal);
-  const tokBytes = await fetchBytes(source.tokenizer, 'tokenizer', options.onProgress, options.signal);
+  const modelBytes = await load(source.model, 'model', options.onProgress, options.signal);
+  const tokBytes = await load(source.tokenizer, 'tokenizer', options.onProgress, options.signal);
   if (options.signal?.aborted) throw new WeftError('ABORTED', 'Loading the model was aborted.');
   const weights = parseCheckpoint(modelBytes);
   const tokenizer = createBpeTokenizer(parseTokenizer(tokBytes, weights.config.vocabSize));
