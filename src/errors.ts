@@ -37,7 +37,8 @@ export type WeftErrorCode =
   | 'MODEL_UNREACHABLE'
   | 'UNKNOWN_MODEL'
   | 'GPU_OUT_OF_MEMORY'
-  | 'GENERATION_FAILED';
+  | 'GENERATION_FAILED'
+  | 'UNPARSABLE_DOCUMENT';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
