@@ -275,6 +275,8 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
 
     async interrupt() { interrupted = true; },
 
+    countTokens(text) { return tokenizer.encode(text, { bos: false }).length; },
+
     setSampling(s) { sampler = createSampler(vocabSize, s.temperature ?? 0, s.topP ?? 0.9, s.seed ?? 1); },
 
     reset() { position = 0; lastToken = BOS; history = []; hasLogits = false; },

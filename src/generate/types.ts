@@ -41,6 +41,8 @@ export interface Generator {
   interrupt(): Promise<void>;
   /** Empties the context. */
   reset(): void;
+  /** Tokens `text` takes in this model's context (exact where the tokenizer is local, estimated otherwise). */
+  countTokens(text: string): number;
   timings(): GeneratorTimings;
   destroy(): void;
 }

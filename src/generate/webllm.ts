@@ -198,6 +198,9 @@ export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Pr
 
     setSampling(s) { sampling = s; },
 
+    // WebLLM does not expose its tokenizer; about four characters per token for English text.
+    countTokens(text) { return Math.ceil(text.length / 4); },
+
     destroy() { void finish().then(() => engine.unload()).catch(() => undefined); },
   };
   return gen;

@@ -1,0 +1,219 @@
+// The RAG runtime's public object: a named index in IndexedDB, an embedder and a generator.
+// ingest() turns documents into chunks, embeddings and IVF lists; search() returns passages;
+// generate() streams events (retrieval, tokens, traces, done) for an answer grounded in the
+// retrieved passages, with citations. This is the sequential schedule (embed, search, then
+// generate); the woven scheduler of the engine worker is built on the same pieces.
+
+import { WeftError } from '../errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { Embedder } from '../embed/onnx-embedder.js';
+import type { Generator } from '../generate/types.js';
+import { NO_ID, type Metric, type StorageType } from '../index/types.js';
+import { chunkDocument, readDocument, type DocumentInput } from '../ingest/documents.js';
+import type { WeftStore } from '../store/idb-store.js';
+import { createStoredIndex, openStoredIndex, type StoredIndex } from '../store/stored-index.js';
+
+export interface RagOptions {
+  store: WeftStore;
+  /** Name of the index in the store (created on the first ingest if it does not exist). */
+  index: string;
+  embedder: Embedder;
+  generator: Generator;
+  gpu?: GpuContext;
+  /** For a new index. Defaults: cosine, f16, nlist from the corpus size. */
+  metric?: Metric;
+  storage?: StorageType;
+  nlist?: number;
+  cacheBytes?: number;
+  /** Replaces the default prompt (passages first, then the question, asking for cited answers). */
+  promptTemplate?: (passages: readonly Passage[], question: string) => string;
+}
+
+export interface Passage {
+  /** Citation number in the prompt, from 1. */
+  citation: number;
+  id: number;
+  score: number;
+  docId: string;
+  text: string;
+  metadata: Record<string, unknown>;
+}
+
+export type IngestProgress =
+  | { status: 'read'; done: number; total: number }
+  | { status: 'embed'; done: number; total: number }
+  | { status: 'index'; done: number; total: number }
+  | { status: 'persist'; done: number; total: number };
+
+export interface TraceStage { kind: 'embed' | 'search' | 'prefill' | 'decode'; start: number; end: number; clusters?: number; bytes?: number }
+
+export type RagEvent =
+  | { type: 'retrieval'; passages: Passage[] }
+  | { type: 'token'; text: string }
+  | { type: 'trace'; stages: TraceStage[] }
+  | { type: 'done'; answer: string; citations: number[]; passages: Passage[]; timings: { totalMs: number; firstTokenMs: number }; tokens: { prompt: number; generated: number } };
+
+export interface Rag {
+  readonly index: StoredIndex | undefined;
+  ingest(documents: readonly (DocumentInput | Blob)[], options?: { signal?: AbortSignal; onProgress?: (p: IngestProgress) => void }): Promise<{ documents: number; chunks: number }>;
+  search(query: string, options?: { k?: number; nprobe?: number; filter?: (metadata: Record<string, unknown>, docId: string) => boolean }): Promise<Passage[]>;
+  generate(question: string, options?: { k?: number; nprobe?: number; maxTokens?: number; signal?: AbortSignal }): AsyncGenerator<RagEvent>;
+  close(): Promise<void>;
+}
+
+export function defaultPromptTemplate(passages: readonly Passage[], question: string): string {
+  const context = passages.map((p) => `[${p.citation}] ${p.text}`).join('\n');
+  return `Passages:\n${context}\n\nAnswer the question using the passages above and cite them like [1].\nQuestion: ${question}\nAnswer:`;
+}
+
+export async function createRag(options: RagOptions): Promise<Rag> {
+  const { store, embedder, generator } = options;
+  const name = options.index;
+  let index: StoredIndex | undefined;
+  if ((await store.listIndexes()).some((m) => m.name === name)) {
+    index = await openStoredIndex(options.gpu ?? null, { store, name, ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}) });
+  }
+  const template = options.promptTemplate ?? defaultPromptTemplate;
+  let busy: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => { const r = busy.then(fn); busy = r.catch(() => undefined); return r; };
+
+  const checkDim = (dim: number) => {
+    if (index && dim !== index.dim) {
+      throw new WeftError('DIMENSION_MISMATCH', `The embedder gives ${dim}-dimensional vectors but index '${name}' holds ${index.dim}-dimensional ones. Use the embedder the index was built with (${index.manifest.modelId || 'recorded in its manifest'}).`, { details: { embedder: dim, index: index.dim } });
+    }
+  };
+
+  const search = async (query: string, k: number, nprobe: number | undefined, filter?: (m: Record<string, unknown>, docId: string) => boolean): Promise<Passage[]> => {
+    if (typeof query !== 'string' || query.trim() === '') throw new WeftError('INVALID_INPUT', 'The question is empty; ask something.');
+    if (!index || index.size === 0) throw new WeftError('EMPTY_INDEX', `Index '${name}' holds no passages yet; ingest() documents first.`);
+    const q = await embedder.embed([query]);
+    checkDim(q.length);
+    // With a filter, fetch more candidates so that k survive it.
+    const want = Math.min(index.size, filter ? k * 4 : k);
+    const r = await index.search(q, { k: want, ...(nprobe ? { nprobe } : { nprobe: Math.min(index.nlist, 8) }) });
+    const ids = Array.from(r.ids).filter((id) => id !== NO_ID);
+    const chunks = await index.chunks(ids);
+    const out: Passage[] = [];
+    ids.forEach((id, i) => {
+      const ch = chunks[i];
+      if (!ch || out.length >= k) return;
+      const metadata = ch.metadata ?? {};
+      if (filter && !filter(metadata, ch.docId)) return;
+      out.push({ citation: out.length + 1, id, score: r.distances[i]!, docId: ch.docId, text: ch.text, metadata });
+    });
+    return out;
+  };
+
+  const rag: Rag = {
+    get index() { return index; },
+
+    ingest(documents, opts = {}) {
+      return serial(async () => {
+        if (!Array.isArray(documents) || documents.length === 0) throw new WeftError('INVALID_INPUT', 'ingest() needs a non-empty array of documents.');
+        const total = documents.length;
+        const docs: DocumentInput[] = [];
+        for (let i = 0; i < total; i++) {
+          docs.push(await readDocument(documents[i]!, i));
+          opts.onProgress?.({ status: 'read', done: i + 1, total });
+        }
+        const countTokens = (t: string) => embedder.tokenize(t).length;
+        const chunks = docs.flatMap((d) => chunkDocument(d, { countTokens, maxTokens: embedder.maxLength }));
+        if (chunks.length === 0) throw new WeftError('INVALID_INPUT', 'The documents hold no text to index.');
+        const texts = chunks.map((c) => c.text);
+        const parts: Float32Array[] = [];
+        for (let i = 0; i < texts.length; i += 32) {
+          if (opts.signal?.aborted) throw new WeftError('ABORTED', 'Ingest was aborted before anything was stored.');
+          parts.push(await embedder.embed(texts.slice(i, i + 32)));
+          opts.onProgress?.({ status: 'embed', done: Math.min(texts.length, i + 32), total: texts.length });
+        }
+        const dim = embedder.dim;
+        checkDim(dim);
+        const vectors = new Float32Array(texts.length * dim);
+        let at = 0;
+        for (const p of parts) { vectors.set(p, at); at += p.length; }
+        if (!index) {
+          const nlist = options.nlist ?? Math.max(1, Math.min(Math.floor(chunks.length / 4), 2 ** Math.round(Math.log2(Math.sqrt(chunks.length) * 2))));
+          opts.onProgress?.({ status: 'index', done: 0, total: 1 });
+          index = await createStoredIndex(options.gpu ?? null, vectors, {
+            store, name, dim, nlist, metric: options.metric ?? 'cosine', storage: options.storage ?? 'f16', modelId: embedder.modelId,
+            ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+          });
+          opts.onProgress?.({ status: 'index', done: 1, total: 1 });
+        }
+        // Re-ingesting a document replaces its chunks: the new ones are committed first and the
+        // old ones deleted after, so an abort in between never leaves a document without chunks.
+        const old: number[] = [];
+        for (const d of docs) old.push(...await store.chunkIdsOfDocument(name, d.id));
+        opts.onProgress?.({ status: 'persist', done: 0, total: chunks.length });
+        await index.add(vectors, {
+          chunks: chunks.map((c) => ({ docId: c.docId, text: c.text, metadata: { ...c.metadata, headings: c.headings, chunk: c.index } })),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+        if (old.length) await index.delete(old);
+        opts.onProgress?.({ status: 'persist', done: chunks.length, total: chunks.length });
+        return { documents: docs.length, chunks: chunks.length };
+      });
+    },
+
+    search(query, opts = {}) {
+      return serial(() => search(query, opts.k ?? 5, opts.nprobe, opts.filter));
+    },
+
+    async *generate(question, opts = {}) {
+      const t0 = performance.now();
+      const stages: TraceStage[] = [];
+      const passages = await serial(async () => {
+        const s0 = performance.now();
+        const p = await search(question, opts.k ?? 3, opts.nprobe);
+        stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0 });
+        return p;
+      });
+      yield { type: 'retrieval', passages };
+      // Fit the passages into the generator's context, leaving room for the answer.
+      const maxTokens = opts.maxTokens ?? 64;
+      const room = generator.contextLength - maxTokens - generator.countTokens(template([], question)) - 4;
+      const fitted: Passage[] = [];
+      let used = 0;
+      for (const p of passages) {
+        const cost = generator.countTokens(`[${p.citation}] ${p.text}\n`);
+        if (used + cost <= room) { fitted.push(p); used += cost; continue; }
+        const keep = Math.max(0, Math.floor(p.text.length * (room - used) / cost) - 8);
+        if (keep > 20) { fitted.push({ ...p, text: p.text.slice(0, keep) }); used = room; }
+        break;
+      }
+      const prompt = template(fitted, question);
+      generator.reset();
+      const p0 = performance.now();
+      await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
+      stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
+      let answer = '';
+      let generated = 0;
+      let firstTokenMs = 0;
+      const d0 = performance.now();
+      while (generated < maxTokens) {
+        if (opts.signal?.aborted) { await generator.interrupt(); break; }
+        const t = await generator.step();
+        if (t.done) break;
+        if (generated === 0) firstTokenMs = performance.now() - t0;
+        generated++;
+        answer += t.piece;
+        yield { type: 'token', text: t.piece };
+      }
+      stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
+      yield { type: 'trace', stages };
+      const citations = [...new Set(Array.from(answer.matchAll(/\[(\d+)\]/g), (m) => Number(m[1])))].filter((c) => c >= 1 && c <= fitted.length);
+      yield {
+        type: 'done', answer, citations, passages: fitted,
+        timings: { totalMs: performance.now() - t0, firstTokenMs },
+        tokens: { prompt: generator.countTokens(prompt), generated },
+      };
+    },
+
+    async close() {
+      await busy;
+      await index?.close();
+      index = undefined;
+    },
+  };
+  return rag;
+}

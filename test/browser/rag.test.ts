@@ -1,0 +1,117 @@
+// The RAG runtime end to end on real parts: documents → chunks → onnxruntime-web embeddings →
+// IVF lists in IndexedDB → search → the WebGPU reference generator answering with the passages.
+import { afterEach, describe, expect, inject } from 'vitest';
+import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder.js';
+import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
+import { createRag, type RagEvent } from '../../src/runtime/rag.js';
+import { deleteStore, openStore } from '../../src/store/idb-store.js';
+import { createRng } from '../../src/random.js';
+import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
+import { gpuTest } from './harness.js';
+
+declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+const assets = inject('sharedAssets');
+const json = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
+let dbName = '';
+afterEach(async () => { if (dbName) await deleteStore(dbName); });
+
+async function cranfield(n: number) {
+  const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
+  return raw.split(/^\.I /m).slice(1, n + 1).map((r) => {
+    const id = `cran-${r.split('\n')[0]!.trim()}`;
+    const title = /\.T\n([\s\S]*?)\n\.A/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? id;
+    const body = /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '';
+    return { id, text: `# ${title}\n${body}`, type: 'markdown' as const, metadata: { year: 1950 + (Number(id.slice(5)) % 10) } };
+  });
+}
+
+async function tinyEmbedder(dim = 32): Promise<Embedder> {
+  const rng = createRng(11);
+  const V = 30522;
+  const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * dim }, () => rng.normal()), Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3), new Float32Array(dim), V, dim);
+  return createOnnxEmbedder({ model, tokenizer: await json('tokenizer.json'), tokenizerConfig: await json('tokenizer_config.json'), device: 'wasm', wasmPaths: '/node_modules/onnxruntime-web/dist/', maxLength: 64, cache: false, modelId: 'tiny-test-graph' });
+}
+
+describe('RAG runtime (sequential schedule)', () => {
+  gpuTest('ingest, search (with a metadata filter), and a streamed, cited answer', async (ctx) => {
+    dbName = `weft-rag-${crypto.randomUUID()}`;
+    const store = await openStore({ dbName });
+    const embedder = await tinyEmbedder();
+    const lm = `${assets}/lm-stories260K`;
+    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    try {
+      const docs = await cranfield(40);
+      const progress: string[] = [];
+      const r = await rag.ingest(docs, { onProgress: (p) => progress.push(p.status) });
+      expect(r.documents).toBe(40);
+      expect(r.chunks).toBeGreaterThan(40);
+      expect(new Set(progress)).toEqual(new Set(['read', 'embed', 'index', 'persist']));
+      expect(rag.index!.manifest.modelId).toBe('tiny-test-graph');
+      // A chunk's own text finds that chunk first.
+      const some = (await rag.index!.chunks([5]))[0]!;
+      const hits = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist });
+      expect(hits[0]).toMatchObject({ id: 5, docId: some.docId, citation: 1 });
+      expect(hits[0]!.score).toBeGreaterThan(0.99);
+      const even = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist, filter: (m) => (m.year as number) % 2 === 0 });
+      expect(even.every((p) => (p.metadata.year as number) % 2 === 0)).toBe(true);
+
+      const events: RagEvent[] = [];
+      for await (const e of rag.generate('What is a slipstream?', { k: 3, maxTokens: 24 })) events.push(e);
+      expect(events[0]!.type).toBe('retrieval');
+      const tokens = events.filter((e) => e.type === 'token');
+      expect(tokens.length).toBeGreaterThan(0);
+      const done = events.at(-1)!;
+      expect(done.type).toBe('done');
+      if (done.type === 'done') {
+        expect(done.answer).toBe(tokens.map((t) => (t as { text: string }).text).join(''));
+        expect(done.passages.length).toBeGreaterThan(0);
+        expect(done.tokens.prompt).toBeLessThanOrEqual(generator.contextLength);
+      }
+      expect(events.some((e) => e.type === 'trace' && e.stages.map((s) => s.kind).join() === 'search,prefill,decode')).toBe(true);
+
+      // Re-ingesting a document replaces its chunks; bad input changes nothing.
+      const one = docs[0]!;
+      const oldIds = await store.chunkIdsOfDocument('papers', one.id);
+      await rag.ingest([{ ...one, text: `${one.text}\nAn added closing sentence about wings.` }]);
+      const newIds = await store.chunkIdsOfDocument('papers', one.id);
+      expect(newIds.some((id) => oldIds.includes(id))).toBe(false);
+      const texts = (await rag.index!.chunks(newIds)).map((c) => c!.text).join(' ');
+      expect(texts).toContain('added closing sentence about wings');
+      await expect(rag.search('   ')).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      const size = rag.index!.size;
+      await expect(rag.ingest([new Blob(['%PDF-1.7 binary'], { type: 'application/pdf' })])).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT' });
+      const ctl = new AbortController(); ctl.abort();
+      await expect(rag.ingest(await cranfield(45), { signal: ctl.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+      expect(rag.index!.size).toBe(size);
+    } finally {
+      await rag.close();
+      generator.destroy();
+      await embedder.destroy();
+      store.close();
+    }
+  });
+
+  gpuTest('an embedder whose dimension disagrees with the index is refused', async (ctx) => {
+    dbName = `weft-rag-${crypto.randomUUID()}`;
+    const store = await openStore({ dbName });
+    const e32 = await tinyEmbedder(32), e48 = await tinyEmbedder(48);
+    const lm = `${assets}/lm-stories260K`;
+    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    try {
+      const a = await createRag({ store, index: 'docs', embedder: e32, generator, gpu: ctx });
+      await a.ingest(await cranfield(12));
+      await a.close();
+      const b = await createRag({ store, index: 'docs', embedder: e48, generator, gpu: ctx });
+      await expect(b.search('wing lift')).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
+      await expect(b.ingest(await cranfield(3))).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
+      expect(b.index!.size).toBeGreaterThan(0);
+      await b.close();
+    } finally {
+      generator.destroy();
+      await e32.destroy();
+      await e48.destroy();
+      store.close();
+    }
+  });
+});
