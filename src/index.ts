@@ -1,10 +1,10 @@
 // Weft's public entry point.
 
 export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
-export { createGpuContext, type GpuContext, type GpuContextOptions } from './gpu/context.js';
+export { createGpuContext, contextFrom, type GpuContext, type GpuContextOptions, type GpuSource } from './gpu/context.js';
 export {
   createIvfIndex, createFlatIndex,
-  type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions, type GpuSource,
+  type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions,
 } from './index/ivf.js';
 export {
   METRICS, STORAGE_TYPES, NO_ID, MAX_K,

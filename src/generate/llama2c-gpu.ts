@@ -4,9 +4,8 @@
 // logits; sampling runs on the CPU with llama2.c's sampler.
 
 import { WeftError } from '../errors.js';
-import { createGpuContext, type GpuContext } from '../gpu/context.js';
+import { contextFrom, type GpuContext, type GpuSource } from '../gpu/context.js';
 import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
-import type { GpuSource } from '../index/ivf.js';
 import llamaWgsl from '../../shaders/llama.wgsl?raw';
 import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
 import { fetchBytes } from '../util/fetch-bytes.js';
@@ -54,8 +53,7 @@ export async function loadLlama2c(gpu: GpuSource, source: Llama2cSource, options
   if (options.signal?.aborted) throw new WeftError('ABORTED', 'Loading the model was aborted.');
   const weights = parseCheckpoint(modelBytes);
   const tokenizer = createBpeTokenizer(parseTokenizer(tokBytes, weights.config.vocabSize));
-  const owns = !gpu || ('createBuffer' in gpu && 'queue' in gpu);
-  const ctx: GpuContext = !gpu ? await createGpuContext() : 'createBuffer' in gpu && 'queue' in gpu ? await createGpuContext({ device: gpu }) : gpu;
+  const { ctx, owns } = await contextFrom(gpu);
   try {
     const g = createGenerator(ctx, owns, weights, tokenizer, options.sampling ?? {});
     options.onProgress?.({ status: 'ready' });

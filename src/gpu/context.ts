@@ -44,6 +44,19 @@ export interface GpuContext {
   destroy(): void;
 }
 
+/** A GPUDevice to borrow, a GpuContext to share, or nothing to create (and own) a device. */
+export type GpuSource = GPUDevice | GpuContext | null | undefined;
+
+/**
+ * The context an object runs on, and whether the object owns it (destroys it when it is
+ * destroyed): a wrapped GPUDevice or a created device are owned; a shared context is not.
+ */
+export async function contextFrom(gpu: GpuSource): Promise<{ ctx: GpuContext; owns: boolean }> {
+  if (!gpu) return { ctx: await createGpuContext(), owns: true };
+  if ('createBuffer' in gpu && 'queue' in gpu) return { ctx: await createGpuContext({ device: gpu }), owns: true };
+  return { ctx: gpu, owns: false };
+}
+
 export async function createGpuContext(options: GpuContextOptions = {}): Promise<GpuContext> {
   if (options.device) return wrapDevice(options.device, false, options);
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;

@@ -4,7 +4,7 @@
 // tier writes exactly these records); the GPU holds them sharded under the binding limit.
 
 import { WeftError } from '../errors.js';
-import { createGpuContext, type GpuContext } from '../gpu/context.js';
+import { contextFrom, type GpuContext, type GpuSource } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
 import { createRng, sampleIndices } from '../random.js';
 import {
@@ -18,8 +18,7 @@ import { bytesPerRank, maxK, openSession, type InternalSession, type ScanTarget 
 import type { Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
 import { checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
 
-/** A GPUDevice to borrow, a GpuContext to share, or nothing to create (and own) a device. */
-export type GpuSource = GPUDevice | GpuContext | null | undefined;
+export type { GpuSource };
 
 export interface IndexOptions {
   dim: number;
@@ -105,12 +104,6 @@ interface SharedLists { lists: GpuLists; refs: number }
 
 function release(ctx: GpuContext, s: SharedLists | undefined) {
   if (s && --s.refs === 0) s.lists.destroy();
-}
-
-async function resolveGpu(gpu: GpuSource): Promise<{ ctx: GpuContext; owns: boolean }> {
-  if (!gpu) return { ctx: await createGpuContext(), owns: true };
-  if ('createBuffer' in gpu && 'queue' in gpu) return { ctx: await createGpuContext({ device: gpu }), owns: true };
-  return { ctx: gpu, owns: false };
 }
 
 function checkIndexOptions(opts: IndexOptions): { layout: Layout; metric: Metric } {
@@ -272,7 +265,7 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
   const perCentroid = checkPositiveInt('maxTrainPointsPerCentroid', options.maxTrainPointsPerCentroid ?? 256);
   const seed = options.seed ?? 1;
   const checked = checkIndexOptions(options); // before creating a device we would have to release
-  const { ctx, owns } = await resolveGpu(gpu);
+  const { ctx, owns } = await contextFrom(gpu);
   const core = makeCore(ctx, owns, checked, nlist);
   const { dim } = core.layout;
   const kernelMetric = core.metric === 'l2' ? 'l2' : 'ip';
@@ -432,7 +425,7 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
 /** Exact search over every stored vector, with the same storage and kernels as the IVF index. */
 export async function createFlatIndex(gpu: GpuSource, options: IndexOptions): Promise<FlatIndex> {
   const checked = checkIndexOptions(options);
-  const { ctx, owns } = await resolveGpu(gpu);
+  const { ctx, owns } = await contextFrom(gpu);
   const core = makeCore(ctx, owns, checked, 1);
   const { dim } = core.layout;
   const needsTraining = core.layout.storage === 'int8';

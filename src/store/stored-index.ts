@@ -6,7 +6,7 @@
 // list give the same top-k, bit for bit.
 
 import { WeftError } from '../errors.js';
-import { createGpuContext, type GpuContext } from '../gpu/context.js';
+import { contextFrom, type GpuContext, type GpuSource } from '../gpu/context.js';
 import { bufferFrom, readBack } from '../gpu/kernels.js';
 import { createListArena, type ListArena } from '../cache/arena.js';
 import { createPolicy, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
@@ -15,7 +15,7 @@ import {
   type Layout, type ScalarQuantizer,
 } from '../index/codec.js';
 import { uploadLists, type GpuLists } from '../index/gpu-lists.js';
-import { createIvfIndex, type GpuSource } from '../index/ivf.js';
+import { createIvfIndex } from '../index/ivf.js';
 import { assignNearest, uploadPoints } from '../index/kmeans.js';
 import { maxK, openSession, type InternalSession, type ScanTarget } from '../index/scan.js';
 import { NO_ID, type Metric, type SearchResult, type StorageType } from '../index/types.js';
@@ -124,7 +124,7 @@ const ACCESS_SAVE_EVERY = 64;
 
 /** Trains on `training` (k-means on the GPU), creates the index in the store, and opens it. */
 export async function createStoredIndex(gpu: GpuSource, training: Float32Array, options: CreateStoredIndexOptions): Promise<StoredIndex> {
-  const { ctx, owns } = await resolve(gpu);
+  const { ctx, owns } = await contextFrom(gpu);
   try {
     const trainer = await createIvfIndex(ctx, {
       dim: options.dim, nlist: options.nlist, metric: options.metric ?? 'l2', storage: options.storage ?? 'f32',
@@ -151,19 +151,13 @@ export async function createStoredIndex(gpu: GpuSource, training: Float32Array, 
 }
 
 export async function openStoredIndex(gpu: GpuSource, options: OpenStoredIndexOptions): Promise<StoredIndex> {
-  const { ctx, owns } = await resolve(gpu);
+  const { ctx, owns } = await contextFrom(gpu);
   try {
     return await openWith(ctx, owns, options);
   } catch (e) {
     if (owns) ctx.destroy();
     throw e;
   }
-}
-
-async function resolve(gpu: GpuSource): Promise<{ ctx: GpuContext; owns: boolean }> {
-  if (!gpu) return { ctx: await createGpuContext(), owns: true };
-  if ('createBuffer' in gpu && 'queue' in gpu) return { ctx: await createGpuContext({ device: gpu }), owns: true };
-  return { ctx: gpu, owns: false };
 }
 
 async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndexOptions): Promise<StoredIndex> {
