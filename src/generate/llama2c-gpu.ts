@@ -277,7 +277,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
 
     setSampling(s) { sampler = createSampler(vocabSize, s.temperature ?? 0, s.topP ?? 0.9, s.seed ?? 1); },
 
-    reset() { position = 0; lastToken = BOS; history = []; hasLogits = false; },
+    reset() { position = 0; lastToken = BOS; history = []; hasLogits = false; interrupted = false; },
 
     timings(): GeneratorTimings {
       const sorted = decodeMs.slice().sort((a, b) => a - b);

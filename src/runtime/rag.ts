@@ -76,6 +76,16 @@ export async function createRag(options: RagOptions): Promise<Rag> {
   const template = options.promptTemplate ?? defaultPromptTemplate;
   let busy: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => { const r = busy.then(fn); busy = r.catch(() => undefined); return r; };
+  // The generator holds one context: answers are decoded one request at a time, while the next
+  // request's retrieval (the index lock above) proceeds meanwhile.
+  let generating: Promise<void> = Promise.resolve();
+  const acquireGenerator = async (): Promise<() => void> => {
+    let release!: () => void;
+    const previous = generating;
+    generating = new Promise<void>((r) => { release = r; });
+    await previous;
+    return release;
+  };
 
   const checkDim = (dim: number) => {
     if (index && dim !== index.dim) {
@@ -182,22 +192,28 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         break;
       }
       const prompt = template(fitted, question);
-      generator.reset();
-      const p0 = performance.now();
-      await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
-      stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
+      const release = await acquireGenerator();
       let answer = '';
       let generated = 0;
       let firstTokenMs = 0;
-      const d0 = performance.now();
-      while (generated < maxTokens) {
-        if (opts.signal?.aborted) { await generator.interrupt(); break; }
-        const t = await generator.step();
-        if (t.done) break;
-        if (generated === 0) firstTokenMs = performance.now() - t0;
-        generated++;
-        answer += t.piece;
-        yield { type: 'token', text: t.piece };
+      let d0 = performance.now();
+      try {
+        generator.reset();
+        const p0 = performance.now();
+        await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
+        stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
+        d0 = performance.now();
+        while (generated < maxTokens) {
+          if (opts.signal?.aborted) { await generator.interrupt(); break; }
+          const t = await generator.step();
+          if (t.done) break;
+          if (generated === 0) firstTokenMs = performance.now() - t0;
+          generated++;
+          answer += t.piece;
+          yield { type: 'token', text: t.piece };
+        }
+      } finally {
+        release(); // also when the caller stops iterating early
       }
       stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
       yield { type: 'trace', stages };

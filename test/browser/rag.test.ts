@@ -114,4 +114,41 @@ describe('RAG runtime (sequential schedule)', () => {
       store.close();
     }
   });
+
+  gpuTest('two concurrent answers each get their own passages and the answer they get alone; an abort leaves the runtime usable', async (ctx) => {
+    dbName = `weft-rag-${crypto.randomUUID()}`;
+    const store = await openStore({ dbName });
+    const embedder = await tinyEmbedder();
+    const lm = `${assets}/lm-stories260K`;
+    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    const run = async (q: string, signal?: AbortSignal) => {
+      let done: Extract<RagEvent, { type: 'done' }> | undefined;
+      for await (const e of rag.generate(q, { k: 2, maxTokens: 16, ...(signal ? { signal } : {}) })) if (e.type === 'done') done = e;
+      return done!;
+    };
+    try {
+      await rag.ingest(await cranfield(30));
+      const qa = 'boundary layer on a flat plate', qb = 'supersonic flow around a cone';
+      const aloneA = await run(qa), aloneB = await run(qb);
+      const [a, b] = await Promise.all([run(qa), run(qb)]);
+      expect(a.answer).toBe(aloneA.answer);
+      expect(b.answer).toBe(aloneB.answer);
+      expect(a.passages.map((p) => p.id)).toEqual(aloneA.passages.map((p) => p.id));
+      expect(b.passages.map((p) => p.id)).toEqual(aloneB.passages.map((p) => p.id));
+      // Abort after the first token: the answer stops early, and the next request is unaffected.
+      const ctl = new AbortController();
+      let tokens = 0;
+      for await (const e of rag.generate(qa, { k: 2, maxTokens: 16, signal: ctl.signal })) {
+        if (e.type === 'token' && ++tokens === 1) ctl.abort();
+      }
+      expect(tokens).toBe(1);
+      expect((await run(qb)).answer).toBe(aloneB.answer);
+    } finally {
+      await rag.close();
+      generator.destroy();
+      await embedder.destroy();
+      store.close();
+    }
+  });
 });
