@@ -28,3 +28,5 @@ export { startEngineWorker, type EngineHandle } from './engine.js';
 export type { EngineApi } from '../workers/rpc.js';
 export { createRag, defaultPromptTemplate, type Rag, type RagOptions, type RagEvent, type Passage, type IngestProgress, type TraceStage } from './runtime/rag.js';
 export { chunkDocument, parseSections, readDocument, type DocumentInput, type DocumentType, type Chunk, type Section } from './ingest/documents.js';
+export { createRagInWorker, type RagClient } from './runtime/client.js';
+export type { RagWorkerOptions } from '../workers/rpc.js';

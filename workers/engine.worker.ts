@@ -6,8 +6,19 @@ import { Comlink, type EngineApi } from './rpc.js';
 import { WeftError } from '../src/errors.js';
 import { loadLlama2c, type Llama2cGenerator } from '../src/generate/llama2c-gpu.js';
 import { createWebLlmGenerator, type WebLlmGenerator } from '../src/generate/webllm.js';
+import { createOnnxEmbedder, type Embedder } from '../src/embed/onnx-embedder.js';
+import { createRag, type Rag, type RagEvent } from '../src/runtime/rag.js';
+import { openStore, type WeftStore } from '../src/store/idb-store.js';
 
 let generator: WebLlmGenerator | Llama2cGenerator | undefined;
+let rag: { rag: Rag; store: WeftStore; embedder: Embedder } | undefined;
+const answers = new Map<number, { events: AsyncGenerator<RagEvent>; abort: AbortController }>();
+let nextRequest = 1;
+
+const needRag = () => {
+  if (!rag) throw new WeftError('INVALID_INPUT', 'No RAG runtime is open in the engine worker: call openRag() first.');
+  return rag.rag;
+};
 
 const need = () => {
   if (!generator) throw new WeftError('INVALID_INPUT', 'No generator is loaded in the engine worker: call loadWebLlm() or loadReference() first.');
@@ -36,11 +47,76 @@ const api: EngineApi = {
     return { contextLength: g.contextLength };
   },
 
+  async openRag(options, onProgress) {
+    await api.closeRag();
+    const progress = onProgress ? (p: Parameters<typeof onProgress>[0]) => { void onProgress(p); } : undefined;
+    if ('reference' in options.generator) await api.loadReference(options.generator.reference, onProgress);
+    else await api.loadWebLlm({ model: options.generator.webllm.model }, onProgress);
+    const e = options.embedder;
+    const embedder = await createOnnxEmbedder({
+      ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
+      ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
+      ...(e.device ? { device: e.device } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
+      ...(progress ? { onProgress: progress } : {}),
+    });
+    const store = await openStore(options.dbName ? { dbName: options.dbName } : {});
+    const r = await createRag({
+      store, index: options.index, embedder, generator: need(),
+      ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
+      ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+    });
+    rag = { rag: r, store, embedder };
+    return { index: options.index, size: r.index?.size ?? 0 };
+  },
+
+  async ingest(documents, onProgress) {
+    return needRag().ingest(documents, onProgress ? { onProgress: (p) => { void onProgress(p); } } : {});
+  },
+
+  async search(query, options = {}) {
+    const { filter, ...rest } = options;
+    const match = filter ? (m: Record<string, unknown>) => Object.entries(filter).every(([k, v]) => m[k] === v) : undefined;
+    return needRag().search(query, { ...rest, ...(match ? { filter: match } : {}) });
+  },
+
+  async startGenerate(question, options = {}) {
+    const abort = new AbortController();
+    const id = nextRequest++;
+    answers.set(id, { events: needRag().generate(question, { ...options, signal: abort.signal }), abort });
+    return id;
+  },
+
+  async nextEvent(request) {
+    const a = answers.get(request);
+    if (!a) return undefined;
+    try {
+      const r = await a.events.next();
+      if (r.done) { answers.delete(request); return undefined; }
+      return r.value;
+    } catch (e) {
+      answers.delete(request);
+      throw e;
+    }
+  },
+
+  async abortGenerate(request) { answers.get(request)?.abort.abort(); },
+
+  async closeRag() {
+    for (const a of answers.values()) { a.abort.abort(); await a.events.return(undefined); }
+    answers.clear();
+    if (!rag) return;
+    await rag.rag.close();
+    await rag.embedder.destroy();
+    rag.store.close();
+    rag = undefined;
+  },
+
   async prefill(prompt) { await need().prefill(prompt); },
   async step() { return need().step(); },
   async interrupt() { await need().interrupt(); },
   timings() { return need().timings(); },
   async unload() {
+    if (rag) await api.closeRag();
     generator?.destroy();
     generator = undefined;
   },

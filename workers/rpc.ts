@@ -6,6 +6,10 @@ import * as Comlink from 'comlink';
 import { WeftError, type WeftErrorCode } from '../src/errors.js';
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../src/generate/types.js';
 import type { WebLlmModel } from '../src/generate/webllm.js';
+import type { EmbedderDevice } from '../src/embed/onnx-embedder.js';
+import type { IngestProgress, Passage, RagEvent } from '../src/runtime/rag.js';
+import type { DocumentInput } from '../src/ingest/documents.js';
+import type { Metric, StorageType } from '../src/index/types.js';
 
 interface SerializedThrow { isError: boolean; value: unknown }
 interface SerializedError { name: string; message: string; stack?: string | undefined; code?: WeftErrorCode | undefined; details?: Record<string, unknown> | undefined }
@@ -36,8 +40,31 @@ Comlink.transferHandlers.set('throw', {
 
 export interface ReferenceModelSource { model: string | ArrayBuffer; tokenizer: string | ArrayBuffer }
 
+/** Everything the worker needs to open a RAG runtime; all of it crosses by structured clone. */
+export interface RagWorkerOptions {
+  /** IndexedDB database (default 'weft') and index name. */
+  dbName?: string;
+  index: string;
+  embedder: { model?: string | ArrayBuffer; tokenizer?: string | object; tokenizerConfig?: string | object; modelId?: string; device?: EmbedderDevice; maxLength?: number; wasmPaths?: string };
+  generator: { reference: ReferenceModelSource } | { webllm: { model: WebLlmModel } };
+  metric?: Metric;
+  storage?: StorageType;
+  nlist?: number;
+  cacheBytes?: number;
+}
+
 /** What the main thread can ask of the engine worker. */
 export interface EngineApi {
+  /** Opens (or prepares to create) a named index with its embedder and generator in the worker. */
+  openRag(options: RagWorkerOptions, onProgress?: (p: LoadProgress) => void): Promise<{ index: string; size: number }>;
+  ingest(documents: (DocumentInput | Blob)[], onProgress?: (p: IngestProgress) => void): Promise<{ documents: number; chunks: number }>;
+  /** `filter`: metadata fields that must equal the given values. */
+  search(query: string, options?: { k?: number; nprobe?: number; filter?: Record<string, unknown> }): Promise<Passage[]>;
+  /** Starts an answer; pull its events with nextEvent (undefined once it is over). */
+  startGenerate(question: string, options?: { k?: number; nprobe?: number; maxTokens?: number }): Promise<number>;
+  nextEvent(request: number): Promise<RagEvent | undefined>;
+  abortGenerate(request: number): Promise<void>;
+  closeRag(): Promise<void>;
   ping(): string;
   /** Loads a WebLLM model (prebuilt id or custom record) as the generator. */
   loadWebLlm(options: { model: WebLlmModel; sampling?: SamplingOptions; maxTokens?: number }, onProgress?: (p: LoadProgress) => void): Promise<{ modelId: string }>;

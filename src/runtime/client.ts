@@ -1,0 +1,48 @@
+// The RAG runtime as web apps use it: everything heavy (embedder, generator, index, GPU work)
+// in the engine worker, a small typed handle on the main thread.
+
+import { startEngineWorker, type EngineHandle } from '../engine.js';
+import type { LoadProgress } from '../generate/types.js';
+import type { DocumentInput } from '../ingest/documents.js';
+import type { RagWorkerOptions } from '../../workers/rpc.js';
+import type { IngestProgress, Passage, RagEvent } from './rag.js';
+
+export interface RagClient {
+  readonly engine: EngineHandle;
+  ingest(documents: (DocumentInput | Blob)[], options?: { onProgress?: (p: IngestProgress) => void }): Promise<{ documents: number; chunks: number }>;
+  search(query: string, options?: { k?: number; nprobe?: number; filter?: Record<string, unknown> }): Promise<Passage[]>;
+  generate(question: string, options?: { k?: number; nprobe?: number; maxTokens?: number; signal?: AbortSignal }): AsyncGenerator<RagEvent>;
+  /** Releases everything the runtime created: index, sessions, embedder, generator, the worker. */
+  close(): Promise<void>;
+}
+
+export async function createRagInWorker(options: RagWorkerOptions, init: { onProgress?: (p: LoadProgress) => void } = {}): Promise<RagClient> {
+  const engine = startEngineWorker();
+  try {
+    const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined]
+      .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+    await engine.api.openRag(engine.transfer(options, transfers), init.onProgress ? engine.callback(init.onProgress) : undefined);
+  } catch (e) {
+    engine.terminate();
+    throw e;
+  }
+  return {
+    engine,
+    ingest: (documents, o = {}) => engine.api.ingest(documents, o.onProgress ? engine.callback(o.onProgress) : undefined),
+    search: (query, o) => engine.api.search(query, o),
+    async *generate(question, o = {}) {
+      const { signal, ...rest } = o;
+      const id = await engine.api.startGenerate(question, rest);
+      const onAbort = () => { void engine.api.abortGenerate(id); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for (let e = await engine.api.nextEvent(id); e !== undefined; e = await engine.api.nextEvent(id)) yield e;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
+    async close() {
+      try { await engine.api.unload(); } finally { engine.terminate(); }
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// The runtime in the real engine worker: the embedder, the generator and the index live there;
+// the page holds a typed handle (comlink), passes documents and pulls answer events.
+import { expect, inject, test } from 'vitest';
+import { createRagInWorker } from '../../src/runtime/client.js';
+import type { RagEvent } from '../../src/runtime/rag.js';
+import { deleteStore } from '../../src/store/idb-store.js';
+import { createRng } from '../../src/random.js';
+import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
+
+declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+const assets = new URL(inject('sharedAssets'), location.href).href;
+
+test('ingest, search and generate through the engine worker; errors keep their code', async () => {
+  const dbName = `weft-rag-worker-${crypto.randomUUID()}`;
+  const rng = createRng(5);
+  const V = 30522, D = 32;
+  const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+  const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
+  const progress: string[] = [];
+  const rag = await createRagInWorker({
+    dbName, index: 'papers',
+    embedder: { model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
+    generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
+  }, { onProgress: (p) => progress.push(p.status) });
+  try {
+    expect(model.byteLength).toBe(0); // the model bytes were moved into the worker, not copied
+    expect(progress).toContain('ready');
+    await expect(rag.search('anything')).rejects.toMatchObject({ name: 'WeftError', code: 'EMPTY_INDEX' });
+    const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
+    const docs = raw.split(/^\.I /m).slice(1, 21).map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '', metadata: { odd: i % 2 === 1 } }));
+    const stages: string[] = [];
+    const r = await rag.ingest(docs, { onProgress: (p) => { if (!stages.includes(p.status)) stages.push(p.status); } });
+    expect(r.documents).toBe(20);
+    expect(stages).toEqual(['read', 'embed', 'index', 'persist']);
+    const hits = await rag.search(docs[3]!.text.split('.')[0]!, { k: 5, filter: { odd: true } });
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits.every((h) => h.metadata.odd === true)).toBe(true);
+    const events: RagEvent['type'][] = [];
+    let answer = '';
+    for await (const e of rag.generate('What was measured?', { k: 2, maxTokens: 12 })) {
+      events.push(e.type);
+      if (e.type === 'done') answer = e.answer;
+    }
+    expect(events[0]).toBe('retrieval');
+    expect(events.at(-1)).toBe('done');
+    expect(events.filter((t) => t === 'token').length).toBeGreaterThan(0);
+    expect(answer.length).toBeGreaterThan(0);
+    await expect(rag.ingest([{ id: '', text: 'x' }])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  } finally {
+    await rag.close();
+    await deleteStore(dbName);
+  }
+}, 180_000);
