@@ -69,6 +69,19 @@ export interface OpenStoredIndexOptions extends CacheOptions {
 
 export interface SearchOptionsStored { k?: number; nprobe?: number; missing?: 'stream' | 'cpu' }
 
+export interface StoredSearchSession {
+  readonly numQueries: number;
+  readonly k: number;
+  readonly nprobe: number;
+  readonly scanned: number;
+  readonly done: boolean;
+  /** Scans the next `lists` probe ranks of every query (default: all that remain). */
+  step(lists?: number): Promise<{ lists: number; streamedBytes: number }>;
+  /** The running top-k (the final result once done); releases the session once done. */
+  read(): Promise<SearchResult>;
+  destroy(): void;
+}
+
 export interface ChunkInput { docId: string; text?: string; metadata?: Record<string, unknown> }
 
 export interface CacheStats {
@@ -110,6 +123,11 @@ export interface StoredIndex {
    * result is the one a search with everything cached gives, bit for bit.
    */
   search(queries: Float32Array, options?: SearchOptionsStored): Promise<SearchResult>;
+  /**
+   * A search cut into slices of a few probe ranks (HedraRAG's cluster-sized sub-stages): each
+   * step streams the lists it needs and scans them; read() gives the same result as search().
+   */
+  searchSession(queries: Float32Array, options?: { k?: number; nprobe?: number }): Promise<StoredSearchSession>;
   /** Streams the lists `query` will probe, best first, into the cache, up to `byteBudget` bytes. */
   prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number }): PrefetchHandle;
   chunks(ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
@@ -397,6 +415,95 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     return missing.map((l) => got.get(l)!);
   };
 
+  const openStoredSession = async (queries: Float32Array, nq: number, k: number, nprobe: number): Promise<StoredSearchSession> => {
+    const generation = manifest.generation;
+    const qbuf = bufferFrom(ctx, 'weft.session.queries', padRows(prepare(queries), dim, layout.dimPad));
+    let probes: { buffer: GPUBuffer; lists: Uint32Array };
+    try {
+      probes = await rank(qbuf, nq, nprobe);
+    } catch (e) {
+      ctx.destroyBuffer(qbuf);
+      throw e;
+    }
+    for (let q = 0; q < nq; q++) {
+      const mine = Array.from(probes.lists.subarray(q * nprobe, (q + 1) * nprobe));
+      policy.touch(mine);
+      options.onProbe?.(mine);
+      for (const l of mine) access[l]!++;
+    }
+    // Lists enter the cache between steps: size the scan for the largest list there is, not
+    // for what happens to be cached when the session opens.
+    const largest = Math.max(1, ...manifest.listCounts);
+    const cacheView: GpuLists = Object.create(arena, { maxSegment: { value: largest } });
+    const main = openSession(ctx, { target: target(cacheView), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
+    const partials: SearchResult[] = [];
+    let closed = false;
+    const session: StoredSearchSession = {
+      numQueries: nq, k, nprobe,
+      get scanned() { return main.scanned; },
+      get done() { return main.done; },
+      step(count) {
+        return exclusive(async () => {
+          if (closed) throw new WeftError('SEARCH_FINISHED', 'This search session was already read and released.');
+          if (manifest.generation !== generation) throw new WeftError('CONFLICT', `Index '${name}' changed during the search; start it again.`);
+          const r0 = main.scanned;
+          const r1 = Math.min(nprobe, r0 + (count ?? nprobe - r0));
+          const wanted = new Set<number>();
+          for (let q = 0; q < nq; q++) for (let r = r0; r < r1; r++) wanted.add(probes.lists[q * nprobe + r]!);
+          const pinned: number[] = [];
+          let streamed = 0;
+          let scratch: ListArena | undefined;
+          try {
+            const missing = [...wanted].filter((l) => { if (arena.has(l)) { stats.hits++; arena.pin([l]); pinned.push(l); return false; } stats.misses++; return true; });
+            const leftovers: ListRecord[] = [];
+            for (const rec of missing.length ? await store.readLists(name, missing.sort((a, b) => a - b)) : []) {
+              streamed += rec.codes.byteLength + rec.ids.byteLength;
+              if (makeRoom(rec.count, wanted, rec)) { arena.pin([rec.list]); pinned.push(rec.list); } else leftovers.push(rec);
+            }
+            stats.streamedBytes += streamed;
+            main.submit(r1 - r0);
+            if (leftovers.length) {
+              // Lists the cache cannot hold are scanned from a scratch arena for this slice only.
+              stats.scratchLists += leftovers.length;
+              scratch = createListArena(ctx, `weft.${name}.sliceScratch`, { layout, nlist, budgetBytes: leftovers.reduce((a, r) => a + arena.bytesFor(r.count), 0) + 2 * arena.bytesFor(32) });
+              for (const r of leftovers) scratch.tryInsert(r);
+              // Only this slice's ranks: an earlier slice may have scanned the same list for another query's earlier rank.
+              const width = r1 - r0;
+              const sliceProbes = new Uint32Array(nq * width * 2);
+              for (let q = 0; q < nq; q++) for (let r = 0; r < width; r++) sliceProbes[(q * width + r) * 2 + 1] = probes.lists[q * nprobe + r0 + r]!;
+              const probeBuf = bufferFrom(ctx, 'weft.session.sliceProbes', sliceProbes);
+              const part = openSession(ctx, { target: target(scratch), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probeBuf, probeStride: width, nprobe: width, owned: [probeBuf] });
+              part.submit(width);
+              partials.push(await part.read());
+              part.destroy();
+            } else {
+              await ctx.device.queue.onSubmittedWorkDone();
+            }
+          } finally {
+            arena.unpin(pinned);
+            scratch?.destroy();
+            trim();
+          }
+          return { lists: wanted.size, streamedBytes: streamed };
+        });
+      },
+      async read() {
+        const r = await main.read();
+        const result = partials.length ? mergeResults([r, ...partials], metric, k) : r;
+        if (main.done) session.destroy();
+        return result;
+      },
+      destroy() {
+        if (closed) return;
+        closed = true;
+        main.destroy();
+        ctx.destroyBuffer(qbuf);
+        ctx.destroyBuffer(probes.buffer);
+      },
+    };
+    return session;
+  };
+
   const searchBatch = async (queries: Float32Array, k: number, nprobe: number, mode: 'stream' | 'cpu'): Promise<SearchResult> => {
     const nq = queries.length / dim;
     const qbuf = bufferFrom(ctx, 'weft.search.queries', padRows(prepare(queries), dim, layout.dimPad));
@@ -585,6 +692,17 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
           distances.set(r.distances, q0 * k);
         }
         return { ids, distances, numQueries: nq, k };
+      });
+    },
+
+    searchSession(queries, opts = {}) {
+      return exclusive(async () => {
+        if (manifest.count === 0) throw new WeftError('EMPTY_INDEX', `Index '${name}' holds no vectors yet; add() some before searching.`);
+        const nq = checkVectors('queries', queries, dim);
+        if (nq > 1024) throw new WeftError('INVALID_OPTION', 'A search session takes at most 1024 queries; split the batch.');
+        const k = checkK(opts.k, manifest.count, maxK(ctx));
+        const nprobe = checkNprobe(opts.nprobe);
+        return openStoredSession(queries, nq, k, nprobe);
       });
     },
 

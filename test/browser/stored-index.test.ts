@@ -286,4 +286,32 @@ describe('stored index with a GPU list cache', () => {
       await expect(built.search(queries, { missing: 'gpu' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     }));
   }
+
+  gpuTest('a sliced search (a few lists per step, streaming as it goes) equals the one-shot search, whatever the cache', body(async (ctx) => {
+    const { queries, store, stored } = await setup(ctx);
+    const want = await stored.search(queries, { k: 8, nprobe: 7 });
+    for (const cacheBytes of [undefined, 1024, 64 * 1024]) {
+      const fresh = await openStoredIndex(ctx, { store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
+      toClose.push(fresh);
+      const s = await fresh.searchSession(queries, { k: 8, nprobe: 7 });
+      let steps = 0, streamed = 0;
+      for (const width of [1, 2, 1, 3]) {
+        if (s.done) break;
+        const r = await s.step(width);
+        streamed += r.streamedBytes;
+        steps++;
+      }
+      expect(s.done).toBe(true);
+      expect(steps).toBe(4);
+      expect(streamed).toBeGreaterThan(0);
+      expectIdentical(await s.read(), want);
+      await expect(s.step(1)).rejects.toMatchObject({ code: 'SEARCH_FINISHED' });
+    }
+    // A write between steps invalidates the session instead of mixing two versions of the index.
+    const s2 = await stored.searchSession(queries, { k: 8, nprobe: 4 });
+    await s2.step(1);
+    await stored.add(gaussianMixture(3, dim, { seed: 99 }));
+    await expect(s2.step(1)).rejects.toMatchObject({ code: 'CONFLICT' });
+    s2.destroy();
+  }));
 });
