@@ -12,6 +12,8 @@ import { NO_ID, type Metric, type StorageType } from '../index/types.js';
 import { chunkDocument, readDocument, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../store/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../store/stored-index.js';
+import { createGapScheduler } from '../schedule/gaps.js';
+import type { SearchResult } from '../index/types.js';
 
 export interface RagOptions {
   store: WeftStore;
@@ -25,6 +27,15 @@ export interface RagOptions {
   storage?: StorageType;
   nlist?: number;
   cacheBytes?: number;
+  /**
+   * 'woven' (default): a question's embedding and search slices run in the gaps between the
+   * decode steps of the answer in progress (at most `maxSlowdown` of its step time per gap), and
+   * its lists are prefetched as soon as it is embedded. 'sequential': embed, search everything,
+   * then generate — the baseline, through the same code.
+   */
+  schedule?: 'sequential' | 'woven';
+  /** Woven schedule: how much background work may slow decoding, as a fraction. Default 0.1. */
+  maxSlowdown?: number;
   /** Replaces the default prompt (passages first, then the question, asking for cited answers). */
   promptTemplate?: (passages: readonly Passage[], question: string) => string;
 }
@@ -45,7 +56,7 @@ export type IngestProgress =
   | { status: 'index'; done: number; total: number }
   | { status: 'persist'; done: number; total: number };
 
-export interface TraceStage { kind: 'embed' | 'search' | 'prefill' | 'decode'; start: number; end: number; clusters?: number; bytes?: number }
+export interface TraceStage { kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode'; start: number; end: number; clusters?: number; bytes?: number }
 
 export type RagEvent =
   | { type: 'retrieval'; passages: Passage[] }
@@ -93,16 +104,18 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     }
   };
 
-  const search = async (query: string, k: number, nprobe: number | undefined, filter?: (m: Record<string, unknown>, docId: string) => boolean): Promise<Passage[]> => {
+  const gaps = createGapScheduler({ maxSlowdown: options.maxSlowdown ?? 0.1 });
+  const woven = (options.schedule ?? 'woven') === 'woven';
+
+  const checkQuery = (query: string) => {
     if (typeof query !== 'string' || query.trim() === '') throw new WeftError('INVALID_INPUT', 'The question is empty; ask something.');
     if (!index || index.size === 0) throw new WeftError('EMPTY_INDEX', `Index '${name}' holds no passages yet; ingest() documents first.`);
-    const q = await embedder.embed([query]);
-    checkDim(q.length);
-    // With a filter, fetch more candidates so that k survive it.
-    const want = Math.min(index.size, filter ? k * 4 : k);
-    const r = await index.search(q, { k: want, ...(nprobe ? { nprobe } : { nprobe: Math.min(index.nlist, 8) }) });
+    return index;
+  };
+
+  const passagesOf = async (idx: StoredIndex, r: SearchResult, k: number, filter?: (m: Record<string, unknown>, docId: string) => boolean): Promise<Passage[]> => {
     const ids = Array.from(r.ids).filter((id) => id !== NO_ID);
-    const chunks = await index.chunks(ids);
+    const chunks = await idx.chunks(ids);
     const out: Passage[] = [];
     ids.forEach((id, i) => {
       const ch = chunks[i];
@@ -112,6 +125,41 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       out.push({ citation: out.length + 1, id, score: r.distances[i]!, docId: ch.docId, text: ch.text, metadata });
     });
     return out;
+  };
+
+  const search = async (query: string, k: number, nprobe: number | undefined, filter?: (m: Record<string, unknown>, docId: string) => boolean): Promise<Passage[]> => {
+    const idx = checkQuery(query);
+    const q = await embedder.embed([query]);
+    checkDim(q.length);
+    // With a filter, fetch more candidates so that k survive it.
+    const want = Math.min(idx.size, filter ? k * 4 : k);
+    const r = await idx.search(q, { k: want, nprobe: nprobe ?? Math.min(idx.nlist, 8) });
+    return passagesOf(idx, r, k, filter);
+  };
+
+  /** Woven retrieval: every GPU sub-stage waits for a gap in the answer being decoded, if any. */
+  const wovenSearch = async (query: string, k: number, nprobe: number | undefined, t0: number, stages: TraceStage[]): Promise<Passage[]> => {
+    const idx = checkQuery(query);
+    let s0 = performance.now();
+    const q = await gaps.run(() => embedder.embed([query]));
+    checkDim(q.length);
+    stages.push({ kind: 'embed', start: s0 - t0, end: performance.now() - t0 });
+    const np = nprobe ?? Math.min(idx.nlist, 8);
+    // Lookahead (TeleRAG): start streaming the lists this question will probe right away.
+    const p0 = performance.now();
+    const prefetch = idx.prefetch(q, { nprobe: np });
+    void prefetch.done.then((r) => { stages.push({ kind: 'prefetch', start: p0 - t0, end: performance.now() - t0, clusters: r.arrived.length, bytes: r.bytes }); }, () => undefined);
+    const session = await gaps.run(() => idx.searchSession(q, { k: Math.min(idx.size, k), nprobe: np }));
+    try {
+      while (!session.done) {
+        s0 = performance.now();
+        const r = await gaps.run(() => session.step(1)); // one cluster-sized slice per sub-stage
+        stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0, clusters: r.lists, bytes: r.streamedBytes });
+      }
+      return await passagesOf(idx, await session.read(), k);
+    } finally {
+      session.destroy();
+    }
   };
 
   const rag: Rag = {
@@ -172,12 +220,14 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     async *generate(question, opts = {}) {
       const t0 = performance.now();
       const stages: TraceStage[] = [];
-      const passages = await serial(async () => {
-        const s0 = performance.now();
-        const p = await search(question, opts.k ?? 3, opts.nprobe);
-        stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0 });
-        return p;
-      });
+      const passages = woven
+        ? await wovenSearch(question, opts.k ?? 3, opts.nprobe, t0, stages)
+        : await serial(async () => {
+          const s0 = performance.now();
+          const p = await search(question, opts.k ?? 3, opts.nprobe);
+          stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0 });
+          return p;
+        });
       yield { type: 'retrieval', passages };
       // Fit the passages into the generator's context, leaving room for the answer.
       const maxTokens = opts.maxTokens ?? 64;
@@ -193,6 +243,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       }
       const prompt = template(fitted, question);
       const release = await acquireGenerator();
+      if (woven) gaps.decoding(true);
       let answer = '';
       let generated = 0;
       let firstTokenMs = 0;
@@ -205,14 +256,18 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         d0 = performance.now();
         while (generated < maxTokens) {
           if (opts.signal?.aborted) { await generator.interrupt(); break; }
+          const st = performance.now();
           const t = await generator.step();
+          const stepMs = performance.now() - st;
           if (t.done) break;
           if (generated === 0) firstTokenMs = performance.now() - t0;
           generated++;
           answer += t.piece;
           yield { type: 'token', text: t.piece };
+          if (woven) await gaps.gap(stepMs); // other requests' sub-stages, within budget
         }
       } finally {
+        if (woven) gaps.decoding(false);
         release(); // also when the caller stops iterating early
       }
       stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });

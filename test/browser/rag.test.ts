@@ -32,7 +32,7 @@ async function tinyEmbedder(dim = 32): Promise<Embedder> {
   return createOnnxEmbedder({ model, tokenizer: await json('tokenizer.json'), tokenizerConfig: await json('tokenizer_config.json'), device: 'wasm', wasmPaths: '/node_modules/onnxruntime-web/dist/', maxLength: 64, cache: false, modelId: 'tiny-test-graph' });
 }
 
-describe('RAG runtime (sequential schedule)', () => {
+describe('RAG runtime', () => {
   gpuTest('ingest, search (with a metadata filter), and a streamed, cited answer', async (ctx) => {
     dbName = `weft-rag-${crypto.randomUUID()}`;
     const store = await openStore({ dbName });
@@ -68,7 +68,10 @@ describe('RAG runtime (sequential schedule)', () => {
         expect(done.passages.length).toBeGreaterThan(0);
         expect(done.tokens.prompt).toBeLessThanOrEqual(generator.contextLength);
       }
-      expect(events.some((e) => e.type === 'trace' && e.stages.map((s) => s.kind).join() === 'search,prefill,decode')).toBe(true);
+      const trace = events.find((e) => e.type === 'trace');
+      const kinds = trace && trace.type === 'trace' ? trace.stages.map((s) => s.kind) : [];
+      expect(kinds).toEqual(expect.arrayContaining(['embed', 'search', 'prefill', 'decode']));
+      expect(kinds.indexOf('prefill')).toBeLessThan(kinds.indexOf('decode'));
 
       // Re-ingesting a document replaces its chunks; bad input changes nothing.
       const one = docs[0]!;
@@ -146,6 +149,56 @@ describe('RAG runtime (sequential schedule)', () => {
       expect((await run(qb)).answer).toBe(aloneB.answer);
     } finally {
       await rag.close();
+      generator.destroy();
+      await embedder.destroy();
+      store.close();
+    }
+  });
+
+  gpuTest('woven and sequential schedules retrieve the same passages and answer token for token; the next question is retrieved while the current answer decodes', async (ctx) => {
+    dbName = `weft-rag-${crypto.randomUUID()}`;
+    const store = await openStore({ dbName });
+    const embedder = await tinyEmbedder();
+    const lm = `${assets}/lm-stories260K`;
+    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const build = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential' });
+    await build.ingest(await cranfield(30));
+    await build.close();
+    const collect = async (rag: Awaited<ReturnType<typeof createRag>>, q: string) => {
+      const tokens: string[] = [];
+      let done: Extract<RagEvent, { type: 'done' }> | undefined;
+      let trace: Extract<RagEvent, { type: 'trace' }> | undefined;
+      const start = performance.now();
+      for await (const e of rag.generate(q, { k: 2, nprobe: 4, maxTokens: 24 })) {
+        if (e.type === 'token') tokens.push(e.text);
+        if (e.type === 'done') done = e;
+        if (e.type === 'trace') trace = e;
+      }
+      return { tokens, passages: done!.passages.map((p) => p.id), trace: trace!, start };
+    };
+    const qa = 'boundary layer on a flat plate', qb = 'supersonic flow around a cone';
+    try {
+      // The cache is smaller than the index in both runtimes.
+      const seq = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
+      const sa = await collect(seq, qa), sb = await collect(seq, qb);
+      await seq.close();
+      const wov = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'woven', cacheBytes: 48 * 1024 });
+      const pa = collect(wov, qa);
+      await new Promise((r) => setTimeout(r, 300)); // A is decoding when B arrives
+      const [wa, wb] = await Promise.all([pa, collect(wov, qb)]);
+      await wov.close();
+      expect(wa.tokens).toEqual(sa.tokens);
+      expect(wb.tokens).toEqual(sb.tokens);
+      expect(wa.passages).toEqual(sa.passages);
+      expect(wb.passages).toEqual(sb.passages);
+      // B's search slices ran inside A's decoding window (in its gaps), before B decoded.
+      const aDecode = wa.trace.stages.find((s) => s.kind === 'decode')!;
+      const bSlices = wb.trace.stages.filter((s) => s.kind === 'search');
+      expect(bSlices.length).toBe(4); // nprobe 4, one list rank per slice
+      const aEnd = wa.start + aDecode.end;
+      expect(bSlices.some((s) => wb.start + s.end <= aEnd)).toBe(true);
+      expect(wb.trace.stages.map((s) => s.kind)).toContain('embed');
+    } finally {
       generator.destroy();
       await embedder.destroy();
       store.close();

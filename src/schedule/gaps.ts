@@ -1,0 +1,51 @@
+// HedraRAG's sub-stage interleaving on one GPU queue: while an answer decodes, background
+// sub-stages (embedding a question, a search slice, a cluster upload) run only in the gaps
+// between decode steps, within a per-gap budget of `maxSlowdown` x the measured step time, so
+// decoding slows by at most that fraction. With nothing decoding, sub-stages run at once.
+
+export interface GapScheduler {
+  /** Runs a background sub-stage as soon as the scheduler allows it. */
+  run<T>(work: () => Promise<T>): Promise<T>;
+  /** The decode loop says it starts (true) or stops (false) decoding. */
+  decoding(active: boolean): void;
+  /** The decode loop hands over a gap after a step that took `stepMs`; resolves when the gap's work is done. */
+  gap(stepMs: number): Promise<void>;
+  /** Moving average of decode step time, ms. */
+  readonly stepMs: number;
+  /** Background time spent in gaps, ms (for traces and tests). */
+  readonly spentMs: number;
+}
+
+export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapScheduler {
+  const maxSlowdown = options.maxSlowdown ?? 0.1;
+  const waiting: (() => Promise<void>)[] = [];
+  let active = 0;
+  let ewma = 0;
+  let spent = 0;
+  return {
+    get stepMs() { return ewma; },
+    get spentMs() { return spent; },
+    run(work) {
+      if (active === 0) return work();
+      return new Promise((resolve, reject) => {
+        waiting.push(async () => { try { resolve(await work()); } catch (e) { reject(e as Error); } });
+      });
+    },
+    decoding(on) {
+      active += on ? 1 : -1;
+      if (active === 0) for (const w of waiting.splice(0)) void w(); // nothing decodes: let everything run
+    },
+    async gap(stepMs) {
+      ewma = ewma === 0 ? stepMs : 0.8 * ewma + 0.2 * stepMs;
+      const budget = maxSlowdown * ewma;
+      let used = 0;
+      // At least one sub-stage per gap, so background work always progresses.
+      while (waiting.length > 0 && (used === 0 || used < budget)) {
+        const t0 = performance.now();
+        await waiting.shift()!();
+        used += performance.now() - t0;
+      }
+      spent += used;
+    },
+  };
+}
