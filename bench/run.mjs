@@ -16,8 +16,9 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                                [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
-       npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]`;
-if (!['search', 'tiers', 'models'].includes(name)) {
+       npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
+       npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--json] [--gpu]`;
+if (!['search', 'tiers', 'models', 'rag'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
@@ -51,6 +52,17 @@ if (name === 'search') {
     ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
     ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
   };
+} else if (name === 'rag') {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: {
+      n: { type: 'string', default: '100000' }, requests: { type: 'string', default: '32' }, 'max-tokens': { type: 'string', default: '32' },
+      nprobe: { type: 'string', default: '8' }, 'arrival-ms': { type: 'string', default: '200' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    },
+  }));
+  const shared = resolve(root, '../shared/assets');
+  if (!existsSync(shared)) fail(`the rag benchmark reads ../shared/assets (${shared}), which is missing`);
+  options = { assets: `/@fs${shared}`, n: int(a.n, 'n'), requests: int(a.requests, 'requests'), maxTokens: int(a['max-tokens'], 'max-tokens'), nprobe: int(a.nprobe, 'nprobe'), arrivalMs: Number(a['arrival-ms']) };
 } else if (name === 'models') {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -123,6 +135,11 @@ if (name === 'search') {
   console.log('nprobe   recall@k   queries/s   vs flat');
   for (const r of result.rows) console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
   console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
+} else if (name === 'rag') {
+  console.log(`\nWeft rag benchmark: ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} index in IndexedDB, cache 25%, nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`);
+  console.log(`sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`);
+  console.log(`woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`);
+  console.log(`e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)}; periodic retrieval: not built yet`);
 } else if (name === 'models') {
   console.log('\nWeft models benchmark');
   console.log(`reference generator (stories260K)  prefill ${f(result.prefillTokPerS, 0)} tok/s, decode ${f(result.decodeMsMedian, 2)} ms/step median, ${f(result.decodeMsP99, 2)} ms p99 (${result.decodeSteps} steps)`);

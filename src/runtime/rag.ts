@@ -89,14 +89,18 @@ export async function createRag(options: RagOptions): Promise<Rag> {
   const serial = <T>(fn: () => Promise<T>): Promise<T> => { const r = busy.then(fn); busy = r.catch(() => undefined); return r; };
   // The generator holds one context: answers are decoded one request at a time, while the next
   // request's retrieval (the index lock above) proceeds meanwhile.
-  let generating: Promise<void> = Promise.resolve();
-  const acquireGenerator = async (): Promise<() => void> => {
-    let release!: () => void;
-    const previous = generating;
-    generating = new Promise<void>((r) => { release = r; });
-    await previous;
-    return release;
+  const lock = () => {
+    let tail: Promise<void> = Promise.resolve();
+    return async (): Promise<() => void> => {
+      let release!: () => void;
+      const previous = tail;
+      tail = new Promise<void>((r) => { release = r; });
+      await previous;
+      return release;
+    };
   };
+  const acquireGenerator = lock();
+  const acquireRequest = lock();
 
   const checkDim = (dim: number) => {
     if (index && dim !== index.dim) {
@@ -162,6 +166,69 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     }
   };
 
+  async function* answer(question: string, opts: { k?: number; nprobe?: number; maxTokens?: number; signal?: AbortSignal }): AsyncGenerator<RagEvent> {
+    const t0 = performance.now();
+    const stages: TraceStage[] = [];
+    const passages = woven
+      ? await wovenSearch(question, opts.k ?? 3, opts.nprobe, t0, stages)
+      : await serial(async () => {
+        const s0 = performance.now();
+        const p = await search(question, opts.k ?? 3, opts.nprobe);
+        stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0 });
+        return p;
+      });
+    yield { type: 'retrieval', passages };
+    // Fit the passages into the generator's context, leaving room for the answer.
+    const maxTokens = opts.maxTokens ?? 64;
+    const room = generator.contextLength - maxTokens - generator.countTokens(template([], question)) - 4;
+    const fitted: Passage[] = [];
+    let used = 0;
+    for (const p of passages) {
+      const cost = generator.countTokens(`[${p.citation}] ${p.text}\n`);
+      if (used + cost <= room) { fitted.push(p); used += cost; continue; }
+      const keep = Math.max(0, Math.floor(p.text.length * (room - used) / cost) - 8);
+      if (keep > 20) { fitted.push({ ...p, text: p.text.slice(0, keep) }); used = room; }
+      break;
+    }
+    const prompt = template(fitted, question);
+    const release = await acquireGenerator();
+    if (woven) gaps.decoding(true);
+    let answer = '';
+    let generated = 0;
+    let firstTokenMs = 0;
+    let d0 = performance.now();
+    try {
+      generator.reset();
+      const p0 = performance.now();
+      await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
+      stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
+      d0 = performance.now();
+      while (generated < maxTokens) {
+        if (opts.signal?.aborted) { await generator.interrupt(); break; }
+        const st = performance.now();
+        const t = await generator.step();
+        const stepMs = performance.now() - st;
+        if (t.done) break;
+        if (generated === 0) firstTokenMs = performance.now() - t0;
+        generated++;
+        answer += t.piece;
+        yield { type: 'token', text: t.piece };
+        if (woven) await gaps.gap(stepMs); // other requests' sub-stages, within budget
+      }
+    } finally {
+      if (woven) gaps.decoding(false);
+      release(); // also when the caller stops iterating early
+    }
+    stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
+    yield { type: 'trace', stages };
+    const citations = [...new Set(Array.from(answer.matchAll(/\[(\d+)\]/g), (m) => Number(m[1])))].filter((c) => c >= 1 && c <= fitted.length);
+    yield {
+      type: 'done', answer, citations, passages: fitted,
+      timings: { totalMs: performance.now() - t0, firstTokenMs },
+      tokens: { prompt: generator.countTokens(prompt), generated },
+    };
+  }
+
   const rag: Rag = {
     get index() { return index; },
 
@@ -218,66 +285,13 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     },
 
     async *generate(question, opts = {}) {
-      const t0 = performance.now();
-      const stages: TraceStage[] = [];
-      const passages = woven
-        ? await wovenSearch(question, opts.k ?? 3, opts.nprobe, t0, stages)
-        : await serial(async () => {
-          const s0 = performance.now();
-          const p = await search(question, opts.k ?? 3, opts.nprobe);
-          stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0 });
-          return p;
-        });
-      yield { type: 'retrieval', passages };
-      // Fit the passages into the generator's context, leaving room for the answer.
-      const maxTokens = opts.maxTokens ?? 64;
-      const room = generator.contextLength - maxTokens - generator.countTokens(template([], question)) - 4;
-      const fitted: Passage[] = [];
-      let used = 0;
-      for (const p of passages) {
-        const cost = generator.countTokens(`[${p.citation}] ${p.text}\n`);
-        if (used + cost <= room) { fitted.push(p); used += cost; continue; }
-        const keep = Math.max(0, Math.floor(p.text.length * (room - used) / cost) - 8);
-        if (keep > 20) { fitted.push({ ...p, text: p.text.slice(0, keep) }); used = room; }
-        break;
-      }
-      const prompt = template(fitted, question);
-      const release = await acquireGenerator();
-      if (woven) gaps.decoding(true);
-      let answer = '';
-      let generated = 0;
-      let firstTokenMs = 0;
-      let d0 = performance.now();
+      // The sequential baseline handles one request at a time, retrieval and answer together.
+      const releaseRequest = woven ? () => undefined : await acquireRequest();
       try {
-        generator.reset();
-        const p0 = performance.now();
-        await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
-        stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
-        d0 = performance.now();
-        while (generated < maxTokens) {
-          if (opts.signal?.aborted) { await generator.interrupt(); break; }
-          const st = performance.now();
-          const t = await generator.step();
-          const stepMs = performance.now() - st;
-          if (t.done) break;
-          if (generated === 0) firstTokenMs = performance.now() - t0;
-          generated++;
-          answer += t.piece;
-          yield { type: 'token', text: t.piece };
-          if (woven) await gaps.gap(stepMs); // other requests' sub-stages, within budget
-        }
+        yield* answer(question, opts);
       } finally {
-        if (woven) gaps.decoding(false);
-        release(); // also when the caller stops iterating early
+        releaseRequest();
       }
-      stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
-      yield { type: 'trace', stages };
-      const citations = [...new Set(Array.from(answer.matchAll(/\[(\d+)\]/g), (m) => Number(m[1])))].filter((c) => c >= 1 && c <= fitted.length);
-      yield {
-        type: 'done', answer, citations, passages: fitted,
-        timings: { totalMs: performance.now() - t0, firstTokenMs },
-        tokens: { prompt: generator.countTokens(prompt), generated },
-      };
     },
 
     async close() {
