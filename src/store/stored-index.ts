@@ -273,6 +273,43 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     }
   };
 
+  /** A scan of `lists` for queries in `qbuf`, `probeStride` probe entries per query. */
+  const listSession = (lists: GpuLists, qbuf: GPUBuffer, nq: number, k: number, probes: GPUBuffer, probeStride: number, nprobe: number, owned: GPUBuffer[] = []) =>
+    openSession(ctx, { target: target(lists), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes, probeStride, nprobe, owned });
+
+  /** Pins the cached lists among `lists` (a hit each) and returns the missing ones (a miss each), sorted. */
+  const pinCached = (lists: Iterable<number>, pinned: Set<number>): number[] => {
+    const missing: number[] = [];
+    for (const l of lists) {
+      if (arena.has(l)) { stats.hits++; arena.pin([l]); pinned.add(l); } else { stats.misses++; missing.push(l); }
+    }
+    return missing.sort((a, b) => a - b);
+  };
+
+  /** Puts streamed records into the cache, pinned, where they fit; returns the ones that do not. */
+  const admitPinned = (records: ListRecord[], keep: ReadonlySet<number>, pinned: Set<number>): ListRecord[] => {
+    const left: ListRecord[] = [];
+    for (const r of records) {
+      stats.streamedBytes += r.codes.byteLength + r.ids.byteLength;
+      if (makeRoom(r.count, keep, r)) { arena.pin([r.list]); pinned.add(r.list); } else left.push(r);
+    }
+    return left;
+  };
+
+  /** A scratch arena for one search, holding lists the cache cannot. */
+  const scratchArena = (records: ListRecord[]): ListArena => {
+    stats.scratchLists += records.length;
+    const bytes = records.reduce((a, r) => a + arena.bytesFor(r.count), 0);
+    const scratch = createListArena(ctx, `weft.${name}.scratch`, { layout, nlist, budgetBytes: bytes + arena.bytesFor(32) * 2 });
+    for (const r of records) {
+      if (!scratch.tryInsert(r)) {
+        scratch.destroy();
+        throw new WeftError('DEVICE_LIMIT', `List ${r.list} (${r.count} vectors) does not fit one storage buffer on this device.`);
+      }
+    }
+    return scratch;
+  };
+
   const replaceCached = (records: ListRecord[]) => {
     for (const r of records) {
       if (!arena.has(r.list) || arena.isPinned(r.list)) continue;
@@ -435,7 +472,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     // for what happens to be cached when the session opens.
     const largest = Math.max(1, ...manifest.listCounts);
     const cacheView: GpuLists = Object.create(arena, { maxSegment: { value: largest } });
-    const main = openSession(ctx, { target: target(cacheView), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
+    const main = listSession(cacheView, qbuf, nq, k, probes.buffer, nprobe, nprobe);
     const partials: SearchResult[] = [];
     let closed = false;
     const session: StoredSearchSession = {
@@ -450,29 +487,24 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
           const r1 = Math.min(nprobe, r0 + (count ?? nprobe - r0));
           const wanted = new Set<number>();
           for (let q = 0; q < nq; q++) for (let r = r0; r < r1; r++) wanted.add(probes.lists[q * nprobe + r]!);
-          const pinned: number[] = [];
+          const pinned = new Set<number>();
           let streamed = 0;
           let scratch: ListArena | undefined;
           try {
-            const missing = [...wanted].filter((l) => { if (arena.has(l)) { stats.hits++; arena.pin([l]); pinned.push(l); return false; } stats.misses++; return true; });
-            const leftovers: ListRecord[] = [];
-            for (const rec of missing.length ? await store.readLists(name, missing.sort((a, b) => a - b)) : []) {
-              streamed += rec.codes.byteLength + rec.ids.byteLength;
-              if (makeRoom(rec.count, wanted, rec)) { arena.pin([rec.list]); pinned.push(rec.list); } else leftovers.push(rec);
-            }
-            stats.streamedBytes += streamed;
+            const missing = pinCached(wanted, pinned);
+            const records = missing.length ? await store.readLists(name, missing) : [];
+            streamed = records.reduce((a, r) => a + r.codes.byteLength + r.ids.byteLength, 0);
+            const leftovers = admitPinned(records, wanted, pinned);
             main.submit(r1 - r0);
             if (leftovers.length) {
               // Lists the cache cannot hold are scanned from a scratch arena for this slice only.
-              stats.scratchLists += leftovers.length;
-              scratch = createListArena(ctx, `weft.${name}.sliceScratch`, { layout, nlist, budgetBytes: leftovers.reduce((a, r) => a + arena.bytesFor(r.count), 0) + 2 * arena.bytesFor(32) });
-              for (const r of leftovers) scratch.tryInsert(r);
+              scratch = scratchArena(leftovers);
               // Only this slice's ranks: an earlier slice may have scanned the same list for another query's earlier rank.
               const width = r1 - r0;
               const sliceProbes = new Uint32Array(nq * width * 2);
               for (let q = 0; q < nq; q++) for (let r = 0; r < width; r++) sliceProbes[(q * width + r) * 2 + 1] = probes.lists[q * nprobe + r0 + r]!;
               const probeBuf = bufferFrom(ctx, 'weft.session.sliceProbes', sliceProbes);
-              const part = openSession(ctx, { target: target(scratch), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probeBuf, probeStride: width, nprobe: width, owned: [probeBuf] });
+              const part = listSession(scratch, qbuf, nq, k, probeBuf, width, width, [probeBuf]);
               part.submit(width);
               partials.push(await part.read());
               part.destroy();
@@ -525,46 +557,26 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         options.onProbe?.(mine);
         for (const l of mine) { wanted.add(l); access[l]!++; }
       }
-      const missing: number[] = [];
-      for (const l of wanted) {
-        if (arena.has(l)) { stats.hits++; } else { stats.misses++; missing.push(l); }
-        if (arena.has(l)) { arena.pin([l]); pinned.add(l); }
-      }
-      const scratchRecords: ListRecord[] = [];
+      const missing = pinCached(wanted, pinned);
       let cpuPart: { scratch: ListArena; probes: GPUBuffer } | undefined;
       if (missing.length > 0 && mode === 'cpu') {
         // The GPU starts on the cached lists now; the CPU scores the missing ones meanwhile.
-        const s = openSession(ctx, { target: target(arena), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
+        const s = listSession(arena, qbuf, nq, k, probes.buffer, nprobe, nprobe);
         sessions.push(s);
         s.submit();
-        missing.sort((a, b) => a - b);
         const records = await readWithGuess(missing, early);
         stats.streamedBytes += records.reduce((a, r) => a + r.codes.byteLength + r.ids.byteLength, 0);
         cpuPart = cpuCandidates(records, probes.lists, prepare(queries), nq, nprobe, k);
-        sessions.push(openSession(ctx, { target: target(cpuPart.scratch), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: cpuPart.probes, probeStride: 1, nprobe: 1, owned: [cpuPart.probes] }));
+        scratch = cpuPart.scratch;
+        sessions.push(listSession(cpuPart.scratch, qbuf, nq, k, cpuPart.probes, 1, 1, [cpuPart.probes]));
         sessions.at(-1)!.submit();
         // Cache the lists for later searches without holding this one up.
         for (const r of records) makeRoom(r.count, wanted, r);
-        scratch = cpuPart.scratch;
-      } else if (missing.length > 0) {
-        missing.sort((a, b) => a - b);
-        const records = await readWithGuess(missing, early);
-        for (const r of records) {
-          stats.streamedBytes += r.codes.byteLength + r.ids.byteLength;
-          if (makeRoom(r.count, wanted, r)) { arena.pin([r.list]); pinned.add(r.list); } else scratchRecords.push(r);
-        }
-      }
-      if (scratchRecords.length > 0) {
-        stats.scratchLists += scratchRecords.length;
-        const bytes = scratchRecords.reduce((a, r) => a + arena.bytesFor(r.count), 0);
-        scratch = createListArena(ctx, `weft.${name}.scratch`, { layout, nlist, budgetBytes: bytes + arena.bytesFor(32) * 2 });
-        for (const r of scratchRecords) {
-          if (!scratch.tryInsert(r)) throw new WeftError('DEVICE_LIMIT', `List ${r.list} (${r.count} vectors) does not fit one storage buffer on this device.`);
-        }
-      }
-      if (!cpuPart) {
+      } else {
+        const leftovers = missing.length > 0 ? admitPinned(await readWithGuess(missing, early), wanted, pinned) : [];
+        if (leftovers.length > 0) scratch = scratchArena(leftovers);
         for (const lists of scratch ? [arena, scratch] : [arena]) {
-          const s = openSession(ctx, { target: target(lists), queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, k, probes: probes.buffer, probeStride: nprobe, nprobe, owned: [] });
+          const s = listSession(lists, qbuf, nq, k, probes.buffer, nprobe, nprobe);
           sessions.push(s);
           s.submit();
         }
