@@ -8,6 +8,7 @@ import { deleteStore, openStore } from '../../src/store/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { gpuTest } from './harness.js';
+import type { GpuContext } from '../../src/gpu/context.js';
 
 declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
 const assets = inject('sharedAssets');
@@ -32,13 +33,21 @@ async function tinyEmbedder(dim = 32): Promise<Embedder> {
   return createOnnxEmbedder({ model, tokenizer: await json('tokenizer.json'), tokenizerConfig: await json('tokenizer_config.json'), device: 'wasm', wasmPaths: '/node_modules/onnxruntime-web/dist/', maxLength: 64, cache: false, modelId: 'tiny-test-graph' });
 }
 
+const referenceGenerator = (ctx: GpuContext) =>
+  loadLlama2c(ctx, { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` });
+
+/** A fresh database, the test embedder and the reference generator; `dispose` releases them. */
+async function parts(ctx: GpuContext) {
+  dbName = `weft-rag-${crypto.randomUUID()}`;
+  const store = await openStore({ dbName });
+  const embedder = await tinyEmbedder();
+  const generator = await referenceGenerator(ctx);
+  return { store, embedder, generator, async dispose() { generator.destroy(); await embedder.destroy(); store.close(); } };
+}
+
 describe('RAG runtime', () => {
   gpuTest('ingest, search (with a metadata filter), and a streamed, cited answer', async (ctx) => {
-    dbName = `weft-rag-${crypto.randomUUID()}`;
-    const store = await openStore({ dbName });
-    const embedder = await tinyEmbedder();
-    const lm = `${assets}/lm-stories260K`;
-    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const { store, embedder, generator, dispose } = await parts(ctx);
     const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
     try {
       const docs = await cranfield(40);
@@ -89,9 +98,7 @@ describe('RAG runtime', () => {
       expect(rag.index!.size).toBe(size);
     } finally {
       await rag.close();
-      generator.destroy();
-      await embedder.destroy();
-      store.close();
+      await dispose();
     }
   });
 
@@ -99,8 +106,7 @@ describe('RAG runtime', () => {
     dbName = `weft-rag-${crypto.randomUUID()}`;
     const store = await openStore({ dbName });
     const e32 = await tinyEmbedder(32), e48 = await tinyEmbedder(48);
-    const lm = `${assets}/lm-stories260K`;
-    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const generator = await referenceGenerator(ctx);
     try {
       const a = await createRag({ store, index: 'docs', embedder: e32, generator, gpu: ctx });
       await a.ingest(await cranfield(12));
@@ -119,11 +125,7 @@ describe('RAG runtime', () => {
   });
 
   gpuTest('two concurrent answers each get their own passages and the answer they get alone; an abort leaves the runtime usable', async (ctx) => {
-    dbName = `weft-rag-${crypto.randomUUID()}`;
-    const store = await openStore({ dbName });
-    const embedder = await tinyEmbedder();
-    const lm = `${assets}/lm-stories260K`;
-    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const { store, embedder, generator, dispose } = await parts(ctx);
     const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
     const run = async (q: string, signal?: AbortSignal) => {
       let done: Extract<RagEvent, { type: 'done' }> | undefined;
@@ -149,18 +151,12 @@ describe('RAG runtime', () => {
       expect((await run(qb)).answer).toBe(aloneB.answer);
     } finally {
       await rag.close();
-      generator.destroy();
-      await embedder.destroy();
-      store.close();
+      await dispose();
     }
   });
 
   gpuTest('woven and sequential schedules retrieve the same passages and answer token for token; the next question is retrieved while the current answer decodes', async (ctx) => {
-    dbName = `weft-rag-${crypto.randomUUID()}`;
-    const store = await openStore({ dbName });
-    const embedder = await tinyEmbedder();
-    const lm = `${assets}/lm-stories260K`;
-    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const { store, embedder, generator, dispose } = await parts(ctx);
     const build = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential' });
     await build.ingest(await cranfield(30));
     await build.close();
@@ -199,9 +195,7 @@ describe('RAG runtime', () => {
       expect(bSlices.some((s) => wb.start + s.end <= aEnd)).toBe(true);
       expect(wb.trace.stages.map((s) => s.kind)).toContain('embed');
     } finally {
-      generator.destroy();
-      await embedder.destroy();
-      store.close();
+      await dispose();
     }
   });
 });
