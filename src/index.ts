@@ -26,7 +26,8 @@ export type { Generator, GeneratedToken, GeneratorTimings, LoadProgress, Samplin
 export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from './embed/onnx-embedder.js';
 export { startEngineWorker, type EngineHandle } from './engine.js';
 export type { EngineApi } from '../workers/rpc.js';
-export { createRag, defaultPromptTemplate, type Rag, type RagOptions, type RagEvent, type Passage, type IngestProgress, type TraceStage } from './runtime/rag.js';
+export { createRag, defaultPromptTemplate, type Rag, type RagOptions, type RagEvent, type Passage, type IngestProgress, type TraceStage, type GenerateOptions, type PeriodicOptions, type PeriodicReport } from './runtime/rag.js';
 export { chunkDocument, parseSections, readDocument, type DocumentInput, type DocumentType, type Chunk, type Section } from './ingest/documents.js';
+export { createLatencyLine, type LatencyLine } from './schedule/perf-model.js';
 export { createRagInWorker, type RagClient } from './runtime/client.js';
 export type { RagWorkerOptions } from '../workers/rpc.js';

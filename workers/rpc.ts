@@ -7,7 +7,7 @@ import { WeftError, type WeftErrorCode } from '../src/errors.js';
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../src/generate/types.js';
 import type { WebLlmModel } from '../src/generate/webllm.js';
 import type { EmbedderDevice } from '../src/embed/onnx-embedder.js';
-import type { IngestProgress, Passage, RagEvent } from '../src/runtime/rag.js';
+import type { GenerateOptions, IngestProgress, Passage, RagEvent } from '../src/runtime/rag.js';
 import type { DocumentInput } from '../src/ingest/documents.js';
 import type { Metric, StorageType } from '../src/index/types.js';
 
@@ -61,7 +61,7 @@ export interface EngineApi {
   /** `filter`: metadata fields that must equal the given values. */
   search(query: string, options?: { k?: number; nprobe?: number; filter?: Record<string, unknown> }): Promise<Passage[]>;
   /** Starts an answer; pull its events with nextEvent (undefined once it is over). */
-  startGenerate(question: string, options?: { k?: number; nprobe?: number; maxTokens?: number }): Promise<number>;
+  startGenerate(question: string, options?: Omit<GenerateOptions, 'signal'>): Promise<number>;
   nextEvent(request: number): Promise<RagEvent | undefined>;
   abortGenerate(request: number): Promise<void>;
   closeRag(): Promise<void>;

@@ -5,13 +5,13 @@ import { startEngineWorker, type EngineHandle } from '../engine.js';
 import type { LoadProgress } from '../generate/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { RagWorkerOptions } from '../../workers/rpc.js';
-import type { IngestProgress, Passage, RagEvent } from './rag.js';
+import type { GenerateOptions, IngestProgress, Passage, RagEvent } from './rag.js';
 
 export interface RagClient {
   readonly engine: EngineHandle;
   ingest(documents: (DocumentInput | Blob)[], options?: { onProgress?: (p: IngestProgress) => void }): Promise<{ documents: number; chunks: number }>;
   search(query: string, options?: { k?: number; nprobe?: number; filter?: Record<string, unknown> }): Promise<Passage[]>;
-  generate(question: string, options?: { k?: number; nprobe?: number; maxTokens?: number; signal?: AbortSignal }): AsyncGenerator<RagEvent>;
+  generate(question: string, options?: GenerateOptions): AsyncGenerator<RagEvent>;
   /** Releases everything the runtime created: index, sessions, embedder, generator, the worker. */
   close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
 // The RAG runtime's public object: a named index in IndexedDB, an embedder and a generator.
 // ingest() turns documents into chunks, embeddings and IVF lists; search() returns passages;
 // generate() streams events (retrieval, tokens, traces, done) for an answer grounded in the
-// retrieved passages, with citations. This is the sequential schedule (embed, search, then
-// generate); the woven scheduler of the engine worker is built on the same pieces.
+// retrieved passages, with citations. Two schedules run through the same code: 'sequential'
+// (embed, search everything, then generate) and 'woven' — retrieval sub-stages in the gaps
+// between decode steps (HedraRAG), lookahead prefetch (TeleRAG), speculative prefill on a
+// partial top-k (HedraRAG) and periodic retrieval sized by a performance model (PipeRAG).
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -13,6 +15,7 @@ import { chunkDocument, readDocument, type DocumentInput } from '../ingest/docum
 import type { WeftStore } from '../store/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../store/stored-index.js';
 import { createGapScheduler } from '../schedule/gaps.js';
+import { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
 import type { SearchResult } from '../index/types.js';
 
 export interface RagOptions {
@@ -56,19 +59,84 @@ export type IngestProgress =
   | { status: 'index'; done: number; total: number }
   | { status: 'persist'; done: number; total: number };
 
-export interface TraceStage { kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode'; start: number; end: number; clusters?: number; bytes?: number }
+export interface TraceStage {
+  /**
+   * profile: the performance model timing searches (once); speculate: prefill on a partial top-k;
+   * restart: the final top-k differed, so the speculative prefill was thrown away; refresh: a
+   * periodic retrieval's passages replaced those in the context (re-prefill).
+   */
+  kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode' | 'profile' | 'speculate' | 'restart' | 'refresh';
+  /** Milliseconds since the request started. */
+  start: number; end: number;
+  clusters?: number; bytes?: number; nprobe?: number;
+  /** Periodic retrieval: the window whose text was the query. */
+  window?: number;
+}
+
+export interface PeriodicOptions {
+  /** A retrieval every `interval` generated tokens, with the window's text as the query (PipeRAG). */
+  interval: number;
+  /**
+   * 1 (default with the woven schedule): the search for the next window runs in the gaps of the
+   * current window's decoding, with the query one window old. 0: blocking — decoding waits for
+   * a search on the freshest window (the only choice with the sequential schedule).
+   */
+  staleness?: 0 | 1;
+  /** Lists per periodic search, or 'auto' (default): the performance model's largest that fits the window. */
+  nprobe?: number | 'auto';
+  /** Upper bound for 'auto' (default nlist). */
+  maxNprobe?: number;
+  /** Share of the window's decode time the search may take. Default: the runtime's maxSlowdown. */
+  maxSlowdown?: number;
+  /** Passages per periodic retrieval. Default: the request's k. */
+  k?: number;
+}
+
+export interface GenerateOptions {
+  /** Passages in the prompt (default 3). */
+  k?: number;
+  /** Lists probed by the question's search (default min(nlist, 8)). */
+  nprobe?: number;
+  /** Longest answer in tokens (default 64). */
+  maxTokens?: number;
+  signal?: AbortSignal;
+  /** Periodic retrieval during the answer (PipeRAG). */
+  periodic?: PeriodicOptions;
+  /**
+   * Woven schedule: start prefill on the partial top-k after `afterSlices` search slices
+   * (default 1) while the rest of the search runs (HedraRAG). If the final top-k differs, the
+   * prefill is thrown away and redone; the answer is always the final top-k's.
+   */
+  speculate?: boolean | { afterSlices?: number };
+}
+
+export interface PeriodicReport {
+  interval: number; staleness: 0 | 1; refreshes: number;
+  windows: { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }[];
+}
 
 export type RagEvent =
   | { type: 'retrieval'; passages: Passage[] }
   | { type: 'token'; text: string }
   | { type: 'trace'; stages: TraceStage[] }
-  | { type: 'done'; answer: string; citations: number[]; passages: Passage[]; timings: { totalMs: number; firstTokenMs: number }; tokens: { prompt: number; generated: number } };
+  | {
+    type: 'done'; answer: string; citations: number[];
+    /** Every passage that was in the context, by citation number (periodic retrieval adds some). */
+    passages: Passage[];
+    timings: { totalMs: number; firstTokenMs: number }; tokens: { prompt: number; generated: number };
+    periodic?: PeriodicReport;
+  };
 
 export interface Rag {
   readonly index: StoredIndex | undefined;
   ingest(documents: readonly (DocumentInput | Blob)[], options?: { signal?: AbortSignal; onProgress?: (p: IngestProgress) => void }): Promise<{ documents: number; chunks: number }>;
   search(query: string, options?: { k?: number; nprobe?: number; filter?: (metadata: Record<string, unknown>, docId: string) => boolean }): Promise<Passage[]>;
-  generate(question: string, options?: { k?: number; nprobe?: number; maxTokens?: number; signal?: AbortSignal }): AsyncGenerator<RagEvent>;
+  generate(question: string, options?: GenerateOptions): AsyncGenerator<RagEvent>;
+  /**
+   * Times searches at several nprobe on this device and fits the performance model's
+   * latency line (done on first need otherwise); later searches correct it online.
+   */
+  profile(): Promise<{ intercept: number; slope: number }>;
   close(): Promise<void>;
 }
 
@@ -88,19 +156,24 @@ export async function createRag(options: RagOptions): Promise<Rag> {
   let busy: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => { const r = busy.then(fn); busy = r.catch(() => undefined); return r; };
   // The generator holds one context: answers are decoded one request at a time, while the next
-  // request's retrieval (the index lock above) proceeds meanwhile.
+  // request's retrieval proceeds meanwhile.
   const lock = () => {
     let tail: Promise<void> = Promise.resolve();
-    return async (): Promise<() => void> => {
-      let release!: () => void;
-      const previous = tail;
-      tail = new Promise<void>((r) => { release = r; });
-      await previous;
-      return release;
+    let held = 0;
+    return {
+      idle: () => held === 0,
+      async acquire(): Promise<() => void> {
+        held++;
+        let release!: () => void;
+        const previous = tail;
+        tail = new Promise<void>((r) => { release = () => { held--; r(); }; });
+        await previous;
+        return release;
+      },
     };
   };
-  const acquireGenerator = lock();
-  const acquireRequest = lock();
+  const generatorLock = lock();
+  const requestLock = lock();
 
   const checkDim = (dim: number) => {
     if (index && dim !== index.dim) {
@@ -108,7 +181,8 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     }
   };
 
-  const gaps = createGapScheduler({ maxSlowdown: options.maxSlowdown ?? 0.1 });
+  const maxSlowdown = options.maxSlowdown ?? 0.1;
+  const gaps = createGapScheduler({ maxSlowdown });
   const woven = (options.schedule ?? 'woven') === 'woven';
 
   const checkQuery = (query: string) => {
@@ -141,45 +215,8 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     return passagesOf(idx, r, k, filter);
   };
 
-  /** Woven retrieval: every GPU sub-stage waits for a gap in the answer being decoded, if any. */
-  const wovenSearch = async (query: string, k: number, nprobe: number | undefined, t0: number, stages: TraceStage[]): Promise<Passage[]> => {
-    const idx = checkQuery(query);
-    let s0 = performance.now();
-    const q = await gaps.run(() => embedder.embed([query]));
-    checkDim(q.length);
-    stages.push({ kind: 'embed', start: s0 - t0, end: performance.now() - t0 });
-    const np = nprobe ?? Math.min(idx.nlist, 8);
-    // Lookahead (TeleRAG): start streaming the lists this question will probe right away.
-    const p0 = performance.now();
-    const prefetch = idx.prefetch(q, { nprobe: np });
-    void prefetch.done.then((r) => { stages.push({ kind: 'prefetch', start: p0 - t0, end: performance.now() - t0, clusters: r.arrived.length, bytes: r.bytes }); }, () => undefined);
-    const session = await gaps.run(() => idx.searchSession(q, { k: Math.min(idx.size, k), nprobe: np }));
-    try {
-      while (!session.done) {
-        s0 = performance.now();
-        const r = await gaps.run(() => session.step(1)); // one cluster-sized slice per sub-stage
-        stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0, clusters: r.lists, bytes: r.streamedBytes });
-      }
-      return await passagesOf(idx, await session.read(), k);
-    } finally {
-      session.destroy();
-    }
-  };
-
-  async function* answer(question: string, opts: { k?: number; nprobe?: number; maxTokens?: number; signal?: AbortSignal }): AsyncGenerator<RagEvent> {
-    const t0 = performance.now();
-    const stages: TraceStage[] = [];
-    const passages = woven
-      ? await wovenSearch(question, opts.k ?? 3, opts.nprobe, t0, stages)
-      : await serial(async () => {
-        const s0 = performance.now();
-        const p = await search(question, opts.k ?? 3, opts.nprobe);
-        stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0 });
-        return p;
-      });
-    yield { type: 'retrieval', passages };
-    // Fit the passages into the generator's context, leaving room for the answer.
-    const maxTokens = opts.maxTokens ?? 64;
+  /** Fits passages into the generator's context, leaving room for the question and the answer. */
+  const fit = (passages: readonly Passage[], question: string, maxTokens: number): Passage[] => {
     const room = generator.contextLength - maxTokens - generator.countTokens(template([], question)) - 4;
     const fitted: Passage[] = [];
     let used = 0;
@@ -190,43 +227,260 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       if (keep > 20) { fitted.push({ ...p, text: p.text.slice(0, keep) }); used = room; }
       break;
     }
-    const prompt = template(fitted, question);
-    const release = await acquireGenerator();
-    if (woven) gaps.decoding(true);
-    let answer = '';
-    let generated = 0;
-    let firstTokenMs = 0;
-    let d0 = performance.now();
-    try {
-      generator.reset();
+    return fitted;
+  };
+
+  // The performance model: search latency against nprobe on this device (PipeRAG), and the
+  // running cost of embedding one query.
+  const line = createLatencyLine();
+  let profiled = false;
+  let embedMs = 0;
+  const noteEmbed = (ms: number) => { embedMs = embedMs === 0 ? ms : 0.8 * embedMs + 0.2 * ms; };
+  const profile = async (): Promise<LatencyLine> => {
+    const idx = checkQuery('profile');
+    const e0 = performance.now();
+    const q = await embedder.embed(['How does the search scale with the lists it probes?']);
+    noteEmbed(performance.now() - e0);
+    checkDim(q.length);
+    const probes = [1, 2, 4, 8, 16, 32, 64].filter((p) => p <= idx.nlist);
+    for (let rep = 0; rep < 2; rep++) { // the first round compiles kernels and warms the cache
+      for (const nprobe of probes) {
+        const t = performance.now();
+        const session = await idx.searchSession(q, { k: Math.min(idx.size, 4), nprobe });
+        await session.step();
+        await session.read();
+        if (rep === 1) line.observe(nprobe, performance.now() - t);
+      }
+    }
+    profiled = true;
+    return line;
+  };
+
+  type Runner = <T>(work: () => Promise<T>) => Promise<T>;
+  const direct: Runner = (work) => work();
+  interface RetrieveOptions {
+    k: number; nprobe: number; t0: number; stages: TraceStage[];
+    /** How each GPU sub-stage gets its turn: in decode gaps (gaps.run) or at once. */
+    run: Runner;
+    /** Start the lookahead prefetch of the probed lists (TeleRAG). */
+    prefetch: boolean;
+    /** Probe ranks per search slice. */
+    listsPerSlice: number;
+    /** After this many slices, hand the partial top-k to onPartial (speculation). */
+    afterSlices?: number;
+    onPartial?: (partial: Passage[]) => Promise<void>;
+    window?: number;
+    /** Set by the caller to stop between slices (the answer ended). */
+    cancelled?: () => boolean;
+  }
+  /** Retrieval as sub-stages: embed, open the session, then cluster-sized slices; `busyMs` is their time. */
+  const retrieve = async (query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number; embedMs: number }> => {
+    const idx = checkQuery(query);
+    const { t0, stages } = o;
+    let busy = 0;
+    const timed: Runner = (work) => o.run(async () => { const s = performance.now(); try { return await work(); } finally { busy += performance.now() - s; } });
+    let s0 = performance.now();
+    const q = await o.run(async () => { const e = performance.now(); const v = await embedder.embed([query]); noteEmbed(performance.now() - e); return v; });
+    checkDim(q.length);
+    const eMs = performance.now() - s0;
+    stages.push({ kind: 'embed', start: s0 - t0, end: performance.now() - t0, ...(o.window ? { window: o.window } : {}) });
+    if (o.prefetch) {
       const p0 = performance.now();
-      await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
-      stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
-      d0 = performance.now();
+      const prefetch = idx.prefetch(q, { nprobe: o.nprobe });
+      void prefetch.done.then((r) => { stages.push({ kind: 'prefetch', start: p0 - t0, end: performance.now() - t0, clusters: r.arrived.length, bytes: r.bytes }); }, () => undefined);
+    }
+    const session = await timed(() => idx.searchSession(q, { k: Math.min(idx.size, o.k), nprobe: o.nprobe }));
+    try {
+      let slices = 0;
+      while (!session.done) {
+        if (o.cancelled?.()) return { passages: [], busyMs: busy, embedMs: eMs };
+        s0 = performance.now();
+        const r = await timed(() => session.step(o.listsPerSlice));
+        stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0, clusters: r.lists, bytes: r.streamedBytes, nprobe: o.nprobe, ...(o.window ? { window: o.window } : {}) });
+        if (++slices === o.afterSlices && !session.done && o.onPartial) await o.onPartial(await passagesOf(idx, await session.read(), o.k));
+      }
+      return { passages: await passagesOf(idx, await session.read(), o.k), busyMs: busy, embedMs: eMs };
+    } finally {
+      session.destroy();
+    }
+  };
+
+  /** Probe ranks per slice so that one slice fits one gap's budget (at least one). */
+  const sliceLists = (nprobe: number) => {
+    if (line.samples === 0 || line.slope <= 0 || gaps.stepMs === 0) return 1;
+    return Math.max(1, Math.min(nprobe, Math.floor((maxSlowdown * gaps.stepMs) / line.slope)));
+  };
+
+  async function* answer(question: string, opts: GenerateOptions): AsyncGenerator<RagEvent> {
+    const t0 = performance.now();
+    const stages: TraceStage[] = [];
+    const k = opts.k ?? 3;
+    const maxTokens = opts.maxTokens ?? 64;
+    const per = opts.periodic;
+    if (per !== undefined && (!Number.isInteger(per.interval) || per.interval < 1)) {
+      throw new WeftError('INVALID_OPTION', `periodic.interval must be a whole number of tokens ≥ 1; got ${String(per.interval)}.`);
+    }
+    const speculateAfter = woven && opts.speculate ? (typeof opts.speculate === 'object' ? opts.speculate.afterSlices ?? 1 : 1) : 0;
+    const idx0 = checkQuery(question);
+    const nprobe = opts.nprobe ?? Math.min(idx0.nlist, 8);
+    if (per && (per.nprobe ?? 'auto') === 'auto' && !profiled) {
+      const s0 = performance.now();
+      await serial(profile);
+      stages.push({ kind: 'profile', start: s0 - t0, end: performance.now() - t0 });
+    }
+    let release: (() => void) | undefined;
+    let speculative: { prompt: string; prefill: Promise<void> } | undefined;
+    let decoding = false;
+    let pending: Promise<{ passages: Passage[]; busyMs: number; embedMs: number; nprobe: number }> | undefined;
+    let finished = false;
+    try {
+      // Speculation (HedraRAG): after the first slices, prefill on the partial top-k while the
+      // remaining slices run; the answer is always decoded from the final top-k's prompt.
+      const onPartial = async (partial: Passage[]) => {
+        if (!generatorLock.idle()) return; // another answer holds the generator: nothing to overlap with
+        release = await generatorLock.acquire();
+        const prompt = template(fit(partial, question, maxTokens), question);
+        generator.reset();
+        const s0 = performance.now();
+        const prefill = generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {})
+          .then(() => { stages.push({ kind: 'speculate', start: s0 - t0, end: performance.now() - t0 }); });
+        prefill.catch(() => undefined);
+        speculative = { prompt, prefill };
+      };
+      const passages = woven
+        ? (await retrieve(question, {
+          k, nprobe, t0, stages, run: gaps.run, prefetch: true, listsPerSlice: sliceLists(nprobe),
+          ...(speculateAfter ? { afterSlices: speculateAfter, onPartial } : {}),
+        })).passages
+        : await serial(async () => {
+          const s0 = performance.now();
+          const p = await search(question, k, nprobe);
+          stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0, nprobe });
+          return p;
+        });
+      yield { type: 'retrieval', passages };
+      let fitted = fit(passages, question, maxTokens);
+      const prompt = template(fitted, question);
+      release ??= await generatorLock.acquire();
+      let reuse = false;
+      if (speculative) {
+        const ok = await speculative.prefill.then(() => true, (e: unknown) => {
+          if (e instanceof WeftError && e.code === 'ABORTED') throw e;
+          return false;
+        });
+        reuse = ok && speculative.prompt === prompt;
+        if (!reuse) stages.push({ kind: 'restart', start: performance.now() - t0, end: performance.now() - t0 });
+      }
+      if (!reuse) {
+        generator.reset();
+        const p0 = performance.now();
+        await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
+        stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
+      }
+      if (woven) { gaps.decoding(true); decoding = true; }
+
+      // Citation numbers stay fixed for the whole answer: a passage that a periodic retrieval
+      // brings in later gets the next free number.
+      const citationOf = new Map(fitted.map((p) => [p.id, p.citation]));
+      const used = new Map(fitted.map((p) => [p.id, p]));
+      const renumber = (ps: Passage[]) => ps.map((p) => {
+        let c = citationOf.get(p.id);
+        if (c === undefined) { c = citationOf.size + 1; citationOf.set(p.id, c); }
+        return { ...p, citation: c };
+      });
+      const staleness = woven ? (per?.staleness ?? 1) : 0;
+      const perK = per?.k ?? k;
+      const periodicNprobe = () => {
+        if (typeof per?.nprobe === 'number') return Math.max(1, Math.min(idx0.nlist, per.nprobe));
+        const max = Math.min(idx0.nlist, per?.maxNprobe ?? idx0.nlist);
+        // The window's share of decode time that search may take, less the fixed costs (PipeRAG's budget).
+        const stepMs = gaps.stepMs || generator.timings().decodeMsMedian;
+        const budget = (per?.maxSlowdown ?? maxSlowdown) * per!.interval * stepMs - embedMs;
+        return line.nprobeFor(budget, 1, max);
+      };
+      let answer = '';
+      const pieces: string[] = [];
+      let generated = 0;
+      let firstTokenMs = 0;
+      let refreshes = 0;
+      const windows: { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }[] = [];
+      const refresh = async (found: Passage[]): Promise<boolean> => {
+        const next = fit(renumber(found), question, maxTokens);
+        if (next.length === 0 || next.map((p) => p.id).join() === fitted.map((p) => p.id).join()) return false;
+        const text = template(next, question) + answer;
+        if (generator.countTokens(text) + (maxTokens - generated) + 1 > generator.contextLength) return false;
+        const r0 = performance.now();
+        generator.reset();
+        await generator.prefill(text, opts.signal ? { signal: opts.signal } : {});
+        stages.push({ kind: 'refresh', start: r0 - t0, end: performance.now() - t0 });
+        fitted = next;
+        for (const p of next) used.set(p.id, p);
+        refreshes++;
+        return true;
+      };
+      const periodicSearch = (query: string, window: number, run: Runner) => {
+        const np = periodicNprobe();
+        return retrieve(query, { k: perK, nprobe: np, t0, stages, run, prefetch: false, listsPerSlice: sliceLists(np), window, cancelled: () => finished })
+          .then((r) => { line.observe(np, r.busyMs); return { ...r, nprobe: np }; });
+      };
+      let d0 = performance.now();
       while (generated < maxTokens) {
         if (opts.signal?.aborted) { await generator.interrupt(); break; }
         const st = performance.now();
         const t = await generator.step();
         const stepMs = performance.now() - st;
         if (t.done) break;
-        if (generated === 0) firstTokenMs = performance.now() - t0;
+        if (generated === 0) { firstTokenMs = performance.now() - t0; d0 = st; }
         generated++;
         answer += t.piece;
+        pieces.push(t.piece);
         yield { type: 'token', text: t.piece };
+        if (per && generated % per.interval === 0 && generated < maxTokens) {
+          // PipeRAG: the query is the text of the window just decoded.
+          const query = pieces.slice(-per.interval).join('').trim() || question;
+          const window = generated / per.interval;
+          if (staleness === 0) {
+            const w0 = performance.now();
+            const r = await periodicSearch(query, window, direct);
+            const waited = performance.now() - w0;
+            windows.push({ window, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: waited, refreshed: await refresh(r.passages) });
+          } else {
+            if (pending) {
+              // The search started one window ago, with that window's query, must be over now.
+              const w0 = performance.now();
+              await gaps.drain(pending);
+              const r = await pending;
+              pending = undefined;
+              windows.push({ window: window - 1, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: performance.now() - w0, refreshed: await refresh(r.passages) });
+            }
+            // Its result would land after the last token: not worth starting.
+            if (generated + per.interval < maxTokens) {
+              pending = periodicSearch(query, window, gaps.run);
+              pending.catch(() => undefined);
+            }
+          }
+        }
         if (woven) await gaps.gap(stepMs); // other requests' sub-stages, within budget
       }
+      finished = true;
+      if (decoding) { gaps.decoding(false); decoding = false; }
+      if (pending) await pending.catch(() => undefined);
+      stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
+      yield { type: 'trace', stages };
+      const cited = [...new Set(Array.from(answer.matchAll(/\[(\d+)\]/g), (m) => Number(m[1])))];
+      const all = [...used.values()].sort((a, b) => a.citation - b.citation);
+      yield {
+        type: 'done', answer, citations: cited.filter((c) => all.some((p) => p.citation === c)), passages: all,
+        timings: { totalMs: performance.now() - t0, firstTokenMs },
+        tokens: { prompt: generator.countTokens(prompt), generated },
+        ...(per ? { periodic: { interval: per.interval, staleness, refreshes, windows } } : {}),
+      };
     } finally {
-      if (woven) gaps.decoding(false);
-      release(); // also when the caller stops iterating early
+      finished = true;
+      if (decoding) gaps.decoding(false);
+      if (speculative) await speculative.prefill.catch(() => undefined);
+      release?.(); // also when the caller stops iterating early
     }
-    stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
-    yield { type: 'trace', stages };
-    const citations = [...new Set(Array.from(answer.matchAll(/\[(\d+)\]/g), (m) => Number(m[1])))].filter((c) => c >= 1 && c <= fitted.length);
-    yield {
-      type: 'done', answer, citations, passages: fitted,
-      timings: { totalMs: performance.now() - t0, firstTokenMs },
-      tokens: { prompt: generator.countTokens(prompt), generated },
-    };
   }
 
   const rag: Rag = {
@@ -286,12 +540,17 @@ export async function createRag(options: RagOptions): Promise<Rag> {
 
     async *generate(question, opts = {}) {
       // The sequential baseline handles one request at a time, retrieval and answer together.
-      const releaseRequest = woven ? () => undefined : await acquireRequest();
+      const releaseRequest = woven ? () => undefined : await requestLock.acquire();
       try {
         yield* answer(question, opts);
       } finally {
         releaseRequest();
       }
+    },
+
+    async profile() {
+      await serial(profile);
+      return { intercept: line.intercept, slope: line.slope };
     },
 
     async close() {

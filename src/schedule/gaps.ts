@@ -10,6 +10,11 @@ export interface GapScheduler {
   decoding(active: boolean): void;
   /** The decode loop hands over a gap after a step that took `stepMs`; resolves when the gap's work is done. */
   gap(stepMs: number): Promise<void>;
+  /**
+   * The decode loop waits for background work (e.g. a periodic search it needs now): runs the
+   * queued sub-stages at once, whatever the budget, until `until` settles.
+   */
+  drain(until: Promise<unknown>): Promise<void>;
   /** Moving average of decode step time, ms. */
   readonly stepMs: number;
   /** Background time spent in gaps, ms (for traces and tests). */
@@ -22,6 +27,12 @@ export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapS
   let active = 0;
   let ewma = 0;
   let spent = 0;
+  let wake: (() => void) | undefined;
+  const runOne = async () => {
+    const t0 = performance.now();
+    await waiting.shift()!();
+    return performance.now() - t0;
+  };
   return {
     get stepMs() { return ewma; },
     get spentMs() { return spent; },
@@ -29,6 +40,7 @@ export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapS
       if (active === 0) return work();
       return new Promise((resolve, reject) => {
         waiting.push(async () => { try { resolve(await work()); } catch (e) { reject(e as Error); } });
+        wake?.();
       });
     },
     decoding(on) {
@@ -40,12 +52,18 @@ export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapS
       const budget = maxSlowdown * ewma;
       let used = 0;
       // At least one sub-stage per gap, so background work always progresses.
-      while (waiting.length > 0 && (used === 0 || used < budget)) {
-        const t0 = performance.now();
-        await waiting.shift()!();
-        used += performance.now() - t0;
-      }
+      while (waiting.length > 0 && (used === 0 || used < budget)) used += await runOne();
       spent += used;
+    },
+    async drain(until) {
+      let settled = false;
+      const over = until.then(() => { settled = true; }, () => { settled = true; });
+      while (!settled) {
+        if (waiting.length > 0) { spent += await runOne(); continue; }
+        // The work in flight is between sub-stages (e.g. awaiting IndexedDB): wait for its next one.
+        await Promise.race([over, new Promise<void>((r) => { wake = r; })]);
+        wake = undefined;
+      }
     },
   };
 }

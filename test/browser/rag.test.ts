@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, inject } from 'vitest';
 import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
-import { createRag, type RagEvent } from '../../src/runtime/rag.js';
+import { createRag, type GenerateOptions, type Rag, type RagEvent } from '../../src/runtime/rag.js';
 import { deleteStore, openStore } from '../../src/store/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
@@ -194,6 +194,112 @@ describe('RAG runtime', () => {
       const aEnd = wa.start + aDecode.end;
       expect(bSlices.some((s) => wb.start + s.end <= aEnd)).toBe(true);
       expect(wb.trace.stages.map((s) => s.kind)).toContain('embed');
+    } finally {
+      await dispose();
+    }
+  });
+
+  /** Runs one answer and keeps everything it streamed, with the time each token arrived. */
+  const answerOf = async (rag: Rag, q: string, o: GenerateOptions) => {
+    const tokens: string[] = [], at: number[] = [];
+    let done: Extract<RagEvent, { type: 'done' }> | undefined;
+    let trace: Extract<RagEvent, { type: 'trace' }> | undefined;
+    const start = performance.now();
+    for await (const e of rag.generate(q, o)) {
+      if (e.type === 'token') { tokens.push(e.text); at.push(performance.now() - start); }
+      if (e.type === 'done') done = e;
+      if (e.type === 'trace') trace = e;
+    }
+    return { tokens, at, done: done!, stages: trace!.stages, kinds: trace!.stages.map((s) => s.kind) };
+  };
+
+  gpuTest('speculation never changes the answer; when the partial top-k differs from the final one the prefill restarts', async (ctx) => {
+    const { store, embedder, generator, dispose } = await parts(ctx);
+    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    try {
+      await rag.ingest(await cranfield(30));
+      const nprobe = Math.min(6, rag.index!.nlist);
+      // After one slice, the partial top-k is what a search of the first-ranked list alone finds.
+      const questions = ['boundary layer on a flat plate', 'supersonic flow around a cone', 'heat transfer at hypersonic speed',
+        'buckling of thin cylindrical shells', 'lift of a wing at low speed', 'shock wave and boundary layer interaction', 'slender body theory', 'transition to turbulence'];
+      const ids = (ps: { id: number }[]) => ps.map((p) => p.id).join();
+      let differs: string | undefined, agrees: string | undefined;
+      for (const q of questions) {
+        const same = ids(await rag.search(q, { k: 2, nprobe: 1 })) === ids(await rag.search(q, { k: 2, nprobe }));
+        if (same) agrees ??= q; else differs ??= q;
+      }
+      expect(differs && agrees).toBeTruthy();
+      for (const q of [differs!, agrees!]) {
+        const plain = await answerOf(rag, q, { k: 2, nprobe, maxTokens: 16 });
+        const spec = await answerOf(rag, q, { k: 2, nprobe, maxTokens: 16, speculate: { afterSlices: 1 } });
+        expect(spec.tokens).toEqual(plain.tokens);
+        expect(spec.done.passages.map((p) => p.id)).toEqual(plain.done.passages.map((p) => p.id));
+        expect(spec.kinds).toContain('speculate');
+        // The speculative prefill started while the search still had slices to run.
+        const specStage = spec.stages.find((s) => s.kind === 'speculate')!;
+        const lastSlice = spec.stages.filter((s) => s.kind === 'search').at(-1)!;
+        expect(specStage.start).toBeLessThan(lastSlice.end);
+        if (q === differs) {
+          expect(spec.kinds).toContain('restart');
+          expect(spec.kinds.indexOf('restart')).toBeLessThan(spec.kinds.indexOf('prefill'));
+        } else {
+          expect(spec.kinds).not.toContain('restart');
+          expect(spec.kinds).not.toContain('prefill'); // the speculative prefill was the prefill
+        }
+      }
+    } finally {
+      await rag.close();
+      await dispose();
+    }
+  });
+
+  gpuTest('periodic retrieval: blocking equals the sequential schedule; pipelined searches run one window stale, inside the next window\'s decoding, and refresh the context', async (ctx) => {
+    const { store, embedder, generator, dispose } = await parts(ctx);
+    const build = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    await build.ingest(await cranfield(30));
+    await build.close();
+    const q = 'boundary layer on a flat plate';
+    const interval = 8;
+    const base: GenerateOptions = { k: 1, nprobe: 4, maxTokens: 32 };
+    try {
+      const seq = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
+      const s = await answerOf(seq, q, { ...base, periodic: { interval, nprobe: 4 } });
+      await seq.close();
+      const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, cacheBytes: 48 * 1024 });
+      const blocking = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, staleness: 0 } });
+      expect(blocking.tokens).toEqual(s.tokens);
+      expect(blocking.done.periodic).toMatchObject({ staleness: 0, refreshes: s.done.periodic!.refreshes });
+      expect(s.done.periodic!.staleness).toBe(0);
+      expect(s.done.periodic!.windows.map((w) => w.window)).toEqual([1, 2, 3]);
+      expect(s.done.periodic!.refreshes).toBeGreaterThan(0);
+
+      const piped = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4 } });
+      const report = piped.done.periodic!;
+      expect(report.staleness).toBe(1);
+      // Searches start at tokens 8 and 16 (the one at 24 would land after the last token), and
+      // each is applied one window later.
+      expect(report.windows.map((w) => w.window)).toEqual([1, 2]);
+      for (const w of report.windows) {
+        const slices = piped.stages.filter((st) => st.kind === 'search' && st.window === w.window);
+        expect(slices.length).toBe(4);
+        // It ran while the next window decoded: after token 8w was streamed, before token 8(w+1).
+        expect(slices[0]!.start).toBeGreaterThanOrEqual(piped.at[w.window * interval - 1]! - 1);
+        expect(slices.some((st) => st.end <= piped.at[(w.window + 1) * interval - 1]!)).toBe(true);
+        // Its query was that window's text; what it found is in the context from then on.
+        const query = piped.tokens.slice((w.window - 1) * interval, w.window * interval).join('').trim();
+        const found = await rag.search(query, { k: 1, nprobe: 4 });
+        expect(piped.done.passages.map((p) => p.id)).toContain(found[0]!.id);
+      }
+      expect(report.refreshes).toBe(piped.kinds.filter((k) => k === 'refresh').length);
+      expect(piped.done.passages.map((p) => p.citation)).toEqual(piped.done.passages.map((_, i) => i + 1));
+
+      // nprobe 'auto': the performance model is fitted once, then picks nprobe per window.
+      const auto = await answerOf(rag, q, { ...base, periodic: { interval } });
+      expect(auto.kinds[0]).toBe('profile');
+      for (const w of auto.done.periodic!.windows) expect(w.nprobe).toBeGreaterThanOrEqual(1);
+      const line = await rag.profile();
+      expect(line.slope).toBeGreaterThanOrEqual(0);
+      await rag.close();
     } finally {
       await dispose();
     }

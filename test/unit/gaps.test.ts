@@ -22,3 +22,24 @@ test('background sub-stages run at once when idle, and only in gaps (within budg
   expect(log).toEqual(['idle', 'job1', 'job2', 'job3', 'job4']);
   expect(s.spentMs).toBeGreaterThanOrEqual(12);
 });
+
+test('drain runs queued sub-stages at once until the awaited work is over', async () => {
+  const s = createGapScheduler({ maxSlowdown: 0.01 });
+  s.decoding(true);
+  const log: string[] = [];
+  // A piece of background work made of sub-stages with pauses between them (like a search
+  // that reads IndexedDB between slices); the decode loop needs its result now.
+  const work = (async () => {
+    for (let i = 0; i < 3; i++) {
+      await s.run(async () => { log.push(`slice${i}`); await sleep(2); });
+      await sleep(3);
+    }
+    return 'result';
+  })();
+  const other = s.run(async () => { log.push('other'); });
+  await s.drain(work);
+  expect(await work).toBe('result');
+  expect(log.filter((l) => l.startsWith('slice'))).toEqual(['slice0', 'slice1', 'slice2']);
+  s.decoding(false);
+  await other;
+});
