@@ -17,7 +17,8 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
-       npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--json] [--gpu]`;
+       npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--part all|stream|periodic]
+                           [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--json] [--gpu]`;
 if (!['search', 'tiers', 'models', 'rag'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
@@ -58,11 +59,18 @@ if (name === 'search') {
     options: {
       n: { type: 'string', default: '100000' }, requests: { type: 'string', default: '32' }, 'max-tokens': { type: 'string', default: '32' },
       nprobe: { type: 'string', default: '8' }, 'arrival-ms': { type: 'string', default: '200' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+      part: { type: 'string', default: 'all' }, 'periodic-requests': { type: 'string', default: '4' }, 'periodic-tokens': { type: 'string', default: '192' },
+      'periodic-slowdown': { type: 'string' },
     },
   }));
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the rag benchmark reads ../shared/assets (${shared}), which is missing`);
-  options = { assets: `/@fs${shared}`, n: int(a.n, 'n'), requests: int(a.requests, 'requests'), maxTokens: int(a['max-tokens'], 'max-tokens'), nprobe: int(a.nprobe, 'nprobe'), arrivalMs: Number(a['arrival-ms']) };
+  if (!['all', 'stream', 'periodic'].includes(a.part)) fail(`--part must be all, stream or periodic`);
+  options = {
+    assets: `/@fs${shared}`, n: int(a.n, 'n'), requests: int(a.requests, 'requests'), maxTokens: int(a['max-tokens'], 'max-tokens'), nprobe: int(a.nprobe, 'nprobe'), arrivalMs: Number(a['arrival-ms']),
+    part: a.part, periodicRequests: int(a['periodic-requests'], 'periodic-requests'), periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
+    ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}),
+  };
 } else if (name === 'models') {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -137,9 +145,16 @@ if (name === 'search') {
   console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
 } else if (name === 'rag') {
   console.log(`\nWeft rag benchmark: ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} index in IndexedDB, cache 25%, nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`);
-  console.log(`sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`);
-  console.log(`woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`);
-  console.log(`e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)}; periodic retrieval: not built yet`);
+  if (result.sequential) {
+    console.log(`sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`);
+    console.log(`woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`);
+    console.log(`e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)}`);
+  }
+  if (result.periodic.length) {
+    console.log(`\nperiodic retrieval (PipeRAG), ${result.periodicTokens}-token answers, k 1; blocking = the same retrievals without pipelining`);
+    console.log('interval  nprobe  pipelined ms  blocking ms  speedupVsBlocking  search ms  waited ms  refreshes');
+    for (const p of result.periodic) console.log(`${String(p.interval).padStart(8)}  ${String(p.nprobe).padStart(6)}  ${f(p.latencyMs, 0).padStart(12)}  ${f(p.blockingLatencyMs, 0).padStart(11)}  ${f(p.speedupVsBlocking, 2).padStart(17)}  ${f(p.searchMsMedian, 1).padStart(9)}  ${f(p.waitedMsMedian, 1).padStart(9)}  ${String(p.refreshes).padStart(9)}`);
+  }
 } else if (name === 'models') {
   console.log('\nWeft models benchmark');
   console.log(`reference generator (stories260K)  prefill ${f(result.prefillTokPerS, 0)} tok/s, decode ${f(result.decodeMsMedian, 2)} ms/step median, ${f(result.decodeMsP99, 2)} ms p99 (${result.decodeSteps} steps)`);

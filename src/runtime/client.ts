@@ -1,6 +1,7 @@
 // The RAG runtime as web apps use it: everything heavy (embedder, generator, index, GPU work)
 // in the engine worker, a small typed handle on the main thread.
 
+import { WeftError } from '../errors.js';
 import { startEngineWorker, type EngineHandle } from '../engine.js';
 import type { LoadProgress } from '../generate/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
@@ -16,15 +17,31 @@ export interface RagClient {
   close(): Promise<void>;
 }
 
-export async function createRagInWorker(options: RagWorkerOptions, init: { onProgress?: (p: LoadProgress) => void } = {}): Promise<RagClient> {
+/**
+ * Starts the engine worker and loads the embedder and generator there (downloads reported to
+ * `onProgress`). Aborting `signal` while it loads stops the worker, which releases everything
+ * loaded so far, and rejects with ABORTED; nothing stored is touched.
+ */
+export async function createRagInWorker(options: RagWorkerOptions, init: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal } = {}): Promise<RagClient> {
+  const { signal } = init;
+  const aborted = () => new WeftError('ABORTED', 'Loading the RAG runtime was aborted.');
+  if (signal?.aborted) throw aborted();
   const engine = startEngineWorker();
+  let onAbort: (() => void) | undefined;
   try {
     const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined]
       .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-    await engine.api.openRag(engine.transfer(options, transfers), init.onProgress ? engine.callback(init.onProgress) : undefined);
+    const opened = engine.api.openRag(engine.transfer(options, transfers), init.onProgress ? engine.callback(init.onProgress) : undefined);
+    const abort = new Promise<never>((_, reject) => {
+      onAbort = () => reject(aborted());
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    await Promise.race([opened, abort]);
   } catch (e) {
     engine.terminate();
     throw e;
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
   return {
     engine,

@@ -77,16 +77,25 @@ export interface PeriodicOptions {
   /** A retrieval every `interval` generated tokens, with the window's text as the query (PipeRAG). */
   interval: number;
   /**
-   * 1 (default with the woven schedule): the search for the next window runs in the gaps of the
-   * current window's decoding, with the query one window old. 0: blocking — decoding waits for
-   * a search on the freshest window (the only choice with the sequential schedule).
+   * 1 (default with the woven schedule): the query is one window old, so its search can run while
+   * the current window decodes. 0 (default with the sequential schedule): the query is the window
+   * just decoded, and decoding waits for its search.
    */
   staleness?: 0 | 1;
+  /**
+   * With staleness 1: run the search in the gaps of the current window's decoding (true, default
+   * with the woven schedule) or at the end of the window while decoding waits (false: the same
+   * retrievals, the same answer, without pipelining — the baseline PipeRAG compares with).
+   */
+  pipeline?: boolean;
   /** Lists per periodic search, or 'auto' (default): the performance model's largest that fits the window. */
   nprobe?: number | 'auto';
   /** Upper bound for 'auto' (default nlist). */
   maxNprobe?: number;
-  /** Share of the window's decode time the search may take. Default: the runtime's maxSlowdown. */
+  /**
+   * Share of the window's decode time this answer's periodic search may take (its own budget,
+   * beside the runtime's maxSlowdown for other requests' work). Default: the runtime's maxSlowdown.
+   */
   maxSlowdown?: number;
   /** Passages per periodic retrieval. Default: the request's k. */
   k?: number;
@@ -111,7 +120,7 @@ export interface GenerateOptions {
 }
 
 export interface PeriodicReport {
-  interval: number; staleness: 0 | 1; refreshes: number;
+  interval: number; staleness: 0 | 1; pipelined: boolean; refreshes: number;
   windows: { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }[];
 }
 
@@ -333,6 +342,9 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     let decoding = false;
     let pending: Promise<{ passages: Passage[]; busyMs: number; embedMs: number; nprobe: number }> | undefined;
     let finished = false;
+    // This answer's periodic searches have a budget of their own (PeriodicOptions.maxSlowdown).
+    const own = createGapScheduler({ maxSlowdown: per?.maxSlowdown ?? maxSlowdown });
+    own.decoding(true);
     try {
       // Speculation (HedraRAG): after the first slices, prefill on the partial top-k while the
       // remaining slices run; the answer is always decoded from the final top-k's prompt.
@@ -388,7 +400,9 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         if (c === undefined) { c = citationOf.size + 1; citationOf.set(p.id, c); }
         return { ...p, citation: c };
       });
-      const staleness = woven ? (per?.staleness ?? 1) : 0;
+      const staleness = per?.staleness ?? (woven ? 1 : 0);
+      const pipelined = woven && staleness === 1 && per?.pipeline !== false;
+      let staleQuery: { query: string; window: number } | undefined;
       const perK = per?.k ?? k;
       const periodicNprobe = () => {
         if (typeof per?.nprobe === 'number') return Math.max(1, Math.min(idx0.nlist, per.nprobe));
@@ -445,25 +459,31 @@ export async function createRag(options: RagOptions): Promise<Rag> {
             const waited = performance.now() - w0;
             windows.push({ window, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: waited, refreshed: await refresh(r.passages) });
           } else {
-            if (pending) {
-              // The search started one window ago, with that window's query, must be over now.
-              const w0 = performance.now();
-              await gaps.drain(pending);
-              const r = await pending;
-              pending = undefined;
-              windows.push({ window: window - 1, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: performance.now() - w0, refreshed: await refresh(r.passages) });
-            }
-            // Its result would land after the last token: not worth starting.
+            // The previous window's query is searched for this boundary: pipelined, that search
+            // ran in this window's gaps and must be over now; otherwise it runs now.
+            const w0 = performance.now();
+            let r: Awaited<NonNullable<typeof pending>> | undefined;
+            if (pending) { await own.drain(pending); r = await pending; pending = undefined; }
+            else if (staleQuery) r = await periodicSearch(staleQuery.query, staleQuery.window, direct);
+            if (r) windows.push({ window: window - 1, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: performance.now() - w0, refreshed: await refresh(r.passages) });
+            staleQuery = undefined;
+            // A result that would land after the last token is not worth searching for.
             if (generated + per.interval < maxTokens) {
-              pending = periodicSearch(query, window, gaps.run);
-              pending.catch(() => undefined);
+              if (pipelined) {
+                pending = periodicSearch(query, window, own.run);
+                pending.catch(() => undefined);
+              } else {
+                staleQuery = { query, window };
+              }
             }
           }
         }
         if (woven) await gaps.gap(stepMs); // other requests' sub-stages, within budget
+        if (pipelined) await own.gap(stepMs); // this answer's own periodic search, within its budget
       }
       finished = true;
       if (decoding) { gaps.decoding(false); decoding = false; }
+      own.decoding(false);
       if (pending) await pending.catch(() => undefined);
       stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
       yield { type: 'trace', stages };
@@ -473,11 +493,13 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         type: 'done', answer, citations: cited.filter((c) => all.some((p) => p.citation === c)), passages: all,
         timings: { totalMs: performance.now() - t0, firstTokenMs },
         tokens: { prompt: generator.countTokens(prompt), generated },
-        ...(per ? { periodic: { interval: per.interval, staleness, refreshes, windows } } : {}),
+        ...(per ? { periodic: { interval: per.interval, staleness, pipelined, refreshes, windows } } : {}),
       };
     } finally {
       finished = true;
       if (decoding) gaps.decoding(false);
+      own.decoding(false); // queued sub-stages of a periodic search run, see `finished` and stop
+      if (pending) await pending.catch(() => undefined);
       if (speculative) await speculative.prefill.catch(() => undefined);
       release?.(); // also when the caller stops iterating early
     }

@@ -1,7 +1,10 @@
 // HedraRAG's sub-stage interleaving on one GPU queue: while an answer decodes, background
 // sub-stages (embedding a question, a search slice, a cluster upload) run only in the gaps
-// between decode steps, within a per-gap budget of `maxSlowdown` x the measured step time, so
-// decoding slows by at most that fraction. With nothing decoding, sub-stages run at once.
+// between decode steps, within a budget of `maxSlowdown` x the measured step time per gap, so
+// decoding slows by at most that fraction. The budget is a running credit: a sub-stage longer
+// than one gap's share runs when the credit is positive, and the gaps after it stay empty until
+// the credit has been earned back — the slowdown holds on average whatever the sub-stage sizes.
+// With nothing decoding, sub-stages run at once.
 
 export interface GapScheduler {
   /** Runs a background sub-stage as soon as the scheduler allows it. */
@@ -27,6 +30,7 @@ export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapS
   let active = 0;
   let ewma = 0;
   let spent = 0;
+  let credit = 0;
   let wake: (() => void) | undefined;
   const runOne = async () => {
     const t0 = performance.now();
@@ -44,15 +48,20 @@ export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapS
       });
     },
     decoding(on) {
-      active += on ? 1 : -1;
+      active = Math.max(0, active + (on ? 1 : -1));
       if (active === 0) for (const w of waiting.splice(0)) void w(); // nothing decodes: let everything run
     },
     async gap(stepMs) {
       ewma = ewma === 0 ? stepMs : 0.8 * ewma + 0.2 * stepMs;
-      const budget = maxSlowdown * ewma;
+      const share = maxSlowdown * ewma;
+      // Credit does not pile up while nothing waits (a burst later would stall decoding).
+      credit = waiting.length > 0 ? Math.min(credit + share, 4 * share) : Math.min(credit, share);
       let used = 0;
-      // At least one sub-stage per gap, so background work always progresses.
-      while (waiting.length > 0 && (used === 0 || used < budget)) used += await runOne();
+      while (waiting.length > 0 && credit > 0) {
+        const ms = await runOne();
+        used += ms;
+        credit -= ms;
+      }
       spent += used;
     },
     async drain(until) {

@@ -37,10 +37,12 @@ test('ingest, search and generate through the engine worker; errors keep their c
     expect(hits.every((h) => h.metadata.odd === true)).toBe(true);
     const events: RagEvent['type'][] = [];
     let answer = '';
-    for await (const e of rag.generate('What was measured?', { k: 2, maxTokens: 12 })) {
+    let periodic: Extract<RagEvent, { type: 'done' }>['periodic'];
+    for await (const e of rag.generate('What was measured?', { k: 2, maxTokens: 12, periodic: { interval: 4, nprobe: 2 }, speculate: true })) {
       events.push(e.type);
-      if (e.type === 'done') answer = e.answer;
+      if (e.type === 'done') { answer = e.answer; periodic = e.periodic; }
     }
+    expect(periodic).toMatchObject({ interval: 4, staleness: 1 });
     expect(events[0]).toBe('retrieval');
     expect(events.at(-1)).toBe('done');
     expect(events.filter((t) => t === 'token').length).toBeGreaterThan(0);
@@ -51,3 +53,18 @@ test('ingest, search and generate through the engine worker; errors keep their c
     await deleteStore(dbName);
   }
 }, 180_000);
+
+test('aborting while the models load stops the worker and rejects with ABORTED', async () => {
+  const ctl = new AbortController();
+  const started = performance.now();
+  const loading = createRagInWorker({
+    index: 'never',
+    embedder: { model: `${assets}/no-such-model.onnx`, tokenizer: {}, device: 'wasm' },
+    generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
+  }, { signal: ctl.signal, onProgress: () => ctl.abort() });
+  await expect(loading).rejects.toMatchObject({ name: 'WeftError', code: 'ABORTED' });
+  expect(performance.now() - started).toBeLessThan(30_000);
+  const already = new AbortController();
+  already.abort();
+  await expect(createRagInWorker({ index: 'x', embedder: {}, generator: { reference: { model: '', tokenizer: '' } } }, { signal: already.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+}, 60_000);

@@ -43,3 +43,24 @@ test('drain runs queued sub-stages at once until the awaited work is over', asyn
   s.decoding(false);
   await other;
 });
+
+test('sub-stages longer than one gap\'s share leave the following gaps empty: the slowdown holds on average', async () => {
+  const s = createGapScheduler({ maxSlowdown: 0.1 });
+  s.decoding(true);
+  let ran = 0;
+  const jobs = Array.from({ length: 20 }, () => s.run(async () => { ran++; await sleep(5); }));
+  const perGap: number[] = [];
+  for (let g = 0; g < 20; g++) {
+    const before = ran;
+    await s.gap(10); // 1 ms of credit per 10 ms step
+    perGap.push(ran - before);
+  }
+  expect(perGap[0]).toBe(1); // the first gap's credit is positive: one job runs
+  expect(perGap[1]).toBe(0); // and its debt keeps the next gaps empty
+  expect(ran).toBeGreaterThanOrEqual(2);
+  expect(ran).toBeLessThanOrEqual(5); // ≈ 20 gaps x 1 ms / 5 ms per job
+  expect(s.spentMs).toBeLessThanOrEqual(0.1 * 20 * 10 + 12);
+  s.decoding(false);
+  await Promise.all(jobs);
+  expect(ran).toBe(20);
+});
