@@ -1,6 +1,6 @@
 // The WGSL reference generator against llama2.c's own output and the CPU float32 reference.
 import { describe, expect, inject } from 'vitest';
-import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
+import { loadLlama2c, PREFILL_ROWS } from '../../src/generate/llama2c-gpu.js';
 import { parseCheckpoint } from '../../src/generate/llama2c-format.js';
 import { argmax, createCpuLlama } from '../../src/generate/llama2c-cpu.js';
 import { createRng } from '../../src/random.js';
@@ -39,7 +39,8 @@ describe('llama2.c reference generator on WebGPU', () => {
       for (let trial = 0; trial < 3; trial++) {
         gen.reset();
         const cpu = createCpuLlama(parseCheckpoint(model));
-        const prompt = [1, ...Array.from({ length: 5 + rng.int(20) }, () => 3 + rng.int(509))];
+        // The last trial's prompt spans more than one prefill batch.
+        const prompt = [1, ...Array.from({ length: (trial === 2 ? PREFILL_ROWS : 0) + 5 + rng.int(20) }, () => 3 + rng.int(509))];
         let want = new Float32Array(0);
         prompt.forEach((t, pos) => { want = cpu.forward(t, pos).slice(); });
         await gen.prefill(prompt);
@@ -52,6 +53,46 @@ describe('llama2.c reference generator on WebGPU', () => {
       }
     } finally {
       gen.destroy();
+    }
+  });
+
+  gpuTest('batched prefill gives bitwise the logits, KV cache and greedy tokens of feeding one token at a time', async (ctx) => {
+    const src = { model: await bytes('stories260K.bin'), tokenizer: await bytes('tok512.bin') };
+    const batched = await loadLlama2c(ctx, src);
+    const single = await loadLlama2c(ctx, src);
+    try {
+      const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+      const rng = createRng(seed);
+      const random = (n: number) => Array.from({ length: n }, () => 3 + rng.int(509));
+      const bits = (a: ArrayBuffer | Float32Array) => new Uint32Array(a instanceof Float32Array ? a.slice().buffer : a);
+      const greedy = async (g: typeof batched) => { const out: number[] = []; for (let i = 0; i < 8; i++) { const t = await g.step(); if (t.done) break; out.push(t.token); } return out; };
+      // One token, less than a batch (not a multiple of it), exactly one, more than two; and a
+      // prompt in two calls, the second starting mid-context and crossing a batch boundary.
+      const cases = [[[1]], [[1, ...random(36)]], [random(PREFILL_ROWS)], [[1, ...random(2 * PREFILL_ROWS + 18)]], [[1, ...random(10)], random(PREFILL_ROWS + 3)]];
+      for (const parts of cases) {
+        batched.reset();
+        single.reset();
+        for (const part of parts) {
+          await batched.prefill(part);
+          for (const t of part) await single.prefill([t]);
+        }
+        const n = parts.flat().length;
+        expect(batched.position, `seed ${seed}, ${n} tokens`).toBe(n);
+        expect(bits(await batched.logits()), `seed ${seed}, ${n} tokens: logits`).toEqual(bits(await single.logits()));
+        expect(bits((await batched.snapshot()).data), `seed ${seed}, ${n} tokens: KV cache`).toEqual(bits((await single.snapshot()).data));
+        expect(await greedy(batched), `seed ${seed}, ${n} tokens: greedy tokens`).toEqual(await greedy(single));
+      }
+      expect(batched.timings().prefillTokensPerSecond).toBeGreaterThan(0);
+      // Checks before any batch is fed: nothing changes.
+      batched.reset();
+      const aborted = AbortSignal.abort();
+      await expect(batched.prefill(random(5), { signal: aborted })).rejects.toMatchObject({ code: 'ABORTED' });
+      await expect(batched.prefill([1, 512])).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+      await expect(batched.prefill(random(batched.contextLength + 1))).rejects.toMatchObject({ code: 'CONTEXT_FULL' });
+      expect(batched.position).toBe(0);
+    } finally {
+      batched.destroy();
+      single.destroy();
     }
   });
 
