@@ -52,19 +52,30 @@ const api: EngineApi = {
     const progress = onProgress ? (p: Parameters<typeof onProgress>[0]) => { void onProgress(p); } : undefined;
     if ('reference' in options.generator) await api.loadReference(options.generator.reference, onProgress);
     else await api.loadWebLlm({ model: options.generator.webllm.model }, onProgress);
-    const e = options.embedder;
-    const embedder = await createOnnxEmbedder({
-      ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
-      ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
-      ...(e.device ? { device: e.device } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
-      ...(progress ? { onProgress: progress } : {}),
-    });
-    const store = await openStore(options.dbName ? { dbName: options.dbName } : {});
-    const r = await createRag({
-      store, index: options.index, embedder, generator: need(),
-      ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
-      ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
-    });
+    let embedder: Embedder | undefined;
+    let store: WeftStore | undefined;
+    let r: Rag;
+    try {
+      const e = options.embedder;
+      embedder = await createOnnxEmbedder({
+        ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
+        ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
+        ...(e.device ? { device: e.device } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
+        ...(progress ? { onProgress: progress } : {}),
+      });
+      store = await openStore(options.dbName ? { dbName: options.dbName } : {});
+      r = await createRag({
+        store, index: options.index, embedder, generator: need(), ...(options.create === false ? { create: false } : {}),
+        ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
+        ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+      });
+    } catch (e) {
+      // Nothing half-open stays behind: the store and embedder go, the generator is unloaded.
+      store?.close();
+      await embedder?.destroy();
+      await api.unload();
+      throw e;
+    }
     rag = { rag: r, store, embedder };
     return { index: options.index, size: r.index?.size ?? 0 };
   },

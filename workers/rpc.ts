@@ -45,6 +45,8 @@ export interface RagWorkerOptions {
   /** IndexedDB database (default 'weft') and index name. */
   dbName?: string;
   index: string;
+  /** false: refuse an index that does not exist yet (UNKNOWN_INDEX). */
+  create?: boolean;
   embedder: { model?: string | ArrayBuffer; tokenizer?: string | object; tokenizerConfig?: string | object; modelId?: string; device?: EmbedderDevice; maxLength?: number; wasmPaths?: string };
   generator: { reference: ReferenceModelSource } | { webllm: { model: WebLlmModel } };
   metric?: Metric;

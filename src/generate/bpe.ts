@@ -9,7 +9,8 @@ export const EOS = 2;
 
 export interface BpeTokenizer {
   readonly vocabSize: number;
-  encode(text: string, options?: { bos?: boolean; eos?: boolean }): number[];
+  /** `merge: false` stops before the BPE merges (code points and byte fallback only). */
+  encode(text: string, options?: { bos?: boolean; eos?: boolean; merge?: boolean }): number[];
   /** The bytes token `token` prints after `prev` (llama2.c's decode). */
   decodePiece(prev: number, token: number): Uint8Array;
   /** Decodes a sequence (starting after `prev`, default BOS) to text. */
@@ -23,6 +24,64 @@ export function createBpeTokenizer(data: Llama2cTokenizerData): BpeTokenizer {
   const lookup = new Map<string, number>();
   vocab.forEach((bytes, i) => { const k = latin1.decode(bytes); if (!lookup.has(k)) lookup.set(k, i); });
   const byteToken = (b: number) => b + 3;
+  const strs = vocab.map((bytes) => latin1.decode(bytes));
+
+  /**
+   * Merges the best-scoring adjacent pair until none merges, in place — llama2.c's loop (highest
+   * score first, the leftmost of equal scores), but with a heap of candidate pairs over a linked
+   * list instead of a rescan per merge: O(n log n) rather than O(n^2) string joins, which took
+   * 0.6 s for a 400-token prompt.
+   */
+  const mergePairs = (tokens: number[]) => {
+    const n = tokens.length;
+    const next = new Int32Array(n), prev = new Int32Array(n);
+    for (let i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i - 1; }
+    // Heap entries: [score, left position, left id, right position, right id, merged id].
+    const heap: [number, number, number, number, number, number][] = [];
+    const before = (a: (typeof heap)[number], b: (typeof heap)[number]) => a[0] > b[0] || (a[0] === b[0] && a[1] < b[1]);
+    const push = (e: (typeof heap)[number]) => {
+      let i = heap.push(e) - 1;
+      while (i > 0) { const p = (i - 1) >> 1; if (!before(heap[i]!, heap[p]!)) break; [heap[i], heap[p]] = [heap[p]!, heap[i]!]; i = p; }
+    };
+    const pop = () => {
+      const top = heap[0]!, last = heap.pop()!;
+      if (heap.length > 0) {
+        heap[0] = last;
+        for (let i = 0; ;) {
+          const l = 2 * i + 1, r = l + 1;
+          let m = i;
+          if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
+          if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
+          if (m === i) break;
+          [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+          i = m;
+        }
+      }
+      return top;
+    };
+    const candidate = (i: number) => {
+      const j = i >= 0 ? next[i]! : -1;
+      if (j < 0) return;
+      const id = lookup.get(strs[tokens[i]!]! + strs[tokens[j]!]!);
+      if (id !== undefined && scores[id]! > -1e10) push([scores[id]!, i, tokens[i]!, j, tokens[j]!, id]);
+    };
+    for (let i = 0; i + 1 < n; i++) candidate(i);
+    const dead = new Uint8Array(n);
+    while (heap.length > 0) {
+      const [, i, li, j, ri, id] = pop();
+      // Stale: a merge since changed one side of the pair.
+      if (dead[i] || next[i] !== j || tokens[i] !== li || tokens[j] !== ri) continue;
+      tokens[i] = id;
+      dead[j] = 1;
+      next[i] = next[j]!;
+      if (next[j]! >= 0) prev[next[j]!] = i;
+      candidate(prev[i]!);
+      candidate(i);
+    }
+    let w = 0;
+    for (let i = 0; i >= 0 && i < n; i = next[i]!) tokens[w++] = tokens[i]!;
+    tokens.length = w;
+  };
   const rawByte = /^<0x([0-9A-Fa-f]{2})>$/;
 
   const tok: BpeTokenizer = {
@@ -44,16 +103,7 @@ export function createBpeTokenizer(data: Llama2cTokenizerData): BpeTokenizer {
         else for (let j = 0; j < len; j++) tokens.push(byteToken(bytes[i + j]!));
         i += len;
       }
-      // Merge the best-scoring adjacent pair until none merges.
-      for (;;) {
-        let best = -1e10, bestId = -1, bestIdx = -1;
-        for (let i = 0; i + 1 < tokens.length; i++) {
-          const id = lookup.get(latin1.decode(vocab[tokens[i]!]!) + latin1.decode(vocab[tokens[i + 1]!]!));
-          if (id !== undefined && scores[id]! > best) { best = scores[id]!; bestId = id; bestIdx = i; }
-        }
-        if (bestIdx < 0) break;
-        tokens.splice(bestIdx, 2, bestId);
-      }
+      if (opts.merge !== false) mergePairs(tokens);
       if (opts.eos) tokens.push(EOS);
       return tokens;
     },

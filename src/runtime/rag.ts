@@ -22,6 +22,8 @@ export interface RagOptions {
   store: WeftStore;
   /** Name of the index in the store (created on the first ingest if it does not exist). */
   index: string;
+  /** false: the index must exist already (UNKNOWN_INDEX otherwise), e.g. an app that only reads. Default true. */
+  create?: boolean;
   embedder: Embedder;
   generator: Generator;
   gpu?: GpuContext;
@@ -121,6 +123,8 @@ export interface GenerateOptions {
 
 export interface PeriodicReport {
   interval: number; staleness: 0 | 1; pipelined: boolean; refreshes: number;
+  /** Time spent re-prefilling the context with new passages, ms. */
+  refreshMs: number;
   windows: { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }[];
 }
 
@@ -158,7 +162,11 @@ export async function createRag(options: RagOptions): Promise<Rag> {
   const { store, embedder, generator } = options;
   const name = options.index;
   let index: StoredIndex | undefined;
-  if ((await store.listIndexes()).some((m) => m.name === name)) {
+  const exists = (await store.listIndexes()).some((m) => m.name === name);
+  if (!exists && options.create === false) {
+    throw new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage; ingest documents into it first (create: true).`, { details: { name } });
+  }
+  if (exists) {
     index = await openStoredIndex(options.gpu ?? null, { store, name, ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}) });
   }
   const template = options.promptTemplate ?? defaultPromptTemplate;
@@ -293,12 +301,16 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     checkDim(q.length);
     const eMs = performance.now() - s0;
     stages.push({ kind: 'embed', start: s0 - t0, end: performance.now() - t0, ...(o.window ? { window: o.window } : {}) });
+    let arrived: Promise<unknown> = Promise.resolve();
     if (o.prefetch) {
       const p0 = performance.now();
       const prefetch = idx.prefetch(q, { nprobe: o.nprobe });
-      void prefetch.done.then((r) => { stages.push({ kind: 'prefetch', start: p0 - t0, end: performance.now() - t0, clusters: r.arrived.length, bytes: r.bytes }); }, () => undefined);
+      arrived = prefetch.done.then((r) => { stages.push({ kind: 'prefetch', start: p0 - t0, end: performance.now() - t0, clusters: r.arrived.length, bytes: r.bytes }); }, () => undefined);
     }
     const session = await timed(() => idx.searchSession(q, { k: Math.min(idx.size, o.k), nprobe: o.nprobe }));
+    // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
+    // progress decodes), so that a slice in a gap finds its lists cached and only scans.
+    await arrived;
     try {
       let slices = 0;
       while (!session.done) {
@@ -389,6 +401,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         await generator.prefill(prompt, opts.signal ? { signal: opts.signal } : {});
         stages.push({ kind: 'prefill', start: p0 - t0, end: performance.now() - t0 });
       }
+      const promptTokens = generator.position || generator.countTokens(prompt);
       if (woven) { gaps.decoding(true); decoding = true; }
 
       // Citation numbers stay fixed for the whole answer: a passage that a periodic retrieval
@@ -417,6 +430,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       let generated = 0;
       let firstTokenMs = 0;
       let refreshes = 0;
+      let refreshMs = 0;
       const windows: { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }[] = [];
       const refresh = async (found: Passage[]): Promise<boolean> => {
         const next = fit(renumber(found), question, maxTokens);
@@ -427,6 +441,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         generator.reset();
         await generator.prefill(text, opts.signal ? { signal: opts.signal } : {});
         stages.push({ kind: 'refresh', start: r0 - t0, end: performance.now() - t0 });
+        refreshMs += performance.now() - r0;
         fitted = next;
         for (const p of next) used.set(p.id, p);
         refreshes++;
@@ -434,7 +449,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       };
       const periodicSearch = (query: string, window: number, run: Runner) => {
         const np = periodicNprobe();
-        return retrieve(query, { k: perK, nprobe: np, t0, stages, run, prefetch: false, listsPerSlice: sliceLists(np), window, cancelled: () => finished })
+        return retrieve(query, { k: perK, nprobe: np, t0, stages, run, prefetch: run !== direct, listsPerSlice: sliceLists(np), window, cancelled: () => finished })
           .then((r) => { line.observe(np, r.busyMs); return { ...r, nprobe: np }; });
       };
       let d0 = performance.now();
@@ -492,8 +507,8 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       yield {
         type: 'done', answer, citations: cited.filter((c) => all.some((p) => p.citation === c)), passages: all,
         timings: { totalMs: performance.now() - t0, firstTokenMs },
-        tokens: { prompt: generator.countTokens(prompt), generated },
-        ...(per ? { periodic: { interval: per.interval, staleness, pipelined, refreshes, windows } } : {}),
+        tokens: { prompt: promptTokens, generated },
+        ...(per ? { periodic: { interval: per.interval, staleness, pipelined, refreshes, refreshMs, windows } } : {}),
       };
     } finally {
       finished = true;

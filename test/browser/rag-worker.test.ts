@@ -3,6 +3,7 @@
 import { expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
 import type { RagEvent } from '../../src/runtime/rag.js';
+import type { RagWorkerOptions } from '../../workers/rpc.js';
 import { deleteStore } from '../../src/store/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
@@ -10,18 +11,25 @@ import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
 const assets = new URL(inject('sharedAssets'), location.href).href;
 
-test('ingest, search and generate through the engine worker; errors keep their code', async () => {
-  const dbName = `weft-rag-worker-${crypto.randomUUID()}`;
+/** The test embedder (an ONNX graph written here, the real MiniLM tokenizer) and stories260K. */
+async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
   const rng = createRng(5);
   const V = 30522, D = 32;
   const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
   const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-  const progress: string[] = [];
-  const rag = await createRagInWorker({
+  return {
     dbName, index: 'papers',
     embedder: { model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
     generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
-  }, { onProgress: (p) => progress.push(p.status) });
+  };
+}
+
+test('ingest, search and generate through the engine worker; errors keep their code', async () => {
+  const dbName = `weft-rag-worker-${crypto.randomUUID()}`;
+  const options = await workerOptions(dbName);
+  const model = options.embedder.model as ArrayBuffer;
+  const progress: string[] = [];
+  const rag = await createRagInWorker(options, { onProgress: (p) => progress.push(p.status) });
   try {
     expect(model.byteLength).toBe(0); // the model bytes were moved into the worker, not copied
     expect(progress).toContain('ready');
@@ -54,7 +62,7 @@ test('ingest, search and generate through the engine worker; errors keep their c
   }
 }, 180_000);
 
-test('aborting while the models load stops the worker and rejects with ABORTED', async () => {
+test('aborting while the models load stops the worker and rejects with ABORTED; an index that must exist but does not is UNKNOWN_INDEX', async () => {
   const ctl = new AbortController();
   const started = performance.now();
   const loading = createRagInWorker({
@@ -64,6 +72,10 @@ test('aborting while the models load stops the worker and rejects with ABORTED',
   }, { signal: ctl.signal, onProgress: () => ctl.abort() });
   await expect(loading).rejects.toMatchObject({ name: 'WeftError', code: 'ABORTED' });
   expect(performance.now() - started).toBeLessThan(30_000);
+  // An index that must exist but does not: a clear code, and the worker gives everything back.
+  const dbName = `weft-rag-worker-${crypto.randomUUID()}`;
+  await expect(createRagInWorker({ ...await workerOptions(dbName), index: 'missing', create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
+  await deleteStore(dbName);
   const already = new AbortController();
   already.abort();
   await expect(createRagInWorker({ index: 'x', embedder: {}, generator: { reference: { model: '', tokenizer: '' } } }, { signal: already.signal })).rejects.toMatchObject({ code: 'ABORTED' });

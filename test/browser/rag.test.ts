@@ -108,6 +108,8 @@ describe('RAG runtime', () => {
     const e32 = await tinyEmbedder(32), e48 = await tinyEmbedder(48);
     const generator = await referenceGenerator(ctx);
     try {
+      await expect(createRag({ store, index: 'docs', embedder: e32, generator, gpu: ctx, create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
+      expect(await store.listIndexes()).toEqual([]);
       const a = await createRag({ store, index: 'docs', embedder: e32, generator, gpu: ctx });
       await a.ingest(await cranfield(12));
       await a.close();
