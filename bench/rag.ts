@@ -36,6 +36,7 @@ export interface PeriodicFigure {
 }
 
 const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0; };
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
 const p99 = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(0.99 * s.length))] ?? 0; };
 
 export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) {
@@ -68,14 +69,35 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
     const cacheBytes = Math.floor(indexBytes / 4);
     const questions = Array.from({ length: o.requests }, (_, i) => texts[(i * 37) % texts.length]!.split(' ').slice(0, 12).join(' '));
 
+    // Decode-only inter-token latency: the same generator, answering the same questions' prompts
+    // with no retrieval going on, timed token to token as the streams below are.
+    const decodeOnly: number[] = [];
+    for (let i = 0; decodeOnly.length < 256 && i < 1000; i++) {
+      generator.reset();
+      await generator.prefill(`Question: ${questions[i % questions.length]!}\nAnswer:`);
+      let last = performance.now();
+      for (let t = 0; t < o.maxTokens; t++) {
+        if ((await generator.step()).done) break;
+        const now = performance.now();
+        if (t > 0) decodeOnly.push(now - last);
+        last = now;
+      }
+    }
     const runStream = async (schedule: 'sequential' | 'woven') => {
       const rag = await createRag({ store, index: 'corpus', embedder, generator, gpu: ctx, schedule, cacheBytes });
       const lat: number[] = [], ttft: number[] = [], itl: number[] = [];
+      // Per request, the time each kind of stage took (summed over its slices): where latency goes.
+      const byKind: Record<string, number[]> = {};
       const jobs = questions.map(async (q, i) => {
         await new Promise((r) => setTimeout(r, i * o.arrivalMs));
         const t0 = performance.now();
         let first = 0, last = 0;
         for await (const e of rag.generate(q, { k: 3, nprobe: o.nprobe, maxTokens: o.maxTokens })) {
+          if (e.type === 'trace') {
+            const sums: Record<string, number> = {};
+            for (const st of e.stages) sums[st.kind] = (sums[st.kind] ?? 0) + st.end - st.start;
+            for (const [kind, ms] of Object.entries(sums)) (byKind[kind] ??= []).push(ms);
+          }
           if (e.type !== 'token') continue;
           const now = performance.now();
           if (!first) first = now; else itl.push(now - last);
@@ -86,8 +108,9 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
       });
       await Promise.all(jobs);
       await rag.close();
-      log(`${schedule}: e2e median ${median(lat).toFixed(0)} ms, TTFT median ${median(ttft).toFixed(0)} ms, ITL p99 ${p99(itl).toFixed(1)} ms`);
-      return { lat, ttft, itl };
+      const stageMs = Object.fromEntries(Object.entries(byKind).map(([kind, v]) => [kind, median(v)]));
+      log(`${schedule}: e2e median ${median(lat).toFixed(0)} ms, TTFT median ${median(ttft).toFixed(0)} ms, ITL p99 ${p99(itl).toFixed(1)} ms; per request (median ms): ${Object.entries(stageMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
+      return { lat, ttft, itl, stageMs };
     };
     const part = o.part ?? 'all';
     const seq = part === 'periodic' ? undefined : await runStream('sequential');
@@ -140,11 +163,8 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
       }
       await rag.close();
     }
-    // Decode-only inter-token latency: the same generator with no retrieval going on.
-    generator.reset();
-    await generator.prefill(questions[0]!);
-    for (let i = 0; i < 64; i++) if ((await generator.step()).done) { generator.reset(); await generator.prefill(questions[1]!); }
-    const decodeOnlyP99 = generator.timings().decodeMsP99;
+    const decodeOnlyP99 = p99(decodeOnly);
+    const decodeOnlyMean = mean(decodeOnly);
     generator.destroy();
     await embedder.destroy();
     const e2eSpeedup = seq && wov ? median(seq.lat) / median(wov.lat) : NaN;
@@ -153,8 +173,9 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
     const at16 = periodic.find((p) => p.interval === 16)?.speedupVsBlocking ?? NaN;
     return {
       n: o.n, dim, requests: o.requests, maxTokens: o.maxTokens, nprobe: o.nprobe, arrivalMs: o.arrivalMs, cacheFraction: 0.25,
-      ...(seq ? { sequential: { e2eMedianMs: median(seq.lat), ttftMedianMs: median(seq.ttft), itlP99Ms: p99(seq.itl) } } : {}),
-      ...(wov ? { woven: { e2eMedianMs: median(wov.lat), ttftMedianMs: median(wov.ttft), itlP99Ms: p99(wov.itl) } } : {}),
+      ...(seq ? { sequential: { e2eMedianMs: median(seq.lat), ttftMedianMs: median(seq.ttft), itlP99Ms: p99(seq.itl), itlMeanMs: mean(seq.itl), stageMs: seq.stageMs } } : {}),
+      ...(wov ? { woven: { e2eMedianMs: median(wov.lat), ttftMedianMs: median(wov.ttft), itlP99Ms: p99(wov.itl), itlMeanMs: mean(wov.itl), stageMs: wov.stageMs } } : {}),
+      decodeOnlyItlMeanMs: decodeOnlyMean, itlMeanInflation: wov ? mean(wov.itl) / decodeOnlyMean - 1 : NaN,
       decodeOnlyItlP99Ms: decodeOnlyP99,
       e2eSpeedup, ttftSpeedup, itlP99Inflation,
       periodic,

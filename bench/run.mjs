@@ -148,7 +148,8 @@ if (name === 'search') {
   if (result.sequential) {
     console.log(`sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`);
     console.log(`woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`);
-    console.log(`e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)}`);
+    console.log(`e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)} (mean ITL ${f(result.woven.itlMeanMs, 1)} ms vs ${f(result.decodeOnlyItlMeanMs, 1)} ms decode-only: ${f(result.itlMeanInflation, 3)})`);
+    for (const s of ['sequential', 'woven']) console.log(`${s.padEnd(10)}  per request, median ms: ${Object.entries(result[s].stageMs).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}`);
   }
   if (result.periodic.length) {
     console.log(`\nperiodic retrieval (PipeRAG), ${result.periodicTokens}-token answers, k 1; blocking = the same retrievals without pipelining`);

@@ -41,6 +41,13 @@ export interface RagOptions {
   schedule?: 'sequential' | 'woven';
   /** Woven schedule: how much background work may slow decoding, as a fraction. Default 0.1. */
   maxSlowdown?: number;
+  /**
+   * Woven schedule: how many questions waiting for the generator may retrieve ahead (embed,
+   * prefetch, search) in the gaps of the answer in progress. Default 2: enough to have the next
+   * question's passages ready when the generator frees up, without the background reads of a
+   * long queue slowing decoding or thrashing the GPU list cache.
+   */
+  lookahead?: number;
   /** Replaces the default prompt (passages first, then the question, asking for cited answers). */
   promptTemplate?: (passages: readonly Passage[], question: string) => string;
 }
@@ -190,6 +197,17 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     };
   };
   const generatorLock = lock();
+  const lookahead = (() => {
+    let free = Math.max(1, options.lookahead ?? 2);
+    const queue: (() => void)[] = [];
+    return {
+      async enter(): Promise<() => void> {
+        if (free > 0) free--; else await new Promise<void>((r) => queue.push(r));
+        let left = false;
+        return () => { if (left) return; left = true; const next = queue.shift(); if (next) next(); else free++; };
+      },
+    };
+  })();
   const requestLock = lock();
 
   const checkDim = (dim: number) => {
@@ -332,9 +350,14 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     return Math.max(1, Math.min(nprobe, Math.floor((maxSlowdown * gaps.stepMs) / line.slope)));
   };
 
+  let arrivals = 0;
+
   async function* answer(question: string, opts: GenerateOptions): AsyncGenerator<RagEvent> {
     const t0 = performance.now();
     const stages: TraceStage[] = [];
+    // Gaps serve the oldest question's sub-stages first.
+    const arrival = arrivals++;
+    const oldestFirst: Runner = (work) => gaps.run(work, arrival);
     const k = opts.k ?? 3;
     const maxTokens = opts.maxTokens ?? 64;
     const per = opts.periodic;
@@ -354,6 +377,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     let decoding = false;
     let pending: Promise<{ passages: Passage[]; busyMs: number; embedMs: number; nprobe: number }> | undefined;
     let finished = false;
+    let leaveLookahead = () => {};
     // This answer's periodic searches have a budget of their own (PeriodicOptions.maxSlowdown).
     const own = createGapScheduler({ maxSlowdown: per?.maxSlowdown ?? maxSlowdown });
     own.decoding(true);
@@ -363,6 +387,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       const onPartial = async (partial: Passage[]) => {
         if (!generatorLock.idle()) return; // another answer holds the generator: nothing to overlap with
         release = await generatorLock.acquire();
+        leaveLookahead();
         const prompt = template(fit(partial, question, maxTokens), question);
         generator.reset();
         const s0 = performance.now();
@@ -371,9 +396,10 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         prefill.catch(() => undefined);
         speculative = { prompt, prefill };
       };
+      if (woven) leaveLookahead = await lookahead.enter();
       const passages = woven
         ? (await retrieve(question, {
-          k, nprobe, t0, stages, run: gaps.run, prefetch: true, listsPerSlice: sliceLists(nprobe),
+          k, nprobe, t0, stages, run: oldestFirst, prefetch: true, listsPerSlice: sliceLists(nprobe),
           ...(speculateAfter ? { afterSlices: speculateAfter, onPartial } : {}),
         })).passages
         : await serial(async () => {
@@ -386,6 +412,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       let fitted = fit(passages, question, maxTokens);
       const prompt = template(fitted, question);
       release ??= await generatorLock.acquire();
+      leaveLookahead(); // the next waiting question may retrieve now
       let reuse = false;
       if (speculative) {
         const ok = await speculative.prefill.then(() => true, (e: unknown) => {
@@ -516,6 +543,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       own.decoding(false); // queued sub-stages of a periodic search run, see `finished` and stop
       if (pending) await pending.catch(() => undefined);
       if (speculative) await speculative.prefill.catch(() => undefined);
+      leaveLookahead();
       release?.(); // also when the caller stops iterating early
     }
   }

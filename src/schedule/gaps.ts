@@ -7,8 +7,13 @@
 // With nothing decoding, sub-stages run at once.
 
 export interface GapScheduler {
-  /** Runs a background sub-stage as soon as the scheduler allows it. */
-  run<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs a background sub-stage as soon as the scheduler allows it. Gaps take the lowest
+   * `priority` first (then the oldest): the runtime passes the request's arrival number, so the
+   * oldest question's retrieval finishes first — ready when the generator frees up — instead of
+   * every queued question progressing a little and none being ready.
+   */
+  run<T>(work: () => Promise<T>, priority?: number): Promise<T>;
   /** The decode loop says it starts (true) or stops (false) decoding. */
   decoding(active: boolean): void;
   /** The decode loop hands over a gap after a step that took `stepMs`; resolves when the gap's work is done. */
@@ -26,30 +31,33 @@ export interface GapScheduler {
 
 export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapScheduler {
   const maxSlowdown = options.maxSlowdown ?? 0.1;
-  const waiting: (() => Promise<void>)[] = [];
+  const waiting: { priority: number; work: () => Promise<void> }[] = [];
   let active = 0;
   let ewma = 0;
   let spent = 0;
   let credit = 0;
   let wake: (() => void) | undefined;
   const runOne = async () => {
+    let best = 0;
+    for (let i = 1; i < waiting.length; i++) if (waiting[i]!.priority < waiting[best]!.priority) best = i;
+    const [next] = waiting.splice(best, 1);
     const t0 = performance.now();
-    await waiting.shift()!();
+    await next!.work();
     return performance.now() - t0;
   };
   return {
     get stepMs() { return ewma; },
     get spentMs() { return spent; },
-    run(work) {
+    run(work, priority = 0) {
       if (active === 0) return work();
       return new Promise((resolve, reject) => {
-        waiting.push(async () => { try { resolve(await work()); } catch (e) { reject(e as Error); } });
+        waiting.push({ priority, work: async () => { try { resolve(await work()); } catch (e) { reject(e as Error); } } });
         wake?.();
       });
     },
     decoding(on) {
       active = Math.max(0, active + (on ? 1 : -1));
-      if (active === 0) for (const w of waiting.splice(0)) void w(); // nothing decodes: let everything run
+      if (active === 0) for (const w of waiting.splice(0)) void w.work(); // nothing decodes: let everything run
     },
     async gap(stepMs) {
       ewma = ewma === 0 ? stepMs : 0.8 * ewma + 0.2 * stepMs;

@@ -212,8 +212,31 @@ describe('RAG runtime', () => {
       if (e.type === 'done') done = e;
       if (e.type === 'trace') trace = e;
     }
-    return { tokens, at, done: done!, stages: trace!.stages, kinds: trace!.stages.map((s) => s.kind) };
+    return { tokens, at, done: done!, stages: trace!.stages, kinds: trace!.stages.map((s) => s.kind), start };
   };
+
+  gpuTest('with lookahead 1, a question waits to retrieve until the one before it has the generator; the oldest question\'s retrieval goes first', async (ctx) => {
+    const { store, embedder, generator, dispose } = await parts(ctx);
+    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, lookahead: 1 });
+    try {
+      await rag.ingest(await cranfield(20));
+      const qs = ['boundary layer on a flat plate', 'supersonic flow around a cone', 'heat transfer at hypersonic speed'];
+      const runs = qs.map(async (q, i) => {
+        await new Promise((r) => setTimeout(r, 20 * i));
+        return answerOf(rag, q, { k: 2, nprobe: 4, maxTokens: 12 });
+      });
+      const [a, b, c] = await Promise.all(runs);
+      const at = (r: typeof a, kind: string, edge: 'start' | 'end' = 'start') => r!.start + r!.stages.find((s) => s.kind === kind)![edge];
+      // B retrieves once A holds the generator, C once B does.
+      expect(at(b, 'embed')).toBeGreaterThanOrEqual(at(a, 'prefill') - 5);
+      expect(at(c, 'embed')).toBeGreaterThanOrEqual(at(b, 'prefill') - 5);
+      expect(at(a, 'decode', 'end')).toBeLessThanOrEqual(at(b, 'decode') + 5);
+      for (const r of [a, b, c]) expect(r!.tokens.length).toBeGreaterThan(0);
+    } finally {
+      await rag.close();
+      await dispose();
+    }
+  });
 
   gpuTest('speculation never changes the answer; when the partial top-k differs from the final one the prefill restarts', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);

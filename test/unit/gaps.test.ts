@@ -64,3 +64,14 @@ test('sub-stages longer than one gap\'s share leave the following gaps empty: th
   await Promise.all(jobs);
   expect(ran).toBe(20);
 });
+
+test('gaps serve the lowest priority number first, then the oldest', async () => {
+  const s = createGapScheduler({ maxSlowdown: 1 });
+  s.decoding(true);
+  const order: string[] = [];
+  const jobs = [['b1', 2], ['a1', 1], ['c1', 3], ['a2', 1]].map(([name, p]) => s.run(async () => { order.push(name as string); }, p as number));
+  await s.gap(1000);
+  await Promise.all(jobs);
+  expect(order).toEqual(['a1', 'a2', 'b1', 'c1']);
+  s.decoding(false);
+});
