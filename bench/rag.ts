@@ -10,6 +10,7 @@ import { createRag, type PeriodicOptions, type RagEvent } from '../src/runtime/r
 import { deleteStore, openStore } from '../src/store/idb-store.js';
 import { createStoredIndex } from '../src/store/stored-index.js';
 import { createRng } from '../src/random.js';
+import { percentile } from '../src/util/stats.js';
 import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
 
 export interface RagBenchOptions {
@@ -35,9 +36,9 @@ export interface PeriodicFigure {
   searchMsMedian: number; waitedMsMedian: number; refreshes: number; blockingRefreshes: number;
 }
 
-const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0; };
+const median = (v: number[]) => percentile(v, 0.5);
+const p99 = (v: number[]) => percentile(v, 0.99);
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
-const p99 = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(0.99 * s.length))] ?? 0; };
 
 export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) {
   const dim = 64;

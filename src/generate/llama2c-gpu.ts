@@ -12,6 +12,7 @@ import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
 import llamaWgsl from '../../shaders/llama.wgsl?raw';
 import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
 import { fetchBytes } from '../util/fetch-bytes.js';
+import { percentile } from '../util/stats.js';
 import { parseCheckpoint, parseTokenizer, type Llama2cConfig, type Llama2cWeights } from './llama2c-format.js';
 import { createSampler, type Sampler } from './sampler.js';
 import type { GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
@@ -325,9 +326,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
     reset() { position = 0; lastToken = BOS; history = []; hasLogits = false; interrupted = false; },
 
     timings(): GeneratorTimings {
-      const sorted = decodeMs.slice().sort((a, b) => a - b);
-      const pct = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : 0);
-      return { prefillTokensPerSecond: prefillMs > 0 ? (prefillTokens / prefillMs) * 1000 : 0, decodeMsMedian: pct(0.5), decodeMsP99: pct(0.99), steps: sorted.length };
+      return { prefillTokensPerSecond: prefillMs > 0 ? (prefillTokens / prefillMs) * 1000 : 0, decodeMsMedian: percentile(decodeMs, 0.5), decodeMsP99: percentile(decodeMs, 0.99), steps: decodeMs.length };
     },
 
     destroy() {

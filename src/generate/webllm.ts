@@ -3,6 +3,7 @@
 // so step() is exactly one pull. interrupt() calls interruptGenerate() and drains the stream
 // (breaking out of it early would leave the engine locked). WebLLM's failures become WeftErrors.
 
+import { percentile } from '../util/stats.js';
 import { WeftError, type WeftErrorCode } from '../errors.js';
 import type { GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
 
@@ -191,9 +192,8 @@ export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Pr
     reset() { void finish(); messages = []; position = 0; },
 
     timings(): GeneratorTimings {
-      const sorted = decodeMs.slice(1).sort((a, b) => a - b); // the first pull includes prefill
-      const pct = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : 0);
-      return { prefillTokensPerSecond: prefillRate, decodeMsMedian: pct(0.5), decodeMsP99: pct(0.99), steps: decodeMs.length };
+      const steps = decodeMs.slice(1); // the first pull includes prefill
+      return { prefillTokensPerSecond: prefillRate, decodeMsMedian: percentile(steps, 0.5), decodeMsP99: percentile(steps, 0.99), steps: decodeMs.length };
     },
 
     setSampling(s) { sampling = s; },

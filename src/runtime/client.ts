@@ -32,6 +32,7 @@ export async function createRagInWorker(options: RagWorkerOptions, init: { onPro
     const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined]
       .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
     const opened = engine.api.openRag(engine.transfer(options, transfers), init.onProgress ? engine.callback(init.onProgress) : undefined);
+    opened.catch(() => undefined); // when the abort wins, the worker is gone and its answer does not matter
     const abort = new Promise<never>((_, reject) => {
       onAbort = () => reject(aborted());
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -179,36 +179,27 @@ export async function createRag(options: RagOptions): Promise<Rag> {
   const template = options.promptTemplate ?? defaultPromptTemplate;
   let busy: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => { const r = busy.then(fn); busy = r.catch(() => undefined); return r; };
-  // The generator holds one context: answers are decoded one request at a time, while the next
-  // request's retrieval proceeds meanwhile.
-  const lock = () => {
-    let tail: Promise<void> = Promise.resolve();
-    let held = 0;
-    return {
-      idle: () => held === 0,
-      async acquire(): Promise<() => void> {
-        held++;
-        let release!: () => void;
-        const previous = tail;
-        tail = new Promise<void>((r) => { release = () => { held--; r(); }; });
-        await previous;
-        return release;
-      },
-    };
-  };
-  const generatorLock = lock();
-  const lookahead = (() => {
-    let free = Math.max(1, options.lookahead ?? 2);
+  /**
+   * `n` slots taken in arrival order; the release a taker gets is safe to call more than once.
+   * The generator holds one context (one slot): answers are decoded one request at a time while
+   * the next request's retrieval proceeds; `lookahead` slots bound how many waiting questions
+   * retrieve ahead; the sequential schedule takes one request at a time.
+   */
+  const slots = (n: number) => {
+    let free = n;
     const queue: (() => void)[] = [];
     return {
-      async enter(): Promise<() => void> {
-        if (free > 0) free--; else await new Promise<void>((r) => queue.push(r));
+      idle: () => free === n,
+      async acquire(): Promise<() => void> {
+        if (free > 0 && queue.length === 0) free--; else await new Promise<void>((r) => queue.push(r));
         let left = false;
         return () => { if (left) return; left = true; const next = queue.shift(); if (next) next(); else free++; };
       },
     };
-  })();
-  const requestLock = lock();
+  };
+  const generatorLock = slots(1);
+  const lookahead = slots(Math.max(1, options.lookahead ?? 2));
+  const requestLock = slots(1);
 
   const checkDim = (dim: number) => {
     if (index && dim !== index.dim) {
@@ -309,7 +300,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     cancelled?: () => boolean;
   }
   /** Retrieval as sub-stages: embed, open the session, then cluster-sized slices; `busyMs` is their time. */
-  const retrieve = async (query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number; embedMs: number }> => {
+  const retrieve = async (query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number }> => {
     const idx = checkQuery(query);
     const { t0, stages } = o;
     let busy = 0;
@@ -317,7 +308,6 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     let s0 = performance.now();
     const q = await o.run(async () => { const e = performance.now(); const v = await embedder.embed([query]); noteEmbed(performance.now() - e); return v; });
     checkDim(q.length);
-    const eMs = performance.now() - s0;
     stages.push({ kind: 'embed', start: s0 - t0, end: performance.now() - t0, ...(o.window ? { window: o.window } : {}) });
     let arrived: Promise<unknown> = Promise.resolve();
     if (o.prefetch) {
@@ -332,13 +322,13 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     try {
       let slices = 0;
       while (!session.done) {
-        if (o.cancelled?.()) return { passages: [], busyMs: busy, embedMs: eMs };
+        if (o.cancelled?.()) return { passages: [], busyMs: busy };
         s0 = performance.now();
         const r = await timed(() => session.step(o.listsPerSlice));
         stages.push({ kind: 'search', start: s0 - t0, end: performance.now() - t0, clusters: r.lists, bytes: r.streamedBytes, nprobe: o.nprobe, ...(o.window ? { window: o.window } : {}) });
         if (++slices === o.afterSlices && !session.done && o.onPartial) await o.onPartial(await passagesOf(idx, await session.read(), o.k));
       }
-      return { passages: await passagesOf(idx, await session.read(), o.k), busyMs: busy, embedMs: eMs };
+      return { passages: await passagesOf(idx, await session.read(), o.k), busyMs: busy };
     } finally {
       session.destroy();
     }
@@ -375,12 +365,22 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     let release: (() => void) | undefined;
     let speculative: { prompt: string; prefill: Promise<void> } | undefined;
     let decoding = false;
-    let pending: Promise<{ passages: Passage[]; busyMs: number; embedMs: number; nprobe: number }> | undefined;
+    let pending: Promise<{ passages: Passage[]; busyMs: number; nprobe: number; window: number }> | undefined;
     let finished = false;
     let leaveLookahead = () => {};
     // This answer's periodic searches have a budget of their own (PeriodicOptions.maxSlowdown).
     const own = createGapScheduler({ maxSlowdown: per?.maxSlowdown ?? maxSlowdown });
     own.decoding(true);
+    /**
+     * Ends this answer's decoding (idempotent): the gaps stop waiting for it, and the queued
+     * sub-stages of its periodic search run, see `finished` and stop.
+     */
+    const stopDecoding = async () => {
+      finished = true;
+      if (decoding) { gaps.decoding(false); decoding = false; }
+      own.decoding(false);
+      if (pending) await pending.catch(() => undefined);
+    };
     try {
       // Speculation (HedraRAG): after the first slices, prefill on the partial top-k while the
       // remaining slices run; the answer is always decoded from the final top-k's prompt.
@@ -396,7 +396,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         prefill.catch(() => undefined);
         speculative = { prompt, prefill };
       };
-      if (woven) leaveLookahead = await lookahead.enter();
+      if (woven) leaveLookahead = await lookahead.acquire();
       const passages = woven
         ? (await retrieve(question, {
           k, nprobe, t0, stages, run: oldestFirst, prefetch: true, listsPerSlice: sliceLists(nprobe),
@@ -477,7 +477,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
       const periodicSearch = (query: string, window: number, run: Runner) => {
         const np = periodicNprobe();
         return retrieve(query, { k: perK, nprobe: np, t0, stages, run, prefetch: run !== direct, listsPerSlice: sliceLists(np), window, cancelled: () => finished })
-          .then((r) => { line.observe(np, r.busyMs); return { ...r, nprobe: np }; });
+          .then((r) => { line.observe(np, r.busyMs); return { ...r, nprobe: np, window }; });
       };
       let d0 = performance.now();
       while (generated < maxTokens) {
@@ -495,38 +495,30 @@ export async function createRag(options: RagOptions): Promise<Rag> {
           // PipeRAG: the query is the text of the window just decoded.
           const query = pieces.slice(-per.interval).join('').trim() || question;
           const window = generated / per.interval;
-          if (staleness === 0) {
-            const w0 = performance.now();
-            const r = await periodicSearch(query, window, direct);
-            const waited = performance.now() - w0;
-            windows.push({ window, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: waited, refreshed: await refresh(r.passages) });
-          } else {
-            // The previous window's query is searched for this boundary: pipelined, that search
-            // ran in this window's gaps and must be over now; otherwise it runs now.
-            const w0 = performance.now();
-            let r: Awaited<NonNullable<typeof pending>> | undefined;
-            if (pending) { await own.drain(pending); r = await pending; pending = undefined; }
-            else if (staleQuery) r = await periodicSearch(staleQuery.query, staleQuery.window, direct);
-            if (r) windows.push({ window: window - 1, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: performance.now() - w0, refreshed: await refresh(r.passages) });
-            staleQuery = undefined;
-            // A result that would land after the last token is not worth searching for.
-            if (generated + per.interval < maxTokens) {
-              if (pipelined) {
-                pending = periodicSearch(query, window, own.run);
-                pending.catch(() => undefined);
-              } else {
-                staleQuery = { query, window };
-              }
+          // Staleness 0 searches this window now; otherwise the previous window's query is
+          // searched for this boundary: pipelined, that search ran in this window's gaps and must
+          // be over now, else it runs now.
+          const w0 = performance.now();
+          let r: Awaited<NonNullable<typeof pending>> | undefined;
+          if (staleness === 0) r = await periodicSearch(query, window, direct);
+          else if (pending) { await own.drain(pending); r = await pending; pending = undefined; }
+          else if (staleQuery) r = await periodicSearch(staleQuery.query, staleQuery.window, direct);
+          if (r) windows.push({ window: r.window, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs: performance.now() - w0, refreshed: await refresh(r.passages) });
+          staleQuery = undefined;
+          // A result that would land after the last token is not worth searching for.
+          if (staleness === 1 && generated + per.interval < maxTokens) {
+            if (pipelined) {
+              pending = periodicSearch(query, window, own.run);
+              pending.catch(() => undefined);
+            } else {
+              staleQuery = { query, window };
             }
           }
         }
         if (woven) await gaps.gap(stepMs); // other requests' sub-stages, within budget
         if (pipelined) await own.gap(stepMs); // this answer's own periodic search, within its budget
       }
-      finished = true;
-      if (decoding) { gaps.decoding(false); decoding = false; }
-      own.decoding(false);
-      if (pending) await pending.catch(() => undefined);
+      await stopDecoding();
       stages.push({ kind: 'decode', start: d0 - t0, end: performance.now() - t0 });
       yield { type: 'trace', stages };
       const cited = [...new Set(Array.from(answer.matchAll(/\[(\d+)\]/g), (m) => Number(m[1])))];
@@ -538,10 +530,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         ...(per ? { periodic: { interval: per.interval, staleness, pipelined, refreshes, refreshMs, windows } } : {}),
       };
     } finally {
-      finished = true;
-      if (decoding) gaps.decoding(false);
-      own.decoding(false); // queued sub-stages of a periodic search run, see `finished` and stop
-      if (pending) await pending.catch(() => undefined);
+      await stopDecoding();
       if (speculative) await speculative.prefill.catch(() => undefined);
       leaveLookahead();
       release?.(); // also when the caller stops iterating early
