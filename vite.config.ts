@@ -45,7 +45,7 @@ export default defineConfig(({ mode }) => mode === 'lib'
       outDir: 'dist/lib',
       emptyOutDir: true,
       sourcemap: true,
-      lib: { entry: resolve(import.meta.dirname, 'src/index.ts'), formats: ['es'], fileName: () => 'weft.js' },
+      lib: { entry: resolve(import.meta.dirname, 'src/weft.ts'), formats: ['es'], fileName: () => 'weft.js' },
       // Dependencies stay imports: the app's bundler resolves (and dedupes) them.
       rollupOptions: { external: (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)) },
     },

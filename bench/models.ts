@@ -9,7 +9,7 @@ export interface ModelsBenchOptions { assets: string; steps: number; chunks: num
 
 export async function runModelsBench(o: ModelsBenchOptions, log: (s: string) => void) {
   const lm = `${o.assets}/lm-stories260K`;
-  const gen = await loadLlama2c(null, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+  const gen = await loadLlama2c({ model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
   const story = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends and her dog. One day, she saw a big red ball under a tree and ran to get it.';
   await gen.prefill(story); // warm-up: kernels compiled
   gen.reset();

@@ -2,10 +2,10 @@
 // woven schedule (reference generator stories260K, an index of ≥ 100k vectors in IndexedDB, the
 // GPU cache at 25% of it): end-to-end latency and time to first token per request, and the
 // inter-token latency that weaving retrieval into decoding costs.
-import { createGpuContext, gaussianMixture } from '../src/index.js';
+import { createGpuContext, gaussianMixture } from '../src/weft.js';
 import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../src/generate/llama2c-gpu.js';
-import { layoutFor } from '../src/index/codec.js';
+import { layoutFor } from '../src/ivf/codec.js';
 import { createRag, type PeriodicOptions, type RagEvent } from '../src/runtime/rag.js';
 import { deleteStore, openStore } from '../src/store/idb-store.js';
 import { createStoredIndex } from '../src/store/stored-index.js';
@@ -53,14 +53,14 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
     const tok = async (f: string) => (await fetch(`${o.assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
     const embedder = await createOnnxEmbedder({ model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', wasmPaths: '/node_modules/onnxruntime-web/dist/', maxLength: 64, cache: false, modelId: 'bench-graph' });
     const lm = `${o.assets}/lm-stories260K`;
-    const generator = await loadLlama2c(ctx, { model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+    const generator = await loadLlama2c({ gpu: ctx, model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
 
     // The corpus: Cranfield abstracts as passage texts over n vectors (re-used texts, distinct vectors).
     const raw = (await (await fetch(`${o.assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
     const texts = raw.split(/^\.I /m).slice(1).map((r) => (/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').replace(/\s+/g, ' ').trim().slice(0, 300));
     log(`building ${o.n} x ${dim} f16 in IndexedDB…`);
     const vectors = gaussianMixture(o.n, dim, { centers: 256, seed: 5 });
-    const idx = await createStoredIndex(ctx, vectors, { store, name: 'corpus', dim, nlist: 256, metric: 'cosine', storage: 'f16', niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
+    const idx = await createStoredIndex(vectors, { gpu: ctx, store, name: 'corpus', dim, nlist: 256, metric: 'cosine', storage: 'f16', niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
     for (let i = 0; i < o.n; i += 20000) {
       const m = Math.min(o.n, i + 20000) - i;
       await idx.add(vectors.subarray(i * dim, (i + m) * dim), { chunks: Array.from({ length: m }, (_, j) => ({ docId: `doc-${(i + j) % texts.length}`, text: texts[(i + j) % texts.length]! })) });

@@ -5,11 +5,11 @@
 import {
   createFlatIndex, createGpuContext, createIvfIndex, createRng, gaussianMixture, recallAtK,
   type GpuContext, type IvfIndex, type Metric, type SearchResult, type StorageType,
-} from '../src/index.js';
+} from '../src/weft.js';
 import { bufferFrom } from '../src/gpu/kernels.js';
-import { encodeRows, layoutFor, padRows, normalizeRows } from '../src/index/codec.js';
-import { uploadLists } from '../src/index/gpu-lists.js';
-import { timeScanKernel } from '../src/index/scan.js';
+import { encodeRows, layoutFor, padRows, normalizeRows } from '../src/ivf/codec.js';
+import { uploadLists } from '../src/ivf/gpu-lists.js';
+import { timeScanKernel } from '../src/ivf/scan.js';
 import { parseVectors, type Matrix } from './formats.js';
 
 export interface SearchBenchOptions {
@@ -134,7 +134,7 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
   const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
   log(`device: ${device} (scan workgroup ${ctx.scanWorkgroupSize}); ${n} x ${dim} ${o.storage}, ${o.metric}, nlist ${nlist}, ${nq} queries, k ${o.k}`);
   try {
-    const ivf = await createIvfIndex(ctx, { dim, nlist, metric: o.metric, storage: o.storage, seed: o.seed, niter: o.niter, maxTrainPointsPerCentroid: 64 });
+    const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, metric: o.metric, storage: o.storage, seed: o.seed, niter: o.niter, maxTrainPointsPerCentroid: 64 });
     let t0 = performance.now();
     await ivf.train(base.data);
     const trainMs = performance.now() - t0;
@@ -145,7 +145,7 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
     log(`added in ${addMs.toFixed(0)} ms`);
 
     // Ground truth: exact f32 flat search on the GPU. Baseline speed: flat search over the same storage.
-    const exact = await createFlatIndex(ctx, { dim, metric: o.metric, storage: 'f32' });
+    const exact = await createFlatIndex({ gpu: ctx, dim, metric: o.metric, storage: 'f32' });
     await exact.add(base.data);
     const truth = await exact.search(queries, { k: o.k });
     let flatQps: number;
@@ -154,7 +154,7 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
       exact.destroy();
     } else {
       exact.destroy();
-      const same = await createFlatIndex(ctx, { dim, metric: o.metric, storage: o.storage });
+      const same = await createFlatIndex({ gpu: ctx, dim, metric: o.metric, storage: o.storage });
       await same.train(base.data);
       await same.add(base.data);
       flatQps = await timeQps(same, queries, nq, { k: o.k });

@@ -3,11 +3,11 @@
 // the hit rates of the hotness and LRU caches on a Zipf-distributed query stream against
 // Belady's offline optimum on the very same stream.
 
-import { createRng, gaussianMixture, createGpuContext, type StorageType } from '../src/index.js';
+import { createRng, gaussianMixture, createGpuContext, type StorageType } from '../src/weft.js';
 import { beladyHitRate } from '../src/cache/policy.js';
 import { deleteStore, openStore } from '../src/store/idb-store.js';
 import { createStoredIndex, openStoredIndex } from '../src/store/stored-index.js';
-import { layoutFor } from '../src/index/codec.js';
+import { layoutFor } from '../src/ivf/codec.js';
 
 export interface TiersBenchOptions { n: number; dim: number; nlist?: number; cacheFraction: number; zipf: number; storage: StorageType; queries: number; nprobe: number; seed: number }
 
@@ -22,7 +22,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     const data = gaussianMixture(o.n, o.dim, { centers: Math.max(8, nlist), seed: o.seed });
     let store = await openStore({ dbName });
     let t0 = performance.now();
-    const built = await createStoredIndex(ctx, data, { store, name: 'bench', dim: o.dim, nlist, storage: o.storage, niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
+    const built = await createStoredIndex(data, { gpu: ctx, store, name: 'bench', dim: o.dim, nlist, storage: o.storage, niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
     for (let i = 0; i < o.n; i += 20000) await built.add(data.subarray(i * o.dim, Math.min(o.n, i + 20000) * o.dim));
     log(`built in ${(performance.now() - t0).toFixed(0)} ms`);
     const manifest = built.manifest;
@@ -58,14 +58,14 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     store = await openStore({ dbName });
     let probed: number[] = [];
     t0 = performance.now();
-    const cold = await openStoredIndex(ctx, { store, name: 'bench', preload: false, onProbe: (l) => { probed = l; } });
+    const cold = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, onProbe: (l) => { probed = l; } });
     const openMs = performance.now() - t0;
     await cold.search(queries.subarray(0, o.dim), { k: 10, nprobe: o.nprobe });
     const coldOpenMs = performance.now() - t0;
     await cold.close();
     // The same cold open again, now that this device has compiled the kernels (what a page that
     // already searched, or a browser with a warm shader cache, sees).
-    const again = await openStoredIndex(ctx, { store, name: 'bench', preload: false });
+    const again = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false });
     const t1 = performance.now();
     await again.search(queries.subarray(o.dim, 2 * o.dim), { k: 10, nprobe: o.nprobe });
     const coldOpenCompiledMs = (performance.now() - t1) + openMs;
@@ -80,10 +80,10 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
 
     // Streaming with prefetch: IndexedDB reads pipelined with GPU uploads.
     const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / 32) * 32 * (layoutFor(o.dim, o.storage).bytesPerVector + 4), 0);
-    const warmup = await openStoredIndex(ctx, { store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
+    const warmup = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
     await warmup.prefetch(queries.subarray(0, o.dim), { nprobe: Math.min(nlist, 256), byteBudget: 1 }).done; // compiles the ranking kernel
     await warmup.close();
-    const streamer = await openStoredIndex(ctx, { store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
+    const streamer = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
     t0 = performance.now();
     const h = streamer.prefetch(queries.subarray(0, o.dim), { nprobe: Math.min(nlist, 256), byteBudget: indexBytes });
     const rep = await h.done;
@@ -98,7 +98,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     const stream: number[][] = [];
     const rates: Record<string, number> = {};
     for (const policy of ['hotness', 'lru'] as const) {
-      const idx = await openStoredIndex(ctx, { store, name: 'bench', preload: false, cacheBytes, cachePolicy: policy, onProbe: (l) => { if (policy === 'hotness') stream.push(l); } });
+      const idx = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, cacheBytes, cachePolicy: policy, onProbe: (l) => { if (policy === 'hotness') stream.push(l); } });
       for (let q = 0; q < o.queries; q++) await idx.search(queries.subarray(q * o.dim, (q + 1) * o.dim), { k: 10, nprobe: o.nprobe });
       const s = idx.cacheStats();
       rates[policy] = s.hits / (s.hits + s.misses);

@@ -3,7 +3,7 @@
 import {
   createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, isWeftError, recallAtK,
   type Metric, type StorageType,
-} from '../src/index.js';
+} from '../src/weft.js';
 
 const form = document.querySelector<HTMLFormElement>('#form')!;
 const status = document.querySelector<HTMLParagraphElement>('#status')!;
@@ -41,12 +41,12 @@ async function run() {
   ctx.onError((e) => say(`${e.code}: ${e.message}`, true));
   try {
     say(`Training ${nlist} lists with k-means on the GPU…`);
-    const ivf = await createIvfIndex(ctx, { dim, nlist, metric, storage, niter: 10, maxTrainPointsPerCentroid: 64 });
+    const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, metric, storage, niter: 10, maxTrainPointsPerCentroid: 64 });
     const [, trainMs] = await timed(() => ivf.train(data));
     say('Adding vectors…');
     const [, addMs] = await timed(() => ivf.add(data));
     say('Exact flat search for the ground truth…');
-    const flat = await createFlatIndex(ctx, { dim, metric, storage });
+    const flat = await createFlatIndex({ gpu: ctx, dim, metric, storage });
     await flat.train(data);
     await flat.add(data);
     await flat.search(queries, { k });

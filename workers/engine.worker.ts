@@ -42,7 +42,7 @@ const api: EngineApi = {
 
   async loadReference(source, onProgress) {
     await api.unload();
-    const g = await loadLlama2c(null, source, onProgress ? { onProgress: (p) => { void onProgress(p); } } : {});
+    const g = await loadLlama2c({ ...source, ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}) });
     generator = g;
     return { contextLength: g.contextLength };
   },

@@ -9,7 +9,7 @@ import type { WebLlmModel } from '../src/generate/webllm.js';
 import type { EmbedderDevice } from '../src/embed/onnx-embedder.js';
 import type { GenerateOptions, IngestProgress, Passage, RagEvent } from '../src/runtime/rag.js';
 import type { DocumentInput } from '../src/ingest/documents.js';
-import type { Metric, StorageType } from '../src/index/types.js';
+import type { Metric, StorageType } from '../src/ivf/types.js';
 
 interface SerializedThrow { isError: boolean; value: unknown }
 interface SerializedError { name: string; message: string; stack?: string | undefined; code?: WeftErrorCode | undefined; details?: Record<string, unknown> | undefined }

@@ -7,9 +7,9 @@
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { storageBuffer } from '../gpu/kernels.js';
-import { BLOCK, type Layout } from '../index/codec.js';
-import type { GpuLists } from '../index/gpu-lists.js';
-import type { ListRecord } from '../store/idb-store.js';
+import { BLOCK, type Layout } from '../ivf/codec.js';
+import type { GpuLists } from '../ivf/gpu-lists.js';
+import type { ListRecord } from '../ivf/types.js';
 
 export interface Residency { shard: number; slot: number; count: number; bytes: number }
 

@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WeftError } from '../errors.js';
-import type { LoadProgress } from '../generate/types.js';
+import type { LoadProgress } from '../util/progress.js';
 import { fetchBytes } from '../util/fetch-bytes.js';
 
 export const EMBEDDER_DEVICES = ['webgpu', 'wasm'] as const;

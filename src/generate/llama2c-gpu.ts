@@ -7,7 +7,7 @@
 // gives bitwise the logits and KV cache that feeding the tokens one by one gives.
 
 import { WeftError } from '../errors.js';
-import { contextFrom, type GpuContext, type GpuSource } from '../gpu/context.js';
+import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
 import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
 import llamaWgsl from '../../shaders/llama.wgsl?raw';
 import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
@@ -43,6 +43,12 @@ export interface Llama2cSource {
   tokenizer: string | URL | ArrayBuffer;
 }
 
+export interface Llama2cOptions extends Llama2cSource, GpuOption {
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+  sampling?: SamplingOptions;
+}
+
 const PARAM_BLOCK = 256;
 const WG = 64;
 /**
@@ -60,13 +66,13 @@ function load(src: string | URL | ArrayBuffer, file: string, onProgress?: (p: Lo
 }
 
 /** Loads a llama2.c checkpoint and tokenizer and prepares them on the GPU. */
-export async function loadLlama2c(gpu: GpuSource, source: Llama2cSource, options: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal; sampling?: SamplingOptions } = {}): Promise<Llama2cGenerator> {
-  const modelBytes = await load(source.model, 'model', options.onProgress, options.signal);
-  const tokBytes = await load(source.tokenizer, 'tokenizer', options.onProgress, options.signal);
+export async function loadLlama2c(options: Llama2cOptions): Promise<Llama2cGenerator> {
+  const modelBytes = await load(options.model, 'model', options.onProgress, options.signal);
+  const tokBytes = await load(options.tokenizer, 'tokenizer', options.onProgress, options.signal);
   if (options.signal?.aborted) throw new WeftError('ABORTED', 'Loading the model was aborted.');
   const weights = parseCheckpoint(modelBytes);
   const tokenizer = createBpeTokenizer(parseTokenizer(tokBytes, weights.config.vocabSize));
-  const { ctx, owns } = await contextFrom(gpu);
+  const { ctx, owns } = await contextFrom(options.gpu);
   try {
     const g = createGenerator(ctx, owns, weights, tokenizer, options.sampling ?? {});
     options.onProgress?.({ status: 'ready' });

@@ -1,9 +1,6 @@
 // The generator interface the scheduler drives one decode step at a time.
 
-export type LoadProgress =
-  | { status: 'download'; file: string; loaded: number; total: number | undefined }
-  | { status: 'init'; done: number; total: number }
-  | { status: 'ready' };
+export type { LoadProgress } from '../util/progress.js';
 
 export interface GeneratedToken {
   token: number;

@@ -44,8 +44,17 @@ export interface GpuContext {
   destroy(): void;
 }
 
-/** A GPUDevice to borrow, a GpuContext to share, or nothing to create (and own) a device. */
-export type GpuSource = GPUDevice | GpuContext | null | undefined;
+/**
+ * What every GPU object takes as its `gpu` option: a GPUDevice to wrap, a GpuContext to share,
+ * or nothing to create (and own) a device.
+ */
+export type GpuSource = GPUDevice | GpuContext | undefined;
+
+/** The option every factory of a GPU object accepts. */
+export interface GpuOption {
+  /** The device or context to run on. Default: a device of its own, destroyed with the object. */
+  gpu?: GPUDevice | GpuContext;
+}
 
 /**
  * The context an object runs on, and whether the object owns it (destroys it when it is

@@ -10,13 +10,13 @@ import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import type { Generator } from '../generate/types.js';
-import { NO_ID, type Metric, type StorageType } from '../index/types.js';
+import { NO_ID, type Metric, type StorageType } from '../ivf/types.js';
 import { chunkDocument, readDocument, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../store/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../store/stored-index.js';
 import { createGapScheduler } from '../schedule/gaps.js';
 import { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
-import type { SearchResult } from '../index/types.js';
+import type { SearchResult } from '../ivf/types.js';
 
 export interface RagOptions {
   store: WeftStore;
@@ -174,7 +174,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     throw new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage; ingest documents into it first (create: true).`, { details: { name } });
   }
   if (exists) {
-    index = await openStoredIndex(options.gpu ?? null, { store, name, ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}) });
+    index = await openStoredIndex({ ...(options.gpu ? { gpu: options.gpu } : {}), store, name, ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}) });
   }
   const template = options.promptTemplate ?? defaultPromptTemplate;
   let busy: Promise<unknown> = Promise.resolve();
@@ -567,7 +567,7 @@ export async function createRag(options: RagOptions): Promise<Rag> {
         if (!index) {
           const nlist = options.nlist ?? Math.max(1, Math.min(Math.floor(chunks.length / 4), 2 ** Math.round(Math.log2(Math.sqrt(chunks.length) * 2))));
           opts.onProgress?.({ status: 'index', done: 0, total: 1 });
-          index = await createStoredIndex(options.gpu ?? null, vectors, {
+          index = await createStoredIndex(vectors, { ...(options.gpu ? { gpu: options.gpu } : {}),
             store, name, dim, nlist, metric: options.metric ?? 'cosine', storage: options.storage ?? 'f16', modelId: embedder.modelId,
             ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
           });

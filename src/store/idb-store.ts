@@ -6,7 +6,9 @@
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { WeftError } from '../errors.js';
-import type { Metric, StorageType } from '../index/types.js';
+import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
+
+export type { ListRecord };
 import { crc32 } from './checksum.js';
 
 /** Version of the record formats below (bumped when a stored shape changes). */
@@ -40,13 +42,6 @@ export interface Manifest {
   generation: number;
 }
 
-/** One IVF list as stored: ids and vectors interleaved in 32-vector blocks (see index/codec.ts). */
-export interface ListRecord {
-  list: number;
-  count: number;
-  ids: Uint32Array;
-  codes: Uint32Array;
-}
 
 /** What is kept per vector besides the vector: its list, and the passage it embeds (if any). */
 export interface ChunkRecord {

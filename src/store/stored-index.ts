@@ -6,20 +6,20 @@
 // list give the same top-k, bit for bit.
 
 import { WeftError } from '../errors.js';
-import { contextFrom, type GpuContext, type GpuSource } from '../gpu/context.js';
+import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
 import { bufferFrom, readBack } from '../gpu/kernels.js';
 import { createListArena, type ListArena } from '../cache/arena.js';
 import { createPolicy, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
 import {
   appendInterleaved, decodeRows, deinterleave, encodeRows, layoutFor, normalizeRows, padRows, interleave,
   type Layout, type ScalarQuantizer,
-} from '../index/codec.js';
-import { uploadLists, type GpuLists } from '../index/gpu-lists.js';
-import { createIvfIndex } from '../index/ivf.js';
-import { assignNearest, uploadPoints } from '../index/kmeans.js';
-import { maxK, openSession, type InternalSession, type ScanTarget } from '../index/scan.js';
-import { NO_ID, type Metric, type SearchResult, type StorageType } from '../index/types.js';
-import { checkIds, checkK, checkVectors } from '../index/validate.js';
+} from '../ivf/codec.js';
+import { uploadLists, type GpuLists } from '../ivf/gpu-lists.js';
+import { createIvfIndex } from '../ivf/ivf.js';
+import { assignNearest, uploadPoints } from '../ivf/kmeans.js';
+import { maxK, openSession, type InternalSession, type ScanTarget } from '../ivf/scan.js';
+import { NO_ID, type Metric, type SearchResult, type StorageType } from '../ivf/types.js';
+import { checkIds, checkK, checkVectors } from '../ivf/validate.js';
 import type { ChunkRecord, ListRecord, Manifest, WeftStore } from './idb-store.js';
 
 /**
@@ -32,7 +32,7 @@ export function imbalanceFactor(counts: readonly number[]): number {
   return (counts.length * counts.reduce((a, b) => a + b * b, 0)) / (total * total);
 }
 
-export interface CacheOptions {
+export interface CacheOptions extends GpuOption {
   /** GPU bytes for cached lists. Default: twice the index's size when opened (at least 16 MiB), at most 512 MiB and 4 storage bindings. */
   cacheBytes?: number;
   /** Replacement policy. Default 'hotness'. */
@@ -141,10 +141,10 @@ export interface StoredIndex {
 const ACCESS_SAVE_EVERY = 64;
 
 /** Trains on `training` (k-means on the GPU), creates the index in the store, and opens it. */
-export async function createStoredIndex(gpu: GpuSource, training: Float32Array, options: CreateStoredIndexOptions): Promise<StoredIndex> {
-  const { ctx, owns } = await contextFrom(gpu);
+export async function createStoredIndex(training: Float32Array, options: CreateStoredIndexOptions): Promise<StoredIndex> {
+  const { ctx, owns } = await contextFrom(options.gpu);
   try {
-    const trainer = await createIvfIndex(ctx, {
+    const trainer = await createIvfIndex({ gpu: ctx,
       dim: options.dim, nlist: options.nlist, metric: options.metric ?? 'l2', storage: options.storage ?? 'f32',
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.niter !== undefined ? { niter: options.niter } : {}),
@@ -168,8 +168,8 @@ export async function createStoredIndex(gpu: GpuSource, training: Float32Array, 
   }
 }
 
-export async function openStoredIndex(gpu: GpuSource, options: OpenStoredIndexOptions): Promise<StoredIndex> {
-  const { ctx, owns } = await contextFrom(gpu);
+export async function openStoredIndex(options: OpenStoredIndexOptions): Promise<StoredIndex> {
+  const { ctx, owns } = await contextFrom(options.gpu);
   try {
     return await openWith(ctx, owns, options);
   } catch (e) {
@@ -805,7 +805,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     if (liveIds.length < nlist) return; // too few vectors to retrain; keep the lists as they are
     const vectors = new Float32Array(liveIds.length * dim);
     live.forEach((v, i) => vectors.set(v, i * dim));
-    const trainer = await createIvfIndex(ctx, { dim, nlist, metric, storage: manifest.storage, seed });
+    const trainer = await createIvfIndex({ gpu: ctx, dim, nlist, metric, storage: manifest.storage, seed });
     let centroids: Float32Array, quantizer: ScalarQuantizer | undefined;
     try {
       await trainer.train(vectors);

@@ -2,7 +2,7 @@
 // that a model fetched once loads offline afterwards. Failures are WeftErrors that name the file.
 
 import { WeftError } from '../errors.js';
-import type { LoadProgress } from '../generate/types.js';
+import type { LoadProgress } from './progress.js';
 
 export interface FetchBytesOptions {
   onProgress?: ((p: LoadProgress) => void) | undefined;

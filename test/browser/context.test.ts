@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { createGpuContext } from '../../src/index.js';
+import { createGpuContext } from '../../src/weft.js';
 
 test('scan workgroup size: 32 on a CPU fallback adapter (SwiftShader here), overridable, validated', async () => {
   const auto = await createGpuContext();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, type WeftError } from '../../src/index.js';
+import { createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, type WeftError } from '../../src/weft.js';
 import { freshSeed } from './harness.js';
 
 describe('device handling', () => {
@@ -19,7 +19,7 @@ describe('device handling', () => {
     const ctx = await createGpuContext();
     const seen: WeftError[] = [];
     ctx.onError((e) => seen.push(e));
-    const index = await createFlatIndex(ctx, { dim: 8 });
+    const index = await createFlatIndex({ gpu: ctx, dim: 8 });
     const data = gaussianMixture(64, 8, { seed: freshSeed() });
     await index.add(data);
     ctx.device.destroy(); // what a driver reset looks like to the page
@@ -48,7 +48,7 @@ describe('device handling', () => {
     const adapter = (await navigator.gpu.requestAdapter())!;
     const device = await adapter.requestDevice();
     const borrowed = await createGpuContext({ device });
-    const index = await createIvfIndex(borrowed, { dim: 8, nlist: 4 });
+    const index = await createIvfIndex({ gpu: borrowed, dim: 8, nlist: 4 });
     const data = gaussianMixture(200, 8, { seed: freshSeed() });
     await index.train(data);
     await index.add(data);
@@ -64,7 +64,7 @@ describe('device handling', () => {
     device.destroy();
 
     // An index given a raw GPUDevice wraps it; an index given nothing owns its device.
-    const own = await createFlatIndex(null, { dim: 4 });
+    const own = await createFlatIndex({ dim: 4 });
     await own.add(new Float32Array([1, 2, 3, 4]));
     const lost = own.gpu.device.lost;
     own.destroy();

@@ -1,14 +1,14 @@
 // Every rejected call fails with a stable code and leaves the index exactly as it was.
 import { describe, expect } from 'vitest';
-import { createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, type IvfIndex } from '../../src/index.js';
+import { createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, type GpuContext, type IvfIndex } from '../../src/weft.js';
 import { freshSeed, gpuTest, sharedContext } from './harness.js';
 
 const dim = 16;
 
-async function trainedIndex(ctx: Parameters<typeof createIvfIndex>[0]) {
+async function trainedIndex(ctx: GpuContext) {
   const seed = freshSeed();
   const data = gaussianMixture(600, dim, { centers: 10, seed });
-  const index = await createIvfIndex(ctx, { dim, nlist: 6, storage: 'f16', seed });
+  const index = await createIvfIndex({ gpu: ctx, dim, nlist: 6, storage: 'f16', seed });
   await index.train(data);
   await index.add(data);
   return { index, queries: gaussianMixture(5, dim, { centers: 10, seed: seed + 1 }) };
@@ -59,8 +59,8 @@ describe('bad input gets a stable code and changes nothing', () => {
   });
 
   gpuTest('search before training, add before training, empty index, too few training vectors', async (ctx) => {
-    const index = await createIvfIndex(ctx, { dim, nlist: 8 });
-    const flat = await createFlatIndex(ctx, { dim, storage: 'int8' });
+    const index = await createIvfIndex({ gpu: ctx, dim, nlist: 8 });
+    const flat = await createFlatIndex({ gpu: ctx, dim, storage: 'int8' });
     try {
       const q = gaussianMixture(2, dim, { seed: 1 });
       await expect(index.search(q)).rejects.toMatchObject({ code: 'NOT_TRAINED' });
@@ -81,19 +81,19 @@ describe('bad input gets a stable code and changes nothing', () => {
   });
 
   gpuTest('invalid options are rejected with the list of valid values', async (ctx) => {
-    await expect(createIvfIndex(ctx, { dim, nlist: 4, metric: 'hamming' as never })).rejects.toMatchObject({
+    await expect(createIvfIndex({ gpu: ctx, dim, nlist: 4, metric: 'hamming' as never })).rejects.toMatchObject({
       code: 'INVALID_OPTION', message: expect.stringContaining('l2, ip, cosine'),
     });
-    await expect(createIvfIndex(ctx, { dim, nlist: 4, storage: 'int4' as never })).rejects.toMatchObject({
+    await expect(createIvfIndex({ gpu: ctx, dim, nlist: 4, storage: 'int4' as never })).rejects.toMatchObject({
       code: 'INVALID_OPTION', message: expect.stringContaining('f32, f16, int8'),
     });
-    await expect(createIvfIndex(ctx, { dim: 0, nlist: 4 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
-    await expect(createIvfIndex(ctx, { dim, nlist: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
-    await expect(createFlatIndex(ctx, { dim: 3.5 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(createIvfIndex({ gpu: ctx, dim: 0, nlist: 4 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(createIvfIndex({ gpu: ctx, dim, nlist: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(createFlatIndex({ gpu: ctx, dim: 3.5 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });
 
   gpuTest('cosine rejects zero vectors', async (ctx) => {
-    const index = await createFlatIndex(ctx, { dim, metric: 'cosine' });
+    const index = await createFlatIndex({ gpu: ctx, dim, metric: 'cosine' });
     try {
       await expect(index.add(new Float32Array(dim))).rejects.toMatchObject({ code: 'INVALID_VECTOR' });
       expect(index.size).toBe(0);
@@ -106,7 +106,7 @@ describe('bad input gets a stable code and changes nothing', () => {
 describe('device limits that cannot be met', () => {
   gpuTest('a storage buffer limit smaller than one 32-vector block', async () => {
     const tiny = await sharedContext({ maxShardBytes: 1024 });
-    const flat = await createFlatIndex(tiny, { dim: 64 });
+    const flat = await createFlatIndex({ gpu: tiny, dim: 64 });
     try {
       const v = gaussianMixture(4, 64, { seed: freshSeed() });
       await expect(flat.add(v)).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringContaining('storage buffer limit') });
@@ -121,7 +121,7 @@ describe('device limits that cannot be met', () => {
     const adapter = (await navigator.gpu.requestAdapter())!;
     const device = await adapter.requestDevice();
     const ctx = await createGpuContext({ device });
-    const flat = await createFlatIndex(ctx, { dim: 8 });
+    const flat = await createFlatIndex({ gpu: ctx, dim: 8 });
     try {
       await flat.add(gaussianMixture(1100, 8, { seed: freshSeed() }));
       await expect(flat.search(gaussianMixture(1, 8, { seed: 1 }), { k: 1024 })).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringContaining('512') });

@@ -3,9 +3,9 @@
 // back every byte it allocated through the context (leak check).
 
 import { expect, test } from 'vitest';
-import { createGpuContext, type GpuContext, type GpuContextOptions } from '../../src/index.js';
-import { NO_ID, type Metric, type ReferenceList, type SearchResult } from '../../src/index.js';
-import { referenceKey } from '../../src/index/reference.js';
+import { createGpuContext, type GpuContext, type GpuContextOptions } from '../../src/weft.js';
+import { NO_ID, type Metric, type ReferenceList, type SearchResult } from '../../src/weft.js';
+import { referenceKey } from '../../src/ivf/reference.js';
 
 const contexts = new Map<string, Promise<GpuContext>>();
 

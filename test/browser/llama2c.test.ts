@@ -13,7 +13,7 @@ const bytes = async (f: string) => (await fetch(`${base}/${f}`)).arrayBuffer();
 
 describe('llama2.c reference generator on WebGPU', () => {
   gpuTest('greedy, 200 steps from BOS, prints exactly llama2.c\'s output for stories260K', async (ctx) => {
-    const gen = await loadLlama2c(ctx, { model: `${base}/stories260K.bin`, tokenizer: `${base}/tok512.bin` });
+    const gen = await loadLlama2c({ gpu: ctx, model: `${base}/stories260K.bin`, tokenizer: `${base}/tok512.bin` });
     try {
       let text = '';
       for (let i = 0; i < 200; i++) {
@@ -33,7 +33,7 @@ describe('llama2.c reference generator on WebGPU', () => {
 
   gpuTest('logits match the CPU float32 forward pass within 1e-4 on random prompts', async (ctx) => {
     const model = await bytes('stories260K.bin');
-    const gen = await loadLlama2c(ctx, { model, tokenizer: await bytes('tok512.bin') });
+    const gen = await loadLlama2c({ gpu: ctx, model, tokenizer: await bytes('tok512.bin') });
     try {
       const rng = createRng(crypto.getRandomValues(new Uint32Array(1))[0]!);
       for (let trial = 0; trial < 3; trial++) {
@@ -58,8 +58,8 @@ describe('llama2.c reference generator on WebGPU', () => {
 
   gpuTest('batched prefill gives bitwise the logits, KV cache and greedy tokens of feeding one token at a time', async (ctx) => {
     const src = { model: await bytes('stories260K.bin'), tokenizer: await bytes('tok512.bin') };
-    const batched = await loadLlama2c(ctx, src);
-    const single = await loadLlama2c(ctx, src);
+    const batched = await loadLlama2c({ gpu: ctx, ...src });
+    const single = await loadLlama2c({ gpu: ctx, ...src });
     try {
       const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
       const rng = createRng(seed);
@@ -98,8 +98,8 @@ describe('llama2.c reference generator on WebGPU', () => {
 
   gpuTest('a restored KV snapshot generates exactly what generating from scratch does', async (ctx) => {
     const src = { model: await bytes('stories260K.bin'), tokenizer: await bytes('tok512.bin') };
-    const a = await loadLlama2c(ctx, src);
-    const b = await loadLlama2c(ctx, src);
+    const a = await loadLlama2c({ gpu: ctx, ...src });
+    const b = await loadLlama2c({ gpu: ctx, ...src });
     try {
       await a.prefill('Once upon a time, there was a dog');
       const snap = await a.snapshot();
@@ -117,8 +117,8 @@ describe('llama2.c reference generator on WebGPU', () => {
   });
 
   gpuTest('an unreachable or bad model gets a clear error', async (ctx) => {
-    await expect(loadLlama2c(ctx, { model: `${base}/no-such-model.bin`, tokenizer: `${base}/tok512.bin` })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+    await expect(loadLlama2c({ gpu: ctx, model: `${base}/no-such-model.bin`, tokenizer: `${base}/tok512.bin` })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
     const model = await bytes('stories260K.bin');
-    await expect(loadLlama2c(ctx, { model: model.slice(0, 5000), tokenizer: await bytes('tok512.bin') })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+    await expect(loadLlama2c({ gpu: ctx, model: model.slice(0, 5000), tokenizer: await bytes('tok512.bin') })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
   });
 });

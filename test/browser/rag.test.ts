@@ -34,7 +34,7 @@ async function tinyEmbedder(dim = 32): Promise<Embedder> {
 }
 
 const referenceGenerator = (ctx: GpuContext) =>
-  loadLlama2c(ctx, { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` });
+  loadLlama2c({ gpu: ctx, model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` });
 
 /** A fresh database, the test embedder and the reference generator; `dispose` releases them. */
 async function parts(ctx: GpuContext) {

@@ -2,7 +2,7 @@ import { describe, expect } from 'vitest';
 import {
   createFlatIndex, createIvfIndex, gaussianMixture, recallAtK, referenceSearch, STORAGE_TYPES,
   type SearchResult,
-} from '../../src/index.js';
+} from '../../src/weft.js';
 import { expectSameTopK, freshSeed, gpuTest, normalized, sharedContext } from './harness.js';
 
 function expectIdentical(a: SearchResult, b: SearchResult) {
@@ -17,8 +17,8 @@ describe('IVF search behaviour', () => {
       const dim = 24, n = 1200, nlist = 10, k = 15;
       const data = gaussianMixture(n, dim, { centers: 30, seed });
       const queries = gaussianMixture(13, dim, { centers: 30, seed: seed + 3 });
-      const ivf = await createIvfIndex(ctx, { dim, nlist, storage, metric: 'l2', seed });
-      const flat = await createFlatIndex(ctx, { dim, storage, metric: 'l2' });
+      const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, storage, metric: 'l2', seed });
+      const flat = await createFlatIndex({ gpu: ctx, dim, storage, metric: 'l2' });
       try {
         await ivf.train(data); // n < 256 * nlist: every point trains, so the int8 range equals the flat one's
         await flat.train(data);
@@ -37,7 +37,7 @@ describe('IVF search behaviour', () => {
     const dim = 32, n = 3000, nlist = 32, k = 10;
     const data = gaussianMixture(n, dim, { centers: 40, seed });
     const queries = gaussianMixture(40, dim, { centers: 40, seed: seed + 1 });
-    const ivf = await createIvfIndex(ctx, { dim, nlist, seed });
+    const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, seed });
     try {
       await ivf.train(data);
       await ivf.add(data);
@@ -58,7 +58,7 @@ describe('IVF search behaviour', () => {
       const dim = 20, n = 2000, nlist = 16, k = 12, nprobe = 11;
       const data = gaussianMixture(n, dim, { centers: 25, seed });
       const queries = gaussianMixture(21, dim, { centers: 25, seed: seed + 5 });
-      const ivf = await createIvfIndex(ctx, { dim, nlist, storage, metric: 'ip', seed });
+      const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, storage, metric: 'ip', seed });
       try {
         await ivf.train(data);
         await ivf.add(data);
@@ -94,8 +94,8 @@ describe('IVF search behaviour', () => {
       const queries = gaussianMixture(11, dim, { centers: 8, seed: seed + 9 });
       // Shards of a few 32-vector blocks: every list is split across several shards.
       const small = await sharedContext({ maxShardBytes: 16384 });
-      const whole = await createIvfIndex(ctx, { dim, nlist, storage, metric: 'cosine', seed });
-      const sharded = await createIvfIndex(small, { dim, nlist, storage, metric: 'cosine', seed });
+      const whole = await createIvfIndex({ gpu: ctx, dim, nlist, storage, metric: 'cosine', seed });
+      const sharded = await createIvfIndex({ gpu: small, dim, nlist, storage, metric: 'cosine', seed });
       const before = small.liveBytes;
       try {
         await whole.train(data);
@@ -108,7 +108,7 @@ describe('IVF search behaviour', () => {
         for (const nprobe of [1, 3, nlist]) {
           expectIdentical(await sharded.search(queries, { k, nprobe }), await whole.search(queries, { k, nprobe }));
         }
-        const flatSharded = await createFlatIndex(small, { dim, storage, metric: 'cosine' });
+        const flatSharded = await createFlatIndex({ gpu: small, dim, storage, metric: 'cosine' });
         await flatSharded.train(data);
         await flatSharded.add(data);
         const lists = flatSharded.lists();
@@ -127,7 +127,7 @@ describe('IVF search behaviour', () => {
     const seed = freshSeed();
     const dim = 16, n = 4000, nlist = 20;
     const data = gaussianMixture(n, dim, { centers: 50, seed });
-    const ivf = await createIvfIndex(ctx, { dim, nlist, seed });
+    const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, seed });
     try {
       await ivf.train(data);
       await ivf.add(data);
@@ -148,7 +148,7 @@ describe('IVF search behaviour', () => {
     const dim = 12, n = 900, nlist = 9;
     const data = gaussianMixture(n, dim, { centers: 12, seed });
     const make = async (s: number) => {
-      const ivf = await createIvfIndex(ctx, { dim, nlist, seed: s, niter: 8 });
+      const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, seed: s, niter: 8 });
       await ivf.train(data);
       const c = ivf.centroids();
       ivf.destroy();
@@ -173,7 +173,7 @@ describe('IVF search behaviour', () => {
     for (const wg of [32, 64, 128] as const) {
       const c = await sharedContext({ scanWorkgroupSize: wg });
       const before = c.liveBytes;
-      const ivf = await createIvfIndex(c, { dim, nlist, seed });
+      const ivf = await createIvfIndex({ gpu: c, dim, nlist, seed });
       if (centroids) await ivf.setTrained(centroids);
       else { await ivf.train(data); centroids = ivf.centroids(); }
       await ivf.add(data);
@@ -191,7 +191,7 @@ describe('IVF search behaviour', () => {
     const base = gaussianMixture(21, dim, { centers: 21, seed: freshSeed(), spread: 1 });
     const data = new Float32Array(400 * dim);
     for (let i = 0; i < 400; i++) data.set(base.subarray((i % 21) * dim, (i % 21 + 1) * dim), i * dim);
-    const ivf = await createIvfIndex(ctx, { dim, nlist, niter: 10 });
+    const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, niter: 10 });
     try {
       await ivf.train(data);
       await ivf.add(data);

@@ -8,7 +8,7 @@ let fx: Fixture;
 beforeAll(async () => { fx = await startFixture(); }, 60_000);
 afterAll(async () => { await fx?.close(); });
 
-type W = typeof import('../../src/index.js') & { store: typeof import('../../src/store/idb-store.js'); stored: typeof import('../../src/store/stored-index.js') };
+type W = typeof import('../../src/weft.js') & { store: typeof import('../../src/store/idb-store.js'); stored: typeof import('../../src/store/stored-index.js') };
 declare const window: { weft: W; idx: import('../../src/store/stored-index.js').StoredIndex; pending?: Promise<unknown>; q: Float32Array };
 
 const DIM = 32;
@@ -20,10 +20,10 @@ async function openIndex(page: Page, create: { n: number; seed: number } | null)
     const s = await store.openStore({ dbName: 'e2e' });
     if (create) {
       const data = gaussianMixture(create.n, dim, { centers: 16, seed: create.seed });
-      window.idx = await stored.createStoredIndex(null, data, { store: s, name: 'docs', dim, nlist: 16, storage: 'f16', seed: 3 });
+      window.idx = await stored.createStoredIndex(data, { store: s, name: 'docs', dim, nlist: 16, storage: 'f16', seed: 3 });
       await window.idx.add(data);
     } else {
-      window.idx = await stored.openStoredIndex(null, { store: s, name: 'docs' });
+      window.idx = await stored.openStoredIndex({ store: s, name: 'docs' });
     }
     window.q = gaussianMixture(8, dim, { centers: 16, seed: 777 });
   }, [create, DIM] as const);

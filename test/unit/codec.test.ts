@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { BLOCK, decodeRows, encodeRows, fromHalf, interleave, layoutFor, toHalf, trainScalarQuantizer } from '../../src/index/codec.js';
+import { BLOCK, decodeRows, encodeRows, fromHalf, interleave, layoutFor, toHalf, trainScalarQuantizer } from '../../src/ivf/codec.js';
 import { createRng } from '../../src/random.js';
 
 function randomRows(n: number, dim: number, seed: number, scale = 3) {
@@ -93,7 +93,7 @@ describe('row codecs', () => {
 
 describe('interleaved records', () => {
   test('deinterleave inverts interleave; append keeps the old slots', async () => {
-    const { appendInterleaved, deinterleave } = await import('../../src/index/codec.js');
+    const { appendInterleaved, deinterleave } = await import('../../src/ivf/codec.js');
     const units = 2, words = 8;
     const a = Uint32Array.from({ length: 45 * words }, (_, i) => i * 3 + 1);
     const b = Uint32Array.from({ length: 30 * words }, (_, i) => i * 5 + 2);

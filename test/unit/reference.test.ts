@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { NO_ID, recallAtK, referenceIvfSearch, referenceProbes, referenceSearch } from '../../src/index.js';
+import { NO_ID, recallAtK, referenceIvfSearch, referenceProbes, referenceSearch } from '../../src/weft.js';
 import { createRng, gaussianMixture, sampleIndices } from '../../src/random.js';
 
 describe('CPU reference search', () => {

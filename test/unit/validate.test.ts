@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { checkIds, checkK, checkVectors } from '../../src/index/validate.js';
+import { checkIds, checkK, checkVectors } from '../../src/ivf/validate.js';
 
 describe('input validation', () => {
   test('vectors: shape, finiteness, cosine zero rows, f16 range', () => {

@@ -4,7 +4,7 @@
 // tier writes exactly these records); the GPU holds them sharded under the binding limit.
 
 import { WeftError } from '../errors.js';
-import { contextFrom, type GpuContext, type GpuSource } from '../gpu/context.js';
+import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
 import { createRng, sampleIndices } from '../random.js';
 import {
@@ -18,9 +18,7 @@ import { bytesPerRank, maxK, openSession, type InternalSession, type ScanTarget 
 import type { Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
 import { checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
 
-export type { GpuSource };
-
-export interface IndexOptions {
+export interface IndexOptions extends GpuOption {
   dim: number;
   /** Default 'l2'. */
   metric?: Metric;
@@ -259,13 +257,13 @@ function sessionOver(core: Core, init: (t: ScanTarget) => Parameters<typeof open
 
 // ---- IVF -----------------------------------------------------------------------------------
 
-export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): Promise<IvfIndex> {
+export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex> {
   const nlist = checkPositiveInt('nlist', options.nlist, 65535);
   const niter = checkPositiveInt('niter', options.niter ?? 20, 1000);
   const perCentroid = checkPositiveInt('maxTrainPointsPerCentroid', options.maxTrainPointsPerCentroid ?? 256);
   const seed = options.seed ?? 1;
   const checked = checkIndexOptions(options); // before creating a device we would have to release
-  const { ctx, owns } = await contextFrom(gpu);
+  const { ctx, owns } = await contextFrom(options.gpu);
   const core = makeCore(ctx, owns, checked, nlist);
   const { dim } = core.layout;
   const kernelMetric = core.metric === 'l2' ? 'l2' : 'ip';
@@ -423,9 +421,9 @@ export async function createIvfIndex(gpu: GpuSource, options: IvfIndexOptions): 
 // ---- Flat ----------------------------------------------------------------------------------
 
 /** Exact search over every stored vector, with the same storage and kernels as the IVF index. */
-export async function createFlatIndex(gpu: GpuSource, options: IndexOptions): Promise<FlatIndex> {
+export async function createFlatIndex(options: IndexOptions): Promise<FlatIndex> {
   const checked = checkIndexOptions(options);
-  const { ctx, owns } = await contextFrom(gpu);
+  const { ctx, owns } = await contextFrom(options.gpu);
   const core = makeCore(ctx, owns, checked, 1);
   const { dim } = core.layout;
   const needsTraining = core.layout.storage === 'int8';

@@ -5,13 +5,13 @@ export { createGpuContext, contextFrom, type GpuContext, type GpuContextOptions,
 export {
   createIvfIndex, createFlatIndex,
   type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions,
-} from './index/ivf.js';
+} from './ivf/ivf.js';
 export {
   METRICS, STORAGE_TYPES, NO_ID, MAX_K,
   type Metric, type StorageType, type SearchOptions, type SearchResult, type SearchSession,
-} from './index/types.js';
-export { referenceSearch, referenceIvfSearch, referenceProbes, recallAtK, type ReferenceList } from './index/reference.js';
-export { layoutFor, toHalf, fromHalf, type Layout, type ScalarQuantizer } from './index/codec.js';
+} from './ivf/types.js';
+export { referenceSearch, referenceIvfSearch, referenceProbes, recallAtK, type ReferenceList } from './ivf/reference.js';
+export { layoutFor, toHalf, fromHalf, type Layout, type ScalarQuantizer } from './ivf/codec.js';
 export { gaussianMixture, createRng, type Rng } from './random.js';
 export { openStore, deleteStore, FORMAT_VERSION, type WeftStore, type Manifest, type ListRecord, type ChunkRecord, type CommitChanges, type StoreOptions } from './store/idb-store.js';
 export {

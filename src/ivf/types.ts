@@ -45,3 +45,14 @@ export interface SearchSession {
   /** Releases the session's GPU buffers. Called by `read()` once done. */
   destroy(): void;
 }
+
+/**
+ * One IVF list as the tiers hold it: its ids and its vectors encoded and interleaved in 32-vector
+ * blocks (see codec.ts), the same bytes in an IndexedDB record and in a GPU cache slot.
+ */
+export interface ListRecord {
+  list: number;
+  count: number;
+  ids: Uint32Array;
+  codes: Uint32Array;
+}
