@@ -58,6 +58,8 @@ export interface Embedder {
   readonly device: EmbedderDevice;
   /** Token ids (with special tokens) the model sees for `text`, after truncation. */
   tokenize(text: string): number[];
+  /** Tokens (with special tokens) `text` takes before any truncation: what chunking must fit into maxLength. */
+  countTokens(text: string): number;
   /** One row of `dim` floats per text. */
   embed(texts: readonly string[]): Promise<Float32Array>;
   destroy(): Promise<void>;
@@ -173,6 +175,7 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
     get dim() { return dim; },
     maxLength, device,
     tokenize,
+    countTokens: (text) => tokenizer.encode(text).ids.length,
     embed(texts) {
       const run = queue.then(async () => {
         if (!Array.isArray(texts) || texts.length === 0) throw new WeftError('INVALID_INPUT', 'embed() needs a non-empty array of texts.');

@@ -107,7 +107,11 @@ export interface StoredIndex {
   readonly size: number;
   readonly manifest: Manifest;
   readonly gpu: GpuContext;
-  add(vectors: Float32Array, options?: { ids?: ArrayLike<number>; chunks?: readonly ChunkInput[]; signal?: AbortSignal }): Promise<Uint32Array>;
+  /**
+   * Adds vectors (and their chunks) in one commit. `replaceDocuments`: every vector of these
+   * documents already in the index is deleted in the same commit (re-ingesting a document).
+   */
+  add(vectors: Float32Array, options?: { ids?: ArrayLike<number>; chunks?: readonly ChunkInput[]; replaceDocuments?: readonly string[]; signal?: AbortSignal }): Promise<Uint32Array>;
   /** Deletes vectors by id: tombstoned at once (never returned again), removed from their list records by compact(). */
   delete(ids: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<number>;
   deleteDocument(docId: string, options?: { signal?: AbortSignal }): Promise<number>;
@@ -629,8 +633,20 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
           if (!a) { a = []; byList.set(l, a); }
           a.push(i);
         }
+        // Vectors of replaced documents are tombstoned in the same records (one commit).
+        const replaced: number[] = [];
+        for (const doc of opts.replaceDocuments ?? []) replaced.push(...await store.chunkIdsOfDocument(name, doc));
+        const replacedChunks = await store.readChunks(name, replaced);
+        const gone = new Set(replaced);
+        for (const ch of replacedChunks) if (ch && !byList.has(ch.list)) byList.set(ch.list, []);
         const touched = [...byList.keys()].sort((a, b) => a - b);
-        const old = await store.readLists(name, touched);
+        let removed = 0;
+        const old = (await store.readLists(name, touched)).map((r) => {
+          if (gone.size === 0) return r;
+          const nextIds = r.ids.slice();
+          for (let slot = 0; slot < r.count; slot++) if (gone.has(nextIds[slot]!)) { nextIds[slot] = NO_ID; removed++; }
+          return { ...r, ids: nextIds };
+        });
         const records: ListRecord[] = old.map((r) => {
           const members = byList.get(r.list)!;
           const m = members.length;
@@ -646,7 +662,9 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         });
         let maxId = manifest.nextId;
         for (const id of ids) if (id + 1 > maxId) maxId = id + 1;
-        manifest = await store.commit(name, manifest.generation, { lists: records, putChunks, countDelta: n, nextId: maxId }, opts.signal);
+        manifest = await store.commit(name, manifest.generation, {
+          lists: records, putChunks, deleteChunks: replaced, countDelta: n - removed, tombstoneDelta: removed, nextId: maxId,
+        }, opts.signal);
         replaceCached(records);
         if (imbalanceFactor(manifest.listCounts) > rebuildAbove) await rebuildNow(opts.signal);
         return ids;
