@@ -7,7 +7,7 @@ import {
   type GpuContext, type IvfIndex, type Metric, type SearchResult, type StorageType,
 } from '../src/weft.js';
 import { bufferFrom } from '../src/gpu/kernels.js';
-import { encodeRows, layoutFor, padRows, normalizeRows } from '../src/ivf/codec.js';
+import { encodeRows, layoutFor, packRows, padRows, normalizeRows } from '../src/ivf/codec.js';
 import { uploadLists } from '../src/ivf/gpu-lists.js';
 import { timeScanKernel } from '../src/ivf/scan.js';
 import { parseVectors, type Matrix } from './formats.js';
@@ -75,7 +75,7 @@ async function copyBandwidth(ctx: GpuContext, bytes: number): Promise<number> {
 async function scanBandwidth(ctx: GpuContext, ivf: IvfIndex, query: Float32Array, k: number): Promise<number> {
   const layout = layoutFor(ivf.dim, ivf.storage);
   const quantizer = ivf.quantizer();
-  const host = ivf.lists().map((l) => ({ ids: l.ids, codes: encodeRows(l.vectors, layout, quantizer) }));
+  const host = ivf.lists().map((l, list) => ({ list, count: l.ids.length, ids: l.ids, codes: packRows(encodeRows(l.vectors, layout, quantizer), l.ids.length, layout.units) }));
   const lists = uploadLists(ctx, 'weft.bench.lists', host, layout);
   const sqData = quantizer ? new Float32Array([...quantizer.vmin, ...quantizer.scale]) : undefined;
   const sq = sqData ? bufferFrom(ctx, 'weft.bench.sq', sqData) : undefined;

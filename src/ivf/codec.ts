@@ -207,10 +207,22 @@ export function deinterleave(codes: Uint32Array, count: number, units: number): 
   return out;
 }
 
+/** u32 words of an interleaved record of `count` vectors: whole blocks of BLOCK vectors. */
+export function packedWords(count: number, units: number): number {
+  return Math.ceil(count / BLOCK) * BLOCK * units * 4;
+}
+
+/** `count` row-major rows as a new interleaved record (whole blocks, the tail zero). */
+export function packRows(rows: Uint32Array, count: number, units: number): Uint32Array {
+  const out = new Uint32Array(packedWords(count, units));
+  interleave(rows, count, units, out, 0);
+  return out;
+}
+
 /** A new interleaved record: the first `count` vectors of `codes`, then `m` row-major `rows`. */
 export function appendInterleaved(codes: Uint32Array, count: number, rows: Uint32Array, m: number, units: number): Uint32Array {
-  const out = new Uint32Array(Math.ceil((count + m) / BLOCK) * BLOCK * units * 4);
-  out.set(codes.subarray(0, Math.min(codes.length, Math.ceil(count / BLOCK) * BLOCK * units * 4)));
+  const out = new Uint32Array(packedWords(count + m, units));
+  out.set(codes.subarray(0, Math.min(codes.length, packedWords(count, units))));
   interleave(rows, m, units, out, count);
   return out;
 }

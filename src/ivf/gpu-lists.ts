@@ -1,19 +1,14 @@
 // Uploads inverted lists (or one flat list) into storage-buffer shards no larger than the
 // device's binding limit. Lists are packed one after another, each starting on a 32-vector
-// block; a list that crosses a shard boundary is split there. The segment table gives, for
-// every (list, shard), the first slot and the count of that list's vectors in that shard.
+// block; a list that crosses a shard boundary is split there (always at a block boundary, so
+// the record's interleaved blocks are copied as they are). The segment table gives, for every
+// (list, shard), the first slot and the count of that list's vectors in that shard.
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import { BLOCK, interleave, type Layout } from './codec.js';
-import { NO_ID } from './types.js';
-
-export interface HostList {
-  ids: Uint32Array;
-  /** Row-major encoded vectors, layout.words u32 per vector. */
-  codes: Uint32Array;
-}
+import { BLOCK, type Layout } from './codec.js';
+import { NO_ID, type ListRecord } from './types.js';
 
 export interface GpuLists {
   readonly shards: readonly { codes: GPUBuffer; ids: GPUBuffer; slots: number }[];
@@ -27,7 +22,8 @@ export interface GpuLists {
   destroy(): void;
 }
 
-export function uploadLists(ctx: GpuContext, label: string, lists: readonly HostList[], layout: Layout): GpuLists {
+/** Uploads `lists` (list i is the i-th record, whatever its `list` field). */
+export function uploadLists(ctx: GpuContext, label: string, lists: readonly ListRecord[], layout: Layout): GpuLists {
   const blockBytes = layout.bytesPerVector * BLOCK;
   const blocksPerShard = Math.floor(ctx.maxShardBytes / blockBytes);
   if (blocksPerShard < 1) {
@@ -39,7 +35,7 @@ export function uploadLists(ctx: GpuContext, label: string, lists: readonly Host
   const pieces: { list: number; shard: number; slot: number; count: number; offset: number }[] = [];
   const shardBlocks: number[] = [0];
   for (let l = 0; l < lists.length; l++) {
-    const n = lists[l]!.ids.length;
+    const n = lists[l]!.count;
     let offset = 0;
     while (offset < n) {
       let shard = shardBlocks.length - 1;
@@ -58,7 +54,10 @@ export function uploadLists(ctx: GpuContext, label: string, lists: readonly Host
   let maxSegment = 0;
   for (const p of pieces) {
     const list = lists[p.list]!;
-    interleave(list.codes.subarray(p.offset * layout.words, (p.offset + p.count) * layout.words), p.count, layout.units, shardCodes[p.shard]!, p.slot);
+    // Pieces start on block boundaries of both the record and the shard: copy whole blocks.
+    const blockWords = layout.words * BLOCK;
+    const from = (p.offset / BLOCK) * blockWords;
+    shardCodes[p.shard]!.set(list.codes.subarray(from, from + Math.ceil(p.count / BLOCK) * blockWords), (p.slot / BLOCK) * blockWords);
     shardIds[p.shard]!.set(list.ids.subarray(p.offset, p.offset + p.count), p.slot);
     segs[(p.list * numShards + p.shard) * 2] = p.slot;
     segs[(p.list * numShards + p.shard) * 2 + 1] = p.count;

@@ -6,16 +6,14 @@
 import { WeftError } from '../errors.js';
 import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import { createRng, sampleIndices } from '../random.js';
-import {
-  decodeRows, encodeRows, layoutFor, normalizeRows, padRows, trainScalarQuantizer,
-  type Layout, type ScalarQuantizer,
-} from './codec.js';
-import { uploadLists, type GpuLists, type HostList } from './gpu-lists.js';
-import { assignNearest, trainKmeans, uploadPoints } from './kmeans.js';
+import { decodeRows, deinterleave, encodeRows, layoutFor, trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
+import { uploadLists, type GpuLists } from './gpu-lists.js';
+import { appendToRecord, emptyRecord, groupByList } from './list-records.js';
+import { checkNprobe, prepareRows, queryBuffer, submitRanking, uploadCentroids, uploadQuantizer } from './probe.js';
 import type { ReferenceList } from './reference.js';
 import { bytesPerRank, maxK, openSession, type InternalSession, type ScanTarget } from './scan.js';
-import type { Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
+import { assignLists, trainIvf } from './train.js';
+import type { ListRecord, Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
 import { checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
 
 export interface IndexOptions extends GpuOption {
@@ -86,7 +84,8 @@ interface Core {
   metric: Metric;
   sq: ScalarQuantizer | undefined;
   sqBuffer: GPUBuffer | undefined;
-  host: HostList[];
+  /** The lists as records (ids + interleaved codes), the same shape the stored index keeps. */
+  host: ListRecord[];
   ids: Set<number>;
   nextId: number;
   size: number;
@@ -112,7 +111,7 @@ function checkIndexOptions(opts: IndexOptions): { layout: Layout; metric: Metric
 function makeCore(ctx: GpuContext, owns: boolean, checked: { layout: Layout; metric: Metric }, numLists: number): Core {
   return {
     ctx, layout: checked.layout, metric: checked.metric, sq: undefined, sqBuffer: undefined,
-    host: Array.from({ length: numLists }, () => ({ ids: new Uint32Array(0), codes: new Uint32Array(0) })),
+    host: Array.from({ length: numLists }, (_, l) => emptyRecord(l)),
     ids: new Set(), nextId: 0, size: 0, gpuLists: undefined, destroyed: false, ownsCtx: owns, queue: Promise.resolve(),
   };
 }
@@ -129,42 +128,22 @@ function alive(core: Core) {
 }
 
 function prepare(core: Core, vectors: Float32Array): Float32Array {
-  return core.metric === 'cosine' ? normalizeRows(vectors, core.layout.dim) : vectors;
+  return prepareRows(core.metric, vectors, core.layout.dim);
 }
 
 function setQuantizer(core: Core, sq: ScalarQuantizer) {
-  const data = new Float32Array(core.layout.dimPad * 2);
-  data.set(sq.vmin, 0);
-  data.set(sq.scale, core.layout.dimPad);
   core.ctx.destroyBuffer(core.sqBuffer);
-  core.sqBuffer = bufferFrom(core.ctx, 'weft.index.sq', data);
+  core.sqBuffer = uploadQuantizer(core.ctx, 'weft.index.sq', sq, core.layout.dimPad);
   core.sq = sq;
 }
 
-/** Validates and appends vectors already routed to lists by `labels`; swaps in the new GPU lists. */
+/** Appends vectors already routed to lists by `labels` (all to list 0 without); swaps in the new GPU lists. */
 function appendToLists(core: Core, prepared: Float32Array, ids: Uint32Array, labels: Uint32Array | undefined) {
-  const { layout } = core;
-  const codes = encodeRows(prepared, layout, core.sq);
-  const n = ids.length;
-  const counts = new Uint32Array(core.host.length);
-  for (let i = 0; i < n; i++) counts[labels ? labels[i]! : 0]!++;
-  const next: HostList[] = core.host.map((l, c) => {
-    if (counts[c] === 0) return l;
-    const len = l.ids.length;
-    const nl = { ids: new Uint32Array(len + counts[c]!), codes: new Uint32Array((len + counts[c]!) * layout.words) };
-    nl.ids.set(l.ids);
-    nl.codes.set(l.codes);
-    return nl;
-  });
-  const fill = core.host.map((l) => l.ids.length);
-  for (let i = 0; i < n; i++) {
-    const c = labels ? labels[i]! : 0;
-    const at = fill[c]!++;
-    next[c]!.ids[at] = ids[i]!;
-    next[c]!.codes.set(codes.subarray(i * layout.words, (i + 1) * layout.words), at * layout.words);
-  }
+  const rows = encodeRows(prepared, core.layout, core.sq);
+  const next = core.host.slice();
+  for (const [l, members] of groupByList(labels ?? new Uint32Array(ids.length))) next[l] = appendToRecord(core.host[l]!, rows, ids, members, core.layout);
   // Upload first: if it fails, nothing below has changed.
-  const lists = uploadLists(core.ctx, 'weft.index.lists', next, layout);
+  const lists = uploadLists(core.ctx, 'weft.index.lists', next, core.layout);
   release(core.ctx, core.gpuLists);
   core.gpuLists = { lists, refs: 1 };
   core.host = next;
@@ -172,7 +151,7 @@ function appendToLists(core: Core, prepared: Float32Array, ids: Uint32Array, lab
     core.ids.add(id);
     if (id >= core.nextId) core.nextId = id + 1;
   }
-  core.size += n;
+  core.size += ids.length;
 }
 
 function checkAddIds(core: Core, n: number, ids: ArrayLike<number> | undefined): Uint32Array {
@@ -182,11 +161,7 @@ function checkAddIds(core: Core, n: number, ids: ArrayLike<number> | undefined):
 }
 
 function decodedLists(core: Core): ReferenceList[] {
-  return core.host.map((l) => ({ ids: l.ids.slice(), vectors: decodeRows(l.codes, core.layout, core.sq) }));
-}
-
-function queryBuffer(core: Core, queries: Float32Array): GPUBuffer {
-  return bufferFrom(core.ctx, 'weft.search.queries', padRows(prepare(core, queries), core.layout.dim, core.layout.dimPad));
+  return core.host.map((l) => ({ ids: l.ids.slice(), vectors: decodeRows(deinterleave(l.codes, l.count, core.layout.units), core.layout, core.sq) }));
 }
 
 function target(core: Core, lists: GpuLists): ScanTarget {
@@ -266,13 +241,11 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
   const { ctx, owns } = await contextFrom(options.gpu);
   const core = makeCore(ctx, owns, checked, nlist);
   const { dim } = core.layout;
-  const kernelMetric = core.metric === 'l2' ? 'l2' : 'ip';
   let centroids: Float32Array | undefined;
   let coarse: GpuLists | undefined;
 
   const adopt = (c: Float32Array, sq: ScalarQuantizer | undefined) => {
-    const f32 = layoutFor(dim, 'f32');
-    const coarseLists = uploadLists(ctx, 'weft.index.centroids', [{ ids: Uint32Array.from({ length: nlist }, (_, i) => i), codes: encodeRows(c, f32) }], f32);
+    const coarseLists = uploadCentroids(ctx, 'weft.index.centroids', c, dim);
     coarse?.destroy();
     coarse = coarseLists;
     centroids = c;
@@ -288,44 +261,24 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
     checkReady();
     if (core.size === 0) throw new WeftError('EMPTY_INDEX', 'The index holds no vectors yet; add() some before searching.');
     checkVectors('queries', queries, dim);
-    const k = checkK(opts.k, core.size, maxK(ctx));
-    const np = opts.nprobe ?? Math.min(nlist, 8);
-    const limit = Math.min(nlist, maxK(ctx));
-    if (!Number.isInteger(np) || np < 1 || np > nlist || (np > limit && np !== nlist)) {
-      throw new WeftError('NPROBE_OUT_OF_RANGE',
-        `nprobe must be an integer from 1 to ${limit}${limit < nlist ? ` or exactly nlist (${nlist})` : ''}; got ${String(opts.nprobe)}.`,
-        { details: { nprobe: opts.nprobe, nlist } });
-    }
-    return { k, nprobe: np };
+    return { k: checkK(opts.k, core.size, maxK(ctx)), nprobe: checkNprobe(ctx, opts.nprobe, nlist) };
   };
 
   const openIvfSession = async (queries: Float32Array, k: number, nprobe: number): Promise<InternalSession> => {
-    const qbuf = queryBuffer(core, queries);
+    const qbuf = queryBuffer(ctx, 'weft.search.queries', core.layout, core.metric, queries);
     const nq = queries.length / dim;
-    let probes: GPUBuffer;
-    let stride: number;
+    let ranking: ReturnType<typeof submitRanking>;
     try {
-      if (nprobe === nlist && nlist > maxK(ctx)) {
-        // Every list is probed: no ranking needed (the result does not depend on probe order).
-        const all = new Uint32Array(nlist * 2);
-        for (let c = 0; c < nlist; c++) all[2 * c + 1] = c;
-        probes = bufferFrom(ctx, 'weft.search.probes', all);
-        stride = 0;
-      } else {
-        const shared = bufferFrom(ctx, 'weft.search.coarseProbe', new Uint32Array(2));
-        const coarseSession = openSession(ctx, {
-          target: { layout: layoutFor(dim, 'f32'), metric: core.metric, lists: coarse! },
-          queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, k: nprobe, probes: shared, probeStride: 0, nprobe: 1, owned: [shared],
-        });
-        coarseSession.submit(); // the main scan queues behind it: no round trip in between
-        probes = coarseSession.takeResult();
-        stride = nprobe;
-      }
+      // The list scan queues behind the ranking: no round trip in between.
+      ranking = submitRanking(ctx, { centroids: coarse!, dim, nlist, metric: core.metric, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, nprobe });
     } catch (e) {
       ctx.destroyBuffer(qbuf);
       throw e;
     }
-    return sessionOver(core, (t) => ({ target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, k, probes, probeStride: stride, nprobe, owned: [qbuf, probes] }));
+    return sessionOver(core, (t) => ({
+      target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, k,
+      probes: ranking.buffer, probeStride: ranking.stride, nprobe, owned: [qbuf, ranking.buffer],
+    }));
   };
 
   const index: IvfIndex = {
@@ -335,21 +288,10 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
 
     train(vectors) {
       return exclusive(core, async () => {
-        const n = checkVectors('training vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
+        checkVectors('training vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
         if (core.size > 0) throw new WeftError('ALREADY_TRAINED', 'The index already holds vectors; retraining would invalidate their lists. Create a new index to retrain.');
-        if (n < nlist) {
-          throw new WeftError('TOO_FEW_TRAINING_VECTORS', `Training needs at least nlist = ${nlist} vectors; got ${n}. Pass more vectors or lower nlist (about √n is a good start).`, { details: { n, nlist } });
-        }
-        const max = nlist * perCentroid;
-        let sample = prepare(core, vectors);
-        if (n > max) {
-          const pick = sampleIndices(n, max, createRng(seed ^ 0x5bd1e995));
-          const s = new Float32Array(max * dim);
-          for (let i = 0; i < max; i++) s.set(sample.subarray(pick[i]! * dim, (pick[i]! + 1) * dim), i * dim);
-          sample = s;
-        }
-        const c = await trainKmeans(ctx, sample, { dim, k: nlist, metric: kernelMetric, spherical: core.metric === 'cosine', niter, seed });
-        adopt(c, core.layout.storage === 'int8' ? trainScalarQuantizer(sample, dim, core.layout.dimPad) : undefined);
+        const t = await trainIvf(ctx, prepare(core, vectors), { nlist, metric: core.metric, layout: core.layout, seed, niter, maxTrainPointsPerCentroid: perCentroid });
+        adopt(t.centroids, t.quantizer);
       });
     },
 
@@ -365,7 +307,7 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
             throw new WeftError('INVALID_OPTION', `int8 storage needs the quantizer range (vmin and scale of ${core.layout.dimPad} values each).`);
           }
         }
-        adopt(core.metric === 'cosine' ? normalizeRows(c, dim) : c.slice(), sq && { vmin: sq.vmin.slice(), scale: sq.scale.slice() });
+        adopt(core.metric === 'cosine' ? prepareRows('cosine', c, dim) : c.slice(), sq && { vmin: sq.vmin.slice(), scale: sq.scale.slice() });
       });
     },
 
@@ -375,13 +317,7 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
         const n = checkVectors('vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
         const idArr = checkAddIds(core, n, ids);
         const prepared = prepare(core, vectors);
-        const points = uploadPoints(ctx, 'weft.add.points', prepared, dim);
-        let labels: Uint32Array;
-        try {
-          labels = await assignNearest(ctx, points, centroids!, dim, kernelMetric);
-        } finally {
-          points.destroy();
-        }
+        const labels = await assignLists(ctx, prepared, centroids!, dim, core.metric);
         appendToLists(core, prepared, idArr, labels);
         return idArr;
       });
@@ -405,7 +341,7 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
 
     centroids() { checkReady(); return centroids!.slice(); },
     quantizer() { return core.sq && { vmin: core.sq.vmin.slice(), scale: core.sq.scale.slice() }; },
-    listSizes() { return Uint32Array.from(core.host, (l) => l.ids.length); },
+    listSizes() { return Uint32Array.from(core.host, (l) => l.count); },
     lists() { return decodedLists(core); },
     stats() { return coreStats(core); },
     destroy() {
@@ -457,7 +393,7 @@ export async function createFlatIndex(options: IndexOptions): Promise<FlatIndex>
         const k = checkK(opts.k, core.size, maxK(ctx));
         const batch = queryBatch(core, target(core, core.gpuLists!.lists), k);
         return searchInBatches(core, queries, k, batch, async (q) => {
-          const qbuf = queryBuffer(core, q);
+          const qbuf = queryBuffer(ctx, 'weft.search.queries', core.layout, core.metric, q);
           const probe = bufferFrom(ctx, 'weft.search.flatProbe', new Uint32Array(2));
           return sessionOver(core, (t) => ({ target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: q.length / dim, k, probes: probe, probeStride: 0, nprobe: 1, owned: [qbuf, probe] }));
         });

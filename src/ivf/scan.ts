@@ -163,9 +163,11 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
     get done() { return scanned >= nprobe; },
 
     async step(count?: number) {
+      const before = scanned;
       session.submit(count);
       await ctx.device.queue.onSubmittedWorkDone();
       ctx.check();
+      return { lists: (scanned - before) * nq, streamedBytes: 0 };
     },
 
     submit(count?: number) {

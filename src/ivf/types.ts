@@ -30,7 +30,18 @@ export interface SearchResult {
   k: number;
 }
 
-/** A search cut into slices of a few IVF lists each; the carried top-k lives on the GPU. */
+/** What one slice of a search session did. */
+export interface SliceReport {
+  /** Lists scanned, counted once per query (probe ranks x queries). */
+  lists: number;
+  /** Bytes of lists read from storage into GPU memory for this slice (0 for an in-memory index). */
+  streamedBytes: number;
+}
+
+/**
+ * A search cut into slices of a few IVF lists each (HedraRAG's cluster-sized sub-stages); the
+ * carried top-k lives on the GPU. The in-memory and the stored index both return this type.
+ */
 export interface SearchSession {
   readonly numQueries: number;
   readonly k: number;
@@ -39,7 +50,7 @@ export interface SearchSession {
   readonly scanned: number;
   readonly done: boolean;
   /** Scan the next `lists` probe ranks for every query (default: all that remain) and merge them into the running top-k. */
-  step(lists?: number): Promise<void>;
+  step(lists?: number): Promise<SliceReport>;
   /** The running top-k (the final result once `done`). */
   read(): Promise<SearchResult>;
   /** Releases the session's GPU buffers. Called by `read()` once done. */

@@ -1,0 +1,63 @@
+// Training an IVF quantiser, and routing vectors to its lists: the one place both index kinds
+// (in memory and stored) learn centroids and the int8 range, and label vectors with their list.
+
+import { WeftError } from '../errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import { createRng, sampleIndices } from '../random.js';
+import { trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
+import { assignNearest, trainKmeans, uploadPoints } from './kmeans.js';
+import { kernelMetric } from './probe.js';
+import type { Metric } from './types.js';
+
+export interface TrainOptions {
+  nlist: number;
+  metric: Metric;
+  layout: Layout;
+  /** k-means seed; training is deterministic for a given seed. */
+  seed: number;
+  niter: number;
+  /** Training uses at most this many points per centroid (FAISS: 256). */
+  maxTrainPointsPerCentroid: number;
+}
+
+export interface Trained {
+  /** nlist x dim (normalised for cosine). */
+  centroids: Float32Array;
+  /** int8 storage: the per-dimension range. */
+  quantizer: ScalarQuantizer | undefined;
+}
+
+/**
+ * Learns the centroids (k-means on the GPU over a sample of at most nlist x
+ * maxTrainPointsPerCentroid points) and, for int8, the range. `prepared`: rows already
+ * normalised for cosine.
+ */
+export async function trainIvf(ctx: GpuContext, prepared: Float32Array, o: TrainOptions): Promise<Trained> {
+  const { dim } = o.layout;
+  const n = prepared.length / dim;
+  if (n < o.nlist) {
+    throw new WeftError('TOO_FEW_TRAINING_VECTORS', `Training needs at least nlist = ${o.nlist} vectors; got ${n}. Pass more vectors or lower nlist (about √n is a good start).`, { details: { n, nlist: o.nlist } });
+  }
+  const max = o.nlist * o.maxTrainPointsPerCentroid;
+  let sample = prepared;
+  if (n > max) {
+    const pick = sampleIndices(n, max, createRng(o.seed ^ 0x5bd1e995));
+    sample = new Float32Array(max * dim);
+    for (let i = 0; i < max; i++) sample.set(prepared.subarray(pick[i]! * dim, (pick[i]! + 1) * dim), i * dim);
+  }
+  const centroids = await trainKmeans(ctx, sample, {
+    dim, k: o.nlist, metric: kernelMetric(o.metric), spherical: o.metric === 'cosine', niter: o.niter, seed: o.seed,
+  });
+  const quantizer = o.layout.storage === 'int8' ? trainScalarQuantizer(sample, dim, o.layout.dimPad) : undefined;
+  return { centroids, quantizer };
+}
+
+/** The list of each row of `prepared` (its nearest centroid by the metric), computed on the GPU. */
+export async function assignLists(ctx: GpuContext, prepared: Float32Array, centroids: Float32Array, dim: number, metric: Metric): Promise<Uint32Array> {
+  const points = uploadPoints(ctx, 'weft.assign.points', prepared, dim);
+  try {
+    return await assignNearest(ctx, points, centroids, dim, kernelMetric(metric));
+  } finally {
+    points.destroy();
+  }
+}

@@ -1,0 +1,56 @@
+// Cross-tab coherence of an open stored index: before each operation, adopt what other tabs
+// committed since this tab's snapshot. A commit that only changed lists drops the cached copies
+// of those lists; a rebuild or a replacing import (new centroids) brings in the new centroids
+// and int8 range and empties the cache, so this tab never searches with, or adds vectors by,
+// a quantiser the stored lists no longer follow.
+
+import { WeftError } from '../errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { ListCache } from '../cache/list-cache.js';
+import type { Layout } from '../ivf/codec.js';
+import type { Metric } from '../ivf/types.js';
+import type { Manifest, WeftStore } from './idb-store.js';
+import { uploadTrained, type IndexSnapshot } from './snapshot.js';
+
+export interface CoherenceEnv {
+  ctx: GpuContext;
+  store: WeftStore;
+  name: string;
+  layout: Layout;
+  metric: Metric;
+  cache: ListCache;
+}
+
+/**
+ * The snapshot to use now. `retrained`: the centroids changed (the caller releases the old
+ * snapshot's trained state and resets what depended on it, e.g. access statistics).
+ */
+export async function adoptCommits(env: CoherenceEnv, snap: IndexSnapshot): Promise<{ snapshot: IndexSnapshot; retrained: boolean }> {
+  const { store, name } = env;
+  let m = await store.manifest(name);
+  if (m.generation === snap.manifest.generation) return { snapshot: snap, retrained: false };
+  checkSameShape(env, snap.manifest, m);
+  if (m.centroidsChecksum === snap.trained.checksum) {
+    const changed = m.checksums.flatMap((c, l) => (c !== snap.manifest.checksums[l] ? [l] : []));
+    env.cache.invalidate(changed);
+    return { snapshot: { manifest: m, trained: snap.trained }, retrained: false };
+  }
+  // New centroids: read them with the manifest they belong to (again if another commit lands in between).
+  let data = await store.readCentroids(name);
+  for (let now = await store.manifest(name); now.generation !== m.generation; now = await store.manifest(name)) {
+    checkSameShape(env, snap.manifest, now);
+    m = now;
+    data = await store.readCentroids(name);
+  }
+  const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout);
+  env.cache.clear();
+  return { snapshot: { manifest: m, trained }, retrained: true };
+}
+
+function checkSameShape(env: CoherenceEnv, was: Manifest, now: Manifest) {
+  if (now.dim !== was.dim || now.metric !== was.metric || now.storage !== was.storage || now.nlist !== was.nlist) {
+    throw new WeftError('CONFLICT',
+      `Index '${env.name}' was replaced by another tab with one of another shape (dim ${now.dim}, ${now.metric}, ${now.storage}, nlist ${now.nlist}). Close and open it again.`,
+      { details: { name: env.name } });
+  }
+}

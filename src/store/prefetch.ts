@@ -1,0 +1,106 @@
+// Bringing lists into the GPU cache before a search needs them: the lookahead prefetch of the
+// lists a query will probe (TeleRAG), streamed while the LLM is still busy, and the preload of
+// the hottest lists when an index is opened.
+
+import { WeftError } from '../errors.js';
+import { queryBuffer, rankLists } from '../ivf/probe.js';
+import type { SearchEnv } from './stored-search.js';
+import type { Manifest } from './idb-store.js';
+import type { IndexSnapshot } from './snapshot.js';
+
+export interface PrefetchHandle {
+  /** Lists in the order they will be streamed. */
+  readonly planned: readonly number[];
+  /** Lists that have arrived in the cache so far. */
+  readonly arrived: readonly number[];
+  readonly done: Promise<{ arrived: number[]; bytes: number; cancelled: boolean }>;
+  cancel(): void;
+}
+
+export interface PrefetchInit {
+  /** Checks the query and returns the nprobe to rank with; a throw rejects `done`. */
+  check: () => number;
+  byteBudget: number;
+  /** Ranks the query as the index's next operation, on the snapshot current then. */
+  exclusive: <T>(fn: (snap: IndexSnapshot) => Promise<T>) => Promise<T>;
+  /** The index's generation now (a commit since the ranking stops the streaming). */
+  generation: () => number;
+  /** The index was closed. */
+  closed: () => boolean;
+}
+
+/** Streams the lists `query` will probe, best first, into the cache, up to the byte budget. */
+export function prefetchLists(env: SearchEnv, query: Float32Array, o: PrefetchInit): PrefetchHandle {
+  const { cache } = env;
+  const planned: number[] = [];
+  const arrived: number[] = [];
+  let cancelled = false;
+  const done = (async () => {
+    const nprobe = o.check();
+    // Ranking goes through the index's queue: it must not race a rebuild swapping the centroids.
+    // The streaming below runs beside whatever comes next.
+    const { order, generation, counts } = await o.exclusive(async (snap) => {
+      const qbuf = queryBuffer(env.ctx, 'weft.prefetch.query', env.layout, env.metric, query);
+      try {
+        const r = await rankLists(env.ctx, {
+          centroids: snap.trained.coarse, dim: env.layout.dim, nlist: snap.manifest.nlist, metric: env.metric,
+          queries: qbuf, queryUnits: env.layout.queryUnits, numQueries: 1, nprobe,
+        });
+        env.ctx.destroyBuffer(r.buffer);
+        return { order: r.lists, generation: snap.manifest.generation, counts: snap.manifest.listCounts };
+      } finally {
+        env.ctx.destroyBuffer(qbuf);
+      }
+    });
+    let bytes = 0;
+    for (const l of order) {
+      if (cache.has(l) || counts[l] === 0) continue;
+      const b = cache.bytesFor(counts[l]!);
+      if (bytes + b > o.byteBudget) break;
+      planned.push(l);
+      bytes += b;
+    }
+    // Issue every read now, a few lists per transaction: IndexedDB serves them in order while
+    // the earlier ones are being uploaded.
+    const groups: number[][] = [];
+    for (let i = 0, g = 1; i < planned.length; i += g, g = Math.min(g * 2, 16)) groups.push(planned.slice(i, i + g));
+    const reads = groups.map((g) => env.store.readLists(env.name, g));
+    reads.forEach((p) => p.catch(() => undefined));
+    const keep = new Set(planned);
+    let got = 0;
+    for (const p of reads) {
+      for (const rec of await p) {
+        if (cancelled || o.closed()) break;
+        if (o.generation() !== generation) { cancelled = true; break; } // the index changed under us
+        if (cache.has(rec.list)) continue;
+        if (cache.insert(rec, keep)) { arrived.push(rec.list); got += cache.bytesFor(rec.count); cache.noteStreamed([rec]); }
+      }
+      if (cancelled || o.closed()) break;
+    }
+    return { arrived: arrived.slice(), bytes: got, cancelled };
+  })();
+  return { planned, arrived, done, cancel() { cancelled = true; } };
+}
+
+/** Loads the hottest lists that fit (the ones this index used most before it was closed). */
+export async function preloadHottest(env: SearchEnv, manifest: Manifest, access: Float64Array): Promise<void> {
+  const { cache } = env;
+  const order = manifest.listCounts.flatMap((n, l) => (access[l]! > 0 && n > 0 ? [l] : []))
+    .sort((a, b) => access[b]! - access[a]! || a - b);
+  const pick: number[] = [];
+  let bytes = 0;
+  for (const l of order) {
+    const b = cache.bytesFor(manifest.listCounts[l]!);
+    if (bytes + b > cache.fill * cache.budget) continue;
+    pick.push(l);
+    bytes += b;
+  }
+  for (const l of pick) {
+    try {
+      const [rec] = await env.store.readLists(env.name, [l]);
+      if (rec && cache.insert(rec)) cache.touch([l]);
+    } catch (e) {
+      if (!(e instanceof WeftError && e.code === 'CORRUPT_RECORD')) throw e; // a damaged list is reported when a search needs it
+    }
+  }
+}

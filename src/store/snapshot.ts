@@ -1,0 +1,55 @@
+// What a stored index's searches and writes read, made explicit: the manifest they started from
+// and the trained quantiser (centroids and int8 range, on the CPU and the GPU). The trained part
+// is immutable: a rebuild in this tab, or another tab's rebuild or import, makes a new one and the
+// old one's GPU buffers go once the last search holding it ends. Nothing is reassigned behind a
+// reader's back: each operation takes the snapshot current when it starts.
+
+import type { GpuContext } from '../gpu/context.js';
+import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
+import type { GpuLists } from '../ivf/gpu-lists.js';
+import { uploadCentroids, uploadQuantizer } from '../ivf/probe.js';
+import type { CentroidData, Manifest } from './idb-store.js';
+
+export interface TrainedState {
+  /** nlist x dim, as stored (normalised for cosine). */
+  readonly centroids: Float32Array;
+  readonly quantizer: ScalarQuantizer | undefined;
+  /** The manifest's centroidsChecksum these came with: a different one means retrained elsewhere. */
+  readonly checksum: number;
+  /** The centroids as the scan kernel ranks them. */
+  readonly coarse: GpuLists;
+  /** int8: the range as the scan kernel reads it. */
+  readonly sq: GPUBuffer | undefined;
+  /** Takes a reference (a search that must outlive a swap); release() gives it back. */
+  retain(): TrainedState;
+  release(): void;
+}
+
+export interface IndexSnapshot {
+  readonly manifest: Manifest;
+  readonly trained: TrainedState;
+}
+
+/** Uploads stored centroids (and range) for searching; the caller holds the first reference. */
+export function uploadTrained(ctx: GpuContext, label: string, data: CentroidData, checksum: number, layout: Layout): TrainedState {
+  const quantizer = data.vmin && data.scale ? { vmin: data.vmin, scale: data.scale } : undefined;
+  const coarse = uploadCentroids(ctx, `${label}.centroids`, data.centroids, layout.dim);
+  let sq: GPUBuffer | undefined;
+  try {
+    sq = quantizer ? uploadQuantizer(ctx, `${label}.sq`, quantizer, layout.dimPad) : undefined;
+  } catch (e) {
+    coarse.destroy();
+    throw e;
+  }
+  let refs = 1;
+  const state: TrainedState = {
+    centroids: data.centroids, quantizer, checksum, coarse, sq,
+    retain() { refs++; return state; },
+    release() {
+      if (--refs > 0) return;
+      coarse.destroy();
+      ctx.destroyBuffer(sq);
+    },
+  };
+  return state;
+}
