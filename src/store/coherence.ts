@@ -5,19 +5,11 @@
 // a quantiser the stored lists no longer follow.
 
 import { WeftError } from '../errors.js';
-import type { GpuContext } from '../gpu/context.js';
 import type { ListCache } from '../cache/list-cache.js';
-import type { Layout } from '../ivf/codec.js';
-import type { Metric } from '../ivf/types.js';
-import type { Manifest, WeftStore } from './idb-store.js';
-import { uploadTrained, type IndexSnapshot } from './snapshot.js';
+import type { Manifest } from './idb-store.js';
+import { uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
-export interface CoherenceEnv {
-  ctx: GpuContext;
-  store: WeftStore;
-  name: string;
-  layout: Layout;
-  metric: Metric;
+export interface CoherenceEnv extends IndexEnv {
   cache: ListCache;
 }
 

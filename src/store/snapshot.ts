@@ -8,7 +8,8 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
 import { uploadCentroids, uploadQuantizer } from '../ivf/probe.js';
-import type { CentroidData, Manifest } from './idb-store.js';
+import type { Metric } from '../ivf/types.js';
+import type { CentroidData, Manifest, WeftStore } from './idb-store.js';
 
 export interface TrainedState {
   /** nlist x dim, as stored (normalised for cosine). */
@@ -23,6 +24,15 @@ export interface TrainedState {
   /** Takes a reference (a search that must outlive a swap); release() gives it back. */
   retain(): TrainedState;
   release(): void;
+}
+
+/** Where an open stored index lives; every part of it takes this. */
+export interface IndexEnv {
+  ctx: GpuContext;
+  store: WeftStore;
+  name: string;
+  layout: Layout;
+  metric: Metric;
 }
 
 export interface IndexSnapshot {

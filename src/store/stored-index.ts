@@ -282,7 +282,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       return ids;
     },
 
-    delete(idsIn, opts = {}) {
+    async delete(idsIn, opts = {}) {
       const ids = checkExistingIds(idsIn);
       return write(async (from) => {
         if (ids.length === 0) return 0;
@@ -292,8 +292,8 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       });
     },
 
-    deleteDocument(docId, opts = {}) {
-      if (typeof docId !== 'string') return Promise.reject(new WeftError('INVALID_INPUT', `deleteDocument takes a document id string; got ${typeof docId}.`));
+    async deleteDocument(docId, opts = {}) {
+      if (typeof docId !== 'string') throw new WeftError('INVALID_INPUT', `deleteDocument takes a document id string; got ${typeof docId}.`);
       return write(async (from) => {
         const planned = await planDelete(writeEnv, await store.chunkIdsOfDocument(name, docId));
         if (planned.removed === 0 && !planned.changes.deleteChunks?.length) return 0;
@@ -364,7 +364,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       });
     },
 
-    chunks(ids) {
+    async chunks(ids) {
       return store.readChunks(name, checkExistingIds(ids));
     },
 

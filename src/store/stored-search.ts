@@ -9,23 +9,16 @@ import type { GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
 import type { ListArena } from '../cache/arena.js';
 import type { ListCache } from '../cache/list-cache.js';
-import type { Layout } from '../ivf/codec.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
 import { mergeResults, prepareRows, queryBuffer, rankLists, type RankInit } from '../ivf/probe.js';
 import { referenceProbes } from '../ivf/reference.js';
 import { openSession, type InternalSession, type ScanTarget } from '../ivf/scan.js';
 import type { ListRecord, Metric, SearchResult, SearchSession } from '../ivf/types.js';
 import { cpuCandidates } from './cpu-scoring.js';
-import type { WeftStore } from './idb-store.js';
-import type { IndexSnapshot } from './snapshot.js';
+import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
 /** What every stored search uses besides its snapshot. */
-export interface SearchEnv {
-  ctx: GpuContext;
-  store: WeftStore;
-  name: string;
-  layout: Layout;
-  metric: Metric;
+export interface SearchEnv extends IndexEnv {
   cache: ListCache;
   /** Each query's probed lists, best first (cache policy, access statistics, tracing). */
   onProbed(lists: number[]): void;

@@ -5,23 +5,16 @@
 // refused by the store (CONFLICT) instead of overwriting another tab's commit.
 
 import { WeftError } from '../errors.js';
-import type { GpuContext } from '../gpu/context.js';
-import { decodeRows, encodeRows, type Layout } from '../ivf/codec.js';
+import { decodeRows, encodeRows } from '../ivf/codec.js';
 import { appendToRecord, compactRecord, groupByList, liveRows, recordsFromLabels, tombstoneRecord } from '../ivf/list-records.js';
 import { prepareRows } from '../ivf/probe.js';
 import { assignLists, trainIvf } from '../ivf/train.js';
-import { NO_ID, type ListRecord, type Metric } from '../ivf/types.js';
+import { NO_ID, type ListRecord } from '../ivf/types.js';
 import { checkIds, checkVectors } from '../ivf/validate.js';
-import type { ChunkRecord, CommitChanges, WeftStore, WholeIndex } from './idb-store.js';
-import type { IndexSnapshot } from './snapshot.js';
+import type { ChunkRecord, CommitChanges, WholeIndex } from './idb-store.js';
+import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
-export interface WriteEnv {
-  ctx: GpuContext;
-  store: WeftStore;
-  name: string;
-  layout: Layout;
-  metric: Metric;
-}
+export type WriteEnv = IndexEnv;
 
 export interface ChunkInput { docId: string; text?: string; metadata?: Record<string, unknown> }
 
