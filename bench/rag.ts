@@ -6,7 +6,8 @@ import { createGpuContext, gaussianMixture } from '../src/weft.js';
 import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../src/generate/llama2c-gpu.js';
 import { layoutFor } from '../src/ivf/codec.js';
-import { createRag, type PeriodicOptions, type RagEvent } from '../src/runtime/rag.js';
+import { createRag } from '../src/runtime/rag.js';
+import type { PeriodicOptions, RagEvent } from '../src/runtime/types.js';
 import { deleteStore, openStore } from '../src/store/idb-store.js';
 import { createStoredIndex } from '../src/store/stored-index.js';
 import { createRng } from '../src/random.js';
@@ -85,7 +86,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
       }
     }
     const runStream = async (schedule: 'sequential' | 'woven') => {
-      const rag = await createRag({ store, index: 'corpus', embedder, generator, gpu: ctx, schedule, cacheBytes });
+      const rag = await createRag({ store, indexName: 'corpus', embedder, generator, gpu: ctx, schedule, cacheBytes });
       const lat: number[] = [], ttft: number[] = [], itl: number[] = [];
       // Per request, the time each kind of stage took (summed over its slices): where latency goes.
       const byKind: Record<string, number[]> = {};
@@ -121,7 +122,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
     // (one window stale, nprobe from the performance model) and blocking (same nprobe).
     const periodic: PeriodicFigure[] = [];
     if (part !== 'stream') {
-      const rag = await createRag({ store, index: 'corpus', embedder, generator, gpu: ctx, cacheBytes });
+      const rag = await createRag({ store, indexName: 'corpus', embedder, generator, gpu: ctx, cacheBytes });
       const line = await rag.profile();
       log(`performance model: search ≈ ${line.intercept.toFixed(2)} ms + ${line.slope.toFixed(3)} ms x nprobe`);
       const asks = questions.slice(0, o.periodicRequests ?? 4);

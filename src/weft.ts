@@ -25,9 +25,11 @@ export { createWebLlmGenerator, mapWebLlmError, type WebLlmGenerator, type WebLl
 export type { Generator, GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from './generate/types.js';
 export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from './embed/onnx-embedder.js';
 export { startEngineWorker, type EngineHandle } from './engine.js';
-export type { EngineApi } from '../workers/rpc.js';
-export { createRag, defaultPromptTemplate, type Rag, type RagOptions, type RagEvent, type Passage, type IngestProgress, type TraceStage, type GenerateOptions, type PeriodicOptions, type PeriodicReport } from './runtime/rag.js';
+export type { EngineApi, RagWorkerOptions, ReferenceModelSource } from './runtime/engine-api.js';
+export { installErrorTransfer } from './runtime/error-transfer.js';
+export { createRag } from './runtime/rag.js';
+export { defaultPromptTemplate } from './runtime/citations.js';
+export type { Rag, RagOptions, RagEvent, Passage, PassageFilter, PromptTemplate, IngestProgress, TraceStage, GenerateOptions, PeriodicOptions, PeriodicReport, PeriodicWindow } from './runtime/types.js';
 export { chunkDocument, parseSections, readDocument, type DocumentInput, type DocumentType, type Chunk, type Section } from './ingest/documents.js';
 export { createLatencyLine, type LatencyLine } from './schedule/perf-model.js';
 export { createRagInWorker, type RagClient } from './runtime/client.js';
-export type { RagWorkerOptions } from '../workers/rpc.js';

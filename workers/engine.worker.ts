@@ -1,13 +1,17 @@
-// The engine worker: owns the generator (WebLLM or the llama2.c reference generator) and, as
-// the runtime grows, the embedder, the retrieval index and the scheduler that interleaves them
-// on one GPU queue. The main thread reaches it through comlink (see rpc.ts).
+// The engine worker: owns the generator (WebLLM or the llama2.c reference generator) and the RAG
+// runtime (embedder, stored index, the scheduler that interleaves retrieval with decoding on one
+// GPU queue). It implements the RPC contract in src/runtime/engine-api.ts; the main thread
+// reaches it through comlink (src/engine.ts).
 
-import { Comlink, type EngineApi } from './rpc.js';
+import * as Comlink from 'comlink';
+import type { EngineApi } from '../src/runtime/engine-api.js';
+import { installErrorTransfer } from '../src/runtime/error-transfer.js';
 import { WeftError } from '../src/errors.js';
 import { loadLlama2c, type Llama2cGenerator } from '../src/generate/llama2c-gpu.js';
 import { createWebLlmGenerator, type WebLlmGenerator } from '../src/generate/webllm.js';
 import { createOnnxEmbedder, type Embedder } from '../src/embed/onnx-embedder.js';
-import { createRag, type Rag, type RagEvent } from '../src/runtime/rag.js';
+import { createRag } from '../src/runtime/rag.js';
+import type { Rag, RagEvent } from '../src/runtime/types.js';
 import { openStore, type WeftStore } from '../src/store/idb-store.js';
 
 let generator: WebLlmGenerator | Llama2cGenerator | undefined;
@@ -65,7 +69,7 @@ const api: EngineApi = {
       });
       store = await openStore(options.dbName ? { dbName: options.dbName } : {});
       r = await createRag({
-        store, index: options.index, embedder, generator: need(), ...(options.create === false ? { create: false } : {}),
+        store, indexName: options.indexName, embedder, generator: need(), ...(options.create === false ? { create: false } : {}),
         ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
         ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
       });
@@ -77,7 +81,7 @@ const api: EngineApi = {
       throw e;
     }
     rag = { rag: r, store, embedder };
-    return { index: options.index, size: r.index?.size ?? 0 };
+    return { indexName: options.indexName, size: r.index?.size ?? 0 };
   },
 
   async ingest(documents, onProgress) {
@@ -133,4 +137,5 @@ const api: EngineApi = {
   },
 };
 
+installErrorTransfer();
 Comlink.expose(api);

@@ -5,8 +5,8 @@ import { WeftError } from '../errors.js';
 import { startEngineWorker, type EngineHandle } from '../engine.js';
 import type { LoadProgress } from '../util/progress.js';
 import type { DocumentInput } from '../ingest/documents.js';
-import type { RagWorkerOptions } from '../../workers/rpc.js';
-import type { GenerateOptions, IngestProgress, Passage, RagEvent } from './rag.js';
+import type { RagWorkerOptions } from './engine-api.js';
+import type { GenerateOptions, IngestProgress, Passage, RagEvent } from './types.js';
 
 export interface RagClient {
   readonly engine: EngineHandle;

@@ -4,7 +4,8 @@
 // decoding slows by at most that fraction. The budget is a running credit: a sub-stage longer
 // than one gap's share runs when the credit is positive, and the gaps after it stay empty until
 // the credit has been earned back — the slowdown holds on average whatever the sub-stage sizes.
-// With nothing decoding, sub-stages run at once.
+// With nothing decoding, sub-stages run at once. Time comes from `now` (performance.now by
+// default), so tests can drive the scheduler with a fake clock.
 
 export interface GapScheduler {
   /**
@@ -29,8 +30,16 @@ export interface GapScheduler {
   readonly spentMs: number;
 }
 
-export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapScheduler {
+export interface GapSchedulerOptions {
+  /** Share of the decode step time background work may take, on average. Default 0.1. */
+  maxSlowdown?: number;
+  /** The clock sub-stages are timed by, ms. Default performance.now. */
+  now?: () => number;
+}
+
+export function createGapScheduler(options: GapSchedulerOptions = {}): GapScheduler {
   const maxSlowdown = options.maxSlowdown ?? 0.1;
+  const now = options.now ?? (() => performance.now());
   const waiting: { priority: number; work: () => Promise<void> }[] = [];
   let active = 0;
   let ewma = 0;
@@ -41,9 +50,9 @@ export function createGapScheduler(options: { maxSlowdown?: number } = {}): GapS
     let best = 0;
     for (let i = 1; i < waiting.length; i++) if (waiting[i]!.priority < waiting[best]!.priority) best = i;
     const [next] = waiting.splice(best, 1);
-    const t0 = performance.now();
+    const t0 = now();
     await next!.work();
-    return performance.now() - t0;
+    return now() - t0;
   };
   return {
     get stepMs() { return ewma; },

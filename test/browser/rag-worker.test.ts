@@ -2,8 +2,8 @@
 // the page holds a typed handle (comlink), passes documents and pulls answer events.
 import { expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
-import type { RagEvent } from '../../src/runtime/rag.js';
-import type { RagWorkerOptions } from '../../workers/rpc.js';
+import type { RagEvent } from '../../src/runtime/types.js';
+import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
 import { deleteStore } from '../../src/store/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
@@ -18,7 +18,7 @@ async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
   const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
   const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
   return {
-    dbName, index: 'papers',
+    dbName, indexName: 'papers',
     embedder: { model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
     generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
   };
@@ -66,7 +66,7 @@ test('aborting while the models load stops the worker and rejects with ABORTED; 
   const ctl = new AbortController();
   const started = performance.now();
   const loading = createRagInWorker({
-    index: 'never',
+    indexName: 'never',
     embedder: { model: `${assets}/no-such-model.onnx`, tokenizer: {}, device: 'wasm' },
     generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
   }, { signal: ctl.signal, onProgress: () => ctl.abort() });
@@ -74,9 +74,9 @@ test('aborting while the models load stops the worker and rejects with ABORTED; 
   expect(performance.now() - started).toBeLessThan(30_000);
   // An index that must exist but does not: a clear code, and the worker gives everything back.
   const dbName = `weft-rag-worker-${crypto.randomUUID()}`;
-  await expect(createRagInWorker({ ...await workerOptions(dbName), index: 'missing', create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
+  await expect(createRagInWorker({ ...await workerOptions(dbName), indexName: 'missing', create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
   await deleteStore(dbName);
   const already = new AbortController();
   already.abort();
-  await expect(createRagInWorker({ index: 'x', embedder: {}, generator: { reference: { model: '', tokenizer: '' } } }, { signal: already.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+  await expect(createRagInWorker({ indexName: 'x', embedder: {}, generator: { reference: { model: '', tokenizer: '' } } }, { signal: already.signal })).rejects.toMatchObject({ code: 'ABORTED' });
 }, 60_000);

@@ -3,8 +3,10 @@
 import { afterEach, describe, expect, inject } from 'vitest';
 import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
-import { createRag, type GenerateOptions, type Rag, type RagEvent } from '../../src/runtime/rag.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
+import { createRag } from '../../src/runtime/rag.js';
+import type { GenerateOptions, Rag, RagEvent } from '../../src/runtime/types.js';
+import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { WeftError } from '../../src/errors.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { gpuTest } from './harness.js';
@@ -48,7 +50,7 @@ async function parts(ctx: GpuContext) {
 describe('RAG runtime', () => {
   gpuTest('ingest, search (with a metadata filter), and a streamed, cited answer', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
-    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
     try {
       const docs = await cranfield(40);
       const progress: string[] = [];
@@ -102,18 +104,50 @@ describe('RAG runtime', () => {
     }
   });
 
+  gpuTest('re-ingesting a document is one commit: the generation rises by exactly one, and an interruption after a commit never leaves both versions', async (ctx) => {
+    const { store, embedder, generator, dispose } = await parts(ctx);
+    // The store as the runtime sees it; `failAfter` commits succeed, then the page "closes".
+    let commits = 0, failAfter = Infinity;
+    const flaky: WeftStore = {
+      ...store,
+      commit: (...a: Parameters<WeftStore['commit']>) => (++commits > failAfter
+        ? Promise.reject(new WeftError('ABORTED', 'The page closed.'))
+        : store.commit(...a)),
+    };
+    const rag = await createRag({ store: flaky, indexName: 'papers', embedder, generator, gpu: ctx });
+    try {
+      const docs = await cranfield(12);
+      await rag.ingest(docs);
+      const one = docs[0]!;
+      const before = (await store.manifest('papers')).generation;
+      await rag.ingest([{ ...one, text: `${one.text}\nA second version.` }]);
+      expect((await store.manifest('papers')).generation).toBe(before + 1);
+      const second = await store.chunkIdsOfDocument('papers', one.id);
+      commits = 0; failAfter = 1;
+      await rag.ingest([{ ...one, text: `${one.text}\nA third version.` }]).catch(() => undefined);
+      const after = await store.chunkIdsOfDocument('papers', one.id);
+      expect(after.length).toBeGreaterThan(0);
+      // Exactly one version: all of the second's chunks, or none of them.
+      const kept = after.filter((id) => second.includes(id)).length;
+      expect(kept === 0 || (kept === second.length && after.length === second.length)).toBe(true);
+    } finally {
+      await rag.close();
+      await dispose();
+    }
+  });
+
   gpuTest('an embedder whose dimension disagrees with the index is refused', async (ctx) => {
     dbName = `weft-rag-${crypto.randomUUID()}`;
     const store = await openStore({ dbName });
     const e32 = await tinyEmbedder(32), e48 = await tinyEmbedder(48);
     const generator = await referenceGenerator(ctx);
     try {
-      await expect(createRag({ store, index: 'docs', embedder: e32, generator, gpu: ctx, create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
+      await expect(createRag({ store, indexName: 'docs', embedder: e32, generator, gpu: ctx, create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
       expect(await store.listIndexes()).toEqual([]);
-      const a = await createRag({ store, index: 'docs', embedder: e32, generator, gpu: ctx });
+      const a = await createRag({ store, indexName: 'docs', embedder: e32, generator, gpu: ctx });
       await a.ingest(await cranfield(12));
       await a.close();
-      const b = await createRag({ store, index: 'docs', embedder: e48, generator, gpu: ctx });
+      const b = await createRag({ store, indexName: 'docs', embedder: e48, generator, gpu: ctx });
       await expect(b.search('wing lift')).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
       await expect(b.ingest(await cranfield(3))).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
       expect(b.index!.size).toBeGreaterThan(0);
@@ -128,7 +162,7 @@ describe('RAG runtime', () => {
 
   gpuTest('two concurrent answers each get their own passages and the answer they get alone; an abort leaves the runtime usable', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
-    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
     const run = async (q: string, signal?: AbortSignal) => {
       let done: Extract<RagEvent, { type: 'done' }> | undefined;
       for await (const e of rag.generate(q, { k: 2, maxTokens: 16, ...(signal ? { signal } : {}) })) if (e.type === 'done') done = e;
@@ -159,7 +193,7 @@ describe('RAG runtime', () => {
 
   gpuTest('woven and sequential schedules retrieve the same passages and answer token for token; the next question is retrieved while the current answer decodes', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
-    const build = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential' });
+    const build = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential' });
     await build.ingest(await cranfield(30));
     await build.close();
     const collect = async (rag: Awaited<ReturnType<typeof createRag>>, q: string) => {
@@ -177,10 +211,10 @@ describe('RAG runtime', () => {
     const qa = 'boundary layer on a flat plate', qb = 'supersonic flow around a cone';
     try {
       // The cache is smaller than the index in both runtimes.
-      const seq = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
+      const seq = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
       const sa = await collect(seq, qa), sb = await collect(seq, qb);
       await seq.close();
-      const wov = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'woven', cacheBytes: 48 * 1024 });
+      const wov = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'woven', cacheBytes: 48 * 1024 });
       const pa = collect(wov, qa);
       await new Promise((r) => setTimeout(r, 300)); // A is decoding when B arrives
       const [wa, wb] = await Promise.all([pa, collect(wov, qb)]);
@@ -217,7 +251,7 @@ describe('RAG runtime', () => {
 
   gpuTest('with lookahead 1, a question waits to retrieve until the one before it has the generator; the oldest question\'s retrieval goes first', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
-    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, lookahead: 1 });
+    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, lookahead: 1 });
     try {
       await rag.ingest(await cranfield(20));
       const qs = ['boundary layer on a flat plate', 'supersonic flow around a cone', 'heat transfer at hypersonic speed'];
@@ -240,7 +274,7 @@ describe('RAG runtime', () => {
 
   gpuTest('speculation never changes the answer; when the partial top-k differs from the final one the prefill restarts', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
-    const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
     try {
       await rag.ingest(await cranfield(30));
       const nprobe = Math.min(6, rag.index!.nlist);
@@ -280,17 +314,17 @@ describe('RAG runtime', () => {
 
   gpuTest('periodic retrieval: blocking equals the sequential schedule; pipelined searches run one window stale, inside the next window\'s decoding, and refresh the context', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
-    const build = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx });
+    const build = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
     await build.ingest(await cranfield(30));
     await build.close();
     const q = 'boundary layer on a flat plate';
     const interval = 8;
     const base: GenerateOptions = { k: 1, nprobe: 4, maxTokens: 32 };
     try {
-      const seq = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
+      const seq = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
       const s = await answerOf(seq, q, { ...base, periodic: { interval, nprobe: 4 } });
       await seq.close();
-      const rag = await createRag({ store, index: 'papers', embedder, generator, gpu: ctx, cacheBytes: 48 * 1024 });
+      const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, cacheBytes: 48 * 1024 });
       const blocking = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, staleness: 0 } });
       expect(blocking.tokens).toEqual(s.tokens);
       expect(blocking.done.periodic).toMatchObject({ staleness: 0, refreshes: s.done.periodic!.refreshes });

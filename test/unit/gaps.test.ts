@@ -1,16 +1,24 @@
+// The gap scheduler on a fake clock: a piece of fake work advances the clock by the time it
+// "takes", so budgets and credits are exact and nothing waits in real time.
 import { expect, test } from 'vitest';
 import { createGapScheduler } from '../../src/schedule/gaps.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function fakeClock() {
+  let t = 0;
+  return { now: () => t, advance: (ms: number) => { t += ms; } };
+}
+/** Lets every pending promise and timer callback run (one turn of the event loop), no time passing. */
+const turn = () => new Promise<void>((r) => setTimeout(r, 0));
 
 test('background sub-stages run at once when idle, and only in gaps (within budget, at least one) while decoding', async () => {
-  const s = createGapScheduler({ maxSlowdown: 0.5 });
+  const clock = fakeClock();
+  const s = createGapScheduler({ maxSlowdown: 0.5, now: clock.now });
   const log: string[] = [];
   await s.run(async () => { log.push('idle'); });
   expect(log).toEqual(['idle']);
   s.decoding(true);
-  const jobs = [1, 2, 3, 4].map((i) => s.run(async () => { log.push(`job${i}`); await sleep(6); return i; }));
-  await sleep(20);
+  const jobs = [1, 2, 3, 4].map((i) => s.run(async () => { log.push(`job${i}`); clock.advance(6); return i; }));
+  for (let i = 0; i < 5; i++) await turn();
   expect(log).toEqual(['idle']); // nothing runs while a step is in progress
   await s.gap(10); // budget 5 ms: one 6 ms job (the minimum), then the budget is spent
   expect(log).toEqual(['idle', 'job1']);
@@ -24,15 +32,16 @@ test('background sub-stages run at once when idle, and only in gaps (within budg
 });
 
 test('drain runs queued sub-stages at once until the awaited work is over', async () => {
-  const s = createGapScheduler({ maxSlowdown: 0.01 });
+  const clock = fakeClock();
+  const s = createGapScheduler({ maxSlowdown: 0.01, now: clock.now });
   s.decoding(true);
   const log: string[] = [];
   // A piece of background work made of sub-stages with pauses between them (like a search
   // that reads IndexedDB between slices); the decode loop needs its result now.
   const work = (async () => {
     for (let i = 0; i < 3; i++) {
-      await s.run(async () => { log.push(`slice${i}`); await sleep(2); });
-      await sleep(3);
+      await s.run(async () => { log.push(`slice${i}`); clock.advance(2); });
+      await turn();
     }
     return 'result';
   })();
@@ -45,10 +54,11 @@ test('drain runs queued sub-stages at once until the awaited work is over', asyn
 });
 
 test('sub-stages longer than one gap\'s share leave the following gaps empty: the slowdown holds on average', async () => {
-  const s = createGapScheduler({ maxSlowdown: 0.1 });
+  const clock = fakeClock();
+  const s = createGapScheduler({ maxSlowdown: 0.1, now: clock.now });
   s.decoding(true);
   let ran = 0;
-  const jobs = Array.from({ length: 20 }, () => s.run(async () => { ran++; await sleep(5); }));
+  const jobs = Array.from({ length: 20 }, () => s.run(async () => { ran++; clock.advance(5); }));
   const perGap: number[] = [];
   for (let g = 0; g < 20; g++) {
     const before = ran;
@@ -66,7 +76,7 @@ test('sub-stages longer than one gap\'s share leave the following gaps empty: th
 });
 
 test('gaps serve the lowest priority number first, then the oldest', async () => {
-  const s = createGapScheduler({ maxSlowdown: 1 });
+  const s = createGapScheduler({ maxSlowdown: 1, now: fakeClock().now });
   s.decoding(true);
   const order: string[] = [];
   const jobs = [['b1', 2], ['a1', 1], ['c1', 3], ['a2', 1]].map(([name, p]) => s.run(async () => { order.push(name as string); }, p as number));

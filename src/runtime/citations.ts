@@ -1,0 +1,101 @@
+// What goes into the generator's context for one answer: the passages that fit beside the
+// question and the answer (the prompt template), their citation numbers — fixed for the whole
+// answer, so that a passage a periodic retrieval brings in later gets the next free number and
+// "[2]" means the same passage before and after a refresh — and the citations the answer makes.
+
+import type { Generator } from '../generate/types.js';
+import type { Passage, PromptTemplate } from './types.js';
+
+export function defaultPromptTemplate(passages: readonly Passage[], question: string): string {
+  const context = passages.map((p) => `[${p.citation}] ${p.text}`).join('\n');
+  return `Passages:\n${context}\n\nAnswer the question using the passages above and cite them like [1].\nQuestion: ${question}\nAnswer:`;
+}
+
+/** The question, the answer's length and the template a prompt is made of. */
+export interface PromptSpec {
+  generator: Generator;
+  template: PromptTemplate;
+  question: string;
+  maxTokens: number;
+}
+
+/** The passages that fit into the generator's context, leaving room for the question and the answer. */
+export function fitPassages(spec: PromptSpec, passages: readonly Passage[]): Passage[] {
+  const { generator, template, question, maxTokens } = spec;
+  const room = generator.contextLength - maxTokens - generator.countTokens(template([], question)) - 4;
+  const fitted: Passage[] = [];
+  let used = 0;
+  for (const p of passages) {
+    const cost = generator.countTokens(`[${p.citation}] ${p.text}\n`);
+    if (used + cost <= room) { fitted.push(p); used += cost; continue; }
+    const keep = Math.max(0, Math.floor(p.text.length * (room - used) / cost) - 8);
+    if (keep > 20) { fitted.push({ ...p, text: p.text.slice(0, keep) }); used = room; }
+    break;
+  }
+  return fitted;
+}
+
+/** The prompt for the passages that fit. */
+export function promptFor(spec: PromptSpec, passages: readonly Passage[]): string {
+  return spec.template(fitPassages(spec, passages), spec.question);
+}
+
+/** Empties the generator's context and fills it with `text`. */
+export async function refill(generator: Generator, text: string, signal: AbortSignal | undefined): Promise<void> {
+  generator.reset();
+  await generator.prefill(text, signal ? { signal } : {});
+}
+
+export interface AnswerContext {
+  /** The passages in the context now. */
+  readonly passages: readonly Passage[];
+  /** The prompt the answer started from. */
+  readonly prompt: string;
+  /**
+   * The passages a periodic retrieval's `found` would put in the context, numbered for this
+   * answer (a new passage takes the next free number, kept even if it is not used) and fitted;
+   * undefined when none fits or they are the ones already there.
+   */
+  candidate(found: readonly Passage[]): Passage[] | undefined;
+  /** The prompt for `passages` (as candidate() gave them). */
+  promptOf(passages: readonly Passage[]): string;
+  /** Makes `passages` the ones in the context (after the generator was refilled with them). */
+  replace(passages: Passage[]): void;
+  /** Every passage that was in the context, by citation number. */
+  all(): Passage[];
+  /** The citation numbers `answer` makes that name a passage that was in the context, in order of first use. */
+  cited(answer: string): number[];
+}
+
+export function createAnswerContext(spec: PromptSpec, retrieved: readonly Passage[]): AnswerContext {
+  let fitted = fitPassages(spec, retrieved);
+  const prompt = spec.template(fitted, spec.question);
+  const citationOf = new Map(fitted.map((p) => [p.id, p.citation]));
+  const used = new Map(fitted.map((p) => [p.id, p]));
+  const renumber = (ps: readonly Passage[]) => ps.map((p) => {
+    let c = citationOf.get(p.id);
+    if (c === undefined) { c = citationOf.size + 1; citationOf.set(p.id, c); }
+    return { ...p, citation: c };
+  });
+  const all = () => [...used.values()].sort((a, b) => a.citation - b.citation);
+  return {
+    get passages() { return fitted; },
+    prompt,
+    candidate(found) {
+      const next = fitPassages(spec, renumber(found));
+      if (next.length === 0 || next.map((p) => p.id).join() === fitted.map((p) => p.id).join()) return undefined;
+      return next;
+    },
+    promptOf: (passages) => spec.template(passages, spec.question),
+    replace(passages) {
+      fitted = passages;
+      for (const p of passages) used.set(p.id, p);
+    },
+    all,
+    cited(answer) {
+      const passages = all();
+      const cited = [...new Set(Array.from(answer.matchAll(/\[(\d+)\]/g), (m) => Number(m[1])))];
+      return cited.filter((c) => passages.some((p) => p.citation === c));
+    },
+  };
+}
