@@ -24,7 +24,7 @@ export { loadLlama2c, type Llama2cGenerator, type Llama2cSource, type KvSnapshot
 export { createWebLlmGenerator, mapWebLlmError, type WebLlmGenerator, type WebLlmGeneratorOptions, type WebLlmModel, type WebLlmEngineLike } from './generate/webllm.js';
 export type { Generator, GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from './generate/types.js';
 export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from './embed/onnx-embedder.js';
-export { startEngineWorker, type EngineHandle } from './engine.js';
+export { startEngineWorker, type EngineHandle } from './runtime/engine.js';
 export type { EngineApi, RagWorkerOptions, ReferenceModelSource } from './runtime/engine-api.js';
 export { installErrorTransfer } from './runtime/error-transfer.js';
 export { createRag } from './runtime/rag.js';

@@ -1,7 +1,7 @@
 // The engine worker: owns the generator (WebLLM or the llama2.c reference generator) and the RAG
 // runtime (embedder, stored index, the scheduler that interleaves retrieval with decoding on one
 // GPU queue). It implements the RPC contract in src/runtime/engine-api.ts; the main thread
-// reaches it through comlink (src/engine.ts).
+// reaches it through comlink (src/runtime/engine.ts).
 
 import * as Comlink from 'comlink';
 import type { EngineApi } from '../src/runtime/engine-api.js';

@@ -2,7 +2,7 @@
 // in the engine worker, a small typed handle on the main thread.
 
 import { WeftError } from '../errors.js';
-import { startEngineWorker, type EngineHandle } from '../engine.js';
+import { startEngineWorker, type EngineHandle } from './engine.js';
 import type { LoadProgress } from '../util/progress.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { RagWorkerOptions } from './engine-api.js';

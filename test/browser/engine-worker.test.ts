@@ -2,7 +2,7 @@
 // callbacks cross with proxy, errors keep their code, and the real @mlc-ai/web-llm module
 // loaded in the worker turns an unreachable model URL into Weft's clear error, not a hang.
 import { describe, expect, inject, test } from 'vitest';
-import { startEngineWorker } from '../../src/engine.js';
+import { startEngineWorker } from '../../src/runtime/engine.js';
 import type { LoadProgress } from '../../src/generate/types.js';
 
 declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }

@@ -1,7 +1,7 @@
 // Starts the engine worker and returns its typed RPC handle.
 import * as Comlink from 'comlink';
-import type { EngineApi } from './runtime/engine-api.js';
-import { installErrorTransfer } from './runtime/error-transfer.js';
+import type { EngineApi } from './engine-api.js';
+import { installErrorTransfer } from './error-transfer.js';
 
 export interface EngineHandle {
   readonly api: Comlink.Remote<EngineApi>;
@@ -14,7 +14,7 @@ export interface EngineHandle {
 
 export function startEngineWorker(): EngineHandle {
   installErrorTransfer();
-  const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
+  const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
   const api = Comlink.wrap<EngineApi>(worker);
   return {
     api,
