@@ -6,7 +6,7 @@
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { Layout } from '../ivf/codec.js';
+import { BLOCK, type Layout } from '../ivf/codec.js';
 import type { ListRecord } from '../ivf/types.js';
 import { createListArena, type ListArena } from './arena.js';
 import { createPolicy, type CachePolicy, type CachePolicyName } from './policy.js';
@@ -133,7 +133,7 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
     scratch(scratchLabel, records) {
       counters.scratchLists += records.length;
       const bytes = records.reduce((a, r) => a + arena.bytesFor(r.count), 0);
-      const scratch = createListArena(ctx, scratchLabel, { layout: o.layout, nlist: o.nlist, budgetBytes: bytes + arena.bytesFor(32) * 2 });
+      const scratch = createListArena(ctx, scratchLabel, { layout: o.layout, nlist: o.nlist, budgetBytes: bytes + arena.bytesFor(BLOCK) * 2 });
       for (const r of records) {
         if (!scratch.tryInsert(r)) {
           scratch.destroy();

@@ -10,7 +10,7 @@ import { WeftError } from '../errors.js';
 import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
 import { createListCache, type CacheStats, type ListCache } from '../cache/list-cache.js';
 import type { CachePolicyName } from '../cache/policy.js';
-import { layoutFor, type Layout } from '../ivf/codec.js';
+import { BLOCK, layoutFor, type Layout } from '../ivf/codec.js';
 import { checkNprobe, prepareRows } from '../ivf/probe.js';
 import { maxK } from '../ivf/scan.js';
 import { trainIvf } from '../ivf/train.js';
@@ -158,8 +158,8 @@ export async function openStoredIndex(options: OpenStoredIndexOptions): Promise<
 function cacheBudget(ctx: GpuContext, manifest: Manifest, layout: Layout, cacheBytes: number | undefined): number {
   // Default: room for twice the index as it is now (at least 16 MiB), within 512 MiB and four
   // storage bindings.
-  const blockBytes = 32 * (layout.bytesPerVector + 4);
-  const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / 32) * blockBytes, 0);
+  const blockBytes = BLOCK * (layout.bytesPerVector + 4);
+  const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / BLOCK) * blockBytes, 0);
   const budget = cacheBytes ?? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes, Math.max(16 * 2 ** 20, 2 * indexBytes));
   if (!(budget > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
   return budget;
