@@ -14,7 +14,7 @@ import type { ReferenceList } from './reference.js';
 import { bytesPerRank, maxK, openSession, type InternalSession, type ScanTarget } from './scan.js';
 import { assignLists, trainIvf } from './train.js';
 import type { ListRecord, Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
-import { checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
+import { MAX_DIM, MAX_NLIST, checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
 
 export interface IndexOptions extends GpuOption {
   dim: number;
@@ -104,7 +104,7 @@ function release(ctx: GpuContext, s: SharedLists | undefined) {
 }
 
 function checkIndexOptions(opts: IndexOptions): { layout: Layout; metric: Metric } {
-  const dim = checkPositiveInt('dim', opts.dim, 65536);
+  const dim = checkPositiveInt('dim', opts.dim, MAX_DIM);
   return { layout: layoutFor(dim, checkStorage(opts.storage)), metric: checkMetric(opts.metric) };
 }
 
@@ -233,7 +233,7 @@ function sessionOver(core: Core, init: (t: ScanTarget) => Parameters<typeof open
 // ---- IVF -----------------------------------------------------------------------------------
 
 export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex> {
-  const nlist = checkPositiveInt('nlist', options.nlist, 65535);
+  const nlist = checkPositiveInt('nlist', options.nlist, MAX_NLIST);
   const niter = checkPositiveInt('niter', options.niter ?? 20, 1000);
   const perCentroid = checkPositiveInt('maxTrainPointsPerCentroid', options.maxTrainPointsPerCentroid ?? 256);
   const seed = options.seed ?? 1;

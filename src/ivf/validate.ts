@@ -5,6 +5,10 @@ import { WeftError } from '../errors.js';
 import { HALF_MAX } from './codec.js';
 import { MAX_K, METRICS, NO_ID, STORAGE_TYPES, type Metric, type StorageType } from './types.js';
 
+/** The largest dimension and number of lists an index takes. */
+export const MAX_DIM = 65536;
+export const MAX_NLIST = 65535;
+
 export function checkOption<T extends string>(name: string, value: T | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if (!allowed.includes(value)) {

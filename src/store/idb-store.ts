@@ -2,77 +2,33 @@
 // per IVF list holds its ids and its vectors in the GPU's interleaved layout, so one read is one
 // upload. Every write of an ingest is one transaction: a closed page, an AbortSignal or a full
 // disk leaves the last committed index as it was. Every record carries a CRC-32 that is checked
-// on read; the manifest keeps them too, so a record replaced behind our back is caught as well.
+// on read (lists, centroids, chunks, the manifest itself); the manifest keeps those of the lists
+// and centroids too, so a record replaced behind our back is caught as well. A whole index (an
+// import, a rebuild) is checked for consistency before it is written.
+// This file is the store object itself (its transactions); the record formats and checksums are
+// in records.ts, the consistency checks in index-checks.ts.
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { WeftError } from '../errors.js';
 import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
+import { centroidProblem, checkCommit, checkIds, isInt, isRecord, manifestProblem, show, wholeIndexProblem } from './index-checks.js';
+import {
+  FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, manifestChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
+  type CentroidData, type ChunkRecord, type CommitChanges, type Manifest, type StoredChunk, type StoredManifest, type WholeIndex,
+} from './records.js';
 
-export type { ListRecord };
-import { crc32 } from './checksum.js';
+export { FORMAT_VERSION, listChecksum, manifestProblem, wholeIndexProblem };
+export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, WholeIndex };
 
-/** Version of the record formats below (bumped when a stored shape changes). */
-export const FORMAT_VERSION = 1;
-/** IndexedDB schema version. */
+/** IndexedDB schema version (the object stores; the record formats are FORMAT_VERSION). */
 const DB_VERSION = 1;
 
-export interface Manifest {
-  name: string;
-  formatVersion: number;
-  dim: number;
-  metric: Metric;
-  storage: StorageType;
-  nlist: number;
-  /** The embedding model the vectors came from (so a query embedder can be checked against it). */
-  modelId: string;
-  /** Live vectors (tombstoned ones excluded). */
-  count: number;
-  /** Deleted vectors still present in list records until compaction. */
-  tombstones: number;
-  /** CRC-32 of each list record, by list id. */
-  checksums: number[];
-  /** Slots of each list record (live vectors and tombstones). */
-  listCounts: number[];
-  /** The next automatically assigned vector id. */
-  nextId: number;
-  centroidsChecksum: number;
-  createdAt: number;
-  updatedAt: number;
-  /** Incremented by every commit; a commit based on an older generation is refused (CONFLICT). */
-  generation: number;
-}
-
-
-/** What is kept per vector besides the vector: its list, and the passage it embeds (if any). */
-export interface ChunkRecord {
-  id: number;
-  /** The IVF list holding the vector (how a delete finds it). */
-  list: number;
-  docId: string;
-  text: string;
-  metadata?: Record<string, unknown>;
-}
-
-export interface CentroidData {
-  centroids: Float32Array;
-  vmin?: Float32Array;
-  scale?: Float32Array;
-}
-
-export interface WholeIndex {
-  manifest: Manifest;
-  centroids: CentroidData;
-  lists: ListRecord[];
-  chunks: ChunkRecord[];
-}
-
 interface StoredList { index: string; list: number; count: number; ids: ArrayBuffer; codes: ArrayBuffer; checksum: number }
-interface StoredChunk extends ChunkRecord { index: string }
 interface StoredCentroids { index: string; centroids: ArrayBuffer; vmin?: ArrayBuffer; scale?: ArrayBuffer; checksum: number }
 interface StoredStats { index: string; access: ArrayBuffer }
 
 interface WeftSchema extends DBSchema {
-  manifests: { key: string; value: Manifest };
+  manifests: { key: string; value: StoredManifest };
   centroids: { key: string; value: StoredCentroids };
   lists: { key: [string, number]; value: StoredList };
   chunks: { key: [string, number]; value: StoredChunk; indexes: { byDoc: [string, string] } };
@@ -81,17 +37,6 @@ interface WeftSchema extends DBSchema {
 
 type Stores = StoreNames<WeftSchema>;
 const ALL_STORES: Stores[] = ['manifests', 'centroids', 'lists', 'chunks', 'stats'];
-
-export interface CommitChanges {
-  /** Whole new records for the lists that changed. */
-  lists?: ListRecord[];
-  putChunks?: ChunkRecord[];
-  deleteChunks?: number[];
-  /** Change in live vectors and tombstones. */
-  countDelta?: number;
-  tombstoneDelta?: number;
-  nextId?: number;
-}
 
 export interface WeftStore {
   readonly dbName: string;
@@ -104,15 +49,30 @@ export interface WeftStore {
   readLists(name: string, lists: readonly number[]): Promise<ListRecord[]>;
   /** Applies all changes in one transaction, only if the index is still at `generation`. */
   commit(name: string, generation: number, changes: CommitChanges, signal?: AbortSignal): Promise<Manifest>;
+  /** Chunks by id (undefined where there is none), each checked (CORRUPT_RECORD names the chunk). Ids are integers in [0, 2^32 - 2] (INVALID_ID). */
   readChunks(name: string, ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
+  /** Ids of the chunks of one document (their records checked). */
   chunkIdsOfDocument(name: string, docId: string): Promise<number[]>;
-  /** Every record of an index, checked, for export. */
+  /** Every record of an index, checked, read in one transaction (for export and rebuilds). */
   readWholeIndex(name: string): Promise<WholeIndex>;
-  /** Writes a whole index (an import) in one transaction; refuses an existing name unless `replace`. */
-  writeWholeIndex(whole: WholeIndex, options?: { replace?: boolean }): Promise<Manifest>;
+  /**
+   * Writes a whole index (an import, a rebuild) in one transaction, after checking it is consistent
+   * (INVALID_INPUT otherwise). Refuses an existing name unless `replace`; with `expectGeneration`
+   * it replaces the index only if that is still its generation (CONFLICT otherwise, UNKNOWN_INDEX
+   * if it is gone). The new generation is the replaced one's + 1, and nextId never goes below the
+   * replaced one's.
+   */
+  writeWholeIndex(whole: WholeIndex, options?: WriteWholeOptions): Promise<Manifest>;
   readAccessCounts(name: string): Promise<Float64Array>;
   writeAccessCounts(name: string, counts: Float64Array): Promise<void>;
   close(): void;
+}
+
+export interface WriteWholeOptions {
+  /** Replace an index of the same name. Default false (INDEX_EXISTS). */
+  replace?: boolean;
+  /** Replace only if the stored index is still at this generation (implies `replace`). */
+  expectGeneration?: number;
 }
 
 export interface StoreOptions {
@@ -122,15 +82,6 @@ export interface StoreOptions {
   onClosedByOtherTab?: () => void;
 }
 
-export function listChecksum(r: ListRecord): number {
-  return crc32(new Uint32Array([r.list, r.count]), r.ids, r.codes);
-}
-
-function centroidChecksum(c: CentroidData): number {
-  return crc32(c.centroids, c.vmin ?? new Uint8Array(0), c.scale ?? new Uint8Array(0));
-}
-
-/** Turns IndexedDB failures into WeftErrors; a full disk gets its own code. */
 export function storageError(e: unknown, what: string): WeftError {
   if (e instanceof WeftError) return e;
   const name = (e as { name?: string } | null)?.name;
@@ -146,6 +97,11 @@ export function storageError(e: unknown, what: string): WeftError {
 function bytesOf(v: ArrayBufferView): ArrayBuffer {
   return (v.buffer as ArrayBuffer).slice(v.byteOffset, v.byteOffset + v.byteLength);
 }
+
+
+const keysOf = (name: string) => IDBKeyRange.bound([name, -Infinity], [name, Infinity]);
+
+// ---- the store ------------------------------------------------------------------------------
 
 export async function openStore(options: StoreOptions = {}): Promise<WeftStore> {
   const dbName = options.dbName ?? 'weft';
@@ -174,6 +130,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     throw storageError(e, `Opening the IndexedDB database '${dbName}'`);
   }
 
+  type Tx = IDBPTransaction<WeftSchema, Stores[], IDBTransactionMode>;
   const tx = <S extends Stores[], M extends IDBTransactionMode>(stores: S, mode: M): IDBPTransaction<WeftSchema, S, M> => {
     try {
       return db.transaction(stores, mode);
@@ -182,27 +139,105 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     }
   };
 
-  const getManifest = async (t: IDBPTransaction<WeftSchema, Stores[], IDBTransactionMode>, name: string) => {
-    const m = await t.objectStore('manifests').get(name);
-    if (!m) throw new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage. Create it first, or list the existing ones with listIndexes().`, { details: { name } });
-    if (m.formatVersion > FORMAT_VERSION) {
-      throw new WeftError('UNSUPPORTED_FORMAT', `Index '${name}' was written by a newer Weft (format ${m.formatVersion}; this one reads ${FORMAT_VERSION}). Update Weft.`);
+  /** Aborts a transaction that failed part-way (if it is still running) and waits for it to end. */
+  const abandon = async (t: { abort(): void; done: Promise<void> }) => {
+    try { t.abort(); } catch { /* already finished */ }
+    await t.done.catch(() => undefined);
+  };
+
+  /** One transaction's work; any failure comes out as a WeftError. */
+  const within = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (e) {
+      throw storageError(e, what);
     }
-    return m;
+  };
+
+  const getManifest = async (t: Tx, name: string): Promise<Manifest> => {
+    const r = await t.objectStore('manifests').get(name);
+    if (!r) throw unknownIndex(name);
+    return checkedManifest(name, r);
+  };
+
+  /** Adds the checksums of format 2 to a format-1 index, in one transaction. */
+  const migrate = async (name: string): Promise<void> => {
+    const t = tx(['manifests', 'chunks'], 'readwrite');
+    try {
+      const r = await t.objectStore('manifests').get(name);
+      if (r && r.formatVersion < FORMAT_VERSION && r.manifestChecksum === undefined) {
+        let cursor = await t.objectStore('chunks').openCursor(keysOf(name));
+        while (cursor) {
+          if (cursor.value.checksum === undefined) await cursor.update(storedChunk(name, cursor.value));
+          cursor = await cursor.continue();
+        }
+        await t.objectStore('manifests').put(sealedManifest({ ...r, formatVersion: FORMAT_VERSION }));
+      }
+      await t.done;
+    } catch (e) {
+      await abandon(t);
+      throw storageError(e, `Migrating index '${name}' to format ${FORMAT_VERSION}`);
+    }
+  };
+
+  /** Runs `op` on index `name`; if the index is still in an older format, migrates it and runs `op` again. */
+  const current = async <T>(name: string, op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (e) {
+      if (!(e instanceof Outdated)) throw e;
+    }
+    await migrate(name);
+    return op();
+  };
+
+  const centroidsOf = async (t: Tx, name: string, m: Manifest): Promise<CentroidData> => {
+    const r = await t.objectStore('centroids').get(name);
+    if (!r) throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' are missing. Rebuild the index.`, { details: { name, record: 'centroids' } });
+    const data: CentroidData = {
+      centroids: new Float32Array(r.centroids),
+      ...(r.vmin ? { vmin: new Float32Array(r.vmin) } : {}),
+      ...(r.scale ? { scale: new Float32Array(r.scale) } : {}),
+    };
+    if (centroidChecksum(data) !== r.checksum || r.checksum !== m.centroidsChecksum) {
+      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, { details: { name, record: 'centroids' } });
+    }
+    return data;
+  };
+
+  const listsOf = async (t: Tx, name: string, m: Manifest, lists: readonly number[]): Promise<ListRecord[]> => {
+    if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', `readLists takes an array of list numbers; got ${show(lists)}.`);
+    const wrong = lists.find((l) => !isInt(l, 0, m.nlist - 1));
+    if (wrong !== undefined) throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${m.nlist - 1}; got ${show(wrong)}.`, { details: { name, list: wrong } });
+    const os = t.objectStore('lists');
+    const raw = await Promise.all(lists.map((l) => os.get([name, l])));
+    return raw.map((r, i) => {
+      const l = lists[i]!;
+      if (!r) throw new WeftError('CORRUPT_RECORD', `List ${l} of index '${name}' is missing. Rebuild or re-import the index.`, { details: { name, list: l } });
+      const rec: ListRecord = { list: r.list, count: r.count, ids: new Uint32Array(r.ids), codes: new Uint32Array(r.codes) };
+      const sum = listChecksum(rec);
+      if (sum !== r.checksum || sum !== m.checksums[l] || rec.ids.length !== rec.count) {
+        throw new WeftError('CORRUPT_RECORD', `List ${l} of index '${name}' fails its checksum: the record is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`, { details: { name, list: l } });
+      }
+      return rec;
+    });
   };
 
   const store: WeftStore = {
     dbName,
 
     async listIndexes() {
-      try {
-        return await db.getAll('manifests');
-      } catch (e) { throw storageError(e, 'Listing indexes'); }
+      const read = () => within('Listing indexes', () => db.getAll('manifests'));
+      let all = await read();
+      const outdated = all.filter((r) => r.formatVersion < FORMAT_VERSION && r.manifestChecksum === undefined);
+      for (const r of outdated) await migrate(r.name);
+      if (outdated.length > 0) all = await read();
+      // Indexes of a newer format are listed as they are (this Weft cannot check or open them).
+      return all.map((r) => (r.formatVersion > FORMAT_VERSION ? publicManifest(r) : checkedManifest(r.name, r)));
     },
 
-    async manifest(name) {
-      const t = tx(['manifests'], 'readonly');
-      return getManifest(t as never, name);
+    manifest(name) {
+      return current(name, () => within(`Reading the manifest of index '${name}'`, () => getManifest(tx(['manifests'], 'readonly') as never, name)));
     },
 
     async createIndex(init) {
@@ -211,17 +246,19 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       const manifest: Manifest = {
         name: init.name, formatVersion: FORMAT_VERSION, dim: init.dim, metric: init.metric, storage: init.storage,
         nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0, nextId: 0,
-        checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: centroidChecksum(centroids), createdAt: now, updatedAt: now, generation: 1,
+        checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: 0, createdAt: now, updatedAt: now, generation: 1,
       };
+      const problem = manifestProblem(manifest) ?? centroidProblem(centroids, init.dim, init.nlist, init.storage);
+      if (problem) throw new WeftError('INVALID_OPTION', `Index '${String(init.name)}' was not created: ${problem}`);
+      manifest.centroidsChecksum = centroidChecksum(centroids);
       const empty = { ids: new Uint32Array(0), codes: new Uint32Array(0), count: 0 };
       for (let l = 0; l < init.nlist; l++) manifest.checksums.push(listChecksum({ list: l, ...empty }));
       const t = tx(['manifests', 'centroids', 'lists', 'stats'], 'readwrite');
       try {
         if (await t.objectStore('manifests').get(init.name)) {
-          t.abort();
           throw new WeftError('INDEX_EXISTS', `An index named '${init.name}' already exists. Open it, or delete it first to start over.`, { details: { name: init.name } });
         }
-        await t.objectStore('manifests').put(manifest);
+        await t.objectStore('manifests').put(sealedManifest(manifest));
         await t.objectStore('centroids').put({
           index: init.name, centroids: bytesOf(init.centroids), checksum: manifest.centroidsChecksum,
           ...(init.vmin ? { vmin: bytesOf(init.vmin) } : {}), ...(init.scale ? { scale: bytesOf(init.scale) } : {}),
@@ -233,167 +270,175 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
         await t.done;
         return manifest;
       } catch (e) {
-        await t.done.catch(() => undefined);
+        await abandon(t);
         throw storageError(e, `Creating index '${init.name}'`);
       }
     },
 
     async deleteIndex(name) {
+      // Only existence is checked: a damaged index must stay deletable.
       const t = tx(ALL_STORES, 'readwrite');
       try {
-        await getManifest(t as never, name);
+        if (!(await t.objectStore('manifests').get(name))) throw unknownIndex(name);
         await t.objectStore('manifests').delete(name);
         await t.objectStore('centroids').delete(name);
         await t.objectStore('stats').delete(name);
-        await t.objectStore('lists').delete(IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
-        await t.objectStore('chunks').delete(IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
+        await t.objectStore('lists').delete(keysOf(name));
+        await t.objectStore('chunks').delete(keysOf(name));
         await t.done;
       } catch (e) {
-        t.abort?.();
-        await t.done.catch(() => undefined);
+        await abandon(t);
         throw storageError(e, `Deleting index '${name}'`);
       }
     },
 
-    async readCentroids(name) {
-      const t = tx(['manifests', 'centroids'], 'readonly');
-      const m = await getManifest(t as never, name);
-      const r = await t.objectStore('centroids').get(name);
-      if (!r) throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' are missing. Rebuild the index.`, { details: { name } });
-      const data: CentroidData = {
-        centroids: new Float32Array(r.centroids),
-        ...(r.vmin ? { vmin: new Float32Array(r.vmin) } : {}),
-        ...(r.scale ? { scale: new Float32Array(r.scale) } : {}),
-      };
-      if (centroidChecksum(data) !== r.checksum || r.checksum !== m.centroidsChecksum) {
-        throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, { details: { name, record: 'centroids' } });
-      }
-      return data;
+    readCentroids(name) {
+      return current(name, () => within(`Reading the centroids of index '${name}'`, async () => {
+        const t = tx(['manifests', 'centroids'], 'readonly');
+        return centroidsOf(t as never, name, await getManifest(t as never, name));
+      }));
     },
 
-    async readLists(name, lists) {
-      const t = tx(['manifests', 'lists'], 'readonly');
-      const m = await getManifest(t as never, name);
-      const out: ListRecord[] = [];
-      const os = t.objectStore('lists');
-      const raw = await Promise.all(lists.map((l) => os.get([name, l])));
-      raw.forEach((r, i) => {
-        const l = lists[i]!;
-        if (!r) throw new WeftError('CORRUPT_RECORD', `List ${l} of index '${name}' is missing.`, { details: { name, list: l } });
-        const rec: ListRecord = { list: r.list, count: r.count, ids: new Uint32Array(r.ids), codes: new Uint32Array(r.codes) };
-        const sum = listChecksum(rec);
-        if (sum !== r.checksum || sum !== m.checksums[l] || rec.ids.length !== rec.count) {
-          throw new WeftError('CORRUPT_RECORD', `List ${l} of index '${name}' fails its checksum: the record is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`, { details: { name, list: l } });
-        }
-        out.push(rec);
-      });
-      return out;
+    readLists(name, lists) {
+      return current(name, () => within(`Reading lists of index '${name}'`, async () => {
+        const t = tx(['manifests', 'lists'], 'readonly');
+        return listsOf(t as never, name, await getManifest(t as never, name), lists);
+      }));
     },
 
     async commit(name, generation, changes, signal) {
       if (signal?.aborted) throw storageError(signal.reason ?? new DOMException('Aborted', 'AbortError'), `Committing to index '${name}'`);
-      const t = tx(['manifests', 'lists', 'chunks'], 'readwrite');
-      const onAbort = () => t.abort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        const m = await getManifest(t as never, name);
-        if (m.generation !== generation) {
-          throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it). Reopen it and try again.`, { details: { name, expected: generation, found: m.generation } });
+      checkIds((changes.putChunks ?? []).map((c) => c?.id), `Commit to index '${name}'`);
+      checkIds(changes.deleteChunks ?? [], `Commit to index '${name}'`);
+      return current(name, async () => {
+        const t = tx(['manifests', 'lists', 'chunks'], 'readwrite');
+        const onAbort = () => t.abort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          const m = await getManifest(t as never, name);
+          if (m.generation !== generation) {
+            throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it). Reopen it and try again.`, { details: { name, expected: generation, found: m.generation } });
+          }
+          checkCommit(name, m, changes);
+          const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
+          for (const rec of changes.lists ?? []) {
+            const checksum = listChecksum(rec);
+            next.checksums[rec.list] = checksum;
+            next.listCounts[rec.list] = rec.count;
+            await t.objectStore('lists').put({ index: name, list: rec.list, count: rec.count, ids: bytesOf(rec.ids), codes: bytesOf(rec.codes), checksum });
+          }
+          for (const c of changes.putChunks ?? []) await t.objectStore('chunks').put(storedChunk(name, c));
+          for (const id of changes.deleteChunks ?? []) await t.objectStore('chunks').delete([name, id]);
+          next.count += changes.countDelta ?? 0;
+          next.tombstones += changes.tombstoneDelta ?? 0;
+          if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
+          await t.objectStore('manifests').put(sealedManifest(next));
+          await t.done;
+          return next;
+        } catch (e) {
+          await abandon(t);
+          throw storageError(e, `Committing to index '${name}'`);
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
         }
-        const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
-        for (const rec of changes.lists ?? []) {
-          const checksum = listChecksum(rec);
-          next.checksums[rec.list] = checksum;
-          next.listCounts[rec.list] = rec.count;
-          await t.objectStore('lists').put({ index: name, list: rec.list, count: rec.count, ids: bytesOf(rec.ids), codes: bytesOf(rec.codes), checksum });
-        }
-        for (const c of changes.putChunks ?? []) await t.objectStore('chunks').put({ ...c, index: name });
-        for (const id of changes.deleteChunks ?? []) await t.objectStore('chunks').delete([name, id]);
-        next.count += changes.countDelta ?? 0;
-        next.tombstones += changes.tombstoneDelta ?? 0;
-        if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
-        await t.objectStore('manifests').put(next);
-        await t.done;
-        return next;
-      } catch (e) {
-        try { t.abort(); } catch { /* already finished */ }
-        await t.done.catch(() => undefined);
-        throw storageError(e, `Committing to index '${name}'`);
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
-    },
-
-    async readChunks(name, ids) {
-      const t = tx(['chunks'], 'readonly');
-      const os = t.objectStore('chunks');
-      const raw = await Promise.all(ids.map((id) => os.get([name, id])));
-      return raw.map((r) => {
-        if (!r) return undefined;
-        const { index: _index, ...chunk } = r;
-        return chunk;
       });
     },
 
-    async chunkIdsOfDocument(name, docId) {
-      const keys = await db.getAllKeysFromIndex('chunks', 'byDoc', [name, docId]);
-      return keys.map((k) => k[1]);
+    async readChunks(name, ids) {
+      checkIds(ids, 'readChunks');
+      return current(name, () => within(`Reading chunks of index '${name}'`, async () => {
+        const t = tx(['manifests', 'chunks'], 'readonly');
+        await getManifest(t as never, name);
+        const os = t.objectStore('chunks');
+        const raw = await Promise.all(ids.map((id) => os.get([name, id])));
+        return raw.map((r) => (r ? checkedChunk(name, r) : undefined));
+      }));
     },
 
-    async readWholeIndex(name) {
-      const manifest = await store.manifest(name);
-      const centroids = await store.readCentroids(name);
-      const lists = await store.readLists(name, Array.from({ length: manifest.nlist }, (_, i) => i));
-      const raw = await db.getAll('chunks', IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
-      const chunks = raw.map(({ index: _index, ...c }) => c);
-      return { manifest, centroids, lists, chunks };
+    chunkIdsOfDocument(name, docId) {
+      return current(name, () => within(`Finding the chunks of document '${docId}' in index '${name}'`, async () => {
+        const t = tx(['manifests', 'chunks'], 'readonly');
+        await getManifest(t as never, name);
+        const raw = await t.objectStore('chunks').index('byDoc').getAll([name, docId]);
+        return raw.map((r) => checkedChunk(name, r).id);
+      }));
+    },
+
+    readWholeIndex(name) {
+      return current(name, () => within(`Reading index '${name}'`, async () => {
+        // One transaction: the records read all belong to the manifest's generation.
+        const t = tx(['manifests', 'centroids', 'lists', 'chunks'], 'readonly');
+        const manifest = await getManifest(t as never, name);
+        const centroids = await centroidsOf(t as never, name, manifest);
+        const lists = await listsOf(t as never, name, manifest, Array.from({ length: manifest.nlist }, (_, i) => i));
+        const chunks = (await t.objectStore('chunks').getAll(keysOf(name))).map((r) => checkedChunk(name, r));
+        return { manifest, centroids, lists, chunks };
+      }));
     },
 
     async writeWholeIndex(whole, opts = {}) {
+      const problem = wholeIndexProblem(whole);
+      if (problem) throw new WeftError('INVALID_INPUT', `The index was not written, it is inconsistent: ${problem}`, { details: { name: whole?.manifest?.name } });
       const name = whole.manifest.name;
-      const t = tx(ALL_STORES, 'readwrite');
-      try {
-        const existing = await t.objectStore('manifests').get(name);
-        if (existing && !opts.replace) {
-          throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, { details: { name } });
-        }
-        if (existing) {
-          await t.objectStore('lists').delete(IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
-          await t.objectStore('chunks').delete(IDBKeyRange.bound([name, -Infinity], [name, Infinity]));
-        }
-        const m: Manifest = {
-          ...whole.manifest, formatVersion: FORMAT_VERSION, generation: (existing?.generation ?? 0) + 1, updatedAt: Date.now(),
-          checksums: whole.lists.map(listChecksum), listCounts: whole.lists.map((l) => l.count), centroidsChecksum: centroidChecksum(whole.centroids),
-        };
-        await t.objectStore('manifests').put(m);
-        const c = whole.centroids;
-        await t.objectStore('centroids').put({
-          index: name, centroids: bytesOf(c.centroids), checksum: m.centroidsChecksum,
-          ...(c.vmin ? { vmin: bytesOf(c.vmin) } : {}), ...(c.scale ? { scale: bytesOf(c.scale) } : {}),
-        });
-        for (const r of whole.lists) {
-          await t.objectStore('lists').put({ index: name, list: r.list, count: r.count, ids: bytesOf(r.ids), codes: bytesOf(r.codes), checksum: listChecksum(r) });
-        }
-        for (const ch of whole.chunks) await t.objectStore('chunks').put({ ...ch, index: name });
-        await t.objectStore('stats').put({ index: name, access: new ArrayBuffer(m.nlist * 8) });
-        await t.done;
-        return m;
-      } catch (e) {
-        try { t.abort(); } catch { /* finished */ }
-        await t.done.catch(() => undefined);
-        throw storageError(e, `Importing index '${name}'`);
+      if (opts.expectGeneration !== undefined && !isInt(opts.expectGeneration, 0, Number.MAX_SAFE_INTEGER)) {
+        throw new WeftError('INVALID_OPTION', `expectGeneration must be a generation (a non-negative integer); got ${show(opts.expectGeneration)}.`);
       }
+      return current(name, async () => {
+        const t = tx(ALL_STORES, 'readwrite');
+        try {
+          const raw = await t.objectStore('manifests').get(name);
+          let replaced: Manifest | undefined;
+          if (opts.expectGeneration !== undefined) {
+            replaced = await getManifest(t as never, name);
+            if (replaced.generation !== opts.expectGeneration) {
+              throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it); nothing was replaced. Read it again and retry.`, { details: { name, expected: opts.expectGeneration, found: replaced.generation } });
+            }
+          } else if (raw) {
+            if (!opts.replace) throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, { details: { name } });
+            // An import may replace a damaged index; its fields are then not trusted.
+            try { replaced = checkedManifest(name, raw); } catch (e) { replaced = e instanceof Outdated ? publicManifest(raw) : undefined; }
+          }
+          if (raw) {
+            await t.objectStore('lists').delete(keysOf(name));
+            await t.objectStore('chunks').delete(keysOf(name));
+          }
+          const w = whole.manifest;
+          const previous = replaced?.generation ?? (isInt(raw?.generation, 0, Number.MAX_SAFE_INTEGER) ? raw!.generation : 0);
+          const m: Manifest = {
+            name, formatVersion: FORMAT_VERSION, dim: w.dim, metric: w.metric, storage: w.storage, nlist: w.nlist, modelId: w.modelId,
+            count: w.count, tombstones: w.tombstones, nextId: Math.max(w.nextId, replaced?.nextId ?? 0),
+            checksums: whole.lists.map(listChecksum), listCounts: whole.lists.map((l) => l.count), centroidsChecksum: centroidChecksum(whole.centroids),
+            createdAt: w.createdAt, updatedAt: Date.now(), generation: previous + 1,
+          };
+          await t.objectStore('manifests').put(sealedManifest(m));
+          const c = whole.centroids;
+          await t.objectStore('centroids').put({
+            index: name, centroids: bytesOf(c.centroids), checksum: m.centroidsChecksum,
+            ...(c.vmin ? { vmin: bytesOf(c.vmin) } : {}), ...(c.scale ? { scale: bytesOf(c.scale) } : {}),
+          });
+          for (const r of whole.lists) {
+            await t.objectStore('lists').put({ index: name, list: r.list, count: r.count, ids: bytesOf(r.ids), codes: bytesOf(r.codes), checksum: listChecksum(r) });
+          }
+          for (const ch of whole.chunks) await t.objectStore('chunks').put(storedChunk(name, ch));
+          await t.objectStore('stats').put({ index: name, access: new ArrayBuffer(m.nlist * 8) });
+          await t.done;
+          return m;
+        } catch (e) {
+          await abandon(t);
+          throw storageError(e, `Writing index '${name}'`);
+        }
+      });
     },
 
-    async readAccessCounts(name) {
-      const r = await db.get('stats', name);
-      return r ? new Float64Array(r.access) : new Float64Array(0);
+    readAccessCounts(name) {
+      return within(`Reading access statistics of '${name}'`, async () => {
+        const r = await db.get('stats', name);
+        return r ? new Float64Array(r.access) : new Float64Array(0);
+      });
     },
 
-    async writeAccessCounts(name, counts) {
-      try {
-        await db.put('stats', { index: name, access: bytesOf(counts) });
-      } catch (e) { throw storageError(e, `Saving access statistics of '${name}'`); }
+    writeAccessCounts(name, counts) {
+      return within(`Saving access statistics of '${name}'`, async () => { await db.put('stats', { index: name, access: bytesOf(counts) }); });
     },
 
     close() { db.close(); },

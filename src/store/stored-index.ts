@@ -15,7 +15,7 @@ import { checkNprobe, prepareRows } from '../ivf/probe.js';
 import { maxK } from '../ivf/scan.js';
 import { trainIvf } from '../ivf/train.js';
 import type { Metric, SearchResult, SearchSession, StorageType } from '../ivf/types.js';
-import { checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from '../ivf/validate.js';
+import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from '../ivf/validate.js';
 import { adoptCommits } from './coherence.js';
 import type { ChunkRecord, CommitChanges, Manifest, WeftStore } from './idb-store.js';
 import { prefetchLists, preloadHottest, type PrefetchHandle } from './prefetch.js';
@@ -123,8 +123,8 @@ const WRITE_ATTEMPTS = 4;
 
 /** Trains on `training` (k-means on the GPU), creates the index in the store, and opens it. */
 export async function createStoredIndex(training: Float32Array, options: CreateStoredIndexOptions): Promise<StoredIndex> {
-  const dim = checkPositiveInt('dim', options.dim, 65536);
-  const nlist = checkPositiveInt('nlist', options.nlist, 65535);
+  const dim = checkPositiveInt('dim', options.dim, MAX_DIM);
+  const nlist = checkPositiveInt('nlist', options.nlist, MAX_NLIST);
   const metric = checkMetric(options.metric);
   const layout = layoutFor(dim, checkStorage(options.storage));
   const niter = checkPositiveInt('niter', options.niter ?? 20, 1000);

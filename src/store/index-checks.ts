@@ -1,0 +1,178 @@
+// What a consistent stored index is: the checks an import, a rebuild and every commit pass before
+// anything is written (manifest fields, centroids and int8 range, list sizes and vectors, unique
+// ids, counts that agree with the lists, well-formed chunks). A problem is described in a sentence
+// the caller turns into INVALID_FILE (import) or INVALID_INPUT (a write).
+
+import { WeftError } from '../errors.js';
+import { BLOCK, decodeRows, deinterleave, layoutFor, type Layout } from '../ivf/codec.js';
+import { METRICS, NO_ID, STORAGE_TYPES, type ListRecord, type Metric, type StorageType } from '../ivf/types.js';
+import { MAX_DIM, MAX_NLIST } from '../ivf/validate.js';
+import { FORMAT_VERSION, type CentroidData, type CommitChanges, type Manifest, type WholeIndex } from './records.js';
+
+/** The largest vector id: NO_ID marks empty slots and tombstones. */
+const MAX_ID = NO_ID - 1;
+
+export const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+export const isId = (v: unknown): v is number => isInt(v, 0, MAX_ID);
+export const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : String(v));
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function checkIds(ids: readonly unknown[], what: string): void {
+  if (!Array.isArray(ids)) throw new WeftError('INVALID_INPUT', `${what} takes an array of ids; got ${show(ids)}.`);
+  for (const id of ids) {
+    if (!isId(id)) throw new WeftError('INVALID_ID', `${what}: ids are integers in [0, ${MAX_ID}]; got ${show(id)}.`, { details: { id } });
+  }
+}
+
+/**
+ * What is wrong with a manifest's own fields (types, enums, ranges), if anything. The derived
+ * fields (checksums, listCounts, centroidsChecksum, generation) are recomputed on write.
+ */
+export function manifestProblem(m: unknown): string | undefined {
+  if (!isRecord(m)) return 'the manifest is not an object.';
+  if (typeof m.name !== 'string' || m.name === '') return `the index name must be a non-empty string; got ${show(m.name)}.`;
+  if (!isInt(m.formatVersion, 1, FORMAT_VERSION)) return `formatVersion must be an integer in [1, ${FORMAT_VERSION}]; got ${show(m.formatVersion)}.`;
+  if (!isInt(m.dim, 1, MAX_DIM)) return `dim must be an integer in [1, ${MAX_DIM}]; got ${show(m.dim)}.`;
+  if (!isInt(m.nlist, 1, MAX_NLIST)) return `nlist must be an integer in [1, ${MAX_NLIST}]; got ${show(m.nlist)}.`;
+  if (!METRICS.includes(m.metric as Metric)) return `metric must be one of ${METRICS.join(', ')}; got ${show(m.metric)}.`;
+  if (!STORAGE_TYPES.includes(m.storage as StorageType)) return `storage must be one of ${STORAGE_TYPES.join(', ')}; got ${show(m.storage)}.`;
+  if (typeof m.modelId !== 'string') return `modelId must be a string; got ${show(m.modelId)}.`;
+  for (const k of ['count', 'tombstones'] as const) {
+    if (!isInt(m[k], 0, Number.MAX_SAFE_INTEGER)) return `${k} must be a non-negative integer; got ${show(m[k])}.`;
+  }
+  if (!isInt(m.nextId, 0, NO_ID)) return `nextId must be an integer in [0, ${NO_ID}]; got ${show(m.nextId)}.`;
+  for (const k of ['createdAt', 'updatedAt'] as const) {
+    if (typeof m[k] !== 'number' || !Number.isFinite(m[k])) return `${k} must be a time in milliseconds; got ${show(m[k])}.`;
+  }
+  return undefined;
+}
+
+export function centroidProblem(c: CentroidData | undefined, dim: number, nlist: number, storage: StorageType): string | undefined {
+  const want = nlist * dim;
+  if (!(c?.centroids instanceof Float32Array) || c.centroids.length !== want) {
+    return `the centroids must be nlist x dim = ${want} floats; got ${c?.centroids instanceof Float32Array ? c.centroids.length : show(c?.centroids)}.`;
+  }
+  if (!c.centroids.every(Number.isFinite)) return 'the centroids hold a non-finite value.';
+  if (storage !== 'int8') {
+    return c.vmin !== undefined || c.scale !== undefined ? `vmin and scale belong to int8 storage only; this index stores ${storage}.` : undefined;
+  }
+  const { dimPad } = layoutFor(dim, storage);
+  for (const [key, v] of [['vmin', c.vmin], ['scale', c.scale]] as const) {
+    if (!(v instanceof Float32Array) || v.length !== dimPad) {
+      return `int8 storage needs ${key}: ${dimPad} floats (the quantizer range, padded to dimPad); got ${v instanceof Float32Array ? v.length : show(v)}.`;
+    }
+    if (!v.every(Number.isFinite)) return `${key} holds a non-finite value.`;
+    if (v.subarray(dim).some((x) => x !== 0)) return `${key} must be zero past dimension ${dim} (the padding).`;
+  }
+  if (c.scale!.some((x) => x < 0)) return 'scale must not be negative.';
+  return undefined;
+}
+
+/** The first stored vector of `r` with non-zero padding or a non-finite value, described. */
+function vectorProblem(r: ListRecord, layout: Layout, c: CentroidData): string | undefined {
+  if (r.count === 0) return undefined;
+  const rows = deinterleave(r.codes, r.count, layout.units);
+  // Padding dimensions are zero so that they score zero (in L2 as well).
+  const perWord = layout.dimPad / layout.words;
+  const bits = 32 / perWord;
+  const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+  for (let slot = 0; slot < r.count; slot++) {
+    for (let j = layout.dim; j < layout.dimPad; j++) {
+      const word = rows[slot * layout.words + Math.floor(j / perWord)]!;
+      if (((word >>> ((j % perWord) * bits)) & mask) !== 0) return `vector ${slot} has non-zero padding at dimension ${j} (of ${layout.dimPad}).`;
+    }
+  }
+  const values = decodeRows(rows, layout, c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined);
+  const bad = values.findIndex((x) => !Number.isFinite(x));
+  return bad >= 0 ? `vector ${Math.floor(bad / layout.dim)} has a non-finite value at dimension ${bad % layout.dim}.` : undefined;
+}
+
+const CHUNK_FIELDS = new Set(['id', 'list', 'docId', 'text', 'metadata']);
+
+/** What is wrong with the fields of chunk record `i`, if anything. */
+export function chunkProblem(ch: unknown, i: number, nlist: number): string | undefined {
+  if (!isRecord(ch)) return `chunk record ${i} is not an object.`;
+  if (!isId(ch.id)) return `chunk record ${i} has id ${show(ch.id)}; ids are integers in [0, ${MAX_ID}].`;
+  const what = `chunk ${ch.id}`;
+  if (!isInt(ch.list, 0, nlist - 1)) return `${what}: list must be an integer in [0, ${nlist - 1}]; got ${show(ch.list)}.`;
+  if (typeof ch.docId !== 'string') return `${what}: docId must be a string; got ${show(ch.docId)}.`;
+  if (typeof ch.text !== 'string') return `${what}: text must be a string; got ${show(ch.text)}.`;
+  if (ch.metadata !== undefined && !isRecord(ch.metadata)) return `${what}: metadata must be an object (or absent); got ${show(ch.metadata)}.`;
+  return undefined;
+}
+
+/**
+ * What is inconsistent in a whole index, if anything: its manifest fields; centroids nlist x dim
+ * and finite (int8: vmin and scale of dimPad each); every list 0..nlist-1 in order with
+ * ids.length = count and the codes its whole blocks take, vectors finite with zero padding; ids
+ * unique (NO_ID, a tombstone, may repeat); count, tombstones and nextId agreeing with the lists;
+ * chunks well formed, unique, each a live id of the list it names.
+ */
+export function wholeIndexProblem(whole: WholeIndex): string | undefined {
+  if (!isRecord(whole)) return 'there is no index (an object with manifest, centroids, lists and chunks).';
+  const problem = manifestProblem(whole.manifest);
+  if (problem) return problem;
+  const { dim, nlist, storage, count, tombstones, nextId } = whole.manifest;
+  const centroids = centroidProblem(whole.centroids, dim, nlist, storage);
+  if (centroids) return centroids;
+  const layout = layoutFor(dim, storage);
+  if (!Array.isArray(whole.lists)) return 'the lists are not an array.';
+  const listOf = new Map<number, number>();
+  let live = 0, dead = 0, maxId = -1;
+  for (let l = 0; l < nlist; l++) {
+    const r = whole.lists[l];
+    if (!isRecord(r) || r.list !== l) return `list ${l} is missing (the lists must be 0..${nlist - 1}, in order).`;
+    if (!(r.ids instanceof Uint32Array) || !(r.codes instanceof Uint32Array)) return `list ${l} must hold its ids and codes as Uint32Arrays.`;
+    if (r.ids.length !== r.count) return `list ${l} has ${r.ids.length} ids for a count of ${show(r.count)}.`;
+    const words = Math.ceil(r.count / BLOCK) * BLOCK * layout.words;
+    if (r.codes.length !== words) {
+      return `the codes of list ${l} are ${r.codes.length} words; ${r.count} ${storage} vectors of dimension ${dim} take ${words} (whole blocks of ${BLOCK} vectors of ${layout.words} words).`;
+    }
+    for (const id of r.ids) {
+      if (id === NO_ID) { dead++; continue; }
+      const seen = listOf.get(id);
+      if (seen !== undefined) return `id ${id} appears more than once (in list ${seen} and list ${l}).`;
+      listOf.set(id, l);
+      live++;
+      if (id > maxId) maxId = id;
+    }
+    const vector = vectorProblem(r, layout, whole.centroids);
+    if (vector) return `list ${l}: ${vector}`;
+  }
+  if (whole.lists.length !== nlist) return `there are ${whole.lists.length} lists for nlist ${nlist}.`;
+  if (count !== live) return `count is ${count}, but the lists hold ${live} live ids.`;
+  if (tombstones !== dead) return `tombstones is ${tombstones}, but the lists hold ${dead} deleted slots.`;
+  if (nextId <= maxId) return `nextId is ${nextId}, not above the largest id ${maxId} (new vectors would reuse ids).`;
+  if (!Array.isArray(whole.chunks)) return 'the chunks are not a list (an array) of records.';
+  const chunkIds = new Set<number>();
+  for (const [i, ch] of whole.chunks.entries()) {
+    const p = chunkProblem(ch, i, nlist);
+    if (p) return p;
+    const extra = Object.keys(ch).find((k) => !CHUNK_FIELDS.has(k));
+    if (extra !== undefined) return `chunk ${ch.id} has an unknown field '${extra}' (chunks hold id, list, docId, text and metadata).`;
+    const at = listOf.get(ch.id);
+    if (at !== ch.list) return `chunk ${ch.id} names list ${ch.list}, but ${at === undefined ? 'no list holds it as a live id' : `it is a live id of list ${at}`}.`;
+    if (chunkIds.has(ch.id)) return `chunk ${ch.id} appears more than once.`;
+    chunkIds.add(ch.id);
+  }
+  return undefined;
+}
+
+
+export function checkCommit(name: string, m: Manifest, changes: CommitChanges): void {
+  const bad = (message: string) => new WeftError('INVALID_INPUT', `Commit to index '${name}': ${message} Nothing was written.`, { details: { name } });
+  for (const r of changes.lists ?? []) {
+    if (!isInt(r.list, 0, m.nlist - 1)) throw bad(`list ${show(r.list)} is not in [0, ${m.nlist - 1}].`);
+    if (!(r.ids instanceof Uint32Array) || !(r.codes instanceof Uint32Array) || r.ids.length !== r.count) {
+      throw bad(`list ${r.list} must hold count (${show(r.count)}) ids and its codes as Uint32Arrays.`);
+    }
+  }
+  for (const [i, c] of (changes.putChunks ?? []).entries()) {
+    const p = chunkProblem(c, i, m.nlist);
+    if (p) throw bad(p);
+  }
+  for (const [k, v] of Object.entries({ countDelta: changes.countDelta, tombstoneDelta: changes.tombstoneDelta })) {
+    if (v !== undefined && !Number.isSafeInteger(v)) throw bad(`${k} must be an integer; got ${show(v)}.`);
+  }
+  if (changes.nextId !== undefined && !isInt(changes.nextId, 0, NO_ID)) throw bad(`nextId must be an integer in [0, ${NO_ID}]; got ${show(changes.nextId)}.`);
+}

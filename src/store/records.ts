@@ -1,0 +1,147 @@
+// The record formats of the IndexedDB tier and their checksums: what a manifest, a chunk, the
+// centroids and a whole index hold, and how a stored manifest or chunk is sealed (checksum added)
+// when written and checked when read. A record that fails its checksum is CORRUPT_RECORD; a
+// record from an older format is recognised so that the store can migrate it.
+
+import { WeftError } from '../errors.js';
+import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
+import { crc32, valueChecksum } from './checksum.js';
+
+/**
+ * Version of the record formats below (bumped when a stored shape changes). 2: manifests and chunk
+ * records carry checksums; format-1 indexes are migrated in place when first used.
+ */
+export const FORMAT_VERSION = 2;
+
+
+export interface Manifest {
+  name: string;
+  formatVersion: number;
+  dim: number;
+  metric: Metric;
+  storage: StorageType;
+  nlist: number;
+  /** The embedding model the vectors came from (so a query embedder can be checked against it). */
+  modelId: string;
+  /** Live vectors (tombstoned ones excluded). */
+  count: number;
+  /** Deleted vectors still present in list records until compaction. */
+  tombstones: number;
+  /** CRC-32 of each list record, by list id. */
+  checksums: number[];
+  /** Slots of each list record (live vectors and tombstones). */
+  listCounts: number[];
+  /** The next automatically assigned vector id. */
+  nextId: number;
+  centroidsChecksum: number;
+  createdAt: number;
+  updatedAt: number;
+  /** Incremented by every commit; a commit based on an older generation is refused (CONFLICT). */
+  generation: number;
+}
+
+
+/** What is kept per vector besides the vector: its list, and the passage it embeds (if any). */
+export interface ChunkRecord {
+  id: number;
+  /** The IVF list holding the vector (how a delete finds it). */
+  list: number;
+  docId: string;
+  text: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface CentroidData {
+  centroids: Float32Array;
+  vmin?: Float32Array;
+  scale?: Float32Array;
+}
+
+export interface WholeIndex {
+  manifest: Manifest;
+  centroids: CentroidData;
+  lists: ListRecord[];
+  chunks: ChunkRecord[];
+}
+
+
+/** `manifestChecksum` (format 2 on) covers every other field. */
+export interface StoredManifest extends Manifest { manifestChecksum?: number }
+/** `checksum` (format 2 on) covers id, list, docId, text and metadata. */
+export interface StoredChunk extends ChunkRecord { index: string; checksum?: number }
+
+export interface CommitChanges {
+  /** Whole new records for the lists that changed. */
+  lists?: ListRecord[];
+  putChunks?: ChunkRecord[];
+  deleteChunks?: number[];
+  /** Change in live vectors and tombstones. */
+  countDelta?: number;
+  tombstoneDelta?: number;
+  nextId?: number;
+}
+
+export function listChecksum(r: ListRecord): number {
+  return crc32(new Uint32Array([r.list, r.count]), r.ids, r.codes);
+}
+
+export function centroidChecksum(c: CentroidData): number {
+  return crc32(c.centroids, c.vmin ?? new Uint8Array(0), c.scale ?? new Uint8Array(0));
+}
+
+export function chunkChecksum(c: ChunkRecord): number {
+  return valueChecksum([c.id, c.list, c.docId, c.text, c.metadata]);
+}
+
+export function manifestChecksum(m: StoredManifest): number {
+  const { manifestChecksum: _, ...fields } = m;
+  return valueChecksum(fields);
+}
+
+
+/** Thrown inside a read of an index still in an older record format: the caller migrates it and reads again. */
+export class Outdated extends WeftError {
+  constructor(name: string) {
+    super('UNSUPPORTED_FORMAT', `Index '${name}' is stored in an older format and is migrated when it is used; try again.`, { details: { name } });
+  }
+}
+
+export function unknownIndex(name: string): WeftError {
+  return new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage. Create it first, or list the existing ones with listIndexes().`, { details: { name } });
+}
+
+export function publicManifest(r: StoredManifest): Manifest {
+  const { manifestChecksum: _, ...m } = r;
+  return m;
+}
+
+export function sealedManifest(m: Manifest): StoredManifest {
+  const fields = publicManifest(m);
+  return { ...fields, manifestChecksum: manifestChecksum(fields) };
+}
+
+/** A stored manifest, checked: newer formats are refused, older ones need migrating, damage is CORRUPT_RECORD. */
+export function checkedManifest(name: string, r: StoredManifest): Manifest {
+  if (r.formatVersion > FORMAT_VERSION) {
+    throw new WeftError('UNSUPPORTED_FORMAT', `Index '${name}' was written by a newer Weft (format ${r.formatVersion}; this one reads ${FORMAT_VERSION}). Update Weft.`, { details: { name } });
+  }
+  // A format-1 record has no checksum; a damaged format-2 one whose version reads 1 still has one.
+  if (r.formatVersion < FORMAT_VERSION && r.manifestChecksum === undefined) throw new Outdated(name);
+  if (r.manifestChecksum !== manifestChecksum(r)) {
+    throw new WeftError('CORRUPT_RECORD', `The manifest of index '${name}' fails its checksum: the record is damaged, so its counts cannot be trusted. Delete the index (deleteIndex) and re-import or rebuild it.`, { details: { name, record: 'manifest' } });
+  }
+  return publicManifest(r);
+}
+
+export function storedChunk(name: string, c: ChunkRecord): StoredChunk {
+  const chunk: ChunkRecord = { id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) };
+  return { ...chunk, index: name, checksum: chunkChecksum(chunk) };
+}
+
+export function checkedChunk(name: string, r: StoredChunk): ChunkRecord {
+  const { index: _index, checksum, ...chunk } = r;
+  if (checksum === undefined || checksum !== chunkChecksum(chunk)) {
+    throw new WeftError('CORRUPT_RECORD', `Index '${name}': chunk ${chunk.id} fails its checksum (its text, document or metadata is damaged). Delete that id and add its passage again, or re-import the index; the other chunks are unaffected.`, { details: { name, chunk: chunk.id } });
+  }
+  return chunk;
+}
