@@ -8,6 +8,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { WeftError } from '../errors.js';
 import type { LoadProgress } from '../util/progress.js';
 import { fetchBytes } from '../util/fetch-bytes.js';
+import { checkTokenizerPatterns } from './regex-guard.js';
 
 export const EMBEDDER_DEVICES = ['webgpu', 'wasm'] as const;
 export type EmbedderDevice = (typeof EMBEDDER_DEVICES)[number];
@@ -94,6 +95,8 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   } catch (e) {
     throw new WeftError('INVALID_MODEL', `The tokenizer could not be built: ${(e as Error).message}.`, { cause: e });
   }
+  // Before the model is downloaded: a pattern that backtracks catastrophically would hang embed().
+  checkTokenizerPatterns(tokenizerJson);
   const configured = (tokenizerConfig as { model_max_length?: number }).model_max_length;
   const maxLength = options.maxLength ?? Math.min(512, configured && configured < 1e6 ? configured : 512);
   const modelBytes = options.model instanceof ArrayBuffer ? options.model : await download(options.model ?? DEFAULT_EMBEDDING_MODEL.model, 'model.onnx', options);

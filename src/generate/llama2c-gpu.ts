@@ -7,7 +7,7 @@
 // gives bitwise the logits and KV cache that feeding the tokens one by one gives.
 
 import { WeftError } from '../errors.js';
-import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
+import { contextFrom, gpuAwait, type GpuContext, type GpuOption } from '../gpu/context.js';
 import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
 import llamaWgsl from '../../shaders/llama.wgsl?raw';
 import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
@@ -87,27 +87,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   const cfg = w.config;
   const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, headSize, kvDim } = cfg;
   const o = w.offsets;
-  if (w.data.byteLength + cfg.seqLen * cfg.headSize * 4 > ctx.maxShardBytes) {
-    throw new WeftError('DEVICE_LIMIT', `The checkpoint's ${w.data.byteLength} bytes of weights exceed one storage buffer on this device (${ctx.maxShardBytes}). The reference generator is for small llama2.c models; use WebLLM for large ones.`);
-  }
   const device = ctx.device;
-  // RoPE angles are tabulated here (float64, rounded once): WGSL's sin/cos may be off by 2^-11,
-  // which alone put the logits 1.3e-4 away from the float32 reference.
-  const half = headSize / 2;
-  const rope = new Float32Array(seqLen * half * 2);
-  for (let pos = 0; pos < seqLen; pos++) {
-    for (let j = 0; j < half; j++) {
-      const freq = Math.fround(1 / Math.fround(Math.pow(10000, Math.fround((2 * j) / headSize))));
-      const val = Math.fround(pos * freq);
-      rope[(pos * half + j) * 2] = Math.cos(val);
-      rope[(pos * half + j) * 2 + 1] = Math.sin(val);
-    }
-  }
-  const ROPE = w.data.length;
-  const all = new Float32Array(w.data.length + rope.length);
-  all.set(w.data);
-  all.set(rope, ROPE);
-  const weights = bufferFrom(ctx, 'weft.llama.weights', all);
   // Activations, one row of ROW floats per token of a batch (row 0: the decode step's): x, xb,
   // xb2, hb, hb2, q, att (nHeads x seqLen). After the rows: the batch's token ids (as f32, exact
   // below 2^24) and the logits, which only the batch's last token needs.
@@ -118,14 +98,52 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   const ROW = at;
   const idsLen = Math.ceil(PREFILL_ROWS / 4) * 4;
   const maxRows = Math.min(PREFILL_ROWS, ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor((ctx.maxShardBytes / 4 - idsLen - vocabSize) / ROW));
-  if (maxRows < 1) throw new WeftError('DEVICE_LIMIT', `One token's ${ROW * 4} bytes of activations exceed one storage buffer on this device (${ctx.maxShardBytes}).`);
+  if (maxRows < 1) throw new WeftError('DEVICE_LIMIT', `One token's ${ROW * 4} bytes of activations exceed one storage buffer on this device (${ctx.maxShardBytes} bytes). The header asks for a ${seqLen}-token context; the reference generator is for small llama2.c models, use WebLLM for large ones.`);
   const TOKENS = maxRows * ROW, LOGITS = TOKENS + idsLen;
-  const scratch = storageBuffer(ctx, 'weft.llama.activations', (LOGITS + vocabSize) * 4);
   const layerKv = seqLen * kvDim;
   const VALUES = nLayers * layerKv;
-  const kv = storageBuffer(ctx, 'weft.llama.kvCache', 2 * nLayers * layerKv * 4);
   const maxDispatches = 3 + nLayers * 14;
-  const params = ctx.createBuffer({ label: 'weft.llama.params', size: maxDispatches * PARAM_BLOCK, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  // Every buffer is checked before any is created (a refused model leaves nothing allocated):
+  // an oversized one would fail validation, be left invalid, and decode zeros.
+  const half = headSize / 2;
+  const ROPE = w.data.length;
+  const sizes: [string, number][] = [
+    ['weights', (ROPE + seqLen * half * 2) * 4],
+    ['activations', (LOGITS + vocabSize) * 4],
+    ['KV cache', 2 * VALUES * 4],
+    ['parameters', maxDispatches * PARAM_BLOCK],
+  ];
+  for (const [what, bytes] of sizes) {
+    if (bytes > ctx.maxShardBytes) {
+      throw new WeftError('DEVICE_LIMIT', `The model's ${what} would need ${bytes} bytes, over the ${ctx.maxShardBytes} bytes one buffer may hold on this device (header: dim ${dim}, ${nLayers} layers, ${seqLen}-token context). The reference generator is for small llama2.c models; use WebLLM for large ones.`, { details: { buffer: what, bytes, limit: ctx.maxShardBytes } });
+    }
+  }
+  // RoPE angles are tabulated here (float64, rounded once): WGSL's sin/cos may be off by 2^-11,
+  // which alone put the logits 1.3e-4 away from the float32 reference.
+  const rope = new Float32Array(seqLen * half * 2);
+  for (let pos = 0; pos < seqLen; pos++) {
+    for (let j = 0; j < half; j++) {
+      const freq = Math.fround(1 / Math.fround(Math.pow(10000, Math.fround((2 * j) / headSize))));
+      const val = Math.fround(pos * freq);
+      rope[(pos * half + j) * 2] = Math.cos(val);
+      rope[(pos * half + j) * 2 + 1] = Math.sin(val);
+    }
+  }
+  const all = new Float32Array(w.data.length + rope.length);
+  all.set(w.data);
+  all.set(rope, ROPE);
+  const created: GPUBuffer[] = [];
+  const made = (b: GPUBuffer) => { created.push(b); return b; };
+  let weights: GPUBuffer, scratch: GPUBuffer, kv: GPUBuffer, params: GPUBuffer;
+  try {
+    weights = made(bufferFrom(ctx, 'weft.llama.weights', all));
+    scratch = made(storageBuffer(ctx, 'weft.llama.activations', (LOGITS + vocabSize) * 4));
+    kv = made(storageBuffer(ctx, 'weft.llama.kvCache', 2 * VALUES * 4));
+    params = made(ctx.createBuffer({ label: 'weft.llama.params', size: maxDispatches * PARAM_BLOCK, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
+  } catch (e) {
+    for (const b of created) ctx.destroyBuffer(b);
+    throw e;
+  }
   const layout = device.createBindGroupLayout({
     label: 'weft.llama.layout',
     entries: [
@@ -231,6 +249,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
     device.queue.submit([enc.finish()]);
   };
 
+  const idle = () => gpuAwait(ctx, device.queue.onSubmittedWorkDone(), 'Running the model');
   const readLogits = async () => new Float32Array(await readBack(ctx, scratch, vocabSize * 4, undefined, LOGITS * 4));
 
   const alive = () => {
@@ -262,7 +281,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
         if (opts.signal?.aborted) throw new WeftError('ABORTED', 'Prefill was aborted; the context holds the tokens fed so far.');
         feed(...tokens.slice(i, i + maxRows));
       }
-      await device.queue.onSubmittedWorkDone();
+      await idle();
       prefillTokens += tokens.length;
       prefillMs += performance.now() - t0;
     },
@@ -278,7 +297,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       const prev = lastToken;
       if (position >= seqLen) return { token: next, piece: '', done: true };
       feed(next);
-      await device.queue.onSubmittedWorkDone(); // return with the GPU idle: the scheduler's gap starts here
+      await idle(); // return with the GPU idle: the scheduler's gap starts here
       decodeMs.push(performance.now() - t0);
       return { token: next, piece: tokenizer.decode([next], prev), done: false };
     },
@@ -287,7 +306,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
 
     async snapshot() {
       alive();
-      await device.queue.onSubmittedWorkDone();
+      await idle();
       const bytesPer = position * kvDim * 4;
       const out = new Uint8Array(2 * nLayers * bytesPer);
       const enc = device.createCommandEncoder({ label: 'weft.llama.snapshot' });
@@ -320,7 +339,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       // The logits after the last token are not in the snapshot: recompute them from the cache
       // by feeding that token again at its own position (it rewrites the same K/V).
       hasLogits = false;
-      if (n > 0) { position = n - 1; history.pop(); feed(lastToken); await device.queue.onSubmittedWorkDone(); }
+      if (n > 0) { position = n - 1; history.pop(); feed(lastToken); await idle(); }
     },
 
     async interrupt() { interrupted = true; },

@@ -66,6 +66,46 @@ export async function contextFrom(gpu: GpuSource): Promise<{ ctx: GpuContext; ow
   return { ctx: gpu, owns: false };
 }
 
+/**
+ * How long a failed GPU await waits for `device.lost` to settle before calling the failure a
+ * plain GPU error: a destroyed device rejects pending mapAsync calls before its lost promise
+ * resolves.
+ */
+const LOSS_GRACE_MS = 500;
+
+/**
+ * What a rejected GPU promise (mapAsync, onSubmittedWorkDone) becomes: the context's
+ * DEVICE_LOST when the device was lost, DESTROYED when the context was destroyed, GPU_ERROR
+ * otherwise. WeftErrors pass through.
+ */
+export async function gpuFailure(ctx: GpuContext, error: unknown, what: string): Promise<WeftError> {
+  if (error instanceof WeftError) return error;
+  if (!ctx.lostError) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // The context's own handler on device.lost was registered first, so it has run when this resumes.
+    await Promise.race([ctx.device.lost, new Promise((r) => { timer = setTimeout(r, LOSS_GRACE_MS); })]);
+    clearTimeout(timer);
+  }
+  try {
+    ctx.check();
+  } catch (e) {
+    return e as WeftError;
+  }
+  return new WeftError('GPU_ERROR', `${what} failed on the GPU: ${(error as Error)?.message ?? String(error)}. Retry; if it keeps failing, create a new GPU context.`, { cause: error });
+}
+
+/** Awaits a GPU promise; its failure becomes a WeftError (see gpuFailure), and so does a loss it resolved through. */
+export async function gpuAwait<T>(ctx: GpuContext, promise: Promise<T>, what: string): Promise<T> {
+  let value: T;
+  try {
+    value = await promise;
+  } catch (e) {
+    throw await gpuFailure(ctx, e, what);
+  }
+  ctx.check();
+  return value;
+}
+
 export async function createGpuContext(options: GpuContextOptions = {}): Promise<GpuContext> {
   if (options.device) return wrapDevice(options.device, false, options);
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;

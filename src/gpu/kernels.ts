@@ -1,7 +1,7 @@
 // Small helpers every kernel runner shares: labelled buffers made from typed arrays, explicit
 // bind-group layouts, pipelines cached by shader name + override constants, and readback.
 
-import type { GpuContext } from './context.js';
+import { gpuAwait, type GpuContext } from './context.js';
 
 export type BindingKind = 'uniform' | 'read' | 'rw';
 
@@ -95,8 +95,7 @@ export async function readBack(ctx: GpuContext, src: GPUBuffer, bytes: number, e
     const enc = encoder ?? ctx.device.createCommandEncoder({ label: 'weft.readback' });
     enc.copyBufferToBuffer(src, srcOffset, staging, 0, Math.min(size, src.size - srcOffset));
     ctx.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    ctx.check();
+    await gpuAwait(ctx, staging.mapAsync(GPUMapMode.READ), 'Reading results back');
     return staging.getMappedRange(0, size).slice(0, bytes);
   } finally {
     ctx.destroyBuffer(staging);

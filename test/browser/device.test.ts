@@ -1,5 +1,6 @@
-import { describe, expect, test } from 'vitest';
-import { createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, type WeftError } from '../../src/weft.js';
+import { describe, expect, inject, test } from 'vitest';
+import { createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, WeftError, type GpuContext } from '../../src/weft.js';
+import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { freshSeed } from './harness.js';
 
 describe('device handling', () => {
@@ -30,6 +31,56 @@ describe('device handling', () => {
     await expect(index.add(data.subarray(0, 8))).rejects.toMatchObject({ code: 'DEVICE_LOST' });
     index.destroy();
     ctx.destroy();
+  });
+
+  /** Runs `fn` with the device destroyed as soon as anything starts mapping a buffer for reading. */
+  async function loseDeviceOnReadBack<T>(ctx: GpuContext, fn: () => Promise<T>): Promise<T> {
+    const mapAsync = GPUBuffer.prototype.mapAsync;
+    let pending = 0;
+    GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer['mapAsync']>) {
+      const p = mapAsync.apply(this, args);
+      pending++;
+      ctx.device.destroy(); // what a driver reset looks like to the page, with the read-back in flight
+      return p;
+    };
+    try {
+      return await fn();
+    } finally {
+      GPUBuffer.prototype.mapAsync = mapAsync;
+      expect(pending, 'a read-back was in flight').toBeGreaterThan(0);
+    }
+  }
+
+  test('device loss while a search reads back its results rejects with DEVICE_LOST, not a DOMException', async () => {
+    const ctx = await createGpuContext();
+    const index = await createIvfIndex({ gpu: ctx, dim: 16, nlist: 8 });
+    try {
+      const data = gaussianMixture(1000, 16, { seed: freshSeed() });
+      await index.train(data);
+      await index.add(data);
+      const err = await loseDeviceOnReadBack(ctx, () => index.search(data.subarray(0, 64), { k: 10, nprobe: 4 })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WeftError);
+      expect(err).toMatchObject({ code: 'DEVICE_LOST', message: expect.stringContaining('new device') });
+    } finally {
+      index.destroy();
+      ctx.destroy();
+    }
+  });
+
+  test('device loss while the llama2.c generator reads its logits rejects with DEVICE_LOST', async () => {
+    const ctx = await createGpuContext();
+    const base = `${inject('sharedAssets')}/lm-stories260K`;
+    const gen = await loadLlama2c({ gpu: ctx, model: `${base}/stories260K.bin`, tokenizer: `${base}/tok512.bin` });
+    try {
+      await gen.prefill('Once upon a time');
+      const err = await loseDeviceOnReadBack(ctx, () => gen.step()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WeftError);
+      expect(err).toMatchObject({ code: 'DEVICE_LOST' });
+      await expect(gen.prefill(' there')).rejects.toMatchObject({ code: 'DEVICE_LOST' });
+    } finally {
+      gen.destroy();
+      ctx.destroy();
+    }
   });
 
   test('uncaptured GPU errors are routed to a typed GPU_ERROR', async () => {

@@ -75,4 +75,32 @@ describe('onnxruntime-web embedder', () => {
     await expect(createOnnxEmbedder({ model: buildModel(E, W, b, 'embeddings'), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false })).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('embeddings') });
     await expect(createOnnxEmbedder({ model: new Uint8Array([1, 2, 3]).buffer, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
   });
+
+  test('a tokenizer.json whose pattern backtracks catastrophically is refused at load with INVALID_MODEL; MiniLM\'s loads', async () => {
+    const tokenizer = await getJson('tokenizer.json'), tokenizerConfig = await getJson('tokenizer_config.json');
+    const load = (tok: object) => createOnnxEmbedder({ model, tokenizer: tok, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false });
+    const evil = [
+      // Exponential on a run of a's followed by anything else: embedding 'aaaa…ab' would never return.
+      { type: 'Split', pattern: { Regex: '(a|aa)+$' }, behavior: 'Isolated', invert: false },
+      { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'Split', pattern: { Regex: '(\\w+\\s?)*!' }, behavior: 'Isolated', invert: false }] },
+      // No repeated group, so only the timed probes catch it: polynomial of degree 8 on a run of spaces.
+      { type: 'Split', pattern: { Regex: '\\s*\\s*\\s*\\s*\\s*\\s*\\s*\\s*x' }, behavior: 'Isolated', invert: false },
+    ];
+    for (const pre of evil) {
+      const t0 = performance.now();
+      const err = await load({ ...tokenizer, pre_tokenizer: pre }).catch((e: unknown) => e);
+      expect(performance.now() - t0).toBeLessThan(2000);
+      const source = JSON.stringify(pre).match(/"Regex":"((?:[^"\\]|\\.)*)"/)![1]!;
+      expect(err).toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining(JSON.parse(`"${source}"`).slice(0, 10)) });
+    }
+    const t0 = performance.now();
+    const emb = await load(tokenizer);
+    const loadMs = performance.now() - t0;
+    try {
+      expect(emb.tokenize('hello world')).toEqual([101, 7592, 2088, 102]);
+      expect(loadMs).toBeLessThan(5000);
+    } finally {
+      await emb.destroy();
+    }
+  });
 });

@@ -5,6 +5,7 @@ import { parseCheckpoint } from '../../src/generate/llama2c-format.js';
 import { argmax, createCpuLlama } from '../../src/generate/llama2c-cpu.js';
 import { createRng } from '../../src/random.js';
 import { gpuTest } from './harness.js';
+import type { GpuContext } from '../../src/gpu/context.js';
 
 declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
 
@@ -115,6 +116,57 @@ describe('llama2.c reference generator on WebGPU', () => {
       b.destroy();
     }
   });
+
+  /**
+   * stories260K with its header's seq_len raised to `seqLen` (and the file grown by the RoPE table
+   * that llama2.c stores for every position): a working model with a longer context.
+   */
+  const longContext = (model: ArrayBuffer, seqLen: number) => {
+    const [dim, , , nHeads, , , oldSeqLen] = Array.from(new Int32Array(model, 0, 7)) as number[];
+    const headSize = dim! / nHeads!;
+    const weights = model.byteLength - oldSeqLen! * headSize * 4; // shared classifier: the RoPE table ends the file
+    const out = new Uint8Array(weights + seqLen * headSize * 4);
+    out.set(new Uint8Array(model, 0, weights));
+    new Int32Array(out.buffer, 0, 7)[6] = seqLen;
+    return out.buffer;
+  };
+
+  /**
+   * A checkpoint of stories260K's shape whose header asks for a 65,536-token context and enough
+   * layers that the KV cache (2 x n_layers x seq_len x kv_dim floats) passes `limit` bytes; its
+   * weights (zeros) stay a few MB, far inside the limit.
+   */
+  const hugeKvCache = (model: ArrayBuffer, limit: number) => {
+    const [dim, hidden, , nHeads, nKvHeads, vocab] = Array.from(new Int32Array(model, 0, 7)) as number[];
+    const seqLen = 1 << 16, kvDim = (dim! * nKvHeads!) / nHeads!;
+    const nLayers = Math.floor(limit / (2 * seqLen * kvDim * 4)) + 1;
+    const perLayer = 2 * dim! + 2 * dim! * dim! + 2 * dim! * kvDim + 3 * dim! * hidden!;
+    const floats = vocab! * dim! + nLayers * perLayer + dim! + seqLen * (dim! / nHeads!);
+    const out = new ArrayBuffer(28 + floats * 4);
+    new Int32Array(out, 0, 7).set([dim!, hidden!, nLayers, nHeads!, nKvHeads!, vocab!, seqLen]);
+    return out;
+  };
+
+  const refusesHugeKvCache = async (ctx: GpuContext) => {
+    const model = await bytes('stories260K.bin'), tokenizer = await bytes('tok512.bin');
+    const before = ctx.liveBytes;
+    await expect(loadLlama2c({ gpu: ctx, model: hugeKvCache(model, ctx.maxShardBytes), tokenizer })).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringContaining('KV cache') });
+    expect(ctx.liveBytes, 'nothing left allocated').toBe(before);
+    // A longer context that fits still loads and generates.
+    const gen = await loadLlama2c({ gpu: ctx, model: longContext(model, 1024), tokenizer });
+    try {
+      expect(gen.contextLength).toBe(1024);
+      expect((await gen.step()).token).toBeGreaterThan(0);
+    } finally {
+      gen.destroy();
+    }
+  };
+
+  gpuTest('a header asking for a KV cache over the device\'s buffer limits is refused with DEVICE_LIMIT before anything is allocated', async (ctx) => {
+    await refusesHugeKvCache(ctx);
+  });
+
+  gpuTest('the same on a context with smaller storage shards', refusesHugeKvCache, { maxShardBytes: 48 << 20 });
 
   gpuTest('an unreachable or bad model gets a clear error', async (ctx) => {
     await expect(loadLlama2c({ gpu: ctx, model: `${base}/no-such-model.bin`, tokenizer: `${base}/tok512.bin` })).rejects.toMatchObject({ code: 'INVALID_MODEL' });

@@ -53,6 +53,86 @@ describe('documents and chunking', () => {
     }
   });
 
+  // Every piece of text of every section, in order, with no gap: the chunk bodies (headings
+  // stripped), whitespace aside, tile the section texts; overlap may repeat text, never skip it.
+  function expectCovered(doc: { text: string; type?: 'text' | 'markdown' }, chunks: ReturnType<typeof chunkDocument>, maxTokens: number, count = countTokens) {
+    const strip = (s: string) => s.replace(/\s+/g, '');
+    const whole = parseSections(doc.text, doc.type).map((s) => strip(s.text)).join('');
+    let covered = 0, lastStart = -1;
+    const words = new Set<string>();
+    for (const c of chunks) {
+      expect(count(c.text)).toBeLessThanOrEqual(maxTokens);
+      const prefix = c.headings.length ? `${c.headings.join(' › ')}\n` : '';
+      expect(c.text.startsWith(prefix)).toBe(true);
+      const body = c.text.slice(prefix.length);
+      for (const w of c.text.split(/\s+/)) words.add(w);
+      const at = whole.indexOf(strip(body), lastStart + 1);
+      expect(at, `chunk ${c.index} is not the next stretch of text`).toBeGreaterThan(lastStart);
+      expect(at, `text before chunk ${c.index} is in no chunk`).toBeLessThanOrEqual(covered);
+      lastStart = at;
+      covered = Math.max(covered, at + strip(body).length);
+    }
+    expect(covered).toBe(whole.length);
+    return words;
+  }
+
+  // Real text, plus what used to slip through: a "sentence" of thousands of words, words longer
+  // than any chunk (punctuation runs, CJK without spaces, a long URL), no headings at all.
+  const flat = abstracts.map((a) => a.body.replace(/[.!?]/g, '')).join(' ').replace(/\s+/g, ' ');
+  const longWords = [
+    Array.from({ length: 300 }, (_, i) => `${i.toString(36)}.`).join(''),
+    Array.from({ length: 400 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 37) % 5000))).join(''),
+    `https://example.com/${Array.from({ length: 150 }, (_, i) => `p${i}-q_${i}`).join('/')}`,
+  ];
+  const body = [abstracts.slice(0, 20).map((a) => a.body).join('\n'), flat, ...longWords, abstracts.slice(20).map((a) => a.body).join(' ')].join('\n');
+
+  for (const type of ['text', 'markdown'] as const) {
+    test(`every word of a long document lands in a chunk within maxTokens (${type})`, () => {
+      const text = type === 'text' ? body : `# Long\n${body.split('\n').map((p, i) => `## Part ${i}\n${p}`).join('\n')}`;
+      const doc = { id: `long.${type}`, text, type };
+      const maxTokens = 64;
+      const chunks = chunkDocument(doc, { countTokens, maxTokens, overlapTokens: 12 });
+      expect(chunks.map((c) => c.index)).toEqual(chunks.map((_, i) => i));
+      const words = expectCovered(doc, chunks, maxTokens);
+      const cut = new Set(longWords);
+      for (const w of text.split(/\s+/)) {
+        if (w && !w.startsWith('#') && !cut.has(w)) expect(words.has(w), w).toBe(true);
+      }
+      // Neighbours overlap, also within a sentence that spans many chunks.
+      const bodyOf = (c: (typeof chunks)[number]) => c.text.slice(c.headings.length ? c.text.indexOf('\n') + 1 : 0);
+      const first = chunks.findIndex((c) => bodyOf(c).includes(flat.slice(0, 120)));
+      const run = chunks.slice(first, chunks.findIndex((c, i) => i > first && !flat.includes(bodyOf(c))));
+      expect(run.length).toBeGreaterThan(10);
+      for (let i = 1; i < run.length; i++) expect(run[i]!.text).toContain(run[i - 1]!.text.split(/\s+/).slice(-2).join(' '));
+    });
+  }
+
+  test('chunking is linear in the document size: 10 MB in seconds', () => {
+    const words = (s: string) => s.split(/\s+/).filter(Boolean).length + 2;
+    const text = (bytes: number) => {
+      let s = '';
+      while (s.length < bytes) s += `${body}\n`;
+      return s.slice(0, bytes);
+    };
+    const time = (bytes: number, count: (s: string) => number) => {
+      const doc = { id: 'big.txt', text: text(bytes) };
+      const t0 = performance.now();
+      const chunks = chunkDocument(doc, { countTokens: count, maxTokens: 256 });
+      const ms = performance.now() - t0;
+      expect(chunks.at(-1)!.text.replace(/\s+/g, '').slice(-20)).toBe(doc.text.replace(/\s+/g, '').slice(-20));
+      return ms;
+    };
+    const small = time(1 << 20, words), big = time(10 << 20, words);
+    expect(big).toBeLessThan(10_000);
+    expect(big / small).toBeLessThan(25); // linear: 10x the text, about 10x the time
+    // The real WordPiece tokenizer on 1 MB, all of it one sentence-less run.
+    const t0 = performance.now();
+    const doc = { id: 'flat.txt', text: text(1 << 20).replace(/[.!?\n]/g, ' ') };
+    const chunks = chunkDocument(doc, { countTokens, maxTokens: 256 });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expectCovered(doc, chunks, 256);
+  }, 120_000);
+
   test('plain text without headings, and bad inputs', async () => {
     expect(parseSections('  one.\r\ntwo.  ', 'text')).toEqual([{ headings: [], text: 'one.\ntwo.' }]);
     await expect(readDocument({ id: '', text: 'x' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
