@@ -4,7 +4,7 @@
 // index (one list, one probe) and the coarse step (centroids as one f32 list, k = nprobe).
 
 import { WeftError } from '../errors.js';
-import type { GpuContext } from '../gpu/context.js';
+import { gpuAwait, type GpuContext } from '../gpu/context.js';
 import { bindGroup, kernel, readBack, storageBuffer, uniformU32, type Kernel } from '../gpu/kernels.js';
 import scanWgsl from '../../shaders/scan.wgsl?raw';
 import mergeWgsl from '../../shaders/merge.wgsl?raw';
@@ -165,8 +165,7 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
     async step(count?: number) {
       const before = scanned;
       session.submit(count);
-      await ctx.device.queue.onSubmittedWorkDone();
-      ctx.check();
+      await gpuAwait(ctx, ctx.device.queue.onSubmittedWorkDone(), 'Searching');
       return { lists: (scanned - before) * nq, streamedBytes: 0 };
     },
 

@@ -5,7 +5,7 @@
 // Everything a search reads comes in explicitly: the snapshot it started from and the cache.
 
 import { WeftError } from '../errors.js';
-import type { GpuContext } from '../gpu/context.js';
+import { gpuAwait } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
 import type { ListArena } from '../cache/arena.js';
 import type { ListCache } from '../cache/list-cache.js';
@@ -187,7 +187,7 @@ export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, que
         partials.push(await part.read());
         part.destroy();
       } else {
-        await ctx.device.queue.onSubmittedWorkDone();
+        await gpuAwait(ctx, ctx.device.queue.onSubmittedWorkDone(), 'Searching');
       }
       return { lists: (r1 - r0) * nq, streamedBytes: readBytes(records) };
     } finally {
