@@ -1,6 +1,6 @@
 // The engine worker's RPC contract: what the main thread can ask of the worker (EngineApi, typed
 // end to end by comlink's Remote<EngineApi>) and the options that open a RAG runtime there. Types
-// only; the worker (workers/engine.worker.ts) implements it, src/runtime/engine.ts and client.ts call it.
+// only; the engine host (engine-host.ts, run by workers/engine.worker.ts) implements it, src/runtime/engine.ts and client.ts call it.
 
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../generate/types.js';
 import type { WebLlmModel } from '../generate/webllm.js';
