@@ -345,6 +345,8 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
     async interrupt() { interrupted = true; },
 
     countTokens(text) { return tokenizer.encode(text, { bos: false }).length; },
+    // A plain language model (no chat template): the turns' text, one paragraph each.
+    formatChat(messages) { return messages.map((m) => m.content).join('\n\n'); },
 
     setSampling(s) { sampler = createSampler(vocabSize, s.temperature ?? 0, s.topP ?? 0.9, s.seed ?? 1); },
 

@@ -26,6 +26,9 @@ export interface GeneratorTimings {
   steps: number;
 }
 
+/** One turn of a conversation. */
+export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+
 export interface Generator {
   readonly contextLength: number;
   /** Tokens in the context so far (the KV cache's length). */
@@ -40,6 +43,14 @@ export interface Generator {
   reset(): void;
   /** Tokens `text` takes in this model's context (exact where the tokenizer is local, estimated otherwise). */
   countTokens(text: string): number;
+  /**
+   * A conversation as this model's prompt text, ending where the assistant's reply begins: chat
+   * models use their own conversation template; a plain language model gets the turns' text.
+   * Prefilling it and then an answer's text so far continues the same assistant turn.
+   */
+  formatChat(messages: readonly ChatMessage[]): string;
+  /** How the following steps sample (set per answer). */
+  setSampling(options: SamplingOptions): void;
   timings(): GeneratorTimings;
   destroy(): void;
 }

@@ -5,7 +5,9 @@
 
 import { percentile } from '../util/stats.js';
 import { WeftError, type WeftErrorCode } from '../errors.js';
-import type { GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
+import type { ChatMessage, GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
+
+export type { ChatMessage };
 
 /** The chunk shape of WebLLM's streaming chat completions (the fields the adapter reads). */
 export interface StreamChunk {
@@ -13,7 +15,6 @@ export interface StreamChunk {
   usage?: { prompt_tokens?: number; completion_tokens?: number; extra?: { prefill_tokens_per_s?: number; decode_tokens_per_s?: number } } | null;
 }
 
-export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
 
 /** The part of MLCEngine the adapter drives: the real engine, or a stand-in with its pull semantics. */
 export interface WebLlmEngineLike {
@@ -200,6 +201,7 @@ export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Pr
 
     // WebLLM does not expose its tokenizer; about four characters per token for English text.
     countTokens(text) { return Math.ceil(text.length / 4); },
+    formatChat(m) { return m.map((x) => x.content).join('\n\n'); },
 
     destroy() { void finish().then(() => engine.unload()).catch(() => undefined); },
   };
