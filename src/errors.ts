@@ -38,7 +38,9 @@ export type WeftErrorCode =
   | 'UNKNOWN_MODEL'
   | 'GPU_OUT_OF_MEMORY'
   | 'GENERATION_FAILED'
-  | 'UNPARSABLE_DOCUMENT';
+  | 'UNPARSABLE_DOCUMENT'
+  | 'WORKER_FAILED'
+  | 'CHECKSUM_MISMATCH';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
