@@ -37,11 +37,11 @@ export interface Generator {
   prefill(prompt: string | readonly number[], options?: { bos?: boolean; signal?: AbortSignal }): Promise<void>;
   /** Samples the next token from the current logits and feeds it to the model; the GPU is idle when it returns. */
   step(): Promise<GeneratedToken>;
-  /** Ends the current answer: the next step() reports done (WebLLM also stops and drains its stream). */
+  /** Ends the current answer: the next step() reports done. */
   interrupt(): Promise<void>;
   /** Empties the context. */
   reset(): void;
-  /** Tokens `text` takes in this model's context (exact where the tokenizer is local, estimated otherwise). */
+  /** Tokens `text` takes in this model's context (the model's own tokenizer; no special tokens added). */
   countTokens(text: string): number;
   /**
    * A conversation as this model's prompt text, ending where the assistant's reply begins: chat
