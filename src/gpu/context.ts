@@ -1,13 +1,75 @@
-// Owns (or borrows) a GPUDevice: requests the adapter's real limits, routes device loss and
-// uncaptured errors to typed WeftErrors, counts the bytes of every buffer it creates so that
-// tests can catch leaks, and caches compute pipelines by what changes their code.
+// Owns (or borrows) a GPUDevice: requests the limits and features of everything that will share
+// it (vector search, the reference generator, onnxruntime-web), routes device loss and uncaptured
+// errors to typed WeftErrors, counts the bytes of every buffer it creates so that tests can catch
+// leaks, and caches compute pipelines by what changes their code.
 
 import { WeftError } from '../errors.js';
+
+/** The device limits a user of a shared device may need above WebGPU's defaults. */
+export type GpuLimitName =
+  | 'maxStorageBufferBindingSize' | 'maxBufferSize' | 'maxComputeWorkgroupStorageSize'
+  | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxComputeWorkgroupSizeY'
+  | 'maxComputeWorkgroupSizeZ' | 'maxComputeWorkgroupsPerDimension' | 'maxStorageBuffersPerShaderStage'
+  | 'maxBindGroups';
+
+/** What one user of a device asks of it. A device is requested with the union of its users' needs. */
+export interface GpuNeeds {
+  /** Limits raised to the adapter's own maximum (WebGPU's defaults are far below real adapters'). */
+  readonly limits?: readonly GpuLimitName[];
+  /** Features enabled where the adapter has them; the user runs without them (more slowly). */
+  readonly features?: readonly string[];
+  /** The smallest values the user runs with: an adapter or a given device below one is refused (DEVICE_LIMIT). */
+  readonly minLimits?: Readonly<Partial<Record<GpuLimitName, number>>>;
+}
+
+const SEARCH_LIMITS: readonly GpuLimitName[] = [
+  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+];
+
+/**
+ * The needs of each part that can run on a Weft device. `onnxruntime` is what onnxruntime-web
+ * 1.30's WebGPU execution provider requests when it creates a device itself (its
+ * GetRequiredLimits/GetAvailableRequiredFeatures; on SwiftShader it asked for timestamp-query,
+ * subgroups, subgroup-size-control and these ten limits at the adapter's maximum); given a device
+ * instead, it uses whichever of these features the device has. `webllm` mirrors WebLLM 0.2.86's
+ * own request (tvmjs detectGPUDevice: shader-f16 and subgroups where available, at least 32 KiB of
+ * workgroup memory and 10 storage buffers per stage); WebLLM does not take a device from the app
+ * today, so it is listed for apps that hand one to its runtime themselves.
+ */
+export const GPU_NEEDS = {
+  search: { limits: SEARCH_LIMITS },
+  reference: { limits: ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension'] },
+  onnxruntime: {
+    limits: [
+      'maxBindGroups', 'maxStorageBuffersPerShaderStage', 'maxStorageBufferBindingSize', 'maxBufferSize',
+      'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
+      'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension',
+    ],
+    features: ['shader-f16', 'subgroups', 'subgroup-size-control', 'timestamp-query', 'chromium-experimental-subgroup-matrix'],
+  },
+  webllm: {
+    limits: ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage', 'maxComputeInvocationsPerWorkgroup'],
+    features: ['shader-f16', 'subgroups'],
+    minLimits: { maxComputeWorkgroupStorageSize: 32 << 10, maxStorageBuffersPerShaderStage: 10 },
+  },
+} as const satisfies Record<string, GpuNeeds>;
+
+/** What a context's device is created for by default: everything the engine worker runs on it besides WebLLM. */
+export const DEFAULT_GPU_NEEDS: readonly GpuNeeds[] = [GPU_NEEDS.search, GPU_NEEDS.reference, GPU_NEEDS.onnxruntime];
 
 export interface GpuContextOptions {
   /** Use this device instead of creating one. It is not destroyed by `destroy()`. */
   device?: GPUDevice;
   powerPreference?: GPUPowerPreference;
+  /**
+   * What the device must serve: the union of these needs is requested from the adapter (a given
+   * `device` is checked against their `minLimits`). Default DEFAULT_GPU_NEEDS (search, the
+   * reference generator, onnxruntime-web), so one device serves the whole engine worker; add
+   * GPU_NEEDS.webllm, or needs of your own, for other users of the device.
+   */
+  needs?: readonly GpuNeeds[];
   /**
    * Upper bound on the bytes of one storage buffer (shard). Defaults to the device's
    * `maxStorageBufferBindingSize` (and `maxBufferSize`); set lower to force sharding.
@@ -106,8 +168,36 @@ export async function gpuAwait<T>(ctx: GpuContext, promise: Promise<T>, what: st
   return value;
 }
 
+/** Refuses limits below what the needs require (DEVICE_LIMIT, naming each). */
+function checkMinLimits(limits: GPUSupportedLimits, needs: readonly GpuNeeds[], what: string): void {
+  const short: string[] = [];
+  for (const need of needs) {
+    for (const [name, min] of Object.entries(need.minLimits ?? {}) as [GpuLimitName, number][]) {
+      if (limits[name] < min) short.push(`${name} ${limits[name]} < ${min}`);
+    }
+  }
+  if (short.length > 0) {
+    throw new WeftError('DEVICE_LIMIT', `${what} is below what its users need (${short.join(', ')}). Use a GPU (or browser) with higher limits, or leave out the user that needs them.`, { details: { short } });
+  }
+}
+
+/** The device descriptor for the union of the needs on this adapter: every limit at the adapter's maximum, every feature it has. */
+function deviceRequest(adapter: GPUAdapter, needs: readonly GpuNeeds[]): GPUDeviceDescriptor {
+  const requiredLimits: Record<string, number> = {};
+  const requiredFeatures = new Set<string>();
+  for (const need of needs) {
+    for (const name of need.limits ?? []) requiredLimits[name] = adapter.limits[name];
+    for (const f of need.features ?? []) if (adapter.features.has(f)) requiredFeatures.add(f);
+  }
+  return { requiredLimits, requiredFeatures: [...requiredFeatures] as GPUFeatureName[], label: 'weft.device' };
+}
+
 export async function createGpuContext(options: GpuContextOptions = {}): Promise<GpuContext> {
-  if (options.device) return wrapDevice(options.device, false, options);
+  const needs = options.needs ?? DEFAULT_GPU_NEEDS;
+  if (options.device) {
+    checkMinLimits(options.device.limits, needs, 'The given GPUDevice');
+    return wrapDevice(options.device, false, options);
+  }
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
     throw new WeftError('WEBGPU_UNAVAILABLE',
@@ -118,16 +208,8 @@ export async function createGpuContext(options: GpuContextOptions = {}): Promise
     throw new WeftError('NO_ADAPTER',
       'No WebGPU adapter was found. Update the GPU driver or enable WebGPU in the browser settings (chrome://gpu tells why it is disabled).');
   }
-  // The default device limits are far below what real adapters offer (128 MiB bindings):
-  // ask for the adapter's own limits for everything vector search is bounded by.
-  const wanted = [
-    'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
-    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension',
-    'maxStorageBuffersPerShaderStage',
-  ] as const;
-  const requiredLimits: Record<string, number> = {};
-  for (const name of wanted) requiredLimits[name] = adapter.limits[name];
-  const device = await adapter.requestDevice({ requiredLimits, label: 'weft.device' });
+  checkMinLimits(adapter.limits, needs, 'This GPU adapter');
+  const device = await adapter.requestDevice(deviceRequest(adapter, needs));
   return wrapDevice(device, true, options);
 }
 

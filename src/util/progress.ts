@@ -2,6 +2,7 @@
 // loader: the embedder, the generators and the fetch helper they all use.
 
 export type LoadProgress =
-  | { status: 'download'; file: string; loaded: number; total: number | undefined }
-  | { status: 'init'; done: number; total: number }
+  /** `text`: the loader's own line for people, where it has one (e.g. WebLLM's report text). */
+  | { status: 'download'; file: string; loaded: number; total: number | undefined; text?: string }
+  | { status: 'init'; done: number; total: number; text?: string }
   | { status: 'ready' };
