@@ -1,8 +1,9 @@
 // One Vite config for the demo (default: `vite`, `vite build`, `vite preview`), the library
-// (`vite build --mode lib`) and the two Vitest tiers (Node unit tests, browser tests in Debian's
-// Chromium with WebGPU on SwiftShader).
+// (`vite build --mode lib`) and the Vitest tiers (Node unit tests, browser tests in Debian's
+// Chromium with WebGPU on SwiftShader, end-to-end tests).
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
+import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
@@ -38,18 +39,70 @@ const test = {
   ],
 };
 
+// The package's entries (package.json "exports"): the root is vector search and storage only;
+// `rag` adds the runtime and the models, `client` is the page's handle on the engine worker,
+// `worker` the inside of a worker the app starts itself. engine.worker.js is the package's own
+// engine worker, started by `client`.
+const libEntries = {
+  weft: 'src/weft.ts',
+  rag: 'src/entries/rag.ts',
+  client: 'src/entries/client.ts',
+  worker: 'src/entries/worker.ts',
+  'engine.worker': 'workers/engine.worker.ts',
+};
+
+/**
+ * Leaves the engine worker for the app's bundler. In the source, startEngineWorker() points at
+ * workers/engine.worker.ts, which Vite would bundle into the library (with onnxruntime-web's wasm
+ * inlined). Here that URL becomes a placeholder, and in the built file
+ * `new URL('./engine.worker.js', import.meta.url)` relative to it: the form Vite and webpack 5
+ * recognise, so the app's bundler builds the worker (and its dependencies) itself.
+ */
+function engineWorkerUrl(): Plugin {
+  const source = "new URL('../../workers/engine.worker.ts', import.meta.url)";
+  const placeholder = '__WEFT_ENGINE_WORKER_URL__';
+  let replaced = false;
+  return {
+    name: 'weft:engine-worker-url',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!id.endsWith('/src/runtime/engine.ts')) return null;
+      if (!code.includes(source)) this.error(`src/runtime/engine.ts no longer contains ${source}: update the engine worker URL in vite.config.ts.`);
+      replaced = true;
+      return { code: code.replace(source, placeholder), map: null };
+    },
+    renderChunk(code, chunk) {
+      if (!code.includes(placeholder)) return null;
+      const relative = posix.relative(posix.dirname(chunk.fileName), 'engine.worker.js');
+      const url = relative.startsWith('.') ? relative : `./${relative}`;
+      return { code: code.replaceAll(placeholder, `new URL(${JSON.stringify(url)}, import.meta.url)`), map: null };
+    },
+    buildEnd() {
+      if (!replaced) this.error('The library build never saw src/runtime/engine.ts: the engine worker URL was not rewritten.');
+    },
+  };
+}
+
 export default defineConfig(({ mode }) => mode === 'lib'
   ? {
     publicDir: false,
+    plugins: [engineWorkerUrl()],
     build: {
       outDir: 'dist/lib',
       emptyOutDir: true,
       sourcemap: true,
-      lib: { entry: resolve(import.meta.dirname, 'src/weft.ts'), formats: ['es'], fileName: () => 'weft.js' },
-      // Dependencies stay imports: the app's bundler resolves (and dedupes) them.
-      rollupOptions: { external: (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)) },
+      minify: false,
+      lib: {
+        entry: Object.fromEntries(Object.entries(libEntries).map(([name, file]) => [name, resolve(import.meta.dirname, file)])),
+        formats: ['es' as const],
+        fileName: (_format: string, name: string) => `${name}.js`,
+      },
+      rolldownOptions: {
+        // Dependencies stay imports: the app's bundler resolves (and dedupes) them.
+        external: (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)),
+        output: { chunkFileNames: 'chunks/[name]-[hash].js' },
+      },
     },
-    worker: { format: 'es' as const },
   }
   : {
     root: 'demo',

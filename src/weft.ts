@@ -1,4 +1,7 @@
-// Weft's public entry point.
+// Weft's root entry, `weft-rag`: vector search on WebGPU and the IndexedDB tiers, with nothing of
+// the models — importing it pulls idb and no onnxruntime-web, WebLLM or worker. The RAG runtime
+// and the models are `weft-rag/rag` (src/entries/rag.ts); the engine worker's handle is
+// `weft-rag/client` (src/entries/client.ts), its inside `weft-rag/worker` (src/entries/worker.ts).
 
 export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
 export { createGpuContext, contextFrom, type GpuContext, type GpuContextOptions, type GpuSource } from './gpu/context.js';
@@ -20,16 +23,4 @@ export {
 } from './store/stored-index.js';
 export type { CachePolicyName } from './cache/policy.js';
 export { exportIndex, importIndex, parseIndexFile } from './store/portable.js';
-export { loadLlama2c, type Llama2cGenerator, type Llama2cSource, type KvSnapshot } from './generate/llama2c-gpu.js';
-export { createWebLlmGenerator, mapWebLlmError, type WebLlmGenerator, type WebLlmGeneratorOptions, type WebLlmModel, type WebLlmEngineLike } from './generate/webllm.js';
-export type { Generator, GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from './generate/types.js';
-export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from './embed/onnx-embedder.js';
-export { startEngineWorker, type EngineHandle } from './runtime/engine.js';
-export type { EngineApi, RagWorkerOptions, ReferenceModelSource } from './runtime/engine-api.js';
-export { installErrorTransfer } from './runtime/error-transfer.js';
-export { createRag } from './runtime/rag.js';
-export { defaultPromptTemplate } from './runtime/citations.js';
-export type { Rag, RagOptions, RagEvent, Passage, PassageFilter, PromptTemplate, IngestProgress, TraceStage, GenerateOptions, PeriodicOptions, PeriodicReport, PeriodicWindow } from './runtime/types.js';
 export { chunkDocument, parseSections, readDocument, type DocumentInput, type DocumentType, type Chunk, type Section } from './ingest/documents.js';
-export { createLatencyLine, type LatencyLine } from './schedule/perf-model.js';
-export { createRagInWorker, type RagClient } from './runtime/client.js';

@@ -1,0 +1,23 @@
+// `weft-rag/client`: the page's handle on the engine worker, where the embedder, the generator and
+// the index run. It pulls only comlink into the page; the worker is the package's own
+// engine.worker.js, which the app's bundler finds and bundles (with onnxruntime-web and WebLLM)
+// from the `new Worker(new URL('./engine.worker.js', import.meta.url))` in the built file, or one
+// the app starts itself on a script that calls `serveEngine()` from `weft-rag/worker`.
+
+export { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from '../runtime/engine.js';
+export { createRagInWorker, type RagClient, type RagWorkerInit } from '../runtime/client.js';
+export { installErrorTransfer } from '../runtime/error-transfer.js';
+export type { EngineApi, RagWorkerOptions, ReferenceModelSource } from '../runtime/engine-api.js';
+export type {
+  Rag, RagEvent, RagInfo, Passage, PassageFilter, MetadataValue, IngestProgress, IngestOptions, CallOptions, TraceStage,
+  GenerateInput, GenerateOptions, Conversation, RewriteOptions, FinishReason, PeriodicOptions, PeriodicReport, PeriodicWindow,
+  SearchOptions as RagSearchOptions,
+} from '../runtime/types.js';
+export type { ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam } from '../runtime/completions.js';
+export type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions, ChatMessage } from '../generate/types.js';
+export type { WebLlmModel } from '../generate/webllm.js';
+export type { DocumentInput, DocumentType } from '../ingest/documents.js';
+// The model cache, without WebLLM's (its lookup loads WebLLM: `weft-rag/rag` has it).
+export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModelFile } from '../models/cache.js';
+export { storageEstimate, persistStorage, type StorageEstimateReport } from '../models/storage.js';
+export { WeftError, isWeftError, type WeftErrorCode } from '../errors.js';
