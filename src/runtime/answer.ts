@@ -1,21 +1,26 @@
-// One answer, as a sequence of steps: plan the request, retrieve (woven: in the gaps of the
-// answer in progress, possibly speculating; sequential: in the runtime's serial queue), take the
-// generator, prefill (or keep the speculative prefill), decode token by token — handing each gap
-// to the other requests' sub-stages and to this answer's periodic retrieval — then the trace and
-// the done event. Everything the answer holds is given back however far it got.
+// One answer, as a sequence of steps: plan the request (the conversation, its search query),
+// optionally rewrite a follow-up into a standalone query while the plain query's lists are
+// prefetched, retrieve (woven: in the gaps of the answer in progress, possibly speculating;
+// sequential: in the runtime's serial queue), take the generator, prefill (or keep the
+// speculative prefill), decode token by token — handing each gap to the other requests'
+// sub-stages and to this answer's periodic retrieval — then the trace and the done event.
+// Everything the answer holds is given back however far it got.
 
 import { WeftError } from '../errors.js';
-import type { Generator } from '../generate/types.js';
+import type { Generator, SamplingOptions } from '../generate/types.js';
 import type { StoredIndex } from '../store/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { createSlots, type SerialQueue } from '../schedule/slots.js';
-import { createAnswerContext, promptFor, refill, type AnswerContext, type PromptSpec } from './citations.js';
+import { createAnswerContext, promptFor, promptText, refill, type AnswerContext, type PromptSpec } from './citations.js';
+import { DEFAULT_REWRITE_INSTRUCTION, isFollowUp, readDialogue, searchQuery, trimHistory } from './conversation.js';
+import { compileFilter, type PassagePredicate } from './filter.js';
 import { createHolds, type Holds } from './holds.js';
 import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
 import type { Retrieval, Runner } from './retrieval.js';
+import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
 import { createTrace, type Trace } from './trace.js';
-import type { GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
+import type { FinishReason, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
 
 /** The runtime's parts an answer uses. */
 export interface AnswerRuntime {
@@ -31,6 +36,9 @@ export interface AnswerRuntime {
   maxSlowdown: number;
   /** Questions that may retrieve ahead while waiting for the generator (woven schedule). */
   lookahead: number;
+  /** The runtime's system prompt and sampling (a call's own replace them). */
+  system: string | undefined;
+  sampling: SamplingOptions;
 }
 
 /** A request's options with their defaults, checked. */
@@ -45,6 +53,12 @@ interface Request extends PromptSpec {
   trace: Trace;
   /** Runs a sub-stage in the gaps, the oldest question's first. */
   run: Runner;
+  /** The plain search query: the question plus the recent turns. */
+  query: string;
+  /** The follow-up rewrite, if asked for and the question has earlier turns. */
+  rewrite: RewritePlan | undefined;
+  sampling: SamplingOptions;
+  filter: PassagePredicate | undefined;
 }
 
 /** What the decode loop produced. */
@@ -54,56 +68,99 @@ interface Decoded {
   /** When the first token was asked for (performance.now()). */
   start: number;
   firstTokenMs: number;
+  finishReason: FinishReason;
 }
 
-export function createAnswerer(rt: AnswerRuntime): (question: string, options: GenerateOptions) => AsyncGenerator<RagEvent> {
+const wholeAtLeast = (value: number | undefined, min: number, name: string, fallback: number): number => {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min) throw new WeftError('INVALID_OPTION', `${name} must be a whole number ≥ ${min}; got ${String(value)}.`);
+  return value;
+};
+
+export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, options: GenerateOptions) => AsyncGenerator<RagEvent> {
   const { generator, retrieval, gaps } = rt;
   const locks = { generator: createSlots(1), lookahead: createSlots(Math.max(1, rt.lookahead)) };
   let arrivals = 0;
 
-  const plan = (question: string, opts: GenerateOptions): Request => {
+  const plan = (input: GenerateInput, opts: GenerateOptions): Request => {
     const trace = createTrace();
-    // Gaps serve the oldest question's sub-stages first.
-    const arrival = arrivals++;
+    const asked = readDialogue(input, opts.system ?? rt.system);
+    const index = retrieval.indexFor(asked.question);
     const k = opts.k ?? 3;
     const maxTokens = opts.maxTokens ?? 64;
     const per = opts.periodic;
-    if (per !== undefined && (!Number.isInteger(per.interval) || per.interval < 1)) {
-      throw new WeftError('INVALID_OPTION', `periodic.interval must be a whole number of tokens ≥ 1; got ${String(per.interval)}.`);
-    }
+    if (per !== undefined) wholeAtLeast(per.interval, 1, 'periodic.interval', 0);
+    const turns = wholeAtLeast(opts.queryTurns, 0, 'queryTurns', 4);
     const speculateAfter = rt.woven && opts.speculate ? (typeof opts.speculate === 'object' ? opts.speculate.afterSlices ?? 1 : 1) : 0;
-    const index = retrieval.indexFor(question);
+    const re = opts.rewrite && isFollowUp(asked) ? (typeof opts.rewrite === 'object' ? opts.rewrite : {}) : undefined;
+    const rewrite = re && {
+      maxTokens: wholeAtLeast(re.maxTokens, 1, 'rewrite.maxTokens', 32), instruction: re.instruction ?? DEFAULT_REWRITE_INSTRUCTION, turns: Math.max(turns, 2),
+    };
+    // A long conversation loses its oldest turns before the passages lose their room: without
+    // passages, the prompt may take at most half of what the answer leaves of the context.
+    const spec = (dialogue: typeof asked): PromptSpec => ({ generator, template: rt.template, dialogue, maxTokens });
+    const dialogue = trimHistory(asked, (d) => generator.countTokens(promptText(spec(d), [])) <= (generator.contextLength - maxTokens) / 2);
+    // Gaps serve the oldest question's sub-stages first.
+    const arrival = arrivals++;
     return {
-      generator, template: rt.template, question, maxTokens, k, index, trace,
+      ...spec(dialogue), k, index, trace,
       nprobe: opts.nprobe ?? Math.min(index.nlist, 8),
       periodic: per, speculateAfter, signal: opts.signal,
       run: (work) => gaps.run(work, arrival),
+      query: searchQuery(asked, turns, retrieval.queryFits), rewrite,
+      sampling: { ...rt.sampling, ...opts.sampling }, filter: compileFilter(opts.filter),
     };
   };
 
-  /** The question's passages: woven, as sub-stages in the gaps (speculating if asked); sequential, in the serial queue. */
-  const retrieve = async (req: Request, holds: Holds, speculation: Speculation | undefined): Promise<Passage[]> => {
-    const { k, nprobe, trace } = req;
+  /** The rewritten query, holding the generator (the plain query if the rewrite gave nothing). */
+  const rewritten = async (req: Request, how: RewritePlan, holds: Holds): Promise<string> => {
+    await holds.takeGenerator();
+    holds.leaveLookahead();
+    const text = await rewriteQuery(req.dialogue, how, { generator, gaps, woven: rt.woven, trace: req.trace, signal: req.signal });
+    return text || req.query;
+  };
+
+  /**
+   * The question's passages and the query that found them: woven, as sub-stages in the gaps
+   * (speculating if asked), with the plain query's lists prefetched while a rewrite decodes;
+   * sequential, rewrite then search in the serial queue.
+   */
+  const retrieve = async (req: Request, holds: Holds, speculation: Speculation | undefined): Promise<{ passages: Passage[]; query: string }> => {
+    const { k, nprobe, trace, filter } = req;
     if (!rt.woven) {
+      const query = req.rewrite ? await rewritten(req, req.rewrite, holds) : req.query;
       return rt.serial.run(async () => {
         const s0 = performance.now();
-        const passages = await retrieval.search(req.question, k, nprobe);
+        const passages = await retrieval.search(query, k, nprobe, filter, req.signal);
         trace.add('search', s0, { nprobe });
-        return passages;
+        return { passages, query };
       });
     }
     await holds.enterLookahead();
-    const r = await retrieval.retrieve(req.question, {
-      k, nprobe, trace, run: req.run, prefetch: true, listsPerSlice: retrieval.sliceLists(nprobe),
-      ...(speculation ? { afterSlices: req.speculateAfter, onPartial: speculation.onPartial } : {}),
-    });
-    return r.passages;
+    let query = req.query;
+    let ahead: Promise<void> | undefined;
+    try {
+      if (req.rewrite) {
+        // TeleRAG: the lists the plain query probes stream into the GPU cache while the rewrite decodes.
+        ahead = (await retrieval.lookahead(req.query, { nprobe, trace, run: req.run })).arrived;
+        query = await rewritten(req, req.rewrite, holds);
+      }
+      const r = await retrieval.retrieve(query, {
+        k, nprobe, trace, run: req.run, prefetch: true, listsPerSlice: retrieval.sliceLists(nprobe),
+        ...(req.signal ? { signal: req.signal } : {}), ...(filter ? { filter } : {}),
+        ...(speculation ? { afterSlices: req.speculateAfter, onPartial: speculation.onPartial } : {}),
+      });
+      return { passages: r.passages, query };
+    } finally {
+      await ahead; // never rejects; no background read outlives the answer
+    }
   };
 
   /** Takes the generator and fills its context with the prompt, unless the speculative prefill already did. */
   const prefill = async (req: Request, holds: Holds, context: AnswerContext, speculation: Speculation | undefined) => {
     await holds.takeGenerator();
     holds.leaveLookahead(); // the next waiting question may retrieve now
+    generator.setSampling(req.sampling); // before the first step: the seed restarts with each answer
     if (speculation && await speculation.reusableFor(context.prompt)) return;
     const p0 = performance.now();
     await refill(generator, context.prompt, req.signal);
@@ -112,13 +169,13 @@ export function createAnswerer(rt: AnswerRuntime): (question: string, options: G
 
   /** Decodes up to maxTokens, streaming token events; each gap goes to background sub-stages. */
   async function* decode(req: Request, periodic: Periodic | undefined): AsyncGenerator<RagEvent, Decoded> {
-    const out: Decoded = { pieces: [], text: '', start: performance.now(), firstTokenMs: 0 };
+    const out: Decoded = { pieces: [], text: '', start: performance.now(), firstTokenMs: 0, finishReason: 'length' };
     while (out.pieces.length < req.maxTokens) {
-      if (req.signal?.aborted) { await generator.interrupt(); break; }
+      if (req.signal?.aborted) { await generator.interrupt(); out.finishReason = 'abort'; break; }
       const st = performance.now();
       const t = await generator.step();
       const stepMs = performance.now() - st;
-      if (t.done) break;
+      if (t.done) { out.finishReason = 'stop'; break; }
       if (out.pieces.length === 0) { out.firstTokenMs = req.trace.elapsed(); out.start = st; }
       out.pieces.push(t.piece);
       out.text += t.piece;
@@ -130,8 +187,8 @@ export function createAnswerer(rt: AnswerRuntime): (question: string, options: G
     return out;
   }
 
-  return async function* answer(question, opts) {
-    const req = plan(question, opts);
+  return async function* answer(input, opts) {
+    const req = plan(input, opts);
     if (req.periodic) await profileIfNeeded(req.periodic, retrieval, rt.profile, req.trace);
     const holds = createHolds(locks);
     const speculation = req.speculateAfter
@@ -145,14 +202,14 @@ export function createAnswerer(rt: AnswerRuntime): (question: string, options: G
       await periodic?.stop();
     };
     try {
-      const passages = await retrieve(req, holds, speculation);
-      yield { type: 'retrieval', passages };
+      const { passages, query } = await retrieve(req, holds, speculation);
+      yield { type: 'retrieval', passages, query };
       const context = createAnswerContext(req, passages);
       await prefill(req, holds, context, speculation);
       const promptTokens = generator.position || generator.countTokens(context.prompt);
       if (rt.woven) { gaps.decoding(true); decoding = true; }
       periodic = req.periodic && startPeriodic({
-        options: req.periodic, k: req.k, maxTokens: req.maxTokens, question, woven: rt.woven, maxSlowdown: rt.maxSlowdown, gaps,
+        options: req.periodic, k: req.k, maxTokens: req.maxTokens, query: req.query, filter: req.filter, woven: rt.woven, maxSlowdown: rt.maxSlowdown, gaps,
         nlist: req.index.nlist, generator, retrieval, context, trace: req.trace, signal: req.signal,
       });
       const decoded = yield* decode(req, periodic);
@@ -160,7 +217,7 @@ export function createAnswerer(rt: AnswerRuntime): (question: string, options: G
       req.trace.add('decode', decoded.start);
       yield { type: 'trace', stages: req.trace.stages };
       yield {
-        type: 'done', answer: decoded.text, citations: context.cited(decoded.text), passages: context.all(),
+        type: 'done', answer: decoded.text, citations: context.cited(decoded.text), finishReason: decoded.finishReason, passages: context.all(),
         timings: { totalMs: req.trace.elapsed(), firstTokenMs: decoded.firstTokenMs },
         tokens: { prompt: promptTokens, generated: decoded.pieces.length },
         ...(periodic ? { periodic: periodic.report() } : {}),

@@ -1,9 +1,11 @@
-// What goes into the generator's context for one answer: the passages that fit beside the
-// question and the answer (the prompt template), their citation numbers — fixed for the whole
-// answer, so that a passage a periodic retrieval brings in later gets the next free number and
-// "[2]" means the same passage before and after a refresh — and the citations the answer makes.
+// What goes into the generator's context for one answer: the conversation, with the passages
+// that fit beside it and the answer in the last user turn (the prompt template), formatted by the
+// generator's own conversation format; their citation numbers — fixed for the whole answer, so
+// that a passage a periodic retrieval brings in later gets the next free number and "[2]" means
+// the same passage before and after a refresh — and the citations the answer makes.
 
 import type { Generator } from '../generate/types.js';
+import { answerMessages, type Dialogue } from './conversation.js';
 import type { Passage, PromptTemplate } from './types.js';
 
 export function defaultPromptTemplate(passages: readonly Passage[], question: string): string {
@@ -11,18 +13,23 @@ export function defaultPromptTemplate(passages: readonly Passage[], question: st
   return `Passages:\n${context}\n\nAnswer the question using the passages above and cite them like [1].\nQuestion: ${question}\nAnswer:`;
 }
 
-/** The question, the answer's length and the template a prompt is made of. */
+/** The conversation, the answer's length and the template a prompt is made of. */
 export interface PromptSpec {
   generator: Generator;
   template: PromptTemplate;
-  question: string;
+  dialogue: Dialogue;
   maxTokens: number;
 }
 
-/** The passages that fit into the generator's context, leaving room for the question and the answer. */
+/** The prompt text for exactly these passages: the conversation in the generator's format, ending where the answer begins. */
+export function promptText(spec: PromptSpec, passages: readonly Passage[]): string {
+  return spec.generator.formatChat(answerMessages(spec.dialogue, spec.template, passages));
+}
+
+/** The passages that fit into the generator's context, leaving room for the conversation and the answer. */
 export function fitPassages(spec: PromptSpec, passages: readonly Passage[]): Passage[] {
-  const { generator, template, question, maxTokens } = spec;
-  const room = generator.contextLength - maxTokens - generator.countTokens(template([], question)) - 4;
+  const { generator, maxTokens } = spec;
+  const room = generator.contextLength - maxTokens - generator.countTokens(promptText(spec, [])) - 4;
   const fitted: Passage[] = [];
   let used = 0;
   for (const p of passages) {
@@ -37,7 +44,7 @@ export function fitPassages(spec: PromptSpec, passages: readonly Passage[]): Pas
 
 /** The prompt for the passages that fit. */
 export function promptFor(spec: PromptSpec, passages: readonly Passage[]): string {
-  return spec.template(fitPassages(spec, passages), spec.question);
+  return promptText(spec, fitPassages(spec, passages));
 }
 
 /** Empties the generator's context and fills it with `text`. */
@@ -69,7 +76,7 @@ export interface AnswerContext {
 
 export function createAnswerContext(spec: PromptSpec, retrieved: readonly Passage[]): AnswerContext {
   let fitted = fitPassages(spec, retrieved);
-  const prompt = spec.template(fitted, spec.question);
+  const prompt = promptText(spec, fitted);
   const citationOf = new Map(fitted.map((p) => [p.id, p.citation]));
   const used = new Map(fitted.map((p) => [p.id, p]));
   const renumber = (ps: readonly Passage[]) => ps.map((p) => {
@@ -86,7 +93,7 @@ export function createAnswerContext(spec: PromptSpec, retrieved: readonly Passag
       if (next.length === 0 || next.map((p) => p.id).join() === fitted.map((p) => p.id).join()) return undefined;
       return next;
     },
-    promptOf: (passages) => spec.template(passages, spec.question),
+    promptOf: (passages) => promptText(spec, passages),
     replace(passages) {
       fitted = passages;
       for (const p of passages) used.set(p.id, p);

@@ -1,20 +1,24 @@
 // The RAG runtime as web apps use it: everything heavy (embedder, generator, index, GPU work)
-// in the engine worker, a small typed handle on the main thread.
+// in the engine worker, and on the main thread a handle with the same interface as createRag's
+// runtime (Rag): the same methods and options, so code moves between the two unchanged. A call's
+// AbortSignal reaches the worker as abort(call) on the call's number.
 
 import { WeftError } from '../errors.js';
-import { startEngineWorker, type EngineHandle } from './engine.js';
+import { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from './engine.js';
 import type { LoadProgress } from '../util/progress.js';
-import type { DocumentInput } from '../ingest/documents.js';
 import type { RagWorkerOptions } from './engine-api.js';
-import type { GenerateOptions, IngestProgress, Passage, RagEvent } from './types.js';
+import { createChatCompletions } from './completions.js';
+import { checkAborted } from './retrieval.js';
+import type { GenerateInput, GenerateOptions, Rag, RagEvent } from './types.js';
 
-export interface RagClient {
-  readonly engine: EngineHandle;
-  ingest(documents: (DocumentInput | Blob)[], options?: { onProgress?: (p: IngestProgress) => void }): Promise<{ documents: number; chunks: number }>;
-  search(query: string, options?: { k?: number; nprobe?: number; filter?: Record<string, unknown> }): Promise<Passage[]>;
-  generate(question: string, options?: GenerateOptions): AsyncGenerator<RagEvent>;
-  /** Releases everything the runtime created: index, sessions, embedder, generator, the worker. */
-  close(): Promise<void>;
+/** The runtime in the engine worker: a Rag, plus the worker's handle. */
+export type RagClient = Rag & { readonly engine: EngineHandle };
+
+export interface RagWorkerInit extends EngineWorkerOptions {
+  /** Download and load progress of the embedder and the generator. */
+  onProgress?: (p: LoadProgress) => void;
+  /** Aborting while the models load stops the worker and rejects with ABORTED. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -22,16 +26,16 @@ export interface RagClient {
  * `onProgress`). Aborting `signal` while it loads stops the worker, which releases everything
  * loaded so far, and rejects with ABORTED; nothing stored is touched.
  */
-export async function createRagInWorker(options: RagWorkerOptions, init: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal } = {}): Promise<RagClient> {
-  const { signal } = init;
+export async function createRagInWorker(options: RagWorkerOptions, init: RagWorkerInit = {}): Promise<RagClient> {
+  const { signal, onProgress, ...workerOptions } = init;
   const aborted = () => new WeftError('ABORTED', 'Loading the RAG runtime was aborted.');
   if (signal?.aborted) throw aborted();
-  const engine = startEngineWorker();
+  const engine = startEngineWorker(workerOptions);
   let onAbort: (() => void) | undefined;
   try {
     const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined]
       .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-    const opened = engine.api.openRag(engine.transfer(options, transfers), init.onProgress ? engine.callback(init.onProgress) : undefined);
+    const opened = engine.api.openRag(engine.transfer(options, transfers), onProgress ? engine.callback(onProgress) : undefined);
     opened.catch(() => undefined); // when the abort wins, the worker is gone and its answer does not matter
     const abort = new Promise<never>((_, reject) => {
       onAbort = () => reject(aborted());
@@ -44,21 +48,51 @@ export async function createRagInWorker(options: RagWorkerOptions, init: { onPro
   } finally {
     if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
+
+  let calls = 0;
+  /** Runs `run` as a numbered call whose signal, when it fires, aborts the call in the worker. */
+  const numbered = async <T>(signal: AbortSignal | undefined, what: string, run: (call: number) => Promise<T>): Promise<T> => {
+    checkAborted(signal, what);
+    const call = ++calls;
+    const onAbort = () => { void engine.api.abort(call); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await run(call);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  };
+
+  async function* generate(input: GenerateInput, o: GenerateOptions = {}): AsyncGenerator<RagEvent> {
+    const { signal, ...rest } = o;
+    const call = ++calls;
+    const onAbort = () => { void engine.api.abort(call); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let over = false;
+    try {
+      await engine.api.startGenerate(input, rest, call);
+      if (signal?.aborted) onAbort(); // aborted before the worker knew the call
+      for (let e = await engine.api.nextEvent(call); e !== undefined; e = await engine.api.nextEvent(call)) yield e;
+      over = true;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      // The caller stopped reading (or an event failed): the worker's answer must not keep the generator.
+      if (!over) await engine.api.endGenerate(call).catch(() => undefined);
+    }
+  }
+
+  const info = () => engine.api.info();
   return {
     engine,
-    ingest: (documents, o = {}) => engine.api.ingest(documents, o.onProgress ? engine.callback(o.onProgress) : undefined),
-    search: (query, o) => engine.api.search(query, o),
-    async *generate(question, o = {}) {
+    ingest: (documents, o = {}) => numbered(o.signal, 'Ingest', (call) => engine.api.ingest([...documents], o.onProgress ? engine.callback(o.onProgress) : undefined, call)),
+    search: (query, o = {}) => {
       const { signal, ...rest } = o;
-      const id = await engine.api.startGenerate(question, rest);
-      const onAbort = () => { void engine.api.abortGenerate(id); };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        for (let e = await engine.api.nextEvent(id); e !== undefined; e = await engine.api.nextEvent(id)) yield e;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      return numbered(signal, 'The search', (call) => engine.api.search(query, rest, call));
     },
+    generate,
+    chat: { completions: createChatCompletions(generate, async () => (await info()).model) },
+    profile: (o = {}) => numbered(o.signal, 'Profiling', (call) => engine.api.profile(call)),
+    info,
     async close() {
       try { await engine.api.unload(); } finally { engine.terminate(); }
     },

@@ -7,7 +7,7 @@ import type { WebLlmModel } from '../generate/webllm.js';
 import type { EmbedderDevice } from '../embed/onnx-embedder.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { Metric, StorageType } from '../ivf/types.js';
-import type { GenerateOptions, IngestProgress, Passage, RagEvent } from './types.js';
+import type { GenerateInput, GenerateOptions, IngestProgress, Passage, RagEvent, RagInfo, RagOptions, SearchOptions } from './types.js';
 
 export interface ReferenceModelSource { model: string | ArrayBuffer; tokenizer: string | ArrayBuffer }
 
@@ -25,19 +25,34 @@ export interface RagWorkerOptions {
   storage?: StorageType;
   nlist?: number;
   cacheBytes?: number;
+  /** As in createRag (RagOptions); promptTemplate, a function, cannot cross into the worker. */
+  schedule?: RagOptions['schedule'];
+  maxSlowdown?: number;
+  lookahead?: number;
+  system?: string;
+  sampling?: SamplingOptions;
 }
 
-/** What the main thread can ask of the engine worker. */
+/**
+ * What the main thread can ask of the engine worker. The runtime's long calls take a `call`
+ * number the caller picks (a positive integer, unique among its calls in flight): abort(call)
+ * aborts that call's signal in the worker, which is how an AbortSignal on the main thread
+ * reaches it.
+ */
 export interface EngineApi {
   /** Opens (or prepares to create) a named index with its embedder and generator in the worker. */
   openRag(options: RagWorkerOptions, onProgress?: (p: LoadProgress) => void): Promise<{ indexName: string; size: number }>;
-  ingest(documents: (DocumentInput | Blob)[], onProgress?: (p: IngestProgress) => void): Promise<{ documents: number; chunks: number }>;
-  /** `filter`: metadata fields that must equal the given values. */
-  search(query: string, options?: { k?: number; nprobe?: number; filter?: Record<string, unknown> }): Promise<Passage[]>;
-  /** Starts an answer; pull its events with nextEvent (undefined once it is over). */
-  startGenerate(question: string, options?: Omit<GenerateOptions, 'signal'>): Promise<number>;
-  nextEvent(request: number): Promise<RagEvent | undefined>;
-  abortGenerate(request: number): Promise<void>;
+  ingest(documents: (DocumentInput | Blob)[], onProgress?: (p: IngestProgress) => void, call?: number): Promise<{ documents: number; chunks: number }>;
+  search(query: string, options?: Omit<SearchOptions, 'signal'>, call?: number): Promise<Passage[]>;
+  /** Starts an answer (as `call`, or a number the worker picks); pull its events with nextEvent (undefined once it is over). */
+  startGenerate(input: GenerateInput, options?: Omit<GenerateOptions, 'signal'>, call?: number): Promise<number>;
+  nextEvent(call: number): Promise<RagEvent | undefined>;
+  /** The caller stopped reading an answer: it ends now and gives back the generator. */
+  endGenerate(call: number): Promise<void>;
+  profile(call?: number): Promise<{ intercept: number; slope: number }>;
+  info(): Promise<RagInfo>;
+  /** Aborts the signal of a call in flight (ingest, search, generate, profile); other numbers are ignored. */
+  abort(call: number): void;
   closeRag(): Promise<void>;
   ping(): string;
   /** Loads a WebLLM model (prebuilt id or custom record) as the generator. */

@@ -5,23 +5,49 @@
 // here lets the library's build and tests reach it like any other module.
 
 import * as Comlink from 'comlink';
-import type { EngineApi } from './engine-api.js';
+import type { EngineApi, RagWorkerOptions } from './engine-api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { WeftError } from '../errors.js';
 import { loadLlama2c, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
 import { createWebLlmGenerator, type WebLlmGenerator } from '../generate/webllm.js';
 import { createOnnxEmbedder, type Embedder } from '../embed/onnx-embedder.js';
 import { createRag } from './rag.js';
-import type { Rag, RagEvent } from './types.js';
+import type { LocalRag, RagEvent, RagOptions } from './types.js';
 import { openStore, type WeftStore } from '../store/idb-store.js';
+import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
+/** The createRag options that RagWorkerOptions passes through unchanged. */
+function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'maxSlowdown' | 'lookahead' | 'system' | 'sampling'> {
+  return {
+    ...(o.schedule !== undefined ? { schedule: o.schedule } : {}), ...(o.maxSlowdown !== undefined ? { maxSlowdown: o.maxSlowdown } : {}),
+    ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}), ...(o.system !== undefined ? { system: o.system } : {}),
+    ...(o.sampling !== undefined ? { sampling: o.sampling } : {}),
+  };
+}
 
 /** A fresh engine (its state lives in this closure, one per worker). */
 export function createEngineHost(): EngineApi {
   let generator: WebLlmGenerator | Llama2cGenerator | undefined;
-  let rag: { rag: Rag; store: WeftStore; embedder: Embedder } | undefined;
-  const answers = new Map<number, { events: AsyncGenerator<RagEvent>; abort: AbortController }>();
-  let nextRequest = 1;
+  let rag: { rag: LocalRag; store: WeftStore; embedder: Embedder } | undefined;
+  // The runtime's calls in flight, by the caller's call number: abort(call) aborts their signal.
+  const calls = new Map<number, AbortController>();
+  const answers = new Map<number, AsyncGenerator<RagEvent>>();
+  // Numbers for calls whose caller picked none: negative, apart from the callers' positive ones.
+  let unnumbered = 0;
+  /** Runs a call with a signal that abort(call) aborts (registered before anything is awaited). */
+  const tracked = <T>(call: number | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const id = call ?? --unnumbered;
+    const ctl = new AbortController();
+    calls.set(id, ctl);
+    return new Promise<T>((resolve) => { resolve(run(ctl.signal)); }).finally(() => { if (calls.get(id) === ctl) calls.delete(id); });
+  };
+  /** An answer is over (ended, failed or given up by its caller). */
+  const forget = (call: number) => { answers.delete(call); calls.delete(call); };
+  // One GPUDevice for the worker: the reference generator, the stored index and onnxruntime-web's
+  // WebGPU execution provider all run on it (created with the union of their limits and
+  // features), so search slices and decode steps share one queue. Destroyed by unload().
+  let gpu: GpuContext | undefined;
+  const sharedGpu = async () => (gpu ??= await createGpuContext());
 
   const needRag = () => {
     if (!rag) throw new WeftError('INVALID_INPUT', 'No RAG runtime is open in the engine worker: call openRag() first.');
@@ -50,7 +76,7 @@ export function createEngineHost(): EngineApi {
 
     async loadReference(source, onProgress) {
       await api.unload();
-      const g = await loadLlama2c({ ...source, ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}) });
+      const g = await loadLlama2c({ ...source, gpu: await sharedGpu(), ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}) });
       generator = g;
       return { contextLength: g.contextLength };
     },
@@ -62,20 +88,21 @@ export function createEngineHost(): EngineApi {
       else await api.loadWebLlm({ model: options.generator.webllm.model }, onProgress);
       let embedder: Embedder | undefined;
       let store: WeftStore | undefined;
-      let r: Rag;
+      let r: LocalRag;
       try {
         const e = options.embedder;
         embedder = await createOnnxEmbedder({
           ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
           ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
-          ...(e.device ? { device: e.device } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
+          ...(e.device ? { device: e.device } : {}), ...(e.device !== 'wasm' ? { gpu: await sharedGpu() } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
           ...(progress ? { onProgress: progress } : {}),
         });
         store = await openStore(options.dbName ? { dbName: options.dbName } : {});
         r = await createRag({
-          store, indexName: options.indexName, embedder, generator: need(), ...(options.create === false ? { create: false } : {}),
+          store, indexName: options.indexName, embedder, generator: need(), gpu: await sharedGpu(), ...(options.create === false ? { create: false } : {}),
           ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
           ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+          ...runtimeOptionsOf(options),
         });
       } catch (e) {
         // Nothing half-open stays behind: the store and embedder go, the generator is unloaded.
@@ -88,41 +115,54 @@ export function createEngineHost(): EngineApi {
       return { indexName: options.indexName, size: r.index?.size ?? 0 };
     },
 
-    async ingest(documents, onProgress) {
-      return needRag().ingest(documents, onProgress ? { onProgress: (p) => { void onProgress(p); } } : {});
+    ingest(documents, onProgress, call) {
+      return tracked(call, (signal) => needRag().ingest(documents, { signal, ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}) }));
     },
 
-    async search(query, options = {}) {
-      const { filter, ...rest } = options;
-      const match = filter ? (m: Record<string, unknown>) => Object.entries(filter).every(([k, v]) => m[k] === v) : undefined;
-      return needRag().search(query, { ...rest, ...(match ? { filter: match } : {}) });
+    search(query, options = {}, call) {
+      return tracked(call, (signal) => needRag().search(query, { ...options, signal }));
     },
 
-    async startGenerate(question, options = {}) {
-      const abort = new AbortController();
-      const id = nextRequest++;
-      answers.set(id, { events: needRag().generate(question, { ...options, signal: abort.signal }), abort });
-      return id;
+    async startGenerate(input, options = {}, call = --unnumbered) {
+      const runtime = needRag();
+      const ctl = new AbortController();
+      calls.set(call, ctl);
+      answers.set(call, runtime.generate(input, { ...options, signal: ctl.signal }));
+      return call;
     },
 
-    async nextEvent(request) {
-      const a = answers.get(request);
-      if (!a) return undefined;
+    async nextEvent(call) {
+      const events = answers.get(call);
+      if (!events) return undefined;
       try {
-        const r = await a.events.next();
-        if (r.done) { answers.delete(request); return undefined; }
+        const r = await events.next();
+        if (r.done) { forget(call); return undefined; }
         return r.value;
       } catch (e) {
-        answers.delete(request);
+        forget(call);
         throw e;
       }
     },
 
-    async abortGenerate(request) { answers.get(request)?.abort.abort(); },
+    async endGenerate(call) {
+      const events = answers.get(call);
+      forget(call);
+      await events?.return(undefined);
+    },
+
+    profile(call) {
+      return tracked(call, (signal) => needRag().profile({ signal }));
+    },
+
+    info() { return needRag().info(); },
+
+    abort(call) { calls.get(call)?.abort(); },
 
     async closeRag() {
-      for (const a of answers.values()) { a.abort.abort(); await a.events.return(undefined); }
+      for (const ctl of calls.values()) ctl.abort();
+      for (const events of answers.values()) await events.return(undefined);
       answers.clear();
+      calls.clear();
       if (!rag) return;
       await rag.rag.close();
       await rag.embedder.destroy();
@@ -138,6 +178,8 @@ export function createEngineHost(): EngineApi {
       if (rag) await api.closeRag();
       generator?.destroy();
       generator = undefined;
+      gpu?.destroy();
+      gpu = undefined;
     },
   };
   return api;

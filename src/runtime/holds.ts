@@ -10,7 +10,7 @@ export interface Holds {
   enterLookahead(): Promise<void>;
   /** Gives the lookahead slot back: the next waiting question may retrieve now. */
   leaveLookahead(): void;
-  /** Takes the generator if nobody holds it, without waiting; true if it did. */
+  /** Takes the generator if nobody holds it, without waiting; true if it did or this answer holds it already (after a rewrite). */
   takeGeneratorIfFree(): Promise<boolean>;
   /** Waits for the generator, unless this answer holds it already. */
   takeGenerator(): Promise<void>;
@@ -25,6 +25,7 @@ export function createHolds(locks: { generator: Slots; lookahead: Slots }): Hold
     async enterLookahead() { lookahead = await locks.lookahead.acquire(); },
     leaveLookahead() { lookahead(); },
     async takeGeneratorIfFree() {
+      if (generator) return true;
       if (!locks.generator.idle()) return false;
       generator = await locks.generator.acquire();
       return true;

@@ -1,14 +1,15 @@
 // PipeRAG's periodic retrieval during one answer: every `interval` tokens the last window's text
 // is the query, and the passages found replace those in the context (a refresh: re-prefill of
-// the new prompt plus the answer so far). With staleness 1 the query is one window old, so its
-// search can run while the next window decodes — in that answer's own gaps, under its own
-// budget (pipelined) — or at the window's end while decoding waits (the baseline); staleness 0
-// searches the window just decoded, blocking. nprobe 'auto' is the largest whose predicted
+// the new prompt plus the answer so far, which continues the same assistant turn). With
+// staleness 1 the query is one window old, so its search can run while the next window decodes —
+// in that answer's own gaps, under its own budget (pipelined) — or at the window's end while
+// decoding waits (the baseline); staleness 0 searches the window just decoded, blocking. nprobe 'auto' is the largest whose predicted
 // search time (the latency line) fits the window's share of decode time.
 
 import type { Generator } from '../generate/types.js';
 import { createGapScheduler, type GapScheduler } from '../schedule/gaps.js';
 import { refill, type AnswerContext } from './citations.js';
+import type { PassagePredicate } from './filter.js';
 import { direct, type Retrieval, type Runner } from './retrieval.js';
 import type { Trace } from './trace.js';
 import type { Passage, PeriodicOptions, PeriodicReport, PeriodicWindow } from './types.js';
@@ -26,7 +27,10 @@ export interface PeriodicDeps {
   /** The request's k (the default for periodic searches). */
   k: number;
   maxTokens: number;
-  question: string;
+  /** The request's search query (what an empty window searches with). */
+  query: string;
+  /** The request's filter, which periodic searches keep too. */
+  filter: PassagePredicate | undefined;
   /** The runtime's schedule, budget and gap scheduler (its step time sizes 'auto' searches). */
   woven: boolean;
   maxSlowdown: number;
@@ -84,6 +88,7 @@ export function startPeriodic(d: PeriodicDeps): Periodic {
     const np = nprobe();
     return d.retrieval.retrieve(query, {
       k: per.k ?? d.k, nprobe: np, trace, run, prefetch: run !== direct, listsPerSlice: d.retrieval.sliceLists(np), window, cancelled: () => finished,
+      ...(d.filter ? { filter: d.filter } : {}),
     }).then((r) => { d.retrieval.line.observe(np, r.busyMs); return { ...r, nprobe: np, window }; });
   };
 
@@ -121,7 +126,7 @@ export function startPeriodic(d: PeriodicDeps): Periodic {
       const generated = pieces.length;
       if (generated % interval !== 0 || generated >= d.maxTokens) return;
       // PipeRAG: the query is the text of the window just decoded.
-      const query = pieces.slice(-interval).join('').trim() || d.question;
+      const query = pieces.slice(-interval).join('').trim() || d.query;
       const window = generated / interval;
       const w0 = performance.now();
       const r = await due(query, window);

@@ -1,10 +1,12 @@
 // The RAG runtime's public object: a named index in IndexedDB, an embedder and a generator.
 // ingest() turns documents into chunks, embeddings and IVF lists; search() returns passages;
-// generate() streams events (retrieval, tokens, traces, done) for an answer grounded in the
-// retrieved passages, with citations. This file only wires the parts together: retrieval.ts
-// (search as sub-stages, the performance model), answer.ts (one answer's steps), periodic.ts
-// (PipeRAG), speculation.ts (HedraRAG), citations.ts (the context), ingest.ts, and the gap
-// scheduler that runs retrieval between decode steps in the 'woven' schedule.
+// generate() streams events (retrieval, tokens, traces, done) for an answer to a question or a
+// conversation, grounded in the retrieved passages, with citations; chat.completions is the same
+// in OpenAI's shape. This file only wires the parts together: retrieval.ts (search as
+// sub-stages, the performance model), answer.ts (one answer's steps), conversation.ts and
+// rewrite.ts (follow-up questions), periodic.ts (PipeRAG), speculation.ts (HedraRAG),
+// citations.ts (the context), completions.ts, ingest.ts, and the gap scheduler that runs
+// retrieval between decode steps in the 'woven' schedule.
 
 import { WeftError } from '../errors.js';
 import { openStoredIndex, type StoredIndex } from '../store/stored-index.js';
@@ -12,9 +14,11 @@ import { createGapScheduler } from '../schedule/gaps.js';
 import { createSerialQueue, createSlots } from '../schedule/slots.js';
 import { createAnswerer } from './answer.js';
 import { defaultPromptTemplate } from './citations.js';
+import { createChatCompletions } from './completions.js';
+import { compileFilter } from './filter.js';
 import { ingestDocuments } from './ingest.js';
-import { createRetrieval } from './retrieval.js';
-import type { Rag, RagOptions } from './types.js';
+import { checkAborted, createRetrieval } from './retrieval.js';
+import type { LocalRag, RagOptions } from './types.js';
 
 /** The named index if the store has it; UNKNOWN_INDEX if it must exist and does not. */
 async function openExisting(options: RagOptions): Promise<StoredIndex | undefined> {
@@ -27,7 +31,13 @@ async function openExisting(options: RagOptions): Promise<StoredIndex | undefine
   return openStoredIndex({ ...(options.gpu ? { gpu: options.gpu } : {}), store, name, ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}) });
 }
 
-export async function createRag(options: RagOptions): Promise<Rag> {
+/** The generator's model id where it has one ('' for the reference generator). */
+const modelOf = (generator: RagOptions['generator']): string => {
+  const id = (generator as { modelId?: unknown }).modelId;
+  return typeof id === 'string' ? id : '';
+};
+
+export async function createRag(options: RagOptions): Promise<LocalRag> {
   const { store, embedder, generator, indexName } = options;
   let index = await openExisting(options);
   // Ingest, search and profiling take turns; answers interleave with them through the gaps.
@@ -36,10 +46,10 @@ export async function createRag(options: RagOptions): Promise<Rag> {
   const gaps = createGapScheduler({ maxSlowdown });
   const woven = (options.schedule ?? 'woven') === 'woven';
   const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown });
-  const profile = () => serial.run(retrieval.profile);
+  const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
     generator, template: options.promptTemplate ?? defaultPromptTemplate, retrieval, serial, profile,
-    gaps, woven, maxSlowdown, lookahead: options.lookahead ?? 2,
+    gaps, woven, maxSlowdown, lookahead: options.lookahead ?? 2, system: options.system, sampling: options.sampling ?? {},
   });
   // The sequential baseline handles one request at a time, retrieval and answer together.
   const requests = createSlots(1);
@@ -50,29 +60,41 @@ export async function createRag(options: RagOptions): Promise<Rag> {
     ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
   };
 
+  async function* generate(...[input, opts = {}]: Parameters<LocalRag['generate']>) {
+    const release = woven ? () => undefined : await requests.acquire();
+    try {
+      yield* answer(input, opts);
+    } finally {
+      release();
+    }
+  }
+
   return {
     get index() { return index; },
 
-    ingest(documents, opts = {}) {
+    async ingest(documents, opts = {}) {
+      checkAborted(opts.signal, 'Ingest');
       return serial.run(() => ingestDocuments({ store, indexName, embedder, index, onCreated: (created) => { index = created; }, create }, documents, opts));
     },
 
-    search(query, opts = {}) {
-      return serial.run(() => retrieval.search(query, opts.k ?? 5, opts.nprobe, opts.filter));
+    async search(query, opts = {}) {
+      const filter = compileFilter(opts.filter);
+      checkAborted(opts.signal, 'The search');
+      return serial.run(() => retrieval.search(query, opts.k ?? 5, opts.nprobe, filter, opts.signal));
     },
 
-    async *generate(question, opts = {}) {
-      const release = woven ? () => undefined : await requests.acquire();
-      try {
-        yield* answer(question, opts);
-      } finally {
-        release();
-      }
-    },
+    generate,
 
-    async profile() {
-      const line = await profile();
+    chat: { completions: createChatCompletions(generate, async () => modelOf(generator)) },
+
+    async profile(opts = {}) {
+      checkAborted(opts.signal, 'Profiling');
+      const line = await profile(opts.signal);
       return { intercept: line.intercept, slope: line.slope };
+    },
+
+    async info() {
+      return { indexName, size: index?.size ?? 0, nlist: index?.nlist, dim: index?.dim, modelId: index?.manifest.modelId, model: modelOf(generator) };
     },
 
     async close() {

@@ -10,12 +10,25 @@ import { NO_ID, type SearchResult } from '../ivf/types.js';
 import type { StoredIndex } from '../store/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
+import type { PassagePredicate } from './filter.js';
 import type { Trace } from './trace.js';
-import type { Passage, PassageFilter } from './types.js';
+import type { Passage } from './types.js';
 
 /** How a GPU sub-stage gets its turn: in decode gaps (a gap scheduler's run) or at once. */
 export type Runner = <T>(work: () => Promise<T>) => Promise<T>;
 export const direct: Runner = (work) => work();
+
+/** Throws ABORTED once `signal` is aborted (checked between a call's stages). */
+export function checkAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new WeftError('ABORTED', `${what} was aborted.`);
+}
+
+/**
+ * Candidates searched per passage wanted when a filter may drop some; widened (x4) while too few
+ * survive, up to MAX_CANDIDATES (within every device's top-k limit).
+ */
+const FILTER_OVERFETCH = 4;
+const MAX_CANDIDATES = 256;
 
 /** Refuses an embedder whose vectors do not have the index's dimension. */
 export function checkDimension(index: StoredIndex | undefined, indexName: string, dim: number): void {
@@ -40,24 +53,41 @@ export interface RetrieveOptions {
   window?: number;
   /** Asked between slices: true stops the search (the answer it was for has ended). */
   cancelled?: () => boolean;
+  /** Only passages it keeps (the session searches more candidates so that k survive, where the index has them). */
+  filter?: PassagePredicate;
+  /** Aborting rejects with ABORTED between sub-stages. */
+  signal?: AbortSignal;
+}
+
+/** The lookahead of a query embedded ahead of its search: its lists are being prefetched. */
+export interface Lookahead {
+  /** Settles when the prefetched lists have arrived (never rejects). */
+  arrived: Promise<void>;
 }
 
 export interface Retrieval {
   /** The index to search for `query`: INVALID_INPUT for an empty query, EMPTY_INDEX for an empty index. */
   indexFor(query: string): StoredIndex;
   /** One unsliced search: embed, search, passages (with a filter, more candidates so that k survive it). */
-  search(query: string, k: number, nprobe: number | undefined, filter?: PassageFilter): Promise<Passage[]>;
+  search(query: string, k: number, nprobe: number | undefined, filter?: PassagePredicate, signal?: AbortSignal): Promise<Passage[]>;
   /** The search as sub-stages, each run by `o.run`; `busyMs` is their time. */
   retrieve(query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number }>;
+  /**
+   * TeleRAG's lookahead: embeds `query` (a sub-stage run by `run`) and starts streaming the lists
+   * it would probe into the GPU cache, without searching; the trace gets 'embed' and 'prefetch'.
+   */
+  lookahead(query: string, o: { nprobe: number; trace: Trace; run: Runner }): Promise<Lookahead>;
   /** Probe ranks per slice so that one slice fits one gap's budget (at least one). */
   sliceLists(nprobe: number): number;
   /** Times searches at several nprobe and fits the latency line (call it through the runtime's serial queue). */
-  profile(): Promise<LatencyLine>;
+  profile(signal?: AbortSignal): Promise<LatencyLine>;
   readonly line: LatencyLine;
   /** Whether profile() has run. */
   readonly profiled: boolean;
   /** Running average of the time to embed one query, ms. */
   readonly embedMs: number;
+  /** Whether `text` fits the embedder's input length untruncated. */
+  queryFits(text: string): boolean;
 }
 
 export interface RetrievalOptions {
@@ -70,7 +100,7 @@ export interface RetrievalOptions {
   maxSlowdown: number;
 }
 
-async function passagesOf(index: StoredIndex, r: SearchResult, k: number, filter?: PassageFilter): Promise<Passage[]> {
+async function passagesOf(index: StoredIndex, r: SearchResult, k: number, filter?: PassagePredicate): Promise<Passage[]> {
   const ids = Array.from(r.ids).filter((id) => id !== NO_ID);
   const chunks = await index.chunks(ids);
   const out: Passage[] = [];
@@ -112,18 +142,38 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     get line() { return line; },
     get profiled() { return profiled; },
     get embedMs() { return embedMs; },
+    queryFits: (text) => embedder.countTokens(text) <= embedder.maxLength,
 
-    async search(query, k, nprobe, filter) {
+    async search(query, k, nprobe, filter, signal) {
       const index = indexFor(query);
+      checkAborted(signal, 'The search');
       const q = await embedder.embed([query]);
       checkDimension(index, indexName, q.length);
-      const want = Math.min(index.size, filter ? k * 4 : k);
-      const r = await index.search(q, { k: want, nprobe: nprobe ?? Math.min(index.nlist, 8) });
-      return passagesOf(index, r, k, filter);
+      const most = Math.min(index.size, Math.max(k, MAX_CANDIDATES));
+      for (let want = Math.min(index.size, filter ? Math.min(most, k * FILTER_OVERFETCH) : k); ; want = Math.min(most, want * FILTER_OVERFETCH)) {
+        checkAborted(signal, 'The search');
+        const r = await index.search(q, { k: want, nprobe: nprobe ?? Math.min(index.nlist, 8) });
+        const passages = await passagesOf(index, r, k, filter);
+        if (!filter || passages.length >= k || want >= most) return passages;
+      }
+    },
+
+    async lookahead(query, o) {
+      const index = indexFor(query);
+      const e0 = performance.now();
+      const q = await o.run(() => embed(index, query));
+      o.trace.add('embed', e0);
+      const p0 = performance.now();
+      const arrived = index.prefetch(q, { nprobe: o.nprobe }).done
+        .then((p) => { o.trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
+      return { arrived };
     },
 
     async retrieve(query, r) {
       const index = indexFor(query);
+      checkAborted(r.signal, 'The answer');
+      // With a filter the session keeps more candidates, so that k of them are likely to pass it.
+      const candidates = Math.min(index.size, r.filter ? Math.max(r.k, Math.min(MAX_CANDIDATES, r.k * FILTER_OVERFETCH)) : r.k);
       const { trace } = r;
       const window = r.window ? { window: r.window } : {};
       let busy = 0;
@@ -137,7 +187,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         arrived = index.prefetch(q, { nprobe: r.nprobe }).done
           .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
       }
-      const session = await timed(() => index.searchSession(q, { k: Math.min(index.size, r.k), nprobe: r.nprobe }));
+      const session = await timed(() => index.searchSession(q, { k: candidates, nprobe: r.nprobe }));
       // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
       // progress decodes), so that a slice in a gap finds its lists cached and only scans.
       await arrived;
@@ -145,12 +195,13 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         let slices = 0;
         while (!session.done) {
           if (r.cancelled?.()) return { passages: [], busyMs: busy };
+          checkAborted(r.signal, 'The answer');
           const s0 = performance.now();
           const step = await timed(() => session.step(r.listsPerSlice));
           trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });
-          if (++slices === r.afterSlices && !session.done && r.onPartial) await r.onPartial(await passagesOf(index, await session.read(), r.k));
+          if (++slices === r.afterSlices && !session.done && r.onPartial) await r.onPartial(await passagesOf(index, await session.read(), r.k, r.filter));
         }
-        return { passages: await passagesOf(index, await session.read(), r.k), busyMs: busy };
+        return { passages: await passagesOf(index, await session.read(), r.k, r.filter), busyMs: busy };
       } finally {
         session.destroy();
       }
@@ -161,12 +212,14 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       return Math.max(1, Math.min(nprobe, Math.floor((maxSlowdown * gaps.stepMs) / line.slope)));
     },
 
-    async profile() {
+    async profile(signal) {
       const index = indexFor('profile');
+      checkAborted(signal, 'Profiling');
       const q = await embed(index, 'How does the search scale with the lists it probes?');
       const probes = [1, 2, 4, 8, 16, 32, 64].filter((p) => p <= index.nlist);
       for (let rep = 0; rep < 2; rep++) { // the first round compiles kernels and warms the cache
         for (const nprobe of probes) {
+          checkAborted(signal, 'Profiling');
           const t = performance.now();
           const session = await index.searchSession(q, { k: Math.min(index.size, 4), nprobe });
           await session.step();

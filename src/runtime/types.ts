@@ -4,11 +4,14 @@
 
 import type { GpuContext } from '../gpu/context.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
-import type { Generator } from '../generate/types.js';
+import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.js';
 import type { Metric, StorageType } from '../ivf/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../store/idb-store.js';
 import type { StoredIndex } from '../store/stored-index.js';
+import type { ChatCompletions } from './completions.js';
+
+export type { ChatMessage, SamplingOptions };
 
 export interface RagOptions {
   store: WeftStore;
@@ -42,14 +45,36 @@ export interface RagOptions {
    * long queue slowing decoding or thrashing the GPU list cache.
    */
   lookahead?: number;
-  /** Replaces the default prompt (passages first, then the question, asking for cited answers). */
+  /**
+   * The text of the last user turn, made of the passages and the user's question. Default
+   * (`defaultPromptTemplate`): the numbered passages, an instruction to cite them like [1], then
+   * the question.
+   */
   promptTemplate?: PromptTemplate;
+  /** A system prompt for every answer (a call's `system` replaces it). */
+  system?: string;
+  /** How answers sample unless a call says otherwise (fields left out: the generator's defaults; the reference generator's is greedy). */
+  sampling?: SamplingOptions;
 }
 
-/** Keeps a passage whose chunk has this metadata and document id. */
-export type PassageFilter = (metadata: Record<string, unknown>, docId: string) => boolean;
+/** A scalar a metadata filter compares with. */
+export type MetadataValue = string | number | boolean | null;
 
-/** The prompt built from the passages in the context and the question. */
+/**
+ * Which passages a search or an answer may use: plain data, so the same filter works on the main
+ * thread and in the engine worker. Every condition given must hold.
+ */
+export interface PassageFilter {
+  /** The passage's document, or one of these documents. */
+  docId?: string | readonly string[];
+  /**
+   * Each field must equal the value, or one of the values when an array is given; a field whose
+   * own value is an array (e.g. tags) matches when it contains the value.
+   */
+  metadata?: Readonly<Record<string, MetadataValue | readonly MetadataValue[]>>;
+}
+
+/** The last user turn's text, built from the passages in the context and the user's question. */
 export type PromptTemplate = (passages: readonly Passage[], question: string) => string;
 
 export interface Passage {
@@ -72,9 +97,10 @@ export interface TraceStage {
   /**
    * profile: the performance model timing searches (once); speculate: prefill on a partial top-k;
    * restart: the final top-k differed, so the speculative prefill was thrown away; refresh: a
-   * periodic retrieval's passages replaced those in the context (re-prefill).
+   * periodic retrieval's passages replaced those in the context (re-prefill); rewrite: the
+   * generator rewrote a follow-up question into a standalone search query.
    */
-  kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode' | 'profile' | 'speculate' | 'restart' | 'refresh';
+  kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode' | 'profile' | 'speculate' | 'restart' | 'refresh' | 'rewrite';
   /** Milliseconds since the request started. */
   start: number; end: number;
   clusters?: number; bytes?: number; nprobe?: number;
@@ -110,6 +136,22 @@ export interface PeriodicOptions {
   k?: number;
 }
 
+/** A conversation: its turns in order, the last one the user's question. */
+export interface Conversation {
+  messages: readonly ChatMessage[];
+}
+
+/** What generate() answers: one question, or the last user turn of a conversation. */
+export type GenerateInput = string | Conversation;
+
+/** The follow-up rewrite: the generator turns the question and the recent turns into a standalone search query first. */
+export interface RewriteOptions {
+  /** Longest rewrite in tokens (it also ends at the first line break). Default 32. */
+  maxTokens?: number;
+  /** Replaces the instruction the rewrite prompt starts with. */
+  instruction?: string;
+}
+
 export interface GenerateOptions {
   /** Passages in the prompt (default 3). */
   k?: number;
@@ -117,7 +159,28 @@ export interface GenerateOptions {
   nprobe?: number;
   /** Longest answer in tokens (default 64). */
   maxTokens?: number;
+  /** Aborting ends the answer: during retrieval or prefill it rejects with ABORTED; while decoding, `done` comes with finishReason 'abort'. */
   signal?: AbortSignal;
+  /** A system prompt, first in the conversation (replaces the runtime's `system`; joined with a conversation's own leading system message). */
+  system?: string;
+  /** How this answer samples (fields left out: the runtime's `sampling`, then the generator's defaults). */
+  sampling?: SamplingOptions;
+  /** Only passages that pass this filter are retrieved (also by periodic retrieval). */
+  filter?: PassageFilter;
+  /**
+   * A conversation's search query: the question plus up to `queryTurns` earlier messages, newest
+   * first, as many as fit the embedder's maxLength (so truncation drops the oldest). Default 4;
+   * 0 searches with the question alone.
+   */
+  queryTurns?: number;
+  /**
+   * A conversation's follow-up question is first rewritten by the generator into a standalone
+   * query, which is what gets searched; while the rewrite decodes, the lists the plain query
+   * (question plus recent turns) probes are prefetched (TeleRAG's lookahead). Default false: the
+   * rewrite costs a prefill and up to `maxTokens` decode steps before retrieval, and only an
+   * instruction-tuned model rewrites well. A single question (no earlier turns) is never rewritten.
+   */
+  rewrite?: boolean | RewriteOptions;
   /** Periodic retrieval during the answer (PipeRAG). */
   periodic?: PeriodicOptions;
   /**
@@ -126,6 +189,43 @@ export interface GenerateOptions {
    * prefill is thrown away and redone; the answer is always the final top-k's.
    */
   speculate?: boolean | { afterSlices?: number };
+}
+
+export interface SearchOptions {
+  /** Passages to return (default 5). */
+  k?: number;
+  /** Lists probed (default min(nlist, 8)). */
+  nprobe?: number;
+  filter?: PassageFilter;
+  /** Aborting rejects the search with ABORTED. */
+  signal?: AbortSignal;
+}
+
+export interface IngestOptions {
+  /** Aborting rejects with ABORTED; nothing of this call is stored. */
+  signal?: AbortSignal;
+  onProgress?: (p: IngestProgress) => void;
+}
+
+/** Options of the calls that take nothing but a signal (profile). */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** Why an answer ended: the model ended it, maxTokens was reached, or its signal was aborted. */
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+/** What a runtime holds. */
+export interface RagInfo {
+  indexName: string;
+  /** Passages in the index (0 before the first ingest). */
+  size: number;
+  /** The index's lists, dimension and embedding model (undefined before the first ingest). */
+  nlist: number | undefined;
+  dim: number | undefined;
+  modelId: string | undefined;
+  /** The generator's model id ('' where it has none, e.g. the reference generator). */
+  model: string;
 }
 
 export interface PeriodicWindow { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }
@@ -138,27 +238,42 @@ export interface PeriodicReport {
 }
 
 export type RagEvent =
-  | { type: 'retrieval'; passages: Passage[] }
+  /** The passages the answer starts from, and the query that found them (a rewritten or conversational query where there was one). */
+  | { type: 'retrieval'; passages: Passage[]; query: string }
   | { type: 'token'; text: string }
   | { type: 'trace'; stages: TraceStage[] }
   | {
-    type: 'done'; answer: string; citations: number[];
+    type: 'done'; answer: string; citations: number[]; finishReason: FinishReason;
     /** Every passage that was in the context, by citation number (periodic retrieval adds some). */
     passages: Passage[];
     timings: { totalMs: number; firstTokenMs: number }; tokens: { prompt: number; generated: number };
     periodic?: PeriodicReport;
   };
 
+/**
+ * The RAG runtime, the same on the main thread (createRag) and in the engine worker
+ * (createRagInWorker): the same methods with the same options, so code moves between them
+ * unchanged. Every long call takes a `signal`.
+ */
 export interface Rag {
-  /** The stored index (undefined until the first ingest creates it, and after close). */
-  readonly index: StoredIndex | undefined;
-  ingest(documents: readonly (DocumentInput | Blob)[], options?: { signal?: AbortSignal; onProgress?: (p: IngestProgress) => void }): Promise<{ documents: number; chunks: number }>;
-  search(query: string, options?: { k?: number; nprobe?: number; filter?: PassageFilter }): Promise<Passage[]>;
-  generate(question: string, options?: GenerateOptions): AsyncGenerator<RagEvent>;
+  ingest(documents: readonly (DocumentInput | Blob)[], options?: IngestOptions): Promise<{ documents: number; chunks: number }>;
+  search(query: string, options?: SearchOptions): Promise<Passage[]>;
+  /** Streams an answer to a question, or to the last user turn of a conversation, grounded in retrieved passages. */
+  generate(input: GenerateInput, options?: GenerateOptions): AsyncGenerator<RagEvent>;
+  /** The same answers in OpenAI's chat-completions shape (as WebLLM's engine.chat.completions). */
+  readonly chat: { readonly completions: ChatCompletions };
   /**
    * Times searches at several nprobe on this device and fits the performance model's
    * latency line (done on first need otherwise); later searches correct it online.
    */
-  profile(): Promise<{ intercept: number; slope: number }>;
+  profile(options?: CallOptions): Promise<{ intercept: number; slope: number }>;
+  info(): Promise<RagInfo>;
+  /** Waits for ingests and searches under way, then releases the index (the worker's runtime also releases its models and the worker). */
   close(): Promise<void>;
+}
+
+/** The main thread's runtime: a Rag with direct access to its stored index. */
+export interface LocalRag extends Rag {
+  /** The stored index (undefined until the first ingest creates it, and after close). */
+  readonly index: StoredIndex | undefined;
 }

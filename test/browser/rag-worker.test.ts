@@ -1,66 +1,167 @@
-// The runtime in the real engine worker: the embedder, the generator and the index live there;
-// the page holds a typed handle (comlink), passes documents and pulls answer events.
-import { expect, inject, test } from 'vitest';
+// The runtime in the real engine worker, and the same body of code run against both the
+// main-thread runtime (createRag) and the worker client (createRagInWorker): one interface, the
+// same options (signals that abort in the worker, the same declarative filter), the same results.
+import { describe, expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
-import type { RagEvent } from '../../src/runtime/types.js';
+import { createRag } from '../../src/runtime/rag.js';
+import type { Rag, RagEvent } from '../../src/runtime/types.js';
 import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
+import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
+import { createGpuContext } from '../../src/gpu/context.js';
+import { deleteStore, openStore } from '../../src/store/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 
 declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
 const assets = new URL(inject('sharedAssets'), location.href).href;
+const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
+const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` };
 
-/** The test embedder (an ONNX graph written here, the real MiniLM tokenizer) and stories260K. */
-async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
+/** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
+function embeddingGraph(): ArrayBuffer {
   const rng = createRng(5);
   const V = 30522, D = 32;
-  const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
-  const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
+  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+}
+
+/** The test embedder (an ONNX graph written here, the real MiniLM tokenizer) and stories260K, for the worker. */
+async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
   return {
     dbName, indexName: 'papers',
-    embedder: { model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
-    generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
+    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
+    generator: { reference },
   };
 }
 
-test('ingest, search and generate through the engine worker; errors keep their code', async () => {
-  const dbName = `weft-rag-worker-${crypto.randomUUID()}`;
-  const options = await workerOptions(dbName);
-  const model = options.embedder.model as ArrayBuffer;
-  const progress: string[] = [];
-  const rag = await createRagInWorker(options, { onProgress: (p) => progress.push(p.status) });
-  try {
+async function cranfield(n: number) {
+  const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
+  return raw.split(/^\.I /m).slice(1, n + 1).map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '', metadata: { odd: i % 2 === 1 } }));
+}
+
+/** The two ways to open the runtime, each giving a Rag and what releases everything it took. */
+const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Promise<void> }>][] = [
+  ['main thread (createRag)', async (dbName) => {
+    const gpu = await createGpuContext();
+    const store = await openStore({ dbName });
+    const o = await workerOptions(dbName);
+    const embedder = await createOnnxEmbedder({ ...o.embedder, model: embeddingGraph(), tokenizer: o.embedder.tokenizer as object, tokenizerConfig: o.embedder.tokenizerConfig as object, cache: false });
+    const generator = await loadLlama2c({ gpu, ...reference });
+    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu });
+    return { rag, async dispose() { await rag.close(); generator.destroy(); await embedder.destroy(); store.close(); gpu.destroy(); } };
+  }],
+  ['engine worker (createRagInWorker)', async (dbName) => {
+    const options = await workerOptions(dbName);
+    const model = options.embedder.model as ArrayBuffer;
+    const progress: string[] = [];
+    const rag = await createRagInWorker(options, { onProgress: (p) => progress.push(p.status) });
     expect(model.byteLength).toBe(0); // the model bytes were moved into the worker, not copied
     expect(progress).toContain('ready');
-    await expect(rag.search('anything')).rejects.toMatchObject({ name: 'WeftError', code: 'EMPTY_INDEX' });
-    const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-    const docs = raw.split(/^\.I /m).slice(1, 21).map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '', metadata: { odd: i % 2 === 1 } }));
-    const stages: string[] = [];
-    const r = await rag.ingest(docs, { onProgress: (p) => { if (!stages.includes(p.status)) stages.push(p.status); } });
-    expect(r.documents).toBe(20);
-    expect(stages).toEqual(['read', 'embed', 'index', 'persist']);
-    const hits = await rag.search(docs[3]!.text.split('.')[0]!, { k: 5, filter: { odd: true } });
-    expect(hits.length).toBeGreaterThan(0);
-    expect(hits.every((h) => h.metadata.odd === true)).toBe(true);
-    const events: RagEvent['type'][] = [];
-    let answer = '';
-    let periodic: Extract<RagEvent, { type: 'done' }>['periodic'];
-    for await (const e of rag.generate('What was measured?', { k: 2, maxTokens: 12, periodic: { interval: 4, nprobe: 2 }, speculate: true })) {
-      events.push(e.type);
-      if (e.type === 'done') { answer = e.answer; periodic = e.periodic; }
-    }
-    expect(periodic).toMatchObject({ interval: 4, staleness: 1 });
-    expect(events[0]).toBe('retrieval');
-    expect(events.at(-1)).toBe('done');
-    expect(events.filter((t) => t === 'token').length).toBeGreaterThan(0);
-    expect(answer.length).toBeGreaterThan(0);
-    await expect(rag.ingest([{ id: '', text: 'x' }])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
-  } finally {
-    await rag.close();
-    await deleteStore(dbName);
+    return { rag, dispose: () => rag.close() };
+  }],
+];
+
+/** What each runtime gave, to compare them. */
+const results = new Map<string, unknown>();
+
+const collect = async (events: AsyncGenerator<RagEvent>, onToken?: (n: number) => void) => {
+  const types: RagEvent['type'][] = [];
+  let done: Extract<RagEvent, { type: 'done' }> | undefined;
+  let query = '';
+  for await (const e of events) {
+    types.push(e.type);
+    if (e.type === 'token') onToken?.(types.filter((t) => t === 'token').length);
+    if (e.type === 'retrieval') query = e.query;
+    if (e.type === 'done') done = e;
   }
-}, 180_000);
+  return { types, done: done!, query };
+};
+
+describe.each(runtimes)('one interface: %s', (name, open) => {
+  test('ingest, search with a filter, a conversation, chat.completions, signals that abort, profile and info — the same code on both', async () => {
+    const dbName = `weft-rag-iface-${crypto.randomUUID()}`;
+    const { rag, dispose } = await open(dbName);
+    try {
+      expect(await rag.info()).toMatchObject({ indexName: 'papers', size: 0, nlist: undefined });
+      await expect(rag.search('anything')).rejects.toMatchObject({ name: 'WeftError', code: 'EMPTY_INDEX' });
+      const docs = await cranfield(20);
+      const stages: string[] = [];
+      const r = await rag.ingest(docs, { onProgress: (p) => { if (!stages.includes(p.status)) stages.push(p.status); } });
+      expect(r.documents).toBe(20);
+      expect(stages).toEqual(['read', 'embed', 'index', 'persist']);
+      const info = await rag.info();
+      expect(info).toMatchObject({ size: r.chunks, modelId: 'tiny', dim: 32 });
+      const nprobe = info.nlist!;
+
+      // The same declarative filter on both sides.
+      const query = docs[3]!.text.split('.')[0]!;
+      const odd = await rag.search(query, { k: 5, nprobe, filter: { metadata: { odd: true } } });
+      expect(odd.length).toBe(5);
+      expect(odd.every((h) => h.metadata.odd === true)).toBe(true);
+      const two = await rag.search(query, { k: 5, nprobe, filter: { docId: ['cran-2', 'cran-5'] } });
+      expect(two.length).toBeGreaterThan(0);
+      expect(two.every((h) => h.docId === 'cran-2' || h.docId === 'cran-5')).toBe(true);
+      await expect(rag.search(query, { filter: { metadata: { odd: { not: 1 } } } as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+
+      // An aborted signal rejects every long call with ABORTED, and nothing changes.
+      const aborted = AbortSignal.abort();
+      await expect(rag.search(query, { signal: aborted })).rejects.toMatchObject({ code: 'ABORTED' });
+      await expect(rag.ingest(docs.slice(0, 2), { signal: aborted })).rejects.toMatchObject({ code: 'ABORTED' });
+      await expect(rag.profile({ signal: aborted })).rejects.toMatchObject({ code: 'ABORTED' });
+      await expect(collect(rag.generate('What was measured?', { signal: aborted }))).rejects.toMatchObject({ code: 'ABORTED' });
+      expect((await rag.info()).size).toBe(r.chunks);
+      // A signal aborted while the call runs aborts it where it runs (in the worker for the client).
+      const ctl0 = new AbortController();
+      const ingesting = rag.ingest((await cranfield(40)).slice(20), { signal: ctl0.signal });
+      ctl0.abort();
+      await expect(ingesting).rejects.toMatchObject({ code: 'ABORTED' });
+      expect((await rag.info()).size).toBe(r.chunks);
+
+      // A conversation, streamed.
+      const messages = [
+        { role: 'user' as const, content: 'What was measured in the wind tunnel?' },
+        { role: 'assistant' as const, content: 'The pressure on the wing [1].' },
+        { role: 'user' as const, content: 'And at which speeds?' },
+      ];
+      const chat = await collect(rag.generate({ messages }, { k: 2, nprobe, maxTokens: 12, system: 'Answer from the passages.', periodic: { interval: 4, nprobe: 2 } }));
+      expect(chat.types[0]).toBe('retrieval');
+      expect(chat.types.at(-1)).toBe('done');
+      expect(chat.query).toContain('And at which speeds?');
+      expect(chat.query).toContain('The pressure on the wing');
+      expect(chat.done.periodic).toMatchObject({ interval: 4 });
+      expect(chat.done.answer.length).toBeGreaterThan(0);
+
+      // The signal aborts the answer where it runs (in the worker for the client): decoding stops early.
+      const ctl = new AbortController();
+      const cut = await collect(rag.generate('What was measured?', { k: 2, nprobe, maxTokens: 40, signal: ctl.signal }), (n) => { if (n === 1) ctl.abort(); });
+      expect(cut.done.finishReason).toBe('abort');
+      expect(cut.done.tokens.generated).toBeLessThan(40);
+      // A caller that stops reading gives the generator back: the next answer runs.
+      for await (const e of rag.generate('What was measured?', { k: 2, nprobe, maxTokens: 40 })) if (e.type === 'token') break;
+      const next = await collect(rag.generate('What was measured?', { k: 2, nprobe, maxTokens: 8 }));
+      expect(next.done.finishReason).not.toBe('abort');
+
+      // The OpenAI-style surface answers as generate() does.
+      const completion = await rag.chat.completions.create({ messages, max_tokens: 8 }, { k: 2, nprobe });
+      const same = await collect(rag.generate({ messages }, { k: 2, nprobe, maxTokens: 8 }));
+      expect(completion.choices[0]!.message.content).toBe(same.done.answer);
+
+      const line = await rag.profile();
+      expect(line.slope).toBeGreaterThanOrEqual(0);
+      await expect(rag.ingest([{ id: '', text: 'x' }])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      results.set(name, { odd: odd.map((p) => p.id), two: two.map((p) => p.id), chat: chat.done.answer, next: next.done.answer, completion: completion.choices[0]!.message.content });
+    } finally {
+      await dispose();
+      await deleteStore(dbName);
+    }
+  }, 240_000);
+});
+
+test('the main-thread runtime and the worker client give the same passages and the same answers', () => {
+  const [main, worker] = runtimes.map(([name]) => results.get(name));
+  expect(main).toBeDefined();
+  expect(worker).toEqual(main);
+});
 
 test('aborting while the models load stops the worker and rejects with ABORTED; an index that must exist but does not is UNKNOWN_INDEX', async () => {
   const ctl = new AbortController();
@@ -68,7 +169,7 @@ test('aborting while the models load stops the worker and rejects with ABORTED; 
   const loading = createRagInWorker({
     indexName: 'never',
     embedder: { model: `${assets}/no-such-model.onnx`, tokenizer: {}, device: 'wasm' },
-    generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
+    generator: { reference },
   }, { signal: ctl.signal, onProgress: () => ctl.abort() });
   await expect(loading).rejects.toMatchObject({ name: 'WeftError', code: 'ABORTED' });
   expect(performance.now() - started).toBeLessThan(30_000);

@@ -64,8 +64,13 @@ describe('RAG runtime', () => {
       const hits = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist });
       expect(hits[0]).toMatchObject({ id: 5, docId: some.docId, citation: 1 });
       expect(hits[0]!.score).toBeGreaterThan(0.99);
-      const even = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist, filter: (m) => (m.year as number) % 2 === 0 });
+      const even = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist, filter: { metadata: { year: [1950, 1952, 1954, 1956, 1958] } } });
+      expect(even.length).toBe(4);
       expect(even.every((p) => (p.metadata.year as number) % 2 === 0)).toBe(true);
+      const oneDoc = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist, filter: { docId: 'cran-7' } });
+      expect(oneDoc.length).toBeGreaterThan(0);
+      expect(oneDoc.every((p) => p.docId === 'cran-7')).toBe(true);
+      await expect(rag.search(some.text, { filter: (() => true) as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
 
       const events: RagEvent[] = [];
       for await (const e of rag.generate('What is a slipstream?', { k: 3, maxTokens: 24 })) events.push(e);
