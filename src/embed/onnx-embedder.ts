@@ -8,6 +8,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WeftError } from '../errors.js';
+import { batchedEmbed } from './batches.js';
 import { contextFrom, type GpuContext } from '../gpu/context.js';
 import type { LoadProgress } from '../util/progress.js';
 import { fetchBytes, MODEL_CACHE_NAME } from '../util/fetch-bytes.js';
@@ -189,7 +190,6 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   }
   const batchSize = options.batchSize ?? 16;
   let dim = 0;
-  let queue: Promise<unknown> = Promise.resolve();
 
   const tokenize = (text: string): number[] => {
     const ids = tokenizer.encode(text).ids;
@@ -252,6 +252,7 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
     return res;
   };
 
+  const batches = batchedEmbed(batchSize, runBatch, () => dim);
   const embedder: Embedder = {
     modelId: options.modelId ?? (options.model ? String(options.model instanceof ArrayBuffer ? 'custom' : options.model) : DEFAULT_EMBEDDING_MODEL.id),
     get dim() { return dim; },
@@ -259,23 +260,8 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
     gpuDevice: ctx?.device,
     tokenize,
     countTokens: (text) => tokenizer.encode(text).ids.length,
-    embed(texts) {
-      const run = queue.then(async () => {
-        if (!Array.isArray(texts) || texts.length === 0) throw new WeftError('INVALID_INPUT', 'embed() needs a non-empty array of texts.');
-        texts.forEach((t, i) => {
-          if (typeof t !== 'string' || t.trim() === '') throw new WeftError('INVALID_INPUT', `Text ${i} is empty; there is nothing to embed. Drop empty passages before embedding.`, { details: { index: i } });
-        });
-        const parts: Float32Array[] = [];
-        for (let i = 0; i < texts.length; i += batchSize) parts.push(await runBatch(texts.slice(i, i + batchSize)));
-        const out = new Float32Array(texts.length * dim);
-        let at = 0;
-        for (const p of parts) { out.set(p, at); at += p.length; }
-        return out;
-      });
-      queue = run.catch(() => undefined);
-      return run;
-    },
-    async destroy() { await queue; await inTurn(() => session.release()); release(); },
+    embed: batches.embed,
+    async destroy() { await batches.settled(); await inTurn(() => session.release()); release(); },
   };
   return embedder;
 }

@@ -5,6 +5,7 @@
 // `data`/`dims` are used, so @huggingface/transformers stays the app's dependency, not Weft's.
 
 import { WeftError } from '../errors.js';
+import { batchedEmbed } from './batches.js';
 import type { Embedder, EmbedderDevice } from './onnx-embedder.js';
 
 /** What the adapter reads of the Tensor a pipeline returns: shape [texts, dim], float data. */
@@ -68,10 +69,9 @@ export function createTransformersEmbedder(pipe: FeatureExtractionPipelineLike, 
   const modelId = options.modelId ?? (typeof config?._name_or_path === 'string' && config._name_or_path
     ? config._name_or_path : `transformers.js/${typeof config?.model_type === 'string' ? config.model_type : 'feature-extraction'}`);
   let dim = 0;
-  let queue: Promise<unknown> = Promise.resolve();
 
-  const run = async (texts: string[]): Promise<Float32Array> => {
-    const out = await pipe(texts, { pooling, normalize: options.normalize ?? true });
+  const run = async (texts: readonly string[]): Promise<Float32Array> => {
+    const out = await pipe(texts.slice(), { pooling, normalize: options.normalize ?? true });
     try {
       const [n, d] = out.dims;
       if (out.dims.length !== 2 || n !== texts.length || !d) {
@@ -85,6 +85,7 @@ export function createTransformersEmbedder(pipe: FeatureExtractionPipelineLike, 
     }
   };
 
+  const batches = batchedEmbed(batchSize, run, () => dim);
   return {
     modelId,
     get dim() { return dim; },
@@ -94,24 +95,9 @@ export function createTransformersEmbedder(pipe: FeatureExtractionPipelineLike, 
     // chunks and queries within maxLength, so nothing it embeds is cut).
     tokenize: (text) => tokenizer.encode(text).slice(0, modelMax),
     countTokens: (text) => tokenizer.encode(text).length,
-    embed(texts) {
-      const call = queue.then(async () => {
-        if (!Array.isArray(texts) || texts.length === 0) throw new WeftError('INVALID_INPUT', 'embed() needs a non-empty array of texts.');
-        texts.forEach((t, i) => {
-          if (typeof t !== 'string' || t.trim() === '') throw new WeftError('INVALID_INPUT', `Text ${i} is empty; there is nothing to embed. Drop empty passages before embedding.`, { details: { index: i } });
-        });
-        const parts: Float32Array[] = [];
-        for (let i = 0; i < texts.length; i += batchSize) parts.push(await run(texts.slice(i, i + batchSize)));
-        const vectors = new Float32Array(texts.length * dim);
-        let at = 0;
-        for (const p of parts) { vectors.set(p, at); at += p.length; }
-        return vectors;
-      });
-      queue = call.catch(() => undefined); // one pipeline call at a time, as an ONNX session wants
-      return call;
-    },
+    embed: batches.embed,
     async destroy() {
-      await queue;
+      await batches.settled();
       if (options.disposePipeline !== false) await pipe.dispose?.();
     },
   };

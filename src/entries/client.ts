@@ -13,7 +13,10 @@ export type {
   GenerateInput, GenerateOptions, Conversation, RewriteOptions, FinishReason, PeriodicOptions, PeriodicReport, PeriodicWindow,
   SearchOptions as RagSearchOptions,
 } from '../runtime/types.js';
-export type { ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam } from '../runtime/completions.js';
+export type {
+  ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam,
+  ChatCompletionOptions, ChatCompletionContentPart, CompletionUsage, WeftCompletionInfo,
+} from '../runtime/completions.js';
 export type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions, ChatMessage } from '../generate/types.js';
 export type { WebLlmModel } from '../generate/webllm.js';
 export type { DocumentInput, DocumentType } from '../ingest/documents.js';

@@ -10,17 +10,25 @@ export type {
   CallOptions, TraceStage, GenerateInput, GenerateOptions, Conversation, RewriteOptions, FinishReason, PeriodicOptions, PeriodicReport, PeriodicWindow,
   SearchOptions as RagSearchOptions,
 } from '../runtime/types.js';
-export type { ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam } from '../runtime/completions.js';
-export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from '../embed/onnx-embedder.js';
-export { createTransformersEmbedder, type TransformersEmbedderOptions, type FeatureExtractionPipelineLike } from '../embed/transformers-embedder.js';
+export type {
+  ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam,
+  ChatCompletionOptions, ChatCompletionContentPart, CompletionUsage, WeftCompletionInfo,
+} from '../runtime/completions.js';
+export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
+export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, DEFAULT_EMBEDDING_REVISION, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from '../embed/onnx-embedder.js';
+export {
+  createTransformersEmbedder,
+  type TransformersEmbedderOptions, type FeatureExtractionPipelineLike, type TransformersTensor, type TransformersTokenizer,
+} from '../embed/transformers-embedder.js';
 export { loadLlama2c, type Llama2cGenerator, type Llama2cSource, type KvSnapshot } from '../generate/llama2c-gpu.js';
 export {
   createWebLlmGenerator, createWebLlmSampler, mapWebLlmError,
   type WebLlmGenerator, type WebLlmGeneratorOptions, type WebLlmModel, type WebLlmEngineLike, type WebLlmSampler,
+  type WebLlmEngineConfig, type WebLlmEngineFactory, type WebLlmChatConfig,
 } from '../generate/webllm.js';
 export type { Generator, GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions, ChatMessage } from '../generate/types.js';
 export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModelFile } from '../models/cache.js';
-export { hasWebLlmModelInCache, deleteWebLlmModelFromCache, type WebLlmModelRef } from '../models/webllm-cache.js';
+export { hasWebLlmModelInCache, deleteWebLlmModelFromCache, type WebLlmModelRef, type WebLlmCacheOptions } from '../models/webllm-cache.js';
 export { storageEstimate, persistStorage, type StorageEstimateReport } from '../models/storage.js';
 export { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
 export { chunkDocument, parseSections, readDocument, type DocumentInput, type DocumentType, type Chunk, type Section } from '../ingest/documents.js';

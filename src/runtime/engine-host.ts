@@ -7,6 +7,7 @@
 import * as Comlink from 'comlink';
 import type { EngineApi, RagWorkerOptions } from './engine-api.js';
 import { installErrorTransfer } from './error-transfer.js';
+import { holdLifeline } from './lifeline.js';
 import { WeftError } from '../errors.js';
 import { loadLlama2c, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
 import { createWebLlmGenerator, type WebLlmGenerator } from '../generate/webllm.js';
@@ -185,8 +186,12 @@ export function createEngineHost(): EngineApi {
   return api;
 }
 
-/** Serves an engine to the main thread over comlink (call it once, in the worker). */
+/**
+ * Serves an engine to the main thread over comlink (call it once, in the worker), with the
+ * lifeline the page watches to learn that the worker is gone.
+ */
 export function serveEngine(endpoint: Comlink.Endpoint = self as unknown as Comlink.Endpoint): void {
   installErrorTransfer();
+  holdLifeline(endpoint);
   Comlink.expose(createEngineHost(), endpoint);
 }

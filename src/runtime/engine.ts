@@ -68,7 +68,7 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
     fail('A message from the engine worker could not be deserialized, so a call\'s answer was lost; the worker was stopped. Start a new one.');
   });
 
-  // The lifeline (see holdLifeline in src/entries/worker.ts): once the worker holds the lock,
+  // The lifeline (see lifeline.ts): once the worker holds the lock,
   // being granted it means the worker is gone.
   const lifeline = `weft-engine:${randomId()}`;
   worker.addEventListener('message', (ev: MessageEvent<{ weftLifelineHeld?: unknown } | null>) => {
