@@ -8,16 +8,7 @@ export { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from '
 export { createRagInWorker, type RagClient, type RagWorkerInit } from '../runtime/client.js';
 export { installErrorTransfer } from '../runtime/error-transfer.js';
 export type { EngineApi, RagWorkerOptions, ReferenceModelSource } from '../runtime/engine-api.js';
-export type {
-  Rag, RagEvent, RagInfo, Passage, PassageFilter, MetadataValue, IngestProgress, IngestOptions, CallOptions, TraceStage,
-  GenerateInput, GenerateOptions, Conversation, RewriteOptions, FinishReason, PeriodicOptions, PeriodicReport, PeriodicWindow,
-  SearchOptions as RagSearchOptions,
-} from '../runtime/types.js';
-export type {
-  ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam,
-  ChatCompletionOptions, ChatCompletionContentPart, CompletionUsage, WeftCompletionInfo,
-} from '../runtime/completions.js';
-export type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions, ChatMessage } from '../generate/types.js';
+export type * from './runtime-types.js';
 export type { WebLlmModel } from '../generate/webllm.js';
 export type { DocumentInput, DocumentType } from '../ingest/documents.js';
 // The model cache, without WebLLM's (its lookup loads WebLLM: `weft-rag/rag` has it).

@@ -5,15 +5,8 @@
 
 export { createRag } from '../runtime/rag.js';
 export { defaultPromptTemplate } from '../runtime/citations.js';
-export type {
-  Rag, LocalRag, RagOptions, RagEvent, RagInfo, Passage, PassageFilter, MetadataValue, PromptTemplate, IngestProgress, IngestOptions,
-  CallOptions, TraceStage, GenerateInput, GenerateOptions, Conversation, RewriteOptions, FinishReason, PeriodicOptions, PeriodicReport, PeriodicWindow,
-  SearchOptions as RagSearchOptions,
-} from '../runtime/types.js';
-export type {
-  ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam,
-  ChatCompletionOptions, ChatCompletionContentPart, CompletionUsage, WeftCompletionInfo,
-} from '../runtime/completions.js';
+export type * from './runtime-types.js';
+export type { LocalRag, RagOptions, PromptTemplate } from '../runtime/types.js';
 export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
 export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, DEFAULT_EMBEDDING_REVISION, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from '../embed/onnx-embedder.js';
 export {
@@ -26,7 +19,7 @@ export {
   type WebLlmGenerator, type WebLlmGeneratorOptions, type WebLlmModel, type WebLlmEngineLike, type WebLlmSampler,
   type WebLlmEngineConfig, type WebLlmEngineFactory, type WebLlmChatConfig,
 } from '../generate/webllm.js';
-export type { Generator, GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions, ChatMessage } from '../generate/types.js';
+export type { Generator } from '../generate/types.js';
 export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModelFile } from '../models/cache.js';
 export { hasWebLlmModelInCache, deleteWebLlmModelFromCache, type WebLlmModelRef, type WebLlmCacheOptions } from '../models/webllm-cache.js';
 export { storageEstimate, persistStorage, type StorageEstimateReport } from '../models/storage.js';

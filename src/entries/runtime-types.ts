@@ -1,0 +1,13 @@
+// The types of the RAG runtime's public surface, the same from `weft-rag/rag` (on the page) and
+// `weft-rag/client` (in the engine worker): Rag is one interface in both places.
+
+export type {
+  Rag, RagEvent, RagInfo, Passage, PassageFilter, MetadataValue, IngestProgress, IngestOptions, CallOptions, TraceStage,
+  GenerateInput, GenerateOptions, Conversation, RewriteOptions, FinishReason, PeriodicOptions, PeriodicReport, PeriodicWindow,
+  SearchOptions as RagSearchOptions,
+} from '../runtime/types.js';
+export type {
+  ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionMessageParam,
+  ChatCompletionOptions, ChatCompletionContentPart, CompletionUsage, WeftCompletionInfo,
+} from '../runtime/completions.js';
+export type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions, ChatMessage } from '../generate/types.js';
