@@ -268,7 +268,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   };
 
   const gen: Llama2cGenerator = {
-    config: cfg, tokenizer, contextLength: seqLen,
+    config: cfg, tokenizer, contextLength: seqLen, gpuDevice: ctx.device,
     get position() { return position; },
 
     async prefill(prompt, opts = {}) {

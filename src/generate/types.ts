@@ -31,6 +31,11 @@ export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: s
 
 export interface Generator {
   readonly contextLength: number;
+  /**
+   * The GPU device it decodes on, where Weft can know it (the reference generator's; undefined
+   * for WebLLM, which keeps its device to itself). The runtime compares it with the index's.
+   */
+  readonly gpuDevice?: GPUDevice | undefined;
   /** Tokens in the context so far (the KV cache's length). */
   readonly position: number;
   /** Appends a prompt (text, or token ids) to the context. */

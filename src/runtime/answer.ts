@@ -32,6 +32,8 @@ export interface AnswerRuntime {
   /** Fits the latency line, through the serial queue. */
   profile(): Promise<unknown>;
   gaps: GapScheduler;
+  /** Waits for the index's device to be idle where the generator decodes on another (see GapSchedulerOptions.settle). */
+  settle: () => Promise<void>;
   woven: boolean;
   maxSlowdown: number;
   /** Questions that may retrieve ahead while waiting for the generator (woven schedule). */
@@ -209,7 +211,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       const promptTokens = generator.position || generator.countTokens(context.prompt);
       if (rt.woven) { gaps.decoding(true); decoding = true; }
       periodic = req.periodic && startPeriodic({
-        options: req.periodic, k: req.k, maxTokens: req.maxTokens, query: req.query, filter: req.filter, woven: rt.woven, maxSlowdown: rt.maxSlowdown, gaps,
+        options: req.periodic, k: req.k, maxTokens: req.maxTokens, query: req.query, filter: req.filter, woven: rt.woven, maxSlowdown: rt.maxSlowdown, gaps, settle: rt.settle,
         nlist: req.index.nlist, generator, retrieval, context, trace: req.trace, signal: req.signal,
       });
       const decoded = yield* decode(req, periodic);

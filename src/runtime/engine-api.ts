@@ -19,7 +19,11 @@ export interface RagWorkerOptions {
   indexName: string;
   /** false: refuse an index that does not exist yet (UNKNOWN_INDEX). */
   create?: boolean;
-  embedder: { model?: string | ArrayBuffer; tokenizer?: string | object; tokenizerConfig?: string | object; modelId?: string; device?: EmbedderDevice; maxLength?: number; wasmPaths?: string };
+  embedder: {
+    model?: string | ArrayBuffer; tokenizer?: string | object; tokenizerConfig?: string | object; modelId?: string; device?: EmbedderDevice; maxLength?: number; wasmPaths?: string;
+    /** Expected SHA-256 of each downloaded file, as in createOnnxEmbedder (mismatch: CHECKSUM_MISMATCH, nothing cached). */
+    sha256?: { model?: string; tokenizer?: string; tokenizerConfig?: string };
+  };
   generator: { reference: ReferenceModelSource } | { webllm: { model: WebLlmModel } };
   metric?: Metric;
   storage?: StorageType;

@@ -10,7 +10,7 @@ import { installErrorTransfer } from './error-transfer.js';
 import { holdLifeline } from './lifeline.js';
 import { WeftError } from '../errors.js';
 import { loadLlama2c, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
-import { createWebLlmGenerator, type WebLlmGenerator } from '../generate/webllm.js';
+import { createWebLlmGenerator, type WebLlmEngineFactory, type WebLlmGenerator } from '../generate/webllm.js';
 import { createOnnxEmbedder, type Embedder } from '../embed/onnx-embedder.js';
 import { createRag } from './rag.js';
 import type { LocalRag, RagEvent, RagOptions } from './types.js';
@@ -26,8 +26,21 @@ function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'm
   };
 }
 
+/** How the engine host is built (createEngineHost, serveEngine). */
+export interface EngineHostOptions {
+  /**
+   * How loadWebLlm (and openRag with a `webllm` generator) creates and loads the MLCEngine:
+   * called as WebLLM's CreateMLCEngine(modelId, engineConfig, chatOptions) is, and it must honour
+   * the engineConfig Weft passes (appConfig with the model record, logitProcessorRegistry for
+   * Weft's sampler, initProgressCallback). Default: CreateMLCEngine. An app's own engine worker
+   * uses it to configure or wrap the engine; the tests use it to run a stand-in engine.
+   */
+  webllmEngineFactory?: WebLlmEngineFactory;
+}
+
 /** A fresh engine (its state lives in this closure, one per worker). */
-export function createEngineHost(): EngineApi {
+export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
+  const { webllmEngineFactory } = options;
   let generator: WebLlmGenerator | Llama2cGenerator | undefined;
   let rag: { rag: LocalRag; store: WeftStore; embedder: Embedder } | undefined;
   // The runtime's calls in flight, by the caller's call number: abort(call) aborts their signal.
@@ -67,6 +80,7 @@ export function createEngineHost(): EngineApi {
       await api.unload();
       const g = await createWebLlmGenerator({
         model: options.model,
+        ...(webllmEngineFactory ? { engineFactory: webllmEngineFactory } : {}),
         ...(options.sampling ? { sampling: options.sampling } : {}),
         ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
         ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}),
@@ -96,7 +110,7 @@ export function createEngineHost(): EngineApi {
           ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
           ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
           ...(e.device ? { device: e.device } : {}), ...(e.device !== 'wasm' ? { gpu: await sharedGpu() } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
-          ...(progress ? { onProgress: progress } : {}),
+          ...(e.sha256 ? { sha256: e.sha256 } : {}), ...(progress ? { onProgress: progress } : {}),
         });
         store = await openStore(options.dbName ? { dbName: options.dbName } : {});
         r = await createRag({
@@ -188,10 +202,11 @@ export function createEngineHost(): EngineApi {
 
 /**
  * Serves an engine to the main thread over comlink (call it once, in the worker), with the
- * lifeline the page watches to learn that the worker is gone.
+ * lifeline the page watches to learn that the worker is gone. `options` as for createEngineHost,
+ * e.g. `serveEngine(self, { webllmEngineFactory })` to load WebLLM models your own way.
  */
-export function serveEngine(endpoint: Comlink.Endpoint = self as unknown as Comlink.Endpoint): void {
+export function serveEngine(endpoint: Comlink.Endpoint = self as unknown as Comlink.Endpoint, options: EngineHostOptions = {}): void {
   installErrorTransfer();
   holdLifeline(endpoint);
-  Comlink.expose(createEngineHost(), endpoint);
+  Comlink.expose(createEngineHost(options), endpoint);
 }

@@ -35,6 +35,8 @@ export interface PeriodicDeps {
   woven: boolean;
   maxSlowdown: number;
   gaps: GapScheduler;
+  /** See GapSchedulerOptions.settle. */
+  settle: () => Promise<void>;
   nlist: number;
   generator: Generator;
   retrieval: Retrieval;
@@ -66,7 +68,7 @@ export function startPeriodic(d: PeriodicDeps): Periodic {
   const pipelined = d.woven && staleness === 1 && per.pipeline !== false;
   const maxSlowdown = per.maxSlowdown ?? d.maxSlowdown;
   // This answer's periodic searches have a budget of their own.
-  const own = createGapScheduler({ maxSlowdown });
+  const own = createGapScheduler({ maxSlowdown, settle: d.settle });
   own.decoding(true);
   let finished = false;
   let pending: Promise<WindowResult> | undefined; // pipelined: the search running in this window's gaps

@@ -43,13 +43,20 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   // Ingest, search and profiling take turns; answers interleave with them through the gaps.
   const serial = createSerialQueue();
   const maxSlowdown = options.maxSlowdown ?? 0.1;
-  const gaps = createGapScheduler({ maxSlowdown });
+  // WebLLM decodes on a device of its own (it cannot share one): then the gaps wait for the
+  // index's device to be idle before handing back, so background GPU work never runs under the
+  // next decode step (see GapSchedulerOptions.settle).
+  const settle = async () => {
+    const device = index?.gpu.device;
+    if (device && generator.gpuDevice !== device) await device.queue.onSubmittedWorkDone();
+  };
+  const gaps = createGapScheduler({ maxSlowdown, settle });
   const woven = (options.schedule ?? 'woven') === 'woven';
   const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
     generator, template: options.promptTemplate ?? defaultPromptTemplate, retrieval, serial, profile,
-    gaps, woven, maxSlowdown, lookahead: options.lookahead ?? 2, system: options.system, sampling: options.sampling ?? {},
+    gaps, settle, woven, maxSlowdown, lookahead: options.lookahead ?? 2, system: options.system, sampling: options.sampling ?? {},
   });
   // The sequential baseline handles one request at a time, retrieval and answer together.
   const requests = createSlots(1);

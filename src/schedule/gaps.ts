@@ -35,6 +35,14 @@ export interface GapSchedulerOptions {
   maxSlowdown?: number;
   /** The clock sub-stages are timed by, ms. Default performance.now. */
   now?: () => number;
+  /**
+   * When the generator decodes on another GPU device than the background work (WebLLM keeps a
+   * device of its own), queue order no longer keeps a sub-stage's GPU work (e.g. uploads it
+   * queued without waiting) out of the next decode step: `settle` waits until the background
+   * device is idle, and a gap that ran work calls it before handing back, its time charged to
+   * the budget like the work's. Not needed on one device, whose single queue orders them.
+   */
+  settle?: () => Promise<void>;
 }
 
 export function createGapScheduler(options: GapSchedulerOptions = {}): GapScheduler {
@@ -76,6 +84,13 @@ export function createGapScheduler(options: GapSchedulerOptions = {}): GapSchedu
       let used = 0;
       while (waiting.length > 0 && credit > 0) {
         const ms = await runOne();
+        used += ms;
+        credit -= ms;
+      }
+      if (used > 0 && options.settle) {
+        const t0 = now();
+        await options.settle();
+        const ms = now() - t0;
         used += ms;
         credit -= ms;
       }

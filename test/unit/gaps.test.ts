@@ -85,3 +85,28 @@ test('gaps serve the lowest priority number first, then the oldest', async () =>
   expect(order).toEqual(['a1', 'a2', 'b1', 'c1']);
   s.decoding(false);
 });
+
+test('with the generator on another device, a gap that ran work waits for the background device to settle, and that wait is charged to the budget', async () => {
+  const clock = fakeClock();
+  const settles: number[] = [];
+  // The background device still has 7 ms of queued work when the sub-stage returns.
+  const s = createGapScheduler({ maxSlowdown: 0.5, now: clock.now, settle: async () => { settles.push(clock.now()); clock.advance(7); } });
+  s.decoding(true);
+  const log: string[] = [];
+  const jobs = [1, 2, 3].map((i) => s.run(async () => { log.push(`job${i}`); clock.advance(2); }));
+  await s.gap(20); // budget 10 ms: job1 (2) and job2 (2) and job3 (2) fit, then 7 ms of settling
+  expect(log).toEqual(['job1', 'job2', 'job3']);
+  expect(settles).toEqual([6]); // once, after the gap's work, before the gap hands back
+  expect(s.spentMs).toBe(13);
+  await s.gap(20); // nothing ran: no settle
+  expect(settles.length).toBe(1);
+  const more = [4, 5].map((i) => s.run(async () => { log.push(`job${i}`); clock.advance(2); }));
+  // Credit after the first gap: 10 - 13 = -3; the next gap earns 10 → 7 ms: job4, job5 (4 ms), settle (7 ms).
+  await s.gap(20);
+  expect(log).toEqual(['job1', 'job2', 'job3', 'job4', 'job5']);
+  const later = s.run(async () => { log.push('job6'); });
+  await s.gap(20); // credit 7 - 11 = -4, + 10 = 6 > 0: job6 runs
+  expect(log.at(-1)).toBe('job6');
+  s.decoding(false);
+  await Promise.all([...jobs, ...more, later]);
+});
