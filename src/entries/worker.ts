@@ -7,3 +7,4 @@
 // those two lines too.
 
 export { serveEngine, createEngineHost } from '../runtime/engine-host.js';
+export type { EngineHostOptions } from '../runtime/engine-host.js';

@@ -202,11 +202,13 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
 
 /**
  * Serves an engine to the main thread over comlink (call it once, in the worker), with the
- * lifeline the page watches to learn that the worker is gone. `options` as for createEngineHost,
- * e.g. `serveEngine(self, { webllmEngineFactory })` to load WebLLM models your own way.
+ * lifeline the page watches to learn that the worker is gone. `endpoint` defaults to the worker's
+ * global scope; `options` as for createEngineHost, e.g. `serveEngine(self, { webllmEngineFactory })`
+ * to load WebLLM models your own way.
  */
-export function serveEngine(endpoint: Comlink.Endpoint = self as unknown as Comlink.Endpoint, options: EngineHostOptions = {}): void {
+export function serveEngine(endpoint: Comlink.Endpoint | typeof globalThis = self, options: EngineHostOptions = {}): void {
+  const ep = endpoint as Comlink.Endpoint;
   installErrorTransfer();
-  holdLifeline(endpoint);
-  Comlink.expose(createEngineHost(options), endpoint);
+  holdLifeline(ep);
+  Comlink.expose(createEngineHost(options), ep);
 }
