@@ -53,6 +53,13 @@ async function twoTabs(ctx: GpuContext, opts: { rebuildImbalance?: number } = {}
   return { seed, data, storeA, storeB, a, b, ...opts };
 }
 
+/**
+ * Vectors far from everything: they all land in one list, so the lists' imbalance factor is well
+ * above 2 (about 3.5 with n = 800 over 8 lists), whatever the random data.
+ */
+const BLOB = 1200;
+const farBlob = (seed: number) => gaussianMixture(BLOB, dim, { centers: 1, seed: seed + 5 }).map((x) => x - 40);
+
 /** How many of `rows` find themselves as their nearest neighbour probing one list. */
 async function selfHits(index: StoredIndex, rows: Float32Array, ids: ArrayLike<number>): Promise<number> {
   const r = await index.search(rows, { k: 1, nprobe: 1 });
@@ -96,11 +103,11 @@ describe('stored writes and coherence across tabs', () => {
     const store = hooked(storeA, 'readWholeIndex', async () => abort.abort(), 'before');
     const idx = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false, rebuildImbalance: 2 });
     toClose.push(idx);
-    const blob = gaussianMixture(600, dim, { centers: 1, seed: seed + 5 }).map((x) => x - 40); // one far blob: one list
-    const ids = await idx.add(blob, { signal: abort.signal });
-    expect(ids.length).toBe(600);
-    expect((await storeA.manifest('docs')).count).toBe(n + 600);
-    expect((await liveIds(storeA)).length).toBe(n + 600);
+    const ids = await idx.add(farBlob(seed), { signal: abort.signal });
+    expect(abort.signal.aborted, 'the add started its rebuild').toBe(true);
+    expect(ids.length).toBe(BLOB);
+    expect((await storeA.manifest('docs')).count).toBe(n + BLOB);
+    expect((await liveIds(storeA)).length).toBe(n + BLOB);
     void a;
   }));
 
@@ -108,16 +115,18 @@ describe('stored writes and coherence across tabs', () => {
     const { seed, storeA, b } = await twoTabs(ctx);
     const fromB = gaussianMixture(30, dim, { centers: 12, seed: seed + 9 });
     let bIds: Uint32Array | undefined;
-    const store = hooked(storeA, 'readWholeIndex', async () => { bIds = await b.add(fromB); }, 'after');
+    let bError: unknown;
+    const store = hooked(storeA, 'readWholeIndex', async () => { try { bIds = await b.add(fromB); } catch (e) { bError = e; throw e; } }, 'after');
     const idx = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false, rebuildImbalance: 2 });
     toClose.push(idx);
-    const blob = gaussianMixture(600, dim, { centers: 1, seed: seed + 5 }).map((x) => x - 40);
-    const ids = await idx.add(blob);
-    expect(ids.length).toBe(600);
+    const ids = await idx.add(farBlob(seed));
+    expect(bIds, 'the add started its rebuild (and the other tab added meanwhile)').toBeDefined();
+    expect(bError, 'the other tab\'s add').toBeUndefined();
+    expect(ids.length).toBe(BLOB);
     const live = await liveIds(storeA);
-    expect(live.length).toBe(n + 600 + 30);
+    expect(live.length).toBe(n + BLOB + 30);
     for (const id of [...ids, ...bIds!]) expect(live).toContain(id);
-    expect((await storeA.manifest('docs')).count).toBe(n + 630);
+    expect((await storeA.manifest('docs')).count).toBe(n + BLOB + 30);
   }));
 
   gpuTest("rebuild() never erases another tab's commit made while it trained, nor reuses its ids", body(async (ctx) => {
