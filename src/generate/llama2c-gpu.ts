@@ -11,7 +11,7 @@ import { contextFrom, gpuAwait, type GpuContext, type GpuOption } from '../gpu/c
 import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
 import llamaWgsl from '../../shaders/llama.wgsl?raw';
 import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
-import { fetchBytes } from '../util/fetch-bytes.js';
+import { fetchBytes, type PinnedFile } from '../util/fetch-bytes.js';
 import { percentile } from '../util/stats.js';
 import { parseCheckpoint, parseTokenizer, type Llama2cConfig, type Llama2cWeights } from './llama2c-format.js';
 import { createSampler, type Sampler } from './sampler.js';
@@ -38,9 +38,9 @@ export interface Llama2cGenerator extends Generator {
 
 export interface Llama2cSource {
   /** The checkpoint: a URL or its bytes. */
-  model: string | URL | ArrayBuffer;
+  model: string | URL | PinnedFile | ArrayBuffer;
   /** The tokenizer (`tok*.bin`): a URL or its bytes. */
-  tokenizer: string | URL | ArrayBuffer;
+  tokenizer: string | URL | PinnedFile | ArrayBuffer;
 }
 
 export interface Llama2cOptions extends Llama2cSource, GpuOption {
@@ -61,7 +61,7 @@ export const PREFILL_ROWS = 64;
 /** Rows per invocation of matmul_rows (fixed in the shader). */
 const MATMUL_ROWS = 16;
 
-function load(src: string | URL | ArrayBuffer, file: string, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ArrayBuffer> {
+function load(src: string | URL | PinnedFile | ArrayBuffer, file: string, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ArrayBuffer> {
   return src instanceof ArrayBuffer ? Promise.resolve(src) : fetchBytes(src, file, { onProgress, signal });
 }
 

@@ -28,6 +28,20 @@ export interface WebLlmModelRecord {
   model_lib: string;
   overrides?: object | undefined;
   model_manifest?: string | undefined;
+  /** SRI hashes WebLLM checks its downloads against (see WebLlmIntegrity). */
+  integrity?: WebLlmIntegrity | undefined;
+}
+
+/**
+ * WebLLM's ModelIntegrity: SRI hashes ("sha256-BASE64") of the model's mlc-chat-config.json, its
+ * compiled model library and its tokenizer files (by name). WebLLM verifies each download and
+ * throws IntegrityError on a mismatch (Weft: CHECKSUM_MISMATCH); onFailure 'warn' only logs.
+ */
+export interface WebLlmIntegrity {
+  config?: string;
+  model_lib?: string;
+  tokenizer?: Record<string, string>;
+  onFailure?: 'error' | 'warn';
 }
 
 export type WebLlmCacheBackend = 'cache' | 'indexeddb' | 'cross-origin' | 'opfs';

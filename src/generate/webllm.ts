@@ -24,12 +24,12 @@
 import { percentile } from '../util/stats.js';
 import { WeftError, type WeftErrorCode } from '../errors.js';
 import { createSampler, type Sampler } from './sampler.js';
-import { loadChatConfig, loadTokenizerJson, type WebLlmCacheBackend, type WebLlmChatConfig, type WebLlmModelRecord } from './webllm-files.js';
+import { loadChatConfig, loadTokenizerJson, type WebLlmCacheBackend, type WebLlmChatConfig, type WebLlmIntegrity, type WebLlmModelRecord } from './webllm-files.js';
 import { renderConversation, type WebLlmConvTemplate } from './webllm-template.js';
 import { createDetokenizer, tokenizerFromJson, type Detokenizer, type WebLlmTokenizer } from './webllm-tokenizer.js';
 import type { ChatMessage, GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
 
-export type { ChatMessage, WebLlmChatConfig, WebLlmCacheBackend };
+export type { ChatMessage, WebLlmChatConfig, WebLlmCacheBackend, WebLlmIntegrity };
 
 /**
  * The part of MLCEngine the adapter drives. MLCEngine and WebWorkerMLCEngine both have it (the
@@ -86,8 +86,13 @@ export type WebLlmEngineFactory = (modelId: string, config: WebLlmEngineConfig, 
 export interface WebLlmModel {
   /** A model id from WebLLM's prebuilt list, e.g. 'Llama-3.2-1B-Instruct-q4f16_1-MLC'. */
   id?: string;
-  /** Or a custom model: where its weights and its compiled model library are. */
+  /**
+   * Or a custom model: where its weights and its compiled model library are. Pin a revision by
+   * giving `model` as a Hugging Face URL with `/resolve/<commit>/` (the default is `main`).
+   */
   record?: { model: string; modelLib: string; modelId?: string };
+  /** Hashes WebLLM checks the model's files against (prebuilt or custom); a mismatch is CHECKSUM_MISMATCH and the load fails. */
+  integrity?: WebLlmIntegrity;
 }
 
 export interface WebLlmGeneratorOptions {
@@ -154,6 +159,9 @@ export function mapWebLlmError(e: unknown, modelId: string): WeftError {
   if (/out of memory|OOM|allocation failed|Buffer.*too large|exceeds.*(limit|size)/i.test(message)) {
     return make('GPU_OUT_OF_MEMORY', `${modelId} does not fit in this GPU's memory (${message}). Choose a smaller (more quantised) model.`);
   }
+  if (/IntegrityError/.test(kind) || /integrity verification failed/i.test(message)) {
+    return make('CHECKSUM_MISMATCH', `A file of ${modelId} does not match the hash given in model.integrity (${message}); nothing of it was used. Check the hash, or the file's source.`);
+  }
   if (/ModelNotFound|UnsupportedModelId/.test(kind) || /cannot find model record|not found in appConfig|model_id/i.test(message)) {
     return make('UNKNOWN_MODEL', `'${modelId}' is not a WebLLM model id (${message}). Use an id from WebLLM's prebuilt list or pass a custom model record.`);
   }
@@ -172,7 +180,8 @@ async function defaultFactory(): Promise<WebLlmEngineFactory> {
 async function resolveModel(model: WebLlmModel | undefined, engine: WebLlmEngineLike | undefined): Promise<{ modelId: string; record: WebLlmModelRecord; custom: boolean }> {
   if (model?.record) {
     const modelId = model.record.modelId ?? model.record.model;
-    return { modelId, record: { model: model.record.model, model_id: modelId, model_lib: model.record.modelLib }, custom: true };
+    const record = { model: model.record.model, model_id: modelId, model_lib: model.record.modelLib, ...(model.integrity ? { integrity: model.integrity } : {}) };
+    return { modelId, record, custom: true };
   }
   const modelId = model?.id ?? engine?.modelId?.[0];
   if (!modelId) {
@@ -183,6 +192,8 @@ async function resolveModel(model: WebLlmModel | undefined, engine: WebLlmEngine
   const { prebuiltAppConfig } = await import('@mlc-ai/web-llm');
   const record = prebuiltAppConfig.model_list.find((r) => r.model_id === modelId);
   if (!record) throw new WeftError('UNKNOWN_MODEL', `'${modelId}' is not in WebLLM's prebuilt model list. Use a prebuilt id, or pass model.record ({ model, modelLib }).`);
+  // A prebuilt record with hashes is a record of the app's own (WebLLM reads integrity from the record).
+  if (model?.integrity) return { modelId, record: { ...(record as WebLlmModelRecord), integrity: model.integrity }, custom: true };
   return { modelId, record: record as WebLlmModelRecord, custom: false };
 }
 

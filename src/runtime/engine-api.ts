@@ -4,12 +4,14 @@
 
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../generate/types.js';
 import type { WebLlmModel } from '../generate/webllm.js';
+import type { PinnedFile } from '../util/fetch-bytes.js';
 import type { EmbedderDevice } from '../embed/onnx-embedder.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { Metric, StorageType } from '../ivf/types.js';
 import type { GenerateInput, GenerateOptions, IngestProgress, Passage, RagEvent, RagInfo, RagOptions, SearchOptions } from './types.js';
 
-export interface ReferenceModelSource { model: string | ArrayBuffer; tokenizer: string | ArrayBuffer }
+/** The reference model's files: URLs, pinned files `{ url, sha256 }` (CHECKSUM_MISMATCH on a mismatch), or bytes. */
+export interface ReferenceModelSource { model: string | PinnedFile | ArrayBuffer; tokenizer: string | PinnedFile | ArrayBuffer }
 
 /** Everything the worker needs to open a RAG runtime; all of it crosses by structured clone. */
 export interface RagWorkerOptions {

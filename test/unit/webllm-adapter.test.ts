@@ -224,6 +224,24 @@ describe('loading', () => {
     expect(mapWebLlmError('Error: The WebGPU device was lost', 'm').code).toBe('DEVICE_LOST');
   });
 
+  test("integrity hashes go into the record WebLLM verifies (prebuilt or custom); WebLLM's IntegrityError is CHECKSUM_MISMATCH", async () => {
+    const { IntegrityError, prebuiltAppConfig } = await import('@mlc-ai/web-llm');
+    const integrity = { config: 'sha256-AAAA', model_lib: 'sha256-BBBB', tokenizer: { 'tokenizer.json': 'sha256-CCCC' } };
+    const prebuilt = prebuiltAppConfig.model_list[0]!;
+    let seen: WebLlmEngineConfig | undefined;
+    const mismatch = new IntegrityError('https://huggingface.co/x/resolve/main/mlc-chat-config.json', 'sha256-AAAA', 'sha256-DDDD');
+    await expect(createWebLlmGenerator({
+      model: { id: prebuilt.model_id, integrity },
+      engineFactory: async (_id, cfg) => { seen = cfg; throw mismatch; },
+    })).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    expect(seen?.appConfig?.model_list).toEqual([{ ...prebuilt, integrity }]);
+    await expect(createWebLlmGenerator({
+      model: { record: { model: 'http://127.0.0.1:9/m/', modelLib: 'http://127.0.0.1:9/lib.wasm', modelId: 'mine' }, integrity },
+      engineFactory: async (_id, cfg) => { seen = cfg; throw new Error(mismatch.message); }, // across a worker: the message only
+    })).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    expect(seen?.appConfig?.model_list[0]?.integrity).toEqual(integrity);
+  });
+
   test('options are checked: a model is named, engine and engineFactory exclude each other, unknown prebuilt ids are refused', async () => {
     await expect(createWebLlmGenerator({})).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     const { engine } = scripted([]);
