@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-const entries = { weft: 'weft', rag: 'entries/rag', client: 'entries/client', worker: 'entries/worker' };
+const entries = { weft: 'weft', rag: 'entries/rag', client: 'entries/client', worker: 'entries/worker', chat: 'entries/chat' };
 const dir = resolve(import.meta.dirname, '../dist/types/ts5');
 mkdirSync(dir, { recursive: true });
 for (const [name, path] of Object.entries(entries)) {

@@ -147,7 +147,7 @@ afterAll(async () => {
 test('the tarball is small, licensed, and ships no wasm', () => {
   expect(tarball.size).toBeLessThan(MAX_TARBALL_BYTES);
   expect(tarball.files).toContain('LICENSE');
-  for (const f of ['dist/lib/weft.js', 'dist/lib/rag.js', 'dist/lib/client.js', 'dist/lib/worker.js', 'dist/lib/engine.worker.js']) expect(tarball.files).toContain(f);
+  for (const f of ['dist/lib/weft.js', 'dist/lib/rag.js', 'dist/lib/client.js', 'dist/lib/worker.js', 'dist/lib/chat.js', 'dist/lib/engine.worker.js']) expect(tarball.files).toContain(f);
   expect(tarball.files.filter((f) => f.endsWith('.wasm'))).toEqual([]);
   const lib = join(app, 'node_modules/weft-rag/dist/lib');
   for (const f of filesUnder(lib).filter((f) => f.endsWith('.js'))) {
@@ -174,6 +174,7 @@ test('a search-only app builds without onnxruntime-web, WebLLM or the worker', a
   for (const f of files) {
     const code = readFileSync(join(out, f), 'utf8');
     expect(code, f).not.toMatch(/MLCEngine|InferenceSession|ort-wasm-simd/);
+    expect(code, f).not.toMatch(/LitElement|weft-chat/); // nor Lit and the <weft-chat> entry
   }
 }, 120_000);
 

@@ -1,0 +1,27 @@
+// An answer's text cut into plain text and citation marks ([1], [2][3], [1, 2]) that name
+// passages the answer actually had, so <weft-chat> can render the marks as buttons. Pure and
+// string-only: the parts are rendered as text, never parsed as HTML.
+
+/** A piece of an answer: text as it is, or a citation of the passage with that number. */
+export type AnswerPart = { text: string } | { citation: number };
+
+const MARK = /\[(\d+(?:\s*,\s*\d+)*)\]/g;
+
+/**
+ * Splits `text` at its citation marks. A mark becomes citation parts only when every number in it
+ * is in `known` (the passages of the answer); anything else ("[2023]", a mark streaming in half
+ * written) stays text.
+ */
+export function splitCitations(text: string, known: ReadonlySet<number>): AnswerPart[] {
+  const parts: AnswerPart[] = [];
+  let last = 0;
+  for (const m of text.matchAll(MARK)) {
+    const numbers = m[1]!.split(',').map((n) => Number(n.trim()));
+    if (!numbers.every((n) => known.has(n))) continue;
+    if (m.index > last) parts.push({ text: text.slice(last, m.index) });
+    for (const citation of numbers) parts.push({ citation });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) parts.push({ text: text.slice(last) });
+  return parts;
+}

@@ -1,0 +1,586 @@
+// <weft-chat>: the embeddable chat over an app's documents. It starts the RAG runtime in the
+// engine worker (createRagInWorker, the public client API), shows model download and ingest
+// progress, takes documents from a file picker or drag-and-drop, streams cited answers and keeps
+// the conversation. Everything that comes from documents or the model is rendered through Lit
+// text bindings, never as HTML.
+
+import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import {
+  createRagInWorker, isWeftError, WeftError,
+  type ChatMessage, type DocumentInput, type IngestProgress, type LoadProgress, type Passage, type RagClient,
+  type RagEvent, type RagInfo, type RagWorkerInit, type RagWorkerOptions,
+} from '../entries/client.js';
+import { splitCitations } from './citations.js';
+import { forWorker } from './html.js';
+import { workerOptions } from './options.js';
+import { styles } from './styles.js';
+
+export type DoneEvent = Extract<RagEvent, { type: 'done' }>;
+
+/** `weft-progress`'s detail: the runtime's report, and which phase it belongs to. */
+export type ChatProgress = (LoadProgress & { phase: 'load' }) | (IngestProgress & { phase: 'ingest' });
+
+/** `weft-error`'s detail. */
+export interface ChatError { code: string; message: string }
+
+/** The DOM events <weft-chat> dispatches (all bubble and cross shadow roots). */
+export interface WeftChatEventMap {
+  'weft-ready': CustomEvent<RagInfo>;
+  'weft-progress': CustomEvent<ChatProgress>;
+  'weft-event': CustomEvent<RagEvent>;
+  'weft-answer': CustomEvent<DoneEvent>;
+  'weft-error': CustomEvent<ChatError>;
+}
+
+/** A turn of the conversation as the element shows it. */
+export interface ChatTurn {
+  role: 'user' | 'assistant';
+  content: string;
+  /** Assistant turns: the passages the answer had, by citation number. */
+  passages?: Passage[];
+  /** Assistant turns: the citation numbers the finished answer used. */
+  citations?: number[];
+  /** Assistant turns: set once the answer is over. */
+  finishReason?: DoneEvent['finishReason'];
+  /** Assistant turns: why the answer failed. */
+  error?: string;
+  /** Assistant turns: still waiting or streaming. */
+  pending?: boolean;
+}
+
+type Status = 'idle' | 'loading' | 'ready' | 'error';
+
+/** The properties whose change restarts the runtime. */
+const CONFIG = ['index', 'model', 'embedder', 'referenceModel', 'referenceTokenizer', 'embedderTokenizer', 'embedderTokenizerConfig', 'dbName', 'options', 'worker'] as const;
+const INGEST_STAGES = ['read', 'embed', 'index', 'persist'] as const;
+const STAGE_LABELS: Record<IngestProgress['status'], string> = { read: 'Read', embed: 'Embed', index: 'Index', persist: 'Save' };
+const ACCEPT = '.txt,.text,.md,.markdown,.html,.htm,text/plain,text/markdown,text/html';
+const READABLE = /\.(txt|text|md|markdown|html?)$/i;
+
+export class WeftChat extends LitElement {
+  static override styles = styles;
+  static override properties = {
+    index: { type: String },
+    model: { type: String },
+    embedder: { type: String },
+    referenceModel: { type: String, attribute: 'reference-model' },
+    referenceTokenizer: { type: String, attribute: 'reference-tokenizer' },
+    embedderTokenizer: { type: String, attribute: 'embedder-tokenizer' },
+    embedderTokenizerConfig: { type: String, attribute: 'embedder-tokenizer-config' },
+    dbName: { type: String, attribute: 'db-name' },
+    k: { type: Number },
+    maxTokens: { type: Number, attribute: 'max-tokens' },
+    theme: { type: String, reflect: true },
+    options: { attribute: false },
+    worker: { attribute: false },
+    _status: { state: true },
+    _turns: { state: true },
+    _info: { state: true },
+    _downloads: { state: true },
+    _init: { state: true },
+    _ingest: { state: true },
+    _notice: { state: true },
+    _error: { state: true },
+    _open: { state: true },
+    _dragging: { state: true },
+    _draft: { state: true },
+  };
+
+  /** Name of the index in the database. Default 'notes'. */
+  declare index: string;
+  /** A WebLLM prebuilt model id, or 'reference' for the llama2.c reference generator. Default: DEFAULT_CHAT_MODEL. */
+  declare model: string | undefined;
+  /** An ONNX embedding model's URL, or 'default' (all-MiniLM-L6-v2 from the Hub). */
+  declare embedder: string | undefined;
+  /** With model="reference": the llama2.c checkpoint's URL. */
+  declare referenceModel: string | undefined;
+  /** With model="reference": the llama2.c tokenizer's (tok*.bin) URL. */
+  declare referenceTokenizer: string | undefined;
+  /** The embedder's tokenizer.json URL (default: MiniLM's). */
+  declare embedderTokenizer: string | undefined;
+  /** The embedder's tokenizer_config.json URL. */
+  declare embedderTokenizerConfig: string | undefined;
+  /** IndexedDB database (default 'weft'). */
+  declare dbName: string | undefined;
+  /** Passages per answer (default: the runtime's, 3). */
+  declare k: number | undefined;
+  /** Longest answer in tokens (default: the runtime's, 64). */
+  declare maxTokens: number | undefined;
+  /** 'light', 'dark' or 'auto' (default: follows prefers-color-scheme). */
+  declare theme: 'light' | 'dark' | 'auto';
+  /** Worker options laid over what the attributes give (embedder or generator here replaces the attributes for it). */
+  declare options: Partial<RagWorkerOptions> | undefined;
+  /**
+   * An engine worker the app started (on a script that runs serveEngine()). The element owns it
+   * from then on: closing the runtime (a configuration change, removal from the page) terminates
+   * it, so a restart needs a new one.
+   */
+  declare worker: Worker | undefined;
+
+  declare private _status: Status;
+  declare private _turns: ChatTurn[];
+  declare private _info: RagInfo | undefined;
+  declare private _downloads: Map<string, { loaded: number; total: number | undefined }>;
+  declare private _init: string | undefined;
+  declare private _ingest: Partial<Record<IngestProgress['status'], { done: number; total: number }>> | undefined;
+  declare private _notice: string | undefined;
+  declare private _error: ChatError | undefined;
+  declare private _open: { passage: Passage; opener: HTMLElement | undefined } | undefined;
+  declare private _dragging: boolean;
+  declare private _draft: string;
+
+  private _started = false;
+  private _rag: RagClient | undefined;
+  private _ready: Promise<RagClient> | undefined;
+  private _session = 0;
+  private _loadAbort: AbortController | undefined;
+  private _closing: Promise<void> = Promise.resolve();
+  private _spentWorker: Worker | undefined;
+  private _answer: { turn: ChatTurn; abort: AbortController } | undefined;
+  private _answers: Promise<unknown> = Promise.resolve();
+  private _ingestAbort: AbortController | undefined;
+  private _ingests: Promise<unknown> = Promise.resolve();
+  private _conversation = 0;
+
+  constructor() {
+    super();
+    this.index = 'notes';
+    this.theme = 'auto';
+    this._status = 'idle';
+    this._turns = [];
+    this._downloads = new Map();
+    this._dragging = false;
+    this._draft = '';
+    this.addEventListener('keydown', this._onKeydown);
+    this.addEventListener('dragenter', this._onDragOver);
+    this.addEventListener('dragover', this._onDragOver);
+    this.addEventListener('dragleave', this._onDragLeave);
+    this.addEventListener('drop', this._onDrop);
+  }
+
+  /** The runtime in the engine worker, once it is ready (undefined before, and after a failed load). */
+  get rag(): RagClient | undefined { return this._rag; }
+
+  /** The conversation so far (a copy). */
+  get messages(): ChatTurn[] { return this._turns.map((t) => ({ ...t })); }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Back on the page after a removal that closed the runtime: start it again.
+    if (this.hasUpdated && this._status === 'idle') this._start();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    // A move within the page (disconnect, then connect in the same task) keeps the runtime.
+    queueMicrotask(() => { if (!this.isConnected) this._shutdown(); });
+  }
+
+  protected override willUpdate(changed: PropertyValues): void {
+    // Here rather than in updated(): the state _start() sets then renders in this same update.
+    if (this.isConnected && (!this._started || CONFIG.some((k) => changed.has(k)))) this._start();
+  }
+
+  protected override updated(changed: PropertyValues): void {
+    if (changed.has('_open') && this._open) this.renderRoot.querySelector<HTMLElement>('.panel .close')?.focus();
+    if (changed.has('_turns')) this._scrollToEnd();
+  }
+
+  /**
+   * Adds documents (Files, Blobs or { id, text, type }) to the index: ingest progress is shown and
+   * dispatched as `weft-progress`. Waits for the runtime to be ready, and for earlier ingests.
+   */
+  ingest(files: readonly (File | Blob | DocumentInput)[]): Promise<{ documents: number; chunks: number }> {
+    const run = async () => {
+      const rag = await this._whenReady();
+      const abort = new AbortController();
+      this._ingestAbort = abort;
+      this._ingest = {};
+      this._notice = undefined;
+      try {
+        const result = await rag.ingest(await forWorker(files), {
+          signal: abort.signal,
+          onProgress: (p) => {
+            this._ingest = { ...this._ingest, [p.status]: { done: p.done, total: p.total } };
+            this._emit('weft-progress', { ...p, phase: 'ingest' } as ChatProgress);
+          },
+        });
+        this._notice = `Added ${plural(result.documents, 'document')} (${plural(result.chunks, 'passage')}).`;
+        this._info = await rag.info();
+        return result;
+      } catch (e) {
+        if (isWeftError(e, 'ABORTED')) this._notice = 'Adding documents was cancelled; nothing was added.';
+        else this._report(e);
+        throw e;
+      } finally {
+        this._ingestAbort = undefined;
+        this._ingest = undefined;
+      }
+    };
+    const done = this._ingests.then(run, run);
+    this._ingests = done.catch(() => undefined);
+    return done;
+  }
+
+  /**
+   * Asks a question in the conversation: the runtime answers the last user turn with the earlier
+   * turns as context. Resolves with the `done` event, or undefined when the answer was stopped
+   * before it began. Waits for an answer already streaming.
+   */
+  ask(question: string): Promise<DoneEvent | undefined> {
+    const text = question.trim();
+    if (!text) return Promise.reject(new WeftError('INVALID_INPUT', 'The question is empty: type a question first.'));
+    const conversation = this._conversation;
+    const turn: ChatTurn = { role: 'assistant', content: '', pending: true };
+    this._turns = [...this._turns, { role: 'user', content: text }, turn];
+    const run = () => conversation === this._conversation ? this._answerTurn(turn) : Promise.resolve(undefined);
+    const done = this._answers.then(run, run);
+    this._answers = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Stops the answer in progress (it ends with finishReason 'abort') and a running ingest. */
+  stop(): void {
+    this._answer?.abort.abort();
+    this._ingestAbort?.abort();
+  }
+
+  /** Starts a new conversation (stops the answer in progress). */
+  clear(): void {
+    this._conversation++;
+    this._answer?.abort.abort();
+    this._turns = [];
+    this._open = undefined;
+    this._notice = undefined;
+    this._error = undefined;
+  }
+
+  private async _answerTurn(turn: ChatTurn): Promise<DoneEvent | undefined> {
+    const abort = new AbortController();
+    this._answer = { turn, abort };
+    this.requestUpdate();
+    // The conversation the runtime answers: every earlier turn that has text, then this question.
+    const at = this._turns.indexOf(turn);
+    const messages: ChatMessage[] = this._turns.slice(0, at).filter((t) => t.content && !t.error).map((t) => ({ role: t.role, content: t.content }));
+    const update = () => { this._turns = [...this._turns]; };
+    try {
+      const rag = await this._whenReady();
+      let done: DoneEvent | undefined;
+      const options = { signal: abort.signal, ...(this.k ? { k: this.k } : {}), ...(this.maxTokens ? { maxTokens: this.maxTokens } : {}) };
+      for await (const e of rag.generate({ messages }, options)) {
+        this._emit('weft-event', e);
+        if (e.type === 'retrieval') { turn.passages = e.passages; update(); }
+        else if (e.type === 'token') { turn.content += e.text; update(); }
+        else if (e.type === 'done') {
+          done = e;
+          Object.assign(turn, { content: e.answer, passages: e.passages, citations: e.citations, finishReason: e.finishReason });
+        }
+      }
+      if (done) this._emit('weft-answer', done);
+      return done;
+    } catch (e) {
+      if (isWeftError(e, 'ABORTED')) { turn.finishReason = 'abort'; return undefined; }
+      turn.error = errorOf(e).message;
+      this._report(e);
+      throw e;
+    } finally {
+      turn.pending = false;
+      if (this._answer?.turn === turn) this._answer = undefined;
+      update();
+    }
+  }
+
+  /** Starts (or restarts, closing the previous one) the runtime for the current configuration. */
+  private _start(): void {
+    this._started = true;
+    const session = ++this._session;
+    const previous = this._close();
+    this._status = 'loading';
+    this._error = undefined;
+    this._downloads = new Map();
+    this._init = undefined;
+    const abort = new AbortController();
+    this._loadAbort = abort;
+    const ready = (async () => {
+      await previous;
+      if (session !== this._session) throw superseded();
+      const options = workerOptions(this, this.options);
+      const init: RagWorkerInit = { signal: abort.signal, onProgress: (p) => { if (session === this._session) this._onLoad(p); } };
+      if (this.worker) {
+        if (this.worker === this._spentWorker) throw new WeftError('INVALID_OPTION', 'The worker given to <weft-chat> was terminated with the previous runtime; set `worker` to a new Worker to restart.');
+        init.worker = this._spentWorker = this.worker;
+      }
+      const rag = await createRagInWorker(options, init);
+      if (session !== this._session) { await rag.close(); throw superseded(); }
+      this._rag = rag;
+      this._info = await rag.info();
+      this._status = 'ready';
+      this._emit('weft-ready', this._info);
+      return rag;
+    })();
+    this._ready = ready;
+    ready.catch((e: unknown) => {
+      if (session !== this._session) return;
+      this._status = 'error';
+      this._report(e);
+    });
+  }
+
+  /** Closes the runtime (and aborts its loading); resolves once the worker has released everything. */
+  private _close(): Promise<void> {
+    this._loadAbort?.abort();
+    this._answer?.abort.abort();
+    this._ingestAbort?.abort();
+    const rag = this._rag;
+    this._rag = undefined;
+    this._ready = undefined;
+    this._closing = this._closing.then(() => rag?.close()).catch(() => undefined);
+    return this._closing;
+  }
+
+  private _shutdown(): void {
+    this._session++;
+    void this._close();
+    this._status = 'idle';
+  }
+
+  /** The ready runtime; a restart while waiting waits for the new one. */
+  private async _whenReady(): Promise<RagClient> {
+    if (!this.hasUpdated) await this.updateComplete;
+    for (;;) {
+      const ready = this._ready;
+      if (!ready) throw new WeftError('INVALID_INPUT', '<weft-chat> is not on the page: add it to the document before calling ingest() or ask().');
+      try {
+        return await ready;
+      } catch (e) {
+        if (ready !== this._ready) continue;
+        throw e;
+      }
+    }
+  }
+
+  private _onLoad(p: LoadProgress): void {
+    if (p.status === 'download') {
+      this._downloads = new Map(this._downloads).set(p.file, { loaded: p.loaded, total: p.total });
+      this._init = undefined;
+    } else if (p.status === 'init') {
+      this._init = p.text ?? `Preparing the models (${p.done} of ${p.total})`;
+    }
+    this._emit('weft-progress', { ...p, phase: 'load' } as ChatProgress);
+  }
+
+  private _report(e: unknown): void {
+    const error = errorOf(e);
+    this._error = error;
+    this._emit('weft-error', error);
+  }
+
+  private _emit<K extends keyof WeftChatEventMap>(type: K, detail: WeftChatEventMap[K]['detail']): void {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+
+  /** Files from the picker or a drop: the readable ones are ingested, the others named in an error. */
+  private _addFiles(files: readonly File[]): void {
+    const readable = files.filter((f) => READABLE.test(f.name) || /^text\/(plain|markdown|html)\b/.test(f.type));
+    const skipped = files.filter((f) => !readable.includes(f));
+    if (skipped.length) {
+      this._report(new WeftError('UNPARSABLE_DOCUMENT', `Skipped ${skipped.map((f) => f.name || 'a file').join(', ')}: only text (.txt), Markdown (.md) and HTML (.html) files can be added.`));
+    }
+    if (readable.length) this.ingest(readable).catch(() => undefined); // reported by ingest()
+  }
+
+  private _send(): void {
+    const text = this._draft.trim();
+    if (!text || this._status !== 'ready' || this._answer) return;
+    this._draft = '';
+    this.ask(text).catch(() => undefined); // reported on the turn and as weft-error
+  }
+
+  private _openPassage(passage: Passage, opener: EventTarget | null): void {
+    this._open = { passage, opener: opener instanceof HTMLElement ? opener : undefined };
+  }
+
+  private _closePanel(): void {
+    const opener = this._open?.opener;
+    this._open = undefined;
+    if (opener?.isConnected) opener.focus();
+  }
+
+  private _onKeydown = (e: KeyboardEvent) => {
+    if (e.key === 'Escape' && this._open) {
+      e.preventDefault();
+      e.stopPropagation();
+      this._closePanel();
+    }
+  };
+
+  private _onDragOver = (e: DragEvent) => {
+    if (!e.dataTransfer?.types.includes('Files')) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    this._dragging = true;
+  };
+
+  private _onDragLeave = (e: DragEvent) => {
+    const to = e.relatedTarget;
+    if (!(to instanceof Node) || (!this.contains(to) && !this.renderRoot.contains(to))) this._dragging = false;
+  };
+
+  private _onDrop = (e: DragEvent) => {
+    this._dragging = false;
+    const files = [...(e.dataTransfer?.files ?? [])];
+    if (!files.length) return;
+    e.preventDefault();
+    this._addFiles(files);
+  };
+
+  private _scrollToEnd(): void {
+    const log = this.renderRoot.querySelector('.conversation');
+    if (log && log.scrollHeight - log.scrollTop - log.clientHeight < 120) log.scrollTop = log.scrollHeight;
+  }
+
+  protected override render(): TemplateResult {
+    const answering = this._answer !== undefined;
+    return html`
+      <div class="frame" part="frame">
+        <header part="header">
+          ${this._renderStatus()}
+          <div class="actions">
+            <button type="button" part="add" @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>
+            <button type="button" part="clear" ?disabled=${this._turns.length === 0} @click=${() => this.clear()}>New conversation</button>
+          </div>
+          <input type="file" multiple accept=${ACCEPT} aria-label="Documents to add" tabindex="-1"
+            @change=${(e: Event) => { const input = e.target as HTMLInputElement; this._addFiles([...(input.files ?? [])]); input.value = ''; }}>
+        </header>
+        ${this._renderProgress()}
+        ${this._error ? html`<div class="error" role="alert" part="error"><span>${this._error.message}</span><button type="button" aria-label="Dismiss the error" @click=${() => { this._error = undefined; }}>×</button></div>` : nothing}
+        ${this._notice ? html`<div class="notice" part="notice"><span>${this._notice}</span><button type="button" aria-label="Dismiss" @click=${() => { this._notice = undefined; }}>×</button></div>` : nothing}
+        <div class="main">
+          <div class="conversation" part="conversation" role="log" aria-live="polite" aria-label="Conversation" tabindex="0">
+            ${this._turns.length ? this._turns.map((t) => this._renderTurn(t)) : this._renderEmpty()}
+          </div>
+          ${this._open ? this._renderPanel(this._open.passage) : nothing}
+        </div>
+        <form part="composer" @submit=${(e: Event) => { e.preventDefault(); this._send(); }}>
+          <label class="sr-only" for="question">Question</label>
+          <textarea id="question" part="input" rows="1" placeholder=${this._status === 'ready' ? 'Ask a question about your documents' : 'The model is loading…'}
+            .value=${this._draft}
+            @input=${(e: Event) => { this._draft = (e.target as HTMLTextAreaElement).value; }}
+            @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this._send(); } }}></textarea>
+          ${answering
+            ? html`<button type="button" part="stop" @click=${() => this._answer?.abort.abort()}>Stop</button>`
+            : html`<button type="submit" class="primary" part="send" ?disabled=${this._status !== 'ready' || !this._draft.trim()}>Send</button>`}
+        </form>
+        ${this._dragging ? html`<div class="drop" part="drop">Drop text, Markdown or HTML files to add them</div>` : nothing}
+      </div>`;
+  }
+
+  private _renderStatus(): TemplateResult {
+    const info = this._info;
+    const text = this._status === 'ready' && info
+      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${info.model ? ` · ${info.model}` : ''}`
+      : this._status === 'loading' ? 'Loading the models…'
+        : this._status === 'error' ? 'Not ready: the runtime could not start' : 'Stopped';
+    return html`<div class="status" part="status" role="status"><span class="dot ${this._status}"></span><span>${text}</span></div>`;
+  }
+
+  private _renderProgress(): TemplateResult | typeof nothing {
+    if (this._ingest) {
+      const stages = this._ingest;
+      return html`<div class="progress" part="progress" aria-label="Adding documents">
+        <div class="title"><span>Adding documents…</span><button type="button" part="cancel" @click=${() => this._ingestAbort?.abort()}>Cancel</button></div>
+        ${INGEST_STAGES.map((s) => {
+          const p = stages[s];
+          return html`<span class=${p ? '' : 'waiting'}>${STAGE_LABELS[s]}</span>
+            <progress aria-label=${`${STAGE_LABELS[s]}: ${p ? `${p.done} of ${p.total}` : 'waiting'}`} max=${p?.total || 1} .value=${p?.done ?? 0}></progress>
+            <span class="num ${p ? '' : 'waiting'}">${p ? `${p.done} / ${p.total}` : '—'}</span>`;
+        })}
+      </div>`;
+    }
+    if (this._status !== 'loading') return nothing;
+    const files = [...this._downloads.entries()];
+    const loaded = files.reduce((s, [, f]) => s + f.loaded, 0);
+    const known = files.every(([, f]) => f.total !== undefined);
+    const total = files.reduce((s, [, f]) => s + (f.total ?? 0), 0);
+    const current = [...files].reverse().find(([, f]) => f.total === undefined || f.loaded < f.total)?.[0] ?? files.at(-1)?.[0];
+    const label = this._init ?? (files.length ? `Downloading ${baseName(current ?? '')}` : 'Starting the engine worker…');
+    return html`<div class="progress" part="progress" aria-label="Loading the models">
+      <div class="title"><span>${label}</span></div>
+      <span>Models</span>
+      ${files.length && known && total > 0 && !this._init
+        ? html`<progress aria-label="Model download" max=${total} .value=${loaded}></progress><span class="num">${megabytes(loaded)} / ${megabytes(total)}</span>`
+        : html`<progress aria-label="Model download"></progress><span class="num">${files.length ? megabytes(loaded) : ''}</span>`}
+    </div>`;
+  }
+
+  private _renderEmpty(): TemplateResult {
+    if (this._status !== 'ready') return html`<p class="empty"><strong>Getting ready</strong>The models load once and are cached for the next visit.</p>`;
+    if (!this._info?.size) return html`<p class="empty"><strong>No documents yet</strong>Add text, Markdown or HTML files with “Add documents”, or drop them here. Then ask a question about them.</p>`;
+    return html`<p class="empty"><strong>Ask about your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
+  }
+
+  private _renderTurn(t: ChatTurn): TemplateResult {
+    if (t.role === 'user') {
+      return html`<article class="message user" part="message user-message" aria-label="You"><div class="bubble">${t.content}</div></article>`;
+    }
+    const passages = t.passages ?? [];
+    const byNumber = new Map(passages.map((p) => [p.citation, p]));
+    // Models often open with a space or a line break; the bubble shows text from the first word.
+    const parts = splitCitations(t.content.trimStart(), new Set(byNumber.keys()));
+    const cited = new Set(t.citations ?? []);
+    return html`<article class="message assistant" part="message assistant-message" aria-label="Assistant" aria-busy=${t.pending ? 'true' : 'false'}>
+      <div class="bubble">${t.content
+        ? parts.map((p) => 'text' in p ? p.text : this._renderCitation(byNumber.get(p.citation)!))
+        : t.pending ? html`<span class="placeholder">${passages.length ? 'Reading the passages…' : 'Searching your documents…'}</span>` : html`<span class="placeholder">(no answer)</span>`}${t.pending ? html`<span class="caret" aria-hidden="true"></span>` : nothing}</div>
+      ${passages.length ? html`<div class="sources" part="sources"><span class="label">Sources</span>${passages.map((p) => html`
+        <button type="button" part="citation source" class=${cited.has(p.citation) ? 'cited' : ''} aria-label=${`Source ${p.citation}: ${p.docId}`} title=${p.docId}
+          @click=${(e: Event) => this._openPassage(p, e.currentTarget)}><span class="n">[${p.citation}]</span>${p.docId}</button>`)}</div>` : nothing}
+      ${this._renderMeta(t)}
+    </article>`;
+  }
+
+  private _renderCitation(p: Passage): TemplateResult {
+    return html`<button type="button" class="cite" part="citation" aria-label=${`Source ${p.citation}: ${p.docId}`} @click=${(e: Event) => this._openPassage(p, e.currentTarget)}>[${p.citation}]</button>`;
+  }
+
+  private _renderMeta(t: ChatTurn): TemplateResult | typeof nothing {
+    if (t.error) return html`<div class="meta failed">The answer failed: ${t.error}</div>`;
+    if (t.finishReason === 'abort') return html`<div class="meta">Stopped.</div>`;
+    if (t.finishReason === 'length') return html`<div class="meta">Stopped at the length limit.</div>`;
+    return nothing;
+  }
+
+  private _renderPanel(p: Passage): TemplateResult {
+    return html`<aside class="panel" part="panel" role="dialog" aria-modal="false" aria-labelledby="panel-title">
+      <header>
+        <h2 id="panel-title"><span class="doc">Source ${p.citation} of the answer</span><span class="n">[${p.citation}]</span>${p.docId}</h2>
+        <button type="button" class="close" part="close" aria-label="Close the source" @click=${() => this._closePanel()}>Close</button>
+      </header>
+      <div class="body">
+        <p class="passage" part="passage">${p.text}</p>
+        <p class="score">Document “${p.docId}” · passage ${p.id} · similarity ${p.score.toFixed(3)}</p>
+      </div>
+    </aside>`;
+  }
+}
+
+function errorOf(e: unknown): ChatError {
+  if (isWeftError(e)) return { code: e.code, message: (e as { message?: string }).message ?? String(e.code) };
+  return { code: 'UNKNOWN', message: e instanceof Error ? e.message : String(e) };
+}
+
+function superseded(): WeftError {
+  return new WeftError('ABORTED', 'The configuration changed while the runtime loaded; it restarts with the new one.');
+}
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
+}
+
+function baseName(url: string): string {
+  return url.split(/[?#]/)[0]!.split('/').filter(Boolean).pop() ?? url;
+}
