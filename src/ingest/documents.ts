@@ -111,7 +111,7 @@ function markdownSections(md: string): Section[] {
 
 function htmlSections(html: string): Section[] {
   if (typeof DOMParser === 'undefined') {
-    throw new WeftError('UNPARSABLE_DOCUMENT', 'HTML documents need DOMParser (a browser, a worker with it, or Deno); convert the HTML to text first here.');
+    throw new WeftError('UNPARSABLE_DOCUMENT', 'HTML documents need DOMParser, which this environment (a worker, or Deno) lacks: parse the HTML where DOMParser exists (the page) or convert it to text or Markdown first.');
   }
   const doc = new DOMParser().parseFromString(html, 'text/html');
   doc.querySelectorAll('script, style, noscript, template, nav, footer').forEach((n) => n.remove());

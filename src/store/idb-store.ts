@@ -16,6 +16,7 @@ import {
   FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, manifestChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
   type CentroidData, type ChunkRecord, type CommitChanges, type Manifest, type StoredChunk, type StoredManifest, type WholeIndex,
 } from './records.js';
+import { checkedWholeWrite, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
 
 export { FORMAT_VERSION, listChecksum, manifestProblem, wholeIndexProblem };
 export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, WholeIndex };
@@ -241,18 +242,10 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     },
 
     async createIndex(init) {
-      const now = Date.now();
-      const centroids: CentroidData = { centroids: init.centroids, ...(init.vmin ? { vmin: init.vmin } : {}), ...(init.scale ? { scale: init.scale } : {}) };
-      const manifest: Manifest = {
-        name: init.name, formatVersion: FORMAT_VERSION, dim: init.dim, metric: init.metric, storage: init.storage,
-        nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0, nextId: 0,
-        checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: 0, createdAt: now, updatedAt: now, generation: 1,
-      };
-      const problem = manifestProblem(manifest) ?? centroidProblem(centroids, init.dim, init.nlist, init.storage);
+      const fresh = newIndexManifest(init);
+      const problem = manifestProblem(fresh.manifest) ?? centroidProblem(fresh.centroids, init.dim, init.nlist, init.storage);
       if (problem) throw new WeftError('INVALID_OPTION', `Index '${String(init.name)}' was not created: ${problem}`);
-      manifest.centroidsChecksum = centroidChecksum(centroids);
-      const empty = { ids: new Uint32Array(0), codes: new Uint32Array(0), count: 0 };
-      for (let l = 0; l < init.nlist; l++) manifest.checksums.push(listChecksum({ list: l, ...empty }));
+      const manifest = withEmptyChecksums(fresh.manifest, fresh.centroids);
       const t = tx(['manifests', 'centroids', 'lists', 'stats'], 'readwrite');
       try {
         if (await t.objectStore('manifests').get(init.name)) {
@@ -377,12 +370,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     },
 
     async writeWholeIndex(whole, opts = {}) {
-      const problem = wholeIndexProblem(whole);
-      if (problem) throw new WeftError('INVALID_INPUT', `The index was not written, it is inconsistent: ${problem}`, { details: { name: whole?.manifest?.name } });
-      const name = whole.manifest.name;
-      if (opts.expectGeneration !== undefined && !isInt(opts.expectGeneration, 0, Number.MAX_SAFE_INTEGER)) {
-        throw new WeftError('INVALID_OPTION', `expectGeneration must be a generation (a non-negative integer); got ${show(opts.expectGeneration)}.`);
-      }
+      const name = checkedWholeWrite(whole, opts);
       return current(name, async () => {
         const t = tx(ALL_STORES, 'readwrite');
         try {
@@ -402,14 +390,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
             await t.objectStore('lists').delete(keysOf(name));
             await t.objectStore('chunks').delete(keysOf(name));
           }
-          const w = whole.manifest;
           const previous = replaced?.generation ?? (isInt(raw?.generation, 0, Number.MAX_SAFE_INTEGER) ? raw!.generation : 0);
-          const m: Manifest = {
-            name, formatVersion: FORMAT_VERSION, dim: w.dim, metric: w.metric, storage: w.storage, nlist: w.nlist, modelId: w.modelId,
-            count: w.count, tombstones: w.tombstones, nextId: Math.max(w.nextId, replaced?.nextId ?? 0),
-            checksums: whole.lists.map(listChecksum), listCounts: whole.lists.map((l) => l.count), centroidsChecksum: centroidChecksum(whole.centroids),
-            createdAt: w.createdAt, updatedAt: Date.now(), generation: previous + 1,
-          };
+          const m = wholeIndexManifest(whole, replaced, previous);
           await t.objectStore('manifests').put(sealedManifest(m));
           const c = whole.centroids;
           await t.objectStore('centroids').put({

@@ -1,0 +1,246 @@
+// Weft in a terminal, on Deno's WebGPU: `ingest <folder>`, an interactive `chat` and a one-shot
+// `ask "…"`, on the same library code as the page (createRag, the stored index, the models), with
+// the index kept in files (src/store/file-store.ts) instead of IndexedDB.
+//
+//   deno run -A --unstable-webgpu dist/deno-shell/weft.js ingest ./notes
+//   deno run -A --unstable-webgpu dist/deno-shell/weft.js chat
+//
+// The bundle is built by `vite build --config shells/deno/vite.config.ts` (WGSL inlined); its
+// dependencies stay imports that Deno resolves from node_modules (run it with --node-modules-dir=manual
+// inside the checkout). The embedder runs on onnxruntime-web's WASM backend (see embedderFrom).
+
+import { createGpuContext, type GpuContext } from '../../src/gpu/context.js';
+import { createRag, createOnnxEmbedder, createWebLlmGenerator, loadLlama2c, WeftError, type Embedder, type Generator, type LocalRag } from '../../src/entries/rag.js';
+import { openFileStore } from '../../src/store/file-store.js';
+import { denoFileSystem } from '../../src/store/fs-deno.js';
+import type { LoadProgress } from '../../src/util/progress.js';
+import { htmlToMarkdown } from './html.js';
+import { interrupts, lineReader, progressBars, sourcesList, write, type DenoTerminal } from './terminal.js';
+
+interface DenoApi extends DenoTerminal {
+  args: string[];
+  cwd(): string;
+  env: { get(name: string): string | undefined };
+  readFile(path: string): Promise<Uint8Array>;
+  readTextFile(path: string): Promise<string>;
+  readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean }>;
+  stat(path: string): Promise<{ isDirectory: boolean }>;
+}
+const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
+
+const USAGE = `Weft: cited answers from your documents, on this machine's GPU.
+
+usage: weft ingest <folder>        read .txt, .md and .html files (recursively) into the index
+       weft chat                   ask questions interactively (Ctrl-C stops an answer; twice at the prompt exits)
+       weft ask "question"         one answer, then exit
+
+options:
+  --store DIR                 where indexes live (default ./.weft if it exists, else ~/.weft)
+  --index NAME                the index (default "notes")
+  --model ID                  a WebLLM model (online; default Llama-3.2-1B-Instruct-q4f16_1-MLC)
+  --reference-model FILE      the llama2.c reference generator from files (offline), with
+  --reference-tokenizer FILE    its tokenizer (tok*.bin)
+  --embedder-model FILE.onnx  the embedding model from files (offline), with
+  --embedder-tokenizer FILE     its tokenizer.json (and --embedder-tokenizer-config FILE, optional)
+  --embedder-id ID            the embedding model's name recorded in the index (default: the file name)
+  --embedder-device D         wasm (default) or webgpu
+  --k N                       passages per answer (default 3)
+  --max-tokens N              longest answer (default 128)
+Without embedder flags the embedder is all-MiniLM-L6-v2 from the Hugging Face Hub (online).
+`;
+
+interface Args { command: string; positional: string[]; flags: Map<string, string> }
+
+const FLAGS = new Set(['store', 'index', 'model', 'reference-model', 'reference-tokenizer', 'embedder-model', 'embedder-tokenizer', 'embedder-tokenizer-config', 'embedder-id', 'embedder-device', 'k', 'max-tokens']);
+
+function parseArgs(argv: readonly string[]): Args {
+  const flags = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') return { command: 'help', positional: [], flags };
+    if (!a.startsWith('--')) { positional.push(a); continue; }
+    const [key, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!FLAGS.has(key)) throw new WeftError('INVALID_OPTION', `Unknown option --${key}. Run with --help for the options.`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new WeftError('INVALID_OPTION', `--${key} needs a value.`);
+    flags.set(key, value);
+  }
+  return { command: positional.shift() ?? 'help', positional, flags };
+}
+
+const isDir = (path: string) => Deno.stat(path).then((s) => s.isDirectory, () => false);
+const fileUrl = (path: string) => new URL(path, `file://${Deno.cwd()}/`);
+const baseName = (path: string) => path.split(/[\\/]/).pop()!;
+
+async function storeDir(flags: Map<string, string>): Promise<string> {
+  const given = flags.get('store');
+  if (given) return given;
+  if (await isDir('.weft')) return `${Deno.cwd()}/.weft`;
+  const home = Deno.env.get('HOME') ?? Deno.env.get('USERPROFILE');
+  if (!home) throw new WeftError('INVALID_OPTION', 'No home directory to keep the index in: pass --store DIR.');
+  return `${home}/.weft`;
+}
+
+function positiveInt(flags: Map<string, string>, key: string, fallback: number): number {
+  const v = flags.get(key);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new WeftError('INVALID_OPTION', `--${key} takes a positive integer; got '${v}'.`);
+  return n;
+}
+
+/** Download and load progress of a model, as bars. */
+function loadProgress(bars: ReturnType<typeof progressBars>, what: string) {
+  return (p: LoadProgress) => {
+    if (p.status === 'download') bars.update(`${what}: ${baseName(p.file)}`.slice(0, 40), p.loaded, p.total, 'bytes');
+    else if (p.status === 'init') bars.update(`${what}: load`, p.done, p.total);
+    else bars.end();
+  };
+}
+
+/**
+ * The embedder on onnxruntime-web's WASM backend by default: it runs wherever Deno runs (no GPU
+ * needed for the small encoders this is for), and onnxruntime finds its .wasm beside its own
+ * module in node_modules through a file: URL, which Deno's fetch reads. `--embedder-device webgpu`
+ * runs onnxruntime's WebGPU provider on the shell's own device instead.
+ */
+async function embedderFrom(flags: Map<string, string>, gpu: GpuContext, bars: ReturnType<typeof progressBars>): Promise<Embedder> {
+  const device = flags.get('embedder-device') ?? 'wasm';
+  if (device !== 'wasm' && device !== 'webgpu') throw new WeftError('INVALID_OPTION', `--embedder-device is wasm or webgpu; got '${device}'.`);
+  const model = flags.get('embedder-model'), tokenizer = flags.get('embedder-tokenizer'), config = flags.get('embedder-tokenizer-config');
+  if (!model !== !tokenizer) throw new WeftError('INVALID_OPTION', 'Give --embedder-model and --embedder-tokenizer together (or neither, for the default model from the Hub).');
+  const common = { device, ...(device === 'webgpu' ? { gpu } : {}), onProgress: loadProgress(bars, 'embedder') } as const;
+  if (!model || !tokenizer) return createOnnxEmbedder(common);
+  return createOnnxEmbedder({
+    ...common, cache: false,
+    model: (await Deno.readFile(model)).slice().buffer,
+    tokenizer: JSON.parse(await Deno.readTextFile(tokenizer)) as object,
+    ...(config ? { tokenizerConfig: JSON.parse(await Deno.readTextFile(config)) as object } : {}),
+    modelId: flags.get('embedder-id') ?? baseName(model),
+  });
+}
+
+async function generatorFrom(flags: Map<string, string>, gpu: GpuContext, bars: ReturnType<typeof progressBars>): Promise<Generator> {
+  const model = flags.get('reference-model'), tokenizer = flags.get('reference-tokenizer');
+  if (!model !== !tokenizer) throw new WeftError('INVALID_OPTION', 'Give --reference-model and --reference-tokenizer together.');
+  if (model && tokenizer) {
+    return loadLlama2c({ gpu, model: (await Deno.readFile(model)).slice().buffer, tokenizer: (await Deno.readFile(tokenizer)).slice().buffer, onProgress: loadProgress(bars, 'generator') });
+  }
+  return createWebLlmGenerator({ model: { id: flags.get('model') ?? 'Llama-3.2-1B-Instruct-q4f16_1-MLC' }, onProgress: loadProgress(bars, 'generator') });
+}
+
+/** Ingest answers nothing: a generator that is never asked. */
+const NO_GENERATOR: Generator = new Proxy({} as Generator, {
+  get(_, key) {
+    if (key === 'contextLength' || key === 'position') return 0;
+    if (key === 'gpuDevice' || key === 'then') return undefined;
+    return () => { throw new WeftError('INVALID_OPTION', 'This command does not generate answers.'); };
+  },
+});
+
+const DOCUMENT = /\.(txt|md|markdown|html?)$/i;
+
+async function documentsIn(folder: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.name.startsWith('.')) continue;
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) await walk(path);
+      else if (e.isFile && DOCUMENT.test(e.name)) out.push(path);
+    }
+  };
+  await walk(folder.replace(/\/+$/, ''));
+  return out.sort();
+}
+
+async function ingest(rag: LocalRag, folder: string, bars: ReturnType<typeof progressBars>) {
+  if (!(await isDir(folder))) throw new WeftError('INVALID_OPTION', `'${folder}' is not a folder. Give the folder of documents to ingest.`);
+  const paths = await documentsIn(folder);
+  if (paths.length === 0) throw new WeftError('INVALID_INPUT', `'${folder}' holds no .txt, .md or .html files.`);
+  const root = folder.replace(/\/+$/, '');
+  const docs = [];
+  for (const [i, path] of paths.entries()) {
+    const text = await Deno.readTextFile(path);
+    const html = /\.html?$/i.test(path);
+    // Deno has no DOMParser for the library's HTML reader: HTML arrives as Markdown, headings kept.
+    const type = html || /\.(md|markdown)$/i.test(path) ? 'markdown' as const : 'text' as const;
+    docs.push({ id: path.slice(root.length + 1), text: html ? htmlToMarkdown(text) : text, type });
+    bars.update('read', i + 1, paths.length);
+  }
+  const r = await rag.ingest(docs, { onProgress: (p) => { if (p.status !== 'read') bars.update(p.status, p.done, p.total); } });
+  bars.end();
+  const info = await rag.info();
+  write(Deno.stdout, `Ingested ${r.documents} documents (${r.chunks} passages) into '${info.indexName}': ${info.size} passages in all.\n`);
+}
+
+/** Streams one answer to stdout, then its sources. Ctrl-C (the signal) stops it. */
+async function answer(rag: LocalRag, question: string, opts: { k: number; maxTokens: number; signal?: AbortSignal }) {
+  try {
+    for await (const e of rag.generate(question, { k: opts.k, maxTokens: opts.maxTokens, ...(opts.signal ? { signal: opts.signal } : {}) })) {
+      if (e.type === 'token') write(Deno.stdout, e.text);
+      else if (e.type === 'done') {
+        write(Deno.stdout, `${e.finishReason === 'abort' ? ' [stopped]' : ''}\n\n${sourcesList(e.passages, e.citations)}`);
+      }
+    }
+  } catch (e) {
+    if (e instanceof WeftError && e.code === 'ABORTED') { write(Deno.stdout, '[stopped]\n'); return; }
+    throw e;
+  }
+}
+
+async function main(): Promise<number> {
+  const { command, positional, flags } = parseArgs(Deno.args);
+  if (command === 'help') { write(Deno.stdout, USAGE); return 0; }
+  if (!['ingest', 'chat', 'ask'].includes(command)) throw new WeftError('INVALID_OPTION', `Unknown command '${command}'. Commands: ingest, chat, ask (--help for more).`);
+  if (command === 'ingest' && positional.length !== 1) throw new WeftError('INVALID_OPTION', 'ingest takes one folder: weft ingest <folder>.');
+  if (command === 'ask' && positional.length === 0) throw new WeftError('INVALID_OPTION', 'ask takes a question: weft ask "…".');
+  const bars = progressBars(Deno);
+  const dir = await storeDir(flags);
+  const store = await openFileStore({ dir, fs: denoFileSystem() });
+  const indexName = flags.get('index') ?? 'notes';
+  const gpu = await createGpuContext();
+  const embedder = await embedderFrom(flags, gpu, bars);
+  const generator = command === 'ingest' ? NO_GENERATOR : await generatorFrom(flags, gpu, bars);
+  bars.end();
+  const rag = await createRag({ store, indexName, embedder, generator, gpu, create: command === 'ingest' });
+  const close = async () => {
+    await rag.close();
+    if (generator !== NO_GENERATOR) generator.destroy();
+    await embedder.destroy();
+    gpu.destroy();
+    store.close();
+  };
+  const k = positiveInt(flags, 'k', 3), maxTokens = positiveInt(flags, 'max-tokens', 128);
+  try {
+    if (command === 'ingest') await ingest(rag, positional[0]!, bars);
+    else if (command === 'ask') {
+      const during = interrupts(Deno, () => undefined);
+      await during((signal) => answer(rag, positional.join(' '), { k, maxTokens, signal }));
+    } else {
+      const info = await rag.info();
+      write(Deno.stdout, `Index '${info.indexName}' in ${dir}: ${info.size} passages. Ask a question (Ctrl-C stops an answer; Ctrl-C twice, or Ctrl-D, exits).\n`);
+      const during = interrupts(Deno, () => write(Deno.stdout, '\n'));
+      const readLine = lineReader(Deno);
+      for (;;) {
+        write(Deno.stdout, '> ');
+        const line = await readLine();
+        if (line === undefined) break;
+        if (!line.trim()) continue;
+        await during((signal) => answer(rag, line.trim(), { k, maxTokens, signal }));
+      }
+    }
+  } finally {
+    await close();
+  }
+  return 0;
+}
+
+try {
+  Deno.exit(await main());
+} catch (e) {
+  const hint = e instanceof WeftError && e.code === 'UNKNOWN_INDEX' ? ' Run `weft ingest <folder>` first.' : '';
+  write(Deno.stderr, `weft: ${e instanceof WeftError ? `${e.message} (${e.code})` : (e as Error)?.stack ?? String(e)}${hint}\n`);
+  Deno.exit(1);
+}

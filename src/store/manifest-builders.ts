@@ -1,0 +1,53 @@
+// What every backend does the same way around a write: the manifest of a new index, the checks
+// before a whole-index write (import, rebuild) and the manifest it writes. The file store uses
+// these, as idb-store.ts does.
+
+import { WeftError } from '../errors.js';
+import type { ListRecord } from '../ivf/types.js';
+import type { WeftStore, WriteWholeOptions } from './idb-store.js';
+import { isInt, show, wholeIndexProblem } from './index-checks.js';
+import { FORMAT_VERSION, centroidChecksum, listChecksum, type CentroidData, type Manifest, type WholeIndex } from './records.js';
+
+export type IndexInit = Parameters<WeftStore['createIndex']>[0];
+
+/**
+ * The centroids of `init` and the generation-1 manifest of its empty index, without checksums
+ * (validate it with manifestProblem and centroidProblem first, then `withEmptyChecksums`).
+ */
+export function newIndexManifest(init: IndexInit): { manifest: Manifest; centroids: CentroidData } {
+  const now = Date.now();
+  const centroids: CentroidData = { centroids: init.centroids, ...(init.vmin ? { vmin: init.vmin } : {}), ...(init.scale ? { scale: init.scale } : {}) };
+  const manifest: Manifest = {
+    name: init.name, formatVersion: FORMAT_VERSION, dim: init.dim, metric: init.metric, storage: init.storage,
+    nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0, nextId: 0,
+    checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: 0, createdAt: now, updatedAt: now, generation: 1,
+  };
+  return { manifest, centroids };
+}
+
+/** A valid new manifest with the checksums of its centroids and of its nlist empty lists. */
+export function withEmptyChecksums(manifest: Manifest, centroids: CentroidData): Manifest {
+  const empty = (list: number): ListRecord => ({ list, count: 0, ids: new Uint32Array(0), codes: new Uint32Array(0) });
+  return { ...manifest, centroidsChecksum: centroidChecksum(centroids), checksums: Array.from({ length: manifest.nlist }, (_, l) => listChecksum(empty(l))) };
+}
+
+/** The manifest of a whole index written over `replaced` (if any) whose generation was `previous`: nextId never goes back. */
+export function wholeIndexManifest(whole: WholeIndex, replaced: Manifest | undefined, previous: number): Manifest {
+  const w = whole.manifest;
+  return {
+    name: w.name, formatVersion: FORMAT_VERSION, dim: w.dim, metric: w.metric, storage: w.storage, nlist: w.nlist, modelId: w.modelId,
+    count: w.count, tombstones: w.tombstones, nextId: Math.max(w.nextId, replaced?.nextId ?? 0),
+    checksums: whole.lists.map(listChecksum), listCounts: whole.lists.map((l) => l.count), centroidsChecksum: centroidChecksum(whole.centroids),
+    createdAt: w.createdAt, updatedAt: Date.now(), generation: previous + 1,
+  };
+}
+
+/** Refuses a whole-index write before anything is read or written (INVALID_INPUT, INVALID_OPTION); returns the index's name. */
+export function checkedWholeWrite(whole: WholeIndex, opts: WriteWholeOptions): string {
+  const problem = wholeIndexProblem(whole);
+  if (problem) throw new WeftError('INVALID_INPUT', `The index was not written, it is inconsistent: ${problem}`, { details: { name: whole?.manifest?.name } });
+  if (opts.expectGeneration !== undefined && !isInt(opts.expectGeneration, 0, Number.MAX_SAFE_INTEGER)) {
+    throw new WeftError('INVALID_OPTION', `expectGeneration must be a generation (a non-negative integer); got ${show(opts.expectGeneration)}.`);
+  }
+  return whole.manifest.name;
+}
