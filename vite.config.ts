@@ -41,13 +41,14 @@ const test = {
 
 // The package's entries (package.json "exports"): the root is vector search and storage only;
 // `rag` adds the runtime and the models, `client` is the page's handle on the engine worker,
-// `worker` the inside of a worker the app starts itself. engine.worker.js is the package's own
+// `worker` the inside of a worker the app starts itself, `chat` the <weft-chat> element (with Lit). engine.worker.js is the package's own
 // engine worker, started by `client`.
 const libEntries = {
   weft: 'src/weft.ts',
   rag: 'src/entries/rag.ts',
   client: 'src/entries/client.ts',
   worker: 'src/entries/worker.ts',
+  chat: 'src/entries/chat.ts',
   'engine.worker': 'workers/engine.worker.ts',
 };
 
@@ -107,13 +108,14 @@ export default defineConfig(({ mode }) => mode === 'lib'
   : {
     root: 'demo',
     publicDir: resolve(import.meta.dirname, 'public'),
-    build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true },
+    // The engine worker (onnxruntime-web, WebLLM) and WebLLM's model list are large by nature; they load on demand.
+    build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true, chunkSizeWarningLimit: 8192 },
     server: { fs: { allow: [import.meta.dirname, sharedAssets] } },
     // onnxruntime-web finds its .wasm next to its own module (import.meta.url): keep it unbundled.
     // The others are pre-bundled up front, so that discovering them mid-run never reloads a test page.
     optimizeDeps: {
       exclude: ['onnxruntime-web'],
-      include: ['idb', 'comlink', '@mlc-ai/web-llm', '@huggingface/tokenizers', 'onnx-proto'],
+      include: ['idb', 'comlink', '@mlc-ai/web-llm', '@huggingface/tokenizers', 'onnx-proto', 'lit'],
     },
     test,
   });

@@ -3,7 +3,8 @@
 // prefetched, retrieve (woven: in the gaps of the answer in progress, possibly speculating;
 // sequential: in the runtime's serial queue), take the generator, prefill (or keep the
 // speculative prefill), decode token by token — handing each gap to the other requests'
-// sub-stages and to this answer's periodic retrieval — then the trace and the done event.
+// sub-stages and to this answer's periodic retrieval — then the trace and the done event. Each
+// stage the trace records is also streamed live as a 'stage' event (see RagEvent).
 // Everything the answer holds is given back however far it got.
 
 import { WeftError } from '../errors.js';
@@ -71,6 +72,11 @@ interface Decoded {
   start: number;
   firstTokenMs: number;
   finishReason: FinishReason;
+}
+
+/** The live 'stage' events of the stages `trace` recorded since the last call. */
+function* stagesOf(trace: Trace): Iterable<RagEvent> {
+  for (const stage of trace.take()) yield { type: 'stage', stage };
 }
 
 const wholeAtLeast = (value: number | undefined, min: number, name: string, fallback: number): number => {
@@ -169,16 +175,31 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     req.trace.add('prefill', p0);
   };
 
-  /** Decodes up to maxTokens, streaming token events; each gap goes to background sub-stages. */
+  /**
+   * Decodes up to maxTokens, streaming token events and a 'step' stage per token; each gap goes
+   * to background sub-stages. The stages recorded since the last token (the previous step, this
+   * answer's periodic slices, a refresh) go out while the next step runs on the GPU, so that
+   * streaming them never delays a step (through the engine worker each event is a round trip).
+   */
   async function* decode(req: Request, periodic: Periodic | undefined): AsyncGenerator<RagEvent, Decoded> {
     const out: Decoded = { pieces: [], text: '', start: performance.now(), firstTokenMs: 0, finishReason: 'length' };
     while (out.pieces.length < req.maxTokens) {
       if (req.signal?.aborted) { await generator.interrupt(); out.finishReason = 'abort'; break; }
       const st = performance.now();
-      const t = await generator.step();
-      const stepMs = performance.now() - st;
+      let ended = st;
+      const stepping = generator.step().then((token) => { ended = performance.now(); return token; });
+      stepping.catch(() => undefined); // awaited below; a failure while the stages stream is not unhandled
+      let t: Awaited<typeof stepping>;
+      try {
+        yield* stagesOf(req.trace);
+      } finally {
+        // Also when the caller stops reading here: nothing else may use the generator mid-step.
+        t = await stepping;
+      }
+      const stepMs = ended - st;
       if (t.done) { out.finishReason = 'stop'; break; }
-      if (out.pieces.length === 0) { out.firstTokenMs = req.trace.elapsed(); out.start = st; }
+      req.trace.add('step', st, {}, ended);
+      if (out.pieces.length === 0) { out.firstTokenMs = ended - req.trace.t0; out.start = st; }
       out.pieces.push(t.piece);
       out.text += t.piece;
       yield { type: 'token', text: t.piece };
@@ -206,6 +227,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     try {
       const { passages, query } = await retrieve(req, holds, speculation);
       yield { type: 'retrieval', passages, query };
+      yield* stagesOf(req.trace); // the stages so far: embed, prefetch, search slices, speculate, profile
       const context = createAnswerContext(req, passages);
       await prefill(req, holds, context, speculation);
       const promptTokens = generator.position || generator.countTokens(context.prompt);
@@ -217,6 +239,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       const decoded = yield* decode(req, periodic);
       await stopDecoding();
       req.trace.add('decode', decoded.start);
+      yield* stagesOf(req.trace);
       yield { type: 'trace', stages: req.trace.stages };
       yield {
         type: 'done', answer: decoded.text, citations: context.cited(decoded.text), finishReason: decoded.finishReason, passages: context.all(),

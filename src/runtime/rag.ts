@@ -101,7 +101,9 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     },
 
     async info() {
-      return { indexName, size: index?.size ?? 0, nlist: index?.nlist, dim: index?.dim, modelId: index?.manifest.modelId, model: modelOf(generator) };
+      const c = index?.cacheStats();
+      const cache = c && { budget: c.budget, used: c.used, resident: c.resident, hits: c.hits, misses: c.misses, streamedBytes: c.streamedBytes };
+      return { indexName, size: index?.size ?? 0, nlist: index?.nlist, dim: index?.dim, modelId: index?.manifest.modelId, model: modelOf(generator), cache };
     },
 
     async close() {

@@ -1,27 +1,46 @@
-// An answer's trace: every stage it went through (embed, search slices, prefetch, prefill,
-// decode…) timed from the request's start, for the 'trace' event that benchmarks, tests and the
-// demo's timeline read. One place computes the offsets, so every stage is timed the same way.
+// An answer's trace: every stage it went through (embed, search slices, prefetch, prefill, each
+// decode step…), timed from the request's start and on one clock shared by every request and
+// thread (`at`), for the live 'stage' events and the final 'trace' event that benchmarks, tests
+// and the demo's timeline read. One place computes the times, so every stage is timed the same
+// way. Stages recorded by background sub-stages (this request's search slices running in
+// another answer's gaps) land here too; the answer hands them out at its next yield point.
 
 import type { TraceStage } from './types.js';
 
-export type StageDetails = Omit<TraceStage, 'kind' | 'start' | 'end'>;
+export type StageDetails = Omit<TraceStage, 'kind' | 'start' | 'end' | 'at'>;
 
 export interface Trace {
   /** When the request started (performance.now()). */
   readonly t0: number;
   readonly stages: TraceStage[];
-  /** Records a stage that began at `start` (performance.now()) and ends now. */
-  add(kind: TraceStage['kind'], start: number, details?: StageDetails): void;
+  /** Records a stage that began at `start` and ends at `end` (performance.now(); default now). */
+  add(kind: TraceStage['kind'], start: number, details?: StageDetails, end?: number): void;
+  /** The stages recorded since the last call, oldest first (for the live 'stage' events). */
+  take(): TraceStage[];
   /** Milliseconds since the request started. */
   elapsed(): number;
 }
 
+/**
+ * performance.now() on a clock every request and every thread shares: milliseconds since the Unix
+ * epoch (performance.timeOrigin differs between the page and a worker; their sum does not).
+ */
+export const sharedClock = (now: number = performance.now()): number => performance.timeOrigin + now;
+
 export function createTrace(): Trace {
   const t0 = performance.now();
   const stages: TraceStage[] = [];
+  let taken = 0;
   return {
     t0, stages,
-    add(kind, start, details = {}) { stages.push({ kind, start: start - t0, end: performance.now() - t0, ...details }); },
+    add(kind, start, details = {}, end = performance.now()) {
+      stages.push({ kind, start: start - t0, end: end - t0, at: sharedClock(start), ...details });
+    },
+    take() {
+      const fresh = stages.slice(taken);
+      taken = stages.length;
+      return fresh;
+    },
     elapsed: () => performance.now() - t0,
   };
 }

@@ -98,11 +98,20 @@ export interface TraceStage {
    * profile: the performance model timing searches (once); speculate: prefill on a partial top-k;
    * restart: the final top-k differed, so the speculative prefill was thrown away; refresh: a
    * periodic retrieval's passages replaced those in the context (re-prefill); rewrite: the
-   * generator rewrote a follow-up question into a standalone search query.
+   * generator rewrote a follow-up question into a standalone search query; step: one decode step
+   * of the answer (one per generated token; the terminal step that ends the answer is not one);
+   * decode: the whole decoding, from the first step to the last (its gaps included).
    */
-  kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode' | 'profile' | 'speculate' | 'restart' | 'refresh' | 'rewrite';
+  kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode' | 'step' | 'profile' | 'speculate' | 'restart' | 'refresh' | 'rewrite';
   /** Milliseconds since the request started. */
   start: number; end: number;
+  /**
+   * When the stage started on a clock shared by every request, the page and the engine worker:
+   * milliseconds since the Unix epoch (performance.timeOrigin + performance.now()). Its end is
+   * `at + end - start`. Place stages of different requests on one time axis with it.
+   */
+  at: number;
+  /** search: the lists this slice scanned and the bytes it streamed in; prefetch: the lists and bytes read ahead. */
   clusters?: number; bytes?: number; nprobe?: number;
   /** Periodic retrieval: the window whose text was the query. */
   window?: number;
@@ -226,6 +235,12 @@ export interface RagInfo {
   modelId: string | undefined;
   /** The generator's model id ('' where it has none, e.g. the reference generator). */
   model: string;
+  /**
+   * The index's GPU list cache (undefined before the first ingest): its byte budget and use, the
+   * lists resident, and since the index was opened, probed lists found cached (hits) or not
+   * (misses) and the bytes streamed in for the misses. Hit rate: hits / (hits + misses).
+   */
+  cache: { budget: number; used: number; resident: number; hits: number; misses: number; streamedBytes: number } | undefined;
 }
 
 export interface PeriodicWindow { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }
@@ -241,6 +256,16 @@ export type RagEvent =
   /** The passages the answer starts from, and the query that found them (a rewritten or conversational query where there was one). */
   | { type: 'retrieval'; passages: Passage[]; query: string }
   | { type: 'token'; text: string }
+  /**
+   * A stage of this answer that has just finished, live, so that a timeline can be drawn as the
+   * answer streams. Stages recorded before the first event (embed, prefetch, search slices, a
+   * speculative prefill, profile) come right after the 'retrieval' event; from then on each comes
+   * at the answer's next yield point, within a decode step of its end (a step's stage while the
+   * next step runs on the GPU). Stages of background sub-stages (this question's search slices in
+   * another answer's gaps) may come later than ones that ended after them: order them by `at`.
+   */
+  | { type: 'stage'; stage: TraceStage }
+  /** Every stage of the answer (the 'stage' events' stages, 'step' ones included), in the order they ended, before 'done'. */
   | { type: 'trace'; stages: TraceStage[] }
   | {
     type: 'done'; answer: string; citations: number[]; finishReason: FinishReason;

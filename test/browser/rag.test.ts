@@ -109,6 +109,50 @@ describe('RAG runtime', () => {
     }
   });
 
+  gpuTest('stages stream live as \'stage\' events before done, one \'step\' per generated token, on a clock shared by every request', async (ctx) => {
+    const { store, embedder, generator, dispose } = await parts(ctx);
+    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
+    try {
+      await rag.ingest(await cranfield(20));
+      const events: RagEvent[] = [];
+      const t0 = performance.now();
+      for await (const e of rag.generate('What is a slipstream?', { k: 2, nprobe: 4, maxTokens: 20 })) events.push(e);
+      const types = events.map((e) => e.type);
+      expect(types[0]).toBe('retrieval');
+      expect(types.slice(-2)).toEqual(['trace', 'done']);
+      const live = events.flatMap((e) => (e.type === 'stage' ? [e.stage] : []));
+      const done = events.at(-1) as Extract<RagEvent, { type: 'done' }>;
+      const trace = events.at(-2) as Extract<RagEvent, { type: 'trace' }>;
+      // Every stage of the trace was streamed once, before the trace and done.
+      expect(live).toEqual(trace.stages);
+      const steps = live.filter((s) => s.kind === 'step');
+      expect(done.tokens.generated).toBeGreaterThan(1);
+      expect(steps.length).toBe(done.tokens.generated);
+      expect(live.map((s) => s.kind)).toEqual(expect.arrayContaining(['embed', 'search', 'prefill', 'decode']));
+      // Live: step i's stage comes before token i + 2 (it streams while step i + 1 runs).
+      const tokenAt = types.flatMap((t, i) => (t === 'token' ? [i] : []));
+      const stepAt = events.flatMap((e, i) => (e.type === 'stage' && e.stage.kind === 'step' ? [i] : []));
+      stepAt.forEach((at, i) => {
+        expect(at).toBeGreaterThan(tokenAt[i]!);
+        if (i + 1 < tokenAt.length) expect(at).toBeLessThan(tokenAt[i + 1]!);
+      });
+      // Steps are in order, inside the decode stage, and `at` is the start on the shared clock.
+      const decode = live.find((s) => s.kind === 'decode')!;
+      for (let i = 0; i < steps.length; i++) {
+        expect(steps[i]!.end).toBeGreaterThanOrEqual(steps[i]!.start);
+        if (i > 0) expect(steps[i]!.start).toBeGreaterThanOrEqual(steps[i - 1]!.end);
+        expect(steps[i]!.start).toBeGreaterThanOrEqual(decode.start);
+        expect(steps[i]!.end).toBeLessThanOrEqual(decode.end);
+      }
+      const origin = live[0]!.at - live[0]!.start; // the request's start on the shared clock
+      for (const s of live) expect(Math.abs(s.at - s.start - origin)).toBeLessThan(0.01);
+      expect(Math.abs(origin - (performance.timeOrigin + t0))).toBeLessThan(50);
+    } finally {
+      await rag.close();
+      await dispose();
+    }
+  });
+
   gpuTest('re-ingesting a document is one commit: the generation rises by exactly one, and an interruption after a commit never leaves both versions', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
     // The store as the runtime sees it; `failAfter` commits succeed, then the page "closes".

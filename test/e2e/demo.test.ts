@@ -1,39 +1,216 @@
-// The main job a new user runs (`npm start`): the built demo page, served by `vite preview`,
-// runs a search on WebGPU in real Chromium and shows recall and timings.
+// The demo app as a person uses it (`npm start`): the built app, served by `vite preview`, in real
+// Chromium, offline (`?models=local`: the reference generator and a small test embedder served
+// from the app's models/ folder). Drop a folder of notes → the progress bars move → ask → a
+// streamed answer whose sources are passages of the dropped notes; "Ask 3 at once" → the
+// timeline shows a later question's search slices inside the first answer's decode window;
+// reload → the index is still listed and answers without re-ingesting; the benchmark view plots
+// recall against queries/s. Screenshots of each step go to $WEFT_SCREENSHOTS (default: a temp
+// folder) for people to look at.
+import { mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { build, preview, type PreviewServer } from 'vite';
-import { chromium, type Browser } from 'playwright';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.mjs';
+import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
+import { createRng } from '../../src/random.js';
 
+const sharedAssets = resolve(import.meta.dirname, '../../../shared/assets');
+const shots = process.env.WEFT_SCREENSHOTS ?? join(tmpdir(), 'weft-demo-screenshots');
+
+/** The folder a person drops: notes on distinct topics, in a subfolder too, and a file the app must skip. */
+const NOTES: Record<string, string> = {
+  'garden/tomatoes.md': '# Tomatoes\nTomato seedlings need sixteen hours of light and should be hardened off for a week before planting out in May.',
+  'garden/compost.md': '# Compost\nA compost heap needs a balance of green nitrogen-rich clippings and brown carbon-rich leaves, turned every two weeks.',
+  'travel/lisbon.txt': 'Lisbon trip: the tram 28 climbs through Alfama; the custard tarts in Belem are best warm with cinnamon.',
+  'travel/kyoto.md': '# Kyoto\nThe Fushimi Inari shrine has thousands of vermilion torii gates climbing the mountain behind it.',
+  'work/meeting.html': '<html><body><h1>Planning meeting</h1><p>The launch moved to the third week of October after the security review.</p></body></html>',
+  'work/budget.md': '# Budget\nThe travel budget for the team is four thousand euros per quarter, approved by the finance lead.',
+  'recipes/bread.md': '# Sourdough\nFeed the starter twice a day; the dough proves overnight in the fridge and bakes at 250 degrees in a Dutch oven.',
+  'recipes/soup.txt': 'Leek and potato soup: sweat the leeks in butter, add potatoes and stock, simmer twenty minutes, then blend.',
+  'photo.jpg': 'not really a photo',
+};
+
+let work: string;
+let out: string;
+let docs: string;
 let server: PreviewServer;
 let browser: Browser;
+let context: BrowserContext;
 
 beforeAll(async () => {
-  await build({ logLevel: 'error' });
-  server = await preview({ logLevel: 'error', preview: { port: 0, host: '127.0.0.1' } });
+  work = mkdtempSync(join(tmpdir(), 'weft-demo-'));
+  out = join(work, 'app');
+  docs = join(work, 'my-notes');
+  mkdirSync(shots, { recursive: true });
+  await build({ logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
+  // The offline models, where `?models=local` looks for them.
+  const models = join(out, 'models');
+  mkdirSync(models, { recursive: true });
+  for (const f of ['lm-stories260K/stories260K.bin', 'lm-stories260K/tok512.bin', 'minilm-tokenizer/tokenizer.json', 'minilm-tokenizer/tokenizer_config.json']) {
+    copyFileSync(join(sharedAssets, f), join(models, f.split('/')[1]!));
+  }
+  const rng = createRng(5);
+  const V = 30522, D = 32;
+  writeFileSync(join(models, 'tiny.onnx'), new Uint8Array(buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D)));
+  for (const [path, text] of Object.entries(NOTES)) {
+    mkdirSync(join(docs, path, '..'), { recursive: true });
+    writeFileSync(join(docs, path), text);
+  }
+  server = await preview({ logLevel: 'error', build: { outDir: out }, preview: { port: 0, host: '127.0.0.1', strictPort: false } });
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
-}, 120_000);
+  context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+}, 180_000);
 
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test('the demo page builds an index on the GPU and reports recall and timings', async () => {
-  const page = await browser.newPage();
+const url = (path = '?models=local') => new URL(path, server.resolvedUrls!.local[0]!).href;
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+async function openApp(page: Page, errors: string[]) {
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(url());
+  await page.waitForFunction(() => /^Ready|Could not/.test(document.querySelector('#engine-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+  expect(await page.locator('#engine-status').textContent()).toMatch(/^Ready/);
+}
+
+/** Asks `question` and waits for its answer; returns what the answer card shows. */
+async function askOne(page: Page, question: string) {
+  const before = await page.locator('#answers li.qa').count();
+  await page.fill('#question', question);
+  await page.click('#ask');
+  await page.waitForFunction((n) => document.querySelectorAll('#answers li.qa').length > n && document.querySelector('#answers li.qa')!.getAttribute('data-done') === 'true', before, { timeout: 90_000 });
+  const card = page.locator('#answers li.qa').first();
+  return {
+    answer: (await card.locator('.a').textContent()) ?? '',
+    meta: (await card.locator('.meta').textContent()) ?? '',
+    sources: await card.locator('.sources li').evaluateAll((lis) => lis.map((li) => ({ doc: (li as HTMLElement).dataset.doc!, text: li.querySelector('.passage')!.textContent! }))),
+  };
+}
+
+/** Whether `passage` (a chunk: headings, then text) came from the note `doc` (its path in the dropped folder, folder name first). */
+const fromNote = (doc: string, passage: string) => {
+  const source = NOTES[doc.replace(/^my-notes\//, '')];
+  if (!source) return false;
+  const words = passage.replace(/[#<>]/g, ' ').split(/\s+/).filter((w) => w.length > 3);
+  return words.length > 0 && words.every((w) => source.includes(w));
+};
+
+test('drop a folder → progress → ask → a streamed answer citing the dropped notes; overlapping questions weave search slices into decoding', async () => {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  await openApp(page, errors);
+  await shot(page, '1-ready');
+  expect(await page.locator('#indexes-empty').isVisible()).toBe(true);
+  expect(await page.locator('#ask').isDisabled()).toBe(true);
+
+  // Record every value the progress bars show while the folder is ingested.
+  await page.evaluate(() => {
+    const seen: Record<string, string[]> = {};
+    (window as unknown as { progressSeen: typeof seen }).progressSeen = seen;
+    new MutationObserver(() => {
+      for (const p of ['read', 'embed', 'index', 'persist']) {
+        const t = document.querySelector(`#t-${p}`)!.textContent!;
+        if (t && seen[p]?.at(-1) !== t) (seen[p] ??= []).push(t);
+      }
+    }).observe(document.querySelector('.phases')!, { subtree: true, childList: true, characterData: true });
+  });
+  await page.setInputFiles('#folder-input', docs);
+  await page.waitForFunction(() => /^Added|Could not/.test(document.querySelector('#ingest-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+  const status = await page.locator('#ingest-status').textContent();
+  expect(status).toMatch(/^Added 8 documents as \d+ passages/);
+  const seen = await page.evaluate(() => (window as unknown as { progressSeen: Record<string, string[]> }).progressSeen);
+  for (const p of ['read', 'embed', 'index', 'persist']) expect(seen[p]?.length, p).toBeGreaterThan(0);
+  expect(seen.read!.length).toBeGreaterThan(1); // it moved, document by document
+  for (const p of ['read', 'embed', 'persist']) expect(seen[p]!.at(-1), p).toMatch(/^(\d+) \/ \1$/);
+  expect(await page.locator('#indexes tbody tr[data-index=notes]').count()).toBe(1);
+  await shot(page, '2-ingested');
+
+  // A question answered from the notes: streamed tokens, sources from the dropped files.
+  const tokens: number[] = [];
+  await page.exposeFunction('sawToken', (n: number) => { tokens.push(n); });
+  await page.evaluate(() => {
+    new MutationObserver(() => {
+      const a = document.querySelector('#answers li.qa .a');
+      if (a?.textContent) (window as unknown as { sawToken(n: number): void }).sawToken(a.textContent.length);
+    }).observe(document.querySelector('#answers')!, { subtree: true, childList: true, characterData: true });
+  });
+  const r = await askOne(page, 'How long should tomato seedlings be hardened off?');
+  expect(r.answer.length).toBeGreaterThan(0);
+  expect(new Set(tokens).size).toBeGreaterThan(2); // the answer grew token by token
+  expect(r.meta).toMatch(/\d+ tokens · first token after \d+ ms/);
+  expect(r.sources.length).toBeGreaterThan(0);
+  for (const s of r.sources) expect(fromNote(s.doc, s.text), `${s.doc}: ${s.text}`).toBe(true);
+  expect(r.sources.map((s) => s.doc)).toContain('my-notes/garden/tomatoes.md');
+  await page.locator('#answers li.qa').first().locator('.sources summary').first().click();
+  expect(await page.locator('#timeline rect[data-kind=step]').count()).toBeGreaterThan(0);
+  await shot(page, '3-answer');
+
+  // Three overlapping questions: the second and third are searched while the first decodes.
+  await page.fill('#question', 'Where do the trams climb in Lisbon?\nWhat does the compost heap need?\nWhen is the launch?');
+  const first = await page.locator('#answers li.qa').count() + 1;
+  await page.click('#ask3');
+  await page.waitForFunction((n) => document.querySelectorAll('#answers li.qa[data-done=true]').length >= n, first + 2, { timeout: 120_000 });
+  const marks = await page.locator('#timeline rect.mark').evaluateAll((rects) => rects.map((r) => ({
+    kind: r.getAttribute('data-kind')!, request: Number(r.getAttribute('data-request')), start: Number(r.getAttribute('data-start')), end: Number(r.getAttribute('data-end')),
+    lists: r.getAttribute('data-lists'), title: r.querySelector('title')?.textContent ?? '',
+  })));
+  const steps = marks.filter((m) => m.kind === 'step' && m.request === first);
+  expect(steps.length).toBeGreaterThan(1);
+  const window = { from: Math.min(...steps.map((s) => s.start)), to: Math.max(...steps.map((s) => s.end)) };
+  const woven = marks.filter((m) => m.kind === 'search' && m.request > first && m.start > window.from && m.end < window.to);
+  expect(woven.length, JSON.stringify({ window, searches: marks.filter((m) => m.kind === 'search' && m.request > first) })).toBeGreaterThan(0);
+  expect(woven[0]!.title).toMatch(/search slice · [\d.]+ ms · \d+ lists? · [\d.]+ KB streamed in · nprobe \d+/);
+  expect(Number(await page.locator('#fig-woven').textContent())).toBeGreaterThan(0);
+  expect(await page.locator('#fig-tps').textContent()).toMatch(/^\d+(\.\d)?$/);
+  expect(await page.locator('#fig-hit').textContent()).toMatch(/^\d+ %/);
+  await shot(page, '4-woven');
+  await page.locator('#timeline-card').screenshot({ path: join(shots, '4-timeline.png') });
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('reload: the index is still there and answers without re-ingesting', async () => {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  await openApp(page, errors);
+  const row = page.locator('#indexes tbody tr[data-index=notes]');
+  expect(await row.count()).toBe(1);
+  expect(Number(await row.locator('td.num').textContent())).toBeGreaterThanOrEqual(8);
+  expect(await page.locator('#ingest').isHidden()).toBe(true);
+  expect(await page.locator('#engine-status').textContent()).toMatch(/index “notes” \(\d+ passages\)/);
+  const r = await askOne(page, 'What temperature does the sourdough bake at?');
+  expect(r.sources.map((s) => s.doc)).toContain('my-notes/recipes/bread.md');
+  for (const s of r.sources) expect(fromNote(s.doc, s.text)).toBe(true);
+  await shot(page, '5-after-reload');
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('the benchmark view plots recall against queries per second', async () => {
+  const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(server.resolvedUrls!.local[0]!);
-  await page.fill('input[name=n]', '4000');
-  await page.fill('input[name=dim]', '32');
-  await page.fill('input[name=nq]', '16');
-  await page.click('#run');
-  await page.waitForFunction(() => document.querySelector('#status')!.textContent!.includes('trained in') || document.querySelector('#status.error'), undefined, { timeout: 150_000 });
-  const status = await page.locator('#status').textContent();
-  expect(await page.locator('#status.error').count(), status ?? '').toBe(0);
-  const rows = await page.locator('#results tbody tr').allTextContents();
-  expect(rows.length).toBeGreaterThanOrEqual(5); // flat + nprobe 1, 2, 4, ...
-  const recalls = await page.locator('#results tbody tr td:nth-child(2)').allTextContents();
-  expect(Number(recalls.at(-1))).toBeGreaterThan(0.9);
+  await page.goto(url('?models=local#benchmark'));
+  expect(await page.locator('#view-bench').isVisible()).toBe(true);
+  await page.fill('#bench-form input[name=n]', '4000');
+  await page.fill('#bench-form input[name=dim]', '32');
+  await page.fill('#bench-form input[name=nq]', '16');
+  await page.click('#bench-run');
+  await page.waitForFunction(() => /trained in|Error|Cancelled/.test(document.querySelector('#bench-status')!.textContent ?? ''), undefined, { timeout: 150_000 });
+  expect(await page.locator('#bench-status').textContent()).toMatch(/trained in/);
+  const points = await page.locator('#bench-plot circle.point').evaluateAll((cs) => cs.map((c) => ({ nprobe: c.getAttribute('data-nprobe'), recall: Number(c.getAttribute('data-recall')), qps: Number(c.getAttribute('data-qps')) })));
+  expect(points.length).toBeGreaterThanOrEqual(5); // flat + nprobe 1, 2, 4, …
+  expect(points.find((p) => p.nprobe === 'flat')!.recall).toBe(1);
+  expect(points.at(-1)!.recall).toBeGreaterThan(0.9);
+  for (const p of points) expect(p.qps).toBeGreaterThan(0);
+  await shot(page, '6-benchmark');
   expect(errors).toEqual([]);
+  await page.close();
 }, 180_000);

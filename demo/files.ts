@@ -1,0 +1,82 @@
+// Documents from wherever the person gives them: a drop (files and whole folders, read through
+// webkitGetAsEntry), the folder or file pickers, or a desktop shell's native folder dialog.
+// Each becomes a File named by its path in the folder (the passage's document in citations),
+// with its MIME type from the extension; anything that is not text, Markdown or HTML is skipped.
+
+import type { ShellFile } from './shell-bridge.js';
+
+const TYPES: Record<string, string> = {
+  txt: 'text/plain', text: 'text/plain', md: 'text/markdown', markdown: 'text/markdown', html: 'text/html', htm: 'text/html',
+};
+
+export interface Picked { files: File[]; skipped: string[] }
+
+const typeOf = (path: string): string | undefined => TYPES[path.split('.').pop()!.toLowerCase()];
+const hidden = (path: string) => path.split('/').some((p) => p.startsWith('.'));
+
+function pick(entries: { path: string; blob: Blob }[]): Picked {
+  const files: File[] = [], skipped: string[] = [];
+  for (const { path, blob } of entries) {
+    if (hidden(path)) continue;
+    const type = typeOf(path);
+    if (type) files.push(new File([blob], path, { type }));
+    else skipped.push(path);
+  }
+  return { files, skipped };
+}
+
+/** Files from a file input (a folder picker gives webkitRelativePath). */
+export function fromInput(list: FileList): Picked {
+  return pick(Array.from(list, (f) => ({ path: f.webkitRelativePath || f.name, blob: f })));
+}
+
+/** Files from the native folder dialog of a desktop shell. */
+export function fromShell(files: readonly ShellFile[]): Picked {
+  return pick(files.map((f) => ({ path: f.path, blob: new Blob([f.bytes], { type: f.type }) })));
+}
+
+/** Files and folders dropped on the page, folders read recursively. */
+export async function fromDrop(data: DataTransfer): Promise<Picked> {
+  const entries = Array.from(data.items, (i) => i.webkitGetAsEntry?.()).filter((e): e is FileSystemEntry => !!e);
+  if (entries.length === 0) return fromInput(data.files);
+  const out: { path: string; blob: Blob }[] = [];
+  const walk = async (entry: FileSystemEntry): Promise<void> => {
+    if (entry.isFile) {
+      const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject));
+      out.push({ path: entry.fullPath.replace(/^\//, ''), blob: file });
+    } else if (entry.isDirectory) {
+      const reader = (entry as FileSystemDirectoryEntry).createReader();
+      // readEntries returns the folder in batches; an empty batch means the end.
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+        if (batch.length === 0) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  for (const e of entries) await walk(e);
+  return pick(out);
+}
+
+/**
+ * The engine worker has no DOMParser, so HTML is turned into Markdown here, on the page: headings
+ * become `#` lines (the chunker keeps them as the passage's heading path), blocks become
+ * paragraphs. DOMParser builds an inert document — no script in it runs, no image loads — and
+ * only text comes out of it.
+ */
+export async function forWorker(file: File): Promise<File> {
+  if (file.type !== 'text/html') return file;
+  const doc = new DOMParser().parseFromString(await file.text(), 'text/html');
+  for (const e of doc.querySelectorAll('script, style, noscript, template')) e.remove();
+  const lines: string[] = [];
+  const title = doc.title.trim();
+  if (title) lines.push(`# ${title}`);
+  for (const e of doc.body?.querySelectorAll('h1, h2, h3, h4, h5, h6, p, li, pre, blockquote, td, dt, dd') ?? []) {
+    if (e.parentElement?.closest('p, li, pre, blockquote, td, dd')) continue; // its text is in the enclosing block
+    const text = (e.textContent ?? '').replace(/\s+/g, ' ').trim();
+    if (!text) continue;
+    lines.push(/^H\d$/.test(e.tagName) ? `${'#'.repeat(Number(e.tagName[1]))} ${text}` : text);
+  }
+  if (lines.length === 0) lines.push((doc.body?.textContent ?? '').replace(/\s+/g, ' ').trim());
+  return new File([lines.join('\n\n')], file.name, { type: 'text/markdown' });
+}
