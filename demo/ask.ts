@@ -1,12 +1,17 @@
 // The "Ask your documents" view: the model picker, ingestion with progress, the indexes kept on
-// this device, questions with streamed, cited answers, and the live timeline. Everything heavy
-// runs in the engine worker (createRagInWorker); the page keeps only the store handle it needs
+// this device, the conversation and the live timeline. The conversation is a <weft-chat> element
+// (weft-rag/chat): it runs the runtime in the engine worker, loads the model, keeps the
+// conversation and streams cited answers. The page configures it (its `options`: the model the
+// picker chose; its `index`), adds the documents dropped on the page through `chat.ingest()`, and
+// draws the progress bars and the timeline from the element's events (`weft-progress`,
+// `weft-event` with each answer's request number). The page keeps only the store handle it needs
 // to list, delete, export and import indexes.
 
-import { createRagInWorker, isWeftError, persistStorage, storageEstimate, type RagClient, type RagEvent, type TraceStage } from '../src/entries/client.js';
+import { WeftChat, type ChatEvent, type ChatProgress, type DoneEvent } from '../src/entries/chat.js';
+import { isWeftError, persistStorage, storageEstimate, type TraceStage } from '../src/entries/client.js';
 import { exportIndex, importIndex, openStore, type WeftStore } from '../src/weft.js';
-import { forWorker, fromDrop, fromInput, fromShell, type Picked } from './files.js';
-import { modelSetup, type ModelSetup } from './models.js';
+import { fromDrop, fromInput, fromShell, type Picked } from './files.js';
+import { modelSetup, type ModelChoice, type ModelSetup } from './models.js';
 import { shellBridge } from './shell-bridge.js';
 import { createTimeline, wovenSlices } from './timeline.js';
 
@@ -19,6 +24,9 @@ const mb = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GB` : `
 const FALLBACK = ['What is this about?', 'What are the key facts?', 'What is mentioned most often?'];
 
 export async function setupAsk(): Promise<void> {
+  // Registered here, not by a bare `import '…/chat.js'`: package.json marks only dist/lib/chat.js as
+  // having side effects, so the demo's bundler would drop a bare import of the source entry.
+  if (!customElements.get('weft-chat')) customElements.define('weft-chat', WeftChat);
   const ui = {
     model: $<HTMLSelectElement>('#model'), modelHint: $<HTMLParagraphElement>('#model-hint'), load: $<HTMLButtonElement>('#load'),
     loadBar: $<HTMLDivElement>('#load-bar'), loadProgress: $<HTMLProgressElement>('#load-progress'), loadText: $<HTMLSpanElement>('#load-text'),
@@ -29,29 +37,36 @@ export async function setupAsk(): Promise<void> {
     indexes: $<HTMLTableElement>('#indexes'), indexesEmpty: $<HTMLParagraphElement>('#indexes-empty'), newIndex: $<HTMLInputElement>('#new-index'),
     importInput: $<HTMLInputElement>('#import-input'), storageMeter: $<HTMLMeterElement>('#storage-meter'), storageText: $<HTMLSpanElement>('#storage-text'),
     persistText: $<HTMLSpanElement>('#persist-text'),
-    form: $<HTMLFormElement>('#ask-form'), question: $<HTMLTextAreaElement>('#question'), ask: $<HTMLButtonElement>('#ask'), ask3: $<HTMLButtonElement>('#ask3'),
-    stop: $<HTMLButtonElement>('#stop'), askHint: $<HTMLSpanElement>('#ask-hint'), answers: $<HTMLOListElement>('#answers'),
+    chatSlot: $<HTMLDivElement>('#chat-slot'), askHint: $<HTMLParagraphElement>('#ask-hint'),
+    questions3: $<HTMLTextAreaElement>('#questions3'), ask3: $<HTMLButtonElement>('#ask3'),
   };
   const timeline = createTimeline($<SVGSVGElement>('#timeline'), $<HTMLUListElement>('#legend'));
   const store: WeftStore = await openStore({ dbName: DB });
   let setup: ModelSetup | undefined;
-  let rag: RagClient | undefined;
-  let loading: AbortController | undefined;
+  /** The conversation: created when a model is first loaded. */
+  let chat: WeftChat | undefined;
+  /** The model the element is loading or runs. */
+  let choice: ModelChoice | undefined;
+  let loading = false;
   let ingesting: AbortController | undefined;
+  /** An ingest the element started itself (files dropped on the conversation, its "Add documents"). */
+  let ingestingInChat = false;
   let indexName = localStorage.getItem('weft-demo:index') || 'notes';
   let size = 0;
-  let requests = 0;
-  const running = new Set<AbortController>();
+  /** Requests that have a timeline lane (or had one before "Clear timeline"). */
+  const laned = new Set<number>();
   const stagesOf = new Map<number, TraceStage[]>();
 
   const setStatus = (el: HTMLElement, text: string, error = false) => { el.textContent = text; el.classList.toggle('error', error); };
 
   const refreshControls = () => {
-    const ready = !!rag && !loading;
-    ui.ask.disabled = ui.ask3.disabled = !ready || size === 0;
-    ui.stop.disabled = running.size === 0;
+    const ready = !!chat && !loading;
+    ui.ask3.disabled = !ready || size === 0;
     // Documents can be picked at any time: they are added once the model is loaded.
-    ui.askHint.textContent = !rag ? 'Load a model first (step 1).' : size === 0 ? `Add documents to “${indexName}” first (step 2).` : `Searching “${indexName}” (${size} passages).`;
+    ui.askHint.textContent = !chat ? 'Load a model first (step 1).'
+      : loading ? 'The model is loading…'
+        : size === 0 ? `Add documents to “${indexName}” first (step 2), then ask in the box below.`
+          : `Ask in the box below: answers come from “${indexName}” (${size} passages) and cite them as [1], [2]… — click one to read the passage.`;
   };
 
   // ---- Indexes and storage ----------------------------------------------------------------
@@ -85,9 +100,11 @@ export async function setupAsk(): Promise<void> {
       });
       button('Delete', 'Delete index', async () => {
         if (!confirm(`Delete the index “${m.name}” (${m.count} passages) from this device?`)) return;
-        if (m.name === indexName && rag) { await rag.close(); rag = undefined; }
+        // The index in use: its runtime (and conversation) goes first, then a new one starts on an empty index.
+        const current = m.name === indexName ? chat : undefined;
+        if (current) await dropChat();
         await store.deleteIndex(m.name);
-        if (m.name === indexName) await startEngine();
+        if (current) startEngine();
         await refreshIndexes();
       });
     }
@@ -108,7 +125,9 @@ export async function setupAsk(): Promise<void> {
   const useIndex = async (name: string) => {
     indexName = name;
     localStorage.setItem('weft-demo:index', name);
-    await startEngine();
+    chat?.clear(); // a new conversation: the passages of the old one are another index's
+    if (chat) startEngine();
+    refreshControls();
     await refreshIndexes();
   };
 
@@ -139,61 +158,139 @@ export async function setupAsk(): Promise<void> {
     }, (e: unknown) => { ui.persistText.textContent = message(e); });
   });
 
-  // ---- The engine -------------------------------------------------------------------------
-  const startEngine = async () => {
+  // ---- The conversation: <weft-chat> --------------------------------------------------------
+  const downloads = new Map<string, { loaded: number; total: number }>();
+  const onProgress = (p: ChatProgress) => {
+    if (p.phase === 'load') {
+      if (p.status === 'download') {
+        downloads.set(p.file, { loaded: p.loaded, total: p.total ?? p.loaded });
+        const loaded = [...downloads.values()].reduce((a, f) => a + f.loaded, 0), total = [...downloads.values()].reduce((a, f) => a + f.total, 0);
+        ui.loadProgress.max = Math.max(1, total); ui.loadProgress.value = loaded;
+        ui.loadText.textContent = p.text ?? `${mb(loaded)} of ${mb(total)}`;
+      } else if (p.status === 'init') {
+        ui.loadProgress.max = Math.max(1, p.total); ui.loadProgress.value = p.done;
+        ui.loadText.textContent = p.text ?? 'Initialising…';
+      }
+      return;
+    }
+    if (!ingesting && !ingestingInChat) {
+      // Documents dropped on the conversation (or its "Add documents"): the same bars show them.
+      ingestingInChat = true;
+      resetBars();
+      ui.ingest.hidden = false;
+      ui.cancelIngest.hidden = false;
+      setStatus(ui.ingestStatus, `Adding the documents given to the conversation to “${indexName}”…`);
+    }
+    // Earlier phases are complete once a later one reports.
+    for (const q of phases.slice(0, phases.indexOf(p.status))) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
+    const bar = $<HTMLProgressElement>(`#p-${p.status}`);
+    bar.max = Math.max(1, p.total); bar.value = p.done;
+    $<HTMLSpanElement>(`#t-${p.status}`).textContent = `${p.done} / ${p.total}`;
+    if (ingestingInChat && p.status === 'persist' && p.done === p.total) {
+      ingestingInChat = false;
+      ui.cancelIngest.hidden = true;
+      void (async () => {
+        size = (await chat?.rag?.info())?.size ?? size;
+        setStatus(ui.ingestStatus, `Added. “${indexName}” now holds ${size} passages, saved on this device.`);
+        refreshControls();
+        await refreshIndexes();
+      })();
+    }
+  };
+
+  const onEvent = (d: ChatEvent) => {
+    if (!laned.has(d.request)) {
+      laned.add(d.request);
+      stagesOf.set(d.request, []);
+      timeline.addRequest(d.request, `Q${d.request}: ${d.question}`);
+    }
+    if (d.type === 'stage') {
+      stagesOf.get(d.request)?.push(d.stage);
+      timeline.addStage(d.request, d.stage);
+    } else if (d.type === 'token' || d.type === 'done') {
+      if (alongside?.request === d.request) askAlongside();
+      if (d.type === 'done') {
+        timeline.finish(d.request);
+        void updateFigures(d, stagesOf.get(d.request) ?? []);
+      }
+    }
+  };
+
+  const createChat = (): WeftChat => {
+    const el = document.createElement('weft-chat');
+    el.id = 'chat';
+    el.dbName = DB;
+    el.k = 3;
+    el.maxTokens = 64;
+    el.timings = true;
+    el.theme = 'light';
+    el.setAttribute('aria-label', 'Conversation with your documents');
+    // A removed element (its index deleted) may still report while it closes: only the current one counts.
+    el.addEventListener('weft-progress', (e) => { if (el === chat) onProgress(e.detail); });
+    el.addEventListener('weft-event', (e) => { if (el === chat) onEvent(e.detail); });
+    el.addEventListener('weft-ready', (e) => {
+      if (el !== chat) return;
+      loading = false;
+      size = e.detail.size;
+      ui.loadBar.hidden = true;
+      ui.load.textContent = 'Reload model';
+      setStatus(ui.engineStatus, `Ready: ${choice?.label ?? e.detail.model}, index “${indexName}” (${size} passages).`);
+      refreshControls();
+      void refreshIndexes();
+      addWaiting();
+    });
+    el.addEventListener('weft-error', (e) => {
+      if (el !== chat) return;
+      if (e.detail.request !== undefined) timeline.finish(e.detail.request);
+      if (!loading) return; // shown in the conversation (and, for documents, in step 2)
+      loading = false;
+      ui.loadBar.hidden = true;
+      setStatus(ui.engineStatus, `Could not load the model: ${e.detail.message} (${e.detail.code})`, true);
+      refreshControls();
+    });
+    return el;
+  };
+
+  /** Loads the chosen model on the chosen index: the first time creates the conversation, later times reconfigure it (it restarts). */
+  const startEngine = () => {
     if (!setup) return;
-    loading?.abort();
-    const ctl = new AbortController();
-    loading = ctl;
-    const choice = setup.choices.find((c) => c.id === ui.model.value) ?? setup.choices[0]!;
-    const old = rag;
-    rag = undefined;
-    refreshControls();
-    await old?.close().catch(() => undefined);
+    choice = setup.choices.find((c) => c.id === ui.model.value) ?? setup.choices[0]!;
+    loading = true;
+    size = 0;
+    downloads.clear();
     ui.loadBar.hidden = false;
     ui.loadProgress.removeAttribute('value');
+    ui.loadText.textContent = '';
     setStatus(ui.engineStatus, `Loading ${choice.label}…`);
-    try {
-      const files = new Map<string, { loaded: number; total: number }>();
-      const started = await createRagInWorker(
-        { dbName: DB, indexName, embedder: setup.embedder, generator: choice.generator },
-        {
-          signal: ctl.signal,
-          onProgress: (p) => {
-            if (p.status === 'download') {
-              files.set(p.file, { loaded: p.loaded, total: p.total ?? p.loaded });
-              const loaded = [...files.values()].reduce((a, f) => a + f.loaded, 0), total = [...files.values()].reduce((a, f) => a + f.total, 0);
-              ui.loadProgress.max = Math.max(1, total); ui.loadProgress.value = loaded;
-              ui.loadText.textContent = p.text ?? `${mb(loaded)} of ${mb(total)}`;
-            } else if (p.status === 'init') {
-              ui.loadProgress.max = Math.max(1, p.total); ui.loadProgress.value = p.done;
-              ui.loadText.textContent = p.text ?? 'Initialising…';
-            }
-          },
-        },
-      );
-      if (ctl.signal.aborted) { await started.close(); return; }
-      rag = started;
-      size = (await rag.info()).size;
-      setStatus(ui.engineStatus, `Ready: ${choice.label}, index “${indexName}” (${size} passages).`);
-      ui.load.textContent = 'Reload model';
-      addWaiting();
-    } catch (e) {
-      if (!ctl.signal.aborted) setStatus(ui.engineStatus, `Could not load the model: ${message(e)}`, true);
-    } finally {
-      if (loading === ctl) { loading = undefined; ui.loadBar.hidden = true; }
-      refreshControls();
-    }
+    const fresh = !chat;
+    chat ??= createChat();
+    // Set together: one restart with both.
+    chat.index = indexName;
+    chat.options = { embedder: { ...setup.embedder }, generator: choice.generator };
+    if (fresh) ui.chatSlot.replaceChildren(chat);
+    refreshControls();
+  };
+
+  /** Closes the conversation's runtime and removes it (before its index is deleted). */
+  const dropChat = async () => {
+    const el = chat;
+    if (!el) return;
+    chat = undefined;
+    const rag = el.rag;
+    el.remove();
+    await rag?.close().catch(() => undefined);
+    ui.chatSlot.replaceChildren();
   };
 
   // ---- Ingestion --------------------------------------------------------------------------
   const phases = ['read', 'embed', 'index', 'persist'] as const;
+  const resetBars = () => { for (const p of phases) { $<HTMLProgressElement>(`#p-${p}`).value = 0; $<HTMLSpanElement>(`#t-${p}`).textContent = ''; } };
   let waiting: Picked | undefined; // picked before the model was loaded: added once it is
   const ingest = async (picked: Picked) => {
-    if (picked.files.length > 0 && (!rag || ingesting)) {
+    if (picked.files.length > 0 && (!chat || loading || ingesting)) {
       waiting = { files: [...(waiting?.files ?? []), ...picked.files], skipped: [...(waiting?.skipped ?? []), ...picked.skipped] };
       ui.ingest.hidden = false;
-      setStatus(ui.ingestStatus, `${waiting.files.length} documents will be added once ${rag ? 'the documents before them are in' : 'a model is loaded (step 1)'}.`);
+      setStatus(ui.ingestStatus, `${waiting.files.length} documents will be added once ${chat && !loading ? 'the documents before them are in' : 'a model is loaded (step 1)'}.`);
       return;
     }
     if (picked.files.length === 0) {
@@ -201,31 +298,22 @@ export async function setupAsk(): Promise<void> {
       ui.ingest.hidden = false;
       return;
     }
-    const engine = rag;
-    if (!engine) return;
+    const el = chat;
+    if (!el) return;
     const ctl = new AbortController();
     ingesting = ctl;
     refreshControls();
     ui.ingest.hidden = false;
     ui.cancelIngest.hidden = false;
-    for (const p of phases) { $<HTMLProgressElement>(`#p-${p}`).value = 0; $<HTMLSpanElement>(`#t-${p}`).textContent = ''; }
+    resetBars();
     const skipped = picked.skipped.length ? ` (skipping ${picked.skipped.length} that are not text, Markdown or HTML)` : '';
     setStatus(ui.ingestStatus, `Adding ${picked.files.length} documents to “${indexName}”${skipped}…`);
     try {
-      const files = await Promise.all(picked.files.map(forWorker));
-      const r = await engine.ingest(files, {
-        signal: ctl.signal,
-        onProgress: (p) => {
-          // Earlier phases are complete once a later one reports.
-          for (const q of phases.slice(0, phases.indexOf(p.status))) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
-          const bar = $<HTMLProgressElement>(`#p-${p.status}`);
-          bar.max = Math.max(1, p.total); bar.value = p.done;
-          $<HTMLSpanElement>(`#t-${p.status}`).textContent = `${p.done} / ${p.total}`;
-        },
-      });
+      // The element reads HTML on the page (the worker has no DOMParser) and reports each phase as weft-progress.
+      const r = await el.ingest(picked.files, { signal: ctl.signal });
       for (const q of phases) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
-      size = (await engine.info()).size;
-      setStatus(ui.engineStatus, `Ready: index “${indexName}” (${size} passages).`);
+      size = (await el.rag?.info())?.size ?? size;
+      setStatus(ui.engineStatus, `Ready: ${choice?.label ?? 'model'}, index “${indexName}” (${size} passages).`);
       setStatus(ui.ingestStatus, `Added ${r.documents} documents as ${r.chunks} passages. “${indexName}” now holds ${size} passages, saved on this device.`);
     } catch (e) {
       setStatus(ui.ingestStatus, isWeftError(e) && e.code === 'ABORTED' ? 'Cancelled: nothing of this batch was saved.' : `Could not add the documents: ${message(e)}`, !(isWeftError(e) && e.code === 'ABORTED'));
@@ -242,7 +330,8 @@ export async function setupAsk(): Promise<void> {
     waiting = undefined;
     if (next) void ingest(next);
   };
-  ui.cancelIngest.addEventListener('click', () => ingesting?.abort());
+  // The element's own ingests (a drop on the conversation) stop with its stop(), which stops an answer too.
+  ui.cancelIngest.addEventListener('click', () => { if (ingesting) ingesting.abort(); else if (ingestingInChat) chat?.stop(); });
   $<HTMLButtonElement>('#pick-folder').addEventListener('click', () => ui.folderInput.click());
   $<HTMLButtonElement>('#pick-files').addEventListener('click', () => ui.filesInput.click());
   ui.drop.addEventListener('click', () => ui.filesInput.click());
@@ -265,16 +354,16 @@ export async function setupAsk(): Promise<void> {
     });
   }
 
-  // ---- Questions --------------------------------------------------------------------------
+  // ---- Questions and the timeline ------------------------------------------------------------
   const figure = (id: string, text: string) => { $<HTMLElement>(`#fig-${id}`).textContent = text; };
-  const updateFigures = async (done: Extract<RagEvent, { type: 'done' }>, stages: TraceStage[]) => {
+  const updateFigures = async (done: DoneEvent, stages: TraceStage[]) => {
     const steps = stages.filter((s) => s.kind === 'step');
     if (steps.length > 1) {
       const ms = steps.at(-1)!.at + steps.at(-1)!.end - steps.at(-1)!.start - steps[0]!.at;
       figure('tps', (steps.length / (ms / 1000)).toFixed(1));
     }
     figure('ttft', `${done.timings.firstTokenMs.toFixed(0)} ms`);
-    const cache = (await rag?.info())?.cache;
+    const cache = (await chat?.rag?.info())?.cache;
     if (cache && cache.hits + cache.misses > 0) figure('hit', `${((100 * cache.hits) / (cache.hits + cache.misses)).toFixed(0)} % (${cache.hits}/${cache.hits + cache.misses} lists)`);
     let woven = 0;
     const ids = [...stagesOf.keys()];
@@ -282,111 +371,33 @@ export async function setupAsk(): Promise<void> {
     figure('woven', String(woven));
   };
 
-  const renderAnswer = (el: HTMLElement, text: string, passages: Map<number, HTMLDetailsElement>) => {
-    el.replaceChildren();
-    let last = 0;
-    for (const m of text.matchAll(/\[(\d+)\]/g)) {
-      const n = Number(m[1]);
-      const target = passages.get(n);
-      if (!target) continue;
-      el.append(text.slice(last, m.index));
-      const b = document.createElement('button');
-      b.type = 'button'; b.className = 'cite'; b.textContent = `[${n}]`; b.setAttribute('aria-label', `Show passage ${n}`);
-      b.addEventListener('click', () => { target.open = true; target.scrollIntoView({ block: 'nearest' }); });
-      el.append(b);
-      last = m.index + m[0].length;
-    }
-    el.append(text.slice(last));
+  // "Ask 3 at once": the first question goes into the conversation; once its answer is being
+  // written, the second and third are asked alongside it (`ask(q, { alongside: true })`), so the
+  // runtime searches for them in the gaps between the first answer's decode steps.
+  let alongside: { request: number; questions: string[]; chat: WeftChat } | undefined;
+  const askAlongside = () => {
+    const next = alongside;
+    alongside = undefined;
+    if (next && next.chat === chat) for (const q of next.questions) next.chat.ask(q, { alongside: true }).catch(() => undefined); // failures show in the conversation
   };
-
-  const ask = async (question: string, onFirstToken?: () => void) => {
-    if (!rag) return;
-    const id = ++requests;
-    const color = timeline.addRequest(id, `Q${id}: ${question}`);
-    const stages: TraceStage[] = [];
-    stagesOf.set(id, stages);
-    const li = document.createElement('li');
-    li.className = 'qa'; li.dataset.request = String(id); li.style.setProperty('--lane', color);
-    const q = document.createElement('div'); q.className = 'q';
-    const tag = document.createElement('span'); tag.className = 'tag'; tag.textContent = `Q${id}`;
-    q.append(tag, question);
-    const a = document.createElement('div'); a.className = 'a';
-    const meta = document.createElement('div'); meta.className = 'meta';
-    const sources = document.createElement('ol'); sources.className = 'sources'; sources.setAttribute('aria-label', 'Sources');
-    li.append(q, a, meta, sources);
-    ui.answers.prepend(li);
-    const ctl = new AbortController();
-    running.add(ctl);
-    refreshControls();
-    let text = '';
-    const details = new Map<number, HTMLDetailsElement>();
-    try {
-      for await (const e of rag.generate(question, { k: 3, maxTokens: 64, signal: ctl.signal })) {
-        if (e.type === 'stage') { stages.push(e.stage); timeline.addStage(id, e.stage); continue; }
-        if (e.type === 'retrieval') {
-          meta.textContent = `Found ${e.passages.length} passages; writing…`;
-          for (const p of e.passages) {
-            const item = document.createElement('li');
-            item.dataset.doc = p.docId;
-            const d = document.createElement('details');
-            const s = document.createElement('summary');
-            const doc = document.createElement('span'); doc.className = 'doc'; doc.textContent = `[${p.citation}] ${p.docId}`;
-            s.append(doc);
-            const passage = document.createElement('div'); passage.className = 'passage'; passage.textContent = p.text;
-            d.append(s, passage);
-            item.append(d);
-            sources.append(item);
-            details.set(p.citation, d);
-          }
-        } else if (e.type === 'token') {
-          if (text === '') onFirstToken?.();
-          text += e.text;
-          a.textContent = text;
-        } else if (e.type === 'done') {
-          renderAnswer(a, e.answer, details);
-          for (const c of e.citations) details.get(c)?.parentElement?.classList.add('cited');
-          const why = e.finishReason === 'abort' ? ' · stopped' : e.finishReason === 'length' ? ' · reached the length limit' : '';
-          meta.textContent = `${e.tokens.generated} tokens · first token after ${e.timings.firstTokenMs.toFixed(0)} ms · ${(e.timings.totalMs / 1000).toFixed(2)} s in all${why}. Sources (click to read):`;
-          li.dataset.done = 'true';
-          await updateFigures(e, stages);
-        }
-      }
-    } catch (e) {
-      meta.textContent = '';
-      a.textContent = isWeftError(e) && e.code === 'ABORTED' ? 'Stopped.' : `Could not answer: ${message(e)}`;
-      a.classList.add('error');
-      onFirstToken?.();
-    } finally {
-      running.delete(ctl);
-      timeline.finish(id);
-      refreshControls();
-    }
-  };
-
-  ui.form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const q = ui.question.value.trim().split('\n')[0]?.trim();
-    if (q) void ask(q); else ui.question.focus();
-  });
   ui.ask3.addEventListener('click', () => {
-    const lines = ui.question.value.split('\n').map((l) => l.trim()).filter(Boolean);
+    const el = chat;
+    if (!el) return;
+    const lines = ui.questions3.value.split('\n').map((l) => l.trim()).filter(Boolean);
     const qs = [...lines, ...FALLBACK].slice(0, 3);
     clearTimeline(); // one axis for the three, so that their overlap is easy to see
-    // The second and third arrive while the first is decoding: their search runs in its gaps.
-    let started = false;
-    void ask(qs[0]!, () => {
-      if (started) return;
-      started = true;
-      void ask(qs[1]!);
-      void ask(qs[2]!);
-    });
+    el.ask(qs[0]!).catch(() => undefined);
+    alongside = { request: el.messages.at(-1)!.request!, questions: qs.slice(1), chat: el };
   });
-  ui.stop.addEventListener('click', () => { for (const c of running) c.abort(); });
   const clearTimeline = () => {
     timeline.clear();
-    for (const id of [...stagesOf.keys()]) if (![...ui.answers.querySelectorAll<HTMLElement>('li.qa:not([data-done])')].some((li) => li.dataset.request === String(id))) stagesOf.delete(id);
+    // Lanes of answers still streaming go too; their stages stay counted for the figures.
+    const running = new Set(chat?.messages.filter((t) => t.pending).map((t) => t.request));
+    for (const id of [...stagesOf.keys()]) if (!running.has(id)) stagesOf.delete(id);
   };
   $<HTMLButtonElement>('#clear-timeline').addEventListener('click', clearTimeline);
+  // An answer stopped before it began sends no 'done': its lane stops growing once nothing streams.
+  setInterval(() => { if (chat && !chat.answering) timeline.finishAll(); }, 500);
 
   // ---- Start ------------------------------------------------------------------------------
   ui.model.disabled = true;
@@ -405,7 +416,7 @@ export async function setupAsk(): Promise<void> {
   showHint();
   ui.model.disabled = false;
   ui.model.addEventListener('change', () => { localStorage.setItem('weft-demo:model', ui.model.value); showHint(); ui.load.textContent = 'Load model'; });
-  ui.load.addEventListener('click', () => { void startEngine(); });
+  ui.load.addEventListener('click', startEngine);
   // Offline models are small: load them at once. Online ones wait for the click (a download).
-  if (setup.local) await startEngine();
+  if (setup.local) startEngine();
 }

@@ -2,6 +2,7 @@
 // webkitGetAsEntry), the folder or file pickers, or a desktop shell's native folder dialog.
 // Each becomes a File named by its path in the folder (the passage's document in citations),
 // with its MIME type from the extension; anything that is not text, Markdown or HTML is skipped.
+// <weft-chat>'s ingest() reads them (HTML on the page, with the library's parser).
 
 import type { ShellFile } from './shell-bridge.js';
 
@@ -56,27 +57,4 @@ export async function fromDrop(data: DataTransfer): Promise<Picked> {
   };
   for (const e of entries) await walk(e);
   return pick(out);
-}
-
-/**
- * The engine worker has no DOMParser, so HTML is turned into Markdown here, on the page: headings
- * become `#` lines (the chunker keeps them as the passage's heading path), blocks become
- * paragraphs. DOMParser builds an inert document — no script in it runs, no image loads — and
- * only text comes out of it.
- */
-export async function forWorker(file: File): Promise<File> {
-  if (file.type !== 'text/html') return file;
-  const doc = new DOMParser().parseFromString(await file.text(), 'text/html');
-  for (const e of doc.querySelectorAll('script, style, noscript, template')) e.remove();
-  const lines: string[] = [];
-  const title = doc.title.trim();
-  if (title) lines.push(`# ${title}`);
-  for (const e of doc.body?.querySelectorAll('h1, h2, h3, h4, h5, h6, p, li, pre, blockquote, td, dt, dd') ?? []) {
-    if (e.parentElement?.closest('p, li, pre, blockquote, td, dd')) continue; // its text is in the enclosing block
-    const text = (e.textContent ?? '').replace(/\s+/g, ' ').trim();
-    if (!text) continue;
-    lines.push(/^H\d$/.test(e.tagName) ? `${'#'.repeat(Number(e.tagName[1]))} ${text}` : text);
-  }
-  if (lines.length === 0) lines.push((doc.body?.textContent ?? '').replace(/\s+/g, ' ').trim());
-  return new File([lines.join('\n\n')], file.name, { type: 'text/markdown' });
 }

@@ -23,6 +23,8 @@ export interface Timeline {
   addRequest(id: number, label: string): string;
   addStage(id: number, stage: TraceStage): void;
   finish(id: number): void;
+  /** Every lane stops growing with the clock (nothing is streaming). */
+  finishAll(): void;
   clear(): void;
 }
 
@@ -157,6 +159,11 @@ export function createTimeline(svg: SVGSVGElement, legend: HTMLElement): Timelin
     finish(id) {
       const lane = lanes.find((l) => l.id === id);
       if (lane) lane.active = false;
+      redraw();
+    },
+    finishAll() {
+      if (!lanes.some((l) => l.active)) return;
+      for (const l of lanes) l.active = false;
       redraw();
     },
     clear() { lanes.length = 0; redraw(); },

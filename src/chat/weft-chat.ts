@@ -20,14 +20,38 @@ export type DoneEvent = Extract<RagEvent, { type: 'done' }>;
 /** `weft-progress`'s detail: the runtime's report, and which phase it belongs to. */
 export type ChatProgress = (LoadProgress & { phase: 'load' }) | (IngestProgress & { phase: 'ingest' });
 
-/** `weft-error`'s detail. */
-export interface ChatError { code: string; message: string }
+/** `weft-error`'s detail (`request`: the answer that failed, when an answer failed). */
+export interface ChatError { code: string; message: string; request?: number }
+
+/**
+ * `weft-event`'s detail: a RagEvent of an answer, with the answer's request number (1, 2, … per
+ * element, the same as its turn's `request`) and its question, so that a page can tell the
+ * events of overlapping answers apart (one timeline lane per request).
+ */
+export type ChatEvent = RagEvent & { request: number; question: string };
+
+/** `ask()`'s options. */
+export interface AskOptions {
+  /**
+   * Answer at once, beside an answer already streaming, instead of after it: the question is
+   * answered on its own (without the conversation's earlier turns) and its turn joins the
+   * conversation like any other. The runtime schedules the overlapping answers together (a
+   * waiting question's search runs in the gaps between the other answer's decode steps).
+   */
+  alongside?: boolean;
+}
+
+/** `ingest()`'s options. */
+export interface ChatIngestOptions {
+  /** Cancels this ingest (as the element's Cancel button and `stop()` do): nothing of it is saved. */
+  signal?: AbortSignal;
+}
 
 /** The DOM events <weft-chat> dispatches (all bubble and cross shadow roots). */
 export interface WeftChatEventMap {
   'weft-ready': CustomEvent<RagInfo>;
   'weft-progress': CustomEvent<ChatProgress>;
-  'weft-event': CustomEvent<RagEvent>;
+  'weft-event': CustomEvent<ChatEvent>;
   'weft-answer': CustomEvent<DoneEvent>;
   'weft-error': CustomEvent<ChatError>;
 }
@@ -46,6 +70,12 @@ export interface ChatTurn {
   error?: string;
   /** Assistant turns: still waiting or streaming. */
   pending?: boolean;
+  /** Assistant turns: the request number its `weft-event`s carry. */
+  request?: number;
+  /** Assistant turns: the finished answer's figures (shown with the `timings` attribute). */
+  stats?: { generated: number; firstTokenMs: number; totalMs: number };
+  /** Assistant turns: asked `alongside` another answer, without the earlier turns. */
+  alongside?: boolean;
 }
 
 type Status = 'idle' | 'loading' | 'ready' | 'error';
@@ -70,6 +100,7 @@ export class WeftChat extends LitElement {
     dbName: { type: String, attribute: 'db-name' },
     k: { type: Number },
     maxTokens: { type: Number, attribute: 'max-tokens' },
+    timings: { type: Boolean },
     theme: { type: String, reflect: true },
     options: { attribute: false },
     worker: { attribute: false },
@@ -106,6 +137,8 @@ export class WeftChat extends LitElement {
   declare k: number | undefined;
   /** Longest answer in tokens (default: the runtime's, 64). */
   declare maxTokens: number | undefined;
+  /** Show each finished answer's tokens, time to first token and total time under it. */
+  declare timings: boolean;
   /** 'light', 'dark' or 'auto' (default: follows prefers-color-scheme). */
   declare theme: 'light' | 'dark' | 'auto';
   /** Worker options laid over what the attributes give (embedder or generator here replaces the attributes for it). */
@@ -136,7 +169,11 @@ export class WeftChat extends LitElement {
   private _loadAbort: AbortController | undefined;
   private _closing: Promise<void> = Promise.resolve();
   private _spentWorker: Worker | undefined;
-  private _answer: { turn: ChatTurn; abort: AbortController } | undefined;
+  /** The answers streaming now (more than one with `ask(…, { alongside: true })`). */
+  private _running = new Set<{ turn: ChatTurn; abort: AbortController }>();
+  private _requests = 0;
+  /** A question was just asked: the conversation scrolls to it, wherever it was scrolled to. */
+  private _toNewQuestion = false;
   private _answers: Promise<unknown> = Promise.resolve();
   private _ingestAbort: AbortController | undefined;
   private _ingests: Promise<unknown> = Promise.resolve();
@@ -146,6 +183,7 @@ export class WeftChat extends LitElement {
     super();
     this.index = 'notes';
     this.theme = 'auto';
+    this.timings = false;
     this._status = 'idle';
     this._turns = [];
     this._downloads = new Map();
@@ -163,6 +201,9 @@ export class WeftChat extends LitElement {
 
   /** The conversation so far (a copy). */
   get messages(): ChatTurn[] { return this._turns.map((t) => ({ ...t })); }
+
+  /** Whether an answer is being written now. */
+  get answering(): boolean { return this._running.size > 0; }
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -183,23 +224,25 @@ export class WeftChat extends LitElement {
 
   protected override updated(changed: PropertyValues): void {
     if (changed.has('_open') && this._open) this.renderRoot.querySelector<HTMLElement>('.panel .close')?.focus();
-    if (changed.has('_turns')) this._scrollToEnd();
+    if (changed.has('_turns')) { this._scrollToEnd(this._toNewQuestion); this._toNewQuestion = false; }
   }
 
   /**
    * Adds documents (Files, Blobs or { id, text, type }) to the index: ingest progress is shown and
    * dispatched as `weft-progress`. Waits for the runtime to be ready, and for earlier ingests.
    */
-  ingest(files: readonly (File | Blob | DocumentInput)[]): Promise<{ documents: number; chunks: number }> {
+  ingest(files: readonly (File | Blob | DocumentInput)[], options: ChatIngestOptions = {}): Promise<{ documents: number; chunks: number }> {
     const run = async () => {
       const rag = await this._whenReady();
       const abort = new AbortController();
+      const signal = options.signal ? AbortSignal.any([abort.signal, options.signal]) : abort.signal;
       this._ingestAbort = abort;
       this._ingest = {};
       this._notice = undefined;
       try {
+        signal.throwIfAborted();
         const result = await rag.ingest(await forWorker(files), {
-          signal: abort.signal,
+          signal,
           onProgress: (p) => {
             this._ingest = { ...this._ingest, [p.status]: { done: p.done, total: p.total } };
             this._emit('weft-progress', { ...p, phase: 'ingest' } as ChatProgress);
@@ -209,8 +252,11 @@ export class WeftChat extends LitElement {
         this._info = await rag.info();
         return result;
       } catch (e) {
-        if (isWeftError(e, 'ABORTED')) this._notice = 'Adding documents was cancelled; nothing was added.';
-        else this._report(e);
+        if (isWeftError(e, 'ABORTED') || signal.aborted) {
+          this._notice = 'Adding documents was cancelled; nothing was added.';
+          throw isWeftError(e, 'ABORTED') ? e : new WeftError('ABORTED', 'Adding documents was cancelled.');
+        }
+        this._report(e);
         throw e;
       } finally {
         this._ingestAbort = undefined;
@@ -227,53 +273,68 @@ export class WeftChat extends LitElement {
    * turns as context. Resolves with the `done` event, or undefined when the answer was stopped
    * before it began. Waits for an answer already streaming.
    */
-  ask(question: string): Promise<DoneEvent | undefined> {
+  ask(question: string, options: AskOptions = {}): Promise<DoneEvent | undefined> {
     const text = question.trim();
     if (!text) return Promise.reject(new WeftError('INVALID_INPUT', 'The question is empty: type a question first.'));
     const conversation = this._conversation;
-    const turn: ChatTurn = { role: 'assistant', content: '', pending: true };
+    const turn: ChatTurn = { role: 'assistant', content: '', pending: true, request: ++this._requests, ...(options.alongside ? { alongside: true } : {}) };
     this._turns = [...this._turns, { role: 'user', content: text }, turn];
-    const run = () => conversation === this._conversation ? this._answerTurn(turn) : Promise.resolve(undefined);
-    const done = this._answers.then(run, run);
-    this._answers = done.catch(() => undefined);
+    this._toNewQuestion = true;
+    const run = () => conversation === this._conversation ? this._answerTurn(turn, text) : Promise.resolve(undefined);
+    // An answer alongside starts now; the next question in the conversation waits for it too.
+    const done = options.alongside ? run() : this._answers.then(run, run);
+    const settled = done.catch(() => undefined);
+    this._answers = options.alongside ? Promise.all([this._answers, settled]) : settled;
     return done;
   }
 
-  /** Stops the answer in progress (it ends with finishReason 'abort') and a running ingest. */
+  /** Stops the answers in progress (they end with finishReason 'abort') and a running ingest. */
   stop(): void {
-    this._answer?.abort.abort();
+    this._stopAnswers();
     this._ingestAbort?.abort();
   }
 
-  /** Starts a new conversation (stops the answer in progress). */
+  /** Starts a new conversation (stops the answers in progress). */
   clear(): void {
     this._conversation++;
-    this._answer?.abort.abort();
+    this._stopAnswers();
     this._turns = [];
     this._open = undefined;
     this._notice = undefined;
     this._error = undefined;
   }
 
-  private async _answerTurn(turn: ChatTurn): Promise<DoneEvent | undefined> {
+  private _stopAnswers(): void {
+    for (const a of this._running) a.abort.abort();
+  }
+
+  private async _answerTurn(turn: ChatTurn, question: string): Promise<DoneEvent | undefined> {
     const abort = new AbortController();
-    this._answer = { turn, abort };
+    const running = { turn, abort };
+    this._running.add(running);
     this.requestUpdate();
-    // The conversation the runtime answers: every earlier turn that has text, then this question.
+    // The conversation the runtime answers: every earlier turn that has text, then this question
+    // (only the question for an answer alongside another, whose earlier turns may still be streaming).
     const at = this._turns.indexOf(turn);
-    const messages: ChatMessage[] = this._turns.slice(0, at).filter((t) => t.content && !t.error).map((t) => ({ role: t.role, content: t.content }));
+    const messages: ChatMessage[] = turn.alongside
+      ? [{ role: 'user', content: question }]
+      : this._turns.slice(0, at).filter((t) => t.content && !t.error && !t.pending).map((t) => ({ role: t.role, content: t.content }));
     const update = () => { this._turns = [...this._turns]; };
+    const request = turn.request!;
     try {
       const rag = await this._whenReady();
       let done: DoneEvent | undefined;
       const options = { signal: abort.signal, ...(this.k ? { k: this.k } : {}), ...(this.maxTokens ? { maxTokens: this.maxTokens } : {}) };
       for await (const e of rag.generate({ messages }, options)) {
-        this._emit('weft-event', e);
+        this._emit('weft-event', { ...e, request, question });
         if (e.type === 'retrieval') { turn.passages = e.passages; update(); }
         else if (e.type === 'token') { turn.content += e.text; update(); }
         else if (e.type === 'done') {
           done = e;
-          Object.assign(turn, { content: e.answer, passages: e.passages, citations: e.citations, finishReason: e.finishReason });
+          Object.assign(turn, {
+            content: e.answer, passages: e.passages, citations: e.citations, finishReason: e.finishReason,
+            stats: { generated: e.tokens.generated, firstTokenMs: e.timings.firstTokenMs, totalMs: e.timings.totalMs },
+          });
         }
       }
       if (done) this._emit('weft-answer', done);
@@ -281,11 +342,11 @@ export class WeftChat extends LitElement {
     } catch (e) {
       if (isWeftError(e, 'ABORTED')) { turn.finishReason = 'abort'; return undefined; }
       turn.error = errorOf(e).message;
-      this._report(e);
+      this._report(e, request);
       throw e;
     } finally {
       turn.pending = false;
-      if (this._answer?.turn === turn) this._answer = undefined;
+      this._running.delete(running);
       update();
     }
   }
@@ -329,7 +390,7 @@ export class WeftChat extends LitElement {
   /** Closes the runtime (and aborts its loading); resolves once the worker has released everything. */
   private _close(): Promise<void> {
     this._loadAbort?.abort();
-    this._answer?.abort.abort();
+    this._stopAnswers();
     this._ingestAbort?.abort();
     const rag = this._rag;
     this._rag = undefined;
@@ -369,8 +430,8 @@ export class WeftChat extends LitElement {
     this._emit('weft-progress', { ...p, phase: 'load' } as ChatProgress);
   }
 
-  private _report(e: unknown): void {
-    const error = errorOf(e);
+  private _report(e: unknown, request?: number): void {
+    const error = request === undefined ? errorOf(e) : { ...errorOf(e), request };
     this._error = error;
     this._emit('weft-error', error);
   }
@@ -391,7 +452,7 @@ export class WeftChat extends LitElement {
 
   private _send(): void {
     const text = this._draft.trim();
-    if (!text || this._status !== 'ready' || this._answer) return;
+    if (!text || this._status !== 'ready' || this.answering) return;
     this._draft = '';
     this.ask(text).catch(() => undefined); // reported on the turn and as weft-error
   }
@@ -434,13 +495,13 @@ export class WeftChat extends LitElement {
     this._addFiles(files);
   };
 
-  private _scrollToEnd(): void {
+  private _scrollToEnd(always = false): void {
     const log = this.renderRoot.querySelector('.conversation');
-    if (log && log.scrollHeight - log.scrollTop - log.clientHeight < 120) log.scrollTop = log.scrollHeight;
+    if (log && (always || log.scrollHeight - log.scrollTop - log.clientHeight < 120)) log.scrollTop = log.scrollHeight;
   }
 
   protected override render(): TemplateResult {
-    const answering = this._answer !== undefined;
+    const answering = this.answering;
     return html`
       <div class="frame" part="frame">
         <header part="header">
@@ -468,7 +529,7 @@ export class WeftChat extends LitElement {
             @input=${(e: Event) => { this._draft = (e.target as HTMLTextAreaElement).value; }}
             @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this._send(); } }}></textarea>
           ${answering
-            ? html`<button type="button" part="stop" @click=${() => this._answer?.abort.abort()}>Stop</button>`
+            ? html`<button type="button" part="stop" @click=${() => this._stopAnswers()}>Stop</button>`
             : html`<button type="submit" class="primary" part="send" ?disabled=${this._status !== 'ready' || !this._draft.trim()}>Send</button>`}
         </form>
         ${this._dragging ? html`<div class="drop" part="drop">Drop text, Markdown or HTML files to add them</div>` : nothing}
@@ -546,8 +607,11 @@ export class WeftChat extends LitElement {
   private _renderMeta(t: ChatTurn): TemplateResult | typeof nothing {
     if (t.error) return html`<div class="meta failed">The answer failed: ${t.error}</div>`;
     if (t.finishReason === 'abort') return html`<div class="meta">Stopped.</div>`;
-    if (t.finishReason === 'length') return html`<div class="meta">Stopped at the length limit.</div>`;
-    return nothing;
+    const stats = this.timings && t.stats
+      ? `${plural(t.stats.generated, 'token')} · first token after ${Math.round(t.stats.firstTokenMs)} ms · ${(t.stats.totalMs / 1000).toFixed(2)} s in all`
+      : '';
+    if (t.finishReason === 'length') return html`<div class="meta">${stats ? `${stats} · ` : ''}Stopped at the length limit.</div>`;
+    return stats ? html`<div class="meta" part="timings">${stats}</div>` : nothing;
   }
 
   private _renderPanel(p: Passage): TemplateResult {

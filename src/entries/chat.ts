@@ -4,7 +4,9 @@
 
 import { WeftChat, type WeftChatEventMap } from '../chat/weft-chat.js';
 
-export { WeftChat, type ChatTurn, type ChatProgress, type ChatError, type DoneEvent, type WeftChatEventMap } from '../chat/weft-chat.js';
+export {
+  WeftChat, type ChatTurn, type ChatProgress, type ChatError, type ChatEvent, type AskOptions, type ChatIngestOptions, type DoneEvent, type WeftChatEventMap,
+} from '../chat/weft-chat.js';
 export { DEFAULT_CHAT_MODEL } from '../chat/options.js';
 
 if (!customElements.get('weft-chat')) customElements.define('weft-chat', WeftChat);

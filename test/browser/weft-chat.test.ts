@@ -1,7 +1,8 @@
 // <weft-chat> on the real engine worker, with the test embedder (an ONNX graph written here, the
 // MiniLM tokenizer) and the stories260K reference generator: it starts and reports ready, ingests
 // with progress, streams an answer with numbered sources that open the cited passage, stops an
-// answer, keeps the conversation across turns, runs no markup from documents or questions, works
+// answer, keeps the conversation across turns, answers questions alongside each other with their own
+// request numbers, runs no markup from documents or questions, works
 // from the keyboard with labelled controls, and is screenshotted in light and dark themes.
 import { afterEach, expect, inject, test } from 'vitest';
 import { page, userEvent } from 'vitest/browser';
@@ -170,6 +171,72 @@ test('ready, ingest with progress, a streamed answer with sources that open the 
   await settle(el);
   expect(el.messages).toEqual([]);
   expect(qa(el, '.message')).toHaveLength(0);
+  expect(got.errors).toEqual([]);
+});
+
+test('answers alongside: overlapping questions with their own request numbers on weft-event, one Stop for all, timings; an ingest cancelled by its signal', async () => {
+  const { el, got } = await mount({ 'max-tokens': '128', k: '2', timings: '' });
+  expect(el.timings).toBe(true);
+
+  // ingest(files, { signal }): an aborted signal, and one aborted mid-ingest, add nothing.
+  const file = () => new File([VOLCANOES], 'volcanoes.md', { type: 'text/markdown' });
+  await expect(el.ingest([file()], { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+  const cancel = new AbortController();
+  const onProgress = (e: CustomEvent<{ phase: string }>) => { if (e.detail.phase === 'ingest') cancel.abort(); };
+  el.addEventListener('weft-progress', onProgress);
+  await expect(el.ingest([file()], { signal: cancel.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+  el.removeEventListener('weft-progress', onProgress);
+  expect((await el.rag!.info()).size).toBe(0);
+  await settle(el);
+  expect(q(el, '[part=notice]')!.textContent).toContain('cancelled');
+  await el.ingest([file(), new File([TEA], 'tea.txt', { type: 'text/plain' })]);
+
+  // The first question streams; two more are asked alongside it and answered at once, on their own.
+  const first = el.ask('Which kinds of volcano are there?');
+  await until(() => got.events.some((e) => e.type === 'token'), 'the first answer to stream');
+  const second = el.ask('How is green tea made?', { alongside: true });
+  const third = el.ask('What makes black tea dark?', { alongside: true });
+  expect(el.answering).toBe(true);
+  await settle(el);
+  expect(qa(el, '[part=stop]')).toHaveLength(1);
+  const done = await Promise.all([first, second, third]);
+  expect(done.map((d) => d?.type)).toEqual(['done', 'done', 'done']);
+  expect(el.answering).toBe(false);
+
+  const events = got.events as (RagEvent & { request: number; question: string })[];
+  const requests = [...new Set(events.map((e) => e.request))];
+  expect(requests).toEqual([1, 2, 3]);
+  expect(el.messages.filter((t) => t.role === 'assistant').map((t) => t.request)).toEqual([1, 2, 3]);
+  const questions = ['Which kinds of volcano are there?', 'How is green tea made?', 'What makes black tea dark?'];
+  for (const [i, r] of requests.entries()) {
+    const own = events.filter((e) => e.request === r);
+    expect(new Set(own.map((e) => e.question))).toEqual(new Set([questions[i]]));
+    expect(own.at(-1)!.type).toBe('done');
+    expect(own.some((e) => e.type === 'stage')).toBe(true); // the trace stages a timeline draws
+  }
+  // Alongside answers do not carry the conversation's earlier turns.
+  const retrieval = (r: number) => events.find((e) => e.type === 'retrieval' && e.request === r) as Extract<RagEvent, { type: 'retrieval' }>;
+  expect(retrieval(2).query).toContain('green tea');
+  expect(retrieval(2).query).not.toContain('volcano');
+  // They overlapped: the second question was searched before the first answer was done.
+  expect(events.findIndex((e) => e.request === 2)).toBeLessThan(events.findIndex((e) => e.request === 1 && e.type === 'done'));
+  await settle(el);
+  const metas = qa(el, '.message.assistant .meta').map((m) => m.textContent!);
+  expect(metas).toHaveLength(3);
+  for (const m of metas) expect(m).toMatch(/^\d+ tokens? · first token after \d+ ms · [\d.]+ s in all/);
+
+  // One Stop ends every answer in progress.
+  el.maxTokens = 400;
+  got.events.length = 0;
+  const a = el.ask('Tell me more about volcanoes.');
+  await until(() => got.events.some((e) => e.type === 'token'), 'the answer to stream');
+  const b = el.ask('And about tea?', { alongside: true });
+  await settle(el);
+  q<HTMLButtonElement>(el, '[part=stop]')!.click();
+  const [ra, rb] = await Promise.all([a, b]);
+  expect(ra?.finishReason).toBe('abort');
+  expect(rb === undefined || rb.finishReason === 'abort').toBe(true);
+  expect(el.answering).toBe(false);
   expect(got.errors).toEqual([]);
 });
 

@@ -1,8 +1,9 @@
 // The demo app as a person uses it (`npm start`): the built app, served by `vite preview`, in real
 // Chromium, offline (`?models=local`: the reference generator and a small test embedder served
 // from the app's models/ folder). Drop a folder of notes → the progress bars move → ask → a
-// streamed answer whose sources are passages of the dropped notes; "Ask 3 at once" → the
-// timeline shows a later question's search slices inside the first answer's decode window;
+// streamed answer in the <weft-chat> conversation whose sources are passages of the dropped notes
+// (opened in its passage panel); "Ask 3 at once" → the timeline shows a later question's search
+// slices inside the first answer's decode window;
 // reload → the index is still listed and answers without re-ingesting; the benchmark view plots
 // recall against queries/s. Screenshots of each step go to $WEFT_SCREENSHOTS (default: a temp
 // folder) for people to look at.
@@ -80,17 +81,43 @@ async function openApp(page: Page, errors: string[]) {
   expect(await page.locator('#engine-status').textContent()).toMatch(/^Ready/);
 }
 
-/** Asks `question` and waits for its answer; returns what the answer card shows. */
+/** The conversation: the <weft-chat> element (Playwright's locators pierce its open shadow root). */
+const chat = (page: Page) => page.locator('weft-chat');
+const answersIn = (page: Page) => chat(page).locator('.message.assistant');
+
+/** Waits until the conversation holds `n` answers and none is still streaming. */
+async function answered(page: Page, n: number, timeout = 90_000) {
+  await page.waitForFunction((n) => {
+    const all = [...document.querySelector('weft-chat')!.shadowRoot!.querySelectorAll('.message.assistant')];
+    return all.length >= n && all.every((a) => a.getAttribute('aria-busy') === 'false');
+  }, n, { timeout });
+}
+
+/** The sources of an answer: each opened in the element's passage panel, its document and passage read from there. */
+async function sourcesOf(page: Page, answer: ReturnType<typeof answersIn>) {
+  const out: { doc: string; text: string }[] = [];
+  const buttons = answer.locator('.sources button');
+  for (let i = 0; i < await buttons.count(); i++) {
+    await buttons.nth(i).click();
+    const panel = chat(page).locator('[part=panel]');
+    out.push({ doc: (await buttons.nth(i).getAttribute('title'))!, text: (await panel.locator('[part=passage]').textContent())! });
+    expect(await panel.locator('h2').textContent()).toContain(out.at(-1)!.doc); // the panel names the passage's document
+  }
+  return out;
+}
+
+/** Asks `question` in the conversation's own box and waits for its answer; returns what the answer shows. */
 async function askOne(page: Page, question: string) {
-  const before = await page.locator('#answers li.qa').count();
-  await page.fill('#question', question);
-  await page.click('#ask');
-  await page.waitForFunction((n) => document.querySelectorAll('#answers li.qa').length > n && document.querySelector('#answers li.qa')!.getAttribute('data-done') === 'true', before, { timeout: 90_000 });
-  const card = page.locator('#answers li.qa').first();
+  const before = await answersIn(page).count();
+  await chat(page).locator('textarea').fill(question);
+  await chat(page).locator('[part=send]').click();
+  await answered(page, before + 1);
+  const card = answersIn(page).nth(before);
   return {
-    answer: (await card.locator('.a').textContent()) ?? '',
+    card,
+    answer: (await card.locator('.bubble').textContent()) ?? '',
     meta: (await card.locator('.meta').textContent()) ?? '',
-    sources: await card.locator('.sources li').evaluateAll((lis) => lis.map((li) => ({ doc: (li as HTMLElement).dataset.doc!, text: li.querySelector('.passage')!.textContent! }))),
+    sources: await sourcesOf(page, card),
   };
 }
 
@@ -108,7 +135,8 @@ test('drop a folder → progress → ask → a streamed answer citing the droppe
   await openApp(page, errors);
   await shot(page, '1-ready');
   expect(await page.locator('#indexes-empty').isVisible()).toBe(true);
-  expect(await page.locator('#ask').isDisabled()).toBe(true);
+  expect(await page.locator('#ask3').isDisabled()).toBe(true);
+  expect(await chat(page).locator('[part=status]').textContent()).toMatch(/Ready · “notes” · 0 passages/);
 
   // Record every value the progress bars show while the folder is ingested.
   await page.evaluate(() => {
@@ -130,37 +158,48 @@ test('drop a folder → progress → ask → a streamed answer citing the droppe
   expect(seen.read!.length).toBeGreaterThan(1); // it moved, document by document
   for (const p of ['read', 'embed', 'persist']) expect(seen[p]!.at(-1), p).toMatch(/^(\d+) \/ \1$/);
   expect(await page.locator('#indexes tbody tr[data-index=notes]').count()).toBe(1);
+  expect(await page.locator('#ask3').isEnabled()).toBe(true);
+  await expect.poll(() => chat(page).locator('[part=status]').textContent()).toMatch(/“notes” · \d+ passages/);
   await shot(page, '2-ingested');
 
-  // A question answered from the notes: streamed tokens, sources from the dropped files.
+  // A question answered from the notes in <weft-chat>: streamed tokens, sources from the dropped files.
   const tokens: number[] = [];
   await page.exposeFunction('sawToken', (n: number) => { tokens.push(n); });
   await page.evaluate(() => {
+    const root = document.querySelector('weft-chat')!.shadowRoot!;
     new MutationObserver(() => {
-      const a = document.querySelector('#answers li.qa .a');
-      if (a?.textContent) (window as unknown as { sawToken(n: number): void }).sawToken(a.textContent.length);
-    }).observe(document.querySelector('#answers')!, { subtree: true, childList: true, characterData: true });
+      const a = root.querySelector('.message.assistant .bubble');
+      const text = a?.textContent ?? '';
+      if (text && !/Searching|Reading/.test(text)) (window as unknown as { sawToken(n: number): void }).sawToken(text.length);
+    }).observe(root, { subtree: true, childList: true, characterData: true });
   });
   const r = await askOne(page, 'How long should tomato seedlings be hardened off?');
-  expect(r.answer.length).toBeGreaterThan(0);
+  expect(r.answer.trim().length).toBeGreaterThan(0);
   expect(new Set(tokens).size).toBeGreaterThan(2); // the answer grew token by token
   expect(r.meta).toMatch(/\d+ tokens · first token after \d+ ms/);
   expect(r.sources.length).toBeGreaterThan(0);
   for (const s of r.sources) expect(fromNote(s.doc, s.text), `${s.doc}: ${s.text}`).toBe(true);
   expect(r.sources.map((s) => s.doc)).toContain('my-notes/garden/tomatoes.md');
-  await page.locator('#answers li.qa').first().locator('.sources summary').first().click();
+  // Open the tomato note's passage: the panel shows that document and its text.
+  await r.card.locator('.sources button[title="my-notes/garden/tomatoes.md"]').click();
+  expect(await chat(page).locator('[part=panel] h2').textContent()).toContain('my-notes/garden/tomatoes.md');
+  expect(await chat(page).locator('[part=passage]').textContent()).toContain('hardened off for a week');
   expect(await page.locator('#timeline rect[data-kind=step]').count()).toBeGreaterThan(0);
   await shot(page, '3-answer');
+  await chat(page).locator('[part=close]').click();
 
-  // Three overlapping questions: the second and third are searched while the first decodes.
-  await page.fill('#question', 'Where do the trams climb in Lisbon?\nWhat does the compost heap need?\nWhen is the launch?');
-  const first = await page.locator('#answers li.qa').count() + 1;
+  // Three overlapping questions: the second and third are asked alongside the first while it decodes.
+  await page.fill('#questions3', 'Where do the trams climb in Lisbon?\nWhat does the compost heap need?\nWhen is the launch?');
+  const before = await answersIn(page).count();
   await page.click('#ask3');
-  await page.waitForFunction((n) => document.querySelectorAll('#answers li.qa[data-done=true]').length >= n, first + 2, { timeout: 120_000 });
+  await answered(page, before + 3, 120_000);
+  expect(await chat(page).locator('.message.user .bubble').allTextContents()).toEqual(expect.arrayContaining(['Where do the trams climb in Lisbon?', 'What does the compost heap need?', 'When is the launch?']));
   const marks = await page.locator('#timeline rect.mark').evaluateAll((rects) => rects.map((r) => ({
     kind: r.getAttribute('data-kind')!, request: Number(r.getAttribute('data-request')), start: Number(r.getAttribute('data-start')), end: Number(r.getAttribute('data-end')),
     lists: r.getAttribute('data-lists'), title: r.querySelector('title')?.textContent ?? '',
   })));
+  const first = Math.min(...marks.map((m) => m.request)); // the timeline was cleared for the three: its lanes are theirs
+  expect(new Set(marks.map((m) => m.request)).size).toBe(3);
   const steps = marks.filter((m) => m.kind === 'step' && m.request === first);
   expect(steps.length).toBeGreaterThan(1);
   const window = { from: Math.min(...steps.map((s) => s.start)), to: Math.max(...steps.map((s) => s.end)) };
@@ -185,9 +224,12 @@ test('reload: the index is still there and answers without re-ingesting', async 
   expect(Number(await row.locator('td.num').textContent())).toBeGreaterThanOrEqual(8);
   expect(await page.locator('#ingest').isHidden()).toBe(true);
   expect(await page.locator('#engine-status').textContent()).toMatch(/index “notes” \(\d+ passages\)/);
+  expect(await chat(page).locator('[part=status]').textContent()).toMatch(/Ready · “notes” · \d+ passages/);
   const r = await askOne(page, 'What temperature does the sourdough bake at?');
   expect(r.sources.map((s) => s.doc)).toContain('my-notes/recipes/bread.md');
   for (const s of r.sources) expect(fromNote(s.doc, s.text)).toBe(true);
+  await r.card.locator('.sources button[title="my-notes/recipes/bread.md"]').click();
+  expect(await chat(page).locator('[part=passage]').textContent()).toContain('bakes at 250 degrees');
   await shot(page, '5-after-reload');
   expect(errors).toEqual([]);
   await page.close();
