@@ -26,8 +26,9 @@ for (const project of ['unit', 'browser', 'e2e']) {
     const report = JSON.parse(readFileSync(out, 'utf8'));
     passed += report.numPassedTests;
     failed += report.numFailedTests;
-    // A file that failed to load has no failed test but did not pass either.
-    failed += report.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+    // A file that failed outside its tests (it did not load, or a beforeAll/afterAll hook threw)
+    // has no failed test but did not pass either.
+    failed += report.testResults.filter((f) => f.status === 'failed' && !f.assertionResults.some((a) => a.status === 'failed')).length;
   } else if (r.status !== 0) {
     failed++;
   }
