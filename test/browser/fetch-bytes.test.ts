@@ -12,8 +12,10 @@ const url = `${inject('sharedAssets')}/cranfield/cran.all.1400`; // 1.6 MB, serv
 
 test('progress is monotone and ends at the file size', async () => {
   const seen: number[] = [];
-  const bytes = await fetchBytes(url, 'cran.all.1400', { onProgress: (p) => { if (p.status === 'download') seen.push(p.loaded); } });
-  expect(seen.length).toBeGreaterThan(1);
+  // A fresh URL (no HTTP cache); how many pieces the body arrives in is up to the browser and the
+  // server (usually many, but a loaded machine has delivered it in one), so at least one report.
+  const bytes = await fetchBytes(`${url}?progress=${Date.now()}`, 'cran.all.1400', { onProgress: (p) => { if (p.status === 'download') seen.push(p.loaded); } });
+  expect(seen.length).toBeGreaterThanOrEqual(1);
   expect(seen).toEqual([...seen].sort((a, b) => a - b));
   expect(seen.at(-1)).toBe(bytes.byteLength);
 });
