@@ -1,8 +1,8 @@
 // The benchmark view: clustered random vectors, an IVF index trained with k-means on this
 // device's GPU, and for a range of nprobe its recall@k (against the exact flat GPU search) and
 // queries per second — plotted as recall against queries/s, and tabled. Long steps report
-// progress and can be cancelled: adds and the ground-truth search go in batches (cancel between
-// them); k-means training is one GPU call, so a cancel takes effect when it returns.
+// progress and can be cancelled: k-means reports each iteration and stops between them, adds and
+// the ground-truth search go in batches (cancel between them).
 import {
   createFlatIndex, createGpuContext, createIvfIndex, gaussianMixture, isWeftError, recallAtK,
   type Metric, type StorageType,
@@ -57,11 +57,14 @@ export function setupBenchmark(): void {
     const ctx = await createGpuContext();
     ctx.onError((e) => say(`${e.code}: ${e.message}`, true));
     try {
-      show(`Training ${nlist} lists with k-means on the GPU (one GPU call: Cancel stops when it returns)…`);
+      show(`Training ${nlist} lists with k-means on the GPU…`);
       const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, metric, storage, niter: 10, maxTrainPointsPerCentroid: 64 });
       try {
         const t0 = performance.now();
-        await ivf.train(data);
+        await ivf.train(data, {
+          ...(ctl ? { signal: ctl.signal } : {}),
+          onProgress: (p) => show(`Training ${nlist} lists with k-means on the GPU… iteration ${p.done} / ${p.total}`, p.done, p.total),
+        }).catch((e: unknown) => { if (isWeftError(e, 'ABORTED')) throw new Cancelled(); throw e; });
         const trainMs = performance.now() - t0;
         check();
         const batch = 4096;

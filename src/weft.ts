@@ -7,8 +7,9 @@ export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
 export { createGpuContext, contextFrom, type GpuContext, type GpuContextOptions, type GpuSource } from './gpu/context.js';
 export {
   createIvfIndex, createFlatIndex,
-  type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions,
+  type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions, type TrainCallOptions,
 } from './ivf/ivf.js';
+export type { TrainProgress } from './ivf/train.js';
 export {
   METRICS, STORAGE_TYPES, NO_ID, MAX_K,
   type Metric, type StorageType, type SearchOptions, type SearchResult, type SearchSession,

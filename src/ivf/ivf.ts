@@ -12,7 +12,7 @@ import { appendToRecord, emptyRecord, groupByList } from './list-records.js';
 import { checkNprobe, prepareRows, queryBuffer, submitRanking, uploadCentroids, uploadQuantizer } from './probe.js';
 import type { ReferenceList } from './reference.js';
 import { bytesPerRank, maxK, openSession, type InternalSession, type ScanTarget } from './scan.js';
-import { assignLists, trainIvf } from './train.js';
+import { assignLists, trainIvf, type TrainProgress } from './train.js';
 import type { ListRecord, Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
 import { MAX_DIM, MAX_NLIST, checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
 
@@ -35,6 +35,13 @@ export interface IvfIndexOptions extends IndexOptions {
   maxTrainPointsPerCentroid?: number;
 }
 
+export interface TrainCallOptions {
+  /** Stops k-means between iterations (ABORTED); the index stays untrained. */
+  signal?: AbortSignal;
+  /** Progress after each k-means iteration ({ status: 'train', done, total }). */
+  onProgress?: (p: TrainProgress) => void;
+}
+
 interface IndexBase {
   readonly dim: number;
   readonly metric: Metric;
@@ -47,7 +54,7 @@ interface IndexBase {
   /**
    * Learns what storage needs before `add` (IVF: the centroids; int8: the per-dimension range).
    */
-  train(vectors: Float32Array): Promise<void>;
+  train(vectors: Float32Array, options?: TrainCallOptions): Promise<void>;
   /** Adds n x dim vectors; ids default to consecutive integers after the largest so far. Returns the ids. */
   add(vectors: Float32Array, ids?: ArrayLike<number>): Promise<Uint32Array>;
   search(queries: Float32Array, options?: SearchOptions): Promise<SearchResult>;
@@ -286,11 +293,13 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
     get size() { return core.size; },
     get trained() { return centroids !== undefined; },
 
-    train(vectors) {
+    train(vectors, opts = {}) {
       return exclusive(core, async () => {
         checkVectors('training vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
         if (core.size > 0) throw new WeftError('ALREADY_TRAINED', 'The index already holds vectors; retraining would invalidate their lists. Create a new index to retrain.');
-        const t = await trainIvf(ctx, prepare(core, vectors), { nlist, metric: core.metric, layout: core.layout, seed, niter, maxTrainPointsPerCentroid: perCentroid });
+        const t = await trainIvf(ctx, prepare(core, vectors), {
+          nlist, metric: core.metric, layout: core.layout, seed, niter, maxTrainPointsPerCentroid: perCentroid, signal: opts.signal, onProgress: opts.onProgress,
+        });
         adopt(t.centroids, t.quantizer);
       });
     },

@@ -20,6 +20,10 @@ export interface KmeansOptions {
   spherical: boolean;
   niter: number;
   seed: number;
+  /** Checked before every iteration: an abort rejects with ABORTED. */
+  signal?: AbortSignal | undefined;
+  /** Called after every iteration with the iterations done and the total. */
+  onIteration?: ((done: number, total: number) => void) | undefined;
 }
 
 const ASSIGN_WG = 64;
@@ -144,6 +148,7 @@ export async function trainKmeans(ctx: GpuContext, points: Float32Array, opts: K
   const chunks = uploadPoints(ctx, 'weft.kmeans.points', points, dim);
   try {
     for (let it = 0; it < opts.niter; it++) {
+      if (opts.signal?.aborted) throw new WeftError('ABORTED', `k-means training was aborted after ${it} of ${opts.niter} iterations; nothing was changed.`);
       const labels = await assignNearest(ctx, chunks, centroids, dim, opts.metric);
       const { sums, counts } = await memberSums(ctx, chunks, labels, k);
       const dimPad = chunks.dim4 * 4;
@@ -153,6 +158,7 @@ export async function trainKmeans(ctx: GpuContext, points: Float32Array, opts: K
       }
       splitEmptyClusters(centroids, counts, dim, n, rng);
       if (opts.spherical) normalizeInPlace(centroids, dim);
+      opts.onIteration?.(it + 1, opts.niter);
     }
   } finally {
     chunks.destroy();

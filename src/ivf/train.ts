@@ -18,7 +18,13 @@ export interface TrainOptions {
   niter: number;
   /** Training uses at most this many points per centroid (FAISS: 256). */
   maxTrainPointsPerCentroid: number;
+  /** Stops training between k-means iterations (ABORTED). */
+  signal?: AbortSignal | undefined;
+  /** Progress after each k-means iteration. */
+  onProgress?: ((p: TrainProgress) => void) | undefined;
 }
+
+export interface TrainProgress { status: 'train'; done: number; total: number }
 
 export interface Trained {
   /** nlist x dim (normalised for cosine). */
@@ -47,6 +53,7 @@ export async function trainIvf(ctx: GpuContext, prepared: Float32Array, o: Train
   }
   const centroids = await trainKmeans(ctx, sample, {
     dim, k: o.nlist, metric: kernelMetric(o.metric), spherical: o.metric === 'cosine', niter: o.niter, seed: o.seed,
+    signal: o.signal, onIteration: (done, total) => o.onProgress?.({ status: 'train', done, total }),
   });
   const quantizer = o.layout.storage === 'int8' ? trainScalarQuantizer(sample, dim, o.layout.dimPad) : undefined;
   return { centroids, quantizer };

@@ -204,5 +204,24 @@ describe('IVF search behaviour', () => {
       ivf.destroy();
     }
   });
-});
 
+  gpuTest('training reports every k-means iteration and stops between them on abort, leaving the index untrained', async (ctx) => {
+    const dim = 8, nlist = 8, niter = 6;
+    const data = gaussianMixture(800, dim, { centers: 8, seed: freshSeed() });
+    const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, niter });
+    try {
+      const ctl = new AbortController();
+      const seen: number[] = [];
+      await expect(ivf.train(data, { signal: ctl.signal, onProgress: (p) => { seen.push(p.done); if (p.done === 2) ctl.abort(); } }))
+        .rejects.toMatchObject({ code: 'ABORTED' });
+      expect(seen).toEqual([1, 2]); // stopped before the third iteration
+      expect(ivf.trained).toBe(false);
+      const all: { done: number; total: number }[] = [];
+      await ivf.train(data, { onProgress: (p) => all.push({ done: p.done, total: p.total }) });
+      expect(all).toEqual(Array.from({ length: niter }, (_, i) => ({ done: i + 1, total: niter })));
+      expect(ivf.trained).toBe(true);
+    } finally {
+      ivf.destroy();
+    }
+  });
+});
