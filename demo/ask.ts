@@ -24,9 +24,6 @@ const mb = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GB` : `
 const FALLBACK = ['What is this about?', 'What are the key facts?', 'What is mentioned most often?'];
 
 export async function setupAsk(): Promise<void> {
-  // Registered here, not by a bare `import '…/chat.js'`: package.json marks only dist/lib/chat.js as
-  // having side effects, so the demo's bundler would drop a bare import of the source entry.
-  if (!customElements.get('weft-chat')) customElements.define('weft-chat', WeftChat);
   const ui = {
     model: $<HTMLSelectElement>('#model'), modelHint: $<HTMLParagraphElement>('#model-hint'), load: $<HTMLButtonElement>('#load'),
     loadBar: $<HTMLDivElement>('#load-bar'), loadProgress: $<HTMLProgressElement>('#load-progress'), loadText: $<HTMLSpanElement>('#load-text'),

@@ -11,7 +11,6 @@ import {
   type RagEvent, type RagInfo, type RagWorkerInit, type RagWorkerOptions,
 } from '../entries/client.js';
 import { splitCitations } from './citations.js';
-import { forWorker } from './html.js';
 import { workerOptions } from './options.js';
 import { styles } from './styles.js';
 
@@ -241,7 +240,7 @@ export class WeftChat extends LitElement {
       this._notice = undefined;
       try {
         signal.throwIfAborted();
-        const result = await rag.ingest(await forWorker(files), {
+        const result = await rag.ingest(files, {
           signal,
           onProgress: (p) => {
             this._ingest = { ...this._ingest, [p.status]: { done: p.done, total: p.total } };

@@ -3,12 +3,13 @@
 // runtime (Rag): the same methods and options, so code moves between the two unchanged. A call's
 // AbortSignal reaches the worker as abort(call) on the call's number.
 
-import { WeftError } from '../errors.js';
+import { WeftError, checkAborted } from '../errors.js';
 import { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from './engine.js';
 import type { LoadProgress } from '../util/progress.js';
 import type { RagWorkerOptions } from './engine-api.js';
 import { createChatCompletions } from './completions.js';
-import { checkAborted } from './retrieval.js';
+import { forWorker } from './page-documents.js';
+
 import type { GenerateInput, GenerateOptions, Rag, RagEvent } from './types.js';
 
 /** The runtime in the engine worker: a Rag, plus the worker's handle. */
@@ -84,7 +85,12 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   const info = () => engine.api.info();
   return {
     engine,
-    ingest: (documents, o = {}) => numbered(o.signal, 'Ingest', (call) => engine.api.ingest([...documents], o.onProgress ? engine.callback(o.onProgress) : undefined, call)),
+    // HTML is parsed here, on the page (see page-documents.ts).
+    ingest: (documents, o = {}) => numbered(o.signal, 'Ingest', async (call) => {
+      const readable = await forWorker(documents);
+      checkAborted(o.signal, 'Ingest'); // aborted before the worker knew the call
+      return engine.api.ingest(readable, o.onProgress ? engine.callback(o.onProgress) : undefined, call);
+    }),
     search: (query, o = {}) => {
       const { signal, ...rest } = o;
       return numbered(signal, 'The search', (call) => engine.api.search(query, rest, call));

@@ -2,7 +2,7 @@
 // worker arrives on the main thread as a WeftError, with its code and details (comlink's own
 // handler would keep only the message). Both sides must install it — startEngineWorker() does on
 // the main thread, the worker at start-up — and installing is an explicit call, not an import
-// side effect, because the package is marked "sideEffects": false.
+// side effect: only the worker and the chat element's entries are marked as having side effects.
 
 import * as Comlink from 'comlink';
 import { WeftError, type WeftErrorCode } from '../errors.js';

@@ -1,14 +1,18 @@
-// HTML documents are parsed on the page before they go to the engine worker: the library's HTML
-// reader needs DOMParser, which workers lack, so ingesting HTML through createRagInWorker fails
-// with UNPARSABLE_DOCUMENT. Here the page splits the HTML into its sections with the library's
-// own parser (parseSections, public in `weft-rag`) and hands the worker the same sections written
-// as Markdown, which the worker splits back into the same heading paths.
+// Documents are read on the page before they go to the engine worker: the library's HTML reader
+// needs DOMParser, which workers lack. The page splits HTML into its sections with the library's
+// own parser (parseSections) and hands the worker the same sections written as Markdown, which
+// the worker splits back into the same heading paths. createRagInWorker's ingest does this.
 
 import { parseSections, readDocument, type DocumentInput } from '../ingest/documents.js';
 
-/** Files and documents as the engine worker can ingest them: HTML ones become Markdown with the same sections. */
+const isHtml = (input: Blob | DocumentInput): boolean => (input instanceof Blob
+  ? input.type === 'text/html' || /\.html?$/i.test((input as { name?: string }).name ?? '')
+  : input.type === 'html');
+
+/** Files and documents as the engine worker can ingest them: HTML ones become Markdown with the same sections; the rest go as they are. */
 export async function forWorker(inputs: readonly (Blob | DocumentInput)[]): Promise<(Blob | DocumentInput)[]> {
   return Promise.all(inputs.map(async (input, i) => {
+    if (!isHtml(input)) return input;
     const doc = await readDocument(input, i);
     return doc.type === 'html' ? { ...doc, text: sectionsAsMarkdown(doc.text), type: 'markdown' as const } : doc;
   }));
