@@ -2,6 +2,7 @@
 // batches, run one call at a time (an ONNX session runs one at a time), and join the rows.
 
 import { WeftError } from '../errors.js';
+import { createSerialQueue } from '../util/serial-queue.js';
 
 export interface BatchedEmbed {
   embed(texts: readonly string[]): Promise<Float32Array>;
@@ -11,10 +12,10 @@ export interface BatchedEmbed {
 
 /** `run` embeds one batch (rows of `dim()` floats, the dimension known after the first batch). */
 export function batchedEmbed(batchSize: number, run: (batch: readonly string[]) => Promise<Float32Array>, dim: () => number): BatchedEmbed {
-  let queue: Promise<unknown> = Promise.resolve();
+  const calls = createSerialQueue();
   return {
     embed(texts) {
-      const call = queue.then(async () => {
+      return calls.run(async () => {
         if (!Array.isArray(texts) || texts.length === 0) throw new WeftError('INVALID_INPUT', 'embed() needs a non-empty array of texts.');
         texts.forEach((t, i) => {
           if (typeof t !== 'string' || t.trim() === '') throw new WeftError('INVALID_INPUT', `Text ${i} is empty; there is nothing to embed. Drop empty passages before embedding.`, { details: { index: i } });
@@ -26,9 +27,7 @@ export function batchedEmbed(batchSize: number, run: (batch: readonly string[]) 
         for (const p of parts) { out.set(p, at); at += p.length; }
         return out;
       });
-      queue = call.catch(() => undefined);
-      return call;
     },
-    async settled() { await queue; },
+    async settled() { await calls.settled(); },
   };
 }

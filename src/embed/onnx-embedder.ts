@@ -8,6 +8,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WeftError } from '../errors.js';
+import { createSerialQueue } from '../util/serial-queue.js';
 import { batchedEmbed } from './batches.js';
 import { contextFrom, type GpuContext } from '../gpu/context.js';
 import type { LoadProgress } from '../util/progress.js';
@@ -126,13 +127,8 @@ async function json(src: string | URL | object, what: string, sha256: string | u
  * on its own device. Nothing is written to `ort.env.webgpu.device`: in this build it only reports
  * the device onnxruntime created for sessions given none, and setting it does not change theirs.
  */
-let ortTurn: Promise<unknown> = Promise.resolve();
-
-function inTurn<T>(work: () => Promise<T>): Promise<T> {
-  const done = ortTurn.then(work);
-  ortTurn = done.catch(() => undefined);
-  return done;
-}
+const ortTurns = createSerialQueue();
+const inTurn = <T>(work: () => Promise<T>): Promise<T> => ortTurns.run(work);
 
 export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Promise<Embedder> {
   const device = options.device ?? (options.gpu || (typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu) ? 'webgpu' : 'wasm');

@@ -24,6 +24,7 @@
 import { percentile } from '../util/stats.js';
 import { WeftError } from '../errors.js';
 import { mapWebLlmError } from './webllm-errors.js';
+import { createSerialQueue } from '../util/serial-queue.js';
 import { createSampler, type Sampler } from './sampler.js';
 import { loadChatConfig, loadTokenizerJson, type WebLlmCacheBackend, type WebLlmChatConfig, type WebLlmIntegrity, type WebLlmModelRecord } from './webllm-files.js';
 import { renderConversation, type WebLlmConvTemplate } from './webllm-template.js';
@@ -263,12 +264,8 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
   let prefillTokens = 0, prefillMs = 0;
 
   // Engine calls run one at a time, in the order they were asked for.
-  let chain: Promise<unknown> = Promise.resolve();
-  const serial = <T>(f: () => Promise<T>): Promise<T> => {
-    const run = chain.then(f);
-    chain = run.catch(() => undefined);
-    return run;
-  };
+  const engineCalls = createSerialQueue();
+  const serial = <T>(f: () => Promise<T>): Promise<T> => engineCalls.run(f);
 
   const empty = () => {
     position = 0;
@@ -393,7 +390,7 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
 
     async interrupt() {
       interrupted = true;
-      await chain;
+      await engineCalls.settled();
     },
 
     reset() {

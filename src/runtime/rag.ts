@@ -8,16 +8,17 @@
 // citations.ts (the context), completions.ts, ingest.ts, and the gap scheduler that runs
 // retrieval between decode steps in the 'woven' schedule.
 
-import { WeftError } from '../errors.js';
+import { WeftError, checkAborted } from '../errors.js';
 import { openStoredIndex, type StoredIndex } from '../store/stored-index.js';
 import { createGapScheduler } from '../schedule/gaps.js';
-import { createSerialQueue, createSlots } from '../schedule/slots.js';
+import { createSlots } from '../schedule/slots.js';
+import { createSerialQueue } from '../util/serial-queue.js';
 import { createAnswerer } from './answer.js';
 import { defaultPromptTemplate } from './citations.js';
 import { createChatCompletions } from './completions.js';
 import { compileFilter } from './filter.js';
 import { ingestDocuments } from './ingest.js';
-import { checkAborted, createRetrieval } from './retrieval.js';
+import { createRetrieval } from './retrieval.js';
 import type { LocalRag, RagOptions } from './types.js';
 
 /** The named index if the store has it; UNKNOWN_INDEX if it must exist and does not. */

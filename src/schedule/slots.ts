@@ -1,9 +1,8 @@
-// The two concurrency primitives the runtime's locks are made of, kept apart from the runtime so
-// they can be tested alone. `createSlots(n)`: n slots taken in arrival order, whose release is
+// The counting slots the runtime's locks are made of, kept apart from the runtime so they can be
+// tested alone (its serial queue is util/serial-queue.ts). `createSlots(n)`: n slots taken in arrival order, whose release is
 // safe to call more than once (a request's cleanup may run on several paths). The runtime uses
 // one slot for the generator (one context: answers decode one at a time), `lookahead` slots for
 // the questions retrieving ahead, and one slot per request in the sequential schedule.
-// `createSerialQueue()`: runs tasks one after the other, a failed task not stopping the next.
 
 export interface Slots {
   /** True when no slot is taken. */
@@ -23,24 +22,5 @@ export function createSlots(n: number): Slots {
       // A release hands the slot straight to the next waiter, so a newcomer cannot overtake it.
       return () => { if (left) return; left = true; const next = queue.shift(); if (next) next(); else free++; };
     },
-  };
-}
-
-export interface SerialQueue {
-  /** Runs `task` after every task queued before it has settled. */
-  run<T>(task: () => Promise<T>): Promise<T>;
-  /** Settles when every task queued so far has settled (never rejects). */
-  settled(): Promise<unknown>;
-}
-
-export function createSerialQueue(): SerialQueue {
-  let tail: Promise<unknown> = Promise.resolve();
-  return {
-    run(task) {
-      const r = tail.then(task);
-      tail = r.catch(() => undefined);
-      return r;
-    },
-    settled: () => tail,
   };
 }

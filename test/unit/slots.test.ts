@@ -1,7 +1,8 @@
 // The runtime's concurrency primitives: counting slots (arrival order, idempotent release) and
 // the serial queue (one task at a time; a failure does not stop the next).
 import { expect, test } from 'vitest';
-import { createSerialQueue, createSlots } from '../../src/schedule/slots.js';
+import { createSlots } from '../../src/schedule/slots.js';
+import { createSerialQueue } from '../../src/util/serial-queue.js';
 
 const turn = () => new Promise<void>((r) => setTimeout(r, 0));
 
