@@ -58,3 +58,8 @@ export function isWeftError(e: unknown, code?: WeftErrorCode): e is WeftError {
   if (typeof e !== 'object' || e === null || !('code' in e)) return false;
   return code === undefined || (e as { code: unknown }).code === code;
 }
+
+/** Throws ABORTED once `signal` is aborted (checked between a call's stages). */
+export function checkAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new WeftError('ABORTED', `${what} was aborted.`);
+}

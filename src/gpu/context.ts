@@ -140,7 +140,7 @@ const LOSS_GRACE_MS = 500;
  * DEVICE_LOST when the device was lost, DESTROYED when the context was destroyed, GPU_ERROR
  * otherwise. WeftErrors pass through.
  */
-export async function gpuFailure(ctx: GpuContext, error: unknown, what: string): Promise<WeftError> {
+async function gpuFailure(ctx: GpuContext, error: unknown, what: string): Promise<WeftError> {
   if (error instanceof WeftError) return error;
   if (!ctx.lostError) {
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -4,7 +4,7 @@
 // handed out for speculation. It also owns the performance model (PipeRAG's latency-vs-nprobe
 // line and the cost of embedding a query) that sizes slices and periodic searches.
 
-import { WeftError } from '../errors.js';
+import { WeftError, checkAborted } from '../errors.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import { NO_ID, type SearchResult } from '../ivf/types.js';
 import type { StoredIndex } from '../store/stored-index.js';
@@ -17,11 +17,6 @@ import type { Passage } from './types.js';
 /** How a GPU sub-stage gets its turn: in decode gaps (a gap scheduler's run) or at once. */
 export type Runner = <T>(work: () => Promise<T>) => Promise<T>;
 export const direct: Runner = (work) => work();
-
-/** Throws ABORTED once `signal` is aborted (checked between a call's stages). */
-export function checkAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new WeftError('ABORTED', `${what} was aborted.`);
-}
 
 /**
  * Candidates searched per passage wanted when a filter may drop some; widened (x4) while too few

@@ -3,12 +3,11 @@
 // greedily, one line at most, and hands its decode gaps to the other requests' sub-stages like
 // any decoding; the answer's own lookahead prefetch (TeleRAG) streams lists meanwhile.
 
-import { WeftError } from '../errors.js';
+import { WeftError, checkAborted } from '../errors.js';
 import type { Generator } from '../generate/types.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { refill } from './citations.js';
 import { cleanRewrite, rewriteMessages, type Dialogue } from './conversation.js';
-import { checkAborted } from './retrieval.js';
 import type { Trace } from './trace.js';
 
 export interface RewritePlan {

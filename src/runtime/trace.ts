@@ -25,7 +25,7 @@ export interface Trace {
  * performance.now() on a clock every request and every thread shares: milliseconds since the Unix
  * epoch (performance.timeOrigin differs between the page and a worker; their sum does not).
  */
-export const sharedClock = (now: number = performance.now()): number => performance.timeOrigin + now;
+const sharedClock = (now: number = performance.now()): number => performance.timeOrigin + now;
 
 export function createTrace(): Trace {
   const t0 = performance.now();
