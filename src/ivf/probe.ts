@@ -24,7 +24,12 @@ export function prepareRows(metric: Metric, rows: Float32Array, dim: number): Fl
 
 /** Queries on the GPU, prepared and padded to the storage layout's query row. */
 export function queryBuffer(ctx: GpuContext, label: string, layout: Layout, metric: Metric, queries: Float32Array): GPUBuffer {
-  return bufferFrom(ctx, label, padRows(prepareRows(metric, queries, layout.dim), layout.dim, layout.dimPad));
+  return preparedQueryBuffer(ctx, label, layout, prepareRows(metric, queries, layout.dim));
+}
+
+/** queryBuffer for rows already prepared (prepareRows). */
+export function preparedQueryBuffer(ctx: GpuContext, label: string, layout: Layout, prepared: Float32Array): GPUBuffer {
+  return bufferFrom(ctx, label, padRows(prepared, layout.dim, layout.dimPad));
 }
 
 /** nprobe: 1..min(nlist, largest k of the device), or exactly nlist (every list, no ranking needed). Default min(nlist, 8). */

@@ -11,9 +11,9 @@
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { WeftError } from '../errors.js';
 import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
-import { centroidProblem, checkCommit, checkIds, isInt, isRecord, manifestProblem, show, wholeIndexProblem } from './index-checks.js';
+import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show, wholeIndexProblem } from './index-checks.js';
 import {
-  FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, manifestChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
+  FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
   type CentroidData, type ChunkRecord, type CommitChanges, type Manifest, type StoredChunk, type StoredManifest, type WholeIndex,
 } from './records.js';
 import { checkedWholeWrite, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
@@ -377,7 +377,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           const raw = await t.objectStore('manifests').get(name);
           let replaced: Manifest | undefined;
           if (opts.expectGeneration !== undefined) {
-            replaced = await getManifest(t as never, name);
+            if (!raw) throw unknownIndex(name);
+            replaced = checkedManifest(name, raw); // what getManifest does, without reading the record again
             if (replaced.generation !== opts.expectGeneration) {
               throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it); nothing was replaced. Read it again and retry.`, { details: { name, expected: opts.expectGeneration, found: replaced.generation } });
             }

@@ -3,7 +3,7 @@
 // these, as idb-store.ts does.
 
 import { WeftError } from '../errors.js';
-import type { ListRecord } from '../ivf/types.js';
+import { emptyRecord } from '../ivf/list-records.js';
 import type { WeftStore, WriteWholeOptions } from './idb-store.js';
 import { isInt, show, wholeIndexProblem } from './index-checks.js';
 import { FORMAT_VERSION, centroidChecksum, listChecksum, type CentroidData, type Manifest, type WholeIndex } from './records.js';
@@ -27,8 +27,7 @@ export function newIndexManifest(init: IndexInit): { manifest: Manifest; centroi
 
 /** A valid new manifest with the checksums of its centroids and of its nlist empty lists. */
 export function withEmptyChecksums(manifest: Manifest, centroids: CentroidData): Manifest {
-  const empty = (list: number): ListRecord => ({ list, count: 0, ids: new Uint32Array(0), codes: new Uint32Array(0) });
-  return { ...manifest, centroidsChecksum: centroidChecksum(centroids), checksums: Array.from({ length: manifest.nlist }, (_, l) => listChecksum(empty(l))) };
+  return { ...manifest, centroidsChecksum: centroidChecksum(centroids), checksums: Array.from({ length: manifest.nlist }, (_, l) => listChecksum(emptyRecord(l))) };
 }
 
 /** The manifest of a whole index written over `replaced` (if any) whose generation was `previous`: nextId never goes back. */

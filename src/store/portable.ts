@@ -11,6 +11,7 @@
 
 import { WeftError } from '../errors.js';
 import { crc32 } from './checksum.js';
+import { isInt, isRecord } from './index-checks.js';
 import { manifestProblem, wholeIndexProblem, type ChunkRecord, type ListRecord, type Manifest, type WeftStore, type WholeIndex } from './idb-store.js';
 
 /** Version of the file layout (the records inside carry their own formatVersion in the manifest). */
@@ -68,8 +69,6 @@ function invalid(message: string): WeftError {
   return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);
 }
 
-const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The sections of a header, checked for shape (kinds, offsets, list numbers, no repeats) against `nlist`. */
 function checkedSections(sections: unknown, nlist: number): Section[] {

@@ -10,10 +10,10 @@ import { bufferFrom } from '../gpu/kernels.js';
 import type { ListArena } from '../cache/arena.js';
 import type { ListCache } from '../cache/list-cache.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
-import { mergeResults, prepareRows, queryBuffer, rankLists, type RankInit } from '../ivf/probe.js';
+import { mergeResults, preparedQueryBuffer, prepareRows, queryBuffer, rankLists, type RankInit } from '../ivf/probe.js';
 import { referenceProbes } from '../ivf/reference.js';
 import { openSession, type InternalSession, type ScanTarget } from '../ivf/scan.js';
-import type { ListRecord, Metric, SearchResult, SearchSession } from '../ivf/types.js';
+import type { ListRecord, SearchResult, SearchSession } from '../ivf/types.js';
 import { cpuCandidates } from './cpu-scoring.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
@@ -79,7 +79,7 @@ export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: 
   const { ctx, cache } = env;
   const nq = queries.length / env.layout.dim;
   const prepared = prepareRows(env.metric, queries, env.layout.dim);
-  const qbuf = queryBuffer(ctx, 'weft.search.queries', env.layout, env.metric, queries);
+  const qbuf = preparedQueryBuffer(ctx, 'weft.search.queries', env.layout, prepared);
   let probes: GPUBuffer | undefined;
   const lease = cache.lease();
   const arenas: ListArena[] = [];

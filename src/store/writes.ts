@@ -41,6 +41,7 @@ export function checkExistingIds(ids: unknown): number[] {
 
 /** Tombstones `ids` in their lists (read from the store): the changed records and how many vectors went. */
 async function tombstones(env: WriteEnv, ids: readonly number[]): Promise<{ records: Map<number, ListRecord>; removed: number; chunkIds: number[] }> {
+  if (ids.length === 0) return { records: new Map(), removed: 0, chunkIds: [] }; // no store round trips for nothing
   const chunks = await env.store.readChunks(env.name, ids);
   const byList = new Map<number, Set<number>>();
   const chunkIds: number[] = [];
@@ -140,8 +141,8 @@ export async function planRebuild(env: WriteEnv, seed: number): Promise<{ whole:
   if (n < nlist) return undefined; // too few vectors to retrain; keep the lists as they are
   const quantizer = whole.centroids.vmin && whole.centroids.scale ? { vmin: whole.centroids.vmin, scale: whole.centroids.scale } : undefined;
   const vectors = decodeRows(live.rows, layout, quantizer);
-  const trained = await trainIvf(env.ctx, prepareRows(metric, vectors, layout.dim), { nlist, metric, layout, seed, niter: 20, maxTrainPointsPerCentroid: 256 });
   const prepared = prepareRows(metric, vectors, layout.dim);
+  const trained = await trainIvf(env.ctx, prepared, { nlist, metric, layout, seed, niter: 20, maxTrainPointsPerCentroid: 256 });
   const labels = await assignLists(env.ctx, prepared, trained.centroids, layout.dim, metric);
   const lists = recordsFromLabels(labels, encodeRows(prepared, layout, trained.quantizer), live.ids, nlist, layout);
   const listOf = new Map<number, number>();
