@@ -10,10 +10,15 @@
 //
 // Stored vectors are interleaved in blocks of 32: vec4<u32> unit u of slot s lives at
 // ((s / 32) * UNITS + u) * 32 + s % 32, so neighbouring threads read neighbouring words.
+//
+// A filtered scan (FILTERED = 1) keeps only the vectors whose id is set in `allow`, a bitmap of
+// one bit per vector id (ids past its end are not allowed); the others are neither scored nor
+// read. An unfiltered scan (FILTERED = 0) compiles the test away: it binds a dummy there.
 
 override STORAGE: u32 = 0u; // 0 = f32, 1 = f16 (2 per word), 2 = int8 scalar-quantised (4 per word)
 override METRIC: u32 = 0u;  // 0 = squared L2, 1 = inner product (cosine runs on normalised data)
 override UNITS: u32 = 1u;   // vec4<u32> units per stored vector
+override FILTERED: u32 = 0u; // 1: only ids set in `allow` are candidates
 const BLOCK: u32 = 32u;
 
 struct Params {
@@ -39,10 +44,16 @@ struct Params {
 @group(0) @binding(5) var<storage, read> queries: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> sq: array<vec4<f32>>;       // int8: vmin units then scale units
 @group(0) @binding(7) var<storage, read_write> outList: array<vec2<u32>>;
+@group(0) @binding(8) var<storage, read> allow: array<u32>;         // FILTERED: bit (id % 32) of word id / 32
 
 var<workgroup> candCount: atomic<u32>;
 var<workgroup> thrKey: f32;
 var<workgroup> thrId: u32;
+
+fn allowed(id: u32) -> bool {
+  let w = id >> 5u;
+  return w < arrayLength(&allow) && (allow[w] & (1u << (id & 31u))) != 0u;
+}
 
 fn acc_metric(acc: f32, q: vec4<f32>, x: vec4<f32>) -> f32 {
   if (METRIC == 0u) { let d = q - x; return acc + dot(d, d); }
@@ -124,8 +135,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = seg.x + tileStart + i;
       let id = slotIds[slot];
       // A deleted vector keeps its slot with id NO_ID (a tombstone) until the list is compacted.
-      let key = select(EMPTY_KEY, score(qBase, slot), id != NO_ID);
-      if (id != NO_ID && before(key, id, thrKey, thrId)) {
+      var key = EMPTY_KEY;
+      var keep = id != NO_ID;
+      if (FILTERED == 0u) {
+        key = select(EMPTY_KEY, score(qBase, slot), keep);
+      } else {
+        keep = keep && allowed(id);
+        if (keep) { key = score(qBase, slot); }
+      }
+      if (keep && before(key, id, thrKey, thrId)) {
         let at = atomicAdd(&candCount, 1u);
         sk[k + at] = key;
         si[k + at] = id;

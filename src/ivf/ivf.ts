@@ -2,6 +2,7 @@
 // WGSL kernels) and the exact flat index over the same storage, which is the baseline and the
 // ground-truth generator. Host memory keeps each list's encoded vectors (the future IndexedDB
 // tier writes exactly these records); the GPU holds them sharded under the binding limit.
+// Both take an allow bitmap (SearchOptions.allow), uploaded per search for the filtered scan.
 
 import { WeftError } from '../errors.js';
 import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
@@ -206,6 +207,17 @@ async function searchInBatches(core: Core, queries: Float32Array, k: number, bat
   return { ids, distances, numQueries: nq, k };
 }
 
+/** The allow bitmap of a search, checked; uploaded by allowBuffer. */
+function checkAllow(allow: unknown): Uint32Array | undefined {
+  if (allow === undefined) return undefined;
+  if (!(allow instanceof Uint32Array)) throw new WeftError('INVALID_OPTION', 'allow must be a Uint32Array bitmap: bit (id % 32) of word floor(id / 32) set for each id a search may return.');
+  return allow;
+}
+
+function allowBuffer(ctx: GpuContext, allow: Uint32Array | undefined): GPUBuffer | undefined {
+  return allow && bufferFrom(ctx, 'weft.search.allow', allow);
+}
+
 function coreStats(core: Core) {
   const l = core.gpuLists?.lists;
   return { size: core.size, shards: l ? l.shards.length : 0, gpuBytes: l ? l.bytes : 0 };
@@ -268,23 +280,26 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
     checkReady();
     if (core.size === 0) throw new WeftError('EMPTY_INDEX', 'The index holds no vectors yet; add() some before searching.');
     checkVectors('queries', queries, dim);
-    return { k: checkK(opts.k, core.size, maxK(ctx)), nprobe: checkNprobe(ctx, opts.nprobe, nlist) };
+    return { k: checkK(opts.k, core.size, maxK(ctx)), nprobe: checkNprobe(ctx, opts.nprobe, nlist), allow: checkAllow(opts.allow) };
   };
 
-  const openIvfSession = async (queries: Float32Array, k: number, nprobe: number): Promise<InternalSession> => {
+  const openIvfSession = async (queries: Float32Array, k: number, nprobe: number, allowBits?: Uint32Array): Promise<InternalSession> => {
     const qbuf = queryBuffer(ctx, 'weft.search.queries', core.layout, core.metric, queries);
     const nq = queries.length / dim;
     let ranking: ReturnType<typeof submitRanking>;
+    let allow: GPUBuffer | undefined;
     try {
       // The list scan queues behind the ranking: no round trip in between.
       ranking = submitRanking(ctx, { centroids: coarse!, dim, nlist, metric: core.metric, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, nprobe });
+      allow = allowBuffer(ctx, allowBits);
     } catch (e) {
       ctx.destroyBuffer(qbuf);
+      if (ranking!) ctx.destroyBuffer(ranking.buffer);
       throw e;
     }
     return sessionOver(core, (t) => ({
       target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, k,
-      probes: ranking.buffer, probeStride: ranking.stride, nprobe, owned: [qbuf, ranking.buffer],
+      probes: ranking.buffer, probeStride: ranking.stride, nprobe, owned: [qbuf, ranking.buffer, ...(allow ? [allow] : [])], ...(allow ? { allow } : {}),
     }));
   };
 
@@ -334,17 +349,17 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
 
     search(queries, opts = {}) {
       return exclusive(core, async () => {
-        const { k, nprobe } = checkSearch(queries, opts);
+        const { k, nprobe, allow } = checkSearch(queries, opts);
         const batch = Math.min(queryBatch(core, target(core, core.gpuLists!.lists), k),
           queryBatch(core, { layout: layoutFor(dim, 'f32'), metric: core.metric, lists: coarse! }, Math.min(nprobe, maxK(ctx))));
-        return searchInBatches(core, queries, k, batch, (q) => openIvfSession(q, k, nprobe));
+        return searchInBatches(core, queries, k, batch, (q) => openIvfSession(q, k, nprobe, allow));
       });
     },
 
     searchSession(queries, opts = {}) {
       return exclusive(core, async () => {
-        const { k, nprobe } = checkSearch(queries, opts);
-        return openIvfSession(queries, k, nprobe);
+        const { k, nprobe, allow } = checkSearch(queries, opts);
+        return openIvfSession(queries, k, nprobe, allow);
       });
     },
 
@@ -400,11 +415,14 @@ export async function createFlatIndex(options: IndexOptions): Promise<FlatIndex>
         if (core.size === 0) throw new WeftError('EMPTY_INDEX', 'The index holds no vectors yet; add() some before searching.');
         checkVectors('queries', queries, dim);
         const k = checkK(opts.k, core.size, maxK(ctx));
+        const allowBits = checkAllow(opts.allow);
         const batch = queryBatch(core, target(core, core.gpuLists!.lists), k);
         return searchInBatches(core, queries, k, batch, async (q) => {
           const qbuf = queryBuffer(ctx, 'weft.search.queries', core.layout, core.metric, q);
           const probe = bufferFrom(ctx, 'weft.search.flatProbe', new Uint32Array(2));
-          return sessionOver(core, (t) => ({ target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: q.length / dim, k, probes: probe, probeStride: 0, nprobe: 1, owned: [qbuf, probe] }));
+          const allow = allowBuffer(ctx, allowBits);
+          const owned = [qbuf, probe, ...(allow ? [allow] : [])];
+          return sessionOver(core, (t) => ({ target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: q.length / dim, k, probes: probe, probeStride: 0, nprobe: 1, owned, ...(allow ? { allow } : {}) }));
         });
       });
     },

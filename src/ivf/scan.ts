@@ -2,6 +2,8 @@
 // slice's per-workgroup top-k lists into one list per query with merge passes, and carries that
 // running top-k (on the GPU) into the next slice. The same code serves the IVF lists, the flat
 // index (one list, one probe) and the coarse step (centroids as one f32 list, k = nprobe).
+// A session given an allow bitmap runs the filtered variant of the scan kernel: only allowed
+// ids are candidates, so a selective filter still yields the k best allowed vectors.
 
 import { WeftError } from '../errors.js';
 import { gpuAwait, type GpuContext } from '../gpu/context.js';
@@ -61,9 +63,9 @@ export function scanGeometry(ctx: GpuContext, target: ScanTarget, k: number) {
   return { sortN, wg, tileSize, tiles, numShards: target.lists.shards.length };
 }
 
-function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number): Kernel {
-  return kernel(ctx, 'scan', topkWgsl + scanWgsl, ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw'], {
-    WG: wg, SORT_N: sortN, STORAGE: STORAGE_CODE[t.layout.storage], METRIC: t.metric === 'l2' ? 0 : 1, UNITS: t.layout.units,
+function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number, filtered: boolean): Kernel {
+  return kernel(ctx, 'scan', topkWgsl + scanWgsl, ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'read'], {
+    WG: wg, SORT_N: sortN, STORAGE: STORAGE_CODE[t.layout.storage], METRIC: t.metric === 'l2' ? 0 : 1, UNITS: t.layout.units, FILTERED: filtered ? 1 : 0,
   });
 }
 
@@ -89,6 +91,11 @@ export interface SessionInit {
   /** Entries per query in `probes` (0: one shared list). */
   probeStride: number;
   nprobe: number;
+  /**
+   * Only vectors whose id has its bit set here are candidates (bit id % 32 of u32 word id / 32;
+   * ids past the end are not allowed). Not destroyed by the session unless also in `owned`.
+   */
+  allow?: GPUBuffer;
   /** Buffers the session destroys when it ends. */
   owned: GPUBuffer[];
 }
@@ -108,13 +115,13 @@ export interface InternalSession extends SearchSession {
 export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: number): Promise<number> {
   const { target, numQueries: nq, k, nprobe } = init;
   const { sortN, wg, tileSize, tiles, numShards } = scanGeometry(ctx, target, k);
-  const scan = scanKernel(ctx, target, sortN, wg);
+  const scan = scanKernel(ctx, target, sortN, wg, init.allow !== undefined);
   const partial = storageBuffer(ctx, 'weft.bench.partial', nq * nprobe * numShards * tiles * k * 8);
   const dummy = storageBuffer(ctx, 'weft.bench.dummy', 16);
   const params = target.lists.shards.map((_, s) => uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits, tileSize, target.lists.segStride]));
   try {
     const binds = target.lists.shards.map((shard, s) => bindGroup(ctx, scan, 'weft.bench.scanBind', [
-      params[s]!, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial]));
+      params[s]!, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial, init.allow ?? dummy]));
     const encoder = ctx.device.createCommandEncoder({ label: 'weft.bench.scan' });
     const pass = encoder.beginComputePass({ label: 'weft.bench.scan' });
     pass.setPipeline(scan.pipeline);
@@ -138,7 +145,7 @@ export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: n
 export function openSession(ctx: GpuContext, init: SessionInit): InternalSession {
   const { target, numQueries: nq, k, nprobe } = init;
   const { sortN, wg, tileSize, tiles, numShards } = scanGeometry(ctx, target, k);
-  const scan = scanKernel(ctx, target, sortN, wg);
+  const scan = scanKernel(ctx, target, sortN, wg, init.allow !== undefined);
   const merge = mergeKernel(ctx, sortN, wg);
   const perRank = bytesPerRank(ctx, target, k, nq);
   if (perRank > ctx.maxShardBytes || nq > ctx.limits.maxComputeWorkgroupsPerDimension || tiles > ctx.limits.maxComputeWorkgroupsPerDimension) {
@@ -189,7 +196,7 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
           temps.push(params);
           const shard = target.lists.shards[s]!;
           pass.setBindGroup(0, bindGroup(ctx, scan, 'weft.search.scanBind', [
-            params, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial]));
+            params, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial, init.allow ?? dummy]));
           pass.dispatchWorkgroups(tiles, rc, nq);
         }
         pass.end();

@@ -16,6 +16,12 @@ export interface SearchOptions {
   k?: number;
   /** IVF lists probed per query (1..nlist; values above MAX_K only as nlist itself). Default min(nlist, 8). */
   nprobe?: number;
+  /**
+   * An allow-list: only vectors whose id has its bit set are results (bit id % 32 of word
+   * id / 32; ids past the end are not allowed). The k best allowed vectors in the probed lists
+   * come back; fewer (NO_ID slots) only when the probed lists hold fewer allowed vectors.
+   */
+  allow?: Uint32Array;
 }
 
 /**

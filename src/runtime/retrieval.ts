@@ -18,13 +18,6 @@ import type { Passage } from './types.js';
 export type Runner = <T>(work: () => Promise<T>) => Promise<T>;
 export const direct: Runner = (work) => work();
 
-/**
- * Candidates searched per passage wanted when a filter may drop some; widened (x4) while too few
- * survive, up to MAX_CANDIDATES (within every device's top-k limit).
- */
-const FILTER_OVERFETCH = 4;
-const MAX_CANDIDATES = 256;
-
 /** Refuses an embedder whose vectors do not have the index's dimension. */
 export function checkDimension(index: StoredIndex | undefined, indexName: string, dim: number): void {
   if (index && dim !== index.dim) {
@@ -48,7 +41,7 @@ export interface RetrieveOptions {
   window?: number;
   /** Asked between slices: true stops the search (the answer it was for has ended). */
   cancelled?: () => boolean;
-  /** Only passages it keeps (the session searches more candidates so that k survive, where the index has them). */
+  /** Only passages it keeps: the index's scan honours it, so k come back wherever the index has k. */
   filter?: PassagePredicate;
   /** Aborting rejects with ABORTED between sub-stages. */
   signal?: AbortSignal;
@@ -63,7 +56,7 @@ export interface Lookahead {
 export interface Retrieval {
   /** The index to search for `query`: INVALID_INPUT for an empty query, EMPTY_INDEX for an empty index. */
   indexFor(query: string): StoredIndex;
-  /** One unsliced search: embed, search, passages (with a filter, more candidates so that k survive it). */
+  /** One unsliced search: embed, search, passages (a filter is applied inside the index's search). */
   search(query: string, k: number, nprobe: number | undefined, filter?: PassagePredicate, signal?: AbortSignal): Promise<Passage[]>;
   /** The search as sub-stages, each run by `o.run`; `busyMs` is their time. */
   retrieve(query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number }>;
@@ -95,7 +88,8 @@ export interface RetrievalOptions {
   maxSlowdown: number;
 }
 
-async function passagesOf(index: StoredIndex, r: SearchResult, k: number, filter?: PassagePredicate): Promise<Passage[]> {
+/** The passages of a search's result row, best first (a filter was applied by the index's search). */
+async function passagesOf(index: StoredIndex, r: SearchResult, k: number): Promise<Passage[]> {
   const ids = Array.from(r.ids).filter((id) => id !== NO_ID);
   const chunks = await index.chunks(ids);
   const out: Passage[] = [];
@@ -103,8 +97,7 @@ async function passagesOf(index: StoredIndex, r: SearchResult, k: number, filter
     const ch = chunks[i];
     if (!ch || out.length >= k) return;
     const metadata = ch.metadata ?? {};
-    if (filter && !filter(metadata, ch.docId)) return;
-    out.push({ citation: out.length + 1, id, score: r.distances[i]!, docId: ch.docId, text: ch.text, metadata });
+    out.push({ citation: out.length + 1, id, score: r.distances[i]!, scores: { vector: r.distances[i]! }, docId: ch.docId, text: ch.text, metadata });
   });
   return out;
 }
@@ -144,13 +137,9 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       checkAborted(signal, 'The search');
       const q = await embedder.embed([query]);
       checkDimension(index, indexName, q.length);
-      const most = Math.min(index.size, Math.max(k, MAX_CANDIDATES));
-      for (let want = Math.min(index.size, filter ? Math.min(most, k * FILTER_OVERFETCH) : k); ; want = Math.min(most, want * FILTER_OVERFETCH)) {
-        checkAborted(signal, 'The search');
-        const r = await index.search(q, { k: want, nprobe: nprobe ?? Math.min(index.nlist, 8) });
-        const passages = await passagesOf(index, r, k, filter);
-        if (!filter || passages.length >= k || want >= most) return passages;
-      }
+      checkAborted(signal, 'The search');
+      const r = await index.search(q, { k: Math.min(index.size, k), nprobe: nprobe ?? Math.min(index.nlist, 8), ...(filter ? { filter: filter.filter } : {}) });
+      return passagesOf(index, r, k);
     },
 
     async lookahead(query, o) {
@@ -167,8 +156,6 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     async retrieve(query, r) {
       const index = indexFor(query);
       checkAborted(r.signal, 'The answer');
-      // With a filter the session keeps more candidates, so that k of them are likely to pass it.
-      const candidates = Math.min(index.size, r.filter ? Math.max(r.k, Math.min(MAX_CANDIDATES, r.k * FILTER_OVERFETCH)) : r.k);
       const { trace } = r;
       const window = r.window ? { window: r.window } : {};
       let busy = 0;
@@ -182,7 +169,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         arrived = index.prefetch(q, { nprobe: r.nprobe }).done
           .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
       }
-      const session = await timed(() => index.searchSession(q, { k: candidates, nprobe: r.nprobe }));
+      const session = await timed(() => index.searchSession(q, { k: Math.min(index.size, r.k), nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}) }));
       // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
       // progress decodes), so that a slice in a gap finds its lists cached and only scans.
       await arrived;
@@ -194,9 +181,9 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
           const s0 = performance.now();
           const step = await timed(() => session.step(r.listsPerSlice));
           trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });
-          if (++slices === r.afterSlices && !session.done && r.onPartial) await r.onPartial(await passagesOf(index, await session.read(), r.k, r.filter));
+          if (++slices === r.afterSlices && !session.done && r.onPartial) await r.onPartial(await passagesOf(index, await session.read(), r.k));
         }
-        return { passages: await passagesOf(index, await session.read(), r.k, r.filter), busyMs: busy };
+        return { passages: await passagesOf(index, await session.read(), r.k), busyMs: busy };
       } finally {
         session.destroy();
       }

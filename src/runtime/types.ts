@@ -9,9 +9,12 @@ import type { Metric, StorageType } from '../ivf/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../store/idb-store.js';
 import type { StoredIndex } from '../store/stored-index.js';
+import type { PassageFilter } from '../store/filter.js';
+import type { Reranker } from './reranking.js';
 import type { ChatCompletions } from './completions.js';
+import type { FusionOptions, SearchMode } from './fusion.js';
 
-export type { ChatMessage, SamplingOptions };
+export type { ChatMessage, FusionOptions, Reranker, SamplingOptions, SearchMode };
 
 export interface RagOptions {
   store: WeftStore;
@@ -55,24 +58,21 @@ export interface RagOptions {
   system?: string;
   /** How answers sample unless a call says otherwise (fields left out: the generator's defaults; the reference generator's is greedy). */
   sampling?: SamplingOptions;
-}
-
-/** A scalar a metadata filter compares with. */
-export type MetadataValue = string | number | boolean | null;
-
-/**
- * Which passages a search or an answer may use: plain data, so the same filter works on the main
- * thread and in the engine worker. Every condition given must hold.
- */
-export interface PassageFilter {
-  /** The passage's document, or one of these documents. */
-  docId?: string | readonly string[];
   /**
-   * Each field must equal the value, or one of the values when an array is given; a field whose
-   * own value is an array (e.g. tags) matches when it contains the value.
+   * How searches and answers retrieve unless a call says otherwise: 'hybrid' (default) fuses the
+   * BM25 ranking of the chunks' words with the vector ranking, so names, codes and rare terms that
+   * embeddings blur are found too; 'vector' and 'lexical' use one side.
    */
-  metadata?: Readonly<Record<string, MetadataValue | readonly MetadataValue[]>>;
+  mode?: SearchMode;
+  /** How hybrid retrieval fuses the two rankings (default: reciprocal rank fusion, equal weights). */
+  fusion?: FusionOptions;
+  /** Reorders the retrieved candidates before the top k go into the prompt (see GenerateOptions.rerank). */
+  reranker?: Reranker;
 }
+
+// The filter types live with their compiler in the store layer (a stored index honours them in
+// its GPU scan); re-exported here under the same public names.
+export type { MetadataCondition, MetadataRange, MetadataValue, PassageFilter } from '../store/filter.js';
 
 /** The last user turn's text, built from the passages in the context and the user's question. */
 export type PromptTemplate = (passages: readonly Passage[], question: string) => string;
@@ -81,11 +81,21 @@ export interface Passage {
   /** Citation number in the prompt, from 1. */
   citation: number;
   id: number;
+  /**
+   * The score the passage was ranked by: in 'vector' mode the vector distance (smaller is nearer),
+   * in 'lexical' mode its BM25 score, in 'hybrid' mode the fused score, and the reranker's score
+   * when the candidates were reranked (those three: larger is better). `scores` has each side's.
+   */
   score: number;
+  /** Each ranking's own score where the passage was in it. */
+  scores: PassageScores;
   docId: string;
   text: string;
   metadata: Record<string, unknown>;
 }
+
+/** What each ranking gave a passage: vector distance, BM25, fused score, reranker score. */
+export interface PassageScores { vector?: number; lexical?: number; fused?: number; rerank?: number }
 
 export type IngestProgress =
   | { status: 'read'; done: number; total: number }
@@ -100,9 +110,11 @@ export interface TraceStage {
    * periodic retrieval's passages replaced those in the context (re-prefill); rewrite: the
    * generator rewrote a follow-up question into a standalone search query; step: one decode step
    * of the answer (one per generated token; the terminal step that ends the answer is not one);
-   * decode: the whole decoding, from the first step to the last (its gaps included).
+   * decode: the whole decoding, from the first step to the last (its gaps included); lexical:
+   * the BM25 search of hybrid or lexical retrieval; rerank: one slice of the reranker's scoring
+   * (a few candidates).
    */
-  kind: 'embed' | 'search' | 'prefetch' | 'prefill' | 'decode' | 'step' | 'profile' | 'speculate' | 'restart' | 'refresh' | 'rewrite';
+  kind: 'embed' | 'search' | 'lexical' | 'rerank' | 'prefetch' | 'prefill' | 'decode' | 'step' | 'profile' | 'speculate' | 'restart' | 'refresh' | 'rewrite';
   /** Milliseconds since the request started. */
   start: number; end: number;
   /**
@@ -113,6 +125,8 @@ export interface TraceStage {
   at: number;
   /** search: the lists this slice scanned and the bytes it streamed in; prefetch: the lists and bytes read ahead. */
   clusters?: number; bytes?: number; nprobe?: number;
+  /** rerank: the candidates this slice scored; lexical: the chunks it matched. */
+  passages?: number;
   /** Periodic retrieval: the window whose text was the query. */
   window?: number;
 }
@@ -143,6 +157,12 @@ export interface PeriodicOptions {
   maxSlowdown?: number;
   /** Passages per periodic retrieval. Default: the request's k. */
   k?: number;
+}
+
+/** Reranking before the top k are kept. */
+export interface RerankOptions {
+  /** Passages retrieved and scored by the reranker (default 20, at least k). */
+  candidates?: number;
 }
 
 /** A conversation: its turns in order, the last one the user's question. */
@@ -176,6 +196,15 @@ export interface GenerateOptions {
   sampling?: SamplingOptions;
   /** Only passages that pass this filter are retrieved (also by periodic retrieval). */
   filter?: PassageFilter;
+  /** Vector, lexical (BM25) or hybrid retrieval (default: the runtime's mode, itself 'hybrid' by default); also periodic retrieval's. */
+  mode?: SearchMode;
+  /**
+   * Retrieve `candidates` passages (default 20), score them with the runtime's reranker (a
+   * cross-encoder, or a decoder with per-passage KV reuse) in sub-stages like search slices, and
+   * put the top k in the prompt. true: the defaults. Needs RagOptions.reranker (INVALID_OPTION
+   * otherwise). Speculation waits for the reranked list.
+   */
+  rerank?: boolean | RerankOptions;
   /**
    * A conversation's search query: the question plus up to `queryTurns` earlier messages, newest
    * first, as many as fit the embedder's maxLength (so truncation drops the oldest). Default 4;
@@ -206,6 +235,10 @@ export interface SearchOptions {
   /** Lists probed (default min(nlist, 8)). */
   nprobe?: number;
   filter?: PassageFilter;
+  /** Vector, lexical (BM25) or hybrid retrieval (default: the runtime's mode, itself 'hybrid' by default). */
+  mode?: SearchMode;
+  /** As in GenerateOptions: reorder `candidates` retrieved passages with the runtime's reranker and return the top k. */
+  rerank?: boolean | RerankOptions;
   /** Aborting rejects the search with ABORTED. */
   signal?: AbortSignal;
 }

@@ -3,7 +3,8 @@
 // whose score could still place it in the top k once the GPU scores it in float32 (its exact
 // score within a rounding bound of the k-th best upper bound). Those few candidates go to a
 // scratch arena, one pseudo-list per query, for the GPU kernel to score: so the final ranking
-// uses the kernel's own scores, as if the lists had been cached, bit for bit.
+// uses the kernel's own scores, as if the lists had been cached, bit for bit. A filtered search
+// passes its allow-list: vectors outside it are not candidates here either.
 
 import type { GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
@@ -21,8 +22,13 @@ export interface CpuCandidates {
 export function cpuCandidates(ctx: GpuContext, label: string, o: {
   layout: Layout; metric: Metric; quantizer: ScalarQuantizer | undefined;
   records: readonly ListRecord[]; probeLists: Uint32Array; queries: Float32Array; numQueries: number; nprobe: number; k: number;
+  /** Entries per query in probeLists (default nprobe: the first nprobe of each are probed). */
+  probeStride?: number;
+  /** Only these ids are candidates (a filtered search's allow-list). */
+  allow?: { has(id: number): boolean };
 }): CpuCandidates {
-  const { layout, metric, queries: q, numQueries: nq, nprobe, k } = o;
+  const { layout, metric, queries: q, numQueries: nq, nprobe, k, allow } = o;
+  const stride = o.probeStride ?? nprobe;
   const dim = layout.dim;
   const decoded = new Map<number, { rec: ListRecord; rows: Uint32Array; vectors: Float32Array }>();
   for (const rec of o.records) {
@@ -34,11 +40,11 @@ export function cpuCandidates(ctx: GpuContext, label: string, o: {
   for (let qi = 0; qi < nq; qi++) {
     const cands: { lo: number; hi: number; id: number; row: Uint32Array }[] = [];
     for (let r = 0; r < nprobe; r++) {
-      const d = decoded.get(o.probeLists[qi * nprobe + r]!);
+      const d = decoded.get(o.probeLists[qi * stride + r]!);
       if (!d) continue;
       for (let slot = 0; slot < d.rec.count; slot++) {
         const id = d.rec.ids[slot]!;
-        if (id === NO_ID) continue;
+        if (id === NO_ID || (allow && !allow.has(id))) continue;
         let key = 0, mag = 0;
         for (let j = 0; j < dim; j++) {
           const a = q[qi * dim + j]!, b = d.vectors[slot * dim + j]!;

@@ -3,6 +3,8 @@
 // into the cache, in a scratch arena for lists the cache cannot hold, or (missing: 'cpu') as the
 // few candidates the CPU could not rule out. Results never depend on what happens to be cached.
 // Everything a search reads comes in explicitly: the snapshot it started from and the cache.
+// A filtered search brings its allow-list (allow-list.ts): every one of those scans honours it,
+// and the search probes past nprobe until the probed lists hold k allowed vectors.
 
 import { WeftError } from '../errors.js';
 import { gpuAwait } from '../gpu/context.js';
@@ -12,8 +14,9 @@ import type { ListCache } from '../cache/list-cache.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
 import { mergeResults, preparedQueryBuffer, prepareRows, queryBuffer, rankLists, type RankInit } from '../ivf/probe.js';
 import { referenceProbes } from '../ivf/reference.js';
-import { openSession, type InternalSession, type ScanTarget } from '../ivf/scan.js';
+import { maxK, openSession, type InternalSession, type ScanTarget } from '../ivf/scan.js';
 import type { ListRecord, SearchResult, SearchSession } from '../ivf/types.js';
+import type { AllowList } from './allow-list.js';
 import { cpuCandidates } from './cpu-scoring.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
@@ -30,23 +33,92 @@ function target(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists): ScanTarge
   return { layout: env.layout, metric: env.metric, lists, ...(snap.trained.sq ? { sq: snap.trained.sq } : {}) };
 }
 
-/** A scan of `lists` for the queries in `qbuf`, `probeStride` probe entries per query. */
-function listScan(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists, s: { qbuf: GPUBuffer; nq: number; k: number; probes: GPUBuffer; probeStride: number; nprobe: number; owned?: GPUBuffer[] }): InternalSession {
+/** A scan of `lists` for the queries in `qbuf`, `probeStride` probe entries per query; `allow`: a filtered scan. */
+function listScan(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists, s: { qbuf: GPUBuffer; nq: number; k: number; probes: GPUBuffer; probeStride: number; nprobe: number; owned?: GPUBuffer[]; allow?: GPUBuffer | undefined }): InternalSession {
   return openSession(env.ctx, {
     target: target(env, snap, lists), queries: s.qbuf, queryUnits: env.layout.queryUnits, numQueries: s.nq, k: s.k,
-    probes: s.probes, probeStride: s.probeStride, nprobe: s.nprobe, owned: s.owned ?? [],
+    probes: s.probes, probeStride: s.probeStride, nprobe: s.nprobe, owned: s.owned ?? [], ...(s.allow ? { allow: s.allow } : {}),
   });
 }
 
-/** The coarse step, read back; every query's probed lists go to onProbed. */
-async function rank(env: SearchEnv, snap: IndexSnapshot, qbuf: GPUBuffer, nq: number, nprobe: number) {
+/** A filtered search's allow-list on the GPU (DEVICE_LIMIT when its bitmap exceeds a storage binding). */
+function allowBuffer(env: SearchEnv, allow: AllowList | undefined): GPUBuffer | undefined {
+  if (!allow) return undefined;
+  const limit = env.ctx.limits.maxStorageBufferBindingSize;
+  if (allow.bits.byteLength > limit) {
+    throw new WeftError('DEVICE_LIMIT', `A filtered search of index '${env.name}' keeps ids up to ${allow.bits.length * 32 - 1}, whose allow bitmap (${allow.bits.byteLength} bytes) exceeds this device's ${limit}-byte storage binding. Add vectors without explicit ids (they are numbered from 0) or filter more narrowly.`,
+      { details: { bytes: allow.bits.byteLength, limit } });
+  }
+  return bufferFrom(env.ctx, `weft.${env.name}.allow`, allow.bits);
+}
+
+/** The coarse step read back, and how far each query probes. */
+interface Probing {
+  /** (key bits, list) per query and rank on the GPU; `stride` entries per query (0: one row shared by all). */
+  buffer: GPUBuffer;
+  stride: number;
+  /** `depth` ranked lists per query, best first. */
+  lists: Uint32Array;
+  depth: number;
+  /** Ranks every query scans (at most depth). */
+  nprobe: number;
+}
+
+/**
+ * How many ranks a filtered search probes: at least `nprobe`, and further down each query's
+ * ranking until its probed lists hold `want` allowed vectors; the largest over the queries.
+ * `enough`: every query found them within the `depth` ranked lists.
+ */
+function widened(allow: AllowList, lists: Uint32Array, nq: number, depth: number, nprobe: number, want: number): { ranks: number; enough: boolean } {
+  let ranks = nprobe, enough = true;
+  for (let q = 0; q < nq; q++) {
+    let held = 0, r = 0;
+    for (; r < depth && (r < nprobe || held < want); r++) held += allow.perList[lists[q * depth + r]!]!;
+    ranks = Math.max(ranks, r);
+    if (held < want) enough = false;
+  }
+  return { ranks, enough };
+}
+
+/**
+ * The coarse step, read back; every query's probed lists go to onProbed. With an allow-list and
+ * nprobe < nlist, each query probes beyond nprobe (in rank order) until its probed lists hold k
+ * allowed vectors, so that k results come back whenever the index has k that pass the filter.
+ */
+async function rank(env: SearchEnv, snap: IndexSnapshot, qbuf: GPUBuffer, nq: number, nprobe: number, k: number, allow?: AllowList): Promise<Probing> {
+  const nlist = snap.manifest.nlist;
   const init: RankInit = {
-    centroids: snap.trained.coarse, dim: env.layout.dim, nlist: snap.manifest.nlist, metric: env.metric,
+    centroids: snap.trained.coarse, dim: env.layout.dim, nlist, metric: env.metric,
     queries: qbuf, queryUnits: env.layout.queryUnits, numQueries: nq, nprobe,
   };
-  const ranking = await rankLists(env.ctx, init);
-  for (let q = 0; q < nq; q++) env.onProbed(Array.from(ranking.lists.subarray(q * nprobe, (q + 1) * nprobe)));
-  return ranking;
+  let probing: Probing;
+  if (!allow || nprobe >= nlist) {
+    const r = await rankLists(env.ctx, init);
+    probing = { buffer: r.buffer, stride: r.stride, lists: r.lists, depth: nprobe, nprobe };
+  } else {
+    // Rank as deep as one ranking goes (every list, or the device's largest k of them).
+    const want = Math.min(k, allow.count);
+    const depth = Math.min(nlist, maxK(env.ctx));
+    const r = await rankLists(env.ctx, { ...init, nprobe: depth });
+    const { ranks, enough } = widened(allow, r.lists, nq, depth, nprobe, want);
+    if (!enough && depth < nlist) {
+      // Even the deepest ranking does not hold them: probe every list.
+      env.ctx.destroyBuffer(r.buffer);
+      const all = await rankLists(env.ctx, { ...init, nprobe: nlist });
+      probing = { buffer: all.buffer, stride: all.stride, lists: all.lists, depth: nlist, nprobe: nlist };
+    } else {
+      probing = { buffer: r.buffer, stride: r.stride, lists: r.lists, depth, nprobe: ranks };
+    }
+  }
+  for (let q = 0; q < nq; q++) env.onProbed(Array.from(probing.lists.subarray(q * probing.depth, q * probing.depth + probing.nprobe)));
+  return probing;
+}
+
+/** The lists the queries probe: the first `nprobe` ranks of each. */
+function probedLists(p: Probing, nq: number): Set<number> {
+  const out = new Set<number>();
+  for (let q = 0; q < nq; q++) for (let r = 0; r < p.nprobe; r++) out.add(p.lists[q * p.depth + r]!);
+  return out;
 }
 
 /**
@@ -74,25 +146,31 @@ async function readWithGuess(env: SearchEnv, missing: number[], early: Promise<L
   return missing.map((l) => got.get(l)!);
 }
 
-/** One batch of queries (at most one dispatch's worth), searched in one go. */
-export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, nprobe: number, mode: 'stream' | 'cpu'): Promise<SearchResult> {
+/**
+ * One batch of queries (at most one dispatch's worth), searched in one go. With `allow` (a
+ * filtered search) only allowed vectors are results, and each query probes past nprobe until its
+ * probed lists hold k of them (see rank).
+ */
+export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, nprobe: number, mode: 'stream' | 'cpu', allow?: AllowList): Promise<SearchResult> {
   const { ctx, cache } = env;
   const nq = queries.length / env.layout.dim;
   const prepared = prepareRows(env.metric, queries, env.layout.dim);
   const qbuf = preparedQueryBuffer(ctx, 'weft.search.queries', env.layout, prepared);
   let probes: GPUBuffer | undefined;
+  let allowBuf: GPUBuffer | undefined;
   const lease = cache.lease();
   const arenas: ListArena[] = [];
   const scans: InternalSession[] = [];
   try {
-    const ranked = rank(env, snap, qbuf, nq, nprobe);
+    allowBuf = allowBuffer(env, allow);
+    const ranked = rank(env, snap, qbuf, nq, nprobe, k, allow);
     const early = guessMissing(env, snap, prepared, nq, nprobe);
     const ranking = await ranked;
     probes = ranking.buffer;
-    const wanted = new Set(ranking.lists);
+    const wanted = probedLists(ranking, nq);
     const missing = lease.pinCached(wanted);
-    const scan = (lists: GpuLists, p = { probes: ranking.buffer, probeStride: ranking.stride, nprobe }, owned?: GPUBuffer[]) => {
-      const s = listScan(env, snap, lists, { qbuf, nq, k, ...p, ...(owned ? { owned } : {}) });
+    const scan = (lists: GpuLists, p = { probes: ranking.buffer, probeStride: ranking.stride, nprobe: ranking.nprobe }, owned?: GPUBuffer[]) => {
+      const s = listScan(env, snap, lists, { qbuf, nq, k, ...p, ...(owned ? { owned } : {}), allow: allowBuf });
       scans.push(s);
       s.submit();
     };
@@ -102,7 +180,7 @@ export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: 
       cache.noteStreamed(records);
       const cpu = cpuCandidates(ctx, `weft.${env.name}.cpuCandidates`, {
         layout: env.layout, metric: env.metric, quantizer: snap.trained.quantizer,
-        records, probeLists: ranking.lists, queries: prepared, numQueries: nq, nprobe, k,
+        records, probeLists: ranking.lists, probeStride: ranking.depth, queries: prepared, numQueries: nq, nprobe: ranking.nprobe, k, ...(allow ? { allow } : {}),
       });
       arenas.push(cpu.scratch);
       scan(cpu.scratch, { probes: cpu.probes, probeStride: 1, nprobe: 1 }, [cpu.probes]);
@@ -129,6 +207,7 @@ export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: 
     for (const a of arenas) a.destroy();
     ctx.destroyBuffer(qbuf);
     ctx.destroyBuffer(probes);
+    ctx.destroyBuffer(allowBuf);
   }
 }
 
@@ -138,33 +217,38 @@ export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: 
  * `exclusive` runs a step as the index's next operation; a commit since the session opened
  * ends it with CONFLICT.
  */
-export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, nprobe: number,
-  exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>): Promise<SearchSession> {
+export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, probe: number,
+  exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>, allow?: AllowList): Promise<SearchSession> {
   const { ctx, cache } = env;
   const nq = queries.length / env.layout.dim;
   const trained = snap.trained.retain();
   const qbuf = queryBuffer(ctx, 'weft.session.queries', env.layout, env.metric, queries);
-  let ranking: Awaited<ReturnType<typeof rank>>;
+  let ranking: Probing;
   let main: InternalSession;
+  let allowBuf: GPUBuffer | undefined;
   try {
-    ranking = await rank(env, snap, qbuf, nq, nprobe);
+    allowBuf = allowBuffer(env, allow);
+    ranking = await rank(env, snap, qbuf, nq, probe, k, allow);
     // Lists enter the cache between steps: size the scan for the largest list there is, not for
     // what happens to be cached when the session opens.
     const largest = Math.max(1, ...snap.manifest.listCounts);
     const cacheView: GpuLists = Object.create(cache.lists, { maxSegment: { value: largest } });
-    main = listScan(env, snap, cacheView, { qbuf, nq, k, probes: ranking.buffer, probeStride: ranking.stride, nprobe });
+    main = listScan(env, snap, cacheView, { qbuf, nq, k, probes: ranking.buffer, probeStride: ranking.stride, nprobe: ranking.nprobe, allow: allowBuf });
   } catch (e) {
     ctx.destroyBuffer(qbuf);
+    ctx.destroyBuffer(allowBuf);
     if (ranking!) ctx.destroyBuffer(ranking.buffer);
     trained.release();
     throw e;
   }
+  // A filtered session may probe past the nprobe asked for (see rank): this is how far it goes.
+  const { nprobe, depth } = ranking;
   const partials: SearchResult[] = [];
   let released = false;
 
   const slice = async (r0: number, r1: number) => {
     const wanted = new Set<number>();
-    for (let q = 0; q < nq; q++) for (let r = r0; r < r1; r++) wanted.add(ranking.lists[q * nprobe + r]!);
+    for (let q = 0; q < nq; q++) for (let r = r0; r < r1; r++) wanted.add(ranking.lists[q * depth + r]!);
     const lease = cache.lease();
     let scratch: ListArena | undefined;
     try {
@@ -180,9 +264,9 @@ export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, que
         scratch = cache.scratch(`weft.${env.name}.scratch`, leftovers);
         const width = r1 - r0;
         const table = new Uint32Array(nq * width * 2);
-        for (let q = 0; q < nq; q++) for (let r = 0; r < width; r++) table[(q * width + r) * 2 + 1] = ranking.lists[q * nprobe + r0 + r]!;
+        for (let q = 0; q < nq; q++) for (let r = 0; r < width; r++) table[(q * width + r) * 2 + 1] = ranking.lists[q * depth + r0 + r]!;
         const sliceProbes = bufferFrom(ctx, 'weft.session.sliceProbes', table);
-        const part = listScan(env, snap, scratch, { qbuf, nq, k, probes: sliceProbes, probeStride: width, nprobe: width, owned: [sliceProbes] });
+        const part = listScan(env, snap, scratch, { qbuf, nq, k, probes: sliceProbes, probeStride: width, nprobe: width, owned: [sliceProbes], allow: allowBuf });
         part.submit(width);
         partials.push(await part.read());
         part.destroy();
@@ -224,6 +308,7 @@ export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, que
       main.destroy();
       ctx.destroyBuffer(qbuf);
       ctx.destroyBuffer(ranking.buffer);
+      ctx.destroyBuffer(allowBuf);
       trained.release();
     },
   };

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { createChatCompletions, generateCallOf, type ChatCompletionChunk } from '../../src/runtime/completions.js';
 import type { GenerateInput, GenerateOptions, Passage, RagEvent } from '../../src/runtime/types.js';
 
-const passage: Passage = { citation: 1, id: 4, score: 0.8, docId: 'v.md', text: 'Cinder cones are small.', metadata: {} };
+const passage: Passage = { citation: 1, id: 4, score: 0.8, scores: { vector: 0.8 }, docId: 'v.md', text: 'Cinder cones are small.', metadata: {} };
 
 /** A generate() that records its calls and streams a fixed answer. */
 function scripted(pieces: string[], finishReason: 'stop' | 'length' | 'abort' = 'stop') {

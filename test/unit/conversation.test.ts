@@ -34,7 +34,7 @@ describe('conversations', () => {
 
   test('the passages go into the last user turn; earlier turns are kept as they were', () => {
     const d = readDialogue({ messages: chat });
-    const passages: Passage[] = [{ citation: 1, id: 7, score: 0.9, docId: 'v.md', text: 'Cinder cones are small.', metadata: {} }];
+    const passages: Passage[] = [{ citation: 1, id: 7, score: 0.9, scores: { vector: 0.9 }, docId: 'v.md', text: 'Cinder cones are small.', metadata: {} }];
     const m = answerMessages(d, defaultPromptTemplate, passages);
     expect(m.slice(0, 3)).toEqual(chat.slice(0, 3));
     expect(m[3]).toEqual({ role: 'user', content: defaultPromptTemplate(passages, 'and what about the second one?') });

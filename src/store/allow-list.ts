@@ -1,0 +1,90 @@
+// Filters inside the search: a stored index turns a declarative filter (filter.ts) into an
+// allow-list, a bitmap of one bit per vector id that the GPU scan (shaders/scan.wgsl), the CPU
+// scoring of uncached lists and sliced sessions all honour, so a selective filter still yields k
+// passages. The bitmap is built from a catalog of every live chunk's id, list, document and
+// metadata (not its text), read from the store on first filtered use and again whenever the
+// index's generation changes (its own commits, and other tabs' commits it adopts); bitmaps are
+// cached per filter while the generation stays the same.
+
+import type { CompiledFilter } from './filter.js';
+
+/** What the catalog keeps of a chunk: enough to evaluate a filter and to know its IVF list. */
+export interface CatalogEntry {
+  id: number;
+  /** The IVF list holding the chunk's vector. */
+  list: number;
+  docId: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** Every chunk of an index (each one a live vector), as of one generation. */
+export interface ChunkCatalog {
+  generation: number;
+  chunks: CatalogEntry[];
+}
+
+export interface AllowList {
+  /** Live chunks the filter keeps. */
+  readonly count: number;
+  has(id: number): boolean;
+  /** Bit (id % 32) of word floor(id / 32) is set for each kept id; as long as the largest kept id needs. */
+  readonly bits: Uint32Array;
+  /** Kept chunks per IVF list (how far a search must probe to find k of them). */
+  readonly perList: Uint32Array;
+}
+
+/** The allow-list of `filter` over `catalog`. */
+export function buildAllowList(catalog: ChunkCatalog, filter: CompiledFilter, nlist: number): AllowList {
+  const kept: CatalogEntry[] = [];
+  let top = -1;
+  for (const ch of catalog.chunks) {
+    if (!filter(ch.metadata ?? {}, ch.docId)) continue;
+    kept.push(ch);
+    if (ch.id > top) top = ch.id;
+  }
+  const bits = new Uint32Array(Math.floor(top / 32) + 1);
+  const perList = new Uint32Array(nlist);
+  for (const ch of kept) {
+    bits[ch.id >>> 5]! |= 1 << (ch.id & 31);
+    if (ch.list < nlist) perList[ch.list]!++;
+  }
+  return {
+    count: kept.length, bits, perList,
+    has: (id) => {
+      const w = Math.floor(id / 32);
+      return Number.isInteger(id) && id >= 0 && w < bits.length && ((bits[w]! >>> (id & 31)) & 1) === 1;
+    },
+  };
+}
+
+/** Allow-lists kept per filter for one open index. */
+export interface AllowLists {
+  /** The allow-list of `filter` at `generation` (the catalog is read again when that moved on). */
+  get(filter: CompiledFilter, generation: number): Promise<AllowList>;
+}
+
+/** Filters whose bitmaps are kept at once (least recently used ones go first). */
+const KEEP = 16;
+
+export function createAllowLists(readCatalog: () => Promise<ChunkCatalog>, nlist: number): AllowLists {
+  let catalog: ChunkCatalog | undefined;
+  const lists = new Map<string, AllowList>();
+  return {
+    async get(filter, generation) {
+      if (!catalog || catalog.generation !== generation) {
+        lists.clear();
+        catalog = undefined;
+        catalog = await readCatalog();
+      }
+      let a = lists.get(filter.key);
+      if (a) {
+        lists.delete(filter.key); // most recently used last
+      } else {
+        a = buildAllowList(catalog, filter, nlist);
+        if (lists.size >= KEEP) lists.delete(lists.keys().next().value!);
+      }
+      lists.set(filter.key, a);
+      return a;
+    },
+  };
+}
