@@ -246,3 +246,19 @@ fn matmul_rows(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgro
     }
   }
 }
+
+// ---- Scoring (logProbs): for row z, S[c + z] = log softmax(S[a + z*l .. + d])[t], the
+// log-probability of token t = S[b + z] (an exact f32) under that row's logits; one workgroup per
+// row, max then sum of exp reduced as above.
+@compute @workgroup_size(WG)
+fn log_prob_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let a = p.a + wid.z * p.l;
+  let t = u32(S[p.b + wid.z]);
+  var m = -3.4e38;
+  for (var j = lid; j < p.d; j = j + WG) { m = max(m, S[a + j]); }
+  m = reduce_max(lid, m);
+  var s = 0.0;
+  for (var j = lid; j < p.d; j = j + WG) { s = s + exp(S[a + j] - m); }
+  s = reduce_sum(lid, s);
+  if (lid == 0u) { S[p.c + wid.z] = S[a + t] - m - log(s); }
+}

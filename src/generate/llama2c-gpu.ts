@@ -5,6 +5,10 @@
 // per layer on up to PREFILL_ROWS prompt tokens at once (one activation row each, the z of the
 // dispatch), with kernels that work on several rows per invocation where that saves work, and
 // gives bitwise the logits and KV cache that feeding the tokens one by one gives.
+// For rerankers (src/rerank/llama2c-reranker.ts): logProbs() feeds tokens like prefill and returns the
+// log-probability of a given next token at every position (final norm, classifier and a
+// log-softmax per row, on the GPU, one float read back per token), and a prefix's KV can be kept
+// on the GPU (snapshotOnGpu) and restored from there or from bytes without recomputing logits.
 
 import { WeftError } from '../errors.js';
 import { contextFrom, gpuAwait, type GpuContext, type GpuOption } from '../gpu/context.js';
@@ -24,6 +28,23 @@ export interface KvSnapshot {
   data: ArrayBuffer;
 }
 
+/** A prefix's KV cache kept on the GPU (same layout as KvSnapshot.data); its owner releases it with releaseSnapshot. */
+export interface GpuKvSnapshot {
+  tokens: number[];
+  buffer: GPUBuffer;
+  /** Bytes of KV in `buffer` (its size may be rounded up). */
+  byteLength: number;
+}
+
+export interface RestoreOptions {
+  /**
+   * Recompute the logits after the snapshot's last token (default true: one more forward row, so
+   * step() and logits() work at once). false leaves the context at the snapshot's end with no
+   * logits: for a caller that feeds the next tokens itself (logProbs).
+   */
+  logits?: boolean;
+}
+
 export interface Llama2cGenerator extends Generator {
   readonly config: Llama2cConfig;
   readonly tokenizer: BpeTokenizer;
@@ -32,7 +53,21 @@ export interface Llama2cGenerator extends Generator {
   /** The KV cache of the context so far, as bytes (store it anywhere, e.g. IndexedDB). */
   snapshot(): Promise<KvSnapshot>;
   /** Replaces the context with a snapshot's; generating afterwards equals generating after its tokens. */
-  restore(snapshot: KvSnapshot): Promise<void>;
+  restore(snapshot: KvSnapshot | GpuKvSnapshot, options?: RestoreOptions): Promise<void>;
+  /** The KV cache of the context so far, copied into a GPU buffer (no readback). */
+  snapshotOnGpu(): Promise<GpuKvSnapshot>;
+  /** A byte snapshot uploaded into a GPU buffer, for restoring it many times. */
+  uploadSnapshot(snapshot: KvSnapshot): GpuKvSnapshot;
+  /** A GPU snapshot's bytes (to store it). */
+  readSnapshot(snapshot: GpuKvSnapshot): Promise<KvSnapshot>;
+  /** Frees a GPU snapshot's buffer. */
+  releaseSnapshot(snapshot: GpuKvSnapshot): void;
+  /**
+   * Feeds `tokens` like prefill and returns, for each i, log p(targets[i] | context, tokens[0..i])
+   * (natural log, float32, computed on the GPU). The logits after the last token are kept, as
+   * after prefill. Exactness: the same bits whatever the context's batch history.
+   */
+  logProbs(tokens: readonly number[], targets: readonly number[], options?: { signal?: AbortSignal | undefined }): Promise<Float32Array>;
   setSampling(options: SamplingOptions): void;
 }
 
@@ -96,13 +131,20 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   const X = alloc(dim), XB = alloc(dim), XB2 = alloc(dim), HB = alloc(hiddenDim), HB2 = alloc(hiddenDim), Q = alloc(dim);
   const ATT = alloc(nHeads * seqLen);
   const ROW = at;
-  const idsLen = Math.ceil(PREFILL_ROWS / 4) * 4;
+  // The batch's token ids, then (logProbs) their targets; the log-probs come back in the ids' slots.
+  const idsLen = Math.ceil((2 * PREFILL_ROWS) / 4) * 4;
+  const TARGETS = PREFILL_ROWS;
   const maxRows = Math.min(PREFILL_ROWS, ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor((ctx.maxShardBytes / 4 - idsLen - vocabSize) / ROW));
   if (maxRows < 1) throw new WeftError('DEVICE_LIMIT', `One token's ${ROW * 4} bytes of activations exceed one storage buffer on this device (${ctx.maxShardBytes} bytes). The header asks for a ${seqLen}-token context; the reference generator is for small llama2.c models, use WebLLM for large ones.`);
   const TOKENS = maxRows * ROW, LOGITS = TOKENS + idsLen;
   const layerKv = seqLen * kvDim;
   const VALUES = nLayers * layerKv;
-  const maxDispatches = 3 + nLayers * 14;
+  // A decode step or prefill batch: embed, 14 per layer, final norm and classifier; a logProbs
+  // batch replaces the last two with a norm, classifier and log-softmax per row (or for all rows
+  // at once, and the last row's classifier again into LOGITS).
+  const maxDispatches = Math.max(4, 1 + 3 * maxRows) + nLayers * 14;
+  // logProbs can keep every row's logits in the row itself (after its x) when the vocabulary fits.
+  const logitsInRows = XB + vocabSize <= ROW;
   // Every buffer is checked before any is created (a refused model leaves nothing allocated):
   // an oversized one would fail validation, be left invalid, and decode zeros.
   const half = headSize / 2;
@@ -156,7 +198,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   const module = device.createShaderModule({ label: 'weft.llama', code: llamaWgsl });
   const pipelineLayout = device.createPipelineLayout({ label: 'weft.llama.pipelineLayout', bindGroupLayouts: [layout] });
   const pipe = (entryPoint: string) => ctx.pipeline(`llama.${entryPoint}`, () => device.createComputePipeline({ label: `weft.llama.${entryPoint}`, layout: pipelineLayout, compute: { module, entryPoint } }));
-  const P = { embed: pipe('embed'), rmsnorm: pipe('rmsnorm'), matmul: pipe('matmul'), rope: pipe('rope'), attention: pipe('attention'), residual: pipe('residual'), swiglu: pipe('swiglu'), rmsnormRows: pipe('rmsnorm_rows'), matmulRows: pipe('matmul_rows'), attentionRows: pipe('attention_rows') };
+  const P = { logProb: pipe('log_prob_rows'), embed: pipe('embed'), rmsnorm: pipe('rmsnorm'), matmul: pipe('matmul'), rope: pipe('rope'), attention: pipe('attention'), residual: pipe('residual'), swiglu: pipe('swiglu'), rmsnormRows: pipe('rmsnorm_rows'), matmulRows: pipe('matmul_rows'), attentionRows: pipe('attention_rows') };
   const bindGroup = device.createBindGroup({
     label: 'weft.llama.bind', layout,
     entries: [
@@ -186,7 +228,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
    * *_rows ones for rmsnorm, attention and matmul (no barriers, each weight read once for 16
    * rows): on SwiftShader, batching alone made prefill 2x faster, these kernels another 3-4x.
    */
-  const forward = (tokens: number[], pos: number) => {
+  const forward = (tokens: number[], pos: number, targets?: readonly number[]) => {
     const n = tokens.length;
     const blocks: Uint32Array[] = [];
     const steps: [GPUComputePipeline, number, number, number][] = [];
@@ -210,6 +252,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       else add(P.rmsnormRows, [src, wOff, dst, dim], groups(n), 1, 1);
     };
     device.queue.writeBuffer(scratch, TOKENS * 4, new Float32Array(tokens));
+    if (targets) device.queue.writeBuffer(scratch, (TOKENS + TARGETS) * 4, new Float32Array(targets));
     add(P.embed, [X, o.tokenEmbedding, dim, TOKENS], groups(dim));
     for (let l = 0; l < nLayers; l++) {
       const kOff = l * layerKv + pos * kvDim;
@@ -231,10 +274,29 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       mm(HB, o.w2 + l * dim * hiddenDim, XB, hiddenDim, dim, false);
       add(P.residual, [X, XB, dim], groups(dim));
     }
-    // Only the last token's logits are wanted: the final norm and the classifier run on its row.
-    const last = X + (n - 1) * ROW;
-    add(P.rmsnorm, [last, o.rmsFinal, last, dim], 1, 1, 1, 1);
-    mm(last, o.wcls, LOGITS, dim, vocabSize, false, 1);
+    if (targets && logitsInRows) {
+      // Every row's final norm and classifier at once (the *_rows kernels: bitwise the one-row
+      // results), its logits into the row after its x, the log-softmax of its target into the
+      // token-id slot r (free once embed has read it); then the last row's classifier again into
+      // LOGITS, so that the logits after the batch are there as after a plain one.
+      rmsnorm(X, o.rmsFinal, X);
+      mm(X, o.wcls, XB, dim, vocabSize, false);
+      add(P.logProb, [XB, TOKENS + TARGETS, TOKENS, vocabSize], 1, 1, n);
+      mm(X + (n - 1) * ROW, o.wcls, LOGITS, dim, vocabSize, false, 1);
+    } else if (targets) {
+      // A vocabulary larger than a row: row by row through LOGITS, which ends up holding the last row's.
+      for (let r = 0; r < n; r++) {
+        const row = X + r * ROW;
+        add(P.rmsnorm, [row, o.rmsFinal, row, dim], 1, 1, 1, 1);
+        mm(row, o.wcls, LOGITS, dim, vocabSize, false, 1);
+        add(P.logProb, [LOGITS, TOKENS + TARGETS + r, TOKENS + r, vocabSize], 1, 1, 1, 1);
+      }
+    } else {
+      // Only the last token's logits are wanted: the final norm and the classifier run on its row.
+      const last = X + (n - 1) * ROW;
+      add(P.rmsnorm, [last, o.rmsFinal, last, dim], 1, 1, 1, 1);
+      mm(last, o.wcls, LOGITS, dim, vocabSize, false, 1);
+    }
     const data = new Uint32Array(blocks.length * (PARAM_BLOCK / 4));
     blocks.forEach((b, i) => data.set(b, i * (PARAM_BLOCK / 4)));
     device.queue.writeBuffer(params, 0, data);
@@ -257,15 +319,30 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
     if (destroyed) throw new WeftError('DESTROYED', 'This generator was destroyed; load the model again.');
   };
 
-  /** Feeds 1..maxRows tokens in one command buffer. */
-  const feed = (...tokens: number[]) => {
+  /** Feeds 1..maxRows tokens in one command buffer (with `targets`: their log-probs into the id slots). */
+  const feedRows = (tokens: number[], targets?: readonly number[]) => {
     if (position + tokens.length > seqLen) throw new WeftError('CONTEXT_FULL', `The context is full (${seqLen} tokens). Reset the generator or start from a shorter prompt.`);
-    forward(tokens, position);
+    forward(tokens, position, targets);
     position += tokens.length;
     lastToken = tokens[tokens.length - 1]!;
     history.push(...tokens);
     hasLogits = true;
   };
+  const feed = (...tokens: number[]) => feedRows(tokens);
+  const checkTokens = (tokens: readonly number[]) => {
+    for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new WeftError('INVALID_OPTION', `Token ${t} is outside the vocabulary (0..${vocabSize - 1}).`);
+  };
+  const kvBytes = (n: number) => 2 * nLayers * n * kvDim * 4;
+  /** Copies positions 0..n-1 of every layer's K and V between the cache and a packed snapshot buffer. */
+  const copyKv = (enc: GPUCommandEncoder, packed: GPUBuffer, n: number, toCache: boolean) => {
+    const bytesPer = n * kvDim * 4;
+    if (bytesPer === 0) return;
+    for (let l = 0; l < 2 * nLayers; l++) {
+      if (toCache) enc.copyBufferToBuffer(packed, l * bytesPer, kv, l * layerKv * 4, bytesPer);
+      else enc.copyBufferToBuffer(kv, l * layerKv * 4, packed, l * bytesPer, bytesPer);
+    }
+  };
+  const snapshotBuffer = (bytes: number) => ctx.createBuffer({ label: 'weft.llama.kvSnapshot', size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
 
   const gen: Llama2cGenerator = {
     config: cfg, tokenizer, contextLength: seqLen, gpuDevice: ctx.device,
@@ -274,7 +351,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
     async prefill(prompt, opts = {}) {
       alive();
       const tokens = typeof prompt === 'string' ? tokenizer.encode(prompt, { bos: opts.bos ?? position === 0 }) : [...prompt];
-      for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new WeftError('INVALID_OPTION', `Token ${t} is outside the vocabulary (0..${vocabSize - 1}).`);
+      checkTokens(tokens);
       if (position + tokens.length > seqLen) throw new WeftError('CONTEXT_FULL', `The prompt needs ${tokens.length} tokens but only ${seqLen - position} of the ${seqLen}-token context are left.`);
       const t0 = performance.now();
       for (let i = 0; i < tokens.length; i += maxRows) {
@@ -322,16 +399,23 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       return { tokens: history.slice(), data: out.buffer };
     },
 
-    async restore(snap) {
+    async restore(snap, opts = {}) {
       alive();
       const n = snap.tokens.length;
       const bytesPer = n * kvDim * 4;
-      if (n > seqLen || snap.data.byteLength !== 2 * nLayers * bytesPer) {
-        throw new WeftError('INVALID_OPTION', `The snapshot (${n} tokens, ${snap.data.byteLength} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`);
+      const size = 'data' in snap ? snap.data.byteLength : snap.byteLength;
+      if (n > seqLen || size !== 2 * nLayers * bytesPer) {
+        throw new WeftError('INVALID_OPTION', `The snapshot (${n} tokens, ${size} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`);
       }
-      const src = new Uint8Array(snap.data);
-      for (let l = 0; l < 2 * nLayers; l++) {
-        if (bytesPer > 0) device.queue.writeBuffer(kv, l * layerKv * 4, src, l * bytesPer, bytesPer);
+      if ('data' in snap) {
+        const src = new Uint8Array(snap.data);
+        for (let l = 0; l < 2 * nLayers; l++) {
+          if (bytesPer > 0) device.queue.writeBuffer(kv, l * layerKv * 4, src, l * bytesPer, bytesPer);
+        }
+      } else {
+        const enc = device.createCommandEncoder({ label: 'weft.llama.restore' });
+        copyKv(enc, snap.buffer, n, true);
+        device.queue.submit([enc.finish()]);
       }
       history = snap.tokens.slice();
       position = n;
@@ -339,7 +423,54 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       // The logits after the last token are not in the snapshot: recompute them from the cache
       // by feeding that token again at its own position (it rewrites the same K/V).
       hasLogits = false;
-      if (n > 0) { position = n - 1; history.pop(); feed(lastToken); await idle(); }
+      if (n > 0 && opts.logits !== false) { position = n - 1; history.pop(); feed(lastToken); }
+      await idle();
+    },
+
+    async snapshotOnGpu() {
+      alive();
+      const bytes = kvBytes(position);
+      const buffer = snapshotBuffer(bytes);
+      const enc = device.createCommandEncoder({ label: 'weft.llama.snapshotOnGpu' });
+      copyKv(enc, buffer, position, false);
+      device.queue.submit([enc.finish()]);
+      await idle();
+      return { tokens: history.slice(), buffer, byteLength: bytes };
+    },
+
+    uploadSnapshot(snap) {
+      alive();
+      const n = snap.tokens.length;
+      if (n > seqLen || snap.data.byteLength !== kvBytes(n)) {
+        throw new WeftError('INVALID_OPTION', `The snapshot (${n} tokens, ${snap.data.byteLength} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`);
+      }
+      const buffer = snapshotBuffer(snap.data.byteLength);
+      if (snap.data.byteLength > 0) device.queue.writeBuffer(buffer, 0, snap.data);
+      return { tokens: snap.tokens.slice(), buffer, byteLength: snap.data.byteLength };
+    },
+
+    async readSnapshot(snap) {
+      alive();
+      const data = snap.byteLength > 0 ? await readBack(ctx, snap.buffer, snap.byteLength) : new ArrayBuffer(0);
+      return { tokens: snap.tokens.slice(), data };
+    },
+
+    releaseSnapshot(snap) { ctx.destroyBuffer(snap.buffer); },
+
+    async logProbs(tokens, targets, opts = {}) {
+      alive();
+      if (tokens.length !== targets.length) throw new WeftError('INVALID_OPTION', `logProbs needs one target per token (${tokens.length} tokens, ${targets.length} targets).`);
+      checkTokens(tokens);
+      checkTokens(targets);
+      if (position + tokens.length > seqLen) throw new WeftError('CONTEXT_FULL', `The tokens need ${tokens.length} positions but only ${seqLen - position} of the ${seqLen}-token context are left.`);
+      const out = new Float32Array(tokens.length);
+      for (let i = 0; i < tokens.length; i += maxRows) {
+        if (opts.signal?.aborted) throw new WeftError('ABORTED', 'Scoring was aborted; the context holds the tokens fed so far.');
+        const part = tokens.slice(i, i + maxRows);
+        feedRows(part, targets.slice(i, i + maxRows));
+        out.set(new Float32Array(await readBack(ctx, scratch, part.length * 4, undefined, TOKENS * 4)), i);
+      }
+      return out;
     },
 
     async interrupt() { interrupted = true; },
