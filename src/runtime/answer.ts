@@ -18,7 +18,9 @@ import { DEFAULT_REWRITE_INSTRUCTION, isFollowUp, readDialogue, searchQuery, tri
 import { compileFilter, type PassagePredicate } from './filter.js';
 import { createHolds, type Holds } from './holds.js';
 import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
-import type { Retrieval, Runner } from './retrieval.js';
+import { checkMode, type FusionOptions, type SearchMode } from './fusion.js';
+import { rerankCandidates, type Reranker } from './reranking.js';
+import type { Ranking, Retrieval, Runner } from './retrieval.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
 import { createTrace, type Trace } from './trace.js';
@@ -43,6 +45,10 @@ export interface AnswerRuntime {
   /** The runtime's system prompt and sampling (a call's own replace them). */
   system: string | undefined;
   sampling: SamplingOptions;
+  /** The runtime's search mode, fusion and reranker (a call's mode replaces the mode). */
+  mode: SearchMode;
+  fusion: FusionOptions | undefined;
+  reranker: Reranker | undefined;
 }
 
 /** A request's options with their defaults, checked. */
@@ -63,6 +69,7 @@ interface Request extends PromptSpec {
   rewrite: RewritePlan | undefined;
   sampling: SamplingOptions;
   filter: PassagePredicate | undefined;
+  ranking: Ranking;
 }
 
 /** What the decode loop produced. */
@@ -100,7 +107,13 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     const per = opts.periodic;
     if (per !== undefined) wholeAtLeast(per.interval, 1, 'periodic.interval', 0);
     const turns = wholeAtLeast(opts.queryTurns, 0, 'queryTurns', 4);
-    const speculateAfter = rt.woven && opts.speculate ? (typeof opts.speculate === 'object' ? opts.speculate.afterSlices ?? 1 : 1) : 0;
+    const candidates = rerankCandidates(opts.rerank, rt.reranker, k);
+    const ranking: Ranking = {
+      mode: checkMode(opts.mode, rt.mode), ...(rt.fusion ? { fusion: rt.fusion } : {}),
+      ...(candidates !== undefined ? { rerank: { reranker: rt.reranker!, candidates } } : {}),
+    };
+    // A reranked answer starts from the reranked list: a prefill on a partial search would be thrown away.
+    const speculateAfter = rt.woven && opts.speculate && !ranking.rerank ? (typeof opts.speculate === 'object' ? opts.speculate.afterSlices ?? 1 : 1) : 0;
     const re = opts.rewrite && isFollowUp(asked) ? (typeof opts.rewrite === 'object' ? opts.rewrite : {}) : undefined;
     const rewrite = re && {
       maxTokens: wholeAtLeast(re.maxTokens, 1, 'rewrite.maxTokens', 32), instruction: re.instruction ?? DEFAULT_REWRITE_INSTRUCTION, turns: Math.max(turns, 2),
@@ -117,7 +130,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       periodic: per, speculateAfter, signal: opts.signal,
       run: (work) => gaps.run(work, arrival),
       query: searchQuery(asked, turns, retrieval.queryFits), rewrite,
-      sampling: { ...rt.sampling, ...opts.sampling }, filter: compileFilter(opts.filter),
+      sampling: { ...rt.sampling, ...opts.sampling }, filter: compileFilter(opts.filter), ranking,
     };
   };
 
@@ -135,12 +148,12 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
    * sequential, rewrite then search in the serial queue.
    */
   const retrieve = async (req: Request, holds: Holds, speculation: Speculation | undefined): Promise<{ passages: Passage[]; query: string }> => {
-    const { k, nprobe, trace, filter } = req;
+    const { k, nprobe, trace, filter, ranking } = req;
     if (!rt.woven) {
       const query = req.rewrite ? await rewritten(req, req.rewrite, holds) : req.query;
       return rt.serial.run(async () => {
         const s0 = performance.now();
-        const passages = await retrieval.search(query, k, nprobe, filter, req.signal);
+        const passages = await retrieval.search(query, k, { ...ranking, nprobe, ...(filter ? { filter } : {}), ...(req.signal ? { signal: req.signal } : {}) });
         trace.add('search', s0, { nprobe });
         return { passages, query };
       });
@@ -151,11 +164,11 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     try {
       if (req.rewrite) {
         // TeleRAG: the lists the plain query probes stream into the GPU cache while the rewrite decodes.
-        ahead = (await retrieval.lookahead(req.query, { nprobe, trace, run: req.run })).arrived;
+        if (ranking.mode !== 'lexical') ahead = (await retrieval.lookahead(req.query, { nprobe, trace, run: req.run })).arrived;
         query = await rewritten(req, req.rewrite, holds);
       }
       const r = await retrieval.retrieve(query, {
-        k, nprobe, trace, run: req.run, prefetch: true, listsPerSlice: retrieval.sliceLists(nprobe),
+        ...ranking, k, nprobe, trace, run: req.run, prefetch: true, listsPerSlice: retrieval.sliceLists(nprobe),
         ...(req.signal ? { signal: req.signal } : {}), ...(filter ? { filter } : {}),
         ...(speculation ? { afterSlices: req.speculateAfter, onPartial: speculation.onPartial } : {}),
       });
@@ -234,7 +247,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       const promptTokens = generator.position || generator.countTokens(context.prompt);
       if (rt.woven) { gaps.decoding(true); decoding = true; }
       periodic = req.periodic && startPeriodic({
-        options: req.periodic, k: req.k, maxTokens: req.maxTokens, query: req.query, filter: req.filter, woven: rt.woven, maxSlowdown: rt.maxSlowdown, gaps, settle: rt.settle,
+        options: req.periodic, k: req.k, maxTokens: req.maxTokens, query: req.query, filter: req.filter, mode: req.ranking.mode, fusion: req.ranking.fusion, woven: rt.woven, maxSlowdown: rt.maxSlowdown, gaps, settle: rt.settle,
         nlist: req.index.nlist, generator, retrieval, context, trace: req.trace, signal: req.signal,
       });
       const decoded = yield* decode(req, periodic);

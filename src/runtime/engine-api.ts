@@ -37,6 +37,9 @@ export interface RagWorkerOptions {
   lookahead?: number;
   system?: string;
   sampling?: SamplingOptions;
+  /** As in createRag: the default search mode ('hybrid') and the fusion of hybrid retrieval. */
+  mode?: RagOptions['mode'];
+  fusion?: RagOptions['fusion'];
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Generator } from '../generate/types.js';
 import { createGapScheduler, type GapScheduler } from '../schedule/gaps.js';
 import { refill, type AnswerContext } from './citations.js';
 import type { PassagePredicate } from './filter.js';
+import type { FusionOptions, SearchMode } from './fusion.js';
 import { direct, type Retrieval, type Runner } from './retrieval.js';
 import type { Trace } from './trace.js';
 import type { Passage, PeriodicOptions, PeriodicReport, PeriodicWindow } from './types.js';
@@ -31,6 +32,9 @@ export interface PeriodicDeps {
   query: string;
   /** The request's filter, which periodic searches keep too. */
   filter: PassagePredicate | undefined;
+  /** The request's search mode and fusion (periodic searches do not rerank: their budget is one window's gaps). */
+  mode: SearchMode;
+  fusion: FusionOptions | undefined;
   /** The runtime's schedule, budget and gap scheduler (its step time sizes 'auto' searches). */
   woven: boolean;
   maxSlowdown: number;
@@ -90,7 +94,7 @@ export function startPeriodic(d: PeriodicDeps): Periodic {
     const np = nprobe();
     return d.retrieval.retrieve(query, {
       k: per.k ?? d.k, nprobe: np, trace, run, prefetch: run !== direct, listsPerSlice: d.retrieval.sliceLists(np), window, cancelled: () => finished,
-      ...(d.filter ? { filter: d.filter } : {}),
+      mode: d.mode, ...(d.fusion ? { fusion: d.fusion } : {}), ...(d.filter ? { filter: d.filter } : {}),
     }).then((r) => { d.retrieval.line.observe(np, r.busyMs); return { ...r, nprobe: np, window }; });
   };
 

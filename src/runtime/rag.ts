@@ -17,7 +17,9 @@ import { createAnswerer } from './answer.js';
 import { defaultPromptTemplate } from './citations.js';
 import { createChatCompletions } from './completions.js';
 import { compileFilter } from './filter.js';
+import { checkFusion, checkMode } from './fusion.js';
 import { ingestDocuments } from './ingest.js';
+import { rerankCandidates } from './reranking.js';
 import { createRetrieval } from './retrieval.js';
 import type { LocalRag, RagOptions } from './types.js';
 
@@ -53,11 +55,14 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   };
   const gaps = createGapScheduler({ maxSlowdown, settle });
   const woven = (options.schedule ?? 'woven') === 'woven';
+  const mode = checkMode(options.mode, 'hybrid');
+  if (options.fusion) checkFusion(options.fusion);
   const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
     generator, template: options.promptTemplate ?? defaultPromptTemplate, retrieval, serial, profile,
     gaps, settle, woven, maxSlowdown, lookahead: options.lookahead ?? 2, system: options.system, sampling: options.sampling ?? {},
+    mode, fusion: options.fusion, reranker: options.reranker,
   });
   // The sequential baseline handles one request at a time, retrieval and answer together.
   const requests = createSlots(1);
@@ -88,7 +93,15 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     async search(query, opts = {}) {
       const filter = compileFilter(opts.filter);
       checkAborted(opts.signal, 'The search');
-      return serial.run(() => retrieval.search(query, opts.k ?? 5, opts.nprobe, filter, opts.signal));
+      const k = opts.k ?? 5;
+      const candidates = rerankCandidates(opts.rerank, options.reranker, k);
+      const ranking = {
+        mode: checkMode(opts.mode, mode), ...(options.fusion ? { fusion: options.fusion } : {}),
+        ...(candidates !== undefined ? { rerank: { reranker: options.reranker!, candidates } } : {}),
+      };
+      return serial.run(() => retrieval.search(query, k, {
+        ...ranking, ...(opts.nprobe !== undefined ? { nprobe: opts.nprobe } : {}), ...(filter ? { filter } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+      }));
     },
 
     generate,

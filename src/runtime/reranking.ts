@@ -1,26 +1,15 @@
-// Reranking as sub-stages: the reranker scores the retrieved candidates a few at a time (one
-// session step each), each step run like a search slice (in a decode gap under the woven
-// schedule), then the candidates are reordered by its scores and the top k kept.
+// Reranking as sub-stages: the reranker (src/rerank/: a cross-encoder, or a decoder with
+// per-passage KV reuse) scores the retrieved candidates a few at a time (one session step each),
+// each step run like a search slice (in a decode gap under the woven schedule), then the
+// candidates are reordered by its scores and the top k kept.
 
 import { WeftError, checkAborted } from '../errors.js';
+import type { Reranker } from '../rerank/types.js';
 import type { Runner } from './retrieval.js';
 import type { Trace } from './trace.js';
 import type { Passage, RerankOptions } from './types.js';
 
-/** What the runtime asks of a reranker (src/rerank/ has the cross-encoder and the decoder with KV reuse). */
-export interface Reranker {
-  readonly id: string;
-  session(query: string, passages: readonly { id: number; text: string }[], options?: { signal?: AbortSignal }): RerankSession;
-  close(): Promise<void>;
-}
-
-export interface RerankSession {
-  readonly done: boolean;
-  /** Scores the next few candidates. */
-  step(): Promise<{ scored: number }>;
-  /** One score per candidate, in the order given (higher is more relevant). */
-  read(): number[];
-}
+export type { Reranker };
 
 export const DEFAULT_RERANK_CANDIDATES = 20;
 

@@ -1,22 +1,37 @@
 // Retrieval for the RAG runtime: query checks, embedding, and the search cut into sub-stages
 // (open a session, then cluster-sized slices) that a scheduler can run in decode gaps
 // (HedraRAG), with the lookahead prefetch of the probed lists (TeleRAG) and the partial top-k
-// handed out for speculation. It also owns the performance model (PipeRAG's latency-vs-nprobe
-// line and the cost of embedding a query) that sizes slices and periodic searches.
+// handed out for speculation. A question is searched by its words (BM25 over the chunks, a few
+// query terms per sub-stage), by its embedding, or both fused (hybrid, fusion.ts); the
+// candidates may then be reranked (reranking.ts), a few per sub-stage. It also owns the
+// performance model (PipeRAG's latency-vs-nprobe line and the cost of embedding a query) that
+// sizes slices and periodic searches.
 
 import { WeftError, checkAborted } from '../errors.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
-import { NO_ID, type SearchResult } from '../ivf/types.js';
+import { NO_ID } from '../ivf/types.js';
 import type { StoredIndex } from '../store/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
 import type { PassagePredicate } from './filter.js';
-import type { Trace } from './trace.js';
+import { fuse, type FusionOptions, type Fused, type SearchMode } from './fusion.js';
+import { rerankPassages, type Reranker } from './reranking.js';
+import { createTrace, type Trace } from './trace.js';
 import type { Passage } from './types.js';
 
 /** How a GPU sub-stage gets its turn: in decode gaps (a gap scheduler's run) or at once. */
 export type Runner = <T>(work: () => Promise<T>) => Promise<T>;
 export const direct: Runner = (work) => work();
+
+/**
+ * Candidates each side of a hybrid search ranks before fusion, at least: fusing deeper lists than
+ * k lets a passage that both sides rank fairly high beat one that only one side ranks first.
+ */
+const HYBRID_DEPTH = 20;
+/** The most candidates any side ranks (within every device's top-k limit). */
+const MAX_CANDIDATES = 256;
+/** Query terms scored per lexical sub-stage. */
+const TERMS_PER_SLICE = 4;
 
 /** Refuses an embedder whose vectors do not have the index's dimension. */
 export function checkDimension(index: StoredIndex | undefined, indexName: string, dim: number): void {
@@ -25,7 +40,15 @@ export function checkDimension(index: StoredIndex | undefined, indexName: string
   }
 }
 
-export interface RetrieveOptions {
+/** How the candidates are found and ordered: the search mode, the fusion, and the reranking. */
+export interface Ranking {
+  mode: SearchMode;
+  fusion?: FusionOptions;
+  /** Rerank this many candidates with the reranker, then keep k. */
+  rerank?: { reranker: Reranker; candidates: number };
+}
+
+export interface RetrieveOptions extends Ranking {
   k: number;
   nprobe: number;
   trace: Trace;
@@ -41,7 +64,7 @@ export interface RetrieveOptions {
   window?: number;
   /** Asked between slices: true stops the search (the answer it was for has ended). */
   cancelled?: () => boolean;
-  /** Only passages it keeps: the index's scan honours it, so k come back wherever the index has k. */
+  /** Only passages it keeps: the index's scans honour it, so k come back wherever the index has k. */
   filter?: PassagePredicate;
   /** Aborting rejects with ABORTED between sub-stages. */
   signal?: AbortSignal;
@@ -56,8 +79,8 @@ export interface Lookahead {
 export interface Retrieval {
   /** The index to search for `query`: INVALID_INPUT for an empty query, EMPTY_INDEX for an empty index. */
   indexFor(query: string): StoredIndex;
-  /** One unsliced search: embed, search, passages (a filter is applied inside the index's search). */
-  search(query: string, k: number, nprobe: number | undefined, filter?: PassagePredicate, signal?: AbortSignal): Promise<Passage[]>;
+  /** One search with every sub-stage run at once: passages, best first. */
+  search(query: string, k: number, o: Ranking & { nprobe?: number; filter?: PassagePredicate; signal?: AbortSignal }): Promise<Passage[]>;
   /** The search as sub-stages, each run by `o.run`; `busyMs` is their time. */
   retrieve(query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number }>;
   /**
@@ -88,18 +111,43 @@ export interface RetrievalOptions {
   maxSlowdown: number;
 }
 
-/** The passages of a search's result row, best first (a filter was applied by the index's search). */
-async function passagesOf(index: StoredIndex, r: SearchResult, k: number): Promise<Passage[]> {
-  const ids = Array.from(r.ids).filter((id) => id !== NO_ID);
-  const chunks = await index.chunks(ids);
+/** One side's ranking as it came from the index: ids best first, with that side's scores. */
+interface Side { ids: number[]; scores: number[] }
+
+const noSide: Side = { ids: [], scores: [] };
+
+/** The candidates in the order of the mode: one side's ranking as it is, or both fused. */
+function ranked(mode: SearchMode, vector: Side, lexical: Side, vectorBetter: 'higher' | 'lower', depth: number, fusion?: FusionOptions): Fused[] {
+  if (mode === 'vector') return vector.ids.slice(0, depth).map((id, i) => ({ id, score: vector.scores[i]!, vector: vector.scores[i]! }));
+  if (mode === 'lexical') return lexical.ids.slice(0, depth).map((id, i) => ({ id, score: lexical.scores[i]!, lexical: lexical.scores[i]! }));
+  return fuse({ ...vector, better: vectorBetter }, { ...lexical, better: 'higher' }, depth, fusion);
+}
+
+/** The passages of ranked candidates, in order, numbered from 1 (chunks gone since are skipped). */
+async function passagesOf(index: StoredIndex, mode: SearchMode, candidates: readonly Fused[]): Promise<Passage[]> {
+  const chunks = await index.chunks(candidates.map((c) => c.id));
   const out: Passage[] = [];
-  ids.forEach((id, i) => {
+  candidates.forEach((c, i) => {
     const ch = chunks[i];
-    if (!ch || out.length >= k) return;
-    const metadata = ch.metadata ?? {};
-    out.push({ citation: out.length + 1, id, score: r.distances[i]!, scores: { vector: r.distances[i]! }, docId: ch.docId, text: ch.text, metadata });
+    if (!ch) return;
+    const scores = {
+      ...(c.vector !== undefined ? { vector: c.vector } : {}), ...(c.lexical !== undefined ? { lexical: c.lexical } : {}),
+      ...(mode === 'hybrid' ? { fused: c.score } : {}),
+    };
+    out.push({ citation: out.length + 1, id: c.id, score: c.score, scores, docId: ch.docId, text: ch.text, metadata: ch.metadata ?? {} });
   });
   return out;
+}
+
+/** A vector search result's first row as a side (empty slots dropped). */
+function vectorSide(r: { ids: Uint32Array; distances: Float32Array; k: number }): Side {
+  const side: Side = { ids: [], scores: [] };
+  for (let i = 0; i < r.k; i++) {
+    if (r.ids[i] === NO_ID) continue;
+    side.ids.push(r.ids[i]!);
+    side.scores.push(r.distances[i]!);
+  }
+  return side;
 }
 
 export function createRetrieval(o: RetrievalOptions): Retrieval {
@@ -125,21 +173,18 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     return q;
   };
 
-  return {
+  const api: Retrieval = {
     indexFor,
     get line() { return line; },
     get profiled() { return profiled; },
     get embedMs() { return embedMs; },
     queryFits: (text) => embedder.countTokens(text) <= embedder.maxLength,
 
-    async search(query, k, nprobe, filter, signal) {
-      const index = indexFor(query);
-      checkAborted(signal, 'The search');
-      const q = await embedder.embed([query]);
-      checkDimension(index, indexName, q.length);
-      checkAborted(signal, 'The search');
-      const r = await index.search(q, { k: Math.min(index.size, k), nprobe: nprobe ?? Math.min(index.nlist, 8), ...(filter ? { filter: filter.filter } : {}) });
-      return passagesOf(index, r, k);
+    search(query, k, o) {
+      const nprobe = o.nprobe ?? Math.min(indexFor(query).nlist, 8);
+      return api.retrieve(query, {
+        ...o, k, nprobe, trace: createTrace(), run: direct, prefetch: false, listsPerSlice: nprobe,
+      }).then((r) => r.passages);
     },
 
     async lookahead(query, o) {
@@ -156,37 +201,68 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     async retrieve(query, r) {
       const index = indexFor(query);
       checkAborted(r.signal, 'The answer');
-      const { trace } = r;
+      const { trace, mode } = r;
       const window = r.window ? { window: r.window } : {};
       let busy = 0;
       const timed: Runner = (work) => r.run(async () => { const s = performance.now(); try { return await work(); } finally { busy += performance.now() - s; } });
-      const e0 = performance.now();
-      const q = await r.run(() => embed(index, query));
-      trace.add('embed', e0, window);
-      let arrived: Promise<unknown> = Promise.resolve();
-      if (r.prefetch) {
-        const p0 = performance.now();
-        arrived = index.prefetch(q, { nprobe: r.nprobe }).done
-          .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
-      }
-      const session = await timed(() => index.searchSession(q, { k: Math.min(index.size, r.k), nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}) }));
-      // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
-      // progress decodes), so that a slice in a gap finds its lists cached and only scans.
-      await arrived;
-      try {
-        let slices = 0;
+      // Each side ranks the passages wanted, or more where fusion or a reranker picks among them.
+      const wanted = r.rerank ? Math.max(r.k, r.rerank.candidates) : r.k;
+      const depth = Math.min(index.size, Math.max(wanted, mode === 'hybrid' ? Math.min(MAX_CANDIDATES, Math.max(2 * r.k, HYBRID_DEPTH)) : wanted));
+      const vectorBetter = index.metric === 'l2' ? 'lower' : 'higher';
+
+      // Words first (a few query terms per sub-stage): hybrid speculation fuses with them.
+      let lexical = noSide;
+      if (mode !== 'vector') {
+        const allow = r.filter && !r.filter.all ? await index.allowList(r.filter.filter) : undefined;
+        const session = await timed(() => index.lexicalSession(query, { k: depth, ...(allow ? { allow: (id: number) => allow.has(id) } : {}), ...(r.signal ? { signal: r.signal } : {}) }));
         while (!session.done) {
           if (r.cancelled?.()) return { passages: [], busyMs: busy };
           checkAborted(r.signal, 'The answer');
           const s0 = performance.now();
-          const step = await timed(() => session.step(r.listsPerSlice));
-          trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });
-          if (++slices === r.afterSlices && !session.done && r.onPartial) await r.onPartial(await passagesOf(index, await session.read(), r.k));
+          await timed(() => session.step(TERMS_PER_SLICE));
+          trace.add('lexical', s0, window);
         }
-        return { passages: await passagesOf(index, await session.read(), r.k), busyMs: busy };
-      } finally {
-        session.destroy();
+        const hits = session.read();
+        lexical = { ids: Array.from(hits.ids), scores: Array.from(hits.scores) };
       }
+
+      let vector = noSide;
+      if (mode !== 'lexical') {
+        const e0 = performance.now();
+        const q = await r.run(() => embed(index, query));
+        trace.add('embed', e0, window);
+        let arrived: Promise<unknown> = Promise.resolve();
+        if (r.prefetch) {
+          const p0 = performance.now();
+          arrived = index.prefetch(q, { nprobe: r.nprobe }).done
+            .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
+        }
+        const session = await timed(() => index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}) }));
+        // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
+        // progress decodes), so that a slice in a gap finds its lists cached and only scans.
+        await arrived;
+        try {
+          let slices = 0;
+          while (!session.done) {
+            if (r.cancelled?.()) return { passages: [], busyMs: busy };
+            checkAborted(r.signal, 'The answer');
+            const s0 = performance.now();
+            const step = await timed(() => session.step(r.listsPerSlice));
+            trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });
+            if (++slices === r.afterSlices && !session.done && r.onPartial) {
+              await r.onPartial(await passagesOf(index, mode, ranked(mode, vectorSide(await session.read()), lexical, vectorBetter, r.k, r.fusion)));
+            }
+          }
+          vector = vectorSide(await session.read());
+        } finally {
+          session.destroy();
+        }
+      }
+
+      const candidates = await passagesOf(index, mode, ranked(mode, vector, lexical, vectorBetter, wanted, r.fusion));
+      if (!r.rerank) return { passages: candidates.slice(0, r.k), busyMs: busy };
+      const passages = await rerankPassages(r.rerank.reranker, query, candidates, r.k, { run: timed, trace, ...(r.signal ? { signal: r.signal } : {}), ...window });
+      return { passages, busyMs: busy };
     },
 
     sliceLists(nprobe) {
@@ -213,4 +289,5 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       return line;
     },
   };
+  return api;
 }

@@ -82,9 +82,10 @@ export interface Passage {
   citation: number;
   id: number;
   /**
-   * The score the passage was ranked by: in 'vector' mode the vector distance (smaller is nearer),
-   * in 'lexical' mode its BM25 score, in 'hybrid' mode the fused score, and the reranker's score
-   * when the candidates were reranked (those three: larger is better). `scores` has each side's.
+   * The score the passage was ranked by: in 'vector' mode the vector search's (squared L2
+   * distance, smaller is nearer; inner product or cosine similarity, larger is nearer), in
+   * 'lexical' mode its BM25 score, in 'hybrid' mode the fused score, and the reranker's score when
+   * the candidates were reranked (those three: larger is better). `scores` has each ranking's.
    */
   score: number;
   /** Each ranking's own score where the passage was in it. */
@@ -94,7 +95,7 @@ export interface Passage {
   metadata: Record<string, unknown>;
 }
 
-/** What each ranking gave a passage: vector distance, BM25, fused score, reranker score. */
+/** What each ranking gave a passage: the vector search's score, BM25, the fused score, the reranker's. */
 export interface PassageScores { vector?: number; lexical?: number; fused?: number; rerank?: number }
 
 export type IngestProgress =
@@ -125,7 +126,7 @@ export interface TraceStage {
   at: number;
   /** search: the lists this slice scanned and the bytes it streamed in; prefetch: the lists and bytes read ahead. */
   clusters?: number; bytes?: number; nprobe?: number;
-  /** rerank: the candidates this slice scored; lexical: the chunks it matched. */
+  /** rerank: the candidates this slice scored. */
   passages?: number;
   /** Periodic retrieval: the window whose text was the query. */
   window?: number;

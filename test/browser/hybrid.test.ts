@@ -1,0 +1,164 @@
+// Lexical and hybrid retrieval through the runtime, on the main thread (createRag) and in the
+// engine worker (createRagInWorker): a rare code that only the words find is found by 'lexical'
+// and 'hybrid'; hybrid equals reciprocal rank fusion of the two rankings (computed here from the
+// 'vector' and 'lexical' searches); 'hybrid' is the default; filters hold on both sides; generate
+// traces its lexical sub-stages; a reranker reorders the candidates before the top k are kept.
+import { describe, expect, inject, test } from 'vitest';
+import { createRagInWorker } from '../../src/runtime/client.js';
+import { createRag } from '../../src/runtime/rag.js';
+import { fuse } from '../../src/runtime/fusion.js';
+import { createBatchedSession, type Reranker } from '../../src/rerank/types.js';
+import type { Passage, Rag, RagEvent } from '../../src/runtime/types.js';
+import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
+import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
+import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
+import { createGpuContext } from '../../src/gpu/context.js';
+import { deleteStore, openStore } from '../../src/store/idb-store.js';
+import { createRng } from '../../src/random.js';
+import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
+
+declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+const assets = new URL(inject('sharedAssets'), location.href).href;
+const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
+const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` };
+
+function embeddingGraph(): ArrayBuffer {
+  const rng = createRng(5);
+  const V = 30522, D = 32;
+  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+}
+
+async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
+  return {
+    dbName, indexName: 'papers',
+    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
+    generator: { reference },
+  };
+}
+
+/** 120 Cranfield abstracts and one note holding a part code no abstract has. */
+async function corpus() {
+  const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
+  const docs = raw.split(/^\.I /m).slice(1, 121).map((r, i) => ({
+    id: `cran-${i}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '', metadata: { group: i % 4 },
+  }));
+  docs.splice(57, 0, { id: 'parts.md', text: 'The wing root fairing uses bracket XQ7731 with two titanium bolts.', metadata: { group: 1 } });
+  return docs;
+}
+
+/** Lists the docIds of passages. */
+const docs = (ps: readonly Passage[]) => ps.map((p) => p.docId);
+
+/** Scores a passage by how many of the query's words it holds (a reranker any app could write). */
+const wordOverlap: Reranker = {
+  id: 'word-overlap', kind: 'cross-encoder',
+  session(query, passages, options) {
+    const words = new Set(query.toLowerCase().split(/\W+/).filter(Boolean));
+    const score = async (from: number, to: number) => passages.slice(from, to).map((p) => p.text.toLowerCase().split(/\W+/).filter((w) => words.has(w)).length);
+    return createBatchedSession(passages.length, 1, score, () => undefined, options ?? {});
+  },
+  async close() {},
+};
+
+const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Promise<void> }>][] = [
+  ['main thread (createRag)', async (dbName) => {
+    const gpu = await createGpuContext();
+    const store = await openStore({ dbName });
+    const o = await workerOptions(dbName);
+    const embedder = await createOnnxEmbedder({ ...o.embedder, model: embeddingGraph(), tokenizer: o.embedder.tokenizer as object, tokenizerConfig: o.embedder.tokenizerConfig as object, cache: false });
+    const generator = await loadLlama2c({ gpu, ...reference });
+    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu, reranker: wordOverlap });
+    return { rag, async dispose() { await rag.close(); generator.destroy(); await embedder.destroy(); store.close(); gpu.destroy(); } };
+  }],
+  ['engine worker (createRagInWorker)', async (dbName) => {
+    const rag = await createRagInWorker(await workerOptions(dbName));
+    return { rag, dispose: () => rag.close() };
+  }],
+];
+
+const results = new Map<string, unknown>();
+
+describe.each(runtimes)('lexical and hybrid retrieval: %s', (name, open) => {
+  test('the words find what the embedding misses; hybrid is RRF of both rankings and the default; filters hold; generate traces lexical sub-stages', async () => {
+    const dbName = `weft-hybrid-${crypto.randomUUID()}`;
+    const { rag, dispose } = await open(dbName);
+    try {
+      const { chunks } = await rag.ingest(await corpus());
+      const nlist = (await rag.info()).nlist!;
+      const code = 'Which bracket is XQ7731?';
+      const lexical = await rag.search(code, { k: 3, mode: 'lexical' });
+      expect(lexical[0]!.docId).toBe('parts.md');
+      expect(lexical[0]!.score).toBe(lexical[0]!.scores.lexical);
+      expect(lexical.map((p) => p.citation)).toEqual(lexical.map((_, i) => i + 1));
+      const hybrid = await rag.search(code, { k: 3, nprobe: nlist });
+      expect(docs(hybrid)).toContain('parts.md');
+
+      // Hybrid = RRF over each side's top 20 (k = 3 ranks max(2k, 20) candidates per side).
+      const query = 'pressure distribution on a slender body at supersonic speed';
+      const vectorTop = await rag.search(query, { k: 20, nprobe: nlist, mode: 'vector' });
+      const lexicalTop = await rag.search(query, { k: 20, mode: 'lexical' });
+      const fused = fuse(
+        { ids: vectorTop.map((p) => p.id), scores: vectorTop.map((p) => p.score), better: 'higher' },
+        { ids: lexicalTop.map((p) => p.id), scores: lexicalTop.map((p) => p.score), better: 'higher' }, 3);
+      const got = await rag.search(query, { k: 3, nprobe: nlist, mode: 'hybrid' });
+      expect(got.map((p) => p.id)).toEqual(fused.map((f) => f.id));
+      got.forEach((p, i) => { expect(p.score).toBeCloseTo(fused[i]!.score, 12); expect(p.scores.fused).toBe(p.score); });
+      expect((await rag.search(query, { k: 3, nprobe: nlist })).map((p) => p.id)).toEqual(got.map((p) => p.id));
+
+      // A filter holds on both sides: k passages, all matching.
+      for (const mode of ['lexical', 'hybrid'] as const) {
+        const only = await rag.search(query, { k: 4, mode, filter: { metadata: { group: 2 } } });
+        expect(only.length).toBe(4);
+        expect(only.every((p) => p.metadata.group === 2)).toBe(true);
+      }
+      await expect(rag.search(query, { mode: 'bm25' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+      expect(chunks).toBeGreaterThan(100);
+
+      // generate: the part code's note is retrieved by its words; the trace has the lexical sub-stages.
+      const events: RagEvent[] = [];
+      for await (const e of rag.generate(code, { k: 2, maxTokens: 4, mode: 'lexical' })) events.push(e);
+      const retrieval = events.find((e): e is Extract<RagEvent, { type: 'retrieval' }> => e.type === 'retrieval')!;
+      expect(retrieval.passages[0]!.docId).toBe('parts.md');
+      const trace = events.find((e): e is Extract<RagEvent, { type: 'trace' }> => e.type === 'trace')!;
+      expect(trace.stages.some((s) => s.kind === 'lexical')).toBe(true);
+      expect(trace.stages.some((s) => s.kind === 'embed' || s.kind === 'search')).toBe(false);
+      results.set(name, { lexical: lexical.map((p) => p.id), hybrid: got.map((p) => p.id) });
+    } finally {
+      await dispose();
+      await deleteStore(dbName);
+    }
+  }, 300_000);
+});
+
+test('the main thread and the worker rank the same passages', () => {
+  const [main, worker] = runtimes.map(([n]) => results.get(n));
+  expect(main).toBeDefined();
+  expect(worker).toEqual(main);
+});
+
+test('generate and search with rerank: the reranker scores the candidates in sub-stages and the top k by its scores are kept', async () => {
+  const dbName = `weft-rerank-rag-${crypto.randomUUID()}`;
+  const { rag, dispose } = await runtimes[0]![1](dbName);
+  try {
+    await rag.ingest(await corpus());
+    const query = 'slender body pressure supersonic';
+    const candidates = await rag.search(query, { k: 8 });
+    const reranked = await rag.search(query, { k: 3, rerank: { candidates: 8 } });
+    const overlap = (p: Passage) => p.text.toLowerCase().split(/\W+/).filter((w) => query.split(' ').includes(w)).length;
+    const want = [...candidates].sort((a, b) => overlap(b) - overlap(a) || a.id - b.id).slice(0, 3);
+    expect(reranked.map((p) => p.id)).toEqual(want.map((p) => p.id));
+    expect(reranked.map((p) => p.scores.rerank)).toEqual(want.map(overlap));
+    expect(reranked.map((p) => p.citation)).toEqual([1, 2, 3]);
+    const events: RagEvent[] = [];
+    for await (const e of rag.generate(query, { k: 3, maxTokens: 3, rerank: { candidates: 8 }, speculate: true })) events.push(e);
+    const retrieval = events.find((e): e is Extract<RagEvent, { type: 'retrieval' }> => e.type === 'retrieval')!;
+    expect(retrieval.passages.map((p) => p.id)).toEqual(want.map((p) => p.id));
+    const stages = (events.find((e) => e.type === 'trace') as Extract<RagEvent, { type: 'trace' }>).stages;
+    expect(stages.filter((s) => s.kind === 'rerank').length).toBe(8);
+    expect(stages.some((s) => s.kind === 'speculate')).toBe(false);
+    await expect(rag.search(query, { rerank: { candidates: 0 } })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  } finally {
+    await dispose();
+    await deleteStore(dbName);
+  }
+}, 300_000);
