@@ -8,10 +8,24 @@ import type { PinnedFile } from '../util/fetch-bytes.js';
 import type { EmbedderDevice } from '../embed/onnx-embedder.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { Metric, StorageType } from '../ivf/types.js';
+import type { CrossEncoderOptions } from '../rerank/cross-encoder.js';
+import type { Llama2cRerankerOptions } from '../rerank/llama2c-reranker.js';
+import type { OnnxDecoderRerankerOptions } from '../rerank/onnx-decoder-reranker.js';
 import type { GenerateInput, GenerateOptions, IngestProgress, Passage, RagEvent, RagInfo, RagOptions, SearchOptions } from './types.js';
 
 /** The reference model's files: URLs, pinned files `{ url, sha256 }` (CHECKSUM_MISMATCH on a mismatch), or bytes. */
 export interface ReferenceModelSource { model: string | PinnedFile | ArrayBuffer; tokenizer: string | PinnedFile | ArrayBuffer }
+
+/**
+ * The reranker the worker creates for `rerank` (plain data): a cross-encoder (onnxruntime-web), the
+ * decoder reranker on a llama2.c checkpoint with per-passage KV reuse (its own generator on the
+ * worker's GPU), or an ONNX decoder with past_key_values. Functions (onProgress, signal) and the
+ * GPU are the worker's own.
+ */
+export type RerankerSpec =
+  | { crossEncoder: Omit<CrossEncoderOptions, 'gpu' | 'onProgress' | 'signal'> }
+  | { decoder: ReferenceModelSource & Pick<Llama2cRerankerOptions, 'modelId' | 'reuse' | 'kv' | 'maxQueryTokens'> }
+  | { onnxDecoder: Omit<OnnxDecoderRerankerOptions, 'gpu' | 'onProgress' | 'signal'> };
 
 /** Everything the worker needs to open a RAG runtime; all of it crosses by structured clone. */
 export interface RagWorkerOptions {
@@ -37,6 +51,8 @@ export interface RagWorkerOptions {
   lookahead?: number;
   system?: string;
   sampling?: SamplingOptions;
+  /** The reranker `rerank` uses (see GenerateOptions.rerank); created in the worker, released with the runtime. */
+  reranker?: RerankerSpec;
   /** As in createRag: the default search mode ('hybrid') and the fusion of hybrid retrieval. */
   mode?: RagOptions['mode'];
   fusion?: RagOptions['fusion'];

@@ -5,13 +5,18 @@
 // here lets the library's build and tests reach it like any other module.
 
 import * as Comlink from 'comlink';
-import type { EngineApi, RagWorkerOptions } from './engine-api.js';
+import type { EngineApi, RagWorkerOptions, RerankerSpec } from './engine-api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { holdLifeline } from './lifeline.js';
 import { WeftError } from '../errors.js';
 import { loadLlama2c, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
 import { createWebLlmGenerator, type WebLlmEngineFactory, type WebLlmGenerator } from '../generate/webllm.js';
 import { createOnnxEmbedder, type Embedder } from '../embed/onnx-embedder.js';
+import { createCrossEncoder } from '../rerank/cross-encoder.js';
+import { createLlama2cReranker } from '../rerank/llama2c-reranker.js';
+import { createOnnxDecoderReranker } from '../rerank/onnx-decoder-reranker.js';
+import type { Reranker } from '../rerank/types.js';
+import type { LoadProgress } from '../util/progress.js';
 import { createRag } from './rag.js';
 import type { LocalRag, RagEvent, RagOptions } from './types.js';
 import { openStore, type WeftStore } from '../store/idb-store.js';
@@ -25,6 +30,15 @@ function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'm
     ...(o.sampling !== undefined ? { sampling: o.sampling } : {}),
     ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.fusion !== undefined ? { fusion: o.fusion } : {}),
   };
+}
+
+/** The reranker a RerankerSpec names, on the worker's GPU. */
+function createReranker(spec: RerankerSpec, gpu: GpuContext, onProgress: ((p: LoadProgress) => void) | undefined): Promise<Reranker> {
+  const progress = onProgress ? { onProgress } : {};
+  if ('crossEncoder' in spec) return createCrossEncoder({ ...spec.crossEncoder, ...(spec.crossEncoder.device !== 'wasm' ? { gpu } : {}), ...progress });
+  if ('onnxDecoder' in spec) return createOnnxDecoderReranker({ ...spec.onnxDecoder, ...(spec.onnxDecoder.device !== 'wasm' ? { gpu } : {}), ...progress });
+  if ('decoder' in spec) return createLlama2cReranker({ ...spec.decoder, gpu });
+  throw new WeftError('INVALID_OPTION', 'reranker must be { crossEncoder: {…} }, { decoder: { model, tokenizer } } or { onnxDecoder: {…} }.');
 }
 
 /** How the engine host is built (createEngineHost, serveEngine). */
@@ -43,7 +57,7 @@ export interface EngineHostOptions {
 export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
   const { webllmEngineFactory } = options;
   let generator: WebLlmGenerator | Llama2cGenerator | undefined;
-  let rag: { rag: LocalRag; store: WeftStore; embedder: Embedder } | undefined;
+  let rag: { rag: LocalRag; store: WeftStore; embedder: Embedder; reranker: Reranker | undefined } | undefined;
   // The runtime's calls in flight, by the caller's call number: abort(call) aborts their signal.
   const calls = new Map<number, AbortController>();
   const answers = new Map<number, AsyncGenerator<RagEvent>>();
@@ -104,6 +118,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
       else await api.loadWebLlm({ model: options.generator.webllm.model }, onProgress);
       let embedder: Embedder | undefined;
       let store: WeftStore | undefined;
+      let reranker: Reranker | undefined;
       let r: LocalRag;
       try {
         const e = options.embedder;
@@ -113,21 +128,23 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
           ...(e.device ? { device: e.device } : {}), ...(e.device !== 'wasm' ? { gpu: await sharedGpu() } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
           ...(e.sha256 ? { sha256: e.sha256 } : {}), ...(progress ? { onProgress: progress } : {}),
         });
+        if (options.reranker) reranker = await createReranker(options.reranker, await sharedGpu(), progress);
         store = await openStore(options.dbName ? { dbName: options.dbName } : {});
         r = await createRag({
           store, indexName: options.indexName, embedder, generator: need(), gpu: await sharedGpu(), ...(options.create === false ? { create: false } : {}),
           ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
           ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
-          ...runtimeOptionsOf(options),
+          ...runtimeOptionsOf(options), ...(reranker ? { reranker } : {}),
         });
       } catch (e) {
-        // Nothing half-open stays behind: the store and embedder go, the generator is unloaded.
+        // Nothing half-open stays behind: the store, embedder and reranker go, the generator is unloaded.
         store?.close();
         await embedder?.destroy();
+        await reranker?.close();
         await api.unload();
         throw e;
       }
-      rag = { rag: r, store, embedder };
+      rag = { rag: r, store, embedder, reranker };
       return { indexName: options.indexName, size: r.index?.size ?? 0 };
     },
 
@@ -182,6 +199,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
       if (!rag) return;
       await rag.rag.close();
       await rag.embedder.destroy();
+      await rag.reranker?.close();
       rag.store.close();
       rag = undefined;
     },

@@ -7,7 +7,8 @@ import { describe, expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
 import { createRag } from '../../src/runtime/rag.js';
 import { fuse } from '../../src/runtime/fusion.js';
-import { createBatchedSession, type Reranker } from '../../src/rerank/types.js';
+import { createBatchedSession, rerank, type Reranker } from '../../src/rerank/types.js';
+import { createLlama2cReranker } from '../../src/rerank/llama2c-reranker.js';
 import type { Passage, Rag, RagEvent } from '../../src/runtime/types.js';
 import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
@@ -160,5 +161,31 @@ test('generate and search with rerank: the reranker scores the candidates in sub
   } finally {
     await dispose();
     await deleteStore(dbName);
+  }
+}, 300_000);
+
+test('in the worker, rerank with the decoder reranker (KV reuse) gives the order the same reranker gives on the page', async () => {
+  const dbName = `weft-rerank-worker-${crypto.randomUUID()}`;
+  const kvDb = `weft-kv-${crypto.randomUUID()}`;
+  const rag = await createRagInWorker({ ...(await workerOptions(dbName)), reranker: { decoder: { ...reference, kv: { database: kvDb } } } });
+  let local: Awaited<ReturnType<typeof createLlama2cReranker>> | undefined;
+  try {
+    await rag.ingest((await corpus()).slice(0, 30));
+    const query = 'How does the boundary layer grow?';
+    const candidates = await rag.search(query, { k: 5 });
+    const got = await rag.search(query, { k: 2, rerank: { candidates: 5 } });
+    local = await createLlama2cReranker({ ...reference, kv: { database: false } });
+    const want = (await rerank(local, query, candidates.map((p) => ({ id: p.id, text: p.text })))).slice(0, 2);
+    expect(got.map((p) => p.id)).toEqual(want.map((w) => w.id));
+    expect(got.map((p) => p.scores.rerank)).toEqual(want.map((w) => w.score));
+    await expect(createRagInWorker({ ...(await workerOptions(`${dbName}-x`)) }).then(async (r) => {
+      try { return await r.search(query, { rerank: true }); } finally { await r.close(); }
+    })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  } finally {
+    await local?.close();
+    await rag.close();
+    await deleteStore(dbName);
+    await deleteStore(`${dbName}-x`);
+    indexedDB.deleteDatabase(kvDb);
   }
 }, 300_000);
