@@ -11,6 +11,16 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
 
 const dependencies = Object.keys((JSON.parse(readFileSync(resolve(import.meta.dirname, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
 
+/**
+ * micromark (under the Markdown reader) decodes character references with
+ * decode-named-character-reference, whose "browser" build creates a DOM element at load: in the
+ * engine worker there is no `document`, and bundlers pick that build for workers too (Vite ignores
+ * the package's "worker" condition). Its plain build (a lookup table) works everywhere: every
+ * build here resolves to it, and the library bundles the Markdown stack (a devDependency, not a
+ * dependency, so it is not left to the app's bundler) so that apps get that build too.
+ */
+const workerSafe = [{ find: /^decode-named-character-reference$/, replacement: resolve(import.meta.dirname, 'node_modules/decode-named-character-reference/index.js') }];
+
 // Third-party test assets live beside the checkout (../shared/assets), never inside it.
 const sharedAssets = resolve(import.meta.dirname, '../shared/assets');
 
@@ -88,6 +98,7 @@ export default defineConfig(({ mode }) => mode === 'lib'
   ? {
     publicDir: false,
     plugins: [engineWorkerUrl()],
+    resolve: { alias: workerSafe },
     build: {
       outDir: 'dist/lib',
       emptyOutDir: true,
@@ -108,6 +119,7 @@ export default defineConfig(({ mode }) => mode === 'lib'
   : {
     root: 'demo',
     publicDir: resolve(import.meta.dirname, 'public'),
+    resolve: { alias: workerSafe },
     // The engine worker (onnxruntime-web, WebLLM) and WebLLM's model list are large by nature; they load on demand.
     build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true, chunkSizeWarningLimit: 8192 },
     server: { fs: { allow: [import.meta.dirname, sharedAssets] } },
@@ -115,7 +127,11 @@ export default defineConfig(({ mode }) => mode === 'lib'
     // The others are pre-bundled up front, so that discovering them mid-run never reloads a test page.
     optimizeDeps: {
       exclude: ['onnxruntime-web'],
-      include: ['idb', 'comlink', '@mlc-ai/web-llm', '@huggingface/tokenizers', 'onnx-proto', 'lit'],
+      include: [
+        'idb', 'comlink', '@mlc-ai/web-llm', '@huggingface/tokenizers', 'onnx-proto', 'lit',
+        // The document parsers (the Markdown reader and pdf.js load on first use).
+        'hast-util-from-html', 'mdast-util-from-markdown', 'mdast-util-gfm', 'micromark-extension-gfm', 'pdfjs-dist', 'pdfjs-dist/build/pdf.worker.mjs',
+      ],
     },
     test,
   });

@@ -10,6 +10,7 @@
 import { WeftChat, type ChatEvent, type ChatProgress, type DoneEvent } from '../src/entries/chat.js';
 import { isWeftError, persistStorage, storageEstimate, type TraceStage } from '../src/entries/client.js';
 import { exportIndex, importIndex, openStore, type WeftStore } from '../src/weft.js';
+import { acceptAttribute, readableTypesText } from '../src/ingest/file-types.js';
 import { fromDrop, fromInput, fromShell, type Picked } from './files.js';
 import { modelSetup, type ModelChoice, type ModelSetup } from './models.js';
 import { shellBridge } from './shell-bridge.js';
@@ -291,7 +292,7 @@ export async function setupAsk(): Promise<void> {
       return;
     }
     if (picked.files.length === 0) {
-      setStatus(ui.ingestStatus, picked.skipped.length ? `Nothing to add: ${picked.skipped.length} files are not text, Markdown or HTML.` : 'Nothing to add.', true);
+      setStatus(ui.ingestStatus, picked.skipped.length ? `Nothing to add: ${picked.skipped.length} files are not ${readableTypesText}.` : 'Nothing to add.', true);
       ui.ingest.hidden = false;
       return;
     }
@@ -303,16 +304,18 @@ export async function setupAsk(): Promise<void> {
     ui.ingest.hidden = false;
     ui.cancelIngest.hidden = false;
     resetBars();
-    const skipped = picked.skipped.length ? ` (skipping ${picked.skipped.length} that are not text, Markdown or HTML)` : '';
+    const skipped = picked.skipped.length ? ` (skipping ${picked.skipped.length} that are not ${readableTypesText})` : '';
     setStatus(ui.ingestStatus, `Adding ${picked.files.length} documents to “${indexName}”${skipped}…`);
     try {
-      // The element reads HTML on the page (the worker has no DOMParser) and reports each phase as weft-progress.
+      // The engine worker reads and parses every file; the element reports each phase as weft-progress.
       const r = await el.ingest(picked.files, { signal: ctl.signal });
       for (const q of phases) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
       size = (await el.rag?.info())?.size ?? size;
       setStatus(ui.engineStatus, `Ready: ${choice?.label ?? 'model'}, index “${indexName}” (${size} passages).`);
       setStatus(ui.ingestStatus, `Added ${r.documents} documents as ${r.chunks} passages. “${indexName}” now holds ${size} passages, saved on this device.`);
     } catch (e) {
+      // Files that could not be read (a damaged or encrypted PDF) are named; the others were added.
+      if (isWeftError(e) && e.code === 'UNPARSABLE_DOCUMENT') size = (await el.rag?.info())?.size ?? size;
       setStatus(ui.ingestStatus, isWeftError(e) && e.code === 'ABORTED' ? 'Cancelled: nothing of this batch was saved.' : `Could not add the documents: ${message(e)}`, !(isWeftError(e) && e.code === 'ABORTED'));
     } finally {
       ingesting = undefined;
@@ -333,6 +336,8 @@ export async function setupAsk(): Promise<void> {
   $<HTMLButtonElement>('#pick-files').addEventListener('click', () => ui.filesInput.click());
   ui.drop.addEventListener('click', () => ui.filesInput.click());
   ui.drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); ui.filesInput.click(); } });
+  ui.filesInput.accept = acceptAttribute;
+  $<HTMLSpanElement>('#drop-hint').textContent = `${readableTypesText[0]!.toUpperCase()}${readableTypesText.slice(1)}. Folders are read recursively.`;
   for (const input of [ui.folderInput, ui.filesInput]) {
     input.addEventListener('change', () => { if (input.files) void ingest(fromInput(input.files)); input.value = ''; });
   }

@@ -1,18 +1,16 @@
 // Documents from wherever the person gives them: a drop (files and whole folders, read through
 // webkitGetAsEntry), the folder or file pickers, or a desktop shell's native folder dialog.
 // Each becomes a File named by its path in the folder (the passage's document in citations),
-// with its MIME type from the extension; anything that is not text, Markdown or HTML is skipped.
-// <weft-chat>'s ingest() reads them (HTML on the page, with the library's parser).
+// with its MIME type from the extension (the library's table of readable types); anything that is
+// not text, Markdown, HTML or PDF is skipped. <weft-chat>'s ingest() hands them to the engine
+// worker, which reads and parses every type.
 
+import { mimeTypeOfName } from '../src/ingest/file-types.js';
 import type { ShellFile } from './shell-bridge.js';
-
-const TYPES: Record<string, string> = {
-  txt: 'text/plain', text: 'text/plain', md: 'text/markdown', markdown: 'text/markdown', html: 'text/html', htm: 'text/html',
-};
 
 export interface Picked { files: File[]; skipped: string[] }
 
-const typeOf = (path: string): string | undefined => TYPES[path.split('.').pop()!.toLowerCase()];
+const typeOf = (path: string): string | undefined => mimeTypeOfName(path);
 const hidden = (path: string) => path.split('/').some((p) => p.startsWith('.'));
 
 function pick(entries: { path: string; blob: Blob }[]): Picked {

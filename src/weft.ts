@@ -24,4 +24,10 @@ export {
 } from './store/stored-index.js';
 export type { CachePolicyName } from './cache/policy.js';
 export { exportIndex, importIndex, parseIndexFile } from './store/portable.js';
-export { chunkDocument, parseSections, readDocument, type DocumentInput, type DocumentType, type Chunk, type Section } from './ingest/documents.js';
+export {
+  chunkDocument, chunkSections, parseDocument, parseSections, readDocument,
+  type DocumentInput, type TextDocumentInput, type BinaryDocumentInput, type TextDocumentType, type ReadDocument, type DocumentType, type Chunk, type ChunkOptions, type Section,
+} from './ingest/documents.js';
+export {
+  readableTypes, documentTypeOf, documentTypeOfName, mimeTypeOfName, acceptAttribute, readableTypesText, type ReadableType,
+} from './ingest/file-types.js';

@@ -14,7 +14,7 @@ import { createRag, createOnnxEmbedder, createWebLlmGenerator, loadLlama2c, Weft
 import { openFileStore } from '../../src/store/file-store.js';
 import { denoFileSystem } from '../../src/store/fs-deno.js';
 import type { LoadProgress } from '../../src/util/progress.js';
-import { htmlToMarkdown } from './html.js';
+import { documentTypeOfName, mimeTypeOfName, readableTypes } from '../../src/ingest/file-types.js';
 import { interrupts, lineReader, progressBars, sourcesList, write, type DenoTerminal } from './terminal.js';
 
 interface DenoApi extends DenoTerminal {
@@ -28,9 +28,12 @@ interface DenoApi extends DenoTerminal {
 }
 const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
+/** ".txt, .md, .html and .pdf": the library's readable types. */
+const EXTENSIONS = readableTypes.map((t, i, all) => `${i === all.length - 1 ? 'and ' : ''}.${t.extensions[0]}`).join(', ').replace(', and', ' and');
+
 const USAGE = `Weft: cited answers from your documents, on this machine's GPU.
 
-usage: weft ingest <folder>        read .txt, .md and .html files (recursively) into the index
+usage: weft ingest <folder>        read ${EXTENSIONS} files (recursively) into the index
        weft chat                   ask questions interactively (Ctrl-C stops an answer; twice at the prompt exits)
        weft ask "question"         one answer, then exit
 
@@ -139,7 +142,6 @@ const NO_GENERATOR: Generator = new Proxy({} as Generator, {
   },
 });
 
-const DOCUMENT = /\.(txt|md|markdown|html?)$/i;
 
 async function documentsIn(folder: string): Promise<string[]> {
   const out: string[] = [];
@@ -148,7 +150,7 @@ async function documentsIn(folder: string): Promise<string[]> {
       if (e.name.startsWith('.')) continue;
       const path = `${dir}/${e.name}`;
       if (e.isDirectory) await walk(path);
-      else if (e.isFile && DOCUMENT.test(e.name)) out.push(path);
+      else if (e.isFile && documentTypeOfName(e.name)) out.push(path);
     }
   };
   await walk(folder.replace(/\/+$/, ''));
@@ -158,19 +160,28 @@ async function documentsIn(folder: string): Promise<string[]> {
 async function ingest(rag: LocalRag, folder: string, bars: ReturnType<typeof progressBars>) {
   if (!(await isDir(folder))) throw new WeftError('INVALID_OPTION', `'${folder}' is not a folder. Give the folder of documents to ingest.`);
   const paths = await documentsIn(folder);
-  if (paths.length === 0) throw new WeftError('INVALID_INPUT', `'${folder}' holds no .txt, .md or .html files.`);
+  if (paths.length === 0) throw new WeftError('INVALID_INPUT', `'${folder}' holds no ${EXTENSIONS} files.`);
   const root = folder.replace(/\/+$/, '');
-  const docs = [];
+  const docs: File[] = [];
   for (const [i, path] of paths.entries()) {
-    const text = await Deno.readTextFile(path);
-    const html = /\.html?$/i.test(path);
-    // Deno has no DOMParser for the library's HTML reader: HTML arrives as Markdown, headings kept.
-    const type = html || /\.(md|markdown)$/i.test(path) ? 'markdown' as const : 'text' as const;
-    docs.push({ id: path.slice(root.length + 1), text: html ? htmlToMarkdown(text) : text, type });
+    // Files, named by their path in the folder: the library reads each by its type (HTML and PDF
+    // parsed by the library itself, no DOMParser needed).
+    const name = path.slice(root.length + 1);
+    docs.push(new File([await Deno.readFile(path) as Uint8Array<ArrayBuffer>], name, { type: mimeTypeOfName(name) ?? '' }));
     bars.update('read', i + 1, paths.length);
   }
-  const r = await rag.ingest(docs, { onProgress: (p) => { if (p.status !== 'read') bars.update(p.status, p.done, p.total); } });
-  bars.end();
+  let r: { documents: number; chunks: number };
+  try {
+    r = await rag.ingest(docs, { onProgress: (p) => { if (p.status !== 'read') bars.update(p.status, p.done, p.total); } });
+    bars.end();
+  } catch (e) {
+    // Files that could not be read (a damaged or password-protected PDF) are named; the others went in.
+    const indexed = e instanceof WeftError && e.code === 'UNPARSABLE_DOCUMENT' ? e.details?.indexed as typeof r | undefined : undefined;
+    if (!indexed?.documents) throw e;
+    bars.end();
+    write(Deno.stderr, `weft: skipped: ${(e as WeftError).message}\n`);
+    r = indexed;
+  }
   const info = await rag.info();
   write(Deno.stdout, `Ingested ${r.documents} documents (${r.chunks} passages) into '${info.indexName}': ${info.size} passages in all.\n`);
 }

@@ -1,6 +1,10 @@
 // An answer's text cut into plain text and citation marks ([1], [2][3], [1, 2]) that name
-// passages the answer actually had, so <weft-chat> can render the marks as buttons. Pure and
-// string-only: the parts are rendered as text, never parsed as HTML.
+// passages the answer actually had, so <weft-chat> can render the marks as buttons; and how a
+// source is named in the source list ("report.pdf, p. 12"). Pure and string-only: the parts are
+// rendered as text, never parsed as HTML.
+
+import { passagePage } from '../runtime/citations.js';
+import type { Passage } from '../runtime/types.js';
 
 /** A piece of an answer: text as it is, or a citation of the passage with that number. */
 export type AnswerPart = { text: string } | { citation: number };
@@ -24,4 +28,13 @@ export function splitCitations(text: string, known: ReadonlySet<number>): Answer
   }
   if (last < text.length) parts.push({ text: text.slice(last) });
   return parts;
+}
+
+/**
+ * How the source list names a passage's source: its document, and its page where it has one
+ * (metadata.page, from 1: PDF passages), e.g. "report.pdf, p. 12".
+ */
+export function sourceLabel(p: Pick<Passage, 'docId' | 'metadata'>): string {
+  const page = passagePage(p);
+  return page === undefined ? p.docId : `${p.docId}, p. ${page}`;
 }

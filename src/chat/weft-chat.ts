@@ -10,7 +10,9 @@ import {
   type ChatMessage, type DocumentInput, type IngestProgress, type LoadProgress, type Passage, type RagClient,
   type RagEvent, type RagInfo, type RagWorkerInit, type RagWorkerOptions,
 } from '../entries/client.js';
-import { splitCitations } from './citations.js';
+import { acceptAttribute, documentTypeOf, readableTypesText } from '../ingest/file-types.js';
+import { passagePage } from '../runtime/citations.js';
+import { sourceLabel, splitCitations } from './citations.js';
 import { workerOptions } from './options.js';
 import { styles } from './styles.js';
 
@@ -83,8 +85,6 @@ type Status = 'idle' | 'loading' | 'ready' | 'error';
 const CONFIG = ['index', 'model', 'embedder', 'referenceModel', 'referenceTokenizer', 'embedderTokenizer', 'embedderTokenizerConfig', 'dbName', 'options', 'worker'] as const;
 const INGEST_STAGES = ['read', 'embed', 'index', 'persist'] as const;
 const STAGE_LABELS: Record<IngestProgress['status'], string> = { read: 'Read', embed: 'Embed', index: 'Index', persist: 'Save' };
-const ACCEPT = '.txt,.text,.md,.markdown,.html,.htm,text/plain,text/markdown,text/html';
-const READABLE = /\.(txt|text|md|markdown|html?)$/i;
 
 export class WeftChat extends LitElement {
   static override styles = styles;
@@ -441,10 +441,10 @@ export class WeftChat extends LitElement {
 
   /** Files from the picker or a drop: the readable ones are ingested, the others named in an error. */
   private _addFiles(files: readonly File[]): void {
-    const readable = files.filter((f) => READABLE.test(f.name) || /^text\/(plain|markdown|html)\b/.test(f.type));
+    const readable = files.filter((f) => documentTypeOf(f) !== undefined);
     const skipped = files.filter((f) => !readable.includes(f));
     if (skipped.length) {
-      this._report(new WeftError('UNPARSABLE_DOCUMENT', `Skipped ${skipped.map((f) => f.name || 'a file').join(', ')}: only text (.txt), Markdown (.md) and HTML (.html) files can be added.`));
+      this._report(new WeftError('UNPARSABLE_DOCUMENT', `Skipped ${skipped.map((f) => f.name || 'a file').join(', ')}: only ${readableTypesText} files can be added.`));
     }
     if (readable.length) this.ingest(readable).catch(() => undefined); // reported by ingest()
   }
@@ -509,7 +509,7 @@ export class WeftChat extends LitElement {
             <button type="button" part="add" @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>
             <button type="button" part="clear" ?disabled=${this._turns.length === 0} @click=${() => this.clear()}>New conversation</button>
           </div>
-          <input type="file" multiple accept=${ACCEPT} aria-label="Documents to add" tabindex="-1"
+          <input type="file" multiple accept=${acceptAttribute} aria-label="Documents to add" tabindex="-1"
             @change=${(e: Event) => { const input = e.target as HTMLInputElement; this._addFiles([...(input.files ?? [])]); input.value = ''; }}>
         </header>
         ${this._renderProgress()}
@@ -593,14 +593,14 @@ export class WeftChat extends LitElement {
         ? parts.map((p) => 'text' in p ? p.text : this._renderCitation(byNumber.get(p.citation)!))
         : t.pending ? html`<span class="placeholder">${passages.length ? 'Reading the passages…' : 'Searching your documents…'}</span>` : html`<span class="placeholder">(no answer)</span>`}${t.pending ? html`<span class="caret" aria-hidden="true"></span>` : nothing}</div>
       ${passages.length ? html`<div class="sources" part="sources"><span class="label">Sources</span>${passages.map((p) => html`
-        <button type="button" part="citation source" class=${cited.has(p.citation) ? 'cited' : ''} aria-label=${`Source ${p.citation}: ${p.docId}`} title=${p.docId}
-          @click=${(e: Event) => this._openPassage(p, e.currentTarget)}><span class="n">[${p.citation}]</span>${p.docId}</button>`)}</div>` : nothing}
+        <button type="button" part="citation source" class=${cited.has(p.citation) ? 'cited' : ''} aria-label=${`Source ${p.citation}: ${sourceLabel(p)}`} title=${sourceLabel(p)}
+          @click=${(e: Event) => this._openPassage(p, e.currentTarget)}><span class="n">[${p.citation}]</span>${sourceLabel(p)}</button>`)}</div>` : nothing}
       ${this._renderMeta(t)}
     </article>`;
   }
 
   private _renderCitation(p: Passage): TemplateResult {
-    return html`<button type="button" class="cite" part="citation" aria-label=${`Source ${p.citation}: ${p.docId}`} @click=${(e: Event) => this._openPassage(p, e.currentTarget)}>[${p.citation}]</button>`;
+    return html`<button type="button" class="cite" part="citation" aria-label=${`Source ${p.citation}: ${sourceLabel(p)}`} @click=${(e: Event) => this._openPassage(p, e.currentTarget)}>[${p.citation}]</button>`;
   }
 
   private _renderMeta(t: ChatTurn): TemplateResult | typeof nothing {
@@ -616,12 +616,12 @@ export class WeftChat extends LitElement {
   private _renderPanel(p: Passage): TemplateResult {
     return html`<aside class="panel" part="panel" role="dialog" aria-modal="false" aria-labelledby="panel-title">
       <header>
-        <h2 id="panel-title"><span class="doc">Source ${p.citation} of the answer</span><span class="n">[${p.citation}]</span>${p.docId}</h2>
+        <h2 id="panel-title"><span class="doc">Source ${p.citation} of the answer</span><span class="n">[${p.citation}]</span>${sourceLabel(p)}</h2>
         <button type="button" class="close" part="close" aria-label="Close the source" @click=${() => this._closePanel()}>Close</button>
       </header>
       <div class="body">
         <p class="passage" part="passage">${p.text}</p>
-        <p class="score">Document “${p.docId}” · passage ${p.id} · similarity ${p.score.toFixed(3)}</p>
+        <p class="score">Document “${p.docId}”${passagePage(p) === undefined ? '' : ` · page ${passagePage(p)}`} · passage ${p.id} · similarity ${p.score.toFixed(3)}</p>
       </div>
     </aside>`;
   }

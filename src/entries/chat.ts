@@ -8,6 +8,7 @@ export {
   WeftChat, type ChatTurn, type ChatProgress, type ChatError, type ChatEvent, type AskOptions, type ChatIngestOptions, type DoneEvent, type WeftChatEventMap,
 } from '../chat/weft-chat.js';
 export { DEFAULT_CHAT_MODEL } from '../chat/options.js';
+export { sourceLabel } from '../chat/citations.js';
 
 if (!customElements.get('weft-chat')) customElements.define('weft-chat', WeftChat);
 

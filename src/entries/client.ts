@@ -7,10 +7,13 @@
 export { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from '../runtime/engine.js';
 export { createRagInWorker, type RagClient, type RagWorkerInit } from '../runtime/client.js';
 export { installErrorTransfer } from '../runtime/error-transfer.js';
-export type { EngineApi, RagWorkerOptions, ReferenceModelSource } from '../runtime/engine-api.js';
+export type { EngineApi, RagWorkerOptions, ReferenceModelSource, RerankerSpec } from '../runtime/engine-api.js';
 export type * from './runtime-types.js';
 export type { WebLlmModel } from '../generate/webllm.js';
-export type { DocumentInput, DocumentType } from '../ingest/documents.js';
+export type { DocumentInput, DocumentType, TextDocumentInput, BinaryDocumentInput } from '../ingest/documents.js';
+export {
+  readableTypes, documentTypeOf, documentTypeOfName, mimeTypeOfName, acceptAttribute, readableTypesText, type ReadableType,
+} from '../ingest/file-types.js';
 // The model cache, without WebLLM's (its lookup loads WebLLM: `weft-rag/rag` has it).
 export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModelFile } from '../models/cache.js';
 export { storageEstimate, persistStorage, type StorageEstimateReport } from '../models/storage.js';

@@ -4,7 +4,7 @@
 // instead, which keeps onnxruntime-web and WebLLM out of the page's bundle.
 
 export { createRag } from '../runtime/rag.js';
-export { defaultPromptTemplate } from '../runtime/citations.js';
+export { defaultPromptTemplate, passageLine, passagePage } from '../runtime/citations.js';
 export type * from './runtime-types.js';
 export type { LocalRag, RagOptions, PromptTemplate } from '../runtime/types.js';
 export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
@@ -13,7 +13,13 @@ export {
   createTransformersEmbedder,
   type TransformersEmbedderOptions, type FeatureExtractionPipelineLike, type TransformersTensor, type TransformersTokenizer,
 } from '../embed/transformers-embedder.js';
-export { loadLlama2c, type Llama2cGenerator, type Llama2cSource, type KvSnapshot } from '../generate/llama2c-gpu.js';
+export { loadLlama2c, type Llama2cGenerator, type Llama2cSource, type KvSnapshot, type GpuKvSnapshot, type RestoreOptions } from '../generate/llama2c-gpu.js';
+export { rerank, type Reranker, type RerankSession, type RerankPassage, type RerankStep, type RerankSessionOptions, type RerankedPassage } from '../rerank/types.js';
+export { createCrossEncoder, type CrossEncoderOptions, type CrossEncoderReranker, type PairEncoding } from '../rerank/cross-encoder.js';
+export { createLlama2cReranker, PASSAGE_PREFIX, QUESTION_PREFIX, type Llama2cRerankerOptions, type DecoderReranker } from '../rerank/llama2c-reranker.js';
+export { createOnnxDecoderReranker, type OnnxDecoderRerankerOptions, type OnnxDecoderReranker } from '../rerank/onnx-decoder-reranker.js';
+export type { KvTierOptions, KvTierStats } from '../rerank/kv-tier.js';
+export { fuse, type Fused, type Ranking } from '../runtime/fusion.js';
 export {
   createWebLlmGenerator, createWebLlmSampler, mapWebLlmError,
   type WebLlmGenerator, type WebLlmGeneratorOptions, type WebLlmModel, type WebLlmEngineLike, type WebLlmSampler,
@@ -24,5 +30,11 @@ export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModel
 export { hasWebLlmModelInCache, deleteWebLlmModelFromCache, type WebLlmModelRef, type WebLlmCacheOptions } from '../models/webllm-cache.js';
 export { storageEstimate, persistStorage, type StorageEstimateReport } from '../models/storage.js';
 export { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
-export { chunkDocument, parseSections, readDocument, type DocumentInput, type DocumentType, type Chunk, type Section } from '../ingest/documents.js';
+export {
+  chunkDocument, chunkSections, parseDocument, parseSections, readDocument,
+  type DocumentInput, type TextDocumentInput, type BinaryDocumentInput, type TextDocumentType, type ReadDocument, type DocumentType, type Chunk, type ChunkOptions, type Section,
+} from '../ingest/documents.js';
+export {
+  readableTypes, documentTypeOf, documentTypeOfName, mimeTypeOfName, acceptAttribute, readableTypesText, type ReadableType,
+} from '../ingest/file-types.js';
 export { WeftError, isWeftError, type WeftErrorCode } from '../errors.js';

@@ -2,7 +2,7 @@
 // `weft-rag/client` (in the engine worker): Rag is one interface in both places.
 
 export type {
-  Rag, RagEvent, RagInfo, Passage, PassageFilter, MetadataValue, IngestProgress, IngestOptions, CallOptions, TraceStage,
+  Rag, RagEvent, RagInfo, Passage, PassageScores, PassageFilter, MetadataValue, MetadataRange, MetadataCondition, SearchMode, FusionOptions, RerankOptions, IngestProgress, IngestOptions, CallOptions, TraceStage,
   GenerateInput, GenerateOptions, Conversation, RewriteOptions, FinishReason, PeriodicOptions, PeriodicReport, PeriodicWindow,
   SearchOptions as RagSearchOptions,
 } from '../runtime/types.js';

@@ -2,14 +2,27 @@
 // that fit beside it and the answer in the last user turn (the prompt template), formatted by the
 // generator's own conversation format; their citation numbers — fixed for the whole answer, so
 // that a passage a periodic retrieval brings in later gets the next free number and "[2]" means
-// the same passage before and after a refresh — and the citations the answer makes.
+// the same passage before and after a refresh — and the citations the answer makes. A passage
+// with a page (PDF) is listed with it, "[3] (p. 12) …", so that the answer can cite the page.
 
 import type { Generator } from '../generate/types.js';
 import { answerMessages, type Dialogue } from './conversation.js';
 import type { Passage, PromptTemplate } from './types.js';
 
+/** The page a passage is on (metadata.page, from 1: PDF passages), or undefined. */
+export function passagePage(p: Pick<Passage, 'metadata'>): number | undefined {
+  const page = p.metadata?.page;
+  return typeof page === 'number' && Number.isInteger(page) && page > 0 ? page : undefined;
+}
+
+/** A passage as the default template lists it: "[3] text", or "[3] (p. 12) text" for a passage with a page. */
+export function passageLine(p: Pick<Passage, 'citation' | 'text' | 'metadata'>): string {
+  const page = passagePage(p);
+  return `[${p.citation}] ${page === undefined ? '' : `(p. ${page}) `}${p.text}`;
+}
+
 export function defaultPromptTemplate(passages: readonly Passage[], question: string): string {
-  const context = passages.map((p) => `[${p.citation}] ${p.text}`).join('\n');
+  const context = passages.map(passageLine).join('\n');
   return `Passages:\n${context}\n\nAnswer the question using the passages above and cite them like [1].\nQuestion: ${question}\nAnswer:`;
 }
 
@@ -33,7 +46,7 @@ export function fitPassages(spec: PromptSpec, passages: readonly Passage[]): Pas
   const fitted: Passage[] = [];
   let used = 0;
   for (const p of passages) {
-    const cost = generator.countTokens(`[${p.citation}] ${p.text}\n`);
+    const cost = generator.countTokens(`${passageLine(p)}\n`);
     if (used + cost <= room) { fitted.push(p); used += cost; continue; }
     const keep = Math.max(0, Math.floor(p.text.length * (room - used) / cost) - 8);
     if (keep > 20) { fitted.push({ ...p, text: p.text.slice(0, keep) }); used = room; }

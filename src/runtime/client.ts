@@ -8,7 +8,6 @@ import { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from '
 import type { LoadProgress } from '../util/progress.js';
 import type { RagWorkerOptions } from './engine-api.js';
 import { createChatCompletions } from './completions.js';
-import { forWorker } from './page-documents.js';
 
 import type { GenerateInput, GenerateOptions, Rag, RagEvent } from './types.js';
 
@@ -85,12 +84,10 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   const info = () => engine.api.info();
   return {
     engine,
-    // HTML is parsed here, on the page (see page-documents.ts).
-    ingest: (documents, o = {}) => numbered(o.signal, 'Ingest', async (call) => {
-      const readable = await forWorker(documents);
-      checkAborted(o.signal, 'Ingest'); // aborted before the worker knew the call
-      return engine.api.ingest(readable, o.onProgress ? engine.callback(o.onProgress) : undefined, call);
-    }),
+    // Files and Blobs go to the worker as they are (structured clone shares their bytes): it reads
+    // and parses every type itself (HTML without DOMParser, PDF with pdf.js in the worker).
+    ingest: (documents, o = {}) => numbered(o.signal, 'Ingest', (call) =>
+      engine.api.ingest([...documents], o.onProgress ? engine.callback(o.onProgress) : undefined, call)),
     search: (query, o = {}) => {
       const { signal, ...rest } = o;
       return numbered(signal, 'The search', (call) => engine.api.search(query, rest, call));

@@ -1,13 +1,15 @@
 // Ingest: documents → heading-aware chunks that fit the embedder's token limit → embeddings →
 // the stored index (created, and trained on these vectors, on the first ingest). Re-ingesting a
 // document replaces its chunks in the same commit that adds the new ones, so an interruption
-// leaves either the old version or the new one, never both and never neither.
+// leaves either the old version or the new one, never both and never neither. A document that
+// cannot be read (UNPARSABLE_DOCUMENT: a damaged or encrypted PDF, a binary file) does not cost
+// the others: they are indexed, and the call then rejects with UNPARSABLE_DOCUMENT naming it.
 
-import { WeftError } from '../errors.js';
+import { WeftError, checkAborted, isWeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import type { Metric, StorageType } from '../ivf/types.js';
-import { chunkDocument, readDocument, type DocumentInput } from '../ingest/documents.js';
+import { chunkSections, parseDocument, readDocument, type Chunk, type ChunkOptions, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../store/idb-store.js';
 import { createStoredIndex, type StoredIndex } from '../store/stored-index.js';
 import { checkDimension } from './retrieval.js';
@@ -32,15 +34,52 @@ export interface IngestCall {
   onProgress?: (p: IngestProgress) => void;
 }
 
-/** Reads every document, in order, reporting progress. */
-async function readAll(documents: readonly (DocumentInput | Blob)[], call: IngestCall): Promise<DocumentInput[]> {
+/** A document that could not be read, and why. */
+interface Unreadable { name: string; error: WeftError }
+
+/**
+ * Reads, parses and chunks every document, in order, reporting progress. A document that cannot
+ * be read (UNPARSABLE_DOCUMENT) is set aside; any other error (a malformed input) fails the call.
+ */
+async function readAll(documents: readonly (DocumentInput | Blob)[], chunkOptions: ChunkOptions, call: IngestCall) {
   const total = documents.length;
-  const docs: DocumentInput[] = [];
+  const ids: string[] = [];
+  const chunks: Chunk[] = [];
+  const unreadable: Unreadable[] = [];
   for (let i = 0; i < total; i++) {
-    docs.push(await readDocument(documents[i]!, i));
+    checkAborted(call.signal, 'Ingest');
+    const source = documents[i]!;
+    try {
+      const doc = await readDocument(source, i);
+      const sections = await parseDocument(doc, call.signal ? { signal: call.signal } : {});
+      ids.push(doc.id);
+      // Numbered within the document, across its sections.
+      for (const c of chunkSections(doc, sections, chunkOptions)) chunks.push(c);
+    } catch (e) {
+      if (!isWeftError(e, 'UNPARSABLE_DOCUMENT')) throw e;
+      const name = typeof e.details?.name === 'string' ? e.details.name : nameOf(source, i);
+      unreadable.push({ name, error: e });
+    }
     call.onProgress?.({ status: 'read', done: i + 1, total });
   }
-  return docs;
+  return { ids, chunks, unreadable };
+}
+
+const nameOf = (source: DocumentInput | Blob, i: number) =>
+  source instanceof Blob ? (source as Blob & { name?: string }).name || `blob-${i}` : typeof source?.id === 'string' ? source.id : `document ${i}`;
+
+/** The error an ingest ends with when some documents could not be read (after the others were indexed). */
+function unreadableError(unreadable: readonly Unreadable[], indexed: { documents: number; chunks: number }): WeftError {
+  const kept = indexed.documents
+    ? ` The other ${indexed.documents === 1 ? 'document was' : `${indexed.documents} documents were`} indexed (${indexed.chunks} passage${indexed.chunks === 1 ? '' : 's'}).`
+    : ' Nothing was indexed.';
+  const message = unreadable.length === 1
+    ? `${unreadable[0]!.error.message}${kept}`
+    : `${unreadable.length} documents could not be read: ${unreadable.map((u) => `${u.error.message}`).join(' ')}${kept}`;
+  return new WeftError('UNPARSABLE_DOCUMENT', message, {
+    cause: unreadable[0]!.error,
+    details: { name: unreadable[0]!.name, unreadable: unreadable.map((u) => ({ name: u.name, message: u.error.message })), indexed },
+  });
 }
 
 /**
@@ -66,10 +105,12 @@ const nlistFor = (chunks: number) => Math.max(1, Math.min(Math.floor(chunks / 4)
 export async function ingestDocuments(target: IngestTarget, documents: readonly (DocumentInput | Blob)[], call: IngestCall = {}): Promise<{ documents: number; chunks: number }> {
   if (!Array.isArray(documents) || documents.length === 0) throw new WeftError('INVALID_INPUT', 'ingest() needs a non-empty array of documents.');
   const { store, indexName, embedder, create } = target;
-  const docs = await readAll(documents, call);
   const countTokens = (t: string) => embedder.countTokens(t);
-  const chunks = docs.flatMap((d) => chunkDocument(d, { countTokens, maxTokens: embedder.maxLength }));
-  if (chunks.length === 0) throw new WeftError('INVALID_INPUT', 'The documents hold no text to index.');
+  const { ids, chunks, unreadable } = await readAll(documents, { countTokens, maxTokens: embedder.maxLength }, call);
+  if (chunks.length === 0) {
+    if (unreadable.length) throw unreadableError(unreadable, { documents: 0, chunks: 0 });
+    throw new WeftError('INVALID_INPUT', 'The documents hold no text to index.');
+  }
   const vectors = await embedAll(embedder, chunks.map((c) => c.text), call);
   checkDimension(target.index, indexName, embedder.dim);
   let index = target.index;
@@ -86,9 +127,11 @@ export async function ingestDocuments(target: IngestTarget, documents: readonly 
   call.onProgress?.({ status: 'persist', done: 0, total: chunks.length });
   await index.add(vectors, {
     chunks: chunks.map((c) => ({ docId: c.docId, text: c.text, metadata: { ...c.metadata, headings: c.headings, chunk: c.index } })),
-    replaceDocuments: [...new Set(docs.map((d) => d.id))],
+    replaceDocuments: [...new Set(ids)],
     ...(call.signal ? { signal: call.signal } : {}),
   });
   call.onProgress?.({ status: 'persist', done: chunks.length, total: chunks.length });
-  return { documents: docs.length, chunks: chunks.length };
+  const indexed = { documents: ids.length, chunks: chunks.length };
+  if (unreadable.length) throw unreadableError(unreadable, indexed);
+  return indexed;
 }

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
-  DEFAULT_FOLDER_LIMITS, documentType, isInside, readDocumentFolder, type FolderContents,
+  DEFAULT_FOLDER_LIMITS, DOCUMENT_TYPES, documentType, isInside, readDocumentFolder, type FolderContents,
 } from '../../shells/electron/src/folder.js';
+import { readableTypes } from '../../src/ingest/file-types.js';
 import type { WeftShellBridge } from '../../demo/shell-bridge.js';
 
 let base = '';
@@ -136,7 +137,7 @@ describe('the Electron shell reads a folder of documents', () => {
 
   test('helpers: document types by extension, containment by path component (not by prefix), and sane defaults', () => {
     expect(['a.md', 'b.MARKDOWN', 'c.txt', 'd.text', 'e.html', 'f.HTM', 'g.pdf', 'h', 'i.md.png'].map(documentType)).toEqual([
-      'text/markdown', 'text/markdown', 'text/plain', 'text/plain', 'text/html', 'text/html', undefined, undefined, undefined,
+      'text/markdown', 'text/markdown', 'text/plain', 'text/plain', 'text/html', 'text/html', 'application/pdf', undefined, undefined,
     ]);
     expect(isInside('/a/b', '/a/b')).toBe(true);
     expect(isInside('/a/b', '/a/b/c/d.md')).toBe(true);
@@ -159,4 +160,9 @@ describe('the Electron shell reads a folder of documents', () => {
     // A sandboxed preload can require only 'electron'.
     expect([...preload.matchAll(/from '([^']+)'/g)].map((m) => m[1])).toEqual(['electron']);
   });
+});
+
+test("the shell reads exactly the library's readable types, each under its usual MIME type", () => {
+  const library = Object.fromEntries(readableTypes.flatMap((t) => t.extensions.map((e) => [`.${e}`, t.mimeTypes[0]!])));
+  expect(DOCUMENT_TYPES).toEqual(library);
 });

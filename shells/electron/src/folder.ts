@@ -1,5 +1,5 @@
 // Reads the documents of a folder the user picked in the native dialog, for the renderer to
-// ingest: text, Markdown and HTML files, found by walking the folder in name order. Plain Node
+// ingest: text, Markdown, HTML and PDF files, found by walking the folder in name order. Plain Node
 // (no electron import) so the unit tier tests it. The walk never leaves the folder: a symbolic
 // link is followed only when its target lies inside the folder, each file or folder is read once
 // (no loops through links), and limits on files, bytes, entries and depth keep a mistaken pick
@@ -9,14 +9,22 @@ import { constants } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
-/** The MIME type of each document extension; the renderer's readDocument reads these three. */
+/**
+ * The MIME type of each document extension the renderer's readDocument reads: the library's table
+ * (src/ingest/file-types.ts) written out, since this CommonJS build cannot import it;
+ * test/unit/electron-folder.test.ts checks that the two agree.
+ */
 export const DOCUMENT_TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain',
   '.text': 'text/plain',
   '.md': 'text/markdown',
   '.markdown': 'text/markdown',
+  '.mdown': 'text/markdown',
+  '.mkd': 'text/markdown',
   '.html': 'text/html',
   '.htm': 'text/html',
+  '.xhtml': 'text/html',
+  '.pdf': 'application/pdf',
 };
 
 export interface FolderLimits {

@@ -1,0 +1,169 @@
+// Sections become chunks that fit the embedder's token limit, with overlap between neighbours and
+// the headings repeated at the top of every chunk (so a passage retrieved alone still says what it
+// is about). Line breaks inside a section survive into the chunk (code, table rows and list items
+// stay one per line); a section's page (PDF) goes into its chunks' metadata. Written here rather
+// than taken from a library: it must count with the embedder's own tokenizer, never exceed its
+// limit, and stay linear on megabytes of text (test/unit/documents.test.ts holds it to that).
+
+import { WeftError } from '../errors.js';
+
+export interface Section {
+  /** Heading path, outermost first. */
+  headings: string[];
+  /** The section's text; lines are kept (code, table rows, list items). */
+  text: string;
+  /** The page it is on, from 1 (PDF: one section per page). */
+  page?: number;
+}
+
+export interface Chunk {
+  docId: string;
+  /** Position of the chunk in its document. */
+  index: number;
+  /** What is embedded and shown: the heading path, then the passage. */
+  text: string;
+  headings: string[];
+  /** The document's metadata, plus `page` (from 1) where the section has one. */
+  metadata: Record<string, unknown>;
+}
+
+export interface ChunkOptions {
+  /**
+   * Token count as the embedder counts it, special tokens included and nothing truncated (the
+   * embedder's countTokens): a count capped at the limit would let chunks grow past it. Called
+   * once per distinct word and once per chunk.
+   */
+  countTokens: (text: string) => number;
+  /** The embedder's limit. */
+  maxTokens: number;
+  /** Tokens repeated from the end of one chunk at the start of the next. Default maxTokens / 8. */
+  overlapTokens?: number;
+}
+
+/**
+ * A section as words, each counted once: `cost[i]` is word i's tokens without the special
+ * tokens, `glued[i]` means word i is a piece of the word before it (a word too long for any
+ * chunk, cut by characters: joined without a space), `ends[i]` means a sentence or line ends
+ * after word i, `sep[i]` is what goes before word i when it is not the first of its chunk (a
+ * space, nothing for a glued piece, or a line break with the line's indentation). WordPiece-style
+ * counts add up over whitespace-separated words, so a run of words costs the sum of its words;
+ * each emitted chunk is still checked with one real count.
+ */
+interface Words {
+  text: string[];
+  cost: number[];
+  glued: boolean[];
+  ends: boolean[];
+  sep: string[];
+}
+
+/** Indentation kept at the start of a line (code), at most this many characters. */
+const MAX_INDENT = 16;
+
+function sectionWords(text: string, count: (s: string) => number, budget: number): Words {
+  const out: Words = { text: [], cost: [], glued: [], ends: [], sep: [] };
+  for (const line of text.split('\n')) {
+    let sep = `\n${/^[ \t]*/.exec(line)![0].slice(0, MAX_INDENT)}`;
+    for (const unit of line.split(/(?<=[.!?])\s+/)) {
+      const before = out.text.length;
+      for (const w of unit.split(/\s+/)) {
+        if (!w) continue;
+        const c = count(w);
+        if (c <= budget) {
+          out.text.push(w); out.cost.push(c); out.glued.push(false); out.ends.push(false); out.sep.push(sep);
+        } else {
+          cutWord(w, c, count, budget).forEach(([piece, pc], i) => {
+            out.text.push(piece); out.cost.push(pc); out.glued.push(i > 0); out.ends.push(false); out.sep.push(i > 0 ? '' : sep);
+          });
+        }
+        sep = ' ';
+      }
+      if (out.text.length > before) out.ends[out.text.length - 1] = true;
+    }
+  }
+  return out;
+}
+
+/** Cuts a word that alone exceeds the budget into pieces that fit, by characters (whole code points). */
+function cutWord(word: string, cost: number, count: (s: string) => number, budget: number): [string, number][] {
+  const chars = Array.from(word);
+  const pieces: [string, number][] = [];
+  let at = 0;
+  // Characters per piece, guessed from the whole word's density and corrected as pieces are counted.
+  let guess = Math.max(1, Math.floor((chars.length * budget) / cost));
+  while (at < chars.length) {
+    let len = Math.min(guess, chars.length - at);
+    let piece = chars.slice(at, at + len).join('');
+    let c = count(piece);
+    while (c > budget && len > 1) {
+      len = Math.max(1, Math.min(len - 1, Math.floor((len * budget) / c)));
+      piece = chars.slice(at, at + len).join('');
+      c = count(piece);
+    }
+    pieces.push([piece, c]);
+    at += len;
+    guess = len;
+  }
+  return pieces;
+}
+
+/** Chunks the sections of document `doc.id`; every chunk carries `doc.metadata` (and its section's page). */
+export function chunkSections(doc: { id: string; metadata?: Record<string, unknown> | undefined }, sections: readonly Section[], opts: ChunkOptions): Chunk[] {
+  const chunks: Chunk[] = [];
+  const overlap = opts.overlapTokens ?? Math.floor(opts.maxTokens / 8);
+  // The tokens every count carries whatever the text ([CLS] and [SEP] for BERT): counted once per chunk.
+  const special = Math.max(0, 2 * opts.countTokens('a') - opts.countTokens('a a'));
+  const memo = new Map<string, number>();
+  const count = (w: string) => {
+    let c = memo.get(w);
+    if (c === undefined) { c = Math.max(0, opts.countTokens(w) - special); memo.set(w, c); }
+    return c;
+  };
+  for (const section of sections) {
+    const prefix = section.headings.length ? `${section.headings.join(' › ')}\n` : '';
+    const metadata = { ...(doc.metadata ?? {}), ...(section.page !== undefined ? { page: section.page } : {}) };
+    const budget = opts.maxTokens - special - (prefix ? Math.max(0, opts.countTokens(prefix) - special) : 0);
+    if (budget + special < 8) throw new WeftError('INVALID_OPTION', `maxTokens (${opts.maxTokens}) leaves no room for text under the headings of '${doc.id}'.`);
+    const words = sectionWords(section.text, count, budget);
+    const n = words.text.length;
+    const join = (from: number, to: number) => {
+      let s = '';
+      for (let i = from; i < to; i++) s += (i > from ? words.sep[i]! : '') + words.text[i]!;
+      return s;
+    };
+    let start = 0, fresh = 0; // fresh: the first word the previous chunk did not hold
+    while (start < n) {
+      let end = start, cost = 0;
+      while (end < n && cost + words.cost[end]! <= budget) cost += words.cost[end++]!;
+      // Prefer to end at a sentence end past the overlap; a sentence longer than what is left is cut at a word.
+      if (end < n) {
+        let b = end;
+        while (b > fresh + 1 && !words.ends[b - 1]) b--;
+        if (b > fresh && words.ends[b - 1]) end = b;
+      }
+      // One real count: tokenizers that do not add up exactly over words lose words from the end until it fits.
+      let text = prefix + join(start, end);
+      for (let real = opts.countTokens(text); real > opts.maxTokens; real = opts.countTokens(text)) {
+        if (end - start <= 1) {
+          throw new WeftError('INVALID_OPTION', `countTokens counts '${words.text[start]!.slice(0, 40)}' in '${doc.id}' as ${real} tokens with its headings, over maxTokens (${opts.maxTokens}), though it fits alone; pass a countTokens that adds up over words (the embedder's countTokens does).`);
+        }
+        let drop = real - opts.maxTokens;
+        while (drop > 0 && end - start > 1) drop -= Math.max(1, words.cost[--end]!);
+        text = prefix + join(start, end);
+      }
+      chunks.push({ docId: doc.id, index: chunks.length, text, headings: section.headings, metadata: { ...metadata } });
+      if (end >= n) break;
+      // Carry the tail into the next chunk: at most `overlap` tokens, leaving room for the next
+      // sentence (or at least the next word), starting at a sentence start where the tail holds one.
+      let next = 0;
+      for (let i = end; i < n && next <= budget; i++) { next += words.cost[i]!; if (words.ends[i]) break; }
+      const room = Math.min(overlap, budget - (next <= budget ? next : words.cost[end]!));
+      let s = end, tail = 0;
+      while (s > start + 1 && tail + words.cost[s - 1]! <= room) tail += words.cost[--s]!;
+      for (let i = s; i < end; i++) if (i > 0 && words.ends[i - 1]) { s = i; break; }
+      fresh = end;
+      start = s;
+    }
+  }
+  return chunks;
+}
