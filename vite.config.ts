@@ -131,6 +131,8 @@ export default defineConfig(({ mode }) => mode === 'lib'
         'idb', 'comlink', '@mlc-ai/web-llm', '@huggingface/tokenizers', 'onnx-proto', 'lit',
         // The document parsers (the Markdown reader and pdf.js load on first use).
         'hast-util-from-html', 'mdast-util-from-markdown', 'mdast-util-gfm', 'micromark-extension-gfm', 'pdfjs-dist', 'pdfjs-dist/build/pdf.worker.mjs',
+        // The stemmers of the keyword index (English is imported statically, the others on demand).
+        '@orama/stemmers/english', '@orama/stemmers/german', '@orama/stemmers/french',
       ],
     },
     test,

@@ -3,12 +3,16 @@ import { runSearchBench, type SearchBenchOptions } from './search.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 import { runModelsBench, type ModelsBenchOptions } from './models.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
+import { runRerankBench, type RerankBenchOptions } from './rerank.js';
+import { runQualityBench, type QualityBenchOptions } from './quality.js';
 
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
   tiers: (o: unknown, log: (s: string) => void) => runTiersBench(o as TiersBenchOptions, log),
   models: (o: unknown, log: (s: string) => void) => runModelsBench(o as ModelsBenchOptions, log),
   rag: (o: unknown, log: (s: string) => void) => runRagBench(o as RagBenchOptions, log),
+  rerank: (o: unknown, log: (s: string) => void) => runRerankBench(o as RerankBenchOptions, log),
+  quality: (o: unknown, log: (s: string) => void) => runQualityBench(o as QualityBenchOptions, log),
 };
 
 declare global {

@@ -18,8 +18,10 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
        npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--part all|stream|periodic]
-                           [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--json] [--gpu]`;
-if (!['search', 'tiers', 'models', 'rag'].includes(name)) {
+                           [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--json] [--gpu]
+       npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
+       npm run bench -- quality [--embedder MODEL] [--scale 100000] [--seed S] [--json] [--gpu]`;
+if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
@@ -71,6 +73,34 @@ if (name === 'search') {
     part: a.part, periodicRequests: int(a['periodic-requests'], 'periodic-requests'), periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
     ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}),
   };
+} else if (name === 'rerank') {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: {
+      candidates: { type: 'string', default: '20' }, trials: { type: 'string', default: '3' }, corpus: { type: 'string', default: '64' },
+      queries: { type: 'string', default: '30' }, zipf: { type: 'string', default: '1.0' }, 'gpu-fraction': { type: 'string', default: '0.25' },
+      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    },
+  }));
+  const shared = resolve(root, '../shared/assets');
+  if (!existsSync(shared)) fail(`the rerank benchmark reads ../shared/assets (${shared}), which is missing`);
+  options = {
+    assets: `/@fs${shared}`, candidates: int(a.candidates, 'candidates'), trials: int(a.trials, 'trials'), corpus: int(a.corpus, 'corpus'),
+    queries: int(a.queries, 'queries'), zipf: num(a.zipf, 'zipf'), gpuFraction: num(a['gpu-fraction'], 'gpu-fraction'), seed: int(a.seed, 'seed'),
+  };
+} else if (name === 'quality') {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: {
+      embedder: { type: 'string' }, scale: { type: 'string', default: '100000' }, seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    },
+  }));
+  const shared = resolve(root, '../shared/assets');
+  if (!existsSync(resolve(shared, 'cranfield'))) fail(`the quality benchmark reads ../shared/assets/cranfield (${shared}/cranfield), which is missing`);
+  const scale = Number(a.scale);
+  if (!Number.isInteger(scale) || scale < 0) fail('--scale must be a whole number of chunks (0 skips the timing part)');
+  options = { assets: `/@fs${shared}`, scale, seed: int(a.seed, 'seed'), ...(a.embedder ? { embedder: a.embedder } : {}) };
 } else if (name === 'models') {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -156,6 +186,25 @@ if (name === 'search') {
     console.log('interval  nprobe  pipelined ms  blocking ms  speedupVsBlocking  without refreshes  search ms  waited ms  refreshes  refresh ms');
     for (const p of result.periodic) console.log(`${String(p.interval).padStart(8)}  ${String(p.nprobe).padStart(6)}  ${f(p.latencyMs, 0).padStart(12)}  ${f(p.blockingLatencyMs, 0).padStart(11)}  ${f(p.speedupVsBlocking, 2).padStart(17)}  ${f(p.speedupVsBlockingExRefresh, 2).padStart(17)}  ${f(p.searchMsMedian, 1).padStart(9)}  ${f(p.waitedMsMedian, 1).padStart(9)}  ${String(p.refreshes).padStart(9)}  ${f(p.refreshMsMedian, 0).padStart(10)}`);
   }
+} else if (name === 'rerank') {
+  const st = result.stream;
+  console.log(`\nWeft rerank benchmark: decoder reranker (query likelihood, ${result.model}), ${result.candidates} candidates of ${f(result.passageTokensMin, 0)}-${f(result.passageTokensMax, 0)} tokens, queries of ${result.queryTokensMin}-${result.queryTokensMax} tokens`);
+  console.log(`without KV reuse  ${f(result.noReuseMs, 0)} ms   first use (compute + keep) ${f(result.firstUseMs, 0)} ms`);
+  console.log(`GPU tier          ${f(result.gpuTierMs, 0)} ms   kvReuseSpeedup ${f(result.kvReuseSpeedup, 2)}x`);
+  console.log(`IndexedDB tier    ${f(result.idbTierMs, 0)} ms   speedup ${f(result.kvReuseSpeedupIdb, 2)}x`);
+  console.log(`stream: ${st.queries} queries, Zipf s=${st.zipf} over ${st.corpus} passages (${st.touched} touched), GPU budget ${f(st.gpuFraction, 2)} of the working set`);
+  console.log(`KV tier hit rate ${f(st.hitRate, 3)} (GPU ${f(st.gpuHitRate, 3)}, IndexedDB ${f(st.idbHitRate, 3)}, compulsory misses ${f(st.compulsoryMissRate, 3)}); GPU tier: hotness ${f(st.gpuHitRate, 3)}, LRU ${f(st.gpuHitRateLru, 3)}, Belady ${f(st.gpuHitRateBelady, 3)}; ${f(st.msPerQueryMedian, 0)} ms/query`);
+} else if (name === 'quality') {
+  console.log(`\nWeft quality benchmark: Cranfield, ${result.documents} documents, ${result.queries} judged queries (relevant: grades 1-4; nDCG gain 5 - grade)`);
+  console.log('mode                    MAP      nDCG@10  recall@100  ms/query');
+  const row = (label, q) => console.log(`${label.padEnd(22)}  ${f(q.map, 4)}   ${f(q.ndcg10, 4)}   ${f(q.recall100, 4)}      ${f(q.msPerQuery, 1)}`);
+  row('weft lexical (BM25)', result.lexical);
+  for (const m of ['vector', 'hybrid']) if (result[m]) row(`weft ${m}`, result[m]);
+  row('lunr.js BM25 (ref.)', result.reference);
+  if (result.skipped) console.log(`vector and hybrid skipped: ${result.skipped}`);
+  if (result.scale) console.log(`\none keyword search on ${result.scale.chunks} chunks in IndexedDB: ${f(result.scale.searchMsMedian, 1)} ms median, ${f(result.scale.searchMsP99, 1)} ms p99; CPU (blocks the thread) ${f(result.scale.cpuMsMedian, 2)} ms median, ${f(result.scale.cpuMsP99, 2)} ms p99; ${f(result.scale.bucketKBMedian, 0)} KiB of postings read`);
+  if (result.scale) console.log(`ingest of ${result.scale.chunks} chunks in batches of 10000: ${f(result.scale.ingestMs / 1000, 1)} s; then one 10-chunk add: ${f(result.scale.smallAddMs, 0)} ms`);
+  if (result.scale) console.log(`lexicalSession: longest one-term step ${f(result.scale.sliceCpuMsMedian, 2)} ms median, ${f(result.scale.sliceCpuMsP99, 2)} ms p99 of CPU; ranking (read()) ${f(result.scale.rankMsMedian, 2)} ms median, ${f(result.scale.rankMsP99, 2)} ms p99`);
 } else if (name === 'models') {
   console.log('\nWeft models benchmark');
   console.log(`reference generator (stories260K)  prefill ${f(result.prefillTokPerS, 0)} tok/s, decode ${f(result.decodeMsMedian, 2)} ms/step median, ${f(result.decodeMsP99, 2)} ms p99 (${result.decodeSteps} steps)`);

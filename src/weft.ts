@@ -23,6 +23,10 @@ export {
   type StoredIndex, type CreateStoredIndexOptions, type OpenStoredIndexOptions, type CacheOptions, type CacheStats, type PrefetchHandle, type ChunkInput,
 } from './store/stored-index.js';
 export type { CachePolicyName } from './cache/policy.js';
+export type { LexicalSession, LexicalSearchOptions, LexicalStats, LexicalHits } from './store/lexical-search.js';
+export { loadAnalyzer, STEMMED_LANGUAGES } from './lexical/analyzer.js';
+export type { LexicalManifest } from './store/records.js';
+export type { PassageFilter, MetadataValue, MetadataRange, MetadataCondition } from './store/filter.js';
 export { exportIndex, importIndex, parseIndexFile } from './store/portable.js';
 export {
   chunkDocument, chunkSections, parseDocument, parseSections, readDocument,

@@ -3,6 +3,9 @@
 // of those lists; a rebuild or a replacing import (new centroids) brings in the new centroids
 // and int8 range and empties the cache, so this tab never searches with, or adds vectors by,
 // a quantiser the stored lists no longer follow.
+// The lexical index needs nothing here: an open index caches no term buckets; each keyword search
+// reads its buckets together with the manifest they were committed with (one store read), so
+// another tab's commit is seen whole or not at all.
 
 import { WeftError } from '../errors.js';
 import type { ListCache } from '../cache/list-cache.js';

@@ -5,8 +5,9 @@
 //   <dir>/indexes/<hex of the name>/
 //     head-<seq>.json           the committed state: the sealed manifest + which record file holds
 //                               each list, the centroids and each shard of chunks (by id / 512)
-//     <seq>.<kind>-<rand>.bin   record files, immutable once written (lists and centroids binary,
-//                               chunk shards JSON, every record with the CRC-32 of records.ts)
+//     <seq>.<kind>-<rand>.bin   record files, immutable once written (lists, centroids and term
+//                               buckets binary, chunk shards JSON, every record with the CRC-32 of
+//                               records.ts)
 //     stats.bin                 access counts (not part of any commit, as in IndexedDB)
 //
 // Why every change is still one atomic commit, whatever point a write stops at:
@@ -31,6 +32,11 @@
 //   racing it either lands before it or is refused.
 // The link needs hard links (ext4, APFS, NTFS …; not FAT). Record checksums, as in IndexedDB, catch
 // a file damaged behind the store's back; the head also checksums its table of files.
+// The lexical index's term buckets (lexical-records.ts) are records like the others, 64 to a file
+// (so an import writes a few dozen files, not a thousand): a commit that puts or deletes chunks
+// rewrites the files of the buckets their terms fall in and names them in the same head.
+// An index written in format 2 (no postings) is migrated when first read: its postings are built
+// from its chunks and published as a new head with the same generation.
 
 import { WeftError } from '../errors.js';
 import type { ListRecord } from '../ivf/types.js';
@@ -39,6 +45,9 @@ import { errorCode, joinPath, type StoreFileSystem } from './file-system.js';
 import { checkedWholeWrite, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
 import type { WeftStore } from './idb-store.js';
 import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show } from './index-checks.js';
+import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
+import { DEFAULT_BUCKETS } from '../lexical/postings.js';
+import { analyzerOf, checkBuckets, checkedBucket, corruptBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
 import {
   FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
   type CentroidData, type ChunkRecord, type Manifest, type StoredChunk, type StoredManifest,
@@ -55,6 +64,10 @@ export interface FileStoreOptions {
 const SHARD = 512;
 const LIST_MAGIC = 0x4c544657; // 'WFTL'
 const CENTROID_MAGIC = 0x43544657; // 'WFTC'
+const TERMS_MAGIC = 0x54544657; // 'WFTT'
+/** Term buckets per file: an import writes at most buckets / 64 files (each fsynced), a query reads one file per term. */
+const TERM_SHARD = 64;
+const termShardOf = (bucket: number) => String(Math.floor(bucket / TERM_SHARD));
 const ABSENT = 0xffffffff;
 /** How often a read starts again from a newer head before giving up (each retry means a commit landed). */
 const READ_ATTEMPTS = 16;
@@ -65,6 +78,8 @@ interface HeadFiles {
   lists: (string | null)[];
   /** Shard number (id / SHARD) -> file. */
   chunks: Record<string, string>;
+  /** Term shard (bucket / TERM_SHARD) -> file holding its non-empty buckets (format 3 on). */
+  terms?: Record<string, string>;
 }
 
 interface Head {
@@ -161,6 +176,42 @@ function decodeCentroids(bytes: Uint8Array): { data: CentroidData; checksum: num
   return { data: { centroids, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) }, checksum: checksum! };
 }
 
+/** A term shard file: magic, bucket count, then (bucket, checksum, byte length) per bucket, then their bytes. */
+function encodeTermShard(buckets: Map<number, { checksum: number; bytes: Uint8Array }>): Uint8Array {
+  const entries = [...buckets].sort((a, b) => a[0] - b[0]);
+  const head = 8 + entries.length * 12;
+  const out = new Uint8Array(head + entries.reduce((n, [, e]) => n + e.bytes.byteLength, 0));
+  const v = new DataView(out.buffer);
+  v.setUint32(0, TERMS_MAGIC, true);
+  v.setUint32(4, entries.length, true);
+  let at = head;
+  entries.forEach(([b, e], i) => {
+    v.setUint32(8 + i * 12, b, true);
+    v.setUint32(12 + i * 12, e.checksum, true);
+    v.setUint32(16 + i * 12, e.bytes.byteLength, true);
+    out.set(e.bytes, at);
+    at += e.bytes.byteLength;
+  });
+  return out;
+}
+
+/** A term shard file's buckets (bytes and stored checksum); undefined if the file is not one. */
+function decodeTermShard(bytes: Uint8Array): Map<number, { checksum: number; bytes: Uint8Array }> | undefined {
+  if (bytes.byteLength < 8) return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = v.getUint32(4, true);
+  if (v.getUint32(0, true) !== TERMS_MAGIC || 8 + n * 12 > bytes.byteLength) return undefined;
+  const out = new Map<number, { checksum: number; bytes: Uint8Array }>();
+  let at = 8 + n * 12;
+  for (let i = 0; i < n; i++) {
+    const len = v.getUint32(16 + i * 12, true);
+    if (at + len > bytes.byteLength) return undefined;
+    out.set(v.getUint32(8 + i * 12, true), { checksum: v.getUint32(12 + i * 12, true), bytes: bytes.subarray(at, at + len) });
+    at += len;
+  }
+  return at === bytes.byteLength ? out : undefined;
+}
+
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const shardOf = (id: number) => String(Math.floor(id / SHARD));
 
@@ -238,6 +289,8 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       manifest = checkedManifest(name, head.manifest);
     } catch (e) {
       // The file store has never written format 1: a manifest that looks like one was damaged.
+      // Format 2 (intact, checksummed) lacks only the postings: the caller migrates it.
+      if (e instanceof Outdated && head.manifest.formatVersion === 2 && head.manifest.manifestChecksum !== undefined) throw e;
       if (e instanceof Outdated) throw corruptManifest(name, 'names an older format it was never written in');
       throw e;
     }
@@ -245,10 +298,50 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     return { seq: head.seq, manifest, files: head.files };
   };
 
+  /** A head's manifest, checked; one of format 2 (a whole-index write replaces it, no need to migrate) as it is. */
+  const headManifest = (name: string, head: RawHead): Manifest => {
+    try { return manifestOfHead(name, head).manifest; } catch (e) {
+      if (e instanceof Outdated && !head.broken && head.manifest) return publicManifest(head.manifest);
+      throw e;
+    }
+  };
+
   const live = async (name: string): Promise<Snapshot> => {
-    const head = await rawHead(name);
-    if (!head || (!head.broken && head.deleted)) throw unknownIndex(name);
-    return manifestOfHead(name, head);
+    for (let attempt = 0; ; attempt++) {
+      const head = await rawHead(name);
+      if (!head || (!head.broken && head.deleted)) throw unknownIndex(name);
+      try {
+        return manifestOfHead(name, head);
+      } catch (e) {
+        if (!(e instanceof Outdated) || head.broken || attempt >= READ_ATTEMPTS) throw e;
+        await migrate(name, head);
+      }
+    }
+  };
+
+  /** Builds the postings of a format-2 head and publishes them as its successor (same generation); losing the race to another writer is fine. */
+  const migrate = async (name: string, head: Head): Promise<void> => {
+    const dir = dirOf(name);
+    const files = head.files!;
+    if (head.filesChecksum !== valueChecksum(files)) throw corruptManifest(name, 'fails its checksum');
+    const stored = head.manifest!;
+    const chunks: ChunkRecord[] = [];
+    for (const f of Object.values(files.chunks)) {
+      let recs: Map<number, StoredChunk>;
+      try { recs = await shardOfFile(name, f); } catch (e) { if (e instanceof Vanished) return; throw e; }
+      for (const r of recs.values()) { try { chunks.push(checkedChunk(name, r)); } catch { /* damaged: not indexed */ } }
+    }
+    const built = wholePostingsWith(await loadAnalyzer(DEFAULT_LANGUAGE), chunks, DEFAULT_BUCKETS);
+    const records = recordWriter(dir, head.seq + 1);
+    try {
+      const terms = await writeTermShards(records, {}, undefined, built.records);
+      const { manifestChecksum: _, ...fields } = stored;
+      const nextId = chunks.reduce((n, c) => Math.max(n, c.id + 1), fields.nextId);
+      await publish(dir, head.seq, { manifest: sealedManifest({ ...fields, nextId, formatVersion: FORMAT_VERSION, lexical: built.lexical }), files: { ...files, terms } });
+    } catch (e) {
+      await records.discard();
+      if (!(e instanceof Lost)) throw e;
+    }
   };
 
   /** Runs `op` on the current head, again on a newer one if a file it names was collected meanwhile. */
@@ -301,6 +394,46 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     return new Map((records as StoredChunk[]).map((r) => [r?.id, r]));
   };
 
+  /** A term shard file of `s`, decoded (CORRUPT_RECORD naming `bucket` if it is not a term shard). */
+  const termShard = async (name: string, file: string, bucket: number) => {
+    const got = decodeTermShard(await readRecord(dirOf(name), file));
+    if (!got) throw corruptBucket(name, bucket);
+    return got;
+  };
+
+  const bucketsOf = async (name: string, s: Snapshot, buckets: readonly number[], only?: ReadonlySet<string>, keepRaw = false): Promise<TermBucket[]> => {
+    checkBuckets(name, s.manifest, buckets);
+    const shards = new Map<string, ReturnType<typeof termShard>>();
+    return Promise.all(buckets.map(async (b) => {
+      const file = s.files.terms?.[termShardOf(b)];
+      if (file === undefined) return checkedBucket(name, s.manifest, b, undefined, undefined, only, keepRaw);
+      if (!shards.has(file)) shards.set(file, termShard(name, file, b));
+      const got = (await shards.get(file)!).get(b);
+      return checkedBucket(name, s.manifest, b, got?.bytes, got?.checksum, only, keepRaw);
+    }));
+  };
+
+  /**
+   * Writes the term shards that `changed` buckets fall in (the other buckets of each shard carried
+   * over from `old` as they are, still checked on read): the new table of shard files.
+   */
+  const writeTermShards = async (records: ReturnType<typeof recordWriter>, table: Record<string, string>, name: string | undefined, changed: readonly EncodedBucket[]): Promise<Record<string, string>> => {
+    const out = { ...table };
+    const byShard = new Map<string, EncodedBucket[]>();
+    for (const b of changed) (byShard.get(termShardOf(b.bucket)) ?? byShard.set(termShardOf(b.bucket), []).get(termShardOf(b.bucket))!).push(b);
+    for (const [shard, list] of byShard) {
+      const old = table[shard];
+      const content = old && name !== undefined ? new Map(await termShard(name, old, list[0]!.bucket)) : new Map<number, { checksum: number; bytes: Uint8Array }>();
+      for (const b of list) {
+        if (b.bytes.length <= 1) content.delete(b.bucket);
+        else content.set(b.bucket, { checksum: b.checksum, bytes: b.bytes });
+      }
+      if (content.size === 0) delete out[shard];
+      else out[shard] = await records.write(`terms-${shard}`, encodeTermShard(content));
+    }
+    return out;
+  };
+
   const allChunks = async (name: string, s: Snapshot): Promise<StoredChunk[]> => {
     const shards = await Promise.all(Object.values(s.files.chunks).map((f) => shardOfFile(name, f)));
     return shards.flatMap((m) => [...m.values()]).sort((a, b) => a.id - b.id);
@@ -327,7 +460,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     await fs.syncDir(dir).catch(() => undefined);
     // Collecting garbage is best effort: what it leaves, the next commit collects.
     try {
-      const keep = new Set([headName(seq), ...(head.files ? [head.files.centroids, ...head.files.lists.filter((f): f is string => !!f), ...Object.values(head.files.chunks)] : [])]);
+      const keep = new Set([headName(seq), ...(head.files ? [head.files.centroids, ...head.files.lists.filter((f): f is string => !!f), ...Object.values(head.files.chunks), ...Object.values(head.files.terms ?? {})] : [])]);
       for (const f of await fs.list(dir)) {
         const s = seqOf(f);
         if (s !== undefined && s <= seq && !keep.has(f)) await fs.remove(joinPath(dir, f)).catch(() => undefined);
@@ -378,7 +511,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
           const head = await rawHead(name);
           if (!head || (!head.broken && head.deleted)) continue;
           if (!head.broken && head.manifest && head.manifest.formatVersion > FORMAT_VERSION) { out.push(publicManifest(head.manifest)); continue; }
-          out.push(manifestOfHead(name, head).manifest);
+          out.push((await live(name)).manifest);
         }
         return out;
       });
@@ -390,6 +523,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
 
     createIndex(init) {
       return within(`Creating index '${init?.name}'`, async () => {
+        checkLanguage(init?.language);
         const { manifest: fresh, centroids } = newIndexManifest(init);
         const problem = manifestProblem(fresh) ?? centroidProblem(centroids, init.dim, init.nlist, init.storage)
           ?? (validName(init.name) ? undefined : `names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`);
@@ -403,7 +537,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
         const base = cur?.seq ?? 0;
         const records = recordWriter(dir, base + 1);
         try {
-          const files: HeadFiles = { centroids: await records.write('centroids', encodeCentroids(centroids, manifest.centroidsChecksum)), lists: new Array<null>(init.nlist).fill(null), chunks: {} };
+          const files: HeadFiles = { centroids: await records.write('centroids', encodeCentroids(centroids, manifest.centroidsChecksum)), lists: new Array<null>(init.nlist).fill(null), chunks: {}, terms: {} };
           await publish(dir, base, { manifest: sealedManifest(manifest), files });
         } catch (e) {
           await records.discard();
@@ -452,11 +586,13 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
           throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another writer committed to it). Reopen it and try again.`, { details: { name, expected: generation, found: m.generation } });
         }
         checkCommit(name, m, changes);
+        const analyzer = await analyzerOf(m);
         const dir = dirOf(name);
         const records = recordWriter(dir, s.seq + 1, signal, what);
         try {
           const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
-          const files: HeadFiles = { centroids: s.files.centroids, lists: s.files.lists.slice(), chunks: { ...s.files.chunks } };
+          const files: HeadFiles = { centroids: s.files.centroids, lists: s.files.lists.slice(), chunks: { ...s.files.chunks }, terms: { ...s.files.terms } };
+          const removed: ChunkRecord[] = [], damaged: number[] = [];
           for (const rec of changes.lists ?? []) {
             const checksum = listChecksum(rec);
             next.checksums[rec.list] = checksum;
@@ -471,14 +607,27 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
           for (const [shard, { put, del }] of touched) {
             const old = s.files.chunks[shard];
             const recs = old ? await shardOfFile(name, old) : new Map<number, StoredChunk>();
+            // The stored chunks this commit deletes or overwrites: their postings go.
+            for (const id of new Set([...del, ...put.map((c) => c.id)])) {
+              const r = recs.get(id);
+              if (!r) continue;
+              try { removed.push(checkedChunk(name, r)); } catch { damaged.push(id); }
+            }
             for (const id of del) recs.delete(id);
             for (const c of put) recs.set(c.id, storedChunk(name, c));
             if (recs.size === 0) delete files.chunks[shard];
             else files.chunks[shard] = await records.write(`chunks-${shard}`, json([...recs.values()].sort((a, b) => a.id - b.id)));
           }
+          // The postings follow the chunks in this head.
+          const change = postingChange(analyzer, lexicalOf(m), removed, damaged, changes.putChunks ?? []);
+          const posted = change.apply(await bucketsOf(name, s, change.buckets, change.terms, true));
+          next.lexical = posted.lexical;
+          files.terms = await writeTermShards(records, s.files.terms ?? {}, name, posted.records);
           next.count += changes.countDelta ?? 0;
           next.tombstones += changes.tombstoneDelta ?? 0;
           if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
+          // nextId stays above every stored chunk id, as in IndexedDB.
+          for (const c of changes.putChunks ?? []) if (c.id >= next.nextId) next.nextId = c.id + 1;
           // The last moment an abort can still take effect: after the link the commit has happened.
           if (signal?.aborted) throw aborted(what);
           await publish(dir, s.seq, { manifest: sealedManifest(next), files });
@@ -514,6 +663,16 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       }));
     },
 
+    readCatalog(name) {
+      return within(`Reading the chunk catalog of index '${name}'`, () => atSnapshot(name, async (s) => {
+        const chunks = (await allChunks(name, s)).map((r) => {
+          const c = checkedChunk(name, r);
+          return { id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) };
+        });
+        return { generation: s.manifest.generation, chunks };
+      }));
+    },
+
     readWholeIndex(name) {
       return within(`Reading index '${name}'`, () => atSnapshot(name, async (s) => {
         const centroids = await centroidsOf(name, s);
@@ -534,22 +693,24 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
         let replaced: Manifest | undefined;
         if (opts.expectGeneration !== undefined) {
           if (!exists) throw unknownIndex(name);
-          replaced = manifestOfHead(name, cur).manifest;
+          replaced = headManifest(name, cur);
           if (replaced.generation !== opts.expectGeneration) {
             throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another writer committed to it); nothing was replaced. Read it again and retry.`, { details: { name, expected: opts.expectGeneration, found: replaced.generation } });
           }
         } else if (exists) {
           if (!opts.replace) throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, { details: { name } });
           // An import may replace a damaged index; its fields are then not trusted.
-          try { replaced = manifestOfHead(name, cur).manifest; } catch { replaced = !cur.broken && cur.manifest && cur.manifest.formatVersion > FORMAT_VERSION ? publicManifest(cur.manifest) : undefined; }
+          try { replaced = headManifest(name, cur); } catch { replaced = !cur.broken && cur.manifest && cur.manifest.formatVersion > FORMAT_VERSION ? publicManifest(cur.manifest) : undefined; }
         }
         const rawGeneration = cur && !cur.broken && !cur.deleted ? cur.manifest?.generation : undefined;
         const previous = replaced?.generation ?? (isInt(rawGeneration, 0, Number.MAX_SAFE_INTEGER) ? rawGeneration : 0);
-        const m = wholeIndexManifest(whole, replaced, previous);
+        const analyzer = await loadAnalyzer(whole.manifest.lexical?.language ?? DEFAULT_LANGUAGE);
+        const postings = wholePostingsWith(analyzer, whole.chunks, whole.manifest.lexical?.buckets ?? DEFAULT_BUCKETS);
+        const m = wholeIndexManifest(whole, replaced, previous, postings.lexical);
         const base = cur?.seq ?? 0;
         const records = recordWriter(dir, base + 1);
         try {
-          const files: HeadFiles = { centroids: await records.write('centroids', encodeCentroids(whole.centroids, m.centroidsChecksum)), lists: [], chunks: {} };
+          const files: HeadFiles = { centroids: await records.write('centroids', encodeCentroids(whole.centroids, m.centroidsChecksum)), lists: [], chunks: {}, terms: {} };
           for (const r of whole.lists) files.lists.push(r.count === 0 ? null : await records.write(`list-${r.list}`, encodeList(r, m.checksums[r.list]!)));
           const shards = new Map<string, StoredChunk[]>();
           for (const c of [...whole.chunks].sort((a, b) => a.id - b.id)) {
@@ -557,6 +718,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
             (shards.get(k) ?? shards.set(k, []).get(k)!).push(storedChunk(name, c));
           }
           for (const [k, recs] of shards) files.chunks[k] = await records.write(`chunks-${k}`, json(recs));
+          files.terms = await writeTermShards(records, {}, undefined, postings.records);
           await publish(dir, base, { manifest: sealedManifest(m), files });
         } catch (e) {
           await records.discard();
@@ -569,6 +731,10 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
         await writeStats(dir, new Float64Array(m.nlist)).catch(() => undefined);
         return m;
       });
+    },
+
+    readTermBuckets(name, buckets, terms) {
+      return within(`Reading term buckets of index '${name}'`, () => atSnapshot(name, async (s) => ({ manifest: s.manifest, buckets: await bucketsOf(name, s, buckets, terms ? new Set(terms) : undefined) })));
     },
 
     readAccessCounts(name) {

@@ -17,16 +17,22 @@ import {
   type CentroidData, type ChunkRecord, type CommitChanges, type Manifest, type StoredChunk, type StoredManifest, type WholeIndex,
 } from './records.js';
 import { checkedWholeWrite, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
+import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE, type Analyzer } from '../lexical/analyzer.js';
+import { DEFAULT_BUCKETS } from '../lexical/postings.js';
+import { analyzerOf, checkBuckets, checkedBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
+import type { CatalogEntry, ChunkCatalog } from './allow-list.js';
 
 export { FORMAT_VERSION, listChecksum, manifestProblem, wholeIndexProblem };
-export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, WholeIndex };
+export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, TermBucket, WholeIndex };
 
-/** IndexedDB schema version (the object stores; the record formats are FORMAT_VERSION). */
-const DB_VERSION = 1;
+/** IndexedDB schema version (the object stores; the record formats are FORMAT_VERSION). 2: the `terms` store. */
+const DB_VERSION = 2;
 
 interface StoredList { index: string; list: number; count: number; ids: ArrayBuffer; codes: ArrayBuffer; checksum: number }
 interface StoredCentroids { index: string; centroids: ArrayBuffer; vmin?: ArrayBuffer; scale?: ArrayBuffer; checksum: number }
 interface StoredStats { index: string; access: ArrayBuffer }
+/** A term bucket of the lexical index (lexical/postings.ts); absent while the bucket is empty. */
+interface StoredTerms { index: string; bucket: number; data: ArrayBuffer; checksum: number }
 
 interface WeftSchema extends DBSchema {
   manifests: { key: string; value: StoredManifest };
@@ -34,16 +40,18 @@ interface WeftSchema extends DBSchema {
   lists: { key: [string, number]; value: StoredList };
   chunks: { key: [string, number]; value: StoredChunk; indexes: { byDoc: [string, string] } };
   stats: { key: string; value: StoredStats };
+  terms: { key: [string, number]; value: StoredTerms };
 }
 
 type Stores = StoreNames<WeftSchema>;
-const ALL_STORES: Stores[] = ['manifests', 'centroids', 'lists', 'chunks', 'stats'];
+const ALL_STORES: Stores[] = ['manifests', 'centroids', 'lists', 'chunks', 'stats', 'terms'];
 
 export interface WeftStore {
   readonly dbName: string;
   listIndexes(): Promise<Manifest[]>;
   manifest(name: string): Promise<Manifest>;
-  createIndex(init: { name: string; dim: number; metric: Metric; storage: StorageType; nlist: number; modelId?: string } & CentroidData): Promise<Manifest>;
+  /** `language`: the lexical index's analyzer (default 'english'); `termBuckets`: its bucket count (default 1024). */
+  createIndex(init: { name: string; dim: number; metric: Metric; storage: StorageType; nlist: number; modelId?: string; language?: string; termBuckets?: number } & CentroidData): Promise<Manifest>;
   deleteIndex(name: string): Promise<void>;
   readCentroids(name: string): Promise<CentroidData>;
   /** Reads list records, verifying each checksum (CORRUPT_RECORD names the list). */
@@ -54,6 +62,11 @@ export interface WeftStore {
   readChunks(name: string, ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
   /** Ids of the chunks of one document (their records checked). */
   chunkIdsOfDocument(name: string, docId: string): Promise<number[]>;
+  /**
+   * Every chunk's id, list, document and metadata (not its text), each record checked, with the
+   * generation they belong to (read in one transaction): what a filtered search's allow-list is built from.
+   */
+  readCatalog(name: string): Promise<ChunkCatalog>;
   /** Every record of an index, checked, read in one transaction (for export and rebuilds). */
   readWholeIndex(name: string): Promise<WholeIndex>;
   /**
@@ -64,6 +77,11 @@ export interface WeftStore {
    * replaced one's.
    */
   writeWholeIndex(whole: WholeIndex, options?: WriteWholeOptions): Promise<Manifest>;
+  /**
+   * Term buckets of the lexical index, each checked (CORRUPT_RECORD names the bucket), with the
+   * manifest they belong to (read with them: its lexical totals are the ones to score with).
+   */
+  readTermBuckets(name: string, buckets: readonly number[], terms?: readonly string[]): Promise<{ manifest: Manifest; buckets: TermBucket[] }>;
   readAccessCounts(name: string): Promise<Float64Array>;
   writeAccessCounts(name: string, counts: Float64Array): Promise<void>;
   close(): void;
@@ -117,6 +135,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           database.createObjectStore('chunks', { keyPath: ['index', 'id'] }).createIndex('byDoc', ['index', 'docId']);
           database.createObjectStore('stats', { keyPath: 'index' });
         }
+        // Indexes written before this have no postings: each is migrated (format 3) when first used.
+        if (oldVersion < 2) database.createObjectStore('terms', { keyPath: ['index', 'bucket'] });
       },
       blocked() {
         // Another tab holds an older version open; it closes itself on `versionchange` (below).
@@ -161,18 +181,33 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     return checkedManifest(name, r);
   };
 
-  /** Adds the checksums of format 2 to a format-1 index, in one transaction. */
+  /**
+   * Brings an index of an older format to this one in one transaction: the checksums of format 2
+   * (format 1), then the lexical index built from its chunks (formats 1 and 2). A chunk whose
+   * record fails its checksum is left out of the postings (reading it stays CORRUPT_RECORD).
+   */
   const migrate = async (name: string): Promise<void> => {
-    const t = tx(['manifests', 'chunks'], 'readwrite');
+    const analyzer = await loadAnalyzer(DEFAULT_LANGUAGE);
+    const t = tx(['manifests', 'chunks', 'terms'], 'readwrite');
     try {
       const r = await t.objectStore('manifests').get(name);
-      if (r && r.formatVersion < FORMAT_VERSION && r.manifestChecksum === undefined) {
+      if (r && r.formatVersion < FORMAT_VERSION) {
+        // A damaged manifest is not migrated (reading it stays CORRUPT_RECORD).
+        if (r.manifestChecksum !== undefined) checkedManifestOf(name, r);
+        const chunks: ChunkRecord[] = [];
         let cursor = await t.objectStore('chunks').openCursor(keysOf(name));
         while (cursor) {
           if (cursor.value.checksum === undefined) await cursor.update(storedChunk(name, cursor.value));
+          try { chunks.push(checkedChunk(name, cursor.value.checksum === undefined ? storedChunk(name, cursor.value) : cursor.value)); } catch { /* damaged: not indexed */ }
           cursor = await cursor.continue();
         }
-        await t.objectStore('manifests').put(sealedManifest({ ...r, formatVersion: FORMAT_VERSION }));
+        const built = wholePostingsWith(analyzer, chunks, DEFAULT_BUCKETS);
+        await t.objectStore('terms').delete(keysOf(name));
+        for (const b of built.records) await putBucket(t as never, name, b);
+        const { manifestChecksum: _, ...fields } = r;
+        // nextId above every stored chunk id (what commits rely on from format 3 on).
+        const nextId = chunks.reduce((n, c) => Math.max(n, c.id + 1), fields.nextId);
+        await t.objectStore('manifests').put(sealedManifest({ ...fields, nextId, formatVersion: FORMAT_VERSION, lexical: built.lexical }));
       }
       await t.done;
     } catch (e) {
@@ -180,6 +215,27 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       throw storageError(e, `Migrating index '${name}' to format ${FORMAT_VERSION}`);
     }
   };
+
+  /** A format-2 manifest's checksum checked (checkedManifest also refuses it as outdated). */
+  const checkedManifestOf = (name: string, r: StoredManifest) => {
+    try { return checkedManifest(name, r); } catch (e) { if (e instanceof Outdated) return publicManifest(r); throw e; }
+  };
+
+  /** Writes (or, empty, removes) a term bucket record. */
+  const putBucket = async (t: IDBPTransaction<WeftSchema, Stores[], 'readwrite'>, name: string, b: EncodedBucket) => {
+    if (b.bytes.length <= 1) await t.objectStore('terms').delete([name, b.bucket]);
+    else await t.objectStore('terms').put({ index: name, bucket: b.bucket, data: bytesOf(b.bytes), checksum: b.checksum });
+  };
+
+  const bucketsOf = async (t: Tx, name: string, m: Manifest, buckets: readonly number[], only?: ReadonlySet<string>, keepRaw = false): Promise<TermBucket[]> => {
+    checkBuckets(name, m, buckets);
+    const os = t.objectStore('terms');
+    const raw = await Promise.all(buckets.map((b) => os.get([name, b])));
+    return raw.map((r, i) => checkedBucket(name, m, buckets[i]!, r ? new Uint8Array(r.data) : undefined, r?.checksum, only, keepRaw));
+  };
+
+  /** The analyzer of an index's language, loaded before a transaction needs it (a transaction cannot wait for a module). */
+  const analyzerFor = (name: string): Promise<Analyzer> => current(name, () => within(`Reading the manifest of index '${name}'`, async () => analyzerOf(await getManifest(tx(['manifests'], 'readonly') as never, name))));
 
   /** Runs `op` on index `name`; if the index is still in an older format, migrates it and runs `op` again. */
   const current = async <T>(name: string, op: () => Promise<T>): Promise<T> => {
@@ -230,7 +286,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     async listIndexes() {
       const read = () => within('Listing indexes', () => db.getAll('manifests'));
       let all = await read();
-      const outdated = all.filter((r) => r.formatVersion < FORMAT_VERSION && r.manifestChecksum === undefined);
+      const outdated = all.filter((r) => r.formatVersion < FORMAT_VERSION);
       for (const r of outdated) await migrate(r.name);
       if (outdated.length > 0) all = await read();
       // Indexes of a newer format are listed as they are (this Weft cannot check or open them).
@@ -242,6 +298,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     },
 
     async createIndex(init) {
+      checkLanguage(init?.language);
       const fresh = newIndexManifest(init);
       const problem = manifestProblem(fresh.manifest) ?? centroidProblem(fresh.centroids, init.dim, init.nlist, init.storage);
       if (problem) throw new WeftError('INVALID_OPTION', `Index '${String(init.name)}' was not created: ${problem}`);
@@ -278,6 +335,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
         await t.objectStore('stats').delete(name);
         await t.objectStore('lists').delete(keysOf(name));
         await t.objectStore('chunks').delete(keysOf(name));
+        await t.objectStore('terms').delete(keysOf(name));
         await t.done;
       } catch (e) {
         await abandon(t);
@@ -304,10 +362,13 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       checkIds((changes.putChunks ?? []).map((c) => c?.id), `Commit to index '${name}'`);
       checkIds(changes.deleteChunks ?? [], `Commit to index '${name}'`);
       return current(name, async () => {
-        const t = tx(['manifests', 'lists', 'chunks'], 'readwrite');
+        const analyzer = await analyzerFor(name);
+        const t = tx(['manifests', 'lists', 'chunks', 'terms'], 'readwrite');
         const onAbort = () => t.abort();
         signal?.addEventListener('abort', onAbort, { once: true });
         try {
+          // Aborted while the analyzer loaded: nothing is written.
+          if (signal?.aborted) throw signal.reason ?? new DOMException('Aborted', 'AbortError');
           const m = await getManifest(t as never, name);
           if (m.generation !== generation) {
             throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it). Reopen it and try again.`, { details: { name, expected: generation, found: m.generation } });
@@ -320,11 +381,31 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
             next.listCounts[rec.list] = rec.count;
             await t.objectStore('lists').put({ index: name, list: rec.list, count: rec.count, ids: bytesOf(rec.ids), codes: bytesOf(rec.codes), checksum });
           }
-          for (const c of changes.putChunks ?? []) await t.objectStore('chunks').put(storedChunk(name, c));
-          for (const id of changes.deleteChunks ?? []) await t.objectStore('chunks').delete([name, id]);
+          // The postings follow the chunks in this transaction: those of the chunks deleted or
+          // overwritten go (their stored texts read here), those of the chunks put come.
+          const puts = changes.putChunks ?? [], dels = changes.deleteChunks ?? [];
+          const chunkStore = t.objectStore('chunks');
+          // Every stored id is below nextId, so a put at or past it overwrites nothing (an add's new ids).
+          const touched = [...new Set([...dels, ...puts.map((c) => c.id).filter((id) => id < m.nextId)])];
+          const olds = await Promise.all(touched.map((id) => chunkStore.get([name, id])));
+          const removed: ChunkRecord[] = [], damaged: number[] = [];
+          for (const r of olds) {
+            if (!r) continue;
+            try { removed.push(checkedChunk(name, r)); } catch { damaged.push(r.id); }
+          }
+          const lex = lexicalOf(m);
+          if (analyzer.language !== lex.language) throw new WeftError('CONFLICT', `Index '${name}' was replaced while this commit was prepared. Try again.`, { details: { name } });
+          const change = postingChange(analyzer, lex, removed, damaged, puts);
+          const { records: buckets, lexical } = change.apply(await bucketsOf(t as never, name, m, change.buckets, change.terms, true));
+          next.lexical = lexical;
+          for (const c of puts) await chunkStore.put(storedChunk(name, c));
+          for (const id of dels) await chunkStore.delete([name, id]);
+          for (const b of buckets) await putBucket(t as never, name, b);
           next.count += changes.countDelta ?? 0;
           next.tombstones += changes.tombstoneDelta ?? 0;
           if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
+          // nextId stays above every stored chunk id (what lets a commit skip looking for chunks its puts would overwrite).
+          for (const c of puts) if (c.id >= next.nextId) next.nextId = c.id + 1;
           await t.objectStore('manifests').put(sealedManifest(next));
           await t.done;
           return next;
@@ -357,6 +438,26 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       }));
     },
 
+    readCatalog(name) {
+      return current(name, () => within(`Reading the chunk catalog of index '${name}'`, async () => {
+        const t = tx(['manifests', 'chunks'], 'readonly');
+        const manifest = await getManifest(t as never, name);
+        const os = t.objectStore('chunks');
+        const chunks: CatalogEntry[] = [];
+        // In pages of records (a cursor that moves a page at a time): the texts are let go as it goes.
+        for (let after = -Infinity; ;) {
+          const page = await os.getAll(IDBKeyRange.bound([name, after], [name, Infinity], true, false), 1024);
+          for (const r of page) {
+            const c = checkedChunk(name, r);
+            chunks.push({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+          }
+          if (page.length < 1024) break;
+          after = page[page.length - 1]!.id;
+        }
+        return { generation: manifest.generation, chunks };
+      }));
+    },
+
     readWholeIndex(name) {
       return current(name, () => within(`Reading index '${name}'`, async () => {
         // One transaction: the records read all belong to the manifest's generation.
@@ -371,6 +472,9 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
 
     async writeWholeIndex(whole, opts = {}) {
       const name = checkedWholeWrite(whole, opts);
+      // The postings, from the chunks (an export file carries none; a rebuild keeps the ids, so they come out the same).
+      const analyzer = await loadAnalyzer(whole.manifest.lexical?.language ?? DEFAULT_LANGUAGE);
+      const postings = wholePostingsWith(analyzer, whole.chunks, whole.manifest.lexical?.buckets ?? DEFAULT_BUCKETS);
       return current(name, async () => {
         const t = tx(ALL_STORES, 'readwrite');
         try {
@@ -390,9 +494,10 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           if (raw) {
             await t.objectStore('lists').delete(keysOf(name));
             await t.objectStore('chunks').delete(keysOf(name));
+            await t.objectStore('terms').delete(keysOf(name));
           }
           const previous = replaced?.generation ?? (isInt(raw?.generation, 0, Number.MAX_SAFE_INTEGER) ? raw!.generation : 0);
-          const m = wholeIndexManifest(whole, replaced, previous);
+          const m = wholeIndexManifest(whole, replaced, previous, postings.lexical);
           await t.objectStore('manifests').put(sealedManifest(m));
           const c = whole.centroids;
           await t.objectStore('centroids').put({
@@ -403,6 +508,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
             await t.objectStore('lists').put({ index: name, list: r.list, count: r.count, ids: bytesOf(r.ids), codes: bytesOf(r.codes), checksum: listChecksum(r) });
           }
           for (const ch of whole.chunks) await t.objectStore('chunks').put(storedChunk(name, ch));
+          for (const b of postings.records) await putBucket(t as never, name, b);
           await t.objectStore('stats').put({ index: name, access: new ArrayBuffer(m.nlist * 8) });
           await t.done;
           return m;
@@ -411,6 +517,14 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           throw storageError(e, `Writing index '${name}'`);
         }
       });
+    },
+
+    readTermBuckets(name, buckets, terms) {
+      return current(name, () => within(`Reading term buckets of index '${name}'`, async () => {
+        const t = tx(['manifests', 'terms'], 'readonly');
+        const manifest = await getManifest(t as never, name);
+        return { manifest, buckets: await bucketsOf(t as never, name, manifest, buckets, terms ? new Set(terms) : undefined) };
+      }));
     },
 
     readAccessCounts(name) {

@@ -7,6 +7,7 @@ import { WeftError } from '../errors.js';
 import { BLOCK, decodeRows, deinterleave, layoutFor, type Layout } from '../ivf/codec.js';
 import { METRICS, NO_ID, STORAGE_TYPES, type ListRecord, type Metric, type StorageType } from '../ivf/types.js';
 import { MAX_DIM, MAX_NLIST } from '../ivf/validate.js';
+import { MAX_BUCKETS } from '../lexical/postings.js';
 import { FORMAT_VERSION, type CentroidData, type CommitChanges, type Manifest, type WholeIndex } from './records.js';
 
 /** The largest vector id: NO_ID marks empty slots and tombstones. */
@@ -43,6 +44,20 @@ export function manifestProblem(m: unknown): string | undefined {
   if (!isInt(m.nextId, 0, NO_ID)) return `nextId must be an integer in [0, ${NO_ID}]; got ${show(m.nextId)}.`;
   for (const k of ['createdAt', 'updatedAt'] as const) {
     if (typeof m[k] !== 'number' || !Number.isFinite(m[k])) return `${k} must be a time in milliseconds; got ${show(m[k])}.`;
+  }
+  return m.lexical === undefined ? undefined : lexicalProblem(m.lexical);
+}
+
+/** What is wrong with a manifest's lexical part, if anything (its checksums are recomputed on write). */
+export function lexicalProblem(l: unknown): string | undefined {
+  if (!isRecord(l)) return 'lexical must be an object.';
+  if (typeof l.language !== 'string' || !/^[a-z][a-z-]{1,31}$/.test(l.language)) return `lexical.language must be a lowercase language name; got ${show(l.language)}.`;
+  if (!isInt(l.buckets, 1, MAX_BUCKETS)) return `lexical.buckets must be an integer in [1, ${MAX_BUCKETS}]; got ${show(l.buckets)}.`;
+  for (const k of ['chunks', 'tokens'] as const) {
+    if (!isInt(l[k], 0, Number.MAX_SAFE_INTEGER)) return `lexical.${k} must be a non-negative integer; got ${show(l[k])}.`;
+  }
+  if (!Array.isArray(l.checksums) || l.checksums.length !== l.buckets || !l.checksums.every((c) => isInt(c, 0, 0xffffffff))) {
+    return `lexical.checksums must hold one CRC-32 per bucket (${show(l.buckets)}).`;
   }
   return undefined;
 }

@@ -6,7 +6,9 @@ import { WeftError } from '../errors.js';
 import { emptyRecord } from '../ivf/list-records.js';
 import type { WeftStore, WriteWholeOptions } from './idb-store.js';
 import { isInt, show, wholeIndexProblem } from './index-checks.js';
-import { FORMAT_VERSION, centroidChecksum, listChecksum, type CentroidData, type Manifest, type WholeIndex } from './records.js';
+import { DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
+import { DEFAULT_BUCKETS, MAX_BUCKETS } from '../lexical/postings.js';
+import { FORMAT_VERSION, centroidChecksum, emptyBucketChecksum, listChecksum, type CentroidData, type LexicalManifest, type Manifest, type WholeIndex } from './records.js';
 
 export type IndexInit = Parameters<WeftStore['createIndex']>[0];
 
@@ -16,11 +18,13 @@ export type IndexInit = Parameters<WeftStore['createIndex']>[0];
  */
 export function newIndexManifest(init: IndexInit): { manifest: Manifest; centroids: CentroidData } {
   const now = Date.now();
+  const buckets = init.termBuckets ?? DEFAULT_BUCKETS;
   const centroids: CentroidData = { centroids: init.centroids, ...(init.vmin ? { vmin: init.vmin } : {}), ...(init.scale ? { scale: init.scale } : {}) };
   const manifest: Manifest = {
     name: init.name, formatVersion: FORMAT_VERSION, dim: init.dim, metric: init.metric, storage: init.storage,
     nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0, nextId: 0,
     checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: 0, createdAt: now, updatedAt: now, generation: 1,
+    lexical: { language: init.language ?? DEFAULT_LANGUAGE, buckets, chunks: 0, tokens: 0, checksums: isInt(buckets, 1, MAX_BUCKETS) ? emptyBucketChecksums(buckets) : [] },
   };
   return { manifest, centroids };
 }
@@ -30,14 +34,19 @@ export function withEmptyChecksums(manifest: Manifest, centroids: CentroidData):
   return { ...manifest, centroidsChecksum: centroidChecksum(centroids), checksums: Array.from({ length: manifest.nlist }, (_, l) => listChecksum(emptyRecord(l))) };
 }
 
-/** The manifest of a whole index written over `replaced` (if any) whose generation was `previous`: nextId never goes back. */
-export function wholeIndexManifest(whole: WholeIndex, replaced: Manifest | undefined, previous: number): Manifest {
+/** The checksums of `buckets` empty term buckets. */
+export function emptyBucketChecksums(buckets: number): number[] {
+  return Array.from({ length: buckets }, (_, b) => emptyBucketChecksum(b));
+}
+
+/** The manifest of a whole index written over `replaced` (if any) whose generation was `previous`, with its postings' `lexical` part: nextId never goes back. */
+export function wholeIndexManifest(whole: WholeIndex, replaced: Manifest | undefined, previous: number, lexical: LexicalManifest): Manifest {
   const w = whole.manifest;
   return {
     name: w.name, formatVersion: FORMAT_VERSION, dim: w.dim, metric: w.metric, storage: w.storage, nlist: w.nlist, modelId: w.modelId,
     count: w.count, tombstones: w.tombstones, nextId: Math.max(w.nextId, replaced?.nextId ?? 0),
     checksums: whole.lists.map(listChecksum), listCounts: whole.lists.map((l) => l.count), centroidsChecksum: centroidChecksum(whole.centroids),
-    createdAt: w.createdAt, updatedAt: Date.now(), generation: previous + 1,
+    createdAt: w.createdAt, updatedAt: Date.now(), generation: previous + 1, lexical,
   };
 }
 

@@ -6,12 +6,29 @@
 import { WeftError } from '../errors.js';
 import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
 import { crc32, valueChecksum } from './checksum.js';
+import { encodeBucket } from '../lexical/postings.js';
 
 /**
  * Version of the record formats below (bumped when a stored shape changes). 2: manifests and chunk
- * records carry checksums; format-1 indexes are migrated in place when first used.
+ * records carry checksums. 3: the lexical index (term buckets, `Manifest.lexical`). Indexes of
+ * formats 1 and 2 are migrated in place when first used (checksums added, postings built from
+ * the chunks, in one transaction).
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+
+/** The lexical (BM25) index of a stored index: its analyzer and totals, and its term buckets' checksums. */
+export interface LexicalManifest {
+  /** The analyzer's language (src/lexical/analyzer.ts): its stemmer, or none. */
+  language: string;
+  /** Number of term buckets (terms hash to one of them). */
+  buckets: number;
+  /** Chunks with at least one term (BM25's N). */
+  chunks: number;
+  /** Terms in those chunks, in all (BM25's average length is tokens / chunks). */
+  tokens: number;
+  /** CRC-32 of each term bucket's record (an absent record is an empty bucket). */
+  checksums: number[];
+}
 
 
 export interface Manifest {
@@ -31,13 +48,15 @@ export interface Manifest {
   checksums: number[];
   /** Slots of each list record (live vectors and tombstones). */
   listCounts: number[];
-  /** The next automatically assigned vector id. */
+  /** The next automatically assigned vector id (above every stored id; a commit that puts a chunk past it moves it). */
   nextId: number;
   centroidsChecksum: number;
   createdAt: number;
   updatedAt: number;
   /** Incremented by every commit; a commit based on an older generation is refused (CONFLICT). */
   generation: number;
+  /** The lexical index (format 3 on; an import or migration builds it from the chunks). */
+  lexical?: LexicalManifest;
 }
 
 
@@ -70,6 +89,11 @@ export interface StoredManifest extends Manifest { manifestChecksum?: number }
 /** `checksum` (format 2 on) covers id, list, docId, text and metadata. */
 export interface StoredChunk extends ChunkRecord { index: string; checksum?: number }
 
+/**
+ * One commit. The lexical postings are not part of it: the store derives them from `putChunks`
+ * and `deleteChunks` (reading the stored texts of the chunks deleted or overwritten) inside the
+ * same transaction, so no writer can commit chunks whose postings disagree with them.
+ */
 export interface CommitChanges {
   /** Whole new records for the lists that changed. */
   lists?: ListRecord[];
@@ -87,6 +111,17 @@ export function listChecksum(r: ListRecord): number {
 
 export function centroidChecksum(c: CentroidData): number {
   return crc32(c.centroids, c.vmin ?? new Uint8Array(0), c.scale ?? new Uint8Array(0));
+}
+
+/** CRC-32 of a term bucket's record: its number, then its bytes (postings.ts). */
+export function bucketChecksum(bucket: number, bytes: Uint8Array): number {
+  return crc32(new Uint32Array([bucket]), bytes);
+}
+
+const EMPTY_BUCKET = encodeBucket({ bucket: 0, terms: new Map() });
+/** The checksum of bucket `b` while it holds no term (no record is stored for it). */
+export function emptyBucketChecksum(b: number): number {
+  return bucketChecksum(b, EMPTY_BUCKET);
 }
 
 export function chunkChecksum(c: ChunkRecord): number {
@@ -129,6 +164,11 @@ export function checkedManifest(name: string, r: StoredManifest): Manifest {
   if (r.formatVersion < FORMAT_VERSION && r.manifestChecksum === undefined) throw new Outdated(name);
   if (r.manifestChecksum !== manifestChecksum(r)) {
     throw new WeftError('CORRUPT_RECORD', `The manifest of index '${name}' fails its checksum: the record is damaged, so its counts cannot be trusted. Delete the index (deleteIndex) and re-import or rebuild it.`, { details: { name, record: 'manifest' } });
+  }
+  // Format 2, intact: it lacks the lexical index, which the migration builds.
+  if (r.formatVersion < FORMAT_VERSION) throw new Outdated(name);
+  if (!r.lexical) {
+    throw new WeftError('CORRUPT_RECORD', `The manifest of index '${name}' has no lexical index although its format (${r.formatVersion}) has one. Delete the index (deleteIndex) and re-import or rebuild it.`, { details: { name, record: 'manifest' } });
   }
   return publicManifest(r);
 }

@@ -17,13 +17,16 @@ import { trainIvf } from '../ivf/train.js';
 import type { Metric, SearchResult, SearchSession, StorageType } from '../ivf/types.js';
 import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from '../ivf/validate.js';
 import { adoptCommits } from './coherence.js';
+import { createAllowLists, type AllowList } from './allow-list.js';
+import { compileFilter, type PassageFilter } from './filter.js';
 import type { ChunkRecord, CommitChanges, Manifest, WeftStore } from './idb-store.js';
 import { prefetchLists, preloadHottest, type PrefetchHandle } from './prefetch.js';
 import { uploadTrained, type IndexSnapshot } from './snapshot.js';
+import { lexicalSearch, lexicalStats, openLexicalSession, type LexicalHits, type LexicalSearchOptions, type LexicalSession, type LexicalStats } from './lexical-search.js';
 import { openStoredSession, searchBatch, type SearchEnv } from './stored-search.js';
 import { checkExistingIds, planAdd, planCompact, planDelete, planRebuild, type ChunkInput, type WriteEnv } from './writes.js';
 
-export type { CacheStats, ChunkInput, PrefetchHandle };
+export type { CacheStats, ChunkInput, LexicalHits, LexicalSearchOptions, LexicalSession, LexicalStats, PrefetchHandle };
 
 /**
  * How unbalanced the lists are, as FAISS measures it: nlist · Σ nᵢ² / (Σ nᵢ)², 1 when every
@@ -60,6 +63,8 @@ export interface CreateStoredIndexOptions extends CacheOptions {
   metric?: Metric;
   storage?: StorageType;
   modelId?: string;
+  /** The keyword index's language (its stemmer; src/lexical/analyzer.ts). Default 'english'. */
+  language?: string;
   seed?: number;
   niter?: number;
   maxTrainPointsPerCentroid?: number;
@@ -70,7 +75,19 @@ export interface OpenStoredIndexOptions extends CacheOptions {
   name: string;
 }
 
-export interface SearchOptionsStored { k?: number; nprobe?: number; missing?: 'stream' | 'cpu' }
+export interface SearchOptionsStored {
+  k?: number;
+  nprobe?: number;
+  missing?: 'stream' | 'cpu';
+  /**
+   * Only chunks that pass this filter are results: it becomes an allow-list (one bit per vector
+   * id) that the GPU scan honours, so the k best matching vectors of the probed lists come back.
+   * Each query probes past `nprobe` (in its ranking's order) until its probed lists hold k
+   * matching chunks, so k results come back whenever the index has k; with nprobe = nlist they
+   * are exactly the k best matching overall.
+   */
+  filter?: PassageFilter;
+}
 
 export interface StoredIndex {
   readonly name: string;
@@ -104,11 +121,30 @@ export interface StoredIndex {
   /**
    * A search cut into slices of a few probe ranks (HedraRAG's cluster-sized sub-stages): each
    * step streams the lists it needs and scans them; read() gives the same result as search().
+   * With a filter the session's `nprobe` is the number of ranks it probes, widened as search() widens.
    */
-  searchSession(queries: Float32Array, options?: { k?: number; nprobe?: number }): Promise<SearchSession>;
+  searchSession(queries: Float32Array, options?: { k?: number; nprobe?: number; filter?: PassageFilter }): Promise<SearchSession>;
+  /**
+   * The live chunks `filter` keeps (undefined for no filter, or one without conditions), as of
+   * the index's current generation: e.g. to filter results found by other means.
+   */
+  allowList(filter: PassageFilter | undefined): Promise<{ has(id: number): boolean; count: number } | undefined>;
   /** Streams the lists `query` will probe, best first, into the cache, up to `byteBudget` bytes. */
   prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number }): PrefetchHandle;
   chunks(ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
+  /**
+   * Keyword (BM25) search over the chunks' texts: the k best chunks holding the query's terms,
+   * best first (ties by smaller id), only those `allow` accepts. Runs in turn with the other
+   * operations, on the postings committed with the chunks.
+   */
+  lexicalSearch(query: string, options: LexicalSearchOptions): Promise<LexicalHits>;
+  /**
+   * lexicalSearch cut into steps of a few query terms each (each step runs in turn with the other
+   * operations), for a scheduler to weave between decode steps; read() once done equals it.
+   */
+  lexicalSession(query: string, options: LexicalSearchOptions): Promise<LexicalSession>;
+  /** The keyword index's language and totals. */
+  lexicalStats(): Promise<LexicalStats>;
   cacheStats(): CacheStats;
   /** Lists currently cached on the GPU. */
   residentLists(): number[];
@@ -136,6 +172,7 @@ export async function createStoredIndex(training: Float32Array, options: CreateS
     await options.store.createIndex({
       name: options.name, dim, metric, storage: layout.storage, nlist, centroids: t.centroids,
       ...(options.modelId ? { modelId: options.modelId } : {}),
+      ...(options.language !== undefined ? { language: options.language } : {}),
       ...(t.quantizer ? { vmin: t.quantizer.vmin, scale: t.quantizer.scale } : {}),
     });
     return await openWith(ctx, owns, options);
@@ -200,6 +237,12 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
     },
   };
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric };
+  const allowLists = createAllowLists(() => store.readCatalog(name), nlist);
+  /** The allow-list of a filtered search on `s` (undefined: no filter, or one that keeps everything). */
+  const allowFor = async (s: IndexSnapshot, filter: PassageFilter | undefined): Promise<AllowList | undefined> => {
+    const compiled = compileFilter(filter);
+    return compiled && !compiled.all ? allowLists.get(compiled, s.manifest.generation) : undefined;
+  };
 
   const adopt = (next: IndexSnapshot, retrained: boolean) => {
     if (next.trained !== snap.trained) snap.trained.release();
@@ -326,12 +369,13 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         if (opts.missing !== undefined && opts.missing !== 'stream' && opts.missing !== 'cpu') {
           throw new WeftError('INVALID_OPTION', `Unknown missing '${String(opts.missing)}'. Valid values: stream, cpu.`);
         }
+        const allow = await allowFor(s, opts.filter);
         const batch = Math.min(nq, ctx.limits.maxComputeWorkgroupsPerDimension, 1024);
         const ids = new Uint32Array(nq * k), distances = new Float32Array(nq * k);
         try {
           for (let q0 = 0; q0 < nq; q0 += batch) {
             const qn = Math.min(batch, nq - q0);
-            const r = await searchBatch(searchEnv, s, queries.subarray(q0 * dim, (q0 + qn) * dim), k, nprobe, opts.missing ?? 'stream');
+            const r = await searchBatch(searchEnv, s, queries.subarray(q0 * dim, (q0 + qn) * dim), k, nprobe, opts.missing ?? 'stream', allow);
             ids.set(r.ids, q0 * k);
             distances.set(r.distances, q0 * k);
           }
@@ -348,8 +392,13 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         const nq = checkVectors('queries', queries, dim);
         if (nq > 1024) throw new WeftError('INVALID_OPTION', 'A search session takes at most 1024 queries; split the batch.');
         const k = checkK(opts.k, s.manifest.count, maxK(ctx));
-        return openStoredSession(searchEnv, s, queries, k, checkNprobe(ctx, opts.nprobe, nlist), exclusive);
+        const nprobe = checkNprobe(ctx, opts.nprobe, nlist);
+        return openStoredSession(searchEnv, s, queries, k, nprobe, exclusive, await allowFor(s, opts.filter));
       });
+    },
+
+    allowList(filter) {
+      return exclusive((s) => allowFor(s, filter));
     },
 
     prefetch(query, opts = {}) {
@@ -366,6 +415,18 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
 
     async chunks(ids) {
       return store.readChunks(name, checkExistingIds(ids));
+    },
+
+    lexicalSearch(query, opts) {
+      return exclusive((s) => lexicalSearch(store, name, s.manifest, query, opts));
+    },
+
+    lexicalSession(query, opts) {
+      return exclusive((s) => openLexicalSession(store, name, s.manifest, query, opts, (fn) => exclusive(() => fn())));
+    },
+
+    lexicalStats() {
+      return exclusive((s) => lexicalStats(s.manifest));
     },
 
     cacheStats() { return cache.stats(); },

@@ -6,6 +6,9 @@ import { gaussianMixture, NO_ID, type GpuContext } from '../../src/weft.js';
 import { crc32 } from '../../src/store/checksum.js';
 import type { WeftStore } from '../../src/store/idb-store.js';
 import { exportIndex, importIndex } from '../../src/store/portable.js';
+import { FORMAT_VERSION } from '../../src/store/records.js';
+import { lexicalSearch } from '../../src/store/lexical-search.js';
+import { lexicalAgreement } from '../support/store-behaviour.js';
 import { createStoredIndex } from '../../src/store/stored-index.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { buildIndex, dim, nlist, storeSession } from './store-fixtures.js';
@@ -77,6 +80,22 @@ describe('import validation', () => {
     expect(m).toMatchObject({ name: 'copy', count: built.total - built.tombstones, tombstones: built.tombstones, nextId: built.total });
     expect(await s.readLists('copy', [0, 1, 2, 3])).toEqual(built.lists);
     expect(await s.readChunks('copy', [0, 6])).toEqual([built.chunks[0], built.chunks[6]]);
+  });
+
+  test('a file exported before the lexical index (format 2, no lexical part) imports with its postings built; a malformed lexical part is refused', async () => {
+    const s = await db.fresh();
+    const built = await buildIndex(s, 'idx', 'f32');
+    const original = await (await exportIndex(s, 'idx')).arrayBuffer();
+    const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
+    const old = forged((u) => { const m = manifestOf(u); m.formatVersion = 2; delete m.lexical; });
+    const m = await importIndex(s, old, { name: 'old' });
+    expect(m).toMatchObject({ formatVersion: FORMAT_VERSION, lexical: built.manifest.lexical });
+    await lexicalAgreement(s, 'old');
+    expect(Array.from((await lexicalSearch(s, 'old', m, 'passage 21', { k: 1 })).ids)).toEqual([21]);
+    await expectRefused(s, forged((u) => { (manifestOf(u).lexical as Json).language = 'English!'; }), /lexical\.language/);
+    await expectRefused(s, forged((u) => { (manifestOf(u).lexical as Json).buckets = 0; }), /lexical\.buckets/);
+    await expectRefused(s, forged((u) => { (manifestOf(u).lexical as Json).checksums = [1, 2]; }), /lexical\.checksums/);
+    await expectRefused(s, forged((u) => { manifestOf(u).lexical = 'yes'; }), /lexical/);
   });
 
   test('manifest fields out of their types, enums and ranges are refused, naming the field', async () => {

@@ -21,7 +21,7 @@ async function openIndex(page: Page, create: { n: number; seed: number } | null)
     if (create) {
       const data = gaussianMixture(create.n, dim, { centers: 16, seed: create.seed });
       window.idx = await stored.createStoredIndex(data, { store: s, name: 'docs', dim, nlist: 16, storage: 'f16', seed: 3 });
-      await window.idx.add(data);
+      await window.idx.add(data, { chunks: Array.from({ length: create.n }, (_, i) => ({ docId: `d${i % 20}`, text: `alpha w${i % 50} first${i}` })) });
     } else {
       window.idx = await stored.openStoredIndex({ store: s, name: 'docs' });
     }
@@ -52,7 +52,7 @@ test('closing the page in the middle of an ingest leaves the last committed inde
   const before = await search(page);
   await page.evaluate((dim) => {
     const more = window.weft.gaussianMixture(30000, dim, { centers: 16, seed: 9 });
-    window.pending = window.idx.add(more);
+    window.pending = window.idx.add(more, { chunks: Array.from({ length: 30000 }, (_, i) => ({ docId: `m${i % 20}`, text: `bravo w${i % 50} kilo` })) });
   }, DIM);
   await new Promise((r) => setTimeout(r, 300));
   await page.close(); // the ingest is cut off: no commit, or all of it
@@ -64,6 +64,23 @@ test('closing the page in the middle of an ingest leaves the last committed inde
   console.log('[interrupted ingest] size after reopen', after.size);
   expect([1500, 31500]).toContain(after.size);
   if (after.size === 1500) expect(after).toEqual(before);
+  // The keyword index agrees with the vectors: the chunks each word finds are exactly the live
+  // chunks holding it (the interrupted ingest's words find all of its chunks or none).
+  const agreement = await page2.evaluate(async () => {
+    const whole = await window.weft.store.openStore({ dbName: 'e2e' }).then(async (s) => { try { return await s.readWholeIndex('docs'); } finally { s.close(); } });
+    const live = new Set(whole.lists.flatMap((l) => Array.from(l.ids).filter((id) => id !== 0xffffffff)));
+    const out: { word: string; found: number; want: number; same: boolean }[] = [];
+    for (const word of ['alpha', 'bravo', 'kilo', 'w0', 'w17', 'w49', 'first7']) {
+      const want = whole.chunks.filter((c) => c.text.split(' ').includes(word)).map((c) => c.id).sort((a, b) => a - b);
+      const got = Array.from((await window.idx.lexicalSearch(word, { k: 100000 })).ids).sort((a, b) => a - b);
+      out.push({ word, found: got.length, want: want.length, same: got.length === want.length && got.every((id, i) => id === want[i]) });
+    }
+    return { chunksAreLive: whole.chunks.length === live.size && whole.chunks.every((c) => live.has(c.id)), stats: await window.idx.lexicalStats(), chunks: whole.chunks.length, out };
+  });
+  expect(agreement.chunksAreLive).toBe(true);
+  expect(agreement.stats.chunks).toBe(agreement.chunks);
+  for (const w of agreement.out) expect(w, w.word).toMatchObject({ same: true });
+  expect(agreement.out.find((w) => w.word === 'bravo')!.found).toBe(after.size - 1500);
   await context.close();
 }, 180_000);
 

@@ -2,10 +2,16 @@
 // tier (test/browser/store.test.ts, store-integrity.test.ts) and the file store in the unit tier
 // (test/unit/store-file.test.ts). Named indexes, one atomic commit per change with a generation
 // check, aborts, checksums on every record (the backend damages its own records through `tamper`,
-// as a disk fault or a buggy writer would), INVALID_ID, and whole-index writes.
+// as a disk fault or a buggy writer would), INVALID_ID, and whole-index writes. The lexical index
+// (term buckets) follows every commit that changes chunks, with the same atomicity
+// (storeLexicalBehaviour; lexicalAgreement checks postings against the live chunks).
 import { describe, expect, test } from 'vitest';
-import type { ListRecord, WeftStore } from '../../src/store/idb-store.js';
-import { exportIndex } from '../../src/store/portable.js';
+import { NO_ID } from '../../src/ivf/types.js';
+import { loadAnalyzer } from '../../src/lexical/analyzer.js';
+import { bucketOf } from '../../src/lexical/postings.js';
+import type { ChunkRecord, ListRecord, WeftStore } from '../../src/store/idb-store.js';
+import { lexicalSearch } from '../../src/store/lexical-search.js';
+import { exportIndex, importIndex } from '../../src/store/portable.js';
 import { buildIndex, withVector } from '../browser/store-fixtures.js';
 
 export interface StoreBackend {
@@ -21,7 +27,47 @@ export interface StoreBackend {
     manifest(index: string, edit: (record: Record<string, unknown>) => void): Promise<void>;
     /** The stored manifest record as it is (with its checksum field). */
     rawManifest(index: string): Promise<Record<string, unknown>>;
+    /** Edits the bytes of a term bucket's postings in place (storeLexicalBehaviour). */
+    terms?(index: string, bucket: number, edit: (bytes: Uint8Array) => void): Promise<void>;
   };
+  /** Another connection to the location `fresh()` made last (another tab, another process). */
+  another?(): Promise<WeftStore>;
+}
+
+export interface AgreementOptions {
+  /** More words to look up (e.g. the texts of deleted chunks: they must find nothing of theirs). */
+  alsoWords?: readonly string[];
+  /** Keyword search to check; default the store-level lexicalSearch (a StoredIndex passes its own). */
+  search?: (query: string, k: number) => Promise<{ ids: Uint32Array }>;
+  /** Chunks committed without vectors (store-level tests): skip the chunk/vector check. */
+  chunksOnly?: boolean;
+}
+
+/**
+ * The lexical index of `name` agrees with its chunks, and its chunks with its vectors: the live
+ * ids in the lists are the chunk ids; for every word of every stored chunk (and of `alsoWords`),
+ * keyword search finds exactly the live chunks holding one of its terms; the lexical totals are
+ * those of the live chunks.
+ */
+export async function lexicalAgreement(store: WeftStore, name: string, o: AgreementOptions = {}): Promise<void> {
+  const whole = await store.readWholeIndex(name);
+  const live = whole.lists.flatMap((l) => Array.from(l.ids).filter((id) => id !== NO_ID)).sort((a, b) => a - b);
+  if (!o.chunksOnly) expect(whole.chunks.map((c) => c.id).sort((a, b) => a - b), 'chunk ids = live vector ids').toEqual(live);
+  const alsoWords = o.alsoWords ?? [], search = o.search;
+  const lex = whole.manifest.lexical!;
+  const analyzer = await loadAnalyzer(lex.language);
+  const termsOf = new Map(whole.chunks.map((c) => [c.id, new Set(analyzer.terms(c.text))]));
+  const withTerms = whole.chunks.filter((c) => termsOf.get(c.id)!.size > 0);
+  expect({ chunks: lex.chunks, tokens: lex.tokens }, 'lexical totals').toEqual({ chunks: withTerms.length, tokens: withTerms.reduce((a, c) => a + analyzer.terms(c.text).length, 0) });
+  const words = new Set([...whole.chunks.flatMap((c) => c.text.split(/\s+/)), ...alsoWords.flatMap((t) => t.split(/\s+/))].filter((w) => w !== ''));
+  const find = search ?? ((q: string, k: number) => lexicalSearch(store, name, whole.manifest, q, { k }));
+  for (const w of words) {
+    const terms = analyzer.terms(w);
+    if (terms.length === 0) continue;
+    const want = whole.chunks.filter((c) => terms.some((t) => termsOf.get(c.id)!.has(t))).map((c) => c.id).sort((a, b) => a - b);
+    const got = Array.from((await find(w, 1_000_000)).ids).sort((a, b) => a - b);
+    expect(got, `chunks found for '${w}'`).toEqual(want);
+  }
 }
 
 function randomWords(n: number): Uint32Array {
@@ -248,6 +294,128 @@ export function storeIntegrityBehaviour(backend: StoreBackend): void {
       await expect(s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy' }, lists: whole.lists.slice(1) })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
       expect((await s.listIndexes()).map((m) => m.name)).toEqual(['idx']);
       await expect(s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy' } })).resolves.toMatchObject({ name: 'copy', generation: 1 });
+    });
+  });
+}
+
+/** The lexical index: postings committed with the chunks (atomically, with the same generation check), rebuilt by whole-index writes, checksummed. */
+export function storeLexicalBehaviour(backend: StoreBackend): void {
+  const init = flatInit;
+  const text = (i: number) => ['shock wave drag', 'boundary layer flows', 'heated slabs conduct heat', 'delta wings at Mach 3', 'the naïve café flow'][i % 5]!;
+  const chunk = (id: number, list = id % 4): ChunkRecord => ({ id, list, docId: `doc-${id % 3}`, text: `${text(id)} n${id}` });
+  describe(`${backend.label} lexical index`, () => {
+    test('postings follow every commit: puts, deletes, overwrites, a document replaced; totals in the manifest', async () => {
+      const s = await backend.fresh();
+      let m = await s.createIndex(init('idx'));
+      expect(m.lexical).toMatchObject({ language: 'english', buckets: 1024, chunks: 0, tokens: 0 });
+      // Chunk records without vectors: the store-level agreement is between chunks and postings.
+      const agree = (gone: string[] = []) => lexicalAgreement(s, 'idx', { alsoWords: gone, chunksOnly: true });
+      m = await s.commit('idx', m.generation, { putChunks: Array.from({ length: 12 }, (_, i) => chunk(i)) });
+      // nextId moves past every chunk put, so a later put below it is known to overwrite.
+      expect(m.nextId).toBe(12);
+      await agree();
+      expect(Array.from((await lexicalSearch(s, 'idx', m, 'n7', { k: 5 })).ids)).toEqual([7]);
+      m = await s.commit('idx', m.generation, { deleteChunks: [1, 6, 11] });
+      await agree([text(1), 'n1', 'n6', 'n11']);
+      expect(Array.from((await lexicalSearch(s, 'idx', m, 'n6', { k: 5 })).ids)).toEqual([]);
+      // Overwriting a stored chunk: its old terms go, its new ones come.
+      m = await s.commit('idx', m.generation, { putChunks: [{ id: 2, list: 0, docId: 'doc-2', text: 'vortex shedding' }] });
+      await agree(['heated slabs n2']);
+      expect(Array.from((await lexicalSearch(s, 'idx', m, 'n2', { k: 5 })).ids)).toEqual([]);
+      expect(Array.from((await lexicalSearch(s, 'idx', m, 'VORTEX sheds', { k: 5 })).ids)).toEqual([2]);
+      // A document's chunks deleted and new ones put in one commit (what replaceDocuments commits).
+      const doc0 = await s.chunkIdsOfDocument('idx', 'doc-0');
+      m = await s.commit('idx', m.generation, { deleteChunks: doc0, putChunks: [{ id: 40, list: 1, docId: 'doc-0', text: 'nozzle flow n40' }] });
+      await agree(doc0.map((id) => `${text(id)} n${id}`));
+      // A chunk without terms counts toward nothing.
+      m = await s.commit('idx', m.generation, { putChunks: [{ id: 41, list: 1, docId: 'doc-x', text: '' }, { id: 42, list: 1, docId: 'doc-x', text: 'the of and' }] });
+      await agree();
+    });
+
+    test('an aborted commit and a stale one leave the postings as they were', async () => {
+      const s = await backend.fresh();
+      const m0 = await s.createIndex(init('idx'));
+      const m1 = await s.commit('idx', m0.generation, { putChunks: [chunk(0), chunk(1)] });
+      const ctl = new AbortController();
+      const pending = s.commit('idx', m1.generation, { putChunks: Array.from({ length: 400 }, (_, i) => chunk(100 + i)), deleteChunks: [0] }, ctl.signal);
+      ctl.abort();
+      await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
+      await expect(s.commit('idx', m0.generation, { putChunks: [chunk(5)], deleteChunks: [1] })).rejects.toMatchObject({ code: 'CONFLICT' });
+      const m = await s.manifest('idx');
+      expect(m.generation).toBe(m1.generation);
+      expect(m.lexical).toEqual(m1.lexical);
+      for (const [q, ids] of [['shock', [0]], ['boundary', [1]], ['n100', []], ['n5', []]] as const) {
+        expect(Array.from((await lexicalSearch(s, 'idx', m, q, { k: 10 })).ids), q).toEqual(ids);
+      }
+    });
+
+    test('a whole-index write builds the postings from the chunks: export/import round trip, replace, another language', async () => {
+      const s = await backend.fresh();
+      const built = await buildIndex(s, 'idx', 'f32');
+      await lexicalAgreement(s, 'idx');
+      const before = await lexicalSearch(s, 'idx', built.manifest, 'passage 12', { k: 5 });
+      expect(before.ids[0]).toBe(12);
+      await importIndex(s, await exportIndex(s, 'idx'), { name: 'copy' });
+      await lexicalAgreement(s, 'copy');
+      const copy = await s.manifest('copy');
+      expect(copy.lexical).toEqual(built.manifest.lexical);
+      expect(await lexicalSearch(s, 'copy', copy, 'passage 12', { k: 5 })).toEqual(before);
+      // Replacing an index drops its old postings with its old chunks.
+      const whole = await s.readWholeIndex('idx');
+      const words = whole.chunks.map((c) => ({ ...c, text: `mot ${c.id}` }));
+      await s.writeWholeIndex({ ...whole, chunks: words }, { replace: true });
+      await lexicalAgreement(s, 'idx', { alsoWords: ['passage'] });
+      // The language travels with the index: a French index is stemmed in French.
+      await s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'fr', lexical: { ...whole.manifest.lexical!, language: 'french' } }, chunks: whole.chunks.map((c) => ({ ...c, text: c.id === 3 ? 'les chevaux' : 'rien' })) });
+      const fr = await s.manifest('fr');
+      expect(fr.lexical!.language).toBe('french');
+      expect(Array.from((await lexicalSearch(s, 'fr', fr, 'cheval', { k: 5 })).ids)).toEqual([3]);
+      await lexicalAgreement(s, 'fr');
+    });
+
+    test('a damaged term bucket is CORRUPT_RECORD naming it; other buckets stay searchable; a whole-index write repairs it', async () => {
+      if (!backend.tamper.terms) return;
+      const s = await backend.fresh();
+      const built = await buildIndex(s, 'idx', 'f32');
+      const m = built.manifest;
+      const passage = bucketOf('passag', 1024), twelve = bucketOf('12', 1024);
+      expect(passage).not.toBe(twelve);
+      await backend.tamper.terms('idx', passage, (b) => { b[b.length - 1]! ^= 1; });
+      await expect(lexicalSearch(s, 'idx', m, 'passages', { k: 5 })).rejects.toMatchObject({ name: 'WeftError', code: 'CORRUPT_RECORD', details: { name: 'idx', bucket: passage } });
+      await expect(s.readTermBuckets('idx', [twelve, passage])).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { bucket: passage } });
+      expect(Array.from((await lexicalSearch(s, 'idx', m, '12', { k: 5 })).ids)).toEqual([12]);
+      // A commit that needs the damaged bucket is refused, changing nothing.
+      await expect(s.commit('idx', m.generation, { deleteChunks: [12] })).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { bucket: passage } });
+      expect((await s.manifest('idx')).generation).toBe(m.generation);
+      // A whole-index write (what re-importing or rebuilding does) rebuilds every bucket.
+      await s.writeWholeIndex(await s.readWholeIndex('idx'), { replace: true });
+      await lexicalAgreement(s, 'idx');
+    });
+
+    test('deleting a chunk whose record is damaged takes it out of every bucket', async () => {
+      const s = await backend.fresh();
+      const m0 = await s.createIndex(init('idx'));
+      const m1 = await s.commit('idx', m0.generation, { putChunks: [chunk(0), chunk(5), chunk(2)] });
+      await backend.tamper.chunk('idx', 5, (r) => { r.text = 'something else entirely'; });
+      const m2 = await s.commit('idx', m1.generation, { deleteChunks: [5] });
+      for (const q of ['shock', 'n5', 'something']) {
+        expect(Array.from((await lexicalSearch(s, 'idx', m2, q, { k: 5 })).ids), q).toEqual(q === 'shock' ? [0] : []);
+      }
+      expect(m2.lexical).toMatchObject({ chunks: 2 });
+    });
+
+    test('two connections: postings one commits are what the other searches; a stale commit from the other is refused', async () => {
+      if (!backend.another) return;
+      const a = await backend.fresh();
+      const m0 = await a.createIndex(init('idx'));
+      const b = await backend.another();
+      const m1 = await a.commit('idx', m0.generation, { putChunks: [chunk(0), chunk(1)] });
+      const seenByB = await b.manifest('idx');
+      expect(Array.from((await lexicalSearch(b, 'idx', seenByB, 'drag', { k: 5 })).ids)).toEqual([0]);
+      await b.commit('idx', m1.generation, { deleteChunks: [0], putChunks: [chunk(7)] });
+      await expect(a.commit('idx', m1.generation, { putChunks: [chunk(10)] })).rejects.toMatchObject({ code: 'CONFLICT' });
+      await lexicalAgreement(a, 'idx', { alsoWords: ['shock drag n0', 'n10'], chunksOnly: true });
+      await lexicalAgreement(b, 'idx', { alsoWords: ['shock drag n0', 'n10'], chunksOnly: true });
     });
   });
 }

@@ -14,7 +14,12 @@ import { nodeFileSystem } from '../../src/store/fs-node.js';
 import type { WeftStore } from '../../src/store/idb-store.js';
 import { exportIndex, importIndex } from '../../src/store/portable.js';
 import { buildIndex } from '../browser/store-fixtures.js';
-import { randomList, storeBehaviour, storeInit, storeIntegrityBehaviour, type StoreBackend } from '../support/store-behaviour.js';
+import { bucketOf } from '../../src/lexical/postings.js';
+import { valueChecksum } from '../../src/store/checksum.js';
+import { sealedManifest, type Manifest } from '../../src/store/records.js';
+import { lexicalSearch } from '../../src/store/lexical-search.js';
+import { lexicalAgreement } from '../support/store-behaviour.js';
+import { randomList, storeBehaviour, storeInit, storeIntegrityBehaviour, storeLexicalBehaviour, type StoreBackend } from '../support/store-behaviour.js';
 
 const node = nodeFileSystem();
 const dirs: string[] = [];
@@ -68,12 +73,29 @@ function fileBackend(): StoreBackend {
         await rewriteJson(path, (h: { manifest: Record<string, unknown> }) => edit(h.manifest));
       },
       async rawManifest(index) { return (await headOf(dir, index)).head.manifest; },
+      async terms(index, bucket, edit) {
+        // A file holds 64 buckets: magic, count, (bucket, checksum, length) each, then their bytes.
+        const { idir, head } = await headOf(dir, index);
+        const path = join(idir, (head.files as unknown as { terms: Record<string, string> }).terms[String(Math.floor(bucket / 64))]!);
+        const bytes = await node.readFile(path);
+        const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const n = v.getUint32(4, true);
+        let at = 8 + n * 12;
+        for (let i = 0; i < n; i++) {
+          const len = v.getUint32(16 + i * 12, true);
+          if (v.getUint32(8 + i * 12, true) === bucket) edit(bytes.subarray(at, at + len));
+          at += len;
+        }
+        await node.writeFile(path, bytes);
+      },
     },
+    another: () => openFileStore({ dir, fs: node }),
   };
 }
 
 storeBehaviour(fileBackend());
 storeIntegrityBehaviour(fileBackend());
+storeLexicalBehaviour(fileBackend());
 
 /**
  * After `arm()`, every mutating call past the `failAt`-th fails, as if the process had died there
@@ -176,7 +198,7 @@ describe('file store: atomic commits', () => {
       }
     }
     expect((await visible(dir, 'idx')).chunks).toEqual(before.chunks);
-  });
+  }, 30_000);
 
   test('two stores on one directory racing from the same generation: exactly one commit lands, the others are CONFLICT', async () => {
     const dir = await tempDir();
@@ -226,11 +248,14 @@ describe('file store: atomic commits', () => {
     }
     await writes;
     expect(reads).toBeGreaterThan(0);
-    // Only the current head and the files it names are left (plus the access statistics).
+    // Only the current head and the files it names are left (plus the access statistics): the
+    // centroids, four lists, one chunk shard and the term files of 'round' and '25'.
     const files = await readdir(fileStoreIndexDir(dir, 'idx'));
+    const termFiles = new Set(['round', '25'].map((t) => Math.floor(bucketOf(t, 1024) / 64))).size;
     expect(files.filter((f) => f.startsWith('head-'))).toHaveLength(1);
-    expect(files.filter((f) => f.endsWith('.bin') && f !== 'stats.bin')).toHaveLength(1 + 4 + 1);
-  });
+    expect(files.filter((f) => f.endsWith('.bin') && f !== 'stats.bin')).toHaveLength(1 + 4 + 1 + termFiles);
+    expect(files.filter((f) => f.includes('.terms-'))).toHaveLength(termFiles);
+  }, 30_000);
 
   test('a full disk (ENOSPC) is STORAGE_FULL and changes nothing', async () => {
     const dir = await tempDir();
@@ -260,6 +285,31 @@ describe('file store: atomic commits', () => {
     expect(b.centroids).toEqual(a.centroids);
     await expect(importIndex(again, await exportIndex(again, 'copy'), { name: 'copy' })).rejects.toMatchObject({ code: 'INDEX_EXISTS' });
     await expect(importIndex(again, await exportIndex(again, 'copy'), { name: 'copy', replace: true })).resolves.toMatchObject({ generation: 2 });
+  });
+
+  test('an index written in format 2 (no postings) is migrated on first read: postings built from its chunks, same generation, racing migrations harmless', async () => {
+    const dir = await tempDir();
+    const s = await openFileStore({ dir, fs: node });
+    const built = await buildIndex(s, 'idx', 'f32');
+    // Rewrite the head as format 2 wrote it: no lexical part, no term files.
+    const { idir, path, head } = await headOf(dir, 'idx');
+    const { lexical: _l, manifestChecksum: _c, ...fields } = head.manifest as unknown as Manifest & { manifestChecksum: number };
+    const files = { ...head.files } as Record<string, unknown>;
+    delete files.terms;
+    const old = { ...head, manifest: sealedManifest({ ...fields, formatVersion: 2 }), files, filesChecksum: valueChecksum(files) };
+    await node.writeFile(path, new TextEncoder().encode(JSON.stringify(old)));
+    for (const f of await readdir(idir)) if (f.includes('.terms-')) await rm(join(idir, f));
+
+    // Two stores read it at once: both migrate, one publishes, both see format 3.
+    const [a, b] = await Promise.all([openFileStore({ dir, fs: node }), openFileStore({ dir, fs: node })]);
+    const [ma, mb] = await Promise.all([a.manifest('idx'), b.manifest('idx')]);
+    expect(ma).toEqual(mb);
+    expect(ma).toMatchObject({ formatVersion: 3, generation: built.manifest.generation, count: built.manifest.count, lexical: built.manifest.lexical });
+    await lexicalAgreement(a, 'idx');
+    expect(Array.from((await lexicalSearch(a, 'idx', ma, 'passage 9', { k: 1 })).ids)).toEqual([9]);
+    // A format-2 head with a damaged manifest is not migrated into validity.
+    await node.writeFile(path.replace(/head-\d+/, 'head-999999999999'), new TextEncoder().encode(JSON.stringify({ ...old, seq: 999999999999, manifest: { ...old.manifest, count: 5 } })));
+    await expect(a.manifest('idx')).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { record: 'manifest' } });
   });
 
   test('names: any string up to 120 bytes (hex-encoded directory names, so case and punctuation never collide)', async () => {

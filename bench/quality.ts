@@ -1,0 +1,260 @@
+// `npm run bench -- quality`: retrieval quality on Cranfield (1400 aeronautics abstracts, 225
+// queries with graded judgements), through the real path — the documents ingested into a
+// StoredIndex in IndexedDB (their postings committed with their chunks), every query answered by
+// StoredIndex.lexicalSearch — and, in the same run on the same text, lunr.js (BM25, k1 1.2,
+// b 0.75, Porter stemming, English stopwords) as the standard BM25 reference.
+//
+// Relevance (../shared/assets/cranfield/cranqrel.readme, Cleverdon's codes): 1 = a complete answer,
+// 2 = high relevance, 3 = useful background, 4 = minimum interest; 5 (no interest) is absent. Grade
+// -1 (one line per query, not in the readme's scale) is taken as not relevant. So a document is
+// relevant when its grade is 1..4, and nDCG's graded gain is 5 - grade (4, 3, 2, 1). Queries are
+// numbered by their position in cran.qry (1..225), which is what cranqrel uses, not their .I ids.
+// Metrics per query, averaged over the queries with at least one relevant document: average
+// precision over the top 1000 (MAP), nDCG@10 (linear gains, log2 discount, ideal from every judged
+// relevant document) and recall@100.
+//
+// Vector and hybrid search need an embedder; with `--embedder` the bench reports them through the
+// search functions `modes` (one per mode; the runtime wires hybrid fusion), otherwise it says they
+// were skipped. A second part times one keyword search on a synthetic index of `scale` chunks
+// (Zipf-distributed words): its wall time, the CPU work that blocks the thread, and the longest
+// CPU stretch of a session step (one term: decoding its postings and adding them up).
+
+import lunr from 'lunr';
+import { createGpuContext, createRng, type GpuContext } from '../src/weft.js';
+import { deleteStore, openStore, type WeftStore } from '../src/store/idb-store.js';
+import { createStoredIndex, type StoredIndex } from '../src/store/stored-index.js';
+import { loadAnalyzer } from '../src/lexical/analyzer.js';
+import { Scores, accumulate, queryTerms, topK } from '../src/lexical/bm25.js';
+import { bucketOf, decodeBucket, encodeBucket } from '../src/lexical/postings.js';
+
+export interface QualityBenchOptions {
+  /** URL prefix of ../shared/assets (served by bench/run.mjs). */
+  assets: string;
+  /** An embedder for vector and hybrid search (a model id or URL); absent here, so they are skipped. */
+  embedder?: string;
+  /** Chunks of the synthetic index the search time is measured on (0: skip that part). */
+  scale: number;
+  seed: number;
+}
+
+interface Doc { id: number; text: string }
+export interface Cranfield { docs: Doc[]; queries: string[]; qrels: Map<number, Map<number, number>> }
+
+/** A ranking of Cranfield document ids, best first. */
+export type SearchFn = (query: string, k: number) => Promise<number[]>;
+
+export interface ModeQuality { map: number; ndcg10: number; recall100: number; queries: number; msPerQuery: number }
+
+/** The fields of each `.I` record of a Cranfield file (`.T`, `.W`, …). */
+function records(text: string): { id: number; fields: Map<string, string> }[] {
+  const out: { id: number; fields: Map<string, string> }[] = [];
+  let field = '';
+  for (const line of text.split('\n')) {
+    const m = /^\.([A-Z])(?:\s+(\d+))?\s*$/.exec(line);
+    if (m && m[1] === 'I') { out.push({ id: Number(m[2]), fields: new Map() }); field = ''; continue; }
+    if (m) { field = m[1]!; continue; }
+    const r = out.at(-1);
+    if (r && field) r.fields.set(field, `${r.fields.get(field) ?? ''}${line}\n`);
+  }
+  return out;
+}
+
+export function parseCranfield(all: string, qry: string, qrel: string): Cranfield {
+  const docs = records(all).map((r) => ({ id: r.id, text: `${r.fields.get('T') ?? ''}\n${r.fields.get('W') ?? ''}`.trim() }));
+  const queries = records(qry).map((r) => (r.fields.get('W') ?? '').trim());
+  const qrels = new Map<number, Map<number, number>>();
+  for (const line of qrel.split('\n')) {
+    const [q, d, g] = line.trim().split(/\s+/).map(Number);
+    if (!Number.isInteger(q) || !Number.isInteger(d) || !Number.isInteger(g)) continue;
+    (qrels.get(q!) ?? qrels.set(q!, new Map()).get(q!)!).set(d!, g!);
+  }
+  return { docs, queries, qrels };
+}
+
+const relevant = (grade: number | undefined) => grade !== undefined && grade >= 1 && grade <= 4;
+const gain = (grade: number | undefined) => (relevant(grade) ? 5 - grade! : 0);
+
+/** MAP, nDCG@10 and recall@100 of `search` over the queries (1-based positions) with relevant documents. */
+export async function evaluate(c: Cranfield, search: SearchFn): Promise<ModeQuality> {
+  let ap = 0, ndcg = 0, recall = 0, n = 0, ms = 0;
+  for (let qi = 0; qi < c.queries.length; qi++) {
+    const judged = c.qrels.get(qi + 1) ?? new Map<number, number>();
+    const rel = [...judged].filter(([, g]) => relevant(g));
+    if (rel.length === 0) continue;
+    const t0 = performance.now();
+    const ranking = await search(c.queries[qi]!, 1000);
+    ms += performance.now() - t0;
+    let hits = 0, sumPrec = 0;
+    ranking.forEach((d, i) => { if (relevant(judged.get(d))) { hits++; sumPrec += hits / (i + 1); } });
+    ap += sumPrec / rel.length;
+    const dcg = ranking.slice(0, 10).reduce((a, d, i) => a + gain(judged.get(d)) / Math.log2(i + 2), 0);
+    const ideal = rel.map(([, g]) => gain(g)).sort((a, b) => b - a).slice(0, 10).reduce((a, g, i) => a + g / Math.log2(i + 2), 0);
+    ndcg += dcg / ideal;
+    recall += ranking.slice(0, 100).filter((d) => relevant(judged.get(d))).length / rel.length;
+    n++;
+  }
+  return { map: ap / n, ndcg10: ndcg / n, recall100: recall / n, queries: n, msPerQuery: ms / n };
+}
+
+/** Cranfield in a stored index (IndexedDB), one chunk per document; keyword search through it. */
+async function storedLexical(ctx: GpuContext, c: Cranfield, dbName: string): Promise<{ index: StoredIndex; store: WeftStore; search: SearchFn; ingestMs: number }> {
+  const store = await openStore({ dbName });
+  // No embedder here: placeholder vectors (keyword search never reads them).
+  const dim = 8;
+  const rng = createRng(7);
+  const vectors = Float32Array.from({ length: c.docs.length * dim }, () => rng.next() - 0.5);
+  const index = await createStoredIndex(vectors, { gpu: ctx, store, name: 'cranfield', dim, nlist: 4, storage: 'f32', rebuildImbalance: Infinity });
+  const t0 = performance.now();
+  const ids = await index.add(vectors, { chunks: c.docs.map((d) => ({ docId: `cran-${d.id}`, text: d.text })) });
+  const ingestMs = performance.now() - t0;
+  const docOf = new Map(Array.from(ids, (id, i) => [id, c.docs[i]!.id]));
+  return { index, store, ingestMs, search: async (q, k) => Array.from((await index.lexicalSearch(q, { k })).ids, (id) => docOf.get(id)!) };
+}
+
+/** lunr.js over the same texts: its default pipeline (trimmer, English stopwords, Porter stemmer) and BM25 (k1 1.2, b 0.75). */
+function lunrSearch(c: Cranfield): { search: SearchFn; buildMs: number } {
+  const t0 = performance.now();
+  const idx = lunr(function () {
+    this.ref('id');
+    this.field('text');
+    for (const d of c.docs) this.add({ id: String(d.id), text: d.text });
+  });
+  const buildMs = performance.now() - t0;
+  return {
+    buildMs,
+    // Each query word as a term clause (through lunr's search pipeline), so query punctuation is
+    // not read as lunr's query syntax; a document's score sums over the clauses it matches.
+    search: async (q, k) => idx.query((query) => {
+      for (const token of lunr.tokenizer(q)) query.term(token.toString(), { presence: lunr.Query.presence.OPTIONAL });
+    }).slice(0, k).map((r) => Number(r.ref)),
+  };
+}
+
+/** A synthetic index of `n` chunks (Zipf words): the time of one keyword search, and of its CPU part. */
+async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: string, log: (s: string) => void) {
+  const rng = createRng(seed);
+  const vocab = 50_000;
+  // Zipf(1) by inverse CDF over a table of cumulative weights.
+  const cdf = new Float64Array(vocab);
+  let acc = 0;
+  for (let i = 0; i < vocab; i++) { acc += 1 / (i + 1); cdf[i] = acc; }
+  const word = () => {
+    const x = rng.next() * acc;
+    let lo = 0, hi = vocab - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (cdf[mid]! < x) lo = mid + 1; else hi = mid; }
+    return `w${lo.toString(36)}`;
+  };
+  const store = await openStore({ dbName });
+  const dim = 8;
+  const batch = 10_000;
+  const vectors = Float32Array.from({ length: batch * dim }, () => rng.next() - 0.5);
+  const index = await createStoredIndex(vectors, { gpu: ctx, store, name: 'scale', dim, nlist: 16, storage: 'f32', rebuildImbalance: Infinity, niter: 3 });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    await index.add(vectors.subarray(0, m * dim), { chunks: Array.from({ length: m }, (_, j) => ({ docId: `s${i + j}`, text: Array.from({ length: 80 }, word).join(' ') })) });
+    log(`  ${i + m} chunks ingested (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+  const ingestMs = performance.now() - t0;
+  // A small write on the large index (one document of 10 chunks): it rewrites the buckets its terms fall in.
+  const t1 = performance.now();
+  await index.add(vectors.subarray(0, 10 * dim), { chunks: Array.from({ length: 10 }, (_, j) => ({ docId: 'small', text: Array.from({ length: 80 }, word).join(' ') })) });
+  const smallAddMs = performance.now() - t1;
+  const analyzer = await loadAnalyzer('english');
+  const lex = index.manifest.lexical!;
+  const total: number[] = [], cpu: number[] = [], slice: number[] = [], rank: number[] = [], bucketBytes: number[] = [];
+  for (let q = 0; q < 40; q++) {
+    const query = Array.from({ length: 6 }, word).join(' ');
+    let t = performance.now();
+    await index.lexicalSearch(query, { k: 10 });
+    total.push(performance.now() - t);
+    // The same query's CPU work alone (decoding its buckets, scoring, ranking): what blocks the thread.
+    const terms = queryTerms(analyzer.terms(query));
+    const buckets = [...new Set([...terms.keys()].map((x) => bucketOf(x, lex.buckets)))];
+    const read = await store.readTermBuckets('scale', buckets);
+    const raw = read.buckets.map((b) => ({ b: b.bucket, bytes: encodeBucket(b) }));
+    bucketBytes.push(raw.reduce((a, r) => a + r.bytes.byteLength, 0));
+    // Per term (what one session step does after its read): decode that term's postings, add them up.
+    const scores = new Scores(read.manifest.nextId);
+    let sum = 0, longest = 0;
+    for (const [term, qtf] of terms) {
+      const b = bucketOf(term, lex.buckets);
+      const t1 = performance.now();
+      const p = decodeBucket(b, raw.find((r) => r.b === b)!.bytes, new Set([term])).terms.get(term);
+      if (p) accumulate(scores, p, qtf, read.manifest.lexical!);
+      const d = performance.now() - t1;
+      sum += d;
+      longest = Math.max(longest, d);
+    }
+    t = performance.now();
+    topK(scores, 10);
+    const r = performance.now() - t;
+    cpu.push(sum + r);
+    slice.push(longest);
+    rank.push(r);
+  }
+  await index.close();
+  store.close();
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const p99 = (v: number[]) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(v.length * 0.99))]!;
+  return {
+    chunks: n, ingestMs, smallAddMs, searchMsMedian: median(total), searchMsP99: p99(total), cpuMsMedian: median(cpu), cpuMsP99: p99(cpu),
+    sliceCpuMsMedian: median(slice), sliceCpuMsP99: p99(slice), rankMsMedian: median(rank), rankMsP99: p99(rank), bucketKBMedian: median(bucketBytes) / 1024, postingsTokens: lex.tokens,
+  };
+}
+
+/**
+ * The benchmark. `modes` are extra search functions by mode name (the hook for vector and hybrid
+ * search: each takes a query and k and returns Cranfield document ids, best first).
+ */
+export async function runQualityBench(o: QualityBenchOptions, log: (s: string) => void, modes: Record<string, (c: Cranfield, index: StoredIndex) => SearchFn> = {}) {
+  const base = `${o.assets}/cranfield`;
+  const [all, qry, qrel] = await Promise.all(['cran.all.1400', 'cran.qry', 'cranqrel'].map(async (f) => {
+    const r = await fetch(`${base}/${f}`);
+    if (!r.ok) throw new Error(`${base}/${f}: HTTP ${r.status}`);
+    return r.text();
+  }));
+  const c = parseCranfield(all!, qry!, qrel!);
+  log(`Cranfield: ${c.docs.length} documents, ${c.queries.length} queries, judgements for ${c.qrels.size}`);
+  const dbName = `weft-bench-quality-${o.seed}`;
+  await deleteStore(dbName);
+  const ctx = await createGpuContext();
+  try {
+    const weft = await storedLexical(ctx, c, dbName);
+    log(`ingested into IndexedDB in ${weft.ingestMs.toFixed(0)} ms`);
+    const lexical = await evaluate(c, weft.search);
+    log(`weft lexical: MAP ${lexical.map.toFixed(4)}, nDCG@10 ${lexical.ndcg10.toFixed(4)}, recall@100 ${lexical.recall100.toFixed(4)}`);
+    const ref = lunrSearch(c);
+    const lunrQ = await evaluate(c, ref.search);
+    log(`lunr BM25:    MAP ${lunrQ.map.toFixed(4)}, nDCG@10 ${lunrQ.ndcg10.toFixed(4)}, recall@100 ${lunrQ.recall100.toFixed(4)}`);
+    const extra: Record<string, ModeQuality> = {};
+    let skipped: string | undefined;
+    if (!o.embedder) skipped = 'no embedder was given (--embedder): vector and hybrid search need one, so only keyword search ran';
+    else if (Object.keys(modes).length === 0) skipped = `an embedder (${o.embedder}) was given, but no vector/hybrid search functions are wired into bench/quality.ts (runQualityBench's modes)`;
+    else for (const [mode, make] of Object.entries(modes)) extra[mode] = await evaluate(c, make(c, weft.index));
+    if (skipped) log(`vector and hybrid: skipped — ${skipped}`);
+    await weft.index.close();
+    weft.store.close();
+    let scale: Awaited<ReturnType<typeof searchTime>> | undefined;
+    if (o.scale > 0) {
+      log(`timing keyword search on a synthetic ${o.scale}-chunk index…`);
+      await deleteStore(dbName);
+      scale = await searchTime(ctx, o.scale, o.seed, dbName, log);
+      log(`one search: ${scale.searchMsMedian.toFixed(1)} ms median (${scale.searchMsP99.toFixed(1)} p99), of which CPU ${scale.cpuMsMedian.toFixed(2)} ms median (${scale.cpuMsP99.toFixed(2)} p99); longest one-term slice ${scale.sliceCpuMsMedian.toFixed(2)} ms median (${scale.sliceCpuMsP99.toFixed(2)} p99), ranking ${scale.rankMsMedian.toFixed(2)} ms`);
+    }
+    const vs = { map: lexical.map / lunrQ.map, ndcg10: lexical.ndcg10 / lunrQ.ndcg10, recall100: lexical.recall100 / lunrQ.recall100 };
+    return {
+      collection: 'cranfield', documents: c.docs.length, queries: lexical.queries, ingestMs: weft.ingestMs, lunrBuildMs: ref.buildMs,
+      lexical, reference: { name: 'lunr.js 2.3 (BM25 k1 1.2 b 0.75, Porter stemmer, English stopwords)', ...lunrQ },
+      ...extra, ...(skipped ? { skipped } : {}), ...(scale ? { scale } : {}),
+      targets: [
+        { name: 'lexical MAP / lunr BM25 MAP', want: '>= 1', got: vs.map, met: vs.map >= 1 },
+        { name: 'lexical nDCG@10 / lunr BM25 nDCG@10', want: '>= 1', got: vs.ndcg10, met: vs.ndcg10 >= 1 },
+        { name: 'lexical recall@100 / lunr BM25 recall@100', want: '>= 1', got: vs.recall100, met: vs.recall100 >= 1 },
+      ],
+    };
+  } finally {
+    ctx.destroy();
+    await deleteStore(dbName);
+  }
+}
