@@ -80,7 +80,7 @@ const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Prom
 const results = new Map<string, unknown>();
 
 describe.each(runtimes)('lexical and hybrid retrieval: %s', (name, open) => {
-  test('the words find what the embedding misses; hybrid is RRF of both rankings and the default; filters hold; generate traces lexical sub-stages', async () => {
+  test('a rare code is found by its words; hybrid is RRF of both rankings and the default; filters hold; generate traces lexical sub-stages', async () => {
     const dbName = `weft-hybrid-${crypto.randomUUID()}`;
     const { rag, dispose } = await open(dbName);
     try {

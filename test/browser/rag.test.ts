@@ -63,7 +63,8 @@ describe('RAG runtime', () => {
       const some = (await rag.index!.chunks([5]))[0]!;
       const hits = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist });
       expect(hits[0]).toMatchObject({ id: 5, docId: some.docId, citation: 1 });
-      expect(hits[0]!.score).toBeGreaterThan(0.99);
+      expect(hits[0]!.scores.vector).toBeGreaterThan(0.99); // cosine similarity; hybrid (the default) ranks it first by both sides
+      expect(hits[0]!.scores.lexical).toBeGreaterThan(0);
       const even = await rag.search(some.text, { k: 4, nprobe: rag.index!.nlist, filter: { metadata: { year: [1950, 1952, 1954, 1956, 1958] } } });
       expect(even.length).toBe(4);
       expect(even.every((p) => (p.metadata.year as number) % 2 === 0)).toBe(true);
