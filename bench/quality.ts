@@ -13,9 +13,12 @@
 // precision over the top 1000 (MAP), nDCG@10 (linear gains, log2 discount, ideal from every judged
 // relevant document) and recall@100.
 //
-// Vector and hybrid search need an embedder; with `--embedder` the bench reports them through the
-// search functions `modes` (one per mode; the runtime wires hybrid fusion), otherwise it says they
-// were skipped. A second part times one keyword search on a synthetic index of `scale` chunks
+// Vector and hybrid search need an embedder: with `--embedder DIR` (a sentence-embedding model
+// folder as the Hub has it: model.onnx or onnx/model.onnx, tokenizer.json, tokenizer_config.json)
+// the documents are embedded into the same stored index and the bench reports vector search
+// (exhaustive: nprobe = nlist) and hybrid search (the runtime's fusion, fuse(), of the two
+// rankings); `--embedder tiny` runs that path with the tests' random graph (quality meaningless,
+// the path exercised). Without one it says they were skipped. A second part times one keyword search on a synthetic index of `scale` chunks
 // (Zipf-distributed words): its wall time, the CPU work that blocks the thread, and the longest
 // CPU stretch of a session step (one term: decoding its postings and adding them up).
 
@@ -25,12 +28,20 @@ import { deleteStore, openStore, type WeftStore } from '../src/store/idb-store.j
 import { createStoredIndex, type StoredIndex } from '../src/store/stored-index.js';
 import { loadAnalyzer } from '../src/lexical/analyzer.js';
 import { Scores, accumulate, queryTerms, topK } from '../src/lexical/bm25.js';
+import { createOnnxEmbedder, type Embedder } from '../src/embed/onnx-embedder.js';
+import { fuse } from '../src/runtime/fusion.js';
+import { NO_ID } from '../src/ivf/types.js';
+import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
 import { bucketOf, decodeBucket, encodeBucket } from '../src/lexical/postings.js';
 
 export interface QualityBenchOptions {
   /** URL prefix of ../shared/assets (served by bench/run.mjs). */
   assets: string;
-  /** An embedder for vector and hybrid search (a model id or URL); absent here, so they are skipped. */
+  /**
+   * An embedder for vector and hybrid search: the URL of a model folder (model.onnx or
+   * onnx/model.onnx, tokenizer.json, tokenizer_config.json), or 'tiny' (the tests' random graph with
+   * the MiniLM tokenizer). Absent: they are skipped.
+   */
   embedder?: string;
   /** Chunks of the synthetic index the search time is measured on (0: skip that part). */
   scale: number;
@@ -96,19 +107,67 @@ export async function evaluate(c: Cranfield, search: SearchFn): Promise<ModeQual
   return { map: ap / n, ndcg10: ndcg / n, recall100: recall / n, queries: n, msPerQuery: ms / n };
 }
 
-/** Cranfield in a stored index (IndexedDB), one chunk per document; keyword search through it. */
-async function storedLexical(ctx: GpuContext, c: Cranfield, dbName: string): Promise<{ index: StoredIndex; store: WeftStore; search: SearchFn; ingestMs: number }> {
+/** The embedder `--embedder` names: a model folder's URL, or 'tiny' (the tests' random graph). */
+async function loadEmbedder(o: QualityBenchOptions): Promise<Embedder> {
+  const common = { device: 'wasm' as const, wasmPaths: '/node_modules/onnxruntime-web/dist/', cache: false, batchSize: 32 };
+  if (o.embedder === 'tiny') {
+    const rng = createRng(5);
+    const V = 30522, D = 32;
+    const tok = async (f: string) => (await fetch(`${o.assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
+    const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+    return createOnnxEmbedder({ ...common, model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), maxLength: 256, modelId: 'tiny' });
+  }
+  const dir = o.embedder!.replace(/\/$/, '');
+  const model = (await fetch(`${dir}/onnx/model.onnx`, { method: 'HEAD' })).ok ? `${dir}/onnx/model.onnx` : `${dir}/model.onnx`;
+  return createOnnxEmbedder({ ...common, model, tokenizer: `${dir}/tokenizer.json`, tokenizerConfig: `${dir}/tokenizer_config.json`, modelId: dir });
+}
+
+/**
+ * Cranfield in a stored index (IndexedDB), one chunk per document, keyword search through it; with
+ * an embedder the vectors are the documents' embeddings (placeholders otherwise: keyword search
+ * never reads them).
+ */
+async function storedIndex(ctx: GpuContext, c: Cranfield, dbName: string, embedder: Embedder | undefined): Promise<{ index: StoredIndex; store: WeftStore; lexical: SearchFn; docOf: Map<number, number>; ingestMs: number; embedMs: number }> {
   const store = await openStore({ dbName });
-  // No embedder here: placeholder vectors (keyword search never reads them).
-  const dim = 8;
-  const rng = createRng(7);
-  const vectors = Float32Array.from({ length: c.docs.length * dim }, () => rng.next() - 0.5);
-  const index = await createStoredIndex(vectors, { gpu: ctx, store, name: 'cranfield', dim, nlist: 4, storage: 'f32', rebuildImbalance: Infinity });
+  let vectors: Float32Array, dim: number, embedMs = 0;
+  if (embedder) {
+    const t0 = performance.now();
+    // A few Cranfield records have no title or abstract: they get a placeholder (the embedder refuses empty text).
+    vectors = await embedder.embed(c.docs.map((d) => d.text || `document ${d.id}`));
+    embedMs = performance.now() - t0;
+    dim = embedder.dim;
+  } else {
+    dim = 8;
+    const rng = createRng(7);
+    vectors = Float32Array.from({ length: c.docs.length * dim }, () => rng.next() - 0.5);
+  }
+  const index = await createStoredIndex(vectors, { gpu: ctx, store, name: 'cranfield', dim, nlist: embedder ? 32 : 4, metric: embedder ? 'cosine' : 'l2', storage: 'f32', rebuildImbalance: Infinity });
   const t0 = performance.now();
   const ids = await index.add(vectors, { chunks: c.docs.map((d) => ({ docId: `cran-${d.id}`, text: d.text })) });
   const ingestMs = performance.now() - t0;
   const docOf = new Map(Array.from(ids, (id, i) => [id, c.docs[i]!.id]));
-  return { index, store, ingestMs, search: async (q, k) => Array.from((await index.lexicalSearch(q, { k })).ids, (id) => docOf.get(id)!) };
+  return { index, store, ingestMs, embedMs, docOf, lexical: async (q, k) => Array.from((await index.lexicalSearch(q, { k })).ids, (id) => docOf.get(id)!) };
+}
+
+/**
+ * Vector search (every list probed: the embedding's own ranking) and hybrid search (the runtime's
+ * reciprocal rank fusion of the vector and keyword rankings) over the stored index.
+ */
+function embeddingModes(index: StoredIndex, embedder: Embedder, docOf: Map<number, number>): Record<string, SearchFn> {
+  const vectorRanking = async (q: string, k: number) => {
+    const r = await index.search(await embedder.embed([q]), { k: Math.min(k, index.size, 1024), nprobe: index.nlist });
+    const ids: number[] = [], scores: number[] = [];
+    r.ids.forEach((id, i) => { if (id !== NO_ID) { ids.push(id); scores.push(r.distances[i]!); } });
+    return { ids, scores };
+  };
+  return {
+    vector: async (q, k) => (await vectorRanking(q, k)).ids.map((id) => docOf.get(id)!),
+    hybrid: async (q, k) => {
+      const v = await vectorRanking(q, k);
+      const l = await index.lexicalSearch(q, { k });
+      return fuse({ ...v, better: 'higher' }, { ids: l.ids, scores: l.scores, better: 'higher' }, k).map((f) => docOf.get(f.id)!);
+    },
+  };
 }
 
 /** lunr.js over the same texts: its default pipeline (trimmer, English stopwords, Porter stemmer) and BM25 (k1 1.2, b 0.75). */
@@ -203,11 +262,8 @@ async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: stri
   };
 }
 
-/**
- * The benchmark. `modes` are extra search functions by mode name (the hook for vector and hybrid
- * search: each takes a query and k and returns Cranfield document ids, best first).
- */
-export async function runQualityBench(o: QualityBenchOptions, log: (s: string) => void, modes: Record<string, (c: Cranfield, index: StoredIndex) => SearchFn> = {}) {
+/** The benchmark: keyword search against lunr, vector and hybrid search where an embedder is given, and the keyword search's time at scale. */
+export async function runQualityBench(o: QualityBenchOptions, log: (s: string) => void) {
   const base = `${o.assets}/cranfield`;
   const [all, qry, qrel] = await Promise.all(['cran.all.1400', 'cran.qry', 'cranqrel'].map(async (f) => {
     const r = await fetch(`${base}/${f}`);
@@ -220,18 +276,24 @@ export async function runQualityBench(o: QualityBenchOptions, log: (s: string) =
   await deleteStore(dbName);
   const ctx = await createGpuContext();
   try {
-    const weft = await storedLexical(ctx, c, dbName);
-    log(`ingested into IndexedDB in ${weft.ingestMs.toFixed(0)} ms`);
-    const lexical = await evaluate(c, weft.search);
+    const embedder = o.embedder ? await loadEmbedder(o) : undefined;
+    const weft = await storedIndex(ctx, c, dbName, embedder);
+    log(`${embedder ? `embedded in ${weft.embedMs.toFixed(0)} ms, ` : ''}ingested into IndexedDB in ${weft.ingestMs.toFixed(0)} ms`);
+    const lexical = await evaluate(c, weft.lexical);
     log(`weft lexical: MAP ${lexical.map.toFixed(4)}, nDCG@10 ${lexical.ndcg10.toFixed(4)}, recall@100 ${lexical.recall100.toFixed(4)}`);
     const ref = lunrSearch(c);
     const lunrQ = await evaluate(c, ref.search);
     log(`lunr BM25:    MAP ${lunrQ.map.toFixed(4)}, nDCG@10 ${lunrQ.ndcg10.toFixed(4)}, recall@100 ${lunrQ.recall100.toFixed(4)}`);
     const extra: Record<string, ModeQuality> = {};
     let skipped: string | undefined;
-    if (!o.embedder) skipped = 'no embedder was given (--embedder): vector and hybrid search need one, so only keyword search ran';
-    else if (Object.keys(modes).length === 0) skipped = `an embedder (${o.embedder}) was given, but no vector/hybrid search functions are wired into bench/quality.ts (runQualityBench's modes)`;
-    else for (const [mode, make] of Object.entries(modes)) extra[mode] = await evaluate(c, make(c, weft.index));
+    if (!embedder) skipped = 'no embedder was given (--embedder DIR): vector and hybrid search need one, so only keyword search ran';
+    else {
+      for (const [mode, search] of Object.entries(embeddingModes(weft.index, embedder, weft.docOf))) {
+        extra[mode] = await evaluate(c, search);
+        log(`weft ${mode}: MAP ${extra[mode]!.map.toFixed(4)}, nDCG@10 ${extra[mode]!.ndcg10.toFixed(4)}, recall@100 ${extra[mode]!.recall100.toFixed(4)}`);
+      }
+      await embedder.destroy();
+    }
     if (skipped) log(`vector and hybrid: skipped — ${skipped}`);
     await weft.index.close();
     weft.store.close();

@@ -20,7 +20,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
        npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--part all|stream|periodic]
                            [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--json] [--gpu]
        npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
-       npm run bench -- quality [--embedder MODEL] [--scale 100000] [--seed S] [--json] [--gpu]`;
+       npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]`;
 if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
@@ -100,7 +100,10 @@ if (name === 'search') {
   if (!existsSync(resolve(shared, 'cranfield'))) fail(`the quality benchmark reads ../shared/assets/cranfield (${shared}/cranfield), which is missing`);
   const scale = Number(a.scale);
   if (!Number.isInteger(scale) || scale < 0) fail('--scale must be a whole number of chunks (0 skips the timing part)');
-  options = { assets: `/@fs${shared}`, scale, seed: int(a.seed, 'seed'), ...(a.embedder ? { embedder: a.embedder } : {}) };
+  // --embedder DIR: a sentence-embedding model folder (model.onnx or onnx/model.onnx, tokenizer.json, tokenizer_config.json); 'tiny': the tests' random graph.
+  if (a.embedder && a.embedder !== 'tiny' && !existsSync(resolve(a.embedder, 'tokenizer.json'))) fail(`--embedder ${a.embedder}: not a model folder (no tokenizer.json)`);
+  const embedder = a.embedder === 'tiny' ? 'tiny' : a.embedder ? `/@fs${resolve(a.embedder)}` : undefined;
+  options = { assets: `/@fs${shared}`, scale, seed: int(a.seed, 'seed'), ...(embedder ? { embedder } : {}) };
 } else if (name === 'models') {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -131,7 +134,7 @@ const server = await createServer({
   root, configFile: false, logLevel: 'error',
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   // No HMR and no file watching: an edit elsewhere in the tree must not reload a running benchmark.
-  server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] }, fs: { allow: [root, resolve(root, '../shared')] } },
+  server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] }, fs: { allow: [root, resolve(root, '../shared'), ...(options.embedder?.startsWith('/@fs') ? [options.embedder.slice(4)] : [])] } },
   plugins: [{
     name: 'weft-bench-files',
     configureServer(s) {
