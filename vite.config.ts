@@ -7,19 +7,12 @@ import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
-
+import { workerSafeAlias } from './scripts/worker-safe-alias.mjs';
 
 const dependencies = Object.keys((JSON.parse(readFileSync(resolve(import.meta.dirname, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
 
-/**
- * micromark (under the Markdown reader) decodes character references with
- * decode-named-character-reference, whose "browser" build creates a DOM element at load: in the
- * engine worker there is no `document`, and bundlers pick that build for workers too (Vite ignores
- * the package's "worker" condition). Its plain build (a lookup table) works everywhere: every
- * build here resolves to it, and the library bundles the Markdown stack (a devDependency, not a
- * dependency, so it is not left to the app's bundler) so that apps get that build too.
- */
-const workerSafe = [{ find: /^decode-named-character-reference$/, replacement: resolve(import.meta.dirname, 'node_modules/decode-named-character-reference/index.js') }];
+// The Markdown stack's DOM-free build, in every bundle (scripts/worker-safe-alias.mjs says why).
+const workerSafe = workerSafeAlias(import.meta.dirname);
 
 // Third-party test assets live beside the checkout (../shared/assets), never inside it.
 const sharedAssets = resolve(import.meta.dirname, '../shared/assets');

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
+import { workerSafeAlias } from '../../scripts/worker-safe-alias.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const dependencies = Object.keys((JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
@@ -10,6 +11,8 @@ const dependencies = Object.keys((JSON.parse(readFileSync(resolve(root, 'package
 export default defineConfig({
   root,
   publicDir: false,
+  // The Markdown stack is bundled (a devDependency): its DOM-free build (scripts/worker-safe-alias.mjs).
+  resolve: { alias: workerSafeAlias(root) },
   build: {
     outDir: resolve(root, 'dist/deno-shell'),
     emptyOutDir: true,

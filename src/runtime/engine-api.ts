@@ -45,6 +45,8 @@ export interface RagWorkerOptions {
   storage?: StorageType;
   nlist?: number;
   cacheBytes?: number;
+  /** For a new index: its keyword index's language (as in createRag). */
+  language?: string;
   /** As in createRag (RagOptions); promptTemplate, a function, cannot cross into the worker. */
   schedule?: RagOptions['schedule'];
   maxSlowdown?: number;

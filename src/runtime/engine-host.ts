@@ -134,6 +134,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
           store, indexName: options.indexName, embedder, generator: need(), gpu: await sharedGpu(), ...(options.create === false ? { create: false } : {}),
           ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
           ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+          ...(options.language ? { language: options.language } : {}),
           ...runtimeOptionsOf(options), ...(reranker ? { reranker } : {}),
         });
       } catch (e) {

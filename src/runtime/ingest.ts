@@ -26,7 +26,7 @@ export interface IngestTarget {
   index: StoredIndex | undefined;
   /** Called as soon as a new index exists, before anything is added to it. */
   onCreated(index: StoredIndex): void;
-  create: { gpu?: GpuContext; metric?: Metric; storage?: StorageType; nlist?: number; cacheBytes?: number };
+  create: { gpu?: GpuContext; metric?: Metric; storage?: StorageType; nlist?: number; cacheBytes?: number; language?: string };
 }
 
 export interface IngestCall {
@@ -119,7 +119,7 @@ export async function ingestDocuments(target: IngestTarget, documents: readonly 
     index = await createStoredIndex(vectors, {
       ...(create.gpu ? { gpu: create.gpu } : {}), store, name: indexName, dim: embedder.dim, nlist: create.nlist ?? nlistFor(chunks.length),
       metric: create.metric ?? 'cosine', storage: create.storage ?? 'f16', modelId: embedder.modelId,
-      ...(create.cacheBytes ? { cacheBytes: create.cacheBytes } : {}),
+      ...(create.cacheBytes ? { cacheBytes: create.cacheBytes } : {}), ...(create.language ? { language: create.language } : {}),
     });
     target.onCreated(index);
     call.onProgress?.({ status: 'index', done: 1, total: 1 });

@@ -70,7 +70,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   const create = {
     ...(options.gpu ? { gpu: options.gpu } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}),
     ...(options.storage !== undefined ? { storage: options.storage } : {}), ...(options.nlist !== undefined ? { nlist: options.nlist } : {}),
-    ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+    ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}), ...(options.language ? { language: options.language } : {}),
   };
 
   async function* generate(...[input, opts = {}]: Parameters<LocalRag['generate']>) {

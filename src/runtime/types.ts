@@ -30,6 +30,8 @@ export interface RagOptions {
   metric?: Metric;
   storage?: StorageType;
   nlist?: number;
+  /** For a new index: the language of its keyword index's stemmer (default 'english'; see STEMMED_LANGUAGES). */
+  language?: string;
   /** Byte budget of the index's GPU list cache (the stored index's default otherwise). */
   cacheBytes?: number;
   /**

@@ -81,7 +81,8 @@ async function setUp(ctx: GpuContext, o: { schedule?: 'woven' | 'sequential'; ca
   const embedder = await tinyEmbedder();
   const reference = await loadLlama2c({ gpu: ctx, model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` });
   const rec = recorded(reference);
-  const open = (schedule = o.schedule) => createRag({ store, indexName: 'notes', embedder, generator: rec.generator, gpu: ctx, ...(schedule ? { schedule } : {}), ...(o.cacheBytes ? { cacheBytes: o.cacheBytes } : {}) });
+  // Vector retrieval: what these tests reason about is which passages the query's embedding finds.
+  const open = (schedule = o.schedule) => createRag({ store, indexName: 'notes', embedder, generator: rec.generator, gpu: ctx, mode: 'vector', ...(schedule ? { schedule } : {}), ...(o.cacheBytes ? { cacheBytes: o.cacheBytes } : {}) });
   const rag = await open();
   await rag.ingest(corpus);
   return {

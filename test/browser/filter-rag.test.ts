@@ -4,36 +4,9 @@
 // among the matching chunks; ranges and sets likewise; generate() (and its periodic retrieval)
 // uses only matching passages.
 import { describe, expect, inject, test } from 'vitest';
-import { createRagInWorker } from '../../src/runtime/client.js';
-import { createRag } from '../../src/runtime/rag.js';
-import type { Passage, PassageFilter, Rag, RagEvent } from '../../src/runtime/types.js';
-import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
-import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
-import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
-import { createGpuContext } from '../../src/gpu/context.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
-import { createRng } from '../../src/random.js';
-import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
-
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
-const assets = new URL(inject('sharedAssets'), location.href).href;
-const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` };
-
-/** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
-function embeddingGraph(): ArrayBuffer {
-  const rng = createRng(5);
-  const V = 30522, D = 32;
-  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
-}
-
-async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
-  return {
-    dbName, indexName: 'papers',
-    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
-    generator: { reference },
-  };
-}
+import type { Passage, PassageFilter, RagEvent } from '../../src/runtime/types.js';
+import { deleteStore } from '../../src/store/idb-store.js';
+import { assets, ragRuntimes } from '../support/rag-runtimes.js';
 
 /** Cranfield abstracts; group = position % 100, so one group is about 1% of 150 documents' chunks. */
 async function cranfield(n: number) {
@@ -44,21 +17,7 @@ async function cranfield(n: number) {
   }));
 }
 
-const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Promise<void> }>][] = [
-  ['main thread (createRag)', async (dbName) => {
-    const gpu = await createGpuContext();
-    const store = await openStore({ dbName });
-    const o = await workerOptions(dbName);
-    const embedder = await createOnnxEmbedder({ ...o.embedder, model: embeddingGraph(), tokenizer: o.embedder.tokenizer as object, tokenizerConfig: o.embedder.tokenizerConfig as object, cache: false });
-    const generator = await loadLlama2c({ gpu, ...reference });
-    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu });
-    return { rag, async dispose() { await rag.close(); generator.destroy(); await embedder.destroy(); store.close(); gpu.destroy(); } };
-  }],
-  ['engine worker (createRagInWorker)', async (dbName) => {
-    const rag = await createRagInWorker(await workerOptions(dbName));
-    return { rag, dispose: () => rag.close() };
-  }],
-];
+const runtimes = ragRuntimes();
 
 const results = new Map<string, unknown>();
 

@@ -5,37 +5,12 @@
 // traces its lexical sub-stages; a reranker reorders the candidates before the top k are kept.
 import { describe, expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
-import { createRag } from '../../src/runtime/rag.js';
 import { fuse } from '../../src/runtime/fusion.js';
 import { createBatchedSession, rerank, type Reranker } from '../../src/rerank/types.js';
 import { createLlama2cReranker } from '../../src/rerank/llama2c-reranker.js';
-import type { Passage, Rag, RagEvent } from '../../src/runtime/types.js';
-import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
-import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
-import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
-import { createGpuContext } from '../../src/gpu/context.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
-import { createRng } from '../../src/random.js';
-import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
-
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
-const assets = new URL(inject('sharedAssets'), location.href).href;
-const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` };
-
-function embeddingGraph(): ArrayBuffer {
-  const rng = createRng(5);
-  const V = 30522, D = 32;
-  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
-}
-
-async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
-  return {
-    dbName, indexName: 'papers',
-    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
-    generator: { reference },
-  };
-}
+import type { Passage, RagEvent } from '../../src/runtime/types.js';
+import { deleteStore } from '../../src/store/idb-store.js';
+import { assets, openLocalRag, ragRuntimes, reference, workerOptions } from '../support/rag-runtimes.js';
 
 /** 120 Cranfield abstracts and one note holding a part code no abstract has. */
 async function corpus() {
@@ -61,21 +36,7 @@ const wordOverlap: Reranker = {
   async close() {},
 };
 
-const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Promise<void> }>][] = [
-  ['main thread (createRag)', async (dbName) => {
-    const gpu = await createGpuContext();
-    const store = await openStore({ dbName });
-    const o = await workerOptions(dbName);
-    const embedder = await createOnnxEmbedder({ ...o.embedder, model: embeddingGraph(), tokenizer: o.embedder.tokenizer as object, tokenizerConfig: o.embedder.tokenizerConfig as object, cache: false });
-    const generator = await loadLlama2c({ gpu, ...reference });
-    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu, reranker: wordOverlap });
-    return { rag, async dispose() { await rag.close(); generator.destroy(); await embedder.destroy(); store.close(); gpu.destroy(); } };
-  }],
-  ['engine worker (createRagInWorker)', async (dbName) => {
-    const rag = await createRagInWorker(await workerOptions(dbName));
-    return { rag, dispose: () => rag.close() };
-  }],
-];
+const runtimes = ragRuntimes({ local: { reranker: wordOverlap } });
 
 const results = new Map<string, unknown>();
 
@@ -139,7 +100,7 @@ test('the main thread and the worker rank the same passages', () => {
 
 test('generate and search with rerank: the reranker scores the candidates in sub-stages and the top k by its scores are kept', async () => {
   const dbName = `weft-rerank-rag-${crypto.randomUUID()}`;
-  const { rag, dispose } = await runtimes[0]![1](dbName);
+  const { rag, dispose } = await openLocalRag(dbName, { options: { reranker: wordOverlap } });
   try {
     await rag.ingest(await corpus());
     const query = 'slender body pressure supersonic';

@@ -4,37 +4,10 @@
 // besides the good files: those two are UNPARSABLE_DOCUMENT, named, and the others are indexed.
 // What is indexed is read back through search (every passage: k = size, all lists probed).
 import { describe, expect, inject, test } from 'vitest';
-import { createRagInWorker } from '../../src/runtime/client.js';
-import { createRag } from '../../src/runtime/rag.js';
 import type { Passage, Rag } from '../../src/runtime/types.js';
-import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
-import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
-import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
-import { createGpuContext } from '../../src/gpu/context.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
-import { createRng } from '../../src/random.js';
-import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
+import { deleteStore } from '../../src/store/idb-store.js';
 import { makeBrokenPdf, makePdf } from '../support/pdf.js';
-
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
-const assets = new URL(inject('sharedAssets'), location.href).href;
-const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` };
-
-/** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
-function embeddingGraph(): ArrayBuffer {
-  const rng = createRng(5);
-  const V = 30522, D = 32;
-  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
-}
-
-async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
-  return {
-    dbName, indexName: 'files',
-    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
-    generator: { reference },
-  };
-}
+import { openLocalRag, openWorkerRag } from '../support/rag-runtimes.js';
 
 /** Messages the engine worker sent the page that were pdf.js's own (its worker code greets its parent when imported into a worker). */
 const strayMessages: unknown[] = [];
@@ -43,18 +16,9 @@ const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Prom
   ['engine worker (createRagInWorker)', async (dbName) => {
     const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
     worker.addEventListener('message', (e: MessageEvent<{ sourceName?: unknown } | null>) => { if (e.data?.sourceName !== undefined) strayMessages.push(e.data); });
-    const rag = await createRagInWorker(await workerOptions(dbName), { worker });
-    return { rag, dispose: () => rag.close() };
+    return openWorkerRag(dbName, { indexName: 'files', init: { worker } });
   }],
-  ['main thread (createRag)', async (dbName) => {
-    const gpu = await createGpuContext();
-    const store = await openStore({ dbName });
-    const o = await workerOptions(dbName);
-    const embedder = await createOnnxEmbedder({ ...o.embedder, model: embeddingGraph(), tokenizer: o.embedder.tokenizer as object, tokenizerConfig: o.embedder.tokenizerConfig as object, cache: false });
-    const generator = await loadLlama2c({ gpu, ...reference });
-    const rag = await createRag({ store, indexName: 'files', embedder, generator, gpu });
-    return { rag, async dispose() { await rag.close(); generator.destroy(); await embedder.destroy(); store.close(); gpu.destroy(); } };
-  }],
+  ['main thread (createRag)', (dbName) => openLocalRag(dbName, { indexName: 'files' })],
 ];
 
 const markdown = [

@@ -3,36 +3,9 @@
 // same options (signals that abort in the worker, the same declarative filter), the same results.
 import { describe, expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
-import { createRag } from '../../src/runtime/rag.js';
 import type { Rag, RagEvent } from '../../src/runtime/types.js';
-import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
-import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
-import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
-import { createGpuContext } from '../../src/gpu/context.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
-import { createRng } from '../../src/random.js';
-import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
-
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
-const assets = new URL(inject('sharedAssets'), location.href).href;
-const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` };
-
-/** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
-function embeddingGraph(): ArrayBuffer {
-  const rng = createRng(5);
-  const V = 30522, D = 32;
-  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
-}
-
-/** The test embedder (an ONNX graph written here, the real MiniLM tokenizer) and stories260K, for the worker. */
-async function workerOptions(dbName: string): Promise<RagWorkerOptions> {
-  return {
-    dbName, indexName: 'papers',
-    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
-    generator: { reference },
-  };
-}
+import { deleteStore } from '../../src/store/idb-store.js';
+import { assets, openLocalRag, reference, workerOptions } from '../support/rag-runtimes.js';
 
 async function cranfield(n: number) {
   const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
@@ -41,15 +14,7 @@ async function cranfield(n: number) {
 
 /** The two ways to open the runtime, each giving a Rag and what releases everything it took. */
 const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Promise<void> }>][] = [
-  ['main thread (createRag)', async (dbName) => {
-    const gpu = await createGpuContext();
-    const store = await openStore({ dbName });
-    const o = await workerOptions(dbName);
-    const embedder = await createOnnxEmbedder({ ...o.embedder, model: embeddingGraph(), tokenizer: o.embedder.tokenizer as object, tokenizerConfig: o.embedder.tokenizerConfig as object, cache: false });
-    const generator = await loadLlama2c({ gpu, ...reference });
-    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu });
-    return { rag, async dispose() { await rag.close(); generator.destroy(); await embedder.destroy(); store.close(); gpu.destroy(); } };
-  }],
+  ['main thread (createRag)', (dbName) => openLocalRag(dbName)],
   ['engine worker (createRagInWorker)', async (dbName) => {
     const options = await workerOptions(dbName);
     const model = options.embedder.model as ArrayBuffer;
