@@ -38,3 +38,16 @@ export function sourceLabel(p: Pick<Passage, 'docId' | 'metadata'>): string {
   const page = passagePage(p);
   return page === undefined ? p.docId : `${p.docId}, p. ${page}`;
 }
+
+/**
+ * What each ranking gave a passage, for people: "similarity 0.412 · BM25 7.31 · reranker -1.204"
+ * (the fused score of hybrid retrieval is a rank statistic, not shown).
+ */
+export function scoreText(p: Pick<Passage, 'scores'>): string {
+  const { vector, lexical, rerank } = p.scores ?? {};
+  return [
+    vector !== undefined ? `similarity ${vector.toFixed(3)}` : '',
+    lexical !== undefined ? `BM25 ${lexical.toFixed(2)}` : '',
+    rerank !== undefined ? `reranker ${rerank.toFixed(3)}` : '',
+  ].filter(Boolean).join(' · ');
+}

@@ -12,7 +12,7 @@ import {
 } from '../entries/client.js';
 import { acceptAttribute, documentTypeOf, readableTypesText } from '../ingest/file-types.js';
 import { passagePage } from '../runtime/citations.js';
-import { sourceLabel, splitCitations } from './citations.js';
+import { scoreText, sourceLabel, splitCitations } from './citations.js';
 import { workerOptions } from './options.js';
 import { styles } from './styles.js';
 
@@ -621,7 +621,7 @@ export class WeftChat extends LitElement {
       </header>
       <div class="body">
         <p class="passage" part="passage">${p.text}</p>
-        <p class="score">Document “${p.docId}”${passagePage(p) === undefined ? '' : ` · page ${passagePage(p)}`} · passage ${p.id} · similarity ${p.score.toFixed(3)}</p>
+        <p class="score">Document “${p.docId}”${passagePage(p) === undefined ? '' : ` · page ${passagePage(p)}`} · passage ${p.id}${scoreText(p) ? ` · ${scoreText(p)}` : ''}</p>
       </div>
     </aside>`;
   }

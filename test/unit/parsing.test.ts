@@ -2,7 +2,7 @@
 // worker and in Deno, so this is the same code path the worker takes. Also the one table of
 // readable file types, and what the chunker keeps of a section's lines and page.
 import { describe, expect, test } from 'vitest';
-import { sourceLabel } from '../../src/chat/citations.js';
+import { scoreText, sourceLabel } from '../../src/chat/citations.js';
 import { chunkSections } from '../../src/ingest/chunk.js';
 import { parseDocument, parseSections, readDocument } from '../../src/ingest/documents.js';
 import { defaultPromptTemplate, passageLine } from '../../src/runtime/citations.js';
@@ -145,4 +145,10 @@ test('a passage with a page is cited with it: in the default prompt and in <weft
   expect(sourceLabel(pdf)).toBe('report.pdf, p. 12');
   expect(sourceLabel(md)).toBe('notes.md');
   expect(sourceLabel({ docId: 'x.pdf', metadata: { page: 'twelve' } })).toBe('x.pdf');
+});
+
+test('the source panel names each ranking\'s score, and never the fused rank statistic', () => {
+  expect(scoreText({ scores: { vector: 0.41234, lexical: 7.3081, fused: 0.0328 } })).toBe('similarity 0.412 · BM25 7.31');
+  expect(scoreText({ scores: { lexical: 2, fused: 0.016, rerank: -1.5 } })).toBe('BM25 2.00 · reranker -1.500');
+  expect(scoreText({ scores: {} })).toBe('');
 });
