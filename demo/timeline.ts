@@ -8,11 +8,11 @@ import type { TraceStage } from '../src/entries/client.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const LANE = 46, TOP = 26, LABEL = 150, RIGHT = 12, MAX_LANES = 6;
-const RETRIEVAL = new Set<TraceStage['kind']>(['embed', 'prefetch', 'search', 'profile']);
+const RETRIEVAL = new Set<TraceStage['kind']>(['embed', 'prefetch', 'search', 'lexical', 'rerank', 'profile']);
 
 /** What each kind is called in the legend and the tooltips. */
 export const KINDS: Partial<Record<TraceStage['kind'], string>> = {
-  embed: 'embed question', prefetch: 'prefetch lists from storage', search: 'search slice', profile: 'profile search',
+  embed: 'embed question', prefetch: 'prefetch lists from storage', search: 'search slice', lexical: 'keyword search (BM25)', rerank: 'rerank slice', profile: 'profile search',
   rewrite: 'rewrite question', speculate: 'speculative prefill', restart: 'restart (top-k changed)', prefill: 'prefill', step: 'decode step', refresh: 'refresh passages',
 };
 
@@ -40,6 +40,8 @@ function describe(s: TraceStage): string {
     if (s.bytes !== undefined) parts.push(`${kb(s.bytes)} streamed in`);
     if (s.nprobe !== undefined) parts.push(`nprobe ${s.nprobe}`);
     if (s.window !== undefined) parts.push(`periodic window ${s.window}`);
+  } else if (s.kind === 'rerank' && s.passages !== undefined) {
+    parts.push(`${s.passages} passage${s.passages === 1 ? '' : 's'} scored`);
   } else if (s.kind === 'prefetch') {
     if (s.clusters !== undefined) parts.push(`${s.clusters} lists`);
     if (s.bytes !== undefined) parts.push(kb(s.bytes));

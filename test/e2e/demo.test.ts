@@ -16,11 +16,12 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.mjs';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { createRng } from '../../src/random.js';
+import { makePdf } from '../support/pdf.js';
 
 const sharedAssets = resolve(import.meta.dirname, '../../../shared/assets');
 const shots = process.env.WEFT_SCREENSHOTS ?? join(tmpdir(), 'weft-demo-screenshots');
 
-/** The folder a person drops: notes on distinct topics, in a subfolder too, and a file the app must skip. */
+/** The folder a person drops: notes on distinct topics, in a subfolder too, a PDF, and a file the app must skip. */
 const NOTES: Record<string, string> = {
   'garden/tomatoes.md': '# Tomatoes\nTomato seedlings need sixteen hours of light and should be hardened off for a week before planting out in May.',
   'garden/compost.md': '# Compost\nA compost heap needs a balance of green nitrogen-rich clippings and brown carbon-rich leaves, turned every two weeks.',
@@ -32,6 +33,11 @@ const NOTES: Record<string, string> = {
   'recipes/soup.txt': 'Leek and potato soup: sweat the leeks in butter, add potatoes and stock, simmer twenty minutes, then blend.',
   'photo.jpg': 'not really a photo',
 };
+/** A two-page PDF manual in the same folder: its passages are cited with their page. */
+const PDF_PAGES = [
+  ['Heater manual', 'Switch the heater on with the red dial on its left side.'],
+  ['Maintenance', 'Clean the heater filter every three months with warm soapy water.'],
+];
 
 let work: string;
 let out: string;
@@ -59,6 +65,8 @@ beforeAll(async () => {
     mkdirSync(join(docs, path, '..'), { recursive: true });
     writeFileSync(join(docs, path), text);
   }
+  mkdirSync(join(docs, 'manuals'), { recursive: true });
+  writeFileSync(join(docs, 'manuals/heater.pdf'), makePdf(PDF_PAGES));
   server = await preview({ logLevel: 'error', build: { outDir: out }, preview: { port: 0, host: '127.0.0.1', strictPort: false } });
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
   context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
@@ -123,7 +131,8 @@ async function askOne(page: Page, question: string) {
 
 /** Whether `passage` (a chunk: headings, then text) came from the note `doc` (its path in the dropped folder, folder name first). */
 const fromNote = (doc: string, passage: string) => {
-  const source = NOTES[doc.replace(/^my-notes\//, '')];
+  const page = /, p\. (\d+)$/.exec(doc);
+  const source = page ? PDF_PAGES[Number(page[1]) - 1]?.join('\n') : NOTES[doc.replace(/^my-notes\//, '')];
   if (!source) return false;
   const words = passage.replace(/[#<>]/g, ' ').split(/\s+/).filter((w) => w.length > 3);
   return words.length > 0 && words.every((w) => source.includes(w));
@@ -152,7 +161,7 @@ test('drop a folder → progress → ask → a streamed answer citing the droppe
   await page.setInputFiles('#folder-input', docs);
   await page.waitForFunction(() => /^Added|Could not/.test(document.querySelector('#ingest-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
   const status = await page.locator('#ingest-status').textContent();
-  expect(status).toMatch(/^Added 8 documents as \d+ passages/);
+  expect(status).toMatch(/^Added 9 documents as \d+ passages/);
   const seen = await page.evaluate(() => (window as unknown as { progressSeen: Record<string, string[]> }).progressSeen);
   for (const p of ['read', 'embed', 'index', 'persist']) expect(seen[p]?.length, p).toBeGreaterThan(0);
   expect(seen.read!.length).toBeGreaterThan(1); // it moved, document by document
@@ -231,6 +240,15 @@ test('reload: the index is still there and answers without re-ingesting', async 
   await r.card.locator('.sources button[title="my-notes/recipes/bread.md"]').click();
   expect(await chat(page).locator('[part=passage]').textContent()).toContain('bakes at 250 degrees');
   await shot(page, '5-after-reload');
+  await chat(page).locator('[part=close]').click();
+  // The PDF's passage is cited with its page, and its words (hybrid retrieval) find it.
+  const pdf = await askOne(page, 'How often should the heater filter be cleaned?');
+  expect(pdf.sources.map((s) => s.doc)).toContain('my-notes/manuals/heater.pdf, p. 2');
+  for (const s of pdf.sources) expect(fromNote(s.doc, s.text), `${s.doc}: ${s.text}`).toBe(true);
+  await pdf.card.locator('.sources button[title="my-notes/manuals/heater.pdf, p. 2"]').click();
+  expect(await chat(page).locator('[part=passage]').textContent()).toContain('every three months');
+  expect(await chat(page).locator('[part=panel] .score').textContent()).toMatch(/page 2 · passage \d+ · similarity -?\d\.\d{3} · BM25 \d+\.\d\d/);
+  await shot(page, '6-pdf-source');
   expect(errors).toEqual([]);
   await page.close();
 });
