@@ -13,6 +13,7 @@ import { chromium, type Browser } from 'playwright';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.mjs';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { createRng } from '../../src/random.js';
+import { makePdf } from '../support/pdf.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const sharedAssets = resolve(repo, '../shared/assets');
@@ -220,7 +221,15 @@ test('in Chromium: the engine worker starts from node_modules, searches on the G
     expect(await page.evaluate(() => (window as unknown as AppWindow).weftApp.ping())).toBe('weft-engine');
     const again = await page.evaluate(() => (window as unknown as AppWindow).weftApp.search());
     expect(again.got).toEqual(again.want);
-    const answer = await page.evaluate(([assets, docs]) => (window as unknown as AppWindow).weftApp.answer(assets, docs), [new URL('weft-test', base).href, DOCUMENTS] as const);
+    const files = [
+      { name: 'guide.md', type: 'text/markdown', bytes: [...new TextEncoder().encode('Harbour guide\n=============\n\nThe tidewater pilots board ships at dawn.\n\n```\n# not a heading\n```\n')] },
+      { name: 'manual.pdf', type: 'application/pdf', bytes: [...makePdf([['Heater manual', 'Turn the red dial.'], ['Maintenance', 'Rinse the filter in soapy water.']])] },
+    ];
+    const answer = await page.evaluate(([assets, docs, f]) => (window as unknown as AppWindow).weftApp.answer(assets, docs, f), [new URL('weft-test', base).href, DOCUMENTS, files] as const);
+    // Markdown and PDF were parsed in the packed engine worker: a setext heading is a heading, a PDF passage has its page.
+    expect(answer.found.markdown).toMatchObject({ docId: 'guide.md', text: expect.stringMatching(/^Harbour guide\n/) });
+    expect(answer.found.markdown!.text).not.toContain('=====');
+    expect(answer.found.pdf).toMatchObject({ docId: 'manual.pdf', page: 2 });
     expect(answer.top[0]).toBe(DOCUMENTS[2]!.id); // a document's own text finds it first
     expect(answer.events[0]).toBe('retrieval');
     expect(answer.events.at(-1)).toBe('done');
@@ -236,6 +245,9 @@ interface AppWindow {
   weftApp: {
     search(): Promise<{ got: number[]; want: number[] }>;
     ping(): Promise<string>;
-    answer(assets: string, docs: readonly { id: string; text: string }[]): Promise<{ top: string[]; events: string[]; text: string }>;
+    answer(assets: string, docs: readonly { id: string; text: string }[], files: readonly { name: string; type: string; bytes: number[] }[]): Promise<{
+      top: string[]; events: string[]; text: string;
+      found: Record<'markdown' | 'pdf', { docId: string; text: string; page: unknown } | undefined>;
+    }>;
   };
 }
