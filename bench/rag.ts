@@ -7,6 +7,7 @@ import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../src/generate/llama2c-gpu.js';
 import { layoutFor } from '../src/ivf/codec.js';
 import { createRag } from '../src/runtime/rag.js';
+import type { SearchMode } from '../src/runtime/fusion.js';
 import type { PeriodicOptions, RagEvent } from '../src/runtime/types.js';
 import { deleteStore, openStore } from '../src/store/idb-store.js';
 import { createStoredIndex } from '../src/store/stored-index.js';
@@ -20,6 +21,8 @@ export interface RagBenchOptions {
   part?: 'all' | 'stream' | 'periodic';
   /** Periodic retrieval: answers per interval, their length, and the share of decode time search may take. */
   periodicRequests?: number; periodicTokens?: number; periodicSlowdown?: number;
+  /** The runtime's search mode (default: the runtime's default, hybrid). */
+  mode?: SearchMode;
 }
 
 export interface PeriodicFigure {
@@ -86,7 +89,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
       }
     }
     const runStream = async (schedule: 'sequential' | 'woven') => {
-      const rag = await createRag({ store, indexName: 'corpus', embedder, generator, gpu: ctx, schedule, cacheBytes });
+      const rag = await createRag({ store, indexName: 'corpus', embedder, generator, gpu: ctx, schedule, cacheBytes, ...(o.mode ? { mode: o.mode } : {}) });
       const lat: number[] = [], ttft: number[] = [], itl: number[] = [];
       // Per request, the time each kind of stage took (summed over its slices): where latency goes.
       const byKind: Record<string, number[]> = {};
@@ -122,7 +125,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
     // (one window stale, nprobe from the performance model) and blocking (same nprobe).
     const periodic: PeriodicFigure[] = [];
     if (part !== 'stream') {
-      const rag = await createRag({ store, indexName: 'corpus', embedder, generator, gpu: ctx, cacheBytes });
+      const rag = await createRag({ store, indexName: 'corpus', embedder, generator, gpu: ctx, cacheBytes, ...(o.mode ? { mode: o.mode } : {}) });
       const line = await rag.profile();
       log(`performance model: search ≈ ${line.intercept.toFixed(2)} ms + ${line.slope.toFixed(3)} ms x nprobe`);
       const asks = questions.slice(0, o.periodicRequests ?? 4);

@@ -18,7 +18,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
        npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--part all|stream|periodic]
-                           [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--json] [--gpu]
+                           [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--mode vector|lexical|hybrid] [--json] [--gpu]
        npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
        npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]`;
 if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality'].includes(name)) {
@@ -62,16 +62,17 @@ if (name === 'search') {
       n: { type: 'string', default: '100000' }, requests: { type: 'string', default: '32' }, 'max-tokens': { type: 'string', default: '32' },
       nprobe: { type: 'string', default: '8' }, 'arrival-ms': { type: 'string', default: '200' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
       part: { type: 'string', default: 'all' }, 'periodic-requests': { type: 'string', default: '4' }, 'periodic-tokens': { type: 'string', default: '192' },
-      'periodic-slowdown': { type: 'string' },
+      'periodic-slowdown': { type: 'string' }, mode: { type: 'string' },
     },
   }));
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the rag benchmark reads ../shared/assets (${shared}), which is missing`);
   if (!['all', 'stream', 'periodic'].includes(a.part)) fail(`--part must be all, stream or periodic`);
+  if (a.mode && !['vector', 'lexical', 'hybrid'].includes(a.mode)) fail('--mode must be vector, lexical or hybrid');
   options = {
     assets: `/@fs${shared}`, n: int(a.n, 'n'), requests: int(a.requests, 'requests'), maxTokens: int(a['max-tokens'], 'max-tokens'), nprobe: int(a.nprobe, 'nprobe'), arrivalMs: Number(a['arrival-ms']),
     part: a.part, periodicRequests: int(a['periodic-requests'], 'periodic-requests'), periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
-    ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}),
+    ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}), ...(a.mode ? { mode: a.mode } : {}),
   };
 } else if (name === 'rerank') {
   ({ values: a } = parseArgs({

@@ -210,16 +210,20 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       const depth = Math.min(index.size, Math.max(wanted, mode === 'hybrid' ? Math.min(MAX_CANDIDATES, Math.max(2 * r.k, HYBRID_DEPTH)) : wanted));
       const vectorBetter = index.metric === 'l2' ? 'lower' : 'higher';
 
-      // Words first (a few query terms per sub-stage): hybrid speculation fuses with them.
+      // Words first (a few query terms per sub-stage): hybrid speculation fuses with them. The
+      // keyword search reads IndexedDB and adds up postings on the CPU: it needs no GPU, so its
+      // sub-stages do not take the decode gaps (where they would hold up the next step for the
+      // length of a read) but run beside decoding, overlapping the steps' GPU time; each is a
+      // few query terms, so none holds the thread for long.
       let lexical = noSide;
       if (mode !== 'vector') {
         const allow = r.filter && !r.filter.all ? await index.allowList(r.filter.filter) : undefined;
-        const session = await timed(() => index.lexicalSession(query, { k: depth, ...(allow ? { allow: (id: number) => allow.has(id) } : {}), ...(r.signal ? { signal: r.signal } : {}) }));
+        const session = await index.lexicalSession(query, { k: depth, ...(allow ? { allow: (id: number) => allow.has(id) } : {}), ...(r.signal ? { signal: r.signal } : {}) });
         while (!session.done) {
           if (r.cancelled?.()) return { passages: [], busyMs: busy };
           checkAborted(r.signal, 'The answer');
           const s0 = performance.now();
-          await timed(() => session.step(TERMS_PER_SLICE));
+          await session.step(TERMS_PER_SLICE);
           trace.add('lexical', s0, window);
         }
         const hits = session.read();
