@@ -23,7 +23,8 @@ import type { PinnedFile } from '../util/fetch-bytes.js';
 import { fetchBytes, sha256Hex } from '../util/fetch-bytes.js';
 import { createSerialQueue } from '../util/serial-queue.js';
 import { createKvTier, type KvTier, type KvTierOptions, type KvTierStats } from './kv-tier.js';
-import { checkRerankInput, createBatchedSession, type Reranker, type RerankSession } from './types.js';
+import { NO_KV_STATS, meanLogProb, prefixKey, preparePassages, queryLikelihoodSession } from './query-likelihood.js';
+import type { Reranker, RerankSession } from './types.js';
 
 export const PASSAGE_PREFIX = 'Passage: ';
 export const QUESTION_PREFIX = '\nQuestion:';
@@ -97,7 +98,6 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
     return [BOS, ...body.slice(0, room), ...tail];
   };
   const queryTokens = (query: string): number[] => tok.encode(query, { bos: false }).slice(0, maxQuery);
-  const keyOf = async (prefix: number[]) => `${modelId}|${await sha256Hex(new Uint8Array(Int32Array.from(prefix).buffer))}`;
   // A passage's prefix and key, remembered for the most recent passages (a session needs them at
   // its first step, for the eviction policy, and again when it scores the passage).
   const recent = new Map<string, { prefix: number[]; key: Promise<string> }>();
@@ -105,7 +105,7 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
     let e = recent.get(passage);
     if (e) { recent.delete(passage); recent.set(passage, e); return e; }
     const prefix = prefixTokens(passage);
-    e = { prefix, key: keyOf(prefix) };
+    e = { prefix, key: prefixKey(modelId!, prefix) };
     recent.set(passage, e);
     if (recent.size > 1024) recent.delete(recent.keys().next().value!);
     return e;
@@ -137,43 +137,24 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
     return prefix;
   };
 
+  /** The question's likelihood after `passage` (its prefix placed first), on the reranker's queue. */
   const scoreOne = (passage: string, query: number[], signal: AbortSignal | undefined, request: () => Promise<void>) => turns.run(async () => {
     alive();
     checkAborted(signal, 'Reranking');
     await request();
     const prefix = await placePrefix(passage, signal, false);
-    const lp = await gen.logProbs([prefix[prefix.length - 1]!, ...query.slice(0, -1)], query, { signal });
-    let sum = 0;
-    for (const x of lp) sum += x;
-    return sum / lp.length;
+    return meanLogProb(await gen.logProbs([prefix[prefix.length - 1]!, ...query.slice(0, -1)], query, { signal }));
   });
 
   const reranker: DecoderReranker = {
     id: `decoder:${modelId}`, kind: 'decoder', modelId: modelId!, generator: gen,
     prefixTokens, queryTokens,
     session(query, passages, opts = {}): RerankSession {
-      alive();
-      checkRerankInput(query, passages);
-      const q = queryTokens(query);
-      const list = passages.map((p) => p.text);
-      // The session's candidates are one request for the GPU tier's eviction policy, recorded at its first step.
-      let requested = false;
-      const request = async () => {
-        if (requested || !tier) return;
-        requested = true;
-        tier.touch(await Promise.all(list.map((t) => prepared(t).key)));
-      };
-      return createBatchedSession(list.length, 1, async (from) => [await scoreOne(list[from]!, q, opts.signal, request)], alive, opts);
+      const q = queryTokens(typeof query === 'string' ? query : '');
+      return queryLikelihoodSession({ tier, alive, keyOf: (t) => prepared(t).key, score: (t, signal, request) => scoreOne(t, q, signal, request) }, query, passages, opts);
     },
-    async prepare(passages, opts = {}) {
-      alive();
-      if (!tier) return;
-      for (const p of passages) {
-        if (typeof p !== 'string' || p.trim() === '') throw new WeftError('INVALID_INPUT', 'prepare() takes non-empty passage texts.');
-        await turns.run(async () => { alive(); checkAborted(opts.signal, 'Preparing passage KV'); await placePrefix(p, opts.signal); });
-      }
-    },
-    kvStats: () => tier?.stats() ?? { gpuHits: 0, idbHits: 0, misses: 0, corrupt: 0, gpuEntries: 0, gpuBytes: 0, gpuEvictions: 0, idbWrites: 0, idbEvictions: 0, idbErrors: 0 },
+    prepare: (passages, opts = {}) => preparePassages(passages, { tier, turns, alive, place: placePrefix, signal: opts.signal }),
+    kvStats: () => tier?.stats() ?? NO_KV_STATS,
     flush: async () => { await tier?.flush(); },
     async close() {
       if (closed) return;

@@ -14,8 +14,9 @@ import { loadOnnxModel, requireOutput, type LoadedOnnxModel, type OnnxDevice, ty
 import { sha256Hex } from '../util/fetch-bytes.js';
 import { createSerialQueue } from '../util/serial-queue.js';
 import { createKvTier, type KvTier, type KvTierOptions, type KvTierStats } from './kv-tier.js';
+import { NO_KV_STATS, meanLogProb, prefixKey, preparePassages, queryLikelihoodSession } from './query-likelihood.js';
 import { PASSAGE_PREFIX, QUESTION_PREFIX } from './llama2c-reranker.js';
-import { checkRerankInput, createBatchedSession, type Reranker, type RerankSession } from './types.js';
+import type { Reranker, RerankSession } from './types.js';
 
 export interface OnnxDecoderRerankerOptions extends OnnxModelOptions {
   /** Names the model in the KV cache's keys. Default: the model file's SHA-256. */
@@ -116,7 +117,7 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
     return [...head.slice(0, maxLength - maxQuery - tail.length), ...tail];
   };
   const queryTokens = (query: string) => tokenizer.encode(query, { add_special_tokens: false }).ids.slice(0, maxQuery);
-  const keyOf = async (prefix: number[]) => `${modelId}|${await sha256Hex(new Uint8Array(Int32Array.from(prefix).buffer))}`;
+  const keyOf = (prefix: number[]) => prefixKey(modelId, prefix);
 
   /** Runs `tokens` after `past` (positions past.length..); returns the logits and the new KV. */
   const forward = async (tokens: readonly number[], past: PassageKv | undefined) => {
@@ -172,10 +173,7 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
     const kv = await passageKv(prefix, false);
     checkAborted(signal, 'Reranking');
     const { logits } = await forward([prefix[prefix.length - 1]!, ...query.slice(0, -1)], kv);
-    const lp = logSoftmaxAt(logits, query.length, query);
-    let sum = 0;
-    for (const x of lp) sum += x;
-    return sum / lp.length;
+    return meanLogProb(logSoftmaxAt(logits, query.length, query));
   });
 
   return {
@@ -183,28 +181,12 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
     prefixTokens, queryTokens,
     logProbsFromScratch: (tokens, targets) => turns.run(async () => logSoftmaxAt((await forward(tokens, undefined)).logits, tokens.length, targets)),
     session(query, passages, opts = {}): RerankSession {
-      alive();
-      checkRerankInput(query, passages);
-      const q = queryTokens(query);
-      if (q.length === 0) throw new WeftError('INVALID_INPUT', 'The query has no tokens for this model.');
-      const list = passages.map((p) => p.text);
-      let requested = false;
-      const request = async () => {
-        if (requested || !tier) return;
-        requested = true;
-        tier.touch(await Promise.all(list.map((t) => keyOf(prefixTokens(t)))));
-      };
-      return createBatchedSession(list.length, 1, async (from) => [await scoreOne(list[from]!, q, opts.signal, request)], alive, opts);
+      const q = queryTokens(typeof query === 'string' ? query : '');
+      if (typeof query === 'string' && query.trim() !== '' && q.length === 0) throw new WeftError('INVALID_INPUT', 'The query has no tokens for this model.');
+      return queryLikelihoodSession({ tier, alive, keyOf: (t) => keyOf(prefixTokens(t)), score: (t, signal, request) => scoreOne(t, q, signal, request) }, query, passages, opts);
     },
-    async prepare(passages, opts = {}) {
-      alive();
-      if (!tier) return;
-      for (const p of passages) {
-        if (typeof p !== 'string' || p.trim() === '') throw new WeftError('INVALID_INPUT', 'prepare() takes non-empty passage texts.');
-        await turns.run(async () => { alive(); checkAborted(opts.signal, 'Preparing passage KV'); await passageKv(prefixTokens(p), true); });
-      }
-    },
-    kvStats: () => tier?.stats() ?? { gpuHits: 0, idbHits: 0, misses: 0, corrupt: 0, gpuEntries: 0, gpuBytes: 0, gpuEvictions: 0, idbWrites: 0, idbEvictions: 0, idbErrors: 0 },
+    prepare: (passages, opts = {}) => preparePassages(passages, { tier, turns, alive, place: (p) => passageKv(prefixTokens(p), true), signal: opts.signal }),
+    kvStats: () => tier?.stats() ?? NO_KV_STATS,
     flush: async () => { await tier?.flush(); },
     async close() {
       if (closed) return;
