@@ -2,9 +2,10 @@
 // allow-list, a bitmap of one bit per vector id that the GPU scan (shaders/scan.wgsl), the CPU
 // scoring of uncached lists and sliced sessions all honour, so a selective filter still yields k
 // passages. The bitmap is built from a catalog of every live chunk's id, list, document and
-// metadata (not its text), read from the store on first filtered use and again whenever the
-// index's generation changes (its own commits, and other tabs' commits it adopts); bitmaps are
-// cached per filter while the generation stays the same.
+// metadata (not its text), read from the store on first filtered use; this tab's own commits
+// update it in place (their chunk changes are known), and any other change of generation (another
+// tab's commit adopted, a rebuild, an import) reads it again; bitmaps are cached per filter while
+// the generation stays the same.
 
 import type { CompiledFilter } from './filter.js';
 
@@ -61,6 +62,12 @@ export function buildAllowList(catalog: ChunkCatalog, filter: CompiledFilter, nl
 export interface AllowLists {
   /** The allow-list of `filter` at `generation` (the catalog is read again when that moved on). */
   get(filter: CompiledFilter, generation: number): Promise<AllowList>;
+  /**
+   * This tab committed `changes` on generation `from`, giving `to`: a catalog at `from` takes the
+   * chunks put and deleted and moves to `to` (a catalog at any other generation is read again on
+   * next use anyway).
+   */
+  committed(from: number, to: number, changes: { putChunks?: readonly CatalogEntry[]; deleteChunks?: readonly number[] }): void;
 }
 
 /** Filters whose bitmaps are kept at once (least recently used ones go first). */
@@ -70,6 +77,16 @@ export function createAllowLists(readCatalog: () => Promise<ChunkCatalog>, nlist
   let catalog: ChunkCatalog | undefined;
   const lists = new Map<string, AllowList>();
   return {
+    committed(from, to, changes) {
+      if (!catalog || catalog.generation !== from) return;
+      const puts = changes.putChunks ?? [];
+      const gone = new Set([...(changes.deleteChunks ?? []), ...puts.map((c) => c.id)]);
+      const chunks = gone.size > 0 ? catalog.chunks.filter((c) => !gone.has(c.id)) : catalog.chunks.slice();
+      for (const c of puts) chunks.push({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+      catalog = { generation: to, chunks };
+      lists.clear();
+    },
+
     async get(filter, generation) {
       if (!catalog || catalog.generation !== generation) {
         lists.clear();

@@ -267,6 +267,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
   const commit = async (from: IndexSnapshot, changes: CommitChanges, signal?: AbortSignal) => {
     const manifest = await store.commit(name, from.manifest.generation, changes, signal);
     cache.replace(changes.lists ?? []);
+    allowLists.committed(from.manifest.generation, manifest.generation, changes);
     adopt({ manifest, trained: from.trained }, false);
   };
 

@@ -10,7 +10,7 @@ import { openFileStore } from '../../src/store/file-store.js';
 import { nodeFileSystem } from '../../src/store/fs-node.js';
 import { storeInit } from '../support/store-behaviour.js';
 import { compileFilter } from '../../src/runtime/filter.js';
-import { buildAllowList, type ChunkCatalog } from '../../src/store/allow-list.js';
+import { buildAllowList, createAllowLists, type ChunkCatalog } from '../../src/store/allow-list.js';
 import type { PassageFilter } from '../../src/runtime/types.js';
 
 test('a filter keeps the passages whose document and metadata match; arrays mean any of; array fields match by membership', () => {
@@ -130,4 +130,26 @@ test('the file store reads the chunk catalog: every chunk of the index, with its
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("this tab's commits update the catalog in place; another generation reads it again", async () => {
+  let reads = 0;
+  const stored = { generation: 3, chunks: [{ id: 0, list: 0, docId: 'a', metadata: { lang: 'en' } }, { id: 1, list: 1, docId: 'b', metadata: { lang: 'de' } }] };
+  const lists = createAllowLists(async () => { reads++; return structuredClone(stored); }, 2);
+  const en = compileFilter({ metadata: { lang: 'en' } })!;
+  expect((await lists.get(en, 3)).count).toBe(1);
+  expect(reads).toBe(1);
+  // An add (id 2, English) and a delete (id 0) committed here: no read, and the bitmap follows.
+  lists.committed(3, 4, { putChunks: [{ id: 2, list: 1, docId: 'c', metadata: { lang: 'en' } }], deleteChunks: [0] });
+  const after = await lists.get(en, 4);
+  expect(reads).toBe(1);
+  expect([after.has(0), after.has(2), after.count]).toEqual([false, true, 1]);
+  expect(Array.from(after.perList)).toEqual([0, 1]);
+  // A re-ingest replacing a chunk's metadata in place.
+  lists.committed(4, 5, { putChunks: [{ id: 2, list: 1, docId: 'c', metadata: { lang: 'de' } }] });
+  expect((await lists.get(en, 5)).count).toBe(0);
+  // A commit on a generation the catalog is not at (another tab's came first) leaves it stale: read again.
+  lists.committed(7, 8, { deleteChunks: [1] });
+  await lists.get(en, 8);
+  expect(reads).toBe(2);
 });
