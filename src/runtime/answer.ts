@@ -18,16 +18,14 @@ import { DEFAULT_REWRITE_INSTRUCTION, isFollowUp, readDialogue, searchQuery, tri
 import { compileFilter, type PassagePredicate } from './filter.js';
 import { createHolds, type Holds } from './holds.js';
 import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
-import { checkMode, type FusionOptions, type SearchMode } from './fusion.js';
-import { rerankCandidates, type Reranker } from './reranking.js';
-import type { Ranking, Retrieval, Runner } from './retrieval.js';
+import { rankingFor, type Ranking, type RankingDefaults, type Retrieval, type Runner } from './retrieval.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
 import { createTrace, type Trace } from './trace.js';
 import type { FinishReason, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
 
 /** The runtime's parts an answer uses. */
-export interface AnswerRuntime {
+export interface AnswerRuntime extends RankingDefaults {
   generator: Generator;
   template: PromptTemplate;
   retrieval: Retrieval;
@@ -45,10 +43,6 @@ export interface AnswerRuntime {
   /** The runtime's system prompt and sampling (a call's own replace them). */
   system: string | undefined;
   sampling: SamplingOptions;
-  /** The runtime's search mode, fusion and reranker (a call's mode replaces the mode). */
-  mode: SearchMode;
-  fusion: FusionOptions | undefined;
-  reranker: Reranker | undefined;
 }
 
 /** A request's options with their defaults, checked. */
@@ -107,11 +101,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     const per = opts.periodic;
     if (per !== undefined) wholeAtLeast(per.interval, 1, 'periodic.interval', 0);
     const turns = wholeAtLeast(opts.queryTurns, 0, 'queryTurns', 4);
-    const candidates = rerankCandidates(opts.rerank, rt.reranker, k);
-    const ranking: Ranking = {
-      mode: checkMode(opts.mode, rt.mode), ...(rt.fusion ? { fusion: rt.fusion } : {}),
-      ...(candidates !== undefined ? { rerank: { reranker: rt.reranker!, candidates } } : {}),
-    };
+    const ranking = rankingFor(opts, rt, k);
     // A reranked answer starts from the reranked list: a prefill on a partial search would be thrown away.
     const speculateAfter = rt.woven && opts.speculate && !ranking.rerank ? (typeof opts.speculate === 'object' ? opts.speculate.afterSlices ?? 1 : 1) : 0;
     const re = opts.rewrite && isFollowUp(asked) ? (typeof opts.rewrite === 'object' ? opts.rewrite : {}) : undefined;

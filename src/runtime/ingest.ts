@@ -57,16 +57,14 @@ async function readAll(documents: readonly (DocumentInput | Blob)[], chunkOption
       for (const c of chunkSections(doc, sections, chunkOptions)) chunks.push(c);
     } catch (e) {
       if (!isWeftError(e, 'UNPARSABLE_DOCUMENT')) throw e;
-      const name = typeof e.details?.name === 'string' ? e.details.name : nameOf(source, i);
+      // Every reader names the document it could not read (readDocument names an unnamed Blob).
+      const name = typeof e.details?.name === 'string' ? e.details.name : `document ${i}`;
       unreadable.push({ name, error: e });
     }
     call.onProgress?.({ status: 'read', done: i + 1, total });
   }
   return { ids, chunks, unreadable };
 }
-
-const nameOf = (source: DocumentInput | Blob, i: number) =>
-  source instanceof Blob ? (source as Blob & { name?: string }).name || `blob-${i}` : typeof source?.id === 'string' ? source.id : `document ${i}`;
 
 /** The error an ingest ends with when some documents could not be read (after the others were indexed). */
 function unreadableError(unreadable: readonly Unreadable[], indexed: { documents: number; chunks: number }): WeftError {

@@ -19,8 +19,7 @@ import { createChatCompletions } from './completions.js';
 import { compileFilter } from './filter.js';
 import { checkFusion, checkMode } from './fusion.js';
 import { ingestDocuments } from './ingest.js';
-import { rerankCandidates } from './reranking.js';
-import { createRetrieval } from './retrieval.js';
+import { createRetrieval, rankingFor, type RankingDefaults } from './retrieval.js';
 import type { LocalRag, RagOptions } from './types.js';
 
 /** The named index if the store has it; UNKNOWN_INDEX if it must exist and does not. */
@@ -55,14 +54,14 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   };
   const gaps = createGapScheduler({ maxSlowdown, settle });
   const woven = (options.schedule ?? 'woven') === 'woven';
-  const mode = checkMode(options.mode, 'hybrid');
+  const defaults: RankingDefaults = { mode: checkMode(options.mode, 'hybrid'), fusion: options.fusion, reranker: options.reranker };
   if (options.fusion) checkFusion(options.fusion);
   const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
     generator, template: options.promptTemplate ?? defaultPromptTemplate, retrieval, serial, profile,
     gaps, settle, woven, maxSlowdown, lookahead: options.lookahead ?? 2, system: options.system, sampling: options.sampling ?? {},
-    mode, fusion: options.fusion, reranker: options.reranker,
+    ...defaults,
   });
   // The sequential baseline handles one request at a time, retrieval and answer together.
   const requests = createSlots(1);
@@ -94,11 +93,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
       const filter = compileFilter(opts.filter);
       checkAborted(opts.signal, 'The search');
       const k = opts.k ?? 5;
-      const candidates = rerankCandidates(opts.rerank, options.reranker, k);
-      const ranking = {
-        mode: checkMode(opts.mode, mode), ...(options.fusion ? { fusion: options.fusion } : {}),
-        ...(candidates !== undefined ? { rerank: { reranker: options.reranker!, candidates } } : {}),
-      };
+      const ranking = rankingFor(opts, defaults, k);
       return serial.run(() => retrieval.search(query, k, {
         ...ranking, ...(opts.nprobe !== undefined ? { nprobe: opts.nprobe } : {}), ...(filter ? { filter } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
       }));

@@ -15,9 +15,10 @@ import type { GapScheduler } from '../schedule/gaps.js';
 import { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
 import type { PassagePredicate } from './filter.js';
 import { fuse, type FusionOptions, type Fused, type SearchMode } from './fusion.js';
-import { rerankPassages, type Reranker } from './reranking.js';
+import { checkMode } from './fusion.js';
+import { rerankCandidates, rerankPassages, type Reranker } from './reranking.js';
 import { createTrace, type Trace } from './trace.js';
-import type { Passage } from './types.js';
+import type { Passage, RerankOptions } from './types.js';
 
 /** How a GPU sub-stage gets its turn: in decode gaps (a gap scheduler's run) or at once. */
 export type Runner = <T>(work: () => Promise<T>) => Promise<T>;
@@ -46,6 +47,22 @@ export interface Ranking {
   fusion?: FusionOptions;
   /** Rerank this many candidates with the reranker, then keep k. */
   rerank?: { reranker: Reranker; candidates: number };
+}
+
+/** The runtime's mode, fusion and reranker, which a call's ranking starts from. */
+export interface RankingDefaults {
+  mode: SearchMode;
+  fusion: FusionOptions | undefined;
+  reranker: Reranker | undefined;
+}
+
+/** A call's ranking: its mode (or the runtime's), the runtime's fusion, reranking if it asks (INVALID_OPTION as rerankCandidates says). */
+export function rankingFor(call: { mode?: SearchMode | undefined; rerank?: boolean | RerankOptions | undefined }, defaults: RankingDefaults, k: number): Ranking {
+  const candidates = rerankCandidates(call.rerank, defaults.reranker, k);
+  return {
+    mode: checkMode(call.mode, defaults.mode), ...(defaults.fusion ? { fusion: defaults.fusion } : {}),
+    ...(candidates !== undefined ? { rerank: { reranker: defaults.reranker!, candidates } } : {}),
+  };
 }
 
 export interface RetrieveOptions extends Ranking {
