@@ -3,32 +3,18 @@
 // chunks still returns exactly k passages, equal to a CPU brute-force search over the matching
 // vectors (decoded as the GPU scores them). Also: widening past nprobe, ranges and sets, a filter
 // matching nothing, deletes, another tab's add, and the in-memory indexes' allow bitmap.
-import { afterEach, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createFlatIndex, createIvfIndex, gaussianMixture, NO_ID, referenceSearch, type GpuContext, type ReferenceList, type SearchResult } from '../../src/weft.js';
 import { decodeRows, deinterleave, layoutFor } from '../../src/ivf/codec.js';
-import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
-import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
+import { openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { createStoredIndex, openStoredIndex } from '../../src/store/stored-index.js';
 import type { PassageFilter } from '../../src/store/filter.js';
 import { expectSameTopK, freshSeed, gpuTest } from './harness.js';
+import { indexCleanup } from './store-fixtures.js';
 
 const dim = 16, nlist = 16, n = 4000, k = 10;
 let dbName = '';
-const toClose: (StoredIndex | WeftStore)[] = [];
-
-afterEach(async () => {
-  await closeAll();
-  if (dbName) await deleteStore(dbName);
-});
-
-async function closeAll() {
-  for (const x of toClose.splice(0).reverse()) await x.close();
-}
-
-function body(fn: (ctx: GpuContext) => Promise<void>) {
-  return async (ctx: GpuContext) => {
-    try { await fn(ctx); } finally { await closeAll(); }
-  };
-}
+const { toClose, body } = indexCleanup(() => dbName);
 
 interface Meta { bucket: number; year: number; date: string; lang: string; tags: string[] }
 

@@ -4,28 +4,18 @@
 // exactly the live chunks holding it, and the live chunk ids are the live vector ids), after every
 // kind of write (add, delete, deleteDocument, replaceDocuments, compact, rebuild, import), across
 // closing and reopening, and between two tabs (two store connections).
-import { afterEach, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createRng, gaussianMixture, type GpuContext } from '../../src/weft.js';
-import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { openStore, type WeftStore } from '../../src/store/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
 import { exportIndex, importIndex } from '../../src/store/portable.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
 import { freshSeed, gpuTest } from './harness.js';
+import { indexCleanup } from './store-fixtures.js';
 
 const dim = 16, nlist = 8;
 let dbName = '';
-const toClose: (StoredIndex | WeftStore)[] = [];
-
-afterEach(async () => {
-  for (const x of toClose.splice(0).reverse()) await x.close();
-  if (dbName) await deleteStore(dbName);
-});
-
-function body(fn: (ctx: GpuContext) => Promise<void>) {
-  return async (ctx: GpuContext) => {
-    try { await fn(ctx); } finally { for (const x of toClose.splice(0).reverse()) await x.close(); }
-  };
-}
+const { toClose, body } = indexCleanup(() => dbName);
 
 const WORDS = ['shock', 'waves', 'boundary', 'layer', 'layers', 'heated', 'slab', 'delta', 'wing', 'wings', 'Mach', 'nozzle', 'flows', 'flow',
   'turbulent', 'vortex', 'buckling', 'cylinders', 'the', 'of', 'café', 'Überschall', 'supersonic', 'cone', 'pressure', 'laminar'];

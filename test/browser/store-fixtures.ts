@@ -70,3 +70,21 @@ export function withVector(r: ListRecord, id: number): ListRecord {
   ids[r.count] = id;
   return { list: r.list, count: r.count + 1, ids, codes: appendInterleaved(r.codes, r.count, rows, 1, layout.units) };
 }
+
+/**
+ * What a stored-index test opened (indexes, stores), closed newest first at the end of its body
+ * (`body`, before the harness checks for leaked GPU bytes) and after each test, when the database
+ * `dbName()` names is deleted too.
+ */
+export function indexCleanup(dbName: () => string) {
+  const toClose: { close(): void | Promise<void> }[] = [];
+  const closeAll = async () => { for (const x of toClose.splice(0).reverse()) await x.close(); };
+  afterEach(async () => {
+    await closeAll();
+    if (dbName()) await deleteStore(dbName());
+  });
+  const body = <C>(fn: (ctx: C) => Promise<void>) => async (ctx: C) => {
+    try { await fn(ctx); } finally { await closeAll(); }
+  };
+  return { toClose, closeAll, body };
+}

@@ -1,32 +1,17 @@
 // The IndexedDB-backed index with its GPU list cache: results equal the in-memory IVF index
 // whatever the cache holds; updates, deletes, compaction, corruption, prefetch, reopen.
-import { afterEach, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { openDB } from 'idb';
 import { createIvfIndex, gaussianMixture, layoutFor, NO_ID, type GpuContext, type SearchResult } from '../../src/weft.js';
-import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { openStore, type WeftStore } from '../../src/store/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
 import { exportIndex, importIndex } from '../../src/store/portable.js';
 import { freshSeed, gpuTest } from './harness.js';
+import { indexCleanup } from './store-fixtures.js';
 
 const dim = 20, nlist = 16, n = 3000;
 let dbName = '';
-const toClose: (StoredIndex | WeftStore)[] = [];
-
-afterEach(async () => {
-  await closeAll();
-  if (dbName) await deleteStore(dbName);
-});
-
-async function closeAll() {
-  for (const x of toClose.splice(0).reverse()) await x.close();
-}
-
-/** Runs a test body and closes what it opened before the harness checks for leaked GPU bytes. */
-function body(fn: (ctx: GpuContext) => Promise<void>) {
-  return async (ctx: GpuContext) => {
-    try { await fn(ctx); } finally { await closeAll(); }
-  };
-}
+const { toClose, body } = indexCleanup(() => dbName);
 
 function expectIdentical(a: SearchResult, b: SearchResult) {
   expect(Array.from(a.ids)).toEqual(Array.from(b.ids));

@@ -3,27 +3,17 @@
 // erases another commit, a rejected call changes nothing, and an open index follows another
 // tab's rebuild or replacing import. Races are placed exactly with a store whose calls run a
 // hook first — the WeftStore interface is public, so this is what a wrapped store would see.
-import { afterEach, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { gaussianMixture, NO_ID, type GpuContext } from '../../src/weft.js';
-import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { openStore, type WeftStore } from '../../src/store/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
 import { exportIndex, importIndex } from '../../src/store/portable.js';
 import { freshSeed, gpuTest } from './harness.js';
+import { indexCleanup } from './store-fixtures.js';
 
 const dim = 16, nlist = 8, n = 800;
 let dbName = '';
-const toClose: (StoredIndex | WeftStore)[] = [];
-
-afterEach(async () => {
-  for (const x of toClose.splice(0).reverse()) await x.close();
-  if (dbName) await deleteStore(dbName);
-});
-
-function body(fn: (ctx: GpuContext) => Promise<void>) {
-  return async (ctx: GpuContext) => {
-    try { await fn(ctx); } finally { for (const x of toClose.splice(0).reverse()) await x.close(); }
-  };
-}
+const { toClose, body } = indexCleanup(() => dbName);
 
 /** A store whose `method` runs `hook` once, before (or after) the real call. */
 function hooked<K extends 'readWholeIndex' | 'writeWholeIndex'>(store: WeftStore, method: K, hook: () => Promise<void>, when: 'before' | 'after'): WeftStore {
