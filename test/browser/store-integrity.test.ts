@@ -26,25 +26,34 @@ async function rawRecord(store: 'chunks' | 'manifests', key: IDBValidKey) {
   return rec;
 }
 
+/**
+ * A database in IndexedDB's version-1 layout (formats 1 and 2: no term buckets), and the lists and
+ * centroids of a 2-list index of 3 vectors (dim 8) for the test to write in it.
+ */
+async function version1Database(dbName: string) {
+  const raw = await openDB(dbName, 1, {
+    upgrade(db) {
+      db.createObjectStore('manifests', { keyPath: 'name' });
+      db.createObjectStore('centroids', { keyPath: 'index' });
+      db.createObjectStore('lists', { keyPath: ['index', 'list'] });
+      db.createObjectStore('chunks', { keyPath: ['index', 'id'] }).createIndex('byDoc', ['index', 'docId']);
+      db.createObjectStore('stats', { keyPath: 'index' });
+    },
+  });
+  const centroids = Float32Array.from({ length: 2 * 8 }, (_, i) => i / 16);
+  const lists = [
+    { list: 0, count: 2, ids: Uint32Array.from([0, 2]), codes: Float32Array.from({ length: 32 * 8 }, (_, i) => (i < 16 ? i : 0)) },
+    { list: 1, count: 1, ids: Uint32Array.from([1]), codes: new Float32Array(32 * 8) },
+  ];
+  const listCrc = (l: typeof lists[number]) => crc32(new Uint32Array([l.list, l.count]), l.ids, l.codes);
+  return { raw, centroids, lists, listCrc };
+}
+
 describe('store integrity', () => {
   test('a format-1 index (no chunk or manifest checksums) written by raw IndexedDB calls is migrated on first use, losing nothing', async () => {
     db.rename();
     // The stores and records exactly as format 1 wrote them.
-    const raw = await openDB(db.dbName, 1, {
-      upgrade(db) {
-        db.createObjectStore('manifests', { keyPath: 'name' });
-        db.createObjectStore('centroids', { keyPath: 'index' });
-        db.createObjectStore('lists', { keyPath: ['index', 'list'] });
-        db.createObjectStore('chunks', { keyPath: ['index', 'id'] }).createIndex('byDoc', ['index', 'docId']);
-        db.createObjectStore('stats', { keyPath: 'index' });
-      },
-    });
-    const centroids = Float32Array.from({ length: 2 * 8 }, (_, i) => i / 16);
-    const lists = [
-      { list: 0, count: 2, ids: Uint32Array.from([0, 2]), codes: Float32Array.from({ length: 32 * 8 }, (_, i) => (i < 16 ? i : 0)) },
-      { list: 1, count: 1, ids: Uint32Array.from([1]), codes: new Float32Array(32 * 8) },
-    ];
-    const listCrc = (l: typeof lists[number]) => crc32(new Uint32Array([l.list, l.count]), l.ids, l.codes);
+    const { raw, centroids, lists, listCrc } = await version1Database(db.dbName);
     const chunks = [
       { id: 0, list: 0, docId: 'a', text: 'zero', metadata: { page: 1 } },
       { id: 1, list: 1, docId: 'a', text: 'one' },
@@ -87,21 +96,7 @@ describe('store integrity', () => {
 
   test('a format-2 index (database version 1, no term buckets) gets its postings built on first use, in one transaction; a damaged one is not migrated', async () => {
     db.rename();
-    const raw = await openDB(db.dbName, 1, {
-      upgrade(db) {
-        db.createObjectStore('manifests', { keyPath: 'name' });
-        db.createObjectStore('centroids', { keyPath: 'index' });
-        db.createObjectStore('lists', { keyPath: ['index', 'list'] });
-        db.createObjectStore('chunks', { keyPath: ['index', 'id'] }).createIndex('byDoc', ['index', 'docId']);
-        db.createObjectStore('stats', { keyPath: 'index' });
-      },
-    });
-    const centroids = Float32Array.from({ length: 2 * 8 }, (_, i) => i / 16);
-    const lists = [
-      { list: 0, count: 2, ids: Uint32Array.from([0, 2]), codes: Float32Array.from({ length: 32 * 8 }, (_, i) => (i < 16 ? i : 0)) },
-      { list: 1, count: 1, ids: Uint32Array.from([1]), codes: new Float32Array(32 * 8) },
-    ];
-    const listCrc = (l: typeof lists[number]) => crc32(new Uint32Array([l.list, l.count]), l.ids, l.codes);
+    const { raw, centroids, lists, listCrc } = await version1Database(db.dbName);
     const chunks = [
       { id: 0, list: 0, docId: 'a', text: 'Supersonic flows over cones', metadata: { page: 1 } },
       { id: 1, list: 1, docId: 'a', text: 'the heated slab' },
