@@ -6,13 +6,12 @@
 import { describe, expect, inject, test } from 'vitest';
 import type { Passage, PassageFilter, RagEvent } from '../../src/runtime/types.js';
 import { deleteStore } from '../../src/store/idb-store.js';
-import { assets, ragRuntimes } from '../support/rag-runtimes.js';
+import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 
 /** Cranfield abstracts; group = position % 100, so one group is about 1% of 150 documents' chunks. */
 async function cranfield(n: number) {
-  const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-  return raw.split(/^\.I /m).slice(1, n + 1).map((r, i) => ({
-    id: `cran-${i}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '',
+  return (await cranfieldAbstracts()).slice(0, n).map((text, i) => ({
+    id: `cran-${i}`, text,
     metadata: { group: i % 100, year: 1950 + (i % 20), date: `19${50 + (i % 20)}-0${1 + (i % 9)}-15` },
   }));
 }

@@ -10,14 +10,11 @@ import { createBatchedSession, rerank, type Reranker } from '../../src/rerank/ty
 import { createLlama2cReranker } from '../../src/rerank/llama2c-reranker.js';
 import type { Passage, RagEvent } from '../../src/runtime/types.js';
 import { deleteStore } from '../../src/store/idb-store.js';
-import { assets, openLocalRag, ragRuntimes, reference, workerOptions } from '../support/rag-runtimes.js';
+import { cranfieldAbstracts, openLocalRag, ragRuntimes, reference, workerOptions } from '../support/rag-runtimes.js';
 
 /** 120 Cranfield abstracts and one note holding a part code no abstract has. */
 async function corpus() {
-  const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-  const docs = raw.split(/^\.I /m).slice(1, 121).map((r, i) => ({
-    id: `cran-${i}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '', metadata: { group: i % 4 },
-  }));
+  const docs = (await cranfieldAbstracts()).slice(0, 120).map((text, i) => ({ id: `cran-${i}`, text, metadata: { group: i % 4 } }));
   docs.splice(57, 0, { id: 'parts.md', text: 'The wing root fairing uses bracket XQ7731 with two titanium bolts.', metadata: { group: 1 } });
   return docs;
 }

@@ -5,13 +5,12 @@
 import { describe, expect, test } from 'vitest';
 import { deleteStore } from '../../src/store/idb-store.js';
 import type { Rag } from '../../src/runtime/types.js';
-import { assets, ragRuntimes } from '../support/rag-runtimes.js';
+import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 
 /** The first words of Cranfield abstracts (one chunk each), each led by the marker words every chunk of this test carries. */
 async function abstracts(from: number, n: number, marker: string) {
-  const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-  return raw.split(/^\.I /m).slice(1 + from, 1 + from + n).map((r, i) => ({
-    id: `cran-${from + i}`, text: `${marker}. ${(/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').split(/\s+/).slice(0, 24).join(' ')}`,
+  return (await cranfieldAbstracts()).slice(from, from + n).map((text, i) => ({
+    id: `cran-${from + i}`, text: `${marker}. ${text.split(' ').slice(0, 24).join(' ')}`,
   }));
 }
 

@@ -5,11 +5,10 @@ import { describe, expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
 import type { Rag, RagEvent } from '../../src/runtime/types.js';
 import { deleteStore } from '../../src/store/idb-store.js';
-import { assets, openLocalRag, reference, workerOptions } from '../support/rag-runtimes.js';
+import { assets, cranfieldAbstracts, openLocalRag, reference, workerOptions } from '../support/rag-runtimes.js';
 
 async function cranfield(n: number) {
-  const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-  return raw.split(/^\.I /m).slice(1, n + 1).map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '', metadata: { odd: i % 2 === 1 } }));
+  return (await cranfieldAbstracts()).slice(0, n).map((text, i) => ({ id: `cran-${i + 1}`, text, metadata: { odd: i % 2 === 1 } }));
 }
 
 /** The two ways to open the runtime, each giving a Rag and what releases everything it took. */

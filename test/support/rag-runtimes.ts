@@ -65,3 +65,14 @@ export function ragRuntimes(o: { indexName?: string; local?: Partial<RagOptions>
     ['engine worker (createRagInWorker)', (dbName) => openWorkerRag(dbName, { ...named, ...(o.worker ? { options: o.worker } : {}) })],
   ];
 }
+
+let abstracts: Promise<string[]> | undefined;
+
+/** Every Cranfield abstract (its `.W` text, whitespace folded), in collection order. */
+export function cranfieldAbstracts(): Promise<string[]> {
+  abstracts ??= (async () => {
+    const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
+    return raw.split(/^\.I /m).slice(1).map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
+  })();
+  return abstracts;
+}
