@@ -105,11 +105,6 @@ export function postingChange(analyzer: Analyzer, lex: LexicalManifest, removed:
 }
 
 /** All postings of an index holding `chunks` (import, rebuild, migration): the non-empty bucket records and the lexical manifest. */
-export async function wholePostings(chunks: readonly ChunkRecord[], language: string, buckets: number): Promise<{ records: EncodedBucket[]; lexical: LexicalManifest }> {
-  const analyzer = await loadAnalyzer(language);
-  return wholePostingsWith(analyzer, chunks, buckets);
-}
-
 export function wholePostingsWith(analyzer: Analyzer, chunks: readonly ChunkRecord[], buckets: number): { records: EncodedBucket[]; lexical: LexicalManifest } {
   const built = buildBuckets(analyzer, buckets, chunks);
   const checksums = emptyBucketChecksums(buckets);
