@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import type { Plugin } from 'vite';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
+import { CHROMIUM_ARGS, CHROMIUM_NO_WEBGPU_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
 import { workerSafeAlias } from './scripts/worker-safe-alias.mjs';
+import { rangeHostPlugin } from './scripts/range-server.mjs';
 
 const dependencies = Object.keys((JSON.parse(readFileSync(resolve(import.meta.dirname, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
 
@@ -17,6 +18,9 @@ const workerSafe = workerSafeAlias(import.meta.dirname);
 // Third-party test assets live beside the checkout (../shared/assets), never inside it.
 const sharedAssets = resolve(import.meta.dirname, '../shared/assets');
 
+// The CPU fallback's tests that run in a Chromium without WebGPU (the `browser-nogpu` project), not in `browser`.
+const noWebGpuTests = ['test/browser/cpu-nogpu*.test.ts'];
+
 const test = {
   root: import.meta.dirname,
   projects: [
@@ -24,10 +28,13 @@ const test = {
     { extends: true, test: { root: import.meta.dirname, name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 180_000, hookTimeout: 180_000 } },
     {
       extends: true,
+      // A static host with range requests (and its faults) for the remote tier's tests.
+      plugins: [rangeHostPlugin()],
       test: {
         root: import.meta.dirname,
         name: 'browser',
         include: ['test/browser/**/*.test.ts'],
+        exclude: [...configDefaults.exclude, ...noWebGpuTests],
         provide: { sharedAssets: `/@fs${sharedAssets}` },
         testTimeout: 120_000,
         browser: {
@@ -35,6 +42,23 @@ const test = {
           headless: true,
           screenshotFailures: false,
           provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
+          instances: [{ browser: 'chromium' as const }],
+        },
+      },
+    },
+    {
+      extends: true,
+      test: {
+        root: import.meta.dirname,
+        name: 'browser-nogpu',
+        include: noWebGpuTests,
+        provide: { sharedAssets: `/@fs${sharedAssets}` },
+        testTimeout: 120_000,
+        browser: {
+          enabled: true,
+          headless: true,
+          screenshotFailures: false,
+          provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_NO_WEBGPU_ARGS } }),
           instances: [{ browser: 'chromium' as const }],
         },
       },

@@ -40,7 +40,11 @@ export type WeftErrorCode =
   | 'GENERATION_FAILED'
   | 'UNPARSABLE_DOCUMENT'
   | 'WORKER_FAILED'
-  | 'CHECKSUM_MISMATCH';
+  | 'CHECKSUM_MISMATCH'
+  | 'REMOTE_UNAVAILABLE'
+  | 'RANGE_UNSUPPORTED'
+  | 'REMOTE_CHANGED'
+  | 'READ_ONLY';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;

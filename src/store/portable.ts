@@ -1,68 +1,39 @@
-// One portable file per index, so a site can ship a prebuilt index as a static asset:
+// One portable file per index, so a site can ship a prebuilt index as a static asset, and import
+// it or (src/remote) search it in place over HTTP range requests. The current layout (version 2,
+// one checked section per list, chunk and term bucket) is written and read by index-file.ts;
+// version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
-//   "WEFTIDX\0" | u32 file version | u32 header bytes | header (UTF-8 JSON) | sections… | u32 CRC-32 of all before
+//   "WEFTIDX\0" | u32 file version 1 | u32 header bytes | header (UTF-8 JSON) | sections… | u32 CRC-32 of all before
 //
-// The header holds the manifest and, for each section (centroids, the int8 range, every list's
-// ids and vectors, the chunks as JSON), its offset, length and CRC-32. Import checks the magic,
-// the version, the trailer and every section before it writes anything, then writes the whole
-// index in one transaction. Matching checksums only show the file arrived as written: the content
-// is checked as well (see wholeIndexProblem), so a forged or buggy file cannot plant an index
-// that breaks searches or overwrites chunks later.
+// Import checks the magic, the version, the trailer and every section before it writes anything,
+// then writes the whole index in one transaction. Matching checksums only show the file arrived as
+// written: the content is checked as well (see wholeIndexProblem), so a forged or buggy file
+// cannot plant an index that breaks searches or overwrites chunks later.
 
 import { WeftError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord } from './index-checks.js';
 import { manifestProblem, wholeIndexProblem, type ChunkRecord, type ListRecord, type Manifest, type WeftStore, type WholeIndex } from './idb-store.js';
-
-/** Version of the file layout (the records inside carry their own formatVersion in the manifest). */
-const FILE_VERSION = 1;
-const MAGIC = new TextEncoder().encode('WEFTIDX\0');
+import { DEFAULT_LANGUAGE, loadAnalyzer } from '../lexical/analyzer.js';
+import { DEFAULT_BUCKETS } from '../lexical/postings.js';
+import { wholePostingsWith } from './lexical-records.js';
+import {
+  SECTION, checkedSection, decodeChunk, fileVersion, parseDirectoryPage, parseHeader, parseToc, sectionKey, writeIndexFile,
+} from './index-file.js';
 
 const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;
+/** A version-1 section, as its JSON header describes it. */
 interface Section { kind: typeof KINDS[number]; list?: number; count?: number; offset: number; length: number; crc: number }
-interface Header { manifest: Omit<Manifest, 'checksums' | 'generation'>; sections: Section[] }
 
-function bytes(v: ArrayBufferView): Uint8Array { return new Uint8Array(v.buffer, v.byteOffset, v.byteLength); }
-
-/** Serialises a stored index (every record checked on the way out) to one Blob. */
+/** Serialises a stored index (every record checked on the way out) to one Blob in the current layout (index-file.ts). */
 export async function exportIndex(store: WeftStore, name: string): Promise<Blob> {
   const whole = await store.readWholeIndex(name);
-  const parts: Uint8Array[] = [];
-  const sections: Section[] = [];
-  let offset = 0;
-  const add = (kind: Section['kind'], data: Uint8Array, extra: Partial<Section> = {}) => {
-    // Keep every section 4-byte aligned so typed arrays can view it in place.
-    const pad = (4 - (data.byteLength % 4)) % 4;
-    sections.push({ kind, offset, length: data.byteLength, crc: crc32(data), ...extra });
-    parts.push(data);
-    if (pad) parts.push(new Uint8Array(pad));
-    offset += data.byteLength + pad;
-  };
-  add('centroids', bytes(whole.centroids.centroids));
-  if (whole.centroids.vmin) add('vmin', bytes(whole.centroids.vmin));
-  if (whole.centroids.scale) add('scale', bytes(whole.centroids.scale));
-  for (const l of whole.lists) {
-    add('ids', bytes(l.ids), { list: l.list, count: l.count });
-    add('codes', bytes(l.codes), { list: l.list });
-  }
-  let chunks: string;
-  try {
-    chunks = JSON.stringify(whole.chunks);
-  } catch (e) {
-    throw new WeftError('INVALID_INPUT', `Index '${name}' cannot be exported: chunk metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`, { cause: e });
-  }
-  add('chunks', new TextEncoder().encode(chunks));
-  const { checksums: _c, generation: _g, ...manifest } = whole.manifest;
-  const header = new TextEncoder().encode(JSON.stringify({ manifest, sections } satisfies Header));
-  const pre = new Uint8Array(16);
-  pre.set(MAGIC, 0);
-  new DataView(pre.buffer).setUint32(8, FILE_VERSION, true);
-  new DataView(pre.buffer).setUint32(12, header.byteLength, true);
-  const headerPad = new Uint8Array((4 - (header.byteLength % 4)) % 4);
-  const body = [pre, header, headerPad, ...parts];
-  const trailer = new Uint8Array(4);
-  new DataView(trailer.buffer).setUint32(0, crc32(...body), true);
-  return new Blob([...body, trailer] as BlobPart[], { type: 'application/x-weft-index' });
+  // The term buckets are built afresh from the chunks (what an import would store), so the
+  // manifest's bucket checksums describe exactly the buckets in the file.
+  const lexical = whole.manifest.lexical;
+  const analyzer = await loadAnalyzer(lexical?.language ?? DEFAULT_LANGUAGE);
+  const postings = wholePostingsWith(analyzer, whole.chunks, lexical?.buckets ?? DEFAULT_BUCKETS);
+  return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical } }, postings);
 }
 
 function invalid(message: string): WeftError {
@@ -92,18 +63,55 @@ function checkedSections(sections: unknown, nlist: number): Section[] {
   });
 }
 
-/** Reads an exported index file and checks every part of it (bytes and content); writes nothing. */
+/** Reads an exported index file (either layout) and checks every part of it (bytes and content); writes nothing. */
 export function parseIndexFile(buffer: ArrayBuffer): WholeIndex {
   const all = new Uint8Array(buffer);
-  if (all.byteLength < 20 || !MAGIC.every((b, i) => all[i] === b)) throw invalid('This is not a Weft index file (bad magic bytes).');
-  const view = new DataView(buffer);
-  const version = view.getUint32(8, true);
-  if (version > FILE_VERSION) {
-    throw new WeftError('UNSUPPORTED_FORMAT', `This index file has format ${version}; this Weft reads up to ${FILE_VERSION}. Update Weft.`);
-  }
-  if (version < 1) throw invalid(`This index file claims format ${version}, which does not exist.`);
-  const stored = view.getUint32(all.byteLength - 4, true);
+  const version = fileVersion(all);
+  if (all.byteLength < 20) throw invalid('The index file is truncated.');
+  const stored = new DataView(buffer).getUint32(all.byteLength - 4, true);
   if (crc32(all.subarray(0, all.byteLength - 4)) !== stored) throw invalid('The index file is damaged or truncated (file checksum mismatch).');
+  const whole = version === 1 ? parseVersion1(all) : parseVersion2(all);
+  const inconsistent = wholeIndexProblem(whole);
+  if (inconsistent) throw invalid(`The index file is inconsistent: ${inconsistent}`);
+  return whole;
+}
+
+/** The sections of a version-2 file (index-file.ts), every one checked. */
+function parseVersion2(all: Uint8Array): WholeIndex {
+  const header = parseHeader(all);
+  const toc = parseToc(all.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, all.byteLength);
+  const bad = (what: string) => invalid(`${what}.`);
+  const read = (kind: number, key: number) => {
+    const s = toc.get(sectionKey(kind, key));
+    return s ? checkedSection(s, all.slice(s.offset, s.offset + s.length), bad) : undefined;
+  };
+  const manifest = { ...header.manifest, checksums: [], generation: 0 } as Manifest;
+  const f32 = (b: Uint8Array | undefined) => (b ? new Float32Array(b.buffer) : undefined);
+  const vmin = f32(read(SECTION.vmin, 0)), scale = f32(read(SECTION.scale, 0));
+  const lists: ListRecord[] = [];
+  for (let l = 0; l < manifest.nlist; l++) {
+    const ids = new Uint32Array(read(SECTION.ids, l)!.buffer);
+    lists.push({ list: l, count: ids.length, ids, codes: new Uint32Array(read(SECTION.codes, l)!.buffer) });
+  }
+  const chunks: ChunkRecord[] = [];
+  for (let p = 0; p < header.pages.length; p++) {
+    const page = read(SECTION.directory, p);
+    if (!page) throw invalid(`The index file has no chunk directory page ${p}.`);
+    for (const e of parseDirectoryPage(page, header.bodyOffset)) {
+      if (e.offset + e.length > all.byteLength - 4) throw invalid(`Chunk ${e.id}'s record lies outside the file.`);
+      const bytes = all.subarray(e.offset, e.offset + e.length);
+      if (crc32(bytes) !== e.crc) throw invalid(`Chunk ${e.id}'s record fails its checksum.`);
+      chunks.push(decodeChunk(bytes, e, bad));
+    }
+  }
+  // Term buckets and the catalog are for readers in place (src/remote); an import builds its own.
+  for (const s of toc.values()) if (s.kind === SECTION.terms || s.kind === SECTION.catalog) read(s.kind, s.key);
+  return { manifest, centroids: { centroids: f32(read(SECTION.centroids, 0))!, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) }, lists, chunks };
+}
+
+/** The sections of a version-1 file. */
+function parseVersion1(all: Uint8Array): WholeIndex {
+  const view = new DataView(all.buffer, all.byteOffset, all.byteLength);
   const headerLength = view.getUint32(12, true);
   const base = 16 + headerLength + ((4 - (headerLength % 4)) % 4);
   if (base > all.byteLength - 4) throw invalid('The index file header runs past the end of the file.');
@@ -150,14 +158,11 @@ export function parseIndexFile(buffer: ArrayBuffer): WholeIndex {
     if (!i || !c) throw invalid(`The index file has no ${i ? 'codes' : 'ids'} section for list ${l}.`);
     lists.push({ list: l, count: i.count, ids: i.ids, codes: c });
   }
-  const whole: WholeIndex = {
+  return {
     manifest,
     centroids: { centroids: centroids ?? new Float32Array(0), ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) },
     lists, chunks: chunks as ChunkRecord[],
   };
-  const inconsistent = wholeIndexProblem(whole);
-  if (inconsistent) throw invalid(`The index file is inconsistent: ${inconsistent}`);
-  return whole;
 }
 
 /** Imports an exported index (a Blob, a fetch Response body read as ArrayBuffer, …) under its own name or `name`. */

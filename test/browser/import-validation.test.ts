@@ -6,6 +6,7 @@ import { gaussianMixture, NO_ID, type GpuContext } from '../../src/weft.js';
 import { crc32 } from '../../src/store/checksum.js';
 import type { WeftStore } from '../../src/store/idb-store.js';
 import { exportIndex, importIndex } from '../../src/store/portable.js';
+import { exportVersion1 } from '../support/index-file-v1.js';
 import { FORMAT_VERSION } from '../../src/store/records.js';
 import { lexicalSearch } from '../../src/store/lexical-search.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
@@ -15,7 +16,9 @@ import { buildIndex, dim, nlist, storeSession } from './store-fixtures.js';
 
 const db = storeSession('weft-import');
 
-// ---- the file format, written out independently of portable.ts ------------------------------
+// ---- the first file format (version 1), written out independently of portable.ts ------------
+// These cases forge version-1 files: they are still imported, so they are still validated. The
+// current layout's sections are checked by test/browser/index-file.test.ts and the remote tests.
 
 type Json = Record<string, unknown>;
 interface Unpacked { version: number; header: Json; data: Uint8Array[] }
@@ -75,7 +78,7 @@ describe('import validation', () => {
   test('a file rewritten without changes imports (the rewriter is faithful), tombstones included', async () => {
     const s = await db.fresh();
     const built = await buildIndex(s, 'idx', 'f16');
-    const file = pack(unpack(await (await exportIndex(s, 'idx')).arrayBuffer()));
+    const file = pack(unpack(await (await exportVersion1(s, 'idx')).arrayBuffer()));
     const m = await importIndex(s, file, { name: 'copy' });
     expect(m).toMatchObject({ name: 'copy', count: built.total - built.tombstones, tombstones: built.tombstones, nextId: built.total });
     expect(await s.readLists('copy', [0, 1, 2, 3])).toEqual(built.lists);
@@ -85,7 +88,7 @@ describe('import validation', () => {
   test('a file exported before the lexical index (format 2, no lexical part) imports with its postings built; a malformed lexical part is refused', async () => {
     const s = await db.fresh();
     const built = await buildIndex(s, 'idx', 'f32');
-    const original = await (await exportIndex(s, 'idx')).arrayBuffer();
+    const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
     const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
     const old = forged((u) => { const m = manifestOf(u); m.formatVersion = 2; delete m.lexical; });
     const m = await importIndex(s, old, { name: 'old' });
@@ -101,7 +104,7 @@ describe('import validation', () => {
   test('manifest fields out of their types, enums and ranges are refused, naming the field', async () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
-    const original = await (await exportIndex(s, 'idx')).arrayBuffer();
+    const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
     const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
     await expectRefused(s, forged((u) => { manifestOf(u).metric = 'bogus'; }), /metric/);
     await expectRefused(s, forged((u) => { manifestOf(u).storage = 'f64'; }), /storage/);
@@ -127,7 +130,7 @@ describe('import validation', () => {
   test('list sections: missing, miscounted, wrongly sized codes, duplicate ids, non-finite or padded vectors', async () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
-    const original = await (await exportIndex(s, 'idx')).arrayBuffer();
+    const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
     const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
     await expectRefused(s, forged((u) => { u.data[indexOf(u, 'codes', 1)] = new Uint8Array(0); }), /list 1.*codes|codes.*list 1/i);
     await expectRefused(s, forged((u) => { const i = indexOf(u, 'codes', 1); u.data[i] = u.data[i]!.slice(0, u.data[i]!.byteLength - 4 * 8); }), /list 1/);
@@ -151,8 +154,8 @@ describe('import validation', () => {
     const s = await db.fresh();
     await buildIndex(s, 'q', 'int8');
     await buildIndex(s, 'f', 'f16');
-    const q = await (await exportIndex(s, 'q')).arrayBuffer();
-    const f = await (await exportIndex(s, 'f')).arrayBuffer();
+    const q = await (await exportVersion1(s, 'q')).arrayBuffer();
+    const f = await (await exportVersion1(s, 'f')).arrayBuffer();
     const forged = (file: ArrayBuffer, edit: (u: Unpacked) => void) => { const u = unpack(file); edit(u); return pack(u); };
     await expectRefused(s, forged(q, (u) => { dropSection(u, indexOf(u, 'vmin')); }), /vmin/);
     await expectRefused(s, forged(q, (u) => { dropSection(u, indexOf(u, 'scale')); }), /scale/);
@@ -166,7 +169,7 @@ describe('import validation', () => {
   test('chunks: not JSON, not an array, malformed records, ids that are not live in the list they name', async () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
-    const original = await (await exportIndex(s, 'idx')).arrayBuffer();
+    const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
     const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
     await expectRefused(s, forged((u) => { u.data[indexOf(u, 'chunks')] = new TextEncoder().encode('[{"id": 1,'); }), /chunks/);
     await expectRefused(s, forged((u) => { setChunks(u, { 0: 'x' }); }), /chunks/);
@@ -185,7 +188,7 @@ describe('import validation', () => {
   test('a header that is not an object, a missing manifest, sections that are not a list are refused, not thrown as TypeErrors', async () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
-    const original = await (await exportIndex(s, 'idx')).arrayBuffer();
+    const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
     const forged = (edit: (u: Unpacked) => void, headerText?: (u: Unpacked) => string) => { const u = unpack(original); edit(u); return pack(u, headerText?.(u)); };
     await expectRefused(s, forged(() => undefined, () => 'null'), /header/);
     await expectRefused(s, forged(() => undefined, () => '5'), /header/);

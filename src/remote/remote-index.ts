@@ -1,0 +1,29 @@
+// openRemoteIndex: a stored index (GPU list cache, prefetch, sessions, keyword search, filters)
+// over a RemoteStore, so an index published as one file on a static host is searched in place
+// with three tiers, GPU ← IndexedDB ← HTTP. The index owns its store: closing it closes both.
+
+import { openStoredIndex, type CacheOptions, type StoredIndex } from '../store/stored-index.js';
+import { openRemoteStore, type RemoteStore, type RemoteStoreOptions } from './remote-store.js';
+
+export interface RemoteIndexOptions extends CacheOptions, RemoteStoreOptions {}
+
+export interface RemoteIndex extends StoredIndex {
+  /** The HTTP tier under the index (its URL, publication, request statistics). */
+  readonly remote: RemoteStore;
+}
+
+/** Opens the index file at `url` (written by exportIndex or `weft-publish`) for searching in place. */
+export async function openRemoteIndex(url: string | URL, options: RemoteIndexOptions = {}): Promise<RemoteIndex> {
+  const remote = await openRemoteStore(url, options);
+  let index: StoredIndex;
+  try {
+    index = await openStoredIndex({ ...options, store: remote, name: remote.indexName });
+  } catch (e) {
+    remote.close();
+    throw e;
+  }
+  return Object.create(index, {
+    remote: { value: remote, enumerable: true },
+    close: { value: async () => { try { await index.close(); } finally { remote.close(); } }, enumerable: true },
+  }) as RemoteIndex;
+}

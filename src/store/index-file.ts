@@ -1,0 +1,290 @@
+// The layout of the portable index file, version 2: every part of the index is a section with its
+// own CRC-32, found through a binary table of contents, so that a reader with HTTP range requests
+// (src/remote) fetches the header first and then only the sections a search needs, and checks
+// each one on arrival. Version 1 (one JSON blob of chunks, offsets in the header) is still read by
+// portable.ts; this file writes version 2 only.
+//
+//   "WEFTIDX\0" | u32 version | u32 header bytes | u32 header CRC | header (UTF-8 JSON) | pad to 4
+//   | body: toc | for each list: its ids, codes and chunk texts (one contiguous range)
+//   | chunk directory pages | term buckets | catalog | u32 CRC-32 of everything before
+//
+// Header: the manifest (with its list and term-bucket checksums: a remote reader checks what it
+// fetches against them), a fileId drawn at export (a republished file has a new one, so cached
+// sections of the old one are never mixed in), the toc's length and CRC, and the first id of
+// each chunk-directory page. The toc is 6 u32 per section: kind, key (list, bucket or page),
+// offset (low, high; from the start of the body), length, CRC. A directory page is 6 u32 per
+// chunk, sorted by id: id, list, offset (low, high), length, CRC of the chunk's record, which is
+// the chunk as UTF-8 JSON. The catalog is every chunk without its text (JSON), for filters.
+
+import { WeftError } from '../errors.js';
+import { crc32 } from './checksum.js';
+import { isInt, isRecord } from './index-checks.js';
+import { manifestProblem } from './index-checks.js';
+import type { EncodedBucket } from './lexical-records.js';
+import type { CatalogEntry } from './allow-list.js';
+import type { ChunkRecord, Manifest, WholeIndex } from './records.js';
+
+export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
+export const FILE_VERSION = 2;
+/** Bytes before the header in a version-2 file (a version-1 file has no header CRC: 16). */
+export const PRELUDE_BYTES = 20;
+/** Chunks per directory page (6 u32 each: 12 KiB a page). */
+export const PAGE_SIZE = 512;
+
+export const SECTION = { centroids: 0, vmin: 1, scale: 2, ids: 3, codes: 4, chunks: 5, directory: 6, terms: 7, catalog: 8 } as const;
+export type SectionKind = typeof SECTION[keyof typeof SECTION];
+const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
+
+/** A section of the file: absolute byte range and checksum. */
+export interface Section { kind: SectionKind; key: number; offset: number; length: number; crc: number }
+/** Where a chunk's record lies (absolute byte range) and its checksum. */
+export interface DirectoryEntry { id: number; list: number; offset: number; length: number; crc: number }
+
+export interface FileHeader {
+  manifest: Manifest;
+  fileId: string;
+  /** Where the body starts (section offsets in the file are relative to it). */
+  bodyOffset: number;
+  toc: { length: number; crc: number };
+  /** First chunk id of each directory page. */
+  pages: number[];
+}
+
+/** Names a section in messages ("codes of list 7"). */
+export function sectionName(s: { kind: number; key: number }): string {
+  const kind = KIND_NAMES[s.kind] ?? `kind ${s.kind}`;
+  if (s.kind === SECTION.ids || s.kind === SECTION.codes || s.kind === SECTION.chunks) return `${kind} of list ${s.key}`;
+  if (s.kind === SECTION.terms) return `term bucket ${s.key}`;
+  if (s.kind === SECTION.directory) return `chunk directory page ${s.key}`;
+  return kind;
+}
+
+export const sectionKey = (kind: number, key: number) => `${kind}:${key}`;
+
+function bytesOf(v: ArrayBufferView): Uint8Array { return new Uint8Array(v.buffer, v.byteOffset, v.byteLength); }
+
+function invalid(message: string): WeftError {
+  return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);
+}
+
+function newFileId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Serialises a whole index (checked by its store) with its term buckets to a version-2 file.
+ * `postings` are the index's buckets as the store would write them for these chunks.
+ */
+export function writeIndexFile(whole: WholeIndex, postings: { records: readonly EncodedBucket[] }): Blob {
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const sections: Section[] = [];
+  const directory: DirectoryEntry[] = [];
+  // The toc comes first in the body; its size is known before the rest is laid out.
+  const listSections = whole.lists.length * 3;
+  const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
+  const tocEntries = 1 + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
+  let offset = tocEntries * 24;
+  const push = (data: Uint8Array) => {
+    const pad = (4 - (data.byteLength % 4)) % 4;
+    parts.push(data);
+    if (pad) parts.push(new Uint8Array(pad));
+    const at = offset;
+    offset += data.byteLength + pad;
+    return at;
+  };
+  const add = (kind: SectionKind, key: number, data: Uint8Array) => {
+    sections.push({ kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) });
+  };
+  add(SECTION.centroids, 0, bytesOf(whole.centroids.centroids));
+  if (whole.centroids.vmin) add(SECTION.vmin, 0, bytesOf(whole.centroids.vmin));
+  if (whole.centroids.scale) add(SECTION.scale, 0, bytesOf(whole.centroids.scale));
+  const byList = new Map<number, ChunkRecord[]>();
+  for (const c of whole.chunks) {
+    const of = byList.get(c.list);
+    if (of) of.push(c); else byList.set(c.list, [c]);
+  }
+  for (const l of whole.lists) {
+    add(SECTION.ids, l.list, bytesOf(l.ids));
+    add(SECTION.codes, l.list, bytesOf(l.codes));
+    // The list's chunk texts right after its vectors: one range holds the list and its passages.
+    const records = (byList.get(l.list) ?? []).map((c) => ({ c, bytes: encoder.encode(chunkJson(whole.manifest.name, c)) }));
+    const start = offset;
+    let at = start;
+    for (const r of records) {
+      directory.push({ id: r.c.id, list: l.list, offset: at, length: r.bytes.byteLength, crc: crc32(r.bytes) });
+      at += r.bytes.byteLength;
+    }
+    const joined = new Uint8Array(at - start);
+    let p = 0;
+    for (const r of records) { joined.set(r.bytes, p); p += r.bytes.byteLength; }
+    add(SECTION.chunks, l.list, joined);
+  }
+  directory.sort((a, b) => a.id - b.id);
+  const pages: number[] = [];
+  for (let page = 0; page < pageCount; page++) {
+    const entries = directory.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+    pages.push(entries[0]!.id);
+    const words = new Uint32Array(entries.length * 6);
+    entries.forEach((e, i) => words.set([e.id, e.list, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], i * 6));
+    add(SECTION.directory, page, bytesOf(words));
+  }
+  for (const b of postings.records) add(SECTION.terms, b.bucket, b.bytes);
+  const catalog: CatalogEntry[] = whole.chunks.map((c) => ({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) }));
+  add(SECTION.catalog, 0, encoder.encode(JSON.stringify(catalog)));
+
+  const toc = new Uint32Array(sections.length * 6);
+  sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
+  const tocBytes = bytesOf(toc);
+  const header = encoder.encode(JSON.stringify({ manifest: whole.manifest, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }));
+  const pre = new Uint8Array(PRELUDE_BYTES);
+  pre.set(MAGIC, 0);
+  const view = new DataView(pre.buffer);
+  view.setUint32(8, FILE_VERSION, true);
+  view.setUint32(12, header.byteLength, true);
+  view.setUint32(16, crc32(header), true);
+  const body = [pre, header, new Uint8Array((4 - (header.byteLength % 4)) % 4), tocBytes, ...parts];
+  const trailer = new Uint8Array(4);
+  new DataView(trailer.buffer).setUint32(0, crc32(...body), true);
+  return new Blob([...body, trailer] as BlobPart[], { type: 'application/x-weft-index' });
+}
+
+/** A chunk's record: JSON of exactly the ChunkRecord fields (JSON_VALUE problems are INVALID_INPUT). */
+function chunkJson(name: string, c: ChunkRecord): string {
+  try {
+    return JSON.stringify({ id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+  } catch (e) {
+    throw new WeftError('INVALID_INPUT', `Index '${name}' cannot be exported: chunk ${c.id}'s metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`, { cause: e });
+  }
+}
+
+/** The file version in the first 12 bytes (INVALID_FILE when they are not a Weft index file's). */
+export function fileVersion(start: Uint8Array): number {
+  if (start.byteLength < 12 || !MAGIC.every((b, i) => start[i] === b)) throw invalid('This is not a Weft index file (bad magic bytes).');
+  const version = new DataView(start.buffer, start.byteOffset, start.byteLength).getUint32(8, true);
+  if (version > FILE_VERSION) {
+    throw new WeftError('UNSUPPORTED_FORMAT', `This index file has format ${version}; this Weft reads up to ${FILE_VERSION}. Update Weft.`);
+  }
+  if (version < 1) throw invalid(`This index file claims format ${version}, which does not exist.`);
+  return version;
+}
+
+/** Header bytes of a version-2 file, from its first PRELUDE_BYTES: how far to read for the header. */
+export function headerLength(prelude: Uint8Array): number {
+  return new DataView(prelude.buffer, prelude.byteOffset, prelude.byteLength).getUint32(12, true);
+}
+
+/** The header of a version-2 file from its first `PRELUDE_BYTES + headerLength` bytes (or more), checked. */
+export function parseHeader(start: Uint8Array): FileHeader {
+  const view = new DataView(start.buffer, start.byteOffset, start.byteLength);
+  const length = view.getUint32(12, true);
+  if (start.byteLength < PRELUDE_BYTES + length) throw invalid('The index file ends inside its header.');
+  const bytes = start.subarray(PRELUDE_BYTES, PRELUDE_BYTES + length);
+  if (crc32(bytes) !== view.getUint32(16, true)) throw invalid('The index file header fails its checksum.');
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw invalid('The index file header is not readable (not UTF-8 JSON).');
+  }
+  if (!isRecord(header) || !isRecord(header.manifest) || !isRecord(header.toc) || !Array.isArray(header.pages) || typeof header.fileId !== 'string') {
+    throw invalid('The index file header lacks its manifest, table of contents, directory pages or file id.');
+  }
+  const problem = manifestProblem(header.manifest as unknown as Manifest);
+  if (problem) throw invalid(`The index file's manifest is not valid: ${problem}`);
+  const { toc, pages } = header;
+  if (!isInt(toc.length, 0, Number.MAX_SAFE_INTEGER) || toc.length % 24 !== 0 || !isInt(toc.crc, 0, 0xffffffff)) throw invalid('The index file header\'s table of contents is not described.');
+  if (!pages.every((p, i) => isInt(p, 0, 0xfffffffe) && (i === 0 || p > (pages[i - 1] as number)))) throw invalid('The index file header\'s directory pages are not increasing ids.');
+  return {
+    manifest: header.manifest as unknown as Manifest, fileId: header.fileId,
+    bodyOffset: PRELUDE_BYTES + length + ((4 - (length % 4)) % 4), toc: { length: toc.length, crc: toc.crc }, pages: pages as number[],
+  };
+}
+
+/**
+ * The sections of the toc's bytes, checked (its CRC, kinds, keys, ranges inside `fileBytes`
+ * less the trailer, no repeats), keyed by sectionKey.
+ */
+export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: number): Map<string, Section> {
+  if (bytes.byteLength !== header.toc.length || crc32(bytes) !== header.toc.crc) throw invalid('The index file\'s table of contents fails its checksum.');
+  const words = new Uint32Array(bytes.slice().buffer);
+  const { nlist } = header.manifest;
+  const sections = new Map<string, Section>();
+  for (let i = 0; i < words.length; i += 6) {
+    const kind = words[i]! as SectionKind, key = words[i + 1]!;
+    const s: Section = { kind, key, offset: header.bodyOffset + words[i + 2]! + words[i + 3]! * 2 ** 32, length: words[i + 4]!, crc: words[i + 5]! };
+    if (KIND_NAMES[kind] === undefined) throw invalid(`Section ${i / 6} of the index file has an unknown kind ${kind}.`);
+    const perList = kind === SECTION.ids || kind === SECTION.codes || kind === SECTION.chunks;
+    if (perList && key >= nlist) throw invalid(`The ${sectionName(s)} is not a list of this index (it has 0..${nlist - 1}).`);
+    if (kind === SECTION.directory && key >= header.pages.length) throw invalid(`The ${sectionName(s)} is not in the header's pages.`);
+    if (s.offset + s.length > fileBytes - 4) throw invalid(`The ${sectionName(s)} lies outside the file.`);
+    if ((kind === SECTION.ids || kind === SECTION.codes || kind === SECTION.centroids || kind === SECTION.vmin || kind === SECTION.scale || kind === SECTION.directory) && s.length % 4 !== 0) {
+      throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 4-byte values.`);
+    }
+    const k = sectionKey(kind, key);
+    if (sections.has(k)) throw invalid(`The index file holds the ${sectionName(s)} twice.`);
+    sections.set(k, s);
+  }
+  for (let l = 0; l < nlist; l++) {
+    for (const kind of [SECTION.ids, SECTION.codes] as const) {
+      if (!sections.has(sectionKey(kind, l))) throw invalid(`The index file has no ${sectionName({ kind, key: l })}.`);
+    }
+  }
+  if (!sections.has(sectionKey(SECTION.centroids, 0))) throw invalid('The index file has no centroids.');
+  return sections;
+}
+
+/** A section's bytes, checked against its CRC (`onBad` says what a mismatch is). */
+export function checkedSection(s: Section, data: Uint8Array, onBad: (what: string) => Error): Uint8Array {
+  if (data.byteLength !== s.length || crc32(data) !== s.crc) throw onBad(`The ${sectionName(s)} fails its checksum`);
+  return data;
+}
+
+/** The entries of a directory page's (checked) bytes. */
+export function parseDirectoryPage(bytes: Uint8Array, bodyOffset: number): DirectoryEntry[] {
+  const words = new Uint32Array(bytes.slice().buffer);
+  const out: DirectoryEntry[] = [];
+  for (let i = 0; i < words.length; i += 6) {
+    out.push({ id: words[i]!, list: words[i + 1]!, offset: bodyOffset + words[i + 2]! + words[i + 3]! * 2 ** 32, length: words[i + 4]!, crc: words[i + 5]! });
+  }
+  return out;
+}
+
+/** The directory page that would hold `id` (-1: before the first). */
+export function pageOf(pages: readonly number[], id: number): number {
+  let lo = 0, hi = pages.length - 1, at = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (pages[mid]! <= id) { at = mid; lo = mid + 1; } else hi = mid - 1;
+  }
+  return at;
+}
+
+/** A chunk's record bytes (checked against its entry's CRC by the caller) as a ChunkRecord. */
+export function decodeChunk(bytes: Uint8Array, entry: DirectoryEntry, onBad: (what: string) => Error): ChunkRecord {
+  let c: unknown;
+  try {
+    c = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw onBad(`Chunk ${entry.id}'s record is not UTF-8 JSON`);
+  }
+  if (!isRecord(c) || c.id !== entry.id || c.list !== entry.list || typeof c.docId !== 'string' || typeof c.text !== 'string' || (c.metadata !== undefined && !isRecord(c.metadata))) {
+    throw onBad(`Chunk ${entry.id}'s record does not hold chunk ${entry.id} of list ${entry.list}`);
+  }
+  return { id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata as Record<string, unknown> } : {}) };
+}
+
+/** The catalog section's (checked) bytes. */
+export function decodeCatalog(bytes: Uint8Array, onBad: (what: string) => Error): CatalogEntry[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw onBad('The catalog is not UTF-8 JSON');
+  }
+  if (!Array.isArray(v) || !v.every((c) => isRecord(c) && isInt(c.id, 0, 0xfffffffe) && isInt(c.list, 0, 0xffffffff) && typeof c.docId === 'string')) {
+    throw onBad('The catalog is not a list of chunks');
+  }
+  return v as CatalogEntry[];
+}
