@@ -1,9 +1,12 @@
 // Weft in a terminal, on Deno's WebGPU: `ingest <folder>`, an interactive `chat` and a one-shot
 // `ask "…"`, on the same library code as the page (createRag, the stored index, the models), with
-// the index kept in files (src/store/file-store.ts) instead of IndexedDB.
+// the index kept in files (src/store/file-store.ts) instead of IndexedDB; `publish <folder> --out
+// FILE` ingests a folder and writes its index as one file for a static host, which pages search
+// in place with openRemoteIndex (a site ships a prebuilt index of its docs).
 //
 //   deno run -A --unstable-webgpu dist/deno-shell/weft.js ingest ./notes
 //   deno run -A --unstable-webgpu dist/deno-shell/weft.js chat
+//   deno run -A --unstable-webgpu dist/deno-shell/weft.js publish ./docs --out public/docs.weft
 //
 // The bundle is built by `vite build --config shells/deno/vite.config.ts` (WGSL inlined); its
 // dependencies stay imports that Deno resolves from node_modules (run it with --node-modules-dir=manual
@@ -12,6 +15,7 @@
 import { createGpuContext, type GpuContext } from '../../src/gpu/context.js';
 import { createRag, createOnnxEmbedder, createWebLlmGenerator, loadLlama2c, WeftError, type Embedder, type Generator, type LocalRag } from '../../src/entries/rag.js';
 import { openFileStore } from '../../src/store/file-store.js';
+import { exportIndex } from '../../src/store/portable.js';
 import { denoFileSystem } from '../../src/store/fs-deno.js';
 import type { LoadProgress } from '../../src/util/progress.js';
 import { documentTypeOfName, mimeTypeOfName, readableTypes } from '../../src/ingest/file-types.js';
@@ -22,6 +26,7 @@ interface DenoApi extends DenoTerminal {
   cwd(): string;
   env: { get(name: string): string | undefined };
   readFile(path: string): Promise<Uint8Array>;
+  writeFile(path: string, data: Uint8Array): Promise<void>;
   readTextFile(path: string): Promise<string>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean }>;
   stat(path: string): Promise<{ isDirectory: boolean }>;
@@ -36,6 +41,10 @@ const USAGE = `Weft: cited answers from your documents, on this machine's GPU.
 usage: weft ingest <folder>        read ${EXTENSIONS} files (recursively) into the index
        weft chat                   ask questions interactively (Ctrl-C stops an answer; twice at the prompt exits)
        weft ask "question"         one answer, then exit
+       weft publish <folder> --out FILE
+                                   ingest the folder, then write its index as one file to serve from
+                                   any static host with range requests (pages open it in place with
+                                   openRemoteIndex(url); nothing is re-embedded in the browser)
 
 options:
   --store DIR                 where indexes live (default ./.weft if it exists, else ~/.weft)
@@ -47,6 +56,7 @@ options:
   --embedder-tokenizer FILE     its tokenizer.json (and --embedder-tokenizer-config FILE, optional)
   --embedder-id ID            the embedding model's name recorded in the index (default: the file name)
   --embedder-device D         wasm (default) or webgpu
+  --out FILE                  where publish writes the index file
   --k N                       passages per answer (default 3)
   --max-tokens N              longest answer (default 128)
 Without embedder flags the embedder is all-MiniLM-L6-v2 from the Hugging Face Hub (online).
@@ -54,7 +64,7 @@ Without embedder flags the embedder is all-MiniLM-L6-v2 from the Hugging Face Hu
 
 interface Args { command: string; positional: string[]; flags: Map<string, string> }
 
-const FLAGS = new Set(['store', 'index', 'model', 'reference-model', 'reference-tokenizer', 'embedder-model', 'embedder-tokenizer', 'embedder-tokenizer-config', 'embedder-id', 'embedder-device', 'k', 'max-tokens']);
+const FLAGS = new Set(['out', 'store', 'index', 'model', 'reference-model', 'reference-tokenizer', 'embedder-model', 'embedder-tokenizer', 'embedder-tokenizer-config', 'embedder-id', 'embedder-device', 'k', 'max-tokens']);
 
 function parseArgs(argv: readonly string[]): Args {
   const flags = new Map<string, string>();
@@ -186,6 +196,13 @@ async function ingest(rag: LocalRag, folder: string, bars: ReturnType<typeof pro
   write(Deno.stdout, `Ingested ${r.documents} documents (${r.chunks} passages) into '${info.indexName}': ${info.size} passages in all.\n`);
 }
 
+/** Writes the index as one file (exportIndex's layout, which HTTP range requests read in place). */
+async function publish(store: Parameters<typeof exportIndex>[0], indexName: string, out: string) {
+  const file = await exportIndex(store, indexName);
+  await Deno.writeFile(out, new Uint8Array(await file.arrayBuffer()));
+  write(Deno.stdout, `Wrote ${out} (${(file.size / 2 ** 20).toFixed(1)} MiB). Serve it from any static host with HTTP range requests (CDNs, object stores, GitHub Pages) and open it in a page with openRemoteIndex('<its URL>'); from another origin, the host must send CORS headers (Access-Control-Allow-Origin).\n`);
+}
+
 /** Streams one answer to stdout, then its sources. Ctrl-C (the signal) stops it. */
 async function answer(rag: LocalRag, question: string, opts: { k: number; maxTokens: number; signal?: AbortSignal }) {
   try {
@@ -204,8 +221,10 @@ async function answer(rag: LocalRag, question: string, opts: { k: number; maxTok
 async function main(): Promise<number> {
   const { command, positional, flags } = parseArgs(Deno.args);
   if (command === 'help') { write(Deno.stdout, USAGE); return 0; }
-  if (!['ingest', 'chat', 'ask'].includes(command)) throw new WeftError('INVALID_OPTION', `Unknown command '${command}'. Commands: ingest, chat, ask (--help for more).`);
+  if (!['ingest', 'chat', 'ask', 'publish'].includes(command)) throw new WeftError('INVALID_OPTION', `Unknown command '${command}'. Commands: ingest, chat, ask, publish (--help for more).`);
   if (command === 'ingest' && positional.length !== 1) throw new WeftError('INVALID_OPTION', 'ingest takes one folder: weft ingest <folder>.');
+  if (command === 'publish' && (positional.length !== 1 || !flags.get('out'))) throw new WeftError('INVALID_OPTION', 'publish takes one folder and the file to write: weft publish <folder> --out FILE.weft.');
+  const ingests = command === 'ingest' || command === 'publish';
   if (command === 'ask' && positional.length === 0) throw new WeftError('INVALID_OPTION', 'ask takes a question: weft ask "…".');
   const bars = progressBars(Deno);
   const dir = await storeDir(flags);
@@ -213,9 +232,9 @@ async function main(): Promise<number> {
   const indexName = flags.get('index') ?? 'notes';
   const gpu = await createGpuContext();
   const embedder = await embedderFrom(flags, gpu, bars);
-  const generator = command === 'ingest' ? NO_GENERATOR : await generatorFrom(flags, gpu, bars);
+  const generator = ingests ? NO_GENERATOR : await generatorFrom(flags, gpu, bars);
   bars.end();
-  const rag = await createRag({ store, indexName, embedder, generator, gpu, create: command === 'ingest' });
+  const rag = await createRag({ store, indexName, embedder, generator, gpu, create: ingests });
   const close = async () => {
     await rag.close();
     if (generator !== NO_GENERATOR) generator.destroy();
@@ -226,7 +245,10 @@ async function main(): Promise<number> {
   const k = positiveInt(flags, 'k', 3), maxTokens = positiveInt(flags, 'max-tokens', 128);
   try {
     if (command === 'ingest') await ingest(rag, positional[0]!, bars);
-    else if (command === 'ask') {
+    else if (command === 'publish') {
+      await ingest(rag, positional[0]!, bars);
+      await publish(store, indexName, flags.get('out')!);
+    } else if (command === 'ask') {
       const during = interrupts(Deno, () => undefined);
       await during((signal) => answer(rag, positional.join(' '), { k, maxTokens, signal }));
     } else {

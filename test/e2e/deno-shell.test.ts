@@ -4,12 +4,13 @@
 // real MiniLM tokenizer). `ingest` fills a file store; `ask` in a new process finds that index and
 // answers with numbered sources from the folder; `chat` streams answers from stdin.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { createRng } from '../../src/random.js';
+import { parseIndexFile } from '../../src/store/portable.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const assets = resolve(root, '../shared/assets');
@@ -86,6 +87,17 @@ describe('the Deno shell', () => {
     // The streamed answer comes before its sources.
     expect(ask.stdout.indexOf('Sources')).toBeGreaterThan(0);
     expect(ask.stdout).not.toContain('alert(1)');
+  });
+
+  test('publish ingests a folder and writes one index file that imports with every document in it', async () => {
+    const out = join(work, 'site.weft');
+    const r = await weft(['publish', join(work, 'docs'), '--out', out, '--index', 'site']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Wrote .*site\.weft.*openRemoteIndex/s);
+    const whole = parseIndexFile(new Uint8Array(await readFile(out)).slice().buffer);
+    expect(whole.manifest).toMatchObject({ name: 'site', modelId: 'tiny' });
+    expect(new Set(whole.chunks.map((c) => c.docId))).toEqual(new Set(['volcanoes.md', 'geology/rivers.txt', 'garden.html']));
+    expect((await weft(['publish', join(work, 'docs')])).stderr).toMatch(/--out/);
   });
 
   test('chat reads questions from stdin and answers each; an unknown index is a clear error', async () => {
