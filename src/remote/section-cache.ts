@@ -56,7 +56,12 @@ function openCacheDb(dbName: string, blocking?: () => void): Promise<IDBPDatabas
   });
 }
 
+/**
+ * The cache in IndexedDB, or where there is none (Deno, Node) one in memory for this process:
+ * the remote tier then works with HTTP and the GPU alone.
+ */
 export async function openSectionCache(dbName = REMOTE_CACHE_DB): Promise<SectionCache> {
+  if (typeof indexedDB === 'undefined') return memorySectionCache();
   let db: IDBPDatabase<RemoteSchema>;
   try {
     db = await openCacheDb(dbName, () => db.close());
@@ -111,6 +116,32 @@ export async function openSectionCache(dbName = REMOTE_CACHE_DB): Promise<Sectio
       await t.done;
     }),
     close() { db.close(); },
+  };
+}
+
+function memorySectionCache(): SectionCache {
+  const files = new Map<string, CachedFile>();
+  const sections = new Map<string, CachedSection>();
+  const id = (url: string, key: string) => `${url}\n${key}`;
+  const ofUrl = (url: string) => [...sections.values()].filter((v) => v.url === url);
+  return {
+    async file(url) { return files.get(url); },
+    async adopt(file) {
+      const old = files.get(file.url);
+      if (old && old.fileId !== file.fileId) for (const v of ofUrl(file.url)) sections.delete(id(v.url, v.key));
+      files.set(file.url, { ...file, ...(old?.fileId === file.fileId && old.access && !file.access ? { access: old.access } : {}) });
+    },
+    async get(url, fileId, keys) {
+      return keys.map((k) => { const v = sections.get(id(url, k)); return v && v.fileId === fileId ? new Uint8Array(v.data) : undefined; });
+    },
+    async put(url, fileId, entries) {
+      if (files.get(url)?.fileId !== fileId) return;
+      for (const e of entries) sections.set(id(url, e.key), { url, key: e.key, fileId, data: e.data.slice().buffer, usedAt: Date.now() });
+    },
+    async delete(url, keys) { for (const k of keys) sections.delete(id(url, k)); },
+    async entries(url, fileId) { return ofUrl(url).filter((v) => v.fileId === fileId).map((v) => ({ key: v.key, bytes: v.data.byteLength })); },
+    async saveAccess(url, counts) { const f = files.get(url); if (f) files.set(url, { ...f, access: counts.slice().buffer }); },
+    close() { /* nothing held */ },
   };
 }
 
