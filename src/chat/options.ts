@@ -10,6 +10,8 @@ export const DEFAULT_CHAT_MODEL = 'Llama-3.2-1B-Instruct-q4f16_1-MLC';
 /** The element's configuration as its attributes give it (all strings, all optional). */
 export interface ChatConfig {
   index?: string | undefined;
+  /** The URL of a published index to search in place (RagWorkerOptions.remote). */
+  remote?: string | undefined;
   model?: string | undefined;
   embedder?: string | undefined;
   referenceModel?: string | undefined;
@@ -29,6 +31,7 @@ export function workerOptions(config: ChatConfig, overrides: Partial<RagWorkerOp
   const generator = overrides.generator ?? generatorOptions(config);
   const base: RagWorkerOptions = { indexName: config.index || 'notes', embedder, generator };
   if (config.dbName) base.dbName = config.dbName;
+  if (config.remote) base.remote = { url: new URL(config.remote, globalThis.location?.href).href };
   return { ...base, ...overrides, embedder, generator };
 }
 

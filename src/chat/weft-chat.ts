@@ -82,7 +82,7 @@ export interface ChatTurn {
 type Status = 'idle' | 'loading' | 'ready' | 'error';
 
 /** The properties whose change restarts the runtime. */
-const CONFIG = ['index', 'model', 'embedder', 'referenceModel', 'referenceTokenizer', 'embedderTokenizer', 'embedderTokenizerConfig', 'dbName', 'options', 'worker'] as const;
+const CONFIG = ['index', 'remote', 'model', 'embedder', 'referenceModel', 'referenceTokenizer', 'embedderTokenizer', 'embedderTokenizerConfig', 'dbName', 'options', 'worker'] as const;
 const INGEST_STAGES = ['read', 'embed', 'index', 'persist'] as const;
 const STAGE_LABELS: Record<IngestProgress['status'], string> = { read: 'Read', embed: 'Embed', index: 'Index', persist: 'Save' };
 
@@ -90,6 +90,7 @@ export class WeftChat extends LitElement {
   static override styles = styles;
   static override properties = {
     index: { type: String },
+    remote: { type: String },
     model: { type: String },
     embedder: { type: String },
     referenceModel: { type: String, attribute: 'reference-model' },
@@ -118,6 +119,11 @@ export class WeftChat extends LitElement {
 
   /** Name of the index in the database. Default 'notes'. */
   declare index: string;
+  /**
+   * The URL of an index published as one file (`weft publish`, exportIndex) to search in place,
+   * read-only: a site ships its docs' index and visitors embed nothing (no "Add documents").
+   */
+  declare remote: string | undefined;
   /** A WebLLM prebuilt model id, or 'reference' for the llama2.c reference generator. Default: DEFAULT_CHAT_MODEL. */
   declare model: string | undefined;
   /** An ONNX embedding model's URL, or 'default' (all-MiniLM-L6-v2 from the Hub). */
@@ -475,7 +481,7 @@ export class WeftChat extends LitElement {
   };
 
   private _onDragOver = (e: DragEvent) => {
-    if (!e.dataTransfer?.types.includes('Files')) return;
+    if (!e.dataTransfer?.types.includes('Files') || this.remote) return;
     e.preventDefault();
     e.dataTransfer.dropEffect = 'copy';
     this._dragging = true;
@@ -506,7 +512,7 @@ export class WeftChat extends LitElement {
         <header part="header">
           ${this._renderStatus()}
           <div class="actions">
-            <button type="button" part="add" @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>
+            ${this.remote ? nothing : html`<button type="button" part="add" @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>`}
             <button type="button" part="clear" ?disabled=${this._turns.length === 0} @click=${() => this.clear()}>New conversation</button>
           </div>
           <input type="file" multiple accept=${acceptAttribute} aria-label="Documents to add" tabindex="-1"
@@ -538,7 +544,7 @@ export class WeftChat extends LitElement {
   private _renderStatus(): TemplateResult {
     const info = this._info;
     const text = this._status === 'ready' && info
-      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${info.model ? ` · ${info.model}` : ''}`
+      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${new URL(this.remote, location.href).host}` : ''}${info.model ? ` · ${info.model}` : ''}`
       : this._status === 'loading' ? 'Loading the models…'
         : this._status === 'error' ? 'Not ready: the runtime could not start' : 'Stopped';
     return html`<div class="status" part="status" role="status"><span class="dot ${this._status}"></span><span>${text}</span></div>`;
@@ -575,6 +581,9 @@ export class WeftChat extends LitElement {
 
   private _renderEmpty(): TemplateResult {
     if (this._status !== 'ready') return html`<p class="empty"><strong>Getting ready</strong>The models load once and are cached for the next visit.</p>`;
+    if (this.remote && this._info) {
+      return html`<p class="empty"><strong>Ask about “${this._info.indexName}”</strong>${plural(this._info.size, 'passage')}, published at ${new URL(this.remote, location.href).host}; each search fetches only the parts it needs and keeps them for the next visit. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
+    }
     if (!this._info?.size) return html`<p class="empty"><strong>No documents yet</strong>Add text, Markdown or HTML files with “Add documents”, or drop them here. Then ask a question about them.</p>`;
     return html`<p class="empty"><strong>Ask about your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
   }

@@ -10,7 +10,9 @@ import '../../src/entries/chat.js';
 import { splitCitations } from '../../src/chat/citations.js';
 import type { WeftChat } from '../../src/entries/chat.js';
 import type { RagEvent, RagWorkerOptions } from '../../src/entries/client.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore, openStore } from '../../src/store/idb-store.js';
+import { exportIndex } from '../../src/store/portable.js';
+import { clearRemoteCache } from '../../src/remote/section-cache.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 
@@ -362,6 +364,30 @@ test('screenshots, light and dark', async () => {
   await settle(el);
   await page.screenshot({ element: el, path: '__screenshots__/weft-chat-ingest.png' });
   await ingesting;
+});
+
+test('remote="…": a published index is searched in place, read-only, and answers cite its documents', async () => {
+  await page.viewport(900, 700);
+  // The site: ingest, export, publish on the range host.
+  const { el: site } = await mount({ index: 'handbook' });
+  await site.ingest([new File([VOLCANOES], 'volcanoes.md', { type: 'text/markdown' }), new File([TEA], 'tea.txt', { type: 'text/plain' })]);
+  const siteDb = mounted.at(-1)!.dbName;
+  const store = await openStore({ dbName: siteDb });
+  const name = `handbook-${crypto.randomUUID()}.weft`;
+  await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: await exportIndex(store, 'handbook') });
+  store.close();
+  // A visitor's page: only the URL.
+  const { el } = await mount({ remote: `/__weft-range/files/${name}`, 'max-tokens': '16', k: '2', theme: 'light' });
+  await settle(el);
+  expect(q(el, '[part~=status]')!.textContent).toMatch(/“handbook” · 2 passages/);
+  expect(q(el, '[part~=add]')).toBeNull();
+  expect(q(el, '.empty')!.textContent).toMatch(/published at/);
+  const done = await el.ask('Which kinds of volcano are there?');
+  expect(done!.passages.map((p) => p.docId)).toContain('volcanoes.md');
+  await settle(el);
+  await page.screenshot({ element: el, path: '__screenshots__/weft-chat-remote.png' });
+  await expect(el.ingest([new File(['x'], 'x.txt')])).rejects.toMatchObject({ code: 'READ_ONLY' });
+  await clearRemoteCache();
 });
 
 test('citation marks become citations only for passages the answer had', () => {
