@@ -227,7 +227,24 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       const depth = Math.min(index.size, Math.max(wanted, mode === 'hybrid' ? Math.min(MAX_CANDIDATES, Math.max(2 * r.k, HYBRID_DEPTH)) : wanted));
       const vectorBetter = index.metric === 'l2' ? 'lower' : 'higher';
 
-      // Words first (a few query terms per sub-stage): hybrid speculation fuses with them. The
+      // The question is embedded and its lists start streaming in first (TeleRAG's lookahead: from
+      // IndexedDB or over the network, the slowest tiers), so that those reads overlap the
+      // keyword search's rather than waiting for it.
+      const start = mode === 'lexical' ? undefined : (async () => {
+        const e0 = performance.now();
+        const q = await r.run(() => embed(index, query));
+        trace.add('embed', e0, window);
+        let arrived: Promise<unknown> = Promise.resolve();
+        if (r.prefetch) {
+          const p0 = performance.now();
+          arrived = index.prefetch(q, { nprobe: r.nprobe }).done
+            .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
+        }
+        return { q, arrived };
+      })();
+      start?.catch(() => undefined); // awaited below; a failure surfaces there
+
+      // Words (a few query terms per sub-stage): hybrid speculation fuses with them. The
       // keyword search reads IndexedDB and adds up postings on the CPU: it needs no GPU, so its
       // sub-stages do not take the decode gaps (where they would hold up the next step for the
       // length of a read) but run beside decoding, overlapping the steps' GPU time; each is a
@@ -248,16 +265,8 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       }
 
       let vector = noSide;
-      if (mode !== 'lexical') {
-        const e0 = performance.now();
-        const q = await r.run(() => embed(index, query));
-        trace.add('embed', e0, window);
-        let arrived: Promise<unknown> = Promise.resolve();
-        if (r.prefetch) {
-          const p0 = performance.now();
-          arrived = index.prefetch(q, { nprobe: r.nprobe }).done
-            .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
-        }
+      if (start) {
+        const { q, arrived } = await start;
         const session = await timed(() => index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}) }));
         // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
         // progress decodes), so that a slice in a gap finds its lists cached and only scans.
