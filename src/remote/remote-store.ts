@@ -14,7 +14,6 @@
 // network, what is cached answers and the rest is REMOTE_UNAVAILABLE naming what is missing.
 
 import { WeftError } from '../errors.js';
-import { createPolicy, type CachePolicy } from '../cache/policy.js';
 import { crc32 } from '../store/checksum.js';
 import type { ChunkCatalog } from '../store/allow-list.js';
 import type { WeftStore } from '../store/idb-store.js';
@@ -22,12 +21,11 @@ import { checkIds } from '../store/index-checks.js';
 import { checkBuckets, checkedBucket } from '../store/lexical-records.js';
 import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../store/records.js';
 import type { ListRecord } from '../ivf/types.js';
-import {
-  PRELUDE_BYTES, SECTION, decodeCatalog, decodeChunk, fileVersion, headerLength, pageOf, parseDirectoryPage, parseHeader, parseToc, sectionKey, sectionName,
-  type DirectoryEntry, type FileHeader, type Section,
-} from '../store/index-file.js';
+import { SECTION, decodeCatalog, decodeChunk, pageOf, parseDirectoryPage, sectionKey, sectionName, type DirectoryEntry, type Section } from '../store/index-file.js';
+import { fetchHead, parseHead, type Head } from './file-head.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
-import { openSectionCache, type CachedFile, type SectionCache } from './section-cache.js';
+import { openSectionCache, type SectionCache } from './section-cache.js';
+import { createLocalTier } from './local-tier.js';
 
 export interface RemoteStoreOptions {
   /** IndexedDB bytes for this file's sections (default 256 MiB). 0: only the header is kept (no offline use). */
@@ -68,7 +66,6 @@ export interface RemoteStore extends WeftStore {
 /** A byte range of the file with its CRC: a section of the toc, or one chunk's record. */
 interface Piece { key: string; offset: number; length: number; crc: number; what: string }
 
-const FIRST_READ = 64 * 1024;
 /** Ranges closer than this are fetched as one (a list's ids and codes are adjacent). */
 const MERGE_GAP = 16 * 1024;
 const MAX_MERGED = 4 * 2 ** 20;
@@ -76,50 +73,6 @@ const PARALLEL = 6;
 
 const pieceOf = (s: Section): Piece => ({ key: sectionKey(s.kind, s.key), offset: s.offset, length: s.length, crc: s.crc, what: `the ${sectionName(s)}` });
 const chunkPiece = (e: DirectoryEntry): Piece => ({ key: `c:${e.id}`, offset: e.offset, length: e.length, crc: e.crc, what: `chunk ${e.id}'s record` });
-
-interface Head { header: FileHeader; toc: Map<string, Section>; length: number; etag: string | undefined; bytes: Uint8Array }
-
-function parseHead(url: string, bytes: Uint8Array, length: number): Head {
-  if (fileVersion(bytes) < 2) {
-    throw new WeftError('UNSUPPORTED_FORMAT', `${url} is an index file in the first layout (version 1), which cannot be read in place. Export the index again with this version of Weft and publish that file, or download it and use importIndex.`, { details: { url } });
-  }
-  const header = parseHeader(bytes);
-  const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, length);
-  return { header, toc, length, etag: undefined, bytes };
-}
-
-/** Reads a file's prelude, header and toc (two ranges at most). */
-async function fetchHead(url: string, o: RangeFetchOptions): Promise<Head> {
-  const first = await fetchRange(url, 0, FIRST_READ, o, true);
-  let length = first.total;
-  if (length === undefined) {
-    if (first.bytes.byteLength < FIRST_READ) length = first.bytes.byteLength;
-    else {
-      const res = await fetch(url, { method: 'HEAD', cache: 'no-store', ...(o.headers ? { headers: o.headers } : {}) }).catch(() => undefined);
-      length = Number(res?.headers.get('content-length')) || undefined;
-      if (length === undefined) throw new WeftError('RANGE_UNSUPPORTED', `${url} does not tell the file's length (no Content-Range or Content-Length the page may read). A cross-origin host must expose Content-Range (Access-Control-Expose-Headers).`, { details: { url } });
-    }
-  }
-  let bytes = first.bytes;
-  if (fileVersion(bytes) < 2) parseHead(url, bytes, length);
-  if (bytes.byteLength < PRELUDE_BYTES) throw new WeftError('INVALID_FILE', `${url} is too short to be a Weft index file.`, { details: { url } });
-  const h = headerLength(bytes);
-  const need = PRELUDE_BYTES + h; // the header first: the toc's size is in it
-  if (bytes.byteLength < need) bytes = concat(bytes, (await fetchRange(url, bytes.byteLength, need, o)).bytes);
-  const header = parseHeader(bytes);
-  const end = header.bodyOffset + header.toc.length;
-  if (bytes.byteLength < end) bytes = concat(bytes, (await fetchRange(url, bytes.byteLength, end, o)).bytes);
-  const head = parseHead(url, bytes.slice(0, end), length);
-  head.etag = first.etag;
-  return head;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
-}
 
 function readOnly(url: string): WeftError {
   return new WeftError('READ_ONLY', `The index at ${url} is read-only: it is served over HTTP. To change it, import it into this browser (importIndex) or rebuild it and publish the new file.`, { details: { url } });
@@ -168,23 +121,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   });
   let pub = publication(head);
 
-  // What is kept in IndexedDB, and the policy that decides what goes when it is full.
-  let policy: CachePolicy = createPolicy('hotness');
-  const ids = new Map<string, number>();
-  const keyOf = new Map<number, string>();
-  const numberOf = (key: string) => {
-    let n = ids.get(key);
-    if (n === undefined) { n = ids.size; ids.set(key, n); keyOf.set(n, key); }
-    return n;
-  };
-  const local = new Map<number, number>();
-  let localBytes = 0;
-  for (const e of await cache.entries(href, pub.header.fileId).catch(() => [])) {
-    const n = numberOf(e.key);
-    local.set(n, e.bytes);
-    localBytes += e.bytes;
-    policy.admit(n);
-  }
+  const local = await createLocalTier(cache, href, pub.header.fileId, budget);
 
   const checkName = (n: string) => { if (n !== name) throw unknownIndex(n); };
   // After a switch to a new publication, reads are refused until the reader has asked for the
@@ -213,48 +150,18 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     epoch++;
     pub = publication(now);
     adopted = false;
-    local.clear();
-    localBytes = 0;
-    policy = createPolicy('hotness');
+    local.reset();
     cachedAccess = undefined;
     throw changedError();
   };
 
   const damaged = (p: Piece) => new WeftError('CORRUPT_RECORD', `${p.what} of the index at ${href} arrived damaged (it fails its checksum) and was not kept. Try again; if it persists, the file on the server is damaged: publish it again.`, { details: { url: href, section: p.key } });
 
-  /** Keeps fetched pieces in IndexedDB and evicts down to the budget (never `keep`). */
-  const keepLocally = async (got: { p: Piece; bytes: Uint8Array }[], keep: ReadonlySet<number>, fileId: string) => {
-    if (budget === 0 || got.length === 0 || fileId !== pub.header.fileId) return;
-    const fresh = got.filter((g) => !local.has(numberOf(g.p.key)) && g.bytes.byteLength <= budget);
-    if (fresh.length === 0) return;
-    try {
-      await cache.put(href, fileId, fresh.map((g) => ({ key: g.p.key, data: g.bytes })));
-    } catch { return; /* a full disk only costs a later fetch */ }
-    for (const g of fresh) {
-      const n = numberOf(g.p.key);
-      local.set(n, g.bytes.byteLength);
-      localBytes += g.bytes.byteLength;
-      policy.admit(n);
-    }
-    if (localBytes <= budget) return;
-    const out: string[] = [];
-    for (const v of policy.victims(local.keys(), keep)) {
-      if (localBytes <= budget) break;
-      localBytes -= local.get(v)!;
-      local.delete(v);
-      policy.forget(v);
-      out.push(keyOf.get(v)!);
-    }
-    await cache.delete(href, out).catch(() => undefined);
-  };
-
   const inflight = new Map<string, Promise<Uint8Array>>();
 
   /** The bytes of `pieces`, from IndexedDB or over HTTP, each checked. */
   const read = async (pieces: readonly Piece[], signal?: AbortSignal): Promise<Uint8Array[]> => {
-    const nums = pieces.map((p) => numberOf(p.key));
-    policy.touch(nums);
-    const keep = new Set(nums);
+    const keep = local.touch(pieces.map((p) => p.key));
     const results = new Map<string, Promise<Uint8Array>>();
     const todo: Piece[] = [];
     for (const p of pieces) {
@@ -274,7 +181,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
         });
         const got = await fetchPieces(missing, signal);
         for (const g of got) out.set(g.p.key, g.bytes);
-        await keepLocally(got, keep, fileId);
+        if (fileId === pub.header.fileId) await local.keep(fileId, got.map((g) => ({ key: g.p.key, bytes: g.bytes })), keep);
         return out;
       })();
       for (const p of todo) {
@@ -403,7 +310,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     indexName: name,
     get fileId() { return pub.header.fileId; },
     offline,
-    stats: () => ({ requests, bytesFetched, localHits, localMisses, localBytes, localBudget: budget }),
+    stats: () => ({ requests, bytesFetched, localHits, localMisses, localBytes: local.bytes, localBudget: budget }),
     async listIndexes() { return [pub.manifest]; },
     async manifest(n) { checkName(n); adopted = true; return pub.manifest; },
     async createIndex() { throw readOnly(href); },

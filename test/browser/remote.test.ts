@@ -106,6 +106,20 @@ describe('an index served over HTTP range requests', () => {
     expect(again.remote.stats().localHits).toBeGreaterThanOrEqual(6);
   }));
 
+  gpuTest('the IndexedDB tier keeps to its byte budget, evicting by the cache policy', body(async (ctx) => {
+    const { data, name } = await published(ctx);
+    const budget = 20_000; // a few of the 16 lists
+    const r = await remote(name, ctx, { localBytes: budget });
+    await r.search(queriesOf(data, 8), { k: 5, nprobe: nlist });
+    const s = r.remote.stats();
+    expect(s.localBytes).toBeGreaterThan(0);
+    expect(s.localBytes).toBeLessThanOrEqual(budget);
+    const cache = await openSectionCache(cacheDbName);
+    const kept = await cache.entries(new URL(host(name), location.href).href, r.remote.fileId);
+    cache.close();
+    expect(kept.reduce((a, e) => a + e.bytes, 0)).toBe(s.localBytes);
+  }));
+
   gpuTest('offline after a first visit: what was cached answers, the rest is REMOTE_UNAVAILABLE naming it', body(async (ctx) => {
     const { local, data, name } = await published(ctx);
     const q = data.slice(0, dim);
