@@ -1,10 +1,12 @@
 // `npm run bench -- tiers`: the IndexedDB tier and the GPU list cache. Cold open to first answer,
 // raw IndexedDB read rate, IndexedDB → GPU streaming rate under prefetch (and its overlap), and
-// the hit rates of the hotness and LRU caches on a Zipf-distributed query stream against
-// Belady's offline optimum on the very same stream.
+// the hit rates of the GPU list cache under each policy (the default 'frequency', 'hotness',
+// 'lru') on a Zipf-distributed query stream against Belady's offline optimum on the very same
+// stream, and against the static top-popularity set (perfect knowledge of the popularity, none of
+// the order: the bound for an online policy on an IID stream, see staticHitRate).
 
 import { createRng, gaussianMixture, createGpuContext, type StorageType } from '../src/weft.js';
-import { beladyHitRate } from '../src/cache/policy.js';
+import { beladyHitRate, staticHitRate } from '../src/cache/policy.js';
 import { deleteStore, openStore } from '../src/store/idb-store.js';
 import { createStoredIndex, openStoredIndex } from '../src/store/stored-index.js';
 import { layoutFor } from '../src/ivf/codec.js';
@@ -94,29 +96,43 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     log(`prefetch streamed ${(rep.bytes / 1e6).toFixed(1)} MB at ${streamMBps.toFixed(1)} MB/s`);
 
     // Hit rates on the same Zipf stream: the real cache with each policy, and Belady offline.
+    // Every run searches the same queries, so every run probes the same lists. The default policy
+    // is measured with the old default fill (0.9, a trim after each search) too: what the trim costs.
     const cacheBytes = Math.floor(indexBytes * o.cacheFraction);
     const stream: number[][] = [];
     const rates: Record<string, number> = {};
-    for (const policy of ['hotness', 'lru'] as const) {
-      const idx = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, cacheBytes, cachePolicy: policy, onProbe: (l) => { if (policy === 'hotness') stream.push(l); } });
+    const runs = [
+      { key: 'frequency', policy: 'frequency' }, { key: 'hotness', policy: 'hotness' }, { key: 'lru', policy: 'lru' },
+      { key: 'frequencyFill09', policy: 'frequency', cacheFill: 0.9 },
+    ] as const;
+    for (const run of runs) {
+      const idx = await openStoredIndex({
+        gpu: ctx, store, name: 'bench', preload: false, cacheBytes, cachePolicy: run.policy,
+        ...('cacheFill' in run ? { cacheFill: run.cacheFill } : {}),
+        onProbe: (l) => { if (run.key === 'frequency') stream.push(l); },
+      });
       for (let q = 0; q < o.queries; q++) await idx.search(queries.subarray(q * o.dim, (q + 1) * o.dim), { k: 10, nprobe: o.nprobe });
       const s = idx.cacheStats();
-      rates[policy] = s.hits / (s.hits + s.misses);
+      rates[run.key] = s.hits / (s.hits + s.misses);
       await idx.close();
-      log(`${policy}: hit rate ${rates[policy]!.toFixed(3)}`);
+      log(`${run.key}: hit rate ${rates[run.key]!.toFixed(3)}`);
     }
     const sizes = manifest.listCounts.map((n) => Math.ceil(n / 32) * 32 * (layoutFor(o.dim, o.storage).bytesPerVector + 4));
     const belady = beladyHitRate(stream, sizes, cacheBytes);
-    log(`Belady: ${belady.toFixed(3)}`);
+    const bound = staticHitRate(stream, sizes, cacheBytes);
+    // What a cache trimmed to 0.9 keeps between searches is at most that: Belady there bounds it.
+    const beladyAtFill = beladyHitRate(stream, sizes, cacheBytes * 0.9);
+    log(`Belady: ${belady.toFixed(3)} (${beladyAtFill.toFixed(3)} with 0.9 of the budget); static top-popularity set: ${bound.toFixed(3)} (${(bound / belady).toFixed(3)} of Belady)`);
     store.close();
-    const hitRateVsOptimal = rates.hotness! / belady;
+    const hitRateVsOptimal = rates.frequency! / belady;
     return {
       n: o.n, dim: o.dim, nlist, storage: o.storage, nprobe: o.nprobe, queries: o.queries, zipf: o.zipf, cacheFraction: o.cacheFraction,
       coldOpenMs, coldOpenCompiledMs, firstQueryReadMs, idbReadMBps, streamMBps, streamOverlap: streamMBps / idbReadMBps,
-      hitRate: rates.hotness!, hitRateLru: rates.lru!, beladyHitRate: belady, hitRateVsOptimal,
+      policy: 'frequency', hitRate: rates.frequency!, hitRateFill09: rates.frequencyFill09!, hitRateHotness: rates.hotness!, hitRateLru: rates.lru!,
+      beladyHitRate: belady, beladyHitRateAtFill: beladyAtFill, staticHitRate: bound, hitRateVsOptimal, hitRateFill09VsOptimal: rates.frequencyFill09! / belady, hitRateVsStatic: rates.frequency! / bound,
       targets: [
         { name: 'streamOverlap (stream MB/s / IndexedDB read MB/s)', want: '>= 0.8', got: streamMBps / idbReadMBps, met: streamMBps / idbReadMBps >= 0.8 },
-        { name: 'hitRateVsOptimal (hotness / Belady)', want: '>= 0.9', got: hitRateVsOptimal, met: hitRateVsOptimal >= 0.9 },
+        { name: 'hitRateVsOptimal (default policy, frequency / Belady)', want: '>= 0.95', got: hitRateVsOptimal, met: hitRateVsOptimal >= 0.95 },
         { name: 'cold open to first answer / reading its lists', want: '< 2', got: coldOpenMs / firstQueryReadMs, met: coldOpenMs < 2 * firstQueryReadMs },
         { name: 'the same with kernels already compiled on this device', want: '< 2', got: coldOpenCompiledMs / firstQueryReadMs, met: coldOpenCompiledMs < 2 * firstQueryReadMs },
       ],

@@ -25,6 +25,14 @@ export interface ListArena extends GpuLists {
   fitsAtAll(count: number): boolean;
   /** Places and uploads a record if there is room now; false if not (the caller evicts and retries). */
   tryInsert(record: ListRecord): boolean;
+  /**
+   * The resident lists whose eviction leaves one contiguous run for a list of `count` vectors
+   * (first fit leaves free blocks in pieces: evicting the coldest lists one by one until one
+   * fits can empty much of the cache). `rank(list)`: how hot a list is (0 the coldest), or
+   * undefined if it must stay; the run chosen spares the hottest lists (smallest highest rank,
+   * then smallest sum). [] if a run is free now; undefined if none can be made.
+   */
+  holeFor(count: number, rank: (list: number) => number | undefined): number[] | undefined;
   evict(list: number): void;
   pin(lists: Iterable<number>): void;
   unpin(lists: Iterable<number>): void;
@@ -114,6 +122,34 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
         return true;
       }
       return false;
+    },
+
+    holeFor(count, rank) {
+      const blocks = Math.ceil(count / BLOCK);
+      let best: number[] | undefined;
+      let bestMax = Infinity, bestSum = Infinity;
+      for (let s = 0; s < numShards; s++) {
+        const segments: { block: number; blocks: number; list?: number }[] = free[s]!.map((f) => ({ ...f }));
+        for (const [list, r] of table) if (r.shard === s && r.count > 0) segments.push({ block: r.slot / BLOCK, blocks: r.bytes / blockBytes, list });
+        segments.sort((a, b) => a.block - b.block);
+        for (let i = 0; i < segments.length; i++) {
+          const lists: number[] = [];
+          let got = 0, max = -1, sum = 0;
+          for (let j = i; j < segments.length && got < blocks; j++) {
+            const g = segments[j]!;
+            if (g.list !== undefined) {
+              const r = pins.has(g.list) ? undefined : rank(g.list);
+              if (r === undefined) break;
+              lists.push(g.list);
+              max = Math.max(max, r);
+              sum += r;
+            }
+            got += g.blocks;
+          }
+          if (got >= blocks && (max < bestMax || (max === bestMax && sum < bestSum))) { best = lists; bestMax = max; bestSum = sum; }
+        }
+      }
+      return best;
     },
 
     evict(list) {

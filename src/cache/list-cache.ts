@@ -1,15 +1,20 @@
 // The GPU list cache of a stored index (TeleRAG): an arena of whole IVF lists under a byte
-// budget, a replacement policy (hotness or LRU), pins that keep the lists a search is using in
+// budget, a replacement policy (cache/policy.ts: frequency by default, hotness or LRU), pins that keep the lists a search is using in
 // place until its scan is submitted, and the hit/miss/streaming counters. Searches take a
 // lease: cached lists are pinned (hits), missing ones are reported (misses), streamed records
-// are admitted pinned where they fit, and the lease gives every pin back when released.
+// are admitted pinned where they fit and where the policy's admission control finds them worth
+// their victims (a refused list is scanned from a scratch arena), and the lease gives every pin
+// back when released. insert() (prefetch, preload) places a list unconditionally: it is a
+// prediction for a search about to run. Where the free blocks are in pieces, a list evicts the
+// run of lists that makes room with the least heat (arena.holeFor), not the coldest lists one by
+// one (bench tiers, 10% cache: 0.94 → 0.98 of Belady).
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { BLOCK, type Layout } from '../ivf/codec.js';
 import type { ListRecord } from '../ivf/types.js';
 import { createListArena, type ListArena } from './arena.js';
-import { createPolicy, type CachePolicy, type CachePolicyName } from './policy.js';
+import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from './policy.js';
 
 export interface CacheStats {
   budget: number; used: number; resident: number;
@@ -19,7 +24,7 @@ export interface CacheStats {
 export interface CacheLease {
   /** Pins the cached lists among `lists` (a hit each); returns the missing ones (a miss each), sorted. */
   pinCached(lists: Iterable<number>): number[];
-  /** Puts streamed records into the cache, pinned, where they fit (evicting lists not in `keep`); returns the ones that do not fit. */
+  /** Puts streamed records into the cache, pinned, where they fit and the policy admits them (evicting lists not in `keep`); returns the ones left out. */
   admit(records: readonly ListRecord[], keep: ReadonlySet<number>): ListRecord[];
   /** Unpins everything this lease pinned and trims the cache to its fill level. */
   release(): void;
@@ -72,16 +77,30 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
   const evict = (list: number) => { arena.evict(list); policy.forget(list); };
   const coldest = (keep: ReadonlySet<number>) => policy.victims(arena.resident(), keep).find((l) => !arena.isPinned(l));
 
-  const insert = (record: ListRecord, keep: ReadonlySet<number> = new Set()): boolean => {
+  /** With `admission`, a list that needs room goes in only if the policy finds it worth its victims (judged at the fill level: see planAdmission). */
+  const place = (record: ListRecord, keep: ReadonlySet<number>, admission: boolean): boolean => {
     if (!arena.fitsAtAll(record.count)) return false;
-    while (!arena.tryInsert(record)) {
-      const victim = coldest(keep);
-      if (victim === undefined) return false;
-      evict(victim);
+    const bytes = arena.bytesFor(record.count);
+    if (admission && policy.shouldAdmit && !arena.has(record.list)) {
+      const evictable = arena.resident().filter((l) => !arena.isPinned(l));
+      const victims = planAdmission(policy, record.list, evictable, keep, (l) => arena.residency(l)?.bytes ?? 0, arena.used, bytes, arena.budget, o.fill);
+      if (!victims) return false;
+      for (const v of victims) evict(v);
     }
-    policy.admit(record.list);
+    if (!arena.tryInsert(record)) {
+      // The freed bytes are in pieces: evict the run of lists that makes room with the least heat.
+      const order = policy.victims(arena.resident(), keep);
+      const rank = new Map(order.map((l, i) => [l, i]));
+      const hole = arena.holeFor(record.count, (l) => rank.get(l));
+      if (!hole) return false;
+      if (admission && hole.length > 0 && policy.shouldAdmit && !policy.shouldAdmit(record.list, hole)) return false;
+      for (const v of hole) evict(v);
+      if (!arena.tryInsert(record)) return false;
+    }
+    policy.admit(record.list, bytes);
     return true;
   };
+  const insert = (record: ListRecord, keep: ReadonlySet<number> = new Set()) => place(record, keep, false);
 
   const trim = () => {
     while (arena.used > o.fill * arena.budget) {
@@ -115,7 +134,7 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
         },
         admit(records, keep) {
           const left: ListRecord[] = [];
-          for (const r of records) if (insert(r, keep)) pin(r.list); else left.push(r);
+          for (const r of records) if (place(r, keep, true)) pin(r.list); else left.push(r);
           return left;
         },
         release() {

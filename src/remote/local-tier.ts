@@ -1,8 +1,10 @@
 // The byte budget of a remote index's IndexedDB tier: which fetched sections are kept there and
-// which go when it is full, decided by the same replacement policy as the GPU list cache (the
-// sections are numbered for it). The section cache (section-cache.ts) stores; this decides.
+// which go when it is full, decided by the same replacement policy as the GPU list cache
+// ('frequency': counts with aging, size-aware eviction, and admission only for a section worth
+// the ones it would push out — every miss here is a network round trip). The sections are
+// numbered for the policy. The section cache (section-cache.ts) stores; this decides.
 
-import { createPolicy, type CachePolicy } from '../cache/policy.js';
+import { createPolicy, planAdmission, type CachePolicy } from '../cache/policy.js';
 import type { SectionCache } from './section-cache.js';
 
 export interface LocalTier {
@@ -11,7 +13,7 @@ export interface LocalTier {
   readonly budget: number;
   /** Records one read of these sections (the policy's statistics); returns them as the set to keep. */
   touch(keys: readonly string[]): ReadonlySet<number>;
-  /** Keeps fetched sections of publication `fileId`, then evicts down to the budget (`keep`, the read's own, last). */
+  /** Keeps the fetched sections of publication `fileId` the policy admits, evicting what makes room (never `keep`, the read's own). */
   keep(fileId: string, got: readonly { key: string; bytes: Uint8Array }[], keep: ReadonlySet<number>): Promise<void>;
   /** Forgets what was kept (a new publication: the cache dropped the old sections itself). */
   reset(): void;
@@ -19,7 +21,7 @@ export interface LocalTier {
 
 /** The tier of `url`, knowing what the cache already holds of publication `fileId`. */
 export async function createLocalTier(cache: SectionCache, url: string, fileId: string, budget: number): Promise<LocalTier> {
-  let policy: CachePolicy = createPolicy('hotness');
+  let policy: CachePolicy = createPolicy('frequency');
   const numbers = new Map<string, number>();
   const keyOf = new Map<number, string>();
   const numberOf = (key: string) => {
@@ -33,7 +35,7 @@ export async function createLocalTier(cache: SectionCache, url: string, fileId: 
     const n = numberOf(e.key);
     kept.set(n, e.bytes);
     bytes += e.bytes;
-    policy.admit(n);
+    policy.admit(n, e.bytes);
   }
   return {
     get bytes() { return bytes; },
@@ -44,34 +46,45 @@ export async function createLocalTier(cache: SectionCache, url: string, fileId: 
       return new Set(nums);
     },
     async keep(from, got, keep) {
-      const fresh = got.filter((g) => !kept.has(numberOf(g.key)) && g.bytes.byteLength <= budget);
-      if (budget === 0 || fresh.length === 0) return;
+      if (budget === 0) return;
+      // Per fresh section: the victims that make room for it, or none at all (not admitted).
+      const admitted: { key: string; bytes: Uint8Array }[] = [];
+      const evicted: string[] = [];
+      for (const g of got) {
+        const n = numberOf(g.key), size = g.bytes.byteLength;
+        if (kept.has(n) || size > budget) continue;
+        const victims = planAdmission(policy, n, kept.keys(), keep, (k) => kept.get(k)!, bytes, size, budget);
+        if (!victims) continue;
+        for (const v of victims) {
+          bytes -= kept.get(v)!;
+          kept.delete(v);
+          policy.forget(v);
+          evicted.push(keyOf.get(v)!);
+        }
+        kept.set(n, size);
+        bytes += size;
+        policy.admit(n, size);
+        admitted.push(g);
+      }
+      // Deletes first: the tier never holds more than its budget, even for a moment.
+      if (evicted.length) await cache.delete(url, evicted).catch(() => undefined);
+      if (admitted.length === 0) return;
       try {
-        await cache.put(url, from, fresh.map((g) => ({ key: g.key, data: g.bytes })));
-      } catch { return; /* a full disk only costs a later fetch */ }
-      for (const g of fresh) {
-        const n = numberOf(g.key);
-        kept.set(n, g.bytes.byteLength);
-        bytes += g.bytes.byteLength;
-        policy.admit(n);
+        await cache.put(url, from, admitted.map((g) => ({ key: g.key, data: g.bytes })));
+      } catch {
+        // A full disk only costs a later fetch: forget what was not stored.
+        for (const g of admitted) {
+          const n = numberOf(g.key);
+          bytes -= kept.get(n) ?? 0;
+          kept.delete(n);
+          policy.forget(n);
+        }
       }
-      if (bytes <= budget) return;
-      // Others first; then, for a read larger than the budget, its own coldest sections too.
-      const out: string[] = [];
-      for (const v of [...policy.victims(kept.keys(), keep), ...policy.victims([...keep].filter((k) => kept.has(k)), new Set())]) {
-        if (bytes <= budget) break;
-        if (!kept.has(v)) continue;
-        bytes -= kept.get(v)!;
-        kept.delete(v);
-        policy.forget(v);
-        out.push(keyOf.get(v)!);
-      }
-      await cache.delete(url, out).catch(() => undefined);
     },
     reset() {
       kept.clear();
       bytes = 0;
-      policy = createPolicy('hotness');
+      policy = createPolicy('frequency');
     },
   };
 }
