@@ -1,5 +1,5 @@
 // `npm test`: runs every tier (Node unit tests; browser tests in Debian's Chromium with WebGPU
-// on SwiftShader; end-to-end tests of the built demo page), and ends with one line "N passed, N failed" summed over the tiers,
+// on SwiftShader, and the CPU fallback's in a Chromium without WebGPU; end-to-end tests of the built demo page), and ends with one line "N passed, N failed" summed over the tiers,
 // so a run that executed no test is visible. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ const dir = mkdtempSync(join(tmpdir(), 'weft-test-'));
 const nodeOptions = [process.env.NODE_OPTIONS ?? '', '--import=./scripts/node-compat.mjs'].join(' ').trim();
 let passed = 0, failed = 0, ok = true;
 
-for (const project of ['unit', 'browser', 'e2e']) {
+for (const project of ['unit', 'browser', 'browser-nogpu', 'e2e']) {
   if (project !== 'unit' && !existsSync(CHROMIUM_PATH)) {
     console.error(`Chromium was not found at ${CHROMIUM_PATH}: install it (apt-get install -y chromium) or set WEFT_CHROMIUM.`);
     failed++; ok = false;

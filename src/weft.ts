@@ -5,6 +5,7 @@
 
 export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
 export { createGpuContext, contextFrom, type GpuContext, type GpuContextOptions, type GpuSource } from './gpu/context.js';
+export { backendFrom, type Backend, type GpuOrCpuOption } from './gpu/context.js';
 export {
   createIvfIndex, createFlatIndex,
   type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions, type TrainCallOptions,
@@ -28,6 +29,9 @@ export { loadAnalyzer, STEMMED_LANGUAGES } from './lexical/analyzer.js';
 export type { LexicalManifest } from './store/records.js';
 export type { PassageFilter, MetadataValue, MetadataRange, MetadataCondition } from './store/filter.js';
 export { exportIndex, importIndex, parseIndexFile } from './store/portable.js';
+export { openRemoteIndex, type RemoteIndex, type RemoteIndexOptions } from './remote/remote-index.js';
+export { openRemoteStore, type RemoteStore, type RemoteStoreOptions, type RemoteStats } from './remote/remote-store.js';
+export { clearRemoteCache } from './remote/section-cache.js';
 export {
   chunkDocument, chunkSections, parseDocument, parseSections, readDocument,
   type DocumentInput, type TextDocumentInput, type BinaryDocumentInput, type TextDocumentType, type ReadDocument, type DocumentType, type Chunk, type ChunkOptions, type Section,

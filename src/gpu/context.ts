@@ -118,6 +118,34 @@ export interface GpuOption {
   gpu?: GPUDevice | GpuContext;
 }
 
+/** Where a stored index computes: WebGPU, or the CPU fallback (src/ivf/cpu-*.ts) where WebGPU is missing. */
+export type Backend = 'gpu' | 'cpu';
+
+/**
+ * The option of objects that also run without WebGPU (stored indexes): a device or context as
+ * for GpuOption, `'cpu'` to compute on the CPU, or nothing to create a device, falling back to the
+ * CPU where the browser has no WebGPU or no adapter.
+ */
+export interface GpuOrCpuOption {
+  gpu?: GPUDevice | GpuContext | 'cpu';
+}
+
+/**
+ * The context an object that can also run on the CPU uses: as contextFrom, except that `'cpu'`,
+ * and nothing given where the environment has no WebGPU (WEBGPU_UNAVAILABLE) or no adapter
+ * (NO_ADAPTER), give no context (`ctx` undefined: compute on the CPU). Other failures throw.
+ */
+export async function backendFrom(gpu: GPUDevice | GpuContext | 'cpu' | undefined): Promise<{ ctx: GpuContext | undefined; owns: boolean }> {
+  if (gpu === 'cpu') return { ctx: undefined, owns: false };
+  if (gpu) return contextFrom(gpu);
+  try {
+    return await contextFrom(undefined);
+  } catch (e) {
+    if (e instanceof WeftError && (e.code === 'WEBGPU_UNAVAILABLE' || e.code === 'NO_ADAPTER')) return { ctx: undefined, owns: false };
+    throw e;
+  }
+}
+
 /**
  * The context an object runs on, and whether the object owns it (destroys it when it is
  * destroyed): a wrapped GPUDevice or a created device are owned; a shared context is not.

@@ -1,8 +1,8 @@
-// k-means on the GPU: the assignment kernel labels every point with its nearest centroid, the
-// host counting-sorts the labels, the update kernel sums each centroid's members in a fixed
-// order, and the host divides, re-seeds empty clusters by splitting a large one (as FAISS
-// does) and, for spherical k-means, renormalises. Points larger than one storage binding are
-// processed in chunks. Deterministic for a given seed.
+// k-means on the GPU (without a context, the same two kernels on the CPU: cpu-kmeans.ts): the
+// assignment kernel labels every point with its nearest centroid, the host counting-sorts the
+// labels, the update kernel sums each centroid's members in a fixed order, and the host divides,
+// re-seeds empty clusters by splitting a large one (as FAISS does) and, for spherical k-means,
+// renormalises. Points larger than one storage binding are processed in chunks. Deterministic for a given seed.
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -10,6 +10,7 @@ import { bindGroup, bufferFrom, grid2d, kernel, readBack, storageBuffer, uniform
 import { createRng, sampleIndices } from '../random.js';
 import assignWgsl from '../../shaders/kmeans_assign.wgsl?raw';
 import updateWgsl from '../../shaders/kmeans_update.wgsl?raw';
+import { cpuAssign, cpuMemberSums } from './cpu-kmeans.js';
 
 export interface KmeansOptions {
   dim: number;
@@ -137,21 +138,29 @@ async function memberSums(ctx: GpuContext, points: PointChunks, labels: Uint32Ar
 
 const SPLIT_EPS = 1 / 1024;
 
-/** Trains k centroids on `points` (n x dim, already normalised for spherical k-means). */
-export async function trainKmeans(ctx: GpuContext, points: Float32Array, opts: KmeansOptions): Promise<Float32Array> {
+/**
+ * Trains k centroids on `points` (n x dim, already normalised for spherical k-means); without a
+ * context (`undefined`) the two kernels run on the CPU (cpu-kmeans.ts), with the same arithmetic.
+ */
+export async function trainKmeans(ctx: GpuContext | undefined, points: Float32Array, opts: KmeansOptions): Promise<Float32Array> {
   const { dim, k } = opts;
   const n = points.length / dim;
   const rng = createRng(opts.seed);
   const centroids = new Float32Array(k * dim);
   const init = sampleIndices(n, k, rng);
   for (let c = 0; c < k; c++) centroids.set(points.subarray(init[c]! * dim, (init[c]! + 1) * dim), c * dim);
-  const chunks = uploadPoints(ctx, 'weft.kmeans.points', points, dim);
+  const chunks = ctx ? uploadPoints(ctx, 'weft.kmeans.points', points, dim) : undefined;
+  const dimPad = Math.ceil(dim / 4) * 4;
   try {
     for (let it = 0; it < opts.niter; it++) {
       if (opts.signal?.aborted) throw new WeftError('ABORTED', `k-means training was aborted after ${it} of ${opts.niter} iterations; nothing was changed.`);
-      const labels = await assignNearest(ctx, chunks, centroids, dim, opts.metric);
-      const { sums, counts } = await memberSums(ctx, chunks, labels, k);
-      const dimPad = chunks.dim4 * 4;
+      let sums: Float32Array, counts: Uint32Array;
+      if (ctx && chunks) {
+        const labels = await assignNearest(ctx, chunks, centroids, dim, opts.metric);
+        ({ sums, counts } = await memberSums(ctx, chunks, labels, k));
+      } else {
+        ({ sums, counts } = cpuMemberSums(points, await cpuAssign(points, centroids, dim, opts.metric === 'ip'), dim, k));
+      }
       for (let c = 0; c < k; c++) {
         if (counts[c] === 0) continue;
         for (let j = 0; j < dim; j++) centroids[c * dim + j] = sums[c * dimPad + j]! / counts[c]!;
@@ -161,7 +170,7 @@ export async function trainKmeans(ctx: GpuContext, points: Float32Array, opts: K
       opts.onIteration?.(it + 1, opts.niter);
     }
   } finally {
-    chunks.destroy();
+    chunks?.destroy();
   }
   return centroids;
 }

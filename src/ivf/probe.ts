@@ -10,7 +10,7 @@ import { bufferFrom, readBack } from '../gpu/kernels.js';
 import { encodeRows, layoutFor, normalizeRows, packRows, padRows, type Layout, type ScalarQuantizer } from './codec.js';
 import { uploadLists, type GpuLists } from './gpu-lists.js';
 import { maxK, openSession } from './scan.js';
-import { NO_ID, type Metric, type SearchResult } from './types.js';
+import { MAX_K, NO_ID, type Metric, type SearchResult } from './types.js';
 
 /** The kernels' metric: cosine runs the inner-product kernels on normalised vectors. */
 export function kernelMetric(metric: Metric): 'l2' | 'ip' {
@@ -32,10 +32,13 @@ export function preparedQueryBuffer(ctx: GpuContext, label: string, layout: Layo
   return bufferFrom(ctx, label, padRows(prepared, layout.dim, layout.dimPad));
 }
 
-/** nprobe: 1..min(nlist, largest k of the device), or exactly nlist (every list, no ranking needed). Default min(nlist, 8). */
-export function checkNprobe(ctx: GpuContext, nprobe: number | undefined, nlist: number): number {
+/**
+ * nprobe: 1..min(nlist, largest k of the device), or exactly nlist (every list, no ranking needed). Default min(nlist, 8).
+ * Without a context (the CPU backend) the largest k is MAX_K.
+ */
+export function checkNprobe(ctx: GpuContext | undefined, nprobe: number | undefined, nlist: number): number {
   const np = nprobe ?? Math.min(nlist, 8);
-  const limit = Math.min(nlist, maxK(ctx));
+  const limit = Math.min(nlist, ctx ? maxK(ctx) : MAX_K);
   if (!Number.isInteger(np) || np < 1 || np > nlist || (np > limit && np !== nlist)) {
     throw new WeftError('NPROBE_OUT_OF_RANGE',
       `nprobe must be an integer from 1 to ${limit}${limit < nlist ? ` or exactly nlist (${nlist})` : ''}; got ${String(nprobe)}.`,

@@ -5,6 +5,7 @@ import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { createRng, sampleIndices } from '../random.js';
 import { trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
+import { cpuAssign } from './cpu-kmeans.js';
 import { assignNearest, trainKmeans, uploadPoints } from './kmeans.js';
 import { kernelMetric } from './probe.js';
 import type { Metric } from './types.js';
@@ -36,9 +37,9 @@ export interface Trained {
 /**
  * Learns the centroids (k-means on the GPU over a sample of at most nlist x
  * maxTrainPointsPerCentroid points) and, for int8, the range. `prepared`: rows already
- * normalised for cosine.
+ * normalised for cosine. Without a context the k-means kernels run on the CPU.
  */
-export async function trainIvf(ctx: GpuContext, prepared: Float32Array, o: TrainOptions): Promise<Trained> {
+export async function trainIvf(ctx: GpuContext | undefined, prepared: Float32Array, o: TrainOptions): Promise<Trained> {
   const { dim } = o.layout;
   const n = prepared.length / dim;
   if (n < o.nlist) {
@@ -59,8 +60,9 @@ export async function trainIvf(ctx: GpuContext, prepared: Float32Array, o: Train
   return { centroids, quantizer };
 }
 
-/** The list of each row of `prepared` (its nearest centroid by the metric), computed on the GPU. */
-export async function assignLists(ctx: GpuContext, prepared: Float32Array, centroids: Float32Array, dim: number, metric: Metric): Promise<Uint32Array> {
+/** The list of each row of `prepared` (its nearest centroid by the metric), computed on the GPU (on the CPU without a context). */
+export async function assignLists(ctx: GpuContext | undefined, prepared: Float32Array, centroids: Float32Array, dim: number, metric: Metric): Promise<Uint32Array> {
+  if (!ctx) return cpuAssign(prepared, centroids, dim, kernelMetric(metric) === 'ip');
   const points = uploadPoints(ctx, 'weft.assign.points', prepared, dim);
   try {
     return await assignNearest(ctx, points, centroids, dim, kernelMetric(metric));

@@ -2,6 +2,8 @@
 // end to end by comlink's Remote<EngineApi>) and the options that open a RAG runtime there. Types
 // only; the engine host (engine-host.ts, run by workers/engine.worker.ts) implements it, src/runtime/engine.ts and client.ts call it.
 
+import type { RemoteStoreOptions } from '../remote/remote-store.js';
+import type { Backend } from '../gpu/context.js';
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../generate/types.js';
 import type { WebLlmModel } from '../generate/webllm.js';
 import type { PinnedFile } from '../util/fetch-bytes.js';
@@ -27,12 +29,20 @@ export type RerankerSpec =
   | { decoder: ReferenceModelSource & Pick<Llama2cRerankerOptions, 'modelId' | 'reuse' | 'kv' | 'maxQueryTokens'> }
   | { onnxDecoder: Omit<OnnxDecoderRerankerOptions, 'gpu' | 'onProgress' | 'signal'> };
 
+/** What of RemoteStoreOptions can cross into the worker (no AbortSignal). */
+export type RemoteStoreOptionsCloneable = Omit<RemoteStoreOptions, 'signal'>;
+
 /** Everything the worker needs to open a RAG runtime; all of it crosses by structured clone. */
 export interface RagWorkerOptions {
   /** IndexedDB database (default 'weft'). */
   dbName?: string;
-  /** Name of the index in the database. */
+  /** Name of the index in the database (with `remote`, the file's own index is used and this is only a label). */
   indexName: string;
+  /**
+   * Search an index published as one file on a static host instead (openRemoteIndex): read-only,
+   * its sections fetched by HTTP range requests and kept in IndexedDB (`localBytes`), then on the GPU.
+   */
+  remote?: { url: string } & RemoteStoreOptionsCloneable;
   /** false: refuse an index that does not exist yet (UNKNOWN_INDEX). */
   create?: boolean;
   embedder: {
@@ -68,7 +78,11 @@ export interface RagWorkerOptions {
  */
 export interface EngineApi {
   /** Opens (or prepares to create) a named index with its embedder and generator in the worker. */
-  openRag(options: RagWorkerOptions, onProgress?: (p: LoadProgress) => void): Promise<{ indexName: string; size: number }>;
+  /**
+   * `backend`: where the index searches ('cpu' where the worker has no WebGPU); `answers`: false
+   * when no generator could load for lack of WebGPU (generate rejects; ingest and search work).
+   */
+  openRag(options: RagWorkerOptions, onProgress?: (p: LoadProgress) => void): Promise<{ indexName: string; size: number; backend: Backend; answers: boolean }>;
   ingest(documents: (DocumentInput | Blob)[], onProgress?: (p: IngestProgress) => void, call?: number): Promise<{ documents: number; chunks: number }>;
   search(query: string, options?: Omit<SearchOptions, 'signal'>, call?: number): Promise<Passage[]>;
   /** Starts an answer (as `call`, or a number the worker picks); pull its events with nextEvent (undefined once it is over). */

@@ -20,6 +20,7 @@ import type { LoadProgress } from '../util/progress.js';
 import { createRag } from './rag.js';
 import type { LocalRag, RagEvent, RagOptions } from './types.js';
 import { openStore, type WeftStore } from '../store/idb-store.js';
+import { openRemoteStore, type RemoteStore } from '../remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
 /** The createRag options that RagWorkerOptions passes through unchanged. */
@@ -32,12 +33,14 @@ function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'm
   };
 }
 
-/** The reranker a RerankerSpec names, on the worker's GPU. */
-function createReranker(spec: RerankerSpec, gpu: GpuContext, onProgress: ((p: LoadProgress) => void) | undefined): Promise<Reranker> {
+/** The reranker a RerankerSpec names, on the worker's GPU (without one: ONNX rerankers on WASM; the decoder reranker needs WebGPU and says so). */
+function createReranker(spec: RerankerSpec, gpu: GpuContext | undefined, onProgress: ((p: LoadProgress) => void) | undefined): Promise<Reranker> {
   const progress = onProgress ? { onProgress } : {};
-  if ('crossEncoder' in spec) return createCrossEncoder({ ...spec.crossEncoder, ...(spec.crossEncoder.device !== 'wasm' ? { gpu } : {}), ...progress });
-  if ('onnxDecoder' in spec) return createOnnxDecoderReranker({ ...spec.onnxDecoder, ...(spec.onnxDecoder.device !== 'wasm' ? { gpu } : {}), ...progress });
-  if ('decoder' in spec) return createLlama2cReranker({ ...spec.decoder, gpu });
+  // Without a GPU an ONNX model runs on WASM unless its spec names a device (then that one, or its error).
+  const on = (device: string | undefined) => (!gpu ? (device ? {} : { device: 'wasm' as const }) : device !== 'wasm' ? { gpu } : {});
+  if ('crossEncoder' in spec) return createCrossEncoder({ ...spec.crossEncoder, ...on(spec.crossEncoder.device), ...progress });
+  if ('onnxDecoder' in spec) return createOnnxDecoderReranker({ ...spec.onnxDecoder, ...on(spec.onnxDecoder.device), ...progress });
+  if ('decoder' in spec) return createLlama2cReranker({ ...spec.decoder, ...(gpu ? { gpu } : {}) });
   throw new WeftError('INVALID_OPTION', 'reranker must be { crossEncoder: {…} }, { decoder: { model, tokenizer } } or { onnxDecoder: {…} }.');
 }
 
@@ -77,6 +80,11 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
   // features), so search slices and decode steps share one queue. Destroyed by unload().
   let gpu: GpuContext | undefined;
   const sharedGpu = async () => (gpu ??= await createGpuContext());
+  /** Whether the worker has WebGPU with an adapter (asked without creating a device: loading a generator creates the shared one). */
+  const webGpuAvailable = async (): Promise<boolean> => {
+    const adapter = await (globalThis.navigator as Navigator | undefined)?.gpu?.requestAdapter().catch(() => null);
+    return Boolean(adapter);
+  };
 
   const needRag = () => {
     if (!rag) throw new WeftError('INVALID_INPUT', 'No RAG runtime is open in the engine worker: call openRag() first.');
@@ -114,8 +122,14 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
     async openRag(options, onProgress) {
       await api.closeRag();
       const progress = onProgress ? (p: Parameters<typeof onProgress>[0]) => { void onProgress(p); } : undefined;
-      if ('reference' in options.generator) await api.loadReference(options.generator.reference, onProgress);
+      // Without WebGPU no generator runs: the runtime opens without one (search works on the CPU,
+      // generate rejects saying why), and no model is downloaded for nothing.
+      const available = await webGpuAvailable();
+      if (!available) await api.unload();
+      else if ('reference' in options.generator) await api.loadReference(options.generator.reference, onProgress);
       else await api.loadWebLlm({ model: options.generator.webllm.model }, onProgress);
+      // Loading a generator unloads the previous one with its device: take the device after it.
+      const device = available ? await sharedGpu() : undefined;
       let embedder: Embedder | undefined;
       let store: WeftStore | undefined;
       let reranker: Reranker | undefined;
@@ -125,13 +139,13 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
         embedder = await createOnnxEmbedder({
           ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
           ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
-          ...(e.device ? { device: e.device } : {}), ...(e.device !== 'wasm' ? { gpu: await sharedGpu() } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
+          ...(e.device ? { device: e.device } : {}), ...(!device ? (e.device ? {} : { device: 'wasm' as const }) : e.device !== 'wasm' ? { gpu: device } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
           ...(e.sha256 ? { sha256: e.sha256 } : {}), ...(progress ? { onProgress: progress } : {}),
         });
-        if (options.reranker) reranker = await createReranker(options.reranker, await sharedGpu(), progress);
-        store = await openStore(options.dbName ? { dbName: options.dbName } : {});
+        if (options.reranker) reranker = await createReranker(options.reranker, device, progress);
+        store = options.remote ? await openRemoteStore(options.remote.url, options.remote) : await openStore(options.dbName ? { dbName: options.dbName } : {});
         r = await createRag({
-          store, indexName: options.indexName, embedder, generator: need(), gpu: await sharedGpu(), ...(options.create === false ? { create: false } : {}),
+          store, indexName: options.remote ? (store as RemoteStore).indexName : options.indexName, embedder, ...(generator ? { generator } : {}), gpu: device ?? 'cpu', ...(options.create === false ? { create: false } : {}),
           ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
           ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
           ...(options.language ? { language: options.language } : {}),
@@ -146,7 +160,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
         throw e;
       }
       rag = { rag: r, store, embedder, reranker };
-      return { indexName: options.indexName, size: r.index?.size ?? 0 };
+      return { indexName: options.remote ? (store as RemoteStore).indexName : options.indexName, size: r.index?.size ?? 0, backend: device ? 'gpu' : 'cpu', answers: generator !== undefined };
     },
 
     ingest(documents, onProgress, call) {

@@ -26,7 +26,7 @@ export interface IngestTarget {
   index: StoredIndex | undefined;
   /** Called as soon as a new index exists, before anything is added to it. */
   onCreated(index: StoredIndex): void;
-  create: { gpu?: GpuContext; metric?: Metric; storage?: StorageType; nlist?: number; cacheBytes?: number; language?: string };
+  create: { gpu?: GpuContext | 'cpu'; metric?: Metric; storage?: StorageType; nlist?: number; cacheBytes?: number; language?: string };
 }
 
 export interface IngestCall {

@@ -6,9 +6,12 @@
 // sub-stages, the performance model), answer.ts (one answer's steps), conversation.ts and
 // rewrite.ts (follow-up questions), periodic.ts (PipeRAG), speculation.ts (HedraRAG),
 // citations.ts (the context), completions.ts, ingest.ts, and the gap scheduler that runs
-// retrieval between decode steps in the 'woven' schedule.
+// retrieval between decode steps in the 'woven' schedule. Without WebGPU the index runs on the
+// CPU backend and there is no generator: ingest and search work, generate() says why it cannot.
 
 import { WeftError, checkAborted } from '../errors.js';
+import type { Backend } from '../gpu/context.js';
+import type { Generator } from '../generate/types.js';
 import { openStoredIndex, type StoredIndex } from '../store/stored-index.js';
 import { createGapScheduler } from '../schedule/gaps.js';
 import { createSlots } from '../schedule/slots.js';
@@ -33,15 +36,42 @@ async function openExisting(options: RagOptions): Promise<StoredIndex | undefine
   return openStoredIndex({ ...(options.gpu ? { gpu: options.gpu } : {}), store, name, ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}) });
 }
 
+/** Where a new index would run: the given context's GPU, the CPU if asked, else whether the browser offers a WebGPU adapter. */
+async function plannedBackend(gpu: RagOptions['gpu']): Promise<Backend> {
+  if (gpu) return gpu === 'cpu' ? 'cpu' : 'gpu';
+  const adapter = await (globalThis.navigator as Navigator | undefined)?.gpu?.requestAdapter().catch(() => null);
+  return adapter ? 'gpu' : 'cpu';
+}
+
+/** Why a runtime without a generator cannot answer. */
+function noGeneratorError(backend: Backend): WeftError {
+  return backend === 'cpu'
+    ? new WeftError('WEBGPU_UNAVAILABLE', 'Answers need WebGPU, which this browser does not offer (or has no adapter for): ingest and search work on the CPU, but generating an answer does not. Use a browser with WebGPU (Chrome/Edge 113+) to answer questions.')
+    : new WeftError('INVALID_OPTION', 'This runtime was created without a generator: ingest and search work, but answers need one. Pass `generator` to createRag.');
+}
+
+/** Stands in for a missing generator: generate() checks first, so none of these is reached; any use throws why. */
+function missingGenerator(error: WeftError): Generator {
+  const fail = (): never => { throw error; };
+  return {
+    contextLength: 0, position: 0, prefill: async () => fail(), step: async () => fail(), interrupt: async () => undefined,
+    reset: () => undefined, countTokens: fail, formatChat: fail, setSampling: () => undefined,
+    timings: () => ({ prefillTokensPerSecond: 0, decodeMsMedian: 0, decodeMsP99: 0, steps: 0 }), destroy: () => undefined,
+  };
+}
+
 /** The generator's model id where it has one ('' for the reference generator). */
-const modelOf = (generator: RagOptions['generator']): string => {
+const modelOf = (generator: Generator): string => {
   const id = (generator as { modelId?: unknown }).modelId;
   return typeof id === 'string' ? id : '';
 };
 
 export async function createRag(options: RagOptions): Promise<LocalRag> {
-  const { store, embedder, generator, indexName } = options;
+  const { store, embedder, indexName } = options;
   let index = await openExisting(options);
+  const planned = index?.backend ?? await plannedBackend(options.gpu);
+  const unanswerable = options.generator ? undefined : noGeneratorError(planned);
+  const generator = options.generator ?? missingGenerator(unanswerable!);
   // Ingest, search and profiling take turns; answers interleave with them through the gaps.
   const serial = createSerialQueue();
   const maxSlowdown = options.maxSlowdown ?? 0.1;
@@ -49,7 +79,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   // index's device to be idle before handing back, so background GPU work never runs under the
   // next decode step (see GapSchedulerOptions.settle).
   const settle = async () => {
-    const device = index?.gpu.device;
+    const device = index?.gpu?.device;
     if (device && generator.gpuDevice !== device) await device.queue.onSubmittedWorkDone();
   };
   const gaps = createGapScheduler({ maxSlowdown, settle });
@@ -73,6 +103,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   };
 
   async function* generate(...[input, opts = {}]: Parameters<LocalRag['generate']>) {
+    if (unanswerable) throw unanswerable;
     const release = woven ? () => undefined : await requests.acquire();
     try {
       yield* answer(input, opts);
@@ -112,7 +143,10 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     async info() {
       const c = index?.cacheStats();
       const cache = c && { budget: c.budget, used: c.used, resident: c.resident, hits: c.hits, misses: c.misses, streamedBytes: c.streamedBytes };
-      return { indexName, size: index?.size ?? 0, nlist: index?.nlist, dim: index?.dim, modelId: index?.manifest.modelId, model: modelOf(generator), cache };
+      return {
+        indexName, size: index?.size ?? 0, nlist: index?.nlist, dim: index?.dim, modelId: index?.manifest.modelId, model: modelOf(generator), cache,
+        backend: index?.backend ?? planned, answers: !unanswerable,
+      };
     },
 
     async close() {

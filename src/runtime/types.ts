@@ -2,7 +2,7 @@
 // streams and the trace stages they report. Kept apart from the code so that every part of the
 // runtime (and the worker's RPC contract) can name them without importing the runtime itself.
 
-import type { GpuContext } from '../gpu/context.js';
+import type { Backend, GpuContext } from '../gpu/context.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.js';
 import type { Metric, StorageType } from '../ivf/types.js';
@@ -23,9 +23,16 @@ export interface RagOptions {
   /** false: the index must exist already (UNKNOWN_INDEX otherwise), e.g. an app that only reads. Default true. */
   create?: boolean;
   embedder: Embedder;
-  generator: Generator;
-  /** The GPU the index runs on (share the generator's); without it the index creates its own device. */
-  gpu?: GpuContext;
+  /**
+   * What writes the answers. Optional: without one (e.g. a browser without WebGPU, where no
+   * generator runs) ingest and search work and generate() rejects with a WeftError that says why.
+   */
+  generator?: Generator;
+  /**
+   * The GPU the index runs on (share the generator's); without it the index creates its own
+   * device, or runs on the CPU where the browser has no WebGPU. `'cpu'`: always on the CPU.
+   */
+  gpu?: GpuContext | 'cpu';
   /** For a new index. Defaults: cosine, f16, nlist from the corpus size. */
   metric?: Metric;
   storage?: StorageType;
@@ -277,6 +284,13 @@ export interface RagInfo {
    * (misses) and the bytes streamed in for the misses. Hit rate: hits / (hits + misses).
    */
   cache: { budget: number; used: number; resident: number; hits: number; misses: number; streamedBytes: number } | undefined;
+  /**
+   * Where the index searches: 'gpu' (WebGPU) or 'cpu' (the CPU fallback, same results; its
+   * cache holds decoded lists in JS memory). Before the first ingest: where it will.
+   */
+  backend: Backend;
+  /** Whether generate() can answer: false without a generator (no WebGPU), where it rejects and search still works. */
+  answers: boolean;
 }
 
 export interface PeriodicWindow { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }

@@ -13,7 +13,7 @@ import type { Manifest } from './idb-store.js';
 import { uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
 export interface CoherenceEnv extends IndexEnv {
-  cache: ListCache;
+  cache: Pick<ListCache, 'invalidate' | 'clear'>;
 }
 
 /**

@@ -1,12 +1,37 @@
 // Bringing lists into the GPU cache before a search needs them: the lookahead prefetch of the
 // lists a query will probe (TeleRAG), streamed while the LLM is still busy, and the preload of
-// the hottest lists when an index is opened.
+// the hottest lists when an index is opened. On the CPU backend the same code fills the
+// decoded-list cache (cpu-list-cache.ts), ranking on the CPU.
 
 import { WeftError } from '../errors.js';
-import { queryBuffer, rankLists } from '../ivf/probe.js';
-import type { SearchEnv } from './stored-search.js';
+import { cpuQueries, cpuRank } from '../ivf/cpu-search.js';
+import { createQuadScanner } from '../ivf/cpu-simd.js';
+import { prepareRows, queryBuffer, rankLists } from '../ivf/probe.js';
+import type { ListCache } from '../cache/list-cache.js';
 import type { Manifest } from './idb-store.js';
-import type { IndexSnapshot } from './snapshot.js';
+import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
+
+/** What prefetch and preload need of an index: where its lists are, and a cache (GPU or CPU) to put them in. */
+export interface PrefetchEnv extends IndexEnv {
+  cache: Pick<ListCache, 'has' | 'bytesFor' | 'insert' | 'noteStreamed' | 'touch' | 'budget' | 'fill'>;
+}
+
+/** The `nprobe` lists `query` probes, best first: on the GPU with a context, else on the CPU. */
+async function rankOne(env: PrefetchEnv, snap: IndexSnapshot, query: Float32Array, nprobe: number): Promise<Uint32Array> {
+  const { ctx } = env;
+  if (!ctx) return cpuRank(createQuadScanner(), snap.trained.centroids, cpuQueries(prepareRows(env.metric, query, env.layout.dim), env.layout), env.layout, env.metric, nprobe);
+  const qbuf = queryBuffer(ctx, 'weft.prefetch.query', env.layout, env.metric, query);
+  try {
+    const r = await rankLists(ctx, {
+      centroids: onGpu(snap.trained).coarse, dim: env.layout.dim, nlist: snap.manifest.nlist, metric: env.metric,
+      queries: qbuf, queryUnits: env.layout.queryUnits, numQueries: 1, nprobe,
+    });
+    ctx.destroyBuffer(r.buffer);
+    return r.lists;
+  } finally {
+    ctx.destroyBuffer(qbuf);
+  }
+}
 
 export interface PrefetchHandle {
   /** Lists in the order they will be streamed. */
@@ -30,7 +55,7 @@ export interface PrefetchInit {
 }
 
 /** Streams the lists `query` will probe, best first, into the cache, up to the byte budget. */
-export function prefetchLists(env: SearchEnv, query: Float32Array, o: PrefetchInit): PrefetchHandle {
+export function prefetchLists(env: PrefetchEnv, query: Float32Array, o: PrefetchInit): PrefetchHandle {
   const { cache } = env;
   const planned: number[] = [];
   const arrived: number[] = [];
@@ -39,19 +64,8 @@ export function prefetchLists(env: SearchEnv, query: Float32Array, o: PrefetchIn
     const nprobe = o.check();
     // Ranking goes through the index's queue: it must not race a rebuild swapping the centroids.
     // The streaming below runs beside whatever comes next.
-    const { order, generation, counts } = await o.exclusive(async (snap) => {
-      const qbuf = queryBuffer(env.ctx, 'weft.prefetch.query', env.layout, env.metric, query);
-      try {
-        const r = await rankLists(env.ctx, {
-          centroids: snap.trained.coarse, dim: env.layout.dim, nlist: snap.manifest.nlist, metric: env.metric,
-          queries: qbuf, queryUnits: env.layout.queryUnits, numQueries: 1, nprobe,
-        });
-        env.ctx.destroyBuffer(r.buffer);
-        return { order: r.lists, generation: snap.manifest.generation, counts: snap.manifest.listCounts };
-      } finally {
-        env.ctx.destroyBuffer(qbuf);
-      }
-    });
+    const { order, generation, counts } = await o.exclusive(async (snap) => (
+      { order: await rankOne(env, snap, query, nprobe), generation: snap.manifest.generation, counts: snap.manifest.listCounts }));
     let bytes = 0;
     for (const l of order) {
       if (cache.has(l) || counts[l] === 0) continue;
@@ -83,7 +97,7 @@ export function prefetchLists(env: SearchEnv, query: Float32Array, o: PrefetchIn
 }
 
 /** Loads the hottest lists that fit (the ones this index used most before it was closed). */
-export async function preloadHottest(env: SearchEnv, manifest: Manifest, access: Float64Array): Promise<void> {
+export async function preloadHottest(env: PrefetchEnv, manifest: Manifest, access: Float64Array): Promise<void> {
   const { cache } = env;
   const order = manifest.listCounts.flatMap((n, l) => (access[l]! > 0 && n > 0 ? [l] : []))
     .sort((a, b) => access[b]! - access[a]! || a - b);

@@ -2,8 +2,10 @@
 // and the trained quantiser (centroids and int8 range, on the CPU and the GPU). The trained part
 // is immutable: a rebuild in this tab, or another tab's rebuild or import, makes a new one and the
 // old one's GPU buffers go once the last search holding it ends. Nothing is reassigned behind a
-// reader's back: each operation takes the snapshot current when it starts.
+// reader's back: each operation takes the snapshot current when it starts. An index on the CPU
+// backend (no context) keeps only the host side.
 
+import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
@@ -17,18 +19,30 @@ export interface TrainedState {
   readonly quantizer: ScalarQuantizer | undefined;
   /** The manifest's centroidsChecksum these came with: a different one means retrained elsewhere. */
   readonly checksum: number;
-  /** The centroids as the scan kernel ranks them. */
-  readonly coarse: GpuLists;
-  /** int8: the range as the scan kernel reads it. */
-  readonly sq: GPUBuffer | undefined;
+  /** The GPU side (undefined on the CPU backend). */
+  readonly gpu: GpuTrained | undefined;
   /** Takes a reference (a search that must outlive a swap); release() gives it back. */
   retain(): TrainedState;
   release(): void;
 }
 
+export interface GpuTrained {
+  /** The centroids as the scan kernel ranks them. */
+  readonly coarse: GpuLists;
+  /** int8: the range as the scan kernel reads it. */
+  readonly sq: GPUBuffer | undefined;
+}
+
+/** The GPU side of a trained state, which every GPU search has (uploadTrained with a context). */
+export function onGpu(trained: TrainedState): GpuTrained {
+  if (!trained.gpu) throw new WeftError('INVALID_INPUT', 'This index runs on the CPU backend: its centroids are not on a GPU.');
+  return trained.gpu;
+}
+
 /** Where an open stored index lives; every part of it takes this. */
 export interface IndexEnv {
-  ctx: GpuContext;
+  /** The GPU context; undefined on the CPU backend. */
+  ctx: GpuContext | undefined;
   store: WeftStore;
   name: string;
   layout: Layout;
@@ -40,9 +54,13 @@ export interface IndexSnapshot {
   readonly trained: TrainedState;
 }
 
-/** Uploads stored centroids (and range) for searching; the caller holds the first reference. */
-export function uploadTrained(ctx: GpuContext, label: string, data: CentroidData, checksum: number, layout: Layout): TrainedState {
+/** Uploads stored centroids (and range) for searching (no upload without a context); the caller holds the first reference. */
+export function uploadTrained(ctx: GpuContext | undefined, label: string, data: CentroidData, checksum: number, layout: Layout): TrainedState {
   const quantizer = data.vmin && data.scale ? { vmin: data.vmin, scale: data.scale } : undefined;
+  if (!ctx) {
+    const host: TrainedState = { centroids: data.centroids, quantizer, checksum, gpu: undefined, retain: () => host, release() { /* nothing on a GPU */ } };
+    return host;
+  }
   const coarse = uploadCentroids(ctx, `${label}.centroids`, data.centroids, layout.dim);
   let sq: GPUBuffer | undefined;
   try {
@@ -53,7 +71,7 @@ export function uploadTrained(ctx: GpuContext, label: string, data: CentroidData
   }
   let refs = 1;
   const state: TrainedState = {
-    centroids: data.centroids, quantizer, checksum, coarse, sq,
+    centroids: data.centroids, quantizer, checksum, gpu: { coarse, sq },
     retain() { refs++; return state; },
     release() {
       if (--refs > 0) return;

@@ -5,22 +5,29 @@
 // (writes.ts) are plans that become one commit, refused if another tab committed first and then
 // retried on the adopted view; prefetch.ts streams lists ahead of need. This file only owns the
 // current snapshot and swaps it: no other part keeps state it reassigns.
+// Without WebGPU (or with `gpu: 'cpu'`) the same index runs on the CPU backend: searches go to
+// cpu-search.ts and lists are cached decoded in JS memory (cpu-list-cache.ts), with the same
+// results; training and list assignment run the k-means kernels' arithmetic on the CPU.
 
 import { WeftError } from '../errors.js';
-import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
+import { backendFrom, type Backend, type GpuContext, type GpuOrCpuOption } from '../gpu/context.js';
 import { createListCache, type CacheStats, type ListCache } from '../cache/list-cache.js';
 import type { CachePolicyName } from '../cache/policy.js';
 import { BLOCK, layoutFor, type Layout } from '../ivf/codec.js';
+import { decodedBytes } from '../ivf/cpu-search.js';
 import { checkNprobe, prepareRows } from '../ivf/probe.js';
 import { maxK } from '../ivf/scan.js';
 import { trainIvf } from '../ivf/train.js';
-import type { Metric, SearchResult, SearchSession, StorageType } from '../ivf/types.js';
+import { MAX_K, type Metric, type SearchResult, type SearchSession, type StorageType } from '../ivf/types.js';
 import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from '../ivf/validate.js';
 import { adoptCommits } from './coherence.js';
 import { createAllowLists, type AllowList } from './allow-list.js';
 import { compileFilter, type PassageFilter } from './filter.js';
 import type { ChunkRecord, CommitChanges, Manifest, WeftStore } from './idb-store.js';
-import { prefetchLists, preloadHottest, type PrefetchHandle } from './prefetch.js';
+import { createQuadScanner } from '../ivf/cpu-simd.js';
+import { createCpuListCache } from './cpu-list-cache.js';
+import { cpuSearchBatch, openCpuSession, type CpuSearchEnv } from './cpu-search.js';
+import { prefetchLists, preloadHottest, type PrefetchEnv, type PrefetchHandle } from './prefetch.js';
 import { uploadTrained, type IndexSnapshot } from './snapshot.js';
 import { lexicalSearch, lexicalStats, openLexicalSession, type LexicalHits, type LexicalSearchOptions, type LexicalSession, type LexicalStats } from './lexical-search.js';
 import { openStoredSession, searchBatch, type SearchEnv } from './stored-search.js';
@@ -38,14 +45,21 @@ export function imbalanceFactor(counts: readonly number[]): number {
   return (counts.length * counts.reduce((a, b) => a + b * b, 0)) / (total * total);
 }
 
-export interface CacheOptions extends GpuOption {
-  /** GPU bytes for cached lists. Default: twice the index's size when opened (at least 16 MiB), at most 512 MiB and 4 storage bindings. */
+export interface CacheOptions extends GpuOrCpuOption {
+  /**
+   * GPU bytes for cached lists. Default: twice the index's size when opened (at least 16 MiB), at most 512 MiB and 4 storage bindings.
+   * On the CPU backend: bytes of JS memory for decoded lists (float32 rows), default twice the decoded index (at least 16, at most 256 MiB).
+   */
   cacheBytes?: number;
-  /** Replacement policy. Default 'hotness'. */
+  /** Replacement policy (src/cache/policy.ts). Default 'frequency': aged counts per byte with admission control. */
   cachePolicy?: CachePolicyName;
   /** Hotness decay per request (TeleRAG halves: 0.5, the default); closer to 1 remembers longer. */
   hotnessDecay?: number;
-  /** After each search the coldest lists are evicted until the cache is at most this fraction of its budget. Default 0.9. */
+  /**
+   * After each search the coldest lists are evicted until the cache is at most this fraction of
+   * its budget (room kept for prefetch). Default 1: prefetch evicts what it needs anyway, and the
+   * trim cost hit rate (bench tiers, cache 10% of the index: 0.86 of Belady at 0.9, 0.98 at 1).
+   */
   cacheFill?: number;
   /** Preload the hottest lists (by persisted access counts) on open. Default true. */
   preload?: boolean;
@@ -97,7 +111,13 @@ export interface StoredIndex {
   readonly nlist: number;
   readonly size: number;
   readonly manifest: Manifest;
-  readonly gpu: GpuContext;
+  /** The GPU context searches run on; undefined on the CPU backend. */
+  readonly gpu: GpuContext | undefined;
+  /**
+   * Where searches and writes compute: 'gpu', or 'cpu' when the index was opened with
+   * `gpu: 'cpu'` or without a `gpu` where the browser has no WebGPU or no adapter. Results are the same.
+   */
+  readonly backend: Backend;
   /**
    * Adds vectors (and their chunks) in one commit. `replaceDocuments`: every vector of these
    * documents already in the index is deleted in the same commit (re-ingesting a document).
@@ -115,7 +135,8 @@ export interface StoredIndex {
   /**
    * Probed lists not in the cache are either streamed into it first (`missing: 'stream'`, the
    * default) or scored on the CPU while the GPU scans the cached ones (`'cpu'`); either way the
-   * result is the one a search with everything cached gives, bit for bit.
+   * result is the one a search with everything cached gives, bit for bit. On the CPU backend every
+   * list is scored on the CPU and `missing` changes nothing; the results are the GPU path's.
    */
   search(queries: Float32Array, options?: SearchOptionsStored): Promise<SearchResult>;
   /**
@@ -146,7 +167,7 @@ export interface StoredIndex {
   /** The keyword index's language and totals. */
   lexicalStats(): Promise<LexicalStats>;
   cacheStats(): CacheStats;
-  /** Lists currently cached on the GPU. */
+  /** Lists currently cached on the GPU (on the CPU backend: decoded in JS memory). */
   residentLists(): number[];
   /** Saves access statistics and releases GPU memory (and the device, if the index created it). */
   close(): Promise<void>;
@@ -157,7 +178,7 @@ const ACCESS_SAVE_EVERY = 64;
 /** Attempts of a write that keeps losing races with other tabs' commits. */
 const WRITE_ATTEMPTS = 4;
 
-/** Trains on `training` (k-means on the GPU), creates the index in the store, and opens it. */
+/** Trains on `training` (k-means on the GPU, or the CPU backend), creates the index in the store, and opens it. */
 export async function createStoredIndex(training: Float32Array, options: CreateStoredIndexOptions): Promise<StoredIndex> {
   const dim = checkPositiveInt('dim', options.dim, MAX_DIM);
   const nlist = checkPositiveInt('nlist', options.nlist, MAX_NLIST);
@@ -165,7 +186,7 @@ export async function createStoredIndex(training: Float32Array, options: CreateS
   const layout = layoutFor(dim, checkStorage(options.storage));
   const niter = checkPositiveInt('niter', options.niter ?? 20, 1000);
   const perCentroid = checkPositiveInt('maxTrainPointsPerCentroid', options.maxTrainPointsPerCentroid ?? 256);
-  const { ctx, owns } = await contextFrom(options.gpu);
+  const { ctx, owns } = await backendFrom(options.gpu);
   try {
     checkVectors('training vectors', training, dim, { metric, storage: layout.storage });
     const t = await trainIvf(ctx, prepareRows(metric, training, dim), { nlist, metric, layout, seed: options.seed ?? 1, niter, maxTrainPointsPerCentroid: perCentroid });
@@ -177,34 +198,35 @@ export async function createStoredIndex(training: Float32Array, options: CreateS
     });
     return await openWith(ctx, owns, options);
   } catch (e) {
-    if (owns) ctx.destroy();
+    if (owns) ctx?.destroy();
     throw e;
   }
 }
 
 export async function openStoredIndex(options: OpenStoredIndexOptions): Promise<StoredIndex> {
-  const { ctx, owns } = await contextFrom(options.gpu);
+  const { ctx, owns } = await backendFrom(options.gpu);
   try {
     return await openWith(ctx, owns, options);
   } catch (e) {
-    if (owns) ctx.destroy();
+    if (owns) ctx?.destroy();
     throw e;
   }
 }
 
-function cacheBudget(ctx: GpuContext, manifest: Manifest, layout: Layout, cacheBytes: number | undefined): number {
+function cacheBudget(ctx: GpuContext | undefined, manifest: Manifest, layout: Layout, cacheBytes: number | undefined): number {
   // Default: room for twice the index as it is now (at least 16 MiB), within 512 MiB and four
-  // storage bindings.
+  // storage bindings; on the CPU, twice the decoded index within 256 MiB.
   const blockBytes = BLOCK * (layout.bytesPerVector + 4);
-  const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / BLOCK) * blockBytes, 0);
-  const budget = cacheBytes ?? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes, Math.max(16 * 2 ** 20, 2 * indexBytes));
+  const indexBytes = manifest.listCounts.reduce((a, n) => a + (ctx ? Math.ceil(n / BLOCK) * blockBytes : decodedBytes(n, layout)), 0);
+  const cap = ctx ? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes) : 256 * 2 ** 20;
+  const budget = cacheBytes ?? Math.min(cap, Math.max(16 * 2 ** 20, 2 * indexBytes));
   if (!(budget > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
   return budget;
 }
 
-async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndexOptions): Promise<StoredIndex> {
+async function openWith(ctx: GpuContext | undefined, owns: boolean, options: OpenStoredIndexOptions): Promise<StoredIndex> {
   const { store, name } = options;
-  const cacheFill = options.cacheFill ?? 0.9;
+  const cacheFill = options.cacheFill ?? 1;
   if (!(cacheFill > 0 && cacheFill <= 1)) throw new WeftError('INVALID_OPTION', 'cacheFill must be in (0, 1].');
   const hotnessDecay = options.hotnessDecay ?? 0.5;
   if (!(hotnessDecay > 0 && hotnessDecay < 1)) throw new WeftError('INVALID_OPTION', 'hotnessDecay must be in (0, 1).');
@@ -215,27 +237,32 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
   const budget = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
   const centroids = await store.readCentroids(name);
   let snap: IndexSnapshot = { manifest: manifest0, trained: uploadTrained(ctx, `weft.${name}`, centroids, manifest0.centroidsChecksum, layout) };
-  let cache: ListCache;
+  const policy = options.cachePolicy ?? 'frequency';
+  // The GPU list cache, or on the CPU backend the decoded-list cache: both keep the lists the policy picks.
+  let gpuCache: ListCache | undefined;
+  const cpuCache = ctx ? undefined : createCpuListCache({ layout, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill, quantizer: () => snap.trained.quantizer });
   try {
-    cache = createListCache(ctx, `weft.${name}.cache`, { layout, nlist, budgetBytes: budget, policy: options.cachePolicy ?? 'hotness', hotnessDecay, fill: cacheFill });
+    if (ctx) gpuCache = createListCache(ctx, `weft.${name}.cache`, { layout, nlist, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill });
   } catch (e) {
     snap.trained.release();
     throw e;
   }
+  const cache: PrefetchEnv['cache'] & Pick<ListCache, 'replace' | 'invalidate' | 'clear' | 'stats' | 'resident' | 'destroy'> = (gpuCache ?? cpuCache)!;
   const access = new Float64Array(nlist);
   access.set((await store.readAccessCounts(name)).subarray(0, nlist));
   let requests = 0;
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
 
-  const searchEnv: SearchEnv = {
-    ctx, store, name, layout, metric, cache,
-    onProbed(lists) {
-      cache.touch(lists);
-      options.onProbe?.(lists);
-      for (const l of lists) access[l]!++;
-    },
+  const onProbed = (lists: number[]) => {
+    cache.touch(lists);
+    options.onProbe?.(lists);
+    for (const l of lists) access[l]!++;
   };
+  const searchEnv: SearchEnv | undefined = ctx && gpuCache ? { ctx, store, name, layout, metric, cache: gpuCache, onProbed } : undefined;
+  const cpuEnv: CpuSearchEnv | undefined = cpuCache ? { ctx: undefined, store, name, layout, metric, cache: cpuCache, scanner: createQuadScanner(), onProbed } : undefined;
+  const prefetchEnv: PrefetchEnv = { ctx, store, name, layout, metric, cache };
+  const largestK = ctx ? maxK(ctx) : MAX_K;
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric };
   const allowLists = createAllowLists(() => store.readCatalog(name), nlist);
   /** The allow-list of a filtered search on `s` (undefined: no filter, or one that keeps everything). */
@@ -254,7 +281,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
   const exclusive = <T>(fn: (current: IndexSnapshot) => Promise<T>): Promise<T> => {
     const run = queue.then(async () => {
       if (closed) throw new WeftError('DESTROYED', `Index '${name}' was closed; open it again.`);
-      ctx.check();
+      ctx?.check();
       const r = await adoptCommits({ ...writeEnv, cache }, snap);
       adopt(r.snapshot, r.retrained);
       return fn(snap);
@@ -300,7 +327,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
 
   if (options.preload ?? true) {
     try {
-      await preloadHottest(searchEnv, snap.manifest, access);
+      await preloadHottest(prefetchEnv, snap.manifest, access);
     } catch (e) {
       cache.destroy();
       snap.trained.release();
@@ -309,7 +336,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
   }
 
   const index: StoredIndex = {
-    name, dim, metric, storage: layout.storage, nlist, gpu: ctx,
+    name, dim, metric, storage: layout.storage, nlist, gpu: ctx, backend: ctx ? 'gpu' : 'cpu',
     get size() { return snap.manifest.count; },
     get manifest() { return snap.manifest; },
 
@@ -365,18 +392,20 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       return exclusive(async (s) => {
         empty(s);
         const nq = checkVectors('queries', queries, dim);
-        const k = checkK(opts.k, s.manifest.count, maxK(ctx));
+        const k = checkK(opts.k, s.manifest.count, largestK);
         const nprobe = checkNprobe(ctx, opts.nprobe, nlist);
         if (opts.missing !== undefined && opts.missing !== 'stream' && opts.missing !== 'cpu') {
           throw new WeftError('INVALID_OPTION', `Unknown missing '${String(opts.missing)}'. Valid values: stream, cpu.`);
         }
         const allow = await allowFor(s, opts.filter);
-        const batch = Math.min(nq, ctx.limits.maxComputeWorkgroupsPerDimension, 1024);
+        const batch = Math.min(nq, ctx?.limits.maxComputeWorkgroupsPerDimension ?? 1024, 1024);
         const ids = new Uint32Array(nq * k), distances = new Float32Array(nq * k);
         try {
           for (let q0 = 0; q0 < nq; q0 += batch) {
             const qn = Math.min(batch, nq - q0);
-            const r = await searchBatch(searchEnv, s, queries.subarray(q0 * dim, (q0 + qn) * dim), k, nprobe, opts.missing ?? 'stream', allow);
+            const part = queries.subarray(q0 * dim, (q0 + qn) * dim);
+            // On the CPU backend every list is scored on the CPU: `missing` changes nothing.
+            const r = searchEnv ? await searchBatch(searchEnv, s, part, k, nprobe, opts.missing ?? 'stream', allow) : await cpuSearchBatch(cpuEnv!, s, part, k, nprobe, allow);
             ids.set(r.ids, q0 * k);
             distances.set(r.distances, q0 * k);
           }
@@ -392,9 +421,10 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
         empty(s);
         const nq = checkVectors('queries', queries, dim);
         if (nq > 1024) throw new WeftError('INVALID_OPTION', 'A search session takes at most 1024 queries; split the batch.');
-        const k = checkK(opts.k, s.manifest.count, maxK(ctx));
+        const k = checkK(opts.k, s.manifest.count, largestK);
         const nprobe = checkNprobe(ctx, opts.nprobe, nlist);
-        return openStoredSession(searchEnv, s, queries, k, nprobe, exclusive, await allowFor(s, opts.filter));
+        const allow = await allowFor(s, opts.filter);
+        return searchEnv ? openStoredSession(searchEnv, s, queries, k, nprobe, exclusive, allow) : openCpuSession(cpuEnv!, s, queries, k, nprobe, exclusive, allow);
       });
     },
 
@@ -406,9 +436,9 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       const check = () => {
         checkVectors('query', query, dim);
         if (query.length !== dim) throw new WeftError('DIMENSION_MISMATCH', `prefetch takes one query of ${dim} values.`);
-        return checkNprobe(ctx, opts.nprobe ?? Math.min(nlist, maxK(ctx)), nlist);
+        return checkNprobe(ctx, opts.nprobe ?? Math.min(nlist, largestK), nlist);
       };
-      return prefetchLists(searchEnv, query, {
+      return prefetchLists(prefetchEnv, query, {
         check, byteBudget: opts.byteBudget ?? cache.budget * cacheFill, exclusive,
         generation: () => snap.manifest.generation, closed: () => closed,
       });
@@ -440,7 +470,7 @@ async function openWith(ctx: GpuContext, owns: boolean, options: OpenStoredIndex
       await saveAccess();
       cache.destroy();
       snap.trained.release();
-      if (owns) ctx.destroy();
+      if (owns) ctx?.destroy();
     },
   };
 

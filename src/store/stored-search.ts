@@ -7,7 +7,7 @@
 // and the search probes past nprobe until the probed lists hold k allowed vectors.
 
 import { WeftError } from '../errors.js';
-import { gpuAwait } from '../gpu/context.js';
+import { gpuAwait, type GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
 import type { ListArena } from '../cache/arena.js';
 import type { ListCache } from '../cache/list-cache.js';
@@ -18,10 +18,11 @@ import { maxK, openSession, type InternalSession, type ScanTarget } from '../ivf
 import type { ListRecord, SearchResult, SearchSession } from '../ivf/types.js';
 import type { AllowList } from './allow-list.js';
 import { cpuCandidates } from './cpu-scoring.js';
-import type { IndexEnv, IndexSnapshot } from './snapshot.js';
+import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
 /** What every stored search uses besides its snapshot. */
 export interface SearchEnv extends IndexEnv {
+  ctx: GpuContext;
   cache: ListCache;
   /** Each query's probed lists, best first (cache policy, access statistics, tracing). */
   onProbed(lists: number[]): void;
@@ -30,7 +31,8 @@ export interface SearchEnv extends IndexEnv {
 const readBytes = (records: readonly ListRecord[]) => records.reduce((a, r) => a + r.codes.byteLength + r.ids.byteLength, 0);
 
 function target(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists): ScanTarget {
-  return { layout: env.layout, metric: env.metric, lists, ...(snap.trained.sq ? { sq: snap.trained.sq } : {}) };
+  const { sq } = onGpu(snap.trained);
+  return { layout: env.layout, metric: env.metric, lists, ...(sq ? { sq } : {}) };
 }
 
 /** A scan of `lists` for the queries in `qbuf`, `probeStride` probe entries per query; `allow`: a filtered scan. */
@@ -69,7 +71,7 @@ interface Probing {
  * ranking until its probed lists hold `want` allowed vectors; the largest over the queries.
  * `enough`: every query found them within the `depth` ranked lists.
  */
-function widened(allow: AllowList, lists: Uint32Array, nq: number, depth: number, nprobe: number, want: number): { ranks: number; enough: boolean } {
+export function widened(allow: AllowList, lists: Uint32Array, nq: number, depth: number, nprobe: number, want: number): { ranks: number; enough: boolean } {
   let ranks = nprobe, enough = true;
   for (let q = 0; q < nq; q++) {
     let held = 0, r = 0;
@@ -88,7 +90,7 @@ function widened(allow: AllowList, lists: Uint32Array, nq: number, depth: number
 async function rank(env: SearchEnv, snap: IndexSnapshot, qbuf: GPUBuffer, nq: number, nprobe: number, k: number, allow?: AllowList): Promise<Probing> {
   const nlist = snap.manifest.nlist;
   const init: RankInit = {
-    centroids: snap.trained.coarse, dim: env.layout.dim, nlist, metric: env.metric,
+    centroids: onGpu(snap.trained).coarse, dim: env.layout.dim, nlist, metric: env.metric,
     queries: qbuf, queryUnits: env.layout.queryUnits, numQueries: nq, nprobe,
   };
   let probing: Probing;
