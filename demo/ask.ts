@@ -56,6 +56,11 @@ export async function setupAsk(): Promise<void> {
   const stagesOf = new Map<number, TraceStage[]>();
 
   const setStatus = (el: HTMLElement, text: string, error = false) => { el.textContent = text; el.classList.toggle('error', error); };
+  /** Whether the runtime can write answers (false: no WebGPU in this browser, search only). */
+  let answers = true;
+  const readyText = (model?: string) => answers
+    ? `Ready: ${choice?.label ?? model ?? 'model'}, index “${indexName}” (${size} passages).`
+    : `This browser has no WebGPU: no model can write answers here, but your documents are indexed and searched on the CPU — questions get the passages that match. Index “${indexName}” (${size} passages).`;
 
   const refreshControls = () => {
     const ready = !!chat && !loading;
@@ -64,7 +69,8 @@ export async function setupAsk(): Promise<void> {
     ui.askHint.textContent = !chat ? 'Load a model first (step 1).'
       : loading ? 'The model is loading…'
         : size === 0 ? `Add documents to “${indexName}” first (step 2), then ask in the box below.`
-          : `Ask in the box below: answers come from “${indexName}” (${size} passages) and cite them as [1], [2]… — click one to read the passage.`;
+          : answers ? `Ask in the box below: answers come from “${indexName}” (${size} passages) and cite them as [1], [2]… — click one to read the passage.`
+            : `Ask in the box below: the passages of “${indexName}” (${size} passages) that match come back, numbered [1], [2]… — click one to read it.`;
   };
 
   // ---- Indexes and storage ----------------------------------------------------------------
@@ -232,7 +238,8 @@ export async function setupAsk(): Promise<void> {
       size = e.detail.size;
       ui.loadBar.hidden = true;
       ui.load.textContent = 'Reload model';
-      setStatus(ui.engineStatus, `Ready: ${choice?.label ?? e.detail.model}, index “${indexName}” (${size} passages).`);
+      answers = e.detail.answers;
+      setStatus(ui.engineStatus, readyText(e.detail.model));
       refreshControls();
       void refreshIndexes();
       addWaiting();
@@ -311,7 +318,7 @@ export async function setupAsk(): Promise<void> {
       const r = await el.ingest(picked.files, { signal: ctl.signal });
       for (const q of phases) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
       size = (await el.rag?.info())?.size ?? size;
-      setStatus(ui.engineStatus, `Ready: ${choice?.label ?? 'model'}, index “${indexName}” (${size} passages).`);
+      setStatus(ui.engineStatus, readyText());
       setStatus(ui.ingestStatus, `Added ${r.documents} documents as ${r.chunks} passages. “${indexName}” now holds ${size} passages, saved on this device.`);
     } catch (e) {
       // Files that could not be read (a damaged or encrypted PDF) are named; the others were added.

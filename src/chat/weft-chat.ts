@@ -77,6 +77,8 @@ export interface ChatTurn {
   stats?: { generated: number; firstTokenMs: number; totalMs: number };
   /** Assistant turns: asked `alongside` another answer, without the earlier turns. */
   alongside?: boolean;
+  /** Assistant turns: no answer could be written (no WebGPU here), only the passages found. */
+  searchOnly?: boolean;
 }
 
 type Status = 'idle' | 'loading' | 'ready' | 'error';
@@ -328,6 +330,12 @@ export class WeftChat extends LitElement {
     const request = turn.request!;
     try {
       const rag = await this._whenReady();
+      if (this._info && !this._info.answers) {
+        // No WebGPU here: no model can write, but the index searches on the CPU — the passages are the reply.
+        turn.passages = await rag.search(question, { signal: abort.signal, ...(this.k ? { k: this.k } : {}) });
+        Object.assign(turn, { searchOnly: true, finishReason: 'stop' });
+        return undefined;
+      }
       let done: DoneEvent | undefined;
       const options = { signal: abort.signal, ...(this.k ? { k: this.k } : {}), ...(this.maxTokens ? { maxTokens: this.maxTokens } : {}) };
       for await (const e of rag.generate({ messages }, options)) {
@@ -544,7 +552,7 @@ export class WeftChat extends LitElement {
   private _renderStatus(): TemplateResult {
     const info = this._info;
     const text = this._status === 'ready' && info
-      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${new URL(this.remote, location.href).host}` : ''}${info.model ? ` · ${info.model}` : ''}`
+      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${new URL(this.remote, location.href).host}` : ''}${info.model ? ` · ${info.model}` : ''}${info.answers ? '' : ' · search only (no WebGPU)'}`
       : this._status === 'loading' ? 'Loading the models…'
         : this._status === 'error' ? 'Not ready: the runtime could not start' : 'Stopped';
     return html`<div class="status" part="status" role="status"><span class="dot ${this._status}"></span><span>${text}</span></div>`;
@@ -598,7 +606,9 @@ export class WeftChat extends LitElement {
     const parts = splitCitations(t.content.trimStart(), new Set(byNumber.keys()));
     const cited = new Set(t.citations ?? []);
     return html`<article class="message assistant" part="message assistant-message" aria-label="Assistant" aria-busy=${t.pending ? 'true' : 'false'}>
-      <div class="bubble">${t.content
+      <div class="bubble">${t.searchOnly
+        ? html`<span class="placeholder">${passages.length ? 'This browser has no WebGPU, which writing an answer needs; these are the passages of your documents that match, found on the CPU. Click one to read it.' : 'This browser has no WebGPU, which writing an answer needs, and no passage matches.'}</span>`
+        : t.content
         ? parts.map((p) => 'text' in p ? p.text : this._renderCitation(byNumber.get(p.citation)!))
         : t.pending ? html`<span class="placeholder">${passages.length ? 'Reading the passages…' : 'Searching your documents…'}</span>` : html`<span class="placeholder">(no answer)</span>`}${t.pending ? html`<span class="caret" aria-hidden="true"></span>` : nothing}</div>
       ${passages.length ? html`<div class="sources" part="sources"><span class="label">Sources</span>${passages.map((p) => html`

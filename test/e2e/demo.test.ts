@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { build, preview, type PreviewServer } from 'vite';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.mjs';
+import { CHROMIUM_ARGS, CHROMIUM_NO_WEBGPU_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.mjs';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { createRng } from '../../src/random.js';
 import { makePdf } from '../support/pdf.js';
@@ -251,6 +251,34 @@ test('reload: the index is still there and answers without re-ingesting', async 
   await shot(page, '6-pdf-source');
   expect(errors).toEqual([]);
   await page.close();
+});
+
+test('in a browser without WebGPU the app says so, indexes on the CPU and answers questions with the matching passages', async () => {
+  const plain = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_NO_WEBGPU_ARGS, headless: true });
+  try {
+    const page = await (await plain.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url());
+    await page.waitForFunction(() => /no WebGPU|^Ready|Could not/.test(document.querySelector('#engine-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+    expect(await page.locator('#engine-status').textContent()).toMatch(/This browser has no WebGPU: .*searched on the CPU/);
+    await page.setInputFiles('#folder-input', docs);
+    await page.waitForFunction(() => /^Added|Could not/.test(document.querySelector('#ingest-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+    expect(await page.locator('#ingest-status').textContent()).toMatch(/^Added 9 documents/);
+    await chat(page).locator('textarea').fill('How long should tomato seedlings be hardened off?');
+    await chat(page).locator('[part=send]').click();
+    await answered(page, 1);
+    const card = answersIn(page).first();
+    expect(await card.locator('.bubble').textContent()).toMatch(/no WebGPU/);
+    const sources = await sourcesOf(page, card);
+    expect(sources.map((x) => x.doc)).toContain('my-notes/garden/tomatoes.md');
+    for (const x of sources) expect(fromNote(x.doc, x.text), `${x.doc}: ${x.text}`).toBe(true);
+    expect(await chat(page).locator('[part=status]').textContent()).toMatch(/search only \(no WebGPU\)/);
+    await shot(page, '6-no-webgpu');
+    expect(errors).toEqual([]);
+  } finally {
+    await plain.close();
+  }
 });
 
 test('the benchmark view plots recall against queries per second', async () => {
