@@ -5,6 +5,7 @@ import { runModelsBench, type ModelsBenchOptions } from './models.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
 import { runRerankBench, type RerankBenchOptions } from './rerank.js';
 import { runQualityBench, type QualityBenchOptions } from './quality.js';
+import { runPeersBench, type PeersBenchOptions } from './peers.js';
 
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
@@ -13,6 +14,7 @@ const benches = {
   rag: (o: unknown, log: (s: string) => void) => runRagBench(o as RagBenchOptions, log),
   rerank: (o: unknown, log: (s: string) => void) => runRerankBench(o as RerankBenchOptions, log),
   quality: (o: unknown, log: (s: string) => void) => runQualityBench(o as QualityBenchOptions, log),
+  peers: (o: unknown, log: (s: string) => void) => runPeersBench(o as PeersBenchOptions, log),
 };
 
 declare global {

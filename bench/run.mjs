@@ -8,6 +8,8 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CHROMIUM_BASE_ARGS, CHROMIUM_PATH } from '../scripts/chromium.mjs';
+import { rangeHostPlugin } from '../scripts/range-server.mjs';
+import { PEER_SYSTEMS, formatPeers } from './peers-table.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
@@ -18,10 +20,13 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
        npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--part all|stream|periodic]
-                           [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--mode vector|lexical|hybrid] [--json] [--gpu]
+                           [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--mode vector|lexical|hybrid]
+                           [--regime cached|idb|remote] [--json] [--gpu]
        npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
-       npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]`;
-if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality'].includes(name)) {
+       npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]
+       npm run bench -- peers [--n 10000] [--dim 128] [--fvecs FILE.fvecs [--queries FILE.fvecs]] [--nq 200] [--k 10]
+                             [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]`;
+if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
@@ -62,9 +67,10 @@ if (name === 'search') {
       n: { type: 'string', default: '100000' }, requests: { type: 'string', default: '32' }, 'max-tokens': { type: 'string', default: '32' },
       nprobe: { type: 'string', default: '8' }, 'arrival-ms': { type: 'string', default: '200' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
       part: { type: 'string', default: 'all' }, 'periodic-requests': { type: 'string', default: '4' }, 'periodic-tokens': { type: 'string', default: '192' },
-      'periodic-slowdown': { type: 'string' }, mode: { type: 'string' },
+      'periodic-slowdown': { type: 'string' }, mode: { type: 'string' }, regime: { type: 'string', default: 'idb' },
     },
   }));
+  if (!['cached', 'idb', 'remote'].includes(a.regime)) fail('--regime must be cached, idb or remote');
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the rag benchmark reads ../shared/assets (${shared}), which is missing`);
   if (!['all', 'stream', 'periodic'].includes(a.part)) fail(`--part must be all, stream or periodic`);
@@ -72,7 +78,7 @@ if (name === 'search') {
   options = {
     assets: `/@fs${shared}`, n: int(a.n, 'n'), requests: int(a.requests, 'requests'), maxTokens: int(a['max-tokens'], 'max-tokens'), nprobe: int(a.nprobe, 'nprobe'), arrivalMs: Number(a['arrival-ms']),
     part: a.part, periodicRequests: int(a['periodic-requests'], 'periodic-requests'), periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
-    ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}), ...(a.mode ? { mode: a.mode } : {}),
+    ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}), ...(a.mode ? { mode: a.mode } : {}), regime: a.regime,
   };
 } else if (name === 'rerank') {
   ({ values: a } = parseArgs({
@@ -105,6 +111,26 @@ if (name === 'search') {
   if (a.embedder && a.embedder !== 'tiny' && !existsSync(resolve(a.embedder, 'tokenizer.json'))) fail(`--embedder ${a.embedder}: not a model folder (no tokenizer.json)`);
   const embedder = a.embedder === 'tiny' ? 'tiny' : a.embedder ? `/@fs${resolve(a.embedder)}` : undefined;
   options = { assets: `/@fs${shared}`, scale, seed: int(a.seed, 'seed'), ...(embedder ? { embedder } : {}) };
+} else if (name === 'peers') {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: {
+      n: { type: 'string' }, dim: { type: 'string', default: '128' }, fvecs: { type: 'string' }, queries: { type: 'string' },
+      nq: { type: 'string', default: '200' }, k: { type: 'string', default: '10' }, systems: { type: 'string' },
+      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    },
+  }));
+  for (const f of ['fvecs', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
+  for (const f of ['fvecs', 'queries']) if (a[f] && !a[f].endsWith('.fvecs')) fail(`--${f} must be an .fvecs file`);
+  if (a.queries && !a.fvecs) fail('--queries needs --fvecs');
+  const systems = a.systems?.split(',');
+  for (const s of systems ?? []) if (!PEER_SYSTEMS.includes(s)) fail(`--systems: unknown system '${s}' (known: ${PEER_SYSTEMS.join(', ')})`);
+  options = {
+    n: a.n ? int(a.n, 'n') : (a.fvecs ? Number.MAX_SAFE_INTEGER : 10000), dim: int(a.dim, 'dim'), queries: int(a.nq, 'nq'), k: int(a.k, 'k'), seed: int(a.seed, 'seed'),
+    ...(systems ? { systems } : {}),
+    ...(a.fvecs ? { dataUrl: serve(a.fvecs), dataName: basename(a.fvecs) } : {}),
+    ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
+  };
 } else if (name === 'models') {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -136,7 +162,7 @@ const server = await createServer({
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   // No HMR and no file watching: an edit elsewhere in the tree must not reload a running benchmark.
   server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] }, fs: { allow: [root, resolve(root, '../shared'), ...(options.embedder?.startsWith('/@fs') ? [options.embedder.slice(4)] : [])] } },
-  plugins: [{
+  plugins: [rangeHostPlugin(), {
     name: 'weft-bench-files',
     configureServer(s) {
       s.middlewares.use((req, res, next) => {
@@ -161,6 +187,20 @@ try {
   const page = await browser.newPage();
   page.on('console', (m) => { if (m.text().startsWith('[bench] ')) console.error(m.text().slice(8)); });
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  if (name === 'peers') {
+    // Memory figures for the peers benchmark: V8's heap and ArrayBuffer use, after a forced GC.
+    const cdp = await page.context().newCDPSession(page);
+    await page.exposeFunction('weftBenchHeap', async () => { await cdp.send('HeapProfiler.collectGarbage'); return cdp.send('Runtime.getHeapUsage'); });
+  }
+  if (name === 'rag') {
+    // The remote regime's network: Chromium's own emulation (latency and throughput), switched on
+    // by the page once its models and index are loaded.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    await page.exposeFunction('weftBenchNetwork', (c) => cdp.send('Network.emulateNetworkConditions', c
+      ? { offline: false, latency: c.latencyMs, downloadThroughput: (c.mbps * 1e6) / 8, uploadThroughput: (c.mbps * 1e6) / 8 }
+      : { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 }));
+  }
   await page.goto(url);
   await page.waitForFunction(() => 'weftBench' in window);
   result = await page.evaluate(([n, o]) => window.weftBench.run(n, o), [name, options]);
@@ -178,12 +218,15 @@ if (name === 'search') {
   for (const r of result.rows) console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
   console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
 } else if (name === 'rag') {
-  console.log(`\nWeft rag benchmark: ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} index in IndexedDB, cache 25%, nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`);
+  const where = { cached: 'every list resident on the GPU', idb: `lists cold in IndexedDB, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index`, remote: `lists behind a range-request host at ${result.network?.mbps} Mbit/s, ${result.network?.latencyMs} ms RTT, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index` }[result.regime];
+  console.log(`\nWeft rag benchmark, regime ${result.regime} (${where}): ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} index (${f(result.indexBytes / 2 ** 20, 1)} MiB of lists), nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`);
   if (result.sequential) {
     console.log(`sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`);
     console.log(`woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`);
     console.log(`e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)} (mean ITL ${f(result.woven.itlMeanMs, 1)} ms vs ${f(result.decodeOnlyItlMeanMs, 1)} ms decode-only: ${f(result.itlMeanInflation, 3)})`);
     for (const s of ['sequential', 'woven']) console.log(`${s.padEnd(10)}  per request, median ms: ${Object.entries(result[s].stageMs).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}`);
+    console.log(`bound (sequential, every list resident) e2e ${f(result.boundE2eMedianMs, 0)} ms: idealSpeedup ${f(result.idealSpeedup, 2)}, woven reaches ${f(result.ofIdeal, 3)} of it`);
+    console.log(`retrieval's share of request latency: sequential ${f(result.retrievalShareSequential, 3)}, woven ${f(result.retrievalShareWoven, 3)}; probed lists on the GPU when searched: woven ${f(result.prefetchHitRate, 3)} (prefetch), sequential ${f(result.sequentialGpuHitRate, 3)}`);
   }
   if (result.periodic.length) {
     console.log(`\nperiodic retrieval (PipeRAG), ${result.periodicTokens}-token answers, k 1; blocking = the same retrievals without pipelining`);
@@ -209,6 +252,8 @@ if (name === 'search') {
   if (result.scale) console.log(`\none keyword search on ${result.scale.chunks} chunks in IndexedDB: ${f(result.scale.searchMsMedian, 1)} ms median, ${f(result.scale.searchMsP99, 1)} ms p99; CPU (blocks the thread) ${f(result.scale.cpuMsMedian, 2)} ms median, ${f(result.scale.cpuMsP99, 2)} ms p99; ${f(result.scale.bucketKBMedian, 0)} KiB of postings read`);
   if (result.scale) console.log(`ingest of ${result.scale.chunks} chunks in batches of 10000: ${f(result.scale.ingestMs / 1000, 1)} s; then one 10-chunk add: ${f(result.scale.smallAddMs, 0)} ms`);
   if (result.scale) console.log(`lexicalSession: longest one-term step ${f(result.scale.sliceCpuMsMedian, 2)} ms median, ${f(result.scale.sliceCpuMsP99, 2)} ms p99 of CPU; ranking (read()) ${f(result.scale.rankMsMedian, 2)} ms median, ${f(result.scale.rankMsP99, 2)} ms p99`);
+} else if (name === 'peers') {
+  console.log(`\n${formatPeers(result)}`);
 } else if (name === 'models') {
   console.log('\nWeft models benchmark');
   console.log(`reference generator (stories260K)  prefill ${f(result.prefillTokPerS, 0)} tok/s, decode ${f(result.decodeMsMedian, 2)} ms/step median, ${f(result.decodeMsP99, 2)} ms p99 (${result.decodeSteps} steps)`);
@@ -218,7 +263,7 @@ if (name === 'search') {
   console.log(`cold open + first answer  ${f(result.coldOpenMs, 1)} ms; with kernels already compiled ${f(result.coldOpenCompiledMs, 1)} ms (reading its lists: ${f(result.firstQueryReadMs, 1)} ms)`);
   console.log(`IndexedDB reads           ${f(result.idbReadMBps, 1)} MB/s`);
   console.log(`IndexedDB → GPU stream    ${f(result.streamMBps, 1)} MB/s (overlap ${f(result.streamOverlap, 3)})`);
-  console.log(`hit rate                  hotness ${f(result.hitRate, 3)}, LRU ${f(result.hitRateLru, 3)}, Belady ${f(result.beladyHitRate, 3)} (hotness/Belady ${f(result.hitRateVsOptimal, 3)})`);
+  console.log(`hit rate                  ${result.policy} (default) ${f(result.hitRate, 3)} (trimmed to 0.9 after each search: ${f(result.hitRateFill09, 3)}), hotness ${f(result.hitRateHotness, 3)}, LRU ${f(result.hitRateLru, 3)}; Belady ${f(result.beladyHitRate, 3)}, static top-popularity ${f(result.staticHitRate, 3)} (${result.policy}/Belady ${f(result.hitRateVsOptimal, 3)})`);
 }
 console.log('\ntargets:');
 for (const t of result.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.name}: ${f(t.got, 3)} (want ${t.want})`);
