@@ -21,48 +21,37 @@ const sharedAssets = resolve(import.meta.dirname, '../shared/assets');
 // The CPU fallback's tests that run in a Chromium without WebGPU (the `browser-nogpu` project), not in `browser`.
 const noWebGpuTests = ['test/browser/cpu-nogpu*.test.ts'];
 
+/** A Vitest project of browser tests in Debian's Chromium launched with `args`. */
+function browserProject(name: string, args: string[], o: { include?: string[]; exclude?: string[]; plugins?: Plugin[] }) {
+  return {
+    extends: true,
+    ...(o.plugins ? { plugins: o.plugins } : {}),
+    test: {
+      root: import.meta.dirname,
+      name,
+      include: o.include ?? ['test/browser/**/*.test.ts'],
+      ...(o.exclude ? { exclude: o.exclude } : {}),
+      provide: { sharedAssets: `/@fs${sharedAssets}` },
+      testTimeout: 120_000,
+      browser: {
+        enabled: true,
+        headless: true,
+        screenshotFailures: false,
+        provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args } }),
+        instances: [{ browser: 'chromium' as const }],
+      },
+    },
+  };
+}
+
 const test = {
   root: import.meta.dirname,
   projects: [
     { extends: true, test: { root: import.meta.dirname, name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
     { extends: true, test: { root: import.meta.dirname, name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 180_000, hookTimeout: 180_000 } },
-    {
-      extends: true,
-      // A static host with range requests (and its faults) for the remote tier's tests.
-      plugins: [rangeHostPlugin()],
-      test: {
-        root: import.meta.dirname,
-        name: 'browser',
-        include: ['test/browser/**/*.test.ts'],
-        exclude: [...configDefaults.exclude, ...noWebGpuTests],
-        provide: { sharedAssets: `/@fs${sharedAssets}` },
-        testTimeout: 120_000,
-        browser: {
-          enabled: true,
-          headless: true,
-          screenshotFailures: false,
-          provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
-          instances: [{ browser: 'chromium' as const }],
-        },
-      },
-    },
-    {
-      extends: true,
-      test: {
-        root: import.meta.dirname,
-        name: 'browser-nogpu',
-        include: noWebGpuTests,
-        provide: { sharedAssets: `/@fs${sharedAssets}` },
-        testTimeout: 120_000,
-        browser: {
-          enabled: true,
-          headless: true,
-          screenshotFailures: false,
-          provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_NO_WEBGPU_ARGS } }),
-          instances: [{ browser: 'chromium' as const }],
-        },
-      },
-    },
+    // A static host with range requests (and its faults) for the remote tier's tests.
+    browserProject('browser', CHROMIUM_ARGS, { exclude: [...configDefaults.exclude, ...noWebGpuTests], plugins: [rangeHostPlugin()] }),
+    browserProject('browser-nogpu', CHROMIUM_NO_WEBGPU_ARGS, { include: noWebGpuTests }),
   ],
 };
 
