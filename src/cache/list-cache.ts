@@ -30,9 +30,8 @@ export interface CacheLease {
   release(): void;
 }
 
-export interface ListCache {
-  /** The arena as the scan kernel binds it. */
-  readonly lists: ListArena;
+/** What every list cache tells (the GPU one here, the CPU backend's in store/cpu-list-cache.ts). */
+export interface CachedLists {
   readonly budget: number;
   readonly used: number;
   /** Target fill after each search, as a fraction of the budget. */
@@ -43,6 +42,11 @@ export interface ListCache {
   bytesFor(count: number): number;
   /** A search's probed lists, best first (feeds the policy). */
   touch(lists: readonly number[]): void;
+}
+
+export interface ListCache extends CachedLists {
+  /** The arena as the scan kernel binds it. */
+  readonly lists: ListArena;
   lease(): CacheLease;
   /** Inserts a record (not pinned), evicting the coldest lists not in `keep`; false if it cannot fit now. */
   insert(record: ListRecord, keep?: ReadonlySet<number>): boolean;

@@ -5,7 +5,7 @@
 // prefetch and preload place lists unconditionally; and the same counters. No pins: a search
 // holds the decoded lists it uses by reference, so an eviction never pulls one from under it.
 
-import type { CacheStats } from '../cache/list-cache.js';
+import type { CachedLists, CacheStats } from '../cache/list-cache.js';
 import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
 import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
 import { decodedBytes, decodeList, type DecodedList } from '../ivf/cpu-search.js';
@@ -21,15 +21,7 @@ export interface CpuListCacheOptions {
   quantizer: () => ScalarQuantizer | undefined;
 }
 
-export interface CpuListCache {
-  readonly budget: number;
-  readonly used: number;
-  readonly fill: number;
-  has(list: number): boolean;
-  resident(): number[];
-  bytesFor(count: number): number;
-  /** A search's probed lists, best first (feeds the policy). */
-  touch(lists: readonly number[]): void;
+export interface CpuListCache extends CachedLists {
   /** The decoded list if cached (a hit), else undefined (a miss). */
   get(list: number): DecodedList | undefined;
   /** Decodes a record for a search; it is cached too where the policy admits it (evicting lists not in `keep`), else counted as a scratch list. */
