@@ -5,8 +5,9 @@
 // and cold open from browser storage to the first answer (in a fresh iframe: bench/peers-open.ts).
 // A system that fails gets `error` in its row and the others still run.
 
-import { gaussianMixture, createRng } from '../src/random.js';
+import { createRng } from '../src/random.js';
 import { parseVectors, type Matrix } from './formats.js';
+import { heldInQueries, mixtureSplit } from './data.js';
 import { createAdapter, SYSTEM_NAMES, type BuildInput, type Searchable, type SystemAdapter, type SystemName } from './peers-systems.js';
 import type { ColdOpenRequest, ColdOpenResult } from './peers-open.js';
 
@@ -243,18 +244,12 @@ export async function runPeersBench(o: PeersBenchOptions, log: (s: string) => vo
       queries = qm.data.slice(0, Math.min(qm.n, o.queries) * qm.dim);
     } else {
       // Held-in rows with a little noise stand in for queries when none are given.
-      const rng = createRng(o.seed);
-      const nq = Math.min(o.queries, base.n);
-      queries = new Float32Array(nq * base.dim);
-      for (let i = 0; i < nq; i++) {
-        const r = rng.int(base.n);
-        for (let j = 0; j < base.dim; j++) queries[i * base.dim + j] = base.data[r * base.dim + j]! * (1 + 0.01 * rng.normal());
-      }
+      queries = heldInQueries(base, Math.min(o.queries, base.n), createRng(o.seed));
     }
   } else {
-    const all = gaussianMixture(o.n + o.queries, o.dim, { centers: Math.max(8, Math.round(Math.sqrt(o.n) / 2)), seed: o.seed });
-    base = { data: all.slice(0, o.n * o.dim), n: o.n, dim: o.dim };
-    queries = all.slice(o.n * o.dim);
+    const split = mixtureSplit(o.n, o.queries, o.dim, o.seed);
+    base = { ...split.base, data: split.base.data.slice() };
+    queries = split.queries;
     dataName = `Gaussian mixture (seed ${o.seed})`;
   }
   const { n, dim } = base;

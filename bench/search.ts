@@ -3,7 +3,7 @@
 // page (headless Chromium), so every figure is for the WebGPU device the browser exposes.
 
 import {
-  createFlatIndex, createGpuContext, createIvfIndex, createRng, gaussianMixture, recallAtK,
+  createFlatIndex, createGpuContext, createIvfIndex, createRng, recallAtK,
   type GpuContext, type IvfIndex, type Metric, type SearchResult, type StorageType,
 } from '../src/weft.js';
 import { bufferFrom } from '../src/gpu/kernels.js';
@@ -11,6 +11,7 @@ import { encodeRows, layoutFor, packRows, padRows, normalizeRows } from '../src/
 import { uploadLists } from '../src/ivf/gpu-lists.js';
 import { timeScanKernel } from '../src/ivf/scan.js';
 import { parseVectors, type Matrix } from './formats.js';
+import { heldInQueries, mixtureSplit } from './data.js';
 
 export interface SearchBenchOptions {
   dataUrl?: string; dataName?: string;
@@ -112,18 +113,10 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
       queries = qm.data.slice(0, Math.min(qm.n, o.queries) * qm.dim);
     } else {
       // Held-in rows with a little noise stand in for queries when none are given.
-      const nq = Math.min(o.queries, base.n);
-      queries = new Float32Array(nq * base.dim);
-      for (let i = 0; i < nq; i++) {
-        const r = rng.int(base.n);
-        for (let j = 0; j < base.dim; j++) queries[i * base.dim + j] = base.data[r * base.dim + j]! * (1 + 0.01 * rng.normal());
-      }
+      queries = heldInQueries(base, Math.min(o.queries, base.n), rng);
     }
   } else {
-    // One mixture, split: queries come from the same distribution as the data.
-    const all = gaussianMixture(o.n + o.queries, o.dim, { centers: Math.max(8, Math.round(Math.sqrt(o.n) / 2)), seed: o.seed });
-    base = { data: all.subarray(0, o.n * o.dim), n: o.n, dim: o.dim };
-    queries = all.slice(o.n * o.dim);
+    ({ base, queries } = mixtureSplit(o.n, o.queries, o.dim, o.seed));
   }
   const { n, dim } = base;
   const nq = queries.length / dim;

@@ -3,7 +3,7 @@
 // only what it probes, keeps what it fetched in IndexedDB for offline use, never mixes a
 // republished file with cached sections, and turns every misbehaviour of a host into a coded
 // error that leaves the cache as it was.
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { gaussianMixture, type GpuContext } from '../../src/weft.js';
 import { createStoredIndex } from '../../src/store/stored-index.js';
 import { exportIndex } from '../../src/store/portable.js';
