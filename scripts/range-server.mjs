@@ -2,7 +2,7 @@
 // --regime remote`: files PUT into memory are served as a CDN would (206 with Content-Range,
 // ETag, Accept-Ranges, 416 past the end), and on demand it misbehaves the ways real hosts do —
 // a connection dropped mid-body, a body cut short, 200 with the whole file instead of 206, bytes
-// flipped in transit, no answer at all — so those paths are tested against real HTTP. It counts
+// flipped in transit (in ranges past the head), no answer at all — so those paths are tested against real HTTP. It counts
 // every request per file. Mounted as Vite middleware (dev server, preview, Vitest's browser
 // server) under /__weft-range/.
 //
@@ -57,7 +57,8 @@ export function createRangeHost() {
     res.statusCode = 206;
     res.setHeader('content-range', `bytes ${start}-${end - 1}/${file.bytes.length}`);
     if (kind === 'short') data = data.subarray(0, Math.floor(data.length / 2));
-    if (kind === 'tamper') { data = Buffer.from(data); data[data.length >> 1] ^= 0x5a; }
+    // The first byte of a range past the file's head: a section's, so its CRC must catch it.
+    if (kind === 'tamper' && start > 0 && data.length > 0) { data = Buffer.from(data); data[0] ^= 0x5a; }
     res.setHeader('content-length', String(kind === 'drop' ? end - start : data.length));
     if (req.method === 'HEAD') { res.end(); return; }
     if (kind === 'drop') {
