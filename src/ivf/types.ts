@@ -57,6 +57,12 @@ export interface SearchSession {
   readonly done: boolean;
   /** Scan the next `lists` probe ranks for every query (default: all that remain) and merge them into the running top-k. */
   step(lists?: number): Promise<SliceReport>;
+  /**
+   * Stored indexes: reads (I/O, no GPU work) the lists the next `step(lists)` needs that are not
+   * cached, so that the step only scans. A caller running steps in decode gaps calls it before
+   * waiting for a gap: a read from IndexedDB or the network in a gap would hold up the next token.
+   */
+  prepare?(lists?: number): Promise<void>;
   /** The running top-k (the final result once `done`). */
   read(): Promise<SearchResult>;
   /** Releases the session's GPU buffers. Called by `read()` once done. */

@@ -269,13 +269,17 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         const { q, arrived } = await start;
         const session = await timed(() => index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}) }));
         // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
-        // progress decodes), so that a slice in a gap finds its lists cached and only scans.
+        // progress decodes), so that a slice in a gap finds its lists cached and only scans —
+        // the prefetch first, then before each slice whatever it still lacks (prepare).
         await arrived;
         try {
           let slices = 0;
           while (!session.done) {
             if (r.cancelled?.()) return { passages: [], busyMs: busy };
             checkAborted(r.signal, 'The answer');
+            // Lists the prefetch did not bring (or that were evicted since) are read here, between
+            // gaps: only the scan takes one.
+            await session.prepare?.(r.listsPerSlice);
             const s0 = performance.now();
             const step = await timed(() => session.step(r.listsPerSlice));
             trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });

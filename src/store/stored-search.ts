@@ -247,15 +247,29 @@ export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, que
   const { nprobe, depth } = ranking;
   const partials: SearchResult[] = [];
   let released = false;
-
-  const slice = async (r0: number, r1: number) => {
+  // Records read ahead by prepare() for the next step, until it takes them.
+  const staged = new Map<number, ListRecord>();
+  const listsOf = (r0: number, r1: number) => {
     const wanted = new Set<number>();
     for (let q = 0; q < nq; q++) for (let r = r0; r < r1; r++) wanted.add(ranking.lists[q * depth + r]!);
+    return wanted;
+  };
+  const span = (count: number | undefined) => {
+    const want = count ?? nprobe - main.scanned;
+    if (!Number.isInteger(want) || want < 1) throw new WeftError('INVALID_OPTION', `step() takes a positive whole number of lists; got ${String(count)}.`);
+    return Math.min(nprobe, main.scanned + want);
+  };
+
+  const slice = async (r0: number, r1: number) => {
+    const wanted = listsOf(r0, r1);
     const lease = cache.lease();
     let scratch: ListArena | undefined;
     try {
       const missing = lease.pinCached(wanted);
-      const records = missing.length ? await env.store.readLists(env.name, missing) : [];
+      const unread = missing.filter((l) => !staged.has(l));
+      const read = unread.length ? await env.store.readLists(env.name, unread) : [];
+      const records = [...missing.filter((l) => staged.has(l)).map((l) => staged.get(l)!), ...read];
+      staged.clear();
       cache.noteStreamed(records);
       const leftovers = lease.admit(records, wanted);
       main.submit(r1 - r0);
@@ -293,10 +307,14 @@ export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, que
           throw new WeftError('CONFLICT', `Index '${env.name}' changed during the search; start it again.`);
         }
         if (main.done) throw new WeftError('SEARCH_FINISHED', `All ${nprobe} probed lists were already scanned; call read().`);
-        const want = count ?? nprobe - main.scanned;
-        if (!Number.isInteger(want) || want < 1) throw new WeftError('INVALID_OPTION', `step() takes a positive whole number of lists; got ${String(count)}.`);
-        return slice(main.scanned, Math.min(nprobe, main.scanned + want));
+        return slice(main.scanned, span(count));
       });
+    },
+    async prepare(count) {
+      if (released || main.done) return;
+      const need = [...listsOf(main.scanned, span(count))].filter((l) => !cache.has(l) && !staged.has(l));
+      if (need.length === 0) return;
+      for (const r of await env.store.readLists(env.name, need)) staged.set(r.list, r);
     },
     async read() {
       const r = await main.read();

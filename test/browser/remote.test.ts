@@ -106,6 +106,24 @@ describe('an index served over HTTP range requests', () => {
     expect(again.remote.stats().localHits).toBeGreaterThanOrEqual(6);
   }));
 
+  gpuTest('a search session reads a slice\'s lists in prepare(), so that its step (run in a decode gap) sends no request', body(async (ctx) => {
+    const { local, data, name } = await published(ctx);
+    const r = await remote(name, ctx);
+    const q = data.slice(0, dim);
+    const session = await r.searchSession(q, { k: 5, nprobe: 6 });
+    await log(name, true);
+    for (let i = 0; i < 3; i++) {
+      await session.prepare!(2);
+      const read = (await log(name)).length;
+      expect(read, `slice ${i}: prepare fetched its lists`).toBeGreaterThan(0);
+      await log(name, true);
+      const step = await session.step(2);
+      expect(await log(name), `slice ${i}: the step sent no request`).toEqual([]);
+      expect(step.streamedBytes).toBeGreaterThan(0);
+    }
+    expect(await session.read()).toEqual(await local.search(q, { k: 5, nprobe: 6 }));
+  }));
+
   gpuTest('the IndexedDB tier keeps to its byte budget, evicting by the cache policy', body(async (ctx) => {
     const { data, name } = await published(ctx);
     const budget = 20_000; // a few of the 16 lists
