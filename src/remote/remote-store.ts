@@ -354,6 +354,12 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
         }),
       };
     },
+    async warmTermBuckets(n, buckets) {
+      if (n !== name || !adopted) return;
+      const present = buckets.filter((b) => Number.isInteger(b) && section(SECTION.terms, b));
+      // Fetched now, in parallel; the keyword steps' reads then find them in flight or kept.
+      if (present.length) await read(present.map((b) => pieceOf(section(SECTION.terms, b)!))).catch(() => undefined);
+    },
     async readAccessCounts(n) { checkName(n); return cachedAccess ? new Float64Array(cachedAccess) : new Float64Array(0); },
     async writeAccessCounts(n, counts) { checkName(n); cachedAccess = counts.slice().buffer; await cache.saveAccess(href, counts); },
     close() { cache.close(); },

@@ -82,6 +82,13 @@ export interface WeftStore {
    * manifest they belong to (read with them: its lexical totals are the ones to score with).
    */
   readTermBuckets(name: string, buckets: readonly number[], terms?: readonly string[]): Promise<{ manifest: Manifest; buckets: TermBucket[] }>;
+  /**
+   * A hint, optional: a keyword search is about to read these buckets, step by step. A store over
+   * a slow tier (the remote store) starts fetching them all now, so the steps do not each wait a
+   * round trip; stores that read fast ignore it. Resolves once they have arrived (never rejects;
+   * callers need not wait).
+   */
+  warmTermBuckets?(name: string, buckets: readonly number[]): Promise<void>;
   readAccessCounts(name: string): Promise<Float64Array>;
   writeAccessCounts(name: string, counts: Float64Array): Promise<void>;
   close(): void;

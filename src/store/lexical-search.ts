@@ -71,6 +71,7 @@ export async function openLexicalSession(store: WeftStore, name: string, seen: M
   let lex = lexicalOf(seen);
   let analyzer = await loadAnalyzer(lex.language);
   let terms = [...queryTerms(analyzer.terms(query))];
+  void store.warmTermBuckets?.(name, [...new Set(terms.map(([t]) => bucketOf(t, lex.buckets)))]);
   let generation: number | undefined;
   let scores = new Scores(0);
   let scored = 0, restarts = 0;

@@ -124,6 +124,24 @@ describe('an index served over HTTP range requests', () => {
     expect(await session.read()).toEqual(await local.search(q, { k: 5, nprobe: 6 }));
   }));
 
+  gpuTest('a keyword session fetches its term buckets at once, so its steps wait for no round trip', body(async (ctx) => {
+    const { local, name } = await published(ctx);
+    const r = await remote(name, ctx);
+    const query = 'cobalt harbor meadow river lantern';
+    const warmed: Promise<void>[] = [];
+    const warm = r.remote.warmTermBuckets!.bind(r.remote);
+    r.remote.warmTermBuckets = (n, b) => { const p = warm(n, b); warmed.push(p); return p; };
+    await log(name, true);
+    const session = await r.lexicalSession(query, { k: 10 });
+    expect(warmed).toHaveLength(1);
+    await warmed[0];
+    expect((await log(name)).length).toBeGreaterThan(0);
+    await log(name, true);
+    while (!session.done) await session.step(1);
+    expect(await log(name)).toEqual([]);
+    expect(await session.read()).toEqual(await local.lexicalSearch(query, { k: 10 }));
+  }));
+
   gpuTest('the IndexedDB tier keeps to its byte budget, evicting by the cache policy', body(async (ctx) => {
     const { data, name } = await published(ctx);
     const budget = 20_000; // a few of the 16 lists
