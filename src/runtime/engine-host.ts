@@ -20,7 +20,7 @@ import type { LoadProgress } from '../util/progress.js';
 import { createRag } from './rag.js';
 import type { LocalRag, RagEvent, RagOptions } from './types.js';
 import { openStore, type WeftStore } from '../store/idb-store.js';
-import { openRemoteStore, type RemoteStore } from '../remote/remote-store.js';
+import { openRemoteStore } from '../remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
 /** The createRag options that RagWorkerOptions passes through unchanged. */
@@ -33,11 +33,19 @@ function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'm
   };
 }
 
+/**
+ * Where an onnxruntime-web model (embedder, ONNX rerankers) runs: on the worker's GPU unless its
+ * options name WASM; without a GPU on WASM unless they name a device (then that one, or its error).
+ */
+function onnxPlacement(device: string | undefined, gpu: GpuContext | undefined): { device?: 'wasm'; gpu?: GpuContext } {
+  if (!gpu) return device ? {} : { device: 'wasm' };
+  return device !== 'wasm' ? { gpu } : {};
+}
+
 /** The reranker a RerankerSpec names, on the worker's GPU (without one: ONNX rerankers on WASM; the decoder reranker needs WebGPU and says so). */
 function createReranker(spec: RerankerSpec, gpu: GpuContext | undefined, onProgress: ((p: LoadProgress) => void) | undefined): Promise<Reranker> {
   const progress = onProgress ? { onProgress } : {};
-  // Without a GPU an ONNX model runs on WASM unless its spec names a device (then that one, or its error).
-  const on = (device: string | undefined) => (!gpu ? (device ? {} : { device: 'wasm' as const }) : device !== 'wasm' ? { gpu } : {});
+  const on = (device: string | undefined) => onnxPlacement(device, gpu);
   if ('crossEncoder' in spec) return createCrossEncoder({ ...spec.crossEncoder, ...on(spec.crossEncoder.device), ...progress });
   if ('onnxDecoder' in spec) return createOnnxDecoderReranker({ ...spec.onnxDecoder, ...on(spec.onnxDecoder.device), ...progress });
   if ('decoder' in spec) return createLlama2cReranker({ ...spec.decoder, ...(gpu ? { gpu } : {}) });
@@ -132,6 +140,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
       const device = available ? await sharedGpu() : undefined;
       let embedder: Embedder | undefined;
       let store: WeftStore | undefined;
+      let indexName = options.indexName;
       let reranker: Reranker | undefined;
       let r: LocalRag;
       try {
@@ -139,13 +148,16 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
         embedder = await createOnnxEmbedder({
           ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
           ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
-          ...(e.device ? { device: e.device } : {}), ...(!device ? (e.device ? {} : { device: 'wasm' as const }) : e.device !== 'wasm' ? { gpu: device } : {}), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
+          ...(e.device ? { device: e.device } : {}), ...onnxPlacement(e.device, device), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
           ...(e.sha256 ? { sha256: e.sha256 } : {}), ...(progress ? { onProgress: progress } : {}),
         });
         if (options.reranker) reranker = await createReranker(options.reranker, device, progress);
-        store = options.remote ? await openRemoteStore(options.remote.url, options.remote) : await openStore(options.dbName ? { dbName: options.dbName } : {});
+        // A published index (read-only, over HTTP) holds one index, under its own name.
+        const remote = options.remote ? await openRemoteStore(options.remote.url, options.remote) : undefined;
+        store = remote ?? await openStore(options.dbName ? { dbName: options.dbName } : {});
+        indexName = remote?.indexName ?? indexName;
         r = await createRag({
-          store, indexName: options.remote ? (store as RemoteStore).indexName : options.indexName, embedder, ...(generator ? { generator } : {}), gpu: device ?? 'cpu', ...(options.create === false ? { create: false } : {}),
+          store, indexName, embedder, ...(generator ? { generator } : {}), gpu: device ?? 'cpu', ...(options.create === false ? { create: false } : {}),
           ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
           ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
           ...(options.language ? { language: options.language } : {}),
@@ -160,7 +172,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
         throw e;
       }
       rag = { rag: r, store, embedder, reranker };
-      return { indexName: options.remote ? (store as RemoteStore).indexName : options.indexName, size: r.index?.size ?? 0, backend: device ? 'gpu' : 'cpu', answers: generator !== undefined };
+      return { indexName, size: r.index?.size ?? 0, backend: device ? 'gpu' : 'cpu', answers: generator !== undefined };
     },
 
     ingest(documents, onProgress, call) {
