@@ -18,8 +18,7 @@
 
 import { WeftError } from '../errors.js';
 import { crc32 } from './checksum.js';
-import { isInt, isRecord } from './index-checks.js';
-import { manifestProblem } from './index-checks.js';
+import { isInt, isRecord, manifestProblem } from './index-checks.js';
 import type { EncodedBucket } from './lexical-records.js';
 import type { CatalogEntry } from './allow-list.js';
 import type { ChunkRecord, Manifest, WholeIndex } from './records.js';

@@ -104,8 +104,8 @@ function parseVersion2(all: Uint8Array): WholeIndex {
       chunks.push(decodeChunk(bytes, e, bad));
     }
   }
-  // Term buckets and the catalog are for readers in place (src/remote); an import builds its own.
-  for (const s of toc.values()) if (s.kind === SECTION.terms || s.kind === SECTION.catalog) read(s.kind, s.key);
+  // Term buckets and the catalog are for readers in place (src/remote): an import builds its own
+  // from the chunks (the trailer has already vouched for their bytes).
   return { manifest, centroids: { centroids: f32(read(SECTION.centroids, 0))!, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) }, lists, chunks };
 }
 
