@@ -552,7 +552,7 @@ export class WeftChat extends LitElement {
   private _renderStatus(): TemplateResult {
     const info = this._info;
     const text = this._status === 'ready' && info
-      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${new URL(this.remote, location.href).host}` : ''}${info.model ? ` · ${info.model}` : ''}${info.answers ? '' : ' · search only (no WebGPU)'}`
+      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${this._remoteHost()}` : ''}${info.model ? ` · ${info.model}` : ''}${info.answers ? '' : ' · search only (no WebGPU)'}`
       : this._status === 'loading' ? 'Loading the models…'
         : this._status === 'error' ? 'Not ready: the runtime could not start' : 'Stopped';
     return html`<div class="status" part="status" role="status"><span class="dot ${this._status}"></span><span>${text}</span></div>`;
@@ -587,10 +587,15 @@ export class WeftChat extends LitElement {
     </div>`;
   }
 
+  /** The host a published index (`remote`) is served from, as people know it. */
+  private _remoteHost(): string {
+    return new URL(this.remote ?? '', location.href).host;
+  }
+
   private _renderEmpty(): TemplateResult {
     if (this._status !== 'ready') return html`<p class="empty"><strong>Getting ready</strong>The models load once and are cached for the next visit.</p>`;
     if (this.remote && this._info) {
-      return html`<p class="empty"><strong>Ask about “${this._info.indexName}”</strong>${plural(this._info.size, 'passage')}, published at ${new URL(this.remote, location.href).host}; each search fetches only the parts it needs and keeps them for the next visit. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
+      return html`<p class="empty"><strong>Ask about “${this._info.indexName}”</strong>${plural(this._info.size, 'passage')}, published at ${this._remoteHost()}; each search fetches only the parts it needs and keeps them for the next visit. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
     }
     if (!this._info?.size) return html`<p class="empty"><strong>No documents yet</strong>Add text, Markdown or HTML files with “Add documents”, or drop them here. Then ask a question about them.</p>`;
     return html`<p class="empty"><strong>Ask about your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
