@@ -122,11 +122,15 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
         last = now;
       }
     }
-    const runStream = async (schedule: 'sequential' | 'woven', r: Regime = regime) => {
+    /** A runtime over regime `r`'s store; resident: every list on the GPU before the first request. */
+    const openFor = async (r: Regime, schedule?: 'sequential' | 'woven') => {
       const src = await storeFor(r);
-      const rag = await createRag({ store: src.store, indexName: 'corpus', embedder, generator, gpu: ctx, schedule, cacheBytes: r === 'cached' ? residentBytes : cacheBytes, ...(o.mode ? { mode: o.mode } : {}) });
-      // Resident: every list on the GPU before the first request.
+      const rag = await createRag({ store: src.store, indexName: 'corpus', embedder, generator, gpu: ctx, ...(schedule ? { schedule } : {}), cacheBytes: r === 'cached' ? residentBytes : cacheBytes, ...(o.mode ? { mode: o.mode } : {}) });
       if (r === 'cached') await rag.search(questions[0]!, { k: 1, nprobe: nlist, mode: 'vector' });
+      return { src, rag };
+    };
+    const runStream = async (schedule: 'sequential' | 'woven', r: Regime = regime) => {
+      const { src, rag } = await openFor(r, schedule);
       const before = (await rag.info()).cache;
       await network(r === 'remote');
       const lat: number[] = [], ttft: number[] = [], itl: number[] = [];
@@ -172,9 +176,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
     // (one window stale, nprobe from the performance model) and blocking (same nprobe).
     const periodic: PeriodicFigure[] = [];
     if (part !== 'stream') {
-      const src = await storeFor(regime);
-      const rag = await createRag({ store: src.store, indexName: 'corpus', embedder, generator, gpu: ctx, cacheBytes, ...(o.mode ? { mode: o.mode } : {}) });
-      if (regime === 'cached') await rag.search(questions[0]!, { k: 1, nprobe: nlist, mode: 'vector' });
+      const { src, rag } = await openFor(regime);
       const line = await rag.profile();
       await network(true);
       log(`performance model: search ≈ ${line.intercept.toFixed(2)} ms + ${line.slope.toFixed(3)} ms x nprobe`);
