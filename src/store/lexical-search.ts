@@ -58,7 +58,7 @@ export interface LexicalSession {
   read(): LexicalHits;
 }
 
-/** Runs one step of a session; a stored index passes its exclusive queue. */
+/** Runs the scoring of one step (not its read); a stored index passes its exclusive queue. */
 export type StepRunner = <T>(fn: () => Promise<T>) => Promise<T>;
 
 /** Opens a keyword search session of `query` on index `name`, whose manifest (as the caller last saw it) is `seen`. */
@@ -76,41 +76,53 @@ export async function openLexicalSession(store: WeftStore, name: string, seen: M
   let scores = new Scores(0);
   let scored = 0, restarts = 0;
 
-  const stepNow = async (want: number): Promise<void> => {
+  /**
+   * Scores the terms `take` from `read` (their buckets); false when the index was replaced or
+   * changed since the earlier steps, and the step must start again.
+   */
+  const score = async (read: Awaited<ReturnType<WeftStore['readTermBuckets']>>, take: [string, number][]): Promise<boolean> => {
+    const now = lexicalOf(read.manifest);
+    if (now.language !== lex.language || now.buckets !== lex.buckets) {
+      // Replaced by an index of another language or bucket count: analyse the query again.
+      if (restarts++ >= 3) throw new WeftError('CONFLICT', `Index '${name}' was replaced during the keyword search; search again.`, { details: { name } });
+      lex = now;
+      analyzer = await loadAnalyzer(lex.language);
+      terms = [...queryTerms(analyzer.terms(query))];
+      generation = undefined;
+      scored = 0;
+      return false;
+    }
+    if (generation !== read.manifest.generation) {
+      if (generation !== undefined) restarts++;
+      const restart = generation !== undefined && scored > 0;
+      generation = read.manifest.generation;
+      // Dense sums for ids below nextId, unless deletes or explicit ids left it far above the chunk count.
+      scores = new Scores(Math.min(read.manifest.nextId, 1024 + 4 * now.chunks));
+      lex = now;
+      if (restart) { scored = 0; return false; }
+    }
+    const byNumber = new Map(read.buckets.map((b) => [b.bucket, b]));
+    for (const [t, qtf] of take) {
+      const p = byNumber.get(bucketOf(t, lex.buckets))?.terms.get(t);
+      if (p) accumulate(scores, p, qtf, lex);
+    }
+    scored += take.length;
+    return true;
+  };
+
+  const step = async (want: number): Promise<void> => {
     for (;;) {
       if (signal?.aborted) throw aborted(name);
       if (scored >= terms.length) return;
       const take = terms.slice(scored, restarts >= 3 ? terms.length : scored + want);
       const buckets = [...new Set(take.map(([t]) => bucketOf(t, lex.buckets)))].sort((a, b) => a - b);
+      // The read is I/O and stays out of `run` (a stored index's queue): a bucket coming from a
+      // slow tier (IndexedDB, the network) must not hold up the index's other operations, such
+      // as another answer's search slices. The read carries its own manifest, so the scoring
+      // checks what it got.
       const read = await store.readTermBuckets(name, buckets, take.map(([t]) => t));
       if (signal?.aborted) throw aborted(name);
-      const now = lexicalOf(read.manifest);
-      if (now.language !== lex.language || now.buckets !== lex.buckets) {
-        // Replaced by an index of another language or bucket count: analyse the query again.
-        if (restarts++ >= 3) throw new WeftError('CONFLICT', `Index '${name}' was replaced during the keyword search; search again.`, { details: { name } });
-        lex = now;
-        analyzer = await loadAnalyzer(lex.language);
-        terms = [...queryTerms(analyzer.terms(query))];
-        generation = undefined;
-        scored = 0;
-        continue;
-      }
-      if (generation !== read.manifest.generation) {
-        if (generation !== undefined) restarts++;
-        const restart = generation !== undefined && scored > 0;
-        generation = read.manifest.generation;
-        // Dense sums for ids below nextId, unless deletes or explicit ids left it far above the chunk count.
-        scores = new Scores(Math.min(read.manifest.nextId, 1024 + 4 * now.chunks));
-        lex = now;
-        if (restart) { scored = 0; continue; }
-      }
-      const byNumber = new Map(read.buckets.map((b) => [b.bucket, b]));
-      for (const [t, qtf] of take) {
-        const p = byNumber.get(bucketOf(t, lex.buckets))?.terms.get(t);
-        if (p) accumulate(scores, p, qtf, lex);
-      }
-      scored += take.length;
-      return;
+      if (await run(() => score(read, take))) return;
     }
   };
 
@@ -120,7 +132,7 @@ export async function openLexicalSession(store: WeftStore, name: string, seen: M
     get done() { return scored >= terms.length; },
     step(n = 1) {
       if (!(Number.isInteger(n) && n >= 1)) return Promise.reject(new WeftError('INVALID_OPTION', `step takes a positive whole number of terms; got ${String(n)}.`));
-      return run(() => stepNow(n));
+      return step(n);
     },
     read() { return topK(scores, k, allow); },
   };

@@ -448,12 +448,15 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
       return store.readChunks(name, checkExistingIds(ids));
     },
 
-    lexicalSearch(query, opts) {
-      return exclusive((s) => lexicalSearch(store, name, s.manifest, query, opts));
+    // A keyword search takes its place in the index's queue for the manifest it starts from and
+    // for its scoring; its reads (a bucket may come from IndexedDB or the network) run beside
+    // the queue (see openLexicalSession).
+    async lexicalSearch(query, opts) {
+      return lexicalSearch(store, name, await exclusive(async (s) => s.manifest), query, opts);
     },
 
-    lexicalSession(query, opts) {
-      return exclusive((s) => openLexicalSession(store, name, s.manifest, query, opts, (fn) => exclusive(() => fn())));
+    async lexicalSession(query, opts) {
+      return openLexicalSession(store, name, await exclusive(async (s) => s.manifest), query, opts, (fn) => exclusive(() => fn()));
     },
 
     lexicalStats() {

@@ -164,6 +164,31 @@ describe('keyword search on a stored index', () => {
     expect(whole.ids.length).toBe(12);
   }));
 
+  gpuTest('a keyword step waiting for its buckets (a slow tier) holds up no other operation on the index', body(async (ctx) => {
+    // The store as a slow tier would be: term-bucket reads wait until released.
+    dbName = dbName || `weft-lexical-${crypto.randomUUID()}`;
+    const idb = await openStore({ dbName });
+    toClose.push(idb);
+    let release = () => {};
+    const gate = new Promise<void>((r) => { release = r; });
+    let held = 0;
+    const slow: WeftStore = Object.create(idb, { readTermBuckets: { value: async (...a: Parameters<WeftStore['readTermBuckets']>) => { held++; await gate; return idb.readTermBuckets(...a); } } });
+    const { seed, index, data } = await fresh(ctx, 200, { store: slow });
+    await index.add(data, { chunks: texts(seed, 200).map((text, i) => ({ docId: `doc-${i % 5}`, text })) });
+    const session = await index.lexicalSession('turbulent boundary layer', { k: 5 });
+    const stepping = session.step();
+    while (held === 0) await new Promise((r) => setTimeout(r, 5));
+    // Another answer's vector search, and its sliced session, go ahead while the read waits.
+    const q = data.subarray(0, dim);
+    const other = Promise.all([index.search(q, { k: 3, nprobe: 2 }), index.searchSession(q, { k: 3, nprobe: 2 }).then(async (s) => { await s.step(1); await s.step(1); return s.read(); })]);
+    const first = await Promise.race([other.then(() => 'searched'), new Promise((r) => setTimeout(() => r('blocked'), 5000))]);
+    release();
+    expect(first).toBe('searched');
+    await stepping;
+    while (!session.done) await session.step();
+    expect(session.read()).toEqual(await index.lexicalSearch('turbulent boundary layer', { k: 5 }));
+  }));
+
   gpuTest('the language option: a German index stems German and says so', body(async (ctx) => {
     const { index, data } = await fresh(ctx, 40, { language: 'german' });
     const ids = await index.add(data.subarray(0, 3 * dim), { chunks: [{ docId: 'a', text: 'Die Häuser am See' }, { docId: 'b', text: 'Ein Buch über Kinder' }, { docId: 'c', text: 'nichts' }] });
