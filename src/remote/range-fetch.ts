@@ -15,6 +15,11 @@ export interface RangeFetchOptions {
   signal?: AbortSignal | undefined;
   /** Request headers (e.g. authorization for a private bucket). */
   headers?: Record<string, string>;
+  /**
+   * The browser's priority for the request (Fetch Priority): with more requests than connections
+   * to the host, 'high' ones are sent first. Default: the browser's own.
+   */
+  priority?: 'high' | 'low' | 'auto';
   /** Called once per HTTP request sent (statistics, tests). */
   onRequest?: (start: number, end: number) => void;
 }
@@ -67,6 +72,7 @@ async function attempt(url: string, start: number, end: number, o: RangeFetchOpt
       headers: { ...o.headers, range: `bytes=${start}-${end - 1}` },
       cache: 'no-store',
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.priority ? { priority: o.priority } : {}),
     });
   } catch (e) {
     if (o.signal?.aborted) throw aborted(url, e);

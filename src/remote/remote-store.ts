@@ -21,7 +21,7 @@ import { checkIds } from '../store/index-checks.js';
 import { checkBuckets, checkedBucket } from '../store/lexical-records.js';
 import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../store/records.js';
 import type { ListRecord } from '../ivf/types.js';
-import { SECTION, decodeCatalog, decodeChunk, pageOf, parseDirectoryPage, sectionKey, sectionName, type DirectoryEntry, type Section } from '../store/index-file.js';
+import { SECTION, decodeCatalog, decodeChunk, pageOf, parseDirectoryPage, parseListDirectory, sectionKey, sectionName, type DirectoryEntry, type Section } from '../store/index-file.js';
 import { fetchHead, parseHead, type Head } from './file-head.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 import { openSectionCache, type SectionCache } from './section-cache.js';
@@ -70,6 +70,26 @@ interface Piece { key: string; offset: number; length: number; crc: number; what
 const MERGE_GAP = 16 * 1024;
 const MAX_MERGED = 4 * 2 ** 20;
 const PARALLEL = 6;
+/**
+ * Which reads the browser sends first when there are more than its connections to the host: an
+ * answer waits for its chunk texts (small) right now, while lists and term buckets are largely
+ * read ahead (prefetch, other questions' lookahead).
+ */
+type Priority = 'high' | 'low';
+/** Entries of lists' directories kept in memory (16 bytes each in the file, ~70 as objects). */
+const LIST_DIRECTORY_ENTRIES = 65_536;
+
+/** The entry of chunk `id` in `entries` (sorted by id). */
+function findEntry(entries: readonly DirectoryEntry[], id: number): DirectoryEntry | undefined {
+  let lo = 0, hi = entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = entries[mid]!;
+    if (e.id === id) return e;
+    if (e.id < id) lo = mid + 1; else hi = mid - 1;
+  }
+  return undefined;
+}
 
 const pieceOf = (s: Section): Piece => ({ key: sectionKey(s.kind, s.key), offset: s.offset, length: s.length, crc: s.crc, what: `the ${sectionName(s)}` });
 const chunkPiece = (e: DirectoryEntry): Piece => ({ key: `c:${e.id}`, offset: e.offset, length: e.length, crc: e.crc, what: `chunk ${e.id}'s record` });
@@ -84,8 +104,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const budget = options.localBytes ?? 256 * 2 ** 20;
   if (!(budget >= 0)) throw new WeftError('INVALID_OPTION', `localBytes must be a number of bytes ≥ 0; got ${String(options.localBytes)}.`);
   let requests = 0, bytesFetched = 0, localHits = 0, localMisses = 0;
-  const fetchOptions = (signal?: AbortSignal): RangeFetchOptions => ({
-    retries: options.retries ?? 3, retryDelayMs: options.retryDelayMs ?? 200, ...(options.headers ? { headers: options.headers } : {}),
+  const fetchOptions = (signal?: AbortSignal, priority?: Priority): RangeFetchOptions => ({
+    ...(priority ? { priority } : {}), retries: options.retries ?? 3, retryDelayMs: options.retryDelayMs ?? 200, ...(options.headers ? { headers: options.headers } : {}),
     ...(signal ? { signal } : {}), onRequest: (s, e) => { requests++; bytesFetched += e - s; },
   });
   const cache: SectionCache = await openSectionCache(options.cacheDbName);
@@ -117,6 +137,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     // Generations count publications seen by this store, so an open index adopts a new one as a commit.
     manifest: { ...h.header.manifest, name, generation: epoch } as Manifest,
     directoryPages: new Map<number, DirectoryEntry[]>(),
+    // The directories of lists read lately (version 3), sorted by id, the most recent last.
+    listDirectories: new Map<number, DirectoryEntry[]>(),
+    listEntries: 0,
     catalog: undefined as Promise<ChunkCatalog> | undefined,
   });
   let pub = publication(head);
@@ -159,8 +182,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   const inflight = new Map<string, Promise<Uint8Array>>();
 
-  /** The bytes of `pieces`, from IndexedDB or over HTTP, each checked. */
-  const read = async (pieces: readonly Piece[], signal?: AbortSignal): Promise<Uint8Array[]> => {
+  /** The bytes of `pieces`, from IndexedDB or over HTTP (with the browser's `priority`), each checked. */
+  const read = async (pieces: readonly Piece[], signal?: AbortSignal, priority?: Priority): Promise<Uint8Array[]> => {
     const keep = local.touch(pieces.map((p) => p.key));
     const results = new Map<string, Promise<Uint8Array>>();
     const todo: Piece[] = [];
@@ -179,7 +202,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
           const b = cached[i];
           if (b && b.byteLength === p.length && crc32(b) === p.crc) { out.set(p.key, b); localHits++; } else { missing.push(p); localMisses++; }
         });
-        const got = await fetchPieces(missing, signal);
+        const got = await fetchPieces(missing, signal, priority);
         for (const g of got) out.set(g.p.key, g.bytes);
         if (fileId === pub.header.fileId) await local.keep(fileId, got.map((g) => ({ key: g.p.key, bytes: g.bytes })), keep);
         return out;
@@ -194,7 +217,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return Promise.all(pieces.map((p) => results.get(p.key)!));
   };
 
-  const fetchPieces = async (missing: Piece[], signal?: AbortSignal): Promise<{ p: Piece; bytes: Uint8Array }[]> => {
+  const fetchPieces = async (missing: Piece[], signal?: AbortSignal, priority?: Priority): Promise<{ p: Piece; bytes: Uint8Array }[]> => {
     if (missing.length === 0) return [];
     const at = pub;
     const sorted = [...missing].sort((a, b) => a.offset - b.offset);
@@ -213,7 +236,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
         const r = ranges[next++]!;
         let got;
         try {
-          got = await fetchRange(href, r.start, r.end, fetchOptions(signal));
+          got = await fetchRange(href, r.start, r.end, fetchOptions(signal, priority));
         } catch (e) {
           if (e instanceof WeftError && e.code === 'REMOTE_UNAVAILABLE') {
             throw new WeftError('REMOTE_UNAVAILABLE', `${r.pieces[0]!.what} of index '${name}' is not cached in this browser and ${href} cannot be reached (${e.message}) Reconnect, or ask what the cached lists hold.`, { cause: e, details: { url: href, section: r.pieces[0]!.key } });
@@ -243,23 +266,14 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const directoryPage = async (pages: readonly number[], signal?: AbortSignal) => {
     const at = pub;
     const need = [...new Set(pages)].filter((p) => !at.directoryPages.has(p));
-    const bytes = await read(need.map((p) => pieceOf(section(SECTION.directory, p)!)), signal);
+    const bytes = await read(need.map((p) => pieceOf(section(SECTION.directory, p)!)), signal, 'high');
     if (at !== pub) throw changedError();
     need.forEach((p, i) => at.directoryPages.set(p, parseDirectoryPage(bytes[i]!, at.header.bodyOffset)));
   };
 
   const entryOf = (id: number) => {
     const page = pageOf(pub.header.pages, id);
-    if (page < 0) return undefined;
-    const entries = pub.directoryPages.get(page)!;
-    let lo = 0, hi = entries.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const e = entries[mid]!;
-      if (e.id === id) return e;
-      if (e.id < id) lo = mid + 1; else hi = mid - 1;
-    }
-    return undefined;
+    return page < 0 ? undefined : findEntry(pub.directoryPages.get(page)!, id);
   };
 
   const readCatalog = () => {
@@ -274,30 +288,64 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return at.catalog;
   };
 
+  /** Keeps list `l`'s directory (checked bytes) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
+  const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array) => {
+    const texts = section(SECTION.chunks, l);
+    if (!texts) return;
+    const entries = parseListDirectory(bytes, l, texts, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}. Publish it again.`, { details: { url: href, list: l } }))
+      .sort((a, b) => a.id - b.id);
+    const old = at.listDirectories.get(l);
+    if (old) { at.listDirectories.delete(l); at.listEntries -= old.length; }
+    at.listDirectories.set(l, entries);
+    at.listEntries += entries.length;
+    for (const [list, e] of at.listDirectories) {
+      if (at.listEntries <= LIST_DIRECTORY_ENTRIES || list === l) break;
+      at.listDirectories.delete(list);
+      at.listEntries -= e.length;
+    }
+  };
+
+  /** Chunk `id`'s entry in the directory of a list read lately, if one holds it. */
+  const listEntryOf = (id: number): DirectoryEntry | undefined => {
+    for (const entries of pub.listDirectories.values()) {
+      const e = findEntry(entries, id);
+      if (e) return e;
+    }
+    return undefined;
+  };
+
   const readLists = async (lists: readonly number[]): Promise<ListRecord[]> => {
     if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', 'readLists takes an array of list numbers.');
-    const { manifest } = pub;
+    const at = pub;
+    const { manifest } = at;
     const wrong = lists.find((l) => typeof l !== 'number' || !Number.isInteger(l) || l < 0 || l >= manifest.nlist);
     if (wrong !== undefined) throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${manifest.nlist - 1}; got ${String(wrong)}.`, { details: { name, list: wrong } });
-    const pieces = lists.flatMap((l) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!)]);
-    const bytes = await read(pieces);
+    // With each list its directory, where the file has one: adjacent to the codes, so the same range.
+    const dirs = lists.map((l) => section(SECTION.listDirectory, l));
+    const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...(dirs[i] ? [pieceOf(dirs[i])] : [])]);
+    const bytes = await read(pieces, undefined, 'low');
     if (manifest !== pub.manifest) throw changedError();
+    let j = 0;
     return lists.map((l, i) => {
-      const ids = new Uint32Array(bytes[2 * i]!.slice().buffer);
-      const rec: ListRecord = { list: l, count: ids.length, ids, codes: new Uint32Array(bytes[2 * i + 1]!.slice().buffer) };
+      const ids = new Uint32Array(bytes[j++]!.slice().buffer);
+      const rec: ListRecord = { list: l, count: ids.length, ids, codes: new Uint32Array(bytes[j++]!.slice().buffer) };
       if (listChecksum(rec) !== manifest.checksums[l] || rec.count !== manifest.listCounts[l]) {
         throw new WeftError('CORRUPT_RECORD', `List ${l} of the index at ${href} does not match its manifest: the file is inconsistent. Publish it again.`, { details: { url: href, list: l } });
       }
+      if (dirs[i]) keepListDirectory(at, l, bytes[j++]!);
       return rec;
     });
   };
 
   const readChunks = async (chunkIds: readonly number[]): Promise<(ChunkRecord | undefined)[]> => {
-    await directoryPage(chunkIds.map((id) => pageOf(pub.header.pages, id)).filter((p) => p >= 0));
-    const entries = chunkIds.map(entryOf);
+    // The chunks of lists read lately (a vector search's results) through those lists' directories;
+    // the others (keyword results from lists not scanned) through the directory pages.
+    const known = chunkIds.map(listEntryOf);
+    await directoryPage(chunkIds.filter((_, i) => !known[i]).map((id) => pageOf(pub.header.pages, id)).filter((p) => p >= 0));
+    const entries = chunkIds.map((id, i) => known[i] ?? entryOf(id));
     const found = entries.filter((e): e is DirectoryEntry => e !== undefined);
     const at = pub;
-    const bytes = await read(found.map(chunkPiece));
+    const bytes = await read(found.map(chunkPiece), undefined, 'high');
     if (at !== pub) throw changedError();
     const byId = new Map<number, ChunkRecord>();
     found.forEach((e, i) => byId.set(e.id, decodeChunk(bytes[i]!, e, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href, id: e.id } }))));
@@ -342,7 +390,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const { manifest } = pub;
       checkBuckets(name, manifest, buckets);
       const present = buckets.filter((b) => section(SECTION.terms, b));
-      const bytes = await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)));
+      const bytes = await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), undefined, 'low');
       if (manifest !== pub.manifest) throw changedError();
       const byBucket = new Map(present.map((b, i) => [b, bytes[i]!]));
       const only = terms ? new Set(terms) : undefined;
@@ -358,7 +406,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       if (n !== name || !adopted) return;
       const present = buckets.filter((b) => Number.isInteger(b) && section(SECTION.terms, b));
       // Fetched now, in parallel; the keyword steps' reads then find them in flight or kept.
-      if (present.length) await read(present.map((b) => pieceOf(section(SECTION.terms, b)!))).catch(() => undefined);
+      if (present.length) await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), undefined, 'low').catch(() => undefined);
     },
     async readAccessCounts(n) { checkName(n); return cachedAccess ? new Float64Array(cachedAccess) : new Float64Array(0); },
     async writeAccessCounts(n, counts) { checkName(n); cachedAccess = counts.slice().buffer; await cache.saveAccess(href, counts); },

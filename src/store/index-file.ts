@@ -1,12 +1,18 @@
-// The layout of the portable index file, version 2: every part of the index is a section with its
+// The layout of the portable index file, version 3: every part of the index is a section with its
 // own CRC-32, found through a binary table of contents, so that a reader with HTTP range requests
 // (src/remote) fetches the header first and then only the sections a search needs, and checks
-// each one on arrival. Version 1 (one JSON blob of chunks, offsets in the header) is still read by
-// portable.ts; this file writes version 2 only.
+// each one on arrival. Version 2 is version 3 without the lists' directories; it and version 1
+// (one JSON blob of chunks, offsets in the header, portable.ts) are still read. This file writes
+// version 3 only.
 //
 //   "WEFTIDX\0" | u32 version | u32 header bytes | u32 header CRC | header (UTF-8 JSON) | pad to 4
-//   | body: toc | for each list: its ids, codes and chunk texts (one contiguous range)
+//   | body: toc | for each list: its ids, codes, directory and chunk texts (one contiguous range)
 //   | chunk directory pages | term buckets | catalog | u32 CRC-32 of everything before
+//
+// A list's directory is 4 u32 per chunk of the list: id, offset (from the start of the list's
+// chunk texts), length, CRC of the chunk's record. A remote reader fetches it in the same range as
+// the list's ids and codes, so the texts of a vector search's results (chunks of the lists it
+// scanned) are one round trip away instead of two (a directory page, then the records).
 //
 // Header: the manifest (with its list and term-bucket checksums: a remote reader checks what it
 // fetches against them), a fileId drawn at export (a republished file has a new one, so cached
@@ -24,15 +30,16 @@ import type { CatalogEntry } from './allow-list.js';
 import type { ChunkRecord, Manifest, WholeIndex } from './records.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
-export const FILE_VERSION = 2;
-/** Bytes before the header in a version-2 file (a version-1 file has no header CRC: 16). */
+export const FILE_VERSION = 3;
+/** Bytes before the header in a version-2 or -3 file (a version-1 file has no header CRC: 16). */
 export const PRELUDE_BYTES = 20;
 /** Chunks per directory page (6 u32 each: 12 KiB a page). */
 export const PAGE_SIZE = 512;
 
-export const SECTION = { centroids: 0, vmin: 1, scale: 2, ids: 3, codes: 4, chunks: 5, directory: 6, terms: 7, catalog: 8 } as const;
+export const SECTION = { centroids: 0, vmin: 1, scale: 2, ids: 3, codes: 4, chunks: 5, directory: 6, terms: 7, catalog: 8, listDirectory: 9 } as const;
 export type SectionKind = typeof SECTION[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
+const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory];
 
 /** A section of the file: absolute byte range and checksum. */
 export interface Section { kind: SectionKind; key: number; offset: number; length: number; crc: number }
@@ -52,7 +59,8 @@ export interface FileHeader {
 /** Names a section in messages ("codes of list 7"). */
 export function sectionName(s: { kind: number; key: number }): string {
   const kind = KIND_NAMES[s.kind] ?? `kind ${s.kind}`;
-  if (s.kind === SECTION.ids || s.kind === SECTION.codes || s.kind === SECTION.chunks) return `${kind} of list ${s.key}`;
+  if (s.kind === SECTION.listDirectory) return `directory of list ${s.key}`;
+  if (PER_LIST.includes(s.kind)) return `${kind} of list ${s.key}`;
   if (s.kind === SECTION.terms) return `term bucket ${s.key}`;
   if (s.kind === SECTION.directory) return `chunk directory page ${s.key}`;
   return kind;
@@ -72,16 +80,17 @@ function newFileId(): string {
 }
 
 /**
- * Serialises a whole index (checked by its store) with its term buckets to a version-2 file.
+ * Serialises a whole index (checked by its store) with its term buckets to a version-3 file
+ * (`layout: 2` leaves the lists' directories out, as version 2 did: for tests of older files).
  * `postings` are the index's buckets as the store would write them for these chunks.
  */
-export function writeIndexFile(whole: WholeIndex, postings: { records: readonly EncodedBucket[] }): Blob {
+export function writeIndexFile(whole: WholeIndex, postings: { records: readonly EncodedBucket[] }, layout: 2 | 3 = FILE_VERSION): Blob {
   const encoder = new TextEncoder();
   const parts: Uint8Array[] = [];
   const sections: Section[] = [];
   const directory: DirectoryEntry[] = [];
   // The toc comes first in the body; its size is known before the rest is laid out.
-  const listSections = whole.lists.length * 3;
+  const listSections = whole.lists.length * (layout === 3 ? 4 : 3);
   const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
   const tocEntries = 1 + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
   let offset = tocEntries * 24;
@@ -107,8 +116,12 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   for (const l of whole.lists) {
     add(SECTION.ids, l.list, bytesOf(l.ids));
     add(SECTION.codes, l.list, bytesOf(l.codes));
-    // The list's chunk texts right after its vectors: one range holds the list and its passages.
+    // The list's directory and chunk texts right after its vectors: one range holds the list and its passages.
     const records = (byList.get(l.list) ?? []).map((c) => ({ c, bytes: encoder.encode(chunkJson(whole.manifest.name, c)) }));
+    const own = new Uint32Array(records.length * 4);
+    let rel = 0;
+    records.forEach((r, i) => { own.set([r.c.id, rel, r.bytes.byteLength, crc32(r.bytes)], i * 4); rel += r.bytes.byteLength; });
+    if (layout === 3) add(SECTION.listDirectory, l.list, bytesOf(own));
     const start = offset;
     let at = start;
     for (const r of records) {
@@ -140,7 +153,7 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   const pre = new Uint8Array(PRELUDE_BYTES);
   pre.set(MAGIC, 0);
   const view = new DataView(pre.buffer);
-  view.setUint32(8, FILE_VERSION, true);
+  view.setUint32(8, layout, true);
   view.setUint32(12, header.byteLength, true);
   view.setUint32(16, crc32(header), true);
   const body = [pre, header, new Uint8Array((4 - (header.byteLength % 4)) % 4), tocBytes, ...parts];
@@ -169,12 +182,12 @@ export function fileVersion(start: Uint8Array): number {
   return version;
 }
 
-/** Header bytes of a version-2 file, from its first PRELUDE_BYTES: how far to read for the header. */
+/** Header bytes of a version-2 or -3 file, from its first PRELUDE_BYTES: how far to read for the header. */
 export function headerLength(prelude: Uint8Array): number {
   return new DataView(prelude.buffer, prelude.byteOffset, prelude.byteLength).getUint32(12, true);
 }
 
-/** The header of a version-2 file from its first `PRELUDE_BYTES + headerLength` bytes (or more), checked. */
+/** The header of a version-2 or -3 file from its first `PRELUDE_BYTES + headerLength` bytes (or more), checked. */
 export function parseHeader(start: Uint8Array): FileHeader {
   const view = new DataView(start.buffer, start.byteOffset, start.byteLength);
   const length = view.getUint32(12, true);
@@ -214,13 +227,14 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     const kind = words[i]! as SectionKind, key = words[i + 1]!;
     const s: Section = { kind, key, offset: header.bodyOffset + words[i + 2]! + words[i + 3]! * 2 ** 32, length: words[i + 4]!, crc: words[i + 5]! };
     if (KIND_NAMES[kind] === undefined) throw invalid(`Section ${i / 6} of the index file has an unknown kind ${kind}.`);
-    const perList = kind === SECTION.ids || kind === SECTION.codes || kind === SECTION.chunks;
+    const perList = PER_LIST.includes(kind);
     if (perList && key >= nlist) throw invalid(`The ${sectionName(s)} is not a list of this index (it has 0..${nlist - 1}).`);
     if (kind === SECTION.directory && key >= header.pages.length) throw invalid(`The ${sectionName(s)} is not in the header's pages.`);
     if (s.offset + s.length > fileBytes - 4) throw invalid(`The ${sectionName(s)} lies outside the file.`);
     if ((kind === SECTION.ids || kind === SECTION.codes || kind === SECTION.centroids || kind === SECTION.vmin || kind === SECTION.scale || kind === SECTION.directory) && s.length % 4 !== 0) {
       throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 4-byte values.`);
     }
+    if (kind === SECTION.listDirectory && s.length % 16 !== 0) throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 16-byte entries.`);
     const k = sectionKey(kind, key);
     if (sections.has(k)) throw invalid(`The index file holds the ${sectionName(s)} twice.`);
     sections.set(k, s);
@@ -246,6 +260,21 @@ export function parseDirectoryPage(bytes: Uint8Array, bodyOffset: number): Direc
   const out: DirectoryEntry[] = [];
   for (let i = 0; i < words.length; i += 6) {
     out.push({ id: words[i]!, list: words[i + 1]!, offset: bodyOffset + words[i + 2]! + words[i + 3]! * 2 ** 32, length: words[i + 4]!, crc: words[i + 5]! });
+  }
+  return out;
+}
+
+/**
+ * The entries of a list's directory (checked bytes), with absolute offsets: `texts` is the list's
+ * chunk-text section. An entry pointing outside it is INVALID_FILE (`onBad`).
+ */
+export function parseListDirectory(bytes: Uint8Array, list: number, texts: Section, onBad: (what: string) => Error): DirectoryEntry[] {
+  const words = new Uint32Array(bytes.slice().buffer);
+  const out: DirectoryEntry[] = [];
+  for (let i = 0; i < words.length; i += 4) {
+    const e = { id: words[i]!, list, offset: texts.offset + words[i + 1]!, length: words[i + 2]!, crc: words[i + 3]! };
+    if (words[i + 1]! + e.length > texts.length) throw onBad(`The directory of list ${list} points outside the list's chunk texts`);
+    out.push(e);
   }
   return out;
 }

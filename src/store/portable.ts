@@ -1,7 +1,7 @@
 // One portable file per index, so a site can ship a prebuilt index as a static asset, and import
-// it or (src/remote) search it in place over HTTP range requests. The current layout (version 2,
-// one checked section per list, chunk and term bucket) is written and read by index-file.ts;
-// version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
+// it or (src/remote) search it in place over HTTP range requests. The current layout (version 3,
+// one checked section per list, chunk and term bucket) is written and read by index-file.ts, as is
+// version 2 (the same without the lists' directories); version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
 //   "WEFTIDX\0" | u32 file version 1 | u32 header bytes | header (UTF-8 JSON) | sections… | u32 CRC-32 of all before
 //
@@ -25,15 +25,21 @@ const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;
 /** A version-1 section, as its JSON header describes it. */
 interface Section { kind: typeof KINDS[number]; list?: number; count?: number; offset: number; length: number; crc: number }
 
-/** Serialises a stored index (every record checked on the way out) to one Blob in the current layout (index-file.ts). */
-export async function exportIndex(store: WeftStore, name: string): Promise<Blob> {
+/**
+ * Serialises a stored index (every record checked on the way out) to one Blob in the current
+ * layout (index-file.ts); `layout: 2` writes the previous one (no lists' directories), which Weft
+ * releases before layout 3 can read too.
+ */
+export async function exportIndex(store: WeftStore, name: string, options: { layout?: 2 | 3 } = {}): Promise<Blob> {
   const whole = await store.readWholeIndex(name);
   // The term buckets are built afresh from the chunks (what an import would store), so the
   // manifest's bucket checksums describe exactly the buckets in the file.
   const lexical = whole.manifest.lexical;
   const analyzer = await loadAnalyzer(lexical?.language ?? DEFAULT_LANGUAGE);
   const postings = wholePostingsWith(analyzer, whole.chunks, lexical?.buckets ?? DEFAULT_BUCKETS);
-  return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical } }, postings);
+  const layout = options.layout ?? 3;
+  if (layout !== 2 && layout !== 3) throw new WeftError('INVALID_OPTION', `layout must be 2 or 3; got ${String(layout)}.`);
+  return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical } }, postings, layout);
 }
 
 function invalid(message: string): WeftError {
@@ -76,7 +82,7 @@ export function parseIndexFile(buffer: ArrayBuffer): WholeIndex {
   return whole;
 }
 
-/** The sections of a version-2 file (index-file.ts), every one checked. */
+/** The sections of a version-2 or -3 file (index-file.ts), every one checked (the lists' directories are not needed: the import rebuilds from the chunks). */
 function parseVersion2(all: Uint8Array): WholeIndex {
   const header = parseHeader(all);
   const toc = parseToc(all.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, all.byteLength);

@@ -106,6 +106,46 @@ describe('an index served over HTTP range requests', () => {
     expect(again.remote.stats().localHits).toBeGreaterThanOrEqual(6);
   }));
 
+  gpuTest('the texts of a vector search\'s results are one round trip: their records, found through the lists\' directories', body(async (ctx) => {
+    const { local, data, name } = await published(ctx);
+    let probed: number[] = [];
+    const r = await remote(name, ctx, { onProbe: (l) => { probed = l; } });
+    const toc = tocOf(new Uint8Array(await (await fetch(host(name))).arrayBuffer()));
+    const found = await r.search(data.slice(0, dim), { k: 5, nprobe: 3 });
+    const ids = Array.from(found.ids);
+    await log(name, true);
+    expect(await r.chunks(ids)).toEqual(await local.chunks(ids));
+    const requests = await log(name);
+    const texts = toc.filter((s) => s.kind === 5);
+    expect(requests.length).toBeGreaterThan(0);
+    // Every request lies inside a list's chunk texts: no directory page was read first.
+    for (const q of requests) expect(texts.some((s) => q.start >= s.start && q.end <= s.end), `request ${q.start}-${q.end} reads chunk texts only`).toBe(true);
+    // A chunk of a list not read (a keyword result, say) comes through its directory page.
+    const other = (await local.chunks(Array.from({ length: n }, (_, i) => i))).find((c) => c && !probed.includes(c.list))!.id;
+    await log(name, true);
+    expect(await r.chunks([other])).toEqual(await local.chunks([other]));
+    const pages = toc.filter((s) => s.kind === 6);
+    expect((await log(name)).some((x) => pages.some((p) => x.start <= p.start && x.end >= p.end))).toBe(true);
+  }));
+
+  gpuTest('a file in layout 2 (before the lists\' directories) reads bit for bit too, its texts through the directory pages', body(async (ctx) => {
+    const { store, local, data, name } = await published(ctx);
+    const old = `v2-${name}`;
+    await put(old, await exportIndex(store, 'docs', { layout: 2 }));
+    const bytes = new Uint8Array(await (await fetch(host(old))).arrayBuffer());
+    expect(new DataView(bytes.buffer).getUint32(8, true)).toBe(2);
+    expect(tocOf(bytes).some((s) => s.kind === 9)).toBe(false);
+    const r = await remote(old, ctx);
+    const q = queriesOf(data, 4);
+    expect(await r.search(q, { k: 10, nprobe: 4 })).toEqual(await local.search(q, { k: 10, nprobe: 4 }));
+    const ids = Array.from((await r.search(q.slice(0, dim), { k: 5, nprobe: 3 })).ids);
+    await log(old, true);
+    expect(await r.chunks(ids)).toEqual(await local.chunks(ids));
+    const pages = tocOf(bytes).filter((s) => s.kind === 6);
+    expect((await log(old)).some((x) => pages.some((p) => x.start <= p.start && x.end >= p.end))).toBe(true);
+    await expect(exportIndex(store, 'docs', { layout: 4 as 3 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  }));
+
   gpuTest('a search session reads a slice\'s lists in prepare(), so that its step (run in a decode gap) sends no request', body(async (ctx) => {
     const { local, data, name } = await published(ctx);
     const r = await remote(name, ctx);
@@ -241,19 +281,25 @@ describe('an index served over HTTP range requests', () => {
   }));
 });
 
-/** Where each list's ids and codes lie in a version-2 file (from its toc). */
+/** Where each list's ids and codes (and directory, in layout 3) lie in the file, and the file's sections by kind (from its toc). */
 function listRanges(file: Uint8Array): { start: number; end: number }[] {
+  return tocOf(file).filter((s) => s.kind === 3).map((ids) => ({
+    start: ids.start,
+    end: Math.max(...tocOf(file).filter((s) => (s.kind === 4 || s.kind === 9) && s.key === ids.key).map((s) => s.end)),
+  }));
+}
+
+function tocOf(file: Uint8Array): { kind: number; key: number; start: number; end: number }[] {
   const view = new DataView(file.buffer);
   const headerLength = view.getUint32(12, true);
   const header = JSON.parse(new TextDecoder().decode(file.subarray(20, 20 + headerLength))) as { toc: { length: number } };
   const body = 20 + headerLength + ((4 - (headerLength % 4)) % 4);
   const toc = new Uint32Array(file.slice(body, body + header.toc.length).buffer);
-  const out: { start: number; end: number }[] = [];
+  const out: { kind: number; key: number; start: number; end: number }[] = [];
   for (let i = 0; i < toc.length; i += 6) {
     const [kind, key, lo, hi, length] = [toc[i]!, toc[i + 1]!, toc[i + 2]!, toc[i + 3]!, toc[i + 4]!];
     const start = body + lo + hi * 2 ** 32;
-    if (kind === 3) out[key] = { start, end: start + length };
-    if (kind === 4) out[key]!.end = start + length;
+    out.push({ kind, key, start, end: start + length });
   }
   return out;
 }
