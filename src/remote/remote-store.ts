@@ -61,6 +61,8 @@ export interface RemoteStore extends WeftStore {
   /** True when the file could not be reached at open: only cached sections answer. */
   readonly offline: boolean;
   stats(): RemoteStats;
+  warmTermBuckets(name: string, buckets: readonly number[]): Promise<void>;
+  warmChunks(name: string, ids: readonly number[]): Promise<void>;
 }
 
 /** A byte range of the file with its CRC: a section of the toc, or one chunk's record. */
@@ -407,6 +409,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const present = buckets.filter((b) => Number.isInteger(b) && section(SECTION.terms, b));
       // Fetched now, in parallel; the keyword steps' reads then find them in flight or kept.
       if (present.length) await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), undefined, 'low').catch(() => undefined);
+    },
+    async warmChunks(n, ids) {
+      if (n !== name || !adopted || !Array.isArray(ids)) return;
+      const valid = ids.filter((id) => Number.isInteger(id) && id >= 0);
+      if (valid.length) await readChunks(valid).catch(() => undefined);
     },
     async readAccessCounts(n) { checkName(n); return cachedAccess ? new Float64Array(cachedAccess) : new Float64Array(0); },
     async writeAccessCounts(n, counts) { checkName(n); cachedAccess = counts.slice().buffer; await cache.saveAccess(href, counts); },

@@ -262,6 +262,9 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         }
         const hits = session.read();
         lexical = { ids: Array.from(hits.ids), scores: Array.from(hits.scores) };
+        // The best keyword hits are likely among the passages: over the network their texts start
+        // arriving while the vector side still searches.
+        if (start) index.warmChunks(lexical.ids.slice(0, wanted));
       }
 
       let vector = noSide;

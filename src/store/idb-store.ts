@@ -89,6 +89,12 @@ export interface WeftStore {
    * callers need not wait).
    */
   warmTermBuckets?(name: string, buckets: readonly number[]): Promise<void>;
+  /**
+   * A hint, optional: these chunks are likely to be read soon (the best keyword hits while the
+   * vector side still searches). The remote store starts fetching them; others ignore it.
+   * Never rejects.
+   */
+  warmChunks?(name: string, ids: readonly number[]): Promise<void>;
   readAccessCounts(name: string): Promise<Float64Array>;
   writeAccessCounts(name: string, counts: Float64Array): Promise<void>;
   close(): void;

@@ -153,6 +153,8 @@ export interface StoredIndex {
   /** Streams the lists `query` will probe, best first, into the cache, up to `byteBudget` bytes. */
   prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number }): PrefetchHandle;
   chunks(ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
+  /** Chunks likely to be read soon: a store over a slow tier starts fetching them (see WeftStore.warmChunks). */
+  warmChunks(ids: readonly number[]): void;
   /**
    * Keyword (BM25) search over the chunks' texts: the k best chunks holding the query's terms,
    * best first (ties by smaller id), only those `allow` accepts. Runs in turn with the other
@@ -442,6 +444,10 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
         check, byteBudget: opts.byteBudget ?? cache.budget * cacheFill, exclusive,
         generation: () => snap.manifest.generation, closed: () => closed,
       });
+    },
+
+    warmChunks(ids) {
+      if (ids.length > 0) void store.warmChunks?.(name, ids);
     },
 
     async chunks(ids) {

@@ -68,6 +68,31 @@ describe('a published index through the runtime', () => {
     }
   });
 
+  test('a hybrid search asks for its best keyword hits\' texts before the vector side ends, so they travel meanwhile', async () => {
+    const gpu = await createGpuContext();
+    const remote = await openRemoteStore(url, { cacheDbName });
+    const calls: string[] = [];
+    const store = Object.create(remote, {
+      warmChunks: { value: async (n: string, ids: readonly number[]) => { calls.push(`warm ${ids.join(',')}`); return remote.warmChunks(n, ids); } },
+      readChunks: { value: async (n: string, ids: readonly number[]) => { calls.push(`read ${ids.join(',')}`); return remote.readChunks(n, ids); } },
+    }) as typeof remote;
+    const w = await workerOptions(dbName);
+    const embedder = await createOnnxEmbedder({ ...w.embedder, model: embeddingGraph(), tokenizer: w.embedder.tokenizer as object, tokenizerConfig: w.embedder.tokenizerConfig as object, cache: false });
+    const rag = await createRag({ store, indexName: remote.indexName, embedder, gpu, create: false });
+    try {
+      const q = questions[1]!;
+      expect(shape(await rag.search(q, { k: 5, mode: 'hybrid' }))).toEqual(expected.get(`${q}/hybrid`));
+      const words = expected.get(`${q}/lexical`)!.map((p) => p.id);
+      expect(calls[0]).toBe(`warm ${words.join(',')}`);
+      expect(calls[1]).toMatch(/^read /);
+    } finally {
+      await rag.close();
+      await embedder.destroy();
+      remote.close();
+      gpu.destroy();
+    }
+  });
+
   test('the engine worker with `remote` searches as the site does', async () => {
     const reader = await openWorkerRag(`unused-${crypto.randomUUID()}`, { options: { remote: { url, cacheDbName }, indexName: 'anything' } });
     try {
