@@ -136,20 +136,24 @@ export function startPeriodic(d: PeriodicDeps): Periodic {
       const window = generated / interval;
       const w0 = performance.now();
       const r = await due(query, window);
-      if (r) {
-        const waitedMs = performance.now() - w0;
-        windows.push({ window: r.window, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs, refreshed: await refresh(r.passages, answer, generated) });
-      }
+      const waitedMs = performance.now() - w0;
       staleQuery = undefined;
       // A result that would land after the last token is not worth searching for.
-      if (staleness === 1 && generated + interval < d.maxTokens) {
-        if (pipelined) {
-          pending = search(query, window, own.run);
-          pending.catch(() => undefined);
-        } else {
-          staleQuery = { query, window };
-        }
+      const next = staleness === 1 && generated + interval < d.maxTokens;
+      // Pipelined, the next search starts before this boundary's refresh and its sub-stages run at
+      // once until decoding resumes: its lists download and its first slices scan while the
+      // refresh prefills (nothing decodes then), instead of all of it waiting for the gaps.
+      let resumed = false;
+      if (next && pipelined) {
+        pending = search(query, window, (work) => (resumed ? own.run(work) : work()));
+        pending.catch(() => undefined);
       }
+      try {
+        if (r) windows.push({ window: r.window, nprobe: r.nprobe, searchMs: r.busyMs, waitedMs, refreshed: await refresh(r.passages, answer, generated) });
+      } finally {
+        resumed = true;
+      }
+      if (next && !pipelined) staleQuery = { query, window };
     },
     async gap(stepMs) {
       if (pipelined) await own.gap(stepMs);

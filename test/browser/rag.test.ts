@@ -401,6 +401,12 @@ describe('RAG runtime', () => {
         expect(piped.done.passages.map((p) => p.id)).toContain(found[0]!.id);
       }
       expect(report.refreshes).toBe(piped.kinds.filter((k) => k === 'refresh').length);
+      // The search for window 2 starts before the refresh at its boundary ends (the refresh
+      // applying window 1's result): it embeds and reads lists while the refresh prefills.
+      const refreshAt2 = piped.stages.find((st) => st.kind === 'refresh' && st.start >= piped.at[2 * interval - 1]! - 1);
+      const embed2 = piped.stages.find((st) => st.kind === 'embed' && st.window === 2);
+      expect(report.windows[0]!.refreshed).toBe(true);
+      expect(embed2!.start).toBeLessThan(refreshAt2!.end);
       // The same retrievals without pipelining (searched at the end of the window, decoding
       // waiting) give the same answer: pipelining changes when a search runs, not what it finds.
       const unpiped = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, maxSlowdown: 1, pipeline: false } });
