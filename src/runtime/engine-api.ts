@@ -61,6 +61,7 @@ export interface RagWorkerOptions {
   schedule?: RagOptions['schedule'];
   maxSlowdown?: number;
   lookahead?: number;
+  performanceModel?: RagOptions['performanceModel'];
   system?: string;
   sampling?: SamplingOptions;
   /** The reranker `rerank` uses (see GenerateOptions.rerank); created in the worker, released with the runtime. */

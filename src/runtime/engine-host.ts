@@ -24,10 +24,11 @@ import { openRemoteStore } from '../remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
 /** The createRag options that RagWorkerOptions passes through unchanged. */
-function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'maxSlowdown' | 'lookahead' | 'system' | 'sampling' | 'mode' | 'fusion'> {
+function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'maxSlowdown' | 'lookahead' | 'performanceModel' | 'system' | 'sampling' | 'mode' | 'fusion'> {
   return {
     ...(o.schedule !== undefined ? { schedule: o.schedule } : {}), ...(o.maxSlowdown !== undefined ? { maxSlowdown: o.maxSlowdown } : {}),
-    ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}), ...(o.system !== undefined ? { system: o.system } : {}),
+    ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}), ...(o.performanceModel !== undefined ? { performanceModel: o.performanceModel } : {}),
+    ...(o.system !== undefined ? { system: o.system } : {}),
     ...(o.sampling !== undefined ? { sampling: o.sampling } : {}),
     ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.fusion !== undefined ? { fusion: o.fusion } : {}),
   };

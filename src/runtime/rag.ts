@@ -22,7 +22,7 @@ import { createChatCompletions } from './completions.js';
 import { compileFilter } from './filter.js';
 import { checkFusion, checkMode } from './fusion.js';
 import { ingestDocuments } from './ingest.js';
-import { createRetrieval, rankingFor, type RankingDefaults } from './retrieval.js';
+import { checkPerformanceModel, createRetrieval, rankingFor, type RankingDefaults } from './retrieval.js';
 import type { LocalRag, RagOptions } from './types.js';
 
 /** The named index if the store has it; UNKNOWN_INDEX if it must exist and does not. */
@@ -68,6 +68,7 @@ const modelOf = (generator: Generator): string => {
 
 export async function createRag(options: RagOptions): Promise<LocalRag> {
   const { store, embedder, indexName } = options;
+  if (options.performanceModel !== undefined) checkPerformanceModel(options.performanceModel);
   let index = await openExisting(options);
   const planned = index?.backend ?? await plannedBackend(options.gpu);
   const unanswerable = options.generator ? undefined : noGeneratorError(planned);
@@ -86,7 +87,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   const woven = (options.schedule ?? 'woven') === 'woven';
   const defaults: RankingDefaults = { mode: checkMode(options.mode, 'hybrid'), fusion: options.fusion, reranker: options.reranker };
   if (options.fusion) checkFusion(options.fusion);
-  const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown });
+  const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown, performanceModel: options.performanceModel });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
     generator, template: options.promptTemplate ?? defaultPromptTemplate, retrieval, serial, profile,

@@ -126,6 +126,17 @@ export interface RetrievalOptions {
   /** The runtime's gap scheduler and budget, which slices are sized for. */
   gaps: GapScheduler;
   maxSlowdown: number;
+  /** A line from an earlier profile() on this device: the model starts from it (no profiling needed). */
+  performanceModel?: { intercept: number; slope: number } | undefined;
+}
+
+/** Refuses a performanceModel that is not a line profile() could have returned (INVALID_OPTION). */
+export function checkPerformanceModel(seed: unknown): asserts seed is { intercept: number; slope: number } {
+  const ok = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  const line = seed as { intercept?: unknown; slope?: unknown } | null;
+  if (line === null || typeof line !== 'object' || !ok(line.intercept) || !ok(line.slope)) {
+    throw new WeftError('INVALID_OPTION', 'performanceModel must be { intercept, slope } as profile() returned them: finite numbers of milliseconds ≥ 0.');
+  }
 }
 
 /** One side's ranking as it came from the index: ids best first, with that side's scores. */
@@ -171,6 +182,14 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
   const { indexName, embedder, gaps, maxSlowdown } = o;
   const line = createLatencyLine();
   let profiled = false;
+  const seed = o.performanceModel;
+  if (seed !== undefined) {
+    checkPerformanceModel(seed);
+    // Two points on the line fit it exactly; later searches correct it as profiled ones would.
+    line.observe(1, seed.intercept + seed.slope);
+    line.observe(64, seed.intercept + 64 * seed.slope);
+    profiled = true;
+  }
   let embedMs = 0;
 
   const indexFor = (query: string): StoredIndex => {

@@ -58,6 +58,13 @@ export interface RagOptions {
    */
   lookahead?: number;
   /**
+   * A latency line an earlier `profile()` on this device returned (an app may keep it, e.g. in
+   * localStorage): periodic retrieval's `nprobe: 'auto'` and the slice sizes use it from the first
+   * answer, with no profiling first — which times searches up to nprobe 64 and so reads that many
+   * lists (over the network, for a remote index). It is corrected online as searches run.
+   */
+  performanceModel?: { intercept: number; slope: number };
+  /**
    * The text of the last user turn, made of the passages and the user's question. Default
    * (`defaultPromptTemplate`): the numbered passages, an instruction to cite them like [1], then
    * the question.

@@ -422,6 +422,16 @@ describe('RAG runtime', () => {
       const line = await rag.profile();
       expect(line.slope).toBeGreaterThanOrEqual(0);
       await rag.close();
+      // A runtime given that line (kept from an earlier page, say) picks nprobe from the first answer without profiling.
+      const seeded = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, performanceModel: line });
+      const first = await answerOf(seeded, q, { ...base, periodic: { interval } });
+      expect(first.kinds).not.toContain('profile');
+      expect(first.done.periodic!.windows.length).toBe(auto.done.periodic!.windows.length);
+      for (const w of first.done.periodic!.windows) expect(w.nprobe).toBeGreaterThanOrEqual(1);
+      await seeded.close();
+      for (const bad of [{ intercept: -1, slope: 1 }, { intercept: 1, slope: Number.NaN }, null]) {
+        await expect(createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, performanceModel: bad as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+      }
     } finally {
       await dispose();
     }
