@@ -128,9 +128,9 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
       }
     }
     /** A runtime over regime `r`'s store; resident: every list on the GPU before the first request. */
-    const openFor = async (r: Regime, schedule?: 'sequential' | 'woven') => {
+    const openFor = async (r: Regime, schedule?: 'sequential' | 'woven', performanceModel?: { intercept: number; slope: number }) => {
       const src = await storeFor(r);
-      const rag = await createRag({ store: src.store, indexName: 'corpus', embedder, generator, gpu: ctx, ...(schedule ? { schedule } : {}), cacheBytes: r === 'cached' ? residentBytes : cacheBytes, ...(o.mode ? { mode: o.mode } : {}) });
+      const rag = await createRag({ store: src.store, indexName: 'corpus', embedder, generator, gpu: ctx, ...(schedule ? { schedule } : {}), ...(performanceModel ? { performanceModel } : {}), cacheBytes: r === 'cached' ? residentBytes : cacheBytes, ...(o.mode ? { mode: o.mode } : {}) });
       if (r === 'cached') await rag.search(questions[0]!, { k: 1, nprobe: nlist, mode: 'vector' });
       return { src, rag };
     };
@@ -201,10 +201,10 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
         // Time from the first token on: the periodic part of the answer.
         return { ms: performance.now() - t0, decodeMs: performance.now() - first, tokens: done!.tokens.generated, report: done!.periodic! };
       };
-      /** One answer on a fresh runtime over the regime's store (for `remote`, an empty IndexedDB tier). */
+      /** One answer on a fresh runtime over the regime's store (for `remote`, an empty IndexedDB tier), with the model's line as a page would keep it. */
       const cold = async (q: string, periodicOpts: PeriodicOptions) => {
         await network(false);
-        const fresh = await openFor(regime);
+        const fresh = await openFor(regime, undefined, { intercept: line.intercept, slope: line.slope });
         await network(true);
         try {
           return await one(fresh.rag, q, periodicOpts);
