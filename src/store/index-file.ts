@@ -81,7 +81,7 @@ function newFileId(): string {
 
 /**
  * Serialises a whole index (checked by its store) with its term buckets to a version-3 file
- * (`layout: 2` leaves the lists' directories out, as version 2 did: for tests of older files).
+ * (`layout: 2` leaves the lists' directories out: a version-2 file, for readers that predate them).
  * `postings` are the index's buckets as the store would write them for these chunks.
  */
 export function writeIndexFile(whole: WholeIndex, postings: { records: readonly EncodedBucket[] }, layout: 2 | 3 = FILE_VERSION): Blob {
@@ -117,15 +117,20 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     add(SECTION.ids, l.list, bytesOf(l.ids));
     add(SECTION.codes, l.list, bytesOf(l.codes));
     // The list's directory and chunk texts right after its vectors: one range holds the list and its passages.
-    const records = (byList.get(l.list) ?? []).map((c) => ({ c, bytes: encoder.encode(chunkJson(whole.manifest.name, c)) }));
-    const own = new Uint32Array(records.length * 4);
-    let rel = 0;
-    records.forEach((r, i) => { own.set([r.c.id, rel, r.bytes.byteLength, crc32(r.bytes)], i * 4); rel += r.bytes.byteLength; });
-    if (layout === 3) add(SECTION.listDirectory, l.list, bytesOf(own));
+    const records = (byList.get(l.list) ?? []).map((c) => {
+      const bytes = encoder.encode(chunkJson(whole.manifest.name, c));
+      return { c, bytes, crc: crc32(bytes) };
+    });
+    if (layout === 3) {
+      const own = new Uint32Array(records.length * 4);
+      let rel = 0;
+      records.forEach((r, i) => { own.set([r.c.id, rel, r.bytes.byteLength, r.crc], i * 4); rel += r.bytes.byteLength; });
+      add(SECTION.listDirectory, l.list, bytesOf(own));
+    }
     const start = offset;
     let at = start;
     for (const r of records) {
-      directory.push({ id: r.c.id, list: l.list, offset: at, length: r.bytes.byteLength, crc: crc32(r.bytes) });
+      directory.push({ id: r.c.id, list: l.list, offset: at, length: r.bytes.byteLength, crc: r.crc });
       at += r.bytes.byteLength;
     }
     const joined = new Uint8Array(at - start);
@@ -266,7 +271,7 @@ export function parseDirectoryPage(bytes: Uint8Array, bodyOffset: number): Direc
 
 /**
  * The entries of a list's directory (checked bytes), with absolute offsets: `texts` is the list's
- * chunk-text section. An entry pointing outside it is INVALID_FILE (`onBad`).
+ * chunk-text section. An entry pointing outside it throws what `onBad` makes of it.
  */
 export function parseListDirectory(bytes: Uint8Array, list: number, texts: Section, onBad: (what: string) => Error): DirectoryEntry[] {
   const words = new Uint32Array(bytes.slice().buffer);
