@@ -1,15 +1,55 @@
 // Runs a benchmark outside the browser, in Deno's WebGPU (wgpu on Vulkan/Metal/D3D12), for
-// machines where a real GPU has no Chromium: `deno run -A --unstable-webgpu <bundle> search '{json options}'`.
-// The bundle is built by `vite build --config bench/vite.deno.config.ts` (WGSL inlined).
+// machines where a real GPU has no Chromium:
+//   deno run -A --unstable-webgpu --node-modules-dir=manual <bundle> search|tiers|rag '{json options}' [--store DIR]
+// `tiers` and `rag` keep the index in Deno's file store (src/store/fs-deno.ts; Deno has no
+// IndexedDB) under DIR (default: a temporary folder, removed afterwards): `rag --regime idb` is
+// then lists cold in files. `rag` reads ../shared/assets (stories260K, the MiniLM tokenizer,
+// Cranfield) unless "assets" says where; its remote regime needs the browser (network emulation).
+// The bundle is built by `npm run build:bench-deno` (WGSL inlined, npm dependencies left to
+// node_modules).
 import { runSearchBench, type SearchBenchOptions } from './search.js';
+import { runTiersBench, type TiersBenchOptions } from './tiers.js';
+import { runRagBench, type RagBenchOptions } from './rag.js';
+import type { BenchStores } from './stores.js';
+import { openFileStore } from '../src/store/file-store.js';
+import { denoFileSystem } from '../src/store/fs-deno.js';
 
-declare const Deno: { args: string[]; exit(code: number): never };
+declare const Deno: {
+  args: string[]; exit(code: number): never;
+  makeTempDir(): Promise<string>; remove(path: string, o: { recursive: boolean }): Promise<void>;
+};
 
-const [name, json] = Deno.args;
-if (name !== 'search') {
-  console.error('usage: deno run -A --unstable-webgpu weft-bench.js search \'{"n":100000,"dim":128,...}\'');
+const [name, json, flag, dir] = Deno.args;
+const usage = 'usage: deno run -A --unstable-webgpu --node-modules-dir=manual weft-bench.js search|tiers|rag \'{"n":100000,...}\' [--store DIR]';
+if (!['search', 'tiers', 'rag'].includes(name ?? '') || (flag !== undefined && (flag !== '--store' || !dir))) {
+  console.error(usage);
   Deno.exit(2);
 }
-const defaults: SearchBenchOptions = { metric: 'l2', dim: 128, n: 100_000, k: 10, storage: 'f32', queries: 100, seed: 1, niter: 10 };
-const result = await runSearchBench({ ...defaults, ...(JSON.parse(json ?? '{}') as Partial<SearchBenchOptions>) }, (s) => console.error(s));
+const given = JSON.parse(json ?? '{}') as Record<string, unknown>;
+const log = (s: string) => console.error(s);
+let result: unknown;
+if (name === 'search') {
+  const defaults: SearchBenchOptions = { metric: 'l2', dim: 128, n: 100_000, k: 10, storage: 'f32', queries: 100, seed: 1, niter: 10 };
+  result = await runSearchBench({ ...defaults, ...(given as Partial<SearchBenchOptions>) }, log);
+} else {
+  const base = dir ?? await Deno.makeTempDir();
+  const fs = denoFileSystem();
+  const stores: BenchStores = {
+    kind: 'files',
+    open: (storeName: string) => openFileStore({ dir: `${base}/${storeName}`, fs }),
+    remove: (storeName: string) => Deno.remove(`${base}/${storeName}`, { recursive: true }).catch(() => undefined),
+  };
+  try {
+    if (name === 'tiers') {
+      const defaults: TiersBenchOptions = { n: 100_000, dim: 384, cacheFraction: 0.25, zipf: 1, storage: 'f16', queries: 300, nprobe: 8, seed: 1 };
+      result = await runTiersBench({ ...defaults, ...(given as Partial<TiersBenchOptions>) }, log, stores);
+    } else {
+      const assets = new URL('../../../shared/assets', import.meta.url).href; // dist/bench-deno/ → the checkout's ../shared
+      const defaults: RagBenchOptions = { assets, n: 100_000, requests: 32, maxTokens: 32, nprobe: 8, arrivalMs: 200, regime: 'idb', onnxWasmPaths: null };
+      result = await runRagBench({ ...defaults, ...(given as Partial<RagBenchOptions>) }, log, stores);
+    }
+  } finally {
+    if (!dir) await Deno.remove(base, { recursive: true }).catch(() => undefined);
+  }
+}
 console.log(JSON.stringify(result));

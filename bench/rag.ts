@@ -14,7 +14,8 @@ import { layoutFor } from '../src/ivf/codec.js';
 import { createRag } from '../src/runtime/rag.js';
 import type { SearchMode } from '../src/runtime/fusion.js';
 import type { PeriodicOptions, RagEvent } from '../src/runtime/types.js';
-import { deleteStore, openStore, type WeftStore } from '../src/store/idb-store.js';
+import type { WeftStore } from '../src/store/idb-store.js';
+import { indexedDbStores, type BenchStores } from './stores.js';
 import { exportIndex } from '../src/store/portable.js';
 import { openRemoteStore, type RemoteStore } from '../src/remote/remote-store.js';
 import { clearRemoteCache } from '../src/remote/section-cache.js';
@@ -33,6 +34,8 @@ export interface RagBenchOptions {
   mode?: SearchMode;
   /** Where the lists are when a request needs them (see the header). Default 'idb'. */
   regime?: Regime;
+  /** Where onnxruntime-web finds its .wasm (the page's path by default); null: its own default (Deno: beside its module). */
+  onnxWasmPaths?: string | null;
 }
 
 export type Regime = 'cached' | 'idb' | 'remote';
@@ -64,25 +67,26 @@ const median = (v: number[]) => percentile(v, 0.5);
 const p99 = (v: number[]) => percentile(v, 0.99);
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
 
-export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) {
+export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
   const dim = 64;
   const dbName = 'weft-bench-rag';
-  await deleteStore(dbName);
+  if (o.regime === 'remote' && typeof location === 'undefined') throw new Error('The remote regime needs the browser: it runs behind Chromium\'s network emulation (npm run bench -- rag --regime remote).');
+  await stores.remove(dbName);
   const ctx = await createGpuContext();
-  const store = await openStore({ dbName });
+  const store = await stores.open(dbName);
   try {
     const rng = createRng(3);
     const V = 30522;
     const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * dim }, () => rng.normal()), Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3), new Float32Array(dim), V, dim);
     const tok = async (f: string) => (await fetch(`${o.assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-    const embedder = await createOnnxEmbedder({ model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', wasmPaths: '/node_modules/onnxruntime-web/dist/', maxLength: 64, cache: false, modelId: 'bench-graph' });
+    const embedder = await createOnnxEmbedder({ model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', ...(o.onnxWasmPaths === null ? {} : { wasmPaths: o.onnxWasmPaths ?? '/node_modules/onnxruntime-web/dist/' }), maxLength: 64, cache: false, modelId: 'bench-graph' });
     const lm = `${o.assets}/lm-stories260K`;
     const generator = await loadLlama2c({ gpu: ctx, model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
 
     // The corpus: Cranfield abstracts as passage texts over n vectors (re-used texts, distinct vectors).
     const raw = (await (await fetch(`${o.assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
     const texts = raw.split(/^\.I /m).slice(1).map((r) => (/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').replace(/\s+/g, ' ').trim().slice(0, 300));
-    log(`building ${o.n} x ${dim} f16 in IndexedDB…`);
+    log(`building ${o.n} x ${dim} f16 in ${stores.kind}…`);
     const vectors = gaussianMixture(o.n, dim, { centers: 256, seed: 5 });
     const idx = await createStoredIndex(vectors, { gpu: ctx, store, name: 'corpus', dim, nlist: 256, metric: 'cosine', storage: 'f16', niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
     for (let i = 0; i < o.n; i += 20000) {
@@ -97,7 +101,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
     const cacheBytes = regime === 'cached' ? residentBytes : Math.floor(indexBytes / 8);
     // The remote regime: the index as one file on the range host, read through a RemoteStore whose
     // IndexedDB tier starts empty for each stream.
-    const remoteUrl = new URL('/__weft-range/files/bench-corpus.weft', location.href).href;
+    const remoteUrl = regime === 'remote' ? new URL('/__weft-range/files/bench-corpus.weft', location.href).href : '';
     const remoteDb = 'weft-bench-remote';
     if (regime === 'remote') {
       await fetch(remoteUrl, { method: 'PUT', body: await exportIndex(store, 'corpus') });
@@ -284,6 +288,6 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void) 
   } finally {
     store.close();
     ctx.destroy();
-    await deleteStore(dbName);
+    await stores.remove(dbName);
   }
 }

@@ -1,4 +1,4 @@
-// `npm run bench -- tiers`: the IndexedDB tier and the GPU list cache. Cold open to first answer,
+// `npm run bench -- tiers`: the IndexedDB tier (under Deno, bench/deno.ts, the file store) and the GPU list cache. Cold open to first answer,
 // raw IndexedDB read rate, IndexedDB → GPU streaming rate under prefetch (and its overlap), and
 // the hit rates of the GPU list cache under each policy (the default 'frequency', 'hotness',
 // 'lru') on a Zipf-distributed query stream against Belady's offline optimum on the very same
@@ -7,22 +7,22 @@
 
 import { createRng, gaussianMixture, createGpuContext, type StorageType } from '../src/weft.js';
 import { beladyHitRate, staticHitRate } from '../src/cache/policy.js';
-import { deleteStore, openStore } from '../src/store/idb-store.js';
+import { indexedDbStores, type BenchStores } from './stores.js';
 import { createStoredIndex, openStoredIndex } from '../src/store/stored-index.js';
 import { layoutFor } from '../src/ivf/codec.js';
 
 export interface TiersBenchOptions { n: number; dim: number; nlist?: number; cacheFraction: number; zipf: number; storage: StorageType; queries: number; nprobe: number; seed: number }
 
-export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => void) {
+export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
   const nlist = o.nlist ?? Math.max(16, 2 ** Math.round(Math.log2(Math.sqrt(o.n))));
   const dbName = `weft-bench-tiers-${o.seed}`;
-  await deleteStore(dbName);
+  await stores.remove(dbName);
   const ctx = await createGpuContext();
   const rng = createRng(o.seed);
   try {
-    log(`building ${o.n} x ${o.dim} ${o.storage}, nlist ${nlist} in IndexedDB…`);
+    log(`building ${o.n} x ${o.dim} ${o.storage}, nlist ${nlist} in ${stores.kind}…`);
     const data = gaussianMixture(o.n, o.dim, { centers: Math.max(8, nlist), seed: o.seed });
-    let store = await openStore({ dbName });
+    let store = await stores.open(dbName);
     let t0 = performance.now();
     const built = await createStoredIndex(data, { gpu: ctx, store, name: 'bench', dim: o.dim, nlist, storage: o.storage, niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
     for (let i = 0; i < o.n; i += 20000) await built.add(data.subarray(i * o.dim, Math.min(o.n, i + 20000) * o.dim));
@@ -32,7 +32,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     store.close();
 
     // Raw IndexedDB reads of every list record.
-    store = await openStore({ dbName });
+    store = await stores.open(dbName);
     const all = Array.from({ length: nlist }, (_, i) => i);
     t0 = performance.now();
     let readBytes = 0;
@@ -40,7 +40,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
       for (const r of await store.readLists('bench', all.slice(i, i + 16))) readBytes += r.codes.byteLength + r.ids.byteLength;
     }
     const idbReadMBps = readBytes / 1e6 / ((performance.now() - t0) / 1000);
-    log(`IndexedDB reads: ${idbReadMBps.toFixed(1)} MB/s over ${(readBytes / 1e6).toFixed(1)} MB`);
+    log(`${stores.kind} reads: ${idbReadMBps.toFixed(1)} MB/s over ${(readBytes / 1e6).toFixed(1)} MB`);
 
     // Queries near list centres chosen by a Zipf law over a random ranking of the lists.
     const centroids = (await store.readCentroids('bench')).centroids;
@@ -57,7 +57,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
 
     // Cold open → first answer, against reading that query's lists.
     store.close();
-    store = await openStore({ dbName });
+    store = await stores.open(dbName);
     let probed: number[] = [];
     t0 = performance.now();
     const cold = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, onProbe: (l) => { probed = l; } });
@@ -74,7 +74,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     await again.close();
     log(`open ${openMs.toFixed(1)} ms, first search ${(coldOpenMs - openMs).toFixed(1)} ms (kernels compiled on first use); with compiled kernels ${coldOpenCompiledMs.toFixed(1)} ms`);
     store.close();
-    store = await openStore({ dbName });
+    store = await stores.open(dbName);
     t0 = performance.now();
     await store.readLists('bench', probed);
     const firstQueryReadMs = performance.now() - t0;
@@ -126,7 +126,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     store.close();
     const hitRateVsOptimal = rates.frequency! / belady;
     return {
-      n: o.n, dim: o.dim, nlist, storage: o.storage, nprobe: o.nprobe, queries: o.queries, zipf: o.zipf, cacheFraction: o.cacheFraction,
+      tier: stores.kind, n: o.n, dim: o.dim, nlist, storage: o.storage, nprobe: o.nprobe, queries: o.queries, zipf: o.zipf, cacheFraction: o.cacheFraction,
       coldOpenMs, coldOpenCompiledMs, firstQueryReadMs, idbReadMBps, streamMBps, streamOverlap: streamMBps / idbReadMBps,
       policy: 'frequency', hitRate: rates.frequency!, hitRateFill09: rates.frequencyFill09!, hitRateHotness: rates.hotness!, hitRateLru: rates.lru!,
       beladyHitRate: belady, beladyHitRateAtFill: beladyAtFill, staticHitRate: bound, hitRateVsOptimal, hitRateFill09VsOptimal: rates.frequencyFill09! / belady, hitRateVsStatic: rates.frequency! / bound,
@@ -139,6 +139,6 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     };
   } finally {
     ctx.destroy();
-    await deleteStore(dbName);
+    await stores.remove(dbName);
   }
 }

@@ -1,0 +1,11 @@
+// The storage tier a benchmark keeps its index in: IndexedDB in the browser (the default); under
+// Deno, which has no IndexedDB, bench/deno.ts passes its file store (src/store/fs-deno.ts).
+import { deleteStore, openStore, type WeftStore } from '../src/store/idb-store.js';
+
+export interface BenchStores {
+  kind: string;
+  open(name: string): Promise<WeftStore>;
+  remove(name: string): Promise<void>;
+}
+
+export const indexedDbStores: BenchStores = { kind: 'indexeddb', open: (dbName) => openStore({ dbName }), remove: deleteStore };
