@@ -292,12 +292,12 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   /** Keeps list `l`'s directory (checked bytes) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
   const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array) => {
+    const kept = at.listDirectories.get(l);
+    if (kept) { at.listDirectories.delete(l); at.listDirectories.set(l, kept); return; } // parsed already: now the most recent
     const texts = section(SECTION.chunks, l);
     if (!texts) return;
     const entries = parseListDirectory(bytes, l, texts, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}. Publish it again.`, { details: { url: href, list: l } }))
       .sort((a, b) => a.id - b.id);
-    const old = at.listDirectories.get(l);
-    if (old) { at.listDirectories.delete(l); at.listEntries -= old.length; }
     at.listDirectories.set(l, entries);
     at.listEntries += entries.length;
     for (const [list, e] of at.listDirectories) {

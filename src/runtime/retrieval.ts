@@ -183,8 +183,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
   const line = createLatencyLine();
   let profiled = false;
   const seed = o.performanceModel;
-  if (seed !== undefined) {
-    checkPerformanceModel(seed);
+  if (seed !== undefined) { // checked by createRag before anything opened
     // Two points on the line fit it exactly; later searches correct it as profiled ones would.
     line.observe(1, seed.intercept + seed.slope);
     line.observe(64, seed.intercept + 64 * seed.slope);

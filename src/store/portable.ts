@@ -18,7 +18,7 @@ import { DEFAULT_LANGUAGE, loadAnalyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import { wholePostingsWith } from './lexical-records.js';
 import {
-  SECTION, checkedSection, decodeChunk, fileVersion, parseDirectoryPage, parseHeader, parseToc, sectionKey, writeIndexFile,
+  FILE_VERSION, SECTION, checkedSection, decodeChunk, fileVersion, parseDirectoryPage, parseHeader, parseToc, sectionKey, writeIndexFile,
 } from './index-file.js';
 
 const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;
@@ -37,7 +37,7 @@ export async function exportIndex(store: WeftStore, name: string, options: { lay
   const lexical = whole.manifest.lexical;
   const analyzer = await loadAnalyzer(lexical?.language ?? DEFAULT_LANGUAGE);
   const postings = wholePostingsWith(analyzer, whole.chunks, lexical?.buckets ?? DEFAULT_BUCKETS);
-  const layout = options.layout ?? 3;
+  const layout = options.layout ?? FILE_VERSION;
   if (layout !== 2 && layout !== 3) throw new WeftError('INVALID_OPTION', `layout must be 2 or 3; got ${String(layout)}.`);
   return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical } }, postings, layout);
 }
