@@ -16,11 +16,17 @@ function record(list: number, rng: ReturnType<typeof createRng>, count = 32 /* o
   return { list, count, codes, ids: Uint32Array.from({ length: count }, (_, i) => list * 100 + i) };
 }
 
+/** Three one-block lists and a cache with room for two of them under `policy`. */
+function twoOfThree(ctx: Parameters<typeof createListCache>[0], policy: 'frequency' | 'lru') {
+  const rng = createRng(freshSeed());
+  const rec = [0, 1, 2].map((l) => record(l, rng));
+  const cache = createListCache(ctx, 'test.listCache', { layout, nlist: 3, budgetBytes: 2 * layout.bytesPerVector * 32 + 2 * 4 * 32, policy, hotnessDecay: 0.5, fill: 1 });
+  return { rec, cache };
+}
+
 describe('GPU list cache admission', () => {
   gpuTest('a list used once is refused over hot lists, a prefetch is not, and a list used often gets in', async (ctx) => {
-    const rng = createRng(freshSeed());
-    const rec = [0, 1, 2].map((l) => record(l, rng));
-    const cache = createListCache(ctx, 'test.listCache', { layout, nlist: 3, budgetBytes: 2 * layout.bytesPerVector * 32 + 2 * 4 * 32, policy: 'frequency', hotnessDecay: 0.5, fill: 1 });
+    const { rec, cache } = twoOfThree(ctx, 'frequency');
     try {
       for (let i = 0; i < 5; i++) cache.touch([0, 1]);
       let lease = cache.lease();
@@ -72,9 +78,7 @@ describe('GPU list cache admission', () => {
   });
 
   gpuTest('LRU has no admission control: the missed list always goes in', async (ctx) => {
-    const rng = createRng(freshSeed());
-    const rec = [0, 1, 2].map((l) => record(l, rng));
-    const cache = createListCache(ctx, 'test.listCache', { layout, nlist: 3, budgetBytes: 2 * layout.bytesPerVector * 32 + 2 * 4 * 32, policy: 'lru', hotnessDecay: 0.5, fill: 1 });
+    const { rec, cache } = twoOfThree(ctx, 'lru');
     try {
       for (let i = 0; i < 5; i++) cache.touch([0, 1]);
       let lease = cache.lease();

@@ -9,7 +9,7 @@ import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { createGpuContext } from '../../src/gpu/context.js';
 import { deleteStore, openStore } from '../../src/store/idb-store.js';
 import { exportIndex } from '../../src/store/portable.js';
-import { openRemoteStore } from '../../src/remote/remote-store.js';
+import { openRemoteStore, type RemoteStore } from '../../src/remote/remote-store.js';
 import { clearRemoteCache } from '../../src/remote/section-cache.js';
 import { cranfieldAbstracts, embeddingGraph, openLocalRag, openWorkerRag, workerOptions } from '../support/rag-runtimes.js';
 
@@ -25,6 +25,15 @@ afterAll(async () => {
   await deleteStore(dbName);
   await clearRemoteCache(undefined, cacheDbName);
 });
+
+/** createRag on `store` (a RemoteStore, or one wrapping it) with the site's embedder; dispose() releases all of it. */
+async function readerOn(store: RemoteStore, indexName: string) {
+  const gpu = await createGpuContext();
+  const w = await workerOptions(dbName);
+  const embedder = await createOnnxEmbedder({ ...w.embedder, model: embeddingGraph(), tokenizer: w.embedder.tokenizer as object, tokenizerConfig: w.embedder.tokenizerConfig as object, cache: false });
+  const rag = await createRag({ store, indexName, embedder, gpu, create: false });
+  return { rag, dispose: async () => { await rag.close(); await embedder.destroy(); gpu.destroy(); } };
+}
 
 describe('a published index through the runtime', () => {
   test('the site ingests, exports and serves its index', async () => {
@@ -48,11 +57,8 @@ describe('a published index through the runtime', () => {
   });
 
   test('createRag on a RemoteStore searches as the site does; ingest is READ_ONLY', async () => {
-    const gpu = await createGpuContext();
     const store = await openRemoteStore(url, { cacheDbName });
-    const w = await workerOptions(dbName);
-    const embedder = await createOnnxEmbedder({ ...w.embedder, model: embeddingGraph(), tokenizer: w.embedder.tokenizer as object, tokenizerConfig: w.embedder.tokenizerConfig as object, cache: false });
-    const rag = await createRag({ store, indexName: store.indexName, embedder, gpu, create: false });
+    const { rag, dispose } = await readerOn(store, store.indexName);
     try {
       for (const q of questions) {
         for (const mode of ['hybrid', 'vector', 'lexical'] as const) expect(shape(await rag.search(q, { k: 5, mode })), `${q}/${mode}`).toEqual(expected.get(`${q}/${mode}`));
@@ -61,24 +67,19 @@ describe('a published index through the runtime', () => {
       await expect(rag.ingest([{ id: 'new', text: 'A new note.' }])).rejects.toMatchObject({ code: 'READ_ONLY' });
       expect(store.stats().requests).toBeGreaterThan(1);
     } finally {
-      await rag.close();
-      await embedder.destroy();
+      await dispose();
       store.close();
-      gpu.destroy();
     }
   });
 
   test('a hybrid search asks for its best keyword hits\' texts before the vector side ends, so they travel meanwhile', async () => {
-    const gpu = await createGpuContext();
     const remote = await openRemoteStore(url, { cacheDbName });
     const calls: string[] = [];
     const store = Object.create(remote, {
       warmChunks: { value: async (n: string, ids: readonly number[]) => { calls.push(`warm ${ids.join(',')}`); return remote.warmChunks(n, ids); } },
       readChunks: { value: async (n: string, ids: readonly number[]) => { calls.push(`read ${ids.join(',')}`); return remote.readChunks(n, ids); } },
     }) as typeof remote;
-    const w = await workerOptions(dbName);
-    const embedder = await createOnnxEmbedder({ ...w.embedder, model: embeddingGraph(), tokenizer: w.embedder.tokenizer as object, tokenizerConfig: w.embedder.tokenizerConfig as object, cache: false });
-    const rag = await createRag({ store, indexName: remote.indexName, embedder, gpu, create: false });
+    const { rag, dispose } = await readerOn(store, remote.indexName);
     try {
       const q = questions[1]!;
       expect(shape(await rag.search(q, { k: 5, mode: 'hybrid' }))).toEqual(expected.get(`${q}/hybrid`));
@@ -86,10 +87,8 @@ describe('a published index through the runtime', () => {
       expect(calls[0]).toBe(`warm ${words.join(',')}`);
       expect(calls[1]).toMatch(/^read /);
     } finally {
-      await rag.close();
-      await embedder.destroy();
+      await dispose();
       remote.close();
-      gpu.destroy();
     }
   });
 
