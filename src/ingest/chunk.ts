@@ -4,6 +4,14 @@
 // stay one per line); a section's page (PDF) goes into its chunks' metadata. Written here rather
 // than taken from a library: it must count with the embedder's own tokenizer, never exceed its
 // limit, and stay linear on megabytes of text (test/unit/documents.test.ts holds it to that).
+//
+// A heading path may be longer than a chunk (FAQs whose headings are whole questions, nested
+// three deep, under a small embedder's limit): its repeated copy is then shortened so that it takes
+// at most half of every chunk's tokens, never rejected, since one document's headings must not fail
+// an ingest of a whole folder. The innermost headings are kept and the outer ones elided with "…"
+// ("… › 3.2. But what about Knoppix…"); the chunk's `headings` keep the full path
+// (test/unit/long-headings.test.ts). Nothing about a document's content makes chunking throw: only
+// a maxTokens too small for any text, or a countTokens that counts one character over it.
 
 import { WeftError } from '../errors.js';
 
@@ -60,6 +68,13 @@ interface Words {
 /** Indentation kept at the start of a line (code), at most this many characters. */
 const MAX_INDENT = 16;
 
+/** The least room for text a chunk must have besides the tokens every count carries ([CLS], [SEP]). */
+const MIN_ROOM = 6;
+
+/** Between the headings of a path, and where a shortened path leaves words or headings out. */
+const SEP = ' › ';
+const ELLIPSIS = '…';
+
 function sectionWords(text: string, count: (s: string) => number, budget: number): Words {
   const out: Words = { text: [], cost: [], glued: [], ends: [], sep: [] };
   for (const line of text.split('\n')) {
@@ -107,23 +122,96 @@ function cutWord(word: string, cost: number, count: (s: string) => number, budge
   return pieces;
 }
 
+/**
+ * The heading path as repeated at the top of each chunk, estimated (words counted once, added up)
+ * at no more than `cap` tokens: the whole path where it fits; else the innermost headings that fit
+ * after "… › " standing for the outer ones; else the first words of the innermost heading, cut with
+ * "…" (its first word cut by characters where even that is too long); '' where nothing fits.
+ * Blank headings are left out.
+ * Each heading's cost is counted once per distinct heading, so a path shared by many sections
+ * costs its depth per section, not its length.
+ */
+function headingPrefix(path: readonly string[], cap: number, count: (s: string) => number, headingCost: (h: string) => number): string {
+  const headings = path.some((h) => !h.trim()) ? path.filter((h) => h.trim()) : path;
+  const k = headings.length;
+  if (k === 0 || cap <= 0) return '';
+  const sep = count('›'), ell = count(ELLIPSIS);
+  const costs = headings.map(headingCost);
+  if (costs.reduce((a, c) => a + c, 0) + (k - 1) * sep <= cap) return `${headings.join(SEP)}\n`;
+  // From the innermost heading outwards, while the headings kept and "… › " before them fit.
+  let from = k, used = 0;
+  while (from > 0) {
+    const c = costs[from - 1]! + (from < k ? sep : 0) + (from > 1 ? ell + sep : 0);
+    if (used + c > cap) break;
+    used += costs[from - 1]! + (from < k ? sep : 0);
+    from--;
+  }
+  if (from === 0) return `${headings.join(SEP)}\n`; // only where counts do not add up; the caller checks the real count
+  if (from < k) return `${ELLIPSIS}${SEP}${headings.slice(from).join(SEP)}\n`;
+  // The innermost heading alone is too long: its first words, then "…" (after "… › " where outer
+  // headings are left out and there is room for it).
+  let outer = k > 1 ? `${ELLIPSIS}${SEP}` : '';
+  let room = cap - (outer ? ell + sep : 0) - ell;
+  if (room <= 0 && outer) { outer = ''; room = cap - ell; }
+  if (room <= 0) return '';
+  let kept = '', left = room;
+  for (const w of headings[k - 1]!.split(/\s+/)) {
+    if (!w) continue;
+    const c = count(w);
+    if (c <= left) { kept += (kept ? ' ' : '') + w; left -= c; continue; }
+    if (!kept) {
+      const [piece, pc] = cutWord(w, c, count, left)[0]!;
+      if (pc <= left) kept = piece;
+    }
+    break;
+  }
+  return kept ? `${outer}${kept}${ELLIPSIS}\n` : '';
+}
+
 /** Chunks the sections of document `doc.id`; every chunk carries `doc.metadata` (and its section's page). */
 export function chunkSections(doc: { id: string; metadata?: Record<string, unknown> | undefined }, sections: readonly Section[], opts: ChunkOptions): Chunk[] {
   const chunks: Chunk[] = [];
   const overlap = opts.overlapTokens ?? Math.floor(opts.maxTokens / 8);
   // The tokens every count carries whatever the text ([CLS] and [SEP] for BERT): counted once per chunk.
   const special = Math.max(0, 2 * opts.countTokens('a') - opts.countTokens('a a'));
+  // Room for the headings and the text of a chunk.
+  const space = opts.maxTokens - special;
+  if (!Number.isInteger(opts.maxTokens)) {
+    throw new WeftError('INVALID_OPTION', `maxTokens (${String(opts.maxTokens)}) must be a whole number of tokens: pass the embedder's own token limit (its maxLength).`, { details: { maxTokens: opts.maxTokens } });
+  }
+  if (space < MIN_ROOM) {
+    throw new WeftError('INVALID_OPTION', `maxTokens (${opts.maxTokens}) is too small to cut documents into chunks: a chunk needs room for at least ${MIN_ROOM} tokens of text${special ? ` besides the ${special} that countTokens adds to every text` : ''}. Pass the embedder's own token limit (its maxLength), a whole number of at least ${MIN_ROOM + special}.`, { details: { maxTokens: opts.maxTokens } });
+  }
+  // The repeated heading path takes at most half of the room, so text always has the other half.
+  const headingCap = Math.floor(space / 2);
   const memo = new Map<string, number>();
   const count = (w: string) => {
     let c = memo.get(w);
     if (c === undefined) { c = Math.max(0, opts.countTokens(w) - special); memo.set(w, c); }
     return c;
   };
+  const headingCosts = new Map<string, number>();
+  const headingCost = (h: string) => {
+    let c = headingCosts.get(h);
+    if (c === undefined) {
+      c = 0;
+      for (const w of h.split(/\s+/)) if (w) c += count(w);
+      headingCosts.set(h, c);
+    }
+    return c;
+  };
   for (const section of sections) {
-    const prefix = section.headings.length ? `${section.headings.join(' › ')}\n` : '';
     const metadata = { ...(doc.metadata ?? {}), ...(section.page !== undefined ? { page: section.page } : {}) };
-    const budget = opts.maxTokens - special - (prefix ? Math.max(0, opts.countTokens(prefix) - special) : 0);
-    if (budget + special < 8) throw new WeftError('INVALID_OPTION', `maxTokens (${opts.maxTokens}) leaves no room for text under the headings of '${doc.id}'.`);
+    // Estimated by words, then counted for real; where a tokenizer does not add up over words and
+    // the real count is over the cap, shortened again by what it is over (at most a few times).
+    let prefix = headingPrefix(section.headings, headingCap, count, headingCost);
+    let prefixTokens = prefix ? Math.max(0, opts.countTokens(prefix) - special) : 0;
+    for (let cap = headingCap, tries = 0; prefixTokens > headingCap; tries++) {
+      cap -= prefixTokens - headingCap;
+      prefix = tries < 3 ? headingPrefix(section.headings, cap, count, headingCost) : '';
+      prefixTokens = prefix ? Math.max(0, opts.countTokens(prefix) - special) : 0;
+    }
+    const budget = space - prefixTokens;
     const words = sectionWords(section.text, count, budget);
     const n = words.text.length;
     const join = (from: number, to: number) => {
@@ -135,21 +223,27 @@ export function chunkSections(doc: { id: string; metadata?: Record<string, unkno
     while (start < n) {
       let end = start, cost = 0;
       while (end < n && cost + words.cost[end]! <= budget) cost += words.cost[end++]!;
+      // A piece counted over the budget alone (one character that countTokens counts as more) still moves on.
+      if (end === start) end++;
       // Prefer to end at a sentence end past the overlap; a sentence longer than what is left is cut at a word.
       if (end < n) {
         let b = end;
         while (b > fresh + 1 && !words.ends[b - 1]) b--;
         if (b > fresh && words.ends[b - 1]) end = b;
       }
-      // One real count: tokenizers that do not add up exactly over words lose words from the end until it fits.
-      let text = prefix + join(start, end);
+      // One real count: tokenizers that do not add up exactly over words lose words from the end
+      // until it fits; a single word that still does not fit under its headings goes without them
+      // (alone, it fits: its own count is within the budget).
+      let head = prefix;
+      let text = head + join(start, end);
       for (let real = opts.countTokens(text); real > opts.maxTokens; real = opts.countTokens(text)) {
         if (end - start <= 1) {
-          throw new WeftError('INVALID_OPTION', `countTokens counts '${words.text[start]!.slice(0, 40)}' in '${doc.id}' as ${real} tokens with its headings, over maxTokens (${opts.maxTokens}), though it fits alone; pass a countTokens that adds up over words (the embedder's countTokens does).`);
+          if (head) { head = ''; text = join(start, end); continue; }
+          throw new WeftError('INVALID_OPTION', `countTokens counts the single character '${words.text[start]!}' (in '${doc.id}') as ${real} tokens, more than maxTokens (${opts.maxTokens}): they do not belong together. Pass the embedder's own countTokens and its own token limit (maxLength) together.`, { details: { name: doc.id, maxTokens: opts.maxTokens } });
         }
         let drop = real - opts.maxTokens;
         while (drop > 0 && end - start > 1) drop -= Math.max(1, words.cost[--end]!);
-        text = prefix + join(start, end);
+        text = head + join(start, end);
       }
       chunks.push({ docId: doc.id, index: chunks.length, text, headings: section.headings, metadata: { ...metadata } });
       if (end >= n) break;
