@@ -4,25 +4,56 @@
 // conversation and streams cited answers. The page configures it (its `options`: the model the
 // picker chose; its `index`), adds the documents dropped on the page through `chat.ingest()`, and
 // draws the progress bars and the timeline from the element's events (`weft-progress`,
-// `weft-event` with each answer's request number). The page keeps only the store handle it needs
-// to list, delete, export and import indexes.
+// `weft-event` with each answer's request number, `weft-ingested` when an ingest is over). The
+// page keeps only the store handle it needs to list, delete, export and import indexes.
+//
+// When no model can load (offline, the local model files missing, an embedder that cannot be
+// downloaded) the element runs keyword search instead (demo/keywords.ts, its `runtime`): documents
+// are still added and searched by their words, and the page says so in one sentence.
+//
+// What the page shows comes from one state (`state` below) drawn by render(): which runtime the
+// conversation has (none yet, loading, a model, keyword search, failed), the index in use and the
+// indexes as last listed from the store (the passage counts), the ingest under way or its
+// outcome, and the last index-management message. Every handler changes the state, then renders.
 
 import { WeftChat, type ChatEvent, type ChatProgress, type DoneEvent } from '../src/entries/chat.js';
+import type { ChatIngested } from '../src/chat/weft-chat.js';
 import { isWeftError, persistStorage, storageEstimate, type TraceStage } from '../src/entries/client.js';
-import { exportIndex, importIndex, openStore, type WeftStore } from '../src/weft.js';
+import { exportIndex, importIndex, openStore, type Manifest, type WeftStore } from '../src/weft.js';
 import { acceptAttribute, readableTypesText } from '../src/ingest/file-types.js';
 import { fromDrop, fromInput, fromShell, type Picked } from './files.js';
-import { modelSetup, type ModelChoice, type ModelSetup } from './models.js';
+import { KEYWORD_EMBEDDER, openKeywordRuntime } from './keywords.js';
+import { cachedModel, missingFiles, modelSetup, reachable, type ModelChoice, type ModelSetup } from './models.js';
 import { shellBridge } from './shell-bridge.js';
 import { createTimeline, wovenSlices } from './timeline.js';
 
 const DB = 'weft-demo';
+const DEFAULT_INDEX = 'notes';
 const $ = <T extends Element>(sel: string) => document.querySelector<T>(sel)!;
 const message = (e: unknown) => (isWeftError(e) ? `${e.message} (${e.code})` : e instanceof Error ? e.message : String(e));
 const mb = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GB` : `${(b / (1 << 20)).toFixed(1)} MB`);
+/** "1 document", "2 documents", "1,548 passages". */
+const plural = (n: number, word: string) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
 
 /** Questions for "Ask 3 at once" when the box has fewer than three lines. */
 const FALLBACK = ['What is this about?', 'What are the key facts?', 'What is mentioned most often?'];
+
+/** How the conversation's keyword-only runtime explains itself (<weft-chat>'s `searchOnly`). */
+const KEYWORD_NOTE = {
+  header: 'keyword search, no model',
+  reply: 'No model is loaded, so no answer is written: these are the passages of your documents whose words match. Click one to read it.',
+};
+
+/** What the conversation runs. */
+type Engine =
+  | { kind: 'none' } // no model loaded yet (it waits for "Load model")
+  | { kind: 'loading' } // a model is loading
+  | { kind: 'model'; answers: boolean } // a model (answers false: no WebGPU, the search model only)
+  | { kind: 'keywords'; why: string; ready: boolean } // no model could load: keyword search on the page
+  | { kind: 'failed'; why: string }; // not even keyword search could start
+
+/** What the documents card shows under the drop zone. */
+interface IngestView { text: string; error: boolean; bars: boolean }
 
 export async function setupAsk(): Promise<void> {
   const ui = {
@@ -30,9 +61,11 @@ export async function setupAsk(): Promise<void> {
     loadBar: $<HTMLDivElement>('#load-bar'), loadProgress: $<HTMLProgressElement>('#load-progress'), loadText: $<HTMLSpanElement>('#load-text'),
     engineStatus: $<HTMLParagraphElement>('#engine-status'),
     drop: $<HTMLDivElement>('#drop'), folderInput: $<HTMLInputElement>('#folder-input'), filesInput: $<HTMLInputElement>('#files-input'),
+    pickFolder: $<HTMLButtonElement>('#pick-folder'), pickFiles: $<HTMLButtonElement>('#pick-files'), docsReason: $<HTMLParagraphElement>('#docs-reason'),
     openFolder: $<HTMLButtonElement>('#open-folder'), ingest: $<HTMLDivElement>('#ingest'), ingestStatus: $<HTMLParagraphElement>('#ingest-status'),
-    cancelIngest: $<HTMLButtonElement>('#cancel-ingest'),
-    indexes: $<HTMLTableElement>('#indexes'), indexesEmpty: $<HTMLParagraphElement>('#indexes-empty'), newIndex: $<HTMLInputElement>('#new-index'),
+    phases: $<HTMLDivElement>('#phases'), cancelIngest: $<HTMLButtonElement>('#cancel-ingest'),
+    indexes: $<HTMLTableElement>('#indexes'), indexesEmpty: $<HTMLParagraphElement>('#indexes-empty'), indexesStatus: $<HTMLParagraphElement>('#indexes-status'),
+    newIndex: $<HTMLInputElement>('#new-index'),
     importInput: $<HTMLInputElement>('#import-input'), storageMeter: $<HTMLMeterElement>('#storage-meter'), storageText: $<HTMLSpanElement>('#storage-text'),
     persistText: $<HTMLSpanElement>('#persist-text'),
     chatSlot: $<HTMLDivElement>('#chat-slot'), askHint: $<HTMLParagraphElement>('#ask-hint'),
@@ -40,42 +73,127 @@ export async function setupAsk(): Promise<void> {
   };
   const timeline = createTimeline($<SVGSVGElement>('#timeline'), $<HTMLUListElement>('#legend'));
   const store: WeftStore = await openStore({ dbName: DB });
-  let setup: ModelSetup | undefined;
-  /** The conversation: created when a model is first loaded. */
+
+  // ---- The state, and the one function that shows it ---------------------------------------
+  const state = {
+    /** Whether this browser offers WebGPU (an adapter): without it no model writes answers. */
+    gpu: true,
+    setup: undefined as ModelSetup | undefined,
+    /** `?models=local`: the model files that are not where the page looks for them. */
+    missing: [] as string[],
+    engine: { kind: 'none' } as Engine,
+    /** The model the conversation loads or runs. */
+    choice: undefined as ModelChoice | undefined,
+    index: localStorage.getItem('weft-demo:index') || DEFAULT_INDEX,
+    /** The indexes as last listed from the store: the one source of every passage count shown. */
+    indexes: [] as Manifest[],
+    ingest: undefined as IngestView | undefined,
+    /** An ingest under way: the page's (its AbortController) or the conversation's own ('chat'). */
+    ingesting: undefined as AbortController | 'chat' | undefined,
+    /** Documents picked before the conversation could take them: added once it can. */
+    waiting: undefined as Picked | undefined,
+    /** The last message about index management (import, export, delete); cleared by the next action. */
+    note: undefined as { text: string; error: boolean } | undefined,
+  };
+  /** The conversation: created when a runtime is first started. */
   let chat: WeftChat | undefined;
-  /** The model the element is loading or runs. */
-  let choice: ModelChoice | undefined;
-  let loading = false;
-  let ingesting: AbortController | undefined;
-  /** An ingest the element started itself (files dropped on the conversation, its "Add documents"). */
-  let ingestingInChat = false;
-  let indexName = localStorage.getItem('weft-demo:index') || 'notes';
-  let size = 0;
-  /** Requests that have a timeline lane (or had one before "Clear timeline"). */
-  const laned = new Set<number>();
-  const stagesOf = new Map<number, TraceStage[]>();
+
+  const current = () => state.indexes.find((m) => m.name === state.index);
+  const size = () => current()?.count ?? 0;
+  /** The embedder that adds documents now, as recorded in the indexes it builds. */
+  const embedderId = () => state.engine.kind === 'keywords' ? KEYWORD_EMBEDDER : state.setup?.embedderId;
+  /**
+   * Why documents cannot be added to the index in use now ('' when they can): its vectors came
+   * from another embedder than the one at hand (keyword search still reads it; answers use its
+   * keywords), or nothing at all could start.
+   */
+  const addBlocked = (): string => {
+    if (state.engine.kind === 'failed') return 'Documents cannot be added: nothing could start here (see step 1).';
+    const m = current(), id = embedderId();
+    if (!m || !m.modelId || !id || m.modelId === id || state.engine.kind === 'none' || state.engine.kind === 'loading') return '';
+    return `“${m.name}” was built ${m.modelId === KEYWORD_EMBEDDER ? 'for keyword search, without a model' : `with ${m.modelId}`}: documents for it need that ${m.modelId === KEYWORD_EMBEDDER ? 'mode' : 'embedder'}. Add them to a new index (below, “New index”), or search this one by keyword.`;
+  };
+  /** Whether the index in use was built by another embedder than the one loading (so its runtime searches by keyword). */
+  const foreignFor = (id: string) => { const m = current(); return !!m && !!m.modelId && m.modelId !== id; };
 
   const setStatus = (el: HTMLElement, text: string, error = false) => { el.textContent = text; el.classList.toggle('error', error); };
-  /** Whether the runtime can write answers (false: no WebGPU in this browser, search only). */
-  let answers = true;
-  const readyText = (model?: string) => answers
-    ? `Ready: ${choice?.label ?? model ?? 'model'}, index “${indexName}” (${size} passages).`
-    : `This browser has no WebGPU: no model can write answers here, but your documents are indexed and searched on the CPU — questions get the passages that match. Index “${indexName}” (${size} passages).`;
+  const label = () => state.choice?.label ?? 'the model';
 
-  const refreshControls = () => {
-    const ready = !!chat && !loading;
-    ui.ask3.disabled = !ready || size === 0;
-    // Documents can be picked at any time: they are added once the model is loaded.
-    ui.askHint.textContent = !chat ? 'Load a model first (step 1).'
-      : loading ? 'The model is loading…'
-        : size === 0 ? `Add documents to “${indexName}” first (step 2), then ask in the box below.`
-          : answers ? `Ask in the box below: answers come from “${indexName}” (${size} passages) and cite them as [1], [2]… — click one to read the passage.`
-            : `Ask in the box below: the passages of “${indexName}” (${size} passages) that match come back, numbered [1], [2]… — click one to read it.`;
+  const engineText = (): { text: string; error: boolean; why?: string } => {
+    const e = state.engine, n = size(), name = state.index;
+    const held = `index “${name}” (${plural(n, 'passage')})`;
+    switch (e.kind) {
+      case 'none':
+        return { text: state.gpu ? 'No model loaded yet: “Load model” downloads it once, then it is kept in this browser.' : 'This browser has no WebGPU, so no model can write answers here; the search model is loading.', error: false };
+      case 'loading':
+        return { text: `Loading ${label()}…`, error: false };
+      case 'model':
+        return e.answers
+          ? { text: `Ready: ${label()}, ${held}${foreignFor(state.setup!.embedderId) ? ', searched by keyword (it was built without this model’s embedder)' : ''}.`, error: false }
+          : { text: `This browser has no WebGPU: no model can write answers here, but your documents are indexed and searched on the CPU — questions get the passages that match. Index “${name}” (${plural(n, 'passage')}).`, error: false };
+      case 'keywords':
+        return { why: e.why, text: `You can still add documents and search them by keyword; answers need a model${state.gpu ? '' : ' and WebGPU'}.`, error: false };
+      case 'failed':
+        return { text: e.why, error: true };
+    }
+  };
+
+  const askHint = (): string => {
+    const e = state.engine, n = size(), name = state.index;
+    if (e.kind === 'none') return state.gpu ? 'Load a model first (step 1).' : 'The search model is loading…';
+    if (e.kind === 'loading' || (e.kind === 'keywords' && !e.ready)) return e.kind === 'loading' ? 'The model is loading…' : 'Keyword search is starting…';
+    if (e.kind === 'failed') return 'Nothing can be asked: see step 1.';
+    if (n === 0) return e.kind === 'keywords' ? `Add documents to “${name}” first (step 2), then search them in the box below.` : `Add documents to “${name}” first (step 2), then ask in the box below.`;
+    if (e.kind === 'keywords') return `Type a question or some words in the box below: the passages of “${name}” (${plural(n, 'passage')}) that have those words come back, numbered [1], [2]… — click one to read it.`;
+    return e.answers
+      ? `Ask in the box below: answers come from “${name}” (${plural(n, 'passage')}) and cite them as [1], [2]… — click one to read the passage.`
+      : `Ask in the box below: the passages of “${name}” (${plural(n, 'passage')}) that match come back, numbered [1], [2]… — click one to read it.`;
+  };
+
+  const render = () => {
+    const e = state.engine;
+    // Step 1: the model.
+    const status = engineText();
+    ui.engineStatus.replaceChildren();
+    ui.engineStatus.classList.toggle('error', status.error);
+    if (status.why) {
+      const why = document.createElement('span');
+      why.className = 'why';
+      why.textContent = `${status.why} `;
+      ui.engineStatus.append(why);
+    }
+    ui.engineStatus.append(status.text);
+    ui.load.disabled = e.kind === 'loading' || !state.setup || state.missing.length > 0;
+    ui.load.title = state.missing.length ? `Needs ${state.missing.join(', ')} (see below).` : '';
+    ui.model.disabled = !state.setup || !state.gpu || state.missing.length > 0;
+    ui.load.textContent = e.kind === 'model' ? 'Reload model' : (e.kind === 'keywords' || e.kind === 'failed') && !state.missing.length ? 'Try the model again' : 'Load model';
+    ui.loadBar.hidden = e.kind !== 'loading';
+    // Step 2: documents.
+    const blocked = addBlocked();
+    ui.docsReason.hidden = !blocked;
+    ui.docsReason.textContent = blocked;
+    for (const b of [ui.pickFolder, ui.pickFiles, ui.openFolder]) b.disabled = !!blocked;
+    ui.drop.setAttribute('aria-disabled', String(!!blocked));
+    ui.drop.classList.toggle('disabled', !!blocked);
+    ui.ingest.hidden = !state.ingest && !state.ingesting;
+    if (state.ingest) setStatus(ui.ingestStatus, state.ingest.text, state.ingest.error);
+    ui.phases.hidden = !state.ingest?.bars;
+    ui.cancelIngest.hidden = !state.ingesting;
+    // The indexes.
+    ui.indexesStatus.hidden = !state.note;
+    if (state.note) setStatus(ui.indexesStatus, state.note.text, state.note.error);
+    for (const tr of ui.indexes.tBodies[0]!.rows) tr.classList.toggle('current', tr.dataset.index === state.index);
+    // Step 3: asking.
+    ui.askHint.textContent = askHint();
+    const canAsk3 = e.kind === 'model' && e.answers && size() > 0 && !!chat;
+    ui.ask3.disabled = !canAsk3;
+    ui.ask3.title = canAsk3 ? '' : e.kind === 'keywords' || (e.kind === 'model' && !e.answers) ? 'Needs a model that writes answers.' : size() === 0 ? 'Add documents first.' : 'Load a model first.';
   };
 
   // ---- Indexes and storage ----------------------------------------------------------------
   const refreshIndexes = async () => {
-    const all = await store.listIndexes();
+    state.indexes = await store.listIndexes();
+    const all = state.indexes;
     const tbody = ui.indexes.tBodies[0]!;
     tbody.replaceChildren();
     ui.indexes.hidden = all.length === 0;
@@ -83,35 +201,53 @@ export async function setupAsk(): Promise<void> {
     for (const m of all) {
       const tr = tbody.insertRow();
       tr.dataset.index = m.name;
-      tr.classList.toggle('current', m.name === indexName);
       tr.insertCell().textContent = m.name;
-      const n = tr.insertCell(); n.textContent = String(m.count); n.className = 'num';
-      tr.insertCell().textContent = m.modelId || '–';
-      const actions = tr.insertCell(); actions.className = 'actions';
-      const button = (text: string, label: string, run: () => Promise<void>) => {
+      const n = tr.insertCell(); n.textContent = m.count.toLocaleString('en'); n.className = 'num';
+      const model = tr.insertCell(); model.className = 'model';
+      model.textContent = m.modelId === KEYWORD_EMBEDDER ? 'keywords only' : m.modelId.replace(/^sentence-transformers\//, '') || '–';
+      model.title = m.modelId;
+      // The actions on a row of their own under the index: the side column is narrow.
+      const row = tbody.insertRow();
+      row.className = 'actions-row';
+      row.dataset.actionsOf = m.name;
+      const cell = row.insertCell(); cell.colSpan = 3; cell.className = 'actions';
+      const actions = document.createElement('div');
+      cell.append(actions);
+      const button = (text: string, aria: string, run: () => Promise<void>) => {
         const b = document.createElement('button');
-        b.type = 'button'; b.textContent = text; b.setAttribute('aria-label', `${label} ${m.name}`);
-        b.addEventListener('click', () => { b.disabled = true; run().catch((e: unknown) => setStatus(ui.engineStatus, message(e), true)).finally(() => { b.disabled = false; }); });
+        b.type = 'button'; b.textContent = text; b.setAttribute('aria-label', `${aria} ${m.name}`);
+        b.addEventListener('click', () => {
+          b.disabled = true;
+          state.note = undefined;
+          run().catch((e: unknown) => { state.note = { text: `${text} failed: ${message(e)}`, error: true }; })
+            .finally(() => { b.disabled = false; render(); });
+        });
         actions.append(b);
       };
-      if (m.name !== indexName) button('Use', 'Use index', () => useIndex(m.name));
+      if (m.name !== state.index) button('Use', 'Use index', () => useIndex(m.name));
       button('Export', 'Export index', async () => {
         const blob = await exportIndex(store, m.name);
         const a = document.createElement('a');
         a.href = URL.createObjectURL(blob); a.download = `${m.name}.weft`;
         a.click();
         setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+        state.note = { text: `Exported “${m.name}” as ${m.name}.weft (${mb(blob.size)}).`, error: false };
       });
       button('Delete', 'Delete index', async () => {
-        if (!confirm(`Delete the index “${m.name}” (${m.count} passages) from this device?`)) return;
-        // The index in use: its runtime (and conversation) goes first, then a new one starts on an empty index.
-        const current = m.name === indexName ? chat : undefined;
-        if (current) await dropChat();
+        if (!confirm(`Delete the index “${m.name}” (${plural(m.count, 'passage')}) from this device?`)) return;
+        const inUse = m.name === state.index;
+        // The index in use: its runtime (and conversation) goes first; then the conversation
+        // starts again on another index (the first one left, or a new, empty one).
+        if (inUse) await dropChat();
         await store.deleteIndex(m.name);
-        if (current) startEngine();
+        const left = (await store.listIndexes()).filter((x) => x.name !== m.name);
+        if (inUse) setIndex(left[0]?.name ?? DEFAULT_INDEX);
+        state.note = { text: `Deleted “${m.name}”.${inUse ? ` Now using “${state.index}”${left.length ? '' : ' (new: the first documents you add create it)'}.` : ''}`, error: false };
         await refreshIndexes();
+        if (inUse) restart();
       });
     }
+    render();
     await refreshStorage();
   };
 
@@ -126,19 +262,25 @@ export async function setupAsk(): Promise<void> {
     }
   };
 
-  const useIndex = async (name: string) => {
-    indexName = name;
+  const setIndex = (name: string) => {
+    state.index = name;
     localStorage.setItem('weft-demo:index', name);
+    // The outcome of an ingest into another index no longer applies.
+    if (!state.ingesting) state.ingest = undefined;
+  };
+
+  const useIndex = async (name: string) => {
+    setIndex(name);
     chat?.clear(); // a new conversation: the passages of the old one are another index's
-    if (chat) startEngine();
-    refreshControls();
     await refreshIndexes();
+    restart();
   };
 
   $<HTMLButtonElement>('#create-index').addEventListener('click', () => {
     const name = ui.newIndex.value.trim();
     if (!name) { ui.newIndex.focus(); return; }
     ui.newIndex.value = '';
+    state.note = state.indexes.some((m) => m.name === name) ? undefined : { text: `Using “${name}”: the first documents you add create it.`, error: false };
     void useIndex(name);
   });
   $<HTMLButtonElement>('#import').addEventListener('click', () => ui.importInput.click());
@@ -146,15 +288,16 @@ export async function setupAsk(): Promise<void> {
     const file = ui.importInput.files?.[0];
     ui.importInput.value = '';
     if (!file) return;
-    const taken = new Set<string>();
+    state.note = undefined;
+    const taken = new Set(state.indexes.map((m) => m.name));
     void (async () => {
       for (const m of await store.listIndexes()) taken.add(m.name);
       let name = file.name.replace(/\.weft$/, '') || 'imported';
       for (let i = 2; taken.has(name); i++) name = `${file.name.replace(/\.weft$/, '')}-${i}`;
       const m = await importIndex(store, file, { name });
-      setStatus(ui.engineStatus, `Imported “${m.name}” (${m.count} passages).`);
+      state.note = { text: `Imported “${m.name}” (${plural(m.count, 'passage')}).`, error: false };
       await refreshIndexes();
-    })().catch((e: unknown) => setStatus(ui.engineStatus, `Import failed: ${message(e)}`, true));
+    })().catch((e: unknown) => { state.note = { text: `Import failed: ${message(e)}`, error: true }; render(); });
   });
   $<HTMLButtonElement>('#persist').addEventListener('click', () => {
     persistStorage().then((ok) => {
@@ -163,6 +306,10 @@ export async function setupAsk(): Promise<void> {
   });
 
   // ---- The conversation: <weft-chat> --------------------------------------------------------
+  const phases = ['read', 'embed', 'index', 'persist'] as const;
+  const resetBars = () => {
+    for (const p of phases) { const bar = $<HTMLProgressElement>(`#p-${p}`); bar.max = 1; bar.value = 0; $<HTMLSpanElement>(`#t-${p}`).textContent = ''; }
+  };
   const downloads = new Map<string, { loaded: number; total: number }>();
   const onProgress = (p: ChatProgress) => {
     if (p.phase === 'load') {
@@ -177,29 +324,33 @@ export async function setupAsk(): Promise<void> {
       }
       return;
     }
-    if (!ingesting && !ingestingInChat) {
+    if (!state.ingesting) {
       // Documents dropped on the conversation (or its "Add documents"): the same bars show them.
-      ingestingInChat = true;
+      state.ingesting = 'chat';
       resetBars();
-      ui.ingest.hidden = false;
-      ui.cancelIngest.hidden = false;
-      setStatus(ui.ingestStatus, `Adding the documents given to the conversation to “${indexName}”…`);
+      state.ingest = { text: `Adding the documents given to the conversation to “${state.index}”…`, error: false, bars: true };
+      render();
     }
     // Earlier phases are complete once a later one reports.
     for (const q of phases.slice(0, phases.indexOf(p.status))) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
     const bar = $<HTMLProgressElement>(`#p-${p.status}`);
     bar.max = Math.max(1, p.total); bar.value = p.done;
     $<HTMLSpanElement>(`#t-${p.status}`).textContent = `${p.done} / ${p.total}`;
-    if (ingestingInChat && p.status === 'persist' && p.done === p.total) {
-      ingestingInChat = false;
-      ui.cancelIngest.hidden = true;
-      void (async () => {
-        size = (await chat?.rag?.info())?.size ?? size;
-        setStatus(ui.ingestStatus, `Added. “${indexName}” now holds ${size} passages, saved on this device.`);
-        refreshControls();
-        await refreshIndexes();
-      })();
+  };
+
+  /** What an ingest that is over says (its own count, and the index's from the store, listed after the commit). */
+  const ingestOutcome = (r: ChatIngested, given: number, skipped: number): IngestView => {
+    const n = size(), name = state.index;
+    const skip = skipped ? ` Skipped ${plural(skipped, 'file')} that ${skipped === 1 ? 'is' : 'are'} not ${readableTypesText}.` : '';
+    const holds = `“${name}” now holds ${plural(n, 'passage')}, saved on this device.`;
+    if (!r.error) return { text: `Added ${plural(r.documents, 'document')} as ${plural(r.chunks, 'passage')}. ${holds}${skip}`, error: false, bars: true };
+    if (r.error.code === 'ABORTED') return { text: 'Cancelled: nothing of this batch was saved.', error: false, bars: false };
+    if (r.documents > 0) {
+      // The runtime's message ends by counting what was indexed: said first here already.
+      const why = r.error.message.replace(/\s*The other (document was|\d+ documents were) indexed \([^)]*\)\.$/, '');
+      return { text: `Added ${r.documents} of ${plural(given, 'document')} (${plural(r.chunks, 'passage')}); ${holds} Not added: ${why}${skip}`, error: true, bars: true };
     }
+    return { text: `Could not add the documents: ${r.error.message} (${r.error.code})${skip}`, error: true, bars: false };
   };
 
   const onEvent = (d: ChatEvent) => {
@@ -232,48 +383,81 @@ export async function setupAsk(): Promise<void> {
     // A removed element (its index deleted) may still report while it closes: only the current one counts.
     el.addEventListener('weft-progress', (e) => { if (el === chat) onProgress(e.detail); });
     el.addEventListener('weft-event', (e) => { if (el === chat) onEvent(e.detail); });
+    el.addEventListener('weft-ingested', (e) => {
+      if (el !== chat || state.ingesting !== 'chat') return; // the page's own ingests say their outcome themselves
+      const r: ChatIngested = e.detail;
+      void refreshIndexes().then(() => {
+        state.ingesting = undefined;
+        state.ingest = ingestOutcome(r, r.documents, 0);
+        render();
+      });
+    });
     el.addEventListener('weft-ready', (e) => {
       if (el !== chat) return;
-      loading = false;
-      size = e.detail.size;
-      ui.loadBar.hidden = true;
-      ui.load.textContent = 'Reload model';
-      answers = e.detail.answers;
-      setStatus(ui.engineStatus, readyText(e.detail.model));
-      refreshControls();
-      void refreshIndexes();
-      addWaiting();
+      if (state.engine.kind === 'keywords') state.engine = { ...state.engine, ready: true };
+      else state.engine = { kind: 'model', answers: e.detail.answers };
+      void refreshIndexes().then(addWaiting);
     });
     el.addEventListener('weft-error', (e) => {
       if (el !== chat) return;
       if (e.detail.request !== undefined) timeline.finish(e.detail.request);
-      if (!loading) return; // shown in the conversation (and, for documents, in step 2)
-      loading = false;
-      ui.loadBar.hidden = true;
-      setStatus(ui.engineStatus, `Could not load the model: ${e.detail.message} (${e.detail.code})`, true);
-      refreshControls();
+      const s = state.engine;
+      // Errors of answers and ingests show in the conversation (and, for documents, in step 2).
+      if (s.kind === 'loading') {
+        const id = state.gpu ? state.choice?.id ?? 'the model' : `the search model (${state.setup?.embedderName ?? 'embedder'})`;
+        // A download that failed for want of a network says so; other failures say what the runtime said.
+        const offline = e.detail.code === 'MODEL_UNREACHABLE' || /failed to fetch|networkerror|network error|load failed/i.test(e.detail.message);
+        const what = offline ? `${id} could not be downloaded: this device seems to be offline.` : `Could not load ${id}: ${e.detail.message} (${e.detail.code})`;
+        startKeywords(state.gpu ? what : `This browser has no WebGPU, so no model can write answers here, and ${what.replace(/^Could not/, 'could not')}`);
+      } else if (s.kind === 'keywords' && !s.ready) {
+        state.engine = { kind: 'failed', why: `${s.why} Keyword search could not start either: ${e.detail.message} (${e.detail.code})` };
+        render();
+      }
     });
     return el;
   };
 
-  /** Loads the chosen model on the chosen index: the first time creates the conversation, later times reconfigure it (it restarts). */
-  const startEngine = () => {
-    if (!setup) return;
-    choice = setup.choices.find((c) => c.id === ui.model.value) ?? setup.choices[0]!;
-    loading = true;
-    size = 0;
-    downloads.clear();
-    ui.loadBar.hidden = false;
-    ui.loadProgress.removeAttribute('value');
-    ui.loadText.textContent = '';
-    setStatus(ui.engineStatus, `Loading ${choice.label}…`);
+  const mount = () => {
     const fresh = !chat;
     chat ??= createChat();
-    // Set together: one restart with both.
-    chat.index = indexName;
-    chat.options = { embedder: { ...setup.embedder }, generator: choice.generator };
     if (fresh) ui.chatSlot.replaceChildren(chat);
-    refreshControls();
+    return chat;
+  };
+
+  /** Loads the chosen model on the index in use: the first time creates the conversation, later times reconfigure it (it restarts). */
+  const startModel = () => {
+    const setup = state.setup;
+    if (!setup) return;
+    state.choice = setup.choices.find((c) => c.id === ui.model.value) ?? setup.choices[0]!;
+    state.engine = { kind: 'loading' };
+    downloads.clear();
+    ui.loadProgress.removeAttribute('value');
+    ui.loadText.textContent = '';
+    const el = mount();
+    // Set together: one restart with all of them. An index built by another embedder is searched by its keywords.
+    el.runtime = undefined;
+    el.searchOnly = undefined;
+    el.index = state.index;
+    el.options = { embedder: { ...setup.embedder }, generator: state.choice.generator, ...(foreignFor(setup.embedderId) ? { mode: 'lexical' as const } : {}) };
+    render();
+  };
+
+  /** No model could load: the conversation searches by keyword instead, on the page (demo/keywords.ts). */
+  const startKeywords = (why: string) => {
+    state.engine = { kind: 'keywords', why, ready: false };
+    const el = mount();
+    el.runtime = (options) => openKeywordRuntime(DB, options.indexName);
+    el.searchOnly = KEYWORD_NOTE;
+    el.index = state.index;
+    render();
+  };
+
+  /** The conversation again on the index in use, with what it ran (after a switch or a delete). */
+  const restart = () => {
+    const e = state.engine;
+    if (e.kind === 'keywords') startKeywords(e.why);
+    else if (e.kind === 'model' || e.kind === 'loading') startModel();
+    else render();
   };
 
   /** Closes the conversation's runtime and removes it (before its index is deleted). */
@@ -288,61 +472,62 @@ export async function setupAsk(): Promise<void> {
   };
 
   // ---- Ingestion --------------------------------------------------------------------------
-  const phases = ['read', 'embed', 'index', 'persist'] as const;
-  const resetBars = () => { for (const p of phases) { $<HTMLProgressElement>(`#p-${p}`).value = 0; $<HTMLSpanElement>(`#t-${p}`).textContent = ''; } };
-  let waiting: Picked | undefined; // picked before the model was loaded: added once it is
+  /** Whether the conversation can take documents now (else they wait for it). */
+  const chatTakes = () => !!chat && (state.engine.kind === 'model' || (state.engine.kind === 'keywords' && state.engine.ready));
   const ingest = async (picked: Picked) => {
-    if (picked.files.length > 0 && (!chat || loading || ingesting)) {
-      waiting = { files: [...(waiting?.files ?? []), ...picked.files], skipped: [...(waiting?.skipped ?? []), ...picked.skipped] };
-      ui.ingest.hidden = false;
-      setStatus(ui.ingestStatus, `${waiting.files.length} documents will be added once ${chat && !loading ? 'the documents before them are in' : 'a model is loaded (step 1)'}.`);
-      return;
-    }
     if (picked.files.length === 0) {
-      setStatus(ui.ingestStatus, picked.skipped.length ? `Nothing to add: ${picked.skipped.length} files are not ${readableTypesText}.` : 'Nothing to add.', true);
-      ui.ingest.hidden = false;
+      // Nothing to add: no bars (the last run's would be someone else's).
+      state.ingest = { text: picked.skipped.length ? `Nothing to add: ${plural(picked.skipped.length, 'file')} ${picked.skipped.length === 1 ? 'is' : 'are'} not ${readableTypesText}.` : 'Nothing to add: the folder has no files.', error: true, bars: false };
+      render();
       return;
     }
-    const el = chat;
-    if (!el) return;
+    const blocked = addBlocked();
+    if (blocked) { state.ingest = { text: blocked, error: true, bars: false }; render(); return; }
+    if (!chatTakes() || state.ingesting) {
+      const waiting = state.waiting = { files: [...(state.waiting?.files ?? []), ...picked.files], skipped: [...(state.waiting?.skipped ?? []), ...picked.skipped] };
+      const when = state.ingesting ? 'the documents before them are in' : state.engine.kind === 'none' ? 'a model is loaded (step 1)' : 'the conversation is ready';
+      if (!state.ingesting) state.ingest = { text: `${plural(waiting.files.length, 'document')} will be added once ${when}.`, error: false, bars: false };
+      render();
+      return;
+    }
+    const el = chat!;
     const ctl = new AbortController();
-    ingesting = ctl;
-    refreshControls();
-    ui.ingest.hidden = false;
-    ui.cancelIngest.hidden = false;
+    state.ingesting = ctl;
+    state.note = undefined; // what was said about the indexes is over
     resetBars();
-    const skipped = picked.skipped.length ? ` (skipping ${picked.skipped.length} that are not ${readableTypesText})` : '';
-    setStatus(ui.ingestStatus, `Adding ${picked.files.length} documents to “${indexName}”${skipped}…`);
+    const skipped = picked.skipped.length ? ` (skipping ${plural(picked.skipped.length, 'file')} that ${picked.skipped.length === 1 ? 'is' : 'are'} not ${readableTypesText})` : '';
+    state.ingest = { text: `Adding ${plural(picked.files.length, 'document')} to “${state.index}”${skipped}…`, error: false, bars: true };
+    render();
+    let outcome: ChatIngested;
     try {
       // The engine worker reads and parses every file; the element reports each phase as weft-progress.
       const r = await el.ingest(picked.files, { signal: ctl.signal });
-      for (const q of phases) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
-      size = (await el.rag?.info())?.size ?? size;
-      setStatus(ui.engineStatus, readyText());
-      setStatus(ui.ingestStatus, `Added ${r.documents} documents as ${r.chunks} passages. “${indexName}” now holds ${size} passages, saved on this device.`);
+      outcome = { ...r, size: 0 };
     } catch (e) {
       // Files that could not be read (a damaged or encrypted PDF) are named; the others were added.
-      if (isWeftError(e) && e.code === 'UNPARSABLE_DOCUMENT') size = (await el.rag?.info())?.size ?? size;
-      setStatus(ui.ingestStatus, isWeftError(e) && e.code === 'ABORTED' ? 'Cancelled: nothing of this batch was saved.' : `Could not add the documents: ${message(e)}`, !(isWeftError(e) && e.code === 'ABORTED'));
-    } finally {
-      ingesting = undefined;
-      ui.cancelIngest.hidden = true;
-      refreshControls();
-      await refreshIndexes();
-      addWaiting();
+      const indexed = isWeftError(e, 'UNPARSABLE_DOCUMENT') ? (e.details as { indexed?: { documents: number; chunks: number } } | undefined)?.indexed : undefined;
+      outcome = { documents: indexed?.documents ?? 0, chunks: indexed?.chunks ?? 0, size: 0, error: isWeftError(e) ? { code: e.code, message: e.message } : { code: 'UNKNOWN', message: message(e) } };
     }
+    await refreshIndexes();
+    // What was stored is saved: a phase that did not report (training: only an index's first ingest trains) is done too.
+    if (outcome.documents > 0) for (const q of phases) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; const t = $<HTMLSpanElement>(`#t-${q}`); t.textContent ||= 'done'; }
+    state.ingesting = undefined;
+    state.ingest = ingestOutcome(outcome, picked.files.length, picked.skipped.length);
+    render();
+    addWaiting();
   };
   const addWaiting = () => {
-    const next = waiting;
-    waiting = undefined;
+    const next = state.waiting;
+    state.waiting = undefined;
     if (next) void ingest(next);
   };
   // The element's own ingests (a drop on the conversation) stop with its stop(), which stops an answer too.
-  ui.cancelIngest.addEventListener('click', () => { if (ingesting) ingesting.abort(); else if (ingestingInChat) chat?.stop(); });
-  $<HTMLButtonElement>('#pick-folder').addEventListener('click', () => ui.folderInput.click());
-  $<HTMLButtonElement>('#pick-files').addEventListener('click', () => ui.filesInput.click());
-  ui.drop.addEventListener('click', () => ui.filesInput.click());
-  ui.drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); ui.filesInput.click(); } });
+  ui.cancelIngest.addEventListener('click', () => { if (state.ingesting instanceof AbortController) state.ingesting.abort(); else if (state.ingesting) chat?.stop(); });
+  const pick = (input: HTMLInputElement) => { if (!addBlocked()) input.click(); };
+  ui.pickFolder.addEventListener('click', () => pick(ui.folderInput));
+  ui.pickFiles.addEventListener('click', () => pick(ui.filesInput));
+  ui.drop.addEventListener('click', () => pick(ui.filesInput));
+  ui.drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(ui.filesInput); } });
   ui.filesInput.accept = acceptAttribute;
   $<HTMLSpanElement>('#drop-hint').textContent = `${readableTypesText[0]!.toUpperCase()}${readableTypesText.slice(1)}. Folders are read recursively.`;
   for (const input of [ui.folderInput, ui.filesInput]) {
@@ -359,11 +544,14 @@ export async function setupAsk(): Promise<void> {
   if (shell) {
     ui.openFolder.hidden = false;
     ui.openFolder.addEventListener('click', () => {
-      void shell.openFolder().then((r) => { if (r) return ingest(fromShell(r.files)); }, (e: unknown) => setStatus(ui.ingestStatus, message(e), true));
+      void shell.openFolder().then((r) => { if (r) return ingest(fromShell(r.files)); }, (e: unknown) => { state.ingest = { text: message(e), error: true, bars: false }; render(); });
     });
   }
 
   // ---- Questions and the timeline ------------------------------------------------------------
+  /** Requests that have a timeline lane (or had one before "Clear timeline"). */
+  const laned = new Set<number>();
+  const stagesOf = new Map<number, TraceStage[]>();
   const figure = (id: string, text: string) => { $<HTMLElement>(`#fig-${id}`).textContent = text; };
   const updateFigures = async (done: DoneEvent, stages: TraceStage[]) => {
     const steps = stages.filter((s) => s.kind === 'step');
@@ -410,22 +598,47 @@ export async function setupAsk(): Promise<void> {
 
   // ---- Start ------------------------------------------------------------------------------
   ui.model.disabled = true;
-  refreshControls();
+  ui.load.disabled = true;
   await refreshIndexes();
+  const adapter = await (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter().catch(() => null);
+  state.gpu = !!adapter;
   try {
-    setup = await modelSetup();
+    state.setup = await modelSetup();
   } catch (e) {
-    setStatus(ui.engineStatus, `Could not list the models: ${message(e)}`, true);
+    startKeywords(`Could not list the models: ${message(e)}.`);
     return;
   }
+  const setup = state.setup;
   for (const c of setup.choices) ui.model.add(new Option(c.label, c.id));
   const saved = localStorage.getItem('weft-demo:model');
   if (saved && setup.choices.some((c) => c.id === saved)) ui.model.value = saved;
-  const showHint = () => { ui.modelHint.textContent = setup!.choices.find((c) => c.id === ui.model.value)?.hint ?? ''; };
+  const showHint = () => {
+    const c = setup.choices.find((x) => x.id === ui.model.value);
+    ui.model.title = c?.label ?? '';
+    ui.modelHint.textContent = state.gpu ? c?.hint ?? '' : 'This browser has no WebGPU: no language model runs here; “Load model” loads the search model only (all-MiniLM-L6-v2), for search by meaning on the CPU.';
+  };
   showHint();
-  ui.model.disabled = false;
-  ui.model.addEventListener('change', () => { localStorage.setItem('weft-demo:model', ui.model.value); showHint(); ui.load.textContent = 'Load model'; });
-  ui.load.addEventListener('click', startEngine);
-  // Offline models are small: load them at once. Online ones wait for the click (a download).
-  if (setup.local) startEngine();
+  ui.model.addEventListener('change', () => { localStorage.setItem('weft-demo:model', ui.model.value); showHint(); if (state.engine.kind === 'model') ui.load.textContent = 'Load model'; });
+  ui.load.addEventListener('click', () => { state.note = undefined; startModel(); });
+  if (setup.files) {
+    // Offline models: the files must be there, else the loaders would parse whatever came back.
+    const { base, names } = setup.files;
+    const missing = state.missing = await missingFiles(setup.files);
+    if (missing.length) {
+      const list = (xs: string[]) => `${xs.slice(0, -1).join(', ')}${xs.length > 1 ? ' and ' : ''}${xs.at(-1)}`;
+      startKeywords(missing.length === names.length
+        ? `The offline models are not there: ?models=local needs ${list(names)} in ${base} — put them there, or point ?assets=URL at a folder that has them.`
+        : `The offline models are incomplete: ${list(missing)} ${missing.length === 1 ? 'is' : 'are'} missing from ${base} (it needs ${list(names)}) — put ${missing.length === 1 ? 'it' : 'them'} there, or point ?assets=URL at a folder that has them.`);
+      return;
+    }
+  }
+  // Offline models are small, and without WebGPU only the search model loads: load them at once.
+  // Online models wait for the click (a download) — unless the model host cannot be reached and
+  // the model is not cached: then keyword search starts at once, and "Load model" can try again.
+  if (setup.local || !state.gpu) { startModel(); return; }
+  render();
+  const first = setup.choices.find((c) => c.id === ui.model.value);
+  if (first?.url && !(await cachedModel(first.id)) && !(await reachable(first.url)) && state.engine.kind === 'none') {
+    startKeywords(`This device cannot reach ${new URL(first.url).host}, where the models are downloaded from: it seems to be offline.`);
+  }
 }

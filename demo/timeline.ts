@@ -16,6 +16,24 @@ export const KINDS: Partial<Record<TraceStage['kind'], string>> = {
   rewrite: 'rewrite question', speculate: 'speculative prefill', restart: 'restart (top-k changed)', prefill: 'prefill', step: 'decode step', refresh: 'refresh passages',
 };
 
+/** Room a tick label needs, in px ("12 min 30 s" at 11px). */
+const LABEL_PX = 72;
+const STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000];
+
+/** The axis step for `span` ms drawn over `plot` px: at most six ticks, each label clear of the next. */
+export function tickStep(span: number, plot: number): number {
+  const least = Math.max(span / 6, (span * LABEL_PX) / Math.max(1, plot));
+  return STEPS.find((s) => s >= least) ?? Math.ceil(least / 3_600_000) * 3_600_000;
+}
+
+/** A tick's label: ms, s (with a tenth under a second's step), or min and s past a minute. */
+export function tickLabel(t: number, step: number): string {
+  if (t < 1000 && step < 1000) return `${t} ms`;
+  if (t < 60_000) return `${(t / 1000).toFixed(step < 1000 ? 1 : 0)} s`;
+  const min = Math.floor(t / 60_000), s = Math.round((t % 60_000) / 1000);
+  return s ? `${min} min ${s} s` : `${min} min`;
+}
+
 interface Lane { id: number; label: string; color: string; stages: TraceStage[]; active: boolean }
 
 export interface Timeline {
@@ -91,13 +109,13 @@ export function createTimeline(svg: SVGSVGElement, legend: HTMLElement): Timelin
     svg.dataset.t0 = String(t0);
     svg.dataset.t1 = String(t1);
 
-    // The time axis: ticks at a round step.
+    // The time axis: ticks at a round step, at most six and never closer than a label's width.
     const axis = el('g', { class: 'axis' }, svg);
-    const rough = span / 6;
-    const stepMs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 60000].find((s) => s >= rough) ?? 60000;
+    const stepMs = tickStep(span, plot);
     for (let t = 0; t <= span; t += stepMs) {
       el('line', { x1: x(t0 + t), x2: x(t0 + t), y1: TOP - 6, y2: height, class: 'grid' }, axis);
-      el('text', { x: x(t0 + t) + 2, y: TOP - 10 }, axis).textContent = t >= 1000 ? `${(t / 1000).toFixed(stepMs < 1000 ? 1 : 0)} s` : `${t} ms`;
+      // A tick too near the right edge for its label keeps only its line.
+      if (x(t0 + t) + LABEL_PX <= width + RIGHT) el('text', { x: x(t0 + t) + 2, y: TOP - 10 }, axis).textContent = tickLabel(t, stepMs);
     }
 
     lanes.forEach((lane, i) => {

@@ -78,9 +78,9 @@ export const styles = css`
   }
   .status { flex: 1; min-width: 0; display: flex; align-items: center; gap: 0.5rem; color: var(--_muted); font-size: 0.88em; }
   .status .dot { flex: none; width: 0.55rem; height: 0.55rem; border-radius: 50%; background: var(--_muted); }
-  .status .dot.ready { background: #2da44e; }
-  .status .dot.loading { background: #d4a72c; }
-  .status .dot.error { background: var(--_danger); }
+  .status .dot[data-state='ready'] { background: #2da44e; }
+  .status .dot[data-state='loading'] { background: #d4a72c; }
+  .status .dot[data-state='error'] { background: var(--_danger); }
   .status span:last-child { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   .actions { display: flex; gap: 0.5rem; flex: none; }
   input[type='file'] { display: none; }
@@ -111,6 +111,8 @@ export const styles = css`
   }
   .empty { margin: auto; max-width: 26rem; text-align: center; color: var(--_muted); }
   .empty strong { display: block; color: var(--_fg); font-size: 1.05em; margin-bottom: 0.3rem; }
+  .empty.failed strong { color: var(--_danger); }
+  textarea:disabled { opacity: 0.6; }
   .message { display: flex; flex-direction: column; max-width: 88%; }
   .message.user { align-self: flex-end; align-items: flex-end; }
   .message.assistant { align-self: flex-start; }

@@ -7,7 +7,7 @@
 import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import {
   createRagInWorker, isWeftError, WeftError,
-  type ChatMessage, type DocumentInput, type IngestProgress, type LoadProgress, type Passage, type RagClient,
+  type ChatMessage, type DocumentInput, type IngestProgress, type LoadProgress, type Passage, type Rag,
   type RagEvent, type RagInfo, type RagWorkerInit, type RagWorkerOptions,
 } from '../entries/client.js';
 import { acceptAttribute, documentTypeOf, readableTypesText } from '../ingest/file-types.js';
@@ -48,9 +48,37 @@ export interface ChatIngestOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * `weft-ingested`'s detail: an ingest is over (the element's own, from its "Add documents" or a
+ * drop, or the app's ingest()). `documents` and `chunks`: what it stored — all of it, or, with
+ * `error`, what it could (the documents that could be read when some could not; nothing when it
+ * failed or was cancelled, `error.code` 'ABORTED'). `size`: the index's passages after it.
+ */
+export interface ChatIngested { documents: number; chunks: number; size: number; error?: ChatError }
+
+/**
+ * `runtime`: opens the runtime an app provides instead of the engine worker's (e.g. one created
+ * on the page with createRag). It gets the options the element would give the worker (its index,
+ * database and the rest) and the load's signal and progress; the element closes what it returns.
+ */
+export type ChatRuntimeFactory = (options: RagWorkerOptions, init: { signal: AbortSignal; onProgress: (p: LoadProgress) => void }) => Promise<Rag>;
+
+/**
+ * `searchOnly`: why a runtime that cannot write answers (RagInfo.answers false) only searches, as
+ * the header says it (`header`, after "search only") and as its replies say it (`reply`, above
+ * the passages found). Default: the browser has no WebGPU.
+ */
+export interface SearchOnlyNote { header: string; reply: string }
+
+const NO_WEBGPU: SearchOnlyNote = {
+  header: 'no WebGPU',
+  reply: 'This browser has no WebGPU, which writing an answer needs; these are the passages of your documents that match, found on the CPU. Click one to read it.',
+};
+
 /** The DOM events <weft-chat> dispatches (all bubble and cross shadow roots). */
 export interface WeftChatEventMap {
   'weft-ready': CustomEvent<RagInfo>;
+  'weft-ingested': CustomEvent<ChatIngested>;
   'weft-progress': CustomEvent<ChatProgress>;
   'weft-event': CustomEvent<ChatEvent>;
   'weft-answer': CustomEvent<DoneEvent>;
@@ -84,7 +112,7 @@ export interface ChatTurn {
 type Status = 'idle' | 'loading' | 'ready' | 'error';
 
 /** The properties whose change restarts the runtime. */
-const CONFIG = ['index', 'remote', 'model', 'embedder', 'referenceModel', 'referenceTokenizer', 'embedderTokenizer', 'embedderTokenizerConfig', 'dbName', 'options', 'worker'] as const;
+const CONFIG = ['index', 'remote', 'model', 'embedder', 'referenceModel', 'referenceTokenizer', 'embedderTokenizer', 'embedderTokenizerConfig', 'dbName', 'options', 'worker', 'runtime'] as const;
 const INGEST_STAGES = ['read', 'embed', 'index', 'persist'] as const;
 const STAGE_LABELS: Record<IngestProgress['status'], string> = { read: 'Read', embed: 'Embed', index: 'Index', persist: 'Save' };
 
@@ -106,6 +134,8 @@ export class WeftChat extends LitElement {
     theme: { type: String, reflect: true },
     options: { attribute: false },
     worker: { attribute: false },
+    runtime: { attribute: false },
+    searchOnly: { attribute: false },
     _status: { state: true },
     _turns: { state: true },
     _info: { state: true },
@@ -156,6 +186,10 @@ export class WeftChat extends LitElement {
    * it, so a restart needs a new one.
    */
   declare worker: Worker | undefined;
+  /** Opens an app's own runtime instead of the engine worker's (see ChatRuntimeFactory); changing it restarts the element. */
+  declare runtime: ChatRuntimeFactory | undefined;
+  /** Why a runtime without answers only searches (see SearchOnlyNote; default: no WebGPU). */
+  declare searchOnly: SearchOnlyNote | undefined;
 
   declare private _status: Status;
   declare private _turns: ChatTurn[];
@@ -170,8 +204,8 @@ export class WeftChat extends LitElement {
   declare private _draft: string;
 
   private _started = false;
-  private _rag: RagClient | undefined;
-  private _ready: Promise<RagClient> | undefined;
+  private _rag: Rag | undefined;
+  private _ready: Promise<Rag> | undefined;
   private _session = 0;
   private _loadAbort: AbortController | undefined;
   private _closing: Promise<void> = Promise.resolve();
@@ -203,8 +237,8 @@ export class WeftChat extends LitElement {
     this.addEventListener('drop', this._onDrop);
   }
 
-  /** The runtime in the engine worker, once it is ready (undefined before, and after a failed load). */
-  get rag(): RagClient | undefined { return this._rag; }
+  /** The runtime (in the engine worker, or the app's own `runtime`), once it is ready (undefined before, and after a failed load). */
+  get rag(): Rag | undefined { return this._rag; }
 
   /** The conversation so far (a copy). */
   get messages(): ChatTurn[] { return this._turns.map((t) => ({ ...t })); }
@@ -256,14 +290,20 @@ export class WeftChat extends LitElement {
           },
         });
         this._notice = `Added ${plural(result.documents, 'document')} (${plural(result.chunks, 'passage')}).`;
-        this._info = await rag.info();
+        this._error = undefined; // an earlier failure is over
+        await this._ingested(rag, result);
         return result;
       } catch (e) {
         if (isWeftError(e, 'ABORTED') || signal.aborted) {
           this._notice = 'Adding documents was cancelled; nothing was added.';
-          throw isWeftError(e, 'ABORTED') ? e : new WeftError('ABORTED', 'Adding documents was cancelled.');
+          const cancelled = isWeftError(e, 'ABORTED') ? e : new WeftError('ABORTED', 'Adding documents was cancelled.');
+          await this._ingested(rag, { documents: 0, chunks: 0 }, errorOf(cancelled));
+          throw cancelled;
         }
         this._report(e);
+        // Documents that could be read were stored though others could not: the counts follow.
+        const indexed = isWeftError(e, 'UNPARSABLE_DOCUMENT') ? (e.details as { indexed?: { documents: number; chunks: number } } | undefined)?.indexed : undefined;
+        await this._ingested(rag, indexed ?? { documents: 0, chunks: 0 }, errorOf(e));
         throw e;
       } finally {
         this._ingestAbort = undefined;
@@ -293,6 +333,12 @@ export class WeftChat extends LitElement {
     const settled = done.catch(() => undefined);
     this._answers = options.alongside ? Promise.all([this._answers, settled]) : settled;
     return done;
+  }
+
+  /** After an ingest: the index's size as stored now (whatever the ingest stored), and `weft-ingested`. */
+  private async _ingested(rag: Rag, result: { documents: number; chunks: number }, error?: ChatError): Promise<void> {
+    this._info = await rag.info().catch(() => this._info);
+    this._emit('weft-ingested', { ...result, size: this._info?.size ?? 0, ...(error ? { error } : {}) });
   }
 
   /** Stops the answers in progress (they end with finishReason 'abort') and a running ingest. */
@@ -334,6 +380,7 @@ export class WeftChat extends LitElement {
         // No WebGPU here: no model can write, but the index searches on the CPU — the passages are the reply.
         turn.passages = await rag.search(question, { signal: abort.signal, ...(this.k ? { k: this.k } : {}) });
         Object.assign(turn, { searchOnly: true, finishReason: 'stop' });
+        this._error = undefined; // an earlier failure is over
         return undefined;
       }
       let done: DoneEvent | undefined;
@@ -350,7 +397,7 @@ export class WeftChat extends LitElement {
           });
         }
       }
-      if (done) this._emit('weft-answer', done);
+      if (done) { this._error = undefined; this._emit('weft-answer', done); }
       return done;
     } catch (e) {
       if (isWeftError(e, 'ABORTED')) { turn.finishReason = 'abort'; return undefined; }
@@ -384,7 +431,8 @@ export class WeftChat extends LitElement {
         if (this.worker === this._spentWorker) throw new WeftError('INVALID_OPTION', 'The worker given to <weft-chat> was terminated with the previous runtime; set `worker` to a new Worker to restart.');
         init.worker = this._spentWorker = this.worker;
       }
-      const rag = await createRagInWorker(options, init);
+      const onProgress = init.onProgress!;
+      const rag = this.runtime ? await this.runtime(options, { signal: abort.signal, onProgress }) : await createRagInWorker(options, init);
       if (session !== this._session) { await rag.close(); throw superseded(); }
       this._rag = rag;
       this._info = await rag.info();
@@ -419,7 +467,7 @@ export class WeftChat extends LitElement {
   }
 
   /** The ready runtime; a restart while waiting waits for the new one. */
-  private async _whenReady(): Promise<RagClient> {
+  private async _whenReady(): Promise<Rag> {
     if (!this.hasUpdated) await this.updateComplete;
     for (;;) {
       const ready = this._ready;
@@ -489,7 +537,7 @@ export class WeftChat extends LitElement {
   };
 
   private _onDragOver = (e: DragEvent) => {
-    if (!e.dataTransfer?.types.includes('Files') || this.remote) return;
+    if (!e.dataTransfer?.types.includes('Files') || !this._canAdd()) return;
     e.preventDefault();
     e.dataTransfer.dropEffect = 'copy';
     this._dragging = true;
@@ -503,7 +551,7 @@ export class WeftChat extends LitElement {
   private _onDrop = (e: DragEvent) => {
     this._dragging = false;
     const files = [...(e.dataTransfer?.files ?? [])];
-    if (!files.length) return;
+    if (!files.length || !this._canAdd()) return;
     e.preventDefault();
     this._addFiles(files);
   };
@@ -513,21 +561,37 @@ export class WeftChat extends LitElement {
     if (log && (always || log.scrollHeight - log.scrollTop - log.clientHeight < 120)) log.scrollTop = log.scrollHeight;
   }
 
+  /** Whether documents can be added now: not to a published index, nor once the runtime failed to start (it waits while loading). */
+  private _canAdd(): boolean {
+    return !this.remote && this._status !== 'error' && this._status !== 'idle';
+  }
+
+  /** Why the composer and "Add documents" cannot be used now ('' when they can). */
+  private _unavailable(): string {
+    return this._status === 'loading' ? 'The models are loading…'
+      : this._status === 'error' ? `Not available: ${this._error?.message ?? 'the runtime could not start.'}`
+        : this._status === 'idle' ? 'Not started: add the element to the page.' : '';
+  }
+
   protected override render(): TemplateResult {
     const answering = this.answering;
+    // A start that failed says why in the conversation's place; the banner would repeat it.
+    const startFailed = this._status === 'error' && this._turns.length === 0;
+    const unavailable = this._unavailable();
     return html`
       <div class="frame" part="frame">
         <header part="header">
           ${this._renderStatus()}
           <div class="actions">
-            ${this.remote ? nothing : html`<button type="button" part="add" @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>`}
+            ${this.remote ? nothing : html`<button type="button" part="add" ?disabled=${!this._canAdd()} title=${this._status === 'error' ? unavailable : `Add ${readableTypesText} files`}
+              @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>`}
             <button type="button" part="clear" ?disabled=${this._turns.length === 0} @click=${() => this.clear()}>New conversation</button>
           </div>
           <input type="file" multiple accept=${acceptAttribute} aria-label="Documents to add" tabindex="-1"
             @change=${(e: Event) => { const input = e.target as HTMLInputElement; this._addFiles([...(input.files ?? [])]); input.value = ''; }}>
         </header>
         ${this._renderProgress()}
-        ${this._error ? html`<div class="error" role="alert" part="error"><span>${this._error.message}</span><button type="button" aria-label="Dismiss the error" @click=${() => { this._error = undefined; }}>×</button></div>` : nothing}
+        ${this._error && !startFailed ? html`<div class="error" role="alert" part="error"><span>${this._error.message}</span><button type="button" aria-label="Dismiss the error" @click=${() => { this._error = undefined; }}>×</button></div>` : nothing}
         ${this._notice ? html`<div class="notice" part="notice"><span>${this._notice}</span><button type="button" aria-label="Dismiss" @click=${() => { this._notice = undefined; }}>×</button></div>` : nothing}
         <div class="main">
           <div class="conversation" part="conversation" role="log" aria-live="polite" aria-label="Conversation" tabindex="0">
@@ -537,7 +601,8 @@ export class WeftChat extends LitElement {
         </div>
         <form part="composer" @submit=${(e: Event) => { e.preventDefault(); this._send(); }}>
           <label class="sr-only" for="question">Question</label>
-          <textarea id="question" part="input" rows="1" placeholder=${this._status === 'ready' ? 'Ask a question about your documents' : 'The model is loading…'}
+          <textarea id="question" part="input" rows="1" placeholder=${this._status === 'ready' ? (this._info?.answers === false ? 'Search your documents: type a question or some words' : 'Ask a question about your documents') : unavailable}
+            ?disabled=${this._status === 'error'}
             .value=${this._draft}
             @input=${(e: Event) => { this._draft = (e.target as HTMLTextAreaElement).value; }}
             @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this._send(); } }}></textarea>
@@ -545,17 +610,17 @@ export class WeftChat extends LitElement {
             ? html`<button type="button" part="stop" @click=${() => this._stopAnswers()}>Stop</button>`
             : html`<button type="submit" class="primary" part="send" ?disabled=${this._status !== 'ready' || !this._draft.trim()}>Send</button>`}
         </form>
-        ${this._dragging ? html`<div class="drop" part="drop">Drop text, Markdown or HTML files to add them</div>` : nothing}
+        ${this._dragging ? html`<div class="drop" part="drop">Drop ${readableTypesText} files to add them</div>` : nothing}
       </div>`;
   }
 
   private _renderStatus(): TemplateResult {
     const info = this._info;
     const text = this._status === 'ready' && info
-      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${this._remoteHost()}` : ''}${info.model ? ` · ${info.model}` : ''}${info.answers ? '' : ' · search only (no WebGPU)'}`
+      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${this._remoteHost()}` : ''}${info.model ? ` · ${info.model}` : ''}${info.answers ? '' : ` · search only (${(this.searchOnly ?? NO_WEBGPU).header})`}`
       : this._status === 'loading' ? 'Loading the models…'
         : this._status === 'error' ? 'Not ready: the runtime could not start' : 'Stopped';
-    return html`<div class="status" part="status" role="status"><span class="dot ${this._status}"></span><span>${text}</span></div>`;
+    return html`<div class="status" part="status" role="status" title=${text}><span class="dot" data-state=${this._status}></span><span>${text}</span></div>`;
   }
 
   private _renderProgress(): TemplateResult | typeof nothing {
@@ -593,11 +658,14 @@ export class WeftChat extends LitElement {
   }
 
   private _renderEmpty(): TemplateResult {
+    if (this._status === 'error') return html`<p class="empty failed" part="failed"><strong>Could not start</strong>${this._error?.message ?? 'The runtime could not start.'}</p>`;
     if (this._status !== 'ready') return html`<p class="empty"><strong>Getting ready</strong>The models load once and are cached for the next visit.</p>`;
     if (this.remote && this._info) {
       return html`<p class="empty"><strong>Ask about “${this._info.indexName}”</strong>${plural(this._info.size, 'passage')}, published at ${this._remoteHost()}; each search fetches only the parts it needs and keeps them for the next visit. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
     }
-    if (!this._info?.size) return html`<p class="empty"><strong>No documents yet</strong>Add text, Markdown or HTML files with “Add documents”, or drop them here. Then ask a question about them.</p>`;
+    const searchOnly = this._info?.answers === false;
+    if (!this._info?.size) return html`<p class="empty"><strong>No documents yet</strong>Add ${readableTypesText} files with “Add documents”, or drop them here. Then ${searchOnly ? 'search them with a question or some words' : 'ask a question about them'}.</p>`;
+    if (searchOnly) return html`<p class="empty"><strong>Search your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Type a question or some words: the passages that match come back as [1], [2]…; click one to read it.</p>`;
     return html`<p class="empty"><strong>Ask about your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
   }
 
@@ -612,7 +680,7 @@ export class WeftChat extends LitElement {
     const cited = new Set(t.citations ?? []);
     return html`<article class="message assistant" part="message assistant-message" aria-label="Assistant" aria-busy=${t.pending ? 'true' : 'false'}>
       <div class="bubble">${t.searchOnly
-        ? html`<span class="placeholder">${passages.length ? 'This browser has no WebGPU, which writing an answer needs; these are the passages of your documents that match, found on the CPU. Click one to read it.' : 'This browser has no WebGPU, which writing an answer needs, and no passage matches.'}</span>`
+        ? html`<span class="placeholder">${passages.length ? (this.searchOnly ?? NO_WEBGPU).reply : 'No passage of your documents matches.'}</span>`
         : t.content
         ? parts.map((p) => 'text' in p ? p.text : this._renderCitation(byNumber.get(p.citation)!))
         : t.pending ? html`<span class="placeholder">${passages.length ? 'Reading the passages…' : 'Searching your documents…'}</span>` : html`<span class="placeholder">(no answer)</span>`}${t.pending ? html`<span class="caret" aria-hidden="true"></span>` : nothing}</div>
