@@ -1,8 +1,11 @@
 // The terminal side of the Deno shell: progress bars (one line per stage, redrawn in place on a
-// terminal, one line per change of a tenth elsewhere so logs stay short), the sources list after
-// an answer, and Ctrl-C: it stops the answer in progress; at the prompt, a second one exits.
+// terminal, one line per change of a tenth elsewhere so logs stay short), what libraries print
+// to the console kept off the bar's line, the sources list after an answer (with a PDF
+// passage's page), the files an ingest skipped and why, and Ctrl-C: it stops the answer in
+// progress; at the prompt, a second one exits.
 
 import type { Passage } from '../../src/entries/rag.js';
+import { sourceLabel } from '../../src/chat/citations.js';
 
 export interface DenoTerminal {
   stdout: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
@@ -20,13 +23,18 @@ export const write = (out: { writeSync(p: Uint8Array): number }, text: string) =
 
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
 
-/** Progress bars on stderr: `update(label, done, total)`; `end()` finishes the line in progress. */
+/**
+ * Progress bars on stderr: `update(label, done, total)`; `end()` finishes the line in progress;
+ * `print(text)` writes lines to stderr above the bar (on a terminal the bar's line is cleared
+ * first and drawn again after), so that nothing else lands in the middle of a bar.
+ */
 export function progressBars(term: DenoTerminal) {
   const tty = term.stderr.isTerminal();
-  let current = '', lastTenth = -1;
+  let current = '', lastTenth = -1, drawn = '';
   const end = () => {
     if (current && tty) write(term.stderr, '\n');
     current = '';
+    drawn = '';
   };
   return {
     update(label: string, done: number, total: number | undefined, unit: 'items' | 'bytes' = 'items') {
@@ -35,22 +43,60 @@ export function progressBars(term: DenoTerminal) {
       const width = 30, full = Math.round(fraction * width);
       const count = unit === 'bytes' ? `${mb(done)}${total ? ` / ${mb(total)}` : ''}` : `${done}/${total ?? '?'}`;
       const line = `${label.padEnd(10)} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${Math.round(fraction * 100).toString().padStart(3)}% ${count}`;
-      if (tty) write(term.stderr, `\r${line}\x1b[K`);
-      else if (Math.floor(fraction * 10) !== lastTenth) { lastTenth = Math.floor(fraction * 10); write(term.stderr, `${line}\n`); }
+      if (tty) { write(term.stderr, `\r${line}\x1b[K`); drawn = line; } else if (Math.floor(fraction * 10) !== lastTenth) { lastTenth = Math.floor(fraction * 10); write(term.stderr, `${line}\n`); }
+    },
+    print(text: string) {
+      const lines = text.endsWith('\n') ? text : `${text}\n`;
+      if (tty && drawn) write(term.stderr, `\r\x1b[K${lines}${drawn}`);
+      else write(term.stderr, lines);
     },
     end,
   };
 }
+export type ProgressBars = ReturnType<typeof progressBars>;
 
-/** The numbered passages an answer was given, the cited ones marked, each with its document and a line of its text. */
+/** pdf.js's notice when it finds `process` (as in Deno): the build the library loads is the one meant for Deno too, so it is no news to the user. */
+const PDFJS_LEGACY_NOTICE = /^Warning: Please use the `legacy` build in Node\.js environments\.$/;
+
+/**
+ * Routes what libraries print with console.* (pdf.js's warnings, onnxruntime's) through
+ * `bars.print`, on stderr: never into a progress bar's line, never into an answer on stdout.
+ * pdf.js's notice about its legacy build is dropped. Returns a function that puts console back.
+ */
+export function routeConsole(bars: ProgressBars, inspect: (value: unknown) => string = String): () => void {
+  const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
+  const console = globalThis.console as unknown as Record<(typeof methods)[number], (...args: unknown[]) => void>;
+  const saved = methods.map((m) => console[m]);
+  for (const m of methods) {
+    console[m] = (...args: unknown[]) => {
+      const text = args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' ');
+      if (!PDFJS_LEGACY_NOTICE.test(text)) bars.print(text);
+    };
+  }
+  return () => methods.forEach((m, i) => { console[m] = saved[i]!; });
+}
+
+/** The numbered passages an answer was given, the cited ones marked, each with its document (and page, in a PDF: `report.pdf, p. 12`) and a line of its text. */
 export function sourcesList(passages: readonly Passage[], cited: readonly number[]): string {
   if (passages.length === 0) return 'Sources: none (the index returned no passages).\n';
   const lines = passages.map((p) => {
     const text = p.text.replace(/\s+/g, ' ').trim();
-    return `  [${p.citation}]${cited.includes(p.citation) ? '*' : ' '} ${p.docId} — ${text.length > 90 ? `${text.slice(0, 89)}…` : text}`;
+    return `  [${p.citation}]${cited.includes(p.citation) ? '*' : ' '} ${sourceLabel(p)} — ${text.length > 90 ? `${text.slice(0, 89)}…` : text}`;
   });
   const note = cited.length ? ' (* cited in the answer)' : '';
   return `Sources${note}:\n${lines.join('\n')}\n`;
+}
+
+/** A file (or folder, its path ending in '/') an ingest did not index, and why. */
+export interface Skipped { path: string; reason: string }
+
+/** "Skipped 3 of 12 files:" and one line per file, by path; folders (a hidden one, a link to one) are listed without being counted. */
+export function skippedList(skipped: readonly Skipped[], files: number): string {
+  if (skipped.length === 0) return '';
+  const count = skipped.filter((s) => !s.path.endsWith('/')).length;
+  const lines = [...skipped].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((s) => `  ${s.path} — ${s.reason}`);
+  const head = count ? `Skipped ${count} of ${files} file${files === 1 ? '' : 's'}` : 'Not read';
+  return `${head}:\n${lines.join('\n')}\n`;
 }
 
 /** Lines typed at the terminal, one at a time (undefined at end of input). */

@@ -4,22 +4,25 @@
 // FILE` ingests a folder and writes its index as one file for a static host, which pages search
 // in place with openRemoteIndex (a site ships a prebuilt index of its docs).
 //
-//   deno run -A --unstable-webgpu dist/deno-shell/weft.js ingest ./notes
-//   deno run -A --unstable-webgpu dist/deno-shell/weft.js chat
-//   deno run -A --unstable-webgpu dist/deno-shell/weft.js publish ./docs --out public/docs.weft
+//   npx deno run -A --unstable-webgpu --node-modules-dir=manual dist/deno-shell/weft.js ingest ./notes
+//   npx deno run -A --unstable-webgpu --node-modules-dir=manual dist/deno-shell/weft.js chat
+//   npx deno run -A --unstable-webgpu --node-modules-dir=manual dist/deno-shell/weft.js publish ./docs --out public/docs.weft
 //
-// The bundle is built by `vite build --config shells/deno/vite.config.ts` (WGSL inlined); its
+// (`npx deno`: Deno is a devDependency, so `npm install` puts it in node_modules/.bin; a Deno of
+// one's own works the same.) The bundle is built by `npm run build:deno-shell` (WGSL inlined); its
 // dependencies stay imports that Deno resolves from node_modules (run it with --node-modules-dir=manual
 // inside the checkout). The embedder runs on onnxruntime-web's WASM backend (see embedderFrom).
+// Errors are worded for a terminal (describeError): the library's own messages speak to web apps.
 
 import { createGpuContext, type GpuContext } from '../../src/gpu/context.js';
 import { createRag, createOnnxEmbedder, createWebLlmGenerator, loadLlama2c, WeftError, type Embedder, type Generator, type LocalRag } from '../../src/entries/rag.js';
+import type { WeftStore } from '../../src/store/idb-store.js';
 import { openFileStore } from '../../src/store/file-store.js';
 import { exportIndex } from '../../src/store/portable.js';
 import { denoFileSystem } from '../../src/store/fs-deno.js';
 import type { LoadProgress } from '../../src/util/progress.js';
 import { documentTypeOfName, mimeTypeOfName, readableTypes } from '../../src/ingest/file-types.js';
-import { interrupts, lineReader, progressBars, sourcesList, write, type DenoTerminal } from './terminal.js';
+import { interrupts, lineReader, progressBars, routeConsole, skippedList, sourcesList, write, type DenoTerminal, type ProgressBars, type Skipped } from './terminal.js';
 
 interface DenoApi extends DenoTerminal {
   args: string[];
@@ -28,8 +31,9 @@ interface DenoApi extends DenoTerminal {
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, data: Uint8Array): Promise<void>;
   readTextFile(path: string): Promise<string>;
-  readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean }>;
-  stat(path: string): Promise<{ isDirectory: boolean }>;
+  readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
+  stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean }>;
+  inspect(value: unknown): string;
 }
 const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
@@ -104,7 +108,7 @@ function positiveInt(flags: Map<string, string>, key: string, fallback: number):
 }
 
 /** Download and load progress of a model, as bars. */
-function loadProgress(bars: ReturnType<typeof progressBars>, what: string) {
+function loadProgress(bars: ProgressBars, what: string) {
   return (p: LoadProgress) => {
     if (p.status === 'download') bars.update(`${what}: ${baseName(p.file)}`.slice(0, 40), p.loaded, p.total, 'bytes');
     else if (p.status === 'init') bars.update(`${what}: load`, p.done, p.total);
@@ -118,7 +122,7 @@ function loadProgress(bars: ReturnType<typeof progressBars>, what: string) {
  * module in node_modules through a file: URL, which Deno's fetch reads. `--embedder-device webgpu`
  * runs onnxruntime's WebGPU provider on the shell's own device instead.
  */
-async function embedderFrom(flags: Map<string, string>, gpu: GpuContext, bars: ReturnType<typeof progressBars>): Promise<Embedder> {
+async function embedderFrom(flags: Map<string, string>, gpu: GpuContext, bars: ProgressBars): Promise<Embedder> {
   const device = flags.get('embedder-device') ?? 'wasm';
   if (device !== 'wasm' && device !== 'webgpu') throw new WeftError('INVALID_OPTION', `--embedder-device is wasm or webgpu; got '${device}'.`);
   const model = flags.get('embedder-model'), tokenizer = flags.get('embedder-tokenizer'), config = flags.get('embedder-tokenizer-config');
@@ -134,7 +138,7 @@ async function embedderFrom(flags: Map<string, string>, gpu: GpuContext, bars: R
   });
 }
 
-async function generatorFrom(flags: Map<string, string>, gpu: GpuContext, bars: ReturnType<typeof progressBars>): Promise<Generator> {
+async function generatorFrom(flags: Map<string, string>, gpu: GpuContext, bars: ProgressBars): Promise<Generator> {
   const model = flags.get('reference-model'), tokenizer = flags.get('reference-tokenizer');
   if (!model !== !tokenizer) throw new WeftError('INVALID_OPTION', 'Give --reference-model and --reference-tokenizer together.');
   if (model && tokenizer) {
@@ -153,47 +157,123 @@ const NO_GENERATOR: Generator = new Proxy({} as Generator, {
 });
 
 
-async function documentsIn(folder: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string) => {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.name.startsWith('.')) continue;
-      const path = `${dir}/${e.name}`;
-      if (e.isDirectory) await walk(path);
-      else if (e.isFile && documentTypeOfName(e.name)) out.push(path);
-    }
-  };
-  await walk(folder.replace(/\/+$/, ''));
-  return out.sort();
+/** An error the shell raises itself, worded for the terminal already (describeError leaves it as it is). */
+class ShellError extends WeftError {}
+
+/** Where the command works, for the words of its errors; its bars, to finish a bar's line before an error. */
+const where: { dir?: string; bars?: ProgressBars } = {};
+
+const noIndex = (name: string, dir: string, existing: readonly string[]) => new ShellError('UNKNOWN_INDEX',
+  `There is no index '${name}' in ${dir}${existing.length ? ` (it holds ${existing.map((n) => `'${n}'`).join(', ')}: choose one with --index)` : ''}. `
+  + `Ingest a folder into it first: weft ingest <folder>${name === 'notes' ? '' : ` --index ${name}`}.`, { details: { name } });
+
+/**
+ * An error as the shell reports it. The library words its messages for the web apps it runs in
+ * ("this site's storage", a browser with WebGPU, IndexedDB); the few that can reach a terminal
+ * are said again here in terms of the shell (its store folder, its flags, Deno).
+ */
+function describeError(e: unknown): string {
+  if (!(e instanceof WeftError)) return (e as Error)?.stack ?? String(e);
+  if (e instanceof ShellError) return `${e.message} (${e.code})`;
+  const store = where.dir ?? 'the store folder';
+  let message = e.message;
+  if (e.code === 'UNKNOWN_INDEX') {
+    const name = String(e.details?.name ?? '');
+    message = noIndex(name, store, []).message;
+  } else if (e.code === 'WEBGPU_UNAVAILABLE') {
+    message = 'This Deno offers no WebGPU (navigator.gpu). Run the shell with Deno 2 and --unstable-webgpu, as README.md\'s alias does.';
+  } else if (e.code === 'NO_ADAPTER') {
+    message = 'Deno found no GPU adapter. Install or update the GPU driver (Vulkan on Linux, Metal on macOS, Direct3D 12 on Windows); without a GPU, a software Vulkan driver (Mesa\'s lavapipe, or SwiftShader named by VK_ICD_FILENAMES) works, slowly.';
+  } else if (e.code === 'DEVICE_LOST' && message.includes('. Create a new index')) {
+    message = `${message.slice(0, message.indexOf('. Create a new index'))}. Run the command again; the indexes in ${store} are safe.`;
+  }
+  // Whatever browser wording is left: the store is a folder here, and the shell creates indexes by ingesting.
+  message = message.replace(/\bthis site's storage( quota)?/g, store).replace(/ ?\(create: true\)/g, '');
+  return `${message} (${e.code})`;
 }
 
-async function ingest(rag: LocalRag, folder: string, bars: ReturnType<typeof progressBars>) {
-  if (!(await isDir(folder))) throw new WeftError('INVALID_OPTION', `'${folder}' is not a folder. Give the folder of documents to ingest.`);
-  const paths = await documentsIn(folder);
-  if (paths.length === 0) throw new WeftError('INVALID_INPUT', `'${folder}' holds no ${EXTENSIONS} files.`);
+/** The readable files under `folder`, and every other file or folder there with why it is not read. */
+async function documentsIn(folder: string): Promise<{ paths: string[]; skipped: Skipped[]; files: number }> {
+  const root = folder.replace(/\/+$/, '');
+  const paths: string[] = [], skipped: Skipped[] = [];
+  let files = 0;
+  const skip = (path: string, reason: string) => skipped.push({ path: path.slice(root.length + 1), reason });
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      const path = `${dir}/${e.name}`;
+      let { isFile, isDirectory } = e;
+      if (e.isSymlink) {
+        // A link to a file is read; a link to a folder is not followed (it could lead in circles).
+        const target = await Deno.stat(path).catch(() => undefined);
+        if (!target) { files++; skip(path, 'a broken link'); continue; }
+        if (target.isDirectory) { skip(`${path}/`, 'a link to a folder, not followed'); continue; }
+        isFile = target.isFile;
+      }
+      if (isDirectory) {
+        if (e.name.startsWith('.')) skip(`${path}/`, 'a hidden folder, not read');
+        else await walk(path);
+        continue;
+      }
+      if (!isFile) continue;
+      files++;
+      if (e.name.startsWith('.')) skip(path, 'a hidden file');
+      else if (!documentTypeOfName(e.name)) skip(path, `not a type weft reads (${EXTENSIONS})`);
+      else paths.push(path);
+    }
+  };
+  await walk(root);
+  return { paths: paths.sort(), skipped, files };
+}
+
+/** A library message about one document, without the document's name it starts with. */
+const aboutFile = (name: string, message: string) => (message.startsWith(`'${name}' `) ? message.slice(name.length + 3) : message);
+
+async function ingest(rag: LocalRag, store: WeftStore, indexName: string, folder: string, bars: ProgressBars) {
+  if (!(await isDir(folder))) throw new ShellError('INVALID_OPTION', `'${folder}' is not a folder. Give the folder of documents to ingest.`);
+  const { paths, skipped, files } = await documentsIn(folder);
   const root = folder.replace(/\/+$/, '');
   const docs: File[] = [];
   for (const [i, path] of paths.entries()) {
     // Files, named by their path in the folder: the library reads each by its type (HTML and PDF
     // parsed by the library itself, no DOMParser needed).
     const name = path.slice(root.length + 1);
-    docs.push(new File([await Deno.readFile(path) as Uint8Array<ArrayBuffer>], name, { type: mimeTypeOfName(name) ?? '' }));
+    const bytes = await Deno.readFile(path).catch((e: unknown) => { skipped.push({ path: name, reason: `could not be opened (${(e as Error)?.message ?? String(e)})` }); return undefined; });
+    if (bytes) docs.push(new File([bytes as Uint8Array<ArrayBuffer>], name, { type: mimeTypeOfName(name) ?? '' }));
     bars.update('read', i + 1, paths.length);
+  }
+  const report = () => { bars.end(); write(Deno.stdout, skippedList(skipped, files)); };
+  if (docs.length === 0) {
+    report();
+    throw new ShellError('INVALID_INPUT', `'${folder}' holds no ${EXTENSIONS} files that could be read${files ? '' : ' (it holds no files at all)'}.`);
   }
   let r: { documents: number; chunks: number };
   try {
     r = await rag.ingest(docs, { onProgress: (p) => { if (p.status !== 'read') bars.update(p.status, p.done, p.total); } });
-    bars.end();
   } catch (e) {
-    // Files that could not be read (a damaged or password-protected PDF) are named; the others went in.
-    const indexed = e instanceof WeftError && e.code === 'UNPARSABLE_DOCUMENT' ? e.details?.indexed as typeof r | undefined : undefined;
-    if (!indexed?.documents) throw e;
-    bars.end();
-    write(Deno.stderr, `weft: skipped: ${(e as WeftError).message}\n`);
+    // Files that could not be read (a damaged or password-protected PDF, a binary file) are
+    // listed with the others skipped; the rest went in.
+    if (!(e instanceof WeftError) || (e.code !== 'UNPARSABLE_DOCUMENT' && !(e.code === 'INVALID_INPUT' && e.message.includes('no text')))) throw e;
+    const unreadable = (e.details?.unreadable ?? []) as { name: string; message: string }[];
+    for (const u of unreadable) skipped.push({ path: u.name, reason: aboutFile(u.name, u.message) });
+    const indexed = e.details?.indexed as typeof r | undefined;
+    if (!indexed?.documents) {
+      const unread = new Set(unreadable.map((u) => u.name));
+      for (const d of docs) if (!unread.has(d.name)) skipped.push({ path: d.name, reason: 'no text to index' });
+      report();
+      throw new ShellError('UNPARSABLE_DOCUMENT', `Nothing was indexed: none of the ${docs.length} ${EXTENSIONS} file${docs.length === 1 ? '' : 's'} in '${folder}' held text that could be read.`);
+    }
     r = indexed;
   }
+  // A document that was read but held no text (an empty file) added no passage.
+  const inIndex = new Set((await store.readCatalog(indexName)).chunks.map((c) => c.docId));
+  const unread = new Set(skipped.map((s) => s.path));
+  const empty = docs.filter((d) => !unread.has(d.name) && !inIndex.has(d.name));
+  for (const d of empty) skipped.push({ path: d.name, reason: 'no text to index' });
   const info = await rag.info();
-  write(Deno.stdout, `Ingested ${r.documents} documents (${r.chunks} passages) into '${info.indexName}': ${info.size} passages in all.\n`);
+  bars.end();
+  const documents = r.documents - empty.length;
+  write(Deno.stdout, `Ingested ${documents} document${documents === 1 ? '' : 's'} (${r.chunks} passage${r.chunks === 1 ? '' : 's'}) into '${info.indexName}': ${info.size} passages in all.\n`);
+  write(Deno.stdout, skippedList(skipped, files));
 }
 
 /** Writes the index as one file (exportIndex's layout, which HTTP range requests read in place). */
@@ -227,9 +307,19 @@ async function main(): Promise<number> {
   const ingests = command === 'ingest' || command === 'publish';
   if (command === 'ask' && positional.length === 0) throw new WeftError('INVALID_OPTION', 'ask takes a question: weft ask "…".');
   const bars = progressBars(Deno);
+  where.bars = bars;
+  // Libraries' console output (pdf.js's warnings) goes above the bars, on stderr.
+  routeConsole(bars, (v) => Deno.inspect(v));
   const dir = await storeDir(flags);
+  where.dir = dir;
   const store = await openFileStore({ dir, fs: denoFileSystem() });
   const indexName = flags.get('index') ?? 'notes';
+  // What cannot work is said before any model loads.
+  if (ingests && !(await isDir(positional[0]!))) throw new ShellError('INVALID_OPTION', `'${positional[0]}' is not a folder. Give the folder of documents to ingest.`);
+  if (!ingests) {
+    const existing = (await store.listIndexes()).map((m) => m.name);
+    if (!existing.includes(indexName)) throw noIndex(indexName, dir, existing);
+  }
   const gpu = await createGpuContext();
   const embedder = await embedderFrom(flags, gpu, bars);
   const generator = ingests ? NO_GENERATOR : await generatorFrom(flags, gpu, bars);
@@ -244,9 +334,9 @@ async function main(): Promise<number> {
   };
   const k = positiveInt(flags, 'k', 3), maxTokens = positiveInt(flags, 'max-tokens', 128);
   try {
-    if (command === 'ingest') await ingest(rag, positional[0]!, bars);
+    if (command === 'ingest') await ingest(rag, store, indexName, positional[0]!, bars);
     else if (command === 'publish') {
-      await ingest(rag, positional[0]!, bars);
+      await ingest(rag, store, indexName, positional[0]!, bars);
       await publish(store, indexName, flags.get('out')!);
     } else if (command === 'ask') {
       const during = interrupts(Deno, () => undefined);
@@ -273,7 +363,7 @@ async function main(): Promise<number> {
 try {
   Deno.exit(await main());
 } catch (e) {
-  const hint = e instanceof WeftError && e.code === 'UNKNOWN_INDEX' ? ' Run `weft ingest <folder>` first.' : '';
-  write(Deno.stderr, `weft: ${e instanceof WeftError ? `${e.message} (${e.code})` : (e as Error)?.stack ?? String(e)}${hint}\n`);
+  where.bars?.end();
+  write(Deno.stderr, `weft: ${describeError(e)}\n`);
   Deno.exit(1);
 }

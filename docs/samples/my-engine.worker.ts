@@ -1,0 +1,3 @@
+// my-engine.worker.ts
+import { serveEngine } from 'weft-rag/worker';
+serveEngine();
