@@ -111,7 +111,8 @@ export async function setupAsk(): Promise<void> {
     if (state.engine.kind === 'failed') return 'Documents cannot be added: nothing could start here (see step 1).';
     const m = current(), id = embedderId();
     if (!m || !m.modelId || !id || m.modelId === id || state.engine.kind === 'none' || state.engine.kind === 'loading') return '';
-    return `“${m.name}” was built ${m.modelId === KEYWORD_EMBEDDER ? 'for keyword search, without a model' : `with ${m.modelId}`}: documents for it need that ${m.modelId === KEYWORD_EMBEDDER ? 'mode' : 'embedder'}. Add them to a new index (below, “New index”), or search this one by keyword.`;
+    const built = m.modelId === KEYWORD_EMBEDDER ? 'for keyword search, without a model, so the model cannot add to it' : `with ${m.modelId}, which is not loaded now`;
+    return `“${m.name}” was built ${built}: add documents to a new index (below, “New index”); this one is still searched by keyword.`;
   };
   /** Whether the index in use was built by another embedder than the one loading (so its runtime searches by keyword). */
   const foreignFor = (id: string) => { const m = current(); return !!m && !!m.modelId && m.modelId !== id; };
@@ -172,6 +173,7 @@ export async function setupAsk(): Promise<void> {
     const blocked = addBlocked();
     ui.docsReason.hidden = !blocked;
     ui.docsReason.textContent = blocked;
+    if (chat) chat.addBlocked = blocked || undefined;
     for (const b of [ui.pickFolder, ui.pickFiles, ui.openFolder]) b.disabled = !!blocked;
     ui.drop.setAttribute('aria-disabled', String(!!blocked));
     ui.drop.classList.toggle('disabled', !!blocked);
@@ -615,7 +617,7 @@ export async function setupAsk(): Promise<void> {
   const showHint = () => {
     const c = setup.choices.find((x) => x.id === ui.model.value);
     ui.model.title = c?.label ?? '';
-    ui.modelHint.textContent = state.gpu ? c?.hint ?? '' : 'This browser has no WebGPU: no language model runs here; “Load model” loads the search model only (all-MiniLM-L6-v2), for search by meaning on the CPU.';
+    ui.modelHint.textContent = state.gpu ? c?.hint ?? '' : `This browser has no WebGPU: no language model runs here; “Load model” loads the search model only (${setup.embedderName}), for search by meaning on the CPU.`;
   };
   showHint();
   ui.model.addEventListener('change', () => { localStorage.setItem('weft-demo:model', ui.model.value); showHint(); if (state.engine.kind === 'model') ui.load.textContent = 'Load model'; });

@@ -136,6 +136,7 @@ export class WeftChat extends LitElement {
     worker: { attribute: false },
     runtime: { attribute: false },
     searchOnly: { attribute: false },
+    addBlocked: { attribute: false },
     _status: { state: true },
     _turns: { state: true },
     _info: { state: true },
@@ -190,6 +191,11 @@ export class WeftChat extends LitElement {
   declare runtime: ChatRuntimeFactory | undefined;
   /** Why a runtime without answers only searches (see SearchOnlyNote; default: no WebGPU). */
   declare searchOnly: SearchOnlyNote | undefined;
+  /**
+   * Why documents cannot be added now, where the app knows (e.g. the index was built by another
+   * embedder): "Add documents" is disabled with it as its title, and drops are refused.
+   */
+  declare addBlocked: string | undefined;
 
   declare private _status: Status;
   declare private _turns: ChatTurn[];
@@ -563,7 +569,7 @@ export class WeftChat extends LitElement {
 
   /** Whether documents can be added now: not to a published index, nor once the runtime failed to start (it waits while loading). */
   private _canAdd(): boolean {
-    return !this.remote && this._status !== 'error' && this._status !== 'idle';
+    return !this.remote && !this.addBlocked && this._status !== 'error' && this._status !== 'idle';
   }
 
   /** Why the composer and "Add documents" cannot be used now ('' when they can). */
@@ -583,7 +589,7 @@ export class WeftChat extends LitElement {
         <header part="header">
           ${this._renderStatus()}
           <div class="actions">
-            ${this.remote ? nothing : html`<button type="button" part="add" ?disabled=${!this._canAdd()} title=${this._status === 'error' ? unavailable : `Add ${readableTypesText} files`}
+            ${this.remote ? nothing : html`<button type="button" part="add" ?disabled=${!this._canAdd()} title=${this.addBlocked ?? (this._status === 'error' ? unavailable : `Add ${readableTypesText} files`)}
               @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>`}
             <button type="button" part="clear" ?disabled=${this._turns.length === 0} @click=${() => this.clear()}>New conversation</button>
           </div>

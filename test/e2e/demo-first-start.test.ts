@@ -221,6 +221,13 @@ test('stale and contradictory state: bars, banners, counts, partial failures, de
   c = await counts(page, 'notes');
   expect(c.header).toBe(c.table);
   await page.locator('#docs-card').screenshot({ path: join(shots, 'stale-after-partial-then-success.png') });
+  // A file given to the conversation itself ("Add documents" in it): the page's bars and counts follow it too.
+  writeFileSync(join(work, 'lisbon-2.txt'), 'Second Lisbon note: the funicular climbs to Bairro Alto.');
+  await chat(page).locator('input[type=file]').setInputFiles(join(work, 'lisbon-2.txt'));
+  await expect.poll(() => page.locator('#ingest-status').textContent(), { timeout: 60_000 }).toMatch(/^Added 1 document as 1 passage\. “notes” now holds \d+ passages/);
+  c = await counts(page, 'notes');
+  expect(c.header).toBe(c.table);
+  expect((await search(page, 'funicular')).sources).toEqual(['lisbon-2.txt']);
 
   // A second index, then delete the one in use: the page and the conversation move to the other.
   await page.fill('#new-index', 'trips');

@@ -83,6 +83,7 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `
 
 async function openApp(page: Page, errors: string[]) {
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('response', (r) => { if (r.status() === 404) errors.push(`404 ${r.url()}`); }); // the favicon too
   page.on('dialog', (d) => void d.accept());
   await page.goto(url());
   await page.waitForFunction(() => /^Ready|Could not/.test(document.querySelector('#engine-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
@@ -279,6 +280,36 @@ test('in a browser without WebGPU the app says so, indexes on the CPU and answer
   } finally {
     await plain.close();
   }
+});
+
+test('an index built by keyword search (no model yet) is searched by its keywords once the model loads, and the page says why documents cannot be added to it', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // First without the model files (?assets= points at nothing): keyword search, and an index built by it.
+  await page.goto(url('?models=local&assets=/no-models-here/'));
+  await page.waitForFunction(() => /search them by keyword/.test(document.querySelector('#engine-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+  await page.fill('#new-index', 'kw');
+  await page.click('#create-index');
+  await expect.poll(() => chat(page).locator('[part=status]').textContent(), { timeout: 60_000 }).toMatch(/^Ready · “kw” · 0 passages · search only \(keyword search, no model\)/);
+  await page.setInputFiles('#folder-input', docs);
+  await page.waitForFunction(() => /^Added|Could not/.test(document.querySelector('#ingest-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+  expect(await page.locator('#ingest-status').textContent()).toMatch(/^Added 9 documents/);
+  // Then with the model: the same index, searched by its keywords; adding to it is off, with the reason.
+  await page.goto(url());
+  await page.waitForFunction(() => /^Ready|Could not/.test(document.querySelector('#engine-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+  expect(await page.locator('#engine-status').textContent()).toMatch(/^Ready: .*index “kw” \(\d+ passages\), searched by keyword/);
+  expect(await page.locator('#docs-reason').textContent()).toMatch(/“kw” was built for keyword search, without a model.*new index/);
+  expect(await page.locator('#pick-folder').isDisabled()).toBe(true);
+  expect(await chat(page).locator('[part=add]').isDisabled()).toBe(true); // the conversation's own "Add documents" too
+  expect(await chat(page).locator('[part=add]').getAttribute('title')).toMatch(/built for keyword search/);
+  const r = await askOne(page, 'How long should tomato seedlings be hardened off?');
+  expect(r.sources.map((s) => s.doc)).toContain('my-notes/garden/tomatoes.md');
+  expect(r.answer.trim().length).toBeGreaterThan(0);
+  await shot(page, '7-keyword-index-with-model');
+  expect(errors).toEqual([]);
+  await ctx.close();
 });
 
 test('the benchmark view plots recall against queries per second', async () => {
