@@ -109,7 +109,7 @@ function weft(name: 'weft-gpu' | 'weft-cpu'): SystemAdapter {
     prepare: () => undefined,
     async build(_prepared, input) {
       const store = await openStore({ dbName });
-      const idx = await createStoredIndex(input.data, { gpu: gpu(), store, name: 'peers', dim: input.dim, nlist: input.nlist, metric: 'cosine', storage: 'f32', rebuildImbalance: Infinity });
+      const idx = await createStoredIndex(input.data, { splitLists: 'oversized', gpu: gpu(), store, name: 'peers', dim: input.dim, nlist: input.nlist, metric: 'cosine', storage: 'f32', rebuildImbalance: Infinity });
       for (let i = 0; i < input.n; i += 20000) await idx.add(input.data.subarray(i * input.dim, Math.min(input.n, i + 20000) * input.dim));
       const s = searchable(idx, store, () => (ctx ? ctx.liveBytes : 0));
       // Built into IndexedDB: every add() above is a commit.
@@ -117,7 +117,7 @@ function weft(name: 'weft-gpu' | 'weft-cpu'): SystemAdapter {
     },
     async open() {
       const store = await openStore({ dbName });
-      const idx = await openStoredIndex({ gpu: gpu(), store, name: 'peers' });
+      const idx = await openStoredIndex({ splitLists: 'oversized', gpu: gpu(), store, name: 'peers' });
       const s = searchable(idx, store, () => (ctx ? ctx.liveBytes : 0));
       return { ...s, async close() { await s.close(); ctx?.destroy(); ctx = undefined; } };
     },

@@ -141,7 +141,7 @@ async function storedIndex(ctx: GpuContext, c: Cranfield, dbName: string, embedd
     const rng = createRng(7);
     vectors = Float32Array.from({ length: c.docs.length * dim }, () => rng.next() - 0.5);
   }
-  const index = await createStoredIndex(vectors, { gpu: ctx, store, name: 'cranfield', dim, nlist: embedder ? 32 : 4, metric: embedder ? 'cosine' : 'l2', storage: 'f32', rebuildImbalance: Infinity });
+  const index = await createStoredIndex(vectors, { splitLists: 'oversized', gpu: ctx, store, name: 'cranfield', dim, nlist: embedder ? 32 : 4, metric: embedder ? 'cosine' : 'l2', storage: 'f32', rebuildImbalance: Infinity });
   const t0 = performance.now();
   const ids = await index.add(vectors, { chunks: c.docs.map((d) => ({ docId: `cran-${d.id}`, text: d.text })) });
   const ingestMs = performance.now() - t0;
@@ -207,7 +207,7 @@ async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: stri
   const dim = 8;
   const batch = 10_000;
   const vectors = Float32Array.from({ length: batch * dim }, () => rng.next() - 0.5);
-  const index = await createStoredIndex(vectors, { gpu: ctx, store, name: 'scale', dim, nlist: 16, storage: 'f32', rebuildImbalance: Infinity, niter: 3 });
+  const index = await createStoredIndex(vectors, { splitLists: 'oversized', gpu: ctx, store, name: 'scale', dim, nlist: 16, storage: 'f32', rebuildImbalance: Infinity, niter: 3 });
   const t0 = performance.now();
   for (let i = 0; i < n; i += batch) {
     const m = Math.min(batch, n - i);

@@ -88,7 +88,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
     const texts = raw.split(/^\.I /m).slice(1).map((r) => (/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').replace(/\s+/g, ' ').trim().slice(0, 300));
     log(`building ${o.n} x ${dim} f16 in ${stores.kind}…`);
     const vectors = gaussianMixture(o.n, dim, { centers: 256, seed: 5 });
-    const idx = await createStoredIndex(vectors, { gpu: ctx, store, name: 'corpus', dim, nlist: 256, metric: 'cosine', storage: 'f16', niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
+    const idx = await createStoredIndex(vectors, { splitLists: 'oversized', gpu: ctx, store, name: 'corpus', dim, nlist: 256, metric: 'cosine', storage: 'f16', niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
     for (let i = 0; i < o.n; i += 20000) {
       const m = Math.min(o.n, i + 20000) - i;
       await idx.add(vectors.subarray(i * dim, (i + m) * dim), { chunks: Array.from({ length: m }, (_, j) => ({ docId: `doc-${(i + j) % texts.length}`, text: texts[(i + j) % texts.length]! })) });

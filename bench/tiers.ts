@@ -24,7 +24,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     const data = gaussianMixture(o.n, o.dim, { centers: Math.max(8, nlist), seed: o.seed });
     let store = await stores.open(dbName);
     let t0 = performance.now();
-    const built = await createStoredIndex(data, { gpu: ctx, store, name: 'bench', dim: o.dim, nlist, storage: o.storage, niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
+    const built = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store, name: 'bench', dim: o.dim, nlist, storage: o.storage, niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
     for (let i = 0; i < o.n; i += 20000) await built.add(data.subarray(i * o.dim, Math.min(o.n, i + 20000) * o.dim));
     log(`built in ${(performance.now() - t0).toFixed(0)} ms`);
     const manifest = built.manifest;
@@ -60,14 +60,14 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     store = await stores.open(dbName);
     let probed: number[] = [];
     t0 = performance.now();
-    const cold = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, onProbe: (l) => { probed = l; } });
+    const cold = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, onProbe: (l) => { probed = l; } });
     const openMs = performance.now() - t0;
     await cold.search(queries.subarray(0, o.dim), { k: 10, nprobe: o.nprobe });
     const coldOpenMs = performance.now() - t0;
     await cold.close();
     // The same cold open again, now that this device has compiled the kernels (what a page that
     // already searched, or a browser with a warm shader cache, sees).
-    const again = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false });
+    const again = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false });
     const t1 = performance.now();
     await again.search(queries.subarray(o.dim, 2 * o.dim), { k: 10, nprobe: o.nprobe });
     const coldOpenCompiledMs = (performance.now() - t1) + openMs;
@@ -82,10 +82,10 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
 
     // Streaming with prefetch: IndexedDB reads pipelined with GPU uploads.
     const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / 32) * 32 * (layoutFor(o.dim, o.storage).bytesPerVector + 4), 0);
-    const warmup = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
+    const warmup = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
     await warmup.prefetch(queries.subarray(0, o.dim), { nprobe: Math.min(nlist, 256), byteBudget: 1 }).done; // compiles the ranking kernel
     await warmup.close();
-    const streamer = await openStoredIndex({ gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
+    const streamer = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
     t0 = performance.now();
     const h = streamer.prefetch(queries.subarray(0, o.dim), { nprobe: Math.min(nlist, 256), byteBudget: indexBytes });
     const rep = await h.done;
@@ -107,7 +107,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     ] as const;
     for (const run of runs) {
       const idx = await openStoredIndex({
-        gpu: ctx, store, name: 'bench', preload: false, cacheBytes, cachePolicy: run.policy,
+        splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, cacheBytes, cachePolicy: run.policy,
         ...('cacheFill' in run ? { cacheFill: run.cacheFill } : {}),
         onProbe: (l) => { if (run.key === 'frequency') stream.push(l); },
       });

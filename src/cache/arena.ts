@@ -25,6 +25,8 @@ export interface ListArena extends GpuLists {
   fitsAtAll(count: number): boolean;
   /** Places and uploads a record if there is room now; false if not (the caller evicts and retries). */
   tryInsert(record: ListRecord): boolean;
+  /** Makes the residency table hold lists 0..nlist-1 (an index that split lists has more). */
+  ensureLists(nlist: number): void;
   /**
    * The resident lists whose eviction leaves one contiguous run for a list of `count` vectors
    * (first fit leaves free blocks in pieces: evicting the coldest lists one by one until one
@@ -76,7 +78,9 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
   };
   const numShards = plan.length;
   shard(0); // a scan binds at least one shard
-  const segs = storageBuffer(ctx, `${label}.segments`, Math.max(1, nlist * numShards) * 8);
+  // The residency table: (list, shard) -> (first slot, count); it grows when the index gains lists.
+  let lists = nlist;
+  let segs = storageBuffer(ctx, `${label}.segments`, Math.max(1, lists * numShards) * 8);
   const table = new Map<number, Residency>();
   const pins = new Map<number, number>();
   let used = 0;
@@ -86,7 +90,22 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
   };
 
   const arena: ListArena = {
-    shards, segs, segStride: numShards, numLists: nlist,
+    shards, segStride: numShards,
+    get segs() { return segs; },
+    get numLists() { return lists; },
+    ensureLists(n) {
+      if (n <= lists) return;
+      // Twice as many as needed (a growing index splits often), copied on the queue: scans
+      // submitted from now on bind the new table, those submitted before keep the old one alive.
+      const next = Math.max(n, Math.min(2 * lists, 65536));
+      const grown = storageBuffer(ctx, `${label}.segments`, next * numShards * 8);
+      const encoder = ctx.device.createCommandEncoder({ label: `${label}.segments.grow` });
+      encoder.copyBufferToBuffer(segs, 0, grown, 0, Math.max(1, lists * numShards) * 8);
+      ctx.device.queue.submit([encoder.finish()]);
+      ctx.destroyBuffer(segs);
+      segs = grown;
+      lists = next;
+    },
     get maxSegment() { let m = 0; for (const r of table.values()) m = Math.max(m, r.count); return m; },
     get bytes() { return shards.reduce((a, s) => a + s.codes.size + s.ids.size, segs.size); },
     budget: totalBlocks * blockBytes,

@@ -60,6 +60,8 @@ export interface ListCache extends CachedLists {
   invalidate(lists: Iterable<number>): void;
   /** Every cached list is stale (new centroids): drop them all and start the policy afresh. */
   clear(): void;
+  /** The index now has `nlist` lists (a split added some): the residency table makes room. */
+  ensureLists(nlist: number): void;
   stats(): CacheStats;
   destroy(): void;
 }
@@ -156,7 +158,7 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
     scratch(scratchLabel, records) {
       counters.scratchLists += records.length;
       const bytes = records.reduce((a, r) => a + arena.bytesFor(r.count), 0);
-      const scratch = createListArena(ctx, scratchLabel, { layout: o.layout, nlist: o.nlist, budgetBytes: bytes + arena.bytesFor(BLOCK) * 2 });
+      const scratch = createListArena(ctx, scratchLabel, { layout: o.layout, nlist: arena.numLists, budgetBytes: bytes + arena.bytesFor(BLOCK) * 2 });
       for (const r of records) {
         if (!scratch.tryInsert(r)) {
           scratch.destroy();
@@ -182,6 +184,8 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
       for (const l of arena.resident()) if (!arena.isPinned(l)) arena.evict(l);
       policy = createPolicy(policy.name, o.hotnessDecay);
     },
+
+    ensureLists: (nlist) => arena.ensureLists(nlist),
 
     stats: () => ({ budget: arena.budget, used: arena.used, resident: arena.resident().length, ...counters }),
     destroy: () => arena.destroy(),

@@ -67,13 +67,14 @@ export interface AllowLists {
    * chunks put and deleted and moves to `to` (a catalog at any other generation is read again on
    * next use anyway).
    */
-  committed(from: number, to: number, changes: { putChunks?: readonly CatalogEntry[]; deleteChunks?: readonly number[] }): void;
+  committed(from: number, to: number, changes: { putChunks?: readonly CatalogEntry[]; deleteChunks?: readonly number[]; moveChunks?: readonly { id: number; list: number }[] }): void;
 }
 
 /** Filters whose bitmaps are kept at once (least recently used ones go first). */
 const KEEP = 16;
 
-export function createAllowLists(readCatalog: () => Promise<ChunkCatalog>, nlist: number): AllowLists {
+/** `nlist`: the index's lists now (a split adds some). */
+export function createAllowLists(readCatalog: () => Promise<ChunkCatalog>, nlist: () => number): AllowLists {
   let catalog: ChunkCatalog | undefined;
   const lists = new Map<string, AllowList>();
   return {
@@ -81,7 +82,9 @@ export function createAllowLists(readCatalog: () => Promise<ChunkCatalog>, nlist
       if (!catalog || catalog.generation !== from) return;
       const puts = changes.putChunks ?? [];
       const gone = new Set([...(changes.deleteChunks ?? []), ...puts.map((c) => c.id)]);
-      const chunks = gone.size > 0 ? catalog.chunks.filter((c) => !gone.has(c.id)) : catalog.chunks.slice();
+      const moves = new Map((changes.moveChunks ?? []).map((m) => [m.id, m.list]));
+      const chunks = (gone.size > 0 ? catalog.chunks.filter((c) => !gone.has(c.id)) : catalog.chunks.slice())
+        .map((c) => (moves.has(c.id) ? { ...c, list: moves.get(c.id)! } : c));
       for (const c of puts) chunks.push({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
       catalog = { generation: to, chunks };
       lists.clear();
@@ -97,7 +100,7 @@ export function createAllowLists(readCatalog: () => Promise<ChunkCatalog>, nlist
       if (a) {
         lists.delete(filter.key); // most recently used last
       } else {
-        a = buildAllowList(catalog, filter, nlist);
+        a = buildAllowList(catalog, filter, nlist());
         if (lists.size >= KEEP) lists.delete(lists.keys().next().value!);
       }
       lists.set(filter.key, a);

@@ -1,8 +1,8 @@
 // Cross-tab coherence of an open stored index: before each operation, adopt what other tabs
 // committed since this tab's snapshot. A commit that only changed lists drops the cached copies
-// of those lists; a rebuild or a replacing import (new centroids) brings in the new centroids
-// and int8 range and empties the cache, so this tab never searches with, or adds vectors by,
-// a quantiser the stored lists no longer follow.
+// of those lists; new centroids (a split, a rebuild, a replacing import, possibly with another
+// nlist) are brought in, and a new int8 range empties the cache, so this tab never searches with,
+// or adds vectors by, a quantiser the stored lists no longer follow.
 // The lexical index needs nothing here: an open index caches no term buckets; each keyword search
 // reads its buckets together with the manifest they were committed with (one store read), so
 // another tab's commit is seen whole or not at all.
@@ -10,6 +10,7 @@
 import { WeftError } from '../errors.js';
 import type { ListCache } from '../cache/list-cache.js';
 import type { Manifest } from './idb-store.js';
+import { sameRange } from './index-checks.js';
 import { uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
 export interface CoherenceEnv extends IndexEnv {
@@ -38,14 +39,22 @@ export async function adoptCommits(env: CoherenceEnv, snap: IndexSnapshot): Prom
     data = await store.readCentroids(name);
   }
   const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout);
+  const q = snap.trained.quantizer;
+  if (sameRange(data.vmin, q?.vmin) && sameRange(data.scale, q?.scale)) {
+    // A split (or a rebuild of float lists): the cached copies of lists whose records did not
+    // change are still the stored ones, so only the changed and the new lists are dropped.
+    env.cache.invalidate(m.checksums.flatMap((c, l) => (c !== snap.manifest.checksums[l] ? [l] : [])));
+    return { snapshot: { manifest: m, trained }, retrained: m.nlist === snap.manifest.nlist };
+  }
   env.cache.clear();
   return { snapshot: { manifest: m, trained }, retrained: true };
 }
 
 function checkSameShape(env: CoherenceEnv, was: Manifest, now: Manifest) {
-  if (now.dim !== was.dim || now.metric !== was.metric || now.storage !== was.storage || now.nlist !== was.nlist) {
+  // nlist may change: a split adds lists, a rebuild or an import may train another number.
+  if (now.dim !== was.dim || now.metric !== was.metric || now.storage !== was.storage) {
     throw new WeftError('CONFLICT',
-      `Index '${env.name}' was replaced by another tab with one of another shape (dim ${now.dim}, ${now.metric}, ${now.storage}, nlist ${now.nlist}). Close and open it again.`,
+      `Index '${env.name}' was replaced by another tab with one of another shape (dim ${now.dim}, ${now.metric}, ${now.storage}). Close and open it again.`,
       { details: { name: env.name } });
   }
 }

@@ -34,6 +34,8 @@ export interface CpuListCache extends CachedLists {
   replace(records: readonly ListRecord[]): void;
   invalidate(lists: Iterable<number>): void;
   clear(): void;
+  /** Nothing to grow: lists are kept by number, whatever nlist is. */
+  ensureLists(nlist: number): void;
   stats(): CacheStats;
   destroy(): void;
 }
@@ -136,6 +138,8 @@ export function createCpuListCache(o: CpuListCacheOptions): CpuListCache {
       used = 0;
       policy = createPolicy(policy.name, o.hotnessDecay);
     },
+
+    ensureLists() { /* a Map of lists: any number fits */ },
 
     stats: () => ({ budget: o.budgetBytes, used, resident: lists.size, ...counters }),
     destroy() { lists.clear(); used = 0; },

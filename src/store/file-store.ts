@@ -42,7 +42,7 @@ import { WeftError } from '../errors.js';
 import type { ListRecord } from '../ivf/types.js';
 import { valueChecksum } from './checksum.js';
 import { errorCode, joinPath, type StoreFileSystem } from './file-system.js';
-import { checkedWholeWrite, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
+import { checkedWholeWrite, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
 import type { WeftStore } from './idb-store.js';
 import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show } from './index-checks.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
@@ -593,6 +593,12 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
           const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
           const files: HeadFiles = { centroids: s.files.centroids, lists: s.files.lists.slice(), chunks: { ...s.files.chunks }, terms: { ...s.files.terms } };
           const removed: ChunkRecord[] = [], damaged: number[] = [];
+          if (changes.centroids) {
+            const grown = grownCentroids(name, m, await centroidsOf(name, s), changes);
+            Object.assign(next, grown.manifest);
+            files.centroids = await records.write('centroids', encodeCentroids(changes.centroids, next.centroidsChecksum));
+            for (let l = m.nlist; l < next.nlist; l++) files.lists[l] = null;
+          }
           for (const rec of changes.lists ?? []) {
             const checksum = listChecksum(rec);
             next.checksums[rec.list] = checksum;
@@ -600,11 +606,12 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
             files.lists[rec.list] = rec.count === 0 ? null : await records.write(`list-${rec.list}`, encodeList(rec, checksum));
           }
           // Chunk shards touched by this commit are rewritten whole; a damaged chunk they carry keeps its checksum (and stays detectable).
-          const touched = new Map<string, { put: ChunkRecord[]; del: number[] }>();
-          const at = (id: number) => touched.get(shardOf(id)) ?? touched.set(shardOf(id), { put: [], del: [] }).get(shardOf(id))!;
+          const touched = new Map<string, { put: ChunkRecord[]; del: number[]; move: { id: number; list: number }[] }>();
+          const at = (id: number) => touched.get(shardOf(id)) ?? touched.set(shardOf(id), { put: [], del: [], move: [] }).get(shardOf(id))!;
           for (const id of changes.deleteChunks ?? []) at(id).del.push(id);
           for (const c of changes.putChunks ?? []) at(c.id).put.push(c);
-          for (const [shard, { put, del }] of touched) {
+          for (const mv of changes.moveChunks ?? []) at(mv.id).move.push(mv);
+          for (const [shard, { put, del, move }] of touched) {
             const old = s.files.chunks[shard];
             const recs = old ? await shardOfFile(name, old) : new Map<number, StoredChunk>();
             // The stored chunks this commit deletes or overwrites: their postings go.
@@ -615,6 +622,10 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
             }
             for (const id of del) recs.delete(id);
             for (const c of put) recs.set(c.id, storedChunk(name, c));
+            for (const mv of move) {
+              const r = recs.get(mv.id);
+              if (r) recs.set(mv.id, movedChunk(name, r, mv.list));
+            }
             if (recs.size === 0) delete files.chunks[shard];
             else files.chunks[shard] = await records.write(`chunks-${shard}`, json([...recs.values()].sort((a, b) => a.id - b.id)));
           }

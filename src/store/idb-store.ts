@@ -16,7 +16,7 @@ import {
   FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
   type CentroidData, type ChunkRecord, type CommitChanges, type Manifest, type StoredChunk, type StoredManifest, type WholeIndex,
 } from './records.js';
-import { checkedWholeWrite, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
+import { checkedWholeWrite, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE, type Analyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import { analyzerOf, checkBuckets, checkedBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
@@ -376,7 +376,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       checkIds(changes.deleteChunks ?? [], `Commit to index '${name}'`);
       return current(name, async () => {
         const analyzer = await analyzerFor(name);
-        const t = tx(['manifests', 'lists', 'chunks', 'terms'], 'readwrite');
+        const t = tx(changes.centroids ? ['manifests', 'lists', 'chunks', 'terms', 'centroids'] : ['manifests', 'lists', 'chunks', 'terms'], 'readwrite');
         const onAbort = () => t.abort();
         signal?.addEventListener('abort', onAbort, { once: true });
         try {
@@ -388,6 +388,15 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           }
           checkCommit(name, m, changes);
           const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
+          if (changes.centroids) {
+            const grown = grownCentroids(name, m, await centroidsOf(t as never, name, m), changes);
+            Object.assign(next, grown.manifest);
+            await t.objectStore('centroids').put({
+              index: name, centroids: bytesOf(changes.centroids.centroids), checksum: next.centroidsChecksum,
+              ...(changes.centroids.vmin ? { vmin: bytesOf(changes.centroids.vmin) } : {}), ...(changes.centroids.scale ? { scale: bytesOf(changes.centroids.scale) } : {}),
+            });
+            for (const l of grown.emptyLists) await t.objectStore('lists').put({ index: name, list: l, count: 0, ids: new ArrayBuffer(0), codes: new ArrayBuffer(0), checksum: next.checksums[l]! });
+          }
           for (const rec of changes.lists ?? []) {
             const checksum = listChecksum(rec);
             next.checksums[rec.list] = checksum;
@@ -413,6 +422,10 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           next.lexical = lexical;
           for (const c of puts) await chunkStore.put(storedChunk(name, c));
           for (const id of dels) await chunkStore.delete([name, id]);
+          for (const mv of changes.moveChunks ?? []) {
+            const r = await chunkStore.get([name, mv.id]);
+            if (r) await chunkStore.put(movedChunk(name, r, mv.list));
+          }
           for (const b of buckets) await putBucket(t as never, name, b);
           next.count += changes.countDelta ?? 0;
           next.tombstones += changes.tombstoneDelta ?? 0;

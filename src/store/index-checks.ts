@@ -174,16 +174,36 @@ export function wholeIndexProblem(whole: WholeIndex): string | undefined {
 }
 
 
+/** The nlist an index has after `changes` (a commit with new centroids may add lists). */
+export function committedNlist(m: Manifest, changes: CommitChanges): number {
+  const c = changes.centroids?.centroids;
+  return c === undefined ? m.nlist : c instanceof Float32Array ? c.length / m.dim : NaN;
+}
+
+/** Whether two int8 ranges (or their absence) are the same. */
+export function sameRange(a: Float32Array | undefined, b: Float32Array | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
+}
+
 export function checkCommit(name: string, m: Manifest, changes: CommitChanges): void {
   const bad = (message: string) => new WeftError('INVALID_INPUT', `Commit to index '${name}': ${message} Nothing was written.`, { details: { name } });
+  const nlist = committedNlist(m, changes);
+  if (changes.centroids !== undefined) {
+    if (!isInt(nlist, m.nlist, MAX_NLIST)) throw bad(`new centroids must be nlist' x dim (${m.dim}) floats with nlist' in [${m.nlist}, ${MAX_NLIST}]; got ${show(changes.centroids?.centroids?.length)} floats.`);
+    const p = centroidProblem(changes.centroids, m.dim, nlist, m.storage);
+    if (p) throw bad(p);
+  }
+  for (const mv of changes.moveChunks ?? []) {
+    if (!isRecord(mv) || !isId(mv.id) || !isInt(mv.list, 0, nlist - 1)) throw bad(`a moved chunk needs an id and a list in [0, ${nlist - 1}]; got ${show(mv)}.`);
+  }
   for (const r of changes.lists ?? []) {
-    if (!isInt(r.list, 0, m.nlist - 1)) throw bad(`list ${show(r.list)} is not in [0, ${m.nlist - 1}].`);
+    if (!isInt(r.list, 0, nlist - 1)) throw bad(`list ${show(r.list)} is not in [0, ${nlist - 1}].`);
     if (!(r.ids instanceof Uint32Array) || !(r.codes instanceof Uint32Array) || r.ids.length !== r.count) {
       throw bad(`list ${r.list} must hold count (${show(r.count)}) ids and its codes as Uint32Arrays.`);
     }
   }
   for (const [i, c] of (changes.putChunks ?? []).entries()) {
-    const p = chunkProblem(c, i, m.nlist);
+    const p = chunkProblem(c, i, nlist);
     if (p) throw bad(p);
   }
   for (const [k, v] of Object.entries({ countDelta: changes.countDelta, tombstoneDelta: changes.tombstoneDelta })) {

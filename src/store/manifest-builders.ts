@@ -5,10 +5,10 @@
 import { WeftError } from '../errors.js';
 import { emptyRecord } from '../ivf/list-records.js';
 import type { WeftStore, WriteWholeOptions } from './idb-store.js';
-import { isInt, show, wholeIndexProblem } from './index-checks.js';
+import { isInt, sameRange, show, wholeIndexProblem } from './index-checks.js';
 import { DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS, MAX_BUCKETS } from '../lexical/postings.js';
-import { FORMAT_VERSION, centroidChecksum, emptyBucketChecksum, listChecksum, type CentroidData, type LexicalManifest, type Manifest, type WholeIndex } from './records.js';
+import { FORMAT_VERSION, centroidChecksum, chunkChecksum, emptyBucketChecksum, listChecksum, type CentroidData, type ChunkRecord, type CommitChanges, type LexicalManifest, type Manifest, type StoredChunk, type WholeIndex } from './records.js';
 
 export type IndexInit = Parameters<WeftStore['createIndex']>[0];
 
@@ -58,4 +58,35 @@ export function checkedWholeWrite(whole: WholeIndex, opts: WriteWholeOptions): s
     throw new WeftError('INVALID_OPTION', `expectGeneration must be a generation (a non-negative integer); got ${show(opts.expectGeneration)}.`);
   }
   return whole.manifest.name;
+}
+
+/**
+ * What a commit with new centroids (a list split) changes in the manifest: nlist, the centroids'
+ * checksum, and the checksums and counts of the lists it appends (empty unless the commit writes
+ * them: `emptyLists` are those the store must write as empty records). The int8 range cannot
+ * change in a commit: every stored list's codes follow it.
+ */
+export function grownCentroids(name: string, m: Manifest, stored: CentroidData, changes: CommitChanges): { manifest: Pick<Manifest, 'nlist' | 'centroidsChecksum' | 'checksums' | 'listCounts'>; emptyLists: number[] } {
+  const c = changes.centroids!;
+  if (!sameRange(c.vmin, stored.vmin) || !sameRange(c.scale, stored.scale)) {
+    throw new WeftError('INVALID_INPUT', `Commit to index '${name}': new centroids must keep the stored int8 range (vmin, scale); rebuild() retrains it. Nothing was written.`, { details: { name } });
+  }
+  const nlist = c.centroids.length / m.dim;
+  const written = new Set((changes.lists ?? []).map((r) => r.list));
+  const emptyLists: number[] = [];
+  const checksums = m.checksums.slice(), listCounts = m.listCounts.slice();
+  for (let l = m.nlist; l < nlist; l++) {
+    checksums[l] = listChecksum(emptyRecord(l));
+    listCounts[l] = 0;
+    if (!written.has(l)) emptyLists.push(l);
+  }
+  return { manifest: { nlist, centroidsChecksum: centroidChecksum(c), checksums, listCounts }, emptyLists };
+}
+
+/** A stored chunk record with its vector now in `list`; a damaged record stays damaged (its checksum is not renewed). */
+export function movedChunk(name: string, r: StoredChunk, list: number): StoredChunk {
+  const chunk = (c: StoredChunk): ChunkRecord => ({ id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+  const intact = r.checksum !== undefined && r.checksum === chunkChecksum(chunk(r));
+  const moved: StoredChunk = { ...r, index: name, list };
+  return intact ? { ...moved, checksum: chunkChecksum(chunk(moved)) } : moved;
 }

@@ -103,6 +103,14 @@ export interface CommitChanges {
   countDelta?: number;
   tombstoneDelta?: number;
   nextId?: number;
+  /**
+   * A new centroid table (a list split: some centroids moved, lists appended), nlist' x dim with
+   * nlist' >= the index's nlist; the int8 range must stay the stored one (the lists' codes follow
+   * it). The lists past the old nlist start empty unless `lists` holds their records.
+   */
+  centroids?: CentroidData;
+  /** Stored chunks whose vector moved to another list (a split or a reassignment): only `list` changes. */
+  moveChunks?: { id: number; list: number }[];
 }
 
 export function listChecksum(r: ListRecord): number {

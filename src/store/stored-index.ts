@@ -31,6 +31,7 @@ import { prefetchLists, preloadHottest, type PrefetchEnv, type PrefetchHandle } 
 import { uploadTrained, type IndexSnapshot } from './snapshot.js';
 import { lexicalSearch, lexicalStats, openLexicalSession, type LexicalHits, type LexicalSearchOptions, type LexicalSession, type LexicalStats } from './lexical-search.js';
 import { openStoredSession, searchBatch, type SearchEnv } from './stored-search.js';
+import { planSplits, type SplitMode } from './rebalance.js';
 import { checkExistingIds, planAdd, planCompact, planDelete, planRebuild, type ChunkInput, type WriteEnv } from './writes.js';
 
 export type { CacheStats, ChunkInput, LexicalHits, LexicalSearchOptions, LexicalSession, LexicalStats, PrefetchHandle };
@@ -65,6 +66,14 @@ export interface CacheOptions extends GpuOrCpuOption {
   preload?: boolean;
   /** add() retrains the index when the lists' imbalance factor exceeds this. Default 8; Infinity never. */
   rebuildImbalance?: number;
+  /**
+   * Which lists a write splits in its commit (src/store/rebalance.ts). 'auto' (default): lists
+   * past twice the size an index of its size aims at, so an index that grows from 10 vectors to
+   * millions keeps the shape of one trained at its size (nlist grows); 'oversized': only lists
+   * that would not fit one GPU buffer (nlist otherwise stays as trained, e.g. to compare with
+   * FAISS at a fixed nlist). No list ever exceeds one buffer either way.
+   */
+  splitLists?: SplitMode;
   /** Called with each query's probed lists, best first (tracing, cache studies). */
   onProbe?: (lists: number[]) => void;
 }
@@ -103,6 +112,13 @@ export interface SearchOptionsStored {
   filter?: PassageFilter;
 }
 
+/** What a write that may split lists takes: a signal, and progress of the splits. */
+export interface WriteCall {
+  signal?: AbortSignal;
+  /** While lists are split: lists done of those over the bound (per round). */
+  onProgress?: (p: { status: 'split'; done: number; total: number }) => void;
+}
+
 export interface StoredIndex {
   readonly name: string;
   readonly dim: number;
@@ -122,7 +138,7 @@ export interface StoredIndex {
    * Adds vectors (and their chunks) in one commit. `replaceDocuments`: every vector of these
    * documents already in the index is deleted in the same commit (re-ingesting a document).
    */
-  add(vectors: Float32Array, options?: { ids?: ArrayLike<number>; chunks?: readonly ChunkInput[]; replaceDocuments?: readonly string[]; signal?: AbortSignal }): Promise<Uint32Array>;
+  add(vectors: Float32Array, options?: { ids?: ArrayLike<number>; chunks?: readonly ChunkInput[]; replaceDocuments?: readonly string[] } & WriteCall): Promise<Uint32Array>;
   /** Deletes vectors by id: tombstoned at once (never returned again), removed from their list records by compact(). */
   delete(ids: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<number>;
   deleteDocument(docId: string, options?: { signal?: AbortSignal }): Promise<number>;
@@ -132,6 +148,11 @@ export interface StoredIndex {
   imbalance(): number;
   /** Retrains the centroids on the live vectors and redistributes them (one transaction). */
   rebuild(options?: { signal?: AbortSignal; seed?: number }): Promise<void>;
+  /**
+   * Splits the lists that outgrew the index (see rebalance.ts) in one commit; add() does this
+   * itself, so only an index written by an older Weft needs it. Resolves with the lists split.
+   */
+  rebalance(options?: WriteCall): Promise<number>;
   /**
    * Probed lists not in the cache are either streamed into it first (`missing: 'stream'`, the
    * default) or scored on the CPU while the GPU scans the cached ones (`'cpu'`); either way the
@@ -233,8 +254,10 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const hotnessDecay = options.hotnessDecay ?? 0.5;
   if (!(hotnessDecay > 0 && hotnessDecay < 1)) throw new WeftError('INVALID_OPTION', 'hotnessDecay must be in (0, 1).');
   const rebuildAbove = options.rebuildImbalance ?? 8;
+  const splitMode = options.splitLists ?? 'auto';
+  if (splitMode !== 'auto' && splitMode !== 'oversized') throw new WeftError('INVALID_OPTION', `Unknown splitLists '${String(splitMode)}'. Valid values: auto, oversized.`);
   const manifest0 = await store.manifest(name);
-  const { dim, nlist, metric } = manifest0;
+  const { dim, metric } = manifest0;
   const layout = layoutFor(dim, manifest0.storage);
   const budget = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
   const centroids = await store.readCentroids(name);
@@ -244,14 +267,15 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   let gpuCache: ListCache | undefined;
   const cpuCache = ctx ? undefined : createCpuListCache({ layout, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill, quantizer: () => snap.trained.quantizer });
   try {
-    if (ctx) gpuCache = createListCache(ctx, `weft.${name}.cache`, { layout, nlist, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill });
+    if (ctx) gpuCache = createListCache(ctx, `weft.${name}.cache`, { layout, nlist: manifest0.nlist, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill });
   } catch (e) {
     snap.trained.release();
     throw e;
   }
-  const cache: PrefetchEnv['cache'] & Pick<ListCache, 'replace' | 'invalidate' | 'clear' | 'stats' | 'resident' | 'destroy'> = (gpuCache ?? cpuCache)!;
-  const access = new Float64Array(nlist);
-  access.set((await store.readAccessCounts(name)).subarray(0, nlist));
+  const cache: PrefetchEnv['cache'] & Pick<ListCache, 'replace' | 'invalidate' | 'clear' | 'ensureLists' | 'stats' | 'resident' | 'destroy'> = (gpuCache ?? cpuCache)!;
+  // Access counts per list; they grow with the index's lists (a split adds some).
+  let access = new Float64Array(manifest0.nlist);
+  access.set((await store.readAccessCounts(name)).subarray(0, manifest0.nlist));
   let requests = 0;
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
@@ -266,7 +290,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const prefetchEnv: PrefetchEnv = { ctx, store, name, layout, metric, cache };
   const largestK = ctx ? maxK(ctx) : MAX_K;
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric };
-  const allowLists = createAllowLists(() => store.readCatalog(name), nlist);
+  const allowLists = createAllowLists(() => store.readCatalog(name), () => snap.manifest.nlist);
   /** The allow-list of a filtered search on `s` (undefined: no filter, or one that keeps everything). */
   const allowFor = async (s: IndexSnapshot, filter: PassageFilter | undefined): Promise<AllowList | undefined> => {
     const compiled = compileFilter(filter);
@@ -276,6 +300,13 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const adopt = (next: IndexSnapshot, retrained: boolean) => {
     if (next.trained !== snap.trained) snap.trained.release();
     if (retrained) access.fill(0);
+    const nlist = next.manifest.nlist;
+    if (nlist > access.length) {
+      const grown = new Float64Array(nlist);
+      grown.set(access);
+      access = grown;
+    }
+    cache.ensureLists(nlist);
     snap = next;
   };
 
@@ -295,9 +326,12 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   /** Commits a write planned on `from`; the cache keeps up with the lists it rewrote. */
   const commit = async (from: IndexSnapshot, changes: CommitChanges, signal?: AbortSignal) => {
     const manifest = await store.commit(name, from.manifest.generation, changes, signal);
+    // A split committed new centroids: searches from now on rank with them (the int8 range is the same).
+    const trained = changes.centroids ? uploadTrained(ctx, `weft.${name}`, changes.centroids, manifest.centroidsChecksum, layout) : from.trained;
+    cache.ensureLists(manifest.nlist);
     cache.replace(changes.lists ?? []);
     allowLists.committed(from.manifest.generation, manifest.generation, changes);
-    adopt({ manifest, trained: from.trained }, false);
+    adopt({ manifest, trained }, false);
   };
 
   /** A write that lost the race with another tab's commit is planned again on the adopted view. */
@@ -323,6 +357,18 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     adopt({ manifest, trained }, true);
   };
 
+  /** `changes` planned on `from`, with the lists they make outgrow the index split in the same commit. */
+  const withSplits = async (from: IndexSnapshot, changes: CommitChanges, call: WriteCall): Promise<CommitChanges> => {
+    const pending = new Map((changes.lists ?? []).map((r) => [r.list, r]));
+    const count = from.manifest.count + (changes.countDelta ?? 0);
+    const plan = await planSplits(writeEnv, from, { pending, putChunks: changes.putChunks ?? [], count, mode: splitMode, signal: call.signal, onProgress: call.onProgress });
+    if (!plan) return changes;
+    return {
+      ...changes, lists: plan.lists, putChunks: plan.putChunks, moveChunks: plan.moveChunks, centroids: plan.centroids,
+      tombstoneDelta: (changes.tombstoneDelta ?? 0) - plan.tombstonesDropped,
+    };
+  };
+
   const empty = (s: IndexSnapshot) => {
     if (s.manifest.count === 0) throw new WeftError('EMPTY_INDEX', `Index '${name}' holds no vectors yet; add() some before searching.`);
   };
@@ -338,14 +384,15 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   }
 
   const index: StoredIndex = {
-    name, dim, metric, storage: layout.storage, nlist, gpu: ctx, backend: ctx ? 'gpu' : 'cpu',
+    name, dim, metric, storage: layout.storage, gpu: ctx, backend: ctx ? 'gpu' : 'cpu',
+    get nlist() { return snap.manifest.nlist; },
     get size() { return snap.manifest.count; },
     get manifest() { return snap.manifest; },
 
     async add(vectors, opts = {}) {
       const ids = await write(async (from) => {
         const planned = await planAdd(writeEnv, from, vectors, opts);
-        await commit(from, planned.changes, opts.signal);
+        await commit(from, await withSplits(from, planned.changes, opts), opts.signal);
         return planned.ids;
       });
       // The vectors have landed: whatever happens to the rebuild, this add resolves.
@@ -386,6 +433,15 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
 
     imbalance() { return imbalanceFactor(snap.manifest.listCounts); },
 
+    rebalance(opts = {}) {
+      return write(async (from) => {
+        const changes = await withSplits(from, {}, opts);
+        if (!changes.centroids) return 0;
+        await commit(from, changes, opts.signal);
+        return changes.centroids.centroids.length / dim - from.manifest.nlist;
+      });
+    },
+
     rebuild(opts = {}) {
       return write(() => rebuildNow(opts.signal, opts.seed ?? 1));
     },
@@ -395,7 +451,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
         empty(s);
         const nq = checkVectors('queries', queries, dim);
         const k = checkK(opts.k, s.manifest.count, largestK);
-        const nprobe = checkNprobe(ctx, opts.nprobe, nlist);
+        const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
         if (opts.missing !== undefined && opts.missing !== 'stream' && opts.missing !== 'cpu') {
           throw new WeftError('INVALID_OPTION', `Unknown missing '${String(opts.missing)}'. Valid values: stream, cpu.`);
         }
@@ -424,7 +480,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
         const nq = checkVectors('queries', queries, dim);
         if (nq > 1024) throw new WeftError('INVALID_OPTION', 'A search session takes at most 1024 queries; split the batch.');
         const k = checkK(opts.k, s.manifest.count, largestK);
-        const nprobe = checkNprobe(ctx, opts.nprobe, nlist);
+        const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
         const allow = await allowFor(s, opts.filter);
         return searchEnv ? openStoredSession(searchEnv, s, queries, k, nprobe, exclusive, allow) : openCpuSession(cpuEnv!, s, queries, k, nprobe, exclusive, allow);
       });
@@ -438,6 +494,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
       const check = () => {
         checkVectors('query', query, dim);
         if (query.length !== dim) throw new WeftError('DIMENSION_MISMATCH', `prefetch takes one query of ${dim} values.`);
+        const nlist = snap.manifest.nlist;
         return checkNprobe(ctx, opts.nprobe ?? Math.min(nlist, largestK), nlist);
       };
       return prefetchLists(prefetchEnv, query, {

@@ -68,7 +68,7 @@ describe('no WebGPU in this browser', () => {
       const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
       const vectors = gaussianMixture(n, dim, { centers: 16, seed });
       const queries = gaussianMixture(nq, dim, { centers: 16, seed: seed + 1 });
-      const index = track(await createStoredIndex(vectors, { store, name: 'docs', dim, nlist, metric, storage, seed, niter: 6 }));
+      const index = track(await createStoredIndex(vectors, { splitLists: 'oversized', store, name: 'docs', dim, nlist, metric, storage, seed, niter: 6 }));
       expect(index.backend).toBe('cpu');
       expect(index.gpu).toBeUndefined();
       const ids = await index.add(vectors, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 5}`, text: `p${i}`, metadata: { page: i % 11 } })) });
@@ -109,7 +109,7 @@ describe('no WebGPU in this browser', () => {
       expect(Array.from(compacted.ids)).toEqual(Array.from(after.ids));
 
       // Prefetch fills the CPU cache; the stats count hits.
-      const cold = track(await openStoredIndex({ store, name: 'docs', preload: false }));
+      const cold = track(await openStoredIndex({ splitLists: 'oversized', store, name: 'docs', preload: false }));
       expect(cold.backend).toBe('cpu');
       const pre = await cold.prefetch(queries.subarray(0, dim), { nprobe: 3 }).done;
       expect(pre.arrived.length).toBeGreaterThan(0);

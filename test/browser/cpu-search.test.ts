@@ -44,9 +44,9 @@ describe('CPU backend equals the GPU path', () => {
         const seed = freshSeed();
         const store = await fresh();
         const { vectors, queries, chunks } = data(seed);
-        const gpu = track(await createStoredIndex(vectors, { gpu: ctx, store, name: 'docs', dim, nlist, metric, storage, seed, niter: 8 }));
+        const gpu = track(await createStoredIndex(vectors, { splitLists: 'oversized', gpu: ctx, store, name: 'docs', dim, nlist, metric, storage, seed, niter: 8 }));
         await gpu.add(vectors, { chunks });
-        const cpu = track(await openStoredIndex({ gpu: 'cpu', store, name: 'docs' }));
+        const cpu = track(await openStoredIndex({ splitLists: 'oversized', gpu: 'cpu', store, name: 'docs' }));
         expect(cpu.backend).toBe('cpu');
         expect(cpu.gpu).toBeUndefined();
         expect(gpu.backend).toBe('gpu');
@@ -91,14 +91,14 @@ describe('CPU-built indexes', () => {
       const store = await fresh();
       const { vectors, queries, chunks } = data(seed);
       const opts = { store, dim, nlist, metric, storage, seed, niter: 6 };
-      const onGpu = track(await createStoredIndex(vectors, { ...opts, gpu: ctx, name: 'gpu-built' }));
-      const onCpu = track(await createStoredIndex(vectors, { ...opts, gpu: 'cpu', name: 'cpu-built' }));
+      const onGpu = track(await createStoredIndex(vectors, { splitLists: 'oversized', ...opts, gpu: ctx, name: 'gpu-built' }));
+      const onCpu = track(await createStoredIndex(vectors, { splitLists: 'oversized', ...opts, gpu: 'cpu', name: 'cpu-built' }));
       expect(Array.from((await store.readCentroids('cpu-built')).centroids), `seed ${seed}: centroids`).toEqual(Array.from((await store.readCentroids('gpu-built')).centroids));
       await onGpu.add(vectors, { chunks });
       await onCpu.add(vectors, { chunks });
       expect(onCpu.manifest.listCounts).toEqual(onGpu.manifest.listCounts);
       expect(onCpu.manifest.checksums).toEqual(onGpu.manifest.checksums);
-      const reopened = track(await openStoredIndex({ gpu: ctx, store, name: 'cpu-built' }));
+      const reopened = track(await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'cpu-built' }));
       const g = await onGpu.search(queries, { k: 10, nprobe: 4 });
       expectIdentical(await onCpu.search(queries, { k: 10, nprobe: 4 }), g, `seed ${seed}: CPU-built on the CPU`);
       expectIdentical(await reopened.search(queries, { k: 10, nprobe: 4 }), g, `seed ${seed}: CPU-built on the GPU`);
@@ -118,12 +118,12 @@ describe('fallback without WebGPU', () => {
     const { vectors, queries, chunks } = data(seed);
     Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true });
     try {
-      const index = track(await createStoredIndex(vectors, { store, name: 'docs', dim, nlist, metric: 'cosine', seed, niter: 4 }));
+      const index = track(await createStoredIndex(vectors, { splitLists: 'oversized', store, name: 'docs', dim, nlist, metric: 'cosine', seed, niter: 4 }));
       expect(index.backend).toBe('cpu');
       await index.add(vectors, { chunks });
       const r = await index.search(queries, { k: 5 });
       expect(r.ids.every((id) => id !== NO_ID)).toBe(true);
-      const again = track(await openStoredIndex({ store, name: 'docs' }));
+      const again = track(await openStoredIndex({ splitLists: 'oversized', store, name: 'docs' }));
       expect(again.backend).toBe('cpu');
       expectIdentical(await again.search(queries, { k: 5 }), r, 'reopened');
     } finally {

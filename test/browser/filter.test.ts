@@ -61,7 +61,7 @@ async function setup(ctx: GpuContext, storage: 'f32' | 'f16' | 'int8', metric: '
   const queries = gaussianMixture(12, dim, { centers: 24, seed: seed + 1 });
   const store = await openStore({ dbName });
   toClose.push(store);
-  const stored = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, storage, metric, seed });
+  const stored = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store, name: 'docs', dim, nlist, storage, metric, seed });
   toClose.push(stored);
   await stored.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 40}`, text: `passage ${i}`, metadata: { ...meta(i) } })) });
   return { data, queries, store, stored, seed };
@@ -89,7 +89,7 @@ describe('filters inside the stored index search', () => {
 
       // Sliced, on an index whose cache starts empty or is smaller than one list.
       for (const cacheBytes of [undefined, 1024]) {
-        const fresh = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
+        const fresh = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
         toClose.push(fresh);
         const s = await fresh.searchSession(queries, { k, nprobe: nlist, filter });
         for (const width of [1, 3, 2, 5, 16]) if (!s.done) await s.step(width);
@@ -97,7 +97,7 @@ describe('filters inside the stored index search', () => {
         expectIdentical(await s.read(), got);
       }
       // Uncached lists scored on the CPU meanwhile (a few lists warm, the rest missing).
-      const cold = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false });
+      const cold = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false });
       toClose.push(cold);
       await cold.search(queries.subarray(0, dim), { k: 3, nprobe: 2 });
       expectIdentical(await cold.search(queries, { k, nprobe: nlist, filter, missing: 'cpu' }), got);
@@ -105,7 +105,7 @@ describe('filters inside the stored index search', () => {
       // nprobe below nlist: each query probes on past nprobe until its lists hold k matching
       // chunks; the result is the k best matching vectors of the lists it probed.
       const probed: number[][] = [];
-      const narrow = await openStoredIndex({ gpu: ctx, store, name: 'docs', onProbe: (l) => probed.push(l) });
+      const narrow = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', onProbe: (l) => probed.push(l) });
       toClose.push(narrow);
       for (const missing of ['stream', 'cpu'] as const) {
         probed.length = 0;
@@ -199,7 +199,7 @@ describe('filters inside the stored index search', () => {
     // Another tab (its own connection and index) adds chunks that match, close to the queries.
     const otherStore = await openStore({ dbName });
     toClose.push(otherStore);
-    const other = await openStoredIndex({ gpu: ctx, store: otherStore, name: 'docs' });
+    const other = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: otherStore, name: 'docs' });
     toClose.push(other);
     const near = queries.map((x, i) => x + 1e-3 * ((i % 3) - 1));
     const added = await other.add(near, { chunks: Array.from({ length: queries.length / dim }, (_, i) => ({ docId: 'other-tab', text: `near ${i}`, metadata: { bucket: 11, year: 1999 } })) });

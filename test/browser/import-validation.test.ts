@@ -222,7 +222,7 @@ describe('import validation', () => {
     const s = await db.fresh();
     const seed = freshSeed();
     const data = gaussianMixture(400, dim, { centers: 8, seed });
-    const stored = await createStoredIndex(data, { gpu: ctx, store: s, name: 'docs', dim, nlist, storage: 'int8', seed });
+    const stored = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store: s, name: 'docs', dim, nlist, storage: 'int8', seed });
     try {
       await stored.add(data, { chunks: Array.from({ length: 400 }, (_, i) => ({ docId: `doc-${i % 10}`, text: `passage ${i}`, metadata: { i } })) });
       await stored.deleteDocument('doc-3');

@@ -31,7 +31,7 @@ async function fresh(ctx: GpuContext, n: number, options: { store?: WeftStore; l
   const store = options.store ?? await openStore({ dbName });
   if (!options.store) toClose.push(store);
   const data = gaussianMixture(n, dim, { centers: 8, seed });
-  const index = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, storage: 'f32', metric: 'l2', seed, rebuildImbalance: Infinity, ...(options.language ? { language: options.language } : {}) });
+  const index = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store, name: 'docs', dim, nlist, storage: 'f32', metric: 'l2', seed, rebuildImbalance: Infinity, ...(options.language ? { language: options.language } : {}) });
   toClose.push(index);
   return { seed, store, index, data };
 }
@@ -86,7 +86,7 @@ describe('keyword search on a stored index', () => {
       const ctl = new AbortController();
       const real = store.commit.bind(store);
       const racing: WeftStore = { ...store, commit: (...a) => { const p = real(...a); setTimeout(() => ctl.abort(), delay); return p; } };
-      const racer = await openStoredIndex({ gpu: ctx, store: racing, name: 'docs', preload: false, rebuildImbalance: Infinity });
+      const racer = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: racing, name: 'docs', preload: false, rebuildImbalance: Infinity });
       toClose.push(racer);
       const sizeBefore = (await store.manifest('docs')).count;
       const result = await racer.add(more, { chunks: moreTexts.map((text) => ({ docId: `more-${delay}`, text })), signal: ctl.signal }).then(() => 'landed', (e: { code?: string }) => e.code);
@@ -109,7 +109,7 @@ describe('keyword search on a stored index', () => {
     await store.close();
     const store2 = await openStore({ dbName });
     toClose.push(store2);
-    const reopened = await openStoredIndex({ gpu: ctx, store: store2, name: 'docs' });
+    const reopened = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: store2, name: 'docs' });
     toClose.push(reopened);
     await agree(store2, reopened, moreTexts);
     expect(await reopened.lexicalSearch('heated slab', { k: 15 })).toEqual(answer);
@@ -120,7 +120,7 @@ describe('keyword search on a stored index', () => {
     const { seed, store, index: a, data } = await fresh(ctx, 120);
     const storeB = await openStore({ dbName });
     toClose.push(storeB);
-    const b = await openStoredIndex({ gpu: ctx, store: storeB, name: 'docs', preload: false, rebuildImbalance: Infinity });
+    const b = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: storeB, name: 'docs', preload: false, rebuildImbalance: Infinity });
     toClose.push(b);
     const t = texts(seed, 120);
     const ids = await a.add(data, { chunks: t.map((text, i) => ({ docId: `doc-${i % 6}`, text })) });
@@ -195,6 +195,6 @@ describe('keyword search on a stored index', () => {
     expect(Array.from((await index.lexicalSearch('Haus', { k: 3 })).ids)).toEqual([ids[0]]);
     expect(Array.from((await index.lexicalSearch('Bücher Kind', { k: 3 })).ids)).toEqual([ids[1]]);
     expect(await index.lexicalStats()).toMatchObject({ language: 'german', stemming: true, chunks: 3 });
-    await expect(createStoredIndex(data, { gpu: ctx, store: await openStore({ dbName }).then((s) => { toClose.push(s); return s; }), name: 'bad', dim, nlist, language: 'German' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store: await openStore({ dbName }).then((s) => { toClose.push(s); return s; }), name: 'bad', dim, nlist, language: 'German' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   }));
 });

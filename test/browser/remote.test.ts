@@ -45,7 +45,7 @@ async function published(ctx: GpuContext, storage: 'f32' | 'f16' | 'int8' = 'f32
   const store = await openStore({ dbName });
   opened.push(store);
   const data = gaussianMixture(n, dim, { centers: nlist, seed });
-  const built = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, storage, seed, niter: 4 });
+  const built = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store, name: 'docs', dim, nlist, storage, seed, niter: 4 });
   opened.push(built);
   await built.add(data, {
     chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 7}`, text: `passage ${i} about the ${words[i % 8]} and the ${words[(i * 3) % 8]}`, metadata: { group: i % 4 } })),

@@ -25,7 +25,7 @@ async function setup(ctx: GpuContext, cacheBytes?: number, storage: 'f32' | 'f16
   const queries = gaussianMixture(15, dim, { centers: 24, seed: seed + 1 });
   const store = await openStore({ dbName });
   toClose.push(store);
-  const stored = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, storage, metric: 'l2', seed, ...(cacheBytes ? { cacheBytes } : {}) });
+  const stored = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store, name: 'docs', dim, nlist, storage, metric: 'l2', seed, ...(cacheBytes ? { cacheBytes } : {}) });
   toClose.push(stored);
   await stored.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 50}`, text: `passage ${i}` })) });
   return { data, queries, store, stored, seed };
@@ -53,7 +53,7 @@ describe('stored index with a GPU list cache', () => {
       const warm = await stored.search(queries, { k: 10, nprobe: 4 });
       expect(stored.cacheStats().hits).toBeGreaterThan(hitsBefore);
       expectIdentical(warm, want);
-      const tiny = await openStoredIndex({ gpu: ctx, store, name: 'docs', cacheBytes: 1024, preload: false });
+      const tiny = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', cacheBytes: 1024, preload: false });
       toClose.push(tiny);
       expectIdentical(await tiny.search(queries, { k: 10, nprobe: 4 }), want);
       expect(tiny.cacheStats().resident).toBe(0);
@@ -68,7 +68,7 @@ describe('stored index with a GPU list cache', () => {
     const m = stored.manifest;
     const perVector = layoutFor(dim, stored.storage).bytesPerVector + 4; // codes + id
     const total = m.listCounts.reduce((a, b) => a + b, 0) * perVector;
-    const small = await openStoredIndex({ gpu: ctx, store, name: 'docs', cacheBytes: Math.floor(total / 3), cacheFill: 0.8, preload: false });
+    const small = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', cacheBytes: Math.floor(total / 3), cacheFill: 0.8, preload: false });
     toClose.push(small);
     for (let i = 0; i < 5; i++) await small.search(queries.subarray(0, dim), { k: 5, nprobe: 2 }); // one query, over and over
     const st = small.cacheStats();
@@ -85,7 +85,7 @@ describe('stored index with a GPU list cache', () => {
     toClose.splice(toClose.indexOf(stored), 1);
     const store2 = await openStore({ dbName });
     toClose.push(store2);
-    const again = await openStoredIndex({ gpu: ctx, store: store2, name: 'docs' });
+    const again = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: store2, name: 'docs' });
     toClose.push(again);
     expect(again.residentLists().length).toBeGreaterThan(0);
     expect(hot).toEqual(expect.arrayContaining(again.residentLists()));
@@ -148,7 +148,7 @@ describe('stored index with a GPU list cache', () => {
     raw.close();
     const store2 = await openStore({ dbName });
     toClose.push(store2);
-    const again = await openStoredIndex({ gpu: ctx, store: store2, name: 'docs', preload: false });
+    const again = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: store2, name: 'docs', preload: false });
     toClose.push(again);
     await expect(again.search(queries, { k: 5, nprobe: nlist })).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { list: 3 } });
     // A query whose probes avoid list 3 still works.
@@ -162,7 +162,7 @@ describe('stored index with a GPU list cache', () => {
 
   gpuTest('prefetch streams the lists a query will probe, best first, within its byte budget; cancel stops it', body(async (ctx) => {
     const { queries, store, stored } = await setup(ctx);
-    const fresh = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false });
+    const fresh = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false });
     toClose.push(fresh);
     const q = queries.subarray(0, dim);
     const h = fresh.prefetch(q, { nprobe: 4 });
@@ -175,7 +175,7 @@ describe('stored index with a GPU list cache', () => {
     await fresh.search(q, { k: 5, nprobe: 4 });
     expect(fresh.cacheStats().misses).toBe(misses); // everything it probes had arrived
     // A budget of one list streams exactly the best list; a cancelled prefetch stops early.
-    const other = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false });
+    const other = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false });
     toClose.push(other);
     const one = other.prefetch(queries.subarray(dim, 2 * dim), { nprobe: 8, byteBudget: 1 });
     expect((await one.done).arrived).toEqual([]);
@@ -194,7 +194,7 @@ describe('stored index with a GPU list cache', () => {
     expect(file.size).toBeGreaterThan(n * 8);
     const m = await importIndex(store, file, { name: 'copy' });
     expect(m).toMatchObject({ name: 'copy', count: stored.size, tombstones: 2, storage: 'int8' });
-    const copy = await openStoredIndex({ gpu: ctx, store, name: 'copy' });
+    const copy = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'copy' });
     toClose.push(copy);
     expectIdentical(await copy.search(queries, { k: 7, nprobe: 5 }), want);
     expect((await copy.chunks([12]))[0]).toMatchObject({ text: 'passage 12' });
@@ -215,7 +215,7 @@ describe('stored index with a GPU list cache', () => {
     const early = gaussianMixture(800, dim, { centers: 16, seed });
     // Later documents come from elsewhere: shifted far away, they crowd into a few lists.
     const late = gaussianMixture(2400, dim, { centers: 6, seed: seed + 1 }).map((x) => x + 25);
-    const idx = await createStoredIndex(early, { gpu: ctx, store, name: 'docs', dim, nlist, storage: 'f32', seed, rebuildImbalance: Infinity });
+    const idx = await createStoredIndex(early, { splitLists: 'oversized', gpu: ctx, store, name: 'docs', dim, nlist, storage: 'f32', seed, rebuildImbalance: Infinity });
     toClose.push(idx);
     await idx.add(early);
     await idx.add(late);
@@ -239,7 +239,7 @@ describe('stored index with a GPU list cache', () => {
       ivf.destroy();
     }
     // With a threshold, add() rebuilds by itself.
-    const auto = await openStoredIndex({ gpu: ctx, store, name: 'docs', rebuildImbalance: 2.5 });
+    const auto = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', rebuildImbalance: 2.5 });
     toClose.push(auto);
     const centroidsBefore = auto.manifest.centroidsChecksum;
     await auto.add(gaussianMixture(2000, dim, { centers: 1, seed: seed + 2 }).map((x) => x - 40)); // one far blob: one list
@@ -256,13 +256,13 @@ describe('stored index with a GPU list cache', () => {
       toClose.push(store);
       const data = gaussianMixture(n, dim, { centers: 24, seed });
       const queries = gaussianMixture(12, dim, { centers: 24, seed: seed + 1 });
-      const built = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, storage, metric, seed });
+      const built = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store, name: 'docs', dim, nlist, storage, metric, seed });
       toClose.push(built);
       await built.add(data);
       await built.delete([5, 6, 7]); // tombstones must be skipped on the CPU too
       const want = await built.search(queries, { k: 9, nprobe: 6 }); // streamed into its cache
       for (const cacheBytes of [undefined, 1024]) {
-        const cold = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
+        const cold = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
         toClose.push(cold);
         // Warm a few lists so that the search is split between GPU-cached and CPU-scored lists.
         await cold.search(queries.subarray(0, dim), { k: 3, nprobe: 2 });
@@ -276,7 +276,7 @@ describe('stored index with a GPU list cache', () => {
     const { queries, store, stored } = await setup(ctx);
     const want = await stored.search(queries, { k: 8, nprobe: 7 });
     for (const cacheBytes of [undefined, 1024, 64 * 1024]) {
-      const fresh = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
+      const fresh = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false, ...(cacheBytes ? { cacheBytes } : {}) });
       toClose.push(fresh);
       const s = await fresh.searchSession(queries, { k: 8, nprobe: 7 });
       let steps = 0, streamed = 0;

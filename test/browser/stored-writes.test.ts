@@ -35,10 +35,10 @@ async function twoTabs(ctx: GpuContext, opts: { rebuildImbalance?: number } = {}
   const storeA = await openStore({ dbName });
   const storeB = await openStore({ dbName });
   toClose.push(storeA, storeB);
-  const a = await createStoredIndex(data, { gpu: ctx, store: storeA, name: 'docs', dim, nlist, storage: 'f32', metric: 'l2', seed, rebuildImbalance: Infinity });
+  const a = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store: storeA, name: 'docs', dim, nlist, storage: 'f32', metric: 'l2', seed, rebuildImbalance: Infinity });
   toClose.push(a);
   await a.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 10}`, text: `passage ${i}` })) });
-  const b = await openStoredIndex({ gpu: ctx, store: storeB, name: 'docs', preload: false, rebuildImbalance: Infinity });
+  const b = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: storeB, name: 'docs', preload: false, rebuildImbalance: Infinity });
   toClose.push(b);
   return { seed, data, storeA, storeB, a, b, ...opts };
 }
@@ -75,12 +75,12 @@ describe('stored writes and coherence across tabs', () => {
     // Vectors this tab adds now go to the lists the new centroids say.
     const more = gaussianMixture(20, dim, { centers: 12, seed: seed + 3 });
     const added = await a.add(more);
-    const fresh = await openStoredIndex({ gpu: ctx, store: storeB, name: 'docs', preload: false });
+    const fresh = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store: storeB, name: 'docs', preload: false });
     toClose.push(fresh);
     expect(await selfHits(fresh, more, added)).toBe(20);
 
     // An import that replaces the index (same vectors, trained with another seed).
-    const other = await createStoredIndex(data, { gpu: ctx, store: storeB, name: 'other', dim, nlist, storage: 'f32', metric: 'l2', seed: seed + 11 });
+    const other = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store: storeB, name: 'other', dim, nlist, storage: 'f32', metric: 'l2', seed: seed + 11 });
     toClose.push(other);
     await other.add(data);
     await importIndex(storeB, await exportIndex(storeB, 'other'), { name: 'docs', replace: true });
@@ -91,7 +91,7 @@ describe('stored writes and coherence across tabs', () => {
     const { seed, storeA, a } = await twoTabs(ctx);
     const abort = new AbortController();
     const store = hooked(storeA, 'readWholeIndex', async () => abort.abort(), 'before');
-    const idx = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false, rebuildImbalance: 2 });
+    const idx = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false, rebuildImbalance: 2 });
     toClose.push(idx);
     const ids = await idx.add(farBlob(seed), { signal: abort.signal });
     expect(abort.signal.aborted, 'the add started its rebuild').toBe(true);
@@ -107,7 +107,7 @@ describe('stored writes and coherence across tabs', () => {
     let bIds: Uint32Array | undefined;
     let bError: unknown;
     const store = hooked(storeA, 'readWholeIndex', async () => { try { bIds = await b.add(fromB); } catch (e) { bError = e; throw e; } }, 'after');
-    const idx = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false, rebuildImbalance: 2 });
+    const idx = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false, rebuildImbalance: 2 });
     toClose.push(idx);
     const ids = await idx.add(farBlob(seed));
     expect(bIds, 'the add started its rebuild (and the other tab added meanwhile)').toBeDefined();
@@ -124,7 +124,7 @@ describe('stored writes and coherence across tabs', () => {
     const fromB = gaussianMixture(30, dim, { centers: 12, seed: seed + 9 });
     let bIds: Uint32Array | undefined;
     const store = hooked(storeA, 'writeWholeIndex', async () => { bIds = await b.add(fromB, { chunks: Array.from({ length: 30 }, () => ({ docId: 'b', text: 'from b' })) }); }, 'before');
-    const idx = await openStoredIndex({ gpu: ctx, store, name: 'docs', preload: false });
+    const idx = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false });
     toClose.push(idx);
     await idx.rebuild({ seed: seed + 1 });
     const live = await liveIds(storeA);

@@ -20,10 +20,10 @@ async function openIndex(page: Page, create: { n: number; seed: number } | null)
     const s = await store.openStore({ dbName: 'e2e' });
     if (create) {
       const data = gaussianMixture(create.n, dim, { centers: 16, seed: create.seed });
-      window.idx = await stored.createStoredIndex(data, { store: s, name: 'docs', dim, nlist: 16, storage: 'f16', seed: 3 });
+      window.idx = await stored.createStoredIndex(data, { splitLists: 'oversized', store: s, name: 'docs', dim, nlist: 16, storage: 'f16', seed: 3 });
       await window.idx.add(data, { chunks: Array.from({ length: create.n }, (_, i) => ({ docId: `d${i % 20}`, text: `alpha w${i % 50} first${i}` })) });
     } else {
-      window.idx = await stored.openStoredIndex({ store: s, name: 'docs' });
+      window.idx = await stored.openStoredIndex({ splitLists: 'oversized', store: s, name: 'docs' });
     }
     window.q = gaussianMixture(8, dim, { centers: 16, seed: 777 });
   }, [create, DIM] as const);

@@ -131,6 +131,34 @@ export function storeBehaviour(backend: StoreBackend): void {
       expect((await s.readChunks('idx', [7]))[0]?.text).toBe('seven');
     });
 
+    test('a commit with new centroids adds lists (a split) and moves chunks; it cannot shrink nlist', async () => {
+      const s = await backend.fresh();
+      const m0 = await s.createIndex(init('idx'));
+      const m1 = await s.commit('idx', m0.generation, {
+        lists: [randomList(1, 40)], countDelta: 40,
+        putChunks: [{ id: 3, list: 1, docId: 'doc-a', text: 'three', metadata: { page: 1 } }, { id: 4, list: 1, docId: 'doc-a', text: 'four' }],
+      });
+      const grown = Float32Array.from({ length: 6 * 8 }, () => Math.random() - 0.5);
+      const l1 = randomList(1, 25), l5 = randomList(5, 15);
+      const m2 = await s.commit('idx', m1.generation, { centroids: { centroids: grown }, lists: [l1, l5], moveChunks: [{ id: 4, list: 5 }] });
+      expect(m2).toMatchObject({ nlist: 6, count: 40, generation: 3 });
+      expect(m2.listCounts).toEqual([0, 25, 0, 0, 0, 15]);
+      expect((await s.readCentroids('idx')).centroids).toEqual(grown);
+      const [r1, r4, r5] = await s.readLists('idx', [1, 4, 5]);
+      expect(r1).toEqual(l1);
+      expect(r4!.count).toBe(0);
+      expect(r5).toEqual(l5);
+      // Only the list moved: the chunk is intact (its checksum renewed) and its postings still find it.
+      expect(await s.readChunks('idx', [3, 4])).toEqual([
+        { id: 3, list: 1, docId: 'doc-a', text: 'three', metadata: { page: 1 } }, { id: 4, list: 5, docId: 'doc-a', text: 'four' }]);
+      expect((await s.readCatalog('idx')).chunks.find((c) => c.id === 4)?.list).toBe(5);
+      // Fewer lists than the index has, or a list past the new nlist: refused, nothing written.
+      await expect(s.commit('idx', m2.generation, { centroids: { centroids: grown.subarray(0, 5 * 8) } })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      await expect(s.commit('idx', m2.generation, { lists: [randomList(6, 3)] })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      await expect(s.commit('idx', m2.generation, { moveChunks: [{ id: 3, list: 6 }] })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      expect(await s.manifest('idx')).toEqual(m2);
+    });
+
     test('an aborted commit changes nothing', async () => {
       const s = await backend.fresh();
       const m0 = await s.createIndex(init('idx'));

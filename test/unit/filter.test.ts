@@ -135,7 +135,7 @@ test('the file store reads the chunk catalog: every chunk of the index, with its
 test("this tab's commits update the catalog in place; another generation reads it again", async () => {
   let reads = 0;
   const stored = { generation: 3, chunks: [{ id: 0, list: 0, docId: 'a', metadata: { lang: 'en' } }, { id: 1, list: 1, docId: 'b', metadata: { lang: 'de' } }] };
-  const lists = createAllowLists(async () => { reads++; return structuredClone(stored); }, 2);
+  const lists = createAllowLists(async () => { reads++; return structuredClone(stored); }, () => 2);
   const en = compileFilter({ metadata: { lang: 'en' } })!;
   expect((await lists.get(en, 3)).count).toBe(1);
   expect(reads).toBe(1);
