@@ -1,9 +1,16 @@
 // Ingest: documents → heading-aware chunks that fit the embedder's token limit → embeddings →
-// the stored index (created, and trained on these vectors, on the first ingest). Re-ingesting a
-// document replaces its chunks in the same commit that adds the new ones, so an interruption
-// leaves either the old version or the new one, never both and never neither. A document that
-// cannot be read (UNPARSABLE_DOCUMENT: a damaged or encrypted PDF, a binary file) does not cost
-// the others: they are indexed, and the call then rejects with UNPARSABLE_DOCUMENT naming it.
+// the stored index (created, and trained on these vectors, on the first ingest; its lists split
+// as it grows, in the add's commit). Re-ingesting a document replaces its chunks in the same
+// commit that adds the new ones, so an interruption leaves either the old version or the new one,
+// never both and never neither. A document that cannot be read (UNPARSABLE_DOCUMENT: a damaged or
+// encrypted PDF, a binary file, a parser that fails on it) does not cost the others: they are
+// indexed, and the call then rejects with UNPARSABLE_DOCUMENT naming it.
+// Cancel: the signal is checked between documents, embedding batches, k-means iterations and
+// record writes, and the loops give the event loop a turn (yieldToEvents) so that an abort sent
+// as a message (from the page to the engine worker) is seen within a batch. An ingest that
+// created the index and then fails or is aborted deletes it again: the index is exactly as before.
+// Progress: every stage reports done/total, monotone, ending at its total: 'index' counts the
+// k-means iterations of training (or of splitting lists), 'persist' the records written.
 
 import { WeftError, checkAborted, isWeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -11,9 +18,39 @@ import type { Embedder } from '../embed/onnx-embedder.js';
 import type { Metric, StorageType } from '../ivf/types.js';
 import { chunkSections, parseDocument, readDocument, type Chunk, type ChunkOptions, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../store/idb-store.js';
-import { createStoredIndex, type StoredIndex } from '../store/stored-index.js';
+import { createStoredIndex, type StoredIndex, type WriteProgress } from '../store/stored-index.js';
+import { yieldToEvents } from '../util/yield.js';
+import { nlistFor } from '../ivf/sizing.js';
 import { checkDimension } from './retrieval.js';
 import type { IngestProgress } from './types.js';
+
+/**
+ * Progress of the stages whose work comes in passes (training, then rounds of list splits; a
+ * commit's records): each pass reports its own done/total, and the stage reports the sum of the
+ * passes so far, so `done` never goes back and ends equal to `total`. A new pass adds its total
+ * (the bar may step back once as it starts, never the count). `finish` ends a stage at its total,
+ * once (a stage that had no pass reports 1/1).
+ */
+function stagedProgress(onProgress: IngestCall['onProgress']) {
+  const state = new Map<'index' | 'persist', { base: number; baseTotal: number; done: number; total: number }>();
+  const report = (status: 'index' | 'persist', done: number, total: number) => {
+    let s = state.get(status);
+    if (!s) { s = { base: 0, baseTotal: 0, done: 0, total: 0 }; state.set(status, s); }
+    if (done < s.done || total !== s.total) { s.base += s.done; s.baseTotal += s.total; } // a new pass
+    s.done = done; s.total = total;
+    onProgress?.({ status, done: s.base + done, total: s.baseTotal + total });
+  };
+  const finished = new Set<string>();
+  return Object.assign(report, {
+    finish(status: 'index' | 'persist') {
+      if (finished.has(status)) return;
+      finished.add(status);
+      const s = state.get(status);
+      const total = s ? s.baseTotal + s.total : 1;
+      onProgress?.({ status, done: total, total });
+    },
+  });
+}
 
 /** Chunks embedded per call. */
 const EMBED_BATCH = 32;
@@ -24,7 +61,7 @@ export interface IngestTarget {
   embedder: Embedder;
   /** The index, or undefined if it does not exist yet (it is created with `create`). */
   index: StoredIndex | undefined;
-  /** Called as soon as a new index exists, before anything is added to it. */
+  /** Called once a new index exists and holds the ingest's passages (a first ingest that fails deletes it instead). */
   onCreated(index: StoredIndex): void;
   create: { gpu?: GpuContext | 'cpu'; metric?: Metric; storage?: StorageType; nlist?: number; cacheBytes?: number; language?: string };
 }
@@ -47,6 +84,7 @@ async function readAll(documents: readonly (DocumentInput | Blob)[], chunkOption
   const chunks: Chunk[] = [];
   const unreadable: Unreadable[] = [];
   for (let i = 0; i < total; i++) {
+    await yieldToEvents();
     checkAborted(call.signal, 'Ingest');
     const source = documents[i]!;
     try {
@@ -56,14 +94,29 @@ async function readAll(documents: readonly (DocumentInput | Blob)[], chunkOption
       // Numbered within the document, across its sections.
       for (const c of chunkSections(doc, sections, chunkOptions)) chunks.push(c);
     } catch (e) {
-      if (!isWeftError(e, 'UNPARSABLE_DOCUMENT')) throw e;
-      // Every reader names the document it could not read (readDocument names an unnamed Blob).
-      const name = typeof e.details?.name === 'string' ? e.details.name : `document ${i}`;
-      unreadable.push({ name, error: e });
+      const failure = documentFailure(e, source, i);
+      if (!failure) throw e;
+      unreadable.push(failure);
     }
     call.onProgress?.({ status: 'read', done: i + 1, total });
   }
   return { ids, chunks, unreadable };
+}
+
+/**
+ * A failure that costs only its document: UNPARSABLE_DOCUMENT, or anything a parser threw that
+ * is not the caller's mistake (a malformed input, a bad option) nor an abort. Undefined: rethrow.
+ */
+function documentFailure(e: unknown, source: DocumentInput | Blob, i: number): Unreadable | undefined {
+  if (isWeftError(e) && e.code !== 'UNPARSABLE_DOCUMENT') return undefined;
+  const named = (source as { name?: unknown; id?: unknown });
+  const fallback = typeof named.name === 'string' && named.name ? named.name : typeof named.id === 'string' && named.id ? named.id : `document ${i}`;
+  if (isWeftError(e, 'UNPARSABLE_DOCUMENT')) {
+    // Every reader names the document it could not read (readDocument names an unnamed Blob).
+    return { name: typeof e.details?.name === 'string' ? e.details.name : fallback, error: e };
+  }
+  const why = e instanceof Error ? e.message : String(e);
+  return { name: fallback, error: new WeftError('UNPARSABLE_DOCUMENT', `'${fallback}' could not be read (${why}). Check that the file opens elsewhere, or convert it to text or Markdown.`, { cause: e, details: { name: fallback } }) };
 }
 
 /** The error an ingest ends with when some documents could not be read (after the others were indexed). */
@@ -87,6 +140,7 @@ function unreadableError(unreadable: readonly Unreadable[], indexed: { documents
 async function embedAll(embedder: Embedder, texts: readonly string[], call: IngestCall): Promise<Float32Array> {
   const parts: Float32Array[] = [];
   for (let i = 0; i < texts.length; i += EMBED_BATCH) {
+    await yieldToEvents();
     if (call.signal?.aborted) throw new WeftError('ABORTED', 'Ingest was aborted before anything was stored.');
     parts.push(await embedder.embed(texts.slice(i, i + EMBED_BATCH)));
     call.onProgress?.({ status: 'embed', done: Math.min(texts.length, i + EMBED_BATCH), total: texts.length });
@@ -97,8 +151,6 @@ async function embedAll(embedder: Embedder, texts: readonly string[], call: Inge
   return vectors;
 }
 
-/** nlist for a new index: about 2 sqrt(n) lists (a power of two), at least 4 chunks a list. */
-const nlistFor = (chunks: number) => Math.max(1, Math.min(Math.floor(chunks / 4), 2 ** Math.round(Math.log2(Math.sqrt(chunks) * 2))));
 
 export async function ingestDocuments(target: IngestTarget, documents: readonly (DocumentInput | Blob)[], call: IngestCall = {}): Promise<{ documents: number; chunks: number }> {
   if (!Array.isArray(documents) || documents.length === 0) throw new WeftError('INVALID_INPUT', 'ingest() needs a non-empty array of documents.');
@@ -111,24 +163,39 @@ export async function ingestDocuments(target: IngestTarget, documents: readonly 
   }
   const vectors = await embedAll(embedder, chunks.map((c) => c.text), call);
   checkDimension(target.index, indexName, embedder.dim);
-  let index = target.index;
-  if (!index) {
-    call.onProgress?.({ status: 'index', done: 0, total: 1 });
-    index = await createStoredIndex(vectors, {
+  const stages = stagedProgress(call.onProgress);
+  const progress = (p: WriteProgress) => {
+    // The commit starts writing once its lists are planned (split): indexing is over.
+    if (p.status === 'save') stages.finish('index');
+    stages(p.status === 'split' ? 'index' : 'persist', p.done, p.total);
+  };
+  const add = (into: StoredIndex) => into.add(vectors, {
+    chunks: chunks.map((c) => ({ docId: c.docId, text: c.text, metadata: { ...c.metadata, headings: c.headings, chunk: c.index } })),
+    replaceDocuments: [...new Set(ids)],
+    onProgress: progress,
+    ...(call.signal ? { signal: call.signal } : {}),
+  });
+  if (target.index) {
+    await add(target.index);
+  } else {
+    const index = await createStoredIndex(vectors, {
       ...(create.gpu ? { gpu: create.gpu } : {}), store, name: indexName, dim: embedder.dim, nlist: create.nlist ?? nlistFor(chunks.length),
       metric: create.metric ?? 'cosine', storage: create.storage ?? 'f16', modelId: embedder.modelId,
       ...(create.cacheBytes ? { cacheBytes: create.cacheBytes } : {}), ...(create.language ? { language: create.language } : {}),
+      ...(call.signal ? { signal: call.signal } : {}), onProgress: (p) => stages('index', p.done, p.total),
     });
+    try {
+      await add(index);
+    } catch (e) {
+      // Created by this ingest and still empty: it goes, so a failed or cancelled first ingest leaves nothing behind.
+      await index.close().catch(() => undefined);
+      await store.deleteIndex(indexName).catch(() => undefined);
+      throw e;
+    }
     target.onCreated(index);
-    call.onProgress?.({ status: 'index', done: 1, total: 1 });
   }
-  call.onProgress?.({ status: 'persist', done: 0, total: chunks.length });
-  await index.add(vectors, {
-    chunks: chunks.map((c) => ({ docId: c.docId, text: c.text, metadata: { ...c.metadata, headings: c.headings, chunk: c.index } })),
-    replaceDocuments: [...new Set(ids)],
-    ...(call.signal ? { signal: call.signal } : {}),
-  });
-  call.onProgress?.({ status: 'persist', done: chunks.length, total: chunks.length });
+  stages.finish('index');
+  stages.finish('persist');
   const indexed = { documents: ids.length, chunks: chunks.length };
   if (unreadable.length) throw unreadableError(unreadable, indexed);
   return indexed;

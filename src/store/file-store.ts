@@ -42,7 +42,7 @@ import { WeftError } from '../errors.js';
 import type { ListRecord } from '../ivf/types.js';
 import { valueChecksum } from './checksum.js';
 import { errorCode, joinPath, type StoreFileSystem } from './file-system.js';
-import { checkedWholeWrite, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
+import { checkedWholeWrite, commitProgress, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
 import type { WeftStore } from './idb-store.js';
 import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show } from './index-checks.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
@@ -575,7 +575,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       return within(`Reading lists of index '${name}'`, () => atSnapshot(name, (s) => listsOf(name, s, lists)));
     },
 
-    async commit(name, generation, changes, signal) {
+    async commit(name, generation, changes, signal, onProgress) {
       const what = `Committing to index '${name}'`;
       if (signal?.aborted) throw aborted(what);
       checkIds((changes.putChunks ?? []).map((c) => c?.id), `Commit to index '${name}'`);
@@ -606,6 +606,8 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
             files.lists[rec.list] = rec.count === 0 ? null : await records.write(`list-${rec.list}`, encodeList(rec, checksum));
           }
           // Chunk shards touched by this commit are rewritten whole; a damaged chunk they carry keeps its checksum (and stays detectable).
+          // Term buckets are counted with the chunks whose postings they hold: one step per bucket shard is not known yet.
+          const progress = commitProgress(changes, 0, onProgress);
           const touched = new Map<string, { put: ChunkRecord[]; del: number[]; move: { id: number; list: number }[] }>();
           const at = (id: number) => touched.get(shardOf(id)) ?? touched.set(shardOf(id), { put: [], del: [], move: [] }).get(shardOf(id))!;
           for (const id of changes.deleteChunks ?? []) at(id).del.push(id);
@@ -628,6 +630,8 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
             }
             if (recs.size === 0) delete files.chunks[shard];
             else files.chunks[shard] = await records.write(`chunks-${shard}`, json([...recs.values()].sort((a, b) => a.id - b.id)));
+            for (let i = put.length + del.length + move.length; i > 0; i--) progress();
+            if (signal?.aborted) throw aborted(what);
           }
           // The postings follow the chunks in this head.
           const change = postingChange(analyzer, lexicalOf(m), removed, damaged, changes.putChunks ?? []);

@@ -16,7 +16,7 @@ import {
   FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
   type CentroidData, type ChunkRecord, type CommitChanges, type Manifest, type StoredChunk, type StoredManifest, type WholeIndex,
 } from './records.js';
-import { checkedWholeWrite, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
+import { checkedWholeWrite, commitProgress, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE, type Analyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import { analyzerOf, checkBuckets, checkedBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
@@ -56,8 +56,11 @@ export interface WeftStore {
   readCentroids(name: string): Promise<CentroidData>;
   /** Reads list records, verifying each checksum (CORRUPT_RECORD names the list). */
   readLists(name: string, lists: readonly number[]): Promise<ListRecord[]>;
-  /** Applies all changes in one transaction, only if the index is still at `generation`. */
-  commit(name: string, generation: number, changes: CommitChanges, signal?: AbortSignal): Promise<Manifest>;
+  /**
+   * Applies all changes in one transaction, only if the index is still at `generation`.
+   * `onProgress`: records written so far of the commit's total (a large commit takes a while).
+   */
+  commit(name: string, generation: number, changes: CommitChanges, signal?: AbortSignal, onProgress?: (done: number, total: number) => void): Promise<Manifest>;
   /** Chunks by id (undefined where there is none), each checked (CORRUPT_RECORD names the chunk). Ids are integers in [0, 2^32 - 2] (INVALID_ID). */
   readChunks(name: string, ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
   /** Ids of the chunks of one document (their records checked). */
@@ -370,7 +373,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       }));
     },
 
-    async commit(name, generation, changes, signal) {
+    async commit(name, generation, changes, signal, onProgress) {
       if (signal?.aborted) throw storageError(signal.reason ?? new DOMException('Aborted', 'AbortError'), `Committing to index '${name}'`);
       checkIds((changes.putChunks ?? []).map((c) => c?.id), `Commit to index '${name}'`);
       checkIds(changes.deleteChunks ?? [], `Commit to index '${name}'`);
@@ -420,13 +423,15 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           const change = postingChange(analyzer, lex, removed, damaged, puts);
           const { records: buckets, lexical } = change.apply(await bucketsOf(t as never, name, m, change.buckets, change.terms, true));
           next.lexical = lexical;
-          for (const c of puts) await chunkStore.put(storedChunk(name, c));
-          for (const id of dels) await chunkStore.delete([name, id]);
+          const progress = commitProgress(changes, buckets.length, onProgress);
+          for (const c of puts) { await chunkStore.put(storedChunk(name, c)); progress(); }
+          for (const id of dels) { await chunkStore.delete([name, id]); progress(); }
           for (const mv of changes.moveChunks ?? []) {
             const r = await chunkStore.get([name, mv.id]);
             if (r) await chunkStore.put(movedChunk(name, r, mv.list));
+            progress();
           }
-          for (const b of buckets) await putBucket(t as never, name, b);
+          for (const b of buckets) { await putBucket(t as never, name, b); progress(); }
           next.count += changes.countDelta ?? 0;
           next.tombstones += changes.tombstoneDelta ?? 0;
           if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
@@ -437,7 +442,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           return next;
         } catch (e) {
           await abandon(t);
-          throw storageError(e, `Committing to index '${name}'`);
+          // Aborted through the signal: whatever request failed first (the transaction was aborted under it), it is ABORTED.
+          throw storageError(signal?.aborted && !(e instanceof WeftError) ? new DOMException('Aborted', 'AbortError') : e, `Committing to index '${name}'`);
         } finally {
           signal?.removeEventListener('abort', onAbort);
         }

@@ -90,3 +90,16 @@ export function movedChunk(name: string, r: StoredChunk, list: number): StoredCh
   const moved: StoredChunk = { ...r, index: name, list };
   return intact ? { ...moved, checksum: chunkChecksum(chunk(moved)) } : moved;
 }
+
+/**
+ * Progress of a commit's record writes: a function to call once per record written (chunks put,
+ * deleted and moved, then term buckets), which reports at most every 256 records and at the end.
+ * The lists are written first and counted with the chunks: they are few.
+ */
+export function commitProgress(changes: CommitChanges, buckets: number, onProgress: ((done: number, total: number) => void) | undefined): () => void {
+  if (!onProgress) return () => undefined;
+  const total = (changes.putChunks?.length ?? 0) + (changes.deleteChunks?.length ?? 0) + (changes.moveChunks?.length ?? 0) + buckets;
+  let done = 0;
+  onProgress(0, total);
+  return () => { if (++done % 256 === 0 || done === total) onProgress(done, total); };
+}

@@ -17,7 +17,7 @@ import { BLOCK, layoutFor, type Layout } from '../ivf/codec.js';
 import { decodedBytes } from '../ivf/cpu-search.js';
 import { checkNprobe, prepareRows } from '../ivf/probe.js';
 import { maxK } from '../ivf/scan.js';
-import { trainIvf } from '../ivf/train.js';
+import { trainIvf, type TrainProgress } from '../ivf/train.js';
 import { MAX_K, type Metric, type SearchResult, type SearchSession, type StorageType } from '../ivf/types.js';
 import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from '../ivf/validate.js';
 import { adoptCommits } from './coherence.js';
@@ -91,6 +91,10 @@ export interface CreateStoredIndexOptions extends CacheOptions {
   seed?: number;
   niter?: number;
   maxTrainPointsPerCentroid?: number;
+  /** Stops training between k-means iterations; nothing is created (ABORTED). */
+  signal?: AbortSignal;
+  /** k-means iterations done, of niter. */
+  onProgress?: (p: TrainProgress) => void;
 }
 
 export interface OpenStoredIndexOptions extends CacheOptions {
@@ -112,12 +116,17 @@ export interface SearchOptionsStored {
   filter?: PassageFilter;
 }
 
-/** What a write that may split lists takes: a signal, and progress of the splits. */
+/** What a write that may split lists takes: a signal, and its progress. */
 export interface WriteCall {
   signal?: AbortSignal;
-  /** While lists are split: lists done of those over the bound (per round). */
-  onProgress?: (p: { status: 'split'; done: number; total: number }) => void;
+  /**
+   * 'split': k-means iterations of a round of list splits (rebalance.ts) done, of its total;
+   * 'save': records of the commit written, of its total (chunks, lists, term buckets).
+   */
+  onProgress?: (p: WriteProgress) => void;
 }
+
+export type WriteProgress = { status: 'split' | 'save'; done: number; total: number };
 
 export interface StoredIndex {
   readonly name: string;
@@ -212,7 +221,10 @@ export async function createStoredIndex(training: Float32Array, options: CreateS
   const { ctx, owns } = await backendFrom(options.gpu);
   try {
     checkVectors('training vectors', training, dim, { metric, storage: layout.storage });
-    const t = await trainIvf(ctx, prepareRows(metric, training, dim), { nlist, metric, layout, seed: options.seed ?? 1, niter, maxTrainPointsPerCentroid: perCentroid });
+    const t = await trainIvf(ctx, prepareRows(metric, training, dim), {
+      nlist, metric, layout, seed: options.seed ?? 1, niter, maxTrainPointsPerCentroid: perCentroid, signal: options.signal, onProgress: options.onProgress,
+    });
+    if (options.signal?.aborted) throw new WeftError('ABORTED', `Creating index '${options.name}' was aborted; nothing was created.`);
     await options.store.createIndex({
       name: options.name, dim, metric, storage: layout.storage, nlist, centroids: t.centroids,
       ...(options.modelId ? { modelId: options.modelId } : {}),
@@ -324,8 +336,8 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   };
 
   /** Commits a write planned on `from`; the cache keeps up with the lists it rewrote. */
-  const commit = async (from: IndexSnapshot, changes: CommitChanges, signal?: AbortSignal) => {
-    const manifest = await store.commit(name, from.manifest.generation, changes, signal);
+  const commit = async (from: IndexSnapshot, changes: CommitChanges, signal?: AbortSignal, onProgress?: WriteCall['onProgress']) => {
+    const manifest = await store.commit(name, from.manifest.generation, changes, signal, onProgress ? (done, total) => onProgress({ status: 'save', done, total }) : undefined);
     // A split committed new centroids: searches from now on rank with them (the int8 range is the same).
     const trained = changes.centroids ? uploadTrained(ctx, `weft.${name}`, changes.centroids, manifest.centroidsChecksum, layout) : from.trained;
     cache.ensureLists(manifest.nlist);
@@ -392,7 +404,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     async add(vectors, opts = {}) {
       const ids = await write(async (from) => {
         const planned = await planAdd(writeEnv, from, vectors, opts);
-        await commit(from, await withSplits(from, planned.changes, opts), opts.signal);
+        await commit(from, await withSplits(from, planned.changes, opts), opts.signal, opts.onProgress);
         return planned.ids;
       });
       // The vectors have landed: whatever happens to the rebuild, this add resolves.
@@ -437,7 +449,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
       return write(async (from) => {
         const changes = await withSplits(from, {}, opts);
         if (!changes.centroids) return 0;
-        await commit(from, changes, opts.signal);
+        await commit(from, changes, opts.signal, opts.onProgress);
         return changes.centroids.centroids.length / dim - from.manifest.nlist;
       });
     },
