@@ -6,6 +6,7 @@ import { runRagBench, type RagBenchOptions } from './rag.js';
 import { runRerankBench, type RerankBenchOptions } from './rerank.js';
 import { runQualityBench, type QualityBenchOptions } from './quality.js';
 import { runPeersBench, type PeersBenchOptions } from './peers.js';
+import { runGrowthBench, type GrowthBenchOptions } from './growth.js';
 
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
@@ -15,6 +16,7 @@ const benches = {
   rerank: (o: unknown, log: (s: string) => void) => runRerankBench(o as RerankBenchOptions, log),
   quality: (o: unknown, log: (s: string) => void) => runQualityBench(o as QualityBenchOptions, log),
   peers: (o: unknown, log: (s: string) => void) => runPeersBench(o as PeersBenchOptions, log),
+  growth: (o: unknown, log: (s: string) => void) => runGrowthBench(o as GrowthBenchOptions, log),
 };
 
 declare global {

@@ -25,8 +25,9 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
        npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
        npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]
        npm run bench -- peers [--n 10000] [--dim 128] [--fvecs FILE.fvecs [--queries FILE.fvecs]] [--nq 200] [--k 10]
-                             [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]`;
-if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers'].includes(name)) {
+                             [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]
+       npm run bench -- growth [--n 200000] [--dim 384] [--storage f32|f16|int8] [--nprobe 16] [--k 10] [--nq 200] [--seed S] [--json] [--gpu]`;
+if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers', 'growth'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
@@ -80,6 +81,12 @@ if (name === 'search') {
     part: a.part, periodicRequests: int(a['periodic-requests'], 'periodic-requests'), periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
     ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}), ...(a.mode ? { mode: a.mode } : {}), regime: a.regime,
   };
+} else if (name === 'growth') {
+  console.log(`\nWeft growth benchmark on ${result.device}: 10 -> ${result.n} x ${result.dim} ${result.storage} in ${result.batches} batches, recall@${result.k} at nprobe ${result.nprobe}`);
+  console.log('batch     added         n   nlist  largest/bound   add ms   recall  scratch (nlist)');
+  for (const r of result.rows) if (r.recall !== undefined || r.split) console.log(`${String(r.batch).padStart(5)} ${String(r.added).padStart(9)} ${String(r.n).padStart(9)} ${String(r.nlist).padStart(7)} ${`${r.maxList}/${r.bound}`.padStart(14)} ${f(r.addMs, 0).padStart(8)}${r.split ? '*' : ' '} ${r.recall !== undefined ? `${f(r.recall, 3).padStart(7)}  ${f(r.scratchRecall, 3)} (${r.scratchNlist})` : ''}`);
+  console.log(`(* the add split lists)\ngrowing: ${f(result.growMs / 1000, 1)} s in all, ${f(result.growOverOnce, 2)}x building it once at its final size (${f(result.onceMs / 1000, 1)} s); splits took ${f(result.splitExtraMs / 1000, 1)} s beyond plain adds, ${f(result.splitShare * 100, 1)}% of growing`);
+  for (const t of result.targets) console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);
 } else if (name === 'rerank') {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -139,6 +146,17 @@ if (name === 'search') {
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the models benchmark reads ../shared/assets (${shared}), which is missing`);
   options = { assets: `/@fs${shared}`, steps: int(a.steps, 'steps'), chunks: int(a.chunks, 'chunks') };
+} else if (name === 'growth') {
+  ({ values: a } = parseArgs({
+    args: rest, strict: true,
+    options: {
+      n: { type: 'string', default: '200000' }, dim: { type: 'string', default: '384' }, storage: { type: 'string', default: 'f16' },
+      nprobe: { type: 'string', default: '16' }, k: { type: 'string', default: '10' }, nq: { type: 'string', default: '200' },
+      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+    },
+  }));
+  if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
+  options = { n: int(a.n, 'n'), dim: int(a.dim, 'dim'), storage: a.storage, nprobe: int(a.nprobe, 'nprobe'), k: int(a.k, 'k'), queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed') };
 } else {
   ({ values: a } = parseArgs({
     args: rest, strict: true,

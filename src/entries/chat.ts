@@ -6,6 +6,7 @@ import { WeftChat, type WeftChatEventMap } from '../chat/weft-chat.js';
 
 export {
   WeftChat, type ChatTurn, type ChatProgress, type ChatError, type ChatEvent, type AskOptions, type ChatIngestOptions, type DoneEvent, type WeftChatEventMap,
+  type ChatIngested, type ChatRuntimeFactory, type SearchOnlyNote,
 } from '../chat/weft-chat.js';
 export { DEFAULT_CHAT_MODEL } from '../chat/options.js';
 export { sourceLabel } from '../chat/citations.js';
