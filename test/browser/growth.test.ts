@@ -115,6 +115,22 @@ describe('an index that grows', () => {
     expect(Array.from(theirs.distances)).toEqual(Array.from(mine.distances));
   }), { timeout: 300_000 });
 
+  gpuTest('a sliced search open across an add that splits lists ends like across any commit (CONFLICT), with no GPU error; the next search sees the split', body(async (ctx) => {
+    const { parts, index } = await growing(ctx, [9, 300, 3000]);
+    await index.add(parts[1]!);
+    const queries = parts[1]!.subarray(0, 16 * dim);
+    const session = await index.searchSession(queries, { k: 5, nprobe: Math.min(4, index.nlist) });
+    await session.step(1);
+    const nlist = index.nlist;
+    await index.add(parts[2]!); // splits lists: new centroids, more lists, the cache's residency table grows
+    expect(index.nlist).toBeGreaterThan(nlist);
+    await expect(session.step(1)).rejects.toMatchObject({ code: 'CONFLICT' });
+    session.destroy();
+    // Each vector finds itself (ids 9.. for the second batch), probing the new lists.
+    const r = await index.search(queries, { k: 1, nprobe: Math.min(8, index.nlist) });
+    expect(Array.from(r.ids)).toEqual(Array.from({ length: 16 }, (_, i) => 9 + i));
+  }), { timeout: 300_000 });
+
   gpuTest('identical vectors that k-means cannot separate are cut into lists that fit one buffer', body(async (ctx) => {
     const layout = layoutFor(dim, 'f32');
     const hard = maxListSize(ctx, layout);

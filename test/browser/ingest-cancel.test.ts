@@ -7,6 +7,8 @@
 // every stage and ends at its total.
 import { afterEach, describe, expect, test } from 'vitest';
 import type { IngestProgress } from '../../src/runtime/types.js';
+import { layoutFor } from '../../src/ivf/codec.js';
+import { splitBound } from '../../src/ivf/sizing.js';
 import { deleteStore, openStore } from '../../src/store/idb-store.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 
@@ -76,6 +78,33 @@ describe.each(ragRuntimes())('Cancel an ingest: %s', (_label, open) => {
       expect(after.count).toBe(before.count);
       expect((await rag.search('boundary layer', { k: 3 })).map((p) => p.id)).toEqual(answer.map((p) => p.id));
       console.log(`${_label}, later ingest, cancel during ${stage}: rejected ${c2.ms.toFixed(0)} ms after the abort`);
+    } finally {
+      store.close();
+      await dispose();
+    }
+  }, 600_000);
+});
+
+describe.each(ragRuntimes())('An index that starts small and grows through the runtime: %s', (_label, open) => {
+  test('4 notes, then a large document: every list within its bound, nlist grown, answers found', async () => {
+    dbName = `weft-grow-${crypto.randomUUID()}`;
+    const { rag, dispose } = await open(dbName);
+    const store = await openStore({ dbName });
+    try {
+      await rag.ingest(await docs(0, 4));
+      const small = await store.manifest('papers');
+      const texts = await cranfieldAbstracts();
+      // One long document: 700 abstracts, one after another (thousands of passages).
+      const big = { id: 'big.txt', text: texts.slice(10, 710).join('\n\n') };
+      const r = await rag.ingest([big]);
+      const grown = await store.manifest('papers');
+      expect(grown.nlist).toBeGreaterThan(small.nlist);
+      const layout = layoutFor(grown.dim, grown.storage);
+      expect(Math.max(...grown.listCounts)).toBeLessThanOrEqual(splitBound(grown.count, undefined, layout));
+      expect(grown.count).toBe(small.count + r.chunks);
+      const found = await rag.search(texts[300]!.slice(0, 200), { k: 3 });
+      expect(found.length).toBe(3);
+      console.log(`${_label}: ${small.count} passages in ${small.nlist} lists, then ${grown.count} in ${grown.nlist}`);
     } finally {
       store.close();
       await dispose();
