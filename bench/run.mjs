@@ -81,12 +81,6 @@ if (name === 'search') {
     part: a.part, periodicRequests: int(a['periodic-requests'], 'periodic-requests'), periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
     ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}), ...(a.mode ? { mode: a.mode } : {}), regime: a.regime,
   };
-} else if (name === 'growth') {
-  console.log(`\nWeft growth benchmark on ${result.device}: 10 -> ${result.n} x ${result.dim} ${result.storage} in ${result.batches} batches, recall@${result.k} at nprobe ${result.nprobe}`);
-  console.log('batch     added         n   nlist  largest/bound   add ms   recall  scratch (nlist)');
-  for (const r of result.rows) if (r.recall !== undefined || r.split) console.log(`${String(r.batch).padStart(5)} ${String(r.added).padStart(9)} ${String(r.n).padStart(9)} ${String(r.nlist).padStart(7)} ${`${r.maxList}/${r.bound}`.padStart(14)} ${f(r.addMs, 0).padStart(8)}${r.split ? '*' : ' '} ${r.recall !== undefined ? `${f(r.recall, 3).padStart(7)}  ${f(r.scratchRecall, 3)} (${r.scratchNlist})` : ''}`);
-  console.log(`(* the add split lists)\ngrowing: ${f(result.growMs / 1000, 1)} s in all, ${f(result.growOverOnce, 2)}x building it once at its final size (${f(result.onceMs / 1000, 1)} s); splits took ${f(result.splitExtraMs / 1000, 1)} s beyond plain adds, ${f(result.splitShare * 100, 1)}% of growing`);
-  for (const t of result.targets) console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);
 } else if (name === 'rerank') {
   ({ values: a } = parseArgs({
     args: rest, strict: true,
@@ -251,6 +245,12 @@ if (name === 'search') {
     console.log('interval  nprobe  pipelined ms  blocking ms  speedupVsBlocking  without refreshes  search ms  waited ms  refreshes  refresh ms');
     for (const p of result.periodic) console.log(`${String(p.interval).padStart(8)}  ${String(p.nprobe).padStart(6)}  ${f(p.latencyMs, 0).padStart(12)}  ${f(p.blockingLatencyMs, 0).padStart(11)}  ${f(p.speedupVsBlocking, 2).padStart(17)}  ${f(p.speedupVsBlockingExRefresh, 2).padStart(17)}  ${f(p.searchMsMedian, 1).padStart(9)}  ${f(p.waitedMsMedian, 1).padStart(9)}  ${String(p.refreshes).padStart(9)}  ${f(p.refreshMsMedian, 0).padStart(10)}`);
   }
+} else if (name === 'growth') {
+  console.log(`\nWeft growth benchmark on ${result.device}: 10 -> ${result.n} x ${result.dim} ${result.storage} in ${result.batches} batches, recall@${result.k} at nprobe ${result.nprobe}`);
+  console.log('batch     added         n   nlist  largest/bound   add ms   recall  scratch (nlist)');
+  for (const r of result.rows) if (r.recall !== undefined || r.split) console.log(`${String(r.batch).padStart(5)} ${String(r.added).padStart(9)} ${String(r.n).padStart(9)} ${String(r.nlist).padStart(7)} ${`${r.maxList}/${r.bound}`.padStart(14)} ${f(r.addMs, 0).padStart(8)}${r.split ? '*' : ' '} ${r.recall !== undefined ? `${f(r.recall, 3).padStart(7)}  ${f(r.scratchRecall, 3)} (${r.scratchNlist})` : ''}`);
+  console.log(`(* the add split lists)\ngrowing: ${f(result.growMs / 1000, 1)} s in all, ${f(result.growOverOnce, 2)}x building it once at its final size (${f(result.onceMs / 1000, 1)} s); splits took ${f(result.splitExtraMs / 1000, 1)} s beyond plain adds, ${f(result.splitShare * 100, 1)}% of growing`);
+  for (const t of result.targets) console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);
 } else if (name === 'rerank') {
   const st = result.stream;
   console.log(`\nWeft rerank benchmark: decoder reranker (query likelihood, ${result.model}), ${result.candidates} candidates of ${f(result.passageTokensMin, 0)}-${f(result.passageTokensMax, 0)} tokens, queries of ${result.queryTokensMin}-${result.queryTokensMax} tokens`);
