@@ -1,3 +1,4 @@
+import { chunkTiling } from '../support/chunk-tiling.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -56,9 +57,7 @@ describe('documents and chunking', () => {
   // Every piece of text of every section, in order, with no gap: the chunk bodies (headings
   // stripped), whitespace aside, tile the section texts; overlap may repeat text, never skip it.
   async function expectCovered(doc: { text: string; type?: 'text' | 'markdown' }, chunks: Chunk[], maxTokens: number, count = countTokens) {
-    const strip = (s: string) => s.replace(/\s+/g, '');
-    const whole = (await parseSections(doc.text, doc.type)).map((s) => strip(s.text)).join('');
-    let covered = 0, lastStart = -1;
+    const tiling = chunkTiling((await parseSections(doc.text, doc.type)).map((s) => s.text));
     const words = new Set<string>();
     for (const c of chunks) {
       expect(count(c.text)).toBeLessThanOrEqual(maxTokens);
@@ -66,13 +65,9 @@ describe('documents and chunking', () => {
       expect(c.text.startsWith(prefix)).toBe(true);
       const body = c.text.slice(prefix.length);
       for (const w of c.text.split(/\s+/)) words.add(w);
-      const at = whole.indexOf(strip(body), lastStart + 1);
-      expect(at, `chunk ${c.index} is not the next stretch of text`).toBeGreaterThan(lastStart);
-      expect(at, `text before chunk ${c.index} is in no chunk`).toBeLessThanOrEqual(covered);
-      lastStart = at;
-      covered = Math.max(covered, at + strip(body).length);
+      tiling.next(body, c.index);
     }
-    expect(covered).toBe(whole.length);
+    tiling.done();
     return words;
   }
 

@@ -4,6 +4,7 @@
 // whole folder's ingest. Now the repeated heading path is shortened to at most half of a chunk;
 // the chunks' `headings` keep the full path. The Debian FAQ (apt-get install debian-faq) is read
 // where it is installed; the always-run tests use a page of the same shape written here.
+import { chunkTiling } from '../support/chunk-tiling.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -57,13 +58,12 @@ function split(c: Chunk): { head: string; body: string } {
 /**
  * Every chunk within maxTokens, its heading line within half of the room (or the whole path where
  * that fits), its `headings` the section's full path; and the bodies tile the sections' text in
- * order, overlap aside, with no gap (as documents.test.ts's expectCovered).
+ * order, overlap aside, with no gap (chunkTiling, as documents.test.ts checks).
  */
 function expectChunked(sections: readonly Section[], chunks: readonly Chunk[], maxTokens: number, count = countTokens) {
-  const strip = (s: string) => s.replace(/\s+/g, '');
-  const whole = sections.map((s) => strip(s.text)).join('');
+  const tiling = chunkTiling(sections.map((s) => s.text));
   const half = Math.floor((maxTokens - 2) / 2);
-  let covered = 0, lastStart = -1, shortened = 0;
+  let shortened = 0;
   for (const c of chunks) {
     expect(count(c.text), `chunk ${c.index}`).toBeLessThanOrEqual(maxTokens);
     const { head, body } = split(c);
@@ -77,13 +77,9 @@ function expectChunked(sections: readonly Section[], chunks: readonly Chunk[], m
       if (head.endsWith('…')) expect(c.headings.at(-1)!.startsWith(kept), head).toBe(true);
       else expect(full.endsWith(kept), head).toBe(true);
     }
-    const at = whole.indexOf(strip(body), lastStart + 1);
-    expect(at, `chunk ${c.index} is not the next stretch of text`).toBeGreaterThan(lastStart);
-    expect(at, `text before chunk ${c.index} is in no chunk`).toBeLessThanOrEqual(covered);
-    lastStart = at;
-    covered = Math.max(covered, at + strip(body).length);
+    tiling.next(body, c.index);
   }
-  expect(covered).toBe(whole.length);
+  tiling.done();
   return { shortened };
 }
 
