@@ -69,7 +69,7 @@ describe('an index that grows', () => {
     const sizes = [9, 1, 40, 700, 2500, 150, 300, 7000];
     const { seed, store, parts, index } = await growing(ctx, sizes);
     const layout = layoutFor(dim, 'f32');
-    const k = 10, nprobe = 8;
+    const k = 10, nprobe = 4;
     const lines: string[] = [];
     let n = 0;
     for (const [b, part] of parts.entries()) {
@@ -83,15 +83,23 @@ describe('an index that grows', () => {
       const all = concat(parts.slice(0, b + 1));
       // 500 queries: the two recalls' sampling noise (sd of their difference ~0.005) well inside the 0.02 asked.
       // Near stored vectors (row 37q of the index, plus noise), from every batch so far.
-      const queries = gaussianMixture(500, dim, { centers: 10, seed: seed + 7 + b }).map((x, i) => all[((Math.floor(i / dim) * 37) % n) * dim + (i % dim)]! + 0.1 * x);
+      const queries = gaussianMixture(500, dim, { centers: 10, seed: seed + 7 + b }).map((x, i) => all[((Math.floor(i / dim) * 37) % n) * dim + (i % dim)]! + 0.3 * x);
       const truth = exactTopK(all, queries, k);
-      const fresh = await createStoredIndex(all, { gpu: ctx, store, name: `fresh-${b}`, dim, nlist: nlistFor(n), storage: 'f32', metric: 'l2', seed, preload: false });
-      toClose.push(fresh);
-      await fresh.add(all);
-      const grown = await recall(index, queries, truth, k, nprobe), scratch = await recall(fresh, queries, truth, k, nprobe);
-      lines.push(`n ${n}: nlist ${index.nlist} (scratch ${fresh.nlist}), recall@${k} nprobe ${nprobe}: grown ${grown.toFixed(3)}, scratch ${scratch.toFixed(3)}`);
+      // From scratch, twice (two k-means seeds): at a small nprobe their recalls differ by a few
+      // hundredths themselves, so the grown index is held within 0.02 of the worse of the two.
+      const scratch: number[] = [];
+      let scratchNlist = 0;
+      for (const s of [seed, seed + 1]) {
+        const fresh = await createStoredIndex(all, { gpu: ctx, store, name: `fresh-${b}-${s}`, dim, nlist: nlistFor(n), storage: 'f32', metric: 'l2', seed: s, preload: false, splitLists: 'oversized' });
+        await fresh.add(all);
+        scratch.push(await recall(fresh, queries, truth, k, nprobe));
+        scratchNlist = fresh.nlist;
+        await fresh.close();
+      }
+      const grown = await recall(index, queries, truth, k, nprobe);
+      lines.push(`n ${n}: nlist ${index.nlist} (scratch ${scratchNlist}), recall@${k} nprobe ${nprobe}: grown ${grown.toFixed(3)}, scratch ${scratch.map((r) => r.toFixed(3)).join(' / ')}`);
       console.log(lines.at(-1));
-      expect(grown, lines.at(-1)).toBeGreaterThanOrEqual(scratch - 0.02);
+      expect(grown, lines.at(-1)).toBeGreaterThanOrEqual(Math.min(...scratch) - 0.02);
     }
     // It grew lists as it grew: far more than the 2 it was trained with, near what training from scratch picks.
     expect(index.nlist).toBeGreaterThan(nlistFor(n) / 4);
