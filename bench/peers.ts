@@ -5,6 +5,7 @@
 // and cold open from browser storage to the first answer (in a fresh iframe: bench/peers-open.ts).
 // A system that fails gets `error` in its row and the others still run.
 
+import { nlistFor } from '../src/ivf/sizing.js';
 import { createRng } from '../src/random.js';
 import { parseVectors, type Matrix } from './formats.js';
 import { heldInQueries, mixtureSplit } from './data.js';
@@ -257,7 +258,7 @@ export async function runPeersBench(o: PeersBenchOptions, log: (s: string) => vo
   normalize(queries, dim);
   const nq = queries.length / dim;
   const k = o.k;
-  const nlist = Math.max(1, 2 ** Math.round(Math.log2(Math.sqrt(n) * 2)));
+  const nlist = nlistFor(n);
   log(`${n} x ${dim} (${dataName}), unit length; ${nq} queries, k ${k}; ground truth by exact CPU search…`);
   const truth = exactTopK(data, n, queries, dim, k);
   const memorySource = window.weftBenchHeap

@@ -2,6 +2,7 @@
 // flat search, plus how close the scan kernel runs to this device's copy bandwidth. Runs in the
 // page (headless Chromium), so every figure is for the WebGPU device the browser exposes.
 
+import { nlistFor } from '../src/ivf/sizing.js';
 import {
   createFlatIndex, createGpuContext, createIvfIndex, createRng, recallAtK,
   type GpuContext, type IvfIndex, type Metric, type SearchResult, type StorageType,
@@ -120,7 +121,7 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
   }
   const { n, dim } = base;
   const nq = queries.length / dim;
-  const nlist = o.nlist ?? Math.max(1, 2 ** Math.round(Math.log2(Math.sqrt(n) * 2)));
+  const nlist = o.nlist ?? nlistFor(n);
   const nprobes = (o.nprobe ?? [1, 2, 4, 8, 16, 32, 64, 128, 256].filter((p) => p <= nlist)).filter((p) => p <= nlist);
   const ctx = await createGpuContext(o.wg ? { scanWorkgroupSize: o.wg } : {});
   const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;

@@ -5,6 +5,7 @@
 // (a prefetch, another search) may evict them until the search has submitted its scan.
 
 import { WeftError } from '../errors.js';
+import { MAX_NLIST } from '../ivf/validate.js';
 import type { GpuContext } from '../gpu/context.js';
 import { storageBuffer } from '../gpu/kernels.js';
 import { BLOCK, type Layout } from '../ivf/codec.js';
@@ -97,7 +98,7 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
       if (n <= lists) return;
       // Twice as many as needed (a growing index splits often), copied on the queue: scans
       // submitted from now on bind the new table, those submitted before keep the old one alive.
-      const next = Math.max(n, Math.min(2 * lists, 65536));
+      const next = Math.max(n, Math.min(2 * lists, MAX_NLIST));
       const grown = storageBuffer(ctx, `${label}.segments`, next * numShards * 8);
       const encoder = ctx.device.createCommandEncoder({ label: `${label}.segments.grow` });
       encoder.copyBufferToBuffer(segs, 0, grown, 0, Math.max(1, lists * numShards) * 8);

@@ -17,11 +17,11 @@
 
 import { WeftError } from '../errors.js';
 import { decodeRows } from '../ivf/codec.js';
-import { appendToRecord, emptyRecord, groupByList, liveRows } from '../ivf/list-records.js';
+import { appendToRecord, emptyRecord, groupByList, liveRows, pickRows } from '../ivf/list-records.js';
 import { kernelMetric, prepareRows } from '../ivf/probe.js';
 import { SPLIT_FACTOR, maxListSize, nlistFor, splitBound, targetListSize } from '../ivf/sizing.js';
 import { assignLists, trainIvf } from '../ivf/train.js';
-import type { ListRecord } from '../ivf/types.js';
+import { NO_ID, type ListRecord } from '../ivf/types.js';
 import { MAX_NLIST } from '../ivf/validate.js';
 import type { CentroidData, ChunkRecord } from './records.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
@@ -71,9 +71,6 @@ export interface SplitPlan {
   moveChunks: { id: number; list: number }[];
   /** Tombstones dropped from the rewritten lists (they are rebuilt from their live vectors). */
   tombstonesDropped: number;
-  /** Lists split, and lists added. */
-  split: number;
-  added: number;
 }
 
 /**
@@ -97,7 +94,7 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
   let nlist = stored;
   let centroids = snap.trained.centroids.slice();
   const moved = new Map<number, number>();
-  let tombstonesDropped = 0, split = 0;
+  let tombstonesDropped = 0;
   const readMissing = async (lists: Iterable<number>) => {
     const missing = [...new Set(lists)].filter((l) => !records.has(l) && l < stored).sort((a, b) => a - b);
     if (missing.length) for (const r of await store.readLists(name, missing)) records.set(r.list, r);
@@ -113,12 +110,23 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     nlist += count;
     return nlist - count;
   };
-  /** Live vectors of list `l` (its tombstones are dropped as it is rewritten). */
-  const liveOf = (l: number) => {
-    const r = records.get(l) ?? emptyRecord(l); // a list this plan added that nothing went to yet
-    const live = liveRows([r], layout);
-    tombstonesDropped += r.count - live.ids.length;
-    return { list: l, ...live };
+  /**
+   * The live vectors of `lists`, in order, with the list each came from; `rewrite`: these lists
+   * are rebuilt from them, so their tombstones are dropped.
+   */
+  const gather = (lists: readonly number[], rewrite: boolean) => {
+    const recs = lists.map((l) => records.get(l) ?? emptyRecord(l)); // a list this plan added that nothing went to yet
+    const live = liveRows(recs, layout);
+    const from = new Uint32Array(live.ids.length);
+    let at = 0;
+    for (const r of recs) {
+      let n = 0;
+      for (let s = 0; s < r.count; s++) if (r.ids[s] !== NO_ID) n++;
+      from.fill(r.list, at, at + n);
+      at += n;
+      if (rewrite) tombstonesDropped += r.count - n;
+    }
+    return { ...live, from };
   };
   /** Rewrites the lists of `labels` (indices into rows/ids): `fresh` ones from their members alone, others by appending. */
   const place = (labels: ArrayLike<number>, rows: Uint32Array, ids: Uint32Array, from: ArrayLike<number>, fresh: Set<number>) => {
@@ -144,33 +152,28 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     for (const l of moved) for (const n of nearestLists(centroids, nlist, dim, l, NEIGHBOURS, kernelMetric(metric))) if (!region.has(n)) outer.add(n);
     for (const l of input.pending.keys()) if (!region.has(l)) outer.add(l);
     await readMissing(outer);
-    const lists = [...outer].filter((l) => records.has(l)).sort((a, b) => a - b);
-    const live = lists.map((l) => ({ list: l, ...liveRows([records.get(l)!], layout) }));
-    const rows = concat(live.map((g) => g.rows));
-    if (rows.length === 0) return [];
-    const labels = await assignLists(ctx, prepareRows(metric, decodeRows(rows, layout, quantizer), dim), centroids, dim, metric);
+    const g = gather([...outer].filter((l) => records.has(l)).sort((a, b) => a - b), false);
+    if (g.ids.length === 0) return [];
+    const labels = await assignLists(ctx, prepareRows(metric, decodeRows(g.rows, layout, quantizer), dim), centroids, dim, metric);
     const losing = new Set<number>();
-    let at = 0;
-    for (const g of live) {
-      for (let i = 0; i < g.ids.length; i++, at++) if (labels[at] !== g.list) losing.add(g.list);
-    }
+    labels.forEach((l, i) => { if (l !== g.from[i]) losing.add(g.from[i]!); });
     if (losing.size === 0) return [];
-    const gathered = [...losing].sort((a, b) => a - b).map(liveOf);
-    const ids = concat(gathered.map((g) => g.ids)), moving = concat(gathered.map((g) => g.rows));
-    const from = gathered.flatMap((g) => Array.from(g.ids, () => g.list));
-    const next = await assignLists(ctx, prepareRows(metric, decodeRows(moving, layout, quantizer), dim), centroids, dim, metric);
-    return [...place(next, moving, ids, from, losing).keys()];
+    // The lists that lose a vector are rebuilt from all of theirs (those that stay, then the movers' new homes).
+    const sub = Array.from(g.from.keys()).filter((i) => losing.has(g.from[i]!));
+    const liveIn = groupByList(sub.map((i) => g.from[i]!));
+    for (const l of losing) tombstonesDropped += records.get(l)!.count - liveIn.get(l)!.length;
+    return [...place(sub.map((i) => labels[i]!), pickRows(g.rows, sub, layout.words), Uint32Array.from(sub, (i) => g.ids[i]!), sub.map((i) => g.from[i]!), losing).keys()];
   };
 
   for (let round = 0; round < ROUNDS && over.length > 0; round++) {
     if (input.signal?.aborted) throw aborted(name);
     const overSet = new Set(over);
     const hood = new Set(over);
-    // The first rounds re-cluster each list with its neighbours; later ones (parts k-means left
-    // too big, rare) only the lists still over the bound.
     // Lists over the bound that hold half the index (it at least doubled, or most of what it
     // holds went to a few lists): the region is the whole index, a full re-clustering. That
     // takes the index doubling again, so its cost stays a bounded share of adding the vectors.
+    // Otherwise the first rounds re-cluster each list with its neighbours; later ones (parts
+    // k-means left too big, rare) only the lists still over the bound.
     const overMass = over.reduce((a, l) => a + slots(l), 0);
     if (input.mode === 'auto' && round === 0 && 2 * overMass >= input.count) for (let l = 0; l < nlist; l++) hood.add(l);
     for (const l of round < REGION_ROUNDS && hood.size < nlist ? over : []) {
@@ -178,11 +181,12 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
       for (const n of near.slice(0, NEIGHBOURS)) hood.add(n);
     }
     await readMissing(hood);
-    const gathered = [...hood].sort((a, b) => a - b).map(liveOf);
+    const region = [...hood].sort((a, b) => a - b);
+    const gathered = gather(region, true);
     // New centroids for the whole neighbourhood: k-means on its vectors together, so lists that
     // overflowed side by side (a new topic arriving at the border of several) are re-clustered as
     // one region rather than each cut along the old borders; one more list per list over the bound at least.
-    const prepared = prepareRows(metric, decodeRows(concat(gathered.map((g) => g.rows)), layout, quantizer), dim);
+    const prepared = prepareRows(metric, decodeRows(gathered.rows, layout, quantizer), dim);
     const total = prepared.length / dim;
     const wanted = hood.size === nlist ? nlistFor(input.count) : Math.round(total / (PART_FACTOR * target));
     const k = Math.min(total, Math.max(hood.size + over.length, wanted));
@@ -191,18 +195,14 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
       nlist: k, metric, layout, seed: (seed + round * 0x9e3779b1) >>> 0, niter: SPLIT_NITER, maxTrainPointsPerCentroid: 256, signal: input.signal,
       onProgress: (p) => input.onProgress?.({ status: 'split', done: p.done, total: p.total }),
     });
-    const targets = [...gathered.map((g) => g.list)];
+    const targets = region.slice();
     const first = addLists(k - targets.length);
     for (let i = first; i < nlist; i++) targets.push(i);
     targets.forEach((l, i) => centroids.set(t.centroids.subarray(i * dim, (i + 1) * dim), l * dim));
-    split += over.length;
     // Every gathered vector to its nearest centroid (LIRE's reassignment).
-    const ids = concat(gathered.map((g) => g.ids));
-    const rows = concat(gathered.map((g) => g.rows));
-    const from = gathered.flatMap((g) => Array.from(g.ids, () => g.list));
     const labels = await assignLists(ctx, prepared, centroids, dim, metric);
     await readMissing(labels);
-    const groups = place(labels, rows, ids, from, new Set(targets));
+    const groups = place(labels, gathered.rows, gathered.ids, gathered.from, new Set(targets));
     const reached = hood.size < nlist ? await reassignAround(targets, hood) : [];
     over = [...new Set([...groups.keys(), ...reached])].filter((l) => slots(l) > bound).sort((a, b) => a - b);
   }
@@ -210,13 +210,12 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
   // Whatever k-means could not separate (identical vectors) is cut by position: the pieces share
   // the centroid, so a search probes them side by side and finds what one list would have held.
   for (const l of [...records.keys()].filter((x) => slots(x) > bound).sort((a, b) => a - b)) {
-    const g = liveOf(l);
+    const g = gather([l], true);
     const pieces = Math.ceil(g.ids.length / bound);
     const first = addLists(pieces - 1);
     for (let p = 1; p < pieces; p++) centroids.copyWithin((first + p - 1) * dim, l * dim, (l + 1) * dim);
     const labels = Array.from(g.ids, (_, i) => (i < bound ? l : first + Math.floor(i / bound) - 1));
-    place(labels, g.rows, g.ids, Array.from(g.ids, () => l), new Set([l]));
-    split++;
+    place(labels, g.rows, g.ids, g.from, new Set([l]));
   }
 
   const putIds = new Set(input.putChunks.map((c) => c.id));
@@ -225,7 +224,7 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     lists: [...changed].sort((a, b) => a - b).map((l) => records.get(l)!),
     putChunks: input.putChunks.map((c) => (moved.has(c.id) ? { ...c, list: moved.get(c.id)! } : c)),
     moveChunks: [...moved].filter(([id]) => !putIds.has(id)).map(([id, list]) => ({ id, list })).sort((a, b) => a.id - b.id),
-    tombstonesDropped, split, added: nlist - stored,
+    tombstonesDropped,
   };
 }
 
@@ -247,11 +246,4 @@ function nearestLists(centroids: Float32Array, nlist: number, dim: number, l: nu
     scored.push([s, j]);
   }
   return scored.sort((a, b) => a[0] - b[0] || a[1] - b[1]).slice(0, count).map(([, j]) => j);
-}
-
-function concat(parts: readonly Uint32Array[]): Uint32Array {
-  const out = new Uint32Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
 }

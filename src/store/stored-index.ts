@@ -159,7 +159,7 @@ export interface StoredIndex {
   rebuild(options?: { signal?: AbortSignal; seed?: number }): Promise<void>;
   /**
    * Splits the lists that outgrew the index (see rebalance.ts) in one commit; add() does this
-   * itself, so only an index written by an older Weft needs it. Resolves with the lists split.
+   * itself, so only an index written by an older Weft needs it. Resolves with the lists it added.
    */
   rebalance(options?: WriteCall): Promise<number>;
   /**
@@ -340,8 +340,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     const manifest = await store.commit(name, from.manifest.generation, changes, signal, onProgress ? (done, total) => onProgress({ status: 'save', done, total }) : undefined);
     // A split committed new centroids: searches from now on rank with them (the int8 range is the same).
     const trained = changes.centroids ? uploadTrained(ctx, `weft.${name}`, changes.centroids, manifest.centroidsChecksum, layout) : from.trained;
-    cache.ensureLists(manifest.nlist);
-    cache.replace(changes.lists ?? []);
+    cache.replace(changes.lists ?? []); // only resident lists are replaced: the new ones are not (adopt makes room for them)
     allowLists.committed(from.manifest.generation, manifest.generation, changes);
     adopt({ manifest, trained }, false);
   };
