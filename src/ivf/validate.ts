@@ -20,6 +20,37 @@ export function checkOption<T extends string>(name: string, value: T | undefined
 export function checkMetric(m: Metric | undefined): Metric { return checkOption('metric', m, METRICS, 'l2'); }
 export function checkStorage(s: StorageType | undefined): StorageType { return checkOption('storage', s, STORAGE_TYPES, 'f32'); }
 
+/**
+ * The largest squared L2 norm a vector (a row added, a query, a centroid) may have. The scan adds
+ * d squares (or products) in f32, whose largest finite value is ~3.4e38, and an L2 distance can
+ * reach |q - c|² ≤ 2(|q|² + |c|²): with both squared norms within FLT_MAX / 4 every distance and
+ * inner product (|q·c| ≤ |q||c|) stays finite. A finite but larger value (3e38, say) makes the
+ * distances Inf or NaN, and the probe then picks no list at all (an index of 2^32 - 1): such rows
+ * are refused where they come in (INVALID_VECTOR; INVALID_FILE for an imported file's).
+ */
+export const MAX_SQUARED_NORM = 3.4028234663852886e38 / 4;
+
+/**
+ * Why row `row` of `values` (rows of `dim`) is too long, naming its largest value: the caller has
+ * found its squared norm above MAX_SQUARED_NORM (only then is the row read again).
+ */
+export function normProblem(values: ArrayLike<number>, dim: number, row: number): string {
+  let at = 0;
+  for (let j = 1; j < dim; j++) if (Math.abs(values[row * dim + j]!) > Math.abs(values[row * dim + at]!)) at = j;
+  return `row ${row} has ${values[row * dim + at]} at dimension ${at}; a vector's squared length must stay within f32 with room for distances (its norm below ~${Math.sqrt(MAX_SQUARED_NORM).toPrecision(2)}): scale the vectors down`;
+}
+
+/** The first row of `values` (rows of `dim`) whose squared norm is beyond MAX_SQUARED_NORM, described; undefined if none. */
+export function oversizedRow(values: ArrayLike<number>, dim: number): string | undefined {
+  const n = Math.floor(values.length / dim);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let j = 0; j < dim; j++) { const x = values[i * dim + j]!; norm += x * x; }
+    if (!(norm <= MAX_SQUARED_NORM)) return normProblem(values, dim, i);
+  }
+  return undefined;
+}
+
 export function checkPositiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
     throw new WeftError('INVALID_OPTION', `${name} must be an integer between 1 and ${max}; got ${String(v)}.`);
@@ -29,7 +60,8 @@ export function checkPositiveInt(name: string, v: unknown, max = Number.MAX_SAFE
 
 /**
  * Checks a batch of row-major vectors: a Float32Array whose length is a whole, non-zero number
- * of rows of `dim`, with finite values (and what the metric and storage need).
+ * of rows of `dim`, with finite values, each row's squared norm within MAX_SQUARED_NORM (and what
+ * the metric and storage need).
  * Returns the number of rows.
  */
 export function checkVectors(what: string, v: unknown, dim: number, opts: { metric?: Metric; storage?: StorageType } = {}): number {
@@ -52,7 +84,10 @@ export function checkVectors(what: string, v: unknown, dim: number, opts: { metr
       if (opts.storage === 'f16' && Math.abs(x) > HALF_MAX) {
         throw new WeftError('INVALID_VECTOR', `${what} row ${i} has ${x} at dimension ${j}, beyond the f16 range (±${HALF_MAX}). Scale the vectors or use storage 'f32'.`, { details: { row: i, dim: j } });
       }
-      norm += x * x;
+      norm += x * x; // in f64: no overflow for any finite f32
+    }
+    if (norm > MAX_SQUARED_NORM) {
+      throw new WeftError('INVALID_VECTOR', `${what} ${normProblem(v, dim, i)}.`, { details: { row: i } });
     }
     if (opts.metric === 'cosine' && norm === 0) {
       throw new WeftError('INVALID_VECTOR', `${what} row ${i} is all zeros, which has no direction for the cosine metric. Drop it or use metric 'l2'.`, { details: { row: i } });

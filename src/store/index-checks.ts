@@ -6,7 +6,7 @@
 import { WeftError } from '../errors.js';
 import { BLOCK, decodeRows, deinterleave, layoutFor, type Layout } from '../ivf/codec.js';
 import { METRICS, NO_ID, STORAGE_TYPES, type ListRecord, type Metric, type StorageType } from '../ivf/types.js';
-import { MAX_DIM, MAX_NLIST } from '../ivf/validate.js';
+import { MAX_DIM, MAX_NLIST, oversizedRow } from '../ivf/validate.js';
 import { MAX_BUCKETS } from '../lexical/postings.js';
 import { FORMAT_VERSION, type CentroidData, type CommitChanges, type Manifest, type WholeIndex } from './records.js';
 
@@ -68,6 +68,9 @@ export function centroidProblem(c: CentroidData | undefined, dim: number, nlist:
     return `the centroids must be nlist x dim = ${want} floats; got ${c?.centroids instanceof Float32Array ? c.centroids.length : show(c?.centroids)}.`;
   }
   if (!c.centroids.every(Number.isFinite)) return 'the centroids hold a non-finite value.';
+  // Finite but too long: every distance to it would overflow f32 (see MAX_SQUARED_NORM).
+  const long = oversizedRow(c.centroids, dim);
+  if (long) return `the centroids: ${long}.`;
   if (storage !== 'int8') {
     return c.vmin !== undefined || c.scale !== undefined ? `vmin and scale belong to int8 storage only; this index stores ${storage}.` : undefined;
   }
@@ -83,7 +86,7 @@ export function centroidProblem(c: CentroidData | undefined, dim: number, nlist:
   return undefined;
 }
 
-/** The first stored vector of `r` with non-zero padding or a non-finite value, described. */
+/** The first stored vector of `r` with non-zero padding, a non-finite value or a norm f32 distances cannot hold, described. */
 function vectorProblem(r: ListRecord, layout: Layout, c: CentroidData): string | undefined {
   if (r.count === 0) return undefined;
   const rows = deinterleave(r.codes, r.count, layout.units);
@@ -99,7 +102,9 @@ function vectorProblem(r: ListRecord, layout: Layout, c: CentroidData): string |
   }
   const values = decodeRows(rows, layout, c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined);
   const bad = values.findIndex((x) => !Number.isFinite(x));
-  return bad >= 0 ? `vector ${Math.floor(bad / layout.dim)} has a non-finite value at dimension ${bad % layout.dim}.` : undefined;
+  if (bad >= 0) return `vector ${Math.floor(bad / layout.dim)} has a non-finite value at dimension ${bad % layout.dim}.`;
+  const long = oversizedRow(values, layout.dim);
+  return long ? `vectors: ${long}.` : undefined;
 }
 
 const CHUNK_FIELDS = new Set(['id', 'list', 'docId', 'text', 'metadata']);
@@ -118,8 +123,9 @@ export function chunkProblem(ch: unknown, i: number, nlist: number): string | un
 
 /**
  * What is inconsistent in a whole index, if anything: its manifest fields; centroids nlist x dim
- * and finite (int8: vmin and scale of dimPad each); every list 0..nlist-1 in order with
- * ids.length = count and the codes its whole blocks take, vectors finite with zero padding; ids
+ * and finite within MAX_SQUARED_NORM (int8: vmin and scale of dimPad each); every list 0..nlist-1
+ * in order with ids.length = count and the codes its whole blocks take, vectors finite (norms
+ * within MAX_SQUARED_NORM) with zero padding; ids
  * unique (NO_ID, a tombstone, may repeat); count, tombstones and nextId agreeing with the lists;
  * chunks well formed, unique, each a live id of the list it names.
  */

@@ -221,7 +221,7 @@ export function parseHeader(start: Uint8Array): FileHeader {
 
 /**
  * The sections of the toc's bytes, checked (its CRC, kinds, keys, ranges inside `fileBytes`
- * less the trailer, no repeats), keyed by sectionKey.
+ * less the trailer, past the toc and not overlapping each other, no repeats), keyed by sectionKey.
  */
 export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: number): Map<string, Section> {
   if (bytes.byteLength !== header.toc.length || crc32(bytes) !== header.toc.crc) throw invalid('The index file\'s table of contents fails its checksum.');
@@ -243,6 +243,15 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     const k = sectionKey(kind, key);
     if (sections.has(k)) throw invalid(`The index file holds the ${sectionName(s)} twice.`);
     sections.set(k, s);
+  }
+  // Each section has bytes of its own: none lies over the toc or over another (a forged toc could
+  // point the centroids at the toc itself with a CRC that matches, and pass every other check).
+  const tocEnd = header.bodyOffset + header.toc.length;
+  let last: Section | undefined;
+  for (const s of [...sections.values()].filter((x) => x.length > 0).sort((a, b) => a.offset - b.offset)) {
+    if (s.offset < tocEnd) throw invalid(`The ${sectionName(s)} overlaps the file's table of contents.`);
+    if (last && s.offset < last.offset + last.length) throw invalid(`The ${sectionName(s)} overlaps the ${sectionName(last)}.`);
+    last = s;
   }
   for (let l = 0; l < nlist; l++) {
     for (const kind of [SECTION.ids, SECTION.codes] as const) {

@@ -47,11 +47,11 @@ function invalid(message: string): WeftError {
 }
 
 
-/** The sections of a header, checked for shape (kinds, offsets, list numbers, no repeats) against `nlist`. */
+/** The sections of a header, checked for shape (kinds, offsets, list numbers, no repeats, no overlaps) against `nlist`. */
 function checkedSections(sections: unknown, nlist: number): Section[] {
   if (!Array.isArray(sections)) throw invalid('The index file header\'s sections are not a list.');
   const seen = new Set<string>();
-  return sections.map((s: unknown, i) => {
+  const checked = sections.map((s: unknown, i): Section => {
     if (!isRecord(s)) throw invalid(`Section ${i} of the index file is not an object.`);
     if (!KINDS.includes(s.kind as Section['kind'])) throw invalid(`Section ${i} of the index file has an unknown kind ${JSON.stringify(s.kind)}.`);
     const perList = s.kind === 'ids' || s.kind === 'codes';
@@ -67,6 +67,13 @@ function checkedSections(sections: unknown, nlist: number): Section[] {
     seen.add(key);
     return s as unknown as Section;
   });
+  // No section lies over another (see parseToc).
+  const placed = checked.filter((s) => s.length > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < placed.length; i++) {
+    const a = placed[i - 1]!, b = placed[i]!;
+    if (b.offset < a.offset + a.length) throw invalid(`Section ${b.kind}${b.list !== undefined ? ` of list ${b.list}` : ''} overlaps section ${a.kind}${a.list !== undefined ? ` of list ${a.list}` : ''}.`);
+  }
+  return checked;
 }
 
 /** Reads an exported index file (either layout) and checks every part of it (bytes and content); writes nothing. */
