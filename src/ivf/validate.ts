@@ -1,7 +1,7 @@
 // Input checks shared by the indexes. Every check runs before anything is mutated, so a
 // rejected call leaves the index exactly as it was.
 
-import { WeftError } from '../errors.js';
+import { WeftError, type WeftErrorCode } from '../errors.js';
 import { HALF_MAX } from './codec.js';
 import { MAX_K, METRICS, NO_ID, STORAGE_TYPES, type Metric, type StorageType } from './types.js';
 
@@ -51,11 +51,40 @@ export function oversizedRow(values: ArrayLike<number>, dim: number): string | u
   return undefined;
 }
 
-export function checkPositiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new WeftError('INVALID_OPTION', `${name} must be an integer between 1 and ${max}; got ${String(v)}.`);
+/** A value as a message quotes it: the value given, never a clamped or converted one. */
+const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : v === null || typeof v !== 'object' ? String(v) : describe(v));
+
+/**
+ * The one check of a numeric option that takes whole numbers (the index's and the runtime's): an
+ * integer in [min, max], or `fallback` when it is left out (undefined; without a fallback that is
+ * an error too). Otherwise `code` (INVALID_OPTION, or the API's own: K_OUT_OF_RANGE,
+ * NPROBE_OUT_OF_RANGE) with a message that quotes the value given and the range.
+ */
+export function checkInteger(name: string, v: unknown, range: { min: number; max?: number; fallback?: number; code?: WeftErrorCode }): number {
+  if (v === undefined && range.fallback !== undefined) return range.fallback;
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < range.min || v > max) {
+    throw new WeftError(range.code ?? 'INVALID_OPTION', `${name} must be an integer between ${range.min} and ${max}; got ${shown(v)}.`, { details: { [name]: v, min: range.min, max } });
   }
   return v;
+}
+
+/**
+ * The same for options that take any finite number in a range (fractions, temperatures): `above`
+ * excludes the minimum itself ((min, max] rather than [min, max]).
+ */
+export function checkNumber(name: string, v: unknown, range: { min: number; max?: number; above?: boolean; fallback?: number; code?: WeftErrorCode }): number {
+  if (v === undefined && range.fallback !== undefined) return range.fallback;
+  const max = range.max ?? Number.MAX_VALUE;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (range.above ? v <= range.min : v < range.min) || v > max) {
+    const rule = range.max === undefined ? `${range.above ? 'above' : 'at least'} ${range.min}` : `in ${range.above ? '(' : '['}${range.min}, ${max}]`;
+    throw new WeftError(range.code ?? 'INVALID_OPTION', `${name} must be a finite number ${rule}; got ${shown(v)}.`, { details: { [name]: v } });
+  }
+  return v;
+}
+
+export function checkPositiveInt(name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  return checkInteger(name, v, { min: 1, max });
 }
 
 /**

@@ -7,7 +7,6 @@
 // stage the trace records is also streamed live as a 'stage' event (see RagEvent).
 // Everything the answer holds is given back however far it got.
 
-import { WeftError } from '../errors.js';
 import type { Generator, SamplingOptions } from '../generate/types.js';
 import type { StoredIndex } from '../store/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
@@ -21,6 +20,7 @@ import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
 import { rankingFor, type Ranking, type RankingDefaults, type Retrieval, type Runner } from './retrieval.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
+import { generateNumbers } from './options.js';
 import { createTrace, type Trace } from './trace.js';
 import type { FinishReason, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
 
@@ -81,12 +81,6 @@ function* stagesOf(trace: Trace): Iterable<RagEvent> {
   for (const stage of trace.take()) yield { type: 'stage', stage };
 }
 
-const wholeAtLeast = (value: number | undefined, min: number, name: string, fallback: number): number => {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min) throw new WeftError('INVALID_OPTION', `${name} must be a whole number ≥ ${min}; got ${String(value)}.`);
-  return value;
-};
-
 export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, options: GenerateOptions) => AsyncGenerator<RagEvent> {
   const { generator, retrieval, gaps } = rt;
   const locks = { generator: createSlots(1), lookahead: createSlots(Math.max(1, rt.lookahead)) };
@@ -95,18 +89,16 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
   const plan = (input: GenerateInput, opts: GenerateOptions): Request => {
     const trace = createTrace();
     const asked = readDialogue(input, opts.system ?? rt.system);
+    // The numbers first (the caller's mistake, whatever the index holds): coded errors quoting them.
+    const { k, nprobe, maxTokens, queryTurns: turns } = generateNumbers(opts);
     const index = retrieval.indexFor(asked.question);
-    const k = opts.k ?? 3;
-    const maxTokens = opts.maxTokens ?? 64;
     const per = opts.periodic;
-    if (per !== undefined) wholeAtLeast(per.interval, 1, 'periodic.interval', 0);
-    const turns = wholeAtLeast(opts.queryTurns, 0, 'queryTurns', 4);
     const ranking = rankingFor(opts, rt, k);
     // A reranked answer starts from the reranked list: a prefill on a partial search would be thrown away.
     const speculateAfter = rt.woven && opts.speculate && !ranking.rerank ? (typeof opts.speculate === 'object' ? opts.speculate.afterSlices ?? 1 : 1) : 0;
     const re = opts.rewrite && isFollowUp(asked) ? (typeof opts.rewrite === 'object' ? opts.rewrite : {}) : undefined;
     const rewrite = re && {
-      maxTokens: wholeAtLeast(re.maxTokens, 1, 'rewrite.maxTokens', 32), instruction: re.instruction ?? DEFAULT_REWRITE_INSTRUCTION, turns: Math.max(turns, 2),
+      maxTokens: re.maxTokens ?? 32, instruction: re.instruction ?? DEFAULT_REWRITE_INSTRUCTION, turns: Math.max(turns, 2),
     };
     // A long conversation loses its oldest turns before the passages lose their room: without
     // passages, the prompt may take at most half of what the answer leaves of the context.
@@ -116,7 +108,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     const arrival = arrivals++;
     return {
       ...spec(dialogue), k, index, trace,
-      nprobe: opts.nprobe ?? Math.min(index.nlist, 8),
+      nprobe: nprobe ?? Math.min(index.nlist, 8),
       periodic: per, speculateAfter, signal: opts.signal,
       run: (work) => gaps.run(work, arrival),
       query: searchQuery(asked, turns, retrieval.queryFits), rewrite,

@@ -8,6 +8,7 @@ import { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from '
 import type { LoadProgress } from '../util/progress.js';
 import type { RagWorkerOptions } from './engine-api.js';
 import { createChatCompletions } from './completions.js';
+import { checkRuntimeOptions } from './options.js';
 
 import type { GenerateInput, GenerateOptions, Rag, RagEvent } from './types.js';
 
@@ -28,6 +29,7 @@ export interface RagWorkerInit extends EngineWorkerOptions {
  */
 export async function createRagInWorker(options: RagWorkerOptions, init: RagWorkerInit = {}): Promise<RagClient> {
   const { signal, onProgress, ...workerOptions } = init;
+  checkRuntimeOptions(options); // before a worker starts or a model downloads
   const aborted = () => new WeftError('ABORTED', 'Loading the RAG runtime was aborted.');
   if (signal?.aborted) throw aborted();
   const engine = startEngineWorker(workerOptions);

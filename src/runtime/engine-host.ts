@@ -160,7 +160,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
         r = await createRag({
           store, indexName, embedder, ...(generator ? { generator } : {}), gpu: device ?? 'cpu', ...(options.create === false ? { create: false } : {}),
           ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
-          ...(options.nlist ? { nlist: options.nlist } : {}), ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+          ...(options.nlist !== undefined ? { nlist: options.nlist } : {}), ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
           ...(options.language ? { language: options.language } : {}),
           ...runtimeOptionsOf(options), ...(reranker ? { reranker } : {}),
         });

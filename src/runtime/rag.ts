@@ -22,6 +22,7 @@ import { createChatCompletions } from './completions.js';
 import { compileFilter } from './filter.js';
 import { checkFusion, checkMode } from './fusion.js';
 import { ingestDocuments } from './ingest.js';
+import { checkRuntimeOptions, searchNumbers } from './options.js';
 import { checkPerformanceModel, createRetrieval, rankingFor, type RankingDefaults } from './retrieval.js';
 import type { LocalRag, RagOptions } from './types.js';
 
@@ -33,7 +34,7 @@ async function openExisting(options: RagOptions): Promise<StoredIndex | undefine
     throw new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage; ingest documents into it first (create: true).`, { details: { name } });
   }
   if (!exists) return undefined;
-  return openStoredIndex({ ...(options.gpu ? { gpu: options.gpu } : {}), store, name, ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}) });
+  return openStoredIndex({ ...(options.gpu ? { gpu: options.gpu } : {}), store, name, ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}) });
 }
 
 /** Where a new index would run: the given context's GPU, the CPU if asked, else whether the browser offers a WebGPU adapter. */
@@ -68,6 +69,7 @@ const modelOf = (generator: Generator): string => {
 
 export async function createRag(options: RagOptions): Promise<LocalRag> {
   const { store, embedder, indexName } = options;
+  checkRuntimeOptions(options);
   if (options.performanceModel !== undefined) checkPerformanceModel(options.performanceModel);
   let index = await openExisting(options);
   const planned = index?.backend ?? await plannedBackend(options.gpu);
@@ -100,7 +102,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   const create = {
     ...(options.gpu ? { gpu: options.gpu } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}),
     ...(options.storage !== undefined ? { storage: options.storage } : {}), ...(options.nlist !== undefined ? { nlist: options.nlist } : {}),
-    ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}), ...(options.language ? { language: options.language } : {}),
+    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}), ...(options.language ? { language: options.language } : {}),
   };
 
   async function* generate(...[input, opts = {}]: Parameters<LocalRag['generate']>) {
@@ -124,10 +126,10 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     async search(query, opts = {}) {
       const filter = compileFilter(opts.filter);
       checkAborted(opts.signal, 'The search');
-      const k = opts.k ?? 5;
+      const { k, nprobe } = searchNumbers(opts);
       const ranking = rankingFor(opts, defaults, k);
       return serial.run(() => retrieval.search(query, k, {
-        ...ranking, ...(opts.nprobe !== undefined ? { nprobe: opts.nprobe } : {}), ...(filter ? { filter } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+        ...ranking, ...(nprobe !== undefined ? { nprobe } : {}), ...(filter ? { filter } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
       }));
     },
 

@@ -5,6 +5,8 @@
 
 import { WeftError, checkAborted } from '../errors.js';
 import type { Reranker } from '../rerank/types.js';
+import { checkInteger } from '../ivf/validate.js';
+import { MAX_K } from '../ivf/types.js';
 import type { Runner } from './retrieval.js';
 import type { Trace } from './trace.js';
 import type { Passage, RerankOptions } from './types.js';
@@ -17,8 +19,7 @@ export const DEFAULT_RERANK_CANDIDATES = 20;
 export function rerankCandidates(rerank: boolean | RerankOptions | undefined, reranker: Reranker | undefined, k: number): number | undefined {
   if (!rerank) return undefined;
   if (!reranker) throw new WeftError('INVALID_OPTION', 'rerank needs a reranker: pass one to createRag ({ reranker }) or to createRagInWorker ({ reranker: { … } }).');
-  const n = typeof rerank === 'object' ? rerank.candidates ?? DEFAULT_RERANK_CANDIDATES : DEFAULT_RERANK_CANDIDATES;
-  if (!Number.isInteger(n) || n < 1) throw new WeftError('INVALID_OPTION', `rerank.candidates must be a whole number ≥ 1; got ${String(n)}.`);
+  const n = checkInteger('rerank.candidates', typeof rerank === 'object' ? rerank.candidates : undefined, { min: 1, max: MAX_K, fallback: DEFAULT_RERANK_CANDIDATES });
   return Math.max(n, k);
 }
 
