@@ -9,6 +9,9 @@
 // record writes, and the loops give the event loop a turn (yieldToEvents) so that an abort sent
 // as a message (from the page to the engine worker) is seen within a batch. An ingest that
 // created the index and then fails or is aborted deletes it again: the index is exactly as before.
+// A first ingest creates its index pending (listed by no one until its first commit lands), so a
+// page closed in between leaves none behind either; a first ingest that loses the race for the
+// name to another tab's adds to the index that won (createOrAdopt).
 // Progress: every stage reports done/total, monotone, ending at its total: 'index' counts the
 // k-means iterations of training (or of splitting lists), 'persist' the records written.
 
@@ -18,7 +21,7 @@ import type { Embedder } from '../embed/onnx-embedder.js';
 import type { Metric, StorageType } from '../ivf/types.js';
 import { chunkSections, parseDocument, readDocument, type Chunk, type ChunkOptions, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../store/idb-store.js';
-import { createStoredIndex, type StoredIndex, type WriteProgress } from '../store/stored-index.js';
+import { createStoredIndex, openStoredIndex, type StoredIndex, type WriteProgress } from '../store/stored-index.js';
 import { yieldToEvents } from '../util/yield.js';
 import { nlistFor } from '../ivf/sizing.js';
 import { checkDimension } from './retrieval.js';
@@ -152,6 +155,54 @@ async function embedAll(embedder: Embedder, texts: readonly string[], call: Inge
 }
 
 
+/**
+ * The index a first ingest adds to. It creates it `pending` (listed by no one until the add's
+ * commit lands, Manifest.pending): a page closed before that leaves no empty index behind. If the
+ * name is taken meanwhile (INDEX_EXISTS: another tab's first ingest won the race, or one cut off
+ * left its pending index), it opens that index and adds to it like any ingest — a CONFLICT with
+ * the other tab's own first commit is planned again by the add — instead of failing now and on
+ * every retry. A pending index this embedder cannot add to (another dimension or model, left by
+ * a cut-off ingest) is replaced; a committed one is the caller's (DIMENSION_MISMATCH).
+ */
+async function createOrAdopt(target: IngestTarget, vectors: Float32Array, chunks: number, call: IngestCall, stages: (status: 'index', done: number, total: number) => void): Promise<{ index: StoredIndex; created: boolean }> {
+  const { store, indexName, embedder, create } = target;
+  const gpu = create.gpu ? { gpu: create.gpu } : {};
+  const cacheBytes = create.cacheBytes !== undefined ? { cacheBytes: create.cacheBytes } : {};
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const index = await createStoredIndex(vectors, {
+        ...gpu, ...cacheBytes, store, name: indexName, dim: embedder.dim, nlist: create.nlist ?? nlistFor(chunks),
+        metric: create.metric ?? 'cosine', storage: create.storage ?? 'f16', modelId: embedder.modelId, pending: true,
+        ...(create.language ? { language: create.language } : {}),
+        ...(call.signal ? { signal: call.signal } : {}), onProgress: (p) => stages('index', p.done, p.total),
+      });
+      return { index, created: true };
+    } catch (e) {
+      if (!isWeftError(e, 'INDEX_EXISTS') || attempt > 0) throw e;
+    }
+    let index: StoredIndex;
+    try {
+      index = await openStoredIndex({ ...gpu, ...cacheBytes, store, name: indexName });
+    } catch (e) {
+      if (isWeftError(e, 'UNKNOWN_INDEX')) continue; // deleted again meanwhile: create it after all
+      throw e;
+    }
+    const m = index.manifest;
+    if (m.pending && (m.dim !== embedder.dim || m.modelId !== embedder.modelId)) {
+      await index.close();
+      await store.deleteIndex(indexName, { onlyPending: true }).catch(() => undefined);
+      continue;
+    }
+    try {
+      checkDimension(index, indexName, embedder.dim);
+    } catch (e) {
+      await index.close();
+      throw e;
+    }
+    return { index, created: false };
+  }
+}
+
 export async function ingestDocuments(target: IngestTarget, documents: readonly (DocumentInput | Blob)[], call: IngestCall = {}): Promise<{ documents: number; chunks: number }> {
   if (!Array.isArray(documents) || documents.length === 0) throw new WeftError('INVALID_INPUT', 'ingest() needs a non-empty array of documents.');
   const { store, indexName, embedder, create } = target;
@@ -178,18 +229,14 @@ export async function ingestDocuments(target: IngestTarget, documents: readonly 
   if (target.index) {
     await add(target.index);
   } else {
-    const index = await createStoredIndex(vectors, {
-      ...(create.gpu ? { gpu: create.gpu } : {}), store, name: indexName, dim: embedder.dim, nlist: create.nlist ?? nlistFor(chunks.length),
-      metric: create.metric ?? 'cosine', storage: create.storage ?? 'f16', modelId: embedder.modelId,
-      ...(create.cacheBytes ? { cacheBytes: create.cacheBytes } : {}), ...(create.language ? { language: create.language } : {}),
-      ...(call.signal ? { signal: call.signal } : {}), onProgress: (p) => stages('index', p.done, p.total),
-    });
+    const { index, created } = await createOrAdopt(target, vectors, chunks.length, call, stages);
     try {
       await add(index);
     } catch (e) {
-      // Created by this ingest and still empty: it goes, so a failed or cancelled first ingest leaves nothing behind.
       await index.close().catch(() => undefined);
-      await store.deleteIndex(indexName).catch(() => undefined);
+      // Created by this ingest and still without a commit: it goes, so a failed or cancelled
+      // first ingest leaves nothing behind (onlyPending: not once another ingest has added to it).
+      if (created) await store.deleteIndex(indexName, { onlyPending: true }).catch(() => undefined);
       throw e;
     }
     target.onCreated(index);

@@ -511,7 +511,8 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
           const head = await rawHead(name);
           if (!head || (!head.broken && head.deleted)) continue;
           if (!head.broken && head.manifest && head.manifest.formatVersion > FORMAT_VERSION) { out.push(publicManifest(head.manifest)); continue; }
-          out.push((await live(name)).manifest);
+          const { manifest } = await live(name);
+          if (manifest.pending !== true) out.push(manifest); // pending: not there until its first commit
         }
         return out;
       });
@@ -549,12 +550,15 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       });
     },
 
-    deleteIndex(name) {
+    deleteIndex(name, options = {}) {
       // Only existence is checked: a damaged index must stay deletable.
       return within(`Deleting index '${name}'`, async () => {
         for (let attempt = 0; ; attempt++) {
           const cur = await rawHead(name);
           if (!cur || (!cur.broken && cur.deleted)) throw unknownIndex(name);
+          // A commit landed: it is someone's index now. (One landing after this read takes the head
+          // slot, so the delete below is Lost and this check runs again.)
+          if (options.onlyPending && (cur.broken || cur.manifest?.pending !== true)) return;
           try {
             await publish(dirOf(name), cur.seq, { deleted: true });
           } catch (e) {
@@ -591,6 +595,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
         const records = recordWriter(dir, s.seq + 1, signal, what);
         try {
           const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
+          delete next.pending; // the first commit makes a pending index exist
           const files: HeadFiles = { centroids: s.files.centroids, lists: s.files.lists.slice(), chunks: { ...s.files.chunks }, terms: { ...s.files.terms } };
           const removed: ChunkRecord[] = [], damaged: number[] = [];
           if (changes.centroids) {

@@ -51,8 +51,14 @@ export interface WeftStore {
   listIndexes(): Promise<Manifest[]>;
   manifest(name: string): Promise<Manifest>;
   /** `language`: the lexical index's analyzer (default 'english'); `termBuckets`: its bucket count (default 1024). */
-  createIndex(init: { name: string; dim: number; metric: Metric; storage: StorageType; nlist: number; modelId?: string; language?: string; termBuckets?: number } & CentroidData): Promise<Manifest>;
-  deleteIndex(name: string): Promise<void>;
+  /**
+   * `pending`: the index is not to exist for anyone until its first commit lands (Manifest.pending):
+   * listIndexes leaves it out until then, so that a creator cut off before that commit (a page
+   * closed) leaves no empty index behind.
+   */
+  createIndex(init: { name: string; dim: number; metric: Metric; storage: StorageType; nlist: number; modelId?: string; language?: string; termBuckets?: number; pending?: boolean } & CentroidData): Promise<Manifest>;
+  /** `onlyPending`: delete it only while no commit has landed in it (Manifest.pending), in the same transaction as the check; otherwise leave it. */
+  deleteIndex(name: string, options?: { onlyPending?: boolean }): Promise<void>;
   readCentroids(name: string): Promise<CentroidData>;
   /** Reads list records, verifying each checksum (CORRUPT_RECORD names the list). */
   readLists(name: string, lists: readonly number[]): Promise<ListRecord[]>;
@@ -306,7 +312,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       for (const r of outdated) await migrate(r.name);
       if (outdated.length > 0) all = await read();
       // Indexes of a newer format are listed as they are (this Weft cannot check or open them).
-      return all.map((r) => (r.formatVersion > FORMAT_VERSION ? publicManifest(r) : checkedManifest(r.name, r)));
+      // One still waiting for its first commit (pending) does not exist yet for anyone listing.
+      return all.filter((r) => r.pending !== true).map((r) => (r.formatVersion > FORMAT_VERSION ? publicManifest(r) : checkedManifest(r.name, r)));
     },
 
     manifest(name) {
@@ -341,11 +348,13 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       }
     },
 
-    async deleteIndex(name) {
+    async deleteIndex(name, options = {}) {
       // Only existence is checked: a damaged index must stay deletable.
       const t = tx(ALL_STORES, 'readwrite');
       try {
-        if (!(await t.objectStore('manifests').get(name))) throw unknownIndex(name);
+        const m = await t.objectStore('manifests').get(name);
+        if (!m) throw unknownIndex(name);
+        if (options.onlyPending && m.pending !== true) { await abandon(t); return; } // a commit landed: it is someone's index now
         await t.objectStore('manifests').delete(name);
         await t.objectStore('centroids').delete(name);
         await t.objectStore('stats').delete(name);
@@ -391,6 +400,7 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           }
           checkCommit(name, m, changes);
           const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
+          delete next.pending; // the first commit makes a pending index exist
           if (changes.centroids) {
             const grown = grownCentroids(name, m, await centroidsOf(t as never, name, m), changes);
             Object.assign(next, grown.manifest);

@@ -25,6 +25,7 @@ export function newIndexManifest(init: IndexInit): { manifest: Manifest; centroi
     nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0, nextId: 0,
     checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: 0, createdAt: now, updatedAt: now, generation: 1,
     lexical: { language: init.language ?? DEFAULT_LANGUAGE, buckets, chunks: 0, tokens: 0, checksums: isInt(buckets, 1, MAX_BUCKETS) ? emptyBucketChecksums(buckets) : [] },
+    ...(init.pending ? { pending: true as const } : {}),
   };
   return { manifest, centroids };
 }

@@ -57,6 +57,15 @@ export interface Manifest {
   generation: number;
   /** The lexical index (format 3 on; an import or migration builds it from the chunks). */
   lexical?: LexicalManifest;
+  /**
+   * Created for a first add whose commit has not landed yet (createIndex's `pending`): the index
+   * exists for no one listing indexes until then, and the first commit clears it. A first ingest
+   * cut off in between (the page closed: no cleanup can run) so leaves no empty index behind, and
+   * the next ingest into that name takes it over (see src/runtime/ingest.ts). One transaction for
+   * the creation and the first commit would say the same, but the first add needs the index
+   * opened (its centroids, lists and cache) to plan its commit.
+   */
+  pending?: true;
 }
 
 

@@ -93,6 +93,8 @@ export interface CreateStoredIndexOptions extends CacheOptions {
   maxTrainPointsPerCentroid?: number;
   /** Stops training between k-means iterations; nothing is created (ABORTED). */
   signal?: AbortSignal;
+  /** Listed by no one until its first commit lands (see WeftStore.createIndex): for a first add that follows at once. */
+  pending?: boolean;
   /** k-means iterations done, of niter. */
   onProgress?: (p: TrainProgress) => void;
 }
@@ -227,7 +229,7 @@ export async function createStoredIndex(training: Float32Array, options: CreateS
     if (options.signal?.aborted) throw new WeftError('ABORTED', `Creating index '${options.name}' was aborted; nothing was created.`);
     await options.store.createIndex({
       name: options.name, dim, metric, storage: layout.storage, nlist, centroids: t.centroids,
-      ...(options.modelId ? { modelId: options.modelId } : {}),
+      ...(options.modelId ? { modelId: options.modelId } : {}), ...(options.pending ? { pending: true } : {}),
       ...(options.language !== undefined ? { language: options.language } : {}),
       ...(t.quantizer ? { vmin: t.quantizer.vmin, scale: t.quantizer.scale } : {}),
     });
