@@ -44,7 +44,8 @@ export type WeftErrorCode =
   | 'REMOTE_UNAVAILABLE'
   | 'RANGE_UNSUPPORTED'
   | 'REMOTE_CHANGED'
-  | 'READ_ONLY';
+  | 'READ_ONLY'
+  | 'REMOTE_REDIRECTED';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;

@@ -1,33 +1,115 @@
 // The head of a published index file: its prelude, header and table of contents, read with one
 // or two range requests (the first 64 KiB usually hold them all), and the file's length and ETag
 // that later responses are compared with to notice a republished file.
+//
+// A head comes from a host that may lie, and everything later is sized by it: so every length in
+// it is checked before anything is requested or allocated — the header's and the toc's against
+// the file and against what the manifest implies, each section's against the size its kind must
+// have for this manifest (a list's ids and codes from its count, the centroids from nlist x dim),
+// or against a cap for the kinds whose size the manifest does not fix (term buckets, the
+// catalog). The manifest's per-list fields (listCounts, checksums) are checked like an import
+// checks its own, and every directory page of the header must have its section. A violation is
+// INVALID_FILE naming the field.
 
 import { WeftError } from '../errors.js';
-import { PRELUDE_BYTES, fileVersion, headerLength, parseHeader, parseToc, type FileHeader, type Section } from '../store/index-file.js';
+import { BLOCK, layoutFor } from '../ivf/codec.js';
+import { isInt, show } from '../store/index-checks.js';
+import { PAGE_SIZE, PRELUDE_BYTES, SECTION, fileVersion, headerLength, parseHeader, parseToc, sectionKey, sectionName, type FileHeader, type Section } from '../store/index-file.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 
 const FIRST_READ = 64 * 1024;
+/** The largest header read: a manifest of the most lists Weft makes, with room to spare. */
+export const MAX_HEADER_BYTES = 32 * 2 ** 20;
+/** The largest section whose size the manifest does not fix (a term bucket, the catalog). */
+export const MAX_FREE_SECTION_BYTES = 256 * 2 ** 20;
+/** The largest chunk record (its text and metadata) read. */
+export const MAX_CHUNK_RECORD_BYTES = 16 * 2 ** 20;
 
-export interface Head { header: FileHeader; toc: Map<string, Section>; length: number; etag: string | undefined; bytes: Uint8Array }
+export interface Head {
+  header: FileHeader; toc: Map<string, Section>; length: number; etag: string | undefined; bytes: Uint8Array;
+  /** Where the bytes came from (the URL asked for, or where a same-origin redirect led). */
+  url: string;
+}
+
+function invalid(url: string, message: string, field: string): WeftError {
+  return new WeftError('INVALID_FILE', `The index file at ${url} is not valid: ${message} Publish it again with weft-publish or exportIndex.`, { details: { url, field } });
+}
+
+/** What is wrong with the manifest's per-list fields, which the remote tier reads as they are. */
+function listFieldsProblem(h: FileHeader): { message: string; field: string } | undefined {
+  const { nlist, count, tombstones } = h.manifest;
+  const m = h.manifest as unknown as Record<string, unknown>;
+  for (const field of ['listCounts', 'checksums'] as const) {
+    const v = m[field];
+    if (!Array.isArray(v) || v.length !== nlist) return { field, message: `manifest.${field} must be an array of one number per list (${nlist}); got ${v === undefined ? 'none' : Array.isArray(v) ? `${v.length} entries` : show(v)}.` };
+    const bad = v.findIndex((x) => !isInt(x, 0, 0xffffffff));
+    if (bad >= 0) return { field, message: `manifest.${field}[${bad}] must be an integer in [0, 2^32 - 1]; got ${show(v[bad])}.` };
+  }
+  const total = (m.listCounts as number[]).reduce((a, b) => a + b, 0);
+  if (total !== count + tombstones) return { field: 'listCounts', message: `the lists hold ${total} vectors by manifest.listCounts, but count + tombstones is ${count + tombstones}.` };
+  if (h.pages.length > Math.ceil(count / PAGE_SIZE)) {
+    return { field: 'pages', message: `the header lists ${h.pages.length} directory pages for ${count} chunks (${PAGE_SIZE} per page).` };
+  }
+  return undefined;
+}
+
+/** The most bytes a toc of this header can take: one entry per section the file may hold. */
+function maxTocBytes(h: FileHeader): number {
+  const { nlist, lexical } = h.manifest;
+  return 24 * (3 + 4 * nlist + h.pages.length + (lexical?.buckets ?? 0) + 1);
+}
+
+/** The size a section of this kind must have for the manifest, or its cap where none is fixed. */
+function sizeRule(h: FileHeader, s: Section): { exact?: number; max?: number } {
+  const { dim, nlist, storage, listCounts } = h.manifest;
+  const layout = layoutFor(dim, storage);
+  const n = s.key < listCounts.length ? listCounts[s.key]! : 0;
+  switch (s.kind) {
+    case SECTION.centroids: return { exact: nlist * dim * 4 };
+    case SECTION.vmin: case SECTION.scale: return { exact: layout.dimPad * 4 };
+    case SECTION.ids: return { exact: n * 4 };
+    case SECTION.codes: return { exact: Math.ceil(n / BLOCK) * BLOCK * layout.words * 4 };
+    case SECTION.listDirectory: return { max: n * 16 };
+    case SECTION.directory: return { max: PAGE_SIZE * 24 };
+    default: return { max: MAX_FREE_SECTION_BYTES };
+  }
+}
+
+/** Checks a parsed head's fields and sections against each other (INVALID_FILE naming what is wrong). */
+function checkHead(url: string, header: FileHeader, toc: Map<string, Section>): void {
+  const lists = listFieldsProblem(header);
+  if (lists) throw invalid(url, lists.message, lists.field);
+  for (const s of toc.values()) {
+    const rule = sizeRule(header, s);
+    if (rule.exact !== undefined && s.length !== rule.exact) throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.exact}.`, sectionName(s));
+    if (rule.max !== undefined && s.length > rule.max) throw invalid(url, `the ${sectionName(s)} claims ${s.length} bytes, more than the ${rule.max} it can hold.`, sectionName(s));
+  }
+  for (let p = 0; p < header.pages.length; p++) {
+    if (!toc.has(sectionKey(SECTION.directory, p))) throw invalid(url, `the header lists directory page ${p}, which the table of contents does not hold.`, 'pages');
+  }
+}
 
 /** The head of a file from its first bytes (UNSUPPORTED_FORMAT for the first layout, which has no toc). */
-export function parseHead(url: string, bytes: Uint8Array, length: number): Head {
+export function parseHead(url: string, bytes: Uint8Array, length: number, source = url): Head {
   if (fileVersion(bytes) < 2) {
     throw new WeftError('UNSUPPORTED_FORMAT', `${url} is an index file in the first layout (version 1), which cannot be read in place. Export the index again with this version of Weft and publish that file, or download it and use importIndex.`, { details: { url } });
   }
   const header = parseHeader(bytes);
   const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, length);
-  return { header, toc, length, etag: undefined, bytes };
+  checkHead(url, header, toc);
+  return { header, toc, length, etag: undefined, bytes, url: source };
 }
 
-/** Reads a file's prelude, header and toc (two ranges at most). */
+/** Reads a file's prelude, header and toc (two ranges at most), each length checked before it is requested. */
 export async function fetchHead(url: string, o: RangeFetchOptions): Promise<Head> {
   const first = await fetchRange(url, 0, FIRST_READ, o, true);
+  // Where a same-origin redirect led: the rest of the file is read there.
+  const source = first.url;
   let length = first.total;
   if (length === undefined) {
     if (first.bytes.byteLength < FIRST_READ) length = first.bytes.byteLength;
     else {
-      const res = await fetch(url, { method: 'HEAD', cache: 'no-store', ...(o.headers ? { headers: o.headers } : {}) }).catch(() => undefined);
+      const res = await fetch(source, { method: 'HEAD', cache: 'no-store', redirect: 'error', ...(o.signal ? { signal: o.signal } : {}), ...(o.headers ? { headers: o.headers } : {}) }).catch(() => undefined);
       length = Number(res?.headers.get('content-length')) || undefined;
       if (length === undefined) throw new WeftError('RANGE_UNSUPPORTED', `${url} does not tell the file's length (no Content-Range or Content-Length the page may read). A cross-origin host must expose Content-Range (Access-Control-Expose-Headers).`, { details: { url } });
     }
@@ -36,12 +118,16 @@ export async function fetchHead(url: string, o: RangeFetchOptions): Promise<Head
   if (fileVersion(bytes) < 2) parseHead(url, bytes, length);
   if (bytes.byteLength < PRELUDE_BYTES) throw new WeftError('INVALID_FILE', `${url} is too short to be a Weft index file.`, { details: { url } });
   const h = headerLength(bytes);
+  if (h > MAX_HEADER_BYTES || PRELUDE_BYTES + h > length) throw invalid(url, `its header claims ${h} bytes, more than ${PRELUDE_BYTES + h > length ? `the file's ${length}` : `the ${MAX_HEADER_BYTES} a header can take`}.`, 'header length');
   const need = PRELUDE_BYTES + h; // the header first: the toc's size is in it
-  if (bytes.byteLength < need) bytes = concat(bytes, (await fetchRange(url, bytes.byteLength, need, o)).bytes);
+  if (bytes.byteLength < need) bytes = concat(bytes, (await fetchRange(source, bytes.byteLength, need, o)).bytes);
   const header = parseHeader(bytes);
   const end = header.bodyOffset + header.toc.length;
-  if (bytes.byteLength < end) bytes = concat(bytes, (await fetchRange(url, bytes.byteLength, end, o)).bytes);
-  const head = parseHead(url, bytes.slice(0, end), length);
+  if (header.toc.length > maxTocBytes(header) || end > length) {
+    throw invalid(url, `its table of contents claims ${header.toc.length} bytes, more than ${end > length ? `the file holds` : `the ${maxTocBytes(header)} its manifest allows`}.`, 'toc.length');
+  }
+  if (bytes.byteLength < end) bytes = concat(bytes, (await fetchRange(source, bytes.byteLength, end, o)).bytes);
+  const head = parseHead(url, bytes.slice(0, end), length, source);
   head.etag = first.etag;
   return head;
 }

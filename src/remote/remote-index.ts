@@ -24,6 +24,8 @@ export async function openRemoteIndex(url: string | URL, options: RemoteIndexOpt
   }
   return Object.create(index, {
     remote: { value: remote, enumerable: true },
-    close: { value: async () => { try { await index.close(); } finally { remote.close(); } }, enumerable: true },
+    // Reads in flight are stopped first, so the index's close (which waits for its operations)
+    // never waits on a stalled host; its access counts are then saved to the IndexedDB tier.
+    close: { value: async () => { remote.abortReads(); try { await index.close(); } finally { remote.close(); } }, enumerable: true },
   }) as RemoteIndex;
 }

@@ -12,17 +12,26 @@
 // same transaction, and every later read says REMOTE_CHANGED: open the index again); the same
 // fileId means the bytes were damaged on the way (CORRUPT_RECORD, nothing cached). Without a
 // network, what is cached answers and the rest is REMOTE_UNAVAILABLE naming what is missing.
+//
+// Faults: every read takes the caller's signal, and each HTTP request gives up on a host that
+// stops sending (range-fetch.ts), so no host can hang a search. Callers asking for the same
+// sections at once share one fetch; a caller whose signal aborts stops waiting at once, and the
+// fetch itself stops when no caller waits for it any more. Closing stops every fetch in flight.
+// Every length the file states is checked before it is fetched (file-head.ts for the header and
+// sections, here for chunk records); a host whose Content-Range misstates the file's length costs
+// one re-read of the header, not one per read.
 
 import { WeftError } from '../errors.js';
 import { crc32 } from '../store/checksum.js';
 import type { ChunkCatalog } from '../store/allow-list.js';
-import type { WeftStore } from '../store/idb-store.js';
+import type { ReadOptions, WeftStore } from '../store/idb-store.js';
 import { checkIds } from '../store/index-checks.js';
 import { checkBuckets, checkedBucket } from '../store/lexical-records.js';
 import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../store/records.js';
 import type { ListRecord } from '../ivf/types.js';
 import { SECTION, decodeCatalog, decodeChunk, pageOf, parseDirectoryPage, parseListDirectory, sectionKey, sectionName, type DirectoryEntry, type Section } from '../store/index-file.js';
-import { fetchHead, parseHead, type Head } from './file-head.js';
+import { abortable } from '../util/abortable.js';
+import { MAX_CHUNK_RECORD_BYTES, fetchHead, parseHead, type Head } from './file-head.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 import { openSectionCache, type SectionCache } from './section-cache.js';
 import { createLocalTier } from './local-tier.js';
@@ -37,6 +46,17 @@ export interface RemoteStoreOptions {
   headers?: Record<string, string>;
   /** IndexedDB database of the remote tier (default 'weft-remote'). */
   cacheDbName?: string;
+  /**
+   * A request that receives nothing for this long (ms; no answer, or a body that stops) is given
+   * up as stalled and retried; after the retries the read fails REMOTE_UNAVAILABLE. Default 10 000.
+   */
+  stallMs?: number;
+  /**
+   * Follow a redirect to another origin (request headers go with it). Default false: such a
+   * redirect is REMOTE_REDIRECTED. Redirects within the origin are followed; `url` says where the bytes come from.
+   */
+  crossOriginRedirects?: boolean;
+  /** Stops opening (ABORTED). */
   signal?: AbortSignal;
 }
 
@@ -53,6 +73,7 @@ export interface RemoteStats {
 }
 
 export interface RemoteStore extends WeftStore {
+  /** Where the bytes come from: the URL opened, or where a same-origin redirect led. */
   readonly url: string;
   /** The one index the file holds. */
   readonly indexName: string;
@@ -63,6 +84,11 @@ export interface RemoteStore extends WeftStore {
   stats(): RemoteStats;
   warmTermBuckets(name: string, buckets: readonly number[]): Promise<void>;
   warmChunks(name: string, ids: readonly number[]): Promise<void>;
+  /**
+   * Stops every read in flight and refuses new ones (ABORTED), keeping the IndexedDB tier open:
+   * the first step of closing an index over this store, so that closing never waits on a stalled host.
+   */
+  abortReads(): void;
 }
 
 /** A byte range of the file with its CRC: a section of the toc, or one chunk's record. */
@@ -105,9 +131,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const href = new URL(String(url), globalThis.location?.href).href;
   const budget = options.localBytes ?? 256 * 2 ** 20;
   if (!(budget >= 0)) throw new WeftError('INVALID_OPTION', `localBytes must be a number of bytes ≥ 0; got ${String(options.localBytes)}.`);
+  if (options.stallMs !== undefined && !(options.stallMs > 0 && options.stallMs <= 3_600_000)) throw new WeftError('INVALID_OPTION', `stallMs must be milliseconds in (0, 3600000]; got ${String(options.stallMs)}.`);
   let requests = 0, bytesFetched = 0, localHits = 0, localMisses = 0;
   const fetchOptions = (signal?: AbortSignal, priority?: Priority): RangeFetchOptions => ({
     ...(priority ? { priority } : {}), retries: options.retries ?? 3, retryDelayMs: options.retryDelayMs ?? 200, ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.stallMs !== undefined ? { stallMs: options.stallMs } : {}), ...(options.crossOriginRedirects ? { crossOriginRedirects: true } : {}),
     ...(signal ? { signal } : {}), onRequest: (s, e) => { requests++; bytesFetched += e - s; },
   });
   const cache: SectionCache = await openSectionCache(options.cacheDbName);
@@ -132,6 +160,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     throw e;
   }
   const name = head.header.manifest.name;
+  // Where the bytes come from (a same-origin redirect may have moved it); the cache keys by `href`.
+  const source = offline ? href : head.url;
+  // Stopped by close (abortReads): every fetch in flight, and every read after.
+  const closing = new AbortController();
+  const closedError = () => new WeftError('ABORTED', `The index at ${href} was closed; open it again to read it.`);
   // The publication being read; replaced when the URL is found to hold a new one (see recheck).
   let epoch = 1;
   const publication = (h: Head) => ({
@@ -143,6 +176,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     listDirectories: new Map<number, DirectoryEntry[]>(),
     listEntries: 0,
     catalog: undefined as Promise<ChunkCatalog> | undefined,
+    // Set when a response's length disagreed with the file's yet the header was unchanged: the
+    // host misstates lengths, so they are not compared again (ETags and CRCs still are).
+    lengthsUnreliable: false,
   });
   let pub = publication(head);
 
@@ -165,7 +201,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
    * that records it), and the call that noticed fails with REMOTE_CHANGED.
    */
   const recheck = async (at: typeof pub, signal?: AbortSignal) => {
-    const now = await fetchHead(href, fetchOptions(signal));
+    const now = await fetchHead(source, fetchOptions(signal));
     if (now.header.fileId === at.header.fileId) return;
     if (now.header.fileId === pub.header.fileId) throw changedError(); // another read switched already
     if (now.header.manifest.name !== name) {
@@ -182,20 +218,34 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   const damaged = (p: Piece) => new WeftError('CORRUPT_RECORD', `${p.what} of the index at ${href} arrived damaged (it fails its checksum) and was not kept. Try again; if it persists, the file on the server is damaged: publish it again.`, { details: { url: href, section: p.key } });
 
-  const inflight = new Map<string, Promise<Uint8Array>>();
+  /**
+   * One fetch of sections, shared by the callers that ask for any of them meanwhile: `waiting`
+   * counts those callers that have not aborted; when it drops to zero the fetch is stopped.
+   */
+  interface Flight { stop: AbortController; waiting: number }
+  const inflight = new Map<string, { flight: Flight; bytes: Promise<Uint8Array> }>();
 
-  /** The bytes of `pieces`, from IndexedDB or over HTTP (with the browser's `priority`), each checked. */
-  const read = async (pieces: readonly Piece[], signal?: AbortSignal, priority?: Priority): Promise<Uint8Array[]> => {
+  /**
+   * The bytes of `pieces`, from IndexedDB or over HTTP (with the browser's `priority`), each
+   * checked. A `hint` (a warm-up) never keeps a fetch going that no caller waits for.
+   */
+  const read = async (pieces: readonly Piece[], signal?: AbortSignal, priority?: Priority, hint = false): Promise<Uint8Array[]> => {
+    if (closing.signal.aborted) throw closedError();
+    if (signal?.aborted) throw new WeftError('ABORTED', `Reading index '${name}' from ${href} was aborted.`);
     const keep = local.touch(pieces.map((p) => p.key));
     const results = new Map<string, Promise<Uint8Array>>();
+    const joined = new Set<Flight>();
     const todo: Piece[] = [];
     for (const p of pieces) {
       if (results.has(p.key)) continue;
       const pending = inflight.get(p.key);
-      if (pending) results.set(p.key, pending); else todo.push(p);
+      if (pending) { results.set(p.key, pending.bytes); joined.add(pending.flight); } else todo.push(p);
     }
     if (todo.length > 0) {
       const fileId = pub.header.fileId;
+      const flight: Flight = { stop: new AbortController(), waiting: 0 };
+      joined.add(flight);
+      const stop = AbortSignal.any([flight.stop.signal, closing.signal]);
       const work = (async () => {
         const cached = await cache.get(href, fileId, todo.map((p) => p.key)).catch(() => todo.map(() => undefined));
         const out = new Map<string, Uint8Array>();
@@ -204,19 +254,30 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
           const b = cached[i];
           if (b && b.byteLength === p.length && crc32(b) === p.crc) { out.set(p.key, b); localHits++; } else { missing.push(p); localMisses++; }
         });
-        const got = await fetchPieces(missing, signal, priority);
+        const got = await fetchPieces(missing, stop, priority);
         for (const g of got) out.set(g.p.key, g.bytes);
-        if (fileId === pub.header.fileId) await local.keep(fileId, got.map((g) => ({ key: g.p.key, bytes: g.bytes })), keep);
+        if (fileId === pub.header.fileId && !closing.signal.aborted) await local.keep(fileId, got.map((g) => ({ key: g.p.key, bytes: g.bytes })), keep);
         return out;
       })();
       for (const p of todo) {
         const one = work.then((m) => m.get(p.key)!);
-        inflight.set(p.key, one);
+        const entry = { flight, bytes: one };
+        inflight.set(p.key, entry);
         results.set(p.key, one);
-        void one.catch(() => undefined).finally(() => { if (inflight.get(p.key) === one) inflight.delete(p.key); });
+        void one.catch(() => undefined).finally(() => { if (inflight.get(p.key) === entry) inflight.delete(p.key); });
       }
     }
-    return Promise.all(pieces.map((p) => results.get(p.key)!));
+    // This caller waits for every fetch it joined until it is done or its signal aborts.
+    if (hint) return Promise.all(pieces.map((p) => results.get(p.key)!));
+    for (const f of joined) f.waiting++;
+    const leave = () => { for (const f of joined) if (--f.waiting === 0) f.stop.abort(); };
+    if (!signal) return Promise.all(pieces.map((p) => results.get(p.key)!));
+    signal.addEventListener('abort', leave, { once: true });
+    try {
+      return await abortable(Promise.all(pieces.map((p) => results.get(p.key)!)), signal, `Reading index '${name}' from ${href}`);
+    } finally {
+      signal.removeEventListener('abort', leave);
+    }
   };
 
   const fetchPieces = async (missing: Piece[], signal?: AbortSignal, priority?: Priority): Promise<{ p: Piece; bytes: Uint8Array }[]> => {
@@ -238,7 +299,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
         const r = ranges[next++]!;
         let got;
         try {
-          got = await fetchRange(href, r.start, r.end, fetchOptions(signal, priority));
+          got = await fetchRange(source, r.start, r.end, fetchOptions(signal, priority));
         } catch (e) {
           if (e instanceof WeftError && e.code === 'REMOTE_UNAVAILABLE') {
             throw new WeftError('REMOTE_UNAVAILABLE', `${r.pieces[0]!.what} of index '${name}' is not cached in this browser and ${href} cannot be reached (${e.message}) Reconnect, or ask what the cached lists hold.`, { cause: e, details: { url: href, section: r.pieces[0]!.key } });
@@ -247,7 +308,14 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
           throw e;
         }
         const { head } = at;
-        if ((got.total !== undefined && got.total !== head.length) || (got.etag !== undefined && head.etag !== undefined && got.etag !== head.etag)) await recheck(at, signal);
+        // The same ETag vouches for the same file whatever length a host states; without one, a
+        // length that differs is checked once (the header read again) and then no longer trusted.
+        const sameTag = got.etag !== undefined && head.etag !== undefined && got.etag === head.etag;
+        const lengthDiffers = got.total !== undefined && got.total !== head.length && !at.lengthsUnreliable && !sameTag;
+        if (lengthDiffers || (got.etag !== undefined && head.etag !== undefined && got.etag !== head.etag)) {
+          await recheck(at, signal);
+          if (lengthDiffers) at.lengthsUnreliable = true;
+        }
         if (at !== pub) throw changedError();
         for (const p of r.pieces) {
           const bytes = got.bytes.slice(p.offset - r.start, p.offset - r.start + p.length);
@@ -265,10 +333,10 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   const section = (kind: number, key: number) => pub.toc.get(sectionKey(kind, key));
 
-  const directoryPage = async (pages: readonly number[], signal?: AbortSignal) => {
+  const directoryPage = async (pages: readonly number[], signal?: AbortSignal, hint = false) => {
     const at = pub;
     const need = [...new Set(pages)].filter((p) => !at.directoryPages.has(p));
-    const bytes = await read(need.map((p) => pieceOf(section(SECTION.directory, p)!)), signal, 'high');
+    const bytes = await read(need.map((p) => pieceOf(section(SECTION.directory, p)!)), signal, 'high', hint);
     if (at !== pub) throw changedError();
     need.forEach((p, i) => at.directoryPages.set(p, parseDirectoryPage(bytes[i]!, at.header.bodyOffset)));
   };
@@ -278,7 +346,10 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return page < 0 ? undefined : findEntry(pub.directoryPages.get(page)!, id);
   };
 
-  const readCatalog = () => {
+  // Shared by every caller (a filter's allow-list is built from it once): fetched without a
+  // caller's signal, each caller's wait abortable on its own.
+  const readCatalog = (signal?: AbortSignal) => abortable(sharedCatalog(), signal, `Reading the catalog of index '${name}'`);
+  const sharedCatalog = () => {
     const at = pub;
     at.catalog ??= (async () => {
       const s = section(SECTION.catalog, 0);
@@ -316,7 +387,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return undefined;
   };
 
-  const readLists = async (lists: readonly number[]): Promise<ListRecord[]> => {
+  const readLists = async (lists: readonly number[], signal?: AbortSignal): Promise<ListRecord[]> => {
     if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', 'readLists takes an array of list numbers.');
     const at = pub;
     const { manifest } = at;
@@ -325,7 +396,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     // With each list its directory, where the file has one: adjacent to the codes, so the same range.
     const dirs = lists.map((l) => section(SECTION.listDirectory, l));
     const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...(dirs[i] ? [pieceOf(dirs[i])] : [])]);
-    const bytes = await read(pieces, undefined, 'low');
+    const bytes = await read(pieces, signal, 'low');
     if (manifest !== pub.manifest) throw changedError();
     let j = 0;
     return lists.map((l, i) => {
@@ -339,15 +410,23 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     });
   };
 
-  const readChunks = async (chunkIds: readonly number[]): Promise<(ChunkRecord | undefined)[]> => {
+  /** A chunk record's entry, checked before its bytes are asked for: inside the file, and of a size a record can have. */
+  const checkedEntry = (e: DirectoryEntry): DirectoryEntry => {
+    if (e.length > MAX_CHUNK_RECORD_BYTES || e.offset + e.length > pub.head.length) {
+      throw new WeftError('INVALID_FILE', `The index file at ${href} is not valid: chunk ${e.id}'s record claims ${e.length} bytes at offset ${e.offset}, ${e.length > MAX_CHUNK_RECORD_BYTES ? `more than the ${MAX_CHUNK_RECORD_BYTES} a record can take` : 'past the end of the file'}. Publish it again.`, { details: { url: href, field: `chunk ${e.id}` } });
+    }
+    return e;
+  };
+
+  const readChunks = async (chunkIds: readonly number[], signal?: AbortSignal, hint = false): Promise<(ChunkRecord | undefined)[]> => {
     // The chunks of lists read lately (a vector search's results) through those lists' directories;
     // the others (keyword results from lists not scanned) through the directory pages.
     const known = chunkIds.map(listEntryOf);
-    await directoryPage(chunkIds.filter((_, i) => !known[i]).map((id) => pageOf(pub.header.pages, id)).filter((p) => p >= 0));
+    await directoryPage(chunkIds.filter((_, i) => !known[i]).map((id) => pageOf(pub.header.pages, id)).filter((p) => p >= 0), signal, hint);
     const entries = chunkIds.map((id, i) => known[i] ?? entryOf(id));
-    const found = entries.filter((e): e is DirectoryEntry => e !== undefined);
+    const found = entries.filter((e): e is DirectoryEntry => e !== undefined).map(checkedEntry);
     const at = pub;
-    const bytes = await read(found.map(chunkPiece), undefined, 'high');
+    const bytes = await read(found.map(chunkPiece), signal, 'high', hint);
     if (at !== pub) throw changedError();
     const byId = new Map<number, ChunkRecord>();
     found.forEach((e, i) => byId.set(e.id, decodeChunk(bytes[i]!, e, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href, id: e.id } }))));
@@ -356,7 +435,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   const store: RemoteStore = {
     dbName: href,
-    url: href,
+    url: source,
     indexName: name,
     get fileId() { return pub.header.fileId; },
     offline,
@@ -374,10 +453,10 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const f32 = (b: Uint8Array) => new Float32Array(b.slice().buffer);
       return { centroids: f32(parts[0]!), ...(vmin ? { vmin: f32(parts[1]!) } : {}), ...(scale ? { scale: f32(parts[vmin ? 2 : 1]!) } : {}) };
     },
-    async readLists(n, lists) { current(n); return readLists(lists); },
-    async readChunks(n, chunkIds) { checkIds(chunkIds, 'readChunks'); current(n); return readChunks(chunkIds); },
+    async readLists(n, lists, o) { current(n); return readLists(lists, o?.signal); },
+    async readChunks(n, chunkIds, o) { checkIds(chunkIds, 'readChunks'); current(n); return readChunks(chunkIds, o?.signal); },
     async chunkIdsOfDocument(n, docId) { current(n); return (await readCatalog()).chunks.filter((c) => c.docId === docId).map((c) => c.id); },
-    async readCatalog(n) { current(n); return readCatalog(); },
+    async readCatalog(n, o) { current(n); return readCatalog(o?.signal); },
     async readWholeIndex(n) {
       current(n);
       const { manifest } = pub;
@@ -387,12 +466,12 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const chunks = (await readChunks(ids)).filter((c): c is ChunkRecord => c !== undefined);
       return { manifest, centroids: await store.readCentroids(n), lists, chunks };
     },
-    async readTermBuckets(n, buckets, terms) {
+    async readTermBuckets(n, buckets, terms, o) {
       current(n);
       const { manifest } = pub;
       checkBuckets(name, manifest, buckets);
       const present = buckets.filter((b) => section(SECTION.terms, b));
-      const bytes = await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), undefined, 'low');
+      const bytes = await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), o?.signal, 'low');
       if (manifest !== pub.manifest) throw changedError();
       const byBucket = new Map(present.map((b, i) => [b, bytes[i]!]));
       const only = terms ? new Set(terms) : undefined;
@@ -408,16 +487,20 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       if (n !== name || !adopted) return;
       const present = buckets.filter((b) => Number.isInteger(b) && section(SECTION.terms, b));
       // Fetched now, in parallel; the keyword steps' reads then find them in flight or kept.
-      if (present.length) await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), undefined, 'low').catch(() => undefined);
+      if (present.length) await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), undefined, 'low', true).catch(() => undefined);
     },
     async warmChunks(n, ids) {
       if (n !== name || !adopted || !Array.isArray(ids)) return;
       const valid = ids.filter((id) => Number.isInteger(id) && id >= 0);
-      if (valid.length) await readChunks(valid).catch(() => undefined);
+      if (valid.length) await readChunks(valid, undefined, true).catch(() => undefined);
     },
     async readAccessCounts(n) { checkName(n); return cachedAccess ? new Float64Array(cachedAccess) : new Float64Array(0); },
     async writeAccessCounts(n, counts) { checkName(n); cachedAccess = counts.slice().buffer; await cache.saveAccess(href, counts); },
-    close() { cache.close(); },
+    abortReads() { closing.abort(); },
+    close() {
+      closing.abort();
+      cache.close();
+    },
   };
   return store;
 }

@@ -9,6 +9,7 @@
 // retrieval between decode steps in the 'woven' schedule. Without WebGPU the index runs on the
 // CPU backend and there is no generator: ingest and search work, generate() says why it cannot.
 
+import { abortable } from '../util/abortable.js';
 import { WeftError, checkAborted } from '../errors.js';
 import type { Backend } from '../gpu/context.js';
 import type { Generator } from '../generate/types.js';
@@ -105,11 +106,16 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}), ...(options.language ? { language: options.language } : {}),
   };
 
+  // close() stops the searches and answers in flight (one waiting on a stalled host included), so
+  // that it never waits on them; ingests are let finish (nothing half-written).
+  const closing = new AbortController();
+  const untilClosed = (signal: AbortSignal | undefined) => (signal ? AbortSignal.any([signal, closing.signal]) : closing.signal);
+
   async function* generate(...[input, opts = {}]: Parameters<LocalRag['generate']>) {
     if (unanswerable) throw unanswerable;
     const release = woven ? () => undefined : await requests.acquire();
     try {
-      yield* answer(input, opts);
+      yield* answer(input, { ...opts, signal: untilClosed(opts.signal) });
     } finally {
       release();
     }
@@ -128,9 +134,11 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
       checkAborted(opts.signal, 'The search');
       const { k, nprobe } = searchNumbers(opts);
       const ranking = rankingFor(opts, defaults, k);
-      return serial.run(() => retrieval.search(query, k, {
-        ...ranking, ...(nprobe !== undefined ? { nprobe } : {}), ...(filter ? { filter } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
-      }));
+      // Waiting behind another call ends too when the signal aborts.
+      const signal = untilClosed(opts.signal);
+      return abortable(serial.run(() => retrieval.search(query, k, {
+        ...ranking, ...(nprobe !== undefined ? { nprobe } : {}), ...(filter ? { filter } : {}), signal,
+      })), signal, 'The search');
     },
 
     generate,
@@ -153,6 +161,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     },
 
     async close() {
+      closing.abort();
       await serial.settled();
       await index?.close();
       index = undefined;

@@ -152,8 +152,8 @@ function ranked(mode: SearchMode, vector: Side, lexical: Side, vectorBetter: 'hi
 }
 
 /** The passages of ranked candidates, in order, numbered from 1 (chunks gone since are skipped). */
-async function passagesOf(index: StoredIndex, mode: SearchMode, candidates: readonly Fused[]): Promise<Passage[]> {
-  const chunks = await index.chunks(candidates.map((c) => c.id));
+async function passagesOf(index: StoredIndex, mode: SearchMode, candidates: readonly Fused[], signal: AbortSignal | undefined): Promise<Passage[]> {
+  const chunks = await index.chunks(candidates.map((c) => c.id), { ...(signal ? { signal } : {}) });
   const out: Passage[] = [];
   candidates.forEach((c, i) => {
     const ch = chunks[i];
@@ -255,7 +255,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         let arrived: Promise<unknown> = Promise.resolve();
         if (r.prefetch) {
           const p0 = performance.now();
-          arrived = index.prefetch(q, { nprobe: r.nprobe }).done
+          arrived = index.prefetch(q, { nprobe: r.nprobe, ...(r.signal ? { signal: r.signal } : {}) }).done
             .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
         }
         return { q, arrived };
@@ -288,7 +288,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       let vector = noSide;
       if (start) {
         const { q, arrived } = await start;
-        const session = await timed(() => index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}) }));
+        const session = await timed(() => index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}), ...(r.signal ? { signal: r.signal } : {}) }));
         // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
         // progress decodes), so that a slice in a gap finds its lists cached and only scans —
         // the prefetch first, then before each slice whatever it still lacks (prepare).
@@ -305,7 +305,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
             const step = await timed(() => session.step(r.listsPerSlice));
             trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });
             if (++slices === r.afterSlices && !session.done && r.onPartial) {
-              await r.onPartial(await passagesOf(index, mode, ranked(mode, vectorSide(await session.read()), lexical, vectorBetter, r.k, r.fusion)));
+              await r.onPartial(await passagesOf(index, mode, ranked(mode, vectorSide(await session.read()), lexical, vectorBetter, r.k, r.fusion), r.signal));
             }
           }
           vector = vectorSide(await session.read());
@@ -314,7 +314,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         }
       }
 
-      const candidates = await passagesOf(index, mode, ranked(mode, vector, lexical, vectorBetter, wanted, r.fusion));
+      const candidates = await passagesOf(index, mode, ranked(mode, vector, lexical, vectorBetter, wanted, r.fusion), r.signal);
       if (!r.rerank) return { passages: candidates.slice(0, r.k), busyMs: busy };
       const passages = await rerankPassages(r.rerank.reranker, query, candidates, r.k, { run: timed, trace, ...(r.signal ? { signal: r.signal } : {}), ...window });
       return { passages, busyMs: busy };

@@ -46,6 +46,12 @@ interface WeftSchema extends DBSchema {
 type Stores = StoreNames<WeftSchema>;
 const ALL_STORES: Stores[] = ['manifests', 'centroids', 'lists', 'chunks', 'stats', 'terms'];
 
+/**
+ * What a read takes: a signal that stops it (ABORTED). Stores over a slow tier (the remote store)
+ * honour it within the read; local stores read fast and may ignore it.
+ */
+export interface ReadOptions { signal?: AbortSignal | undefined }
+
 export interface WeftStore {
   readonly dbName: string;
   listIndexes(): Promise<Manifest[]>;
@@ -61,21 +67,21 @@ export interface WeftStore {
   deleteIndex(name: string, options?: { onlyPending?: boolean }): Promise<void>;
   readCentroids(name: string): Promise<CentroidData>;
   /** Reads list records, verifying each checksum (CORRUPT_RECORD names the list). */
-  readLists(name: string, lists: readonly number[]): Promise<ListRecord[]>;
+  readLists(name: string, lists: readonly number[], options?: ReadOptions): Promise<ListRecord[]>;
   /**
    * Applies all changes in one transaction, only if the index is still at `generation`.
    * `onProgress`: records written so far of the commit's total (a large commit takes a while).
    */
   commit(name: string, generation: number, changes: CommitChanges, signal?: AbortSignal, onProgress?: (done: number, total: number) => void): Promise<Manifest>;
   /** Chunks by id (undefined where there is none), each checked (CORRUPT_RECORD names the chunk). Ids are integers in [0, 2^32 - 2] (INVALID_ID). */
-  readChunks(name: string, ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
+  readChunks(name: string, ids: readonly number[], options?: ReadOptions): Promise<(ChunkRecord | undefined)[]>;
   /** Ids of the chunks of one document (their records checked). */
   chunkIdsOfDocument(name: string, docId: string): Promise<number[]>;
   /**
    * Every chunk's id, list, document and metadata (not its text), each record checked, with the
    * generation they belong to (read in one transaction): what a filtered search's allow-list is built from.
    */
-  readCatalog(name: string): Promise<ChunkCatalog>;
+  readCatalog(name: string, options?: ReadOptions): Promise<ChunkCatalog>;
   /** Every record of an index, checked, read in one transaction (for export and rebuilds). */
   readWholeIndex(name: string): Promise<WholeIndex>;
   /**
@@ -90,7 +96,7 @@ export interface WeftStore {
    * Term buckets of the lexical index, each checked (CORRUPT_RECORD names the bucket), with the
    * manifest they belong to (read with them: its lexical totals are the ones to score with).
    */
-  readTermBuckets(name: string, buckets: readonly number[], terms?: readonly string[]): Promise<{ manifest: Manifest; buckets: TermBucket[] }>;
+  readTermBuckets(name: string, buckets: readonly number[], terms?: readonly string[], options?: ReadOptions): Promise<{ manifest: Manifest; buckets: TermBucket[] }>;
   /**
    * A hint, optional: a keyword search is about to read these buckets, step by step. A store over
    * a slow tier (the remote store) starts fetching them all now, so the steps do not each wait a

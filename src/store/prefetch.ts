@@ -10,6 +10,7 @@ import { prepareRows, queryBuffer, rankLists } from '../ivf/probe.js';
 import type { ListCache } from '../cache/list-cache.js';
 import type { Manifest } from './idb-store.js';
 import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
+import { readsWith } from './bound-reads.js';
 
 /** What prefetch and preload need of an index: where its lists are, and a cache (GPU or CPU) to put them in. */
 export interface PrefetchEnv extends IndexEnv {
@@ -45,6 +46,8 @@ export interface PrefetchHandle {
 export interface PrefetchInit {
   /** Checks the query and returns the nprobe to rank with; a throw rejects `done`. */
   check: () => number;
+  /** Stops the prefetch like cancel(). */
+  signal?: AbortSignal | undefined;
   byteBudget: number;
   /** Ranks the query as the index's next operation, on the snapshot current then. */
   exclusive: <T>(fn: (snap: IndexSnapshot) => Promise<T>) => Promise<T>;
@@ -60,6 +63,10 @@ export function prefetchLists(env: PrefetchEnv, query: Float32Array, o: Prefetch
   const planned: number[] = [];
   const arrived: number[] = [];
   let cancelled = false;
+  // cancel() (or the caller's signal) also stops the reads in flight over a slow tier.
+  const stop = new AbortController();
+  const signal = o.signal ? AbortSignal.any([stop.signal, o.signal]) : stop.signal;
+  const store = readsWith(env.store, signal);
   const done = (async () => {
     const nprobe = o.check();
     // Ranking goes through the index's queue: it must not race a rebuild swapping the centroids.
@@ -78,12 +85,13 @@ export function prefetchLists(env: PrefetchEnv, query: Float32Array, o: Prefetch
     // the earlier ones are being uploaded.
     const groups: number[][] = [];
     for (let i = 0, g = 1; i < planned.length; i += g, g = Math.min(g * 2, 16)) groups.push(planned.slice(i, i + g));
-    const reads = groups.map((g) => env.store.readLists(env.name, g));
+    const reads = groups.map((g) => store.readLists(env.name, g));
     reads.forEach((p) => p.catch(() => undefined));
     const keep = new Set(planned);
     let got = 0;
     for (const p of reads) {
-      for (const rec of await p) {
+      // A read stopped by cancel() or the signal ends the prefetch as cancelled.
+      for (const rec of await p.catch((e: unknown) => { if (signal.aborted) { cancelled = true; return []; } throw e; })) {
         if (cancelled || o.closed()) break;
         if (o.generation() !== generation) { cancelled = true; break; } // the index changed under us
         if (cache.has(rec.list)) continue;
@@ -93,7 +101,7 @@ export function prefetchLists(env: PrefetchEnv, query: Float32Array, o: Prefetch
     }
     return { arrived: arrived.slice(), bytes: got, cancelled };
   })();
-  return { planned, arrived, done, cancel() { cancelled = true; } };
+  return { planned, arrived, done, cancel() { cancelled = true; stop.abort(); } };
 }
 
 /** Loads the hottest lists that fit (the ones this index used most before it was closed). */

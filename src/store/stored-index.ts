@@ -9,7 +9,7 @@
 // cpu-search.ts and lists are cached decoded in JS memory (cpu-list-cache.ts), with the same
 // results; training and list assignment run the k-means kernels' arithmetic on the CPU.
 
-import { WeftError } from '../errors.js';
+import { WeftError, checkAborted } from '../errors.js';
 import { backendFrom, type Backend, type GpuContext, type GpuOrCpuOption } from '../gpu/context.js';
 import { createListCache, type CacheStats, type ListCache } from '../cache/list-cache.js';
 import type { CachePolicyName } from '../cache/policy.js';
@@ -32,7 +32,12 @@ import { uploadTrained, type IndexSnapshot } from './snapshot.js';
 import { lexicalSearch, lexicalStats, openLexicalSession, type LexicalHits, type LexicalSearchOptions, type LexicalSession, type LexicalStats } from './lexical-search.js';
 import { openStoredSession, searchBatch, type SearchEnv } from './stored-search.js';
 import { planSplits, type SplitMode } from './rebalance.js';
+import { readsWith } from './bound-reads.js';
+import { abortable } from '../util/abortable.js';
 import { checkExistingIds, planAdd, planCompact, planDelete, planRebuild, type ChunkInput, type WriteEnv } from './writes.js';
+
+/** `env` with its store's reads carrying `signal` (see bound-reads.ts). */
+const withReads = <E extends { store: WeftStore }>(env: E, signal: AbortSignal | undefined): E => (signal ? { ...env, store: readsWith(env.store, signal) } : env);
 
 export type { CacheStats, ChunkInput, LexicalHits, LexicalSearchOptions, LexicalSession, LexicalStats, PrefetchHandle };
 
@@ -116,6 +121,8 @@ export interface SearchOptionsStored {
    * are exactly the k best matching overall.
    */
   filter?: PassageFilter;
+  /** Stops the search (ABORTED), its reads over a slow tier included. */
+  signal?: AbortSignal;
 }
 
 /** What a write that may split lists takes: a signal, and its progress. */
@@ -176,15 +183,15 @@ export interface StoredIndex {
    * step streams the lists it needs and scans them; read() gives the same result as search().
    * With a filter the session's `nprobe` is the number of ranks it probes, widened as search() widens.
    */
-  searchSession(queries: Float32Array, options?: { k?: number; nprobe?: number; filter?: PassageFilter }): Promise<SearchSession>;
+  searchSession(queries: Float32Array, options?: { k?: number; nprobe?: number; filter?: PassageFilter; signal?: AbortSignal }): Promise<SearchSession>;
   /**
    * The live chunks `filter` keeps (undefined for no filter, or one without conditions), as of
    * the index's current generation: e.g. to filter results found by other means.
    */
   allowList(filter: PassageFilter | undefined): Promise<{ has(id: number): boolean; count: number } | undefined>;
   /** Streams the lists `query` will probe, best first, into the cache, up to `byteBudget` bytes. */
-  prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number }): PrefetchHandle;
-  chunks(ids: readonly number[]): Promise<(ChunkRecord | undefined)[]>;
+  prefetch(query: Float32Array, options?: { byteBudget?: number; nprobe?: number; signal?: AbortSignal }): PrefetchHandle;
+  chunks(ids: readonly number[], options?: { signal?: AbortSignal }): Promise<(ChunkRecord | undefined)[]>;
   /** Chunks likely to be read soon: a store over a slow tier starts fetching them (see WeftStore.warmChunks). */
   warmChunks(ids: readonly number[]): void;
   /**
@@ -262,7 +269,11 @@ function cacheBudget(ctx: GpuContext | undefined, manifest: Manifest, layout: La
 }
 
 async function openWith(ctx: GpuContext | undefined, owns: boolean, options: OpenStoredIndexOptions): Promise<StoredIndex> {
-  const { store, name } = options;
+  const { name } = options;
+  // close() stops the reads in flight (over a slow tier: a stalled host) before it waits for the
+  // operations they belong to, so closing never hangs.
+  const closing = new AbortController();
+  const store = readsWith(options.store, closing.signal);
   const cacheFill = options.cacheFill ?? 1;
   if (!(cacheFill > 0 && cacheFill <= 1)) throw new WeftError('INVALID_OPTION', 'cacheFill must be in (0, 1].');
   const hotnessDecay = options.hotnessDecay ?? 0.5;
@@ -460,7 +471,9 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     },
 
     search(queries, opts = {}) {
-      return exclusive(async (s) => {
+      const { signal } = opts;
+      return abortable(exclusive(async (s) => {
+        checkAborted(signal, 'The search');
         empty(s);
         const nq = checkVectors('queries', queries, dim);
         const k = checkK(opts.k, s.manifest.count, largestK);
@@ -476,7 +489,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
             const qn = Math.min(batch, nq - q0);
             const part = queries.subarray(q0 * dim, (q0 + qn) * dim);
             // On the CPU backend every list is scored on the CPU: `missing` changes nothing.
-            const r = searchEnv ? await searchBatch(searchEnv, s, part, k, nprobe, opts.missing ?? 'stream', allow) : await cpuSearchBatch(cpuEnv!, s, part, k, nprobe, allow);
+            const r = searchEnv ? await searchBatch(withReads(searchEnv, signal), s, part, k, nprobe, opts.missing ?? 'stream', allow) : await cpuSearchBatch(withReads(cpuEnv!, signal), s, part, k, nprobe, allow);
             ids.set(r.ids, q0 * k);
             distances.set(r.distances, q0 * k);
           }
@@ -484,19 +497,21 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
           if (++requests % ACCESS_SAVE_EVERY === 0) void saveAccess();
         }
         return { ids, distances, numQueries: nq, k };
-      });
+      }), signal, 'The search');
     },
 
     searchSession(queries, opts = {}) {
-      return exclusive(async (s) => {
+      const { signal } = opts;
+      return abortable(exclusive(async (s) => {
+        checkAborted(signal, 'The search');
         empty(s);
         const nq = checkVectors('queries', queries, dim);
         if (nq > 1024) throw new WeftError('INVALID_OPTION', 'A search session takes at most 1024 queries; split the batch.');
         const k = checkK(opts.k, s.manifest.count, largestK);
         const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
         const allow = await allowFor(s, opts.filter);
-        return searchEnv ? openStoredSession(searchEnv, s, queries, k, nprobe, exclusive, allow) : openCpuSession(cpuEnv!, s, queries, k, nprobe, exclusive, allow);
-      });
+        return searchEnv ? openStoredSession(withReads(searchEnv, signal), s, queries, k, nprobe, exclusive, allow) : openCpuSession(withReads(cpuEnv!, signal), s, queries, k, nprobe, exclusive, allow);
+      }), signal, 'The search');
     },
 
     allowList(filter) {
@@ -511,7 +526,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
         return checkNprobe(ctx, opts.nprobe ?? Math.min(nlist, largestK), nlist);
       };
       return prefetchLists(prefetchEnv, query, {
-        check, byteBudget: opts.byteBudget ?? cache.budget * cacheFill, exclusive,
+        check, byteBudget: opts.byteBudget ?? cache.budget * cacheFill, exclusive, signal: opts.signal,
         generation: () => snap.manifest.generation, closed: () => closed,
       });
     },
@@ -520,19 +535,19 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
       if (ids.length > 0) void store.warmChunks?.(name, ids);
     },
 
-    async chunks(ids) {
-      return store.readChunks(name, checkExistingIds(ids));
+    async chunks(ids, opts = {}) {
+      return store.readChunks(name, checkExistingIds(ids), { signal: opts.signal });
     },
 
     // A keyword search takes its place in the index's queue for the manifest it starts from and
     // for its scoring; its reads (a bucket may come from IndexedDB or the network) run beside
     // the queue (see openLexicalSession).
     async lexicalSearch(query, opts) {
-      return lexicalSearch(store, name, await exclusive(async (s) => s.manifest), query, opts);
+      return lexicalSearch(readsWith(store, opts?.signal), name, await exclusive(async (s) => s.manifest), query, opts);
     },
 
     async lexicalSession(query, opts) {
-      return openLexicalSession(store, name, await exclusive(async (s) => s.manifest), query, opts, (fn) => exclusive(() => fn()));
+      return openLexicalSession(readsWith(store, opts?.signal), name, await exclusive(async (s) => s.manifest), query, opts, (fn) => exclusive(() => fn()));
     },
 
     lexicalStats() {
@@ -544,6 +559,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
 
     async close() {
       if (closed) return;
+      closing.abort();
       await queue;
       closed = true;
       await saveAccess();

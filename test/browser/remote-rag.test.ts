@@ -92,6 +92,66 @@ describe('a published index through the runtime', () => {
     }
   });
 
+  test('a host that stalls: a search whose signal aborts ends at once (each mode), the next one answers, and close() never waits', async () => {
+    const fault = (kind: string) => fetch(`/__weft-range/fault/${file}?kind=${kind}&from=1`, { method: 'POST' });
+    const settle = async (p: Promise<unknown>) => { const t0 = performance.now(); try { await p; return { ms: performance.now() - t0, code: 'none' }; } catch (e) { return { ms: performance.now() - t0, code: (e as { code?: string }).code }; } };
+    const afterMs = (ms: number) => { const ac = new AbortController(); setTimeout(() => ac.abort(), ms); return ac.signal; };
+    // Nothing cached (a database of its own), and a stall timeout far past the test: only the signal can end the wait.
+    const cacheDb = `${cacheDbName}-stall-${crypto.randomUUID()}`;
+    const store = await openRemoteStore(url, { cacheDbName: cacheDb, stallMs: 120_000, localBytes: 0 });
+    const { rag, dispose } = await readerOn(store, store.indexName);
+    try {
+      await fault('stall-body');
+      for (const mode of ['hybrid', 'vector', 'lexical'] as const) {
+        const r = await settle(rag.search(questions[0]!, { k: 5, mode, signal: afterMs(300) }));
+        expect(r, mode).toMatchObject({ code: 'ABORTED' });
+        expect(r.ms, mode).toBeLessThan(300 + 1500);
+      }
+      await fault('none');
+      expect(shape(await rag.search(questions[0]!, { k: 5 }))).toEqual(expected.get(`${questions[0]}/hybrid`));
+      // A search in flight on a stalled host, then close: it ends ABORTED, close returns.
+      await fault('stall-body');
+      const pending = settle(rag.search(questions[2]!, { k: 5, mode: 'vector' }));
+      await new Promise((r) => setTimeout(r, 300));
+      const closed = await settle(rag.close());
+      expect(closed).toMatchObject({ code: 'none' });
+      expect(closed.ms).toBeLessThan(1500);
+      expect((await pending).code).toBe('ABORTED');
+    } finally {
+      await fault('none');
+      await dispose();
+      store.close();
+      await clearRemoteCache(undefined, cacheDb);
+    }
+  });
+
+  test('a host that stalls, through the engine worker: an answer whose signal aborts ends at once, and the next one answers', async () => {
+    const fault = (kind: string) => fetch(`/__weft-range/fault/${file}?kind=${kind}&from=1`, { method: 'POST' });
+    const cacheDb = `${cacheDbName}-stall-worker-${crypto.randomUUID()}`;
+    const reader = await openWorkerRag(`unused-${crypto.randomUUID()}`, { options: { remote: { url, cacheDbName: cacheDb, stallMs: 120_000, localBytes: 0 }, indexName: 'anything' } });
+    try {
+      await fault('stall-body');
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 300);
+      const t0 = performance.now();
+      let ended: string;
+      try {
+        for await (const e of reader.rag.generate('shock waves in a nozzle', { k: 3, maxTokens: 2, signal: ac.signal })) if (e.type === 'done') ended = e.finishReason;
+        ended ??= 'no done event';
+      } catch (e) {
+        ended = (e as { code?: string }).code ?? String(e);
+      }
+      expect(['ABORTED', 'abort']).toContain(ended);
+      expect(performance.now() - t0).toBeLessThan(300 + 2000);
+      await fault('none');
+      expect(shape(await reader.rag.search(questions[1]!, { k: 5 }))).toEqual(expected.get(`${questions[1]}/hybrid`));
+    } finally {
+      await fault('none');
+      await reader.dispose();
+      await clearRemoteCache(undefined, cacheDb);
+    }
+  });
+
   test('the engine worker with `remote` searches as the site does', async () => {
     const reader = await openWorkerRag(`unused-${crypto.randomUUID()}`, { options: { remote: { url, cacheDbName }, indexName: 'anything' } });
     try {

@@ -1,0 +1,49 @@
+// Hostile index files for the remote tier's tests: a valid exported file with its header (and
+// optionally one toc entry) rewritten, every checksum recomputed so that only the lie remains —
+// the header's CRC, the toc's, the trailer's all pass.
+import { crc32 } from '../../src/store/checksum.js';
+import { PRELUDE_BYTES, SECTION } from '../../src/store/index-file.js';
+
+export interface HeaderJson { manifest: Record<string, unknown>; fileId: string; toc: { length: number; crc: number }; pages: number[] }
+
+const pad4 = (n: number) => (4 - (n % 4)) % 4;
+
+/** The header JSON of `file`, and where its body starts. */
+export function readHeader(file: Uint8Array): { header: HeaderJson; bodyOffset: number } {
+  const length = new DataView(file.buffer, file.byteOffset).getUint32(12, true);
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(PRELUDE_BYTES, PRELUDE_BYTES + length))) as HeaderJson;
+  return { header, bodyOffset: PRELUDE_BYTES + length + pad4(length) };
+}
+
+/**
+ * `file` with its header edited by `edit` and, where `entry` is given, the toc entry of that
+ * section kind and key given `length` (the toc's CRC in the header follows unless `edit` sets it).
+ * The trailer is recomputed.
+ */
+export function editFile(file: Uint8Array, edit: (h: HeaderJson) => void, entry?: { kind: keyof typeof SECTION; key: number; length: number }): Uint8Array {
+  const { header, bodyOffset } = readHeader(file);
+  const body = file.slice(bodyOffset, file.byteLength - 4);
+  if (entry) {
+    const toc = new Uint32Array(body.buffer, 0, header.toc.length / 4);
+    for (let i = 0; i < toc.length; i += 6) if (toc[i] === SECTION[entry.kind] && toc[i + 1] === entry.key) toc[i + 4] = entry.length;
+    header.toc.crc = crc32(body.subarray(0, header.toc.length));
+  }
+  edit(header);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(PRELUDE_BYTES + json.byteLength + pad4(json.byteLength) + body.byteLength + 4);
+  out.set(file.subarray(0, PRELUDE_BYTES), 0);
+  const view = new DataView(out.buffer);
+  view.setUint32(12, json.byteLength, true);
+  view.setUint32(16, crc32(json), true);
+  out.set(json, PRELUDE_BYTES);
+  out.set(body, PRELUDE_BYTES + json.byteLength + pad4(json.byteLength));
+  view.setUint32(out.byteLength - 4, crc32(out.subarray(0, out.byteLength - 4)), true);
+  return out;
+}
+
+/** `file` whose prelude states a header of `length` bytes (nothing else changed). */
+export function withHeaderLength(file: Uint8Array, length: number): Uint8Array {
+  const out = file.slice();
+  new DataView(out.buffer).setUint32(12, length, true);
+  return out;
+}
