@@ -10,8 +10,20 @@
 // port. The same code path works in the engine worker (a module Web Worker), on the page, in
 // Deno and in Node. (In a worker, the module also sets itself up on the worker's own port and
 // greets the worker's parent; importWorkerCode keeps that greeting from reaching the app.)
+//
+// In-thread, pdf.js's parser and this reader pass their messages as microtasks, so a PDF read
+// with getTextContent page after page never gave the event loop a turn: on the page a 163 KB PDF
+// that inflates to 64 MB of text froze it for 15.7 s, and an abort was seen only when the parse
+// ended. So the reader yields (yieldToEvents) before every page and, within a page, between the
+// chunks of pdf.js's text stream (streamTextContent): pdf.js fills the stream up to its high-water
+// mark and then waits for the reader to pull, so while the reader yields, the parser waits too,
+// and an abort is seen within a chunk. (pdf.js only enqueues finished text items: one item that
+// runs on for megabytes, glyphs on glyphs, is built in one go; the page's character budget below
+// then fails the document when it arrives.) A PDF whose text runs past the budget (per page, and
+// in all) is UNPARSABLE_DOCUMENT, which costs that document alone.
 
 import { WeftError, checkAborted } from '../errors.js';
+import { yieldToEvents } from '../util/yield.js';
 import type { Section } from './chunk.js';
 
 type Pdfjs = typeof import('pdfjs-dist');
@@ -59,6 +71,38 @@ const unparsable = (name: string, why: string, cause?: unknown) =>
   new WeftError('UNPARSABLE_DOCUMENT', `'${name}' could not be read as a PDF: ${why}`, { details: { name }, ...(cause === undefined ? {} : { cause }) });
 
 type PdfDocument = Awaited<ReturnType<Pdfjs['getDocument']>['promise']>;
+type PdfPage = Awaited<ReturnType<PdfDocument['getPage']>>;
+
+/** How much text one PDF may give, in characters: past either, the document is UNPARSABLE_DOCUMENT. */
+export interface PdfLimits {
+  /** On one page. A dense page of small print holds some 10,000; more than 100 times that is no page a person reads. */
+  pageChars: number;
+  /** In the whole document: some 10,000 dense pages. */
+  totalChars: number;
+}
+
+export const defaultPdfLimits: Readonly<PdfLimits> = { pageChars: 1_000_000, totalChars: 50_000_000 };
+
+const tooMuchText = (name: string, where: string, limit: number, remedy: string) =>
+  unparsable(name, `it has more text ${where} than Weft reads from a PDF (over ${limit.toLocaleString('en-US')} characters), as a PDF built to inflate does. If it is a real document, ${remedy}.`);
+
+/** `promise`, or undefined once `ms` have passed without it settling. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** Yields to the event loop once `everyMs` have passed since the last yield, then checks `signal`. */
+function breather(signal: AbortSignal | undefined, what: string, everyMs = 8) {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < everyMs) return;
+    await yieldToEvents();
+    last = performance.now();
+    checkAborted(signal, what);
+  };
+}
 
 /** An outline (bookmark) entry: its depth (1 outermost), title, and the page it points to (from 0). */
 interface OutlineEntry { depth: number; title: string; page: number }
@@ -66,11 +110,12 @@ interface OutlineEntry { depth: number; title: string; page: number }
 const normalize = (s: string) => s.replace(/\s+/g, ' ').trim().toLowerCase();
 
 /** The outline's entries in document order, each with its page; entries without a resolvable page are left out. */
-async function outlineOf(doc: PdfDocument): Promise<OutlineEntry[]> {
+async function outlineOf(doc: PdfDocument, breathe: () => Promise<void>): Promise<OutlineEntry[]> {
   const out: OutlineEntry[] = [];
   type Item = Awaited<ReturnType<PdfDocument['getOutline']>>[number];
   const walk = async (items: readonly Item[], depth: number) => {
     for (const item of items) {
+      await breathe();
       let page: number | undefined;
       try {
         const dest = typeof item.dest === 'string' ? await doc.getDestination(item.dest) : item.dest;
@@ -90,14 +135,48 @@ async function outlineOf(doc: PdfDocument): Promise<OutlineEntry[]> {
   return out.sort((a, b) => a.page - b.page);
 }
 
+/** pdf.js's text items as they stream in: one per run of text, `hasEOL` where a line ends. */
+type TextChunk = { items: ({ str: string; hasEOL: boolean } | { type: string })[] };
+
+/**
+ * A page's text, its lines as pdf.js ends them, read from pdf.js's text stream chunk by chunk with
+ * `breathe` between chunks (pdf.js waits meanwhile: see the file's header). `count` is given each
+ * chunk's characters and throws when they run past a budget; the stream is then cancelled.
+ */
+async function pageLines(page: PdfPage, breathe: () => Promise<void>, count: (chars: number) => void): Promise<string[]> {
+  const reader = (page.streamTextContent() as ReadableStream<TextChunk>).getReader();
+  const raw: string[] = [];
+  let line = '';
+  try {
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      let chars = 0;
+      for (const item of chunk.value.items) {
+        if (!('str' in item)) continue; // marked-content boundaries
+        line += item.str;
+        chars += item.str.length;
+        if (item.hasEOL) { raw.push(line); line = ''; }
+      }
+      count(chars);
+      await breathe();
+    }
+  } catch (e) {
+    reader.cancel(e).catch(() => undefined); // pdf.js's parser stops at its next pause (its stream needs a reason)
+    throw e;
+  }
+  raw.push(line);
+  return raw;
+}
+
 /**
  * The PDF's text as sections: one per page that has text, with the page number (from 1). Where the
  * PDF has an outline (bookmarks), the outline gives the heading path: an entry applies from its
  * page on, and from the line that reads as its title when the page has one (that line becomes the
- * heading; the page's text before it stays under the previous path). Aborting `signal` stops it
- * between pages (ABORTED).
+ * heading; the page's text before it stays under the previous path). It yields to the event loop
+ * between pages and within a page's text; aborting `signal` stops it there (ABORTED). More text
+ * than `limits` allow (per page, in all) is UNPARSABLE_DOCUMENT.
  */
-export async function pdfSections(bytes: Uint8Array, name: string, signal?: AbortSignal): Promise<Section[]> {
+export async function pdfSections(bytes: Uint8Array, name: string, signal?: AbortSignal, limits: Readonly<PdfLimits> = defaultPdfLimits): Promise<Section[]> {
+  checkAborted(signal, `Reading '${name}'`);
   let lib: Pdfjs;
   try {
     lib = await pdfjs();
@@ -108,27 +187,28 @@ export async function pdfSections(bytes: Uint8Array, name: string, signal?: Abor
   const task = lib.getDocument({ data: bytes.slice(), useWasm: false, disableFontFace: true, useSystemFonts: false, verbosity: 0 });
   try {
     const doc = await task.promise;
-    const outline = await outlineOf(doc);
+    const breathe = breather(signal, `Reading '${name}'`);
+    const outline = await outlineOf(doc, breathe);
     let next = 0; // the first outline entry not applied yet
     const path: string[] = [];
     const apply = (e: OutlineEntry) => { path.length = e.depth - 1; path.push(e.title); };
     const sections: Section[] = [];
-    let chars = 0;
+    let chars = 0; // read so far, for the budget
+    let kept = 0; // in the sections, for "no text layer"
     for (let n = 1; n <= doc.numPages; n++) {
+      await breathe();
       checkAborted(signal, `Reading '${name}'`);
       const page = await doc.getPage(n);
-      const content = await page.getTextContent();
-      const raw: string[] = [];
-      let line = '';
-      for (const item of content.items) {
-        if (!('str' in item)) continue; // marked-content boundaries
-        line += item.str;
-        if (item.hasEOL) { raw.push(line); line = ''; }
-      }
-      raw.push(line);
+      let onPage = 0;
+      const raw = await pageLines(page, breathe, (c) => {
+        onPage += c;
+        chars += c;
+        if (onPage > limits.pageChars) throw tooMuchText(name, `on page ${n}`, limits.pageChars, 'convert it to text first');
+        if (chars > limits.totalChars) throw tooMuchText(name, `in its ${doc.numPages} pages`, limits.totalChars, 'split it into smaller PDFs or convert it to text first');
+      });
       page.cleanup();
       const lines = raw.map((l) => l.replace(/\s+/g, ' ').trim()).filter(Boolean);
-      chars += lines.join('').length;
+      kept += lines.join('').length;
       let from = 0;
       const emit = (to: number) => {
         const text = lines.slice(from, to).join('\n');
@@ -143,7 +223,7 @@ export async function pdfSections(bytes: Uint8Array, name: string, signal?: Abor
       }
       emit(lines.length);
     }
-    if (chars === 0) {
+    if (kept === 0) {
       throw unparsable(name, `it has no text layer (${doc.numPages} page${doc.numPages === 1 ? '' : 's'} of images, e.g. a scan). Run it through OCR, or export it with its text.`);
     }
     return sections;
@@ -154,6 +234,8 @@ export async function pdfSections(bytes: Uint8Array, name: string, signal?: Abor
     const detail = e instanceof Error ? e.message : String(e);
     throw unparsable(name, `it is damaged or not a PDF (${detail}). Open it in a PDF viewer and save or export it again, or convert it to text first.`, e);
   } finally {
-    await task.destroy().catch(() => undefined);
+    // Ends pdf.js's parser. It waits for pdf.js's tasks to stop, and a task waiting for a reader
+    // that is gone would never stop: a stuck teardown must not hold back the document's outcome.
+    await within(task.destroy().catch(() => undefined), 1000);
   }
 }

@@ -18,6 +18,10 @@ export interface PdfOptions {
   encrypted?: boolean;
   /** The document outline (bookmarks). */
   outline?: PdfBookmark[];
+  /** The text's size in points (default 12): a tiny one keeps a very long line on the page, where pdf.js still reads it. */
+  fontSize?: number;
+  /** The distance between lines in points (default 14); 0 writes every line of a page over the first, so any number of them stays on the page. */
+  leading?: number;
 }
 
 /** A PDF with one page per entry of `pages`, each page's lines written top to bottom. */
@@ -29,7 +33,7 @@ export function makePdf(pages: readonly (readonly string[])[], options: PdfOptio
   add('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>');
   const kids: number[] = [];
   for (const lines of pages) {
-    const content = `BT /F1 12 Tf 14 TL 72 720 Td ${lines.map((l) => `${literal(l)} Tj T*`).join(' ')} ET`;
+    const content = `BT /F1 ${options.fontSize ?? 12} Tf ${options.leading ?? 14} TL 72 720 Td ${lines.map((l) => `${literal(l)} Tj T*`).join(' ')} ET`;
     add(`<< /Length ${enc.encode(content).length} >>\nstream\n${content}\nendstream`);
     const contents = objects.length;
     add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${contents} 0 R >>`);
@@ -64,7 +68,7 @@ export function makePdf(pages: readonly (readonly string[])[], options: PdfOptio
   }
   let out = '%PDF-1.4\n%\u00e2\u00e3\u00cf\u00d3\n';
   const offsets: number[] = [];
-  const bytesSoFar = () => latin1(out).length;
+  const bytesSoFar = () => out.length; // one byte per character (latin1 below)
   objects.forEach((body, i) => {
     offsets.push(bytesSoFar());
     out += `${i + 1} 0 obj\n${body}\nendobj\n`;
