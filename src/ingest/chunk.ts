@@ -12,6 +12,13 @@
 // ("… › 3.2. But what about Knoppix…"); the chunk's `headings` keep the full path
 // (test/unit/long-headings.test.ts). Nothing about a document's content makes chunking throw: only
 // a maxTokens too small for any text, or a countTokens that counts one character over it.
+//
+// Characters are budgeted too, whatever the tokenizer counts: WordPiece counts a word of more than
+// 100 characters as one token ([UNK]), so one unbroken 1 MB "word" (a PDF bomb gave a 2 MB one)
+// used to become a 1 MB passage. A word costs the larger of its tokens and its characters (with the
+// space or line break before it) over CHARS_PER_TOKEN, a heading line likewise, so no chunk's text
+// is longer than maxTokens × CHARS_PER_TOKEN characters; a word over the budget is cut by
+// characters like one over it in tokens (test/unit/long-words.test.ts).
 
 import { WeftError } from '../errors.js';
 
@@ -50,7 +57,7 @@ export interface ChunkOptions {
 
 /**
  * A section as words, each counted once: `cost[i]` is word i's tokens without the special
- * tokens, `glued[i]` means word i is a piece of the word before it (a word too long for any
+ * tokens (or its characters with its `sep` over CHARS_PER_TOKEN, where more), `glued[i]` means word i is a piece of the word before it (a word too long for any
  * chunk, cut by characters: joined without a space), `ends[i]` means a sentence or line ends
  * after word i, `sep[i]` is what goes before word i when it is not the first of its chunk (a
  * space, nothing for a glued piece, or a line break with the line's indentation). WordPiece-style
@@ -65,6 +72,14 @@ interface Words {
   sep: string[];
 }
 
+/**
+ * The most characters a token stands for in a chunk: a chunk's text is at most maxTokens times
+ * this long. Generous, so that it never decides where ordinary text is cut (English runs 4 to 5
+ * characters a token, and a word of 15 letters costs no more than its one token did); it only
+ * stops words the tokenizer counts as one token whatever their length.
+ */
+export const CHARS_PER_TOKEN = 16;
+
 /** Indentation kept at the start of a line (code), at most this many characters. */
 const MAX_INDENT = 16;
 
@@ -75,7 +90,10 @@ const MIN_ROOM = 6;
 const SEP = ' › ';
 const ELLIPSIS = '…';
 
-function sectionWords(text: string, count: (s: string) => number, budget: number): Words {
+/** `weigh(w, n)`: what word `w` costs with the `n` characters before it: its tokens, or its characters over CHARS_PER_TOKEN where that is more. */
+type Weigh = (w: string, before?: number) => number;
+
+function sectionWords(text: string, weigh: Weigh, budget: number): Words {
   const out: Words = { text: [], cost: [], glued: [], ends: [], sep: [] };
   for (const line of text.split('\n')) {
     let sep = `\n${/^[ \t]*/.exec(line)![0].slice(0, MAX_INDENT)}`;
@@ -83,12 +101,12 @@ function sectionWords(text: string, count: (s: string) => number, budget: number
       const before = out.text.length;
       for (const w of unit.split(/\s+/)) {
         if (!w) continue;
-        const c = count(w);
+        const c = weigh(w, sep.length);
         if (c <= budget) {
           out.text.push(w); out.cost.push(c); out.glued.push(false); out.ends.push(false); out.sep.push(sep);
         } else {
-          cutWord(w, c, count, budget).forEach(([piece, pc], i) => {
-            out.text.push(piece); out.cost.push(pc); out.glued.push(i > 0); out.ends.push(false); out.sep.push(i > 0 ? '' : sep);
+          cutWord(w, weigh(w), weigh, budget).forEach(([piece, pc], i) => {
+            out.text.push(piece); out.cost.push(i > 0 ? pc : weigh(piece, sep.length)); out.glued.push(i > 0); out.ends.push(false); out.sep.push(i > 0 ? '' : sep);
           });
         }
         sep = ' ';
@@ -99,32 +117,40 @@ function sectionWords(text: string, count: (s: string) => number, budget: number
   return out;
 }
 
-/** Cuts a word that alone exceeds the budget into pieces that fit, by characters (whole code points). */
-function cutWord(word: string, cost: number, count: (s: string) => number, budget: number): [string, number][] {
-  const chars = Array.from(word);
+/** `i`, or `i - 1` where `i` would split a surrogate pair: pieces are whole code points. */
+const pointAt = (s: string, i: number) => (i > 0 && i < s.length && /[\uDC00-\uDFFF]/.test(s[i]!) && /[\uD800-\uDBFF]/.test(s[i - 1]!) ? i - 1 : i);
+
+/** Where the code point at `i` ends. */
+const pointEnd = (s: string, i: number) => i + (s.codePointAt(i)! > 0xffff ? 2 : 1);
+
+/**
+ * Cuts a word that alone exceeds the budget into pieces that fit, by characters (whole code
+ * points); the first `most` pieces only where that is all the caller uses (a heading's first words).
+ */
+function cutWord(word: string, cost: number, count: (s: string) => number, budget: number, most = Infinity): [string, number][] {
   const pieces: [string, number][] = [];
   let at = 0;
   // Characters per piece, guessed from the whole word's density and corrected as pieces are counted.
-  let guess = Math.max(1, Math.floor((chars.length * budget) / cost));
-  while (at < chars.length) {
-    let len = Math.min(guess, chars.length - at);
-    let piece = chars.slice(at, at + len).join('');
-    let c = count(piece);
-    while (c > budget && len > 1) {
-      len = Math.max(1, Math.min(len - 1, Math.floor((len * budget) / c)));
-      piece = chars.slice(at, at + len).join('');
-      c = count(piece);
+  let guess = Math.max(1, Math.floor((word.length * budget) / cost));
+  while (at < word.length && pieces.length < most) {
+    const least = pointEnd(word, at); // a piece holds at least one code point
+    const piece = (len: number) => word.slice(at, Math.max(least, pointAt(word, Math.min(word.length, at + len))));
+    let p = piece(guess);
+    let c = count(p);
+    while (c > budget && at + p.length > least) {
+      p = piece(Math.max(1, Math.min(p.length - 1, Math.floor((p.length * budget) / c))));
+      c = count(p);
     }
-    pieces.push([piece, c]);
-    at += len;
-    guess = len;
+    pieces.push([p, c]);
+    at += p.length;
+    guess = p.length;
   }
   return pieces;
 }
 
 /**
  * The heading path as repeated at the top of each chunk, estimated (words counted once, added up)
- * at no more than `cap` tokens: the whole path where it fits; else the innermost headings that fit
+ * at no more than `cap` tokens (`count` weighs a word's characters too): the whole path where it fits; else the innermost headings that fit
  * after "… › " standing for the outer ones; else the first words of the innermost heading, cut with
  * "…" (its first word cut by characters where even that is too long); '' where nothing fits.
  * Blank headings are left out.
@@ -160,7 +186,7 @@ function headingPrefix(path: readonly string[], cap: number, count: (s: string) 
     const c = count(w);
     if (c <= left) { kept += (kept ? ' ' : '') + w; left -= c; continue; }
     if (!kept) {
-      const [piece, pc] = cutWord(w, c, count, left)[0]!;
+      const [piece, pc] = cutWord(w, c, count, left, 1)[0]!;
       if (pc <= left) kept = piece;
     }
     break;
@@ -190,29 +216,34 @@ export function chunkSections(doc: { id: string; metadata?: Record<string, unkno
     if (c === undefined) { c = Math.max(0, opts.countTokens(w) - special); memo.set(w, c); }
     return c;
   };
+  const weigh: Weigh = (w, before = 0) => Math.max(count(w), (w.length + before) / CHARS_PER_TOKEN);
+  // In a heading line every word comes after a space or a separator.
+  const headingWord = (w: string) => weigh(w, 1);
   const headingCosts = new Map<string, number>();
   const headingCost = (h: string) => {
     let c = headingCosts.get(h);
     if (c === undefined) {
       c = 0;
-      for (const w of h.split(/\s+/)) if (w) c += count(w);
+      for (const w of h.split(/\s+/)) if (w) c += headingWord(w);
       headingCosts.set(h, c);
     }
     return c;
   };
+  // A heading line's real cost: its tokens, or its characters over CHARS_PER_TOKEN where that is more.
+  const lineCost = (line: string) => (line ? Math.max(opts.countTokens(line) - special, line.length / CHARS_PER_TOKEN, 0) : 0);
   for (const section of sections) {
     const metadata = { ...(doc.metadata ?? {}), ...(section.page !== undefined ? { page: section.page } : {}) };
     // Estimated by words, then counted for real; where a tokenizer does not add up over words and
     // the real count is over the cap, shortened again by what it is over (at most a few times).
-    let prefix = headingPrefix(section.headings, headingCap, count, headingCost);
-    let prefixTokens = prefix ? Math.max(0, opts.countTokens(prefix) - special) : 0;
-    for (let cap = headingCap, tries = 0; prefixTokens > headingCap; tries++) {
-      cap -= prefixTokens - headingCap;
-      prefix = tries < 3 ? headingPrefix(section.headings, cap, count, headingCost) : '';
-      prefixTokens = prefix ? Math.max(0, opts.countTokens(prefix) - special) : 0;
+    let prefix = headingPrefix(section.headings, headingCap, headingWord, headingCost);
+    let prefixCost = lineCost(prefix);
+    for (let cap = headingCap, tries = 0; prefixCost > headingCap; tries++) {
+      cap -= prefixCost - headingCap;
+      prefix = tries < 3 ? headingPrefix(section.headings, cap, headingWord, headingCost) : '';
+      prefixCost = lineCost(prefix);
     }
-    const budget = space - prefixTokens;
-    const words = sectionWords(section.text, count, budget);
+    const budget = space - prefixCost;
+    const words = sectionWords(section.text, weigh, budget);
     const n = words.text.length;
     const join = (from: number, to: number) => {
       let s = '';
