@@ -32,12 +32,12 @@ async function watch(parse: (signal: AbortSignal) => Promise<unknown>, abortAfte
 beforeAll(async () => {
   // pdf.js loads on the first PDF, and its parser's code warms up: not part of what is measured.
   await parseDocument({ id: 'warm.pdf', type: 'pdf', bytes: makePdf(Array.from({ length: 300 }, () => [line])) });
-});
+}, 60_000);
 
 test('PDF of many pages: the page stays responsive and an abort lands within a second', async () => {
-  const bytes = makePdf(Array.from({ length: 6000 }, () => [line, line]));
+  const bytes = makePdf(Array.from({ length: 5000 }, () => [line, line]));
   const run = await watch((signal) => parseDocument({ id: 'long.pdf', type: 'pdf', bytes }, { signal }), 300);
-  console.log(`6000 pages aborted at 300 ms: ended ${run.afterAbort?.toFixed(0)} ms after the abort, longest gap between ticks ${run.gap.toFixed(0)} ms`);
+  console.log(`5000 pages aborted at 300 ms: ended ${run.afterAbort?.toFixed(0)} ms after the abort, longest gap between ticks ${run.gap.toFixed(0)} ms`);
   expect(run).toMatchObject({ error: { code: 'ABORTED', message: expect.stringContaining("'long.pdf'") } });
   expect(run.afterAbort).toBeLessThan(1000);
   expect(run.gap).toBeLessThan(1000);
