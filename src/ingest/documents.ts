@@ -114,7 +114,7 @@ export async function parseSections(text: string, type: TextDocumentType = 'text
 /**
  * A document's sections, with their heading paths (and pages, for a PDF). Rejects with
  * UNPARSABLE_DOCUMENT, naming the document, when it cannot be read (a damaged or encrypted PDF,
- * HTML with no text); aborting `options.signal` stops a long PDF between pages (ABORTED).
+ * HTML with no text); aborting `options.signal` stops a long PDF between pages and between chunks of a page's text (ABORTED); a PDF with more text than pdf.ts's budget is UNPARSABLE_DOCUMENT.
  */
 export async function parseDocument(doc: DocumentInput, options: { signal?: AbortSignal } = {}): Promise<Section[]> {
   if (doc.type === 'pdf') {
