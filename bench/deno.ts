@@ -1,7 +1,7 @@
 // Runs a benchmark outside the browser, in Deno's WebGPU (wgpu on Vulkan/Metal/D3D12), for
 // machines where a real GPU has no Chromium:
 //   deno run -A --unstable-webgpu --node-modules-dir=manual <bundle> search|tiers|rag '{json options}' [--store DIR]
-// `tiers` and `rag` keep the index in Deno's file store (src/store/fs-deno.ts; Deno has no
+// `tiers` and `rag` keep the index in Deno's file store (src/storage/fs-deno.ts; Deno has no
 // IndexedDB) under DIR (default: a temporary folder, removed afterwards): `rag --regime idb` is
 // then lists cold in files. `rag` reads ../shared/assets (stories260K, the MiniLM tokenizer,
 // Cranfield) unless "assets" says where; its remote regime needs the browser (network emulation).
@@ -11,8 +11,8 @@ import { runSearchBench, type SearchBenchOptions } from './search.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
 import type { BenchStores } from './stores.js';
-import { openFileStore } from '../src/store/file-store.js';
-import { denoFileSystem } from '../src/store/fs-deno.js';
+import { openFileStore } from '../src/storage/file-store.js';
+import { denoFileSystem } from '../src/storage/fs-deno.js';
 
 declare const Deno: {
   args: string[]; exit(code: number): never;

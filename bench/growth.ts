@@ -10,7 +10,7 @@
 import { createGpuContext, createRng, gaussianMixture, type StorageType } from '../src/weft.js';
 import { layoutFor } from '../src/ivf/codec.js';
 import { nlistFor, splitBound } from '../src/ivf/sizing.js';
-import { deleteStore, openStore } from '../src/store/idb-store.js';
+import { deleteStore, openStore } from '../src/storage/idb-store.js';
 import { createStoredIndex, type StoredIndex } from '../src/store/stored-index.js';
 
 export interface GrowthBenchOptions { n: number; dim: number; storage: StorageType; nprobe: number; k: number; queries: number; seed: number }

@@ -1,6 +1,6 @@
 // The storage tier a benchmark keeps its index in: IndexedDB in the browser (the default); under
-// Deno, which has no IndexedDB, bench/deno.ts passes its file store (src/store/fs-deno.ts).
-import { deleteStore, openStore, type WeftStore } from '../src/store/idb-store.js';
+// Deno, which has no IndexedDB, bench/deno.ts passes its file store (src/storage/fs-deno.ts).
+import { deleteStore, openStore, type WeftStore } from '../src/storage/idb-store.js';
 
 export interface BenchStores {
   kind: string;

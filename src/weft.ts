@@ -18,7 +18,7 @@ export {
 export { referenceSearch, referenceIvfSearch, referenceProbes, recallAtK, type ReferenceList } from './ivf/reference.js';
 export { layoutFor, toHalf, fromHalf, type Layout, type ScalarQuantizer } from './ivf/codec.js';
 export { gaussianMixture, createRng, type Rng } from './random.js';
-export { openStore, deleteStore, FORMAT_VERSION, type WeftStore, type Manifest, type ListRecord, type ChunkRecord, type CommitChanges, type StoreOptions } from './store/idb-store.js';
+export { openStore, deleteStore, FORMAT_VERSION, type WeftStore, type Manifest, type ListRecord, type ChunkRecord, type CommitChanges, type StoreOptions } from './storage/idb-store.js';
 export {
   createStoredIndex, openStoredIndex,
   type StoredIndex, type CreateStoredIndexOptions, type OpenStoredIndexOptions, type CacheOptions, type CacheStats, type PrefetchHandle, type ChunkInput,
@@ -26,12 +26,12 @@ export {
 export type { CachePolicyName } from './cache/policy.js';
 export type { LexicalSession, LexicalSearchOptions, LexicalStats, LexicalHits } from './store/lexical-search.js';
 export { loadAnalyzer, STEMMED_LANGUAGES } from './lexical/analyzer.js';
-export type { LexicalManifest } from './store/records.js';
+export type { LexicalManifest } from './storage/records.js';
 export type { PassageFilter, MetadataValue, MetadataRange, MetadataCondition } from './store/filter.js';
-export { exportIndex, importIndex, parseIndexFile } from './store/portable.js';
+export { exportIndex, importIndex, parseIndexFile } from './storage/portable.js';
 export { openRemoteIndex, type RemoteIndex, type RemoteIndexOptions } from './remote/remote-index.js';
-export { openRemoteStore, type RemoteStore, type RemoteStoreOptions, type RemoteStats } from './remote/remote-store.js';
-export { clearRemoteCache } from './remote/section-cache.js';
+export { openRemoteStore, type RemoteStore, type RemoteStoreOptions, type RemoteStats } from './storage/remote/remote-store.js';
+export { clearRemoteCache } from './storage/remote/section-cache.js';
 export {
   chunkDocument, chunkSections, parseDocument, parseSections, readDocument,
   type DocumentInput, type TextDocumentInput, type BinaryDocumentInput, type TextDocumentType, type ReadDocument, type DocumentType, type Chunk, type ChunkOptions, type Section,

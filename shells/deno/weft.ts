@@ -1,6 +1,6 @@
 // Weft in a terminal, on Deno's WebGPU: `ingest <folder>`, an interactive `chat` and a one-shot
 // `ask "…"`, on the same library code as the page (createRag, the stored index, the models), with
-// the index kept in files (src/store/file-store.ts) instead of IndexedDB; `publish <folder> --out
+// the index kept in files (src/storage/file-store.ts) instead of IndexedDB; `publish <folder> --out
 // FILE` ingests a folder and writes its index as one file for a static host, which pages search
 // in place with openRemoteIndex (a site ships a prebuilt index of its docs).
 //
@@ -16,10 +16,10 @@
 
 import { createGpuContext, type GpuContext } from '../../src/gpu/context.js';
 import { createRag, createOnnxEmbedder, createWebLlmGenerator, loadLlama2c, WeftError, type Embedder, type Generator, type LocalRag } from '../../src/entries/rag.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
-import { openFileStore } from '../../src/store/file-store.js';
-import { exportIndex } from '../../src/store/portable.js';
-import { denoFileSystem } from '../../src/store/fs-deno.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
+import { openFileStore } from '../../src/storage/file-store.js';
+import { exportIndex } from '../../src/storage/portable.js';
+import { denoFileSystem } from '../../src/storage/fs-deno.js';
 import type { LoadProgress } from '../../src/util/progress.js';
 import { documentTypeOfName, mimeTypeOfName, readableTypes } from '../../src/ingest/file-types.js';
 import { interrupts, lineReader, progressBars, routeConsole, skippedList, sourcesList, write, type DenoTerminal, type ProgressBars, type Skipped } from './terminal.js';

@@ -3,7 +3,7 @@
 // with three tiers, GPU ← IndexedDB ← HTTP. The index owns its store: closing it closes both.
 
 import { openStoredIndex, type CacheOptions, type StoredIndex } from '../store/stored-index.js';
-import { openRemoteStore, type RemoteStore, type RemoteStoreOptions } from './remote-store.js';
+import { openRemoteStore, type RemoteStore, type RemoteStoreOptions } from '../storage/remote/remote-store.js';
 
 export interface RemoteIndexOptions extends CacheOptions, RemoteStoreOptions {}
 

@@ -11,7 +11,7 @@
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { WeftError } from '../errors.js';
-import { crc32 } from '../store/checksum.js';
+import { crc32 } from '../storage/checksum.js';
 import { createPolicy, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
 
 /** A KV snapshot as bytes: what the IndexedDB tier stores. */

@@ -2,7 +2,7 @@
 // end to end by comlink's Remote<EngineApi>) and the options that open a RAG runtime there. Types
 // only; the engine host (engine-host.ts, run by workers/engine.worker.ts) implements it, src/runtime/engine.ts and client.ts call it.
 
-import type { RemoteStoreOptions } from '../remote/remote-store.js';
+import type { RemoteStoreOptions } from '../storage/remote/remote-store.js';
 import type { Backend } from '../gpu/context.js';
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../generate/types.js';
 import type { WebLlmModel } from '../generate/webllm.js';

@@ -19,8 +19,8 @@ import type { Reranker } from '../rerank/types.js';
 import type { LoadProgress } from '../util/progress.js';
 import { createRag } from './rag.js';
 import type { LocalRag, RagEvent, RagOptions } from './types.js';
-import { openStore, type WeftStore } from '../store/idb-store.js';
-import { openRemoteStore } from '../remote/remote-store.js';
+import { openStore, type WeftStore } from '../storage/idb-store.js';
+import { openRemoteStore } from '../storage/remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
 /** The createRag options that RagWorkerOptions passes through unchanged. */

@@ -7,7 +7,7 @@ import type { Embedder } from '../embed/onnx-embedder.js';
 import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.js';
 import type { Metric, StorageType } from '../ivf/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
-import type { WeftStore } from '../store/idb-store.js';
+import type { WeftStore } from '../storage/idb-store.js';
 import type { StoredIndex } from '../store/stored-index.js';
 import type { PassageFilter } from '../store/filter.js';
 import type { Reranker } from './reranking.js';

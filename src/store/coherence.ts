@@ -9,8 +9,8 @@
 
 import { WeftError } from '../errors.js';
 import type { ListCache } from '../cache/list-cache.js';
-import type { Manifest } from './idb-store.js';
-import { sameRange } from './index-checks.js';
+import type { Manifest } from '../storage/idb-store.js';
+import { sameRange } from '../storage/index-checks.js';
 import { uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
 export interface CoherenceEnv extends IndexEnv {

@@ -10,9 +10,9 @@ import { WeftError } from '../errors.js';
 import { loadAnalyzer } from '../lexical/analyzer.js';
 import { Scores, accumulate, checkLexicalK, queryTerms, topK, type LexicalHits } from '../lexical/bm25.js';
 import { bucketOf } from '../lexical/postings.js';
-import type { WeftStore } from './idb-store.js';
-import { lexicalOf } from './lexical-records.js';
-import type { Manifest } from './records.js';
+import type { WeftStore } from '../storage/idb-store.js';
+import { lexicalOf } from '../storage/lexical-records.js';
+import type { Manifest } from '../storage/records.js';
 
 export type { LexicalHits };
 

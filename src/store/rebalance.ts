@@ -23,7 +23,7 @@ import { SPLIT_FACTOR, maxListSize, nlistFor, splitBound, targetListSize } from 
 import { assignLists, trainIvf } from '../ivf/train.js';
 import { NO_ID, type ListRecord } from '../ivf/types.js';
 import { MAX_NLIST } from '../ivf/validate.js';
-import type { CentroidData, ChunkRecord } from './records.js';
+import type { CentroidData, ChunkRecord } from '../storage/records.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
 /** Lists near each list over the bound that are re-clustered with it, and near each new centroid whose vectors may move to it. */

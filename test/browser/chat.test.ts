@@ -11,7 +11,7 @@ import { cleanRewrite, DEFAULT_REWRITE_INSTRUCTION } from '../../src/runtime/con
 import { createRag } from '../../src/runtime/rag.js';
 import type { ChatMessage, GenerateInput, GenerateOptions, LocalRag, RagEvent } from '../../src/runtime/types.js';
 import type { ChatCompletionChunk } from '../../src/runtime/completions.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
+import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { gpuTest } from './harness.js';

@@ -5,7 +5,7 @@ import { afterEach, expect, test } from 'vitest';
 import { page } from 'vitest/browser';
 import '../../src/entries/chat.js';
 import type { WeftChat } from '../../src/entries/chat.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import { workerOptions } from '../support/rag-runtimes.js';
 
 const dbName = `weft-nogpu-chat-${crypto.randomUUID()}`;

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { createGpuContext, gaussianMixture, NO_ID, referenceIvfSearch, type SearchResult } from '../../src/weft.js';
 import { decodeRows, deinterleave, layoutFor } from '../../src/ivf/codec.js';
 import { normalizeRows } from '../../src/ivf/codec.js';
-import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { deleteStore, openStore, type WeftStore } from '../../src/storage/idb-store.js';
 import { createStoredIndex, openStoredIndex } from '../../src/store/stored-index.js';
 import { createRag } from '../../src/runtime/rag.js';
 import { createRagInWorker } from '../../src/runtime/client.js';

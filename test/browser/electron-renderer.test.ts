@@ -9,7 +9,7 @@ import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createRag } from '../../src/runtime/rag.js';
 import type { RagEvent } from '../../src/runtime/types.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
+import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { installTestShell, removeTestShell, shellFolder } from '../support/electron-bridge.js';

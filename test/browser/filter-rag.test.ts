@@ -5,7 +5,7 @@
 // uses only matching passages.
 import { describe, expect, inject, test } from 'vitest';
 import type { Passage, PassageFilter, RagEvent } from '../../src/runtime/types.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 
 /** Cranfield abstracts; group = position % 100, so one group is about 1% of 150 documents' chunks. */

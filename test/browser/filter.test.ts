@@ -6,7 +6,7 @@
 import { describe, expect } from 'vitest';
 import { createFlatIndex, createIvfIndex, gaussianMixture, NO_ID, referenceSearch, type GpuContext, type ReferenceList, type SearchResult } from '../../src/weft.js';
 import { decodeRows, deinterleave, layoutFor } from '../../src/ivf/codec.js';
-import { openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
 import { createStoredIndex, openStoredIndex } from '../../src/store/stored-index.js';
 import type { PassageFilter } from '../../src/store/filter.js';
 import { expectSameTopK, freshSeed, gpuTest } from './harness.js';

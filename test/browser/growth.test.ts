@@ -9,7 +9,7 @@ import { gaussianMixture, type GpuContext } from '../../src/weft.js';
 import { encodeRows, layoutFor } from '../../src/ivf/codec.js';
 import { recordsFromLabels } from '../../src/ivf/list-records.js';
 import { maxListSize, nlistFor, splitBound } from '../../src/ivf/sizing.js';
-import { openStore } from '../../src/store/idb-store.js';
+import { openStore } from '../../src/storage/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { indexCleanup } from './store-fixtures.js';

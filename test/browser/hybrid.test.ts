@@ -9,7 +9,7 @@ import { fuse } from '../../src/runtime/fusion.js';
 import { createBatchedSession, rerank, type Reranker } from '../../src/rerank/types.js';
 import { createLlama2cReranker } from '../../src/rerank/llama2c-reranker.js';
 import type { Passage, RagEvent } from '../../src/runtime/types.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import { cranfieldAbstracts, openLocalRag, ragRuntimes, reference, workerOptions } from '../support/rag-runtimes.js';
 
 /** 120 Cranfield abstracts and one note holding a part code no abstract has. */

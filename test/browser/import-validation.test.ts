@@ -3,11 +3,11 @@
 // export and recomputes every section CRC and the trailer, so only validation can catch it.
 import { describe, expect, test } from 'vitest';
 import { gaussianMixture, NO_ID, type GpuContext } from '../../src/weft.js';
-import { crc32 } from '../../src/store/checksum.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
-import { exportIndex, importIndex } from '../../src/store/portable.js';
+import { crc32 } from '../../src/storage/checksum.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
+import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { exportVersion1 } from '../support/index-file-v1.js';
-import { FORMAT_VERSION } from '../../src/store/records.js';
+import { FORMAT_VERSION } from '../../src/storage/records.js';
 import { lexicalSearch } from '../../src/store/lexical-search.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
 import { createStoredIndex } from '../../src/store/stored-index.js';

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { IngestProgress } from '../../src/runtime/types.js';
 import { layoutFor } from '../../src/ivf/codec.js';
 import { splitBound } from '../../src/ivf/sizing.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
+import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 
 let dbName = '';

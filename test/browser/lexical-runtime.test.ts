@@ -3,7 +3,7 @@
 // runtime is closed and opened again (a reload) the chunks the keyword search finds are exactly
 // the chunks the vector search finds.
 import { describe, expect, test } from 'vitest';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import type { Rag } from '../../src/runtime/types.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 

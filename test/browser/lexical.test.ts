@@ -6,9 +6,9 @@
 // closing and reopening, and between two tabs (two store connections).
 import { describe, expect } from 'vitest';
 import { createRng, gaussianMixture, type GpuContext } from '../../src/weft.js';
-import { openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
-import { exportIndex, importIndex } from '../../src/store/portable.js';
+import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { indexCleanup } from './store-fixtures.js';

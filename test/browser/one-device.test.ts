@@ -7,7 +7,7 @@ import { afterEach, expect, inject, test } from 'vitest';
 import { createEngineHost } from '../../src/runtime/engine-host.js';
 import { createRagInWorker } from '../../src/runtime/client.js';
 import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 

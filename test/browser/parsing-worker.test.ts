@@ -5,7 +5,7 @@
 // What is indexed is read back through search (every passage: k = size, all lists probed).
 import { describe, expect, inject, test } from 'vitest';
 import type { Passage, Rag } from '../../src/runtime/types.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import { makeBrokenPdf, makePdf } from '../support/pdf.js';
 import { openLocalRag, openWorkerRag } from '../support/rag-runtimes.js';
 

@@ -4,7 +4,7 @@
 import { describe, expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/runtime/client.js';
 import type { Rag, RagEvent } from '../../src/runtime/types.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import { assets, cranfieldAbstracts, openLocalRag, reference, workerOptions } from '../support/rag-runtimes.js';
 
 async function cranfield(n: number) {

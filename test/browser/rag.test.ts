@@ -5,7 +5,7 @@ import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createRag } from '../../src/runtime/rag.js';
 import type { GenerateOptions, Rag, RagEvent } from '../../src/runtime/types.js';
-import { deleteStore, openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { deleteStore, openStore, type WeftStore } from '../../src/storage/idb-store.js';
 import { WeftError } from '../../src/errors.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';

@@ -7,10 +7,10 @@ import type { Passage, TraceStage } from '../../src/runtime/types.js';
 import { createRag } from '../../src/runtime/rag.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { createGpuContext } from '../../src/gpu/context.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
-import { exportIndex } from '../../src/store/portable.js';
-import { openRemoteStore, type RemoteStore } from '../../src/remote/remote-store.js';
-import { clearRemoteCache } from '../../src/remote/section-cache.js';
+import { deleteStore, openStore } from '../../src/storage/idb-store.js';
+import { exportIndex } from '../../src/storage/portable.js';
+import { openRemoteStore, type RemoteStore } from '../../src/storage/remote/remote-store.js';
+import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { cranfieldAbstracts, embeddingGraph, openLocalRag, openWorkerRag, workerOptions } from '../support/rag-runtimes.js';
 
 const cacheDbName = 'weft-remote-rag-test';

@@ -6,10 +6,10 @@
 import { afterEach, describe, expect } from 'vitest';
 import { gaussianMixture, type GpuContext } from '../../src/weft.js';
 import { createStoredIndex } from '../../src/store/stored-index.js';
-import { exportIndex } from '../../src/store/portable.js';
+import { exportIndex } from '../../src/storage/portable.js';
 import { openRemoteIndex, type RemoteIndex } from '../../src/remote/remote-index.js';
-import { clearRemoteCache, openSectionCache } from '../../src/remote/section-cache.js';
-import { openStore, deleteStore } from '../../src/store/idb-store.js';
+import { clearRemoteCache, openSectionCache } from '../../src/storage/remote/section-cache.js';
+import { openStore, deleteStore } from '../../src/storage/idb-store.js';
 import { exportVersion1 } from '../support/index-file-v1.js';
 import { freshSeed, gpuTest } from './harness.js';
 

@@ -4,10 +4,10 @@
 // and format-2 indexes (no checksums; no lexical index), which only IndexedDB has.
 import { describe, expect, test } from 'vitest';
 import { openDB } from 'idb';
-import { crc32 } from '../../src/store/checksum.js';
-import { FORMAT_VERSION } from '../../src/store/idb-store.js';
+import { crc32 } from '../../src/storage/checksum.js';
+import { FORMAT_VERSION } from '../../src/storage/idb-store.js';
 import { storeIntegrityBehaviour, lexicalAgreement } from '../support/store-behaviour.js';
-import { sealedManifest, storedChunk } from '../../src/store/records.js';
+import { sealedManifest, storedChunk } from '../../src/storage/records.js';
 import { lexicalSearch } from '../../src/store/lexical-search.js';
 import { idbBackend } from './idb-backend.js';
 import { storeSession } from './store-fixtures.js';

@@ -5,9 +5,9 @@
 // hook first — the WeftStore interface is public, so this is what a wrapped store would see.
 import { describe, expect } from 'vitest';
 import { gaussianMixture, NO_ID, type GpuContext } from '../../src/weft.js';
-import { openStore, type WeftStore } from '../../src/store/idb-store.js';
+import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
-import { exportIndex, importIndex } from '../../src/store/portable.js';
+import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { indexCleanup } from './store-fixtures.js';
 

@@ -16,7 +16,7 @@ import type { GenerateOptions, Passage, RagEvent, TraceStage } from '../../src/r
 import { defaultPromptTemplate, fitPassages, promptText, type PromptSpec } from '../../src/runtime/citations.js';
 import { renderConversation, type WebLlmConvTemplate } from '../../src/generate/webllm-template.js';
 import type { Generator } from '../../src/generate/types.js';
-import { deleteStore } from '../../src/store/idb-store.js';
+import { deleteStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { deleteStandInFiles, webllmModelUrl, type StandInRecord } from '../support/webllm-stand-in.js';

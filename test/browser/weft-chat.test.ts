@@ -10,9 +10,9 @@ import '../../src/entries/chat.js';
 import { splitCitations } from '../../src/chat/citations.js';
 import type { WeftChat } from '../../src/entries/chat.js';
 import type { RagEvent, RagWorkerOptions } from '../../src/entries/client.js';
-import { deleteStore, openStore } from '../../src/store/idb-store.js';
-import { exportIndex } from '../../src/store/portable.js';
-import { clearRemoteCache } from '../../src/remote/section-cache.js';
+import { deleteStore, openStore } from '../../src/storage/idb-store.js';
+import { exportIndex } from '../../src/storage/portable.js';
+import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 

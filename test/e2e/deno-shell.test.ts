@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { createRng } from '../../src/random.js';
-import { parseIndexFile } from '../../src/store/portable.js';
+import { parseIndexFile } from '../../src/storage/portable.js';
 import { makeBrokenPdf, makePdf } from '../support/pdf.js';
 
 const root = resolve(import.meta.dirname, '../..');

@@ -14,7 +14,7 @@ test('a commit beyond the storage quota fails with STORAGE_FULL and loses nothin
   await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(fx.url).origin, quotaSize: 4 * 1024 * 1024 });
   const page = await fx.page(context);
   const result = await page.evaluate(async () => {
-    const { store } = (window as unknown as { weft: { store: typeof import('../../src/store/idb-store.js') } }).weft;
+    const { store } = (window as unknown as { weft: { store: typeof import('../../src/storage/idb-store.js') } }).weft;
     const words = (n: number) => { const a = new Uint32Array(n); for (let i = 0; i < n; i += 16384) crypto.getRandomValues(a.subarray(i, i + 16384)); return a; };
     const list = (l: number, count: number) => ({ list: l, count, ids: words(count).map((x) => x >>> 1), codes: words(count * 8) });
     const s = await store.openStore({ dbName: 'quota' });

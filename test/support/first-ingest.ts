@@ -2,7 +2,7 @@
 // for every store (test/unit/first-ingest-race.test.ts on files, test/browser/first-ingest-race
 // on IndexedDB). `expect` is the caller's (vitest's, in either project).
 import type { LocalRag } from '../../src/runtime/types.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
 import { documents } from './stand-ins.js';
 
 type Expect = typeof import('vitest').expect;

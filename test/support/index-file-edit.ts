@@ -1,8 +1,8 @@
 // Hostile index files for the remote tier's tests: a valid exported file with its header (and
 // optionally one toc entry) rewritten, every checksum recomputed so that only the lie remains —
 // the header's CRC, the toc's, the trailer's all pass.
-import { crc32 } from '../../src/store/checksum.js';
-import { PRELUDE_BYTES, SECTION } from '../../src/store/index-file.js';
+import { crc32 } from '../../src/storage/checksum.js';
+import { PRELUDE_BYTES, SECTION } from '../../src/storage/index-file.js';
 
 export interface HeaderJson { manifest: Record<string, unknown>; fileId: string; toc: { length: number; crc: number }; pages: number[] }
 

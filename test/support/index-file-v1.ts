@@ -3,9 +3,9 @@
 // checking that such files are still imported and validated.
 
 import { WeftError } from '../../src/errors.js';
-import { crc32 } from '../../src/store/checksum.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
-import type { Manifest } from '../../src/store/records.js';
+import { crc32 } from '../../src/storage/checksum.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { Manifest } from '../../src/storage/records.js';
 
 const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;
 interface Section { kind: typeof KINDS[number]; list?: number; count?: number; offset: number; length: number; crc: number }

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRag } from '../../src/runtime/rag.js';
 import type { LocalRag, RagOptions } from '../../src/runtime/types.js';
-import { openFileStore } from '../../src/store/file-store.js';
-import { nodeFileSystem } from '../../src/store/fs-node.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
+import { openFileStore } from '../../src/storage/file-store.js';
+import { nodeFileSystem } from '../../src/storage/fs-node.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
 import { hashEmbedder, standInGenerator } from './stand-ins.js';
 
 export { documents, hashEmbedder, standInGenerator } from './stand-ins.js';

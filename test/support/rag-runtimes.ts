@@ -10,7 +10,7 @@ import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createGpuContext } from '../../src/gpu/context.js';
-import { openStore } from '../../src/store/idb-store.js';
+import { openStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 

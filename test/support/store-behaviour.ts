@@ -9,9 +9,9 @@ import { describe, expect, test } from 'vitest';
 import { NO_ID } from '../../src/ivf/types.js';
 import { loadAnalyzer } from '../../src/lexical/analyzer.js';
 import { bucketOf } from '../../src/lexical/postings.js';
-import type { ChunkRecord, ListRecord, WeftStore } from '../../src/store/idb-store.js';
+import type { ChunkRecord, ListRecord, WeftStore } from '../../src/storage/idb-store.js';
 import { lexicalSearch } from '../../src/store/lexical-search.js';
-import { exportIndex, importIndex } from '../../src/store/portable.js';
+import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { buildIndex, withVector } from '../browser/store-fixtures.js';
 
 export interface StoreBackend {

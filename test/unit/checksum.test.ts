@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { canonicalText, crc32, valueChecksum } from '../../src/store/checksum.js';
+import { canonicalText, crc32, valueChecksum } from '../../src/storage/checksum.js';
 
 test('crc32 matches the standard check value and detects a flipped bit', () => {
   expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);

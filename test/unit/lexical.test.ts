@@ -9,9 +9,9 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { loadAnalyzer, checkLanguage, STEMMED_LANGUAGES } from '../../src/lexical/analyzer.js';
 import { BM25_DEFAULTS, idf } from '../../src/lexical/bm25.js';
 import { bucketOf, decodeBucket, encodeBucket, type TermPostings } from '../../src/lexical/postings.js';
-import { openFileStore } from '../../src/store/file-store.js';
-import { nodeFileSystem } from '../../src/store/fs-node.js';
-import type { ChunkRecord } from '../../src/store/idb-store.js';
+import { openFileStore } from '../../src/storage/file-store.js';
+import { nodeFileSystem } from '../../src/storage/fs-node.js';
+import type { ChunkRecord } from '../../src/storage/idb-store.js';
 import { lexicalSearch, openLexicalSession } from '../../src/store/lexical-search.js';
 import { storeInit } from '../support/store-behaviour.js';
 

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRangeHost } from '../../scripts/range-server.mjs';
-import { openFileStore } from '../../src/store/file-store.js';
-import { nodeFileSystem } from '../../src/store/fs-node.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
-import { exportIndex } from '../../src/store/portable.js';
-import { openRemoteStore } from '../../src/remote/remote-store.js';
-import { fetchRange } from '../../src/remote/range-fetch.js';
+import { openFileStore } from '../../src/storage/file-store.js';
+import { nodeFileSystem } from '../../src/storage/fs-node.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
+import { exportIndex } from '../../src/storage/portable.js';
+import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
+import { fetchRange } from '../../src/storage/remote/range-fetch.js';
 import { buildIndex, nlist } from '../browser/store-fixtures.js';
 import { exportVersion1 } from '../support/index-file-v1.js';
 

@@ -5,7 +5,7 @@
 // MAX_K but beyond the index returns every passage there is.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LocalRag, RagEvent } from '../../src/runtime/types.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
 import { documents, nodeRag, nodeStores } from '../support/node-rag.js';
 
 const stores = nodeStores();

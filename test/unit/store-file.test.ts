@@ -1,4 +1,4 @@
-// The file store (src/store/file-store.ts) on Node: the shared store spec (the same behaviour as
+// The file store (src/storage/file-store.ts) on Node: the shared store spec (the same behaviour as
 // IndexedDB), then what only files need: a crash at any point of a write leaves the old index or
 // the new one, never a mix; racing writers (two store objects on one directory) get exactly one
 // commit through; readers never see half a commit; a full disk is STORAGE_FULL; export/import run
@@ -7,16 +7,16 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { fileStoreIndexDir, openFileStore } from '../../src/store/file-store.js';
-import type { StoreFileSystem } from '../../src/store/file-system.js';
-import { fsError } from '../../src/store/file-system.js';
-import { nodeFileSystem } from '../../src/store/fs-node.js';
-import type { WeftStore } from '../../src/store/idb-store.js';
-import { exportIndex, importIndex } from '../../src/store/portable.js';
+import { fileStoreIndexDir, openFileStore } from '../../src/storage/file-store.js';
+import type { StoreFileSystem } from '../../src/storage/file-system.js';
+import { fsError } from '../../src/storage/file-system.js';
+import { nodeFileSystem } from '../../src/storage/fs-node.js';
+import type { WeftStore } from '../../src/storage/idb-store.js';
+import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { buildIndex } from '../browser/store-fixtures.js';
 import { bucketOf } from '../../src/lexical/postings.js';
-import { valueChecksum } from '../../src/store/checksum.js';
-import { sealedManifest, type Manifest } from '../../src/store/records.js';
+import { valueChecksum } from '../../src/storage/checksum.js';
+import { sealedManifest, type Manifest } from '../../src/storage/records.js';
 import { lexicalSearch } from '../../src/store/lexical-search.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
 import { randomList, storeBehaviour, storeInit, storeIntegrityBehaviour, storeLexicalBehaviour, type StoreBackend } from '../support/store-behaviour.js';

@@ -11,10 +11,10 @@
 // checks its own, and every directory page of the header must have its section. A violation is
 // INVALID_FILE naming the field.
 
-import { WeftError } from '../errors.js';
-import { BLOCK, layoutFor } from '../ivf/codec.js';
-import { isInt, show } from '../store/index-checks.js';
-import { PAGE_SIZE, PRELUDE_BYTES, SECTION, fileVersion, headerLength, parseHeader, parseToc, sectionKey, sectionName, type FileHeader, type Section } from '../store/index-file.js';
+import { WeftError } from '../../errors.js';
+import { BLOCK, layoutFor } from '../../ivf/codec.js';
+import { isInt, show } from '../index-checks.js';
+import { PAGE_SIZE, PRELUDE_BYTES, SECTION, fileVersion, headerLength, parseHeader, parseToc, sectionKey, sectionName, type FileHeader, type Section } from '../index-file.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 
 const FIRST_READ = 64 * 1024;

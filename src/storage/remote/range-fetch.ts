@@ -11,7 +11,7 @@
 // streams), and a response that sends no byte for `stallMs` (before its headers or inside its
 // body) is given up and retried, so a stalled host costs bounded time even without a signal.
 
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../errors.js';
 
 export interface RangeFetchOptions {
   /** Extra attempts after the first for transient failures. Default 3. */

@@ -7,7 +7,7 @@
 // Which sections stay under the byte budget is the caller's policy; this file only stores.
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import { storageError } from '../store/idb-store.js';
+import { storageError } from '../idb-store.js';
 
 export interface CachedFile {
   url: string;

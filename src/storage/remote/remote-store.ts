@@ -21,16 +21,16 @@
 // sections, here for chunk records); a host whose Content-Range misstates the file's length costs
 // one re-read of the header, not one per read.
 
-import { WeftError } from '../errors.js';
-import { crc32 } from '../store/checksum.js';
-import type { ChunkCatalog } from '../store/allow-list.js';
-import type { ReadOptions, WeftStore } from '../store/idb-store.js';
-import { checkIds } from '../store/index-checks.js';
-import { checkBuckets, checkedBucket } from '../store/lexical-records.js';
-import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../store/records.js';
-import type { ListRecord } from '../ivf/types.js';
-import { SECTION, decodeCatalog, decodeChunk, pageOf, parseDirectoryPage, parseListDirectory, sectionKey, sectionName, type DirectoryEntry, type Section } from '../store/index-file.js';
-import { abortable } from '../util/abortable.js';
+import { WeftError } from '../../errors.js';
+import { crc32 } from '../checksum.js';
+import type { ChunkCatalog } from '../../store/allow-list.js';
+import type { ReadOptions, WeftStore } from '../idb-store.js';
+import { checkIds } from '../index-checks.js';
+import { checkBuckets, checkedBucket } from '../lexical-records.js';
+import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../records.js';
+import type { ListRecord } from '../../ivf/types.js';
+import { SECTION, decodeCatalog, decodeChunk, pageOf, parseDirectoryPage, parseListDirectory, sectionKey, sectionName, type DirectoryEntry, type Section } from '../index-file.js';
+import { abortable } from '../../util/abortable.js';
 import { MAX_CHUNK_RECORD_BYTES, fetchHead, parseHead, type Head } from './file-head.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 import { openSectionCache, type SectionCache } from './section-cache.js';
