@@ -11,7 +11,7 @@ import { createGpuContext, createRng, gaussianMixture, type StorageType } from '
 import { layoutFor } from '../src/ivf/codec.js';
 import { nlistFor, splitBound } from '../src/ivf/sizing.js';
 import { deleteStore, openStore } from '../src/storage/idb-store.js';
-import { createStoredIndex, type StoredIndex } from '../src/store/stored-index.js';
+import { createStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
 
 export interface GrowthBenchOptions { n: number; dim: number; storage: StorageType; nprobe: number; k: number; queries: number; seed: number }
 

@@ -12,7 +12,7 @@ import * as voyGlue from 'voy-search/voy_search_bg.js';
 import voyWasmUrl from 'voy-search/voy_search_bg.wasm?url';
 import { createGpuContext, type GpuContext } from '../src/gpu/context.js';
 import { deleteStore, openStore, type WeftStore } from '../src/storage/idb-store.js';
-import { createStoredIndex, openStoredIndex, type StoredIndex } from '../src/store/stored-index.js';
+import { createStoredIndex, openStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
 
 export type SystemName = 'weft-gpu' | 'weft-cpu' | 'hnswlib-wasm' | 'voy-search' | 'mememo' | 'orama';
 export const SYSTEM_NAMES: readonly SystemName[] = ['weft-gpu', 'weft-cpu', 'hnswlib-wasm', 'voy-search', 'mememo', 'orama'];
@@ -88,7 +88,7 @@ function weft(name: 'weft-gpu' | 'weft-cpu'): SystemAdapter {
   const dbName = `weft-bench-peers-${name}`;
   const onCpu = name === 'weft-cpu';
   let ctx: GpuContext | undefined;
-  // The CPU fallback's option (src/store/stored-index.ts); a GpuContext of the bench's own for the GPU rows.
+  // The CPU fallback's option (src/stored-index/stored-index.ts); a GpuContext of the bench's own for the GPU rows.
   const gpu = (): GpuContext | 'cpu' => (onCpu ? 'cpu' : ctx!);
   const searchable = (idx: StoredIndex, store: WeftStore, liveBytes: () => number): Searchable => {
     let nprobe = 1;

@@ -19,7 +19,7 @@ import { indexedDbStores, type BenchStores } from './stores.js';
 import { exportIndex } from '../src/storage/portable.js';
 import { openRemoteStore, type RemoteStore } from '../src/storage/remote/remote-store.js';
 import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
-import { createStoredIndex } from '../src/store/stored-index.js';
+import { createStoredIndex } from '../src/stored-index/stored-index.js';
 import { createRng } from '../src/random.js';
 import { percentile } from '../src/util/stats.js';
 import { buildTinyEmbeddingGraph } from './tiny-onnx.js';

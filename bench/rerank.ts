@@ -8,7 +8,7 @@
 import { deleteDB } from 'idb';
 import { createLlama2cReranker, type DecoderReranker } from '../src/rerank/llama2c-reranker.js';
 import { rerank, type RerankPassage } from '../src/rerank/types.js';
-import { beladyHitRate, createLruPolicy, createHotnessPolicy, simulateHitRate } from '../src/cache/policy.js';
+import { beladyHitRate, createLruPolicy, createHotnessPolicy, simulateHitRate } from '../src/util/cache-policy.js';
 import { createGpuContext } from '../src/gpu/context.js';
 import { createRng, type Rng } from '../src/random.js';
 import { percentile } from '../src/util/stats.js';

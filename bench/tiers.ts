@@ -6,9 +6,9 @@
 // the order: the bound for an online policy on an IID stream, see staticHitRate).
 
 import { createRng, gaussianMixture, createGpuContext, type StorageType } from '../src/weft.js';
-import { beladyHitRate, staticHitRate } from '../src/cache/policy.js';
+import { beladyHitRate, staticHitRate } from '../src/util/cache-policy.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
-import { createStoredIndex, openStoredIndex } from '../src/store/stored-index.js';
+import { createStoredIndex, openStoredIndex } from '../src/stored-index/stored-index.js';
 import { layoutFor } from '../src/ivf/codec.js';
 
 export interface TiersBenchOptions { n: number; dim: number; nlist?: number; cacheFraction: number; zipf: number; storage: StorageType; queries: number; nprobe: number; seed: number }

@@ -22,14 +22,14 @@ export { openStore, deleteStore, FORMAT_VERSION, type WeftStore, type Manifest, 
 export {
   createStoredIndex, openStoredIndex,
   type StoredIndex, type CreateStoredIndexOptions, type OpenStoredIndexOptions, type CacheOptions, type CacheStats, type PrefetchHandle, type ChunkInput,
-} from './store/stored-index.js';
-export type { CachePolicyName } from './cache/policy.js';
-export type { LexicalSession, LexicalSearchOptions, LexicalStats, LexicalHits } from './store/lexical-search.js';
+} from './stored-index/stored-index.js';
+export type { CachePolicyName } from './util/cache-policy.js';
+export type { LexicalSession, LexicalSearchOptions, LexicalStats, LexicalHits } from './stored-index/lexical-search.js';
 export { loadAnalyzer, STEMMED_LANGUAGES } from './lexical/analyzer.js';
 export type { LexicalManifest } from './storage/records.js';
-export type { PassageFilter, MetadataValue, MetadataRange, MetadataCondition } from './store/filter.js';
+export type { PassageFilter, MetadataValue, MetadataRange, MetadataCondition } from './stored-index/passage-filter.js';
 export { exportIndex, importIndex, parseIndexFile } from './storage/portable.js';
-export { openRemoteIndex, type RemoteIndex, type RemoteIndexOptions } from './remote/remote-index.js';
+export { openRemoteIndex, type RemoteIndex, type RemoteIndexOptions } from './stored-index/remote-index.js';
 export { openRemoteStore, type RemoteStore, type RemoteStoreOptions, type RemoteStats } from './storage/remote/remote-store.js';
 export { clearRemoteCache } from './storage/remote/section-cache.js';
 export {

@@ -1,6 +1,6 @@
 // How big an IVF index's lists should be, in one place: the nlist a new index is trained with,
 // the list size an index of n vectors aims at, and the bounds past which a growing index splits a
-// list (store/rebalance.ts). The soft bound keeps an index that grew from 10 vectors to millions
+// list (stored-index/rebalance.ts). The soft bound keeps an index that grew from 10 vectors to millions
 // shaped like one trained at its final size (about 2√n lists); the hard bound keeps every list
 // within what one GPU storage buffer, and the list cache's smallest shard, can hold.
 

@@ -4,7 +4,7 @@
 // summed over the query's distinct terms (qtf: how often the query repeats a term, as Lucene's
 // boolean query of repeated clauses sums them). Lengths are exact (Lucene rounds them to a byte).
 // Written here rather than taken from a search library because it must run on postings read
-// from storage a few buckets at a time (src/store reads them, a sliced search scores between
+// from storage a few buckets at a time (src/storage reads them, a sliced search scores between
 // decode steps): the libraries score only their own in-memory indexes. The scores accumulate in
 // float64 in a fixed term order, so the same index and query always give the same ranking.
 

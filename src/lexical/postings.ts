@@ -4,7 +4,7 @@
 // only the buckets its chunks' terms fall in and rewrites them whole; a query reads the buckets
 // of its terms. A record is compact binary (LEB128 varints, ids delta-coded) so a bucket of a
 // 100k-chunk index is tens of kilobytes; its CRC-32 is kept by the store like every record's.
-// Pure functions: what the store reads and writes (src/store) is built on these.
+// Pure functions: what the store reads and writes (src/storage) is built on these.
 
 import type { Analyzer } from './analyzer.js';
 

@@ -1,6 +1,6 @@
 // Where a decoder reranker keeps each passage's KV cache once computed (HyperRAG's document-side
 // KV reuse): a GPU tier with a byte budget and the project's eviction policies (hotness or LRU,
-// src/cache/policy.ts), then an IndexedDB tier in a database of its own ('weft-kv'), with a byte
+// src/util/cache-policy.ts), then an IndexedDB tier in a database of its own ('weft-kv'), with a byte
 // budget and least-recently-used eviction, that outlives the page. Every computed KV is written
 // through to IndexedDB (off the scoring path: the write is not awaited by the step), and an
 // IndexedDB hit is promoted to the GPU. A record carries a CRC-32 over its key, tokens and bytes;
@@ -12,7 +12,7 @@
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { WeftError } from '../errors.js';
 import { crc32 } from '../storage/checksum.js';
-import { createPolicy, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
+import { createPolicy, type CachePolicy, type CachePolicyName } from '../util/cache-policy.js';
 
 /** A KV snapshot as bytes: what the IndexedDB tier stores. */
 export interface KvBytes { tokens: number[]; data: ArrayBuffer }

@@ -8,7 +8,7 @@
 // Everything the answer holds is given back however far it got.
 
 import type { Generator, SamplingOptions } from '../generate/types.js';
-import type { StoredIndex } from '../store/stored-index.js';
+import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { createSlots } from '../schedule/slots.js';
 import type { SerialQueue } from '../util/serial-queue.js';

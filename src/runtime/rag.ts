@@ -13,7 +13,7 @@ import { abortable } from '../util/abortable.js';
 import { WeftError, checkAborted } from '../errors.js';
 import type { Backend } from '../gpu/context.js';
 import type { Generator } from '../generate/types.js';
-import { openStoredIndex, type StoredIndex } from '../store/stored-index.js';
+import { openStoredIndex, type StoredIndex } from '../stored-index/stored-index.js';
 import { createGapScheduler } from '../schedule/gaps.js';
 import { createSlots } from '../schedule/slots.js';
 import { createSerialQueue } from '../util/serial-queue.js';

@@ -10,7 +10,7 @@
 import { WeftError, checkAborted } from '../errors.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import { NO_ID } from '../ivf/types.js';
-import type { StoredIndex } from '../store/stored-index.js';
+import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
 import type { PassagePredicate } from './filter.js';

@@ -8,8 +8,8 @@ import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.
 import type { Metric, StorageType } from '../ivf/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../storage/idb-store.js';
-import type { StoredIndex } from '../store/stored-index.js';
-import type { PassageFilter } from '../store/filter.js';
+import type { StoredIndex } from '../stored-index/stored-index.js';
+import type { PassageFilter } from '../stored-index/passage-filter.js';
 import type { Reranker } from './reranking.js';
 import type { ChatCompletions } from './completions.js';
 import type { FusionOptions, SearchMode } from './fusion.js';
@@ -88,7 +88,7 @@ export interface RagOptions {
 
 // The filter types live with their compiler in the store layer (a stored index honours them in
 // its GPU scan); re-exported here under the same public names.
-export type { MetadataCondition, MetadataRange, MetadataValue, PassageFilter } from '../store/filter.js';
+export type { MetadataCondition, MetadataRange, MetadataValue, PassageFilter } from '../stored-index/passage-filter.js';
 
 /** The last user turn's text, built from the passages in the context and the user's question. */
 export type PromptTemplate = (passages: readonly Passage[], question: string) => string;

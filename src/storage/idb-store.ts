@@ -20,7 +20,7 @@ import { checkedWholeWrite, commitProgress, grownCentroids, movedChunk, newIndex
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE, type Analyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import { analyzerOf, checkBuckets, checkedBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
-import type { CatalogEntry, ChunkCatalog } from '../store/allow-list.js';
+import type { CatalogEntry, ChunkCatalog } from '../stored-index/allow-list.js';
 
 export { FORMAT_VERSION, listChecksum, manifestProblem, wholeIndexProblem };
 export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, TermBucket, WholeIndex };

@@ -1,6 +1,6 @@
 // The layout of the portable index file, version 3: every part of the index is a section with its
 // own CRC-32, found through a binary table of contents, so that a reader with HTTP range requests
-// (src/remote) fetches the header first and then only the sections a search needs, and checks
+// (src/storage/remote) fetches the header first and then only the sections a search needs, and checks
 // each one on arrival. Version 2 is version 3 without the lists' directories; it and version 1
 // (one JSON blob of chunks, offsets in the header, portable.ts) are still read. This file writes
 // version 3 only.
@@ -26,7 +26,7 @@ import { WeftError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord, manifestProblem } from './index-checks.js';
 import type { EncodedBucket } from './lexical-records.js';
-import type { CatalogEntry } from '../store/allow-list.js';
+import type { CatalogEntry } from '../stored-index/allow-list.js';
 import type { ChunkRecord, Manifest, WholeIndex } from './records.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');

@@ -1,5 +1,5 @@
 // One portable file per index, so a site can ship a prebuilt index as a static asset, and import
-// it or (src/remote) search it in place over HTTP range requests. The current layout (version 3,
+// it or (src/storage/remote) search it in place over HTTP range requests. The current layout (version 3,
 // one checked section per list, chunk and term bucket) is written and read by index-file.ts, as is
 // version 2 (the same without the lists' directories); version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
@@ -117,7 +117,7 @@ function parseVersion2(all: Uint8Array): WholeIndex {
       chunks.push(decodeChunk(bytes, e, bad));
     }
   }
-  // Term buckets and the catalog are for readers in place (src/remote): an import builds its own
+  // Term buckets and the catalog are for readers in place (src/storage/remote): an import builds its own
   // from the chunks (the trailer has already vouched for their bytes).
   return { manifest, centroids: { centroids: f32(read(SECTION.centroids, 0))!, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) }, lists, chunks };
 }

@@ -8,7 +8,7 @@ import { createGpuContext, gaussianMixture, NO_ID, referenceIvfSearch, type Sear
 import { decodeRows, deinterleave, layoutFor } from '../../src/ivf/codec.js';
 import { normalizeRows } from '../../src/ivf/codec.js';
 import { deleteStore, openStore, type WeftStore } from '../../src/storage/idb-store.js';
-import { createStoredIndex, openStoredIndex } from '../../src/store/stored-index.js';
+import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
 import { createRag } from '../../src/runtime/rag.js';
 import { createRagInWorker } from '../../src/runtime/client.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';

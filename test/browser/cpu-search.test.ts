@@ -7,7 +7,7 @@
 import { describe, expect } from 'vitest';
 import { gaussianMixture, NO_ID, type GpuContext, type Metric, type SearchResult, type StorageType } from '../../src/weft.js';
 import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
-import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
+import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { indexCleanup } from './store-fixtures.js';
 

@@ -1,6 +1,6 @@
 // An index that grows: it starts with a handful of vectors (trained with nlist 2) and receives
 // batches of every size, from topics it has never seen; its lists are split as they outgrow the
-// index (store/rebalance.ts) in the same commit as the add. After every batch no list is over its
+// index (stored-index/rebalance.ts) in the same commit as the add. After every batch no list is over its
 // bound, search recall at a fixed nprobe stays within 0.02 of an index trained from scratch on the
 // same vectors, another tab's open index follows, and a list that k-means cannot split
 // (duplicates) is still cut to fit one buffer. Data: fresh random Gaussian mixtures per run.
@@ -10,7 +10,7 @@ import { encodeRows, layoutFor } from '../../src/ivf/codec.js';
 import { recordsFromLabels } from '../../src/ivf/list-records.js';
 import { maxListSize, nlistFor, splitBound } from '../../src/ivf/sizing.js';
 import { openStore } from '../../src/storage/idb-store.js';
-import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
+import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { indexCleanup } from './store-fixtures.js';
 

@@ -8,9 +8,9 @@ import type { WeftStore } from '../../src/storage/idb-store.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { exportVersion1 } from '../support/index-file-v1.js';
 import { FORMAT_VERSION } from '../../src/storage/records.js';
-import { lexicalSearch } from '../../src/store/lexical-search.js';
+import { lexicalSearch } from '../../src/stored-index/lexical-search.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
-import { createStoredIndex } from '../../src/store/stored-index.js';
+import { createStoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { buildIndex, dim, nlist, storeSession } from './store-fixtures.js';
 

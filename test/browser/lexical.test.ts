@@ -7,7 +7,7 @@
 import { describe, expect } from 'vitest';
 import { createRng, gaussianMixture, type GpuContext } from '../../src/weft.js';
 import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
-import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/store/stored-index.js';
+import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
 import { freshSeed, gpuTest } from './harness.js';

@@ -2,7 +2,7 @@
 // policy finds it worth the lists it would evict (refused: the search scans it from scratch),
 // while insert() (prefetch, preload) places a list unconditionally.
 import { describe, expect } from 'vitest';
-import { createListCache } from '../../src/cache/list-cache.js';
+import { createListCache } from '../../src/stored-index/cache/list-cache.js';
 import { layoutFor } from '../../src/ivf/codec.js';
 import type { ListRecord } from '../../src/ivf/types.js';
 import { createRng } from '../../src/random.js';

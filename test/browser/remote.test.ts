@@ -5,9 +5,9 @@
 // error that leaves the cache as it was.
 import { afterEach, describe, expect } from 'vitest';
 import { gaussianMixture, type GpuContext } from '../../src/weft.js';
-import { createStoredIndex } from '../../src/store/stored-index.js';
+import { createStoredIndex } from '../../src/stored-index/stored-index.js';
 import { exportIndex } from '../../src/storage/portable.js';
-import { openRemoteIndex, type RemoteIndex } from '../../src/remote/remote-index.js';
+import { openRemoteIndex, type RemoteIndex } from '../../src/stored-index/remote-index.js';
 import { clearRemoteCache, openSectionCache } from '../../src/storage/remote/section-cache.js';
 import { openStore, deleteStore } from '../../src/storage/idb-store.js';
 import { exportVersion1 } from '../support/index-file-v1.js';

@@ -8,7 +8,7 @@ import { crc32 } from '../../src/storage/checksum.js';
 import { FORMAT_VERSION } from '../../src/storage/idb-store.js';
 import { storeIntegrityBehaviour, lexicalAgreement } from '../support/store-behaviour.js';
 import { sealedManifest, storedChunk } from '../../src/storage/records.js';
-import { lexicalSearch } from '../../src/store/lexical-search.js';
+import { lexicalSearch } from '../../src/stored-index/lexical-search.js';
 import { idbBackend } from './idb-backend.js';
 import { storeSession } from './store-fixtures.js';
 

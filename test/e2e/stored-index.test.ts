@@ -8,8 +8,8 @@ let fx: Fixture;
 beforeAll(async () => { fx = await startFixture(); }, 60_000);
 afterAll(async () => { await fx?.close(); });
 
-type W = typeof import('../../src/weft.js') & { store: typeof import('../../src/storage/idb-store.js'); stored: typeof import('../../src/store/stored-index.js') };
-declare const window: { weft: W; idx: import('../../src/store/stored-index.js').StoredIndex; pending?: Promise<unknown>; q: Float32Array };
+type W = typeof import('../../src/weft.js') & { store: typeof import('../../src/storage/idb-store.js'); stored: typeof import('../../src/stored-index/stored-index.js') };
+declare const window: { weft: W; idx: import('../../src/stored-index/stored-index.js').StoredIndex; pending?: Promise<unknown>; q: Float32Array };
 
 const DIM = 32;
 

@@ -13,7 +13,7 @@ import { openFileStore } from '../../src/storage/file-store.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
 import { PRELUDE_BYTES, SECTION } from '../../src/storage/index-file.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
-import { createStoredIndex } from '../../src/store/stored-index.js';
+import { createStoredIndex } from '../../src/stored-index/stored-index.js';
 import type { WeftStore } from '../../src/storage/idb-store.js';
 import { buildIndex, dim } from '../browser/store-fixtures.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { beladyHitRate, createHotnessPolicy, createLruPolicy, HOTNESS_GAIN, simulateHitRate } from '../../src/cache/policy.js';
+import { beladyHitRate, createHotnessPolicy, createLruPolicy, HOTNESS_GAIN, simulateHitRate } from '../../src/util/cache-policy.js';
 import { createRng } from '../../src/random.js';
 
 function zipfStream(n: number, lists: number, perRequest: number, s: number, seed: number): number[][] {

@@ -11,7 +11,7 @@ import { kernelKey } from '../../src/ivf/cpu-kernel.js';
 import { cpuQueries, cpuRank, decodedBytes, TopK } from '../../src/ivf/cpu-search.js';
 import { createQuadScanner, toQuads } from '../../src/ivf/cpu-simd.js';
 import { referenceKey } from '../../src/ivf/reference.js';
-import { createCpuListCache } from '../../src/store/cpu-list-cache.js';
+import { createCpuListCache } from '../../src/stored-index/cache/cpu-list-cache.js';
 import type { ListRecord } from '../../src/ivf/types.js';
 
 describe('CPU search parts', () => {

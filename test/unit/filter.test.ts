@@ -10,7 +10,7 @@ import { openFileStore } from '../../src/storage/file-store.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
 import { storeInit } from '../support/store-behaviour.js';
 import { compileFilter } from '../../src/runtime/filter.js';
-import { buildAllowList, createAllowLists, type ChunkCatalog } from '../../src/store/allow-list.js';
+import { buildAllowList, createAllowLists, type ChunkCatalog } from '../../src/stored-index/allow-list.js';
 import type { PassageFilter } from '../../src/runtime/types.js';
 
 test('a filter keeps the passages whose document and metadata match; arrays mean any of; array fields match by membership', () => {

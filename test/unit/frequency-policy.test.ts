@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   beladyHitRate, createFrequencyPolicy, createHotnessPolicy, createLruPolicy, planEviction, simulateHitRate, staticHitRate, type CachePolicy,
-} from '../../src/cache/policy.js';
+} from '../../src/util/cache-policy.js';
 import { referenceProbes } from '../../src/ivf/reference.js';
 import { createRng } from '../../src/random.js';
 

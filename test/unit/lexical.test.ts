@@ -12,7 +12,7 @@ import { bucketOf, decodeBucket, encodeBucket, type TermPostings } from '../../s
 import { openFileStore } from '../../src/storage/file-store.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
 import type { ChunkRecord } from '../../src/storage/idb-store.js';
-import { lexicalSearch, openLexicalSession } from '../../src/store/lexical-search.js';
+import { lexicalSearch, openLexicalSession } from '../../src/stored-index/lexical-search.js';
 import { storeInit } from '../support/store-behaviour.js';
 
 const dirs: string[] = [];

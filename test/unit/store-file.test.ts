@@ -17,7 +17,7 @@ import { buildIndex } from '../browser/store-fixtures.js';
 import { bucketOf } from '../../src/lexical/postings.js';
 import { valueChecksum } from '../../src/storage/checksum.js';
 import { sealedManifest, type Manifest } from '../../src/storage/records.js';
-import { lexicalSearch } from '../../src/store/lexical-search.js';
+import { lexicalSearch } from '../../src/stored-index/lexical-search.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';
 import { randomList, storeBehaviour, storeInit, storeIntegrityBehaviour, storeLexicalBehaviour, type StoreBackend } from '../support/store-behaviour.js';
 

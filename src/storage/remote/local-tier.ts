@@ -4,7 +4,7 @@
 // the ones it would push out — every miss here is a network round trip). The sections are
 // numbered for the policy. The section cache (section-cache.ts) stores; this decides.
 
-import { createPolicy, planAdmission, type CachePolicy } from '../../cache/policy.js';
+import { createPolicy, planAdmission, type CachePolicy } from '../../util/cache-policy.js';
 import type { SectionCache } from './section-cache.js';
 
 export interface LocalTier {

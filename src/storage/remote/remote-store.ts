@@ -23,7 +23,7 @@
 
 import { WeftError } from '../../errors.js';
 import { crc32 } from '../checksum.js';
-import type { ChunkCatalog } from '../../store/allow-list.js';
+import type { ChunkCatalog } from '../../stored-index/allow-list.js';
 import type { ReadOptions, WeftStore } from '../idb-store.js';
 import { checkIds } from '../index-checks.js';
 import { checkBuckets, checkedBucket } from '../lexical-records.js';

@@ -9,8 +9,8 @@
 import { WeftError } from '../errors.js';
 import { gpuAwait, type GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import type { ListArena } from '../cache/arena.js';
-import type { ListCache } from '../cache/list-cache.js';
+import type { ListArena } from './cache/arena.js';
+import type { ListCache } from './cache/list-cache.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
 import { mergeResults, preparedQueryBuffer, prepareRows, queryBuffer, rankLists, type RankInit } from '../ivf/probe.js';
 import { referenceProbes } from '../ivf/reference.js';

@@ -1,15 +1,15 @@
 // The list cache of a stored index on the CPU backend: whole IVF lists kept decoded in JS memory
 // (the float32 rows the CPU scan reads, cpu-search.ts) under a byte budget, with the same
-// replacement policies as the GPU cache (cache/policy.ts), used the same way: a list a search
+// replacement policies as the GPU cache (util/cache-policy.ts), used the same way: a list a search
 // streams in is admitted only where the policy finds it worth its victims (planAdmission), while
 // prefetch and preload place lists unconditionally; and the same counters. No pins: a search
 // holds the decoded lists it uses by reference, so an eviction never pulls one from under it.
 
-import type { CachedLists, CacheStats } from '../cache/list-cache.js';
-import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from '../cache/policy.js';
-import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
-import { decodedBytes, decodeList, type DecodedList } from '../ivf/cpu-search.js';
-import type { ListRecord } from '../ivf/types.js';
+import type { CachedLists, CacheStats } from './list-cache.js';
+import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from '../../util/cache-policy.js';
+import type { Layout, ScalarQuantizer } from '../../ivf/codec.js';
+import { decodedBytes, decodeList, type DecodedList } from '../../ivf/cpu-search.js';
+import type { ListRecord } from '../../ivf/types.js';
 
 export interface CpuListCacheOptions {
   layout: Layout;

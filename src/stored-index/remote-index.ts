@@ -2,7 +2,7 @@
 // over a RemoteStore, so an index published as one file on a static host is searched in place
 // with three tiers, GPU ← IndexedDB ← HTTP. The index owns its store: closing it closes both.
 
-import { openStoredIndex, type CacheOptions, type StoredIndex } from '../store/stored-index.js';
+import { openStoredIndex, type CacheOptions, type StoredIndex } from './stored-index.js';
 import { openRemoteStore, type RemoteStore, type RemoteStoreOptions } from '../storage/remote/remote-store.js';
 
 export interface RemoteIndexOptions extends CacheOptions, RemoteStoreOptions {}

@@ -4,13 +4,13 @@
 // and a first-fit block allocator per shard. Lists a search is using are pinned: nothing else
 // (a prefetch, another search) may evict them until the search has submitted its scan.
 
-import { WeftError } from '../errors.js';
-import { MAX_NLIST } from '../ivf/validate.js';
-import type { GpuContext } from '../gpu/context.js';
-import { storageBuffer } from '../gpu/kernels.js';
-import { BLOCK, type Layout } from '../ivf/codec.js';
-import type { GpuLists } from '../ivf/gpu-lists.js';
-import type { ListRecord } from '../ivf/types.js';
+import { WeftError } from '../../errors.js';
+import { MAX_NLIST } from '../../ivf/validate.js';
+import type { GpuContext } from '../../gpu/context.js';
+import { storageBuffer } from '../../gpu/kernels.js';
+import { BLOCK, type Layout } from '../../ivf/codec.js';
+import type { GpuLists } from '../../ivf/gpu-lists.js';
+import type { ListRecord } from '../../ivf/types.js';
 
 export interface Residency { shard: number; slot: number; count: number; bytes: number }
 

@@ -1,5 +1,5 @@
 // The GPU list cache of a stored index (TeleRAG): an arena of whole IVF lists under a byte
-// budget, a replacement policy (cache/policy.ts: frequency by default, hotness or LRU), pins that keep the lists a search is using in
+// budget, a replacement policy (util/cache-policy.ts: frequency by default, hotness or LRU), pins that keep the lists a search is using in
 // place until its scan is submitted, and the hit/miss/streaming counters. Searches take a
 // lease: cached lists are pinned (hits), missing ones are reported (misses), streamed records
 // are admitted pinned where they fit and where the policy's admission control finds them worth
@@ -9,12 +9,12 @@
 // run of lists that makes room with the least heat (arena.holeFor), not the coldest lists one by
 // one (bench tiers, 10% cache: 0.94 → 0.98 of Belady).
 
-import { WeftError } from '../errors.js';
-import type { GpuContext } from '../gpu/context.js';
-import { BLOCK, type Layout } from '../ivf/codec.js';
-import type { ListRecord } from '../ivf/types.js';
+import { WeftError } from '../../errors.js';
+import type { GpuContext } from '../../gpu/context.js';
+import { BLOCK, type Layout } from '../../ivf/codec.js';
+import type { ListRecord } from '../../ivf/types.js';
 import { createListArena, type ListArena } from './arena.js';
-import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from './policy.js';
+import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from '../../util/cache-policy.js';
 
 export interface CacheStats {
   budget: number; used: number; resident: number;
@@ -30,7 +30,7 @@ export interface CacheLease {
   release(): void;
 }
 
-/** What every list cache tells (the GPU one here, the CPU backend's in store/cpu-list-cache.ts). */
+/** What every list cache tells (the GPU one here, the CPU backend's in cpu-list-cache.ts). */
 export interface CachedLists {
   readonly budget: number;
   readonly used: number;

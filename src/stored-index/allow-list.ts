@@ -7,7 +7,7 @@
 // tab's commit adopted, a rebuild, an import) reads it again; bitmaps are cached per filter while
 // the generation stays the same.
 
-import type { CompiledFilter } from './filter.js';
+import type { CompiledFilter } from './passage-filter.js';
 
 /** What the catalog keeps of a chunk: enough to evaluate a filter and to know its IVF list. */
 export interface CatalogEntry {

@@ -8,7 +8,7 @@
 // another tab's commit is seen whole or not at all.
 
 import { WeftError } from '../errors.js';
-import type { ListCache } from '../cache/list-cache.js';
+import type { ListCache } from './cache/list-cache.js';
 import type { Manifest } from '../storage/idb-store.js';
 import { sameRange } from '../storage/index-checks.js';
 import { uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';

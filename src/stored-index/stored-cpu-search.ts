@@ -13,7 +13,7 @@ import type { QuadScanner } from '../ivf/cpu-simd.js';
 import { prepareRows } from '../ivf/probe.js';
 import { MAX_K, type SearchResult, type SearchSession } from '../ivf/types.js';
 import type { AllowList } from './allow-list.js';
-import type { CpuListCache } from './cpu-list-cache.js';
+import type { CpuListCache } from './cache/cpu-list-cache.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 import { widened } from './stored-search.js';
 

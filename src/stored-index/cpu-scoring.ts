@@ -8,7 +8,7 @@
 
 import type { GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import { createListArena, type ListArena } from '../cache/arena.js';
+import { createListArena, type ListArena } from './cache/arena.js';
 import { BLOCK, decodeRows, deinterleave, packRows, type Layout, type ScalarQuantizer } from '../ivf/codec.js';
 import { NO_ID, type ListRecord, type Metric } from '../ivf/types.js';
 

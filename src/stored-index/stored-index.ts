@@ -1,18 +1,18 @@
-// An IVF index that lives in IndexedDB and caches its hot lists on the GPU: the facade that
-// wires the parts. Each operation runs in turn (one queue per open index), first adopting other
+// An IVF index that lives in a WeftStore (IndexedDB, files, or a published file over HTTP; see
+// src/storage) and caches its hot lists on the GPU: the facade that wires the parts of this layer. Each operation runs in turn (one queue per open index), first adopting other
 // tabs' commits (coherence.ts), on an explicit snapshot of the index (snapshot.ts); searches
 // (stored-search.ts) read lists through the GPU list cache (cache/list-cache.ts); writes
 // (writes.ts) are plans that become one commit, refused if another tab committed first and then
 // retried on the adopted view; prefetch.ts streams lists ahead of need. This file only owns the
 // current snapshot and swaps it: no other part keeps state it reassigns.
 // Without WebGPU (or with `gpu: 'cpu'`) the same index runs on the CPU backend: searches go to
-// cpu-search.ts and lists are cached decoded in JS memory (cpu-list-cache.ts), with the same
+// stored-cpu-search.ts and lists are cached decoded in JS memory (cache/cpu-list-cache.ts), with the same
 // results; training and list assignment run the k-means kernels' arithmetic on the CPU.
 
 import { WeftError, checkAborted } from '../errors.js';
 import { backendFrom, type Backend, type GpuContext, type GpuOrCpuOption } from '../gpu/context.js';
-import { createListCache, type CacheStats, type ListCache } from '../cache/list-cache.js';
-import type { CachePolicyName } from '../cache/policy.js';
+import { createListCache, type CacheStats, type ListCache } from './cache/list-cache.js';
+import type { CachePolicyName } from '../util/cache-policy.js';
 import { BLOCK, layoutFor, type Layout } from '../ivf/codec.js';
 import { decodedBytes } from '../ivf/cpu-search.js';
 import { checkNprobe, prepareRows } from '../ivf/probe.js';
@@ -22,11 +22,11 @@ import { MAX_K, type Metric, type SearchResult, type SearchSession, type Storage
 import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from '../ivf/validate.js';
 import { adoptCommits } from './coherence.js';
 import { createAllowLists, type AllowList } from './allow-list.js';
-import { compileFilter, type PassageFilter } from './filter.js';
+import { compileFilter, type PassageFilter } from './passage-filter.js';
 import type { ChunkRecord, CommitChanges, Manifest, WeftStore } from '../storage/idb-store.js';
 import { createQuadScanner } from '../ivf/cpu-simd.js';
-import { createCpuListCache } from './cpu-list-cache.js';
-import { cpuSearchBatch, openCpuSession, type CpuSearchEnv } from './cpu-search.js';
+import { createCpuListCache } from './cache/cpu-list-cache.js';
+import { cpuSearchBatch, openCpuSession, type CpuSearchEnv } from './stored-cpu-search.js';
 import { prefetchLists, preloadHottest, type PrefetchEnv, type PrefetchHandle } from './prefetch.js';
 import { uploadTrained, type IndexSnapshot } from './snapshot.js';
 import { lexicalSearch, lexicalStats, openLexicalSession, type LexicalHits, type LexicalSearchOptions, type LexicalSession, type LexicalStats } from './lexical-search.js';
@@ -57,7 +57,7 @@ export interface CacheOptions extends GpuOrCpuOption {
    * On the CPU backend: bytes of JS memory for decoded lists (float32 rows), default twice the decoded index (at least 16, at most 256 MiB).
    */
   cacheBytes?: number;
-  /** Replacement policy (src/cache/policy.ts). Default 'frequency': aged counts per byte with admission control. */
+  /** Replacement policy (src/util/cache-policy.ts). Default 'frequency': aged counts per byte with admission control. */
   cachePolicy?: CachePolicyName;
   /** Hotness decay per request (TeleRAG halves: 0.5, the default); closer to 1 remembers longer. */
   hotnessDecay?: number;
@@ -72,7 +72,7 @@ export interface CacheOptions extends GpuOrCpuOption {
   /** add() retrains the index when the lists' imbalance factor exceeds this. Default 8; Infinity never. */
   rebuildImbalance?: number;
   /**
-   * Which lists a write splits in its commit (src/store/rebalance.ts). 'auto' (default): lists
+   * Which lists a write splits in its commit (src/stored-index/rebalance.ts). 'auto' (default): lists
    * past twice the size an index of its size aims at, so an index that grows from 10 vectors to
    * millions keeps the shape of one trained at its size (nlist grows); 'oversized': only lists
    * that would not fit one GPU buffer (nlist otherwise stays as trained, e.g. to compare with
