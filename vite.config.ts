@@ -83,8 +83,8 @@ function engineWorkerUrl(): Plugin {
     name: 'weft:engine-worker-url',
     enforce: 'pre',
     transform(code, id) {
-      if (!id.endsWith('/src/runtime/engine.ts')) return null;
-      if (!code.includes(source)) this.error(`src/runtime/engine.ts no longer contains ${source}: update the engine worker URL in vite.config.ts.`);
+      if (!id.endsWith('/src/transport/engine.ts')) return null;
+      if (!code.includes(source)) this.error(`src/transport/engine.ts no longer contains ${source}: update the engine worker URL in vite.config.ts.`);
       replaced = true;
       return { code: code.replace(source, placeholder), map: null };
     },
@@ -95,7 +95,7 @@ function engineWorkerUrl(): Plugin {
       return { code: code.replaceAll(placeholder, `new URL(${JSON.stringify(url)}, import.meta.url)`), map: null };
     },
     buildEnd() {
-      if (!replaced) this.error('The library build never saw src/runtime/engine.ts: the engine worker URL was not rewritten.');
+      if (!replaced) this.error('The library build never saw src/transport/engine.ts: the engine worker URL was not rewritten.');
     },
   };
 }

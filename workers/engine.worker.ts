@@ -1,5 +1,5 @@
 // The engine worker's entry (built to dist/lib/engine.worker.js, which startEngineWorker() starts):
-// the engine itself is src/runtime/engine-host.ts.
-import { serveEngine } from '../src/runtime/engine-host.js';
+// the engine itself is src/transport/engine-host.ts.
+import { serveEngine } from '../src/transport/engine-host.js';
 
 serveEngine();

@@ -4,10 +4,10 @@
 // from the `new Worker(new URL('./engine.worker.js', import.meta.url))` in the built file, or one
 // the app starts itself on a script that calls `serveEngine()` from `weft-rag/worker`.
 
-export { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from '../runtime/engine.js';
-export { createRagInWorker, type RagClient, type RagWorkerInit } from '../runtime/client.js';
-export { installErrorTransfer } from '../runtime/error-transfer.js';
-export type { EngineApi, RagWorkerOptions, ReferenceModelSource, RerankerSpec } from '../runtime/engine-api.js';
+export { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from '../transport/engine.js';
+export { createRagInWorker, type RagClient, type RagWorkerInit } from '../transport/client.js';
+export { installErrorTransfer } from '../transport/error-transfer.js';
+export type { EngineApi, RagWorkerOptions, ReferenceModelSource, RerankerSpec } from '../transport/engine-api.js';
 export type * from './runtime-types.js';
 export type { WebLlmModel } from '../generate/webllm.js';
 export type { DocumentInput, DocumentType, TextDocumentInput, BinaryDocumentInput } from '../ingest/documents.js';

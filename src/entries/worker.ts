@@ -6,5 +6,5 @@
 // package's own engine worker (workers/engine.worker.ts, built to dist/lib/engine.worker.js) is
 // those two lines too.
 
-export { serveEngine, createEngineHost } from '../runtime/engine-host.js';
-export type { EngineHostOptions } from '../runtime/engine-host.js';
+export { serveEngine, createEngineHost } from '../transport/engine-host.js';
+export type { EngineHostOptions } from '../transport/engine-host.js';

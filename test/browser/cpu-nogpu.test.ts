@@ -10,7 +10,7 @@ import { normalizeRows } from '../../src/ivf/codec.js';
 import { deleteStore, openStore, type WeftStore } from '../../src/storage/idb-store.js';
 import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
 import { createRag } from '../../src/runtime/rag.js';
-import { createRagInWorker } from '../../src/runtime/client.js';
+import { createRagInWorker } from '../../src/transport/client.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { cranfieldAbstracts, embeddingGraph, workerOptions } from '../support/rag-runtimes.js';
 

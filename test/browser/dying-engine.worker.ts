@@ -2,7 +2,7 @@
 // holds the page's lifeline as serveEngine() does, then closes itself in the middle of step(),
 // as a worker that dies while a call is waiting.
 import * as Comlink from 'comlink';
-import { holdLifeline } from '../../src/runtime/lifeline.js';
+import { holdLifeline } from '../../src/transport/lifeline.js';
 
 holdLifeline();
 Comlink.expose({

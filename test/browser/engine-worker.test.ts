@@ -4,7 +4,7 @@
 // worker that fails to load, never answers, or dies fails every waiting and later call with
 // WORKER_FAILED within seconds.
 import { describe, expect, inject, test } from 'vitest';
-import { startEngineWorker, type EngineHandle } from '../../src/runtime/engine.js';
+import { startEngineWorker, type EngineHandle } from '../../src/transport/engine.js';
 import type { LoadProgress } from '../../src/generate/types.js';
 
 declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }

@@ -4,7 +4,7 @@
 // 'vector' and 'lexical' searches); 'hybrid' is the default; filters hold on both sides; generate
 // traces its lexical sub-stages; a reranker reorders the candidates before the top k are kept.
 import { describe, expect, inject, test } from 'vitest';
-import { createRagInWorker } from '../../src/runtime/client.js';
+import { createRagInWorker } from '../../src/transport/client.js';
 import { fuse } from '../../src/runtime/fusion.js';
 import { createBatchedSession, rerank, type Reranker } from '../../src/rerank/types.js';
 import { createLlama2cReranker } from '../../src/rerank/llama2c-reranker.js';

@@ -4,9 +4,9 @@
 // made on the way is recorded. Exactly one device may exist, and the
 // generator, the index and onnxruntime-web must all have worked on it.
 import { afterEach, expect, inject, test } from 'vitest';
-import { createEngineHost } from '../../src/runtime/engine-host.js';
-import { createRagInWorker } from '../../src/runtime/client.js';
-import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
+import { createEngineHost } from '../../src/transport/engine-host.js';
+import { createRagInWorker } from '../../src/transport/client.js';
+import type { RagWorkerOptions } from '../../src/transport/engine-api.js';
 import { deleteStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';

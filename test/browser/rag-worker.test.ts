@@ -2,7 +2,7 @@
 // main-thread runtime (createRag) and the worker client (createRagInWorker): one interface, the
 // same options (signals that abort in the worker, the same declarative filter), the same results.
 import { describe, expect, inject, test } from 'vitest';
-import { createRagInWorker } from '../../src/runtime/client.js';
+import { createRagInWorker } from '../../src/transport/client.js';
 import type { Rag, RagEvent } from '../../src/runtime/types.js';
 import { deleteStore } from '../../src/storage/idb-store.js';
 import { assets, cranfieldAbstracts, openLocalRag, reference, workerOptions } from '../support/rag-runtimes.js';

@@ -10,7 +10,7 @@
 // - The stand-in's probes (the MLCEngine calls it received, forwards in flight, KV length) are
 //   served over a MessagePort the page sends as `{ weftStandInProbes: port }` (see StandInProbes).
 import * as Comlink from 'comlink';
-import { serveEngine } from '../../src/runtime/engine-host.js';
+import { serveEngine } from '../../src/transport/engine-host.js';
 import { createStandInMLCEngine, webllmModelUrl, type StandInEngine } from '../support/webllm-stand-in.js';
 
 /** A role-based conversation template (vicuna-like), in MLC's conv_template form. */

@@ -10,8 +10,8 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import * as Comlink from 'comlink';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { createRagInWorker, type RagClient } from '../../src/runtime/client.js';
-import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
+import { createRagInWorker, type RagClient } from '../../src/transport/client.js';
+import type { RagWorkerOptions } from '../../src/transport/engine-api.js';
 import type { GenerateOptions, Passage, RagEvent, TraceStage } from '../../src/runtime/types.js';
 import { defaultPromptTemplate, fitPassages, promptText, type PromptSpec } from '../../src/runtime/citations.js';
 import { renderConversation, type WebLlmConvTemplate } from '../../src/generate/webllm-template.js';

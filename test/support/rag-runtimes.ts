@@ -3,10 +3,10 @@
 // graph the tests write (random weights, the real MiniLM tokenizer) and the stories260K reference
 // generator. Tests that run one body of code against both take `ragRuntimes()`.
 import { inject } from 'vitest';
-import { createRagInWorker, type RagWorkerInit } from '../../src/runtime/client.js';
+import { createRagInWorker, type RagWorkerInit } from '../../src/transport/client.js';
 import { createRag } from '../../src/runtime/rag.js';
 import type { Rag, RagOptions } from '../../src/runtime/types.js';
-import type { RagWorkerOptions } from '../../src/runtime/engine-api.js';
+import type { RagWorkerOptions } from '../../src/transport/engine-api.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createGpuContext } from '../../src/gpu/context.js';

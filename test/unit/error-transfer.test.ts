@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import { expect, test } from 'vitest';
 import { WeftError } from '../../src/errors.js';
-import { installErrorTransfer } from '../../src/runtime/error-transfer.js';
+import { installErrorTransfer } from '../../src/transport/error-transfer.js';
 
 const roundTrip = (value: unknown) => {
   const h = Comlink.transferHandlers.get('throw')!;

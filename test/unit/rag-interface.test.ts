@@ -2,7 +2,7 @@
 // methods taking the same options, so code written against Rag runs on either. Checked by the
 // type checker (npm run typecheck): a difference in any method's signature fails to compile.
 import { expectTypeOf, test } from 'vitest';
-import type { RagClient } from '../../src/runtime/client.js';
+import type { RagClient } from '../../src/transport/client.js';
 import type { createRag } from '../../src/runtime/rag.js';
 import type { LocalRag, Rag } from '../../src/runtime/types.js';
 

@@ -1,6 +1,6 @@
 // The engine worker's RPC contract: what the main thread can ask of the worker (EngineApi, typed
 // end to end by comlink's Remote<EngineApi>) and the options that open a RAG runtime there. Types
-// only; the engine host (engine-host.ts, run by workers/engine.worker.ts) implements it, src/runtime/engine.ts and client.ts call it.
+// only; the engine host (engine-host.ts, run by workers/engine.worker.ts) implements it, src/transport/engine.ts and client.ts call it.
 
 import type { RemoteStoreOptions } from '../storage/remote/remote-store.js';
 import type { Backend } from '../gpu/context.js';
@@ -13,7 +13,7 @@ import type { Metric, StorageType } from '../ivf/types.js';
 import type { CrossEncoderOptions } from '../rerank/cross-encoder.js';
 import type { Llama2cRerankerOptions } from '../rerank/llama2c-reranker.js';
 import type { OnnxDecoderRerankerOptions } from '../rerank/onnx-decoder-reranker.js';
-import type { GenerateInput, GenerateOptions, IngestProgress, Passage, RagEvent, RagInfo, RagOptions, SearchOptions } from './types.js';
+import type { GenerateInput, GenerateOptions, IngestProgress, Passage, RagEvent, RagInfo, RagOptions, SearchOptions } from '../runtime/types.js';
 
 /** The reference model's files: URLs, pinned files `{ url, sha256 }` (CHECKSUM_MISMATCH on a mismatch), or bytes. */
 export interface ReferenceModelSource { model: string | PinnedFile | ArrayBuffer; tokenizer: string | PinnedFile | ArrayBuffer }

@@ -7,10 +7,10 @@ import { WeftError, checkAborted } from '../errors.js';
 import { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from './engine.js';
 import type { LoadProgress } from '../util/progress.js';
 import type { RagWorkerOptions } from './engine-api.js';
-import { createChatCompletions } from './completions.js';
-import { checkRuntimeOptions } from './options.js';
+import { createChatCompletions } from '../runtime/completions.js';
+import { checkRuntimeOptions } from '../runtime/options.js';
 
-import type { GenerateInput, GenerateOptions, Rag, RagEvent } from './types.js';
+import type { GenerateInput, GenerateOptions, Rag, RagEvent } from '../runtime/types.js';
 
 /** The runtime in the engine worker: a Rag, plus the worker's handle. */
 export type RagClient = Rag & { readonly engine: EngineHandle };
