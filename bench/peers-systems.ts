@@ -11,7 +11,8 @@ import { create, insertMultiple, load, save, search, type AnyOrama, type RawData
 import * as voyGlue from 'voy-search/voy_search_bg.js';
 import voyWasmUrl from 'voy-search/voy_search_bg.wasm?url';
 import { createGpuContext, type GpuContext } from '../src/gpu/context.js';
-import { deleteStore, openStore, type WeftStore } from '../src/storage/idb-store.js';
+import { deleteStore, openStore } from '../src/storage/idb-store.js';
+import type { WeftStore } from '../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
 
 export type SystemName = 'weft-gpu' | 'weft-cpu' | 'hnswlib-wasm' | 'voy-search' | 'mememo' | 'orama';

@@ -24,7 +24,8 @@
 
 import lunr from 'lunr';
 import { createGpuContext, createRng, type GpuContext } from '../src/weft.js';
-import { deleteStore, openStore, type WeftStore } from '../src/storage/idb-store.js';
+import { deleteStore, openStore } from '../src/storage/idb-store.js';
+import type { WeftStore } from '../src/storage/contract.js';
 import { createStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
 import { loadAnalyzer } from '../src/lexical/analyzer.js';
 import { Scores, accumulate, queryTerms, topK } from '../src/lexical/bm25.js';

@@ -14,7 +14,7 @@ import { layoutFor } from '../src/ivf/codec.js';
 import { createRag } from '../src/runtime/rag.js';
 import type { SearchMode } from '../src/runtime/fusion.js';
 import type { PeriodicOptions, RagEvent } from '../src/runtime/types.js';
-import type { WeftStore } from '../src/storage/idb-store.js';
+import type { WeftStore } from '../src/storage/contract.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
 import { exportIndex } from '../src/storage/portable.js';
 import { openRemoteStore, type RemoteStore } from '../src/storage/remote/remote-store.js';

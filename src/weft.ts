@@ -18,7 +18,8 @@ export {
 export { referenceSearch, referenceIvfSearch, referenceProbes, recallAtK, type ReferenceList } from './ivf/reference.js';
 export { layoutFor, toHalf, fromHalf, type Layout, type ScalarQuantizer } from './ivf/codec.js';
 export { gaussianMixture, createRng, type Rng } from './random.js';
-export { openStore, deleteStore, FORMAT_VERSION, type WeftStore, type Manifest, type ListRecord, type ChunkRecord, type CommitChanges, type StoreOptions } from './storage/idb-store.js';
+export { openStore, deleteStore, FORMAT_VERSION, type StoreOptions } from './storage/idb-store.js';
+export type { WeftStore, Manifest, ListRecord, ChunkRecord, CommitChanges } from './storage/contract.js';
 export {
   createStoredIndex, openStoredIndex,
   type StoredIndex, type CreateStoredIndexOptions, type OpenStoredIndexOptions, type CacheOptions, type CacheStats, type PrefetchHandle, type ChunkInput,

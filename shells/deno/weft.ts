@@ -16,7 +16,7 @@
 
 import { createGpuContext, type GpuContext } from '../../src/gpu/context.js';
 import { createRag, createOnnxEmbedder, createWebLlmGenerator, loadLlama2c, WeftError, type Embedder, type Generator, type LocalRag } from '../../src/entries/rag.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { openFileStore } from '../../src/storage/file-store.js';
 import { exportIndex } from '../../src/storage/portable.js';
 import { denoFileSystem } from '../../src/storage/fs-deno.js';

@@ -2,7 +2,8 @@
 // plain-string configuration (model="reference", embedder="default", URLs) mapped onto the
 // runtime's options object, with the `options` property laid over it for full control.
 
-import { WeftError, type RagWorkerOptions } from '../entries/client.js';
+import { WeftError } from '../errors.js';
+import type { RagWorkerOptions } from '../transport/engine-api.js';
 
 /** WebLLM's prebuilt model the element loads when `model` is not set (about 0.9 GB, cached after the first visit). */
 export const DEFAULT_CHAT_MODEL = 'Llama-3.2-1B-Instruct-q4f16_1-MLC';

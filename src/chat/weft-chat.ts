@@ -5,11 +5,14 @@
 // text bindings, never as HTML.
 
 import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
-import {
-  createRagInWorker, isWeftError, WeftError,
-  type ChatMessage, type DocumentInput, type IngestProgress, type LoadProgress, type Passage, type Rag,
-  type RagEvent, type RagInfo, type RagWorkerInit, type RagWorkerOptions,
-} from '../entries/client.js';
+import { isWeftError, WeftError } from '../errors.js';
+import type { ChatMessage } from '../generate/types.js';
+import type { DocumentInput } from '../ingest/documents.js';
+import type { Rag } from '../runtime/rag-api.js';
+import type { IngestProgress, Passage, RagEvent, RagInfo } from '../runtime/types.js';
+import { createRagInWorker, type RagWorkerInit } from '../transport/client.js';
+import type { RagWorkerOptions } from '../transport/engine-api.js';
+import type { LoadProgress } from '../util/progress.js';
 import { acceptAttribute, documentTypeOf, readableTypesText } from '../ingest/file-types.js';
 import { passagePage } from '../runtime/citations.js';
 import { scoreText, sourceLabel, splitCitations } from './citations.js';

@@ -6,7 +6,8 @@
 export { createRag } from '../runtime/rag.js';
 export { defaultPromptTemplate, passageLine, passagePage } from '../runtime/citations.js';
 export type * from './runtime-types.js';
-export type { LocalRag, RagOptions, PromptTemplate } from '../runtime/types.js';
+export type { RagOptions, PromptTemplate } from '../runtime/types.js';
+export type { LocalRag } from '../runtime/rag-api.js';
 export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
 export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, DEFAULT_EMBEDDING_REVISION, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from '../embed/onnx-embedder.js';
 export {

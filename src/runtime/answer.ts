@@ -17,7 +17,8 @@ import { DEFAULT_REWRITE_INSTRUCTION, isFollowUp, readDialogue, searchQuery, tri
 import { compileFilter, type PassagePredicate } from './filter.js';
 import { createHolds, type Holds } from './holds.js';
 import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
-import { rankingFor, type Ranking, type RankingDefaults, type Retrieval, type Runner } from './retrieval.js';
+import { rankingFor, type Ranking, type RankingDefaults, type Retrieval } from './retrieval.js';
+import type { Runner } from './runner.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
 import { generateNumbers } from './options.js';

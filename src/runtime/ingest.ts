@@ -20,7 +20,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import type { Metric, StorageType } from '../ivf/types.js';
 import { chunkSections, parseDocument, readDocument, type Chunk, type ChunkOptions, type DocumentInput } from '../ingest/documents.js';
-import type { WeftStore } from '../storage/idb-store.js';
+import type { WeftStore } from '../storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex, type WriteProgress } from '../stored-index/stored-index.js';
 import { yieldToEvents } from '../util/yield.js';
 import { nlistFor } from '../ivf/sizing.js';

@@ -11,7 +11,8 @@ import { createGapScheduler, type GapScheduler } from '../schedule/gaps.js';
 import { refill, type AnswerContext } from './citations.js';
 import type { PassagePredicate } from './filter.js';
 import type { FusionOptions, SearchMode } from './fusion.js';
-import { direct, type Retrieval, type Runner } from './retrieval.js';
+import type { Retrieval } from './retrieval.js';
+import { direct, type Runner } from './runner.js';
 import type { Trace } from './trace.js';
 import type { Passage, PeriodicOptions, PeriodicReport, PeriodicWindow } from './types.js';
 

@@ -25,7 +25,8 @@ import { checkFusion, checkMode } from './fusion.js';
 import { ingestDocuments } from './ingest.js';
 import { checkRuntimeOptions, searchNumbers } from './options.js';
 import { checkPerformanceModel, createRetrieval, rankingFor, type RankingDefaults } from './retrieval.js';
-import type { LocalRag, RagOptions } from './types.js';
+import type { RagOptions } from './types.js';
+import type { LocalRag } from './rag-api.js';
 
 /** The named index if the store has it; UNKNOWN_INDEX if it must exist and does not. */
 async function openExisting(options: RagOptions): Promise<StoredIndex | undefined> {

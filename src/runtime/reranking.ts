@@ -7,7 +7,7 @@ import { WeftError, checkAborted } from '../errors.js';
 import type { Reranker } from '../rerank/types.js';
 import { checkInteger } from '../ivf/validate.js';
 import { MAX_K } from '../ivf/types.js';
-import type { Runner } from './retrieval.js';
+import type { Runner } from './runner.js';
 import type { Trace } from './trace.js';
 import type { Passage, RerankOptions } from './types.js';
 

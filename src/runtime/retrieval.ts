@@ -18,11 +18,9 @@ import { fuse, type FusionOptions, type Fused, type SearchMode } from './fusion.
 import { checkMode } from './fusion.js';
 import { rerankCandidates, rerankPassages, type Reranker } from './reranking.js';
 import { createTrace, type Trace } from './trace.js';
+import { direct, type Runner } from './runner.js';
 import type { Passage, RerankOptions } from './types.js';
 
-/** How a GPU sub-stage gets its turn: in decode gaps (a gap scheduler's run) or at once. */
-export type Runner = <T>(work: () => Promise<T>) => Promise<T>;
-export const direct: Runner = (work) => work();
 
 /**
  * Candidates each side of a hybrid search ranks before fusion, at least: fusing deeper lists than

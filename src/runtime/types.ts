@@ -6,12 +6,9 @@ import type { Backend, GpuContext } from '../gpu/context.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.js';
 import type { Metric, StorageType } from '../ivf/types.js';
-import type { DocumentInput } from '../ingest/documents.js';
-import type { WeftStore } from '../storage/idb-store.js';
-import type { StoredIndex } from '../stored-index/stored-index.js';
+import type { WeftStore } from '../storage/contract.js';
 import type { PassageFilter } from '../stored-index/passage-filter.js';
-import type { Reranker } from './reranking.js';
-import type { ChatCompletions } from './completions.js';
+import type { Reranker } from '../rerank/types.js';
 import type { FusionOptions, SearchMode } from './fusion.js';
 
 export type { ChatMessage, FusionOptions, Reranker, SamplingOptions, SearchMode };
@@ -331,31 +328,3 @@ export type RagEvent =
     timings: { totalMs: number; firstTokenMs: number }; tokens: { prompt: number; generated: number };
     periodic?: PeriodicReport;
   };
-
-/**
- * The RAG runtime, the same on the main thread (createRag) and in the engine worker
- * (createRagInWorker): the same methods with the same options, so code moves between them
- * unchanged. Every long call takes a `signal`.
- */
-export interface Rag {
-  ingest(documents: readonly (DocumentInput | Blob)[], options?: IngestOptions): Promise<{ documents: number; chunks: number }>;
-  search(query: string, options?: SearchOptions): Promise<Passage[]>;
-  /** Streams an answer to a question, or to the last user turn of a conversation, grounded in retrieved passages. */
-  generate(input: GenerateInput, options?: GenerateOptions): AsyncGenerator<RagEvent>;
-  /** The same answers in OpenAI's chat-completions shape (as WebLLM's engine.chat.completions). */
-  readonly chat: { readonly completions: ChatCompletions };
-  /**
-   * Times searches at several nprobe on this device and fits the performance model's
-   * latency line (done on first need otherwise); later searches correct it online.
-   */
-  profile(options?: CallOptions): Promise<{ intercept: number; slope: number }>;
-  info(): Promise<RagInfo>;
-  /** Waits for ingests and searches under way, then releases the index (the worker's runtime also releases its models and the worker). */
-  close(): Promise<void>;
-}
-
-/** The main thread's runtime: a Rag with direct access to its stored index. */
-export interface LocalRag extends Rag {
-  /** The stored index (undefined until the first ingest creates it, and after close). */
-  readonly index: StoredIndex | undefined;
-}

@@ -43,7 +43,7 @@ import type { ListRecord } from '../ivf/types.js';
 import { valueChecksum } from './checksum.js';
 import { errorCode, joinPath, type StoreFileSystem } from './file-system.js';
 import { checkedWholeWrite, commitProgress, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
-import type { WeftStore } from './idb-store.js';
+import type { WeftStore } from './contract.js';
 import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show } from './index-checks.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';

@@ -26,7 +26,7 @@ import { WeftError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord, manifestProblem } from './index-checks.js';
 import type { EncodedBucket } from './lexical-records.js';
-import type { CatalogEntry } from '../stored-index/allow-list.js';
+import type { CatalogEntry } from './contract.js';
 import type { ChunkRecord, Manifest, WholeIndex } from './records.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');

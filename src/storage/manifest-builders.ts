@@ -4,7 +4,7 @@
 
 import { WeftError } from '../errors.js';
 import { emptyRecord } from '../ivf/list-records.js';
-import type { WeftStore, WriteWholeOptions } from './idb-store.js';
+import type { WeftStore, WriteWholeOptions } from './contract.js';
 import { isInt, sameRange, show, wholeIndexProblem } from './index-checks.js';
 import { DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS, MAX_BUCKETS } from '../lexical/postings.js';

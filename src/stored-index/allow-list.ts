@@ -7,22 +7,10 @@
 // tab's commit adopted, a rebuild, an import) reads it again; bitmaps are cached per filter while
 // the generation stays the same.
 
+import type { CatalogEntry, ChunkCatalog } from '../storage/contract.js';
 import type { CompiledFilter } from './passage-filter.js';
 
-/** What the catalog keeps of a chunk: enough to evaluate a filter and to know its IVF list. */
-export interface CatalogEntry {
-  id: number;
-  /** The IVF list holding the chunk's vector. */
-  list: number;
-  docId: string;
-  metadata?: Record<string, unknown>;
-}
-
-/** Every chunk of an index (each one a live vector), as of one generation. */
-export interface ChunkCatalog {
-  generation: number;
-  chunks: CatalogEntry[];
-}
+export type { CatalogEntry, ChunkCatalog } from '../storage/contract.js';
 
 export interface AllowList {
   /** Live chunks the filter keeps. */

@@ -4,7 +4,7 @@
 // search code needs no signal threaded through each of its calls. Views nest: a read then stops
 // at whichever signal aborts first (an operation's, or its index's close).
 
-import type { ReadOptions, WeftStore } from '../storage/idb-store.js';
+import type { ReadOptions, WeftStore } from '../storage/contract.js';
 
 /** `store`, with `signal` passed to every read (the store itself when there is no signal). */
 export function readsWith(store: WeftStore, signal: AbortSignal | undefined): WeftStore {

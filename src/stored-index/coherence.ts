@@ -9,7 +9,7 @@
 
 import { WeftError } from '../errors.js';
 import type { ListCache } from './cache/list-cache.js';
-import type { Manifest } from '../storage/idb-store.js';
+import type { Manifest } from '../storage/contract.js';
 import { sameRange } from '../storage/index-checks.js';
 import { uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 

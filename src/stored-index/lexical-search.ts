@@ -10,7 +10,7 @@ import { WeftError } from '../errors.js';
 import { loadAnalyzer } from '../lexical/analyzer.js';
 import { Scores, accumulate, checkLexicalK, queryTerms, topK, type LexicalHits } from '../lexical/bm25.js';
 import { bucketOf } from '../lexical/postings.js';
-import type { WeftStore } from '../storage/idb-store.js';
+import type { WeftStore } from '../storage/contract.js';
 import { lexicalOf } from '../storage/lexical-records.js';
 import type { Manifest } from '../storage/records.js';
 

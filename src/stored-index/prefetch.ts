@@ -8,7 +8,7 @@ import { cpuQueries, cpuRank } from '../ivf/cpu-search.js';
 import { createQuadScanner } from '../ivf/cpu-simd.js';
 import { prepareRows, queryBuffer, rankLists } from '../ivf/probe.js';
 import type { ListCache } from './cache/list-cache.js';
-import type { Manifest } from '../storage/idb-store.js';
+import type { Manifest } from '../storage/contract.js';
 import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 import { readsWith } from './bound-reads.js';
 

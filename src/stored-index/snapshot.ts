@@ -11,7 +11,7 @@ import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
 import { uploadCentroids, uploadQuantizer } from '../ivf/probe.js';
 import type { Metric } from '../ivf/types.js';
-import type { CentroidData, Manifest, WeftStore } from '../storage/idb-store.js';
+import type { CentroidData, Manifest, WeftStore } from '../storage/contract.js';
 
 export interface TrainedState {
   /** nlist x dim, as stored (normalised for cosine). */

@@ -23,7 +23,7 @@ import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkStorage
 import { adoptCommits } from './coherence.js';
 import { createAllowLists, type AllowList } from './allow-list.js';
 import { compileFilter, type PassageFilter } from './passage-filter.js';
-import type { ChunkRecord, CommitChanges, Manifest, WeftStore } from '../storage/idb-store.js';
+import type { ChunkRecord, CommitChanges, Manifest, WeftStore } from '../storage/contract.js';
 import { createQuadScanner } from '../ivf/cpu-simd.js';
 import { createCpuListCache } from './cache/cpu-list-cache.js';
 import { cpuSearchBatch, openCpuSession, type CpuSearchEnv } from './stored-cpu-search.js';

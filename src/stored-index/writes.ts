@@ -11,7 +11,7 @@ import { prepareRows } from '../ivf/probe.js';
 import { assignLists, trainIvf } from '../ivf/train.js';
 import { NO_ID, type ListRecord } from '../ivf/types.js';
 import { checkIds, checkVectors } from '../ivf/validate.js';
-import type { ChunkRecord, CommitChanges, WholeIndex } from '../storage/idb-store.js';
+import type { ChunkRecord, CommitChanges, WholeIndex } from '../storage/contract.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
 export type WriteEnv = IndexEnv;

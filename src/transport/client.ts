@@ -10,7 +10,8 @@ import type { RagWorkerOptions } from './engine-api.js';
 import { createChatCompletions } from '../runtime/completions.js';
 import { checkRuntimeOptions } from '../runtime/options.js';
 
-import type { GenerateInput, GenerateOptions, Rag, RagEvent } from '../runtime/types.js';
+import type { GenerateInput, GenerateOptions, RagEvent } from '../runtime/types.js';
+import type { Rag } from '../runtime/rag-api.js';
 
 /** The runtime in the engine worker: a Rag, plus the worker's handle. */
 export type RagClient = Rag & { readonly engine: EngineHandle };

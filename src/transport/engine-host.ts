@@ -18,8 +18,10 @@ import { createOnnxDecoderReranker } from '../rerank/onnx-decoder-reranker.js';
 import type { Reranker } from '../rerank/types.js';
 import type { LoadProgress } from '../util/progress.js';
 import { createRag } from '../runtime/rag.js';
-import type { LocalRag, RagEvent, RagOptions } from '../runtime/types.js';
-import { openStore, type WeftStore } from '../storage/idb-store.js';
+import type { RagEvent, RagOptions } from '../runtime/types.js';
+import type { LocalRag } from '../runtime/rag-api.js';
+import { openStore } from '../storage/idb-store.js';
+import type { WeftStore } from '../storage/contract.js';
 import { openRemoteStore } from '../storage/remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
 

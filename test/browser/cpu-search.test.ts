@@ -6,7 +6,8 @@
 // navigator.gpu an index falls back to the CPU by itself. Fresh random data each run.
 import { describe, expect } from 'vitest';
 import { gaussianMixture, NO_ID, type GpuContext, type Metric, type SearchResult, type StorageType } from '../../src/weft.js';
-import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
+import { openStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from './harness.js';
 import { indexCleanup } from './store-fixtures.js';

@@ -6,7 +6,8 @@
 import { describe, expect } from 'vitest';
 import { createFlatIndex, createIvfIndex, gaussianMixture, NO_ID, referenceSearch, type GpuContext, type ReferenceList, type SearchResult } from '../../src/weft.js';
 import { decodeRows, deinterleave, layoutFor } from '../../src/ivf/codec.js';
-import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
+import { openStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
 import type { PassageFilter } from '../../src/stored-index/passage-filter.js';
 import { expectSameTopK, freshSeed, gpuTest } from './harness.js';

@@ -6,7 +6,7 @@
 // file store in test/unit/first-ingest-race.test.ts.
 import { describe, expect, test } from 'vitest';
 import { createRag } from '../../src/runtime/rag.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { firstIngestRace, leftPending } from '../support/first-ingest.js';
 import { hashEmbedder, standInGenerator } from '../support/stand-ins.js';
 import { storeSession } from './store-fixtures.js';

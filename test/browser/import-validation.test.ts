@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { gaussianMixture, NO_ID, type GpuContext } from '../../src/weft.js';
 import { crc32 } from '../../src/storage/checksum.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { exportVersion1 } from '../support/index-file-v1.js';
 import { FORMAT_VERSION } from '../../src/storage/records.js';

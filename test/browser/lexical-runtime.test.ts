@@ -4,7 +4,7 @@
 // the chunks the vector search finds.
 import { describe, expect, test } from 'vitest';
 import { deleteStore } from '../../src/storage/idb-store.js';
-import type { Rag } from '../../src/runtime/types.js';
+import type { Rag } from '../../src/runtime/rag-api.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 
 /** The first words of Cranfield abstracts (one chunk each), each led by the marker words every chunk of this test carries. */

@@ -6,7 +6,8 @@
 // closing and reopening, and between two tabs (two store connections).
 import { describe, expect } from 'vitest';
 import { createRng, gaussianMixture, type GpuContext } from '../../src/weft.js';
-import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
+import { openStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { lexicalAgreement } from '../support/store-behaviour.js';

@@ -4,7 +4,8 @@
 // besides the good files: those two are UNPARSABLE_DOCUMENT, named, and the others are indexed.
 // What is indexed is read back through search (every passage: k = size, all lists probed).
 import { describe, expect, inject, test } from 'vitest';
-import type { Passage, Rag } from '../../src/runtime/types.js';
+import type { Passage } from '../../src/runtime/types.js';
+import type { Rag } from '../../src/runtime/rag-api.js';
 import { deleteStore } from '../../src/storage/idb-store.js';
 import { makeBrokenPdf, makePdf } from '../support/pdf.js';
 import { openLocalRag, openWorkerRag } from '../support/rag-runtimes.js';

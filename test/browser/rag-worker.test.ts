@@ -3,7 +3,8 @@
 // same options (signals that abort in the worker, the same declarative filter), the same results.
 import { describe, expect, inject, test } from 'vitest';
 import { createRagInWorker } from '../../src/transport/client.js';
-import type { Rag, RagEvent } from '../../src/runtime/types.js';
+import type { RagEvent } from '../../src/runtime/types.js';
+import type { Rag } from '../../src/runtime/rag-api.js';
 import { deleteStore } from '../../src/storage/idb-store.js';
 import { assets, cranfieldAbstracts, openLocalRag, reference, workerOptions } from '../support/rag-runtimes.js';
 

@@ -3,7 +3,8 @@
 import { appendInterleaved, BLOCK, encodeRows, interleave, layoutFor, trainScalarQuantizer } from '../../src/ivf/codec.js';
 import { NO_ID, type StorageType } from '../../src/ivf/types.js';
 import { afterEach } from 'vitest';
-import { deleteStore, openStore, type ChunkRecord, type ListRecord, type StoreOptions, type WeftStore } from '../../src/storage/idb-store.js';
+import { deleteStore, openStore, type StoreOptions } from '../../src/storage/idb-store.js';
+import type { ChunkRecord, ListRecord, WeftStore } from '../../src/storage/contract.js';
 
 export const dim = 6, nlist = 4;
 

@@ -3,7 +3,8 @@
 import { describe, expect } from 'vitest';
 import { openDB } from 'idb';
 import { createIvfIndex, gaussianMixture, layoutFor, NO_ID, type GpuContext, type SearchResult } from '../../src/weft.js';
-import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
+import { openStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { freshSeed, gpuTest } from './harness.js';

@@ -5,7 +5,8 @@
 // hook first — the WeftStore interface is public, so this is what a wrapped store would see.
 import { describe, expect } from 'vitest';
 import { gaussianMixture, NO_ID, type GpuContext } from '../../src/weft.js';
-import { openStore, type WeftStore } from '../../src/storage/idb-store.js';
+import { openStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { freshSeed, gpuTest } from './harness.js';

@@ -1,8 +1,8 @@
 // The first-ingest race and the cut-off first ingest (issue 20, item 5), as one body of checks
 // for every store (test/unit/first-ingest-race.test.ts on files, test/browser/first-ingest-race
 // on IndexedDB). `expect` is the caller's (vitest's, in either project).
-import type { LocalRag } from '../../src/runtime/types.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { LocalRag } from '../../src/runtime/rag-api.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { documents } from './stand-ins.js';
 
 type Expect = typeof import('vitest').expect;

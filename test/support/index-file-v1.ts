@@ -4,7 +4,7 @@
 
 import { WeftError } from '../../src/errors.js';
 import { crc32 } from '../../src/storage/checksum.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import type { Manifest } from '../../src/storage/records.js';
 
 const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;

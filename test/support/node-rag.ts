@@ -4,10 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRag } from '../../src/runtime/rag.js';
-import type { LocalRag, RagOptions } from '../../src/runtime/types.js';
+import type { RagOptions } from '../../src/runtime/types.js';
+import type { LocalRag } from '../../src/runtime/rag-api.js';
 import { openFileStore } from '../../src/storage/file-store.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { hashEmbedder, standInGenerator } from './stand-ins.js';
 
 export { documents, hashEmbedder, standInGenerator } from './stand-ins.js';

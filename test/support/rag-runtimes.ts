@@ -5,7 +5,8 @@
 import { inject } from 'vitest';
 import { createRagInWorker, type RagWorkerInit } from '../../src/transport/client.js';
 import { createRag } from '../../src/runtime/rag.js';
-import type { Rag, RagOptions } from '../../src/runtime/types.js';
+import type { RagOptions } from '../../src/runtime/types.js';
+import type { Rag } from '../../src/runtime/rag-api.js';
 import type { RagWorkerOptions } from '../../src/transport/engine-api.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';

@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { NO_ID } from '../../src/ivf/types.js';
 import { loadAnalyzer } from '../../src/lexical/analyzer.js';
 import { bucketOf } from '../../src/lexical/postings.js';
-import type { ChunkRecord, ListRecord, WeftStore } from '../../src/storage/idb-store.js';
+import type { ChunkRecord, ListRecord, WeftStore } from '../../src/storage/contract.js';
 import { lexicalSearch } from '../../src/stored-index/lexical-search.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { buildIndex, withVector } from '../browser/store-fixtures.js';

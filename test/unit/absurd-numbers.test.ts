@@ -14,7 +14,7 @@ import { nodeFileSystem } from '../../src/storage/fs-node.js';
 import { PRELUDE_BYTES, SECTION } from '../../src/storage/index-file.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { createStoredIndex } from '../../src/stored-index/stored-index.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { buildIndex, dim } from '../browser/store-fixtures.js';
 
 const dirs: string[] = [];

@@ -11,7 +11,7 @@ import { BM25_DEFAULTS, idf } from '../../src/lexical/bm25.js';
 import { bucketOf, decodeBucket, encodeBucket, type TermPostings } from '../../src/lexical/postings.js';
 import { openFileStore } from '../../src/storage/file-store.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
-import type { ChunkRecord } from '../../src/storage/idb-store.js';
+import type { ChunkRecord } from '../../src/storage/contract.js';
 import { lexicalSearch, openLexicalSession } from '../../src/stored-index/lexical-search.js';
 import { storeInit } from '../support/store-behaviour.js';
 

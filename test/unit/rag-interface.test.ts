@@ -4,7 +4,7 @@
 import { expectTypeOf, test } from 'vitest';
 import type { RagClient } from '../../src/transport/client.js';
 import type { createRag } from '../../src/runtime/rag.js';
-import type { LocalRag, Rag } from '../../src/runtime/types.js';
+import type { LocalRag, Rag } from '../../src/runtime/rag-api.js';
 
 type Methods<T> = Omit<T, 'index' | 'engine'>;
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRangeHost } from '../../scripts/range-server.mjs';
 import { openFileStore } from '../../src/storage/file-store.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { exportIndex } from '../../src/storage/portable.js';
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
 import { fetchRange } from '../../src/storage/remote/range-fetch.js';

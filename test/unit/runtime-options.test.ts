@@ -4,8 +4,9 @@
 // value given and the valid range — instead of slicing, rounding or clamping silently. A k within
 // MAX_K but beyond the index returns every passage there is.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { LocalRag, RagEvent } from '../../src/runtime/types.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { RagEvent } from '../../src/runtime/types.js';
+import type { LocalRag } from '../../src/runtime/rag-api.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { documents, nodeRag, nodeStores } from '../support/node-rag.js';
 
 const stores = nodeStores();

@@ -11,7 +11,7 @@ import { fileStoreIndexDir, openFileStore } from '../../src/storage/file-store.j
 import type { StoreFileSystem } from '../../src/storage/file-system.js';
 import { fsError } from '../../src/storage/file-system.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
-import type { WeftStore } from '../../src/storage/idb-store.js';
+import type { WeftStore } from '../../src/storage/contract.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
 import { buildIndex } from '../browser/store-fixtures.js';
 import { bucketOf } from '../../src/lexical/postings.js';

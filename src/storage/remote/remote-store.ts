@@ -23,8 +23,8 @@
 
 import { WeftError } from '../../errors.js';
 import { crc32 } from '../checksum.js';
-import type { ChunkCatalog } from '../../stored-index/allow-list.js';
-import type { ReadOptions, WeftStore } from '../idb-store.js';
+import type { ChunkCatalog } from '../contract.js';
+import type { ReadOptions, WeftStore } from '../contract.js';
 import { checkIds } from '../index-checks.js';
 import { checkBuckets, checkedBucket } from '../lexical-records.js';
 import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../records.js';
