@@ -1,4 +1,4 @@
-// `npm test`: runs every tier (Node unit tests; browser tests in Debian's Chromium with WebGPU
+// `npm test`: type-checks, then runs every tier (Node unit tests, the architecture check among them; browser tests in Debian's Chromium with WebGPU
 // on SwiftShader, and the CPU fallback's in a Chromium without WebGPU; end-to-end tests of the built demo page), and ends with one line "N passed, N failed" summed over the tiers,
 // so a run that executed no test is visible. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process';
@@ -11,6 +11,11 @@ const extra = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'weft-test-'));
 const nodeOptions = [process.env.NODE_OPTIONS ?? '', '--import=./scripts/node-compat.mjs'].join(' ').trim();
 let passed = 0, failed = 0, ok = true;
+
+// The type-check first (the library, the Deno shell, the README's samples): a type error is a
+// failure like a failing test.
+const typecheck = spawnSync('npm', ['run', 'typecheck'], { stdio: 'inherit' });
+if (typecheck.status !== 0) { console.error('The type-check failed (npm run typecheck).'); failed++; ok = false; }
 
 for (const project of ['unit', 'browser', 'browser-nogpu', 'e2e']) {
   if (project !== 'unit' && !existsSync(CHROMIUM_PATH)) {
