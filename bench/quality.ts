@@ -218,7 +218,7 @@ async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: stri
   const ingestMs = performance.now() - t0;
   // A small write on the large index (one document of 10 chunks): it rewrites the buckets its terms fall in.
   const t1 = performance.now();
-  await index.add(vectors.subarray(0, 10 * dim), { chunks: Array.from({ length: 10 }, (_, j) => ({ docId: 'small', text: Array.from({ length: 80 }, word).join(' ') })) });
+  await index.add(vectors.subarray(0, 10 * dim), { chunks: Array.from({ length: 10 }, () => ({ docId: 'small', text: Array.from({ length: 80 }, word).join(' ') })) });
   const smallAddMs = performance.now() - t1;
   const analyzer = await loadAnalyzer('english');
   const lex = index.manifest.lexical!;

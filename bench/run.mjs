@@ -51,7 +51,7 @@ if (name === 'search') {
   if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
   if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
   for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
-  if (a.data && a.data.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
+  if (a.data?.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
   options = {
     metric: a.metric, storage: a.storage, k: int(a.k, 'k'), n: int(a.n, 'n'), dim: a.dim ? int(a.dim, 'dim') : 128,
     queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed'), niter: int(a.niter, 'niter'),

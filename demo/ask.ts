@@ -16,7 +16,7 @@
 // indexes as last listed from the store (the passage counts), the ingest under way or its
 // outcome, and the last index-management message. Every handler changes the state, then renders.
 
-import { WeftChat, type ChatEvent, type ChatProgress, type DoneEvent } from '../src/entries/chat.js';
+import type { WeftChat, ChatEvent, ChatProgress, DoneEvent } from '../src/entries/chat.js';
 import type { ChatIngested } from '../src/chat/weft-chat.js';
 import { isWeftError, persistStorage, storageEstimate, type TraceStage } from '../src/entries/client.js';
 import { exportIndex, importIndex, openStore, type Manifest, type WeftStore } from '../src/weft.js';
@@ -110,7 +110,7 @@ export async function setupAsk(): Promise<void> {
   const addBlocked = (): string => {
     if (state.engine.kind === 'failed') return 'Documents cannot be added: nothing could start here (see step 1).';
     const m = current(), id = embedderId();
-    if (!m || !m.modelId || !id || m.modelId === id || state.engine.kind === 'none' || state.engine.kind === 'loading') return '';
+    if (!m?.modelId || !id || m.modelId === id || state.engine.kind === 'none' || state.engine.kind === 'loading') return '';
     const built = m.modelId === KEYWORD_EMBEDDER ? 'for keyword search, without a model, so the model cannot add to it' : `with ${m.modelId}, which is not loaded now`;
     return `“${m.name}” was built ${built}: add documents to a new index (below, “New index”); this one is still searched by keyword.`;
   };

@@ -77,7 +77,8 @@ export function setupBenchmark(): void {
         const addMs = performance.now() - a0;
         show('Exact flat search for the ground truth…');
         const flat = await createFlatIndex({ gpu: ctx, dim, metric, storage });
-        let truth, flatMs;
+        let truth: Awaited<ReturnType<typeof flat.search>> | undefined;
+        let flatMs = 0;
         try {
           await flat.train(data);
           await flat.add(data);

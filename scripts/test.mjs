@@ -1,4 +1,4 @@
-// `npm test`: type-checks, then runs every tier (Node unit tests, the architecture check among them; browser tests in Debian's Chromium with WebGPU
+// `npm test`: type-checks and lints, then runs every tier (Node unit tests, the architecture check among them; browser tests in Debian's Chromium with WebGPU
 // on SwiftShader, and the CPU fallback's in a Chromium without WebGPU; end-to-end tests of the built demo page), and ends with one line "N passed, N failed" summed over the tiers,
 // so a run that executed no test is visible. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process';
@@ -16,6 +16,9 @@ let passed = 0, failed = 0, ok = true;
 // failure like a failing test.
 const typecheck = spawnSync('npm', ['run', 'typecheck'], { stdio: 'inherit' });
 if (typecheck.status !== 0) { console.error('The type-check failed (npm run typecheck).'); failed++; ok = false; }
+// Lint and format (Biome, biome.json): a finding or a file not formatted is a failure too.
+const lint = spawnSync('npx', ['biome', 'ci', '--error-on-warnings', '.'], { stdio: 'inherit' });
+if (lint.status !== 0) { console.error('Lint or formatting failed (npm run lint; npm run format writes the formatting).'); failed++; ok = false; }
 
 for (const project of ['unit', 'browser', 'browser-nogpu', 'e2e']) {
   if (project !== 'unit' && !existsSync(CHROMIUM_PATH)) {

@@ -87,7 +87,6 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 const isDir = (path: string) => Deno.stat(path).then((s) => s.isDirectory, () => false);
-const fileUrl = (path: string) => new URL(path, `file://${Deno.cwd()}/`);
 const baseName = (path: string) => path.split(/[\\/]/).pop()!;
 
 async function storeDir(flags: Map<string, string>): Promise<string> {

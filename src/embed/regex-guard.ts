@@ -76,7 +76,7 @@ export function backtrackingRisk(source: string): string | undefined {
         else if (rest.startsWith('<')) j = source.indexOf('>', j) + 1 || source.length;
         else {
           const flags = /^[a-zA-Z-]*[:)]/.exec(rest);
-          if (flags && flags[0].endsWith(')')) { i = j + 1 + flags[0].length; continue; } // (?i): flags only
+          if (flags?.[0].endsWith(')')) { i = j + 1 + flags[0].length; continue; } // (?i): flags only
           j += 1 + (flags?.[0].length ?? 0);
         }
       }

@@ -44,7 +44,7 @@ export function createCpuLlama(w: Llama2cWeights): CpuLlama {
         matmul(valueCache, loff + pos * kvDim, xb, o.wv + l * dim * kvDim, dim, kvDim);
         for (let i = 0; i < dim; i += 2) {
           const headDim = i % headSize;
-          const freq = Math.fround(1 / Math.fround(Math.pow(10000, Math.fround(headDim / headSize))));
+          const freq = Math.fround(1 / Math.fround(10000 ** Math.fround(headDim / headSize)));
           const val = Math.fround(pos * freq);
           const fcr = Math.fround(Math.cos(val)), fci = Math.fround(Math.sin(val));
           const rot = (vec: Float32Array, off: number) => {

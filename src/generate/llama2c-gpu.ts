@@ -165,7 +165,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   const rope = new Float32Array(seqLen * half * 2);
   for (let pos = 0; pos < seqLen; pos++) {
     for (let j = 0; j < half; j++) {
-      const freq = Math.fround(1 / Math.fround(Math.pow(10000, Math.fround((2 * j) / headSize))));
+      const freq = Math.fround(1 / Math.fround(10000 ** Math.fround((2 * j) / headSize)));
       const val = Math.fround(pos * freq);
       rope[(pos * half + j) * 2] = Math.cos(val);
       rope[(pos * half + j) * 2 + 1] = Math.sin(val);

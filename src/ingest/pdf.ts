@@ -45,7 +45,7 @@ async function importWorkerCode(): Promise<void> {
   const scope = globalThis as unknown as { postMessage?: (message: unknown, ...rest: unknown[]) => void };
   const inWorker = typeof (globalThis as { window?: unknown }).window === 'undefined' && typeof scope.postMessage === 'function' && 'onmessage' in globalThis;
   if (!inWorker) { await import('pdfjs-dist/build/pdf.worker.mjs'); return; }
-  const own = Object.prototype.hasOwnProperty.call(scope, 'postMessage');
+  const own = Object.hasOwn(scope, 'postMessage');
   const post = scope.postMessage!;
   scope.postMessage = function (this: unknown, message: unknown, ...rest: unknown[]) {
     if (!isPdfjsHandshake(message)) post.call(this ?? globalThis, message, ...rest);

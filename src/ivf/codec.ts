@@ -119,7 +119,7 @@ export function encodeRows(vectors: Float32Array, layout: Layout, sq?: ScalarQua
       for (let j = 0; j < dim; j++) {
         const s = sq.scale[j]!;
         let c = s > 0 ? Math.round((vectors[i * dim + j]! - sq.vmin[j]!) / s) : 0;
-        c = c < 0 ? 0 : c > 255 ? 255 : c;
+        c = c < 0 ? 0 : Math.min(c , 255);
         out[i * words + (j >>> 2)]! |= c << ((j & 3) * 8);
       }
     }

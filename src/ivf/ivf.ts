@@ -107,7 +107,7 @@ interface Core {
 /** Lists on the GPU, reference-counted so an add() can replace them under an open session. */
 interface SharedLists { lists: GpuLists; refs: number }
 
-function release(ctx: GpuContext, s: SharedLists | undefined) {
+function release(s: SharedLists | undefined) {
   if (s && --s.refs === 0) s.lists.destroy();
 }
 
@@ -152,7 +152,7 @@ function appendToLists(core: Core, prepared: Float32Array, ids: Uint32Array, lab
   for (const [l, members] of groupByList(labels ?? new Uint32Array(ids.length))) next[l] = appendToRecord(core.host[l]!, rows, ids, members, core.layout);
   // Upload first: if it fails, nothing below has changed.
   const lists = uploadLists(core.ctx, 'weft.index.lists', next, core.layout);
-  release(core.ctx, core.gpuLists);
+  release(core.gpuLists);
   core.gpuLists = { lists, refs: 1 };
   core.host = next;
   for (const id of ids) {
@@ -226,7 +226,7 @@ function coreStats(core: Core) {
 function destroyCore(core: Core) {
   if (core.destroyed) return;
   core.destroyed = true;
-  release(core.ctx, core.gpuLists);
+  release(core.gpuLists);
   core.gpuLists = undefined;
   core.ctx.destroyBuffer(core.sqBuffer);
   if (core.ownsCtx) core.ctx.destroy();
@@ -240,12 +240,12 @@ function sessionOver(core: Core, init: (t: ScanTarget) => Parameters<typeof open
   try {
     session = openSession(core.ctx, init(target(core, shared.lists)));
   } catch (e) {
-    release(core.ctx, shared);
+    release(shared);
     throw e;
   }
   const destroy = session.destroy.bind(session);
   let released = false;
-  session.destroy = () => { destroy(); if (!released) { released = true; release(core.ctx, shared); } };
+  session.destroy = () => { destroy(); if (!released) { released = true; release(shared); } };
   return session;
 }
 

@@ -205,7 +205,7 @@ async function createOrAdopt(target: IngestTarget, vectors: Float32Array, chunks
 
 export async function ingestDocuments(target: IngestTarget, documents: readonly (DocumentInput | Blob)[], call: IngestCall = {}): Promise<{ documents: number; chunks: number }> {
   if (!Array.isArray(documents) || documents.length === 0) throw new WeftError('INVALID_INPUT', 'ingest() needs a non-empty array of documents.');
-  const { store, indexName, embedder, create } = target;
+  const { store, indexName, embedder } = target;
   const countTokens = (t: string) => embedder.countTokens(t);
   const { ids, chunks, unreadable } = await readAll(documents, { countTokens, maxTokens: embedder.maxLength }, call);
   if (chunks.length === 0) {

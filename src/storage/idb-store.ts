@@ -10,7 +10,7 @@
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { WeftError } from '../errors.js';
-import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
+import type { ListRecord, } from '../ivf/types.js';
 import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show, wholeIndexProblem } from './index-checks.js';
 import {
   FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
@@ -20,7 +20,7 @@ import { checkedWholeWrite, commitProgress, grownCentroids, movedChunk, newIndex
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE, type Analyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import { analyzerOf, checkBuckets, checkedBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
-import type { CatalogEntry, ChunkCatalog, WeftStore, WriteWholeOptions } from './contract.js';
+import type { CatalogEntry, WeftStore, } from './contract.js';
 
 export { FORMAT_VERSION, listChecksum, manifestProblem, wholeIndexProblem };
 export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, TermBucket, WholeIndex };

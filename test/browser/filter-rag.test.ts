@@ -3,7 +3,7 @@
 // returns exactly k matching passages, the same ones an unfiltered exhaustive search ranks first
 // among the matching chunks; ranges and sets likewise; generate() (and its periodic retrieval)
 // uses only matching passages.
-import { describe, expect, inject, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { Passage, PassageFilter, RagEvent } from '../../src/runtime/types.js';
 import { deleteStore } from '../../src/storage/idb-store.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';

@@ -105,7 +105,7 @@ describe('an index that grows', () => {
     expect(index.nlist).toBeGreaterThan(nlistFor(n) / 4);
     expect(index.nlist).toBeLessThanOrEqual(4 * nlistFor(n));
     // Every vector is still in the list its chunk record names (moves followed), and still found.
-    const self = await index.search(parts.at(-1)!.subarray(0, 50 * dim), { k: 1, nprobe: index.nlist > 64 ? 64 : index.nlist });
+    const self = await index.search(parts.at(-1)!.subarray(0, 50 * dim), { k: 1, nprobe: Math.min(index.nlist , 64) });
     expect(Array.from(self.ids)).toEqual(Array.from({ length: 50 }, (_, i) => n - sizes.at(-1)! + i));
   }), { timeout: 600_000 });
 

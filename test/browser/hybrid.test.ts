@@ -3,7 +3,7 @@
 // and 'hybrid'; hybrid equals reciprocal rank fusion of the two rankings (computed here from the
 // 'vector' and 'lexical' searches); 'hybrid' is the default; filters hold on both sides; generate
 // traces its lexical sub-stages; a reranker reorders the candidates before the top k are kept.
-import { describe, expect, inject, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createRagInWorker } from '../../src/transport/client.js';
 import { fuse } from '../../src/runtime/fusion.js';
 import { createBatchedSession, rerank, type Reranker } from '../../src/rerank/types.js';

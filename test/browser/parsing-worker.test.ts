@@ -3,7 +3,7 @@
 // and on the main thread (createRag), with one ingest call holding a damaged and an encrypted PDF
 // besides the good files: those two are UNPARSABLE_DOCUMENT, named, and the others are indexed.
 // What is indexed is read back through search (every passage: k = size, all lists probed).
-import { describe, expect, inject, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { Passage } from '../../src/runtime/types.js';
 import type { Rag } from '../../src/runtime/rag-api.js';
 import { deleteStore } from '../../src/storage/idb-store.js';

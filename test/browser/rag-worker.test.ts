@@ -1,7 +1,7 @@
 // The runtime in the real engine worker, and the same body of code run against both the
 // main-thread runtime (createRag) and the worker client (createRagInWorker): one interface, the
 // same options (signals that abort in the worker, the same declarative filter), the same results.
-import { describe, expect, inject, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createRagInWorker } from '../../src/transport/client.js';
 import type { RagEvent } from '../../src/runtime/types.js';
 import type { Rag } from '../../src/runtime/rag-api.js';

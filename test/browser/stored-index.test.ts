@@ -79,7 +79,7 @@ describe('stored index with a GPU list cache', () => {
   }));
 
   gpuTest('reopening (a new connection, as after a reload) gives the same results and preloads hot lists', body(async (ctx) => {
-    const { queries, store, stored } = await setup(ctx);
+    const { queries, stored } = await setup(ctx);
     const before = await stored.search(queries, { k: 8, nprobe: 5 });
     const hot = stored.residentLists().sort();
     await stored.close();
@@ -162,7 +162,7 @@ describe('stored index with a GPU list cache', () => {
   }));
 
   gpuTest('prefetch streams the lists a query will probe, best first, within its byte budget; cancel stops it', body(async (ctx) => {
-    const { queries, store, stored } = await setup(ctx);
+    const { queries, store } = await setup(ctx);
     const fresh = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false });
     toClose.push(fresh);
     const q = queries.subarray(0, dim);

@@ -22,7 +22,7 @@ const countTokens = (s: string) => tok.encode(s).ids.length;
 const cran = readFileSync(resolve(import.meta.dirname, '../../../shared/assets/cranfield/cran.all.1400'), 'utf8').replace(/\r\n/g, '\n');
 const answers = cran.split(/^\.I /m).slice(1, 30).map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /**
  * An FAQ page shaped like the Debian FAQ's chapters: h1 chapter, h2 questions, h3 follow-up
@@ -30,13 +30,13 @@ const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
  */
 function faqPage(): string {
   const looms = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `Loom-${from + i} Edition`).join(', ');
-  const parts = ['<!DOCTYPE html><html><head><title>Chapter 3. Choosing a weave</title></head><body>', '<h1>Chapter 3. Choosing a distribution of the Warp operating system for a workshop with many looms</h1>', `<p>${escape(answers[0]!)}</p>`];
+  const parts = ['<!DOCTYPE html><html><head><title>Chapter 3. Choosing a weave</title></head><body>', '<h1>Chapter 3. Choosing a distribution of the Warp operating system for a workshop with many looms</h1>', `<p>${escapeHtml(answers[0]!)}</p>`];
   for (let q = 1; q <= 4; q++) {
     parts.push(`<h2>3.${q}. But what about ${looms(6 * q)}, and the others that say they are based on Warp? Can I use its package tools on them, and will they keep working when Warp moves to its next release?</h2>`);
-    parts.push(`<p>${escape(answers[q]!)}</p>`);
+    parts.push(`<p>${escapeHtml(answers[q]!)}</p>`);
     for (let f = 1; f <= 2; f++) {
       parts.push(`<h3>3.${q}.${f}. I know that ${looms(10 * f, 100 * q)} are Warp-based. So after installing one of them on the hard disk, can I use the 'shuttle' package tools on it, and what happens to the packages I installed by hand from somewhere else before, in /usr/local and in my home directory?</h3>`);
-      parts.push(`<p>${escape(answers[4 + 2 * q + f]!)}</p>`, `<p>${escape(answers[14 + 2 * q + f]!)}</p>`);
+      parts.push(`<p>${escapeHtml(answers[4 + 2 * q + f]!)}</p>`, `<p>${escapeHtml(answers[14 + 2 * q + f]!)}</p>`);
     }
   }
   parts.push('</body></html>');

@@ -147,7 +147,7 @@ describe('file store: atomic commits', () => {
     const whole = await s.readWholeIndex('idx');
     const before = await visible(dir, 'idx');
     const a = randomList(1, 40);
-    const change = (g: number) => ({ lists: [{ ...a, ids: a.ids.map((_, i) => 100 + i) }], putChunks: [{ id: 3, list: 0, docId: 'x', text: 'changed' }], deleteChunks: [4], countDelta: 40 - built.lists[1]!.count, nextId: 140 });
+    const change = (_generation: number) => ({ lists: [{ ...a, ids: a.ids.map((_, i) => 100 + i) }], putChunks: [{ id: 3, list: 0, docId: 'x', text: 'changed' }], deleteChunks: [4], countDelta: 40 - built.lists[1]!.count, nextId: 140 });
     const outcomes = new Set<string>();
     for (let failAt = 0; ; failAt++) {
       const crashing = await crashingStore(dir, failAt);

@@ -24,7 +24,7 @@
 import { WeftError } from '../../errors.js';
 import { crc32 } from '../checksum.js';
 import type { ChunkCatalog } from '../contract.js';
-import type { ReadOptions, WeftStore } from '../contract.js';
+import type { WeftStore } from '../contract.js';
 import { checkIds } from '../index-checks.js';
 import { checkBuckets, checkedBucket } from '../lexical-records.js';
 import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../records.js';
@@ -297,7 +297,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const worker = async () => {
       while (next < ranges.length) {
         const r = ranges[next++]!;
-        let got;
+        let got: Awaited<ReturnType<typeof fetchRange>>;
         try {
           got = await fetchRange(source, r.start, r.end, fetchOptions(signal, priority));
         } catch (e) {
