@@ -10,7 +10,9 @@ import { CHROMIUM_ARGS, CHROMIUM_NO_WEBGPU_ARGS, CHROMIUM_PATH } from './scripts
 import { workerSafeAlias } from './scripts/worker-safe-alias.mjs';
 import { rangeHostPlugin } from './scripts/range-server.mjs';
 
-const dependencies = Object.keys((JSON.parse(readFileSync(resolve(import.meta.dirname, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
+const dependencies = Object.keys(
+  (JSON.parse(readFileSync(resolve(import.meta.dirname, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {},
+);
 
 // The Markdown stack's DOM-free build, in every bundle (scripts/worker-safe-alias.mjs says why).
 const workerSafe = workerSafeAlias(import.meta.dirname);
@@ -48,7 +50,10 @@ const test = {
   root: import.meta.dirname,
   projects: [
     { extends: true, test: { root: import.meta.dirname, name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
-    { extends: true, test: { root: import.meta.dirname, name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 180_000, hookTimeout: 180_000 } },
+    {
+      extends: true,
+      test: { root: import.meta.dirname, name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 180_000, hookTimeout: 180_000 },
+    },
     // A static host with range requests (and its faults) for the remote tier's tests.
     browserProject('browser', CHROMIUM_ARGS, { exclude: [...configDefaults.exclude, ...noWebGpuTests], plugins: [rangeHostPlugin()] }),
     browserProject('browser-nogpu', CHROMIUM_NO_WEBGPU_ARGS, { include: noWebGpuTests }),
@@ -100,46 +105,60 @@ function engineWorkerUrl(): Plugin {
   };
 }
 
-export default defineConfig(({ mode }) => mode === 'lib'
-  ? {
-    publicDir: false,
-    plugins: [engineWorkerUrl()],
-    resolve: { alias: workerSafe },
-    build: {
-      outDir: 'dist/lib',
-      emptyOutDir: true,
-      sourcemap: true,
-      minify: false,
-      lib: {
-        entry: Object.fromEntries(Object.entries(libEntries).map(([name, file]) => [name, resolve(import.meta.dirname, file)])),
-        formats: ['es' as const],
-        fileName: (_format: string, name: string) => `${name}.js`,
+export default defineConfig(({ mode }) =>
+  mode === 'lib'
+    ? {
+        publicDir: false,
+        plugins: [engineWorkerUrl()],
+        resolve: { alias: workerSafe },
+        build: {
+          outDir: 'dist/lib',
+          emptyOutDir: true,
+          sourcemap: true,
+          minify: false,
+          lib: {
+            entry: Object.fromEntries(Object.entries(libEntries).map(([name, file]) => [name, resolve(import.meta.dirname, file)])),
+            formats: ['es' as const],
+            fileName: (_format: string, name: string) => `${name}.js`,
+          },
+          rolldownOptions: {
+            // Dependencies stay imports: the app's bundler resolves (and dedupes) them.
+            external: (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)),
+            output: { chunkFileNames: 'chunks/[name]-[hash].js' },
+          },
+        },
+      }
+    : {
+        root: 'demo',
+        publicDir: resolve(import.meta.dirname, 'public'),
+        resolve: { alias: workerSafe },
+        // The engine worker (onnxruntime-web, WebLLM) and WebLLM's model list are large by nature; they load on demand.
+        build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true, chunkSizeWarningLimit: 8192 },
+        server: { fs: { allow: [import.meta.dirname, sharedAssets] } },
+        // onnxruntime-web finds its .wasm next to its own module (import.meta.url): keep it unbundled.
+        // The others are pre-bundled up front, so that discovering them mid-run never reloads a test page.
+        optimizeDeps: {
+          exclude: ['onnxruntime-web'],
+          include: [
+            'idb',
+            'comlink',
+            '@mlc-ai/web-llm',
+            '@huggingface/tokenizers',
+            'onnx-proto',
+            'lit',
+            // The document parsers (the Markdown reader and pdf.js load on first use).
+            'hast-util-from-html',
+            'mdast-util-from-markdown',
+            'mdast-util-gfm',
+            'micromark-extension-gfm',
+            'pdfjs-dist',
+            'pdfjs-dist/build/pdf.worker.mjs',
+            // The stemmers of the keyword index (English is imported statically, the others on demand).
+            '@orama/stemmers/english',
+            '@orama/stemmers/german',
+            '@orama/stemmers/french',
+          ],
+        },
+        test,
       },
-      rolldownOptions: {
-        // Dependencies stay imports: the app's bundler resolves (and dedupes) them.
-        external: (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)),
-        output: { chunkFileNames: 'chunks/[name]-[hash].js' },
-      },
-    },
-  }
-  : {
-    root: 'demo',
-    publicDir: resolve(import.meta.dirname, 'public'),
-    resolve: { alias: workerSafe },
-    // The engine worker (onnxruntime-web, WebLLM) and WebLLM's model list are large by nature; they load on demand.
-    build: { outDir: resolve(import.meta.dirname, 'dist/demo'), emptyOutDir: true, chunkSizeWarningLimit: 8192 },
-    server: { fs: { allow: [import.meta.dirname, sharedAssets] } },
-    // onnxruntime-web finds its .wasm next to its own module (import.meta.url): keep it unbundled.
-    // The others are pre-bundled up front, so that discovering them mid-run never reloads a test page.
-    optimizeDeps: {
-      exclude: ['onnxruntime-web'],
-      include: [
-        'idb', 'comlink', '@mlc-ai/web-llm', '@huggingface/tokenizers', 'onnx-proto', 'lit',
-        // The document parsers (the Markdown reader and pdf.js load on first use).
-        'hast-util-from-html', 'mdast-util-from-markdown', 'mdast-util-gfm', 'micromark-extension-gfm', 'pdfjs-dist', 'pdfjs-dist/build/pdf.worker.mjs',
-        // The stemmers of the keyword index (English is imported statically, the others on demand).
-        '@orama/stemmers/english', '@orama/stemmers/german', '@orama/stemmers/french',
-      ],
-    },
-    test,
-  });
+);

@@ -15,8 +15,10 @@ import { openFileStore } from '../src/storage/file-store.js';
 import { denoFileSystem } from '../src/storage/fs-deno.js';
 
 declare const Deno: {
-  args: string[]; exit(code: number): never;
-  makeTempDir(): Promise<string>; remove(path: string, o: { recursive: boolean }): Promise<void>;
+  args: string[];
+  exit(code: number): never;
+  makeTempDir(): Promise<string>;
+  remove(path: string, o: { recursive: boolean }): Promise<void>;
 };
 
 const [name, json, flag, dir] = Deno.args;
@@ -32,7 +34,7 @@ if (name === 'search') {
   const defaults: SearchBenchOptions = { metric: 'l2', dim: 128, n: 100_000, k: 10, storage: 'f32', queries: 100, seed: 1, niter: 10 };
   result = await runSearchBench({ ...defaults, ...(given as Partial<SearchBenchOptions>) }, log);
 } else {
-  const base = dir ?? await Deno.makeTempDir();
+  const base = dir ?? (await Deno.makeTempDir());
   const fs = denoFileSystem();
   const stores: BenchStores = {
     kind: 'files',

@@ -2,7 +2,11 @@
 // .ivecs (int32 dim + int32 values), .bvecs (int32 dim + uint8 values), and raw little-endian
 // float32 .bin with a known dimension.
 
-export interface Matrix { data: Float32Array; n: number; dim: number }
+export interface Matrix {
+  data: Float32Array;
+  n: number;
+  dim: number;
+}
 
 export class FormatError extends Error {
   readonly code = 'INVALID_FILE';
@@ -14,7 +18,10 @@ function readVecs(buf: ArrayBuffer, elemBytes: number, read: (view: DataView, at
   const dim = view.getInt32(0, true);
   if (dim <= 0 || dim > 1 << 20) throw new FormatError(`${name}: bad dimension ${dim} in the first row header.`);
   const row = 4 + dim * elemBytes;
-  if (buf.byteLength % row !== 0) throw new FormatError(`${name}: ${buf.byteLength} bytes is not a whole number of ${row}-byte rows (dimension ${dim}); the file is truncated or not in this format.`);
+  if (buf.byteLength % row !== 0)
+    throw new FormatError(
+      `${name}: ${buf.byteLength} bytes is not a whole number of ${row}-byte rows (dimension ${dim}); the file is truncated or not in this format.`,
+    );
   const n = buf.byteLength / row;
   const data = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {

@@ -13,9 +13,29 @@ import { nlistFor, splitBound } from '../src/ivf/sizing.js';
 import { deleteStore, openStore } from '../src/storage/idb-store.js';
 import { createStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
 
-export interface GrowthBenchOptions { n: number; dim: number; storage: StorageType; nprobe: number; k: number; queries: number; seed: number }
+export interface GrowthBenchOptions {
+  n: number;
+  dim: number;
+  storage: StorageType;
+  nprobe: number;
+  k: number;
+  queries: number;
+  seed: number;
+}
 
-export interface GrowthRow { batch: number; added: number; n: number; nlist: number; maxList: number; bound: number; addMs: number; split: boolean; recall?: number; scratchRecall?: number; scratchNlist?: number }
+export interface GrowthRow {
+  batch: number;
+  added: number;
+  n: number;
+  nlist: number;
+  maxList: number;
+  bound: number;
+  addMs: number;
+  split: boolean;
+  recall?: number;
+  scratchRecall?: number;
+  scratchNlist?: number;
+}
 
 /** Batch sizes from 10 to n: mostly growing by a factor, with small ones in between (a note, a file, a folder). */
 function batchSizes(n: number, seed: number): number[] {
@@ -33,12 +53,16 @@ function batchSizes(n: number, seed: number): number[] {
 }
 
 function exactTopK(base: Float32Array, dim: number, queries: Float32Array, k: number): Uint32Array[] {
-  const n = base.length / dim, nq = queries.length / dim;
+  const n = base.length / dim,
+    nq = queries.length / dim;
   return Array.from({ length: nq }, (_, q) => {
     const best: { d: number; i: number }[] = [];
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (let j = 0; j < dim; j++) { const x = base[i * dim + j]! - queries[q * dim + j]!; s += x * x; }
+      for (let j = 0; j < dim; j++) {
+        const x = base[i * dim + j]! - queries[q * dim + j]!;
+        s += x * x;
+      }
       if (best.length < k || s < best[best.length - 1]!.d) {
         best.push({ d: s, i });
         best.sort((a, b) => a.d - b.d || a.i - b.i);
@@ -52,7 +76,10 @@ function exactTopK(base: Float32Array, dim: number, queries: Float32Array, k: nu
 async function recallOf(index: StoredIndex, queries: Float32Array, truth: Uint32Array[], k: number, nprobe: number): Promise<number> {
   const r = await index.search(queries, { k, nprobe: Math.min(nprobe, index.nlist) });
   let hits = 0;
-  truth.forEach((t, q) => { const got = new Set(r.ids.subarray(q * k, (q + 1) * k)); for (const id of t) if (got.has(id)) hits++; });
+  truth.forEach((t, q) => {
+    const got = new Set(r.ids.subarray(q * k, (q + 1) * k));
+    for (const id of t) if (got.has(id)) hits++;
+  });
   return hits / (truth.length * k);
 }
 
@@ -78,30 +105,61 @@ export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => 
   });
   // Measure after the batches that bring the index past each power of 4 (and at the end).
   const checkpoints = new Set<number>();
-  let total = 0, next = 1000;
-  sizes.forEach((s, b) => { total += s; if (total >= next || b === sizes.length - 1) { checkpoints.add(b); while (next <= total) next *= 4; } });
+  let total = 0,
+    next = 1000;
+  sizes.forEach((s, b) => {
+    total += s;
+    if (total >= next || b === sizes.length - 1) {
+      checkpoints.add(b);
+      while (next <= total) next *= 4;
+    }
+  });
   const queryRng = createRng(o.seed ^ 0x51ed);
   const rows: GrowthRow[] = [];
   let index: StoredIndex | undefined;
   let n = 0;
   let growMs = 0;
-  const splitBatches: { ms: number; added: number }[] = [], plainBatches: { ms: number; added: number }[] = [];
+  const splitBatches: { ms: number; added: number }[] = [],
+    plainBatches: { ms: number; added: number }[] = [];
   try {
     const first = data.subarray(0, sizes[0]! * o.dim);
     const t0 = performance.now();
-    index = await createStoredIndex(first, { gpu: ctx, store, name: 'grown', dim: o.dim, nlist: nlistFor(sizes[0]!), storage: o.storage, metric: 'l2', seed: o.seed, preload: false });
+    index = await createStoredIndex(first, {
+      gpu: ctx,
+      store,
+      name: 'grown',
+      dim: o.dim,
+      nlist: nlistFor(sizes[0]!),
+      storage: o.storage,
+      metric: 'l2',
+      seed: o.seed,
+      preload: false,
+    });
     growMs += performance.now() - t0;
     for (const [b, size] of sizes.entries()) {
       const part = data.subarray(n * o.dim, (n + size) * o.dim);
       const nlistBefore = index.nlist;
       let split = false;
       const t = performance.now();
-      await index.add(part, { onProgress: (p) => { if (p.status === 'split') split = true; } });
+      await index.add(part, {
+        onProgress: (p) => {
+          if (p.status === 'split') split = true;
+        },
+      });
       const addMs = performance.now() - t;
       growMs += addMs;
       n += size;
       (split ? splitBatches : plainBatches).push({ ms: addMs, added: size });
-      const row: GrowthRow = { batch: b, added: size, n, nlist: index.nlist, maxList: Math.max(...index.manifest.listCounts), bound: splitBound(n, ctx, layout), addMs, split: split || index.nlist !== nlistBefore };
+      const row: GrowthRow = {
+        batch: b,
+        added: size,
+        n,
+        nlist: index.nlist,
+        maxList: Math.max(...index.manifest.listCounts),
+        bound: splitBound(n, ctx, layout),
+        addMs,
+        split: split || index.nlist !== nlistBefore,
+      };
       if (checkpoints.has(b) && n >= 100) {
         const all = data.subarray(0, n * o.dim);
         const queries = new Float32Array(o.queries * o.dim);
@@ -110,7 +168,18 @@ export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => 
           for (let j = 0; j < o.dim; j++) queries[q * o.dim + j] = all[src * o.dim + j]! + 0.05 * queryRng.normal();
         }
         const truth = exactTopK(all, o.dim, queries, o.k);
-        const scratch = await createStoredIndex(all, { gpu: ctx, store, name: `scratch-${b}`, dim: o.dim, nlist: nlistFor(n), storage: o.storage, metric: 'l2', seed: o.seed, preload: false, splitLists: 'oversized' });
+        const scratch = await createStoredIndex(all, {
+          gpu: ctx,
+          store,
+          name: `scratch-${b}`,
+          dim: o.dim,
+          nlist: nlistFor(n),
+          storage: o.storage,
+          metric: 'l2',
+          seed: o.seed,
+          preload: false,
+          splitLists: 'oversized',
+        });
         try {
           await scratch.add(all);
           row.recall = await recallOf(index, queries, truth, o.k, o.nprobe);
@@ -122,26 +191,56 @@ export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => 
         }
       }
       rows.push(row);
-      log(`batch ${b}: +${size} -> ${n}, nlist ${row.nlist}, largest list ${row.maxList} (bound ${row.bound}), add ${addMs.toFixed(0)} ms${row.split ? ' (split)' : ''}${row.recall !== undefined ? `, recall@${o.k} nprobe ${o.nprobe} ${row.recall.toFixed(3)} vs scratch ${row.scratchRecall!.toFixed(3)} (nlist ${row.scratchNlist})` : ''}`);
+      log(
+        `batch ${b}: +${size} -> ${n}, nlist ${row.nlist}, largest list ${row.maxList} (bound ${row.bound}), add ${addMs.toFixed(0)} ms${row.split ? ' (split)' : ''}${row.recall !== undefined ? `, recall@${o.k} nprobe ${o.nprobe} ${row.recall.toFixed(3)} vs scratch ${row.scratchRecall!.toFixed(3)} (nlist ${row.scratchNlist})` : ''}`,
+      );
     }
     // Building it once at its final size, for the cost of growing.
     const t1 = performance.now();
-    const once = await createStoredIndex(data, { gpu: ctx, store, name: 'once', dim: o.dim, nlist: nlistFor(n), storage: o.storage, metric: 'l2', seed: o.seed, preload: false, splitLists: 'oversized' });
+    const once = await createStoredIndex(data, {
+      gpu: ctx,
+      store,
+      name: 'once',
+      dim: o.dim,
+      nlist: nlistFor(n),
+      storage: o.storage,
+      metric: 'l2',
+      seed: o.seed,
+      preload: false,
+      splitLists: 'oversized',
+    });
     await once.add(data);
     const onceMs = performance.now() - t1;
     await once.close();
     // What a plain add costs per vector (batches that split nothing), and what the splitting ones cost beyond it.
-    const perVector = plainBatches.reduce((a, x) => a + x.ms, 0) / Math.max(1, plainBatches.reduce((a, x) => a + x.added, 0));
+    const perVector =
+      plainBatches.reduce((a, x) => a + x.ms, 0) /
+      Math.max(
+        1,
+        plainBatches.reduce((a, x) => a + x.added, 0),
+      );
     const splitExtraMs = splitBatches.reduce((a, x) => a + Math.max(0, x.ms - x.added * perVector), 0);
     const measured = rows.filter((r) => r.recall !== undefined);
     const worstGap = Math.max(...measured.map((r) => r.scratchRecall! - r.recall!));
     return {
       device: deviceName(ctx.device),
-      ...o, batches: sizes.length, rows, growMs, onceMs, growOverOnce: growMs / onceMs, splitExtraMs, splitShare: splitExtraMs / growMs,
+      ...o,
+      batches: sizes.length,
+      rows,
+      growMs,
+      onceMs,
+      growOverOnce: growMs / onceMs,
+      splitExtraMs,
+      splitShare: splitExtraMs / growMs,
       worstRecallGap: worstGap,
       targets: [
         { name: 'recall@10 at fixed nprobe within 0.02 of scratch after every measured batch', want: '<= 0.02', got: worstGap, met: worstGap <= 0.02 },
-        { name: 'no list over its bound after any batch', want: 'true', got: rows.every((r) => r.maxList <= r.bound), met: rows.every((r) => r.maxList <= r.bound) },
+        {
+          name: 'no list over its bound after any batch',
+          want: 'true',
+          got: rows.every((r) => r.maxList <= r.bound),
+          met: rows.every((r) => r.maxList <= r.bound),
+        },
       ],
     };
   } finally {

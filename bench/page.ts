@@ -20,7 +20,10 @@ const benches = {
 };
 
 declare global {
-  interface Window { weftBench: { run(name: string, options: unknown): Promise<unknown> }; weftBenchLog?: (s: string) => void }
+  interface Window {
+    weftBench: { run(name: string, options: unknown): Promise<unknown> };
+    weftBenchLog?: (s: string) => void;
+  }
 }
 
 window.weftBench = {
@@ -28,6 +31,9 @@ window.weftBench = {
     const bench = benches[name as keyof typeof benches];
     if (!bench) throw new Error(`Unknown benchmark '${name}'. Available: ${Object.keys(benches).join(', ')}.`);
     const el = document.getElementById('log')!;
-    return bench(options, (s) => { el.textContent += `\n${s}`; console.log(`[bench] ${s}`); });
+    return bench(options, (s) => {
+      el.textContent += `\n${s}`;
+      console.log(`[bench] ${s}`);
+    });
   },
 };

@@ -5,11 +5,25 @@
 
 import { createAdapter, type SystemName } from './peers-systems.js';
 
-export interface ColdOpenRequest { system: SystemName; n: number; dim: number; nlist: number; knob: number; k: number; query: number[] }
-export interface ColdOpenResult { openMs: number; firstQueryMs: number; ids: number[] }
+export interface ColdOpenRequest {
+  system: SystemName;
+  n: number;
+  dim: number;
+  nlist: number;
+  knob: number;
+  k: number;
+  query: number[];
+}
+export interface ColdOpenResult {
+  openMs: number;
+  firstQueryMs: number;
+  ids: number[];
+}
 
 declare global {
-  interface Window { weftPeersOpen?: (r: ColdOpenRequest) => Promise<ColdOpenResult> }
+  interface Window {
+    weftPeersOpen?: (r: ColdOpenRequest) => Promise<ColdOpenResult>;
+  }
 }
 
 window.weftPeersOpen = async (r) => {

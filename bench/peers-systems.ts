@@ -19,7 +19,12 @@ export type SystemName = 'weft-gpu' | 'weft-cpu' | 'hnswlib-wasm' | 'voy-search'
 export const SYSTEM_NAMES: readonly SystemName[] = ['weft-gpu', 'weft-cpu', 'hnswlib-wasm', 'voy-search', 'mememo', 'orama'];
 
 /** What every system's build needs: unit-length rows, and the size of the IVF partition for Weft. */
-export interface BuildInput { data: Float32Array; n: number; dim: number; nlist: number }
+export interface BuildInput {
+  data: Float32Array;
+  n: number;
+  dim: number;
+  nlist: number;
+}
 
 /** A built (or opened) index, searched at the current setting of its knob. */
 export interface Searchable {
@@ -64,11 +69,19 @@ const rowsOf = (data: Float32Array, n: number, dim: number) => Array.from({ leng
 
 const BLOBS_DB = 'weft-bench-peers-blobs';
 async function blobs(): Promise<IDBPDatabase> {
-  return openDB(BLOBS_DB, 1, { upgrade(db) { db.createObjectStore('blobs'); } });
+  return openDB(BLOBS_DB, 1, {
+    upgrade(db) {
+      db.createObjectStore('blobs');
+    },
+  });
 }
 async function putBlob(key: string, value: unknown): Promise<void> {
   const db = await blobs();
-  try { await db.put('blobs', value, key); } finally { db.close(); }
+  try {
+    await db.put('blobs', value, key);
+  } finally {
+    db.close();
+  }
 }
 async function getBlob<T>(key: string): Promise<T> {
   const db = await blobs();
@@ -76,11 +89,17 @@ async function getBlob<T>(key: string): Promise<T> {
     const v = (await db.get('blobs', key)) as T | undefined;
     if (v === undefined) throw new Error(`nothing stored under '${key}'`);
     return v;
-  } finally { db.close(); }
+  } finally {
+    db.close();
+  }
 }
 async function deleteBlob(key: string): Promise<void> {
   const db = await blobs();
-  try { await db.delete('blobs', key); } finally { db.close(); }
+  try {
+    await db.delete('blobs', key);
+  } finally {
+    db.close();
+  }
 }
 
 // ---- Weft: a stored IVF index in IndexedDB, searched on the GPU or (gpu: 'cpu') on the CPU -------
@@ -94,35 +113,73 @@ function weft(name: 'weft-gpu' | 'weft-cpu'): SystemAdapter {
   const searchable = (idx: StoredIndex, store: WeftStore, liveBytes: () => number): Searchable => {
     let nprobe = 1;
     return {
-      setKnob(v) { nprobe = v; },
-      async search(q, k) { return (await idx.search(q, { k, nprobe })).ids; },
-      async searchBatch(qs, k) { await idx.search(qs, { k, nprobe }); },
+      setKnob(v) {
+        nprobe = v;
+      },
+      async search(q, k) {
+        return (await idx.search(q, { k, nprobe })).ids;
+      },
+      async searchBatch(qs, k) {
+        await idx.search(qs, { k, nprobe });
+      },
       gpuBytes: liveBytes,
       wasmBytes: () => 0,
-      async close() { await idx.close(); store.close(); },
+      async close() {
+        await idx.close();
+        store.close();
+      },
     };
   };
   return {
     name,
     config: `IVF-Flat f32 cosine, nlist ≈ 2√n, k-means defaults (20 iterations); ${onCpu ? "gpu: 'cpu'" : 'WebGPU'}`,
     knob: { name: 'nprobe', values: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] },
-    async init() { if (!onCpu) ctx = await createGpuContext(); },
+    async init() {
+      if (!onCpu) ctx = await createGpuContext();
+    },
     prepare: () => undefined,
     async build(_prepared, input) {
       const store = await openStore({ dbName });
-      const idx = await createStoredIndex(input.data, { splitLists: 'oversized', gpu: gpu(), store, name: 'peers', dim: input.dim, nlist: input.nlist, metric: 'cosine', storage: 'f32', rebuildImbalance: Infinity });
+      const idx = await createStoredIndex(input.data, {
+        splitLists: 'oversized',
+        gpu: gpu(),
+        store,
+        name: 'peers',
+        dim: input.dim,
+        nlist: input.nlist,
+        metric: 'cosine',
+        storage: 'f32',
+        rebuildImbalance: Infinity,
+      });
       for (let i = 0; i < input.n; i += 20000) await idx.add(input.data.subarray(i * input.dim, Math.min(input.n, i + 20000) * input.dim));
       const s = searchable(idx, store, () => (ctx ? ctx.liveBytes : 0));
       // Built into IndexedDB: every add() above is a commit.
-      return { ...s, async persist() {}, async close() { await s.close(); ctx?.destroy(); ctx = undefined; } };
+      return {
+        ...s,
+        async persist() {},
+        async close() {
+          await s.close();
+          ctx?.destroy();
+          ctx = undefined;
+        },
+      };
     },
     async open() {
       const store = await openStore({ dbName });
       const idx = await openStoredIndex({ splitLists: 'oversized', gpu: gpu(), store, name: 'peers' });
       const s = searchable(idx, store, () => (ctx ? ctx.liveBytes : 0));
-      return { ...s, async close() { await s.close(); ctx?.destroy(); ctx = undefined; } };
+      return {
+        ...s,
+        async close() {
+          await s.close();
+          ctx?.destroy();
+          ctx = undefined;
+        },
+      };
     },
-    async cleanup() { await deleteStore(dbName); },
+    async cleanup() {
+      await deleteStore(dbName);
+    },
   };
 }
 
@@ -132,15 +189,25 @@ function hnswlibWasm(): SystemAdapter {
   const FILE = 'weft-bench-peers.hnsw';
   // The library's own defaults (dist/defaultTypes.d.ts: initIndex m 16, efConstruction 200,
   // randomSeed 100); its README: M in 12-48, efSearch "close to M" then raised for recall.
-  const M = 16, EF_CONSTRUCTION = 200;
+  const M = 16,
+    EF_CONSTRUCTION = 200;
   let lib: HnswlibModule;
   const searchable = (index: HierarchicalNSW): Searchable => ({
-    setKnob(v) { index.setEfSearch(v); },
-    async search(q, k) { return index.searchKnn(q, k, undefined).neighbors; },
-    async searchBatch(qs, k) { const dim = index.getNumDimensions(); for (let i = 0; i < qs.length; i += dim) index.searchKnn(qs.subarray(i, i + dim), k, undefined); },
+    setKnob(v) {
+      index.setEfSearch(v);
+    },
+    async search(q, k) {
+      return index.searchKnn(q, k, undefined).neighbors;
+    },
+    async searchBatch(qs, k) {
+      const dim = index.getNumDimensions();
+      for (let i = 0; i < qs.length; i += dim) index.searchKnn(qs.subarray(i, i + dim), k, undefined);
+    },
     gpuBytes: () => 0,
     wasmBytes: () => lib.HEAPU8.buffer.byteLength,
-    async close() { /* embind objects of this build expose no delete(); the WASM heap keeps them */ },
+    async close() {
+      /* embind objects of this build expose no delete(); the WASM heap keeps them */
+    },
   });
   return {
     name: 'hnswlib-wasm',
@@ -155,11 +222,18 @@ function hnswlibWasm(): SystemAdapter {
     async build(prepared, { n, dim }) {
       const index = new lib.HierarchicalNSW('cosine', dim, '');
       index.initIndex(n, M, EF_CONSTRUCTION, 100);
-      index.addPoints(prepared as Float32Array[], Array.from({ length: n }, (_, i) => i), false);
+      index.addPoints(
+        prepared as Float32Array[],
+        Array.from({ length: n }, (_, i) => i),
+        false,
+      );
       return {
         ...searchable(index),
         // The README's way: writeIndex to the virtual file system, which syncs it to IndexedDB.
-        async persist() { await index.writeIndex(FILE); await waitForFileSystemSynced(); },
+        async persist() {
+          await index.writeIndex(FILE);
+          await waitForFileSystemSynced();
+        },
       };
     },
     async open({ n, dim }) {
@@ -185,11 +259,17 @@ function voySearch(): SystemAdapter {
   type Voy = InstanceType<typeof voyGlue.Voy>;
   const searchable = (voy: Voy, dim: number): Searchable => ({
     setKnob() {},
-    async search(q, k) { return voy.search(q, k).neighbors.map((h) => Number(h.id)); },
-    async searchBatch(qs, k) { for (let i = 0; i < qs.length; i += dim) voy.search(qs.subarray(i, i + dim), k); },
+    async search(q, k) {
+      return voy.search(q, k).neighbors.map((h) => Number(h.id));
+    },
+    async searchBatch(qs, k) {
+      for (let i = 0; i < qs.length; i += dim) voy.search(qs.subarray(i, i + dim), k);
+    },
     gpuBytes: () => 0,
     wasmBytes: () => memory?.buffer.byteLength ?? 0,
-    async close() { voy.free(); },
+    async close() {
+      voy.free();
+    },
   });
   return {
     name: 'voy-search',
@@ -197,7 +277,9 @@ function voySearch(): SystemAdapter {
     knob: { name: '-', values: [0] },
     init() {
       ready ??= (async () => {
-        const { instance } = await WebAssembly.instantiateStreaming(fetch(voyWasmUrl), { './voy_search_bg.js': voyGlue as unknown as WebAssembly.ModuleImports });
+        const { instance } = await WebAssembly.instantiateStreaming(fetch(voyWasmUrl), {
+          './voy_search_bg.js': voyGlue as unknown as WebAssembly.ModuleImports,
+        });
         voyGlue.__wbg_set_wasm(instance.exports);
         memory = instance.exports.memory as WebAssembly.Memory;
       })();
@@ -207,10 +289,19 @@ function voySearch(): SystemAdapter {
     prepare: ({ data, n, dim }) => ({ embeddings: rowsOf(data, n, dim).map((r, i) => ({ id: String(i), title: '', url: '', embeddings: Array.from(r) })) }),
     async build(prepared, { dim }) {
       const voy = new voyGlue.Voy(prepared as voyGlue.Resource);
-      return { ...searchable(voy, dim), async persist() { await putBlob('voy', voy.serialize()); } };
+      return {
+        ...searchable(voy, dim),
+        async persist() {
+          await putBlob('voy', voy.serialize());
+        },
+      };
     },
-    async open({ dim }) { return searchable(voyGlue.Voy.deserialize(await getBlob<string>('voy')), dim); },
-    async cleanup() { await deleteBlob('voy'); },
+    async open({ dim }) {
+      return searchable(voyGlue.Voy.deserialize(await getBlob<string>('voy')), dim);
+    },
+    async cleanup() {
+      await deleteBlob('voy');
+    },
   };
 }
 
@@ -222,13 +313,21 @@ function mememo(): SystemAdapter {
   const searchable = (index: HNSW, dim: number): Searchable => {
     let ef = 10;
     return {
-      setKnob(v) { ef = v; },
-      async search(q, k) { return (await index.query(Array.from(q), k, ef)).keys.map(Number); },
-      async searchBatch(qs, k) { for (let i = 0; i < qs.length; i += dim) await index.query(Array.from(qs.subarray(i, i + dim)), k, ef); },
+      setKnob(v) {
+        ef = v;
+      },
+      async search(q, k) {
+        return (await index.query(Array.from(q), k, ef)).keys.map(Number);
+      },
+      async searchBatch(qs, k) {
+        for (let i = 0; i < qs.length; i += dim) await index.query(Array.from(qs.subarray(i, i + dim)), k, ef);
+      },
       gpuBytes: () => 0,
       wasmBytes: () => 0,
       // Dexie's open table keeps every node reachable; close its connection to let them go.
-      async close() { if ('dbPromise' in index.nodes) (await index.nodes.dbPromise).db.close(); },
+      async close() {
+        if ('dbPromise' in index.nodes) (await index.nodes.dbPromise).db.close();
+      },
     };
   };
   return {
@@ -245,19 +344,27 @@ function mememo(): SystemAdapter {
         ...searchable(index, dim),
         // Its documented reload path: exportIndex() keeps the graph; loadIndex() then
         // bulkInsertSkipIndex() with the embeddings (a new HNSW clears its IndexedDB table).
-        async persist() { await putBlob('mememo', { index: index.exportIndex(), data }); },
+        async persist() {
+          await putBlob('mememo', { index: index.exportIndex(), data });
+        },
       };
     },
     async open({ n, dim }) {
       const { index: json, data } = await getBlob<{ index: MememoIndexJSON; data: Float32Array }>('mememo');
       const index = new HNSW({ distanceFunction: 'cosine-normalized', useIndexedDB: true });
       index.loadIndex(json);
-      await index.bulkInsertSkipIndex(Array.from({ length: n }, (_, i) => String(i)), rowsOf(data, n, dim).map((r) => Array.from(r)));
+      await index.bulkInsertSkipIndex(
+        Array.from({ length: n }, (_, i) => String(i)),
+        rowsOf(data, n, dim).map((r) => Array.from(r)),
+      );
       return searchable(index, dim);
     },
     async cleanup() {
       await deleteBlob('mememo');
-      await new Promise<void>((resolve) => { const r = indexedDB.deleteDatabase('mememo-index-store'); r.onsuccess = r.onerror = r.onblocked = () => resolve(); });
+      await new Promise<void>((resolve) => {
+        const r = indexedDB.deleteDatabase('mememo-index-store');
+        r.onsuccess = r.onerror = r.onblocked = () => resolve();
+      });
     },
   };
 }
@@ -270,11 +377,18 @@ function orama(): SystemAdapter {
     // Orama's README: "Minimum similarity to determine a match. Defaults to 0.8"; lower
     // thresholds let more rows through, so the sweep lowers it until k results are the right ones.
     let similarity = 0.8;
-    const one = async (q: Float32Array, k: number) => (await search(db, { mode: 'vector', vector: { value: q as unknown as number[], property: 'embedding' }, similarity, limit: k, includeVectors: false })).hits.map((h) => Number(h.id));
+    const one = async (q: Float32Array, k: number) =>
+      (
+        await search(db, { mode: 'vector', vector: { value: q as unknown as number[], property: 'embedding' }, similarity, limit: k, includeVectors: false })
+      ).hits.map((h) => Number(h.id));
     return {
-      setKnob(v) { similarity = v; },
+      setKnob(v) {
+        similarity = v;
+      },
       search: one,
-      async searchBatch(qs, k) { for (let i = 0; i < qs.length; i += dim) await one(qs.subarray(i, i + dim), k); },
+      async searchBatch(qs, k) {
+        for (let i = 0; i < qs.length; i += dim) await one(qs.subarray(i, i + dim), k);
+      },
       gpuBytes: () => 0,
       wasmBytes: () => 0,
       async close() {},
@@ -290,7 +404,12 @@ function orama(): SystemAdapter {
       const db = create({ schema: schema(dim) }) as unknown as AnyOrama;
       await insertMultiple(db, prepared as never[]);
       // Orama's persistence plugin writes save()'s RawData as JSON (its 'json' format).
-      return { ...searchable(db, dim), async persist() { await putBlob('orama', JSON.stringify(save(db))); } };
+      return {
+        ...searchable(db, dim),
+        async persist() {
+          await putBlob('orama', JSON.stringify(save(db)));
+        },
+      };
     },
     async open({ dim }) {
       const raw = JSON.parse(await getBlob<string>('orama')) as RawData;
@@ -298,17 +417,26 @@ function orama(): SystemAdapter {
       load(db, raw);
       return searchable(db, dim);
     },
-    async cleanup() { await deleteBlob('orama'); },
+    async cleanup() {
+      await deleteBlob('orama');
+    },
   };
 }
 
 export function createAdapter(name: SystemName): SystemAdapter {
   switch (name) {
-    case 'weft-gpu': case 'weft-cpu': return weft(name);
-    case 'hnswlib-wasm': return hnswlibWasm();
-    case 'voy-search': return voySearch();
-    case 'mememo': return mememo();
-    case 'orama': return orama();
-    default: throw new Error(`unknown system '${String(name)}' (known: ${SYSTEM_NAMES.join(', ')})`);
+    case 'weft-gpu':
+    case 'weft-cpu':
+      return weft(name);
+    case 'hnswlib-wasm':
+      return hnswlibWasm();
+    case 'voy-search':
+      return voySearch();
+    case 'mememo':
+      return mememo();
+    case 'orama':
+      return orama();
+    default:
+      throw new Error(`unknown system '${String(name)}' (known: ${SYSTEM_NAMES.join(', ')})`);
   }
 }

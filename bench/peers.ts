@@ -13,9 +13,16 @@ import { createAdapter, SYSTEM_NAMES, type BuildInput, type Searchable, type Sys
 import type { ColdOpenRequest, ColdOpenResult } from './peers-open.js';
 
 export interface PeersBenchOptions {
-  n: number; dim: number; queries: number; k: number; seed: number;
+  n: number;
+  dim: number;
+  queries: number;
+  k: number;
+  seed: number;
   systems?: SystemName[];
-  dataUrl?: string; dataName?: string; queriesUrl?: string; queriesName?: string;
+  dataUrl?: string;
+  dataName?: string;
+  queriesUrl?: string;
+  queriesName?: string;
 }
 
 /**
@@ -34,7 +41,12 @@ export interface MemoryFigures {
   gpuBytes: number;
 }
 
-export interface SweepPoint { knob: number; recall: number; p50Ms: number; p99Ms: number }
+export interface SweepPoint {
+  knob: number;
+  recall: number;
+  p50Ms: number;
+  p99Ms: number;
+}
 
 export interface PeerRow {
   system: SystemName;
@@ -62,8 +74,14 @@ export interface PeerRow {
 
 export interface PeersBenchResult {
   /** WebGPU's adapter in words ('none' without one), and the machine's logical cores. */
-  device: string; cores: number;
-  data: string; n: number; dim: number; queries: number; k: number; nlist: number;
+  device: string;
+  cores: number;
+  data: string;
+  n: number;
+  dim: number;
+  queries: number;
+  k: number;
+  nlist: number;
   memorySource: string;
   rows: PeerRow[];
   targets: { name: string; want: string; got: number; met: boolean }[];
@@ -82,8 +100,14 @@ const STEP_LIMIT_MS = 10 * 60_000;
 
 async function limited<T>(what: string, p: Promise<T>, ms = STEP_LIMIT_MS): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish in ${Math.round(ms / 1000)} s`)), ms); });
-  try { return await Promise.race([p, late]); } finally { clearTimeout(timer); }
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${Math.round(ms / 1000)} s`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function load(url: string, name: string): Promise<Matrix> {
@@ -106,7 +130,8 @@ function normalize(data: Float32Array, dim: number): Float32Array {
 function exactTopK(data: Float32Array, n: number, queries: Float32Array, dim: number, k: number): Uint32Array {
   const nq = queries.length / dim;
   const out = new Uint32Array(nq * k);
-  const bestS = new Float32Array(k), bestI = new Uint32Array(k);
+  const bestS = new Float32Array(k),
+    bestI = new Uint32Array(k);
   for (let q = 0; q < nq; q++) {
     bestS.fill(-Infinity);
     const qo = q * dim;
@@ -116,8 +141,13 @@ function exactTopK(data: Float32Array, n: number, queries: Float32Array, dim: nu
       for (let j = 0; j < dim; j++) s += data[o + j]! * queries[qo + j]!;
       if (s <= bestS[k - 1]!) continue;
       let r = k - 1;
-      while (r > 0 && bestS[r - 1]! < s) { bestS[r] = bestS[r - 1]!; bestI[r] = bestI[r - 1]!; r--; }
-      bestS[r] = s; bestI[r] = i;
+      while (r > 0 && bestS[r - 1]! < s) {
+        bestS[r] = bestS[r - 1]!;
+        bestI[r] = bestI[r - 1]!;
+        r--;
+      }
+      bestS[r] = s;
+      bestI[r] = i;
     }
     out.set(bestI, q * k);
   }
@@ -133,7 +163,10 @@ function recallOf(got: readonly ArrayLike<number>[], truth: Uint32Array, k: numb
   return hit / (got.length * k);
 }
 
-const quantile = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]!; };
+const quantile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+};
 
 async function heapNow(): Promise<{ js: number; backing: number }> {
   if (window.weftBenchHeap) {
@@ -165,7 +198,12 @@ async function coldOpen(req: ColdOpenRequest): Promise<ColdOpenResult> {
   } finally {
     // Unload its document first: a removed iframe's realm can outlive a few collections and
     // would count against the next system's memory figures.
-    await new Promise<void>((resolve) => { frame.addEventListener('load', () => resolve(), { once: true }); frame.removeAttribute('srcdoc'); frame.src = 'about:blank'; setTimeout(resolve, 2000); });
+    await new Promise<void>((resolve) => {
+      frame.addEventListener('load', () => resolve(), { once: true });
+      frame.removeAttribute('srcdoc');
+      frame.src = 'about:blank';
+      setTimeout(resolve, 2000);
+    });
     frame.remove();
   }
 }
@@ -189,7 +227,15 @@ async function singleQueries(index: Searchable, queries: Float32Array, dim: numb
  * Builds, sweeps the knob, times the batch and persists; returns the heap as it stands with the
  * index built, searched (caches filled) and persisted. The index is closed and unreachable on return.
  */
-async function buildAndSearch(adapter: SystemAdapter, input: BuildInput, queries: Float32Array, k: number, truth: Uint32Array, row: PeerRow, log: (s: string) => void) {
+async function buildAndSearch(
+  adapter: SystemAdapter,
+  input: BuildInput,
+  queries: Float32Array,
+  k: number,
+  truth: Uint32Array,
+  row: PeerRow,
+  log: (s: string) => void,
+) {
   const { name } = adapter;
   const { dim, nlist } = input;
   const nq = queries.length / dim;
@@ -214,7 +260,10 @@ async function buildAndSearch(adapter: SystemAdapter, input: BuildInput, queries
     built.setKnob(chosen.knob);
     let reps = 0;
     t0 = performance.now();
-    do { await built.searchBatch(queries, k); reps++; } while (performance.now() - t0 < 1000 && reps < 100);
+    do {
+      await built.searchBatch(queries, k);
+      reps++;
+    } while (performance.now() - t0 < 1000 && reps < 100);
     row.batchQps = (reps * nq) / ((performance.now() - t0) / 1000);
     log(`${name}: batch ${row.batchQps.toFixed(1)} queries/s`);
     log(`${name}: persisting…`);
@@ -282,8 +331,17 @@ export async function runPeersBench(o: PeersBenchOptions, log: (s: string) => vo
       const dropped = await heapNow();
       Object.assign(row.memory!, { jsHeapBytes: held.js - dropped.js, backingBytes: held.backing - dropped.backing });
       log(`${name}: cold open in a fresh iframe…`);
-      const cold = await limited('cold open', coldOpen({ system: name, n, dim, nlist, knob: chosen(row), k, query: Array.from(queries.subarray(0, dim)) }), 300_000);
-      Object.assign(row, { openMs: cold.openMs, firstQueryMs: cold.firstQueryMs, coldOpenMs: cold.openMs + cold.firstQueryMs, coldRecall: recallOf([cold.ids], truth, k) });
+      const cold = await limited(
+        'cold open',
+        coldOpen({ system: name, n, dim, nlist, knob: chosen(row), k, query: Array.from(queries.subarray(0, dim)) }),
+        300_000,
+      );
+      Object.assign(row, {
+        openMs: cold.openMs,
+        firstQueryMs: cold.firstQueryMs,
+        coldOpenMs: cold.openMs + cold.firstQueryMs,
+        coldRecall: recallOf([cold.ids], truth, k),
+      });
       log(`${name}: cold open ${cold.openMs.toFixed(0)} ms + first answer ${cold.firstQueryMs.toFixed(0)} ms`);
     } catch (e) {
       row.error = e instanceof Error ? e.message : String(e);
@@ -295,7 +353,12 @@ export async function runPeersBench(o: PeersBenchOptions, log: (s: string) => vo
 
   const targets: PeersBenchResult['targets'] = [];
   for (const r of rows.filter((x) => x.system.startsWith('weft'))) {
-    targets.push({ name: `${r.system} reaches recall@${k} >= ${RECALL_TARGET}`, want: `>= ${RECALL_TARGET}`, got: r.recall ?? NaN, met: (r.recall ?? 0) >= RECALL_TARGET });
+    targets.push({
+      name: `${r.system} reaches recall@${k} >= ${RECALL_TARGET}`,
+      want: `>= ${RECALL_TARGET}`,
+      got: r.recall ?? NaN,
+      met: (r.recall ?? 0) >= RECALL_TARGET,
+    });
   }
   return { device: await adapterName(), cores: navigator.hardwareConcurrency, data: dataName, n, dim, queries: nq, k, nlist, memorySource, rows, targets };
 }

@@ -49,13 +49,26 @@ export interface QualityBenchOptions {
   seed: number;
 }
 
-interface Doc { id: number; text: string }
-export interface Cranfield { docs: Doc[]; queries: string[]; qrels: Map<number, Map<number, number>> }
+interface Doc {
+  id: number;
+  text: string;
+}
+export interface Cranfield {
+  docs: Doc[];
+  queries: string[];
+  qrels: Map<number, Map<number, number>>;
+}
 
 /** A ranking of Cranfield document ids, best first. */
 export type SearchFn = (query: string, k: number) => Promise<number[]>;
 
-export interface ModeQuality { map: number; ndcg10: number; recall100: number; queries: number; msPerQuery: number }
+export interface ModeQuality {
+  map: number;
+  ndcg10: number;
+  recall100: number;
+  queries: number;
+  msPerQuery: number;
+}
 
 /** The fields of each `.I` record of a Cranfield file (`.T`, `.W`, …). */
 function records(text: string): { id: number; fields: Map<string, string> }[] {
@@ -63,8 +76,15 @@ function records(text: string): { id: number; fields: Map<string, string> }[] {
   let field = '';
   for (const line of text.split('\n')) {
     const m = /^\.([A-Z])(?:\s+(\d+))?\s*$/.exec(line);
-    if (m && m[1] === 'I') { out.push({ id: Number(m[2]), fields: new Map() }); field = ''; continue; }
-    if (m) { field = m[1]!; continue; }
+    if (m && m[1] === 'I') {
+      out.push({ id: Number(m[2]), fields: new Map() });
+      field = '';
+      continue;
+    }
+    if (m) {
+      field = m[1]!;
+      continue;
+    }
     const r = out.at(-1);
     if (r && field) r.fields.set(field, `${r.fields.get(field) ?? ''}${line}\n`);
   }
@@ -88,7 +108,11 @@ const gain = (grade: number | undefined) => (relevant(grade) ? 5 - grade! : 0);
 
 /** MAP, nDCG@10 and recall@100 of `search` over the queries (1-based positions) with relevant documents. */
 export async function evaluate(c: Cranfield, search: SearchFn): Promise<ModeQuality> {
-  let ap = 0, ndcg = 0, recall = 0, n = 0, ms = 0;
+  let ap = 0,
+    ndcg = 0,
+    recall = 0,
+    n = 0,
+    ms = 0;
   for (let qi = 0; qi < c.queries.length; qi++) {
     const judged = c.qrels.get(qi + 1) ?? new Map<number, number>();
     const rel = [...judged].filter(([, g]) => relevant(g));
@@ -96,11 +120,21 @@ export async function evaluate(c: Cranfield, search: SearchFn): Promise<ModeQual
     const t0 = performance.now();
     const ranking = await search(c.queries[qi]!, 1000);
     ms += performance.now() - t0;
-    let hits = 0, sumPrec = 0;
-    ranking.forEach((d, i) => { if (relevant(judged.get(d))) { hits++; sumPrec += hits / (i + 1); } });
+    let hits = 0,
+      sumPrec = 0;
+    ranking.forEach((d, i) => {
+      if (relevant(judged.get(d))) {
+        hits++;
+        sumPrec += hits / (i + 1);
+      }
+    });
     ap += sumPrec / rel.length;
     const dcg = ranking.slice(0, 10).reduce((a, d, i) => a + gain(judged.get(d)) / Math.log2(i + 2), 0);
-    const ideal = rel.map(([, g]) => gain(g)).sort((a, b) => b - a).slice(0, 10).reduce((a, g, i) => a + g / Math.log2(i + 2), 0);
+    const ideal = rel
+      .map(([, g]) => gain(g))
+      .sort((a, b) => b - a)
+      .slice(0, 10)
+      .reduce((a, g, i) => a + g / Math.log2(i + 2), 0);
     ndcg += dcg / ideal;
     recall += ranking.slice(0, 100).filter((d) => relevant(judged.get(d))).length / rel.length;
     n++;
@@ -113,10 +147,24 @@ async function loadEmbedder(o: QualityBenchOptions): Promise<Embedder> {
   const common = { device: 'wasm' as const, wasmPaths: '/node_modules/onnxruntime-web/dist/', cache: false, batchSize: 32 };
   if (o.embedder === 'tiny') {
     const rng = createRng(5);
-    const V = 30522, D = 32;
+    const V = 30522,
+      D = 32;
     const tok = async (f: string) => (await fetch(`${o.assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-    const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
-    return createOnnxEmbedder({ ...common, model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), maxLength: 256, modelId: 'tiny' });
+    const model = buildTinyEmbeddingGraph(
+      Float32Array.from({ length: V * D }, () => rng.normal()),
+      Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+      new Float32Array(D),
+      V,
+      D,
+    );
+    return createOnnxEmbedder({
+      ...common,
+      model,
+      tokenizer: await tok('tokenizer.json'),
+      tokenizerConfig: await tok('tokenizer_config.json'),
+      maxLength: 256,
+      modelId: 'tiny',
+    });
   }
   const dir = o.embedder!.replace(/\/$/, '');
   const model = (await fetch(`${dir}/onnx/model.onnx`, { method: 'HEAD' })).ok ? `${dir}/onnx/model.onnx` : `${dir}/model.onnx`;
@@ -128,9 +176,16 @@ async function loadEmbedder(o: QualityBenchOptions): Promise<Embedder> {
  * an embedder the vectors are the documents' embeddings (placeholders otherwise: keyword search
  * never reads them).
  */
-async function storedIndex(ctx: GpuContext, c: Cranfield, dbName: string, embedder: Embedder | undefined): Promise<{ index: StoredIndex; store: WeftStore; lexical: SearchFn; docOf: Map<number, number>; ingestMs: number; embedMs: number }> {
+async function storedIndex(
+  ctx: GpuContext,
+  c: Cranfield,
+  dbName: string,
+  embedder: Embedder | undefined,
+): Promise<{ index: StoredIndex; store: WeftStore; lexical: SearchFn; docOf: Map<number, number>; ingestMs: number; embedMs: number }> {
   const store = await openStore({ dbName });
-  let vectors: Float32Array, dim: number, embedMs = 0;
+  let vectors: Float32Array,
+    dim: number,
+    embedMs = 0;
   if (embedder) {
     const t0 = performance.now();
     // A few Cranfield records have no title or abstract: they get a placeholder (the embedder refuses empty text).
@@ -142,7 +197,17 @@ async function storedIndex(ctx: GpuContext, c: Cranfield, dbName: string, embedd
     const rng = createRng(7);
     vectors = Float32Array.from({ length: c.docs.length * dim }, () => rng.next() - 0.5);
   }
-  const index = await createStoredIndex(vectors, { splitLists: 'oversized', gpu: ctx, store, name: 'cranfield', dim, nlist: embedder ? 32 : 4, metric: embedder ? 'cosine' : 'l2', storage: 'f32', rebuildImbalance: Infinity });
+  const index = await createStoredIndex(vectors, {
+    splitLists: 'oversized',
+    gpu: ctx,
+    store,
+    name: 'cranfield',
+    dim,
+    nlist: embedder ? 32 : 4,
+    metric: embedder ? 'cosine' : 'l2',
+    storage: 'f32',
+    rebuildImbalance: Infinity,
+  });
   const t0 = performance.now();
   const ids = await index.add(vectors, { chunks: c.docs.map((d) => ({ docId: `cran-${d.id}`, text: d.text })) });
   const ingestMs = performance.now() - t0;
@@ -157,8 +222,14 @@ async function storedIndex(ctx: GpuContext, c: Cranfield, dbName: string, embedd
 function embeddingModes(index: StoredIndex, embedder: Embedder, docOf: Map<number, number>): Record<string, SearchFn> {
   const vectorRanking = async (q: string, k: number) => {
     const r = await index.search(await embedder.embed([q]), { k: Math.min(k, index.size, 1024), nprobe: index.nlist });
-    const ids: number[] = [], scores: number[] = [];
-    r.ids.forEach((id, i) => { if (id !== NO_ID) { ids.push(id); scores.push(r.distances[i]!); } });
+    const ids: number[] = [],
+      scores: number[] = [];
+    r.ids.forEach((id, i) => {
+      if (id !== NO_ID) {
+        ids.push(id);
+        scores.push(r.distances[i]!);
+      }
+    });
     return { ids, scores };
   };
   return {
@@ -184,9 +255,13 @@ function lunrSearch(c: Cranfield): { search: SearchFn; buildMs: number } {
     buildMs,
     // Each query word as a term clause (through lunr's search pipeline), so query punctuation is
     // not read as lunr's query syntax; a document's score sums over the clauses it matches.
-    search: async (q, k) => idx.query((query) => {
-      for (const token of lunr.tokenizer(q)) query.term(token.toString(), { presence: lunr.Query.presence.OPTIONAL });
-    }).slice(0, k).map((r) => Number(r.ref)),
+    search: async (q, k) =>
+      idx
+        .query((query) => {
+          for (const token of lunr.tokenizer(q)) query.term(token.toString(), { presence: lunr.Query.presence.OPTIONAL });
+        })
+        .slice(0, k)
+        .map((r) => Number(r.ref)),
   };
 }
 
@@ -197,32 +272,58 @@ async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: stri
   // Zipf(1) by inverse CDF over a table of cumulative weights.
   const cdf = new Float64Array(vocab);
   let acc = 0;
-  for (let i = 0; i < vocab; i++) { acc += 1 / (i + 1); cdf[i] = acc; }
+  for (let i = 0; i < vocab; i++) {
+    acc += 1 / (i + 1);
+    cdf[i] = acc;
+  }
   const word = () => {
     const x = rng.next() * acc;
-    let lo = 0, hi = vocab - 1;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (cdf[mid]! < x) lo = mid + 1; else hi = mid; }
+    let lo = 0,
+      hi = vocab - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
     return `w${lo.toString(36)}`;
   };
   const store = await openStore({ dbName });
   const dim = 8;
   const batch = 10_000;
   const vectors = Float32Array.from({ length: batch * dim }, () => rng.next() - 0.5);
-  const index = await createStoredIndex(vectors, { splitLists: 'oversized', gpu: ctx, store, name: 'scale', dim, nlist: 16, storage: 'f32', rebuildImbalance: Infinity, niter: 3 });
+  const index = await createStoredIndex(vectors, {
+    splitLists: 'oversized',
+    gpu: ctx,
+    store,
+    name: 'scale',
+    dim,
+    nlist: 16,
+    storage: 'f32',
+    rebuildImbalance: Infinity,
+    niter: 3,
+  });
   const t0 = performance.now();
   for (let i = 0; i < n; i += batch) {
     const m = Math.min(batch, n - i);
-    await index.add(vectors.subarray(0, m * dim), { chunks: Array.from({ length: m }, (_, j) => ({ docId: `s${i + j}`, text: Array.from({ length: 80 }, word).join(' ') })) });
+    await index.add(vectors.subarray(0, m * dim), {
+      chunks: Array.from({ length: m }, (_, j) => ({ docId: `s${i + j}`, text: Array.from({ length: 80 }, word).join(' ') })),
+    });
     log(`  ${i + m} chunks ingested (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   const ingestMs = performance.now() - t0;
   // A small write on the large index (one document of 10 chunks): it rewrites the buckets its terms fall in.
   const t1 = performance.now();
-  await index.add(vectors.subarray(0, 10 * dim), { chunks: Array.from({ length: 10 }, () => ({ docId: 'small', text: Array.from({ length: 80 }, word).join(' ') })) });
+  await index.add(vectors.subarray(0, 10 * dim), {
+    chunks: Array.from({ length: 10 }, () => ({ docId: 'small', text: Array.from({ length: 80 }, word).join(' ') })),
+  });
   const smallAddMs = performance.now() - t1;
   const analyzer = await loadAnalyzer('english');
   const lex = index.manifest.lexical!;
-  const total: number[] = [], cpu: number[] = [], slice: number[] = [], rank: number[] = [], bucketBytes: number[] = [];
+  const total: number[] = [],
+    cpu: number[] = [],
+    slice: number[] = [],
+    rank: number[] = [],
+    bucketBytes: number[] = [];
   for (let q = 0; q < 40; q++) {
     const query = Array.from({ length: 6 }, word).join(' ');
     let t = performance.now();
@@ -236,7 +337,8 @@ async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: stri
     bucketBytes.push(raw.reduce((a, r) => a + r.bytes.byteLength, 0));
     // Per term (what one session step does after its read): decode that term's postings, add them up.
     const scores = new Scores(read.manifest.nextId);
-    let sum = 0, longest = 0;
+    let sum = 0,
+      longest = 0;
     for (const [term, qtf] of terms) {
       const b = bucketOf(term, lex.buckets);
       const t1 = performance.now();
@@ -258,19 +360,32 @@ async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: stri
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   const p99 = (v: number[]) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(v.length * 0.99))]!;
   return {
-    chunks: n, ingestMs, smallAddMs, searchMsMedian: median(total), searchMsP99: p99(total), cpuMsMedian: median(cpu), cpuMsP99: p99(cpu),
-    sliceCpuMsMedian: median(slice), sliceCpuMsP99: p99(slice), rankMsMedian: median(rank), rankMsP99: p99(rank), bucketKBMedian: median(bucketBytes) / 1024, postingsTokens: lex.tokens,
+    chunks: n,
+    ingestMs,
+    smallAddMs,
+    searchMsMedian: median(total),
+    searchMsP99: p99(total),
+    cpuMsMedian: median(cpu),
+    cpuMsP99: p99(cpu),
+    sliceCpuMsMedian: median(slice),
+    sliceCpuMsP99: p99(slice),
+    rankMsMedian: median(rank),
+    rankMsP99: p99(rank),
+    bucketKBMedian: median(bucketBytes) / 1024,
+    postingsTokens: lex.tokens,
   };
 }
 
 /** The benchmark: keyword search against lunr, vector and hybrid search where an embedder is given, and the keyword search's time at scale. */
 export async function runQualityBench(o: QualityBenchOptions, log: (s: string) => void) {
   const base = `${o.assets}/cranfield`;
-  const [all, qry, qrel] = await Promise.all(['cran.all.1400', 'cran.qry', 'cranqrel'].map(async (f) => {
-    const r = await fetch(`${base}/${f}`);
-    if (!r.ok) throw new Error(`${base}/${f}: HTTP ${r.status}`);
-    return r.text();
-  }));
+  const [all, qry, qrel] = await Promise.all(
+    ['cran.all.1400', 'cran.qry', 'cranqrel'].map(async (f) => {
+      const r = await fetch(`${base}/${f}`);
+      if (!r.ok) throw new Error(`${base}/${f}: HTTP ${r.status}`);
+      return r.text();
+    }),
+  );
   const c = parseCranfield(all!, qry!, qrel!);
   log(`Cranfield: ${c.docs.length} documents, ${c.queries.length} queries, judgements for ${c.qrels.size}`);
   const dbName = `weft-bench-quality-${o.seed}`;
@@ -303,13 +418,22 @@ export async function runQualityBench(o: QualityBenchOptions, log: (s: string) =
       log(`timing keyword search on a synthetic ${o.scale}-chunk index…`);
       await deleteStore(dbName);
       scale = await searchTime(ctx, o.scale, o.seed, dbName, log);
-      log(`one search: ${scale.searchMsMedian.toFixed(1)} ms median (${scale.searchMsP99.toFixed(1)} p99), of which CPU ${scale.cpuMsMedian.toFixed(2)} ms median (${scale.cpuMsP99.toFixed(2)} p99); longest one-term slice ${scale.sliceCpuMsMedian.toFixed(2)} ms median (${scale.sliceCpuMsP99.toFixed(2)} p99), ranking ${scale.rankMsMedian.toFixed(2)} ms`);
+      log(
+        `one search: ${scale.searchMsMedian.toFixed(1)} ms median (${scale.searchMsP99.toFixed(1)} p99), of which CPU ${scale.cpuMsMedian.toFixed(2)} ms median (${scale.cpuMsP99.toFixed(2)} p99); longest one-term slice ${scale.sliceCpuMsMedian.toFixed(2)} ms median (${scale.sliceCpuMsP99.toFixed(2)} p99), ranking ${scale.rankMsMedian.toFixed(2)} ms`,
+      );
     }
     const vs = { map: lexical.map / lunrQ.map, ndcg10: lexical.ndcg10 / lunrQ.ndcg10, recall100: lexical.recall100 / lunrQ.recall100 };
     return {
-      collection: 'cranfield', documents: c.docs.length, queries: lexical.queries, ingestMs: weft.ingestMs, lunrBuildMs: ref.buildMs,
-      lexical, reference: { name: 'lunr.js 2.3 (BM25 k1 1.2 b 0.75, Porter stemmer, English stopwords)', ...lunrQ },
-      ...extra, ...(skipped ? { skipped } : {}), ...(scale ? { scale } : {}),
+      collection: 'cranfield',
+      documents: c.docs.length,
+      queries: lexical.queries,
+      ingestMs: weft.ingestMs,
+      lunrBuildMs: ref.buildMs,
+      lexical,
+      reference: { name: 'lunr.js 2.3 (BM25 k1 1.2 b 0.75, Porter stemmer, English stopwords)', ...lunrQ },
+      ...extra,
+      ...(skipped ? { skipped } : {}),
+      ...(scale ? { scale } : {}),
       targets: [
         { name: 'lexical MAP / lunr BM25 MAP', want: '>= 1', got: vs.map, met: vs.map >= 1 },
         { name: 'lexical nDCG@10 / lunr BM25 nDCG@10', want: '>= 1', got: vs.ndcg10, met: vs.ndcg10 >= 1 },

@@ -31,21 +31,47 @@ if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers', 'growth'
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
-const fail = (msg) => { console.error(`${msg}\n${usage}`); process.exit(2); };
-const int = (s, what) => { const v = Number(s); if (!Number.isInteger(v) || v < 1) fail(`--${what} must be a positive integer`); return v; };
-const num = (s, what) => { const v = Number(s); if (!(v > 0)) fail(`--${what} must be a positive number`); return v; };
+const fail = (msg) => {
+  console.error(`${msg}\n${usage}`);
+  process.exit(2);
+};
+const int = (s, what) => {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < 1) fail(`--${what} must be a positive integer`);
+  return v;
+};
+const num = (s, what) => {
+  const v = Number(s);
+  if (!(v > 0)) fail(`--${what} must be a positive number`);
+  return v;
+};
 const files = new Map();
-const serve = (path) => { const id = `/@bench-file/${files.size}/${basename(path)}`; files.set(id, resolve(path)); return id; };
+const serve = (path) => {
+  const id = `/@bench-file/${files.size}/${basename(path)}`;
+  files.set(id, resolve(path));
+  return id;
+};
 let a, options;
 if (name === 'search') {
   ({ values: a } = parseArgs({
-    args: rest, strict: true,
+    args: rest,
+    strict: true,
     options: {
-      data: { type: 'string' }, queries: { type: 'string' }, metric: { type: 'string', default: 'l2' },
-      dim: { type: 'string' }, n: { type: 'string', default: '100000' }, nlist: { type: 'string' },
-      nprobe: { type: 'string' }, k: { type: 'string', default: '10' }, storage: { type: 'string', default: 'f32' },
-      nq: { type: 'string', default: '100' }, seed: { type: 'string', default: '1' }, niter: { type: 'string', default: '10' },
-      wg: { type: 'string' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+      data: { type: 'string' },
+      queries: { type: 'string' },
+      metric: { type: 'string', default: 'l2' },
+      dim: { type: 'string' },
+      n: { type: 'string', default: '100000' },
+      nlist: { type: 'string' },
+      nprobe: { type: 'string' },
+      k: { type: 'string', default: '10' },
+      storage: { type: 'string', default: 'f32' },
+      nq: { type: 'string', default: '100' },
+      seed: { type: 'string', default: '1' },
+      niter: { type: 'string', default: '10' },
+      wg: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
     },
   }));
   if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
@@ -53,8 +79,14 @@ if (name === 'search') {
   for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
   if (a.data?.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
   options = {
-    metric: a.metric, storage: a.storage, k: int(a.k, 'k'), n: int(a.n, 'n'), dim: a.dim ? int(a.dim, 'dim') : 128,
-    queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed'), niter: int(a.niter, 'niter'),
+    metric: a.metric,
+    storage: a.storage,
+    k: int(a.k, 'k'),
+    n: int(a.n, 'n'),
+    dim: a.dim ? int(a.dim, 'dim') : 128,
+    queries: int(a.nq, 'nq'),
+    seed: int(a.seed, 'seed'),
+    niter: int(a.niter, 'niter'),
     ...(a.nlist ? { nlist: int(a.nlist, 'nlist') } : {}),
     ...(a.wg ? { wg: int(a.wg, 'wg') } : {}),
     ...(a.nprobe ? { nprobe: a.nprobe.split(',').map((s) => int(s, 'nprobe')) } : {}),
@@ -63,12 +95,22 @@ if (name === 'search') {
   };
 } else if (name === 'rag') {
   ({ values: a } = parseArgs({
-    args: rest, strict: true,
+    args: rest,
+    strict: true,
     options: {
-      n: { type: 'string', default: '100000' }, requests: { type: 'string', default: '32' }, 'max-tokens': { type: 'string', default: '32' },
-      nprobe: { type: 'string', default: '8' }, 'arrival-ms': { type: 'string', default: '200' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
-      part: { type: 'string', default: 'all' }, 'periodic-requests': { type: 'string', default: '4' }, 'periodic-tokens': { type: 'string', default: '192' },
-      'periodic-slowdown': { type: 'string' }, mode: { type: 'string' }, regime: { type: 'string', default: 'idb' },
+      n: { type: 'string', default: '100000' },
+      requests: { type: 'string', default: '32' },
+      'max-tokens': { type: 'string', default: '32' },
+      nprobe: { type: 'string', default: '8' },
+      'arrival-ms': { type: 'string', default: '200' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
+      part: { type: 'string', default: 'all' },
+      'periodic-requests': { type: 'string', default: '4' },
+      'periodic-tokens': { type: 'string', default: '192' },
+      'periodic-slowdown': { type: 'string' },
+      mode: { type: 'string' },
+      regime: { type: 'string', default: 'idb' },
     },
   }));
   if (!['cached', 'idb', 'remote'].includes(a.regime)) fail('--regime must be cached, idb or remote');
@@ -77,31 +119,57 @@ if (name === 'search') {
   if (!['all', 'stream', 'periodic'].includes(a.part)) fail(`--part must be all, stream or periodic`);
   if (a.mode && !['vector', 'lexical', 'hybrid'].includes(a.mode)) fail('--mode must be vector, lexical or hybrid');
   options = {
-    assets: `/@fs${shared}`, n: int(a.n, 'n'), requests: int(a.requests, 'requests'), maxTokens: int(a['max-tokens'], 'max-tokens'), nprobe: int(a.nprobe, 'nprobe'), arrivalMs: Number(a['arrival-ms']),
-    part: a.part, periodicRequests: int(a['periodic-requests'], 'periodic-requests'), periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
-    ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}), ...(a.mode ? { mode: a.mode } : {}), regime: a.regime,
+    assets: `/@fs${shared}`,
+    n: int(a.n, 'n'),
+    requests: int(a.requests, 'requests'),
+    maxTokens: int(a['max-tokens'], 'max-tokens'),
+    nprobe: int(a.nprobe, 'nprobe'),
+    arrivalMs: Number(a['arrival-ms']),
+    part: a.part,
+    periodicRequests: int(a['periodic-requests'], 'periodic-requests'),
+    periodicTokens: int(a['periodic-tokens'], 'periodic-tokens'),
+    ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}),
+    ...(a.mode ? { mode: a.mode } : {}),
+    regime: a.regime,
   };
 } else if (name === 'rerank') {
   ({ values: a } = parseArgs({
-    args: rest, strict: true,
+    args: rest,
+    strict: true,
     options: {
-      candidates: { type: 'string', default: '20' }, trials: { type: 'string', default: '3' }, corpus: { type: 'string', default: '64' },
-      queries: { type: 'string', default: '30' }, zipf: { type: 'string', default: '1.0' }, 'gpu-fraction': { type: 'string', default: '0.25' },
-      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+      candidates: { type: 'string', default: '20' },
+      trials: { type: 'string', default: '3' },
+      corpus: { type: 'string', default: '64' },
+      queries: { type: 'string', default: '30' },
+      zipf: { type: 'string', default: '1.0' },
+      'gpu-fraction': { type: 'string', default: '0.25' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
     },
   }));
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the rerank benchmark reads ../shared/assets (${shared}), which is missing`);
   options = {
-    assets: `/@fs${shared}`, candidates: int(a.candidates, 'candidates'), trials: int(a.trials, 'trials'), corpus: int(a.corpus, 'corpus'),
-    queries: int(a.queries, 'queries'), zipf: num(a.zipf, 'zipf'), gpuFraction: num(a['gpu-fraction'], 'gpu-fraction'), seed: int(a.seed, 'seed'),
+    assets: `/@fs${shared}`,
+    candidates: int(a.candidates, 'candidates'),
+    trials: int(a.trials, 'trials'),
+    corpus: int(a.corpus, 'corpus'),
+    queries: int(a.queries, 'queries'),
+    zipf: num(a.zipf, 'zipf'),
+    gpuFraction: num(a['gpu-fraction'], 'gpu-fraction'),
+    seed: int(a.seed, 'seed'),
   };
 } else if (name === 'quality') {
   ({ values: a } = parseArgs({
-    args: rest, strict: true,
+    args: rest,
+    strict: true,
     options: {
-      embedder: { type: 'string' }, scale: { type: 'string', default: '100000' }, seed: { type: 'string', default: '1' },
-      json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+      embedder: { type: 'string' },
+      scale: { type: 'string', default: '100000' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
     },
   }));
   const shared = resolve(root, '../shared/assets');
@@ -109,16 +177,25 @@ if (name === 'search') {
   const scale = Number(a.scale);
   if (!Number.isInteger(scale) || scale < 0) fail('--scale must be a whole number of chunks (0 skips the timing part)');
   // --embedder DIR: a sentence-embedding model folder (model.onnx or onnx/model.onnx, tokenizer.json, tokenizer_config.json); 'tiny': the tests' random graph.
-  if (a.embedder && a.embedder !== 'tiny' && !existsSync(resolve(a.embedder, 'tokenizer.json'))) fail(`--embedder ${a.embedder}: not a model folder (no tokenizer.json)`);
+  if (a.embedder && a.embedder !== 'tiny' && !existsSync(resolve(a.embedder, 'tokenizer.json')))
+    fail(`--embedder ${a.embedder}: not a model folder (no tokenizer.json)`);
   const embedder = a.embedder === 'tiny' ? 'tiny' : a.embedder ? `/@fs${resolve(a.embedder)}` : undefined;
   options = { assets: `/@fs${shared}`, scale, seed: int(a.seed, 'seed'), ...(embedder ? { embedder } : {}) };
 } else if (name === 'peers') {
   ({ values: a } = parseArgs({
-    args: rest, strict: true,
+    args: rest,
+    strict: true,
     options: {
-      n: { type: 'string' }, dim: { type: 'string', default: '128' }, fvecs: { type: 'string' }, queries: { type: 'string' },
-      nq: { type: 'string', default: '200' }, k: { type: 'string', default: '10' }, systems: { type: 'string' },
-      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+      n: { type: 'string' },
+      dim: { type: 'string', default: '128' },
+      fvecs: { type: 'string' },
+      queries: { type: 'string' },
+      nq: { type: 'string', default: '200' },
+      k: { type: 'string', default: '10' },
+      systems: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
     },
   }));
   for (const f of ['fvecs', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
@@ -127,64 +204,114 @@ if (name === 'search') {
   const systems = a.systems?.split(',');
   for (const s of systems ?? []) if (!PEER_SYSTEMS.includes(s)) fail(`--systems: unknown system '${s}' (known: ${PEER_SYSTEMS.join(', ')})`);
   options = {
-    n: a.n ? int(a.n, 'n') : (a.fvecs ? Number.MAX_SAFE_INTEGER : 10000), dim: int(a.dim, 'dim'), queries: int(a.nq, 'nq'), k: int(a.k, 'k'), seed: int(a.seed, 'seed'),
+    n: a.n ? int(a.n, 'n') : a.fvecs ? Number.MAX_SAFE_INTEGER : 10000,
+    dim: int(a.dim, 'dim'),
+    queries: int(a.nq, 'nq'),
+    k: int(a.k, 'k'),
+    seed: int(a.seed, 'seed'),
     ...(systems ? { systems } : {}),
     ...(a.fvecs ? { dataUrl: serve(a.fvecs), dataName: basename(a.fvecs) } : {}),
     ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
   };
 } else if (name === 'models') {
   ({ values: a } = parseArgs({
-    args: rest, strict: true,
-    options: { steps: { type: 'string', default: '200' }, chunks: { type: 'string', default: '256' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false } },
+    args: rest,
+    strict: true,
+    options: {
+      steps: { type: 'string', default: '200' },
+      chunks: { type: 'string', default: '256' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
+    },
   }));
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the models benchmark reads ../shared/assets (${shared}), which is missing`);
   options = { assets: `/@fs${shared}`, steps: int(a.steps, 'steps'), chunks: int(a.chunks, 'chunks') };
 } else if (name === 'growth') {
   ({ values: a } = parseArgs({
-    args: rest, strict: true,
+    args: rest,
+    strict: true,
     options: {
-      n: { type: 'string', default: '200000' }, dim: { type: 'string', default: '384' }, storage: { type: 'string', default: 'f16' },
-      nprobe: { type: 'string', default: '16' }, k: { type: 'string', default: '10' }, nq: { type: 'string', default: '200' },
-      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
-    },
-  }));
-  if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
-  options = { n: int(a.n, 'n'), dim: int(a.dim, 'dim'), storage: a.storage, nprobe: int(a.nprobe, 'nprobe'), k: int(a.k, 'k'), queries: int(a.nq, 'nq'), seed: int(a.seed, 'seed') };
-} else {
-  ({ values: a } = parseArgs({
-    args: rest, strict: true,
-    options: {
-      n: { type: 'string', default: '100000' }, dim: { type: 'string', default: '384' }, nlist: { type: 'string' },
-      'cache-fraction': { type: 'string', default: '0.25' }, zipf: { type: 'string', default: '1.0' },
-      storage: { type: 'string', default: 'f16' }, nq: { type: 'string', default: '300' }, nprobe: { type: 'string', default: '8' },
-      seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, gpu: { type: 'boolean', default: false },
+      n: { type: 'string', default: '200000' },
+      dim: { type: 'string', default: '384' },
+      storage: { type: 'string', default: 'f16' },
+      nprobe: { type: 'string', default: '16' },
+      k: { type: 'string', default: '10' },
+      nq: { type: 'string', default: '200' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
     },
   }));
   if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
   options = {
-    n: int(a.n, 'n'), dim: int(a.dim, 'dim'), cacheFraction: num(a['cache-fraction'], 'cache-fraction'), zipf: num(a.zipf, 'zipf'),
-    storage: a.storage, queries: int(a.nq, 'nq'), nprobe: int(a.nprobe, 'nprobe'), seed: int(a.seed, 'seed'),
+    n: int(a.n, 'n'),
+    dim: int(a.dim, 'dim'),
+    storage: a.storage,
+    nprobe: int(a.nprobe, 'nprobe'),
+    k: int(a.k, 'k'),
+    queries: int(a.nq, 'nq'),
+    seed: int(a.seed, 'seed'),
+  };
+} else {
+  ({ values: a } = parseArgs({
+    args: rest,
+    strict: true,
+    options: {
+      n: { type: 'string', default: '100000' },
+      dim: { type: 'string', default: '384' },
+      nlist: { type: 'string' },
+      'cache-fraction': { type: 'string', default: '0.25' },
+      zipf: { type: 'string', default: '1.0' },
+      storage: { type: 'string', default: 'f16' },
+      nq: { type: 'string', default: '300' },
+      nprobe: { type: 'string', default: '8' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
+    },
+  }));
+  if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
+  options = {
+    n: int(a.n, 'n'),
+    dim: int(a.dim, 'dim'),
+    cacheFraction: num(a['cache-fraction'], 'cache-fraction'),
+    zipf: num(a.zipf, 'zipf'),
+    storage: a.storage,
+    queries: int(a.nq, 'nq'),
+    nprobe: int(a.nprobe, 'nprobe'),
+    seed: int(a.seed, 'seed'),
     ...(a.nlist ? { nlist: int(a.nlist, 'nlist') } : {}),
   };
 }
 
 const server = await createServer({
-  root, configFile: false, logLevel: 'error',
+  root,
+  configFile: false,
+  logLevel: 'error',
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   // No HMR and no file watching: an edit elsewhere in the tree must not reload a running benchmark.
-  server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] }, fs: { allow: [root, resolve(root, '../shared'), ...(options.embedder?.startsWith('/@fs') ? [options.embedder.slice(4)] : [])] } },
-  plugins: [rangeHostPlugin(), {
-    name: 'weft-bench-files',
-    configureServer(s) {
-      s.middlewares.use((req, res, next) => {
-        const path = files.get(decodeURI(req.url ?? ''));
-        if (!path) return next();
-        res.setHeader('Content-Length', statSync(path).size);
-        createReadStream(path).pipe(res);
-      });
+  server: {
+    port: 0,
+    host: '127.0.0.1',
+    hmr: false,
+    watch: { ignored: ['**/*'] },
+    fs: { allow: [root, resolve(root, '../shared'), ...(options.embedder?.startsWith('/@fs') ? [options.embedder.slice(4)] : [])] },
+  },
+  plugins: [
+    rangeHostPlugin(),
+    {
+      name: 'weft-bench-files',
+      configureServer(s) {
+        s.middlewares.use((req, res, next) => {
+          const path = files.get(decodeURI(req.url ?? ''));
+          if (!path) return next();
+          res.setHeader('Content-Length', statSync(path).size);
+          createReadStream(path).pipe(res);
+        });
+      },
     },
-  }],
+  ],
 });
 await server.listen();
 const url = `http://127.0.0.1:${server.config.server.port ?? server.httpServer.address().port}/bench/index.html`;
@@ -197,21 +324,31 @@ const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args, hea
 let result;
 try {
   const page = await browser.newPage();
-  page.on('console', (m) => { if (m.text().startsWith('[bench] ')) console.error(m.text().slice(8)); });
+  page.on('console', (m) => {
+    if (m.text().startsWith('[bench] ')) console.error(m.text().slice(8));
+  });
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
   if (name === 'peers') {
     // Memory figures for the peers benchmark: V8's heap and ArrayBuffer use, after a forced GC.
     const cdp = await page.context().newCDPSession(page);
-    await page.exposeFunction('weftBenchHeap', async () => { await cdp.send('HeapProfiler.collectGarbage'); return cdp.send('Runtime.getHeapUsage'); });
+    await page.exposeFunction('weftBenchHeap', async () => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      return cdp.send('Runtime.getHeapUsage');
+    });
   }
   if (name === 'rag') {
     // The remote regime's network: Chromium's own emulation (latency and throughput), switched on
     // by the page once its models and index are loaded.
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
-    await page.exposeFunction('weftBenchNetwork', (c) => cdp.send('Network.emulateNetworkConditions', c
-      ? { offline: false, latency: c.latencyMs, downloadThroughput: (c.mbps * 1e6) / 8, uploadThroughput: (c.mbps * 1e6) / 8 }
-      : { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 }));
+    await page.exposeFunction('weftBenchNetwork', (c) =>
+      cdp.send(
+        'Network.emulateNetworkConditions',
+        c
+          ? { offline: false, latency: c.latencyMs, downloadThroughput: (c.mbps * 1e6) / 8, uploadThroughput: (c.mbps * 1e6) / 8 }
+          : { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 },
+      ),
+    );
   }
   await page.goto(url);
   await page.waitForFunction(() => 'weftBench' in window);
@@ -224,64 +361,125 @@ try {
 const f = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x));
 if (name === 'search') {
   console.log(`\nWeft search benchmark on ${result.device}`);
-  console.log(`${result.n} x ${result.dim} ${result.storage} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; train ${f(result.trainMs, 0)} ms, add ${f(result.addMs, 0)} ms`);
+  console.log(
+    `${result.n} x ${result.dim} ${result.storage} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; train ${f(result.trainMs, 0)} ms, add ${f(result.addMs, 0)} ms`,
+  );
   console.log(`flat (exact, same storage): ${f(result.flatQps, 1)} queries/s\n`);
   console.log('nprobe   recall@k   queries/s   vs flat');
-  for (const r of result.rows) console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
+  for (const r of result.rows)
+    console.log(`${String(r.nprobe).padStart(6)}   ${f(r.recall, 4).padStart(8)}   ${f(r.qps, 1).padStart(9)}   ${f(r.speedupVsFlat, 2).padStart(6)}x`);
   console.log(`\nscan ${f(result.scanGBps, 3)} GB/s, copy ${f(result.copyGBps, 3)} GB/s (read+written), scanEfficiency ${f(result.scanEfficiency, 3)}`);
 } else if (name === 'rag') {
-  const where = { cached: 'every list resident on the GPU', idb: `lists cold in IndexedDB, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index`, remote: `lists behind a range-request host at ${result.network?.mbps} Mbit/s, ${result.network?.latencyMs} ms RTT, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index` }[result.regime];
-  console.log(`\nWeft rag benchmark, regime ${result.regime} (${where}): ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} index (${f(result.indexBytes / 2 ** 20, 1)} MiB of lists), nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`);
+  const where = {
+    cached: 'every list resident on the GPU',
+    idb: `lists cold in IndexedDB, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index`,
+    remote: `lists behind a range-request host at ${result.network?.mbps} Mbit/s, ${result.network?.latencyMs} ms RTT, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index`,
+  }[result.regime];
+  console.log(
+    `\nWeft rag benchmark, regime ${result.regime} (${where}): ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} index (${f(result.indexBytes / 2 ** 20, 1)} MiB of lists), nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`,
+  );
   if (result.sequential) {
-    console.log(`sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`);
-    console.log(`woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`);
-    console.log(`e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)} (mean ITL ${f(result.woven.itlMeanMs, 1)} ms vs ${f(result.decodeOnlyItlMeanMs, 1)} ms decode-only: ${f(result.itlMeanInflation, 3)})`);
-    for (const s of ['sequential', 'woven']) console.log(`${s.padEnd(10)}  per request, median ms: ${Object.entries(result[s].stageMs).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}`);
-    console.log(`bound (sequential, every list resident) e2e ${f(result.boundE2eMedianMs, 0)} ms: idealSpeedup ${f(result.idealSpeedup, 2)}, woven reaches ${f(result.ofIdeal, 3)} of it`);
-    console.log(`retrieval's share of request latency: sequential ${f(result.retrievalShareSequential, 3)}, woven ${f(result.retrievalShareWoven, 3)}; probed lists on the GPU when searched: woven ${f(result.prefetchHitRate, 3)} (prefetch), sequential ${f(result.sequentialGpuHitRate, 3)}`);
+    console.log(
+      `sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`,
+    );
+    console.log(
+      `woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`,
+    );
+    console.log(
+      `e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)} (mean ITL ${f(result.woven.itlMeanMs, 1)} ms vs ${f(result.decodeOnlyItlMeanMs, 1)} ms decode-only: ${f(result.itlMeanInflation, 3)})`,
+    );
+    for (const s of ['sequential', 'woven'])
+      console.log(
+        `${s.padEnd(10)}  per request, median ms: ${Object.entries(result[s].stageMs)
+          .map(([k, v]) => `${k} ${f(v, 0)}`)
+          .join(', ')}`,
+      );
+    console.log(
+      `bound (sequential, every list resident) e2e ${f(result.boundE2eMedianMs, 0)} ms: idealSpeedup ${f(result.idealSpeedup, 2)}, woven reaches ${f(result.ofIdeal, 3)} of it`,
+    );
+    console.log(
+      `retrieval's share of request latency: sequential ${f(result.retrievalShareSequential, 3)}, woven ${f(result.retrievalShareWoven, 3)}; probed lists on the GPU when searched: woven ${f(result.prefetchHitRate, 3)} (prefetch), sequential ${f(result.sequentialGpuHitRate, 3)}`,
+    );
   }
   if (result.periodic.length) {
     console.log(`\nperiodic retrieval (PipeRAG), ${result.periodicTokens}-token answers, k 1; blocking = the same retrievals without pipelining`);
     console.log('interval  nprobe  pipelined ms  blocking ms  speedupVsBlocking  without refreshes  search ms  waited ms  refreshes  refresh ms');
-    for (const p of result.periodic) console.log(`${String(p.interval).padStart(8)}  ${String(p.nprobe).padStart(6)}  ${f(p.latencyMs, 0).padStart(12)}  ${f(p.blockingLatencyMs, 0).padStart(11)}  ${f(p.speedupVsBlocking, 2).padStart(17)}  ${f(p.speedupVsBlockingExRefresh, 2).padStart(17)}  ${f(p.searchMsMedian, 1).padStart(9)}  ${f(p.waitedMsMedian, 1).padStart(9)}  ${String(p.refreshes).padStart(9)}  ${f(p.refreshMsMedian, 0).padStart(10)}`);
+    for (const p of result.periodic)
+      console.log(
+        `${String(p.interval).padStart(8)}  ${String(p.nprobe).padStart(6)}  ${f(p.latencyMs, 0).padStart(12)}  ${f(p.blockingLatencyMs, 0).padStart(11)}  ${f(p.speedupVsBlocking, 2).padStart(17)}  ${f(p.speedupVsBlockingExRefresh, 2).padStart(17)}  ${f(p.searchMsMedian, 1).padStart(9)}  ${f(p.waitedMsMedian, 1).padStart(9)}  ${String(p.refreshes).padStart(9)}  ${f(p.refreshMsMedian, 0).padStart(10)}`,
+      );
   }
 } else if (name === 'growth') {
-  console.log(`\nWeft growth benchmark on ${result.device}: 10 -> ${result.n} x ${result.dim} ${result.storage} in ${result.batches} batches, recall@${result.k} at nprobe ${result.nprobe}`);
+  console.log(
+    `\nWeft growth benchmark on ${result.device}: 10 -> ${result.n} x ${result.dim} ${result.storage} in ${result.batches} batches, recall@${result.k} at nprobe ${result.nprobe}`,
+  );
   console.log('batch     added         n   nlist  largest/bound   add ms   recall  scratch (nlist)');
-  for (const r of result.rows) if (r.recall !== undefined || r.split) console.log(`${String(r.batch).padStart(5)} ${String(r.added).padStart(9)} ${String(r.n).padStart(9)} ${String(r.nlist).padStart(7)} ${`${r.maxList}/${r.bound}`.padStart(14)} ${f(r.addMs, 0).padStart(8)}${r.split ? '*' : ' '} ${r.recall !== undefined ? `${f(r.recall, 3).padStart(7)}  ${f(r.scratchRecall, 3)} (${r.scratchNlist})` : ''}`);
-  console.log(`(* the add split lists)\ngrowing: ${f(result.growMs / 1000, 1)} s in all, ${f(result.growOverOnce, 2)}x building it once at its final size (${f(result.onceMs / 1000, 1)} s); splits took ${f(result.splitExtraMs / 1000, 1)} s beyond plain adds, ${f(result.splitShare * 100, 1)}% of growing`);
-  for (const t of result.targets) console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);
+  for (const r of result.rows)
+    if (r.recall !== undefined || r.split)
+      console.log(
+        `${String(r.batch).padStart(5)} ${String(r.added).padStart(9)} ${String(r.n).padStart(9)} ${String(r.nlist).padStart(7)} ${`${r.maxList}/${r.bound}`.padStart(14)} ${f(r.addMs, 0).padStart(8)}${r.split ? '*' : ' '} ${r.recall !== undefined ? `${f(r.recall, 3).padStart(7)}  ${f(r.scratchRecall, 3)} (${r.scratchNlist})` : ''}`,
+      );
+  console.log(
+    `(* the add split lists)\ngrowing: ${f(result.growMs / 1000, 1)} s in all, ${f(result.growOverOnce, 2)}x building it once at its final size (${f(result.onceMs / 1000, 1)} s); splits took ${f(result.splitExtraMs / 1000, 1)} s beyond plain adds, ${f(result.splitShare * 100, 1)}% of growing`,
+  );
+  for (const t of result.targets)
+    console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);
 } else if (name === 'rerank') {
   const st = result.stream;
-  console.log(`\nWeft rerank benchmark: decoder reranker (query likelihood, ${result.model}), ${result.candidates} candidates of ${f(result.passageTokensMin, 0)}-${f(result.passageTokensMax, 0)} tokens, queries of ${result.queryTokensMin}-${result.queryTokensMax} tokens`);
+  console.log(
+    `\nWeft rerank benchmark: decoder reranker (query likelihood, ${result.model}), ${result.candidates} candidates of ${f(result.passageTokensMin, 0)}-${f(result.passageTokensMax, 0)} tokens, queries of ${result.queryTokensMin}-${result.queryTokensMax} tokens`,
+  );
   console.log(`without KV reuse  ${f(result.noReuseMs, 0)} ms   first use (compute + keep) ${f(result.firstUseMs, 0)} ms`);
   console.log(`GPU tier          ${f(result.gpuTierMs, 0)} ms   kvReuseSpeedup ${f(result.kvReuseSpeedup, 2)}x`);
   console.log(`IndexedDB tier    ${f(result.idbTierMs, 0)} ms   speedup ${f(result.kvReuseSpeedupIdb, 2)}x`);
-  console.log(`stream: ${st.queries} queries, Zipf s=${st.zipf} over ${st.corpus} passages (${st.touched} touched), GPU budget ${f(st.gpuFraction, 2)} of the working set`);
-  console.log(`KV tier hit rate ${f(st.hitRate, 3)} (GPU ${f(st.gpuHitRate, 3)}, IndexedDB ${f(st.idbHitRate, 3)}, compulsory misses ${f(st.compulsoryMissRate, 3)}); GPU tier: hotness ${f(st.gpuHitRate, 3)}, LRU ${f(st.gpuHitRateLru, 3)}, Belady ${f(st.gpuHitRateBelady, 3)}; ${f(st.msPerQueryMedian, 0)} ms/query`);
+  console.log(
+    `stream: ${st.queries} queries, Zipf s=${st.zipf} over ${st.corpus} passages (${st.touched} touched), GPU budget ${f(st.gpuFraction, 2)} of the working set`,
+  );
+  console.log(
+    `KV tier hit rate ${f(st.hitRate, 3)} (GPU ${f(st.gpuHitRate, 3)}, IndexedDB ${f(st.idbHitRate, 3)}, compulsory misses ${f(st.compulsoryMissRate, 3)}); GPU tier: hotness ${f(st.gpuHitRate, 3)}, LRU ${f(st.gpuHitRateLru, 3)}, Belady ${f(st.gpuHitRateBelady, 3)}; ${f(st.msPerQueryMedian, 0)} ms/query`,
+  );
 } else if (name === 'quality') {
-  console.log(`\nWeft quality benchmark: Cranfield, ${result.documents} documents, ${result.queries} judged queries (relevant: grades 1-4; nDCG gain 5 - grade)`);
+  console.log(
+    `\nWeft quality benchmark: Cranfield, ${result.documents} documents, ${result.queries} judged queries (relevant: grades 1-4; nDCG gain 5 - grade)`,
+  );
   console.log('mode                    MAP      nDCG@10  recall@100  ms/query');
   const row = (label, q) => console.log(`${label.padEnd(22)}  ${f(q.map, 4)}   ${f(q.ndcg10, 4)}   ${f(q.recall100, 4)}      ${f(q.msPerQuery, 1)}`);
   row('weft lexical (BM25)', result.lexical);
   for (const m of ['vector', 'hybrid']) if (result[m]) row(`weft ${m}`, result[m]);
   row('lunr.js BM25 (ref.)', result.reference);
   if (result.skipped) console.log(`vector and hybrid skipped: ${result.skipped}`);
-  if (result.scale) console.log(`\none keyword search on ${result.scale.chunks} chunks in IndexedDB: ${f(result.scale.searchMsMedian, 1)} ms median, ${f(result.scale.searchMsP99, 1)} ms p99; CPU (blocks the thread) ${f(result.scale.cpuMsMedian, 2)} ms median, ${f(result.scale.cpuMsP99, 2)} ms p99; ${f(result.scale.bucketKBMedian, 0)} KiB of postings read`);
-  if (result.scale) console.log(`ingest of ${result.scale.chunks} chunks in batches of 10000: ${f(result.scale.ingestMs / 1000, 1)} s; then one 10-chunk add: ${f(result.scale.smallAddMs, 0)} ms`);
-  if (result.scale) console.log(`lexicalSession: longest one-term step ${f(result.scale.sliceCpuMsMedian, 2)} ms median, ${f(result.scale.sliceCpuMsP99, 2)} ms p99 of CPU; ranking (read()) ${f(result.scale.rankMsMedian, 2)} ms median, ${f(result.scale.rankMsP99, 2)} ms p99`);
+  if (result.scale)
+    console.log(
+      `\none keyword search on ${result.scale.chunks} chunks in IndexedDB: ${f(result.scale.searchMsMedian, 1)} ms median, ${f(result.scale.searchMsP99, 1)} ms p99; CPU (blocks the thread) ${f(result.scale.cpuMsMedian, 2)} ms median, ${f(result.scale.cpuMsP99, 2)} ms p99; ${f(result.scale.bucketKBMedian, 0)} KiB of postings read`,
+    );
+  if (result.scale)
+    console.log(
+      `ingest of ${result.scale.chunks} chunks in batches of 10000: ${f(result.scale.ingestMs / 1000, 1)} s; then one 10-chunk add: ${f(result.scale.smallAddMs, 0)} ms`,
+    );
+  if (result.scale)
+    console.log(
+      `lexicalSession: longest one-term step ${f(result.scale.sliceCpuMsMedian, 2)} ms median, ${f(result.scale.sliceCpuMsP99, 2)} ms p99 of CPU; ranking (read()) ${f(result.scale.rankMsMedian, 2)} ms median, ${f(result.scale.rankMsP99, 2)} ms p99`,
+    );
 } else if (name === 'peers') {
   console.log(`\n${formatPeers(result)}`);
 } else if (name === 'models') {
   console.log('\nWeft models benchmark');
-  console.log(`reference generator (stories260K)  prefill ${f(result.prefillTokPerS, 0)} tok/s, decode ${f(result.decodeMsMedian, 2)} ms/step median, ${f(result.decodeMsP99, 2)} ms p99 (${result.decodeSteps} steps)`);
+  console.log(
+    `reference generator (stories260K)  prefill ${f(result.prefillTokPerS, 0)} tok/s, decode ${f(result.decodeMsMedian, 2)} ms/step median, ${f(result.decodeMsP99, 2)} ms p99 (${result.decodeSteps} steps)`,
+  );
   console.log(`embedder (384-dim test graph)      ${f(result.embedChunksPerS, 1)} chunks/s on WebGPU, ${f(result.embedChunksPerSWasm, 1)} on WASM`);
 } else {
-  console.log(`\nWeft tiers benchmark: ${result.n} x ${result.dim} ${result.storage}, nlist ${result.nlist}, nprobe ${result.nprobe}, cache ${result.cacheFraction * 100}% of the index, Zipf s = ${result.zipf}, ${result.queries} queries`);
-  console.log(`cold open + first answer  ${f(result.coldOpenMs, 1)} ms; with kernels already compiled ${f(result.coldOpenCompiledMs, 1)} ms (reading its lists: ${f(result.firstQueryReadMs, 1)} ms)`);
+  console.log(
+    `\nWeft tiers benchmark: ${result.n} x ${result.dim} ${result.storage}, nlist ${result.nlist}, nprobe ${result.nprobe}, cache ${result.cacheFraction * 100}% of the index, Zipf s = ${result.zipf}, ${result.queries} queries`,
+  );
+  console.log(
+    `cold open + first answer  ${f(result.coldOpenMs, 1)} ms; with kernels already compiled ${f(result.coldOpenCompiledMs, 1)} ms (reading its lists: ${f(result.firstQueryReadMs, 1)} ms)`,
+  );
   console.log(`IndexedDB reads           ${f(result.idbReadMBps, 1)} MB/s`);
   console.log(`IndexedDB → GPU stream    ${f(result.streamMBps, 1)} MB/s (overlap ${f(result.streamOverlap, 3)})`);
-  console.log(`hit rate                  ${result.policy} (default) ${f(result.hitRate, 3)} (trimmed to 0.9 after each search: ${f(result.hitRateFill09, 3)}), hotness ${f(result.hitRateHotness, 3)}, LRU ${f(result.hitRateLru, 3)}; Belady ${f(result.beladyHitRate, 3)}, static top-popularity ${f(result.staticHitRate, 3)} (${result.policy}/Belady ${f(result.hitRateVsOptimal, 3)})`);
+  console.log(
+    `hit rate                  ${result.policy} (default) ${f(result.hitRate, 3)} (trimmed to 0.9 after each search: ${f(result.hitRateFill09, 3)}), hotness ${f(result.hitRateHotness, 3)}, LRU ${f(result.hitRateLru, 3)}; Belady ${f(result.beladyHitRate, 3)}, static top-popularity ${f(result.staticHitRate, 3)} (${result.policy}/Belady ${f(result.hitRateVsOptimal, 3)})`,
+  );
 }
 console.log('\ntargets:');
 for (const t of result.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.name}: ${f(t.got, 3)} (want ${t.want})`);

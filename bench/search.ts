@@ -4,8 +4,16 @@
 
 import { nlistFor } from '../src/ivf/sizing.js';
 import {
-  createFlatIndex, createGpuContext, createIvfIndex, createRng, recallAtK,
-  type GpuContext, type IvfIndex, type Metric, type SearchResult, type StorageType,
+  createFlatIndex,
+  createGpuContext,
+  createIvfIndex,
+  createRng,
+  recallAtK,
+  type GpuContext,
+  type IvfIndex,
+  type Metric,
+  type SearchResult,
+  type StorageType,
 } from '../src/weft.js';
 import { bufferFrom } from '../src/gpu/kernels.js';
 import { encodeRows, layoutFor, packRows, padRows, normalizeRows } from '../src/ivf/codec.js';
@@ -15,20 +23,41 @@ import { parseVectors, type Matrix } from './formats.js';
 import { heldInQueries, mixtureSplit } from './data.js';
 
 export interface SearchBenchOptions {
-  dataUrl?: string; dataName?: string;
-  queriesUrl?: string; queriesName?: string;
-  metric: Metric; dim: number; n: number; nlist?: number; nprobe?: number[]; k: number;
-  storage: StorageType; queries: number; seed: number; niter: number;
+  dataUrl?: string;
+  dataName?: string;
+  queriesUrl?: string;
+  queriesName?: string;
+  metric: Metric;
+  dim: number;
+  n: number;
+  nlist?: number;
+  nprobe?: number[];
+  k: number;
+  storage: StorageType;
+  queries: number;
+  seed: number;
+  niter: number;
   /** Scan workgroup size (default: the context's choice for this adapter). */
   wg?: 32 | 64 | 128;
 }
 
 export interface SearchBenchResult {
-  device: string; scanWorkgroupSize: number; n: number; dim: number; nlist: number; k: number; storage: StorageType; metric: Metric; queries: number;
-  trainMs: number; addMs: number;
+  device: string;
+  scanWorkgroupSize: number;
+  n: number;
+  dim: number;
+  nlist: number;
+  k: number;
+  storage: StorageType;
+  metric: Metric;
+  queries: number;
+  trainMs: number;
+  addMs: number;
   flatQps: number;
   rows: { nprobe: number; recall: number; qps: number; speedupVsFlat: number }[];
-  scanGBps: number; copyGBps: number; scanEfficiency: number;
+  scanGBps: number;
+  copyGBps: number;
+  scanEfficiency: number;
   targets: { name: string; want: string; got: number; met: boolean }[];
 }
 
@@ -42,7 +71,10 @@ async function timeQps(index: { search(q: Float32Array, o: object): Promise<Sear
   await index.search(queries, opts); // warm-up: pipelines compiled, buffers touched
   let reps = 0;
   const t0 = performance.now();
-  do { await index.search(queries, opts); reps++; } while (performance.now() - t0 < 600 && reps < 50);
+  do {
+    await index.search(queries, opts);
+    reps++;
+  } while (performance.now() - t0 < 600 && reps < 50);
   return (nq * reps) / ((performance.now() - t0) / 1000);
 }
 
@@ -65,7 +97,10 @@ async function copyBandwidth(ctx: GpuContext, bytes: number): Promise<number> {
     await run(1);
     let reps = 2;
     let ms = await run(reps);
-    while (ms < 300 && reps < 4096) { reps *= 2; ms = await run(reps); }
+    while (ms < 300 && reps < 4096) {
+      reps *= 2;
+      ms = await run(reps);
+    }
     return (2 * size * reps) / (ms / 1000);
   } finally {
     ctx.destroyBuffer(src);
@@ -77,7 +112,9 @@ async function copyBandwidth(ctx: GpuContext, bytes: number): Promise<number> {
 async function scanBandwidth(ctx: GpuContext, ivf: IvfIndex, query: Float32Array, k: number): Promise<number> {
   const layout = layoutFor(ivf.dim, ivf.storage);
   const quantizer = ivf.quantizer();
-  const host = ivf.lists().map((l, list) => ({ list, count: l.ids.length, ids: l.ids, codes: packRows(encodeRows(l.vectors, layout, quantizer), l.ids.length, layout.units) }));
+  const host = ivf
+    .lists()
+    .map((l, list) => ({ list, count: l.ids.length, ids: l.ids, codes: packRows(encodeRows(l.vectors, layout, quantizer), l.ids.length, layout.units) }));
   const lists = uploadLists(ctx, 'weft.bench.lists', host, layout);
   const sqData = quantizer ? new Float32Array([...quantizer.vmin, ...quantizer.scale]) : undefined;
   const sq = sqData ? bufferFrom(ctx, 'weft.bench.sq', sqData) : undefined;
@@ -89,12 +126,22 @@ async function scanBandwidth(ctx: GpuContext, ivf: IvfIndex, query: Float32Array
   try {
     const init = {
       target: { layout, metric: ivf.metric, lists, ...(sq ? { sq } : {}) },
-      queries, queryUnits: layout.queryUnits, numQueries: 1, k, probes, probeStride: 0, nprobe: ivf.nlist, owned: [],
+      queries,
+      queryUnits: layout.queryUnits,
+      numQueries: 1,
+      k,
+      probes,
+      probeStride: 0,
+      nprobe: ivf.nlist,
+      owned: [],
     };
     await timeScanKernel(ctx, init, 1);
     let reps = 2;
     let ms = await timeScanKernel(ctx, init, reps);
-    while (ms < 300 && reps < 4096) { reps *= 2; ms = await timeScanKernel(ctx, init, reps); }
+    while (ms < 300 && reps < 4096) {
+      reps *= 2;
+      ms = await timeScanKernel(ctx, init, reps);
+    }
     return (ivf.size * layout.bytesPerVector * reps) / (ms / 1000);
   } finally {
     for (const b of [queries, probes, sq]) ctx.destroyBuffer(b);
@@ -128,7 +175,16 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
   const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
   log(`device: ${device} (scan workgroup ${ctx.scanWorkgroupSize}); ${n} x ${dim} ${o.storage}, ${o.metric}, nlist ${nlist}, ${nq} queries, k ${o.k}`);
   try {
-    const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, metric: o.metric, storage: o.storage, seed: o.seed, niter: o.niter, maxTrainPointsPerCentroid: 64 });
+    const ivf = await createIvfIndex({
+      gpu: ctx,
+      dim,
+      nlist,
+      metric: o.metric,
+      storage: o.storage,
+      seed: o.seed,
+      niter: o.niter,
+      maxTrainPointsPerCentroid: 64,
+    });
     let t0 = performance.now();
     await ivf.train(base.data);
     const trainMs = performance.now() - t0;
@@ -173,10 +229,26 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
     if (r8) targets.push({ name: `recall@${o.k} at nprobe = nlist/8 (${r8.nprobe})`, want: '>= 0.95', got: r8.recall, met: r8.recall >= 0.95 });
     targets.push({ name: 'scanEfficiency (scan GB/s / copy GB/s)', want: '>= 0.5', got: scanGBps / copyGBps, met: scanGBps / copyGBps >= 0.5 });
     const r16 = at(Math.max(1, Math.floor(nlist / 16)));
-    if (r16) targets.push({ name: `IVF qps at nprobe = nlist/16 (${r16.nprobe}) over flat qps`, want: '>= 4', got: r16.speedupVsFlat, met: r16.speedupVsFlat >= 4 });
+    if (r16)
+      targets.push({ name: `IVF qps at nprobe = nlist/16 (${r16.nprobe}) over flat qps`, want: '>= 4', got: r16.speedupVsFlat, met: r16.speedupVsFlat >= 4 });
     return {
-      device, scanWorkgroupSize: ctx.scanWorkgroupSize, n, dim, nlist, k: o.k, storage: o.storage, metric: o.metric, queries: nq, trainMs, addMs, flatQps, rows,
-      scanGBps, copyGBps, scanEfficiency: scanGBps / copyGBps, targets,
+      device,
+      scanWorkgroupSize: ctx.scanWorkgroupSize,
+      n,
+      dim,
+      nlist,
+      k: o.k,
+      storage: o.storage,
+      metric: o.metric,
+      queries: nq,
+      trainMs,
+      addMs,
+      flatQps,
+      rows,
+      scanGBps,
+      copyGBps,
+      scanEfficiency: scanGBps / copyGBps,
+      targets,
     };
   } finally {
     ctx.destroy();

@@ -11,7 +11,17 @@ import { indexedDbStores, type BenchStores } from './stores.js';
 import { createStoredIndex, openStoredIndex } from '../src/stored-index/stored-index.js';
 import { layoutFor } from '../src/ivf/codec.js';
 
-export interface TiersBenchOptions { n: number; dim: number; nlist?: number; cacheFraction: number; zipf: number; storage: StorageType; queries: number; nprobe: number; seed: number }
+export interface TiersBenchOptions {
+  n: number;
+  dim: number;
+  nlist?: number;
+  cacheFraction: number;
+  zipf: number;
+  storage: StorageType;
+  queries: number;
+  nprobe: number;
+  seed: number;
+}
 
 export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
   const nlist = o.nlist ?? Math.max(16, 2 ** Math.round(Math.log2(Math.sqrt(o.n))));
@@ -24,7 +34,18 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     const data = gaussianMixture(o.n, o.dim, { centers: Math.max(8, nlist), seed: o.seed });
     let store = await stores.open(dbName);
     let t0 = performance.now();
-    const built = await createStoredIndex(data, { splitLists: 'oversized', gpu: ctx, store, name: 'bench', dim: o.dim, nlist, storage: o.storage, niter: 5, maxTrainPointsPerCentroid: 32, rebuildImbalance: Infinity });
+    const built = await createStoredIndex(data, {
+      splitLists: 'oversized',
+      gpu: ctx,
+      store,
+      name: 'bench',
+      dim: o.dim,
+      nlist,
+      storage: o.storage,
+      niter: 5,
+      maxTrainPointsPerCentroid: 32,
+      rebuildImbalance: Infinity,
+    });
     for (let i = 0; i < o.n; i += 20000) await built.add(data.subarray(i * o.dim, Math.min(o.n, i + 20000) * o.dim));
     log(`built in ${(performance.now() - t0).toFixed(0)} ms`);
     const manifest = built.manifest;
@@ -45,10 +66,20 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     // Queries near list centres chosen by a Zipf law over a random ranking of the lists.
     const centroids = (await store.readCentroids('bench')).centroids;
     const rank = Array.from({ length: nlist }, (_, i) => i);
-    for (let i = nlist - 1; i > 0; i--) { const j = rng.int(i + 1); [rank[i], rank[j]] = [rank[j]!, rank[i]!]; }
+    for (let i = nlist - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [rank[i], rank[j]] = [rank[j]!, rank[i]!];
+    }
     const w = rank.map((_, i) => 1 / (i + 1) ** o.zipf);
     const wsum = w.reduce((a, b) => a + b, 0);
-    const pick = () => { let u = rng.next() * wsum; for (let i = 0; i < nlist; i++) { u -= w[i]!; if (u <= 0) return rank[i]!; } return rank[nlist - 1]!; };
+    const pick = () => {
+      let u = rng.next() * wsum;
+      for (let i = 0; i < nlist; i++) {
+        u -= w[i]!;
+        if (u <= 0) return rank[i]!;
+      }
+      return rank[nlist - 1]!;
+    };
     const queries = new Float32Array(o.queries * o.dim);
     for (let q = 0; q < o.queries; q++) {
       const c = pick();
@@ -60,7 +91,16 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     store = await stores.open(dbName);
     let probed: number[] = [];
     t0 = performance.now();
-    const cold = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, onProbe: (l) => { probed = l; } });
+    const cold = await openStoredIndex({
+      splitLists: 'oversized',
+      gpu: ctx,
+      store,
+      name: 'bench',
+      preload: false,
+      onProbe: (l) => {
+        probed = l;
+      },
+    });
     const openMs = performance.now() - t0;
     await cold.search(queries.subarray(0, o.dim), { k: 10, nprobe: o.nprobe });
     const coldOpenMs = performance.now() - t0;
@@ -70,9 +110,11 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     const again = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false });
     const t1 = performance.now();
     await again.search(queries.subarray(o.dim, 2 * o.dim), { k: 10, nprobe: o.nprobe });
-    const coldOpenCompiledMs = (performance.now() - t1) + openMs;
+    const coldOpenCompiledMs = performance.now() - t1 + openMs;
     await again.close();
-    log(`open ${openMs.toFixed(1)} ms, first search ${(coldOpenMs - openMs).toFixed(1)} ms (kernels compiled on first use); with compiled kernels ${coldOpenCompiledMs.toFixed(1)} ms`);
+    log(
+      `open ${openMs.toFixed(1)} ms, first search ${(coldOpenMs - openMs).toFixed(1)} ms (kernels compiled on first use); with compiled kernels ${coldOpenCompiledMs.toFixed(1)} ms`,
+    );
     store.close();
     store = await stores.open(dbName);
     t0 = performance.now();
@@ -82,10 +124,26 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
 
     // Streaming with prefetch: IndexedDB reads pipelined with GPU uploads.
     const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / 32) * 32 * (layoutFor(o.dim, o.storage).bytesPerVector + 4), 0);
-    const warmup = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
+    const warmup = await openStoredIndex({
+      splitLists: 'oversized',
+      gpu: ctx,
+      store,
+      name: 'bench',
+      preload: false,
+      cacheBytes: indexBytes * 1.1,
+      cacheFill: 1,
+    });
     await warmup.prefetch(queries.subarray(0, o.dim), { nprobe: Math.min(nlist, 256), byteBudget: 1 }).done; // compiles the ranking kernel
     await warmup.close();
-    const streamer = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, cacheBytes: indexBytes * 1.1, cacheFill: 1 });
+    const streamer = await openStoredIndex({
+      splitLists: 'oversized',
+      gpu: ctx,
+      store,
+      name: 'bench',
+      preload: false,
+      cacheBytes: indexBytes * 1.1,
+      cacheFill: 1,
+    });
     t0 = performance.now();
     const h = streamer.prefetch(queries.subarray(0, o.dim), { nprobe: Math.min(nlist, 256), byteBudget: indexBytes });
     const rep = await h.done;
@@ -102,14 +160,24 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     const stream: number[][] = [];
     const rates: Record<string, number> = {};
     const runs = [
-      { key: 'frequency', policy: 'frequency' }, { key: 'hotness', policy: 'hotness' }, { key: 'lru', policy: 'lru' },
+      { key: 'frequency', policy: 'frequency' },
+      { key: 'hotness', policy: 'hotness' },
+      { key: 'lru', policy: 'lru' },
       { key: 'frequencyFill09', policy: 'frequency', cacheFill: 0.9 },
     ] as const;
     for (const run of runs) {
       const idx = await openStoredIndex({
-        splitLists: 'oversized', gpu: ctx, store, name: 'bench', preload: false, cacheBytes, cachePolicy: run.policy,
+        splitLists: 'oversized',
+        gpu: ctx,
+        store,
+        name: 'bench',
+        preload: false,
+        cacheBytes,
+        cachePolicy: run.policy,
         ...('cacheFill' in run ? { cacheFill: run.cacheFill } : {}),
-        onProbe: (l) => { if (run.key === 'frequency') stream.push(l); },
+        onProbe: (l) => {
+          if (run.key === 'frequency') stream.push(l);
+        },
       });
       for (let q = 0; q < o.queries; q++) await idx.search(queries.subarray(q * o.dim, (q + 1) * o.dim), { k: 10, nprobe: o.nprobe });
       const s = idx.cacheStats();
@@ -122,19 +190,48 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     const bound = staticHitRate(stream, sizes, cacheBytes);
     // What a cache trimmed to 0.9 keeps between searches is at most that: Belady there bounds it.
     const beladyAtFill = beladyHitRate(stream, sizes, cacheBytes * 0.9);
-    log(`Belady: ${belady.toFixed(3)} (${beladyAtFill.toFixed(3)} with 0.9 of the budget); static top-popularity set: ${bound.toFixed(3)} (${(bound / belady).toFixed(3)} of Belady)`);
+    log(
+      `Belady: ${belady.toFixed(3)} (${beladyAtFill.toFixed(3)} with 0.9 of the budget); static top-popularity set: ${bound.toFixed(3)} (${(bound / belady).toFixed(3)} of Belady)`,
+    );
     store.close();
     const hitRateVsOptimal = rates.frequency! / belady;
     return {
-      tier: stores.kind, n: o.n, dim: o.dim, nlist, storage: o.storage, nprobe: o.nprobe, queries: o.queries, zipf: o.zipf, cacheFraction: o.cacheFraction,
-      coldOpenMs, coldOpenCompiledMs, firstQueryReadMs, idbReadMBps, streamMBps, streamOverlap: streamMBps / idbReadMBps,
-      policy: 'frequency', hitRate: rates.frequency!, hitRateFill09: rates.frequencyFill09!, hitRateHotness: rates.hotness!, hitRateLru: rates.lru!,
-      beladyHitRate: belady, beladyHitRateAtFill: beladyAtFill, staticHitRate: bound, hitRateVsOptimal, hitRateFill09VsOptimal: rates.frequencyFill09! / belady, hitRateVsStatic: rates.frequency! / bound,
+      tier: stores.kind,
+      n: o.n,
+      dim: o.dim,
+      nlist,
+      storage: o.storage,
+      nprobe: o.nprobe,
+      queries: o.queries,
+      zipf: o.zipf,
+      cacheFraction: o.cacheFraction,
+      coldOpenMs,
+      coldOpenCompiledMs,
+      firstQueryReadMs,
+      idbReadMBps,
+      streamMBps,
+      streamOverlap: streamMBps / idbReadMBps,
+      policy: 'frequency',
+      hitRate: rates.frequency!,
+      hitRateFill09: rates.frequencyFill09!,
+      hitRateHotness: rates.hotness!,
+      hitRateLru: rates.lru!,
+      beladyHitRate: belady,
+      beladyHitRateAtFill: beladyAtFill,
+      staticHitRate: bound,
+      hitRateVsOptimal,
+      hitRateFill09VsOptimal: rates.frequencyFill09! / belady,
+      hitRateVsStatic: rates.frequency! / bound,
       targets: [
         { name: 'streamOverlap (stream MB/s / IndexedDB read MB/s)', want: '>= 0.8', got: streamMBps / idbReadMBps, met: streamMBps / idbReadMBps >= 0.8 },
         { name: 'hitRateVsOptimal (default policy, frequency / Belady)', want: '>= 0.95', got: hitRateVsOptimal, met: hitRateVsOptimal >= 0.95 },
         { name: 'cold open to first answer / reading its lists', want: '< 2', got: coldOpenMs / firstQueryReadMs, met: coldOpenMs < 2 * firstQueryReadMs },
-        { name: 'the same with kernels already compiled on this device', want: '< 2', got: coldOpenCompiledMs / firstQueryReadMs, met: coldOpenCompiledMs < 2 * firstQueryReadMs },
+        {
+          name: 'the same with kernels already compiled on this device',
+          want: '< 2',
+          got: coldOpenCompiledMs / firstQueryReadMs,
+          met: coldOpenCompiledMs < 2 * firstQueryReadMs,
+        },
       ],
     };
   } finally {

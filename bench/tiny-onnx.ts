@@ -3,21 +3,45 @@
 // models benchmark: real onnxruntime-web sessions without downloadable weights.
 import { onnx } from 'onnx-proto';
 
-export interface TinyEmbeddingGraph { bytes: ArrayBuffer; E: Float32Array; W: Float32Array; b: Float32Array; vocab: number; dim: number }
+export interface TinyEmbeddingGraph {
+  bytes: ArrayBuffer;
+  E: Float32Array;
+  W: Float32Array;
+  b: Float32Array;
+  vocab: number;
+  dim: number;
+}
 
 function tensor(name: string, dims: number[], data: Float32Array): onnx.ITensorProto {
   return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(0)) };
 }
 
 /** last_hidden_state = tanh(E[input_ids] · W + b), shape [batch, seq, dim]. */
-export function buildTinyEmbeddingGraph(E: Float32Array, W: Float32Array, b: Float32Array, vocab: number, dim: number, outputName = 'last_hidden_state'): ArrayBuffer {
-  const i64 = (name: string): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } });
+export function buildTinyEmbeddingGraph(
+  E: Float32Array,
+  W: Float32Array,
+  b: Float32Array,
+  vocab: number,
+  dim: number,
+  outputName = 'last_hidden_state',
+): ArrayBuffer {
+  const i64 = (name: string): onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } },
+  });
   const model: onnx.IModelProto = {
-    irVersion: 8, opsetImport: [{ domain: '', version: 13 }], producerName: 'weft',
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'weft',
     graph: {
       name: 'tiny-embedder',
       input: [i64('input_ids'), i64('attention_mask'), i64('token_type_ids')],
-      output: [{ name: outputName, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: dim }] } } } }],
+      output: [
+        {
+          name: outputName,
+          type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: dim }] } } },
+        },
+      ],
       initializer: [tensor('E', [vocab, dim], E), tensor('W', [dim, dim], W), tensor('b', [dim], b)],
       node: [
         { opType: 'Gather', input: ['E', 'input_ids'], output: ['emb'], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },

@@ -7,7 +7,9 @@ import { defineConfig } from 'vite';
 import { workerSafeAlias } from '../scripts/worker-safe-alias.mjs';
 
 const root = resolve(import.meta.dirname, '..');
-const dependencies = Object.keys((JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
+const dependencies = Object.keys(
+  (JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {},
+);
 
 export default defineConfig({
   root,

@@ -53,23 +53,44 @@ type Engine =
   | { kind: 'failed'; why: string }; // not even keyword search could start
 
 /** What the documents card shows under the drop zone. */
-interface IngestView { text: string; error: boolean; bars: boolean }
+interface IngestView {
+  text: string;
+  error: boolean;
+  bars: boolean;
+}
 
 export async function setupAsk(): Promise<void> {
   const ui = {
-    model: $<HTMLSelectElement>('#model'), modelHint: $<HTMLParagraphElement>('#model-hint'), load: $<HTMLButtonElement>('#load'),
-    loadBar: $<HTMLDivElement>('#load-bar'), loadProgress: $<HTMLProgressElement>('#load-progress'), loadText: $<HTMLSpanElement>('#load-text'),
+    model: $<HTMLSelectElement>('#model'),
+    modelHint: $<HTMLParagraphElement>('#model-hint'),
+    load: $<HTMLButtonElement>('#load'),
+    loadBar: $<HTMLDivElement>('#load-bar'),
+    loadProgress: $<HTMLProgressElement>('#load-progress'),
+    loadText: $<HTMLSpanElement>('#load-text'),
     engineStatus: $<HTMLParagraphElement>('#engine-status'),
-    drop: $<HTMLDivElement>('#drop'), folderInput: $<HTMLInputElement>('#folder-input'), filesInput: $<HTMLInputElement>('#files-input'),
-    pickFolder: $<HTMLButtonElement>('#pick-folder'), pickFiles: $<HTMLButtonElement>('#pick-files'), docsReason: $<HTMLParagraphElement>('#docs-reason'),
-    openFolder: $<HTMLButtonElement>('#open-folder'), ingest: $<HTMLDivElement>('#ingest'), ingestStatus: $<HTMLParagraphElement>('#ingest-status'),
-    phases: $<HTMLDivElement>('#phases'), cancelIngest: $<HTMLButtonElement>('#cancel-ingest'),
-    indexes: $<HTMLTableElement>('#indexes'), indexesEmpty: $<HTMLParagraphElement>('#indexes-empty'), indexesStatus: $<HTMLParagraphElement>('#indexes-status'),
+    drop: $<HTMLDivElement>('#drop'),
+    folderInput: $<HTMLInputElement>('#folder-input'),
+    filesInput: $<HTMLInputElement>('#files-input'),
+    pickFolder: $<HTMLButtonElement>('#pick-folder'),
+    pickFiles: $<HTMLButtonElement>('#pick-files'),
+    docsReason: $<HTMLParagraphElement>('#docs-reason'),
+    openFolder: $<HTMLButtonElement>('#open-folder'),
+    ingest: $<HTMLDivElement>('#ingest'),
+    ingestStatus: $<HTMLParagraphElement>('#ingest-status'),
+    phases: $<HTMLDivElement>('#phases'),
+    cancelIngest: $<HTMLButtonElement>('#cancel-ingest'),
+    indexes: $<HTMLTableElement>('#indexes'),
+    indexesEmpty: $<HTMLParagraphElement>('#indexes-empty'),
+    indexesStatus: $<HTMLParagraphElement>('#indexes-status'),
     newIndex: $<HTMLInputElement>('#new-index'),
-    importInput: $<HTMLInputElement>('#import-input'), storageMeter: $<HTMLMeterElement>('#storage-meter'), storageText: $<HTMLSpanElement>('#storage-text'),
+    importInput: $<HTMLInputElement>('#import-input'),
+    storageMeter: $<HTMLMeterElement>('#storage-meter'),
+    storageText: $<HTMLSpanElement>('#storage-text'),
     persistText: $<HTMLSpanElement>('#persist-text'),
-    chatSlot: $<HTMLDivElement>('#chat-slot'), askHint: $<HTMLParagraphElement>('#ask-hint'),
-    questions3: $<HTMLTextAreaElement>('#questions3'), ask3: $<HTMLButtonElement>('#ask3'),
+    chatSlot: $<HTMLDivElement>('#chat-slot'),
+    askHint: $<HTMLParagraphElement>('#ask-hint'),
+    questions3: $<HTMLTextAreaElement>('#questions3'),
+    ask3: $<HTMLButtonElement>('#ask3'),
   };
   const timeline = createTimeline($<SVGSVGElement>('#timeline'), $<HTMLUListElement>('#legend'));
   const store: WeftStore = await openStore({ dbName: DB });
@@ -101,7 +122,7 @@ export async function setupAsk(): Promise<void> {
   const current = () => state.indexes.find((m) => m.name === state.index);
   const size = () => current()?.count ?? 0;
   /** The embedder that adds documents now, as recorded in the indexes it builds. */
-  const embedderId = () => state.engine.kind === 'keywords' ? KEYWORD_EMBEDDER : state.setup?.embedderId;
+  const embedderId = () => (state.engine.kind === 'keywords' ? KEYWORD_EMBEDDER : state.setup?.embedderId);
   /**
    * Why documents cannot be added to the index in use now ('' when they can): its vectors came
    * from another embedder than the one at hand (keyword search still reads it; answers use its
@@ -109,43 +130,74 @@ export async function setupAsk(): Promise<void> {
    */
   const addBlocked = (): string => {
     if (state.engine.kind === 'failed') return 'Documents cannot be added: nothing could start here (see step 1).';
-    const m = current(), id = embedderId();
+    const m = current(),
+      id = embedderId();
     if (!m?.modelId || !id || m.modelId === id || state.engine.kind === 'none' || state.engine.kind === 'loading') return '';
-    const built = m.modelId === KEYWORD_EMBEDDER ? 'for keyword search, without a model, so the model cannot add to it' : `with ${m.modelId}, which is not loaded now`;
+    const built =
+      m.modelId === KEYWORD_EMBEDDER ? 'for keyword search, without a model, so the model cannot add to it' : `with ${m.modelId}, which is not loaded now`;
     return `“${m.name}” was built ${built}: add documents to a new index (below, “New index”); this one is still searched by keyword.`;
   };
   /** Whether the index in use was built by another embedder than the one loading (so its runtime searches by keyword). */
-  const foreignFor = (id: string) => { const m = current(); return !!m && !!m.modelId && m.modelId !== id; };
+  const foreignFor = (id: string) => {
+    const m = current();
+    return !!m && !!m.modelId && m.modelId !== id;
+  };
 
-  const setStatus = (el: HTMLElement, text: string, error = false) => { el.textContent = text; el.classList.toggle('error', error); };
+  const setStatus = (el: HTMLElement, text: string, error = false) => {
+    el.textContent = text;
+    el.classList.toggle('error', error);
+  };
   const label = () => state.choice?.label ?? 'the model';
 
   const engineText = (): { text: string; error: boolean; why?: string } => {
-    const e = state.engine, n = size(), name = state.index;
+    const e = state.engine,
+      n = size(),
+      name = state.index;
     const held = `index “${name}” (${plural(n, 'passage')})`;
     switch (e.kind) {
       case 'none':
-        return { text: state.gpu ? 'No model loaded yet: “Load model” downloads it once, then it is kept in this browser.' : 'This browser has no WebGPU, so no model can write answers here; the search model is loading.', error: false };
+        return {
+          text: state.gpu
+            ? 'No model loaded yet: “Load model” downloads it once, then it is kept in this browser.'
+            : 'This browser has no WebGPU, so no model can write answers here; the search model is loading.',
+          error: false,
+        };
       case 'loading':
         return { text: `Loading ${label()}…`, error: false };
       case 'model':
         return e.answers
-          ? { text: `Ready: ${label()}, ${held}${foreignFor(state.setup!.embedderId) ? ', searched by keyword (it was built without this model’s embedder)' : ''}.`, error: false }
-          : { text: `This browser has no WebGPU: no model can write answers here, but your documents are indexed and searched on the CPU — questions get the passages that match. Index “${name}” (${plural(n, 'passage')}).`, error: false };
+          ? {
+              text: `Ready: ${label()}, ${held}${foreignFor(state.setup!.embedderId) ? ', searched by keyword (it was built without this model’s embedder)' : ''}.`,
+              error: false,
+            }
+          : {
+              text: `This browser has no WebGPU: no model can write answers here, but your documents are indexed and searched on the CPU — questions get the passages that match. Index “${name}” (${plural(n, 'passage')}).`,
+              error: false,
+            };
       case 'keywords':
-        return { why: e.why, text: `You can still add documents and search them by keyword; answers need a model${state.gpu ? '' : ' and WebGPU'}.`, error: false };
+        return {
+          why: e.why,
+          text: `You can still add documents and search them by keyword; answers need a model${state.gpu ? '' : ' and WebGPU'}.`,
+          error: false,
+        };
       case 'failed':
         return { text: e.why, error: true };
     }
   };
 
   const askHint = (): string => {
-    const e = state.engine, n = size(), name = state.index;
+    const e = state.engine,
+      n = size(),
+      name = state.index;
     if (e.kind === 'none') return state.gpu ? 'Load a model first (step 1).' : 'The search model is loading…';
     if (e.kind === 'loading' || (e.kind === 'keywords' && !e.ready)) return e.kind === 'loading' ? 'The model is loading…' : 'Keyword search is starting…';
     if (e.kind === 'failed') return 'Nothing can be asked: see step 1.';
-    if (n === 0) return e.kind === 'keywords' ? `Add documents to “${name}” first (step 2), then search them in the box below.` : `Add documents to “${name}” first (step 2), then ask in the box below.`;
-    if (e.kind === 'keywords') return `Type a question or some words in the box below: the passages of “${name}” (${plural(n, 'passage')}) that have those words come back, numbered [1], [2]… — click one to read it.`;
+    if (n === 0)
+      return e.kind === 'keywords'
+        ? `Add documents to “${name}” first (step 2), then search them in the box below.`
+        : `Add documents to “${name}” first (step 2), then ask in the box below.`;
+    if (e.kind === 'keywords')
+      return `Type a question or some words in the box below: the passages of “${name}” (${plural(n, 'passage')}) that have those words come back, numbered [1], [2]… — click one to read it.`;
     return e.answers
       ? `Ask in the box below: answers come from “${name}” (${plural(n, 'passage')}) and cite them as [1], [2]… — click one to read the passage.`
       : `Ask in the box below: the passages of “${name}” (${plural(n, 'passage')}) that match come back, numbered [1], [2]… — click one to read it.`;
@@ -167,7 +219,8 @@ export async function setupAsk(): Promise<void> {
     ui.load.disabled = e.kind === 'loading' || !state.setup || state.missing.length > 0;
     ui.load.title = state.missing.length ? `Needs ${state.missing.join(', ')} (see below).` : '';
     ui.model.disabled = !state.setup || !state.gpu || state.missing.length > 0;
-    ui.load.textContent = e.kind === 'model' ? 'Reload model' : (e.kind === 'keywords' || e.kind === 'failed') && !state.missing.length ? 'Try the model again' : 'Load model';
+    ui.load.textContent =
+      e.kind === 'model' ? 'Reload model' : (e.kind === 'keywords' || e.kind === 'failed') && !state.missing.length ? 'Try the model again' : 'Load model';
     ui.loadBar.hidden = e.kind !== 'loading';
     // Step 2: documents.
     const blocked = addBlocked();
@@ -189,7 +242,13 @@ export async function setupAsk(): Promise<void> {
     ui.askHint.textContent = askHint();
     const canAsk3 = e.kind === 'model' && e.answers && size() > 0 && !!chat;
     ui.ask3.disabled = !canAsk3;
-    ui.ask3.title = canAsk3 ? '' : e.kind === 'keywords' || (e.kind === 'model' && !e.answers) ? 'Needs a model that writes answers.' : size() === 0 ? 'Add documents first.' : 'Load a model first.';
+    ui.ask3.title = canAsk3
+      ? ''
+      : e.kind === 'keywords' || (e.kind === 'model' && !e.answers)
+        ? 'Needs a model that writes answers.'
+        : size() === 0
+          ? 'Add documents first.'
+          : 'Load a model first.';
   };
 
   // ---- Indexes and storage ----------------------------------------------------------------
@@ -204,25 +263,38 @@ export async function setupAsk(): Promise<void> {
       const tr = tbody.insertRow();
       tr.dataset.index = m.name;
       tr.insertCell().textContent = m.name;
-      const n = tr.insertCell(); n.textContent = m.count.toLocaleString('en'); n.className = 'num';
-      const model = tr.insertCell(); model.className = 'model';
+      const n = tr.insertCell();
+      n.textContent = m.count.toLocaleString('en');
+      n.className = 'num';
+      const model = tr.insertCell();
+      model.className = 'model';
       model.textContent = m.modelId === KEYWORD_EMBEDDER ? 'keywords only' : m.modelId.replace(/^sentence-transformers\//, '') || '–';
       model.title = m.modelId;
       // The actions on a row of their own under the index: the side column is narrow.
       const row = tbody.insertRow();
       row.className = 'actions-row';
       row.dataset.actionsOf = m.name;
-      const cell = row.insertCell(); cell.colSpan = 3; cell.className = 'actions';
+      const cell = row.insertCell();
+      cell.colSpan = 3;
+      cell.className = 'actions';
       const actions = document.createElement('div');
       cell.append(actions);
       const button = (text: string, aria: string, run: () => Promise<void>) => {
         const b = document.createElement('button');
-        b.type = 'button'; b.textContent = text; b.setAttribute('aria-label', `${aria} ${m.name}`);
+        b.type = 'button';
+        b.textContent = text;
+        b.setAttribute('aria-label', `${aria} ${m.name}`);
         b.addEventListener('click', () => {
           b.disabled = true;
           state.note = undefined;
-          run().catch((e: unknown) => { state.note = { text: `${text} failed: ${message(e)}`, error: true }; })
-            .finally(() => { b.disabled = false; render(); });
+          run()
+            .catch((e: unknown) => {
+              state.note = { text: `${text} failed: ${message(e)}`, error: true };
+            })
+            .finally(() => {
+              b.disabled = false;
+              render();
+            });
         });
         actions.append(b);
       };
@@ -230,7 +302,8 @@ export async function setupAsk(): Promise<void> {
       button('Export', 'Export index', async () => {
         const blob = await exportIndex(store, m.name);
         const a = document.createElement('a');
-        a.href = URL.createObjectURL(blob); a.download = `${m.name}.weft`;
+        a.href = URL.createObjectURL(blob);
+        a.download = `${m.name}.weft`;
         a.click();
         setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
         state.note = { text: `Exported “${m.name}” as ${m.name}.weft (${mb(blob.size)}).`, error: false };
@@ -244,7 +317,10 @@ export async function setupAsk(): Promise<void> {
         await store.deleteIndex(m.name);
         const left = (await store.listIndexes()).filter((x) => x.name !== m.name);
         if (inUse) setIndex(left[0]?.name ?? DEFAULT_INDEX);
-        state.note = { text: `Deleted “${m.name}”.${inUse ? ` Now using “${state.index}”${left.length ? '' : ' (new: the first documents you add create it)'}.` : ''}`, error: false };
+        state.note = {
+          text: `Deleted “${m.name}”.${inUse ? ` Now using “${state.index}”${left.length ? '' : ' (new: the first documents you add create it)'}.` : ''}`,
+          error: false,
+        };
         await refreshIndexes();
         if (inUse) restart();
       });
@@ -256,7 +332,8 @@ export async function setupAsk(): Promise<void> {
   const refreshStorage = async () => {
     try {
       const s = await storageEstimate();
-      ui.storageMeter.max = Math.max(1, s.quota); ui.storageMeter.value = s.usage;
+      ui.storageMeter.max = Math.max(1, s.quota);
+      ui.storageMeter.value = s.usage;
       ui.storageText.textContent = `${mb(s.usage)} used of ${mb(s.quota)} this site may use`;
       ui.persistText.textContent = s.persisted ? 'Persistent: the browser will not evict it.' : 'Not persistent: the browser may evict it when space runs low.';
     } catch (e) {
@@ -280,7 +357,10 @@ export async function setupAsk(): Promise<void> {
 
   $<HTMLButtonElement>('#create-index').addEventListener('click', () => {
     const name = ui.newIndex.value.trim();
-    if (!name) { ui.newIndex.focus(); return; }
+    if (!name) {
+      ui.newIndex.focus();
+      return;
+    }
     ui.newIndex.value = '';
     state.note = state.indexes.some((m) => m.name === name) ? undefined : { text: `Using “${name}”: the first documents you add create it.`, error: false };
     void useIndex(name);
@@ -299,29 +379,47 @@ export async function setupAsk(): Promise<void> {
       const m = await importIndex(store, file, { name });
       state.note = { text: `Imported “${m.name}” (${plural(m.count, 'passage')}).`, error: false };
       await refreshIndexes();
-    })().catch((e: unknown) => { state.note = { text: `Import failed: ${message(e)}`, error: true }; render(); });
+    })().catch((e: unknown) => {
+      state.note = { text: `Import failed: ${message(e)}`, error: true };
+      render();
+    });
   });
   $<HTMLButtonElement>('#persist').addEventListener('click', () => {
-    persistStorage().then((ok) => {
-      ui.persistText.textContent = ok ? 'Persistent: the browser will not evict it.' : 'The browser said no (Chrome decides from how often the site is used).';
-    }, (e: unknown) => { ui.persistText.textContent = message(e); });
+    persistStorage().then(
+      (ok) => {
+        ui.persistText.textContent = ok
+          ? 'Persistent: the browser will not evict it.'
+          : 'The browser said no (Chrome decides from how often the site is used).';
+      },
+      (e: unknown) => {
+        ui.persistText.textContent = message(e);
+      },
+    );
   });
 
   // ---- The conversation: <weft-chat> --------------------------------------------------------
   const phases = ['read', 'embed', 'index', 'persist'] as const;
   const resetBars = () => {
-    for (const p of phases) { const bar = $<HTMLProgressElement>(`#p-${p}`); bar.max = 1; bar.value = 0; $<HTMLSpanElement>(`#t-${p}`).textContent = ''; }
+    for (const p of phases) {
+      const bar = $<HTMLProgressElement>(`#p-${p}`);
+      bar.max = 1;
+      bar.value = 0;
+      $<HTMLSpanElement>(`#t-${p}`).textContent = '';
+    }
   };
   const downloads = new Map<string, { loaded: number; total: number }>();
   const onProgress = (p: ChatProgress) => {
     if (p.phase === 'load') {
       if (p.status === 'download') {
         downloads.set(p.file, { loaded: p.loaded, total: p.total ?? p.loaded });
-        const loaded = [...downloads.values()].reduce((a, f) => a + f.loaded, 0), total = [...downloads.values()].reduce((a, f) => a + f.total, 0);
-        ui.loadProgress.max = Math.max(1, total); ui.loadProgress.value = loaded;
+        const loaded = [...downloads.values()].reduce((a, f) => a + f.loaded, 0),
+          total = [...downloads.values()].reduce((a, f) => a + f.total, 0);
+        ui.loadProgress.max = Math.max(1, total);
+        ui.loadProgress.value = loaded;
         ui.loadText.textContent = p.text ?? `${mb(loaded)} of ${mb(total)}`;
       } else if (p.status === 'init') {
-        ui.loadProgress.max = Math.max(1, p.total); ui.loadProgress.value = p.done;
+        ui.loadProgress.max = Math.max(1, p.total);
+        ui.loadProgress.value = p.done;
         ui.loadText.textContent = p.text ?? 'Initialising…';
       }
       return;
@@ -334,15 +432,20 @@ export async function setupAsk(): Promise<void> {
       render();
     }
     // Earlier phases are complete once a later one reports.
-    for (const q of phases.slice(0, phases.indexOf(p.status))) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; }
+    for (const q of phases.slice(0, phases.indexOf(p.status))) {
+      const bar = $<HTMLProgressElement>(`#p-${q}`);
+      bar.value = bar.max;
+    }
     const bar = $<HTMLProgressElement>(`#p-${p.status}`);
-    bar.max = Math.max(1, p.total); bar.value = p.done;
+    bar.max = Math.max(1, p.total);
+    bar.value = p.done;
     $<HTMLSpanElement>(`#t-${p.status}`).textContent = `${p.done} / ${p.total}`;
   };
 
   /** What an ingest that is over says (its own count, and the index's from the store, listed after the commit). */
   const ingestOutcome = (r: ChatIngested, given: number, skipped: number): IngestView => {
-    const n = size(), name = state.index;
+    const n = size(),
+      name = state.index;
     const skip = skipped ? ` Skipped ${plural(skipped, 'file')} that ${skipped === 1 ? 'is' : 'are'} not ${readableTypesText}.` : '';
     const holds = `“${name}” now holds ${plural(n, 'passage')}, saved on this device.`;
     if (!r.error) return { text: `Added ${plural(r.documents, 'document')} as ${plural(r.chunks, 'passage')}. ${holds}${skip}`, error: false, bars: true };
@@ -350,7 +453,11 @@ export async function setupAsk(): Promise<void> {
     if (r.documents > 0) {
       // The runtime's message ends by counting what was indexed: said first here already.
       const why = r.error.message.replace(/\s*The other (document was|\d+ documents were) indexed \([^)]*\)\.$/, '');
-      return { text: `Added ${r.documents} of ${plural(given, 'document')} (${plural(r.chunks, 'passage')}); ${holds} Not added: ${why}${skip}`, error: true, bars: true };
+      return {
+        text: `Added ${r.documents} of ${plural(given, 'document')} (${plural(r.chunks, 'passage')}); ${holds} Not added: ${why}${skip}`,
+        error: true,
+        bars: true,
+      };
     }
     return { text: `Could not add the documents: ${r.error.message} (${r.error.code})${skip}`, error: true, bars: false };
   };
@@ -383,8 +490,12 @@ export async function setupAsk(): Promise<void> {
     el.theme = 'light';
     el.setAttribute('aria-label', 'Conversation with your documents');
     // A removed element (its index deleted) may still report while it closes: only the current one counts.
-    el.addEventListener('weft-progress', (e) => { if (el === chat) onProgress(e.detail); });
-    el.addEventListener('weft-event', (e) => { if (el === chat) onEvent(e.detail); });
+    el.addEventListener('weft-progress', (e) => {
+      if (el === chat) onProgress(e.detail);
+    });
+    el.addEventListener('weft-event', (e) => {
+      if (el === chat) onEvent(e.detail);
+    });
     el.addEventListener('weft-ingested', (e) => {
       if (el !== chat || state.ingesting !== 'chat') return; // the page's own ingests say their outcome themselves
       const r: ChatIngested = e.detail;
@@ -406,10 +517,12 @@ export async function setupAsk(): Promise<void> {
       const s = state.engine;
       // Errors of answers and ingests show in the conversation (and, for documents, in step 2).
       if (s.kind === 'loading') {
-        const id = state.gpu ? state.choice?.id ?? 'the model' : `the search model (${state.setup?.embedderName ?? 'embedder'})`;
+        const id = state.gpu ? (state.choice?.id ?? 'the model') : `the search model (${state.setup?.embedderName ?? 'embedder'})`;
         // A download that failed for want of a network says so; other failures say what the runtime said.
         const offline = e.detail.code === 'MODEL_UNREACHABLE' || /failed to fetch|networkerror|network error|load failed/i.test(e.detail.message);
-        const what = offline ? `${id} could not be downloaded: this device seems to be offline.` : `Could not load ${id}: ${e.detail.message} (${e.detail.code})`;
+        const what = offline
+          ? `${id} could not be downloaded: this device seems to be offline.`
+          : `Could not load ${id}: ${e.detail.message} (${e.detail.code})`;
         startKeywords(state.gpu ? what : `This browser has no WebGPU, so no model can write answers here, and ${what.replace(/^Could not/, 'could not')}`);
       } else if (s.kind === 'keywords' && !s.ready) {
         state.engine = { kind: 'failed', why: `${s.why} Keyword search could not start either: ${e.detail.message} (${e.detail.code})` };
@@ -479,15 +592,32 @@ export async function setupAsk(): Promise<void> {
   const ingest = async (picked: Picked) => {
     if (picked.files.length === 0) {
       // Nothing to add: no bars (the last run's would be someone else's).
-      state.ingest = { text: picked.skipped.length ? `Nothing to add: ${plural(picked.skipped.length, 'file')} ${picked.skipped.length === 1 ? 'is' : 'are'} not ${readableTypesText}.` : 'Nothing to add: the folder has no files.', error: true, bars: false };
+      state.ingest = {
+        text: picked.skipped.length
+          ? `Nothing to add: ${plural(picked.skipped.length, 'file')} ${picked.skipped.length === 1 ? 'is' : 'are'} not ${readableTypesText}.`
+          : 'Nothing to add: the folder has no files.',
+        error: true,
+        bars: false,
+      };
       render();
       return;
     }
     const blocked = addBlocked();
-    if (blocked) { state.ingest = { text: blocked, error: true, bars: false }; render(); return; }
+    if (blocked) {
+      state.ingest = { text: blocked, error: true, bars: false };
+      render();
+      return;
+    }
     if (!chatTakes() || state.ingesting) {
-      const waiting = state.waiting = { files: [...(state.waiting?.files ?? []), ...picked.files], skipped: [...(state.waiting?.skipped ?? []), ...picked.skipped] };
-      const when = state.ingesting ? 'the documents before them are in' : state.engine.kind === 'none' ? 'a model is loaded (step 1)' : 'the conversation is ready';
+      const waiting = (state.waiting = {
+        files: [...(state.waiting?.files ?? []), ...picked.files],
+        skipped: [...(state.waiting?.skipped ?? []), ...picked.skipped],
+      });
+      const when = state.ingesting
+        ? 'the documents before them are in'
+        : state.engine.kind === 'none'
+          ? 'a model is loaded (step 1)'
+          : 'the conversation is ready';
       if (!state.ingesting) state.ingest = { text: `${plural(waiting.files.length, 'document')} will be added once ${when}.`, error: false, bars: false };
       render();
       return;
@@ -497,7 +627,9 @@ export async function setupAsk(): Promise<void> {
     state.ingesting = ctl;
     state.note = undefined; // what was said about the indexes is over
     resetBars();
-    const skipped = picked.skipped.length ? ` (skipping ${plural(picked.skipped.length, 'file')} that ${picked.skipped.length === 1 ? 'is' : 'are'} not ${readableTypesText})` : '';
+    const skipped = picked.skipped.length
+      ? ` (skipping ${plural(picked.skipped.length, 'file')} that ${picked.skipped.length === 1 ? 'is' : 'are'} not ${readableTypesText})`
+      : '';
     state.ingest = { text: `Adding ${plural(picked.files.length, 'document')} to “${state.index}”${skipped}…`, error: false, bars: true };
     render();
     let outcome: ChatIngested;
@@ -507,12 +639,25 @@ export async function setupAsk(): Promise<void> {
       outcome = { ...r, size: 0 };
     } catch (e) {
       // Files that could not be read (a damaged or encrypted PDF) are named; the others were added.
-      const indexed = isWeftError(e, 'UNPARSABLE_DOCUMENT') ? (e.details as { indexed?: { documents: number; chunks: number } } | undefined)?.indexed : undefined;
-      outcome = { documents: indexed?.documents ?? 0, chunks: indexed?.chunks ?? 0, size: 0, error: isWeftError(e) ? { code: e.code, message: e.message } : { code: 'UNKNOWN', message: message(e) } };
+      const indexed = isWeftError(e, 'UNPARSABLE_DOCUMENT')
+        ? (e.details as { indexed?: { documents: number; chunks: number } } | undefined)?.indexed
+        : undefined;
+      outcome = {
+        documents: indexed?.documents ?? 0,
+        chunks: indexed?.chunks ?? 0,
+        size: 0,
+        error: isWeftError(e) ? { code: e.code, message: e.message } : { code: 'UNKNOWN', message: message(e) },
+      };
     }
     await refreshIndexes();
     // What was stored is saved: a phase that did not report (training: only an index's first ingest trains) is done too.
-    if (outcome.documents > 0) for (const q of phases) { const bar = $<HTMLProgressElement>(`#p-${q}`); bar.value = bar.max; const t = $<HTMLSpanElement>(`#t-${q}`); t.textContent ||= 'done'; }
+    if (outcome.documents > 0)
+      for (const q of phases) {
+        const bar = $<HTMLProgressElement>(`#p-${q}`);
+        bar.value = bar.max;
+        const t = $<HTMLSpanElement>(`#t-${q}`);
+        t.textContent ||= 'done';
+      }
     state.ingesting = undefined;
     state.ingest = ingestOutcome(outcome, picked.files.length, picked.skipped.length);
     render();
@@ -524,18 +669,34 @@ export async function setupAsk(): Promise<void> {
     if (next) void ingest(next);
   };
   // The element's own ingests (a drop on the conversation) stop with its stop(), which stops an answer too.
-  ui.cancelIngest.addEventListener('click', () => { if (state.ingesting instanceof AbortController) state.ingesting.abort(); else if (state.ingesting) chat?.stop(); });
-  const pick = (input: HTMLInputElement) => { if (!addBlocked()) input.click(); };
+  ui.cancelIngest.addEventListener('click', () => {
+    if (state.ingesting instanceof AbortController) state.ingesting.abort();
+    else if (state.ingesting) chat?.stop();
+  });
+  const pick = (input: HTMLInputElement) => {
+    if (!addBlocked()) input.click();
+  };
   ui.pickFolder.addEventListener('click', () => pick(ui.folderInput));
   ui.pickFiles.addEventListener('click', () => pick(ui.filesInput));
   ui.drop.addEventListener('click', () => pick(ui.filesInput));
-  ui.drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(ui.filesInput); } });
+  ui.drop.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      pick(ui.filesInput);
+    }
+  });
   ui.filesInput.accept = acceptAttribute;
   $<HTMLSpanElement>('#drop-hint').textContent = `${readableTypesText[0]!.toUpperCase()}${readableTypesText.slice(1)}. Folders are read recursively.`;
   for (const input of [ui.folderInput, ui.filesInput]) {
-    input.addEventListener('change', () => { if (input.files) void ingest(fromInput(input.files)); input.value = ''; });
+    input.addEventListener('change', () => {
+      if (input.files) void ingest(fromInput(input.files));
+      input.value = '';
+    });
   }
-  ui.drop.addEventListener('dragover', (e) => { e.preventDefault(); ui.drop.classList.add('over'); });
+  ui.drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    ui.drop.classList.add('over');
+  });
   ui.drop.addEventListener('dragleave', () => ui.drop.classList.remove('over'));
   ui.drop.addEventListener('drop', (e) => {
     e.preventDefault();
@@ -546,7 +707,15 @@ export async function setupAsk(): Promise<void> {
   if (shell) {
     ui.openFolder.hidden = false;
     ui.openFolder.addEventListener('click', () => {
-      void shell.openFolder().then((r) => { if (r) return ingest(fromShell(r.files)); }, (e: unknown) => { state.ingest = { text: message(e), error: true, bars: false }; render(); });
+      void shell.openFolder().then(
+        (r) => {
+          if (r) return ingest(fromShell(r.files));
+        },
+        (e: unknown) => {
+          state.ingest = { text: message(e), error: true, bars: false };
+          render();
+        },
+      );
     });
   }
 
@@ -554,7 +723,9 @@ export async function setupAsk(): Promise<void> {
   /** Requests that have a timeline lane (or had one before "Clear timeline"). */
   const laned = new Set<number>();
   const stagesOf = new Map<number, TraceStage[]>();
-  const figure = (id: string, text: string) => { $<HTMLElement>(`#fig-${id}`).textContent = text; };
+  const figure = (id: string, text: string) => {
+    $<HTMLElement>(`#fig-${id}`).textContent = text;
+  };
   const updateFigures = async (done: DoneEvent, stages: TraceStage[]) => {
     const steps = stages.filter((s) => s.kind === 'step');
     if (steps.length > 1) {
@@ -563,7 +734,8 @@ export async function setupAsk(): Promise<void> {
     }
     figure('ttft', `${done.timings.firstTokenMs.toFixed(0)} ms`);
     const cache = (await chat?.rag?.info())?.cache;
-    if (cache && cache.hits + cache.misses > 0) figure('hit', `${((100 * cache.hits) / (cache.hits + cache.misses)).toFixed(0)} % (${cache.hits}/${cache.hits + cache.misses} lists)`);
+    if (cache && cache.hits + cache.misses > 0)
+      figure('hit', `${((100 * cache.hits) / (cache.hits + cache.misses)).toFixed(0)} % (${cache.hits}/${cache.hits + cache.misses} lists)`);
     let woven = 0;
     const ids = [...stagesOf.keys()];
     for (const a of ids) for (const b of ids) if (a !== b) woven += wovenSlices(stagesOf.get(a)!, stagesOf.get(b)!);
@@ -582,7 +754,10 @@ export async function setupAsk(): Promise<void> {
   ui.ask3.addEventListener('click', () => {
     const el = chat;
     if (!el) return;
-    const lines = ui.questions3.value.split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = ui.questions3.value
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     const qs = [...lines, ...FALLBACK].slice(0, 3);
     clearTimeline(); // one axis for the three, so that their overlap is easy to see
     el.ask(qs[0]!).catch(() => undefined);
@@ -596,7 +771,9 @@ export async function setupAsk(): Promise<void> {
   };
   $<HTMLButtonElement>('#clear-timeline').addEventListener('click', clearTimeline);
   // An answer stopped before it began sends no 'done': its lane stops growing once nothing streams.
-  setInterval(() => { if (chat && !chat.answering) timeline.finishAll(); }, 500);
+  setInterval(() => {
+    if (chat && !chat.answering) timeline.finishAll();
+  }, 500);
 
   // ---- Start ------------------------------------------------------------------------------
   ui.model.disabled = true;
@@ -617,27 +794,41 @@ export async function setupAsk(): Promise<void> {
   const showHint = () => {
     const c = setup.choices.find((x) => x.id === ui.model.value);
     ui.model.title = c?.label ?? '';
-    ui.modelHint.textContent = state.gpu ? c?.hint ?? '' : `This browser has no WebGPU: no language model runs here; “Load model” loads the search model only (${setup.embedderName}), for search by meaning on the CPU.`;
+    ui.modelHint.textContent = state.gpu
+      ? (c?.hint ?? '')
+      : `This browser has no WebGPU: no language model runs here; “Load model” loads the search model only (${setup.embedderName}), for search by meaning on the CPU.`;
   };
   showHint();
-  ui.model.addEventListener('change', () => { localStorage.setItem('weft-demo:model', ui.model.value); showHint(); if (state.engine.kind === 'model') ui.load.textContent = 'Load model'; });
-  ui.load.addEventListener('click', () => { state.note = undefined; startModel(); });
+  ui.model.addEventListener('change', () => {
+    localStorage.setItem('weft-demo:model', ui.model.value);
+    showHint();
+    if (state.engine.kind === 'model') ui.load.textContent = 'Load model';
+  });
+  ui.load.addEventListener('click', () => {
+    state.note = undefined;
+    startModel();
+  });
   if (setup.files) {
     // Offline models: the files must be there, else the loaders would parse whatever came back.
     const { base, names } = setup.files;
-    const missing = state.missing = await missingFiles(setup.files);
+    const missing = (state.missing = await missingFiles(setup.files));
     if (missing.length) {
       const list = (xs: string[]) => `${xs.slice(0, -1).join(', ')}${xs.length > 1 ? ' and ' : ''}${xs.at(-1)}`;
-      startKeywords(missing.length === names.length
-        ? `The offline models are not there: ?models=local needs ${list(names)} in ${base} — put them there, or point ?assets=URL at a folder that has them.`
-        : `The offline models are incomplete: ${list(missing)} ${missing.length === 1 ? 'is' : 'are'} missing from ${base} (it needs ${list(names)}) — put ${missing.length === 1 ? 'it' : 'them'} there, or point ?assets=URL at a folder that has them.`);
+      startKeywords(
+        missing.length === names.length
+          ? `The offline models are not there: ?models=local needs ${list(names)} in ${base} — put them there, or point ?assets=URL at a folder that has them.`
+          : `The offline models are incomplete: ${list(missing)} ${missing.length === 1 ? 'is' : 'are'} missing from ${base} (it needs ${list(names)}) — put ${missing.length === 1 ? 'it' : 'them'} there, or point ?assets=URL at a folder that has them.`,
+      );
       return;
     }
   }
   // Offline models are small, and without WebGPU only the search model loads: load them at once.
   // Online models wait for the click (a download) — unless the model host cannot be reached and
   // the model is not cached: then keyword search starts at once, and "Load model" can try again.
-  if (setup.local || !state.gpu) { startModel(); return; }
+  if (setup.local || !state.gpu) {
+    startModel();
+    return;
+  }
   render();
   const first = setup.choices.find((c) => c.id === ui.model.value);
   if (first?.url && !(await cachedModel(first.id)) && !(await reachable(first.url)) && state.engine.kind === 'none') {

@@ -8,13 +8,17 @@
 import { mimeTypeOfName } from '../src/ingest/file-types.js';
 import type { ShellFile } from './shell-bridge.js';
 
-export interface Picked { files: File[]; skipped: string[] }
+export interface Picked {
+  files: File[];
+  skipped: string[];
+}
 
 const typeOf = (path: string): string | undefined => mimeTypeOfName(path);
 const hidden = (path: string) => path.split('/').some((p) => p.startsWith('.'));
 
 function pick(entries: { path: string; blob: Blob }[]): Picked {
-  const files: File[] = [], skipped: string[] = [];
+  const files: File[] = [],
+    skipped: string[] = [];
   for (const { path, blob } of entries) {
     if (hidden(path)) continue;
     const type = typeOf(path);

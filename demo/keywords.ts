@@ -40,7 +40,10 @@ export function keywordEmbedder(): Embedder {
       const out = new Float32Array(texts.length * DIM);
       texts.forEach((text, i) => {
         const row = out.subarray(i * DIM, (i + 1) * DIM);
-        for (const w of words(text)) { const h = hash(w); row[h % DIM]! += h & 0x80000000 ? -1 : 1; }
+        for (const w of words(text)) {
+          const h = hash(w);
+          row[h % DIM]! += h & 0x80000000 ? -1 : 1;
+        }
         let norm = 0;
         for (const v of row) norm += v * v;
         // An empty passage still gets a unit vector (cosine needs one).
@@ -66,7 +69,13 @@ export async function openKeywordRuntime(dbName: string, indexName: string): Pro
       chat: rag.chat,
       profile: (options) => rag.profile(options),
       info: () => rag.info(),
-      close: async () => { try { await rag.close(); } finally { store.close(); } },
+      close: async () => {
+        try {
+          await rag.close();
+        } finally {
+          store.close();
+        }
+      },
     };
   } catch (e) {
     store.close();

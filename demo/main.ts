@@ -20,7 +20,10 @@ for (const t of tabs) {
   t.addEventListener('keydown', (e) => {
     const i = tabs.indexOf(t);
     const next = e.key === 'ArrowRight' ? tabs[(i + 1) % tabs.length] : e.key === 'ArrowLeft' ? tabs[(i + tabs.length - 1) % tabs.length] : undefined;
-    if (next) { next.focus(); select(next); }
+    if (next) {
+      next.focus();
+      select(next);
+    }
   });
 }
 if (location.hash === '#benchmark') select(tabs[1]!);

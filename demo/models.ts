@@ -36,14 +36,16 @@ export const LOCAL_FILES = ['stories260K.bin', 'tok512.bin', 'tiny.onnx', 'token
  * any unknown path, which the model loaders would otherwise try to parse as a checkpoint).
  */
 export async function missingFiles(files: NonNullable<ModelSetup['files']>): Promise<string[]> {
-  const missing = await Promise.all(files.names.map(async (name) => {
-    try {
-      const r = await fetch(new URL(name, files.base), { method: 'HEAD', cache: 'no-store' });
-      return !r.ok || /text\/html/i.test(r.headers.get('content-type') ?? '') ? name : undefined;
-    } catch {
-      return name;
-    }
-  }));
+  const missing = await Promise.all(
+    files.names.map(async (name) => {
+      try {
+        const r = await fetch(new URL(name, files.base), { method: 'HEAD', cache: 'no-store' });
+        return !r.ok || /text\/html/i.test(r.headers.get('content-type') ?? '') ? name : undefined;
+      } catch {
+        return name;
+      }
+    }),
+  );
   return missing.filter((n): n is string => n !== undefined);
 }
 
@@ -78,12 +80,22 @@ export async function modelSetup(params = new URLSearchParams(location.search)):
     const base = localBase(params);
     return {
       local,
-      choices: [{
-        id: 'reference', label: 'llama2.c stories260K (offline)',
-        hint: 'A tiny story model run by Weft’s own WebGPU kernels: it answers with made-up stories, but shows the whole pipeline working offline.',
-        generator: { reference: { model: `${base}stories260K.bin`, tokenizer: `${base}tok512.bin` } },
-      }],
-      embedder: { model: `${base}tiny.onnx`, tokenizer: `${base}tokenizer.json`, tokenizerConfig: `${base}tokenizer_config.json`, device: 'wasm', maxLength: 64, modelId: 'weft-tiny-local' },
+      choices: [
+        {
+          id: 'reference',
+          label: 'llama2.c stories260K (offline)',
+          hint: 'A tiny story model run by Weft’s own WebGPU kernels: it answers with made-up stories, but shows the whole pipeline working offline.',
+          generator: { reference: { model: `${base}stories260K.bin`, tokenizer: `${base}tok512.bin` } },
+        },
+      ],
+      embedder: {
+        model: `${base}tiny.onnx`,
+        tokenizer: `${base}tokenizer.json`,
+        tokenizerConfig: `${base}tokenizer_config.json`,
+        device: 'wasm',
+        maxLength: 64,
+        modelId: 'weft-tiny-local',
+      },
       embedderName: 'weft-tiny-local',
       embedderId: 'weft-tiny-local',
       files: { base, names: LOCAL_FILES },

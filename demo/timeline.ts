@@ -7,13 +7,27 @@
 import type { TraceStage } from '../src/entries/client.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const LANE = 46, TOP = 26, LABEL = 150, RIGHT = 12, MAX_LANES = 6;
+const LANE = 46,
+  TOP = 26,
+  LABEL = 150,
+  RIGHT = 12,
+  MAX_LANES = 6;
 const RETRIEVAL = new Set<TraceStage['kind']>(['embed', 'prefetch', 'search', 'lexical', 'rerank', 'profile']);
 
 /** What each kind is called in the legend and the tooltips. */
 export const KINDS: Partial<Record<TraceStage['kind'], string>> = {
-  embed: 'embed question', prefetch: 'prefetch lists from storage', search: 'search slice', lexical: 'keyword search (BM25)', rerank: 'rerank slice', profile: 'profile search',
-  rewrite: 'rewrite question', speculate: 'speculative prefill', restart: 'restart (top-k changed)', prefill: 'prefill', step: 'decode step', refresh: 'refresh passages',
+  embed: 'embed question',
+  prefetch: 'prefetch lists from storage',
+  search: 'search slice',
+  lexical: 'keyword search (BM25)',
+  rerank: 'rerank slice',
+  profile: 'profile search',
+  rewrite: 'rewrite question',
+  speculate: 'speculative prefill',
+  restart: 'restart (top-k changed)',
+  prefill: 'prefill',
+  step: 'decode step',
+  refresh: 'refresh passages',
 };
 
 /** Room a tick label needs, in px ("12 min 30 s" at 11px). */
@@ -30,11 +44,18 @@ export function tickStep(span: number, plot: number): number {
 export function tickLabel(t: number, step: number): string {
   if (t < 1000 && step < 1000) return `${t} ms`;
   if (t < 60_000) return `${(t / 1000).toFixed(step < 1000 ? 1 : 0)} s`;
-  const min = Math.floor(t / 60_000), s = Math.round((t % 60_000) / 1000);
+  const min = Math.floor(t / 60_000),
+    s = Math.round((t % 60_000) / 1000);
   return s ? `${min} min ${s} s` : `${min} min`;
 }
 
-interface Lane { id: number; label: string; color: string; stages: TraceStage[]; active: boolean }
+interface Lane {
+  id: number;
+  label: string;
+  color: string;
+  stages: TraceStage[];
+  active: boolean;
+}
 
 export interface Timeline {
   /** A new lane for a question; returns its colour. */
@@ -92,7 +113,8 @@ export function createTimeline(svg: SVGSVGElement, legend: HTMLElement): Timelin
     if (lanes.length === 0) {
       svg.setAttribute('viewBox', `0 0 ${width} 60`);
       svg.setAttribute('height', '60');
-      el('text', { x: 12, y: 34, class: 'empty' }, svg).textContent = 'Ask a question: its embedding, search slices, prefill and decode steps appear here as they happen.';
+      el('text', { x: 12, y: 34, class: 'empty' }, svg).textContent =
+        'Ask a question: its embedding, search slices, prefill and decode steps appear here as they happen.';
       return;
     }
     const all = lanes.flatMap((l) => l.stages);
@@ -129,19 +151,53 @@ export function createTimeline(svg: SVGSVGElement, legend: HTMLElement): Timelin
       el('rect', { x: 0, y: y + 2, width: 3, height: LANE - 10, fill: lane.color }, g);
       const half = (LANE - 6) / 2;
       for (const s of lane.stages) {
-        const start = s.at, end = s.at + s.end - s.start;
+        const start = s.at,
+          end = s.at + s.end - s.start;
         if (s.kind === 'decode') {
-          el('rect', { x: x(start), y: y + half, width: Math.max(1, x(end) - x(start)), height: half - 1, class: 'decode-window', 'data-kind': 'decode', 'data-start': start, 'data-end': end }, g);
+          el(
+            'rect',
+            {
+              x: x(start),
+              y: y + half,
+              width: Math.max(1, x(end) - x(start)),
+              height: half - 1,
+              class: 'decode-window',
+              'data-kind': 'decode',
+              'data-start': start,
+              'data-end': end,
+            },
+            g,
+          );
           continue;
         }
         const top = RETRIEVAL.has(s.kind);
-        const band = s.kind === 'prefetch' ? { y: y + 2, h: 5 } : top ? { y: y + 8, h: half - 10 } : s.kind === 'step' ? { y: y + half + 4, h: half - 8 } : { y: y + half + 2, h: half - 4 };
+        const band =
+          s.kind === 'prefetch'
+            ? { y: y + 2, h: 5 }
+            : top
+              ? { y: y + 8, h: half - 10 }
+              : s.kind === 'step'
+                ? { y: y + half + 4, h: half - 8 }
+                : { y: y + half + 2, h: half - 4 };
         const w = Math.max(s.kind === 'step' ? 1 : 2, x(end) - x(start));
-        const r = el('rect', {
-          x: x(start), y: band.y, width: w, height: band.h, fill: `var(--${s.kind}, #999)`, class: `mark mark-${s.kind}`,
-          'data-kind': s.kind, 'data-request': lane.id, 'data-start': start, 'data-end': end,
-          ...(s.clusters !== undefined ? { 'data-lists': s.clusters } : {}), ...(s.bytes !== undefined ? { 'data-bytes': s.bytes } : {}),
-        }, g);
+        const r = el(
+          'rect',
+          {
+            x: x(start),
+            y: band.y,
+            width: w,
+            height: band.h,
+            fill: `var(--${s.kind}, #999)`,
+            class: `mark mark-${s.kind}`,
+            'data-kind': s.kind,
+            'data-request': lane.id,
+            'data-start': start,
+            'data-end': end,
+            ...(s.clusters !== undefined ? { 'data-lists': s.clusters } : {}),
+            ...(s.bytes !== undefined ? { 'data-bytes': s.bytes } : {}),
+          },
+          g,
+        );
         if (s.kind === 'step') r.setAttribute('opacity', '0.85');
         el('title', {}, r).textContent = describe(s);
         if (s.kind === 'search' && w > 26) {
@@ -157,7 +213,9 @@ export function createTimeline(svg: SVGSVGElement, legend: HTMLElement): Timelin
     queued = true;
     requestAnimationFrame(draw);
   };
-  const ticker = () => { if (lanes.some((l) => l.active)) redraw(); };
+  const ticker = () => {
+    if (lanes.some((l) => l.active)) redraw();
+  };
   setInterval(ticker, 250);
   new ResizeObserver(redraw).observe(svg);
   draw();
@@ -186,7 +244,10 @@ export function createTimeline(svg: SVGSVGElement, legend: HTMLElement): Timelin
       for (const l of lanes) l.active = false;
       redraw();
     },
-    clear() { lanes.length = 0; redraw(); },
+    clear() {
+      lanes.length = 0;
+      redraw();
+    },
   };
 }
 
@@ -194,6 +255,7 @@ export function createTimeline(svg: SVGSVGElement, legend: HTMLElement): Timelin
 export function wovenSlices(a: readonly TraceStage[], b: readonly TraceStage[]): number {
   const steps = a.filter((s) => s.kind === 'step');
   if (steps.length < 2) return 0;
-  const first = steps[0]!.at, last = steps.at(-1)!.at + steps.at(-1)!.end - steps.at(-1)!.start;
+  const first = steps[0]!.at,
+    last = steps.at(-1)!.at + steps.at(-1)!.end - steps.at(-1)!.start;
   return b.filter((s) => s.kind === 'search' && s.at >= first && s.at <= last).length;
 }

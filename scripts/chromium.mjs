@@ -19,4 +19,8 @@ export const CHROMIUM_ARGS = [...CHROMIUM_BASE_ARGS, '--use-webgpu-adapter=swift
 // --enable-unsafe-webgpu, no SwiftShader adapter, no GPU. navigator.gpu is still there but
 // requestAdapter() resolves to null (NO_ADAPTER), as where a browser blocks WebGPU on the machine's
 // GPU; test/browser/cpu-nogpu.test.ts checks that first.
-export const CHROMIUM_NO_WEBGPU_ARGS = [...CHROMIUM_BASE_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-gpu', '--disable-features=WebGPU,Vulkan'];
+export const CHROMIUM_NO_WEBGPU_ARGS = [
+  ...CHROMIUM_BASE_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'),
+  '--disable-gpu',
+  '--disable-features=WebGPU,Vulkan',
+];

@@ -2,14 +2,16 @@
 // --import by scripts/test.mjs so `npm test` works on the Node 20 LTS many machines still run.
 if (typeof Map.groupBy !== 'function') {
   Object.defineProperty(Map, 'groupBy', {
-    configurable: true, writable: true,
+    configurable: true,
+    writable: true,
     value(items, keyFn) {
       const map = new Map();
       let i = 0;
       for (const item of items) {
         const key = keyFn(item, i++);
         const group = map.get(key);
-        if (group) group.push(item); else map.set(key, [item]);
+        if (group) group.push(item);
+        else map.set(key, [item]);
       }
       return map;
     },
@@ -17,7 +19,8 @@ if (typeof Map.groupBy !== 'function') {
 }
 if (typeof Object.groupBy !== 'function') {
   Object.defineProperty(Object, 'groupBy', {
-    configurable: true, writable: true,
+    configurable: true,
+    writable: true,
     value(items, keyFn) {
       const out = Object.create(null);
       let i = 0;

@@ -26,16 +26,21 @@ export function createRangeHost() {
   const sent = new Map();
   let version = 0;
 
-  const body = (req) => new Promise((resolve, reject) => {
-    const parts = [];
-    req.on('data', (d) => parts.push(d));
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
+  const body = (req) =>
+    new Promise((resolve, reject) => {
+      const parts = [];
+      req.on('data', (d) => parts.push(d));
+      req.on('end', () => resolve(Buffer.concat(parts)));
+      req.on('error', reject);
+    });
 
   const serve = (req, res, name) => {
     const file = files.get(name);
-    if (!file) { res.statusCode = 404; res.end('not found'); return; }
+    if (!file) {
+      res.statusCode = 404;
+      res.end('not found');
+      return;
+    }
     const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const start = m ? Number(m[1]) : 0;
     const end = m ? Math.min(file.bytes.length, m[2] === '' ? file.bytes.length : Number(m[2]) + 1) : file.bytes.length;
@@ -47,7 +52,10 @@ export function createRangeHost() {
     if (file.etag !== undefined) res.setHeader('etag', file.etag);
     res.setHeader('cache-control', 'no-cache');
     res.setHeader('content-type', 'application/octet-stream');
-    if (kind === 'down') { req.socket.destroy(); return; }
+    if (kind === 'down') {
+      req.socket.destroy();
+      return;
+    }
     // No answer at all, the connection kept open (until the client gives up).
     if (kind === 'stall-head') return;
     if (!m || kind === 'full') {
@@ -65,7 +73,7 @@ export function createRangeHost() {
     let data = file.bytes.subarray(start, end);
     res.statusCode = 206;
     // A wrong total: the fault's `total`, or a different one on every response.
-    const total = kind === 'lie-total' ? fault.total ?? file.bytes.length + 1 + Math.floor(Math.random() * 1e6) : file.bytes.length;
+    const total = kind === 'lie-total' ? (fault.total ?? file.bytes.length + 1 + Math.floor(Math.random() * 1e6)) : file.bytes.length;
     res.setHeader('content-range', `bytes ${start}-${end - 1}/${total}`);
     const count = (n) => sent.set(name, (sent.get(name) ?? 0) + n);
     if (kind === 'endless') {
@@ -74,7 +82,8 @@ export function createRangeHost() {
       const more = () => {
         if (res.destroyed) return;
         count(chunk.length);
-        if (res.write(chunk)) setImmediate(more); else res.once('drain', more);
+        if (res.write(chunk)) setImmediate(more);
+        else res.once('drain', more);
       };
       count(data.length);
       res.write(data, more);
@@ -82,9 +91,15 @@ export function createRangeHost() {
     }
     if (kind === 'short') data = data.subarray(0, Math.floor(data.length / 2));
     // The first byte of a range past the file's head: a section's, so its CRC must catch it.
-    if (kind === 'tamper' && start > 0 && data.length > 0) { data = Buffer.from(data); data[0] ^= 0x5a; }
+    if (kind === 'tamper' && start > 0 && data.length > 0) {
+      data = Buffer.from(data);
+      data[0] ^= 0x5a;
+    }
     res.setHeader('content-length', String(kind === 'drop' || kind === 'stall-body' ? end - start : data.length));
-    if (req.method === 'HEAD') { res.end(); return; }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     count(data.length);
     if (kind === 'stall-body') {
       // Half the body, then nothing, the connection kept open.
@@ -101,7 +116,10 @@ export function createRangeHost() {
 
   const handle = async (req, res, next) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (!url.pathname.startsWith(PREFIX)) { next(); return; }
+    if (!url.pathname.startsWith(PREFIX)) {
+      next();
+      return;
+    }
     const [what, ...rest] = url.pathname.slice(PREFIX.length).split('/');
     const name = decodeURIComponent(rest.join('/'));
     try {
@@ -113,7 +131,12 @@ export function createRangeHost() {
         serve(req, res, name);
       } else if (what === 'fault' && req.method === 'POST') {
         const times = url.searchParams.get('times');
-        faults.set(name, { kind: url.searchParams.get('kind') ?? 'none', times: times === null ? Infinity : Number(times), from: Number(url.searchParams.get('from') ?? 0), total: url.searchParams.has('total') ? Number(url.searchParams.get('total')) : undefined });
+        faults.set(name, {
+          kind: url.searchParams.get('kind') ?? 'none',
+          times: times === null ? Infinity : Number(times),
+          from: Number(url.searchParams.get('from') ?? 0),
+          total: url.searchParams.has('total') ? Number(url.searchParams.get('total')) : undefined,
+        });
         res.end('ok');
       } else if (what === 'sent') {
         res.setHeader('content-type', 'application/json');
@@ -141,6 +164,10 @@ export function createRangeHost() {
 /** The host as a Vite plugin (dev server, preview server, Vitest's browser server). */
 export function rangeHostPlugin() {
   const host = createRangeHost();
-  const mount = (server) => { server.middlewares.use((req, res, next) => { void host.handle(req, res, next); }); };
+  const mount = (server) => {
+    server.middlewares.use((req, res, next) => {
+      void host.handle(req, res, next);
+    });
+  };
   return { name: 'weft-range-host', configureServer: mount, configurePreviewServer: mount };
 }

@@ -24,7 +24,11 @@ export function createRng(seed: number): Rng {
     next,
     int: (n) => Math.floor(next() * n),
     normal() {
-      if (spare !== undefined) { const s = spare; spare = undefined; return s; }
+      if (spare !== undefined) {
+        const s = spare;
+        spare = undefined;
+        return s;
+      }
       let u = 0;
       while (u === 0) u = next();
       const v = next();
@@ -42,7 +46,9 @@ export function sampleIndices(n: number, k: number, rng: Rng): Uint32Array {
   const m = Math.min(k, n);
   for (let i = 0; i < m; i++) {
     const j = i + rng.int(n - i);
-    const t = perm[i]!; perm[i] = perm[j]!; perm[j] = t;
+    const t = perm[i]!;
+    perm[i] = perm[j]!;
+    perm[j] = t;
   }
   return perm.slice(0, m);
 }

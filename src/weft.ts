@@ -7,13 +7,25 @@ export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
 export { createGpuContext, contextFrom, type GpuContext, type GpuContextOptions, type GpuSource } from './gpu/context.js';
 export { backendFrom, type Backend, type GpuOrCpuOption } from './gpu/context.js';
 export {
-  createIvfIndex, createFlatIndex,
-  type IvfIndex, type IvfIndexOptions, type FlatIndex, type IndexOptions, type TrainCallOptions,
+  createIvfIndex,
+  createFlatIndex,
+  type IvfIndex,
+  type IvfIndexOptions,
+  type FlatIndex,
+  type IndexOptions,
+  type TrainCallOptions,
 } from './ivf/ivf.js';
 export type { TrainProgress } from './ivf/train.js';
 export {
-  METRICS, STORAGE_TYPES, NO_ID, MAX_K,
-  type Metric, type StorageType, type SearchOptions, type SearchResult, type SearchSession,
+  METRICS,
+  STORAGE_TYPES,
+  NO_ID,
+  MAX_K,
+  type Metric,
+  type StorageType,
+  type SearchOptions,
+  type SearchResult,
+  type SearchSession,
 } from './ivf/types.js';
 export { referenceSearch, referenceIvfSearch, referenceProbes, recallAtK, type ReferenceList } from './ivf/reference.js';
 export { layoutFor, toHalf, fromHalf, type Layout, type ScalarQuantizer } from './ivf/codec.js';
@@ -21,8 +33,15 @@ export { gaussianMixture, createRng, type Rng } from './random.js';
 export { openStore, deleteStore, FORMAT_VERSION, type StoreOptions } from './storage/idb-store.js';
 export type { WeftStore, Manifest, ListRecord, ChunkRecord, CommitChanges } from './storage/contract.js';
 export {
-  createStoredIndex, openStoredIndex,
-  type StoredIndex, type CreateStoredIndexOptions, type OpenStoredIndexOptions, type CacheOptions, type CacheStats, type PrefetchHandle, type ChunkInput,
+  createStoredIndex,
+  openStoredIndex,
+  type StoredIndex,
+  type CreateStoredIndexOptions,
+  type OpenStoredIndexOptions,
+  type CacheOptions,
+  type CacheStats,
+  type PrefetchHandle,
+  type ChunkInput,
 } from './stored-index/stored-index.js';
 export type { CachePolicyName } from './util/cache-policy.js';
 export type { LexicalSession, LexicalSearchOptions, LexicalStats, LexicalHits } from './stored-index/lexical-search.js';
@@ -34,9 +53,27 @@ export { openRemoteIndex, type RemoteIndex, type RemoteIndexOptions } from './st
 export { openRemoteStore, type RemoteStore, type RemoteStoreOptions, type RemoteStats } from './storage/remote/remote-store.js';
 export { clearRemoteCache } from './storage/remote/section-cache.js';
 export {
-  chunkDocument, chunkSections, parseDocument, parseSections, readDocument,
-  type DocumentInput, type TextDocumentInput, type BinaryDocumentInput, type TextDocumentType, type ReadDocument, type DocumentType, type Chunk, type ChunkOptions, type Section,
+  chunkDocument,
+  chunkSections,
+  parseDocument,
+  parseSections,
+  readDocument,
+  type DocumentInput,
+  type TextDocumentInput,
+  type BinaryDocumentInput,
+  type TextDocumentType,
+  type ReadDocument,
+  type DocumentType,
+  type Chunk,
+  type ChunkOptions,
+  type Section,
 } from './ingest/documents.js';
 export {
-  readableTypes, documentTypeOf, documentTypeOfName, mimeTypeOfName, acceptAttribute, readableTypesText, type ReadableType,
+  readableTypes,
+  documentTypeOf,
+  documentTypeOfName,
+  mimeTypeOfName,
+  acceptAttribute,
+  readableTypesText,
+  type ReadableType,
 } from './ingest/file-types.js';

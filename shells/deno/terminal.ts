@@ -18,7 +18,7 @@ export interface DenoTerminal {
 const encoder = new TextEncoder();
 export const write = (out: { writeSync(p: Uint8Array): number }, text: string) => {
   const bytes = encoder.encode(text);
-  for (let at = 0; at < bytes.length;) at += out.writeSync(bytes.subarray(at));
+  for (let at = 0; at < bytes.length; ) at += out.writeSync(bytes.subarray(at));
 };
 
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
@@ -30,7 +30,9 @@ const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
  */
 export function progressBars(term: DenoTerminal) {
   const tty = term.stderr.isTerminal();
-  let current = '', lastTenth = -1, drawn = '';
+  let current = '',
+    lastTenth = -1,
+    drawn = '';
   const end = () => {
     if (current && tty) write(term.stderr, '\n');
     current = '';
@@ -38,12 +40,25 @@ export function progressBars(term: DenoTerminal) {
   };
   return {
     update(label: string, done: number, total: number | undefined, unit: 'items' | 'bytes' = 'items') {
-      if (label !== current) { end(); current = label; lastTenth = -1; }
+      if (label !== current) {
+        end();
+        current = label;
+        lastTenth = -1;
+      }
       const fraction = total ? Math.min(1, done / total) : 0;
-      const width = 30, full = Math.round(fraction * width);
+      const width = 30,
+        full = Math.round(fraction * width);
       const count = unit === 'bytes' ? `${mb(done)}${total ? ` / ${mb(total)}` : ''}` : `${done}/${total ?? '?'}`;
-      const line = `${label.padEnd(10)} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${Math.round(fraction * 100).toString().padStart(3)}% ${count}`;
-      if (tty) { write(term.stderr, `\r${line}\x1b[K`); drawn = line; } else if (Math.floor(fraction * 10) !== lastTenth) { lastTenth = Math.floor(fraction * 10); write(term.stderr, `${line}\n`); }
+      const line = `${label.padEnd(10)} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${Math.round(fraction * 100)
+        .toString()
+        .padStart(3)}% ${count}`;
+      if (tty) {
+        write(term.stderr, `\r${line}\x1b[K`);
+        drawn = line;
+      } else if (Math.floor(fraction * 10) !== lastTenth) {
+        lastTenth = Math.floor(fraction * 10);
+        write(term.stderr, `${line}\n`);
+      }
     },
     print(text: string) {
       const lines = text.endsWith('\n') ? text : `${text}\n`;
@@ -73,7 +88,10 @@ export function routeConsole(bars: ProgressBars, inspect: (value: unknown) => st
       if (!PDFJS_LEGACY_NOTICE.test(text)) bars.print(text);
     };
   }
-  return () => methods.forEach((m, i) => { console[m] = saved[i]!; });
+  return () =>
+    methods.forEach((m, i) => {
+      console[m] = saved[i]!;
+    });
 }
 
 /** The numbered passages an answer was given, the cited ones marked, each with its document (and page, in a PDF: `report.pdf, p. 12`) and a line of its text. */
@@ -88,7 +106,10 @@ export function sourcesList(passages: readonly Passage[], cited: readonly number
 }
 
 /** A file (or folder, its path ending in '/') an ingest did not index, and why. */
-export interface Skipped { path: string; reason: string }
+export interface Skipped {
+  path: string;
+  reason: string;
+}
 
 /** "Skipped 3 of 12 files:" and one line per file, by path; folders (a hidden one, a link to one) are listed without being counted. */
 export function skippedList(skipped: readonly Skipped[], files: number): string {
@@ -131,8 +152,14 @@ export function interrupts(term: DenoTerminal, onExit: () => void) {
   let answer: AbortController | undefined;
   let armed = false;
   term.addSignalListener('SIGINT', () => {
-    if (answer) { answer.abort(); return; }
-    if (armed) { onExit(); term.exit(130); }
+    if (answer) {
+      answer.abort();
+      return;
+    }
+    if (armed) {
+      onExit();
+      term.exit(130);
+    }
     armed = true;
     write(term.stderr, '\n(Ctrl-C again to exit, or type a question)\n> ');
   });

@@ -15,14 +15,34 @@
 // Errors are worded for a terminal (describeError): the library's own messages speak to web apps.
 
 import { createGpuContext, type GpuContext } from '../../src/gpu/context.js';
-import { createRag, createOnnxEmbedder, createWebLlmGenerator, loadLlama2c, WeftError, type Embedder, type Generator, type LocalRag } from '../../src/entries/rag.js';
+import {
+  createRag,
+  createOnnxEmbedder,
+  createWebLlmGenerator,
+  loadLlama2c,
+  WeftError,
+  type Embedder,
+  type Generator,
+  type LocalRag,
+} from '../../src/entries/rag.js';
 import type { WeftStore } from '../../src/storage/contract.js';
 import { openFileStore } from '../../src/storage/file-store.js';
 import { exportIndex } from '../../src/storage/portable.js';
 import { denoFileSystem } from '../../src/storage/fs-deno.js';
 import type { LoadProgress } from '../../src/util/progress.js';
 import { documentTypeOfName, mimeTypeOfName, readableTypes } from '../../src/ingest/file-types.js';
-import { interrupts, lineReader, progressBars, routeConsole, skippedList, sourcesList, write, type DenoTerminal, type ProgressBars, type Skipped } from './terminal.js';
+import {
+  interrupts,
+  lineReader,
+  progressBars,
+  routeConsole,
+  skippedList,
+  sourcesList,
+  write,
+  type DenoTerminal,
+  type ProgressBars,
+  type Skipped,
+} from './terminal.js';
 
 interface DenoApi extends DenoTerminal {
   args: string[];
@@ -38,7 +58,10 @@ interface DenoApi extends DenoTerminal {
 const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 /** ".txt, .md, .html and .pdf": the library's readable types. */
-const EXTENSIONS = readableTypes.map((t, i, all) => `${i === all.length - 1 ? 'and ' : ''}.${t.extensions[0]}`).join(', ').replace(', and', ' and');
+const EXTENSIONS = readableTypes
+  .map((t, i, all) => `${i === all.length - 1 ? 'and ' : ''}.${t.extensions[0]}`)
+  .join(', ')
+  .replace(', and', ' and');
 
 const USAGE = `Weft: cited answers from your documents, on this machine's GPU.
 
@@ -66,9 +89,27 @@ options:
 Without embedder flags the embedder is all-MiniLM-L6-v2 from the Hugging Face Hub (online).
 `;
 
-interface Args { command: string; positional: string[]; flags: Map<string, string> }
+interface Args {
+  command: string;
+  positional: string[];
+  flags: Map<string, string>;
+}
 
-const FLAGS = new Set(['out', 'store', 'index', 'model', 'reference-model', 'reference-tokenizer', 'embedder-model', 'embedder-tokenizer', 'embedder-tokenizer-config', 'embedder-id', 'embedder-device', 'k', 'max-tokens']);
+const FLAGS = new Set([
+  'out',
+  'store',
+  'index',
+  'model',
+  'reference-model',
+  'reference-tokenizer',
+  'embedder-model',
+  'embedder-tokenizer',
+  'embedder-tokenizer-config',
+  'embedder-id',
+  'embedder-device',
+  'k',
+  'max-tokens',
+]);
 
 function parseArgs(argv: readonly string[]): Args {
   const flags = new Map<string, string>();
@@ -76,7 +117,10 @@ function parseArgs(argv: readonly string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-h' || a === '--help') return { command: 'help', positional: [], flags };
-    if (!a.startsWith('--')) { positional.push(a); continue; }
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
     const [key, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     if (!FLAGS.has(key)) throw new WeftError('INVALID_OPTION', `Unknown option --${key}. Run with --help for the options.`);
     const value = inline ?? argv[++i];
@@ -86,7 +130,11 @@ function parseArgs(argv: readonly string[]): Args {
   return { command: positional.shift() ?? 'help', positional, flags };
 }
 
-const isDir = (path: string) => Deno.stat(path).then((s) => s.isDirectory, () => false);
+const isDir = (path: string) =>
+  Deno.stat(path).then(
+    (s) => s.isDirectory,
+    () => false,
+  );
 const baseName = (path: string) => path.split(/[\\/]/).pop()!;
 
 async function storeDir(flags: Map<string, string>): Promise<string> {
@@ -124,12 +172,16 @@ function loadProgress(bars: ProgressBars, what: string) {
 async function embedderFrom(flags: Map<string, string>, gpu: GpuContext, bars: ProgressBars): Promise<Embedder> {
   const device = flags.get('embedder-device') ?? 'wasm';
   if (device !== 'wasm' && device !== 'webgpu') throw new WeftError('INVALID_OPTION', `--embedder-device is wasm or webgpu; got '${device}'.`);
-  const model = flags.get('embedder-model'), tokenizer = flags.get('embedder-tokenizer'), config = flags.get('embedder-tokenizer-config');
-  if (!model !== !tokenizer) throw new WeftError('INVALID_OPTION', 'Give --embedder-model and --embedder-tokenizer together (or neither, for the default model from the Hub).');
+  const model = flags.get('embedder-model'),
+    tokenizer = flags.get('embedder-tokenizer'),
+    config = flags.get('embedder-tokenizer-config');
+  if (!model !== !tokenizer)
+    throw new WeftError('INVALID_OPTION', 'Give --embedder-model and --embedder-tokenizer together (or neither, for the default model from the Hub).');
   const common = { device, ...(device === 'webgpu' ? { gpu } : {}), onProgress: loadProgress(bars, 'embedder') } as const;
   if (!model || !tokenizer) return createOnnxEmbedder(common);
   return createOnnxEmbedder({
-    ...common, cache: false,
+    ...common,
+    cache: false,
     model: (await Deno.readFile(model)).slice().buffer,
     tokenizer: JSON.parse(await Deno.readTextFile(tokenizer)) as object,
     ...(config ? { tokenizerConfig: JSON.parse(await Deno.readTextFile(config)) as object } : {}),
@@ -138,10 +190,16 @@ async function embedderFrom(flags: Map<string, string>, gpu: GpuContext, bars: P
 }
 
 async function generatorFrom(flags: Map<string, string>, gpu: GpuContext, bars: ProgressBars): Promise<Generator> {
-  const model = flags.get('reference-model'), tokenizer = flags.get('reference-tokenizer');
+  const model = flags.get('reference-model'),
+    tokenizer = flags.get('reference-tokenizer');
   if (!model !== !tokenizer) throw new WeftError('INVALID_OPTION', 'Give --reference-model and --reference-tokenizer together.');
   if (model && tokenizer) {
-    return loadLlama2c({ gpu, model: (await Deno.readFile(model)).slice().buffer, tokenizer: (await Deno.readFile(tokenizer)).slice().buffer, onProgress: loadProgress(bars, 'generator') });
+    return loadLlama2c({
+      gpu,
+      model: (await Deno.readFile(model)).slice().buffer,
+      tokenizer: (await Deno.readFile(tokenizer)).slice().buffer,
+      onProgress: loadProgress(bars, 'generator'),
+    });
   }
   return createWebLlmGenerator({ model: { id: flags.get('model') ?? 'Llama-3.2-1B-Instruct-q4f16_1-MLC' }, onProgress: loadProgress(bars, 'generator') });
 }
@@ -151,10 +209,11 @@ const NO_GENERATOR: Generator = new Proxy({} as Generator, {
   get(_, key) {
     if (key === 'contextLength' || key === 'position') return 0;
     if (key === 'gpuDevice' || key === 'then') return undefined;
-    return () => { throw new WeftError('INVALID_OPTION', 'This command does not generate answers.'); };
+    return () => {
+      throw new WeftError('INVALID_OPTION', 'This command does not generate answers.');
+    };
   },
 });
-
 
 /** An error the shell raises itself, worded for the terminal already (describeError leaves it as it is). */
 class ShellError extends WeftError {}
@@ -162,9 +221,13 @@ class ShellError extends WeftError {}
 /** Where the command works, for the words of its errors; its bars, to finish a bar's line before an error. */
 const where: { dir?: string; bars?: ProgressBars } = {};
 
-const noIndex = (name: string, dir: string, existing: readonly string[]) => new ShellError('UNKNOWN_INDEX',
-  `There is no index '${name}' in ${dir}${existing.length ? ` (it holds ${existing.map((n) => `'${n}'`).join(', ')}: choose one with --index)` : ''}. `
-  + `Ingest a folder into it first: weft ingest <folder>${name === 'notes' ? '' : ` --index ${name}`}.`, { details: { name } });
+const noIndex = (name: string, dir: string, existing: readonly string[]) =>
+  new ShellError(
+    'UNKNOWN_INDEX',
+    `There is no index '${name}' in ${dir}${existing.length ? ` (it holds ${existing.map((n) => `'${n}'`).join(', ')}: choose one with --index)` : ''}. ` +
+      `Ingest a folder into it first: weft ingest <folder>${name === 'notes' ? '' : ` --index ${name}`}.`,
+    { details: { name } },
+  );
 
 /**
  * An error as the shell reports it. The library words its messages for the web apps it runs in
@@ -180,9 +243,10 @@ function describeError(e: unknown): string {
     const name = String(e.details?.name ?? '');
     message = noIndex(name, store, []).message;
   } else if (e.code === 'WEBGPU_UNAVAILABLE') {
-    message = 'This Deno offers no WebGPU (navigator.gpu). Run the shell with Deno 2 and --unstable-webgpu, as README.md\'s alias does.';
+    message = "This Deno offers no WebGPU (navigator.gpu). Run the shell with Deno 2 and --unstable-webgpu, as README.md's alias does.";
   } else if (e.code === 'NO_ADAPTER') {
-    message = 'Deno found no GPU adapter. Install or update the GPU driver (Vulkan on Linux, Metal on macOS, Direct3D 12 on Windows); without a GPU, a software Vulkan driver (Mesa\'s lavapipe, or SwiftShader named by VK_ICD_FILENAMES) works, slowly.';
+    message =
+      "Deno found no GPU adapter. Install or update the GPU driver (Vulkan on Linux, Metal on macOS, Direct3D 12 on Windows); without a GPU, a software Vulkan driver (Mesa's lavapipe, or SwiftShader named by VK_ICD_FILENAMES) works, slowly.";
   } else if (e.code === 'DEVICE_LOST' && message.includes('. Create a new index')) {
     message = `${message.slice(0, message.indexOf('. Create a new index'))}. Run the command again; the indexes in ${store} are safe.`;
   }
@@ -194,7 +258,8 @@ function describeError(e: unknown): string {
 /** The readable files under `folder`, and every other file or folder there with why it is not read. */
 async function documentsIn(folder: string): Promise<{ paths: string[]; skipped: Skipped[]; files: number }> {
   const root = folder.replace(/\/+$/, '');
-  const paths: string[] = [], skipped: Skipped[] = [];
+  const paths: string[] = [],
+    skipped: Skipped[] = [];
   let files = 0;
   const skip = (path: string, reason: string) => skipped.push({ path: path.slice(root.length + 1), reason });
   const walk = async (dir: string) => {
@@ -204,8 +269,15 @@ async function documentsIn(folder: string): Promise<{ paths: string[]; skipped: 
       if (e.isSymlink) {
         // A link to a file is read; a link to a folder is not followed (it could lead in circles).
         const target = await Deno.stat(path).catch(() => undefined);
-        if (!target) { files++; skip(path, 'a broken link'); continue; }
-        if (target.isDirectory) { skip(`${path}/`, 'a link to a folder, not followed'); continue; }
+        if (!target) {
+          files++;
+          skip(path, 'a broken link');
+          continue;
+        }
+        if (target.isDirectory) {
+          skip(`${path}/`, 'a link to a folder, not followed');
+          continue;
+        }
         isFile = target.isFile;
       }
       if (isDirectory) {
@@ -236,18 +308,28 @@ async function ingest(rag: LocalRag, store: WeftStore, indexName: string, folder
     // Files, named by their path in the folder: the library reads each by its type (HTML and PDF
     // parsed by the library itself, no DOMParser needed).
     const name = path.slice(root.length + 1);
-    const bytes = await Deno.readFile(path).catch((e: unknown) => { skipped.push({ path: name, reason: `could not be opened (${(e as Error)?.message ?? String(e)})` }); return undefined; });
+    const bytes = await Deno.readFile(path).catch((e: unknown) => {
+      skipped.push({ path: name, reason: `could not be opened (${(e as Error)?.message ?? String(e)})` });
+      return undefined;
+    });
     if (bytes) docs.push(new File([bytes as Uint8Array<ArrayBuffer>], name, { type: mimeTypeOfName(name) ?? '' }));
     bars.update('read', i + 1, paths.length);
   }
-  const report = () => { bars.end(); write(Deno.stdout, skippedList(skipped, files)); };
+  const report = () => {
+    bars.end();
+    write(Deno.stdout, skippedList(skipped, files));
+  };
   if (docs.length === 0) {
     report();
     throw new ShellError('INVALID_INPUT', `'${folder}' holds no ${EXTENSIONS} files that could be read${files ? '' : ' (it holds no files at all)'}.`);
   }
   let r: { documents: number; chunks: number };
   try {
-    r = await rag.ingest(docs, { onProgress: (p) => { if (p.status !== 'read') bars.update(p.status, p.done, p.total); } });
+    r = await rag.ingest(docs, {
+      onProgress: (p) => {
+        if (p.status !== 'read') bars.update(p.status, p.done, p.total);
+      },
+    });
   } catch (e) {
     // Files that could not be read (a damaged or password-protected PDF, a binary file) are
     // listed with the others skipped; the rest went in.
@@ -259,7 +341,10 @@ async function ingest(rag: LocalRag, store: WeftStore, indexName: string, folder
       const unread = new Set(unreadable.map((u) => u.name));
       for (const d of docs) if (!unread.has(d.name)) skipped.push({ path: d.name, reason: 'no text to index' });
       report();
-      throw new ShellError('UNPARSABLE_DOCUMENT', `Nothing was indexed: none of the ${docs.length} ${EXTENSIONS} file${docs.length === 1 ? '' : 's'} in '${folder}' held text that could be read.`);
+      throw new ShellError(
+        'UNPARSABLE_DOCUMENT',
+        `Nothing was indexed: none of the ${docs.length} ${EXTENSIONS} file${docs.length === 1 ? '' : 's'} in '${folder}' held text that could be read.`,
+      );
     }
     r = indexed;
   }
@@ -271,7 +356,10 @@ async function ingest(rag: LocalRag, store: WeftStore, indexName: string, folder
   const info = await rag.info();
   bars.end();
   const documents = r.documents - empty.length;
-  write(Deno.stdout, `Ingested ${documents} document${documents === 1 ? '' : 's'} (${r.chunks} passage${r.chunks === 1 ? '' : 's'}) into '${info.indexName}': ${info.size} passages in all.\n`);
+  write(
+    Deno.stdout,
+    `Ingested ${documents} document${documents === 1 ? '' : 's'} (${r.chunks} passage${r.chunks === 1 ? '' : 's'}) into '${info.indexName}': ${info.size} passages in all.\n`,
+  );
   write(Deno.stdout, skippedList(skipped, files));
 }
 
@@ -279,7 +367,10 @@ async function ingest(rag: LocalRag, store: WeftStore, indexName: string, folder
 async function publish(store: Parameters<typeof exportIndex>[0], indexName: string, out: string) {
   const file = await exportIndex(store, indexName);
   await Deno.writeFile(out, new Uint8Array(await file.arrayBuffer()));
-  write(Deno.stdout, `Wrote ${out} (${(file.size / 2 ** 20).toFixed(1)} MiB). Serve it from any static host with HTTP range requests (CDNs, object stores, GitHub Pages) and open it in a page with openRemoteIndex('<its URL>'); from another origin, the host must send CORS headers (Access-Control-Allow-Origin).\n`);
+  write(
+    Deno.stdout,
+    `Wrote ${out} (${(file.size / 2 ** 20).toFixed(1)} MiB). Serve it from any static host with HTTP range requests (CDNs, object stores, GitHub Pages) and open it in a page with openRemoteIndex('<its URL>'); from another origin, the host must send CORS headers (Access-Control-Allow-Origin).\n`,
+  );
 }
 
 /** Streams one answer to stdout, then its sources. Ctrl-C (the signal) stops it. */
@@ -292,17 +383,25 @@ async function answer(rag: LocalRag, question: string, opts: { k: number; maxTok
       }
     }
   } catch (e) {
-    if (e instanceof WeftError && e.code === 'ABORTED') { write(Deno.stdout, '[stopped]\n'); return; }
+    if (e instanceof WeftError && e.code === 'ABORTED') {
+      write(Deno.stdout, '[stopped]\n');
+      return;
+    }
     throw e;
   }
 }
 
 async function main(): Promise<number> {
   const { command, positional, flags } = parseArgs(Deno.args);
-  if (command === 'help') { write(Deno.stdout, USAGE); return 0; }
-  if (!['ingest', 'chat', 'ask', 'publish'].includes(command)) throw new WeftError('INVALID_OPTION', `Unknown command '${command}'. Commands: ingest, chat, ask, publish (--help for more).`);
+  if (command === 'help') {
+    write(Deno.stdout, USAGE);
+    return 0;
+  }
+  if (!['ingest', 'chat', 'ask', 'publish'].includes(command))
+    throw new WeftError('INVALID_OPTION', `Unknown command '${command}'. Commands: ingest, chat, ask, publish (--help for more).`);
   if (command === 'ingest' && positional.length !== 1) throw new WeftError('INVALID_OPTION', 'ingest takes one folder: weft ingest <folder>.');
-  if (command === 'publish' && (positional.length !== 1 || !flags.get('out'))) throw new WeftError('INVALID_OPTION', 'publish takes one folder and the file to write: weft publish <folder> --out FILE.weft.');
+  if (command === 'publish' && (positional.length !== 1 || !flags.get('out')))
+    throw new WeftError('INVALID_OPTION', 'publish takes one folder and the file to write: weft publish <folder> --out FILE.weft.');
   const ingests = command === 'ingest' || command === 'publish';
   if (command === 'ask' && positional.length === 0) throw new WeftError('INVALID_OPTION', 'ask takes a question: weft ask "…".');
   const bars = progressBars(Deno);
@@ -314,7 +413,8 @@ async function main(): Promise<number> {
   const store = await openFileStore({ dir, fs: denoFileSystem() });
   const indexName = flags.get('index') ?? 'notes';
   // What cannot work is said before any model loads.
-  if (ingests && !(await isDir(positional[0]!))) throw new ShellError('INVALID_OPTION', `'${positional[0]}' is not a folder. Give the folder of documents to ingest.`);
+  if (ingests && !(await isDir(positional[0]!)))
+    throw new ShellError('INVALID_OPTION', `'${positional[0]}' is not a folder. Give the folder of documents to ingest.`);
   if (!ingests) {
     const existing = (await store.listIndexes()).map((m) => m.name);
     if (!existing.includes(indexName)) throw noIndex(indexName, dir, existing);
@@ -331,7 +431,8 @@ async function main(): Promise<number> {
     gpu.destroy();
     store.close();
   };
-  const k = positiveInt(flags, 'k', 3), maxTokens = positiveInt(flags, 'max-tokens', 128);
+  const k = positiveInt(flags, 'k', 3),
+    maxTokens = positiveInt(flags, 'max-tokens', 128);
   try {
     if (command === 'ingest') await ingest(rag, store, indexName, positional[0]!, bars);
     else if (command === 'publish') {
@@ -342,7 +443,10 @@ async function main(): Promise<number> {
       await during((signal) => answer(rag, positional.join(' '), { k, maxTokens, signal }));
     } else {
       const info = await rag.info();
-      write(Deno.stdout, `Index '${info.indexName}' in ${dir}: ${info.size} passages. Ask a question (Ctrl-C stops an answer; Ctrl-C twice, or Ctrl-D, exits).\n`);
+      write(
+        Deno.stdout,
+        `Index '${info.indexName}' in ${dir}: ${info.size} passages. Ask a question (Ctrl-C stops an answer; Ctrl-C twice, or Ctrl-D, exits).\n`,
+      );
       const during = interrupts(Deno, () => write(Deno.stdout, '\n'));
       const readLine = lineReader(Deno);
       for (;;) {

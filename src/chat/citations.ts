@@ -49,5 +49,7 @@ export function scoreText(p: Pick<Passage, 'scores'>): string {
     vector !== undefined ? `similarity ${vector.toFixed(3)}` : '',
     lexical !== undefined ? `BM25 ${lexical.toFixed(2)}` : '',
     rerank !== undefined ? `reranker ${rerank.toFixed(3)}` : '',
-  ].filter(Boolean).join(' · ');
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }

@@ -50,7 +50,10 @@ function generatorOptions(config: ChatConfig): RagWorkerOptions['generator'] {
   const model = config.model?.trim() || DEFAULT_CHAT_MODEL;
   if (model !== 'reference') return { webllm: { model: { id: model } } };
   if (!config.referenceModel || !config.referenceTokenizer) {
-    throw new WeftError('INVALID_OPTION', 'model="reference" needs reference-model and reference-tokenizer: the URLs of a llama2.c checkpoint (.bin) and its tokenizer (tok*.bin).');
+    throw new WeftError(
+      'INVALID_OPTION',
+      'model="reference" needs reference-model and reference-tokenizer: the URLs of a llama2.c checkpoint (.bin) and its tokenizer (tok*.bin).',
+    );
   }
   return { reference: { model: config.referenceModel, tokenizer: config.referenceTokenizer } };
 }

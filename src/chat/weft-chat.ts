@@ -25,7 +25,11 @@ export type DoneEvent = Extract<RagEvent, { type: 'done' }>;
 export type ChatProgress = (LoadProgress & { phase: 'load' }) | (IngestProgress & { phase: 'ingest' });
 
 /** `weft-error`'s detail (`request`: the answer that failed, when an answer failed). */
-export interface ChatError { code: string; message: string; request?: number }
+export interface ChatError {
+  code: string;
+  message: string;
+  request?: number;
+}
 
 /**
  * `weft-event`'s detail: a RagEvent of an answer, with the answer's request number (1, 2, … per
@@ -57,7 +61,12 @@ export interface ChatIngestOptions {
  * `error`, what it could (the documents that could be read when some could not; nothing when it
  * failed or was cancelled, `error.code` 'ABORTED'). `size`: the index's passages after it.
  */
-export interface ChatIngested { documents: number; chunks: number; size: number; error?: ChatError }
+export interface ChatIngested {
+  documents: number;
+  chunks: number;
+  size: number;
+  error?: ChatError;
+}
 
 /**
  * `runtime`: opens the runtime an app provides instead of the engine worker's (e.g. one created
@@ -71,11 +80,15 @@ export type ChatRuntimeFactory = (options: RagWorkerOptions, init: { signal: Abo
  * the header says it (`header`, after "search only") and as its replies say it (`reply`, above
  * the passages found). Default: the browser has no WebGPU.
  */
-export interface SearchOnlyNote { header: string; reply: string }
+export interface SearchOnlyNote {
+  header: string;
+  reply: string;
+}
 
 const NO_WEBGPU: SearchOnlyNote = {
   header: 'no WebGPU',
-  reply: 'This browser has no WebGPU, which writing an answer needs; these are the passages of your documents that match, found on the CPU. Click one to read it.',
+  reply:
+    'This browser has no WebGPU, which writing an answer needs; these are the passages of your documents that match, found on the CPU. Click one to read it.',
 };
 
 /** The DOM events <weft-chat> dispatches (all bubble and cross shadow roots). */
@@ -115,7 +128,20 @@ export interface ChatTurn {
 type Status = 'idle' | 'loading' | 'ready' | 'error';
 
 /** The properties whose change restarts the runtime. */
-const CONFIG = ['index', 'remote', 'model', 'embedder', 'referenceModel', 'referenceTokenizer', 'embedderTokenizer', 'embedderTokenizerConfig', 'dbName', 'options', 'worker', 'runtime'] as const;
+const CONFIG = [
+  'index',
+  'remote',
+  'model',
+  'embedder',
+  'referenceModel',
+  'referenceTokenizer',
+  'embedderTokenizer',
+  'embedderTokenizerConfig',
+  'dbName',
+  'options',
+  'worker',
+  'runtime',
+] as const;
 const INGEST_STAGES = ['read', 'embed', 'index', 'persist'] as const;
 const STAGE_LABELS: Record<IngestProgress['status'], string> = { read: 'Read', embed: 'Embed', index: 'Index', persist: 'Save' };
 
@@ -247,13 +273,19 @@ export class WeftChat extends LitElement {
   }
 
   /** The runtime (in the engine worker, or the app's own `runtime`), once it is ready (undefined before, and after a failed load). */
-  get rag(): Rag | undefined { return this._rag; }
+  get rag(): Rag | undefined {
+    return this._rag;
+  }
 
   /** The conversation so far (a copy). */
-  get messages(): ChatTurn[] { return this._turns.map((t) => ({ ...t })); }
+  get messages(): ChatTurn[] {
+    return this._turns.map((t) => ({ ...t }));
+  }
 
   /** Whether an answer is being written now. */
-  get answering(): boolean { return this._running.size > 0; }
+  get answering(): boolean {
+    return this._running.size > 0;
+  }
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -264,7 +296,9 @@ export class WeftChat extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     // A move within the page (disconnect, then connect in the same task) keeps the runtime.
-    queueMicrotask(() => { if (!this.isConnected) this._shutdown(); });
+    queueMicrotask(() => {
+      if (!this.isConnected) this._shutdown();
+    });
   }
 
   protected override willUpdate(changed: PropertyValues): void {
@@ -274,7 +308,10 @@ export class WeftChat extends LitElement {
 
   protected override updated(changed: PropertyValues): void {
     if (changed.has('_open') && this._open) this.renderRoot.querySelector<HTMLElement>('.panel .close')?.focus();
-    if (changed.has('_turns')) { this._scrollToEnd(this._toNewQuestion); this._toNewQuestion = false; }
+    if (changed.has('_turns')) {
+      this._scrollToEnd(this._toNewQuestion);
+      this._toNewQuestion = false;
+    }
   }
 
   /**
@@ -311,7 +348,9 @@ export class WeftChat extends LitElement {
         }
         this._report(e);
         // Documents that could be read were stored though others could not: the counts follow.
-        const indexed = isWeftError(e, 'UNPARSABLE_DOCUMENT') ? (e.details as { indexed?: { documents: number; chunks: number } } | undefined)?.indexed : undefined;
+        const indexed = isWeftError(e, 'UNPARSABLE_DOCUMENT')
+          ? (e.details as { indexed?: { documents: number; chunks: number } } | undefined)?.indexed
+          : undefined;
         await this._ingested(rag, indexed ?? { documents: 0, chunks: 0 }, errorOf(e));
         throw e;
       } finally {
@@ -336,7 +375,7 @@ export class WeftChat extends LitElement {
     const turn: ChatTurn = { role: 'assistant', content: '', pending: true, request: ++this._requests, ...(options.alongside ? { alongside: true } : {}) };
     this._turns = [...this._turns, { role: 'user', content: text }, turn];
     this._toNewQuestion = true;
-    const run = () => conversation === this._conversation ? this._answerTurn(turn, text) : Promise.resolve(undefined);
+    const run = () => (conversation === this._conversation ? this._answerTurn(turn, text) : Promise.resolve(undefined));
     // An answer alongside starts now; the next question in the conversation waits for it too.
     const done = options.alongside ? run() : this._answers.then(run, run);
     const settled = done.catch(() => undefined);
@@ -380,8 +419,13 @@ export class WeftChat extends LitElement {
     const at = this._turns.indexOf(turn);
     const messages: ChatMessage[] = turn.alongside
       ? [{ role: 'user', content: question }]
-      : this._turns.slice(0, at).filter((t) => t.content && !t.error && !t.pending).map((t) => ({ role: t.role, content: t.content }));
-    const update = () => { this._turns = [...this._turns]; };
+      : this._turns
+          .slice(0, at)
+          .filter((t) => t.content && !t.error && !t.pending)
+          .map((t) => ({ role: t.role, content: t.content }));
+    const update = () => {
+      this._turns = [...this._turns];
+    };
     const request = turn.request!;
     try {
       const rag = await this._whenReady();
@@ -396,20 +440,33 @@ export class WeftChat extends LitElement {
       const options = { signal: abort.signal, ...(this.k ? { k: this.k } : {}), ...(this.maxTokens ? { maxTokens: this.maxTokens } : {}) };
       for await (const e of rag.generate({ messages }, options)) {
         this._emit('weft-event', { ...e, request, question });
-        if (e.type === 'retrieval') { turn.passages = e.passages; update(); }
-        else if (e.type === 'token') { turn.content += e.text; update(); }
-        else if (e.type === 'done') {
+        if (e.type === 'retrieval') {
+          turn.passages = e.passages;
+          update();
+        } else if (e.type === 'token') {
+          turn.content += e.text;
+          update();
+        } else if (e.type === 'done') {
           done = e;
           Object.assign(turn, {
-            content: e.answer, passages: e.passages, citations: e.citations, finishReason: e.finishReason,
+            content: e.answer,
+            passages: e.passages,
+            citations: e.citations,
+            finishReason: e.finishReason,
             stats: { generated: e.tokens.generated, firstTokenMs: e.timings.firstTokenMs, totalMs: e.timings.totalMs },
           });
         }
       }
-      if (done) { this._error = undefined; this._emit('weft-answer', done); }
+      if (done) {
+        this._error = undefined;
+        this._emit('weft-answer', done);
+      }
       return done;
     } catch (e) {
-      if (isWeftError(e, 'ABORTED')) { turn.finishReason = 'abort'; return undefined; }
+      if (isWeftError(e, 'ABORTED')) {
+        turn.finishReason = 'abort';
+        return undefined;
+      }
       turn.error = errorOf(e).message;
       this._report(e, request);
       throw e;
@@ -435,14 +492,26 @@ export class WeftChat extends LitElement {
       await previous;
       if (session !== this._session) throw superseded();
       const options = workerOptions(this, this.options);
-      const init: RagWorkerInit = { signal: abort.signal, onProgress: (p) => { if (session === this._session) this._onLoad(p); } };
+      const init: RagWorkerInit = {
+        signal: abort.signal,
+        onProgress: (p) => {
+          if (session === this._session) this._onLoad(p);
+        },
+      };
       if (this.worker) {
-        if (this.worker === this._spentWorker) throw new WeftError('INVALID_OPTION', 'The worker given to <weft-chat> was terminated with the previous runtime; set `worker` to a new Worker to restart.');
+        if (this.worker === this._spentWorker)
+          throw new WeftError(
+            'INVALID_OPTION',
+            'The worker given to <weft-chat> was terminated with the previous runtime; set `worker` to a new Worker to restart.',
+          );
         init.worker = this._spentWorker = this.worker;
       }
       const onProgress = init.onProgress!;
       const rag = this.runtime ? await this.runtime(options, { signal: abort.signal, onProgress }) : await createRagInWorker(options, init);
-      if (session !== this._session) { await rag.close(); throw superseded(); }
+      if (session !== this._session) {
+        await rag.close();
+        throw superseded();
+      }
       this._rag = rag;
       this._info = await rag.info();
       this._status = 'ready';
@@ -515,7 +584,9 @@ export class WeftChat extends LitElement {
     const readable = files.filter((f) => documentTypeOf(f) !== undefined);
     const skipped = files.filter((f) => !readable.includes(f));
     if (skipped.length) {
-      this._report(new WeftError('UNPARSABLE_DOCUMENT', `Skipped ${skipped.map((f) => f.name || 'a file').join(', ')}: only ${readableTypesText} files can be added.`));
+      this._report(
+        new WeftError('UNPARSABLE_DOCUMENT', `Skipped ${skipped.map((f) => f.name || 'a file').join(', ')}: only ${readableTypesText} files can be added.`),
+      );
     }
     if (readable.length) this.ingest(readable).catch(() => undefined); // reported by ingest()
   }
@@ -577,9 +648,13 @@ export class WeftChat extends LitElement {
 
   /** Why the composer and "Add documents" cannot be used now ('' when they can). */
   private _unavailable(): string {
-    return this._status === 'loading' ? 'The models are loading…'
-      : this._status === 'error' ? `Not available: ${this._error?.message ?? 'the runtime could not start.'}`
-        : this._status === 'idle' ? 'Not started: add the element to the page.' : '';
+    return this._status === 'loading'
+      ? 'The models are loading…'
+      : this._status === 'error'
+        ? `Not available: ${this._error?.message ?? 'the runtime could not start.'}`
+        : this._status === 'idle'
+          ? 'Not started: add the element to the page.'
+          : '';
   }
 
   protected override render(): TemplateResult {
@@ -592,32 +667,64 @@ export class WeftChat extends LitElement {
         <header part="header">
           ${this._renderStatus()}
           <div class="actions">
-            ${this.remote ? nothing : html`<button type="button" part="add" ?disabled=${!this._canAdd()} title=${this.addBlocked ?? (this._status === 'error' ? unavailable : `Add ${readableTypesText} files`)}
-              @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>`}
+            ${
+              this.remote
+                ? nothing
+                : html`<button type="button" part="add" ?disabled=${!this._canAdd()} title=${this.addBlocked ?? (this._status === 'error' ? unavailable : `Add ${readableTypesText} files`)}
+              @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input[type=file]')?.click()}>Add documents</button>`
+            }
             <button type="button" part="clear" ?disabled=${this._turns.length === 0} @click=${() => this.clear()}>New conversation</button>
           </div>
           <input type="file" multiple accept=${acceptAttribute} aria-label="Documents to add" tabindex="-1"
-            @change=${(e: Event) => { const input = e.target as HTMLInputElement; this._addFiles([...(input.files ?? [])]); input.value = ''; }}>
+            @change=${(e: Event) => {
+              const input = e.target as HTMLInputElement;
+              this._addFiles([...(input.files ?? [])]);
+              input.value = '';
+            }}>
         </header>
         ${this._renderProgress()}
-        ${this._error && !startFailed ? html`<div class="error" role="alert" part="error"><span>${this._error.message}</span><button type="button" aria-label="Dismiss the error" @click=${() => { this._error = undefined; }}>×</button></div>` : nothing}
-        ${this._notice ? html`<div class="notice" part="notice"><span>${this._notice}</span><button type="button" aria-label="Dismiss" @click=${() => { this._notice = undefined; }}>×</button></div>` : nothing}
+        ${
+          this._error && !startFailed
+            ? html`<div class="error" role="alert" part="error"><span>${this._error.message}</span><button type="button" aria-label="Dismiss the error" @click=${() => {
+                this._error = undefined;
+              }}>×</button></div>`
+            : nothing
+        }
+        ${
+          this._notice
+            ? html`<div class="notice" part="notice"><span>${this._notice}</span><button type="button" aria-label="Dismiss" @click=${() => {
+                this._notice = undefined;
+              }}>×</button></div>`
+            : nothing
+        }
         <div class="main">
           <div class="conversation" part="conversation" role="log" aria-live="polite" aria-label="Conversation" tabindex="0">
             ${this._turns.length ? this._turns.map((t) => this._renderTurn(t)) : this._renderEmpty()}
           </div>
           ${this._open ? this._renderPanel(this._open.passage) : nothing}
         </div>
-        <form part="composer" @submit=${(e: Event) => { e.preventDefault(); this._send(); }}>
+        <form part="composer" @submit=${(e: Event) => {
+          e.preventDefault();
+          this._send();
+        }}>
           <label class="sr-only" for="question">Question</label>
           <textarea id="question" part="input" rows="1" placeholder=${this._status === 'ready' ? (this._info?.answers === false ? 'Search your documents: type a question or some words' : 'Ask a question about your documents') : unavailable}
             ?disabled=${this._status === 'error'}
             .value=${this._draft}
-            @input=${(e: Event) => { this._draft = (e.target as HTMLTextAreaElement).value; }}
-            @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this._send(); } }}></textarea>
-          ${answering
-            ? html`<button type="button" part="stop" @click=${() => this._stopAnswers()}>Stop</button>`
-            : html`<button type="submit" class="primary" part="send" ?disabled=${this._status !== 'ready' || !this._draft.trim()}>Send</button>`}
+            @input=${(e: Event) => {
+              this._draft = (e.target as HTMLTextAreaElement).value;
+            }}
+            @keydown=${(e: KeyboardEvent) => {
+              if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                this._send();
+              }
+            }}></textarea>
+          ${
+            answering
+              ? html`<button type="button" part="stop" @click=${() => this._stopAnswers()}>Stop</button>`
+              : html`<button type="submit" class="primary" part="send" ?disabled=${this._status !== 'ready' || !this._draft.trim()}>Send</button>`
+          }
         </form>
         ${this._dragging ? html`<div class="drop" part="drop">Drop ${readableTypesText} files to add them</div>` : nothing}
       </div>`;
@@ -625,10 +732,14 @@ export class WeftChat extends LitElement {
 
   private _renderStatus(): TemplateResult {
     const info = this._info;
-    const text = this._status === 'ready' && info
-      ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${this._remoteHost()}` : ''}${info.model ? ` · ${info.model}` : ''}${info.answers ? '' : ` · search only (${(this.searchOnly ?? NO_WEBGPU).header})`}`
-      : this._status === 'loading' ? 'Loading the models…'
-        : this._status === 'error' ? 'Not ready: the runtime could not start' : 'Stopped';
+    const text =
+      this._status === 'ready' && info
+        ? `Ready · “${info.indexName}” · ${plural(info.size, 'passage')}${this.remote ? ` from ${this._remoteHost()}` : ''}${info.model ? ` · ${info.model}` : ''}${info.answers ? '' : ` · search only (${(this.searchOnly ?? NO_WEBGPU).header})`}`
+        : this._status === 'loading'
+          ? 'Loading the models…'
+          : this._status === 'error'
+            ? 'Not ready: the runtime could not start'
+            : 'Stopped';
     return html`<div class="status" part="status" role="status" title=${text}><span class="dot" data-state=${this._status}></span><span>${text}</span></div>`;
   }
 
@@ -655,9 +766,11 @@ export class WeftChat extends LitElement {
     return html`<div class="progress" part="progress" aria-label="Loading the models">
       <div class="title"><span>${label}</span></div>
       <span>Models</span>
-      ${files.length && known && total > 0 && !this._init
-        ? html`<progress aria-label="Model download" max=${total} .value=${loaded}></progress><span class="num">${megabytes(loaded)} / ${megabytes(total)}</span>`
-        : html`<progress aria-label="Model download"></progress><span class="num">${files.length ? megabytes(loaded) : ''}</span>`}
+      ${
+        files.length && known && total > 0 && !this._init
+          ? html`<progress aria-label="Model download" max=${total} .value=${loaded}></progress><span class="num">${megabytes(loaded)} / ${megabytes(total)}</span>`
+          : html`<progress aria-label="Model download"></progress><span class="num">${files.length ? megabytes(loaded) : ''}</span>`
+      }
     </div>`;
   }
 
@@ -667,14 +780,17 @@ export class WeftChat extends LitElement {
   }
 
   private _renderEmpty(): TemplateResult {
-    if (this._status === 'error') return html`<p class="empty failed" part="failed"><strong>Could not start</strong>${this._error?.message ?? 'The runtime could not start.'}</p>`;
+    if (this._status === 'error')
+      return html`<p class="empty failed" part="failed"><strong>Could not start</strong>${this._error?.message ?? 'The runtime could not start.'}</p>`;
     if (this._status !== 'ready') return html`<p class="empty"><strong>Getting ready</strong>The models load once and are cached for the next visit.</p>`;
     if (this.remote && this._info) {
       return html`<p class="empty"><strong>Ask about “${this._info.indexName}”</strong>${plural(this._info.size, 'passage')}, published at ${this._remoteHost()}; each search fetches only the parts it needs and keeps them for the next visit. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
     }
     const searchOnly = this._info?.answers === false;
-    if (!this._info?.size) return html`<p class="empty"><strong>No documents yet</strong>Add ${readableTypesText} files with “Add documents”, or drop them here. Then ${searchOnly ? 'search them with a question or some words' : 'ask a question about them'}.</p>`;
-    if (searchOnly) return html`<p class="empty"><strong>Search your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Type a question or some words: the passages that match come back as [1], [2]…; click one to read it.</p>`;
+    if (!this._info?.size)
+      return html`<p class="empty"><strong>No documents yet</strong>Add ${readableTypesText} files with “Add documents”, or drop them here. Then ${searchOnly ? 'search them with a question or some words' : 'ask a question about them'}.</p>`;
+    if (searchOnly)
+      return html`<p class="empty"><strong>Search your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Type a question or some words: the passages that match come back as [1], [2]…; click one to read it.</p>`;
     return html`<p class="empty"><strong>Ask about your documents</strong>${plural(this._info.size, 'passage')} in “${this._info.indexName}”. Answers cite their sources as [1], [2]…; click one to read the passage.</p>`;
   }
 
@@ -688,14 +804,24 @@ export class WeftChat extends LitElement {
     const parts = splitCitations(t.content.trimStart(), new Set(byNumber.keys()));
     const cited = new Set(t.citations ?? []);
     return html`<article class="message assistant" part="message assistant-message" aria-label="Assistant" aria-busy=${t.pending ? 'true' : 'false'}>
-      <div class="bubble">${t.searchOnly
-        ? html`<span class="placeholder">${passages.length ? (this.searchOnly ?? NO_WEBGPU).reply : 'No passage of your documents matches.'}</span>`
-        : t.content
-        ? parts.map((p) => 'text' in p ? p.text : this._renderCitation(byNumber.get(p.citation)!))
-        : t.pending ? html`<span class="placeholder">${passages.length ? 'Reading the passages…' : 'Searching your documents…'}</span>` : html`<span class="placeholder">(no answer)</span>`}${t.pending ? html`<span class="caret" aria-hidden="true"></span>` : nothing}</div>
-      ${passages.length ? html`<div class="sources" part="sources"><span class="label">Sources</span>${passages.map((p) => html`
+      <div class="bubble">${
+        t.searchOnly
+          ? html`<span class="placeholder">${passages.length ? (this.searchOnly ?? NO_WEBGPU).reply : 'No passage of your documents matches.'}</span>`
+          : t.content
+            ? parts.map((p) => ('text' in p ? p.text : this._renderCitation(byNumber.get(p.citation)!)))
+            : t.pending
+              ? html`<span class="placeholder">${passages.length ? 'Reading the passages…' : 'Searching your documents…'}</span>`
+              : html`<span class="placeholder">(no answer)</span>`
+      }${t.pending ? html`<span class="caret" aria-hidden="true"></span>` : nothing}</div>
+      ${
+        passages.length
+          ? html`<div class="sources" part="sources"><span class="label">Sources</span>${passages.map(
+              (p) => html`
         <button type="button" part="citation source" class=${cited.has(p.citation) ? 'cited' : ''} aria-label=${`Source ${p.citation}: ${sourceLabel(p)}`} title=${sourceLabel(p)}
-          @click=${(e: Event) => this._openPassage(p, e.currentTarget)}><span class="n">[${p.citation}]</span>${sourceLabel(p)}</button>`)}</div>` : nothing}
+          @click=${(e: Event) => this._openPassage(p, e.currentTarget)}><span class="n">[${p.citation}]</span>${sourceLabel(p)}</button>`,
+            )}</div>`
+          : nothing
+      }
       ${this._renderMeta(t)}
     </article>`;
   }
@@ -707,9 +833,10 @@ export class WeftChat extends LitElement {
   private _renderMeta(t: ChatTurn): TemplateResult | typeof nothing {
     if (t.error) return html`<div class="meta failed">The answer failed: ${t.error}</div>`;
     if (t.finishReason === 'abort') return html`<div class="meta">Stopped.</div>`;
-    const stats = this.timings && t.stats
-      ? `${plural(t.stats.generated, 'token')} · first token after ${Math.round(t.stats.firstTokenMs)} ms · ${(t.stats.totalMs / 1000).toFixed(2)} s in all`
-      : '';
+    const stats =
+      this.timings && t.stats
+        ? `${plural(t.stats.generated, 'token')} · first token after ${Math.round(t.stats.firstTokenMs)} ms · ${(t.stats.totalMs / 1000).toFixed(2)} s in all`
+        : '';
     if (t.finishReason === 'length') return html`<div class="meta">${stats ? `${stats} · ` : ''}Stopped at the length limit.</div>`;
     return stats ? html`<div class="meta" part="timings">${stats}</div>` : nothing;
   }

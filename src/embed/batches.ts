@@ -18,16 +18,24 @@ export function batchedEmbed(batchSize: number, run: (batch: readonly string[]) 
       return calls.run(async () => {
         if (!Array.isArray(texts) || texts.length === 0) throw new WeftError('INVALID_INPUT', 'embed() needs a non-empty array of texts.');
         texts.forEach((t, i) => {
-          if (typeof t !== 'string' || t.trim() === '') throw new WeftError('INVALID_INPUT', `Text ${i} is empty; there is nothing to embed. Drop empty passages before embedding.`, { details: { index: i } });
+          if (typeof t !== 'string' || t.trim() === '')
+            throw new WeftError('INVALID_INPUT', `Text ${i} is empty; there is nothing to embed. Drop empty passages before embedding.`, {
+              details: { index: i },
+            });
         });
         const parts: Float32Array[] = [];
         for (let i = 0; i < texts.length; i += batchSize) parts.push(await run(texts.slice(i, i + batchSize)));
         const out = new Float32Array(texts.length * dim());
         let at = 0;
-        for (const p of parts) { out.set(p, at); at += p.length; }
+        for (const p of parts) {
+          out.set(p, at);
+          at += p.length;
+        }
         return out;
       });
     },
-    async settled() { await calls.settled(); },
+    async settled() {
+      await calls.settled();
+    },
   };
 }

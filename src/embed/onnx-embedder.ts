@@ -90,7 +90,9 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
     const ids = tokenizer.encode(text).ids;
     if (ids.length <= maxLength) return ids;
     if (options.truncate === false) {
-      throw new WeftError('INPUT_TOO_LONG', `An input has ${ids.length} tokens; this model takes at most ${maxLength}. Chunk the text, or allow truncation.`, { details: { tokens: ids.length, maxLength } });
+      throw new WeftError('INPUT_TOO_LONG', `An input has ${ids.length} tokens; this model takes at most ${maxLength}. Chunk the text, or allow truncation.`, {
+        details: { tokens: ids.length, maxLength },
+      });
     }
     // Keep the closing special token (e.g. [SEP]) as the tokenizer placed it.
     return [...ids.slice(0, maxLength - 1), ids[ids.length - 1]!];
@@ -100,14 +102,25 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
     const encoded = texts.map(tokenize);
     const seq = Math.max(...encoded.map((e) => e.length));
     const n = texts.length;
-    const ids = new BigInt64Array(n * seq), mask = new BigInt64Array(n * seq), types = new BigInt64Array(n * seq);
-    encoded.forEach((e, b) => e.forEach((id, t) => { ids[b * seq + t] = BigInt(id); mask[b * seq + t] = 1n; }));
+    const ids = new BigInt64Array(n * seq),
+      mask = new BigInt64Array(n * seq),
+      types = new BigInt64Array(n * seq);
+    encoded.forEach((e, b) =>
+      e.forEach((id, t) => {
+        ids[b * seq + t] = BigInt(id);
+        mask[b * seq + t] = 1n;
+      }),
+    );
     const feeds = int64Feeds(m, { input_ids: ids, attention_mask: mask, token_type_ids: types }, [n, seq], 'sentence embedder');
     const out: ort.Tensor = (await m.run(feeds))[outputName]!;
     const [, outSeq, d] = out.dims as [number, number, number];
     if (dim === 0) dim = d;
     if (options.expectedDim !== undefined && d !== options.expectedDim) {
-      throw new WeftError('DIMENSION_MISMATCH', `The embedding model gives ${d}-dimensional vectors but the index holds ${options.expectedDim}-dimensional ones. Use the model the index was built with.`, { details: { model: d, index: options.expectedDim } });
+      throw new WeftError(
+        'DIMENSION_MISMATCH',
+        `The embedding model gives ${d}-dimensional vectors but the index holds ${options.expectedDim}-dimensional ones. Use the model the index was built with.`,
+        { details: { model: d, index: options.expectedDim } },
+      );
     }
     const hidden = (await out.getData()) as Float32Array;
     out.dispose?.();
@@ -138,13 +151,19 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   const batches = batchedEmbed(batchSize, runBatch, () => dim);
   const embedder: Embedder = {
     modelId: options.modelId ?? (options.model ? String(options.model instanceof ArrayBuffer ? 'custom' : options.model) : DEFAULT_EMBEDDING_MODEL.id),
-    get dim() { return dim; },
-    maxLength, device,
+    get dim() {
+      return dim;
+    },
+    maxLength,
+    device,
     gpuDevice: ctx?.device,
     tokenize,
     countTokens: (text) => tokenizer.encode(text).ids.length,
     embed: batches.embed,
-    async destroy() { await batches.settled(); await m.release(); },
+    async destroy() {
+      await batches.settled();
+      await m.release();
+    },
   };
   return embedder;
 }

@@ -122,10 +122,18 @@ export async function loadOnnxModel(options: OnnxModelOptions, what: string, def
   }
   // The pinned hashes apply to the default files only; an app's own URLs take the hashes it passes.
   const sha = options.sha256 ?? {};
-  const tokenizerJson = await json(options.tokenizer ?? defaults!.tokenizer, 'tokenizer.json',
-    sha.tokenizer ?? (options.tokenizer ? undefined : defaults?.sha256.tokenizer), options);
-  const tokenizerConfig = await json(options.tokenizerConfig ?? (options.tokenizer || !defaults ? {} : defaults.tokenizerConfig), 'tokenizer_config.json',
-    sha.tokenizerConfig ?? (options.tokenizerConfig || options.tokenizer ? undefined : defaults?.sha256.tokenizerConfig), options);
+  const tokenizerJson = await json(
+    options.tokenizer ?? defaults!.tokenizer,
+    'tokenizer.json',
+    sha.tokenizer ?? (options.tokenizer ? undefined : defaults?.sha256.tokenizer),
+    options,
+  );
+  const tokenizerConfig = await json(
+    options.tokenizerConfig ?? (options.tokenizer || !defaults ? {} : defaults.tokenizerConfig),
+    'tokenizer_config.json',
+    sha.tokenizerConfig ?? (options.tokenizerConfig || options.tokenizer ? undefined : defaults?.sha256.tokenizerConfig),
+    options,
+  );
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
@@ -136,15 +144,19 @@ export async function loadOnnxModel(options: OnnxModelOptions, what: string, def
   checkTokenizerPatterns(tokenizerJson);
   const configured = (tokenizerConfig as { model_max_length?: number }).model_max_length;
   const maxLength = options.maxLength ?? Math.min(512, configured && configured < 1e6 ? configured : 512);
-  const modelBytes = options.model instanceof ArrayBuffer ? options.model
-    : await download(options.model ?? defaults!.model, 'model.onnx', sha.model ?? (options.model ? undefined : defaults?.sha256.model), options);
+  const modelBytes =
+    options.model instanceof ArrayBuffer
+      ? options.model
+      : await download(options.model ?? defaults!.model, 'model.onnx', sha.model ?? (options.model ? undefined : defaults?.sha256.model), options);
   if (options.signal?.aborted) throw new WeftError('ABORTED', `Loading the ${what} was aborted.`);
   if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
   if (typeof crossOriginIsolated === 'undefined' || !crossOriginIsolated) ort.env.wasm.numThreads = 1;
   // A given device is wrapped in a context (borrowed, never destroyed here) for its loss and error routing.
   const gpu = options.gpu ? await contextFrom(options.gpu) : undefined;
   const ctx = gpu?.ctx;
-  const dropContext = () => { if (gpu?.owns) gpu.ctx.destroy(); };
+  const dropContext = () => {
+    if (gpu?.owns) gpu.ctx.destroy();
+  };
   let session: ort.InferenceSession;
   try {
     ctx?.check();
@@ -156,10 +168,18 @@ export async function loadOnnxModel(options: OnnxModelOptions, what: string, def
     dropContext();
     if (ctx?.lostError) throw ctx.lostError;
     if (e instanceof WeftError) throw e;
-    throw new WeftError('INVALID_MODEL', `onnxruntime-web could not load the ${what} on '${device}': ${(e as Error).message}. Try device: 'wasm', or check the file.`, { cause: e });
+    throw new WeftError(
+      'INVALID_MODEL',
+      `onnxruntime-web could not load the ${what} on '${device}': ${(e as Error).message}. Try device: 'wasm', or check the file.`,
+      { cause: e },
+    );
   }
   return {
-    session, tokenizer, maxLength, device, ctx,
+    session,
+    tokenizer,
+    maxLength,
+    device,
+    ctx,
     async run(feeds) {
       try {
         ctx?.check();
@@ -170,7 +190,10 @@ export async function loadOnnxModel(options: OnnxModelOptions, what: string, def
       }
     },
     inTurn: inOrtTurn,
-    async release() { await inOrtTurn(() => session.release()); dropContext(); },
+    async release() {
+      await inOrtTurn(() => session.release());
+      dropContext();
+    },
   };
 }
 

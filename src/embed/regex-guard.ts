@@ -20,9 +20,21 @@ const PROBE_CHARS = ['a', 'A', '0', ' ', '\n', '.', ',', "'", 'é', '中'];
 /** A bounded quantifier {n,m} with more than this many optional repeats counts as unbounded. */
 const WIDE_REPEAT = 16;
 
-interface Alternative { first: string | null | undefined; firstAtom?: Atom } // first: a literal, null: unknown, undefined: empty so far
-interface Frame { alts: Alternative[]; unbounded: boolean; zeroWidth: boolean; start: number; last?: Atom | undefined }
-interface Atom { first: string | null; group?: Frame }
+interface Alternative {
+  first: string | null | undefined;
+  firstAtom?: Atom;
+} // first: a literal, null: unknown, undefined: empty so far
+interface Frame {
+  alts: Alternative[];
+  unbounded: boolean;
+  zeroWidth: boolean;
+  start: number;
+  last?: Atom | undefined;
+}
+interface Atom {
+  first: string | null;
+  group?: Frame;
+}
 
 /**
  * Why `source` can backtrack catastrophically, or undefined. Conservative on purpose: a group
@@ -35,7 +47,10 @@ export function backtrackingRisk(source: string): string | undefined {
   const push = (atom: Atom) => {
     const f = top();
     const alt = f.alts[f.alts.length - 1]!;
-    if (!alt.firstAtom) { alt.first = atom.first; alt.firstAtom = atom; }
+    if (!alt.firstAtom) {
+      alt.first = atom.first;
+      alt.firstAtom = atom;
+    }
     f.last = atom;
   };
   let i = 0;
@@ -49,7 +64,10 @@ export function backtrackingRisk(source: string): string | undefined {
       else if (e === 'x') end += 2;
       else if (e === 'c') end += 1;
       else if (e === 'k' && source[end] === '<') end = source.indexOf('>', end) + 1 || source.length;
-      if (e === 'b' || e === 'B') { i = end; continue; } // assertions match no text
+      if (e === 'b' || e === 'B') {
+        i = end;
+        continue;
+      } // assertions match no text
       const escaped: Record<string, string> = { n: '\n', r: '\r', t: '\t', f: '\f', v: '\v' };
       push({ first: /[dDwWsSpPuxck0-9]/.test(e) ? null : (escaped[e] ?? e) });
       i = end;
@@ -57,9 +75,13 @@ export function backtrackingRisk(source: string): string | undefined {
     }
     if (c === '[') {
       // Oniguruma (and so tokenizer.json) allows classes inside classes.
-      let depth = 0, j = i;
+      let depth = 0,
+        j = i;
       for (; j < source.length; j++) {
-        if (source[j] === '\\') { j++; continue; }
+        if (source[j] === '\\') {
+          j++;
+          continue;
+        }
         if (source[j] === '[') depth++;
         else if (source[j] === ']' && --depth === 0) break;
       }
@@ -68,15 +90,21 @@ export function backtrackingRisk(source: string): string | undefined {
       continue;
     }
     if (c === '(') {
-      let j = i + 1, zeroWidth = false;
+      let j = i + 1,
+        zeroWidth = false;
       if (source[j] === '?') {
         const rest = source.slice(j + 1);
         if (rest.startsWith(':')) j += 2;
-        else if (/^<?[=!]/.test(rest)) { zeroWidth = true; j += rest[0] === '<' ? 3 : 2; }
-        else if (rest.startsWith('<')) j = source.indexOf('>', j) + 1 || source.length;
+        else if (/^<?[=!]/.test(rest)) {
+          zeroWidth = true;
+          j += rest[0] === '<' ? 3 : 2;
+        } else if (rest.startsWith('<')) j = source.indexOf('>', j) + 1 || source.length;
         else {
           const flags = /^[a-zA-Z-]*[:)]/.exec(rest);
-          if (flags?.[0].endsWith(')')) { i = j + 1 + flags[0].length; continue; } // (?i): flags only
+          if (flags?.[0].endsWith(')')) {
+            i = j + 1 + flags[0].length;
+            continue;
+          } // (?i): flags only
           j += 1 + (flags?.[0].length ?? 0);
         }
       }
@@ -95,7 +123,10 @@ export function backtrackingRisk(source: string): string | undefined {
       if (stack.length === 1) continue;
       const g = stack.pop()!;
       if (g.unbounded) top().unbounded = true;
-      if (g.zeroWidth) { top().last = undefined; continue; }
+      if (g.zeroWidth) {
+        top().last = undefined;
+        continue;
+      }
       push({ first: g.alts.length === 1 ? (g.alts[0]!.first ?? null) : null, group: g });
       continue;
     }
@@ -105,7 +136,8 @@ export function backtrackingRisk(source: string): string | undefined {
       const max = c === '?' ? 1 : c === '{' ? (q[2] === undefined ? min : q[3] === '' ? Infinity : Number(q[3])) : Infinity;
       i += q[0].length;
       if (source[i] === '?' || source[i] === '+') i++; // lazy or possessive
-      const f = top(), atom = f.last;
+      const f = top(),
+        atom = f.last;
       if (!atom) continue;
       const alt = f.alts[f.alts.length - 1]!;
       if (min === 0 && alt.firstAtom === atom) alt.first = null; // an optional first atom: what starts the alternative is unknown
@@ -116,7 +148,10 @@ export function backtrackingRisk(source: string): string | undefined {
       f.unbounded = true;
       continue;
     }
-    if (c === '^' || c === '$') { i++; continue; }
+    if (c === '^' || c === '$') {
+      i++;
+      continue;
+    }
     const ch = String.fromCodePoint(source.codePointAt(i)!);
     push({ first: c === '.' ? null : ch });
     i += ch.length;
@@ -138,7 +173,10 @@ function overlapping(alts: Alternative[]): boolean {
 export function tokenizerPatterns(json: unknown): { path: string; source: string }[] {
   const out: { path: string; source: string }[] = [];
   const walk = (v: unknown, path: string) => {
-    if (Array.isArray(v)) { v.forEach((x, i) => walk(x, `${path}[${i}]`)); return; }
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${path}[${i}]`));
+      return;
+    }
     if (!v || typeof v !== 'object') return;
     for (const [k, x] of Object.entries(v)) {
       const regex = (x as { Regex?: unknown } | null)?.Regex;
@@ -174,7 +212,9 @@ function slowestProbe(re: RegExp): { ms: number; input: string } {
       for (const suffix of PROBE_SUFFIXES) {
         const input = ch.repeat(n) + suffix;
         const t0 = performance.now();
-        for (const _ of input.matchAll(g)) { /* run it to the end */ }
+        for (const _ of input.matchAll(g)) {
+          /* run it to the end */
+        }
         const ms = performance.now() - t0;
         if (ms > worst.ms) worst = { ms, input };
         if (ms > PROBE_LIMIT_MS) return worst;
@@ -194,13 +234,21 @@ export function checkTokenizerPatterns(json: unknown): void {
   for (const { path, source } of tokenizerPatterns(json)) {
     const risk = backtrackingRisk(source);
     if (risk) {
-      throw new WeftError('INVALID_MODEL', `tokenizer.json's ${path} /${show(source)}/ can take exponential time on some texts (${risk}), which would hang embedding. Rewrite the pattern so that no text matches it in more than one way, or use another tokenizer.`, { details: { path, pattern: source } });
+      throw new WeftError(
+        'INVALID_MODEL',
+        `tokenizer.json's ${path} /${show(source)}/ can take exponential time on some texts (${risk}), which would hang embedding. Rewrite the pattern so that no text matches it in more than one way, or use another tokenizer.`,
+        { details: { path, pattern: source } },
+      );
     }
     const re = compiled(source);
     if (!re) continue;
     const { ms, input } = slowestProbe(re);
     if (ms > PROBE_LIMIT_MS) {
-      throw new WeftError('INVALID_MODEL', `tokenizer.json's ${path} /${show(source)}/ took ${Math.round(ms)} ms on a ${input.length}-character text (a run of ${JSON.stringify(input[0])}): it backtracks catastrophically and would hang embedding. Rewrite the pattern, or use another tokenizer.`, { details: { path, pattern: source } });
+      throw new WeftError(
+        'INVALID_MODEL',
+        `tokenizer.json's ${path} /${show(source)}/ took ${Math.round(ms)} ms on a ${input.length}-character text (a run of ${JSON.stringify(input[0])}): it backtracks catastrophically and would hang embedding. Rewrite the pattern, or use another tokenizer.`,
+        { details: { path, pattern: source } },
+      );
     }
   }
 }

@@ -66,8 +66,11 @@ export function createTransformersEmbedder(pipe: FeatureExtractionPipelineLike, 
     throw new WeftError('INVALID_OPTION', `maxLength must be a whole number from 2 to the model's ${modelMax} tokens; got ${String(maxLength)}.`);
   }
   const config = pipe.model?.config;
-  const modelId = options.modelId ?? (typeof config?._name_or_path === 'string' && config._name_or_path
-    ? config._name_or_path : `transformers.js/${typeof config?.model_type === 'string' ? config.model_type : 'feature-extraction'}`);
+  const modelId =
+    options.modelId ??
+    (typeof config?._name_or_path === 'string' && config._name_or_path
+      ? config._name_or_path
+      : `transformers.js/${typeof config?.model_type === 'string' ? config.model_type : 'feature-extraction'}`);
   let dim = 0;
 
   const run = async (texts: readonly string[]): Promise<Float32Array> => {
@@ -75,7 +78,10 @@ export function createTransformersEmbedder(pipe: FeatureExtractionPipelineLike, 
     try {
       const [n, d] = out.dims;
       if (out.dims.length !== 2 || n !== texts.length || !d) {
-        throw new WeftError('INVALID_MODEL', `The pipeline returned a tensor of shape [${out.dims.join(', ')}] for ${texts.length} texts; a pooled feature-extraction pipeline returns [${texts.length}, dim].`);
+        throw new WeftError(
+          'INVALID_MODEL',
+          `The pipeline returned a tensor of shape [${out.dims.join(', ')}] for ${texts.length} texts; a pooled feature-extraction pipeline returns [${texts.length}, dim].`,
+        );
       }
       if (dim !== 0 && d !== dim) throw new WeftError('INVALID_MODEL', `The pipeline's vectors changed from ${dim} to ${d} dimensions between calls.`);
       dim = d;
@@ -88,7 +94,9 @@ export function createTransformersEmbedder(pipe: FeatureExtractionPipelineLike, 
   const batches = batchedEmbed(batchSize, run, () => dim);
   return {
     modelId,
-    get dim() { return dim; },
+    get dim() {
+      return dim;
+    },
     maxLength,
     device: options.device ?? 'wasm',
     // What the model sees: the pipeline cuts inputs at model_max_length (the runtime keeps its

@@ -5,8 +5,18 @@
 import { WeftChat, type WeftChatEventMap } from '../chat/weft-chat.js';
 
 export {
-  WeftChat, type ChatTurn, type ChatProgress, type ChatError, type ChatEvent, type AskOptions, type ChatIngestOptions, type DoneEvent, type WeftChatEventMap,
-  type ChatIngested, type ChatRuntimeFactory, type SearchOnlyNote,
+  WeftChat,
+  type ChatTurn,
+  type ChatProgress,
+  type ChatError,
+  type ChatEvent,
+  type AskOptions,
+  type ChatIngestOptions,
+  type DoneEvent,
+  type WeftChatEventMap,
+  type ChatIngested,
+  type ChatRuntimeFactory,
+  type SearchOnlyNote,
 } from '../chat/weft-chat.js';
 export { DEFAULT_CHAT_MODEL } from '../chat/options.js';
 export { sourceLabel } from '../chat/citations.js';
@@ -14,7 +24,9 @@ export { sourceLabel } from '../chat/citations.js';
 if (!customElements.get('weft-chat')) customElements.define('weft-chat', WeftChat);
 
 declare global {
-  interface HTMLElementTagNameMap { 'weft-chat': WeftChat }
+  interface HTMLElementTagNameMap {
+    'weft-chat': WeftChat;
+  }
   // The element's events, typed on the element and where they bubble to.
   interface HTMLElementEventMap extends WeftChatEventMap {}
   interface DocumentEventMap extends WeftChatEventMap {}

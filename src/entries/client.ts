@@ -12,7 +12,13 @@ export type * from './runtime-types.js';
 export type { WebLlmModel } from '../generate/webllm.js';
 export type { DocumentInput, DocumentType, TextDocumentInput, BinaryDocumentInput } from '../ingest/documents.js';
 export {
-  readableTypes, documentTypeOf, documentTypeOfName, mimeTypeOfName, acceptAttribute, readableTypesText, type ReadableType,
+  readableTypes,
+  documentTypeOf,
+  documentTypeOfName,
+  mimeTypeOfName,
+  acceptAttribute,
+  readableTypesText,
+  type ReadableType,
 } from '../ingest/file-types.js';
 // The model cache, without WebLLM's (its lookup loads WebLLM: `weft-rag/rag` has it).
 export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModelFile } from '../models/cache.js';

@@ -9,22 +9,49 @@ export type * from './runtime-types.js';
 export type { RagOptions, PromptTemplate } from '../runtime/types.js';
 export type { LocalRag } from '../runtime/rag-api.js';
 export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
-export { createOnnxEmbedder, EMBEDDER_DEVICES, DEFAULT_EMBEDDING_MODEL, DEFAULT_EMBEDDING_REVISION, type Embedder, type EmbedderDevice, type OnnxEmbedderOptions } from '../embed/onnx-embedder.js';
+export {
+  createOnnxEmbedder,
+  EMBEDDER_DEVICES,
+  DEFAULT_EMBEDDING_MODEL,
+  DEFAULT_EMBEDDING_REVISION,
+  type Embedder,
+  type EmbedderDevice,
+  type OnnxEmbedderOptions,
+} from '../embed/onnx-embedder.js';
 export {
   createTransformersEmbedder,
-  type TransformersEmbedderOptions, type FeatureExtractionPipelineLike, type TransformersTensor, type TransformersTokenizer,
+  type TransformersEmbedderOptions,
+  type FeatureExtractionPipelineLike,
+  type TransformersTensor,
+  type TransformersTokenizer,
 } from '../embed/transformers-embedder.js';
 export { loadLlama2c, type Llama2cGenerator, type Llama2cSource, type KvSnapshot, type GpuKvSnapshot, type RestoreOptions } from '../generate/llama2c-gpu.js';
-export { rerank, type Reranker, type RerankSession, type RerankPassage, type RerankStep, type RerankSessionOptions, type RerankedPassage } from '../rerank/types.js';
+export {
+  rerank,
+  type Reranker,
+  type RerankSession,
+  type RerankPassage,
+  type RerankStep,
+  type RerankSessionOptions,
+  type RerankedPassage,
+} from '../rerank/types.js';
 export { createCrossEncoder, type CrossEncoderOptions, type CrossEncoderReranker, type PairEncoding } from '../rerank/cross-encoder.js';
 export { createLlama2cReranker, PASSAGE_PREFIX, QUESTION_PREFIX, type Llama2cRerankerOptions, type DecoderReranker } from '../rerank/llama2c-reranker.js';
 export { createOnnxDecoderReranker, type OnnxDecoderRerankerOptions, type OnnxDecoderReranker } from '../rerank/onnx-decoder-reranker.js';
 export type { KvTierOptions, KvTierStats } from '../rerank/kv-tier.js';
 export { fuse, type Fused, type Ranking } from '../runtime/fusion.js';
 export {
-  createWebLlmGenerator, createWebLlmSampler, mapWebLlmError,
-  type WebLlmGenerator, type WebLlmGeneratorOptions, type WebLlmModel, type WebLlmEngineLike, type WebLlmSampler,
-  type WebLlmEngineConfig, type WebLlmEngineFactory, type WebLlmChatConfig,
+  createWebLlmGenerator,
+  createWebLlmSampler,
+  mapWebLlmError,
+  type WebLlmGenerator,
+  type WebLlmGeneratorOptions,
+  type WebLlmModel,
+  type WebLlmEngineLike,
+  type WebLlmSampler,
+  type WebLlmEngineConfig,
+  type WebLlmEngineFactory,
+  type WebLlmChatConfig,
 } from '../generate/webllm.js';
 export type { Generator } from '../generate/types.js';
 export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModelFile } from '../models/cache.js';
@@ -32,10 +59,28 @@ export { hasWebLlmModelInCache, deleteWebLlmModelFromCache, type WebLlmModelRef,
 export { storageEstimate, persistStorage, type StorageEstimateReport } from '../models/storage.js';
 export { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
 export {
-  chunkDocument, chunkSections, parseDocument, parseSections, readDocument,
-  type DocumentInput, type TextDocumentInput, type BinaryDocumentInput, type TextDocumentType, type ReadDocument, type DocumentType, type Chunk, type ChunkOptions, type Section,
+  chunkDocument,
+  chunkSections,
+  parseDocument,
+  parseSections,
+  readDocument,
+  type DocumentInput,
+  type TextDocumentInput,
+  type BinaryDocumentInput,
+  type TextDocumentType,
+  type ReadDocument,
+  type DocumentType,
+  type Chunk,
+  type ChunkOptions,
+  type Section,
 } from '../ingest/documents.js';
 export {
-  readableTypes, documentTypeOf, documentTypeOfName, mimeTypeOfName, acceptAttribute, readableTypesText, type ReadableType,
+  readableTypes,
+  documentTypeOf,
+  documentTypeOfName,
+  mimeTypeOfName,
+  acceptAttribute,
+  readableTypesText,
+  type ReadableType,
 } from '../ingest/file-types.js';
 export { WeftError, isWeftError, type WeftErrorCode } from '../errors.js';

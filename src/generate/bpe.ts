@@ -22,7 +22,10 @@ const latin1 = new TextDecoder('latin1');
 export function createBpeTokenizer(data: Llama2cTokenizerData): BpeTokenizer {
   const { vocab, scores } = data;
   const lookup = new Map<string, number>();
-  vocab.forEach((bytes, i) => { const k = latin1.decode(bytes); if (!lookup.has(k)) lookup.set(k, i); });
+  vocab.forEach((bytes, i) => {
+    const k = latin1.decode(bytes);
+    if (!lookup.has(k)) lookup.set(k, i);
+  });
   const byteToken = (b: number) => b + 3;
   const strs = vocab.map((bytes) => latin1.decode(bytes));
 
@@ -34,21 +37,32 @@ export function createBpeTokenizer(data: Llama2cTokenizerData): BpeTokenizer {
    */
   const mergePairs = (tokens: number[]) => {
     const n = tokens.length;
-    const next = new Int32Array(n), prev = new Int32Array(n);
-    for (let i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i - 1; }
+    const next = new Int32Array(n),
+      prev = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+    }
     // Heap entries: [score, left position, left id, right position, right id, merged id].
     const heap: [number, number, number, number, number, number][] = [];
     const before = (a: (typeof heap)[number], b: (typeof heap)[number]) => a[0] > b[0] || (a[0] === b[0] && a[1] < b[1]);
     const push = (e: (typeof heap)[number]) => {
       let i = heap.push(e) - 1;
-      while (i > 0) { const p = (i - 1) >> 1; if (!before(heap[i]!, heap[p]!)) break; [heap[i], heap[p]] = [heap[p]!, heap[i]!]; i = p; }
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!before(heap[i]!, heap[p]!)) break;
+        [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+        i = p;
+      }
     };
     const pop = () => {
-      const top = heap[0]!, last = heap.pop()!;
+      const top = heap[0]!,
+        last = heap.pop()!;
       if (heap.length > 0) {
         heap[0] = last;
-        for (let i = 0; ;) {
-          const l = 2 * i + 1, r = l + 1;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1,
+            r = l + 1;
           let m = i;
           if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
           if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
@@ -95,7 +109,7 @@ export function createBpeTokenizer(data: Llama2cTokenizerData): BpeTokenizer {
         if (dummy !== undefined) tokens.push(dummy);
       }
       // One token per UTF-8 code point when the vocabulary has it, else one per byte.
-      for (let i = 0; i < bytes.length;) {
+      for (let i = 0; i < bytes.length; ) {
         let len = 1;
         while (i + len < bytes.length && (bytes[i + len]! & 0xc0) === 0x80 && len < 4) len++;
         const id = lookup.get(latin1.decode(bytes.subarray(i, i + len)));

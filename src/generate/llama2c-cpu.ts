@@ -11,11 +11,18 @@ export interface CpuLlama {
 export function createCpuLlama(w: Llama2cWeights): CpuLlama {
   const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, headSize, kvDim } = w.config;
   const kvMul = nHeads / nKvHeads;
-  const W = w.data, o = w.offsets;
-  const x = new Float32Array(dim), xb = new Float32Array(dim), xb2 = new Float32Array(dim);
-  const hb = new Float32Array(hiddenDim), hb2 = new Float32Array(hiddenDim);
-  const q = new Float32Array(dim), att = new Float32Array(nHeads * seqLen), logits = new Float32Array(vocabSize);
-  const keyCache = new Float32Array(nLayers * seqLen * kvDim), valueCache = new Float32Array(nLayers * seqLen * kvDim);
+  const W = w.data,
+    o = w.offsets;
+  const x = new Float32Array(dim),
+    xb = new Float32Array(dim),
+    xb2 = new Float32Array(dim);
+  const hb = new Float32Array(hiddenDim),
+    hb2 = new Float32Array(hiddenDim);
+  const q = new Float32Array(dim),
+    att = new Float32Array(nHeads * seqLen),
+    logits = new Float32Array(vocabSize);
+  const keyCache = new Float32Array(nLayers * seqLen * kvDim),
+    valueCache = new Float32Array(nLayers * seqLen * kvDim);
 
   const rmsnorm = (out: Float32Array, v: Float32Array, wOff: number, size: number) => {
     let ss = 0;
@@ -46,9 +53,11 @@ export function createCpuLlama(w: Llama2cWeights): CpuLlama {
           const headDim = i % headSize;
           const freq = Math.fround(1 / Math.fround(10000 ** Math.fround(headDim / headSize)));
           const val = Math.fround(pos * freq);
-          const fcr = Math.fround(Math.cos(val)), fci = Math.fround(Math.sin(val));
+          const fcr = Math.fround(Math.cos(val)),
+            fci = Math.fround(Math.sin(val));
           const rot = (vec: Float32Array, off: number) => {
-            const v0 = vec[off + i]!, v1 = vec[off + i + 1]!;
+            const v0 = vec[off + i]!,
+              v1 = vec[off + i + 1]!;
             vec[off + i] = Math.fround(Math.fround(v0 * fcr) - Math.fround(v1 * fci));
             vec[off + i + 1] = Math.fround(Math.fround(v0 * fci) + Math.fround(v1 * fcr));
           };
@@ -68,12 +77,17 @@ export function createCpuLlama(w: Llama2cWeights): CpuLlama {
             if (score > max) max = score;
           }
           let sum = 0;
-          for (let t = 0; t <= pos; t++) { const e = Math.fround(Math.exp(Math.fround(att[a + t]! - max))); att[a + t] = e; sum = Math.fround(sum + e); }
+          for (let t = 0; t <= pos; t++) {
+            const e = Math.fround(Math.exp(Math.fround(att[a + t]! - max)));
+            att[a + t] = e;
+            sum = Math.fround(sum + e);
+          }
           for (let t = 0; t <= pos; t++) att[a + t] = Math.fround(att[a + t]! / sum);
           for (let i = 0; i < headSize; i++) xb[h * headSize + i] = 0;
           for (let t = 0; t <= pos; t++) {
             const at = att[a + t]!;
-            for (let i = 0; i < headSize; i++) xb[h * headSize + i] = Math.fround(xb[h * headSize + i]! + Math.fround(at * valueCache[loff + t * kvDim + kvh + i]!));
+            for (let i = 0; i < headSize; i++)
+              xb[h * headSize + i] = Math.fround(xb[h * headSize + i]! + Math.fround(at * valueCache[loff + t * kvDim + kvh + i]!));
           }
         }
         matmul(xb2, 0, xb, o.wo + l * dim * dim, dim, dim);

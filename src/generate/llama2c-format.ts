@@ -23,8 +23,18 @@ export interface Llama2cWeights {
   /** All weights, float32, in llama2.c's order; offsets below index into it. */
   data: Float32Array;
   offsets: {
-    tokenEmbedding: number; rmsAtt: number; wq: number; wk: number; wv: number; wo: number;
-    rmsFfn: number; w1: number; w2: number; w3: number; rmsFinal: number; wcls: number;
+    tokenEmbedding: number;
+    rmsAtt: number;
+    wq: number;
+    wk: number;
+    wv: number;
+    wo: number;
+    rmsFfn: number;
+    w1: number;
+    w2: number;
+    w3: number;
+    rmsFinal: number;
+    wcls: number;
   };
 }
 
@@ -40,15 +50,29 @@ export function parseCheckpoint(buffer: ArrayBuffer): Llama2cWeights {
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = Array.from(h) as [number, number, number, number, number, number, number];
   const vocabSize = Math.abs(rawVocab);
   const sane = (v: number, max: number) => Number.isInteger(v) && v > 0 && v <= max;
-  if (!sane(dim, 1 << 16) || !sane(hiddenDim, 1 << 18) || !sane(nLayers, 1024) || !sane(nHeads, 1024) || !sane(nKvHeads, 1024)
-    || !sane(vocabSize, 1 << 20) || !sane(seqLen, 1 << 20) || dim % nHeads !== 0 || nHeads % nKvHeads !== 0 || (dim / nHeads) % 2 !== 0) {
+  if (
+    !sane(dim, 1 << 16) ||
+    !sane(hiddenDim, 1 << 18) ||
+    !sane(nLayers, 1024) ||
+    !sane(nHeads, 1024) ||
+    !sane(nKvHeads, 1024) ||
+    !sane(vocabSize, 1 << 20) ||
+    !sane(seqLen, 1 << 20) ||
+    dim % nHeads !== 0 ||
+    nHeads % nKvHeads !== 0 ||
+    (dim / nHeads) % 2 !== 0
+  ) {
     throw bad(`The checkpoint header (${Array.from(h).join(', ')}) is not a valid llama2.c header.`);
   }
   const headSize = dim / nHeads;
   const kvDim = (dim * nKvHeads) / nHeads;
   const sharedClassifier = rawVocab > 0;
   let at = 0;
-  const take = (n: number) => { const o = at; at += n; return o; };
+  const take = (n: number) => {
+    const o = at;
+    at += n;
+    return o;
+  };
   const offsets = {
     tokenEmbedding: take(vocabSize * dim),
     rmsAtt: take(nLayers * dim),
@@ -94,7 +118,8 @@ export function parseTokenizer(buffer: ArrayBuffer, vocabSize: number): Llama2cT
     scores[i] = view.getFloat32(at, true);
     const len = view.getInt32(at + 4, true);
     at += 8;
-    if (len < 0 || len > Math.max(maxTokenLength, 64) || at + len > buffer.byteLength) throw bad(`Token ${i} of the tokenizer has an impossible length ${len}.`);
+    if (len < 0 || len > Math.max(maxTokenLength, 64) || at + len > buffer.byteLength)
+      throw bad(`Token ${i} of the tokenizer has an impossible length ${len}.`);
     vocab.push(new Uint8Array(buffer, at, len));
     at += len;
   }

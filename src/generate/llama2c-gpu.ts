@@ -127,16 +127,30 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   // xb2, hb, hb2, q, att (nHeads x seqLen). After the rows: the batch's token ids (as f32, exact
   // below 2^24) and the logits, which only the batch's last token needs.
   let at = 0;
-  const alloc = (n: number) => { const off = at; at += Math.ceil(n / 4) * 4; return off; };
-  const X = alloc(dim), XB = alloc(dim), XB2 = alloc(dim), HB = alloc(hiddenDim), HB2 = alloc(hiddenDim), Q = alloc(dim);
+  const alloc = (n: number) => {
+    const off = at;
+    at += Math.ceil(n / 4) * 4;
+    return off;
+  };
+  const X = alloc(dim),
+    XB = alloc(dim),
+    XB2 = alloc(dim),
+    HB = alloc(hiddenDim),
+    HB2 = alloc(hiddenDim),
+    Q = alloc(dim);
   const ATT = alloc(nHeads * seqLen);
   const ROW = at;
   // The batch's token ids, then (logProbs) their targets; the log-probs come back in the ids' slots.
   const idsLen = Math.ceil((2 * PREFILL_ROWS) / 4) * 4;
   const TARGETS = PREFILL_ROWS;
   const maxRows = Math.min(PREFILL_ROWS, ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor((ctx.maxShardBytes / 4 - idsLen - vocabSize) / ROW));
-  if (maxRows < 1) throw new WeftError('DEVICE_LIMIT', `One token's ${ROW * 4} bytes of activations exceed one storage buffer on this device (${ctx.maxShardBytes} bytes). The header asks for a ${seqLen}-token context; the reference generator is for small llama2.c models, use WebLLM for large ones.`);
-  const TOKENS = maxRows * ROW, LOGITS = TOKENS + idsLen;
+  if (maxRows < 1)
+    throw new WeftError(
+      'DEVICE_LIMIT',
+      `One token's ${ROW * 4} bytes of activations exceed one storage buffer on this device (${ctx.maxShardBytes} bytes). The header asks for a ${seqLen}-token context; the reference generator is for small llama2.c models, use WebLLM for large ones.`,
+    );
+  const TOKENS = maxRows * ROW,
+    LOGITS = TOKENS + idsLen;
   const layerKv = seqLen * kvDim;
   const VALUES = nLayers * layerKv;
   // A decode step or prefill batch: embed, 14 per layer, final norm and classifier; a logProbs
@@ -157,7 +171,11 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   ];
   for (const [what, bytes] of sizes) {
     if (bytes > ctx.maxShardBytes) {
-      throw new WeftError('DEVICE_LIMIT', `The model's ${what} would need ${bytes} bytes, over the ${ctx.maxShardBytes} bytes one buffer may hold on this device (header: dim ${dim}, ${nLayers} layers, ${seqLen}-token context). The reference generator is for small llama2.c models; use WebLLM for large ones.`, { details: { buffer: what, bytes, limit: ctx.maxShardBytes } });
+      throw new WeftError(
+        'DEVICE_LIMIT',
+        `The model's ${what} would need ${bytes} bytes, over the ${ctx.maxShardBytes} bytes one buffer may hold on this device (header: dim ${dim}, ${nLayers} layers, ${seqLen}-token context). The reference generator is for small llama2.c models; use WebLLM for large ones.`,
+        { details: { buffer: what, bytes, limit: ctx.maxShardBytes } },
+      );
     }
   }
   // RoPE angles are tabulated here (float64, rounded once): WGSL's sin/cos may be off by 2^-11,
@@ -175,7 +193,10 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   all.set(w.data);
   all.set(rope, ROPE);
   const created: GPUBuffer[] = [];
-  const made = (b: GPUBuffer) => { created.push(b); return b; };
+  const made = (b: GPUBuffer) => {
+    created.push(b);
+    return b;
+  };
   let weights: GPUBuffer, scratch: GPUBuffer, kv: GPUBuffer, params: GPUBuffer;
   try {
     weights = made(bufferFrom(ctx, 'weft.llama.weights', all));
@@ -197,10 +218,26 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   });
   const module = device.createShaderModule({ label: 'weft.llama', code: llamaWgsl });
   const pipelineLayout = device.createPipelineLayout({ label: 'weft.llama.pipelineLayout', bindGroupLayouts: [layout] });
-  const pipe = (entryPoint: string) => ctx.pipeline(`llama.${entryPoint}`, () => device.createComputePipeline({ label: `weft.llama.${entryPoint}`, layout: pipelineLayout, compute: { module, entryPoint } }));
-  const P = { logProb: pipe('log_prob_rows'), embed: pipe('embed'), rmsnorm: pipe('rmsnorm'), matmul: pipe('matmul'), rope: pipe('rope'), attention: pipe('attention'), residual: pipe('residual'), swiglu: pipe('swiglu'), rmsnormRows: pipe('rmsnorm_rows'), matmulRows: pipe('matmul_rows'), attentionRows: pipe('attention_rows') };
+  const pipe = (entryPoint: string) =>
+    ctx.pipeline(`llama.${entryPoint}`, () =>
+      device.createComputePipeline({ label: `weft.llama.${entryPoint}`, layout: pipelineLayout, compute: { module, entryPoint } }),
+    );
+  const P = {
+    logProb: pipe('log_prob_rows'),
+    embed: pipe('embed'),
+    rmsnorm: pipe('rmsnorm'),
+    matmul: pipe('matmul'),
+    rope: pipe('rope'),
+    attention: pipe('attention'),
+    residual: pipe('residual'),
+    swiglu: pipe('swiglu'),
+    rmsnormRows: pipe('rmsnorm_rows'),
+    matmulRows: pipe('matmul_rows'),
+    attentionRows: pipe('attention_rows'),
+  };
   const bindGroup = device.createBindGroup({
-    label: 'weft.llama.bind', layout,
+    label: 'weft.llama.bind',
+    layout,
     entries: [
       { binding: 0, resource: { buffer: params, size: 64 } },
       { binding: 1, resource: { buffer: weights } },
@@ -217,7 +254,8 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   let destroyed = false;
   let interrupted = false;
   const decodeMs: number[] = [];
-  let prefillTokens = 0, prefillMs = 0;
+  let prefillTokens = 0,
+    prefillMs = 0;
 
   const groups = (n: number) => Math.ceil(n / WG);
 
@@ -321,7 +359,8 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
 
   /** Feeds 1..maxRows tokens in one command buffer (with `targets`: their log-probs into the id slots). */
   const feedRows = (tokens: number[], targets?: readonly number[]) => {
-    if (position + tokens.length > seqLen) throw new WeftError('CONTEXT_FULL', `The context is full (${seqLen} tokens). Reset the generator or start from a shorter prompt.`);
+    if (position + tokens.length > seqLen)
+      throw new WeftError('CONTEXT_FULL', `The context is full (${seqLen} tokens). Reset the generator or start from a shorter prompt.`);
     forward(tokens, position, targets);
     position += tokens.length;
     lastToken = tokens[tokens.length - 1]!;
@@ -330,7 +369,8 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   };
   const feed = (...tokens: number[]) => feedRows(tokens);
   const checkTokens = (tokens: readonly number[]) => {
-    for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new WeftError('INVALID_OPTION', `Token ${t} is outside the vocabulary (0..${vocabSize - 1}).`);
+    for (const t of tokens)
+      if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new WeftError('INVALID_OPTION', `Token ${t} is outside the vocabulary (0..${vocabSize - 1}).`);
   };
   const kvBytes = (n: number) => 2 * nLayers * n * kvDim * 4;
   /** Copies positions 0..n-1 of every layer's K and V between the cache and a packed snapshot buffer. */
@@ -342,17 +382,28 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       else enc.copyBufferToBuffer(kv, l * layerKv * 4, packed, l * bytesPer, bytesPer);
     }
   };
-  const snapshotBuffer = (bytes: number) => ctx.createBuffer({ label: 'weft.llama.kvSnapshot', size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const snapshotBuffer = (bytes: number) =>
+    ctx.createBuffer({
+      label: 'weft.llama.kvSnapshot',
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
 
   const gen: Llama2cGenerator = {
-    config: cfg, tokenizer, contextLength: seqLen, gpuDevice: ctx.device,
-    get position() { return position; },
+    config: cfg,
+    tokenizer,
+    contextLength: seqLen,
+    gpuDevice: ctx.device,
+    get position() {
+      return position;
+    },
 
     async prefill(prompt, opts = {}) {
       alive();
       const tokens = typeof prompt === 'string' ? tokenizer.encode(prompt, { bos: opts.bos ?? position === 0 }) : [...prompt];
       checkTokens(tokens);
-      if (position + tokens.length > seqLen) throw new WeftError('CONTEXT_FULL', `The prompt needs ${tokens.length} tokens but only ${seqLen - position} of the ${seqLen}-token context are left.`);
+      if (position + tokens.length > seqLen)
+        throw new WeftError('CONTEXT_FULL', `The prompt needs ${tokens.length} tokens but only ${seqLen - position} of the ${seqLen}-token context are left.`);
       const t0 = performance.now();
       for (let i = 0; i < tokens.length; i += maxRows) {
         if (opts.signal?.aborted) throw new WeftError('ABORTED', 'Prefill was aborted; the context holds the tokens fed so far.');
@@ -365,7 +416,10 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
 
     async step(): Promise<GeneratedToken> {
       alive();
-      if (interrupted) { interrupted = false; return { token: -1, piece: '', done: true }; }
+      if (interrupted) {
+        interrupted = false;
+        return { token: -1, piece: '', done: true };
+      }
       if (!hasLogits) feed(BOS);
       const t0 = performance.now();
       const logits = await readLogits();
@@ -379,7 +433,10 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       return { token: next, piece: tokenizer.decode([next], prev), done: false };
     },
 
-    async logits() { alive(); return readLogits(); },
+    async logits() {
+      alive();
+      return readLogits();
+    },
 
     async snapshot() {
       alive();
@@ -405,7 +462,10 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       const bytesPer = n * kvDim * 4;
       const size = 'data' in snap ? snap.data.byteLength : snap.byteLength;
       if (n > seqLen || size !== 2 * nLayers * bytesPer) {
-        throw new WeftError('INVALID_OPTION', `The snapshot (${n} tokens, ${size} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`);
+        throw new WeftError(
+          'INVALID_OPTION',
+          `The snapshot (${n} tokens, ${size} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`,
+        );
       }
       if ('data' in snap) {
         const src = new Uint8Array(snap.data);
@@ -423,7 +483,11 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       // The logits after the last token are not in the snapshot: recompute them from the cache
       // by feeding that token again at its own position (it rewrites the same K/V).
       hasLogits = false;
-      if (n > 0 && opts.logits !== false) { position = n - 1; history.pop(); feed(lastToken); }
+      if (n > 0 && opts.logits !== false) {
+        position = n - 1;
+        history.pop();
+        feed(lastToken);
+      }
       await idle();
     },
 
@@ -442,7 +506,10 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       alive();
       const n = snap.tokens.length;
       if (n > seqLen || snap.data.byteLength !== kvBytes(n)) {
-        throw new WeftError('INVALID_OPTION', `The snapshot (${n} tokens, ${snap.data.byteLength} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`);
+        throw new WeftError(
+          'INVALID_OPTION',
+          `The snapshot (${n} tokens, ${snap.data.byteLength} bytes) does not fit this model (${nLayers} layers x ${kvDim} KV dims, ${seqLen} positions).`,
+        );
       }
       const buffer = snapshotBuffer(snap.data.byteLength);
       if (snap.data.byteLength > 0) device.queue.writeBuffer(buffer, 0, snap.data);
@@ -455,14 +522,21 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       return { tokens: snap.tokens.slice(), data };
     },
 
-    releaseSnapshot(snap) { ctx.destroyBuffer(snap.buffer); },
+    releaseSnapshot(snap) {
+      ctx.destroyBuffer(snap.buffer);
+    },
 
     async logProbs(tokens, targets, opts = {}) {
       alive();
-      if (tokens.length !== targets.length) throw new WeftError('INVALID_OPTION', `logProbs needs one target per token (${tokens.length} tokens, ${targets.length} targets).`);
+      if (tokens.length !== targets.length)
+        throw new WeftError('INVALID_OPTION', `logProbs needs one target per token (${tokens.length} tokens, ${targets.length} targets).`);
       checkTokens(tokens);
       checkTokens(targets);
-      if (position + tokens.length > seqLen) throw new WeftError('CONTEXT_FULL', `The tokens need ${tokens.length} positions but only ${seqLen - position} of the ${seqLen}-token context are left.`);
+      if (position + tokens.length > seqLen)
+        throw new WeftError(
+          'CONTEXT_FULL',
+          `The tokens need ${tokens.length} positions but only ${seqLen - position} of the ${seqLen}-token context are left.`,
+        );
       const out = new Float32Array(tokens.length);
       for (let i = 0; i < tokens.length; i += maxRows) {
         if (opts.signal?.aborted) throw new WeftError('ABORTED', 'Scoring was aborted; the context holds the tokens fed so far.');
@@ -473,18 +547,37 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       return out;
     },
 
-    async interrupt() { interrupted = true; },
+    async interrupt() {
+      interrupted = true;
+    },
 
-    countTokens(text) { return tokenizer.encode(text, { bos: false }).length; },
+    countTokens(text) {
+      return tokenizer.encode(text, { bos: false }).length;
+    },
     // A plain language model (no chat template): the turns' text, one paragraph each.
-    formatChat(messages) { return messages.map((m) => m.content).join('\n\n'); },
+    formatChat(messages) {
+      return messages.map((m) => m.content).join('\n\n');
+    },
 
-    setSampling(s) { sampler = createSampler(vocabSize, s.temperature ?? 0, s.topP ?? 0.9, s.seed ?? 1); },
+    setSampling(s) {
+      sampler = createSampler(vocabSize, s.temperature ?? 0, s.topP ?? 0.9, s.seed ?? 1);
+    },
 
-    reset() { position = 0; lastToken = BOS; history = []; hasLogits = false; interrupted = false; },
+    reset() {
+      position = 0;
+      lastToken = BOS;
+      history = [];
+      hasLogits = false;
+      interrupted = false;
+    },
 
     timings(): GeneratorTimings {
-      return { prefillTokensPerSecond: prefillMs > 0 ? (prefillTokens / prefillMs) * 1000 : 0, decodeMsMedian: percentile(decodeMs, 0.5), decodeMsP99: percentile(decodeMs, 0.99), steps: decodeMs.length };
+      return {
+        prefillTokensPerSecond: prefillMs > 0 ? (prefillTokens / prefillMs) * 1000 : 0,
+        decodeMsMedian: percentile(decodeMs, 0.5),
+        decodeMsP99: percentile(decodeMs, 0.99),
+        steps: decodeMs.length,
+      };
     },
 
     destroy() {

@@ -1,7 +1,9 @@
 // llama2.c's sampler: greedy argmax, or temperature softmax with optional top-p (nucleus),
 // drawing from llama2.c's xorshift RNG so that a seed gives the same tokens as `run -s seed`.
 
-export interface Sampler { sample(logits: Float32Array): number }
+export interface Sampler {
+  sample(logits: Float32Array): number;
+}
 
 export function createSampler(vocabSize: number, temperature = 0, topP = 0.9, seed = 1): Sampler {
   let state = BigInt.asUintN(64, BigInt(seed));
@@ -21,25 +23,44 @@ export function createSampler(vocabSize: number, temperature = 0, topP = 0.9, se
         return best;
       }
       let max = -Infinity;
-      for (let i = 0; i < vocabSize; i++) { probs[i] = logits[i]! / temperature; if (probs[i]! > max) max = probs[i]!; }
+      for (let i = 0; i < vocabSize; i++) {
+        probs[i] = logits[i]! / temperature;
+        if (probs[i]! > max) max = probs[i]!;
+      }
       let sum = 0;
-      for (let i = 0; i < vocabSize; i++) { probs[i] = Math.exp(probs[i]! - max); sum += probs[i]!; }
+      for (let i = 0; i < vocabSize; i++) {
+        probs[i] = Math.exp(probs[i]! - max);
+        sum += probs[i]!;
+      }
       for (let i = 0; i < vocabSize; i++) probs[i] = probs[i]! / sum;
       const coin = randomF32();
       if (topP <= 0 || topP >= 1) {
         let cdf = 0;
-        for (let i = 0; i < vocabSize; i++) { cdf += probs[i]!; if (coin < cdf) return i; }
+        for (let i = 0; i < vocabSize; i++) {
+          cdf += probs[i]!;
+          if (coin < cdf) return i;
+        }
         return vocabSize - 1;
       }
       const cutoff = (1 - topP) / (vocabSize - 1);
       const cand: { i: number; p: number }[] = [];
       for (let i = 0; i < vocabSize; i++) if (probs[i]! >= cutoff) cand.push({ i, p: probs[i]! });
       cand.sort((a, b) => b.p - a.p);
-      let cum = 0, last = cand.length - 1;
-      for (let i = 0; i < cand.length; i++) { cum += cand[i]!.p; if (cum > topP) { last = i; break; } }
+      let cum = 0,
+        last = cand.length - 1;
+      for (let i = 0; i < cand.length; i++) {
+        cum += cand[i]!.p;
+        if (cum > topP) {
+          last = i;
+          break;
+        }
+      }
       const r = coin * cum;
       let cdf = 0;
-      for (let i = 0; i <= last; i++) { cdf += cand[i]!.p; if (r < cdf) return cand[i]!.i; }
+      for (let i = 0; i <= last; i++) {
+        cdf += cand[i]!.p;
+        if (r < cdf) return cand[i]!.i;
+      }
       return cand[last]!.i;
     },
   };

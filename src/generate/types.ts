@@ -27,7 +27,10 @@ export interface GeneratorTimings {
 }
 
 /** One turn of a conversation. */
-export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
 
 export interface Generator {
   readonly contextLength: number;

@@ -25,13 +25,19 @@ export function mapWebLlmError(e: unknown, modelId: string): WeftError {
     return make('GPU_OUT_OF_MEMORY', `${modelId} does not fit in this GPU's memory (${message}). Choose a smaller (more quantised) model.`);
   }
   if (/IntegrityError/.test(kind) || /integrity verification failed/i.test(message)) {
-    return make('CHECKSUM_MISMATCH', `A file of ${modelId} does not match the hash given in model.integrity (${message}); nothing of it was used. Check the hash, or the file's source.`);
+    return make(
+      'CHECKSUM_MISMATCH',
+      `A file of ${modelId} does not match the hash given in model.integrity (${message}); nothing of it was used. Check the hash, or the file's source.`,
+    );
   }
   if (/ModelNotFound|UnsupportedModelId/.test(kind) || /cannot find model record|not found in appConfig|model_id/i.test(message)) {
     return make('UNKNOWN_MODEL', `'${modelId}' is not a WebLLM model id (${message}). Use an id from WebLLM's prebuilt list or pass a custom model record.`);
   }
   if (/Failed to fetch|NetworkError|fetch|HTTP|404|403|ERR_|Load failed|TypeError/i.test(`${message} ${kind}`)) {
-    return make('MODEL_UNREACHABLE', `The files of ${modelId} could not be downloaded (${message}). Check the model URL and the network; once cached, models load offline.`);
+    return make(
+      'MODEL_UNREACHABLE',
+      `The files of ${modelId} could not be downloaded (${message}). Check the model URL and the network; once cached, models load offline.`,
+    );
   }
   return make('GENERATION_FAILED', `WebLLM failed running ${modelId}: ${message}.`);
 }

@@ -62,7 +62,10 @@ export function modelFolderUrl(record: WebLlmModelRecord): string {
 /** One file: WebLLM's cached copy when its backend is the Cache API and it has one, else the network. */
 async function readFile(url: string, scope: string, what: string, opts: ModelFileOptions): Promise<ArrayBuffer> {
   if ((opts.cacheBackend ?? 'cache') === 'cache' && typeof caches !== 'undefined') {
-    const hit = await caches.open(scope).then((c) => c.match(url)).catch(() => undefined);
+    const hit = await caches
+      .open(scope)
+      .then((c) => c.match(url))
+      .catch(() => undefined);
     if (hit) return hit.arrayBuffer();
   }
   let res: Response;
@@ -70,9 +73,17 @@ async function readFile(url: string, scope: string, what: string, opts: ModelFil
     res = await fetch(url, opts.signal ? { signal: opts.signal } : {});
   } catch (e) {
     if (opts.signal?.aborted) throw new WeftError('ABORTED', `Loading ${what} was aborted.`, { cause: e });
-    throw new WeftError('MODEL_UNREACHABLE', `The model's ${what} could not be downloaded from ${url} (${(e as Error).message}). Check the model URL and the network; once WebLLM has cached the model, it loads offline.`, { cause: e });
+    throw new WeftError(
+      'MODEL_UNREACHABLE',
+      `The model's ${what} could not be downloaded from ${url} (${(e as Error).message}). Check the model URL and the network; once WebLLM has cached the model, it loads offline.`,
+      { cause: e },
+    );
   }
-  if (!res.ok) throw new WeftError('MODEL_UNREACHABLE', `Downloading the model's ${what} from ${url} failed with HTTP ${res.status}. Check the model URL (a record's \`model\` is the folder that holds mlc-chat-config.json).`);
+  if (!res.ok)
+    throw new WeftError(
+      'MODEL_UNREACHABLE',
+      `Downloading the model's ${what} from ${url} failed with HTTP ${res.status}. Check the model URL (a record's \`model\` is the folder that holds mlc-chat-config.json).`,
+    );
   return res.arrayBuffer();
 }
 
@@ -93,7 +104,9 @@ export async function loadChatConfig(record: WebLlmModelRecord, chatOptions: obj
   let name = 'mlc-chat-config.json';
   if (record.model_manifest !== undefined) {
     // A model with a package manifest may name its chat config there (resolveModelPackageResourceURLs).
-    const manifest = parse(await readFile(new URL(record.model_manifest, folder).href, 'webllm/config', 'package manifest', opts), 'package manifest') as { chat_config?: unknown };
+    const manifest = parse(await readFile(new URL(record.model_manifest, folder).href, 'webllm/config', 'package manifest', opts), 'package manifest') as {
+      chat_config?: unknown;
+    };
     if (typeof manifest.chat_config === 'string') name = manifest.chat_config;
   }
   const file = parse(await readFile(new URL(name, folder).href, 'webllm/config', name, opts), name) as Partial<WebLlmChatConfig>;
@@ -109,7 +122,10 @@ export async function loadChatConfig(record: WebLlmModelRecord, chatOptions: obj
 export async function loadTokenizerJson(record: WebLlmModelRecord, config: WebLlmChatConfig, opts: ModelFileOptions): Promise<ArrayBuffer> {
   const files = config.tokenizer_files ?? ['tokenizer.json'];
   if (!files.includes('tokenizer.json')) {
-    throw new WeftError('INVALID_MODEL', `${record.model_id} ships its tokenizer only as ${files.join(', ') || 'nothing'}; Weft reads tokenizer.json (recompile the model with MLC, or pass modelFiles.tokenizer).`);
+    throw new WeftError(
+      'INVALID_MODEL',
+      `${record.model_id} ships its tokenizer only as ${files.join(', ') || 'nothing'}; Weft reads tokenizer.json (recompile the model with MLC, or pass modelFiles.tokenizer).`,
+    );
   }
   return readFile(new URL('tokenizer.json', modelFolderUrl(record)).href, 'webllm/model', 'tokenizer.json', opts);
 }

@@ -38,9 +38,11 @@ const sepOr = (sep: string | undefined) => (sep || sep === '' ? sep : ': ');
  * override_system_message does).
  */
 export function renderConversation(template: WebLlmConvTemplate, messages: readonly ChatMessage[]): string {
-  if (template.seps.length === 0) throw new WeftError('INVALID_MODEL', 'The model\'s conv_template has no seps; its mlc-chat-config.json is not a WebLLM chat config.');
+  if (template.seps.length === 0)
+    throw new WeftError('INVALID_MODEL', "The model's conv_template has no seps; its mlc-chat-config.json is not a WebLLM chat config.");
   const misplaced = messages.findIndex((m, i) => m.role === 'system' && i > 0);
-  if (misplaced > 0) throw new WeftError('INVALID_INPUT', `A system message may only be the first message; message ${misplaced} is one. Put the system prompt first.`);
+  if (misplaced > 0)
+    throw new WeftError('INVALID_INPUT', `A system message may only be the first message; message ${misplaced} is one. Put the system prompt first.`);
   const system = messages[0]?.role === 'system' ? messages[0] : undefined;
   const systemMessage = system ? system.content : template.system_message;
   const turns = system ? messages.slice(1) : messages;
@@ -57,6 +59,6 @@ export function renderConversation(template: WebLlmConvTemplate, messages: reado
     out += prefix + content + template.seps[i % template.seps.length]!;
   });
   const assistant = template.roles.assistant;
-  if (assistant === undefined) throw new WeftError('INVALID_MODEL', 'The model\'s conversation template has no assistant role.');
+  if (assistant === undefined) throw new WeftError('INVALID_MODEL', "The model's conversation template has no assistant role.");
   return out + assistant + sepOr(template.role_empty_sep);
 }

@@ -19,8 +19,12 @@ export function tokenizerFromJson(source: object | ArrayBuffer | string): WebLlm
   let json: object;
   let tok: Tokenizer;
   try {
-    json = source instanceof ArrayBuffer ? JSON.parse(new TextDecoder().decode(source)) as object
-      : typeof source === 'string' ? JSON.parse(source) as object : source;
+    json =
+      source instanceof ArrayBuffer
+        ? (JSON.parse(new TextDecoder().decode(source)) as object)
+        : typeof source === 'string'
+          ? (JSON.parse(source) as object)
+          : source;
     // WebLLM's tokenizers (Hugging Face's Rust library) leave spaces as decoded; the JS port
     // would "clean up" ' .' into '.' by default, and the pieces would not add up to the text.
     tok = new Tokenizer(json, { clean_up_tokenization_spaces: false });
@@ -56,7 +60,8 @@ export interface Detokenizer {
 export function createDetokenizer(tokenizer: WebLlmTokenizer, context: readonly number[]): Detokenizer {
   const ids = context.slice(-SEED);
   const seed = ids.length;
-  let prefix = 0, read = seed;
+  let prefix = 0,
+    read = seed;
   let text = '';
   return {
     push(token) {
@@ -70,9 +75,17 @@ export function createDetokenizer(tokenizer: WebLlmTokenizer, context: readonly 
       text += piece;
       return piece;
     },
-    get tokens() { return ids.slice(seed, read); },
-    get count() { return ids.length - seed; },
-    get text() { return text; },
-    dropHeld() { ids.length = read; },
+    get tokens() {
+      return ids.slice(seed, read);
+    },
+    get count() {
+      return ids.length - seed;
+    },
+    get text() {
+      return text;
+    },
+    dropHeld() {
+      ids.length = read;
+    },
   };
 }

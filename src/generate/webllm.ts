@@ -26,7 +26,14 @@ import { WeftError } from '../errors.js';
 import { mapWebLlmError } from './webllm-errors.js';
 import { createSerialQueue } from '../util/serial-queue.js';
 import { createSampler, type Sampler } from './sampler.js';
-import { loadChatConfig, loadTokenizerJson, type WebLlmCacheBackend, type WebLlmChatConfig, type WebLlmIntegrity, type WebLlmModelRecord } from './webllm-files.js';
+import {
+  loadChatConfig,
+  loadTokenizerJson,
+  type WebLlmCacheBackend,
+  type WebLlmChatConfig,
+  type WebLlmIntegrity,
+  type WebLlmModelRecord,
+} from './webllm-files.js';
 import { renderConversation, type WebLlmConvTemplate } from './webllm-template.js';
 import { createDetokenizer, tokenizerFromJson, type Detokenizer, type WebLlmTokenizer } from './webllm-tokenizer.js';
 import type { ChatMessage, GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
@@ -67,15 +74,30 @@ export function createWebLlmSampler(): WebLlmSampler {
   return {
     processor: {
       // WebLLM hands over a copy (Tensor.toArray), so keeping it is safe.
-      processLogits(logits) { seen = logits; return logits; },
-      processSampledToken() { /* Weft samples by itself */ },
-      resetState() { seen = undefined; },
+      processLogits(logits) {
+        seen = logits;
+        return logits;
+      },
+      processSampledToken() {
+        /* Weft samples by itself */
+      },
+      resetState() {
+        seen = undefined;
+      },
     },
-    takeLogits() { const l = seen; seen = undefined; return l; },
+    takeLogits() {
+      const l = seen;
+      seen = undefined;
+      return l;
+    },
   };
 }
 
-export interface WebLlmInitReport { progress: number; timeElapsed: number; text: string }
+export interface WebLlmInitReport {
+  progress: number;
+  timeElapsed: number;
+  text: string;
+}
 
 export interface WebLlmEngineConfig {
   initProgressCallback?: (r: WebLlmInitReport) => void;
@@ -148,21 +170,33 @@ async function defaultFactory(): Promise<WebLlmEngineFactory> {
 }
 
 /** The model's id and record: a custom one, or WebLLM's prebuilt entry. */
-async function resolveModel(model: WebLlmModel | undefined, engine: WebLlmEngineLike | undefined): Promise<{ modelId: string; record: WebLlmModelRecord; custom: boolean }> {
+async function resolveModel(
+  model: WebLlmModel | undefined,
+  engine: WebLlmEngineLike | undefined,
+): Promise<{ modelId: string; record: WebLlmModelRecord; custom: boolean }> {
   if (model?.record) {
     const modelId = model.record.modelId ?? model.record.model;
-    const record = { model: model.record.model, model_id: modelId, model_lib: model.record.modelLib, ...(model.integrity ? { integrity: model.integrity } : {}) };
+    const record = {
+      model: model.record.model,
+      model_id: modelId,
+      model_lib: model.record.modelLib,
+      ...(model.integrity ? { integrity: model.integrity } : {}),
+    };
     return { modelId, record, custom: true };
   }
   const modelId = model?.id ?? engine?.modelId?.[0];
   if (!modelId) {
-    throw new WeftError('INVALID_OPTION', engine
-      ? 'Pass model.id (the WebLLM prebuilt id the engine has loaded) or model.record ({ model, modelLib }) with the engine.'
-      : 'Pass model.id (a WebLLM prebuilt model id) or model.record ({ model, modelLib }).');
+    throw new WeftError(
+      'INVALID_OPTION',
+      engine
+        ? 'Pass model.id (the WebLLM prebuilt id the engine has loaded) or model.record ({ model, modelLib }) with the engine.'
+        : 'Pass model.id (a WebLLM prebuilt model id) or model.record ({ model, modelLib }).',
+    );
   }
   const { prebuiltAppConfig } = await import('@mlc-ai/web-llm');
   const record = prebuiltAppConfig.model_list.find((r) => r.model_id === modelId);
-  if (!record) throw new WeftError('UNKNOWN_MODEL', `'${modelId}' is not in WebLLM's prebuilt model list. Use a prebuilt id, or pass model.record ({ model, modelLib }).`);
+  if (!record)
+    throw new WeftError('UNKNOWN_MODEL', `'${modelId}' is not in WebLLM's prebuilt model list. Use a prebuilt id, or pass model.record ({ model, modelLib }).`);
   // A prebuilt record with hashes is a record of the app's own (WebLLM reads integrity from the record).
   if (model?.integrity) return { modelId, record: { ...(record as WebLlmModelRecord), integrity: model.integrity }, custom: true };
   return { modelId, record: record as WebLlmModelRecord, custom: false };
@@ -171,7 +205,8 @@ async function resolveModel(model: WebLlmModel | undefined, engine: WebLlmEngine
 const hasSettings = (s: SamplingOptions | undefined) => s !== undefined && (s.temperature !== undefined || s.topP !== undefined || s.seed !== undefined);
 
 export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Promise<WebLlmGenerator> {
-  if (options.engine && options.engineFactory) throw new WeftError('INVALID_OPTION', 'Pass either engine (an engine you loaded) or engineFactory (how Weft loads one), not both.');
+  if (options.engine && options.engineFactory)
+    throw new WeftError('INVALID_OPTION', 'Pass either engine (an engine you loaded) or engineFactory (how Weft loads one), not both.');
   const { modelId, record, custom } = await resolveModel(options.model, options.engine);
   const brought = options.engine;
   const sampler = brought ? options.sampler : createWebLlmSampler();
@@ -185,31 +220,56 @@ export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Pr
   try {
     let engine = brought;
     if (!engine) {
-      const factory = options.engineFactory ?? await defaultFactory();
-      const appConfig = custom || options.cacheBackend
-        ? { model_list: custom ? [record] : (await import('@mlc-ai/web-llm')).prebuiltAppConfig.model_list as WebLlmModelRecord[], ...(options.cacheBackend ? { cacheBackend: options.cacheBackend } : {}) }
-        : undefined;
+      const factory = options.engineFactory ?? (await defaultFactory());
+      const appConfig =
+        custom || options.cacheBackend
+          ? {
+              model_list: custom ? [record] : ((await import('@mlc-ai/web-llm')).prebuiltAppConfig.model_list as WebLlmModelRecord[]),
+              ...(options.cacheBackend ? { cacheBackend: options.cacheBackend } : {}),
+            }
+          : undefined;
       if (options.signal?.aborted) throw aborted();
-      const loading = factory(modelId, {
-        initProgressCallback: (r) => options.onProgress?.({ status: 'init', done: Math.round(r.progress * 1000), total: 1000, text: r.text }),
-        ...(appConfig ? { appConfig } : {}),
-        logitProcessorRegistry: new Map([[modelId, sampler!.processor]]),
-      }, Object.keys(chatOptions).length > 0 ? chatOptions : undefined);
-      engine = await (options.signal ? Promise.race([loading, new Promise<never>((_, reject) => {
-        const fail = () => {
-          reject(aborted());
-          // The load goes on inside WebLLM: unload whatever it ends with.
-          loading.then((e) => e.unload()).catch(() => undefined);
-        };
-        if (options.signal!.aborted) fail(); else options.signal!.addEventListener('abort', fail, { once: true });
-      })]) : loading);
+      const loading = factory(
+        modelId,
+        {
+          initProgressCallback: (r) => options.onProgress?.({ status: 'init', done: Math.round(r.progress * 1000), total: 1000, text: r.text }),
+          ...(appConfig ? { appConfig } : {}),
+          logitProcessorRegistry: new Map([[modelId, sampler!.processor]]),
+        },
+        Object.keys(chatOptions).length > 0 ? chatOptions : undefined,
+      );
+      engine = await (options.signal
+        ? Promise.race([
+            loading,
+            new Promise<never>((_, reject) => {
+              const fail = () => {
+                reject(aborted());
+                // The load goes on inside WebLLM: unload whatever it ends with.
+                loading.then((e) => e.unload()).catch(() => undefined);
+              };
+              if (options.signal!.aborted) fail();
+              else options.signal!.addEventListener('abort', fail, { once: true });
+            }),
+          ])
+        : loading);
     }
     try {
       // Read once the model is loaded: WebLLM has cached both files by then (no second download).
-      const config = options.modelFiles?.chatConfig ? { ...options.modelFiles.chatConfig, ...chatOptions } : await loadChatConfig(record, chatOptions, fileOpts);
-      const tokenizer = tokenizerFromJson(options.modelFiles?.tokenizer ?? await loadTokenizerJson(record, config, fileOpts));
+      const config = options.modelFiles?.chatConfig
+        ? { ...options.modelFiles.chatConfig, ...chatOptions }
+        : await loadChatConfig(record, chatOptions, fileOpts);
+      const tokenizer = tokenizerFromJson(options.modelFiles?.tokenizer ?? (await loadTokenizerJson(record, config, fileOpts)));
       options.onProgress?.({ status: 'ready' });
-      return createGenerator({ engine, owns: !brought, modelId, config, tokenizer, sampler, sampling: options.sampling ?? {}, maxTokens: options.maxTokens ?? Infinity });
+      return createGenerator({
+        engine,
+        owns: !brought,
+        modelId,
+        config,
+        tokenizer,
+        sampler,
+        sampling: options.sampling ?? {},
+        maxTokens: options.maxTokens ?? Infinity,
+      });
     } catch (e) {
       if (!brought) await engine.unload().catch(() => undefined);
       throw e;
@@ -220,7 +280,10 @@ export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Pr
 }
 
 function samplingRefused(modelId: string): WeftError {
-  return new WeftError('INVALID_OPTION', `This engine samples ${modelId} with its own chat config, so Weft cannot set temperature, topP or seed. Create the engine with logitProcessorRegistry: new Map([['${modelId}', sampler.processor]]) for a sampler from createWebLlmSampler(), and pass that sampler with the engine; or load the model with the ChatOptions you want (temperature, top_p).`);
+  return new WeftError(
+    'INVALID_OPTION',
+    `This engine samples ${modelId} with its own chat config, so Weft cannot set temperature, topP or seed. Create the engine with logitProcessorRegistry: new Map([['${modelId}', sampler.processor]]) for a sampler from createWebLlmSampler(), and pass that sampler with the engine; or load the model with the ChatOptions you want (temperature, top_p).`,
+  );
 }
 
 interface GeneratorParts {
@@ -243,7 +306,8 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
   const stopTokens = template.stop_token_ids ?? [];
   const stops = new Set(stopTokens);
   const stopStrings = (template.stop_str ?? []).filter((s) => s !== '');
-  const contextLength = (config.context_window_size ?? -1) > 0 ? config.context_window_size! : (config.sliding_window_size ?? -1) > 0 ? config.sliding_window_size! : 4096;
+  const contextLength =
+    (config.context_window_size ?? -1) > 0 ? config.context_window_size! : (config.sliding_window_size ?? -1) > 0 ? config.sliding_window_size! : 4096;
   const chunk = Math.max(1, config.prefill_chunk_size ?? 2048);
   const vocabSize = config.vocab_size;
 
@@ -261,7 +325,8 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
   let sampling = p.sampling;
   let draw: Sampler | undefined;
   const decodeMs: number[] = [];
-  let prefillTokens = 0, prefillMs = 0;
+  let prefillTokens = 0,
+    prefillMs = 0;
 
   // Engine calls run one at a time, in the order they were asked for.
   const engineCalls = createSerialQueue();
@@ -279,7 +344,11 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
   };
   const clean = async () => {
     if (!dirty) return;
-    try { await engine.resetChat(false, modelId); } catch (e) { throw mapWebLlmError(e, modelId); }
+    try {
+      await engine.resetChat(false, modelId);
+    } catch (e) {
+      throw mapWebLlmError(e, modelId);
+    }
     dirty = false;
   };
 
@@ -297,7 +366,10 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
     if (p.sampler) {
       logits = p.sampler.takeLogits();
       if (!logits) {
-        throw new WeftError('INVALID_OPTION', `The sampler's processor was not called for ${modelId}: register sampler.processor for '${modelId}' in the engine's logitProcessorRegistry before the model is loaded (WebLLM reads it in reload()).`);
+        throw new WeftError(
+          'INVALID_OPTION',
+          `The sampler's processor was not called for ${modelId}: register sampler.processor for '${modelId}' in the engine's logitProcessorRegistry before the model is loaded (WebLLM reads it in reload()).`,
+        );
       }
     }
   };
@@ -314,7 +386,9 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
     sampledBy: p.sampler ? 'weft' : 'engine',
     stopTokens,
     contextLength,
-    get position() { return position; },
+    get position() {
+      return position;
+    },
 
     prefill(prompt, opts = {}) {
       return serial(async () => {
@@ -342,9 +416,15 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
         }
         if (opts.bos ?? atStart) ids = [...prefix, ...ids];
         if (position + ids.length > contextLength) {
-          throw new WeftError('CONTEXT_FULL', `The prompt needs ${ids.length} tokens but only ${contextLength - position} of the ${contextLength}-token context are left.`);
+          throw new WeftError(
+            'CONTEXT_FULL',
+            `The prompt needs ${ids.length} tokens but only ${contextLength - position} of the ${contextLength}-token context are left.`,
+          );
         }
-        if (ids.length === 0) { answer = previous; return; }
+        if (ids.length === 0) {
+          answer = previous;
+          return;
+        }
         const t0 = performance.now();
         for (let i = 0; i < ids.length; i += chunk) {
           if (opts.signal?.aborted) throw new WeftError('ABORTED', 'Prefill was aborted; the context holds the tokens fed so far.');
@@ -353,14 +433,20 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
         prefillTokens += ids.length;
         prefillMs += performance.now() - t0;
         ended = false;
-        if (continues) { previous!.dropHeld(); answer = previous; } else answer = createDetokenizer(tokenizer, ids);
+        if (continues) {
+          previous!.dropHeld();
+          answer = previous;
+        } else answer = createDetokenizer(tokenizer, ids);
       });
     },
 
     step() {
       return serial(async (): Promise<GeneratedToken> => {
         alive();
-        if (interrupted) { interrupted = false; return DONE; }
+        if (interrupted) {
+          interrupted = false;
+          return DONE;
+        }
         if (ended) return DONE;
         await clean();
         if (position === 0) {
@@ -370,10 +456,16 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
           answer = createDetokenizer(tokenizer, prefix);
         }
         answer ??= createDetokenizer(tokenizer, []);
-        if (answer.count >= p.maxTokens) { ended = true; return DONE; }
+        if (answer.count >= p.maxTokens) {
+          ended = true;
+          return DONE;
+        }
         const t0 = performance.now();
         const token = next();
-        if (stops.has(token) || position >= contextLength) { ended = true; return { token, piece: '', done: true }; }
+        if (stops.has(token) || position >= contextLength) {
+          ended = true;
+          return { token, piece: '', done: true };
+        }
         await forward([token], false);
         decodeMs.push(performance.now() - t0);
         let piece = answer.push(token);
@@ -381,8 +473,16 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
           // A stop string ends the answer where it starts (WebLLM's processNextToken cuts its message there).
           const text = answer.text;
           const from = text.length - piece.length;
-          const at = Math.min(...stopStrings.map((s) => { const i = text.indexOf(s, Math.max(0, from - s.length + 1)); return i < 0 ? Infinity : i; }));
-          if (at !== Infinity) { ended = true; piece = at > from ? text.slice(from, at) : ''; }
+          const at = Math.min(
+            ...stopStrings.map((s) => {
+              const i = text.indexOf(s, Math.max(0, from - s.length + 1));
+              return i < 0 ? Infinity : i;
+            }),
+          );
+          if (at !== Infinity) {
+            ended = true;
+            piece = at > from ? text.slice(from, at) : '';
+          }
         }
         return { token, piece, done: false };
       });
@@ -397,7 +497,10 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
       interrupted = false;
       empty();
       // Again once a step still running has ended; resetChat's failure shows at the next prefill or step.
-      void serial(async () => { empty(); await clean(); }).catch(() => undefined);
+      void serial(async () => {
+        empty();
+        await clean();
+      }).catch(() => undefined);
     },
 
     encode: (text) => tokenizer.encode(text),
@@ -405,13 +508,21 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
     formatChat: (messages: readonly ChatMessage[]) => renderConversation(template, messages),
 
     setSampling(s) {
-      if (!p.sampler) { if (hasSettings(s)) throw samplingRefused(modelId); return; }
+      if (!p.sampler) {
+        if (hasSettings(s)) throw samplingRefused(modelId);
+        return;
+      }
       sampling = s;
       draw = undefined;
     },
 
     timings(): GeneratorTimings {
-      return { prefillTokensPerSecond: prefillMs > 0 ? (prefillTokens / prefillMs) * 1000 : 0, decodeMsMedian: percentile(decodeMs, 0.5), decodeMsP99: percentile(decodeMs, 0.99), steps: decodeMs.length };
+      return {
+        prefillTokensPerSecond: prefillMs > 0 ? (prefillTokens / prefillMs) * 1000 : 0,
+        decodeMsMedian: percentile(decodeMs, 0.5),
+        decodeMsP99: percentile(decodeMs, 0.99),
+        steps: decodeMs.length,
+      };
     },
 
     destroy() {

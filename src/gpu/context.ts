@@ -7,9 +7,15 @@ import { WeftError } from '../errors.js';
 
 /** The device limits a user of a shared device may need above WebGPU's defaults. */
 export type GpuLimitName =
-  | 'maxStorageBufferBindingSize' | 'maxBufferSize' | 'maxComputeWorkgroupStorageSize'
-  | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxComputeWorkgroupSizeY'
-  | 'maxComputeWorkgroupSizeZ' | 'maxComputeWorkgroupsPerDimension' | 'maxStorageBuffersPerShaderStage'
+  | 'maxStorageBufferBindingSize'
+  | 'maxBufferSize'
+  | 'maxComputeWorkgroupStorageSize'
+  | 'maxComputeInvocationsPerWorkgroup'
+  | 'maxComputeWorkgroupSizeX'
+  | 'maxComputeWorkgroupSizeY'
+  | 'maxComputeWorkgroupSizeZ'
+  | 'maxComputeWorkgroupsPerDimension'
+  | 'maxStorageBuffersPerShaderStage'
   | 'maxBindGroups';
 
 /** What one user of a device asks of it. A device is requested with the union of its users' needs. */
@@ -23,8 +29,12 @@ export interface GpuNeeds {
 }
 
 const SEARCH_LIMITS: readonly GpuLimitName[] = [
-  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupsPerDimension',
   'maxStorageBuffersPerShaderStage',
 ];
 
@@ -43,14 +53,27 @@ export const GPU_NEEDS = {
   reference: { limits: ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension'] },
   onnxruntime: {
     limits: [
-      'maxBindGroups', 'maxStorageBuffersPerShaderStage', 'maxStorageBufferBindingSize', 'maxBufferSize',
-      'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
-      'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension',
+      'maxBindGroups',
+      'maxStorageBuffersPerShaderStage',
+      'maxStorageBufferBindingSize',
+      'maxBufferSize',
+      'maxComputeWorkgroupStorageSize',
+      'maxComputeInvocationsPerWorkgroup',
+      'maxComputeWorkgroupSizeX',
+      'maxComputeWorkgroupSizeY',
+      'maxComputeWorkgroupSizeZ',
+      'maxComputeWorkgroupsPerDimension',
     ],
     features: ['shader-f16', 'subgroups', 'subgroup-size-control', 'timestamp-query', 'chromium-experimental-subgroup-matrix'],
   },
   webllm: {
-    limits: ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage', 'maxComputeInvocationsPerWorkgroup'],
+    limits: [
+      'maxBufferSize',
+      'maxStorageBufferBindingSize',
+      'maxComputeWorkgroupStorageSize',
+      'maxStorageBuffersPerShaderStage',
+      'maxComputeInvocationsPerWorkgroup',
+    ],
     features: ['shader-f16', 'subgroups'],
     minLimits: { maxComputeWorkgroupStorageSize: 32 << 10, maxStorageBuffersPerShaderStage: 10 },
   },
@@ -173,7 +196,12 @@ async function gpuFailure(ctx: GpuContext, error: unknown, what: string): Promis
   if (!ctx.lostError) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     // The context's own handler on device.lost was registered first, so it has run when this resumes.
-    await Promise.race([ctx.device.lost, new Promise((r) => { timer = setTimeout(r, LOSS_GRACE_MS); })]);
+    await Promise.race([
+      ctx.device.lost,
+      new Promise((r) => {
+        timer = setTimeout(r, LOSS_GRACE_MS);
+      }),
+    ]);
     clearTimeout(timer);
   }
   try {
@@ -181,7 +209,11 @@ async function gpuFailure(ctx: GpuContext, error: unknown, what: string): Promis
   } catch (e) {
     return e as WeftError;
   }
-  return new WeftError('GPU_ERROR', `${what} failed on the GPU: ${(error as Error)?.message ?? String(error)}. Retry; if it keeps failing, create a new GPU context.`, { cause: error });
+  return new WeftError(
+    'GPU_ERROR',
+    `${what} failed on the GPU: ${(error as Error)?.message ?? String(error)}. Retry; if it keeps failing, create a new GPU context.`,
+    { cause: error },
+  );
 }
 
 /** Awaits a GPU promise; its failure becomes a WeftError (see gpuFailure), and so does a loss it resolved through. */
@@ -205,7 +237,11 @@ function checkMinLimits(limits: GPUSupportedLimits, needs: readonly GpuNeeds[], 
     }
   }
   if (short.length > 0) {
-    throw new WeftError('DEVICE_LIMIT', `${what} is below what its users need (${short.join(', ')}). Use a GPU (or browser) with higher limits, or leave out the user that needs them.`, { details: { short } });
+    throw new WeftError(
+      'DEVICE_LIMIT',
+      `${what} is below what its users need (${short.join(', ')}). Use a GPU (or browser) with higher limits, or leave out the user that needs them.`,
+      { details: { short } },
+    );
   }
 }
 
@@ -228,13 +264,17 @@ export async function createGpuContext(options: GpuContextOptions = {}): Promise
   }
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
-    throw new WeftError('WEBGPU_UNAVAILABLE',
-      'WebGPU is not available in this environment. Use a browser with WebGPU enabled (Chrome/Edge 113+, a secure https or localhost page) or pass a GPUDevice.');
+    throw new WeftError(
+      'WEBGPU_UNAVAILABLE',
+      'WebGPU is not available in this environment. Use a browser with WebGPU enabled (Chrome/Edge 113+, a secure https or localhost page) or pass a GPUDevice.',
+    );
   }
   const adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {});
   if (!adapter) {
-    throw new WeftError('NO_ADAPTER',
-      'No WebGPU adapter was found. Update the GPU driver or enable WebGPU in the browser settings (chrome://gpu tells why it is disabled).');
+    throw new WeftError(
+      'NO_ADAPTER',
+      'No WebGPU adapter was found. Update the GPU driver or enable WebGPU in the browser settings (chrome://gpu tells why it is disabled).',
+    );
   }
   checkMinLimits(adapter.limits, needs, 'This GPU adapter');
   const device = await adapter.requestDevice(deviceRequest(adapter, needs));
@@ -271,12 +311,16 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
   let lostError: WeftError | undefined;
   let destroyed = false;
 
-  const emit = (e: WeftError) => { for (const l of listeners) l(e); };
+  const emit = (e: WeftError) => {
+    for (const l of listeners) l(e);
+  };
   void device.lost.then((info) => {
     if (destroyed && info.reason === 'destroyed') return;
-    lostError = new WeftError('DEVICE_LOST',
+    lostError = new WeftError(
+      'DEVICE_LOST',
       `The GPU device was lost (${info.reason}: ${info.message}). Create a new index on a new device; data kept in IndexedDB is safe.`,
-      { details: { reason: info.reason } });
+      { details: { reason: info.reason } },
+    );
     emit(lostError);
   });
   const onUncaptured = (ev: GPUUncapturedErrorEvent) => {
@@ -285,9 +329,17 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
   device.addEventListener('uncapturederror', onUncaptured);
 
   const ctx: GpuContext = {
-    device, limits, maxShardBytes, ownsDevice, scanWorkgroupSize,
-    get liveBytes() { return liveBytes; },
-    get lostError() { return lostError; },
+    device,
+    limits,
+    maxShardBytes,
+    ownsDevice,
+    scanWorkgroupSize,
+    get liveBytes() {
+      return liveBytes;
+    },
+    get lostError() {
+      return lostError;
+    },
     createBuffer(desc) {
       ctx.check();
       const buffer = device.createBuffer(desc);
@@ -305,10 +357,16 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
     },
     pipeline(key, build) {
       let p = pipelines.get(key);
-      if (!p) { p = build(); pipelines.set(key, p); }
+      if (!p) {
+        p = build();
+        pipelines.set(key, p);
+      }
       return p;
     },
-    onError(listener) { listeners.add(listener); return () => listeners.delete(listener); },
+    onError(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     check() {
       if (lostError) throw lostError;
       if (destroyed) throw new WeftError('DESTROYED', 'This GPU context was destroyed; create a new one.');

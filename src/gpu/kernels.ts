@@ -10,15 +10,24 @@ const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
 
 function shaderModule(ctx: GpuContext, name: string, code: string): GPUShaderModule {
   let m = modules.get(ctx.device);
-  if (!m) { m = new Map(); modules.set(ctx.device, m); }
+  if (!m) {
+    m = new Map();
+    modules.set(ctx.device, m);
+  }
   let mod = m.get(name);
-  if (!mod) { mod = ctx.device.createShaderModule({ label: `weft.${name}`, code }); m.set(name, mod); }
+  if (!mod) {
+    mod = ctx.device.createShaderModule({ label: `weft.${name}`, code });
+    m.set(name, mod);
+  }
   return mod;
 }
 
 export function bindGroupLayout(ctx: GpuContext, name: string, kinds: readonly BindingKind[]): GPUBindGroupLayout {
   let m = layouts.get(ctx.device);
-  if (!m) { m = new Map(); layouts.set(ctx.device, m); }
+  if (!m) {
+    m = new Map();
+    layouts.set(ctx.device, m);
+  }
   let l = m.get(name);
   if (!l) {
     l = ctx.device.createBindGroupLayout({
@@ -42,18 +51,23 @@ export interface Kernel {
 /** A compute pipeline for `code`, specialised by `constants` (override values), cached per context. */
 export function kernel(ctx: GpuContext, name: string, code: string, kinds: readonly BindingKind[], constants: Record<string, number>): Kernel {
   const layout = bindGroupLayout(ctx, name, kinds);
-  const key = `${name}|${Object.entries(constants).map(([k, v]) => `${k}=${v}`).join(',')}`;
-  const pipeline = ctx.pipeline(key, () => ctx.device.createComputePipeline({
-    label: `weft.${key}`,
-    layout: ctx.device.createPipelineLayout({ label: `weft.${name}.pipelineLayout`, bindGroupLayouts: [layout] }),
-    compute: { module: shaderModule(ctx, name, code), entryPoint: 'main', constants },
-  }));
+  const key = `${name}|${Object.entries(constants)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`;
+  const pipeline = ctx.pipeline(key, () =>
+    ctx.device.createComputePipeline({
+      label: `weft.${key}`,
+      layout: ctx.device.createPipelineLayout({ label: `weft.${name}.pipelineLayout`, bindGroupLayouts: [layout] }),
+      compute: { module: shaderModule(ctx, name, code), entryPoint: 'main', constants },
+    }),
+  );
   return { pipeline, layout };
 }
 
 export function bindGroup(ctx: GpuContext, k: Kernel, label: string, buffers: readonly GPUBuffer[]): GPUBindGroup {
   return ctx.device.createBindGroup({
-    label, layout: k.layout,
+    label,
+    layout: k.layout,
     entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
 }
@@ -84,7 +98,11 @@ export function uniformU32(ctx: GpuContext, label: string, values: readonly numb
 }
 
 export function storageBuffer(ctx: GpuContext, label: string, bytes: number): GPUBuffer {
-  return ctx.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  return ctx.createBuffer({
+    label,
+    size: Math.max(16, Math.ceil(bytes / 16) * 16),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
 }
 
 /** Copies `bytes` of `src` back to the CPU. */

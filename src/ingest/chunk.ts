@@ -103,10 +103,18 @@ function sectionWords(text: string, weigh: Weigh, budget: number): Words {
         if (!w) continue;
         const c = weigh(w, sep.length);
         if (c <= budget) {
-          out.text.push(w); out.cost.push(c); out.glued.push(false); out.ends.push(false); out.sep.push(sep);
+          out.text.push(w);
+          out.cost.push(c);
+          out.glued.push(false);
+          out.ends.push(false);
+          out.sep.push(sep);
         } else {
           cutWord(w, weigh(w), weigh, budget).forEach(([piece, pc], i) => {
-            out.text.push(piece); out.cost.push(i > 0 ? pc : weigh(piece, sep.length)); out.glued.push(i > 0); out.ends.push(false); out.sep.push(i > 0 ? '' : sep);
+            out.text.push(piece);
+            out.cost.push(i > 0 ? pc : weigh(piece, sep.length));
+            out.glued.push(i > 0);
+            out.ends.push(false);
+            out.sep.push(i > 0 ? '' : sep);
           });
         }
         sep = ' ';
@@ -161,11 +169,13 @@ function headingPrefix(path: readonly string[], cap: number, count: (s: string) 
   const headings = path.some((h) => !h.trim()) ? path.filter((h) => h.trim()) : path;
   const k = headings.length;
   if (k === 0 || cap <= 0) return '';
-  const sep = count('›'), ell = count(ELLIPSIS);
+  const sep = count('›'),
+    ell = count(ELLIPSIS);
   const costs = headings.map(headingCost);
   if (costs.reduce((a, c) => a + c, 0) + (k - 1) * sep <= cap) return `${headings.join(SEP)}\n`;
   // From the innermost heading outwards, while the headings kept and "… › " before them fit.
-  let from = k, used = 0;
+  let from = k,
+    used = 0;
   while (from > 0) {
     const c = costs[from - 1]! + (from < k ? sep : 0) + (from > 1 ? ell + sep : 0);
     if (used + c > cap) break;
@@ -178,13 +188,21 @@ function headingPrefix(path: readonly string[], cap: number, count: (s: string) 
   // headings are left out and there is room for it).
   let outer = k > 1 ? `${ELLIPSIS}${SEP}` : '';
   let room = cap - (outer ? ell + sep : 0) - ell;
-  if (room <= 0 && outer) { outer = ''; room = cap - ell; }
+  if (room <= 0 && outer) {
+    outer = '';
+    room = cap - ell;
+  }
   if (room <= 0) return '';
-  let kept = '', left = room;
+  let kept = '',
+    left = room;
   for (const w of headings[k - 1]!.split(/\s+/)) {
     if (!w) continue;
     const c = count(w);
-    if (c <= left) { kept += (kept ? ' ' : '') + w; left -= c; continue; }
+    if (c <= left) {
+      kept += (kept ? ' ' : '') + w;
+      left -= c;
+      continue;
+    }
     if (!kept) {
       const [piece, pc] = cutWord(w, c, count, left, 1)[0]!;
       if (pc <= left) kept = piece;
@@ -203,17 +221,28 @@ export function chunkSections(doc: { id: string; metadata?: Record<string, unkno
   // Room for the headings and the text of a chunk.
   const space = opts.maxTokens - special;
   if (!Number.isInteger(opts.maxTokens)) {
-    throw new WeftError('INVALID_OPTION', `maxTokens (${String(opts.maxTokens)}) must be a whole number of tokens: pass the embedder's own token limit (its maxLength).`, { details: { maxTokens: opts.maxTokens } });
+    throw new WeftError(
+      'INVALID_OPTION',
+      `maxTokens (${String(opts.maxTokens)}) must be a whole number of tokens: pass the embedder's own token limit (its maxLength).`,
+      { details: { maxTokens: opts.maxTokens } },
+    );
   }
   if (space < MIN_ROOM) {
-    throw new WeftError('INVALID_OPTION', `maxTokens (${opts.maxTokens}) is too small to cut documents into chunks: a chunk needs room for at least ${MIN_ROOM} tokens of text${special ? ` besides the ${special} that countTokens adds to every text` : ''}. Pass the embedder's own token limit (its maxLength), a whole number of at least ${MIN_ROOM + special}.`, { details: { maxTokens: opts.maxTokens } });
+    throw new WeftError(
+      'INVALID_OPTION',
+      `maxTokens (${opts.maxTokens}) is too small to cut documents into chunks: a chunk needs room for at least ${MIN_ROOM} tokens of text${special ? ` besides the ${special} that countTokens adds to every text` : ''}. Pass the embedder's own token limit (its maxLength), a whole number of at least ${MIN_ROOM + special}.`,
+      { details: { maxTokens: opts.maxTokens } },
+    );
   }
   // The repeated heading path takes at most half of the room, so text always has the other half.
   const headingCap = Math.floor(space / 2);
   const memo = new Map<string, number>();
   const count = (w: string) => {
     let c = memo.get(w);
-    if (c === undefined) { c = Math.max(0, opts.countTokens(w) - special); memo.set(w, c); }
+    if (c === undefined) {
+      c = Math.max(0, opts.countTokens(w) - special);
+      memo.set(w, c);
+    }
     return c;
   };
   const weigh: Weigh = (w, before = 0) => Math.max(count(w), (w.length + before) / CHARS_PER_TOKEN);
@@ -250,9 +279,11 @@ export function chunkSections(doc: { id: string; metadata?: Record<string, unkno
       for (let i = from; i < to; i++) s += (i > from ? words.sep[i]! : '') + words.text[i]!;
       return s;
     };
-    let start = 0, fresh = 0; // fresh: the first word the previous chunk did not hold
+    let start = 0,
+      fresh = 0; // fresh: the first word the previous chunk did not hold
     while (start < n) {
-      let end = start, cost = 0;
+      let end = start,
+        cost = 0;
       while (end < n && cost + words.cost[end]! <= budget) cost += words.cost[end++]!;
       // A piece counted over the budget alone (one character that countTokens counts as more) still moves on.
       if (end === start) end++;
@@ -269,8 +300,16 @@ export function chunkSections(doc: { id: string; metadata?: Record<string, unkno
       let text = head + join(start, end);
       for (let real = opts.countTokens(text); real > opts.maxTokens; real = opts.countTokens(text)) {
         if (end - start <= 1) {
-          if (head) { head = ''; text = join(start, end); continue; }
-          throw new WeftError('INVALID_OPTION', `countTokens counts the single character '${words.text[start]!}' (in '${doc.id}') as ${real} tokens, more than maxTokens (${opts.maxTokens}): they do not belong together. Pass the embedder's own countTokens and its own token limit (maxLength) together.`, { details: { name: doc.id, maxTokens: opts.maxTokens } });
+          if (head) {
+            head = '';
+            text = join(start, end);
+            continue;
+          }
+          throw new WeftError(
+            'INVALID_OPTION',
+            `countTokens counts the single character '${words.text[start]!}' (in '${doc.id}') as ${real} tokens, more than maxTokens (${opts.maxTokens}): they do not belong together. Pass the embedder's own countTokens and its own token limit (maxLength) together.`,
+            { details: { name: doc.id, maxTokens: opts.maxTokens } },
+          );
         }
         let drop = real - opts.maxTokens;
         while (drop > 0 && end - start > 1) drop -= Math.max(1, words.cost[--end]!);
@@ -281,11 +320,19 @@ export function chunkSections(doc: { id: string; metadata?: Record<string, unkno
       // Carry the tail into the next chunk: at most `overlap` tokens, leaving room for the next
       // sentence (or at least the next word), starting at a sentence start where the tail holds one.
       let next = 0;
-      for (let i = end; i < n && next <= budget; i++) { next += words.cost[i]!; if (words.ends[i]) break; }
+      for (let i = end; i < n && next <= budget; i++) {
+        next += words.cost[i]!;
+        if (words.ends[i]) break;
+      }
       const room = Math.min(overlap, budget - (next <= budget ? next : words.cost[end]!));
-      let s = end, tail = 0;
+      let s = end,
+        tail = 0;
       while (s > start + 1 && tail + words.cost[s - 1]! <= room) tail += words.cost[--s]!;
-      for (let i = s; i < end; i++) if (i > 0 && words.ends[i - 1]) { s = i; break; }
+      for (let i = s; i < end; i++)
+        if (i > 0 && words.ends[i - 1]) {
+          s = i;
+          break;
+        }
       fresh = end;
       start = s;
     }

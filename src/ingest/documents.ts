@@ -39,9 +39,7 @@ export interface BinaryDocumentInput {
 export type DocumentInput = TextDocumentInput | BinaryDocumentInput;
 
 /** A DocumentInput as readDocument returns it: its type known, a PDF's bytes as a Uint8Array. */
-export type ReadDocument =
-  | (TextDocumentInput & { type: TextDocumentType })
-  | (BinaryDocumentInput & { bytes: Uint8Array });
+export type ReadDocument = (TextDocumentInput & { type: TextDocumentType }) | (BinaryDocumentInput & { bytes: Uint8Array });
 
 const PDF_MAGIC = [0x25, 0x50, 0x44, 0x46, 0x2d]; // "%PDF-"
 const isPdf = (bytes: Uint8Array) => PDF_MAGIC.every((b, i) => bytes[i] === b);
@@ -56,7 +54,9 @@ export async function readDocument(source: DocumentInput | Blob, index = 0): Pro
     const bytes = new Uint8Array(await source.arrayBuffer());
     const type = documentTypeOf({ name, type: source.type }) ?? (isPdf(bytes) ? 'pdf' : undefined);
     if (!type) {
-      throw new WeftError('UNPARSABLE_DOCUMENT', `'${name}' (${source.type || 'no type'}) is not ${readableTypesText}. Convert it to one of those first.`, { details: { name } });
+      throw new WeftError('UNPARSABLE_DOCUMENT', `'${name}' (${source.type || 'no type'}) is not ${readableTypesText}. Convert it to one of those first.`, {
+        details: { name },
+      });
     }
     if (type === 'pdf') return { id: name, bytes, type };
     let text: string;
@@ -65,7 +65,8 @@ export async function readDocument(source: DocumentInput | Blob, index = 0): Pro
     } catch {
       throw new WeftError('UNPARSABLE_DOCUMENT', `'${name}' is not valid UTF-8 text. Save it as UTF-8, or convert it to text first.`, { details: { name } });
     }
-    if (text.includes('\u0000')) throw new WeftError('UNPARSABLE_DOCUMENT', `'${name}' looks binary (it contains NUL bytes); it cannot be read as ${type}.`, { details: { name } });
+    if (text.includes('\u0000'))
+      throw new WeftError('UNPARSABLE_DOCUMENT', `'${name}' looks binary (it contains NUL bytes); it cannot be read as ${type}.`, { details: { name } });
     return { id: name, text, type };
   }
   const doc = source as unknown as Partial<Omit<TextDocumentInput, 'type'> & Omit<BinaryDocumentInput, 'type'> & { type: DocumentType }> | null;
@@ -73,15 +74,24 @@ export async function readDocument(source: DocumentInput | Blob, index = 0): Pro
     throw new WeftError('INVALID_INPUT', `Document ${index} needs a non-empty string id (or pass a File/Blob).`, { details: { index } });
   }
   if (doc.type !== undefined && !documentTypes.includes(doc.type)) {
-    throw new WeftError('INVALID_OPTION', `Unknown document type '${String(doc.type)}' for '${doc.id}'. Valid values: ${documentTypes.join(', ')}.`, { details: { name: doc.id } });
+    throw new WeftError('INVALID_OPTION', `Unknown document type '${String(doc.type)}' for '${doc.id}'. Valid values: ${documentTypes.join(', ')}.`, {
+      details: { name: doc.id },
+    });
   }
   if (doc.type === 'pdf') {
     const bytes = doc.bytes instanceof Uint8Array ? doc.bytes : doc.bytes instanceof ArrayBuffer ? new Uint8Array(doc.bytes) : undefined;
-    if (!bytes) throw new WeftError('INVALID_INPUT', `Document '${doc.id}' is a PDF: give its file's bytes as \`bytes\` (a Uint8Array or ArrayBuffer), or pass the File/Blob itself.`, { details: { index, name: doc.id } });
+    if (!bytes)
+      throw new WeftError(
+        'INVALID_INPUT',
+        `Document '${doc.id}' is a PDF: give its file's bytes as \`bytes\` (a Uint8Array or ArrayBuffer), or pass the File/Blob itself.`,
+        { details: { index, name: doc.id } },
+      );
     return { ...(doc as BinaryDocumentInput), bytes, type: 'pdf' };
   }
   if (typeof doc.text !== 'string') {
-    throw new WeftError('INVALID_INPUT', `Document '${doc.id}' needs a string text (or, for a PDF, type: 'pdf' and its bytes; or pass a File/Blob).`, { details: { index, name: doc.id } });
+    throw new WeftError('INVALID_INPUT', `Document '${doc.id}' needs a string text (or, for a PDF, type: 'pdf' and its bytes; or pass a File/Blob).`, {
+      details: { index, name: doc.id },
+    });
   }
   return { ...(doc as TextDocumentInput), type: doc.type ?? 'text' };
 }
@@ -99,7 +109,11 @@ async function markdownReader(name: string | undefined) {
     return await markdownModule;
   } catch (e) {
     markdownModule = undefined;
-    throw new WeftError('UNPARSABLE_DOCUMENT', `${name === undefined ? 'The Markdown document' : `'${name}'`} could not be read: the Markdown parser failed to load here (${e instanceof Error ? e.message : String(e)}). If a bundler built this worker, make it resolve 'decode-named-character-reference' to its plain build (decode-named-character-reference/index.js: its "browser" build needs a DOM); or convert the document to text.`, { cause: e, details: { name } });
+    throw new WeftError(
+      'UNPARSABLE_DOCUMENT',
+      `${name === undefined ? 'The Markdown document' : `'${name}'`} could not be read: the Markdown parser failed to load here (${e instanceof Error ? e.message : String(e)}). If a bundler built this worker, make it resolve 'decode-named-character-reference' to its plain build (decode-named-character-reference/index.js: its "browser" build needs a DOM); or convert the document to text.`,
+      { cause: e, details: { name } },
+    );
   }
 }
 

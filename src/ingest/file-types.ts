@@ -48,7 +48,7 @@ export function documentTypeOfMime(mime: string): DocumentType | undefined {
 export function documentTypeOf(file: { name?: string; type?: string }): DocumentType | undefined {
   const byMime = file.type ? documentTypeOfMime(file.type) : undefined;
   const byName = file.name ? documentTypeOfName(file.name) : undefined;
-  return byMime === undefined || byMime === 'text' ? byName ?? byMime : byMime;
+  return byMime === undefined || byMime === 'text' ? (byName ?? byMime) : byMime;
 }
 
 /** The MIME type a readable file of this name should carry ("a.pdf" → application/pdf), or undefined. */
@@ -58,10 +58,9 @@ export function mimeTypeOfName(name: string): string | undefined {
 }
 
 /** For `<input type="file" accept=…>`: every extension and MIME type above. */
-export const acceptAttribute: string = [
-  ...readableTypes.flatMap((t) => t.extensions.map((e) => `.${e}`)),
-  ...readableTypes.flatMap((t) => t.mimeTypes),
-].join(',');
+export const acceptAttribute: string = [...readableTypes.flatMap((t) => t.extensions.map((e) => `.${e}`)), ...readableTypes.flatMap((t) => t.mimeTypes)].join(
+  ',',
+);
 
 /** For messages: "plain text (.txt), Markdown (.md), HTML (.html) or PDF (.pdf)". */
 export const readableTypesText: string = (() => {

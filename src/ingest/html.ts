@@ -13,15 +13,59 @@ import { SectionWriter } from './section-writer.js';
 
 /** Elements dropped with everything in them: not text a reader sees, or the page's chrome. */
 const DROPPED = new Set([
-  'head', 'script', 'style', 'noscript', 'template', 'nav', 'footer',
-  'svg', 'canvas', 'iframe', 'object', 'embed', 'audio', 'video', 'select', 'datalist',
+  'head',
+  'script',
+  'style',
+  'noscript',
+  'template',
+  'nav',
+  'footer',
+  'svg',
+  'canvas',
+  'iframe',
+  'object',
+  'embed',
+  'audio',
+  'video',
+  'select',
+  'datalist',
 ]);
 
 /** Elements that start and end a line. */
 const BLOCK = new Set([
-  'html', 'body', 'main', 'header', 'section', 'article', 'aside', 'div', 'p', 'blockquote', 'address',
-  'ul', 'ol', 'dl', 'dt', 'dd', 'table', 'thead', 'tbody', 'tfoot', 'caption', 'figure', 'figcaption',
-  'form', 'fieldset', 'legend', 'details', 'summary', 'hr', 'hgroup', 'center', 'menu', 'search',
+  'html',
+  'body',
+  'main',
+  'header',
+  'section',
+  'article',
+  'aside',
+  'div',
+  'p',
+  'blockquote',
+  'address',
+  'ul',
+  'ol',
+  'dl',
+  'dt',
+  'dd',
+  'table',
+  'thead',
+  'tbody',
+  'tfoot',
+  'caption',
+  'figure',
+  'figcaption',
+  'form',
+  'fieldset',
+  'legend',
+  'details',
+  'summary',
+  'hr',
+  'hgroup',
+  'center',
+  'menu',
+  'search',
 ]);
 
 const HIDDEN_STYLE = /(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\s*(?:!\s*important\s*)?(?:;|$)/i;
@@ -87,7 +131,10 @@ class Walk {
 
   walk(nodes: readonly (RootContent | ElementContent)[], depth = 0): void {
     for (const n of nodes) {
-      if (n.type === 'text') { this.inline += n.value; continue; }
+      if (n.type === 'text') {
+        this.inline += n.value;
+        continue;
+      }
       if (n.type !== 'element' || skipped(n)) continue;
       const tag = n.tagName;
       const heading = /^h([1-6])$/.exec(tag);
@@ -97,10 +144,17 @@ class Walk {
         if (text) this.sink.heading(Number(heading[1]), text);
         continue;
       }
-      if (tag === 'br') { this.endLine(); continue; }
+      if (tag === 'br') {
+        this.endLine();
+        continue;
+      }
       if (tag === 'pre') {
         this.endLine();
-        for (const line of rawText(n.children).replace(/\r\n?/g, '\n').replace(/^\n|\n+$/g, '').split('\n')) this.lineAsIs(line.trimEnd());
+        for (const line of rawText(n.children)
+          .replace(/\r\n?/g, '\n')
+          .replace(/^\n|\n+$/g, '')
+          .split('\n'))
+          this.lineAsIs(line.trimEnd());
         continue;
       }
       if (tag === 'ul' || tag === 'ol' || tag === 'menu') {
@@ -144,12 +198,21 @@ function titleOf(tree: Root): string {
     for (const n of nodes) {
       if (n.type !== 'element') continue;
       if (n.tagName === 'title') return n;
-      if (n.tagName === 'html' || n.tagName === 'head') { const t = find(n.children); if (t) return t; }
+      if (n.tagName === 'html' || n.tagName === 'head') {
+        const t = find(n.children);
+        if (t) return t;
+      }
     }
     return undefined;
   };
   const el = find(tree.children);
-  return el ? el.children.map((c) => (c.type === 'text' ? c.value : '')).join('').replace(/\s+/g, ' ').trim() : '';
+  return el
+    ? el.children
+        .map((c) => (c.type === 'text' ? c.value : ''))
+        .join('')
+        .replace(/\s+/g, ' ')
+        .trim()
+    : '';
 }
 
 /** Splits an HTML document into sections with their heading paths (text before the first heading: under the <title>). */
@@ -163,7 +226,11 @@ export function htmlSections(html: string, name?: string): Section[] {
   const title = titleOf(tree);
   const sections = writer.finish().map((s) => (s.headings.length === 0 && title ? { ...s, headings: [title] } : s));
   if (sections.length === 0 && html.trim()) {
-    throw new WeftError('UNPARSABLE_DOCUMENT', `${name === undefined ? 'The HTML document' : `'${name}'`} has no readable text (a page built by scripts shows none until they run). Save the page as it is displayed, or convert it to text first.`, { details: { name } });
+    throw new WeftError(
+      'UNPARSABLE_DOCUMENT',
+      `${name === undefined ? 'The HTML document' : `'${name}'`} has no readable text (a page built by scripts shows none until they run). Save the page as it is displayed, or convert it to text first.`,
+      { details: { name } },
+    );
   }
   return sections;
 }

@@ -34,30 +34,56 @@ function inlineText(nodes: readonly Nodes[]): string {
     }
     if (n.type === 'html') {
       const open = INLINE_DROPPED.exec(n.value.trim());
-      if (open && !new RegExp(`</${open[1]}\\s*>$`, 'i').test(n.value.trim())) { skipping = open[1]!; continue; }
+      if (open && !new RegExp(`</${open[1]}\\s*>$`, 'i').test(n.value.trim())) {
+        skipping = open[1]!;
+        continue;
+      }
     }
     switch (n.type) {
-      case 'text': s += n.value.replace(/[ \t]*\r?\n[ \t]*/g, ' '); break;
-      case 'inlineCode': s += n.value; break;
-      case 'break': s += '\n'; break;
-      case 'image': case 'imageReference': s += n.alt ?? ''; break;
-      case 'html': s += htmlFragmentLines(n.value).join(' '); break;
-      case 'footnoteReference': break;
-      default: if ('children' in n) s += inlineText(n.children as Nodes[]);
+      case 'text':
+        s += n.value.replace(/[ \t]*\r?\n[ \t]*/g, ' ');
+        break;
+      case 'inlineCode':
+        s += n.value;
+        break;
+      case 'break':
+        s += '\n';
+        break;
+      case 'image':
+      case 'imageReference':
+        s += n.alt ?? '';
+        break;
+      case 'html':
+        s += htmlFragmentLines(n.value).join(' ');
+        break;
+      case 'footnoteReference':
+        break;
+      default:
+        if ('children' in n) s += inlineText(n.children as Nodes[]);
     }
   }
   return s;
 }
 
-const lines = (text: string) => text.split('\n').map((l) => l.replace(/[ \t]+/g, ' ').trim()).filter(Boolean);
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.replace(/[ \t]+/g, ' ').trim())
+    .filter(Boolean);
 
 /** A block (and what it holds) as lines; a heading below the top level is a line too. */
 function blockLines(node: RootContent): string[] {
   switch (node.type) {
-    case 'heading': case 'paragraph': return lines(inlineText(node.children));
-    case 'code': return node.value.replace(/\r\n?/g, '\n').split('\n');
-    case 'html': return htmlFragmentLines(node.value);
-    case 'blockquote': case 'footnoteDefinition': return node.children.flatMap(blockLines);
+    case 'heading':
+    case 'paragraph':
+      return lines(inlineText(node.children));
+    case 'code':
+      return node.value.replace(/\r\n?/g, '\n').split('\n');
+    case 'html':
+      return htmlFragmentLines(node.value);
+    case 'blockquote':
+    case 'footnoteDefinition':
+      return node.children.flatMap(blockLines);
     case 'list': {
       let number = node.start ?? 1;
       return node.children.flatMap((item) => {
@@ -66,8 +92,10 @@ function blockLines(node: RootContent): string[] {
         return inner.length ? inner.map((l, i) => (i === 0 ? marker : '  ') + l) : [marker.trimEnd()];
       });
     }
-    case 'table': return node.children.map((row) => row.children.map((cell) => inlineText(cell.children).replace(/\s+/g, ' ').trim()).join(' | '));
-    default: return []; // thematic breaks, link definitions, front matter
+    case 'table':
+      return node.children.map((row) => row.children.map((cell) => inlineText(cell.children).replace(/\s+/g, ' ').trim()).join(' | '));
+    default:
+      return []; // thematic breaks, link definitions, front matter
   }
 }
 

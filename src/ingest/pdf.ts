@@ -33,8 +33,12 @@ type Pdfjs = typeof import('pdfjs-dist');
 let loading: Promise<Pdfjs> | undefined;
 
 /** pdf.js's worker module announcing itself to a worker's parent: `{ sourceName: 'worker', targetName: 'main', action: 'ready' }`. */
-const isPdfjsHandshake = (m: unknown) => typeof m === 'object' && m !== null
-  && (m as { sourceName?: unknown }).sourceName === 'worker' && (m as { targetName?: unknown }).targetName === 'main' && (m as { action?: unknown }).action === 'ready';
+const isPdfjsHandshake = (m: unknown) =>
+  typeof m === 'object' &&
+  m !== null &&
+  (m as { sourceName?: unknown }).sourceName === 'worker' &&
+  (m as { targetName?: unknown }).targetName === 'main' &&
+  (m as { action?: unknown }).action === 'ready';
 
 /**
  * Imports pdf.js's worker code into this thread. Imported into a worker, the module also sets
@@ -44,7 +48,10 @@ const isPdfjsHandshake = (m: unknown) => typeof m === 'object' && m !== null
 async function importWorkerCode(): Promise<void> {
   const scope = globalThis as unknown as { postMessage?: (message: unknown, ...rest: unknown[]) => void };
   const inWorker = typeof (globalThis as { window?: unknown }).window === 'undefined' && typeof scope.postMessage === 'function' && 'onmessage' in globalThis;
-  if (!inWorker) { await import('pdfjs-dist/build/pdf.worker.mjs'); return; }
+  if (!inWorker) {
+    await import('pdfjs-dist/build/pdf.worker.mjs');
+    return;
+  }
   const own = Object.hasOwn(scope, 'postMessage');
   const post = scope.postMessage!;
   scope.postMessage = function (this: unknown, message: unknown, ...rest: unknown[]) {
@@ -64,7 +71,9 @@ function pdfjs(): Promise<Pdfjs> {
       await importWorkerCode();
       return import('pdfjs-dist');
     })();
-    loading.catch(() => { loading = undefined; }); // a failed load may be retried
+    loading.catch(() => {
+      loading = undefined;
+    }); // a failed load may be retried
   }
   return loading;
 }
@@ -86,12 +95,17 @@ export interface PdfLimits {
 export const defaultPdfLimits: Readonly<PdfLimits> = { pageChars: 1_000_000, totalChars: 50_000_000 };
 
 const tooMuchText = (name: string, where: string, limit: number, remedy: string) =>
-  unparsable(name, `it has more text ${where} than Weft reads from a PDF (over ${limit.toLocaleString('en-US')} characters), as a PDF built to inflate does. If it is a real document, ${remedy}.`);
+  unparsable(
+    name,
+    `it has more text ${where} than Weft reads from a PDF (over ${limit.toLocaleString('en-US')} characters), as a PDF built to inflate does. If it is a real document, ${remedy}.`,
+  );
 
 /** `promise`, or undefined once `ms` have passed without it settling. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
@@ -107,7 +121,11 @@ function breather(signal: AbortSignal | undefined, what: string, everyMs = 8) {
 }
 
 /** An outline (bookmark) entry: its depth (1 outermost), title, and the page it points to (from 0). */
-interface OutlineEntry { depth: number; title: string; page: number }
+interface OutlineEntry {
+  depth: number;
+  title: string;
+  page: number;
+}
 
 const normalize = (s: string) => s.replace(/\s+/g, ' ').trim().toLowerCase();
 
@@ -156,7 +174,10 @@ async function pageLines(page: PdfPage, breathe: () => Promise<void>, count: (ch
         if (!('str' in item)) continue; // marked-content boundaries
         line += item.str;
         chars += item.str.length;
-        if (item.hasEOL) { raw.push(line); line = ''; }
+        if (item.hasEOL) {
+          raw.push(line);
+          line = '';
+        }
       }
       count(chars);
       await breathe();
@@ -183,7 +204,11 @@ export async function pdfSections(bytes: Uint8Array, name: string, signal?: Abor
   try {
     lib = await pdfjs();
   } catch (e) {
-    throw unparsable(name, `pdf.js (pdfjs-dist) failed to load here (${e instanceof Error ? e.message : String(e)}). It needs a current browser, Deno, or Node 22.13+, and the app's bundle must include pdfjs-dist; or convert the PDF to text first.`, e);
+    throw unparsable(
+      name,
+      `pdf.js (pdfjs-dist) failed to load here (${e instanceof Error ? e.message : String(e)}). It needs a current browser, Deno, or Node 22.13+, and the app's bundle must include pdfjs-dist; or convert the PDF to text first.`,
+      e,
+    );
   }
   // pdf.js takes the bytes over (they may be transferred): it gets its own copy.
   const task = lib.getDocument({ data: bytes.slice(), useWasm: false, disableFontFace: true, useSystemFonts: false, verbosity: 0 });
@@ -193,7 +218,10 @@ export async function pdfSections(bytes: Uint8Array, name: string, signal?: Abor
     const outline = await outlineOf(doc, breathe);
     let next = 0; // the first outline entry not applied yet
     const path: string[] = [];
-    const apply = (e: OutlineEntry) => { path.length = e.depth - 1; path.push(e.title); };
+    const apply = (e: OutlineEntry) => {
+      path.length = e.depth - 1;
+      path.push(e.title);
+    };
     const sections: Section[] = [];
     let chars = 0; // read so far, for the budget
     let kept = 0; // in the sections, for "no text layer"
@@ -206,7 +234,8 @@ export async function pdfSections(bytes: Uint8Array, name: string, signal?: Abor
         onPage += c;
         chars += c;
         if (onPage > limits.pageChars) throw tooMuchText(name, `on page ${n}`, limits.pageChars, 'convert it to text first');
-        if (chars > limits.totalChars) throw tooMuchText(name, `in its ${doc.numPages} pages`, limits.totalChars, 'split it into smaller PDFs or convert it to text first');
+        if (chars > limits.totalChars)
+          throw tooMuchText(name, `in its ${doc.numPages} pages`, limits.totalChars, 'split it into smaller PDFs or convert it to text first');
       });
       page.cleanup();
       const lines = raw.map((l) => l.replace(/\s+/g, ' ').trim()).filter(Boolean);
@@ -220,24 +249,34 @@ export async function pdfSections(bytes: Uint8Array, name: string, signal?: Abor
       for (; next < outline.length && outline[next]!.page === n - 1; next++) {
         const entry = outline[next]!;
         const at = lines.findIndex((l, i) => i >= from && normalize(l) === normalize(entry.title));
-        if (at >= 0) { emit(at); from = at + 1; }
+        if (at >= 0) {
+          emit(at);
+          from = at + 1;
+        }
         apply(entry);
       }
       emit(lines.length);
     }
     if (kept === 0) {
-      throw unparsable(name, `it has no text layer (${doc.numPages} page${doc.numPages === 1 ? '' : 's'} of images, e.g. a scan). Run it through OCR, or export it with its text.`);
+      throw unparsable(
+        name,
+        `it has no text layer (${doc.numPages} page${doc.numPages === 1 ? '' : 's'} of images, e.g. a scan). Run it through OCR, or export it with its text.`,
+      );
     }
     return sections;
   } catch (e) {
     if (e instanceof WeftError) throw e;
     const kind = (e as { name?: unknown } | null)?.name;
-    if (kind === 'PasswordException') throw unparsable(name, 'it is encrypted with a password. Save an unprotected copy (print to PDF, or remove the password in a PDF tool) and add that.', e);
+    if (kind === 'PasswordException')
+      throw unparsable(name, 'it is encrypted with a password. Save an unprotected copy (print to PDF, or remove the password in a PDF tool) and add that.', e);
     const detail = e instanceof Error ? e.message : String(e);
     throw unparsable(name, `it is damaged or not a PDF (${detail}). Open it in a PDF viewer and save or export it again, or convert it to text first.`, e);
   } finally {
     // Ends pdf.js's parser. It waits for pdf.js's tasks to stop, and a task waiting for a reader
     // that is gone would never stop: a stuck teardown must not hold back the document's outcome.
-    await within(task.destroy().catch(() => undefined), 1000);
+    await within(
+      task.destroy().catch(() => undefined),
+      1000,
+    );
   }
 }

@@ -23,10 +23,14 @@ export class SectionWriter {
 
   /** Ends the current section (nothing is added if it holds no text). */
   flush(): void {
-    let from = 0, to = this.lines.length;
+    let from = 0,
+      to = this.lines.length;
     while (from < to && !this.lines[from]!.trim()) from++;
     while (to > from && !this.lines[to - 1]!.trim()) to--;
-    const text = this.lines.slice(from, to).join('\n').replace(/\n{3,}/g, '\n\n');
+    const text = this.lines
+      .slice(from, to)
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n');
     if (text) this.sections.push({ headings: this.path.filter(Boolean), text });
     this.lines = [];
   }

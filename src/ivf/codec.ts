@@ -42,7 +42,8 @@ export function trainScalarQuantizer(vectors: Float32Array, dim: number, dimPad:
   const vmin = new Float32Array(dimPad);
   const scale = new Float32Array(dimPad);
   for (let j = 0; j < dim; j++) {
-    let lo = Infinity, hi = -Infinity;
+    let lo = Infinity,
+      hi = -Infinity;
     for (let i = 0; i < n; i++) {
       const v = vectors[i * dim + j]!;
       if (v < lo) lo = v;
@@ -76,12 +77,12 @@ export function toHalf(v: number): number {
     let h = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }
 
@@ -119,7 +120,7 @@ export function encodeRows(vectors: Float32Array, layout: Layout, sq?: ScalarQua
       for (let j = 0; j < dim; j++) {
         const s = sq.scale[j]!;
         let c = s > 0 ? Math.round((vectors[i * dim + j]! - sq.vmin[j]!) / s) : 0;
-        c = c < 0 ? 0 : Math.min(c , 255);
+        c = c < 0 ? 0 : Math.min(c, 255);
         out[i * words + (j >>> 2)]! |= c << ((j & 3) * 8);
       }
     }
@@ -162,9 +163,12 @@ export function interleave(rows: Uint32Array, count: number, units: number, dst:
     const blockBase = Math.floor(s / BLOCK) * units * BLOCK;
     const lane = s % BLOCK;
     for (let u = 0; u < units; u++) {
-      const d = ((blockBase + u * BLOCK + lane) * 4);
+      const d = (blockBase + u * BLOCK + lane) * 4;
       const src = e * words + u * 4;
-      dst[d] = rows[src]!; dst[d + 1] = rows[src + 1]!; dst[d + 2] = rows[src + 2]!; dst[d + 3] = rows[src + 3]!;
+      dst[d] = rows[src]!;
+      dst[d + 1] = rows[src + 1]!;
+      dst[d + 2] = rows[src + 2]!;
+      dst[d + 3] = rows[src + 3]!;
     }
   }
 }
@@ -184,7 +188,10 @@ export function normalizeRows(vectors: Float32Array, dim: number): Float32Array 
   const out = new Float32Array(vectors.length);
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let j = 0; j < dim; j++) { const v = vectors[i * dim + j]!; s += v * v; }
+    for (let j = 0; j < dim; j++) {
+      const v = vectors[i * dim + j]!;
+      s += v * v;
+    }
     const inv = 1 / Math.sqrt(s);
     for (let j = 0; j < dim; j++) out[i * dim + j] = vectors[i * dim + j]! * inv;
   }
@@ -200,8 +207,10 @@ export function deinterleave(codes: Uint32Array, count: number, units: number): 
     const lane = e % BLOCK;
     for (let u = 0; u < units; u++) {
       const s = (blockBase + u * BLOCK + lane) * 4;
-      out[e * words + u * 4] = codes[s]!; out[e * words + u * 4 + 1] = codes[s + 1]!;
-      out[e * words + u * 4 + 2] = codes[s + 2]!; out[e * words + u * 4 + 3] = codes[s + 3]!;
+      out[e * words + u * 4] = codes[s]!;
+      out[e * words + u * 4 + 1] = codes[s + 1]!;
+      out[e * words + u * 4 + 2] = codes[s + 2]!;
+      out[e * words + u * 4 + 3] = codes[s + 3]!;
     }
   }
   return out;

@@ -26,17 +26,24 @@ function dot4(x0: number, x1: number, x2: number, x3: number, y0: number, y1: nu
  */
 export function kernelKey(ip: boolean, q: Float32Array, qOff: number, x: Float32Array, xOff: number, len: number, stride = 1): number {
   let acc = 0;
-  const s1 = stride, s2 = 2 * stride, s3 = 3 * stride;
+  const s1 = stride,
+    s2 = 2 * stride,
+    s3 = 3 * stride;
   if (ip) {
     for (let j = 0; j < len; j += 4) {
-      const a = qOff + j, b = xOff + j * stride;
+      const a = qOff + j,
+        b = xOff + j * stride;
       acc = F(acc + dot4(q[a]!, q[a + 1]!, q[a + 2]!, q[a + 3]!, x[b]!, x[b + s1]!, x[b + s2]!, x[b + s3]!));
     }
     return -acc;
   }
   for (let j = 0; j < len; j += 4) {
-    const a = qOff + j, b = xOff + j * stride;
-    const d0 = F(q[a]! - x[b]!), d1 = F(q[a + 1]! - x[b + s1]!), d2 = F(q[a + 2]! - x[b + s2]!), d3 = F(q[a + 3]! - x[b + s3]!);
+    const a = qOff + j,
+      b = xOff + j * stride;
+    const d0 = F(q[a]! - x[b]!),
+      d1 = F(q[a + 1]! - x[b + s1]!),
+      d2 = F(q[a + 2]! - x[b + s2]!),
+      d3 = F(q[a + 3]! - x[b + s3]!);
     acc = F(acc + dot4(d0, d1, d2, d3, d0, d1, d2, d3));
   }
   return acc;

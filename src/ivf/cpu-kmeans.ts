@@ -13,16 +13,22 @@ import { createYielder } from './cpu-yield.js';
 export async function cpuAssign(points: Float32Array, centroids: Float32Array, dim: number, ip: boolean): Promise<Uint32Array> {
   const pause = createYielder();
   const pad = layoutFor(dim, 'f32').dimPad;
-  const n = points.length / dim, nlist = centroids.length / dim;
-  const p = padRows(points, dim, pad), c = toQuads(padRows(centroids, dim, pad), nlist, pad);
+  const n = points.length / dim,
+    nlist = centroids.length / dim;
+  const p = padRows(points, dim, pad),
+    c = toQuads(padRows(centroids, dim, pad), nlist, pad);
   const scanner = createQuadScanner();
   scanner?.load(c, pad);
   const labels = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
     const keys = quadKeys(scanner, ip, p, i * pad, c, nlist, pad);
-    let best = 0, bestKey = keys[0]!;
+    let best = 0,
+      bestKey = keys[0]!;
     for (let l = 1; l < nlist; l++) {
-      if (keys[l]! < bestKey) { bestKey = keys[l]!; best = l; }
+      if (keys[l]! < bestKey) {
+        bestKey = keys[l]!;
+        best = l;
+      }
     }
     labels[i] = best;
     const wait = pause();

@@ -33,7 +33,15 @@ export function decodedBytes(count: number, layout: Layout): number {
  * The keys of `count` vectors held as `quads` (`len` floats each) against q[qOff, qOff + len),
  * one per vector: with the SIMD scanner (its quads already loaded) or the scalar kernel.
  */
-export function quadKeys(scanner: QuadScanner | undefined, ip: boolean, q: Float32Array, qOff: number, quads: Float32Array, count: number, len: number): ArrayLike<number> {
+export function quadKeys(
+  scanner: QuadScanner | undefined,
+  ip: boolean,
+  q: Float32Array,
+  qOff: number,
+  quads: Float32Array,
+  count: number,
+  len: number,
+): ArrayLike<number> {
   if (scanner) return scanner.keys(ip, q, qOff);
   const keys = new Float64Array(count);
   for (let i = 0; i < count; i++) keys[i] = kernelKey(ip, q, qOff, quads, (i >> 2) * len * 4 + (i & 3), len, 4);
@@ -83,7 +91,14 @@ export function cpuQueries(prepared: Float32Array, layout: Layout): Float32Array
  * scan kernel ranks the centroids (one f32 list, padded to whole vec4s). `queries` as cpuQueries
  * made them for `layout`.
  */
-export function cpuRank(scanner: QuadScanner | undefined, centroids: Float32Array, queries: Float32Array, layout: Layout, metric: Metric, depth: number): Uint32Array {
+export function cpuRank(
+  scanner: QuadScanner | undefined,
+  centroids: Float32Array,
+  queries: Float32Array,
+  layout: Layout,
+  metric: Metric,
+  depth: number,
+): Uint32Array {
   const { dim, dimPad } = layout;
   const coarsePad = layoutFor(dim, 'f32').dimPad;
   const nlist = centroids.length / dim;
@@ -106,7 +121,16 @@ export function cpuRank(scanner: QuadScanner | undefined, centroids: Float32Arra
  * Scans `list` for query `q` into `top` (with `scanner`, the list's quads must be loaded in it);
  * `allow`: only ids it keeps are candidates (a filtered search).
  */
-export function cpuScan(scanner: QuadScanner | undefined, top: TopK, list: DecodedList, queries: Float32Array, q: number, layout: Layout, metric: Metric, allow?: { has(id: number): boolean }): void {
+export function cpuScan(
+  scanner: QuadScanner | undefined,
+  top: TopK,
+  list: DecodedList,
+  queries: Float32Array,
+  q: number,
+  layout: Layout,
+  metric: Metric,
+  allow?: { has(id: number): boolean },
+): void {
   const { dimPad } = layout;
   const { ids, quads } = list;
   const keys = quadKeys(scanner, kernelMetric(metric) === 'ip', queries, q * dimPad, quads, ids.length, dimPad);

@@ -9,8 +9,18 @@
 
 const SIMD = 0xfd;
 const op = {
-  block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b,
-  localGet: 0x20, localSet: 0x21, localTee: 0x22, i32Const: 0x41, i32Eqz: 0x45, i32Add: 0x6a, i32Sub: 0x6b,
+  block: 0x02,
+  loop: 0x03,
+  br: 0x0c,
+  brIf: 0x0d,
+  end: 0x0b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Const: 0x41,
+  i32Eqz: 0x45,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
 } as const;
 // SIMD opcodes (LEB128 after the 0xfd prefix).
 const simd = { load: 0x00, load32Splat: 0x09, store: 0x0b, const: 0x0c, neg: 0xe1, add: 0xe4, sub: 0xe5, mul: 0xe6 } as const;
@@ -31,7 +41,10 @@ function sleb(n: number): number[] {
   for (;;) {
     const b = n & 0x7f;
     n >>>= 7;
-    if (n === 0 && (b & 0x40) === 0) { out.push(b); return out; }
+    if (n === 0 && (b & 0x40) === 0) {
+      out.push(b);
+      return out;
+    }
     out.push(b | 0x80);
   }
 }
@@ -48,47 +61,110 @@ const [Q, X, BLOCKS, UNITS, OUT, QP, G, ACC, D] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
 function term(ip: boolean, c: number): number[] {
   const qc = [op.localGet, QP, ...s(simd.load32Splat), ...memarg(2, 4 * c)];
   const xc = [op.localGet, X, ...s(simd.load), ...memarg(4, 16 * c)];
-  return ip
-    ? [...qc, ...xc, ...s(simd.mul)]
-    : [...qc, ...xc, ...s(simd.sub), op.localTee, D, op.localGet, D, ...s(simd.mul)];
+  return ip ? [...qc, ...xc, ...s(simd.mul)] : [...qc, ...xc, ...s(simd.sub), op.localTee, D, op.localGet, D, ...s(simd.mul)];
 }
 
 function body(ip: boolean): number[] {
   const add = (local: number, by: number) => [op.localGet, local, op.i32Const, ...sleb(by), op.i32Add, op.localSet, local];
   const code = [
-    op.block, 0x40,
-    op.loop, 0x40,
-    op.localGet, BLOCKS, op.i32Eqz, op.brIf, 1,
-    ...s(simd.const), ...new Array<number>(16).fill(0), op.localSet, ACC,
-    op.localGet, Q, op.localSet, QP,
-    op.localGet, UNITS, op.localSet, G,
-    op.loop, 0x40,
+    op.block,
+    0x40,
+    op.loop,
+    0x40,
+    op.localGet,
+    BLOCKS,
+    op.i32Eqz,
+    op.brIf,
+    1,
+    ...s(simd.const),
+    ...new Array<number>(16).fill(0),
+    op.localSet,
+    ACC,
+    op.localGet,
+    Q,
+    op.localSet,
+    QP,
+    op.localGet,
+    UNITS,
+    op.localSet,
+    G,
+    op.loop,
+    0x40,
     // ((t0 + t1) + t2) + t3, then acc + that: the scalar kernel's order.
-    ...term(ip, 0), ...term(ip, 1), ...s(simd.add), ...term(ip, 2), ...s(simd.add), ...term(ip, 3), ...s(simd.add),
-    op.localGet, ACC, ...s(simd.add), op.localSet, ACC,
-    ...add(QP, 16), ...add(X, 64),
-    op.localGet, G, op.i32Const, 1, op.i32Sub, op.localTee, G, op.brIf, 0,
+    ...term(ip, 0),
+    ...term(ip, 1),
+    ...s(simd.add),
+    ...term(ip, 2),
+    ...s(simd.add),
+    ...term(ip, 3),
+    ...s(simd.add),
+    op.localGet,
+    ACC,
+    ...s(simd.add),
+    op.localSet,
+    ACC,
+    ...add(QP, 16),
+    ...add(X, 64),
+    op.localGet,
+    G,
+    op.i32Const,
+    1,
+    op.i32Sub,
+    op.localTee,
+    G,
+    op.brIf,
+    0,
     op.end,
-    op.localGet, OUT, op.localGet, ACC, ...(ip ? s(simd.neg) : []), ...s(simd.store), ...memarg(4, 0),
+    op.localGet,
+    OUT,
+    op.localGet,
+    ACC,
+    ...(ip ? s(simd.neg) : []),
+    ...s(simd.store),
+    ...memarg(4, 0),
     ...add(OUT, 16),
-    op.localGet, BLOCKS, op.i32Const, 1, op.i32Sub, op.localSet, BLOCKS,
-    op.br, 0,
+    op.localGet,
+    BLOCKS,
+    op.i32Const,
+    1,
+    op.i32Sub,
+    op.localSet,
+    BLOCKS,
+    op.br,
+    0,
     op.end,
     op.end,
     op.end,
   ];
-  const locals = vec([[2, 0x7f], [2, 0x7b]]);
+  const locals = vec([
+    [2, 0x7f],
+    [2, 0x7b],
+  ]);
   return [...leb(locals.length + code.length), ...locals, ...code];
 }
 
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const i32 = 0x7f;
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec([[0x60, ...vec([[i32], [i32], [i32], [i32], [i32]]), 0]])),
     ...section(3, vec([[0], [0]])),
     ...section(5, vec([[0x00, 1]])),
-    ...section(7, vec([[...name('memory'), 0x02, 0], [...name('l2'), 0x00, 0], [...name('ip'), 0x00, 1]])),
+    ...section(
+      7,
+      vec([
+        [...name('memory'), 0x02, 0],
+        [...name('l2'), 0x00, 0],
+        [...name('ip'), 0x00, 1],
+      ]),
+    ),
     ...section(10, [...leb(2), ...body(false), ...body(true)]),
   ]);
 }
@@ -108,7 +184,8 @@ export function toQuads(rows: Float32Array, count: number, len: number): Float32
   const blocks = Math.ceil(count / 4);
   const out = new Float32Array(blocks * 4 * len);
   for (let i = 0; i < count; i++) {
-    const b = i >> 2, lane = i & 3;
+    const b = i >> 2,
+      lane = i & 3;
     for (let j = 0; j < len; j++) out[(b * len + j) * 4 + lane] = rows[i * len + j]!;
   }
   return out;
@@ -130,7 +207,8 @@ export function createQuadScanner(): QuadScanner | undefined {
   const memory = inst.exports.memory as WebAssembly.Memory;
   const l2 = inst.exports.l2 as (q: number, x: number, blocks: number, units: number, out: number) => void;
   const ip = inst.exports.ip as typeof l2;
-  let len = 0, blocks = 0;
+  let len = 0,
+    blocks = 0;
   // Layout: query at 0, rows after it, keys after the rows (16-byte aligned throughout).
   const rowsAt = () => len * 4;
   const outAt = () => rowsAt() + blocks * len * 16;

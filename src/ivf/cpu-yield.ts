@@ -9,6 +9,8 @@ export function createYielder(sliceMs = 16): () => Promise<void> | undefined {
   let since = performance.now();
   return () => {
     if (performance.now() - since < sliceMs) return undefined;
-    return yieldToEvents().then(() => { since = performance.now(); });
+    return yieldToEvents().then(() => {
+      since = performance.now();
+    });
   };
 }

@@ -27,9 +27,11 @@ export function uploadLists(ctx: GpuContext, label: string, lists: readonly List
   const blockBytes = layout.bytesPerVector * BLOCK;
   const blocksPerShard = Math.floor(ctx.maxShardBytes / blockBytes);
   if (blocksPerShard < 1) {
-    throw new WeftError('DEVICE_LIMIT',
+    throw new WeftError(
+      'DEVICE_LIMIT',
       `One block of ${BLOCK} vectors of dimension ${layout.dim} (${blockBytes} bytes as ${layout.storage}) exceeds this device's storage buffer limit of ${ctx.maxShardBytes} bytes. Use a smaller dimension or a compact storage type.`,
-      { details: { blockBytes, maxShardBytes: ctx.maxShardBytes } });
+      { details: { blockBytes, maxShardBytes: ctx.maxShardBytes } },
+    );
   }
   // Plan: (shard, first slot, count, offset within list) pieces.
   const pieces: { list: number; shard: number; slot: number; count: number; offset: number }[] = [];
@@ -39,7 +41,10 @@ export function uploadLists(ctx: GpuContext, label: string, lists: readonly List
     let offset = 0;
     while (offset < n) {
       let shard = shardBlocks.length - 1;
-      if (shardBlocks[shard]! === blocksPerShard) { shardBlocks.push(0); shard++; }
+      if (shardBlocks[shard]! === blocksPerShard) {
+        shardBlocks.push(0);
+        shard++;
+      }
       const room = (blocksPerShard - shardBlocks[shard]!) * BLOCK;
       const count = Math.min(room, n - offset);
       pieces.push({ list: l, shard, slot: shardBlocks[shard]! * BLOCK, count, offset });
@@ -71,9 +76,17 @@ export function uploadLists(ctx: GpuContext, label: string, lists: readonly List
   const segBuffer = bufferFrom(ctx, `${label}.segments`, segs);
   const bytes = shards.reduce((a, s) => a + s.codes.size + s.ids.size, segBuffer.size);
   return {
-    shards, segs: segBuffer, segStride: numShards, numLists: lists.length, maxSegment, bytes,
+    shards,
+    segs: segBuffer,
+    segStride: numShards,
+    numLists: lists.length,
+    maxSegment,
+    bytes,
     destroy() {
-      for (const s of shards) { ctx.destroyBuffer(s.codes); ctx.destroyBuffer(s.ids); }
+      for (const s of shards) {
+        ctx.destroyBuffer(s.codes);
+        ctx.destroyBuffer(s.ids);
+      }
       ctx.destroyBuffer(segBuffer);
     },
   };

@@ -105,7 +105,10 @@ interface Core {
 }
 
 /** Lists on the GPU, reference-counted so an add() can replace them under an open session. */
-interface SharedLists { lists: GpuLists; refs: number }
+interface SharedLists {
+  lists: GpuLists;
+  refs: number;
+}
 
 function release(s: SharedLists | undefined) {
   if (s && --s.refs === 0) s.lists.destroy();
@@ -118,14 +121,27 @@ function checkIndexOptions(opts: IndexOptions): { layout: Layout; metric: Metric
 
 function makeCore(ctx: GpuContext, owns: boolean, checked: { layout: Layout; metric: Metric }, numLists: number): Core {
   return {
-    ctx, layout: checked.layout, metric: checked.metric, sq: undefined, sqBuffer: undefined,
+    ctx,
+    layout: checked.layout,
+    metric: checked.metric,
+    sq: undefined,
+    sqBuffer: undefined,
     host: Array.from({ length: numLists }, (_, l) => emptyRecord(l)),
-    ids: new Set(), nextId: 0, size: 0, gpuLists: undefined, destroyed: false, ownsCtx: owns, queue: Promise.resolve(),
+    ids: new Set(),
+    nextId: 0,
+    size: 0,
+    gpuLists: undefined,
+    destroyed: false,
+    ownsCtx: owns,
+    queue: Promise.resolve(),
   };
 }
 
 function exclusive<T>(core: Core, fn: () => Promise<T>): Promise<T> {
-  const run = core.queue.then(() => { alive(core); return fn(); });
+  const run = core.queue.then(() => {
+    alive(core);
+    return fn();
+  });
   core.queue = run.catch(() => undefined);
   return run;
 }
@@ -181,13 +197,21 @@ function queryBatch(core: Core, t: ScanTarget, k: number): number {
   const perQuery = bytesPerRank(core.ctx, t, k, 1);
   const batch = Math.min(core.ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(core.ctx.maxShardBytes / perQuery));
   if (batch < 1) {
-    throw new WeftError('DEVICE_LIMIT', `One query with k = ${k} needs ${perQuery} bytes of intermediate results, above this device's ${core.ctx.maxShardBytes}-byte buffer limit. Lower k or nlist imbalance.`);
+    throw new WeftError(
+      'DEVICE_LIMIT',
+      `One query with k = ${k} needs ${perQuery} bytes of intermediate results, above this device's ${core.ctx.maxShardBytes}-byte buffer limit. Lower k or nlist imbalance.`,
+    );
   }
   return batch;
 }
 
-async function searchInBatches(core: Core, queries: Float32Array, k: number, batch: number,
-  open: (q: Float32Array) => Promise<InternalSession>): Promise<SearchResult> {
+async function searchInBatches(
+  core: Core,
+  queries: Float32Array,
+  k: number,
+  batch: number,
+  open: (q: Float32Array) => Promise<InternalSession>,
+): Promise<SearchResult> {
   const dim = core.layout.dim;
   const nq = queries.length / dim;
   const ids = new Uint32Array(nq * k);
@@ -210,7 +234,8 @@ async function searchInBatches(core: Core, queries: Float32Array, k: number, bat
 /** The allow bitmap of a search, checked; uploaded by allowBuffer. */
 function checkAllow(allow: unknown): Uint32Array | undefined {
   if (allow === undefined) return undefined;
-  if (!(allow instanceof Uint32Array)) throw new WeftError('INVALID_OPTION', 'allow must be a Uint32Array bitmap: bit (id % 32) of word floor(id / 32) set for each id a search may return.');
+  if (!(allow instanceof Uint32Array))
+    throw new WeftError('INVALID_OPTION', 'allow must be a Uint32Array bitmap: bit (id % 32) of word floor(id / 32) set for each id a search may return.');
   return allow;
 }
 
@@ -245,7 +270,13 @@ function sessionOver(core: Core, init: (t: ScanTarget) => Parameters<typeof open
   }
   const destroy = session.destroy.bind(session);
   let released = false;
-  session.destroy = () => { destroy(); if (!released) { released = true; release(shared); } };
+  session.destroy = () => {
+    destroy();
+    if (!released) {
+      released = true;
+      release(shared);
+    }
+  };
   return session;
 }
 
@@ -273,7 +304,8 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
   };
 
   const checkReady = () => {
-    if (!centroids) throw new WeftError('NOT_TRAINED', 'The index is not trained yet. Call train(vectors) with representative vectors (at least nlist of them) first.');
+    if (!centroids)
+      throw new WeftError('NOT_TRAINED', 'The index is not trained yet. Call train(vectors) with representative vectors (at least nlist of them) first.');
   };
 
   const checkSearch = (queries: Float32Array, opts: SearchOptions) => {
@@ -290,7 +322,16 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
     let allow: GPUBuffer | undefined;
     try {
       // The list scan queues behind the ranking: no round trip in between.
-      ranking = submitRanking(ctx, { centroids: coarse!, dim, nlist, metric: core.metric, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, nprobe });
+      ranking = submitRanking(ctx, {
+        centroids: coarse!,
+        dim,
+        nlist,
+        metric: core.metric,
+        queries: qbuf,
+        queryUnits: core.layout.queryUnits,
+        numQueries: nq,
+        nprobe,
+      });
       allow = allowBuffer(ctx, allowBits);
     } catch (e) {
       ctx.destroyBuffer(qbuf);
@@ -298,22 +339,46 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
       throw e;
     }
     return sessionOver(core, (t) => ({
-      target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: nq, k,
-      probes: ranking.buffer, probeStride: ranking.stride, nprobe, owned: [qbuf, ranking.buffer, ...(allow ? [allow] : [])], ...(allow ? { allow } : {}),
+      target: t,
+      queries: qbuf,
+      queryUnits: core.layout.queryUnits,
+      numQueries: nq,
+      k,
+      probes: ranking.buffer,
+      probeStride: ranking.stride,
+      nprobe,
+      owned: [qbuf, ranking.buffer, ...(allow ? [allow] : [])],
+      ...(allow ? { allow } : {}),
     }));
   };
 
   const index: IvfIndex = {
-    dim, nlist, metric: core.metric, storage: core.layout.storage, gpu: ctx,
-    get size() { return core.size; },
-    get trained() { return centroids !== undefined; },
+    dim,
+    nlist,
+    metric: core.metric,
+    storage: core.layout.storage,
+    gpu: ctx,
+    get size() {
+      return core.size;
+    },
+    get trained() {
+      return centroids !== undefined;
+    },
 
     train(vectors, opts = {}) {
       return exclusive(core, async () => {
         checkVectors('training vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
-        if (core.size > 0) throw new WeftError('ALREADY_TRAINED', 'The index already holds vectors; retraining would invalidate their lists. Create a new index to retrain.');
+        if (core.size > 0)
+          throw new WeftError('ALREADY_TRAINED', 'The index already holds vectors; retraining would invalidate their lists. Create a new index to retrain.');
         const t = await trainIvf(ctx, prepare(core, vectors), {
-          nlist, metric: core.metric, layout: core.layout, seed, niter, maxTrainPointsPerCentroid: perCentroid, signal: opts.signal, onProgress: opts.onProgress,
+          nlist,
+          metric: core.metric,
+          layout: core.layout,
+          seed,
+          niter,
+          maxTrainPointsPerCentroid: perCentroid,
+          signal: opts.signal,
+          onProgress: opts.onProgress,
         });
         adopt(t.centroids, t.quantizer);
       });
@@ -350,8 +415,10 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
     search(queries, opts = {}) {
       return exclusive(core, async () => {
         const { k, nprobe, allow } = checkSearch(queries, opts);
-        const batch = Math.min(queryBatch(core, target(core, core.gpuLists!.lists), k),
-          queryBatch(core, { layout: layoutFor(dim, 'f32'), metric: core.metric, lists: coarse! }, Math.min(nprobe, maxK(ctx))));
+        const batch = Math.min(
+          queryBatch(core, target(core, core.gpuLists!.lists), k),
+          queryBatch(core, { layout: layoutFor(dim, 'f32'), metric: core.metric, lists: coarse! }, Math.min(nprobe, maxK(ctx))),
+        );
         return searchInBatches(core, queries, k, batch, (q) => openIvfSession(q, k, nprobe, allow));
       });
     },
@@ -363,11 +430,22 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
       });
     },
 
-    centroids() { checkReady(); return centroids!.slice(); },
-    quantizer() { return core.sq && { vmin: core.sq.vmin.slice(), scale: core.sq.scale.slice() }; },
-    listSizes() { return Uint32Array.from(core.host, (l) => l.count); },
-    lists() { return decodedLists(core); },
-    stats() { return coreStats(core); },
+    centroids() {
+      checkReady();
+      return centroids!.slice();
+    },
+    quantizer() {
+      return core.sq && { vmin: core.sq.vmin.slice(), scale: core.sq.scale.slice() };
+    },
+    listSizes() {
+      return Uint32Array.from(core.host, (l) => l.count);
+    },
+    lists() {
+      return decodedLists(core);
+    },
+    stats() {
+      return coreStats(core);
+    },
     destroy() {
       if (core.destroyed) return;
       coarse?.destroy();
@@ -390,20 +468,28 @@ export async function createFlatIndex(options: IndexOptions): Promise<FlatIndex>
   let trained = !needsTraining;
 
   const flat: FlatIndex = {
-    dim, metric: core.metric, storage: core.layout.storage, gpu: ctx,
-    get size() { return core.size; },
-    get trained() { return trained; },
+    dim,
+    metric: core.metric,
+    storage: core.layout.storage,
+    gpu: ctx,
+    get size() {
+      return core.size;
+    },
+    get trained() {
+      return trained;
+    },
     train(vectors) {
       return exclusive(core, async () => {
         checkVectors('training vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
-        if (core.size > 0 && needsTraining) throw new WeftError('ALREADY_TRAINED', 'The index already holds int8 vectors encoded with the current range; create a new index to retrain.');
+        if (core.size > 0 && needsTraining)
+          throw new WeftError('ALREADY_TRAINED', 'The index already holds int8 vectors encoded with the current range; create a new index to retrain.');
         if (needsTraining) setQuantizer(core, trainScalarQuantizer(prepare(core, vectors), dim, core.layout.dimPad));
         trained = true;
       });
     },
     add(vectors, ids) {
       return exclusive(core, async () => {
-        if (!trained) throw new WeftError('NOT_TRAINED', "int8 storage needs the per-dimension range first: call train(vectors) with representative vectors.");
+        if (!trained) throw new WeftError('NOT_TRAINED', 'int8 storage needs the per-dimension range first: call train(vectors) with representative vectors.');
         const n = checkVectors('vectors', vectors, dim, { metric: core.metric, storage: core.layout.storage });
         const idArr = checkAddIds(core, n, ids);
         appendToLists(core, prepare(core, vectors), idArr, undefined);
@@ -422,13 +508,30 @@ export async function createFlatIndex(options: IndexOptions): Promise<FlatIndex>
           const probe = bufferFrom(ctx, 'weft.search.flatProbe', new Uint32Array(2));
           const allow = allowBuffer(ctx, allowBits);
           const owned = [qbuf, probe, ...(allow ? [allow] : [])];
-          return sessionOver(core, (t) => ({ target: t, queries: qbuf, queryUnits: core.layout.queryUnits, numQueries: q.length / dim, k, probes: probe, probeStride: 0, nprobe: 1, owned, ...(allow ? { allow } : {}) }));
+          return sessionOver(core, (t) => ({
+            target: t,
+            queries: qbuf,
+            queryUnits: core.layout.queryUnits,
+            numQueries: q.length / dim,
+            k,
+            probes: probe,
+            probeStride: 0,
+            nprobe: 1,
+            owned,
+            ...(allow ? { allow } : {}),
+          }));
         });
       });
     },
-    lists() { return decodedLists(core); },
-    stats() { return coreStats(core); },
-    destroy() { destroyCore(core); },
+    lists() {
+      return decodedLists(core);
+    },
+    stats() {
+      return coreStats(core);
+    },
+    destroy() {
+      destroyCore(core);
+    },
   };
   return flat;
 }

@@ -51,13 +51,23 @@ export function uploadPoints(ctx: GpuContext, label: string, points: Float32Arra
     for (let i = 0; i < count; i++) padded.set(points.subarray((first + i) * dim, (first + i + 1) * dim), i * dim4 * 4);
     chunks.push({ buffer: bufferFrom(ctx, `${label}[${chunks.length}]`, padded), first, count });
   }
-  return { chunks, n, dim4, destroy() { for (const c of chunks) ctx.destroyBuffer(c.buffer); } };
+  return {
+    chunks,
+    n,
+    dim4,
+    destroy() {
+      for (const c of chunks) ctx.destroyBuffer(c.buffer);
+    },
+  };
 }
 
 function centroidBuffer(ctx: GpuContext, centroids: Float32Array, dim: number, dim4: number): GPUBuffer {
   const k = centroids.length / dim;
   if (k * dim4 * 16 > ctx.maxShardBytes) {
-    throw new WeftError('DEVICE_LIMIT', `${k} centroids of dimension ${dim} exceed this device's storage buffer limit (${ctx.maxShardBytes} bytes). Use a smaller nlist.`);
+    throw new WeftError(
+      'DEVICE_LIMIT',
+      `${k} centroids of dimension ${dim} exceed this device's storage buffer limit (${ctx.maxShardBytes} bytes). Use a smaller nlist.`,
+    );
   }
   const padded = new Float32Array(k * dim4 * 4);
   for (let c = 0; c < k; c++) padded.set(centroids.subarray(c * dim, (c + 1) * dim), c * dim4 * 4);
@@ -69,11 +79,18 @@ export async function assignNearest(ctx: GpuContext, points: PointChunks, centro
   const nlist = centroids.length / dim;
   const dim4 = points.dim4;
   if (dim4 * 16 > ctx.limits.maxComputeWorkgroupStorageSize) {
-    throw new WeftError('DEVICE_LIMIT', `Dimension ${dim} is too large for this device's workgroup memory (${ctx.limits.maxComputeWorkgroupStorageSize} bytes).`);
+    throw new WeftError(
+      'DEVICE_LIMIT',
+      `Dimension ${dim} is too large for this device's workgroup memory (${ctx.limits.maxComputeWorkgroupStorageSize} bytes).`,
+    );
   }
   const tileC = Math.max(1, Math.min(nlist, Math.floor(ctx.limits.maxComputeWorkgroupStorageSize / 2 / (dim4 * 16))));
-  const k = kernel(ctx, 'kmeans_assign', assignWgsl, ['uniform', 'read', 'read', 'rw'],
-    { WG: ASSIGN_WG, METRIC: metric === 'l2' ? 0 : 1, DIM4: dim4, TILE_C: tileC });
+  const k = kernel(ctx, 'kmeans_assign', assignWgsl, ['uniform', 'read', 'read', 'rw'], {
+    WG: ASSIGN_WG,
+    METRIC: metric === 'l2' ? 0 : 1,
+    DIM4: dim4,
+    TILE_C: tileC,
+  });
   const cbuf = centroidBuffer(ctx, centroids, dim, dim4);
   const labels = storageBuffer(ctx, 'weft.kmeans.labels', points.n * 4);
   const temps: GPUBuffer[] = [];
@@ -113,7 +130,10 @@ async function memberSums(ctx: GpuContext, points: PointChunks, labels: Uint32Ar
       // Counting sort of this chunk's labels: members grouped by centroid, in point order.
       const offsets = new Uint32Array(nlist + 1);
       for (let i = 0; i < chunk.count; i++) offsets[labels[chunk.first + i]! + 1]!++;
-      for (let c = 0; c < nlist; c++) { offsets[c + 1]! += offsets[c]!; counts[c]! += offsets[c + 1]! - offsets[c]!; }
+      for (let c = 0; c < nlist; c++) {
+        offsets[c + 1]! += offsets[c]!;
+        counts[c]! += offsets[c + 1]! - offsets[c]!;
+      }
       const cursor = offsets.slice(0, nlist);
       const members = new Uint32Array(chunk.count);
       for (let i = 0; i < chunk.count; i++) members[cursor[labels[chunk.first + i]!]!++] = i;
@@ -182,7 +202,7 @@ function splitEmptyClusters(centroids: Float32Array, counts: Uint32Array, dim: n
     if (counts[ci] !== 0) continue;
     let cj = 0;
     for (;;) {
-      const p = (rng.next() * (n - k));
+      const p = rng.next() * (n - k);
       let acc = 0;
       for (cj = 0; cj < k; cj++) {
         acc += Math.max(0, counts[cj]! - 1);
@@ -192,8 +212,13 @@ function splitEmptyClusters(centroids: Float32Array, counts: Uint32Array, dim: n
     }
     for (let j = 0; j < dim; j++) {
       const v = centroids[cj * dim + j]!;
-      if (j % 2 === 0) { centroids[ci * dim + j] = v * (1 + SPLIT_EPS); centroids[cj * dim + j] = v * (1 - SPLIT_EPS); }
-      else { centroids[ci * dim + j] = v * (1 - SPLIT_EPS); centroids[cj * dim + j] = v * (1 + SPLIT_EPS); }
+      if (j % 2 === 0) {
+        centroids[ci * dim + j] = v * (1 + SPLIT_EPS);
+        centroids[cj * dim + j] = v * (1 - SPLIT_EPS);
+      } else {
+        centroids[ci * dim + j] = v * (1 - SPLIT_EPS);
+        centroids[cj * dim + j] = v * (1 + SPLIT_EPS);
+      }
     }
     const half = Math.floor(counts[cj]! / 2);
     counts[ci] = half;

@@ -18,7 +18,10 @@ export function groupByList(labels: ArrayLike<number>): Map<number, number[]> {
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i]!;
     let g = groups.get(l);
-    if (!g) { g = []; groups.set(l, g); }
+    if (!g) {
+      g = [];
+      groups.set(l, g);
+    }
     g.push(i);
   }
   return groups;
@@ -39,9 +42,13 @@ export function appendToRecord(record: ListRecord, rows: Uint32Array, ids: Array
   const m = members.length;
   const nextIds = new Uint32Array(record.count + m);
   nextIds.set(record.ids.subarray(0, record.count));
-  members.forEach((i, j) => { nextIds[record.count + j] = ids[i]!; });
+  members.forEach((i, j) => {
+    nextIds[record.count + j] = ids[i]!;
+  });
   return {
-    list: record.list, count: record.count + m, ids: nextIds,
+    list: record.list,
+    count: record.count + m,
+    ids: nextIds,
     codes: appendInterleaved(record.codes, record.count, pickRows(rows, members, layout.words), m, layout.units),
   };
 }
@@ -50,7 +57,11 @@ export function appendToRecord(record: ListRecord, rows: Uint32Array, ids: Array
 export function tombstoneRecord(record: ListRecord, gone: ReadonlySet<number>): { record: ListRecord; removed: number } {
   const ids = record.ids.slice();
   let removed = 0;
-  for (let s = 0; s < record.count; s++) if (gone.has(ids[s]!)) { ids[s] = NO_ID; removed++; }
+  for (let s = 0; s < record.count; s++)
+    if (gone.has(ids[s]!)) {
+      ids[s] = NO_ID;
+      removed++;
+    }
   return { record: removed ? { ...record, ids } : record, removed };
 }
 
@@ -69,7 +80,9 @@ export function recordsFromLabels(labels: ArrayLike<number>, rows: Uint32Array, 
   return Array.from({ length: nlist }, (_, l) => {
     const members = groups.get(l) ?? [];
     return {
-      list: l, count: members.length, ids: Uint32Array.from(members, (i) => ids[i]!),
+      list: l,
+      count: members.length,
+      ids: Uint32Array.from(members, (i) => ids[i]!),
       codes: packRows(pickRows(rows, members, layout.words), members.length, layout.units),
     };
   });
@@ -82,11 +95,18 @@ export function liveRows(records: readonly ListRecord[], layout: Layout): { ids:
   for (const r of records) {
     const rows = deinterleave(r.codes, r.count, layout.units);
     const live: number[] = [];
-    for (let s = 0; s < r.count; s++) if (r.ids[s] !== NO_ID) { live.push(s); ids.push(r.ids[s]!); }
+    for (let s = 0; s < r.count; s++)
+      if (r.ids[s] !== NO_ID) {
+        live.push(s);
+        ids.push(r.ids[s]!);
+      }
     parts.push(pickRows(rows, live, layout.words));
   }
   const rows = new Uint32Array(ids.length * layout.words);
   let at = 0;
-  for (const p of parts) { rows.set(p, at); at += p.length; }
+  for (const p of parts) {
+    rows.set(p, at);
+    at += p.length;
+  }
   return { ids: Uint32Array.from(ids), rows };
 }

@@ -40,9 +40,11 @@ export function checkNprobe(ctx: GpuContext | undefined, nprobe: number | undefi
   const np = nprobe ?? Math.min(nlist, 8);
   const limit = Math.min(nlist, ctx ? maxK(ctx) : MAX_K);
   if (!Number.isInteger(np) || np < 1 || np > nlist || (np > limit && np !== nlist)) {
-    throw new WeftError('NPROBE_OUT_OF_RANGE',
+    throw new WeftError(
+      'NPROBE_OUT_OF_RANGE',
       `nprobe must be an integer from 1 to ${limit}${limit < nlist ? ` or exactly nlist (${nlist})` : ''}; got ${String(nprobe)}.`,
-      { details: { nprobe, nlist } });
+      { details: { nprobe, nlist } },
+    );
   }
   return np;
 }
@@ -51,7 +53,12 @@ export function checkNprobe(ctx: GpuContext | undefined, nprobe: number | undefi
 export function uploadCentroids(ctx: GpuContext, label: string, centroids: Float32Array, dim: number): GpuLists {
   const f32 = layoutFor(dim, 'f32');
   const nlist = centroids.length / dim;
-  const record = { list: 0, count: nlist, ids: Uint32Array.from({ length: nlist }, (_, i) => i), codes: packRows(encodeRows(centroids, f32), nlist, f32.units) };
+  const record = {
+    list: 0,
+    count: nlist,
+    ids: Uint32Array.from({ length: nlist }, (_, i) => i),
+    codes: packRows(encodeRows(centroids, f32), nlist, f32.units),
+  };
   return uploadLists(ctx, label, [record], f32);
 }
 
@@ -95,7 +102,14 @@ export function submitRanking(ctx: GpuContext, r: RankInit): Ranking {
   const shared = bufferFrom(ctx, 'weft.search.coarseProbe', new Uint32Array(2));
   const session = openSession(ctx, {
     target: { layout: layoutFor(r.dim, 'f32'), metric: r.metric, lists: r.centroids },
-    queries: r.queries, queryUnits: r.queryUnits, numQueries: r.numQueries, k: r.nprobe, probes: shared, probeStride: 0, nprobe: 1, owned: [shared],
+    queries: r.queries,
+    queryUnits: r.queryUnits,
+    numQueries: r.numQueries,
+    k: r.nprobe,
+    probes: shared,
+    probeStride: 0,
+    nprobe: 1,
+    owned: [shared],
   });
   session.submit();
   return { buffer: session.takeResult(), stride: r.nprobe };
@@ -135,7 +149,10 @@ export function mergeResults(parts: readonly SearchResult[], metric: Metric, k: 
       }
     }
     cands.sort((a, b) => a.key - b.key || a.id - b.id);
-    cands.slice(0, k).forEach((c, i) => { ids[q * k + i] = c.id; distances[q * k + i] = c.d; });
+    cands.slice(0, k).forEach((c, i) => {
+      ids[q * k + i] = c.id;
+      distances[q * k + i] = c.d;
+    });
   }
   return { ids, distances, numQueries: nq, k };
 }

@@ -3,13 +3,19 @@
 
 import { NO_ID, type Metric, type SearchResult } from './types.js';
 
-export interface ReferenceList { ids: Uint32Array; vectors: Float32Array }
+export interface ReferenceList {
+  ids: Uint32Array;
+  vectors: Float32Array;
+}
 
 /** "Smaller is better" key: squared L2, or the negated inner product (cosine on normalised queries). */
 export function referenceKey(metric: Metric, q: Float32Array, qOff: number, x: Float32Array, xOff: number, dim: number): number {
   let acc = 0;
   if (metric === 'l2') {
-    for (let j = 0; j < dim; j++) { const d = q[qOff + j]! - x[xOff + j]!; acc += d * d; }
+    for (let j = 0; j < dim; j++) {
+      const d = q[qOff + j]! - x[xOff + j]!;
+      acc += d * d;
+    }
     return acc;
   }
   for (let j = 0; j < dim; j++) acc += q[qOff + j]! * x[xOff + j]!;
@@ -59,13 +65,27 @@ export function referenceProbes(centroids: Float32Array, queries: Float32Array, 
 }
 
 /** IVF reference: per query, exact top-k over the lists of its nprobe nearest centroids. */
-export function referenceIvfSearch(centroids: Float32Array, lists: ReferenceList[], queries: Float32Array, dim: number, metric: Metric, k: number, nprobe: number): SearchResult {
+export function referenceIvfSearch(
+  centroids: Float32Array,
+  lists: ReferenceList[],
+  queries: Float32Array,
+  dim: number,
+  metric: Metric,
+  k: number,
+  nprobe: number,
+): SearchResult {
   const probes = referenceProbes(centroids, queries, dim, metric, nprobe);
   const nq = queries.length / dim;
   const ids = new Uint32Array(nq * k);
   const distances = new Float32Array(nq * k);
   for (let q = 0; q < nq; q++) {
-    const r = referenceSearch(probes[q]!.map((c) => lists[c]!), queries.subarray(q * dim, (q + 1) * dim), dim, metric, k);
+    const r = referenceSearch(
+      probes[q]!.map((c) => lists[c]!),
+      queries.subarray(q * dim, (q + 1) * dim),
+      dim,
+      metric,
+      k,
+    );
     ids.set(r.ids, q * k);
     distances.set(r.distances, q * k);
   }
@@ -74,7 +94,8 @@ export function referenceIvfSearch(centroids: Float32Array, lists: ReferenceList
 
 /** recall@k: the fraction of the truth's ids (ignoring empty slots) found in the result's rows. */
 export function recallAtK(result: SearchResult, truth: SearchResult): number {
-  let hit = 0, total = 0;
+  let hit = 0,
+    total = 0;
   for (let q = 0; q < truth.numQueries; q++) {
     const got = new Set<number>();
     for (let r = 0; r < result.k; r++) got.add(result.ids[q * result.k + r]!);

@@ -38,9 +38,9 @@ export function sortSize(ctx: GpuContext, k: number): { sortN: number; wg: numbe
     const sortN = Math.max(4 * wg, nextPow2(Math.max(k + 2 * wg, 2 * k)));
     if (sortN * 8 + 64 <= limit) return { sortN, wg };
   }
-  throw new WeftError('DEVICE_LIMIT',
-    `k = ${k} needs more workgroup memory than this device's ${limit} bytes. Use k ≤ ${maxK(ctx)}.`,
-    { details: { k, limit } });
+  throw new WeftError('DEVICE_LIMIT', `k = ${k} needs more workgroup memory than this device's ${limit} bytes. Use k ≤ ${maxK(ctx)}.`, {
+    details: { k, limit },
+  });
 }
 
 /** The largest k this device's workgroup memory supports (at most MAX_K). */
@@ -65,7 +65,12 @@ export function scanGeometry(ctx: GpuContext, target: ScanTarget, k: number) {
 
 function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number, filtered: boolean): Kernel {
   return kernel(ctx, 'scan', topkWgsl + scanWgsl, ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'read'], {
-    WG: wg, SORT_N: sortN, STORAGE: STORAGE_CODE[t.layout.storage], METRIC: t.metric === 'l2' ? 0 : 1, UNITS: t.layout.units, FILTERED: filtered ? 1 : 0,
+    WG: wg,
+    SORT_N: sortN,
+    STORAGE: STORAGE_CODE[t.layout.storage],
+    METRIC: t.metric === 'l2' ? 0 : 1,
+    UNITS: t.layout.units,
+    FILTERED: filtered ? 1 : 0,
   });
 }
 
@@ -118,10 +123,23 @@ export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: n
   const scan = scanKernel(ctx, target, sortN, wg, init.allow !== undefined);
   const partial = storageBuffer(ctx, 'weft.bench.partial', nq * nprobe * numShards * tiles * k * 8);
   const dummy = storageBuffer(ctx, 'weft.bench.dummy', 16);
-  const params = target.lists.shards.map((_, s) => uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits, tileSize, target.lists.segStride]));
+  const params = target.lists.shards.map((_, s) =>
+    uniformU32(ctx, 'weft.bench.scanParams', [k, 0, init.probeStride, 0, nprobe, s, numShards, tiles, init.queryUnits, tileSize, target.lists.segStride]),
+  );
   try {
-    const binds = target.lists.shards.map((shard, s) => bindGroup(ctx, scan, 'weft.bench.scanBind', [
-      params[s]!, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial, init.allow ?? dummy]));
+    const binds = target.lists.shards.map((shard, s) =>
+      bindGroup(ctx, scan, 'weft.bench.scanBind', [
+        params[s]!,
+        shard.codes,
+        shard.ids,
+        target.lists.segs,
+        init.probes,
+        init.queries,
+        target.sq ?? dummy,
+        partial,
+        init.allow ?? dummy,
+      ]),
+    );
     const encoder = ctx.device.createCommandEncoder({ label: 'weft.bench.scan' });
     const pass = encoder.beginComputePass({ label: 'weft.bench.scan' });
     pass.setPipeline(scan.pipeline);
@@ -149,9 +167,11 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
   const merge = mergeKernel(ctx, sortN, wg);
   const perRank = bytesPerRank(ctx, target, k, nq);
   if (perRank > ctx.maxShardBytes || nq > ctx.limits.maxComputeWorkgroupsPerDimension || tiles > ctx.limits.maxComputeWorkgroupsPerDimension) {
-    throw new WeftError('DEVICE_LIMIT',
+    throw new WeftError(
+      'DEVICE_LIMIT',
       `A search of ${nq} queries with k = ${k} over lists of up to ${target.lists.maxSegment} vectors needs ${perRank} bytes of intermediate results per probed list, above this device's ${ctx.maxShardBytes}-byte buffer limit. Search fewer queries per call.`,
-      { details: { perRank, numQueries: nq, k } });
+      { details: { perRank, numQueries: nq, k } },
+    );
   }
   const ranksPerPass = Math.max(1, Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(ctx.maxShardBytes / perRank)));
   const dummy = storageBuffer(ctx, 'weft.search.dummy', 16);
@@ -165,9 +185,15 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
   };
 
   const session: InternalSession = {
-    numQueries: nq, k, nprobe,
-    get scanned() { return scanned; },
-    get done() { return scanned >= nprobe; },
+    numQueries: nq,
+    k,
+    nprobe,
+    get scanned() {
+      return scanned;
+    },
+    get done() {
+      return scanned >= nprobe;
+    },
 
     async step(count?: number) {
       const before = scanned;
@@ -192,11 +218,35 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
         const pass = encoder.beginComputePass({ label: 'weft.search.scan' });
         pass.setPipeline(scan.pipeline);
         for (let s = 0; s < numShards; s++) {
-          const params = uniformU32(ctx, 'weft.search.scanParams', [k, 0, init.probeStride, r0, rc, s, numShards, tiles, init.queryUnits, tileSize, target.lists.segStride]);
+          const params = uniformU32(ctx, 'weft.search.scanParams', [
+            k,
+            0,
+            init.probeStride,
+            r0,
+            rc,
+            s,
+            numShards,
+            tiles,
+            init.queryUnits,
+            tileSize,
+            target.lists.segStride,
+          ]);
           temps.push(params);
           const shard = target.lists.shards[s]!;
-          pass.setBindGroup(0, bindGroup(ctx, scan, 'weft.search.scanBind', [
-            params, shard.codes, shard.ids, target.lists.segs, init.probes, init.queries, target.sq ?? dummy, partial, init.allow ?? dummy]));
+          pass.setBindGroup(
+            0,
+            bindGroup(ctx, scan, 'weft.search.scanBind', [
+              params,
+              shard.codes,
+              shard.ids,
+              target.lists.segs,
+              init.probes,
+              init.queries,
+              target.sq ?? dummy,
+              partial,
+              init.allow ?? dummy,
+            ]),
+          );
           pass.dispatchWorkgroups(tiles, rc, nq);
         }
         pass.end();
@@ -215,7 +265,10 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
           mp.dispatchWorkgroups(groups, nq);
           mp.end();
           if (input !== partial) temps.push(input);
-          if (hasCarry && carry) { temps.push(carry); carry = undefined; }
+          if (hasCarry && carry) {
+            temps.push(carry);
+            carry = undefined;
+          }
           input = out;
           lists = groups;
           hasCarry = 0;

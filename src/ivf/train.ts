@@ -25,7 +25,11 @@ export interface TrainOptions {
   onProgress?: ((p: TrainProgress) => void) | undefined;
 }
 
-export interface TrainProgress { status: 'train'; done: number; total: number }
+export interface TrainProgress {
+  status: 'train';
+  done: number;
+  total: number;
+}
 
 export interface Trained {
   /** nlist x dim (normalised for cosine). */
@@ -43,7 +47,11 @@ export async function trainIvf(ctx: GpuContext | undefined, prepared: Float32Arr
   const { dim } = o.layout;
   const n = prepared.length / dim;
   if (n < o.nlist) {
-    throw new WeftError('TOO_FEW_TRAINING_VECTORS', `Training needs at least nlist = ${o.nlist} vectors; got ${n}. Pass more vectors or lower nlist (about √n is a good start).`, { details: { n, nlist: o.nlist } });
+    throw new WeftError(
+      'TOO_FEW_TRAINING_VECTORS',
+      `Training needs at least nlist = ${o.nlist} vectors; got ${n}. Pass more vectors or lower nlist (about √n is a good start).`,
+      { details: { n, nlist: o.nlist } },
+    );
   }
   const max = o.nlist * o.maxTrainPointsPerCentroid;
   let sample = prepared;
@@ -53,15 +61,27 @@ export async function trainIvf(ctx: GpuContext | undefined, prepared: Float32Arr
     for (let i = 0; i < max; i++) sample.set(prepared.subarray(pick[i]! * dim, (pick[i]! + 1) * dim), i * dim);
   }
   const centroids = await trainKmeans(ctx, sample, {
-    dim, k: o.nlist, metric: kernelMetric(o.metric), spherical: o.metric === 'cosine', niter: o.niter, seed: o.seed,
-    signal: o.signal, onIteration: (done, total) => o.onProgress?.({ status: 'train', done, total }),
+    dim,
+    k: o.nlist,
+    metric: kernelMetric(o.metric),
+    spherical: o.metric === 'cosine',
+    niter: o.niter,
+    seed: o.seed,
+    signal: o.signal,
+    onIteration: (done, total) => o.onProgress?.({ status: 'train', done, total }),
   });
   const quantizer = o.layout.storage === 'int8' ? trainScalarQuantizer(sample, dim, o.layout.dimPad) : undefined;
   return { centroids, quantizer };
 }
 
 /** The list of each row of `prepared` (its nearest centroid by the metric), computed on the GPU (on the CPU without a context). */
-export async function assignLists(ctx: GpuContext | undefined, prepared: Float32Array, centroids: Float32Array, dim: number, metric: Metric): Promise<Uint32Array> {
+export async function assignLists(
+  ctx: GpuContext | undefined,
+  prepared: Float32Array,
+  centroids: Float32Array,
+  dim: number,
+  metric: Metric,
+): Promise<Uint32Array> {
   if (!ctx) return cpuAssign(prepared, centroids, dim, kernelMetric(metric) === 'ip');
   const points = uploadPoints(ctx, 'weft.assign.points', prepared, dim);
   try {

@@ -17,8 +17,12 @@ export function checkOption<T extends string>(name: string, value: T | undefined
   return value;
 }
 
-export function checkMetric(m: Metric | undefined): Metric { return checkOption('metric', m, METRICS, 'l2'); }
-export function checkStorage(s: StorageType | undefined): StorageType { return checkOption('storage', s, STORAGE_TYPES, 'f32'); }
+export function checkMetric(m: Metric | undefined): Metric {
+  return checkOption('metric', m, METRICS, 'l2');
+}
+export function checkStorage(s: StorageType | undefined): StorageType {
+  return checkOption('storage', s, STORAGE_TYPES, 'f32');
+}
 
 /**
  * The largest squared L2 norm a vector (a row added, a query, a centroid) may have. The scan adds
@@ -45,7 +49,10 @@ export function oversizedRow(values: ArrayLike<number>, dim: number): string | u
   const n = Math.floor(values.length / dim);
   for (let i = 0; i < n; i++) {
     let norm = 0;
-    for (let j = 0; j < dim; j++) { const x = values[i * dim + j]!; norm += x * x; }
+    for (let j = 0; j < dim; j++) {
+      const x = values[i * dim + j]!;
+      norm += x * x;
+    }
     if (!(norm <= MAX_SQUARED_NORM)) return normProblem(values, dim, i);
   }
   return undefined;
@@ -64,7 +71,9 @@ export function checkInteger(name: string, v: unknown, range: { min: number; max
   if (v === undefined && range.fallback !== undefined) return range.fallback;
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < range.min || v > max) {
-    throw new WeftError(range.code ?? 'INVALID_OPTION', `${name} must be an integer between ${range.min} and ${max}; got ${shown(v)}.`, { details: { [name]: v, min: range.min, max } });
+    throw new WeftError(range.code ?? 'INVALID_OPTION', `${name} must be an integer between ${range.min} and ${max}; got ${shown(v)}.`, {
+      details: { [name]: v, min: range.min, max },
+    });
   }
   return v;
 }
@@ -98,9 +107,11 @@ export function checkVectors(what: string, v: unknown, dim: number, opts: { metr
     throw new WeftError('INVALID_VECTOR', `${what} must be a Float32Array of row-major vectors (n x ${dim}); got ${describe(v)}.`);
   }
   if (v.length === 0 || v.length % dim !== 0) {
-    throw new WeftError('DIMENSION_MISMATCH',
+    throw new WeftError(
+      'DIMENSION_MISMATCH',
       `${what} has ${v.length} values, which is not a non-zero multiple of the index dimension ${dim}. Pass n x ${dim} values (was the embedder's output dimension ${v.length} meant for another index?).`,
-      { details: { length: v.length, dim } });
+      { details: { length: v.length, dim } },
+    );
   }
   const n = v.length / dim;
   for (let i = 0; i < n; i++) {
@@ -108,10 +119,18 @@ export function checkVectors(what: string, v: unknown, dim: number, opts: { metr
     for (let j = 0; j < dim; j++) {
       const x = v[i * dim + j]!;
       if (!Number.isFinite(x)) {
-        throw new WeftError('INVALID_VECTOR', `${what} row ${i} has a non-finite value (${x}) at dimension ${j}. Remove or fix NaN/Infinity values before adding or searching.`, { details: { row: i, dim: j } });
+        throw new WeftError(
+          'INVALID_VECTOR',
+          `${what} row ${i} has a non-finite value (${x}) at dimension ${j}. Remove or fix NaN/Infinity values before adding or searching.`,
+          { details: { row: i, dim: j } },
+        );
       }
       if (opts.storage === 'f16' && Math.abs(x) > HALF_MAX) {
-        throw new WeftError('INVALID_VECTOR', `${what} row ${i} has ${x} at dimension ${j}, beyond the f16 range (±${HALF_MAX}). Scale the vectors or use storage 'f32'.`, { details: { row: i, dim: j } });
+        throw new WeftError(
+          'INVALID_VECTOR',
+          `${what} row ${i} has ${x} at dimension ${j}, beyond the f16 range (±${HALF_MAX}). Scale the vectors or use storage 'f32'.`,
+          { details: { row: i, dim: j } },
+        );
       }
       norm += x * x; // in f64: no overflow for any finite f32
     }
@@ -119,7 +138,9 @@ export function checkVectors(what: string, v: unknown, dim: number, opts: { metr
       throw new WeftError('INVALID_VECTOR', `${what} ${normProblem(v, dim, i)}.`, { details: { row: i } });
     }
     if (opts.metric === 'cosine' && norm === 0) {
-      throw new WeftError('INVALID_VECTOR', `${what} row ${i} is all zeros, which has no direction for the cosine metric. Drop it or use metric 'l2'.`, { details: { row: i } });
+      throw new WeftError('INVALID_VECTOR', `${what} row ${i} is all zeros, which has no direction for the cosine metric. Drop it or use metric 'l2'.`, {
+        details: { row: i },
+      });
     }
   }
   return n;
@@ -138,7 +159,9 @@ export function checkIds(ids: ArrayLike<number>, n: number, present: (id: number
       throw new WeftError('INVALID_ID', `Id ${id} at position ${i} is not an integer in [0, ${NO_ID - 1}].`, { details: { position: i } });
     }
     if (seen.has(id) || present(id)) {
-      throw new WeftError('DUPLICATE_ID', `Id ${id} is already in the index (or repeated in this call). Ids must be unique; delete the old vector first.`, { details: { id } });
+      throw new WeftError('DUPLICATE_ID', `Id ${id} is already in the index (or repeated in this call). Ids must be unique; delete the old vector first.`, {
+        details: { id },
+      });
     }
     seen.add(id);
     out[i] = id;
@@ -152,7 +175,9 @@ export function checkK(k: number | undefined, size: number, maxK: number): numbe
     throw new WeftError('K_OUT_OF_RANGE', `k must be a positive integer; got ${String(k)}.`);
   }
   if (v > size) {
-    throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is larger than the index, which holds ${size} vectors. Ask for at most ${size}.`, { details: { k: v, size } });
+    throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is larger than the index, which holds ${size} vectors. Ask for at most ${size}.`, {
+      details: { k: v, size },
+    });
   }
   if (v > MAX_K) {
     throw new WeftError('K_OUT_OF_RANGE', `k = ${v} is above the largest supported k (${MAX_K}). Ask for fewer results.`, { details: { k: v, maxK: MAX_K } });

@@ -57,12 +57,15 @@ export const STEMMED_LANGUAGES: readonly string[] = Object.keys(STEMMERS);
 export const DEFAULT_LANGUAGE = 'english';
 
 /** English stopwords: lunr.js's list (its stopWordFilter), so Weft and lunr drop the same words. */
-export const ENGLISH_STOPWORDS: ReadonlySet<string> = new Set((
-  'a able about across after all almost also am among an and any are as at be because been but by can cannot could dear did do does ' +
-  'either else ever every for from get got had has have he her hers him his how however i if in into is it its just least let like ' +
-  'likely may me might most must my neither no nor not of off often on only or other our own rather said say says she should since so ' +
-  'some than that the their them then there these they this tis to too twas us wants was we were what when where which while who whom ' +
-  'why will with would yet you your').split(' '));
+export const ENGLISH_STOPWORDS: ReadonlySet<string> = new Set(
+  (
+    'a able about across after all almost also am among an and any are as at be because been but by can cannot could dear did do does ' +
+    'either else ever every for from get got had has have he her hers him his how however i if in into is it its just least let like ' +
+    'likely may me might most must my neither no nor not of off often on only or other our own rather said say says she should since so ' +
+    'some than that the their them then there these they this tis to too twas us wants was we were what when where which while who whom ' +
+    'why will with would yet you your'
+  ).split(' '),
+);
 
 /** Words longer than this (UTF-16 units) are not indexed: hashes, base64 and the like. */
 const MAX_TERM = 64;
@@ -79,7 +82,10 @@ export interface Analyzer {
 export function checkLanguage(language: unknown): string {
   if (language === undefined) return DEFAULT_LANGUAGE;
   if (typeof language !== 'string' || !/^[a-z][a-z-]{1,31}$/.test(language)) {
-    throw new WeftError('INVALID_OPTION', `language must be a lowercase language name such as 'english' or 'german' (stemmed: ${STEMMED_LANGUAGES.join(', ')}; any other name is indexed without stemming); got ${JSON.stringify(language)}.`);
+    throw new WeftError(
+      'INVALID_OPTION',
+      `language must be a lowercase language name such as 'english' or 'german' (stemmed: ${STEMMED_LANGUAGES.join(', ')}; any other name is indexed without stemming); got ${JSON.stringify(language)}.`,
+    );
   }
   return language;
 }

@@ -11,7 +11,10 @@
 import { WeftError } from '../errors.js';
 import type { TermPostings } from './postings.js';
 
-export interface Bm25Params { k1: number; b: number }
+export interface Bm25Params {
+  k1: number;
+  b: number;
+}
 export const BM25_DEFAULTS: Bm25Params = { k1: 1.2, b: 0.75 };
 
 /** The collection statistics BM25 needs. */
@@ -72,7 +75,10 @@ export function accumulate(scores: Scores, p: TermPostings, qtf: number, stats: 
   }
 }
 
-export interface LexicalHits { ids: Uint32Array; scores: Float32Array }
+export interface LexicalHits {
+  ids: Uint32Array;
+  scores: Float32Array;
+}
 
 /** x ranks below y: lower score, or the same score and a larger id. */
 const below = (xs: number, xi: number, ys: number, yi: number) => xs < ys || (xs === ys && xi > yi);
@@ -82,11 +88,16 @@ const below = (xs: number, xi: number, ys: number, yi: number) => xs < ys || (xs
  * min-heap of the best k so far: O(n log k) over the n chunks with a score.
  */
 export function topK(scores: Scores, k: number, allow?: (id: number) => boolean): LexicalHits {
-  const hs: number[] = [], hi: number[] = [];
-  const swap = (a: number, b: number) => { [hs[a], hs[b]] = [hs[b]!, hs[a]!]; [hi[a], hi[b]] = [hi[b]!, hi[a]!]; };
+  const hs: number[] = [],
+    hi: number[] = [];
+  const swap = (a: number, b: number) => {
+    [hs[a], hs[b]] = [hs[b]!, hs[a]!];
+    [hi[a], hi[b]] = [hi[b]!, hi[a]!];
+  };
   const down = (at: number) => {
     for (;;) {
-      const l = 2 * at + 1, r = l + 1;
+      const l = 2 * at + 1,
+        r = l + 1;
       let m = at;
       if (l < hs.length && below(hs[l]!, hi[l]!, hs[m]!, hi[m]!)) m = l;
       if (r < hs.length && below(hs[r]!, hi[r]!, hs[m]!, hi[m]!)) m = r;
@@ -99,15 +110,17 @@ export function topK(scores: Scores, k: number, allow?: (id: number) => boolean)
     if (hs.length === k && !below(hs[0]!, hi[0]!, s, id)) return;
     if (allow && !allow(id)) return;
     if (hs.length < k) {
-      hs.push(s); hi.push(id);
-      for (let at = hs.length - 1; at > 0;) {
+      hs.push(s);
+      hi.push(id);
+      for (let at = hs.length - 1; at > 0; ) {
         const p = (at - 1) >> 1;
         if (!below(hs[at]!, hi[at]!, hs[p]!, hi[p]!)) break;
         swap(at, p);
         at = p;
       }
     } else {
-      hs[0] = s; hi[0] = id;
+      hs[0] = s;
+      hi[0] = id;
       down(0);
     }
   });

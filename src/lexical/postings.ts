@@ -42,7 +42,11 @@ export function bucketOf(term: string, buckets: number): number {
 }
 
 /** A chunk as the index sees it: its terms and their counts, and its length. */
-export interface AnalyzedChunk { id: number; length: number; terms: Map<string, number> }
+export interface AnalyzedChunk {
+  id: number;
+  length: number;
+  terms: Map<string, number>;
+}
 
 export function analyze(analyzer: Analyzer, id: number, text: string): AnalyzedChunk {
   const terms = new Map<string, number>();
@@ -64,11 +68,20 @@ class Writer {
   }
   varint(v: number) {
     this.room(5);
-    while (v >= 0x80) { this.bytes[this.at++] = (v & 0x7f) | 0x80; v >>>= 7; }
+    while (v >= 0x80) {
+      this.bytes[this.at++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
     this.bytes[this.at++] = v;
   }
-  raw(b: Uint8Array) { this.room(b.length); this.bytes.set(b, this.at); this.at += b.length; }
-  done() { return this.bytes.slice(0, this.at); }
+  raw(b: Uint8Array) {
+    this.room(b.length);
+    this.bytes.set(b, this.at);
+    this.at += b.length;
+  }
+  done() {
+    return this.bytes.slice(0, this.at);
+  }
 }
 
 /** Thrown by decodeBucket for bytes that are not a bucket record (the store reports CORRUPT_RECORD). */
@@ -118,7 +131,8 @@ export function encodeBucket(b: TermBucket): Uint8Array {
 export function decodeBucket(bucket: number, bytes: Uint8Array, only?: ReadonlySet<string>, keepRaw = false): TermBucket {
   let at = 0;
   const varint = () => {
-    let v = 0, shift = 0;
+    let v = 0,
+      shift = 0;
     for (;;) {
       if (at >= bytes.length || shift > 28) throw new MalformedBucket('truncated');
       const b = bytes[at++]!;
@@ -134,7 +148,11 @@ export function decodeBucket(bucket: number, bytes: Uint8Array, only?: ReadonlyS
     const len = varint();
     if (at + len > bytes.length) throw new MalformedBucket('term runs past the end');
     let term: string;
-    try { term = fromUtf8.decode(bytes.subarray(at, at + len)); } catch { throw new MalformedBucket('term is not UTF-8'); }
+    try {
+      term = fromUtf8.decode(bytes.subarray(at, at + len));
+    } catch {
+      throw new MalformedBucket('term is not UTF-8');
+    }
     at += len;
     const count = varint();
     const size = varint();
@@ -188,19 +206,37 @@ export interface PostingPlan {
  * `added`. The totals' change (chunks with at least one term, their terms) is counted per bucket
  * so that a purged chunk is counted once, in the bucket where its first term lives.
  */
-export function planPostings(analyzer: Analyzer, buckets: number, removed: readonly { id: number; text: string }[], added: readonly { id: number; text: string }[], purged: readonly number[] = []): PostingPlan {
+export function planPostings(
+  analyzer: Analyzer,
+  buckets: number,
+  removed: readonly { id: number; text: string }[],
+  added: readonly { id: number; text: string }[],
+  purged: readonly number[] = [],
+): PostingPlan {
   const deltas = new Map<number, BucketDelta>();
   const touched = new Set<string>();
   const at = (b: number) => deltas.get(b) ?? deltas.set(b, { remove: new Set(), purge: false, add: new Map() }).get(b)!;
   for (const c of removed) {
-    for (const t of analyze(analyzer, c.id, c.text).terms.keys()) { at(bucketOf(t, buckets)).remove.add(c.id); touched.add(t); }
+    for (const t of analyze(analyzer, c.id, c.text).terms.keys()) {
+      at(bucketOf(t, buckets)).remove.add(c.id);
+      touched.add(t);
+    }
   }
   const purgeSet = new Set(purged);
-  if (purgeSet.size > 0) for (let b = 0; b < buckets; b++) { const d = at(b); d.purge = true; for (const id of purgeSet) d.remove.add(id); }
-  let addChunks = 0, addTokens = 0;
+  if (purgeSet.size > 0)
+    for (let b = 0; b < buckets; b++) {
+      const d = at(b);
+      d.purge = true;
+      for (const id of purgeSet) d.remove.add(id);
+    }
+  let addChunks = 0,
+    addTokens = 0;
   for (const c of added) {
     const a = analyze(analyzer, c.id, c.text);
-    if (a.length > 0) { addChunks++; addTokens += a.length; }
+    if (a.length > 0) {
+      addChunks++;
+      addTokens += a.length;
+    }
     for (const [t, tf] of a.terms) {
       touched.add(t);
       const d = at(bucketOf(t, buckets));
@@ -215,8 +251,13 @@ export function planPostings(analyzer: Analyzer, buckets: number, removed: reado
     terms: purgeSet.size > 0 ? undefined : touched,
     apply(bucket) {
       const d = deltas.get(bucket.bucket);
-      let chunkDelta = 0, tokenDelta = 0;
-      if (!addedCounted) { addedCounted = true; chunkDelta += addChunks; tokenDelta += addTokens; }
+      let chunkDelta = 0,
+        tokenDelta = 0;
+      if (!addedCounted) {
+        addedCounted = true;
+        chunkDelta += addChunks;
+        tokenDelta += addTokens;
+      }
       if (!d) return { bucket, chunkDelta, tokenDelta };
       const terms = new Map(bucket.terms);
       if (d.remove.size > 0) {
@@ -224,15 +265,28 @@ export function planPostings(analyzer: Analyzer, buckets: number, removed: reado
           let keep = 0;
           for (let i = 0; i < p.ids.length; i++) {
             const id = p.ids[i]!;
-            if (!d.remove.has(id)) { keep++; continue; }
-            if (!counted.has(id)) { counted.add(id); chunkDelta--; tokenDelta -= p.lens[i]!; }
+            if (!d.remove.has(id)) {
+              keep++;
+              continue;
+            }
+            if (!counted.has(id)) {
+              counted.add(id);
+              chunkDelta--;
+              tokenDelta -= p.lens[i]!;
+            }
           }
           if (keep === p.ids.length) continue;
-          if (keep === 0) { terms.delete(t); continue; }
+          if (keep === 0) {
+            terms.delete(t);
+            continue;
+          }
           const q: TermPostings = { ids: new Uint32Array(keep), tfs: new Uint32Array(keep), lens: new Uint32Array(keep) };
           for (let i = 0, j = 0; i < p.ids.length; i++) {
             if (d.remove.has(p.ids[i]!)) continue;
-            q.ids[j] = p.ids[i]!; q.tfs[j] = p.tfs[i]!; q.lens[j] = p.lens[i]!; j++;
+            q.ids[j] = p.ids[i]!;
+            q.tfs[j] = p.tfs[i]!;
+            q.lens[j] = p.lens[i]!;
+            j++;
           }
           terms.set(t, q);
         }
@@ -249,30 +303,55 @@ function merge(old: TermPostings | undefined, list: { id: number; tf: number; le
   const fresh = [...list].sort((a, b) => a.id - b.id);
   const n0 = old?.ids.length ?? 0;
   const out: TermPostings = { ids: new Uint32Array(n0 + fresh.length), tfs: new Uint32Array(n0 + fresh.length), lens: new Uint32Array(n0 + fresh.length) };
-  let i = 0, j = 0, k = 0;
+  let i = 0,
+    j = 0,
+    k = 0;
   while (i < n0 || j < fresh.length) {
     const a = i < n0 ? old!.ids[i]! : Infinity;
     const f = fresh[j];
     if (f !== undefined && f.id <= a) {
-      out.ids[k] = f.id; out.tfs[k] = f.tf; out.lens[k] = f.len; k++; j++;
+      out.ids[k] = f.id;
+      out.tfs[k] = f.tf;
+      out.lens[k] = f.len;
+      k++;
+      j++;
       if (f.id === a) i++; // replaced
     } else {
-      out.ids[k] = a; out.tfs[k] = old!.tfs[i]!; out.lens[k] = old!.lens[i]!; k++; i++;
+      out.ids[k] = a;
+      out.tfs[k] = old!.tfs[i]!;
+      out.lens[k] = old!.lens[i]!;
+      k++;
+      i++;
     }
   }
   return k === out.ids.length ? out : { ids: out.ids.slice(0, k), tfs: out.tfs.slice(0, k), lens: out.lens.slice(0, k) };
 }
 
 /** The non-empty buckets of an index holding `chunks` (an import, a migration), and its totals. */
-export function buildBuckets(analyzer: Analyzer, buckets: number, chunks: readonly { id: number; text: string }[]): { buckets: TermBucket[]; chunks: number; tokens: number } {
-  const plan = planPostings(analyzer, buckets, [], [...chunks].sort((a, b) => a.id - b.id));
-  let n = 0, tokens = 0;
+export function buildBuckets(
+  analyzer: Analyzer,
+  buckets: number,
+  chunks: readonly { id: number; text: string }[],
+): { buckets: TermBucket[]; chunks: number; tokens: number } {
+  const plan = planPostings(
+    analyzer,
+    buckets,
+    [],
+    [...chunks].sort((a, b) => a.id - b.id),
+  );
+  let n = 0,
+    tokens = 0;
   const out: TermBucket[] = [];
   for (const b of plan.buckets) {
     const r = plan.apply({ bucket: b, terms: new Map() });
-    n += r.chunkDelta; tokens += r.tokenDelta;
+    n += r.chunkDelta;
+    tokens += r.tokenDelta;
     out.push(r.bucket);
   }
-  if (plan.buckets.length === 0) { const r = plan.apply({ bucket: 0, terms: new Map() }); n += r.chunkDelta; tokens += r.tokenDelta; }
+  if (plan.buckets.length === 0) {
+    const r = plan.apply({ bucket: 0, terms: new Map() });
+    n += r.chunkDelta;
+    tokens += r.tokenDelta;
+  }
   return { buckets: out, chunks: n, tokens };
 }

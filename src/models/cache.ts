@@ -44,9 +44,11 @@ async function openModelCache(): Promise<Cache | undefined> {
   // Without the Cache API (an insecure context) nothing was ever cached.
   if (typeof caches === 'undefined') return undefined;
   try {
-    return await caches.has(MODEL_CACHE_NAME) ? await caches.open(MODEL_CACHE_NAME) : undefined;
+    return (await caches.has(MODEL_CACHE_NAME)) ? await caches.open(MODEL_CACHE_NAME) : undefined;
   } catch (e) {
-    throw new WeftError('STORAGE_ERROR', `The model cache could not be opened: ${(e as Error).message}. Site storage may be blocked for this page.`, { cause: e });
+    throw new WeftError('STORAGE_ERROR', `The model cache could not be opened: ${(e as Error).message}. Site storage may be blocked for this page.`, {
+      cause: e,
+    });
   }
 }
 
@@ -66,7 +68,10 @@ export async function listCachedModels(): Promise<CachedModel[]> {
     const { id, revision } = modelOf(request.url);
     const key = `${id}@${revision ?? ''}`;
     let model = models.get(key);
-    if (!model) { model = { id, revision, bytes: 0, files: [] }; models.set(key, model); }
+    if (!model) {
+      model = { id, revision, bytes: 0, files: [] };
+      models.set(key, model);
+    }
     model.files.push(file);
     model.bytes += bytes;
   }

@@ -26,7 +26,8 @@ function storageManager(): StorageManager {
 export async function storageEstimate(): Promise<StorageEstimateReport> {
   const storage = storageManager();
   const [estimate, persisted] = await Promise.all([storage.estimate(), storage.persisted()]);
-  const usage = estimate.usage ?? 0, quota = estimate.quota ?? 0;
+  const usage = estimate.usage ?? 0,
+    quota = estimate.quota ?? 0;
   return { usage, quota, available: Math.max(0, quota - usage), persisted };
 }
 

@@ -22,10 +22,11 @@ async function lookup(model: WebLlmModelRef, options: WebLlmCacheOptions) {
   const webllm = await import('@mlc-ai/web-llm');
   const modelId = model.record ? (model.record.modelId ?? model.record.model) : model.id;
   if (!modelId) throw new WeftError('INVALID_OPTION', 'Pass model.id (a WebLLM prebuilt model id) or model.record ({ model, modelLib }).');
-  const list = model.record
-    ? [{ model: model.record.model, model_id: modelId, model_lib: model.record.modelLib }]
-    : webllm.prebuiltAppConfig.model_list;
-  const appConfig = { model_list: list, ...(options.cacheBackend ? { cacheBackend: options.cacheBackend } : {}) } as unknown as import('@mlc-ai/web-llm').AppConfig;
+  const list = model.record ? [{ model: model.record.model, model_id: modelId, model_lib: model.record.modelLib }] : webllm.prebuiltAppConfig.model_list;
+  const appConfig = {
+    model_list: list,
+    ...(options.cacheBackend ? { cacheBackend: options.cacheBackend } : {}),
+  } as unknown as import('@mlc-ai/web-llm').AppConfig;
   return { webllm, modelId, appConfig };
 }
 
@@ -33,7 +34,11 @@ function mapped(e: unknown, modelId: string): WeftError {
   if (e instanceof WeftError) return e;
   const name = (e as { name?: string })?.name ?? '';
   if (name === 'ModelNotFoundError') {
-    return new WeftError('UNKNOWN_MODEL', `'${modelId}' is not in WebLLM's prebuilt model list. Use a prebuilt id, or pass model.record ({ model, modelLib }).`, { cause: e });
+    return new WeftError(
+      'UNKNOWN_MODEL',
+      `'${modelId}' is not in WebLLM's prebuilt model list. Use a prebuilt id, or pass model.record ({ model, modelLib }).`,
+      { cause: e },
+    );
   }
   return new WeftError('STORAGE_ERROR', `WebLLM's cache could not be read for ${modelId}: ${(e as Error)?.message ?? String(e)}.`, { cause: e });
 }

@@ -23,7 +23,10 @@ export interface CrossEncoderOptions extends OnnxModelOptions {
   positiveClass?: number;
 }
 
-export interface PairEncoding { ids: number[]; types: number[] }
+export interface PairEncoding {
+  ids: number[];
+  types: number[];
+}
 
 export interface CrossEncoderReranker extends Reranker {
   readonly device: OnnxDevice;
@@ -42,11 +45,14 @@ export async function createCrossEncoder(options: CrossEncoderOptions): Promise<
   const { tokenizer, maxLength } = m;
   const turns = createSerialQueue();
   let closed = false;
-  const alive = () => { if (closed) throw new WeftError('DESTROYED', 'This reranker was closed; create a new one.'); };
+  const alive = () => {
+    if (closed) throw new WeftError('DESTROYED', 'This reranker was closed; create a new one.');
+  };
 
   const encodePair = (query: string, passage: string): PairEncoding => {
     const enc = tokenizer.encode(query, { text_pair: passage, return_token_type_ids: true });
-    const ids = enc.ids, types = enc.token_type_ids ?? ids.map(() => 0);
+    const ids = enc.ids,
+      types = enc.token_type_ids ?? ids.map(() => 0);
     let over = ids.length - maxLength;
     if (over <= 0) return { ids, types };
     const second = types.indexOf(1);
@@ -55,7 +61,9 @@ export async function createCrossEncoder(options: CrossEncoderOptions): Promise<
       return { ids: [...ids.slice(0, maxLength - 1), ids[ids.length - 1]!], types: [...types.slice(0, maxLength - 1), types[types.length - 1]!] };
     }
     // [first segment (query with its specials)] [second segment: passage tokens, closing special]
-    const a = ids.slice(0, second), b = ids.slice(second, -1), close = ids[ids.length - 1]!;
+    const a = ids.slice(0, second),
+      b = ids.slice(second, -1),
+      close = ids[ids.length - 1]!;
     const cutB = Math.min(over, b.length);
     b.length -= cutB;
     over -= cutB;
@@ -66,20 +74,35 @@ export async function createCrossEncoder(options: CrossEncoderOptions): Promise<
 
   const scoreBatch = async (query: string, passages: readonly string[]): Promise<number[]> => {
     const pairs = passages.map((p) => encodePair(query, p));
-    const n = pairs.length, seq = Math.max(...pairs.map((e) => e.ids.length));
-    const ids = new BigInt64Array(n * seq), mask = new BigInt64Array(n * seq), types = new BigInt64Array(n * seq);
-    pairs.forEach((e, b) => e.ids.forEach((id, t) => { ids[b * seq + t] = BigInt(id); mask[b * seq + t] = 1n; types[b * seq + t] = BigInt(e.types[t]!); }));
-    const out: ort.Tensor = (await m.run(int64Feeds(m, { input_ids: ids, attention_mask: mask, token_type_ids: types }, [n, seq], 'cross-encoder')))[outputName]!;
+    const n = pairs.length,
+      seq = Math.max(...pairs.map((e) => e.ids.length));
+    const ids = new BigInt64Array(n * seq),
+      mask = new BigInt64Array(n * seq),
+      types = new BigInt64Array(n * seq);
+    pairs.forEach((e, b) =>
+      e.ids.forEach((id, t) => {
+        ids[b * seq + t] = BigInt(id);
+        mask[b * seq + t] = 1n;
+        types[b * seq + t] = BigInt(e.types[t]!);
+      }),
+    );
+    const out: ort.Tensor = (await m.run(int64Feeds(m, { input_ids: ids, attention_mask: mask, token_type_ids: types }, [n, seq], 'cross-encoder')))[
+      outputName
+    ]!;
     const data = (await out.getData()) as Float32Array;
     out.dispose?.();
     const classes = out.dims.length === 1 ? 1 : Number(out.dims[out.dims.length - 1]);
     if (out.dims[0] !== n || data.length !== n * classes || classes < 1 || (classes > 1 && positive >= classes)) {
-      throw new WeftError('INVALID_MODEL', `The cross-encoder's '${outputName}' has shape [${out.dims.join(', ')}]; a reranker needs [batch, 1] or [batch, classes] with class ${positive}.`);
+      throw new WeftError(
+        'INVALID_MODEL',
+        `The cross-encoder's '${outputName}' has shape [${out.dims.join(', ')}]; a reranker needs [batch, 1] or [batch, classes] with class ${positive}.`,
+      );
     }
     return Array.from({ length: n }, (_, b) => {
       if (classes === 1) return data[b]!;
       const row = data.subarray(b * classes, (b + 1) * classes);
-      let max = -Infinity, sum = 0;
+      let max = -Infinity,
+        sum = 0;
       for (const v of row) max = Math.max(max, v);
       for (const v of row) sum += Math.exp(v - max);
       return row[positive]! - max - Math.log(sum);
@@ -88,16 +111,26 @@ export async function createCrossEncoder(options: CrossEncoderOptions): Promise<
 
   return {
     id: `cross-encoder:${options.modelId ?? (options.model instanceof ArrayBuffer || !options.model ? 'custom' : String(options.model))}`,
-    kind: 'cross-encoder', device: m.device, maxLength, encodePair,
+    kind: 'cross-encoder',
+    device: m.device,
+    maxLength,
+    encodePair,
     session(query, passages, opts = {}) {
       alive();
       checkRerankInput(query, passages);
       const texts = passages.map((p) => p.text);
-      return createBatchedSession(texts.length, batchSize, (from, to) => turns.run(async () => {
-        alive();
-        checkAborted(opts.signal, 'Reranking');
-        return scoreBatch(query, texts.slice(from, to));
-      }), alive, opts);
+      return createBatchedSession(
+        texts.length,
+        batchSize,
+        (from, to) =>
+          turns.run(async () => {
+            alive();
+            checkAborted(opts.signal, 'Reranking');
+            return scoreBatch(query, texts.slice(from, to));
+          }),
+        alive,
+        opts,
+      );
     },
     async close() {
       if (closed) return;

@@ -15,7 +15,10 @@ import { crc32 } from '../storage/checksum.js';
 import { createPolicy, type CachePolicy, type CachePolicyName } from '../util/cache-policy.js';
 
 /** A KV snapshot as bytes: what the IndexedDB tier stores. */
-export interface KvBytes { tokens: number[]; data: ArrayBuffer }
+export interface KvBytes {
+  tokens: number[];
+  data: ArrayBuffer;
+}
 
 /** How the tier handles the reranker's in-memory snapshots (GPU buffers for the reference generator). */
 export interface KvCodec<S> {
@@ -77,8 +80,17 @@ export interface KvTier<S> {
   close(): Promise<void>;
 }
 
-interface KvRecord { key: string; tokens: Int32Array; data: ArrayBuffer; crc: number }
-interface KvMeta { key: string; bytes: number; used: number }
+interface KvRecord {
+  key: string;
+  tokens: Int32Array;
+  data: ArrayBuffer;
+  crc: number;
+}
+interface KvMeta {
+  key: string;
+  bytes: number;
+  used: number;
+}
 interface KvSchema extends DBSchema {
   kv: { key: string; value: KvRecord };
   meta: { key: string; value: KvMeta };
@@ -98,22 +110,46 @@ export function openKvDatabase(name: string, onBlocking?: () => void): Promise<I
       d.createObjectStore('kv', { keyPath: 'key' });
       d.createObjectStore('meta', { keyPath: 'key' });
     },
-    blocking() { db?.close(); onBlocking?.(); },
+    blocking() {
+      db?.close();
+      onBlocking?.();
+    },
   }).then((d) => (db = d));
 }
 
 export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}): KvTier<S> {
   const gpuBudget = options.gpuBytes ?? 64 * 2 ** 20;
   const idbBudget = options.idbBytes ?? 256 * 2 ** 20;
-  for (const [what, v] of [['gpuBytes', gpuBudget], ['idbBytes', idbBudget]] as const) {
+  for (const [what, v] of [
+    ['gpuBytes', gpuBudget],
+    ['idbBytes', idbBudget],
+  ] as const) {
     if (!(v >= 0) || !Number.isFinite(v)) throw new WeftError('INVALID_OPTION', `kv.${what} must be a number of bytes >= 0 (got ${String(v)}).`);
   }
   const policy: CachePolicy = createPolicy(options.policy ?? 'hotness');
   const ids = new Map<string, number>();
-  const idOf = (key: string) => { let i = ids.get(key); if (i === undefined) { i = ids.size; ids.set(key, i); } return i; };
+  const idOf = (key: string) => {
+    let i = ids.get(key);
+    if (i === undefined) {
+      i = ids.size;
+      ids.set(key, i);
+    }
+    return i;
+  };
   const gpu = new Map<number, { key: string; s: S; bytes: number }>();
   let gpuBytes = 0;
-  const st: KvTierStats = { gpuHits: 0, idbHits: 0, misses: 0, corrupt: 0, gpuEntries: 0, gpuBytes: 0, gpuEvictions: 0, idbWrites: 0, idbEvictions: 0, idbErrors: 0 };
+  const st: KvTierStats = {
+    gpuHits: 0,
+    idbHits: 0,
+    misses: 0,
+    corrupt: 0,
+    gpuEntries: 0,
+    gpuBytes: 0,
+    gpuEvictions: 0,
+    idbWrites: 0,
+    idbEvictions: 0,
+    idbErrors: 0,
+  };
   const pending = new Set<Promise<unknown>>();
   let closed = false;
   let clock = 0;
@@ -123,10 +159,23 @@ export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}):
   let dbp: Promise<IDBPDatabase<KvSchema> | undefined> | undefined;
   const db = () => {
     if (dbName === false || closed) return Promise.resolve(undefined);
-    dbp ??= openKvDatabase(dbName, () => { dbp = undefined; }).catch(() => { st.idbErrors++; dbp = undefined; return undefined; });
+    dbp ??= openKvDatabase(dbName, () => {
+      dbp = undefined;
+    }).catch(() => {
+      st.idbErrors++;
+      dbp = undefined;
+      return undefined;
+    });
     return dbp;
   };
-  const track = <T>(p: Promise<T>) => { const q = p.catch(() => { st.idbErrors++; }); pending.add(q); void q.finally(() => pending.delete(q)); return q; };
+  const track = <T>(p: Promise<T>) => {
+    const q = p.catch(() => {
+      st.idbErrors++;
+    });
+    pending.add(q);
+    void q.finally(() => pending.delete(q));
+    return q;
+  };
 
   /** Makes room for `bytes` on the GPU (never evicting `keep`) and admits the entry if it fits. */
   const admit = (key: string, s: S, bytes: number): boolean => {
@@ -202,25 +251,35 @@ export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}):
       void track(drop(key));
       return undefined;
     }
-    void track((async () => {
-      const tx = d.transaction('meta', 'readwrite');
-      const m = await tx.store.get(key);
-      if (m) await tx.store.put({ ...m, used: now() });
-      await tx.done;
-    })());
+    void track(
+      (async () => {
+        const tx = d.transaction('meta', 'readwrite');
+        const m = await tx.store.get(key);
+        if (m) await tx.store.put({ ...m, used: now() });
+        await tx.done;
+      })(),
+    );
     return { tokens: Array.from(r.tokens), data: r.data };
   };
 
   return {
-    touch(keys) { policy.touch(keys.map(idOf)); },
+    touch(keys) {
+      policy.touch(keys.map(idOf));
+    },
     async get(key, opts = {}) {
       if (closed) throw new WeftError('DESTROYED', 'This KV tier was closed.');
       const id = idOf(key);
       if (opts.touch !== false) policy.touch([id]);
       const e = gpu.get(id);
-      if (e) { st.gpuHits++; return { snapshot: e.s, kept: true }; }
+      if (e) {
+        st.gpuHits++;
+        return { snapshot: e.s, kept: true };
+      }
       const b = await fromIdb(key);
-      if (!b) { st.misses++; return undefined; }
+      if (!b) {
+        st.misses++;
+        return undefined;
+      }
       let s: S;
       try {
         s = codec.fromBytes(b);
@@ -241,7 +300,9 @@ export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}):
       if (dbName !== false) void track(persist(key, codec.toBytes(s)));
       return admit(key, s, codec.bytes(s));
     },
-    async flush() { while (pending.size) await Promise.all([...pending]); },
+    async flush() {
+      while (pending.size) await Promise.all([...pending]);
+    },
     stats: () => ({ ...st, gpuEntries: gpu.size, gpuBytes }),
     async close() {
       if (closed) return;

@@ -64,7 +64,8 @@ export interface DecoderReranker extends Reranker {
 
 export async function createLlama2cReranker(options: Llama2cRerankerOptions): Promise<DecoderReranker> {
   const maxQuery = options.maxQueryTokens ?? 64;
-  if (!Number.isInteger(maxQuery) || maxQuery < 1) throw new WeftError('INVALID_OPTION', `maxQueryTokens must be a positive integer (got ${String(maxQuery)}).`);
+  if (!Number.isInteger(maxQuery) || maxQuery < 1)
+    throw new WeftError('INVALID_OPTION', `maxQueryTokens must be a positive integer (got ${String(maxQuery)}).`);
   let gen: Llama2cGenerator;
   let modelId = options.modelId;
   const owns = !options.generator;
@@ -72,24 +73,38 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
     if (!modelId) throw new WeftError('INVALID_OPTION', 'A reranker given a generator needs a modelId naming its checkpoint (the KV cache is keyed by it).');
     gen = options.generator;
   } else {
-    if (!options.model || !options.tokenizer) throw new WeftError('INVALID_OPTION', 'The decoder reranker needs model and tokenizer (a llama2.c checkpoint and tok*.bin), or a generator.');
+    if (!options.model || !options.tokenizer)
+      throw new WeftError('INVALID_OPTION', 'The decoder reranker needs model and tokenizer (a llama2.c checkpoint and tok*.bin), or a generator.');
     const bytes = options.model instanceof ArrayBuffer ? options.model : await fetchBytes(options.model, 'model', { signal: options.signal });
     modelId ??= `llama2c:${(await sha256Hex(bytes)).slice(0, 32)}`;
-    gen = await loadLlama2c({ model: bytes, tokenizer: options.tokenizer, ...(options.gpu ? { gpu: options.gpu } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    gen = await loadLlama2c({
+      model: bytes,
+      tokenizer: options.tokenizer,
+      ...(options.gpu ? { gpu: options.gpu } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
   const { seqLen } = gen.config;
-  if (maxQuery >= seqLen - 8) throw new WeftError('INVALID_OPTION', `maxQueryTokens (${maxQuery}) leaves no room for a passage in this model's ${seqLen}-token context.`);
+  if (maxQuery >= seqLen - 8)
+    throw new WeftError('INVALID_OPTION', `maxQueryTokens (${maxQuery}) leaves no room for a passage in this model's ${seqLen}-token context.`);
   const tok = gen.tokenizer;
   const reuse = options.reuse ?? true;
-  const tier: KvTier<GpuKvSnapshot> | undefined = reuse ? createKvTier<GpuKvSnapshot>({
-    bytes: (s) => s.byteLength,
-    toBytes: (s) => gen.readSnapshot(s),
-    fromBytes: (b) => gen.uploadSnapshot(b),
-    release: (s) => gen.releaseSnapshot(s),
-  }, options.kv) : undefined;
+  const tier: KvTier<GpuKvSnapshot> | undefined = reuse
+    ? createKvTier<GpuKvSnapshot>(
+        {
+          bytes: (s) => s.byteLength,
+          toBytes: (s) => gen.readSnapshot(s),
+          fromBytes: (b) => gen.uploadSnapshot(b),
+          release: (s) => gen.releaseSnapshot(s),
+        },
+        options.kv,
+      )
+    : undefined;
   const turns = createSerialQueue();
   let closed = false;
-  const alive = () => { if (closed) throw new WeftError('DESTROYED', 'This reranker was closed; create a new one.'); };
+  const alive = () => {
+    if (closed) throw new WeftError('DESTROYED', 'This reranker was closed; create a new one.');
+  };
 
   const tail = tok.encode(QUESTION_PREFIX, { bos: false });
   const prefixTokens = (passage: string): number[] => {
@@ -103,7 +118,11 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
   const recent = new Map<string, { prefix: number[]; key: Promise<string> }>();
   const prepared = (passage: string) => {
     let e = recent.get(passage);
-    if (e) { recent.delete(passage); recent.set(passage, e); return e; }
+    if (e) {
+      recent.delete(passage);
+      recent.set(passage, e);
+      return e;
+    }
     const prefix = prefixTokens(passage);
     e = { prefix, key: prefixKey(modelId!, prefix) };
     recent.set(passage, e);
@@ -138,24 +157,36 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
   };
 
   /** The question's likelihood after `passage` (its prefix placed first), on the reranker's queue. */
-  const scoreOne = (passage: string, query: number[], signal: AbortSignal | undefined, request: () => Promise<void>) => turns.run(async () => {
-    alive();
-    checkAborted(signal, 'Reranking');
-    await request();
-    const prefix = await placePrefix(passage, signal, false);
-    return meanLogProb(await gen.logProbs([prefix[prefix.length - 1]!, ...query.slice(0, -1)], query, { signal }));
-  });
+  const scoreOne = (passage: string, query: number[], signal: AbortSignal | undefined, request: () => Promise<void>) =>
+    turns.run(async () => {
+      alive();
+      checkAborted(signal, 'Reranking');
+      await request();
+      const prefix = await placePrefix(passage, signal, false);
+      return meanLogProb(await gen.logProbs([prefix[prefix.length - 1]!, ...query.slice(0, -1)], query, { signal }));
+    });
 
   const reranker: DecoderReranker = {
-    id: `decoder:${modelId}`, kind: 'decoder', modelId: modelId!, generator: gen,
-    prefixTokens, queryTokens,
+    id: `decoder:${modelId}`,
+    kind: 'decoder',
+    modelId: modelId!,
+    generator: gen,
+    prefixTokens,
+    queryTokens,
     session(query, passages, opts = {}): RerankSession {
       const q = queryTokens(typeof query === 'string' ? query : '');
-      return queryLikelihoodSession({ tier, alive, keyOf: (t) => prepared(t).key, score: (t, signal, request) => scoreOne(t, q, signal, request) }, query, passages, opts);
+      return queryLikelihoodSession(
+        { tier, alive, keyOf: (t) => prepared(t).key, score: (t, signal, request) => scoreOne(t, q, signal, request) },
+        query,
+        passages,
+        opts,
+      );
     },
     prepare: (passages, opts = {}) => preparePassages(passages, { tier, turns, alive, place: placePrefix, signal: opts.signal }),
     kvStats: () => tier?.stats() ?? NO_KV_STATS,
-    flush: async () => { await tier?.flush(); },
+    flush: async () => {
+      await tier?.flush();
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -32,7 +32,11 @@ export interface OnnxDecoderRerankerOptions extends OnnxModelOptions {
 }
 
 /** One passage's KV: per layer, key and value [1, heads, tokens, headDim] (float32). */
-interface PassageKv { tokens: number[]; keys: Float32Array[]; values: Float32Array[] }
+interface PassageKv {
+  tokens: number[];
+  keys: Float32Array[];
+  values: Float32Array[];
+}
 
 export interface OnnxDecoderReranker extends Reranker {
   readonly modelId: string;
@@ -54,7 +58,8 @@ const PAST = /^past_key_values\.(\d+)\.key$/;
 
 export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOptions): Promise<OnnxDecoderReranker> {
   const maxQuery = options.maxQueryTokens ?? 64;
-  if (!Number.isInteger(maxQuery) || maxQuery < 1) throw new WeftError('INVALID_OPTION', `maxQueryTokens must be a positive integer (got ${String(maxQuery)}).`);
+  if (!Number.isInteger(maxQuery) || maxQuery < 1)
+    throw new WeftError('INVALID_OPTION', `maxQueryTokens must be a positive integer (got ${String(maxQuery)}).`);
   let modelId = options.modelId;
   if (!modelId && options.model instanceof ArrayBuffer) modelId = `onnx:${(await sha256Hex(options.model)).slice(0, 32)}`;
   const m: LoadedOnnxModel = await loadOnnxModel(options, 'decoder reranker');
@@ -75,7 +80,10 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
   })();
   if (problem) {
     await m.release();
-    throw new WeftError('INVALID_MODEL', `The decoder has no ${problem}: a KV-reuse reranker needs a decoder exported with past_key_values (the Optimum / transformers.js convention).`);
+    throw new WeftError(
+      'INVALID_MODEL',
+      `The decoder has no ${problem}: a KV-reuse reranker needs a decoder exported with past_key_values (the Optimum / transformers.js convention).`,
+    );
   }
   const meta = session.inputMetadata.find((x) => x.name === 'past_key_values.0.key');
   const shape = meta?.isTensor ? meta.shape : [];
@@ -92,24 +100,39 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
   const hasPositions = session.inputNames.includes('position_ids');
   const perToken = heads * headDim;
   const reuse = options.reuse ?? true;
-  const tier: KvTier<PassageKv> | undefined = reuse ? createKvTier<PassageKv>({
-    bytes: (s) => 2 * layers * s.tokens.length * perToken * 4,
-    toBytes: async (s) => {
-      const n = s.tokens.length * perToken;
-      const out = new Float32Array(2 * layers * n);
-      for (let l = 0; l < layers; l++) { out.set(s.keys[l]!, 2 * l * n); out.set(s.values[l]!, (2 * l + 1) * n); }
-      return { tokens: s.tokens.slice(), data: out.buffer };
-    },
-    fromBytes: (b) => {
-      const n = b.tokens.length * perToken, all = new Float32Array(b.data);
-      if (all.length !== 2 * layers * n) throw new WeftError('CORRUPT_RECORD', 'A stored passage KV does not fit this decoder.');
-      return { tokens: b.tokens.slice(), keys: Array.from({ length: layers }, (_, l) => all.slice(2 * l * n, (2 * l + 1) * n)), values: Array.from({ length: layers }, (_, l) => all.slice((2 * l + 1) * n, (2 * l + 2) * n)) };
-    },
-    release: () => undefined,
-  }, options.kv) : undefined;
+  const tier: KvTier<PassageKv> | undefined = reuse
+    ? createKvTier<PassageKv>(
+        {
+          bytes: (s) => 2 * layers * s.tokens.length * perToken * 4,
+          toBytes: async (s) => {
+            const n = s.tokens.length * perToken;
+            const out = new Float32Array(2 * layers * n);
+            for (let l = 0; l < layers; l++) {
+              out.set(s.keys[l]!, 2 * l * n);
+              out.set(s.values[l]!, (2 * l + 1) * n);
+            }
+            return { tokens: s.tokens.slice(), data: out.buffer };
+          },
+          fromBytes: (b) => {
+            const n = b.tokens.length * perToken,
+              all = new Float32Array(b.data);
+            if (all.length !== 2 * layers * n) throw new WeftError('CORRUPT_RECORD', 'A stored passage KV does not fit this decoder.');
+            return {
+              tokens: b.tokens.slice(),
+              keys: Array.from({ length: layers }, (_, l) => all.slice(2 * l * n, (2 * l + 1) * n)),
+              values: Array.from({ length: layers }, (_, l) => all.slice((2 * l + 1) * n, (2 * l + 2) * n)),
+            };
+          },
+          release: () => undefined,
+        },
+        options.kv,
+      )
+    : undefined;
   const turns = createSerialQueue();
   let closed = false;
-  const alive = () => { if (closed) throw new WeftError('DESTROYED', 'This reranker was closed; create a new one.'); };
+  const alive = () => {
+    if (closed) throw new WeftError('DESTROYED', 'This reranker was closed; create a new one.');
+  };
 
   const tail = tokenizer.encode(QUESTION_PREFIX, { add_special_tokens: false }).ids;
   const prefixTokens = (passage: string) => {
@@ -121,24 +144,40 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
 
   /** Runs `tokens` after `past` (positions past.length..); returns the logits and the new KV. */
   const forward = async (tokens: readonly number[], past: PassageKv | undefined) => {
-    const p = past?.tokens.length ?? 0, n = tokens.length;
+    const p = past?.tokens.length ?? 0,
+      n = tokens.length;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [1, n]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(p + n).fill(1n), [1, p + n]),
     };
-    if (hasPositions) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(p + i)), [1, n]);
+    if (hasPositions)
+      feeds.position_ids = new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, (_, i) => BigInt(p + i)),
+        [1, n],
+      );
     for (let l = 0; l < layers; l++) {
       feeds[`past_key_values.${l}.key`] = new ort.Tensor('float32', past ? past.keys[l]! : new Float32Array(0), [1, heads, p, headDim]);
       feeds[`past_key_values.${l}.value`] = new ort.Tensor('float32', past ? past.values[l]! : new Float32Array(0), [1, heads, p, headDim]);
     }
     const names = new Set(session.inputNames);
     for (const k of Object.keys(feeds)) if (!names.has(k)) delete feeds[k];
-    for (const name of session.inputNames) if (!feeds[name]) throw new WeftError('INVALID_MODEL', `The decoder wants an input '${name}' that the reranker does not provide.`);
+    for (const name of session.inputNames)
+      if (!feeds[name]) throw new WeftError('INVALID_MODEL', `The decoder wants an input '${name}' that the reranker does not provide.`);
     const out = await m.run(feeds);
-    const read = async (name: string) => { const t = out[name]!; const d = (await t.getData()) as Float32Array; t.dispose?.(); return d; };
+    const read = async (name: string) => {
+      const t = out[name]!;
+      const d = (await t.getData()) as Float32Array;
+      t.dispose?.();
+      return d;
+    };
     const logits = await read('logits');
-    const keys: Float32Array[] = [], values: Float32Array[] = [];
-    for (let l = 0; l < layers; l++) { keys.push(await read(`present.${l}.key`)); values.push(await read(`present.${l}.value`)); }
+    const keys: Float32Array[] = [],
+      values: Float32Array[] = [];
+    for (let l = 0; l < layers; l++) {
+      keys.push(await read(`present.${l}.key`));
+      values.push(await read(`present.${l}.value`));
+    }
     return { logits, kv: { tokens: [...(past?.tokens ?? []), ...tokens], keys, values } };
   };
 
@@ -146,7 +185,8 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
     const V = logits.length / rows;
     return Float32Array.from(targets, (t, r) => {
       const row = logits.subarray(r * V, (r + 1) * V);
-      let max = -Infinity, sum = 0;
+      let max = -Infinity,
+        sum = 0;
       for (const v of row) max = Math.max(max, v);
       for (const v of row) sum += Math.exp(v - max);
       return row[t]! - max - Math.log(sum);
@@ -165,29 +205,42 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
     return kv;
   };
 
-  const scoreOne = (passage: string, query: number[], signal: AbortSignal | undefined, request: () => Promise<void>) => turns.run(async () => {
-    alive();
-    checkAborted(signal, 'Reranking');
-    await request();
-    const prefix = prefixTokens(passage);
-    const kv = await passageKv(prefix, false);
-    checkAborted(signal, 'Reranking');
-    const { logits } = await forward([prefix[prefix.length - 1]!, ...query.slice(0, -1)], kv);
-    return meanLogProb(logSoftmaxAt(logits, query.length, query));
-  });
+  const scoreOne = (passage: string, query: number[], signal: AbortSignal | undefined, request: () => Promise<void>) =>
+    turns.run(async () => {
+      alive();
+      checkAborted(signal, 'Reranking');
+      await request();
+      const prefix = prefixTokens(passage);
+      const kv = await passageKv(prefix, false);
+      checkAborted(signal, 'Reranking');
+      const { logits } = await forward([prefix[prefix.length - 1]!, ...query.slice(0, -1)], kv);
+      return meanLogProb(logSoftmaxAt(logits, query.length, query));
+    });
 
   return {
-    id: `decoder:${modelId}`, kind: 'decoder', modelId, device: m.device, layers,
-    prefixTokens, queryTokens,
+    id: `decoder:${modelId}`,
+    kind: 'decoder',
+    modelId,
+    device: m.device,
+    layers,
+    prefixTokens,
+    queryTokens,
     logProbsFromScratch: (tokens, targets) => turns.run(async () => logSoftmaxAt((await forward(tokens, undefined)).logits, tokens.length, targets)),
     session(query, passages, opts = {}): RerankSession {
       const q = queryTokens(typeof query === 'string' ? query : '');
       if (typeof query === 'string' && query.trim() !== '' && q.length === 0) throw new WeftError('INVALID_INPUT', 'The query has no tokens for this model.');
-      return queryLikelihoodSession({ tier, alive, keyOf: (t) => keyOf(prefixTokens(t)), score: (t, signal, request) => scoreOne(t, q, signal, request) }, query, passages, opts);
+      return queryLikelihoodSession(
+        { tier, alive, keyOf: (t) => keyOf(prefixTokens(t)), score: (t, signal, request) => scoreOne(t, q, signal, request) },
+        query,
+        passages,
+        opts,
+      );
     },
     prepare: (passages, opts = {}) => preparePassages(passages, { tier, turns, alive, place: (p) => passageKv(prefixTokens(p), true), signal: opts.signal }),
     kvStats: () => tier?.stats() ?? NO_KV_STATS,
-    flush: async () => { await tier?.flush(); },
+    flush: async () => {
+      await tier?.flush();
+    },
     async close() {
       if (closed) return;
       closed = true;

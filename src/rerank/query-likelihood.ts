@@ -23,7 +23,18 @@ export function meanLogProb(lp: ArrayLike<number>): number {
 }
 
 /** Stats of a reranker that keeps no KV. */
-export const NO_KV_STATS: KvTierStats = { gpuHits: 0, idbHits: 0, misses: 0, corrupt: 0, gpuEntries: 0, gpuBytes: 0, gpuEvictions: 0, idbWrites: 0, idbEvictions: 0, idbErrors: 0 };
+export const NO_KV_STATS: KvTierStats = {
+  gpuHits: 0,
+  idbHits: 0,
+  misses: 0,
+  corrupt: 0,
+  gpuEntries: 0,
+  gpuBytes: 0,
+  gpuEvictions: 0,
+  idbWrites: 0,
+  idbEvictions: 0,
+  idbErrors: 0,
+};
 
 export interface QueryLikelihoodParts {
   tier: KvTier<unknown> | undefined;
@@ -39,7 +50,12 @@ export interface QueryLikelihoodParts {
 }
 
 /** A session over `passages`: one passage per step; the candidates are one request for the GPU tier's policy, recorded at the first step. */
-export function queryLikelihoodSession(parts: QueryLikelihoodParts, query: string, passages: readonly RerankPassage[], options: RerankSessionOptions): RerankSession {
+export function queryLikelihoodSession(
+  parts: QueryLikelihoodParts,
+  query: string,
+  passages: readonly RerankPassage[],
+  options: RerankSessionOptions,
+): RerankSession {
   parts.alive();
   checkRerankInput(query, passages);
   const texts = passages.map((p) => p.text);
@@ -54,12 +70,23 @@ export function queryLikelihoodSession(parts: QueryLikelihoodParts, query: strin
 
 /** Computes and keeps the KV of passages not cached yet, one at a time on the reranker's queue. */
 export async function preparePassages(
-  passages: readonly string[], o: { tier: KvTier<unknown> | undefined; turns: SerialQueue; alive(): void; place(passage: string, signal: AbortSignal | undefined): Promise<unknown>; signal?: AbortSignal | undefined },
+  passages: readonly string[],
+  o: {
+    tier: KvTier<unknown> | undefined;
+    turns: SerialQueue;
+    alive(): void;
+    place(passage: string, signal: AbortSignal | undefined): Promise<unknown>;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<void> {
   o.alive();
   if (!o.tier) return;
   for (const p of passages) {
     if (typeof p !== 'string' || p.trim() === '') throw new WeftError('INVALID_INPUT', 'prepare() takes non-empty passage texts.');
-    await o.turns.run(async () => { o.alive(); checkAborted(o.signal, 'Preparing passage KV'); await o.place(p, o.signal); });
+    await o.turns.run(async () => {
+      o.alive();
+      checkAborted(o.signal, 'Preparing passage KV');
+      await o.place(p, o.signal);
+    });
   }
 }

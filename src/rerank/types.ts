@@ -46,14 +46,23 @@ export interface Reranker {
   close(): Promise<void>;
 }
 
-export interface RerankedPassage { id: number; score: number }
+export interface RerankedPassage {
+  id: number;
+  score: number;
+}
 
 /** Runs a session to the end: the passages by descending score (ties keep the given order). */
-export async function rerank(reranker: Reranker, query: string, passages: readonly RerankPassage[], options: RerankSessionOptions = {}): Promise<RerankedPassage[]> {
+export async function rerank(
+  reranker: Reranker,
+  query: string,
+  passages: readonly RerankPassage[],
+  options: RerankSessionOptions = {},
+): Promise<RerankedPassage[]> {
   const s = reranker.session(query, passages, options);
   while (!s.done) await s.step();
   const scores = s.read();
-  return passages.map((p, i) => ({ id: p.id, score: scores[i]!, i }))
+  return passages
+    .map((p, i) => ({ id: p.id, score: scores[i]!, i }))
     .sort((a, b) => b.score - a.score || a.i - b.i)
     .map(({ id, score }) => ({ id, score }));
 }
@@ -65,7 +74,9 @@ export function checkRerankInput(query: unknown, passages: unknown): asserts pas
   passages.forEach((p: unknown, i) => {
     const q = p as Partial<RerankPassage> | null;
     if (typeof q !== 'object' || q === null || typeof q.text !== 'string' || q.text.trim() === '' || typeof q.id !== 'number') {
-      throw new WeftError('INVALID_INPUT', `Passage ${i} must be { id: number, text: non-empty string }. Drop empty passages before reranking.`, { details: { index: i } });
+      throw new WeftError('INVALID_INPUT', `Passage ${i} must be { id: number, text: non-empty string }. Drop empty passages before reranking.`, {
+        details: { index: i },
+      });
     }
   });
 }
@@ -76,22 +87,30 @@ export function checkRerankInput(query: unknown, passages: unknown): asserts pas
  * that was aborted or whose reranker was closed fails its next step.
  */
 export function createBatchedSession(
-  size: number, batchSize: number,
+  size: number,
+  batchSize: number,
   score: (from: number, to: number) => Promise<ArrayLike<number>>,
-  check: () => void, options: RerankSessionOptions,
+  check: () => void,
+  options: RerankSessionOptions,
 ): RerankSession {
   const scores = new Float64Array(size).fill(NaN);
-  let next = 0, finished = 0;
+  let next = 0,
+    finished = 0;
   // Batches whose scoring failed (e.g. a lost device): claimed again by later steps.
   const retry: [number, number][] = [];
   return {
     size,
-    get done() { return finished >= size; },
+    get done() {
+      return finished >= size;
+    },
     async step() {
       if (options.signal?.aborted) throw new WeftError('ABORTED', 'Reranking was aborted.');
       check();
       let batch = retry.shift();
-      if (!batch && next < size) { batch = [next, Math.min(size, next + batchSize)]; next = batch[1]; }
+      if (!batch && next < size) {
+        batch = [next, Math.min(size, next + batchSize)];
+        next = batch[1];
+      }
       if (!batch) return { scored: 0, done: finished >= size };
       const [from, to] = batch;
       try {

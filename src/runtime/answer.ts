@@ -96,10 +96,12 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     const per = opts.periodic;
     const ranking = rankingFor(opts, rt, k);
     // A reranked answer starts from the reranked list: a prefill on a partial search would be thrown away.
-    const speculateAfter = rt.woven && opts.speculate && !ranking.rerank ? (typeof opts.speculate === 'object' ? opts.speculate.afterSlices ?? 1 : 1) : 0;
+    const speculateAfter = rt.woven && opts.speculate && !ranking.rerank ? (typeof opts.speculate === 'object' ? (opts.speculate.afterSlices ?? 1) : 1) : 0;
     const re = opts.rewrite && isFollowUp(asked) ? (typeof opts.rewrite === 'object' ? opts.rewrite : {}) : undefined;
     const rewrite = re && {
-      maxTokens: re.maxTokens ?? 32, instruction: re.instruction ?? DEFAULT_REWRITE_INSTRUCTION, turns: Math.max(turns, 2),
+      maxTokens: re.maxTokens ?? 32,
+      instruction: re.instruction ?? DEFAULT_REWRITE_INSTRUCTION,
+      turns: Math.max(turns, 2),
     };
     // A long conversation loses its oldest turns before the passages lose their room: without
     // passages, the prompt may take at most half of what the answer leaves of the context.
@@ -108,12 +110,20 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     // Gaps serve the oldest question's sub-stages first.
     const arrival = arrivals++;
     return {
-      ...spec(dialogue), k, index, trace,
+      ...spec(dialogue),
+      k,
+      index,
+      trace,
       nprobe: nprobe ?? Math.min(index.nlist, 8),
-      periodic: per, speculateAfter, signal: opts.signal,
+      periodic: per,
+      speculateAfter,
+      signal: opts.signal,
       run: (work) => gaps.run(work, arrival),
-      query: searchQuery(asked, turns, retrieval.queryFits), rewrite,
-      sampling: { ...rt.sampling, ...opts.sampling }, filter: compileFilter(opts.filter), ranking,
+      query: searchQuery(asked, turns, retrieval.queryFits),
+      rewrite,
+      sampling: { ...rt.sampling, ...opts.sampling },
+      filter: compileFilter(opts.filter),
+      ranking,
     };
   };
 
@@ -151,8 +161,15 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
         query = await rewritten(req, req.rewrite, holds);
       }
       const r = await retrieval.retrieve(query, {
-        ...ranking, k, nprobe, trace, run: req.run, prefetch: true, listsPerSlice: retrieval.sliceLists(nprobe),
-        ...(req.signal ? { signal: req.signal } : {}), ...(filter ? { filter } : {}),
+        ...ranking,
+        k,
+        nprobe,
+        trace,
+        run: req.run,
+        prefetch: true,
+        listsPerSlice: retrieval.sliceLists(nprobe),
+        ...(req.signal ? { signal: req.signal } : {}),
+        ...(filter ? { filter } : {}),
         ...(speculation ? { afterSlices: req.speculateAfter, onPartial: speculation.onPartial } : {}),
       });
       return { passages: r.passages, query };
@@ -166,7 +183,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     await holds.takeGenerator();
     holds.leaveLookahead(); // the next waiting question may retrieve now
     generator.setSampling(req.sampling); // before the first step: the seed restarts with each answer
-    if (speculation && await speculation.reusableFor(context.prompt)) return;
+    if (speculation && (await speculation.reusableFor(context.prompt))) return;
     const p0 = performance.now();
     await refill(generator, context.prompt, req.signal);
     req.trace.add('prefill', p0);
@@ -181,10 +198,17 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
   async function* decode(req: Request, periodic: Periodic | undefined): AsyncGenerator<RagEvent, Decoded> {
     const out: Decoded = { pieces: [], text: '', start: performance.now(), firstTokenMs: 0, finishReason: 'length' };
     while (out.pieces.length < req.maxTokens) {
-      if (req.signal?.aborted) { await generator.interrupt(); out.finishReason = 'abort'; break; }
+      if (req.signal?.aborted) {
+        await generator.interrupt();
+        out.finishReason = 'abort';
+        break;
+      }
       const st = performance.now();
       let ended = st;
-      const stepping = generator.step().then((token) => { ended = performance.now(); return token; });
+      const stepping = generator.step().then((token) => {
+        ended = performance.now();
+        return token;
+      });
       stepping.catch(() => undefined); // awaited below; a failure while the stages stream is not unhandled
       let t: Awaited<typeof stepping>;
       try {
@@ -194,9 +218,15 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
         t = await stepping;
       }
       const stepMs = ended - st;
-      if (t.done) { out.finishReason = 'stop'; break; }
+      if (t.done) {
+        out.finishReason = 'stop';
+        break;
+      }
       req.trace.add('step', st, {}, ended);
-      if (out.pieces.length === 0) { out.firstTokenMs = ended - req.trace.t0; out.start = st; }
+      if (out.pieces.length === 0) {
+        out.firstTokenMs = ended - req.trace.t0;
+        out.start = st;
+      }
       out.pieces.push(t.piece);
       out.text += t.piece;
       yield { type: 'token', text: t.piece };
@@ -218,7 +248,10 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     let periodic: Periodic | undefined;
     /** Ends this answer's decoding (idempotent): the gaps stop waiting for it; its periodic search stops. */
     const stopDecoding = async () => {
-      if (decoding) { gaps.decoding(false); decoding = false; }
+      if (decoding) {
+        gaps.decoding(false);
+        decoding = false;
+      }
       await periodic?.stop();
     };
     try {
@@ -228,18 +261,42 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       const context = createAnswerContext(req, passages);
       await prefill(req, holds, context, speculation);
       const promptTokens = generator.position || generator.countTokens(context.prompt);
-      if (rt.woven) { gaps.decoding(true); decoding = true; }
-      periodic = req.periodic && startPeriodic({
-        options: req.periodic, k: req.k, maxTokens: req.maxTokens, query: req.query, filter: req.filter, mode: req.ranking.mode, fusion: req.ranking.fusion, woven: rt.woven, maxSlowdown: rt.maxSlowdown, gaps, settle: rt.settle,
-        nlist: req.index.nlist, generator, retrieval, context, trace: req.trace, signal: req.signal,
-      });
+      if (rt.woven) {
+        gaps.decoding(true);
+        decoding = true;
+      }
+      periodic =
+        req.periodic &&
+        startPeriodic({
+          options: req.periodic,
+          k: req.k,
+          maxTokens: req.maxTokens,
+          query: req.query,
+          filter: req.filter,
+          mode: req.ranking.mode,
+          fusion: req.ranking.fusion,
+          woven: rt.woven,
+          maxSlowdown: rt.maxSlowdown,
+          gaps,
+          settle: rt.settle,
+          nlist: req.index.nlist,
+          generator,
+          retrieval,
+          context,
+          trace: req.trace,
+          signal: req.signal,
+        });
       const decoded = yield* decode(req, periodic);
       await stopDecoding();
       req.trace.add('decode', decoded.start);
       yield* stagesOf(req.trace);
       yield { type: 'trace', stages: req.trace.stages };
       yield {
-        type: 'done', answer: decoded.text, citations: context.cited(decoded.text), finishReason: decoded.finishReason, passages: context.all(),
+        type: 'done',
+        answer: decoded.text,
+        citations: context.cited(decoded.text),
+        finishReason: decoded.finishReason,
+        passages: context.all(),
         timings: { totalMs: req.trace.elapsed(), firstTokenMs: decoded.firstTokenMs },
         tokens: { prompt: promptTokens, generated: decoded.pieces.length },
         ...(periodic ? { periodic: periodic.report() } : {}),

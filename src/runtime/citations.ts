@@ -47,9 +47,16 @@ export function fitPassages(spec: PromptSpec, passages: readonly Passage[]): Pas
   let used = 0;
   for (const p of passages) {
     const cost = generator.countTokens(`${passageLine(p)}\n`);
-    if (used + cost <= room) { fitted.push(p); used += cost; continue; }
-    const keep = Math.max(0, Math.floor(p.text.length * (room - used) / cost) - 8);
-    if (keep > 20) { fitted.push({ ...p, text: p.text.slice(0, keep) }); used = room; }
+    if (used + cost <= room) {
+      fitted.push(p);
+      used += cost;
+      continue;
+    }
+    const keep = Math.max(0, Math.floor((p.text.length * (room - used)) / cost) - 8);
+    if (keep > 20) {
+      fitted.push({ ...p, text: p.text.slice(0, keep) });
+      used = room;
+    }
     break;
   }
   return fitted;
@@ -92,14 +99,20 @@ export function createAnswerContext(spec: PromptSpec, retrieved: readonly Passag
   const prompt = promptText(spec, fitted);
   const citationOf = new Map(fitted.map((p) => [p.id, p.citation]));
   const used = new Map(fitted.map((p) => [p.id, p]));
-  const renumber = (ps: readonly Passage[]) => ps.map((p) => {
-    let c = citationOf.get(p.id);
-    if (c === undefined) { c = citationOf.size + 1; citationOf.set(p.id, c); }
-    return { ...p, citation: c };
-  });
+  const renumber = (ps: readonly Passage[]) =>
+    ps.map((p) => {
+      let c = citationOf.get(p.id);
+      if (c === undefined) {
+        c = citationOf.size + 1;
+        citationOf.set(p.id, c);
+      }
+      return { ...p, citation: c };
+    });
   const all = () => [...used.values()].sort((a, b) => a.citation - b.citation);
   return {
-    get passages() { return fitted; },
+    get passages() {
+      return fitted;
+    },
     prompt,
     candidate(found) {
       const next = fitPassages(spec, renumber(found));

@@ -9,7 +9,10 @@ import type { ChatMessage } from '../generate/types.js';
 import type { FinishReason, GenerateInput, GenerateOptions, Passage, RagEvent } from './types.js';
 
 /** A text part of a message's content (OpenAI's array form). */
-export interface ChatCompletionContentPart { type: 'text'; text: string }
+export interface ChatCompletionContentPart {
+  type: 'text';
+  text: string;
+}
 
 export interface ChatCompletionMessageParam {
   /** 'developer' is OpenAI's newer name for 'system' and is treated as one. */
@@ -114,7 +117,11 @@ function messageOf(m: ChatCompletionMessageParam, i: number): ChatMessage {
   const given = typeof m === 'object' && m !== null ? m.role : undefined;
   const role = given === 'developer' ? 'system' : given;
   if (role !== 'system' && role !== 'user' && role !== 'assistant') {
-    throw new WeftError('INVALID_INPUT', `messages[${i}] has role '${String(given)}'; chat.completions takes system, developer, user and assistant messages (no tools).`, { details: { index: i } });
+    throw new WeftError(
+      'INVALID_INPUT',
+      `messages[${i}] has role '${String(given)}'; chat.completions takes system, developer, user and assistant messages (no tools).`,
+      { details: { index: i } },
+    );
   }
   if (typeof m.content === 'string') return { role, content: m.content };
   if (Array.isArray(m.content) && m.content.every((p: ChatCompletionContentPart) => p?.type === 'text' && typeof p.text === 'string')) {
@@ -140,13 +147,16 @@ export function generateCallOf(request: ChatCompletionRequest, options: ChatComp
     if (v !== undefined && !unused(v)) throw invalid(`chat.completions does not support '${name}' in Weft; leave it out.`);
   }
   optionalNumber(request, 'n', (v) => v === 1, '1 (one choice)');
-  const maxTokens = optionalNumber(request, 'max_completion_tokens', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1')
-    ?? optionalNumber(request, 'max_tokens', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1');
+  const maxTokens =
+    optionalNumber(request, 'max_completion_tokens', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1') ??
+    optionalNumber(request, 'max_tokens', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1');
   const temperature = optionalNumber(request, 'temperature', (v) => v >= 0 && v <= 2, 'between 0 and 2');
   const topP = optionalNumber(request, 'top_p', (v) => v > 0 && v <= 1, 'in (0, 1]');
   const seed = optionalNumber(request, 'seed', (v) => Number.isInteger(v), 'a whole number');
   const sampling = {
-    ...(temperature !== undefined ? { temperature } : {}), ...(topP !== undefined ? { topP } : {}), ...(seed !== undefined ? { seed } : {}),
+    ...(temperature !== undefined ? { temperature } : {}),
+    ...(topP !== undefined ? { topP } : {}),
+    ...(seed !== undefined ? { seed } : {}),
   };
   return {
     input: { messages: request.messages.map(messageOf) },
@@ -168,7 +178,8 @@ export function createChatCompletions(generate: Generate, model: () => Promise<s
   async function create(request: ChatCompletionRequest, options?: ChatCompletionOptions): Promise<AsyncGenerator<ChatCompletionChunk, void> | ChatCompletion> {
     const call = generateCallOf(request, options);
     const head = {
-      id: `chatcmpl-${crypto.randomUUID()}`, created: Math.floor(Date.now() / 1000),
+      id: `chatcmpl-${crypto.randomUUID()}`,
+      created: Math.floor(Date.now() / 1000),
       model: request.model || (await model()) || 'weft',
     };
     if (request.stream) return chunks(call, head, request.stream_options?.include_usage === true);
@@ -179,17 +190,28 @@ export function createChatCompletions(generate: Generate, model: () => Promise<s
       else if (e.type === 'token') content += e.text;
       else if (e.type === 'done') {
         return {
-          ...head, object: 'chat.completion',
+          ...head,
+          object: 'chat.completion',
           choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: e.finishReason, logprobs: null }],
-          usage: usageOf(e), weft: { query, passages: e.passages, citations: e.citations },
+          usage: usageOf(e),
+          weft: { query, passages: e.passages, citations: e.citations },
         };
       }
     }
     throw new WeftError('GENERATION_FAILED', 'The answer ended without its done event.');
   }
 
-  async function* chunks(call: ReturnType<typeof generateCallOf>, head: { id: string; created: number; model: string }, includeUsage: boolean): AsyncGenerator<ChatCompletionChunk, void> {
-    const chunk = (choices: ChatCompletionChunk['choices'], extra: Partial<ChatCompletionChunk> = {}): ChatCompletionChunk => ({ ...head, object: 'chat.completion.chunk', choices, ...extra });
+  async function* chunks(
+    call: ReturnType<typeof generateCallOf>,
+    head: { id: string; created: number; model: string },
+    includeUsage: boolean,
+  ): AsyncGenerator<ChatCompletionChunk, void> {
+    const chunk = (choices: ChatCompletionChunk['choices'], extra: Partial<ChatCompletionChunk> = {}): ChatCompletionChunk => ({
+      ...head,
+      object: 'chat.completion.chunk',
+      choices,
+      ...extra,
+    });
     let query = '';
     for await (const e of generate(call.input, call.options)) {
       if (e.type === 'retrieval') {
@@ -199,7 +221,10 @@ export function createChatCompletions(generate: Generate, model: () => Promise<s
         yield chunk([{ index: 0, delta: { content: e.text }, finish_reason: null, logprobs: null }]);
       } else if (e.type === 'done') {
         const usage = usageOf(e);
-        yield chunk([{ index: 0, delta: {}, finish_reason: e.finishReason, logprobs: null }], { usage, weft: { query, passages: e.passages, citations: e.citations } });
+        yield chunk([{ index: 0, delta: {}, finish_reason: e.finishReason, logprobs: null }], {
+          usage,
+          weft: { query, passages: e.passages, citations: e.citations },
+        });
         if (includeUsage) yield chunk([], { usage });
       }
     }

@@ -25,7 +25,10 @@ export function readDialogue(input: GenerateInput, system?: string): Dialogue {
   }
   const messages = typeof input === 'object' && input !== null ? (input as { messages?: unknown }).messages : undefined;
   if (!Array.isArray(messages) || messages.length === 0) {
-    throw new WeftError('INVALID_INPUT', 'generate() takes a question (a string) or { messages: [...] }, a non-empty array of { role, content } ending with the user\'s question.');
+    throw new WeftError(
+      'INVALID_INPUT',
+      "generate() takes a question (a string) or { messages: [...] }, a non-empty array of { role, content } ending with the user's question.",
+    );
   }
   messages.forEach((m: unknown, i) => {
     const { role, content } = (typeof m === 'object' && m !== null ? m : {}) as Partial<ChatMessage>;
@@ -67,15 +70,21 @@ export function trimHistory(d: Dialogue, fits: (d: Dialogue) => boolean): Dialog
 }
 
 /** Citation marks ("[2]") say nothing about the subject; they only add noise to a query. */
-const withoutCitations = (text: string) => text.replace(/\s*\[\d+\]/g, '').replace(/\s+/g, ' ').trim();
+const withoutCitations = (text: string) =>
+  text
+    .replace(/\s*\[\d+\]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 /** The longest prefix of `text`'s words that `fits` accepts after `head` ('' if none). */
 function fitWords(head: string, text: string, fits: (query: string) => boolean): string {
   const words = text.split(' ');
-  let lo = 0, hi = words.length;
+  let lo = 0,
+    hi = words.length;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (fits(`${head}\n${words.slice(0, mid).join(' ')}`)) lo = mid; else hi = mid - 1;
+    if (fits(`${head}\n${words.slice(0, mid).join(' ')}`)) lo = mid;
+    else hi = mid - 1;
   }
   return words.slice(0, lo).join(' ');
 }
@@ -91,7 +100,10 @@ export function searchQuery(d: Dialogue, turns: number, fits: (query: string) =>
   for (const m of recent) {
     const text = withoutCitations(m.content);
     if (!text) continue;
-    if (fits(`${query}\n${text}`)) { query = `${query}\n${text}`; continue; }
+    if (fits(`${query}\n${text}`)) {
+      query = `${query}\n${text}`;
+      continue;
+    }
     const part = fitWords(query, text, fits);
     if (part) query = `${query}\n${part}`;
     break;
@@ -107,7 +119,9 @@ export const DEFAULT_REWRITE_INSTRUCTION =
  * the question; the oldest turns are left out until `fits` accepts it.
  */
 export function rewriteMessages(d: Dialogue, turns: number, instruction: string, fits: (messages: ChatMessage[]) => boolean): ChatMessage[] {
-  const lines = earlierTurns(d).slice(-Math.max(1, turns)).map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${withoutCitations(m.content)}`);
+  const lines = earlierTurns(d)
+    .slice(-Math.max(1, turns))
+    .map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${withoutCitations(m.content)}`);
   const build = (from: number): ChatMessage[] => [
     { role: 'system', content: instruction },
     { role: 'user', content: `Conversation:\n${lines.slice(from).join('\n')}\n\nLast question: ${d.question}` },
@@ -119,8 +133,18 @@ export function rewriteMessages(d: Dialogue, turns: number, instruction: string,
 
 /** The query in a rewrite's text: its first line that says something once quotes and a "Query:" label are taken off ('' if none). */
 export function cleanRewrite(text: string): string {
-  const clean = (line: string) => line.trim().replace(/^(standalone |search )?query:\s*/i, '').replace(/^["'“”]+|["'“”]+$/g, '').trim();
-  return text.split('\n').map(clean).find((l) => l !== '') ?? '';
+  const clean = (line: string) =>
+    line
+      .trim()
+      .replace(/^(standalone |search )?query:\s*/i, '')
+      .replace(/^["'“”]+|["'“”]+$/g, '')
+      .trim();
+  return (
+    text
+      .split('\n')
+      .map(clean)
+      .find((l) => l !== '') ?? ''
+  );
 }
 
 /** Whether a dialogue has turns before its question (a follow-up, which the rewrite applies to). */

@@ -48,7 +48,8 @@ export function checkMode(mode: unknown, fallback: SearchMode = 'vector'): Searc
 /** The fusion options with their defaults, checked (INVALID_OPTION). */
 export function checkFusion(o: FusionOptions | undefined): Required<Omit<FusionOptions, 'weights'>> & { weights: { vector: number; lexical: number } } {
   const method = o?.method ?? 'rrf';
-  if (method !== 'rrf' && method !== 'weighted') throw new WeftError('INVALID_OPTION', `Unknown fusion method '${String(method)}'. Valid values: rrf, weighted.`);
+  if (method !== 'rrf' && method !== 'weighted')
+    throw new WeftError('INVALID_OPTION', `Unknown fusion method '${String(method)}'. Valid values: rrf, weighted.`);
   const rrfK = o?.rrfK ?? 60;
   if (!(Number.isFinite(rrfK) && rrfK >= 0)) throw new WeftError('INVALID_OPTION', `fusion.rrfK must be a number ≥ 0; got ${String(rrfK)}.`);
   const weights = { vector: o?.weights?.vector ?? 1, lexical: o?.weights?.lexical ?? 1 };
@@ -68,12 +69,19 @@ export function fuse(vector: Ranking, lexical: Ranking, k: number, options?: Fus
   const byId = new Map<number, Fused>();
   const add = (r: Ranking, side: 'vector' | 'lexical', weight: number) => {
     const n = r.ids.length;
-    let lo = Infinity, hi = -Infinity;
-    for (let i = 0; i < n; i++) { lo = Math.min(lo, r.scores[i]!); hi = Math.max(hi, r.scores[i]!); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      lo = Math.min(lo, r.scores[i]!);
+      hi = Math.max(hi, r.scores[i]!);
+    }
     for (let i = 0; i < n; i++) {
       const id = r.ids[i]!;
       let f = byId.get(id);
-      if (!f) { f = { id, score: 0 }; byId.set(id, f); }
+      if (!f) {
+        f = { id, score: 0 };
+        byId.set(id, f);
+      }
       if (f[side] !== undefined) continue; // an id twice in one ranking counts once, at its best rank
       f[side] = r.scores[i]!;
       if (o.method === 'rrf') {

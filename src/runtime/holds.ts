@@ -22,15 +22,24 @@ export function createHolds(locks: { generator: Slots; lookahead: Slots }): Hold
   let generator: (() => void) | undefined;
   let lookahead = () => {};
   return {
-    async enterLookahead() { lookahead = await locks.lookahead.acquire(); },
-    leaveLookahead() { lookahead(); },
+    async enterLookahead() {
+      lookahead = await locks.lookahead.acquire();
+    },
+    leaveLookahead() {
+      lookahead();
+    },
     async takeGeneratorIfFree() {
       if (generator) return true;
       if (!locks.generator.idle()) return false;
       generator = await locks.generator.acquire();
       return true;
     },
-    async takeGenerator() { generator ??= await locks.generator.acquire(); },
-    release() { lookahead(); generator?.(); },
+    async takeGenerator() {
+      generator ??= await locks.generator.acquire();
+    },
+    release() {
+      lookahead();
+      generator?.();
+    },
   };
 }

@@ -38,9 +38,16 @@ function stagedProgress(onProgress: IngestCall['onProgress']) {
   const state = new Map<'index' | 'persist', { base: number; baseTotal: number; done: number; total: number }>();
   const report = (status: 'index' | 'persist', done: number, total: number) => {
     let s = state.get(status);
-    if (!s) { s = { base: 0, baseTotal: 0, done: 0, total: 0 }; state.set(status, s); }
-    if (done < s.done || total !== s.total) { s.base += s.done; s.baseTotal += s.total; } // a new pass
-    s.done = done; s.total = total;
+    if (!s) {
+      s = { base: 0, baseTotal: 0, done: 0, total: 0 };
+      state.set(status, s);
+    }
+    if (done < s.done || total !== s.total) {
+      s.base += s.done;
+      s.baseTotal += s.total;
+    } // a new pass
+    s.done = done;
+    s.total = total;
     onProgress?.({ status, done: s.base + done, total: s.baseTotal + total });
   };
   const finished = new Set<string>();
@@ -75,7 +82,10 @@ export interface IngestCall {
 }
 
 /** A document that could not be read, and why. */
-interface Unreadable { name: string; error: WeftError }
+interface Unreadable {
+  name: string;
+  error: WeftError;
+}
 
 /**
  * Reads, parses and chunks every document, in order, reporting progress. A document that cannot
@@ -112,14 +122,21 @@ async function readAll(documents: readonly (DocumentInput | Blob)[], chunkOption
  */
 function documentFailure(e: unknown, source: DocumentInput | Blob, i: number): Unreadable | undefined {
   if (isWeftError(e) && e.code !== 'UNPARSABLE_DOCUMENT') return undefined;
-  const named = (source as { name?: unknown; id?: unknown });
+  const named = source as { name?: unknown; id?: unknown };
   const fallback = typeof named.name === 'string' && named.name ? named.name : typeof named.id === 'string' && named.id ? named.id : `document ${i}`;
   if (isWeftError(e, 'UNPARSABLE_DOCUMENT')) {
     // Every reader names the document it could not read (readDocument names an unnamed Blob).
     return { name: typeof e.details?.name === 'string' ? e.details.name : fallback, error: e };
   }
   const why = e instanceof Error ? e.message : String(e);
-  return { name: fallback, error: new WeftError('UNPARSABLE_DOCUMENT', `'${fallback}' could not be read (${why}). Check that the file opens elsewhere, or convert it to text or Markdown.`, { cause: e, details: { name: fallback } }) };
+  return {
+    name: fallback,
+    error: new WeftError(
+      'UNPARSABLE_DOCUMENT',
+      `'${fallback}' could not be read (${why}). Check that the file opens elsewhere, or convert it to text or Markdown.`,
+      { cause: e, details: { name: fallback } },
+    ),
+  };
 }
 
 /** The error an ingest ends with when some documents could not be read (after the others were indexed). */
@@ -127,9 +144,10 @@ function unreadableError(unreadable: readonly Unreadable[], indexed: { documents
   const kept = indexed.documents
     ? ` The other ${indexed.documents === 1 ? 'document was' : `${indexed.documents} documents were`} indexed (${indexed.chunks} passage${indexed.chunks === 1 ? '' : 's'}).`
     : ' Nothing was indexed.';
-  const message = unreadable.length === 1
-    ? `${unreadable[0]!.error.message}${kept}`
-    : `${unreadable.length} documents could not be read: ${unreadable.map((u) => `${u.error.message}`).join(' ')}${kept}`;
+  const message =
+    unreadable.length === 1
+      ? `${unreadable[0]!.error.message}${kept}`
+      : `${unreadable.length} documents could not be read: ${unreadable.map((u) => `${u.error.message}`).join(' ')}${kept}`;
   return new WeftError('UNPARSABLE_DOCUMENT', message, {
     cause: unreadable[0]!.error,
     details: { name: unreadable[0]!.name, unreadable: unreadable.map((u) => ({ name: u.name, message: u.error.message })), indexed },
@@ -150,10 +168,12 @@ async function embedAll(embedder: Embedder, texts: readonly string[], call: Inge
   }
   const vectors = new Float32Array(texts.length * embedder.dim);
   let at = 0;
-  for (const p of parts) { vectors.set(p, at); at += p.length; }
+  for (const p of parts) {
+    vectors.set(p, at);
+    at += p.length;
+  }
   return vectors;
 }
-
 
 /**
  * The index a first ingest adds to. It creates it `pending` (listed by no one until the add's
@@ -164,17 +184,32 @@ async function embedAll(embedder: Embedder, texts: readonly string[], call: Inge
  * every retry. A pending index this embedder cannot add to (another dimension or model, left by
  * a cut-off ingest) is replaced; a committed one is the caller's (DIMENSION_MISMATCH).
  */
-async function createOrAdopt(target: IngestTarget, vectors: Float32Array, chunks: number, call: IngestCall, stages: (status: 'index', done: number, total: number) => void): Promise<{ index: StoredIndex; created: boolean }> {
+async function createOrAdopt(
+  target: IngestTarget,
+  vectors: Float32Array,
+  chunks: number,
+  call: IngestCall,
+  stages: (status: 'index', done: number, total: number) => void,
+): Promise<{ index: StoredIndex; created: boolean }> {
   const { store, indexName, embedder, create } = target;
   const gpu = create.gpu ? { gpu: create.gpu } : {};
   const cacheBytes = create.cacheBytes !== undefined ? { cacheBytes: create.cacheBytes } : {};
   for (let attempt = 0; ; attempt++) {
     try {
       const index = await createStoredIndex(vectors, {
-        ...gpu, ...cacheBytes, store, name: indexName, dim: embedder.dim, nlist: create.nlist ?? nlistFor(chunks),
-        metric: create.metric ?? 'cosine', storage: create.storage ?? 'f16', modelId: embedder.modelId, pending: true,
+        ...gpu,
+        ...cacheBytes,
+        store,
+        name: indexName,
+        dim: embedder.dim,
+        nlist: create.nlist ?? nlistFor(chunks),
+        metric: create.metric ?? 'cosine',
+        storage: create.storage ?? 'f16',
+        modelId: embedder.modelId,
+        pending: true,
         ...(create.language ? { language: create.language } : {}),
-        ...(call.signal ? { signal: call.signal } : {}), onProgress: (p) => stages('index', p.done, p.total),
+        ...(call.signal ? { signal: call.signal } : {}),
+        onProgress: (p) => stages('index', p.done, p.total),
       });
       return { index, created: true };
     } catch (e) {
@@ -203,7 +238,11 @@ async function createOrAdopt(target: IngestTarget, vectors: Float32Array, chunks
   }
 }
 
-export async function ingestDocuments(target: IngestTarget, documents: readonly (DocumentInput | Blob)[], call: IngestCall = {}): Promise<{ documents: number; chunks: number }> {
+export async function ingestDocuments(
+  target: IngestTarget,
+  documents: readonly (DocumentInput | Blob)[],
+  call: IngestCall = {},
+): Promise<{ documents: number; chunks: number }> {
   if (!Array.isArray(documents) || documents.length === 0) throw new WeftError('INVALID_INPUT', 'ingest() needs a non-empty array of documents.');
   const { store, indexName, embedder } = target;
   const countTokens = (t: string) => embedder.countTokens(t);
@@ -212,7 +251,11 @@ export async function ingestDocuments(target: IngestTarget, documents: readonly 
     if (unreadable.length) throw unreadableError(unreadable, { documents: 0, chunks: 0 });
     throw new WeftError('INVALID_INPUT', 'The documents hold no text to index.');
   }
-  const vectors = await embedAll(embedder, chunks.map((c) => c.text), call);
+  const vectors = await embedAll(
+    embedder,
+    chunks.map((c) => c.text),
+    call,
+  );
   checkDimension(target.index, indexName, embedder.dim);
   const stages = stagedProgress(call.onProgress);
   const progress = (p: WriteProgress) => {
@@ -220,12 +263,13 @@ export async function ingestDocuments(target: IngestTarget, documents: readonly 
     if (p.status === 'save') stages.finish('index');
     stages(p.status === 'split' ? 'index' : 'persist', p.done, p.total);
   };
-  const add = (into: StoredIndex) => into.add(vectors, {
-    chunks: chunks.map((c) => ({ docId: c.docId, text: c.text, metadata: { ...c.metadata, headings: c.headings, chunk: c.index } })),
-    replaceDocuments: [...new Set(ids)],
-    onProgress: progress,
-    ...(call.signal ? { signal: call.signal } : {}),
-  });
+  const add = (into: StoredIndex) =>
+    into.add(vectors, {
+      chunks: chunks.map((c) => ({ docId: c.docId, text: c.text, metadata: { ...c.metadata, headings: c.headings, chunk: c.index } })),
+      replaceDocuments: [...new Set(ids)],
+      onProgress: progress,
+      ...(call.signal ? { signal: call.signal } : {}),
+    });
   if (target.index) {
     await add(target.index);
   } else {

@@ -61,7 +61,8 @@ export function searchNumbers(o: SearchOptions): { k: number; nprobe: number | u
 /** An answer's numbers, with their defaults: k (3), nprobe, maxTokens (64), queryTurns (4); the rest checked. */
 export function generateNumbers(o: GenerateOptions): { k: number; nprobe: number | undefined; maxTokens: number; queryTurns: number } {
   const numbers = {
-    k: checkK('k', o.k, 3), nprobe: checkNprobe('nprobe', o.nprobe),
+    k: checkK('k', o.k, 3),
+    nprobe: checkNprobe('nprobe', o.nprobe),
     maxTokens: checkInteger('maxTokens', o.maxTokens, { min: 1, max: MAX_TOKENS, fallback: 64 }),
     queryTurns: checkInteger('queryTurns', o.queryTurns, { min: 0, max: MAX_TURNS, fallback: 4 }),
   };

@@ -93,10 +93,24 @@ export function startPeriodic(d: PeriodicDeps): Periodic {
 
   const search = (query: string, window: number, run: Runner): Promise<WindowResult> => {
     const np = nprobe();
-    return d.retrieval.retrieve(query, {
-      k: per.k ?? d.k, nprobe: np, trace, run, prefetch: run !== direct, listsPerSlice: d.retrieval.sliceLists(np), window, cancelled: () => finished,
-      mode: d.mode, ...(d.fusion ? { fusion: d.fusion } : {}), ...(d.filter ? { filter: d.filter } : {}),
-    }).then((r) => { d.retrieval.line.observe(np, r.busyMs); return { ...r, nprobe: np, window }; });
+    return d.retrieval
+      .retrieve(query, {
+        k: per.k ?? d.k,
+        nprobe: np,
+        trace,
+        run,
+        prefetch: run !== direct,
+        listsPerSlice: d.retrieval.sliceLists(np),
+        window,
+        cancelled: () => finished,
+        mode: d.mode,
+        ...(d.fusion ? { fusion: d.fusion } : {}),
+        ...(d.filter ? { filter: d.filter } : {}),
+      })
+      .then((r) => {
+        d.retrieval.line.observe(np, r.busyMs);
+        return { ...r, nprobe: np, window };
+      });
   };
 
   /** Puts `found` into the context if it changes it and the answer still fits; true if it did. */

@@ -33,10 +33,17 @@ async function openExisting(options: RagOptions): Promise<StoredIndex | undefine
   const { store, indexName: name } = options;
   const exists = (await store.listIndexes()).some((m) => m.name === name);
   if (!exists && options.create === false) {
-    throw new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage; ingest documents into it first (create: true).`, { details: { name } });
+    throw new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage; ingest documents into it first (create: true).`, {
+      details: { name },
+    });
   }
   if (!exists) return undefined;
-  return openStoredIndex({ ...(options.gpu ? { gpu: options.gpu } : {}), store, name, ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}) });
+  return openStoredIndex({
+    ...(options.gpu ? { gpu: options.gpu } : {}),
+    store,
+    name,
+    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
+  });
 }
 
 /** Where a new index would run: the given context's GPU, the CPU if asked, else whether the browser offers a WebGPU adapter. */
@@ -49,17 +56,33 @@ async function plannedBackend(gpu: RagOptions['gpu']): Promise<Backend> {
 /** Why a runtime without a generator cannot answer. */
 function noGeneratorError(backend: Backend): WeftError {
   return backend === 'cpu'
-    ? new WeftError('WEBGPU_UNAVAILABLE', 'Answers need WebGPU, which this browser does not offer (or has no adapter for): ingest and search work on the CPU, but generating an answer does not. Use a browser with WebGPU (Chrome/Edge 113+) to answer questions.')
-    : new WeftError('INVALID_OPTION', 'This runtime was created without a generator: ingest and search work, but answers need one. Pass `generator` to createRag.');
+    ? new WeftError(
+        'WEBGPU_UNAVAILABLE',
+        'Answers need WebGPU, which this browser does not offer (or has no adapter for): ingest and search work on the CPU, but generating an answer does not. Use a browser with WebGPU (Chrome/Edge 113+) to answer questions.',
+      )
+    : new WeftError(
+        'INVALID_OPTION',
+        'This runtime was created without a generator: ingest and search work, but answers need one. Pass `generator` to createRag.',
+      );
 }
 
 /** Stands in for a missing generator: generate() checks first, so none of these is reached; any use throws why. */
 function missingGenerator(error: WeftError): Generator {
-  const fail = (): never => { throw error; };
+  const fail = (): never => {
+    throw error;
+  };
   return {
-    contextLength: 0, position: 0, prefill: async () => fail(), step: async () => fail(), interrupt: async () => undefined,
-    reset: () => undefined, countTokens: fail, formatChat: fail, setSampling: () => undefined,
-    timings: () => ({ prefillTokensPerSecond: 0, decodeMsMedian: 0, decodeMsP99: 0, steps: 0 }), destroy: () => undefined,
+    contextLength: 0,
+    position: 0,
+    prefill: async () => fail(),
+    step: async () => fail(),
+    interrupt: async () => undefined,
+    reset: () => undefined,
+    countTokens: fail,
+    formatChat: fail,
+    setSampling: () => undefined,
+    timings: () => ({ prefillTokensPerSecond: 0, decodeMsMedian: 0, decodeMsP99: 0, steps: 0 }),
+    destroy: () => undefined,
   };
 }
 
@@ -74,7 +97,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   checkRuntimeOptions(options);
   if (options.performanceModel !== undefined) checkPerformanceModel(options.performanceModel);
   let index = await openExisting(options);
-  const planned = index?.backend ?? await plannedBackend(options.gpu);
+  const planned = index?.backend ?? (await plannedBackend(options.gpu));
   const unanswerable = options.generator ? undefined : noGeneratorError(planned);
   const generator = options.generator ?? missingGenerator(unanswerable!);
   // Ingest, search and profiling take turns; answers interleave with them through the gaps.
@@ -94,17 +117,30 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown, performanceModel: options.performanceModel });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
-    generator, template: options.promptTemplate ?? defaultPromptTemplate, retrieval, serial, profile,
-    gaps, settle, woven, maxSlowdown, lookahead: options.lookahead ?? 2, system: options.system, sampling: options.sampling ?? {},
+    generator,
+    template: options.promptTemplate ?? defaultPromptTemplate,
+    retrieval,
+    serial,
+    profile,
+    gaps,
+    settle,
+    woven,
+    maxSlowdown,
+    lookahead: options.lookahead ?? 2,
+    system: options.system,
+    sampling: options.sampling ?? {},
     ...defaults,
   });
   // The sequential baseline handles one request at a time, retrieval and answer together.
   const requests = createSlots(1);
   // What a new index is created with (on the first ingest).
   const create = {
-    ...(options.gpu ? { gpu: options.gpu } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}),
-    ...(options.storage !== undefined ? { storage: options.storage } : {}), ...(options.nlist !== undefined ? { nlist: options.nlist } : {}),
-    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}), ...(options.language ? { language: options.language } : {}),
+    ...(options.gpu ? { gpu: options.gpu } : {}),
+    ...(options.metric !== undefined ? { metric: options.metric } : {}),
+    ...(options.storage !== undefined ? { storage: options.storage } : {}),
+    ...(options.nlist !== undefined ? { nlist: options.nlist } : {}),
+    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
+    ...(options.language ? { language: options.language } : {}),
   };
 
   // close() stops the searches and answers in flight (one waiting on a stalled host included), so
@@ -123,11 +159,28 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   }
 
   return {
-    get index() { return index; },
+    get index() {
+      return index;
+    },
 
     async ingest(documents, opts = {}) {
       checkAborted(opts.signal, 'Ingest');
-      return serial.run(() => ingestDocuments({ store, indexName, embedder, index, onCreated: (created) => { index = created; }, create }, documents, opts));
+      return serial.run(() =>
+        ingestDocuments(
+          {
+            store,
+            indexName,
+            embedder,
+            index,
+            onCreated: (created) => {
+              index = created;
+            },
+            create,
+          },
+          documents,
+          opts,
+        ),
+      );
     },
 
     async search(query, opts = {}) {
@@ -137,9 +190,18 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
       const ranking = rankingFor(opts, defaults, k);
       // Waiting behind another call ends too when the signal aborts.
       const signal = untilClosed(opts.signal);
-      return abortable(serial.run(() => retrieval.search(query, k, {
-        ...ranking, ...(nprobe !== undefined ? { nprobe } : {}), ...(filter ? { filter } : {}), signal,
-      })), signal, 'The search');
+      return abortable(
+        serial.run(() =>
+          retrieval.search(query, k, {
+            ...ranking,
+            ...(nprobe !== undefined ? { nprobe } : {}),
+            ...(filter ? { filter } : {}),
+            signal,
+          }),
+        ),
+        signal,
+        'The search',
+      );
     },
 
     generate,
@@ -156,8 +218,15 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
       const c = index?.cacheStats();
       const cache = c && { budget: c.budget, used: c.used, resident: c.resident, hits: c.hits, misses: c.misses, streamedBytes: c.streamedBytes };
       return {
-        indexName, size: index?.size ?? 0, nlist: index?.nlist, dim: index?.dim, modelId: index?.manifest.modelId, model: modelOf(generator), cache,
-        backend: index?.backend ?? planned, answers: !unanswerable,
+        indexName,
+        size: index?.size ?? 0,
+        nlist: index?.nlist,
+        dim: index?.dim,
+        modelId: index?.manifest.modelId,
+        model: modelOf(generator),
+        cache,
+        backend: index?.backend ?? planned,
+        answers: !unanswerable,
       };
     },
 

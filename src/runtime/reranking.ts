@@ -18,18 +18,30 @@ export const DEFAULT_RERANK_CANDIDATES = 20;
 /** Candidates to retrieve for reranking (undefined: no reranking); INVALID_OPTION without a reranker or with a bad count. */
 export function rerankCandidates(rerank: boolean | RerankOptions | undefined, reranker: Reranker | undefined, k: number): number | undefined {
   if (!rerank) return undefined;
-  if (!reranker) throw new WeftError('INVALID_OPTION', 'rerank needs a reranker: pass one to createRag ({ reranker }) or to createRagInWorker ({ reranker: { … } }).');
-  const n = checkInteger('rerank.candidates', typeof rerank === 'object' ? rerank.candidates : undefined, { min: 1, max: MAX_K, fallback: DEFAULT_RERANK_CANDIDATES });
+  if (!reranker)
+    throw new WeftError('INVALID_OPTION', 'rerank needs a reranker: pass one to createRag ({ reranker }) or to createRagInWorker ({ reranker: { … } }).');
+  const n = checkInteger('rerank.candidates', typeof rerank === 'object' ? rerank.candidates : undefined, {
+    min: 1,
+    max: MAX_K,
+    fallback: DEFAULT_RERANK_CANDIDATES,
+  });
   return Math.max(n, k);
 }
 
 /** Scores `candidates` with the reranker, one step per `run`, and returns the best k, renumbered. */
 export async function rerankPassages(
-  reranker: Reranker, query: string, candidates: Passage[], k: number,
+  reranker: Reranker,
+  query: string,
+  candidates: Passage[],
+  k: number,
   o: { run: Runner; trace: Trace; signal?: AbortSignal; window?: number },
 ): Promise<Passage[]> {
   if (candidates.length === 0) return [];
-  const session = reranker.session(query, candidates.map((p) => ({ id: p.id, text: p.text })), o.signal ? { signal: o.signal } : {});
+  const session = reranker.session(
+    query,
+    candidates.map((p) => ({ id: p.id, text: p.text })),
+    o.signal ? { signal: o.signal } : {},
+  );
   while (!session.done) {
     checkAborted(o.signal, 'Reranking');
     const s0 = performance.now();

@@ -21,7 +21,6 @@ import { createTrace, type Trace } from './trace.js';
 import { direct, type Runner } from './runner.js';
 import type { Passage, RerankOptions } from './types.js';
 
-
 /**
  * Candidates each side of a hybrid search ranks before fusion, at least: fusing deeper lists than
  * k lets a passage that both sides rank fairly high beat one that only one side ranks first.
@@ -35,7 +34,11 @@ const TERMS_PER_SLICE = 4;
 /** Refuses an embedder whose vectors do not have the index's dimension. */
 export function checkDimension(index: StoredIndex | undefined, indexName: string, dim: number): void {
   if (index && dim !== index.dim) {
-    throw new WeftError('DIMENSION_MISMATCH', `The embedder gives ${dim}-dimensional vectors but index '${indexName}' holds ${index.dim}-dimensional ones. Use the embedder the index was built with (${index.manifest.modelId || 'recorded in its manifest'}).`, { details: { embedder: dim, index: index.dim } });
+    throw new WeftError(
+      'DIMENSION_MISMATCH',
+      `The embedder gives ${dim}-dimensional vectors but index '${indexName}' holds ${index.dim}-dimensional ones. Use the embedder the index was built with (${index.manifest.modelId || 'recorded in its manifest'}).`,
+      { details: { embedder: dim, index: index.dim } },
+    );
   }
 }
 
@@ -55,10 +58,15 @@ export interface RankingDefaults {
 }
 
 /** A call's ranking: its mode (or the runtime's), the runtime's fusion, reranking if it asks (INVALID_OPTION as rerankCandidates says). */
-export function rankingFor(call: { mode?: SearchMode | undefined; rerank?: boolean | RerankOptions | undefined }, defaults: RankingDefaults, k: number): Ranking {
+export function rankingFor(
+  call: { mode?: SearchMode | undefined; rerank?: boolean | RerankOptions | undefined },
+  defaults: RankingDefaults,
+  k: number,
+): Ranking {
   const candidates = rerankCandidates(call.rerank, defaults.reranker, k);
   return {
-    mode: checkMode(call.mode, defaults.mode), ...(defaults.fusion ? { fusion: defaults.fusion } : {}),
+    mode: checkMode(call.mode, defaults.mode),
+    ...(defaults.fusion ? { fusion: defaults.fusion } : {}),
     ...(candidates !== undefined ? { rerank: { reranker: defaults.reranker!, candidates } } : {}),
   };
 }
@@ -138,7 +146,10 @@ export function checkPerformanceModel(seed: unknown): asserts seed is { intercep
 }
 
 /** One side's ranking as it came from the index: ids best first, with that side's scores. */
-interface Side { ids: number[]; scores: number[] }
+interface Side {
+  ids: number[];
+  scores: number[];
+}
 
 const noSide: Side = { ids: [], scores: [] };
 
@@ -151,13 +162,17 @@ function ranked(mode: SearchMode, vector: Side, lexical: Side, vectorBetter: 'hi
 
 /** The passages of ranked candidates, in order, numbered from 1 (chunks gone since are skipped). */
 async function passagesOf(index: StoredIndex, mode: SearchMode, candidates: readonly Fused[], signal: AbortSignal | undefined): Promise<Passage[]> {
-  const chunks = await index.chunks(candidates.map((c) => c.id), { ...(signal ? { signal } : {}) });
+  const chunks = await index.chunks(
+    candidates.map((c) => c.id),
+    { ...(signal ? { signal } : {}) },
+  );
   const out: Passage[] = [];
   candidates.forEach((c, i) => {
     const ch = chunks[i];
     if (!ch) return;
     const scores = {
-      ...(c.vector !== undefined ? { vector: c.vector } : {}), ...(c.lexical !== undefined ? { lexical: c.lexical } : {}),
+      ...(c.vector !== undefined ? { vector: c.vector } : {}),
+      ...(c.lexical !== undefined ? { lexical: c.lexical } : {}),
       ...(mode === 'hybrid' ? { fused: c.score } : {}),
     };
     out.push({ citation: out.length + 1, id: c.id, score: c.score, scores, docId: ch.docId, text: ch.text, metadata: ch.metadata ?? {} });
@@ -181,7 +196,8 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
   const line = createLatencyLine();
   let profiled = false;
   const seed = o.performanceModel;
-  if (seed !== undefined) { // checked by createRag before anything opened
+  if (seed !== undefined) {
+    // checked by createRag before anything opened
     // Two points on the line fit it exactly; later searches correct it as profiled ones would.
     line.observe(1, seed.intercept + seed.slope);
     line.observe(64, seed.intercept + 64 * seed.slope);
@@ -208,16 +224,30 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
 
   const api: Retrieval = {
     indexFor,
-    get line() { return line; },
-    get profiled() { return profiled; },
-    get embedMs() { return embedMs; },
+    get line() {
+      return line;
+    },
+    get profiled() {
+      return profiled;
+    },
+    get embedMs() {
+      return embedMs;
+    },
     queryFits: (text) => embedder.countTokens(text) <= embedder.maxLength,
 
     search(query, k, o) {
       const nprobe = o.nprobe ?? Math.min(indexFor(query).nlist, 8);
-      return api.retrieve(query, {
-        ...o, k, nprobe, trace: createTrace(), run: direct, prefetch: false, listsPerSlice: nprobe,
-      }).then((r) => r.passages);
+      return api
+        .retrieve(query, {
+          ...o,
+          k,
+          nprobe,
+          trace: createTrace(),
+          run: direct,
+          prefetch: false,
+          listsPerSlice: nprobe,
+        })
+        .then((r) => r.passages);
     },
 
     async lookahead(query, o) {
@@ -226,8 +256,12 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       const q = await o.run(() => embed(index, query));
       o.trace.add('embed', e0);
       const p0 = performance.now();
-      const arrived = index.prefetch(q, { nprobe: o.nprobe }).done
-        .then((p) => { o.trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
+      const arrived = index.prefetch(q, { nprobe: o.nprobe }).done.then(
+        (p) => {
+          o.trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes });
+        },
+        () => undefined,
+      );
       return { arrived };
     },
 
@@ -237,7 +271,15 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       const { trace, mode } = r;
       const window = r.window ? { window: r.window } : {};
       let busy = 0;
-      const timed: Runner = (work) => r.run(async () => { const s = performance.now(); try { return await work(); } finally { busy += performance.now() - s; } });
+      const timed: Runner = (work) =>
+        r.run(async () => {
+          const s = performance.now();
+          try {
+            return await work();
+          } finally {
+            busy += performance.now() - s;
+          }
+        });
       // Each side ranks the passages wanted, or more where fusion or a reranker picks among them.
       const wanted = r.rerank ? Math.max(r.k, r.rerank.candidates) : r.k;
       const depth = Math.min(index.size, Math.max(wanted, mode === 'hybrid' ? Math.min(MAX_CANDIDATES, Math.max(2 * r.k, HYBRID_DEPTH)) : wanted));
@@ -246,18 +288,25 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       // The question is embedded and its lists start streaming in first (TeleRAG's lookahead: from
       // IndexedDB or over the network, the slowest tiers), so that those reads overlap the
       // keyword search's rather than waiting for it.
-      const start = mode === 'lexical' ? undefined : (async () => {
-        const e0 = performance.now();
-        const q = await r.run(() => embed(index, query));
-        trace.add('embed', e0, window);
-        let arrived: Promise<unknown> = Promise.resolve();
-        if (r.prefetch) {
-          const p0 = performance.now();
-          arrived = index.prefetch(q, { nprobe: r.nprobe, ...(r.signal ? { signal: r.signal } : {}) }).done
-            .then((p) => { trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes }); }, () => undefined);
-        }
-        return { q, arrived };
-      })();
+      const start =
+        mode === 'lexical'
+          ? undefined
+          : (async () => {
+              const e0 = performance.now();
+              const q = await r.run(() => embed(index, query));
+              trace.add('embed', e0, window);
+              let arrived: Promise<unknown> = Promise.resolve();
+              if (r.prefetch) {
+                const p0 = performance.now();
+                arrived = index.prefetch(q, { nprobe: r.nprobe, ...(r.signal ? { signal: r.signal } : {}) }).done.then(
+                  (p) => {
+                    trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes });
+                  },
+                  () => undefined,
+                );
+              }
+              return { q, arrived };
+            })();
       start?.catch(() => undefined); // awaited below; a failure surfaces there
 
       // Words (a few query terms per sub-stage): hybrid speculation fuses with them. The
@@ -268,7 +317,11 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       let lexical = noSide;
       if (mode !== 'vector') {
         const allow = r.filter && !r.filter.all ? await index.allowList(r.filter.filter) : undefined;
-        const session = await index.lexicalSession(query, { k: depth, ...(allow ? { allow: (id: number) => allow.has(id) } : {}), ...(r.signal ? { signal: r.signal } : {}) });
+        const session = await index.lexicalSession(query, {
+          k: depth,
+          ...(allow ? { allow: (id: number) => allow.has(id) } : {}),
+          ...(r.signal ? { signal: r.signal } : {}),
+        });
         while (!session.done) {
           if (r.cancelled?.()) return { passages: [], busyMs: busy };
           checkAborted(r.signal, 'The answer');
@@ -286,7 +339,9 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       let vector = noSide;
       if (start) {
         const { q, arrived } = await start;
-        const session = await timed(() => index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}), ...(r.signal ? { signal: r.signal } : {}) }));
+        const session = await timed(() =>
+          index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}), ...(r.signal ? { signal: r.signal } : {}) }),
+        );
         // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
         // progress decodes), so that a slice in a gap finds its lists cached and only scans —
         // the prefetch first, then before each slice whatever it still lacks (prepare).
@@ -314,7 +369,12 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
 
       const candidates = await passagesOf(index, mode, ranked(mode, vector, lexical, vectorBetter, wanted, r.fusion), r.signal);
       if (!r.rerank) return { passages: candidates.slice(0, r.k), busyMs: busy };
-      const passages = await rerankPassages(r.rerank.reranker, query, candidates, r.k, { run: timed, trace, ...(r.signal ? { signal: r.signal } : {}), ...window });
+      const passages = await rerankPassages(r.rerank.reranker, query, candidates, r.k, {
+        run: timed,
+        trace,
+        ...(r.signal ? { signal: r.signal } : {}),
+        ...window,
+      });
       return { passages, busyMs: busy };
     },
 
@@ -328,7 +388,8 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       checkAborted(signal, 'Profiling');
       const q = await embed(index, 'How does the search scale with the lists it probes?');
       const probes = [1, 2, 4, 8, 16, 32, 64].filter((p) => p <= index.nlist);
-      for (let rep = 0; rep < 2; rep++) { // the first round compiles kernels and warms the cache
+      for (let rep = 0; rep < 2; rep++) {
+        // the first round compiles kernels and warms the cache
         for (const nprobe of probes) {
           checkAborted(signal, 'Profiling');
           const t = performance.now();

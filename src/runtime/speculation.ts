@@ -32,20 +32,25 @@ export function createSpeculation(d: SpeculationDeps): Speculation {
   let started: { prompt: string; prefill: Promise<void> } | undefined;
   return {
     async onPartial(partial) {
-      if (!await d.holds.takeGeneratorIfFree()) return;
+      if (!(await d.holds.takeGeneratorIfFree())) return;
       d.holds.leaveLookahead();
       const prompt = d.promptFor(partial);
       const s0 = performance.now();
-      const prefill = refill(d.generator, prompt, d.signal).then(() => { d.trace.add('speculate', s0); });
+      const prefill = refill(d.generator, prompt, d.signal).then(() => {
+        d.trace.add('speculate', s0);
+      });
       prefill.catch(() => undefined);
       started = { prompt, prefill };
     },
     async reusableFor(prompt) {
       if (!started) return false;
-      const ok = await started.prefill.then(() => true, (e: unknown) => {
-        if (e instanceof WeftError && e.code === 'ABORTED') throw e;
-        return false;
-      });
+      const ok = await started.prefill.then(
+        () => true,
+        (e: unknown) => {
+          if (e instanceof WeftError && e.code === 'ABORTED') throw e;
+          return false;
+        },
+      );
       const reuse = ok && started.prompt === prompt;
       if (!reuse) d.trace.add('restart', performance.now());
       return reuse;

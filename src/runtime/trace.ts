@@ -32,7 +32,8 @@ export function createTrace(): Trace {
   const stages: TraceStage[] = [];
   let taken = 0;
   return {
-    t0, stages,
+    t0,
+    stages,
     add(kind, start, details = {}, end = performance.now()) {
       stages.push({ kind, start: start - t0, end: end - t0, at: sharedClock(start), ...details });
     },

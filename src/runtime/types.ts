@@ -109,7 +109,12 @@ export interface Passage {
 }
 
 /** What each ranking gave a passage: the vector search's score, BM25, the fused score, the reranker's. */
-export interface PassageScores { vector?: number; lexical?: number; fused?: number; rerank?: number }
+export interface PassageScores {
+  vector?: number;
+  lexical?: number;
+  fused?: number;
+  rerank?: number;
+}
 
 export type IngestProgress =
   | { status: 'read'; done: number; total: number }
@@ -130,7 +135,8 @@ export interface TraceStage {
    */
   kind: 'embed' | 'search' | 'lexical' | 'rerank' | 'prefetch' | 'prefill' | 'decode' | 'step' | 'profile' | 'speculate' | 'restart' | 'refresh' | 'rewrite';
   /** Milliseconds since the request started. */
-  start: number; end: number;
+  start: number;
+  end: number;
   /**
    * When the stage started on a clock shared by every request, the page and the engine worker:
    * milliseconds since the Unix epoch (performance.timeOrigin + performance.now()). Its end is
@@ -138,7 +144,9 @@ export interface TraceStage {
    */
   at: number;
   /** search: the lists this slice scanned and the bytes it streamed in; prefetch: the lists and bytes read ahead. */
-  clusters?: number; bytes?: number; nprobe?: number;
+  clusters?: number;
+  bytes?: number;
+  nprobe?: number;
   /** rerank: the candidates this slice scored. */
   passages?: number;
   /** Periodic retrieval: the window whose text was the query. */
@@ -297,10 +305,19 @@ export interface RagInfo {
   answers: boolean;
 }
 
-export interface PeriodicWindow { window: number; nprobe: number; searchMs: number; waitedMs: number; refreshed: boolean }
+export interface PeriodicWindow {
+  window: number;
+  nprobe: number;
+  searchMs: number;
+  waitedMs: number;
+  refreshed: boolean;
+}
 
 export interface PeriodicReport {
-  interval: number; staleness: 0 | 1; pipelined: boolean; refreshes: number;
+  interval: number;
+  staleness: 0 | 1;
+  pipelined: boolean;
+  refreshes: number;
   /** Time spent re-prefilling the context with new passages, ms. */
   refreshMs: number;
   windows: PeriodicWindow[];
@@ -322,9 +339,13 @@ export type RagEvent =
   /** Every stage of the answer (the 'stage' events' stages, 'step' ones included), in the order they ended, before 'done'. */
   | { type: 'trace'; stages: TraceStage[] }
   | {
-    type: 'done'; answer: string; citations: number[]; finishReason: FinishReason;
-    /** Every passage that was in the context, by citation number (periodic retrieval adds some). */
-    passages: Passage[];
-    timings: { totalMs: number; firstTokenMs: number }; tokens: { prompt: number; generated: number };
-    periodic?: PeriodicReport;
-  };
+      type: 'done';
+      answer: string;
+      citations: number[];
+      finishReason: FinishReason;
+      /** Every passage that was in the context, by citation number (periodic retrieval adds some). */
+      passages: Passage[];
+      timings: { totalMs: number; firstTokenMs: number };
+      tokens: { prompt: number; generated: number };
+      periodic?: PeriodicReport;
+    };

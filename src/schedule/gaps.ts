@@ -63,12 +63,25 @@ export function createGapScheduler(options: GapSchedulerOptions = {}): GapSchedu
     return now() - t0;
   };
   return {
-    get stepMs() { return ewma; },
-    get spentMs() { return spent; },
+    get stepMs() {
+      return ewma;
+    },
+    get spentMs() {
+      return spent;
+    },
     run(work, priority = 0) {
       if (active === 0) return work();
       return new Promise((resolve, reject) => {
-        waiting.push({ priority, work: async () => { try { resolve(await work()); } catch (e) { reject(e as Error); } } });
+        waiting.push({
+          priority,
+          work: async () => {
+            try {
+              resolve(await work());
+            } catch (e) {
+              reject(e as Error);
+            }
+          },
+        });
         wake?.();
       });
     },
@@ -98,11 +111,26 @@ export function createGapScheduler(options: GapSchedulerOptions = {}): GapSchedu
     },
     async drain(until) {
       let settled = false;
-      const over = until.then(() => { settled = true; }, () => { settled = true; });
+      const over = until.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
       while (!settled) {
-        if (waiting.length > 0) { spent += await runOne(); continue; }
+        if (waiting.length > 0) {
+          spent += await runOne();
+          continue;
+        }
         // The work in flight is between sub-stages (e.g. awaiting IndexedDB): wait for its next one.
-        await Promise.race([over, new Promise<void>((r) => { wake = r; })]);
+        await Promise.race([
+          over,
+          new Promise<void>((r) => {
+            wake = r;
+          }),
+        ]);
         wake = undefined;
       }
     },

@@ -18,8 +18,14 @@ export interface LatencyLine {
 
 export function createLatencyLine(options: { forget?: number } = {}): LatencyLine {
   const forget = options.forget ?? 0.9;
-  let sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
-  let intercept = 0, slope = 0;
+  let sw = 0,
+    sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0,
+    n = 0;
+  let intercept = 0,
+    slope = 0;
   const refit = () => {
     const den = sw * sxx - sx * sx;
     if (sw > 0 && Math.abs(den) > 1e-9 * Math.max(1, sw * sxx)) {
@@ -30,21 +36,38 @@ export function createLatencyLine(options: { forget?: number } = {}): LatencyLin
       intercept = 0;
     }
     // Latency never falls as nprobe grows, and never is negative.
-    if (slope < 0) { slope = 0; intercept = sw > 0 ? sy / sw : 0; }
-    if (intercept < 0) { intercept = 0; slope = sxx > 0 ? sxy / sxx : slope; }
+    if (slope < 0) {
+      slope = 0;
+      intercept = sw > 0 ? sy / sw : 0;
+    }
+    if (intercept < 0) {
+      intercept = 0;
+      slope = sxx > 0 ? sxy / sxx : slope;
+    }
   };
   return {
-    get intercept() { return intercept; },
-    get slope() { return slope; },
-    get samples() { return n; },
+    get intercept() {
+      return intercept;
+    },
+    get slope() {
+      return slope;
+    },
+    get samples() {
+      return n;
+    },
     observe(x, y) {
       if (!(x > 0) || !Number.isFinite(y) || y < 0) return;
-      sw = sw * forget + 1; sx = sx * forget + x; sy = sy * forget + y;
-      sxx = sxx * forget + x * x; sxy = sxy * forget + x * y;
+      sw = sw * forget + 1;
+      sx = sx * forget + x;
+      sy = sy * forget + y;
+      sxx = sxx * forget + x * x;
+      sxy = sxy * forget + x * y;
       n++;
       refit();
     },
-    predict(x) { return intercept + slope * x; },
+    predict(x) {
+      return intercept + slope * x;
+    },
     nprobeFor(budget, min, max) {
       if (n === 0) return min;
       if (slope <= 0) return intercept <= budget ? max : min;

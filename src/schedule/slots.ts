@@ -17,10 +17,17 @@ export function createSlots(n: number): Slots {
   return {
     idle: () => free === n,
     async acquire() {
-      if (free > 0 && queue.length === 0) free--; else await new Promise<void>((r) => queue.push(r));
+      if (free > 0 && queue.length === 0) free--;
+      else await new Promise<void>((r) => queue.push(r));
       let left = false;
       // A release hands the slot straight to the next waiter, so a newcomer cannot overtake it.
-      return () => { if (left) return; left = true; const next = queue.shift(); if (next) next(); else free++; };
+      return () => {
+        if (left) return;
+        left = true;
+        const next = queue.shift();
+        if (next) next();
+        else free++;
+      };
     },
   };
 }

@@ -29,13 +29,20 @@ export function crc32(...parts: ArrayBufferView[]): number {
  */
 export function canonicalText(v: unknown): string {
   switch (typeof v) {
-    case 'string': return JSON.stringify(v);
-    case 'number': return Number.isFinite(v) ? JSON.stringify(v) : String(v);
-    case 'boolean': return String(v);
-    case 'bigint': return `${v}n`;
-    case 'undefined': return 'undefined';
-    case 'object': break;
-    default: return String(v);
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : String(v);
+    case 'boolean':
+      return String(v);
+    case 'bigint':
+      return `${v}n`;
+    case 'undefined':
+      return 'undefined';
+    case 'object':
+      break;
+    default:
+      return String(v);
   }
   if (v === null) return 'null';
   if (Array.isArray(v)) return `[${v.map(canonicalText).join(',')}]`;
@@ -47,7 +54,9 @@ export function canonicalText(v: unknown): string {
   if (v instanceof Set) return `Set[${[...v].map(canonicalText).join(',')}]`;
   if (typeof Blob !== 'undefined' && v instanceof Blob) return `Blob(${v.size},${JSON.stringify(v.type)})`;
   const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  const keys = Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalText(o[k])}`).join(',')}}`;
 }
 

@@ -29,7 +29,9 @@ export interface ChunkCatalog {
  * What a read takes: a signal that stops it (ABORTED). Stores over a slow tier (the remote store)
  * honour it within the read; local stores read fast and may ignore it.
  */
-export interface ReadOptions { signal?: AbortSignal | undefined }
+export interface ReadOptions {
+  signal?: AbortSignal | undefined;
+}
 
 export interface WeftStore {
   readonly dbName: string;
@@ -41,7 +43,19 @@ export interface WeftStore {
    * listIndexes leaves it out until then, so that a creator cut off before that commit (a page
    * closed) leaves no empty index behind.
    */
-  createIndex(init: { name: string; dim: number; metric: Metric; storage: StorageType; nlist: number; modelId?: string; language?: string; termBuckets?: number; pending?: boolean } & CentroidData): Promise<Manifest>;
+  createIndex(
+    init: {
+      name: string;
+      dim: number;
+      metric: Metric;
+      storage: StorageType;
+      nlist: number;
+      modelId?: string;
+      language?: string;
+      termBuckets?: number;
+      pending?: boolean;
+    } & CentroidData,
+  ): Promise<Manifest>;
   /** `onlyPending`: delete it only while no commit has landed in it (Manifest.pending), in the same transaction as the check; otherwise leave it. */
   deleteIndex(name: string, options?: { onlyPending?: boolean }): Promise<void>;
   readCentroids(name: string): Promise<CentroidData>;
@@ -75,7 +89,12 @@ export interface WeftStore {
    * Term buckets of the lexical index, each checked (CORRUPT_RECORD names the bucket), with the
    * manifest they belong to (read with them: its lexical totals are the ones to score with).
    */
-  readTermBuckets(name: string, buckets: readonly number[], terms?: readonly string[], options?: ReadOptions): Promise<{ manifest: Manifest; buckets: TermBucket[] }>;
+  readTermBuckets(
+    name: string,
+    buckets: readonly number[],
+    terms?: readonly string[],
+    options?: ReadOptions,
+  ): Promise<{ manifest: Manifest; buckets: TermBucket[] }>;
   /**
    * A hint, optional: a keyword search is about to read these buckets, step by step. A store over
    * a slow tier (the remote store) starts fetching them all now, so the steps do not each wait a

@@ -42,15 +42,46 @@ import { WeftError } from '../errors.js';
 import type { ListRecord } from '../ivf/types.js';
 import { valueChecksum } from './checksum.js';
 import { errorCode, joinPath, type StoreFileSystem } from './file-system.js';
-import { checkedWholeWrite, commitProgress, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
+import {
+  checkedWholeWrite,
+  commitProgress,
+  grownCentroids,
+  movedChunk,
+  newIndexManifest,
+  wholeIndexManifest,
+  withEmptyChecksums,
+} from './manifest-builders.js';
 import type { WeftStore } from './contract.js';
 import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show } from './index-checks.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
-import { analyzerOf, checkBuckets, checkedBucket, corruptBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
 import {
-  FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
-  type CentroidData, type ChunkRecord, type Manifest, type StoredChunk, type StoredManifest,
+  analyzerOf,
+  checkBuckets,
+  checkedBucket,
+  corruptBucket,
+  lexicalOf,
+  postingChange,
+  wholePostingsWith,
+  type EncodedBucket,
+  type TermBucket,
+} from './lexical-records.js';
+import {
+  FORMAT_VERSION,
+  Outdated,
+  centroidChecksum,
+  checkedChunk,
+  checkedManifest,
+  listChecksum,
+  publicManifest,
+  sealedManifest,
+  storedChunk,
+  unknownIndex,
+  type CentroidData,
+  type ChunkRecord,
+  type Manifest,
+  type StoredChunk,
+  type StoredManifest,
 } from './records.js';
 
 export interface FileStoreOptions {
@@ -93,7 +124,11 @@ interface Head {
 /** The head of an index as found on disk: undefined when it has none, `broken` when unreadable. */
 type RawHead = (Head & { broken?: false }) | { seq: number; broken: true };
 
-interface Snapshot { seq: number; manifest: Manifest; files: HeadFiles }
+interface Snapshot {
+  seq: number;
+  manifest: Manifest;
+  files: HeadFiles;
+}
 
 /** A file a head names was collected (a newer head exists) or lost: the read starts again or is CORRUPT_RECORD. */
 class Vanished extends Error {}
@@ -122,16 +157,24 @@ function fileError(e: unknown, what: string): WeftError {
   if (e instanceof WeftError) return e;
   const code = errorCode(e);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new WeftError('STORAGE_FULL', `${what} did not fit on the disk; nothing was changed. Free space (delete an index or other files) and try again.`, { cause: e });
+    return new WeftError('STORAGE_FULL', `${what} did not fit on the disk; nothing was changed. Free space (delete an index or other files) and try again.`, {
+      cause: e,
+    });
   }
   if ((e as { name?: string } | null)?.name === 'AbortError') return new WeftError('ABORTED', `${what} was aborted; nothing was changed.`, { cause: e });
-  return new WeftError('STORAGE_ERROR', `${what} failed in the file store (${code ?? (e as Error)?.name ?? 'error'}: ${(e as Error)?.message ?? String(e)}).`, { cause: e });
+  return new WeftError('STORAGE_ERROR', `${what} failed in the file store (${code ?? (e as Error)?.name ?? 'error'}: ${(e as Error)?.message ?? String(e)}).`, {
+    cause: e,
+  });
 }
 
 const aborted = (what: string) => new WeftError('ABORTED', `${what} was aborted; nothing was changed.`);
 
 const corruptManifest = (name: string, why: string) =>
-  new WeftError('CORRUPT_RECORD', `The head of index '${name}' ${why}, so its manifest cannot be trusted. Delete the index (deleteIndex) and re-import or rebuild it.`, { details: { name, record: 'manifest' } });
+  new WeftError(
+    'CORRUPT_RECORD',
+    `The head of index '${name}' ${why}, so its manifest cannot be trusted. Delete the index (deleteIndex) and re-import or rebuild it.`,
+    { details: { name, record: 'manifest' } },
+  );
 
 // ---- record files ----------------------------------------------------------------------------
 
@@ -159,7 +202,11 @@ function encodeCentroids(c: CentroidData, checksum: number): Uint8Array {
   new Uint32Array(out.buffer, 0, 5).set([CENTROID_MAGIC, c.centroids.length, c.vmin?.length ?? ABSENT, c.scale?.length ?? ABSENT, checksum]);
   const f = new Float32Array(out.buffer, 20);
   let at = 0;
-  for (const p of parts) if (p) { f.set(p, at); at += p.length; }
+  for (const p of parts)
+    if (p) {
+      f.set(p, at);
+      at += p.length;
+    }
   return out;
 }
 
@@ -300,7 +347,9 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
 
   /** A head's manifest, checked; one of format 2 (a whole-index write replaces it, no need to migrate) as it is. */
   const headManifest = (name: string, head: RawHead): Manifest => {
-    try { return manifestOfHead(name, head).manifest; } catch (e) {
+    try {
+      return manifestOfHead(name, head).manifest;
+    } catch (e) {
       if (e instanceof Outdated && !head.broken && head.manifest) return publicManifest(head.manifest);
       throw e;
     }
@@ -328,8 +377,19 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     const chunks: ChunkRecord[] = [];
     for (const f of Object.values(files.chunks)) {
       let recs: Map<number, StoredChunk>;
-      try { recs = await shardOfFile(name, f); } catch (e) { if (e instanceof Vanished) return; throw e; }
-      for (const r of recs.values()) { try { chunks.push(checkedChunk(name, r)); } catch { /* damaged: not indexed */ } }
+      try {
+        recs = await shardOfFile(name, f);
+      } catch (e) {
+        if (e instanceof Vanished) return;
+        throw e;
+      }
+      for (const r of recs.values()) {
+        try {
+          chunks.push(checkedChunk(name, r));
+        } catch {
+          /* damaged: not indexed */
+        }
+      }
     }
     const built = wholePostingsWith(await loadAnalyzer(DEFAULT_LANGUAGE), chunks, DEFAULT_BUCKETS);
     const records = recordWriter(dir, head.seq + 1);
@@ -337,7 +397,10 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       const terms = await writeTermShards(records, {}, undefined, built.records);
       const { manifestChecksum: _, ...fields } = stored;
       const nextId = chunks.reduce((n, c) => Math.max(n, c.id + 1), fields.nextId);
-      await publish(dir, head.seq, { manifest: sealedManifest({ ...fields, nextId, formatVersion: FORMAT_VERSION, lexical: built.lexical }), files: { ...files, terms } });
+      await publish(dir, head.seq, {
+        manifest: sealedManifest({ ...fields, nextId, formatVersion: FORMAT_VERSION, lexical: built.lexical }),
+        files: { ...files, terms },
+      });
     } catch (e) {
       await records.discard();
       if (!(e instanceof Lost)) throw e;
@@ -353,7 +416,9 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       } catch (e) {
         if (!(e instanceof Vanished)) throw e;
         if (attempt < READ_ATTEMPTS && (await highestHead(dirOf(name))) !== snap.seq) continue;
-        throw new WeftError('CORRUPT_RECORD', `Index '${name}': the record file ${e.message} is missing. Rebuild or re-import the index.`, { details: { name, record: e.message } });
+        throw new WeftError('CORRUPT_RECORD', `Index '${name}': the record file ${e.message} is missing. Rebuild or re-import the index.`, {
+          details: { name, record: e.message },
+        });
       }
     }
   };
@@ -361,7 +426,9 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
   const centroidsOf = async (name: string, s: Snapshot): Promise<CentroidData> => {
     const got = decodeCentroids(await readRecord(dirOf(name), s.files.centroids));
     if (!got || centroidChecksum(got.data) !== got.checksum || got.checksum !== s.manifest.centroidsChecksum) {
-      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, { details: { name, record: 'centroids' } });
+      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, {
+        details: { name, record: 'centroids' },
+      });
     }
     return got.data;
   };
@@ -370,26 +437,42 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', `readLists takes an array of list numbers; got ${show(lists)}.`);
     const m = s.manifest;
     const wrong = lists.find((l) => !isInt(l, 0, m.nlist - 1));
-    if (wrong !== undefined) throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${m.nlist - 1}; got ${show(wrong)}.`, { details: { name, list: wrong } });
-    return Promise.all(lists.map(async (l) => {
-      const file = s.files.lists[l];
-      const got = file === undefined ? undefined
-        : file === null ? { rec: { list: l, count: 0, ids: new Uint32Array(0), codes: new Uint32Array(0) }, checksum: m.checksums[l] }
-          : decodeList(await readRecord(dirOf(name), file));
-      if (!got || got.rec.list !== l || listChecksum(got.rec) !== got.checksum || got.checksum !== m.checksums[l]) {
-        throw new WeftError('CORRUPT_RECORD', `List ${l} of index '${name}' fails its checksum: its file is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`, { details: { name, list: l } });
-      }
-      return got.rec;
-    }));
+    if (wrong !== undefined)
+      throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${m.nlist - 1}; got ${show(wrong)}.`, { details: { name, list: wrong } });
+    return Promise.all(
+      lists.map(async (l) => {
+        const file = s.files.lists[l];
+        const got =
+          file === undefined
+            ? undefined
+            : file === null
+              ? { rec: { list: l, count: 0, ids: new Uint32Array(0), codes: new Uint32Array(0) }, checksum: m.checksums[l] }
+              : decodeList(await readRecord(dirOf(name), file));
+        if (!got || got.rec.list !== l || listChecksum(got.rec) !== got.checksum || got.checksum !== m.checksums[l]) {
+          throw new WeftError(
+            'CORRUPT_RECORD',
+            `List ${l} of index '${name}' fails its checksum: its file is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`,
+            { details: { name, list: l } },
+          );
+        }
+        return got.rec;
+      }),
+    );
   };
 
   /** A shard's stored chunks by id, unchecked (each is checked when it is read). */
   const shardOfFile = async (name: string, file: string): Promise<Map<number, StoredChunk>> => {
     const bytes = await readRecord(dirOf(name), file);
     let records: unknown;
-    try { records = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)); } catch { records = undefined; }
+    try {
+      records = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch {
+      records = undefined;
+    }
     if (!Array.isArray(records)) {
-      throw new WeftError('CORRUPT_RECORD', `Index '${name}': the chunk file ${file} is damaged (not a list of records). Re-import or rebuild the index.`, { details: { name, record: file } });
+      throw new WeftError('CORRUPT_RECORD', `Index '${name}': the chunk file ${file} is damaged (not a list of records). Re-import or rebuild the index.`, {
+        details: { name, record: file },
+      });
     }
     return new Map((records as StoredChunk[]).map((r) => [r?.id, r]));
   };
@@ -404,26 +487,34 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
   const bucketsOf = async (name: string, s: Snapshot, buckets: readonly number[], only?: ReadonlySet<string>, keepRaw = false): Promise<TermBucket[]> => {
     checkBuckets(name, s.manifest, buckets);
     const shards = new Map<string, ReturnType<typeof termShard>>();
-    return Promise.all(buckets.map(async (b) => {
-      const file = s.files.terms?.[termShardOf(b)];
-      if (file === undefined) return checkedBucket(name, s.manifest, b, undefined, undefined, only, keepRaw);
-      if (!shards.has(file)) shards.set(file, termShard(name, file, b));
-      const got = (await shards.get(file)!).get(b);
-      return checkedBucket(name, s.manifest, b, got?.bytes, got?.checksum, only, keepRaw);
-    }));
+    return Promise.all(
+      buckets.map(async (b) => {
+        const file = s.files.terms?.[termShardOf(b)];
+        if (file === undefined) return checkedBucket(name, s.manifest, b, undefined, undefined, only, keepRaw);
+        if (!shards.has(file)) shards.set(file, termShard(name, file, b));
+        const got = (await shards.get(file)!).get(b);
+        return checkedBucket(name, s.manifest, b, got?.bytes, got?.checksum, only, keepRaw);
+      }),
+    );
   };
 
   /**
    * Writes the term shards that `changed` buckets fall in (the other buckets of each shard carried
    * over from `old` as they are, still checked on read): the new table of shard files.
    */
-  const writeTermShards = async (records: ReturnType<typeof recordWriter>, table: Record<string, string>, name: string | undefined, changed: readonly EncodedBucket[]): Promise<Record<string, string>> => {
+  const writeTermShards = async (
+    records: ReturnType<typeof recordWriter>,
+    table: Record<string, string>,
+    name: string | undefined,
+    changed: readonly EncodedBucket[],
+  ): Promise<Record<string, string>> => {
     const out = { ...table };
     const byShard = new Map<string, EncodedBucket[]>();
     for (const b of changed) (byShard.get(termShardOf(b.bucket)) ?? byShard.set(termShardOf(b.bucket), []).get(termShardOf(b.bucket))!).push(b);
     for (const [shard, list] of byShard) {
       const old = table[shard];
-      const content = old && name !== undefined ? new Map(await termShard(name, old, list[0]!.bucket)) : new Map<number, { checksum: number; bytes: Uint8Array }>();
+      const content =
+        old && name !== undefined ? new Map(await termShard(name, old, list[0]!.bucket)) : new Map<number, { checksum: number; bytes: Uint8Array }>();
       for (const b of list) {
         if (b.bytes.length <= 1) content.delete(b.bucket);
         else content.set(b.bucket, { checksum: b.checksum, bytes: b.bytes });
@@ -460,12 +551,24 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     await fs.syncDir(dir).catch(() => undefined);
     // Collecting garbage is best effort: what it leaves, the next commit collects.
     try {
-      const keep = new Set([headName(seq), ...(head.files ? [head.files.centroids, ...head.files.lists.filter((f): f is string => !!f), ...Object.values(head.files.chunks), ...Object.values(head.files.terms ?? {})] : [])]);
+      const keep = new Set([
+        headName(seq),
+        ...(head.files
+          ? [
+              head.files.centroids,
+              ...head.files.lists.filter((f): f is string => !!f),
+              ...Object.values(head.files.chunks),
+              ...Object.values(head.files.terms ?? {}),
+            ]
+          : []),
+      ]);
       for (const f of await fs.list(dir)) {
         const s = seqOf(f);
         if (s !== undefined && s <= seq && !keep.has(f)) await fs.remove(joinPath(dir, f)).catch(() => undefined);
       }
-    } catch { /* left for the next commit */ }
+    } catch {
+      /* left for the next commit */
+    }
   };
 
   /** Writes new record files for a commit that will publish `seq`; removes them all if it does not. */
@@ -496,7 +599,9 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     const now = await rawHead(name);
     if (!now || (!now.broken && now.deleted)) return unknownIndex(name);
     const found = !now.broken ? now.manifest?.generation : undefined;
-    return new WeftError('CONFLICT', `Index '${name}' changed while ${what} (another writer committed first); nothing was written. Reopen it and try again.`, { details: { name, expected, found } });
+    return new WeftError('CONFLICT', `Index '${name}' changed while ${what} (another writer committed first); nothing was written. Reopen it and try again.`, {
+      details: { name, expected, found },
+    });
   };
 
   const store: WeftStore = {
@@ -510,7 +615,10 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
           if (name === undefined) continue;
           const head = await rawHead(name);
           if (!head || (!head.broken && head.deleted)) continue;
-          if (!head.broken && head.manifest && head.manifest.formatVersion > FORMAT_VERSION) { out.push(publicManifest(head.manifest)); continue; }
+          if (!head.broken && head.manifest && head.manifest.formatVersion > FORMAT_VERSION) {
+            out.push(publicManifest(head.manifest));
+            continue;
+          }
           const { manifest } = await live(name);
           if (manifest.pending !== true) out.push(manifest); // pending: not there until its first commit
         }
@@ -526,11 +634,16 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       return within(`Creating index '${init?.name}'`, async () => {
         checkLanguage(init?.language);
         const { manifest: fresh, centroids } = newIndexManifest(init);
-        const problem = manifestProblem(fresh) ?? centroidProblem(centroids, init.dim, init.nlist, init.storage)
-          ?? (validName(init.name) ? undefined : `names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`);
+        const problem =
+          manifestProblem(fresh) ??
+          centroidProblem(centroids, init.dim, init.nlist, init.storage) ??
+          (validName(init.name) ? undefined : `names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`);
         if (problem) throw new WeftError('INVALID_OPTION', `Index '${String(init.name)}' was not created: ${problem}`);
         const manifest = withEmptyChecksums(fresh, centroids);
-        const exists = () => new WeftError('INDEX_EXISTS', `An index named '${init.name}' already exists. Open it, or delete it first to start over.`, { details: { name: init.name } });
+        const exists = () =>
+          new WeftError('INDEX_EXISTS', `An index named '${init.name}' already exists. Open it, or delete it first to start over.`, {
+            details: { name: init.name },
+          });
         const dir = dirOf(init.name);
         await fs.mkdir(dir);
         const cur = await rawHead(init.name);
@@ -538,7 +651,12 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
         const base = cur?.seq ?? 0;
         const records = recordWriter(dir, base + 1);
         try {
-          const files: HeadFiles = { centroids: await records.write('centroids', encodeCentroids(centroids, manifest.centroidsChecksum)), lists: new Array<null>(init.nlist).fill(null), chunks: {}, terms: {} };
+          const files: HeadFiles = {
+            centroids: await records.write('centroids', encodeCentroids(centroids, manifest.centroidsChecksum)),
+            lists: new Array<null>(init.nlist).fill(null),
+            chunks: {},
+            terms: {},
+          };
           await publish(dir, base, { manifest: sealedManifest(manifest), files });
         } catch (e) {
           await records.discard();
@@ -582,129 +700,164 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     async commit(name, generation, changes, signal, onProgress) {
       const what = `Committing to index '${name}'`;
       if (signal?.aborted) throw aborted(what);
-      checkIds((changes.putChunks ?? []).map((c) => c?.id), `Commit to index '${name}'`);
+      checkIds(
+        (changes.putChunks ?? []).map((c) => c?.id),
+        `Commit to index '${name}'`,
+      );
       checkIds(changes.deleteChunks ?? [], `Commit to index '${name}'`);
-      return within(what, () => atSnapshot(name, async (s) => {
-        const m = s.manifest;
-        if (m.generation !== generation) {
-          throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another writer committed to it). Reopen it and try again.`, { details: { name, expected: generation, found: m.generation } });
-        }
-        checkCommit(name, m, changes);
-        const analyzer = await analyzerOf(m);
-        const dir = dirOf(name);
-        const records = recordWriter(dir, s.seq + 1, signal, what);
-        try {
-          const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
-          delete next.pending; // the first commit makes a pending index exist
-          const files: HeadFiles = { centroids: s.files.centroids, lists: s.files.lists.slice(), chunks: { ...s.files.chunks }, terms: { ...s.files.terms } };
-          const removed: ChunkRecord[] = [], damaged: number[] = [];
-          if (changes.centroids) {
-            const grown = grownCentroids(name, m, await centroidsOf(name, s), changes);
-            Object.assign(next, grown.manifest);
-            files.centroids = await records.write('centroids', encodeCentroids(changes.centroids, next.centroidsChecksum));
-            for (let l = m.nlist; l < next.nlist; l++) files.lists[l] = null;
+      return within(what, () =>
+        atSnapshot(name, async (s) => {
+          const m = s.manifest;
+          if (m.generation !== generation) {
+            throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another writer committed to it). Reopen it and try again.`, {
+              details: { name, expected: generation, found: m.generation },
+            });
           }
-          for (const rec of changes.lists ?? []) {
-            const checksum = listChecksum(rec);
-            next.checksums[rec.list] = checksum;
-            next.listCounts[rec.list] = rec.count;
-            files.lists[rec.list] = rec.count === 0 ? null : await records.write(`list-${rec.list}`, encodeList(rec, checksum));
-          }
-          // Chunk shards touched by this commit are rewritten whole; a damaged chunk they carry keeps its checksum (and stays detectable).
-          // Term buckets are counted with the chunks whose postings they hold: one step per bucket shard is not known yet.
-          const progress = commitProgress(changes, 0, onProgress);
-          const touched = new Map<string, { put: ChunkRecord[]; del: number[]; move: { id: number; list: number }[] }>();
-          const at = (id: number) => touched.get(shardOf(id)) ?? touched.set(shardOf(id), { put: [], del: [], move: [] }).get(shardOf(id))!;
-          for (const id of changes.deleteChunks ?? []) at(id).del.push(id);
-          for (const c of changes.putChunks ?? []) at(c.id).put.push(c);
-          for (const mv of changes.moveChunks ?? []) at(mv.id).move.push(mv);
-          for (const [shard, { put, del, move }] of touched) {
-            const old = s.files.chunks[shard];
-            const recs = old ? await shardOfFile(name, old) : new Map<number, StoredChunk>();
-            // The stored chunks this commit deletes or overwrites: their postings go.
-            for (const id of new Set([...del, ...put.map((c) => c.id)])) {
-              const r = recs.get(id);
-              if (!r) continue;
-              try { removed.push(checkedChunk(name, r)); } catch { damaged.push(id); }
+          checkCommit(name, m, changes);
+          const analyzer = await analyzerOf(m);
+          const dir = dirOf(name);
+          const records = recordWriter(dir, s.seq + 1, signal, what);
+          try {
+            const next: Manifest = {
+              ...m,
+              checksums: m.checksums.slice(),
+              listCounts: m.listCounts.slice(),
+              generation: m.generation + 1,
+              updatedAt: Date.now(),
+            };
+            delete next.pending; // the first commit makes a pending index exist
+            const files: HeadFiles = { centroids: s.files.centroids, lists: s.files.lists.slice(), chunks: { ...s.files.chunks }, terms: { ...s.files.terms } };
+            const removed: ChunkRecord[] = [],
+              damaged: number[] = [];
+            if (changes.centroids) {
+              const grown = grownCentroids(name, m, await centroidsOf(name, s), changes);
+              Object.assign(next, grown.manifest);
+              files.centroids = await records.write('centroids', encodeCentroids(changes.centroids, next.centroidsChecksum));
+              for (let l = m.nlist; l < next.nlist; l++) files.lists[l] = null;
             }
-            for (const id of del) recs.delete(id);
-            for (const c of put) recs.set(c.id, storedChunk(name, c));
-            for (const mv of move) {
-              const r = recs.get(mv.id);
-              if (r) recs.set(mv.id, movedChunk(name, r, mv.list));
+            for (const rec of changes.lists ?? []) {
+              const checksum = listChecksum(rec);
+              next.checksums[rec.list] = checksum;
+              next.listCounts[rec.list] = rec.count;
+              files.lists[rec.list] = rec.count === 0 ? null : await records.write(`list-${rec.list}`, encodeList(rec, checksum));
             }
-            if (recs.size === 0) delete files.chunks[shard];
-            else files.chunks[shard] = await records.write(`chunks-${shard}`, json([...recs.values()].sort((a, b) => a.id - b.id)));
-            for (let i = put.length + del.length + move.length; i > 0; i--) progress();
+            // Chunk shards touched by this commit are rewritten whole; a damaged chunk they carry keeps its checksum (and stays detectable).
+            // Term buckets are counted with the chunks whose postings they hold: one step per bucket shard is not known yet.
+            const progress = commitProgress(changes, 0, onProgress);
+            const touched = new Map<string, { put: ChunkRecord[]; del: number[]; move: { id: number; list: number }[] }>();
+            const at = (id: number) => touched.get(shardOf(id)) ?? touched.set(shardOf(id), { put: [], del: [], move: [] }).get(shardOf(id))!;
+            for (const id of changes.deleteChunks ?? []) at(id).del.push(id);
+            for (const c of changes.putChunks ?? []) at(c.id).put.push(c);
+            for (const mv of changes.moveChunks ?? []) at(mv.id).move.push(mv);
+            for (const [shard, { put, del, move }] of touched) {
+              const old = s.files.chunks[shard];
+              const recs = old ? await shardOfFile(name, old) : new Map<number, StoredChunk>();
+              // The stored chunks this commit deletes or overwrites: their postings go.
+              for (const id of new Set([...del, ...put.map((c) => c.id)])) {
+                const r = recs.get(id);
+                if (!r) continue;
+                try {
+                  removed.push(checkedChunk(name, r));
+                } catch {
+                  damaged.push(id);
+                }
+              }
+              for (const id of del) recs.delete(id);
+              for (const c of put) recs.set(c.id, storedChunk(name, c));
+              for (const mv of move) {
+                const r = recs.get(mv.id);
+                if (r) recs.set(mv.id, movedChunk(name, r, mv.list));
+              }
+              if (recs.size === 0) delete files.chunks[shard];
+              else files.chunks[shard] = await records.write(`chunks-${shard}`, json([...recs.values()].sort((a, b) => a.id - b.id)));
+              for (let i = put.length + del.length + move.length; i > 0; i--) progress();
+              if (signal?.aborted) throw aborted(what);
+            }
+            // The postings follow the chunks in this head.
+            const change = postingChange(analyzer, lexicalOf(m), removed, damaged, changes.putChunks ?? []);
+            const posted = change.apply(await bucketsOf(name, s, change.buckets, change.terms, true));
+            next.lexical = posted.lexical;
+            files.terms = await writeTermShards(records, s.files.terms ?? {}, name, posted.records);
+            next.count += changes.countDelta ?? 0;
+            next.tombstones += changes.tombstoneDelta ?? 0;
+            if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
+            // nextId stays above every stored chunk id, as in IndexedDB.
+            for (const c of changes.putChunks ?? []) if (c.id >= next.nextId) next.nextId = c.id + 1;
+            // The last moment an abort can still take effect: after the link the commit has happened.
             if (signal?.aborted) throw aborted(what);
+            await publish(dir, s.seq, { manifest: sealedManifest(next), files });
+            return next;
+          } catch (e) {
+            await records.discard();
+            if (e instanceof Lost) throw await lostTo(name, generation, 'this commit was written');
+            throw e;
           }
-          // The postings follow the chunks in this head.
-          const change = postingChange(analyzer, lexicalOf(m), removed, damaged, changes.putChunks ?? []);
-          const posted = change.apply(await bucketsOf(name, s, change.buckets, change.terms, true));
-          next.lexical = posted.lexical;
-          files.terms = await writeTermShards(records, s.files.terms ?? {}, name, posted.records);
-          next.count += changes.countDelta ?? 0;
-          next.tombstones += changes.tombstoneDelta ?? 0;
-          if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
-          // nextId stays above every stored chunk id, as in IndexedDB.
-          for (const c of changes.putChunks ?? []) if (c.id >= next.nextId) next.nextId = c.id + 1;
-          // The last moment an abort can still take effect: after the link the commit has happened.
-          if (signal?.aborted) throw aborted(what);
-          await publish(dir, s.seq, { manifest: sealedManifest(next), files });
-          return next;
-        } catch (e) {
-          await records.discard();
-          if (e instanceof Lost) throw await lostTo(name, generation, 'this commit was written');
-          throw e;
-        }
-      }));
+        }),
+      );
     },
 
     async readChunks(name, ids) {
       checkIds(ids, 'readChunks');
-      return within(`Reading chunks of index '${name}'`, () => atSnapshot(name, async (s) => {
-        const shards = new Map<string, Promise<Map<number, StoredChunk>>>();
-        for (const id of ids) {
-          const f = s.files.chunks[shardOf(id)];
-          if (f && !shards.has(f)) shards.set(f, shardOfFile(name, f));
-        }
-        return Promise.all(ids.map(async (id) => {
-          const f = s.files.chunks[shardOf(id)];
-          const r = f ? (await shards.get(f)!).get(id) : undefined;
-          return r ? checkedChunk(name, r) : undefined;
-        }));
-      }));
+      return within(`Reading chunks of index '${name}'`, () =>
+        atSnapshot(name, async (s) => {
+          const shards = new Map<string, Promise<Map<number, StoredChunk>>>();
+          for (const id of ids) {
+            const f = s.files.chunks[shardOf(id)];
+            if (f && !shards.has(f)) shards.set(f, shardOfFile(name, f));
+          }
+          return Promise.all(
+            ids.map(async (id) => {
+              const f = s.files.chunks[shardOf(id)];
+              const r = f ? (await shards.get(f)!).get(id) : undefined;
+              return r ? checkedChunk(name, r) : undefined;
+            }),
+          );
+        }),
+      );
     },
 
     chunkIdsOfDocument(name, docId) {
-      return within(`Finding the chunks of document '${docId}' in index '${name}'`, () => atSnapshot(name, async (s) => {
-        // As IndexedDB's byDoc index: the records filed under this document, each checked.
-        return (await allChunks(name, s)).filter((r) => r?.docId === docId).map((r) => checkedChunk(name, r).id);
-      }));
+      return within(`Finding the chunks of document '${docId}' in index '${name}'`, () =>
+        atSnapshot(name, async (s) => {
+          // As IndexedDB's byDoc index: the records filed under this document, each checked.
+          return (await allChunks(name, s)).filter((r) => r?.docId === docId).map((r) => checkedChunk(name, r).id);
+        }),
+      );
     },
 
     readCatalog(name) {
-      return within(`Reading the chunk catalog of index '${name}'`, () => atSnapshot(name, async (s) => {
-        const chunks = (await allChunks(name, s)).map((r) => {
-          const c = checkedChunk(name, r);
-          return { id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) };
-        });
-        return { generation: s.manifest.generation, chunks };
-      }));
+      return within(`Reading the chunk catalog of index '${name}'`, () =>
+        atSnapshot(name, async (s) => {
+          const chunks = (await allChunks(name, s)).map((r) => {
+            const c = checkedChunk(name, r);
+            return { id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) };
+          });
+          return { generation: s.manifest.generation, chunks };
+        }),
+      );
     },
 
     readWholeIndex(name) {
-      return within(`Reading index '${name}'`, () => atSnapshot(name, async (s) => {
-        const centroids = await centroidsOf(name, s);
-        const lists = await listsOf(name, s, Array.from({ length: s.manifest.nlist }, (_, i) => i));
-        const chunks = (await allChunks(name, s)).map((r) => checkedChunk(name, r));
-        return { manifest: s.manifest, centroids, lists, chunks };
-      }));
+      return within(`Reading index '${name}'`, () =>
+        atSnapshot(name, async (s) => {
+          const centroids = await centroidsOf(name, s);
+          const lists = await listsOf(
+            name,
+            s,
+            Array.from({ length: s.manifest.nlist }, (_, i) => i),
+          );
+          const chunks = (await allChunks(name, s)).map((r) => checkedChunk(name, r));
+          return { manifest: s.manifest, centroids, lists, chunks };
+        }),
+      );
     },
 
     async writeWholeIndex(whole, opts = {}) {
       const name = checkedWholeWrite(whole, opts);
-      if (!validName(name)) throw new WeftError('INVALID_INPUT', `The index was not written: names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`, { details: { name } });
+      if (!validName(name))
+        throw new WeftError('INVALID_INPUT', `The index was not written: names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`, {
+          details: { name },
+        });
       return within(`Writing index '${name}'`, async () => {
         const dir = dirOf(name);
         await fs.mkdir(dir);
@@ -715,12 +868,23 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
           if (!exists) throw unknownIndex(name);
           replaced = headManifest(name, cur);
           if (replaced.generation !== opts.expectGeneration) {
-            throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another writer committed to it); nothing was replaced. Read it again and retry.`, { details: { name, expected: opts.expectGeneration, found: replaced.generation } });
+            throw new WeftError(
+              'CONFLICT',
+              `Index '${name}' changed since it was read (another writer committed to it); nothing was replaced. Read it again and retry.`,
+              { details: { name, expected: opts.expectGeneration, found: replaced.generation } },
+            );
           }
         } else if (exists) {
-          if (!opts.replace) throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, { details: { name } });
+          if (!opts.replace)
+            throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, {
+              details: { name },
+            });
           // An import may replace a damaged index; its fields are then not trusted.
-          try { replaced = headManifest(name, cur); } catch { replaced = !cur.broken && cur.manifest && cur.manifest.formatVersion > FORMAT_VERSION ? publicManifest(cur.manifest) : undefined; }
+          try {
+            replaced = headManifest(name, cur);
+          } catch {
+            replaced = !cur.broken && cur.manifest && cur.manifest.formatVersion > FORMAT_VERSION ? publicManifest(cur.manifest) : undefined;
+          }
         }
         const rawGeneration = cur && !cur.broken && !cur.deleted ? cur.manifest?.generation : undefined;
         const previous = replaced?.generation ?? (isInt(rawGeneration, 0, Number.MAX_SAFE_INTEGER) ? rawGeneration : 0);
@@ -730,7 +894,12 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
         const base = cur?.seq ?? 0;
         const records = recordWriter(dir, base + 1);
         try {
-          const files: HeadFiles = { centroids: await records.write('centroids', encodeCentroids(whole.centroids, m.centroidsChecksum)), lists: [], chunks: {}, terms: {} };
+          const files: HeadFiles = {
+            centroids: await records.write('centroids', encodeCentroids(whole.centroids, m.centroidsChecksum)),
+            lists: [],
+            chunks: {},
+            terms: {},
+          };
           for (const r of whole.lists) files.lists.push(r.count === 0 ? null : await records.write(`list-${r.list}`, encodeList(r, m.checksums[r.list]!)));
           const shards = new Map<string, StoredChunk[]>();
           for (const c of [...whole.chunks].sort((a, b) => a.id - b.id)) {
@@ -743,7 +912,12 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
         } catch (e) {
           await records.discard();
           if (e instanceof Lost) {
-            if (opts.expectGeneration === undefined && !opts.replace) throw new WeftError('INDEX_EXISTS', `An index named '${name}' was created while this one was written; nothing was written. Import under another name, or pass replace: true.`, { details: { name } });
+            if (opts.expectGeneration === undefined && !opts.replace)
+              throw new WeftError(
+                'INDEX_EXISTS',
+                `An index named '${name}' was created while this one was written; nothing was written. Import under another name, or pass replace: true.`,
+                { details: { name } },
+              );
             throw await lostTo(name, opts.expectGeneration ?? previous, 'the whole index was written');
           }
           throw e;
@@ -754,7 +928,9 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     },
 
     readTermBuckets(name, buckets, terms) {
-      return within(`Reading term buckets of index '${name}'`, () => atSnapshot(name, async (s) => ({ manifest: s.manifest, buckets: await bucketsOf(name, s, buckets, terms ? new Set(terms) : undefined) })));
+      return within(`Reading term buckets of index '${name}'`, () =>
+        atSnapshot(name, async (s) => ({ manifest: s.manifest, buckets: await bucketsOf(name, s, buckets, terms ? new Set(terms) : undefined) })),
+      );
     },
 
     readAccessCounts(name) {
@@ -778,7 +954,9 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
       });
     },
 
-    close() { /* nothing is held open between calls */ },
+    close() {
+      /* nothing is held open between calls */
+    },
   };
   return store;
 }

@@ -3,7 +3,11 @@
 
 import { errorCode, fsError, type StoreFileSystem } from './file-system.js';
 
-interface DenoFile { write(p: Uint8Array): Promise<number>; sync(): Promise<void>; close(): void }
+interface DenoFile {
+  write(p: Uint8Array): Promise<number>;
+  sync(): Promise<void>;
+  close(): void;
+}
 interface DenoApi {
   readFile(path: string): Promise<Uint8Array>;
   open(path: string, options: { read?: boolean; write?: boolean; create?: boolean; truncate?: boolean }): Promise<DenoFile>;
@@ -15,7 +19,13 @@ interface DenoApi {
   errors: Record<string, new (...args: never[]) => Error>;
 }
 
-const CODES: [string, string][] = [['NotFound', 'ENOENT'], ['AlreadyExists', 'EEXIST'], ['PermissionDenied', 'EACCES'], ['IsADirectory', 'EISDIR'], ['NotADirectory', 'ENOTDIR']];
+const CODES: [string, string][] = [
+  ['NotFound', 'ENOENT'],
+  ['AlreadyExists', 'EEXIST'],
+  ['PermissionDenied', 'EACCES'],
+  ['IsADirectory', 'EISDIR'],
+  ['NotADirectory', 'ENOTDIR'],
+];
 
 export function denoFileSystem(deno: DenoApi = (globalThis as unknown as { Deno: DenoApi }).Deno): StoreFileSystem {
   /** Runs `op`, giving a Deno error the POSIX code it stands for (disk full: os error 28). */
@@ -39,15 +49,16 @@ export function denoFileSystem(deno: DenoApi = (globalThis as unknown as { Deno:
   };
   return {
     readFile: (path) => posix(() => deno.readFile(path)),
-    writeFile: (path, data) => posix(async () => {
-      const f = await deno.open(path, { write: true, create: true, truncate: true });
-      try {
-        for (let at = 0; at < data.byteLength;) at += await f.write(data.subarray(at));
-        await f.sync();
-      } finally {
-        f.close();
-      }
-    }),
+    writeFile: (path, data) =>
+      posix(async () => {
+        const f = await deno.open(path, { write: true, create: true, truncate: true });
+        try {
+          for (let at = 0; at < data.byteLength; ) at += await f.write(data.subarray(at));
+          await f.sync();
+        } finally {
+          f.close();
+        }
+      }),
     rename: (from, to) => posix(() => deno.rename(from, to)),
     link: (from, to) => posix(() => deno.link(from, to)),
     remove: (path, options) => remove(path, options?.recursive ?? false),
@@ -67,8 +78,14 @@ export function denoFileSystem(deno: DenoApi = (globalThis as unknown as { Deno:
     async syncDir(path) {
       try {
         const d = await deno.open(path, { read: true });
-        try { await d.sync(); } finally { d.close(); }
-      } catch { /* best effort: not every platform flushes a directory through a handle */ }
+        try {
+          await d.sync();
+        } finally {
+          d.close();
+        }
+      } catch {
+        /* best effort: not every platform flushes a directory through a handle */
+      }
     },
   };
 }

@@ -21,7 +21,9 @@ export function nodeFileSystem(): StoreFileSystem {
     rename: (from, to) => rename(from, to),
     link: (from, to) => link(from, to),
     remove: (path, options) => rm(path, { force: true, recursive: options?.recursive ?? false }),
-    async mkdir(path) { await mkdir(path, { recursive: true }); },
+    async mkdir(path) {
+      await mkdir(path, { recursive: true });
+    },
     async list(path) {
       try {
         return await readdir(path);
@@ -34,8 +36,14 @@ export function nodeFileSystem(): StoreFileSystem {
       // Linux and macOS flush a directory's entries through an fd opened read-only; Windows cannot open one.
       try {
         const d = await open(path, 'r');
-        try { await d.sync(); } finally { await d.close(); }
-      } catch { /* best effort */ }
+        try {
+          await d.sync();
+        } finally {
+          await d.close();
+        }
+      } catch {
+        /* best effort */
+      }
     },
   };
 }

@@ -10,17 +10,49 @@
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { WeftError } from '../errors.js';
-import type { ListRecord, } from '../ivf/types.js';
+import type { ListRecord } from '../ivf/types.js';
 import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show, wholeIndexProblem } from './index-checks.js';
 import {
-  FORMAT_VERSION, Outdated, centroidChecksum, checkedChunk, checkedManifest, listChecksum, publicManifest, sealedManifest, storedChunk, unknownIndex,
-  type CentroidData, type ChunkRecord, type CommitChanges, type Manifest, type StoredChunk, type StoredManifest, type WholeIndex,
+  FORMAT_VERSION,
+  Outdated,
+  centroidChecksum,
+  checkedChunk,
+  checkedManifest,
+  listChecksum,
+  publicManifest,
+  sealedManifest,
+  storedChunk,
+  unknownIndex,
+  type CentroidData,
+  type ChunkRecord,
+  type CommitChanges,
+  type Manifest,
+  type StoredChunk,
+  type StoredManifest,
+  type WholeIndex,
 } from './records.js';
-import { checkedWholeWrite, commitProgress, grownCentroids, movedChunk, newIndexManifest, wholeIndexManifest, withEmptyChecksums } from './manifest-builders.js';
+import {
+  checkedWholeWrite,
+  commitProgress,
+  grownCentroids,
+  movedChunk,
+  newIndexManifest,
+  wholeIndexManifest,
+  withEmptyChecksums,
+} from './manifest-builders.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE, type Analyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
-import { analyzerOf, checkBuckets, checkedBucket, lexicalOf, postingChange, wholePostingsWith, type EncodedBucket, type TermBucket } from './lexical-records.js';
-import type { CatalogEntry, WeftStore, } from './contract.js';
+import {
+  analyzerOf,
+  checkBuckets,
+  checkedBucket,
+  lexicalOf,
+  postingChange,
+  wholePostingsWith,
+  type EncodedBucket,
+  type TermBucket,
+} from './lexical-records.js';
+import type { CatalogEntry, WeftStore } from './contract.js';
 
 export { FORMAT_VERSION, listChecksum, manifestProblem, wholeIndexProblem };
 export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, TermBucket, WholeIndex };
@@ -28,11 +60,32 @@ export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, Te
 /** IndexedDB schema version (the object stores; the record formats are FORMAT_VERSION). 2: the `terms` store. */
 const DB_VERSION = 2;
 
-interface StoredList { index: string; list: number; count: number; ids: ArrayBuffer; codes: ArrayBuffer; checksum: number }
-interface StoredCentroids { index: string; centroids: ArrayBuffer; vmin?: ArrayBuffer; scale?: ArrayBuffer; checksum: number }
-interface StoredStats { index: string; access: ArrayBuffer }
+interface StoredList {
+  index: string;
+  list: number;
+  count: number;
+  ids: ArrayBuffer;
+  codes: ArrayBuffer;
+  checksum: number;
+}
+interface StoredCentroids {
+  index: string;
+  centroids: ArrayBuffer;
+  vmin?: ArrayBuffer;
+  scale?: ArrayBuffer;
+  checksum: number;
+}
+interface StoredStats {
+  index: string;
+  access: ArrayBuffer;
+}
 /** A term bucket of the lexical index (lexical/postings.ts); absent while the bucket is empty. */
-interface StoredTerms { index: string; bucket: number; data: ArrayBuffer; checksum: number }
+interface StoredTerms {
+  index: string;
+  bucket: number;
+  data: ArrayBuffer;
+  checksum: number;
+}
 
 interface WeftSchema extends DBSchema {
   manifests: { key: string; value: StoredManifest };
@@ -46,7 +99,6 @@ interface WeftSchema extends DBSchema {
 type Stores = StoreNames<WeftSchema>;
 const ALL_STORES: Stores[] = ['manifests', 'centroids', 'lists', 'chunks', 'stats', 'terms'];
 
-
 export interface StoreOptions {
   /** IndexedDB database name. Default 'weft'. */
   dbName?: string;
@@ -58,7 +110,11 @@ export function storageError(e: unknown, what: string): WeftError {
   if (e instanceof WeftError) return e;
   const name = (e as { name?: string } | null)?.name;
   if (name === 'QuotaExceededError') {
-    return new WeftError('STORAGE_FULL', `${what} did not fit in this site's storage quota; nothing was changed. Free space (delete an index) or ask the browser for persistent storage.`, { cause: e });
+    return new WeftError(
+      'STORAGE_FULL',
+      `${what} did not fit in this site's storage quota; nothing was changed. Free space (delete an index) or ask the browser for persistent storage.`,
+      { cause: e },
+    );
   }
   if (name === 'AbortError') {
     return new WeftError('ABORTED', `${what} was aborted; nothing was changed.`, { cause: e });
@@ -69,7 +125,6 @@ export function storageError(e: unknown, what: string): WeftError {
 function bytesOf(v: ArrayBufferView): ArrayBuffer {
   return (v.buffer as ArrayBuffer).slice(v.byteOffset, v.byteOffset + v.byteLength);
 }
-
 
 const keysOf = (name: string) => IDBKeyRange.bound([name, -Infinity], [name, Infinity]);
 
@@ -115,7 +170,11 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
 
   /** Aborts a transaction that failed part-way (if it is still running) and waits for it to end. */
   const abandon = async (t: { abort(): void; done: Promise<void> }) => {
-    try { t.abort(); } catch { /* already finished */ }
+    try {
+      t.abort();
+    } catch {
+      /* already finished */
+    }
     await t.done.catch(() => undefined);
   };
 
@@ -151,7 +210,11 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
         let cursor = await t.objectStore('chunks').openCursor(keysOf(name));
         while (cursor) {
           if (cursor.value.checksum === undefined) await cursor.update(storedChunk(name, cursor.value));
-          try { chunks.push(checkedChunk(name, cursor.value.checksum === undefined ? storedChunk(name, cursor.value) : cursor.value)); } catch { /* damaged: not indexed */ }
+          try {
+            chunks.push(checkedChunk(name, cursor.value.checksum === undefined ? storedChunk(name, cursor.value) : cursor.value));
+          } catch {
+            /* damaged: not indexed */
+          }
           cursor = await cursor.continue();
         }
         const built = wholePostingsWith(analyzer, chunks, DEFAULT_BUCKETS);
@@ -171,7 +234,12 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
 
   /** A format-2 manifest's checksum checked (checkedManifest also refuses it as outdated). */
   const checkedManifestOf = (name: string, r: StoredManifest) => {
-    try { return checkedManifest(name, r); } catch (e) { if (e instanceof Outdated) return publicManifest(r); throw e; }
+    try {
+      return checkedManifest(name, r);
+    } catch (e) {
+      if (e instanceof Outdated) return publicManifest(r);
+      throw e;
+    }
   };
 
   /** Writes (or, empty, removes) a term bucket record. */
@@ -180,7 +248,14 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     else await t.objectStore('terms').put({ index: name, bucket: b.bucket, data: bytesOf(b.bytes), checksum: b.checksum });
   };
 
-  const bucketsOf = async (t: Tx, name: string, m: Manifest, buckets: readonly number[], only?: ReadonlySet<string>, keepRaw = false): Promise<TermBucket[]> => {
+  const bucketsOf = async (
+    t: Tx,
+    name: string,
+    m: Manifest,
+    buckets: readonly number[],
+    only?: ReadonlySet<string>,
+    keepRaw = false,
+  ): Promise<TermBucket[]> => {
     checkBuckets(name, m, buckets);
     const os = t.objectStore('terms');
     const raw = await Promise.all(buckets.map((b) => os.get([name, b])));
@@ -188,7 +263,10 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
   };
 
   /** The analyzer of an index's language, loaded before a transaction needs it (a transaction cannot wait for a module). */
-  const analyzerFor = (name: string): Promise<Analyzer> => current(name, () => within(`Reading the manifest of index '${name}'`, async () => analyzerOf(await getManifest(tx(['manifests'], 'readonly') as never, name))));
+  const analyzerFor = (name: string): Promise<Analyzer> =>
+    current(name, () =>
+      within(`Reading the manifest of index '${name}'`, async () => analyzerOf(await getManifest(tx(['manifests'], 'readonly') as never, name))),
+    );
 
   /** Runs `op` on index `name`; if the index is still in an older format, migrates it and runs `op` again. */
   const current = async <T>(name: string, op: () => Promise<T>): Promise<T> => {
@@ -203,14 +281,17 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
 
   const centroidsOf = async (t: Tx, name: string, m: Manifest): Promise<CentroidData> => {
     const r = await t.objectStore('centroids').get(name);
-    if (!r) throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' are missing. Rebuild the index.`, { details: { name, record: 'centroids' } });
+    if (!r)
+      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' are missing. Rebuild the index.`, { details: { name, record: 'centroids' } });
     const data: CentroidData = {
       centroids: new Float32Array(r.centroids),
       ...(r.vmin ? { vmin: new Float32Array(r.vmin) } : {}),
       ...(r.scale ? { scale: new Float32Array(r.scale) } : {}),
     };
     if (centroidChecksum(data) !== r.checksum || r.checksum !== m.centroidsChecksum) {
-      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, { details: { name, record: 'centroids' } });
+      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, {
+        details: { name, record: 'centroids' },
+      });
     }
     return data;
   };
@@ -218,7 +299,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
   const listsOf = async (t: Tx, name: string, m: Manifest, lists: readonly number[]): Promise<ListRecord[]> => {
     if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', `readLists takes an array of list numbers; got ${show(lists)}.`);
     const wrong = lists.find((l) => !isInt(l, 0, m.nlist - 1));
-    if (wrong !== undefined) throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${m.nlist - 1}; got ${show(wrong)}.`, { details: { name, list: wrong } });
+    if (wrong !== undefined)
+      throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${m.nlist - 1}; got ${show(wrong)}.`, { details: { name, list: wrong } });
     const os = t.objectStore('lists');
     const raw = await Promise.all(lists.map((l) => os.get([name, l])));
     return raw.map((r, i) => {
@@ -227,7 +309,11 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       const rec: ListRecord = { list: r.list, count: r.count, ids: new Uint32Array(r.ids), codes: new Uint32Array(r.codes) };
       const sum = listChecksum(rec);
       if (sum !== r.checksum || sum !== m.checksums[l] || rec.ids.length !== rec.count) {
-        throw new WeftError('CORRUPT_RECORD', `List ${l} of index '${name}' fails its checksum: the record is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`, { details: { name, list: l } });
+        throw new WeftError(
+          'CORRUPT_RECORD',
+          `List ${l} of index '${name}' fails its checksum: the record is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`,
+          { details: { name, list: l } },
+        );
       }
       return rec;
     });
@@ -260,15 +346,22 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       const t = tx(['manifests', 'centroids', 'lists', 'stats'], 'readwrite');
       try {
         if (await t.objectStore('manifests').get(init.name)) {
-          throw new WeftError('INDEX_EXISTS', `An index named '${init.name}' already exists. Open it, or delete it first to start over.`, { details: { name: init.name } });
+          throw new WeftError('INDEX_EXISTS', `An index named '${init.name}' already exists. Open it, or delete it first to start over.`, {
+            details: { name: init.name },
+          });
         }
         await t.objectStore('manifests').put(sealedManifest(manifest));
         await t.objectStore('centroids').put({
-          index: init.name, centroids: bytesOf(init.centroids), checksum: manifest.centroidsChecksum,
-          ...(init.vmin ? { vmin: bytesOf(init.vmin) } : {}), ...(init.scale ? { scale: bytesOf(init.scale) } : {}),
+          index: init.name,
+          centroids: bytesOf(init.centroids),
+          checksum: manifest.centroidsChecksum,
+          ...(init.vmin ? { vmin: bytesOf(init.vmin) } : {}),
+          ...(init.scale ? { scale: bytesOf(init.scale) } : {}),
         });
         for (let l = 0; l < init.nlist; l++) {
-          await t.objectStore('lists').put({ index: init.name, list: l, count: 0, ids: new ArrayBuffer(0), codes: new ArrayBuffer(0), checksum: manifest.checksums[l]! });
+          await t
+            .objectStore('lists')
+            .put({ index: init.name, list: l, count: 0, ids: new ArrayBuffer(0), codes: new ArrayBuffer(0), checksum: manifest.checksums[l]! });
         }
         await t.objectStore('stats').put({ index: init.name, access: new ArrayBuffer(init.nlist * 8) });
         await t.done;
@@ -285,7 +378,10 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
       try {
         const m = await t.objectStore('manifests').get(name);
         if (!m) throw unknownIndex(name);
-        if (options.onlyPending && m.pending !== true) { await abandon(t); return; } // a commit landed: it is someone's index now
+        if (options.onlyPending && m.pending !== true) {
+          await abandon(t);
+          return;
+        } // a commit landed: it is someone's index now
         await t.objectStore('manifests').delete(name);
         await t.objectStore('centroids').delete(name);
         await t.objectStore('stats').delete(name);
@@ -300,22 +396,29 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     },
 
     readCentroids(name) {
-      return current(name, () => within(`Reading the centroids of index '${name}'`, async () => {
-        const t = tx(['manifests', 'centroids'], 'readonly');
-        return centroidsOf(t as never, name, await getManifest(t as never, name));
-      }));
+      return current(name, () =>
+        within(`Reading the centroids of index '${name}'`, async () => {
+          const t = tx(['manifests', 'centroids'], 'readonly');
+          return centroidsOf(t as never, name, await getManifest(t as never, name));
+        }),
+      );
     },
 
     readLists(name, lists) {
-      return current(name, () => within(`Reading lists of index '${name}'`, async () => {
-        const t = tx(['manifests', 'lists'], 'readonly');
-        return listsOf(t as never, name, await getManifest(t as never, name), lists);
-      }));
+      return current(name, () =>
+        within(`Reading lists of index '${name}'`, async () => {
+          const t = tx(['manifests', 'lists'], 'readonly');
+          return listsOf(t as never, name, await getManifest(t as never, name), lists);
+        }),
+      );
     },
 
     async commit(name, generation, changes, signal, onProgress) {
       if (signal?.aborted) throw storageError(signal.reason ?? new DOMException('Aborted', 'AbortError'), `Committing to index '${name}'`);
-      checkIds((changes.putChunks ?? []).map((c) => c?.id), `Commit to index '${name}'`);
+      checkIds(
+        (changes.putChunks ?? []).map((c) => c?.id),
+        `Commit to index '${name}'`,
+      );
       checkIds(changes.deleteChunks ?? [], `Commit to index '${name}'`);
       return current(name, async () => {
         const analyzer = await analyzerFor(name);
@@ -327,19 +430,33 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           if (signal?.aborted) throw signal.reason ?? new DOMException('Aborted', 'AbortError');
           const m = await getManifest(t as never, name);
           if (m.generation !== generation) {
-            throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it). Reopen it and try again.`, { details: { name, expected: generation, found: m.generation } });
+            throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it). Reopen it and try again.`, {
+              details: { name, expected: generation, found: m.generation },
+            });
           }
           checkCommit(name, m, changes);
-          const next: Manifest = { ...m, checksums: m.checksums.slice(), listCounts: m.listCounts.slice(), generation: m.generation + 1, updatedAt: Date.now() };
+          const next: Manifest = {
+            ...m,
+            checksums: m.checksums.slice(),
+            listCounts: m.listCounts.slice(),
+            generation: m.generation + 1,
+            updatedAt: Date.now(),
+          };
           delete next.pending; // the first commit makes a pending index exist
           if (changes.centroids) {
             const grown = grownCentroids(name, m, await centroidsOf(t as never, name, m), changes);
             Object.assign(next, grown.manifest);
             await t.objectStore('centroids').put({
-              index: name, centroids: bytesOf(changes.centroids.centroids), checksum: next.centroidsChecksum,
-              ...(changes.centroids.vmin ? { vmin: bytesOf(changes.centroids.vmin) } : {}), ...(changes.centroids.scale ? { scale: bytesOf(changes.centroids.scale) } : {}),
+              index: name,
+              centroids: bytesOf(changes.centroids.centroids),
+              checksum: next.centroidsChecksum,
+              ...(changes.centroids.vmin ? { vmin: bytesOf(changes.centroids.vmin) } : {}),
+              ...(changes.centroids.scale ? { scale: bytesOf(changes.centroids.scale) } : {}),
             });
-            for (const l of grown.emptyLists) await t.objectStore('lists').put({ index: name, list: l, count: 0, ids: new ArrayBuffer(0), codes: new ArrayBuffer(0), checksum: next.checksums[l]! });
+            for (const l of grown.emptyLists)
+              await t
+                .objectStore('lists')
+                .put({ index: name, list: l, count: 0, ids: new ArrayBuffer(0), codes: new ArrayBuffer(0), checksum: next.checksums[l]! });
           }
           for (const rec of changes.lists ?? []) {
             const checksum = listChecksum(rec);
@@ -349,30 +466,46 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           }
           // The postings follow the chunks in this transaction: those of the chunks deleted or
           // overwritten go (their stored texts read here), those of the chunks put come.
-          const puts = changes.putChunks ?? [], dels = changes.deleteChunks ?? [];
+          const puts = changes.putChunks ?? [],
+            dels = changes.deleteChunks ?? [];
           const chunkStore = t.objectStore('chunks');
           // Every stored id is below nextId, so a put at or past it overwrites nothing (an add's new ids).
           const touched = [...new Set([...dels, ...puts.map((c) => c.id).filter((id) => id < m.nextId)])];
           const olds = await Promise.all(touched.map((id) => chunkStore.get([name, id])));
-          const removed: ChunkRecord[] = [], damaged: number[] = [];
+          const removed: ChunkRecord[] = [],
+            damaged: number[] = [];
           for (const r of olds) {
             if (!r) continue;
-            try { removed.push(checkedChunk(name, r)); } catch { damaged.push(r.id); }
+            try {
+              removed.push(checkedChunk(name, r));
+            } catch {
+              damaged.push(r.id);
+            }
           }
           const lex = lexicalOf(m);
-          if (analyzer.language !== lex.language) throw new WeftError('CONFLICT', `Index '${name}' was replaced while this commit was prepared. Try again.`, { details: { name } });
+          if (analyzer.language !== lex.language)
+            throw new WeftError('CONFLICT', `Index '${name}' was replaced while this commit was prepared. Try again.`, { details: { name } });
           const change = postingChange(analyzer, lex, removed, damaged, puts);
           const { records: buckets, lexical } = change.apply(await bucketsOf(t as never, name, m, change.buckets, change.terms, true));
           next.lexical = lexical;
           const progress = commitProgress(changes, buckets.length, onProgress);
-          for (const c of puts) { await chunkStore.put(storedChunk(name, c)); progress(); }
-          for (const id of dels) { await chunkStore.delete([name, id]); progress(); }
+          for (const c of puts) {
+            await chunkStore.put(storedChunk(name, c));
+            progress();
+          }
+          for (const id of dels) {
+            await chunkStore.delete([name, id]);
+            progress();
+          }
           for (const mv of changes.moveChunks ?? []) {
             const r = await chunkStore.get([name, mv.id]);
             if (r) await chunkStore.put(movedChunk(name, r, mv.list));
             progress();
           }
-          for (const b of buckets) { await putBucket(t as never, name, b); progress(); }
+          for (const b of buckets) {
+            await putBucket(t as never, name, b);
+            progress();
+          }
           next.count += changes.countDelta ?? 0;
           next.tombstones += changes.tombstoneDelta ?? 0;
           if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
@@ -393,54 +526,67 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
 
     async readChunks(name, ids) {
       checkIds(ids, 'readChunks');
-      return current(name, () => within(`Reading chunks of index '${name}'`, async () => {
-        const t = tx(['manifests', 'chunks'], 'readonly');
-        await getManifest(t as never, name);
-        const os = t.objectStore('chunks');
-        const raw = await Promise.all(ids.map((id) => os.get([name, id])));
-        return raw.map((r) => (r ? checkedChunk(name, r) : undefined));
-      }));
+      return current(name, () =>
+        within(`Reading chunks of index '${name}'`, async () => {
+          const t = tx(['manifests', 'chunks'], 'readonly');
+          await getManifest(t as never, name);
+          const os = t.objectStore('chunks');
+          const raw = await Promise.all(ids.map((id) => os.get([name, id])));
+          return raw.map((r) => (r ? checkedChunk(name, r) : undefined));
+        }),
+      );
     },
 
     chunkIdsOfDocument(name, docId) {
-      return current(name, () => within(`Finding the chunks of document '${docId}' in index '${name}'`, async () => {
-        const t = tx(['manifests', 'chunks'], 'readonly');
-        await getManifest(t as never, name);
-        const raw = await t.objectStore('chunks').index('byDoc').getAll([name, docId]);
-        return raw.map((r) => checkedChunk(name, r).id);
-      }));
+      return current(name, () =>
+        within(`Finding the chunks of document '${docId}' in index '${name}'`, async () => {
+          const t = tx(['manifests', 'chunks'], 'readonly');
+          await getManifest(t as never, name);
+          const raw = await t.objectStore('chunks').index('byDoc').getAll([name, docId]);
+          return raw.map((r) => checkedChunk(name, r).id);
+        }),
+      );
     },
 
     readCatalog(name) {
-      return current(name, () => within(`Reading the chunk catalog of index '${name}'`, async () => {
-        const t = tx(['manifests', 'chunks'], 'readonly');
-        const manifest = await getManifest(t as never, name);
-        const os = t.objectStore('chunks');
-        const chunks: CatalogEntry[] = [];
-        // In pages of records (a cursor that moves a page at a time): the texts are let go as it goes.
-        for (let after = -Infinity; ;) {
-          const page = await os.getAll(IDBKeyRange.bound([name, after], [name, Infinity], true, false), 1024);
-          for (const r of page) {
-            const c = checkedChunk(name, r);
-            chunks.push({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+      return current(name, () =>
+        within(`Reading the chunk catalog of index '${name}'`, async () => {
+          const t = tx(['manifests', 'chunks'], 'readonly');
+          const manifest = await getManifest(t as never, name);
+          const os = t.objectStore('chunks');
+          const chunks: CatalogEntry[] = [];
+          // In pages of records (a cursor that moves a page at a time): the texts are let go as it goes.
+          for (let after = -Infinity; ; ) {
+            const page = await os.getAll(IDBKeyRange.bound([name, after], [name, Infinity], true, false), 1024);
+            for (const r of page) {
+              const c = checkedChunk(name, r);
+              chunks.push({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+            }
+            if (page.length < 1024) break;
+            after = page[page.length - 1]!.id;
           }
-          if (page.length < 1024) break;
-          after = page[page.length - 1]!.id;
-        }
-        return { generation: manifest.generation, chunks };
-      }));
+          return { generation: manifest.generation, chunks };
+        }),
+      );
     },
 
     readWholeIndex(name) {
-      return current(name, () => within(`Reading index '${name}'`, async () => {
-        // One transaction: the records read all belong to the manifest's generation.
-        const t = tx(['manifests', 'centroids', 'lists', 'chunks'], 'readonly');
-        const manifest = await getManifest(t as never, name);
-        const centroids = await centroidsOf(t as never, name, manifest);
-        const lists = await listsOf(t as never, name, manifest, Array.from({ length: manifest.nlist }, (_, i) => i));
-        const chunks = (await t.objectStore('chunks').getAll(keysOf(name))).map((r) => checkedChunk(name, r));
-        return { manifest, centroids, lists, chunks };
-      }));
+      return current(name, () =>
+        within(`Reading index '${name}'`, async () => {
+          // One transaction: the records read all belong to the manifest's generation.
+          const t = tx(['manifests', 'centroids', 'lists', 'chunks'], 'readonly');
+          const manifest = await getManifest(t as never, name);
+          const centroids = await centroidsOf(t as never, name, manifest);
+          const lists = await listsOf(
+            t as never,
+            name,
+            manifest,
+            Array.from({ length: manifest.nlist }, (_, i) => i),
+          );
+          const chunks = (await t.objectStore('chunks').getAll(keysOf(name))).map((r) => checkedChunk(name, r));
+          return { manifest, centroids, lists, chunks };
+        }),
+      );
     },
 
     async writeWholeIndex(whole, opts = {}) {
@@ -457,12 +603,23 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
             if (!raw) throw unknownIndex(name);
             replaced = checkedManifest(name, raw); // what getManifest does, without reading the record again
             if (replaced.generation !== opts.expectGeneration) {
-              throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another tab wrote to it); nothing was replaced. Read it again and retry.`, { details: { name, expected: opts.expectGeneration, found: replaced.generation } });
+              throw new WeftError(
+                'CONFLICT',
+                `Index '${name}' changed since it was read (another tab wrote to it); nothing was replaced. Read it again and retry.`,
+                { details: { name, expected: opts.expectGeneration, found: replaced.generation } },
+              );
             }
           } else if (raw) {
-            if (!opts.replace) throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, { details: { name } });
+            if (!opts.replace)
+              throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, {
+                details: { name },
+              });
             // An import may replace a damaged index; its fields are then not trusted.
-            try { replaced = checkedManifest(name, raw); } catch (e) { replaced = e instanceof Outdated ? publicManifest(raw) : undefined; }
+            try {
+              replaced = checkedManifest(name, raw);
+            } catch (e) {
+              replaced = e instanceof Outdated ? publicManifest(raw) : undefined;
+            }
           }
           if (raw) {
             await t.objectStore('lists').delete(keysOf(name));
@@ -474,11 +631,16 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
           await t.objectStore('manifests').put(sealedManifest(m));
           const c = whole.centroids;
           await t.objectStore('centroids').put({
-            index: name, centroids: bytesOf(c.centroids), checksum: m.centroidsChecksum,
-            ...(c.vmin ? { vmin: bytesOf(c.vmin) } : {}), ...(c.scale ? { scale: bytesOf(c.scale) } : {}),
+            index: name,
+            centroids: bytesOf(c.centroids),
+            checksum: m.centroidsChecksum,
+            ...(c.vmin ? { vmin: bytesOf(c.vmin) } : {}),
+            ...(c.scale ? { scale: bytesOf(c.scale) } : {}),
           });
           for (const r of whole.lists) {
-            await t.objectStore('lists').put({ index: name, list: r.list, count: r.count, ids: bytesOf(r.ids), codes: bytesOf(r.codes), checksum: listChecksum(r) });
+            await t
+              .objectStore('lists')
+              .put({ index: name, list: r.list, count: r.count, ids: bytesOf(r.ids), codes: bytesOf(r.codes), checksum: listChecksum(r) });
           }
           for (const ch of whole.chunks) await t.objectStore('chunks').put(storedChunk(name, ch));
           for (const b of postings.records) await putBucket(t as never, name, b);
@@ -493,11 +655,13 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     },
 
     readTermBuckets(name, buckets, terms) {
-      return current(name, () => within(`Reading term buckets of index '${name}'`, async () => {
-        const t = tx(['manifests', 'terms'], 'readonly');
-        const manifest = await getManifest(t as never, name);
-        return { manifest, buckets: await bucketsOf(t as never, name, manifest, buckets, terms ? new Set(terms) : undefined) };
-      }));
+      return current(name, () =>
+        within(`Reading term buckets of index '${name}'`, async () => {
+          const t = tx(['manifests', 'terms'], 'readonly');
+          const manifest = await getManifest(t as never, name);
+          return { manifest, buckets: await bucketsOf(t as never, name, manifest, buckets, terms ? new Set(terms) : undefined) };
+        }),
+      );
     },
 
     readAccessCounts(name) {
@@ -508,10 +672,14 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
     },
 
     writeAccessCounts(name, counts) {
-      return within(`Saving access statistics of '${name}'`, async () => { await db.put('stats', { index: name, access: bytesOf(counts) }); });
+      return within(`Saving access statistics of '${name}'`, async () => {
+        await db.put('stats', { index: name, access: bytesOf(counts) });
+      });
     },
 
-    close() { db.close(); },
+    close() {
+      db.close();
+    },
   };
   return store;
 }
@@ -519,6 +687,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
 /** Deletes a whole Weft database (every index in it). */
 export async function deleteStore(dbName = 'weft'): Promise<void> {
   await deleteDB(dbName, {
-    blocked() { /* open connections close themselves on versionchange */ },
+    blocked() {
+      /* open connections close themselves on versionchange */
+    },
   });
 }

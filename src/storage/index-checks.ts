@@ -51,7 +51,8 @@ export function manifestProblem(m: unknown): string | undefined {
 /** What is wrong with a manifest's lexical part, if anything (its checksums are recomputed on write). */
 export function lexicalProblem(l: unknown): string | undefined {
   if (!isRecord(l)) return 'lexical must be an object.';
-  if (typeof l.language !== 'string' || !/^[a-z][a-z-]{1,31}$/.test(l.language)) return `lexical.language must be a lowercase language name; got ${show(l.language)}.`;
+  if (typeof l.language !== 'string' || !/^[a-z][a-z-]{1,31}$/.test(l.language))
+    return `lexical.language must be a lowercase language name; got ${show(l.language)}.`;
   if (!isInt(l.buckets, 1, MAX_BUCKETS)) return `lexical.buckets must be an integer in [1, ${MAX_BUCKETS}]; got ${show(l.buckets)}.`;
   for (const k of ['chunks', 'tokens'] as const) {
     if (!isInt(l[k], 0, Number.MAX_SAFE_INTEGER)) return `lexical.${k} must be a non-negative integer; got ${show(l[k])}.`;
@@ -75,7 +76,10 @@ export function centroidProblem(c: CentroidData | undefined, dim: number, nlist:
     return c.vmin !== undefined || c.scale !== undefined ? `vmin and scale belong to int8 storage only; this index stores ${storage}.` : undefined;
   }
   const { dimPad } = layoutFor(dim, storage);
-  for (const [key, v] of [['vmin', c.vmin], ['scale', c.scale]] as const) {
+  for (const [key, v] of [
+    ['vmin', c.vmin],
+    ['scale', c.scale],
+  ] as const) {
     if (!(v instanceof Float32Array) || v.length !== dimPad) {
       return `int8 storage needs ${key}: ${dimPad} floats (the quantizer range, padded to dimPad); got ${v instanceof Float32Array ? v.length : show(v)}.`;
     }
@@ -139,7 +143,9 @@ export function wholeIndexProblem(whole: WholeIndex): string | undefined {
   const layout = layoutFor(dim, storage);
   if (!Array.isArray(whole.lists)) return 'the lists are not an array.';
   const listOf = new Map<number, number>();
-  let live = 0, dead = 0, maxId = -1;
+  let live = 0,
+    dead = 0,
+    maxId = -1;
   for (let l = 0; l < nlist; l++) {
     const r = whole.lists[l];
     if (!isRecord(r) || r.list !== l) return `list ${l} is missing (the lists must be 0..${nlist - 1}, in order).`;
@@ -150,7 +156,10 @@ export function wholeIndexProblem(whole: WholeIndex): string | undefined {
       return `the codes of list ${l} are ${r.codes.length} words; ${r.count} ${storage} vectors of dimension ${dim} take ${words} (whole blocks of ${BLOCK} vectors of ${layout.words} words).`;
     }
     for (const id of r.ids) {
-      if (id === NO_ID) { dead++; continue; }
+      if (id === NO_ID) {
+        dead++;
+        continue;
+      }
       const seen = listOf.get(id);
       if (seen !== undefined) return `id ${id} appears more than once (in list ${seen} and list ${l}).`;
       listOf.set(id, l);
@@ -172,13 +181,13 @@ export function wholeIndexProblem(whole: WholeIndex): string | undefined {
     const extra = Object.keys(ch).find((k) => !CHUNK_FIELDS.has(k));
     if (extra !== undefined) return `chunk ${ch.id} has an unknown field '${extra}' (chunks hold id, list, docId, text and metadata).`;
     const at = listOf.get(ch.id);
-    if (at !== ch.list) return `chunk ${ch.id} names list ${ch.list}, but ${at === undefined ? 'no list holds it as a live id' : `it is a live id of list ${at}`}.`;
+    if (at !== ch.list)
+      return `chunk ${ch.id} names list ${ch.list}, but ${at === undefined ? 'no list holds it as a live id' : `it is a live id of list ${at}`}.`;
     if (chunkIds.has(ch.id)) return `chunk ${ch.id} appears more than once.`;
     chunkIds.add(ch.id);
   }
   return undefined;
 }
-
 
 /** The nlist an index has after `changes` (a commit with new centroids may add lists). */
 export function committedNlist(m: Manifest, changes: CommitChanges): number {
@@ -195,12 +204,16 @@ export function checkCommit(name: string, m: Manifest, changes: CommitChanges): 
   const bad = (message: string) => new WeftError('INVALID_INPUT', `Commit to index '${name}': ${message} Nothing was written.`, { details: { name } });
   const nlist = committedNlist(m, changes);
   if (changes.centroids !== undefined) {
-    if (!isInt(nlist, m.nlist, MAX_NLIST)) throw bad(`new centroids must be nlist' x dim (${m.dim}) floats with nlist' in [${m.nlist}, ${MAX_NLIST}]; got ${show(changes.centroids?.centroids?.length)} floats.`);
+    if (!isInt(nlist, m.nlist, MAX_NLIST))
+      throw bad(
+        `new centroids must be nlist' x dim (${m.dim}) floats with nlist' in [${m.nlist}, ${MAX_NLIST}]; got ${show(changes.centroids?.centroids?.length)} floats.`,
+      );
     const p = centroidProblem(changes.centroids, m.dim, nlist, m.storage);
     if (p) throw bad(p);
   }
   for (const mv of changes.moveChunks ?? []) {
-    if (!isRecord(mv) || !isId(mv.id) || !isInt(mv.list, 0, nlist - 1)) throw bad(`a moved chunk needs an id and a list in [0, ${nlist - 1}]; got ${show(mv)}.`);
+    if (!isRecord(mv) || !isId(mv.id) || !isInt(mv.list, 0, nlist - 1))
+      throw bad(`a moved chunk needs an id and a list in [0, ${nlist - 1}]; got ${show(mv)}.`);
   }
   for (const r of changes.lists ?? []) {
     if (!isInt(r.list, 0, nlist - 1)) throw bad(`list ${show(r.list)} is not in [0, ${nlist - 1}].`);

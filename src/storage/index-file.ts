@@ -37,14 +37,26 @@ export const PRELUDE_BYTES = 20;
 export const PAGE_SIZE = 512;
 
 export const SECTION = { centroids: 0, vmin: 1, scale: 2, ids: 3, codes: 4, chunks: 5, directory: 6, terms: 7, catalog: 8, listDirectory: 9 } as const;
-export type SectionKind = typeof SECTION[keyof typeof SECTION];
+export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
 const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory];
 
 /** A section of the file: absolute byte range and checksum. */
-export interface Section { kind: SectionKind; key: number; offset: number; length: number; crc: number }
+export interface Section {
+  kind: SectionKind;
+  key: number;
+  offset: number;
+  length: number;
+  crc: number;
+}
 /** Where a chunk's record lies (absolute byte range) and its checksum. */
-export interface DirectoryEntry { id: number; list: number; offset: number; length: number; crc: number }
+export interface DirectoryEntry {
+  id: number;
+  list: number;
+  offset: number;
+  length: number;
+  crc: number;
+}
 
 export interface FileHeader {
   manifest: Manifest;
@@ -68,7 +80,9 @@ export function sectionName(s: { kind: number; key: number }): string {
 
 export const sectionKey = (kind: number, key: number) => `${kind}:${key}`;
 
-function bytesOf(v: ArrayBufferView): Uint8Array { return new Uint8Array(v.buffer, v.byteOffset, v.byteLength); }
+function bytesOf(v: ArrayBufferView): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
 
 function invalid(message: string): WeftError {
   return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);
@@ -111,7 +125,8 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   const byList = new Map<number, ChunkRecord[]>();
   for (const c of whole.chunks) {
     const of = byList.get(c.list);
-    if (of) of.push(c); else byList.set(c.list, [c]);
+    if (of) of.push(c);
+    else byList.set(c.list, [c]);
   }
   for (const l of whole.lists) {
     add(SECTION.ids, l.list, bytesOf(l.ids));
@@ -124,7 +139,10 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     if (layout === 3) {
       const own = new Uint32Array(records.length * 4);
       let rel = 0;
-      records.forEach((r, i) => { own.set([r.c.id, rel, r.bytes.byteLength, r.crc], i * 4); rel += r.bytes.byteLength; });
+      records.forEach((r, i) => {
+        own.set([r.c.id, rel, r.bytes.byteLength, r.crc], i * 4);
+        rel += r.bytes.byteLength;
+      });
       add(SECTION.listDirectory, l.list, bytesOf(own));
     }
     const start = offset;
@@ -135,7 +153,10 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     }
     const joined = new Uint8Array(at - start);
     let p = 0;
-    for (const r of records) { joined.set(r.bytes, p); p += r.bytes.byteLength; }
+    for (const r of records) {
+      joined.set(r.bytes, p);
+      p += r.bytes.byteLength;
+    }
     add(SECTION.chunks, l.list, joined);
   }
   directory.sort((a, b) => a.id - b.id);
@@ -148,13 +169,20 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     add(SECTION.directory, page, bytesOf(words));
   }
   for (const b of postings.records) add(SECTION.terms, b.bucket, b.bytes);
-  const catalog: CatalogEntry[] = whole.chunks.map((c) => ({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) }));
+  const catalog: CatalogEntry[] = whole.chunks.map((c) => ({
+    id: c.id,
+    list: c.list,
+    docId: c.docId,
+    ...(c.metadata !== undefined ? { metadata: c.metadata } : {}),
+  }));
   add(SECTION.catalog, 0, encoder.encode(JSON.stringify(catalog)));
 
   const toc = new Uint32Array(sections.length * 6);
   sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
   const tocBytes = bytesOf(toc);
-  const header = encoder.encode(JSON.stringify({ manifest: whole.manifest, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }));
+  const header = encoder.encode(
+    JSON.stringify({ manifest: whole.manifest, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }),
+  );
   const pre = new Uint8Array(PRELUDE_BYTES);
   pre.set(MAGIC, 0);
   const view = new DataView(pre.buffer);
@@ -172,7 +200,11 @@ function chunkJson(name: string, c: ChunkRecord): string {
   try {
     return JSON.stringify({ id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
   } catch (e) {
-    throw new WeftError('INVALID_INPUT', `Index '${name}' cannot be exported: chunk ${c.id}'s metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`, { cause: e });
+    throw new WeftError(
+      'INVALID_INPUT',
+      `Index '${name}' cannot be exported: chunk ${c.id}'s metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`,
+      { cause: e },
+    );
   }
 }
 
@@ -211,11 +243,16 @@ export function parseHeader(start: Uint8Array): FileHeader {
   const problem = manifestProblem(header.manifest as unknown as Manifest);
   if (problem) throw invalid(`The index file's manifest is not valid: ${problem}`);
   const { toc, pages } = header;
-  if (!isInt(toc.length, 0, Number.MAX_SAFE_INTEGER) || toc.length % 24 !== 0 || !isInt(toc.crc, 0, 0xffffffff)) throw invalid('The index file header\'s table of contents is not described.');
-  if (!pages.every((p, i) => isInt(p, 0, 0xfffffffe) && (i === 0 || p > (pages[i - 1] as number)))) throw invalid('The index file header\'s directory pages are not increasing ids.');
+  if (!isInt(toc.length, 0, Number.MAX_SAFE_INTEGER) || toc.length % 24 !== 0 || !isInt(toc.crc, 0, 0xffffffff))
+    throw invalid("The index file header's table of contents is not described.");
+  if (!pages.every((p, i) => isInt(p, 0, 0xfffffffe) && (i === 0 || p > (pages[i - 1] as number))))
+    throw invalid("The index file header's directory pages are not increasing ids.");
   return {
-    manifest: header.manifest as unknown as Manifest, fileId: header.fileId,
-    bodyOffset: PRELUDE_BYTES + length + ((4 - (length % 4)) % 4), toc: { length: toc.length, crc: toc.crc }, pages: pages as number[],
+    manifest: header.manifest as unknown as Manifest,
+    fileId: header.fileId,
+    bodyOffset: PRELUDE_BYTES + length + ((4 - (length % 4)) % 4),
+    toc: { length: toc.length, crc: toc.crc },
+    pages: pages as number[],
   };
 }
 
@@ -224,19 +261,28 @@ export function parseHeader(start: Uint8Array): FileHeader {
  * less the trailer, past the toc and not overlapping each other, no repeats), keyed by sectionKey.
  */
 export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: number): Map<string, Section> {
-  if (bytes.byteLength !== header.toc.length || crc32(bytes) !== header.toc.crc) throw invalid('The index file\'s table of contents fails its checksum.');
+  if (bytes.byteLength !== header.toc.length || crc32(bytes) !== header.toc.crc) throw invalid("The index file's table of contents fails its checksum.");
   const words = new Uint32Array(bytes.slice().buffer);
   const { nlist } = header.manifest;
   const sections = new Map<string, Section>();
   for (let i = 0; i < words.length; i += 6) {
-    const kind = words[i]! as SectionKind, key = words[i + 1]!;
+    const kind = words[i]! as SectionKind,
+      key = words[i + 1]!;
     const s: Section = { kind, key, offset: header.bodyOffset + words[i + 2]! + words[i + 3]! * 2 ** 32, length: words[i + 4]!, crc: words[i + 5]! };
     if (KIND_NAMES[kind] === undefined) throw invalid(`Section ${i / 6} of the index file has an unknown kind ${kind}.`);
     const perList = PER_LIST.includes(kind);
     if (perList && key >= nlist) throw invalid(`The ${sectionName(s)} is not a list of this index (it has 0..${nlist - 1}).`);
     if (kind === SECTION.directory && key >= header.pages.length) throw invalid(`The ${sectionName(s)} is not in the header's pages.`);
     if (s.offset + s.length > fileBytes - 4) throw invalid(`The ${sectionName(s)} lies outside the file.`);
-    if ((kind === SECTION.ids || kind === SECTION.codes || kind === SECTION.centroids || kind === SECTION.vmin || kind === SECTION.scale || kind === SECTION.directory) && s.length % 4 !== 0) {
+    if (
+      (kind === SECTION.ids ||
+        kind === SECTION.codes ||
+        kind === SECTION.centroids ||
+        kind === SECTION.vmin ||
+        kind === SECTION.scale ||
+        kind === SECTION.directory) &&
+      s.length % 4 !== 0
+    ) {
       throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 4-byte values.`);
     }
     if (kind === SECTION.listDirectory && s.length % 16 !== 0) throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 16-byte entries.`);
@@ -295,10 +341,15 @@ export function parseListDirectory(bytes: Uint8Array, list: number, texts: Secti
 
 /** The directory page that would hold `id` (-1: before the first). */
 export function pageOf(pages: readonly number[], id: number): number {
-  let lo = 0, hi = pages.length - 1, at = -1;
+  let lo = 0,
+    hi = pages.length - 1,
+    at = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if (pages[mid]! <= id) { at = mid; lo = mid + 1; } else hi = mid - 1;
+    if (pages[mid]! <= id) {
+      at = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
   return at;
 }
@@ -311,7 +362,14 @@ export function decodeChunk(bytes: Uint8Array, entry: DirectoryEntry, onBad: (wh
   } catch {
     throw onBad(`Chunk ${entry.id}'s record is not UTF-8 JSON`);
   }
-  if (!isRecord(c) || c.id !== entry.id || c.list !== entry.list || typeof c.docId !== 'string' || typeof c.text !== 'string' || (c.metadata !== undefined && !isRecord(c.metadata))) {
+  if (
+    !isRecord(c) ||
+    c.id !== entry.id ||
+    c.list !== entry.list ||
+    typeof c.docId !== 'string' ||
+    typeof c.text !== 'string' ||
+    (c.metadata !== undefined && !isRecord(c.metadata))
+  ) {
     throw onBad(`Chunk ${entry.id}'s record does not hold chunk ${entry.id} of list ${entry.list}`);
   }
   return { id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata as Record<string, unknown> } : {}) };

@@ -13,7 +13,11 @@ import { bucketChecksum, emptyBucketChecksum, type ChunkRecord, type LexicalMani
 export type { TermBucket };
 
 /** A bucket record ready to store: its bytes and their checksum. */
-export interface EncodedBucket { bucket: number; bytes: Uint8Array; checksum: number }
+export interface EncodedBucket {
+  bucket: number;
+  bytes: Uint8Array;
+  checksum: number;
+}
 
 export function encoded(b: TermBucket): EncodedBucket {
   const bytes = encodeBucket(b);
@@ -22,19 +26,34 @@ export function encoded(b: TermBucket): EncodedBucket {
 
 /** The lexical part of a manifest read from a store (format 3 on, so present). */
 export function lexicalOf(m: Manifest): LexicalManifest {
-  if (!m.lexical) throw new WeftError('CORRUPT_RECORD', `Index '${m.name}' has no lexical index in its manifest. Re-import or rebuild it.`, { details: { name: m.name, record: 'manifest' } });
+  if (!m.lexical)
+    throw new WeftError('CORRUPT_RECORD', `Index '${m.name}' has no lexical index in its manifest. Re-import or rebuild it.`, {
+      details: { name: m.name, record: 'manifest' },
+    });
   return m.lexical;
 }
 
 export function corruptBucket(name: string, bucket: number): WeftError {
-  return new WeftError('CORRUPT_RECORD', `Term bucket ${bucket} of index '${name}' fails its checksum: the record is damaged, so keyword search on the terms it holds cannot be trusted. Rebuild or re-import the index to repair it; vector search is unaffected.`, { details: { name, bucket } });
+  return new WeftError(
+    'CORRUPT_RECORD',
+    `Term bucket ${bucket} of index '${name}' fails its checksum: the record is damaged, so keyword search on the terms it holds cannot be trusted. Rebuild or re-import the index to repair it; vector search is unaffected.`,
+    { details: { name, bucket } },
+  );
 }
 
 /**
  * A bucket record as read: `bytes` undefined when none is stored (an empty bucket). Checked
  * against its own checksum and the manifest's; CORRUPT_RECORD naming the bucket otherwise.
  */
-export function checkedBucket(name: string, m: Manifest, bucket: number, bytes: Uint8Array | undefined, stored: number | undefined, only?: ReadonlySet<string>, keepRaw = false): TermBucket {
+export function checkedBucket(
+  name: string,
+  m: Manifest,
+  bucket: number,
+  bytes: Uint8Array | undefined,
+  stored: number | undefined,
+  only?: ReadonlySet<string>,
+  keepRaw = false,
+): TermBucket {
   const lex = lexicalOf(m);
   if (!bytes) {
     if (lex.checksums[bucket] !== emptyBucketChecksum(bucket)) throw corruptBucket(name, bucket);
@@ -53,7 +72,8 @@ export function checkBuckets(name: string, m: Manifest, buckets: readonly number
   const lex = lexicalOf(m);
   if (!Array.isArray(buckets)) throw new WeftError('INVALID_INPUT', 'readTermBuckets takes an array of bucket numbers.');
   const wrong = buckets.find((b) => typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b >= lex.buckets);
-  if (wrong !== undefined) throw new WeftError('INVALID_INPUT', `Index '${name}' has term buckets 0..${lex.buckets - 1}; got ${String(wrong)}.`, { details: { name, bucket: wrong } });
+  if (wrong !== undefined)
+    throw new WeftError('INVALID_INPUT', `Index '${name}' has term buckets 0..${lex.buckets - 1}; got ${String(wrong)}.`, { details: { name, bucket: wrong } });
 }
 
 /** The analyzer of an index's language. */
@@ -76,7 +96,13 @@ export interface PostingChange {
  * (checked), `damaged` the ids among them whose record fails its checksum (their terms are
  * unknown, so they are taken out of every bucket), `added` the chunks it puts.
  */
-export function postingChange(analyzer: Analyzer, lex: LexicalManifest, removed: readonly ChunkRecord[], damaged: readonly number[], added: readonly ChunkRecord[]): PostingChange {
+export function postingChange(
+  analyzer: Analyzer,
+  lex: LexicalManifest,
+  removed: readonly ChunkRecord[],
+  damaged: readonly number[],
+  added: readonly ChunkRecord[],
+): PostingChange {
   if (analyzer.language !== lex.language) throw new Error(`analyzer ${analyzer.language} for an index in ${lex.language}`);
   const plan = planPostings(analyzer, lex.buckets, removed, added, damaged);
   return {

@@ -8,7 +8,20 @@ import type { WeftStore, WriteWholeOptions } from './contract.js';
 import { isInt, sameRange, show, wholeIndexProblem } from './index-checks.js';
 import { DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS, MAX_BUCKETS } from '../lexical/postings.js';
-import { FORMAT_VERSION, centroidChecksum, chunkChecksum, emptyBucketChecksum, listChecksum, type CentroidData, type ChunkRecord, type CommitChanges, type LexicalManifest, type Manifest, type StoredChunk, type WholeIndex } from './records.js';
+import {
+  FORMAT_VERSION,
+  centroidChecksum,
+  chunkChecksum,
+  emptyBucketChecksum,
+  listChecksum,
+  type CentroidData,
+  type ChunkRecord,
+  type CommitChanges,
+  type LexicalManifest,
+  type Manifest,
+  type StoredChunk,
+  type WholeIndex,
+} from './records.js';
 
 export type IndexInit = Parameters<WeftStore['createIndex']>[0];
 
@@ -21,10 +34,29 @@ export function newIndexManifest(init: IndexInit): { manifest: Manifest; centroi
   const buckets = init.termBuckets ?? DEFAULT_BUCKETS;
   const centroids: CentroidData = { centroids: init.centroids, ...(init.vmin ? { vmin: init.vmin } : {}), ...(init.scale ? { scale: init.scale } : {}) };
   const manifest: Manifest = {
-    name: init.name, formatVersion: FORMAT_VERSION, dim: init.dim, metric: init.metric, storage: init.storage,
-    nlist: init.nlist, modelId: init.modelId ?? '', count: 0, tombstones: 0, nextId: 0,
-    checksums: [], listCounts: new Array<number>(init.nlist).fill(0), centroidsChecksum: 0, createdAt: now, updatedAt: now, generation: 1,
-    lexical: { language: init.language ?? DEFAULT_LANGUAGE, buckets, chunks: 0, tokens: 0, checksums: isInt(buckets, 1, MAX_BUCKETS) ? emptyBucketChecksums(buckets) : [] },
+    name: init.name,
+    formatVersion: FORMAT_VERSION,
+    dim: init.dim,
+    metric: init.metric,
+    storage: init.storage,
+    nlist: init.nlist,
+    modelId: init.modelId ?? '',
+    count: 0,
+    tombstones: 0,
+    nextId: 0,
+    checksums: [],
+    listCounts: new Array<number>(init.nlist).fill(0),
+    centroidsChecksum: 0,
+    createdAt: now,
+    updatedAt: now,
+    generation: 1,
+    lexical: {
+      language: init.language ?? DEFAULT_LANGUAGE,
+      buckets,
+      chunks: 0,
+      tokens: 0,
+      checksums: isInt(buckets, 1, MAX_BUCKETS) ? emptyBucketChecksums(buckets) : [],
+    },
     ...(init.pending ? { pending: true as const } : {}),
   };
   return { manifest, centroids };
@@ -32,7 +64,11 @@ export function newIndexManifest(init: IndexInit): { manifest: Manifest; centroi
 
 /** A valid new manifest with the checksums of its centroids and of its nlist empty lists. */
 export function withEmptyChecksums(manifest: Manifest, centroids: CentroidData): Manifest {
-  return { ...manifest, centroidsChecksum: centroidChecksum(centroids), checksums: Array.from({ length: manifest.nlist }, (_, l) => listChecksum(emptyRecord(l))) };
+  return {
+    ...manifest,
+    centroidsChecksum: centroidChecksum(centroids),
+    checksums: Array.from({ length: manifest.nlist }, (_, l) => listChecksum(emptyRecord(l))),
+  };
 }
 
 /** The checksums of `buckets` empty term buckets. */
@@ -44,10 +80,23 @@ export function emptyBucketChecksums(buckets: number): number[] {
 export function wholeIndexManifest(whole: WholeIndex, replaced: Manifest | undefined, previous: number, lexical: LexicalManifest): Manifest {
   const w = whole.manifest;
   return {
-    name: w.name, formatVersion: FORMAT_VERSION, dim: w.dim, metric: w.metric, storage: w.storage, nlist: w.nlist, modelId: w.modelId,
-    count: w.count, tombstones: w.tombstones, nextId: Math.max(w.nextId, replaced?.nextId ?? 0),
-    checksums: whole.lists.map(listChecksum), listCounts: whole.lists.map((l) => l.count), centroidsChecksum: centroidChecksum(whole.centroids),
-    createdAt: w.createdAt, updatedAt: Date.now(), generation: previous + 1, lexical,
+    name: w.name,
+    formatVersion: FORMAT_VERSION,
+    dim: w.dim,
+    metric: w.metric,
+    storage: w.storage,
+    nlist: w.nlist,
+    modelId: w.modelId,
+    count: w.count,
+    tombstones: w.tombstones,
+    nextId: Math.max(w.nextId, replaced?.nextId ?? 0),
+    checksums: whole.lists.map(listChecksum),
+    listCounts: whole.lists.map((l) => l.count),
+    centroidsChecksum: centroidChecksum(whole.centroids),
+    createdAt: w.createdAt,
+    updatedAt: Date.now(),
+    generation: previous + 1,
+    lexical,
   };
 }
 
@@ -67,15 +116,25 @@ export function checkedWholeWrite(whole: WholeIndex, opts: WriteWholeOptions): s
  * them: `emptyLists` are those the store must write as empty records). The int8 range cannot
  * change in a commit: every stored list's codes follow it.
  */
-export function grownCentroids(name: string, m: Manifest, stored: CentroidData, changes: CommitChanges): { manifest: Pick<Manifest, 'nlist' | 'centroidsChecksum' | 'checksums' | 'listCounts'>; emptyLists: number[] } {
+export function grownCentroids(
+  name: string,
+  m: Manifest,
+  stored: CentroidData,
+  changes: CommitChanges,
+): { manifest: Pick<Manifest, 'nlist' | 'centroidsChecksum' | 'checksums' | 'listCounts'>; emptyLists: number[] } {
   const c = changes.centroids!;
   if (!sameRange(c.vmin, stored.vmin) || !sameRange(c.scale, stored.scale)) {
-    throw new WeftError('INVALID_INPUT', `Commit to index '${name}': new centroids must keep the stored int8 range (vmin, scale); rebuild() retrains it. Nothing was written.`, { details: { name } });
+    throw new WeftError(
+      'INVALID_INPUT',
+      `Commit to index '${name}': new centroids must keep the stored int8 range (vmin, scale); rebuild() retrains it. Nothing was written.`,
+      { details: { name } },
+    );
   }
   const nlist = c.centroids.length / m.dim;
   const written = new Set((changes.lists ?? []).map((r) => r.list));
   const emptyLists: number[] = [];
-  const checksums = m.checksums.slice(), listCounts = m.listCounts.slice();
+  const checksums = m.checksums.slice(),
+    listCounts = m.listCounts.slice();
   for (let l = m.nlist; l < nlist; l++) {
     checksums[l] = listChecksum(emptyRecord(l));
     listCounts[l] = 0;
@@ -86,7 +145,13 @@ export function grownCentroids(name: string, m: Manifest, stored: CentroidData, 
 
 /** A stored chunk record with its vector now in `list`; a damaged record stays damaged (its checksum is not renewed). */
 export function movedChunk(name: string, r: StoredChunk, list: number): StoredChunk {
-  const chunk = (c: StoredChunk): ChunkRecord => ({ id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+  const chunk = (c: StoredChunk): ChunkRecord => ({
+    id: c.id,
+    list: c.list,
+    docId: c.docId,
+    text: c.text,
+    ...(c.metadata !== undefined ? { metadata: c.metadata } : {}),
+  });
   const intact = r.checksum !== undefined && r.checksum === chunkChecksum(chunk(r));
   const moved: StoredChunk = { ...r, index: name, list };
   return intact ? { ...moved, checksum: chunkChecksum(chunk(moved)) } : moved;
@@ -102,5 +167,7 @@ export function commitProgress(changes: CommitChanges, buckets: number, onProgre
   const total = (changes.putChunks?.length ?? 0) + (changes.deleteChunks?.length ?? 0) + (changes.moveChunks?.length ?? 0) + buckets;
   let done = 0;
   onProgress(0, total);
-  return () => { if (++done % 256 === 0 || done === total) onProgress(done, total); };
+  return () => {
+    if (++done % 256 === 0 || done === total) onProgress(done, total);
+  };
 }

@@ -19,12 +19,28 @@ import { DEFAULT_LANGUAGE, loadAnalyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import { wholePostingsWith } from './lexical-records.js';
 import {
-  FILE_VERSION, SECTION, checkedSection, decodeChunk, fileVersion, parseDirectoryPage, parseHeader, parseToc, sectionKey, writeIndexFile,
+  FILE_VERSION,
+  SECTION,
+  checkedSection,
+  decodeChunk,
+  fileVersion,
+  parseDirectoryPage,
+  parseHeader,
+  parseToc,
+  sectionKey,
+  writeIndexFile,
 } from './index-file.js';
 
 const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;
 /** A version-1 section, as its JSON header describes it. */
-interface Section { kind: typeof KINDS[number]; list?: number; count?: number; offset: number; length: number; crc: number }
+interface Section {
+  kind: (typeof KINDS)[number];
+  list?: number;
+  count?: number;
+  offset: number;
+  length: number;
+  crc: number;
+}
 
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
@@ -47,10 +63,9 @@ function invalid(message: string): WeftError {
   return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);
 }
 
-
 /** The sections of a header, checked for shape (kinds, offsets, list numbers, no repeats, no overlaps) against `nlist`. */
 function checkedSections(sections: unknown, nlist: number): Section[] {
-  if (!Array.isArray(sections)) throw invalid('The index file header\'s sections are not a list.');
+  if (!Array.isArray(sections)) throw invalid("The index file header's sections are not a list.");
   const seen = new Set<string>();
   const checked = sections.map((s: unknown, i): Section => {
     if (!isRecord(s)) throw invalid(`Section ${i} of the index file is not an object.`);
@@ -71,8 +86,12 @@ function checkedSections(sections: unknown, nlist: number): Section[] {
   // No section lies over another (see parseToc).
   const placed = checked.filter((s) => s.length > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < placed.length; i++) {
-    const a = placed[i - 1]!, b = placed[i]!;
-    if (b.offset < a.offset + a.length) throw invalid(`Section ${b.kind}${b.list !== undefined ? ` of list ${b.list}` : ''} overlaps section ${a.kind}${a.list !== undefined ? ` of list ${a.list}` : ''}.`);
+    const a = placed[i - 1]!,
+      b = placed[i]!;
+    if (b.offset < a.offset + a.length)
+      throw invalid(
+        `Section ${b.kind}${b.list !== undefined ? ` of list ${b.list}` : ''} overlaps section ${a.kind}${a.list !== undefined ? ` of list ${a.list}` : ''}.`,
+      );
   }
   return checked;
 }
@@ -101,7 +120,8 @@ function parseVersion2(all: Uint8Array): WholeIndex {
   };
   const manifest = { ...header.manifest, checksums: [], generation: 0 } as Manifest;
   const f32 = (b: Uint8Array | undefined) => (b ? new Float32Array(b.buffer) : undefined);
-  const vmin = f32(read(SECTION.vmin, 0)), scale = f32(read(SECTION.scale, 0));
+  const vmin = f32(read(SECTION.vmin, 0)),
+    scale = f32(read(SECTION.scale, 0));
   const lists: ListRecord[] = [];
   for (let l = 0; l < manifest.nlist; l++) {
     const ids = new Uint32Array(read(SECTION.ids, l)!.buffer);
@@ -168,14 +188,16 @@ function parseVersion1(all: Uint8Array): WholeIndex {
   }
   const lists: ListRecord[] = [];
   for (let l = 0; l < manifest.nlist; l++) {
-    const i = ids.get(l), c = codes.get(l);
+    const i = ids.get(l),
+      c = codes.get(l);
     if (!i || !c) throw invalid(`The index file has no ${i ? 'codes' : 'ids'} section for list ${l}.`);
     lists.push({ list: l, count: i.count, ids: i.ids, codes: c });
   }
   return {
     manifest,
     centroids: { centroids: centroids ?? new Float32Array(0), ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) },
-    lists, chunks: chunks as ChunkRecord[],
+    lists,
+    chunks: chunks as ChunkRecord[],
   };
 }
 

@@ -30,7 +30,6 @@ export interface LexicalManifest {
   checksums: number[];
 }
 
-
 export interface Manifest {
   name: string;
   formatVersion: number;
@@ -68,7 +67,6 @@ export interface Manifest {
   pending?: true;
 }
 
-
 /** What is kept per vector besides the vector: its list, and the passage it embeds (if any). */
 export interface ChunkRecord {
   id: number;
@@ -92,11 +90,15 @@ export interface WholeIndex {
   chunks: ChunkRecord[];
 }
 
-
 /** `manifestChecksum` (format 2 on) covers every other field. */
-export interface StoredManifest extends Manifest { manifestChecksum?: number }
+export interface StoredManifest extends Manifest {
+  manifestChecksum?: number;
+}
 /** `checksum` (format 2 on) covers id, list, docId, text and metadata. */
-export interface StoredChunk extends ChunkRecord { index: string; checksum?: number }
+export interface StoredChunk extends ChunkRecord {
+  index: string;
+  checksum?: number;
+}
 
 /**
  * One commit. The lexical postings are not part of it: the store derives them from `putChunks`
@@ -150,7 +152,6 @@ export function manifestChecksum(m: StoredManifest): number {
   return valueChecksum(fields);
 }
 
-
 /** Thrown inside a read of an index still in an older record format: the caller migrates it and reads again. */
 export class Outdated extends WeftError {
   constructor(name: string) {
@@ -159,7 +160,11 @@ export class Outdated extends WeftError {
 }
 
 export function unknownIndex(name: string): WeftError {
-  return new WeftError('UNKNOWN_INDEX', `There is no index named '${name}' in this site's storage. Create it first, or list the existing ones with listIndexes().`, { details: { name } });
+  return new WeftError(
+    'UNKNOWN_INDEX',
+    `There is no index named '${name}' in this site's storage. Create it first, or list the existing ones with listIndexes().`,
+    { details: { name } },
+  );
 }
 
 export function publicManifest(r: StoredManifest): Manifest {
@@ -175,17 +180,29 @@ export function sealedManifest(m: Manifest): StoredManifest {
 /** A stored manifest, checked: newer formats are refused, older ones need migrating, damage is CORRUPT_RECORD. */
 export function checkedManifest(name: string, r: StoredManifest): Manifest {
   if (r.formatVersion > FORMAT_VERSION) {
-    throw new WeftError('UNSUPPORTED_FORMAT', `Index '${name}' was written by a newer Weft (format ${r.formatVersion}; this one reads ${FORMAT_VERSION}). Update Weft.`, { details: { name } });
+    throw new WeftError(
+      'UNSUPPORTED_FORMAT',
+      `Index '${name}' was written by a newer Weft (format ${r.formatVersion}; this one reads ${FORMAT_VERSION}). Update Weft.`,
+      { details: { name } },
+    );
   }
   // A format-1 record has no checksum; a damaged format-2 one whose version reads 1 still has one.
   if (r.formatVersion < FORMAT_VERSION && r.manifestChecksum === undefined) throw new Outdated(name);
   if (r.manifestChecksum !== manifestChecksum(r)) {
-    throw new WeftError('CORRUPT_RECORD', `The manifest of index '${name}' fails its checksum: the record is damaged, so its counts cannot be trusted. Delete the index (deleteIndex) and re-import or rebuild it.`, { details: { name, record: 'manifest' } });
+    throw new WeftError(
+      'CORRUPT_RECORD',
+      `The manifest of index '${name}' fails its checksum: the record is damaged, so its counts cannot be trusted. Delete the index (deleteIndex) and re-import or rebuild it.`,
+      { details: { name, record: 'manifest' } },
+    );
   }
   // Format 2, intact: it lacks the lexical index, which the migration builds.
   if (r.formatVersion < FORMAT_VERSION) throw new Outdated(name);
   if (!r.lexical) {
-    throw new WeftError('CORRUPT_RECORD', `The manifest of index '${name}' has no lexical index although its format (${r.formatVersion}) has one. Delete the index (deleteIndex) and re-import or rebuild it.`, { details: { name, record: 'manifest' } });
+    throw new WeftError(
+      'CORRUPT_RECORD',
+      `The manifest of index '${name}' has no lexical index although its format (${r.formatVersion}) has one. Delete the index (deleteIndex) and re-import or rebuild it.`,
+      { details: { name, record: 'manifest' } },
+    );
   }
   return publicManifest(r);
 }
@@ -198,7 +215,11 @@ export function storedChunk(name: string, c: ChunkRecord): StoredChunk {
 export function checkedChunk(name: string, r: StoredChunk): ChunkRecord {
   const { index: _index, checksum, ...chunk } = r;
   if (checksum === undefined || checksum !== chunkChecksum(chunk)) {
-    throw new WeftError('CORRUPT_RECORD', `Index '${name}': chunk ${chunk.id} fails its checksum (its text, document or metadata is damaged). Delete that id and add its passage again, or re-import the index; the other chunks are unaffected.`, { details: { name, chunk: chunk.id } });
+    throw new WeftError(
+      'CORRUPT_RECORD',
+      `Index '${name}': chunk ${chunk.id} fails its checksum (its text, document or metadata is damaged). Delete that id and add its passage again, or re-import the index; the other chunks are unaffected.`,
+      { details: { name, chunk: chunk.id } },
+    );
   }
   return chunk;
 }

@@ -38,7 +38,9 @@ export function buildAllowList(catalog: ChunkCatalog, filter: CompiledFilter, nl
     if (ch.list < nlist) perList[ch.list]!++;
   }
   return {
-    count: kept.length, bits, perList,
+    count: kept.length,
+    bits,
+    perList,
     has: (id) => {
       const w = Math.floor(id / 32);
       return Number.isInteger(id) && id >= 0 && w < bits.length && ((bits[w]! >>> (id & 31)) & 1) === 1;
@@ -55,7 +57,11 @@ export interface AllowLists {
    * chunks put and deleted and moves to `to` (a catalog at any other generation is read again on
    * next use anyway).
    */
-  committed(from: number, to: number, changes: { putChunks?: readonly CatalogEntry[]; deleteChunks?: readonly number[]; moveChunks?: readonly { id: number; list: number }[] }): void;
+  committed(
+    from: number,
+    to: number,
+    changes: { putChunks?: readonly CatalogEntry[]; deleteChunks?: readonly number[]; moveChunks?: readonly { id: number; list: number }[] },
+  ): void;
 }
 
 /** Filters whose bitmaps are kept at once (least recently used ones go first). */
@@ -71,8 +77,9 @@ export function createAllowLists(readCatalog: () => Promise<ChunkCatalog>, nlist
       const puts = changes.putChunks ?? [];
       const gone = new Set([...(changes.deleteChunks ?? []), ...puts.map((c) => c.id)]);
       const moves = new Map((changes.moveChunks ?? []).map((m) => [m.id, m.list]));
-      const chunks = (gone.size > 0 ? catalog.chunks.filter((c) => !gone.has(c.id)) : catalog.chunks.slice())
-        .map((c) => (moves.has(c.id) ? { ...c, list: moves.get(c.id)! } : c));
+      const chunks = (gone.size > 0 ? catalog.chunks.filter((c) => !gone.has(c.id)) : catalog.chunks.slice()).map((c) =>
+        moves.has(c.id) ? { ...c, list: moves.get(c.id)! } : c,
+      );
       for (const c of puts) chunks.push({ id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
       catalog = { generation: to, chunks };
       lists.clear();

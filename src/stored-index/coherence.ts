@@ -53,8 +53,10 @@ export async function adoptCommits(env: CoherenceEnv, snap: IndexSnapshot): Prom
 function checkSameShape(env: CoherenceEnv, was: Manifest, now: Manifest) {
   // nlist may change: a split adds lists, a rebuild or an import may train another number.
   if (now.dim !== was.dim || now.metric !== was.metric || now.storage !== was.storage) {
-    throw new WeftError('CONFLICT',
+    throw new WeftError(
+      'CONFLICT',
       `Index '${env.name}' was replaced by another tab with one of another shape (dim ${now.dim}, ${now.metric}, ${now.storage}). Close and open it again.`,
-      { details: { name: env.name } });
+      { details: { name: env.name } },
+    );
   }
 }

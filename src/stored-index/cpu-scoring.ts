@@ -19,14 +19,25 @@ export interface CpuCandidates {
   probes: GPUBuffer;
 }
 
-export function cpuCandidates(ctx: GpuContext, label: string, o: {
-  layout: Layout; metric: Metric; quantizer: ScalarQuantizer | undefined;
-  records: readonly ListRecord[]; probeLists: Uint32Array; queries: Float32Array; numQueries: number; nprobe: number; k: number;
-  /** Entries per query in probeLists (default nprobe: the first nprobe of each are probed). */
-  probeStride?: number;
-  /** Only these ids are candidates (a filtered search's allow-list). */
-  allow?: { has(id: number): boolean };
-}): CpuCandidates {
+export function cpuCandidates(
+  ctx: GpuContext,
+  label: string,
+  o: {
+    layout: Layout;
+    metric: Metric;
+    quantizer: ScalarQuantizer | undefined;
+    records: readonly ListRecord[];
+    probeLists: Uint32Array;
+    queries: Float32Array;
+    numQueries: number;
+    nprobe: number;
+    k: number;
+    /** Entries per query in probeLists (default nprobe: the first nprobe of each are probed). */
+    probeStride?: number;
+    /** Only these ids are candidates (a filtered search's allow-list). */
+    allow?: { has(id: number): boolean };
+  },
+): CpuCandidates {
   const { layout, metric, queries: q, numQueries: nq, nprobe, k, allow } = o;
   const stride = o.probeStride ?? nprobe;
   const dim = layout.dim;
@@ -45,10 +56,13 @@ export function cpuCandidates(ctx: GpuContext, label: string, o: {
       for (let slot = 0; slot < d.rec.count; slot++) {
         const id = d.rec.ids[slot]!;
         if (id === NO_ID || (allow && !allow.has(id))) continue;
-        let key = 0, mag = 0;
+        let key = 0,
+          mag = 0;
         for (let j = 0; j < dim; j++) {
-          const a = q[qi * dim + j]!, b = d.vectors[slot * dim + j]!;
-          if (metric === 'l2') key += (a - b) * (a - b); else key -= a * b;
+          const a = q[qi * dim + j]!,
+            b = d.vectors[slot * dim + j]!;
+          if (metric === 'l2') key += (a - b) * (a - b);
+          else key -= a * b;
           mag += Math.abs(a * b) + a * a + b * b;
         }
         const bound = eps * mag + 1e-30;

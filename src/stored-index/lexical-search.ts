@@ -62,11 +62,19 @@ export interface LexicalSession {
 export type StepRunner = <T>(fn: () => Promise<T>) => Promise<T>;
 
 /** Opens a keyword search session of `query` on index `name`, whose manifest (as the caller last saw it) is `seen`. */
-export async function openLexicalSession(store: WeftStore, name: string, seen: Manifest, query: string, options: LexicalSearchOptions, run: StepRunner = (fn) => fn()): Promise<LexicalSession> {
+export async function openLexicalSession(
+  store: WeftStore,
+  name: string,
+  seen: Manifest,
+  query: string,
+  options: LexicalSearchOptions,
+  run: StepRunner = (fn) => fn(),
+): Promise<LexicalSession> {
   if (typeof query !== 'string') throw new WeftError('INVALID_INPUT', `lexicalSearch takes the query as a string; got ${typeof query}.`);
   if (options === null || typeof options !== 'object') throw new WeftError('INVALID_OPTION', 'lexicalSearch takes options { k, allow?, signal? }.');
   const k = checkLexicalK(options.k);
-  if (options.allow !== undefined && typeof options.allow !== 'function') throw new WeftError('INVALID_OPTION', 'allow must be a function of a chunk id returning a boolean.');
+  if (options.allow !== undefined && typeof options.allow !== 'function')
+    throw new WeftError('INVALID_OPTION', 'allow must be a function of a chunk id returning a boolean.');
   const { signal, allow } = options;
   let lex = lexicalOf(seen);
   let analyzer = await loadAnalyzer(lex.language);
@@ -74,7 +82,8 @@ export async function openLexicalSession(store: WeftStore, name: string, seen: M
   void store.warmTermBuckets?.(name, [...new Set(terms.map(([t]) => bucketOf(t, lex.buckets)))]);
   let generation: number | undefined;
   let scores = new Scores(0);
-  let scored = 0, restarts = 0;
+  let scored = 0,
+    restarts = 0;
 
   /**
    * Scores the terms `take` from `read` (their buckets); false when the index was replaced or
@@ -99,7 +108,10 @@ export async function openLexicalSession(store: WeftStore, name: string, seen: M
       // Dense sums for ids below nextId, unless deletes or explicit ids left it far above the chunk count.
       scores = new Scores(Math.min(read.manifest.nextId, 1024 + 4 * now.chunks));
       lex = now;
-      if (restart) { scored = 0; return false; }
+      if (restart) {
+        scored = 0;
+        return false;
+      }
     }
     const byNumber = new Map(read.buckets.map((b) => [b.bucket, b]));
     for (const [t, qtf] of take) {
@@ -120,21 +132,34 @@ export async function openLexicalSession(store: WeftStore, name: string, seen: M
       // slow tier (IndexedDB, the network) must not hold up the index's other operations, such
       // as another answer's search slices. The read carries its own manifest, so the scoring
       // checks what it got.
-      const read = await store.readTermBuckets(name, buckets, take.map(([t]) => t));
+      const read = await store.readTermBuckets(
+        name,
+        buckets,
+        take.map(([t]) => t),
+      );
       if (signal?.aborted) throw aborted(name);
       if (await run(() => score(read, take))) return;
     }
   };
 
   return {
-    get terms() { return terms.length; },
-    get scored() { return scored; },
-    get done() { return scored >= terms.length; },
+    get terms() {
+      return terms.length;
+    },
+    get scored() {
+      return scored;
+    },
+    get done() {
+      return scored >= terms.length;
+    },
     step(n = 1) {
-      if (!(Number.isInteger(n) && n >= 1)) return Promise.reject(new WeftError('INVALID_OPTION', `step takes a positive whole number of terms; got ${String(n)}.`));
+      if (!(Number.isInteger(n) && n >= 1))
+        return Promise.reject(new WeftError('INVALID_OPTION', `step takes a positive whole number of terms; got ${String(n)}.`));
       return step(n);
     },
-    read() { return topK(scores, k, allow); },
+    read() {
+      return topK(scores, k, allow);
+    },
   };
 }
 

@@ -51,7 +51,8 @@ export interface CompiledFilter {
   readonly all: boolean;
 }
 
-const FORM = "A filter looks like { docId: 'a.md' | ['a.md', 'b.md'], metadata: { lang: 'en', tags: ['faq', 'howto'], year: { gte: 2020, lt: 2024 }, date: { gte: '2024-01-01' } } }.";
+const FORM =
+  "A filter looks like { docId: 'a.md' | ['a.md', 'b.md'], metadata: { lang: 'en', tags: ['faq', 'howto'], year: { gte: 2020, lt: 2024 }, date: { gte: '2024-01-01' } } }.";
 const OPS = ['gt', 'gte', 'lt', 'lte'] as const;
 type Op = (typeof OPS)[number];
 
@@ -62,7 +63,10 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 type Test = (value: unknown) => boolean;
 
 /** A field's value matches when it passes, or when it is an array with an element that passes. */
-const anyOf = (test: Test): Test => (value) => test(value) || (Array.isArray(value) && value.some(test));
+const anyOf =
+  (test: Test): Test =>
+  (value) =>
+    test(value) || (Array.isArray(value) && value.some(test));
 
 function rangeTest(field: string, range: Record<string, unknown>): { test: Test; canon: Record<string, number | string> } {
   const keys = Object.keys(range);
@@ -75,10 +79,13 @@ function rangeTest(field: string, range: Record<string, unknown>): { test: Test;
     if (!((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string')) throw bad(`metadata.${field}.${op} must be a finite number or a string`);
     if (typeof v !== type) throw bad(`metadata.${field} mixes number and string bounds`);
   }
-  const test: Test = (x) => typeof x === type && !Number.isNaN(x) && bounds.every(([op, b]) => {
-    const v = x as number | string;
-    return op === 'gt' ? v > b : op === 'gte' ? v >= b : op === 'lt' ? v < b : v <= b;
-  });
+  const test: Test = (x) =>
+    typeof x === type &&
+    !Number.isNaN(x) &&
+    bounds.every(([op, b]) => {
+      const v = x as number | string;
+      return op === 'gt' ? v > b : op === 'gte' ? v >= b : op === 'lt' ? v < b : v <= b;
+    });
   return { test, canon: Object.fromEntries(bounds) };
 }
 
@@ -98,18 +105,20 @@ export function compileFilter(filter: PassageFilter | undefined): CompiledFilter
   }
   if (filter.metadata !== undefined && !isPlainObject(filter.metadata)) throw bad('metadata must be an object of field conditions');
   const canonFields: [string, unknown][] = [];
-  const fields = Object.entries(filter.metadata ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([field, v]): [string, Test] => {
-    if (isPlainObject(v)) {
-      const r = rangeTest(field, v);
-      canonFields.push([field, { range: r.canon }]);
-      return [field, anyOf(r.test)];
-    }
-    const wanted: unknown[] = Array.isArray(v) ? v : [v];
-    if (!wanted.every(isScalar)) throw bad(`metadata.${field} must be a string, number, boolean or null, an array of them, or a range`);
-    const set = new Set(wanted);
-    canonFields.push([field, { in: [...set].map((w) => [typeof w, w]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) }]);
-    return [field, anyOf((x) => set.has(x as MetadataValue))];
-  });
+  const fields = Object.entries(filter.metadata ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([field, v]): [string, Test] => {
+      if (isPlainObject(v)) {
+        const r = rangeTest(field, v);
+        canonFields.push([field, { range: r.canon }]);
+        return [field, anyOf(r.test)];
+      }
+      const wanted: unknown[] = Array.isArray(v) ? v : [v];
+      if (!wanted.every(isScalar)) throw bad(`metadata.${field} must be a string, number, boolean or null, an array of them, or a range`);
+      const set = new Set(wanted);
+      canonFields.push([field, { in: [...set].map((w) => [typeof w, w]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) }]);
+      return [field, anyOf((x) => set.has(x as MetadataValue))];
+    });
   const docList = docs ? [...docs].sort() : undefined;
   const key = JSON.stringify({ docId: docList ?? null, metadata: canonFields });
   const predicate = (metadata: Readonly<Record<string, unknown>>, docId: string) =>

@@ -20,12 +20,26 @@ export interface PrefetchEnv extends IndexEnv {
 /** The `nprobe` lists `query` probes, best first: on the GPU with a context, else on the CPU. */
 async function rankOne(env: PrefetchEnv, snap: IndexSnapshot, query: Float32Array, nprobe: number): Promise<Uint32Array> {
   const { ctx } = env;
-  if (!ctx) return cpuRank(createQuadScanner(), snap.trained.centroids, cpuQueries(prepareRows(env.metric, query, env.layout.dim), env.layout), env.layout, env.metric, nprobe);
+  if (!ctx)
+    return cpuRank(
+      createQuadScanner(),
+      snap.trained.centroids,
+      cpuQueries(prepareRows(env.metric, query, env.layout.dim), env.layout),
+      env.layout,
+      env.metric,
+      nprobe,
+    );
   const qbuf = queryBuffer(ctx, 'weft.prefetch.query', env.layout, env.metric, query);
   try {
     const r = await rankLists(ctx, {
-      centroids: onGpu(snap.trained).coarse, dim: env.layout.dim, nlist: snap.manifest.nlist, metric: env.metric,
-      queries: qbuf, queryUnits: env.layout.queryUnits, numQueries: 1, nprobe,
+      centroids: onGpu(snap.trained).coarse,
+      dim: env.layout.dim,
+      nlist: snap.manifest.nlist,
+      metric: env.metric,
+      queries: qbuf,
+      queryUnits: env.layout.queryUnits,
+      numQueries: 1,
+      nprobe,
     });
     ctx.destroyBuffer(r.buffer);
     return r.lists;
@@ -71,8 +85,11 @@ export function prefetchLists(env: PrefetchEnv, query: Float32Array, o: Prefetch
     const nprobe = o.check();
     // Ranking goes through the index's queue: it must not race a rebuild swapping the centroids.
     // The streaming below runs beside whatever comes next.
-    const { order, generation, counts } = await o.exclusive(async (snap) => (
-      { order: await rankOne(env, snap, query, nprobe), generation: snap.manifest.generation, counts: snap.manifest.listCounts }));
+    const { order, generation, counts } = await o.exclusive(async (snap) => ({
+      order: await rankOne(env, snap, query, nprobe),
+      generation: snap.manifest.generation,
+      counts: snap.manifest.listCounts,
+    }));
     let bytes = 0;
     for (const l of order) {
       if (cache.has(l) || counts[l] === 0) continue;
@@ -91,24 +108,44 @@ export function prefetchLists(env: PrefetchEnv, query: Float32Array, o: Prefetch
     let got = 0;
     for (const p of reads) {
       // A read stopped by cancel() or the signal ends the prefetch as cancelled.
-      for (const rec of await p.catch((e: unknown) => { if (signal.aborted) { cancelled = true; return []; } throw e; })) {
+      for (const rec of await p.catch((e: unknown) => {
+        if (signal.aborted) {
+          cancelled = true;
+          return [];
+        }
+        throw e;
+      })) {
         if (cancelled || o.closed()) break;
-        if (o.generation() !== generation) { cancelled = true; break; } // the index changed under us
+        if (o.generation() !== generation) {
+          cancelled = true;
+          break;
+        } // the index changed under us
         if (cache.has(rec.list)) continue;
-        if (cache.insert(rec, keep)) { arrived.push(rec.list); got += cache.bytesFor(rec.count); cache.noteStreamed([rec]); }
+        if (cache.insert(rec, keep)) {
+          arrived.push(rec.list);
+          got += cache.bytesFor(rec.count);
+          cache.noteStreamed([rec]);
+        }
       }
       if (cancelled || o.closed()) break;
     }
     return { arrived: arrived.slice(), bytes: got, cancelled };
   })();
-  return { planned, arrived, done, cancel() { cancelled = true; stop.abort(); } };
+  return {
+    planned,
+    arrived,
+    done,
+    cancel() {
+      cancelled = true;
+      stop.abort();
+    },
+  };
 }
 
 /** Loads the hottest lists that fit (the ones this index used most before it was closed). */
 export async function preloadHottest(env: PrefetchEnv, manifest: Manifest, access: Float64Array): Promise<void> {
   const { cache } = env;
-  const order = manifest.listCounts.flatMap((n, l) => (access[l]! > 0 && n > 0 ? [l] : []))
-    .sort((a, b) => access[b]! - access[a]! || a - b);
+  const order = manifest.listCounts.flatMap((n, l) => (access[l]! > 0 && n > 0 ? [l] : [])).sort((a, b) => access[b]! - access[a]! || a - b);
   const pick: number[] = [];
   let bytes = 0;
   for (const l of order) {

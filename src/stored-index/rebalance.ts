@@ -102,7 +102,11 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
   /** Appends `count` lists (their centroids set by the caller); the first one's number. */
   const addLists = (count: number) => {
     if (nlist + count > MAX_NLIST) {
-      throw new WeftError('DEVICE_LIMIT', `Index '${name}' would need more than ${MAX_NLIST} lists to keep every list within one GPU buffer. Split the collection into several indexes.`, { details: { name } });
+      throw new WeftError(
+        'DEVICE_LIMIT',
+        `Index '${name}' would need more than ${MAX_NLIST} lists to keep every list within one GPU buffer. Split the collection into several indexes.`,
+        { details: { name } },
+      );
     }
     const grown = new Float32Array((nlist + count) * dim);
     grown.set(centroids);
@@ -136,7 +140,11 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
       records.set(l, appendToRecord(base, rows, ids, members, layout));
       changed.add(l);
     }
-    for (const l of fresh) if (!groups.has(l)) { records.set(l, emptyRecord(l)); changed.add(l); }
+    for (const l of fresh)
+      if (!groups.has(l)) {
+        records.set(l, emptyRecord(l));
+        changed.add(l);
+      }
     for (let i = 0; i < labels.length; i++) if (labels[i] !== from[i]) moved.set(ids[i]!, labels[i]!);
     return groups;
   };
@@ -152,17 +160,30 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     for (const l of moved) for (const n of nearestLists(centroids, nlist, dim, l, NEIGHBOURS, kernelMetric(metric))) if (!region.has(n)) outer.add(n);
     for (const l of input.pending.keys()) if (!region.has(l)) outer.add(l);
     await readMissing(outer);
-    const g = gather([...outer].filter((l) => records.has(l)).sort((a, b) => a - b), false);
+    const g = gather(
+      [...outer].filter((l) => records.has(l)).sort((a, b) => a - b),
+      false,
+    );
     if (g.ids.length === 0) return [];
     const labels = await assignLists(ctx, prepareRows(metric, decodeRows(g.rows, layout, quantizer), dim), centroids, dim, metric);
     const losing = new Set<number>();
-    labels.forEach((l, i) => { if (l !== g.from[i]) losing.add(g.from[i]!); });
+    labels.forEach((l, i) => {
+      if (l !== g.from[i]) losing.add(g.from[i]!);
+    });
     if (losing.size === 0) return [];
     // The lists that lose a vector are rebuilt from all of theirs (those that stay, then the movers' new homes).
     const sub = Array.from(g.from.keys()).filter((i) => losing.has(g.from[i]!));
     const liveIn = groupByList(sub.map((i) => g.from[i]!));
     for (const l of losing) tombstonesDropped += records.get(l)!.count - liveIn.get(l)!.length;
-    return [...place(sub.map((i) => labels[i]!), pickRows(g.rows, sub, layout.words), Uint32Array.from(sub, (i) => g.ids[i]!), sub.map((i) => g.from[i]!), losing).keys()];
+    return [
+      ...place(
+        sub.map((i) => labels[i]!),
+        pickRows(g.rows, sub, layout.words),
+        Uint32Array.from(sub, (i) => g.ids[i]!),
+        sub.map((i) => g.from[i]!),
+        losing,
+      ).keys(),
+    ];
   };
 
   for (let round = 0; round < ROUNDS && over.length > 0; round++) {
@@ -192,7 +213,13 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     const k = Math.min(total, Math.max(hood.size + over.length, wanted));
     if (k <= hood.size) break; // nothing left to split (tombstones only)
     const t = await trainIvf(ctx, prepared, {
-      nlist: k, metric, layout, seed: (seed + round * 0x9e3779b1) >>> 0, niter: SPLIT_NITER, maxTrainPointsPerCentroid: 256, signal: input.signal,
+      nlist: k,
+      metric,
+      layout,
+      seed: (seed + round * 0x9e3779b1) >>> 0,
+      niter: SPLIT_NITER,
+      maxTrainPointsPerCentroid: 256,
+      signal: input.signal,
       onProgress: (p) => input.onProgress?.({ status: 'split', done: p.done, total: p.total }),
     });
     const targets = region.slice();
@@ -223,7 +250,10 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     centroids: { centroids, ...(quantizer ? { vmin: quantizer.vmin, scale: quantizer.scale } : {}) },
     lists: [...changed].sort((a, b) => a - b).map((l) => records.get(l)!),
     putChunks: input.putChunks.map((c) => (moved.has(c.id) ? { ...c, list: moved.get(c.id)! } : c)),
-    moveChunks: [...moved].filter(([id]) => !putIds.has(id)).map(([id, list]) => ({ id, list })).sort((a, b) => a.id - b.id),
+    moveChunks: [...moved]
+      .filter(([id]) => !putIds.has(id))
+      .map(([id, list]) => ({ id, list }))
+      .sort((a, b) => a.id - b.id),
     tombstonesDropped,
   };
 }
@@ -245,5 +275,8 @@ function nearestLists(centroids: Float32Array, nlist: number, dim: number, l: nu
     }
     scored.push([s, j]);
   }
-  return scored.sort((a, b) => a[0] - b[0] || a[1] - b[1]).slice(0, count).map(([, j]) => j);
+  return scored
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    .slice(0, count)
+    .map(([, j]) => j);
 }

@@ -26,6 +26,16 @@ export async function openRemoteIndex(url: string | URL, options: RemoteIndexOpt
     remote: { value: remote, enumerable: true },
     // Reads in flight are stopped first, so the index's close (which waits for its operations)
     // never waits on a stalled host; its access counts are then saved to the IndexedDB tier.
-    close: { value: async () => { remote.abortReads(); try { await index.close(); } finally { remote.close(); } }, enumerable: true },
+    close: {
+      value: async () => {
+        remote.abortReads();
+        try {
+          await index.close();
+        } finally {
+          remote.close();
+        }
+      },
+      enumerable: true,
+    },
   }) as RemoteIndex;
 }

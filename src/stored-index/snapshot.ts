@@ -58,7 +58,16 @@ export interface IndexSnapshot {
 export function uploadTrained(ctx: GpuContext | undefined, label: string, data: CentroidData, checksum: number, layout: Layout): TrainedState {
   const quantizer = data.vmin && data.scale ? { vmin: data.vmin, scale: data.scale } : undefined;
   if (!ctx) {
-    const host: TrainedState = { centroids: data.centroids, quantizer, checksum, gpu: undefined, retain: () => host, release() { /* nothing on a GPU */ } };
+    const host: TrainedState = {
+      centroids: data.centroids,
+      quantizer,
+      checksum,
+      gpu: undefined,
+      retain: () => host,
+      release() {
+        /* nothing on a GPU */
+      },
+    };
     return host;
   }
   const coarse = uploadCentroids(ctx, `${label}.centroids`, data.centroids, layout.dim);
@@ -71,8 +80,14 @@ export function uploadTrained(ctx: GpuContext | undefined, label: string, data: 
   }
   let refs = 1;
   const state: TrainedState = {
-    centroids: data.centroids, quantizer, checksum, gpu: { coarse, sq },
-    retain() { refs++; return state; },
+    centroids: data.centroids,
+    quantizer,
+    checksum,
+    gpu: { coarse, sq },
+    retain() {
+      refs++;
+      return state;
+    },
     release() {
       if (--refs > 0) return;
       coarse.destroy();

@@ -27,7 +27,11 @@ export interface CpuSearchEnv extends IndexEnv {
 }
 
 /** The coarse step: `depth` ranked lists per query, of which the first `nprobe` are probed. */
-interface CpuProbing { lists: Uint32Array; depth: number; nprobe: number }
+interface CpuProbing {
+  lists: Uint32Array;
+  depth: number;
+  nprobe: number;
+}
 
 /** As stored-search.ts's rank: a filtered search widens nprobe until k allowed vectors are probed. */
 function rank(env: CpuSearchEnv, snap: IndexSnapshot, queries: Float32Array, nq: number, nprobe: number, k: number, allow?: AllowList): CpuProbing {
@@ -52,7 +56,8 @@ async function load(env: CpuSearchEnv, wanted: ReadonlySet<number>): Promise<{ l
   const missing: number[] = [];
   for (const l of [...wanted].sort((a, b) => a - b)) {
     const d = env.cache.get(l);
-    if (d) lists.set(l, d); else missing.push(l);
+    if (d) lists.set(l, d);
+    else missing.push(l);
   }
   let streamedBytes = 0;
   if (missing.length > 0) {
@@ -77,7 +82,10 @@ async function scanRanks(env: CpuSearchEnv, p: CpuProbing, queries: Float32Array
     for (let r = r0; r < r1; r++) {
       const l = p.lists[q * p.depth + r]!;
       let qs = probers.get(l);
-      if (!qs) { qs = []; probers.set(l, qs); }
+      if (!qs) {
+        qs = [];
+        probers.set(l, qs);
+      }
       qs.push(q);
     }
   }
@@ -95,7 +103,14 @@ async function scanRanks(env: CpuSearchEnv, p: CpuProbing, queries: Float32Array
 }
 
 /** A batch of queries searched at once, as searchBatch on the GPU. */
-export async function cpuSearchBatch(env: CpuSearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, nprobe: number, allow?: AllowList): Promise<SearchResult> {
+export async function cpuSearchBatch(
+  env: CpuSearchEnv,
+  snap: IndexSnapshot,
+  queries: Float32Array,
+  k: number,
+  nprobe: number,
+  allow?: AllowList,
+): Promise<SearchResult> {
   const nq = queries.length / env.layout.dim;
   const padded = cpuQueries(prepareRows(env.metric, queries, env.layout.dim), env.layout);
   const p = rank(env, snap, padded, nq, nprobe, k, allow);
@@ -109,8 +124,15 @@ export async function cpuSearchBatch(env: CpuSearchEnv, snap: IndexSnapshot, que
 }
 
 /** A search in slices of a few probe ranks, as openStoredSession on the GPU (CONFLICT if the index changes in between). */
-export function openCpuSession(env: CpuSearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, probe: number,
-  exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>, allow?: AllowList): SearchSession {
+export function openCpuSession(
+  env: CpuSearchEnv,
+  snap: IndexSnapshot,
+  queries: Float32Array,
+  k: number,
+  probe: number,
+  exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>,
+  allow?: AllowList,
+): SearchSession {
   const nq = queries.length / env.layout.dim;
   const padded = cpuQueries(prepareRows(env.metric, queries, env.layout.dim), env.layout);
   const p = rank(env, snap, padded, nq, probe, k, allow);
@@ -121,9 +143,15 @@ export function openCpuSession(env: CpuSearchEnv, snap: IndexSnapshot, queries: 
   const finished = () => new WeftError('SEARCH_FINISHED', 'This search session was already read and released.');
 
   const session: SearchSession = {
-    numQueries: nq, k, nprobe,
-    get scanned() { return scanned; },
-    get done() { return scanned >= nprobe; },
+    numQueries: nq,
+    k,
+    nprobe,
+    get scanned() {
+      return scanned;
+    },
+    get done() {
+      return scanned >= nprobe;
+    },
     step(count) {
       return exclusive(async (current) => {
         if (released) throw finished();
@@ -133,7 +161,8 @@ export function openCpuSession(env: CpuSearchEnv, snap: IndexSnapshot, queries: 
         if (scanned >= nprobe) throw new WeftError('SEARCH_FINISHED', `All ${nprobe} probed lists were already scanned; call read().`);
         const want = count ?? nprobe - scanned;
         if (!Number.isInteger(want) || want < 1) throw new WeftError('INVALID_OPTION', `step() takes a positive whole number of lists; got ${String(count)}.`);
-        const r0 = scanned, r1 = Math.min(nprobe, scanned + want);
+        const r0 = scanned,
+          r1 = Math.min(nprobe, scanned + want);
         try {
           const streamedBytes = await scanRanks(env, p, padded, tops, r0, r1, allow);
           scanned = r1;
@@ -149,7 +178,9 @@ export function openCpuSession(env: CpuSearchEnv, snap: IndexSnapshot, queries: 
       if (scanned >= nprobe) session.destroy();
       return result;
     },
-    destroy() { released = true; },
+    destroy() {
+      released = true;
+    },
   };
   return session;
 }

@@ -29,7 +29,15 @@ import { createCpuListCache } from './cache/cpu-list-cache.js';
 import { cpuSearchBatch, openCpuSession, type CpuSearchEnv } from './stored-cpu-search.js';
 import { prefetchLists, preloadHottest, type PrefetchEnv, type PrefetchHandle } from './prefetch.js';
 import { uploadTrained, type IndexSnapshot } from './snapshot.js';
-import { lexicalSearch, lexicalStats, openLexicalSession, type LexicalHits, type LexicalSearchOptions, type LexicalSession, type LexicalStats } from './lexical-search.js';
+import {
+  lexicalSearch,
+  lexicalStats,
+  openLexicalSession,
+  type LexicalHits,
+  type LexicalSearchOptions,
+  type LexicalSession,
+  type LexicalStats,
+} from './lexical-search.js';
 import { openStoredSession, searchBatch, type SearchEnv } from './stored-search.js';
 import { planSplits, type SplitMode } from './rebalance.js';
 import { readsWith } from './bound-reads.js';
@@ -37,7 +45,8 @@ import { abortable } from '../util/abortable.js';
 import { checkExistingIds, planAdd, planCompact, planDelete, planRebuild, type ChunkInput, type WriteEnv } from './writes.js';
 
 /** `env` with its store's reads carrying `signal` (see bound-reads.ts). */
-const withReads = <E extends { store: WeftStore }>(env: E, signal: AbortSignal | undefined): E => (signal ? { ...env, store: readsWith(env.store, signal) } : env);
+const withReads = <E extends { store: WeftStore }>(env: E, signal: AbortSignal | undefined): E =>
+  signal ? { ...env, store: readsWith(env.store, signal) } : env;
 
 export type { CacheStats, ChunkInput, LexicalHits, LexicalSearchOptions, LexicalSession, LexicalStats, PrefetchHandle };
 
@@ -156,7 +165,10 @@ export interface StoredIndex {
    * Adds vectors (and their chunks) in one commit. `replaceDocuments`: every vector of these
    * documents already in the index is deleted in the same commit (re-ingesting a document).
    */
-  add(vectors: Float32Array, options?: { ids?: ArrayLike<number>; chunks?: readonly ChunkInput[]; replaceDocuments?: readonly string[] } & WriteCall): Promise<Uint32Array>;
+  add(
+    vectors: Float32Array,
+    options?: { ids?: ArrayLike<number>; chunks?: readonly ChunkInput[]; replaceDocuments?: readonly string[] } & WriteCall,
+  ): Promise<Uint32Array>;
   /** Deletes vectors by id: tombstoned at once (never returned again), removed from their list records by compact(). */
   delete(ids: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<number>;
   deleteDocument(docId: string, options?: { signal?: AbortSignal }): Promise<number>;
@@ -214,7 +226,6 @@ export interface StoredIndex {
   close(): Promise<void>;
 }
 
-
 const ACCESS_SAVE_EVERY = 64;
 /** Attempts of a write that keeps losing races with other tabs' commits. */
 const WRITE_ATTEMPTS = 4;
@@ -231,12 +242,25 @@ export async function createStoredIndex(training: Float32Array, options: CreateS
   try {
     checkVectors('training vectors', training, dim, { metric, storage: layout.storage });
     const t = await trainIvf(ctx, prepareRows(metric, training, dim), {
-      nlist, metric, layout, seed: options.seed ?? 1, niter, maxTrainPointsPerCentroid: perCentroid, signal: options.signal, onProgress: options.onProgress,
+      nlist,
+      metric,
+      layout,
+      seed: options.seed ?? 1,
+      niter,
+      maxTrainPointsPerCentroid: perCentroid,
+      signal: options.signal,
+      onProgress: options.onProgress,
     });
     if (options.signal?.aborted) throw new WeftError('ABORTED', `Creating index '${options.name}' was aborted; nothing was created.`);
     await options.store.createIndex({
-      name: options.name, dim, metric, storage: layout.storage, nlist, centroids: t.centroids,
-      ...(options.modelId ? { modelId: options.modelId } : {}), ...(options.pending ? { pending: true } : {}),
+      name: options.name,
+      dim,
+      metric,
+      storage: layout.storage,
+      nlist,
+      centroids: t.centroids,
+      ...(options.modelId ? { modelId: options.modelId } : {}),
+      ...(options.pending ? { pending: true } : {}),
       ...(options.language !== undefined ? { language: options.language } : {}),
       ...(t.quantizer ? { vmin: t.quantizer.vmin, scale: t.quantizer.scale } : {}),
     });
@@ -280,7 +304,8 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   if (!(hotnessDecay > 0 && hotnessDecay < 1)) throw new WeftError('INVALID_OPTION', 'hotnessDecay must be in (0, 1).');
   const rebuildAbove = options.rebuildImbalance ?? 8;
   const splitMode = options.splitLists ?? 'auto';
-  if (splitMode !== 'auto' && splitMode !== 'oversized') throw new WeftError('INVALID_OPTION', `Unknown splitLists '${String(splitMode)}'. Valid values: auto, oversized.`);
+  if (splitMode !== 'auto' && splitMode !== 'oversized')
+    throw new WeftError('INVALID_OPTION', `Unknown splitLists '${String(splitMode)}'. Valid values: auto, oversized.`);
   const manifest0 = await store.manifest(name);
   const { dim, metric } = manifest0;
   const layout = layoutFor(dim, manifest0.storage);
@@ -290,14 +315,18 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const policy = options.cachePolicy ?? 'frequency';
   // The GPU list cache, or on the CPU backend the decoded-list cache: both keep the lists the policy picks.
   let gpuCache: ListCache | undefined;
-  const cpuCache = ctx ? undefined : createCpuListCache({ layout, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill, quantizer: () => snap.trained.quantizer });
+  const cpuCache = ctx
+    ? undefined
+    : createCpuListCache({ layout, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill, quantizer: () => snap.trained.quantizer });
   try {
-    if (ctx) gpuCache = createListCache(ctx, `weft.${name}.cache`, { layout, nlist: manifest0.nlist, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill });
+    if (ctx)
+      gpuCache = createListCache(ctx, `weft.${name}.cache`, { layout, nlist: manifest0.nlist, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill });
   } catch (e) {
     snap.trained.release();
     throw e;
   }
-  const cache: PrefetchEnv['cache'] & Pick<ListCache, 'replace' | 'invalidate' | 'clear' | 'ensureLists' | 'stats' | 'resident' | 'destroy'> = (gpuCache ?? cpuCache)!;
+  const cache: PrefetchEnv['cache'] & Pick<ListCache, 'replace' | 'invalidate' | 'clear' | 'ensureLists' | 'stats' | 'resident' | 'destroy'> = (gpuCache ??
+    cpuCache)!;
   // Access counts per list; they grow with the index's lists (a split adds some).
   let access = new Float64Array(manifest0.nlist);
   access.set((await store.readAccessCounts(name)).subarray(0, manifest0.nlist));
@@ -311,11 +340,16 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     for (const l of lists) access[l]!++;
   };
   const searchEnv: SearchEnv | undefined = ctx && gpuCache ? { ctx, store, name, layout, metric, cache: gpuCache, onProbed } : undefined;
-  const cpuEnv: CpuSearchEnv | undefined = cpuCache ? { ctx: undefined, store, name, layout, metric, cache: cpuCache, scanner: createQuadScanner(), onProbed } : undefined;
+  const cpuEnv: CpuSearchEnv | undefined = cpuCache
+    ? { ctx: undefined, store, name, layout, metric, cache: cpuCache, scanner: createQuadScanner(), onProbed }
+    : undefined;
   const prefetchEnv: PrefetchEnv = { ctx, store, name, layout, metric, cache };
   const largestK = ctx ? maxK(ctx) : MAX_K;
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric };
-  const allowLists = createAllowLists(() => store.readCatalog(name), () => snap.manifest.nlist);
+  const allowLists = createAllowLists(
+    () => store.readCatalog(name),
+    () => snap.manifest.nlist,
+  );
   /** The allow-list of a filtered search on `s` (undefined: no filter, or one that keeps everything). */
   const allowFor = async (s: IndexSnapshot, filter: PassageFilter | undefined): Promise<AllowList | undefined> => {
     const compiled = compileFilter(filter);
@@ -350,7 +384,13 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
 
   /** Commits a write planned on `from`; the cache keeps up with the lists it rewrote. */
   const commit = async (from: IndexSnapshot, changes: CommitChanges, signal?: AbortSignal, onProgress?: WriteCall['onProgress']) => {
-    const manifest = await store.commit(name, from.manifest.generation, changes, signal, onProgress ? (done, total) => onProgress({ status: 'save', done, total }) : undefined);
+    const manifest = await store.commit(
+      name,
+      from.manifest.generation,
+      changes,
+      signal,
+      onProgress ? (done, total) => onProgress({ status: 'save', done, total }) : undefined,
+    );
     // A split committed new centroids: searches from now on rank with them (the int8 range is the same).
     const trained = changes.centroids ? uploadTrained(ctx, `weft.${name}`, changes.centroids, manifest.centroidsChecksum, layout) : from.trained;
     cache.replace(changes.lists ?? []); // only resident lists are replaced: the new ones are not (adopt makes room for them)
@@ -359,17 +399,18 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   };
 
   /** A write that lost the race with another tab's commit is planned again on the adopted view. */
-  const write = <T>(plan: (current: IndexSnapshot) => Promise<T>): Promise<T> => exclusive(async () => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await plan(snap);
-      } catch (e) {
-        if (!(e instanceof WeftError && e.code === 'CONFLICT') || attempt >= WRITE_ATTEMPTS) throw e;
-        const r = await adoptCommits({ ...writeEnv, cache }, snap);
-        adopt(r.snapshot, r.retrained);
+  const write = <T>(plan: (current: IndexSnapshot) => Promise<T>): Promise<T> =>
+    exclusive(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await plan(snap);
+        } catch (e) {
+          if (!(e instanceof WeftError && e.code === 'CONFLICT') || attempt >= WRITE_ATTEMPTS) throw e;
+          const r = await adoptCommits({ ...writeEnv, cache }, snap);
+          adopt(r.snapshot, r.retrained);
+        }
       }
-    }
-  });
+    });
 
   const rebuildNow = async (signal: AbortSignal | undefined, seed: number): Promise<void> => {
     const planned = await planRebuild(writeEnv, seed);
@@ -385,10 +426,21 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const withSplits = async (from: IndexSnapshot, changes: CommitChanges, call: WriteCall): Promise<CommitChanges> => {
     const pending = new Map((changes.lists ?? []).map((r) => [r.list, r]));
     const count = from.manifest.count + (changes.countDelta ?? 0);
-    const plan = await planSplits(writeEnv, from, { pending, putChunks: changes.putChunks ?? [], count, mode: splitMode, signal: call.signal, onProgress: call.onProgress });
+    const plan = await planSplits(writeEnv, from, {
+      pending,
+      putChunks: changes.putChunks ?? [],
+      count,
+      mode: splitMode,
+      signal: call.signal,
+      onProgress: call.onProgress,
+    });
     if (!plan) return changes;
     return {
-      ...changes, lists: plan.lists, putChunks: plan.putChunks, moveChunks: plan.moveChunks, centroids: plan.centroids,
+      ...changes,
+      lists: plan.lists,
+      putChunks: plan.putChunks,
+      moveChunks: plan.moveChunks,
+      centroids: plan.centroids,
       tombstoneDelta: (changes.tombstoneDelta ?? 0) - plan.tombstonesDropped,
     };
   };
@@ -408,10 +460,21 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   }
 
   const index: StoredIndex = {
-    name, dim, metric, storage: layout.storage, gpu: ctx, backend: ctx ? 'gpu' : 'cpu',
-    get nlist() { return snap.manifest.nlist; },
-    get size() { return snap.manifest.count; },
-    get manifest() { return snap.manifest; },
+    name,
+    dim,
+    metric,
+    storage: layout.storage,
+    gpu: ctx,
+    backend: ctx ? 'gpu' : 'cpu',
+    get nlist() {
+      return snap.manifest.nlist;
+    },
+    get size() {
+      return snap.manifest.count;
+    },
+    get manifest() {
+      return snap.manifest;
+    },
 
     async add(vectors, opts = {}) {
       const ids = await write(async (from) => {
@@ -455,7 +518,9 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
       });
     },
 
-    imbalance() { return imbalanceFactor(snap.manifest.listCounts); },
+    imbalance() {
+      return imbalanceFactor(snap.manifest.listCounts);
+    },
 
     rebalance(opts = {}) {
       return write(async (from) => {
@@ -472,46 +537,59 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
 
     search(queries, opts = {}) {
       const { signal } = opts;
-      return abortable(exclusive(async (s) => {
-        checkAborted(signal, 'The search');
-        empty(s);
-        const nq = checkVectors('queries', queries, dim);
-        const k = checkK(opts.k, s.manifest.count, largestK);
-        const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
-        if (opts.missing !== undefined && opts.missing !== 'stream' && opts.missing !== 'cpu') {
-          throw new WeftError('INVALID_OPTION', `Unknown missing '${String(opts.missing)}'. Valid values: stream, cpu.`);
-        }
-        const allow = await allowFor(s, opts.filter);
-        const batch = Math.min(nq, ctx?.limits.maxComputeWorkgroupsPerDimension ?? 1024, 1024);
-        const ids = new Uint32Array(nq * k), distances = new Float32Array(nq * k);
-        try {
-          for (let q0 = 0; q0 < nq; q0 += batch) {
-            const qn = Math.min(batch, nq - q0);
-            const part = queries.subarray(q0 * dim, (q0 + qn) * dim);
-            // On the CPU backend every list is scored on the CPU: `missing` changes nothing.
-            const r = searchEnv ? await searchBatch(withReads(searchEnv, signal), s, part, k, nprobe, opts.missing ?? 'stream', allow) : await cpuSearchBatch(withReads(cpuEnv!, signal), s, part, k, nprobe, allow);
-            ids.set(r.ids, q0 * k);
-            distances.set(r.distances, q0 * k);
+      return abortable(
+        exclusive(async (s) => {
+          checkAborted(signal, 'The search');
+          empty(s);
+          const nq = checkVectors('queries', queries, dim);
+          const k = checkK(opts.k, s.manifest.count, largestK);
+          const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
+          if (opts.missing !== undefined && opts.missing !== 'stream' && opts.missing !== 'cpu') {
+            throw new WeftError('INVALID_OPTION', `Unknown missing '${String(opts.missing)}'. Valid values: stream, cpu.`);
           }
-        } finally {
-          if (++requests % ACCESS_SAVE_EVERY === 0) void saveAccess();
-        }
-        return { ids, distances, numQueries: nq, k };
-      }), signal, 'The search');
+          const allow = await allowFor(s, opts.filter);
+          const batch = Math.min(nq, ctx?.limits.maxComputeWorkgroupsPerDimension ?? 1024, 1024);
+          const ids = new Uint32Array(nq * k),
+            distances = new Float32Array(nq * k);
+          try {
+            for (let q0 = 0; q0 < nq; q0 += batch) {
+              const qn = Math.min(batch, nq - q0);
+              const part = queries.subarray(q0 * dim, (q0 + qn) * dim);
+              // On the CPU backend every list is scored on the CPU: `missing` changes nothing.
+              const r = searchEnv
+                ? await searchBatch(withReads(searchEnv, signal), s, part, k, nprobe, opts.missing ?? 'stream', allow)
+                : await cpuSearchBatch(withReads(cpuEnv!, signal), s, part, k, nprobe, allow);
+              ids.set(r.ids, q0 * k);
+              distances.set(r.distances, q0 * k);
+            }
+          } finally {
+            if (++requests % ACCESS_SAVE_EVERY === 0) void saveAccess();
+          }
+          return { ids, distances, numQueries: nq, k };
+        }),
+        signal,
+        'The search',
+      );
     },
 
     searchSession(queries, opts = {}) {
       const { signal } = opts;
-      return abortable(exclusive(async (s) => {
-        checkAborted(signal, 'The search');
-        empty(s);
-        const nq = checkVectors('queries', queries, dim);
-        if (nq > 1024) throw new WeftError('INVALID_OPTION', 'A search session takes at most 1024 queries; split the batch.');
-        const k = checkK(opts.k, s.manifest.count, largestK);
-        const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
-        const allow = await allowFor(s, opts.filter);
-        return searchEnv ? openStoredSession(withReads(searchEnv, signal), s, queries, k, nprobe, exclusive, allow) : openCpuSession(withReads(cpuEnv!, signal), s, queries, k, nprobe, exclusive, allow);
-      }), signal, 'The search');
+      return abortable(
+        exclusive(async (s) => {
+          checkAborted(signal, 'The search');
+          empty(s);
+          const nq = checkVectors('queries', queries, dim);
+          if (nq > 1024) throw new WeftError('INVALID_OPTION', 'A search session takes at most 1024 queries; split the batch.');
+          const k = checkK(opts.k, s.manifest.count, largestK);
+          const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
+          const allow = await allowFor(s, opts.filter);
+          return searchEnv
+            ? openStoredSession(withReads(searchEnv, signal), s, queries, k, nprobe, exclusive, allow)
+            : openCpuSession(withReads(cpuEnv!, signal), s, queries, k, nprobe, exclusive, allow);
+        }),
+        signal,
+        'The search',
+      );
     },
 
     allowList(filter) {
@@ -526,8 +604,12 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
         return checkNprobe(ctx, opts.nprobe ?? Math.min(nlist, largestK), nlist);
       };
       return prefetchLists(prefetchEnv, query, {
-        check, byteBudget: opts.byteBudget ?? cache.budget * cacheFill, exclusive, signal: opts.signal,
-        generation: () => snap.manifest.generation, closed: () => closed,
+        check,
+        byteBudget: opts.byteBudget ?? cache.budget * cacheFill,
+        exclusive,
+        signal: opts.signal,
+        generation: () => snap.manifest.generation,
+        closed: () => closed,
       });
     },
 
@@ -554,8 +636,12 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
       return exclusive((s) => lexicalStats(s.manifest));
     },
 
-    cacheStats() { return cache.stats(); },
-    residentLists() { return cache.resident(); },
+    cacheStats() {
+      return cache.stats();
+    },
+    residentLists() {
+      return cache.resident();
+    },
 
     async close() {
       if (closed) return;
@@ -570,7 +656,11 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   };
 
   async function saveAccess() {
-    try { await store.writeAccessCounts(name, access); } catch { /* statistics are best effort */ }
+    try {
+      await store.writeAccessCounts(name, access);
+    } catch {
+      /* statistics are best effort */
+    }
   }
 
   return index;

@@ -36,10 +36,23 @@ function target(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists): ScanTarge
 }
 
 /** A scan of `lists` for the queries in `qbuf`, `probeStride` probe entries per query; `allow`: a filtered scan. */
-function listScan(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists, s: { qbuf: GPUBuffer; nq: number; k: number; probes: GPUBuffer; probeStride: number; nprobe: number; owned?: GPUBuffer[]; allow?: GPUBuffer | undefined }): InternalSession {
+function listScan(
+  env: SearchEnv,
+  snap: IndexSnapshot,
+  lists: GpuLists,
+  s: { qbuf: GPUBuffer; nq: number; k: number; probes: GPUBuffer; probeStride: number; nprobe: number; owned?: GPUBuffer[]; allow?: GPUBuffer | undefined },
+): InternalSession {
   return openSession(env.ctx, {
-    target: target(env, snap, lists), queries: s.qbuf, queryUnits: env.layout.queryUnits, numQueries: s.nq, k: s.k,
-    probes: s.probes, probeStride: s.probeStride, nprobe: s.nprobe, owned: s.owned ?? [], ...(s.allow ? { allow: s.allow } : {}),
+    target: target(env, snap, lists),
+    queries: s.qbuf,
+    queryUnits: env.layout.queryUnits,
+    numQueries: s.nq,
+    k: s.k,
+    probes: s.probes,
+    probeStride: s.probeStride,
+    nprobe: s.nprobe,
+    owned: s.owned ?? [],
+    ...(s.allow ? { allow: s.allow } : {}),
   });
 }
 
@@ -48,8 +61,11 @@ function allowBuffer(env: SearchEnv, allow: AllowList | undefined): GPUBuffer | 
   if (!allow) return undefined;
   const limit = env.ctx.limits.maxStorageBufferBindingSize;
   if (allow.bits.byteLength > limit) {
-    throw new WeftError('DEVICE_LIMIT', `A filtered search of index '${env.name}' keeps ids up to ${allow.bits.length * 32 - 1}, whose allow bitmap (${allow.bits.byteLength} bytes) exceeds this device's ${limit}-byte storage binding. Add vectors without explicit ids (they are numbered from 0) or filter more narrowly.`,
-      { details: { bytes: allow.bits.byteLength, limit } });
+    throw new WeftError(
+      'DEVICE_LIMIT',
+      `A filtered search of index '${env.name}' keeps ids up to ${allow.bits.length * 32 - 1}, whose allow bitmap (${allow.bits.byteLength} bytes) exceeds this device's ${limit}-byte storage binding. Add vectors without explicit ids (they are numbered from 0) or filter more narrowly.`,
+      { details: { bytes: allow.bits.byteLength, limit } },
+    );
   }
   return bufferFrom(env.ctx, `weft.${env.name}.allow`, allow.bits);
 }
@@ -72,9 +88,11 @@ interface Probing {
  * `enough`: every query found them within the `depth` ranked lists.
  */
 export function widened(allow: AllowList, lists: Uint32Array, nq: number, depth: number, nprobe: number, want: number): { ranks: number; enough: boolean } {
-  let ranks = nprobe, enough = true;
+  let ranks = nprobe,
+    enough = true;
   for (let q = 0; q < nq; q++) {
-    let held = 0, r = 0;
+    let held = 0,
+      r = 0;
     for (; r < depth && (r < nprobe || held < want); r++) held += allow.perList[lists[q * depth + r]!]!;
     ranks = Math.max(ranks, r);
     if (held < want) enough = false;
@@ -90,8 +108,14 @@ export function widened(allow: AllowList, lists: Uint32Array, nq: number, depth:
 async function rank(env: SearchEnv, snap: IndexSnapshot, qbuf: GPUBuffer, nq: number, nprobe: number, k: number, allow?: AllowList): Promise<Probing> {
   const nlist = snap.manifest.nlist;
   const init: RankInit = {
-    centroids: onGpu(snap.trained).coarse, dim: env.layout.dim, nlist, metric: env.metric,
-    queries: qbuf, queryUnits: env.layout.queryUnits, numQueries: nq, nprobe,
+    centroids: onGpu(snap.trained).coarse,
+    dim: env.layout.dim,
+    nlist,
+    metric: env.metric,
+    queries: qbuf,
+    queryUnits: env.layout.queryUnits,
+    numQueries: nq,
+    nprobe,
   };
   let probing: Probing;
   if (!allow || nprobe >= nlist) {
@@ -136,7 +160,12 @@ function guessMissing(env: SearchEnv, snap: IndexSnapshot, prepared: Float32Arra
     for (const l of lists) if (!env.cache.has(l)) guess.add(l);
   }
   if (guess.size === 0) return undefined;
-  return env.store.readLists(env.name, [...guess].sort((a, b) => a - b)).catch(() => undefined);
+  return env.store
+    .readLists(
+      env.name,
+      [...guess].sort((a, b) => a - b),
+    )
+    .catch(() => undefined);
 }
 
 /** Records of `missing`: those the guess already read, the rest read now. */
@@ -153,7 +182,15 @@ async function readWithGuess(env: SearchEnv, missing: number[], early: Promise<L
  * filtered search) only allowed vectors are results, and each query probes past nprobe until its
  * probed lists hold k of them (see rank).
  */
-export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, nprobe: number, mode: 'stream' | 'cpu', allow?: AllowList): Promise<SearchResult> {
+export async function searchBatch(
+  env: SearchEnv,
+  snap: IndexSnapshot,
+  queries: Float32Array,
+  k: number,
+  nprobe: number,
+  mode: 'stream' | 'cpu',
+  allow?: AllowList,
+): Promise<SearchResult> {
   const { ctx, cache } = env;
   const nq = queries.length / env.layout.dim;
   const prepared = prepareRows(env.metric, queries, env.layout.dim);
@@ -181,8 +218,17 @@ export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: 
       const records = await readWithGuess(env, missing, early);
       cache.noteStreamed(records);
       const cpu = cpuCandidates(ctx, `weft.${env.name}.cpuCandidates`, {
-        layout: env.layout, metric: env.metric, quantizer: snap.trained.quantizer,
-        records, probeLists: ranking.lists, probeStride: ranking.depth, queries: prepared, numQueries: nq, nprobe: ranking.nprobe, k, ...(allow ? { allow } : {}),
+        layout: env.layout,
+        metric: env.metric,
+        quantizer: snap.trained.quantizer,
+        records,
+        probeLists: ranking.lists,
+        probeStride: ranking.depth,
+        queries: prepared,
+        numQueries: nq,
+        nprobe: ranking.nprobe,
+        k,
+        ...(allow ? { allow } : {}),
       });
       arenas.push(cpu.scratch);
       scan(cpu.scratch, { probes: cpu.probes, probeStride: 1, nprobe: 1 }, [cpu.probes]);
@@ -219,8 +265,15 @@ export async function searchBatch(env: SearchEnv, snap: IndexSnapshot, queries: 
  * `exclusive` runs a step as the index's next operation; a commit since the session opened
  * ends it with CONFLICT.
  */
-export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, queries: Float32Array, k: number, probe: number,
-  exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>, allow?: AllowList): Promise<SearchSession> {
+export async function openStoredSession(
+  env: SearchEnv,
+  snap: IndexSnapshot,
+  queries: Float32Array,
+  k: number,
+  probe: number,
+  exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>,
+  allow?: AllowList,
+): Promise<SearchSession> {
   const { ctx, cache } = env;
   const nq = queries.length / env.layout.dim;
   const trained = snap.trained.retain();
@@ -282,7 +335,16 @@ export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, que
         const table = new Uint32Array(nq * width * 2);
         for (let q = 0; q < nq; q++) for (let r = 0; r < width; r++) table[(q * width + r) * 2 + 1] = ranking.lists[q * depth + r0 + r]!;
         const sliceProbes = bufferFrom(ctx, 'weft.session.sliceProbes', table);
-        const part = listScan(env, snap, scratch, { qbuf, nq, k, probes: sliceProbes, probeStride: width, nprobe: width, owned: [sliceProbes], allow: allowBuf });
+        const part = listScan(env, snap, scratch, {
+          qbuf,
+          nq,
+          k,
+          probes: sliceProbes,
+          probeStride: width,
+          nprobe: width,
+          owned: [sliceProbes],
+          allow: allowBuf,
+        });
         part.submit(width);
         partials.push(await part.read());
         part.destroy();
@@ -297,9 +359,15 @@ export async function openStoredSession(env: SearchEnv, snap: IndexSnapshot, que
   };
 
   const session: SearchSession = {
-    numQueries: nq, k, nprobe,
-    get scanned() { return main.scanned; },
-    get done() { return main.done; },
+    numQueries: nq,
+    k,
+    nprobe,
+    get scanned() {
+      return main.scanned;
+    },
+    get done() {
+      return main.done;
+    },
     step(count) {
       return exclusive(async (current) => {
         if (released) throw new WeftError('SEARCH_FINISHED', 'This search session was already read and released.');

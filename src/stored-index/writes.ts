@@ -16,7 +16,11 @@ import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
 export type WriteEnv = IndexEnv;
 
-export interface ChunkInput { docId: string; text?: string; metadata?: Record<string, unknown> }
+export interface ChunkInput {
+  docId: string;
+  text?: string;
+  metadata?: Record<string, unknown>;
+}
 
 export interface AddInput {
   ids?: ArrayLike<number>;
@@ -33,7 +37,9 @@ export function checkExistingIds(ids: unknown): number[] {
   const out = Array.from(ids as ArrayLike<unknown>);
   out.forEach((id, i) => {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= NO_ID) {
-      throw new WeftError('INVALID_ID', `Id ${String(id)} at position ${i} is not an integer in [0, ${NO_ID - 1}]; ids are the ones add() returned.`, { details: { position: i } });
+      throw new WeftError('INVALID_ID', `Id ${String(id)} at position ${i} is not an integer in [0, ${NO_ID - 1}]; ids are the ones add() returned.`, {
+        details: { position: i },
+      });
     }
   });
   return out as number[];
@@ -49,7 +55,10 @@ async function tombstones(env: WriteEnv, ids: readonly number[]): Promise<{ reco
     if (!ch) return;
     chunkIds.push(ch.id);
     let s = byList.get(ch.list);
-    if (!s) { s = new Set(); byList.set(ch.list, s); }
+    if (!s) {
+      s = new Set();
+      byList.set(ch.list, s);
+    }
     s.add(ch.id);
   });
   const records = new Map<number, ListRecord>();
@@ -64,17 +73,24 @@ async function tombstones(env: WriteEnv, ids: readonly number[]): Promise<{ reco
 }
 
 /** Adding vectors (and their chunks), replacing documents' vectors in the same commit. */
-export async function planAdd(env: WriteEnv, snap: IndexSnapshot, vectors: Float32Array, input: AddInput): Promise<{ ids: Uint32Array; changes: CommitChanges }> {
+export async function planAdd(
+  env: WriteEnv,
+  snap: IndexSnapshot,
+  vectors: Float32Array,
+  input: AddInput,
+): Promise<{ ids: Uint32Array; changes: CommitChanges }> {
   const { layout, metric, store, name } = env;
   const { manifest, trained } = snap;
   const n = checkVectors('vectors', vectors, layout.dim, { metric, storage: layout.storage });
-  if (input.chunks && input.chunks.length !== n) throw new WeftError('INVALID_OPTION', `Got ${input.chunks.length} chunks for ${n} vectors; pass one per vector.`);
+  if (input.chunks && input.chunks.length !== n)
+    throw new WeftError('INVALID_OPTION', `Got ${input.chunks.length} chunks for ${n} vectors; pass one per vector.`);
   let ids: Uint32Array;
   if (input.ids) {
     ids = checkIds(input.ids, n, () => false);
     const existing = await store.readChunks(name, Array.from(ids));
     const dup = existing.findIndex((r) => r !== undefined);
-    if (dup >= 0) throw new WeftError('DUPLICATE_ID', `Id ${ids[dup]} is already in index '${name}'. Delete it first or use another id.`, { details: { id: ids[dup] } });
+    if (dup >= 0)
+      throw new WeftError('DUPLICATE_ID', `Id ${ids[dup]} is already in index '${name}'. Delete it first or use another id.`, { details: { id: ids[dup] } });
   } else {
     if (manifest.nextId + n > NO_ID) throw new WeftError('INVALID_ID', 'Automatic ids are exhausted; pass ids explicitly.');
     ids = Uint32Array.from({ length: n }, (_, i) => manifest.nextId + i);
@@ -83,15 +99,17 @@ export async function planAdd(env: WriteEnv, snap: IndexSnapshot, vectors: Float
   const labels = await assignLists(env.ctx, prepared, trained.centroids, layout.dim, metric);
   const rows = encodeRows(prepared, layout, trained.quantizer);
   const replaced: number[] = [];
-  for (const doc of input.replaceDocuments ?? []) replaced.push(...await store.chunkIdsOfDocument(name, doc));
+  for (const doc of input.replaceDocuments ?? []) replaced.push(...(await store.chunkIdsOfDocument(name, doc)));
   const gone = await tombstones(env, replaced);
   const groups = groupByList(labels);
   const missing = [...groups.keys()].filter((l) => !gone.records.has(l)).sort((a, b) => a - b);
   for (const r of await store.readLists(name, missing)) gone.records.set(r.list, r);
-  const records = [...gone.records.values()].map((r) => {
-    const members = groups.get(r.list);
-    return members ? appendToRecord(r, rows, ids, members, layout) : r;
-  }).sort((a, b) => a.list - b.list);
+  const records = [...gone.records.values()]
+    .map((r) => {
+      const members = groups.get(r.list);
+      return members ? appendToRecord(r, rows, ids, members, layout) : r;
+    })
+    .sort((a, b) => a.list - b.list);
   const putChunks: ChunkRecord[] = Array.from(ids, (id, i) => {
     const ch = input.chunks?.[i];
     return { id, list: labels[i]!, docId: ch?.docId ?? '', text: ch?.text ?? '', ...(ch?.metadata ? { metadata: ch.metadata } : {}) };
@@ -154,7 +172,8 @@ export async function planRebuild(env: WriteEnv, seed: number): Promise<{ whole:
     whole: {
       manifest: { ...whole.manifest, count: n, tombstones: 0 },
       centroids: { centroids: trained.centroids, ...(q ? { vmin: q.vmin, scale: q.scale } : {}) },
-      lists, chunks,
+      lists,
+      chunks,
     },
   };
 }

@@ -36,8 +36,9 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   const engine = startEngineWorker(workerOptions);
   let onAbort: (() => void) | undefined;
   try {
-    const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined]
-      .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+    const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined].filter(
+      (b): b is ArrayBuffer => b instanceof ArrayBuffer,
+    );
     const opened = engine.api.openRag(engine.transfer(options, transfers), onProgress ? engine.callback(onProgress) : undefined);
     opened.catch(() => undefined); // when the abort wins, the worker is gone and its answer does not matter
     const abort = new Promise<never>((_, reject) => {
@@ -57,7 +58,9 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   const numbered = async <T>(signal: AbortSignal | undefined, what: string, run: (call: number) => Promise<T>): Promise<T> => {
     checkAborted(signal, what);
     const call = ++calls;
-    const onAbort = () => { void engine.api.abort(call); };
+    const onAbort = () => {
+      void engine.api.abort(call);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return await run(call);
@@ -69,7 +72,9 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   async function* generate(input: GenerateInput, o: GenerateOptions = {}): AsyncGenerator<RagEvent> {
     const { signal, ...rest } = o;
     const call = ++calls;
-    const onAbort = () => { void engine.api.abort(call); };
+    const onAbort = () => {
+      void engine.api.abort(call);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     let over = false;
     try {
@@ -89,8 +94,8 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
     engine,
     // Files and Blobs go to the worker as they are (structured clone shares their bytes): it reads
     // and parses every type itself (HTML without DOMParser, PDF with pdf.js in the worker).
-    ingest: (documents, o = {}) => numbered(o.signal, 'Ingest', (call) =>
-      engine.api.ingest([...documents], o.onProgress ? engine.callback(o.onProgress) : undefined, call)),
+    ingest: (documents, o = {}) =>
+      numbered(o.signal, 'Ingest', (call) => engine.api.ingest([...documents], o.onProgress ? engine.callback(o.onProgress) : undefined, call)),
     search: (query, o = {}) => {
       const { signal, ...rest } = o;
       return numbered(signal, 'The search', (call) => engine.api.search(query, rest, call));
@@ -100,7 +105,11 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
     profile: (o = {}) => numbered(o.signal, 'Profiling', (call) => engine.api.profile(call)),
     info,
     async close() {
-      try { await engine.api.unload(); } finally { engine.terminate(); }
+      try {
+        await engine.api.unload();
+      } finally {
+        engine.terminate();
+      }
     },
   };
 }

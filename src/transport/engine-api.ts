@@ -16,7 +16,10 @@ import type { OnnxDecoderRerankerOptions } from '../rerank/onnx-decoder-reranker
 import type { GenerateInput, GenerateOptions, IngestProgress, Passage, RagEvent, RagInfo, RagOptions, SearchOptions } from '../runtime/types.js';
 
 /** The reference model's files: URLs, pinned files `{ url, sha256 }` (CHECKSUM_MISMATCH on a mismatch), or bytes. */
-export interface ReferenceModelSource { model: string | PinnedFile | ArrayBuffer; tokenizer: string | PinnedFile | ArrayBuffer }
+export interface ReferenceModelSource {
+  model: string | PinnedFile | ArrayBuffer;
+  tokenizer: string | PinnedFile | ArrayBuffer;
+}
 
 /**
  * The reranker the worker creates for `rerank` (plain data): a cross-encoder (onnxruntime-web), the
@@ -46,7 +49,13 @@ export interface RagWorkerOptions {
   /** false: refuse an index that does not exist yet (UNKNOWN_INDEX). */
   create?: boolean;
   embedder: {
-    model?: string | ArrayBuffer; tokenizer?: string | object; tokenizerConfig?: string | object; modelId?: string; device?: EmbedderDevice; maxLength?: number; wasmPaths?: string;
+    model?: string | ArrayBuffer;
+    tokenizer?: string | object;
+    tokenizerConfig?: string | object;
+    modelId?: string;
+    device?: EmbedderDevice;
+    maxLength?: number;
+    wasmPaths?: string;
     /** Expected SHA-256 of each downloaded file, as in createOnnxEmbedder (mismatch: CHECKSUM_MISMATCH, nothing cached). */
     sha256?: { model?: string; tokenizer?: string; tokenizerConfig?: string };
   };
@@ -98,7 +107,10 @@ export interface EngineApi {
   closeRag(): Promise<void>;
   ping(): string;
   /** Loads a WebLLM model (prebuilt id or custom record) as the generator. */
-  loadWebLlm(options: { model: WebLlmModel; sampling?: SamplingOptions; maxTokens?: number }, onProgress?: (p: LoadProgress) => void): Promise<{ modelId: string }>;
+  loadWebLlm(
+    options: { model: WebLlmModel; sampling?: SamplingOptions; maxTokens?: number },
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<{ modelId: string }>;
   /** Loads a llama2.c checkpoint as the generator (the WebGPU reference generator). */
   loadReference(source: ReferenceModelSource, onProgress?: (p: LoadProgress) => void): Promise<{ contextLength: number }>;
   prefill(prompt: string): Promise<void>;

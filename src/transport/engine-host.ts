@@ -26,13 +26,18 @@ import { openRemoteStore } from '../storage/remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
 /** The createRag options that RagWorkerOptions passes through unchanged. */
-function runtimeOptionsOf(o: RagWorkerOptions): Pick<RagOptions, 'schedule' | 'maxSlowdown' | 'lookahead' | 'performanceModel' | 'system' | 'sampling' | 'mode' | 'fusion'> {
+function runtimeOptionsOf(
+  o: RagWorkerOptions,
+): Pick<RagOptions, 'schedule' | 'maxSlowdown' | 'lookahead' | 'performanceModel' | 'system' | 'sampling' | 'mode' | 'fusion'> {
   return {
-    ...(o.schedule !== undefined ? { schedule: o.schedule } : {}), ...(o.maxSlowdown !== undefined ? { maxSlowdown: o.maxSlowdown } : {}),
-    ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}), ...(o.performanceModel !== undefined ? { performanceModel: o.performanceModel } : {}),
+    ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
+    ...(o.maxSlowdown !== undefined ? { maxSlowdown: o.maxSlowdown } : {}),
+    ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+    ...(o.performanceModel !== undefined ? { performanceModel: o.performanceModel } : {}),
     ...(o.system !== undefined ? { system: o.system } : {}),
     ...(o.sampling !== undefined ? { sampling: o.sampling } : {}),
-    ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.fusion !== undefined ? { fusion: o.fusion } : {}),
+    ...(o.mode !== undefined ? { mode: o.mode } : {}),
+    ...(o.fusion !== undefined ? { fusion: o.fusion } : {}),
   };
 }
 
@@ -82,10 +87,17 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
     const id = call ?? --unnumbered;
     const ctl = new AbortController();
     calls.set(id, ctl);
-    return new Promise<T>((resolve) => { resolve(run(ctl.signal)); }).finally(() => { if (calls.get(id) === ctl) calls.delete(id); });
+    return new Promise<T>((resolve) => {
+      resolve(run(ctl.signal));
+    }).finally(() => {
+      if (calls.get(id) === ctl) calls.delete(id);
+    });
   };
   /** An answer is over (ended, failed or given up by its caller). */
-  const forget = (call: number) => { answers.delete(call); calls.delete(call); };
+  const forget = (call: number) => {
+    answers.delete(call);
+    calls.delete(call);
+  };
   // One GPUDevice for the worker: the reference generator, the stored index and onnxruntime-web's
   // WebGPU execution provider all run on it (created with the union of their limits and
   // features), so search slices and decode steps share one queue. Destroyed by unload().
@@ -117,7 +129,13 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
         ...(webllmEngineFactory ? { engineFactory: webllmEngineFactory } : {}),
         ...(options.sampling ? { sampling: options.sampling } : {}),
         ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
-        ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}),
+        ...(onProgress
+          ? {
+              onProgress: (p) => {
+                void onProgress(p);
+              },
+            }
+          : {}),
       });
       generator = g;
       return { modelId: g.modelId };
@@ -125,14 +143,28 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
 
     async loadReference(source, onProgress) {
       await api.unload();
-      const g = await loadLlama2c({ ...source, gpu: await sharedGpu(), ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}) });
+      const g = await loadLlama2c({
+        ...source,
+        gpu: await sharedGpu(),
+        ...(onProgress
+          ? {
+              onProgress: (p) => {
+                void onProgress(p);
+              },
+            }
+          : {}),
+      });
       generator = g;
       return { contextLength: g.contextLength };
     },
 
     async openRag(options, onProgress) {
       await api.closeRag();
-      const progress = onProgress ? (p: Parameters<typeof onProgress>[0]) => { void onProgress(p); } : undefined;
+      const progress = onProgress
+        ? (p: Parameters<typeof onProgress>[0]) => {
+            void onProgress(p);
+          }
+        : undefined;
       // Without WebGPU no generator runs: the runtime opens without one (search works on the CPU,
       // generate rejects saying why), and no model is downloaded for nothing.
       const available = await webGpuAvailable();
@@ -149,22 +181,36 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
       try {
         const e = options.embedder;
         embedder = await createOnnxEmbedder({
-          ...(e.model !== undefined ? { model: e.model } : {}), ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
-          ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}), ...(e.modelId ? { modelId: e.modelId } : {}),
-          ...(e.device ? { device: e.device } : {}), ...onnxPlacement(e.device, device), ...(e.maxLength ? { maxLength: e.maxLength } : {}), ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
-          ...(e.sha256 ? { sha256: e.sha256 } : {}), ...(progress ? { onProgress: progress } : {}),
+          ...(e.model !== undefined ? { model: e.model } : {}),
+          ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
+          ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}),
+          ...(e.modelId ? { modelId: e.modelId } : {}),
+          ...(e.device ? { device: e.device } : {}),
+          ...onnxPlacement(e.device, device),
+          ...(e.maxLength ? { maxLength: e.maxLength } : {}),
+          ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
+          ...(e.sha256 ? { sha256: e.sha256 } : {}),
+          ...(progress ? { onProgress: progress } : {}),
         });
         if (options.reranker) reranker = await createReranker(options.reranker, device, progress);
         // A published index (read-only, over HTTP) holds one index, under its own name.
         const remote = options.remote ? await openRemoteStore(options.remote.url, options.remote) : undefined;
-        store = remote ?? await openStore(options.dbName ? { dbName: options.dbName } : {});
+        store = remote ?? (await openStore(options.dbName ? { dbName: options.dbName } : {}));
         indexName = remote?.indexName ?? indexName;
         r = await createRag({
-          store, indexName, embedder, ...(generator ? { generator } : {}), gpu: device ?? 'cpu', ...(options.create === false ? { create: false } : {}),
-          ...(options.metric ? { metric: options.metric } : {}), ...(options.storage ? { storage: options.storage } : {}),
-          ...(options.nlist !== undefined ? { nlist: options.nlist } : {}), ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
+          store,
+          indexName,
+          embedder,
+          ...(generator ? { generator } : {}),
+          gpu: device ?? 'cpu',
+          ...(options.create === false ? { create: false } : {}),
+          ...(options.metric ? { metric: options.metric } : {}),
+          ...(options.storage ? { storage: options.storage } : {}),
+          ...(options.nlist !== undefined ? { nlist: options.nlist } : {}),
+          ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
           ...(options.language ? { language: options.language } : {}),
-          ...runtimeOptionsOf(options), ...(reranker ? { reranker } : {}),
+          ...runtimeOptionsOf(options),
+          ...(reranker ? { reranker } : {}),
         });
       } catch (e) {
         // Nothing half-open stays behind: the store, embedder and reranker go, the generator is unloaded.
@@ -179,7 +225,18 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
     },
 
     ingest(documents, onProgress, call) {
-      return tracked(call, (signal) => needRag().ingest(documents, { signal, ...(onProgress ? { onProgress: (p) => { void onProgress(p); } } : {}) }));
+      return tracked(call, (signal) =>
+        needRag().ingest(documents, {
+          signal,
+          ...(onProgress
+            ? {
+                onProgress: (p) => {
+                  void onProgress(p);
+                },
+              }
+            : {}),
+        }),
+      );
     },
 
     search(query, options = {}, call) {
@@ -199,7 +256,10 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
       if (!events) return undefined;
       try {
         const r = await events.next();
-        if (r.done) { forget(call); return undefined; }
+        if (r.done) {
+          forget(call);
+          return undefined;
+        }
         return r.value;
       } catch (e) {
         forget(call);
@@ -217,9 +277,13 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
       return tracked(call, (signal) => needRag().profile({ signal }));
     },
 
-    info() { return needRag().info(); },
+    info() {
+      return needRag().info();
+    },
 
-    abort(call) { calls.get(call)?.abort(); },
+    abort(call) {
+      calls.get(call)?.abort();
+    },
 
     async closeRag() {
       for (const ctl of calls.values()) ctl.abort();
@@ -234,10 +298,18 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
       rag = undefined;
     },
 
-    async prefill(prompt) { await need().prefill(prompt); },
-    async step() { return need().step(); },
-    async interrupt() { await need().interrupt(); },
-    timings() { return need().timings(); },
+    async prefill(prompt) {
+      await need().prefill(prompt);
+    },
+    async step() {
+      return need().step();
+    },
+    async interrupt() {
+      await need().interrupt();
+    },
+    timings() {
+      return need().timings();
+    },
     async unload() {
       if (rag) await api.closeRag();
       generator?.destroy();

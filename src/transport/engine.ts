@@ -61,11 +61,13 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
     if (answered) return;
     ev.preventDefault(); // reported as WORKER_FAILED to every call, not also as an uncaught error
     const where = ev instanceof ErrorEvent && ev.message ? `: ${ev.message}${ev.filename ? ` (${ev.filename}:${ev.lineno})` : ''}` : '';
-    fail(`The engine worker failed to load${where}. Its script or one of its imports could not be fetched or threw; `
-      + 'check that the app serves the engine worker its bundler built from weft-rag (see the README, "Install").');
+    fail(
+      `The engine worker failed to load${where}. Its script or one of its imports could not be fetched or threw; ` +
+        'check that the app serves the engine worker its bundler built from weft-rag (see the README, "Install").',
+    );
   });
   worker.addEventListener('messageerror', () => {
-    fail('A message from the engine worker could not be deserialized, so a call\'s answer was lost; the worker was stopped. Start a new one.');
+    fail("A message from the engine worker could not be deserialized, so a call's answer was lost; the worker was stopped. Start a new one.");
   });
 
   // The lifeline (see lifeline.ts): once the worker holds the lock,
@@ -73,12 +75,16 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   const lifeline = `weft-engine:${randomId()}`;
   worker.addEventListener('message', (ev: MessageEvent<{ weftLifelineHeld?: unknown } | null>) => {
     if (ev.data?.weftLifelineHeld !== lifeline) return;
-    void navigator.locks?.request(lifeline, () => { fail('The engine worker stopped (it was closed or crashed). Start a new one.'); });
+    void navigator.locks?.request(lifeline, () => {
+      fail('The engine worker stopped (it was closed or crashed). Start a new one.');
+    });
   });
   worker.postMessage({ weftLifeline: lifeline });
 
   timer = setTimeout(() => {
-    fail(`The engine worker did not answer within ${startTimeout} ms: its script never finished loading, or it does not run serveEngine() from 'weft-rag/worker'.`);
+    fail(
+      `The engine worker did not answer within ${startTimeout} ms: its script never finished loading, or it does not run serveEngine() from 'weft-rag/worker'.`,
+    );
   }, startTimeout);
   const ready = api.ping().then((answer) => {
     answered = true;
@@ -95,7 +101,9 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
     ready,
     callback: (fn) => Comlink.proxy(fn),
     transfer: (value, buffers) => Comlink.transfer(value, buffers),
-    terminate() { fail('The engine worker was terminated (terminate() was called). Start a new one.'); },
+    terminate() {
+      fail('The engine worker was terminated (terminate() was called). Start a new one.');
+    },
   };
 }
 
@@ -126,7 +134,10 @@ function watchedEndpoint(worker: Worker): WatchedEndpoint {
     }
   };
   const answer = (id: string, type: unknown) => {
-    if (type === 'RELEASE') { deliver({ id, type: 'RAW', value: undefined }); return; } // nothing left to release
+    if (type === 'RELEASE') {
+      deliver({ id, type: 'RAW', value: undefined });
+      return;
+    } // nothing left to release
     const [value] = Comlink.transferHandlers.get('throw')!.serialize({ value: failure });
     deliver({ id, type: 'HANDLER', name: 'throw', value });
   };
@@ -158,8 +169,12 @@ function watchedEndpoint(worker: Worker): WatchedEndpoint {
 
   return {
     endpoint,
-    get failed() { return failure !== undefined; },
-    get failure() { return failure; },
+    get failed() {
+      return failure !== undefined;
+    },
+    get failure() {
+      return failure;
+    },
     fail(error) {
       if (failure) return;
       failure = error;

@@ -7,8 +7,17 @@
 import * as Comlink from 'comlink';
 import { WeftError, type WeftErrorCode } from '../errors.js';
 
-interface SerializedThrow { isError: boolean; value: unknown }
-interface SerializedError { name: string; message: string; stack?: string | undefined; code?: WeftErrorCode | undefined; details?: Record<string, unknown> | undefined }
+interface SerializedThrow {
+  isError: boolean;
+  value: unknown;
+}
+interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string | undefined;
+  code?: WeftErrorCode | undefined;
+  details?: Record<string, unknown> | undefined;
+}
 
 /** Marks the handler installed here, so that installing again changes nothing. */
 const WEFT = Symbol.for('weft.errorTransfer');
@@ -22,7 +31,11 @@ const handlerAfter = (builtin: Handler): Handler => ({
     if (value instanceof Error) {
       const e = value as Error & { code?: WeftErrorCode; details?: Record<string, unknown> };
       let details: Record<string, unknown> | undefined;
-      try { details = e.details ? structuredClone(e.details) : undefined; } catch { details = undefined; }
+      try {
+        details = e.details ? structuredClone(e.details) : undefined;
+      } catch {
+        details = undefined;
+      }
       const out: SerializedError = { name: e.name, message: e.message, stack: e.stack, code: e.code, details };
       return [{ isError: true, value: out } satisfies SerializedThrow, []];
     }
@@ -32,7 +45,9 @@ const handlerAfter = (builtin: Handler): Handler => ({
     const { isError, value } = serialized as SerializedThrow;
     if (!isError) throw value;
     const v = value as SerializedError;
-    const err = v.code ? new WeftError(v.code, v.message, v.details ? { details: v.details } : undefined) : Object.assign(new Error(v.message), { name: v.name });
+    const err = v.code
+      ? new WeftError(v.code, v.message, v.details ? { details: v.details } : undefined)
+      : Object.assign(new Error(v.message), { name: v.name });
     if (v.stack) err.stack = v.stack;
     throw err;
   },

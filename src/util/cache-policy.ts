@@ -64,14 +64,19 @@ export function createFrequencyPolicy(halfLife = FREQUENCY_HALF_LIFE): CachePoli
       if (weight > 2 ** 32) {
         for (const [l, c] of count) {
           const scaled = c / weight;
-          if (scaled < 1e-6 && !bytes.has(l)) count.delete(l); else count.set(l, scaled);
+          if (scaled < 1e-6 && !bytes.has(l)) count.delete(l);
+          else count.set(l, scaled);
         }
         weight = 1;
       }
       for (const l of lists) count.set(l, (count.get(l) ?? 0) + weight);
     },
-    admit(list, size) { bytes.set(list, size !== undefined && size > 0 ? size : 1); },
-    forget(list) { bytes.delete(list); },
+    admit(list, size) {
+      bytes.set(list, size !== undefined && size > 0 ? size : 1);
+    },
+    forget(list) {
+      bytes.delete(list);
+    },
     victims(cached, keep) {
       return [...cached].filter((l) => !keep.has(l)).sort((a, b) => density(a) - density(b) || a - b);
     },
@@ -88,8 +93,15 @@ export function createFrequencyPolicy(halfLife = FREQUENCY_HALF_LIFE): CachePoli
  * The victims a miss of `bytes` needs, coldest first: enough that `used - freed + bytes <= capacity`.
  * Undefined when even evicting everything not in `keep` would not make room.
  */
-export function planEviction(policy: CachePolicy, cached: Iterable<number>, keep: ReadonlySet<number>,
-  sizeOf: (key: number) => number, used: number, bytes: number, capacity: number): number[] | undefined {
+export function planEviction(
+  policy: CachePolicy,
+  cached: Iterable<number>,
+  keep: ReadonlySet<number>,
+  sizeOf: (key: number) => number,
+  used: number,
+  bytes: number,
+  capacity: number,
+): number[] | undefined {
   const out: number[] = [];
   let left = used;
   if (left + bytes <= capacity) return out;
@@ -112,12 +124,21 @@ export function planEviction(policy: CachePolicy, cached: Iterable<number>, keep
  * judged at the full capacity, 0.84 at the fill level). Policies without admission control use
  * the full capacity.
  */
-export function planAdmission(policy: CachePolicy, candidate: number, cached: Iterable<number>, keep: ReadonlySet<number>,
-  sizeOf: (key: number) => number, used: number, bytes: number, capacity: number, fill = 1): number[] | undefined {
+export function planAdmission(
+  policy: CachePolicy,
+  candidate: number,
+  cached: Iterable<number>,
+  keep: ReadonlySet<number>,
+  sizeOf: (key: number) => number,
+  used: number,
+  bytes: number,
+  capacity: number,
+  fill = 1,
+): number[] | undefined {
   const resident = [...cached];
   if (!policy.shouldAdmit) return planEviction(policy, resident, keep, sizeOf, used, bytes, capacity);
-  const victims = planEviction(policy, resident, keep, sizeOf, used, bytes, capacity * fill)
-    ?? planEviction(policy, resident, keep, sizeOf, used, bytes, capacity);
+  const victims =
+    planEviction(policy, resident, keep, sizeOf, used, bytes, capacity * fill) ?? planEviction(policy, resident, keep, sizeOf, used, bytes, capacity);
   if (!victims) return undefined;
   return victims.length === 0 || policy.shouldAdmit(candidate, victims) ? victims : undefined;
 }
@@ -137,12 +158,18 @@ export function createHotnessPolicy(decay = 0.5): CachePolicy {
       for (const [l, h] of heat) heat.set(l, h * decay);
       for (const l of lists) heat.set(l, (heat.get(l) ?? 0) + HOTNESS_GAIN);
     },
-    admit(list) { if (!heat.has(list)) heat.set(list, HOTNESS_GAIN); },
-    forget() { /* history is kept: see above */ },
+    admit(list) {
+      if (!heat.has(list)) heat.set(list, HOTNESS_GAIN);
+    },
+    forget() {
+      /* history is kept: see above */
+    },
     victims(cached, keep) {
       return [...cached].filter((l) => !keep.has(l)).sort((a, b) => (heat.get(a) ?? 0) - (heat.get(b) ?? 0) || a - b);
     },
-    score(list) { return heat.get(list) ?? 0; },
+    score(list) {
+      return heat.get(list) ?? 0;
+    },
   };
 }
 
@@ -151,13 +178,22 @@ export function createLruPolicy(): CachePolicy {
   let clock = 0;
   return {
     name: 'lru',
-    touch(lists) { clock++; for (const l of lists) last.set(l, clock); },
-    admit(list) { if (!last.has(list)) last.set(list, clock); },
-    forget(list) { last.delete(list); },
+    touch(lists) {
+      clock++;
+      for (const l of lists) last.set(l, clock);
+    },
+    admit(list) {
+      if (!last.has(list)) last.set(list, clock);
+    },
+    forget(list) {
+      last.delete(list);
+    },
     victims(cached, keep) {
       return [...cached].filter((l) => !keep.has(l)).sort((a, b) => (last.get(a) ?? 0) - (last.get(b) ?? 0) || a - b);
     },
-    score(list) { return last.get(list) ?? 0; },
+    score(list) {
+      return last.get(list) ?? 0;
+    },
   };
 }
 
@@ -172,23 +208,39 @@ export function createPolicy(name: CachePolicyName, hotnessDecay?: number): Cach
  * list lookups that hit. `evictTo` is the fraction of the capacity the cache is
  * trimmed to after each request (the list cache's post-request eviction, its `fill`).
  */
-export function simulateHitRate(requests: readonly (readonly number[])[], sizes: ArrayLike<number>, capacity: number,
-  policy: CachePolicy, evictTo = 1): number {
+export function simulateHitRate(
+  requests: readonly (readonly number[])[],
+  sizes: ArrayLike<number>,
+  capacity: number,
+  policy: CachePolicy,
+  evictTo = 1,
+): number {
   const cached = new Set<number>();
   const sizeOf = (l: number) => sizes[l]!;
-  let used = 0, hits = 0, total = 0;
-  const evict = (v: number) => { cached.delete(v); used -= sizes[v]!; policy.forget(v); };
+  let used = 0,
+    hits = 0,
+    total = 0;
+  const evict = (v: number) => {
+    cached.delete(v);
+    used -= sizes[v]!;
+    policy.forget(v);
+  };
   for (const req of requests) {
     policy.touch(req);
     const keep = new Set(req);
     for (const l of req) {
       total++;
-      if (cached.has(l)) { hits++; continue; }
+      if (cached.has(l)) {
+        hits++;
+        continue;
+      }
       const size = sizes[l]!;
       const victims = planAdmission(policy, l, cached, keep, sizeOf, used, size, capacity, evictTo);
       if (!victims) continue;
       for (const v of victims) evict(v);
-      cached.add(l); used += size; policy.admit(l, size);
+      cached.add(l);
+      used += size;
+      policy.admit(l, size);
     }
     while (used > capacity * evictTo) {
       const v = policy.victims(cached, new Set())[0];
@@ -210,7 +262,8 @@ export function simulateHitRate(requests: readonly (readonly number[])[], sizes:
 export function staticHitRate(requests: readonly (readonly number[])[], sizes: ArrayLike<number>, capacity: number, phases: readonly number[] = []): number {
   const bounds = [0, ...phases, requests.length];
   const seen = new Set<number>();
-  let hits = 0, total = 0;
+  let hits = 0,
+    total = 0;
   for (let p = 0; p + 1 < bounds.length; p++) {
     const part = requests.slice(bounds[p], bounds[p + 1]);
     const uses = new Map<number, number>();
@@ -222,14 +275,25 @@ export function staticHitRate(requests: readonly (readonly number[])[], sizes: A
       const set = new Set<number>();
       let used = 0;
       for (const l of [...uses.keys()].sort((a, b) => value(b) - value(a) || a - b)) {
-        if (used + sizes[l]! <= capacity) { set.add(l); used += sizes[l]!; }
+        if (used + sizes[l]! <= capacity) {
+          set.add(l);
+          used += sizes[l]!;
+        }
       }
       const warm = new Set(seen);
       let h = 0;
-      for (const r of part) for (const l of r) { if (set.has(l) && warm.has(l)) h++; warm.add(l); }
+      for (const r of part)
+        for (const l of r) {
+          if (set.has(l) && warm.has(l)) h++;
+          warm.add(l);
+        }
       best = Math.max(best, h);
     }
-    for (const r of part) for (const l of r) { seen.add(l); total++; }
+    for (const r of part)
+      for (const l of r) {
+        seen.add(l);
+        total++;
+      }
     hits += best;
   }
   return total === 0 ? 1 : hits / total;
@@ -243,32 +307,54 @@ export function staticHitRate(requests: readonly (readonly number[])[], sizes: A
 export function beladyHitRate(requests: readonly (readonly number[])[], sizes: ArrayLike<number>, capacity: number): number {
   const flat: number[] = [];
   const reqOf: number[] = [];
-  requests.forEach((r, i) => { for (const l of r) { flat.push(l); reqOf.push(i); } });
+  requests.forEach((r, i) => {
+    for (const l of r) {
+      flat.push(l);
+      reqOf.push(i);
+    }
+  });
   // next[i]: position of the next access to flat[i]'s list after i.
   const next = new Array<number>(flat.length);
   const seen = new Map<number, number>();
-  for (let i = flat.length - 1; i >= 0; i--) { next[i] = seen.get(flat[i]!) ?? Infinity; seen.set(flat[i]!, i); }
+  for (let i = flat.length - 1; i >= 0; i--) {
+    next[i] = seen.get(flat[i]!) ?? Infinity;
+    seen.set(flat[i]!, i);
+  }
   const nextUse = new Map<number, number>();
   const cached = new Set<number>();
-  let used = 0, hits = 0;
+  let used = 0,
+    hits = 0;
   for (let i = 0; i < flat.length; i++) {
     const l = flat[i]!;
-    if (cached.has(l)) { hits++; nextUse.set(l, next[i]!); continue; }
+    if (cached.has(l)) {
+      hits++;
+      nextUse.set(l, next[i]!);
+      continue;
+    }
     const size = sizes[l]!;
     if (size > capacity) continue;
     // Bypass when this list is needed later than everything cached (optimal may refuse to cache).
     while (used + size > capacity) {
-      let victim = -1, far = -1;
+      let victim = -1,
+        far = -1;
       for (const c of cached) {
         const u = nextUse.get(c) ?? Infinity;
         // Lists of the current request stay (they are being scanned).
         if (reqOf[i] !== undefined && u !== Infinity && reqOf[u] === reqOf[i]) continue;
-        if (u > far) { far = u; victim = c; }
+        if (u > far) {
+          far = u;
+          victim = c;
+        }
       }
       if (victim < 0 || far < next[i]!) break;
-      cached.delete(victim); used -= sizes[victim]!;
+      cached.delete(victim);
+      used -= sizes[victim]!;
     }
-    if (used + size <= capacity) { cached.add(l); used += size; nextUse.set(l, next[i]!); }
+    if (used + size <= capacity) {
+      cached.add(l);
+      used += size;
+      nextUse.set(l, next[i]!);
+    }
   }
   return flat.length === 0 ? 1 : hits / flat.length;
 }

@@ -51,9 +51,11 @@ export async function sha256Hex(bytes: ArrayBuffer | Uint8Array): Promise<string
 }
 
 function mismatch(file: string, url: string, expected: string, actual: string): WeftError {
-  return new WeftError('CHECKSUM_MISMATCH',
+  return new WeftError(
+    'CHECKSUM_MISMATCH',
     `${file} from ${url} has sha256 ${actual}, not the expected ${expected}; it was not cached. The file at that URL changed or was damaged in transit: pin a fixed revision, or update the expected hash if the new file is the one you want.`,
-    { details: { url, expected, actual } });
+    { details: { url, expected, actual } },
+  );
 }
 
 export async function fetchBytes(src: string | URL | PinnedFile, file: string, opts: FetchBytesOptions = {}): Promise<ArrayBuffer> {
@@ -64,7 +66,7 @@ export async function fetchBytes(src: string | URL | PinnedFile, file: string, o
   const hit = await cache?.match(url);
   if (hit) {
     const b = await hit.arrayBuffer();
-    if (expected === undefined || await sha256Hex(b) === expected) {
+    if (expected === undefined || (await sha256Hex(b)) === expected) {
       opts.onProgress?.({ status: 'download', file, loaded: b.byteLength, total: b.byteLength });
       return b;
     }
@@ -75,7 +77,9 @@ export async function fetchBytes(src: string | URL | PinnedFile, file: string, o
     res = await fetch(url, opts.signal ? { signal: opts.signal } : {});
   } catch (e) {
     if (opts.signal?.aborted || (e as { name?: string }).name === 'AbortError') throw new WeftError('ABORTED', `Loading ${file} was aborted.`, { cause: e });
-    throw new WeftError('INVALID_MODEL', `Could not download ${file} from ${url}: ${(e as Error).message}. Check the URL, or serve the file from your app.`, { cause: e });
+    throw new WeftError('INVALID_MODEL', `Could not download ${file} from ${url}: ${(e as Error).message}. Check the URL, or serve the file from your app.`, {
+      cause: e,
+    });
   }
   if (!res.ok || !res.body) throw new WeftError('INVALID_MODEL', `Downloading ${file} from ${url} failed with HTTP ${res.status}.`);
   const total = Number(res.headers.get('content-length')) || undefined;
@@ -88,7 +92,11 @@ export async function fetchBytes(src: string | URL | PinnedFile, file: string, o
       return await reader.read();
     } catch (e) {
       if (opts.signal?.aborted || (e as { name?: string }).name === 'AbortError') throw aborted(e);
-      throw new WeftError('MODEL_UNREACHABLE', `Downloading ${file} from ${url} broke off after ${loaded} bytes: ${(e as Error).message}. Check the connection and load it again.`, { cause: e });
+      throw new WeftError(
+        'MODEL_UNREACHABLE',
+        `Downloading ${file} from ${url} broke off after ${loaded} bytes: ${(e as Error).message}. Check the connection and load it again.`,
+        { cause: e },
+      );
     }
   };
   for (;;) {
@@ -102,13 +110,21 @@ export async function fetchBytes(src: string | URL | PinnedFile, file: string, o
   if (opts.signal?.aborted) throw aborted();
   const out = new Uint8Array(loaded);
   let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
   if (!cache && expected === undefined) return out.buffer;
   // Hashed even when nothing is expected, so that the cache listing shows the hash to pin.
   const actual = await sha256Hex(out);
   if (expected !== undefined && actual !== expected) throw mismatch(file, url, expected, actual);
   if (cache) {
-    const headers = { 'content-type': 'application/octet-stream', 'content-length': String(loaded), [CACHED_SHA256_HEADER]: actual, [CACHED_AT_HEADER]: String(Date.now()) };
+    const headers = {
+      'content-type': 'application/octet-stream',
+      'content-length': String(loaded),
+      [CACHED_SHA256_HEADER]: actual,
+      [CACHED_AT_HEADER]: String(Date.now()),
+    };
     // Caching is an optimisation: a full or unavailable cache still returns the verified bytes.
     await cache.put(url, new Response(out.slice(), { headers })).catch(() => undefined);
   }

@@ -17,7 +17,10 @@ test('scan workgroup size: 32 on a CPU fallback adapter (SwiftShader here), over
 test('a failed GPU await is GPU_ERROR on a live device, DEVICE_LOST on a lost one, DESTROYED on a destroyed context', async () => {
   const ctx = await createGpuContext();
   const fail = () => Promise.reject(new DOMException('mapping failed', 'OperationError'));
-  await expect(gpuAwait(ctx, fail(), 'Reading results back')).rejects.toMatchObject({ code: 'GPU_ERROR', message: expect.stringContaining('Reading results back') });
+  await expect(gpuAwait(ctx, fail(), 'Reading results back')).rejects.toMatchObject({
+    code: 'GPU_ERROR',
+    message: expect.stringContaining('Reading results back'),
+  });
   await expect(gpuAwait(ctx, Promise.resolve(7), 'x')).resolves.toBe(7);
   const mapped = ctx.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ });
   const pending = gpuAwait(ctx, mapped.mapAsync(GPUMapMode.READ), 'Reading results back');
@@ -46,11 +49,17 @@ test('one device for every user: the default context has the union of the search
     ctx.destroy();
   }
   const tooMuch = { minLimits: { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize + 1 } };
-  await expect(createGpuContext({ needs: [GPU_NEEDS.search, tooMuch] })).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringContaining('maxComputeWorkgroupStorageSize') });
+  await expect(createGpuContext({ needs: [GPU_NEEDS.search, tooMuch] })).rejects.toMatchObject({
+    code: 'DEVICE_LIMIT',
+    message: expect.stringContaining('maxComputeWorkgroupStorageSize'),
+  });
   // A given device is checked too: one with WebGPU's default limits lacks WebLLM's 10 storage buffers per stage.
   const plain = await adapter.requestDevice();
   try {
-    await expect(createGpuContext({ device: plain, needs: [GPU_NEEDS.webllm] })).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringContaining('maxStorageBuffersPerShaderStage') });
+    await expect(createGpuContext({ device: plain, needs: [GPU_NEEDS.webllm] })).rejects.toMatchObject({
+      code: 'DEVICE_LIMIT',
+      message: expect.stringContaining('maxStorageBuffersPerShaderStage'),
+    });
     const ok = await createGpuContext({ device: plain });
     ok.destroy();
   } finally {

@@ -9,7 +9,9 @@ import { deleteStore } from '../../src/storage/idb-store.js';
 import { workerOptions } from '../support/rag-runtimes.js';
 
 const dbName = `weft-nogpu-chat-${crypto.randomUUID()}`;
-afterEach(async () => { await deleteStore(dbName); });
+afterEach(async () => {
+  await deleteStore(dbName);
+});
 
 test('no WebGPU: the element searches only, and says so', async () => {
   await page.viewport(900, 700);

@@ -15,14 +15,20 @@ import { createRagInWorker } from '../../src/transport/client.js';
 import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { cranfieldAbstracts, embeddingGraph, workerOptions } from '../support/rag-runtimes.js';
 
-const dim = 24, nlist = 10, n = 1200, nq = 10;
+const dim = 24,
+  nlist = 10,
+  n = 1200,
+  nq = 10;
 let dbName = '';
 const opened: { close(): void | Promise<void> }[] = [];
 afterEach(async () => {
   for (const x of opened.splice(0).reverse()) await x.close();
   if (dbName) await deleteStore(dbName);
 });
-const track = <T extends { close(): void | Promise<void> }>(x: T): T => { opened.push(x); return x; };
+const track = <T extends { close(): void | Promise<void> }>(x: T): T => {
+  opened.push(x);
+  return x;
+};
 
 async function fresh(): Promise<WeftStore> {
   dbName = `weft-nogpu-${crypto.randomUUID()}`;
@@ -39,8 +45,12 @@ async function exactOverProbed(store: WeftStore, name: string, queries: Float32A
   const layout = layoutFor(m.dim, m.storage);
   const c = await store.readCentroids(name);
   const sq = c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined;
-  const lists = (await store.readLists(name, Array.from({ length: m.nlist }, (_, l) => l)))
-    .map((r) => ({ ids: r.ids, vectors: decodeRows(deinterleave(r.codes, r.count, layout.units), layout, sq) }));
+  const lists = (
+    await store.readLists(
+      name,
+      Array.from({ length: m.nlist }, (_, l) => l),
+    )
+  ).map((r) => ({ ids: r.ids, vectors: decodeRows(deinterleave(r.codes, r.count, layout.units), layout, sq) }));
   const q = m.metric === 'cosine' ? normalizeRows(queries, m.dim) : queries;
   return referenceIvfSearch(c.centroids, lists, q, m.dim, m.metric, k, nprobe);
 }
@@ -49,7 +59,9 @@ function expectClose(got: SearchResult, want: SearchResult) {
   for (let i = 0; i < got.ids.length; i++) {
     if (got.ids[i] === want.ids[i]) continue;
     // A swap between near-equal distances only.
-    expect(Math.abs(got.distances[i]! - want.distances[i]!), `rank ${i % got.k} of query ${Math.floor(i / got.k)}`).toBeLessThan(1e-4 * (1 + Math.abs(want.distances[i]!)));
+    expect(Math.abs(got.distances[i]! - want.distances[i]!), `rank ${i % got.k} of query ${Math.floor(i / got.k)}`).toBeLessThan(
+      1e-4 * (1 + Math.abs(want.distances[i]!)),
+    );
   }
   let same = 0;
   for (let i = 0; i < got.ids.length; i++) if (got.ids[i] === want.ids[i]) same++;
@@ -63,7 +75,11 @@ describe('no WebGPU in this browser', () => {
     await expect(createGpuContext()).rejects.toMatchObject({ code: expect.stringMatching(/^(WEBGPU_UNAVAILABLE|NO_ADAPTER)$/) });
   });
 
-  for (const [metric, storage] of [['l2', 'f32'], ['cosine', 'f16'], ['ip', 'int8']] as const) {
+  for (const [metric, storage] of [
+    ['l2', 'f32'],
+    ['cosine', 'f16'],
+    ['ip', 'int8'],
+  ] as const) {
     test(`${metric} ${storage}: a stored index is created, added to, searched, filtered, sliced and reopened on the CPU`, async () => {
       const store = await fresh();
       const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -72,7 +88,9 @@ describe('no WebGPU in this browser', () => {
       const index = track(await createStoredIndex(vectors, { splitLists: 'oversized', store, name: 'docs', dim, nlist, metric, storage, seed, niter: 6 }));
       expect(index.backend).toBe('cpu');
       expect(index.gpu).toBeUndefined();
-      const ids = await index.add(vectors, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 5}`, text: `p${i}`, metadata: { page: i % 11 } })) });
+      const ids = await index.add(vectors, {
+        chunks: Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 5}`, text: `p${i}`, metadata: { page: i % 11 } })),
+      });
       expect(ids.length).toBe(n);
       expect(index.size).toBe(n);
 
@@ -127,7 +145,13 @@ describe('the RAG runtime without WebGPU', () => {
   test('createRag: ingest and search on the CPU, info says so, generate says answers need WebGPU', async () => {
     const store = await fresh();
     const w = await workerOptions(dbName);
-    const embedder = await createOnnxEmbedder({ ...w.embedder, model: embeddingGraph(), tokenizer: w.embedder.tokenizer as object, tokenizerConfig: w.embedder.tokenizerConfig as object, cache: false });
+    const embedder = await createOnnxEmbedder({
+      ...w.embedder,
+      model: embeddingGraph(),
+      tokenizer: w.embedder.tokenizer as object,
+      tokenizerConfig: w.embedder.tokenizerConfig as object,
+      cache: false,
+    });
     try {
       const rag = track(await createRag({ store, indexName: 'papers', embedder }));
       expect(await rag.info()).toMatchObject({ backend: 'cpu', answers: false, size: 0 });
@@ -141,7 +165,11 @@ describe('the RAG runtime without WebGPU', () => {
       expect(odd.every((p) => p.metadata?.odd === true)).toBe(true);
       expect(await rag.info()).toMatchObject({ backend: 'cpu', answers: false, size: r.chunks });
       const answer = rag.generate('What is the pressure on a wing?');
-      await expect(answer.next()).rejects.toMatchObject({ name: 'WeftError', code: 'WEBGPU_UNAVAILABLE', message: expect.stringMatching(/Answers need WebGPU.*search work/) });
+      await expect(answer.next()).rejects.toMatchObject({
+        name: 'WeftError',
+        code: 'WEBGPU_UNAVAILABLE',
+        message: expect.stringMatching(/Answers need WebGPU.*search work/),
+      });
     } finally {
       for (const x of opened.splice(0).reverse()) await x.close();
       await embedder.destroy();

@@ -7,7 +7,9 @@ import '../../demo/demo.css';
 import { createTimeline, tickLabel, tickStep } from '../../demo/timeline.js';
 import type { TraceStage } from '../../src/entries/client.js';
 
-afterEach(() => { document.body.replaceChildren(); });
+afterEach(() => {
+  document.body.replaceChildren();
+});
 
 /** A timeline whose questions span `spanMs`, drawn `width` px wide; returns the axis labels' boxes and texts. */
 async function draw(spanMs: number, width: number) {
@@ -24,12 +26,12 @@ async function draw(spanMs: number, width: number) {
   const at = Date.now() - spanMs;
   for (const id of [1, 2, 3]) {
     t.addRequest(id, `Q${id}: question ${id}`);
-    const from = at + (id - 1) * spanMs / 6;
+    const from = at + ((id - 1) * spanMs) / 6;
     const stage = (kind: TraceStage['kind'], start: number, end: number): TraceStage => ({ kind, start, end, at: from + start });
     t.addStage(id, stage('embed', 0, spanMs / 50));
     t.addStage(id, stage('search', spanMs / 50, spanMs / 20));
     t.addStage(id, stage('prefill', spanMs / 20, spanMs / 10));
-    t.addStage(id, stage('decode', spanMs / 10, spanMs - (id - 1) * spanMs / 6));
+    t.addStage(id, stage('decode', spanMs / 10, spanMs - ((id - 1) * spanMs) / 6));
     t.finish(id);
   }
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
@@ -39,7 +41,14 @@ async function draw(spanMs: number, width: number) {
 
 test('axis labels never overlap, from milliseconds to many minutes', async () => {
   await page.viewport(900, 600); // the test frame is narrower than the widths drawn
-  for (const [span, width] of [[800, 720], [9_000, 720], [3 * 60_000, 720], [12 * 60_000, 720], [47 * 60_000, 720], [12 * 60_000, 480]] as const) {
+  for (const [span, width] of [
+    [800, 720],
+    [9_000, 720],
+    [3 * 60_000, 720],
+    [12 * 60_000, 720],
+    [47 * 60_000, 720],
+    [12 * 60_000, 480],
+  ] as const) {
     const { labels, wrap } = await draw(span, width);
     expect(labels.length, `${span} ms`).toBeGreaterThan(1);
     expect(labels.length, `${span} ms`).toBeLessThanOrEqual(7);

@@ -4,7 +4,7 @@ import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { freshSeed } from './harness.js';
 
 describe('device handling', () => {
-  test('requests the adapter\'s real limits, not the defaults', async () => {
+  test("requests the adapter's real limits, not the defaults", async () => {
     const adapter = (await navigator.gpu.requestAdapter())!;
     const ctx = await createGpuContext();
     try {

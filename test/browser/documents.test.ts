@@ -14,7 +14,7 @@ test('HTML: headings become the path, scripts and navigation are dropped, blocks
     <nav>Home | About</nav><h1>Weft</h1><p>On-device RAG.</p><script>alert(1)</script>
     <h2>Search</h2><p>IVF lists are scanned on the GPU.</p><ul><li>fast</li><li>private</li></ul>
     <h2>Storage</h2><p>IndexedDB keeps the index.<br>It survives reloads.</p></body></html>`;
-  expect((await parseSections(html, 'html'))).toEqual([
+  expect(await parseSections(html, 'html')).toEqual([
     { headings: ['Weft'], text: 'On-device RAG.' },
     { headings: ['Weft', 'Search'], text: 'IVF lists are scanned on the GPU.\n- fast\n- private' },
     { headings: ['Weft', 'Storage'], text: 'IndexedDB keeps the index.\nIt survives reloads.' },
@@ -27,7 +27,7 @@ test('HTML: headings become the path, scripts and navigation are dropped, blocks
   ]);
 });
 
-test('PDF: text by page, lines kept, the page number in every chunk\'s metadata', async () => {
+test("PDF: text by page, lines kept, the page number in every chunk's metadata", async () => {
   const pages = [
     ['Page one (intro): shield volcanoes.', 'Basalt lava flows are fluid.'],
     ['Page two covers stratovolcanoes.'],
@@ -41,17 +41,29 @@ test('PDF: text by page, lines kept, the page number in every chunk\'s metadata'
   const chunks = chunkSections(doc, sections, { countTokens: words, maxTokens: 64 });
   expect(chunks.map((c) => c.metadata.page)).toEqual([1, 2, 3]);
   // A signal stops a long PDF between pages.
-  await expect(parseDocument(doc, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED', message: expect.stringContaining("'volcanoes.pdf'") });
+  await expect(parseDocument(doc, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+    code: 'ABORTED',
+    message: expect.stringContaining("'volcanoes.pdf'"),
+  });
   // The same in one call, from bytes given as a DocumentInput.
-  const again = await chunkDocument({ id: 'v.pdf', type: 'pdf', bytes: makePdf(pages).buffer, metadata: { shelf: 'geo' } }, { countTokens: words, maxTokens: 64 });
+  const again = await chunkDocument(
+    { id: 'v.pdf', type: 'pdf', bytes: makePdf(pages).buffer, metadata: { shelf: 'geo' } },
+    { countTokens: words, maxTokens: 64 },
+  );
   expect(again.map((c) => [c.docId, c.metadata])).toEqual([1, 2, 3].map((page) => ['v.pdf', { shelf: 'geo', page }]));
 });
 
 test('PDF: a damaged one and an encrypted one are UNPARSABLE_DOCUMENT naming the file and saying what to do', async () => {
   const broken = await readDocument(new File([makeBrokenPdf()], 'broken.pdf'));
-  await expect(parseDocument(broken)).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT', message: expect.stringMatching(/'broken\.pdf'.*damaged or not a PDF.*save or export it again/) });
+  await expect(parseDocument(broken)).rejects.toMatchObject({
+    code: 'UNPARSABLE_DOCUMENT',
+    message: expect.stringMatching(/'broken\.pdf'.*damaged or not a PDF.*save or export it again/),
+  });
   const locked = await readDocument(new File([makePdf([['Secret.']], { encrypted: true })], 'locked.pdf'));
-  await expect(parseDocument(locked)).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT', message: expect.stringMatching(/'locked\.pdf'.*encrypted with a password.*unprotected copy/) });
+  await expect(parseDocument(locked)).rejects.toMatchObject({
+    code: 'UNPARSABLE_DOCUMENT',
+    message: expect.stringMatching(/'locked\.pdf'.*encrypted with a password.*unprotected copy/),
+  });
   // A PDF of pages without text (a scan) says so.
   const blank = await readDocument(new File([makePdf([[], []])], 'scan.pdf'));
   await expect(parseDocument(blank)).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT', message: expect.stringMatching(/'scan\.pdf'.*no text layer.*OCR/) });
@@ -65,7 +77,14 @@ test('PDF: the outline (bookmarks) gives the heading path, from the line that re
     ['Calderas', 'A caldera forms when the chamber empties.'],
   ];
   const outline = [
-    { title: 'Volcano types', page: 2, children: [{ title: 'Shield volcanoes', page: 2 }, { title: 'Stratovolcanoes', page: 2 }] },
+    {
+      title: 'Volcano types',
+      page: 2,
+      children: [
+        { title: 'Shield volcanoes', page: 2 },
+        { title: 'Stratovolcanoes', page: 2 },
+      ],
+    },
     { title: 'Calderas', page: 4 },
   ];
   const doc = await readDocument(new File([makePdf(pages, { outline })], 'guide.pdf'));

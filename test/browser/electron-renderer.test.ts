@@ -17,7 +17,11 @@ import { fromShell } from '../../demo/files.js';
 import { gpuTest } from './harness.js';
 import demoHtml from '../../demo/index.html?raw';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 const assets = inject('sharedAssets');
 
 /** A folder of notes as the shell's walk returns it: relative paths, three formats, a subfolder. */
@@ -35,12 +39,27 @@ async function tinyEmbedder(dim = 32): Promise<Embedder> {
   const rng = createRng(5);
   const V = 30522;
   const json = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-  const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * dim }, () => rng.normal()), Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3), new Float32Array(dim), V, dim);
-  return createOnnxEmbedder({ model, tokenizer: await json('tokenizer.json'), tokenizerConfig: await json('tokenizer_config.json'), device: 'wasm', wasmPaths: '/node_modules/onnxruntime-web/dist/', maxLength: 64, cache: false, modelId: 'tiny-test-graph' });
+  const model = buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * dim }, () => rng.normal()),
+    Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3),
+    new Float32Array(dim),
+    V,
+    dim,
+  );
+  return createOnnxEmbedder({
+    model,
+    tokenizer: await json('tokenizer.json'),
+    tokenizerConfig: await json('tokenizer_config.json'),
+    device: 'wasm',
+    wasmPaths: '/node_modules/onnxruntime-web/dist/',
+    maxLength: 64,
+    cache: false,
+    modelId: 'tiny-test-graph',
+  });
 }
 
 describe('the Electron renderer through window.weftShell', () => {
-  test('shellBridge() is the preload\'s object inside the shell and undefined outside it; answers are copies, a cancel is undefined, a failure rejects with its message', async () => {
+  test("shellBridge() is the preload's object inside the shell and undefined outside it; answers are copies, a cancel is undefined, a failure rejects with its message", async () => {
     expect(shellBridge()).toBeUndefined();
     const shell = installTestShell(globalThis, notes);
     const bridge = shellBridge()!;
@@ -48,7 +67,8 @@ describe('the Electron renderer through window.weftShell', () => {
     expect(bridge.platform).toBe('electron');
     expect(Object.isFrozen(bridge)).toBe(true);
 
-    const a = await bridge.openFolder(), b = await bridge.openFolder();
+    const a = await bridge.openFolder(),
+      b = await bridge.openFolder();
     expect(shell.calls).toBe(2);
     expect(a!.folder).toBe('field-notes');
     expect(a!.files.map((f) => [f.path, f.type])).toEqual(notes.files.map((f) => [f.path, f.type]));
@@ -70,49 +90,52 @@ describe('the Electron renderer through window.weftShell', () => {
     expect(shellBridge()).toBeUndefined();
   });
 
-  gpuTest('a folder opened through the bridge is ingested into this page\'s IndexedDB, kept across a reopen, and answered from with citations to its documents', async (ctx) => {
-    installTestShell(globalThis, notes);
-    const opened = await shellBridge()!.openFolder();
-    // The demo's own conversion (demo/files.ts): Files named by their path in the folder.
-    const { files, skipped } = fromShell(opened!.files);
-    expect(skipped).toEqual([]);
-    expect(files.map((f) => [f.name, f.type])).toEqual(notes.files.map((f) => [f.path, f.type]));
+  gpuTest(
+    "a folder opened through the bridge is ingested into this page's IndexedDB, kept across a reopen, and answered from with citations to its documents",
+    async (ctx) => {
+      installTestShell(globalThis, notes);
+      const opened = await shellBridge()!.openFolder();
+      // The demo's own conversion (demo/files.ts): Files named by their path in the folder.
+      const { files, skipped } = fromShell(opened!.files);
+      expect(skipped).toEqual([]);
+      expect(files.map((f) => [f.name, f.type])).toEqual(notes.files.map((f) => [f.path, f.type]));
 
-    const dbName = `weft-electron-${crypto.randomUUID()}`;
-    const store = await openStore({ dbName });
-    const embedder = await tinyEmbedder();
-    const reference = await loadLlama2c({ gpu: ctx, model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` });
-    try {
-      const rag = await createRag({ store, indexName: opened!.folder, embedder, generator: reference, gpu: ctx });
-      const ingested = await rag.ingest(files);
-      expect(ingested.documents).toBe(paths.length);
-      expect(ingested.chunks).toBeGreaterThanOrEqual(paths.length);
-      const nprobe = rag.index!.nlist;
-      const hits = await rag.search('Why does bread dough rise with yeast?', { k: 2, nprobe });
-      expect(hits[0]!.docId).toBe('kitchen/bread.html');
-      expect(hits[0]!.text).toContain('yeast ferments the sugars');
-      expect(hits[0]!.text).not.toContain('<p>'); // HTML was read as HTML, not as text
-      await rag.close();
+      const dbName = `weft-electron-${crypto.randomUUID()}`;
+      const store = await openStore({ dbName });
+      const embedder = await tinyEmbedder();
+      const reference = await loadLlama2c({ gpu: ctx, model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` });
+      try {
+        const rag = await createRag({ store, indexName: opened!.folder, embedder, generator: reference, gpu: ctx });
+        const ingested = await rag.ingest(files);
+        expect(ingested.documents).toBe(paths.length);
+        expect(ingested.chunks).toBeGreaterThanOrEqual(paths.length);
+        const nprobe = rag.index!.nlist;
+        const hits = await rag.search('Why does bread dough rise with yeast?', { k: 2, nprobe });
+        expect(hits[0]!.docId).toBe('kitchen/bread.html');
+        expect(hits[0]!.text).toContain('yeast ferments the sugars');
+        expect(hits[0]!.text).not.toContain('<p>'); // HTML was read as HTML, not as text
+        await rag.close();
 
-      // The index lives in IndexedDB: a new runtime (a reload, a restart of the shell) finds it.
-      const again = await createRag({ store, indexName: 'field-notes', embedder, generator: reference, gpu: ctx });
-      expect((await again.info()).size).toBe(ingested.chunks);
-      const events: RagEvent[] = [];
-      for await (const e of again.generate('How do owls find mice at night?', { k: 2, nprobe, maxTokens: 8 })) events.push(e);
-      const done = events.at(-1) as Extract<RagEvent, { type: 'done' }>;
-      expect(done.type).toBe('done');
-      expect(done.answer.length).toBeGreaterThan(0);
-      expect(done.passages.map((p) => p.citation)).toEqual([1, 2]);
-      expect(done.passages[0]!.docId).toBe('animals/owls.md');
-      expect(done.passages.every((p) => paths.includes(p.docId))).toBe(true);
-      await again.close();
-    } finally {
-      reference.destroy();
-      await embedder.destroy();
-      store.close();
-      await deleteStore(dbName);
-    }
-  });
+        // The index lives in IndexedDB: a new runtime (a reload, a restart of the shell) finds it.
+        const again = await createRag({ store, indexName: 'field-notes', embedder, generator: reference, gpu: ctx });
+        expect((await again.info()).size).toBe(ingested.chunks);
+        const events: RagEvent[] = [];
+        for await (const e of again.generate('How do owls find mice at night?', { k: 2, nprobe, maxTokens: 8 })) events.push(e);
+        const done = events.at(-1) as Extract<RagEvent, { type: 'done' }>;
+        expect(done.type).toBe('done');
+        expect(done.answer.length).toBeGreaterThan(0);
+        expect(done.passages.map((p) => p.citation)).toEqual([1, 2]);
+        expect(done.passages[0]!.docId).toBe('animals/owls.md');
+        expect(done.passages.every((p) => paths.includes(p.docId))).toBe(true);
+        await again.close();
+      } finally {
+        reference.destroy();
+        await embedder.destroy();
+        store.close();
+        await deleteStore(dbName);
+      }
+    },
+  );
 
   test('the demo shows "Open folder…" only inside the shell; a click asks the shell once, a cancel does nothing, a failure is shown', async () => {
     const plain = await mountDemo(undefined);
@@ -122,7 +145,8 @@ describe('the Electron renderer through window.weftShell', () => {
     plain.frame.remove();
 
     const inShell = await mountDemo((w) => installTestShell(w, 'cancel'));
-    const doc = inShell.doc, shell = inShell.shell!;
+    const doc = inShell.doc,
+      shell = inShell.shell!;
     await expect.poll(() => doc.querySelector('#model')!.childElementCount, { timeout: 20_000 }).toBeGreaterThan(0);
     const button = doc.querySelector<HTMLButtonElement>('#open-folder')!;
     expect(button.checkVisibility()).toBe(true);
@@ -145,7 +169,8 @@ describe('the Electron renderer through window.weftShell', () => {
     shell.next(notes);
     button.click();
     expect(shell.calls).toBe(3);
-    await expect.poll(() => doc.querySelector<HTMLElement>('#ingest-status')!.textContent, { timeout: 20_000 })
+    await expect
+      .poll(() => doc.querySelector<HTMLElement>('#ingest-status')!.textContent, { timeout: 20_000 })
       .toMatch(new RegExp(`^(${paths.length} documents will be added|Added ${paths.length} documents)`));
     expect(doc.querySelector<HTMLElement>('#ingest')!.checkVisibility()).toBe(true);
     inShell.frame.remove();
@@ -164,9 +189,10 @@ async function mountDemo<S>(install: ((w: typeof globalThis) => S) | undefined):
   const base = new URL(['..', '..', 'demo', ''].join('/'), import.meta.url).href;
   let shell: S | undefined;
   const hook = `__weftInstall${crypto.randomUUID().replaceAll('-', '')}`;
-  (globalThis as Record<string, unknown>)[hook] = (w: typeof globalThis) => { shell = install?.(w); };
-  const html = demoHtml
-    .replace('<head>', `<head><base href="${base}"><script>${VITEST_SHIM}parent.${hook}(window)</script>`);
+  (globalThis as Record<string, unknown>)[hook] = (w: typeof globalThis) => {
+    shell = install?.(w);
+  };
+  const html = demoHtml.replace('<head>', `<head><base href="${base}"><script>${VITEST_SHIM}parent.${hook}(window)</script>`);
   const frame = document.createElement('iframe');
   frame.style.width = '1280px';
   frame.style.height = '900px';

@@ -7,12 +7,17 @@ import { createGpuContext } from '../../src/gpu/context.js';
 import { sha256Hex } from '../../src/util/fetch-bytes.js';
 import { createRng } from '../../src/random.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 
 const tokDir = `${inject('sharedAssets')}/minilm-tokenizer`;
 const getJson = async (f: string) => (await fetch(`${tokDir}/${f}`)).json() as Promise<object>;
 const WASM = '/node_modules/onnxruntime-web/dist/';
-const V = 30522, D = 24;
+const V = 30522,
+  D = 24;
 
 function buildModel(E: Float32Array, W: Float32Array, b: Float32Array, outputName = 'last_hidden_state'): ArrayBuffer {
   return buildTinyEmbeddingGraph(E, W, b, V, D, outputName);
@@ -40,10 +45,24 @@ describe('onnxruntime-web embedder', () => {
 
   for (const device of ['wasm', 'webgpu'] as const) {
     test(`pooled vectors equal a CPU computation of the same graph (${device})`, async () => {
-      const emb = await createOnnxEmbedder({ model, tokenizer: await getJson('tokenizer.json'), tokenizerConfig: await getJson('tokenizer_config.json'), device, wasmPaths: WASM, batchSize: 3, cache: false });
+      const emb = await createOnnxEmbedder({
+        model,
+        tokenizer: await getJson('tokenizer.json'),
+        tokenizerConfig: await getJson('tokenizer_config.json'),
+        device,
+        wasmPaths: WASM,
+        batchSize: 3,
+        cache: false,
+      });
       try {
         expect(emb.tokenize('hello world')).toEqual([101, 7592, 2088, 102]);
-        const texts = ['hello world', 'The quick brown fox jumps over the lazy dog.', 'WebGPU runs vector search', 'a', 'Retrieval-augmented generation, on device.'];
+        const texts = [
+          'hello world',
+          'The quick brown fox jumps over the lazy dog.',
+          'WebGPU runs vector search',
+          'a',
+          'Retrieval-augmented generation, on device.',
+        ];
         const got = await emb.embed(texts);
         expect(emb.dim).toBe(D);
         expect(got.length).toBe(texts.length * D);
@@ -57,8 +76,9 @@ describe('onnxruntime-web embedder', () => {
     });
   }
 
-  test('on a shared GPU (a GpuContext or a GPUDevice) the vectors equal the CPU computation and those on onnxruntime\'s own device; the device stays its owner\'s', async () => {
-    const tokenizer = await getJson('tokenizer.json'), tokenizerConfig = await getJson('tokenizer_config.json');
+  test("on a shared GPU (a GpuContext or a GPUDevice) the vectors equal the CPU computation and those on onnxruntime's own device; the device stays its owner's", async () => {
+    const tokenizer = await getJson('tokenizer.json'),
+      tokenizerConfig = await getJson('tokenizer_config.json');
     const base = { model, tokenizer, tokenizerConfig, wasmPaths: WASM, batchSize: 3, cache: false };
     const ctx = await createGpuContext();
     const other = await createGpuContext();
@@ -70,7 +90,13 @@ describe('onnxruntime-web embedder', () => {
       expect(onCtx.gpuDevice).toBe(ctx.device);
       expect(onDevice.gpuDevice).toBe(other.device);
       expect(own.gpuDevice).toBeUndefined();
-      const texts = ['hello world', 'The quick brown fox jumps over the lazy dog.', 'WebGPU runs vector search', 'a', 'Retrieval-augmented generation, on device.'];
+      const texts = [
+        'hello world',
+        'The quick brown fox jumps over the lazy dog.',
+        'WebGPU runs vector search',
+        'a',
+        'Retrieval-augmented generation, on device.',
+      ];
       const [mine, shared, given] = await Promise.all([own.embed(texts), onCtx.embed(texts), onDevice.embed(texts)]);
       for (const got of [mine, shared, given]) {
         texts.forEach((t, i) => {
@@ -95,12 +121,16 @@ describe('onnxruntime-web embedder', () => {
     }
   });
 
-  test('a lost shared device makes embed() DEVICE_LOST; gpu with device \'wasm\' is INVALID_OPTION', async () => {
-    const tokenizer = await getJson('tokenizer.json'), tokenizerConfig = await getJson('tokenizer_config.json');
+  test("a lost shared device makes embed() DEVICE_LOST; gpu with device 'wasm' is INVALID_OPTION", async () => {
+    const tokenizer = await getJson('tokenizer.json'),
+      tokenizerConfig = await getJson('tokenizer_config.json');
     const base = { model, tokenizer, tokenizerConfig, wasmPaths: WASM, cache: false };
     const ctx = await createGpuContext();
     try {
-      await expect(createOnnxEmbedder({ ...base, device: 'wasm', gpu: ctx })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('webgpu') });
+      await expect(createOnnxEmbedder({ ...base, device: 'wasm', gpu: ctx })).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: expect.stringContaining('webgpu'),
+      });
       const emb = await createOnnxEmbedder({ ...base, gpu: ctx });
       expect((await emb.embed(['hello'])).length).toBe(D);
       ctx.device.destroy();
@@ -114,24 +144,39 @@ describe('onnxruntime-web embedder', () => {
 
   test('downloads are checked against sha256: the default model is pinned to a revision with a hash per file; a wrong hash is CHECKSUM_MISMATCH', async () => {
     expect(DEFAULT_EMBEDDING_REVISION).toMatch(/^[0-9a-f]{40}$/);
-    for (const [file, name] of [['model', 'onnx/model_quantized.onnx'], ['tokenizer', 'tokenizer.json'], ['tokenizerConfig', 'tokenizer_config.json']] as const) {
+    for (const [file, name] of [
+      ['model', 'onnx/model_quantized.onnx'],
+      ['tokenizer', 'tokenizer.json'],
+      ['tokenizerConfig', 'tokenizer_config.json'],
+    ] as const) {
       expect(DEFAULT_EMBEDDING_MODEL[file]).toBe(`https://huggingface.co/Xenova/all-MiniLM-L6-v2/resolve/${DEFAULT_EMBEDDING_REVISION}/${name}`);
       expect(DEFAULT_EMBEDDING_MODEL.sha256[file]).toMatch(/^[0-9a-f]{64}$/);
     }
     // The pinned tokenizer hash is that of the real file (the shared copy of the same revision's tokenizer.json).
     expect(DEFAULT_EMBEDDING_MODEL.sha256.tokenizer).toBe(await sha256Hex(await (await fetch(`${tokDir}/tokenizer.json`)).arrayBuffer()));
-    const url = `${tokDir}/tokenizer.json`, config = `${tokDir}/tokenizer_config.json`;
+    const url = `${tokDir}/tokenizer.json`,
+      config = `${tokDir}/tokenizer_config.json`;
     const right = await sha256Hex(await (await fetch(url)).arrayBuffer());
     const wrong = right.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-    const emb = await createOnnxEmbedder({ model, tokenizer: url, tokenizerConfig: config, sha256: { tokenizer: right }, device: 'wasm', wasmPaths: WASM, cache: false });
+    const emb = await createOnnxEmbedder({
+      model,
+      tokenizer: url,
+      tokenizerConfig: config,
+      sha256: { tokenizer: right },
+      device: 'wasm',
+      wasmPaths: WASM,
+      cache: false,
+    });
     expect(emb.tokenize('hello world')).toEqual([101, 7592, 2088, 102]);
     await emb.destroy();
-    await expect(createOnnxEmbedder({ model, tokenizer: url, tokenizerConfig: config, sha256: { tokenizer: wrong }, device: 'wasm', wasmPaths: WASM, cache: false }))
-      .rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH', details: { expected: wrong, actual: right } });
+    await expect(
+      createOnnxEmbedder({ model, tokenizer: url, tokenizerConfig: config, sha256: { tokenizer: wrong }, device: 'wasm', wasmPaths: WASM, cache: false }),
+    ).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH', details: { expected: wrong, actual: right } });
   });
 
   test('truncation to the maximum length, and clear errors for bad input and mismatched models', async () => {
-    const tokenizer = await getJson('tokenizer.json'), tokenizerConfig = await getJson('tokenizer_config.json');
+    const tokenizer = await getJson('tokenizer.json'),
+      tokenizerConfig = await getJson('tokenizer_config.json');
     const emb = await createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, maxLength: 8, cache: false });
     const long = 'one two three four five six seven eight nine ten eleven';
     expect(emb.tokenize(long).length).toBe(8);
@@ -140,24 +185,44 @@ describe('onnxruntime-web embedder', () => {
     await expect(emb.embed([])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await expect(emb.embed(['fine', '   '])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await emb.destroy();
-    const strict = await createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, maxLength: 8, truncate: false, cache: false });
+    const strict = await createOnnxEmbedder({
+      model,
+      tokenizer,
+      tokenizerConfig,
+      device: 'wasm',
+      wasmPaths: WASM,
+      maxLength: 8,
+      truncate: false,
+      cache: false,
+    });
     await expect(strict.embed([long])).rejects.toMatchObject({ code: 'INPUT_TOO_LONG' });
     await strict.destroy();
     const mismatch = await createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, expectedDim: 384, cache: false });
     await expect(mismatch.embed(['hello'])).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
     await mismatch.destroy();
-    await expect(createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'cuda' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('webgpu, wasm') });
-    await expect(createOnnxEmbedder({ model: buildModel(E, W, b, 'embeddings'), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false })).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('embeddings') });
-    await expect(createOnnxEmbedder({ model: new Uint8Array([1, 2, 3]).buffer, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+    await expect(createOnnxEmbedder({ model, tokenizer, tokenizerConfig, device: 'cuda' as never })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('webgpu, wasm'),
+    });
+    await expect(
+      createOnnxEmbedder({ model: buildModel(E, W, b, 'embeddings'), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false }),
+    ).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('embeddings') });
+    await expect(
+      createOnnxEmbedder({ model: new Uint8Array([1, 2, 3]).buffer, tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false }),
+    ).rejects.toMatchObject({ code: 'INVALID_MODEL' });
   });
 
-  test('a tokenizer.json whose pattern backtracks catastrophically is refused at load with INVALID_MODEL; MiniLM\'s loads', async () => {
-    const tokenizer = await getJson('tokenizer.json'), tokenizerConfig = await getJson('tokenizer_config.json');
+  test("a tokenizer.json whose pattern backtracks catastrophically is refused at load with INVALID_MODEL; MiniLM's loads", async () => {
+    const tokenizer = await getJson('tokenizer.json'),
+      tokenizerConfig = await getJson('tokenizer_config.json');
     const load = (tok: object) => createOnnxEmbedder({ model, tokenizer: tok, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false });
     const evil = [
       // Exponential on a run of a's followed by anything else: embedding 'aaaa…ab' would never return.
       { type: 'Split', pattern: { Regex: '(a|aa)+$' }, behavior: 'Isolated', invert: false },
-      { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'Split', pattern: { Regex: '(\\w+\\s?)*!' }, behavior: 'Isolated', invert: false }] },
+      {
+        type: 'Sequence',
+        pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'Split', pattern: { Regex: '(\\w+\\s?)*!' }, behavior: 'Isolated', invert: false }],
+      },
       // No repeated group, so only the timed probes catch it: polynomial of degree 8 on a run of spaces.
       { type: 'Split', pattern: { Regex: '\\s*\\s*\\s*\\s*\\s*\\s*\\s*\\s*x' }, behavior: 'Isolated', invert: false },
     ];

@@ -24,8 +24,10 @@ describe('bad input gets a stable code and changes nothing', () => {
     const { index, queries } = await trainedIndex(ctx);
     try {
       const before = await snapshot(index, queries);
-      const nan = gaussianMixture(3, dim, { seed: 2 }); nan[17] = NaN;
-      const inf = gaussianMixture(3, dim, { seed: 3 }); inf[5] = -Infinity;
+      const nan = gaussianMixture(3, dim, { seed: 2 });
+      nan[17] = NaN;
+      const inf = gaussianMixture(3, dim, { seed: 3 });
+      inf[5] = -Infinity;
       const cases: [string, () => Promise<unknown>, string][] = [
         ['add: wrong dimension', () => index.add(new Float32Array(dim + 1).fill(1)), 'DIMENSION_MISMATCH'],
         ['add: empty', () => index.add(new Float32Array(0)), 'DIMENSION_MISMATCH'],
@@ -48,7 +50,10 @@ describe('bad input gets a stable code and changes nothing', () => {
         ['session: nprobe > nlist', () => index.searchSession(queries, { nprobe: 99 }), 'NPROBE_OUT_OF_RANGE'],
       ];
       for (const [what, call, code] of cases) {
-        const err = await call().then(() => undefined, (e: unknown) => e);
+        const err = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err, what).toMatchObject({ name: 'WeftError', code });
         expect((err as Error).message.length, `${what}: message says what to do`).toBeGreaterThan(30);
       }
@@ -82,10 +87,12 @@ describe('bad input gets a stable code and changes nothing', () => {
 
   gpuTest('invalid options are rejected with the list of valid values', async (ctx) => {
     await expect(createIvfIndex({ gpu: ctx, dim, nlist: 4, metric: 'hamming' as never })).rejects.toMatchObject({
-      code: 'INVALID_OPTION', message: expect.stringContaining('l2, ip, cosine'),
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('l2, ip, cosine'),
     });
     await expect(createIvfIndex({ gpu: ctx, dim, nlist: 4, storage: 'int4' as never })).rejects.toMatchObject({
-      code: 'INVALID_OPTION', message: expect.stringContaining('f32, f16, int8'),
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('f32, f16, int8'),
     });
     await expect(createIvfIndex({ gpu: ctx, dim: 0, nlist: 4 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     await expect(createIvfIndex({ gpu: ctx, dim, nlist: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
@@ -124,7 +131,10 @@ describe('device limits that cannot be met', () => {
     const flat = await createFlatIndex({ gpu: ctx, dim: 8 });
     try {
       await flat.add(gaussianMixture(1100, 8, { seed: freshSeed() }));
-      await expect(flat.search(gaussianMixture(1, 8, { seed: 1 }), { k: 1024 })).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringContaining('512') });
+      await expect(flat.search(gaussianMixture(1, 8, { seed: 1 }), { k: 1024 })).rejects.toMatchObject({
+        code: 'DEVICE_LIMIT',
+        message: expect.stringContaining('512'),
+      });
       const ok = await flat.search(gaussianMixture(1, 8, { seed: 1 }), { k: 512 });
       expect(ok.ids.length).toBe(512);
     } finally {

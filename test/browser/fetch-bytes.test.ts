@@ -6,7 +6,11 @@ import { fetchBytes, MODEL_CACHE_NAME, sha256Hex } from '../../src/util/fetch-by
 import { deleteCachedModel } from '../../src/models/cache.js';
 import { WeftError } from '../../src/errors.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 
 const url = `${inject('sharedAssets')}/cranfield/cran.all.1400`; // 1.6 MB, served in many pieces
 
@@ -14,7 +18,11 @@ test('progress is monotone and ends at the file size', async () => {
   const seen: number[] = [];
   // A fresh URL (no HTTP cache); how many pieces the body arrives in is up to the browser and the
   // server (usually many, but a loaded machine has delivered it in one), so at least one report.
-  const bytes = await fetchBytes(`${url}?progress=${Date.now()}`, 'cran.all.1400', { onProgress: (p) => { if (p.status === 'download') seen.push(p.loaded); } });
+  const bytes = await fetchBytes(`${url}?progress=${Date.now()}`, 'cran.all.1400', {
+    onProgress: (p) => {
+      if (p.status === 'download') seen.push(p.loaded);
+    },
+  });
   expect(seen.length).toBeGreaterThanOrEqual(1);
   expect(seen).toEqual([...seen].sort((a, b) => a - b));
   expect(seen.at(-1)).toBe(bytes.byteLength);
@@ -25,7 +33,9 @@ test('an abort in the middle of the body is ABORTED', async () => {
   let reports = 0;
   const err = await fetchBytes(url, 'cran.all.1400', {
     signal: ac.signal,
-    onProgress: (p) => { if (p.status === 'download' && ++reports === 1) ac.abort(); },
+    onProgress: (p) => {
+      if (p.status === 'download' && ++reports === 1) ac.abort();
+    },
   }).catch((e: unknown) => e);
   expect(reports).toBe(1); // the body was being read when the abort came
   expect(err).toBeInstanceOf(WeftError);
@@ -67,12 +77,18 @@ describe('sha256 and the model cache', () => {
     const wrong = hash.replace(/^./, (c) => (c === '0' ? '1' : '0'));
     const err = await fetchBytes(url, 'tokenizer_config.json', { cacheName: MODEL_CACHE_NAME, sha256: wrong }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WeftError);
-    expect(err).toMatchObject({ code: 'CHECKSUM_MISMATCH', message: expect.stringContaining('tokenizer_config.json'), details: { url, expected: wrong, actual: hash } });
+    expect(err).toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+      message: expect.stringContaining('tokenizer_config.json'),
+      details: { url, expected: wrong, actual: hash },
+    });
     expect(await cached(url)).toBeUndefined();
     // An earlier unchecked download is in the cache; a load that expects another hash deletes it and fails.
     await fetchBytes(url, 'tokenizer_config.json', { cacheName: MODEL_CACHE_NAME });
     expect(await cached(url)).toBeDefined();
-    await expect(fetchBytes({ url, sha256: wrong }, 'tokenizer_config.json', { cacheName: MODEL_CACHE_NAME })).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    await expect(fetchBytes({ url, sha256: wrong }, 'tokenizer_config.json', { cacheName: MODEL_CACHE_NAME })).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
     expect(await cached(url)).toBeUndefined();
     // Malformed or conflicting hashes are the caller's mistake.
     await expect(fetchBytes(url, 'x', { sha256: 'abc' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });

@@ -11,7 +11,8 @@ import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 /** Cranfield abstracts; group = position % 100, so one group is about 1% of 150 documents' chunks. */
 async function cranfield(n: number) {
   return (await cranfieldAbstracts()).slice(0, n).map((text, i) => ({
-    id: `cran-${i}`, text,
+    id: `cran-${i}`,
+    text,
     metadata: { group: i % 100, year: 1950 + (i % 20), date: `19${50 + (i % 20)}-0${1 + (i % 9)}-15` },
   }));
 }
@@ -37,7 +38,10 @@ describe.each(runtimes)('filters through the runtime: %s', (name, open) => {
       const k = 3;
       const cases: [PassageFilter, (p: Passage) => boolean][] = [
         [{ metadata: { group: 42 } }, (p) => p.metadata.group === 42],
-        [{ metadata: { year: { gte: 1955, lt: 1956 }, date: { lte: '1955-05-31' } } }, (p) => p.metadata.year === 1955 && (p.metadata.date as string) <= '1955-05-31'],
+        [
+          { metadata: { year: { gte: 1955, lt: 1956 }, date: { lte: '1955-05-31' } } },
+          (p) => p.metadata.year === 1955 && (p.metadata.date as string) <= '1955-05-31',
+        ],
         [{ metadata: { group: [7, 93] } }, (p) => p.metadata.group === 7 || p.metadata.group === 93],
         [{ docId: ['cran-11', 'cran-123', 'cran-140'] }, (p) => ['cran-11', 'cran-123', 'cran-140'].includes(p.docId)],
       ];
@@ -47,7 +51,10 @@ describe.each(runtimes)('filters through the runtime: %s', (name, open) => {
         expect(matching.length, JSON.stringify(filter)).toBeGreaterThanOrEqual(k);
         expect(matching.length).toBeLessThan(chunks / 10);
         const exact = await rag.search(query, { k, nprobe: nlist, filter, mode: 'vector' });
-        expect(exact.map((p) => p.id), JSON.stringify(filter)).toEqual(matching.slice(0, k).map((p) => p.id));
+        expect(
+          exact.map((p) => p.id),
+          JSON.stringify(filter),
+        ).toEqual(matching.slice(0, k).map((p) => p.id));
         expect(exact.map((p) => p.citation)).toEqual([1, 2, 3]);
         // The default nprobe: the search probes on until it has k matching passages.
         const narrow = await rag.search(query, { k, nprobe: 1, filter, mode: 'vector' });
@@ -56,13 +63,17 @@ describe.each(runtimes)('filters through the runtime: %s', (name, open) => {
         got[JSON.stringify(filter)] = [...exact, ...narrow].map((p) => p.id);
       }
       expect(await rag.search(query, { k, filter: { metadata: { group: 1000 } }, mode: 'vector' })).toEqual([]);
-      await expect(rag.search(query, { k, filter: { metadata: { year: { after: 1955 } } } as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('A filter looks like') });
+      await expect(rag.search(query, { k, filter: { metadata: { year: { after: 1955 } } } as never })).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: expect.stringContaining('A filter looks like'),
+      });
 
       // generate: the answer's passages, and periodic retrieval's, all pass the filter.
       const onlyGroup = (p: Passage) => p.metadata.group === 42;
       for (const woven of [undefined, { periodic: { interval: 2, nprobe: 1 } }]) {
         const events: RagEvent[] = [];
-        for await (const e of rag.generate(query, { k, nprobe: 1, maxTokens: 6, mode: 'vector', filter: { metadata: { group: 42 } }, ...woven })) events.push(e);
+        for await (const e of rag.generate(query, { k, nprobe: 1, maxTokens: 6, mode: 'vector', filter: { metadata: { group: 42 } }, ...woven }))
+          events.push(e);
         const retrieval = events.find((e): e is Extract<RagEvent, { type: 'retrieval' }> => e.type === 'retrieval')!;
         expect(retrieval.passages.length).toBe(k);
         expect(retrieval.passages.every(onlyGroup)).toBe(true);

@@ -17,7 +17,10 @@ const runtime = (store: WeftStore) => createRag({ store, indexName: 'notes', emb
 describe('first ingest into a fresh index name (IndexedDB, two connections)', () => {
   test('two runtimes at once: both ingests land in one index; each holds and finds both sets of documents', async () => {
     db.rename();
-    const tab = async () => { const store = await db.open(); return { store, rag: db.track(await runtime(store)) }; };
+    const tab = async () => {
+      const store = await db.open();
+      return { store, rag: db.track(await runtime(store)) };
+    };
     await firstIngestRace(await tab(), await tab(), expect);
   });
 

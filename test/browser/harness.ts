@@ -12,33 +12,40 @@ const contexts = new Map<string, Promise<GpuContext>>();
 export function sharedContext(options: GpuContextOptions = {}): Promise<GpuContext> {
   const key = JSON.stringify(options);
   let p = contexts.get(key);
-  if (!p) { p = createGpuContext(options); contexts.set(key, p); }
+  if (!p) {
+    p = createGpuContext(options);
+    contexts.set(key, p);
+  }
   return p;
 }
 
 export function gpuTest(name: string, fn: (ctx: GpuContext) => Promise<void>, options: GpuContextOptions & { timeout?: number } = {}) {
   const { timeout, ...ctxOptions } = options;
-  test(name, async () => {
-    const ctx = await sharedContext(ctxOptions);
-    const uncaptured: string[] = [];
-    const off = ctx.onError((e) => uncaptured.push(`${e.code}: ${e.message}`));
-    const before = ctx.liveBytes;
-    const scopes: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
-    for (const s of scopes) ctx.device.pushErrorScope(s);
-    try {
-      await fn(ctx);
-    } finally {
-      const errors: string[] = [];
-      for (let i = scopes.length - 1; i >= 0; i--) {
-        const e = await ctx.device.popErrorScope();
-        if (e) errors.push(`${scopes[i]}: ${e.message}`);
+  test(
+    name,
+    async () => {
+      const ctx = await sharedContext(ctxOptions);
+      const uncaptured: string[] = [];
+      const off = ctx.onError((e) => uncaptured.push(`${e.code}: ${e.message}`));
+      const before = ctx.liveBytes;
+      const scopes: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
+      for (const s of scopes) ctx.device.pushErrorScope(s);
+      try {
+        await fn(ctx);
+      } finally {
+        const errors: string[] = [];
+        for (let i = scopes.length - 1; i >= 0; i--) {
+          const e = await ctx.device.popErrorScope();
+          if (e) errors.push(`${scopes[i]}: ${e.message}`);
+        }
+        off();
+        expect(errors, 'GPU errors inside the test').toEqual([]);
+        expect(uncaptured, 'uncaptured GPU errors').toEqual([]);
+        expect(ctx.liveBytes, 'bytes still allocated after the test').toBe(before);
       }
-      off();
-      expect(errors, 'GPU errors inside the test').toEqual([]);
-      expect(uncaptured, 'uncaptured GPU errors').toEqual([]);
-      expect(ctx.liveBytes, 'bytes still allocated after the test').toBe(before);
-    }
-  }, timeout ?? 120_000);
+    },
+    timeout ?? 120_000,
+  );
 }
 
 /** A fresh seed per run (logged, so a failure can be replayed with SEED=...). */
@@ -73,7 +80,10 @@ export function expectSameTopK(gpu: SearchResult, ref: SearchResult, lists: Refe
       const i = q * ref.k + r;
       const want = ref.distances[i]!;
       const got = gpu.distances[i]!;
-      if (ref.ids[i] === NO_ID) { expect(gpu.ids[i]).toBe(NO_ID); continue; }
+      if (ref.ids[i] === NO_ID) {
+        expect(gpu.ids[i]).toBe(NO_ID);
+        continue;
+      }
       const scale = Math.max(1, Math.abs(want));
       expect(Math.abs(got - want), `query ${q} rank ${r}: distance ${got} vs ${want}`).toBeLessThanOrEqual(tol * scale);
       if (gpu.ids[i] !== ref.ids[i]) {

@@ -24,10 +24,18 @@ const docs = (ps: readonly Passage[]) => ps.map((p) => p.docId);
 
 /** Scores a passage by how many of the query's words it holds (a reranker any app could write). */
 const wordOverlap: Reranker = {
-  id: 'word-overlap', kind: 'cross-encoder',
+  id: 'word-overlap',
+  kind: 'cross-encoder',
   session(query, passages, options) {
     const words = new Set(query.toLowerCase().split(/\W+/).filter(Boolean));
-    const score = async (from: number, to: number) => passages.slice(from, to).map((p) => p.text.toLowerCase().split(/\W+/).filter((w) => words.has(w)).length);
+    const score = async (from: number, to: number) =>
+      passages.slice(from, to).map(
+        (p) =>
+          p.text
+            .toLowerCase()
+            .split(/\W+/)
+            .filter((w) => words.has(w)).length,
+      );
     return createBatchedSession(passages.length, 1, score, () => undefined, options ?? {});
   },
   async close() {},
@@ -58,10 +66,15 @@ describe.each(runtimes)('lexical and hybrid retrieval: %s', (name, open) => {
       const lexicalTop = await rag.search(query, { k: 20, mode: 'lexical' });
       const fused = fuse(
         { ids: vectorTop.map((p) => p.id), scores: vectorTop.map((p) => p.score), better: 'higher' },
-        { ids: lexicalTop.map((p) => p.id), scores: lexicalTop.map((p) => p.score), better: 'higher' }, 3);
+        { ids: lexicalTop.map((p) => p.id), scores: lexicalTop.map((p) => p.score), better: 'higher' },
+        3,
+      );
       const got = await rag.search(query, { k: 3, nprobe: nlist, mode: 'hybrid' });
       expect(got.map((p) => p.id)).toEqual(fused.map((f) => f.id));
-      got.forEach((p, i) => { expect(p.score).toBeCloseTo(fused[i]!.score, 12); expect(p.scores.fused).toBe(p.score); });
+      got.forEach((p, i) => {
+        expect(p.score).toBeCloseTo(fused[i]!.score, 12);
+        expect(p.scores.fused).toBe(p.score);
+      });
       expect((await rag.search(query, { k: 3, nprobe: nlist })).map((p) => p.id)).toEqual(got.map((p) => p.id));
 
       // A filter holds on both sides: k passages, all matching.
@@ -103,7 +116,11 @@ test('generate and search with rerank: the reranker scores the candidates in sub
     const query = 'slender body pressure supersonic';
     const candidates = await rag.search(query, { k: 8 });
     const reranked = await rag.search(query, { k: 3, rerank: { candidates: 8 } });
-    const overlap = (p: Passage) => p.text.toLowerCase().split(/\W+/).filter((w) => query.split(' ').includes(w)).length;
+    const overlap = (p: Passage) =>
+      p.text
+        .toLowerCase()
+        .split(/\W+/)
+        .filter((w) => query.split(' ').includes(w)).length;
     const want = [...candidates].sort((a, b) => overlap(b) - overlap(a) || a.id - b.id).slice(0, 3);
     expect(reranked.map((p) => p.id)).toEqual(want.map((p) => p.id));
     expect(reranked.map((p) => p.scores.rerank)).toEqual(want.map(overlap));
@@ -133,12 +150,24 @@ test('in the worker, rerank with the decoder reranker (KV reuse) gives the order
     const candidates = await rag.search(query, { k: 5 });
     const got = await rag.search(query, { k: 2, rerank: { candidates: 5 } });
     local = await createLlama2cReranker({ ...reference, kv: { database: false } });
-    const want = (await rerank(local, query, candidates.map((p) => ({ id: p.id, text: p.text })))).slice(0, 2);
+    const want = (
+      await rerank(
+        local,
+        query,
+        candidates.map((p) => ({ id: p.id, text: p.text })),
+      )
+    ).slice(0, 2);
     expect(got.map((p) => p.id)).toEqual(want.map((w) => w.id));
     expect(got.map((p) => p.scores.rerank)).toEqual(want.map((w) => w.score));
-    await expect(createRagInWorker({ ...(await workerOptions(`${dbName}-x`)) }).then(async (r) => {
-      try { return await r.search(query, { rerank: true }); } finally { await r.close(); }
-    })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(
+      createRagInWorker({ ...(await workerOptions(`${dbName}-x`)) }).then(async (r) => {
+        try {
+          return await r.search(query, { rerank: true });
+        } finally {
+          await r.close();
+        }
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   } finally {
     await local?.close();
     await rag.close();

@@ -8,7 +8,7 @@ export function idbBackend(db: ReturnType<typeof storeSession>): StoreBackend {
   /** Rewrites one record behind the store's back, as a disk fault or a buggy writer would. */
   const tamper = async (store: 'chunks' | 'manifests' | 'lists', key: IDBValidKey, edit: (record: Record<string, unknown>) => void) => {
     const raw = await openDB(db.dbName);
-    const rec = await raw.get(store, key) as Record<string, unknown>;
+    const rec = (await raw.get(store, key)) as Record<string, unknown>;
     edit(rec);
     await raw.put(store, rec);
     raw.close();
@@ -22,7 +22,7 @@ export function idbBackend(db: ReturnType<typeof storeSession>): StoreBackend {
       manifest: (index, edit) => tamper('manifests', index, edit),
       async rawManifest(index) {
         const raw = await openDB(db.dbName);
-        const rec = await raw.get('manifests', index) as Record<string, unknown>;
+        const rec = (await raw.get('manifests', index)) as Record<string, unknown>;
         raw.close();
         return rec;
       },

@@ -21,7 +21,11 @@ const db = storeSession('weft-import');
 // current layout's sections are checked by test/browser/index-file.test.ts and the remote tests.
 
 type Json = Record<string, unknown>;
-interface Unpacked { version: number; header: Json; data: Uint8Array[] }
+interface Unpacked {
+  version: number;
+  header: Json;
+  data: Uint8Array[];
+}
 
 function unpack(buffer: ArrayBuffer): Unpacked {
   const all = new Uint8Array(buffer);
@@ -53,7 +57,10 @@ function pack(u: Unpacked, headerText?: string): ArrayBuffer {
   const length = body.reduce((a, b) => a + b.byteLength, 0);
   const out = new Uint8Array(length + 4);
   let at = 0;
-  for (const b of body) { out.set(b, at); at += b.byteLength; }
+  for (const b of body) {
+    out.set(b, at);
+    at += b.byteLength;
+  }
   new DataView(out.buffer).setUint32(length, crc32(out.subarray(0, length)), true);
   return out.buffer;
 }
@@ -63,13 +70,21 @@ const manifestOf = (u: Unpacked) => u.header.manifest as Json;
 const indexOf = (u: Unpacked, kind: string, list?: number) => sections(u).findIndex((s) => s.kind === kind && (list === undefined || s.list === list));
 const u32 = (u: Unpacked, i: number) => new Uint32Array(u.data[i]!.buffer);
 const f32 = (u: Unpacked, i: number) => new Float32Array(u.data[i]!.buffer);
-const dropSection = (u: Unpacked, i: number) => { sections(u).splice(i, 1); u.data.splice(i, 1); };
+const dropSection = (u: Unpacked, i: number) => {
+  sections(u).splice(i, 1);
+  u.data.splice(i, 1);
+};
 const chunksOf = (u: Unpacked) => JSON.parse(new TextDecoder().decode(u.data[indexOf(u, 'chunks')]!)) as Json[];
-const setChunks = (u: Unpacked, value: unknown) => { u.data[indexOf(u, 'chunks')] = new TextEncoder().encode(JSON.stringify(value)); };
+const setChunks = (u: Unpacked, value: unknown) => {
+  u.data[indexOf(u, 'chunks')] = new TextEncoder().encode(JSON.stringify(value));
+};
 
 async function expectRefused(s: WeftStore, file: ArrayBuffer, message: RegExp) {
   const before = (await s.listIndexes()).map((m) => m.name).sort();
-  const err = await importIndex(s, file, { name: 'imported' }).then(() => undefined, (e: unknown) => e);
+  const err = await importIndex(s, file, { name: 'imported' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err, `expected INVALID_FILE matching ${message}`).toMatchObject({ name: 'WeftError', code: 'INVALID_FILE', message: expect.stringMatching(message) });
   expect((await s.listIndexes()).map((m) => m.name).sort()).toEqual(before);
 }
@@ -89,65 +104,263 @@ describe('import validation', () => {
     const s = await db.fresh();
     const built = await buildIndex(s, 'idx', 'f32');
     const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
-    const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
-    const old = forged((u) => { const m = manifestOf(u); m.formatVersion = 2; delete m.lexical; });
+    const forged = (edit: (u: Unpacked) => void) => {
+      const u = unpack(original);
+      edit(u);
+      return pack(u);
+    };
+    const old = forged((u) => {
+      const m = manifestOf(u);
+      m.formatVersion = 2;
+      delete m.lexical;
+    });
     const m = await importIndex(s, old, { name: 'old' });
     expect(m).toMatchObject({ formatVersion: FORMAT_VERSION, lexical: built.manifest.lexical });
     await lexicalAgreement(s, 'old');
     expect(Array.from((await lexicalSearch(s, 'old', m, 'passage 21', { k: 1 })).ids)).toEqual([21]);
-    await expectRefused(s, forged((u) => { (manifestOf(u).lexical as Json).language = 'English!'; }), /lexical\.language/);
-    await expectRefused(s, forged((u) => { (manifestOf(u).lexical as Json).buckets = 0; }), /lexical\.buckets/);
-    await expectRefused(s, forged((u) => { (manifestOf(u).lexical as Json).checksums = [1, 2]; }), /lexical\.checksums/);
-    await expectRefused(s, forged((u) => { manifestOf(u).lexical = 'yes'; }), /lexical/);
+    await expectRefused(
+      s,
+      forged((u) => {
+        (manifestOf(u).lexical as Json).language = 'English!';
+      }),
+      /lexical\.language/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        (manifestOf(u).lexical as Json).buckets = 0;
+      }),
+      /lexical\.buckets/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        (manifestOf(u).lexical as Json).checksums = [1, 2];
+      }),
+      /lexical\.checksums/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).lexical = 'yes';
+      }),
+      /lexical/,
+    );
   });
 
   test('manifest fields out of their types, enums and ranges are refused, naming the field', async () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
     const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
-    const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
-    await expectRefused(s, forged((u) => { manifestOf(u).metric = 'bogus'; }), /metric/);
-    await expectRefused(s, forged((u) => { manifestOf(u).storage = 'f64'; }), /storage/);
-    await expectRefused(s, forged((u) => { manifestOf(u).dim = 2.5; }), /dim/);
-    await expectRefused(s, forged((u) => { manifestOf(u).dim = '6'; }), /dim/);
-    await expectRefused(s, forged((u) => { manifestOf(u).formatVersion = 99; }), /format/);
-    await expectRefused(s, forged((u) => { manifestOf(u).name = ''; }), /name/);
-    await expectRefused(s, forged((u) => { manifestOf(u).modelId = 7; }), /modelId/);
-    await expectRefused(s, forged((u) => { manifestOf(u).count = 0; }), /count/);
-    await expectRefused(s, forged((u) => { manifestOf(u).tombstones = 0; }), /tombstones/);
-    await expectRefused(s, forged((u) => { manifestOf(u).nextId = 0; }), /nextId/);
-    await expectRefused(s, forged((u) => { manifestOf(u).nextId = 2 ** 32; }), /nextId/);
+    const forged = (edit: (u: Unpacked) => void) => {
+      const u = unpack(original);
+      edit(u);
+      return pack(u);
+    };
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).metric = 'bogus';
+      }),
+      /metric/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).storage = 'f64';
+      }),
+      /storage/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).dim = 2.5;
+      }),
+      /dim/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).dim = '6';
+      }),
+      /dim/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).formatVersion = 99;
+      }),
+      /format/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).name = '';
+      }),
+      /name/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).modelId = 7;
+      }),
+      /modelId/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).count = 0;
+      }),
+      /count/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).tombstones = 0;
+      }),
+      /tombstones/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).nextId = 0;
+      }),
+      /nextId/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).nextId = 2 ** 32;
+      }),
+      /nextId/,
+    );
     // nlist 0 with no lists and no centroids: nothing to check a count against.
-    await expectRefused(s, forged((u) => {
-      manifestOf(u).nlist = 0;
-      Object.assign(manifestOf(u), { count: 0, tombstones: 0 });
-      for (let i = sections(u).length - 1; i >= 0; i--) if (sections(u)[i]!.kind === 'ids' || sections(u)[i]!.kind === 'codes') dropSection(u, i);
-      u.data[indexOf(u, 'centroids')] = new Uint8Array(0);
-      setChunks(u, []);
-    }), /nlist/);
+    await expectRefused(
+      s,
+      forged((u) => {
+        manifestOf(u).nlist = 0;
+        Object.assign(manifestOf(u), { count: 0, tombstones: 0 });
+        for (let i = sections(u).length - 1; i >= 0; i--) if (sections(u)[i]!.kind === 'ids' || sections(u)[i]!.kind === 'codes') dropSection(u, i);
+        u.data[indexOf(u, 'centroids')] = new Uint8Array(0);
+        setChunks(u, []);
+      }),
+      /nlist/,
+    );
   });
 
   test('list sections: missing, miscounted, wrongly sized codes, duplicate ids, non-finite or padded vectors', async () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
     const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
-    const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
-    await expectRefused(s, forged((u) => { u.data[indexOf(u, 'codes', 1)] = new Uint8Array(0); }), /list 1.*codes|codes.*list 1/i);
-    await expectRefused(s, forged((u) => { const i = indexOf(u, 'codes', 1); u.data[i] = u.data[i]!.slice(0, u.data[i]!.byteLength - 4 * 8); }), /list 1/);
-    await expectRefused(s, forged((u) => { dropSection(u, indexOf(u, 'ids', 3)); }), /list 3/);
-    await expectRefused(s, forged((u) => { dropSection(u, indexOf(u, 'codes', 3)); }), /codes section for list 3/);
-    await expectRefused(s, forged((u) => { sections(u)[indexOf(u, 'ids', 0)]!.count = 4; }), /list 0/);
-    await expectRefused(s, forged((u) => { sections(u)[indexOf(u, 'ids', 0)]!.list = 9; }), /list/);
-    await expectRefused(s, forged((u) => { sections(u).push({ ...sections(u)[indexOf(u, 'ids', 0)] }); u.data.push(u.data[indexOf(u, 'ids', 0)]!.slice()); }), /twice|duplicate/i);
+    const forged = (edit: (u: Unpacked) => void) => {
+      const u = unpack(original);
+      edit(u);
+      return pack(u);
+    };
+    await expectRefused(
+      s,
+      forged((u) => {
+        u.data[indexOf(u, 'codes', 1)] = new Uint8Array(0);
+      }),
+      /list 1.*codes|codes.*list 1/i,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const i = indexOf(u, 'codes', 1);
+        u.data[i] = u.data[i]!.slice(0, u.data[i]!.byteLength - 4 * 8);
+      }),
+      /list 1/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        dropSection(u, indexOf(u, 'ids', 3));
+      }),
+      /list 3/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        dropSection(u, indexOf(u, 'codes', 3));
+      }),
+      /codes section for list 3/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        sections(u)[indexOf(u, 'ids', 0)]!.count = 4;
+      }),
+      /list 0/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        sections(u)[indexOf(u, 'ids', 0)]!.list = 9;
+      }),
+      /list/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        sections(u).push({ ...sections(u)[indexOf(u, 'ids', 0)] });
+        u.data.push(u.data[indexOf(u, 'ids', 0)]!.slice());
+      }),
+      /twice|duplicate/i,
+    );
     // Id 0 (list 0) appears again in list 1 (replacing id 5, whose chunk goes too, so only the ids clash).
-    await expectRefused(s, forged((u) => { u32(u, indexOf(u, 'ids', 1))[0] = 0; setChunks(u, chunksOf(u).filter((c) => c.id !== 5)); }), /id 0 appears more than once/);
+    await expectRefused(
+      s,
+      forged((u) => {
+        u32(u, indexOf(u, 'ids', 1))[0] = 0;
+        setChunks(
+          u,
+          chunksOf(u).filter((c) => c.id !== 5),
+        );
+      }),
+      /id 0 appears more than once/,
+    );
     // A tombstone slot more than the manifest counts.
-    await expectRefused(s, forged((u) => { u32(u, indexOf(u, 'ids', 3))[0] = NO_ID; setChunks(u, chunksOf(u).filter((c) => c.id !== 50)); }), /count|tombstones/);
-    await expectRefused(s, forged((u) => { f32(u, indexOf(u, 'codes', 2))[3] = NaN; }), /finite/);
-    await expectRefused(s, forged((u) => { f32(u, indexOf(u, 'centroids'))[5] = Infinity; }), /centroids/);
-    await expectRefused(s, forged((u) => { u.data[indexOf(u, 'centroids')] = u.data[indexOf(u, 'centroids')]!.slice(4); }), /centroids/);
+    await expectRefused(
+      s,
+      forged((u) => {
+        u32(u, indexOf(u, 'ids', 3))[0] = NO_ID;
+        setChunks(
+          u,
+          chunksOf(u).filter((c) => c.id !== 50),
+        );
+      }),
+      /count|tombstones/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        f32(u, indexOf(u, 'codes', 2))[3] = NaN;
+      }),
+      /finite/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        f32(u, indexOf(u, 'centroids'))[5] = Infinity;
+      }),
+      /centroids/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        u.data[indexOf(u, 'centroids')] = u.data[indexOf(u, 'centroids')]!.slice(4);
+      }),
+      /centroids/,
+    );
     // dim 6 pads to 8 in f32: the padding words of a stored vector must be zero (they would count in L2).
-    await expectRefused(s, forged((u) => { u32(u, indexOf(u, 'codes', 0))[(1 * 32 + 0) * 4 + 2] = 0x3f800000; }), /padding/);
+    await expectRefused(
+      s,
+      forged((u) => {
+        u32(u, indexOf(u, 'codes', 0))[(1 * 32 + 0) * 4 + 2] = 0x3f800000;
+      }),
+      /padding/,
+    );
   });
 
   test('int8 files need vmin and scale of dimPad values each; other storages have none', async () => {
@@ -156,12 +369,48 @@ describe('import validation', () => {
     await buildIndex(s, 'f', 'f16');
     const q = await (await exportVersion1(s, 'q')).arrayBuffer();
     const f = await (await exportVersion1(s, 'f')).arrayBuffer();
-    const forged = (file: ArrayBuffer, edit: (u: Unpacked) => void) => { const u = unpack(file); edit(u); return pack(u); };
-    await expectRefused(s, forged(q, (u) => { dropSection(u, indexOf(u, 'vmin')); }), /vmin/);
-    await expectRefused(s, forged(q, (u) => { dropSection(u, indexOf(u, 'scale')); }), /scale/);
-    await expectRefused(s, forged(q, (u) => { const i = indexOf(u, 'scale'); u.data[i] = u.data[i]!.slice(0, 4 * dim - 4); }), /scale/);
-    await expectRefused(s, forged(q, (u) => { f32(u, indexOf(u, 'vmin'))[0] = NaN; }), /vmin/);
-    await expectRefused(s, forged(f, (u) => { sections(u).push({ kind: 'vmin' }); u.data.push(new Uint8Array(4 * 8)); }), /vmin/);
+    const forged = (file: ArrayBuffer, edit: (u: Unpacked) => void) => {
+      const u = unpack(file);
+      edit(u);
+      return pack(u);
+    };
+    await expectRefused(
+      s,
+      forged(q, (u) => {
+        dropSection(u, indexOf(u, 'vmin'));
+      }),
+      /vmin/,
+    );
+    await expectRefused(
+      s,
+      forged(q, (u) => {
+        dropSection(u, indexOf(u, 'scale'));
+      }),
+      /scale/,
+    );
+    await expectRefused(
+      s,
+      forged(q, (u) => {
+        const i = indexOf(u, 'scale');
+        u.data[i] = u.data[i]!.slice(0, 4 * dim - 4);
+      }),
+      /scale/,
+    );
+    await expectRefused(
+      s,
+      forged(q, (u) => {
+        f32(u, indexOf(u, 'vmin'))[0] = NaN;
+      }),
+      /vmin/,
+    );
+    await expectRefused(
+      s,
+      forged(f, (u) => {
+        sections(u).push({ kind: 'vmin' });
+        u.data.push(new Uint8Array(4 * 8));
+      }),
+      /vmin/,
+    );
     // The intact int8 file imports.
     await expect(importIndex(s, pack(unpack(q)), { name: 'q2' })).resolves.toMatchObject({ storage: 'int8' });
   });
@@ -170,44 +419,204 @@ describe('import validation', () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
     const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
-    const forged = (edit: (u: Unpacked) => void) => { const u = unpack(original); edit(u); return pack(u); };
-    await expectRefused(s, forged((u) => { u.data[indexOf(u, 'chunks')] = new TextEncoder().encode('[{"id": 1,'); }), /chunks/);
-    await expectRefused(s, forged((u) => { setChunks(u, { 0: 'x' }); }), /chunks/);
-    await expectRefused(s, forged((u) => { setChunks(u, [...chunksOf(u), null]); }), /chunk/);
-    await expectRefused(s, forged((u) => { const c = chunksOf(u); c[0]!.text = 5; setChunks(u, c); }), /chunk 0.*text|text.*chunk 0/);
-    await expectRefused(s, forged((u) => { const c = chunksOf(u); c[1]!.metadata = [1, 2]; setChunks(u, c); }), /metadata/);
-    await expectRefused(s, forged((u) => { const c = chunksOf(u); c[0]!.list = 1; setChunks(u, c); }), /chunk 0/);
-    await expectRefused(s, forged((u) => { const c = chunksOf(u); c[0]!.id = 999; setChunks(u, c); }), /chunk 999/);
-    await expectRefused(s, forged((u) => { const c = chunksOf(u); c[0]!.id = 1.5; setChunks(u, c); }), /chunk/);
-    await expectRefused(s, forged((u) => { const c = chunksOf(u); setChunks(u, [...c, c[0]]); }), /chunk 0/);
+    const forged = (edit: (u: Unpacked) => void) => {
+      const u = unpack(original);
+      edit(u);
+      return pack(u);
+    };
+    await expectRefused(
+      s,
+      forged((u) => {
+        u.data[indexOf(u, 'chunks')] = new TextEncoder().encode('[{"id": 1,');
+      }),
+      /chunks/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        setChunks(u, { 0: 'x' });
+      }),
+      /chunks/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        setChunks(u, [...chunksOf(u), null]);
+      }),
+      /chunk/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const c = chunksOf(u);
+        c[0]!.text = 5;
+        setChunks(u, c);
+      }),
+      /chunk 0.*text|text.*chunk 0/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const c = chunksOf(u);
+        c[1]!.metadata = [1, 2];
+        setChunks(u, c);
+      }),
+      /metadata/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const c = chunksOf(u);
+        c[0]!.list = 1;
+        setChunks(u, c);
+      }),
+      /chunk 0/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const c = chunksOf(u);
+        c[0]!.id = 999;
+        setChunks(u, c);
+      }),
+      /chunk 999/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const c = chunksOf(u);
+        c[0]!.id = 1.5;
+        setChunks(u, c);
+      }),
+      /chunk/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const c = chunksOf(u);
+        setChunks(u, [...c, c[0]]);
+      }),
+      /chunk 0/,
+    );
     // The tombstoned id 39 (list 2, slot 1) has no live vector, so it can have no chunk.
-    await expectRefused(s, forged((u) => { setChunks(u, [...chunksOf(u), { id: 39, list: 2, docId: 'd', text: 'ghost' }]); }), /chunk 39/);
-    await expectRefused(s, forged((u) => { const c = chunksOf(u); c[0]!.index = 'other'; setChunks(u, c); }), /chunk 0.*index/);
+    await expectRefused(
+      s,
+      forged((u) => {
+        setChunks(u, [...chunksOf(u), { id: 39, list: 2, docId: 'd', text: 'ghost' }]);
+      }),
+      /chunk 39/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        const c = chunksOf(u);
+        c[0]!.index = 'other';
+        setChunks(u, c);
+      }),
+      /chunk 0.*index/,
+    );
   });
 
   test('a header that is not an object, a missing manifest, sections that are not a list are refused, not thrown as TypeErrors', async () => {
     const s = await db.fresh();
     await buildIndex(s, 'idx', 'f32');
     const original = await (await exportVersion1(s, 'idx')).arrayBuffer();
-    const forged = (edit: (u: Unpacked) => void, headerText?: (u: Unpacked) => string) => { const u = unpack(original); edit(u); return pack(u, headerText?.(u)); };
-    await expectRefused(s, forged(() => undefined, () => 'null'), /header/);
-    await expectRefused(s, forged(() => undefined, () => '5'), /header/);
-    await expectRefused(s, forged(() => undefined, () => '[]'), /header/);
-    await expectRefused(s, forged(() => undefined, () => '{"manifest":'), /header/);
-    await expectRefused(s, forged((u) => { delete u.header.manifest; }), /manifest/);
-    await expectRefused(s, forged((u) => { u.header.manifest = 'x'; }), /manifest/);
-    await expectRefused(s, forged((u) => { u.header.sections = 'x'; }), /sections/);
-    await expectRefused(s, forged((u) => { (u.header.sections as unknown[])[0] = null; }), /section 0/i);
-    await expectRefused(s, forged((u) => { sections(u)[0]!.kind = 'mystery'; }), /mystery/);
+    const forged = (edit: (u: Unpacked) => void, headerText?: (u: Unpacked) => string) => {
+      const u = unpack(original);
+      edit(u);
+      return pack(u, headerText?.(u));
+    };
+    await expectRefused(
+      s,
+      forged(
+        () => undefined,
+        () => 'null',
+      ),
+      /header/,
+    );
+    await expectRefused(
+      s,
+      forged(
+        () => undefined,
+        () => '5',
+      ),
+      /header/,
+    );
+    await expectRefused(
+      s,
+      forged(
+        () => undefined,
+        () => '[]',
+      ),
+      /header/,
+    );
+    await expectRefused(
+      s,
+      forged(
+        () => undefined,
+        () => '{"manifest":',
+      ),
+      /header/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        delete u.header.manifest;
+      }),
+      /manifest/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        u.header.manifest = 'x';
+      }),
+      /manifest/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        u.header.sections = 'x';
+      }),
+      /sections/,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        (u.header.sections as unknown[])[0] = null;
+      }),
+      /section 0/i,
+    );
+    await expectRefused(
+      s,
+      forged((u) => {
+        sections(u)[0]!.kind = 'mystery';
+      }),
+      /mystery/,
+    );
     // A binary section whose length is not a whole number of 4-byte values.
-    await expectRefused(s, forged((u) => { const i = indexOf(u, 'ids', 0); u.data[i] = u.data[i]!.slice(0, 6); }), /ids|list 0/);
+    await expectRefused(
+      s,
+      forged((u) => {
+        const i = indexOf(u, 'ids', 0);
+        u.data[i] = u.data[i]!.slice(0, 6);
+      }),
+      /ids|list 0/,
+    );
     // A header length pointing past the end of the file.
     const bad = new Uint8Array(original.slice(0));
     new DataView(bad.buffer).setUint32(12, 1 << 30, true);
     new DataView(bad.buffer).setUint32(bad.byteLength - 4, crc32(bad.subarray(0, bad.byteLength - 4)), true);
     await expectRefused(s, bad.buffer, /header/);
     // File format 0 does not exist.
-    await expectRefused(s, (() => { const u = unpack(original); u.version = 0; return pack(u); })(), /format/);
+    await expectRefused(
+      s,
+      (() => {
+        const u = unpack(original);
+        u.version = 0;
+        return pack(u);
+      })(),
+      /format/,
+    );
   });
 
   test('an import under a name that is not a non-empty string is refused', async () => {

@@ -13,7 +13,9 @@ import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 
 let dbName = '';
-afterEach(async () => { if (dbName) await deleteStore(dbName); });
+afterEach(async () => {
+  if (dbName) await deleteStore(dbName);
+});
 
 const STAGES = ['read', 'embed', 'index', 'persist'] as const;
 const ORDER = new Map(STAGES.map((s, i) => [s, i]));
@@ -24,7 +26,7 @@ async function docs(from: number, n: number) {
 }
 
 /** Runs an ingest that aborts on the first progress of `stage`; what was reported after the abort, and the error. */
-async function cancelled(ingest: (o: { signal: AbortSignal; onProgress: (p: IngestProgress) => void }) => Promise<unknown>, stage: typeof STAGES[number]) {
+async function cancelled(ingest: (o: { signal: AbortSignal; onProgress: (p: IngestProgress) => void }) => Promise<unknown>, stage: (typeof STAGES)[number]) {
   const ctl = new AbortController();
   const after: IngestProgress[] = [];
   let abortedAt = 0;
@@ -32,9 +34,15 @@ async function cancelled(ingest: (o: { signal: AbortSignal; onProgress: (p: Inge
     signal: ctl.signal,
     onProgress: (p) => {
       if (ctl.signal.aborted) after.push(p);
-      else if (p.status === stage) { abortedAt = performance.now(); ctl.abort(); }
+      else if (p.status === stage) {
+        abortedAt = performance.now();
+        ctl.abort();
+      }
     },
-  }).then(() => undefined, (e: unknown) => e);
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   return { error, after, ms: performance.now() - abortedAt, reached: abortedAt > 0 };
 }
 
@@ -42,57 +50,72 @@ async function cancelled(ingest: (o: { signal: AbortSignal; onProgress: (p: Inge
  * The stage stopped where it was: what it reported after the abort (in the worker, the reports
  * already on their way, a few documents' worth) never reaches its total.
  */
-function expectStopped(after: IngestProgress[], stage: typeof STAGES[number]) {
+function expectStopped(after: IngestProgress[], stage: (typeof STAGES)[number]) {
   const last = after.filter((p) => p.status === stage).at(-1);
   if (last) expect(last.done, `${stage} went on to its total after the abort`).toBeLessThan(last.total);
 }
 
 describe.each(ragRuntimes())('Cancel an ingest: %s', (_label, open) => {
-  test.each(STAGES)('during %s, a first ingest leaves no index; a later one leaves the index as it was', async (stage) => {
-    dbName = `weft-cancel-${crypto.randomUUID()}`;
-    const { rag, dispose } = await open(dbName);
-    const store = await openStore({ dbName });
-    try {
-      // A first ingest, cancelled: no index is left behind.
-      const first = await docs(0, 60);
-      const c1 = await cancelled((o) => rag.ingest(first, o), stage);
-      expect(c1.reached, `the ingest reached ${stage}`).toBe(true);
-      expect(c1.error).toMatchObject({ code: 'ABORTED' });
-      expect(c1.after.filter((p) => ORDER.get(p.status)! > ORDER.get(stage)!), 'no later stage started').toEqual([]);
-      expectStopped(c1.after, stage);
-      expect((await store.listIndexes()).map((m) => m.name)).toEqual([]);
-      console.log(`${_label}, first ingest, cancel during ${stage}: rejected ${c1.ms.toFixed(0)} ms after the abort`);
+  test.each(STAGES)(
+    'during %s, a first ingest leaves no index; a later one leaves the index as it was',
+    async (stage) => {
+      dbName = `weft-cancel-${crypto.randomUUID()}`;
+      const { rag, dispose } = await open(dbName);
+      const store = await openStore({ dbName });
+      try {
+        // A first ingest, cancelled: no index is left behind.
+        const first = await docs(0, 60);
+        const c1 = await cancelled((o) => rag.ingest(first, o), stage);
+        expect(c1.reached, `the ingest reached ${stage}`).toBe(true);
+        expect(c1.error).toMatchObject({ code: 'ABORTED' });
+        expect(
+          c1.after.filter((p) => ORDER.get(p.status)! > ORDER.get(stage)!),
+          'no later stage started',
+        ).toEqual([]);
+        expectStopped(c1.after, stage);
+        expect((await store.listIndexes()).map((m) => m.name)).toEqual([]);
+        console.log(`${_label}, first ingest, cancel during ${stage}: rejected ${c1.ms.toFixed(0)} ms after the abort`);
 
-      // The same ingest then succeeds, with progress in every stage, monotone, ending at its total.
-      const seen = new Map<string, { done: number; total: number }[]>();
-      const r = await rag.ingest(first, { onProgress: (p) => { const l = seen.get(p.status) ?? []; l.push(p); seen.set(p.status, l); } });
-      expect(r.documents).toBe(60);
-      for (const s of STAGES) {
-        const l = seen.get(s) ?? [];
-        expect(l.length, `${s} reported`).toBeGreaterThan(0);
-        l.forEach((p, i) => { if (i > 0) expect(p.done, `${s} monotone`).toBeGreaterThanOrEqual(l[i - 1]!.done); });
-        expect(l.at(-1)!.done, `${s} ends at its total`).toBe(l.at(-1)!.total);
+        // The same ingest then succeeds, with progress in every stage, monotone, ending at its total.
+        const seen = new Map<string, { done: number; total: number }[]>();
+        const r = await rag.ingest(first, {
+          onProgress: (p) => {
+            const l = seen.get(p.status) ?? [];
+            l.push(p);
+            seen.set(p.status, l);
+          },
+        });
+        expect(r.documents).toBe(60);
+        for (const s of STAGES) {
+          const l = seen.get(s) ?? [];
+          expect(l.length, `${s} reported`).toBeGreaterThan(0);
+          l.forEach((p, i) => {
+            if (i > 0) expect(p.done, `${s} monotone`).toBeGreaterThanOrEqual(l[i - 1]!.done);
+          });
+          expect(l.at(-1)!.done, `${s} ends at its total`).toBe(l.at(-1)!.total);
+        }
+        const before = await store.manifest('papers');
+        const answer = await rag.search('boundary layer', { k: 3 });
+
+        // A later, larger ingest (its lists split: an 'index' stage), cancelled: nothing changes.
+        const more = await docs(60, 400);
+        const c2 = await cancelled((o) => rag.ingest(more, o), stage);
+        expect(c2.reached, `the second ingest reached ${stage}`).toBe(true);
+        expect(c2.error).toMatchObject({ code: 'ABORTED' });
+        expect(c2.after.filter((p) => ORDER.get(p.status)! > ORDER.get(stage)!)).toEqual([]);
+        expectStopped(c2.after, stage);
+        const after = await store.manifest('papers');
+        expect(after.generation).toBe(before.generation);
+        expect(after.count).toBe(before.count);
+        expect((await rag.search('boundary layer', { k: 3 })).map((p) => p.id)).toEqual(answer.map((p) => p.id));
+        console.log(`${_label}, later ingest, cancel during ${stage}: rejected ${c2.ms.toFixed(0)} ms after the abort`);
+      } finally {
+        store.close();
+        await dispose();
       }
-      const before = await store.manifest('papers');
-      const answer = await rag.search('boundary layer', { k: 3 });
-
-      // A later, larger ingest (its lists split: an 'index' stage), cancelled: nothing changes.
-      const more = await docs(60, 400);
-      const c2 = await cancelled((o) => rag.ingest(more, o), stage);
-      expect(c2.reached, `the second ingest reached ${stage}`).toBe(true);
-      expect(c2.error).toMatchObject({ code: 'ABORTED' });
-      expect(c2.after.filter((p) => ORDER.get(p.status)! > ORDER.get(stage)!)).toEqual([]);
-      expectStopped(c2.after, stage);
-      const after = await store.manifest('papers');
-      expect(after.generation).toBe(before.generation);
-      expect(after.count).toBe(before.count);
-      expect((await rag.search('boundary layer', { k: 3 })).map((p) => p.id)).toEqual(answer.map((p) => p.id));
-      console.log(`${_label}, later ingest, cancel during ${stage}: rejected ${c2.ms.toFixed(0)} ms after the abort`);
-    } finally {
-      store.close();
-      await dispose();
-    }
-  }, 600_000);
+    },
+    600_000,
+  );
 });
 
 describe.each(ragRuntimes())('An index that starts small and grows through the runtime: %s', (_label, open) => {

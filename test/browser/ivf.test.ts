@@ -1,7 +1,5 @@
 import { describe, expect } from 'vitest';
-import {
-  createFlatIndex, createIvfIndex, gaussianMixture, METRICS, STORAGE_TYPES, referenceIvfSearch, referenceSearch,
-} from '../../src/weft.js';
+import { createFlatIndex, createIvfIndex, gaussianMixture, METRICS, STORAGE_TYPES, referenceIvfSearch, referenceSearch } from '../../src/weft.js';
 import { expectSameTopK, freshSeed, gpuTest, normalized } from './harness.js';
 
 const DIM = 36; // not a multiple of 4, 8 or 16: exercises the padding of every storage type
@@ -11,7 +9,11 @@ describe('IVF search equals the CPU reference', () => {
     for (const storage of STORAGE_TYPES) {
       gpuTest(`${metric} / ${storage}`, async (ctx) => {
         const seed = freshSeed();
-        const n = 1500, nq = 17, nlist = 12, k = 10, nprobe = 3;
+        const n = 1500,
+          nq = 17,
+          nlist = 12,
+          k = 10,
+          nprobe = 3;
         const data = gaussianMixture(n, DIM, { centers: 20, seed });
         const queries = gaussianMixture(nq, DIM, { centers: 20, seed: seed + 1 });
         const index = await createIvfIndex({ gpu: ctx, dim: DIM, metric, storage, nlist, seed });
@@ -37,7 +39,9 @@ describe('flat search equals the CPU reference', () => {
     for (const storage of STORAGE_TYPES) {
       gpuTest(`${metric} / ${storage}`, async (ctx) => {
         const seed = freshSeed();
-        const n = 1100, nq = 9, k = 25;
+        const n = 1100,
+          nq = 9,
+          k = 25;
         const data = gaussianMixture(n, DIM, { centers: 10, seed });
         const queries = gaussianMixture(nq, DIM, { centers: 10, seed: seed + 7 });
         const index = await createFlatIndex({ gpu: ctx, dim: DIM, metric, storage });

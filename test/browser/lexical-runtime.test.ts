@@ -10,7 +10,8 @@ import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
 /** The first words of Cranfield abstracts (one chunk each), each led by the marker words every chunk of this test carries. */
 async function abstracts(from: number, n: number, marker: string) {
   return (await cranfieldAbstracts()).slice(from, from + n).map((text, i) => ({
-    id: `cran-${from + i}`, text: `${marker}. ${text.split(' ').slice(0, 24).join(' ')}`,
+    id: `cran-${from + i}`,
+    text: `${marker}. ${text.split(' ').slice(0, 24).join(' ')}`,
   }));
 }
 
@@ -35,7 +36,10 @@ describe.each(ragRuntimes())('words and vectors agree through the runtime: %s', 
       // Abort once the second batch is being embedded: nothing of it lands, on either side.
       const ctl = new AbortController();
       const ingesting = opened.rag.ingest(await abstracts(30, 40, 'zephyrine quillback'), {
-        signal: ctl.signal, onProgress: (p) => { if (p.status === 'embed' && p.done > 0) ctl.abort(); },
+        signal: ctl.signal,
+        onProgress: (p) => {
+          if (p.status === 'embed' && p.done > 0) ctl.abort();
+        },
       });
       await expect(ingesting).rejects.toMatchObject({ code: 'ABORTED' });
       expect(await opened.rag.search('quillback', { k: 5, mode: 'lexical' })).toEqual([]);

@@ -15,7 +15,7 @@ storeLexicalBehaviour({
     ...backend.tamper,
     async terms(index, bucket, edit) {
       const raw = await openDB(db.dbName);
-      const rec = await raw.get('terms', [index, bucket]) as { data: ArrayBuffer };
+      const rec = (await raw.get('terms', [index, bucket])) as { data: ArrayBuffer };
       edit(new Uint8Array(rec.data));
       await raw.put('terms', rec);
       raw.close();

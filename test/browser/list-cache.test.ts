@@ -20,7 +20,14 @@ function record(list: number, rng: ReturnType<typeof createRng>, count = 32 /* o
 function twoOfThree(ctx: Parameters<typeof createListCache>[0], policy: 'frequency' | 'lru') {
   const rng = createRng(freshSeed());
   const rec = [0, 1, 2].map((l) => record(l, rng));
-  const cache = createListCache(ctx, 'test.listCache', { layout, nlist: 3, budgetBytes: 2 * layout.bytesPerVector * 32 + 2 * 4 * 32, policy, hotnessDecay: 0.5, fill: 1 });
+  const cache = createListCache(ctx, 'test.listCache', {
+    layout,
+    nlist: 3,
+    budgetBytes: 2 * layout.bytesPerVector * 32 + 2 * 4 * 32,
+    policy,
+    hotnessDecay: 0.5,
+    fill: 1,
+  });
   return { rec, cache };
 }
 

@@ -7,13 +7,17 @@ import { createRng } from '../../src/random.js';
 import { gpuTest } from './harness.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 
 const base = `${inject('sharedAssets')}/lm-stories260K`;
 const bytes = async (f: string) => (await fetch(`${base}/${f}`)).arrayBuffer();
 
 describe('llama2.c reference generator on WebGPU', () => {
-  gpuTest('greedy, 200 steps from BOS, prints exactly llama2.c\'s output for stories260K', async (ctx) => {
+  gpuTest("greedy, 200 steps from BOS, prints exactly llama2.c's output for stories260K", async (ctx) => {
     const gen = await loadLlama2c({ gpu: ctx, model: `${base}/stories260K.bin`, tokenizer: `${base}/tok512.bin` });
     try {
       let text = '';
@@ -43,7 +47,9 @@ describe('llama2.c reference generator on WebGPU', () => {
         // The last trial's prompt spans more than one prefill batch.
         const prompt = [1, ...Array.from({ length: (trial === 2 ? PREFILL_ROWS : 0) + 5 + rng.int(20) }, () => 3 + rng.int(509))];
         let want = new Float32Array(0);
-        prompt.forEach((t, pos) => { want = cpu.forward(t, pos).slice(); });
+        prompt.forEach((t, pos) => {
+          want = cpu.forward(t, pos).slice();
+        });
         await gen.prefill(prompt);
         const got = await gen.logits();
         const scale = Math.max(...Array.from(want, Math.abs));
@@ -66,10 +72,24 @@ describe('llama2.c reference generator on WebGPU', () => {
       const rng = createRng(seed);
       const random = (n: number) => Array.from({ length: n }, () => 3 + rng.int(509));
       const bits = (a: ArrayBuffer | Float32Array) => new Uint32Array(a instanceof Float32Array ? a.slice().buffer : a);
-      const greedy = async (g: typeof batched) => { const out: number[] = []; for (let i = 0; i < 8; i++) { const t = await g.step(); if (t.done) break; out.push(t.token); } return out; };
+      const greedy = async (g: typeof batched) => {
+        const out: number[] = [];
+        for (let i = 0; i < 8; i++) {
+          const t = await g.step();
+          if (t.done) break;
+          out.push(t.token);
+        }
+        return out;
+      };
       // One token, less than a batch (not a multiple of it), exactly one, more than two; and a
       // prompt in two calls, the second starting mid-context and crossing a batch boundary.
-      const cases = [[[1]], [[1, ...random(36)]], [random(PREFILL_ROWS)], [[1, ...random(2 * PREFILL_ROWS + 18)]], [[1, ...random(10)], random(PREFILL_ROWS + 3)]];
+      const cases = [
+        [[1]],
+        [[1, ...random(36)]],
+        [random(PREFILL_ROWS)],
+        [[1, ...random(2 * PREFILL_ROWS + 18)]],
+        [[1, ...random(10)], random(PREFILL_ROWS + 3)],
+      ];
       for (const parts of cases) {
         batched.reset();
         single.reset();
@@ -104,7 +124,15 @@ describe('llama2.c reference generator on WebGPU', () => {
     try {
       await a.prefill('Once upon a time, there was a dog');
       const snap = await a.snapshot();
-      const run = async (g: typeof a) => { const out: number[] = []; for (let i = 0; i < 40; i++) { const t = await g.step(); if (t.done) break; out.push(t.token); } return out; };
+      const run = async (g: typeof a) => {
+        const out: number[] = [];
+        for (let i = 0; i < 40; i++) {
+          const t = await g.step();
+          if (t.done) break;
+          out.push(t.token);
+        }
+        return out;
+      };
       const fromScratch = await run(a);
       // Through bytes, as if stored in IndexedDB and read back in another session.
       await b.restore({ tokens: snap.tokens.slice(), data: snap.data.slice(0) });
@@ -138,7 +166,8 @@ describe('llama2.c reference generator on WebGPU', () => {
    */
   const hugeKvCache = (model: ArrayBuffer, limit: number) => {
     const [dim, hidden, , nHeads, nKvHeads, vocab] = Array.from(new Int32Array(model, 0, 7)) as number[];
-    const seqLen = 1 << 16, kvDim = (dim! * nKvHeads!) / nHeads!;
+    const seqLen = 1 << 16,
+      kvDim = (dim! * nKvHeads!) / nHeads!;
     const nLayers = Math.floor(limit / (2 * seqLen * kvDim * 4)) + 1;
     const perLayer = 2 * dim! + 2 * dim! * dim! + 2 * dim! * kvDim + 3 * dim! * hidden!;
     const floats = vocab! * dim! + nLayers * perLayer + dim! + seqLen * (dim! / nHeads!);
@@ -148,9 +177,13 @@ describe('llama2.c reference generator on WebGPU', () => {
   };
 
   const refusesHugeKvCache = async (ctx: GpuContext) => {
-    const model = await bytes('stories260K.bin'), tokenizer = await bytes('tok512.bin');
+    const model = await bytes('stories260K.bin'),
+      tokenizer = await bytes('tok512.bin');
     const before = ctx.liveBytes;
-    await expect(loadLlama2c({ gpu: ctx, model: hugeKvCache(model, ctx.maxShardBytes), tokenizer })).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringContaining('KV cache') });
+    await expect(loadLlama2c({ gpu: ctx, model: hugeKvCache(model, ctx.maxShardBytes), tokenizer })).rejects.toMatchObject({
+      code: 'DEVICE_LIMIT',
+      message: expect.stringContaining('KV cache'),
+    });
     expect(ctx.liveBytes, 'nothing left allocated').toBe(before);
     // A longer context that fits still loads and generates.
     const gen = await loadLlama2c({ gpu: ctx, model: longContext(model, 1024), tokenizer });
@@ -162,14 +195,16 @@ describe('llama2.c reference generator on WebGPU', () => {
     }
   };
 
-  gpuTest('a header asking for a KV cache over the device\'s buffer limits is refused with DEVICE_LIMIT before anything is allocated', async (ctx) => {
+  gpuTest("a header asking for a KV cache over the device's buffer limits is refused with DEVICE_LIMIT before anything is allocated", async (ctx) => {
     await refusesHugeKvCache(ctx);
   });
 
   gpuTest('the same on a context with smaller storage shards', refusesHugeKvCache, { maxShardBytes: 48 << 20 });
 
   gpuTest('an unreachable or bad model gets a clear error', async (ctx) => {
-    await expect(loadLlama2c({ gpu: ctx, model: `${base}/no-such-model.bin`, tokenizer: `${base}/tok512.bin` })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+    await expect(loadLlama2c({ gpu: ctx, model: `${base}/no-such-model.bin`, tokenizer: `${base}/tok512.bin` })).rejects.toMatchObject({
+      code: 'INVALID_MODEL',
+    });
     const model = await bytes('stories260K.bin');
     await expect(loadLlama2c({ gpu: ctx, model: model.slice(0, 5000), tokenizer: await bytes('tok512.bin') })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
   });

@@ -7,7 +7,11 @@ import { deleteCachedModel, listCachedModels } from '../../src/models/cache.js';
 import { persistStorage, storageEstimate } from '../../src/models/storage.js';
 import { deleteWebLlmModelFromCache, hasWebLlmModelInCache } from '../../src/models/webllm-cache.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 const folder = new URL(`${inject('sharedAssets')}/minilm-tokenizer/`, location.href).href;
 
 test('a downloaded file is listed under its model with its size and hash, and deleting it removes it', async () => {
@@ -40,7 +44,10 @@ test('Hub files are grouped by repository and revision; a revision or the whole 
   await cache.put(hub('a1', 'tokenizer.json'), new Response(new Uint8Array(7)));
   await cache.put(hub('b2', 'onnx/model.onnx'), new Response(new Uint8Array(50)));
   const mine = (await listCachedModels()).filter((m) => m.id === id);
-  expect(mine.map((m) => [m.revision, m.bytes, m.files.length])).toEqual([['a1', 107, 2], ['b2', 50, 1]]);
+  expect(mine.map((m) => [m.revision, m.bytes, m.files.length])).toEqual([
+    ['a1', 107, 2],
+    ['b2', 50, 1],
+  ]);
   expect(await deleteCachedModel(`${id}@a1`)).toBe(2);
   expect((await listCachedModels()).filter((m) => m.id === id).map((m) => m.revision)).toEqual(['b2']);
   expect(await deleteCachedModel(id)).toBe(1);
@@ -53,7 +60,7 @@ test('storage estimate and persistence', async () => {
   expect(e.quota).toBeGreaterThan(0);
   expect(e.available).toBe(Math.max(0, e.quota - e.usage));
   expect(typeof e.persisted).toBe('boolean');
-  expect(typeof await persistStorage()).toBe('boolean');
+  expect(typeof (await persistStorage())).toBe('boolean');
 });
 
 test("WebLLM's cache through its own functions: prebuilt and custom models, unknown ids refused", async () => {

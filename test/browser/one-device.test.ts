@@ -11,7 +11,11 @@ import { deleteStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 const assets = new URL(inject('sharedAssets'), location.href).href;
 
 /** Records the devices requested, and the buffers made on each (by label: Weft labels every buffer 'weft.…', onnxruntime leaves its own unlabelled). */
@@ -32,7 +36,11 @@ function watchWebGpu() {
   return {
     requested,
     /** Labels of buffers made since the last call, by device. */
-    take() { const r = new Map(buffersOn); buffersOn.clear(); return r; },
+    take() {
+      const r = new Map(buffersOn);
+      buffersOn.clear();
+      return r;
+    },
     restore() {
       GPUAdapter.prototype.requestDevice = requestDevice;
       GPUDevice.prototype.createBuffer = createBuffer;
@@ -41,16 +49,35 @@ function watchWebGpu() {
 }
 
 let watch: ReturnType<typeof watchWebGpu> | undefined;
-afterEach(() => { watch?.restore(); watch = undefined; });
+afterEach(() => {
+  watch?.restore();
+  watch = undefined;
+});
 
 async function options(dbName: string): Promise<RagWorkerOptions> {
   const rng = createRng(crypto.getRandomValues(new Uint32Array(1))[0]!);
-  const V = 30522, D = 16;
-  const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+  const V = 30522,
+    D = 16;
+  const model = buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * D }, () => rng.normal()),
+    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+    new Float32Array(D),
+    V,
+    D,
+  );
   const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
   return {
-    dbName, indexName: 'one-device',
-    embedder: { model, tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'webgpu', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
+    dbName,
+    indexName: 'one-device',
+    embedder: {
+      model,
+      tokenizer: await tok('tokenizer.json'),
+      tokenizerConfig: await tok('tokenizer_config.json'),
+      device: 'webgpu',
+      maxLength: 64,
+      wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href,
+      modelId: 'tiny',
+    },
     generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
     nlist: 4,
   };
@@ -66,14 +93,19 @@ test('the engine host runs the reference generator, the stored index and the Web
     expect(watch.requested.length, 'devices requested while opening').toBe(1);
     const device = watch.requested[0]!;
     let lost = false;
-    void device.lost.then(() => { lost = true; });
+    void device.lost.then(() => {
+      lost = true;
+    });
     const opened = watch.take();
     expect([...opened.keys()]).toEqual([device]);
     // The generator's weights, and onnxruntime's session (its initialisers: unlabelled buffers).
     expect(opened.get(device)!.some((l) => l.startsWith('weft.llama.'))).toBe(true);
 
     const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-    const docs = raw.split(/^\.I /m).slice(1, 13).map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '' }));
+    const docs = raw
+      .split(/^\.I /m)
+      .slice(1, 13)
+      .map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '' }));
     await host.ingest(docs);
     const ingested = watch.take();
     expect([...ingested.keys()], 'devices that ingest made buffers on').toEqual([device]);
@@ -86,7 +118,10 @@ test('the engine host runs the reference generator, the stored index and the Web
     expect(hits.length).toBeGreaterThan(0);
     const searched = watch.take();
     expect([...searched.keys()]).toEqual([device]);
-    expect(searched.get(device)!.some((l) => !l.startsWith('weft.')), 'the query was embedded on the shared device').toBe(true);
+    expect(
+      searched.get(device)!.some((l) => !l.startsWith('weft.')),
+      'the query was embedded on the shared device',
+    ).toBe(true);
 
     const request = await host.startGenerate('What was measured?', { k: 2, maxTokens: 6 });
     let tokens = 0;
@@ -109,12 +144,15 @@ test('the engine host runs the reference generator, the stored index and the Web
   }
 }, 180_000);
 
-test('the same in the real engine worker: a WebGPU embedder on the worker\'s one device ingests, searches and feeds an answer', async () => {
+test("the same in the real engine worker: a WebGPU embedder on the worker's one device ingests, searches and feeds an answer", async () => {
   const dbName = `weft-one-device-worker-${crypto.randomUUID()}`;
   const rag = await createRagInWorker(await options(dbName));
   try {
     const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-    const docs = raw.split(/^\.I /m).slice(1, 13).map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '' }));
+    const docs = raw
+      .split(/^\.I /m)
+      .slice(1, 13)
+      .map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '' }));
     expect((await rag.ingest(docs)).documents).toBe(12);
     // A document's own first sentence finds it: the vectors made on the shared device are the index's.
     const hits = await rag.search(docs[4]!.text.split('.')[0]!, { k: 3 });

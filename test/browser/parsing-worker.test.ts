@@ -14,11 +14,16 @@ import { openLocalRag, openWorkerRag } from '../support/rag-runtimes.js';
 const strayMessages: unknown[] = [];
 
 const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Promise<void> }>][] = [
-  ['engine worker (createRagInWorker)', async (dbName) => {
-    const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
-    worker.addEventListener('message', (e: MessageEvent<{ sourceName?: unknown } | null>) => { if (e.data?.sourceName !== undefined) strayMessages.push(e.data); });
-    return openWorkerRag(dbName, { indexName: 'files', init: { worker } });
-  }],
+  [
+    'engine worker (createRagInWorker)',
+    async (dbName) => {
+      const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
+      worker.addEventListener('message', (e: MessageEvent<{ sourceName?: unknown } | null>) => {
+        if (e.data?.sourceName !== undefined) strayMessages.push(e.data);
+      });
+      return openWorkerRag(dbName, { indexName: 'files', init: { worker } });
+    },
+  ],
   ['main thread (createRag)', (dbName) => openLocalRag(dbName, { indexName: 'files' })],
 ];
 
@@ -80,7 +85,10 @@ describe.each(runtimes)('parsing in the runtime: %s', (_name, open) => {
     const dbName = `weft-parsing-${crypto.randomUUID()}`;
     const { rag, dispose } = await open(dbName);
     try {
-      const error = await rag.ingest(files()).then(() => undefined, (e: unknown) => e);
+      const error = await rag.ingest(files()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toMatchObject({ name: 'WeftError', code: 'UNPARSABLE_DOCUMENT' });
       const e = error as { message: string; details: { unreadable: { name: string; message: string }[]; indexed: { documents: number; chunks: number } } };
       expect(e.message).toMatch(/'broken\.pdf' could not be read as a PDF: it is damaged/);
@@ -115,9 +123,23 @@ describe.each(runtimes)('parsing in the runtime: %s', (_name, open) => {
       // HTML: no script, style, hidden or chrome text anywhere; headings kept.
       const garden = of('garden.html');
       expect(garden.map((p) => p.metadata.headings)).toEqual([['Garden notes'], ['Garden notes', 'Soil']]);
-      expect(garden.map((p) => p.text)).toEqual(['Garden notes\nTomatoes need full sun and steady watering.', 'Garden notes › Soil\nLoam holds water\nand drains well.']);
+      expect(garden.map((p) => p.text)).toEqual([
+        'Garden notes\nTomatoes need full sun and steady watering.',
+        'Garden notes › Soil\nLoam holds water\nand drains well.',
+      ]);
       const everything = all.map((p) => p.text).join('\n');
-      for (const gone of ['payload', 'trackingScript', 'hotpink', 'secret-style', 'hidden drawer', 'styled away', 'icon text', 'Login', 'Copyright', 'Top secret']) {
+      for (const gone of [
+        'payload',
+        'trackingScript',
+        'hotpink',
+        'secret-style',
+        'hidden drawer',
+        'styled away',
+        'icon text',
+        'Login',
+        'Copyright',
+        'Top secret',
+      ]) {
         expect(everything).not.toContain(gone);
       }
 
@@ -131,7 +153,10 @@ describe.each(runtimes)('parsing in the runtime: %s', (_name, open) => {
 
       // Ingesting the good files again replaces them; the unreadable ones still fail alone, and change nothing.
       await expect(rag.ingest(files().filter((f) => !/broken|locked/.test(f.name)))).resolves.toEqual({ documents: 3, chunks: info.size });
-      await expect(rag.ingest([new File([makeBrokenPdf()], 'broken.pdf')])).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT', message: expect.stringMatching(/'broken\.pdf'.*Nothing was indexed/) });
+      await expect(rag.ingest([new File([makeBrokenPdf()], 'broken.pdf')])).rejects.toMatchObject({
+        code: 'UNPARSABLE_DOCUMENT',
+        message: expect.stringMatching(/'broken\.pdf'.*Nothing was indexed/),
+      });
       expect((await rag.info()).size).toBe(info.size);
     } finally {
       await dispose();

@@ -17,11 +17,24 @@ async function watch(parse: (signal: AbortSignal) => Promise<unknown>, abortAfte
   const controller = new AbortController();
   let last = performance.now();
   let gap = 0;
-  const tick = setInterval(() => { const now = performance.now(); gap = Math.max(gap, now - last); last = now; }, 50);
+  const tick = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 50);
   let abortedAt: number | undefined;
-  const timer = abortAfterMs === undefined ? undefined : setTimeout(() => { abortedAt = performance.now(); controller.abort(); }, abortAfterMs);
+  const timer =
+    abortAfterMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          abortedAt = performance.now();
+          controller.abort();
+        }, abortAfterMs);
   const started = performance.now();
-  const outcome = await parse(controller.signal).then((value) => ({ value }), (error: unknown) => ({ error }));
+  const outcome = await parse(controller.signal).then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
   const ended = performance.now();
   clearInterval(tick);
   clearTimeout(timer);
@@ -48,7 +61,9 @@ test('PDF page of many lines: it yields within the page, and an abort lands with
   const bytes = makePdf([Array.from({ length: 60_000 }, () => line)], { fontSize: 0.001, leading: 0.001 });
   const unlimited = { pageChars: Infinity, totalChars: Infinity };
   const run = await watch((signal) => pdfSections(bytes, 'dense.pdf', signal, unlimited), 300);
-  console.log(`one page of 60,000 lines aborted at 300 ms: ended ${run.afterAbort?.toFixed(0)} ms after the abort, longest gap between ticks ${run.gap.toFixed(0)} ms`);
+  console.log(
+    `one page of 60,000 lines aborted at 300 ms: ended ${run.afterAbort?.toFixed(0)} ms after the abort, longest gap between ticks ${run.gap.toFixed(0)} ms`,
+  );
   expect(run).toMatchObject({ error: { code: 'ABORTED', message: expect.stringContaining("'dense.pdf'") } });
   expect(run.afterAbort).toBeLessThan(1000);
   expect(run.gap).toBeLessThan(1000);
@@ -60,11 +75,20 @@ test('PDF with more text than the budget: UNPARSABLE_DOCUMENT for that document,
   const whole = await watch((signal) => pdfSections(bytes, 'whole.pdf', signal, { pageChars: Infinity, totalChars: Infinity }));
   const run = await watch((signal) => parseDocument({ id: 'bomb.pdf', type: 'pdf', bytes }, { signal }));
   console.log(`over the page budget: failed after ${run.ms.toFixed(0)} ms (reading it all: ${whole.ms.toFixed(0)} ms), longest gap ${run.gap.toFixed(0)} ms`);
-  expect(run).toMatchObject({ error: { code: 'UNPARSABLE_DOCUMENT', details: { name: 'bomb.pdf' }, message: expect.stringMatching(/'bomb\.pdf'.*more text on page 2.*1,000,000 characters.*convert it to text first/) } });
+  expect(run).toMatchObject({
+    error: {
+      code: 'UNPARSABLE_DOCUMENT',
+      details: { name: 'bomb.pdf' },
+      message: expect.stringMatching(/'bomb\.pdf'.*more text on page 2.*1,000,000 characters.*convert it to text first/),
+    },
+  });
   expect(run.ms).toBeLessThan(whole.ms); // it stops at the budget, some 1 M of the 3.7 M characters (timings are noisy here)
   expect(run.gap).toBeLessThan(1000);
   // A budget for the whole document, past it on a later page.
   const pages = makePdf(Array.from({ length: 50 }, () => [line]));
-  await expect(pdfSections(pages, 'many.pdf', undefined, { pageChars: 1000, totalChars: 20 * line.length })).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT', message: expect.stringMatching(/'many\.pdf'.*more text in its 50 pages.*split it into smaller PDFs/) });
+  await expect(pdfSections(pages, 'many.pdf', undefined, { pageChars: 1000, totalChars: 20 * line.length })).rejects.toMatchObject({
+    code: 'UNPARSABLE_DOCUMENT',
+    message: expect.stringMatching(/'many\.pdf'.*more text in its 50 pages.*split it into smaller PDFs/),
+  });
   expect((await pdfSections(pages, 'many.pdf', undefined, { pageChars: 1000, totalChars: 50 * line.length })).length).toBe(50);
 });

@@ -15,15 +15,18 @@ async function cranfield(n: number) {
 /** The two ways to open the runtime, each giving a Rag and what releases everything it took. */
 const runtimes: [string, (dbName: string) => Promise<{ rag: Rag; dispose(): Promise<void> }>][] = [
   ['main thread (createRag)', (dbName) => openLocalRag(dbName)],
-  ['engine worker (createRagInWorker)', async (dbName) => {
-    const options = await workerOptions(dbName);
-    const model = options.embedder.model as ArrayBuffer;
-    const progress: string[] = [];
-    const rag = await createRagInWorker(options, { onProgress: (p) => progress.push(p.status) });
-    expect(model.byteLength).toBe(0); // the model bytes were moved into the worker, not copied
-    expect(progress).toContain('ready');
-    return { rag, dispose: () => rag.close() };
-  }],
+  [
+    'engine worker (createRagInWorker)',
+    async (dbName) => {
+      const options = await workerOptions(dbName);
+      const model = options.embedder.model as ArrayBuffer;
+      const progress: string[] = [];
+      const rag = await createRagInWorker(options, { onProgress: (p) => progress.push(p.status) });
+      expect(model.byteLength).toBe(0); // the model bytes were moved into the worker, not copied
+      expect(progress).toContain('ready');
+      return { rag, dispose: () => rag.close() };
+    },
+  ],
 ];
 
 /** What each runtime gave, to compare them. */
@@ -51,7 +54,11 @@ describe.each(runtimes)('one interface: %s', (name, open) => {
       await expect(rag.search('anything')).rejects.toMatchObject({ name: 'WeftError', code: 'EMPTY_INDEX' });
       const docs = await cranfield(20);
       const stages: string[] = [];
-      const r = await rag.ingest(docs, { onProgress: (p) => { if (!stages.includes(p.status)) stages.push(p.status); } });
+      const r = await rag.ingest(docs, {
+        onProgress: (p) => {
+          if (!stages.includes(p.status)) stages.push(p.status);
+        },
+      });
       expect(r.documents).toBe(20);
       expect(stages).toEqual(['read', 'embed', 'index', 'persist']);
       const info = await rag.info();
@@ -88,7 +95,9 @@ describe.each(runtimes)('one interface: %s', (name, open) => {
         { role: 'assistant' as const, content: 'The pressure on the wing [1].' },
         { role: 'user' as const, content: 'And at which speeds?' },
       ];
-      const chat = await collect(rag.generate({ messages }, { k: 2, nprobe, maxTokens: 12, system: 'Answer from the passages.', periodic: { interval: 4, nprobe: 2 } }));
+      const chat = await collect(
+        rag.generate({ messages }, { k: 2, nprobe, maxTokens: 12, system: 'Answer from the passages.', periodic: { interval: 4, nprobe: 2 } }),
+      );
       expect(chat.types[0]).toBe('retrieval');
       expect(chat.types.at(-1)).toBe('done');
       expect(chat.query).toContain('And at which speeds?');
@@ -98,7 +107,9 @@ describe.each(runtimes)('one interface: %s', (name, open) => {
 
       // The signal aborts the answer where it runs (in the worker for the client): decoding stops early.
       const ctl = new AbortController();
-      const cut = await collect(rag.generate('What was measured?', { k: 2, nprobe, maxTokens: 40, signal: ctl.signal }), (n) => { if (n === 1) ctl.abort(); });
+      const cut = await collect(rag.generate('What was measured?', { k: 2, nprobe, maxTokens: 40, signal: ctl.signal }), (n) => {
+        if (n === 1) ctl.abort();
+      });
       expect(cut.done.finishReason).toBe('abort');
       expect(cut.done.tokens.generated).toBeLessThan(40);
       // A caller that stops reading gives the generator back: the next answer runs.
@@ -114,7 +125,13 @@ describe.each(runtimes)('one interface: %s', (name, open) => {
       const line = await rag.profile();
       expect(line.slope).toBeGreaterThanOrEqual(0);
       await expect(rag.ingest([{ id: '', text: 'x' }])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
-      results.set(name, { odd: odd.map((p) => p.id), two: two.map((p) => p.id), chat: chat.done.answer, next: next.done.answer, completion: completion.choices[0]!.message.content });
+      results.set(name, {
+        odd: odd.map((p) => p.id),
+        two: two.map((p) => p.id),
+        chat: chat.done.answer,
+        next: next.done.answer,
+        completion: completion.choices[0]!.message.content,
+      });
     } finally {
       await dispose();
       await deleteStore(dbName);
@@ -131,18 +148,23 @@ test('the main-thread runtime and the worker client give the same passages and t
 test('aborting while the models load stops the worker and rejects with ABORTED; an index that must exist but does not is UNKNOWN_INDEX', async () => {
   const ctl = new AbortController();
   const started = performance.now();
-  const loading = createRagInWorker({
-    indexName: 'never',
-    embedder: { model: `${assets}/no-such-model.onnx`, tokenizer: {}, device: 'wasm' },
-    generator: { reference },
-  }, { signal: ctl.signal, onProgress: () => ctl.abort() });
+  const loading = createRagInWorker(
+    {
+      indexName: 'never',
+      embedder: { model: `${assets}/no-such-model.onnx`, tokenizer: {}, device: 'wasm' },
+      generator: { reference },
+    },
+    { signal: ctl.signal, onProgress: () => ctl.abort() },
+  );
   await expect(loading).rejects.toMatchObject({ name: 'WeftError', code: 'ABORTED' });
   expect(performance.now() - started).toBeLessThan(30_000);
   // An index that must exist but does not: a clear code, and the worker gives everything back.
   const dbName = `weft-rag-worker-${crypto.randomUUID()}`;
-  await expect(createRagInWorker({ ...await workerOptions(dbName), indexName: 'missing', create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
+  await expect(createRagInWorker({ ...(await workerOptions(dbName)), indexName: 'missing', create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
   await deleteStore(dbName);
   const already = new AbortController();
   already.abort();
-  await expect(createRagInWorker({ indexName: 'x', embedder: {}, generator: { reference: { model: '', tokenizer: '' } } }, { signal: already.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+  await expect(
+    createRagInWorker({ indexName: 'x', embedder: {}, generator: { reference: { model: '', tokenizer: '' } } }, { signal: already.signal }),
+  ).rejects.toMatchObject({ code: 'ABORTED' });
 }, 60_000);

@@ -14,27 +14,51 @@ import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { gpuTest } from './harness.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 const assets = inject('sharedAssets');
 const json = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
 let dbName = '';
-afterEach(async () => { if (dbName) await deleteStore(dbName); });
+afterEach(async () => {
+  if (dbName) await deleteStore(dbName);
+});
 
 async function cranfield(n: number) {
   const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-  return raw.split(/^\.I /m).slice(1, n + 1).map((r) => {
-    const id = `cran-${r.split('\n')[0]!.trim()}`;
-    const title = /\.T\n([\s\S]*?)\n\.A/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? id;
-    const body = /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '';
-    return { id, text: `# ${title}\n${body}`, type: 'markdown' as const, metadata: { year: 1950 + (Number(id.slice(5)) % 10) } };
-  });
+  return raw
+    .split(/^\.I /m)
+    .slice(1, n + 1)
+    .map((r) => {
+      const id = `cran-${r.split('\n')[0]!.trim()}`;
+      const title = /\.T\n([\s\S]*?)\n\.A/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? id;
+      const body = /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '';
+      return { id, text: `# ${title}\n${body}`, type: 'markdown' as const, metadata: { year: 1950 + (Number(id.slice(5)) % 10) } };
+    });
 }
 
 async function tinyEmbedder(dim = 32): Promise<Embedder> {
   const rng = createRng(11);
   const V = 30522;
-  const model = buildTinyEmbeddingGraph(Float32Array.from({ length: V * dim }, () => rng.normal()), Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3), new Float32Array(dim), V, dim);
-  return createOnnxEmbedder({ model, tokenizer: await json('tokenizer.json'), tokenizerConfig: await json('tokenizer_config.json'), device: 'wasm', wasmPaths: '/node_modules/onnxruntime-web/dist/', maxLength: 64, cache: false, modelId: 'tiny-test-graph' });
+  const model = buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * dim }, () => rng.normal()),
+    Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3),
+    new Float32Array(dim),
+    V,
+    dim,
+  );
+  return createOnnxEmbedder({
+    model,
+    tokenizer: await json('tokenizer.json'),
+    tokenizerConfig: await json('tokenizer_config.json'),
+    device: 'wasm',
+    wasmPaths: '/node_modules/onnxruntime-web/dist/',
+    maxLength: 64,
+    cache: false,
+    modelId: 'tiny-test-graph',
+  });
 }
 
 const referenceGenerator = (ctx: GpuContext) =>
@@ -46,7 +70,16 @@ async function parts(ctx: GpuContext) {
   const store = await openStore({ dbName });
   const embedder = await tinyEmbedder();
   const generator = await referenceGenerator(ctx);
-  return { store, embedder, generator, async dispose() { generator.destroy(); await embedder.destroy(); store.close(); } };
+  return {
+    store,
+    embedder,
+    generator,
+    async dispose() {
+      generator.destroy();
+      await embedder.destroy();
+      store.close();
+    },
+  };
 }
 
 describe('RAG runtime', () => {
@@ -103,7 +136,8 @@ describe('RAG runtime', () => {
       await expect(rag.search('   ')).rejects.toMatchObject({ code: 'INVALID_INPUT' });
       const size = rag.index!.size;
       await expect(rag.ingest([new Blob(['%PDF-1.7 binary'], { type: 'application/pdf' })])).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT' });
-      const ctl = new AbortController(); ctl.abort();
+      const ctl = new AbortController();
+      ctl.abort();
       await expect(rag.ingest(await cranfield(45), { signal: ctl.signal })).rejects.toMatchObject({ code: 'ABORTED' });
       expect(rag.index!.size).toBe(size);
     } finally {
@@ -112,7 +146,7 @@ describe('RAG runtime', () => {
     }
   });
 
-  gpuTest('stages stream live as \'stage\' events before done, one \'step\' per generated token, on a clock shared by every request', async (ctx) => {
+  gpuTest("stages stream live as 'stage' events before done, one 'step' per generated token, on a clock shared by every request", async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
     const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
     try {
@@ -156,42 +190,47 @@ describe('RAG runtime', () => {
     }
   });
 
-  gpuTest('re-ingesting a document is one commit: the generation rises by exactly one, and an interruption after a commit never leaves both versions', async (ctx) => {
-    const { store, embedder, generator, dispose } = await parts(ctx);
-    // The store as the runtime sees it; `failAfter` commits succeed, then the page "closes".
-    let commits = 0, failAfter = Infinity;
-    const flaky: WeftStore = {
-      ...store,
-      commit: (...a: Parameters<WeftStore['commit']>) => (++commits > failAfter
-        ? Promise.reject(new WeftError('ABORTED', 'The page closed.'))
-        : store.commit(...a)),
-    };
-    const rag = await createRag({ store: flaky, indexName: 'papers', embedder, generator, gpu: ctx });
-    try {
-      const docs = await cranfield(12);
-      await rag.ingest(docs);
-      const one = docs[0]!;
-      const before = (await store.manifest('papers')).generation;
-      await rag.ingest([{ ...one, text: `${one.text}\nA second version.` }]);
-      expect((await store.manifest('papers')).generation).toBe(before + 1);
-      const second = await store.chunkIdsOfDocument('papers', one.id);
-      commits = 0; failAfter = 1;
-      await rag.ingest([{ ...one, text: `${one.text}\nA third version.` }]).catch(() => undefined);
-      const after = await store.chunkIdsOfDocument('papers', one.id);
-      expect(after.length).toBeGreaterThan(0);
-      // Exactly one version: all of the second's chunks, or none of them.
-      const kept = after.filter((id) => second.includes(id)).length;
-      expect(kept === 0 || (kept === second.length && after.length === second.length)).toBe(true);
-    } finally {
-      await rag.close();
-      await dispose();
-    }
-  });
+  gpuTest(
+    're-ingesting a document is one commit: the generation rises by exactly one, and an interruption after a commit never leaves both versions',
+    async (ctx) => {
+      const { store, embedder, generator, dispose } = await parts(ctx);
+      // The store as the runtime sees it; `failAfter` commits succeed, then the page "closes".
+      let commits = 0,
+        failAfter = Infinity;
+      const flaky: WeftStore = {
+        ...store,
+        commit: (...a: Parameters<WeftStore['commit']>) =>
+          ++commits > failAfter ? Promise.reject(new WeftError('ABORTED', 'The page closed.')) : store.commit(...a),
+      };
+      const rag = await createRag({ store: flaky, indexName: 'papers', embedder, generator, gpu: ctx });
+      try {
+        const docs = await cranfield(12);
+        await rag.ingest(docs);
+        const one = docs[0]!;
+        const before = (await store.manifest('papers')).generation;
+        await rag.ingest([{ ...one, text: `${one.text}\nA second version.` }]);
+        expect((await store.manifest('papers')).generation).toBe(before + 1);
+        const second = await store.chunkIdsOfDocument('papers', one.id);
+        commits = 0;
+        failAfter = 1;
+        await rag.ingest([{ ...one, text: `${one.text}\nA third version.` }]).catch(() => undefined);
+        const after = await store.chunkIdsOfDocument('papers', one.id);
+        expect(after.length).toBeGreaterThan(0);
+        // Exactly one version: all of the second's chunks, or none of them.
+        const kept = after.filter((id) => second.includes(id)).length;
+        expect(kept === 0 || (kept === second.length && after.length === second.length)).toBe(true);
+      } finally {
+        await rag.close();
+        await dispose();
+      }
+    },
+  );
 
   gpuTest('an embedder whose dimension disagrees with the index is refused', async (ctx) => {
     dbName = `weft-rag-${crypto.randomUUID()}`;
     const store = await openStore({ dbName });
-    const e32 = await tinyEmbedder(32), e48 = await tinyEmbedder(48);
+    const e32 = await tinyEmbedder(32),
+      e48 = await tinyEmbedder(48);
     const generator = await referenceGenerator(ctx);
     try {
       await expect(createRag({ store, indexName: 'docs', embedder: e32, generator, gpu: ctx, create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
@@ -222,8 +261,10 @@ describe('RAG runtime', () => {
     };
     try {
       await rag.ingest(await cranfield(30));
-      const qa = 'boundary layer on a flat plate', qb = 'supersonic flow around a cone';
-      const aloneA = await run(qa), aloneB = await run(qb);
+      const qa = 'boundary layer on a flat plate',
+        qb = 'supersonic flow around a cone';
+      const aloneA = await run(qa),
+        aloneB = await run(qb);
       const [a, b] = await Promise.all([run(qa), run(qb)]);
       expect(a.answer).toBe(aloneA.answer);
       expect(b.answer).toBe(aloneB.answer);
@@ -243,86 +284,98 @@ describe('RAG runtime', () => {
     }
   });
 
-  gpuTest('woven and sequential schedules retrieve the same passages and answer token for token; the next question is retrieved while the current answer decodes', async (ctx) => {
-    const { store, embedder, generator, dispose } = await parts(ctx);
-    const build = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential' });
-    await build.ingest(await cranfield(30));
-    await build.close();
-    const collect = async (rag: Awaited<ReturnType<typeof createRag>>, q: string) => {
-      const tokens: string[] = [];
-      let done: Extract<RagEvent, { type: 'done' }> | undefined;
-      let trace: Extract<RagEvent, { type: 'trace' }> | undefined;
-      const start = performance.now();
-      for await (const e of rag.generate(q, { k: 2, nprobe: 4, maxTokens: 24 })) {
-        if (e.type === 'token') tokens.push(e.text);
-        if (e.type === 'done') done = e;
-        if (e.type === 'trace') trace = e;
+  gpuTest(
+    'woven and sequential schedules retrieve the same passages and answer token for token; the next question is retrieved while the current answer decodes',
+    async (ctx) => {
+      const { store, embedder, generator, dispose } = await parts(ctx);
+      const build = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential' });
+      await build.ingest(await cranfield(30));
+      await build.close();
+      const collect = async (rag: Awaited<ReturnType<typeof createRag>>, q: string) => {
+        const tokens: string[] = [];
+        let done: Extract<RagEvent, { type: 'done' }> | undefined;
+        let trace: Extract<RagEvent, { type: 'trace' }> | undefined;
+        const start = performance.now();
+        for await (const e of rag.generate(q, { k: 2, nprobe: 4, maxTokens: 24 })) {
+          if (e.type === 'token') tokens.push(e.text);
+          if (e.type === 'done') done = e;
+          if (e.type === 'trace') trace = e;
+        }
+        return { tokens, passages: done!.passages.map((p) => p.id), trace: trace!, start };
+      };
+      const qa = 'boundary layer on a flat plate',
+        qb = 'supersonic flow around a cone';
+      try {
+        // The cache is smaller than the index in both runtimes.
+        const seq = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
+        const sa = await collect(seq, qa),
+          sb = await collect(seq, qb);
+        await seq.close();
+        const wov = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'woven', cacheBytes: 48 * 1024 });
+        const pa = collect(wov, qa);
+        await new Promise((r) => setTimeout(r, 300)); // A is decoding when B arrives
+        const [wa, wb] = await Promise.all([pa, collect(wov, qb)]);
+        await wov.close();
+        expect(wa.tokens).toEqual(sa.tokens);
+        expect(wb.tokens).toEqual(sb.tokens);
+        expect(wa.passages).toEqual(sa.passages);
+        expect(wb.passages).toEqual(sb.passages);
+        // B's search slices ran inside A's decoding window (in its gaps), before B decoded.
+        const aDecode = wa.trace.stages.find((s) => s.kind === 'decode')!;
+        const bSlices = wb.trace.stages.filter((s) => s.kind === 'search');
+        expect(bSlices.length).toBe(4); // nprobe 4, one list rank per slice
+        const aEnd = wa.start + aDecode.end;
+        expect(bSlices.some((s) => wb.start + s.end <= aEnd)).toBe(true);
+        expect(wb.trace.stages.map((s) => s.kind)).toContain('embed');
+      } finally {
+        await dispose();
       }
-      return { tokens, passages: done!.passages.map((p) => p.id), trace: trace!, start };
-    };
-    const qa = 'boundary layer on a flat plate', qb = 'supersonic flow around a cone';
-    try {
-      // The cache is smaller than the index in both runtimes.
-      const seq = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
-      const sa = await collect(seq, qa), sb = await collect(seq, qb);
-      await seq.close();
-      const wov = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'woven', cacheBytes: 48 * 1024 });
-      const pa = collect(wov, qa);
-      await new Promise((r) => setTimeout(r, 300)); // A is decoding when B arrives
-      const [wa, wb] = await Promise.all([pa, collect(wov, qb)]);
-      await wov.close();
-      expect(wa.tokens).toEqual(sa.tokens);
-      expect(wb.tokens).toEqual(sb.tokens);
-      expect(wa.passages).toEqual(sa.passages);
-      expect(wb.passages).toEqual(sb.passages);
-      // B's search slices ran inside A's decoding window (in its gaps), before B decoded.
-      const aDecode = wa.trace.stages.find((s) => s.kind === 'decode')!;
-      const bSlices = wb.trace.stages.filter((s) => s.kind === 'search');
-      expect(bSlices.length).toBe(4); // nprobe 4, one list rank per slice
-      const aEnd = wa.start + aDecode.end;
-      expect(bSlices.some((s) => wb.start + s.end <= aEnd)).toBe(true);
-      expect(wb.trace.stages.map((s) => s.kind)).toContain('embed');
-    } finally {
-      await dispose();
-    }
-  });
+    },
+  );
 
   /** Runs one answer and keeps everything it streamed, with the time each token arrived. */
   const answerOf = async (rag: Rag, q: string, o: GenerateOptions) => {
-    const tokens: string[] = [], at: number[] = [];
+    const tokens: string[] = [],
+      at: number[] = [];
     let done: Extract<RagEvent, { type: 'done' }> | undefined;
     let trace: Extract<RagEvent, { type: 'trace' }> | undefined;
     const start = performance.now();
     for await (const e of rag.generate(q, o)) {
-      if (e.type === 'token') { tokens.push(e.text); at.push(performance.now() - start); }
+      if (e.type === 'token') {
+        tokens.push(e.text);
+        at.push(performance.now() - start);
+      }
       if (e.type === 'done') done = e;
       if (e.type === 'trace') trace = e;
     }
     return { tokens, at, done: done!, stages: trace!.stages, kinds: trace!.stages.map((s) => s.kind), start };
   };
 
-  gpuTest('with lookahead 1, a question waits to retrieve until the one before it has the generator; the oldest question\'s retrieval goes first', async (ctx) => {
-    const { store, embedder, generator, dispose } = await parts(ctx);
-    const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, lookahead: 1 });
-    try {
-      await rag.ingest(await cranfield(20));
-      const qs = ['boundary layer on a flat plate', 'supersonic flow around a cone', 'heat transfer at hypersonic speed'];
-      const runs = qs.map(async (q, i) => {
-        await new Promise((r) => setTimeout(r, 20 * i));
-        return answerOf(rag, q, { k: 2, nprobe: 4, maxTokens: 12 });
-      });
-      const [a, b, c] = await Promise.all(runs);
-      const at = (r: typeof a, kind: string, edge: 'start' | 'end' = 'start') => r!.start + r!.stages.find((s) => s.kind === kind)![edge];
-      // B retrieves once A holds the generator, C once B does.
-      expect(at(b, 'embed')).toBeGreaterThanOrEqual(at(a, 'prefill') - 5);
-      expect(at(c, 'embed')).toBeGreaterThanOrEqual(at(b, 'prefill') - 5);
-      expect(at(a, 'decode', 'end')).toBeLessThanOrEqual(at(b, 'decode') + 5);
-      for (const r of [a, b, c]) expect(r!.tokens.length).toBeGreaterThan(0);
-    } finally {
-      await rag.close();
-      await dispose();
-    }
-  });
+  gpuTest(
+    "with lookahead 1, a question waits to retrieve until the one before it has the generator; the oldest question's retrieval goes first",
+    async (ctx) => {
+      const { store, embedder, generator, dispose } = await parts(ctx);
+      const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, lookahead: 1 });
+      try {
+        await rag.ingest(await cranfield(20));
+        const qs = ['boundary layer on a flat plate', 'supersonic flow around a cone', 'heat transfer at hypersonic speed'];
+        const runs = qs.map(async (q, i) => {
+          await new Promise((r) => setTimeout(r, 20 * i));
+          return answerOf(rag, q, { k: 2, nprobe: 4, maxTokens: 12 });
+        });
+        const [a, b, c] = await Promise.all(runs);
+        const at = (r: typeof a, kind: string, edge: 'start' | 'end' = 'start') => r!.start + r!.stages.find((s) => s.kind === kind)![edge];
+        // B retrieves once A holds the generator, C once B does.
+        expect(at(b, 'embed')).toBeGreaterThanOrEqual(at(a, 'prefill') - 5);
+        expect(at(c, 'embed')).toBeGreaterThanOrEqual(at(b, 'prefill') - 5);
+        expect(at(a, 'decode', 'end')).toBeLessThanOrEqual(at(b, 'decode') + 5);
+        for (const r of [a, b, c]) expect(r!.tokens.length).toBeGreaterThan(0);
+      } finally {
+        await rag.close();
+        await dispose();
+      }
+    },
+  );
 
   gpuTest('speculation never changes the answer; when the partial top-k differs from the final one the prefill restarts', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
@@ -331,13 +384,22 @@ describe('RAG runtime', () => {
       await rag.ingest(await cranfield(30));
       const nprobe = Math.min(6, rag.index!.nlist);
       // After one slice, the partial top-k is what a search of the first-ranked list alone finds.
-      const questions = ['boundary layer on a flat plate', 'supersonic flow around a cone', 'heat transfer at hypersonic speed',
-        'buckling of thin cylindrical shells', 'lift of a wing at low speed', 'shock wave and boundary layer interaction', 'slender body theory', 'transition to turbulence'];
+      const questions = [
+        'boundary layer on a flat plate',
+        'supersonic flow around a cone',
+        'heat transfer at hypersonic speed',
+        'buckling of thin cylindrical shells',
+        'lift of a wing at low speed',
+        'shock wave and boundary layer interaction',
+        'slender body theory',
+        'transition to turbulence',
+      ];
       const ids = (ps: { id: number }[]) => ps.map((p) => p.id).join();
       let differs: string | undefined, agrees: string | undefined;
       for (const q of questions) {
         const same = ids(await rag.search(q, { k: 2, nprobe: 1 })) === ids(await rag.search(q, { k: 2, nprobe }));
-        if (same) agrees ??= q; else differs ??= q;
+        if (same) agrees ??= q;
+        else differs ??= q;
       }
       expect(differs && agrees).toBeTruthy();
       for (const q of [differs!, agrees!]) {
@@ -364,78 +426,86 @@ describe('RAG runtime', () => {
     }
   });
 
-  gpuTest('periodic retrieval: blocking equals the sequential schedule; pipelined searches run one window stale, inside the next window\'s decoding, and refresh the context', async (ctx) => {
-    const { store, embedder, generator, dispose } = await parts(ctx);
-    const build = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
-    await build.ingest(await cranfield(30));
-    await build.close();
-    const q = 'boundary layer on a flat plate';
-    const interval = 8;
-    const base: GenerateOptions = { k: 1, nprobe: 4, maxTokens: 32 };
-    try {
-      const seq = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
-      const s = await answerOf(seq, q, { ...base, periodic: { interval, nprobe: 4 } });
-      await seq.close();
-      const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, cacheBytes: 48 * 1024 });
-      const blocking = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, staleness: 0 } });
-      expect(blocking.tokens).toEqual(s.tokens);
-      expect(blocking.done.periodic).toMatchObject({ staleness: 0, refreshes: s.done.periodic!.refreshes });
-      expect(s.done.periodic!.staleness).toBe(0);
-      expect(s.done.periodic!.windows.map((w) => w.window)).toEqual([1, 2, 3]);
-      expect(s.done.periodic!.refreshes).toBeGreaterThan(0);
+  gpuTest(
+    "periodic retrieval: blocking equals the sequential schedule; pipelined searches run one window stale, inside the next window's decoding, and refresh the context",
+    async (ctx) => {
+      const { store, embedder, generator, dispose } = await parts(ctx);
+      const build = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
+      await build.ingest(await cranfield(30));
+      await build.close();
+      const q = 'boundary layer on a flat plate';
+      const interval = 8;
+      const base: GenerateOptions = { k: 1, nprobe: 4, maxTokens: 32 };
+      try {
+        const seq = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, schedule: 'sequential', cacheBytes: 48 * 1024 });
+        const s = await answerOf(seq, q, { ...base, periodic: { interval, nprobe: 4 } });
+        await seq.close();
+        const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, cacheBytes: 48 * 1024 });
+        const blocking = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, staleness: 0 } });
+        expect(blocking.tokens).toEqual(s.tokens);
+        expect(blocking.done.periodic).toMatchObject({ staleness: 0, refreshes: s.done.periodic!.refreshes });
+        expect(s.done.periodic!.staleness).toBe(0);
+        expect(s.done.periodic!.windows.map((w) => w.window)).toEqual([1, 2, 3]);
+        expect(s.done.periodic!.refreshes).toBeGreaterThan(0);
 
-      // The search may take up to the window's decode time (PipeRAG's budget), so it fits the window.
-      const piped = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, maxSlowdown: 1 } });
-      const report = piped.done.periodic!;
-      expect(report.staleness).toBe(1);
-      // Searches start at tokens 8 and 16 (the one at 24 would land after the last token), and
-      // each is applied one window later.
-      expect(report.windows.map((w) => w.window)).toEqual([1, 2]);
-      for (const w of report.windows) {
-        const slices = piped.stages.filter((st) => st.kind === 'search' && st.window === w.window);
-        expect(slices.length).toBe(4);
-        // It ran while the next window decoded: after token 8w was streamed, before token 8(w+1).
-        expect(slices[0]!.start).toBeGreaterThanOrEqual(piped.at[w.window * interval - 1]! - 1);
-        expect(slices.some((st) => st.end <= piped.at[(w.window + 1) * interval - 1]!)).toBe(true);
-        // Its query was that window's text; what it found is in the context from then on.
-        const query = piped.tokens.slice((w.window - 1) * interval, w.window * interval).join('').trim();
-        const found = await rag.search(query, { k: 1, nprobe: 4 });
-        expect(piped.done.passages.map((p) => p.id)).toContain(found[0]!.id);
-      }
-      expect(report.refreshes).toBe(piped.kinds.filter((k) => k === 'refresh').length);
-      // The search for window 2 starts before the refresh at its boundary ends (the refresh
-      // applying window 1's result): it embeds and reads lists while the refresh prefills.
-      const refreshAt2 = piped.stages.find((st) => st.kind === 'refresh' && st.start >= piped.at[2 * interval - 1]! - 1);
-      const embed2 = piped.stages.find((st) => st.kind === 'embed' && st.window === 2);
-      expect(report.windows[0]!.refreshed).toBe(true);
-      expect(embed2!.start).toBeLessThan(refreshAt2!.end);
-      // The same retrievals without pipelining (searched at the end of the window, decoding
-      // waiting) give the same answer: pipelining changes when a search runs, not what it finds.
-      const unpiped = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, maxSlowdown: 1, pipeline: false } });
-      expect(unpiped.tokens).toEqual(piped.tokens);
-      expect(unpiped.done.periodic).toMatchObject({ staleness: 1, pipelined: false, refreshes: report.refreshes });
-      expect(report.pipelined).toBe(true);
-      expect(piped.done.passages.map((p) => p.citation)).toEqual(piped.done.passages.map((_, i) => i + 1));
+        // The search may take up to the window's decode time (PipeRAG's budget), so it fits the window.
+        const piped = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, maxSlowdown: 1 } });
+        const report = piped.done.periodic!;
+        expect(report.staleness).toBe(1);
+        // Searches start at tokens 8 and 16 (the one at 24 would land after the last token), and
+        // each is applied one window later.
+        expect(report.windows.map((w) => w.window)).toEqual([1, 2]);
+        for (const w of report.windows) {
+          const slices = piped.stages.filter((st) => st.kind === 'search' && st.window === w.window);
+          expect(slices.length).toBe(4);
+          // It ran while the next window decoded: after token 8w was streamed, before token 8(w+1).
+          expect(slices[0]!.start).toBeGreaterThanOrEqual(piped.at[w.window * interval - 1]! - 1);
+          expect(slices.some((st) => st.end <= piped.at[(w.window + 1) * interval - 1]!)).toBe(true);
+          // Its query was that window's text; what it found is in the context from then on.
+          const query = piped.tokens
+            .slice((w.window - 1) * interval, w.window * interval)
+            .join('')
+            .trim();
+          const found = await rag.search(query, { k: 1, nprobe: 4 });
+          expect(piped.done.passages.map((p) => p.id)).toContain(found[0]!.id);
+        }
+        expect(report.refreshes).toBe(piped.kinds.filter((k) => k === 'refresh').length);
+        // The search for window 2 starts before the refresh at its boundary ends (the refresh
+        // applying window 1's result): it embeds and reads lists while the refresh prefills.
+        const refreshAt2 = piped.stages.find((st) => st.kind === 'refresh' && st.start >= piped.at[2 * interval - 1]! - 1);
+        const embed2 = piped.stages.find((st) => st.kind === 'embed' && st.window === 2);
+        expect(report.windows[0]!.refreshed).toBe(true);
+        expect(embed2!.start).toBeLessThan(refreshAt2!.end);
+        // The same retrievals without pipelining (searched at the end of the window, decoding
+        // waiting) give the same answer: pipelining changes when a search runs, not what it finds.
+        const unpiped = await answerOf(rag, q, { ...base, periodic: { interval, nprobe: 4, maxSlowdown: 1, pipeline: false } });
+        expect(unpiped.tokens).toEqual(piped.tokens);
+        expect(unpiped.done.periodic).toMatchObject({ staleness: 1, pipelined: false, refreshes: report.refreshes });
+        expect(report.pipelined).toBe(true);
+        expect(piped.done.passages.map((p) => p.citation)).toEqual(piped.done.passages.map((_, i) => i + 1));
 
-      // nprobe 'auto': the performance model is fitted once, then picks nprobe per window.
-      const auto = await answerOf(rag, q, { ...base, periodic: { interval } });
-      expect(auto.kinds[0]).toBe('profile');
-      for (const w of auto.done.periodic!.windows) expect(w.nprobe).toBeGreaterThanOrEqual(1);
-      const line = await rag.profile();
-      expect(line.slope).toBeGreaterThanOrEqual(0);
-      await rag.close();
-      // A runtime given that line (kept from an earlier page, say) picks nprobe from the first answer without profiling.
-      const seeded = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, performanceModel: line });
-      const first = await answerOf(seeded, q, { ...base, periodic: { interval } });
-      expect(first.kinds).not.toContain('profile');
-      expect(first.done.periodic!.windows.length).toBe(auto.done.periodic!.windows.length);
-      for (const w of first.done.periodic!.windows) expect(w.nprobe).toBeGreaterThanOrEqual(1);
-      await seeded.close();
-      for (const bad of [{ intercept: -1, slope: 1 }, { intercept: 1, slope: Number.NaN }, null]) {
-        await expect(createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, performanceModel: bad as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+        // nprobe 'auto': the performance model is fitted once, then picks nprobe per window.
+        const auto = await answerOf(rag, q, { ...base, periodic: { interval } });
+        expect(auto.kinds[0]).toBe('profile');
+        for (const w of auto.done.periodic!.windows) expect(w.nprobe).toBeGreaterThanOrEqual(1);
+        const line = await rag.profile();
+        expect(line.slope).toBeGreaterThanOrEqual(0);
+        await rag.close();
+        // A runtime given that line (kept from an earlier page, say) picks nprobe from the first answer without profiling.
+        const seeded = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, performanceModel: line });
+        const first = await answerOf(seeded, q, { ...base, periodic: { interval } });
+        expect(first.kinds).not.toContain('profile');
+        expect(first.done.periodic!.windows.length).toBe(auto.done.periodic!.windows.length);
+        for (const w of first.done.periodic!.windows) expect(w.nprobe).toBeGreaterThanOrEqual(1);
+        await seeded.close();
+        for (const bad of [{ intercept: -1, slope: 1 }, { intercept: 1, slope: Number.NaN }, null]) {
+          await expect(createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx, performanceModel: bad as never })).rejects.toMatchObject({
+            code: 'INVALID_OPTION',
+          });
+        }
+      } finally {
+        await dispose();
       }
-    } finally {
-      await dispose();
-    }
-  });
+    },
+  );
 });

@@ -30,9 +30,22 @@ afterAll(async () => {
 async function readerOn(store: RemoteStore, indexName: string) {
   const gpu = await createGpuContext();
   const w = await workerOptions(dbName);
-  const embedder = await createOnnxEmbedder({ ...w.embedder, model: embeddingGraph(), tokenizer: w.embedder.tokenizer as object, tokenizerConfig: w.embedder.tokenizerConfig as object, cache: false });
+  const embedder = await createOnnxEmbedder({
+    ...w.embedder,
+    model: embeddingGraph(),
+    tokenizer: w.embedder.tokenizer as object,
+    tokenizerConfig: w.embedder.tokenizerConfig as object,
+    cache: false,
+  });
   const rag = await createRag({ store, indexName, embedder, gpu, create: false });
-  return { rag, dispose: async () => { await rag.close(); await embedder.destroy(); gpu.destroy(); } };
+  return {
+    rag,
+    dispose: async () => {
+      await rag.close();
+      await embedder.destroy();
+      gpu.destroy();
+    },
+  };
 }
 
 describe('a published index through the runtime', () => {
@@ -61,7 +74,8 @@ describe('a published index through the runtime', () => {
     const { rag, dispose } = await readerOn(store, store.indexName);
     try {
       for (const q of questions) {
-        for (const mode of ['hybrid', 'vector', 'lexical'] as const) expect(shape(await rag.search(q, { k: 5, mode })), `${q}/${mode}`).toEqual(expected.get(`${q}/${mode}`));
+        for (const mode of ['hybrid', 'vector', 'lexical'] as const)
+          expect(shape(await rag.search(q, { k: 5, mode })), `${q}/${mode}`).toEqual(expected.get(`${q}/${mode}`));
       }
       expect(shape(await rag.search(questions[0]!, { k: 5, filter: { metadata: { group: 2 } } }))).toEqual(expected.get('filtered'));
       await expect(rag.ingest([{ id: 'new', text: 'A new note.' }])).rejects.toMatchObject({ code: 'READ_ONLY' });
@@ -72,12 +86,22 @@ describe('a published index through the runtime', () => {
     }
   });
 
-  test('a hybrid search asks for its best keyword hits\' texts before the vector side ends, so they travel meanwhile', async () => {
+  test("a hybrid search asks for its best keyword hits' texts before the vector side ends, so they travel meanwhile", async () => {
     const remote = await openRemoteStore(url, { cacheDbName });
     const calls: string[] = [];
     const store = Object.create(remote, {
-      warmChunks: { value: async (n: string, ids: readonly number[]) => { calls.push(`warm ${ids.join(',')}`); return remote.warmChunks(n, ids); } },
-      readChunks: { value: async (n: string, ids: readonly number[]) => { calls.push(`read ${ids.join(',')}`); return remote.readChunks(n, ids); } },
+      warmChunks: {
+        value: async (n: string, ids: readonly number[]) => {
+          calls.push(`warm ${ids.join(',')}`);
+          return remote.warmChunks(n, ids);
+        },
+      },
+      readChunks: {
+        value: async (n: string, ids: readonly number[]) => {
+          calls.push(`read ${ids.join(',')}`);
+          return remote.readChunks(n, ids);
+        },
+      },
     }) as typeof remote;
     const { rag, dispose } = await readerOn(store, remote.indexName);
     try {
@@ -94,8 +118,20 @@ describe('a published index through the runtime', () => {
 
   test('a host that stalls: a search whose signal aborts ends at once (each mode), the next one answers, and close() never waits', async () => {
     const fault = (kind: string) => fetch(`/__weft-range/fault/${file}?kind=${kind}&from=1`, { method: 'POST' });
-    const settle = async (p: Promise<unknown>) => { const t0 = performance.now(); try { await p; return { ms: performance.now() - t0, code: 'none' }; } catch (e) { return { ms: performance.now() - t0, code: (e as { code?: string }).code }; } };
-    const afterMs = (ms: number) => { const ac = new AbortController(); setTimeout(() => ac.abort(), ms); return ac.signal; };
+    const settle = async (p: Promise<unknown>) => {
+      const t0 = performance.now();
+      try {
+        await p;
+        return { ms: performance.now() - t0, code: 'none' };
+      } catch (e) {
+        return { ms: performance.now() - t0, code: (e as { code?: string }).code };
+      }
+    };
+    const afterMs = (ms: number) => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), ms);
+      return ac.signal;
+    };
     // Nothing cached (a database of its own), and a stall timeout far past the test: only the signal can end the wait.
     const cacheDb = `${cacheDbName}-stall-${crypto.randomUUID()}`;
     const store = await openRemoteStore(url, { cacheDbName: cacheDb, stallMs: 120_000, localBytes: 0 });
@@ -128,7 +164,9 @@ describe('a published index through the runtime', () => {
   test('a host that stalls, through the engine worker: an answer whose signal aborts ends at once, and the next one answers', async () => {
     const fault = (kind: string) => fetch(`/__weft-range/fault/${file}?kind=${kind}&from=1`, { method: 'POST' });
     const cacheDb = `${cacheDbName}-stall-worker-${crypto.randomUUID()}`;
-    const reader = await openWorkerRag(`unused-${crypto.randomUUID()}`, { options: { remote: { url, cacheDbName: cacheDb, stallMs: 120_000, localBytes: 0 }, indexName: 'anything' } });
+    const reader = await openWorkerRag(`unused-${crypto.randomUUID()}`, {
+      options: { remote: { url, cacheDbName: cacheDb, stallMs: 120_000, localBytes: 0 }, indexName: 'anything' },
+    });
     try {
       await fault('stall-body');
       const ac = new AbortController();
@@ -136,7 +174,8 @@ describe('a published index through the runtime', () => {
       const t0 = performance.now();
       let ended: string;
       try {
-        for await (const e of reader.rag.generate('shock waves in a nozzle', { k: 3, maxTokens: 2, signal: ac.signal })) if (e.type === 'done') ended = e.finishReason;
+        for await (const e of reader.rag.generate('shock waves in a nozzle', { k: 3, maxTokens: 2, signal: ac.signal }))
+          if (e.type === 'done') ended = e.finishReason;
         ended ??= 'no done event';
       } catch (e) {
         ended = (e as { code?: string }).code ?? String(e);

@@ -7,16 +7,24 @@ import { rerank, type RerankPassage } from '../../src/rerank/types.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyCrossEncoder, crossEncoderReference, type CrossEncoderWeights } from '../support/tiny-rerank-onnx.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 
 const tokDir = `${inject('sharedAssets')}/minilm-tokenizer`;
 const getJson = async (f: string) => (await fetch(`${tokDir}/${f}`)).json() as Promise<object>;
 const WASM = '/node_modules/onnxruntime-web/dist/';
-const WORDS = 'vector search runs on the gpu with webgpu kernels while the index lives in indexeddb and passages are embedded by minilm then reranked by a cross encoder that reads the query and passage together'.split(' ');
+const WORDS =
+  'vector search runs on the gpu with webgpu kernels while the index lives in indexeddb and passages are embedded by minilm then reranked by a cross encoder that reads the query and passage together'.split(
+    ' ',
+  );
 
 function weights(K: number, seed: number): CrossEncoderWeights {
   const rng = createRng(seed);
-  const V = 30522, D = 12;
+  const V = 30522,
+    D = 12;
   const r = (n: number, s: number) => Float32Array.from({ length: n }, () => rng.normal() * s);
   return { V, D, K, E: r(V * D, 0.5), T: r(2 * D, 0.5), W: r(D * D, 0.4), b: r(D, 0.1), U: r(D * K, 0.5), c: r(K, 0.1) };
 }
@@ -28,10 +36,21 @@ describe('cross-encoder reranker (onnxruntime-web)', () => {
   const passages: RerankPassage[] = Array.from({ length: 7 }, (_, i) => ({ id: 10 + i, text: text(5 + rng.int(40)) }));
   const query = 'which kernels run the vector search';
 
-  for (const [device, K] of [['wasm', 1], ['webgpu', 1], ['wasm', 2]] as const) {
+  for (const [device, K] of [
+    ['wasm', 1],
+    ['webgpu', 1],
+    ['wasm', 2],
+  ] as const) {
     test(`scores equal a CPU computation of the graph on the same token ids; batched = unbatched (${device}, [batch, ${K}] logits)`, async () => {
       const w = weights(K, seed);
-      const base = { model: buildTinyCrossEncoder(w), tokenizer: await getJson('tokenizer.json'), tokenizerConfig: await getJson('tokenizer_config.json'), device, wasmPaths: WASM, cache: false };
+      const base = {
+        model: buildTinyCrossEncoder(w),
+        tokenizer: await getJson('tokenizer.json'),
+        tokenizerConfig: await getJson('tokenizer_config.json'),
+        device,
+        wasmPaths: WASM,
+        cache: false,
+      };
       const batched = await createCrossEncoder({ ...base, batchSize: 3 });
       const single = await createCrossEncoder({ ...base, batchSize: 1 });
       try {
@@ -42,7 +61,10 @@ describe('cross-encoder reranker (onnxruntime-web)', () => {
         expect(pair.types).toEqual(pair.ids.map((_, i) => (i <= pair.ids.indexOf(102) ? 0 : 1)));
         const s = batched.session(query, passages);
         let steps = 0;
-        while (!s.done) { expect((await s.step()).scored).toBeLessThanOrEqual(3); steps++; }
+        while (!s.done) {
+          expect((await s.step()).scored).toBeLessThanOrEqual(3);
+          steps++;
+        }
         expect(steps).toBe(3);
         const got = s.read();
         const one = single.session(query, passages);
@@ -56,7 +78,12 @@ describe('cross-encoder reranker (onnxruntime-web)', () => {
           expect(Math.abs(got[i]! - unbatched[i]!), `seed ${seed}, passage ${i}: batched vs unbatched`).toBeLessThan(1e-5);
         });
         const ranked = await rerank(batched, query, passages);
-        expect(ranked.map((r) => r.id)).toEqual(passages.map((p, i) => ({ id: p.id, s: got[i]! })).sort((a, b) => b.s - a.s).map((r) => r.id));
+        expect(ranked.map((r) => r.id)).toEqual(
+          passages
+            .map((p, i) => ({ id: p.id, s: got[i]! }))
+            .sort((a, b) => b.s - a.s)
+            .map((r) => r.id),
+        );
       } finally {
         await batched.close();
         await single.close();
@@ -66,8 +93,17 @@ describe('cross-encoder reranker (onnxruntime-web)', () => {
 
   test('a pair over maxLength loses passage tokens first, then query tokens, keeping the specials; abort, bad input, a missing output and a closed reranker are refused', async () => {
     const w = weights(1, seed);
-    const tokenizer = await getJson('tokenizer.json'), tokenizerConfig = await getJson('tokenizer_config.json');
-    const r = await createCrossEncoder({ model: buildTinyCrossEncoder(w), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false, maxLength: 16 });
+    const tokenizer = await getJson('tokenizer.json'),
+      tokenizerConfig = await getJson('tokenizer_config.json');
+    const r = await createCrossEncoder({
+      model: buildTinyCrossEncoder(w),
+      tokenizer,
+      tokenizerConfig,
+      device: 'wasm',
+      wasmPaths: WASM,
+      cache: false,
+      maxLength: 16,
+    });
     try {
       const full = r.encodePair('vector search', text(40));
       expect(full.ids.length).toBe(16);
@@ -86,8 +122,9 @@ describe('cross-encoder reranker (onnxruntime-web)', () => {
       await r.close();
     }
     expect(() => r.session(query, passages)).toThrow(expect.objectContaining({ code: 'DESTROYED' }));
-    await expect(createCrossEncoder({ model: buildTinyCrossEncoder(w, 'scores'), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false }))
-      .rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('logits') });
+    await expect(
+      createCrossEncoder({ model: buildTinyCrossEncoder(w, 'scores'), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false }),
+    ).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('logits') });
     await expect(createCrossEncoder({ tokenizer, device: 'wasm' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });
 });

@@ -6,7 +6,10 @@ import { describe, expect, test } from 'vitest';
 import { deleteDB } from 'idb';
 import { createKvTier, openKvDatabase, type KvBytes } from '../../src/rerank/kv-tier.js';
 
-interface Snap { tokens: number[]; data: Uint8Array }
+interface Snap {
+  tokens: number[];
+  data: Uint8Array;
+}
 const codec = {
   bytes: (s: Snap) => s.data.byteLength,
   toBytes: async (s: Snap): Promise<KvBytes> => ({ tokens: s.tokens.slice(), data: s.data.slice().buffer }),
@@ -19,9 +22,13 @@ describe('KV tier in IndexedDB', () => {
   test('two tiers on one database writing at once keep its byte budget; each reads what the other wrote; a tampered record is deleted and reported', async () => {
     const name = `weft-kv-tier-test-${Date.now()}`;
     const opts = { database: name, gpuBytes: 0, idbBytes: 5000 };
-    const a = createKvTier(codec, opts), b = createKvTier(codec, opts);
+    const a = createKvTier(codec, opts),
+      b = createKvTier(codec, opts);
     try {
-      for (let i = 0; i < 10; i++) { a.put(`a${i}`, snap(i)); b.put(`b${i}`, snap(100 + i)); }
+      for (let i = 0; i < 10; i++) {
+        a.put(`a${i}`, snap(i));
+        b.put(`b${i}`, snap(100 + i));
+      }
       await Promise.all([a.flush(), b.flush()]);
       const db = await openKvDatabase(name);
       const metas = await db.getAll('meta');
@@ -31,8 +38,12 @@ describe('KV tier in IndexedDB', () => {
       expect(a.stats().idbEvictions + b.stats().idbEvictions).toBe(15);
       // The newest writes survive; a tier reads the other's records, byte for byte.
       const kept = metas.map((m) => m.key);
-      const fromA = kept.find((k) => k.startsWith('a')), fromB = kept.find((k) => k.startsWith('b'));
-      for (const [tier, key] of [[b, fromA], [a, fromB]] as const) {
+      const fromA = kept.find((k) => k.startsWith('a')),
+        fromB = kept.find((k) => k.startsWith('b'));
+      for (const [tier, key] of [
+        [b, fromA],
+        [a, fromB],
+      ] as const) {
         if (!key) continue;
         const i = Number(key.slice(1)) + (key.startsWith('b') ? 100 : 0);
         const got = await tier.get(key);

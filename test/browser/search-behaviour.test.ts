@@ -1,8 +1,5 @@
 import { describe, expect } from 'vitest';
-import {
-  createFlatIndex, createIvfIndex, gaussianMixture, recallAtK, referenceSearch, STORAGE_TYPES,
-  type SearchResult,
-} from '../../src/weft.js';
+import { createFlatIndex, createIvfIndex, gaussianMixture, recallAtK, referenceSearch, STORAGE_TYPES, type SearchResult } from '../../src/weft.js';
 import { expectSameTopK, freshSeed, gpuTest, normalized, sharedContext } from './harness.js';
 
 function expectIdentical(a: SearchResult, b: SearchResult) {
@@ -14,7 +11,10 @@ describe('IVF search behaviour', () => {
   for (const storage of STORAGE_TYPES) {
     gpuTest(`nprobe = nlist equals the flat search (${storage})`, async (ctx) => {
       const seed = freshSeed();
-      const dim = 24, n = 1200, nlist = 10, k = 15;
+      const dim = 24,
+        n = 1200,
+        nlist = 10,
+        k = 15;
       const data = gaussianMixture(n, dim, { centers: 30, seed });
       const queries = gaussianMixture(13, dim, { centers: 30, seed: seed + 3 });
       const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, storage, metric: 'l2', seed });
@@ -34,7 +34,10 @@ describe('IVF search behaviour', () => {
 
   gpuTest('recall is non-decreasing in nprobe and reaches 1 at nprobe = nlist', async (ctx) => {
     const seed = freshSeed();
-    const dim = 32, n = 3000, nlist = 32, k = 10;
+    const dim = 32,
+      n = 3000,
+      nlist = 32,
+      k = 10;
     const data = gaussianMixture(n, dim, { centers: 40, seed });
     const queries = gaussianMixture(40, dim, { centers: 40, seed: seed + 1 });
     const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, seed });
@@ -55,7 +58,11 @@ describe('IVF search behaviour', () => {
   for (const storage of STORAGE_TYPES) {
     gpuTest(`sliced search equals the one-shot search (${storage})`, async (ctx) => {
       const seed = freshSeed();
-      const dim = 20, n = 2000, nlist = 16, k = 12, nprobe = 11;
+      const dim = 20,
+        n = 2000,
+        nlist = 16,
+        k = 12,
+        nprobe = 11;
       const data = gaussianMixture(n, dim, { centers: 25, seed });
       const queries = gaussianMixture(21, dim, { centers: 25, seed: seed + 5 });
       const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, storage, metric: 'ip', seed });
@@ -89,7 +96,10 @@ describe('IVF search behaviour', () => {
   for (const storage of STORAGE_TYPES) {
     gpuTest(`sharded storage gives the same results as unsharded (${storage})`, async (ctx) => {
       const seed = freshSeed();
-      const dim = 40, n = 2500, nlist = 8, k = 20;
+      const dim = 40,
+        n = 2500,
+        nlist = 8,
+        k = 20;
       const data = gaussianMixture(n, dim, { centers: 8, seed });
       const queries = gaussianMixture(11, dim, { centers: 8, seed: seed + 9 });
       // Shards of a few 32-vector blocks: every list is split across several shards.
@@ -125,14 +135,21 @@ describe('IVF search behaviour', () => {
 
   gpuTest('batches of 1 to 100 queries and k up to 100 match the reference', async (ctx) => {
     const seed = freshSeed();
-    const dim = 16, n = 4000, nlist = 20;
+    const dim = 16,
+      n = 4000,
+      nlist = 20;
     const data = gaussianMixture(n, dim, { centers: 50, seed });
     const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, seed });
     try {
       await ivf.train(data);
       await ivf.add(data);
       const lists = ivf.lists();
-      for (const [nq, k] of [[1, 1], [64, 100], [100, 37], [3, 256]] as const) {
+      for (const [nq, k] of [
+        [1, 1],
+        [64, 100],
+        [100, 37],
+        [3, 256],
+      ] as const) {
         const queries = gaussianMixture(nq, dim, { centers: 50, seed: seed + nq });
         const got = await ivf.search(queries, { k, nprobe: nlist });
         expect(got.numQueries).toBe(nq);
@@ -145,7 +162,9 @@ describe('IVF search behaviour', () => {
 
   gpuTest('training is deterministic for a seed', async (ctx) => {
     const seed = freshSeed();
-    const dim = 12, n = 900, nlist = 9;
+    const dim = 12,
+      n = 900,
+      nlist = 9;
     const data = gaussianMixture(n, dim, { centers: 12, seed });
     const make = async (s: number) => {
       const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, seed: s, niter: 8 });
@@ -154,7 +173,9 @@ describe('IVF search behaviour', () => {
       ivf.destroy();
       return c;
     };
-    const a = await make(seed), b = await make(seed), c = await make(seed + 1);
+    const a = await make(seed),
+      b = await make(seed),
+      c = await make(seed + 1);
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(a)).not.toEqual(Array.from(c));
     // Centroids are real means: finite, and no two identical.
@@ -165,7 +186,10 @@ describe('IVF search behaviour', () => {
 
   gpuTest('every scan workgroup size gives the same result', async () => {
     const seed = freshSeed();
-    const dim = 24, n = 3000, nlist = 12, k = 40;
+    const dim = 24,
+      n = 3000,
+      nlist = 12,
+      k = 40;
     const data = gaussianMixture(n, dim, { centers: 20, seed });
     const queries = gaussianMixture(9, dim, { centers: 20, seed: seed + 2 });
     let centroids: Float32Array | undefined;
@@ -175,7 +199,10 @@ describe('IVF search behaviour', () => {
       const before = c.liveBytes;
       const ivf = await createIvfIndex({ gpu: c, dim, nlist, seed });
       if (centroids) await ivf.setTrained(centroids);
-      else { await ivf.train(data); centroids = ivf.centroids(); }
+      else {
+        await ivf.train(data);
+        centroids = ivf.centroids();
+      }
       await ivf.add(data);
       results.push(await ivf.search(queries, { k, nprobe: 5 }));
       ivf.destroy();
@@ -186,11 +213,12 @@ describe('IVF search behaviour', () => {
   });
 
   gpuTest('k-means re-seeds empty clusters (many duplicate points)', async (ctx) => {
-    const dim = 8, nlist = 16;
+    const dim = 8,
+      nlist = 16;
     // 400 points on only 20 distinct locations (plus a 21st far away): empty clusters appear and must be re-seeded.
     const base = gaussianMixture(21, dim, { centers: 21, seed: freshSeed(), spread: 1 });
     const data = new Float32Array(400 * dim);
-    for (let i = 0; i < 400; i++) data.set(base.subarray((i % 21) * dim, (i % 21 + 1) * dim), i * dim);
+    for (let i = 0; i < 400; i++) data.set(base.subarray((i % 21) * dim, ((i % 21) + 1) * dim), i * dim);
     const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, niter: 10 });
     try {
       await ivf.train(data);
@@ -206,14 +234,23 @@ describe('IVF search behaviour', () => {
   });
 
   gpuTest('training reports every k-means iteration and stops between them on abort, leaving the index untrained', async (ctx) => {
-    const dim = 8, nlist = 8, niter = 6;
+    const dim = 8,
+      nlist = 8,
+      niter = 6;
     const data = gaussianMixture(800, dim, { centers: 8, seed: freshSeed() });
     const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, niter });
     try {
       const ctl = new AbortController();
       const seen: number[] = [];
-      await expect(ivf.train(data, { signal: ctl.signal, onProgress: (p) => { seen.push(p.done); if (p.done === 2) ctl.abort(); } }))
-        .rejects.toMatchObject({ code: 'ABORTED' });
+      await expect(
+        ivf.train(data, {
+          signal: ctl.signal,
+          onProgress: (p) => {
+            seen.push(p.done);
+            if (p.done === 2) ctl.abort();
+          },
+        }),
+      ).rejects.toMatchObject({ code: 'ABORTED' });
       expect(seen).toEqual([1, 2]); // stopped before the third iteration
       expect(ivf.trained).toBe(false);
       const all: { done: number; total: number }[] = [];

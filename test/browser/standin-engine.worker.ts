@@ -39,7 +39,7 @@ serveEngine(self, {
     if (record) {
       const url = new URL('mlc-chat-config.json', webllmModelUrl(record.model)).href;
       const cache = await caches.open('webllm/config');
-      const file = await (await cache.match(url))!.json() as object;
+      const file = (await (await cache.match(url))!.json()) as object;
       await cache.put(url, new Response(JSON.stringify({ ...file, conv_template: CHAT_TEMPLATE }), { headers: { 'content-type': 'application/json' } }));
     }
     engine = e;

@@ -6,7 +6,8 @@ import { afterEach } from 'vitest';
 import { deleteStore, openStore, type StoreOptions } from '../../src/storage/idb-store.js';
 import type { ChunkRecord, ListRecord, WeftStore } from '../../src/storage/contract.js';
 
-export const dim = 6, nlist = 4;
+export const dim = 6,
+  nlist = 4;
 
 /**
  * A fresh database per test: `fresh()` names a new one and opens a store on it, `open()` opens
@@ -20,13 +21,26 @@ export function storeSession(prefix: string) {
     if (dbName) await deleteStore(dbName);
   });
   const session = {
-    get dbName() { return dbName; },
+    get dbName() {
+      return dbName;
+    },
     /** Closed after the test, before the database is deleted. */
-    track<T extends { close(): void | Promise<void> }>(x: T): T { opened.push(x); return x; },
-    async open(options: Omit<StoreOptions, 'dbName'> = {}): Promise<WeftStore> { return session.track(await openStore({ ...options, dbName })); },
+    track<T extends { close(): void | Promise<void> }>(x: T): T {
+      opened.push(x);
+      return x;
+    },
+    async open(options: Omit<StoreOptions, 'dbName'> = {}): Promise<WeftStore> {
+      return session.track(await openStore({ ...options, dbName }));
+    },
     /** Names a new database (opening nothing). */
-    rename(): string { dbName = `${prefix}-${crypto.randomUUID()}`; return dbName; },
-    fresh(): Promise<WeftStore> { session.rename(); return session.open(); },
+    rename(): string {
+      dbName = `${prefix}-${crypto.randomUUID()}`;
+      return dbName;
+    },
+    fresh(): Promise<WeftStore> {
+      session.rename();
+      return session.open();
+    },
   };
   return session;
 }
@@ -42,19 +56,30 @@ export async function buildIndex(s: WeftStore, name: string, storage: StorageTyp
   const vectors = Float32Array.from({ length: total * dim }, () => Math.random() * 2 - 1);
   const sq = storage === 'int8' ? trainScalarQuantizer(vectors, dim, layout.dimPad) : undefined;
   const m0 = await s.createIndex({
-    name, dim, metric: 'l2', storage, nlist, modelId: 'test-model',
-    centroids: Float32Array.from({ length: nlist * dim }, () => Math.random() - 0.5), ...(sq ? { vmin: sq.vmin, scale: sq.scale } : {}),
+    name,
+    dim,
+    metric: 'l2',
+    storage,
+    nlist,
+    modelId: 'test-model',
+    centroids: Float32Array.from({ length: nlist * dim }, () => Math.random() - 0.5),
+    ...(sq ? { vmin: sq.vmin, scale: sq.scale } : {}),
   });
   const rows = encodeRows(vectors, layout, sq);
   const lists: ListRecord[] = [];
   const chunks: ChunkRecord[] = [];
-  let next = 0, tombstones = 0;
+  let next = 0,
+    tombstones = 0;
   counts.forEach((count, l) => {
     const codes = new Uint32Array(Math.ceil(count / BLOCK) * BLOCK * layout.words);
     interleave(rows.subarray(next * layout.words, (next + count) * layout.words), count, layout.units, codes, 0);
     const ids = Uint32Array.from({ length: count }, (_, i) => next + i);
-    if (l === 2) { ids[1] = NO_ID; tombstones++; }
-    for (const id of ids) if (id !== NO_ID) chunks.push({ id, list: l, docId: `doc-${id % 3}`, text: `passage ${id}`, ...(id % 2 ? { metadata: { page: id } } : {}) });
+    if (l === 2) {
+      ids[1] = NO_ID;
+      tombstones++;
+    }
+    for (const id of ids)
+      if (id !== NO_ID) chunks.push({ id, list: l, docId: `doc-${id % 3}`, text: `passage ${id}`, ...(id % 2 ? { metadata: { page: id } } : {}) });
     lists.push({ list: l, count, ids, codes });
     next += count;
   });
@@ -65,7 +90,10 @@ export async function buildIndex(s: WeftStore, name: string, storage: StorageTyp
 /** `r` with one more (random, f32-encoded) vector `id` appended. */
 export function withVector(r: ListRecord, id: number): ListRecord {
   const layout = layoutFor(dim, 'f32');
-  const rows = encodeRows(Float32Array.from({ length: dim }, () => Math.random()), layout);
+  const rows = encodeRows(
+    Float32Array.from({ length: dim }, () => Math.random()),
+    layout,
+  );
   const ids = new Uint32Array(r.count + 1);
   ids.set(r.ids);
   ids[r.count] = id;
@@ -79,13 +107,21 @@ export function withVector(r: ListRecord, id: number): ListRecord {
  */
 export function indexCleanup(dbName: () => string) {
   const toClose: { close(): void | Promise<void> }[] = [];
-  const closeAll = async () => { for (const x of toClose.splice(0).reverse()) await x.close(); };
+  const closeAll = async () => {
+    for (const x of toClose.splice(0).reverse()) await x.close();
+  };
   afterEach(async () => {
     await closeAll();
     if (dbName()) await deleteStore(dbName());
   });
-  const body = <C>(fn: (ctx: C) => Promise<void>) => async (ctx: C) => {
-    try { await fn(ctx); } finally { await closeAll(); }
-  };
+  const body =
+    <C>(fn: (ctx: C) => Promise<void>) =>
+    async (ctx: C) => {
+      try {
+        await fn(ctx);
+      } finally {
+        await closeAll();
+      }
+    };
   return { toClose, closeAll, body };
 }

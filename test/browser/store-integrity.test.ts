@@ -21,7 +21,7 @@ const tamper = (store: 'chunks' | 'manifests', key: IDBValidKey, edit: (record: 
 
 async function rawRecord(store: 'chunks' | 'manifests', key: IDBValidKey) {
   const raw = await openDB(db.dbName);
-  const rec = await raw.get(store, key) as Record<string, unknown>;
+  const rec = (await raw.get(store, key)) as Record<string, unknown>;
   raw.close();
   return rec;
 }
@@ -45,7 +45,7 @@ async function version1Database(dbName: string) {
     { list: 0, count: 2, ids: Uint32Array.from([0, 2]), codes: Float32Array.from({ length: 32 * 8 }, (_, i) => (i < 16 ? i : 0)) },
     { list: 1, count: 1, ids: Uint32Array.from([1]), codes: new Float32Array(32 * 8) },
   ];
-  const listCrc = (l: typeof lists[number]) => crc32(new Uint32Array([l.list, l.count]), l.ids, l.codes);
+  const listCrc = (l: (typeof lists)[number]) => crc32(new Uint32Array([l.list, l.count]), l.ids, l.codes);
   return { raw, centroids, lists, listCrc };
 }
 
@@ -61,11 +61,26 @@ describe('store integrity', () => {
     ];
     for (const name of ['old', 'older']) {
       await raw.put('manifests', {
-        name, formatVersion: 1, dim: 8, metric: 'l2', storage: 'f32', nlist: 2, modelId: 'm', count: 3, tombstones: 0,
-        checksums: lists.map(listCrc), listCounts: [2, 1], nextId: 3, centroidsChecksum: crc32(centroids), createdAt: 1, updatedAt: 2, generation: 5,
+        name,
+        formatVersion: 1,
+        dim: 8,
+        metric: 'l2',
+        storage: 'f32',
+        nlist: 2,
+        modelId: 'm',
+        count: 3,
+        tombstones: 0,
+        checksums: lists.map(listCrc),
+        listCounts: [2, 1],
+        nextId: 3,
+        centroidsChecksum: crc32(centroids),
+        createdAt: 1,
+        updatedAt: 2,
+        generation: 5,
       });
       await raw.put('centroids', { index: name, centroids: centroids.buffer.slice(0), checksum: crc32(centroids) });
-      for (const l of lists) await raw.put('lists', { index: name, list: l.list, count: l.count, ids: l.ids.buffer.slice(0), codes: l.codes.buffer.slice(0), checksum: listCrc(l) });
+      for (const l of lists)
+        await raw.put('lists', { index: name, list: l.list, count: l.count, ids: l.ids.buffer.slice(0), codes: l.codes.buffer.slice(0), checksum: listCrc(l) });
       for (const c of chunks) await raw.put('chunks', { ...c, index: name });
       await raw.put('stats', { index: name, access: new ArrayBuffer(16) });
     }
@@ -73,7 +88,15 @@ describe('store integrity', () => {
 
     const s = await db.open();
     expect(FORMAT_VERSION).toBe(3);
-    expect(await s.manifest('old')).toMatchObject({ name: 'old', formatVersion: 3, count: 3, nextId: 3, generation: 5, createdAt: 1, lexical: { language: 'english', chunks: 3, tokens: 3 } });
+    expect(await s.manifest('old')).toMatchObject({
+      name: 'old',
+      formatVersion: 3,
+      count: 3,
+      nextId: 3,
+      generation: 5,
+      createdAt: 1,
+      lexical: { language: 'english', chunks: 3, tokens: 3 },
+    });
     // Its postings were built from its chunks in the same migration.
     await lexicalAgreement(s, 'old');
     expect(await s.readChunks('old', [2, 0, 1])).toEqual([chunks[2], chunks[0], chunks[1]]);
@@ -82,15 +105,23 @@ describe('store integrity', () => {
     // The records now carry their checksums, so damage is caught from here on.
     expect(typeof (await rawRecord('chunks', ['old', 1])).checksum).toBe('number');
     expect(await rawRecord('manifests', 'old')).toMatchObject({ formatVersion: 3, manifestChecksum: expect.any(Number) });
-    await tamper('chunks', ['old', 1], (r) => { r.text = 'uno'; });
+    await tamper('chunks', ['old', 1], (r) => {
+      r.text = 'uno';
+    });
     await expect(s.readChunks('old', [1])).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { chunk: 1 } });
 
     // listIndexes migrates whatever is still in format 1.
-    expect((await s.listIndexes()).map((m) => [m.name, m.formatVersion]).sort()).toEqual([['old', 3], ['older', 3]]);
+    expect((await s.listIndexes()).map((m) => [m.name, m.formatVersion]).sort()).toEqual([
+      ['old', 3],
+      ['older', 3],
+    ]);
     expect(await s.readWholeIndex('older')).toMatchObject({ manifest: { formatVersion: 3 }, chunks });
 
     // A format-2 manifest whose version field was damaged back to 1 is not "migrated" into validity.
-    await tamper('manifests', 'old', (r) => { r.formatVersion = 1; r.count = 99; });
+    await tamper('manifests', 'old', (r) => {
+      r.formatVersion = 1;
+      r.count = 99;
+    });
     await expect(s.manifest('old')).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { record: 'manifest' } });
   });
 
@@ -104,12 +135,27 @@ describe('store integrity', () => {
     ];
     for (const name of ['v2', 'damaged']) {
       const manifest = sealedManifest({
-        name, formatVersion: 2, dim: 8, metric: 'l2', storage: 'f32', nlist: 2, modelId: 'm', count: 3, tombstones: 0,
-        checksums: lists.map(listCrc), listCounts: [2, 1], nextId: 3, centroidsChecksum: crc32(centroids), createdAt: 1, updatedAt: 2, generation: 7,
+        name,
+        formatVersion: 2,
+        dim: 8,
+        metric: 'l2',
+        storage: 'f32',
+        nlist: 2,
+        modelId: 'm',
+        count: 3,
+        tombstones: 0,
+        checksums: lists.map(listCrc),
+        listCounts: [2, 1],
+        nextId: 3,
+        centroidsChecksum: crc32(centroids),
+        createdAt: 1,
+        updatedAt: 2,
+        generation: 7,
       });
       await raw.put('manifests', name === 'damaged' ? { ...manifest, count: 4 } : manifest);
       await raw.put('centroids', { index: name, centroids: centroids.buffer.slice(0), checksum: crc32(centroids) });
-      for (const l of lists) await raw.put('lists', { index: name, list: l.list, count: l.count, ids: l.ids.buffer.slice(0), codes: l.codes.buffer.slice(0), checksum: listCrc(l) });
+      for (const l of lists)
+        await raw.put('lists', { index: name, list: l.list, count: l.count, ids: l.ids.buffer.slice(0), codes: l.codes.buffer.slice(0), checksum: listCrc(l) });
       for (const c of chunks) await raw.put('chunks', storedChunk(name, c));
       await raw.put('stats', { index: name, access: new ArrayBuffer(16) });
     }
@@ -118,7 +164,12 @@ describe('store integrity', () => {
     const s = await db.open();
     // Listing migrates it (the damaged one is reported, not migrated).
     await expect(s.listIndexes()).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { name: 'damaged' } });
-    expect(await s.manifest('v2')).toMatchObject({ formatVersion: 3, generation: 7, count: 3, lexical: { language: 'english', buckets: 1024, chunks: 3, tokens: 4 + 2 + 2 } });
+    expect(await s.manifest('v2')).toMatchObject({
+      formatVersion: 3,
+      generation: 7,
+      count: 3,
+      lexical: { language: 'english', buckets: 1024, chunks: 3, tokens: 4 + 2 + 2 },
+    });
     await lexicalAgreement(s, 'v2');
     const m = await s.manifest('v2');
     expect(Array.from((await lexicalSearch(s, 'v2', m, 'flow', { k: 5 })).ids).sort()).toEqual([0, 2]);

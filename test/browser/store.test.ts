@@ -13,9 +13,17 @@ storeBehaviour(idbBackend(db));
 test('a schema upgrade from another connection (another tab) is not blocked; this one closes and says so', async () => {
   const dbName = db.rename();
   let closed = 0;
-  const s = await db.open({ onClosedByOtherTab: () => { closed++; } });
+  const s = await db.open({
+    onClosedByOtherTab: () => {
+      closed++;
+    },
+  });
   await s.createIndex(storeInit('idx'));
-  const upgraded = await openDB(dbName, 3, { upgrade(d) { d.createObjectStore('future'); } });
+  const upgraded = await openDB(dbName, 3, {
+    upgrade(d) {
+      d.createObjectStore('future');
+    },
+  });
   expect(closed).toBe(1);
   expect([...upgraded.objectStoreNames]).toContain('future');
   // The data written before the upgrade is intact for the new connection.

@@ -12,7 +12,11 @@ import type { GpuContext } from '../../src/gpu/context.js';
 import { createStandInEngine, createStandInMLCEngine, deleteStandInFiles, type StandInEngine, type StandInRecord } from '../support/webllm-stand-in.js';
 import { gpuTest } from './harness.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 
 const folder = `${new URL(inject('sharedAssets'), location.href).href}/lm-stories260K/`;
 const record: StandInRecord = { model: folder, model_id: 'stories260K-stand-in-MLC', model_lib: `${folder}stand-in.wasm` };
@@ -177,7 +181,11 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
       const before = forwards(engine).length;
       await gen.prefill(PROMPT + head.text);
       // The same assistant turn: the prompt's ids, then the answer's own ids (no new turn, no re-encoding).
-      expect(forwards(engine).slice(before).flatMap((c) => c.inputIds)).toEqual([1, ...gen.encode(PROMPT), ...head.tokens]);
+      expect(
+        forwards(engine)
+          .slice(before)
+          .flatMap((c) => c.inputIds),
+      ).toEqual([1, ...gen.encode(PROMPT), ...head.tokens]);
       const tail = await decode(gen, 40);
       expect([...head.tokens, ...tail.tokens]).toEqual(whole.tokens);
       expect(head.text + tail.text).toBe(whole.text);
@@ -189,13 +197,17 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
       const other = 'Tom had a big red ball. One day, he';
       const at = forwards(engine).length;
       await gen.prefill(other + h2.text);
-      expect(forwards(engine).slice(at).flatMap((c) => c.inputIds)).toEqual([1, ...gen.encode(other), ...h2.tokens]);
+      expect(
+        forwards(engine)
+          .slice(at)
+          .flatMap((c) => c.inputIds),
+      ).toEqual([1, ...gen.encode(other), ...h2.tokens]);
     } finally {
       await cleanup(gen, engine);
     }
   });
 
-  gpuTest('countTokens equals the tokenizer\'s count; the prompt fills 1 + countTokens positions', async (ctx) => {
+  gpuTest("countTokens equals the tokenizer's count; the prompt fills 1 + countTokens positions", async (ctx) => {
     const { gen, engine } = await adapter(ctx);
     const ref = await reference(ctx);
     try {
@@ -211,11 +223,16 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
     }
   });
 
-  gpuTest('seeded sampling set per call gives the reference generator\'s tokens with the same settings', async (ctx) => {
+  gpuTest("seeded sampling set per call gives the reference generator's tokens with the same settings", async (ctx) => {
     const { gen, engine } = await adapter(ctx, { sampling: { temperature: 0.9, topP: 0.8, seed: 7 } });
     const ref = await reference(ctx);
     try {
-      const run = async (g: Generator, s: SamplingOptions) => { g.reset(); g.setSampling(s); await g.prefill(PROMPT); return (await decode(g, 50)).tokens; };
+      const run = async (g: Generator, s: SamplingOptions) => {
+        g.reset();
+        g.setSampling(s);
+        await g.prefill(PROMPT);
+        return (await decode(g, 50)).tokens;
+      };
       for (const s of [{ temperature: 0.9, topP: 0.8, seed: 7 }, { temperature: 1.2, topP: 1, seed: 12345 }, { temperature: 0 }]) {
         expect(await run(gen, s), JSON.stringify(s)).toEqual(await run(ref, s));
       }
@@ -228,7 +245,11 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
   gpuTest('stop tokens and stop strings of the model config end the answer', async (ctx) => {
     const steps = async (g: Generator) => {
       const out: { token: number; piece: string }[] = [];
-      for (let i = 0; i < 200; i++) { const t = await g.step(); if (t.done) return { out, last: t }; out.push(t); }
+      for (let i = 0; i < 200; i++) {
+        const t = await g.step();
+        if (t.done) return { out, last: t };
+        out.push(t);
+      }
       throw new Error('no stop within 200 tokens');
     };
     const plain = await adapter(ctx, { maxTokens: 80 });
@@ -257,10 +278,19 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
     // A stop string: the answer ends where it starts. Pieces returned before the one that
     // completes it stay returned (as WebLLM's stream sent them).
     const text = full.map((t) => t.piece).join('');
-    const starts = full.map((_, i) => full.slice(0, i).map((t) => t.piece).join('').length);
+    const starts = full.map(
+      (_, i) =>
+        full
+          .slice(0, i)
+          .map((t) => t.piece)
+          .join('').length,
+    );
     const k = full.findIndex((t, i) => i >= 6 && t.piece.trim().length >= 3 && text.indexOf(t.piece) === starts[i]);
     expect(k).toBeGreaterThan(0);
-    for (const [stop, emitted] of [[full[k]!.piece, text.slice(0, starts[k])], [full[k]!.piece + full[k + 1]!.piece, text.slice(0, starts[k + 1])]] as const) {
+    for (const [stop, emitted] of [
+      [full[k]!.piece, text.slice(0, starts[k])],
+      [full[k]!.piece + full[k + 1]!.piece, text.slice(0, starts[k + 1])],
+    ] as const) {
       const byString = await adapter(ctx, { chatOptions: { conv_config: { stop_str: [stop] } } });
       try {
         await byString.gen.prefill(PROMPT);
@@ -272,13 +302,17 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
     }
   });
 
-  gpuTest('an app\'s own MLCEngine: Weft drives it, leaves it usable for the app\'s completions and does not unload it', async (ctx) => {
+  gpuTest("an app's own MLCEngine: Weft drives it, leaves it usable for the app's completions and does not unload it", async (ctx) => {
     const sampler = createWebLlmSampler();
-    const engine = await createStandInMLCEngine(record.model_id, { appConfig, gpu: ctx, logitProcessorRegistry: new Map([[record.model_id, sampler.processor]]) });
+    const engine = await createStandInMLCEngine(record.model_id, {
+      appConfig,
+      gpu: ctx,
+      logitProcessorRegistry: new Map([[record.model_id, sampler.processor]]),
+    });
     const ref = await reference(ctx);
     let gen: WebLlmGenerator | undefined;
     try {
-      const own = await engine.completions.create({ prompt: PROMPT, max_tokens: 30 }) as { choices: { text: string }[] };
+      const own = (await engine.completions.create({ prompt: PROMPT, max_tokens: 30 })) as { choices: { text: string }[] };
       gen = await createWebLlmGenerator({ engine, sampler, model });
       await gen.prefill(PROMPT);
       await ref.prefill(PROMPT);
@@ -287,7 +321,7 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
       await gen.interrupt().catch(() => undefined);
       expect(engine.probes.calls.filter((c) => c.method === 'unload')).toHaveLength(1); // the one inside reload()
       expect(engine.probes.calls.at(-1)?.method).toBe('resetChat');
-      const again = await engine.completions.create({ prompt: PROMPT, max_tokens: 30 }) as { choices: { text: string }[] };
+      const again = (await engine.completions.create({ prompt: PROMPT, max_tokens: 30 })) as { choices: { text: string }[] };
       expect(again.choices[0]!.text).toBe(own.choices[0]!.text);
       await expect(gen.step()).rejects.toMatchObject({ code: 'DESTROYED' });
     } finally {
@@ -295,7 +329,7 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
     }
   });
 
-  gpuTest('an app\'s engine without Weft\'s sampler samples with its chat config; setSampling says how to enable it', async (ctx) => {
+  gpuTest("an app's engine without Weft's sampler samples with its chat config; setSampling says how to enable it", async (ctx) => {
     const engine = await createStandInMLCEngine(record.model_id, { appConfig, gpu: ctx });
     const ref = await reference(ctx);
     try {
@@ -315,10 +349,12 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
     }
   });
 
-  gpuTest('the stand-in\'s interruptGenerate stops a running completion, which releases the model\'s lock', async (ctx) => {
+  gpuTest("the stand-in's interruptGenerate stops a running completion, which releases the model's lock", async (ctx) => {
     const engine = await createStandInMLCEngine(record.model_id, { appConfig, gpu: ctx });
     try {
-      const stream = await engine.completions.create({ prompt: PROMPT, max_tokens: 400, stream: true }) as AsyncIterable<{ choices: { text: string; finish_reason: string | null }[] }>;
+      const stream = (await engine.completions.create({ prompt: PROMPT, max_tokens: 400, stream: true })) as AsyncIterable<{
+        choices: { text: string; finish_reason: string | null }[];
+      }>;
       let chunks = 0;
       let finish: string | null = null;
       for await (const c of stream) {
@@ -328,7 +364,7 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
       expect(finish).toBe('abort');
       expect(chunks).toBeLessThan(8);
       expect(engine.probes.generating).toBe(false);
-      const after = await engine.completions.create({ prompt: PROMPT, max_tokens: 5 }) as { choices: { finish_reason: string }[] };
+      const after = (await engine.completions.create({ prompt: PROMPT, max_tokens: 5 })) as { choices: { finish_reason: string }[] };
       expect(after.choices[0]!.finish_reason).toBe('length');
     } finally {
       await engine.unload();
@@ -339,7 +375,8 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
     const ctl = new AbortController();
     let engine: StandInEngine | undefined;
     const loading = createWebLlmGenerator({
-      model, signal: ctl.signal,
+      model,
+      signal: ctl.signal,
       engineFactory: async (id, config) => {
         engine = createStandInEngine({ ...config, gpu: ctx });
         const reloading = engine.reload(id);
@@ -355,11 +392,14 @@ describe('WebLLM adapter over the stand-in MLCEngine', () => {
 });
 
 describe('WebLLM adapter over a WebWorkerMLCEngine', () => {
-  test('the app\'s own WebLLM worker: forwardTokensAndSample and resetChat work through it the same way', async () => {
+  test("the app's own WebLLM worker: forwardTokensAndSample and resetChat work through it the same way", async () => {
     const worker = new Worker(new URL('../support/webllm-stand-in.worker.ts', import.meta.url), { type: 'module' });
     const reports: string[] = [];
     try {
-      const engine = await CreateWebWorkerMLCEngine(worker, record.model_id, { appConfig: appConfig as never, initProgressCallback: (r) => reports.push(r.text) });
+      const engine = await CreateWebWorkerMLCEngine(worker, record.model_id, {
+        appConfig: appConfig as never,
+        initProgressCallback: (r) => reports.push(r.text),
+      });
       expect(reports.at(-1)).toMatch(/^Finish loading/);
       const gen = await createWebLlmGenerator({ engine, model });
       expect(gen.modelId).toBe(record.model_id);

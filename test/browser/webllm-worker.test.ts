@@ -22,7 +22,11 @@ import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 import { deleteStandInFiles, webllmModelUrl, type StandInRecord } from '../support/webllm-stand-in.js';
 import type { StandInCall, StandInProbes } from './standin-engine.worker.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 const assets = new URL(inject('sharedAssets'), location.href).href;
 // Its own model URL (the same files, one more slash): WebLLM's caches are keyed by URL and shared
 // with webllm-adapter.test.ts, which may run at the same time and loads the plain-template model.
@@ -36,14 +40,30 @@ const json = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`
 /** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
 function embeddingGraph(): ArrayBuffer {
   const rng = createRng(5);
-  const V = 30522, D = 32;
-  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+  const V = 30522,
+    D = 32;
+  return buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * D }, () => rng.normal()),
+    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+    new Float32Array(D),
+    V,
+    D,
+  );
 }
 
 async function workerOptions(dbName: string, extra: Partial<RagWorkerOptions> = {}): Promise<RagWorkerOptions> {
   return {
-    dbName, indexName: 'papers',
-    embedder: { model: embeddingGraph(), tokenizer: await json('tokenizer.json'), tokenizerConfig: await json('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
+    dbName,
+    indexName: 'papers',
+    embedder: {
+      model: embeddingGraph(),
+      tokenizer: await json('tokenizer.json'),
+      tokenizerConfig: await json('tokenizer_config.json'),
+      device: 'wasm',
+      maxLength: 64,
+      wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href,
+      modelId: 'tiny',
+    },
     generator: { webllm: { model: { record: { model: record.model, modelLib: record.model_lib, modelId: record.model_id } } } },
     ...extra,
   };
@@ -51,10 +71,16 @@ async function workerOptions(dbName: string, extra: Partial<RagWorkerOptions> = 
 
 async function cranfield(n: number) {
   const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-  return raw.split(/^\.I /m).slice(1, n + 1).map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '' }));
+  return raw
+    .split(/^\.I /m)
+    .slice(1, n + 1)
+    .map((r, i) => ({ id: `cran-${i + 1}`, text: /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '' }));
 }
 
-interface Opened { rag: RagClient; probes: Comlink.Remote<StandInProbes> }
+interface Opened {
+  rag: RagClient;
+  probes: Comlink.Remote<StandInProbes>;
+}
 
 /** createRagInWorker on the stand-in worker, with its probes wired up. */
 async function open(dbName: string, extra: Partial<RagWorkerOptions> = {}): Promise<Opened> {
@@ -68,21 +94,42 @@ async function open(dbName: string, extra: Partial<RagWorkerOptions> = {}): Prom
 }
 
 /** One context fill as the engine saw it: a resetChat, the prefill forwards, then the decode forwards. */
-interface Fill { prefill: number[]; decode: number[]; decodeCalls: number; prefillAfterDecode: boolean }
+interface Fill {
+  prefill: number[];
+  decode: number[];
+  decodeCalls: number;
+  prefillAfterDecode: boolean;
+}
 
 function fillsOf(calls: StandInCall[]): Fill[] {
   const fills: Fill[] = [];
   for (const c of calls) {
-    if (c.method === 'resetChat') { fills.push({ prefill: [], decode: [], decodeCalls: 0, prefillAfterDecode: false }); continue; }
+    if (c.method === 'resetChat') {
+      fills.push({ prefill: [], decode: [], decodeCalls: 0, prefillAfterDecode: false });
+      continue;
+    }
     if (c.method !== 'forwardTokensAndSample') continue;
     const f = fills.at(-1);
     if (!f) throw new Error('A forward into a KV cache that was not emptied for this answer.');
-    if (c.isPrefill) { f.prefill.push(...c.inputIds!); if (f.decode.length > 0) f.prefillAfterDecode = true; } else { f.decode.push(...c.inputIds!); f.decodeCalls++; }
+    if (c.isPrefill) {
+      f.prefill.push(...c.inputIds!);
+      if (f.decode.length > 0) f.prefillAfterDecode = true;
+    } else {
+      f.decode.push(...c.inputIds!);
+      f.decodeCalls++;
+    }
   }
   return fills.filter((f) => f.prefill.length + f.decode.length > 0);
 }
 
-interface Answer { pieces: string[]; done: Extract<RagEvent, { type: 'done' }>; retrieved: Passage[]; stages: TraceStage[]; kinds: string[]; fills: Fill[] }
+interface Answer {
+  pieces: string[];
+  done: Extract<RagEvent, { type: 'done' }>;
+  retrieved: Passage[];
+  stages: TraceStage[];
+  kinds: string[];
+  fills: Fill[];
+}
 
 /** Runs one answer and returns what it streamed and the engine calls made meanwhile (none kept for answers that overlap others: `track` false). */
 async function answer(o: Opened, question: string, options: GenerateOptions, track = true): Promise<Answer> {
@@ -104,13 +151,20 @@ async function answer(o: Opened, question: string, options: GenerateOptions, tra
 let tokenizer: Tokenizer;
 let template: WebLlmConvTemplate;
 const encode = (text: string) => tokenizer.encode(text, { add_special_tokens: false }).ids;
-const render = (passages: readonly Passage[], question: string) => renderConversation(template, [{ role: 'user', content: defaultPromptTemplate(passages, question) }]);
+const render = (passages: readonly Passage[], question: string) =>
+  renderConversation(template, [{ role: 'user', content: defaultPromptTemplate(passages, question) }]);
 /** What prefill() must forward for a prompt text: the template's prefix (BOS), then the text's ids. */
 const idsOf = (text: string) => [BOS, ...encode(text)];
 /** The runtime's prompt for a question, fitted with the tokenizer's exact counts (the oracle for the adapter's countTokens). */
 const oracle = (question: string, maxTokens: number): PromptSpec => ({
-  generator: { contextLength: CONTEXT, countTokens: (t: string) => encode(t).length, formatChat: (m: Parameters<Generator['formatChat']>[0]) => renderConversation(template, m) } as Generator,
-  template: defaultPromptTemplate, dialogue: { history: [], question }, maxTokens,
+  generator: {
+    contextLength: CONTEXT,
+    countTokens: (t: string) => encode(t).length,
+    formatChat: (m: Parameters<Generator['formatChat']>[0]) => renderConversation(template, m),
+  } as Generator,
+  template: defaultPromptTemplate,
+  dialogue: { history: [], question },
+  maxTokens,
 });
 
 /** Every answer is one fill: the prompt's exact ids prefilled, then one decode forward per streamed token. */
@@ -131,7 +185,8 @@ beforeAll(async () => {
   woven = await open(dbName);
   await woven.rag.ingest(await cranfield(30));
   const base = webllmModelUrl(record.model);
-  const file = async (bucket: string, name: string) => (await (await caches.open(bucket)).match(new URL(name, base).href))!.json() as Promise<Record<string, unknown>>;
+  const file = async (bucket: string, name: string) =>
+    (await (await caches.open(bucket)).match(new URL(name, base).href))!.json() as Promise<Record<string, unknown>>;
   template = (await file('webllm/config', 'mlc-chat-config.json')).conv_template as WebLlmConvTemplate;
   tokenizer = new Tokenizer(await file('webllm/model', 'tokenizer.json'), { clean_up_tokenization_spaces: false });
   expect(template.roles).toEqual({ user: 'USER', assistant: 'ASSISTANT' });
@@ -148,7 +203,8 @@ describe('the WebLLM adapter in the engine worker, over the stand-in MLCEngine',
   // which holds until a periodic search has fed the latency line (the periodic test comes later).
 
   test('woven and sequential schedules retrieve the same passages and give the same answer token for token', async () => {
-    const qa = 'boundary layer on a flat plate', qb = 'supersonic flow around a cone';
+    const qa = 'boundary layer on a flat plate',
+      qb = 'supersonic flow around a cone';
     const o: GenerateOptions = { k: 2, nprobe: 4, maxTokens: 16 };
     const seq = await open(dbName, { schedule: 'sequential', create: false });
     let sa: Answer, sb: Answer;
@@ -171,23 +227,43 @@ describe('the WebLLM adapter in the engine worker, over the stand-in MLCEngine',
     expect(wb.done.passages.map((p) => p.id)).toEqual(sb.done.passages.map((p) => p.id));
     // At the token level in both schedules: each answer's prompt prefilled as its exact ids, then
     // one decode forward per token; woven, A's fill then B's (the generator is one answer's at a time).
-    for (const [a, q] of [[sa, qa], [sb, qb]] as const) expectOneFill(a, q);
+    for (const [a, q] of [
+      [sa, qa],
+      [sb, qb],
+    ] as const)
+      expectOneFill(a, q);
     const both = fillsOf(await woven.probes.calls(from));
     expect(both.map((f) => f.prefill)).toEqual([idsOf(render(wa.done.passages, qa)), idsOf(render(wb.done.passages, qb))]);
-    expect(both.map((f) => [f.decodeCalls, f.prefillAfterDecode])).toEqual([[16, false], [16, false]]);
+    expect(both.map((f) => [f.decodeCalls, f.prefillAfterDecode])).toEqual([
+      [16, false],
+      [16, false],
+    ]);
   });
 
   test('speculation on a partial top-k that differs from the final one: the speculative prefill really ran, then the prompt is re-prefilled (restart) and the answer is unchanged', async () => {
     const nlist = (await woven.rag.info()).nlist!;
     const nprobe = Math.min(6, nlist);
-    const questions = ['boundary layer on a flat plate', 'supersonic flow around a cone', 'heat transfer at hypersonic speed',
-      'buckling of thin cylindrical shells', 'lift of a wing at low speed', 'shock wave and boundary layer interaction', 'slender body theory', 'transition to turbulence'];
+    const questions = [
+      'boundary layer on a flat plate',
+      'supersonic flow around a cone',
+      'heat transfer at hypersonic speed',
+      'buckling of thin cylindrical shells',
+      'lift of a wing at low speed',
+      'shock wave and boundary layer interaction',
+      'slender body theory',
+      'transition to turbulence',
+    ];
     const ids = (ps: Passage[]) => ps.map((p) => p.id).join();
-    let q: string | undefined, partial: Passage[] = [];
+    let q: string | undefined,
+      partial: Passage[] = [];
     for (const candidate of questions) {
       // After one slice (one list), the partial top-k is what a search of the first-ranked list finds.
       const one = await woven.rag.search(candidate, { k: 2, nprobe: 1 });
-      if (ids(one) !== ids(await woven.rag.search(candidate, { k: 2, nprobe }))) { q = candidate; partial = one; break; }
+      if (ids(one) !== ids(await woven.rag.search(candidate, { k: 2, nprobe }))) {
+        q = candidate;
+        partial = one;
+        break;
+      }
     }
     expect(q).toBeDefined();
     const o: GenerateOptions = { k: 2, nprobe, maxTokens: 12 };
@@ -210,7 +286,7 @@ describe('the WebLLM adapter in the engine worker, over the stand-in MLCEngine',
     expectOneFill(plain, q!);
   });
 
-  test('countTokens is the tokenizer\'s count: passages are fitted into the context with exact counts, and the prompt prefilled is that many tokens', async () => {
+  test("countTokens is the tokenizer's count: passages are fitted into the context with exact counts, and the prompt prefilled is that many tokens", async () => {
     const q = 'heat transfer at hypersonic speed';
     const maxTokens = 8;
     const a = await answer(woven, q, { k: 6, nprobe: 4, maxTokens });
@@ -236,14 +312,21 @@ describe('the WebLLM adapter in the engine worker, over the stand-in MLCEngine',
     expect(await woven.probes.state()).toEqual(after); // no call arrived since, and the KV cache did not grow
   });
 
-  test('a periodic refresh re-prefills the new passages\' prompt plus the answer\'s own tokens: the same assistant turn continues', async () => {
+  test("a periodic refresh re-prefills the new passages' prompt plus the answer's own tokens: the same assistant turn continues", async () => {
     const q = 'boundary layer on a flat plate';
     const a = await answer(woven, q, { k: 1, nprobe: 4, maxTokens: 12, periodic: { interval: 4, nprobe: 4, staleness: 0 } });
     const refreshes = a.done.periodic!.refreshes;
     expect(refreshes).toBeGreaterThan(0);
     expect(a.kinds.filter((k) => k === 'refresh')).toHaveLength(refreshes);
     expect(a.fills).toHaveLength(1 + refreshes);
-    expect(a.fills[0]!.prefill).toEqual(idsOf(render(a.done.passages.filter((p) => p.citation === 1), q)));
+    expect(a.fills[0]!.prefill).toEqual(
+      idsOf(
+        render(
+          a.done.passages.filter((p) => p.citation === 1),
+          q,
+        ),
+      ),
+    );
     let said: number[] = a.fills[0]!.decode;
     for (const f of a.fills.slice(1)) {
       expect(f.prefillAfterDecode).toBe(false);
@@ -253,7 +336,7 @@ describe('the WebLLM adapter in the engine worker, over the stand-in MLCEngine',
       // which ends with the assistant's header: nothing in between (no new user turn).
       const prompt = f.prefill.slice(0, f.prefill.length - said.length).join();
       const refreshed = a.done.passages.filter((p) => prompt === idsOf(render([p], q)).join());
-      expect(refreshed, 'the refreshed prompt is the prompt for one of the answer\'s passages').toHaveLength(1);
+      expect(refreshed, "the refreshed prompt is the prompt for one of the answer's passages").toHaveLength(1);
       const text = tokenizer.decode(f.prefill, { skip_special_tokens: true });
       expect(text.split('USER:').length - 1, 'user turns in the refreshed context').toBe(1);
       expect(text.split('ASSISTANT:').length - 1, 'assistant headers in the refreshed context').toBe(1);
@@ -262,14 +345,22 @@ describe('the WebLLM adapter in the engine worker, over the stand-in MLCEngine',
     expect(said).toHaveLength(12);
     expect(a.done.tokens.generated).toBe(12);
     expect(a.done.answer).toBe(a.pieces.join(''));
-    expect(await woven.probes.state()).toMatchObject({ inFlight: 0, generating: false, kvLength: a.fills.at(-1)!.prefill.length + a.fills.at(-1)!.decode.length });
+    expect(await woven.probes.state()).toMatchObject({
+      inFlight: 0,
+      generating: false,
+      kvLength: a.fills.at(-1)!.prefill.length + a.fills.at(-1)!.decode.length,
+    });
   });
 
-  test('the embedder\'s sha256 reaches createOnnxEmbedder in the worker: a wrong one is CHECKSUM_MISMATCH', async () => {
+  test("the embedder's sha256 reaches createOnnxEmbedder in the worker: a wrong one is CHECKSUM_MISMATCH", async () => {
     const options = await workerOptions(`${dbName}-sha`);
-    const bad = { ...options, embedder: { ...options.embedder, tokenizer: `${assets}/minilm-tokenizer/tokenizer.json`, sha256: { tokenizer: '0'.repeat(64) } } };
-    await expect(createRagInWorker(bad, { worker: new Worker(new URL('./standin-engine.worker.ts', import.meta.url), { type: 'module' }) }))
-      .rejects.toMatchObject({ name: 'WeftError', code: 'CHECKSUM_MISMATCH' });
+    const bad = {
+      ...options,
+      embedder: { ...options.embedder, tokenizer: `${assets}/minilm-tokenizer/tokenizer.json`, sha256: { tokenizer: '0'.repeat(64) } },
+    };
+    await expect(
+      createRagInWorker(bad, { worker: new Worker(new URL('./standin-engine.worker.ts', import.meta.url), { type: 'module' }) }),
+    ).rejects.toMatchObject({ name: 'WeftError', code: 'CHECKSUM_MISMATCH' });
     await deleteStore(`${dbName}-sha`);
   });
 });

@@ -16,21 +16,40 @@ import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 const assets = new URL(inject('sharedAssets'), location.href).href;
 const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
 
 /** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
 function embeddingGraph(): ArrayBuffer {
   const rng = createRng(5);
-  const V = 30522, D = 32;
-  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+  const V = 30522,
+    D = 32;
+  return buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * D }, () => rng.normal()),
+    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+    new Float32Array(D),
+    V,
+    D,
+  );
 }
 
 async function testOptions(dbName: string): Promise<Partial<RagWorkerOptions>> {
   return {
     dbName,
-    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
+    embedder: {
+      model: embeddingGraph(),
+      tokenizer: await tok('tokenizer.json'),
+      tokenizerConfig: await tok('tokenizer_config.json'),
+      device: 'wasm',
+      maxLength: 64,
+      wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href,
+      modelId: 'tiny',
+    },
     generator: { reference: { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` } },
   };
 }
@@ -47,7 +66,13 @@ afterEach(async () => {
 });
 
 /** Every event the element dispatched, by type. */
-interface Recorded { ready: number; progress: { phase: string; status: string }[]; events: RagEvent[]; answers: Extract<RagEvent, { type: 'done' }>[]; errors: { code: string; message: string }[] }
+interface Recorded {
+  ready: number;
+  progress: { phase: string; status: string }[];
+  events: RagEvent[];
+  answers: Extract<RagEvent, { type: 'done' }>[];
+  errors: { code: string; message: string }[];
+}
 
 /** Mounts a <weft-chat> on the test models and waits for weft-ready. */
 async function mount(attributes: Record<string, string> = {}): Promise<{ el: WeftChat; got: Recorded }> {
@@ -60,11 +85,41 @@ async function mount(attributes: Record<string, string> = {}): Promise<{ el: Wef
   const got: Recorded = { ready: 0, progress: [], events: [], answers: [], errors: [] };
   // Listened for on the document: the events bubble out of the element.
   const ac = new AbortController();
-  document.addEventListener('weft-ready', () => { got.ready++; }, { signal: ac.signal });
-  document.addEventListener('weft-progress', (e) => { got.progress.push({ phase: e.detail.phase, status: e.detail.status }); }, { signal: ac.signal });
-  document.addEventListener('weft-event', (e) => { got.events.push(e.detail); }, { signal: ac.signal });
-  document.addEventListener('weft-answer', (e) => { got.answers.push(e.detail); }, { signal: ac.signal });
-  document.addEventListener('weft-error', (e) => { got.errors.push(e.detail); }, { signal: ac.signal });
+  document.addEventListener(
+    'weft-ready',
+    () => {
+      got.ready++;
+    },
+    { signal: ac.signal },
+  );
+  document.addEventListener(
+    'weft-progress',
+    (e) => {
+      got.progress.push({ phase: e.detail.phase, status: e.detail.status });
+    },
+    { signal: ac.signal },
+  );
+  document.addEventListener(
+    'weft-event',
+    (e) => {
+      got.events.push(e.detail);
+    },
+    { signal: ac.signal },
+  );
+  document.addEventListener(
+    'weft-answer',
+    (e) => {
+      got.answers.push(e.detail);
+    },
+    { signal: ac.signal },
+  );
+  document.addEventListener(
+    'weft-error',
+    (e) => {
+      got.errors.push(e.detail);
+    },
+    { signal: ac.signal },
+  );
   const ready = new Promise<void>((resolve, reject) => {
     el.addEventListener('weft-ready', () => resolve(), { once: true });
     el.addEventListener('weft-error', (e) => reject(new Error(`weft-error ${e.detail.code}: ${e.detail.message}`)), { once: true });
@@ -78,7 +133,11 @@ async function mount(attributes: Record<string, string> = {}): Promise<{ el: Wef
 const shadow = (el: WeftChat) => el.shadowRoot!;
 const q = <T extends Element = HTMLElement>(el: WeftChat, selector: string) => shadow(el).querySelector<T>(selector);
 const qa = <T extends Element = HTMLElement>(el: WeftChat, selector: string) => [...shadow(el).querySelectorAll<T>(selector)];
-const settle = async (el: WeftChat) => { await el.updateComplete; await new Promise((r) => setTimeout(r, 0)); await el.updateComplete; };
+const settle = async (el: WeftChat) => {
+  await el.updateComplete;
+  await new Promise((r) => setTimeout(r, 0));
+  await el.updateComplete;
+};
 /** Waits until `check` holds (polling), or fails with `what`. */
 async function until(check: () => boolean, what: string, ms = 60_000) {
   const end = performance.now() + ms;
@@ -88,8 +147,10 @@ async function until(check: () => boolean, what: string, ms = 60_000) {
   }
 }
 
-const VOLCANOES = '# Volcanoes\n\nShield volcanoes have gentle slopes built from runny basalt lava. Cinder cones are small steep hills of ash. Stratovolcanoes are tall cones of alternating lava and ash layers.';
-const TEA = 'Green tea is steamed or pan fired soon after picking, so its leaves stay green. Black tea is fully oxidised before drying, which darkens the leaves.';
+const VOLCANOES =
+  '# Volcanoes\n\nShield volcanoes have gentle slopes built from runny basalt lava. Cinder cones are small steep hills of ash. Stratovolcanoes are tall cones of alternating lava and ash layers.';
+const TEA =
+  'Green tea is steamed or pan fired soon after picking, so its leaves stay green. Black tea is fully oxidised before drying, which darkens the leaves.';
 
 test('ready, ingest with progress, a streamed answer with sources that open the passage, Stop, and a conversation that keeps its turns', async () => {
   const { el, got } = await mount({ 'max-tokens': '16', k: '2' });
@@ -148,7 +209,10 @@ test('ready, ingest with progress, a streamed answer with sources that open the 
   const stopOnFirstToken = () => {
     if (!got.events.some((e) => e.type === 'token')) return;
     document.removeEventListener('weft-event', stopOnFirstToken);
-    queueMicrotask(async () => { await settle(el); q<HTMLButtonElement>(el, '[part=stop]')!.click(); });
+    queueMicrotask(async () => {
+      await settle(el);
+      q<HTMLButtonElement>(el, '[part=stop]')!.click();
+    });
   };
   document.addEventListener('weft-event', stopOnFirstToken);
   const second = await el.ask('And which one is the tallest?');
@@ -184,7 +248,9 @@ test('answers alongside: overlapping questions with their own request numbers on
   const file = () => new File([VOLCANOES], 'volcanoes.md', { type: 'text/markdown' });
   await expect(el.ingest([file()], { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
   const cancel = new AbortController();
-  const onProgress = (e: CustomEvent<{ phase: string }>) => { if (e.detail.phase === 'ingest') cancel.abort(); };
+  const onProgress = (e: CustomEvent<{ phase: string }>) => {
+    if (e.detail.phase === 'ingest') cancel.abort();
+  };
   el.addEventListener('weft-progress', onProgress);
   await expect(el.ingest([file()], { signal: cancel.signal })).rejects.toMatchObject({ code: 'ABORTED' });
   el.removeEventListener('weft-progress', onProgress);
@@ -244,9 +310,11 @@ test('answers alongside: overlapping questions with their own request numbers on
 
 test('untrusted text: markup in documents, file names and questions is shown as text and runs nothing', async () => {
   const { el, got } = await mount({ 'max-tokens': '8', k: '4' });
-  const evilHtml = '<html><body><h1>Volcano safety</h1><script>window.__pwned=1</script>'
-    + '<p>Keep away from lava. <img src=x onerror="window.__pwned=2"> Quoted markup: &lt;script&gt;window.__pwned=3&lt;/script&gt; and &lt;img src=x onerror="window.__pwned=4"&gt;</p></body></html>';
-  const evilMarkdown = '# Volcano notes\n\nRaw HTML in Markdown: <img src=x onerror="window.__pwned=5"> and <script>window.__pwned=6</script> near the volcano.';
+  const evilHtml =
+    '<html><body><h1>Volcano safety</h1><script>window.__pwned=1</script>' +
+    '<p>Keep away from lava. <img src=x onerror="window.__pwned=2"> Quoted markup: &lt;script&gt;window.__pwned=3&lt;/script&gt; and &lt;img src=x onerror="window.__pwned=4"&gt;</p></body></html>';
+  const evilMarkdown =
+    '# Volcano notes\n\nRaw HTML in Markdown: <img src=x onerror="window.__pwned=5"> and <script>window.__pwned=6</script> near the volcano.';
   await el.ingest([
     new File([evilHtml], 'safety.html', { type: 'text/html' }),
     { id: '<img src=x onerror="window.__pwned=7">.md', text: evilMarkdown, type: 'markdown' },
@@ -325,7 +393,10 @@ test('drag and drop adds readable files and names the ones it skipped', async ()
     el.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
     return el.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
   };
-  const notCancelled = drop([new File([TEA], 'tea.txt', { type: 'text/plain' }), new File([new Uint8Array([137, 80, 78, 71])], 'photo.png', { type: 'image/png' })]);
+  const notCancelled = drop([
+    new File([TEA], 'tea.txt', { type: 'text/plain' }),
+    new File([new Uint8Array([137, 80, 78, 71])], 'photo.png', { type: 'image/png' }),
+  ]);
   expect(notCancelled).toBe(false); // the drop was taken (the browser does not open the file)
   await until(() => got.progress.some((p) => p.phase === 'ingest' && p.status === 'persist'), 'the dropped file to be stored');
   await until(() => (el.shadowRoot!.querySelector('[part=notice]')?.textContent ?? '').includes('Added 1 document'), 'the notice');
@@ -393,7 +464,15 @@ test('remote="…": a published index is searched in place, read-only, and answe
 test('citation marks become citations only for passages the answer had', () => {
   const known = new Set([1, 2]);
   expect(splitCitations('Shield volcanoes [1] and cones [2][1], in [1, 2].', known)).toEqual([
-    { text: 'Shield volcanoes ' }, { citation: 1 }, { text: ' and cones ' }, { citation: 2 }, { citation: 1 }, { text: ', in ' }, { citation: 1 }, { citation: 2 }, { text: '.' },
+    { text: 'Shield volcanoes ' },
+    { citation: 1 },
+    { text: ' and cones ' },
+    { citation: 2 },
+    { citation: 1 },
+    { text: ', in ' },
+    { citation: 1 },
+    { citation: 2 },
+    { text: '.' },
   ]);
   // Unknown numbers, years and a mark still streaming in stay text.
   expect(splitCitations('In [2023] see [3] or [1', known)).toEqual([{ text: 'In [2023] see [3] or [1' }]);

@@ -45,7 +45,7 @@ beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   await build({ logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
   const folder = (name: string, files: Record<string, string | Uint8Array>) => {
-    const dir = folders[name] = join(work, name);
+    const dir = (folders[name] = join(work, name));
     mkdirSync(dir, { recursive: true });
     for (const [path, content] of Object.entries(files)) {
       mkdirSync(join(dir, path, '..'), { recursive: true });
@@ -79,11 +79,16 @@ const chat = (page: Page) => page.locator('weft-chat');
 /** A fresh context (fresh storage) with nothing beyond this machine reachable, and what went wrong on its pages. */
 async function offlinePage(b: Browser) {
   const context: BrowserContext = await b.newContext({ viewport: { width: 1400, height: 1000 } });
-  await context.route((u) => !['127.0.0.1', 'localhost'].includes(u.hostname), (r) => r.abort('internetdisconnected'));
+  await context.route(
+    (u) => !['127.0.0.1', 'localhost'].includes(u.hostname),
+    (r) => r.abort('internetdisconnected'),
+  );
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('response', (r) => { if (r.status() >= 400 && new URL(r.url()).hostname === '127.0.0.1') problems.push(`${r.status()} ${r.url()}`); });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && new URL(r.url()).hostname === '127.0.0.1') problems.push(`${r.status()} ${r.url()}`);
+  });
   page.on('dialog', (d) => void d.accept());
   return { context, page, problems };
 }
@@ -98,10 +103,14 @@ async function keywordsReady(page: Page) {
 async function addFolder(page: Page, name: string) {
   const before = await page.locator('#ingest-status').textContent();
   await page.setInputFiles('#folder-input', folders[name]!);
-  await page.waitForFunction((before) => {
-    const t = document.querySelector('#ingest-status')?.textContent ?? '';
-    return t !== before && /^(Added|Could not|Nothing|Cancelled)/.test(t) && document.querySelector<HTMLElement>('#cancel-ingest')!.hidden;
-  }, before, { timeout: 60_000 });
+  await page.waitForFunction(
+    (before) => {
+      const t = document.querySelector('#ingest-status')?.textContent ?? '';
+      return t !== before && /^(Added|Could not|Nothing|Cancelled)/.test(t) && document.querySelector<HTMLElement>('#cancel-ingest')!.hidden;
+    },
+    before,
+    { timeout: 60_000 },
+  );
   return (await page.locator('#ingest-status').textContent())!;
 }
 
@@ -110,12 +119,19 @@ async function search(page: Page, question: string) {
   const before = await chat(page).locator('.message.assistant').count();
   await chat(page).locator('textarea').fill(question);
   await chat(page).locator('[part=send]').click();
-  await page.waitForFunction((n) => {
-    const all = [...document.querySelector('weft-chat')!.shadowRoot!.querySelectorAll('.message.assistant')];
-    return all.length > n && all.every((a) => a.getAttribute('aria-busy') === 'false');
-  }, before, { timeout: 60_000 });
+  await page.waitForFunction(
+    (n) => {
+      const all = [...document.querySelector('weft-chat')!.shadowRoot!.querySelectorAll('.message.assistant')];
+      return all.length > n && all.every((a) => a.getAttribute('aria-busy') === 'false');
+    },
+    before,
+    { timeout: 60_000 },
+  );
   const card = chat(page).locator('.message.assistant').nth(before);
-  return { text: (await card.locator('.bubble').textContent()) ?? '', sources: await card.locator('.sources button').evaluateAll((bs) => bs.map((b) => b.getAttribute('title'))) };
+  return {
+    text: (await card.locator('.bubble').textContent()) ?? '',
+    sources: await card.locator('.sources button').evaluateAll((bs) => bs.map((b) => b.getAttribute('title'))),
+  };
 }
 
 /** The passages of an index as the table lists them, and as the conversation's header says. */
@@ -157,7 +173,9 @@ test('offline first start: one sentence says what works, and documents are added
 
   // "Load model" again: it fails the same way and the page stays in the same state.
   await page.click('#load');
-  await expect.poll(async () => (await page.locator('#engine-status').textContent()) ?? '', { timeout: 60_000 }).toMatch(/could not be downloaded: this device seems to be offline.*search them by keyword/);
+  await expect
+    .poll(async () => (await page.locator('#engine-status').textContent()) ?? '', { timeout: 60_000 })
+    .toMatch(/could not be downloaded: this device seems to be offline.*search them by keyword/);
   await keywordsReady(page);
   expect(await chat(page).locator('.frame').textContent()).not.toMatch(/Not ready|Getting ready/);
   expect((await search(page, 'sourdough starter')).sources).toContain('my-notes/recipes/bread.md');
@@ -186,7 +204,9 @@ test('?models=local without the model files: one line says which files go where,
   await page.goto(url('?models=local'));
   await keywordsReady(page);
   const status = (await page.locator('#engine-status').textContent())!;
-  expect(status).toMatch(/stories260K\.bin, tok512\.bin, tiny\.onnx, tokenizer\.json and tokenizer_config\.json in http:\/\/127\.0\.0\.1:\d+\/models\/ .*\?assets=URL/);
+  expect(status).toMatch(
+    /stories260K\.bin, tok512\.bin, tiny\.onnx, tokenizer\.json and tokenizer_config\.json in http:\/\/127\.0\.0\.1:\d+\/models\/ .*\?assets=URL/,
+  );
   expect(status).not.toMatch(/header|checkpoint/);
   expect(await page.locator('#load').isDisabled()).toBe(true);
   expect(await page.locator('#load').getAttribute('title')).toMatch(/stories260K\.bin/);
@@ -224,7 +244,9 @@ test('stale and contradictory state: bars, banners, counts, partial failures, de
   // A file given to the conversation itself ("Add documents" in it): the page's bars and counts follow it too.
   writeFileSync(join(work, 'lisbon-2.txt'), 'Second Lisbon note: the funicular climbs to Bairro Alto.');
   await chat(page).locator('input[type=file]').setInputFiles(join(work, 'lisbon-2.txt'));
-  await expect.poll(() => page.locator('#ingest-status').textContent(), { timeout: 60_000 }).toMatch(/^Added 1 document as 1 passage\. “notes” now holds \d+ passages/);
+  await expect
+    .poll(() => page.locator('#ingest-status').textContent(), { timeout: 60_000 })
+    .toMatch(/^Added 1 document as 1 passage\. “notes” now holds \d+ passages/);
   c = await counts(page, 'notes');
   expect(c.header).toBe(c.table);
   expect((await search(page, 'funicular')).sources).toEqual(['lisbon-2.txt']);
@@ -240,7 +262,7 @@ test('stale and contradictory state: bars, banners, counts, partial failures, de
   const card = (await page.locator('#indexes-card').boundingBox())!;
   for (const b of await page.locator('#indexes button').all()) {
     const box = (await b.boundingBox())!;
-    expect(box.x + box.width, await b.textContent() ?? '').toBeLessThanOrEqual(card.x + card.width);
+    expect(box.x + box.width, (await b.textContent()) ?? '').toBeLessThanOrEqual(card.x + card.width);
   }
   await page.locator('#indexes-card').screenshot({ path: join(shots, 'layout-indexes.png') });
   await page.click('button[aria-label="Delete index trips"]');

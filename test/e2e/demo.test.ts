@@ -55,12 +55,29 @@ beforeAll(async () => {
   // The offline models, where `?models=local` looks for them.
   const models = join(out, 'models');
   mkdirSync(models, { recursive: true });
-  for (const f of ['lm-stories260K/stories260K.bin', 'lm-stories260K/tok512.bin', 'minilm-tokenizer/tokenizer.json', 'minilm-tokenizer/tokenizer_config.json']) {
+  for (const f of [
+    'lm-stories260K/stories260K.bin',
+    'lm-stories260K/tok512.bin',
+    'minilm-tokenizer/tokenizer.json',
+    'minilm-tokenizer/tokenizer_config.json',
+  ]) {
     copyFileSync(join(sharedAssets, f), join(models, f.split('/')[1]!));
   }
   const rng = createRng(5);
-  const V = 30522, D = 32;
-  writeFileSync(join(models, 'tiny.onnx'), new Uint8Array(buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D)));
+  const V = 30522,
+    D = 32;
+  writeFileSync(
+    join(models, 'tiny.onnx'),
+    new Uint8Array(
+      buildTinyEmbeddingGraph(
+        Float32Array.from({ length: V * D }, () => rng.normal()),
+        Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+        new Float32Array(D),
+        V,
+        D,
+      ),
+    ),
+  );
   for (const [path, text] of Object.entries(NOTES)) {
     mkdirSync(join(docs, path, '..'), { recursive: true });
     writeFileSync(join(docs, path), text);
@@ -83,7 +100,9 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `
 
 async function openApp(page: Page, errors: string[]) {
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('response', (r) => { if (r.status() === 404) errors.push(`404 ${r.url()}`); }); // the favicon too
+  page.on('response', (r) => {
+    if (r.status() === 404) errors.push(`404 ${r.url()}`);
+  }); // the favicon too
   page.on('dialog', (d) => void d.accept());
   await page.goto(url());
   await page.waitForFunction(() => /^Ready|Could not/.test(document.querySelector('#engine-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
@@ -96,17 +115,21 @@ const answersIn = (page: Page) => chat(page).locator('.message.assistant');
 
 /** Waits until the conversation holds `n` answers and none is still streaming. */
 async function answered(page: Page, n: number, timeout = 90_000) {
-  await page.waitForFunction((n) => {
-    const all = [...document.querySelector('weft-chat')!.shadowRoot!.querySelectorAll('.message.assistant')];
-    return all.length >= n && all.every((a) => a.getAttribute('aria-busy') === 'false');
-  }, n, { timeout });
+  await page.waitForFunction(
+    (n) => {
+      const all = [...document.querySelector('weft-chat')!.shadowRoot!.querySelectorAll('.message.assistant')];
+      return all.length >= n && all.every((a) => a.getAttribute('aria-busy') === 'false');
+    },
+    n,
+    { timeout },
+  );
 }
 
 /** The sources of an answer: each opened in the element's passage panel, its document and passage read from there. */
 async function sourcesOf(page: Page, answer: ReturnType<typeof answersIn>) {
   const out: { doc: string; text: string }[] = [];
   const buttons = answer.locator('.sources button');
-  for (let i = 0; i < await buttons.count(); i++) {
+  for (let i = 0; i < (await buttons.count()); i++) {
     await buttons.nth(i).click();
     const panel = chat(page).locator('[part=panel]');
     out.push({ doc: (await buttons.nth(i).getAttribute('title'))!, text: (await panel.locator('[part=passage]').textContent())! });
@@ -135,7 +158,10 @@ const fromNote = (doc: string, passage: string) => {
   const page = /, p\. (\d+)$/.exec(doc);
   const source = page ? PDF_PAGES[Number(page[1]) - 1]?.join('\n') : NOTES[doc.replace(/^my-notes\//, '')];
   if (!source) return false;
-  const words = passage.replace(/[#<>]/g, ' ').split(/\s+/).filter((w) => w.length > 3);
+  const words = passage
+    .replace(/[#<>]/g, ' ')
+    .split(/\s+/)
+    .filter((w) => w.length > 3);
   return words.length > 0 && words.every((w) => source.includes(w));
 };
 
@@ -174,7 +200,9 @@ test('drop a folder → progress → ask → a streamed answer citing the droppe
 
   // A question answered from the notes in <weft-chat>: streamed tokens, sources from the dropped files.
   const tokens: number[] = [];
-  await page.exposeFunction('sawToken', (n: number) => { tokens.push(n); });
+  await page.exposeFunction('sawToken', (n: number) => {
+    tokens.push(n);
+  });
   await page.evaluate(() => {
     const root = document.querySelector('weft-chat')!.shadowRoot!;
     new MutationObserver(() => {
@@ -203,11 +231,19 @@ test('drop a folder → progress → ask → a streamed answer citing the droppe
   const before = await answersIn(page).count();
   await page.click('#ask3');
   await answered(page, before + 3, 120_000);
-  expect(await chat(page).locator('.message.user .bubble').allTextContents()).toEqual(expect.arrayContaining(['Where do the trams climb in Lisbon?', 'What does the compost heap need?', 'When is the launch?']));
-  const marks = await page.locator('#timeline rect.mark').evaluateAll((rects) => rects.map((r) => ({
-    kind: r.getAttribute('data-kind')!, request: Number(r.getAttribute('data-request')), start: Number(r.getAttribute('data-start')), end: Number(r.getAttribute('data-end')),
-    lists: r.getAttribute('data-lists'), title: r.querySelector('title')?.textContent ?? '',
-  })));
+  expect(await chat(page).locator('.message.user .bubble').allTextContents()).toEqual(
+    expect.arrayContaining(['Where do the trams climb in Lisbon?', 'What does the compost heap need?', 'When is the launch?']),
+  );
+  const marks = await page.locator('#timeline rect.mark').evaluateAll((rects) =>
+    rects.map((r) => ({
+      kind: r.getAttribute('data-kind')!,
+      request: Number(r.getAttribute('data-request')),
+      start: Number(r.getAttribute('data-start')),
+      end: Number(r.getAttribute('data-end')),
+      lists: r.getAttribute('data-lists'),
+      title: r.querySelector('title')?.textContent ?? '',
+    })),
+  );
   const first = Math.min(...marks.map((m) => m.request)); // the timeline was cleared for the three: its lanes are theirs
   expect(new Set(marks.map((m) => m.request)).size).toBe(3);
   const steps = marks.filter((m) => m.kind === 'step' && m.request === first);
@@ -261,7 +297,9 @@ test('in a browser without WebGPU the app says so, indexes on the CPU and answer
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url());
-    await page.waitForFunction(() => /no WebGPU|^Ready|Could not/.test(document.querySelector('#engine-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+    await page.waitForFunction(() => /no WebGPU|^Ready|Could not/.test(document.querySelector('#engine-status')!.textContent ?? ''), undefined, {
+      timeout: 90_000,
+    });
     expect(await page.locator('#engine-status').textContent()).toMatch(/This browser has no WebGPU: .*searched on the CPU/);
     await page.setInputFiles('#folder-input', docs);
     await page.waitForFunction(() => /^Added|Could not/.test(document.querySelector('#ingest-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
@@ -292,7 +330,9 @@ test('an index built by keyword search (no model yet) is searched by its keyword
   await page.waitForFunction(() => /search them by keyword/.test(document.querySelector('#engine-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
   await page.fill('#new-index', 'kw');
   await page.click('#create-index');
-  await expect.poll(() => chat(page).locator('[part=status]').textContent(), { timeout: 60_000 }).toMatch(/^Ready · “kw” · 0 passages · search only \(keyword search, no model\)/);
+  await expect
+    .poll(() => chat(page).locator('[part=status]').textContent(), { timeout: 60_000 })
+    .toMatch(/^Ready · “kw” · 0 passages · search only \(keyword search, no model\)/);
   await page.setInputFiles('#folder-input', docs);
   await page.waitForFunction(() => /^Added|Could not/.test(document.querySelector('#ingest-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
   expect(await page.locator('#ingest-status').textContent()).toMatch(/^Added 9 documents/);
@@ -322,9 +362,15 @@ test('the benchmark view plots recall against queries per second', async () => {
   await page.fill('#bench-form input[name=dim]', '32');
   await page.fill('#bench-form input[name=nq]', '16');
   await page.click('#bench-run');
-  await page.waitForFunction(() => /trained in|Error|Cancelled/.test(document.querySelector('#bench-status')!.textContent ?? ''), undefined, { timeout: 150_000 });
+  await page.waitForFunction(() => /trained in|Error|Cancelled/.test(document.querySelector('#bench-status')!.textContent ?? ''), undefined, {
+    timeout: 150_000,
+  });
   expect(await page.locator('#bench-status').textContent()).toMatch(/trained in/);
-  const points = await page.locator('#bench-plot circle.point').evaluateAll((cs) => cs.map((c) => ({ nprobe: c.getAttribute('data-nprobe'), recall: Number(c.getAttribute('data-recall')), qps: Number(c.getAttribute('data-qps')) })));
+  const points = await page
+    .locator('#bench-plot circle.point')
+    .evaluateAll((cs) =>
+      cs.map((c) => ({ nprobe: c.getAttribute('data-nprobe'), recall: Number(c.getAttribute('data-recall')), qps: Number(c.getAttribute('data-qps')) })),
+    );
   expect(points.length).toBeGreaterThanOrEqual(5); // flat + nprobe 1, 2, 4, …
   expect(points.find((p) => p.nprobe === 'flat')!.recall).toBe(1);
   expect(points.at(-1)!.recall).toBeGreaterThan(0.9);

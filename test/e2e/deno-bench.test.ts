@@ -12,7 +12,12 @@ const bundle = resolve(root, 'dist/bench-deno/weft-bench.js');
 const env = { ...process.env, VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json', NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
 
 function bench(name: string, options: object): Record<string, unknown> {
-  const run = spawnSync(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, name, JSON.stringify(options)], { cwd: root, env, encoding: 'utf8', timeout: 240_000 });
+  const run = spawnSync(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, name, JSON.stringify(options)], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
   expect(run.status, run.stderr).toBe(0);
   return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
@@ -34,7 +39,12 @@ describe('the Deno benchmarks', () => {
     const r = bench('rag', { n: 4000, requests: 2, maxTokens: 4, part: 'stream', arrivalMs: 50 });
     expect(r.regime).toBe('idb');
     for (const k of ['e2eSpeedup', 'idealSpeedup', 'ofIdeal', 'boundE2eMedianMs']) expect(Number.isFinite(r[k]), k).toBe(true);
-    const remote = spawnSync(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, 'rag', '{"regime":"remote","n":1000}'], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
+    const remote = spawnSync(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, 'rag', '{"regime":"remote","n":1000}'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(remote.status).not.toBe(0);
     expect(remote.stderr).toContain('needs the browser');
   }, 240_000);

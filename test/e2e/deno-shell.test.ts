@@ -23,19 +23,30 @@ const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 let work = '';
 let modelFlags: string[] = [];
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
-const start = (args: string[]) => spawn(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, ...args, '--store', join(work, 'store'), ...modelFlags], {
-  cwd: root, env: { ...process.env, VK_ICD_FILENAMES: ICD, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
-});
+const start = (args: string[]) =>
+  spawn(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, ...args, '--store', join(work, 'store'), ...modelFlags], {
+    cwd: root,
+    env: { ...process.env, VK_ICD_FILENAMES: ICD, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
+  });
 
 /** Runs the shell with `args`; `input` is written to its stdin (then closed). */
 function weft(args: string[], input = ''): Promise<Run> {
   return new Promise((done, fail) => {
     const child = start(args);
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', fail);
     child.on('close', (code) => done({ code, stdout, stderr }));
     child.stdin.end(input);
@@ -47,17 +58,33 @@ beforeAll(async () => {
   expect(built.status, built.stderr).toBe(0);
   work = await mkdtemp(join(tmpdir(), 'weft-deno-'));
   const rng = createRng(5);
-  const V = 30522, D = 32;
-  const graph = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+  const V = 30522,
+    D = 32;
+  const graph = buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * D }, () => rng.normal()),
+    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+    new Float32Array(D),
+    V,
+    D,
+  );
   await writeFile(join(work, 'tiny.onnx'), new Uint8Array(graph));
   const docs = join(work, 'docs');
   await mkdir(join(docs, 'geology'), { recursive: true });
-  await writeFile(join(docs, 'volcanoes.md'), '# Volcanoes\n\nShield volcanoes have gentle slopes built by fluid basalt lava flows.\n\n## Stratovolcanoes\n\nStratovolcanoes are steep cones of alternating ash and lava layers.\n');
+  await writeFile(
+    join(docs, 'volcanoes.md'),
+    '# Volcanoes\n\nShield volcanoes have gentle slopes built by fluid basalt lava flows.\n\n## Stratovolcanoes\n\nStratovolcanoes are steep cones of alternating ash and lava layers.\n',
+  );
   await writeFile(join(docs, 'geology', 'rivers.txt'), 'Rivers carve valleys over millions of years. Meanders form where a river slows on flat ground.\n');
-  await writeFile(join(docs, 'garden.html'), '<html><body><h1>Garden</h1><p>Tomatoes need full sun and steady watering.</p><script>alert(1)</script></body></html>');
+  await writeFile(
+    join(docs, 'garden.html'),
+    '<html><body><h1>Garden</h1><p>Tomatoes need full sun and steady watering.</p><script>alert(1)</script></body></html>',
+  );
   await writeFile(join(docs, 'ignored.bin'), new Uint8Array([0, 1, 2]));
   // A PDF (its passages carry their page), and files that are not indexed, each for a reason.
-  await writeFile(join(docs, 'geology', 'calderas.pdf'), makePdf([['Craters and their shapes.'], ['Calderas form when a magma chamber empties and the ground above collapses.']]));
+  await writeFile(
+    join(docs, 'geology', 'calderas.pdf'),
+    makePdf([['Craters and their shapes.'], ['Calderas form when a magma chamber empties and the ground above collapses.']]),
+  );
   await writeFile(join(docs, 'broken.pdf'), makeBrokenPdf());
   await writeFile(join(docs, 'empty.md'), '');
   await writeFile(join(docs, '.hidden.md'), '# Not read\n');
@@ -65,9 +92,18 @@ beforeAll(async () => {
   await writeFile(join(work, 'unreadable', 'photo.png'), new Uint8Array([137, 80, 78, 71]));
   await writeFile(join(work, 'unreadable', 'scan.pdf'), makeBrokenPdf());
   modelFlags = [
-    '--reference-model', join(assets, 'lm-stories260K/stories260K.bin'), '--reference-tokenizer', join(assets, 'lm-stories260K/tok512.bin'),
-    '--embedder-model', join(work, 'tiny.onnx'), '--embedder-tokenizer', join(assets, 'minilm-tokenizer/tokenizer.json'),
-    '--embedder-tokenizer-config', join(assets, 'minilm-tokenizer/tokenizer_config.json'), '--embedder-id', 'tiny',
+    '--reference-model',
+    join(assets, 'lm-stories260K/stories260K.bin'),
+    '--reference-tokenizer',
+    join(assets, 'lm-stories260K/tok512.bin'),
+    '--embedder-model',
+    join(work, 'tiny.onnx'),
+    '--embedder-tokenizer',
+    join(assets, 'minilm-tokenizer/tokenizer.json'),
+    '--embedder-tokenizer-config',
+    join(assets, 'minilm-tokenizer/tokenizer_config.json'),
+    '--embedder-id',
+    'tiny',
   ];
 });
 
@@ -85,11 +121,9 @@ describe('the Deno shell', () => {
     expect(ingest.code).toBe(0);
     expect(ingest.stdout).toMatch(/Ingested 4 documents \(\d+ passages\) into 'notes'/);
     // Every file that went in is counted, and every other one is named with why it was skipped.
-    expect(ingest.stdout).toContain([
-      'Skipped 4 of 8 files:',
-      '  .hidden.md — a hidden file',
-      '  broken.pdf — could not be read as a PDF: it is damaged or not a PDF',
-    ].join('\n'));
+    expect(ingest.stdout).toContain(
+      ['Skipped 4 of 8 files:', '  .hidden.md — a hidden file', '  broken.pdf — could not be read as a PDF: it is damaged or not a PDF'].join('\n'),
+    );
     expect(ingest.stdout).toContain('\n  empty.md — no text to index\n  ignored.bin — not a type weft reads (.txt, .md, .html and .pdf)\n');
     // A progress bar for every stage of the ingest, and nothing else on stderr: pdf.js's notice
     // that it likes its legacy build in Node (which it takes Deno for) is not the user's business.
@@ -129,7 +163,7 @@ describe('the Deno shell', () => {
     expect((await weft(['publish', join(work, 'docs')])).stderr).toMatch(/--out/);
   });
 
-  test('chat reads questions from stdin and answers each; an unknown index and a folder with nothing readable are clear errors in the shell\'s terms', async () => {
+  test("chat reads questions from stdin and answers each; an unknown index and a folder with nothing readable are clear errors in the shell's terms", async () => {
     const chat = await weft(['chat', '--index', 'notes', '--max-tokens', '8', '--k', '2'], 'How do rivers carve valleys?\nWhat do tomatoes need?\n');
     expect(chat.stderr).not.toMatch(/weft: /);
     expect(chat.code).toBe(0);
@@ -138,19 +172,25 @@ describe('the Deno shell', () => {
 
     const missing = await weft(['ask', 'anything', '--index', 'nope']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain(`weft: There is no index 'nope' in ${join(work, 'store')} (it holds 'notes', 'site': choose one with --index). Ingest a folder into it first: weft ingest <folder> --index nope. (UNKNOWN_INDEX)`);
+    expect(missing.stderr).toContain(
+      `weft: There is no index 'nope' in ${join(work, 'store')} (it holds 'notes', 'site': choose one with --index). Ingest a folder into it first: weft ingest <folder> --index nope. (UNKNOWN_INDEX)`,
+    );
     // Not the library's words for a web app.
     expect(missing.stderr).not.toMatch(/site's storage|create: true/);
 
     const nothing = await weft(['ingest', join(work, 'unreadable'), '--index', 'other']);
     expect(nothing.code).toBe(1);
     expect(nothing.stdout).toMatch(/^Skipped 2 of 2 files:\n {2}photo\.png — not a type weft reads .*\n {2}scan\.pdf — could not be read as a PDF: /);
-    expect(nothing.stderr).toMatch(/weft: Nothing was indexed: none of the 1 \.txt, \.md, \.html and \.pdf file in '.*unreadable' held text that could be read\. \(UNPARSABLE_DOCUMENT\)/);
+    expect(nothing.stderr).toMatch(
+      /weft: Nothing was indexed: none of the 1 \.txt, \.md, \.html and \.pdf file in '.*unreadable' held text that could be read\. \(UNPARSABLE_DOCUMENT\)/,
+    );
   });
 
-  test('on a terminal, what libraries print goes above the progress bar, which is drawn again; pdf.js\'s legacy-build notice is dropped', async () => {
+  test("on a terminal, what libraries print goes above the progress bar, which is drawn again; pdf.js's legacy-build notice is dropped", async () => {
     const script = join(work, 'tty.ts');
-    await writeFile(script, `
+    await writeFile(
+      script,
+      `
       import { progressBars, routeConsole } from ${JSON.stringify(join(root, 'shells/deno/terminal.ts'))};
       let out = '';
       const sink = { writeSync: (p: Uint8Array) => { out += new TextDecoder().decode(p); return p.length; }, isTerminal: () => true };
@@ -163,23 +203,31 @@ describe('the Deno shell', () => {
       bars.update('read', 2, 4);
       bars.end();
       Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(out)));
-    `);
-    const r = spawnSync(deno, ['run', '-A', '--sloppy-imports', '--node-modules-dir=manual', script], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } });
+    `,
+    );
+    const r = spawnSync(deno, ['run', '-A', '--sloppy-imports', '--node-modules-dir=manual', script], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
+    });
     expect(r.status, r.stderr).toBe(0);
-    const one = 'read       [########......................]  25% 1/4', two = 'read       [###############...............]  50% 2/4';
+    const one = 'read       [########......................]  25% 1/4',
+      two = 'read       [###############...............]  50% 2/4';
     expect(JSON.parse(r.stdout)).toBe(
-      `\r${one}\x1b[K`
-      + `\r\x1b[KWarning: TT: undefined function: 32\n${one}`
-      + `\r\x1b[K{ page: 2 }\n${one}`
-      + `\r${two}\x1b[K\n`,
+      `\r${one}\x1b[K` + `\r\x1b[KWarning: TT: undefined function: 32\n${one}` + `\r\x1b[K{ page: 2 }\n${one}` + `\r${two}\x1b[K\n`,
     );
   });
 
   test('Ctrl-C stops the answer, not the program; a second Ctrl-C at the prompt exits', async () => {
     const child = start(['chat', '--index', 'notes', '--max-tokens', '4000']);
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<number | null>((done) => child.on('close', done));
     const until = async (ok: () => boolean, what: string) => {
       for (let t = 0; !ok(); t++) {

@@ -16,7 +16,9 @@ export interface Fixture {
 
 export async function startFixture(): Promise<Fixture> {
   const server: ViteDevServer = await createServer({
-    root: resolve(import.meta.dirname, '../..'), configFile: false, logLevel: 'error',
+    root: resolve(import.meta.dirname, '../..'),
+    configFile: false,
+    logLevel: 'error',
     server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] } },
   });
   await server.listen();
@@ -25,9 +27,10 @@ export async function startFixture(): Promise<Fixture> {
   const url = `http://127.0.0.1:${port}/test/e2e/fixture/index.html`;
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
   return {
-    url, browser,
+    url,
+    browser,
     async page(context) {
-      const ctx = context ?? await browser.newContext();
+      const ctx = context ?? (await browser.newContext());
       const page = await ctx.newPage();
       await page.goto(url);
       await page.waitForFunction(() => (window as { ready?: boolean }).ready === true);

@@ -50,7 +50,9 @@ const appBin = (pkg: string, bin: string) => join(app, 'node_modules', pkg, bin)
 
 /** Every file under `dir`, relative to it. */
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)));
 }
 
 /**
@@ -67,7 +69,7 @@ function appLock(pkg: { name: string; dependencies: Record<string, string>; devD
   };
   // Node's lookup: the nearest node_modules/<name> from `from` upwards.
   const locate = (from: string, name: string): string | undefined => {
-    for (let at = from; ;) {
+    for (let at = from; ; ) {
       const path = `${at ? `${at}/` : ''}node_modules/${name}`;
       if (lock.packages[path]) return path;
       if (!at) return undefined;
@@ -89,7 +91,11 @@ function appLock(pkg: { name: string; dependencies: Record<string, string>; devD
     const entry = packages[path]!;
     const optional = entry.optionalDependencies ?? {};
     const optionalPeers = entry.peerDependenciesMeta ?? {};
-    const names = [...Object.keys(entry.dependencies ?? {}), ...Object.keys(optional), ...Object.keys(entry.peerDependencies ?? {}).filter((n) => !optionalPeers[n]?.optional)];
+    const names = [
+      ...Object.keys(entry.dependencies ?? {}),
+      ...Object.keys(optional),
+      ...Object.keys(entry.peerDependencies ?? {}).filter((n) => !optionalPeers[n]?.optional),
+    ];
     for (const name of names) {
       // The tarball sits at the app's top level, so its dependencies are looked up from there.
       const found = locate(path === 'node_modules/weft-rag' ? '' : path, name);
@@ -100,9 +106,19 @@ function appLock(pkg: { name: string; dependencies: Record<string, string>; devD
   return { name: pkg.name, lockfileVersion: 3, requires: true, packages };
 }
 interface LockEntry {
-  name?: string; version?: string; resolved?: string; integrity?: string; license?: string; dev?: boolean; devOptional?: boolean; peer?: boolean;
-  dependencies?: Record<string, string>; devDependencies?: Record<string, string>; optionalDependencies?: Record<string, string>;
-  peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  name?: string;
+  version?: string;
+  resolved?: string;
+  integrity?: string;
+  license?: string;
+  dev?: boolean;
+  devOptional?: boolean;
+  peer?: boolean;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
 }
 
 beforeAll(async () => {
@@ -111,14 +127,21 @@ beforeAll(async () => {
 
   // Build and pack as `npm publish` would (prepack is build:lib, run here first so its output stays out of the JSON).
   await run('npm', ['run', '--silent', 'build:lib'], repo);
-  const packed = JSON.parse(await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], repo)) as { filename: string; size: number; integrity: string; files: { path: string }[] }[];
+  const packed = JSON.parse(await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], repo)) as {
+    filename: string;
+    size: number;
+    integrity: string;
+    files: { path: string }[];
+  }[];
   const p = packed[0]!;
   tarball = { filename: p.filename, size: p.size, files: p.files.map((f) => f.path) };
 
   // The app (test/e2e/package-app: pages, sources, a strict tsconfig), its package.json and lock, and the test's assets in public/.
   const versions = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
   const pkg = {
-    name: 'weft-package-app', private: true, type: 'module',
+    name: 'weft-package-app',
+    private: true,
+    type: 'module',
     dependencies: { 'weft-rag': `file:${p.filename}` },
     devDependencies: Object.fromEntries(APP_TOOLS.map((n) => [n, versions.packages[`node_modules/${n}`]!.version])),
   };
@@ -128,12 +151,24 @@ beforeAll(async () => {
   writeFileSync(join(app, 'package-lock.json'), JSON.stringify(appLock(pkg, p.integrity), null, 2));
   const assets = join(app, 'public', 'weft-test');
   mkdirSync(assets, { recursive: true });
-  for (const f of ['lm-stories260K/stories260K.bin', 'lm-stories260K/tok512.bin', 'minilm-tokenizer/tokenizer.json', 'minilm-tokenizer/tokenizer_config.json']) {
+  for (const f of [
+    'lm-stories260K/stories260K.bin',
+    'lm-stories260K/tok512.bin',
+    'minilm-tokenizer/tokenizer.json',
+    'minilm-tokenizer/tokenizer_config.json',
+  ]) {
     copyFileSync(join(sharedAssets, f), join(assets, f.split('/')[1]!));
   }
   const rng = createRng(5);
-  const V = 30522, D = 32;
-  const onnx = buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+  const V = 30522,
+    D = 32;
+  const onnx = buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * D }, () => rng.normal()),
+    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+    new Float32Array(D),
+    V,
+    D,
+  );
   writeFileSync(join(assets, 'tiny.onnx'), new Uint8Array(onnx));
 
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
@@ -148,7 +183,8 @@ afterAll(async () => {
 test('the tarball is small, licensed, and ships no wasm', () => {
   expect(tarball.size).toBeLessThan(MAX_TARBALL_BYTES);
   expect(tarball.files).toContain('LICENSE');
-  for (const f of ['dist/lib/weft.js', 'dist/lib/rag.js', 'dist/lib/client.js', 'dist/lib/worker.js', 'dist/lib/chat.js', 'dist/lib/engine.worker.js']) expect(tarball.files).toContain(f);
+  for (const f of ['dist/lib/weft.js', 'dist/lib/rag.js', 'dist/lib/client.js', 'dist/lib/worker.js', 'dist/lib/chat.js', 'dist/lib/engine.worker.js'])
+    expect(tarball.files).toContain(f);
   expect(tarball.files.filter((f) => f.endsWith('.wasm'))).toEqual([]);
   const lib = join(app, 'node_modules/weft-rag/dist/lib');
   for (const f of filesUnder(lib).filter((f) => f.endsWith('.js'))) {
@@ -167,7 +203,11 @@ test('the app type-checks with skipLibCheck false and no type packages of its ow
 }, 120_000);
 
 test('a search-only app builds without onnxruntime-web, WebLLM or the worker', async () => {
-  await run(process.execPath, [appBin('vite', 'bin/vite.js'), 'build', 'search', '--base', '/search/', '--outDir', '../dist-search', '--emptyOutDir', '--logLevel', 'error'], app);
+  await run(
+    process.execPath,
+    [appBin('vite', 'bin/vite.js'), 'build', 'search', '--base', '/search/', '--outDir', '../dist-search', '--emptyOutDir', '--logLevel', 'error'],
+    app,
+  );
   const out = join(app, 'dist-search');
   const files = filesUnder(out);
   expect(files.some((f) => f.endsWith('.js'))).toBe(true);
@@ -222,10 +262,27 @@ test('in Chromium: the engine worker starts from node_modules, searches on the G
     const again = await page.evaluate(() => (window as unknown as AppWindow).weftApp.search());
     expect(again.got).toEqual(again.want);
     const files = [
-      { name: 'guide.md', type: 'text/markdown', bytes: [...new TextEncoder().encode('Harbour guide\n=============\n\nThe tidewater pilots board ships at dawn.\n\n```\n# not a heading\n```\n')] },
-      { name: 'manual.pdf', type: 'application/pdf', bytes: [...makePdf([['Heater manual', 'Turn the red dial.'], ['Maintenance', 'Rinse the filter in soapy water.']])] },
+      {
+        name: 'guide.md',
+        type: 'text/markdown',
+        bytes: [...new TextEncoder().encode('Harbour guide\n=============\n\nThe tidewater pilots board ships at dawn.\n\n```\n# not a heading\n```\n')],
+      },
+      {
+        name: 'manual.pdf',
+        type: 'application/pdf',
+        bytes: [
+          ...makePdf([
+            ['Heater manual', 'Turn the red dial.'],
+            ['Maintenance', 'Rinse the filter in soapy water.'],
+          ]),
+        ],
+      },
     ];
-    const answer = await page.evaluate(([assets, docs, f]) => (window as unknown as AppWindow).weftApp.answer(assets, docs, f), [new URL('weft-test', base).href, DOCUMENTS, files] as const);
+    const answer = await page.evaluate(([assets, docs, f]) => (window as unknown as AppWindow).weftApp.answer(assets, docs, f), [
+      new URL('weft-test', base).href,
+      DOCUMENTS,
+      files,
+    ] as const);
     // Markdown and PDF were parsed in the packed engine worker: a setext heading is a heading, a PDF passage has its page.
     expect(answer.found.markdown).toMatchObject({ docId: 'guide.md', text: expect.stringMatching(/^Harbour guide\n/) });
     expect(answer.found.markdown!.text).not.toContain('=====');
@@ -245,8 +302,14 @@ interface AppWindow {
   weftApp: {
     search(): Promise<{ got: number[]; want: number[] }>;
     ping(): Promise<string>;
-    answer(assets: string, docs: readonly { id: string; text: string }[], files: readonly { name: string; type: string; bytes: number[] }[]): Promise<{
-      top: string[]; events: string[]; text: string;
+    answer(
+      assets: string,
+      docs: readonly { id: string; text: string }[],
+      files: readonly { name: string; type: string; bytes: number[] }[],
+    ): Promise<{
+      top: string[];
+      events: string[];
+      text: string;
       found: Record<'markdown' | 'pdf', { docId: string; text: string; page: unknown } | undefined>;
     }>;
   };

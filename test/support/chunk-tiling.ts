@@ -8,7 +8,8 @@ export const stripSpace = (s: string) => s.replace(/\s+/g, '');
 /** A tiling check over `sectionTexts`: `next(body, index)` per chunk in order, then `done()`. */
 export function chunkTiling(sectionTexts: readonly string[]) {
   const whole = sectionTexts.map(stripSpace).join('');
-  let covered = 0, lastStart = -1;
+  let covered = 0,
+    lastStart = -1;
   return {
     next(body: string, index: number) {
       const at = whole.indexOf(stripSpace(body), lastStart + 1);
@@ -17,6 +18,8 @@ export function chunkTiling(sectionTexts: readonly string[]) {
       lastStart = at;
       covered = Math.max(covered, at + stripSpace(body).length);
     },
-    done() { expect(covered).toBe(whole.length); },
+    done() {
+      expect(covered).toBe(whole.length);
+    },
   };
 }

@@ -42,7 +42,8 @@ export function shellFolder(folder: string, files: Record<string, string>): Shel
  * scripts run), frozen and non-writable as contextBridge exposes it.
  */
 export function installTestShell(target: typeof globalThis, first: DialogOutcome): TestShell {
-  let outcome = first, calls = 0;
+  let outcome = first,
+    calls = 0;
   const bridge: WeftShellBridge = Object.freeze({
     platform: 'electron' as const,
     openFolder(...args: unknown[]) {
@@ -59,8 +60,12 @@ export function installTestShell(target: typeof globalThis, first: DialogOutcome
   Object.defineProperty(target, 'weftShell', { value: bridge, enumerable: true, configurable: true, writable: false });
   return {
     bridge,
-    get calls() { return calls; },
-    next(o) { outcome = o; },
+    get calls() {
+      return calls;
+    },
+    next(o) {
+      outcome = o;
+    },
   };
 }
 

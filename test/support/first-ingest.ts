@@ -6,14 +6,20 @@ import type { WeftStore } from '../../src/storage/contract.js';
 import { documents } from './stand-ins.js';
 
 type Expect = typeof import('vitest').expect;
-interface Tab { store: WeftStore; rag: LocalRag }
+interface Tab {
+  store: WeftStore;
+  rag: LocalRag;
+}
 
 const ids = (ps: { docId: string }[]) => ps.map((p) => p.docId);
 
 /** Two runtimes, opened on a fresh name, ingest different documents at once; both end with one index holding both. */
 export async function firstIngestRace(a: Tab, b: Tab, expect: Expect): Promise<void> {
   const results = await Promise.allSettled([a.rag.ingest(documents(12, 'alpha')), b.rag.ingest(documents(12, 'beta'))]);
-  expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([{ documents: 12, chunks: 12 }, { documents: 12, chunks: 12 }]);
+  expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([
+    { documents: 12, chunks: 12 },
+    { documents: 12, chunks: 12 },
+  ]);
   for (const { store } of [a, b]) expect((await store.listIndexes()).map((m) => [m.name, m.count, m.pending])).toEqual([['notes', 24, undefined]]);
   for (const { rag } of [a, b]) {
     // Each finds the other's documents (a search adopts the other tab's commits) and reports both.
@@ -30,10 +36,25 @@ export async function firstIngestRace(a: Tab, b: Tab, expect: Expect): Promise<v
  * is listed, a runtime opens empty, and its ingest succeeds; a left-over of another dimension is
  * replaced rather than refused.
  */
-export async function leftPending(open: () => Promise<WeftStore>, runtime: (s: WeftStore) => Promise<LocalRag>, expect: Expect, opened: { close(): unknown }[], dim: number): Promise<void> {
+export async function leftPending(
+  open: () => Promise<WeftStore>,
+  runtime: (s: WeftStore) => Promise<LocalRag>,
+  expect: Expect,
+  opened: { close(): unknown }[],
+  dim: number,
+): Promise<void> {
   for (const leftDim of [dim, dim + 3]) {
     const cut = await open();
-    await cut.createIndex({ name: 'notes', dim: leftDim, metric: 'cosine', storage: 'f16', nlist: 2, modelId: 'hash', centroids: new Float32Array(2 * leftDim).fill(0.5), pending: true });
+    await cut.createIndex({
+      name: 'notes',
+      dim: leftDim,
+      metric: 'cosine',
+      storage: 'f16',
+      nlist: 2,
+      modelId: 'hash',
+      centroids: new Float32Array(2 * leftDim).fill(0.5),
+      pending: true,
+    });
     cut.close(); // the page closed: no commit, no cleanup
 
     const store = await open();

@@ -4,7 +4,12 @@
 import { crc32 } from '../../src/storage/checksum.js';
 import { PRELUDE_BYTES, SECTION } from '../../src/storage/index-file.js';
 
-export interface HeaderJson { manifest: Record<string, unknown>; fileId: string; toc: { length: number; crc: number }; pages: number[] }
+export interface HeaderJson {
+  manifest: Record<string, unknown>;
+  fileId: string;
+  toc: { length: number; crc: number };
+  pages: number[];
+}
 
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
 

@@ -8,12 +8,24 @@ import type { WeftStore } from '../../src/storage/contract.js';
 import type { Manifest } from '../../src/storage/records.js';
 
 const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;
-interface Section { kind: typeof KINDS[number]; list?: number; count?: number; offset: number; length: number; crc: number }
-interface Header { manifest: Omit<Manifest, 'checksums' | 'generation'>; sections: Section[] }
+interface Section {
+  kind: (typeof KINDS)[number];
+  list?: number;
+  count?: number;
+  offset: number;
+  length: number;
+  crc: number;
+}
+interface Header {
+  manifest: Omit<Manifest, 'checksums' | 'generation'>;
+  sections: Section[];
+}
 const FILE_VERSION = 1;
 const MAGIC = new TextEncoder().encode('WEFTIDX\0');
 
-function bytes(v: ArrayBufferView): Uint8Array { return new Uint8Array(v.buffer, v.byteOffset, v.byteLength); }
+function bytes(v: ArrayBufferView): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
 
 /** The stored index `name` as a version-1 file. */
 export async function exportVersion1(store: WeftStore, name: string): Promise<Blob> {
@@ -40,7 +52,11 @@ export async function exportVersion1(store: WeftStore, name: string): Promise<Bl
   try {
     chunks = JSON.stringify(whole.chunks);
   } catch (e) {
-    throw new WeftError('INVALID_INPUT', `Index '${name}' cannot be exported: chunk metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`, { cause: e });
+    throw new WeftError(
+      'INVALID_INPUT',
+      `Index '${name}' cannot be exported: chunk metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`,
+      { cause: e },
+    );
   }
   add('chunks', new TextEncoder().encode(chunks));
   const { checksums: _c, generation: _g, ...manifest } = whole.manifest;

@@ -19,7 +19,10 @@ export function llama2cTokenizerJson(tokBin: ArrayBuffer, vocabSize: number): ob
     return BYTE.test(s) ? s : s.replaceAll(' ', '\u2581');
   });
   const ids = new Map<string, number>();
-  pieces.forEach((p, id) => { if (ids.has(p)) throw new Error(`Piece ${JSON.stringify(p)} occurs twice in the vocabulary.`); ids.set(p, id); });
+  pieces.forEach((p, id) => {
+    if (ids.has(p)) throw new Error(`Piece ${JSON.stringify(p)} occurs twice in the vocabulary.`);
+    ids.set(p, id);
+  });
   // Every split of a piece into two pieces is a merge, ranked by the merged piece's score
   // (llama2.c merges the best-scoring pair first); scores are distinct, so ranks tie only
   // between splits of one piece, which never compete for the same position.
@@ -28,7 +31,8 @@ export function llama2cTokenizerJson(tokBin: ArrayBuffer, vocabSize: number): ob
     if (id < SPECIAL.length || BYTE.test(p)) return;
     const chars = Array.from(p);
     for (let k = 1; k < chars.length; k++) {
-      const a = chars.slice(0, k).join(''), b = chars.slice(k).join('');
+      const a = chars.slice(0, k).join(''),
+        b = chars.slice(k).join('');
       if (ids.has(a) && ids.has(b)) merges.push({ pair: [a, b], score: scores[id]!, id });
     }
   });
@@ -38,7 +42,13 @@ export function llama2cTokenizerJson(tokBin: ArrayBuffer, vocabSize: number): ob
     truncation: null,
     padding: null,
     added_tokens: SPECIAL.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '\u2581' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: null,
     decoder: {
@@ -51,9 +61,16 @@ export function llama2cTokenizerJson(tokBin: ArrayBuffer, vocabSize: number): ob
       ],
     },
     model: {
-      type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true, ignore_merges: false,
-      vocab: Object.fromEntries(ids), merges: merges.map((m) => m.pair),
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab: Object.fromEntries(ids),
+      merges: merges.map((m) => m.pair),
     },
   };
 }

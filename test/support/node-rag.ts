@@ -23,7 +23,9 @@ export function nodeStores() {
       return d;
     },
     open: (dir: string): Promise<WeftStore> => openFileStore({ dir, fs: nodeFileSystem() }),
-    async cleanup() { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }); },
+    async cleanup() {
+      for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+    },
   };
 }
 

@@ -11,7 +11,11 @@ const literal = (s: string) => `(${s.replace(/[\\()]/g, (c) => `\\${c}`)})`;
 const hex = (bytes: number) => Array.from({ length: bytes }, (_, i) => ((i * 53 + 17) & 0xff).toString(16).padStart(2, '0')).join('');
 
 /** A bookmark: its title, the page it points to (from 1), and the bookmarks under it. */
-export interface PdfBookmark { title: string; page: number; children?: PdfBookmark[] }
+export interface PdfBookmark {
+  title: string;
+  page: number;
+  children?: PdfBookmark[];
+}
 
 export interface PdfOptions {
   /** Adds an RC4 /Encrypt dictionary (standard security handler, a user password that is not empty). */
@@ -43,14 +47,18 @@ export function makePdf(pages: readonly (readonly string[])[], options: PdfOptio
   if (options.outline?.length) {
     // Each level's items are consecutive objects, linked as siblings; /Dest points at the page object.
     const level = (items: readonly PdfBookmark[], parent: number): { first: number; last: number; count: number } => {
-      const numbers = items.map(() => { add(''); return objects.length; });
+      const numbers = items.map(() => {
+        add('');
+        return objects.length;
+      });
       let count = items.length;
       items.forEach((item, i) => {
         const kids = item.children?.length ? level(item.children, numbers[i]!) : undefined;
         if (kids) count += kids.count;
-        objects[numbers[i]! - 1] = `<< /Title ${literal(item.title)} /Parent ${parent} 0 R /Dest [${kidsOf(item.page)} 0 R /Fit]`
-          + `${i > 0 ? ` /Prev ${numbers[i - 1]} 0 R` : ''}${i < items.length - 1 ? ` /Next ${numbers[i + 1]} 0 R` : ''}`
-          + `${kids ? ` /First ${kids.first} 0 R /Last ${kids.last} 0 R /Count ${kids.count}` : ''} >>`;
+        objects[numbers[i]! - 1] =
+          `<< /Title ${literal(item.title)} /Parent ${parent} 0 R /Dest [${kidsOf(item.page)} 0 R /Fit]` +
+          `${i > 0 ? ` /Prev ${numbers[i - 1]} 0 R` : ''}${i < items.length - 1 ? ` /Next ${numbers[i + 1]} 0 R` : ''}` +
+          `${kids ? ` /First ${kids.first} 0 R /Last ${kids.last} 0 R /Count ${kids.count}` : ''} >>`;
       });
       return { first: numbers[0]!, last: numbers.at(-1)!, count };
     };

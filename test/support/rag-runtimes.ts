@@ -15,7 +15,11 @@ import { openStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
 
-declare module 'vitest' { export interface ProvidedContext { sharedAssets: string } }
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedAssets: string;
+  }
+}
 
 /** ../shared/assets as a URL the page can fetch. */
 export const assets = new URL(inject('sharedAssets'), location.href).href;
@@ -25,20 +29,39 @@ const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)
 /** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
 export function embeddingGraph(): ArrayBuffer {
   const rng = createRng(5);
-  const V = 30522, D = 32;
-  return buildTinyEmbeddingGraph(Float32Array.from({ length: V * D }, () => rng.normal()), Float32Array.from({ length: D * D }, () => rng.normal() * 0.3), new Float32Array(D), V, D);
+  const V = 30522,
+    D = 32;
+  return buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * D }, () => rng.normal()),
+    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+    new Float32Array(D),
+    V,
+    D,
+  );
 }
 
 /** The test embedder and stories260K, for the worker. */
 export async function workerOptions(dbName: string, indexName = 'papers'): Promise<RagWorkerOptions> {
   return {
-    dbName, indexName,
-    embedder: { model: embeddingGraph(), tokenizer: await tok('tokenizer.json'), tokenizerConfig: await tok('tokenizer_config.json'), device: 'wasm', maxLength: 64, wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href, modelId: 'tiny' },
+    dbName,
+    indexName,
+    embedder: {
+      model: embeddingGraph(),
+      tokenizer: await tok('tokenizer.json'),
+      tokenizerConfig: await tok('tokenizer_config.json'),
+      device: 'wasm',
+      maxLength: 64,
+      wasmPaths: new URL('/node_modules/onnxruntime-web/dist/', location.href).href,
+      modelId: 'tiny',
+    },
     generator: { reference },
   };
 }
 
-export interface OpenedRag { rag: Rag; dispose(): Promise<void> }
+export interface OpenedRag {
+  rag: Rag;
+  dispose(): Promise<void>;
+}
 
 /** The runtime on the main thread, with what releases everything it took. */
 export async function openLocalRag(dbName: string, o: { indexName?: string; options?: Partial<RagOptions> } = {}): Promise<OpenedRag> {
@@ -46,20 +69,40 @@ export async function openLocalRag(dbName: string, o: { indexName?: string; opti
   const gpu = await createGpuContext();
   const store = await openStore({ dbName });
   const w = await workerOptions(dbName, indexName);
-  const embedder = await createOnnxEmbedder({ ...w.embedder, model: embeddingGraph(), tokenizer: w.embedder.tokenizer as object, tokenizerConfig: w.embedder.tokenizerConfig as object, cache: false });
+  const embedder = await createOnnxEmbedder({
+    ...w.embedder,
+    model: embeddingGraph(),
+    tokenizer: w.embedder.tokenizer as object,
+    tokenizerConfig: w.embedder.tokenizerConfig as object,
+    cache: false,
+  });
   const generator = await loadLlama2c({ gpu, ...reference });
   const rag = await createRag({ store, indexName, embedder, generator, gpu, ...o.options });
-  return { rag, async dispose() { await rag.close(); generator.destroy(); await embedder.destroy(); store.close(); gpu.destroy(); } };
+  return {
+    rag,
+    async dispose() {
+      await rag.close();
+      generator.destroy();
+      await embedder.destroy();
+      store.close();
+      gpu.destroy();
+    },
+  };
 }
 
 /** The runtime in the engine worker. */
-export async function openWorkerRag(dbName: string, o: { indexName?: string; options?: Partial<RagWorkerOptions>; init?: RagWorkerInit } = {}): Promise<OpenedRag> {
+export async function openWorkerRag(
+  dbName: string,
+  o: { indexName?: string; options?: Partial<RagWorkerOptions>; init?: RagWorkerInit } = {},
+): Promise<OpenedRag> {
   const rag = await createRagInWorker({ ...(await workerOptions(dbName, o.indexName)), ...o.options }, o.init);
   return { rag, dispose: () => rag.close() };
 }
 
 /** Both ways, named, for describe.each. */
-export function ragRuntimes(o: { indexName?: string; local?: Partial<RagOptions>; worker?: Partial<RagWorkerOptions> } = {}): [string, (dbName: string) => Promise<OpenedRag>][] {
+export function ragRuntimes(
+  o: { indexName?: string; local?: Partial<RagOptions>; worker?: Partial<RagWorkerOptions> } = {},
+): [string, (dbName: string) => Promise<OpenedRag>][] {
   const named = o.indexName ? { indexName: o.indexName } : {};
   return [
     ['main thread (createRag)', (dbName) => openLocalRag(dbName, { ...named, ...(o.local ? { options: o.local } : {}) })],
@@ -73,7 +116,10 @@ let abstracts: Promise<string[]> | undefined;
 export function cranfieldAbstracts(): Promise<string[]> {
   abstracts ??= (async () => {
     const raw = (await (await fetch(`${assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-    return raw.split(/^\.I /m).slice(1).map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
+    return raw
+      .split(/^\.I /m)
+      .slice(1)
+      .map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
   })();
   return abstracts;
 }

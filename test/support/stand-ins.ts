@@ -20,36 +20,63 @@ export function hashEmbedder(dim = 16): Embedder {
     return v;
   };
   return {
-    modelId: 'hash', dim, maxLength: 256, device: 'wasm',
-    tokenize: (t) => t.split(/\s+/).map((_, i) => i), countTokens: (t) => t.split(/\s+/).length + 2,
-    embed: async (ts) => { const out = new Float32Array(ts.length * dim); ts.forEach((t, i) => out.set(vec(t), i * dim)); return out; },
+    modelId: 'hash',
+    dim,
+    maxLength: 256,
+    device: 'wasm',
+    tokenize: (t) => t.split(/\s+/).map((_, i) => i),
+    countTokens: (t) => t.split(/\s+/).length + 2,
+    embed: async (ts) => {
+      const out = new Float32Array(ts.length * dim);
+      ts.forEach((t, i) => out.set(vec(t), i * dim));
+      return out;
+    },
     destroy: async () => undefined,
   };
 }
 
 /** A generator that answers "a b c …" one word a step, until maxTokens or its words run out. */
 export function standInGenerator(words = 'the answer is in passage [1] .'.split(' ')): Generator {
-  let position = 0, at = 0, stopped = false;
+  let position = 0,
+    at = 0,
+    stopped = false;
   return {
     contextLength: 4096,
-    get position() { return position; },
-    async prefill(p) { position += typeof p === 'string' ? p.split(/\s+/).length : p.length; at = 0; stopped = false; },
+    get position() {
+      return position;
+    },
+    async prefill(p) {
+      position += typeof p === 'string' ? p.split(/\s+/).length : p.length;
+      at = 0;
+      stopped = false;
+    },
     async step(): Promise<GeneratedToken> {
       if (stopped || at >= words.length) return { token: 0, piece: '', done: true };
       position++;
       return { token: at, piece: `${words[at++]} `, done: false };
     },
-    async interrupt() { stopped = true; },
-    reset() { position = 0; },
+    async interrupt() {
+      stopped = true;
+    },
+    reset() {
+      position = 0;
+    },
     countTokens: (t) => t.split(/\s+/).length,
     formatChat: (ms) => ms.map((m) => `${m.role}: ${m.content}`).join('\n'),
-    setSampling() { /* greedy either way */ },
+    setSampling() {
+      /* greedy either way */
+    },
     timings: () => ({ prefillTokensPerSecond: 0, decodeMsMedian: 0, decodeMsP99: 0, steps: 0 }),
-    destroy() { /* nothing held */ },
+    destroy() {
+      /* nothing held */
+    },
   };
 }
 
 /** `n` small documents, `prefix`-named, about topics 0..4. */
 export function documents(n: number, prefix = 'doc') {
-  return Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, text: `${prefix} note ${i} is about topic ${i % 5} and weather number ${i}. `.repeat(3) }));
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${i}`,
+    text: `${prefix} note ${i} is about topic ${i % 5} and weather number ${i}. `.repeat(3),
+  }));
 }

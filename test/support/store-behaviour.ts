@@ -52,19 +52,30 @@ export interface AgreementOptions {
 export async function lexicalAgreement(store: WeftStore, name: string, o: AgreementOptions = {}): Promise<void> {
   const whole = await store.readWholeIndex(name);
   const live = whole.lists.flatMap((l) => Array.from(l.ids).filter((id) => id !== NO_ID)).sort((a, b) => a - b);
-  if (!o.chunksOnly) expect(whole.chunks.map((c) => c.id).sort((a, b) => a - b), 'chunk ids = live vector ids').toEqual(live);
-  const alsoWords = o.alsoWords ?? [], search = o.search;
+  if (!o.chunksOnly)
+    expect(
+      whole.chunks.map((c) => c.id).sort((a, b) => a - b),
+      'chunk ids = live vector ids',
+    ).toEqual(live);
+  const alsoWords = o.alsoWords ?? [],
+    search = o.search;
   const lex = whole.manifest.lexical!;
   const analyzer = await loadAnalyzer(lex.language);
   const termsOf = new Map(whole.chunks.map((c) => [c.id, new Set(analyzer.terms(c.text))]));
   const withTerms = whole.chunks.filter((c) => termsOf.get(c.id)!.size > 0);
-  expect({ chunks: lex.chunks, tokens: lex.tokens }, 'lexical totals').toEqual({ chunks: withTerms.length, tokens: withTerms.reduce((a, c) => a + analyzer.terms(c.text).length, 0) });
+  expect({ chunks: lex.chunks, tokens: lex.tokens }, 'lexical totals').toEqual({
+    chunks: withTerms.length,
+    tokens: withTerms.reduce((a, c) => a + analyzer.terms(c.text).length, 0),
+  });
   const words = new Set([...whole.chunks.flatMap((c) => c.text.split(/\s+/)), ...alsoWords.flatMap((t) => t.split(/\s+/))].filter((w) => w !== ''));
   const find = search ?? ((q: string, k: number) => lexicalSearch(store, name, whole.manifest, q, { k }));
   for (const w of words) {
     const terms = analyzer.terms(w);
     if (terms.length === 0) continue;
-    const want = whole.chunks.filter((c) => terms.some((t) => termsOf.get(c.id)!.has(t))).map((c) => c.id).sort((a, b) => a - b);
+    const want = whole.chunks
+      .filter((c) => terms.some((t) => termsOf.get(c.id)!.has(t)))
+      .map((c) => c.id)
+      .sort((a, b) => a - b);
     const got = Array.from((await find(w, 1_000_000)).ids).sort((a, b) => a - b);
     expect(got, `chunks found for '${w}'`).toEqual(want);
   }
@@ -110,10 +121,16 @@ export function storeBehaviour(backend: StoreBackend): void {
     test('a commit writes lists, chunks and counts in one step; a stale generation is refused', async () => {
       const s = await backend.fresh();
       const m0 = await s.createIndex(init('idx'));
-      const l1 = randomList(1, 70), l3 = randomList(3, 5);
+      const l1 = randomList(1, 70),
+        l3 = randomList(3, 5);
       const m1 = await s.commit('idx', m0.generation, {
-        lists: [l1, l3], countDelta: 75,
-        putChunks: [{ id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } }, { id: 8, list: 1, docId: 'doc-a', text: 'eight' }, { id: 9, list: 3, docId: 'doc-b', text: 'nine' }],
+        lists: [l1, l3],
+        countDelta: 75,
+        putChunks: [
+          { id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } },
+          { id: 8, list: 1, docId: 'doc-a', text: 'eight' },
+          { id: 9, list: 3, docId: 'doc-b', text: 'nine' },
+        ],
       });
       expect(m1).toMatchObject({ count: 75, generation: 2 });
       const [r1, r0, r3] = await s.readLists('idx', [1, 0, 3]);
@@ -121,7 +138,10 @@ export function storeBehaviour(backend: StoreBackend): void {
       expect(r0!.count).toBe(0);
       expect(r3).toEqual(l3);
       expect(await s.readChunks('idx', [8, 7, 100])).toEqual([
-        { id: 8, list: 1, docId: 'doc-a', text: 'eight' }, { id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } }, undefined]);
+        { id: 8, list: 1, docId: 'doc-a', text: 'eight' },
+        { id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } },
+        undefined,
+      ]);
       expect((await s.chunkIdsOfDocument('idx', 'doc-a')).sort()).toEqual([7, 8]);
 
       // Another writer committed since generation 1 was read: refused, and nothing changes.
@@ -135,11 +155,16 @@ export function storeBehaviour(backend: StoreBackend): void {
       const s = await backend.fresh();
       const m0 = await s.createIndex(init('idx'));
       const m1 = await s.commit('idx', m0.generation, {
-        lists: [randomList(1, 40)], countDelta: 40,
-        putChunks: [{ id: 3, list: 1, docId: 'doc-a', text: 'three', metadata: { page: 1 } }, { id: 4, list: 1, docId: 'doc-a', text: 'four' }],
+        lists: [randomList(1, 40)],
+        countDelta: 40,
+        putChunks: [
+          { id: 3, list: 1, docId: 'doc-a', text: 'three', metadata: { page: 1 } },
+          { id: 4, list: 1, docId: 'doc-a', text: 'four' },
+        ],
       });
       const grown = Float32Array.from({ length: 6 * 8 }, () => Math.random() - 0.5);
-      const l1 = randomList(1, 25), l5 = randomList(5, 15);
+      const l1 = randomList(1, 25),
+        l5 = randomList(5, 15);
       const m2 = await s.commit('idx', m1.generation, { centroids: { centroids: grown }, lists: [l1, l5], moveChunks: [{ id: 4, list: 5 }] });
       expect(m2).toMatchObject({ nlist: 6, count: 40, generation: 3 });
       expect(m2.listCounts).toEqual([0, 25, 0, 0, 0, 15]);
@@ -150,7 +175,9 @@ export function storeBehaviour(backend: StoreBackend): void {
       expect(r5).toEqual(l5);
       // Only the list moved: the chunk is intact (its checksum renewed) and its postings still find it.
       expect(await s.readChunks('idx', [3, 4])).toEqual([
-        { id: 3, list: 1, docId: 'doc-a', text: 'three', metadata: { page: 1 } }, { id: 4, list: 5, docId: 'doc-a', text: 'four' }]);
+        { id: 3, list: 1, docId: 'doc-a', text: 'three', metadata: { page: 1 } },
+        { id: 4, list: 5, docId: 'doc-a', text: 'four' },
+      ]);
       expect((await s.readCatalog('idx')).chunks.find((c) => c.id === 4)?.list).toBe(5);
       // Fewer lists than the index has, or a list past the new nlist: refused, nothing written.
       await expect(s.commit('idx', m2.generation, { centroids: { centroids: grown.subarray(0, 5 * 8) } })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
@@ -182,7 +209,9 @@ export function storeBehaviour(backend: StoreBackend): void {
       const lists = [0, 1, 2, 3].map((l) => randomList(l, 50));
       await s.commit('idx', m0.generation, { lists, countDelta: 200 });
       // Flip one byte of list 2 behind the store's back, as a disk or a buggy writer would.
-      await backend.tamper.listCodes('idx', 2, (bytes) => { bytes[100]! ^= 0x01; });
+      await backend.tamper.listCodes('idx', 2, (bytes) => {
+        bytes[100]! ^= 0x01;
+      });
       await expect(s.readLists('idx', [2])).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { name: 'idx', list: 2 } });
       expect(await s.readLists('idx', [0, 1, 3])).toEqual([lists[0], lists[1], lists[3]]);
     });
@@ -228,20 +257,28 @@ export function storeIntegrityBehaviour(backend: StoreBackend): void {
       expect(await s.readChunks('idx', [7, 8, 9, 10])).toEqual(chunks);
 
       // A docId moved to another document: deleting that document must not act on it blindly.
-      await tamper.chunk('idx', 9, (r) => { r.docId = 'doc-a'; });
+      await tamper.chunk('idx', 9, (r) => {
+        r.docId = 'doc-a';
+      });
       await expect(s.chunkIdsOfDocument('idx', 'doc-a')).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { name: 'idx', chunk: 9 } });
       await expect(s.readChunks('idx', [9])).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { name: 'idx', chunk: 9 } });
 
-      await tamper.chunk('idx', 7, (r) => { r.text = 'seven (edited)'; });
+      await tamper.chunk('idx', 7, (r) => {
+        r.text = 'seven (edited)';
+      });
       const err = await s.readChunks('idx', [8, 7]).catch((e: unknown) => e);
       expect(err).toMatchObject({ name: 'WeftError', code: 'CORRUPT_RECORD', details: { name: 'idx', chunk: 7 } });
       expect((err as Error).message).toMatch(/chunk 7/);
       await expect(s.readWholeIndex('idx')).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
       await expect(exportIndex(s, 'idx')).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
 
-      await tamper.chunk('idx', 10, (r) => { (r.metadata as { page: number }).page = 5; });
+      await tamper.chunk('idx', 10, (r) => {
+        (r.metadata as { page: number }).page = 5;
+      });
       await expect(s.readChunks('idx', [10])).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { chunk: 10 } });
-      await tamper.chunk('idx', 8, (r) => { delete r.checksum; });
+      await tamper.chunk('idx', 8, (r) => {
+        delete r.checksum;
+      });
       await expect(s.readChunks('idx', [8])).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { chunk: 8 } });
 
       // Unaffected chunks read as they were; a missing one is still undefined.
@@ -261,7 +298,9 @@ export function storeIntegrityBehaviour(backend: StoreBackend): void {
       await s.createIndex(init('other'));
       const good = await tamper.rawManifest('idx');
 
-      await tamper.manifest('idx', (r) => { r.count = 1000; });
+      await tamper.manifest('idx', (r) => {
+        r.count = 1000;
+      });
       const err = await s.manifest('idx').catch((e: unknown) => e);
       expect(err).toMatchObject({ name: 'WeftError', code: 'CORRUPT_RECORD', details: { name: 'idx', record: 'manifest' } });
       expect((err as Error).message).toMatch(/manifest/);
@@ -274,13 +313,20 @@ export function storeIntegrityBehaviour(backend: StoreBackend): void {
       expect(await s.manifest('other')).toMatchObject({ name: 'other', count: 0 });
 
       // nextId pulled back would make the next add() overwrite chunk 0.
-      await tamper.manifest('idx', (r) => { r.count = good.count; r.nextId = 0; });
+      await tamper.manifest('idx', (r) => {
+        r.count = good.count;
+        r.nextId = 0;
+      });
       await expect(s.manifest('idx')).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { record: 'manifest' } });
-      await tamper.manifest('idx', (r) => { r.nextId = good.nextId; });
+      await tamper.manifest('idx', (r) => {
+        r.nextId = good.nextId;
+      });
       expect(await s.manifest('idx')).toMatchObject({ count: built.manifest.count, nextId: built.manifest.nextId });
 
       // A damaged manifest can always be deleted (the way out its message names).
-      await tamper.manifest('idx', (r) => { r.generation = 1; });
+      await tamper.manifest('idx', (r) => {
+        r.generation = 1;
+      });
       await s.deleteIndex('idx');
       expect((await s.listIndexes()).map((m) => m.name)).toEqual(['other']);
     });
@@ -293,9 +339,17 @@ export function storeIntegrityBehaviour(backend: StoreBackend): void {
 
       // Another tab adds id 57 to list 3 between the read and the replace.
       const l3 = withVector(built.lists[3]!, 57);
-      const moved = await s.commit('idx', whole.manifest.generation, { lists: [l3], putChunks: [{ id: 57, list: 3, docId: 'new', text: 'new' }], countDelta: 1, nextId: 58 });
-      await expect(s.writeWholeIndex(whole, { replace: true, expectGeneration: whole.manifest.generation }))
-        .rejects.toMatchObject({ name: 'WeftError', code: 'CONFLICT', details: { name: 'idx', expected: whole.manifest.generation, found: moved.generation } });
+      const moved = await s.commit('idx', whole.manifest.generation, {
+        lists: [l3],
+        putChunks: [{ id: 57, list: 3, docId: 'new', text: 'new' }],
+        countDelta: 1,
+        nextId: 58,
+      });
+      await expect(s.writeWholeIndex(whole, { replace: true, expectGeneration: whole.manifest.generation })).rejects.toMatchObject({
+        name: 'WeftError',
+        code: 'CONFLICT',
+        details: { name: 'idx', expected: whole.manifest.generation, found: moved.generation },
+      });
       expect(await s.manifest('idx')).toMatchObject({ generation: moved.generation, nextId: 58, count: moved.count });
       expect(await s.readLists('idx', [3])).toEqual([l3]);
       expect(await s.readChunks('idx', [57])).toEqual([{ id: 57, list: 3, docId: 'new', text: 'new' }]);
@@ -318,8 +372,13 @@ export function storeIntegrityBehaviour(backend: StoreBackend): void {
       const s = await backend.fresh();
       await buildIndex(s, 'idx', 'f16');
       const whole = await s.readWholeIndex('idx');
-      await expect(s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy', nextId: 3 } })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/nextId/) });
-      await expect(s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy' }, lists: whole.lists.slice(1) })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      await expect(s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy', nextId: 3 } })).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        message: expect.stringMatching(/nextId/),
+      });
+      await expect(s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy' }, lists: whole.lists.slice(1) })).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+      });
       expect((await s.listIndexes()).map((m) => m.name)).toEqual(['idx']);
       await expect(s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy' } })).resolves.toMatchObject({ name: 'copy', generation: 1 });
     });
@@ -356,7 +415,12 @@ export function storeLexicalBehaviour(backend: StoreBackend): void {
       m = await s.commit('idx', m.generation, { deleteChunks: doc0, putChunks: [{ id: 40, list: 1, docId: 'doc-0', text: 'nozzle flow n40' }] });
       await agree(doc0.map((id) => `${text(id)} n${id}`));
       // A chunk without terms counts toward nothing.
-      m = await s.commit('idx', m.generation, { putChunks: [{ id: 41, list: 1, docId: 'doc-x', text: '' }, { id: 42, list: 1, docId: 'doc-x', text: 'the of and' }] });
+      m = await s.commit('idx', m.generation, {
+        putChunks: [
+          { id: 41, list: 1, docId: 'doc-x', text: '' },
+          { id: 42, list: 1, docId: 'doc-x', text: 'the of and' },
+        ],
+      });
       await agree();
     });
 
@@ -372,7 +436,12 @@ export function storeLexicalBehaviour(backend: StoreBackend): void {
       const m = await s.manifest('idx');
       expect(m.generation).toBe(m1.generation);
       expect(m.lexical).toEqual(m1.lexical);
-      for (const [q, ids] of [['shock', [0]], ['boundary', [1]], ['n100', []], ['n5', []]] as const) {
+      for (const [q, ids] of [
+        ['shock', [0]],
+        ['boundary', [1]],
+        ['n100', []],
+        ['n5', []],
+      ] as const) {
         expect(Array.from((await lexicalSearch(s, 'idx', m, q, { k: 10 })).ids), q).toEqual(ids);
       }
     });
@@ -394,7 +463,11 @@ export function storeLexicalBehaviour(backend: StoreBackend): void {
       await s.writeWholeIndex({ ...whole, chunks: words }, { replace: true });
       await lexicalAgreement(s, 'idx', { alsoWords: ['passage'] });
       // The language travels with the index: a French index is stemmed in French.
-      await s.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'fr', lexical: { ...whole.manifest.lexical!, language: 'french' } }, chunks: whole.chunks.map((c) => ({ ...c, text: c.id === 3 ? 'les chevaux' : 'rien' })) });
+      await s.writeWholeIndex({
+        ...whole,
+        manifest: { ...whole.manifest, name: 'fr', lexical: { ...whole.manifest.lexical!, language: 'french' } },
+        chunks: whole.chunks.map((c) => ({ ...c, text: c.id === 3 ? 'les chevaux' : 'rien' })),
+      });
       const fr = await s.manifest('fr');
       expect(fr.lexical!.language).toBe('french');
       expect(Array.from((await lexicalSearch(s, 'fr', fr, 'cheval', { k: 5 })).ids)).toEqual([3]);
@@ -406,10 +479,17 @@ export function storeLexicalBehaviour(backend: StoreBackend): void {
       const s = await backend.fresh();
       const built = await buildIndex(s, 'idx', 'f32');
       const m = built.manifest;
-      const passage = bucketOf('passag', 1024), twelve = bucketOf('12', 1024);
+      const passage = bucketOf('passag', 1024),
+        twelve = bucketOf('12', 1024);
       expect(passage).not.toBe(twelve);
-      await backend.tamper.terms('idx', passage, (b) => { b[b.length - 1]! ^= 1; });
-      await expect(lexicalSearch(s, 'idx', m, 'passages', { k: 5 })).rejects.toMatchObject({ name: 'WeftError', code: 'CORRUPT_RECORD', details: { name: 'idx', bucket: passage } });
+      await backend.tamper.terms('idx', passage, (b) => {
+        b[b.length - 1]! ^= 1;
+      });
+      await expect(lexicalSearch(s, 'idx', m, 'passages', { k: 5 })).rejects.toMatchObject({
+        name: 'WeftError',
+        code: 'CORRUPT_RECORD',
+        details: { name: 'idx', bucket: passage },
+      });
       await expect(s.readTermBuckets('idx', [twelve, passage])).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { bucket: passage } });
       expect(Array.from((await lexicalSearch(s, 'idx', m, '12', { k: 5 })).ids)).toEqual([12]);
       // A commit that needs the damaged bucket is refused, changing nothing.
@@ -424,7 +504,9 @@ export function storeLexicalBehaviour(backend: StoreBackend): void {
       const s = await backend.fresh();
       const m0 = await s.createIndex(init('idx'));
       const m1 = await s.commit('idx', m0.generation, { putChunks: [chunk(0), chunk(5), chunk(2)] });
-      await backend.tamper.chunk('idx', 5, (r) => { r.text = 'something else entirely'; });
+      await backend.tamper.chunk('idx', 5, (r) => {
+        r.text = 'something else entirely';
+      });
       const m2 = await s.commit('idx', m1.generation, { deleteChunks: [5] });
       for (const q of ['shock', 'n5', 'something']) {
         expect(Array.from((await lexicalSearch(s, 'idx', m2, q, { k: 5 })).ids), q).toEqual(q === 'shock' ? [0] : []);

@@ -91,13 +91,17 @@ class CustomLock {
   private acquired = false;
   private readonly queue: (() => void)[] = [];
   async acquire() {
-    if (!this.acquired) { this.acquired = true; return; }
+    if (!this.acquired) {
+      this.acquired = true;
+      return;
+    }
     await new Promise<void>((resolve) => this.queue.push(resolve));
   }
   async release() {
     if (!this.acquired) throw Error('InternalError: expect lock is acquired upon release()');
     const next = this.queue.shift();
-    if (next) next(); else this.acquired = false;
+    if (next) next();
+    else this.acquired = false;
   }
 }
 
@@ -154,9 +158,16 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
   };
 
   const states = (requestName: string, modelId?: string): Loaded => {
-    if (!loaded) throw named('ModelNotLoadedError', `Model not loaded before trying to complete ${requestName}. Please ensure you have called MLCEngine.reload(model) to load the model before initiating APIs, or initialize your engine using CreateMLCEngine() with a valid model configuration.`);
+    if (!loaded)
+      throw named(
+        'ModelNotLoadedError',
+        `Model not loaded before trying to complete ${requestName}. Please ensure you have called MLCEngine.reload(model) to load the model before initiating APIs, or initialize your engine using CreateMLCEngine() with a valid model configuration.`,
+      );
     if (modelId !== undefined && modelId !== loaded.modelId) {
-      throw named('SpecifiedModelNotFoundError', `Specified model ${modelId} for ${requestName} is not found in loaded models. Please check if the correct model is loaded/specified. Currently loaded models are:\n${loaded.modelId}`);
+      throw named(
+        'SpecifiedModelNotFoundError',
+        `Specified model ${modelId} for ${requestName} is not found in loaded models. Please check if the correct model is loaded/specified. Currently loaded models are:\n${loaded.modelId}`,
+      );
     }
     return loaded;
   };
@@ -174,7 +185,13 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
     const token = sampler.sample(logits);
     m.processor?.processSampledToken(token);
     const sec = (performance.now() - t0) / 1000;
-    if (isPrefill) { m.stats.prefillTokens += ids.length; m.stats.prefillSec += sec; } else { m.stats.decodeTokens += 1; m.stats.decodeSec += sec; }
+    if (isPrefill) {
+      m.stats.prefillTokens += ids.length;
+      m.stats.prefillSec += sec;
+    } else {
+      m.stats.decodeTokens += 1;
+      m.stats.decodeSec += sec;
+    }
     return token;
   };
 
@@ -194,7 +211,13 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
   async function* generate(m: Loaded, request: CompletionRequest): AsyncGenerator<Completion> {
     const id = crypto.randomUUID();
     const created = Date.now();
-    const chunk = (text: string, finish: string | null): Completion => ({ id, object: 'text_completion', created, model: m.modelId, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] });
+    const chunk = (text: string, finish: string | null): Completion => ({
+      id,
+      object: 'text_completion',
+      created,
+      model: m.modelId,
+      choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
+    });
     interruptSignal = false;
     const sampler = samplerFor(m, request.temperature, request.top_p);
     const outputIds: number[] = [];
@@ -204,7 +227,10 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
     let promptTokens = 0;
     // processNextToken: stop token, then max_tokens, then the context's end.
     const accept = (token: number) => {
-      if (m.config.conv_template.stop_token_ids.includes(token)) { finish = 'stop'; return; }
+      if (m.config.conv_template.stop_token_ids.includes(token)) {
+        finish = 'stop';
+        return;
+      }
       outputIds.push(token);
       message = m.tokenizer.decode(outputIds, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
       if (request.max_tokens && outputIds.length >= request.max_tokens) finish = 'length';
@@ -226,7 +252,10 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
       const first = delta();
       if (first) yield first;
       while (finish === undefined) {
-        if (interruptSignal) { finish = 'abort'; break; }
+        if (interruptSignal) {
+          finish = 'abort';
+          break;
+        }
         accept(await forwardAndSample(m, [outputIds[outputIds.length - 1]!], false, sampler));
         const next = delta();
         if (next) yield next;
@@ -239,17 +268,29 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
     probes.generating = false;
     yield chunk('', finish);
     if (request.stream_options?.include_usage) {
-      yield { ...chunk('', null), choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: outputIds.length, total_tokens: promptTokens + outputIds.length } };
+      yield {
+        ...chunk('', null),
+        choices: [],
+        usage: { prompt_tokens: promptTokens, completion_tokens: outputIds.length, total_tokens: promptTokens + outputIds.length },
+      };
     }
     await m.lock.release();
   }
 
   const engine = {
-    setAppConfig(c: StandInEngineConfig['appConfig']) { appConfig = c; },
-    setInitProgressCallback(cb?: (r: InitProgressReport) => void) { progress = cb; },
-    getInitProgressCallback() { return progress; },
+    setAppConfig(c: StandInEngineConfig['appConfig']) {
+      appConfig = c;
+    },
+    setInitProgressCallback(cb?: (r: InitProgressReport) => void) {
+      progress = cb;
+    },
+    getInitProgressCallback() {
+      return progress;
+    },
     /** Read at the next reload(), as MLCEngine does. */
-    setLogitProcessorRegistry(r?: Map<string, LogitProcessor>) { registry = r; },
+    setLogitProcessorRegistry(r?: Map<string, LogitProcessor>) {
+      registry = r;
+    },
 
     async reload(modelId: string | string[], chatOpts?: object | object[]) {
       probes.calls.push({ method: 'reload' });
@@ -259,7 +300,11 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
       const id = ids[0]!;
       const opts = Array.isArray(chatOpts) ? chatOpts[0] : chatOpts;
       const record = appConfig?.model_list.find((r) => r.model_id === id);
-      if (!record) throw named('ModelNotFoundError', `Cannot find model record in appConfig for ${id}. Please check if the model ID is correct and included in the model_list configuration.`);
+      if (!record)
+        throw named(
+          'ModelNotFoundError',
+          `Cannot find model record in appConfig for ${id}. Please check if the model ID is correct and included in the model_list configuration.`,
+        );
       const controller = new AbortController();
       reloadController = controller;
       const t0 = performance.now();
@@ -274,7 +319,11 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
           if (!res.ok) throw new Error(`Failed to fetch ${f}: HTTP ${res.status}`);
           bytes.push(await res.arrayBuffer());
           fetched += bytes[i]!.byteLength;
-          progress?.({ progress: (i + 1) / (files.length + 1), timeElapsed: elapsed(), text: `Fetching param cache[${i + 1}/${files.length}]: ${(fetched / 2 ** 20).toFixed(1)}MB fetched. ${Math.round(((i + 1) / files.length) * 100)}% completed, ${Math.round(elapsed())} secs elapsed.` });
+          progress?.({
+            progress: (i + 1) / (files.length + 1),
+            timeElapsed: elapsed(),
+            text: `Fetching param cache[${i + 1}/${files.length}]: ${(fetched / 2 ** 20).toFixed(1)}MB fetched. ${Math.round(((i + 1) / files.length) * 100)}% completed, ${Math.round(elapsed())} secs elapsed.`,
+          });
         }
         const config = { ...STAND_IN_CHAT_CONFIG, ...record.overrides, ...opts } as typeof STAND_IN_CHAT_CONFIG;
         const tokenizerJson = llama2cTokenizerJson(bytes[1]!, config.vocab_size);
@@ -284,9 +333,14 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
         await (await caches.open('webllm/config')).put(new URL('mlc-chat-config.json', base).href, json(config));
         await (await caches.open('webllm/model')).put(new URL('tokenizer.json', base).href, json(tokenizerJson));
         const gen = await loadLlama2c({ model: bytes[0]!, tokenizer: bytes[1]!, ...(engineConfig.gpu ? { gpu: engineConfig.gpu } : {}) });
-        if (controller.signal.aborted) { gen.destroy(); return; } // reload() returns quietly when unload() aborts it
+        if (controller.signal.aborted) {
+          gen.destroy();
+          return;
+        } // reload() returns quietly when unload() aborts it
         const m: Loaded = {
-          modelId: id, gen, config,
+          modelId: id,
+          gen,
+          config,
           tokenizer: new Tokenizer(tokenizerJson, { clean_up_tokenization_spaces: false }),
           contextWindow: Math.min(config.context_window_size, gen.contextLength),
           processor: registry?.get(id),
@@ -345,8 +399,17 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
       if (request.stream) return chunks;
       let text = '';
       let finish: string | null = null;
-      for await (const c of chunks) { text += c.choices[0]?.text ?? ''; finish = c.choices[0]?.finish_reason ?? finish; }
-      return { id: crypto.randomUUID(), object: 'text_completion', created: Date.now(), model: m.modelId, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] };
+      for await (const c of chunks) {
+        text += c.choices[0]?.text ?? '';
+        finish = c.choices[0]?.finish_reason ?? finish;
+      }
+      return {
+        id: crypto.randomUUID(),
+        object: 'text_completion',
+        created: Date.now(),
+        model: m.modelId,
+        choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
+      };
     },
 
     completions: {
@@ -361,7 +424,9 @@ export function createStandInEngine(engineConfig: StandInEngineConfig = {}) {
     /** Test probes (not MLCEngine's). */
     probes,
     /** Tokens in the KV cache (LLMChatPipeline.filledKVCacheLength). */
-    get kvLength() { return loaded?.gen.position ?? 0; },
+    get kvLength() {
+      return loaded?.gen.position ?? 0;
+    },
   };
   return engine;
 }

@@ -31,7 +31,10 @@ async function freshStore(): Promise<WeftStore> {
 function unpack(buffer: ArrayBuffer) {
   const all = new Uint8Array(buffer);
   const length = new DataView(buffer).getUint32(12, true);
-  const header = JSON.parse(new TextDecoder().decode(all.subarray(PRELUDE_BYTES, PRELUDE_BYTES + length))) as { toc: { length: number; crc: number } } & Record<string, unknown>;
+  const header = JSON.parse(new TextDecoder().decode(all.subarray(PRELUDE_BYTES, PRELUDE_BYTES + length))) as { toc: { length: number; crc: number } } & Record<
+    string,
+    unknown
+  >;
   const bodyOffset = PRELUDE_BYTES + length + ((4 - (length % 4)) % 4);
   const body = all.slice(bodyOffset, all.byteLength - 4);
   return { header, body, toc: new Uint32Array(body.buffer, 0, header.toc.length / 4) };
@@ -65,7 +68,13 @@ describe('finite values beyond what f32 distances hold', () => {
     const v = new Float32Array(4 * 3);
     v.fill(0.5);
     v[2 * 4 + 1] = 3e38;
-    const err = (() => { try { checkVectors('vectors', v, 4); } catch (e) { return e; } })() as { code: string; message: string; details: unknown };
+    const err = (() => {
+      try {
+        checkVectors('vectors', v, 4);
+      } catch (e) {
+        return e;
+      }
+    })() as { code: string; message: string; details: unknown };
     expect(err).toMatchObject({ code: 'INVALID_VECTOR', details: { row: 2 } });
     expect(err.message).toMatch(/vectors row 2 has 3\.0000000\d*e\+38 at dimension 1/);
     expect(err.message).toMatch(/norm below ~9\.2e\+18.*scale the vectors/);
@@ -74,7 +83,6 @@ describe('finite values beyond what f32 distances hold', () => {
     expect(() => checkVectors('v', new Float32Array(64).fill(2e18), 64)).toThrow(expect.objectContaining({ code: 'INVALID_VECTOR' }));
     expect(checkVectors('v', Float32Array.from([1e18, -1e18, 5]), 3)).toBe(1);
     expect(Math.sqrt(MAX_SQUARED_NORM)).toBeGreaterThan(9e18);
-    
   });
 
   test('a stored index refuses a ±3e38 query and vector with INVALID_VECTOR (not a wrapped list number), and still searches', async () => {
@@ -85,7 +93,10 @@ describe('finite values beyond what f32 distances hold', () => {
     try {
       await index.add(training);
       const q = new Float32Array(d).fill(3e38);
-      await expect(index.search(q, { k: 3 })).rejects.toMatchObject({ code: 'INVALID_VECTOR', message: expect.stringMatching(/row 0 has 3\.0*\d*e\+38 at dimension 0.*scale/) });
+      await expect(index.search(q, { k: 3 })).rejects.toMatchObject({
+        code: 'INVALID_VECTOR',
+        message: expect.stringMatching(/row 0 has 3\.0*\d*e\+38 at dimension 0.*scale/),
+      });
       q.fill(-3e38);
       await expect(index.search(q, { k: 3 })).rejects.toMatchObject({ code: 'INVALID_VECTOR' });
       const bad = training.slice(0, 2 * d);
@@ -119,10 +130,25 @@ describe('an imported file: degenerate centroids and overlapping sections', () =
       await expect(importIndex(s, file, { name: 'imported' })).rejects.toMatchObject({ code: 'INVALID_FILE', message: expect.stringMatching(message) });
       expect((await s.listIndexes()).map((m) => m.name).sort()).toEqual(['faithful', 'idx']);
     };
-    await refused(forged(SECTION.centroids, 0, (c) => { c[3 * dim + 5] = 3e38; }), /centroids: row 3 has 3\.0*\d*e\+38 at dimension 5.*scale/);
-    await refused(forged(SECTION.centroids, 0, (c) => { c.fill(-2e19); }), /centroids: row 0/);
+    await refused(
+      forged(SECTION.centroids, 0, (c) => {
+        c[3 * dim + 5] = 3e38;
+      }),
+      /centroids: row 3 has 3\.0*\d*e\+38 at dimension 5.*scale/,
+    );
+    await refused(
+      forged(SECTION.centroids, 0, (c) => {
+        c.fill(-2e19);
+      }),
+      /centroids: row 0/,
+    );
     // The first vector of list 0 (f32 codes, block-interleaved by 4-word units: its first word is its dimension 0).
-    await refused(forged(SECTION.codes, 0, (c) => { c[0] = 3e38; }), /list 0: vectors: row 0 has .* at dimension 0/);
+    await refused(
+      forged(SECTION.codes, 0, (c) => {
+        c[0] = 3e38;
+      }),
+      /list 0: vectors: row 0 has .* at dimension 0/,
+    );
   });
 
   test('a section over the table of contents (its CRC matching) or over another section is refused, naming it', async () => {
@@ -145,8 +171,10 @@ describe('an imported file: degenerate centroids and overlapping sections', () =
     // The ids of list 1 read from the codes of list 0.
     {
       const u = unpack(original);
-      const ids = entryOf(u.toc, SECTION.ids, 1), codes = entryOf(u.toc, SECTION.codes, 0);
-      const at = u.toc[codes + 2]!, length = u.toc[ids + 4]!;
+      const ids = entryOf(u.toc, SECTION.ids, 1),
+        codes = entryOf(u.toc, SECTION.codes, 0);
+      const at = u.toc[codes + 2]!,
+        length = u.toc[ids + 4]!;
       u.toc[ids + 2] = at;
       u.toc[ids + 5] = crc32(u.body.subarray(at, at + length));
       await refused(pack(u), /ids of list 1 overlaps the codes of list 0|codes of list 0 overlaps the ids of list 1/);

@@ -7,18 +7,27 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
-interface Violation { from: string; to: string; rule: { name: string }; cycle?: { name: string }[] }
+interface Violation {
+  from: string;
+  to: string;
+  rule: { name: string };
+  cycle?: { name: string }[];
+}
 
 function cruise(): { modules: number; violations: Violation[] } {
-  const out = execFileSync(join('node_modules', '.bin', 'depcruise'), ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'json'], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  const out = execFileSync(join('node_modules', '.bin', 'depcruise'), ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'json'], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
   const report = JSON.parse(out) as { summary: { totalCruised: number; violations: Violation[] } };
   return { modules: report.summary.totalCruised, violations: report.summary.violations };
 }
 
-const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => {
-  const p = join(dir, f);
-  return statSync(p).isDirectory() ? files(p) : [p];
-});
+const files = (dir: string): string[] =>
+  readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : [p];
+  });
 
 describe('the architecture of src/', () => {
   test('no import circle and no import up the layer order', () => {

@@ -8,8 +8,22 @@ function zipfStream(n: number, lists: number, perRequest: number, s: number, see
   const total = w.reduce((a, b) => a + b, 0);
   const cdf: number[] = [];
   w.reduce((acc, x, i) => (cdf[i] = acc + x / total), 0);
-  const pick = () => { const u = rng.next(); let lo = 0, hi = lists - 1; while (lo < hi) { const mid = (lo + hi) >> 1; if (cdf[mid]! < u) lo = mid + 1; else hi = mid; } return lo; };
-  return Array.from({ length: n }, () => { const r = new Set<number>(); while (r.size < perRequest) r.add(pick()); return [...r]; });
+  const pick = () => {
+    const u = rng.next();
+    let lo = 0,
+      hi = lists - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return Array.from({ length: n }, () => {
+    const r = new Set<number>();
+    while (r.size < perRequest) r.add(pick());
+    return [...r];
+  });
 }
 
 describe('hotness policy (TeleRAG)', () => {
@@ -32,13 +46,15 @@ describe('hotness policy (TeleRAG)', () => {
 
   test('LRU evicts the least recently probed', () => {
     const p = createLruPolicy();
-    p.touch([1, 2]); p.touch([3]); p.touch([1]);
+    p.touch([1, 2]);
+    p.touch([3]);
+    p.touch([1]);
     expect(p.victims([1, 2, 3], new Set())).toEqual([2, 3, 1]);
   });
 
   test('on a Zipf stream both policies beat nothing, and none beats Belady', () => {
     const lists = 200;
-    const sizes = Array.from({ length: lists }, (_, i) => 1000 + (i * 37) % 500);
+    const sizes = Array.from({ length: lists }, (_, i) => 1000 + ((i * 37) % 500));
     const stream = zipfStream(3000, lists, 8, 1.0, 11);
     const capacity = sizes.reduce((a, b) => a + b, 0) * 0.25;
     const opt = beladyHitRate(stream, sizes, capacity);

@@ -18,7 +18,24 @@ test('canonicalText ignores key order and undefined keys but tells apart what JS
   expect(canonicalText(a)).toBe(canonicalText(b));
   expect(valueChecksum(a)).toBe(valueChecksum(b));
   expect(canonicalText({ x: 'é\n"' })).toBe('{"x":"é\\n\\""}');
-  const distinct: unknown[] = [NaN, null, Infinity, '1', 1, 1n, [], {}, new Map([[1, 2]]), new Set([1]), new Date(5), new Uint8Array([1, 2]), new Uint16Array([1, 2]), undefined, [undefined], 'undefined'];
+  const distinct: unknown[] = [
+    NaN,
+    null,
+    Infinity,
+    '1',
+    1,
+    1n,
+    [],
+    {},
+    new Map([[1, 2]]),
+    new Set([1]),
+    new Date(5),
+    new Uint8Array([1, 2]),
+    new Uint16Array([1, 2]),
+    undefined,
+    [undefined],
+    'undefined',
+  ];
   expect(new Set(distinct.map(canonicalText)).size).toBe(distinct.length);
   expect(valueChecksum({ id: 1, text: 'seven' })).not.toBe(valueChecksum({ id: 1, text: 'seveN' }));
 });

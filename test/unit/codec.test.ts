@@ -35,7 +35,8 @@ describe('f16', () => {
       const h = toHalf(v);
       const err = Math.abs(fromHalf(h) - v);
       // The neighbours one step up and down in magnitude, same sign.
-      const sign = h & 0x8000, mag = h & 0x7fff;
+      const sign = h & 0x8000,
+        mag = h & 0x7fff;
       for (const m of [mag - 1, mag + 1]) {
         if (m < 0) continue;
         expect(err).toBeLessThanOrEqual(Math.abs(fromHalf(sign | m) - v));
@@ -46,7 +47,8 @@ describe('f16', () => {
 
 describe('row codecs', () => {
   test('f32 round trip is exact and padding is zero', () => {
-    const dim = 7, layout = layoutFor(dim, 'f32');
+    const dim = 7,
+      layout = layoutFor(dim, 'f32');
     expect(layout).toMatchObject({ dimPad: 8, units: 2, words: 8, queryUnits: 2, bytesPerVector: 32 });
     const v = randomRows(5, dim, Date.now());
     const codes = encodeRows(v, layout);
@@ -55,7 +57,8 @@ describe('row codecs', () => {
   });
 
   test('f16 decodes to the nearest half of each value', () => {
-    const dim = 9, layout = layoutFor(dim, 'f16');
+    const dim = 9,
+      layout = layoutFor(dim, 'f16');
     expect(layout).toMatchObject({ dimPad: 16, units: 2, queryUnits: 4 });
     const v = randomRows(4, dim, Date.now());
     const d = decodeRows(encodeRows(v, layout), layout);
@@ -63,7 +66,8 @@ describe('row codecs', () => {
   });
 
   test('int8 stays within half a step of the value inside the trained range', () => {
-    const dim = 19, layout = layoutFor(dim, 'int8');
+    const dim = 19,
+      layout = layoutFor(dim, 'int8');
     expect(layout).toMatchObject({ dimPad: 32, units: 2, queryUnits: 8, bytesPerVector: 32 });
     const v = randomRows(200, dim, Date.now());
     const sq = trainScalarQuantizer(v, dim, layout.dimPad);
@@ -76,7 +80,9 @@ describe('row codecs', () => {
   });
 
   test('interleave puts unit u of slot s at ((s/32)·units + u)·32 + s%32', () => {
-    const units = 3, count = 70, dstSlot = 64;
+    const units = 3,
+      count = 70,
+      dstSlot = 64;
     const rows = Uint32Array.from({ length: count * units * 4 }, (_, i) => i + 1);
     const dst = new Uint32Array(Math.ceil((dstSlot + count) / BLOCK) * BLOCK * units * 4);
     interleave(rows, count, units, dst, dstSlot);
@@ -94,7 +100,8 @@ describe('row codecs', () => {
 describe('interleaved records', () => {
   test('deinterleave inverts interleave; append keeps the old slots', async () => {
     const { appendInterleaved, deinterleave } = await import('../../src/ivf/codec.js');
-    const units = 2, words = 8;
+    const units = 2,
+      words = 8;
     const a = Uint32Array.from({ length: 45 * words }, (_, i) => i * 3 + 1);
     const b = Uint32Array.from({ length: 30 * words }, (_, i) => i * 5 + 2);
     const rec = appendInterleaved(new Uint32Array(0), 0, a, 45, units);

@@ -15,8 +15,13 @@ function scripted(pieces: string[], finishReason: 'stop' | 'length' | 'abort' = 
     for (const text of pieces) yield { type: 'token', text };
     yield { type: 'trace', stages: [] };
     yield {
-      type: 'done', answer: pieces.join(''), citations: [1], finishReason, passages: [passage],
-      timings: { totalMs: 1500, firstTokenMs: 500 }, tokens: { prompt: 40, generated: pieces.length },
+      type: 'done',
+      answer: pieces.join(''),
+      citations: [1],
+      finishReason,
+      passages: [passage],
+      timings: { totalMs: 1500, firstTokenMs: 500 },
+      tokens: { prompt: 40, generated: pieces.length },
     };
   }
   return { calls, completions: createChatCompletions(generate, async () => 'test-model') };
@@ -24,24 +29,47 @@ function scripted(pieces: string[], finishReason: 'stop' | 'length' | 'abort' = 
 
 const messages = [
   { role: 'developer' as const, content: 'Be brief.' },
-  { role: 'user' as const, content: [{ type: 'text' as const, text: 'Which is ' }, { type: 'text' as const, text: 'smallest?' }] },
+  {
+    role: 'user' as const,
+    content: [
+      { type: 'text' as const, text: 'Which is ' },
+      { type: 'text' as const, text: 'smallest?' },
+    ],
+  },
 ];
 
 describe('chat.completions', () => {
   test('the request becomes a generate() call: messages, max_tokens, sampling; Weft options beside it', () => {
     const { input, options } = generateCallOf({ messages, max_tokens: 20, max_completion_tokens: 30, temperature: 0.7, top_p: 0.9, seed: 3 }, { k: 2 });
-    expect(input).toEqual({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Which is smallest?' }] });
+    expect(input).toEqual({
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Which is smallest?' },
+      ],
+    });
     expect(options).toEqual({ k: 2, maxTokens: 30, sampling: { temperature: 0.7, topP: 0.9, seed: 3 } });
     expect(generateCallOf({ messages: [{ role: 'user', content: 'x' }], temperature: null }).options).toEqual({});
   });
 
   test('what Weft cannot honour is refused, not ignored', () => {
     const user = [{ role: 'user' as const, content: 'x' }];
-    for (const extra of [{ n: 2 }, { stop: ['\n'] }, { tools: [{}] }, { response_format: { type: 'json_object' } }, { logprobs: true }, { frequency_penalty: 0.5 }, { max_tokens: 0 }, { temperature: 3 }, { top_p: 0 }]) {
+    for (const extra of [
+      { n: 2 },
+      { stop: ['\n'] },
+      { tools: [{}] },
+      { response_format: { type: 'json_object' } },
+      { logprobs: true },
+      { frequency_penalty: 0.5 },
+      { max_tokens: 0 },
+      { temperature: 3 },
+      { top_p: 0 },
+    ]) {
       expect(() => generateCallOf({ messages: user, ...extra } as never), JSON.stringify(extra)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     }
     expect(() => generateCallOf({ messages: [{ role: 'tool', content: 'x' }] } as never)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
-    expect(() => generateCallOf({ messages: [{ role: 'user', content: [{ type: 'image_url' }] }] } as never)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(() => generateCallOf({ messages: [{ role: 'user', content: [{ type: 'image_url' }] }] } as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT' }),
+    );
     // Defaults that mean "not used" pass.
     expect(() => generateCallOf({ messages: user, n: 1, stop: null, tools: [], logprobs: false, frequency_penalty: 0 } as never)).not.toThrow();
   });
@@ -71,7 +99,8 @@ describe('chat.completions', () => {
     const { completions } = scripted(['Small', ' ones'], 'length');
     const done = await completions.create({ messages: [{ role: 'user', content: 'Which?' }], model: 'my-name' });
     expect(done).toMatchObject({
-      object: 'chat.completion', model: 'my-name',
+      object: 'chat.completion',
+      model: 'my-name',
       choices: [{ index: 0, message: { role: 'assistant', content: 'Small ones' }, finish_reason: 'length', logprobs: null }],
       usage: { prompt_tokens: 40, completion_tokens: 2, total_tokens: 42 },
       weft: { query: 'cinder cones', passages: [passage], citations: [1] },

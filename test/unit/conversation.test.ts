@@ -14,7 +14,7 @@ const chat: ChatMessage[] = [
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 
 describe('conversations', () => {
-  test('a question or a conversation becomes history + question; the system prompt goes first, joined with the conversation\'s own', () => {
+  test("a question or a conversation becomes history + question; the system prompt goes first, joined with the conversation's own", () => {
     expect(readDialogue('Why?')).toEqual({ history: [], question: 'Why?' });
     expect(readDialogue('Why?', 'Cite.')).toEqual({ history: [{ role: 'system', content: 'Cite.' }], question: 'Why?' });
     const d = readDialogue({ messages: chat }, 'Answer in English.');
@@ -27,7 +27,13 @@ describe('conversations', () => {
   });
 
   test('malformed conversations are refused with INVALID_INPUT', () => {
-    for (const bad of [{ messages: [] }, { messages: chat.slice(0, 3) }, { messages: [{ role: 'tool', content: 'x' }] }, { messages: [{ role: 'user' }] }, {}]) {
+    for (const bad of [
+      { messages: [] },
+      { messages: chat.slice(0, 3) },
+      { messages: [{ role: 'tool', content: 'x' }] },
+      { messages: [{ role: 'user' }] },
+      {},
+    ]) {
       expect(() => readDialogue(bad as never)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
     }
   });
@@ -41,10 +47,14 @@ describe('conversations', () => {
     expect(m[3]!.content).toContain('[1] Cinder cones are small.');
   });
 
-  test('a follow-up\'s query is the question, then the recent turns newest first, cut to what fits; 0 turns is the question alone', () => {
+  test("a follow-up's query is the question, then the recent turns newest first, cut to what fits; 0 turns is the question alone", () => {
     const d = readDialogue({ messages: chat });
     const all = searchQuery(d, 4, () => true);
-    expect(all.split('\n')).toEqual(['and what about the second one?', 'Shield volcanoes, cinder cones and stratovolcanoes.', 'Tell me about the three kinds of volcano.']);
+    expect(all.split('\n')).toEqual([
+      'and what about the second one?',
+      'Shield volcanoes, cinder cones and stratovolcanoes.',
+      'Tell me about the three kinds of volcano.',
+    ]);
     expect(all).not.toContain('[1]');
     expect(all).not.toContain('Be brief'); // the system prompt says nothing about the subject
     expect(searchQuery(d, 0, () => true)).toBe(d.question);
@@ -67,7 +77,9 @@ describe('conversations', () => {
     const d = readDialogue({ messages: chat });
     const m = rewriteMessages(d, 4, 'Rewrite.', () => true);
     expect(m[0]).toEqual({ role: 'system', content: 'Rewrite.' });
-    expect(m[1]!.content).toBe('Conversation:\nUser: Tell me about the three kinds of volcano.\nAssistant: Shield volcanoes, cinder cones and stratovolcanoes.\n\nLast question: and what about the second one?');
+    expect(m[1]!.content).toBe(
+      'Conversation:\nUser: Tell me about the three kinds of volcano.\nAssistant: Shield volcanoes, cinder cones and stratovolcanoes.\n\nLast question: and what about the second one?',
+    );
     const short = rewriteMessages(d, 4, 'Rewrite.', (x) => !x[1]!.content.includes('three kinds'));
     expect(short[1]!.content).not.toContain('User:');
     expect(cleanRewrite('\n  Query: "cinder cone volcanoes"\nmore')).toBe('cinder cone volcanoes');

@@ -30,9 +30,12 @@ describe('CPU search parts', () => {
   });
 
   test('the kernel key is the float64 reference key within float32 rounding', () => {
-    const dim = 23, pad = layoutFor(dim, 'f32').dimPad;
-    const x = gaussianMixture(50, dim, { seed: 9 }), q = gaussianMixture(5, dim, { seed: 10 });
-    const xp = padRows(x, dim, pad), qp = padRows(q, dim, pad);
+    const dim = 23,
+      pad = layoutFor(dim, 'f32').dimPad;
+    const x = gaussianMixture(50, dim, { seed: 9 }),
+      q = gaussianMixture(5, dim, { seed: 10 });
+    const xp = padRows(x, dim, pad),
+      qp = padRows(q, dim, pad);
     for (const metric of ['l2', 'ip'] as const) {
       for (let i = 0; i < 50; i++) {
         for (let j = 0; j < 5; j++) {
@@ -45,7 +48,7 @@ describe('CPU search parts', () => {
     }
   });
 
-  test('the SIMD scanner gives the scalar kernel\'s keys bit for bit (fresh random data, both metrics, several widths)', () => {
+  test("the SIMD scanner gives the scalar kernel's keys bit for bit (fresh random data, both metrics, several widths)", () => {
     const scanner = createQuadScanner();
     expect(scanner, 'WebAssembly SIMD in Node').toBeDefined();
     for (const len of [4, 8, 24, 64, 132]) {
@@ -74,16 +77,22 @@ describe('CPU search parts', () => {
 });
 
 describe('the decoded-list cache', () => {
-  const dim = 6, layout = layoutFor(dim, 'f16');
+  const dim = 6,
+    layout = layoutFor(dim, 'f16');
   const record = (list: number, count: number): ListRecord => ({
-    list, count, ids: Uint32Array.from({ length: count }, (_, i) => list * 100 + i),
+    list,
+    count,
+    ids: Uint32Array.from({ length: count }, (_, i) => list * 100 + i),
     codes: packRows(encodeRows(gaussianMixture(count, dim, { seed: list + 1 }), layout), count, layout.units),
   });
 
   test('keeps to its budget, evicts the coldest first, and follows replace, invalidate and clear', () => {
     const per = decodedBytes(10, layout);
     const cache = createCpuListCache({ layout, budgetBytes: 3 * per, policy: 'lru', hotnessDecay: 0.5, fill: 1, quantizer: () => undefined });
-    for (const l of [0, 1, 2]) { cache.touch([l]); expect(cache.insert(record(l, 10))).toBe(true); }
+    for (const l of [0, 1, 2]) {
+      cache.touch([l]);
+      expect(cache.insert(record(l, 10))).toBe(true);
+    }
     expect(cache.resident()).toEqual([0, 1, 2]);
     cache.touch([0]); // 1 is now the least recently used
     expect(cache.insert(record(3, 10))).toBe(true);

@@ -6,15 +6,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import {
-  DEFAULT_FOLDER_LIMITS, DOCUMENT_TYPES, documentType, isInside, readDocumentFolder, type FolderContents,
-} from '../../shells/electron/src/folder.js';
+import { DEFAULT_FOLDER_LIMITS, DOCUMENT_TYPES, documentType, isInside, readDocumentFolder, type FolderContents } from '../../shells/electron/src/folder.js';
 import { readableTypes } from '../../src/ingest/file-types.js';
 import type { WeftShellBridge } from '../../demo/shell-bridge.js';
 
 let base = '';
-beforeEach(() => { base = mkdtempSync(join(tmpdir(), 'weft-electron-folder-')); });
-afterEach(() => { rmSync(base, { recursive: true, force: true }); });
+beforeEach(() => {
+  base = mkdtempSync(join(tmpdir(), 'weft-electron-folder-'));
+});
+afterEach(() => {
+  rmSync(base, { recursive: true, force: true });
+});
 
 /** Writes files (path → content) under `dir`, creating folders on the way. */
 function tree(dir: string, files: Record<string, string | Uint8Array>) {
@@ -45,8 +47,8 @@ describe('the Electron shell reads a folder of documents', () => {
       'data.json': '{}',
       'no-extension': 'ignored',
       '.hidden.md': 'hidden',
-      '.git/HEAD.md': 'a tool\'s data',
-      '.obsidian/workspace.md': 'a tool\'s data',
+      '.git/HEAD.md': "a tool's data",
+      '.obsidian/workspace.md': "a tool's data",
     });
     const c = await readDocumentFolder(notes);
     expect(c.folder).toBe('My notes');
@@ -79,13 +81,13 @@ describe('the Electron shell reads a folder of documents', () => {
     tree(root, { 'docs/a.md': 'inside', 'docs/b.txt': 'also inside' });
     tree(join(base, 'outside'), { 'secret.md': 'SECRET', 'more/secret.txt': 'SECRET' });
     writeFileSync(join(base, 'outside.md'), 'SECRET');
-    symlinkSync(join(root, 'docs/a.md'), join(root, 'alias.md'));          // file link, inside (seen first, named by its target)
-    symlinkSync(join(root, 'docs'), join(root, 'again'));                  // folder link, inside: 'again' sorts first, its files are named docs/…
-    symlinkSync(join(base, 'outside.md'), join(root, 'leak.md'));          // file link out
-    symlinkSync(join(base, 'outside'), join(root, 'leak-dir'));            // folder link out
+    symlinkSync(join(root, 'docs/a.md'), join(root, 'alias.md')); // file link, inside (seen first, named by its target)
+    symlinkSync(join(root, 'docs'), join(root, 'again')); // folder link, inside: 'again' sorts first, its files are named docs/…
+    symlinkSync(join(base, 'outside.md'), join(root, 'leak.md')); // file link out
+    symlinkSync(join(base, 'outside'), join(root, 'leak-dir')); // folder link out
     symlinkSync('../../outside/secret.md', join(root, 'docs/relative.md')); // relative link out
-    symlinkSync(join(root, 'missing.md'), join(root, 'dangling.md'));      // dangling
-    symlinkSync(root, join(root, 'docs/loop'));                            // a loop back to the root
+    symlinkSync(join(root, 'missing.md'), join(root, 'dangling.md')); // dangling
+    symlinkSync(root, join(root, 'docs/loop')); // a loop back to the root
     const c = await readDocumentFolder(root);
     expect(listing(c)).toEqual([
       ['docs/a.md', 'text/markdown', 'inside'],
@@ -108,10 +110,24 @@ describe('the Electron shell reads a folder of documents', () => {
 
   test('a file over maxFileBytes is skipped and reported; folders deeper than maxDepth are not entered', async () => {
     const root = join(base, 'limits');
-    tree(root, { 'small.md': 'x'.repeat(100), 'exact.md': 'y'.repeat(128), 'big.md': 'z'.repeat(129), 'big.png': 'p'.repeat(1000), 'l1/l2/deep.md': 'deep', 'l1/shallow.md': 'ok' });
+    tree(root, {
+      'small.md': 'x'.repeat(100),
+      'exact.md': 'y'.repeat(128),
+      'big.md': 'z'.repeat(129),
+      'big.png': 'p'.repeat(1000),
+      'l1/l2/deep.md': 'deep',
+      'l1/shallow.md': 'ok',
+    });
     const c = await readDocumentFolder(root, { limits: { maxFileBytes: 128, maxDepth: 1 } });
-    expect(c.files.map((f) => [f.path, f.bytes.byteLength])).toEqual([['exact.md', 128], ['l1/shallow.md', 2], ['small.md', 100]]);
-    expect(c.skipped).toEqual([{ path: 'big.md', reason: 'TOO_LARGE' }, { path: 'l1/l2', reason: 'TOO_DEEP' }]);
+    expect(c.files.map((f) => [f.path, f.bytes.byteLength])).toEqual([
+      ['exact.md', 128],
+      ['l1/shallow.md', 2],
+      ['small.md', 100],
+    ]);
+    expect(c.skipped).toEqual([
+      { path: 'big.md', reason: 'TOO_LARGE' },
+      { path: 'l1/l2', reason: 'TOO_DEEP' },
+    ]);
   });
 
   test('too many documents, too many bytes or too many entries refuse the whole folder with a message that says what to do', async () => {
@@ -119,7 +135,11 @@ describe('the Electron shell reads a folder of documents', () => {
     tree(root, Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`n${i}.md`, 'a'.repeat(10)])));
     tree(root, Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`img${i}.png`, 'p'])));
     await expect(readDocumentFolder(root, { limits: { maxFiles: 6 } })).resolves.toMatchObject({ files: { length: 6 } });
-    await expect(readDocumentFolder(root, { limits: { maxFiles: 5 } })).rejects.toMatchObject({ name: 'FolderError', code: 'TOO_MANY_FILES', message: expect.stringMatching(/more than 5 documents\. Pick a smaller folder/) });
+    await expect(readDocumentFolder(root, { limits: { maxFiles: 5 } })).rejects.toMatchObject({
+      name: 'FolderError',
+      code: 'TOO_MANY_FILES',
+      message: expect.stringMatching(/more than 5 documents\. Pick a smaller folder/),
+    });
     await expect(readDocumentFolder(root, { limits: { maxTotalBytes: 60 } })).resolves.toMatchObject({ files: { length: 6 } });
     await expect(readDocumentFolder(root, { limits: { maxTotalBytes: 59 } })).rejects.toMatchObject({ code: 'TOO_MUCH_DATA' });
     // Entries count whether or not they are documents (12 here): a huge folder is refused early.
@@ -130,14 +150,25 @@ describe('the Electron shell reads a folder of documents', () => {
   test('a path that is not a readable folder is NOT_A_FOLDER; an empty folder has no files', async () => {
     writeFileSync(join(base, 'file.md'), 'a file');
     await expect(readDocumentFolder(join(base, 'file.md'))).rejects.toMatchObject({ code: 'NOT_A_FOLDER' });
-    await expect(readDocumentFolder(join(base, 'missing'))).rejects.toMatchObject({ code: 'NOT_A_FOLDER', message: expect.stringContaining('Pick a folder you can open') });
+    await expect(readDocumentFolder(join(base, 'missing'))).rejects.toMatchObject({
+      code: 'NOT_A_FOLDER',
+      message: expect.stringContaining('Pick a folder you can open'),
+    });
     mkdirSync(join(base, 'empty'));
     await expect(readDocumentFolder(join(base, 'empty'))).resolves.toEqual({ folder: 'empty', files: [], skipped: [] });
   });
 
   test('helpers: document types by extension, containment by path component (not by prefix), and sane defaults', () => {
     expect(['a.md', 'b.MARKDOWN', 'c.txt', 'd.text', 'e.html', 'f.HTM', 'g.pdf', 'h', 'i.md.png'].map(documentType)).toEqual([
-      'text/markdown', 'text/markdown', 'text/plain', 'text/plain', 'text/html', 'text/html', 'application/pdf', undefined, undefined,
+      'text/markdown',
+      'text/markdown',
+      'text/plain',
+      'text/plain',
+      'text/html',
+      'text/html',
+      'application/pdf',
+      undefined,
+      undefined,
     ]);
     expect(isInside('/a/b', '/a/b')).toBe(true);
     expect(isInside('/a/b', '/a/b/c/d.md')).toBe(true);
@@ -150,7 +181,8 @@ describe('the Electron shell reads a folder of documents', () => {
 
   test('the preload exposes only window.weftShell and invokes the channel main handles', () => {
     const src = (f: string) => readFileSync(resolve(import.meta.dirname, '../../shells/electron/src', f), 'utf8');
-    const main = src('main.ts'), preload = src('preload.ts');
+    const main = src('main.ts'),
+      preload = src('preload.ts');
     const channel = /const OPEN_FOLDER_CHANNEL = '([^']+)'/.exec(main)?.[1];
     expect(channel).toBe('weft:open-folder');
     expect(main).toContain('ipcMain.handle(OPEN_FOLDER_CHANNEL, openFolder)');

@@ -9,7 +9,11 @@ import { installErrorTransfer } from '../../src/transport/error-transfer.js';
 const roundTrip = (value: unknown) => {
   const h = Comlink.transferHandlers.get('throw')!;
   const [wire] = h.serialize({ value });
-  try { h.deserialize(structuredClone(wire)); } catch (e) { return e; }
+  try {
+    h.deserialize(structuredClone(wire));
+  } catch (e) {
+    return e;
+  }
   throw new Error('deserialize did not throw');
 };
 

@@ -74,12 +74,28 @@ test('the key is canonical: the same conditions in another order give the same k
 
 test('functions, unknown fields, non-scalar values and malformed ranges are refused with INVALID_OPTION showing the form', () => {
   const bads: unknown[] = [
-    () => true, { lang: 'en' }, { docId: 3 }, { docId: ['a', 1] }, { metadata: { a: { b: 1 } } }, { metadata: 'en' }, { metadata: ['en'] }, null, 'en',
-    { metadata: { a: {} } }, { metadata: { a: { gt: 1, lt: 'z' } } }, { metadata: { a: { gt: true } } }, { metadata: { a: { gte: Number.NaN } } },
-    { metadata: { a: { gte: null } } }, { metadata: { a: [{ gte: 1 }] } }, { metadata: { a: [['x']] } }, { metadata: { a: undefined } },
+    () => true,
+    { lang: 'en' },
+    { docId: 3 },
+    { docId: ['a', 1] },
+    { metadata: { a: { b: 1 } } },
+    { metadata: 'en' },
+    { metadata: ['en'] },
+    null,
+    'en',
+    { metadata: { a: {} } },
+    { metadata: { a: { gt: 1, lt: 'z' } } },
+    { metadata: { a: { gt: true } } },
+    { metadata: { a: { gte: Number.NaN } } },
+    { metadata: { a: { gte: null } } },
+    { metadata: { a: [{ gte: 1 }] } },
+    { metadata: { a: [['x']] } },
+    { metadata: { a: undefined } },
   ];
   for (const bad of bads) {
-    expect(() => compileFilter(bad as never), JSON.stringify(bad) ?? String(bad)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('A filter looks like {') }));
+    expect(() => compileFilter(bad as never), JSON.stringify(bad) ?? String(bad)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('A filter looks like {') }),
+    );
   }
 });
 
@@ -115,7 +131,13 @@ test('the file store reads the chunk catalog: every chunk of the index, with its
     const m0 = await s.createIndex(storeInit('docs'));
     await s.createIndex(storeInit('other'));
     expect(await s.readCatalog('docs')).toEqual({ generation: m0.generation, chunks: [] });
-    const chunks = Array.from({ length: 700 }, (_, i) => ({ id: i * 3, list: i % 4, docId: `d${i % 3}`, text: `text ${i}`, ...(i % 2 ? { metadata: { n: i, tags: ['a'] } } : {}) }));
+    const chunks = Array.from({ length: 700 }, (_, i) => ({
+      id: i * 3,
+      list: i % 4,
+      docId: `d${i % 3}`,
+      text: `text ${i}`,
+      ...(i % 2 ? { metadata: { n: i, tags: ['a'] } } : {}),
+    }));
     const m1 = await s.commit('docs', m0.generation, { putChunks: chunks });
     await s.commit('other', m0.generation, { putChunks: [{ id: 1, list: 0, docId: 'x', text: 'y' }] });
     const c1 = await s.readCatalog('docs');
@@ -134,8 +156,20 @@ test('the file store reads the chunk catalog: every chunk of the index, with its
 
 test("this tab's commits update the catalog in place; another generation reads it again", async () => {
   let reads = 0;
-  const stored = { generation: 3, chunks: [{ id: 0, list: 0, docId: 'a', metadata: { lang: 'en' } }, { id: 1, list: 1, docId: 'b', metadata: { lang: 'de' } }] };
-  const lists = createAllowLists(async () => { reads++; return structuredClone(stored); }, () => 2);
+  const stored = {
+    generation: 3,
+    chunks: [
+      { id: 0, list: 0, docId: 'a', metadata: { lang: 'en' } },
+      { id: 1, list: 1, docId: 'b', metadata: { lang: 'de' } },
+    ],
+  };
+  const lists = createAllowLists(
+    async () => {
+      reads++;
+      return structuredClone(stored);
+    },
+    () => 2,
+  );
   const en = compileFilter({ metadata: { lang: 'en' } })!;
   expect((await lists.get(en, 3)).count).toBe(1);
   expect(reads).toBe(1);

@@ -46,7 +46,12 @@ describe('first ingest into a fresh index name from two tabs', () => {
 describe('a first ingest cut off before its first commit', () => {
   test('leaves no index listed or opened; the next ingest into the name succeeds (a left-over of another embedder is replaced)', async () => {
     const dir = await stores.dir();
-    await leftPending(() => stores.open(dir), (store) => nodeRag(store), expect, opened, hashEmbedder().dim);
+    await leftPending(
+      () => stores.open(dir),
+      (store) => nodeRag(store),
+      expect,
+      opened,
+      hashEmbedder().dim,
+    );
   });
 });
-

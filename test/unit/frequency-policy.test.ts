@@ -1,6 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import {
-  beladyHitRate, createFrequencyPolicy, createHotnessPolicy, createLruPolicy, planEviction, simulateHitRate, staticHitRate, type CachePolicy,
+  beladyHitRate,
+  createFrequencyPolicy,
+  createHotnessPolicy,
+  createLruPolicy,
+  planEviction,
+  simulateHitRate,
+  staticHitRate,
+  type CachePolicy,
 } from '../../src/util/cache-policy.js';
 import { referenceProbes } from '../../src/ivf/reference.js';
 import { createRng } from '../../src/random.js';
@@ -18,13 +25,23 @@ function probeStream(o: { nlist: number; dim: number; requests: number; nprobe: 
   const sizes = Array.from({ length: o.nlist }, () => 32 * (1 + rng.int(24)));
   const ranking = () => {
     const r = Array.from({ length: o.nlist }, (_, i) => i);
-    for (let i = o.nlist - 1; i > 0; i--) { const j = rng.int(i + 1); [r[i], r[j]] = [r[j]!, r[i]!]; }
+    for (let i = o.nlist - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [r[i], r[j]] = [r[j]!, r[i]!];
+    }
     return r;
   };
   let rank = ranking();
   const w = rank.map((_, i) => 1 / (i + 1) ** o.zipf);
   const total = w.reduce((a, b) => a + b, 0);
-  const pick = () => { let u = rng.next() * total; for (let i = 0; i < o.nlist; i++) { u -= w[i]!; if (u <= 0) return rank[i]!; } return rank[o.nlist - 1]!; };
+  const pick = () => {
+    let u = rng.next() * total;
+    for (let i = 0; i < o.nlist; i++) {
+      u -= w[i]!;
+      if (u <= 0) return rank[i]!;
+    }
+    return rank[o.nlist - 1]!;
+  };
   const queries = new Float32Array(o.requests * o.dim);
   for (let q = 0; q < o.requests; q++) {
     if (q === o.shiftAt) rank = ranking();
@@ -39,8 +56,10 @@ const capacityOf = (sizes: number[], fraction: number) => Math.floor(sizes.reduc
 describe('frequency policy (aged counts per byte, admission control)', () => {
   test('counts age by half every halfLife requests, and evicts the fewest uses per byte first', () => {
     const p = createFrequencyPolicy(4);
-    p.touch([1, 2]); p.touch([1]);
-    p.admit(1, 100); p.admit(2, 10);
+    p.touch([1, 2]);
+    p.touch([1]);
+    p.admit(1, 100);
+    p.admit(2, 10);
     // List 1: two uses in 100 bytes; list 2: one use in 10 bytes: 2 is denser and stays.
     expect(p.victims([1, 2], new Set())).toEqual([1, 2]);
     expect(p.victims([1, 2], new Set([1]))).toEqual([2]);
@@ -51,7 +70,8 @@ describe('frequency policy (aged counts per byte, admission control)', () => {
     // list of its size used once.
     p.forget(1);
     p.touch([1, 3]);
-    p.admit(1, 100); p.admit(3, 100);
+    p.admit(1, 100);
+    p.admit(3, 100);
     expect(p.victims([1, 3], new Set())).toEqual([3, 1]);
   });
 
@@ -99,7 +119,11 @@ describe('frequency policy (aged counts per byte, admission control)', () => {
     // 0.95 0.74 0.73 0.97; 0.94 0.57 0.56 0.96. Lists differ in size 24-fold here, which a
     // policy blind to size (hotness, LRU) pays for; Belady is above the static set by what
     // knowing the order is worth, which no online policy can match on these IID streams.
-    for (const [zipf, fraction, seed] of [[0.8, 0.1, 1], [1.0, 0.25, 2], [1.2, 0.1, 3]] as const) {
+    for (const [zipf, fraction, seed] of [
+      [0.8, 0.1, 1],
+      [1.0, 0.25, 2],
+      [1.2, 0.1, 3],
+    ] as const) {
       const { sizes, requests } = probeStream({ nlist: 256, dim: 32, requests: 2000, nprobe: 8, zipf, noise: 0.05, seed });
       const capacity = capacityOf(sizes, fraction);
       const opt = beladyHitRate(requests, sizes, capacity);
@@ -115,7 +139,9 @@ describe('frequency policy (aged counts per byte, admission control)', () => {
 
   test('planEviction takes the coldest until the bytes fit; none when keep blocks it', () => {
     const p = createLruPolicy();
-    p.touch([1]); p.touch([2]); p.touch([3]);
+    p.touch([1]);
+    p.touch([2]);
+    p.touch([3]);
     const size = (l: number) => l * 10; // 10, 20, 30 bytes
     expect(planEviction(p, [1, 2, 3], new Set(), size, 60, 0, 60)).toEqual([]);
     expect(planEviction(p, [1, 2, 3], new Set(), size, 60, 25, 60)).toEqual([1, 2]);

@@ -11,11 +11,13 @@ function randomRanking(rand: () => number, pool: number, n: number, better: Rank
 }
 
 test('RRF equals Σ w / (60 + rank) over both rankings, best first, ties by id, on random rankings', () => {
-  const rng = createRng(7); const rand = () => rng.next();
+  const rng = createRng(7);
+  const rand = () => rng.next();
   for (let trial = 0; trial < 50; trial++) {
     const v = randomRanking(rand, 60, 20, 'lower');
     const l = randomRanking(rand, 60, 15, 'higher');
-    const wv = trial % 3 === 0 ? 1 : rand() * 2, wl = trial % 3 === 0 ? 1 : rand() * 2;
+    const wv = trial % 3 === 0 ? 1 : rand() * 2,
+      wl = trial % 3 === 0 ? 1 : rand() * 2;
     const got = fuse(v, l, 10, { weights: { vector: wv, lexical: wl } });
     const expected = new Map<number, number>();
     Array.from(v.ids).forEach((id, r) => expected.set(id, (expected.get(id) ?? 0) + wv / (61 + r)));
@@ -24,7 +26,8 @@ test('RRF equals Σ w / (60 + rank) over both rankings, best first, ties by id, 
     expect(got.map((f) => f.id)).toEqual(want.map(([id]) => id));
     got.forEach((f, i) => expect(f.score).toBeCloseTo(want[i]![1], 12));
     for (const f of got) {
-      const vi = Array.from(v.ids).indexOf(f.id), li = Array.from(l.ids).indexOf(f.id);
+      const vi = Array.from(v.ids).indexOf(f.id),
+        li = Array.from(l.ids).indexOf(f.id);
       expect(f.vector).toBe(vi >= 0 ? v.scores[vi] : undefined);
       expect(f.lexical).toBe(li >= 0 ? l.scores[li] : undefined);
     }
@@ -44,7 +47,11 @@ test('weighted fusion normalises each side (distances: smaller is better; BM25: 
   const v: Ranking = { ids: [1, 2, 3], scores: [0, 0.5, 1], better: 'lower' };
   const l: Ranking = { ids: [3, 2], scores: [10, 0], better: 'higher' };
   const f = fuse(v, l, 3, { method: 'weighted', weights: { vector: 1, lexical: 3 } });
-  expect(f.map((x) => [x.id, x.score])).toEqual([[3, 3], [1, 1], [2, 0.5]]);
+  expect(f.map((x) => [x.id, x.score])).toEqual([
+    [3, 3],
+    [1, 1],
+    [2, 0.5],
+  ]);
   expect(fuse(v, l, 3, { method: 'weighted', weights: { vector: 1, lexical: 0 } }).map((x) => x.id)).toEqual([1, 2, 3]);
 });
 
@@ -53,7 +60,13 @@ test('unknown modes and methods, negative or zero weights are INVALID_OPTION', (
   expect(checkMode('hybrid')).toBe('hybrid');
   expect(() => checkMode('bm25')).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   const v: Ranking = { ids: [1], scores: [0], better: 'lower' };
-  for (const bad of [{ method: 'max' }, { rrfK: -1 }, { weights: { vector: -1 } }, { weights: { vector: 0, lexical: 0 } }, { weights: { lexical: Number.NaN } }]) {
+  for (const bad of [
+    { method: 'max' },
+    { rrfK: -1 },
+    { weights: { vector: -1 } },
+    { weights: { vector: 0, lexical: 0 } },
+    { weights: { lexical: Number.NaN } },
+  ]) {
     expect(() => fuse(v, v, 1, bad as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   }
 });

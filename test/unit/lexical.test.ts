@@ -33,7 +33,13 @@ describe('analyzer', () => {
     expect(en.terms('İstanbul')).toEqual(en.terms('istanbul'));
     // Stopwords go; stems make inflections meet.
     expect(en.terms('the flow of the boundary layers')).toEqual(['flow', 'boundari', 'layer']);
-    for (const [a, b] of [['studies', 'study'], ['flowing', 'flowed'], ['boundaries', 'boundary'], ['aerodynamics', 'aerodynamic'], ['wings', 'wing']]) {
+    for (const [a, b] of [
+      ['studies', 'study'],
+      ['flowing', 'flowed'],
+      ['boundaries', 'boundary'],
+      ['aerodynamics', 'aerodynamic'],
+      ['wings', 'wing'],
+    ]) {
       expect(en.terms(a!), `${a} ~ ${b}`).toEqual(en.terms(b!));
     }
     expect(en.terms("the wing's edge")).toEqual(en.terms('wing edge'));
@@ -91,17 +97,54 @@ describe('term buckets', () => {
 /** Seeded PRNG so a failure can be replayed (the seed is in the test name's output). */
 function rng(seed: number) {
   let s = seed >>> 0;
-  return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32; };
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
 }
 
-const VOCAB = ['flow', 'flows', 'flowing', 'wing', 'wings', 'boundary', 'layer', 'layers', 'shock', 'mach', 'heat', 'heated', 'the', 'of', 'pressure',
-  'Pressure', 'café', 'naïve', 'turbulent', 'turbulence', 'slab', 'jet', 'cone', 'cones', 'panel', 'buckling', 'delta', 'vortex', 'nozzle', 'zeta'];
+const VOCAB = [
+  'flow',
+  'flows',
+  'flowing',
+  'wing',
+  'wings',
+  'boundary',
+  'layer',
+  'layers',
+  'shock',
+  'mach',
+  'heat',
+  'heated',
+  'the',
+  'of',
+  'pressure',
+  'Pressure',
+  'café',
+  'naïve',
+  'turbulent',
+  'turbulence',
+  'slab',
+  'jet',
+  'cone',
+  'cones',
+  'panel',
+  'buckling',
+  'delta',
+  'vortex',
+  'nozzle',
+  'zeta',
+];
 
 /** BM25 as bm25.ts documents it, straight from the live chunks' texts. */
 async function bruteForce(chunks: ChunkRecord[], query: string, k: number, allow?: (id: number) => boolean) {
   const en = await loadAnalyzer('english');
   const docs = chunks.map((c) => ({ id: c.id, terms: en.terms(c.text) })).filter((d) => d.terms.length > 0);
-  const N = docs.length, avgdl = docs.reduce((a, d) => a + d.terms.length, 0) / N;
+  const N = docs.length,
+    avgdl = docs.reduce((a, d) => a + d.terms.length, 0) / N;
   const q = new Map<string, number>();
   for (const t of en.terms(query)) q.set(t, (q.get(t) ?? 0) + 1);
   const scores = new Map<number, number>();
@@ -114,7 +157,10 @@ async function bruteForce(chunks: ChunkRecord[], query: string, k: number, allow
       scores.set(d.id, (scores.get(d.id) ?? 0) + (qtf * idf(N, n) * tf) / (tf + k1 * (1 - b + (b * d.terms.length) / avgdl)));
     }
   }
-  const ranked = [...scores].filter(([id]) => !allow || allow(id)).sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, k);
+  const ranked = [...scores]
+    .filter(([id]) => !allow || allow(id))
+    .sort((x, y) => y[1] - x[1] || x[0] - y[0])
+    .slice(0, k);
   return { ids: ranked.map(([id]) => id), scores: ranked.map(([, s]) => s) };
 }
 
@@ -135,7 +181,10 @@ describe('BM25 on stored postings', () => {
         for (let i = 0; i < 8; i++) {
           // Mostly ids below nextId (summed densely), some far above it (summed in a map).
           const id = random() < 0.85 ? Math.floor(random() * 60) : 2 ** 32 - 2 - Math.floor(random() * 10);
-          if (random() < 0.3 && live.has(id)) { dels.push(id); continue; }
+          if (random() < 0.3 && live.has(id)) {
+            dels.push(id);
+            continue;
+          }
           if (dels.includes(id) || puts.some((c) => c.id === id)) continue;
           // Overwriting a stored chunk drops its old postings.
           puts.push({ id, list: 0, docId: `d${id % 7}`, text: random() < 0.1 ? '' : text() });
@@ -155,7 +204,10 @@ describe('BM25 on stored postings', () => {
           // The same search one term per step: the same result, bit for bit.
           const session = await openLexicalSession(s, 'idx', m, query, { k, ...(allow ? { allow } : {}) });
           let steps = 0;
-          while (!session.done) { await session.step(); steps++; }
+          while (!session.done) {
+            await session.step();
+            steps++;
+          }
           expect(steps).toBe(session.terms);
           expect(session.read()).toEqual(got);
         }
@@ -171,7 +223,13 @@ describe('BM25 on stored postings', () => {
     dirs.push(dir);
     const s = await openFileStore({ dir, fs: nodeFileSystem() });
     const m0 = await s.createIndex(storeInit('idx'));
-    let m = await s.commit('idx', m0.generation, { putChunks: [{ id: 1, list: 0, docId: 'a', text: 'shock wave drag' }, { id: 2, list: 0, docId: 'a', text: 'wave drag' }, { id: 3, list: 0, docId: 'b', text: 'shock' }] });
+    let m = await s.commit('idx', m0.generation, {
+      putChunks: [
+        { id: 1, list: 0, docId: 'a', text: 'shock wave drag' },
+        { id: 2, list: 0, docId: 'a', text: 'wave drag' },
+        { id: 3, list: 0, docId: 'b', text: 'shock' },
+      ],
+    });
     const session = await openLexicalSession(s, 'idx', m, 'shock wave drag', { k: 5 });
     expect(session.terms).toBe(3);
     await session.step();

@@ -41,7 +41,13 @@ describe(`list records (seed ${seed})`, () => {
     const n = 77;
     const rows = randomRows(rng, n);
     const ids = Uint32Array.from({ length: n }, (_, i) => 5 * i);
-    const rec = appendToRecord(emptyRecord(0), rows, ids, Array.from({ length: n }, (_, i) => i), layout);
+    const rec = appendToRecord(
+      emptyRecord(0),
+      rows,
+      ids,
+      Array.from({ length: n }, (_, i) => i),
+      layout,
+    );
     const gone = new Set(Array.from(ids).filter(() => rng() < 0.3));
     const t = tombstoneRecord(rec, gone);
     expect(t.removed).toBe(gone.size);
@@ -53,7 +59,8 @@ describe(`list records (seed ${seed})`, () => {
   });
 
   test('records from labels hold every row once, in its list, and liveRows gives them back', () => {
-    const n = 200, nlist = 7;
+    const n = 200,
+      nlist = 7;
     const rows = randomRows(rng, n);
     const ids = Uint32Array.from({ length: n }, (_, i) => i * 3 + 1);
     const labels = Uint32Array.from({ length: n }, () => Math.floor(rng() * nlist));

@@ -7,17 +7,31 @@ import { argmax, createCpuLlama } from '../../src/generate/llama2c-cpu.js';
 import { createRng } from '../../src/random.js';
 
 const assets = resolve(import.meta.dirname, '../../../shared/assets/lm-stories260K');
-const read = (f: string) => { const b = readFileSync(resolve(assets, f)); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer; };
+const read = (f: string) => {
+  const b = readFileSync(resolve(assets, f));
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+};
 
 describe('llama2.c checkpoint, tokenizer and CPU reference', () => {
   const model = parseCheckpoint(read('stories260K.bin'));
   const tok = createBpeTokenizer(parseTokenizer(read('tok512.bin'), model.config.vocabSize));
 
   test('header of stories260K', () => {
-    expect(model.config).toMatchObject({ dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true, headSize: 8, kvDim: 32 });
+    expect(model.config).toMatchObject({
+      dim: 64,
+      hiddenDim: 172,
+      nLayers: 5,
+      nHeads: 8,
+      nKvHeads: 4,
+      vocabSize: 512,
+      seqLen: 512,
+      sharedClassifier: true,
+      headSize: 8,
+      kvDim: 32,
+    });
   });
 
-  test('greedy decoding from BOS for 200 steps prints exactly llama2.c\'s output', () => {
+  test("greedy decoding from BOS for 200 steps prints exactly llama2.c's output", () => {
     const llama = createCpuLlama(model);
     const out: number[] = [];
     let token = BOS;
@@ -39,26 +53,60 @@ describe('llama2.c checkpoint, tokenizer and CPU reference', () => {
     expect(tok.decode(ids.slice(1))).toBe(text); // the dummy prefix space is dropped after BOS
   });
 
-  test('encode equals llama2.c\'s rescan-per-merge loop on random text (ties: the leftmost pair)', () => {
+  test("encode equals llama2.c's rescan-per-merge loop on random text (ties: the leftmost pair)", () => {
     const data = parseTokenizer(read('tok512.bin'), model.config.vocabSize);
     const strs = data.vocab.map((b) => new TextDecoder('latin1').decode(b));
     const lookup = new Map<string, number>();
-    strs.forEach((k, i) => { if (!lookup.has(k)) lookup.set(k, i); });
+    strs.forEach((k, i) => {
+      if (!lookup.has(k)) lookup.set(k, i);
+    });
     // run.c's loop, kept here as the oracle.
     const reference = (ids: number[]) => {
       const t = ids.slice();
       for (;;) {
-        let best = -1e10, bestId = -1, bestIdx = -1;
+        let best = -1e10,
+          bestId = -1,
+          bestIdx = -1;
         for (let i = 0; i + 1 < t.length; i++) {
           const id = lookup.get(strs[t[i]!]! + strs[t[i + 1]!]!);
-          if (id !== undefined && data.scores[id]! > best) { best = data.scores[id]!; bestId = id; bestIdx = i; }
+          if (id !== undefined && data.scores[id]! > best) {
+            best = data.scores[id]!;
+            bestId = id;
+            bestIdx = i;
+          }
         }
         if (bestIdx < 0) return t;
         t.splice(bestIdx, 2, bestId);
       }
     };
     const rng = createRng(9);
-    const words = ['Once', ' upon', ' a', ' time', ' the', ' little', ' girl', 'Lily', ' happy', ',', '.', ' ', '  ', 'é', '日本', '\n', 'ing', 'ed', 'aaaa', 'aaa', 'lll', ' ooo', 'eee', 'zq', '🙂'];
+    const words = [
+      'Once',
+      ' upon',
+      ' a',
+      ' time',
+      ' the',
+      ' little',
+      ' girl',
+      'Lily',
+      ' happy',
+      ',',
+      '.',
+      ' ',
+      '  ',
+      'é',
+      '日本',
+      '\n',
+      'ing',
+      'ed',
+      'aaaa',
+      'aaa',
+      'lll',
+      ' ooo',
+      'eee',
+      'zq',
+      '🙂',
+    ];
     for (let trial = 0; trial < 200; trial++) {
       const len = 1 + rng.int(60);
       const text = Array.from({ length: len }, () => words[rng.int(words.length)]!).join('');

@@ -15,12 +15,18 @@ import { chunkDocument, parseDocument, parseSections, readDocument } from '../..
 import { isWeftError } from '../../src/errors.js';
 
 const dir = resolve(import.meta.dirname, '../../../shared/assets/minilm-tokenizer');
-const tok = new Tokenizer(JSON.parse(readFileSync(resolve(dir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(resolve(dir, 'tokenizer_config.json'), 'utf8')));
+const tok = new Tokenizer(
+  JSON.parse(readFileSync(resolve(dir, 'tokenizer.json'), 'utf8')),
+  JSON.parse(readFileSync(resolve(dir, 'tokenizer_config.json'), 'utf8')),
+);
 const countTokens = (s: string) => tok.encode(s).ids.length;
 
 // Answers: the Cranfield abstracts (real text, already in the shared assets).
 const cran = readFileSync(resolve(import.meta.dirname, '../../../shared/assets/cranfield/cran.all.1400'), 'utf8').replace(/\r\n/g, '\n');
-const answers = cran.split(/^\.I /m).slice(1, 30).map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
+const answers = cran
+  .split(/^\.I /m)
+  .slice(1, 30)
+  .map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
@@ -30,12 +36,20 @@ const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
  */
 function faqPage(): string {
   const looms = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `Loom-${from + i} Edition`).join(', ');
-  const parts = ['<!DOCTYPE html><html><head><title>Chapter 3. Choosing a weave</title></head><body>', '<h1>Chapter 3. Choosing a distribution of the Warp operating system for a workshop with many looms</h1>', `<p>${escapeHtml(answers[0]!)}</p>`];
+  const parts = [
+    '<!DOCTYPE html><html><head><title>Chapter 3. Choosing a weave</title></head><body>',
+    '<h1>Chapter 3. Choosing a distribution of the Warp operating system for a workshop with many looms</h1>',
+    `<p>${escapeHtml(answers[0]!)}</p>`,
+  ];
   for (let q = 1; q <= 4; q++) {
-    parts.push(`<h2>3.${q}. But what about ${looms(6 * q)}, and the others that say they are based on Warp? Can I use its package tools on them, and will they keep working when Warp moves to its next release?</h2>`);
+    parts.push(
+      `<h2>3.${q}. But what about ${looms(6 * q)}, and the others that say they are based on Warp? Can I use its package tools on them, and will they keep working when Warp moves to its next release?</h2>`,
+    );
     parts.push(`<p>${escapeHtml(answers[q]!)}</p>`);
     for (let f = 1; f <= 2; f++) {
-      parts.push(`<h3>3.${q}.${f}. I know that ${looms(10 * f, 100 * q)} are Warp-based. So after installing one of them on the hard disk, can I use the 'shuttle' package tools on it, and what happens to the packages I installed by hand from somewhere else before, in /usr/local and in my home directory?</h3>`);
+      parts.push(
+        `<h3>3.${q}.${f}. I know that ${looms(10 * f, 100 * q)} are Warp-based. So after installing one of them on the hard disk, can I use the 'shuttle' package tools on it, and what happens to the packages I installed by hand from somewhere else before, in /usr/local and in my home directory?</h3>`,
+      );
       parts.push(`<p>${escapeHtml(answers[4 + 2 * q + f]!)}</p>`, `<p>${escapeHtml(answers[14 + 2 * q + f]!)}</p>`);
     }
   }
@@ -109,7 +123,12 @@ describe('heading paths longer than a chunk', () => {
   });
 
   test('the innermost headings are kept whole where they fit, the outer ones elided', () => {
-    const sections = [{ headings: ['A very long chapter title that goes on and on about many different things at once', 'Part two', 'Install'], text: 'Run the installer. Then reboot.' }];
+    const sections = [
+      {
+        headings: ['A very long chapter title that goes on and on about many different things at once', 'Part two', 'Install'],
+        text: 'Run the installer. Then reboot.',
+      },
+    ];
     const [chunk] = chunkSections({ id: 'x.md' }, sections, { countTokens, maxTokens: 24 });
     expect(chunk!.text).toBe('… › Part two › Install\nRun the installer. Then reboot.');
     expect(chunk!.headings).toEqual(sections[0]!.headings);
@@ -154,8 +173,14 @@ describe('heading paths longer than a chunk', () => {
   });
 
   test('thousands of sections under one megabyte-long heading take time linear in the text, not in sections × heading', () => {
-    const outer = answers.join(' ').repeat(Math.ceil((1 << 20) / answers.join(' ').length)).slice(0, 1 << 20);
-    const sections: Section[] = Array.from({ length: 5000 }, (_, i) => ({ headings: [outer, `Question ${i}: why is the sky blue over the workshop on a Tuesday?`], text: answers[i % answers.length]!.slice(0, 300) }));
+    const outer = answers
+      .join(' ')
+      .repeat(Math.ceil((1 << 20) / answers.join(' ').length))
+      .slice(0, 1 << 20);
+    const sections: Section[] = Array.from({ length: 5000 }, (_, i) => ({
+      headings: [outer, `Question ${i}: why is the sky blue over the workshop on a Tuesday?`],
+      text: answers[i % answers.length]!.slice(0, 300),
+    }));
     const t0 = performance.now();
     const chunks = chunkSections({ id: 'big.html' }, sections, { countTokens, maxTokens: 64 });
     expect(performance.now() - t0).toBeLessThan(20_000);
@@ -169,15 +194,25 @@ describe('heading paths longer than a chunk', () => {
   test('a maxTokens too small for any text, or not a whole number, is INVALID_OPTION saying what to pass', () => {
     const sections = [{ headings: [], text: 'Some text.' }];
     for (const maxTokens of [7, 2, 0, -5]) {
-      expect(() => chunkSections({ id: 'a.txt' }, sections, { countTokens, maxTokens })).toThrow(expect.objectContaining({
-        code: 'INVALID_OPTION', message: expect.stringMatching(/maxTokens \(-?\d+\) is too small.*at least 6 tokens of text besides the 2 that countTokens adds.*maxLength.*at least 8/),
-      }));
+      expect(() => chunkSections({ id: 'a.txt' }, sections, { countTokens, maxTokens })).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_OPTION',
+          message: expect.stringMatching(
+            /maxTokens \(-?\d+\) is too small.*at least 6 tokens of text besides the 2 that countTokens adds.*maxLength.*at least 8/,
+          ),
+        }),
+      );
     }
     for (const maxTokens of [Number.NaN, 64.5, Infinity]) {
-      expect(() => chunkSections({ id: 'a.txt' }, sections, { countTokens, maxTokens })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/must be a whole number.*maxLength/) }));
+      expect(() => chunkSections({ id: 'a.txt' }, sections, { countTokens, maxTokens })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/must be a whole number.*maxLength/) }),
+      );
     }
     // The smallest limit that is accepted chunks under headings of any length.
-    const chunks = chunkSections({ id: 'a.md' }, [{ headings: ['A heading far longer than eight tokens, as questions are'], text: 'Some text here.' }], { countTokens, maxTokens: 8 });
+    const chunks = chunkSections({ id: 'a.md' }, [{ headings: ['A heading far longer than eight tokens, as questions are'], text: 'Some text here.' }], {
+      countTokens,
+      maxTokens: 8,
+    });
     for (const c of chunks) expect(countTokens(c.text)).toBeLessThanOrEqual(8);
   });
 });
@@ -188,7 +223,11 @@ describe('heading paths longer than a chunk', () => {
 const FAQ = ['/usr/share/doc/debian/FAQ', '/usr/share/doc/debian-faq'].find((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.en.html')));
 
 describe.skipIf(!FAQ)('the Debian FAQ, where installed', () => {
-  const pages = FAQ ? readdirSync(FAQ).filter((f) => f.endsWith('.en.html')).sort() : [];
+  const pages = FAQ
+    ? readdirSync(FAQ)
+        .filter((f) => f.endsWith('.en.html'))
+        .sort()
+    : [];
 
   test('every HTML page chunks within 64, 128 and 256 tokens', async () => {
     expect(pages.length).toBeGreaterThan(0);

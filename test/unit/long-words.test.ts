@@ -12,18 +12,27 @@ import { chunkDocument, parseSections } from '../../src/ingest/documents.js';
 import { chunkTiling } from '../support/chunk-tiling.js';
 
 const dir = resolve(import.meta.dirname, '../../../shared/assets/minilm-tokenizer');
-const tok = new Tokenizer(JSON.parse(readFileSync(resolve(dir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(resolve(dir, 'tokenizer_config.json'), 'utf8')));
+const tok = new Tokenizer(
+  JSON.parse(readFileSync(resolve(dir, 'tokenizer.json'), 'utf8')),
+  JSON.parse(readFileSync(resolve(dir, 'tokenizer_config.json'), 'utf8')),
+);
 const countTokens = (s: string) => tok.encode(s).ids.length;
 
 // Real text around the long words: Cranfield abstracts (in the shared assets).
 const cran = readFileSync(resolve(import.meta.dirname, '../../../shared/assets/cranfield/cran.all.1400'), 'utf8').replace(/\r\n/g, '\n');
-const abstracts = cran.split(/^\.I /m).slice(1, 40).map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
+const abstracts = cran
+  .split(/^\.I /m)
+  .slice(1, 40)
+  .map((r) => /\.W\n([\s\S]*)$/.exec(r)?.[1]?.replace(/\s+/g, ' ').trim() ?? '');
 
 /** `length` letters with no space or punctuation in them (the tokenizer cannot split it): one "word". */
 function word(length: number, seed = 1): string {
   const out = new Array<string>(length);
   let x = seed;
-  for (let i = 0; i < length; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; out[i] = String.fromCharCode(97 + (x >>> 16) % 26); }
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = String.fromCharCode(97 + ((x >>> 16) % 26));
+  }
   return out.join('');
 }
 
@@ -54,9 +63,15 @@ test('a document that is one unbroken 1 MB word becomes passages within the limi
 test('normal text with long words in it: every passage within the limit, the text all there, the normal text chunked as before', async () => {
   const prose = abstracts.slice(0, 12).join(' ');
   const markdown = [
-    '# Boundary layers', abstracts[0], `See ${word(200_000, 7)} for the data.`, abstracts[1],
-    '## Appendix', `${abstracts[2]} ${word(5_000, 3)} ${word(150, 5)}, ${word(120, 9)}.`, abstracts[3],
-    '## Results', prose,
+    '# Boundary layers',
+    abstracts[0],
+    `See ${word(200_000, 7)} for the data.`,
+    abstracts[1],
+    '## Appendix',
+    `${abstracts[2]} ${word(5_000, 3)} ${word(150, 5)}, ${word(120, 9)}.`,
+    abstracts[3],
+    '## Results',
+    prose,
   ].join('\n\n');
   const sections = await parseSections(markdown, 'markdown', 'paper.md');
   for (const maxTokens of [32, 128, 256]) {
@@ -70,7 +85,7 @@ test('normal text with long words in it: every passage within the limit, the tex
   }
 });
 
-test('a heading that is one 1 MB word is shortened in every chunk\'s text, kept whole in its headings', () => {
+test("a heading that is one 1 MB word is shortened in every chunk's text, kept whole in its headings", () => {
   const heading = word(1 << 20, 11);
   const sections: Section[] = [{ headings: ['Notes', heading], text: abstracts.slice(0, 4).join(' ') }];
   for (const maxTokens of [16, 256]) {

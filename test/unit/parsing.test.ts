@@ -13,26 +13,63 @@ const words = (s: string) => s.split(/\s+/).filter(Boolean).length + 2;
 
 describe('Markdown (mdast + GFM)', () => {
   const md = [
-    '---', 'title: Notes', 'tags: [a, b]', '---',
-    'Weft guide', '==========', '',
+    '---',
+    'title: Notes',
+    'tags: [a, b]',
+    '---',
+    'Weft guide',
+    '==========',
+    '',
     'Intro with a [link text](https://example.com/hidden-url), `inline code`, *emphasis* and <kbd>Ctrl</kbd>.',
-    'A soft-wrapped', 'line.', '',
-    'Install', '-------', '',
-    '```ts', '# not a heading', 'function f() {', '  return 1;', '}', '```', '',
-    '    indented code', '    ## still code', '',
-    '## Tables and lists', '',
-    '| Name | Size |', '| ---- | ---: |', '| ivf  | 10   |', '',
-    '- one', '- two', '  - nested', '',
-    '3. third', '4. fourth', '',
-    '- [x] done', '- [ ] open', '',
-    '<div>', '<script>alert("script text")</script>', '<p>Block <b>html</b> text</p>', '</div>', '',
-    '> Quoted words.', '',
-    'Inline <script>alert("inline payload")</script> and <img src=x onerror="pwned()"> are not text.', '',
-    '# Other', 'Setext-looking', '---', 'End.',
+    'A soft-wrapped',
+    'line.',
+    '',
+    'Install',
+    '-------',
+    '',
+    '```ts',
+    '# not a heading',
+    'function f() {',
+    '  return 1;',
+    '}',
+    '```',
+    '',
+    '    indented code',
+    '    ## still code',
+    '',
+    '## Tables and lists',
+    '',
+    '| Name | Size |',
+    '| ---- | ---: |',
+    '| ivf  | 10   |',
+    '',
+    '- one',
+    '- two',
+    '  - nested',
+    '',
+    '3. third',
+    '4. fourth',
+    '',
+    '- [x] done',
+    '- [ ] open',
+    '',
+    '<div>',
+    '<script>alert("script text")</script>',
+    '<p>Block <b>html</b> text</p>',
+    '</div>',
+    '',
+    '> Quoted words.',
+    '',
+    'Inline <script>alert("inline payload")</script> and <img src=x onerror="pwned()"> are not text.',
+    '',
+    '# Other',
+    'Setext-looking',
+    '---',
+    'End.',
   ].join('\n');
 
   test('setext and ATX headings make the path; code, tables, lists stay readable lines', async () => {
-    const sections = (await parseSections(md, 'markdown'));
+    const sections = await parseSections(md, 'markdown');
     expect(sections).toEqual([
       { headings: ['Weft guide'], text: 'Intro with a link text, inline code, emphasis and Ctrl. A soft-wrapped line.' },
       { headings: ['Weft guide', 'Install'], text: '# not a heading\nfunction f() {\n  return 1;\n}\nindented code\n## still code' },
@@ -44,10 +81,11 @@ describe('Markdown (mdast + GFM)', () => {
       { headings: ['Other', 'Setext-looking'], text: 'End.' },
     ]);
     const all = sections.map((s) => [...s.headings, s.text].join('\n')).join('\n');
-    for (const gone of ['=====', '-----', '```', 'https://example.com', 'script text', 'title: Notes', '<kbd>', '|---', 'inline payload', 'onerror']) expect(all).not.toContain(gone);
+    for (const gone of ['=====', '-----', '```', 'https://example.com', 'script text', 'title: Notes', '<kbd>', '|---', 'inline payload', 'onerror'])
+      expect(all).not.toContain(gone);
   });
 
-  test('text before the first heading is under the front matter\'s title', async () => {
+  test("text before the first heading is under the front matter's title", async () => {
     expect(await parseSections('---\ntitle: "Trip: Kyoto"\ndate: 2024-05-01\n---\nShrines first.\n\n## Day two\nTemples.', 'markdown')).toEqual([
       { headings: ['Trip: Kyoto'], text: 'Shrines first.' },
       { headings: ['Day two'], text: 'Temples.' },
@@ -55,7 +93,7 @@ describe('Markdown (mdast + GFM)', () => {
   });
 
   test('chunks keep the lines of code and tables, and never make code a heading', async () => {
-    const chunks = chunkSections({ id: 'guide.md' }, (await parseSections(md, 'markdown')), { countTokens: words, maxTokens: 64 });
+    const chunks = chunkSections({ id: 'guide.md' }, await parseSections(md, 'markdown'), { countTokens: words, maxTokens: 64 });
     const code = chunks.find((c) => c.text.includes('function f()'))!;
     expect(code.headings).toEqual(['Weft guide', 'Install']);
     expect(code.text).toBe('Weft guide › Install\n# not a heading\nfunction f() {\n  return 1;\n}\nindented code\n## still code');
@@ -80,7 +118,7 @@ describe('HTML (hast-util-from-html, no DOMParser)', () => {
     <footer>Copyright</footer></body></html>`;
 
   test('headings make the path; scripts, styles, hidden elements and chrome are dropped; blocks, lists, tables, <pre> stay lines', async () => {
-    const sections = (await parseSections(html, 'html'));
+    const sections = await parseSections(html, 'html');
     expect(sections).toEqual([
       { headings: ['Weft docs'], text: 'On-device RAG, in the browser.' },
       { headings: ['Weft docs', 'Search'], text: 'IVF lists are scanned on the GPU.\n- fast\n- private\n  - nested\n3. third\n4. fourth' },
@@ -88,21 +126,40 @@ describe('HTML (hast-util-from-html, no DOMParser)', () => {
       { headings: ['Weft docs', 'Storage'], text: 'IndexedDB keeps the index.\nIt survives reloads.' },
     ]);
     const all = JSON.stringify(sections);
-    for (const gone of ['script text', 'headScript', 'color', 'enable js', 'hidden attribute text', 'aria hidden text', 'styled hidden text', 'invisible text', 'template text', 'Home', 'Copyright', '&amp;']) {
+    for (const gone of [
+      'script text',
+      'headScript',
+      'color',
+      'enable js',
+      'hidden attribute text',
+      'aria hidden text',
+      'styled hidden text',
+      'invisible text',
+      'template text',
+      'Home',
+      'Copyright',
+      '&amp;',
+    ]) {
       expect(all).not.toContain(gone);
     }
   });
 
-  test('text before the first heading is under the page\'s <title>', async () => {
-    expect(await parseSections('<html><head><title> Reset  your password </title></head><body><p>Open settings.</p><h2>Email</h2><p>Check the inbox.</p></body></html>', 'html')).toEqual([
+  test("text before the first heading is under the page's <title>", async () => {
+    expect(
+      await parseSections(
+        '<html><head><title> Reset  your password </title></head><body><p>Open settings.</p><h2>Email</h2><p>Check the inbox.</p></body></html>',
+        'html',
+      ),
+    ).toEqual([
       { headings: ['Reset your password'], text: 'Open settings.' },
       { headings: ['Email'], text: 'Check the inbox.' },
     ]);
   });
 
   test('a page with no readable text is UNPARSABLE_DOCUMENT naming it', async () => {
-    await expect(parseDocument({ id: 'app.html', text: '<html><body><div id="root"></div><script>render()</script></body></html>', type: 'html' }))
-      .rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT', message: expect.stringContaining("'app.html'") });
+    await expect(
+      parseDocument({ id: 'app.html', text: '<html><body><div id="root"></div><script>render()</script></body></html>', type: 'html' }),
+    ).rejects.toMatchObject({ code: 'UNPARSABLE_DOCUMENT', message: expect.stringContaining("'app.html'") });
     expect(await parseSections('', 'html')).toEqual([]);
   });
 
@@ -114,9 +171,19 @@ describe('HTML (hast-util-from-html, no DOMParser)', () => {
   });
 });
 
-test('chunks carry their section\'s page in their metadata', () => {
-  const chunks = chunkSections({ id: 'r.pdf', metadata: { source: 'x' } }, [{ headings: [], text: 'One.', page: 1 }, { headings: [], text: 'Two.', page: 3 }], { countTokens: words, maxTokens: 64 });
-  expect(chunks.map((c) => c.metadata)).toEqual([{ source: 'x', page: 1 }, { source: 'x', page: 3 }]);
+test("chunks carry their section's page in their metadata", () => {
+  const chunks = chunkSections(
+    { id: 'r.pdf', metadata: { source: 'x' } },
+    [
+      { headings: [], text: 'One.', page: 1 },
+      { headings: [], text: 'Two.', page: 3 },
+    ],
+    { countTokens: words, maxTokens: 64 },
+  );
+  expect(chunks.map((c) => c.metadata)).toEqual([
+    { source: 'x', page: 1 },
+    { source: 'x', page: 3 },
+  ]);
 });
 
 test('one table of readable file types', () => {
@@ -136,7 +203,7 @@ test('one table of readable file types', () => {
   expect(readableTypesText).toBe('plain text (.txt), Markdown (.md), HTML (.html) or PDF (.pdf)');
 });
 
-test('a passage with a page is cited with it: in the default prompt and in <weft-chat>\'s source list', () => {
+test("a passage with a page is cited with it: in the default prompt and in <weft-chat>'s source list", () => {
   const pdf = { citation: 2, id: 7, score: 1, docId: 'report.pdf', text: 'Calderas form.', metadata: { page: 12, headings: [] } };
   const md = { citation: 1, id: 3, score: 1, docId: 'notes.md', text: 'Notes.', metadata: { headings: ['Notes'] } };
   expect(passageLine(pdf)).toBe('[2] (p. 12) Calderas form.');
@@ -147,7 +214,7 @@ test('a passage with a page is cited with it: in the default prompt and in <weft
   expect(sourceLabel({ docId: 'x.pdf', metadata: { page: 'twelve' } })).toBe('x.pdf');
 });
 
-test('the source panel names each ranking\'s score, and never the fused rank statistic', () => {
+test("the source panel names each ranking's score, and never the fused rank statistic", () => {
   expect(scoreText({ scores: { vector: 0.41234, lexical: 7.3081, fused: 0.0328 } })).toBe('similarity 0.412 · BM25 7.31');
   expect(scoreText({ scores: { lexical: 2, fused: 0.016, rerank: -1.5 } })).toBe('BM25 2.00 · reranker -1.500');
   expect(scoreText({ scores: {} })).toBe('');

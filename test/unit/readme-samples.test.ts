@@ -14,7 +14,13 @@ const root = resolve(import.meta.dirname, '../..');
 const samplesDir = resolve(root, 'docs/samples');
 const MARKER = /^<!--\s*sample:\s*(docs\/samples\/[\w.-]+\.ts)\s*-->$/;
 
-interface Node { type: string; lang?: string | null; value?: string; children?: Node[]; position?: { start: { line: number } } }
+interface Node {
+  type: string;
+  lang?: string | null;
+  value?: string;
+  children?: Node[];
+  position?: { start: { line: number } };
+}
 
 /** Every ```ts block of README.md with the marker right before it (undefined where there is none). */
 function readmeSamples(): { line: number; file: string | undefined; code: string }[] {
@@ -35,7 +41,10 @@ function readmeSamples(): { line: number; file: string | undefined; code: string
 }
 
 const samples = readmeSamples();
-const sampleFiles = readdirSync(samplesDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => `docs/samples/${f}`).sort();
+const sampleFiles = readdirSync(samplesDir)
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  .map((f) => `docs/samples/${f}`)
+  .sort();
 
 describe('README samples', () => {
   test('README has TypeScript samples, and docs/samples has their files', () => {
@@ -44,7 +53,10 @@ describe('README samples', () => {
   });
 
   test('every ```ts block in README.md names its sample file', () => {
-    expect(samples.filter((s) => !s.file).map((s) => `README.md:${s.line}`), 'precede each ```ts block with <!-- sample: docs/samples/NAME.ts --> and put its code in that file').toEqual([]);
+    expect(
+      samples.filter((s) => !s.file).map((s) => `README.md:${s.line}`),
+      'precede each ```ts block with <!-- sample: docs/samples/NAME.ts --> and put its code in that file',
+    ).toEqual([]);
   });
 
   test.each(samples.filter((s) => s.file))('README.md:$line shows $file exactly', ({ file, code }) => {
@@ -53,7 +65,10 @@ describe('README samples', () => {
   });
 
   test('every sample file is shown once in README.md', () => {
-    const shown = samples.map((s) => s.file).filter((f) => f !== undefined).sort();
+    const shown = samples
+      .map((s) => s.file)
+      .filter((f) => f !== undefined)
+      .sort();
     expect(shown).toEqual(sampleFiles);
   });
 

@@ -41,7 +41,8 @@ describe('CPU reference search', () => {
 
 describe('seeded randomness', () => {
   test('same seed, same stream; sampleIndices is a partial permutation', () => {
-    const a = createRng(42), b = createRng(42);
+    const a = createRng(42),
+      b = createRng(42);
     for (let i = 0; i < 100; i++) expect(a.next()).toBe(b.next());
     const s = sampleIndices(1000, 300, createRng(7));
     expect(new Set(s).size).toBe(300);

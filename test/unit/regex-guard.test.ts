@@ -6,8 +6,14 @@ import { describe, expect, test } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { backtrackingRisk, checkTokenizerPatterns, tokenizerPatterns } from '../../src/embed/regex-guard.js';
 
-const minilm = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../../shared/assets/minilm-tokenizer/tokenizer.json'), 'utf8')) as Record<string, unknown>;
-const split = (Regex: string) => ({ ...minilm, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'Split', pattern: { Regex }, behavior: 'Isolated', invert: false }] } });
+const minilm = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../../shared/assets/minilm-tokenizer/tokenizer.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
+const split = (Regex: string) => ({
+  ...minilm,
+  pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'Split', pattern: { Regex }, behavior: 'Isolated', invert: false }] },
+});
 
 describe('tokenizer regex guard', () => {
   test('patterns that real tokenizers ship pass the static check', () => {
@@ -17,7 +23,11 @@ describe('tokenizer regex guard', () => {
       "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", // o200k
       ' ?[^(\\s|[.,!?…。，、।۔،])]+', // BLOOM
       '[一-龥\\u3040-ゟ゠-ヿ]+', // DeepSeek
-      ' {2,}', '\\s+', '▁', '(a|b)+', '(?:ab|cd)*x',
+      ' {2,}',
+      '\\s+',
+      '▁',
+      '(a|b)+',
+      '(?:ab|cd)*x',
     ];
     for (const p of shipped) expect(backtrackingRisk(p), p).toBeUndefined();
   });
@@ -34,7 +44,9 @@ describe('tokenizer regex guard', () => {
     checkTokenizerPatterns(minilm);
     checkTokenizerPatterns(split("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"));
     expect(performance.now() - t0).toBeLessThan(2000);
-    expect(() => checkTokenizerPatterns(split('(a|aa)+$'))).toThrow(expect.objectContaining({ code: 'INVALID_MODEL', message: expect.stringContaining('/(a|aa)+$/') }));
+    expect(() => checkTokenizerPatterns(split('(a|aa)+$'))).toThrow(
+      expect.objectContaining({ code: 'INVALID_MODEL', message: expect.stringContaining('/(a|aa)+$/') }),
+    );
     // Degree-8 polynomial, no repeated group: only the probes see it.
     const slow = '\\s*\\s*\\s*\\s*\\s*\\s*\\s*\\s*x';
     expect(backtrackingRisk(slow)).toBeUndefined();

@@ -22,7 +22,12 @@ import { editFile, withHeaderLength } from '../support/index-file-edit.js';
 /** A range host on its own port (so two of them are two origins). */
 async function startHost() {
   const host = createRangeHost();
-  const server: Server = createServer((req, res) => { void host.handle(req, res, () => { res.statusCode = 404; res.end(); }); });
+  const server: Server = createServer((req, res) => {
+    void host.handle(req, res, () => {
+      res.statusCode = 404;
+      res.end();
+    });
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/__weft-range`;
   return { host, server, base };
@@ -59,7 +64,12 @@ const put = (name: string, bytes: Uint8Array, etag = `"${name}"`) => a.host.file
 /** Milliseconds `p` takes to settle, and how. */
 async function timed(p: Promise<unknown>): Promise<{ ms: number; error: { code?: string; message?: string; details?: Record<string, unknown> } | undefined }> {
   const t0 = performance.now();
-  try { await p; return { ms: performance.now() - t0, error: undefined }; } catch (e) { return { ms: performance.now() - t0, error: e as { code?: string } }; }
+  try {
+    await p;
+    return { ms: performance.now() - t0, error: undefined };
+  } catch (e) {
+    return { ms: performance.now() - t0, error: e as { code?: string } };
+  }
 }
 /** Faults `from` this byte on hit every read but the header's (which starts at 0). */
 const pastHead = '&from=1';
@@ -167,11 +177,46 @@ describe('a host that sends too much', () => {
 describe('a header that lies', () => {
   const cases: [string, () => Uint8Array, string][] = [
     ['a header of 4 GiB', () => withHeaderLength(file, 0xffffffff), 'header length'],
-    ['a table of contents of 3 TiB', () => editFile(file, (h) => { h.toc.length = 3 * 2 ** 40; }), 'toc.length'],
-    ['listCounts a string', () => editFile(file, (h) => { h.manifest.listCounts = 'many'; }), 'listCounts'],
-    ['listCounts missing', () => editFile(file, (h) => { delete h.manifest.listCounts; }), 'listCounts'],
-    ['checksums missing', () => editFile(file, (h) => { delete h.manifest.checksums; }), 'checksums'],
-    ['more pages than the table of contents', () => editFile(file, (h) => { h.pages = [...h.pages, 1e6, 2e6]; }), 'pages'],
+    [
+      'a table of contents of 3 TiB',
+      () =>
+        editFile(file, (h) => {
+          h.toc.length = 3 * 2 ** 40;
+        }),
+      'toc.length',
+    ],
+    [
+      'listCounts a string',
+      () =>
+        editFile(file, (h) => {
+          h.manifest.listCounts = 'many';
+        }),
+      'listCounts',
+    ],
+    [
+      'listCounts missing',
+      () =>
+        editFile(file, (h) => {
+          delete h.manifest.listCounts;
+        }),
+      'listCounts',
+    ],
+    [
+      'checksums missing',
+      () =>
+        editFile(file, (h) => {
+          delete h.manifest.checksums;
+        }),
+      'checksums',
+    ],
+    [
+      'more pages than the table of contents',
+      () =>
+        editFile(file, (h) => {
+          h.pages = [...h.pages, 1e6, 2e6];
+        }),
+      'pages',
+    ],
     ['a list section of 4 GiB', () => editFile(file, () => undefined, { kind: 'codes', key: 0, length: 0xfffffffc }), 'codes of list 0'],
     ['a term bucket longer than the file', () => editFile(file, () => undefined, { kind: 'catalog', key: 0, length: 0xfffffff0 }), 'catalog'],
   ];
@@ -179,7 +224,13 @@ describe('a header that lies', () => {
     test(`${what}: INVALID_FILE naming ${field}, before anything it claims is requested`, async () => {
       put('lie.weft', make());
       await clearLog(a, 'lie.weft');
-      const err = await openRemoteStore(`${a.base}/files/lie.weft`).then((s) => { s.close(); return undefined; }, (e: unknown) => e);
+      const err = await openRemoteStore(`${a.base}/files/lie.weft`).then(
+        (s) => {
+          s.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ code: 'INVALID_FILE' });
       expect(String((err as { details?: { field?: string } }).details?.field ?? (err as Error).message)).toContain(field);
       // Only the file's head was asked for, never the range it claims.
@@ -188,7 +239,10 @@ describe('a header that lies', () => {
   }
 
   test('a host that claims a 1 TiB file cannot make a list section of 4 GiB be fetched', async () => {
-    put('big.weft', editFile(file, () => undefined, { kind: 'ids', key: 1, length: 0xfffffffc }));
+    put(
+      'big.weft',
+      editFile(file, () => undefined, { kind: 'ids', key: 1, length: 0xfffffffc }),
+    );
     await fault('big.weft', 'lie-total', `&total=${2 ** 40}`);
     await clearLog(a, 'big.weft');
     try {
@@ -218,7 +272,9 @@ describe('redirects', () => {
   test('to another origin: REMOTE_REDIRECTED, and request headers never reach it; allowed by crossOriginRedirects', async () => {
     await clearLog(b, 'idx.weft');
     for (const headers of [undefined, { 'x-weft-key': 'secret' }]) {
-      await expect(openRemoteStore(`${a.base}/redirect/latest?to=${to(b)}`, { ...(headers ? { headers } : {}) })).rejects.toMatchObject({ code: 'REMOTE_REDIRECTED' });
+      await expect(openRemoteStore(`${a.base}/redirect/latest?to=${to(b)}`, { ...(headers ? { headers } : {}) })).rejects.toMatchObject({
+        code: 'REMOTE_REDIRECTED',
+      });
     }
     // Without headers the redirect was followed by the HTTP client and refused on arrival; with them, never sent.
     expect((await log(b, 'idx.weft')).length).toBe(1);

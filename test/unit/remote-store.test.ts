@@ -24,7 +24,12 @@ let dir = '';
 let local: WeftStore;
 
 beforeAll(async () => {
-  server = createServer((req, res) => { void host.handle(req, res, () => { res.statusCode = 404; res.end(); }); });
+  server = createServer((req, res) => {
+    void host.handle(req, res, () => {
+      res.statusCode = 404;
+      res.end();
+    });
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}/__weft-range`;
   dir = await mkdtemp(join(tmpdir(), 'weft-remote-'));
@@ -40,7 +45,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const fault = (name: string, kind: string, times?: number) => fetch(`${base}/fault/${name}?kind=${kind}${times === undefined ? '' : `&times=${times}`}`, { method: 'POST' });
+const fault = (name: string, kind: string, times?: number) =>
+  fetch(`${base}/fault/${name}?kind=${kind}${times === undefined ? '' : `&times=${times}`}`, { method: 'POST' });
 
 describe('a remote store', () => {
   test('reads what the exported store holds: manifest, centroids, lists, chunks, catalog, term buckets', async () => {
@@ -48,7 +54,15 @@ describe('a remote store', () => {
     try {
       const m = await local.manifest('idx');
       expect(remote.indexName).toBe('idx');
-      expect(await remote.manifest('idx')).toMatchObject({ dim: m.dim, nlist: m.nlist, storage: m.storage, count: m.count, tombstones: m.tombstones, checksums: m.checksums, listCounts: m.listCounts });
+      expect(await remote.manifest('idx')).toMatchObject({
+        dim: m.dim,
+        nlist: m.nlist,
+        storage: m.storage,
+        count: m.count,
+        tombstones: m.tombstones,
+        checksums: m.checksums,
+        listCounts: m.listCounts,
+      });
       expect(await remote.readCentroids('idx')).toEqual(await local.readCentroids('idx'));
       const all = Array.from({ length: nlist }, (_, l) => l);
       expect(await remote.readLists('idx', [3, 0])).toEqual(await local.readLists('idx', [3, 0]));
@@ -80,7 +94,10 @@ describe('a remote store', () => {
     await fault('idx.weft', 'full');
     await expect(fetchRange(`${base}/files/idx.weft`, 100, 4000)).rejects.toMatchObject({ code: 'RANGE_UNSUPPORTED' });
     await fault('idx.weft', 'short');
-    await expect(fetchRange(`${base}/files/idx.weft`, 100, 4000, { retries: 1, retryDelayMs: 1 })).rejects.toMatchObject({ code: 'REMOTE_UNAVAILABLE', message: expect.stringMatching(/ended after/) });
+    await expect(fetchRange(`${base}/files/idx.weft`, 100, 4000, { retries: 1, retryDelayMs: 1 })).rejects.toMatchObject({
+      code: 'REMOTE_UNAVAILABLE',
+      message: expect.stringMatching(/ended after/),
+    });
     await fault('idx.weft', 'none');
     await expect(openRemoteStore(`${base}/files/none.weft`)).rejects.toMatchObject({ code: 'REMOTE_UNAVAILABLE', message: expect.stringMatching(/404/) });
     await expect(openRemoteStore(`${base}/files/v1.weft`)).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT' });

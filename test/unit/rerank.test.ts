@@ -9,12 +9,21 @@ describe('rerank sessions', () => {
   test('overlapping steps claim distinct batches; every passage is scored once; a failed batch is retried', async () => {
     const calls: [number, number][] = [];
     let fail = true;
-    const s = createBatchedSession(7, 3, async (from, to) => {
-      calls.push([from, to]);
-      await new Promise((r) => setTimeout(r, 5 * (3 - from / 3)));
-      if (from === 3 && fail) { fail = false; throw new Error('lost device'); }
-      return Array.from({ length: to - from }, (_, i) => (from + i) * 10);
-    }, () => undefined, {});
+    const s = createBatchedSession(
+      7,
+      3,
+      async (from, to) => {
+        calls.push([from, to]);
+        await new Promise((r) => setTimeout(r, 5 * (3 - from / 3)));
+        if (from === 3 && fail) {
+          fail = false;
+          throw new Error('lost device');
+        }
+        return Array.from({ length: to - from }, (_, i) => (from + i) * 10);
+      },
+      () => undefined,
+      {},
+    );
     const results = await Promise.allSettled([s.step(), s.step(), s.step(), s.step()]);
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
     expect(s.done).toBe(false);
@@ -27,17 +36,42 @@ describe('rerank sessions', () => {
 
   test('an aborted session refuses its next step with ABORTED; rerank() sorts by score, ties in the given order', async () => {
     const ac = new AbortController();
-    const s = createBatchedSession(2, 1, async () => [1], () => undefined, { signal: ac.signal });
+    const s = createBatchedSession(
+      2,
+      1,
+      async () => [1],
+      () => undefined,
+      { signal: ac.signal },
+    );
     await s.step();
     ac.abort();
     await expect(s.step()).rejects.toMatchObject({ code: 'ABORTED' });
     const scores = [0.5, 2, 0.5, -1];
     const fake: Reranker = {
-      id: 'fake', kind: 'decoder', close: async () => undefined,
-      session: (_q, passages, o) => createBatchedSession(passages.length, 2, async (from, to) => scores.slice(from, to), () => undefined, o ?? {}),
+      id: 'fake',
+      kind: 'decoder',
+      close: async () => undefined,
+      session: (_q, passages, o) =>
+        createBatchedSession(
+          passages.length,
+          2,
+          async (from, to) => scores.slice(from, to),
+          () => undefined,
+          o ?? {},
+        ),
     };
-    const ranked = await rerank(fake, 'q', [{ id: 7, text: 'a' }, { id: 8, text: 'b' }, { id: 9, text: 'c' }, { id: 10, text: 'd' }]);
-    expect(ranked).toEqual([{ id: 8, score: 2 }, { id: 7, score: 0.5 }, { id: 9, score: 0.5 }, { id: 10, score: -1 }]);
+    const ranked = await rerank(fake, 'q', [
+      { id: 7, text: 'a' },
+      { id: 8, text: 'b' },
+      { id: 9, text: 'c' },
+      { id: 10, text: 'd' },
+    ]);
+    expect(ranked).toEqual([
+      { id: 8, score: 2 },
+      { id: 7, score: 0.5 },
+      { id: 9, score: 0.5 },
+      { id: 10, score: -1 },
+    ]);
   });
 });
 
@@ -50,7 +84,9 @@ describe('KV tier (first tier only)', () => {
         bytes: (s: { name: string; size: number }) => s.size,
         toBytes: async (s: { name: string; size: number }) => ({ tokens: [s.size], data: new ArrayBuffer(s.size) }),
         fromBytes: (b: { tokens: number[] }) => ({ name: 'from-bytes', size: b.tokens[0]! }),
-        release: (s: { name: string; size: number }) => { released.push(s.name); },
+        release: (s: { name: string; size: number }) => {
+          released.push(s.name);
+        },
       },
     };
   };
@@ -64,7 +100,10 @@ describe('KV tier (first tier only)', () => {
     tier.put('b', snap('b'));
     tier.put('c', snap('c'));
     // 'a' is asked for often, 'b' once: 'b' goes when 'd' comes.
-    for (let i = 0; i < 3; i++) { tier.touch(['a']); expect((await tier.get('a', { touch: false }))?.snapshot.name).toBe('a'); }
+    for (let i = 0; i < 3; i++) {
+      tier.touch(['a']);
+      expect((await tier.get('a', { touch: false }))?.snapshot.name).toBe('a');
+    }
     tier.touch(['d']);
     expect(await tier.get('d', { touch: false })).toBeUndefined();
     expect(tier.put('d', snap('d'))).toBe(true);

@@ -23,7 +23,8 @@ afterAll(async () => {
   await stores.cleanup();
 });
 
-const refusal = (code: string, ...parts: RegExp[]) => expect.objectContaining({ code, message: expect.stringMatching(new RegExp(parts.map((p) => `(?=[\\s\\S]*${p.source})`).join(''))) });
+const refusal = (code: string, ...parts: RegExp[]) =>
+  expect.objectContaining({ code, message: expect.stringMatching(new RegExp(parts.map((p) => `(?=[\\s\\S]*${p.source})`).join(''))) });
 
 async function answer(o: Parameters<LocalRag['generate']>[1]): Promise<Extract<RagEvent, { type: 'done' }>> {
   let done: Extract<RagEvent, { type: 'done' }> | undefined;
@@ -34,7 +35,9 @@ async function answer(o: Parameters<LocalRag['generate']>[1]): Promise<Extract<R
 describe('search: k and nprobe', () => {
   test('k that is not a whole number from 1 to 1024 is K_OUT_OF_RANGE quoting it (not 14, 2 or 0 passages)', async () => {
     for (const k of [-3, 0, 2.5, NaN, Infinity]) {
-      await expect(rag.search('weather topic 3', { k })).rejects.toEqual(refusal('K_OUT_OF_RANGE', /k must be an integer between 1 and 1024/, new RegExp(`got ${String(k)}\\.`)));
+      await expect(rag.search('weather topic 3', { k })).rejects.toEqual(
+        refusal('K_OUT_OF_RANGE', /k must be an integer between 1 and 1024/, new RegExp(`got ${String(k)}\\.`)),
+      );
     }
     await expect(rag.search('weather topic 3', { k: '3' as unknown as number })).rejects.toEqual(refusal('K_OUT_OF_RANGE', /got "3"/));
     // Absurdly large: the value asked for is named, not the index's size.
@@ -57,7 +60,9 @@ describe('search: k and nprobe', () => {
 describe('generate: maxTokens, k and the rest', () => {
   test('maxTokens of -5, 0, NaN or 2.5 is INVALID_OPTION quoting it; a valid one bounds the answer', async () => {
     for (const maxTokens of [-5, 0, NaN, 2.5]) {
-      await expect(answer({ maxTokens })).rejects.toEqual(refusal('INVALID_OPTION', /maxTokens must be an integer between 1 and/, new RegExp(`got ${String(maxTokens)}\\.`)));
+      await expect(answer({ maxTokens })).rejects.toEqual(
+        refusal('INVALID_OPTION', /maxTokens must be an integer between 1 and/, new RegExp(`got ${String(maxTokens)}\\.`)),
+      );
     }
     const done = await answer({ maxTokens: 3, k: 2 });
     expect(done.tokens.generated).toBe(3);
@@ -82,7 +87,7 @@ describe('generate: maxTokens, k and the rest', () => {
   });
 });
 
-describe('createRag: the runtime\'s own numbers', () => {
+describe("createRag: the runtime's own numbers", () => {
   test('nlist, cacheBytes, maxSlowdown, lookahead and sampling are refused before anything opens, quoting the value', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ nlist: 0 }, /nlist must be an integer between 1 and 65535; got 0\./],

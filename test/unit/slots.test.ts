@@ -9,28 +9,44 @@ const turn = () => new Promise<void>((r) => setTimeout(r, 0));
 test('slots are taken in arrival order, and a release frees exactly one slot however often it is called', async () => {
   const s = createSlots(2);
   expect(s.idle()).toBe(true);
-  const a = await s.acquire(), b = await s.acquire();
+  const a = await s.acquire(),
+    b = await s.acquire();
   expect(s.idle()).toBe(false);
   const got: string[] = [];
-  const c = s.acquire().then((r) => { got.push('c'); return r; });
-  const d = s.acquire().then((r) => { got.push('d'); return r; });
+  const c = s.acquire().then((r) => {
+    got.push('c');
+    return r;
+  });
+  const d = s.acquire().then((r) => {
+    got.push('d');
+    return r;
+  });
   await turn();
   expect(got).toEqual([]); // both slots are taken
-  a(); a(); a(); // idempotent: one slot, to the first waiter
+  a();
+  a();
+  a(); // idempotent: one slot, to the first waiter
   await turn();
   expect(got).toEqual(['c']);
   b();
   await turn();
   expect(got).toEqual(['c', 'd']);
-  (await c)(); (await d)();
+  (await c)();
+  (await d)();
   expect(s.idle()).toBe(true);
   // A newcomer does not overtake a waiter: the released slot goes to the one queued first.
   const only = createSlots(1);
   const first = await only.acquire();
   const order: string[] = [];
-  const queued = only.acquire().then((r) => { order.push('queued'); r(); });
+  const queued = only.acquire().then((r) => {
+    order.push('queued');
+    r();
+  });
   first();
-  const late = only.acquire().then((r) => { order.push('late'); r(); });
+  const late = only.acquire().then((r) => {
+    order.push('late');
+    r();
+  });
   await Promise.all([queued, late]);
   expect(order).toEqual(['queued', 'late']);
   expect(only.idle()).toBe(true);
@@ -39,23 +55,30 @@ test('slots are taken in arrival order, and a release frees exactly one slot how
 test('the serial queue runs one task at a time in order; a failed task rejects its caller only', async () => {
   const q = createSerialQueue();
   const log: string[] = [];
-  let running = 0, most = 0;
-  const task = (name: string, fail = false) => q.run(async () => {
-    running++; most = Math.max(most, running);
-    log.push(`${name}:start`);
-    await turn();
-    log.push(`${name}:end`);
-    running--;
-    if (fail) throw new Error(name);
-    return name;
-  });
+  let running = 0,
+    most = 0;
+  const task = (name: string, fail = false) =>
+    q.run(async () => {
+      running++;
+      most = Math.max(most, running);
+      log.push(`${name}:start`);
+      await turn();
+      log.push(`${name}:end`);
+      running--;
+      if (fail) throw new Error(name);
+      return name;
+    });
   const results = await Promise.allSettled([task('a'), task('b', true), task('c')]);
   expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   expect(most).toBe(1);
   expect(log).toEqual(['a:start', 'a:end', 'b:start', 'b:end', 'c:start', 'c:end']);
   // settled() waits for what is queued and never rejects.
   let done = false;
-  const last = q.run(async () => { await turn(); done = true; throw new Error('late'); });
+  const last = q.run(async () => {
+    await turn();
+    done = true;
+    throw new Error('late');
+  });
   last.catch(() => undefined);
   await q.settled();
   expect(done).toBe(true);

@@ -35,9 +35,13 @@ async function tempDir(): Promise<string> {
 /** The current head of an index, parsed, and its path. */
 async function headOf(dir: string, name: string) {
   const idir = fileStoreIndexDir(dir, name);
-  const file = (await readdir(idir)).filter((f) => f.startsWith('head-')).sort().at(-1)!;
+  const file = (await readdir(idir))
+    .filter((f) => f.startsWith('head-'))
+    .sort()
+    .at(-1)!;
   const head = JSON.parse(new TextDecoder().decode(await node.readFile(join(idir, file)))) as {
-    manifest: Record<string, unknown>; files: { lists: (string | null)[]; chunks: Record<string, string> };
+    manifest: Record<string, unknown>;
+    files: { lists: (string | null)[]; chunks: Record<string, string> };
   };
   return { idir, path: join(idir, file), head };
 }
@@ -66,13 +70,17 @@ function fileBackend(): StoreBackend {
       },
       async chunk(index, id, edit) {
         const { idir, head } = await headOf(dir, index);
-        await rewriteJson(join(idir, head.files.chunks[String(Math.floor(id / 512))]!), (recs: Record<string, unknown>[]) => edit(recs.find((r) => r.id === id)!));
+        await rewriteJson(join(idir, head.files.chunks[String(Math.floor(id / 512))]!), (recs: Record<string, unknown>[]) =>
+          edit(recs.find((r) => r.id === id)!),
+        );
       },
       async manifest(index, edit) {
         const { path } = await headOf(dir, index);
         await rewriteJson(path, (h: { manifest: Record<string, unknown> }) => edit(h.manifest));
       },
-      async rawManifest(index) { return (await headOf(dir, index)).head.manifest; },
+      async rawManifest(index) {
+        return (await headOf(dir, index)).head.manifest;
+      },
       async terms(index, bucket, edit) {
         // A file holds 64 buckets: magic, count, (bucket, checksum, length) each, then their bytes.
         const { idir, head } = await headOf(dir, index);
@@ -102,11 +110,14 @@ storeLexicalBehaviour(fileBackend());
  * (the failing write leaves half its bytes behind).
  */
 function crashingFs(failAt: number, error = 'EIO'): StoreFileSystem & { arm(): void } {
-  let calls = 0, armed = false;
+  let calls = 0,
+    armed = false;
   const dead = () => armed && calls++ >= failAt;
   const fail = () => fsError(error, 'simulated failure');
   return {
-    arm() { armed = true; },
+    arm() {
+      armed = true;
+    },
     readFile: (p) => node.readFile(p),
     list: (p) => node.list(p),
     async writeFile(p, data) {
@@ -116,11 +127,26 @@ function crashingFs(failAt: number, error = 'EIO'): StoreFileSystem & { arm(): v
       }
       return node.writeFile(p, data);
     },
-    async rename(a, b) { if (dead()) throw fail(); return node.rename(a, b); },
-    async link(a, b) { if (dead()) throw fail(); return node.link(a, b); },
-    async remove(p, o) { if (dead()) throw fail(); return node.remove(p, o); },
-    async mkdir(p) { if (dead()) throw fail(); return node.mkdir(p); },
-    async syncDir(p) { if (dead()) throw fail(); return node.syncDir(p); },
+    async rename(a, b) {
+      if (dead()) throw fail();
+      return node.rename(a, b);
+    },
+    async link(a, b) {
+      if (dead()) throw fail();
+      return node.link(a, b);
+    },
+    async remove(p, o) {
+      if (dead()) throw fail();
+      return node.remove(p, o);
+    },
+    async mkdir(p) {
+      if (dead()) throw fail();
+      return node.mkdir(p);
+    },
+    async syncDir(p) {
+      if (dead()) throw fail();
+      return node.syncDir(p);
+    },
   };
 }
 
@@ -136,7 +162,12 @@ async function crashingStore(dir: string, failAt: number, error?: string): Promi
 async function visible(dir: string, name: string) {
   const s = await openFileStore({ dir, fs: node });
   const whole = await s.readWholeIndex(name);
-  return { generation: whole.manifest.generation, count: whole.manifest.count, lists: whole.lists.map((l) => Array.from(l.ids)), chunks: whole.chunks.map((c) => c.text) };
+  return {
+    generation: whole.manifest.generation,
+    count: whole.manifest.count,
+    lists: whole.lists.map((l) => Array.from(l.ids)),
+    chunks: whole.chunks.map((c) => c.text),
+  };
 }
 
 describe('file store: atomic commits', () => {
@@ -147,12 +178,21 @@ describe('file store: atomic commits', () => {
     const whole = await s.readWholeIndex('idx');
     const before = await visible(dir, 'idx');
     const a = randomList(1, 40);
-    const change = (_generation: number) => ({ lists: [{ ...a, ids: a.ids.map((_, i) => 100 + i) }], putChunks: [{ id: 3, list: 0, docId: 'x', text: 'changed' }], deleteChunks: [4], countDelta: 40 - built.lists[1]!.count, nextId: 140 });
+    const change = (_generation: number) => ({
+      lists: [{ ...a, ids: a.ids.map((_, i) => 100 + i) }],
+      putChunks: [{ id: 3, list: 0, docId: 'x', text: 'changed' }],
+      deleteChunks: [4],
+      countDelta: 40 - built.lists[1]!.count,
+      nextId: 140,
+    });
     const outcomes = new Set<string>();
     for (let failAt = 0; ; failAt++) {
       const crashing = await crashingStore(dir, failAt);
       const g = (await s.manifest('idx')).generation;
-      const result = await crashing.commit('idx', g, change(g)).then(() => 'done', (e: { code?: string }) => e.code);
+      const result = await crashing.commit('idx', g, change(g)).then(
+        () => 'done',
+        (e: { code?: string }) => e.code,
+      );
       const now = await visible(dir, 'idx');
       if (now.generation === g) {
         expect({ ...now, generation: 0 }).toEqual({ ...before, generation: 0 });
@@ -180,7 +220,10 @@ describe('file store: atomic commits', () => {
     // A whole-index write and a delete, crashed at every point, are all-or-nothing as well.
     for (let failAt = 0; failAt < 40; failAt++) {
       const crashing = await crashingStore(dir, failAt);
-      const copy = await crashing.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy' } }).then(() => true, () => false);
+      const copy = await crashing.writeWholeIndex({ ...whole, manifest: { ...whole.manifest, name: 'copy' } }).then(
+        () => true,
+        () => false,
+      );
       const names = (await s.listIndexes()).map((m) => m.name).sort();
       if (names.includes('copy')) {
         expect((await visible(dir, 'copy')).chunks).toEqual(before.chunks);
@@ -188,7 +231,10 @@ describe('file store: atomic commits', () => {
       } else {
         expect(copy).toBe(false);
       }
-      const gone = await crashing.deleteIndex('idx').then(() => true, () => false);
+      const gone = await crashing.deleteIndex('idx').then(
+        () => true,
+        () => false,
+      );
       const still = (await s.listIndexes()).some((m) => m.name === 'idx');
       if (still) {
         expect(gone).toBe(false);
@@ -205,7 +251,11 @@ describe('file store: atomic commits', () => {
     const stores = await Promise.all(Array.from({ length: 6 }, () => openFileStore({ dir, fs: nodeFileSystem() })));
     const m0 = await stores[0]!.createIndex(storeInit('idx'));
     const lists = stores.map((_, i) => randomList(2, 10 + i));
-    const results = await Promise.allSettled(stores.map((s, i) => s.commit('idx', m0.generation, { lists: [lists[i]!], countDelta: 10 + i, putChunks: [{ id: i, list: 2, docId: `w${i}`, text: `writer ${i}` }] })));
+    const results = await Promise.allSettled(
+      stores.map((s, i) =>
+        s.commit('idx', m0.generation, { lists: [lists[i]!], countDelta: 10 + i, putChunks: [{ id: i, list: 2, docId: `w${i}`, text: `writer ${i}` }] }),
+      ),
+    );
     const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
     expect(won).toHaveLength(1);
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CONFLICT' });
@@ -233,7 +283,11 @@ describe('file store: atomic commits', () => {
       for (let i = 1; i <= 25; i++) {
         // Every commit sets all four lists to i vectors and one chunk per list: a reader can tell a mix.
         const lists = [0, 1, 2, 3].map((l) => ({ ...randomList(l, i), ids: Uint32Array.from({ length: i }, (_, k) => l * 1000 + k) }));
-        m = await writer.commit('idx', m.generation, { lists, putChunks: [0, 1, 2, 3].map((l) => ({ id: l, list: l, docId: 'd', text: `round ${i}` })), countDelta: 4 });
+        m = await writer.commit('idx', m.generation, {
+          lists,
+          putChunks: [0, 1, 2, 3].map((l) => ({ id: l, list: l, docId: 'd', text: `round ${i}` })),
+          countDelta: 4,
+        });
       }
       done = true;
     })();
@@ -308,7 +362,10 @@ describe('file store: atomic commits', () => {
     await lexicalAgreement(a, 'idx');
     expect(Array.from((await lexicalSearch(a, 'idx', ma, 'passage 9', { k: 1 })).ids)).toEqual([9]);
     // A format-2 head with a damaged manifest is not migrated into validity.
-    await node.writeFile(path.replace(/head-\d+/, 'head-999999999999'), new TextEncoder().encode(JSON.stringify({ ...old, seq: 999999999999, manifest: { ...old.manifest, count: 5 } })));
+    await node.writeFile(
+      path.replace(/head-\d+/, 'head-999999999999'),
+      new TextEncoder().encode(JSON.stringify({ ...old, seq: 999999999999, manifest: { ...old.manifest, count: 5 } })),
+    );
     await expect(a.manifest('idx')).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { record: 'manifest' } });
   });
 

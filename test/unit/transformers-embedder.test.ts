@@ -5,30 +5,52 @@
 import { expect, test } from 'vitest';
 import { createTransformersEmbedder, type FeatureExtractionPipelineLike, type TransformersTensor } from '../../src/embed/transformers-embedder.js';
 
-const CLS = 101, SEP = 102, DIM = 6;
+const CLS = 101,
+  SEP = 102,
+  DIM = 6;
 
 /** Word ids with [CLS]/[SEP]; vectors are a deterministic function of the words (mean of per-word vectors, normalised). */
 function fakePipeline(modelMaxLength = 8) {
   const calls: { texts: string[]; options: unknown }[] = [];
   const disposed = { tensors: 0, pipeline: 0 };
-  const ids = (text: string) => text.toLowerCase().split(/\s+/).filter(Boolean).map((w) => 1000 + [...w].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 5000, 7));
+  const ids = (text: string) =>
+    text
+      .toLowerCase()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((w) => 1000 + [...w].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 5000, 7));
   const tokenizer = {
     model_max_length: modelMaxLength,
     encode: (text: string, o: { add_special_tokens?: boolean } = {}) => (o.add_special_tokens === false ? ids(text) : [CLS, ...ids(text), SEP]),
   };
-  const pipe = Object.assign(async (texts: string[], options: { pooling: 'mean' | 'cls'; normalize: boolean }): Promise<TransformersTensor> => {
-    calls.push({ texts, options });
-    const data = new Float32Array(texts.length * DIM);
-    texts.forEach((t, b) => {
-      const words = tokenizer.encode(t).slice(0, modelMaxLength);
-      for (const w of words) for (let j = 0; j < DIM; j++) data[b * DIM + j]! += Math.sin(w * (j + 1)) / words.length;
-      if (options.normalize) {
-        const n = Math.hypot(...data.subarray(b * DIM, (b + 1) * DIM));
-        for (let j = 0; j < DIM; j++) data[b * DIM + j]! /= n;
-      }
-    });
-    return { data, dims: [texts.length, DIM], dispose() { disposed.tensors++; } };
-  }, { tokenizer, model: { config: { _name_or_path: 'Xenova/all-MiniLM-L6-v2', model_type: 'bert' } }, async dispose() { disposed.pipeline++; } });
+  const pipe = Object.assign(
+    async (texts: string[], options: { pooling: 'mean' | 'cls'; normalize: boolean }): Promise<TransformersTensor> => {
+      calls.push({ texts, options });
+      const data = new Float32Array(texts.length * DIM);
+      texts.forEach((t, b) => {
+        const words = tokenizer.encode(t).slice(0, modelMaxLength);
+        for (const w of words) for (let j = 0; j < DIM; j++) data[b * DIM + j]! += Math.sin(w * (j + 1)) / words.length;
+        if (options.normalize) {
+          const n = Math.hypot(...data.subarray(b * DIM, (b + 1) * DIM));
+          for (let j = 0; j < DIM; j++) data[b * DIM + j]! /= n;
+        }
+      });
+      return {
+        data,
+        dims: [texts.length, DIM],
+        dispose() {
+          disposed.tensors++;
+        },
+      };
+    },
+    {
+      tokenizer,
+      model: { config: { _name_or_path: 'Xenova/all-MiniLM-L6-v2', model_type: 'bert' } },
+      async dispose() {
+        disposed.pipeline++;
+      },
+    },
+  );
   return { pipe: pipe as FeatureExtractionPipelineLike, calls, disposed };
 }
 
@@ -51,7 +73,7 @@ test('it embeds through the pipeline with mean pooling and normalisation, in bat
   expect(disposed.pipeline).toBe(1);
 });
 
-test('token counts come from the pipeline\'s tokenizer, special tokens included; tokenize cuts where the pipeline does', () => {
+test("token counts come from the pipeline's tokenizer, special tokens included; tokenize cuts where the pipeline does", () => {
   const { pipe } = fakePipeline(8);
   const e = createTransformersEmbedder(pipe, { maxLength: 6, pooling: 'cls', modelId: 'mine', device: 'webgpu', disposePipeline: false });
   expect(e).toMatchObject({ modelId: 'mine', maxLength: 6, device: 'webgpu' });
@@ -71,6 +93,8 @@ test('bad input, a bad pipeline and bad options are refused with coded errors', 
   expect(() => createTransformersEmbedder(pipe, { maxLength: 9 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   expect(() => createTransformersEmbedder(pipe, { pooling: 'max' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   // A pipeline created without pooling returns [texts, tokens, dim]: refused, not misread.
-  const unpooled = Object.assign(async (texts: string[]) => ({ data: new Float32Array(texts.length * 3 * DIM), dims: [texts.length, 3, DIM] }), { tokenizer: pipe.tokenizer });
+  const unpooled = Object.assign(async (texts: string[]) => ({ data: new Float32Array(texts.length * 3 * DIM), dims: [texts.length, 3, DIM] }), {
+    tokenizer: pipe.tokenizer,
+  });
   await expect(createTransformersEmbedder(unpooled as never).embed(['x'])).rejects.toMatchObject({ code: 'INVALID_MODEL' });
 });

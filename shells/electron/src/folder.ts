@@ -75,7 +75,10 @@ export type FolderErrorCode = 'NOT_A_FOLDER' | 'TOO_MANY_FILES' | 'TOO_MUCH_DATA
 /** A folder that cannot be read as a whole: nothing of it is returned. */
 export class FolderError extends Error {
   override name = 'FolderError';
-  constructor(readonly code: FolderErrorCode, message: string) {
+  constructor(
+    readonly code: FolderErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -111,7 +114,8 @@ export async function readDocumentFolder(folder: string, options: ReadFolderOpti
   const files: FolderFile[] = [];
   const skipped: SkippedEntry[] = [];
   const seen = new Set<string>([root]);
-  let entries = 0, total = 0;
+  let entries = 0,
+    total = 0;
 
   const walk = async (dir: string, depth: number): Promise<void> => {
     let names: string[];
@@ -175,7 +179,10 @@ export async function readDocumentFolder(folder: string, options: ReadFolderOpti
       }
       total += bytes.byteLength;
       if (total > limits.maxTotalBytes) {
-        throw new FolderError('TOO_MUCH_DATA', `The folder's documents add up to more than ${limits.maxTotalBytes >> 20} MiB. Pick a smaller folder, or split it.`);
+        throw new FolderError(
+          'TOO_MUCH_DATA',
+          `The folder's documents add up to more than ${limits.maxTotalBytes >> 20} MiB. Pick a smaller folder, or split it.`,
+        );
       }
       files.push({ path: shown, type, bytes });
     }

@@ -7,10 +7,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
-import {
-  app, BrowserWindow, dialog, ipcMain, protocol, session,
-  type IpcMainInvokeEvent, type WebContents,
-} from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, protocol, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
 import { FolderError, isInside, readDocumentFolder, type FolderFile } from './folder.js';
 
 const SCHEME = 'weft';
@@ -206,25 +203,31 @@ function createWindow(): BrowserWindow {
 
 app.on('web-contents-created', (_event, contents) => lockDown(contents));
 
-app.whenReady().then(() => {
-  if (!existsSync(resolve(APP_DIR, 'index.html'))) {
-    dialog.showErrorBox('Weft: the app is not built', `${APP_DIR}/index.html is missing. Run \`npm run build\` in Weft's folder first (or set WEFT_DEMO_DIR to a built demo).`);
+app.whenReady().then(
+  () => {
+    if (!existsSync(resolve(APP_DIR, 'index.html'))) {
+      dialog.showErrorBox(
+        'Weft: the app is not built',
+        `${APP_DIR}/index.html is missing. Run \`npm run build\` in Weft's folder first (or set WEFT_DEMO_DIR to a built demo).`,
+      );
+      app.quit();
+      return;
+    }
+    const ses = session.defaultSession;
+    ses.setPermissionRequestHandler((contents, permission, callback) => callback(GRANTED_PERMISSIONS.has(permission) && isAppUrl(contents.getURL())));
+    ses.setPermissionCheckHandler((_contents, permission, origin) => GRANTED_PERMISSIONS.has(permission) && isAppUrl(origin));
+    protocol.handle(SCHEME, serveApp);
+    ipcMain.handle(OPEN_FOLDER_CHANNEL, openFolder);
+    createWindow();
+    app.on('activate', () => {
+      if (BrowserWindow.getAllWindows().length === 0) createWindow();
+    });
+  },
+  (e: unknown) => {
+    dialog.showErrorBox('Weft could not start', String(e));
     app.quit();
-    return;
-  }
-  const ses = session.defaultSession;
-  ses.setPermissionRequestHandler((contents, permission, callback) => callback(GRANTED_PERMISSIONS.has(permission) && isAppUrl(contents.getURL())));
-  ses.setPermissionCheckHandler((_contents, permission, origin) => GRANTED_PERMISSIONS.has(permission) && isAppUrl(origin));
-  protocol.handle(SCHEME, serveApp);
-  ipcMain.handle(OPEN_FOLDER_CHANNEL, openFolder);
-  createWindow();
-  app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) createWindow();
-  });
-}, (e: unknown) => {
-  dialog.showErrorBox('Weft could not start', String(e));
-  app.quit();
-});
+  },
+);
 
 app.on('window-all-closed', () => {
   if (process.platform !== 'darwin') app.quit();

@@ -14,7 +14,19 @@
 import { WeftError } from '../../errors.js';
 import { BLOCK, layoutFor } from '../../ivf/codec.js';
 import { isInt, show } from '../index-checks.js';
-import { PAGE_SIZE, PRELUDE_BYTES, SECTION, fileVersion, headerLength, parseHeader, parseToc, sectionKey, sectionName, type FileHeader, type Section } from '../index-file.js';
+import {
+  PAGE_SIZE,
+  PRELUDE_BYTES,
+  SECTION,
+  fileVersion,
+  headerLength,
+  parseHeader,
+  parseToc,
+  sectionKey,
+  sectionName,
+  type FileHeader,
+  type Section,
+} from '../index-file.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 
 const FIRST_READ = 64 * 1024;
@@ -26,13 +38,19 @@ export const MAX_FREE_SECTION_BYTES = 256 * 2 ** 20;
 export const MAX_CHUNK_RECORD_BYTES = 16 * 2 ** 20;
 
 export interface Head {
-  header: FileHeader; toc: Map<string, Section>; length: number; etag: string | undefined; bytes: Uint8Array;
+  header: FileHeader;
+  toc: Map<string, Section>;
+  length: number;
+  etag: string | undefined;
+  bytes: Uint8Array;
   /** Where the bytes came from (the URL asked for, or where a same-origin redirect led). */
   url: string;
 }
 
 function invalid(url: string, message: string, field: string): WeftError {
-  return new WeftError('INVALID_FILE', `The index file at ${url} is not valid: ${message} Publish it again with weft-publish or exportIndex.`, { details: { url, field } });
+  return new WeftError('INVALID_FILE', `The index file at ${url} is not valid: ${message} Publish it again with weft-publish or exportIndex.`, {
+    details: { url, field },
+  });
 }
 
 /** What is wrong with the manifest's per-list fields, which the remote tier reads as they are. */
@@ -41,12 +59,17 @@ function listFieldsProblem(h: FileHeader): { message: string; field: string } | 
   const m = h.manifest as unknown as Record<string, unknown>;
   for (const field of ['listCounts', 'checksums'] as const) {
     const v = m[field];
-    if (!Array.isArray(v) || v.length !== nlist) return { field, message: `manifest.${field} must be an array of one number per list (${nlist}); got ${v === undefined ? 'none' : Array.isArray(v) ? `${v.length} entries` : show(v)}.` };
+    if (!Array.isArray(v) || v.length !== nlist)
+      return {
+        field,
+        message: `manifest.${field} must be an array of one number per list (${nlist}); got ${v === undefined ? 'none' : Array.isArray(v) ? `${v.length} entries` : show(v)}.`,
+      };
     const bad = v.findIndex((x) => !isInt(x, 0, 0xffffffff));
     if (bad >= 0) return { field, message: `manifest.${field}[${bad}] must be an integer in [0, 2^32 - 1]; got ${show(v[bad])}.` };
   }
   const total = (m.listCounts as number[]).reduce((a, b) => a + b, 0);
-  if (total !== count + tombstones) return { field: 'listCounts', message: `the lists hold ${total} vectors by manifest.listCounts, but count + tombstones is ${count + tombstones}.` };
+  if (total !== count + tombstones)
+    return { field: 'listCounts', message: `the lists hold ${total} vectors by manifest.listCounts, but count + tombstones is ${count + tombstones}.` };
   if (h.pages.length > Math.ceil(count / PAGE_SIZE)) {
     return { field: 'pages', message: `the header lists ${h.pages.length} directory pages for ${count} chunks (${PAGE_SIZE} per page).` };
   }
@@ -65,13 +88,21 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; max?: number } {
   const layout = layoutFor(dim, storage);
   const n = s.key < listCounts.length ? listCounts[s.key]! : 0;
   switch (s.kind) {
-    case SECTION.centroids: return { exact: nlist * dim * 4 };
-    case SECTION.vmin: case SECTION.scale: return { exact: layout.dimPad * 4 };
-    case SECTION.ids: return { exact: n * 4 };
-    case SECTION.codes: return { exact: Math.ceil(n / BLOCK) * BLOCK * layout.words * 4 };
-    case SECTION.listDirectory: return { max: n * 16 };
-    case SECTION.directory: return { max: PAGE_SIZE * 24 };
-    default: return { max: MAX_FREE_SECTION_BYTES };
+    case SECTION.centroids:
+      return { exact: nlist * dim * 4 };
+    case SECTION.vmin:
+    case SECTION.scale:
+      return { exact: layout.dimPad * 4 };
+    case SECTION.ids:
+      return { exact: n * 4 };
+    case SECTION.codes:
+      return { exact: Math.ceil(n / BLOCK) * BLOCK * layout.words * 4 };
+    case SECTION.listDirectory:
+      return { max: n * 16 };
+    case SECTION.directory:
+      return { max: PAGE_SIZE * 24 };
+    default:
+      return { max: MAX_FREE_SECTION_BYTES };
   }
 }
 
@@ -81,18 +112,25 @@ function checkHead(url: string, header: FileHeader, toc: Map<string, Section>): 
   if (lists) throw invalid(url, lists.message, lists.field);
   for (const s of toc.values()) {
     const rule = sizeRule(header, s);
-    if (rule.exact !== undefined && s.length !== rule.exact) throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.exact}.`, sectionName(s));
-    if (rule.max !== undefined && s.length > rule.max) throw invalid(url, `the ${sectionName(s)} claims ${s.length} bytes, more than the ${rule.max} it can hold.`, sectionName(s));
+    if (rule.exact !== undefined && s.length !== rule.exact)
+      throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.exact}.`, sectionName(s));
+    if (rule.max !== undefined && s.length > rule.max)
+      throw invalid(url, `the ${sectionName(s)} claims ${s.length} bytes, more than the ${rule.max} it can hold.`, sectionName(s));
   }
   for (let p = 0; p < header.pages.length; p++) {
-    if (!toc.has(sectionKey(SECTION.directory, p))) throw invalid(url, `the header lists directory page ${p}, which the table of contents does not hold.`, 'pages');
+    if (!toc.has(sectionKey(SECTION.directory, p)))
+      throw invalid(url, `the header lists directory page ${p}, which the table of contents does not hold.`, 'pages');
   }
 }
 
 /** The head of a file from its first bytes (UNSUPPORTED_FORMAT for the first layout, which has no toc). */
 export function parseHead(url: string, bytes: Uint8Array, length: number, source = url): Head {
   if (fileVersion(bytes) < 2) {
-    throw new WeftError('UNSUPPORTED_FORMAT', `${url} is an index file in the first layout (version 1), which cannot be read in place. Export the index again with this version of Weft and publish that file, or download it and use importIndex.`, { details: { url } });
+    throw new WeftError(
+      'UNSUPPORTED_FORMAT',
+      `${url} is an index file in the first layout (version 1), which cannot be read in place. Export the index again with this version of Weft and publish that file, or download it and use importIndex.`,
+      { details: { url } },
+    );
   }
   const header = parseHeader(bytes);
   const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, length);
@@ -109,22 +147,42 @@ export async function fetchHead(url: string, o: RangeFetchOptions): Promise<Head
   if (length === undefined) {
     if (first.bytes.byteLength < FIRST_READ) length = first.bytes.byteLength;
     else {
-      const res = await fetch(source, { method: 'HEAD', cache: 'no-store', redirect: 'error', ...(o.signal ? { signal: o.signal } : {}), ...(o.headers ? { headers: o.headers } : {}) }).catch(() => undefined);
+      const res = await fetch(source, {
+        method: 'HEAD',
+        cache: 'no-store',
+        redirect: 'error',
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(o.headers ? { headers: o.headers } : {}),
+      }).catch(() => undefined);
       length = Number(res?.headers.get('content-length')) || undefined;
-      if (length === undefined) throw new WeftError('RANGE_UNSUPPORTED', `${url} does not tell the file's length (no Content-Range or Content-Length the page may read). A cross-origin host must expose Content-Range (Access-Control-Expose-Headers).`, { details: { url } });
+      if (length === undefined)
+        throw new WeftError(
+          'RANGE_UNSUPPORTED',
+          `${url} does not tell the file's length (no Content-Range or Content-Length the page may read). A cross-origin host must expose Content-Range (Access-Control-Expose-Headers).`,
+          { details: { url } },
+        );
     }
   }
   let bytes = first.bytes;
   if (fileVersion(bytes) < 2) parseHead(url, bytes, length);
   if (bytes.byteLength < PRELUDE_BYTES) throw new WeftError('INVALID_FILE', `${url} is too short to be a Weft index file.`, { details: { url } });
   const h = headerLength(bytes);
-  if (h > MAX_HEADER_BYTES || PRELUDE_BYTES + h > length) throw invalid(url, `its header claims ${h} bytes, more than ${PRELUDE_BYTES + h > length ? `the file's ${length}` : `the ${MAX_HEADER_BYTES} a header can take`}.`, 'header length');
+  if (h > MAX_HEADER_BYTES || PRELUDE_BYTES + h > length)
+    throw invalid(
+      url,
+      `its header claims ${h} bytes, more than ${PRELUDE_BYTES + h > length ? `the file's ${length}` : `the ${MAX_HEADER_BYTES} a header can take`}.`,
+      'header length',
+    );
   const need = PRELUDE_BYTES + h; // the header first: the toc's size is in it
   if (bytes.byteLength < need) bytes = concat(bytes, (await fetchRange(source, bytes.byteLength, need, o)).bytes);
   const header = parseHeader(bytes);
   const end = header.bodyOffset + header.toc.length;
   if (header.toc.length > maxTocBytes(header) || end > length) {
-    throw invalid(url, `its table of contents claims ${header.toc.length} bytes, more than ${end > length ? `the file holds` : `the ${maxTocBytes(header)} its manifest allows`}.`, 'toc.length');
+    throw invalid(
+      url,
+      `its table of contents claims ${header.toc.length} bytes, more than ${end > length ? `the file holds` : `the ${maxTocBytes(header)} its manifest allows`}.`,
+      'toc.length',
+    );
   }
   if (bytes.byteLength < end) bytes = concat(bytes, (await fetchRange(source, bytes.byteLength, end, o)).bytes);
   const head = parseHead(url, bytes.slice(0, end), length, source);

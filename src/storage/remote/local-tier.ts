@@ -26,7 +26,11 @@ export async function createLocalTier(cache: SectionCache, url: string, fileId: 
   const keyOf = new Map<number, string>();
   const numberOf = (key: string) => {
     let n = numbers.get(key);
-    if (n === undefined) { n = numbers.size; numbers.set(key, n); keyOf.set(n, key); }
+    if (n === undefined) {
+      n = numbers.size;
+      numbers.set(key, n);
+      keyOf.set(n, key);
+    }
     return n;
   };
   const kept = new Map<number, number>();
@@ -38,7 +42,9 @@ export async function createLocalTier(cache: SectionCache, url: string, fileId: 
     policy.admit(n, e.bytes);
   }
   return {
-    get bytes() { return bytes; },
+    get bytes() {
+      return bytes;
+    },
     budget,
     touch(keys) {
       const nums = keys.map(numberOf);
@@ -51,7 +57,8 @@ export async function createLocalTier(cache: SectionCache, url: string, fileId: 
       const admitted: { key: string; bytes: Uint8Array }[] = [];
       const evicted: string[] = [];
       for (const g of got) {
-        const n = numberOf(g.key), size = g.bytes.byteLength;
+        const n = numberOf(g.key),
+          size = g.bytes.byteLength;
         if (kept.has(n) || size > budget) continue;
         const victims = planAdmission(policy, n, kept.keys(), keep, (k) => kept.get(k)!, bytes, size, budget);
         if (!victims) continue;
@@ -70,7 +77,11 @@ export async function createLocalTier(cache: SectionCache, url: string, fileId: 
       if (evicted.length) await cache.delete(url, evicted).catch(() => undefined);
       if (admitted.length === 0) return;
       try {
-        await cache.put(url, from, admitted.map((g) => ({ key: g.key, data: g.bytes })));
+        await cache.put(
+          url,
+          from,
+          admitted.map((g) => ({ key: g.key, data: g.bytes })),
+        );
       } catch {
         // A full disk only costs a later fetch: forget what was not stored.
         for (const g of admitted) {

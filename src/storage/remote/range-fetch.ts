@@ -61,12 +61,22 @@ function aborted(url: string, cause?: unknown): WeftError {
   return new WeftError('ABORTED', `Reading ${url} was aborted.`, cause === undefined ? undefined : { cause });
 }
 
-const sleep = (ms: number, signal: AbortSignal | undefined, url: string) => new Promise<void>((resolve, reject) => {
-  if (signal?.aborted) { reject(aborted(url)); return; }
-  const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-  const onAbort = () => { clearTimeout(t); reject(aborted(url)); };
-  signal?.addEventListener('abort', onAbort, { once: true });
-});
+const sleep = (ms: number, signal: AbortSignal | undefined, url: string) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(aborted(url));
+      return;
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(aborted(url));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 
 function contentRange(res: Response): { start: number; end: number; total: number | undefined } | undefined {
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
@@ -104,9 +114,11 @@ async function readBody(res: Response, want: number, alive: () => void): Promise
 const sameOrigin = (a: string, b: string) => new URL(a).origin === new URL(b).origin;
 
 function redirected(url: string, to: string | undefined): WeftError {
-  return new WeftError('REMOTE_REDIRECTED',
+  return new WeftError(
+    'REMOTE_REDIRECTED',
     `${url} redirects to ${to ?? 'another address'}${to ? '' : ' (the browser hides where, because request headers were set)'}, which Weft does not follow: it may be another origin, and the request's headers would go with it. Open the index at the address the bytes come from, or pass crossOriginRedirects: true if that host is trusted.`,
-    { details: { url, ...(to ? { to } : {}) } });
+    { details: { url, ...(to ? { to } : {}) } },
+  );
 }
 
 /**
@@ -125,7 +137,10 @@ async function attempt(url: string, start: number, end: number, o: RangeFetchOpt
   let timer: ReturnType<typeof setTimeout> | undefined;
   const alive = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => { stalled = true; ctl.abort(); }, stallMs);
+    timer = setTimeout(() => {
+      stalled = true;
+      ctl.abort();
+    }, stallMs);
   };
   const guard = async <T>(work: Promise<T>, broke: (e: Error) => Error): Promise<T> => {
     try {
@@ -141,13 +156,16 @@ async function attempt(url: string, start: number, end: number, o: RangeFetchOpt
   try {
     alive();
     o.onRequest?.(start, end);
-    const res = await guard(fetch(url, {
-      headers: { ...o.headers, range: `bytes=${start}-${end - 1}` },
-      cache: 'no-store',
-      redirect: withHeaders ? 'manual' : 'follow',
-      signal: ctl.signal,
-      ...(o.priority ? { priority: o.priority } : {}),
-    }), (e) => new Transient(`no response (${e.message})`));
+    const res = await guard(
+      fetch(url, {
+        headers: { ...o.headers, range: `bytes=${start}-${end - 1}` },
+        cache: 'no-store',
+        redirect: withHeaders ? 'manual' : 'follow',
+        signal: ctl.signal,
+        ...(o.priority ? { priority: o.priority } : {}),
+      }),
+      (e) => new Transient(`no response (${e.message})`),
+    );
     alive();
     const from = res.url || url;
     if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
@@ -168,7 +186,11 @@ async function attempt(url: string, start: number, end: number, o: RangeFetchOpt
       const range = contentRange(res);
       if (range && range.start !== start) {
         await res.body?.cancel().catch(() => undefined);
-        throw new WeftError('RANGE_UNSUPPORTED', `${url} answered a request for bytes ${start}-${end - 1} with bytes ${range.start}-${range.end - 1}. Serve the index from a host with standard HTTP range requests.`, { details: { url } });
+        throw new WeftError(
+          'RANGE_UNSUPPORTED',
+          `${url} answered a request for bytes ${start}-${end - 1} with bytes ${range.start}-${range.end - 1}. Serve the index from a host with standard HTTP range requests.`,
+          { details: { url } },
+        );
       }
       const want = mayEndEarly && range ? Math.min(end, range.end) - start : end - start;
       return { bytes: await body(want), total: range?.total, etag, url: from };
@@ -181,14 +203,25 @@ async function attempt(url: string, start: number, end: number, o: RangeFetchOpt
         return { bytes: await body(length), total: length, etag, url: from };
       }
       await res.body?.cancel().catch(() => undefined);
-      throw new WeftError('RANGE_UNSUPPORTED',
+      throw new WeftError(
+        'RANGE_UNSUPPORTED',
         `${url} answered a range request with the whole file (HTTP 200): the server does not support HTTP range requests, so the index cannot be read in place. Serve it from a host that does (static hosts and CDNs do), or download it and use importIndex.`,
-        { details: { url, status: 200 } });
+        { details: { url, status: 200 } },
+      );
     }
     await res.body?.cancel().catch(() => undefined);
-    if (res.status === 416) throw new WeftError('REMOTE_CHANGED', `${url} no longer holds bytes ${start}-${end - 1} (HTTP 416): the file was replaced by a shorter one. Open the index again.`, { details: { url, status: 416 } });
+    if (res.status === 416)
+      throw new WeftError(
+        'REMOTE_CHANGED',
+        `${url} no longer holds bytes ${start}-${end - 1} (HTTP 416): the file was replaced by a shorter one. Open the index again.`,
+        { details: { url, status: 416 } },
+      );
     if (res.status >= 500 || res.status === 408 || res.status === 429) throw new Transient(`HTTP ${res.status}`);
-    throw new WeftError('REMOTE_UNAVAILABLE', `${url} answered HTTP ${res.status}${res.status === 404 ? ' (not found): check the URL, or whether the index was moved' : ''}.`, { details: { url, status: res.status } });
+    throw new WeftError(
+      'REMOTE_UNAVAILABLE',
+      `${url} answered HTTP ${res.status}${res.status === 404 ? ' (not found): check the URL, or whether the index was moved' : ''}.`,
+      { details: { url, status: res.status } },
+    );
   } finally {
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', onAbort);
@@ -209,9 +242,11 @@ export async function fetchRange(url: string, start: number, end: number, o: Ran
     } catch (e) {
       if (!(e instanceof Transient)) throw e;
       if (i >= retries) {
-        throw new WeftError('REMOTE_UNAVAILABLE',
+        throw new WeftError(
+          'REMOTE_UNAVAILABLE',
           `Could not read bytes ${start}-${end - 1} of ${url} after ${retries + 1} attempts: ${e.message}. Check the connection; what this index already cached still answers.`,
-          { details: { url, start, end, ...(e instanceof Stalled ? { stalled: true } : {}) } });
+          { details: { url, start, end, ...(e instanceof Stalled ? { stalled: true } : {}) } },
+        );
       }
       await sleep(delay * 2 ** i * (0.75 + Math.random() * 0.5), o.signal, url);
     }

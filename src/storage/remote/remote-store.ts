@@ -29,7 +29,18 @@ import { checkIds } from '../index-checks.js';
 import { checkBuckets, checkedBucket } from '../lexical-records.js';
 import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../records.js';
 import type { ListRecord } from '../../ivf/types.js';
-import { SECTION, decodeCatalog, decodeChunk, pageOf, parseDirectoryPage, parseListDirectory, sectionKey, sectionName, type DirectoryEntry, type Section } from '../index-file.js';
+import {
+  SECTION,
+  decodeCatalog,
+  decodeChunk,
+  pageOf,
+  parseDirectoryPage,
+  parseListDirectory,
+  sectionKey,
+  sectionName,
+  type DirectoryEntry,
+  type Section,
+} from '../index-file.js';
 import { abortable } from '../../util/abortable.js';
 import { MAX_CHUNK_RECORD_BYTES, fetchHead, parseHead, type Head } from './file-head.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
@@ -92,7 +103,13 @@ export interface RemoteStore extends WeftStore {
 }
 
 /** A byte range of the file with its CRC: a section of the toc, or one chunk's record. */
-interface Piece { key: string; offset: number; length: number; crc: number; what: string }
+interface Piece {
+  key: string;
+  offset: number;
+  length: number;
+  crc: number;
+  what: string;
+}
 
 /** Ranges closer than this are fetched as one (a list's ids and codes are adjacent). */
 const MERGE_GAP = 16 * 1024;
@@ -109,12 +126,14 @@ const LIST_DIRECTORY_ENTRIES = 65_536;
 
 /** The entry of chunk `id` in `entries` (sorted by id). */
 function findEntry(entries: readonly DirectoryEntry[], id: number): DirectoryEntry | undefined {
-  let lo = 0, hi = entries.length - 1;
+  let lo = 0,
+    hi = entries.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
     const e = entries[mid]!;
     if (e.id === id) return e;
-    if (e.id < id) lo = mid + 1; else hi = mid - 1;
+    if (e.id < id) lo = mid + 1;
+    else hi = mid - 1;
   }
   return undefined;
 }
@@ -123,7 +142,11 @@ const pieceOf = (s: Section): Piece => ({ key: sectionKey(s.kind, s.key), offset
 const chunkPiece = (e: DirectoryEntry): Piece => ({ key: `c:${e.id}`, offset: e.offset, length: e.length, crc: e.crc, what: `chunk ${e.id}'s record` });
 
 function readOnly(url: string): WeftError {
-  return new WeftError('READ_ONLY', `The index at ${url} is read-only: it is served over HTTP. To change it, import it into this browser (importIndex) or rebuild it and publish the new file.`, { details: { url } });
+  return new WeftError(
+    'READ_ONLY',
+    `The index at ${url} is read-only: it is served over HTTP. To change it, import it into this browser (importIndex) or rebuild it and publish the new file.`,
+    { details: { url } },
+  );
 }
 
 /** Opens the index file at `url` (absolute or relative to the page) for reading in place. */
@@ -131,12 +154,24 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const href = new URL(String(url), globalThis.location?.href).href;
   const budget = options.localBytes ?? 256 * 2 ** 20;
   if (!(budget >= 0)) throw new WeftError('INVALID_OPTION', `localBytes must be a number of bytes ≥ 0; got ${String(options.localBytes)}.`);
-  if (options.stallMs !== undefined && !(options.stallMs > 0 && options.stallMs <= 3_600_000)) throw new WeftError('INVALID_OPTION', `stallMs must be milliseconds in (0, 3600000]; got ${String(options.stallMs)}.`);
-  let requests = 0, bytesFetched = 0, localHits = 0, localMisses = 0;
+  if (options.stallMs !== undefined && !(options.stallMs > 0 && options.stallMs <= 3_600_000))
+    throw new WeftError('INVALID_OPTION', `stallMs must be milliseconds in (0, 3600000]; got ${String(options.stallMs)}.`);
+  let requests = 0,
+    bytesFetched = 0,
+    localHits = 0,
+    localMisses = 0;
   const fetchOptions = (signal?: AbortSignal, priority?: Priority): RangeFetchOptions => ({
-    ...(priority ? { priority } : {}), retries: options.retries ?? 3, retryDelayMs: options.retryDelayMs ?? 200, ...(options.headers ? { headers: options.headers } : {}),
-    ...(options.stallMs !== undefined ? { stallMs: options.stallMs } : {}), ...(options.crossOriginRedirects ? { crossOriginRedirects: true } : {}),
-    ...(signal ? { signal } : {}), onRequest: (s, e) => { requests++; bytesFetched += e - s; },
+    ...(priority ? { priority } : {}),
+    retries: options.retries ?? 3,
+    retryDelayMs: options.retryDelayMs ?? 200,
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.stallMs !== undefined ? { stallMs: options.stallMs } : {}),
+    ...(options.crossOriginRedirects ? { crossOriginRedirects: true } : {}),
+    ...(signal ? { signal } : {}),
+    onRequest: (s, e) => {
+      requests++;
+      bytesFetched += e - s;
+    },
   });
   const cache: SectionCache = await openSectionCache(options.cacheDbName);
   let head: Head;
@@ -168,7 +203,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   // The publication being read; replaced when the URL is found to hold a new one (see recheck).
   let epoch = 1;
   const publication = (h: Head) => ({
-    head: h, header: h.header, toc: h.toc,
+    head: h,
+    header: h.header,
+    toc: h.toc,
     // Generations count publications seen by this store, so an open index adopts a new one as a commit.
     manifest: { ...h.header.manifest, name, generation: epoch } as Manifest,
     directoryPages: new Map<number, DirectoryEntry[]>(),
@@ -184,7 +221,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   const local = await createLocalTier(cache, href, pub.header.fileId, budget);
 
-  const checkName = (n: string) => { if (n !== name) throw unknownIndex(n); };
+  const checkName = (n: string) => {
+    if (n !== name) throw unknownIndex(n);
+  };
   // After a switch to a new publication, reads are refused until the reader has asked for the
   // manifest (a stored index does so before each operation, and then adopts the new one): an
   // operation that began on the old file can never go on with sections of the new one.
@@ -193,7 +232,12 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     checkName(n);
     if (!adopted) throw changedError();
   };
-  const changedError = () => new WeftError('REMOTE_CHANGED', `The index at ${href} was republished during this call, which was stopped so that nothing of the two files is mixed. Call again: the index now reads the new file.`, { details: { url: href } });
+  const changedError = () =>
+    new WeftError(
+      'REMOTE_CHANGED',
+      `The index at ${href} was republished during this call, which was stopped so that nothing of the two files is mixed. Call again: the index now reads the new file.`,
+      { details: { url: href } },
+    );
 
   /**
    * Reads the header again after a mismatch. A new fileId: the URL holds a new publication, which
@@ -216,13 +260,21 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     throw changedError();
   };
 
-  const damaged = (p: Piece) => new WeftError('CORRUPT_RECORD', `${p.what} of the index at ${href} arrived damaged (it fails its checksum) and was not kept. Try again; if it persists, the file on the server is damaged: publish it again.`, { details: { url: href, section: p.key } });
+  const damaged = (p: Piece) =>
+    new WeftError(
+      'CORRUPT_RECORD',
+      `${p.what} of the index at ${href} arrived damaged (it fails its checksum) and was not kept. Try again; if it persists, the file on the server is damaged: publish it again.`,
+      { details: { url: href, section: p.key } },
+    );
 
   /**
    * One fetch of sections, shared by the callers that ask for any of them meanwhile: `waiting`
    * counts those callers that have not aborted; when it drops to zero the fetch is stopped.
    */
-  interface Flight { stop: AbortController; waiting: number }
+  interface Flight {
+    stop: AbortController;
+    waiting: number;
+  }
   const inflight = new Map<string, { flight: Flight; bytes: Promise<Uint8Array> }>();
 
   /**
@@ -239,7 +291,10 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     for (const p of pieces) {
       if (results.has(p.key)) continue;
       const pending = inflight.get(p.key);
-      if (pending) { results.set(p.key, pending.bytes); joined.add(pending.flight); } else todo.push(p);
+      if (pending) {
+        results.set(p.key, pending.bytes);
+        joined.add(pending.flight);
+      } else todo.push(p);
     }
     if (todo.length > 0) {
       const fileId = pub.header.fileId;
@@ -247,16 +302,33 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       joined.add(flight);
       const stop = AbortSignal.any([flight.stop.signal, closing.signal]);
       const work = (async () => {
-        const cached = await cache.get(href, fileId, todo.map((p) => p.key)).catch(() => todo.map(() => undefined));
+        const cached = await cache
+          .get(
+            href,
+            fileId,
+            todo.map((p) => p.key),
+          )
+          .catch(() => todo.map(() => undefined));
         const out = new Map<string, Uint8Array>();
         const missing: Piece[] = [];
         todo.forEach((p, i) => {
           const b = cached[i];
-          if (b && b.byteLength === p.length && crc32(b) === p.crc) { out.set(p.key, b); localHits++; } else { missing.push(p); localMisses++; }
+          if (b && b.byteLength === p.length && crc32(b) === p.crc) {
+            out.set(p.key, b);
+            localHits++;
+          } else {
+            missing.push(p);
+            localMisses++;
+          }
         });
         const got = await fetchPieces(missing, stop, priority);
         for (const g of got) out.set(g.p.key, g.bytes);
-        if (fileId === pub.header.fileId && !closing.signal.aborted) await local.keep(fileId, got.map((g) => ({ key: g.p.key, bytes: g.bytes })), keep);
+        if (fileId === pub.header.fileId && !closing.signal.aborted)
+          await local.keep(
+            fileId,
+            got.map((g) => ({ key: g.p.key, bytes: g.bytes })),
+            keep,
+          );
         return out;
       })();
       for (const p of todo) {
@@ -264,13 +336,19 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
         const entry = { flight, bytes: one };
         inflight.set(p.key, entry);
         results.set(p.key, one);
-        void one.catch(() => undefined).finally(() => { if (inflight.get(p.key) === entry) inflight.delete(p.key); });
+        void one
+          .catch(() => undefined)
+          .finally(() => {
+            if (inflight.get(p.key) === entry) inflight.delete(p.key);
+          });
       }
     }
     // This caller waits for every fetch it joined until it is done or its signal aborts.
     if (hint) return Promise.all(pieces.map((p) => results.get(p.key)!));
     for (const f of joined) f.waiting++;
-    const leave = () => { for (const f of joined) if (--f.waiting === 0) f.stop.abort(); };
+    const leave = () => {
+      for (const f of joined) if (--f.waiting === 0) f.stop.abort();
+    };
     if (!signal) return Promise.all(pieces.map((p) => results.get(p.key)!));
     signal.addEventListener('abort', leave, { once: true });
     try {
@@ -302,7 +380,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
           got = await fetchRange(source, r.start, r.end, fetchOptions(signal, priority));
         } catch (e) {
           if (e instanceof WeftError && e.code === 'REMOTE_UNAVAILABLE') {
-            throw new WeftError('REMOTE_UNAVAILABLE', `${r.pieces[0]!.what} of index '${name}' is not cached in this browser and ${href} cannot be reached (${e.message}) Reconnect, or ask what the cached lists hold.`, { cause: e, details: { url: href, section: r.pieces[0]!.key } });
+            throw new WeftError(
+              'REMOTE_UNAVAILABLE',
+              `${r.pieces[0]!.what} of index '${name}' is not cached in this browser and ${href} cannot be reached (${e.message}) Reconnect, or ask what the cached lists hold.`,
+              { cause: e, details: { url: href, section: r.pieces[0]!.key } },
+            );
           }
           if (e instanceof WeftError && e.code === 'REMOTE_CHANGED') await recheck(at, signal);
           throw e;
@@ -336,7 +418,12 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const directoryPage = async (pages: readonly number[], signal?: AbortSignal, hint = false) => {
     const at = pub;
     const need = [...new Set(pages)].filter((p) => !at.directoryPages.has(p));
-    const bytes = await read(need.map((p) => pieceOf(section(SECTION.directory, p)!)), signal, 'high', hint);
+    const bytes = await read(
+      need.map((p) => pieceOf(section(SECTION.directory, p)!)),
+      signal,
+      'high',
+      hint,
+    );
     if (at !== pub) throw changedError();
     need.forEach((p, i) => at.directoryPages.set(p, parseDirectoryPage(bytes[i]!, at.header.bodyOffset)));
   };
@@ -353,22 +440,37 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const at = pub;
     at.catalog ??= (async () => {
       const s = section(SECTION.catalog, 0);
-      const chunks = s ? decodeCatalog((await read([pieceOf(s)]))[0]!, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href } })) : [];
+      const chunks = s
+        ? decodeCatalog(
+            (await read([pieceOf(s)]))[0]!,
+            (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href } }),
+          )
+        : [];
       if (at !== pub) throw changedError();
       return { generation: at.manifest.generation, chunks };
     })();
-    at.catalog.catch(() => { at.catalog = undefined; });
+    at.catalog.catch(() => {
+      at.catalog = undefined;
+    });
     return at.catalog;
   };
 
   /** Keeps list `l`'s directory (checked bytes) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
   const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array) => {
     const kept = at.listDirectories.get(l);
-    if (kept) { at.listDirectories.delete(l); at.listDirectories.set(l, kept); return; } // parsed already: now the most recent
+    if (kept) {
+      at.listDirectories.delete(l);
+      at.listDirectories.set(l, kept);
+      return;
+    } // parsed already: now the most recent
     const texts = section(SECTION.chunks, l);
     if (!texts) return;
-    const entries = parseListDirectory(bytes, l, texts, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}. Publish it again.`, { details: { url: href, list: l } }))
-      .sort((a, b) => a.id - b.id);
+    const entries = parseListDirectory(
+      bytes,
+      l,
+      texts,
+      (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}. Publish it again.`, { details: { url: href, list: l } }),
+    ).sort((a, b) => a.id - b.id);
     at.listDirectories.set(l, entries);
     at.listEntries += entries.length;
     for (const [list, e] of at.listDirectories) {
@@ -392,7 +494,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const at = pub;
     const { manifest } = at;
     const wrong = lists.find((l) => typeof l !== 'number' || !Number.isInteger(l) || l < 0 || l >= manifest.nlist);
-    if (wrong !== undefined) throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${manifest.nlist - 1}; got ${String(wrong)}.`, { details: { name, list: wrong } });
+    if (wrong !== undefined)
+      throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${manifest.nlist - 1}; got ${String(wrong)}.`, { details: { name, list: wrong } });
     // With each list its directory, where the file has one: adjacent to the codes, so the same range.
     const dirs = lists.map((l) => section(SECTION.listDirectory, l));
     const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...(dirs[i] ? [pieceOf(dirs[i])] : [])]);
@@ -403,7 +506,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const ids = new Uint32Array(bytes[j++]!.slice().buffer);
       const rec: ListRecord = { list: l, count: ids.length, ids, codes: new Uint32Array(bytes[j++]!.slice().buffer) };
       if (listChecksum(rec) !== manifest.checksums[l] || rec.count !== manifest.listCounts[l]) {
-        throw new WeftError('CORRUPT_RECORD', `List ${l} of the index at ${href} does not match its manifest: the file is inconsistent. Publish it again.`, { details: { url: href, list: l } });
+        throw new WeftError('CORRUPT_RECORD', `List ${l} of the index at ${href} does not match its manifest: the file is inconsistent. Publish it again.`, {
+          details: { url: href, list: l },
+        });
       }
       if (dirs[i]) keepListDirectory(at, l, bytes[j++]!);
       return rec;
@@ -413,7 +518,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   /** A chunk record's entry, checked before its bytes are asked for: inside the file, and of a size a record can have. */
   const checkedEntry = (e: DirectoryEntry): DirectoryEntry => {
     if (e.length > MAX_CHUNK_RECORD_BYTES || e.offset + e.length > pub.head.length) {
-      throw new WeftError('INVALID_FILE', `The index file at ${href} is not valid: chunk ${e.id}'s record claims ${e.length} bytes at offset ${e.offset}, ${e.length > MAX_CHUNK_RECORD_BYTES ? `more than the ${MAX_CHUNK_RECORD_BYTES} a record can take` : 'past the end of the file'}. Publish it again.`, { details: { url: href, field: `chunk ${e.id}` } });
+      throw new WeftError(
+        'INVALID_FILE',
+        `The index file at ${href} is not valid: chunk ${e.id}'s record claims ${e.length} bytes at offset ${e.offset}, ${e.length > MAX_CHUNK_RECORD_BYTES ? `more than the ${MAX_CHUNK_RECORD_BYTES} a record can take` : 'past the end of the file'}. Publish it again.`,
+        { details: { url: href, field: `chunk ${e.id}` } },
+      );
     }
     return e;
   };
@@ -422,14 +531,26 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     // The chunks of lists read lately (a vector search's results) through those lists' directories;
     // the others (keyword results from lists not scanned) through the directory pages.
     const known = chunkIds.map(listEntryOf);
-    await directoryPage(chunkIds.filter((_, i) => !known[i]).map((id) => pageOf(pub.header.pages, id)).filter((p) => p >= 0), signal, hint);
+    await directoryPage(
+      chunkIds
+        .filter((_, i) => !known[i])
+        .map((id) => pageOf(pub.header.pages, id))
+        .filter((p) => p >= 0),
+      signal,
+      hint,
+    );
     const entries = chunkIds.map((id, i) => known[i] ?? entryOf(id));
     const found = entries.filter((e): e is DirectoryEntry => e !== undefined).map(checkedEntry);
     const at = pub;
     const bytes = await read(found.map(chunkPiece), signal, 'high', hint);
     if (at !== pub) throw changedError();
     const byId = new Map<number, ChunkRecord>();
-    found.forEach((e, i) => byId.set(e.id, decodeChunk(bytes[i]!, e, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href, id: e.id } }))));
+    found.forEach((e, i) =>
+      byId.set(
+        e.id,
+        decodeChunk(bytes[i]!, e, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href, id: e.id } })),
+      ),
+    );
     return chunkIds.map((id) => byId.get(id));
   };
 
@@ -437,15 +558,31 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     dbName: href,
     url: source,
     indexName: name,
-    get fileId() { return pub.header.fileId; },
+    get fileId() {
+      return pub.header.fileId;
+    },
     offline,
     stats: () => ({ requests, bytesFetched, localHits, localMisses, localBytes: local.bytes, localBudget: budget }),
-    async listIndexes() { return [pub.manifest]; },
-    async manifest(n) { checkName(n); adopted = true; return pub.manifest; },
-    async createIndex() { throw readOnly(href); },
-    async deleteIndex() { throw readOnly(href); },
-    async commit() { throw readOnly(href); },
-    async writeWholeIndex() { throw readOnly(href); },
+    async listIndexes() {
+      return [pub.manifest];
+    },
+    async manifest(n) {
+      checkName(n);
+      adopted = true;
+      return pub.manifest;
+    },
+    async createIndex() {
+      throw readOnly(href);
+    },
+    async deleteIndex() {
+      throw readOnly(href);
+    },
+    async commit() {
+      throw readOnly(href);
+    },
+    async writeWholeIndex() {
+      throw readOnly(href);
+    },
     async readCentroids(n) {
       current(n);
       const [vmin, scale] = [section(SECTION.vmin, 0), section(SECTION.scale, 0)];
@@ -453,10 +590,23 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const f32 = (b: Uint8Array) => new Float32Array(b.slice().buffer);
       return { centroids: f32(parts[0]!), ...(vmin ? { vmin: f32(parts[1]!) } : {}), ...(scale ? { scale: f32(parts[vmin ? 2 : 1]!) } : {}) };
     },
-    async readLists(n, lists, o) { current(n); return readLists(lists, o?.signal); },
-    async readChunks(n, chunkIds, o) { checkIds(chunkIds, 'readChunks'); current(n); return readChunks(chunkIds, o?.signal); },
-    async chunkIdsOfDocument(n, docId) { current(n); return (await readCatalog()).chunks.filter((c) => c.docId === docId).map((c) => c.id); },
-    async readCatalog(n, o) { current(n); return readCatalog(o?.signal); },
+    async readLists(n, lists, o) {
+      current(n);
+      return readLists(lists, o?.signal);
+    },
+    async readChunks(n, chunkIds, o) {
+      checkIds(chunkIds, 'readChunks');
+      current(n);
+      return readChunks(chunkIds, o?.signal);
+    },
+    async chunkIdsOfDocument(n, docId) {
+      current(n);
+      return (await readCatalog()).chunks.filter((c) => c.docId === docId).map((c) => c.id);
+    },
+    async readCatalog(n, o) {
+      current(n);
+      return readCatalog(o?.signal);
+    },
     async readWholeIndex(n) {
       current(n);
       const { manifest } = pub;
@@ -471,7 +621,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const { manifest } = pub;
       checkBuckets(name, manifest, buckets);
       const present = buckets.filter((b) => section(SECTION.terms, b));
-      const bytes = await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), o?.signal, 'low');
+      const bytes = await read(
+        present.map((b) => pieceOf(section(SECTION.terms, b)!)),
+        o?.signal,
+        'low',
+      );
       if (manifest !== pub.manifest) throw changedError();
       const byBucket = new Map(present.map((b, i) => [b, bytes[i]!]));
       const only = terms ? new Set(terms) : undefined;
@@ -487,16 +641,31 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       if (n !== name || !adopted) return;
       const present = buckets.filter((b) => Number.isInteger(b) && section(SECTION.terms, b));
       // Fetched now, in parallel; the keyword steps' reads then find them in flight or kept.
-      if (present.length) await read(present.map((b) => pieceOf(section(SECTION.terms, b)!)), undefined, 'low', true).catch(() => undefined);
+      if (present.length)
+        await read(
+          present.map((b) => pieceOf(section(SECTION.terms, b)!)),
+          undefined,
+          'low',
+          true,
+        ).catch(() => undefined);
     },
     async warmChunks(n, ids) {
       if (n !== name || !adopted || !Array.isArray(ids)) return;
       const valid = ids.filter((id) => Number.isInteger(id) && id >= 0);
       if (valid.length) await readChunks(valid, undefined, true).catch(() => undefined);
     },
-    async readAccessCounts(n) { checkName(n); return cachedAccess ? new Float64Array(cachedAccess) : new Float64Array(0); },
-    async writeAccessCounts(n, counts) { checkName(n); cachedAccess = counts.slice().buffer; await cache.saveAccess(href, counts); },
-    abortReads() { closing.abort(); },
+    async readAccessCounts(n) {
+      checkName(n);
+      return cachedAccess ? new Float64Array(cachedAccess) : new Float64Array(0);
+    },
+    async writeAccessCounts(n, counts) {
+      checkName(n);
+      cachedAccess = counts.slice().buffer;
+      await cache.saveAccess(href, counts);
+    },
+    abortReads() {
+      closing.abort();
+    },
     close() {
       closing.abort();
       cache.close();

@@ -21,7 +21,13 @@ export interface CachedFile {
   access?: ArrayBuffer;
 }
 
-interface CachedSection { url: string; key: string; fileId: string; data: ArrayBuffer; usedAt: number }
+interface CachedSection {
+  url: string;
+  key: string;
+  fileId: string;
+  data: ArrayBuffer;
+  usedAt: number;
+}
 
 interface RemoteSchema extends DBSchema {
   files: { key: string; value: CachedFile };
@@ -69,53 +75,69 @@ export async function openSectionCache(dbName = REMOTE_CACHE_DB): Promise<Sectio
     throw storageError(e, 'Opening the remote-index cache');
   }
   const within = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    try { return await fn(); } catch (e) { throw storageError(e, what); }
+    try {
+      return await fn();
+    } catch (e) {
+      throw storageError(e, what);
+    }
   };
   return {
     file: (url) => within('Reading the remote-index cache', () => db.get('files', url)),
-    adopt: (file) => within('Recording a remote index in the cache', async () => {
-      const t = db.transaction(['files', 'sections'], 'readwrite');
-      const old = await t.objectStore('files').get(file.url);
-      if (old && old.fileId !== file.fileId) await t.objectStore('sections').delete(range(file.url));
-      await t.objectStore('files').put({ ...file, ...(old && old.fileId === file.fileId && old.access && !file.access ? { access: old.access } : {}) });
-      await t.done;
-    }),
-    get: (url, fileId, keys) => within('Reading the remote-index cache', async () => {
-      const t = db.transaction('sections', 'readonly');
-      const got = await Promise.all(keys.map((k) => t.store.get([url, k])));
-      return got.map((r) => (r && r.fileId === fileId ? new Uint8Array(r.data) : undefined));
-    }),
-    put: (url, fileId, entries) => within('Caching remote sections', async () => {
-      const t = db.transaction(['files', 'sections'], 'readwrite');
-      // Only sections of the publication the cache records for this URL (a newer one may have been adopted meanwhile, in another tab).
-      const f = await t.objectStore('files').get(url);
-      if (!f || f.fileId !== fileId) { t.abort(); await t.done.catch(() => undefined); return; }
-      const now = Date.now();
-      for (const e of entries) void t.objectStore('sections').put({ url, key: e.key, fileId, data: e.data.slice().buffer, usedAt: now });
-      await t.done;
-    }),
-    delete: (url, keys) => within('Evicting remote sections', async () => {
-      const t = db.transaction('sections', 'readwrite');
-      for (const k of keys) void t.store.delete([url, k]);
-      await t.done;
-    }),
-    entries: (url, fileId) => within('Reading the remote-index cache', async () => {
-      const out: { key: string; bytes: number; usedAt: number }[] = [];
-      let cursor = await db.transaction('sections', 'readonly').store.openCursor(range(url));
-      while (cursor) {
-        const v = cursor.value;
-        if (v.fileId === fileId) out.push({ key: v.key, bytes: v.data.byteLength, usedAt: v.usedAt });
-        cursor = await cursor.continue();
-      }
-      return out.sort((a, b) => a.usedAt - b.usedAt).map(({ key, bytes }) => ({ key, bytes }));
-    }),
-    saveAccess: (url, counts) => within('Saving remote access statistics', async () => {
-      const t = db.transaction('files', 'readwrite');
-      const f = await t.store.get(url);
-      if (f) await t.store.put({ ...f, access: counts.slice().buffer });
-      await t.done;
-    }),
-    close() { db.close(); },
+    adopt: (file) =>
+      within('Recording a remote index in the cache', async () => {
+        const t = db.transaction(['files', 'sections'], 'readwrite');
+        const old = await t.objectStore('files').get(file.url);
+        if (old && old.fileId !== file.fileId) await t.objectStore('sections').delete(range(file.url));
+        await t.objectStore('files').put({ ...file, ...(old && old.fileId === file.fileId && old.access && !file.access ? { access: old.access } : {}) });
+        await t.done;
+      }),
+    get: (url, fileId, keys) =>
+      within('Reading the remote-index cache', async () => {
+        const t = db.transaction('sections', 'readonly');
+        const got = await Promise.all(keys.map((k) => t.store.get([url, k])));
+        return got.map((r) => (r && r.fileId === fileId ? new Uint8Array(r.data) : undefined));
+      }),
+    put: (url, fileId, entries) =>
+      within('Caching remote sections', async () => {
+        const t = db.transaction(['files', 'sections'], 'readwrite');
+        // Only sections of the publication the cache records for this URL (a newer one may have been adopted meanwhile, in another tab).
+        const f = await t.objectStore('files').get(url);
+        if (!f || f.fileId !== fileId) {
+          t.abort();
+          await t.done.catch(() => undefined);
+          return;
+        }
+        const now = Date.now();
+        for (const e of entries) void t.objectStore('sections').put({ url, key: e.key, fileId, data: e.data.slice().buffer, usedAt: now });
+        await t.done;
+      }),
+    delete: (url, keys) =>
+      within('Evicting remote sections', async () => {
+        const t = db.transaction('sections', 'readwrite');
+        for (const k of keys) void t.store.delete([url, k]);
+        await t.done;
+      }),
+    entries: (url, fileId) =>
+      within('Reading the remote-index cache', async () => {
+        const out: { key: string; bytes: number; usedAt: number }[] = [];
+        let cursor = await db.transaction('sections', 'readonly').store.openCursor(range(url));
+        while (cursor) {
+          const v = cursor.value;
+          if (v.fileId === fileId) out.push({ key: v.key, bytes: v.data.byteLength, usedAt: v.usedAt });
+          cursor = await cursor.continue();
+        }
+        return out.sort((a, b) => a.usedAt - b.usedAt).map(({ key, bytes }) => ({ key, bytes }));
+      }),
+    saveAccess: (url, counts) =>
+      within('Saving remote access statistics', async () => {
+        const t = db.transaction('files', 'readwrite');
+        const f = await t.store.get(url);
+        if (f) await t.store.put({ ...f, access: counts.slice().buffer });
+        await t.done;
+      }),
+    close() {
+      db.close();
+    },
   };
 }
 
@@ -125,23 +147,39 @@ function memorySectionCache(): SectionCache {
   const id = (url: string, key: string) => `${url}\n${key}`;
   const ofUrl = (url: string) => [...sections.values()].filter((v) => v.url === url);
   return {
-    async file(url) { return files.get(url); },
+    async file(url) {
+      return files.get(url);
+    },
     async adopt(file) {
       const old = files.get(file.url);
       if (old && old.fileId !== file.fileId) for (const v of ofUrl(file.url)) sections.delete(id(v.url, v.key));
       files.set(file.url, { ...file, ...(old?.fileId === file.fileId && old.access && !file.access ? { access: old.access } : {}) });
     },
     async get(url, fileId, keys) {
-      return keys.map((k) => { const v = sections.get(id(url, k)); return v && v.fileId === fileId ? new Uint8Array(v.data) : undefined; });
+      return keys.map((k) => {
+        const v = sections.get(id(url, k));
+        return v && v.fileId === fileId ? new Uint8Array(v.data) : undefined;
+      });
     },
     async put(url, fileId, entries) {
       if (files.get(url)?.fileId !== fileId) return;
       for (const e of entries) sections.set(id(url, e.key), { url, key: e.key, fileId, data: e.data.slice().buffer, usedAt: Date.now() });
     },
-    async delete(url, keys) { for (const k of keys) sections.delete(id(url, k)); },
-    async entries(url, fileId) { return ofUrl(url).filter((v) => v.fileId === fileId).map((v) => ({ key: v.key, bytes: v.data.byteLength })); },
-    async saveAccess(url, counts) { const f = files.get(url); if (f) files.set(url, { ...f, access: counts.slice().buffer }); },
-    close() { /* nothing held */ },
+    async delete(url, keys) {
+      for (const k of keys) sections.delete(id(url, k));
+    },
+    async entries(url, fileId) {
+      return ofUrl(url)
+        .filter((v) => v.fileId === fileId)
+        .map((v) => ({ key: v.key, bytes: v.data.byteLength }));
+    },
+    async saveAccess(url, counts) {
+      const f = files.get(url);
+      if (f) files.set(url, { ...f, access: counts.slice().buffer });
+    },
+    close() {
+      /* nothing held */
+    },
   };
 }
 
@@ -150,7 +188,10 @@ export async function clearRemoteCache(url?: string, dbName = REMOTE_CACHE_DB): 
   const db = await openCacheDb(dbName);
   try {
     const t = db.transaction(['files', 'sections'], 'readwrite');
-    if (url === undefined) { await t.objectStore('files').clear(); await t.objectStore('sections').clear(); } else {
+    if (url === undefined) {
+      await t.objectStore('files').clear();
+      await t.objectStore('sections').clear();
+    } else {
       await t.objectStore('files').delete(url);
       await t.objectStore('sections').delete(range(url));
     }

@@ -12,7 +12,12 @@ import { BLOCK, type Layout } from '../../ivf/codec.js';
 import type { GpuLists } from '../../ivf/gpu-lists.js';
 import type { ListRecord } from '../../ivf/types.js';
 
-export interface Residency { shard: number; slot: number; count: number; bytes: number }
+export interface Residency {
+  shard: number;
+  slot: number;
+  count: number;
+  bytes: number;
+}
 
 export interface ListArena extends GpuLists {
   readonly budget: number;
@@ -42,8 +47,12 @@ export interface ListArena extends GpuLists {
   isPinned(list: number): boolean;
 }
 
-interface Shard { codes: GPUBuffer; ids: GPUBuffer; slots: number; free: { block: number; blocks: number }[] }
-
+interface Shard {
+  codes: GPUBuffer;
+  ids: GPUBuffer;
+  slots: number;
+  free: { block: number; blocks: number }[];
+}
 
 export function createListArena(ctx: GpuContext, label: string, opts: { layout: Layout; nlist: number; budgetBytes: number }): ListArena {
   const { layout, nlist } = opts;
@@ -57,7 +66,7 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
   // the cache first needs them, growing from 8 MiB: opening an index does not pay for a cache
   // it has not filled yet.
   const plan: number[] = [];
-  for (let left = totalBlocks, want = Math.max(1, Math.floor(8 * 2 ** 20 / blockBytes)); left > 0; want *= 2) {
+  for (let left = totalBlocks, want = Math.max(1, Math.floor((8 * 2 ** 20) / blockBytes)); left > 0; want *= 2) {
     const blocks = Math.min(left, shardBlocksMax, want);
     plan.push(blocks);
     left -= blocks;
@@ -91,9 +100,14 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
   };
 
   const arena: ListArena = {
-    shards, segStride: numShards,
-    get segs() { return segs; },
-    get numLists() { return lists; },
+    shards,
+    segStride: numShards,
+    get segs() {
+      return segs;
+    },
+    get numLists() {
+      return lists;
+    },
     ensureLists(n) {
       if (n <= lists) return;
       // Twice as many as needed (a growing index splits often), copied on the queue: scans
@@ -107,10 +121,18 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
       segs = grown;
       lists = next;
     },
-    get maxSegment() { let m = 0; for (const r of table.values()) m = Math.max(m, r.count); return m; },
-    get bytes() { return shards.reduce((a, s) => a + s.codes.size + s.ids.size, segs.size); },
+    get maxSegment() {
+      let m = 0;
+      for (const r of table.values()) m = Math.max(m, r.count);
+      return m;
+    },
+    get bytes() {
+      return shards.reduce((a, s) => a + s.codes.size + s.ids.size, segs.size);
+    },
     budget: totalBlocks * blockBytes,
-    get used() { return used; },
+    get used() {
+      return used;
+    },
     has: (list) => table.has(list),
     resident: () => [...table.keys()],
     residency: (list) => table.get(list),
@@ -130,10 +152,20 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
         const sh = shard(s);
         const f = sh.free[i]!;
         const block = f.block;
-        if (f.blocks === blocks) sh.free.splice(i, 1); else { f.block += blocks; f.blocks -= blocks; }
+        if (f.blocks === blocks) sh.free.splice(i, 1);
+        else {
+          f.block += blocks;
+          f.blocks -= blocks;
+        }
         const slot = block * BLOCK;
         const codeBytes = blocks * BLOCK * layout.bytesPerVector;
-        ctx.device.queue.writeBuffer(sh.codes, slot * layout.bytesPerVector, record.codes.buffer, record.codes.byteOffset, Math.min(codeBytes, record.codes.byteLength));
+        ctx.device.queue.writeBuffer(
+          sh.codes,
+          slot * layout.bytesPerVector,
+          record.codes.buffer,
+          record.codes.byteOffset,
+          Math.min(codeBytes, record.codes.byteLength),
+        );
         ctx.device.queue.writeBuffer(sh.ids, slot * 4, record.ids.buffer, record.ids.byteOffset, record.count * 4);
         setSeg(record.list, s, slot, record.count);
         const bytes = blocks * blockBytes;
@@ -147,14 +179,17 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
     holeFor(count, rank) {
       const blocks = Math.ceil(count / BLOCK);
       let best: number[] | undefined;
-      let bestMax = Infinity, bestSum = Infinity;
+      let bestMax = Infinity,
+        bestSum = Infinity;
       for (let s = 0; s < numShards; s++) {
         const segments: { block: number; blocks: number; list?: number }[] = free[s]!.map((f) => ({ ...f }));
         for (const [list, r] of table) if (r.shard === s && r.count > 0) segments.push({ block: r.slot / BLOCK, blocks: r.bytes / blockBytes, list });
         segments.sort((a, b) => a.block - b.block);
         for (let i = 0; i < segments.length; i++) {
           const lists: number[] = [];
-          let got = 0, max = -1, sum = 0;
+          let got = 0,
+            max = -1,
+            sum = 0;
           for (let j = i; j < segments.length && got < blocks; j++) {
             const g = segments[j]!;
             if (g.list !== undefined) {
@@ -166,7 +201,11 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
             }
             got += g.blocks;
           }
-          if (got >= blocks && (max < bestMax || (max === bestMax && sum < bestSum))) { best = lists; bestMax = max; bestSum = sum; }
+          if (got >= blocks && (max < bestMax || (max === bestMax && sum < bestSum))) {
+            best = lists;
+            bestMax = max;
+            bestSum = sum;
+          }
         }
       }
       return best;
@@ -184,23 +223,33 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
       ranges.sort((a, b) => a.block - b.block);
       // Coalesce neighbours.
       for (let i = ranges.length - 2; i >= 0; i--) {
-        const a = ranges[i]!, b = ranges[i + 1]!;
-        if (a.block + a.blocks === b.block) { a.blocks += b.blocks; ranges.splice(i + 1, 1); }
+        const a = ranges[i]!,
+          b = ranges[i + 1]!;
+        if (a.block + a.blocks === b.block) {
+          a.blocks += b.blocks;
+          ranges.splice(i + 1, 1);
+        }
       }
       used -= r.bytes;
     },
 
-    pin(lists) { for (const l of lists) pins.set(l, (pins.get(l) ?? 0) + 1); },
+    pin(lists) {
+      for (const l of lists) pins.set(l, (pins.get(l) ?? 0) + 1);
+    },
     unpin(lists) {
       for (const l of lists) {
         const n = (pins.get(l) ?? 0) - 1;
-        if (n <= 0) pins.delete(l); else pins.set(l, n);
+        if (n <= 0) pins.delete(l);
+        else pins.set(l, n);
       }
     },
     isPinned: (list) => pins.has(list),
 
     destroy() {
-      for (const s of shards) { ctx.destroyBuffer(s.codes); ctx.destroyBuffer(s.ids); }
+      for (const s of shards) {
+        ctx.destroyBuffer(s.codes);
+        ctx.destroyBuffer(s.ids);
+      }
       ctx.destroyBuffer(segs);
       table.clear();
       used = 0;

@@ -84,7 +84,9 @@ export function createCpuListCache(o: CpuListCacheOptions): CpuListCache {
 
   return {
     budget: o.budgetBytes,
-    get used() { return used; },
+    get used() {
+      return used;
+    },
     fill: o.fill,
     has: (list) => lists.has(list),
     resident: () => [...lists.keys()].sort((a, b) => a - b),
@@ -93,7 +95,8 @@ export function createCpuListCache(o: CpuListCacheOptions): CpuListCache {
 
     get(list) {
       const d = lists.get(list);
-      if (d) counters.hits++; else counters.misses++;
+      if (d) counters.hits++;
+      else counters.misses++;
       return d;
     },
 
@@ -131,7 +134,9 @@ export function createCpuListCache(o: CpuListCacheOptions): CpuListCache {
       }
     },
 
-    invalidate(ls) { for (const l of ls) evict(l); },
+    invalidate(ls) {
+      for (const l of ls) evict(l);
+    },
 
     clear() {
       lists.clear();
@@ -139,9 +144,14 @@ export function createCpuListCache(o: CpuListCacheOptions): CpuListCache {
       policy = createPolicy(policy.name, o.hotnessDecay);
     },
 
-    ensureLists() { /* a Map of lists: any number fits */ },
+    ensureLists() {
+      /* a Map of lists: any number fits */
+    },
 
     stats: () => ({ budget: o.budgetBytes, used, resident: lists.size, ...counters }),
-    destroy() { lists.clear(); used = 0; },
+    destroy() {
+      lists.clear();
+      used = 0;
+    },
   };
 }

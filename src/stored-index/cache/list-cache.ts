@@ -17,8 +17,13 @@ import { createListArena, type ListArena } from './arena.js';
 import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from '../../util/cache-policy.js';
 
 export interface CacheStats {
-  budget: number; used: number; resident: number;
-  hits: number; misses: number; streamedBytes: number; scratchLists: number;
+  budget: number;
+  used: number;
+  resident: number;
+  hits: number;
+  misses: number;
+  streamedBytes: number;
+  scratchLists: number;
 }
 
 export interface CacheLease {
@@ -80,7 +85,10 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
   let policy: CachePolicy = createPolicy(o.policy, o.hotnessDecay);
   const counters = { hits: 0, misses: 0, streamedBytes: 0, scratchLists: 0 };
 
-  const evict = (list: number) => { arena.evict(list); policy.forget(list); };
+  const evict = (list: number) => {
+    arena.evict(list);
+    policy.forget(list);
+  };
   const coldest = (keep: ReadonlySet<number>) => policy.victims(arena.resident(), keep).find((l) => !arena.isPinned(l));
 
   /** With `admission`, a list that needs room goes in only if the policy finds it worth its victims (judged at the fill level: see planAdmission). */
@@ -118,8 +126,12 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
 
   return {
     lists: arena,
-    get budget() { return arena.budget; },
-    get used() { return arena.used; },
+    get budget() {
+      return arena.budget;
+    },
+    get used() {
+      return arena.used;
+    },
     fill: o.fill,
     has: (list) => arena.has(list),
     resident: () => arena.resident(),
@@ -129,18 +141,29 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
 
     lease() {
       const pinned = new Set<number>();
-      const pin = (l: number) => { arena.pin([l]); pinned.add(l); };
+      const pin = (l: number) => {
+        arena.pin([l]);
+        pinned.add(l);
+      };
       return {
         pinCached(lists) {
           const missing: number[] = [];
           for (const l of lists) {
-            if (arena.has(l)) { counters.hits++; pin(l); } else { counters.misses++; missing.push(l); }
+            if (arena.has(l)) {
+              counters.hits++;
+              pin(l);
+            } else {
+              counters.misses++;
+              missing.push(l);
+            }
           }
           return missing.sort((a, b) => a - b);
         },
         admit(records, keep) {
           const left: ListRecord[] = [];
-          for (const r of records) if (place(r, keep, true)) pin(r.list); else left.push(r);
+          for (const r of records)
+            if (place(r, keep, true)) pin(r.list);
+            else left.push(r);
           return left;
         },
         release() {
