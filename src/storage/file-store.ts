@@ -52,7 +52,9 @@ import {
   withEmptyChecksums,
 } from './manifest-builders.js';
 import type { WeftStore } from './contract.js';
-import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show } from './index-checks.js';
+import { emptyRecord } from '../ivf/list-records.js';
+import { checkListNumbers, checkedCentroids, checkedList, localIndex } from './read-checks.js';
+import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem } from './index-checks.js';
 import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import {
@@ -69,7 +71,6 @@ import {
 import {
   FORMAT_VERSION,
   Outdated,
-  centroidChecksum,
   checkedChunk,
   checkedManifest,
   listChecksum,
@@ -425,37 +426,19 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
 
   const centroidsOf = async (name: string, s: Snapshot): Promise<CentroidData> => {
     const got = decodeCentroids(await readRecord(dirOf(name), s.files.centroids));
-    if (!got || centroidChecksum(got.data) !== got.checksum || got.checksum !== s.manifest.centroidsChecksum) {
-      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, {
-        details: { name, record: 'centroids' },
-      });
-    }
-    return got.data;
+    return checkedCentroids(localIndex(name), s.manifest, got?.data, got?.checksum);
   };
 
   const listsOf = async (name: string, s: Snapshot, lists: readonly number[]): Promise<ListRecord[]> => {
-    if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', `readLists takes an array of list numbers; got ${show(lists)}.`);
     const m = s.manifest;
-    const wrong = lists.find((l) => !isInt(l, 0, m.nlist - 1));
-    if (wrong !== undefined)
-      throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${m.nlist - 1}; got ${show(wrong)}.`, { details: { name, list: wrong } });
+    checkListNumbers(localIndex(name), m.nlist, lists);
     return Promise.all(
       lists.map(async (l) => {
         const file = s.files.lists[l];
+        // null: an empty list, which has no file.
         const got =
-          file === undefined
-            ? undefined
-            : file === null
-              ? { rec: { list: l, count: 0, ids: new Uint32Array(0), codes: new Uint32Array(0) }, checksum: m.checksums[l] }
-              : decodeList(await readRecord(dirOf(name), file));
-        if (!got || got.rec.list !== l || listChecksum(got.rec) !== got.checksum || got.checksum !== m.checksums[l]) {
-          throw new WeftError(
-            'CORRUPT_RECORD',
-            `List ${l} of index '${name}' fails its checksum: its file is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`,
-            { details: { name, list: l } },
-          );
-        }
-        return got.rec;
+          file === undefined ? undefined : file === null ? { rec: emptyRecord(l), checksum: undefined } : decodeList(await readRecord(dirOf(name), file));
+        return checkedList(localIndex(name), m, l, got?.rec, got?.checksum);
       }),
     );
   };

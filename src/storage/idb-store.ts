@@ -11,11 +11,11 @@
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { WeftError } from '../errors.js';
 import type { ListRecord } from '../ivf/types.js';
-import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, show, wholeIndexProblem } from './index-checks.js';
+import { checkListNumbers, checkedCentroids, checkedList, localIndex } from './read-checks.js';
+import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem, wholeIndexProblem } from './index-checks.js';
 import {
   FORMAT_VERSION,
   Outdated,
-  centroidChecksum,
   checkedChunk,
   checkedManifest,
   listChecksum,
@@ -281,41 +281,21 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
 
   const centroidsOf = async (t: Tx, name: string, m: Manifest): Promise<CentroidData> => {
     const r = await t.objectStore('centroids').get(name);
-    if (!r)
-      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' are missing. Rebuild the index.`, { details: { name, record: 'centroids' } });
-    const data: CentroidData = {
+    const data: CentroidData | undefined = r && {
       centroids: new Float32Array(r.centroids),
       ...(r.vmin ? { vmin: new Float32Array(r.vmin) } : {}),
       ...(r.scale ? { scale: new Float32Array(r.scale) } : {}),
     };
-    if (centroidChecksum(data) !== r.checksum || r.checksum !== m.centroidsChecksum) {
-      throw new WeftError('CORRUPT_RECORD', `The centroids of index '${name}' fail their checksum. Rebuild or re-import the index.`, {
-        details: { name, record: 'centroids' },
-      });
-    }
-    return data;
+    return checkedCentroids(localIndex(name), m, data, r?.checksum);
   };
 
   const listsOf = async (t: Tx, name: string, m: Manifest, lists: readonly number[]): Promise<ListRecord[]> => {
-    if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', `readLists takes an array of list numbers; got ${show(lists)}.`);
-    const wrong = lists.find((l) => !isInt(l, 0, m.nlist - 1));
-    if (wrong !== undefined)
-      throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${m.nlist - 1}; got ${show(wrong)}.`, { details: { name, list: wrong } });
+    checkListNumbers(localIndex(name), m.nlist, lists);
     const os = t.objectStore('lists');
     const raw = await Promise.all(lists.map((l) => os.get([name, l])));
     return raw.map((r, i) => {
-      const l = lists[i]!;
-      if (!r) throw new WeftError('CORRUPT_RECORD', `List ${l} of index '${name}' is missing. Rebuild or re-import the index.`, { details: { name, list: l } });
-      const rec: ListRecord = { list: r.list, count: r.count, ids: new Uint32Array(r.ids), codes: new Uint32Array(r.codes) };
-      const sum = listChecksum(rec);
-      if (sum !== r.checksum || sum !== m.checksums[l] || rec.ids.length !== rec.count) {
-        throw new WeftError(
-          'CORRUPT_RECORD',
-          `List ${l} of index '${name}' fails its checksum: the record is damaged. The other lists are unaffected; rebuild or re-import the index to repair it.`,
-          { details: { name, list: l } },
-        );
-      }
-      return rec;
+      const rec: ListRecord | undefined = r && { list: r.list, count: r.count, ids: new Uint32Array(r.ids), codes: new Uint32Array(r.codes) };
+      return checkedList(localIndex(name), m, lists[i]!, rec, r?.checksum);
     });
   };
 

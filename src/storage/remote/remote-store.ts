@@ -27,7 +27,7 @@ import type { ChunkCatalog } from '../contract.js';
 import type { WeftStore } from '../contract.js';
 import { checkIds } from '../index-checks.js';
 import { checkBuckets, checkedBucket } from '../lexical-records.js';
-import { bucketChecksum, listChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../records.js';
+import { bucketChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../records.js';
 import type { ListRecord } from '../../ivf/types.js';
 import {
   SECTION,
@@ -42,6 +42,7 @@ import {
   type Section,
 } from '../index-file.js';
 import { abortable } from '../../util/abortable.js';
+import { checkListNumbers, checkedCentroids, checkedList, type ReadPlace } from '../read-checks.js';
 import { MAX_CHUNK_RECORD_BYTES, fetchHead, parseHead, type Head } from './file-head.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 import { openSectionCache, type SectionCache } from './section-cache.js';
@@ -195,6 +196,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     throw e;
   }
   const name = head.header.manifest.name;
+  // How read checks name this index and what repairs it (read-checks.ts).
+  const place: ReadPlace = { name, where: `the index at ${href}`, repair: 'Publish it again.', details: { url: href } };
   // Where the bytes come from (a same-origin redirect may have moved it); the cache keys by `href`.
   const source = offline ? href : head.url;
   // Stopped by close (abortReads): every fetch in flight, and every read after.
@@ -490,12 +493,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   };
 
   const readLists = async (lists: readonly number[], signal?: AbortSignal): Promise<ListRecord[]> => {
-    if (!Array.isArray(lists)) throw new WeftError('INVALID_INPUT', 'readLists takes an array of list numbers.');
     const at = pub;
     const { manifest } = at;
-    const wrong = lists.find((l) => typeof l !== 'number' || !Number.isInteger(l) || l < 0 || l >= manifest.nlist);
-    if (wrong !== undefined)
-      throw new WeftError('INVALID_INPUT', `Index '${name}' has lists 0..${manifest.nlist - 1}; got ${String(wrong)}.`, { details: { name, list: wrong } });
+    checkListNumbers(place, manifest.nlist, lists);
     // With each list its directory, where the file has one: adjacent to the codes, so the same range.
     const dirs = lists.map((l) => section(SECTION.listDirectory, l));
     const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...(dirs[i] ? [pieceOf(dirs[i])] : [])]);
@@ -504,12 +504,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     let j = 0;
     return lists.map((l, i) => {
       const ids = new Uint32Array(bytes[j++]!.slice().buffer);
-      const rec: ListRecord = { list: l, count: ids.length, ids, codes: new Uint32Array(bytes[j++]!.slice().buffer) };
-      if (listChecksum(rec) !== manifest.checksums[l] || rec.count !== manifest.listCounts[l]) {
-        throw new WeftError('CORRUPT_RECORD', `List ${l} of the index at ${href} does not match its manifest: the file is inconsistent. Publish it again.`, {
-          details: { url: href, list: l },
-        });
-      }
+      const rec = checkedList(place, manifest, l, { list: l, count: ids.length, ids, codes: new Uint32Array(bytes[j++]!.slice().buffer) });
       if (dirs[i]) keepListDirectory(at, l, bytes[j++]!);
       return rec;
     });
@@ -588,7 +583,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const [vmin, scale] = [section(SECTION.vmin, 0), section(SECTION.scale, 0)];
       const parts = await read([section(SECTION.centroids, 0)!, ...(vmin ? [vmin] : []), ...(scale ? [scale] : [])].map(pieceOf));
       const f32 = (b: Uint8Array) => new Float32Array(b.slice().buffer);
-      return { centroids: f32(parts[0]!), ...(vmin ? { vmin: f32(parts[1]!) } : {}), ...(scale ? { scale: f32(parts[vmin ? 2 : 1]!) } : {}) };
+      const data = { centroids: f32(parts[0]!), ...(vmin ? { vmin: f32(parts[1]!) } : {}), ...(scale ? { scale: f32(parts[vmin ? 2 : 1]!) } : {}) };
+      return checkedCentroids(place, pub.manifest, data);
     },
     async readLists(n, lists, o) {
       current(n);
