@@ -18,14 +18,13 @@
 import { WeftError, checkAborted, isWeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
-import type { Metric, StorageType } from '../ivf/types.js';
 import { chunkSections, parseDocument, readDocument, type Chunk, type ChunkOptions, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex, type WriteProgress } from '../stored-index/stored-index.js';
 import { yieldToEvents } from '../util/yield.js';
 import { nlistFor } from '../ivf/sizing.js';
 import { checkDimension } from './retrieval.js';
-import type { IngestProgress } from './types.js';
+import type { IndexSettings, IngestProgress } from './types.js';
 
 /**
  * Progress of the stages whose work comes in passes (training, then rounds of list splits; a
@@ -73,7 +72,8 @@ export interface IngestTarget {
   index: StoredIndex | undefined;
   /** Called once a new index exists and holds the ingest's passages (a first ingest that fails deletes it instead). */
   onCreated(index: StoredIndex): void;
-  create: { gpu?: GpuContext | 'cpu'; metric?: Metric; storage?: StorageType; nlist?: number; cacheBytes?: number; language?: string };
+  /** What a new index is made with: the runtime's own options, carried whole (only these fields are read). */
+  create: IndexSettings & { gpu?: GpuContext | 'cpu' | undefined };
 }
 
 export interface IngestCall {

@@ -133,15 +133,8 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   });
   // The sequential baseline handles one request at a time, retrieval and answer together.
   const requests = createSlots(1);
-  // What a new index is created with (on the first ingest).
-  const create = {
-    ...(options.gpu ? { gpu: options.gpu } : {}),
-    ...(options.metric !== undefined ? { metric: options.metric } : {}),
-    ...(options.storage !== undefined ? { storage: options.storage } : {}),
-    ...(options.nlist !== undefined ? { nlist: options.nlist } : {}),
-    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
-    ...(options.language ? { language: options.language } : {}),
-  };
+  // What a new index is created with (on the first ingest): the options themselves (IndexSettings and gpu).
+  const create = options;
 
   // close() stops the searches and answers in flight (one waiting on a stalled host included), so
   // that it never waits on them; ingests are let finish (nothing half-written).

@@ -13,23 +13,11 @@ import type { FusionOptions, SearchMode } from './fusion.js';
 
 export type { ChatMessage, FusionOptions, Reranker, SamplingOptions, SearchMode };
 
-export interface RagOptions {
-  store: WeftStore;
-  /** Name of the index in the store (created on the first ingest if it does not exist). */
-  indexName: string;
-  /** false: the index must exist already (UNKNOWN_INDEX otherwise), e.g. an app that only reads. Default true. */
-  create?: boolean;
-  embedder: Embedder;
-  /**
-   * What writes the answers. Optional: without one (e.g. a browser without WebGPU, where no
-   * generator runs) ingest and search work and generate() rejects with a WeftError that says why.
-   */
-  generator?: Generator;
-  /**
-   * The GPU the index runs on (share the generator's); without it the index creates its own
-   * device, or runs on the CPU where the browser has no WebGPU. `'cpu'`: always on the CPU.
-   */
-  gpu?: GpuContext | 'cpu';
+/**
+ * How an index is made and cached: carried whole from createRag's options (and the engine
+ * worker's, which extend the same type) down to the stored index. All serializable.
+ */
+export interface IndexSettings {
   /** For a new index. Defaults: cosine, f16, nlist from the corpus size. */
   metric?: Metric;
   storage?: StorageType;
@@ -38,6 +26,15 @@ export interface RagOptions {
   language?: string;
   /** Byte budget of the index's GPU list cache (the stored index's default otherwise). */
   cacheBytes?: number;
+}
+
+/**
+ * How the runtime retrieves and answers: the settings createRag and the engine worker share, as
+ * one type (the worker's options extend it). All serializable, so they cross into the worker whole.
+ */
+export interface RuntimeSettings {
+  /** false: the index must exist already (UNKNOWN_INDEX otherwise), e.g. an app that only reads. Default true. */
+  create?: boolean;
   /**
    * 'woven' (default): a question's embedding and search slices run in the gaps between the
    * decode steps of the answer in progress (at most `maxSlowdown` of its step time per gap), and
@@ -61,12 +58,6 @@ export interface RagOptions {
    * lists (over the network, for a remote index). It is corrected online as searches run.
    */
   performanceModel?: { intercept: number; slope: number };
-  /**
-   * The text of the last user turn, made of the passages and the user's question. Default
-   * (`defaultPromptTemplate`): the numbered passages, an instruction to cite them like [1], then
-   * the question.
-   */
-  promptTemplate?: PromptTemplate;
   /** A system prompt for every answer (a call's `system` replaces it). */
   system?: string;
   /** How answers sample unless a call says otherwise (fields left out: the generator's defaults; the reference generator's is greedy). */
@@ -79,6 +70,30 @@ export interface RagOptions {
   mode?: SearchMode;
   /** How hybrid retrieval fuses the two rankings (default: reciprocal rank fusion, equal weights). */
   fusion?: FusionOptions;
+}
+
+/** createRag's options: where the index lives and the models, with the index's and the runtime's settings. */
+export interface RagOptions extends IndexSettings, RuntimeSettings {
+  store: WeftStore;
+  /** Name of the index in the store (created on the first ingest if it does not exist). */
+  indexName: string;
+  embedder: Embedder;
+  /**
+   * What writes the answers. Optional: without one (e.g. a browser without WebGPU, where no
+   * generator runs) ingest and search work and generate() rejects with a WeftError that says why.
+   */
+  generator?: Generator;
+  /**
+   * The GPU the index runs on (share the generator's); without it the index creates its own
+   * device, or runs on the CPU where the browser has no WebGPU. `'cpu'`: always on the CPU.
+   */
+  gpu?: GpuContext | 'cpu';
+  /**
+   * The text of the last user turn, made of the passages and the user's question. Default
+   * (`defaultPromptTemplate`): the numbered passages, an instruction to cite them like [1], then
+   * the question.
+   */
+  promptTemplate?: PromptTemplate;
   /** Reorders the retrieved candidates before the top k go into the prompt (see GenerateOptions.rerank). */
   reranker?: Reranker;
 }

@@ -9,11 +9,20 @@ import type { WebLlmModel } from '../generate/webllm.js';
 import type { PinnedFile } from '../util/fetch-bytes.js';
 import type { EmbedderDevice } from '../embed/onnx-embedder.js';
 import type { DocumentInput } from '../ingest/documents.js';
-import type { Metric, StorageType } from '../ivf/types.js';
 import type { CrossEncoderOptions } from '../rerank/cross-encoder.js';
 import type { Llama2cRerankerOptions } from '../rerank/llama2c-reranker.js';
 import type { OnnxDecoderRerankerOptions } from '../rerank/onnx-decoder-reranker.js';
-import type { GenerateInput, GenerateOptions, IngestProgress, Passage, RagEvent, RagInfo, RagOptions, SearchOptions } from '../runtime/types.js';
+import type {
+  GenerateInput,
+  GenerateOptions,
+  IndexSettings,
+  IngestProgress,
+  Passage,
+  RagEvent,
+  RagInfo,
+  RuntimeSettings,
+  SearchOptions,
+} from '../runtime/types.js';
 
 /** The reference model's files: URLs, pinned files `{ url, sha256 }` (CHECKSUM_MISMATCH on a mismatch), or bytes. */
 export interface ReferenceModelSource {
@@ -35,8 +44,13 @@ export type RerankerSpec =
 /** What of RemoteStoreOptions can cross into the worker (no AbortSignal). */
 export type RemoteStoreOptionsCloneable = Omit<RemoteStoreOptions, 'signal'>;
 
-/** Everything the worker needs to open a RAG runtime; all of it crosses by structured clone. */
-export interface RagWorkerOptions {
+/**
+ * Everything the worker needs to open a RAG runtime; all of it crosses by structured clone. The
+ * index's and the runtime's settings are createRag's own types (IndexSettings, RuntimeSettings),
+ * passed on whole; only what cannot cross — the store, the models, a prompt template function —
+ * is described here instead (a database or a URL, model sources, a reranker spec).
+ */
+export interface RagWorkerOptions extends IndexSettings, RuntimeSettings {
   /** IndexedDB database (default 'weft'). */
   dbName?: string;
   /** Name of the index in the database (with `remote`, the file's own index is used and this is only a label). */
@@ -46,8 +60,6 @@ export interface RagWorkerOptions {
    * its sections fetched by HTTP range requests and kept in IndexedDB (`localBytes`), then on the GPU.
    */
   remote?: { url: string } & RemoteStoreOptionsCloneable;
-  /** false: refuse an index that does not exist yet (UNKNOWN_INDEX). */
-  create?: boolean;
   embedder: {
     model?: string | ArrayBuffer;
     tokenizer?: string | object;
@@ -60,24 +72,8 @@ export interface RagWorkerOptions {
     sha256?: { model?: string; tokenizer?: string; tokenizerConfig?: string };
   };
   generator: { reference: ReferenceModelSource } | { webllm: { model: WebLlmModel } };
-  metric?: Metric;
-  storage?: StorageType;
-  nlist?: number;
-  cacheBytes?: number;
-  /** For a new index: its keyword index's language (as in createRag). */
-  language?: string;
-  /** As in createRag (RagOptions); promptTemplate, a function, cannot cross into the worker. */
-  schedule?: RagOptions['schedule'];
-  maxSlowdown?: number;
-  lookahead?: number;
-  performanceModel?: RagOptions['performanceModel'];
-  system?: string;
-  sampling?: SamplingOptions;
   /** The reranker `rerank` uses (see GenerateOptions.rerank); created in the worker, released with the runtime. */
   reranker?: RerankerSpec;
-  /** As in createRag: the default search mode ('hybrid') and the fusion of hybrid retrieval. */
-  mode?: RagOptions['mode'];
-  fusion?: RagOptions['fusion'];
 }
 
 /**

@@ -5,7 +5,7 @@
 // here lets the library's build and tests reach it like any other module.
 
 import * as Comlink from 'comlink';
-import type { EngineApi, RagWorkerOptions, RerankerSpec } from './engine-api.js';
+import type { EngineApi, RerankerSpec } from './engine-api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { holdLifeline } from './lifeline.js';
 import { WeftError } from '../errors.js';
@@ -18,7 +18,7 @@ import { createOnnxDecoderReranker } from '../rerank/onnx-decoder-reranker.js';
 import type { Reranker } from '../rerank/types.js';
 import type { LoadProgress } from '../util/progress.js';
 import { createRag } from '../runtime/rag.js';
-import type { RagEvent, RagOptions } from '../runtime/types.js';
+import type { RagEvent } from '../runtime/types.js';
 import type { LocalRag } from '../runtime/rag-api.js';
 import { openStore } from '../storage/idb-store.js';
 import type { WeftStore } from '../storage/contract.js';
@@ -26,21 +26,6 @@ import { openRemoteStore } from '../storage/remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
 /** The createRag options that RagWorkerOptions passes through unchanged. */
-function runtimeOptionsOf(
-  o: RagWorkerOptions,
-): Pick<RagOptions, 'schedule' | 'maxSlowdown' | 'lookahead' | 'performanceModel' | 'system' | 'sampling' | 'mode' | 'fusion'> {
-  return {
-    ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
-    ...(o.maxSlowdown !== undefined ? { maxSlowdown: o.maxSlowdown } : {}),
-    ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
-    ...(o.performanceModel !== undefined ? { performanceModel: o.performanceModel } : {}),
-    ...(o.system !== undefined ? { system: o.system } : {}),
-    ...(o.sampling !== undefined ? { sampling: o.sampling } : {}),
-    ...(o.mode !== undefined ? { mode: o.mode } : {}),
-    ...(o.fusion !== undefined ? { fusion: o.fusion } : {}),
-  };
-}
-
 /**
  * Where an onnxruntime-web model (embedder, ONNX rerankers) runs: on the worker's GPU unless its
  * options name WASM; without a GPU on WASM unless they name a device (then that one, or its error).
@@ -197,19 +182,16 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
         const remote = options.remote ? await openRemoteStore(options.remote.url, options.remote) : undefined;
         store = remote ?? (await openStore(options.dbName ? { dbName: options.dbName } : {}));
         indexName = remote?.indexName ?? indexName;
+        // The index's and the runtime's settings go on whole (they are createRag's own types);
+        // what the worker made from the rest replaces the specs.
+        const { dbName: _dbName, remote: _remote, embedder: _embedder, generator: _generator, reranker: _reranker, ...settings } = options;
         r = await createRag({
+          ...settings,
           store,
           indexName,
           embedder,
           ...(generator ? { generator } : {}),
           gpu: device ?? 'cpu',
-          ...(options.create === false ? { create: false } : {}),
-          ...(options.metric ? { metric: options.metric } : {}),
-          ...(options.storage ? { storage: options.storage } : {}),
-          ...(options.nlist !== undefined ? { nlist: options.nlist } : {}),
-          ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
-          ...(options.language ? { language: options.language } : {}),
-          ...runtimeOptionsOf(options),
           ...(reranker ? { reranker } : {}),
         });
       } catch (e) {
