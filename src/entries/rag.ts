@@ -6,7 +6,7 @@
 export { createRag } from '../runtime/rag.js';
 export { defaultPromptTemplate, passageLine, passagePage } from '../runtime/citations.js';
 export type * from './runtime-types.js';
-export type { RagOptions, PromptTemplate } from '../runtime/types.js';
+export type { RagOptions, IndexSettings, RuntimeSettings, PromptTemplate } from '../runtime/types.js';
 export type { LocalRag } from '../runtime/rag-api.js';
 export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
 export {

@@ -26,6 +26,8 @@ export type {
   PeriodicReport,
   PeriodicWindow,
   SearchOptions as RagSearchOptions,
+  IndexSettings,
+  RuntimeSettings,
 } from '../runtime/types.js';
 export type { Rag } from '../runtime/rag-api.js';
 export type {
