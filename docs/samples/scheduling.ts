@@ -1,5 +1,5 @@
 import { createRag } from 'weft-rag/rag';
-import { rag, options } from './rag';                                    // the runtime above
+import { rag, options } from './rag';                                    // the runtime of docs/rag.md
 
 const question = 'How do I reset my password?';
 // Speculation (HedraRAG): prefill on the partial top-k after the first slice; if the final top-k
