@@ -3,6 +3,8 @@
 // progress, takes documents from a file picker or drag-and-drop, streams cited answers and keeps
 // the conversation. Everything that comes from documents or the model is rendered through Lit
 // text bindings, never as HTML.
+// Over 400 lines: one Lit element's states and templates; its options, citations and styles are
+// apart already.
 
 import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { isWeftError, WeftError } from '../errors.js';

@@ -9,6 +9,8 @@
 // log-probability of a given next token at every position (final norm, classifier and a
 // log-softmax per row, on the GPU, one float read back per token), and a prefix's KV can be kept
 // on the GPU (snapshotOnGpu) and restored from there or from bytes without recomputing logits.
+// Over 400 lines: one transformer forward pass as WGSL dispatches, whose passes share the buffers
+// and pipelines held in one closure.
 
 import { WeftError } from '../errors.js';
 import { contextFrom, gpuAwait, type GpuContext, type GpuOption } from '../gpu/context.js';

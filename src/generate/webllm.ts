@@ -20,6 +20,8 @@
 // (LLMChatPipeline.dispose -> tvm.dispose -> WebGPUContext.dispose -> device.destroy()), and
 // tvmjs's tryCreateBuffer destroys it on any buffer error, so a device shared with it would die
 // with the model. WebLLM therefore runs on a device of its own, beside the engine's.
+// Over 400 lines: the adapter around one WebLLM engine (load, prefill, decode, the sampler hook);
+// its chat template and tokenizer are apart already.
 
 import { percentile } from '../util/stats.js';
 import { WeftError } from '../errors.js';

@@ -3,6 +3,8 @@
 // ground-truth generator. Host memory keeps each list's encoded vectors (the future IndexedDB
 // tier writes exactly these records); the GPU holds them sharded under the binding limit.
 // Both take an allow bitmap (SearchOptions.allow), uploaded per search for the filtered scan.
+// Over 400 lines: the in-memory IVF index and its flat twin share the GPU list sharding and the
+// search plumbing kept here.
 
 import { WeftError } from '../errors.js';
 import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';

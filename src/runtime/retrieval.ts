@@ -6,6 +6,8 @@
 // candidates may then be reranked (reranking.ts), a few per sub-stage. It also owns the
 // performance model (PipeRAG's latency-vs-nprobe line and the cost of embedding a query) that
 // sizes slices and periodic searches.
+// Over 400 lines: one retrieval stage for the three modes and the performance model that sizes its
+// slices.
 
 import { WeftError, checkAborted } from '../errors.js';
 import type { Embedder } from '../embed/onnx-embedder.js';

@@ -8,6 +8,8 @@
 // Without WebGPU (or with `gpu: 'cpu'`) the same index runs on the CPU backend: searches go to
 // stored-cpu-search.ts and lists are cached decoded in JS memory (cache/cpu-list-cache.ts), with the same
 // results; training and list assignment run the k-means kernels' arithmetic on the CPU.
+// Over 400 lines: the facade's interface, one doc comment per operation, and the wiring; the
+// operations' bodies live in the modules it wires.
 
 import { WeftError, checkAborted } from '../errors.js';
 import { backendFrom, type Backend, type GpuContext, type GpuOrCpuOption } from '../gpu/context.js';

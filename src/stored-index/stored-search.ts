@@ -5,6 +5,8 @@
 // Everything a search reads comes in explicitly: the snapshot it started from and the cache.
 // A filtered search brings its allow-list (allow-list.ts): every one of those scans honours it,
 // and the search probes past nprobe until the probed lists hold k allowed vectors.
+// Over 400 lines: the batch search and the sliced session share the ranking, widening and scan
+// helpers kept here.
 
 import { WeftError } from '../errors.js';
 import { gpuAwait, type GpuContext } from '../gpu/context.js';

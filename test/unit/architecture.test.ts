@@ -37,6 +37,19 @@ describe('the architecture of src/', () => {
     expect(violations.map((v) => `${v.rule.name}: ${v.from} → ${v.cycle ? v.cycle.map((c) => c.name).join(' → ') : v.to}`)).toEqual([]);
   });
 
+  test('a file of src/ over 400 lines says why in its header', () => {
+    const long = files('src')
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => ({ f, text: readFileSync(f, 'utf8') }))
+      .filter(({ text }) => text.split('\n').length > 400);
+    const header = (text: string) =>
+      text
+        .split('\n')
+        .filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//')))
+        .join('\n');
+    expect(long.filter(({ text }) => !/^\/\/ Over 400 lines: \S/m.test(header(text))).map(({ f }) => f)).toEqual([]);
+  });
+
   test('every folder of src/ has its place in the layer order', () => {
     const config = readFileSync('.dependency-cruiser.cjs', 'utf8');
     const folders = readdirSync('src').filter((f) => statSync(join('src', f)).isDirectory());
