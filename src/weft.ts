@@ -36,6 +36,7 @@ export {
   createStoredIndex,
   openStoredIndex,
   type StoredIndex,
+  type StoredSearchOptions,
   type CreateStoredIndexOptions,
   type OpenStoredIndexOptions,
   type CacheOptions,

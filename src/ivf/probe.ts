@@ -70,7 +70,7 @@ export function uploadQuantizer(ctx: GpuContext, label: string, sq: ScalarQuanti
   return bufferFrom(ctx, label, data);
 }
 
-export interface Ranking {
+export interface ProbeRanking {
   /** (key bits, list) per query and rank, best first; `stride` entries per query (0: one row shared by all). */
   buffer: GPUBuffer;
   stride: number;
@@ -93,7 +93,7 @@ export interface RankInit {
  * scan submitted next runs behind it without a round trip. With nprobe = nlist above the
  * device's largest k, every list is probed in list order (the result does not depend on it).
  */
-export function submitRanking(ctx: GpuContext, r: RankInit): Ranking {
+export function submitRanking(ctx: GpuContext, r: RankInit): ProbeRanking {
   if (r.nprobe === r.nlist && r.nlist > maxK(ctx)) {
     const all = new Uint32Array(r.nlist * 2);
     for (let c = 0; c < r.nlist; c++) all[2 * c + 1] = c;
@@ -116,7 +116,7 @@ export function submitRanking(ctx: GpuContext, r: RankInit): Ranking {
 }
 
 /** The coarse step with its result read back: `lists` holds nprobe lists per query, best first. */
-export async function rankLists(ctx: GpuContext, r: RankInit): Promise<Ranking & { lists: Uint32Array }> {
+export async function rankLists(ctx: GpuContext, r: RankInit): Promise<ProbeRanking & { lists: Uint32Array }> {
   const ranking = submitRanking(ctx, r);
   const lists = new Uint32Array(r.numQueries * r.nprobe);
   try {

@@ -17,7 +17,7 @@ import { DEFAULT_REWRITE_INSTRUCTION, isFollowUp, readDialogue, searchQuery, tri
 import { compileFilter, type PassagePredicate } from './filter.js';
 import { createHolds, type Holds } from './holds.js';
 import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
-import { rankingFor, type Ranking, type RankingDefaults, type Retrieval } from './retrieval.js';
+import { retrievalPlanFor, type RetrievalPlan, type RetrievalDefaults, type Retrieval } from './retrieval.js';
 import type { Runner } from './runner.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
@@ -26,7 +26,7 @@ import { createTrace, type Trace } from './trace.js';
 import type { FinishReason, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
 
 /** The runtime's parts an answer uses. */
-export interface AnswerRuntime extends RankingDefaults {
+export interface AnswerRuntime extends RetrievalDefaults {
   generator: Generator;
   template: PromptTemplate;
   retrieval: Retrieval;
@@ -64,7 +64,7 @@ interface Request extends PromptSpec {
   rewrite: RewritePlan | undefined;
   sampling: SamplingOptions;
   filter: PassagePredicate | undefined;
-  ranking: Ranking;
+  ranking: RetrievalPlan;
 }
 
 /** What the decode loop produced. */
@@ -94,7 +94,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     const { k, nprobe, maxTokens, queryTurns: turns } = generateNumbers(opts);
     const index = retrieval.indexFor(asked.question);
     const per = opts.periodic;
-    const ranking = rankingFor(opts, rt, k);
+    const ranking = retrievalPlanFor(opts, rt, k);
     // A reranked answer starts from the reranked list: a prefill on a partial search would be thrown away.
     const speculateAfter = rt.woven && opts.speculate && !ranking.rerank ? (typeof opts.speculate === 'object' ? (opts.speculate.afterSlices ?? 1) : 1) : 0;
     const re = opts.rewrite && isFollowUp(asked) ? (typeof opts.rewrite === 'object' ? opts.rewrite : {}) : undefined;

@@ -24,7 +24,7 @@ import { compileFilter } from './filter.js';
 import { checkFusion, checkMode } from './fusion.js';
 import { ingestDocuments } from './ingest.js';
 import { checkRuntimeOptions, searchNumbers } from './options.js';
-import { checkPerformanceModel, createRetrieval, rankingFor, type RankingDefaults } from './retrieval.js';
+import { checkPerformanceModel, createRetrieval, retrievalPlanFor, type RetrievalDefaults } from './retrieval.js';
 import type { RagOptions } from './types.js';
 import type { LocalRag } from './rag-api.js';
 
@@ -92,6 +92,11 @@ const modelOf = (generator: Generator): string => {
   return typeof id === 'string' ? id : '';
 };
 
+/**
+ * Opens the RAG runtime on this thread over a named index in a store (created on the first ingest),
+ * with an embedder and, to answer, a generator: ingest, search, generate, chat.completions, profile,
+ * info, close. Without WebGPU the index runs on the CPU and generate() says why it cannot answer.
+ */
 export async function createRag(options: RagOptions): Promise<LocalRag> {
   const { store, embedder, indexName } = options;
   checkRuntimeOptions(options);
@@ -112,7 +117,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   };
   const gaps = createGapScheduler({ maxSlowdown, settle });
   const woven = (options.schedule ?? 'woven') === 'woven';
-  const defaults: RankingDefaults = { mode: checkMode(options.mode, 'hybrid'), fusion: options.fusion, reranker: options.reranker };
+  const defaults: RetrievalDefaults = { mode: checkMode(options.mode, 'hybrid'), fusion: options.fusion, reranker: options.reranker };
   if (options.fusion) checkFusion(options.fusion);
   const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown, performanceModel: options.performanceModel });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
@@ -180,7 +185,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
       const filter = compileFilter(opts.filter);
       checkAborted(opts.signal, 'The search');
       const { k, nprobe } = searchNumbers(opts);
-      const ranking = rankingFor(opts, defaults, k);
+      const ranking = retrievalPlanFor(opts, defaults, k);
       // Waiting behind another call ends too when the signal aborts.
       const signal = untilClosed(opts.signal);
       return abortable(

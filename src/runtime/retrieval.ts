@@ -45,7 +45,7 @@ export function checkDimension(index: StoredIndex | undefined, indexName: string
 }
 
 /** How the candidates are found and ordered: the search mode, the fusion, and the reranking. */
-export interface Ranking {
+export interface RetrievalPlan {
   mode: SearchMode;
   fusion?: FusionOptions;
   /** Rerank this many candidates with the reranker, then keep k. */
@@ -53,18 +53,18 @@ export interface Ranking {
 }
 
 /** The runtime's mode, fusion and reranker, which a call's ranking starts from. */
-export interface RankingDefaults {
+export interface RetrievalDefaults {
   mode: SearchMode;
   fusion: FusionOptions | undefined;
   reranker: Reranker | undefined;
 }
 
 /** A call's ranking: its mode (or the runtime's), the runtime's fusion, reranking if it asks (INVALID_OPTION as rerankCandidates says). */
-export function rankingFor(
+export function retrievalPlanFor(
   call: { mode?: SearchMode | undefined; rerank?: boolean | RerankOptions | undefined },
-  defaults: RankingDefaults,
+  defaults: RetrievalDefaults,
   k: number,
-): Ranking {
+): RetrievalPlan {
   const candidates = rerankCandidates(call.rerank, defaults.reranker, k);
   return {
     mode: checkMode(call.mode, defaults.mode),
@@ -73,7 +73,7 @@ export function rankingFor(
   };
 }
 
-export interface RetrieveOptions extends Ranking {
+export interface RetrieveOptions extends RetrievalPlan {
   k: number;
   nprobe: number;
   trace: Trace;
@@ -105,7 +105,7 @@ export interface Retrieval {
   /** The index to search for `query`: INVALID_INPUT for an empty query, EMPTY_INDEX for an empty index. */
   indexFor(query: string): StoredIndex;
   /** One search with every sub-stage run at once: passages, best first. */
-  search(query: string, k: number, o: Ranking & { nprobe?: number; filter?: PassagePredicate; signal?: AbortSignal }): Promise<Passage[]>;
+  search(query: string, k: number, o: RetrievalPlan & { nprobe?: number; filter?: PassagePredicate; signal?: AbortSignal }): Promise<Passage[]>;
   /** The search as sub-stages, each run by `o.run`; `busyMs` is their time. */
   retrieve(query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number }>;
   /**

@@ -62,6 +62,7 @@ export function imbalanceFactor(counts: readonly number[]): number {
   return (counts.length * counts.reduce((a, b) => a + b * b, 0)) / (total * total);
 }
 
+/** A stored index's list cache: its budget, replacement policy and fill, and the GPU (or CPU) it runs on. */
 export interface CacheOptions extends GpuOrCpuOption {
   /**
    * GPU bytes for cached lists. Default: twice the index's size when opened (at least 16 MiB), at most 512 MiB and 4 storage bindings.
@@ -94,6 +95,10 @@ export interface CacheOptions extends GpuOrCpuOption {
   onProbe?: (lists: number[]) => void;
 }
 
+/**
+ * Options of createStoredIndex: the store and name, dimension, nlist, metric, storage type, embedding
+ * model, keyword language, k-means settings, list splitting, abort and progress, and the cache's.
+ */
 export interface CreateStoredIndexOptions extends CacheOptions {
   store: WeftStore;
   name: string;
@@ -115,12 +120,13 @@ export interface CreateStoredIndexOptions extends CacheOptions {
   onProgress?: (p: TrainProgress) => void;
 }
 
+/** Options of openStoredIndex: the store, the index's name and the cache's. */
 export interface OpenStoredIndexOptions extends CacheOptions {
   store: WeftStore;
   name: string;
 }
 
-export interface SearchOptionsStored {
+export interface StoredSearchOptions {
   k?: number;
   nprobe?: number;
   missing?: 'stream' | 'cpu';
@@ -148,6 +154,10 @@ export interface WriteCall {
 
 export type WriteProgress = { status: 'split' | 'save'; done: number; total: number };
 
+/**
+ * An IVF index that lives in a WeftStore and is searched through a list cache on the GPU (or the CPU):
+ * add, delete, search, keyword search, filters, prefetch, compact, rebuild, close.
+ */
 export interface StoredIndex {
   readonly name: string;
   readonly dim: number;
@@ -191,7 +201,7 @@ export interface StoredIndex {
    * result is the one a search with everything cached gives, bit for bit. On the CPU backend every
    * list is scored on the CPU and `missing` changes nothing; the results are the GPU path's.
    */
-  search(queries: Float32Array, options?: SearchOptionsStored): Promise<SearchResult>;
+  search(queries: Float32Array, options?: StoredSearchOptions): Promise<SearchResult>;
   /**
    * A search cut into slices of a few probe ranks (HedraRAG's cluster-sized sub-stages): each
    * step streams the lists it needs and scans them; read() gives the same result as search().
@@ -273,6 +283,10 @@ export async function createStoredIndex(training: Float32Array, options: CreateS
   }
 }
 
+/**
+ * Opens an index from a store: its centroids go to the GPU (or the CPU backend) and its hottest lists
+ * are preloaded into the cache.
+ */
 export async function openStoredIndex(options: OpenStoredIndexOptions): Promise<StoredIndex> {
   const { ctx, owns } = await backendFrom(options.gpu);
   try {
