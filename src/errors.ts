@@ -1,6 +1,7 @@
 // Weft's error type. Every failure carries a stable `code` (codes survive the worker
 // boundary and structured cloning; classes do not) and a message that says what to do.
 
+/** The stable codes of WeftError: what went wrong, kept across the worker boundary and structured cloning. */
 export type WeftErrorCode =
   | 'WEBGPU_UNAVAILABLE'
   | 'NO_ADAPTER'
@@ -47,6 +48,10 @@ export type WeftErrorCode =
   | 'READ_ONLY'
   | 'REMOTE_REDIRECTED';
 
+/**
+ * Every failure Weft reports: a stable `code` (WeftErrorCode), a message that says what to do, and
+ * `details` where there is more to say (e.g. the documents an ingest could not read).
+ */
 export class WeftError extends Error {
   readonly code: WeftErrorCode;
   readonly details: Record<string, unknown> | undefined;

@@ -1,6 +1,7 @@
 // Seeded pseudo-random numbers (xorshift128+ style mulberry32 streams): deterministic
 // k-means initialisation and sampling, and reproducible generated data for demos and benches.
 
+/** A seeded random number generator: uniform floats and integers, standard normals. */
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number;
@@ -10,6 +11,7 @@ export interface Rng {
   normal(): number;
 }
 
+/** A seeded Rng: the same seed gives the same sequence, on any platform. */
 export function createRng(seed: number): Rng {
   let a = (seed >>> 0) ^ 0x9e3779b9;
   let spare: number | undefined;

@@ -21,6 +21,7 @@ import { scoreText, sourceLabel, splitCitations } from './citations.js';
 import { workerOptions } from './options.js';
 import { styles } from './styles.js';
 
+/** An answer's last event: the answer, its citations, passages and timings (the detail of `weft-answer`). */
 export type DoneEvent = Extract<RagEvent, { type: 'done' }>;
 
 /** `weft-progress`'s detail: the runtime's report, and which phase it belongs to. */
@@ -147,6 +148,11 @@ const CONFIG = [
 const INGEST_STAGES = ['read', 'embed', 'index', 'persist'] as const;
 const STAGE_LABELS: Record<IngestProgress['status'], string> = { read: 'Read', embed: 'Embed', index: 'Index', persist: 'Save' };
 
+/**
+ * `<weft-chat>`: a chat over the user's documents, running the RAG runtime in the engine worker (or a
+ * runtime the app opens: `runtime`). Its attributes configure the index and the models; `ingest`,
+ * `ask`, `stop` and `clear` drive it; it reports through `weft-*` events (WeftChatEventMap).
+ */
 export class WeftChat extends LitElement {
   static override styles = styles;
   static override properties = {

@@ -11,7 +11,9 @@ import { WeftError } from '../errors.js';
 import { batchedEmbed } from './batches.js';
 import { int64Feeds, loadOnnxModel, ONNX_DEVICES, requireOutput, type OnnxDevice, type OnnxModelOptions } from './onnx-model.js';
 
+/** Where an onnxruntime-web embedder can run: 'webgpu' or 'wasm'. */
 export const EMBEDDER_DEVICES = ONNX_DEVICES;
+/** Where an embedder runs: 'webgpu' or 'wasm'. */
 export type EmbedderDevice = OnnxDevice;
 
 /**
@@ -38,6 +40,10 @@ export const DEFAULT_EMBEDDING_MODEL = {
   dim: 384,
 } as const;
 
+/**
+ * Options of createOnnxEmbedder: the model and its tokenizer (URLs or bytes, optionally pinned by
+ * SHA-256), pooling, normalisation, batching and where it runs.
+ */
 export interface OnnxEmbedderOptions extends OnnxModelOptions {
   /** The ONNX model: URL or bytes. Default: all-MiniLM-L6-v2 (quantised) from the Hub. */
   model?: string | URL | ArrayBuffer;
@@ -60,6 +66,11 @@ export interface OnnxEmbedderOptions extends OnnxModelOptions {
   sha256?: { model?: string; tokenizer?: string; tokenizerConfig?: string };
 }
 
+/**
+ * What the runtime needs of an embedder: its model id, dimension and token limit, token counting, and
+ * `embed` (one row of `dim` floats per text). Any object that implements it can be the runtime's
+ * embedder.
+ */
 export interface Embedder {
   readonly modelId: string;
   readonly dim: number;
@@ -76,6 +87,11 @@ export interface Embedder {
   destroy(): Promise<void>;
 }
 
+/**
+ * Loads a sentence-embedding model in onnxruntime-web (WebGPU or WASM) with the model's own Hugging
+ * Face tokenizer, mean pooling and normalisation. Default: all-MiniLM-L6-v2 (quantised) from the Hub,
+ * pinned to DEFAULT_EMBEDDING_REVISION and cached.
+ */
 export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Promise<Embedder> {
   const pooling = options.pooling ?? 'mean';
   if (pooling !== 'mean' && pooling !== 'cls') throw new WeftError('INVALID_OPTION', `Unknown pooling '${String(pooling)}'. Valid values: mean, cls.`);

@@ -31,6 +31,10 @@ export interface FeatureExtractionPipelineLike {
   dispose?(): Promise<void>;
 }
 
+/**
+ * Options of createTransformersEmbedder: the model id recorded in indexes, pooling, normalisation,
+ * token limit, device and batch size of a transformers.js pipeline.
+ */
 export interface TransformersEmbedderOptions {
   /** Recorded in index manifests, so queries and documents are embedded alike. Default: the model config's name. */
   modelId?: string;

@@ -23,6 +23,7 @@ import { parseCheckpoint, parseTokenizer, type Llama2cConfig, type Llama2cWeight
 import { createSampler, type Sampler } from './sampler.js';
 import type { GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
 
+/** A reference generator's KV cache as bytes, with the tokens it covers: store it anywhere and restore() it later. */
 export interface KvSnapshot {
   /** Tokens the snapshot covers (its positions 0..length-1). */
   tokens: number[];
@@ -38,6 +39,7 @@ export interface GpuKvSnapshot {
   byteLength: number;
 }
 
+/** Options of Llama2cGenerator.restore. */
 export interface RestoreOptions {
   /**
    * Recompute the logits after the snapshot's last token (default true: one more forward row, so
@@ -47,6 +49,10 @@ export interface RestoreOptions {
   logits?: boolean;
 }
 
+/**
+ * The WebGPU llama2.c reference generator: a Generator whose KV cache is Weft's own, so it can be
+ * snapshotted, uploaded and restored (the decoder reranker's passage KV reuse).
+ */
 export interface Llama2cGenerator extends Generator {
   readonly config: Llama2cConfig;
   readonly tokenizer: BpeTokenizer;
@@ -73,6 +79,7 @@ export interface Llama2cGenerator extends Generator {
   setSampling(options: SamplingOptions): void;
 }
 
+/** A llama2.c checkpoint and its tokenizer, as URLs (optionally pinned by SHA-256) or bytes. */
 export interface Llama2cSource {
   /** The checkpoint: a URL or its bytes. */
   model: string | URL | PinnedFile | ArrayBuffer;

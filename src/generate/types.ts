@@ -2,6 +2,7 @@
 
 export type { LoadProgress } from '../util/progress.js';
 
+/** One decode step's result: the token, its text, and whether the answer has ended. */
 export interface GeneratedToken {
   token: number;
   /** The text this token prints (may be empty, e.g. a partial UTF-8 byte). */
@@ -10,6 +11,7 @@ export interface GeneratedToken {
   done: boolean;
 }
 
+/** How a generator picks tokens: temperature, nucleus cut-off and seed. */
 export interface SamplingOptions {
   /** 0 = greedy (default). */
   temperature?: number;
@@ -19,6 +21,7 @@ export interface SamplingOptions {
   seed?: number;
 }
 
+/** A generator's measured speed: prefill tokens per second, decode ms per step (median, p99) and the steps measured. */
 export interface GeneratorTimings {
   prefillTokensPerSecond: number;
   decodeMsMedian: number;
@@ -32,6 +35,11 @@ export interface ChatMessage {
   content: string;
 }
 
+/**
+ * What the runtime needs of a generator (WebLLM, the reference generator): prefill a prompt, decode
+ * one token per step() with the GPU idle between steps, interrupt, reset, count tokens, format a chat,
+ * timings.
+ */
 export interface Generator {
   readonly contextLength: number;
   /**

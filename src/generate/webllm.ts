@@ -71,6 +71,11 @@ export interface WebLlmSampler {
   takeLogits(): Float32Array | undefined;
 }
 
+/**
+ * A logit processor for an app's own WebLLM engine: register its `processor` for the model when
+ * creating the engine, hand it to createWebLlmGenerator, and Weft sets temperature, topP and seed per
+ * answer.
+ */
 export function createWebLlmSampler(): WebLlmSampler {
   let seen: Float32Array | undefined;
   return {
@@ -101,6 +106,10 @@ export interface WebLlmInitReport {
   text: string;
 }
 
+/**
+ * The engine configuration Weft passes to a WebLlmEngineFactory: progress callback, model list and
+ * cache backend, logit processors.
+ */
 export interface WebLlmEngineConfig {
   initProgressCallback?: (r: WebLlmInitReport) => void;
   appConfig?: { model_list: WebLlmModelRecord[]; cacheBackend?: WebLlmCacheBackend };
@@ -110,6 +119,10 @@ export interface WebLlmEngineConfig {
 /** Creates and loads an engine (default: WebLLM's CreateMLCEngine). */
 export type WebLlmEngineFactory = (modelId: string, config: WebLlmEngineConfig, chatOptions?: object) => Promise<WebLlmEngineLike>;
 
+/**
+ * A WebLLM model: a prebuilt id, or a custom record (weights and model library URLs), with optional
+ * integrity hashes.
+ */
 export interface WebLlmModel {
   /** A model id from WebLLM's prebuilt list, e.g. 'Llama-3.2-1B-Instruct-q4f16_1-MLC'. */
   id?: string;
@@ -122,6 +135,10 @@ export interface WebLlmModel {
   integrity?: WebLlmIntegrity;
 }
 
+/**
+ * Options of createWebLlmGenerator: the model to load (or an engine the app already has, with its
+ * sampler), the engine factory, sampling, cache backend, progress and abort.
+ */
 export interface WebLlmGeneratorOptions {
   /** The model to load; with `engine`, the model that engine has loaded (default: a WebWorkerMLCEngine's own modelId). */
   model?: WebLlmModel;
@@ -154,6 +171,10 @@ export interface WebLlmGeneratorOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * WebLLM driven at the token level: a Generator on MLCEngine's forwardTokensAndSample with the model's
+ * own tokenizer and conversation template.
+ */
 export interface WebLlmGenerator extends Generator {
   readonly modelId: string;
   /** Who samples: Weft (setSampling applies) or the engine (its chat config's temperature and top_p). */
@@ -206,6 +227,11 @@ async function resolveModel(
 
 const hasSettings = (s: SamplingOptions | undefined) => s !== undefined && (s.temperature !== undefined || s.topP !== undefined || s.seed !== undefined);
 
+/**
+ * Loads a WebLLM model (prebuilt or custom, with download progress), or adopts an engine the app
+ * already has, as a token-level Generator. Failures are WeftErrors: WEBGPU_UNAVAILABLE, DEVICE_LOST,
+ * GPU_OUT_OF_MEMORY, STORAGE_FULL, MODEL_UNREACHABLE, UNKNOWN_MODEL, CHECKSUM_MISMATCH.
+ */
 export async function createWebLlmGenerator(options: WebLlmGeneratorOptions): Promise<WebLlmGenerator> {
   if (options.engine && options.engineFactory)
     throw new WeftError('INVALID_OPTION', 'Pass either engine (an engine you loaded) or engineFactory (how Weft loads one), not both.');

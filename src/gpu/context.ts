@@ -82,6 +82,10 @@ export const GPU_NEEDS = {
 /** What a context's device is created for by default: everything the engine worker runs on it besides WebLLM. */
 export const DEFAULT_GPU_NEEDS: readonly GpuNeeds[] = [GPU_NEEDS.search, GPU_NEEDS.reference, GPU_NEEDS.onnxruntime];
 
+/**
+ * Options of createGpuContext: a device to wrap, or what the device to create must serve (needs, power
+ * preference, shard size, scan workgroup size).
+ */
 export interface GpuContextOptions {
   /** Use this device instead of creating one. It is not destroyed by `destroy()`. */
   device?: GPUDevice;
@@ -107,6 +111,10 @@ export interface GpuContextOptions {
   scanWorkgroupSize?: 32 | 64 | 128;
 }
 
+/**
+ * A WebGPU device shared by Weft's GPU objects (indexes, stored indexes, the reference generator, the
+ * embedder): its limits, the buffers created through it, device loss (`onError`) and `destroy()`.
+ */
 export interface GpuContext {
   readonly device: GPUDevice;
   readonly limits: GPUSupportedLimits;
@@ -256,6 +264,10 @@ function deviceRequest(adapter: GPUAdapter, needs: readonly GpuNeeds[]): GPUDevi
   return { requiredLimits, requiredFeatures: [...requiredFeatures] as GPUFeatureName[], label: 'weft.device' };
 }
 
+/**
+ * Creates a GpuContext: wraps the given device, or requests an adapter and a device with the limits
+ * its `needs` ask for. Rejects with WEBGPU_UNAVAILABLE or NO_ADAPTER where there is none.
+ */
 export async function createGpuContext(options: GpuContextOptions = {}): Promise<GpuContext> {
   const needs = options.needs ?? DEFAULT_GPU_NEEDS;
   if (options.device) {

@@ -22,6 +22,10 @@
 
 import { WeftError } from '../errors.js';
 
+/**
+ * A piece of a parsed document under one heading path (and on one page, for a PDF): what chunkSections
+ * cuts into chunks.
+ */
 export interface Section {
   /** Heading path, outermost first. */
   headings: string[];
@@ -31,6 +35,10 @@ export interface Section {
   page?: number;
 }
 
+/**
+ * One passage of a document as it is embedded and stored: its document, position, text (heading path
+ * on top), headings and metadata.
+ */
 export interface Chunk {
   docId: string;
   /** Position of the chunk in its document. */
@@ -42,6 +50,7 @@ export interface Chunk {
   metadata: Record<string, unknown>;
 }
 
+/** How chunkSections cuts: the embedder's token count and limit, and the overlap between neighbouring chunks. */
 export interface ChunkOptions {
   /**
    * Token count as the embedder counts it, special tokens included and nothing truncated (the

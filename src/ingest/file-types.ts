@@ -5,6 +5,7 @@
 /** What a document is read as. */
 export type DocumentType = 'text' | 'markdown' | 'html' | 'pdf';
 
+/** A kind of document Weft reads: its DocumentType, a label for messages, file name extensions and MIME types. */
 export interface ReadableType {
   type: DocumentType;
   /** How people call it, for messages: "Markdown". */

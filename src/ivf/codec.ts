@@ -7,6 +7,10 @@ import type { StorageType } from './types.js';
 /** Vectors per interleaved block (a warp reads one 128-byte line per word). */
 export const BLOCK = 32;
 
+/**
+ * How vectors of a dimension and storage type are laid out on the GPU: padding, vec4 units, words and
+ * bytes per vector.
+ */
 export interface Layout {
   dim: number;
   storage: StorageType;
@@ -24,6 +28,7 @@ export interface Layout {
 
 const DIMS_PER_UNIT: Record<StorageType, number> = { f32: 4, f16: 8, int8: 16 };
 
+/** The GPU layout of `dim`-dimensional vectors stored as `storage` (f32, f16 or int8). */
 export function layoutFor(dim: number, storage: StorageType): Layout {
   const per = DIMS_PER_UNIT[storage];
   const units = Math.ceil(dim / per);

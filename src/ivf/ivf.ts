@@ -19,6 +19,7 @@ import { assignLists, trainIvf, type TrainProgress } from './train.js';
 import type { ListRecord, Metric, SearchOptions, SearchResult, SearchSession, StorageType } from './types.js';
 import { MAX_DIM, MAX_NLIST, checkIds, checkK, checkMetric, checkPositiveInt, checkStorage, checkVectors } from './validate.js';
 
+/** Options common to the in-memory indexes: dimension, metric, storage type and the GPU to run on. */
 export interface IndexOptions extends GpuOption {
   dim: number;
   /** Default 'l2'. */
@@ -27,6 +28,7 @@ export interface IndexOptions extends GpuOption {
   storage?: StorageType;
 }
 
+/** Options of createIvfIndex: IndexOptions plus nlist and the k-means settings. */
 export interface IvfIndexOptions extends IndexOptions {
   /** Number of inverted lists (k-means centroids). */
   nlist: number;
@@ -38,6 +40,7 @@ export interface IvfIndexOptions extends IndexOptions {
   maxTrainPointsPerCentroid?: number;
 }
 
+/** Options of a train() call: abort and progress. */
 export interface TrainCallOptions {
   /** Stops k-means between iterations (ABORTED); the index stays untrained. */
   signal?: AbortSignal;
@@ -69,6 +72,10 @@ interface IndexBase {
   destroy(): void;
 }
 
+/**
+ * An in-memory IVF index on the GPU: train (k-means), add, search (whole or in slices), its centroids
+ * and list sizes.
+ */
 export interface IvfIndex extends IndexBase {
   readonly nlist: number;
   /** Starts a search that can be run in slices of a few lists (see SearchSession). */
@@ -85,6 +92,7 @@ export interface IvfIndex extends IndexBase {
   listSizes(): Uint32Array;
 }
 
+/** An exact (brute-force) index on the GPU: every vector is scored. The baseline and ground truth of IVF search. */
 export type FlatIndex = IndexBase;
 
 /** Everything the IVF and flat indexes share: host lists, GPU upload, query preparation. */
@@ -284,6 +292,7 @@ function sessionOver(core: Core, init: (t: ScanTarget) => Parameters<typeof open
 
 // ---- IVF -----------------------------------------------------------------------------------
 
+/** Creates an empty IVF index of `nlist` lists on the GPU; train() it (at least nlist vectors) before add(). */
 export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex> {
   const nlist = checkPositiveInt('nlist', options.nlist, MAX_NLIST);
   const niter = checkPositiveInt('niter', options.niter ?? 20, 1000);

@@ -3,6 +3,7 @@
 
 import { NO_ID, type Metric, type SearchResult } from './types.js';
 
+/** One IVF list for the CPU reference search: its ids and their vectors. */
 export interface ReferenceList {
   ids: Uint32Array;
   vectors: Float32Array;

@@ -25,6 +25,7 @@ export interface TrainOptions {
   onProgress?: ((p: TrainProgress) => void) | undefined;
 }
 
+/** Progress of k-means training: iterations done of the total. */
 export interface TrainProgress {
   status: 'train';
   done: number;

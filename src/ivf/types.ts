@@ -1,9 +1,19 @@
 // Public types of the vector indexes.
 
+/**
+ * The distance: 'l2' (squared distance, smaller is nearer), 'ip' (inner product) or 'cosine'
+ * (similarity; vectors normalised when added); larger is nearer for the last two.
+ */
 export type Metric = 'l2' | 'ip' | 'cosine';
+/**
+ * How stored vectors are encoded: 'f32', 'f16' or 'int8' (scalar-quantised with a per-dimension range
+ * learned by train). Queries are always f32.
+ */
 export type StorageType = 'f32' | 'f16' | 'int8';
 
+/** Every Metric. */
 export const METRICS: readonly Metric[] = ['l2', 'ip', 'cosine'];
+/** Every StorageType. */
 export const STORAGE_TYPES: readonly StorageType[] = ['f32', 'f16', 'int8'];
 
 /** The id reported for an empty result slot (fewer than k vectors in the probed lists). */
@@ -11,6 +21,7 @@ export const NO_ID = 0xffffffff;
 /** Largest k (and nprobe below nlist) a single search supports. */
 export const MAX_K = 1024;
 
+/** Options of an in-memory index's search: k, nprobe and an allow-list. */
 export interface SearchOptions {
   /** Results per query (1..min(MAX_K, index size)). Default 10. */
   k?: number;

@@ -75,6 +75,7 @@ export function accumulate(scores: Scores, p: TermPostings, qtf: number, stats: 
   }
 }
 
+/** A keyword search's result: chunk ids, best first, and their BM25 scores. */
 export interface LexicalHits {
   ids: Uint32Array;
   scores: Float32Array;

@@ -7,6 +7,7 @@
 import { WeftError } from '../errors.js';
 import { CACHED_AT_HEADER, CACHED_SHA256_HEADER, MODEL_CACHE_NAME } from '../util/fetch-bytes.js';
 
+/** One file in Weft's model cache: URL, size, SHA-256 and when it was cached. */
 export interface CachedModelFile {
   url: string;
   /** Size in bytes. */
@@ -17,6 +18,7 @@ export interface CachedModelFile {
   cachedAt: number | undefined;
 }
 
+/** A model in Weft's model cache (the Cache API bucket 'weft-models'): its id, revision, size and files. */
 export interface CachedModel {
   /**
    * 'owner/name' for files from a Hugging Face style URL (…/owner/name/resolve/revision/path),

@@ -4,6 +4,7 @@
 
 import { WeftError } from '../errors.js';
 
+/** What this site uses of its storage quota, and whether its storage is persistent. */
 export interface StorageEstimateReport {
   /** Bytes this site uses (Cache API, IndexedDB, OPFS …), as the browser estimates them. */
   usage: number;
@@ -23,6 +24,10 @@ function storageManager(): StorageManager {
   return storage;
 }
 
+/**
+ * What this site uses of its quota (models and indexes together), as the browser estimates it, and
+ * whether its storage is persistent.
+ */
 export async function storageEstimate(): Promise<StorageEstimateReport> {
   const storage = storageManager();
   const [estimate, persisted] = await Promise.all([storage.estimate(), storage.persisted()]);

@@ -12,6 +12,7 @@ export interface WebLlmModelRef {
   record?: { model: string; modelLib: string; modelId?: string | undefined } | undefined;
 }
 
+/** Options of the WebLLM cache helpers: the cache backend the model was loaded with. */
 export interface WebLlmCacheOptions {
   /** The cache backend the model was loaded with (WebLlmGeneratorOptions.cacheBackend). Default: WebLLM's ('cache'). */
   cacheBackend?: 'cache' | 'indexeddb' | 'cross-origin' | 'opfs';

@@ -12,6 +12,10 @@ import { int64Feeds, loadOnnxModel, requireOutput, type OnnxDevice, type OnnxMod
 import { createSerialQueue } from '../util/serial-queue.js';
 import { checkRerankInput, createBatchedSession, type Reranker } from './types.js';
 
+/**
+ * Options of createCrossEncoder: the ONNX model and tokenizer (URLs or bytes), its score output, batch
+ * size and positive class.
+ */
 export interface CrossEncoderOptions extends OnnxModelOptions {
   /** Names the model in traces. Default: the model's URL, or 'cross-encoder' for bytes. */
   modelId?: string;
@@ -23,11 +27,13 @@ export interface CrossEncoderOptions extends OnnxModelOptions {
   positiveClass?: number;
 }
 
+/** The token ids and token type ids a cross-encoder sees for a (query, passage) pair. */
 export interface PairEncoding {
   ids: number[];
   types: number[];
 }
 
+/** A cross-encoder reranker: scores `[CLS] query [SEP] passage [SEP]` with an ONNX model, a batch per session step. */
 export interface CrossEncoderReranker extends Reranker {
   readonly device: OnnxDevice;
   readonly maxLength: number;
@@ -35,6 +41,10 @@ export interface CrossEncoderReranker extends Reranker {
   encodePair(query: string, passage: string): PairEncoding;
 }
 
+/**
+ * Loads an ONNX cross-encoder (e.g. an exported MS MARCO MiniLM) in onnxruntime-web, WebGPU or WASM,
+ * with the model's own tokenizer, as a Reranker.
+ */
 export async function createCrossEncoder(options: CrossEncoderOptions): Promise<CrossEncoderReranker> {
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new WeftError('INVALID_OPTION', `batchSize must be a positive integer (got ${String(batchSize)}).`);

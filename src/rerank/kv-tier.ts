@@ -29,6 +29,10 @@ export interface KvCodec<S> {
   release(s: S): void;
 }
 
+/**
+ * Where a decoder reranker keeps its passages' KV: the GPU tier's budget and eviction policy, the
+ * IndexedDB tier's database and budget.
+ */
 export interface KvTierOptions {
   /** Bytes of KV the GPU tier may hold. Default 64 MiB. */
   gpuBytes?: number;
@@ -40,6 +44,10 @@ export interface KvTierOptions {
   policy?: CachePolicyName;
 }
 
+/**
+ * A KV tier's counters: hits per tier, misses, corrupt records, entries, bytes, evictions, writes and
+ * IndexedDB errors.
+ */
 export interface KvTierStats {
   gpuHits: number;
   idbHits: number;

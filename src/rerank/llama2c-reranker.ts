@@ -26,9 +26,15 @@ import { createKvTier, type KvTier, type KvTierOptions, type KvTierStats } from 
 import { NO_KV_STATS, meanLogProb, prefixKey, preparePassages, queryLikelihoodSession } from './query-likelihood.js';
 import type { Reranker, RerankSession } from './types.js';
 
+/** The text before the passage in a decoder reranker's prompt. */
 export const PASSAGE_PREFIX = 'Passage: ';
+/** The text between the passage and the question in a decoder reranker's prompt. */
 export const QUESTION_PREFIX = '\nQuestion:';
 
+/**
+ * Options of createLlama2cReranker: the checkpoint and tokenizer to load (or a generator of its own),
+ * the GPU, KV reuse and the KV tier.
+ */
 export interface Llama2cRerankerOptions {
   /** The checkpoint to load for the reranker's own generator: a URL or its bytes. */
   model?: string | URL | PinnedFile | ArrayBuffer;
@@ -49,6 +55,10 @@ export interface Llama2cRerankerOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A decoder reranker with document-side KV reuse (HyperRAG) on the reference generator: each passage's
+ * KV is computed once, kept in a KV tier and restored for every question.
+ */
 export interface DecoderReranker extends Reranker {
   readonly modelId: string;
   readonly generator: Llama2cGenerator;
@@ -62,6 +72,10 @@ export interface DecoderReranker extends Reranker {
   flush(): Promise<void>;
 }
 
+/**
+ * Creates a decoder reranker on a llama2.c checkpoint: scores a passage by the mean log-probability of
+ * the question's tokens after it (query likelihood), reusing each passage's KV.
+ */
 export async function createLlama2cReranker(options: Llama2cRerankerOptions): Promise<DecoderReranker> {
   const maxQuery = options.maxQueryTokens ?? 64;
   if (!Number.isInteger(maxQuery) || maxQuery < 1)

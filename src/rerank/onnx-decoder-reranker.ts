@@ -18,6 +18,10 @@ import { NO_KV_STATS, meanLogProb, prefixKey, preparePassages, queryLikelihoodSe
 import { PASSAGE_PREFIX, QUESTION_PREFIX } from './llama2c-reranker.js';
 import type { Reranker, RerankSession } from './types.js';
 
+/**
+ * Options of createOnnxDecoderReranker: the ONNX decoder and tokenizer, KV reuse, the KV tier, query
+ * tokens scored and the KV shape where the model does not give it.
+ */
 export interface OnnxDecoderRerankerOptions extends OnnxModelOptions {
   /** Names the model in the KV cache's keys. Default: the model file's SHA-256. */
   modelId?: string;
@@ -38,6 +42,7 @@ interface PassageKv {
   values: Float32Array[];
 }
 
+/** The decoder reranker with passage KV reuse on an ONNX decoder exported with past_key_values. */
 export interface OnnxDecoderReranker extends Reranker {
   readonly modelId: string;
   readonly device: OnnxDevice;
@@ -56,6 +61,10 @@ export interface OnnxDecoderReranker extends Reranker {
 
 const PAST = /^past_key_values\.(\d+)\.key$/;
 
+/**
+ * Loads an ONNX decoder exported with past_key_values (the Optimum / transformers.js convention) as a
+ * decoder reranker with passage KV reuse: the same query-likelihood score as createLlama2cReranker.
+ */
 export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOptions): Promise<OnnxDecoderReranker> {
   const maxQuery = options.maxQueryTokens ?? 64;
   if (!Number.isInteger(maxQuery) || maxQuery < 1)

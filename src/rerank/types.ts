@@ -4,17 +4,20 @@
 
 import { WeftError } from '../errors.js';
 
+/** A passage to rerank: the caller's id and its text. */
 export interface RerankPassage {
   /** The caller's id (e.g. a chunk id); handed back with its score. */
   id: number;
   text: string;
 }
 
+/** Options of Reranker.session. */
 export interface RerankSessionOptions {
   /** Aborts the session: the next step() throws ABORTED. */
   signal?: AbortSignal;
 }
 
+/** What one RerankSession.step() did. */
 export interface RerankStep {
   /** Passages this step scored (0 once the session is done). */
   scored: number;
@@ -22,6 +25,7 @@ export interface RerankStep {
   done: boolean;
 }
 
+/** The scoring of one query's passages, cut into small steps that a scheduler can run between decode steps. */
 export interface RerankSession {
   /** Number of passages. */
   readonly size: number;
@@ -37,6 +41,10 @@ export interface RerankSession {
   read(): Float64Array;
 }
 
+/**
+ * What the runtime needs of a reranker (a cross-encoder, or a decoder with passage KV reuse): a
+ * session that scores a query's passages step by step, and close().
+ */
 export interface Reranker {
   /** What the reranker is (model id and kind), for traces and caches. */
   readonly id: string;
@@ -46,6 +54,7 @@ export interface Reranker {
   close(): Promise<void>;
 }
 
+/** A passage's id and its reranker score (higher is more relevant). */
 export interface RerankedPassage {
   id: number;
   score: number;

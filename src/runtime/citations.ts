@@ -21,6 +21,10 @@ export function passageLine(p: Pick<Passage, 'citation' | 'text' | 'metadata'>):
   return `[${p.citation}] ${page === undefined ? '' : `(p. ${page}) `}${p.text}`;
 }
 
+/**
+ * The default prompt's last user turn: the numbered passages (`[1] …`, with their page where they have
+ * one), an instruction to cite them like [1], then the question.
+ */
 export function defaultPromptTemplate(passages: readonly Passage[], question: string): string {
   const context = passages.map(passageLine).join('\n');
   return `Passages:\n${context}\n\nAnswer the question using the passages above and cite them like [1].\nQuestion: ${question}\nAnswer:`;

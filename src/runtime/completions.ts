@@ -14,6 +14,7 @@ export interface ChatCompletionContentPart {
   text: string;
 }
 
+/** A message of a chat completion request, as OpenAI's. */
 export interface ChatCompletionMessageParam {
   /** 'developer' is OpenAI's newer name for 'system' and is treated as one. */
   role: 'system' | 'developer' | 'user' | 'assistant';
@@ -21,6 +22,10 @@ export interface ChatCompletionMessageParam {
   name?: string;
 }
 
+/**
+ * A chat completion request in OpenAI's shape: the messages and the parameters Weft honours (others
+ * are refused with INVALID_OPTION).
+ */
 export interface ChatCompletionRequest {
   /** The conversation, ending with the user's question. */
   messages: readonly ChatCompletionMessageParam[];
@@ -54,6 +59,7 @@ export interface WeftCompletionInfo {
   citations?: number[];
 }
 
+/** Token counts and timings of a completion, as OpenAI and WebLLM report them. */
 export interface CompletionUsage {
   prompt_tokens: number;
   completion_tokens: number;
@@ -62,6 +68,10 @@ export interface CompletionUsage {
   extra: { e2e_latency_s: number; time_to_first_token_s: number };
 }
 
+/**
+ * One streamed piece of an answer, as OpenAI's `chat.completion.chunk`, with Weft's query, passages
+ * and citations in `weft`.
+ */
 export interface ChatCompletionChunk {
   id: string;
   object: 'chat.completion.chunk';
@@ -80,6 +90,7 @@ export interface ChatCompletionChunk {
   weft?: WeftCompletionInfo;
 }
 
+/** A whole answer, as OpenAI's `chat.completion`, with Weft's query, passages and citations in `weft`. */
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
@@ -90,6 +101,11 @@ export interface ChatCompletion {
   weft: Required<WeftCompletionInfo>;
 }
 
+/**
+ * `rag.chat.completions`: the runtime's answers in the shape of OpenAI's (and WebLLM's)
+ * `chat.completions.create`; Weft's own options (k, nprobe, filter, signal, …) go in the second
+ * argument.
+ */
 export interface ChatCompletions {
   create(request: ChatCompletionRequest & { stream: true }, options?: ChatCompletionOptions): Promise<AsyncGenerator<ChatCompletionChunk, void>>;
   create(request: ChatCompletionRequest & { stream?: false | null }, options?: ChatCompletionOptions): Promise<ChatCompletion>;

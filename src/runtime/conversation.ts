@@ -111,6 +111,10 @@ export function searchQuery(d: Dialogue, turns: number, fits: (query: string) =>
   return query;
 }
 
+/**
+ * The instruction that asks the generator to rewrite a follow-up question into a standalone search
+ * query (`rewrite: true`).
+ */
 export const DEFAULT_REWRITE_INSTRUCTION =
   'Rewrite the last question of this conversation as one standalone search query that names what it is about. Reply with the query only.';
 

@@ -7,8 +7,13 @@
 
 import { WeftError } from '../errors.js';
 
+/** How a question is searched: 'vector' (embeddings), 'lexical' (BM25 keywords) or 'hybrid' (both, fused). */
 export type SearchMode = 'vector' | 'lexical' | 'hybrid';
 
+/**
+ * How hybrid search fuses the vector and keyword rankings: reciprocal rank fusion (default) or
+ * weighted normalised scores.
+ */
 export interface FusionOptions {
   /** 'rrf' (default): Σ weight / (rrfK + rank); 'weighted': Σ weight · normalised score. */
   method?: 'rrf' | 'weighted';
@@ -25,6 +30,7 @@ export interface Ranking {
   better: 'higher' | 'lower';
 }
 
+/** A fused result: its id, fused score, and each side's own score where it was ranked. */
 export interface Fused {
   id: number;
   /** The fused score (higher is better). */

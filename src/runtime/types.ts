@@ -105,6 +105,7 @@ export type { MetadataCondition, MetadataRange, MetadataValue, PassageFilter } f
 /** The last user turn's text, built from the passages in the context and the user's question. */
 export type PromptTemplate = (passages: readonly Passage[], question: string) => string;
 
+/** A retrieved passage: its citation number, chunk id, scores, document, text and metadata. */
 export interface Passage {
   /** Citation number in the prompt, from 1. */
   citation: number;
@@ -131,12 +132,20 @@ export interface PassageScores {
   rerank?: number;
 }
 
+/**
+ * Progress of an ingest, per stage: documents read, chunks embedded, k-means iterations (index),
+ * records written (persist).
+ */
 export type IngestProgress =
   | { status: 'read'; done: number; total: number }
   | { status: 'embed'; done: number; total: number }
   | { status: 'index'; done: number; total: number }
   | { status: 'persist'; done: number; total: number };
 
+/**
+ * One timed stage of an answer (embed, a search slice, prefetch, prefill, a decode step, …), for
+ * traces and timelines.
+ */
 export interface TraceStage {
   /**
    * profile: the performance model timing searches (once); speculate: prefill on a partial top-k;
@@ -168,6 +177,10 @@ export interface TraceStage {
   window?: number;
 }
 
+/**
+ * Periodic retrieval during an answer (PipeRAG): every `interval` tokens the window's text is searched
+ * and the passages in the context are replaced.
+ */
 export interface PeriodicOptions {
   /** A retrieval every `interval` generated tokens, with the window's text as the query (PipeRAG). */
   interval: number;
@@ -218,6 +231,10 @@ export interface RewriteOptions {
   instruction?: string;
 }
 
+/**
+ * Options of Rag.generate: passages, nprobe, answer length, abort, system prompt, sampling, filter,
+ * search mode, reranking, rewrite, periodic retrieval, speculation.
+ */
 export interface GenerateOptions {
   /** Passages in the prompt (default 3). */
   k?: number;
@@ -266,6 +283,7 @@ export interface GenerateOptions {
   speculate?: boolean | { afterSlices?: number };
 }
 
+/** Options of Rag.search: k, nprobe, filter, search mode, reranking and abort. */
 export interface SearchOptions {
   /** Passages to return (default 5). */
   k?: number;
@@ -280,6 +298,7 @@ export interface SearchOptions {
   signal?: AbortSignal;
 }
 
+/** Options of Rag.ingest: abort and progress. */
 export interface IngestOptions {
   /** Aborting rejects with ABORTED; nothing of this call is stored. */
   signal?: AbortSignal;
@@ -320,6 +339,10 @@ export interface RagInfo {
   answers: boolean;
 }
 
+/**
+ * One window of periodic retrieval: its nprobe, search time, how long decoding waited, whether the
+ * context was refreshed.
+ */
 export interface PeriodicWindow {
   window: number;
   nprobe: number;
@@ -328,6 +351,7 @@ export interface PeriodicWindow {
   refreshed: boolean;
 }
 
+/** What periodic retrieval did during an answer (`done.periodic`): its settings, refreshes and each window. */
 export interface PeriodicReport {
   interval: number;
   staleness: 0 | 1;
@@ -338,6 +362,10 @@ export interface PeriodicReport {
   windows: PeriodicWindow[];
 }
 
+/**
+ * What Rag.generate streams: 'retrieval' (the passages), 'token' (text), 'stage' (live trace stages),
+ * 'trace' (every stage) and 'done' (the answer, citations, passages, finish reason, timings).
+ */
 export type RagEvent =
   /** The passages the answer starts from, and the query that found them (a rewritten or conversational query where there was one). */
   | { type: 'retrieval'; passages: Passage[]; query: string }

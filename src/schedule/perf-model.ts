@@ -3,6 +3,10 @@
 // corrected online from every search the scheduler runs. Older samples fade (exponential
 // forgetting), so the line follows the device as caches warm up or other work competes.
 
+/**
+ * Search latency as a line in nprobe (PipeRAG's performance model): predict a search's time, or the
+ * largest nprobe that fits a budget.
+ */
 export interface LatencyLine {
   /** Fixed cost of a search, ms (coarse step, submission, readback). */
   readonly intercept: number;
@@ -16,6 +20,10 @@ export interface LatencyLine {
   nprobeFor(budgetMs: number, min: number, max: number): number;
 }
 
+/**
+ * An empty LatencyLine that learns from observe(); `forget` (default 0.9) is how much each older
+ * sample keeps of its weight per new one.
+ */
 export function createLatencyLine(options: { forget?: number } = {}): LatencyLine {
   const forget = options.forget ?? 0.9;
   let sw = 0,

@@ -33,6 +33,11 @@ export interface ReadOptions {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * The storage contract every backend meets (IndexedDB, files, HTTP ranges read-only): indexes'
+ * manifests, centroids, list records, chunks and keyword buckets, read with checks and written as one
+ * atomic commit per change.
+ */
 export interface WeftStore {
   readonly dbName: string;
   listIndexes(): Promise<Manifest[]>;

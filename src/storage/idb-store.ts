@@ -101,6 +101,7 @@ interface WeftSchema extends DBSchema {
 type Stores = StoreNames<WeftSchema>;
 const ALL_STORES: Stores[] = ['manifests', 'centroids', 'lists', 'chunks', 'stats', 'terms'];
 
+/** Options of openStore. */
 export interface StoreOptions {
   /** IndexedDB database name. Default 'weft'. */
   dbName?: string;
@@ -132,6 +133,10 @@ const keysOf = (name: string) => IDBKeyRange.bound([name, -Infinity], [name, Inf
 
 // ---- the store ------------------------------------------------------------------------------
 
+/**
+ * Opens (or creates) Weft's IndexedDB database as a WeftStore; indexes written by an older Weft are
+ * migrated when first used.
+ */
 export async function openStore(options: StoreOptions = {}): Promise<WeftStore> {
   const dbName = options.dbName ?? 'weft';
   let db: IDBPDatabase<WeftSchema>;

@@ -30,6 +30,7 @@ export interface LexicalManifest {
   checksums: number[];
 }
 
+/** An index's manifest: its format, dimension, metric, storage type, nlist, embedding model, counts and checksums. */
 export interface Manifest {
   name: string;
   formatVersion: number;

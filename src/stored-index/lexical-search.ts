@@ -16,6 +16,7 @@ import type { Manifest } from '../storage/records.js';
 
 export type { LexicalHits };
 
+/** Options of StoredIndex.lexicalSearch: k, an allow-list and abort. */
 export interface LexicalSearchOptions {
   /** How many chunks to return (fewer when fewer chunks hold a query term). */
   k: number;
@@ -24,6 +25,7 @@ export interface LexicalSearchOptions {
   signal?: AbortSignal;
 }
 
+/** A stored index's keyword index: its language, whether it stems, chunks, terms and buckets. */
 export interface LexicalStats {
   language: string;
   /** Whether the language has a stemmer (otherwise words are matched as segmented). */

@@ -48,6 +48,7 @@ async function rankOne(env: PrefetchEnv, snap: IndexSnapshot, query: Float32Arra
   }
 }
 
+/** A prefetch in progress: the lists planned and arrived so far, `done`, and cancel(). */
 export interface PrefetchHandle {
   /** Lists in the order they will be streamed. */
   readonly planned: readonly number[];

@@ -5,8 +5,10 @@
 import { openStoredIndex, type CacheOptions, type StoredIndex } from './stored-index.js';
 import { openRemoteStore, type RemoteStore, type RemoteStoreOptions } from '../storage/remote/remote-store.js';
 
+/** Options of openRemoteIndex: the list cache's and the remote store's. */
 export interface RemoteIndexOptions extends CacheOptions, RemoteStoreOptions {}
 
+/** A stored index over a remote store: searched in place, read-only. */
 export interface RemoteIndex extends StoredIndex {
   /** The HTTP tier under the index (its URL, publication, request statistics). */
   readonly remote: RemoteStore;

@@ -126,6 +126,10 @@ export interface OpenStoredIndexOptions extends CacheOptions {
   name: string;
 }
 
+/**
+ * Options of StoredIndex.search: k, nprobe, how probed lists the cache does not hold are scored
+ * (streamed in, or on the CPU), a filter, and abort.
+ */
 export interface StoredSearchOptions {
   k?: number;
   nprobe?: number;

@@ -16,6 +16,7 @@ import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
 export type WriteEnv = IndexEnv;
 
+/** The chunk stored with an added vector: its document id, text and metadata. */
 export interface ChunkInput {
   docId: string;
   text?: string;

@@ -16,6 +16,7 @@ import type { Rag } from '../runtime/rag-api.js';
 /** The runtime in the engine worker: a Rag, plus the worker's handle. */
 export type RagClient = Rag & { readonly engine: EngineHandle };
 
+/** How createRagInWorker starts: the worker to use, its start timeout, model load progress and abort. */
 export interface RagWorkerInit extends EngineWorkerOptions {
   /** Download and load progress of the embedder and the generator. */
   onProgress?: (p: LoadProgress) => void;

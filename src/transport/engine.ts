@@ -7,6 +7,7 @@ import { WeftError } from '../errors.js';
 import type { EngineApi } from './engine-api.js';
 import { installErrorTransfer } from './error-transfer.js';
 
+/** Options of startEngineWorker: a worker the app started itself, and how long the worker has to answer. */
 export interface EngineWorkerOptions {
   /**
    * A worker the app started itself, on a script that calls `serveEngine()` from
@@ -22,6 +23,7 @@ export interface EngineWorkerOptions {
   startTimeout?: number;
 }
 
+/** The page's handle on the engine worker: its typed RPC api, readiness, callbacks and transfers, terminate(). */
 export interface EngineHandle {
   readonly api: Comlink.Remote<EngineApi>;
   /** Resolves once the worker has answered its first call; rejects with WORKER_FAILED if it never does. */
@@ -36,6 +38,10 @@ export interface EngineHandle {
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
+/**
+ * Starts the engine worker (the package's own, or `worker`) and returns its handle; a worker that
+ * fails to load, never answers or stops fails every call with WORKER_FAILED.
+ */
 export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHandle {
   installErrorTransfer();
   const startTimeout = options.startTimeout ?? DEFAULT_START_TIMEOUT_MS;

@@ -18,6 +18,10 @@
 // policy has one) says which entries to evict, or to serve the entry uncached; then
 // forget(victim) for each and admit(entry, bytes).
 
+/**
+ * A cache's replacement policy: 'frequency' (the default: aged counts per byte with admission
+ * control), 'hotness' (TeleRAG) or 'lru'.
+ */
 export type CachePolicyName = 'frequency' | 'hotness' | 'lru';
 
 export interface CachePolicy {

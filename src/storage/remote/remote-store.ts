@@ -50,6 +50,10 @@ import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 import { openSectionCache, type SectionCache } from './section-cache.js';
 import { createLocalTier } from './local-tier.js';
 
+/**
+ * Options of openRemoteStore: the IndexedDB tier's budget and database, retries, stall timeout,
+ * request headers, redirects and abort.
+ */
 export interface RemoteStoreOptions {
   /** IndexedDB bytes for this file's sections (default 256 MiB). 0: only the header is kept (no offline use). */
   localBytes?: number;
@@ -74,6 +78,10 @@ export interface RemoteStoreOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A remote store's counters: requests, bytes fetched, sections found in and missing from IndexedDB,
+ * the IndexedDB tier's bytes and budget.
+ */
 export interface RemoteStats {
   /** HTTP requests sent (the header's included). */
   requests: number;
@@ -86,6 +94,10 @@ export interface RemoteStats {
   localBudget: number;
 }
 
+/**
+ * A read-only WeftStore over an index published as one file on a static HTTP host, read by range
+ * requests, with IndexedDB as its local tier.
+ */
 export interface RemoteStore extends WeftStore {
   /** Where the bytes come from: the URL opened, or where a same-origin redirect led. */
   readonly url: string;

@@ -16,6 +16,10 @@ import type { ListRecord } from '../../ivf/types.js';
 import { createListArena, type ListArena } from './arena.js';
 import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from '../../util/cache-policy.js';
 
+/**
+ * A stored index's list cache: budget and bytes used, lists resident, hits, misses, bytes streamed and
+ * lists scanned from scratch space.
+ */
 export interface CacheStats {
   budget: number;
   used: number;
