@@ -860,7 +860,8 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
             );
           }
         } else if (exists) {
-          if (!opts.replace)
+          // A pending index (a first ingest cut off before its first commit) exists for no one: replaced.
+          if (!opts.replace && (cur.broken || cur.manifest?.pending !== true))
             throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, {
               details: { name },
             });

@@ -597,7 +597,8 @@ export async function openStore(options: StoreOptions = {}): Promise<WeftStore> 
               );
             }
           } else if (raw) {
-            if (!opts.replace)
+            // A pending index (a first ingest cut off before its first commit) exists for no one: replaced.
+            if (!opts.replace && raw.pending !== true)
               throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, {
                 details: { name },
               });

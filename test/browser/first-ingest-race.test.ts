@@ -7,7 +7,7 @@
 import { describe, expect, test } from 'vitest';
 import { createRag } from '../../src/runtime/rag.js';
 import type { WeftStore } from '../../src/storage/contract.js';
-import { firstIngestRace, leftPending } from '../support/first-ingest.js';
+import { firstIngestRace, importOverPending, leftPending } from '../support/first-ingest.js';
 import { hashEmbedder, standInGenerator } from '../support/stand-ins.js';
 import { storeSession } from './store-fixtures.js';
 
@@ -29,6 +29,16 @@ describe('first ingest into a fresh index name (IndexedDB, two connections)', ()
     const opened: { close(): unknown }[] = [];
     try {
       await leftPending(() => db.open(), runtime, expect, opened, hashEmbedder().dim);
+    } finally {
+      for (const x of opened.reverse()) await x.close();
+    }
+  });
+
+  test('an import into the name a cut-off first ingest left pending replaces the left-over (no INDEX_EXISTS)', async () => {
+    db.rename();
+    const opened: { close(): unknown }[] = [];
+    try {
+      await importOverPending(() => db.open(), runtime, expect, opened);
     } finally {
       for (const x of opened.reverse()) await x.close();
     }

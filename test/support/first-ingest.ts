@@ -71,3 +71,30 @@ export async function leftPending(
     await store.deleteIndex('notes');
   }
 }
+
+/**
+ * An import (writeWholeIndex) into the name a cut-off first ingest left pending: no index is
+ * listed there, so the import must not say INDEX_EXISTS; it replaces the left-over.
+ */
+export async function importOverPending(
+  open: () => Promise<WeftStore>,
+  runtime: (s: WeftStore) => Promise<LocalRag>,
+  expect: Expect,
+  opened: { close(): unknown }[],
+): Promise<void> {
+  const store = await open();
+  opened.push(store);
+  const source = await runtime(store);
+  opened.push(source);
+  await source.ingest(documents(6, 'delta'));
+  const whole = await store.readWholeIndex('notes');
+  await source.close();
+  await store.deleteIndex('notes');
+  await store.createIndex({ ...whole.manifest, name: 'notes', modelId: 'other', centroids: whole.centroids.centroids, pending: true });
+  expect(await store.listIndexes()).toEqual([]);
+  const imported = await store.writeWholeIndex(whole);
+  expect([imported.name, imported.count, imported.pending]).toEqual(['notes', 6, undefined]);
+  expect((await store.listIndexes()).map((m) => [m.name, m.count])).toEqual([['notes', 6]]);
+  // A committed index is still refused without replace.
+  await expect(store.writeWholeIndex(whole)).rejects.toMatchObject({ code: 'INDEX_EXISTS' });
+}

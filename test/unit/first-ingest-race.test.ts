@@ -6,7 +6,7 @@
 // test/browser/first-ingest-race.test.ts runs the same on IndexedDB.
 import { afterEach, describe, expect, test } from 'vitest';
 import { documents, hashEmbedder, nodeRag, nodeStores } from '../support/node-rag.js';
-import { firstIngestRace, leftPending } from '../support/first-ingest.js';
+import { firstIngestRace, importOverPending, leftPending } from '../support/first-ingest.js';
 
 const stores = nodeStores();
 const opened: { close(): unknown }[] = [];
@@ -52,6 +52,18 @@ describe('a first ingest cut off before its first commit', () => {
       expect,
       opened,
       hashEmbedder().dim,
+    );
+  });
+});
+
+describe('an import into the name of a first ingest cut off before its first commit', () => {
+  test('replaces the left-over instead of refusing with INDEX_EXISTS (no index is listed there)', async () => {
+    const dir = await stores.dir();
+    await importOverPending(
+      () => stores.open(dir),
+      (store) => nodeRag(store),
+      expect,
+      opened,
     );
   });
 });
