@@ -20,19 +20,21 @@ const workerSafe = workerSafeAlias(import.meta.dirname);
 // Third-party test assets live beside the checkout (../shared/assets), never inside it.
 const sharedAssets = resolve(import.meta.dirname, '../shared/assets');
 
-// The CPU fallback's tests that run in a Chromium without WebGPU (the `browser-nogpu` project), not in `browser`.
-const noWebGpuTests = ['test/browser/cpu-nogpu*.test.ts'];
+// Tests live by subject in test/<area>/ (and the benchmark's own beside it in bench/); the file's
+// suffix picks the runner (test/README.md): x.test.ts Node, x.browser.test.ts Chromium with WebGPU,
+// x.nogpu.test.ts Chromium without WebGPU, x.e2e.test.ts end to end (built app, package, real pages).
+const testFiles = (suffix: string) => [`test/**/*${suffix}`, `bench/**/*${suffix}`];
+const runnerSuffixes = ['.browser.test.ts', '.nogpu.test.ts', '.e2e.test.ts'];
 
 /** A Vitest project of browser tests in Debian's Chromium launched with `args`. */
-function browserProject(name: string, args: string[], o: { include?: string[]; exclude?: string[]; plugins?: Plugin[] }) {
+function browserProject(name: string, args: string[], o: { include: string[]; plugins?: Plugin[] }) {
   return {
     extends: true,
     ...(o.plugins ? { plugins: o.plugins } : {}),
     test: {
       root: import.meta.dirname,
       name,
-      include: o.include ?? ['test/browser/**/*.test.ts'],
-      ...(o.exclude ? { exclude: o.exclude } : {}),
+      include: o.include,
       provide: { sharedAssets: `/@fs${sharedAssets}` },
       testTimeout: 120_000,
       browser: {
@@ -49,14 +51,24 @@ function browserProject(name: string, args: string[], o: { include?: string[]; e
 const test = {
   root: import.meta.dirname,
   projects: [
-    { extends: true, test: { root: import.meta.dirname, name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
     {
       extends: true,
-      test: { root: import.meta.dirname, name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 180_000, hookTimeout: 180_000 },
+      test: {
+        root: import.meta.dirname,
+        name: 'unit',
+        include: testFiles('.test.ts'),
+        exclude: [...configDefaults.exclude, ...runnerSuffixes.map((s) => `**/*${s}`)],
+        environment: 'node',
+      },
+    },
+    {
+      extends: true,
+      test: { root: import.meta.dirname, name: 'e2e', include: testFiles('.e2e.test.ts'), environment: 'node', testTimeout: 180_000, hookTimeout: 180_000 },
     },
     // A static host with range requests (and its faults) for the remote tier's tests.
-    browserProject('browser', CHROMIUM_ARGS, { exclude: [...configDefaults.exclude, ...noWebGpuTests], plugins: [rangeHostPlugin()] }),
-    browserProject('browser-nogpu', CHROMIUM_NO_WEBGPU_ARGS, { include: noWebGpuTests }),
+    browserProject('browser', CHROMIUM_ARGS, { include: testFiles('.browser.test.ts'), plugins: [rangeHostPlugin()] }),
+    // The CPU fallback's tests, in a Chromium without WebGPU.
+    browserProject('browser-nogpu', CHROMIUM_NO_WEBGPU_ARGS, { include: testFiles('.nogpu.test.ts') }),
   ],
 };
 

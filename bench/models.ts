@@ -3,7 +3,7 @@
 import { loadLlama2c } from '../src/generate/llama2c-gpu.js';
 import { createOnnxEmbedder, type EmbedderDevice } from '../src/embed/onnx-embedder.js';
 import { createRng } from '../src/random.js';
-import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
+import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
 
 export interface ModelsBenchOptions {
   assets: string;

@@ -182,7 +182,7 @@ async function heapNow(): Promise<{ js: number; backing: number }> {
 
 async function coldOpen(req: ColdOpenRequest): Promise<ColdOpenResult> {
   const frame = document.createElement('iframe');
-  // Under Vitest's browser runner (test/browser/peers-bench.test.ts) modules' dynamic imports
+  // Under Vitest's browser runner (bench/peers.browser.test.ts) modules' dynamic imports
   // call the runner's global, which the iframe has to borrow from this page.
   const runner = '__vitest_browser_runner__' in window ? '<script>window.__vitest_browser_runner__ = parent.__vitest_browser_runner__;</script>' : '';
   frame.srcdoc = `<!doctype html>${runner}<script type="module" src="${new URL('./peers-open.ts', import.meta.url).href}"></script>`;

@@ -32,7 +32,7 @@ import { Scores, accumulate, queryTerms, topK } from '../src/lexical/bm25.js';
 import { createOnnxEmbedder, type Embedder } from '../src/embed/onnx-embedder.js';
 import { fuse } from '../src/runtime/fusion.js';
 import { NO_ID } from '../src/ivf/types.js';
-import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
+import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
 import { bucketOf, decodeBucket, encodeBucket } from '../src/lexical/postings.js';
 
 export interface QualityBenchOptions {

@@ -22,7 +22,7 @@ import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
 import { createStoredIndex } from '../src/stored-index/stored-index.js';
 import { createRng } from '../src/random.js';
 import { percentile } from '../src/util/stats.js';
-import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
+import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
 
 export interface RagBenchOptions {
   assets: string;

@@ -1,7 +1,7 @@
 // The API reference, docs/api/*.md, generated from the doc comments (`npm run docs`): one page per
 // public entry of package.json's "exports" ('.' is src/weft.ts, './NAME' is src/entries/NAME.ts),
 // listing every export with its doc comment, its declaration and the file that declares it, plus
-// docs/api/README.md, the index. test/unit/api-docs.test.ts fails when a public export has no doc
+// docs/api/README.md, the index. test/project/api-docs.test.ts fails when a public export has no doc
 // comment, and when a page here differs from what this script writes.
 //
 // Why not API Extractor + api-documenter, or TypeDoc: TypeDoc needs the `typescript` package's

@@ -18,7 +18,7 @@ export const CHROMIUM_ARGS = [...CHROMIUM_BASE_ARGS, '--use-webgpu-adapter=swift
 // A browser without WebGPU, for the CPU fallback's tests (the `browser-nogpu` project): no
 // --enable-unsafe-webgpu, no SwiftShader adapter, no GPU. navigator.gpu is still there but
 // requestAdapter() resolves to null (NO_ADAPTER), as where a browser blocks WebGPU on the machine's
-// GPU; test/browser/cpu-nogpu.test.ts checks that first.
+// GPU; test/stored-index/cpu-fallback.nogpu.test.ts checks that first.
 export const CHROMIUM_NO_WEBGPU_ARGS = [
   ...CHROMIUM_BASE_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'),
   '--disable-gpu',

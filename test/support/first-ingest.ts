@@ -1,5 +1,5 @@
 // The first-ingest race and the cut-off first ingest (issue 20, item 5), as one body of checks
-// for every store (test/unit/first-ingest-race.test.ts on files, test/browser/first-ingest-race
+// for every store (test/runtime/first-ingest-race.test.ts on files, first-ingest-race.browser.test.ts
 // on IndexedDB). `expect` is the caller's (vitest's, in either project).
 import type { LocalRag } from '../../src/runtime/rag-api.js';
 import type { WeftStore } from '../../src/storage/contract.js';

@@ -13,7 +13,7 @@ import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createGpuContext } from '../../src/gpu/context.js';
 import { openStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
-import { buildTinyEmbeddingGraph } from '../../bench/tiny-onnx.js';
+import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

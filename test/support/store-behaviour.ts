@@ -1,6 +1,6 @@
 // What every WeftStore backend promises, as one spec run against each: IndexedDB in the browser
-// tier (test/browser/store.test.ts, store-integrity.test.ts) and the file store in the unit tier
-// (test/unit/store-file.test.ts). Named indexes, one atomic commit per change with a generation
+// tier (test/storage/store.browser.test.ts, store-integrity.browser.test.ts) and the file store in the unit tier
+// (test/storage/store-file.test.ts). Named indexes, one atomic commit per change with a generation
 // check, aborts, checksums on every record (the backend damages its own records through `tamper`,
 // as a disk fault or a buggy writer would), INVALID_ID, and whole-index writes. The lexical index
 // (term buckets) follows every commit that changes chunks, with the same atomicity
@@ -12,7 +12,7 @@ import { bucketOf } from '../../src/lexical/postings.js';
 import type { ChunkRecord, ListRecord, WeftStore } from '../../src/storage/contract.js';
 import { lexicalSearch } from '../../src/stored-index/lexical-search.js';
 import { exportIndex, importIndex } from '../../src/storage/portable.js';
-import { buildIndex, withVector } from '../browser/store-fixtures.js';
+import { buildIndex, withVector } from './store-fixtures.js';
 
 export interface StoreBackend {
   /** Names the describe blocks ('IndexedDB store', 'file store'). */

@@ -1,0 +1,51 @@
+// The benchmarks a machine with a GPU but no Chromium runs (bench/deno.ts): built with Vite, run by
+// the deno devDependency on SwiftShader WebGPU, `tiers` and `rag` keep their index in Deno's file
+// store and print one JSON result — what the issue's real-GPU runs need, checked here on a small
+// index so that a lent GPU finds them working.
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+const deno = resolve(root, 'node_modules/.bin/deno');
+const bundle = resolve(root, 'dist/bench-deno/weft-bench.js');
+const env = { ...process.env, VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json', NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
+
+function bench(name: string, options: object): Record<string, unknown> {
+  const run = spawnSync(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, name, JSON.stringify(options)], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+beforeAll(() => {
+  const built = spawnSync('npm', ['run', 'build:bench-deno', '--', '--logLevel', 'error'], { cwd: root, encoding: 'utf8' });
+  expect(built.status, built.stderr).toBe(0);
+}, 120_000);
+
+describe('the Deno benchmarks', () => {
+  test('tiers: the file store under the GPU cache, hit rates against Belady on the same stream', () => {
+    const r = bench('tiers', { n: 3000, dim: 32, queries: 40 });
+    expect(r.tier).toBe('files');
+    for (const k of ['hitRate', 'hitRateLru', 'beladyHitRate']) expect(r[k]).toBeGreaterThan(0);
+    expect(r.hitRate as number).toBeLessThanOrEqual(r.beladyHitRate as number);
+  }, 240_000);
+
+  test('rag: the woven and sequential streams over lists cold in files, with the bound; remote is refused', () => {
+    const r = bench('rag', { n: 4000, requests: 2, maxTokens: 4, part: 'stream', arrivalMs: 50 });
+    expect(r.regime).toBe('idb');
+    for (const k of ['e2eSpeedup', 'idealSpeedup', 'ofIdeal', 'boundE2eMedianMs']) expect(Number.isFinite(r[k]), k).toBe(true);
+    const remote = spawnSync(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, 'rag', '{"regime":"remote","n":1000}'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(remote.status).not.toBe(0);
+    expect(remote.stderr).toContain('needs the browser');
+  }, 240_000);
+});
