@@ -1,4 +1,4 @@
-// The import rules of src/ (checked by test/unit/architecture.test.ts, so by `npm test`): no
+// The import rules of src/ (checked by test/project/architecture.test.ts, so by `npm test`): no
 // import circle, type-only imports included, and no import that points up the layer order —
 // each folder of src/ imports only from the folders listed below it. The order, bottom first:
 //

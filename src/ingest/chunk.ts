@@ -3,14 +3,14 @@
 // is about). Line breaks inside a section survive into the chunk (code, table rows and list items
 // stay one per line); a section's page (PDF) goes into its chunks' metadata. Written here rather
 // than taken from a library: it must count with the embedder's own tokenizer, never exceed its
-// limit, and stay linear on megabytes of text (test/unit/documents.test.ts holds it to that).
+// limit, and stay linear on megabytes of text (test/ingest/documents.test.ts holds it to that).
 //
 // A heading path may be longer than a chunk (FAQs whose headings are whole questions, nested
 // three deep, under a small embedder's limit): its repeated copy is then shortened so that it takes
 // at most half of every chunk's tokens, never rejected, since one document's headings must not fail
 // an ingest of a whole folder. The innermost headings are kept and the outer ones elided with "…"
 // ("… › 3.2. But what about Knoppix…"); the chunk's `headings` keep the full path
-// (test/unit/long-headings.test.ts). Nothing about a document's content makes chunking throw: only
+// (test/ingest/long-headings.test.ts). Nothing about a document's content makes chunking throw: only
 // a maxTokens too small for any text, or a countTokens that counts one character over it.
 //
 // Characters are budgeted too, whatever the tokenizer counts: WordPiece counts a word of more than
@@ -18,7 +18,7 @@
 // used to become a 1 MB passage. A word costs the larger of its tokens and its characters (with the
 // space or line break before it) over CHARS_PER_TOKEN, a heading line likewise, so no chunk's text
 // is longer than maxTokens × CHARS_PER_TOKEN characters; a word over the budget is cut by
-// characters like one over it in tokens (test/unit/long-words.test.ts).
+// characters like one over it in tokens (test/ingest/long-words.test.ts).
 
 import { WeftError } from '../errors.js';
 

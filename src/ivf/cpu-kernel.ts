@@ -4,7 +4,7 @@
 // for squared L2 (d = q - x) or acc + dot(q, x) for the inner product, and the key is acc or
 // -acc. Every operation is one float32 rounding (Math.fround), and `dot` on vec4<f32> sums its
 // four products left to right, each rounded, with no fused multiply-add: what SwiftShader
-// computes, bit for bit (test/browser/cpu-search.test.ts checks it on fresh random data). A GPU
+// computes, bit for bit (test/stored-index/cpu-search.browser.test.ts checks it on fresh random data). A GPU
 // compiler that contracts dot into FMAs would differ in the last bit of some scores.
 // cpu-simd.ts runs the same sequence four vectors at a time; this is its reference and fallback.
 

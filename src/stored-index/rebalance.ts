@@ -4,7 +4,7 @@
 // change that measured better: the lists over the bound are re-clustered together with their
 // nearest lists (k-means on the region's vectors; the region keeps its list ids and gains new
 // lists), since a new topic arriving at the border of several lists would otherwise be cut along
-// the old borders (test/browser/growth.test.ts: recall 0.93 against 0.97 from scratch with
+// the old borders (test/stored-index/growth.browser.test.ts: recall 0.93 against 0.97 from scratch with
 // per-list splits, within 0.01 this way). Then LIRE's reassignment: the vectors of the lists
 // nearest the new centroids move if one of those is now nearer. Only the region and its
 // neighbourhood are read and rewritten, so a split costs a few lists, not the index. When the

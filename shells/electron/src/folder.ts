@@ -12,7 +12,7 @@ import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'nod
 /**
  * The MIME type of each document extension the renderer's readDocument reads: the library's table
  * (src/ingest/file-types.ts) written out, since this CommonJS build cannot import it;
- * test/unit/electron-folder.test.ts checks that the two agree.
+ * test/shells/electron-folder.test.ts checks that the two agree.
  */
 export const DOCUMENT_TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain',
