@@ -16,11 +16,10 @@
 // indexes as last listed from the store (the passage counts), the ingest under way or its
 // outcome, and the last index-management message. Every handler changes the state, then renders.
 
-import type { WeftChat, ChatEvent, ChatProgress, DoneEvent } from '../src/entries/chat.js';
-import type { ChatIngested } from '../src/chat/weft-chat.js';
+import type { WeftChat, ChatEvent, ChatProgress, DoneEvent, ChatIngested } from '../src/entries/chat.js';
 import { isWeftError, persistStorage, storageEstimate, type TraceStage } from '../src/entries/client.js';
 import { exportIndex, importIndex, openStore, type Manifest, type WeftStore } from '../src/weft.js';
-import { acceptAttribute, readableTypesText } from '../src/ingest/file-types.js';
+import { acceptAttribute, readableTypesText } from '../src/entries/client.js';
 import { fromDrop, fromInput, fromShell, type Picked } from './files.js';
 import { KEYWORD_EMBEDDER, openKeywordRuntime } from './keywords.js';
 import { cachedModel, missingFiles, modelSetup, reachable, type ModelChoice, type ModelSetup } from './models.js';

@@ -5,7 +5,7 @@
 // not text, Markdown, HTML or PDF is skipped. <weft-chat>'s ingest() hands them to the engine
 // worker, which reads and parses every type.
 
-import { mimeTypeOfName } from '../src/ingest/file-types.js';
+import { mimeTypeOfName } from '../src/entries/client.js';
 import type { ShellFile } from './shell-bridge.js';
 
 export interface Picked {

@@ -10,7 +10,7 @@
 // are not a model's), and keyword search still reads any index, whoever built it.
 
 import type { Rag } from '../src/entries/client.js';
-import type { Embedder } from '../src/embed/onnx-embedder.js';
+import type { Embedder } from '../src/entries/rag.js';
 import { openStore } from '../src/weft.js';
 
 export const KEYWORD_EMBEDDER = 'weft-keywords';

@@ -5,7 +5,7 @@
 // progress; at the prompt, a second one exits.
 
 import type { Passage } from '../../src/entries/rag.js';
-import { sourceLabel } from '../../src/chat/citations.js';
+import { sourceLabel } from '../../src/entries/client.js';
 
 export interface DenoTerminal {
   stdout: { writeSync(p: Uint8Array): number; isTerminal(): boolean };

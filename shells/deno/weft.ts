@@ -14,7 +14,18 @@
 // inside the checkout). The embedder runs on onnxruntime-web's WASM backend (see embedderFrom).
 // Errors are worded for a terminal (describeError): the library's own messages speak to web apps.
 
-import { createGpuContext, type GpuContext } from '../../src/gpu/context.js';
+import {
+  createGpuContext,
+  denoFileSystem,
+  documentTypeOfName,
+  exportIndex,
+  mimeTypeOfName,
+  openFileStore,
+  readableTypes,
+  type GpuContext,
+  type WeftStore,
+} from '../../src/weft.js';
+import type { LoadProgress } from '../../src/entries/client.js';
 import {
   createRag,
   createOnnxEmbedder,
@@ -25,12 +36,6 @@ import {
   type Generator,
   type LocalRag,
 } from '../../src/entries/rag.js';
-import type { WeftStore } from '../../src/storage/contract.js';
-import { openFileStore } from '../../src/storage/file-store.js';
-import { exportIndex } from '../../src/storage/portable.js';
-import { denoFileSystem } from '../../src/storage/fs-deno.js';
-import type { LoadProgress } from '../../src/util/progress.js';
-import { documentTypeOfName, mimeTypeOfName, readableTypes } from '../../src/ingest/file-types.js';
 import {
   interrupts,
   lineReader,

@@ -87,6 +87,7 @@ import {
   type StoredManifest,
 } from './records.js';
 
+/** Where openFileStore keeps its indexes and the file system it reaches them through. */
 export interface FileStoreOptions {
   /** The store's directory (created if missing); `dbName` of the store. */
   dir: string;
@@ -267,6 +268,11 @@ const shardOf = (id: number) => String(Math.floor(id / SHARD));
 
 // ---- the store -------------------------------------------------------------------------------
 
+/**
+ * A WeftStore in a directory of files (Node or Deno, through `fs`): the same record formats,
+ * checksums, checks and error codes as the IndexedDB store, so stored indexes, the runtime and
+ * exportIndex/importIndex run on it unchanged. Every commit is atomic.
+ */
 export async function openFileStore(options: FileStoreOptions): Promise<WeftStore> {
   const { fs } = options;
   const root = options.dir.replace(/\/+$/, '') || '/';

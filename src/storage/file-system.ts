@@ -3,6 +3,7 @@
 // POSIX `code` ('ENOENT', 'EEXIST', 'ENOSPC', …): the adapters translate their platform's errors
 // to it, so the store tells "missing", "taken" and "disk full" apart the same way everywhere.
 
+/** The file operations openFileStore uses; failures carry a POSIX `code` (ENOENT, EEXIST, ENOSPC, …). */
 export interface StoreFileSystem {
   /** The whole file (ENOENT when it is not there). */
   readFile(path: string): Promise<Uint8Array>;

@@ -27,6 +27,7 @@ const CODES: [string, string][] = [
   ['NotADirectory', 'ENOTDIR'],
 ];
 
+/** The file system openFileStore needs, on Deno's own file APIs (`Deno` by default). */
 export function denoFileSystem(deno: DenoApi = (globalThis as unknown as { Deno: DenoApi }).Deno): StoreFileSystem {
   /** Runs `op`, giving a Deno error the POSIX code it stands for (disk full: os error 28). */
   const posix = async <T>(op: () => Promise<T>): Promise<T> => {
