@@ -4,7 +4,7 @@
 // AbortSignal reaches the worker as abort(call) on the call's number.
 
 import { WeftError, checkAborted } from '../errors.js';
-import { startEngineWorker, type EngineHandle, type EngineWorkerOptions } from './engine.js';
+import { engineInternals, startEngineWorker, type EngineHandle, type EngineWorkerOptions } from './engine.js';
 import type { LoadProgress } from '../util/progress.js';
 import type { RagWorkerOptions } from './engine-api.js';
 import { createChatCompletions } from '../runtime/completions.js';
@@ -107,7 +107,7 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
     info,
     async close() {
       try {
-        await engine.api.unload();
+        await engineInternals(engine).unload();
       } finally {
         engine.terminate();
       }

@@ -102,6 +102,14 @@ export interface EngineApi {
   abort(call: number): void;
   closeRag(): Promise<void>;
   ping(): string;
+}
+
+/**
+ * The generator's own calls, which the worker's host uses to load and drive the model: not part
+ * of the public contract (the runtime's calls above are), reached by the client's close and by
+ * tests through engineInternals (engine.ts), which no package entry exports.
+ */
+export interface GeneratorRpc {
   /** Loads a WebLLM model (prebuilt id or custom record) as the generator. */
   loadWebLlm(
     options: { model: WebLlmModel; sampling?: SamplingOptions; maxTokens?: number },
@@ -113,5 +121,9 @@ export interface EngineApi {
   step(): Promise<GeneratedToken>;
   interrupt(): Promise<void>;
   timings(): GeneratorTimings;
+  /** Releases the generator (and with it the worker's GPU memory for the model). */
   unload(): Promise<void>;
 }
+
+/** What the engine worker implements: the public contract and the generator's own calls. */
+export interface EngineRpc extends EngineApi, GeneratorRpc {}

@@ -5,7 +5,7 @@
 // here lets the library's build and tests reach it like any other module.
 
 import * as Comlink from 'comlink';
-import type { EngineApi, RerankerSpec } from './engine-api.js';
+import type { EngineRpc, RerankerSpec } from './engine-api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { holdLifeline } from './lifeline.js';
 import { WeftError } from '../errors.js';
@@ -58,7 +58,7 @@ export interface EngineHostOptions {
 }
 
 /** A fresh engine (its state lives in this closure, one per worker). */
-export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
+export function createEngineHost(options: EngineHostOptions = {}): EngineRpc {
   const { webllmEngineFactory } = options;
   let generator: WebLlmGenerator | Llama2cGenerator | undefined;
   let rag: { rag: LocalRag; store: WeftStore; embedder: Embedder; reranker: Reranker | undefined } | undefined;
@@ -104,7 +104,7 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineApi {
     return generator;
   };
 
-  const api: EngineApi = {
+  const api: EngineRpc = {
     ping: () => 'weft-engine',
 
     async loadWebLlm(options, onProgress) {

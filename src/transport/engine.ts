@@ -4,7 +4,7 @@
 // every later call) itself with WORKER_FAILED.
 import * as Comlink from 'comlink';
 import { WeftError } from '../errors.js';
-import type { EngineApi } from './engine-api.js';
+import type { EngineApi, EngineRpc, GeneratorRpc } from './engine-api.js';
 import { installErrorTransfer } from './error-transfer.js';
 
 /** Options of startEngineWorker: a worker the app started itself, and how long the worker has to answer. */
@@ -50,7 +50,8 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   // to the built file, so that the app's bundler finds and bundles the worker.
   const worker = options.worker ?? new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
   const link = watchedEndpoint(worker);
-  const api = Comlink.wrap<EngineApi>(link.endpoint);
+  const rpc = Comlink.wrap<EngineRpc>(link.endpoint);
+  const api: Comlink.Remote<EngineApi> = rpc;
   let answered = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -102,7 +103,7 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   });
   ready.catch(() => undefined); // the failure reaches every call; awaiting `ready` is optional
 
-  return {
+  const handle: EngineHandle = {
     api,
     ready,
     callback: (fn) => Comlink.proxy(fn),
@@ -111,6 +112,20 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
       fail('The engine worker was terminated (terminate() was called). Start a new one.');
     },
   };
+  internals.set(handle, rpc);
+  return handle;
+}
+
+const internals = new WeakMap<EngineHandle, Comlink.Remote<GeneratorRpc>>();
+
+/**
+ * The generator's own calls on a worker started here (load, prefill, step, timings, unload): for
+ * the client's close and for tests; no package entry exports it, so they stay off the public API.
+ */
+export function engineInternals(handle: EngineHandle): Comlink.Remote<GeneratorRpc> {
+  const rpc = internals.get(handle);
+  if (!rpc) throw new WeftError('INVALID_INPUT', 'engineInternals takes a handle that startEngineWorker returned.');
+  return rpc;
 }
 
 interface WatchedEndpoint {

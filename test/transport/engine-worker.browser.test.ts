@@ -4,7 +4,7 @@
 // worker that fails to load, never answers, or dies fails every waiting and later call with
 // WORKER_FAILED within seconds.
 import { describe, expect, inject, test } from 'vitest';
-import { startEngineWorker, type EngineHandle } from '../../src/transport/engine.js';
+import { engineInternals, startEngineWorker, type EngineHandle } from '../../src/transport/engine.js';
 import type { LoadProgress } from '../../src/generate/types.js';
 
 declare module 'vitest' {
@@ -19,9 +19,9 @@ describe('engine worker', () => {
     const engine = startEngineWorker();
     try {
       expect(await engine.api.ping()).toBe('weft-engine');
-      await expect(engine.api.step()).rejects.toMatchObject({ name: 'WeftError', code: 'INVALID_INPUT' });
+      await expect(engineInternals(engine).step()).rejects.toMatchObject({ name: 'WeftError', code: 'INVALID_INPUT' });
       const progress: LoadProgress[] = [];
-      const r = await engine.api.loadReference(
+      const r = await engineInternals(engine).loadReference(
         { model: `${base}/stories260K.bin`, tokenizer: `${base}/tok512.bin` },
         engine.callback((p: LoadProgress) => {
           progress.push(p);
@@ -31,9 +31,9 @@ describe('engine worker', () => {
       expect(progress.some((p) => p.status === 'download')).toBe(true);
       expect(progress.at(-1)).toEqual({ status: 'ready' });
       let text = '';
-      for (let i = 0; i < 8; i++) text += (await engine.api.step()).piece;
+      for (let i = 0; i < 8; i++) text += (await engineInternals(engine).step()).piece;
       expect(text.startsWith('Once upon a time')).toBe(true);
-      expect((await engine.api.timings()).steps).toBe(8);
+      expect((await engineInternals(engine).timings()).steps).toBe(8);
     } finally {
       engine.terminate();
     }
@@ -43,7 +43,7 @@ describe('engine worker', () => {
     const engine = startEngineWorker();
     try {
       const t0 = performance.now();
-      const err = await engine.api
+      const err = await engineInternals(engine)
         .loadWebLlm({
           model: { record: { model: 'http://127.0.0.1:9/no-model/resolve/main/', modelLib: 'http://127.0.0.1:9/no-model.wasm', modelId: 'unreachable-model' } },
         })
@@ -73,8 +73,8 @@ async function expectFailed(engine: EngineHandle): Promise<string> {
   );
   expect(first).toMatchObject({ name: 'WeftError', code: 'WORKER_FAILED' });
   await expect(engine.ready).rejects.toMatchObject({ code: 'WORKER_FAILED' });
-  await expect(engine.api.step()).rejects.toMatchObject({ code: 'WORKER_FAILED' });
-  await expect(engine.api.loadReference({ model: '', tokenizer: '' })).rejects.toMatchObject({ code: 'WORKER_FAILED' });
+  await expect(engineInternals(engine).step()).rejects.toMatchObject({ code: 'WORKER_FAILED' });
+  await expect(engineInternals(engine).loadReference({ model: '', tokenizer: '' })).rejects.toMatchObject({ code: 'WORKER_FAILED' });
   return (first as Error).message;
 }
 
@@ -119,7 +119,7 @@ describe('a worker that fails or dies', () => {
   test('the real worker terminated while a call waits: that call and every later one reject', async () => {
     const engine = startEngineWorker();
     await engine.ready;
-    const loading = engine.api.loadReference({ model: `${base}/stories260K.bin`, tokenizer: `${base}/tok512.bin` });
+    const loading = engineInternals(engine).loadReference({ model: `${base}/stories260K.bin`, tokenizer: `${base}/tok512.bin` });
     engine.terminate();
     await expect(loading).rejects.toMatchObject({ name: 'WeftError', code: 'WORKER_FAILED', message: expect.stringMatching(/terminated/) });
     await expect(engine.api.ping()).rejects.toMatchObject({ code: 'WORKER_FAILED' });
@@ -131,7 +131,11 @@ describe('a worker that fails or dies', () => {
     try {
       await engine.ready;
       const t0 = performance.now();
-      await expect(engine.api.step()).rejects.toMatchObject({ name: 'WeftError', code: 'WORKER_FAILED', message: expect.stringMatching(/stopped/) });
+      await expect(engineInternals(engine).step()).rejects.toMatchObject({
+        name: 'WeftError',
+        code: 'WORKER_FAILED',
+        message: expect.stringMatching(/stopped/),
+      });
       expect(performance.now() - t0).toBeLessThan(5_000);
       await expect(engine.api.ping()).rejects.toMatchObject({ code: 'WORKER_FAILED' });
     } finally {
