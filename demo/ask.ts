@@ -16,6 +16,8 @@
 // indexes as last listed from the store (the passage counts), the ingest under way or its
 // outcome, and the last index-management message. Every handler changes the state, then renders.
 
+// For its side effect: it defines the <weft-chat> element this page is built around.
+import '../src/entries/chat.js';
 import type { WeftChat, ChatEvent, ChatProgress, DoneEvent, ChatIngested } from '../src/entries/chat.js';
 import { isWeftError, persistStorage, storageEstimate, type TraceStage } from '../src/entries/client.js';
 import { exportIndex, importIndex, openStore, type Manifest, type WeftStore } from '../src/weft.js';
