@@ -138,8 +138,6 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   });
   // The sequential baseline handles one request at a time, retrieval and answer together.
   const requests = createSlots(1);
-  // What a new index is created with (on the first ingest): the options themselves (IndexSettings and gpu).
-  const create = options;
 
   // close() stops the searches and answers in flight (one waiting on a stalled host included), so
   // that it never waits on them; ingests are let finish (nothing half-written).
@@ -173,7 +171,8 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
             onCreated: (created) => {
               index = created;
             },
-            create,
+            // What a new index is made with: the options themselves (IndexSettings and gpu).
+            create: options,
           },
           documents,
           opts,
