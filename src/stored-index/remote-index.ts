@@ -26,11 +26,10 @@ export async function openRemoteIndex(url: string | URL, options: RemoteIndexOpt
   }
   return Object.create(index, {
     remote: { value: remote, enumerable: true },
-    // Reads in flight are stopped first, so the index's close (which waits for its operations)
-    // never waits on a stalled host; its access counts are then saved to the IndexedDB tier.
+    // The index's close stops its reads in flight first (bound-reads.ts), so it never waits on a
+    // stalled host; then the store goes, with fetches nobody waits for.
     close: {
       value: async () => {
-        remote.abortReads();
         try {
           await index.close();
         } finally {

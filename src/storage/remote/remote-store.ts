@@ -110,11 +110,6 @@ export interface RemoteStore extends WeftStore {
   stats(): RemoteStats;
   warmTermBuckets(name: string, buckets: readonly number[]): Promise<void>;
   warmChunks(name: string, ids: readonly number[]): Promise<void>;
-  /**
-   * Stops every read in flight and refuses new ones (ABORTED), keeping the IndexedDB tier open:
-   * the first step of closing an index over this store, so that closing never waits on a stalled host.
-   */
-  abortReads(): void;
 }
 
 /** A byte range of the file with its CRC: a section of the toc, or one chunk's record. */
@@ -214,7 +209,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const place: ReadPlace = { name, where: `the index at ${href}`, repair: 'Publish it again.', details: { url: href } };
   // Where the bytes come from (a same-origin redirect may have moved it); the cache keys by `href`.
   const source = offline ? href : head.url;
-  // Stopped by close (abortReads): every fetch in flight, and every read after.
+  // Stopped by close(): every fetch in flight, and every read after.
   const closing = new AbortController();
   const closedError = () => new WeftError('ABORTED', `The index at ${href} was closed; open it again to read it.`);
   // The publication being read; replaced when the URL is found to hold a new one (see recheck).
@@ -672,9 +667,6 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       checkName(n);
       cachedAccess = counts.slice().buffer;
       await cache.saveAccess(href, counts);
-    },
-    abortReads() {
-      closing.abort();
     },
     close() {
       closing.abort();
