@@ -16,11 +16,6 @@ import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
 const assets = new URL(inject('sharedAssets'), location.href).href;
 const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
 

@@ -7,12 +7,6 @@ import { createGpuContext } from '../../src/gpu/context.js';
 import { sha256Hex } from '../../src/util/fetch-bytes.js';
 import { createRng } from '../../src/random.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 const tokDir = `${inject('sharedAssets')}/minilm-tokenizer`;
 const getJson = async (f: string) => (await fetch(`${tokDir}/${f}`)).json() as Promise<object>;
 const WASM = '/node_modules/onnxruntime-web/dist/';

@@ -7,12 +7,6 @@ import { createRng } from '../../src/random.js';
 import { gpuTest } from '../support/gpu-harness.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 const base = `${inject('sharedAssets')}/lm-stories260K`;
 const bytes = async (f: string) => (await fetch(`${base}/${f}`)).arrayBuffer();
 

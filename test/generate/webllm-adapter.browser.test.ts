@@ -12,12 +12,6 @@ import type { GpuContext } from '../../src/gpu/context.js';
 import { createStandInEngine, createStandInMLCEngine, deleteStandInFiles, type StandInEngine, type StandInRecord } from '../support/webllm-stand-in.js';
 import { gpuTest } from '../support/gpu-harness.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 const folder = `${new URL(inject('sharedAssets'), location.href).href}/lm-stories260K/`;
 const record: StandInRecord = { model: folder, model_id: 'stories260K-stand-in-MLC', model_lib: `${folder}stand-in.wasm` };
 const model = { record: { model: record.model, modelLib: record.model_lib, modelId: record.model_id } };

@@ -22,11 +22,6 @@ import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
 import { deleteStandInFiles, webllmModelUrl, type StandInRecord } from '../support/webllm-stand-in.js';
 import type { StandInCall, StandInProbes } from '../support/standin-engine.worker.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
 const assets = new URL(inject('sharedAssets'), location.href).href;
 // Its own model URL (the same files, one more slash): WebLLM's caches are keyed by URL and shared
 // with webllm-adapter.browser.test.ts, which may run at the same time and loads the plain-template model.

@@ -7,11 +7,6 @@ import { deleteCachedModel, listCachedModels } from '../../src/models/cache.js';
 import { persistStorage, storageEstimate } from '../../src/models/storage.js';
 import { deleteWebLlmModelFromCache, hasWebLlmModelInCache } from '../../src/models/webllm-cache.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
 const folder = new URL(`${inject('sharedAssets')}/minilm-tokenizer/`, location.href).href;
 
 test('a downloaded file is listed under its model with its size and hash, and deleting it removes it', async () => {

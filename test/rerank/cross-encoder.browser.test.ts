@@ -7,12 +7,6 @@ import { rerank, type RerankPassage } from '../../src/rerank/types.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyCrossEncoder, crossEncoderReference, type CrossEncoderWeights } from '../support/tiny-rerank-onnx.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 const tokDir = `${inject('sharedAssets')}/minilm-tokenizer`;
 const getJson = async (f: string) => (await fetch(`${tokDir}/${f}`)).json() as Promise<object>;
 const WASM = '/node_modules/onnxruntime-web/dist/';

@@ -15,12 +15,6 @@ import { loadLlama2c, type Llama2cGenerator } from '../../src/generate/llama2c-g
 import { gpuTest } from '../support/gpu-harness.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 const base = `${inject('sharedAssets')}/lm-stories260K`;
 const bytes = async (f: string) => (await fetch(`${base}/${f}`)).arrayBuffer();
 const WORDS =

@@ -11,12 +11,6 @@ import { createRng } from '../../src/random.js';
 import { buildTinyDecoder, decoderReference, type DecoderWeights } from '../support/tiny-rerank-onnx.js';
 import { buildTinyCrossEncoder } from '../support/tiny-rerank-onnx.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 const tokDir = `${inject('sharedAssets')}/minilm-tokenizer`;
 const getJson = async (f: string) => (await fetch(`${tokDir}/${f}`)).json() as Promise<object>;
 const WASM = '/node_modules/onnxruntime-web/dist/';

@@ -14,11 +14,6 @@ import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
 import { gpuTest } from '../support/gpu-harness.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
 const assets = inject('sharedAssets');
 const json = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
 let dbName = '';

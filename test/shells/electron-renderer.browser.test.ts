@@ -17,11 +17,6 @@ import { fromShell } from '../../demo/files.js';
 import { gpuTest } from '../support/gpu-harness.js';
 import demoHtml from '../../demo/index.html?raw';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
 const assets = inject('sharedAssets');
 
 /** A folder of notes as the shell's walk returns it: relative paths, three formats, a subfolder. */

@@ -15,12 +15,6 @@ import { openStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 /** ../shared/assets as a URL the page can fetch. */
 export const assets = new URL(inject('sharedAssets'), location.href).href;
 export const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, tokenizer: `${assets}/lm-stories260K/tok512.bin` };

@@ -7,11 +7,6 @@ import { describe, expect, inject, test } from 'vitest';
 import { engineInternals, startEngineWorker, type EngineHandle } from '../../src/transport/engine.js';
 import type { LoadProgress } from '../../src/generate/types.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
 const base = new URL(`${inject('sharedAssets')}/lm-stories260K`, location.href).href;
 
 describe('engine worker', () => {

@@ -11,11 +11,6 @@ import { deleteStore } from '../../src/storage/idb-store.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
 const assets = new URL(inject('sharedAssets'), location.href).href;
 
 /** Records the devices requested, and the buffers made on each (by label: Weft labels every buffer 'weft.…', onnxruntime leaves its own unlabelled). */

@@ -6,12 +6,6 @@ import { fetchBytes, MODEL_CACHE_NAME, sha256Hex } from '../../src/util/fetch-by
 import { deleteCachedModel } from '../../src/models/cache.js';
 import { WeftError } from '../../src/errors.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sharedAssets: string;
-  }
-}
-
 const url = `${inject('sharedAssets')}/cranfield/cran.all.1400`; // 1.6 MB, served in many pieces
 
 test('progress is monotone and ends at the file size', async () => {
