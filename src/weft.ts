@@ -4,8 +4,17 @@
 // `weft-rag/client` (src/entries/client.ts), its inside `weft-rag/worker` (src/entries/worker.ts).
 
 export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
-export { createGpuContext, contextFrom, type GpuContext, type GpuContextOptions, type GpuSource } from './gpu/context.js';
-export { backendFrom, type Backend, type GpuOrCpuOption } from './gpu/context.js';
+export { createGpuContext, type GpuContext, type GpuContextOptions } from './gpu/context.js';
+export {
+  contextFrom,
+  backendFrom,
+  type GpuSource,
+  type GpuDeviceOrContext,
+  type GpuOption,
+  type Backend,
+  type GpuOrCpu,
+  type GpuOrCpuOption,
+} from './gpu/option.js';
 export {
   createIvfIndex,
   createFlatIndex,

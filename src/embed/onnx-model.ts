@@ -9,7 +9,8 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WeftError } from '../errors.js';
 import { createSerialQueue } from '../util/serial-queue.js';
-import { contextFrom, type GpuContext } from '../gpu/context.js';
+import type { GpuContext } from '../gpu/context.js';
+import { contextFrom, type GpuDeviceOrContext, type GpuOption } from '../gpu/option.js';
 import type { LoadProgress } from '../util/progress.js';
 import { fetchBytes, MODEL_CACHE_NAME } from '../util/fetch-bytes.js';
 import { checkTokenizerPatterns } from './regex-guard.js';
@@ -18,7 +19,7 @@ export const ONNX_DEVICES = ['webgpu', 'wasm'] as const;
 export type OnnxDevice = (typeof ONNX_DEVICES)[number];
 
 /** Where a model's files come from and how it runs: the options every onnxruntime-web model takes. */
-export interface OnnxModelOptions {
+export interface OnnxModelOptions extends GpuOption {
   /** The ONNX model: URL or bytes. */
   model?: string | URL | ArrayBuffer;
   /** tokenizer.json: URL or parsed JSON. */
@@ -32,7 +33,7 @@ export interface OnnxModelOptions {
    * the generator run on, so all share one device and queue) or a GPUDevice. It is not
    * destroyed with the model. Default: onnxruntime-web creates a device of its own. For 'webgpu' only.
    */
-  gpu?: GPUDevice | GpuContext;
+  gpu?: GpuDeviceOrContext;
   /** Tokens per input, special tokens included. Default: the tokenizer config's model_max_length, at most 512. */
   maxLength?: number;
   /** Where the app serves onnxruntime-web's .wasm files (no CDN at run time). */

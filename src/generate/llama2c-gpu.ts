@@ -13,7 +13,8 @@
 // and pipelines held in one closure.
 
 import { WeftError } from '../errors.js';
-import { contextFrom, gpuAwait, type GpuContext, type GpuOption } from '../gpu/context.js';
+import { gpuAwait, type GpuContext } from '../gpu/context.js';
+import { contextFrom, type GpuOption } from '../gpu/option.js';
 import { bufferFrom, readBack, storageBuffer } from '../gpu/kernels.js';
 import llamaWgsl from '../../shaders/llama.wgsl?raw';
 import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';

@@ -1,7 +1,8 @@
 // Owns (or borrows) a GPUDevice: requests the limits and features of everything that will share
 // it (vector search, the reference generator, onnxruntime-web), routes device loss and uncaptured
 // errors to typed WeftErrors, counts the bytes of every buffer it creates so that tests can catch
-// leaks, and caches compute pipelines by what changes their code.
+// leaks, and caches compute pipelines by what changes their code. The `gpu` option objects take,
+// and how it becomes the context they run on, are option.ts.
 
 import { WeftError } from '../errors.js';
 
@@ -135,56 +136,6 @@ export interface GpuContext {
   /** Throws if the device was lost or the context destroyed. */
   check(): void;
   destroy(): void;
-}
-
-/**
- * What every GPU object takes as its `gpu` option: a GPUDevice to wrap, a GpuContext to share,
- * or nothing to create (and own) a device.
- */
-export type GpuSource = GPUDevice | GpuContext | undefined;
-
-/** The option every factory of a GPU object accepts. */
-export interface GpuOption {
-  /** The device or context to run on. Default: a device of its own, destroyed with the object. */
-  gpu?: GPUDevice | GpuContext;
-}
-
-/** Where a stored index computes: WebGPU, or the CPU fallback (src/ivf/cpu-*.ts) where WebGPU is missing. */
-export type Backend = 'gpu' | 'cpu';
-
-/**
- * The option of objects that also run without WebGPU (stored indexes): a device or context as
- * for GpuOption, `'cpu'` to compute on the CPU, or nothing to create a device, falling back to the
- * CPU where the browser has no WebGPU or no adapter.
- */
-export interface GpuOrCpuOption {
-  gpu?: GPUDevice | GpuContext | 'cpu';
-}
-
-/**
- * The context an object that can also run on the CPU uses: as contextFrom, except that `'cpu'`,
- * and nothing given where the environment has no WebGPU (WEBGPU_UNAVAILABLE) or no adapter
- * (NO_ADAPTER), give no context (`ctx` undefined: compute on the CPU). Other failures throw.
- */
-export async function backendFrom(gpu: GPUDevice | GpuContext | 'cpu' | undefined): Promise<{ ctx: GpuContext | undefined; owns: boolean }> {
-  if (gpu === 'cpu') return { ctx: undefined, owns: false };
-  if (gpu) return contextFrom(gpu);
-  try {
-    return await contextFrom(undefined);
-  } catch (e) {
-    if (e instanceof WeftError && (e.code === 'WEBGPU_UNAVAILABLE' || e.code === 'NO_ADAPTER')) return { ctx: undefined, owns: false };
-    throw e;
-  }
-}
-
-/**
- * The context an object runs on, and whether the object owns it (destroys it when it is
- * destroyed): a wrapped GPUDevice or a created device are owned; a shared context is not.
- */
-export async function contextFrom(gpu: GpuSource): Promise<{ ctx: GpuContext; owns: boolean }> {
-  if (!gpu) return { ctx: await createGpuContext(), owns: true };
-  if ('createBuffer' in gpu && 'queue' in gpu) return { ctx: await createGpuContext({ device: gpu }), owns: true };
-  return { ctx: gpu, owns: false };
 }
 
 /**

@@ -7,7 +7,8 @@
 // search plumbing kept here.
 
 import { WeftError } from '../errors.js';
-import { contextFrom, type GpuContext, type GpuOption } from '../gpu/context.js';
+import type { GpuContext } from '../gpu/context.js';
+import { contextFrom, type GpuOption } from '../gpu/option.js';
 import { bufferFrom } from '../gpu/kernels.js';
 import { decodeRows, deinterleave, encodeRows, layoutFor, trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
 import { uploadLists, type GpuLists } from './gpu-lists.js';

@@ -18,7 +18,7 @@
 import { WeftError, checkAborted } from '../errors.js';
 import { loadLlama2c, type GpuKvSnapshot, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
 import { BOS } from '../generate/bpe.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuDeviceOrContext, GpuOption } from '../gpu/option.js';
 import type { PinnedFile } from '../util/fetch-bytes.js';
 import { fetchBytes, sha256Hex } from '../util/fetch-bytes.js';
 import { createSerialQueue } from '../util/serial-queue.js';
@@ -35,13 +35,13 @@ export const QUESTION_PREFIX = '\nQuestion:';
  * Options of createLlama2cReranker: the checkpoint and tokenizer to load (or a generator of its own),
  * the GPU, KV reuse and the KV tier.
  */
-export interface Llama2cRerankerOptions {
+export interface Llama2cRerankerOptions extends GpuOption {
   /** The checkpoint to load for the reranker's own generator: a URL or its bytes. */
   model?: string | URL | PinnedFile | ArrayBuffer;
   /** Its tokenizer (`tok*.bin`). */
   tokenizer?: string | URL | PinnedFile | ArrayBuffer;
   /** The GPU to run on (e.g. the one the answer's generator uses). */
-  gpu?: GPUDevice | GpuContext;
+  gpu?: GpuDeviceOrContext;
   /** Or a generator to score with, used by no one else; close() leaves it to its owner. */
   generator?: Llama2cGenerator;
   /** Names the model in the KV cache's keys. Default: the checkpoint's SHA-256 (required with `generator`). */

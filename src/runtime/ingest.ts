@@ -16,7 +16,7 @@
 // k-means iterations of training (or of splitting lists), 'persist' the records written.
 
 import { WeftError, checkAborted, isWeftError } from '../errors.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuOrCpuOption } from '../gpu/option.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import { chunkSections, parseDocument, readDocument, type Chunk, type ChunkOptions, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../storage/contract.js';
@@ -72,8 +72,8 @@ export interface IngestTarget {
   index: StoredIndex | undefined;
   /** Called once a new index exists and holds the ingest's passages (a first ingest that fails deletes it instead). */
   onCreated(index: StoredIndex): void;
-  /** What a new index is made with: the runtime's own options, carried whole (only these fields are read). */
-  create: IndexSettings & { gpu?: GpuContext | 'cpu' | undefined };
+  /** What a new index is made with: the runtime's own settings, carried whole (only these fields are read). */
+  create: IndexSettings & GpuOrCpuOption;
 }
 
 export interface IngestCall {

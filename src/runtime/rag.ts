@@ -11,7 +11,8 @@
 
 import { abortable } from '../util/abortable.js';
 import { WeftError, checkAborted } from '../errors.js';
-import type { Backend } from '../gpu/context.js';
+import type { GpuContext } from '../gpu/context.js';
+import { contextFrom, type Backend, type GpuOrCpu } from '../gpu/option.js';
 import type { Generator } from '../generate/types.js';
 import { openStoredIndex, type StoredIndex } from '../stored-index/stored-index.js';
 import { createGapScheduler } from '../schedule/gaps.js';
@@ -46,8 +47,22 @@ async function openExisting(options: RagOptions): Promise<StoredIndex | undefine
   });
 }
 
-/** Where a new index would run: the given context's GPU, the CPU if asked, else whether the browser offers a WebGPU adapter. */
-async function plannedBackend(gpu: RagOptions['gpu']): Promise<Backend> {
+/**
+ * The context the runtime makes, and owns, for a given GPUDevice: the device is wrapped once, here,
+ * so that the index it opens and the one a first ingest creates share one context (its pipelines,
+ * its buffer count, its device-loss errors), which close() destroys; the device itself stays the
+ * caller's (a context never destroys a device it was given). A context, `'cpu'` or nothing give
+ * none: they go to the indexes as they are (nothing: each index creates and owns its device, or
+ * falls back to the CPU, as a stored index does).
+ */
+async function ownedContext(gpu: GpuOrCpu | undefined): Promise<GpuContext | undefined> {
+  if (gpu === undefined || gpu === 'cpu') return undefined;
+  const { ctx, owns } = await contextFrom(gpu);
+  return owns ? ctx : undefined;
+}
+
+/** Where a new index would run: the given GPU, the CPU if asked, else whether the browser offers a WebGPU adapter. */
+async function plannedBackend(gpu: GpuOrCpu | undefined): Promise<Backend> {
   if (gpu) return gpu === 'cpu' ? 'cpu' : 'gpu';
   const adapter = await (globalThis.navigator as Navigator | undefined)?.gpu?.requestAdapter().catch(() => null);
   return adapter ? 'gpu' : 'cpu';
@@ -101,8 +116,21 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   const { store, embedder, indexName } = options;
   checkRuntimeOptions(options);
   if (options.performanceModel !== undefined) checkPerformanceModel(options.performanceModel);
-  let index = await openExisting(options);
-  const planned = index?.backend ?? (await plannedBackend(options.gpu));
+  const defaults: RetrievalDefaults = { mode: checkMode(options.mode, 'hybrid'), fusion: options.fusion, reranker: options.reranker };
+  if (options.fusion) checkFusion(options.fusion);
+  // The options every index of the runtime is opened or created with: createRag's own, with a
+  // given GPUDevice replaced by the one context wrapping it.
+  const owned = await ownedContext(options.gpu);
+  const indexOptions: RagOptions = owned ? { ...options, gpu: owned } : options;
+  let index: StoredIndex | undefined;
+  let planned: Backend;
+  try {
+    index = await openExisting(indexOptions);
+    planned = index?.backend ?? (await plannedBackend(indexOptions.gpu));
+  } catch (e) {
+    owned?.destroy();
+    throw e;
+  }
   const unanswerable = options.generator ? undefined : noGeneratorError(planned);
   const generator = options.generator ?? missingGenerator(unanswerable!);
   // Ingest, search and profiling take turns; answers interleave with them through the gaps.
@@ -117,8 +145,6 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   };
   const gaps = createGapScheduler({ maxSlowdown, settle });
   const woven = (options.schedule ?? 'woven') === 'woven';
-  const defaults: RetrievalDefaults = { mode: checkMode(options.mode, 'hybrid'), fusion: options.fusion, reranker: options.reranker };
-  if (options.fusion) checkFusion(options.fusion);
   const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown, performanceModel: options.performanceModel });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
@@ -171,8 +197,8 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
             onCreated: (created) => {
               index = created;
             },
-            // What a new index is made with: the options themselves (IndexSettings and gpu).
-            create: options,
+            // What a new index is made with: the options themselves (IndexSettings and gpu, a device wrapped once).
+            create: indexOptions,
           },
           documents,
           opts,
@@ -232,6 +258,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
       await serial.settled();
       await index?.close();
       index = undefined;
+      owned?.destroy();
     },
   };
 }

@@ -2,7 +2,7 @@
 // streams and the trace stages they report. Kept apart from the code so that every part of the
 // runtime (and the worker's RPC contract) can name them without importing the runtime itself.
 
-import type { Backend, GpuContext } from '../gpu/context.js';
+import type { Backend, GpuOrCpu, GpuOrCpuOption } from '../gpu/option.js';
 import type { Embedder } from '../embed/onnx-embedder.js';
 import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.js';
 import type { Metric, StorageType } from '../ivf/types.js';
@@ -73,7 +73,7 @@ export interface RuntimeSettings {
 }
 
 /** createRag's options: where the index lives and the models, with the index's and the runtime's settings. */
-export interface RagOptions extends IndexSettings, RuntimeSettings {
+export interface RagOptions extends IndexSettings, RuntimeSettings, GpuOrCpuOption {
   store: WeftStore;
   /** Name of the index in the store (created on the first ingest if it does not exist). */
   indexName: string;
@@ -84,10 +84,12 @@ export interface RagOptions extends IndexSettings, RuntimeSettings {
    */
   generator?: Generator;
   /**
-   * The GPU the index runs on (share the generator's); without it the index creates its own
-   * device, or runs on the CPU where the browser has no WebGPU. `'cpu'`: always on the CPU.
+   * The GPU the index runs on (share the generator's): a GpuContext, or a GPUDevice, which the
+   * runtime wraps in one context for all its indexes and destroys at close() (never the device
+   * itself). Without it the index creates its own device, or runs on the CPU where the browser
+   * has no WebGPU. `'cpu'`: always on the CPU.
    */
-  gpu?: GpuContext | 'cpu';
+  gpu?: GpuOrCpu;
   /**
    * The text of the last user turn, made of the passages and the user's question. Default
    * (`defaultPromptTemplate`): the numbered passages, an instruction to cite them like [1], then

@@ -12,7 +12,8 @@
 // operations' bodies live in the modules it wires.
 
 import { WeftError, checkAborted } from '../errors.js';
-import { backendFrom, type Backend, type GpuContext, type GpuOrCpuOption } from '../gpu/context.js';
+import type { GpuContext } from '../gpu/context.js';
+import { backendFrom, type Backend, type GpuOrCpuOption } from '../gpu/option.js';
 import { createListCache, type CacheStats, type ListCache } from './cache/list-cache.js';
 import type { CachePolicyName } from '../util/cache-policy.js';
 import { BLOCK, layoutFor, type Layout } from '../ivf/codec.js';

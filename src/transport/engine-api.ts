@@ -3,7 +3,7 @@
 // only; the engine host (engine-host.ts, run by workers/engine.worker.ts) implements it, src/transport/engine.ts and client.ts call it.
 
 import type { RemoteStoreOptions } from '../storage/remote/remote-store.js';
-import type { Backend } from '../gpu/context.js';
+import type { Backend } from '../gpu/option.js';
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../generate/types.js';
 import type { WebLlmModel } from '../generate/webllm.js';
 import type { PinnedFile } from '../util/fetch-bytes.js';

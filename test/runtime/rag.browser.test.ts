@@ -246,6 +246,47 @@ describe('RAG runtime', () => {
     }
   });
 
+  gpuTest('given a GPUDevice, the runtime wraps it in one context for its index, which close() destroys, never the device', async (ctx) => {
+    dbName = `weft-rag-${crypto.randomUUID()}`;
+    const store = await openStore({ dbName });
+    const embedder = await tinyEmbedder();
+    try {
+      // No generator: the runtime's only GPU user is its index, on the caller's device.
+      const a = await createRag({ store, indexName: 'docs', embedder, gpu: ctx.device });
+      expect((await a.info()).backend).toBe('gpu');
+      await a.ingest(await cranfield(12));
+      const created = a.index!.gpu!;
+      expect(created).not.toBe(ctx);
+      expect(created.device).toBe(ctx.device);
+      expect(created.ownsDevice).toBe(false);
+      expect(a.index!.backend).toBe('gpu');
+      expect((await a.search('wing lift', { k: 3 })).length).toBe(3);
+      await a.ingest(await cranfield(3)); // adds to the same index, on the same context
+      expect(a.index!.gpu).toBe(created);
+      await a.close();
+      expect(() => created.check()).toThrow(/context was destroyed/);
+      expect(created.liveBytes).toBe(0);
+
+      // Over an existing index: opened on a context of its own runtime, on the same device.
+      const b = await createRag({ store, indexName: 'docs', embedder, gpu: ctx.device, create: false });
+      const opened = b.index!.gpu!;
+      expect(opened).not.toBe(created);
+      expect(opened.device).toBe(ctx.device);
+      expect((await b.search('wing lift', { k: 3 })).length).toBe(3);
+      await b.close();
+      expect(() => opened.check()).toThrow(/context was destroyed/);
+      await expect(createRag({ store, indexName: 'missing', embedder, gpu: ctx.device, create: false })).rejects.toMatchObject({ code: 'UNKNOWN_INDEX' });
+
+      // The device is the caller's: still alive and usable through its own context.
+      ctx.check();
+      const buffer = ctx.createBuffer({ size: 256, usage: GPUBufferUsage.STORAGE });
+      ctx.destroyBuffer(buffer);
+    } finally {
+      await embedder.destroy();
+      store.close();
+    }
+  });
+
   gpuTest('two concurrent answers each get their own passages and the answer they get alone; an abort leaves the runtime usable', async (ctx) => {
     const { store, embedder, generator, dispose } = await parts(ctx);
     const rag = await createRag({ store, indexName: 'papers', embedder, generator, gpu: ctx });
