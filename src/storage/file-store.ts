@@ -1,6 +1,7 @@
-// The file tier: the same WeftStore as idb-store.ts (same record formats, checksums, consistency
-// checks and error codes, so stored indexes, the runtime and export/import run on it unchanged),
-// kept in a directory, for Deno and Node where there is no IndexedDB.
+// The file tier: the storage core (store-core.ts) over a directory of files, for Deno and Node
+// where there is no IndexedDB: the same rules, record formats, checksums and error codes as the
+// IndexedDB store, so stored indexes, the runtime and export/import run on it unchanged. This file
+// is only the backend: how records are kept in files and how a write is made atomic.
 //
 //   <dir>/indexes/<hex of the name>/
 //     head-<seq>.json           the committed state: the sealed manifest + which record file holds
@@ -35,57 +36,32 @@
 // The lexical index's term buckets (lexical-records.ts) are records like the others, 64 to a file
 // (so an import writes a few dozen files, not a thousand): a commit that puts or deletes chunks
 // rewrites the files of the buckets their terms fall in and names them in the same head.
-// An index written in format 2 (no postings) is migrated when first read: its postings are built
-// from its chunks and published as a new head with the same generation.
-// Over 400 lines: until the backends' shared rules (migration, the commit's checks and manifest)
-// move into one storage core over thin backends; read-checks.ts is the first piece.
+// An index written in format 2 (no postings) is migrated when first read (by the core): its
+// postings are built from its chunks and published as a new head with the same generation.
+// The record files' byte layouts are in file-records.ts.
+// Over 400 lines: one backend whose reads, writes and publishing share one directory's state (its
+// heads, shards and the compare-and-swap); a tenth of it is this header arguing why a write is atomic.
 
 import { WeftError } from '../errors.js';
-import type { ListRecord } from '../ivf/types.js';
-import { valueChecksum } from './checksum.js';
-import { errorCode, joinPath, type StoreFileSystem } from './file-system.js';
-import {
-  checkedWholeWrite,
-  commitProgress,
-  grownCentroids,
-  movedChunk,
-  newIndexManifest,
-  wholeIndexManifest,
-  withEmptyChecksums,
-} from './manifest-builders.js';
-import type { WeftStore } from './contract.js';
 import { emptyRecord } from '../ivf/list-records.js';
-import { checkListNumbers, checkedCentroids, checkedList, localIndex } from './read-checks.js';
-import { centroidProblem, checkCommit, checkIds, isInt, manifestProblem } from './index-checks.js';
-import { checkLanguage, loadAnalyzer, DEFAULT_LANGUAGE } from '../lexical/analyzer.js';
-import { DEFAULT_BUCKETS } from '../lexical/postings.js';
+import { LostRace, type RecordReader, type RecordWriter, type StorageBackend } from './backend.js';
+import { valueChecksum } from './checksum.js';
+import type { WeftStore } from './contract.js';
 import {
-  analyzerOf,
-  checkBuckets,
-  checkedBucket,
-  corruptBucket,
-  lexicalOf,
-  postingChange,
-  wholePostingsWith,
-  type EncodedBucket,
-  type TermBucket,
-} from './lexical-records.js';
-import {
-  FORMAT_VERSION,
-  Outdated,
-  checkedChunk,
-  checkedManifest,
-  listChecksum,
-  publicManifest,
-  sealedManifest,
-  storedChunk,
-  unknownIndex,
-  type CentroidData,
-  type ChunkRecord,
-  type Manifest,
-  type StoredChunk,
-  type StoredManifest,
-} from './records.js';
+  decodeCentroids,
+  decodeList,
+  decodeTermShard,
+  encodeCentroids,
+  encodeList,
+  encodeTermShard,
+  hexName,
+  nameOfHex,
+  type ShardBucket,
+} from './file-records.js';
+import { errorCode, joinPath, type StoreFileSystem } from './file-system.js';
+import { corruptBucket, type EncodedBucket } from './lexical-records.js';
+import { FORMAT_VERSION, unknownIndex, type StoredChunk, type StoredManifest } from './records.js';
+import { createStore } from './store-core.js';
 
 /** Where openFileStore keeps its indexes and the file system it reaches them through. */
 export interface FileStoreOptions {
@@ -97,15 +73,14 @@ export interface FileStoreOptions {
 
 /** Chunk ids per shard file: an ingest of consecutive ids rewrites one or two shards. */
 const SHARD = 512;
-const LIST_MAGIC = 0x4c544657; // 'WFTL'
-const CENTROID_MAGIC = 0x43544657; // 'WFTC'
-const TERMS_MAGIC = 0x54544657; // 'WFTT'
 /** Term buckets per file: an import writes at most buckets / 64 files (each fsynced), a query reads one file per term. */
 const TERM_SHARD = 64;
 const termShardOf = (bucket: number) => String(Math.floor(bucket / TERM_SHARD));
-const ABSENT = 0xffffffff;
-/** How often a read starts again from a newer head before giving up (each retry means a commit landed). */
+const shardOf = (id: number) => String(Math.floor(id / SHARD));
+/** How often a read or write starts again from a newer head before giving up (each retry means a commit landed). */
 const READ_ATTEMPTS = 16;
+/** Directory names stay within 255 bytes. */
+const MAX_NAME_BYTES = 120;
 
 interface HeadFiles {
   centroids: string;
@@ -125,19 +100,11 @@ interface Head {
   filesChecksum?: number;
 }
 
-/** The head of an index as found on disk: undefined when it has none, `broken` when unreadable. */
+/** The head of an index as found on disk: `broken` when unreadable. */
 type RawHead = (Head & { broken?: false }) | { seq: number; broken: true };
 
-interface Snapshot {
-  seq: number;
-  manifest: Manifest;
-  files: HeadFiles;
-}
-
-/** A file a head names was collected (a newer head exists) or lost: the read starts again or is CORRUPT_RECORD. */
+/** A file a head names was collected (a newer head exists) or lost: the operation starts again or is CORRUPT_RECORD. */
 class Vanished extends Error {}
-/** The head slot was taken by another writer. */
-class Lost extends Error {}
 
 const pad = (n: number) => String(n).padStart(12, '0');
 const headName = (seq: number) => `head-${pad(seq)}.json`;
@@ -148,14 +115,9 @@ const seqOf = (file: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 const rand = () => crypto.randomUUID().slice(0, 8);
-
-const hex = (name: string) => Array.from(new TextEncoder().encode(name), (b) => b.toString(16).padStart(2, '0')).join('');
-const unhex = (h: string): string | undefined => {
-  if (!/^(?:[0-9a-f]{2})+$/.test(h)) return undefined;
-  return new TextDecoder().decode(Uint8Array.from(h.match(/../g)!, (x) => parseInt(x, 16)));
-};
-/** Directory names stay within 255 bytes. */
-const MAX_NAME_BYTES = 120;
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+const validName = (name: unknown): name is string => typeof name === 'string' && name !== '' && new TextEncoder().encode(name).byteLength <= MAX_NAME_BYTES;
+const abortError = () => new DOMException('Aborted', 'AbortError');
 
 function fileError(e: unknown, what: string): WeftError {
   if (e instanceof WeftError) return e;
@@ -171,102 +133,12 @@ function fileError(e: unknown, what: string): WeftError {
   });
 }
 
-const aborted = (what: string) => new WeftError('ABORTED', `${what} was aborted; nothing was changed.`);
-
-const corruptManifest = (name: string, why: string) =>
+const corruptHead = (name: string, why: string) =>
   new WeftError(
     'CORRUPT_RECORD',
     `The head of index '${name}' ${why}, so its manifest cannot be trusted. Delete the index (deleteIndex) and re-import or rebuild it.`,
     { details: { name, record: 'manifest' } },
   );
-
-// ---- record files ----------------------------------------------------------------------------
-
-function encodeList(r: ListRecord, checksum: number): Uint8Array {
-  const out = new Uint8Array(16 + r.ids.byteLength + r.codes.byteLength);
-  new Uint32Array(out.buffer, 0, 4).set([LIST_MAGIC, r.list, r.count, checksum]);
-  out.set(new Uint8Array(r.ids.buffer, r.ids.byteOffset, r.ids.byteLength), 16);
-  out.set(new Uint8Array(r.codes.buffer, r.codes.byteOffset, r.codes.byteLength), 16 + r.ids.byteLength);
-  return out;
-}
-
-/** A list record from its file; undefined if the file is not one (wrong magic, sizes). */
-function decodeList(bytes: Uint8Array): { rec: ListRecord; checksum: number } | undefined {
-  if (bytes.byteLength < 16 || bytes.byteLength % 4 !== 0) return undefined;
-  const words = new Uint32Array(bytes.slice().buffer);
-  const [magic, list, count, checksum] = words;
-  if (magic !== LIST_MAGIC || 4 + count! > words.length) return undefined;
-  return { rec: { list: list!, count: count!, ids: words.slice(4, 4 + count!), codes: words.slice(4 + count!) }, checksum: checksum! };
-}
-
-function encodeCentroids(c: CentroidData, checksum: number): Uint8Array {
-  const parts = [c.centroids, c.vmin, c.scale];
-  const floats = parts.reduce((n, p) => n + (p?.length ?? 0), 0);
-  const out = new Uint8Array(20 + floats * 4);
-  new Uint32Array(out.buffer, 0, 5).set([CENTROID_MAGIC, c.centroids.length, c.vmin?.length ?? ABSENT, c.scale?.length ?? ABSENT, checksum]);
-  const f = new Float32Array(out.buffer, 20);
-  let at = 0;
-  for (const p of parts)
-    if (p) {
-      f.set(p, at);
-      at += p.length;
-    }
-  return out;
-}
-
-function decodeCentroids(bytes: Uint8Array): { data: CentroidData; checksum: number } | undefined {
-  if (bytes.byteLength < 20 || bytes.byteLength % 4 !== 0) return undefined;
-  const copy = bytes.slice().buffer;
-  const [magic, nc, nv, ns, checksum] = new Uint32Array(copy, 0, 5);
-  const lens = [nc!, nv!, ns!].map((n) => (n === ABSENT ? 0 : n));
-  if (magic !== CENTROID_MAGIC || 20 + lens.reduce((a, b) => a + b, 0) * 4 !== bytes.byteLength) return undefined;
-  const f = new Float32Array(copy, 20);
-  const centroids = f.slice(0, lens[0]);
-  const vmin = nv === ABSENT ? undefined : f.slice(lens[0], lens[0]! + lens[1]!);
-  const scale = ns === ABSENT ? undefined : f.slice(lens[0]! + lens[1]!);
-  return { data: { centroids, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) }, checksum: checksum! };
-}
-
-/** A term shard file: magic, bucket count, then (bucket, checksum, byte length) per bucket, then their bytes. */
-function encodeTermShard(buckets: Map<number, { checksum: number; bytes: Uint8Array }>): Uint8Array {
-  const entries = [...buckets].sort((a, b) => a[0] - b[0]);
-  const head = 8 + entries.length * 12;
-  const out = new Uint8Array(head + entries.reduce((n, [, e]) => n + e.bytes.byteLength, 0));
-  const v = new DataView(out.buffer);
-  v.setUint32(0, TERMS_MAGIC, true);
-  v.setUint32(4, entries.length, true);
-  let at = head;
-  entries.forEach(([b, e], i) => {
-    v.setUint32(8 + i * 12, b, true);
-    v.setUint32(12 + i * 12, e.checksum, true);
-    v.setUint32(16 + i * 12, e.bytes.byteLength, true);
-    out.set(e.bytes, at);
-    at += e.bytes.byteLength;
-  });
-  return out;
-}
-
-/** A term shard file's buckets (bytes and stored checksum); undefined if the file is not one. */
-function decodeTermShard(bytes: Uint8Array): Map<number, { checksum: number; bytes: Uint8Array }> | undefined {
-  if (bytes.byteLength < 8) return undefined;
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = v.getUint32(4, true);
-  if (v.getUint32(0, true) !== TERMS_MAGIC || 8 + n * 12 > bytes.byteLength) return undefined;
-  const out = new Map<number, { checksum: number; bytes: Uint8Array }>();
-  let at = 8 + n * 12;
-  for (let i = 0; i < n; i++) {
-    const len = v.getUint32(16 + i * 12, true);
-    if (at + len > bytes.byteLength) return undefined;
-    out.set(v.getUint32(8 + i * 12, true), { checksum: v.getUint32(12 + i * 12, true), bytes: bytes.subarray(at, at + len) });
-    at += len;
-  }
-  return at === bytes.byteLength ? out : undefined;
-}
-
-const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-const shardOf = (id: number) => String(Math.floor(id / SHARD));
-
-// ---- the store -------------------------------------------------------------------------------
 
 /**
  * A WeftStore in a directory of files (Node or Deno, through `fs`): the same record formats,
@@ -282,17 +154,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
   } catch (e) {
     throw fileError(e, `Opening the file store '${root}'`);
   }
-
-  const within = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (e) {
-      throw fileError(e, what);
-    }
-  };
-
-  const dirOf = (name: string) => joinPath(indexesDir, hex(name));
-  const validName = (name: unknown): name is string => typeof name === 'string' && name !== '' && new TextEncoder().encode(name).byteLength <= MAX_NAME_BYTES;
+  const dirOf = (name: string) => joinPath(indexesDir, hexName(name));
 
   /** Reads a file a head names; a missing one is Vanished. */
   const readRecord = async (dir: string, file: string): Promise<Uint8Array> => {
@@ -337,121 +199,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     }
   };
 
-  /** A head's manifest, checked; newer formats as they are when `lenient`. */
-  const manifestOfHead = (name: string, head: RawHead): Snapshot => {
-    if (head.broken || !head.manifest || !head.files) throw corruptManifest(name, 'is not readable');
-    let manifest: Manifest;
-    try {
-      manifest = checkedManifest(name, head.manifest);
-    } catch (e) {
-      // The file store has never written format 1: a manifest that looks like one was damaged.
-      // Format 2 (intact, checksummed) lacks only the postings: the caller migrates it.
-      if (e instanceof Outdated && head.manifest.formatVersion === 2 && head.manifest.manifestChecksum !== undefined) throw e;
-      if (e instanceof Outdated) throw corruptManifest(name, 'names an older format it was never written in');
-      throw e;
-    }
-    if (head.filesChecksum !== valueChecksum(head.files) || manifest.name !== name) throw corruptManifest(name, 'fails its checksum');
-    return { seq: head.seq, manifest, files: head.files };
-  };
-
-  /** A head's manifest, checked; one of format 2 (a whole-index write replaces it, no need to migrate) as it is. */
-  const headManifest = (name: string, head: RawHead): Manifest => {
-    try {
-      return manifestOfHead(name, head).manifest;
-    } catch (e) {
-      if (e instanceof Outdated && !head.broken && head.manifest) return publicManifest(head.manifest);
-      throw e;
-    }
-  };
-
-  const live = async (name: string): Promise<Snapshot> => {
-    for (let attempt = 0; ; attempt++) {
-      const head = await rawHead(name);
-      if (!head || (!head.broken && head.deleted)) throw unknownIndex(name);
-      try {
-        return manifestOfHead(name, head);
-      } catch (e) {
-        if (!(e instanceof Outdated) || head.broken || attempt >= READ_ATTEMPTS) throw e;
-        await migrate(name, head);
-      }
-    }
-  };
-
-  /** Builds the postings of a format-2 head and publishes them as its successor (same generation); losing the race to another writer is fine. */
-  const migrate = async (name: string, head: Head): Promise<void> => {
-    const dir = dirOf(name);
-    const files = head.files!;
-    if (head.filesChecksum !== valueChecksum(files)) throw corruptManifest(name, 'fails its checksum');
-    const stored = head.manifest!;
-    const chunks: ChunkRecord[] = [];
-    for (const f of Object.values(files.chunks)) {
-      let recs: Map<number, StoredChunk>;
-      try {
-        recs = await shardOfFile(name, f);
-      } catch (e) {
-        if (e instanceof Vanished) return;
-        throw e;
-      }
-      for (const r of recs.values()) {
-        try {
-          chunks.push(checkedChunk(name, r));
-        } catch {
-          /* damaged: not indexed */
-        }
-      }
-    }
-    const built = wholePostingsWith(await loadAnalyzer(DEFAULT_LANGUAGE), chunks, DEFAULT_BUCKETS);
-    const records = recordWriter(dir, head.seq + 1);
-    try {
-      const terms = await writeTermShards(records, {}, undefined, built.records);
-      const { manifestChecksum: _, ...fields } = stored;
-      const nextId = chunks.reduce((n, c) => Math.max(n, c.id + 1), fields.nextId);
-      await publish(dir, head.seq, {
-        manifest: sealedManifest({ ...fields, nextId, formatVersion: FORMAT_VERSION, lexical: built.lexical }),
-        files: { ...files, terms },
-      });
-    } catch (e) {
-      await records.discard();
-      if (!(e instanceof Lost)) throw e;
-    }
-  };
-
-  /** Runs `op` on the current head, again on a newer one if a file it names was collected meanwhile. */
-  const atSnapshot = async <T>(name: string, op: (s: Snapshot) => Promise<T>): Promise<T> => {
-    for (let attempt = 0; ; attempt++) {
-      const snap = await live(name);
-      try {
-        return await op(snap);
-      } catch (e) {
-        if (!(e instanceof Vanished)) throw e;
-        if (attempt < READ_ATTEMPTS && (await highestHead(dirOf(name))) !== snap.seq) continue;
-        throw new WeftError('CORRUPT_RECORD', `Index '${name}': the record file ${e.message} is missing. Rebuild or re-import the index.`, {
-          details: { name, record: e.message },
-        });
-      }
-    }
-  };
-
-  const centroidsOf = async (name: string, s: Snapshot): Promise<CentroidData> => {
-    const got = decodeCentroids(await readRecord(dirOf(name), s.files.centroids));
-    return checkedCentroids(localIndex(name), s.manifest, got?.data, got?.checksum);
-  };
-
-  const listsOf = async (name: string, s: Snapshot, lists: readonly number[]): Promise<ListRecord[]> => {
-    const m = s.manifest;
-    checkListNumbers(localIndex(name), m.nlist, lists);
-    return Promise.all(
-      lists.map(async (l) => {
-        const file = s.files.lists[l];
-        // null: an empty list, which has no file.
-        const got =
-          file === undefined ? undefined : file === null ? { rec: emptyRecord(l), checksum: undefined } : decodeList(await readRecord(dirOf(name), file));
-        return checkedList(localIndex(name), m, l, got?.rec, got?.checksum);
-      }),
-    );
-  };
-
-  /** A shard's stored chunks by id, unchecked (each is checked when it is read). */
+  /** A shard's stored chunks by id, unchecked (the core checks each one it reads). */
   const shardOfFile = async (name: string, file: string): Promise<Map<number, StoredChunk>> => {
     const bytes = await readRecord(dirOf(name), file);
     let records: unknown;
@@ -468,62 +216,105 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     return new Map((records as StoredChunk[]).map((r) => [r?.id, r]));
   };
 
-  /** A term shard file of `s`, decoded (CORRUPT_RECORD naming `bucket` if it is not a term shard). */
-  const termShard = async (name: string, file: string, bucket: number) => {
+  /** A term shard file, decoded (CORRUPT_RECORD naming `bucket` if it is not a term shard). */
+  const termShard = async (name: string, file: string, bucket: number): Promise<Map<number, ShardBucket>> => {
     const got = decodeTermShard(await readRecord(dirOf(name), file));
     if (!got) throw corruptBucket(name, bucket);
     return got;
   };
 
-  const bucketsOf = async (name: string, s: Snapshot, buckets: readonly number[], only?: ReadonlySet<string>, keepRaw = false): Promise<TermBucket[]> => {
-    checkBuckets(name, s.manifest, buckets);
-    const shards = new Map<string, ReturnType<typeof termShard>>();
-    return Promise.all(
-      buckets.map(async (b) => {
-        const file = s.files.terms?.[termShardOf(b)];
-        if (file === undefined) return checkedBucket(name, s.manifest, b, undefined, undefined, only, keepRaw);
-        if (!shards.has(file)) shards.set(file, termShard(name, file, b));
-        const got = (await shards.get(file)!).get(b);
-        return checkedBucket(name, s.manifest, b, got?.bytes, got?.checksum, only, keepRaw);
-      }),
-    );
-  };
-
   /**
-   * Writes the term shards that `changed` buckets fall in (the other buckets of each shard carried
-   * over from `old` as they are, still checked on read): the new table of shard files.
+   * The reads of one head. `files` is the table the reads follow (a writer's, as it changes); the
+   * shards a writer has changed are looked up in `chunkShards` and `termShards` first.
    */
-  const writeTermShards = async (
-    records: ReturnType<typeof recordWriter>,
-    table: Record<string, string>,
-    name: string | undefined,
-    changed: readonly EncodedBucket[],
-  ): Promise<Record<string, string>> => {
-    const out = { ...table };
-    const byShard = new Map<string, EncodedBucket[]>();
-    for (const b of changed) (byShard.get(termShardOf(b.bucket)) ?? byShard.set(termShardOf(b.bucket), []).get(termShardOf(b.bucket))!).push(b);
-    for (const [shard, list] of byShard) {
-      const old = table[shard];
-      const content =
-        old && name !== undefined ? new Map(await termShard(name, old, list[0]!.bucket)) : new Map<number, { checksum: number; bytes: Uint8Array }>();
-      for (const b of list) {
-        if (b.bytes.length <= 1) content.delete(b.bucket);
-        else content.set(b.bucket, { checksum: b.checksum, bytes: b.bytes });
-      }
-      if (content.size === 0) delete out[shard];
-      else out[shard] = await records.write(`terms-${shard}`, encodeTermShard(content));
-    }
-    return out;
+  const reader = (
+    name: string,
+    head: RawHead | undefined,
+    files: () => HeadFiles,
+    chunkShards: Map<string, Map<number, StoredChunk>> = new Map(),
+    termShards: Map<string, Map<number, ShardBucket>> = new Map(),
+  ): RecordReader => {
+    const dir = dirOf(name);
+    const loadedChunks = new Map<string, Promise<Map<number, StoredChunk>>>();
+    const shard = (k: string): Promise<Map<number, StoredChunk>> => {
+      const changed = chunkShards.get(k);
+      if (changed) return Promise.resolve(changed);
+      const f = files().chunks[k];
+      if (!f) return Promise.resolve(new Map());
+      if (!loadedChunks.has(f)) loadedChunks.set(f, shardOfFile(name, f));
+      return loadedChunks.get(f)!;
+    };
+    const loadedTerms = new Map<string, Promise<Map<number, ShardBucket>>>();
+    const terms = (k: string, bucket: number): Promise<Map<number, ShardBucket>> => {
+      const changed = termShards.get(k);
+      if (changed) return Promise.resolve(changed);
+      const f = files().terms?.[k];
+      if (!f) return Promise.resolve(new Map());
+      if (!loadedTerms.has(f)) loadedTerms.set(f, termShard(name, f, bucket));
+      return loadedTerms.get(f)!;
+    };
+    const allChunks = async (): Promise<StoredChunk[][]> => {
+      const keys = [...new Set([...Object.keys(files().chunks), ...chunkShards.keys()])].sort((a, b) => Number(a) - Number(b));
+      const shards = await Promise.all(keys.map(shard));
+      return shards.map((m) => [...m.values()].sort((a, b) => a.id - b.id));
+    };
+    return {
+      async manifest() {
+        if (!head || (!head.broken && head.deleted)) return undefined;
+        if (head.broken || !head.manifest) throw corruptHead(name, 'is not readable');
+        // A newer format's head is the core's to refuse; its table of files may differ.
+        if (head.manifest.formatVersion > FORMAT_VERSION) return head.manifest;
+        if (!head.files || head.filesChecksum !== valueChecksum(head.files)) throw corruptHead(name, 'fails its checksum');
+        return head.manifest;
+      },
+      async centroids() {
+        const got = decodeCentroids(await readRecord(dir, files().centroids));
+        return got && { value: got.data, checksum: got.checksum };
+      },
+      lists(lists) {
+        return Promise.all(
+          lists.map(async (l) => {
+            const file = files().lists[l];
+            // null: an empty list, which has no file.
+            if (file === undefined) return undefined;
+            if (file === null) return { value: emptyRecord(l), checksum: undefined };
+            const got = decodeList(await readRecord(dir, file));
+            return got && { value: got.rec, checksum: got.checksum };
+          }),
+        );
+      },
+      chunks: (ids) => Promise.all(ids.map(async (id) => (await shard(shardOf(id))).get(id))),
+      // As IndexedDB's byDoc index: the records filed under this document.
+      chunksOfDocument: async (docId) => (await allChunks()).flat().filter((r) => r?.docId === docId),
+      async eachChunk(visit) {
+        for (const page of await allChunks()) visit(page);
+      },
+      buckets: (buckets) =>
+        Promise.all(buckets.map(async (b) => (await terms(termShardOf(b), b)).get(b))).then((got) =>
+          got.map((g) => g && { value: g.bytes, checksum: g.checksum }),
+        ),
+    };
   };
 
-  const allChunks = async (name: string, s: Snapshot): Promise<StoredChunk[]> => {
-    const shards = await Promise.all(Object.values(s.files.chunks).map((f) => shardOfFile(name, f)));
-    return shards.flatMap((m) => [...m.values()]).sort((a, b) => a.id - b.id);
+  /** Runs `op` on the current head, again on a newer one if a file it names was collected meanwhile. */
+  const atHead = async <T>(name: string, op: (head: RawHead | undefined) => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      const head = await rawHead(name);
+      try {
+        return await op(head);
+      } catch (e) {
+        if (!(e instanceof Vanished)) throw e;
+        if (attempt < READ_ATTEMPTS && (await highestHead(dirOf(name))) !== head?.seq) continue;
+        throw new WeftError('CORRUPT_RECORD', `Index '${name}': the record file ${e.message} is missing. Rebuild or re-import the index.`, {
+          details: { name, record: e.message },
+        });
+      }
+    }
   };
 
   /**
    * Publishes `head` as the successor of head `base` (the compare-and-swap) and collects what it
-   * made dead. Lost when another writer took the slot first.
+   * made dead. LostRace when another writer took the slot first.
    */
   const publish = async (dir: string, base: number, head: Omit<Head, 'seq'>): Promise<void> => {
     const seq = base + 1;
@@ -533,7 +324,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     try {
       await fs.link(tmp, joinPath(dir, headName(seq)));
     } catch (e) {
-      if (errorCode(e) === 'EEXIST') throw new Lost();
+      if (errorCode(e) === 'EEXIST') throw new LostRace();
       throw e;
     } finally {
       await fs.remove(tmp).catch(() => undefined);
@@ -562,398 +353,178 @@ export async function openFileStore(options: FileStoreOptions): Promise<WeftStor
     }
   };
 
-  /** Writes new record files for a commit that will publish `seq`; removes them all if it does not. */
-  const recordWriter = (dir: string, seq: number, signal?: AbortSignal, what = '') => {
-    const written: string[] = [];
-    return {
-      async write(kind: string, bytes: Uint8Array): Promise<string> {
-        if (signal?.aborted) throw aborted(what);
-        const file = `${pad(seq)}.${kind}-${rand()}.bin`;
-        written.push(file);
-        await fs.writeFile(joinPath(dir, file), bytes);
-        return file;
-      },
-      async discard(): Promise<void> {
-        for (const f of written) await fs.remove(joinPath(dir, f)).catch(() => undefined);
-      },
-    };
-  };
-
   const writeStats = async (dir: string, counts: Float64Array) => {
     const tmp = joinPath(dir, `stats-${rand()}.tmp`);
     await fs.writeFile(tmp, new Uint8Array(counts.buffer.slice(counts.byteOffset, counts.byteOffset + counts.byteLength)));
     await fs.rename(tmp, joinPath(dir, 'stats.bin'));
   };
 
-  /** After a lost race: the error the winner's commit makes this one. */
-  const lostTo = async (name: string, expected: number, what: string): Promise<WeftError> => {
-    const now = await rawHead(name);
-    if (!now || (!now.broken && now.deleted)) return unknownIndex(name);
-    const found = !now.broken ? now.manifest?.generation : undefined;
-    return new WeftError('CONFLICT', `Index '${name}' changed while ${what} (another writer committed first); nothing was written. Reopen it and try again.`, {
-      details: { name, expected, found },
-    });
+  /**
+   * One write on `head`: list and centroid records are written to new files at once, chunk and
+   * term shards once the work is done (each shard it changed, whole), then the new head is
+   * published as head.seq + 1. Files of a write that does not publish are removed.
+   */
+  const writeOn = async <T>(name: string, head: RawHead | undefined, work: (w: RecordWriter) => Promise<T>, signal: AbortSignal | undefined): Promise<T> => {
+    const dir = dirOf(name);
+    const seq = (head?.seq ?? 0) + 1;
+    const current = head && !head.broken && !head.deleted ? head.files : undefined;
+    let files: HeadFiles = current
+      ? { centroids: current.centroids, lists: current.lists.slice(), chunks: { ...current.chunks }, terms: { ...current.terms } }
+      : { centroids: '', lists: [], chunks: {}, terms: {} };
+    const chunkShards = new Map<string, Map<number, StoredChunk>>();
+    const termShards = new Map<string, Map<number, ShardBucket>>();
+    const base = reader(name, head, () => files, chunkShards, termShards);
+    const written: string[] = [];
+    const write = async (kind: string, bytes: Uint8Array): Promise<string> => {
+      if (signal?.aborted) throw abortError();
+      const file = `${pad(seq)}.${kind}-${rand()}.bin`;
+      written.push(file);
+      await fs.writeFile(joinPath(dir, file), bytes);
+      return file;
+    };
+    /** A chunk shard this write changes, loaded from its file the first time. */
+    const changedShard = async (k: string) => {
+      if (!chunkShards.has(k)) {
+        const f = files.chunks[k];
+        chunkShards.set(k, f ? new Map(await shardOfFile(name, f)) : new Map());
+      }
+      return chunkShards.get(k)!;
+    };
+    const changedTerms = async (k: string, bucket: number) => {
+      if (!termShards.has(k)) {
+        const f = files.terms?.[k];
+        termShards.set(k, f ? new Map(await termShard(name, f, bucket)) : new Map());
+      }
+      return termShards.get(k)!;
+    };
+    let manifest: StoredManifest | undefined;
+    let deleted = false;
+    let statsLists: number | undefined;
+    const w: RecordWriter = {
+      ...base,
+      async putManifest(m) {
+        manifest = m;
+      },
+      async putCentroids(c, checksum) {
+        files.centroids = await write('centroids', encodeCentroids(c, checksum));
+      },
+      async putList(rec, checksum) {
+        files.lists[rec.list] = rec.count === 0 ? null : await write(`list-${rec.list}`, encodeList(rec, checksum));
+      },
+      async putChunk(r) {
+        (await changedShard(shardOf(r.id))).set(r.id, r);
+      },
+      async deleteChunk(id) {
+        (await changedShard(shardOf(id))).delete(id);
+      },
+      async putBucket(b: EncodedBucket) {
+        const shard = await changedTerms(termShardOf(b.bucket), b.bucket);
+        if (b.bytes.length <= 1) shard.delete(b.bucket);
+        else shard.set(b.bucket, { checksum: b.checksum, bytes: b.bytes });
+      },
+      async clearBuckets() {
+        files.terms = {};
+        termShards.clear();
+      },
+      async clearRecords() {
+        files = { centroids: files.centroids, lists: [], chunks: {}, terms: {} };
+        chunkShards.clear();
+        termShards.clear();
+      },
+      async resetAccessCounts(nlist) {
+        statsLists = nlist;
+      },
+      async deleteIndex() {
+        deleted = true;
+      },
+    };
+    let result: T;
+    try {
+      result = await work(w);
+      if (deleted) {
+        await publish(dir, seq - 1, { deleted: true });
+        await fs.remove(joinPath(dir, 'stats.bin')).catch(() => undefined);
+        return result;
+      }
+      if (!manifest) {
+        await discard(dir, written);
+        return result; // nothing to commit
+      }
+      for (const [k, recs] of chunkShards) {
+        if (recs.size === 0) delete files.chunks[k];
+        else files.chunks[k] = await write(`chunks-${k}`, json([...recs.values()].sort((a, b) => a.id - b.id)));
+      }
+      const terms = { ...files.terms };
+      for (const [k, buckets] of termShards) {
+        if (buckets.size === 0) delete terms[k];
+        else terms[k] = await write(`terms-${k}`, encodeTermShard(buckets));
+      }
+      files.terms = terms;
+      // The last moment an abort can still take effect: after the link the commit has happened.
+      if (signal?.aborted) throw abortError();
+      await publish(dir, seq - 1, { manifest, files });
+    } catch (e) {
+      await discard(dir, written);
+      throw e;
+    }
+    if (statsLists !== undefined) await writeStats(dir, new Float64Array(statsLists)).catch(() => undefined);
+    return result;
   };
 
-  const store: WeftStore = {
-    dbName: root,
+  const discard = async (dir: string, written: readonly string[]) => {
+    for (const f of written) await fs.remove(joinPath(dir, f)).catch(() => undefined);
+  };
 
-    listIndexes() {
-      return within('Listing indexes', async () => {
-        const out: Manifest[] = [];
-        for (const d of (await fs.list(indexesDir)).sort()) {
-          const name = unhex(d);
-          if (name === undefined) continue;
-          const head = await rawHead(name);
-          if (!head || (!head.broken && head.deleted)) continue;
-          if (!head.broken && head.manifest && head.manifest.formatVersion > FORMAT_VERSION) {
-            out.push(publicManifest(head.manifest));
-            continue;
-          }
-          const { manifest } = await live(name);
-          if (manifest.pending !== true) out.push(manifest); // pending: not there until its first commit
-        }
-        return out;
-      });
+  const backend: StorageBackend = {
+    location: root,
+    // The file store began at format 2: a head claiming format 1 was damaged.
+    oldestFormat: 2,
+    nameProblem: (name) => (validName(name) ? undefined : `names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`),
+
+    async names() {
+      return (await fs.list(indexesDir))
+        .sort()
+        .map(nameOfHex)
+        .filter((n): n is string => n !== undefined);
     },
 
-    manifest(name) {
-      return within(`Reading the manifest of index '${name}'`, async () => (await live(name)).manifest);
+    read(name, work) {
+      return atHead(name, (head) => work(reader(name, head, () => (head && !head.broken && head.files) || { centroids: '', lists: [], chunks: {} })));
     },
 
-    createIndex(init) {
-      return within(`Creating index '${init?.name}'`, async () => {
-        checkLanguage(init?.language);
-        const { manifest: fresh, centroids } = newIndexManifest(init);
-        const problem =
-          manifestProblem(fresh) ??
-          centroidProblem(centroids, init.dim, init.nlist, init.storage) ??
-          (validName(init.name) ? undefined : `names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`);
-        if (problem) throw new WeftError('INVALID_OPTION', `Index '${String(init.name)}' was not created: ${problem}`);
-        const manifest = withEmptyChecksums(fresh, centroids);
-        const exists = () =>
-          new WeftError('INDEX_EXISTS', `An index named '${init.name}' already exists. Open it, or delete it first to start over.`, {
-            details: { name: init.name },
-          });
-        const dir = dirOf(init.name);
-        await fs.mkdir(dir);
-        const cur = await rawHead(init.name);
-        if (cur && (cur.broken || !cur.deleted)) throw exists();
-        const base = cur?.seq ?? 0;
-        const records = recordWriter(dir, base + 1);
-        try {
-          const files: HeadFiles = {
-            centroids: await records.write('centroids', encodeCentroids(centroids, manifest.centroidsChecksum)),
-            lists: new Array<null>(init.nlist).fill(null),
-            chunks: {},
-            terms: {},
-          };
-          await publish(dir, base, { manifest: sealedManifest(manifest), files });
-        } catch (e) {
-          await records.discard();
-          if (e instanceof Lost) throw exists();
-          throw e;
-        }
-        await writeStats(dir, new Float64Array(init.nlist)).catch(() => undefined);
-        return manifest;
-      });
+    async write(name, work, options = {}) {
+      if (options.signal?.aborted) throw abortError();
+      if (options.creates && validName(name)) await fs.mkdir(dirOf(name));
+      return atHead(name, (head) => writeOn(name, head, work, options.signal));
     },
 
-    deleteIndex(name, options = {}) {
-      // Only existence is checked: a damaged index must stay deletable.
-      return within(`Deleting index '${name}'`, async () => {
-        for (let attempt = 0; ; attempt++) {
-          const cur = await rawHead(name);
-          if (!cur || (!cur.broken && cur.deleted)) throw unknownIndex(name);
-          // A commit landed: it is someone's index now. (One landing after this read takes the head
-          // slot, so the delete below is Lost and this check runs again.)
-          if (options.onlyPending && (cur.broken || cur.manifest?.pending !== true)) return;
-          try {
-            await publish(dirOf(name), cur.seq, { deleted: true });
-          } catch (e) {
-            if (e instanceof Lost && attempt < READ_ATTEMPTS) continue;
-            throw e;
-          }
-          await fs.remove(joinPath(dirOf(name), 'stats.bin')).catch(() => undefined);
-          return;
-        }
-      });
+    async readAccessCounts(name) {
+      if (!validName(name)) return new Float64Array(0);
+      try {
+        const b = await fs.readFile(joinPath(dirOf(name), 'stats.bin'));
+        return b.byteLength % 8 === 0 ? new Float64Array(b.slice().buffer) : new Float64Array(0);
+      } catch (e) {
+        if (errorCode(e) === 'ENOENT') return new Float64Array(0);
+        throw e;
+      }
     },
 
-    readCentroids(name) {
-      return within(`Reading the centroids of index '${name}'`, () => atSnapshot(name, (s) => centroidsOf(name, s)));
+    async writeAccessCounts(name, counts) {
+      if (!validName(name)) throw unknownIndex(name);
+      await fs.mkdir(dirOf(name));
+      await writeStats(dirOf(name), counts);
     },
 
-    readLists(name, lists) {
-      return within(`Reading lists of index '${name}'`, () => atSnapshot(name, (s) => listsOf(name, s, lists)));
-    },
-
-    async commit(name, generation, changes, signal, onProgress) {
-      const what = `Committing to index '${name}'`;
-      if (signal?.aborted) throw aborted(what);
-      checkIds(
-        (changes.putChunks ?? []).map((c) => c?.id),
-        `Commit to index '${name}'`,
-      );
-      checkIds(changes.deleteChunks ?? [], `Commit to index '${name}'`);
-      return within(what, () =>
-        atSnapshot(name, async (s) => {
-          const m = s.manifest;
-          if (m.generation !== generation) {
-            throw new WeftError('CONFLICT', `Index '${name}' changed since it was read (another writer committed to it). Reopen it and try again.`, {
-              details: { name, expected: generation, found: m.generation },
-            });
-          }
-          checkCommit(name, m, changes);
-          const analyzer = await analyzerOf(m);
-          const dir = dirOf(name);
-          const records = recordWriter(dir, s.seq + 1, signal, what);
-          try {
-            const next: Manifest = {
-              ...m,
-              checksums: m.checksums.slice(),
-              listCounts: m.listCounts.slice(),
-              generation: m.generation + 1,
-              updatedAt: Date.now(),
-            };
-            delete next.pending; // the first commit makes a pending index exist
-            const files: HeadFiles = { centroids: s.files.centroids, lists: s.files.lists.slice(), chunks: { ...s.files.chunks }, terms: { ...s.files.terms } };
-            const removed: ChunkRecord[] = [],
-              damaged: number[] = [];
-            if (changes.centroids) {
-              const grown = grownCentroids(name, m, await centroidsOf(name, s), changes);
-              Object.assign(next, grown.manifest);
-              files.centroids = await records.write('centroids', encodeCentroids(changes.centroids, next.centroidsChecksum));
-              for (let l = m.nlist; l < next.nlist; l++) files.lists[l] = null;
-            }
-            for (const rec of changes.lists ?? []) {
-              const checksum = listChecksum(rec);
-              next.checksums[rec.list] = checksum;
-              next.listCounts[rec.list] = rec.count;
-              files.lists[rec.list] = rec.count === 0 ? null : await records.write(`list-${rec.list}`, encodeList(rec, checksum));
-            }
-            // Chunk shards touched by this commit are rewritten whole; a damaged chunk they carry keeps its checksum (and stays detectable).
-            // Term buckets are counted with the chunks whose postings they hold: one step per bucket shard is not known yet.
-            const progress = commitProgress(changes, 0, onProgress);
-            const touched = new Map<string, { put: ChunkRecord[]; del: number[]; move: { id: number; list: number }[] }>();
-            const at = (id: number) => touched.get(shardOf(id)) ?? touched.set(shardOf(id), { put: [], del: [], move: [] }).get(shardOf(id))!;
-            for (const id of changes.deleteChunks ?? []) at(id).del.push(id);
-            for (const c of changes.putChunks ?? []) at(c.id).put.push(c);
-            for (const mv of changes.moveChunks ?? []) at(mv.id).move.push(mv);
-            for (const [shard, { put, del, move }] of touched) {
-              const old = s.files.chunks[shard];
-              const recs = old ? await shardOfFile(name, old) : new Map<number, StoredChunk>();
-              // The stored chunks this commit deletes or overwrites: their postings go.
-              for (const id of new Set([...del, ...put.map((c) => c.id)])) {
-                const r = recs.get(id);
-                if (!r) continue;
-                try {
-                  removed.push(checkedChunk(name, r));
-                } catch {
-                  damaged.push(id);
-                }
-              }
-              for (const id of del) recs.delete(id);
-              for (const c of put) recs.set(c.id, storedChunk(name, c));
-              for (const mv of move) {
-                const r = recs.get(mv.id);
-                if (r) recs.set(mv.id, movedChunk(name, r, mv.list));
-              }
-              if (recs.size === 0) delete files.chunks[shard];
-              else files.chunks[shard] = await records.write(`chunks-${shard}`, json([...recs.values()].sort((a, b) => a.id - b.id)));
-              for (let i = put.length + del.length + move.length; i > 0; i--) progress();
-              if (signal?.aborted) throw aborted(what);
-            }
-            // The postings follow the chunks in this head.
-            const change = postingChange(analyzer, lexicalOf(m), removed, damaged, changes.putChunks ?? []);
-            const posted = change.apply(await bucketsOf(name, s, change.buckets, change.terms, true));
-            next.lexical = posted.lexical;
-            files.terms = await writeTermShards(records, s.files.terms ?? {}, name, posted.records);
-            next.count += changes.countDelta ?? 0;
-            next.tombstones += changes.tombstoneDelta ?? 0;
-            if (changes.nextId !== undefined) next.nextId = Math.max(next.nextId, changes.nextId);
-            // nextId stays above every stored chunk id, as in IndexedDB.
-            for (const c of changes.putChunks ?? []) if (c.id >= next.nextId) next.nextId = c.id + 1;
-            // The last moment an abort can still take effect: after the link the commit has happened.
-            if (signal?.aborted) throw aborted(what);
-            await publish(dir, s.seq, { manifest: sealedManifest(next), files });
-            return next;
-          } catch (e) {
-            await records.discard();
-            if (e instanceof Lost) throw await lostTo(name, generation, 'this commit was written');
-            throw e;
-          }
-        }),
-      );
-    },
-
-    async readChunks(name, ids) {
-      checkIds(ids, 'readChunks');
-      return within(`Reading chunks of index '${name}'`, () =>
-        atSnapshot(name, async (s) => {
-          const shards = new Map<string, Promise<Map<number, StoredChunk>>>();
-          for (const id of ids) {
-            const f = s.files.chunks[shardOf(id)];
-            if (f && !shards.has(f)) shards.set(f, shardOfFile(name, f));
-          }
-          return Promise.all(
-            ids.map(async (id) => {
-              const f = s.files.chunks[shardOf(id)];
-              const r = f ? (await shards.get(f)!).get(id) : undefined;
-              return r ? checkedChunk(name, r) : undefined;
-            }),
-          );
-        }),
-      );
-    },
-
-    chunkIdsOfDocument(name, docId) {
-      return within(`Finding the chunks of document '${docId}' in index '${name}'`, () =>
-        atSnapshot(name, async (s) => {
-          // As IndexedDB's byDoc index: the records filed under this document, each checked.
-          return (await allChunks(name, s)).filter((r) => r?.docId === docId).map((r) => checkedChunk(name, r).id);
-        }),
-      );
-    },
-
-    readCatalog(name) {
-      return within(`Reading the chunk catalog of index '${name}'`, () =>
-        atSnapshot(name, async (s) => {
-          const chunks = (await allChunks(name, s)).map((r) => {
-            const c = checkedChunk(name, r);
-            return { id: c.id, list: c.list, docId: c.docId, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) };
-          });
-          return { generation: s.manifest.generation, chunks };
-        }),
-      );
-    },
-
-    readWholeIndex(name) {
-      return within(`Reading index '${name}'`, () =>
-        atSnapshot(name, async (s) => {
-          const centroids = await centroidsOf(name, s);
-          const lists = await listsOf(
-            name,
-            s,
-            Array.from({ length: s.manifest.nlist }, (_, i) => i),
-          );
-          const chunks = (await allChunks(name, s)).map((r) => checkedChunk(name, r));
-          return { manifest: s.manifest, centroids, lists, chunks };
-        }),
-      );
-    },
-
-    async writeWholeIndex(whole, opts = {}) {
-      const name = checkedWholeWrite(whole, opts);
-      if (!validName(name))
-        throw new WeftError('INVALID_INPUT', `The index was not written: names are at most ${MAX_NAME_BYTES} bytes of UTF-8 in the file store.`, {
-          details: { name },
-        });
-      return within(`Writing index '${name}'`, async () => {
-        const dir = dirOf(name);
-        await fs.mkdir(dir);
-        const cur = await rawHead(name);
-        const exists = !!cur && (cur.broken || !cur.deleted);
-        let replaced: Manifest | undefined;
-        if (opts.expectGeneration !== undefined) {
-          if (!exists) throw unknownIndex(name);
-          replaced = headManifest(name, cur);
-          if (replaced.generation !== opts.expectGeneration) {
-            throw new WeftError(
-              'CONFLICT',
-              `Index '${name}' changed since it was read (another writer committed to it); nothing was replaced. Read it again and retry.`,
-              { details: { name, expected: opts.expectGeneration, found: replaced.generation } },
-            );
-          }
-        } else if (exists) {
-          // A pending index (a first ingest cut off before its first commit) exists for no one: replaced.
-          if (!opts.replace && (cur.broken || cur.manifest?.pending !== true))
-            throw new WeftError('INDEX_EXISTS', `An index named '${name}' already exists. Import under another name, or pass replace: true.`, {
-              details: { name },
-            });
-          // An import may replace a damaged index; its fields are then not trusted.
-          try {
-            replaced = headManifest(name, cur);
-          } catch {
-            replaced = !cur.broken && cur.manifest && cur.manifest.formatVersion > FORMAT_VERSION ? publicManifest(cur.manifest) : undefined;
-          }
-        }
-        const rawGeneration = cur && !cur.broken && !cur.deleted ? cur.manifest?.generation : undefined;
-        const previous = replaced?.generation ?? (isInt(rawGeneration, 0, Number.MAX_SAFE_INTEGER) ? rawGeneration : 0);
-        const analyzer = await loadAnalyzer(whole.manifest.lexical?.language ?? DEFAULT_LANGUAGE);
-        const postings = wholePostingsWith(analyzer, whole.chunks, whole.manifest.lexical?.buckets ?? DEFAULT_BUCKETS);
-        const m = wholeIndexManifest(whole, replaced, previous, postings.lexical);
-        const base = cur?.seq ?? 0;
-        const records = recordWriter(dir, base + 1);
-        try {
-          const files: HeadFiles = {
-            centroids: await records.write('centroids', encodeCentroids(whole.centroids, m.centroidsChecksum)),
-            lists: [],
-            chunks: {},
-            terms: {},
-          };
-          for (const r of whole.lists) files.lists.push(r.count === 0 ? null : await records.write(`list-${r.list}`, encodeList(r, m.checksums[r.list]!)));
-          const shards = new Map<string, StoredChunk[]>();
-          for (const c of [...whole.chunks].sort((a, b) => a.id - b.id)) {
-            const k = shardOf(c.id);
-            (shards.get(k) ?? shards.set(k, []).get(k)!).push(storedChunk(name, c));
-          }
-          for (const [k, recs] of shards) files.chunks[k] = await records.write(`chunks-${k}`, json(recs));
-          files.terms = await writeTermShards(records, {}, undefined, postings.records);
-          await publish(dir, base, { manifest: sealedManifest(m), files });
-        } catch (e) {
-          await records.discard();
-          if (e instanceof Lost) {
-            if (opts.expectGeneration === undefined && !opts.replace)
-              throw new WeftError(
-                'INDEX_EXISTS',
-                `An index named '${name}' was created while this one was written; nothing was written. Import under another name, or pass replace: true.`,
-                { details: { name } },
-              );
-            throw await lostTo(name, opts.expectGeneration ?? previous, 'the whole index was written');
-          }
-          throw e;
-        }
-        await writeStats(dir, new Float64Array(m.nlist)).catch(() => undefined);
-        return m;
-      });
-    },
-
-    readTermBuckets(name, buckets, terms) {
-      return within(`Reading term buckets of index '${name}'`, () =>
-        atSnapshot(name, async (s) => ({ manifest: s.manifest, buckets: await bucketsOf(name, s, buckets, terms ? new Set(terms) : undefined) })),
-      );
-    },
-
-    readAccessCounts(name) {
-      return within(`Reading access statistics of '${name}'`, async () => {
-        if (!validName(name)) return new Float64Array(0);
-        try {
-          const b = await fs.readFile(joinPath(dirOf(name), 'stats.bin'));
-          return b.byteLength % 8 === 0 ? new Float64Array(b.slice().buffer) : new Float64Array(0);
-        } catch (e) {
-          if (errorCode(e) === 'ENOENT') return new Float64Array(0);
-          throw e;
-        }
-      });
-    },
-
-    writeAccessCounts(name, counts) {
-      return within(`Saving access statistics of '${name}'`, async () => {
-        if (!validName(name)) throw unknownIndex(name);
-        await fs.mkdir(dirOf(name));
-        await writeStats(dirOf(name), counts);
-      });
-    },
+    failure: fileError,
 
     close() {
       /* nothing is held open between calls */
     },
   };
-  return store;
+  return createStore(backend);
 }
 
 /** The directory that holds index `name` in a file store at `dir` (for tools and tests that look inside). */
 export function fileStoreIndexDir(dir: string, name: string): string {
-  return joinPath(dir.replace(/\/+$/, '') || '/', 'indexes', hex(name));
+  return joinPath(dir.replace(/\/+$/, '') || '/', 'indexes', hexName(name));
 }

@@ -1,6 +1,6 @@
-// What every backend does the same way around a write: the manifest of a new index, the checks
-// before a whole-index write (import, rebuild) and the manifest it writes. The file store uses
-// these, as idb-store.ts does.
+// The manifests a write produces, for the storage core (store-core.ts, commit-writes.ts): that of a
+// new index, the checks before a whole-index write (import, rebuild) and the manifest it writes,
+// what new centroids change, a moved chunk's record, a commit's progress.
 
 import { WeftError } from '../errors.js';
 import { emptyRecord } from '../ivf/list-records.js';

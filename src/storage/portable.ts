@@ -13,7 +13,7 @@
 import { WeftError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord } from './index-checks.js';
-import { manifestProblem, wholeIndexProblem } from './idb-store.js';
+import { manifestProblem, wholeIndexProblem } from './index-checks.js';
 import type { ChunkRecord, ListRecord, Manifest, WeftStore, WholeIndex } from './contract.js';
 import { DEFAULT_LANGUAGE, loadAnalyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';

@@ -1,13 +1,15 @@
-// The rules every storage backend applies when it reads, in one place: which list numbers a
-// read may ask for, and when a list or the centroids read back are damaged (their CRC-32 against
-// the record's own and the manifest's). The IndexedDB, file and remote backends call these, so
-// their checks and messages cannot drift apart; each names where the index lives and what
-// repairs it (rebuild or re-import a local index, publish a remote one again).
+// The rules every storage backend's reads follow, in one place: which list numbers a read may ask
+// for, and when a list or the centroids read back are damaged (their CRC-32 against the record's
+// own and the manifest's). The storage core (for IndexedDB and files) and the remote store call
+// these, so their checks and messages cannot drift apart; each names where the index lives and
+// what repairs it (rebuild or re-import a local index, publish a remote one again).
 
 import { WeftError } from '../errors.js';
 import type { ListRecord } from '../ivf/types.js';
-import type { CentroidData, Manifest } from './contract.js';
+import type { RecordReader } from './backend.js';
+import type { CentroidData, Manifest, TermBucket } from './contract.js';
 import { isInt, show } from './index-checks.js';
+import { checkBuckets, checkedBucket } from './lexical-records.js';
 import { centroidChecksum, listChecksum } from './records.js';
 
 /** Where an index lives and what repairs it, for the messages: `index 'docs'` / `the index at https://…`. */
@@ -72,4 +74,33 @@ export function checkedCentroids(place: ReadPlace, m: Manifest, data: CentroidDa
     );
   }
   return data;
+}
+
+// ---- a local backend's reads, checked (the storage core's) ---------------------------------------
+
+/** The centroids of a local index, read through a backend and checked. */
+export async function checkedCentroidsFrom(r: RecordReader, name: string, m: Manifest): Promise<CentroidData> {
+  const kept = await r.centroids();
+  return checkedCentroids(localIndex(name), m, kept?.value, kept?.checksum);
+}
+
+/** Lists of a local index, read through a backend and checked (INVALID_INPUT for list numbers it does not have). */
+export async function checkedListsFrom(r: RecordReader, name: string, m: Manifest, lists: readonly number[]): Promise<ListRecord[]> {
+  checkListNumbers(localIndex(name), m.nlist, lists);
+  const kept = await r.lists(lists);
+  return kept.map((k, i) => checkedList(localIndex(name), m, lists[i]!, k?.value, k?.checksum));
+}
+
+/** Term buckets of a local index, read through a backend and checked; `only` and `keepRaw` as checkedBucket's. */
+export async function checkedBucketsFrom(
+  r: RecordReader,
+  name: string,
+  m: Manifest,
+  buckets: readonly number[],
+  only?: ReadonlySet<string>,
+  keepRaw = false,
+): Promise<TermBucket[]> {
+  checkBuckets(name, m, buckets);
+  const kept = await r.buckets(buckets);
+  return kept.map((k, i) => checkedBucket(name, m, buckets[i]!, k?.value, k?.checksum, only, keepRaw));
 }

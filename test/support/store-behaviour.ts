@@ -123,16 +123,30 @@ export function storeBehaviour(backend: StoreBackend): void {
       const m0 = await s.createIndex(init('idx'));
       const l1 = randomList(1, 70),
         l3 = randomList(3, 5);
-      const m1 = await s.commit('idx', m0.generation, {
-        lists: [l1, l3],
-        countDelta: 75,
-        putChunks: [
-          { id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } },
-          { id: 8, list: 1, docId: 'doc-a', text: 'eight' },
-          { id: 9, list: 3, docId: 'doc-b', text: 'nine' },
-        ],
-      });
+      const progress: [number, number][] = [];
+      const m1 = await s.commit(
+        'idx',
+        m0.generation,
+        {
+          lists: [l1, l3],
+          countDelta: 75,
+          putChunks: [
+            { id: 7, list: 1, docId: 'doc-a', text: 'seven', metadata: { page: 2 } },
+            { id: 8, list: 1, docId: 'doc-a', text: 'eight' },
+            { id: 9, list: 3, docId: 'doc-b', text: 'nine' },
+          ],
+        },
+        undefined,
+        (done, total) => progress.push([done, total]),
+      );
       expect(m1).toMatchObject({ count: 75, generation: 2 });
+      // Progress counts every record written, the term buckets the chunks' words fall in as well
+      // (3 chunks and 1 to 3 buckets), from 0 to the end, on every backend alike.
+      const total = progress[0]![1];
+      expect(total).toBeGreaterThanOrEqual(4);
+      expect(total).toBeLessThanOrEqual(6);
+      expect(progress.at(0)).toEqual([0, total]);
+      expect(progress.at(-1)).toEqual([total, total]);
       const [r1, r0, r3] = await s.readLists('idx', [1, 0, 3]);
       expect(r1).toEqual(l1);
       expect(r0!.count).toBe(0);
@@ -322,6 +336,17 @@ export function storeIntegrityBehaviour(backend: StoreBackend): void {
         r.nextId = good.nextId;
       });
       expect(await s.manifest('idx')).toMatchObject({ count: built.manifest.count, nextId: built.manifest.nextId });
+
+      // Only format 1 had no manifest checksum: a later format without one was damaged, not
+      // written by an older Weft, so it is refused on every backend rather than migrated (sealed).
+      await tamper.manifest('idx', (r) => {
+        r.formatVersion = 2;
+        delete r.manifestChecksum;
+      });
+      const unsealed = await tamper.rawManifest('idx');
+      await expect(s.manifest('idx')).rejects.toMatchObject({ code: 'CORRUPT_RECORD', details: { record: 'manifest' } });
+      await expect(s.readLists('idx', [0])).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+      expect(await tamper.rawManifest('idx')).toEqual(unsealed);
 
       // A damaged manifest can always be deleted (the way out its message names).
       await tamper.manifest('idx', (r) => {
