@@ -16,9 +16,9 @@ import { createRagInWorker, type RagWorkerInit } from '../transport/client.js';
 import type { RagWorkerOptions } from '../transport/engine-api.js';
 import type { LoadProgress } from '../util/progress.js';
 import { acceptAttribute, documentTypeOf, readableTypesText } from '../ingest/file-types.js';
-import { passagePage } from '../runtime/citations.js';
-import { scoreText, sourceLabel, splitCitations } from './citations.js';
-import { workerOptions } from './options.js';
+import { passagePage } from '../runtime/answer-context.js';
+import { scoreText, sourceLabel, splitCitations } from './citation-marks.js';
+import { workerOptions } from './attributes.js';
 import { styles } from './styles.js';
 
 /** An answer's last event: the answer, its citations, passages and timings (the detail of `weft-answer`). */

@@ -18,8 +18,8 @@ export {
   type ChatRuntimeFactory,
   type SearchOnlyNote,
 } from '../chat/weft-chat.js';
-export { DEFAULT_CHAT_MODEL } from '../chat/options.js';
-export { sourceLabel } from '../chat/citations.js';
+export { DEFAULT_CHAT_MODEL } from '../chat/attributes.js';
+export { sourceLabel } from '../chat/citation-marks.js';
 
 if (!customElements.get('weft-chat')) customElements.define('weft-chat', WeftChat);
 

@@ -24,4 +24,4 @@ export {
 export { listCachedModels, deleteCachedModel, type CachedModel, type CachedModelFile } from '../models/cache.js';
 export { storageEstimate, persistStorage, type StorageEstimateReport } from '../models/storage.js';
 export { WeftError, isWeftError, type WeftErrorCode } from '../errors.js';
-export { sourceLabel } from '../chat/citations.js';
+export { sourceLabel } from '../chat/citation-marks.js';

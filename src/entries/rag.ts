@@ -4,7 +4,7 @@
 // instead, which keeps onnxruntime-web and WebLLM out of the page's bundle.
 
 export { createRag } from '../runtime/rag.js';
-export { defaultPromptTemplate, passageLine, passagePage } from '../runtime/citations.js';
+export { defaultPromptTemplate, passageLine, passagePage } from '../runtime/answer-context.js';
 export type * from './runtime-types.js';
 export type { RagOptions, IndexSettings, RuntimeSettings, PromptTemplate } from '../runtime/types.js';
 export type { LocalRag } from '../runtime/rag-api.js';

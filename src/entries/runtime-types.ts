@@ -25,7 +25,7 @@ export type {
   PeriodicOptions,
   PeriodicReport,
   PeriodicWindow,
-  SearchOptions as RagSearchOptions,
+  RagSearchOptions,
   IndexSettings,
   RuntimeSettings,
 } from '../runtime/types.js';

@@ -12,7 +12,7 @@ import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { createSlots } from '../schedule/slots.js';
 import type { SerialQueue } from '../util/serial-queue.js';
-import { createAnswerContext, promptFor, promptText, refill, type AnswerContext, type PromptSpec } from './citations.js';
+import { createAnswerContext, promptFor, promptText, refill, type AnswerContext, type PromptSpec } from './answer-context.js';
 import { DEFAULT_REWRITE_INSTRUCTION, isFollowUp, readDialogue, searchQuery, trimHistory } from './conversation.js';
 import { compileFilter, type PassagePredicate } from './filter.js';
 import { createHolds, type Holds } from './holds.js';
@@ -21,7 +21,7 @@ import { retrievalPlanFor, type RetrievalPlan, type RetrievalDefaults, type Retr
 import type { Runner } from './runner.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
-import { generateNumbers } from './options.js';
+import { generateNumbers } from './option-checks.js';
 import { createTrace, type Trace } from './trace.js';
 import type { FinishReason, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
 

@@ -8,7 +8,7 @@
 
 import type { Generator } from '../generate/types.js';
 import { createGapScheduler, type GapScheduler } from '../schedule/gaps.js';
-import { refill, type AnswerContext } from './citations.js';
+import { refill, type AnswerContext } from './answer-context.js';
 import type { PassagePredicate } from './filter.js';
 import type { FusionOptions, SearchMode } from './fusion.js';
 import type { Retrieval } from './retrieval.js';

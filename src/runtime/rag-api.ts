@@ -5,7 +5,7 @@
 import type { DocumentInput } from '../ingest/documents.js';
 import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { ChatCompletions } from './completions.js';
-import type { CallOptions, GenerateInput, GenerateOptions, IngestOptions, Passage, RagEvent, RagInfo, SearchOptions } from './types.js';
+import type { CallOptions, GenerateInput, GenerateOptions, IngestOptions, Passage, RagEvent, RagInfo, RagSearchOptions } from './types.js';
 
 /**
  * The RAG runtime, the same on the main thread (createRag) and in the engine worker
@@ -14,7 +14,7 @@ import type { CallOptions, GenerateInput, GenerateOptions, IngestOptions, Passag
  */
 export interface Rag {
   ingest(documents: readonly (DocumentInput | Blob)[], options?: IngestOptions): Promise<{ documents: number; chunks: number }>;
-  search(query: string, options?: SearchOptions): Promise<Passage[]>;
+  search(query: string, options?: RagSearchOptions): Promise<Passage[]>;
   /** Streams an answer to a question, or to the last user turn of a conversation, grounded in retrieved passages. */
   generate(input: GenerateInput, options?: GenerateOptions): AsyncGenerator<RagEvent>;
   /** The same answers in OpenAI's chat-completions shape (as WebLLM's engine.chat.completions). */

@@ -5,9 +5,10 @@
 // in OpenAI's shape. This file only wires the parts together: retrieval.ts (search as
 // sub-stages, the performance model), answer.ts (one answer's steps), conversation.ts and
 // rewrite.ts (follow-up questions), periodic.ts (PipeRAG), speculation.ts (HedraRAG),
-// citations.ts (the context), completions.ts, ingest.ts, and the gap scheduler that runs
-// retrieval between decode steps in the 'woven' schedule. Without WebGPU the index runs on the
-// CPU backend and there is no generator: ingest and search work, generate() says why it cannot.
+// answer-context.ts (the context and its citation numbers), option-checks.ts, completions.ts,
+// ingest.ts, and the gap scheduler that runs retrieval between decode steps in the 'woven'
+// schedule. Without WebGPU the index runs on the CPU backend and there is no generator: ingest
+// and search work, generate() says why it cannot.
 
 import { abortable } from '../util/abortable.js';
 import { WeftError, checkAborted } from '../errors.js';
@@ -19,12 +20,12 @@ import { createGapScheduler } from '../schedule/gaps.js';
 import { createSlots } from '../schedule/slots.js';
 import { createSerialQueue } from '../util/serial-queue.js';
 import { createAnswerer } from './answer.js';
-import { defaultPromptTemplate } from './citations.js';
+import { defaultPromptTemplate } from './answer-context.js';
 import { createChatCompletions } from './completions.js';
 import { compileFilter } from './filter.js';
 import { checkFusion, checkMode } from './fusion.js';
 import { ingestDocuments } from './ingest.js';
-import { checkRuntimeOptions, searchNumbers } from './options.js';
+import { checkRuntimeOptions, searchNumbers } from './option-checks.js';
 import { checkPerformanceModel, createRetrieval, retrievalPlanFor, type RetrievalDefaults } from './retrieval.js';
 import type { RagOptions } from './types.js';
 import type { LocalRag } from './rag-api.js';

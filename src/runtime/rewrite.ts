@@ -6,7 +6,7 @@
 import { WeftError, checkAborted } from '../errors.js';
 import type { Generator } from '../generate/types.js';
 import type { GapScheduler } from '../schedule/gaps.js';
-import { refill } from './citations.js';
+import { refill } from './answer-context.js';
 import { cleanRewrite, rewriteMessages, type Dialogue } from './conversation.js';
 import type { Trace } from './trace.js';
 

@@ -5,7 +5,7 @@
 
 import { WeftError } from '../errors.js';
 import type { Generator } from '../generate/types.js';
-import { refill } from './citations.js';
+import { refill } from './answer-context.js';
 import type { Holds } from './holds.js';
 import type { Trace } from './trace.js';
 import type { Passage } from './types.js';

@@ -286,7 +286,7 @@ export interface GenerateOptions {
 }
 
 /** Options of Rag.search: k, nprobe, filter, search mode, reranking and abort. */
-export interface SearchOptions {
+export interface RagSearchOptions {
   /** Passages to return (default 5). */
   k?: number;
   /** Lists probed (default min(nlist, 8)). */

@@ -8,7 +8,7 @@ import { engineInternals, startEngineWorker, type EngineHandle, type EngineWorke
 import type { LoadProgress } from '../util/progress.js';
 import type { RagWorkerOptions } from './engine-api.js';
 import { createChatCompletions } from '../runtime/completions.js';
-import { checkRuntimeOptions } from '../runtime/options.js';
+import { checkRuntimeOptions } from '../runtime/option-checks.js';
 
 import type { GenerateInput, GenerateOptions, RagEvent } from '../runtime/types.js';
 import type { Rag } from '../runtime/rag-api.js';

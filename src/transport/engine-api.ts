@@ -21,7 +21,7 @@ import type {
   RagEvent,
   RagInfo,
   RuntimeSettings,
-  SearchOptions,
+  RagSearchOptions,
 } from '../runtime/types.js';
 
 /** The reference model's files: URLs, pinned files `{ url, sha256 }` (CHECKSUM_MISMATCH on a mismatch), or bytes. */
@@ -90,7 +90,7 @@ export interface EngineApi {
    */
   openRag(options: RagWorkerOptions, onProgress?: (p: LoadProgress) => void): Promise<{ indexName: string; size: number; backend: Backend; answers: boolean }>;
   ingest(documents: (DocumentInput | Blob)[], onProgress?: (p: IngestProgress) => void, call?: number): Promise<{ documents: number; chunks: number }>;
-  search(query: string, options?: Omit<SearchOptions, 'signal'>, call?: number): Promise<Passage[]>;
+  search(query: string, options?: Omit<RagSearchOptions, 'signal'>, call?: number): Promise<Passage[]>;
   /** Starts an answer (as `call`, or a number the worker picks); pull its events with nextEvent (undefined once it is over). */
   startGenerate(input: GenerateInput, options?: Omit<GenerateOptions, 'signal'>, call?: number): Promise<number>;
   nextEvent(call: number): Promise<RagEvent | undefined>;

@@ -7,7 +7,7 @@
 import { afterEach, expect, inject, test } from 'vitest';
 import { page, userEvent } from 'vitest/browser';
 import '../../src/entries/chat.js';
-import { splitCitations } from '../../src/chat/citations.js';
+import { splitCitations } from '../../src/chat/citation-marks.js';
 import type { WeftChat } from '../../src/entries/chat.js';
 import type { RagEvent, RagWorkerOptions } from '../../src/entries/client.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';

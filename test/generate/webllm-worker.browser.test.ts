@@ -13,7 +13,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { createRagInWorker, type RagClient } from '../../src/transport/client.js';
 import type { RagWorkerOptions } from '../../src/transport/engine-api.js';
 import type { GenerateOptions, Passage, RagEvent, TraceStage } from '../../src/runtime/types.js';
-import { defaultPromptTemplate, fitPassages, promptText, type PromptSpec } from '../../src/runtime/citations.js';
+import { defaultPromptTemplate, fitPassages, promptText, type PromptSpec } from '../../src/runtime/answer-context.js';
 import { renderConversation, type WebLlmConvTemplate } from '../../src/generate/webllm-template.js';
 import type { Generator } from '../../src/generate/types.js';
 import { deleteStore } from '../../src/storage/idb-store.js';

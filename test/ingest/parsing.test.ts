@@ -2,10 +2,10 @@
 // worker and in Deno, so this is the same code path the worker takes. Also the one table of
 // readable file types, and what the chunker keeps of a section's lines and page.
 import { describe, expect, test } from 'vitest';
-import { scoreText, sourceLabel } from '../../src/chat/citations.js';
+import { scoreText, sourceLabel } from '../../src/chat/citation-marks.js';
 import { chunkSections } from '../../src/ingest/chunk.js';
 import { parseDocument, parseSections, readDocument } from '../../src/ingest/documents.js';
-import { defaultPromptTemplate, passageLine } from '../../src/runtime/citations.js';
+import { defaultPromptTemplate, passageLine } from '../../src/runtime/answer-context.js';
 import type { Passage } from '../../src/runtime/types.js';
 import { acceptAttribute, documentTypeOf, documentTypeOfName, mimeTypeOfName, readableTypes, readableTypesText } from '../../src/ingest/file-types.js';
 

@@ -25,7 +25,7 @@ describe('the API reference', () => {
       file: 'src/runtime/rag.ts',
     });
     expect(api.find((e) => e.entry === 'weft-rag/client')?.exports.find((x) => x.name === 'RagSearchOptions')).toMatchObject({
-      declaredName: 'SearchOptions',
+      declaredName: 'RagSearchOptions',
       file: 'src/runtime/types.ts',
     });
   });

@@ -4,7 +4,7 @@
 // default one does with TypeScript 7) fails here too, by the count of modules.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 interface Violation {
@@ -48,6 +48,21 @@ describe('the architecture of src/', () => {
         .filter((_l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//')))
         .join('\n');
     expect(long.filter(({ text }) => !/^\/\/ Over 400 lines: \S/m.test(header(text))).map(({ f }) => f)).toEqual([]);
+  });
+
+  // A file's name says what it does, once (issue 21): two files of src/ with one base name, as
+  // runtime/citations.ts and chat/citations.ts once were while meaning two different things, read
+  // as one subject in imports, stack traces and searches. Two kinds of name are shared on purpose and left out: types.ts, the
+  // leaf type module a folder may have (its types and nothing else), and the files of src/entries/,
+  // named after the package entry each implements (entries/client.ts is `weft-rag/client`).
+  test('no two files of src/ share a base name, but types.ts and the entries', () => {
+    const byName = new Map<string, string[]>();
+    for (const f of files('src').map((f) => f.split(sep).join('/'))) {
+      const name = f.slice(f.lastIndexOf('/') + 1);
+      if (name === 'types.ts' || f.startsWith('src/entries/')) continue;
+      byName.set(name, [...(byName.get(name) ?? []), f]);
+    }
+    expect([...byName.values()].filter((paths) => paths.length > 1)).toEqual([]);
   });
 
   test('every folder of src/ has its place in the layer order', () => {

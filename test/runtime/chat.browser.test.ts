@@ -6,7 +6,7 @@ import { afterEach, describe, expect, inject } from 'vitest';
 import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder.js';
 import { loadLlama2c, type Llama2cGenerator } from '../../src/generate/llama2c-gpu.js';
 import type { Generator, SamplingOptions } from '../../src/generate/types.js';
-import { defaultPromptTemplate } from '../../src/runtime/citations.js';
+import { defaultPromptTemplate } from '../../src/runtime/answer-context.js';
 import { cleanRewrite, DEFAULT_REWRITE_INSTRUCTION } from '../../src/runtime/conversation.js';
 import { createRag } from '../../src/runtime/rag.js';
 import type { ChatMessage, GenerateInput, GenerateOptions, RagEvent } from '../../src/runtime/types.js';

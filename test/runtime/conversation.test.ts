@@ -2,7 +2,7 @@
 // and the rewrite prompt — the pure parts of multi-turn chat.
 import { describe, expect, test } from 'vitest';
 import { answerMessages, cleanRewrite, readDialogue, rewriteMessages, searchQuery, trimHistory } from '../../src/runtime/conversation.js';
-import { defaultPromptTemplate } from '../../src/runtime/citations.js';
+import { defaultPromptTemplate } from '../../src/runtime/answer-context.js';
 import type { ChatMessage, Passage } from '../../src/runtime/types.js';
 
 const chat: ChatMessage[] = [

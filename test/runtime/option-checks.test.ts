@@ -1,8 +1,9 @@
-// The runtime's numeric options (issue 20, item 7): k, maxTokens and every other number a caller
-// hands createRag, search and generate are checked where they come in — whole numbers in range,
-// coded errors (K_OUT_OF_RANGE for k, as the index uses; INVALID_OPTION otherwise) that quote the
-// value given and the valid range — instead of slicing, rounding or clamping silently. A k within
-// MAX_K but beyond the index returns every passage there is.
+// The runtime's numeric options (src/runtime/option-checks.ts; issue 20, item 7): k, maxTokens
+// and every other number a caller hands createRag, search and generate are checked where they
+// come in — whole numbers in range, coded errors (K_OUT_OF_RANGE for k, as the index uses;
+// INVALID_OPTION otherwise) that quote the value given and the valid range — instead of slicing,
+// rounding or clamping silently. A k within MAX_K but beyond the index returns every passage
+// there is.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RagEvent } from '../../src/runtime/types.js';
 import type { LocalRag } from '../../src/runtime/rag-api.js';

@@ -13,7 +13,7 @@ import { WeftError } from '../errors.js';
 import { checkInteger, checkNumber, MAX_NLIST } from '../ivf/validate.js';
 import { MAX_K } from '../ivf/types.js';
 import type { SamplingOptions } from '../generate/types.js';
-import type { GenerateOptions, PeriodicOptions, RagOptions, SearchOptions } from './types.js';
+import type { GenerateOptions, PeriodicOptions, RagOptions, RagSearchOptions } from './types.js';
 
 export { MAX_K };
 
@@ -54,7 +54,7 @@ export function checkRuntimeOptions(o: RuntimeNumbers): void {
 }
 
 /** A search's numbers: k (default 5) and nprobe; rerank.candidates is checked with the reranking. */
-export function searchNumbers(o: SearchOptions): { k: number; nprobe: number | undefined } {
+export function searchNumbers(o: RagSearchOptions): { k: number; nprobe: number | undefined } {
   return { k: checkK('k', o.k, 5), nprobe: checkNprobe('nprobe', o.nprobe) };
 }
 

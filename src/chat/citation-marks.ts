@@ -3,7 +3,7 @@
 // source is named in the source list ("report.pdf, p. 12"). Pure and string-only: the parts are
 // rendered as text, never parsed as HTML.
 
-import { passagePage } from '../runtime/citations.js';
+import { passagePage } from '../runtime/answer-context.js';
 import type { Passage } from '../runtime/types.js';
 
 /** A piece of an answer: text as it is, or a citation of the passage with that number. */
