@@ -1,7 +1,8 @@
 // `npm run bench -- models`: the reference generator's prefill tokens/s and decode ms/step
 // (median and p99 over 200 steps) on this device, and the embedder's chunks/s on the test graph.
 import { loadLlama2c } from '../src/generate/llama2c-gpu.js';
-import { createOnnxEmbedder, type EmbedderDevice } from '../src/embed/onnx-embedder.js';
+import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
+import type { EmbedderDevice } from '../src/embed/types.js';
 import { createRng } from '../src/random.js';
 import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
 

@@ -9,12 +9,11 @@
 import type * as ort from 'onnxruntime-web/webgpu';
 import { WeftError } from '../errors.js';
 import { batchedEmbed } from './batches.js';
-import { int64Feeds, loadOnnxModel, ONNX_DEVICES, requireOutput, type OnnxDevice, type OnnxModelOptions } from './onnx-model.js';
+import type { Embedder } from './types.js';
+import { int64Feeds, loadOnnxModel, ONNX_DEVICES, requireOutput, type OnnxModelOptions } from './onnx-model.js';
 
 /** Where an onnxruntime-web embedder can run: 'webgpu' or 'wasm'. */
 export const EMBEDDER_DEVICES = ONNX_DEVICES;
-/** Where an embedder runs: 'webgpu' or 'wasm'. */
-export type EmbedderDevice = OnnxDevice;
 
 /**
  * The Hub commit of Xenova/all-MiniLM-L6-v2 the default model is downloaded from: a fixed
@@ -64,27 +63,6 @@ export interface OnnxEmbedderOptions extends OnnxModelOptions {
    * pinned hashes for the files that come from it, none for the app's own URLs.
    */
   sha256?: { model?: string; tokenizer?: string; tokenizerConfig?: string };
-}
-
-/**
- * What the runtime needs of an embedder: its model id, dimension and token limit, token counting, and
- * `embed` (one row of `dim` floats per text). Any object that implements it can be the runtime's
- * embedder.
- */
-export interface Embedder {
-  readonly modelId: string;
-  readonly dim: number;
-  readonly maxLength: number;
-  readonly device: EmbedderDevice;
-  /** The GPUDevice onnxruntime runs this model on, when it was given one (undefined on onnxruntime's own device or on 'wasm'). */
-  readonly gpuDevice?: GPUDevice | undefined;
-  /** Token ids (with special tokens) the model sees for `text`, after truncation. */
-  tokenize(text: string): number[];
-  /** Tokens (with special tokens) `text` takes before any truncation: what chunking must fit into maxLength. */
-  countTokens(text: string): number;
-  /** One row of `dim` floats per text. */
-  embed(texts: readonly string[]): Promise<Float32Array>;
-  destroy(): Promise<void>;
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import { WeftError } from '../errors.js';
 import { batchedEmbed } from './batches.js';
-import type { Embedder, EmbedderDevice } from './onnx-embedder.js';
+import type { Embedder, EmbedderDevice } from './types.js';
 
 /** What the adapter reads of the Tensor a pipeline returns: shape [texts, dim], float data. */
 export interface TransformersTensor {

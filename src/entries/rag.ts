@@ -14,10 +14,9 @@ export {
   EMBEDDER_DEVICES,
   DEFAULT_EMBEDDING_MODEL,
   DEFAULT_EMBEDDING_REVISION,
-  type Embedder,
-  type EmbedderDevice,
   type OnnxEmbedderOptions,
 } from '../embed/onnx-embedder.js';
+export type { Embedder, EmbedderDevice } from '../embed/types.js';
 export {
   createTransformersEmbedder,
   type TransformersEmbedderOptions,

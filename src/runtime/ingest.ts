@@ -17,7 +17,7 @@
 
 import { WeftError, checkAborted, isWeftError } from '../errors.js';
 import type { GpuOrCpuOption } from '../gpu/option.js';
-import type { Embedder } from '../embed/onnx-embedder.js';
+import type { Embedder } from '../embed/types.js';
 import { chunkSections, parseDocument, readDocument, type Chunk, type ChunkOptions, type DocumentInput } from '../ingest/documents.js';
 import type { WeftStore } from '../storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex, type WriteProgress } from '../stored-index/stored-index.js';

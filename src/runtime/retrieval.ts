@@ -10,7 +10,7 @@
 // slices.
 
 import { WeftError, checkAborted } from '../errors.js';
-import type { Embedder } from '../embed/onnx-embedder.js';
+import type { Embedder } from '../embed/types.js';
 import { NO_ID } from '../ivf/types.js';
 import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';

@@ -3,7 +3,7 @@
 // runtime (and the worker's RPC contract) can name them without importing the runtime itself.
 
 import type { Backend, GpuOrCpu, GpuOrCpuOption } from '../gpu/option.js';
-import type { Embedder } from '../embed/onnx-embedder.js';
+import type { Embedder } from '../embed/types.js';
 import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.js';
 import type { Metric, StorageType } from '../ivf/types.js';
 import type { WeftStore } from '../storage/contract.js';

@@ -7,7 +7,7 @@ import type { Backend } from '../gpu/option.js';
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../generate/types.js';
 import type { WebLlmModel } from '../generate/webllm.js';
 import type { PinnedFile } from '../util/fetch-bytes.js';
-import type { EmbedderDevice } from '../embed/onnx-embedder.js';
+import type { EmbedderDevice } from '../embed/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { CrossEncoderOptions } from '../rerank/cross-encoder.js';
 import type { Llama2cRerankerOptions } from '../rerank/llama2c-reranker.js';

@@ -3,7 +3,8 @@
 // become the prompt, per-call sampling, follow-up questions retrieved with the conversation in
 // mind (and the rewrite path's lookahead), and the OpenAI-style chat.completions surface.
 import { afterEach, describe, expect, inject } from 'vitest';
-import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder.js';
+import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
+import type { Embedder } from '../../src/embed/types.js';
 import { loadLlama2c, type Llama2cGenerator } from '../../src/generate/llama2c-gpu.js';
 import type { Generator, SamplingOptions } from '../../src/generate/types.js';
 import { defaultPromptTemplate } from '../../src/runtime/answer-context.js';

@@ -1,7 +1,8 @@
 // The RAG runtime end to end on real parts: documents → chunks → onnxruntime-web embeddings →
 // IVF lists in IndexedDB → search → the WebGPU reference generator answering with the passages.
 import { afterEach, describe, expect, inject } from 'vitest';
-import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder.js';
+import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
+import type { Embedder } from '../../src/embed/types.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createRag } from '../../src/runtime/rag.js';
 import type { GenerateOptions, RagEvent } from '../../src/runtime/types.js';

@@ -5,7 +5,8 @@
 // demo app's "Open folder…" button, shown only inside the shell.
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import { shellBridge } from '../../demo/shell-bridge.js';
-import { createOnnxEmbedder, type Embedder } from '../../src/embed/onnx-embedder.js';
+import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
+import type { Embedder } from '../../src/embed/types.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createRag } from '../../src/runtime/rag.js';
 import type { RagEvent } from '../../src/runtime/types.js';

@@ -2,7 +2,7 @@
 // ingest races) in Node or a browser without downloading anything: a hashing embedder (words to
 // buckets, so that a query finds the passages that share its words) and a generator that answers
 // with a fixed text, one word a step.
-import type { Embedder } from '../../src/embed/onnx-embedder.js';
+import type { Embedder } from '../../src/embed/types.js';
 import type { GeneratedToken, Generator } from '../../src/generate/types.js';
 
 /** Words hashed into `dim` buckets (plus a constant, so that no text embeds to zero). */
