@@ -25,9 +25,12 @@ import type { Passage, RerankOptions } from './types.js';
 
 /**
  * Candidates each side of a hybrid search ranks before fusion, at least: fusing deeper lists than
- * k lets a passage that both sides rank fairly high beat one that only one side ranks first.
+ * k lets a passage that both sides rank fairly high beat one that only one side ranks first, and
+ * gives min-max normalisation a floor well below the top (with 20, adaptive fusion fell 0.008
+ * below BM25 on the Debian FAQ with a real encoder; from 50 on it stayed above both: the depth
+ * sweep in docs/benchmarks.md). It also holds the AGREEMENT_DEPTH passages agreement compares.
  */
-const HYBRID_DEPTH = 20;
+const HYBRID_DEPTH = 50;
 /** The most candidates any side ranks (within every device's top-k limit). */
 const MAX_CANDIDATES = 256;
 /** Query terms scored per lexical sub-stage. */
@@ -156,10 +159,18 @@ interface Side {
 const noSide: Side = { ids: [], scores: [] };
 
 /** The candidates in the order of the mode: one side's ranking as it is, or both fused. */
-function ranked(mode: SearchMode, vector: Side, lexical: Side, vectorBetter: 'higher' | 'lower', depth: number, fusion?: FusionOptions): Fused[] {
+function ranked(
+  mode: SearchMode,
+  vector: Side,
+  lexical: Side,
+  vectorBetter: 'higher' | 'lower',
+  depth: number,
+  fusion: FusionOptions | undefined,
+  passages: number,
+): Fused[] {
   if (mode === 'vector') return vector.ids.slice(0, depth).map((id, i) => ({ id, score: vector.scores[i]!, vector: vector.scores[i]! }));
   if (mode === 'lexical') return lexical.ids.slice(0, depth).map((id, i) => ({ id, score: lexical.scores[i]!, lexical: lexical.scores[i]! }));
-  return fuse({ ...vector, better: vectorBetter }, { ...lexical, better: 'higher' }, depth, fusion);
+  return fuse({ ...vector, better: vectorBetter }, { ...lexical, better: 'higher' }, depth, fusion, passages);
 }
 
 /** The passages of ranked candidates, in order, numbered from 1 (chunks gone since are skipped). */
@@ -360,7 +371,9 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
             const step = await timed(() => session.step(r.listsPerSlice));
             trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });
             if (++slices === r.afterSlices && !session.done && r.onPartial) {
-              await r.onPartial(await passagesOf(index, mode, ranked(mode, vectorSide(await session.read()), lexical, vectorBetter, r.k, r.fusion), r.signal));
+              await r.onPartial(
+                await passagesOf(index, mode, ranked(mode, vectorSide(await session.read()), lexical, vectorBetter, r.k, r.fusion, index.size), r.signal),
+              );
             }
           }
           vector = vectorSide(await session.read());
@@ -369,7 +382,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
         }
       }
 
-      const candidates = await passagesOf(index, mode, ranked(mode, vector, lexical, vectorBetter, wanted, r.fusion), r.signal);
+      const candidates = await passagesOf(index, mode, ranked(mode, vector, lexical, vectorBetter, wanted, r.fusion, index.size), r.signal);
       if (!r.rerank) return { passages: candidates.slice(0, r.k), busyMs: busy };
       const passages = await rerankPassages(r.rerank.reranker, query, candidates, r.k, {
         run: timed,

@@ -1,7 +1,7 @@
 // Lexical and hybrid retrieval through the runtime, on the main thread (createRag) and in the
 // engine worker (createRagInWorker): a rare code that only the words find is found by 'lexical'
-// and 'hybrid'; hybrid equals reciprocal rank fusion of the two rankings (computed here from the
-// 'vector' and 'lexical' searches); 'hybrid' is the default; filters hold on both sides; generate
+// and 'hybrid'; hybrid equals the default fusion (adaptive weights) of the two rankings (computed
+// here from the 'vector' and 'lexical' searches), the same on the page and in the worker; 'hybrid' is the default; filters hold on both sides; generate
 // traces its lexical sub-stages; a reranker reorders the candidates before the top k are kept.
 import { describe, expect, test } from 'vitest';
 import { createRagInWorker } from '../../src/transport/client.js';
@@ -46,7 +46,7 @@ const runtimes = ragRuntimes({ local: { reranker: wordOverlap } });
 const results = new Map<string, unknown>();
 
 describe.each(runtimes)('lexical and hybrid retrieval: %s', (name, open) => {
-  test('a rare code is found by its words; hybrid is RRF of both rankings and the default; filters hold; generate traces lexical sub-stages', async () => {
+  test('a rare code is found by its words; hybrid is the default fusion of both rankings, and the default mode; filters hold; generate traces lexical sub-stages', async () => {
     const dbName = `weft-hybrid-${crypto.randomUUID()}`;
     const { rag, dispose } = await open(dbName);
     try {
@@ -60,14 +60,17 @@ describe.each(runtimes)('lexical and hybrid retrieval: %s', (name, open) => {
       const hybrid = await rag.search(code, { k: 3, nprobe: nlist });
       expect(docs(hybrid)).toContain('parts.md');
 
-      // Hybrid = RRF over each side's top 20 (k = 3 ranks max(2k, 20) candidates per side).
+      // Hybrid = the default fusion of each side's top 50 (k = 3 ranks max(2k, 50) candidates per
+      // side), its agreement discounted by the index's size.
       const query = 'pressure distribution on a slender body at supersonic speed';
-      const vectorTop = await rag.search(query, { k: 20, nprobe: nlist, mode: 'vector' });
-      const lexicalTop = await rag.search(query, { k: 20, mode: 'lexical' });
+      const vectorTop = await rag.search(query, { k: 50, nprobe: nlist, mode: 'vector' });
+      const lexicalTop = await rag.search(query, { k: 50, mode: 'lexical' });
       const fused = fuse(
         { ids: vectorTop.map((p) => p.id), scores: vectorTop.map((p) => p.score), better: 'higher' },
         { ids: lexicalTop.map((p) => p.id), scores: lexicalTop.map((p) => p.score), better: 'higher' },
         3,
+        undefined,
+        (await rag.info()).size,
       );
       const got = await rag.search(query, { k: 3, nprobe: nlist, mode: 'hybrid' });
       expect(got.map((p) => p.id)).toEqual(fused.map((f) => f.id));
