@@ -4,14 +4,9 @@
 // StoredIndex.lexicalSearch — and, in the same run on the same text, lunr.js (BM25, k1 1.2,
 // b 0.75, Porter stemming, English stopwords) as the standard BM25 reference.
 //
-// Relevance (../shared/assets/cranfield/cranqrel.readme, Cleverdon's codes): 1 = a complete answer,
-// 2 = high relevance, 3 = useful background, 4 = minimum interest; 5 (no interest) is absent. Grade
-// -1 (one line per query, not in the readme's scale) is taken as not relevant. So a document is
-// relevant when its grade is 1..4, and nDCG's graded gain is 5 - grade (4, 3, 2, 1). Queries are
-// numbered by their position in cran.qry (1..225), which is what cranqrel uses, not their .I ids.
-// Metrics per query, averaged over the queries with at least one relevant document: average
-// precision over the top 1000 (MAP), nDCG@10 (linear gains, log2 discount, ideal from every judged
-// relevant document) and recall@100.
+// Relevance and the metrics are ir-collections.ts's (Cranfield's grades 1-4 relevant, gain 5 -
+// grade; nDCG@10, recall@100, and MAP over the top 1000 here), averaged over the queries with at
+// least one relevant document.
 //
 // Vector and hybrid search need an embedder: with `--embedder DIR` (a sentence-embedding model
 // folder as the Hub has it: model.onnx or onnx/model.onnx, tokenizer.json, tokenizer_config.json)
@@ -23,6 +18,7 @@
 // CPU stretch of a session step (one term: decoding its postings and adding them up).
 
 import lunr from 'lunr';
+import { meanQuality, parseCranfield, type Collection, type RankingQuality, type SearchFn } from './ir-collections.js';
 import { createGpuContext, createRng, type GpuContext } from '../src/weft.js';
 import { deleteStore, openStore } from '../src/storage/idb-store.js';
 import type { WeftStore } from '../src/storage/contract.js';
@@ -50,97 +46,23 @@ export interface QualityBenchOptions {
   seed: number;
 }
 
-interface Doc {
-  id: number;
-  text: string;
-}
-export interface Cranfield {
-  docs: Doc[];
-  queries: string[];
-  qrels: Map<number, Map<number, number>>;
-}
-
-/** A ranking of Cranfield document ids, best first. */
-export type SearchFn = (query: string, k: number) => Promise<number[]>;
-
-export interface ModeQuality {
-  map: number;
-  ndcg10: number;
-  recall100: number;
-  queries: number;
+/** Quality of one mode over the judged queries, and its time per query. */
+export interface ModeQuality extends RankingQuality {
   msPerQuery: number;
 }
 
-/** The fields of each `.I` record of a Cranfield file (`.T`, `.W`, …). */
-function records(text: string): { id: number; fields: Map<string, string> }[] {
-  const out: { id: number; fields: Map<string, string> }[] = [];
-  let field = '';
-  for (const line of text.split('\n')) {
-    const m = /^\.([A-Z])(?:\s+(\d+))?\s*$/.exec(line);
-    if (m && m[1] === 'I') {
-      out.push({ id: Number(m[2]), fields: new Map() });
-      field = '';
-      continue;
-    }
-    if (m) {
-      field = m[1]!;
-      continue;
-    }
-    const r = out.at(-1);
-    if (r && field) r.fields.set(field, `${r.fields.get(field) ?? ''}${line}\n`);
-  }
-  return out;
-}
-
-export function parseCranfield(all: string, qry: string, qrel: string): Cranfield {
-  const docs = records(all).map((r) => ({ id: r.id, text: `${r.fields.get('T') ?? ''}\n${r.fields.get('W') ?? ''}`.trim() }));
-  const queries = records(qry).map((r) => (r.fields.get('W') ?? '').trim());
-  const qrels = new Map<number, Map<number, number>>();
-  for (const line of qrel.split('\n')) {
-    const [q, d, g] = line.trim().split(/\s+/).map(Number);
-    if (!Number.isInteger(q) || !Number.isInteger(d) || !Number.isInteger(g)) continue;
-    (qrels.get(q!) ?? qrels.set(q!, new Map()).get(q!)!).set(d!, g!);
-  }
-  return { docs, queries, qrels };
-}
-
-const relevant = (grade: number | undefined) => grade !== undefined && grade >= 1 && grade <= 4;
-const gain = (grade: number | undefined) => (relevant(grade) ? 5 - grade! : 0);
-
-/** MAP, nDCG@10 and recall@100 of `search` over the queries (1-based positions) with relevant documents. */
-export async function evaluate(c: Cranfield, search: SearchFn): Promise<ModeQuality> {
-  let ap = 0,
-    ndcg = 0,
-    recall = 0,
-    n = 0,
-    ms = 0;
-  for (let qi = 0; qi < c.queries.length; qi++) {
-    const judged = c.qrels.get(qi + 1) ?? new Map<number, number>();
-    const rel = [...judged].filter(([, g]) => relevant(g));
-    if (rel.length === 0) continue;
+/** MAP (over the top 1000), nDCG@10 and recall@100 of `search` over the queries with relevant documents. */
+export async function evaluate(c: Collection, search: SearchFn): Promise<ModeQuality> {
+  const rankings = new Map<number, number[]>();
+  let ms = 0;
+  for (const [q, gains] of c.gains) {
+    if (![...gains.values()].some((g) => g > 0)) continue;
     const t0 = performance.now();
-    const ranking = await search(c.queries[qi]!, 1000);
+    rankings.set(q, await search(c.queries[q - 1]!, 1000));
     ms += performance.now() - t0;
-    let hits = 0,
-      sumPrec = 0;
-    ranking.forEach((d, i) => {
-      if (relevant(judged.get(d))) {
-        hits++;
-        sumPrec += hits / (i + 1);
-      }
-    });
-    ap += sumPrec / rel.length;
-    const dcg = ranking.slice(0, 10).reduce((a, d, i) => a + gain(judged.get(d)) / Math.log2(i + 2), 0);
-    const ideal = rel
-      .map(([, g]) => gain(g))
-      .sort((a, b) => b - a)
-      .slice(0, 10)
-      .reduce((a, g, i) => a + g / Math.log2(i + 2), 0);
-    ndcg += dcg / ideal;
-    recall += ranking.slice(0, 100).filter((d) => relevant(judged.get(d))).length / rel.length;
-    n++;
   }
-  return { map: ap / n, ndcg10: ndcg / n, recall100: recall / n, queries: n, msPerQuery: ms / n };
+  const quality = meanQuality(c, (q) => rankings.get(q) ?? []);
+  return { ...quality, msPerQuery: ms / quality.queries };
 }
 
 /** The embedder `--embedder` names: a model folder's URL, or 'tiny' (the tests' random graph). */
@@ -179,7 +101,7 @@ async function loadEmbedder(o: QualityBenchOptions): Promise<Embedder> {
  */
 async function storedIndex(
   ctx: GpuContext,
-  c: Cranfield,
+  c: Collection,
   dbName: string,
   embedder: Embedder | undefined,
 ): Promise<{ index: StoredIndex; store: WeftStore; lexical: SearchFn; docOf: Map<number, number>; ingestMs: number; embedMs: number }> {
@@ -218,7 +140,7 @@ async function storedIndex(
 
 /**
  * Vector search (every list probed: the embedding's own ranking) and hybrid search (the runtime's
- * reciprocal rank fusion of the vector and keyword rankings) over the stored index.
+ * default fusion of the vector and keyword rankings) over the stored index.
  */
 function embeddingModes(index: StoredIndex, embedder: Embedder, docOf: Map<number, number>): Record<string, SearchFn> {
   const vectorRanking = async (q: string, k: number) => {
@@ -238,13 +160,13 @@ function embeddingModes(index: StoredIndex, embedder: Embedder, docOf: Map<numbe
     hybrid: async (q, k) => {
       const v = await vectorRanking(q, k);
       const l = await index.lexicalSearch(q, { k });
-      return fuse({ ...v, better: 'higher' }, { ids: l.ids, scores: l.scores, better: 'higher' }, k).map((f) => docOf.get(f.id)!);
+      return fuse({ ...v, better: 'higher' }, { ids: l.ids, scores: l.scores, better: 'higher' }, k, undefined, index.size).map((f) => docOf.get(f.id)!);
     },
   };
 }
 
 /** lunr.js over the same texts: its default pipeline (trimmer, English stopwords, Porter stemmer) and BM25 (k1 1.2, b 0.75). */
-function lunrSearch(c: Cranfield): { search: SearchFn; buildMs: number } {
+function lunrSearch(c: Collection): { search: SearchFn; buildMs: number } {
   const t0 = performance.now();
   const idx = lunr(function () {
     this.ref('id');
@@ -388,7 +310,7 @@ export async function runQualityBench(o: QualityBenchOptions, log: (s: string) =
     }),
   );
   const c = parseCranfield(all!, qry!, qrel!);
-  log(`Cranfield: ${c.docs.length} documents, ${c.queries.length} queries, judgements for ${c.qrels.size}`);
+  log(`Cranfield: ${c.docs.length} documents, ${c.queries.length} queries, judgements for ${c.gains.size}`);
   const dbName = `weft-bench-quality-${o.seed}`;
   await deleteStore(dbName);
   const ctx = await createGpuContext();

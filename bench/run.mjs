@@ -24,6 +24,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                            [--regime cached|idb|remote] [--json] [--gpu]
        npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
        npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]
+       npm run bench -- quality --embedder use-lite [--faq debian-faq.en.txt.gz] [--chunk-tokens 256] [--rankings FILE.json] [--json]
        npm run bench -- peers [--n 10000] [--dim 128] [--fvecs FILE.fvecs [--queries FILE.fvecs]] [--nq 200] [--k 10]
                              [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]
        npm run bench -- growth [--n 200000] [--dim 384] [--storage f32|f16|int8] [--nprobe 16] [--k 10] [--nq 200] [--seed S] [--json] [--gpu]`;
@@ -166,6 +167,9 @@ if (name === 'search') {
     strict: true,
     options: {
       embedder: { type: 'string' },
+      faq: { type: 'string' },
+      'chunk-tokens': { type: 'string', default: '256' },
+      rankings: { type: 'string' },
       scale: { type: 'string', default: '100000' },
       seed: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
@@ -177,8 +181,12 @@ if (name === 'search') {
   const scale = Number(a.scale);
   if (!Number.isInteger(scale) || scale < 0) fail('--scale must be a whole number of chunks (0 skips the timing part)');
   // --embedder DIR: a sentence-embedding model folder (model.onnx or onnx/model.onnx, tokenizer.json, tokenizer_config.json); 'tiny': the tests' random graph.
-  if (a.embedder && a.embedder !== 'tiny' && !existsSync(resolve(a.embedder, 'tokenizer.json')))
+  if (a.embedder && a.embedder !== 'tiny' && a.embedder !== 'use-lite' && !existsSync(resolve(a.embedder, 'tokenizer.json')))
     fail(`--embedder ${a.embedder}: not a model folder (no tokenizer.json)`);
+  if (a.embedder === 'use-lite') {
+    await runQualityInNode(a, shared);
+    process.exit(0);
+  }
   const embedder = a.embedder === 'tiny' ? 'tiny' : a.embedder ? `/@fs${resolve(a.embedder)}` : undefined;
   options = { assets: `/@fs${shared}`, scale, seed: int(a.seed, 'seed'), ...(embedder ? { embedder } : {}) };
 } else if (name === 'peers') {
@@ -484,3 +492,45 @@ if (name === 'search') {
 console.log('\ntargets:');
 for (const t of result.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.name}: ${f(t.got, 3)} (want ${t.want})`);
 if (a.json) console.log(JSON.stringify(result));
+
+/**
+ * `quality --embedder use-lite`: the real sentence encoder's benchmark runs under Node (its
+ * packages are Node's), loaded through Vite's SSR module loader; no browser.
+ */
+async function runQualityInNode(a, shared) {
+  const chunkTokens = int(a['chunk-tokens'], 'chunk-tokens');
+  const faqDefault = '/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz';
+  const faq = a.faq ?? (existsSync(faqDefault) ? faqDefault : undefined);
+  if (a.faq && !existsSync(a.faq)) fail(`--faq ${a.faq}: no such file`);
+  const server = await createServer({
+    root,
+    logLevel: 'error',
+    appType: 'custom',
+    server: { middlewareMode: true, hmr: false },
+    optimizeDeps: { noDiscovery: true },
+  });
+  let result;
+  try {
+    const mod = await server.ssrLoadModule('/bench/quality-embedded.ts');
+    const collections = await mod.loadCollections(resolve(shared, 'cranfield'), faq);
+    if (!faq)
+      console.error(
+        `The Debian FAQ was not found (${faqDefault}); only Cranfield runs. To add it: apt-get download debian-faq && dpkg-deb -x debian-faq_*.deb faq, then --faq faq${faqDefault}`,
+      );
+    result = await mod.runEmbeddedQuality({ collections, chunkTokens, depth: 200, rankingsFile: a.rankings }, (s) => console.error(s));
+  } finally {
+    await server.close();
+  }
+  const f = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x));
+  for (const c of result.collections) {
+    console.log(`\n${c.name}: ${c.documents} documents (${c.passages} passages of at most ${result.chunkTokens} pieces), ${c.queries} queries, ${c.judged}`);
+    console.log('ranking                           nDCG@10  R@100   MAP@100');
+    for (const [label, q] of Object.entries(c.quality)) console.log(`${label.padEnd(32)}  ${f(q.ndcg10, 3)}    ${f(q.recall100, 3)}   ${f(q.map, 3)}`);
+    console.log(`runtime hybrid vs the default fusion applied here: ${c.hybridMismatches} of ${c.queries} queries differ`);
+    for (const m of c.margins)
+      console.log(
+        `default fusion nDCG@10 - the better half's, each side ranked to ${String(m.depth).padStart(3)}: ${f(m.encoder, 3)} with the encoder, ${f(m.randomVectors, 3)} with random vectors (want >= -0.01)`,
+      );
+  }
+  if (a.json) console.log(JSON.stringify(result));
+}
