@@ -12,6 +12,7 @@ export type {
   MetadataCondition,
   SearchMode,
   FusionOptions,
+  FusionMethod,
   RerankOptions,
   IngestProgress,
   IngestOptions,

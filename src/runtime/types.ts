@@ -9,9 +9,9 @@ import type { Metric, StorageType } from '../ivf/types.js';
 import type { WeftStore } from '../storage/contract.js';
 import type { PassageFilter } from '../stored-index/passage-filter.js';
 import type { Reranker } from '../rerank/types.js';
-import type { FusionOptions, SearchMode } from './fusion.js';
+import type { FusionMethod, FusionOptions, SearchMode } from './fusion.js';
 
-export type { ChatMessage, FusionOptions, Reranker, SamplingOptions, SearchMode };
+export type { ChatMessage, FusionMethod, FusionOptions, Reranker, SamplingOptions, SearchMode };
 
 /**
  * How an index is made and cached: carried whole from createRag's options (and the engine
@@ -68,7 +68,7 @@ export interface RuntimeSettings {
    * embeddings blur are found too; 'vector' and 'lexical' use one side.
    */
   mode?: SearchMode;
-  /** How hybrid retrieval fuses the two rankings (default: reciprocal rank fusion, equal weights). */
+  /** How hybrid retrieval fuses the two rankings (default: adaptive weights, set per query by how much the rankings agree). */
   fusion?: FusionOptions;
 }
 
