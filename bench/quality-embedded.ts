@@ -20,8 +20,11 @@ import { createRag } from '../src/runtime/rag.js';
 import { openFileStore } from '../src/storage/file-store.js';
 import { nodeFileSystem } from '../src/storage/fs-node.js';
 import type { Passage } from '../src/runtime/types.js';
+import type { Embedder } from '../src/embed/types.js';
+import { chunkSections, parseDocument } from '../src/ingest/documents.js';
 import { documentRanking, meanQuality, parseCranfield, parseDebianFaq, type Collection, type RankingQuality } from './ir-collections.js';
 import { FUSION_METHODS, type SideRanking } from './fusion-methods.js';
+import { fuse, type FusionOptions } from '../src/runtime/fusion.js';
 import { createUseLiteEmbedder } from './use-lite.js';
 import { createRng } from '../src/random.js';
 
@@ -33,6 +36,12 @@ export interface EmbeddedQualityOptions {
   depth: number;
   /** Where to write every query's rankings (JSON), for studies of fusion outside the benchmark. */
   rankingsFile?: string | undefined;
+  /**
+   * Tokens of overlap between neighbouring chunks, where not the runtime's default (an eighth of
+   * the chunk size): the documents are then cut here by the runtime's own chunker with this
+   * overlap and each chunk ingested as a document of its own (its id `<document>#<n>`).
+   */
+  overlapTokens?: number | undefined;
 }
 
 /** Cranfield from its folder, and the Debian FAQ from its text (plain or gzipped) where a path is given. */
@@ -69,6 +78,8 @@ export interface CollectionResult {
    * ones in their place (a useless embedder: random passages, random similarities).
    */
   margins: { depth: number; encoder: number; randomVectors: number }[];
+  /** Of the top 10 fused passages (each side 50 deep, as the runtime ranks for k up to 25), how many each side brought, per query on average. */
+  contributions: Record<string, { both: number; vectorOnly: number; lexicalOnly: number }>;
 }
 
 const sideOf = (passages: readonly Passage[], docOf: (p: Passage) => number, score: (p: Passage) => number): SideRanking => ({
@@ -92,6 +103,17 @@ function lunrRanking(c: Collection): (q: string) => number[] {
       .map((r) => Number(r.ref));
 }
 
+/** The documents cut by the runtime's chunker with `overlapTokens` of overlap, each chunk a document of its own. */
+async function chunkedWithOverlap(docs: { id: string; text: string }[], embedder: Embedder, overlapTokens: number) {
+  const out: { id: string; text: string }[] = [];
+  for (const d of docs) {
+    const sections = await parseDocument(d);
+    const chunks = chunkSections(d, sections, { countTokens: (t) => embedder.countTokens(t), maxTokens: embedder.maxLength, overlapTokens });
+    chunks.forEach((ch, i) => out.push({ id: `${d.id}#${i}`, text: ch.text }));
+  }
+  return out;
+}
+
 /** Ingests one collection through the runtime and ranks its queries in every mode; the store is removed after. */
 async function rankCollection(c: Collection, o: EmbeddedQualityOptions, log: (s: string) => void) {
   const embedder = await createUseLiteEmbedder({ maxTokens: o.chunkTokens });
@@ -100,13 +122,14 @@ async function rankCollection(c: Collection, o: EmbeddedQualityOptions, log: (s:
   const rag = await createRag({ store, indexName: c.name, embedder, gpu: 'cpu' });
   try {
     const t0 = performance.now();
-    const ingested = await rag.ingest(c.docs.map((d) => ({ id: String(d.id), text: d.text })));
+    const inputs = c.docs.map((d) => ({ id: String(d.id), text: d.text }));
+    const ingested = await rag.ingest(o.overlapTokens === undefined ? inputs : await chunkedWithOverlap(inputs, embedder, o.overlapTokens));
     const ingestMs = performance.now() - t0;
     const info = await rag.info();
     log(
       `${c.name}: ${ingested.documents} documents, ${ingested.chunks} passages (chunks of at most ${o.chunkTokens} pieces), nlist ${info.nlist}, ingested in ${(ingestMs / 1000).toFixed(0)} s`,
     );
-    const docOf = (p: Passage) => Number(p.docId);
+    const docOf = (p: Passage) => Number.parseInt(p.docId, 10);
     const rankings: QueryRankings[] = [];
     for (const q of c.queries) {
       const all = { k: o.depth, nprobe: info.nlist! };
@@ -162,6 +185,22 @@ function fusionMargins(c: Collection, rankings: readonly QueryRankings[], passag
   return [20, 50, 200].map((depth) => ({ depth, encoder: margin(rankings, depth), randomVectors: margin(random, depth) }));
 }
 
+/** Of the top 10 passages fused from each side's top 50, how many both sides ranked, and how many only one, per query on average. */
+function contributions(rankings: readonly QueryRankings[], passages: number, options: FusionOptions) {
+  const sum = { both: 0, vectorOnly: 0, lexicalOnly: 0 };
+  for (const r of rankings) {
+    const v = cut(r.vector, 50);
+    const l = cut(r.lexical, 50);
+    for (const f of fuse({ ...v, better: 'higher' }, { ...l, better: 'higher' }, 10, options, passages)) {
+      if (f.vector !== undefined && f.lexical !== undefined) sum.both++;
+      else if (f.vector !== undefined) sum.vectorOnly++;
+      else sum.lexicalOnly++;
+    }
+  }
+  const n = rankings.length;
+  return { both: sum.both / n, vectorOnly: sum.vectorOnly / n, lexicalOnly: sum.lexicalOnly / n };
+}
+
 /** The benchmark over every collection given. */
 export async function runEmbeddedQuality(
   o: EmbeddedQualityOptions,
@@ -198,6 +237,10 @@ export async function runEmbeddedQuality(
       quality,
       hybridMismatches,
       margins: fusionMargins(c, rankings, passages),
+      contributions: {
+        adaptive: contributions(rankings, passages, { method: 'adaptive' }),
+        'rrf k=60': contributions(rankings, passages, { method: 'rrf' }),
+      },
     });
   }
   if (o.rankingsFile)

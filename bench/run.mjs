@@ -24,7 +24,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                            [--regime cached|idb|remote] [--json] [--gpu]
        npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
        npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]
-       npm run bench -- quality --embedder use-lite [--faq debian-faq.en.txt.gz] [--chunk-tokens 256] [--rankings FILE.json] [--json]
+       npm run bench -- quality --embedder use-lite [--faq debian-faq.en.txt.gz] [--chunk-tokens 256] [--overlap-tokens N] [--rankings FILE.json] [--json]
        npm run bench -- peers [--n 10000] [--dim 128] [--fvecs FILE.fvecs [--queries FILE.fvecs]] [--nq 200] [--k 10]
                              [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]
        npm run bench -- growth [--n 200000] [--dim 384] [--storage f32|f16|int8] [--nprobe 16] [--k 10] [--nq 200] [--seed S] [--json] [--gpu]`;
@@ -169,6 +169,7 @@ if (name === 'search') {
       embedder: { type: 'string' },
       faq: { type: 'string' },
       'chunk-tokens': { type: 'string', default: '256' },
+      'overlap-tokens': { type: 'string' },
       rankings: { type: 'string' },
       scale: { type: 'string', default: '100000' },
       seed: { type: 'string', default: '1' },
@@ -517,7 +518,10 @@ async function runQualityInNode(a, shared) {
       console.error(
         `The Debian FAQ was not found (${faqDefault}); only Cranfield runs. To add it: apt-get download debian-faq && dpkg-deb -x debian-faq_*.deb faq, then --faq faq${faqDefault}`,
       );
-    result = await mod.runEmbeddedQuality({ collections, chunkTokens, depth: 200, rankingsFile: a.rankings }, (s) => console.error(s));
+    const overlapTokens = a['overlap-tokens'] === undefined ? undefined : Number(a['overlap-tokens']);
+    if (overlapTokens !== undefined && !(Number.isInteger(overlapTokens) && overlapTokens >= 0 && overlapTokens < chunkTokens))
+      fail('--overlap-tokens must be a whole number of tokens below --chunk-tokens');
+    result = await mod.runEmbeddedQuality({ collections, chunkTokens, depth: 200, rankingsFile: a.rankings, overlapTokens }, (s) => console.error(s));
   } finally {
     await server.close();
   }
@@ -530,6 +534,10 @@ async function runQualityInNode(a, shared) {
     for (const m of c.margins)
       console.log(
         `default fusion nDCG@10 - the better half's, each side ranked to ${String(m.depth).padStart(3)}: ${f(m.encoder, 3)} with the encoder, ${f(m.randomVectors, 3)} with random vectors (want >= -0.01)`,
+      );
+    for (const [method, n] of Object.entries(c.contributions))
+      console.log(
+        `top 10 of ${method} (50 a side): ${f(n.both, 1)} ranked by both, ${f(n.vectorOnly, 1)} by the vectors only, ${f(n.lexicalOnly, 1)} by the keywords only`,
       );
   }
   if (a.json) console.log(JSON.stringify(result));
