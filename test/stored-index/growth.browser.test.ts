@@ -90,7 +90,7 @@ async function growing(ctx: GpuContext | 'cpu', sizes: number[]) {
 
 describe('an index that grows', () => {
   gpuTest(
-    'from 9 vectors to 10k in batches of varied sizes: lists stay within bound, nlist follows, recall within 0.02 of an index trained from scratch',
+    'from 9 vectors to 10k in batches of varied sizes: lists stay within bound, nlist follows, recall within 0.02 of an index trained from scratch, at equal work',
     body(async (ctx) => {
       const sizes = [9, 1, 40, 700, 2500, 150, 300, 7000];
       const { seed, store, parts, index } = await growing(ctx, sizes);
@@ -136,9 +136,14 @@ describe('an index that grows', () => {
           scratchNlist = fresh.nlist;
           await fresh.close();
         }
-        const grown = await recall(index, queries, truth, k, nprobe);
+        // At equal work: a grown index may hold more, smaller lists than one trained from scratch
+        // (its splits keep each within bound), so it probes as many more lists as it has more, to
+        // scan about as many vectors (at a fixed nprobe its recall also counted the smaller scan:
+        // 0.027 below at nlist 153 against 128, with some seeds).
+        const grownNprobe = Math.max(nprobe, Math.round((nprobe * index.nlist) / scratchNlist));
+        const grown = await recall(index, queries, truth, k, grownNprobe);
         lines.push(
-          `n ${n}: nlist ${index.nlist} (scratch ${scratchNlist}), recall@${k} nprobe ${nprobe}: grown ${grown.toFixed(3)}, scratch ${scratch.map((r) => r.toFixed(3)).join(' / ')}`,
+          `seed ${seed}, n ${n}: nlist ${index.nlist} (scratch ${scratchNlist}), recall@${k}: grown ${grown.toFixed(3)} at nprobe ${grownNprobe}, scratch ${scratch.map((r) => r.toFixed(3)).join(' / ')} at nprobe ${nprobe}`,
         );
         console.log(lines.at(-1));
         expect(grown, lines.at(-1)).toBeGreaterThanOrEqual(Math.min(...scratch) - 0.02);
