@@ -8,8 +8,9 @@
 // has as much say as a strong one (a real encoder on Cranfield: BM25 nDCG@10 0.370, RRF 0.278);
 // where the embedder agrees with the keywords it is probably right and gets up to an equal say,
 // where it does not it gets little, so a weak or useless embedder costs nothing and a useful one
-// adds (docs/benchmarks.md, "Retrieval quality": within 0.002 of the better half with a weak
-// encoder and with random vectors, 0.015 above both where the encoder complements BM25). The
+// adds (docs/benchmarks.md, "Retrieval quality with a real encoder": never more than 0.002 below
+// the better half, with a weak encoder or random vectors; 0.008-0.015 above both where the encoder
+// complements BM25). The
 // keywords are the side trusted by default; with a strong embedder on text whose words differ from
 // the questions', choose mode 'vector' or fixed weights. Reciprocal rank fusion (Cormack, Clarke
 // and Büttcher, SIGIR 2009) and the fixed weighted form stay as options.
