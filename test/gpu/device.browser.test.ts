@@ -67,6 +67,38 @@ describe('device handling', () => {
     }
   });
 
+  test('a loss whose lost promise settles a second after the read-back fails (a loaded machine) is still DEVICE_LOST, not GPU_ERROR', async () => {
+    // The device the context creates has its `lost` promise settle 1 s late: what a CI run on two
+    // busy cores once showed (the read-back rejected, device.lost came after the old 500 ms grace).
+    const requestDevice = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, ...args: Parameters<GPUAdapter['requestDevice']>) {
+      const device = await requestDevice.apply(this, args);
+      const late = device.lost.then(async (info) => {
+        await new Promise((r) => setTimeout(r, 1000));
+        return info;
+      });
+      Object.defineProperty(device, 'lost', { value: late, configurable: true });
+      return device;
+    };
+    let ctx: GpuContext;
+    try {
+      ctx = await createGpuContext();
+    } finally {
+      GPUAdapter.prototype.requestDevice = requestDevice;
+    }
+    const index = await createIvfIndex({ gpu: ctx, dim: 16, nlist: 8 });
+    try {
+      const data = gaussianMixture(1000, 16, { seed: freshSeed() });
+      await index.train(data);
+      await index.add(data);
+      const err = await loseDeviceOnReadBack(ctx, () => index.search(data.subarray(0, 64), { k: 10, nprobe: 4 })).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'DEVICE_LOST' });
+    } finally {
+      index.destroy();
+      ctx.destroy();
+    }
+  });
+
   test('device loss while the llama2.c generator reads its logits rejects with DEVICE_LOST', async () => {
     const ctx = await createGpuContext();
     const base = `${inject('sharedAssets')}/lm-stories260K`;
