@@ -51,20 +51,24 @@ describe('device handling', () => {
     }
   }
 
-  test('device loss while a search reads back its results rejects with DEVICE_LOST, not a DOMException', async () => {
-    const ctx = await createGpuContext();
+  /** What an IVF search on `ctx` rejects with when the device is lost while it reads back its results; destroys ctx after. */
+  async function searchFailureOnLoss(ctx: GpuContext): Promise<unknown> {
     const index = await createIvfIndex({ gpu: ctx, dim: 16, nlist: 8 });
     try {
       const data = gaussianMixture(1000, 16, { seed: freshSeed() });
       await index.train(data);
       await index.add(data);
-      const err = await loseDeviceOnReadBack(ctx, () => index.search(data.subarray(0, 64), { k: 10, nprobe: 4 })).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WeftError);
-      expect(err).toMatchObject({ code: 'DEVICE_LOST', message: expect.stringContaining('new device') });
+      return await loseDeviceOnReadBack(ctx, () => index.search(data.subarray(0, 64), { k: 10, nprobe: 4 })).catch((e: unknown) => e);
     } finally {
       index.destroy();
       ctx.destroy();
     }
+  }
+
+  test('device loss while a search reads back its results rejects with DEVICE_LOST, not a DOMException', async () => {
+    const err = await searchFailureOnLoss(await createGpuContext());
+    expect(err).toBeInstanceOf(WeftError);
+    expect(err).toMatchObject({ code: 'DEVICE_LOST', message: expect.stringContaining('new device') });
   });
 
   test('a loss whose lost promise settles a second after the read-back fails (a loaded machine) is still DEVICE_LOST, not GPU_ERROR', async () => {
@@ -86,17 +90,7 @@ describe('device handling', () => {
     } finally {
       GPUAdapter.prototype.requestDevice = requestDevice;
     }
-    const index = await createIvfIndex({ gpu: ctx, dim: 16, nlist: 8 });
-    try {
-      const data = gaussianMixture(1000, 16, { seed: freshSeed() });
-      await index.train(data);
-      await index.add(data);
-      const err = await loseDeviceOnReadBack(ctx, () => index.search(data.subarray(0, 64), { k: 10, nprobe: 4 })).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'DEVICE_LOST' });
-    } finally {
-      index.destroy();
-      ctx.destroy();
-    }
+    expect(await searchFailureOnLoss(ctx)).toMatchObject({ code: 'DEVICE_LOST' });
   });
 
   test('device loss while the llama2.c generator reads its logits rejects with DEVICE_LOST', async () => {
