@@ -15,14 +15,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import lunr from 'lunr';
 import { createRag } from '../src/runtime/rag.js';
 import { openFileStore } from '../src/storage/file-store.js';
 import { nodeFileSystem } from '../src/storage/fs-node.js';
 import type { Passage } from '../src/runtime/types.js';
 import type { Embedder } from '../src/embed/types.js';
 import { chunkSections, parseDocument } from '../src/ingest/documents.js';
-import { documentRanking, meanQuality, parseCranfield, parseDebianFaq, type Collection, type RankingQuality } from './ir-collections.js';
+import { documentRanking, lunrReference, meanQuality, parseCranfield, parseDebianFaq, type Collection, type RankingQuality } from './ir-collections.js';
 import { FUSION_METHODS, type SideRanking } from './fusion-methods.js';
 import { fuse, type FusionOptions } from '../src/runtime/fusion.js';
 import { createUseLiteEmbedder } from './use-lite.js';
@@ -87,21 +86,6 @@ const sideOf = (passages: readonly Passage[], docOf: (p: Passage) => number, sco
   scores: passages.map(score),
   docs: passages.map(docOf),
 });
-
-function lunrRanking(c: Collection): (q: string) => number[] {
-  const idx = lunr(function () {
-    this.ref('id');
-    this.field('text');
-    for (const d of c.docs) this.add({ id: String(d.id), text: d.text });
-  });
-  return (q) =>
-    idx
-      .query((query) => {
-        for (const token of lunr.tokenizer(q)) query.term(token.toString(), { presence: lunr.Query.presence.OPTIONAL });
-      })
-      .slice(0, 100)
-      .map((r) => Number(r.ref));
-}
 
 /** The documents cut by the runtime's chunker with `overlapTokens` of overlap, each chunk a document of its own. */
 async function chunkedWithOverlap(docs: { id: string; text: string }[], embedder: Embedder, overlapTokens: number) {
@@ -219,8 +203,8 @@ export async function runEmbeddedQuality(
     for (const [name, method] of Object.entries(FUSION_METHODS)) {
       quality[`hybrid ${name}`] = meanQuality(c, (q) => documentRanking(method(rankings[q - 1]!.vector, rankings[q - 1]!.lexical, passages)));
     }
-    const lunrSearch = lunrRanking(c);
-    quality['lunr.js BM25 (whole documents)'] = meanQuality(c, (q) => lunrSearch(c.queries[q - 1]!));
+    const lunr = lunrReference(c);
+    quality['lunr.js BM25 (whole documents)'] = meanQuality(c, (q) => lunr.rank(c.queries[q - 1]!, 100));
     // The runtime's hybrid search against its fusion applied here to the same two rankings.
     const runtimeDefault = FUSION_METHODS.default!;
     const hybridMismatches = rankings.filter((r) => {

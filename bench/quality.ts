@@ -17,8 +17,7 @@
 // (Zipf-distributed words): its wall time, the CPU work that blocks the thread, and the longest
 // CPU stretch of a session step (one term: decoding its postings and adding them up).
 
-import lunr from 'lunr';
-import { meanQuality, parseCranfield, type Collection, type RankingQuality, type SearchFn } from './ir-collections.js';
+import { lunrReference, meanQuality, parseCranfield, type Collection, type RankingQuality, type SearchFn } from './ir-collections.js';
 import { createGpuContext, createRng, type GpuContext } from '../src/weft.js';
 import { deleteStore, openStore } from '../src/storage/idb-store.js';
 import type { WeftStore } from '../src/storage/contract.js';
@@ -165,29 +164,6 @@ function embeddingModes(index: StoredIndex, embedder: Embedder, docOf: Map<numbe
   };
 }
 
-/** lunr.js over the same texts: its default pipeline (trimmer, English stopwords, Porter stemmer) and BM25 (k1 1.2, b 0.75). */
-function lunrSearch(c: Collection): { search: SearchFn; buildMs: number } {
-  const t0 = performance.now();
-  const idx = lunr(function () {
-    this.ref('id');
-    this.field('text');
-    for (const d of c.docs) this.add({ id: String(d.id), text: d.text });
-  });
-  const buildMs = performance.now() - t0;
-  return {
-    buildMs,
-    // Each query word as a term clause (through lunr's search pipeline), so query punctuation is
-    // not read as lunr's query syntax; a document's score sums over the clauses it matches.
-    search: async (q, k) =>
-      idx
-        .query((query) => {
-          for (const token of lunr.tokenizer(q)) query.term(token.toString(), { presence: lunr.Query.presence.OPTIONAL });
-        })
-        .slice(0, k)
-        .map((r) => Number(r.ref)),
-  };
-}
-
 /** A synthetic index of `n` chunks (Zipf words): the time of one keyword search, and of its CPU part. */
 async function searchTime(ctx: GpuContext, n: number, seed: number, dbName: string, log: (s: string) => void) {
   const rng = createRng(seed);
@@ -320,8 +296,8 @@ export async function runQualityBench(o: QualityBenchOptions, log: (s: string) =
     log(`${embedder ? `embedded in ${weft.embedMs.toFixed(0)} ms, ` : ''}ingested into IndexedDB in ${weft.ingestMs.toFixed(0)} ms`);
     const lexical = await evaluate(c, weft.lexical);
     log(`weft lexical: MAP ${lexical.map.toFixed(4)}, nDCG@10 ${lexical.ndcg10.toFixed(4)}, recall@100 ${lexical.recall100.toFixed(4)}`);
-    const ref = lunrSearch(c);
-    const lunrQ = await evaluate(c, ref.search);
+    const ref = lunrReference(c);
+    const lunrQ = await evaluate(c, async (q, k) => ref.rank(q, k));
     log(`lunr BM25:    MAP ${lunrQ.map.toFixed(4)}, nDCG@10 ${lunrQ.ndcg10.toFixed(4)}, recall@100 ${lunrQ.recall100.toFixed(4)}`);
     const extra: Record<string, ModeQuality> = {};
     let skipped: string | undefined;
