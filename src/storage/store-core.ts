@@ -147,11 +147,17 @@ export function createStore(backend: StorageBackend): WeftStore {
           // Gone meanwhile, or still waiting for its first commit (pending): not there for anyone listing.
           if (!raw || raw.pending === true) continue;
           // Indexes of a newer format are listed as they are (this Weft cannot check or open them).
-          if (raw.formatVersion > FORMAT_VERSION) out.push(publicManifest(raw));
-          else {
-            const m = await store.manifest(name).catch((e: unknown) => {
-              if (e instanceof WeftError && e.code === 'UNKNOWN_INDEX') return undefined; // deleted meanwhile
-              throw e;
+          if (raw.formatVersion > FORMAT_VERSION) {
+            out.push(publicManifest(raw));
+            continue;
+          }
+          try {
+            out.push(checked(name, raw)); // the record just read; read again only after migrating it
+          } catch (e) {
+            if (!(e instanceof Outdated)) throw e;
+            const m = await store.manifest(name).catch((err: unknown) => {
+              if (err instanceof WeftError && err.code === 'UNKNOWN_INDEX') return undefined; // deleted meanwhile
+              throw err;
             });
             if (m && m.pending !== true) out.push(m);
           }
