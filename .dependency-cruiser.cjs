@@ -20,7 +20,7 @@ const layers = [
   ['src/ivf/', 'src/lexical/'],
   ['src/storage/'],
   ['src/stored-index/'],
-  ['src/ingest/', 'src/embed/', 'src/generate/', 'src/rerank/', 'src/models/', 'src/schedule/'],
+  ['src/ingest/', 'src/embed/', 'src/generate/', 'src/rerank/', 'src/models/', 'src/schedule/', 'src/workflow/'],
   ['src/runtime/'],
   ['src/transport/'],
   ['src/chat/'],

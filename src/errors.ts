@@ -10,6 +10,7 @@ export type WeftErrorCode =
   | 'DEVICE_LIMIT'
   | 'DESTROYED'
   | 'INVALID_OPTION'
+  | 'INVALID_WORKFLOW'
   | 'DIMENSION_MISMATCH'
   | 'INVALID_VECTOR'
   | 'INVALID_ID'

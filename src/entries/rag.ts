@@ -9,6 +9,8 @@ export type * from './runtime-types.js';
 export type { RagOptions, IndexSettings, RuntimeSettings, PromptTemplate } from '../runtime/types.js';
 export type { LocalRag } from '../runtime/rag-api.js';
 export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
+export { BUILTIN_WORKFLOWS } from '../workflow/builtins.js';
+export { checkWorkflow, type CheckedWorkflow, type SlotKind } from '../workflow/check-graph.js';
 export {
   createOnnxEmbedder,
   EMBEDDER_DEVICES,

@@ -29,6 +29,16 @@ export type {
   RagSearchOptions,
   IndexSettings,
   RuntimeSettings,
+  Workflow,
+  WorkflowGraph,
+  BuiltinWorkflow,
+  WorkflowNode,
+  WorkflowEdge,
+  EdgeCondition,
+  RetrieveNode,
+  GenerateNode,
+  SplitNode,
+  AnswerNode,
 } from '../runtime/types.js';
 export type { Rag } from '../runtime/rag-api.js';
 export type {

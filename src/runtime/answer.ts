@@ -18,10 +18,12 @@ import { compileFilter, type PassagePredicate } from './filter.js';
 import { createHolds, type Holds } from './holds.js';
 import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
 import { retrievalPlanFor, type RetrievalPlan, type RetrievalDefaults, type Retrieval } from './retrieval.js';
+import { answerNode, answerTemplate, requestWorkflow, runStages, type WorkflowState } from './workflow-run.js';
+import type { CheckedWorkflow } from '../workflow/check-graph.js';
 import type { Runner } from './runner.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
-import { generateNumbers } from './option-checks.js';
+import { checkPeriodic, generateNumbers } from './option-checks.js';
 import { createTrace, type Trace } from './trace.js';
 import type { FinishReason, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
 
@@ -65,6 +67,11 @@ interface Request extends PromptSpec {
   sampling: SamplingOptions;
   filter: PassagePredicate | undefined;
   ranking: RetrievalPlan;
+  /** The request's workflow, checked, and its state (the slots its stages write). */
+  workflow: CheckedWorkflow;
+  state: WorkflowState;
+  /** The request's arrival number: its priority for the generator and the gaps. */
+  arrival: number;
 }
 
 /** What the decode loop produced. */
@@ -90,10 +97,16 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
   const plan = (input: GenerateInput, opts: GenerateOptions): Request => {
     const trace = createTrace();
     const asked = readDialogue(input, opts.system ?? rt.system);
+    // The workflow before anything runs (INVALID_WORKFLOW for one that could not), its answer's
+    // periodic retrieval (the call's own replaces it) and its prompt, over the request's state.
+    const workflow = requestWorkflow(opts.workflow);
+    const state: WorkflowState = new Map();
+    const ownPeriodic = answerNode(workflow).periodic;
+    if (opts.periodic === undefined && ownPeriodic !== undefined) checkPeriodic(ownPeriodic);
     // The numbers first (the caller's mistake, whatever the index holds): coded errors quoting them.
     const { k, nprobe, maxTokens, queryTurns: turns } = generateNumbers(opts);
     const index = retrieval.indexFor(asked.question);
-    const per = opts.periodic;
+    const per = opts.periodic ?? ownPeriodic;
     const ranking = retrievalPlanFor(opts, rt, k);
     // A reranked answer starts from the reranked list: a prefill on a partial search would be thrown away.
     const speculateAfter = rt.woven && opts.speculate && !ranking.rerank ? (typeof opts.speculate === 'object' ? (opts.speculate.afterSlices ?? 1) : 1) : 0;
@@ -105,12 +118,19 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     };
     // A long conversation loses its oldest turns before the passages lose their room: without
     // passages, the prompt may take at most half of what the answer leaves of the context.
-    const spec = (dialogue: typeof asked): PromptSpec => ({ generator, template: rt.template, dialogue, maxTokens });
+    const template = answerTemplate(workflow, state, rt.template);
+    const spec = (dialogue: typeof asked): PromptSpec => ({ generator, template, dialogue, maxTokens });
     const dialogue = trimHistory(asked, (d) => generator.countTokens(promptText(spec(d), [])) <= (generator.contextLength - maxTokens) / 2);
     // Gaps serve the oldest question's sub-stages first.
     const arrival = arrivals++;
+    const query = searchQuery(asked, turns, retrieval.queryFits);
+    state.set('question', asked.question);
+    state.set('query', query);
     return {
       ...spec(dialogue),
+      workflow,
+      state,
+      arrival,
       k,
       index,
       trace,
@@ -119,7 +139,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       speculateAfter,
       signal: opts.signal,
       run: (work) => gaps.run(work, arrival),
-      query: searchQuery(asked, turns, retrieval.queryFits),
+      query,
       rewrite,
       sampling: { ...rt.sampling, ...opts.sampling },
       filter: compileFilter(opts.filter),
@@ -129,6 +149,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
 
   /** The rewritten query, holding the generator (the plain query if the rewrite gave nothing). */
   const rewritten = async (req: Request, how: RewritePlan, holds: Holds): Promise<string> => {
+    req.trace.node = 'rewrite';
     await holds.takeGenerator();
     holds.leaveLookahead();
     const text = await rewriteQuery(req.dialogue, how, { generator, gaps, woven: rt.woven, trace: req.trace, signal: req.signal });
@@ -136,47 +157,29 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
   };
 
   /**
-   * The question's passages and the query that found them: woven, as sub-stages in the gaps
-   * (speculating if asked), with the plain query's lists prefetched while a rewrite decodes;
-   * sequential, rewrite then search in the serial queue.
+   * The workflow's stages up to the answer (workflow-run.ts), streaming their events; returns the
+   * answer's passages and the query that found them. A follow-up's rewrite comes first and fills
+   * the `query` slot; woven, the plain query's lists are prefetched while it decodes (TeleRAG's
+   * lookahead), and the request holds a lookahead slot while it works ahead of its answer.
    */
-  const retrieve = async (req: Request, holds: Holds, speculation: Speculation | undefined): Promise<{ passages: Passage[]; query: string }> => {
-    const { k, nprobe, trace, filter, ranking } = req;
+  async function* retrieve(req: Request, holds: Holds, speculation: Speculation | undefined): AsyncGenerator<RagEvent, { passages: Passage[]; query: string }> {
+    const stages = { ...req, holds, speculation };
     if (!rt.woven) {
-      const query = req.rewrite ? await rewritten(req, req.rewrite, holds) : req.query;
-      return rt.serial.run(async () => {
-        const s0 = performance.now();
-        const passages = await retrieval.search(query, k, { ...ranking, nprobe, ...(filter ? { filter } : {}), ...(req.signal ? { signal: req.signal } : {}) });
-        trace.add('search', s0, { nprobe });
-        return { passages, query };
-      });
+      if (req.rewrite) req.state.set('query', await rewritten(req, req.rewrite, holds));
+      return yield* runStages(rt, stages);
     }
     await holds.enterLookahead();
-    let query = req.query;
     let ahead: Promise<void> | undefined;
     try {
       if (req.rewrite) {
-        // TeleRAG: the lists the plain query probes stream into the GPU cache while the rewrite decodes.
-        if (ranking.mode !== 'lexical') ahead = (await retrieval.lookahead(req.query, { nprobe, trace, run: req.run })).arrived;
-        query = await rewritten(req, req.rewrite, holds);
+        if (req.ranking.mode !== 'lexical') ahead = (await retrieval.lookahead(req.query, { nprobe: req.nprobe, trace: req.trace, run: req.run })).arrived;
+        req.state.set('query', await rewritten(req, req.rewrite, holds));
       }
-      const r = await retrieval.retrieve(query, {
-        ...ranking,
-        k,
-        nprobe,
-        trace,
-        run: req.run,
-        prefetch: true,
-        listsPerSlice: retrieval.sliceLists(nprobe),
-        ...(req.signal ? { signal: req.signal } : {}),
-        ...(filter ? { filter } : {}),
-        ...(speculation ? { afterSlices: req.speculateAfter, onPartial: speculation.onPartial } : {}),
-      });
-      return { passages: r.passages, query };
+      return yield* runStages(rt, stages);
     } finally {
       await ahead; // never rejects; no background read outlives the answer
     }
-  };
+  }
 
   /** Takes the generator and fills its context with the prompt, unless the speculative prefill already did. */
   const prefill = async (req: Request, holds: Holds, context: AnswerContext, speculation: Speculation | undefined) => {
@@ -240,7 +243,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
   return async function* answer(input, opts) {
     const req = plan(input, opts);
     if (req.periodic) await profileIfNeeded(req.periodic, retrieval, rt.profile, req.trace);
-    const holds = createHolds(locks);
+    const holds = createHolds(locks, req.arrival);
     const speculation = req.speculateAfter
       ? createSpeculation({ generator, holds, trace: req.trace, signal: req.signal, promptFor: (ps) => promptFor(req, ps) })
       : undefined;
@@ -255,7 +258,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       await periodic?.stop();
     };
     try {
-      const { passages, query } = await retrieve(req, holds, speculation);
+      const { passages, query } = yield* retrieve(req, holds, speculation);
       yield { type: 'retrieval', passages, query };
       yield* stagesOf(req.trace); // the stages so far: embed, prefetch, search slices, speculate, profile
       const context = createAnswerContext(req, passages);

@@ -78,7 +78,7 @@ export function generateNumbers(o: GenerateOptions): { k: number; nprobe: number
 }
 
 /** Periodic retrieval's options: interval ≥ 1 token, staleness 0 or 1, nprobe a whole number or 'auto', maxNprobe, maxSlowdown, k. */
-function checkPeriodic(p: PeriodicOptions): void {
+export function checkPeriodic(p: PeriodicOptions): void {
   if (typeof p !== 'object' || p === null) throw new WeftError('INVALID_OPTION', `periodic must be { interval, … }; got ${String(p)}.`);
   checkInteger('periodic.interval', p.interval, { min: 1, max: MAX_TOKENS });
   if (p.staleness !== undefined && p.staleness !== 0 && p.staleness !== 1) {

@@ -3,12 +3,11 @@
 // greedily, one line at most, and hands its decode gaps to the other requests' sub-stages like
 // any decoding; the answer's own lookahead prefetch (TeleRAG) streams lists meanwhile.
 
-import { WeftError, checkAborted } from '../errors.js';
 import type { Generator } from '../generate/types.js';
 import type { GapScheduler } from '../schedule/gaps.js';
-import { refill } from './answer-context.js';
 import { cleanRewrite, rewriteMessages, type Dialogue } from './conversation.js';
 import type { Trace } from './trace.js';
+import { writeText } from './write-text.js';
 
 export interface RewritePlan {
   maxTokens: number;
@@ -31,31 +30,11 @@ export async function rewriteQuery(d: Dialogue, plan: RewritePlan, deps: Rewrite
   const budget = generator.contextLength - plan.maxTokens - 4;
   const messages = rewriteMessages(d, plan.turns, plan.instruction, (m) => generator.countTokens(generator.formatChat(m)) <= budget);
   const r0 = performance.now();
-  await refill(generator, generator.formatChat(messages), signal);
-  // The query must not depend on how the answer samples: greedy, where the generator lets Weft
-  // sample (an app's own WebLLM engine without Weft's sampler samples by its chat config, and
-  // refuses settings with INVALID_OPTION; its rewrite samples that way too).
-  try {
-    generator.setSampling({ temperature: 0 });
-  } catch (e) {
-    if (!(e instanceof WeftError && e.code === 'INVALID_OPTION')) throw e;
-  }
-  let text = '';
-  if (woven) gaps.decoding(true);
-  try {
-    for (let i = 0; i < plan.maxTokens; i++) {
-      checkAborted(signal, 'The answer');
-      const st = performance.now();
-      const t = await generator.step();
-      if (t.done) break;
-      text += t.piece;
-      // A query is one line: done once a whole line says something.
-      if (t.piece.includes('\n') && cleanRewrite(text.slice(0, text.lastIndexOf('\n'))) !== '') break;
-      if (woven) await gaps.gap(performance.now() - st);
-    }
-  } finally {
-    if (woven) gaps.decoding(false);
-  }
+  // A query is one line: done once a whole line says something.
+  const text = await writeText({ generator, gaps, woven, signal }, generator.formatChat(messages), {
+    maxTokens: plan.maxTokens,
+    lineDone: (before) => cleanRewrite(before) !== '',
+  });
   trace.add('rewrite', r0);
   return cleanRewrite(text);
 }

@@ -10,8 +10,10 @@ import type { WeftStore } from '../storage/contract.js';
 import type { PassageFilter } from '../stored-index/passage-filter.js';
 import type { Reranker } from '../rerank/types.js';
 import type { FusionMethod, FusionOptions, SearchMode } from './fusion.js';
+import type { BuiltinWorkflow, PeriodicOptions, Workflow, WorkflowGraph } from '../workflow/types.js';
 
-export type { ChatMessage, FusionMethod, FusionOptions, Reranker, SamplingOptions, SearchMode };
+export type { BuiltinWorkflow, ChatMessage, FusionMethod, FusionOptions, PeriodicOptions, Reranker, SamplingOptions, SearchMode, Workflow, WorkflowGraph };
+export type { AnswerNode, EdgeCondition, GenerateNode, RetrieveNode, SplitNode, WorkflowEdge, WorkflowNode } from '../workflow/types.js';
 
 /**
  * How an index is made and cached: carried whole from createRag's options (and the engine
@@ -157,9 +159,26 @@ export interface TraceStage {
    * of the answer (one per generated token; the terminal step that ends the answer is not one);
    * decode: the whole decoding, from the first step to the last (its gaps included); lexical:
    * the BM25 search of hybrid or lexical retrieval; rerank: one slice of the reranker's scoring
-   * (a few candidates).
+   * (a few candidates); generate: a workflow's generation stage before the answer (a
+   * hypothetical passage, sub-questions, a draft, a summary: prefill and greedy decoding).
    */
-  kind: 'embed' | 'search' | 'lexical' | 'rerank' | 'prefetch' | 'prefill' | 'decode' | 'step' | 'profile' | 'speculate' | 'restart' | 'refresh' | 'rewrite';
+  kind:
+    | 'embed'
+    | 'search'
+    | 'lexical'
+    | 'rerank'
+    | 'prefetch'
+    | 'prefill'
+    | 'decode'
+    | 'step'
+    | 'profile'
+    | 'speculate'
+    | 'restart'
+    | 'refresh'
+    | 'rewrite'
+    | 'generate';
+  /** The workflow node the stage ran for ('retrieve', 'answer', 'hypothesis', …; see GenerateOptions.workflow). */
+  node?: string;
   /** Milliseconds since the request started. */
   start: number;
   end: number;
@@ -177,38 +196,6 @@ export interface TraceStage {
   passages?: number;
   /** Periodic retrieval: the window whose text was the query. */
   window?: number;
-}
-
-/**
- * Periodic retrieval during an answer (PipeRAG): every `interval` tokens the window's text is searched
- * and the passages in the context are replaced.
- */
-export interface PeriodicOptions {
-  /** A retrieval every `interval` generated tokens, with the window's text as the query (PipeRAG). */
-  interval: number;
-  /**
-   * 1 (default with the woven schedule): the query is one window old, so its search can run while
-   * the current window decodes. 0 (default with the sequential schedule): the query is the window
-   * just decoded, and decoding waits for its search.
-   */
-  staleness?: 0 | 1;
-  /**
-   * With staleness 1: run the search in the gaps of the current window's decoding (true, default
-   * with the woven schedule) or at the end of the window while decoding waits (false: the same
-   * retrievals, the same answer, without pipelining — the baseline PipeRAG compares with).
-   */
-  pipeline?: boolean;
-  /** Lists per periodic search, or 'auto' (default): the performance model's largest that fits the window. */
-  nprobe?: number | 'auto';
-  /** Upper bound for 'auto' (default nlist). */
-  maxNprobe?: number;
-  /**
-   * Share of the window's decode time this answer's periodic search may take (its own budget,
-   * beside the runtime's maxSlowdown for other requests' work). Default: the runtime's maxSlowdown.
-   */
-  maxSlowdown?: number;
-  /** Passages per periodic retrieval. Default: the request's k. */
-  k?: number;
 }
 
 /** Reranking before the top k are kept. */
@@ -283,6 +270,14 @@ export interface GenerateOptions {
    * prefill is thrown away and redone; the answer is always the final top-k's.
    */
   speculate?: boolean | { afterSlices?: number };
+  /**
+   * The request's workflow: a built-in's name — 'one-shot' (default: retrieve, answer), 'hyde',
+   * 'multistep', 'irg', 'recomp', 'periodic' — or a graph of retrieve, generate, split and answer
+   * nodes (docs/workflows.md). Its stages are scheduled with every other request's: generation
+   * stages take turns on the generator, retrieval stages run as sub-stages in decode gaps. A graph
+   * that could not run is refused with INVALID_WORKFLOW before anything runs.
+   */
+  workflow?: Workflow;
 }
 
 /** Options of Rag.search: k, nprobe, filter, search mode, reranking and abort. */
@@ -372,6 +367,12 @@ export type RagEvent =
   /** The passages the answer starts from, and the query that found them (a rewritten or conversational query where there was one). */
   | { type: 'retrieval'; passages: Passage[]; query: string }
   | { type: 'token'; text: string }
+  /**
+   * A workflow stage before the answer has finished: what a generate node wrote (`text`), a
+   * split's items, a retrieve node's queries and passages. The answer's own passages come in
+   * 'retrieval'.
+   */
+  | { type: 'node'; node: string; kind: 'retrieve' | 'generate' | 'split'; text?: string; items?: string[]; queries?: string[]; passages?: Passage[] }
   /**
    * A stage of this answer that has just finished, live, so that a timeline can be drawn as the
    * answer streams. Stages recorded before the first event (embed, prefetch, search slices, a

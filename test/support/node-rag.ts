@@ -11,7 +11,7 @@ import { nodeFileSystem } from '../../src/storage/fs-node.js';
 import type { WeftStore } from '../../src/storage/contract.js';
 import { hashEmbedder, standInGenerator } from './stand-ins.js';
 
-export { documents, hashEmbedder, standInGenerator } from './stand-ins.js';
+export { documents, echoGenerator, hashEmbedder, standInGenerator } from './stand-ins.js';
 
 /** Temporary directories for file stores, removed by `cleanup` (call it in afterEach). */
 export function nodeStores() {

@@ -80,3 +80,52 @@ export function documents(n: number, prefix = 'doc') {
     text: `${prefix} note ${i} is about topic ${i % 5} and weather number ${i}. `.repeat(3),
   }));
 }
+
+/**
+ * A generator whose text depends on its prompt, so that a workflow's stages feed each other for
+ * real: it writes back the first words of the prompt's last lines, newest first, one line each —
+ * a different hypothetical passage, sub-question list or draft for each question and passages.
+ */
+export function echoGenerator(): Generator {
+  let pieces: string[] = [];
+  let at = 0;
+  let position = 0;
+  let stopped = false;
+  return {
+    contextLength: 4096,
+    get position() {
+      return position;
+    },
+    async prefill(p) {
+      const text = typeof p === 'string' ? p : p.join(' ');
+      position += text.split(/\s+/).length;
+      const lines = text.split('\n').filter((l) => l.trim() !== '');
+      pieces = lines
+        .slice(-4)
+        .reverse()
+        .flatMap((l) => [...l.trim().split(/\s+/).slice(0, 5).map((w) => `${w} `), '\n']);
+      at = 0;
+      stopped = false;
+    },
+    async step(): Promise<GeneratedToken> {
+      if (stopped || at >= pieces.length) return { token: 0, piece: '', done: true };
+      position++;
+      return { token: at, piece: pieces[at++]!, done: false };
+    },
+    async interrupt() {
+      stopped = true;
+    },
+    reset() {
+      position = 0;
+    },
+    countTokens: (t) => t.split(/\s+/).length,
+    formatChat: (ms) => ms.map((m) => `${m.role}: ${m.content}`).join('\n'),
+    setSampling() {
+      /* greedy either way */
+    },
+    timings: () => ({ prefillTokensPerSecond: 0, decodeMsMedian: 0, decodeMsP99: 0, steps: 0 }),
+    destroy() {
+      /* nothing held */
+    },
+  };
+}

@@ -1,0 +1,246 @@
+// Runs a request's workflow up to its answer: the graph's stages one after another, each of them
+// scheduled with every other request's. A generate stage waits for the generator (requests take
+// turns by arrival), writes greedily and gives the generator back, handing its decode gaps to the
+// others' sub-stages; a retrieve stage is the woven retrieval of answer.ts — embed, prefetch,
+// cluster-sized slices in decode gaps — one per query (a multistep's sub-questions together); a
+// split is pure. In the sequential schedule the same stages run one at a time, retrieval in the
+// runtime's serial queue: the baseline, and the reference the woven run must equal token for
+// token. The answer itself (prefill, decode, periodic refresh) stays with answer.ts.
+
+import { WeftError, checkAborted } from '../errors.js';
+import type { Generator } from '../generate/types.js';
+import type { GapScheduler } from '../schedule/gaps.js';
+import type { SerialQueue } from '../util/serial-queue.js';
+import { checkWorkflow, nextNode, type CheckedWorkflow } from '../workflow/check-graph.js';
+import { workflowGraph } from '../workflow/builtins.js';
+import { parseList } from '../workflow/list-parse.js';
+import { renderTemplate, slotsIn } from '../workflow/templates.js';
+import { MAX_STAGES, type AnswerNode, type EdgeCondition, type GenerateNode, type RetrieveNode, type WorkflowEdge } from '../workflow/types.js';
+import { fitPassages, passageLine, promptText, type PromptSpec } from './answer-context.js';
+import type { Dialogue } from './conversation.js';
+import type { PassagePredicate } from './filter.js';
+import type { Holds } from './holds.js';
+import type { Retrieval, RetrievalPlan } from './retrieval.js';
+import type { Runner } from './runner.js';
+import type { Speculation } from './speculation.js';
+import type { Trace } from './trace.js';
+import type { Passage, PromptTemplate, RagEvent } from './types.js';
+import { writeText } from './write-text.js';
+
+/** A request's state: each slot's value (text, a list, passages); a slot not written yet reads as empty. */
+export type WorkflowState = Map<string, string | string[] | Passage[]>;
+
+const checked = new WeakMap<object, CheckedWorkflow>();
+
+/** The request's workflow, checked (built-ins once): INVALID_WORKFLOW before anything runs. */
+export function requestWorkflow(w: unknown): CheckedWorkflow {
+  const graph = workflowGraph(w ?? 'one-shot');
+  const known = typeof graph === 'object' && graph !== null ? checked.get(graph) : undefined;
+  if (known) return known;
+  const c = checkWorkflow(graph);
+  if (typeof w === 'string') checked.set(graph as object, c);
+  return c;
+}
+
+/** The answer node of a checked workflow. */
+export const answerNode = (w: CheckedWorkflow): AnswerNode => w.graph.nodes[w.answer] as AnswerNode;
+
+/** A slot's value as text: a list one item a line, passages as the prompt lists them. */
+function slotText(state: WorkflowState, slot: string): string {
+  const v = state.get(slot);
+  if (v === undefined) return '';
+  if (typeof v === 'string') return v;
+  return v.map((x) => (typeof x === 'string' ? x : passageLine(x))).join('\n');
+}
+
+/** Whether an edge's condition holds in `state`. */
+function conditionHolds(state: WorkflowState, c: EdgeCondition): boolean {
+  if (c.empty !== undefined) {
+    const v = state.get(c.slot);
+    const empty = v === undefined || (typeof v === 'string' ? v.trim() === '' : v.length === 0);
+    return empty === c.empty;
+  }
+  return slotText(state, c.slot).includes(c.includes!);
+}
+
+/**
+ * The answer's prompt template: the answer node's own (its passages slot rendered as the fitted
+ * passages), or the runtime's where the node has none.
+ */
+export function answerTemplate(w: CheckedWorkflow, state: WorkflowState, fallback: PromptTemplate): PromptTemplate {
+  const node = answerNode(w);
+  if (node.prompt === undefined) return fallback;
+  const prompt = node.prompt;
+  const cited = node.passages ?? 'passages';
+  return (passages, question) =>
+    renderTemplate(prompt, (s) => (s === cited ? passages.map(passageLine).join('\n') : s === 'question' ? question : slotText(state, s)));
+}
+
+/** The runtime's parts the stages use. */
+export interface WorkflowRuntime {
+  generator: Generator;
+  retrieval: Retrieval;
+  serial: SerialQueue;
+  gaps: GapScheduler;
+  woven: boolean;
+}
+
+/** The request as its stages see it. */
+export interface WorkflowRequest {
+  workflow: CheckedWorkflow;
+  state: WorkflowState;
+  dialogue: Dialogue;
+  k: number;
+  nprobe: number;
+  ranking: RetrievalPlan;
+  filter: PassagePredicate | undefined;
+  trace: Trace;
+  run: Runner;
+  signal: AbortSignal | undefined;
+  holds: Holds;
+  /** Speculative prefill on a partial top-k (woven): for a single-query retrieval whose only next stage is the answer. */
+  speculation: Speculation | undefined;
+  speculateAfter: number;
+}
+
+/** Interleaves several searches' results (each one's best first), without repeats, keeping k, numbered from 1. */
+function interleave(lists: readonly Passage[][], k: number): Passage[] {
+  const out: Passage[] = [];
+  const seen = new Set<number>();
+  for (let rank = 0; out.length < k && lists.some((l) => rank < l.length); rank++) {
+    for (const l of lists) {
+      const p = l[rank];
+      if (!p || seen.has(p.id) || out.length >= k) continue;
+      seen.add(p.id);
+      out.push({ ...p, citation: out.length + 1 });
+    }
+  }
+  return out;
+}
+
+/** The passages of one retrieve stage. */
+async function retrieveStage(rt: WorkflowRuntime, req: WorkflowRequest, name: string, node: RetrieveNode, queries: string[]): Promise<Passage[]> {
+  const k = node.k ?? req.k;
+  const nprobe = node.nprobe ?? req.nprobe;
+  const { ranking, filter, trace, signal } = req;
+  if (!rt.woven) {
+    return rt.serial.run(async () => {
+      const found: Passage[][] = [];
+      for (const q of queries) {
+        const s0 = performance.now();
+        found.push(await rt.retrieval.search(q, k, { ...ranking, nprobe, ...(filter ? { filter } : {}), ...(signal ? { signal } : {}) }));
+        trace.add('search', s0, { nprobe });
+      }
+      return interleave(found, k);
+    });
+  }
+  const edges = req.workflow.outgoing.get(name)!;
+  const speculate = req.speculation && queries.length === 1 && edges.length === 1 && edges[0]!.to === req.workflow.answer;
+  const found = await Promise.all(
+    queries.map(async (q) => {
+      const r = await rt.retrieval.retrieve(q, {
+        ...ranking,
+        k,
+        nprobe,
+        trace,
+        run: req.run,
+        prefetch: true,
+        listsPerSlice: rt.retrieval.sliceLists(nprobe),
+        ...(signal ? { signal } : {}),
+        ...(filter ? { filter } : {}),
+        ...(speculate ? { afterSlices: req.speculateAfter, onPartial: req.speculation!.onPartial } : {}),
+      });
+      return r.passages;
+    }),
+  );
+  return interleave(found, k);
+}
+
+/** The text of one generate stage: the generator taken in turn, written greedily, given back. */
+async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, node: GenerateNode): Promise<string> {
+  const { generator } = rt;
+  const maxTokens = node.maxTokens ?? 48;
+  // The passages a prompt lists are cut to what fits the generator's context beside the rest of
+  // the prompt and the output (the first passages slot it names; a long list would not fit a
+  // small model's context at all).
+  const fitted = slotsIn(node.prompt).find((s) => req.workflow.slots.get(s) === 'passages');
+  const template: PromptTemplate = (passages, question) =>
+    renderTemplate(node.prompt, (s) => (s === fitted ? passages.map(passageLine).join('\n') : s === 'question' ? question : slotText(req.state, s)));
+  const spec: PromptSpec = {
+    generator,
+    template,
+    dialogue: { history: req.dialogue.history.filter((m) => m.role === 'system'), question: req.dialogue.question },
+    maxTokens,
+  };
+  const all = fitted ? ((req.state.get(fitted) as Passage[] | undefined) ?? []) : [];
+  let prompt = promptText(spec, fitPassages(spec, all));
+  // Whatever else the prompt holds (a long question, a long slot) is cut rather than failing the request.
+  const room = generator.contextLength - maxTokens - 4;
+  const tokens = generator.countTokens(prompt);
+  if (tokens > room) prompt = prompt.slice(0, Math.max(0, Math.floor((prompt.length * room) / tokens) - 8));
+  await req.holds.takeGenerator();
+  const g0 = performance.now();
+  try {
+    const text = await writeText({ generator, gaps: rt.gaps, woven: rt.woven, signal: req.signal }, prompt, {
+      maxTokens,
+      ...(node.stop === 'line' ? { lineDone: (before: string) => before.trim() !== '' } : {}),
+    });
+    req.trace.add('generate', g0);
+    return node.stop === 'line' ? (text.split('\n').find((l) => l.trim() !== '') ?? '').trim() : text.trim();
+  } finally {
+    req.holds.releaseGenerator();
+  }
+}
+
+/**
+ * Runs the workflow's stages before the answer, streaming a 'node' event (and the stages it
+ * recorded) after each but the retrieval the answer starts from; returns the answer's passages and the query that found the last of them.
+ */
+export async function* runStages(rt: WorkflowRuntime, req: WorkflowRequest): AsyncGenerator<RagEvent, { passages: Passage[]; query: string }> {
+  const { workflow: w, state, trace } = req;
+  const taken = new Map<WorkflowEdge, number>();
+  let query = slotText(state, 'query');
+  let node = w.graph.start;
+  for (let stages = 0; node !== w.answer; stages++) {
+    if (stages >= MAX_STAGES) {
+      throw new WeftError('INVALID_WORKFLOW', `Workflow '${w.name}' ran ${MAX_STAGES} stages without reaching its answer; lower its loops' times.`);
+    }
+    checkAborted(req.signal, 'The answer');
+    trace.node = node;
+    const n = w.graph.nodes[node]!;
+    const text = (template: string, item?: string) => renderTemplate(template, (s) => (s === 'item' && item !== undefined ? item : slotText(state, s)));
+    let event: RagEvent;
+    if (n.kind === 'retrieve') {
+      const items = n.each === undefined ? [undefined] : ((state.get(n.each) as string[] | undefined) ?? []);
+      // A query that comes out empty (a slot not written yet, a model that wrote nothing) searches with the request's query.
+      const queries = items.map((item) => text(n.query, item).trim() || slotText(state, 'query'));
+      if (queries.length === 0) queries.push(slotText(state, 'query'));
+      const passages = await retrieveStage(rt, req, node, n, queries);
+      state.set(n.into ?? 'passages', passages);
+      query = queries[0]!;
+      event = { type: 'node', node, kind: 'retrieve', queries, passages };
+    } else if (n.kind === 'generate') {
+      const written = await generateStage(rt, req, n);
+      state.set(n.into, written);
+      event = { type: 'node', node, kind: 'generate', text: written };
+    } else {
+      // A split (the answer ends the loop): the list in a generated text, the question where it holds none.
+      const s = n as Extract<typeof n, { kind: 'split' }>;
+      const items = parseList(slotText(state, s.from), { max: s.max ?? 3, maxChars: s.maxChars ?? 200, fallback: req.dialogue.question });
+      state.set(s.into, items);
+      event = { type: 'node', node, kind: 'split', items };
+    }
+    const next = nextNode(w, node, taken, (c) => conditionHolds(state, c));
+    // The retrieval the answer starts from reports in the 'retrieval' event, its stages after it
+    // (as a one-shot request's always did).
+    const answers = next === w.answer && n.kind === 'retrieve' && (n.into ?? 'passages') === (answerNode(w).passages ?? 'passages');
+    if (!answers) {
+      yield event;
+      for (const stage of trace.take()) yield { type: 'stage', stage };
+    }
+    node = next;
+  }
+  trace.node = node;
+  const cited = state.get(answerNode(w).passages ?? 'passages');
+  return { passages: Array.isArray(cited) ? (cited as Passage[]) : [], query };
+}

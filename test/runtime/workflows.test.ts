@@ -1,0 +1,178 @@
+// Workflows in the runtime (issue 22), under Node on the file store and the CPU index, with a
+// generator whose text depends on its prompt (so each stage really feeds the next): every
+// built-in streams its stages as 'node' events and ends in an answer; a mixed stream of them run
+// together by the woven schedule gives each request exactly what the sequential schedule (one
+// request at a time, each stage after the last) gives it; a graph that could not run is refused
+// before the generator is touched; one request aborted or failing leaves the others' answers as
+// they would have been. test/runtime/workflows.browser.test.ts runs them with stories260K.
+import { afterEach, describe, expect, test } from 'vitest';
+import { documents, echoGenerator, nodeRag, nodeStores } from '../support/node-rag.js';
+import type { Generator } from '../../src/generate/types.js';
+import type { GenerateOptions, RagEvent, Workflow, WorkflowGraph } from '../../src/runtime/types.js';
+import type { LocalRag } from '../../src/runtime/rag-api.js';
+import { WeftError, isWeftError } from '../../src/errors.js';
+import { BUILTIN_WORKFLOWS } from '../../src/workflow/builtins.js';
+
+const stores = nodeStores();
+const opened: { close(): unknown }[] = [];
+afterEach(async () => {
+  for (const x of opened.splice(0).reverse()) await x.close();
+  await stores.cleanup();
+});
+
+/** What a request produced that the user sees. */
+interface Outcome {
+  nodes: string[];
+  answer: string;
+  passages: number[];
+  citations: number[];
+  finish: string;
+}
+
+async function collect(events: AsyncGenerator<RagEvent>): Promise<Outcome> {
+  const o: Outcome = { nodes: [], answer: '', passages: [], citations: [], finish: '' };
+  for await (const e of events) {
+    if (e.type === 'node') o.nodes.push(`${e.node}=${JSON.stringify(e.text ?? e.items ?? e.passages?.map((p) => p.id))}`);
+    if (e.type === 'retrieval') o.nodes.push(`retrieval=${JSON.stringify(e.passages.map((p) => p.id))}`);
+    if (e.type === 'done') Object.assign(o, { answer: e.answer, passages: e.passages.map((p) => p.id), citations: e.citations, finish: e.finishReason });
+  }
+  return o;
+}
+
+async function runtime(schedule: 'woven' | 'sequential', generator: Generator = echoGenerator()): Promise<LocalRag> {
+  const store = await stores.open(await stores.dir());
+  opened.push(store);
+  const rag = await nodeRag(store, { generator, schedule });
+  opened.push(rag);
+  await rag.ingest(documents(40));
+  return rag;
+}
+
+const names = Object.keys(BUILTIN_WORKFLOWS) as (keyof typeof BUILTIN_WORKFLOWS)[];
+const asks = (i: number): [string, GenerateOptions] => [`what is topic ${i % 5} about, and weather ${i}?`, { workflow: names[i % names.length]!, maxTokens: 16 }];
+
+test('every built-in runs its stages in order and answers', async () => {
+  const rag = await runtime('woven');
+  const seen: Record<string, string[]> = {};
+  for (const workflow of names) {
+    const o = await collect(rag.generate('what is topic 3 about?', { workflow, maxTokens: 12 }));
+    seen[workflow] = o.nodes.map((n) => n.split('=')[0]!);
+    expect(o.answer, workflow).not.toBe('');
+    expect(o.passages.length, workflow).toBeGreaterThan(0);
+  }
+  expect(seen).toEqual({
+    'one-shot': ['retrieval'],
+    hyde: ['hypothesis', 'retrieval'],
+    multistep: ['decompose', 'split', 'retrieval'],
+    irg: ['retrieve', 'draft', 'retrieve', 'draft', 'retrieval'],
+    recomp: ['retrieve', 'summarize', 'retrieval'],
+    periodic: ['retrieval'],
+  });
+});
+
+test('a mixed stream run together (woven) gives each request what the sequential schedule gives it', async () => {
+  const sequential = await runtime('sequential');
+  const woven = await runtime('woven');
+  const requests = Array.from({ length: 12 }, (_, i) => asks(i));
+  const expected: Outcome[] = [];
+  for (const [q, o] of requests) expected.push(await collect(sequential.generate(q, o)));
+  const together = await Promise.all(requests.map(([q, o]) => collect(woven.generate(q, o))));
+  expect(together).toEqual(expected);
+});
+
+test('a graph that could not run is INVALID_WORKFLOW before the generator is touched', async () => {
+  let prefills = 0;
+  const g = echoGenerator();
+  const counting: Generator = Object.assign(Object.create(g) as Generator, {
+    prefill: (...a: Parameters<Generator['prefill']>) => {
+      prefills++;
+      return g.prefill(...a);
+    },
+  });
+  const rag = await runtime('woven', counting);
+  const bad = JSON.parse(JSON.stringify(BUILTIN_WORKFLOWS.irg)) as WorkflowGraph;
+  // The loop's bound becomes a condition, which does not bound it.
+  bad.edges = bad.edges.map((e) => (e.times ? { from: e.from, to: e.to, if: { slot: 'draft', includes: 'again' } } : e));
+  const first = async (w: unknown) => {
+    for await (const _ of rag.generate('topic 2?', { workflow: w as Workflow })) break;
+  };
+  await expect(first(bad)).rejects.toMatchObject({ code: 'INVALID_WORKFLOW', message: expect.stringMatching(/has no bound/) });
+  await expect(first('hide')).rejects.toMatchObject({ code: 'INVALID_WORKFLOW' });
+  await expect(first({ ...BUILTIN_WORKFLOWS.hyde, nodes: { ...BUILTIN_WORKFLOWS.hyde.nodes, answer: { kind: 'answer', periodic: { interval: 0 } } } })).rejects.toMatchObject({
+    code: 'INVALID_OPTION',
+  });
+  expect(prefills).toBe(0);
+});
+
+describe('one request of a mixed stream', () => {
+  test('aborted mid-workflow ends alone; the others answer as they would have', async () => {
+    const sequential = await runtime('sequential');
+    const woven = await runtime('woven');
+    const requests = Array.from({ length: 6 }, (_, i) => asks(i + 1)); // hyde first
+    const expected = await Promise.all(requests.map(([q, o]) => collect(sequential.generate(q, o))));
+    const ctl = new AbortController();
+    const victim = (async () => {
+      const [q, o] = requests[0]!;
+      for await (const e of woven.generate(q, { ...o, signal: ctl.signal })) if (e.type === 'node') ctl.abort(); // after HyDE's passage
+    })();
+    const others = Promise.all(requests.slice(1).map(([q, o]) => collect(woven.generate(q, o))));
+    await expect(victim).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(await others).toEqual(expected.slice(1));
+  });
+
+  test('a failing stage fails its request with a coded error; the others answer', async () => {
+    const g = echoGenerator();
+    const failing: Generator = Object.assign(Object.create(g) as Generator, {
+      prefill: async (...a: Parameters<Generator['prefill']>) => {
+        if (String(a[0]).includes('EXPLODE')) throw new WeftError('GENERATION_FAILED', 'The model failed on this prompt.');
+        return g.prefill(...a);
+      },
+    });
+    const rag = await runtime('woven', failing);
+    const graph: WorkflowGraph = {
+      name: 'explode',
+      start: 'boom',
+      nodes: { boom: { kind: 'generate', prompt: 'EXPLODE {question}', into: 'x' }, retrieve: { kind: 'retrieve', query: '{query} {x}' }, answer: { kind: 'answer' } },
+      edges: [
+        { from: 'boom', to: 'retrieve' },
+        { from: 'retrieve', to: 'answer' },
+      ],
+    };
+    const results = await Promise.allSettled([
+      collect(rag.generate('topic 1?', { workflow: 'hyde', maxTokens: 8 })),
+      collect(rag.generate('topic 2?', { workflow: graph, maxTokens: 8 })),
+      collect(rag.generate('topic 3?', { workflow: 'multistep', maxTokens: 8 })),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(isWeftError((results[1] as PromiseRejectedResult).reason, 'GENERATION_FAILED')).toBe(true);
+  });
+});
+
+test("a graph of the user's own: conditions, a bounded loop, several searches merged, the answer's own prompt", async () => {
+  const rag = await runtime('woven');
+  const graph: WorkflowGraph = {
+    name: 'mine',
+    start: 'plan',
+    nodes: {
+      plan: { kind: 'generate', prompt: 'List what to look up.\n{question}\nweather\ntopic 4', into: 'plan', maxTokens: 20 },
+      items: { kind: 'split', from: 'plan', into: 'items', max: 2 },
+      search: { kind: 'retrieve', query: '{item}', each: 'items', into: 'found', k: 4 },
+      refine: { kind: 'generate', prompt: 'Found:\n{found}', into: 'notes', stop: 'line' },
+      answer: { kind: 'answer', passages: 'found', prompt: 'Notes: {notes}\nPassages:\n{found}\nQ: {question}\nA:' },
+    },
+    edges: [
+      { from: 'plan', to: 'items' },
+      { from: 'items', to: 'search' },
+      { from: 'search', to: 'refine', times: 1, if: { slot: 'found', empty: false } },
+      { from: 'search', to: 'answer' },
+      { from: 'refine', to: 'search' },
+    ],
+  };
+  const o = await collect(rag.generate('topic 2 please', { workflow: graph, maxTokens: 8 }));
+  expect(o.nodes.map((n) => n.split('=')[0])).toEqual(['plan', 'items', 'search', 'refine', 'retrieval']);
+  const items = JSON.parse(o.nodes[1]!.split('=')[1]!) as string[];
+  expect(items).toEqual(['topic 4', 'weather']); // the echo writes the prompt's last lines, newest first
+  expect(o.passages.length).toBe(4);
+  // The answer's prompt is the graph's: the echo generator answers with its last lines.
+  expect(o.answer).toMatch(/^A:/);
+});
