@@ -51,5 +51,6 @@ export type {
   ChatCompletionContentPart,
   CompletionUsage,
   WeftCompletionInfo,
+  WeftStageInfo,
 } from '../runtime/completions.js';
 export type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions, ChatMessage } from '../generate/types.js';

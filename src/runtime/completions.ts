@@ -2,11 +2,14 @@
 // OpenAI's (and WebLLM's) chat-completions API, so that an app written against
 // engine.chat.completions.create switches over by changing the object it calls. Built on
 // generate(), so the main-thread runtime and the worker client share it; what OpenAI's shape has
-// no place for (the query, the passages, the citations) rides in an extra `weft` field.
+// no place for (the query, the passages, the citations, a workflow's stages) rides in an extra
+// `weft` field, and a request may name its workflow in a `workflow` field of its own.
 
 import { WeftError } from '../errors.js';
 import type { ChatMessage } from '../generate/types.js';
-import type { FinishReason, GenerateInput, GenerateOptions, Passage, RagEvent } from './types.js';
+import { workflowGraph } from '../workflow/builtins.js';
+import { checkWorkflow } from '../workflow/check-graph.js';
+import type { FinishReason, GenerateInput, GenerateOptions, Passage, RagEvent, Workflow } from './types.js';
 
 /** A text part of a message's content (OpenAI's array form). */
 export interface ChatCompletionContentPart {
@@ -44,10 +47,34 @@ export interface ChatCompletionRequest {
   model?: string | null;
   /** Only 1 choice is supported. */
   n?: number | null;
+  /**
+   * Weft's extension, not OpenAI's: the request's workflow, a built-in's name ('hyde',
+   * 'multistep', …) or a graph as plain data (GenerateOptions.workflow, docs/workflows.md), so
+   * that a request body forwarded as JSON can carry it. The options' `workflow` wins where both
+   * are given. An unknown name or a graph that could not run is INVALID_WORKFLOW when create() is
+   * called.
+   */
+  workflow?: Workflow | null;
 }
 
 /** Weft's own options, beside the request as the OpenAI SDK's request options are (`signal` among them). */
 export type ChatCompletionOptions = Omit<GenerateOptions, 'maxTokens' | 'sampling' | 'system'>;
+
+/**
+ * A workflow stage that ran before the answer (a 'node' event without its passages: the answer's
+ * are in `passages`): what a generate node wrote, a split's items, a retrieve node's queries.
+ */
+export interface WeftStageInfo {
+  /** The workflow node's name ('hypothesis', 'decompose', …). */
+  node: string;
+  kind: 'retrieve' | 'generate' | 'split';
+  /** A generate node's text. */
+  text?: string;
+  /** A split node's items. */
+  items?: string[];
+  /** A retrieve node's queries (one per item with `each`). */
+  queries?: string[];
+}
 
 /** What the OpenAI shape has no field for. */
 export interface WeftCompletionInfo {
@@ -57,6 +84,11 @@ export interface WeftCompletionInfo {
   passages: Passage[];
   /** The citation numbers the answer makes (on the last chunk and the completion). */
   citations?: number[];
+  /**
+   * The workflow's stages before the answer, in the order they ran (absent where there were
+   * none, as with the default one-shot workflow).
+   */
+  stages?: WeftStageInfo[];
 }
 
 /** Token counts and timings of a completion, as OpenAI and WebLLM report them. */
@@ -70,7 +102,9 @@ export interface CompletionUsage {
 
 /**
  * One streamed piece of an answer, as OpenAI's `chat.completion.chunk`, with Weft's query, passages
- * and citations in `weft`.
+ * and citations in `weft`. A workflow's stages before the answer each stream as a chunk with
+ * `choices: []` (as OpenAI's usage chunk) and the stage in `weft_stage`, before the first chunk
+ * with a choice.
  */
 export interface ChatCompletionChunk {
   id: string;
@@ -86,8 +120,10 @@ export interface ChatCompletionChunk {
   }[];
   /** On the last chunk (and the include_usage chunk). */
   usage?: CompletionUsage;
-  /** On the first chunk (query, passages) and the last (passages, citations). */
+  /** On the first chunk (query, passages, stages) and the last (passages, citations, stages). */
   weft?: WeftCompletionInfo;
+  /** On a stage's chunk (`choices: []`): a workflow stage that has just finished, before the answer. */
+  weft_stage?: WeftStageInfo;
 }
 
 /** A whole answer, as OpenAI's `chat.completion`, with Weft's query, passages and citations in `weft`. */
@@ -98,7 +134,7 @@ export interface ChatCompletion {
   model: string;
   choices: { index: number; message: { role: 'assistant'; content: string }; finish_reason: FinishReason; logprobs: null }[];
   usage: CompletionUsage;
-  weft: Required<WeftCompletionInfo>;
+  weft: WeftCompletionInfo & { citations: number[] };
 }
 
 /**
@@ -169,6 +205,10 @@ export function generateCallOf(request: ChatCompletionRequest, options: ChatComp
   const temperature = optionalNumber(request, 'temperature', (v) => v >= 0 && v <= 2, 'between 0 and 2');
   const topP = optionalNumber(request, 'top_p', (v) => v > 0 && v <= 1, 'in (0, 1]');
   const seed = optionalNumber(request, 'seed', (v) => Number.isInteger(v), 'a whole number');
+  // The workflow (the options' over the request's), checked now: a stream's caller learns of a
+  // bad one from create(), not from its first chunk.
+  const workflow = options.workflow ?? request.workflow ?? undefined;
+  if (workflow !== undefined) checkWorkflow(workflowGraph(workflow));
   const sampling = {
     ...(temperature !== undefined ? { temperature } : {}),
     ...(topP !== undefined ? { topP } : {}),
@@ -176,7 +216,12 @@ export function generateCallOf(request: ChatCompletionRequest, options: ChatComp
   };
   return {
     input: { messages: request.messages.map(messageOf) },
-    options: { ...options, ...(maxTokens !== undefined ? { maxTokens } : {}), ...(Object.keys(sampling).length > 0 ? { sampling } : {}) },
+    options: {
+      ...options,
+      ...(workflow !== undefined ? { workflow } : {}),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
+      ...(Object.keys(sampling).length > 0 ? { sampling } : {}),
+    },
   };
 }
 
@@ -188,6 +233,18 @@ const usageOf = (done: Extract<RagEvent, { type: 'done' }>): CompletionUsage => 
 });
 
 type Generate = (input: GenerateInput, options?: GenerateOptions) => AsyncGenerator<RagEvent>;
+
+/** A 'node' event as a stage of the completion (its passages left out). */
+const stageOf = (e: Extract<RagEvent, { type: 'node' }>): WeftStageInfo => ({
+  node: e.node,
+  kind: e.kind,
+  ...(e.text !== undefined ? { text: e.text } : {}),
+  ...(e.items !== undefined ? { items: e.items } : {}),
+  ...(e.queries !== undefined ? { queries: e.queries } : {}),
+});
+
+/** `{ stages }` where the workflow ran any before the answer, else nothing. */
+const withStages = (stages: WeftStageInfo[]) => (stages.length > 0 ? { stages: [...stages] } : {});
 
 /** chat.completions over a runtime's generate(); `model` names its generator (for the responses' `model`). */
 export function createChatCompletions(generate: Generate, model: () => Promise<string>): ChatCompletions {
@@ -201,8 +258,10 @@ export function createChatCompletions(generate: Generate, model: () => Promise<s
     if (request.stream) return chunks(call, head, request.stream_options?.include_usage === true);
     let content = '';
     let query = '';
+    const stages: WeftStageInfo[] = [];
     for await (const e of generate(call.input, call.options)) {
-      if (e.type === 'retrieval') query = e.query;
+      if (e.type === 'node') stages.push(stageOf(e));
+      else if (e.type === 'retrieval') query = e.query;
       else if (e.type === 'token') content += e.text;
       else if (e.type === 'done') {
         return {
@@ -210,7 +269,7 @@ export function createChatCompletions(generate: Generate, model: () => Promise<s
           object: 'chat.completion',
           choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: e.finishReason, logprobs: null }],
           usage: usageOf(e),
-          weft: { query, passages: e.passages, citations: e.citations },
+          weft: { query, passages: e.passages, citations: e.citations, ...withStages(stages) },
         };
       }
     }
@@ -229,17 +288,24 @@ export function createChatCompletions(generate: Generate, model: () => Promise<s
       ...extra,
     });
     let query = '';
+    const stages: WeftStageInfo[] = [];
     for await (const e of generate(call.input, call.options)) {
-      if (e.type === 'retrieval') {
+      if (e.type === 'node') {
+        const stage = stageOf(e);
+        stages.push(stage);
+        yield chunk([], { weft_stage: stage });
+      } else if (e.type === 'retrieval') {
         query = e.query;
-        yield chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }], { weft: { query, passages: e.passages } });
+        yield chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }], {
+          weft: { query, passages: e.passages, ...withStages(stages) },
+        });
       } else if (e.type === 'token' && e.text !== '') {
         yield chunk([{ index: 0, delta: { content: e.text }, finish_reason: null, logprobs: null }]);
       } else if (e.type === 'done') {
         const usage = usageOf(e);
         yield chunk([{ index: 0, delta: {}, finish_reason: e.finishReason, logprobs: null }], {
           usage,
-          weft: { query, passages: e.passages, citations: e.citations },
+          weft: { query, passages: e.passages, citations: e.citations, ...withStages(stages) },
         });
         if (includeUsage) yield chunk([], { usage });
       }

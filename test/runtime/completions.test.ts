@@ -1,16 +1,21 @@
 // The OpenAI-style surface over a scripted generate(): the request becomes the generate() call it
-// stands for, and the events become chat.completion.chunk / chat.completion objects.
-import { describe, expect, test } from 'vitest';
-import { createChatCompletions, generateCallOf, type ChatCompletionChunk } from '../../src/runtime/completions.js';
-import type { GenerateInput, GenerateOptions, Passage, RagEvent } from '../../src/runtime/types.js';
+// stands for (its workflow included, checked before anything runs), and the events become
+// chat.completion.chunk / chat.completion objects (a workflow's stages as their own chunks and in
+// `weft.stages`).
+import { afterEach, describe, expect, test } from 'vitest';
+import { createChatCompletions, generateCallOf, type ChatCompletionChunk, type ChatCompletionRequest } from '../../src/runtime/completions.js';
+import type { GenerateInput, GenerateOptions, Passage, RagEvent, WorkflowGraph } from '../../src/runtime/types.js';
+import { BUILTIN_WORKFLOWS } from '../../src/workflow/builtins.js';
+import { documents, echoGenerator, nodeRag, nodeStores } from '../support/node-rag.js';
 
 const passage: Passage = { citation: 1, id: 4, score: 0.8, scores: { vector: 0.8 }, docId: 'v.md', text: 'Cinder cones are small.', metadata: {} };
 
-/** A generate() that records its calls and streams a fixed answer. */
-function scripted(pieces: string[], finishReason: 'stop' | 'length' | 'abort' = 'stop') {
+/** A generate() that records its calls and streams a fixed answer (after `before`: a workflow's stage events). */
+function scripted(pieces: string[], finishReason: 'stop' | 'length' | 'abort' = 'stop', before: RagEvent[] = []) {
   const calls: { input: GenerateInput; options: GenerateOptions | undefined }[] = [];
   async function* generate(input: GenerateInput, options?: GenerateOptions): AsyncGenerator<RagEvent> {
     calls.push({ input, options });
+    yield* before;
     yield { type: 'retrieval', passages: [passage], query: 'cinder cones' };
     for (const text of pieces) yield { type: 'token', text };
     yield { type: 'trace', stages: [] };
@@ -107,5 +112,92 @@ describe('chat.completions', () => {
     });
     expect(done.id).toMatch(/^chatcmpl-/);
     await expect(completions.create({ messages: [], n: 3 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+
+  // A multistep request's stages, as generate() streams them (a stage's trace stages among them).
+  const stageEvents: RagEvent[] = [
+    { type: 'node', node: 'decompose', kind: 'generate', text: 'What are cinder cones?\nHow big are they?' },
+    { type: 'stage', stage: { kind: 'generate', node: 'decompose', start: 0, end: 5, at: 0 } },
+    { type: 'node', node: 'split', kind: 'split', items: ['What are cinder cones?', 'How big are they?'] },
+  ];
+  const stages = [
+    { node: 'decompose', kind: 'generate', text: 'What are cinder cones?\nHow big are they?' },
+    { node: 'split', kind: 'split', items: ['What are cinder cones?', 'How big are they?'] },
+  ];
+
+  test('workflow: from the request (Weft’s extension) or the options, which win; checked before anything runs', async () => {
+    const user = [{ role: 'user' as const, content: 'x' }];
+    expect(generateCallOf({ messages: user, workflow: 'hyde' }).options).toEqual({ workflow: 'hyde' });
+    expect(generateCallOf({ messages: user, workflow: 'hyde' }, { workflow: 'irg', k: 2 }).options).toEqual({ workflow: 'irg', k: 2 });
+    expect(generateCallOf({ messages: user, workflow: null }).options).toEqual({});
+    // A graph as plain data, as a JSON request body carries it.
+    const graph = JSON.parse(JSON.stringify(BUILTIN_WORKFLOWS.recomp)) as WorkflowGraph;
+    expect(generateCallOf(JSON.parse(JSON.stringify({ messages: user, workflow: graph })) as ChatCompletionRequest).options.workflow).toEqual(graph);
+    // An unknown name or a graph that could not run is INVALID_WORKFLOW from create(), stream or not, before generate() is called.
+    const { completions, calls } = scripted(['x']);
+    await expect(completions.create({ messages: user, workflow: 'hide' as never, stream: true })).rejects.toMatchObject({
+      code: 'INVALID_WORKFLOW',
+      message: expect.stringMatching(/no built-in workflow 'hide'.*one-shot, hyde, multistep, irg, recomp, periodic/),
+    });
+    await expect(completions.create({ messages: user }, { workflow: { ...graph, edges: [] } })).rejects.toMatchObject({ code: 'INVALID_WORKFLOW' });
+    // The options' workflow is the one checked where both are given.
+    await expect(completions.create({ messages: user, workflow: 'hyde' }, { workflow: 'hide' as never })).rejects.toMatchObject({ code: 'INVALID_WORKFLOW' });
+    expect(calls).toHaveLength(0);
+  });
+
+  test('stream with a workflow: each stage a chunk of its own (no choices, the stage in weft_stage) before the answer; the stages again in weft', async () => {
+    const { completions, calls } = scripted(['Cinder', ' cones.'], 'stop', stageEvents);
+    const stream = await completions.create({ messages, stream: true, workflow: 'multistep' });
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const c of stream) chunks.push(c);
+    expect(calls[0]!.options).toEqual({ workflow: 'multistep' });
+    expect(chunks.slice(0, 2).map((c) => [c.choices, c.weft_stage, c.weft])).toEqual([
+      [[], stages[0], undefined],
+      [[], stages[1], undefined],
+    ]);
+    expect(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id)).toBe(true);
+    const role = chunks[2]!;
+    expect(role.choices[0]!.delta).toEqual({ role: 'assistant', content: '' });
+    expect(role.weft).toEqual({ query: 'cinder cones', passages: [passage], stages });
+    expect(chunks.at(-1)!.weft).toEqual({ query: 'cinder cones', passages: [passage], citations: [1], stages });
+    expect(chunks.filter((c) => c.weft_stage)).toHaveLength(2);
+    expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Cinder cones.');
+  });
+
+  test('non-stream with a workflow: the stages in weft.stages; without one, no stages', async () => {
+    const { completions } = scripted(['Small'], 'stop', stageEvents);
+    const done = await completions.create({ messages }, { workflow: 'multistep' });
+    expect(done.weft).toEqual({ query: 'cinder cones', passages: [passage], citations: [1], stages });
+    expect(done.choices[0]!.message.content).toBe('Small');
+    expect('stages' in (await scripted(['Small']).completions.create({ messages })).weft).toBe(false);
+  });
+
+  describe('on a runtime (Node, the file store, a generator whose text follows its prompt)', () => {
+    const stores = nodeStores();
+    afterEach(() => stores.cleanup());
+
+    test('a request body with a workflow, as JSON, runs it: its stages stream before the answer and are in weft', async () => {
+      const store = await stores.open(await stores.dir());
+      const rag = await nodeRag(store, { generator: echoGenerator() });
+      try {
+        await rag.ingest(documents(20));
+        const body = JSON.parse(
+          JSON.stringify({ messages: [{ role: 'user', content: 'what is topic 3 about?' }], stream: true, max_tokens: 8, workflow: 'hyde' }),
+        );
+        const chunks: ChatCompletionChunk[] = [];
+        for await (const c of await rag.chat.completions.create(body as ChatCompletionRequest & { stream: true })) chunks.push(c);
+        expect(chunks[0]!.choices).toEqual([]);
+        expect(chunks[0]!.weft_stage).toMatchObject({ node: 'hypothesis', kind: 'generate', text: expect.any(String) });
+        expect(chunks[1]!.choices[0]!.delta.role).toBe('assistant');
+        expect(chunks.at(-1)!.weft!.stages!.map((s) => s.node)).toEqual(['hypothesis']);
+        const irg = await rag.chat.completions.create({ messages: [{ role: 'user', content: 'what is topic 3 about?' }], max_tokens: 8 }, { workflow: 'irg' });
+        expect(irg.weft.stages!.map((s) => `${s.node}:${s.kind}`)).toEqual(['retrieve:retrieve', 'draft:generate', 'retrieve:retrieve', 'draft:generate']);
+        expect(irg.weft.stages![0]!.queries).toHaveLength(1);
+        expect(irg.choices[0]!.message.content).not.toBe('');
+      } finally {
+        await rag.close();
+        store.close();
+      }
+    });
   });
 });
