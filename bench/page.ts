@@ -7,6 +7,7 @@ import { runRerankBench, type RerankBenchOptions } from './rerank.js';
 import { runQualityBench, type QualityBenchOptions } from './quality.js';
 import { runPeersBench, type PeersBenchOptions } from './peers.js';
 import { runGrowthBench, type GrowthBenchOptions } from './growth.js';
+import { runWorkflowsBench, type WorkflowsBenchOptions } from './workflows.js';
 
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
@@ -17,6 +18,7 @@ const benches = {
   quality: (o: unknown, log: (s: string) => void) => runQualityBench(o as QualityBenchOptions, log),
   peers: (o: unknown, log: (s: string) => void) => runPeersBench(o as PeersBenchOptions, log),
   growth: (o: unknown, log: (s: string) => void) => runGrowthBench(o as GrowthBenchOptions, log),
+  workflows: (o: unknown, log: (s: string) => void) => runWorkflowsBench(o as WorkflowsBenchOptions, log),
 };
 
 declare global {

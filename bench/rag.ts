@@ -7,22 +7,11 @@
 // emulation: 20 Mbit/s, 40 ms RTT, the IndexedDB tier empty at the start). Beside them, the same
 // requests run sequentially with every list resident: the latency if retrieval cost nothing,
 // which bounds what hiding it can gain.
-import { createGpuContext, gaussianMixture } from '../src/weft.js';
-import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
-import { loadLlama2c } from '../src/generate/llama2c-gpu.js';
-import { layoutFor } from '../src/ivf/codec.js';
-import { createRag } from '../src/runtime/rag.js';
 import type { SearchMode } from '../src/runtime/fusion.js';
 import type { PeriodicOptions, RagEvent } from '../src/runtime/types.js';
-import type { WeftStore } from '../src/storage/contract.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
-import { exportIndex } from '../src/storage/portable.js';
-import { openRemoteStore, type RemoteStore } from '../src/storage/remote/remote-store.js';
-import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
-import { createStoredIndex } from '../src/stored-index/stored-index.js';
-import { createRng } from '../src/random.js';
 import { percentile } from '../src/util/stats.js';
-import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
+import { REMOTE_NETWORK, setUpRagBench, type Regime } from './rag-setup.js';
 
 export interface RagBenchOptions {
   assets: string;
@@ -45,14 +34,7 @@ export interface RagBenchOptions {
   onnxWasmPaths?: string | null;
 }
 
-export type Regime = 'cached' | 'idb' | 'remote';
-
-/** Set by bench/run.mjs: Chromium's network emulation (CDP), undefined to lift it. */
-declare global {
-  interface Window {
-    weftBenchNetwork?: (c: { latencyMs: number; mbps: number } | undefined) => Promise<void>;
-  }
-}
+export type { Regime };
 
 export interface PeriodicFigure {
   interval: number;
@@ -83,88 +65,15 @@ const p99 = (v: number[]) => percentile(v, 0.99);
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
 
 export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
-  const dim = 64;
-  const dbName = 'weft-bench-rag';
-  if (o.regime === 'remote' && typeof location === 'undefined')
-    throw new Error("The remote regime needs the browser: it runs behind Chromium's network emulation (npm run bench -- rag --regime remote).");
-  await stores.remove(dbName);
-  const ctx = await createGpuContext();
-  const store = await stores.open(dbName);
+  const regime = o.regime ?? 'idb';
+  const setup = await setUpRagBench(
+    { assets: o.assets, n: o.n, regime, ...(o.onnxWasmPaths !== undefined ? { onnxWasmPaths: o.onnxWasmPaths } : {}) },
+    log,
+    stores,
+    'weft-bench-rag',
+  );
   try {
-    const rng = createRng(3);
-    const V = 30522;
-    const model = buildTinyEmbeddingGraph(
-      Float32Array.from({ length: V * dim }, () => rng.normal()),
-      Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3),
-      new Float32Array(dim),
-      V,
-      dim,
-    );
-    const tok = async (f: string) => (await fetch(`${o.assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
-    const embedder = await createOnnxEmbedder({
-      model,
-      tokenizer: await tok('tokenizer.json'),
-      tokenizerConfig: await tok('tokenizer_config.json'),
-      device: 'wasm',
-      ...(o.onnxWasmPaths === null ? {} : { wasmPaths: o.onnxWasmPaths ?? '/node_modules/onnxruntime-web/dist/' }),
-      maxLength: 64,
-      cache: false,
-      modelId: 'bench-graph',
-    });
-    const lm = `${o.assets}/lm-stories260K`;
-    const generator = await loadLlama2c({ gpu: ctx, model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
-
-    // The corpus: Cranfield abstracts as passage texts over n vectors (re-used texts, distinct vectors).
-    const raw = (await (await fetch(`${o.assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
-    const texts = raw
-      .split(/^\.I /m)
-      .slice(1)
-      .map((r) => (/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').replace(/\s+/g, ' ').trim().slice(0, 300));
-    log(`building ${o.n} x ${dim} f16 in ${stores.kind}…`);
-    const vectors = gaussianMixture(o.n, dim, { centers: 256, seed: 5 });
-    const idx = await createStoredIndex(vectors, {
-      splitLists: 'oversized',
-      gpu: ctx,
-      store,
-      name: 'corpus',
-      dim,
-      nlist: 256,
-      metric: 'cosine',
-      storage: 'f16',
-      niter: 5,
-      maxTrainPointsPerCentroid: 32,
-      rebuildImbalance: Infinity,
-    });
-    for (let i = 0; i < o.n; i += 20000) {
-      const m = Math.min(o.n, i + 20000) - i;
-      await idx.add(vectors.subarray(i * dim, (i + m) * dim), {
-        chunks: Array.from({ length: m }, (_, j) => ({ docId: `doc-${(i + j) % texts.length}`, text: texts[(i + j) % texts.length]! })),
-      });
-    }
-    const indexBytes = idx.manifest.listCounts.reduce((a, c) => a + Math.ceil(c / 32) * 32 * (layoutFor(dim, 'f16').bytesPerVector + 4), 0);
-    const nlist = idx.nlist;
-    await idx.close();
-    const regime = o.regime ?? 'idb';
-    const residentBytes = Math.ceil(indexBytes * 1.25);
-    const cacheBytes = regime === 'cached' ? residentBytes : Math.floor(indexBytes / 8);
-    // The remote regime: the index as one file on the range host, read through a RemoteStore whose
-    // IndexedDB tier starts empty for each stream.
-    const remoteUrl = regime === 'remote' ? new URL('/__weft-range/files/bench-corpus.weft', location.href).href : '';
-    const remoteDb = 'weft-bench-remote';
-    if (regime === 'remote') {
-      await fetch(remoteUrl, { method: 'PUT', body: await exportIndex(store, 'corpus') });
-      log(`published ${(indexBytes / 2 ** 20).toFixed(1)} MiB of lists at ${remoteUrl}`);
-    }
-    const network = async (on: boolean) => {
-      if (regime === 'remote') await window.weftBenchNetwork?.(on ? { latencyMs: 40, mbps: 20 } : undefined);
-    };
-    /** The store a stream reads: IndexedDB, or the remote file with a cold IndexedDB tier. */
-    const storeFor = async (r: Regime): Promise<{ store: WeftStore; close(): void; remote?: RemoteStore }> => {
-      if (r !== 'remote') return { store, close: () => undefined };
-      await clearRemoteCache(remoteUrl, remoteDb);
-      const remote = await openRemoteStore(remoteUrl, { cacheDbName: remoteDb });
-      return { store: remote, remote, close: () => remote.close() };
-    };
+    const { generator, texts, dim, indexBytes, cacheBytes, network } = setup;
     const questions = Array.from({ length: o.requests }, (_, i) => texts[(i * 37) % texts.length]!.split(' ').slice(0, 12).join(' '));
 
     // Decode-only inter-token latency: the same generator, answering the same questions' prompts
@@ -182,24 +91,11 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
       }
     }
     /** A runtime over regime `r`'s store; resident: every list on the GPU before the first request. */
-    const openFor = async (r: Regime, schedule?: 'sequential' | 'woven', performanceModel?: { intercept: number; slope: number }) => {
-      const src = await storeFor(r);
-      const rag = await createRag({
-        store: src.store,
-        indexName: 'corpus',
-        embedder,
-        generator,
-        gpu: ctx,
-        ...(schedule ? { schedule } : {}),
-        ...(performanceModel ? { performanceModel } : {}),
-        cacheBytes: r === 'cached' ? residentBytes : cacheBytes,
-        ...(o.mode ? { mode: o.mode } : {}),
-      });
-      if (r === 'cached') await rag.search(questions[0]!, { k: 1, nprobe: nlist, mode: 'vector' });
-      return { src, rag };
-    };
+    const openFor = (r: Regime, schedule?: 'sequential' | 'woven', performanceModel?: { intercept: number; slope: number }) =>
+      setup.open(r, { ...(schedule ? { schedule } : {}), ...(performanceModel ? { performanceModel } : {}), ...(o.mode ? { mode: o.mode } : {}) });
     const runStream = async (schedule: 'sequential' | 'woven', r: Regime = regime) => {
-      const { src, rag } = await openFor(r, schedule);
+      const src = await openFor(r, schedule);
+      const { rag } = src;
       const before = (await rag.info()).cache;
       await network(r === 'remote');
       const lat: number[] = [],
@@ -231,8 +127,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
       await network(false);
       const after = (await rag.info()).cache;
       const remoteStats = src.remote?.stats();
-      await rag.close();
-      src.close();
+      await src.close();
       const stageMs = Object.fromEntries(Object.entries(byKind).map(([kind, v]) => [kind, median(v)]));
       // Probed lists found on the GPU when their search came (resident, or brought ahead by prefetch).
       const gpuHitRate = after && before ? (after.hits - before.hits) / Math.max(1, after.hits - before.hits + after.misses - before.misses) : NaN;
@@ -258,7 +153,8 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
     // then search from the GPU cache whatever the regime).
     const periodic: PeriodicFigure[] = [];
     if (part !== 'stream') {
-      const { src, rag } = await openFor(regime);
+      const src = await openFor(regime);
+      const { rag } = src;
       const line = await rag.profile();
       await network(true);
       log(`performance model: search ≈ ${line.intercept.toFixed(2)} ms + ${line.slope.toFixed(3)} ms x nprobe`);
@@ -283,8 +179,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
         try {
           return await one(fresh.rag, q, periodicOpts);
         } finally {
-          await fresh.rag.close();
-          fresh.src.close();
+          await fresh.close();
         }
       };
       for (const interval of [8, 16, 32, 64]) {
@@ -323,13 +218,10 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
         );
       }
       await network(false);
-      await rag.close();
-      src.close();
+      await src.close();
     }
     const decodeOnlyP99 = p99(decodeOnly);
     const decodeOnlyMean = mean(decodeOnly);
-    generator.destroy();
-    await embedder.destroy();
     const e2eSpeedup = seq && wov ? median(seq.lat) / median(wov.lat) : NaN;
     const ttftSpeedup = seq && wov ? median(seq.ttft) / median(wov.ttft) : NaN;
     const itlP99Inflation = wov ? p99(wov.itl) / decodeOnlyP99 - 1 : NaN;
@@ -350,7 +242,7 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
       arrivalMs: o.arrivalMs,
       cacheFraction: cacheBytes / indexBytes,
       indexBytes,
-      ...(regime === 'remote' ? { network: { latencyMs: 40, mbps: 20 } } : {}),
+      ...(regime === 'remote' ? { network: REMOTE_NETWORK } : {}),
       boundE2eMedianMs: boundMs,
       idealSpeedup,
       ofIdeal,
@@ -395,8 +287,6 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
       ],
     };
   } finally {
-    store.close();
-    ctx.destroy();
-    await stores.remove(dbName);
+    await setup.dispose();
   }
 }

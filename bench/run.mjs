@@ -27,8 +27,10 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
        npm run bench -- quality --embedder use-lite [--faq debian-faq.en.txt.gz] [--chunk-tokens 256] [--overlap-tokens N] [--rankings FILE.json] [--json]
        npm run bench -- peers [--n 10000] [--dim 128] [--fvecs FILE.fvecs [--queries FILE.fvecs]] [--nq 200] [--k 10]
                              [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]
+       npm run bench -- workflows [--n 100000] [--requests 24] [--rate 1] [--max-tokens 32] [--nprobe 8] [--regime cached|idb|remote]
+                                 [--mix one-shot,hyde,multistep,irg] [--schedulers sequential,naive,weft,weft-las] [--seed S] [--json] [--gpu]
        npm run bench -- growth [--n 200000] [--dim 384] [--storage f32|f16|int8] [--nprobe 16] [--k 10] [--nq 200] [--seed S] [--json] [--gpu]`;
-if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers', 'growth'].includes(name)) {
+if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers', 'growth', 'workflows'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
   process.exit(2);
 }
@@ -132,6 +134,43 @@ if (name === 'search') {
     ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}),
     ...(a.mode ? { mode: a.mode } : {}),
     regime: a.regime,
+  };
+} else if (name === 'workflows') {
+  ({ values: a } = parseArgs({
+    args: rest,
+    strict: true,
+    options: {
+      n: { type: 'string', default: '100000' },
+      requests: { type: 'string', default: '24' },
+      rate: { type: 'string', default: '1' },
+      'max-tokens': { type: 'string', default: '32' },
+      nprobe: { type: 'string', default: '8' },
+      regime: { type: 'string', default: 'idb' },
+      mix: { type: 'string', default: 'one-shot,hyde,multistep,irg' },
+      schedulers: { type: 'string', default: 'sequential,naive,weft,weft-las' },
+      seed: { type: 'string', default: '7' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
+    },
+  }));
+  if (!['cached', 'idb', 'remote'].includes(a.regime)) fail('--regime must be cached, idb or remote');
+  const shared = resolve(root, '../shared/assets');
+  if (!existsSync(shared)) fail(`the workflows benchmark reads ../shared/assets (${shared}), which is missing`);
+  const mix = a.mix.split(',');
+  for (const w of mix) if (!['one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'periodic'].includes(w)) fail(`--mix: unknown workflow '${w}'`);
+  const schedulers = a.schedulers.split(',');
+  for (const s of schedulers) if (!['sequential', 'naive', 'weft', 'weft-las'].includes(s)) fail(`--schedulers: unknown scheduler '${s}'`);
+  options = {
+    assets: `/@fs${shared}`,
+    n: int(a.n, 'n'),
+    requests: int(a.requests, 'requests'),
+    rate: num(a.rate, 'rate'),
+    maxTokens: int(a['max-tokens'], 'max-tokens'),
+    nprobe: int(a.nprobe, 'nprobe'),
+    regime: a.regime,
+    mix,
+    schedulers,
+    seed: int(a.seed, 'seed'),
   };
 } else if (name === 'rerank') {
   ({ values: a } = parseArgs({
@@ -345,7 +384,7 @@ try {
       return cdp.send('Runtime.getHeapUsage');
     });
   }
-  if (name === 'rag') {
+  if (name === 'rag' || name === 'workflows') {
     // The remote regime's network: Chromium's own emulation (latency and throughput), switched on
     // by the page once its models and index are loaded.
     const cdp = await page.context().newCDPSession(page);
@@ -418,6 +457,31 @@ if (name === 'search') {
         `${String(p.interval).padStart(8)}  ${String(p.nprobe).padStart(6)}  ${f(p.latencyMs, 0).padStart(12)}  ${f(p.blockingLatencyMs, 0).padStart(11)}  ${f(p.speedupVsBlocking, 2).padStart(17)}  ${f(p.speedupVsBlockingExRefresh, 2).padStart(17)}  ${f(p.searchMsMedian, 1).padStart(9)}  ${f(p.waitedMsMedian, 1).padStart(9)}  ${String(p.refreshes).padStart(9)}  ${f(p.refreshMsMedian, 0).padStart(10)}`,
       );
   }
+} else if (name === 'workflows') {
+  console.log(
+    `\nWeft workflows benchmark on ${result.device}: ${result.requests} requests (${result.mix.join(', ')} in equal parts), Poisson ${result.rate}/s, ${result.maxTokens}-token answers, nprobe ${result.nprobe}, regime ${result.regime}, ${result.n} passages`,
+  );
+  console.log('scheduler     req/s   mean ms    p99 ms  TTFT mean  TTFT p99  ITL p99  lists/req  per workflow (mean ms)');
+  const row = (label, s) =>
+    console.log(
+      `${label.padEnd(12)} ${f(s.throughput, 3).padStart(6)} ${f(s.meanMs, 0).padStart(9)} ${f(s.p99Ms, 0).padStart(9)} ${f(s.ttftMeanMs, 0).padStart(10)} ${f(s.ttftP99Ms, 0).padStart(9)} ${f(s.itlP99Ms, 1).padStart(8)} ${f(s.listsReadPerRequest, 1).padStart(10)}  ${Object.entries(
+        s.perWorkflow,
+      )
+        .map(([w, x]) => `${w} ${f(x.meanMs, 0)}`)
+        .join(', ')}`,
+    );
+  for (const [s, fig] of Object.entries(result.schedulers)) row(s, fig);
+  if (result.bound && result.regime !== 'cached') row('bound', result.bound);
+  const any = Object.values(result.schedulers)[0];
+  if (any)
+    console.log(
+      `retrievals / generation stages per request: ${Object.entries(any.perWorkflow)
+        .map(([w, x]) => `${w} ${f(x.retrievals, 1)} / ${f(x.generations, 1)}`)
+        .join(', ')}; decode-only ITL p99 ${f(result.decodeOnlyItlP99Ms, 1)} ms`,
+    );
+  console.log(result.laterIssue22);
+  for (const t of result.targets)
+    console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);
 } else if (name === 'growth') {
   console.log(
     `\nWeft growth benchmark on ${result.device}: 10 -> ${result.n} x ${result.dim} ${result.storage} in ${result.batches} batches, recall@${result.k} at nprobe ${result.nprobe}`,

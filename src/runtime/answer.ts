@@ -15,7 +15,7 @@ import type { SerialQueue } from '../util/serial-queue.js';
 import { createAnswerContext, promptFor, promptText, refill, type AnswerContext, type PromptSpec } from './answer-context.js';
 import { DEFAULT_REWRITE_INSTRUCTION, isFollowUp, readDialogue, searchQuery, trimHistory } from './conversation.js';
 import { compileFilter, type PassagePredicate } from './filter.js';
-import { createHolds, type Holds } from './holds.js';
+import { createHolds, type GeneratorOrder, type Holds } from './holds.js';
 import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
 import { retrievalPlanFor, type RetrievalPlan, type RetrievalDefaults, type Retrieval } from './retrieval.js';
 import { answerNode, answerTemplate, requestWorkflow, runStages, type WorkflowState } from './workflow-run.js';
@@ -43,6 +43,8 @@ export interface AnswerRuntime extends RetrievalDefaults {
   maxSlowdown: number;
   /** Questions that may retrieve ahead while waiting for the generator (woven schedule). */
   lookahead: number;
+  /** Which waiting request's stage takes the generator next. */
+  generatorOrder: GeneratorOrder;
   /** The runtime's system prompt and sampling (a call's own replace them). */
   system: string | undefined;
   sampling: SamplingOptions;
@@ -243,7 +245,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
   return async function* answer(input, opts) {
     const req = plan(input, opts);
     if (req.periodic) await profileIfNeeded(req.periodic, retrieval, rt.profile, req.trace);
-    const holds = createHolds(locks, req.arrival);
+    const holds = createHolds(locks, req.arrival, rt.generatorOrder);
     const speculation = req.speculateAfter
       ? createSpeculation({ generator, holds, trace: req.trace, signal: req.signal, promptFor: (ps) => promptFor(req, ps) })
       : undefined;

@@ -1,8 +1,10 @@
 // What one request holds of the runtime's shared slots: the generator (one context, so
 // generations run one at a time) and, in the woven schedule, a lookahead slot while it works
-// ahead of its answer (retrieval, a workflow's stages before the answer). A request waits for the
-// generator with its arrival number as priority: a workflow that gives the generator back between
-// stages gets it again before the requests that came after it. Every release is idempotent, so
+// ahead of its answer (retrieval, a workflow's stages before the answer). Which waiting request
+// gets the generator next is the runtime's `generatorOrder`: by arrival (a workflow that gives
+// the generator back between stages gets it again before the requests that came after it), or
+// least attained service (the request that has held it for the least time so far; new requests
+// first, which favours short workflows). Every release is idempotent, so
 // the request's cleanup can release everything however far it got (also when the caller stops
 // iterating early).
 
@@ -23,10 +25,22 @@ export interface Holds {
   release(): void;
 }
 
-export function createHolds(locks: { generator: Slots; lookahead: Slots }, priority: number): Holds {
+/** How waiting requests take turns on the generator (RuntimeSettings.generatorOrder). */
+export type GeneratorOrder = 'arrival' | 'least-attained';
+
+export function createHolds(locks: { generator: Slots; lookahead: Slots }, arrival: number, order: GeneratorOrder = 'arrival'): Holds {
   let generator: (() => void) | undefined;
   let lookahead = () => {};
+  let heldSince = 0;
+  let attainedMs = 0;
+  const priority = arrival;
+  const generatorPriority = () => (order === 'arrival' ? arrival : attainedMs);
+  const took = (release: () => void) => {
+    heldSince = performance.now();
+    generator = release;
+  };
   const releaseGenerator = () => {
+    if (generator) attainedMs += performance.now() - heldSince;
     generator?.();
     generator = undefined;
   };
@@ -40,11 +54,11 @@ export function createHolds(locks: { generator: Slots; lookahead: Slots }, prior
     async takeGeneratorIfFree() {
       if (generator) return true;
       if (!locks.generator.idle()) return false;
-      generator = await locks.generator.acquire(priority);
+      took(await locks.generator.acquire(generatorPriority()));
       return true;
     },
     async takeGenerator() {
-      generator ??= await locks.generator.acquire(priority);
+      if (!generator) took(await locks.generator.acquire(generatorPriority()));
     },
     releaseGenerator,
     release() {

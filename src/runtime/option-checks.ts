@@ -42,14 +42,17 @@ export function checkSampling(s: SamplingOptions | undefined, name = 'sampling')
 }
 
 /** The numeric options of a runtime (createRag's, and what createRagInWorker passes on). */
-export type RuntimeNumbers = Pick<RagOptions, 'nlist' | 'cacheBytes' | 'maxSlowdown' | 'lookahead' | 'sampling'>;
+export type RuntimeNumbers = Pick<RagOptions, 'nlist' | 'cacheBytes' | 'maxSlowdown' | 'lookahead' | 'sampling' | 'generatorOrder'>;
 
-/** Checks a runtime's numeric options before anything is opened or loaded. */
+/** Checks a runtime's numeric options (and its generator order) before anything is opened or loaded. */
 export function checkRuntimeOptions(o: RuntimeNumbers): void {
   if (o.nlist !== undefined) checkInteger('nlist', o.nlist, { min: 1, max: MAX_NLIST });
   if (o.cacheBytes !== undefined) checkInteger('cacheBytes', o.cacheBytes, { min: 1 });
   if (o.maxSlowdown !== undefined) checkNumber('maxSlowdown', o.maxSlowdown, { min: 0, above: true });
   if (o.lookahead !== undefined) checkInteger('lookahead', o.lookahead, { min: 1, max: 1024 });
+  if (o.generatorOrder !== undefined && o.generatorOrder !== 'arrival' && o.generatorOrder !== 'least-attained') {
+    throw new WeftError('INVALID_OPTION', `generatorOrder must be 'arrival' or 'least-attained'; got ${JSON.stringify(o.generatorOrder)}.`);
+  }
   checkSampling(o.sampling);
 }
 

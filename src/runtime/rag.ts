@@ -159,6 +159,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     woven,
     maxSlowdown,
     lookahead: options.lookahead ?? 2,
+    generatorOrder: options.generatorOrder ?? 'arrival',
     system: options.system,
     sampling: options.sampling ?? {},
     ...defaults,

@@ -54,6 +54,14 @@ export interface RuntimeSettings {
    */
   lookahead?: number;
   /**
+   * Which request's generation stage takes the generator next when several wait (a workflow
+   * generates several times; the generator runs one sequence at a time): 'arrival' (default), the
+   * oldest request first; 'least-attained', the request that has held the generator for the least
+   * time so far (new requests first: shorter workflows finish sooner, long ones later). Measured
+   * in docs/benchmarks.md (bench workflows).
+   */
+  generatorOrder?: 'arrival' | 'least-attained';
+  /**
    * A latency line an earlier `profile()` on this device returned (an app may keep it, e.g. in
    * localStorage): periodic retrieval's `nprobe: 'auto'` and the slice sizes use it from the first
    * answer, with no profiling first — which times searches up to nprobe 64 and so reads that many

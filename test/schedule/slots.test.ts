@@ -83,3 +83,19 @@ test('the serial queue runs one task at a time in order; a failed task rejects i
   await q.settled();
   expect(done).toBe(true);
 });
+
+test('waiters with priorities are served lowest first, then in arrival order', async () => {
+  const s = createSlots(1);
+  const held = await s.acquire(5);
+  const order: string[] = [];
+  const wait = (name: string, priority?: number) =>
+    s.acquire(priority).then((release) => {
+      order.push(name);
+      release();
+    });
+  const all = Promise.all([wait('late-7', 7), wait('none'), wait('first-2', 2), wait('second-2', 2), wait('low-0', 0)]);
+  await turn();
+  held();
+  await all;
+  expect(order).toEqual(['low-0', 'first-2', 'second-2', 'late-7', 'none']);
+});

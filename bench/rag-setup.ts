@@ -1,0 +1,185 @@
+// What the request-stream benchmarks (`bench rag`, `bench workflows`) share: the models (the test
+// embedder's ONNX graph with random weights and the real MiniLM tokenizer; stories260K as the
+// reference generator), a corpus of n vectors with Cranfield abstracts as passage texts, and the
+// regimes the lists are read in — `cached` (every list resident on the GPU), `idb` (a GPU cache
+// of an eighth of the index, lists cold in IndexedDB) and `remote` (the index published as one
+// file behind the range host, fetched through Chromium's network emulation at 20 Mbit/s and 40 ms
+// RTT, its IndexedDB tier empty for each stream).
+import { createGpuContext, gaussianMixture, type GpuContext } from '../src/weft.js';
+import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
+import type { Embedder } from '../src/embed/types.js';
+import { loadLlama2c, type Llama2cGenerator } from '../src/generate/llama2c-gpu.js';
+import { layoutFor } from '../src/ivf/codec.js';
+import { createRag } from '../src/runtime/rag.js';
+import type { LocalRag } from '../src/runtime/rag-api.js';
+import type { RagOptions } from '../src/runtime/types.js';
+import type { WeftStore } from '../src/storage/contract.js';
+import type { BenchStores } from './stores.js';
+import { exportIndex } from '../src/storage/portable.js';
+import { openRemoteStore, type RemoteStore } from '../src/storage/remote/remote-store.js';
+import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
+import { createStoredIndex } from '../src/stored-index/stored-index.js';
+import { createRng } from '../src/random.js';
+import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
+
+export type Regime = 'cached' | 'idb' | 'remote';
+
+/** Set by bench/run.mjs: Chromium's network emulation (CDP), undefined to lift it. */
+declare global {
+  interface Window {
+    weftBenchNetwork?: (c: { latencyMs: number; mbps: number } | undefined) => Promise<void>;
+  }
+}
+
+/** The remote regime's network. */
+export const REMOTE_NETWORK = { latencyMs: 40, mbps: 20 };
+
+export interface RagSetupOptions {
+  assets: string;
+  n: number;
+  regime: Regime;
+  /** Where onnxruntime-web finds its .wasm (the page's path by default); null: its own default (Deno: beside its module). */
+  onnxWasmPaths?: string | null;
+}
+
+export interface RagSetup {
+  ctx: GpuContext;
+  embedder: Embedder;
+  generator: Llama2cGenerator;
+  /** Passage texts (Cranfield abstracts, cut to 300 characters). */
+  texts: string[];
+  dim: number;
+  nlist: number;
+  /** The lists' bytes on the GPU; the cache budget of the `idb` and `remote` regimes. */
+  indexBytes: number;
+  cacheBytes: number;
+  residentBytes: number;
+  /** Turns the remote regime's network emulation on or off (nothing in the other regimes). */
+  network(on: boolean): Promise<void>;
+  /**
+   * A runtime over regime `r`'s store (for `remote`, a cold IndexedDB tier) with the given
+   * options; in `cached`, every list is made resident before it is returned.
+   */
+  open(r: Regime, options?: Partial<RagOptions>): Promise<{ rag: LocalRag; remote: RemoteStore | undefined; close(): Promise<void> }>;
+  dispose(): Promise<void>;
+}
+
+export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void, stores: BenchStores, dbName: string): Promise<RagSetup> {
+  const dim = 64;
+  if (o.regime === 'remote' && typeof location === 'undefined')
+    throw new Error("The remote regime needs the browser: it runs behind Chromium's network emulation (npm run bench -- … --regime remote).");
+  await stores.remove(dbName);
+  const ctx = await createGpuContext();
+  const store = await stores.open(dbName);
+  const rng = createRng(3);
+  const V = 30522;
+  const model = buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * dim }, () => rng.normal()),
+    Float32Array.from({ length: dim * dim }, () => rng.normal() * 0.3),
+    new Float32Array(dim),
+    V,
+    dim,
+  );
+  const tok = async (f: string) => (await fetch(`${o.assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
+  const embedder = await createOnnxEmbedder({
+    model,
+    tokenizer: await tok('tokenizer.json'),
+    tokenizerConfig: await tok('tokenizer_config.json'),
+    device: 'wasm',
+    ...(o.onnxWasmPaths === null ? {} : { wasmPaths: o.onnxWasmPaths ?? '/node_modules/onnxruntime-web/dist/' }),
+    maxLength: 64,
+    cache: false,
+    modelId: 'bench-graph',
+  });
+  const lm = `${o.assets}/lm-stories260K`;
+  const generator = await loadLlama2c({ gpu: ctx, model: `${lm}/stories260K.bin`, tokenizer: `${lm}/tok512.bin` });
+
+  // The corpus: Cranfield abstracts as passage texts over n vectors (re-used texts, distinct vectors).
+  const raw = (await (await fetch(`${o.assets}/cranfield/cran.all.1400`)).text()).replace(/\r\n/g, '\n');
+  const texts = raw
+    .split(/^\.I /m)
+    .slice(1)
+    .map((r) => (/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').replace(/\s+/g, ' ').trim().slice(0, 300));
+  log(`building ${o.n} x ${dim} f16 in ${stores.kind}…`);
+  const vectors = gaussianMixture(o.n, dim, { centers: 256, seed: 5 });
+  const idx = await createStoredIndex(vectors, {
+    splitLists: 'oversized',
+    gpu: ctx,
+    store,
+    name: 'corpus',
+    dim,
+    nlist: 256,
+    metric: 'cosine',
+    storage: 'f16',
+    niter: 5,
+    maxTrainPointsPerCentroid: 32,
+    rebuildImbalance: Infinity,
+  });
+  for (let i = 0; i < o.n; i += 20000) {
+    const m = Math.min(o.n, i + 20000) - i;
+    await idx.add(vectors.subarray(i * dim, (i + m) * dim), {
+      chunks: Array.from({ length: m }, (_, j) => ({ docId: `doc-${(i + j) % texts.length}`, text: texts[(i + j) % texts.length]! })),
+    });
+  }
+  const indexBytes = idx.manifest.listCounts.reduce((a, c) => a + Math.ceil(c / 32) * 32 * (layoutFor(dim, 'f16').bytesPerVector + 4), 0);
+  const nlist = idx.nlist;
+  await idx.close();
+  const residentBytes = Math.ceil(indexBytes * 1.25);
+  const cacheBytes = o.regime === 'cached' ? residentBytes : Math.floor(indexBytes / 8);
+  const remoteUrl = o.regime === 'remote' ? new URL('/__weft-range/files/bench-corpus.weft', location.href).href : '';
+  const remoteDb = 'weft-bench-remote';
+  if (o.regime === 'remote') {
+    await fetch(remoteUrl, { method: 'PUT', body: await exportIndex(store, 'corpus') });
+    log(`published ${(indexBytes / 2 ** 20).toFixed(1)} MiB of lists at ${remoteUrl}`);
+  }
+  const network = async (on: boolean) => {
+    if (o.regime === 'remote') await window.weftBenchNetwork?.(on ? REMOTE_NETWORK : undefined);
+  };
+  /** The store a stream reads: IndexedDB, or the remote file with a cold IndexedDB tier. */
+  const storeFor = async (r: Regime): Promise<{ store: WeftStore; remote?: RemoteStore }> => {
+    if (r !== 'remote') return { store };
+    await clearRemoteCache(remoteUrl, remoteDb);
+    const remote = await openRemoteStore(remoteUrl, { cacheDbName: remoteDb });
+    return { store: remote, remote };
+  };
+  return {
+    ctx,
+    embedder,
+    generator,
+    texts,
+    dim,
+    nlist,
+    indexBytes,
+    cacheBytes,
+    residentBytes,
+    network,
+    async open(r, options = {}) {
+      const src = await storeFor(r);
+      const rag = await createRag({
+        store: src.store,
+        indexName: 'corpus',
+        embedder,
+        generator,
+        gpu: ctx,
+        cacheBytes: r === 'cached' ? residentBytes : cacheBytes,
+        ...options,
+      });
+      if (r === 'cached') await rag.search(texts[0]!.split(' ').slice(0, 12).join(' '), { k: 1, nprobe: nlist, mode: 'vector' });
+      return {
+        rag,
+        remote: src.remote,
+        async close() {
+          await rag.close();
+          src.remote?.close();
+        },
+      };
+    },
+    async dispose() {
+      generator.destroy();
+      await embedder.destroy();
+      store.close();
+      ctx.destroy();
+      await stores.remove(dbName);
+    },
+  };
+}
