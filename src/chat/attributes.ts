@@ -1,9 +1,13 @@
 // How <weft-chat>'s attributes become the engine worker's RagWorkerOptions: the element's
 // plain-string configuration (model="reference", embedder="default", URLs) mapped onto the
-// runtime's options object, with the `options` property laid over it for full control.
+// runtime's options object, with the `options` property laid over it for full control; and its
+// `workflow` (a built-in's name, or a graph by property) checked as the element takes it.
 
-import { WeftError } from '../errors.js';
+import { isWeftError, WeftError } from '../errors.js';
 import type { RagWorkerOptions } from '../transport/engine-api.js';
+import type { Workflow } from '../runtime/types.js';
+import { BUILTIN_WORKFLOWS } from '../workflow/builtins.js';
+import { checkWorkflow } from '../workflow/check-graph.js';
 
 /** WebLLM's prebuilt model the element loads when `model` is not set (about 0.9 GB, cached after the first visit). */
 export const DEFAULT_CHAT_MODEL = 'Llama-3.2-1B-Instruct-q4f16_1-MLC';
@@ -56,4 +60,33 @@ function generatorOptions(config: ChatConfig): RagWorkerOptions['generator'] {
     );
   }
   return { reference: { model: config.referenceModel, tokenizer: config.referenceTokenizer } };
+}
+
+/**
+ * The element's `workflow` as generate() takes it: undefined for none (an empty attribute: the
+ * runtime's default, one-shot), a built-in's name, or a graph (by property) that checkWorkflow
+ * passes. INVALID_WORKFLOW otherwise, worded for the element: an unknown name lists the built-ins.
+ */
+export function chatWorkflow(value: unknown): Workflow | undefined {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return undefined;
+  const names = Object.keys(BUILTIN_WORKFLOWS);
+  if (typeof value === 'string') {
+    const name = value.trim();
+    if (!names.includes(name)) {
+      throw new WeftError(
+        'INVALID_WORKFLOW',
+        `<weft-chat workflow="${name}">: there is no built-in workflow '${name}'. Use one of ${names.join(', ')}, or set the workflow property to a graph.`,
+        { details: { workflow: name } },
+      );
+    }
+    return name as Workflow;
+  }
+  try {
+    checkWorkflow(value);
+  } catch (e) {
+    if (isWeftError(e, 'INVALID_WORKFLOW'))
+      throw new WeftError('INVALID_WORKFLOW', `<weft-chat>'s workflow property: ${e.message}`, { details: e.details ?? {} });
+    throw e;
+  }
+  return value as Workflow;
 }

@@ -136,6 +136,16 @@ export const styles = css`
   .sources button { padding: 0.1em 0.55em; max-width: 16rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   .sources button .n { color: var(--_accent); font-weight: 600; margin-right: 0.3em; }
   .sources button.cited { border-color: var(--_accent); }
+  /* A workflow's stages before the answer: one muted line, opened on demand. */
+  .stages { font-size: 0.78em; color: var(--_muted); margin: 0 0.2rem 0.3rem; }
+  .stages summary { cursor: pointer; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; border-radius: 3px; }
+  .stages summary:hover { color: var(--_fg); }
+  .stages summary:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
+  .stages > ol { margin: 0.35rem 0 0.1rem; padding: 0.4rem 0.6rem 0.4rem 1.8em; border-left: 2px solid var(--_border); }
+  .stages li { margin: 0.15rem 0; overflow-wrap: anywhere; }
+  .stages ul { margin: 0.1rem 0 0; padding-left: 1.1em; }
+  .stages .node { color: var(--_fg); font-weight: 600; }
+  .stages q { white-space: pre-wrap; font-style: italic; }
   .meta { font-size: 0.75em; color: var(--_muted); margin: 0.25rem 0.2rem 0; }
   .meta.failed { color: var(--_danger); }
 

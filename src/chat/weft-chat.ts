@@ -11,14 +11,15 @@ import { isWeftError, WeftError } from '../errors.js';
 import type { ChatMessage } from '../generate/types.js';
 import type { DocumentInput } from '../ingest/documents.js';
 import type { Rag } from '../runtime/rag-api.js';
-import type { IngestProgress, Passage, RagEvent, RagInfo } from '../runtime/types.js';
+import type { IngestProgress, Passage, RagEvent, RagInfo, Workflow } from '../runtime/types.js';
+import type { WeftStageInfo } from '../runtime/completions.js';
 import { createRagInWorker, type RagWorkerInit } from '../transport/client.js';
 import type { RagWorkerOptions } from '../transport/engine-api.js';
 import type { LoadProgress } from '../util/progress.js';
 import { acceptAttribute, documentTypeOf, readableTypesText } from '../ingest/file-types.js';
 import { passagePage } from '../runtime/answer-context.js';
 import { scoreText, sourceLabel, splitCitations } from './citation-marks.js';
-import { workerOptions } from './attributes.js';
+import { chatWorkflow, workerOptions } from './attributes.js';
 import { styles } from './styles.js';
 
 /** An answer's last event: the answer, its citations, passages and timings (the detail of `weft-answer`). */
@@ -126,6 +127,10 @@ export interface ChatTurn {
   alongside?: boolean;
   /** Assistant turns: no answer could be written (no WebGPU here), only the passages found. */
   searchOnly?: boolean;
+  /** Assistant turns: the workflow it ran ('hyde', a graph's name, 'custom'), where one was set. */
+  workflow?: string;
+  /** Assistant turns: the workflow's stages before the answer, as they finished (what each wrote, listed or searched). */
+  stages?: WeftStageInfo[];
 }
 
 type Status = 'idle' | 'loading' | 'ready' | 'error';
@@ -168,6 +173,7 @@ export class WeftChat extends LitElement {
     k: { type: Number },
     maxTokens: { type: Number, attribute: 'max-tokens' },
     timings: { type: Boolean },
+    workflow: {},
     theme: { type: String, reflect: true },
     options: { attribute: false },
     worker: { attribute: false },
@@ -214,6 +220,14 @@ export class WeftChat extends LitElement {
   declare maxTokens: number | undefined;
   /** Show each finished answer's tokens, time to first token and total time under it. */
   declare timings: boolean;
+  /**
+   * The workflow every question runs (GenerateOptions.workflow): the attribute takes a built-in's
+   * name ('one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'periodic'), the property also a graph
+   * (docs/workflows.md). Default: the runtime's, one-shot. An unknown name or a graph that could
+   * not run is reported (INVALID_WORKFLOW, with the built-ins' names) when it is set, and fails
+   * the questions asked with it. Its stages show above each answer, folded.
+   */
+  declare workflow: Workflow | undefined;
   /** 'light', 'dark' or 'auto' (default: follows prefers-color-scheme). */
   declare theme: 'light' | 'dark' | 'auto';
   /** Worker options laid over what the attributes give (embedder or generator here replaces the attributes for it). */
@@ -262,6 +276,8 @@ export class WeftChat extends LitElement {
   private _ingestAbort: AbortController | undefined;
   private _ingests: Promise<unknown> = Promise.resolve();
   private _conversation = 0;
+  /** Why the workflow set now cannot run (reported when it was set). */
+  private _workflowError: ChatError | undefined;
 
   constructor() {
     super();
@@ -311,7 +327,23 @@ export class WeftChat extends LitElement {
 
   protected override willUpdate(changed: PropertyValues): void {
     // Here rather than in updated(): the state _start() sets then renders in this same update.
-    if (this.isConnected && (!this._started || CONFIG.some((k) => changed.has(k)))) this._start();
+    const starting = this.isConnected && (!this._started || CONFIG.some((k) => changed.has(k)));
+    if (starting) this._start();
+    // A workflow that cannot run is said when it is set (and again after a restart cleared the error).
+    if (changed.has('workflow') || (starting && this._workflowError)) this._checkWorkflow();
+  }
+
+  /** Reports a workflow that cannot run (weft-error and the error line); a valid one clears that report. */
+  private _checkWorkflow(): void {
+    const before = this._workflowError;
+    try {
+      chatWorkflow(this.workflow);
+      this._workflowError = undefined;
+      if (before && this._error?.message === before.message) this._error = undefined;
+    } catch (e) {
+      this._workflowError = errorOf(e);
+      this._report(e);
+    }
   }
 
   protected override updated(changed: PropertyValues): void {
@@ -445,10 +477,21 @@ export class WeftChat extends LitElement {
         return undefined;
       }
       let done: DoneEvent | undefined;
-      const options = { signal: abort.signal, ...(this.k ? { k: this.k } : {}), ...(this.maxTokens ? { maxTokens: this.maxTokens } : {}) };
+      const workflow = chatWorkflow(this.workflow);
+      if (workflow !== undefined) turn.workflow = typeof workflow === 'string' ? workflow : (workflow.name ?? 'custom');
+      const options = {
+        signal: abort.signal,
+        ...(this.k ? { k: this.k } : {}),
+        ...(this.maxTokens ? { maxTokens: this.maxTokens } : {}),
+        ...(workflow !== undefined ? { workflow } : {}),
+      };
       for await (const e of rag.generate({ messages }, options)) {
         this._emit('weft-event', { ...e, request, question });
-        if (e.type === 'retrieval') {
+        if (e.type === 'node') {
+          const { type: _, passages: __, ...stage } = e;
+          turn.stages = [...(turn.stages ?? []), stage];
+          update();
+        } else if (e.type === 'retrieval') {
           turn.passages = e.passages;
           update();
         } else if (e.type === 'token') {
@@ -812,6 +855,7 @@ export class WeftChat extends LitElement {
     const parts = splitCitations(t.content.trimStart(), new Set(byNumber.keys()));
     const cited = new Set(t.citations ?? []);
     return html`<article class="message assistant" part="message assistant-message" aria-label="Assistant" aria-busy=${t.pending ? 'true' : 'false'}>
+      ${t.stages?.length ? this._renderStages(t, t.stages) : nothing}
       <div class="bubble">${
         t.searchOnly
           ? html`<span class="placeholder">${passages.length ? (this.searchOnly ?? NO_WEBGPU).reply : 'No passage of your documents matches.'}</span>`
@@ -832,6 +876,27 @@ export class WeftChat extends LitElement {
       }
       ${this._renderMeta(t)}
     </article>`;
+  }
+
+  /**
+   * A workflow's stages before the answer, folded into one muted line (the workflow and its
+   * stages' names) that opens to what each wrote, listed or searched.
+   */
+  private _renderStages(t: ChatTurn, stages: readonly WeftStageInfo[]): TemplateResult {
+    const names = stages.map((s) => s.node).join(' → ');
+    return html`<details class="stages" part="stages">
+      <summary title="What the workflow did before the answer">${t.workflow ? `${t.workflow} · ` : ''}${names}${t.pending && !t.passages ? ' …' : ''}</summary>
+      <ol>${stages.map(
+        (s) =>
+          html`<li><span class="node">${s.node}</span> ${
+            s.kind === 'generate'
+              ? html`wrote <q>${s.text?.trim() || '(nothing)'}</q>`
+              : s.kind === 'split'
+                ? html`listed<ul>${(s.items ?? []).map((i) => html`<li>${i}</li>`)}</ul>`
+                : html`searched ${(s.queries ?? []).map((q, i) => html`${i ? ' · ' : ''}<q>${q}</q>`)}`
+          }</li>`,
+      )}</ol>
+    </details>`;
   }
 
   private _renderCitation(p: Passage): TemplateResult {

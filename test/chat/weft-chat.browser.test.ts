@@ -3,7 +3,8 @@
 // with progress, streams an answer with numbered sources that open the cited passage, stops an
 // answer, keeps the conversation across turns, answers questions alongside each other with their own
 // request numbers, runs no markup from documents or questions, works
-// from the keyboard with labelled controls, and is screenshotted in light and dark themes.
+// from the keyboard with labelled controls, runs a workflow (workflow="hyde", or a graph by
+// property) with its stages folded above each answer, and is screenshotted in light and dark themes.
 import { afterEach, expect, inject, test } from 'vitest';
 import { page, userEvent } from 'vitest/browser';
 import '../../src/entries/chat.js';
@@ -14,6 +15,7 @@ import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex } from '../../src/storage/portable.js';
 import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { createRng } from '../../src/random.js';
+import { BUILTIN_WORKFLOWS } from '../../src/workflow/builtins.js';
 import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
 
 const assets = new URL(inject('sharedAssets'), location.href).href;
@@ -454,6 +456,69 @@ test('remote="…": a published index is searched in place, read-only, and answe
   await page.screenshot({ element: el, path: '__screenshots__/weft-chat-remote.png' });
   await expect(el.ingest([new File(['x'], 'x.txt')])).rejects.toMatchObject({ code: 'READ_ONLY' });
   await clearRemoteCache();
+});
+
+test('workflow="hyde": every question runs it and its stages fold above the answer; the property takes a graph; an unknown name is a clear error', async () => {
+  await page.viewport(900, 700);
+  const { el, got } = await mount({ 'max-tokens': '16', k: '2', workflow: 'hyde', theme: 'light' });
+  expect(el.workflow).toBe('hyde');
+  await el.ingest([new File([VOLCANOES], 'volcanoes.md', { type: 'text/markdown' }), new File([TEA], 'tea.txt', { type: 'text/plain' })]);
+  type NodeEvent = Extract<RagEvent, { type: 'node' }>;
+  const nodes = () => got.events.filter((e): e is NodeEvent => e.type === 'node');
+
+  // The hypothetical passage is written, then searched with: its 'node' event comes before the retrieval.
+  const done = await el.ask('Which kinds of volcano are there?');
+  expect(done!.answer.length).toBeGreaterThan(0);
+  const hypothesis = nodes()[0]!;
+  expect(hypothesis).toMatchObject({ node: 'hypothesis', kind: 'generate', text: expect.any(String) });
+  const types = got.events.map((e) => e.type);
+  expect(types.indexOf('node')).toBeLessThan(types.indexOf('retrieval'));
+  expect(el.messages.at(-1)).toMatchObject({ workflow: 'hyde', stages: [{ node: 'hypothesis', kind: 'generate', text: hypothesis.text }] });
+  await settle(el);
+  // One folded line above the answer; opened, what the stage wrote.
+  const details = q<HTMLDetailsElement>(el, '.message.assistant [part=stages]')!;
+  expect(details.open).toBe(false);
+  expect(details.nextElementSibling!.classList.contains('bubble')).toBe(true);
+  expect(q(el, '.stages summary')!.textContent!.trim()).toBe('hyde · hypothesis');
+  q(el, '.stages summary')!.click();
+  await settle(el);
+  expect(details.open).toBe(true);
+  expect(q(el, '.stages li')!.textContent).toBe(`hypothesis wrote ${hypothesis.text!.trim() || '(nothing)'}`);
+  await page.screenshot({ element: el, path: '__screenshots__/weft-chat-workflow.png' });
+
+  // The property takes a graph (here multistep, as JSON data would bring it): sub-questions, listed.
+  el.workflow = JSON.parse(JSON.stringify(BUILTIN_WORKFLOWS.multistep));
+  got.events.length = 0;
+  await el.ask('How is green tea made?');
+  expect(nodes().map((e) => e.node)).toEqual(['decompose', 'split']);
+  const items = nodes()[1]!.items!;
+  expect(items.length).toBeGreaterThan(0);
+  await settle(el);
+  const turn = qa(el, '.message.assistant').at(-1)!;
+  expect(turn.querySelector('.stages summary')!.textContent!.trim()).toBe('multistep · decompose → split');
+  expect([...turn.querySelectorAll('.stages ul li')].map((li) => li.textContent)).toEqual(items);
+  turn.querySelector<HTMLElement>('.stages summary')!.click();
+  await settle(el);
+  await page.screenshot({ element: el, path: '__screenshots__/weft-chat-workflow-graph.png' });
+
+  // An unknown name: the error line and weft-error name the built-ins; a question asked with it fails on its turn.
+  el.setAttribute('workflow', 'hide');
+  await settle(el);
+  expect(got.errors.at(-1)).toMatchObject({ code: 'INVALID_WORKFLOW', message: expect.stringContaining('one-shot, hyde, multistep, irg, recomp, periodic') });
+  expect(q(el, '[part=error]')!.textContent).toContain(`<weft-chat workflow="hide">: there is no built-in workflow 'hide'`);
+  await expect(el.ask('Anything else?')).rejects.toMatchObject({ code: 'INVALID_WORKFLOW' });
+  await settle(el);
+  expect(qa(el, '.message.assistant .meta').at(-1)!.textContent).toContain('The answer failed');
+  // And none: the error line goes, the answers are one-shot again, without a stages line.
+  el.removeAttribute('workflow');
+  await settle(el);
+  expect(q(el, '[part=error]')).toBeNull();
+  got.events.length = 0;
+  await el.ask('Thanks!');
+  expect(nodes()).toEqual([]);
+  await settle(el);
+  expect(qa(el, '.message.assistant').at(-1)!.querySelector('.stages')).toBeNull();
+  expect(el.messages.at(-1)!.stages).toBeUndefined();
 });
 
 test('citation marks become citations only for passages the answer had', () => {

@@ -1,6 +1,7 @@
 // <weft-chat> in a browser without WebGPU (the `browser-nogpu` project): it starts with no model to
 // download, says in its status that it searches only, adds documents, and answers a question with
-// the passages that match (found on the CPU) and a sentence saying why no answer is written.
+// the passages that match (found on the CPU) and a sentence saying why no answer is written — also
+// with a workflow set, whose stages need a generator.
 import { afterEach, expect, test } from 'vitest';
 import { page } from 'vitest/browser';
 import '../../src/entries/chat.js';
@@ -19,6 +20,7 @@ test('no WebGPU: the element searches only, and says so', async () => {
   el.options = await workerOptions(dbName);
   el.k = 2;
   el.theme = 'light';
+  el.workflow = 'hyde'; // no generator to write its hypothesis: the search is the reply, as without it
   el.style.height = '560px';
   el.style.width = '760px';
   const ready = new Promise<void>((resolve, reject) => {
@@ -39,6 +41,8 @@ test('no WebGPU: the element searches only, and says so', async () => {
     await el.updateComplete;
     const turn = el.messages.at(-1)!;
     expect(turn).toMatchObject({ role: 'assistant', searchOnly: true, pending: false });
+    expect(turn.stages).toBeUndefined();
+    expect(root.querySelector('[part=error]')).toBeNull();
     expect(turn.passages!.map((p) => p.docId).sort()).toEqual(['tea.txt', 'volcanoes.md']);
     expect(root.querySelector('.message.assistant .bubble')!.textContent).toMatch(/no WebGPU/);
     expect(root.querySelectorAll('.sources button')).toHaveLength(2);
