@@ -1,10 +1,10 @@
 // The terminal side of the Deno shell: progress bars (one line per stage, redrawn in place on a
 // terminal, one line per change of a tenth elsewhere so logs stay short), what libraries print
-// to the console kept off the bar's line, the sources list after an answer (with a PDF
-// passage's page), the files an ingest skipped and why, and Ctrl-C: it stops the answer in
-// progress; at the prompt, a second one exits.
+// to the console kept off the bar's line, a workflow's stages before an answer (one short line
+// each), the sources list after an answer (with a PDF passage's page), the files an ingest
+// skipped and why, and Ctrl-C: it stops the answer in progress; at the prompt, a second one exits.
 
-import type { Passage } from '../../src/entries/rag.js';
+import type { Passage, RagEvent } from '../../src/entries/rag.js';
 import { sourceLabel } from '../../src/entries/client.js';
 
 export interface DenoTerminal {
@@ -92,6 +92,27 @@ export function routeConsole(bars: ProgressBars, inspect: (value: unknown) => st
     methods.forEach((m, i) => {
       console[m] = saved[i]!;
     });
+}
+
+/** The longest a stage's line may be (it is cut with an ellipsis): a glance, not a transcript. */
+const STAGE_CHARS = 100;
+
+/**
+ * A workflow stage before the answer (a 'node' event) as one line: `· hypothesis: Shield
+ * volcanoes are…`, `· split: What is a caldera? | How do they form?`, `· retrieve: searched
+ * “…”`; its text on one line and cut to STAGE_CHARS, dimmed with `dim` (a terminal that takes
+ * colour).
+ */
+export function stageLine(e: Extract<RagEvent, { type: 'node' }>, dim = false): string {
+  const what =
+    e.kind === 'generate'
+      ? e.text || '(nothing)'
+      : e.kind === 'split'
+        ? (e.items ?? []).join(' | ')
+        : `searched ${(e.queries ?? []).map((q) => `“${q}”`).join(', ')}`;
+  const flat = `· ${e.node}: ${what.replace(/\s+/g, ' ').trim()}`;
+  const line = flat.length > STAGE_CHARS ? `${flat.slice(0, STAGE_CHARS - 1)}…` : flat;
+  return dim ? `\x1b[2m${line}\x1b[22m\n` : `${line}\n`;
 }
 
 /** The numbered passages an answer was given, the cited ones marked, each with its document (and page, in a PDF: `report.pdf, p. 12`) and a line of its text. */

@@ -2,7 +2,8 @@
 // `ask "…"`, on the same library code as the page (createRag, the stored index, the models), with
 // the index kept in files (src/storage/file-store.ts) instead of IndexedDB; `publish <folder> --out
 // FILE` ingests a folder and writes its index as one file for a static host, which pages search
-// in place with openRemoteIndex (a site ships a prebuilt index of its docs).
+// in place with openRemoteIndex (a site ships a prebuilt index of its docs). `--workflow NAME` (or
+// `--workflow-file graph.json`) runs each answer through a workflow, its stages shown before it.
 //
 //   npx deno run -A --unstable-webgpu --node-modules-dir=manual dist/deno-shell/weft.js ingest ./notes
 //   npx deno run -A --unstable-webgpu --node-modules-dir=manual dist/deno-shell/weft.js chat
@@ -27,6 +28,8 @@ import {
 } from '../../src/weft.js';
 import type { LoadProgress } from '../../src/entries/client.js';
 import {
+  BUILTIN_WORKFLOWS,
+  checkWorkflow,
   createRag,
   createOnnxEmbedder,
   createWebLlmGenerator,
@@ -35,6 +38,7 @@ import {
   type Embedder,
   type Generator,
   type LocalRag,
+  type Workflow,
 } from '../../src/entries/rag.js';
 import {
   interrupts,
@@ -43,6 +47,7 @@ import {
   routeConsole,
   skippedList,
   sourcesList,
+  stageLine,
   write,
   type DenoTerminal,
   type ProgressBars,
@@ -91,6 +96,9 @@ options:
   --out FILE                  where publish writes the index file
   --k N                       passages per answer (default 3)
   --max-tokens N              longest answer (default 128)
+  --workflow NAME             how ask and chat answer: ${Object.keys(BUILTIN_WORKFLOWS).join(', ')}
+                                (default one-shot); each stage before the answer gets a line
+  --workflow-file FILE.json   a workflow graph of your own (docs/workflows.md)
 Without embedder flags the embedder is all-MiniLM-L6-v2 from the Hugging Face Hub (online).
 `;
 
@@ -114,6 +122,8 @@ const FLAGS = new Set([
   'embedder-device',
   'k',
   'max-tokens',
+  'workflow',
+  'workflow-file',
 ]);
 
 function parseArgs(argv: readonly string[]): Args {
@@ -157,6 +167,49 @@ function positiveInt(flags: Map<string, string>, key: string, fallback: number):
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new WeftError('INVALID_OPTION', `--${key} takes a positive integer; got '${v}'.`);
   return n;
+}
+
+/**
+ * The workflow --workflow names or --workflow-file holds, checked before anything loads (an
+ * unknown name, a file that is not JSON or a graph that could not run is a clear error); undefined
+ * for neither (the runtime's default, one-shot).
+ */
+async function workflowFrom(flags: Map<string, string>): Promise<Workflow | undefined> {
+  const name = flags.get('workflow'),
+    file = flags.get('workflow-file');
+  if (name !== undefined && file !== undefined) throw new ShellError('INVALID_OPTION', 'Give --workflow or --workflow-file, not both.');
+  if (name !== undefined) {
+    const names = Object.keys(BUILTIN_WORKFLOWS);
+    if (!names.includes(name))
+      throw new ShellError(
+        'INVALID_WORKFLOW',
+        `There is no built-in workflow '${name}'. --workflow takes one of ${names.join(', ')}; for a graph of your own, --workflow-file graph.json.`,
+      );
+    return name as Workflow;
+  }
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new ShellError('INVALID_OPTION', `--workflow-file: could not read '${file}' (${(e as Error)?.message ?? String(e)}).`);
+  }
+  let graph: unknown;
+  try {
+    graph = JSON.parse(text);
+  } catch (e) {
+    throw new ShellError(
+      'INVALID_WORKFLOW',
+      `--workflow-file: '${file}' is not JSON (${(e as Error).message}). It holds one graph: { "start", "nodes", "edges" } (docs/workflows.md).`,
+    );
+  }
+  try {
+    checkWorkflow(graph);
+  } catch (e) {
+    if (e instanceof WeftError && e.code === 'INVALID_WORKFLOW') throw new ShellError('INVALID_WORKFLOW', `--workflow-file ${file}: ${e.message}`);
+    throw e;
+  }
+  return graph as Workflow;
 }
 
 /** Download and load progress of a model, as bars. */
@@ -378,11 +431,24 @@ async function publish(store: Parameters<typeof exportIndex>[0], indexName: stri
   );
 }
 
-/** Streams one answer to stdout, then its sources. Ctrl-C (the signal) stops it. */
-async function answer(rag: LocalRag, question: string, opts: { k: number; maxTokens: number; signal?: AbortSignal }) {
+/** Whether stdout takes colour: a terminal, and no NO_COLOR (no-color.org). */
+const colour = () => Deno.stdout.isTerminal() && !Deno.env.get('NO_COLOR');
+
+/**
+ * Streams one answer to stdout, then its sources; with a workflow, each stage before the answer
+ * first, on a line of its own (dimmed on a terminal). Ctrl-C (the signal) stops it.
+ */
+async function answer(rag: LocalRag, question: string, opts: { k: number; maxTokens: number; workflow: Workflow | undefined; signal?: AbortSignal }) {
+  const options = {
+    k: opts.k,
+    maxTokens: opts.maxTokens,
+    ...(opts.workflow !== undefined ? { workflow: opts.workflow } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
   try {
-    for await (const e of rag.generate(question, { k: opts.k, maxTokens: opts.maxTokens, ...(opts.signal ? { signal: opts.signal } : {}) })) {
-      if (e.type === 'token') write(Deno.stdout, e.text);
+    for await (const e of rag.generate(question, options)) {
+      if (e.type === 'node') write(Deno.stdout, stageLine(e, colour()));
+      else if (e.type === 'token') write(Deno.stdout, e.text);
       else if (e.type === 'done') {
         write(Deno.stdout, `${e.finishReason === 'abort' ? ' [stopped]' : ''}\n\n${sourcesList(e.passages, e.citations)}`);
       }
@@ -409,6 +475,7 @@ async function main(): Promise<number> {
     throw new WeftError('INVALID_OPTION', 'publish takes one folder and the file to write: weft publish <folder> --out FILE.weft.');
   const ingests = command === 'ingest' || command === 'publish';
   if (command === 'ask' && positional.length === 0) throw new WeftError('INVALID_OPTION', 'ask takes a question: weft ask "…".');
+  const workflow = await workflowFrom(flags);
   const bars = progressBars(Deno);
   where.bars = bars;
   // Libraries' console output (pdf.js's warnings) goes above the bars, on stderr.
@@ -445,12 +512,12 @@ async function main(): Promise<number> {
       await publish(store, indexName, flags.get('out')!);
     } else if (command === 'ask') {
       const during = interrupts(Deno, () => undefined);
-      await during((signal) => answer(rag, positional.join(' '), { k, maxTokens, signal }));
+      await during((signal) => answer(rag, positional.join(' '), { k, maxTokens, workflow, signal }));
     } else {
       const info = await rag.info();
       write(
         Deno.stdout,
-        `Index '${info.indexName}' in ${dir}: ${info.size} passages. Ask a question (Ctrl-C stops an answer; Ctrl-C twice, or Ctrl-D, exits).\n`,
+        `Index '${info.indexName}' in ${dir}: ${info.size} passages.${workflow === undefined ? '' : ` Workflow '${typeof workflow === 'string' ? workflow : (workflow.name ?? flags.get('workflow-file'))}'.`} Ask a question (Ctrl-C stops an answer; Ctrl-C twice, or Ctrl-D, exits).\n`,
       );
       const during = interrupts(Deno, () => write(Deno.stdout, '\n'));
       const readLine = lineReader(Deno);
@@ -459,7 +526,7 @@ async function main(): Promise<number> {
         const line = await readLine();
         if (line === undefined) break;
         if (!line.trim()) continue;
-        await during((signal) => answer(rag, line.trim(), { k, maxTokens, signal }));
+        await during((signal) => answer(rag, line.trim(), { k, maxTokens, workflow, signal }));
       }
     }
   } finally {

@@ -3,7 +3,8 @@
 // reference generator (stories260K) and the tiny test embedder (an ONNX graph written here, the
 // real MiniLM tokenizer). `ingest` fills a file store and says which files it skipped and why;
 // `ask` in a new process finds that index and answers with numbered sources from the folder (a
-// PDF's with their page); `chat` streams answers from stdin; errors speak of the shell's store.
+// PDF's with their page); `chat` streams answers from stdin; `--workflow` / `--workflow-file` show
+// a workflow's stages before each answer; errors speak of the shell's store.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -150,6 +151,72 @@ describe('the Deno shell', () => {
     expect(sources, ask.stdout).toMatch(/\][* ] geology\/calderas\.pdf, p\. 2 — Calderas form when a magma chamber empties/);
     expect(sources, ask.stdout).toMatch(/\][* ] geology\/calderas\.pdf, p\. 1 — Craters and their shapes\./);
     expect(sources).toMatch(/\][* ] volcanoes\.md — /);
+  });
+
+  test('--workflow: each stage before the answer on a line of its own; --workflow-file takes a graph of your own; mistakes are said before anything loads', async () => {
+    // A stage's line starts a line (in chat, after the prompt: stdin piped in is not echoed).
+    const stages = (stdout: string) => (stdout.match(/^(?:> )?· [\w-]+: /gm) ?? []).map((l) => l.replace(/^> /, ''));
+    const hyde = await weft(['ask', 'Which volcanoes have gentle slopes?', '--index', 'notes', '--max-tokens', '8', '--workflow', 'hyde']);
+    expect(hyde.code, hyde.stderr).toBe(0);
+    expect(hyde.stdout).toMatch(/^· hypothesis: .+\n/); // first, before the answer streams
+    expect(stages(hyde.stdout)).toEqual(['· hypothesis: ']);
+    expect(hyde.stdout.split('\n')[0]!.length).toBeLessThanOrEqual(100); // a glance, on one line
+    expect(hyde.stdout).not.toContain('\x1b['); // NO_COLOR (and not a terminal): not dimmed
+    expect(SOURCES.test(hyde.stdout)).toBe(true);
+
+    const irg = await weft(['ask', 'Which volcanoes have gentle slopes?', '--index', 'notes', '--max-tokens', '8', '--workflow', 'irg']);
+    expect(irg.code, irg.stderr).toBe(0);
+    expect(stages(irg.stdout)).toEqual(['· retrieve: ', '· draft: ', '· retrieve: ', '· draft: ']);
+    expect(irg.stdout).toMatch(/^· retrieve: searched “Which volcanoes have gentle slopes\?”\n/);
+
+    // A graph of one's own, as JSON: a title for the question, searched with it; chat names it.
+    const graph = {
+      name: 'titled',
+      start: 'title',
+      nodes: {
+        title: { kind: 'generate', prompt: 'A short title for this question: {question}\nTitle:', into: 'title', maxTokens: 12, stop: 'line' },
+        retrieve: { kind: 'retrieve', query: '{question}\n{title}' },
+        answer: { kind: 'answer' },
+      },
+      edges: [
+        { from: 'title', to: 'retrieve' },
+        { from: 'retrieve', to: 'answer' },
+      ],
+    };
+    const file = join(work, 'titled.json');
+    await writeFile(file, JSON.stringify(graph));
+    const chat = await weft(['chat', '--index', 'notes', '--max-tokens', '6', '--workflow-file', file], 'How do rivers carve valleys?\n');
+    expect(chat.code, chat.stderr).toBe(0);
+    expect(chat.stdout).toMatch(/passages\. Workflow 'titled'\. Ask a question/);
+    expect(stages(chat.stdout)).toEqual(['· title: ']);
+
+    // Mistakes: each a line on stderr, before any model loads (no progress bar drawn).
+    const refused = async (args: string[]) => {
+      const r = await weft(['ask', 'anything', '--index', 'notes', ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      return r.stderr;
+    };
+    expect(await refused(['--workflow', 'hide'])).toBe(
+      "weft: There is no built-in workflow 'hide'. --workflow takes one of one-shot, hyde, multistep, irg, recomp, periodic; for a graph of your own, --workflow-file graph.json. (INVALID_WORKFLOW)\n",
+    );
+    expect(await refused(['--workflow', 'hyde', '--workflow-file', file])).toContain('Give --workflow or --workflow-file, not both.');
+    await writeFile(join(work, 'broken.json'), '{ "start": ');
+    expect(await refused(['--workflow-file', join(work, 'broken.json')])).toMatch(
+      /--workflow-file: '.*broken\.json' is not JSON \(.*\)\. .*\(INVALID_WORKFLOW\)/,
+    );
+    await writeFile(
+      join(work, 'loop.json'),
+      JSON.stringify({
+        ...graph,
+        edges: [
+          { from: 'title', to: 'retrieve' },
+          { from: 'retrieve', to: 'title' },
+        ],
+      }),
+    );
+    expect(await refused(['--workflow-file', join(work, 'loop.json')])).toMatch(/--workflow-file .*loop\.json: Workflow 'titled': .*\(INVALID_WORKFLOW\)/);
+    expect(await refused(['--workflow-file', join(work, 'nowhere.json')])).toMatch(/--workflow-file: could not read '.*nowhere\.json'/);
   });
 
   test('publish ingests a folder and writes one index file that imports with every document in it', async () => {
