@@ -10,6 +10,7 @@ export { installErrorTransfer } from '../transport/error-transfer.js';
 export type { EngineApi, RagWorkerOptions, ReferenceModelSource, RerankerSpec } from '../transport/engine-api.js';
 export type * from './runtime-types.js';
 export { BUILTIN_WORKFLOWS } from '../workflow/builtins.js';
+export { workflowMermaid } from '../workflow/mermaid.js';
 export { checkWorkflow, type CheckedWorkflow, type SlotKind } from '../workflow/check-graph.js';
 export type { WebLlmModel } from '../generate/webllm.js';
 export type { DocumentInput, DocumentType, TextDocumentInput, BinaryDocumentInput } from '../ingest/documents.js';

@@ -10,6 +10,7 @@ export type { RagOptions, IndexSettings, RuntimeSettings, PromptTemplate } from 
 export type { LocalRag } from '../runtime/rag-api.js';
 export { DEFAULT_REWRITE_INSTRUCTION } from '../runtime/conversation.js';
 export { BUILTIN_WORKFLOWS } from '../workflow/builtins.js';
+export { workflowMermaid } from '../workflow/mermaid.js';
 export { checkWorkflow, type CheckedWorkflow, type SlotKind } from '../workflow/check-graph.js';
 export {
   createOnnxEmbedder,
