@@ -165,7 +165,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
    * lookahead), and the request holds a lookahead slot while it works ahead of its answer.
    */
   async function* retrieve(req: Request, holds: Holds, speculation: Speculation | undefined): AsyncGenerator<RagEvent, { passages: Passage[]; query: string }> {
-    const stages = { ...req, holds, speculation };
+    const stages = { ...req, holds, speculation, held: new Set<number>() };
     if (!rt.woven) {
       if (req.rewrite) req.state.set('query', await rewritten(req, req.rewrite, holds));
       return yield* runStages(rt, stages);

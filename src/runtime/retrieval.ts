@@ -11,7 +11,7 @@
 
 import { WeftError, checkAborted } from '../errors.js';
 import type { Embedder } from '../embed/types.js';
-import { NO_ID } from '../ivf/types.js';
+import { NO_ID, type SearchResult } from '../ivf/types.js';
 import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
 import { createLatencyLine, type LatencyLine } from '../schedule/perf-model.js';
@@ -21,6 +21,7 @@ import { checkMode } from './fusion.js';
 import { rerankCandidates, rerankPassages, type Reranker } from './reranking.js';
 import { createTrace, type Trace } from './trace.js';
 import { direct, type Runner } from './runner.js';
+import { createSearchBatches } from './search-batches.js';
 import type { Passage, RerankOptions } from './types.js';
 
 /**
@@ -96,6 +97,8 @@ export interface RetrieveOptions extends RetrievalPlan {
   filter?: PassagePredicate;
   /** Aborting rejects with ABORTED between sub-stages. */
   signal?: AbortSignal;
+  /** Lists to scan first among those probed (semantic reordering: where the request's earlier results were). */
+  scanFirst?: readonly number[];
 }
 
 /** The lookahead of a query embedded ahead of its search: its lists are being prefetched. */
@@ -104,13 +107,26 @@ export interface Lookahead {
   arrived: Promise<void>;
 }
 
+/** A search run at once (no gaps): its ranking, nprobe, filter and signal. */
+export type DirectSearchOptions = RetrievalPlan & { nprobe?: number; filter?: PassagePredicate; signal?: AbortSignal };
+
 export interface Retrieval {
   /** The index to search for `query`: INVALID_INPUT for an empty query, EMPTY_INDEX for an empty index. */
   indexFor(query: string): StoredIndex;
   /** One search with every sub-stage run at once: passages, best first. */
-  search(query: string, k: number, o: RetrievalPlan & { nprobe?: number; filter?: PassagePredicate; signal?: AbortSignal }): Promise<Passage[]>;
+  search(query: string, k: number, o: DirectSearchOptions): Promise<Passage[]>;
+  /** Several queries searched at once, as retrieveAll does: each query's passages, in order. */
+  searchAll(queries: readonly string[], k: number, o: DirectSearchOptions): Promise<Passage[][]>;
   /** The search as sub-stages, each run by `o.run`; `busyMs` is their time. */
   retrieve(query: string, o: RetrieveOptions): Promise<{ passages: Passage[]; busyMs: number }>;
+  /**
+   * Several queries searched together (a multistep's sub-questions): embedded in one call, their
+   * vector searches one multi-query dispatch; each query's passages, in order. `onPartial` is not
+   * called for more than one query.
+   */
+  retrieveAll(queries: readonly string[], o: RetrieveOptions): Promise<{ passages: Passage[][]; busyMs: number; lists: number[] }>;
+  /** Multi-query dispatch so far: the batched searches run and the queries they held. */
+  readonly batching: { readonly batches: number; readonly queries: number };
   /**
    * TeleRAG's lookahead: embeds `query` (a sub-stage run by `run`) and starts streaming the lists
    * it would probe into the GPU cache, without searching; the trace gets 'embed' and 'prefetch'.
@@ -173,8 +189,17 @@ function ranked(
   return fuse({ ...vector, better: vectorBetter }, { ...lexical, better: 'higher' }, depth, fusion, passages);
 }
 
-/** The passages of ranked candidates, in order, numbered from 1 (chunks gone since are skipped). */
-async function passagesOf(index: StoredIndex, mode: SearchMode, candidates: readonly Fused[], signal: AbortSignal | undefined): Promise<Passage[]> {
+/**
+ * The passages of ranked candidates, in order, numbered from 1 (chunks gone since are skipped);
+ * `lists` gets the list each one's vector is in.
+ */
+async function passagesOf(
+  index: StoredIndex,
+  mode: SearchMode,
+  candidates: readonly Fused[],
+  signal: AbortSignal | undefined,
+  lists?: Map<number, number>,
+): Promise<Passage[]> {
   const chunks = await index.chunks(
     candidates.map((c) => c.id),
     { ...(signal ? { signal } : {}) },
@@ -183,6 +208,7 @@ async function passagesOf(index: StoredIndex, mode: SearchMode, candidates: read
   candidates.forEach((c, i) => {
     const ch = chunks[i];
     if (!ch) return;
+    lists?.set(c.id, ch.list);
     const scores = {
       ...(c.vector !== undefined ? { vector: c.vector } : {}),
       ...(c.lexical !== undefined ? { lexical: c.lexical } : {}),
@@ -193,10 +219,10 @@ async function passagesOf(index: StoredIndex, mode: SearchMode, candidates: read
   return out;
 }
 
-/** A vector search result's first row as a side (empty slots dropped). */
-function vectorSide(r: { ids: Uint32Array; distances: Float32Array; k: number }): Side {
+/** Row `row` of a vector search result as a side (empty slots dropped). */
+function vectorSide(r: { ids: Uint32Array; distances: Float32Array; k: number }, row = 0): Side {
   const side: Side = { ids: [], scores: [] };
-  for (let i = 0; i < r.k; i++) {
+  for (let i = row * r.k; i < (row + 1) * r.k; i++) {
     if (r.ids[i] === NO_ID) continue;
     side.ids.push(r.ids[i]!);
     side.scores.push(r.distances[i]!);
@@ -217,6 +243,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     profiled = true;
   }
   let embedMs = 0;
+  const batches = createSearchBatches();
 
   const indexFor = (query: string): StoredIndex => {
     if (typeof query !== 'string' || query.trim() === '') throw new WeftError('INVALID_INPUT', 'The question is empty; ask something.');
@@ -225,13 +252,13 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     return index;
   };
 
-  /** Embeds one query, checked against the index, and keeps the embedding cost up to date. */
-  const embed = async (index: StoredIndex, query: string): Promise<Float32Array> => {
+  /** Embeds queries in one call, checked against the index, and keeps the cost of embedding one query up to date. */
+  const embed = async (index: StoredIndex, ...queries: string[]): Promise<Float32Array> => {
     const e0 = performance.now();
-    const q = await embedder.embed([query]);
-    const ms = performance.now() - e0;
+    const q = await embedder.embed(queries);
+    const ms = (performance.now() - e0) / queries.length;
     embedMs = embedMs === 0 ? ms : 0.8 * embedMs + 0.2 * ms;
-    checkDimension(index, indexName, q.length);
+    checkDimension(index, indexName, q.length / queries.length);
     return q;
   };
 
@@ -246,21 +273,19 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     get embedMs() {
       return embedMs;
     },
+    get batching() {
+      return batches.stats;
+    },
     queryFits: (text) => embedder.countTokens(text) <= embedder.maxLength,
 
-    search(query, k, o) {
-      const nprobe = o.nprobe ?? Math.min(indexFor(query).nlist, 8);
-      return api
-        .retrieve(query, {
-          ...o,
-          k,
-          nprobe,
-          trace: createTrace(),
-          run: direct,
-          prefetch: false,
-          listsPerSlice: nprobe,
-        })
-        .then((r) => r.passages);
+    async search(query, k, o) {
+      return (await api.searchAll([query], k, o))[0]!;
+    },
+
+    async searchAll(queries, k, o) {
+      const nprobe = o.nprobe ?? Math.min(indexFor(queries[0]!).nlist, 8);
+      const r = await api.retrieveAll(queries, { ...o, k, nprobe, trace: createTrace(), run: direct, prefetch: false, listsPerSlice: nprobe });
+      return r.passages;
     },
 
     async lookahead(query, o) {
@@ -279,9 +304,16 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     },
 
     async retrieve(query, r) {
-      const index = indexFor(query);
+      const { passages, busyMs } = await api.retrieveAll([query], r);
+      return { passages: passages[0]!, busyMs };
+    },
+
+    async retrieveAll(queries, r) {
+      const index = indexFor(queries[0]!);
+      for (const q of queries) indexFor(q);
       checkAborted(r.signal, 'The answer');
       const { trace, mode } = r;
+      const n = queries.length;
       const window = r.window ? { window: r.window } : {};
       let busy = 0;
       const timed: Runner = (work) =>
@@ -297,100 +329,128 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       const wanted = r.rerank ? Math.max(r.k, r.rerank.candidates) : r.k;
       const depth = Math.min(index.size, Math.max(wanted, mode === 'hybrid' ? Math.min(MAX_CANDIDATES, Math.max(2 * r.k, HYBRID_DEPTH)) : wanted));
       const vectorBetter = index.metric === 'l2' ? 'lower' : 'higher';
+      const none = () => ({ passages: queries.map(() => []), busyMs: busy, lists: [] });
+      // The list each passage found is in (semantic reordering of the request's later searches).
+      const listOf = new Map<number, number>();
 
-      // The question is embedded and its lists start streaming in first (TeleRAG's lookahead: from
-      // IndexedDB or over the network, the slowest tiers), so that those reads overlap the
-      // keyword search's rather than waiting for it.
+      // The questions are embedded (in one call) and their lists start streaming in first
+      // (TeleRAG's lookahead: from IndexedDB or over the network, the slowest tiers), so that
+      // those reads overlap the keyword search's rather than waiting for it.
       const start =
         mode === 'lexical'
           ? undefined
           : (async () => {
               const e0 = performance.now();
-              const q = await r.run(() => embed(index, query));
+              const q = await r.run(() => embed(index, ...queries));
               trace.add('embed', e0, window);
               let arrived: Promise<unknown> = Promise.resolve();
               if (r.prefetch) {
                 const p0 = performance.now();
-                arrived = index.prefetch(q, { nprobe: r.nprobe, ...(r.signal ? { signal: r.signal } : {}) }).done.then(
-                  (p) => {
-                    trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes });
-                  },
-                  () => undefined,
+                const dim = q.length / n;
+                arrived = Promise.all(
+                  queries.map((_, i) =>
+                    index
+                      .prefetch(q.subarray(i * dim, (i + 1) * dim), { nprobe: r.nprobe, ...(r.signal ? { signal: r.signal } : {}) })
+                      .done.then((p) => {
+                        trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes });
+                      })
+                      .catch(() => undefined),
+                  ),
                 );
               }
               return { q, arrived };
             })();
       start?.catch(() => undefined); // awaited below; a failure surfaces there
 
+      // The vector side: one multi-query dispatch with the other searches ready now
+      // (search-batches.ts); a slice scans its ranks for every query of the batch, so it takes
+      // fewer ranks per query. Reading the lists is I/O, not GPU work: it happens outside the gaps
+      // (while the answer in progress decodes), so that a slice in a gap finds its lists cached
+      // and only scans — the prefetch first (the batch waits for its members' before slicing),
+      // then before each slice whatever it still lacks (prepare). A speculating search hands out
+      // partial results fused with the keyword side, so it starts once that is done; any other
+      // joins its batch as soon as it is embedded, while the keyword search runs.
+      const searchVector = async (lexical0: () => Side): Promise<SearchResult | undefined> => {
+        const { q, arrived } = await start!;
+        return batches.search(index, q, {
+          ready: arrived,
+          ...(r.scanFirst?.length ? { scanFirst: r.scanFirst } : {}),
+          k: depth,
+          nprobe: r.nprobe,
+          ...(r.filter ? { filter: { filter: r.filter.filter, key: r.filter.key } } : {}),
+          run: timed,
+          listsPerSlice: r.listsPerSlice,
+          ...(r.signal ? { signal: r.signal } : {}),
+          ...(r.cancelled ? { cancelled: r.cancelled } : {}),
+          onSlice: (s0, step, batch) =>
+            trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...(batch > 1 ? { batch } : {}), ...window }),
+          ...(n === 1 && r.afterSlices !== undefined && r.onPartial
+            ? {
+                afterSlices: r.afterSlices,
+                onPartial: async (partial: SearchResult) =>
+                  r.onPartial!(await passagesOf(index, mode, ranked(mode, vectorSide(partial), lexical0(), vectorBetter, r.k, r.fusion, index.size), r.signal)),
+              }
+            : {}),
+        });
+      };
+      const speculating = n === 1 && r.onPartial !== undefined;
+      const early = start && !speculating ? searchVector(() => noSide) : undefined;
+      early?.catch(() => undefined); // awaited below; a failure surfaces there
+
       // Words (a few query terms per sub-stage): hybrid speculation fuses with them. The
       // keyword search reads IndexedDB and adds up postings on the CPU: it needs no GPU, so its
       // sub-stages do not take the decode gaps (where they would hold up the next step for the
       // length of a read) but run beside decoding, overlapping the steps' GPU time; each is a
       // few query terms, so none holds the thread for long.
-      let lexical = noSide;
+      const lexical: Side[] = queries.map(() => noSide);
       if (mode !== 'vector') {
         const allow = r.filter && !r.filter.all ? await index.allowList(r.filter.filter) : undefined;
-        const session = await index.lexicalSession(query, {
-          k: depth,
-          ...(allow ? { allow: (id: number) => allow.has(id) } : {}),
-          ...(r.signal ? { signal: r.signal } : {}),
-        });
-        while (!session.done) {
-          if (r.cancelled?.()) return { passages: [], busyMs: busy };
-          checkAborted(r.signal, 'The answer');
-          const s0 = performance.now();
-          await session.step(TERMS_PER_SLICE);
-          trace.add('lexical', s0, window);
-        }
-        const hits = session.read();
-        lexical = { ids: Array.from(hits.ids), scores: Array.from(hits.scores) };
-        // The best keyword hits are likely among the passages: over the network their texts start
-        // arriving while the vector side still searches.
-        if (start) index.warmChunks(lexical.ids.slice(0, wanted));
-      }
-
-      let vector = noSide;
-      if (start) {
-        const { q, arrived } = await start;
-        const session = await timed(() =>
-          index.searchSession(q, { k: depth, nprobe: r.nprobe, ...(r.filter ? { filter: r.filter.filter } : {}), ...(r.signal ? { signal: r.signal } : {}) }),
-        );
-        // Reading the lists is I/O, not GPU work: it happens outside the gaps (while the answer in
-        // progress decodes), so that a slice in a gap finds its lists cached and only scans —
-        // the prefetch first, then before each slice whatever it still lacks (prepare).
-        await arrived;
-        try {
-          let slices = 0;
+        for (let i = 0; i < n; i++) {
+          const session = await index.lexicalSession(queries[i]!, {
+            k: depth,
+            ...(allow ? { allow: (id: number) => allow.has(id) } : {}),
+            ...(r.signal ? { signal: r.signal } : {}),
+          });
           while (!session.done) {
-            if (r.cancelled?.()) return { passages: [], busyMs: busy };
+            if (r.cancelled?.()) return none();
             checkAborted(r.signal, 'The answer');
-            // Lists the prefetch did not bring (or that were evicted since) are read here, between
-            // gaps: only the scan takes one.
-            await session.prepare?.(r.listsPerSlice);
             const s0 = performance.now();
-            const step = await timed(() => session.step(r.listsPerSlice));
-            trace.add('search', s0, { clusters: step.lists, bytes: step.streamedBytes, nprobe: r.nprobe, ...window });
-            if (++slices === r.afterSlices && !session.done && r.onPartial) {
-              await r.onPartial(
-                await passagesOf(index, mode, ranked(mode, vectorSide(await session.read()), lexical, vectorBetter, r.k, r.fusion, index.size), r.signal),
-              );
-            }
+            await session.step(TERMS_PER_SLICE);
+            trace.add('lexical', s0, window);
           }
-          vector = vectorSide(await session.read());
-        } finally {
-          session.destroy();
+          const hits = session.read();
+          lexical[i] = { ids: Array.from(hits.ids), scores: Array.from(hits.scores) };
+          // The best keyword hits are likely among the passages: over the network their texts start
+          // arriving while the vector side still searches.
+          if (start) index.warmChunks(lexical[i]!.ids.slice(0, wanted));
         }
       }
 
-      const candidates = await passagesOf(index, mode, ranked(mode, vector, lexical, vectorBetter, wanted, r.fusion, index.size), r.signal);
-      if (!r.rerank) return { passages: candidates.slice(0, r.k), busyMs: busy };
-      const passages = await rerankPassages(r.rerank.reranker, query, candidates, r.k, {
-        run: timed,
-        trace,
-        ...(r.signal ? { signal: r.signal } : {}),
-        ...window,
-      });
-      return { passages, busyMs: busy };
+      let vector: SearchResult | undefined;
+      if (start) {
+        vector = await (early ?? searchVector(() => lexical[0]!));
+        if (!vector) return none();
+      }
+
+      const out: Passage[][] = [];
+      for (let i = 0; i < n; i++) {
+        const side = vector ? vectorSide(vector, i) : noSide;
+        const candidates = await passagesOf(index, mode, ranked(mode, side, lexical[i]!, vectorBetter, wanted, r.fusion, index.size), r.signal, listOf);
+        if (!r.rerank) {
+          out.push(candidates.slice(0, r.k));
+          continue;
+        }
+        out.push(
+          await rerankPassages(r.rerank.reranker, queries[i]!, candidates, r.k, {
+            run: timed,
+            trace,
+            ...(r.signal ? { signal: r.signal } : {}),
+            ...window,
+          }),
+        );
+      }
+      const lists = [...new Set(out.flat().flatMap((p) => (listOf.has(p.id) ? [listOf.get(p.id)!] : [])))];
+      return { passages: out, busyMs: busy, lists };
     },
 
     sliceLists(nprobe) {

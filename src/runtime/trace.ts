@@ -5,7 +5,60 @@
 // way; each carries the workflow node it ran for. Stages recorded by background sub-stages (this request's search slices running in
 // another answer's gaps) land here too; the answer hands them out at its next yield point.
 
-import type { TraceStage } from './types.js';
+// The stage type lives here, with the code that times stages; types.ts re-exports it.
+/**
+ * One timed stage of an answer (embed, a search slice, prefetch, prefill, a decode step, …), for
+ * traces and timelines.
+ */
+export interface TraceStage {
+  /**
+   * profile: the performance model timing searches (once); speculate: prefill on a partial top-k;
+   * restart: the final top-k differed, so the speculative prefill was thrown away; refresh: a
+   * periodic retrieval's passages replaced those in the context (re-prefill); rewrite: the
+   * generator rewrote a follow-up question into a standalone search query; step: one decode step
+   * of the answer (one per generated token; the terminal step that ends the answer is not one);
+   * decode: the whole decoding, from the first step to the last (its gaps included); lexical:
+   * the BM25 search of hybrid or lexical retrieval; rerank: one slice of the reranker's scoring
+   * (a few candidates); generate: a workflow's generation stage before the answer (a
+   * hypothetical passage, sub-questions, a draft, a summary: prefill and greedy decoding).
+   */
+  kind:
+    | 'embed'
+    | 'search'
+    | 'lexical'
+    | 'rerank'
+    | 'prefetch'
+    | 'prefill'
+    | 'decode'
+    | 'step'
+    | 'profile'
+    | 'speculate'
+    | 'restart'
+    | 'refresh'
+    | 'rewrite'
+    | 'generate';
+  /** The workflow node the stage ran for ('retrieve', 'answer', 'hypothesis', …; see GenerateOptions.workflow). */
+  node?: string;
+  /** Milliseconds since the request started. */
+  start: number;
+  end: number;
+  /**
+   * When the stage started on a clock shared by every request, the page and the engine worker:
+   * milliseconds since the Unix epoch (performance.timeOrigin + performance.now()). Its end is
+   * `at + end - start`. Place stages of different requests on one time axis with it.
+   */
+  at: number;
+  /** search: the lists this slice scanned and the bytes it streamed in; prefetch: the lists and bytes read ahead. */
+  clusters?: number;
+  bytes?: number;
+  nprobe?: number;
+  /** search: the queries the slice scanned for when it was a multi-query dispatch (this request's and others' searches, together). */
+  batch?: number;
+  /** rerank: the candidates this slice scored. */
+  passages?: number;
+  /** Periodic retrieval: the window whose text was the query. */
+  window?: number;
+}
 
 export type StageDetails = Omit<TraceStage, 'kind' | 'start' | 'end' | 'at'>;
 

@@ -101,6 +101,11 @@ export interface WorkflowRequest {
   /** Speculative prefill on a partial top-k (woven): for a single-query retrieval whose only next stage is the answer. */
   speculation: Speculation | undefined;
   speculateAfter: number;
+  /**
+   * The lists that held this request's passages so far: its later searches scan them first
+   * (semantic reordering; the same passages, found in fewer slices).
+   */
+  held: Set<number>;
 }
 
 /** Interleaves several searches' results (each one's best first), without repeats, keeping k, numbered from 1. */
@@ -125,34 +130,29 @@ async function retrieveStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
   const { ranking, filter, trace, signal } = req;
   if (!rt.woven) {
     return rt.serial.run(async () => {
-      const found: Passage[][] = [];
-      for (const q of queries) {
-        const s0 = performance.now();
-        found.push(await rt.retrieval.search(q, k, { ...ranking, nprobe, ...(filter ? { filter } : {}), ...(signal ? { signal } : {}) }));
-        trace.add('search', s0, { nprobe });
-      }
+      const s0 = performance.now();
+      const found = await rt.retrieval.searchAll(queries, k, { ...ranking, nprobe, ...(filter ? { filter } : {}), ...(signal ? { signal } : {}) });
+      trace.add('search', s0, { nprobe });
       return interleave(found, k);
     });
   }
   const edges = req.workflow.outgoing.get(name)!;
   const speculate = req.speculation && queries.length === 1 && edges.length === 1 && edges[0]!.to === req.workflow.answer;
-  const found = await Promise.all(
-    queries.map(async (q) => {
-      const r = await rt.retrieval.retrieve(q, {
-        ...ranking,
-        k,
-        nprobe,
-        trace,
-        run: req.run,
-        prefetch: true,
-        listsPerSlice: rt.retrieval.sliceLists(nprobe),
-        ...(signal ? { signal } : {}),
-        ...(filter ? { filter } : {}),
-        ...(speculate ? { afterSlices: req.speculateAfter, onPartial: req.speculation!.onPartial } : {}),
-      });
-      return r.passages;
-    }),
-  );
+  // Several queries (a multistep's sub-questions) are embedded together and searched as one multi-query dispatch.
+  const { passages: found, lists } = await rt.retrieval.retrieveAll(queries, {
+    ...(req.held.size > 0 ? { scanFirst: [...req.held] } : {}),
+    ...ranking,
+    k,
+    nprobe,
+    trace,
+    run: req.run,
+    prefetch: true,
+    listsPerSlice: rt.retrieval.sliceLists(nprobe),
+    ...(signal ? { signal } : {}),
+    ...(filter ? { filter } : {}),
+    ...(speculate ? { afterSlices: req.speculateAfter, onPartial: req.speculation!.onPartial } : {}),
+  });
+  for (const l of lists) req.held.add(l);
   return interleave(found, k);
 }
 

@@ -6,6 +6,7 @@
 // vectors, and a session scans a few probe ranks per step. JS on the calling thread for now,
 // handing the page a turn every few milliseconds of a long scan (WASM SIMD or workers would go here).
 
+import { scanFirst } from './probe-order.js';
 import { WeftError } from '../errors.js';
 import { cpuQueries, cpuRank, cpuScan, topKResult, TopK, type DecodedList } from '../ivf/cpu-search.js';
 import { createYielder } from '../ivf/cpu-yield.js';
@@ -123,7 +124,7 @@ export async function cpuSearchBatch(
   return topKResult(tops, env.metric, k);
 }
 
-/** A search in slices of a few probe ranks, as openStoredSession on the GPU (CONFLICT if the index changes in between). */
+/** A search in slices of a few probe ranks, as openStoredSession on the GPU (CONFLICT if the index changes in between); `first`: see scanFirst. */
 export function openCpuSession(
   env: CpuSearchEnv,
   snap: IndexSnapshot,
@@ -132,10 +133,12 @@ export function openCpuSession(
   probe: number,
   exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>,
   allow?: AllowList,
+  first: readonly (ReadonlySet<number> | undefined)[] = [],
 ): SearchSession {
   const nq = queries.length / env.layout.dim;
   const padded = cpuQueries(prepareRows(env.metric, queries, env.layout.dim), env.layout);
   const p = rank(env, snap, padded, nq, probe, k, allow);
+  scanFirst(p.lists, nq, p.depth, p.nprobe, first);
   const { nprobe } = p;
   const tops = Array.from({ length: nq }, () => new TopK(k));
   let scanned = 0;

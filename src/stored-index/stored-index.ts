@@ -159,6 +159,20 @@ export interface WriteCall {
 
 export type WriteProgress = { status: 'split' | 'save'; done: number; total: number };
 
+/** A search session's options: k, nprobe, filter, abort, and the lists each query scans first. */
+export interface SearchSessionOptions {
+  k?: number;
+  nprobe?: number;
+  filter?: PassageFilter;
+  signal?: AbortSignal;
+  /**
+   * Per query row: lists to scan first among those it probes (semantic reordering, e.g. the lists
+   * that held a request's earlier results); the rest follow in rank order. The result is the same;
+   * only the order of the slices changes.
+   */
+  scanFirst?: readonly (readonly number[] | undefined)[];
+}
+
 /**
  * An IVF index that lives in a WeftStore and is searched through a list cache on the GPU (or the CPU):
  * add, delete, search, keyword search, filters, prefetch, compact, rebuild, close.
@@ -212,7 +226,7 @@ export interface StoredIndex {
    * step streams the lists it needs and scans them; read() gives the same result as search().
    * With a filter the session's `nprobe` is the number of ranks it probes, widened as search() widens.
    */
-  searchSession(queries: Float32Array, options?: { k?: number; nprobe?: number; filter?: PassageFilter; signal?: AbortSignal }): Promise<SearchSession>;
+  searchSession(queries: Float32Array, options?: SearchSessionOptions): Promise<SearchSession>;
   /**
    * The live chunks `filter` keeps (undefined for no filter, or one without conditions), as of
    * the index's current generation: e.g. to filter results found by other means.
@@ -604,9 +618,10 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
           const k = checkK(opts.k, s.manifest.count, largestK);
           const nprobe = checkNprobe(ctx, opts.nprobe, s.manifest.nlist);
           const allow = await allowFor(s, opts.filter);
+          const first = (opts.scanFirst ?? []).map((lists) => (lists ? new Set(lists) : undefined));
           return searchEnv
-            ? openStoredSession(withReads(searchEnv, signal), s, queries, k, nprobe, exclusive, allow)
-            : openCpuSession(withReads(cpuEnv!, signal), s, queries, k, nprobe, exclusive, allow);
+            ? openStoredSession(withReads(searchEnv, signal), s, queries, k, nprobe, exclusive, allow, first)
+            : openCpuSession(withReads(cpuEnv!, signal), s, queries, k, nprobe, exclusive, allow, first);
         }),
         signal,
         'The search',

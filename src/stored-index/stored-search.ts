@@ -19,6 +19,7 @@ import { referenceProbes } from '../ivf/reference.js';
 import { maxK, openSession, type InternalSession, type ScanTarget } from '../ivf/scan.js';
 import type { ListRecord, SearchResult, SearchSession } from '../ivf/types.js';
 import type { AllowList } from './allow-list.js';
+import { scanFirst } from './probe-order.js';
 import { cpuCandidates } from './cpu-scoring.js';
 import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
@@ -262,6 +263,20 @@ export async function searchBatch(
 }
 
 /**
+ * The ranking with each query's lists in `first` scanned first (probe-order.ts): the probe table
+ * the scan reads is written anew (one row per query) when anything moved.
+ */
+function reordered(env: SearchEnv, ranking: Probing, nq: number, first: readonly (ReadonlySet<number> | undefined)[]): Probing {
+  if (!first.some((f) => f && f.size > 0)) return ranking;
+  const lists = ranking.lists.slice();
+  if (!scanFirst(lists, nq, ranking.depth, ranking.nprobe, first)) return ranking;
+  const table = new Uint32Array(nq * ranking.depth * 2);
+  for (let i = 0; i < lists.length; i++) table[2 * i + 1] = lists[i]!; // the scan reads the list id (.y) only
+  env.ctx.destroyBuffer(ranking.buffer);
+  return { ...ranking, lists, buffer: bufferFrom(env.ctx, 'weft.session.reorderedProbes', table), stride: ranking.depth };
+}
+
+/**
  * A search cut into slices of a few probe ranks (HedraRAG's cluster-sized sub-stages): each
  * step brings in the lists it needs (cache, or a scratch arena for this slice) and scans them.
  * `exclusive` runs a step as the index's next operation; a commit since the session opened
@@ -275,6 +290,7 @@ export async function openStoredSession(
   probe: number,
   exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>,
   allow?: AllowList,
+  first: readonly (ReadonlySet<number> | undefined)[] = [],
 ): Promise<SearchSession> {
   const { ctx, cache } = env;
   const nq = queries.length / env.layout.dim;
@@ -286,6 +302,7 @@ export async function openStoredSession(
   try {
     allowBuf = allowBuffer(env, allow);
     ranking = await rank(env, snap, qbuf, nq, probe, k, allow);
+    ranking = reordered(env, ranking, nq, first);
     // Lists enter the cache between steps: size the scan for the largest list there is, not for
     // what happens to be cached when the session opens.
     const largest = Math.max(1, ...snap.manifest.listCounts);

@@ -10,6 +10,7 @@ import type { BuiltinWorkflow, WorkflowGraph } from './types.js';
 const answer = { kind: 'answer' } as const;
 const retrieve = { kind: 'retrieve', query: '{query}' } as const;
 
+/** The built-in workflows by name, as graphs: pass a name to generate(), or copy one to change it. */
 export const BUILTIN_WORKFLOWS: Readonly<Record<BuiltinWorkflow, WorkflowGraph>> = {
   /** Retrieve with the question, answer: what every request did before workflows. */
   'one-shot': {

@@ -100,6 +100,7 @@ export interface AnswerNode {
   periodic?: PeriodicOptions;
 }
 
+/** A stage of a workflow: a search, a generation, a split of a generated list, or the answer. */
 export type WorkflowNode = RetrieveNode | GenerateNode | SplitNode | AnswerNode;
 
 /** When an edge may be taken: a slot is empty (or not), or its text includes a string (or not). */

@@ -17,7 +17,10 @@ async function whoGoesNext(order: 'arrival' | 'least-attained'): Promise<string[
   await blocker.takeGenerator(); // someone's answer decoding
   const got: string[] = [];
   const fresh = createHolds(locks, 2, order); // a new request, never generated
-  const waits = [fresh.takeGenerator().then(() => got.push('new request') && fresh.release()), old.takeGenerator().then(() => got.push('older request') && old.release())];
+  const waits = [
+    fresh.takeGenerator().then(() => got.push('new request') && fresh.release()),
+    old.takeGenerator().then(() => got.push('older request') && old.release()),
+  ];
   await pause(0);
   blocker.release();
   await Promise.all(waits);

@@ -23,6 +23,8 @@ afterEach(async () => {
 /** What a request produced that the user sees. */
 interface Outcome {
   nodes: string[];
+  /** The largest multi-query dispatch its searches were part of (1: searched alone). */
+  batch: number;
   answer: string;
   passages: number[];
   citations: number[];
@@ -30,26 +32,30 @@ interface Outcome {
 }
 
 async function collect(events: AsyncGenerator<RagEvent>): Promise<Outcome> {
-  const o: Outcome = { nodes: [], answer: '', passages: [], citations: [], finish: '' };
+  const o: Outcome = { nodes: [], batch: 1, answer: '', passages: [], citations: [], finish: '' };
   for await (const e of events) {
     if (e.type === 'node') o.nodes.push(`${e.node}=${JSON.stringify(e.text ?? e.items ?? e.passages?.map((p) => p.id))}`);
     if (e.type === 'retrieval') o.nodes.push(`retrieval=${JSON.stringify(e.passages.map((p) => p.id))}`);
+    if (e.type === 'stage' && e.stage.batch) o.batch = Math.max(o.batch, e.stage.batch);
     if (e.type === 'done') Object.assign(o, { answer: e.answer, passages: e.passages.map((p) => p.id), citations: e.citations, finish: e.finishReason });
   }
   return o;
 }
 
-async function runtime(schedule: 'woven' | 'sequential', generator: Generator = echoGenerator()): Promise<LocalRag> {
+async function runtime(schedule: 'woven' | 'sequential', generator: Generator = echoGenerator(), lookahead?: number): Promise<LocalRag> {
   const store = await stores.open(await stores.dir());
   opened.push(store);
-  const rag = await nodeRag(store, { generator, schedule });
+  const rag = await nodeRag(store, { generator, schedule, ...(lookahead ? { lookahead } : {}) });
   opened.push(rag);
   await rag.ingest(documents(40));
   return rag;
 }
 
 const names = Object.keys(BUILTIN_WORKFLOWS) as (keyof typeof BUILTIN_WORKFLOWS)[];
-const asks = (i: number): [string, GenerateOptions] => [`what is topic ${i % 5} about, and weather ${i}?`, { workflow: names[i % names.length]!, maxTokens: 16 }];
+const asks = (i: number): [string, GenerateOptions] => [
+  `what is topic ${i % 5} about, and weather ${i}?`,
+  { workflow: names[i % names.length]!, maxTokens: 16 },
+];
 
 test('every built-in runs its stages in order and answers', async () => {
   const rag = await runtime('woven');
@@ -77,7 +83,44 @@ test('a mixed stream run together (woven) gives each request what the sequential
   const expected: Outcome[] = [];
   for (const [q, o] of requests) expected.push(await collect(sequential.generate(q, o)));
   const together = await Promise.all(requests.map(([q, o]) => collect(woven.generate(q, o))));
-  expect(together).toEqual(expected);
+  const answers = (x: Outcome[]) => x.map(({ batch: _, ...rest }) => rest);
+  expect(answers(together)).toEqual(answers(expected));
+  // A multistep's sub-questions are searched as one multi-query dispatch.
+  for (const [i, x] of together.entries()) {
+    if (requests[i]![1].workflow !== 'multistep') continue;
+    const items = JSON.parse(x.nodes.find((n) => n.startsWith('split='))!.slice('split='.length)) as string[];
+    expect(x.batch).toBeGreaterThanOrEqual(items.length);
+  }
+});
+
+test('questions that wait for the same decode gap search as one multi-query dispatch, each answered as if alone', async () => {
+  // Decode steps of 40 ms: while one answer decodes, the next questions' searches wait for its gaps.
+  const g = echoGenerator();
+  const slow: Generator = Object.assign(Object.create(g) as Generator, {
+    step: async () => {
+      await new Promise((r) => setTimeout(r, 40));
+      return g.step();
+    },
+  });
+  const rag = await runtime('woven', slow, 4);
+  const asked = ['what is topic 1 about?', 'weather number 7', 'topic 3 and weather 12'];
+  const alone: Outcome[] = [];
+  for (const q of asked) alone.push(await collect(rag.generate(q, { mode: 'vector', maxTokens: 6 })));
+  // The busy answer decodes (its first token is out) when the three are asked.
+  let decoding!: () => void;
+  const started = new Promise<void>((r) => {
+    decoding = r;
+  });
+  const busy = (async () => {
+    for await (const e of rag.generate('topic 4 please\nand more\nand more\nand more', { mode: 'vector', maxTokens: 16 })) if (e.type === 'token') decoding();
+  })();
+  await started;
+  const together = await Promise.all(asked.map((q) => collect(rag.generate(q, { mode: 'vector', maxTokens: 6 }))));
+  await busy;
+  expect(alone.map((x) => x.batch)).toEqual([1, 1, 1]);
+  expect(together.map((x) => x.batch)).toEqual([3, 3, 3]);
+  const strip = (x: Outcome[]) => x.map(({ batch: _, ...rest }) => rest);
+  expect(strip(together)).toEqual(strip(alone));
 });
 
 test('a graph that could not run is INVALID_WORKFLOW before the generator is touched', async () => {
@@ -98,7 +141,9 @@ test('a graph that could not run is INVALID_WORKFLOW before the generator is tou
   };
   await expect(first(bad)).rejects.toMatchObject({ code: 'INVALID_WORKFLOW', message: expect.stringMatching(/has no bound/) });
   await expect(first('hide')).rejects.toMatchObject({ code: 'INVALID_WORKFLOW' });
-  await expect(first({ ...BUILTIN_WORKFLOWS.hyde, nodes: { ...BUILTIN_WORKFLOWS.hyde.nodes, answer: { kind: 'answer', periodic: { interval: 0 } } } })).rejects.toMatchObject({
+  await expect(
+    first({ ...BUILTIN_WORKFLOWS.hyde, nodes: { ...BUILTIN_WORKFLOWS.hyde.nodes, answer: { kind: 'answer', periodic: { interval: 0 } } } }),
+  ).rejects.toMatchObject({
     code: 'INVALID_OPTION',
   });
   expect(prefills).toBe(0);
@@ -117,7 +162,8 @@ describe('one request of a mixed stream', () => {
     })();
     const others = Promise.all(requests.slice(1).map(([q, o]) => collect(woven.generate(q, o))));
     await expect(victim).rejects.toMatchObject({ code: 'ABORTED' });
-    expect(await others).toEqual(expected.slice(1));
+    const strip = (x: Outcome[]) => x.map(({ batch: _, ...rest }) => rest);
+    expect(strip(await others)).toEqual(strip(expected.slice(1)));
   });
 
   test('a failing stage fails its request with a coded error; the others answer', async () => {
@@ -132,7 +178,11 @@ describe('one request of a mixed stream', () => {
     const graph: WorkflowGraph = {
       name: 'explode',
       start: 'boom',
-      nodes: { boom: { kind: 'generate', prompt: 'EXPLODE {question}', into: 'x' }, retrieve: { kind: 'retrieve', query: '{query} {x}' }, answer: { kind: 'answer' } },
+      nodes: {
+        boom: { kind: 'generate', prompt: 'EXPLODE {question}', into: 'x' },
+        retrieve: { kind: 'retrieve', query: '{query} {x}' },
+        answer: { kind: 'answer' },
+      },
       edges: [
         { from: 'boom', to: 'retrieve' },
         { from: 'retrieve', to: 'answer' },

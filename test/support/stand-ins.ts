@@ -103,7 +103,14 @@ export function echoGenerator(): Generator {
       pieces = lines
         .slice(-4)
         .reverse()
-        .flatMap((l) => [...l.trim().split(/\s+/).slice(0, 5).map((w) => `${w} `), '\n']);
+        .flatMap((l) => [
+          ...l
+            .trim()
+            .split(/\s+/)
+            .slice(0, 5)
+            .map((w) => `${w} `),
+          '\n',
+        ]);
       at = 0;
       stopped = false;
     },
