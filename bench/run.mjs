@@ -157,7 +157,7 @@ if (name === 'search') {
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the workflows benchmark reads ../shared/assets (${shared}), which is missing`);
   const mix = a.mix.split(',');
-  for (const w of mix) if (!['one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'periodic'].includes(w)) fail(`--mix: unknown workflow '${w}'`);
+  for (const w of mix) if (!['one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'flare', 'periodic'].includes(w)) fail(`--mix: unknown workflow '${w}'`);
   const schedulers = a.schedulers.split(',');
   for (const s of schedulers) if (!['sequential', 'naive', 'weft', 'weft-las'].includes(s)) fail(`--schedulers: unknown scheduler '${s}'`);
   options = {

@@ -222,7 +222,7 @@ export class WeftChat extends LitElement {
   declare timings: boolean;
   /**
    * The workflow every question runs (GenerateOptions.workflow): the attribute takes a built-in's
-   * name ('one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'periodic'), the property also a graph
+   * name ('one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'flare', 'periodic'), the property also a graph
    * (docs/workflows.md). Default: the runtime's, one-shot. An unknown name or a graph that could
    * not run is reported (INVALID_WORKFLOW, with the built-ins' names) when it is set, and fails
    * the questions asked with it. Its stages show above each answer, folded.

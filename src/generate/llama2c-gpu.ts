@@ -21,7 +21,7 @@ import { BOS, EOS, createBpeTokenizer, type BpeTokenizer } from './bpe.js';
 import { fetchBytes, type PinnedFile } from '../util/fetch-bytes.js';
 import { percentile } from '../util/stats.js';
 import { parseCheckpoint, parseTokenizer, type Llama2cConfig, type Llama2cWeights } from './llama2c-format.js';
-import { createSampler, type Sampler } from './sampler.js';
+import { createSampler, tokenProbability, type Sampler } from './sampler.js';
 import type { GeneratedToken, Generator, GeneratorTimings, LoadProgress, SamplingOptions } from './types.js';
 
 /** A reference generator's KV cache as bytes, with the tokens it covers: store it anywhere and restore() it later. */
@@ -437,10 +437,11 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       if (next === BOS || next === EOS) return { token: next, piece: '', done: true };
       const prev = lastToken;
       if (position >= seqLen) return { token: next, piece: '', done: true };
+      const prob = tokenProbability(logits, next);
       feed(next);
       await idle(); // return with the GPU idle: the scheduler's gap starts here
       decodeMs.push(performance.now() - t0);
-      return { token: next, piece: tokenizer.decode([next], prev), done: false };
+      return { token: next, piece: tokenizer.decode([next], prev), done: false, prob };
     },
 
     async logits() {

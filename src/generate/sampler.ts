@@ -65,3 +65,15 @@ export function createSampler(vocabSize: number, temperature = 0, topP = 0.9, se
     },
   };
 }
+
+/**
+ * The model's probability of `token` given `logits` (their softmax at temperature 1): how sure the
+ * model was of the token, whatever the sampler then drew (FLARE's uncertainty test).
+ */
+export function tokenProbability(logits: Float32Array, token: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return Math.exp(logits[token]! - max) / sum;
+}

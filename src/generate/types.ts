@@ -9,6 +9,12 @@ export interface GeneratedToken {
   piece: string;
   /** True when the model ended the text (EOS/BOS) or the context is full; `token` is then not part of the answer. */
   done: boolean;
+  /**
+   * The model's probability of this token (the softmax of its logits at temperature 1), where the
+   * generator sees the logits: the reference generator, WebLLM with Weft's sampler. FLARE retrieves
+   * when a sentence holds a token below its threshold.
+   */
+  prob?: number;
 }
 
 /** How a generator picks tokens: temperature, nucleus cut-off and seed. */

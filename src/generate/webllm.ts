@@ -27,7 +27,7 @@ import { percentile } from '../util/stats.js';
 import { WeftError } from '../errors.js';
 import { mapWebLlmError } from './webllm-errors.js';
 import { createSerialQueue } from '../util/serial-queue.js';
-import { createSampler, type Sampler } from './sampler.js';
+import { createSampler, tokenProbability, type Sampler } from './sampler.js';
 import {
   loadChatConfig,
   loadTokenizerJson,
@@ -490,6 +490,8 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
         }
         const t0 = performance.now();
         const token = next();
+        // Where Weft samples, it sees the logits: the token's probability goes with it (FLARE).
+        const prob = logits ? tokenProbability(logits, token) : undefined;
         if (stops.has(token) || position >= contextLength) {
           ended = true;
           return { token, piece: '', done: true };
@@ -512,7 +514,7 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
             piece = at > from ? text.slice(from, at) : '';
           }
         }
-        return { token, piece, done: false };
+        return { token, piece, done: false, ...(prob !== undefined ? { prob } : {}) };
       });
     },
 

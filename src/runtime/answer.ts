@@ -7,6 +7,7 @@
 // stage the trace records is also streamed live as a 'stage' event (see RagEvent).
 // Everything the answer holds is given back however far it got.
 
+import { WeftError } from '../errors.js';
 import type { Generator, SamplingOptions } from '../generate/types.js';
 import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
@@ -20,12 +21,13 @@ import { profileIfNeeded, startPeriodic, type Periodic } from './periodic.js';
 import { retrievalPlanFor, type RetrievalPlan, type RetrievalDefaults, type Retrieval } from './retrieval.js';
 import { answerNode, answerTemplate, requestWorkflow, runStages, type WorkflowState } from './workflow-run.js';
 import type { CheckedWorkflow } from '../workflow/check-graph.js';
-import type { Runner } from './runner.js';
+import { inLane, type Runner } from './runner.js';
 import { rewriteQuery, type RewritePlan } from './rewrite.js';
 import { createSpeculation, type Speculation } from './speculation.js';
 import { checkPeriodic, generateNumbers } from './option-checks.js';
 import { createTrace, type Trace } from './trace.js';
-import type { FinishReason, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
+import { decodeAnswer, decodeFlare, stagesOf, type Decoded } from './decoding.js';
+import type { FlareReport, GenerateInput, GenerateOptions, Passage, PeriodicOptions, PromptTemplate, RagEvent } from './types.js';
 
 /** The runtime's parts an answer uses. */
 export interface AnswerRuntime extends RetrievalDefaults {
@@ -76,21 +78,6 @@ interface Request extends PromptSpec {
   arrival: number;
 }
 
-/** What the decode loop produced. */
-interface Decoded {
-  pieces: string[];
-  text: string;
-  /** When the first token was asked for (performance.now()). */
-  start: number;
-  firstTokenMs: number;
-  finishReason: FinishReason;
-}
-
-/** The live 'stage' events of the stages `trace` recorded since the last call. */
-function* stagesOf(trace: Trace): Iterable<RagEvent> {
-  for (const stage of trace.take()) yield { type: 'stage', stage };
-}
-
 export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, options: GenerateOptions) => AsyncGenerator<RagEvent> {
   const { generator, retrieval, gaps } = rt;
   const locks = { generator: createSlots(1), lookahead: createSlots(Math.max(1, rt.lookahead)) };
@@ -105,6 +92,12 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     const state: WorkflowState = new Map();
     const ownPeriodic = answerNode(workflow).periodic;
     if (opts.periodic === undefined && ownPeriodic !== undefined) checkPeriodic(ownPeriodic);
+    if (opts.periodic !== undefined && answerNode(workflow).flare) {
+      throw new WeftError(
+        'INVALID_OPTION',
+        `Workflow '${workflow.name}' retrieves during the answer with FLARE; periodic retrieval cannot run beside it. Leave out periodic, or use another workflow.`,
+      );
+    }
     // The numbers first (the caller's mistake, whatever the index holds): coded errors quoting them.
     const { k, nprobe, maxTokens, queryTurns: turns } = generateNumbers(opts);
     const index = retrieval.indexFor(asked.question);
@@ -140,7 +133,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
       periodic: per,
       speculateAfter,
       signal: opts.signal,
-      run: (work) => gaps.run(work, arrival),
+      run: inLane(gaps, (work) => gaps.run(work, arrival)),
       query,
       rewrite,
       sampling: { ...rt.sampling, ...opts.sampling },
@@ -194,54 +187,6 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
     req.trace.add('prefill', p0);
   };
 
-  /**
-   * Decodes up to maxTokens, streaming token events and a 'step' stage per token; each gap goes
-   * to background sub-stages. The stages recorded since the last token (the previous step, this
-   * answer's periodic slices, a refresh) go out while the next step runs on the GPU, so that
-   * streaming them never delays a step (through the engine worker each event is a round trip).
-   */
-  async function* decode(req: Request, periodic: Periodic | undefined): AsyncGenerator<RagEvent, Decoded> {
-    const out: Decoded = { pieces: [], text: '', start: performance.now(), firstTokenMs: 0, finishReason: 'length' };
-    while (out.pieces.length < req.maxTokens) {
-      if (req.signal?.aborted) {
-        await generator.interrupt();
-        out.finishReason = 'abort';
-        break;
-      }
-      const st = performance.now();
-      let ended = st;
-      const stepping = generator.step().then((token) => {
-        ended = performance.now();
-        return token;
-      });
-      stepping.catch(() => undefined); // awaited below; a failure while the stages stream is not unhandled
-      let t: Awaited<typeof stepping>;
-      try {
-        yield* stagesOf(req.trace);
-      } finally {
-        // Also when the caller stops reading here: nothing else may use the generator mid-step.
-        t = await stepping;
-      }
-      const stepMs = ended - st;
-      if (t.done) {
-        out.finishReason = 'stop';
-        break;
-      }
-      req.trace.add('step', st, {}, ended);
-      if (out.pieces.length === 0) {
-        out.firstTokenMs = ended - req.trace.t0;
-        out.start = st;
-      }
-      out.pieces.push(t.piece);
-      out.text += t.piece;
-      yield { type: 'token', text: t.piece };
-      await periodic?.afterToken(out.pieces, out.text);
-      if (rt.woven) await gaps.gap(stepMs); // other requests' sub-stages, within budget
-      await periodic?.gap(stepMs); // this answer's own periodic search, within its budget
-    }
-    return out;
-  }
-
   return async function* answer(input, opts) {
     const req = plan(input, opts);
     if (req.periodic) await profileIfNeeded(req.periodic, retrieval, rt.profile, req.trace);
@@ -291,7 +236,34 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
           trace: req.trace,
           signal: req.signal,
         });
-      const decoded = yield* decode(req, periodic);
+      const steps = { generator, gaps, woven: rt.woven, trace: req.trace, signal: req.signal, maxTokens: req.maxTokens };
+      const flare = answerNode(req.workflow).flare;
+      // FLARE's searches block the sentence that asked for them: their sub-stages run at once.
+      let decoded: Decoded;
+      let flareReport: FlareReport | undefined;
+      if (flare) {
+        const r = yield* decodeFlare({
+          ...steps,
+          options: flare,
+          question: req.dialogue.question,
+          context,
+          retrieve: async (q) => {
+            const s0 = performance.now();
+            const found = await retrieval.search(q, req.k, {
+              ...req.ranking,
+              nprobe: req.nprobe,
+              ...(req.filter ? { filter: req.filter } : {}),
+              ...(req.signal ? { signal: req.signal } : {}),
+            });
+            req.trace.add('search', s0, { nprobe: req.nprobe });
+            return found;
+          },
+        });
+        decoded = r;
+        flareReport = r.flare;
+      } else {
+        decoded = yield* decodeAnswer(steps, periodic);
+      }
       await stopDecoding();
       req.trace.add('decode', decoded.start);
       yield* stagesOf(req.trace);
@@ -305,6 +277,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
         timings: { totalMs: req.trace.elapsed(), firstTokenMs: decoded.firstTokenMs },
         tokens: { prompt: promptTokens, generated: decoded.pieces.length },
         ...(periodic ? { periodic: periodic.report() } : {}),
+        ...(flareReport ? { flare: flareReport } : {}),
       };
     } finally {
       await stopDecoding();

@@ -20,7 +20,7 @@ import { fuse, type FusionOptions, type Fused, type SearchMode } from './fusion.
 import { checkMode } from './fusion.js';
 import { rerankCandidates, rerankPassages, type Reranker } from './reranking.js';
 import { createTrace, type Trace } from './trace.js';
-import { direct, type Runner } from './runner.js';
+import { direct, inLane, laneOf, type Runner } from './runner.js';
 import { createSearchBatches } from './search-batches.js';
 import type { Passage, RerankOptions } from './types.js';
 
@@ -316,7 +316,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       const n = queries.length;
       const window = r.window ? { window: r.window } : {};
       let busy = 0;
-      const timed: Runner = (work) =>
+      const timed: Runner = inLane(laneOf(r.run), (work) =>
         r.run(async () => {
           const s = performance.now();
           try {
@@ -324,7 +324,8 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
           } finally {
             busy += performance.now() - s;
           }
-        });
+        }),
+      );
       // Each side ranks the passages wanted, or more where fusion or a reranker picks among them.
       const wanted = r.rerank ? Math.max(r.k, r.rerank.candidates) : r.k;
       const depth = Math.min(index.size, Math.max(wanted, mode === 'hybrid' ? Math.min(MAX_CANDIDATES, Math.max(2 * r.k, HYBRID_DEPTH)) : wanted));

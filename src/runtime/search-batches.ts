@@ -15,14 +15,14 @@ import { WeftError } from '../errors.js';
 import type { SearchResult, SliceReport } from '../ivf/types.js';
 import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { PassageFilter } from '../stored-index/passage-filter.js';
-import type { Runner } from './runner.js';
+import { laneOf, type Runner } from './runner.js';
 
 export interface BatchSearchOptions {
   k: number;
   nprobe: number;
   /** The filter and its canonical key (only searches with equal keys share a batch). */
   filter?: { filter: PassageFilter; key: string };
-  /** Runs a sub-stage (in the gaps, with the caller's priority). */
+  /** Runs a sub-stage (in the gaps, with the caller's priority); only callers whose runners share a lane (runner.ts) share a batch. */
   run: Runner;
   /** Probe ranks per slice for one query (a batch takes its members' smallest, shared out among its queries). */
   listsPerSlice: number;
@@ -69,6 +69,8 @@ interface Batch {
   members: Member[];
   /** Aborted when every member has left: the session stops. */
   stop: AbortController;
+  /** The open batches of its index and lane, which it leaves when it closes. */
+  open: Map<string, Batch>;
 }
 
 /** Rows `from`..`from + n` of a result. */
@@ -80,7 +82,8 @@ function rowsOf(r: SearchResult, from: number, n: number): SearchResult {
 const nextTurn = () => new Promise<void>((r) => setTimeout(r, 0));
 
 export function createSearchBatches(): SearchBatches {
-  const open = new Map<StoredIndex, Map<string, Batch>>();
+  // By index and lane (weakly: a closed index or a finished runtime's scheduler is not held here).
+  const open = new WeakMap<StoredIndex, WeakMap<object, Map<string, Batch>>>();
   const stats = { batches: 0, queries: 0 };
 
   const run = async (b: Batch) => {
@@ -93,7 +96,7 @@ export function createSearchBatches(): SearchBatches {
     let session: Awaited<ReturnType<StoredIndex['searchSession']>> | undefined;
     try {
       session = await first.o.run(async () => {
-        open.get(b.index)?.delete(b.key);
+        if (b.open.get(b.key) === b) b.open.delete(b.key);
         const members = live();
         if (members.length === 0) return undefined;
         const dim = b.index.dim;
@@ -145,7 +148,7 @@ export function createSearchBatches(): SearchBatches {
       for (const m of live()) m.reject(e);
     } finally {
       session?.destroy();
-      open.get(b.index)?.delete(b.key);
+      if (b.open.get(b.key) === b) b.open.delete(b.key);
       for (const m of b.members) m.resolve(undefined); // settled already, or left with the batch stopped
     }
   };
@@ -155,12 +158,15 @@ export function createSearchBatches(): SearchBatches {
     search(index, queries, o) {
       if (o.signal?.aborted) return Promise.reject(new WeftError('ABORTED', 'The answer was aborted.'));
       const key = `${o.k}|${o.nprobe}|${o.filter?.key ?? ''}`;
-      let byKey = open.get(index);
-      if (!byKey) open.set(index, (byKey = new Map()));
+      let byLane = open.get(index);
+      if (!byLane) open.set(index, (byLane = new WeakMap()));
+      const lane = laneOf(o.run);
+      let byKey = byLane.get(lane);
+      if (!byKey) byLane.set(lane, (byKey = new Map()));
       let b = byKey.get(key);
       const fresh = !b;
       if (!b) {
-        b = { index, key, members: [], stop: new AbortController() };
+        b = { index, key, members: [], stop: new AbortController(), open: byKey };
         byKey.set(key, b);
       }
       const batch = b;

@@ -10,12 +10,13 @@ import type { WeftStore } from '../storage/contract.js';
 import type { PassageFilter } from '../stored-index/passage-filter.js';
 import type { Reranker } from '../rerank/types.js';
 import type { FusionMethod, FusionOptions, SearchMode } from './fusion.js';
-import type { BuiltinWorkflow, PeriodicOptions, Workflow, WorkflowGraph } from '../workflow/types.js';
+import type { BuiltinWorkflow, FlareOptions, PeriodicOptions, Workflow, WorkflowGraph } from '../workflow/types.js';
 import type { TraceStage } from './trace.js';
 
 export type {
   BuiltinWorkflow,
   ChatMessage,
+  FlareOptions,
   TraceStage,
   FusionMethod,
   FusionOptions,
@@ -241,7 +242,7 @@ export interface GenerateOptions {
   speculate?: boolean | { afterSlices?: number };
   /**
    * The request's workflow: a built-in's name — 'one-shot' (default: retrieve, answer), 'hyde',
-   * 'multistep', 'irg', 'recomp', 'periodic' — or a graph of retrieve, generate, split and answer
+   * 'multistep', 'irg', 'recomp', 'flare', 'periodic' — or a graph of retrieve, generate, split and answer
    * nodes (docs/workflows.md). Its stages are scheduled with every other request's: generation
    * stages take turns on the generator, retrieval stages run as sub-stages in decode gaps. A graph
    * that could not run is refused with INVALID_WORKFLOW before anything runs.
@@ -317,6 +318,14 @@ export interface PeriodicWindow {
   refreshed: boolean;
 }
 
+/** What FLARE did during an answer (`done.flare`): its threshold, the sentences written, the searches and the refreshes they caused. */
+export interface FlareReport {
+  threshold: number;
+  sentences: number;
+  retrievals: number;
+  refreshes: number;
+}
+
 /** What periodic retrieval did during an answer (`done.periodic`): its settings, refreshes and each window. */
 export interface PeriodicReport {
   interval: number;
@@ -363,4 +372,5 @@ export type RagEvent =
       timings: { totalMs: number; firstTokenMs: number };
       tokens: { prompt: number; generated: number };
       periodic?: PeriodicReport;
+      flare?: FlareReport;
     };

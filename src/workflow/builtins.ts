@@ -117,6 +117,16 @@ export const BUILTIN_WORKFLOWS: Readonly<Record<BuiltinWorkflow, WorkflowGraph>>
       { from: 'summarize', to: 'answer' },
     ],
   },
+  /**
+   * FLARE (Jiang et al. 2023): one-shot, then each sentence of the answer the model is unsure of
+   * (a token below probability 0.4) is searched for and written again from what was found.
+   */
+  flare: {
+    name: 'flare',
+    start: 'retrieve',
+    nodes: { retrieve, answer: { kind: 'answer', flare: {} } },
+    edges: [{ from: 'retrieve', to: 'answer' }],
+  },
   /** PipeRAG's periodic retrieval: one-shot, with the passages refreshed every 16 tokens of the answer. */
   periodic: {
     name: 'periodic',

@@ -33,7 +33,7 @@ const FIELDS: Record<WorkflowNode['kind'], readonly string[]> = {
   retrieve: ['kind', 'query', 'each', 'into', 'k', 'nprobe'],
   generate: ['kind', 'prompt', 'into', 'maxTokens', 'stop'],
   split: ['kind', 'from', 'into', 'max', 'maxChars'],
-  answer: ['kind', 'passages', 'prompt', 'periodic'],
+  answer: ['kind', 'passages', 'prompt', 'periodic', 'flare'],
 };
 
 /** What a node writes, and its kind. */
@@ -110,6 +110,17 @@ export function checkWorkflow(w: unknown): CheckedWorkflow {
         if (node.prompt !== undefined) text(node.prompt, `${at}: prompt`);
         if (node.periodic !== undefined && (typeof node.periodic !== 'object' || node.periodic === null))
           fail(`${at}: periodic must be an object like { interval: 16 }.`);
+        if (node.flare !== undefined) {
+          const f = node.flare as Record<string, unknown> | null;
+          if (typeof f !== 'object' || f === null) fail(`${at}: flare must be an object like { threshold: 0.4 }.`);
+          for (const key of Object.keys(f!))
+            if (key !== 'threshold' && key !== 'maxRetrievals') fail(`${at}: flare has an unknown field '${key}' (fields: threshold, maxRetrievals).`);
+          const t = f!.threshold;
+          if (t !== undefined && !(typeof t === 'number' && t > 0 && t <= 1))
+            fail(`${at}: flare.threshold must be a probability in (0, 1], got ${JSON.stringify(t)}.`);
+          integer(f!.maxRetrievals, 1, 16, `${at}: flare.maxRetrievals`);
+          if (node.periodic !== undefined) fail(`${at}: an answer retrieves again either periodically or with flare, not both.`);
+        }
         break;
     }
     const out = output(node!);

@@ -37,6 +37,7 @@ function detail(node: WorkflowNode): string {
       const parts = [`cited answer${cited === 'passages' ? '' : ` from ${cited}`}`];
       if (reads.length > 0) parts.push(`prompt with ${reads.map((x) => `{${x}}`).join(' ')}`);
       if (node.periodic !== undefined) parts.push(`passages refreshed every ${node.periodic.interval} tokens`);
+      if (node.flare !== undefined) parts.push(`unsure sentences searched for and rewritten (below p ${node.flare.threshold ?? 0.4})`);
       return parts.join(', ');
     }
   }

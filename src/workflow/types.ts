@@ -38,6 +38,19 @@ export interface PeriodicOptions {
 }
 
 /**
+ * FLARE's active retrieval during an answer: a sentence holding a token the model gave less than
+ * `threshold` probability is searched for (its unsure tokens masked, after the question) and
+ * written again from the passages found, at most `maxRetrievals` times per answer. Needs token
+ * probabilities: the reference generator and WebLLM with Weft's sampler give them.
+ */
+export interface FlareOptions {
+  /** Default 0.4. */
+  threshold?: number;
+  /** Default 3. */
+  maxRetrievals?: number;
+}
+
+/**
  * Searches the index. `query` is a template: `{slot}` is replaced by the slot's text (a list's
  * items one per line, passages as numbered lines). With `each`, one search per item of that list
  * slot, the item as `{item}`; their results are interleaved (each search's best first) without
@@ -90,7 +103,8 @@ export interface SplitNode {
 /**
  * The answer: the request's last stage, streamed token by token, its passages in the context and
  * citable. `prompt` is the last user turn's template (default: the runtime's prompt template,
- * `{passages}` then the question); `periodic` refreshes the passages while it decodes (PipeRAG).
+ * `{passages}` then the question); `periodic` refreshes the passages while it decodes (PipeRAG),
+ * `flare` when the model is unsure of a sentence (FLARE).
  */
 export interface AnswerNode {
   kind: 'answer';
@@ -98,6 +112,8 @@ export interface AnswerNode {
   passages?: string;
   prompt?: string;
   periodic?: PeriodicOptions;
+  /** FLARE: retrieve again when the model is unsure of the next sentence (not with `periodic`). */
+  flare?: FlareOptions;
 }
 
 /** A stage of a workflow: a search, a generation, a split of a generated list, or the answer. */
@@ -135,7 +151,7 @@ export interface WorkflowGraph {
 }
 
 /** The built-in workflows by name (see builtins.ts and docs/workflows.md). */
-export type BuiltinWorkflow = 'one-shot' | 'hyde' | 'multistep' | 'irg' | 'recomp' | 'periodic';
+export type BuiltinWorkflow = 'one-shot' | 'hyde' | 'multistep' | 'irg' | 'recomp' | 'flare' | 'periodic';
 
 /** A request's workflow: a built-in's name or a graph. */
 export type Workflow = BuiltinWorkflow | WorkflowGraph;

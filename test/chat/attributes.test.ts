@@ -17,7 +17,7 @@ test('an unknown name lists the built-ins; a graph that could not run says why, 
   expect(() => chatWorkflow('HyDE')).toThrow(
     expect.objectContaining({
       code: 'INVALID_WORKFLOW',
-      message: `<weft-chat workflow="HyDE">: there is no built-in workflow 'HyDE'. Use one of one-shot, hyde, multistep, irg, recomp, periodic, or set the workflow property to a graph.`,
+      message: `<weft-chat workflow="HyDE">: there is no built-in workflow 'HyDE'. Use one of one-shot, hyde, multistep, irg, recomp, flare, periodic, or set the workflow property to a graph.`,
     }),
   );
   const broken = { ...JSON.parse(JSON.stringify(BUILTIN_WORKFLOWS.hyde)), edges: [] };

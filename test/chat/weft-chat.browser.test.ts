@@ -504,7 +504,10 @@ test('workflow="hyde": every question runs it and its stages fold above the answ
   // An unknown name: the error line and weft-error name the built-ins; a question asked with it fails on its turn.
   el.setAttribute('workflow', 'hide');
   await settle(el);
-  expect(got.errors.at(-1)).toMatchObject({ code: 'INVALID_WORKFLOW', message: expect.stringContaining('one-shot, hyde, multistep, irg, recomp, periodic') });
+  expect(got.errors.at(-1)).toMatchObject({
+    code: 'INVALID_WORKFLOW',
+    message: expect.stringContaining('one-shot, hyde, multistep, irg, recomp, flare, periodic'),
+  });
   expect(q(el, '[part=error]')!.textContent).toContain(`<weft-chat workflow="hide">: there is no built-in workflow 'hide'`);
   await expect(el.ask('Anything else?')).rejects.toMatchObject({ code: 'INVALID_WORKFLOW' });
   await settle(el);

@@ -137,7 +137,7 @@ describe('chat.completions', () => {
     const { completions, calls } = scripted(['x']);
     await expect(completions.create({ messages: user, workflow: 'hide' as never, stream: true })).rejects.toMatchObject({
       code: 'INVALID_WORKFLOW',
-      message: expect.stringMatching(/no built-in workflow 'hide'.*one-shot, hyde, multistep, irg, recomp, periodic/),
+      message: expect.stringMatching(/no built-in workflow 'hide'.*one-shot, hyde, multistep, irg, recomp, flare, periodic/),
     });
     await expect(completions.create({ messages: user }, { workflow: { ...graph, edges: [] } })).rejects.toMatchObject({ code: 'INVALID_WORKFLOW' });
     // The options' workflow is the one checked where both are given.

@@ -72,11 +72,12 @@ test('every built-in runs its stages in order and answers', async () => {
     multistep: ['decompose', 'split', 'retrieval'],
     irg: ['retrieve', 'draft', 'retrieve', 'draft', 'retrieval'],
     recomp: ['retrieve', 'summarize', 'retrieval'],
+    flare: ['retrieval'],
     periodic: ['retrieval'],
   });
 });
 
-test('a mixed stream run together (woven) gives each request what the sequential schedule gives it', async () => {
+test('a mixed stream run together (woven) gives each request what the sequential schedule gives it', { timeout: 30_000 }, async () => {
   const sequential = await runtime('sequential');
   const woven = await runtime('woven');
   const requests = Array.from({ length: 12 }, (_, i) => asks(i));
@@ -195,6 +196,43 @@ describe('one request of a mixed stream', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(isWeftError((results[1] as PromiseRejectedResult).reason, 'GENERATION_FAILED')).toBe(true);
+  });
+});
+
+test('FLARE: a sentence the model is unsure of is searched for and written again from the passages found; a sure one streams as it is', async () => {
+  const rag = await runtime('woven');
+  const sequential = await runtime('sequential');
+  const q = 'what is topic 3 about?';
+  let done: Extract<RagEvent, { type: 'done' }> | undefined;
+  const stages: string[] = [];
+  for await (const e of rag.generate(q, { workflow: 'flare', maxTokens: 24 })) {
+    if (e.type === 'done') done = e;
+    if (e.type === 'stage' && e.stage.node === 'answer' && ['search', 'refresh'].includes(e.stage.kind)) stages.push(e.stage.kind);
+  }
+  // The echo generator is unsure of numbers: its sentences quoting passages ("doc note 23") are searched for.
+  expect(done!.flare!.retrievals).toBeGreaterThan(0);
+  expect(done!.flare!.refreshes).toBeGreaterThan(0);
+  expect(stages).toContain('search');
+  expect(stages).toContain('refresh');
+  expect(done!.flare!.retrievals).toBeLessThanOrEqual(3);
+  // The same answer through the sequential schedule.
+  const seq = await collect(sequential.generate(q, { workflow: 'flare', maxTokens: 24 }));
+  expect(seq.answer).toBe(done!.answer);
+  // A threshold nothing is below: no search, the answer one-shot gives.
+  const sure: WorkflowGraph = {
+    ...BUILTIN_WORKFLOWS.flare,
+    nodes: { ...BUILTIN_WORKFLOWS.flare.nodes, answer: { kind: 'answer', flare: { threshold: 0.01 } } },
+  };
+  const calm = await collect(rag.generate(q, { workflow: sure, maxTokens: 24 }));
+  const plain = await collect(rag.generate(q, { maxTokens: 24 }));
+  expect(calm.answer).toBe(plain.answer);
+  // FLARE and periodic retrieval both retrieve during the answer: one or the other.
+  await expect(collect(rag.generate(q, { workflow: 'flare', periodic: { interval: 4 } }))).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  await expect(
+    collect(rag.generate(q, { workflow: { ...sure, nodes: { ...sure.nodes, answer: { kind: 'answer', flare: { threshold: 2 } } } } })),
+  ).rejects.toMatchObject({
+    code: 'INVALID_WORKFLOW',
+    message: expect.stringMatching(/flare.threshold must be a probability/),
   });
 });
 

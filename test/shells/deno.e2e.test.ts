@@ -198,7 +198,7 @@ describe('the Deno shell', () => {
       return r.stderr;
     };
     expect(await refused(['--workflow', 'hide'])).toBe(
-      "weft: There is no built-in workflow 'hide'. --workflow takes one of one-shot, hyde, multistep, irg, recomp, periodic; for a graph of your own, --workflow-file graph.json. (INVALID_WORKFLOW)\n",
+      "weft: There is no built-in workflow 'hide'. --workflow takes one of one-shot, hyde, multistep, irg, recomp, flare, periodic; for a graph of your own, --workflow-file graph.json. (INVALID_WORKFLOW)\n",
     );
     expect(await refused(['--workflow', 'hyde', '--workflow-file', file])).toContain('Give --workflow or --workflow-file, not both.');
     await writeFile(join(work, 'broken.json'), '{ "start": ');

@@ -84,7 +84,8 @@ export function documents(n: number, prefix = 'doc') {
 /**
  * A generator whose text depends on its prompt, so that a workflow's stages feed each other for
  * real: it writes back the first words of the prompt's last lines, newest first, one line each —
- * a different hypothetical passage, sub-question list or draft for each question and passages.
+ * a different hypothetical passage, sub-question list or draft for each question and passages. It
+ * is unsure (probability 0.2) of tokens with digits, sure (0.9) of the rest.
  */
 export function echoGenerator(): Generator {
   let pieces: string[] = [];
@@ -117,7 +118,9 @@ export function echoGenerator(): Generator {
     async step(): Promise<GeneratedToken> {
       if (stopped || at >= pieces.length) return { token: 0, piece: '', done: true };
       position++;
-      return { token: at, piece: pieces[at++]!, done: false };
+      const piece = pieces[at++]!;
+      // Unsure of numbers (FLARE's test): probability 0.2; of anything else 0.9.
+      return { token: at, piece, done: false, prob: /\d/.test(piece) ? 0.2 : 0.9 };
     },
     async interrupt() {
       stopped = true;
