@@ -28,14 +28,19 @@ test('every built-in workflow is a valid graph, also after a trip through JSON',
     expect(c.graph.nodes[c.answer]!.kind).toBe('answer');
   }
   expect(workflowGraph('irg')).toBe(BUILTIN_WORKFLOWS.irg);
-  expect(() => workflowGraph('hide')).toThrow(/no built-in workflow 'hide'.*one-shot, hyde, multistep, irg, recomp, periodic/);
+  expect(() => workflowGraph('hide')).toThrow(/no built-in workflow 'hide'.*one-shot, hyde, multistep, irg, recomp, flare, periodic/);
 });
 
 describe('a graph that could not run is refused with INVALID_WORKFLOW', () => {
   test('a cycle without a bound, naming the cycle', () => {
     const g = hyde();
     g.nodes.again = { kind: 'generate', prompt: 'More: {passages}', into: 'hypothesis' };
-    g.edges = [{ from: 'hypothesis', to: 'retrieve' }, { from: 'retrieve', to: 'again', if: { slot: 'passages', empty: false } }, { from: 'retrieve', to: 'answer' }, { from: 'again', to: 'retrieve' }];
+    g.edges = [
+      { from: 'hypothesis', to: 'retrieve' },
+      { from: 'retrieve', to: 'again', if: { slot: 'passages', empty: false } },
+      { from: 'retrieve', to: 'answer' },
+      { from: 'again', to: 'retrieve' },
+    ];
     expect(refused(g)).toMatch(/cycle retrieve → again → retrieve has no bound; give one of its edges 'times'/);
     g.edges[1]!.times = 3; // bounded now
     expect(() => checkWorkflow(g)).not.toThrow();
@@ -67,7 +72,15 @@ describe('a graph that could not run is refused with INVALID_WORKFLOW', () => {
     const m = hyde();
     (m.nodes.hypothesis as { maxTokens?: number }).maxTokens = 100000;
     expect(refused(m)).toMatch(/maxTokens must be a whole number from 1 to 512, got 100000/);
-    expect(refused({ ...hyde(), edges: [{ from: 'hypothesis', to: 'retrieve', times: 0 }, { from: 'retrieve', to: 'answer' }] })).toMatch(/times must be a whole number from 1/);
+    expect(
+      refused({
+        ...hyde(),
+        edges: [
+          { from: 'hypothesis', to: 'retrieve', times: 0 },
+          { from: 'retrieve', to: 'answer' },
+        ],
+      }),
+    ).toMatch(/times must be a whole number from 1/);
   });
 
   test('no answer, two answers, an answer that goes on, a node that writes the question', () => {
@@ -88,7 +101,10 @@ describe('a graph that could not run is refused with INVALID_WORKFLOW', () => {
 
   test('a dead end, an edge that is never taken, an unreachable node, a missing start', () => {
     const dead = hyde();
-    dead.edges = [{ from: 'hypothesis', to: 'retrieve' }, { from: 'retrieve', to: 'answer', times: 1 }];
+    dead.edges = [
+      { from: 'hypothesis', to: 'retrieve' },
+      { from: 'retrieve', to: 'answer', times: 1 },
+    ];
     expect(refused(dead)).toMatch(/node 'retrieve' has no edge without 'times' or 'if'/);
     const never = hyde();
     never.edges.splice(1, 0, { from: 'hypothesis', to: 'answer' });
@@ -119,7 +135,8 @@ test('the walk takes the first edge that may be taken: loop bounds count per req
   ];
   // answer without a retrieval reads 'passages' anyway: written by retrieve, so the graph is valid.
   const c = checkWorkflow(g);
-  const cond = (text: string) => (x: { slot: string; includes?: string; empty?: boolean }) => (x.includes !== undefined ? text.includes(x.includes) : (text === '') === x.empty);
+  const cond = (text: string) => (x: { slot: string; includes?: string; empty?: boolean }) =>
+    x.includes !== undefined ? text.includes(x.includes) : (text === '') === x.empty;
   expect(nextNode(c, 'hypothesis', new Map(), cond('please skip'))).toBe('answer');
   expect(nextNode(c, 'hypothesis', new Map(), cond('a passage'))).toBe('retrieve');
 });
