@@ -60,6 +60,11 @@ export interface RagSetup {
    * A runtime over regime `r`'s store (for `remote`, a cold IndexedDB tier) with the given
    * options; in `cached`, every list is made resident before it is returned.
    */
+  /**
+   * Decode-only inter-token latencies (ms): the generator answering these questions' prompts with
+   * no retrieval going on, timed token to token as a stream's tokens are (256 of them).
+   */
+  decodeOnlyItl(questions: readonly string[], maxTokens: number): Promise<number[]>;
   open(r: Regime, options?: Partial<RagOptions>): Promise<{ rag: LocalRag; remote: RemoteStore | undefined; close(): Promise<void> }>;
   dispose(): Promise<void>;
 }
@@ -153,6 +158,21 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
     cacheBytes,
     residentBytes,
     network,
+    async decodeOnlyItl(questions, maxTokens) {
+      const itl: number[] = [];
+      for (let i = 0; itl.length < 256 && i < 1000; i++) {
+        generator.reset();
+        await generator.prefill(`Question: ${questions[i % questions.length]!}\nAnswer:`);
+        let last = performance.now();
+        for (let t = 0; t < maxTokens; t++) {
+          if ((await generator.step()).done) break;
+          const now = performance.now();
+          if (t > 0) itl.push(now - last);
+          last = now;
+        }
+      }
+      return itl;
+    },
     async open(r, options = {}) {
       const src = await storeFor(r);
       const rag = await createRag({

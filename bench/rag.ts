@@ -73,23 +73,12 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
     'weft-bench-rag',
   );
   try {
-    const { generator, texts, dim, indexBytes, cacheBytes, network } = setup;
+    const { texts, dim, indexBytes, cacheBytes, network } = setup;
     const questions = Array.from({ length: o.requests }, (_, i) => texts[(i * 37) % texts.length]!.split(' ').slice(0, 12).join(' '));
 
     // Decode-only inter-token latency: the same generator, answering the same questions' prompts
     // with no retrieval going on, timed token to token as the streams below are.
-    const decodeOnly: number[] = [];
-    for (let i = 0; decodeOnly.length < 256 && i < 1000; i++) {
-      generator.reset();
-      await generator.prefill(`Question: ${questions[i % questions.length]!}\nAnswer:`);
-      let last = performance.now();
-      for (let t = 0; t < o.maxTokens; t++) {
-        if ((await generator.step()).done) break;
-        const now = performance.now();
-        if (t > 0) decodeOnly.push(now - last);
-        last = now;
-      }
-    }
+    const decodeOnly = await setup.decodeOnlyItl(questions, o.maxTokens);
     /** A runtime over regime `r`'s store; resident: every list on the GPU before the first request. */
     const openFor = (r: Regime, schedule?: 'sequential' | 'woven', performanceModel?: { intercept: number; slope: number }) =>
       setup.open(r, { ...(schedule ? { schedule } : {}), ...(performanceModel ? { performanceModel } : {}), ...(o.mode ? { mode: o.mode } : {}) });

@@ -87,7 +87,7 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
     'weft-bench-workflows',
   );
   try {
-    const { generator, texts } = setup;
+    const { texts } = setup;
     const rng = createRng(o.seed ?? 7);
     // The stream: equal parts of each workflow in a seeded order, Poisson arrivals.
     const workflows = Array.from({ length: o.requests }, (_, i) => mix[i % mix.length]!);
@@ -103,18 +103,7 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
     const questions = workflows.map((_, i) => texts[(i * 37) % texts.length]!.split(' ').slice(0, 12).join(' '));
 
     // Decode-only inter-token latency, timed token to token as the streams are.
-    const decodeOnly: number[] = [];
-    for (let i = 0; decodeOnly.length < 256 && i < 1000; i++) {
-      generator.reset();
-      await generator.prefill(`Question: ${questions[i % questions.length]!}\nAnswer:`);
-      let last = performance.now();
-      for (let t = 0; t < o.maxTokens; t++) {
-        if ((await generator.step()).done) break;
-        const now = performance.now();
-        if (t > 0) decodeOnly.push(now - last);
-        last = now;
-      }
-    }
+    const decodeOnly = await setup.decodeOnlyItl(questions, o.maxTokens);
     const decodeOnlyP99 = p99(decodeOnly);
 
     const runStream = async (scheduler: SchedulerName, r: Regime): Promise<SchedulerFigure> => {

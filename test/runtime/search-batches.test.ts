@@ -7,19 +7,23 @@ import { batchedEqualsSeparate, reorderedEqualsUnordered } from '../support/sear
 const stores = nodeStores();
 afterEach(() => stores.cleanup());
 
-test.each(['f32', 'f16', 'int8'] as const)('batched searches equal separate ones, with filters, and survive one caller aborting (CPU, %s)', async (storage) => {
-  const store = await stores.open(await stores.dir());
-  const seed = Math.floor(Math.random() * 2 ** 31);
-  try {
-    await batchedEqualsSeparate(store, 'cpu', storage, seed);
-  } catch (e) {
-    throw new Error(`seed ${seed}: ${(e as Error).message}`, { cause: e });
-  } finally {
-    store.close();
-  }
-});
+test.each(['f32', 'f16', 'int8'] as const)(
+  'batched searches equal separate ones, with filters, and survive one caller aborting (CPU, %s)',
+  { timeout: 60_000 },
+  async (storage) => {
+    const store = await stores.open(await stores.dir());
+    const seed = Math.floor(Math.random() * 2 ** 31);
+    try {
+      await batchedEqualsSeparate(store, 'cpu', storage, seed);
+    } catch (e) {
+      throw new Error(`seed ${seed}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      store.close();
+    }
+  },
+);
 
-test("a search told to scan a related search's lists first finds the same top-k in fewer slices (CPU)", async () => {
+test("a search told to scan a related search's lists first finds the same top-k in fewer slices (CPU)", { timeout: 60_000 }, async () => {
   const store = await stores.open(await stores.dir());
   const seed = Math.floor(Math.random() * 2 ** 31);
   try {

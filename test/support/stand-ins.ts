@@ -35,8 +35,12 @@ export function hashEmbedder(dim = 16): Embedder {
   };
 }
 
-/** A generator that answers "a b c …" one word a step, until maxTokens or its words run out. */
-export function standInGenerator(words = 'the answer is in passage [1] .'.split(' ')): Generator {
+/**
+ * A generator that writes, after each prefill, the pieces `script` gives for the prompt, one a
+ * step (with their probabilities where given), until maxTokens or the pieces run out.
+ */
+function scriptedGenerator(script: (prompt: string) => { piece: string; prob?: number }[]): Generator {
+  let pieces: { piece: string; prob?: number }[] = [];
   let position = 0,
     at = 0,
     stopped = false;
@@ -46,14 +50,17 @@ export function standInGenerator(words = 'the answer is in passage [1] .'.split(
       return position;
     },
     async prefill(p) {
-      position += typeof p === 'string' ? p.split(/\s+/).length : p.length;
+      const text = typeof p === 'string' ? p : p.join(' ');
+      position += text.split(/\s+/).length;
+      pieces = script(text);
       at = 0;
       stopped = false;
     },
     async step(): Promise<GeneratedToken> {
-      if (stopped || at >= words.length) return { token: 0, piece: '', done: true };
+      if (stopped || at >= pieces.length) return { token: 0, piece: '', done: true };
       position++;
-      return { token: at, piece: `${words[at++]} `, done: false };
+      const { piece, prob } = pieces[at]!;
+      return { token: at++, piece, done: false, ...(prob !== undefined ? { prob } : {}) };
     },
     async interrupt() {
       stopped = true;
@@ -71,6 +78,11 @@ export function standInGenerator(words = 'the answer is in passage [1] .'.split(
       /* nothing held */
     },
   };
+}
+
+/** A generator that answers "a b c …" one word a step, until maxTokens or its words run out. */
+export function standInGenerator(words = 'the answer is in passage [1] .'.split(' ')): Generator {
+  return scriptedGenerator(() => words.map((w) => ({ piece: `${w} ` })));
 }
 
 /** `n` small documents, `prefix`-named, about topics 0..4. */
@@ -88,54 +100,20 @@ export function documents(n: number, prefix = 'doc') {
  * is unsure (probability 0.2) of tokens with digits, sure (0.9) of the rest.
  */
 export function echoGenerator(): Generator {
-  let pieces: string[] = [];
-  let at = 0;
-  let position = 0;
-  let stopped = false;
-  return {
-    contextLength: 4096,
-    get position() {
-      return position;
-    },
-    async prefill(p) {
-      const text = typeof p === 'string' ? p : p.join(' ');
-      position += text.split(/\s+/).length;
-      const lines = text.split('\n').filter((l) => l.trim() !== '');
-      pieces = lines
-        .slice(-4)
-        .reverse()
-        .flatMap((l) => [
-          ...l
-            .trim()
-            .split(/\s+/)
-            .slice(0, 5)
-            .map((w) => `${w} `),
-          '\n',
-        ]);
-      at = 0;
-      stopped = false;
-    },
-    async step(): Promise<GeneratedToken> {
-      if (stopped || at >= pieces.length) return { token: 0, piece: '', done: true };
-      position++;
-      const piece = pieces[at++]!;
-      // Unsure of numbers (FLARE's test): probability 0.2; of anything else 0.9.
-      return { token: at, piece, done: false, prob: /\d/.test(piece) ? 0.2 : 0.9 };
-    },
-    async interrupt() {
-      stopped = true;
-    },
-    reset() {
-      position = 0;
-    },
-    countTokens: (t) => t.split(/\s+/).length,
-    formatChat: (ms) => ms.map((m) => `${m.role}: ${m.content}`).join('\n'),
-    setSampling() {
-      /* greedy either way */
-    },
-    timings: () => ({ prefillTokensPerSecond: 0, decodeMsMedian: 0, decodeMsP99: 0, steps: 0 }),
-    destroy() {
-      /* nothing held */
-    },
-  };
+  return scriptedGenerator((text) =>
+    text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-4)
+      .reverse()
+      .flatMap((l) => [
+        ...l
+          .trim()
+          .split(/\s+/)
+          .slice(0, 5)
+          .map((w) => `${w} `),
+        '\n',
+      ])
+      .map((piece) => ({ piece, prob: /\d/.test(piece) ? 0.2 : 0.9 })),
+  );
 }
