@@ -155,24 +155,25 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
    * The workflow's stages up to the answer (workflow-run.ts), streaming their events; returns the
    * answer's passages and the query that found them. A follow-up's rewrite comes first and fills
    * the `query` slot; woven, the plain query's lists are prefetched while it decodes (TeleRAG's
-   * lookahead), and the request holds a lookahead slot while it works ahead of its answer.
+   * lookahead), as a generation stage's are from its partial text (speculative retrieval), and
+   * the request holds a lookahead slot while it works ahead of its answer.
    */
   async function* retrieve(req: Request, holds: Holds, speculation: Speculation | undefined): AsyncGenerator<RagEvent, { passages: Passage[]; query: string }> {
-    const stages = { ...req, holds, speculation, held: new Set<number>() };
+    const stages = { ...req, holds, speculation, held: new Set<number>(), ahead: [] as Promise<void>[] };
     if (!rt.woven) {
       if (req.rewrite) req.state.set('query', await rewritten(req, req.rewrite, holds));
       return yield* runStages(rt, stages);
     }
     await holds.enterLookahead();
-    let ahead: Promise<void> | undefined;
     try {
       if (req.rewrite) {
-        if (req.ranking.mode !== 'lexical') ahead = (await retrieval.lookahead(req.query, { nprobe: req.nprobe, trace: req.trace, run: req.run })).arrived;
+        if (req.ranking.mode !== 'lexical')
+          stages.ahead.push((await retrieval.lookahead(req.query, { nprobe: req.nprobe, trace: req.trace, run: req.run })).arrived);
         req.state.set('query', await rewritten(req, req.rewrite, holds));
       }
       return yield* runStages(rt, stages);
     } finally {
-      await ahead; // never rejects; no background read outlives the answer
+      await Promise.all(stages.ahead); // never reject; no background read outlives the answer
     }
   }
 

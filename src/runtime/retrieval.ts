@@ -290,13 +290,17 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
 
     async lookahead(query, o) {
       const index = indexFor(query);
+      // A lookahead may end after the node it started in (a generation feeding a search): its
+      // stages are recorded for that node.
+      const node = o.trace.node;
+      const at = node !== undefined ? { node } : {};
       const e0 = performance.now();
       const q = await o.run(() => embed(index, query));
-      o.trace.add('embed', e0);
+      o.trace.add('embed', e0, at);
       const p0 = performance.now();
       const arrived = index.prefetch(q, { nprobe: o.nprobe }).done.then(
         (p) => {
-          o.trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes });
+          o.trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes, ...at });
         },
         () => undefined,
       );
@@ -347,13 +351,14 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
               let arrived: Promise<unknown> = Promise.resolve();
               if (r.prefetch) {
                 const p0 = performance.now();
+                const node = trace.node;
                 const dim = q.length / n;
                 arrived = Promise.all(
                   queries.map((_, i) =>
                     index
                       .prefetch(q.subarray(i * dim, (i + 1) * dim), { nprobe: r.nprobe, ...(r.signal ? { signal: r.signal } : {}) })
                       .done.then((p) => {
-                        trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes });
+                        trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes, ...(node !== undefined ? { node } : {}) });
                       })
                       .catch(() => undefined),
                   ),

@@ -106,6 +106,8 @@ export interface WorkflowRequest {
    * (semantic reordering; the same passages, found in fewer slices).
    */
   held: Set<number>;
+  /** Lookaheads its speculative retrievals started (settle before the request ends; never reject). */
+  ahead: Promise<void>[];
 }
 
 /** Interleaves several searches' results (each one's best first), without repeats, keeping k, numbered from 1. */
@@ -156,8 +158,68 @@ async function retrieveStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
   return interleave(found, k);
 }
 
+/** Tokens a whole text has before a sentence end may start its speculative retrieval. */
+const SPECULATE_AFTER_TOKENS = 8;
+
+/** A node's fallback successor (the edge taken when no other is): where a request usually goes next. */
+function fallbackNext(w: CheckedWorkflow, name: string): string | undefined {
+  return w.outgoing.get(name)?.at(-1)?.to;
+}
+
+/**
+ * Speculative retrieval while a generate node writes: when its text feeds a search — HyDE's
+ * passage, IRG's draft (a retrieve node next that reads it), a multistep's sub-questions (a split
+ * next, then a search for each item) — the search's query is formed from the partial text and
+ * its lists start streaming into the GPU cache (TeleRAG's lookahead: embed, then prefetch) while
+ * the generation goes on: for a whole text once, at its first sentence's end (after a few tokens)
+ * or at half its tokens; for a list, as each line completes. The search itself always runs with the final text, so the answer is what it would be
+ * without speculation; when the speculation guessed right its lists are already there. Returns
+ * the watcher writeText calls after each token, or undefined when nothing is fed.
+ */
+function speculate(rt: WorkflowRuntime, req: WorkflowRequest, name: string, node: GenerateNode): ((text: string, tokens: number) => void) | undefined {
+  if (!rt.woven || req.ranking.mode === 'lexical') return undefined;
+  const w = req.workflow;
+  const nextName = fallbackNext(w, name);
+  const next = nextName ? w.graph.nodes[nextName] : undefined;
+  const lookahead = (query: string, n: RetrieveNode) => {
+    if (!query.trim()) return;
+    const started = rt.retrieval.lookahead(query, { nprobe: n.nprobe ?? req.nprobe, trace: req.trace, run: req.run }).then(
+      (l) => l.arrived,
+      () => undefined,
+    );
+    req.ahead.push(started);
+  };
+  const render = (template: string, into: string, item?: string) =>
+    renderTemplate(template, (s) => (s === 'item' && item !== undefined ? item : s === node.into ? into : slotText(req.state, s)));
+  if (next?.kind === 'retrieve' && next.each === undefined && slotsIn(next.query).includes(node.into)) {
+    // Once: at the first sentence's end after a few tokens, or at half the tokens.
+    const half = Math.ceil((node.maxTokens ?? 48) / 2);
+    let started = false;
+    return (text, tokens) => {
+      if (started || !(tokens >= half || (tokens >= SPECULATE_AFTER_TOKENS && /[.!?\n]\s*$/.test(text)))) return;
+      started = true;
+      lookahead(render(next.query, text), next);
+    };
+  }
+  const after = next?.kind === 'split' && next.from === node.into ? fallbackNext(w, nextName!) : undefined;
+  const search = after ? w.graph.nodes[after] : undefined;
+  if (next?.kind === 'split' && search?.kind === 'retrieve' && search.each === next.into) {
+    const seen = new Set<string>();
+    return (text) => {
+      if (!text.endsWith('\n')) return;
+      // The items of the complete lines so far (no fallback: nothing to guess yet).
+      for (const item of parseList(text, { max: next.max ?? 3, maxChars: next.maxChars ?? 200, fallback: '' })) {
+        if (!item || seen.has(item)) continue;
+        seen.add(item);
+        lookahead(render(search.query, text, item), search);
+      }
+    };
+  }
+  return undefined;
+}
+
 /** The text of one generate stage: the generator taken in turn, written greedily, given back. */
-async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, node: GenerateNode): Promise<string> {
+async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, name: string, node: GenerateNode): Promise<string> {
   const { generator } = rt;
   const maxTokens = node.maxTokens ?? 48;
   // The passages a prompt lists are cut to what fits the generator's context beside the rest of
@@ -181,9 +243,11 @@ async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, node: Ge
   await req.holds.takeGenerator();
   const g0 = performance.now();
   try {
+    const watch = speculate(rt, req, name, node);
     const text = await writeText({ generator, gaps: rt.gaps, woven: rt.woven, signal: req.signal }, prompt, {
       maxTokens,
       ...(node.stop === 'line' ? { lineDone: (before: string) => before.trim() !== '' } : {}),
+      ...(watch ? { onText: watch } : {}),
     });
     req.trace.add('generate', g0);
     return node.stop === 'line' ? (text.split('\n').find((l) => l.trim() !== '') ?? '').trim() : text.trim();
@@ -220,7 +284,7 @@ export async function* runStages(rt: WorkflowRuntime, req: WorkflowRequest): Asy
       query = queries[0]!;
       event = { type: 'node', node, kind: 'retrieve', queries, passages };
     } else if (n.kind === 'generate') {
-      const written = await generateStage(rt, req, n);
+      const written = await generateStage(rt, req, node, n);
       state.set(n.into, written);
       event = { type: 'node', node, kind: 'generate', text: written };
     } else {

@@ -19,6 +19,8 @@ export interface WriteTextOptions {
   maxTokens: number;
   /** Asked each time a line ends, with the text before the line break: true ends the text there. */
   lineDone?: (text: string) => boolean;
+  /** Told the text so far and its tokens after each token (speculative retrieval watches it). */
+  onText?: (text: string, tokens: number) => void;
 }
 
 /** The text the generator writes after `prompt` (a formatted chat), greedily, up to maxTokens. */
@@ -42,6 +44,7 @@ export async function writeText(deps: WriteTextDeps, prompt: string, o: WriteTex
       const t = await generator.step();
       if (t.done) break;
       text += t.piece;
+      o.onText?.(text, i + 1);
       if (o.lineDone && t.piece.includes('\n') && o.lineDone(text.slice(0, text.lastIndexOf('\n')))) break;
       if (woven) await gaps.gap(performance.now() - st);
     }

@@ -199,6 +199,26 @@ describe('one request of a mixed stream', () => {
   });
 });
 
+test("speculative retrieval: a generation that feeds a search streams that search's lists in from its partial text; the answer is the same", async () => {
+  const rag = await runtime('woven');
+  const sequential = await runtime('sequential');
+  const kindsOf = async (workflow: 'hyde' | 'multistep') => {
+    const stages: string[] = [];
+    let answer = '';
+    for await (const e of rag.generate('what is topic 3 about, and weather 12?', { workflow, mode: 'vector', maxTokens: 8 })) {
+      if (e.type === 'stage' && (e.stage.node === 'hypothesis' || e.stage.node === 'decompose')) stages.push(e.stage.kind);
+      if (e.type === 'done') answer = e.answer;
+    }
+    const alone = await collect(sequential.generate('what is topic 3 about, and weather 12?', { workflow, mode: 'vector', maxTokens: 8 }));
+    expect(answer).toBe(alone.answer);
+    return stages;
+  };
+  // While HyDE's passage and multistep's sub-questions are written, their searches' queries are
+  // embedded and their lists prefetched (stages of the generation node).
+  expect(await kindsOf('hyde')).toEqual(expect.arrayContaining(['generate', 'embed', 'prefetch']));
+  expect(await kindsOf('multistep')).toEqual(expect.arrayContaining(['generate', 'embed', 'prefetch']));
+});
+
 test('FLARE: a sentence the model is unsure of is searched for and written again from the passages found; a sure one streams as it is', async () => {
   const rag = await runtime('woven');
   const sequential = await runtime('sequential');
