@@ -28,7 +28,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
        npm run bench -- peers [--n 10000] [--dim 128] [--fvecs FILE.fvecs [--queries FILE.fvecs]] [--nq 200] [--k 10]
                              [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]
        npm run bench -- workflows [--n 100000] [--requests 24] [--rate 1] [--max-tokens 32] [--nprobe 8] [--regime cached|idb|remote]
-                                 [--mix one-shot,hyde,multistep,irg] [--schedulers sequential,naive,weft,weft-las] [--seed S] [--json] [--gpu]
+                                 [--mix one-shot,hyde,multistep,irg] [--schedulers sequential,naive,weft,weft-las,weft-unbatched] [--seed S] [--json] [--gpu]
        npm run bench -- growth [--n 200000] [--dim 384] [--storage f32|f16|int8] [--nprobe 16] [--k 10] [--nq 200] [--seed S] [--json] [--gpu]`;
 if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers', 'growth', 'workflows'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
@@ -147,7 +147,7 @@ if (name === 'search') {
       nprobe: { type: 'string', default: '8' },
       regime: { type: 'string', default: 'idb' },
       mix: { type: 'string', default: 'one-shot,hyde,multistep,irg' },
-      schedulers: { type: 'string', default: 'sequential,naive,weft,weft-las' },
+      schedulers: { type: 'string', default: 'sequential,naive,weft,weft-las,weft-unbatched' },
       seed: { type: 'string', default: '7' },
       json: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
@@ -159,7 +159,7 @@ if (name === 'search') {
   const mix = a.mix.split(',');
   for (const w of mix) if (!['one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'flare', 'periodic'].includes(w)) fail(`--mix: unknown workflow '${w}'`);
   const schedulers = a.schedulers.split(',');
-  for (const s of schedulers) if (!['sequential', 'naive', 'weft', 'weft-las'].includes(s)) fail(`--schedulers: unknown scheduler '${s}'`);
+  for (const s of schedulers) if (!['sequential', 'naive', 'weft', 'weft-las', 'weft-unbatched'].includes(s)) fail(`--schedulers: unknown scheduler '${s}'`);
   options = {
     assets: `/@fs${shared}`,
     n: int(a.n, 'n'),
@@ -461,10 +461,10 @@ if (name === 'search') {
   console.log(
     `\nWeft workflows benchmark on ${result.device}: ${result.requests} requests (${result.mix.join(', ')} in equal parts), Poisson ${result.rate}/s, ${result.maxTokens}-token answers, nprobe ${result.nprobe}, regime ${result.regime}, ${result.n} passages`,
   );
-  console.log('scheduler     req/s   mean ms    p99 ms  TTFT mean  TTFT p99  ITL p99  lists/req  per workflow (mean ms)');
+  console.log('scheduler        req/s   mean ms    p99 ms  TTFT mean  TTFT p99  ITL p99  lists/req  batched  spec.hits  per workflow (mean ms)');
   const row = (label, s) =>
     console.log(
-      `${label.padEnd(12)} ${f(s.throughput, 3).padStart(6)} ${f(s.meanMs, 0).padStart(9)} ${f(s.p99Ms, 0).padStart(9)} ${f(s.ttftMeanMs, 0).padStart(10)} ${f(s.ttftP99Ms, 0).padStart(9)} ${f(s.itlP99Ms, 1).padStart(8)} ${f(s.listsReadPerRequest, 1).padStart(10)}  ${Object.entries(
+      `${label.padEnd(15)} ${f(s.throughput, 3).padStart(6)} ${f(s.meanMs, 0).padStart(9)} ${f(s.p99Ms, 0).padStart(9)} ${f(s.ttftMeanMs, 0).padStart(10)} ${f(s.ttftP99Ms, 0).padStart(9)} ${f(s.itlP99Ms, 1).padStart(8)} ${f(s.listsReadPerRequest, 1).padStart(10)} ${f(s.batchedSliceShare, 2).padStart(8)} ${f(s.speculationHitRate, 2).padStart(10)}  ${Object.entries(
         s.perWorkflow,
       )
         .map(([w, x]) => `${w} ${f(x.meanMs, 0)}`)
@@ -479,7 +479,10 @@ if (name === 'search') {
         .map(([w, x]) => `${w} ${f(x.retrievals, 1)} / ${f(x.generations, 1)}`)
         .join(', ')}; decode-only ITL p99 ${f(result.decodeOnlyItlP99Ms, 1)} ms`,
     );
-  console.log(result.laterIssue22);
+  const r = result.reordering;
+  console.log(
+    `semantic reordering (a search after a related one, nprobe ${r.nprobe}, k ${r.k}): slices until the top-k is final ${f(r.slicesUntilStable, 2)} in rank order, ${f(r.slicesUntilStableReordered, 2)} with the first search's lists first`,
+  );
   for (const t of result.targets)
     console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);
 } else if (name === 'growth') {

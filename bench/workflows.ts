@@ -7,15 +7,16 @@
 //                soon as it is ready, between two decode steps: no slicing under a budget;
 //   weft         the woven schedule: search slices within each decode gap's budget, lookahead
 //                prefetch, generation stages taking turns by arrival;
-//   weft-las     the same, the generator going to the request that has held it least.
+//   weft-las     the same, the generator going to the request that has held it least;
+//   weft-unbatched  weft with every search a session of its own (what multi-query dispatch saves).
 // Beside them the bound: weft with every list resident on the GPU (retrieval as cheap as it gets).
 // Per scheduler: throughput, mean and p99 latency, TTFT, inter-token latency of the answers, per
 // workflow; lists read from the slower tiers per request.
 import { percentile } from '../src/util/stats.js';
 import { createRng } from '../src/random.js';
-import type { BuiltinWorkflow, RagOptions } from '../src/runtime/types.js';
+import type { BuiltinWorkflow, RagOptions, TraceStage } from '../src/runtime/types.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
-import { REMOTE_NETWORK, setUpRagBench, type Regime } from './rag-setup.js';
+import { REMOTE_NETWORK, setUpRagBench, type RagSetup, type Regime } from './rag-setup.js';
 
 export interface WorkflowsBenchOptions {
   assets: string;
@@ -35,7 +36,7 @@ export interface WorkflowsBenchOptions {
   onnxWasmPaths?: string | null;
 }
 
-export type SchedulerName = 'sequential' | 'naive' | 'weft' | 'weft-las';
+export type SchedulerName = 'sequential' | 'naive' | 'weft' | 'weft-las' | 'weft-unbatched';
 
 /** The runtime options of each scheduler. */
 const SCHEDULERS: Record<SchedulerName, (requests: number) => Partial<RagOptions>> = {
@@ -44,6 +45,7 @@ const SCHEDULERS: Record<SchedulerName, (requests: number) => Partial<RagOptions
   naive: (requests) => ({ schedule: 'woven', maxSlowdown: 1e6, lookahead: requests }),
   weft: () => ({ schedule: 'woven' }),
   'weft-las': () => ({ schedule: 'woven', generatorOrder: 'least-attained' }),
+  'weft-unbatched': () => ({ schedule: 'woven', batchSearches: false }),
 };
 
 interface RequestResult {
@@ -53,6 +55,28 @@ interface RequestResult {
   itl: number[];
   retrievals: number;
   generations: number;
+  /** Search slices, and those that were a multi-query dispatch. */
+  slices: number;
+  batchedSlices: number;
+  /** Searches after a speculating generation stage, and those whose lists it had all brought in. */
+  speculated: number;
+  speculationHits: number;
+}
+
+/** What a request's trace says about batching and speculation. */
+function traceFigures(stages: readonly TraceStage[]) {
+  const search = stages.filter((st) => st.kind === 'search');
+  // Generation nodes whose partial text prefetched a search's lists (speculative retrieval).
+  const generating = new Set(stages.filter((st) => st.kind === 'generate').map((st) => st.node));
+  const speculative = stages.filter((st) => st.kind === 'prefetch' && generating.has(st.node));
+  const after = speculative.length ? Math.min(...speculative.map((st) => st.at)) : Number.POSITIVE_INFINITY;
+  const final = stages.filter((st) => st.kind === 'prefetch' && !generating.has(st.node) && st.at > after);
+  return {
+    slices: search.length,
+    batchedSlices: search.filter((st) => (st.batch ?? 1) > 1).length,
+    speculated: final.length,
+    speculationHits: final.filter((st) => st.bytes === 0).length,
+  };
 }
 
 export interface SchedulerFigure {
@@ -64,6 +88,10 @@ export interface SchedulerFigure {
   itlP99Ms: number;
   itlP99Inflation: number;
   listsReadPerRequest: number;
+  /** Share of search slices that were a multi-query dispatch. */
+  batchedSliceShare: number;
+  /** Share of searches after a speculating generation that found every list it needed brought in. */
+  speculationHitRate: number;
   httpRequests?: number;
   perWorkflow: Record<string, { meanMs: number; p99Ms: number; ttftMeanMs: number; retrievals: number; generations: number }>;
 }
@@ -74,7 +102,8 @@ const adapterName = (device: GPUDevice) => {
   return info ? `${info.vendor} ${info.architecture} ${info.description}`.trim() || 'unknown adapter' : 'unknown adapter';
 };
 
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+const mean = (v: number[]) => sum(v) / Math.max(1, v.length);
 const p99 = (v: number[]) => percentile(v, 0.99);
 
 export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
@@ -119,10 +148,16 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
             last = 0,
             retrievals = 0,
             generations = 0;
+          let figures = { slices: 0, batchedSlices: 0, speculated: 0, speculationHits: 0 };
+          let items = 1;
           const itl: number[] = [];
           for await (const e of opened.rag.generate(questions[i]!, { workflow, k: 3, nprobe: o.nprobe, maxTokens: o.maxTokens })) {
             // One embedding per search (the retrieval the answer starts from reports no node event).
-            if (e.type === 'trace') retrievals = e.stages.filter((st) => st.kind === 'embed').length;
+            // Searches: each query of a retrieve stage (the answer's own: a split's items, or one).
+            if (e.type === 'node' && e.kind === 'retrieve') retrievals += e.queries?.length ?? 1;
+            if (e.type === 'node' && e.kind === 'split') items = e.items?.length ?? 1;
+            if (e.type === 'retrieval') retrievals += items;
+            if (e.type === 'trace') figures = traceFigures(e.stages);
             if (e.type === 'node' && e.kind === 'generate') generations++;
             if (e.type !== 'token') continue;
             const now = performance.now();
@@ -130,7 +165,7 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
             else itl.push(now - last);
             last = now;
           }
-          return { workflow, latencyMs: performance.now() - t0, ttftMs: (first || performance.now()) - t0, itl, retrievals, generations };
+          return { workflow, latencyMs: performance.now() - t0, ttftMs: (first || performance.now()) - t0, itl, retrievals, generations, ...figures };
         }),
       );
       const wallMs = performance.now() - start;
@@ -161,11 +196,13 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
         itlP99Ms: p99(itl),
         itlP99Inflation: p99(itl) / decodeOnlyP99 - 1,
         listsReadPerRequest: after && before ? (after.misses - before.misses) / o.requests : Number.NaN,
+        batchedSliceShare: sum(results.map((x) => x.batchedSlices)) / Math.max(1, sum(results.map((x) => x.slices))),
+        speculationHitRate: sum(results.map((x) => x.speculationHits)) / Math.max(1, sum(results.map((x) => x.speculated))),
         ...(http !== undefined ? { httpRequests: http } : {}),
         perWorkflow,
       };
       log(
-        `${r} ${scheduler}: ${fig.throughput.toFixed(3)} req/s, latency mean ${fig.meanMs.toFixed(0)} ms p99 ${fig.p99Ms.toFixed(0)} ms, TTFT mean ${fig.ttftMeanMs.toFixed(0)} ms, ITL p99 ${fig.itlP99Ms.toFixed(1)} ms, lists read/request ${fig.listsReadPerRequest.toFixed(1)}; ${mix
+        `${r} ${scheduler}: ${fig.throughput.toFixed(3)} req/s, latency mean ${fig.meanMs.toFixed(0)} ms p99 ${fig.p99Ms.toFixed(0)} ms, TTFT mean ${fig.ttftMeanMs.toFixed(0)} ms, ITL p99 ${fig.itlP99Ms.toFixed(1)} ms, lists read/request ${fig.listsReadPerRequest.toFixed(1)}, batched slices ${fig.batchedSliceShare.toFixed(2)}, speculation hits ${fig.speculationHitRate.toFixed(2)}; ${mix
           .map((w) => `${w} ${perWorkflow[w]!.meanMs.toFixed(0)} ms`)
           .join(', ')}`,
       );
@@ -198,7 +235,7 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
       throughputVsSequential,
       meanLatencyVsSequential,
       throughputOfBound: ofBound,
-      laterIssue22: 'cross-request multi-query batching, speculative retrieval and semantic reordering are not built yet: their figures are not measured',
+      reordering: await reorderingFigure(setup, questions, o.nprobe),
       targets: [
         { name: 'throughput, weft / sequential', want: '>= 2', got: throughputVsSequential, met: throughputVsSequential >= 2 },
         { name: 'mean latency, sequential / weft', want: '>= 1.5', got: meanLatencyVsSequential, met: meanLatencyVsSequential >= 1.5 },
@@ -208,5 +245,47 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
     };
   } finally {
     await setup.dispose();
+  }
+}
+
+/**
+ * Semantic reordering, measured on the index directly: for each question, a first search, then a
+ * related one (the question with the first search's best passage, as an IRG round's draft is
+ * written from it), sliced one list at a time, in rank order and with the first search's lists
+ * first: the slices until its top-k is final (the same top-k both ways).
+ */
+async function reorderingFigure(setup: RagSetup, questions: readonly string[], nprobe: number) {
+  const opened = await setup.open('cached');
+  try {
+    const index = opened.rag.index!;
+    const k = 10;
+    const until = async (q: Float32Array, scanFirst?: number[]) => {
+      const session = await index.searchSession(q, { k, nprobe, ...(scanFirst ? { scanFirst: [scanFirst] } : {}) });
+      const keys: string[] = [];
+      while (!session.done) {
+        await session.step(1);
+        keys.push(Array.from((await session.read()).ids).join());
+      }
+      let n = keys.length;
+      while (n > 1 && keys[n - 2] === keys.at(-1)) n--;
+      return { slices: n, key: keys.at(-1) };
+    };
+    let plain = 0,
+      reordered = 0;
+    for (const question of questions) {
+      const q1 = await setup.embedder.embed([question]);
+      const first = await index.search(q1, { k, nprobe });
+      const chunks = await index.chunks(Array.from(first.ids));
+      const held = [...new Set(chunks.map((c) => c!.list))];
+      const q2 = await setup.embedder.embed([`${question} ${chunks[0]!.text}`]);
+      const a = await until(q2);
+      const b = await until(q2, held);
+      if (a.key !== b.key) throw new Error('reordering changed a top-k');
+      plain += a.slices;
+      reordered += b.slices;
+    }
+    return { nprobe, k, slicesUntilStable: plain / questions.length, slicesUntilStableReordered: reordered / questions.length };
+  } finally {
+    await opened.close();
   }
 }

@@ -146,7 +146,15 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   };
   const gaps = createGapScheduler({ maxSlowdown, settle });
   const woven = (options.schedule ?? 'woven') === 'woven';
-  const retrieval = createRetrieval({ indexName, embedder, index: () => index, gaps, maxSlowdown, performanceModel: options.performanceModel });
+  const retrieval = createRetrieval({
+    indexName,
+    embedder,
+    index: () => index,
+    gaps,
+    maxSlowdown,
+    performanceModel: options.performanceModel,
+    batchSearches: options.batchSearches ?? true,
+  });
   const profile = (signal?: AbortSignal) => serial.run(() => retrieval.profile(signal));
   const answer = createAnswerer({
     generator,

@@ -155,6 +155,8 @@ export interface RetrievalOptions {
   maxSlowdown: number;
   /** A line from an earlier profile() on this device: the model starts from it (no profiling needed). */
   performanceModel?: { intercept: number; slope: number } | undefined;
+  /** false: every search is a session of its own (RuntimeSettings.batchSearches). Default true. */
+  batchSearches?: boolean;
 }
 
 /** Refuses a performanceModel that is not a line profile() could have returned (INVALID_OPTION). */
@@ -243,7 +245,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     profiled = true;
   }
   let embedMs = 0;
-  const batches = createSearchBatches();
+  const batches = createSearchBatches({ batch: o.batchSearches ?? true });
 
   const indexFor = (query: string): StoredIndex => {
     if (typeof query !== 'string' || query.trim() === '') throw new WeftError('INVALID_INPUT', 'The question is empty; ask something.');

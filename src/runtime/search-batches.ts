@@ -56,8 +56,12 @@ export interface SearchBatches {
 interface Member {
   queries: Float32Array;
   o: BatchSearchOptions;
+  /** Its lists have been read ahead (o.ready settled). */
+  ready: boolean;
   /** Its first row in the batch's session. */
   row: number;
+  /** The batch it is in (the next one, when it was still reading as its batch closed). */
+  batch: Batch;
   left: boolean;
   resolve(r: SearchResult | undefined): void;
   reject(e: unknown): void;
@@ -81,10 +85,24 @@ function rowsOf(r: SearchResult, from: number, n: number): SearchResult {
 /** The next turn of the event loop: queries that become ready in this one join the batch. */
 const nextTurn = () => new Promise<void>((r) => setTimeout(r, 0));
 
-export function createSearchBatches(): SearchBatches {
+/** `batch: false`: every caller's search a session of its own (the baseline batching is measured against). */
+export function createSearchBatches(o: { batch?: boolean } = {}): SearchBatches {
+  const batching = o.batch ?? true;
   // By index and lane (weakly: a closed index or a finished runtime's scheduler is not held here).
   const open = new WeakMap<StoredIndex, WeakMap<object, Map<string, Batch>>>();
   const stats = { batches: 0, queries: 0 };
+
+  /** Adds a member to the open batch of its index, lane and settings, or to a new one it starts. */
+  const enqueue = (m: Member, index: StoredIndex, byKey: Map<string, Batch>, key: string) => {
+    let b = batching ? byKey.get(key) : undefined;
+    if (!b) {
+      b = { index, key, members: [], stop: new AbortController(), open: byKey };
+      if (batching) byKey.set(key, b);
+      void run(b);
+    }
+    m.batch = b;
+    b.members.push(m);
+  };
 
   const run = async (b: Batch) => {
     await nextTurn();
@@ -92,12 +110,17 @@ export function createSearchBatches(): SearchBatches {
     const lead = () => live()[0];
     const first = lead();
     if (!first) return;
-    // The batch closes when its first sub-stage gets its turn: whoever is in by then is in it.
+    // Its first member's lists come in first (I/O, outside the gaps).
+    await first.o.ready;
+    // The batch closes when its first sub-stage gets its turn: whoever is in by then with its lists
+    // read is in it; a member still reading goes on to the next batch, so nobody waits for
+    // another's reads.
     let session: Awaited<ReturnType<StoredIndex['searchSession']>> | undefined;
     try {
       session = await first.o.run(async () => {
         if (b.open.get(b.key) === b) b.open.delete(b.key);
-        const members = live();
+        const members = live().filter((m) => m === first || m.ready);
+        for (const m of live()) if (!members.includes(m)) enqueue(m, b.index, b.open, b.key);
         if (members.length === 0) return undefined;
         const dim = b.index.dim;
         const rows = new Float32Array(members.reduce((a, m) => a + m.queries.length, 0));
@@ -121,7 +144,6 @@ export function createSearchBatches(): SearchBatches {
         });
       });
       if (!session) return;
-      await Promise.all(live().map((m) => m.o.ready));
       let slices = 0;
       while (!session.done) {
         for (const m of live()) if (m.o.cancelled?.()) m.resolve(undefined);
@@ -163,13 +185,6 @@ export function createSearchBatches(): SearchBatches {
       const lane = laneOf(o.run);
       let byKey = byLane.get(lane);
       if (!byKey) byLane.set(lane, (byKey = new Map()));
-      let b = byKey.get(key);
-      const fresh = !b;
-      if (!b) {
-        b = { index, key, members: [], stop: new AbortController(), open: byKey };
-        byKey.set(key, b);
-      }
-      const batch = b;
       return new Promise<SearchResult | undefined>((resolve, reject) => {
         // Settling leaves the batch (once); when the last member has left, the session stops.
         const settle = (f: () => void) => {
@@ -177,14 +192,25 @@ export function createSearchBatches(): SearchBatches {
           m.left = true;
           o.signal?.removeEventListener('abort', onAbort);
           f();
-          if (batch.members.every((x) => x.left)) batch.stop.abort();
+          if (m.batch.members.every((x) => x.left)) m.batch.stop.abort();
         };
-        const m: Member = { queries, o, row: 0, left: false, resolve: (r) => settle(() => resolve(r)), reject: (e) => settle(() => reject(e)) };
+        const m: Member = {
+          queries,
+          o,
+          ready: !o.ready,
+          row: 0,
+          left: false,
+          batch: undefined as unknown as Batch,
+          resolve: (r) => settle(() => resolve(r)),
+          reject: (e) => settle(() => reject(e)),
+        };
+        o.ready?.then(() => {
+          m.ready = true;
+        });
         // An abort leaves the batch at once; the others' search goes on without this caller.
         const onAbort = () => m.reject(new WeftError('ABORTED', 'The answer was aborted.'));
         o.signal?.addEventListener('abort', onAbort, { once: true });
-        batch.members.push(m);
-        if (fresh) void run(batch);
+        enqueue(m, index, byKey, key);
       });
     },
   };

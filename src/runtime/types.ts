@@ -76,6 +76,12 @@ export interface RuntimeSettings {
    */
   generatorOrder?: 'arrival' | 'least-attained';
   /**
+   * Vector searches ready together with the same k, nprobe and filter run as one multi-query
+   * dispatch, each list read and scanned once for all of them (default true). false: every search
+   * a session of its own — the same results; a baseline for measuring what batching saves.
+   */
+  batchSearches?: boolean;
+  /**
    * A latency line an earlier `profile()` on this device returned (an app may keep it, e.g. in
    * localStorage): periodic retrieval's `nprobe: 'auto'` and the slice sizes use it from the first
    * answer, with no profiling first — which times searches up to nprobe 64 and so reads that many

@@ -63,6 +63,12 @@ export async function batchedEqualsSeparate(store: WeftStore, gpu: GpuOrCpu, sto
       expect(Array.from(got.distances), `caller ${c} distances (${storage})`).toEqual(Array.from(alone.distances));
     }
 
+    // Unbatched (the baseline batching is measured against): a session per caller, the same rows.
+    const unbatched = createSearchBatches({ batch: false });
+    const apart = await Promise.all(callers.map((c) => unbatched.search(index, c.queries, options(c.filter))));
+    expect(unbatched.stats.batches).toBe(callers.length);
+    for (const [c, got] of apart.entries()) expect(Array.from(got!.ids), `caller ${c} unbatched`).toEqual(Array.from(together[c]!.ids));
+
     // One caller aborts while its batch is open; the others' rows are still their own.
     const ctl = new AbortController();
     const runs = callers.slice(0, 3).map((c, i) => batches.search(index, c.queries, { ...options(undefined), ...(i === 1 ? { signal: ctl.signal } : {}) }));
