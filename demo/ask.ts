@@ -26,7 +26,8 @@ import { fromDrop, fromInput, fromShell, type Picked } from './files.js';
 import { KEYWORD_EMBEDDER, openKeywordRuntime } from './keywords.js';
 import { cachedModel, missingFiles, modelSetup, reachable, type ModelChoice, type ModelSetup } from './models.js';
 import { shellBridge } from './shell-bridge.js';
-import { createTimeline, wovenSlices } from './timeline.js';
+import { createTimeline, type LaneWorkflow, wovenSlices } from './timeline.js';
+import { builtinLane, isBuiltinWorkflow, WORKFLOW_CHOICES } from './workflows.js';
 
 const DB = 'weft-demo';
 const DEFAULT_INDEX = 'notes';
@@ -90,6 +91,8 @@ export async function setupAsk(): Promise<void> {
     persistText: $<HTMLSpanElement>('#persist-text'),
     chatSlot: $<HTMLDivElement>('#chat-slot'),
     askHint: $<HTMLParagraphElement>('#ask-hint'),
+    workflow: $<HTMLSelectElement>('#workflow'),
+    workflowHint: $<HTMLSpanElement>('#workflow-hint'),
     questions3: $<HTMLTextAreaElement>('#questions3'),
     ask3: $<HTMLButtonElement>('#ask3'),
   };
@@ -107,6 +110,11 @@ export async function setupAsk(): Promise<void> {
     /** The model the conversation loads or runs. */
     choice: undefined as ModelChoice | undefined,
     index: localStorage.getItem('weft-demo:index') || DEFAULT_INDEX,
+    /** The workflow the next questions run (one-shot: none set on the conversation). */
+    workflow: (() => {
+      const saved = localStorage.getItem('weft-demo:workflow');
+      return isBuiltinWorkflow(saved) ? saved : 'one-shot';
+    })(),
     /** The indexes as last listed from the store: the one source of every passage count shown. */
     indexes: [] as Manifest[],
     ingest: undefined as IngestView | undefined,
@@ -239,8 +247,14 @@ export async function setupAsk(): Promise<void> {
     ui.indexesStatus.hidden = !state.note;
     if (state.note) setStatus(ui.indexesStatus, state.note.text, state.note.error);
     for (const tr of ui.indexes.tBodies[0]!.rows) tr.classList.toggle('current', tr.dataset.index === state.index);
-    // Step 3: asking.
+    // Step 3: asking, with the workflow picked (it needs a model that writes answers).
     ui.askHint.textContent = askHint();
+    const writes = !(e.kind === 'keywords' || e.kind === 'failed' || (e.kind === 'model' && !e.answers));
+    const choice = WORKFLOW_CHOICES.find((c) => c.name === state.workflow)!;
+    ui.workflow.value = state.workflow;
+    ui.workflow.disabled = !writes;
+    ui.workflowHint.textContent = writes ? choice.hint : 'Workflows need a model that writes answers: questions get the passages that match.';
+    ui.workflow.title = writes ? choice.hint : ui.workflowHint.textContent;
     const canAsk3 = e.kind === 'model' && e.answers && size() > 0 && !!chat;
     ui.ask3.disabled = !canAsk3;
     ui.ask3.title = canAsk3
@@ -399,6 +413,21 @@ export async function setupAsk(): Promise<void> {
   });
 
   // ---- The conversation: <weft-chat> --------------------------------------------------------
+  /** What the conversation's `workflow` is for the workflow picked: none for one-shot (the runtime's default). */
+  const conversationWorkflow = () => (state.workflow === 'one-shot' ? undefined : state.workflow);
+  for (const c of WORKFLOW_CHOICES) {
+    const o = new Option(c.label, c.name);
+    o.title = c.hint;
+    ui.workflow.add(o);
+  }
+  ui.workflow.addEventListener('change', () => {
+    if (!isBuiltinWorkflow(ui.workflow.value)) return;
+    state.workflow = ui.workflow.value;
+    localStorage.setItem('weft-demo:workflow', state.workflow);
+    // The next questions run it (an answer already streaming keeps its own).
+    if (chat) chat.workflow = conversationWorkflow();
+    render();
+  });
   const phases = ['read', 'embed', 'index', 'persist'] as const;
   const resetBars = () => {
     for (const p of phases) {
@@ -463,11 +492,17 @@ export async function setupAsk(): Promise<void> {
     return { text: `Could not add the documents: ${r.error.message} (${r.error.code})${skip}`, error: true, bars: false };
   };
 
+  /** The workflow a request runs, for its timeline lane: a built-in's name and its nodes (the lane's rows). */
+  const laneWorkflow = (request: number): LaneWorkflow | undefined => {
+    const name = chat?.messages.find((t) => t.request === request)?.workflow;
+    if (!name) return undefined;
+    return isBuiltinWorkflow(name) ? { workflow: name, ...builtinLane(name) } : { workflow: name };
+  };
   const onEvent = (d: ChatEvent) => {
     if (!laned.has(d.request)) {
       laned.add(d.request);
       stagesOf.set(d.request, []);
-      timeline.addRequest(d.request, `Q${d.request}: ${d.question}`);
+      timeline.addRequest(d.request, `Q${d.request}: ${d.question}`, laneWorkflow(d.request));
     }
     if (d.type === 'stage') {
       stagesOf.get(d.request)?.push(d.stage);
@@ -489,6 +524,7 @@ export async function setupAsk(): Promise<void> {
     el.maxTokens = 64;
     el.timings = true;
     el.theme = 'light';
+    el.workflow = conversationWorkflow();
     el.setAttribute('aria-label', 'Conversation with your documents');
     // A removed element (its index deleted) may still report while it closes: only the current one counts.
     el.addEventListener('weft-progress', (e) => {

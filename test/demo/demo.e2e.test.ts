@@ -4,7 +4,8 @@
 // streamed answer in the <weft-chat> conversation whose sources are passages of the dropped notes
 // (opened in its passage panel); "Ask 3 at once" → the timeline shows a later question's search
 // slices inside the first answer's decode window;
-// reload → the index is still listed and answers without re-ingesting; the benchmark view plots
+// reload → the index is still listed and answers without re-ingesting; a workflow picked beside the
+// conversation → its stages folded above the answer, a timeline row per node; the benchmark view plots
 // recall against queries/s. Screenshots of each step go to $WEFT_SCREENSHOTS (default: a temp
 // folder) for people to look at.
 import { mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -286,6 +287,83 @@ test('reload: the index is still there and answers without re-ingesting', async 
   expect(await chat(page).locator('[part=passage]').textContent()).toContain('every three months');
   expect(await chat(page).locator('[part=panel] .score').textContent()).toMatch(/page 2 · passage \d+ · similarity -?\d\.\d{3} · BM25 \d+\.\d\d/);
   await shot(page, '6-pdf-source');
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('a workflow picked beside the conversation: its stages show folded with the answer, and the timeline draws a row per node for each question', async () => {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  await openApp(page, errors);
+  expect(await page.locator('#workflow').inputValue()).toBe('one-shot');
+  expect(await page.locator('#workflow option').allTextContents()).toEqual(['one-shot (default)', 'HyDE', 'multistep', 'IRG', 'RECOMP', 'periodic']);
+  await page.selectOption('#workflow', 'hyde');
+  expect(await page.locator('#workflow-hint').textContent()).toMatch(/hypothetical passage/);
+
+  // HyDE: the hypothetical passage is one folded line above the answer, opened on a click.
+  const r = await askOne(page, 'What does the compost heap need?');
+  expect(r.answer.trim().length).toBeGreaterThan(0);
+  const stages = r.card.locator('[part=stages]');
+  expect(await stages.locator('summary').textContent()).toBe('hyde · hypothesis');
+  expect(await stages.getAttribute('open')).toBeNull();
+  await chat(page).locator('[part=close]').click(); // the last source askOne opened
+  await stages.locator('summary').click();
+  expect(await stages.locator('li').first().textContent()).toMatch(/^hypothesis wrote \S/);
+  expect((await stages.locator('li q').first().textContent())!.trim().length).toBeGreaterThan(0); // what it wrote, quoted
+  // Its lane: a row per node of the graph, each stage in its node's.
+  const lane = page.locator('#timeline g.lane[data-workflow=hyde]').last();
+  expect(await lane.locator('g.row').evaluateAll((rows) => rows.map((g) => g.getAttribute('data-node')))).toEqual(['hypothesis', 'retrieve', 'answer']);
+  expect(await lane.locator('g.row .node-label').allTextContents()).toEqual(['hypothesis', 'retrieve', 'answer']);
+  expect(await lane.locator('g.row[data-node=hypothesis] rect.mark-generate').count()).toBe(1);
+  expect(await lane.locator('g.row[data-node=retrieve] rect.mark-search').count()).toBeGreaterThan(0);
+  expect(await lane.locator('g.row[data-node=answer] rect.mark-step').count()).toBeGreaterThan(0);
+  expect(await lane.locator('.workflow-name').textContent()).toBe('(hyde)');
+  await shot(page, '8-workflow-answer');
+
+  // Three multistep questions at once: their stages take turns on the one generator, each lane with its rows.
+  await page.selectOption('#workflow', 'multistep');
+  await page.fill('#questions3', 'Where do the trams climb in Lisbon?\nWhat does the compost heap need?\nWhen is the launch?');
+  const before = await answersIn(page).count();
+  await page.click('#ask3');
+  await answered(page, before + 3, 150_000);
+  for (let i = before; i < before + 3; i++)
+    expect(await answersIn(page).nth(i).locator('[part=stages] summary').textContent()).toBe('multistep · decompose → split');
+  const lanes = page.locator('#timeline g.lane[data-workflow=multistep]');
+  expect(await lanes.count()).toBe(3);
+  for (let i = 0; i < 3; i++) {
+    const l = lanes.nth(i);
+    // A split records nothing of its own: its row shows only when a stage (a prefetch) finished while the question was at it.
+    expect([
+      ['decompose', 'retrieve', 'answer'],
+      ['decompose', 'split', 'retrieve', 'answer'],
+    ]).toContainEqual(await l.locator('g.row .node-label').allTextContents());
+    expect(await l.locator('g.row[data-node=decompose] rect.mark-generate').count()).toBe(1);
+    expect(await l.locator('g.row[data-node=retrieve] rect.mark-search').count()).toBeGreaterThan(0);
+  }
+  // One generator: the three decompositions never overlap.
+  const generated = await page
+    .locator('#timeline rect.mark-generate')
+    .evaluateAll((rects) => rects.map((r) => [Number(r.getAttribute('data-start')), Number(r.getAttribute('data-end'))] as const).sort((a, b) => a[0] - b[0]));
+  expect(generated).toHaveLength(3);
+  for (let i = 1; i < generated.length; i++) expect(generated[i]![0]).toBeGreaterThanOrEqual(generated[i - 1]![1] - 1);
+  // A slice that was a multi-query dispatch (a question's sub-questions together) is outlined and says so.
+  const batched = await page
+    .locator('#timeline rect.mark-search[data-batch]')
+    .evaluateAll((rects) =>
+      rects.map((r) => ({ batch: Number(r.getAttribute('data-batch')), cls: r.getAttribute('class'), title: r.querySelector('title')!.textContent })),
+    );
+  for (const b of batched) {
+    expect(b.batch).toBeGreaterThan(1);
+    expect(b.cls).toContain('batched');
+    expect(b.title).toContain(`one dispatch for ${b.batch} queries`);
+  }
+  await shot(page, '9-workflows-woven');
+  await page.locator('#timeline-card').screenshot({ path: join(shots, '9-timeline-workflows.png') });
+  // Back to one-shot: no stages line, and the lane has the two bands of before.
+  await page.selectOption('#workflow', 'one-shot');
+  const plain = await askOne(page, 'When is the launch?');
+  expect(await plain.card.locator('[part=stages]').count()).toBe(0);
+  expect(await page.locator('#timeline g.lane').last().locator('g.row').count()).toBe(0);
   expect(errors).toEqual([]);
   await page.close();
 });
