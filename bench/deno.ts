@@ -1,15 +1,17 @@
 // Runs a benchmark outside the browser, in Deno's WebGPU (wgpu on Vulkan/Metal/D3D12), for
 // machines where a real GPU has no Chromium:
-//   deno run -A --unstable-webgpu --node-modules-dir=manual <bundle> search|tiers|rag '{json options}' [--store DIR]
-// `tiers` and `rag` keep the index in Deno's file store (src/storage/fs-deno.ts; Deno has no
-// IndexedDB) under DIR (default: a temporary folder, removed afterwards): `rag --regime idb` is
-// then lists cold in files. `rag` reads ../shared/assets (stories260K, the MiniLM tokenizer,
-// Cranfield) unless "assets" says where; its remote regime needs the browser (network emulation).
+//   deno run -A --unstable-webgpu --node-modules-dir=manual <bundle> search|tiers|rag|workflows '{json options}' [--store DIR]
+// `tiers`, `rag` and `workflows` keep the index in Deno's file store (src/storage/fs-deno.ts; Deno
+// has no IndexedDB) under DIR (default: a temporary folder, removed afterwards): their `idb`
+// regime is then lists cold in files. `rag` and `workflows` read ../shared/assets (stories260K,
+// the MiniLM tokenizer, Cranfield) unless "assets" says where; their remote regime needs the
+// browser (network emulation).
 // The bundle is built by `npm run build:bench-deno` (WGSL inlined, npm dependencies left to
 // node_modules).
 import { runSearchBench, type SearchBenchOptions } from './search.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
+import { runWorkflowsBench, type WorkflowsBenchOptions } from './workflows.js';
 import type { BenchStores } from './stores.js';
 import { openFileStore } from '../src/storage/file-store.js';
 import { denoFileSystem } from '../src/storage/fs-deno.js';
@@ -22,8 +24,8 @@ declare const Deno: {
 };
 
 const [name, json, flag, dir] = Deno.args;
-const usage = 'usage: deno run -A --unstable-webgpu --node-modules-dir=manual weft-bench.js search|tiers|rag \'{"n":100000,...}\' [--store DIR]';
-if (!['search', 'tiers', 'rag'].includes(name ?? '') || (flag !== undefined && (flag !== '--store' || !dir))) {
+const usage = 'usage: deno run -A --unstable-webgpu --node-modules-dir=manual weft-bench.js search|tiers|rag|workflows \'{"n":100000,...}\' [--store DIR]';
+if (!['search', 'tiers', 'rag', 'workflows'].includes(name ?? '') || (flag !== undefined && (flag !== '--store' || !dir))) {
   console.error(usage);
   Deno.exit(2);
 }
@@ -45,10 +47,14 @@ if (name === 'search') {
     if (name === 'tiers') {
       const defaults: TiersBenchOptions = { n: 100_000, dim: 384, cacheFraction: 0.25, zipf: 1, storage: 'f16', queries: 300, nprobe: 8, seed: 1 };
       result = await runTiersBench({ ...defaults, ...(given as Partial<TiersBenchOptions>) }, log, stores);
-    } else {
+    } else if (name === 'rag') {
       const assets = new URL('../../../shared/assets', import.meta.url).href; // dist/bench-deno/ → the checkout's ../shared
       const defaults: RagBenchOptions = { assets, n: 100_000, requests: 32, maxTokens: 32, nprobe: 8, arrivalMs: 200, regime: 'idb', onnxWasmPaths: null };
       result = await runRagBench({ ...defaults, ...(given as Partial<RagBenchOptions>) }, log, stores);
+    } else {
+      const assets = new URL('../../../shared/assets', import.meta.url).href;
+      const defaults: WorkflowsBenchOptions = { assets, n: 100_000, requests: 24, rate: 1, maxTokens: 32, nprobe: 8, regime: 'idb', onnxWasmPaths: null };
+      result = await runWorkflowsBench({ ...defaults, ...(given as Partial<WorkflowsBenchOptions>) }, log, stores);
     }
   } finally {
     if (!dir) await Deno.remove(base, { recursive: true }).catch(() => undefined);

@@ -471,7 +471,10 @@ if (name === 'search') {
         .join(', ')}`,
     );
   for (const [s, fig] of Object.entries(result.schedulers)) row(s, fig);
-  if (result.bound && result.regime !== 'cached') row('bound', result.bound);
+  if (result.bound) row('bound', result.bound);
+  console.log(
+    `bound: the sequential schedule with every list resident; hiding retrieval could gain at most ${f(result.idealThroughputGain, 2)}x throughput, ${f(result.idealLatencyGain, 2)}x mean latency over sequential`,
+  );
   const any = Object.values(result.schedulers)[0];
   if (any)
     console.log(
@@ -481,7 +484,7 @@ if (name === 'search') {
     );
   const r = result.reordering;
   console.log(
-    `semantic reordering (a search after a related one, nprobe ${r.nprobe}, k ${r.k}): slices until the top-k is final ${f(r.slicesUntilStable, 2)} in rank order, ${f(r.slicesUntilStableReordered, 2)} with the first search's lists first`,
+    `semantic reordering (a search after a related one, nprobe ${r.nprobe}, k ${r.k}): slices until the top-k is final ${f(r.slicesUntilStable, 2)} in rank order, ${f(r.slicesUntilStableReordered, 2)} with the first search's lists first, ${f(r.slicesUntilStableTop3, 2)} with its top 3's lists first; the first slice holds ${f(r.firstSliceRecall, 2)} / ${f(r.firstSliceRecallReordered, 2)} / ${f(r.firstSliceRecallTop3, 2)} of the final top-k`,
   );
   for (const t of result.targets)
     console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${typeof t.got === 'number' ? f(t.got, 3) : t.got} (target ${t.want})`);

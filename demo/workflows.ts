@@ -1,4 +1,4 @@
-// The workflow the demo's next questions run (docs/workflows.md): one of the six built-ins, picked
+// The workflow the demo's next questions run (docs/workflows.md): one of the built-ins, picked
 // beside the conversation and handed to <weft-chat> as its `workflow` (one-shot, the default, as
 // none: today's requests exactly). Each has a one-line explanation for the picker, and its graph
 // gives the timeline the rows of a question's lane (its nodes, in order).
@@ -12,6 +12,7 @@ export const WORKFLOW_CHOICES: readonly { name: BuiltinWorkflow; label: string; 
   { name: 'multistep', label: 'multistep', hint: 'Multistep: breaks the question into up to three simpler ones and searches each.' },
   { name: 'irg', label: 'IRG', hint: 'IRG (Iter-RetGen): drafts an answer from the passages and searches again with the draft, twice.' },
   { name: 'recomp', label: 'RECOMP', hint: 'RECOMP: summarizes the passages, then answers from the summary.' },
+  { name: 'flare', label: 'FLARE', hint: 'FLARE: searches again for each sentence the model is unsure of, and writes it again.' },
   { name: 'periodic', label: 'periodic', hint: 'Periodic: searches again every 16 tokens of the answer, with what it just wrote.' },
 ];
 

@@ -1,10 +1,12 @@
-// One answer, as a sequence of steps: plan the request (the conversation, its search query),
-// optionally rewrite a follow-up into a standalone query while the plain query's lists are
-// prefetched, retrieve (woven: in the gaps of the answer in progress, possibly speculating;
-// sequential: in the runtime's serial queue), take the generator, prefill (or keep the
-// speculative prefill), decode token by token — handing each gap to the other requests'
-// sub-stages and to this answer's periodic retrieval — then the trace and the done event. Each
-// stage the trace records is also streamed live as a 'stage' event (see RagEvent).
+// One answer, as a sequence of steps: plan the request (the conversation, its search query, its
+// workflow checked), optionally rewrite a follow-up into a standalone query while the plain
+// query's lists are prefetched, run the workflow's stages up to the answer (workflow-run.ts:
+// generation stages taking turns on the generator, retrieval woven into the gaps of the answer in
+// progress, possibly speculating; sequential: one after another, retrieval in the runtime's
+// serial queue), take the generator, prefill (or keep the speculative prefill), decode token by
+// token (decoding.ts: plain, or FLARE's) — handing each gap to the other requests' sub-stages and
+// to this answer's periodic retrieval — then the trace and the done event. Each stage the trace
+// records is also streamed live as a 'stage' event (see RagEvent).
 // Everything the answer holds is given back however far it got.
 
 import { WeftError } from '../errors.js';
@@ -47,6 +49,8 @@ export interface AnswerRuntime extends RetrievalDefaults {
   lookahead: number;
   /** Which waiting request's stage takes the generator next. */
   generatorOrder: GeneratorOrder;
+  /** A workflow's later searches scan its earlier passages' lists first. */
+  semanticReordering: boolean;
   /** The runtime's system prompt and sampling (a call's own replace them). */
   system: string | undefined;
   sampling: SamplingOptions;
@@ -159,7 +163,7 @@ export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, option
    * the request holds a lookahead slot while it works ahead of its answer.
    */
   async function* retrieve(req: Request, holds: Holds, speculation: Speculation | undefined): AsyncGenerator<RagEvent, { passages: Passage[]; query: string }> {
-    const stages = { ...req, holds, speculation, held: new Set<number>(), ahead: [] as Promise<void>[] };
+    const stages = { ...req, holds, speculation, held: rt.semanticReordering ? new Set<number>() : undefined, ahead: [] as Promise<void>[] };
     if (!rt.woven) {
       if (req.rewrite) req.state.set('query', await rewritten(req, req.rewrite, holds));
       return yield* runStages(rt, stages);

@@ -69,7 +69,8 @@ async function* step(d: DecodeDeps): AsyncGenerator<RagEvent, Step> {
 function* accept(d: DecodeDeps, out: Decoded, s: Step): Iterable<RagEvent> {
   d.trace.add('step', s.start, {}, s.ended);
   if (out.pieces.length === 0) {
-    out.firstTokenMs = s.ended - d.trace.t0;
+    // When the token goes out (FLARE holds a sentence back until it is accepted).
+    out.firstTokenMs = Math.max(s.ended, performance.now()) - d.trace.t0;
     out.start = s.start;
   }
   out.pieces.push(s.token.piece);

@@ -168,6 +168,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     maxSlowdown,
     lookahead: options.lookahead ?? 2,
     generatorOrder: options.generatorOrder ?? 'arrival',
+    semanticReordering: options.semanticReordering ?? false,
     system: options.system,
     sampling: options.sampling ?? {},
     ...defaults,

@@ -3,11 +3,12 @@
 // (HedraRAG), with the lookahead prefetch of the probed lists (TeleRAG) and the partial top-k
 // handed out for speculation. A question is searched by its words (BM25 over the chunks, a few
 // query terms per sub-stage), by its embedding, or both fused (hybrid, fusion.ts); the
-// candidates may then be reranked (reranking.ts), a few per sub-stage. It also owns the
-// performance model (PipeRAG's latency-vs-nprobe line and the cost of embedding a query) that
-// sizes slices and periodic searches.
-// Over 400 lines: one retrieval stage for the three modes and the performance model that sizes its
-// slices.
+// candidates may then be reranked (reranking.ts), a few per sub-stage. Several queries (a
+// multistep's sub-questions) are embedded in one call, and vector searches ready together run as
+// one multi-query dispatch (search-batches.ts). It also owns the performance model (PipeRAG's
+// latency-vs-nprobe line and the cost of embedding a query) that sizes slices and periodic searches.
+// Over 400 lines: one retrieval stage for the three modes, one query or several, and the
+// performance model that sizes its slices.
 
 import { WeftError, checkAborted } from '../errors.js';
 import type { Embedder } from '../embed/types.js';

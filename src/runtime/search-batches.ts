@@ -7,9 +7,12 @@
 // rows a search of its own would give.
 //
 // A batch takes queries until its first sub-stage (opening the session: the coarse ranking) gets
-// its turn — in a decode gap while an answer decodes, else after the current task — and is run by
-// its oldest member's runner, so it has that member's priority in the gaps. A member that aborts
-// leaves the batch (the others go on); when every member has left, the batch stops.
+// its turn — in a decode gap while an answer decodes, else after the current task, once its
+// first member's lists are read — and takes in only the members whose lists are read by then
+// (the others go on to the next batch: nobody waits for another's reads). It is run by its
+// oldest member's runner, so it has that member's priority in the gaps, and only runners of one
+// lane share a batch (runner.ts). A member that aborts leaves the batch (the others go on); when
+// every member has left, the batch stops.
 
 import { WeftError } from '../errors.js';
 import type { SearchResult, SliceReport } from '../ivf/types.js';
@@ -32,8 +35,8 @@ export interface BatchSearchOptions {
   /** Told of each slice the batch ran while this caller was in it: when it began, what it did, and the queries it scanned for. */
   onSlice?: (start: number, step: SliceReport, queries: number) => void;
   /**
-   * Settles when the caller's lists have been read ahead (its prefetch; never rejects): the batch
-   * waits for every member's before its first slice, so that slices find their lists cached.
+   * Settles when the caller's lists have been read ahead (its prefetch; never rejects): a batch
+   * takes in only members whose lists are read, so that its slices find their lists cached.
    */
   ready?: Promise<unknown>;
   /** Lists its queries scan first among those they probe (semantic reordering; the result is the same). */

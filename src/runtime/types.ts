@@ -82,6 +82,14 @@ export interface RuntimeSettings {
    */
   batchSearches?: boolean;
   /**
+   * HedraRAG's semantic reordering: a workflow's later searches scan first the lists that held its
+   * earlier passages (the same passages either way, found in another order of slices). Default
+   * false: in bench workflows' searches the rank order held more of the final top-k in its first
+   * slice (0.66 against 0.33; docs/benchmarks.md); it pays where a later query ranks the earlier
+   * results' lists low.
+   */
+  semanticReordering?: boolean;
+  /**
    * A latency line an earlier `profile()` on this device returned (an app may keep it, e.g. in
    * localStorage): periodic retrieval's `nprobe: 'auto'` and the slice sizes use it from the first
    * answer, with no profiling first — which times searches up to nprobe 64 and so reads that many

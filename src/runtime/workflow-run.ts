@@ -3,9 +3,12 @@
 // turns by arrival), writes greedily and gives the generator back, handing its decode gaps to the
 // others' sub-stages; a retrieve stage is the woven retrieval of answer.ts — embed, prefetch,
 // cluster-sized slices in decode gaps — one per query (a multistep's sub-questions together); a
-// split is pure. In the sequential schedule the same stages run one at a time, retrieval in the
-// runtime's serial queue: the baseline, and the reference the woven run must equal token for
-// token. The answer itself (prefill, decode, periodic refresh) stays with answer.ts.
+// split is pure. A request's later searches may scan first the lists that held its earlier
+// passages (semantic reordering, RuntimeSettings.semanticReordering), and woven, a generation that feeds a search prefetches that search's
+// lists from its partial text (speculative retrieval). In the sequential schedule the same stages
+// run one at a time, retrieval in the runtime's serial queue: the baseline, and the reference the
+// woven run must equal token for token. The answer itself (prefill, decode, periodic refresh,
+// FLARE) stays with answer.ts and decoding.ts.
 
 import { WeftError, checkAborted } from '../errors.js';
 import type { Generator } from '../generate/types.js';
@@ -102,10 +105,10 @@ export interface WorkflowRequest {
   speculation: Speculation | undefined;
   speculateAfter: number;
   /**
-   * The lists that held this request's passages so far: its later searches scan them first
-   * (semantic reordering; the same passages, found in fewer slices).
+   * With semantic reordering: the lists that held this request's passages so far, which its later
+   * searches scan first (the same passages, found in another order of slices).
    */
-  held: Set<number>;
+  held: Set<number> | undefined;
   /** Lookaheads its speculative retrievals started (settle before the request ends; never reject). */
   ahead: Promise<void>[];
 }
@@ -142,7 +145,7 @@ async function retrieveStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
   const speculate = req.speculation && queries.length === 1 && edges.length === 1 && edges[0]!.to === req.workflow.answer;
   // Several queries (a multistep's sub-questions) are embedded together and searched as one multi-query dispatch.
   const { passages: found, lists } = await rt.retrieval.retrieveAll(queries, {
-    ...(req.held.size > 0 ? { scanFirst: [...req.held] } : {}),
+    ...(req.held?.size ? { scanFirst: [...req.held] } : {}),
     ...ranking,
     k,
     nprobe,
@@ -154,7 +157,7 @@ async function retrieveStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
     ...(filter ? { filter } : {}),
     ...(speculate ? { afterSlices: req.speculateAfter, onPartial: req.speculation!.onPartial } : {}),
   });
-  for (const l of lists) req.held.add(l);
+  for (const l of lists) req.held?.add(l);
   return interleave(found, k);
 }
 

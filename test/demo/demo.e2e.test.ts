@@ -296,7 +296,7 @@ test('a workflow picked beside the conversation: its stages show folded with the
   const errors: string[] = [];
   await openApp(page, errors);
   expect(await page.locator('#workflow').inputValue()).toBe('one-shot');
-  expect(await page.locator('#workflow option').allTextContents()).toEqual(['one-shot (default)', 'HyDE', 'multistep', 'IRG', 'RECOMP', 'periodic']);
+  expect(await page.locator('#workflow option').allTextContents()).toEqual(['one-shot (default)', 'HyDE', 'multistep', 'IRG', 'RECOMP', 'FLARE', 'periodic']);
   await page.selectOption('#workflow', 'hyde');
   expect(await page.locator('#workflow-hint').textContent()).toMatch(/hypothetical passage/);
 

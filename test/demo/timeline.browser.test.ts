@@ -252,6 +252,7 @@ test('rows of the built-in workflows, and which lanes keep two bands', () => {
     multistep: { nodes: ['decompose', 'split', 'retrieve', 'answer'], quiet: ['split'] },
     irg: { nodes: ['retrieve', 'draft', 'answer'], quiet: [] },
     recomp: { nodes: ['retrieve', 'summarize', 'answer'], quiet: [] },
+    flare: { nodes: ['retrieve', 'answer'], quiet: [] },
     periodic: { nodes: ['retrieve', 'answer'], quiet: [] },
   });
   const s = (kind: TraceStage['kind'], node: string | undefined, at: number): TraceStage => ({ kind, start: 0, end: 1, at, ...(node ? { node } : {}) });

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { documents, echoGenerator, nodeRag, nodeStores } from '../support/node-rag.js';
 import type { Generator } from '../../src/generate/types.js';
-import type { GenerateOptions, RagEvent, Workflow, WorkflowGraph } from '../../src/runtime/types.js';
+import type { GenerateOptions, RagEvent, RagOptions, Workflow, WorkflowGraph } from '../../src/runtime/types.js';
 import type { LocalRag } from '../../src/runtime/rag-api.js';
 import { WeftError, isWeftError } from '../../src/errors.js';
 import { BUILTIN_WORKFLOWS } from '../../src/workflow/builtins.js';
@@ -42,10 +42,10 @@ async function collect(events: AsyncGenerator<RagEvent>): Promise<Outcome> {
   return o;
 }
 
-async function runtime(schedule: 'woven' | 'sequential', generator: Generator = echoGenerator(), lookahead?: number): Promise<LocalRag> {
+async function runtime(schedule: 'woven' | 'sequential', generator: Generator = echoGenerator(), lookahead?: number, more: Partial<RagOptions> = {}): Promise<LocalRag> {
   const store = await stores.open(await stores.dir());
   opened.push(store);
-  const rag = await nodeRag(store, { generator, schedule, ...(lookahead ? { lookahead } : {}) });
+  const rag = await nodeRag(store, { generator, schedule, ...(lookahead ? { lookahead } : {}), ...more });
   opened.push(rag);
   await rag.ingest(documents(40));
   return rag;
@@ -197,6 +197,17 @@ describe('one request of a mixed stream', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(isWeftError((results[1] as PromiseRejectedResult).reason, 'GENERATION_FAILED')).toBe(true);
   });
+});
+
+test('semantic reordering (an IRG round scanning the lists of the round before first) changes no answer', async () => {
+  const plain = await runtime('woven');
+  const reordering = await runtime('woven', echoGenerator(), undefined, { semanticReordering: true });
+  for (const workflow of ['irg', 'multistep'] as const) {
+    const q = 'what is topic 2 about, and weather 9?';
+    const a = await collect(plain.generate(q, { workflow, maxTokens: 10 }));
+    const b = await collect(reordering.generate(q, { workflow, maxTokens: 10 }));
+    expect(b).toEqual(a);
+  }
 });
 
 test("speculative retrieval: a generation that feeds a search streams that search's lists in from its partial text; the answer is the same", async () => {
