@@ -1,5 +1,5 @@
 // The benchmarks a machine with a GPU but no Chromium runs (bench/deno.ts): built with Vite, run by
-// the deno devDependency on SwiftShader WebGPU, `tiers` and `rag` keep their index in Deno's file
+// the deno devDependency on SwiftShader WebGPU, `tiers`, `rag` and `workflows` keep their index in Deno's file
 // store and print one JSON result — what the issue's real-GPU runs need, checked here on a small
 // index so that a lent GPU finds them working.
 import { spawnSync } from 'node:child_process';
@@ -33,6 +33,16 @@ describe('the Deno benchmarks', () => {
     expect(r.tier).toBe('files');
     for (const k of ['hitRate', 'hitRateLru', 'beladyHitRate']) expect(r[k]).toBeGreaterThan(0);
     expect(r.hitRate as number).toBeLessThanOrEqual(r.beladyHitRate as number);
+  }, 240_000);
+
+  test('workflows: a mixed stream through two schedulers over lists cold in files, with the bound and the reordering figure', () => {
+    const r = bench('workflows', { n: 4000, requests: 4, rate: 4, maxTokens: 4, schedulers: ['sequential', 'weft'] });
+    expect(r.regime).toBe('idb');
+    const schedulers = r.schedulers as Record<string, { throughput: number; meanMs: number }>;
+    expect(Object.keys(schedulers)).toEqual(['sequential', 'weft']);
+    for (const s of Object.values(schedulers)) expect(s.throughput).toBeGreaterThan(0);
+    for (const k of ['idealThroughputGain', 'idealLatencyGain', 'throughputVsSequential']) expect(Number.isFinite(r[k]), k).toBe(true);
+    expect((r.reordering as { slicesUntilStable: number }).slicesUntilStable).toBeGreaterThan(0);
   }, 240_000);
 
   test('rag: the woven and sequential streams over lists cold in files, with the bound; remote is refused', () => {

@@ -1,10 +1,9 @@
 // What one request holds of the runtime's shared slots: the generator (one context, so
 // generations run one at a time) and, in the woven schedule, a lookahead slot while it works
 // ahead of its answer (retrieval, a workflow's stages before the answer). Which waiting request
-// gets the generator next is the runtime's `generatorOrder`: by arrival (a workflow that gives
-// the generator back between stages gets it again before the requests that came after it), or
-// least attained service (the request that has held it for the least time so far; new requests
-// first, which favours short workflows). Every release is idempotent, so
+// gets the generator next is the runtime's `generatorOrder`: by arrival, or least attained
+// service (the request that has held it for the least time so far; new requests first, which
+// favours short workflows; then a workflow gives the generator back between its stages). Every release is idempotent, so
 // the request's cleanup can release everything however far it got (also when the caller stops
 // iterating early).
 

@@ -68,17 +68,20 @@ export interface RuntimeSettings {
    */
   lookahead?: number;
   /**
-   * Which request's generation stage takes the generator next when several wait (a workflow
-   * generates several times; the generator runs one sequence at a time): 'arrival' (default), the
-   * oldest request first; 'least-attained', the request that has held the generator for the least
-   * time so far (new requests first: shorter workflows finish sooner, long ones later). Measured
-   * in docs/benchmarks.md (bench workflows).
+   * How requests take turns on the generator (it runs one sequence at a time; a workflow generates
+   * several times): 'arrival' (default), the oldest waiting request first, and a request that has
+   * started generating keeps the generator through its workflow's stages until its answer ends —
+   * requests finish in the order they came, while the waiting ones' retrievals run in its decode
+   * gaps; 'least-attained', the generator is given back after each generation stage and goes to
+   * the waiting request that has held it least (new requests first). Measured in
+   * docs/benchmarks.md (bench workflows).
    */
   generatorOrder?: 'arrival' | 'least-attained';
   /**
-   * Vector searches ready together with the same k, nprobe and filter run as one multi-query
-   * dispatch, each list read and scanned once for all of them (default true). false: every search
-   * a session of its own — the same results; a baseline for measuring what batching saves.
+   * Vector searches of several requests ready together with the same k, nprobe and filter run as
+   * one multi-query dispatch, each list read and scanned once for all of them (default true).
+   * false: each request's search a session of its own (a multistep's sub-questions still
+   * together) — the same results; a baseline for measuring what batching saves.
    */
   batchSearches?: boolean;
   /**

@@ -1,7 +1,7 @@
 // Runs a request's workflow up to its answer: the graph's stages one after another, each of them
-// scheduled with every other request's. A generate stage waits for the generator (requests take
-// turns by arrival), writes greedily and gives the generator back, handing its decode gaps to the
-// others' sub-stages; a retrieve stage is the woven retrieval of answer.ts — embed, prefetch,
+// scheduled with every other request's. A generate stage waits for the generator, writes greedily
+// — handing its decode gaps to the others' sub-stages — and, by arrival (the default), keeps it
+// for the request's next stages, or by least attained service gives it back; a retrieve stage is the woven retrieval of answer.ts — embed, prefetch,
 // cluster-sized slices in decode gaps — one per query (a multistep's sub-questions together); a
 // split is pure. A request's later searches may scan first the lists that held its earlier
 // passages (semantic reordering, RuntimeSettings.semanticReordering), and woven, a generation that feeds a search prefetches that search's
@@ -22,7 +22,7 @@ import { MAX_STAGES, type AnswerNode, type EdgeCondition, type GenerateNode, typ
 import { fitPassages, passageLine, promptText, type PromptSpec } from './answer-context.js';
 import type { Dialogue } from './conversation.js';
 import type { PassagePredicate } from './filter.js';
-import type { Holds } from './holds.js';
+import type { GeneratorOrder, Holds } from './holds.js';
 import type { Retrieval, RetrievalPlan } from './retrieval.js';
 import type { Runner } from './runner.js';
 import type { Speculation } from './speculation.js';
@@ -81,6 +81,8 @@ export function answerTemplate(w: CheckedWorkflow, state: WorkflowState, fallbac
 
 /** The runtime's parts the stages use. */
 export interface WorkflowRuntime {
+  /** 'arrival': a request keeps the generator through its stages once it has it; 'least-attained': it gives it back after each. */
+  generatorOrder: GeneratorOrder;
   generator: Generator;
   retrieval: Retrieval;
   serial: SerialQueue;
@@ -255,7 +257,9 @@ async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
     req.trace.add('generate', g0);
     return node.stop === 'line' ? (text.split('\n').find((l) => l.trim() !== '') ?? '').trim() : text.trim();
   } finally {
-    req.holds.releaseGenerator();
+    // By arrival, a request keeps the generator from its first generation stage to its answer's
+    // end (see RuntimeSettings.generatorOrder); otherwise the next waiting request's stage takes it.
+    if (rt.generatorOrder !== 'arrival') req.holds.releaseGenerator();
   }
 }
 
