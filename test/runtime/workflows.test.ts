@@ -42,7 +42,12 @@ async function collect(events: AsyncGenerator<RagEvent>): Promise<Outcome> {
   return o;
 }
 
-async function runtime(schedule: 'woven' | 'sequential', generator: Generator = echoGenerator(), lookahead?: number, more: Partial<RagOptions> = {}): Promise<LocalRag> {
+async function runtime(
+  schedule: 'woven' | 'sequential',
+  generator: Generator = echoGenerator(),
+  lookahead?: number,
+  more: Partial<RagOptions> = {},
+): Promise<LocalRag> {
   const store = await stores.open(await stores.dir());
   opened.push(store);
   const rag = await nodeRag(store, { generator, schedule, ...(lookahead ? { lookahead } : {}), ...more });
