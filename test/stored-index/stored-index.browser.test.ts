@@ -72,7 +72,11 @@ describe('stored index with a GPU list cache', () => {
         const tiny = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', cacheBytes: 1024, preload: false });
         toClose.push(tiny);
         expectIdentical(await tiny.search(queries, { k: 10, nprobe: 4 }), want);
-        expect(tiny.cacheStats().resident).toBe(0);
+        // Nothing with vectors fits 1024 bytes (a 32-vector block is 1408 here): only an empty list
+        // (k-means may leave one, some seeds) can be resident, at no cost.
+        const empty = tiny.manifest.listCounts.filter((c) => c === 0).length;
+        expect(tiny.cacheStats().resident).toBeLessThanOrEqual(empty);
+        expect(tiny.cacheStats().used).toBe(0);
         expect(tiny.cacheStats().scratchLists).toBeGreaterThan(0);
       } finally {
         ivf.destroy();
