@@ -424,7 +424,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       prefillMs += performance.now() - t0;
     },
 
-    async step(): Promise<GeneratedToken> {
+    async step(options = {}): Promise<GeneratedToken> {
       alive();
       if (interrupted) {
         interrupted = false;
@@ -437,11 +437,11 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       if (next === BOS || next === EOS) return { token: next, piece: '', done: true };
       const prev = lastToken;
       if (position >= seqLen) return { token: next, piece: '', done: true };
-      const prob = tokenProbability(logits, next);
+      const prob = options.probability ? tokenProbability(logits, next) : undefined;
       feed(next);
       await idle(); // return with the GPU idle: the scheduler's gap starts here
       decodeMs.push(performance.now() - t0);
-      return { token: next, piece: tokenizer.decode([next], prev), done: false, prob };
+      return { token: next, piece: tokenizer.decode([next], prev), done: false, ...(prob !== undefined ? { prob } : {}) };
     },
 
     async logits() {

@@ -10,9 +10,10 @@ export interface GeneratedToken {
   /** True when the model ended the text (EOS/BOS) or the context is full; `token` is then not part of the answer. */
   done: boolean;
   /**
-   * The model's probability of this token (the softmax of its logits at temperature 1), where the
-   * generator sees the logits: the reference generator, WebLLM with Weft's sampler. FLARE retrieves
-   * when a sentence holds a token below its threshold.
+   * The model's probability of this token (the softmax of its logits at temperature 1), when the
+   * step asked for it (`step({ probability: true })`) and the generator sees the logits: the
+   * reference generator, WebLLM with Weft's sampler. FLARE retrieves when a sentence holds a token
+   * below its threshold.
    */
   prob?: number;
 }
@@ -57,8 +58,12 @@ export interface Generator {
   readonly position: number;
   /** Appends a prompt (text, or token ids) to the context. */
   prefill(prompt: string | readonly number[], options?: { bos?: boolean; signal?: AbortSignal }): Promise<void>;
-  /** Samples the next token from the current logits and feeds it to the model; the GPU is idle when it returns. */
-  step(): Promise<GeneratedToken>;
+  /**
+   * Samples the next token from the current logits and feeds it to the model; the GPU is idle when
+   * it returns. `probability`: also report the token's probability (a pass over the vocabulary, so
+   * only when asked).
+   */
+  step(options?: { probability?: boolean }): Promise<GeneratedToken>;
   /** Ends the current answer: the next step() reports done. */
   interrupt(): Promise<void>;
   /** Empties the context. */

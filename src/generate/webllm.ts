@@ -468,7 +468,7 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
       });
     },
 
-    step() {
+    step(options = {}) {
       return serial(async (): Promise<GeneratedToken> => {
         alive();
         if (interrupted) {
@@ -491,7 +491,7 @@ function createGenerator(p: GeneratorParts): WebLlmGenerator {
         const t0 = performance.now();
         const token = next();
         // Where Weft samples, it sees the logits: the token's probability goes with it (FLARE).
-        const prob = logits ? tokenProbability(logits, token) : undefined;
+        const prob = options.probability && logits ? tokenProbability(logits, token) : undefined;
         if (stops.has(token) || position >= contextLength) {
           ended = true;
           return { token, piece: '', done: true };

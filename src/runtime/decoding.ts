@@ -46,11 +46,11 @@ interface Step {
   ended: number;
 }
 
-/** One decode step, the stages recorded so far streaming while it runs. */
-async function* step(d: DecodeDeps): AsyncGenerator<RagEvent, Step> {
+/** One decode step (with its token's probability if asked), the stages recorded so far streaming while it runs. */
+async function* step(d: DecodeDeps, probability = false): AsyncGenerator<RagEvent, Step> {
   const start = performance.now();
   let ended = start;
-  const stepping = d.generator.step().then((token) => {
+  const stepping = d.generator.step(probability ? { probability } : undefined).then((token) => {
     ended = performance.now();
     return token;
   });
@@ -127,7 +127,7 @@ export async function* decodeFlare(d: FlareDeps): AsyncGenerator<RagEvent, Decod
     const steps: Step[] = [];
     while (out.pieces.length + steps.length < d.maxTokens) {
       if (d.signal?.aborted) return { steps, done: false, aborted: true };
-      const s = yield* step(d);
+      const s = yield* step(d, true);
       if (s.token.done) return { steps, done: true, aborted: false };
       steps.push(s);
       if (d.woven) await d.gaps.gap(s.ended - s.start);

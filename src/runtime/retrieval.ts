@@ -126,8 +126,6 @@ export interface Retrieval {
    * called for more than one query.
    */
   retrieveAll(queries: readonly string[], o: RetrieveOptions): Promise<{ passages: Passage[][]; busyMs: number; lists: number[] }>;
-  /** Multi-query dispatch so far: the batched searches run and the queries they held. */
-  readonly batching: { readonly batches: number; readonly queries: number };
   /**
    * TeleRAG's lookahead: embeds `query` (a sub-stage run by `run`) and starts streaming the lists
    * it would probe into the GPU cache, without searching; the trace gets 'embed' and 'prefetch'.
@@ -233,6 +231,22 @@ function vectorSide(r: { ids: Uint32Array; distances: Float32Array; k: number },
   return side;
 }
 
+/**
+ * Starts streaming the lists `q` probes into the GPU cache (TeleRAG's lookahead); settles when
+ * they have arrived, never rejects. The 'prefetch' stage is recorded for the node it started in
+ * (it may end after that node has).
+ */
+function prefetched(index: StoredIndex, q: Float32Array, nprobe: number, trace: Trace, signal: AbortSignal | undefined): Promise<void> {
+  const p0 = performance.now();
+  const node = trace.node;
+  return index.prefetch(q, { nprobe, ...(signal ? { signal } : {}) }).done.then(
+    (p) => {
+      trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes, ...(node !== undefined ? { node } : {}) });
+    },
+    () => undefined,
+  );
+}
+
 export function createRetrieval(o: RetrievalOptions): Retrieval {
   const { indexName, embedder, gaps, maxSlowdown } = o;
   const line = createLatencyLine();
@@ -276,9 +290,6 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
     get embedMs() {
       return embedMs;
     },
-    get batching() {
-      return batches.stats;
-    },
     queryFits: (text) => embedder.countTokens(text) <= embedder.maxLength,
 
     async search(query, k, o) {
@@ -300,14 +311,7 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
       const e0 = performance.now();
       const q = await o.run(() => embed(index, query));
       o.trace.add('embed', e0, at);
-      const p0 = performance.now();
-      const arrived = index.prefetch(q, { nprobe: o.nprobe }).done.then(
-        (p) => {
-          o.trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes, ...at });
-        },
-        () => undefined,
-      );
-      return { arrived };
+      return { arrived: prefetched(index, q, o.nprobe, o.trace, undefined) };
     },
 
     async retrieve(query, r) {
@@ -353,19 +357,8 @@ export function createRetrieval(o: RetrievalOptions): Retrieval {
               trace.add('embed', e0, window);
               let arrived: Promise<unknown> = Promise.resolve();
               if (r.prefetch) {
-                const p0 = performance.now();
-                const node = trace.node;
                 const dim = q.length / n;
-                arrived = Promise.all(
-                  queries.map((_, i) =>
-                    index
-                      .prefetch(q.subarray(i * dim, (i + 1) * dim), { nprobe: r.nprobe, ...(r.signal ? { signal: r.signal } : {}) })
-                      .done.then((p) => {
-                        trace.add('prefetch', p0, { clusters: p.arrived.length, bytes: p.bytes, ...(node !== undefined ? { node } : {}) });
-                      })
-                      .catch(() => undefined),
-                  ),
-                );
+                arrived = Promise.all(queries.map((_, i) => prefetched(index, q.subarray(i * dim, (i + 1) * dim), r.nprobe, trace, r.signal)));
               }
               return { q, arrived };
             })();

@@ -29,6 +29,7 @@ import type { Speculation } from './speculation.js';
 import type { Trace } from './trace.js';
 import type { Passage, PromptTemplate, RagEvent } from './types.js';
 import { writeText } from './write-text.js';
+import { stagesOf } from './decoding.js';
 
 /** A request's state: each slot's value (text, a list, passages); a slot not written yet reads as empty. */
 export type WorkflowState = Map<string, string | string[] | Passage[]>;
@@ -56,6 +57,11 @@ function slotText(state: WorkflowState, slot: string): string {
   return v.map((x) => (typeof x === 'string' ? x : passageLine(x))).join('\n');
 }
 
+/** `template` over the state, with `given` slots (an item, passages fitted to a prompt…) taking precedence. */
+function renderSlots(template: string, state: WorkflowState, given: Record<string, string | undefined> = {}): string {
+  return renderTemplate(template, (s) => given[s] ?? slotText(state, s));
+}
+
 /** Whether an edge's condition holds in `state`. */
 function conditionHolds(state: WorkflowState, c: EdgeCondition): boolean {
   if (c.empty !== undefined) {
@@ -75,8 +81,7 @@ export function answerTemplate(w: CheckedWorkflow, state: WorkflowState, fallbac
   if (node.prompt === undefined) return fallback;
   const prompt = node.prompt;
   const cited = node.passages ?? 'passages';
-  return (passages, question) =>
-    renderTemplate(prompt, (s) => (s === cited ? passages.map(passageLine).join('\n') : s === 'question' ? question : slotText(state, s)));
+  return (passages, question) => renderSlots(prompt, state, { question, [cited]: passages.map(passageLine).join('\n') });
 }
 
 /** The runtime's parts the stages use. */
@@ -194,8 +199,7 @@ function speculate(rt: WorkflowRuntime, req: WorkflowRequest, name: string, node
     );
     req.ahead.push(started);
   };
-  const render = (template: string, into: string, item?: string) =>
-    renderTemplate(template, (s) => (s === 'item' && item !== undefined ? item : s === node.into ? into : slotText(req.state, s)));
+  const render = (template: string, into: string, item?: string) => renderSlots(template, req.state, { item, [node.into]: into });
   if (next?.kind === 'retrieve' && next.each === undefined && slotsIn(next.query).includes(node.into)) {
     // Once: at the first sentence's end after a few tokens, or at half the tokens.
     const half = Math.ceil((node.maxTokens ?? 48) / 2);
@@ -232,7 +236,7 @@ async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
   // small model's context at all).
   const fitted = slotsIn(node.prompt).find((s) => req.workflow.slots.get(s) === 'passages');
   const template: PromptTemplate = (passages, question) =>
-    renderTemplate(node.prompt, (s) => (s === fitted ? passages.map(passageLine).join('\n') : s === 'question' ? question : slotText(req.state, s)));
+    renderSlots(node.prompt, req.state, { question, ...(fitted ? { [fitted]: passages.map(passageLine).join('\n') } : {}) });
   const spec: PromptSpec = {
     generator,
     template,
@@ -279,7 +283,7 @@ export async function* runStages(rt: WorkflowRuntime, req: WorkflowRequest): Asy
     checkAborted(req.signal, 'The answer');
     trace.node = node;
     const n = w.graph.nodes[node]!;
-    const text = (template: string, item?: string) => renderTemplate(template, (s) => (s === 'item' && item !== undefined ? item : slotText(state, s)));
+    const text = (template: string, item?: string) => renderSlots(template, state, { item });
     let event: RagEvent;
     if (n.kind === 'retrieve') {
       const items = n.each === undefined ? [undefined] : ((state.get(n.each) as string[] | undefined) ?? []);
@@ -307,7 +311,7 @@ export async function* runStages(rt: WorkflowRuntime, req: WorkflowRequest): Asy
     const answers = next === w.answer && n.kind === 'retrieve' && (n.into ?? 'passages') === (answerNode(w).passages ?? 'passages');
     if (!answers) {
       yield event;
-      for (const stage of trace.take()) yield { type: 'stage', stage };
+      yield* stagesOf(trace);
     }
     node = next;
   }
