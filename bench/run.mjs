@@ -28,7 +28,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
        npm run bench -- peers [--n 10000] [--dim 128] [--fvecs FILE.fvecs [--queries FILE.fvecs]] [--nq 200] [--k 10]
                              [--systems ${PEER_SYSTEMS.join(',')}] [--seed S] [--json] [--gpu]
        npm run bench -- workflows [--n 100000] [--requests 24] [--rate 1] [--max-tokens 32] [--nprobe 8] [--regime cached|idb|remote]
-                                 [--mix one-shot,hyde,multistep,irg] [--schedulers sequential,naive,weft,weft-las,weft-unbatched] [--seed S] [--json] [--gpu]
+                                 [--mix one-shot,hyde,multistep,irg] [--schedulers sequential,naive,weft,weft-las,weft-unbatched,weft-unlent] [--seed S] [--json] [--gpu]
        npm run bench -- growth [--n 200000] [--dim 384] [--storage f32|f16|int8] [--nprobe 16] [--k 10] [--nq 200] [--seed S] [--json] [--gpu]`;
 if (!['search', 'tiers', 'models', 'rag', 'rerank', 'quality', 'peers', 'growth', 'workflows'].includes(name)) {
   console.error(name ? `Unknown benchmark '${name}'.\n${usage}` : usage);
@@ -147,7 +147,7 @@ if (name === 'search') {
       nprobe: { type: 'string', default: '8' },
       regime: { type: 'string', default: 'idb' },
       mix: { type: 'string', default: 'one-shot,hyde,multistep,irg' },
-      schedulers: { type: 'string', default: 'sequential,naive,weft,weft-las,weft-unbatched' },
+      schedulers: { type: 'string', default: 'sequential,naive,weft,weft-las,weft-unbatched,weft-unlent' },
       seed: { type: 'string', default: '7' },
       json: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
@@ -159,7 +159,8 @@ if (name === 'search') {
   const mix = a.mix.split(',');
   for (const w of mix) if (!['one-shot', 'hyde', 'multistep', 'irg', 'recomp', 'flare', 'periodic'].includes(w)) fail(`--mix: unknown workflow '${w}'`);
   const schedulers = a.schedulers.split(',');
-  for (const s of schedulers) if (!['sequential', 'naive', 'weft', 'weft-las', 'weft-unbatched'].includes(s)) fail(`--schedulers: unknown scheduler '${s}'`);
+  for (const s of schedulers)
+    if (!['sequential', 'naive', 'weft', 'weft-las', 'weft-unbatched', 'weft-unlent'].includes(s)) fail(`--schedulers: unknown scheduler '${s}'`);
   options = {
     assets: `/@fs${shared}`,
     n: int(a.n, 'n'),

@@ -37,7 +37,7 @@ export interface WorkflowsBenchOptions {
   onnxWasmPaths?: string | null;
 }
 
-export type SchedulerName = 'sequential' | 'naive' | 'weft' | 'weft-las' | 'weft-unbatched';
+export type SchedulerName = 'sequential' | 'naive' | 'weft' | 'weft-las' | 'weft-unbatched' | 'weft-unlent';
 
 /** The runtime options of each scheduler. */
 const SCHEDULERS: Record<SchedulerName, (requests: number) => Partial<RagOptions>> = {
@@ -47,6 +47,8 @@ const SCHEDULERS: Record<SchedulerName, (requests: number) => Partial<RagOptions
   weft: () => ({ schedule: 'woven' }),
   'weft-las': () => ({ schedule: 'woven', generatorOrder: 'least-attained' }),
   'weft-unbatched': () => ({ schedule: 'woven', batchSearches: false }),
+  // The generator idle while its holder searches (no stage borrows it).
+  'weft-unlent': () => ({ schedule: 'woven', lendGenerator: false }),
 };
 
 interface RequestResult {
@@ -62,6 +64,9 @@ interface RequestResult {
   /** Searches after a speculating generation stage, and those whose lists it had all brought in. */
   speculated: number;
   speculationHits: number;
+  /** Generation stages run on a borrowed generator: finished, and recalled before the end (then written again). */
+  borrowedKept: number;
+  borrowedRecalled: number;
 }
 
 /** What a request's trace says about batching and speculation. */
@@ -77,6 +82,8 @@ function traceFigures(stages: readonly TraceStage[]) {
     batchedSlices: search.filter((st) => (st.batch ?? 1) > 1).length,
     speculated: final.length,
     speculationHits: final.filter((st) => st.bytes === 0).length,
+    borrowedKept: stages.filter((st) => st.borrowed === 'kept').length,
+    borrowedRecalled: stages.filter((st) => st.borrowed === 'recalled').length,
   };
 }
 
@@ -93,6 +100,9 @@ export interface SchedulerFigure {
   batchedSliceShare: number;
   /** Share of searches after a speculating generation that found every list it needed brought in. */
   speculationHitRate: number;
+  /** Generation stages per request that ran on a borrowed generator and finished, and that were recalled (written again). */
+  borrowedKeptPerRequest: number;
+  borrowedRecalledPerRequest: number;
   httpRequests?: number;
   perWorkflow: Record<string, { meanMs: number; p99Ms: number; ttftMeanMs: number; retrievals: number; generations: number }>;
 }
@@ -149,7 +159,7 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
             last = 0,
             retrievals = 0,
             generations = 0;
-          let figures = { slices: 0, batchedSlices: 0, speculated: 0, speculationHits: 0 };
+          let figures = { slices: 0, batchedSlices: 0, speculated: 0, speculationHits: 0, borrowedKept: 0, borrowedRecalled: 0 };
           let items = 1;
           const itl: number[] = [];
           for await (const e of opened.rag.generate(questions[i]!, { workflow, k: 3, nprobe: o.nprobe, maxTokens: o.maxTokens })) {
@@ -199,11 +209,13 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
         listsReadPerRequest: after && before ? (after.misses - before.misses) / o.requests : Number.NaN,
         batchedSliceShare: sum(results.map((x) => x.batchedSlices)) / Math.max(1, sum(results.map((x) => x.slices))),
         speculationHitRate: sum(results.map((x) => x.speculationHits)) / Math.max(1, sum(results.map((x) => x.speculated))),
+        borrowedKeptPerRequest: sum(results.map((x) => x.borrowedKept)) / o.requests,
+        borrowedRecalledPerRequest: sum(results.map((x) => x.borrowedRecalled)) / o.requests,
         ...(http !== undefined ? { httpRequests: http } : {}),
         perWorkflow,
       };
       log(
-        `${r} ${scheduler}: ${fig.throughput.toFixed(3)} req/s, latency mean ${fig.meanMs.toFixed(0)} ms p99 ${fig.p99Ms.toFixed(0)} ms, TTFT mean ${fig.ttftMeanMs.toFixed(0)} ms, ITL p99 ${fig.itlP99Ms.toFixed(1)} ms, lists read/request ${fig.listsReadPerRequest.toFixed(1)}, batched slices ${fig.batchedSliceShare.toFixed(2)}, speculation hits ${fig.speculationHitRate.toFixed(2)}; ${mix
+        `${r} ${scheduler}: ${fig.throughput.toFixed(3)} req/s, latency mean ${fig.meanMs.toFixed(0)} ms p99 ${fig.p99Ms.toFixed(0)} ms, TTFT mean ${fig.ttftMeanMs.toFixed(0)} ms, ITL p99 ${fig.itlP99Ms.toFixed(1)} ms, lists read/request ${fig.listsReadPerRequest.toFixed(1)}, batched slices ${fig.batchedSliceShare.toFixed(2)}, speculation hits ${fig.speculationHitRate.toFixed(2)}, borrowed stages/request ${fig.borrowedKeptPerRequest.toFixed(2)} kept ${fig.borrowedRecalledPerRequest.toFixed(2)} recalled; ${mix
           .map((w) => `${w} ${perWorkflow[w]!.meanMs.toFixed(0)} ms`)
           .join(', ')}`,
       );

@@ -13,6 +13,7 @@ import { WeftError } from '../errors.js';
 import type { Generator, SamplingOptions } from '../generate/types.js';
 import type { StoredIndex } from '../stored-index/stored-index.js';
 import type { GapScheduler } from '../schedule/gaps.js';
+import { createLoans } from '../schedule/loans.js';
 import { createSlots } from '../schedule/slots.js';
 import type { SerialQueue } from '../util/serial-queue.js';
 import { createAnswerContext, promptFor, promptText, refill, type AnswerContext, type PromptSpec } from './answer-context.js';
@@ -51,6 +52,8 @@ export interface AnswerRuntime extends RetrievalDefaults {
   generatorOrder: GeneratorOrder;
   /** A workflow's later searches scan its earlier passages' lists first. */
   semanticReordering: boolean;
+  /** A request searching lends the generator to a waiting request's generation stage. */
+  lendGenerator: boolean;
   /** The runtime's system prompt and sampling (a call's own replace them). */
   system: string | undefined;
   sampling: SamplingOptions;
@@ -84,7 +87,11 @@ interface Request extends PromptSpec {
 
 export function createAnswerer(rt: AnswerRuntime): (input: GenerateInput, options: GenerateOptions) => AsyncGenerator<RagEvent> {
   const { generator, retrieval, gaps } = rt;
-  const locks = { generator: createSlots(1), lookahead: createSlots(Math.max(1, rt.lookahead)) };
+  const locks = {
+    generator: createSlots(1),
+    loans: rt.woven && rt.lendGenerator ? createLoans() : undefined,
+    lookahead: createSlots(Math.max(1, rt.lookahead)),
+  };
   let arrivals = 0;
 
   const plan = (input: GenerateInput, opts: GenerateOptions): Request => {

@@ -3,10 +3,12 @@
 // ahead of its answer (retrieval, a workflow's stages before the answer). Which waiting request
 // gets the generator next is the runtime's `generatorOrder`: by arrival, or least attained
 // service (the request that has held it for the least time so far; new requests first, which
-// favours short workflows; then a workflow gives the generator back between its stages). Every release is idempotent, so
-// the request's cleanup can release everything however far it got (also when the caller stops
-// iterating early).
+// favours short workflows; then a workflow gives the generator back between its stages). A
+// holder lends the generator while it searches, and a waiting request's generation stage may
+// borrow it (schedule/loans.ts). Every release is idempotent, so the request's cleanup can
+// release everything however far it got (also when the caller stops iterating early).
 
+import type { Loan, Loans } from '../schedule/loans.js';
 import type { Slots } from '../schedule/slots.js';
 
 export interface Holds {
@@ -18,6 +20,13 @@ export interface Holds {
   takeGeneratorIfFree(): Promise<boolean>;
   /** Waits for the generator, unless this request holds it already. */
   takeGenerator(): Promise<void>;
+  /**
+   * Waits for the generator, or borrows it from a holder that is searching: resolves with the
+   * loan when borrowed (the stage stops when it is recalled), undefined when this request holds it.
+   */
+  takeGeneratorOrBorrow(): Promise<Loan | undefined>;
+  /** Lends the generator while this request waits on a search, if it holds it: returns what takes it back (resolves once the borrower has given it back). */
+  lend(): () => Promise<void>;
   /** Gives the generator back (after a workflow's generation stage): the next request's stage may generate. */
   releaseGenerator(): void;
   /** Releases whatever is held. */
@@ -27,8 +36,18 @@ export interface Holds {
 /** How waiting requests take turns on the generator (RuntimeSettings.generatorOrder). */
 export type GeneratorOrder = 'arrival' | 'least-attained';
 
-export function createHolds(locks: { generator: Slots; lookahead: Slots }, arrival: number, order: GeneratorOrder = 'arrival'): Holds {
+/** The runtime's locks: one generator slot, its loans (without them nobody lends), the lookahead slots. */
+export interface Locks {
+  generator: Slots;
+  loans?: Loans | undefined;
+  lookahead: Slots;
+}
+
+export function createHolds(locks: Locks, arrival: number, order: GeneratorOrder = 'arrival'): Holds {
   let generator: (() => void) | undefined;
+  // A wait for the generator that a borrowed stage left running, and whether the request has ended (its slot then goes straight back).
+  let waiting: Promise<void> | undefined;
+  let ended = false;
   let lookahead = () => {};
   let heldSince = 0;
   let attainedMs = 0;
@@ -43,6 +62,15 @@ export function createHolds(locks: { generator: Slots; lookahead: Slots }, arriv
     generator?.();
     generator = undefined;
   };
+  const acquire = () => {
+    waiting ??= locks.generator.acquire(generatorPriority()).then((release) => {
+      waiting = undefined;
+      if (ended) release();
+      else took(release);
+    });
+    return waiting;
+  };
+  const noReclaim = async () => {};
   return {
     async enterLookahead() {
       lookahead = await locks.lookahead.acquire(priority);
@@ -57,10 +85,26 @@ export function createHolds(locks: { generator: Slots; lookahead: Slots }, arriv
       return true;
     },
     async takeGenerator() {
-      if (!generator) took(await locks.generator.acquire(generatorPriority()));
+      if (!generator) await acquire();
+    },
+    async takeGeneratorOrBorrow() {
+      if (generator) return undefined;
+      const turn = acquire();
+      if (!locks.loans) return turn.then(() => undefined);
+      const borrowing = locks.loans.borrow(arrival);
+      const first = await Promise.race([turn.then(() => undefined), borrowing.loan]);
+      if (first === undefined) borrowing.cancel();
+      return first;
+    },
+    lend() {
+      const loans = locks.loans;
+      if (!generator || !loans) return noReclaim;
+      loans.offer();
+      return () => loans.reclaim();
     },
     releaseGenerator,
     release() {
+      ended = true;
       lookahead();
       releaseGenerator();
     },

@@ -44,7 +44,7 @@ export function checkSampling(s: SamplingOptions | undefined, name = 'sampling')
 /** The numeric options of a runtime (createRag's, and what createRagInWorker passes on). */
 export type RuntimeNumbers = Pick<
   RagOptions,
-  'nlist' | 'cacheBytes' | 'maxSlowdown' | 'lookahead' | 'sampling' | 'generatorOrder' | 'batchSearches' | 'semanticReordering'
+  'nlist' | 'cacheBytes' | 'maxSlowdown' | 'lookahead' | 'sampling' | 'generatorOrder' | 'batchSearches' | 'semanticReordering' | 'lendGenerator'
 >;
 
 /** Checks a runtime's numeric options (and its generator order) before anything is opened or loaded. */
@@ -56,7 +56,7 @@ export function checkRuntimeOptions(o: RuntimeNumbers): void {
   if (o.generatorOrder !== undefined && o.generatorOrder !== 'arrival' && o.generatorOrder !== 'least-attained') {
     throw new WeftError('INVALID_OPTION', `generatorOrder must be 'arrival' or 'least-attained'; got ${JSON.stringify(o.generatorOrder)}.`);
   }
-  for (const flag of ['batchSearches', 'semanticReordering'] as const) {
+  for (const flag of ['batchSearches', 'semanticReordering', 'lendGenerator'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean')
       throw new WeftError('INVALID_OPTION', `${flag} must be true or false; got ${JSON.stringify(o[flag])}.`);
   }

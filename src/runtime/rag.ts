@@ -169,6 +169,7 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
     lookahead: options.lookahead ?? 2,
     generatorOrder: options.generatorOrder ?? 'arrival',
     semanticReordering: options.semanticReordering ?? false,
+    lendGenerator: options.lendGenerator ?? true,
     system: options.system,
     sampling: options.sampling ?? {},
     ...defaults,

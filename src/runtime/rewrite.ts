@@ -36,5 +36,5 @@ export async function rewriteQuery(d: Dialogue, plan: RewritePlan, deps: Rewrite
     lineDone: (before) => cleanRewrite(before) !== '',
   });
   trace.add('rewrite', r0);
-  return cleanRewrite(text);
+  return cleanRewrite(text ?? ''); // never recalled: the rewrite holds the generator
 }

@@ -54,6 +54,12 @@ export interface TraceStage {
   nprobe?: number;
   /** search: the queries the slice scanned for when it was a multi-query dispatch (this request's and others' searches, together). */
   batch?: number;
+  /**
+   * generate: the stage ran on a generator borrowed from a request that was searching (see
+   * RuntimeSettings.lendGenerator): 'kept' when it finished, 'recalled' when the holder took the
+   * generator back first (the stage was then written again).
+   */
+  borrowed?: 'kept' | 'recalled';
   /** rerank: the candidates this slice scored. */
   passages?: number;
   /** Periodic retrieval: the window whose text was the query. */

@@ -93,6 +93,15 @@ export interface RuntimeSettings {
    */
   semanticReordering?: boolean;
   /**
+   * Woven, by arrival: while the request that holds the generator searches (in the remote tier:
+   * downloads lists), a waiting request's generation stage before its answer (a hypothetical
+   * passage, sub-questions, a draft, a summary) borrows the generator; when the holder needs it
+   * back the borrower stops at its next step and writes that stage again later (greedy: the same
+   * text). The holder waits at most one step; answers are never borrowed (their tokens stream).
+   * Default true; false: the generator stays idle while its holder searches.
+   */
+  lendGenerator?: boolean;
+  /**
    * A latency line an earlier `profile()` on this device returned (an app may keep it, e.g. in
    * localStorage): periodic retrieval's `nprobe: 'auto'` and the slice sizes use it from the first
    * answer, with no profiling first — which times searches up to nprobe 64 and so reads that many

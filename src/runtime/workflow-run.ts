@@ -93,6 +93,8 @@ export interface WorkflowRuntime {
   serial: SerialQueue;
   gaps: GapScheduler;
   woven: boolean;
+  /** Woven by arrival: a request searching lends the generator to a waiting request's generation stage (RuntimeSettings.lendGenerator). */
+  lendGenerator: boolean;
 }
 
 /** The request as its stages see it. */
@@ -150,6 +152,25 @@ async function retrieveStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
   }
   const edges = req.workflow.outgoing.get(name)!;
   const speculate = req.speculation && queries.length === 1 && edges.length === 1 && edges[0]!.to === req.workflow.answer;
+  // Holding the generator (by arrival), the request lends it while it searches, unless a speculative prefill is to use it.
+  const reclaim = rt.lendGenerator && !speculate ? req.holds.lend() : undefined;
+  try {
+    return await searchStage(rt, req, queries, k, nprobe, speculate);
+  } finally {
+    await reclaim?.();
+  }
+}
+
+/** A woven retrieve stage's search: one query or several in one multi-query dispatch, sliced into the decode gaps. */
+async function searchStage(
+  rt: WorkflowRuntime,
+  req: WorkflowRequest,
+  queries: string[],
+  k: number,
+  nprobe: number,
+  speculate: boolean | undefined,
+): Promise<Passage[]> {
+  const { ranking, filter, trace, signal } = req;
   // Several queries (a multistep's sub-questions) are embedded together and searched as one multi-query dispatch.
   const { passages: found, lists } = await rt.retrieval.retrieveAll(queries, {
     ...(req.held?.size ? { scanFirst: [...req.held] } : {}),
@@ -249,21 +270,30 @@ async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
   const room = generator.contextLength - maxTokens - 4;
   const tokens = generator.countTokens(prompt);
   if (tokens > room) prompt = prompt.slice(0, Math.max(0, Math.floor((prompt.length * room) / tokens) - 8));
-  await req.holds.takeGenerator();
-  const g0 = performance.now();
-  try {
-    const watch = speculate(rt, req, name, node);
-    const text = await writeText({ generator, gaps: rt.gaps, woven: rt.woven, signal: req.signal }, prompt, {
-      maxTokens,
-      ...(node.stop === 'line' ? { lineDone: (before: string) => before.trim() !== '' } : {}),
-      ...(watch ? { onText: watch } : {}),
-    });
-    req.trace.add('generate', g0);
-    return node.stop === 'line' ? (text.split('\n').find((l) => l.trim() !== '') ?? '').trim() : text.trim();
-  } finally {
-    // By arrival, a request keeps the generator from its first generation stage to its answer's
-    // end (see RuntimeSettings.generatorOrder); otherwise the next waiting request's stage takes it.
-    if (rt.generatorOrder !== 'arrival') req.holds.releaseGenerator();
+  // Woven by arrival, a stage may borrow the generator from a holder that is searching; recalled,
+  // it is written again from the start (greedy: the same text) once the generator is free or lent again.
+  const borrowing = rt.woven && rt.lendGenerator;
+  for (;;) {
+    const loan = borrowing ? await req.holds.takeGeneratorOrBorrow() : (await req.holds.takeGenerator(), undefined);
+    const g0 = performance.now();
+    try {
+      const watch = speculate(rt, req, name, node);
+      // On loan nothing else decodes: the holder's search runs at once beside it, not in its gaps.
+      const text = await writeText({ generator, gaps: rt.gaps, woven: rt.woven && !loan, signal: req.signal }, prompt, {
+        maxTokens,
+        ...(node.stop === 'line' ? { lineDone: (before: string) => before.trim() !== '' } : {}),
+        ...(watch ? { onText: watch } : {}),
+        ...(loan ? { recalled: () => loan.recalled } : {}),
+      });
+      req.trace.add('generate', g0, loan ? { borrowed: text === undefined ? 'recalled' : 'kept' } : {});
+      if (text === undefined) continue;
+      return node.stop === 'line' ? (text.split('\n').find((l) => l.trim() !== '') ?? '').trim() : text.trim();
+    } finally {
+      loan?.end();
+      // By arrival, a request keeps the generator from its first generation stage to its answer's
+      // end (see RuntimeSettings.generatorOrder); otherwise the next waiting request's stage takes it.
+      if (!loan && rt.generatorOrder !== 'arrival') req.holds.releaseGenerator();
+    }
   }
 }
 

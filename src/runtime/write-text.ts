@@ -1,7 +1,8 @@
 // A generation stage that is not the answer: the generator writes a text greedily — a follow-up's
 // standalone query, a workflow's hypothetical passage, sub-questions, draft or summary — and, in
 // the woven schedule, hands each decode gap to the other requests' sub-stages like any decoding.
-// The caller holds the generator.
+// The caller holds the generator, or has borrowed it (schedule/loans.ts): then the text stops
+// when the loan is recalled, and the stage is written again later.
 
 import { WeftError, checkAborted } from '../errors.js';
 import type { Generator } from '../generate/types.js';
@@ -21,10 +22,12 @@ export interface WriteTextOptions {
   lineDone?: (text: string) => boolean;
   /** Told the text so far and its tokens after each token (speculative retrieval watches it). */
   onText?: (text: string, tokens: number) => void;
+  /** Asked after the prefill and each step: true stops the text unfinished (a borrowed generator's holder wants it back). */
+  recalled?: () => boolean;
 }
 
-/** The text the generator writes after `prompt` (a formatted chat), greedily, up to maxTokens. */
-export async function writeText(deps: WriteTextDeps, prompt: string, o: WriteTextOptions): Promise<string> {
+/** The text the generator writes after `prompt` (a formatted chat), greedily, up to maxTokens; undefined when it was recalled before the end. */
+export async function writeText(deps: WriteTextDeps, prompt: string, o: WriteTextOptions): Promise<string | undefined> {
   const { generator, gaps, woven, signal } = deps;
   await refill(generator, prompt, signal);
   // The text must not depend on how the answer samples: greedy, where the generator lets Weft
@@ -40,6 +43,7 @@ export async function writeText(deps: WriteTextDeps, prompt: string, o: WriteTex
   try {
     for (let i = 0; i < o.maxTokens; i++) {
       checkAborted(signal, 'The answer');
+      if (o.recalled?.()) return undefined;
       const st = performance.now();
       const t = await generator.step();
       if (t.done) break;

@@ -7,6 +7,7 @@
 // they would have been. test/runtime/workflows.browser.test.ts runs them with stories260K.
 import { afterEach, describe, expect, test } from 'vitest';
 import { documents, echoGenerator, nodeRag, nodeStores } from '../support/node-rag.js';
+import { hashEmbedder } from '../support/stand-ins.js';
 import type { Generator } from '../../src/generate/types.js';
 import type { GenerateOptions, RagEvent, RagOptions, Workflow, WorkflowGraph } from '../../src/runtime/types.js';
 import type { LocalRag } from '../../src/runtime/rag-api.js';
@@ -127,6 +128,68 @@ test('questions that wait for the same decode gap search as one multi-query disp
   expect(together.map((x) => x.batch)).toEqual([3, 3, 3]);
   const strip = (x: Outcome[]) => x.map(({ batch: _, ...rest }) => rest);
   expect(strip(together)).toEqual(strip(alone));
+});
+
+test('a request searching lends the generator to a waiting stage (kept or recalled and written again); every answer is the sequential one', {
+  timeout: 30_000,
+}, async () => {
+  // Decode steps of 3 ms, and query embeddings slow enough (150 ms) that a waiting request's
+  // stage (a few dozen tokens) may finish on the holder's search; one the holder recalls is written again.
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const g = echoGenerator();
+  const slowSteps: Generator = Object.assign(Object.create(g) as Generator, {
+    step: async (o?: { probability?: boolean }) => {
+      await sleep(3);
+      return g.step(o);
+    },
+  });
+  const e = hashEmbedder();
+  let embedMs = 0;
+  const embedder = Object.assign(Object.create(e) as typeof e, {
+    embed: async (texts: readonly string[]) => {
+      await sleep(embedMs);
+      return e.embed(texts);
+    },
+  });
+  const requests: [string, GenerateOptions][] = [
+    ['what is topic 1 about?', { workflow: 'hyde', maxTokens: 6 }],
+    ['what is topic 2 about, and weather 3?', { workflow: 'hyde', maxTokens: 6 }],
+    ['topic 4 and weather 5?', { workflow: 'irg', maxTokens: 6 }],
+    ['weather 6 and topic 7 and topic 8 and weather 9 please?', { workflow: 'multistep', maxTokens: 6 }],
+  ];
+  const sequential = await runtime('sequential', slowSteps, undefined, { embedder });
+  const expected: Outcome[] = [];
+  for (const [q, o] of requests) expected.push(await collect(sequential.generate(q, o)));
+  const run = async (lendGenerator: boolean, searchMs = 150) => {
+    embedMs = 0;
+    const rag = await runtime('woven', slowSteps, undefined, { embedder, lendGenerator });
+    embedMs = searchMs;
+    const borrowed: string[] = [];
+    const outcomes = await Promise.all(
+      requests.map(async ([q, o]) => {
+        const events = rag.generate(q, o);
+        const watched = (async function* () {
+          for await (const ev of events) {
+            if (ev.type === 'stage' && ev.stage.borrowed) borrowed.push(ev.stage.borrowed);
+            yield ev;
+          }
+        })();
+        return collect(watched);
+      }),
+    );
+    return { outcomes, borrowed };
+  };
+  const strip = (x: Outcome[]) => x.map(({ batch: _, ...rest }) => rest);
+  const lent = await run(true);
+  expect(strip(lent.outcomes)).toEqual(strip(expected));
+  expect(lent.borrowed).toContain('kept');
+  // Searches shorter than a stage: the holder takes the generator back, the stage is written again.
+  const recalled = await run(true, 15);
+  expect(strip(recalled.outcomes)).toEqual(strip(expected));
+  expect(recalled.borrowed).toContain('recalled');
+  const kept = await run(false);
+  expect(strip(kept.outcomes)).toEqual(strip(expected));
+  expect(kept.borrowed).toEqual([]);
 });
 
 test('a graph that could not run is INVALID_WORKFLOW before the generator is touched', async () => {
