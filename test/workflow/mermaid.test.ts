@@ -1,8 +1,9 @@
 // Workflows drawn as Mermaid flowcharts (src/workflow/mermaid.ts): the shapes, labels and edges a
 // graph gives, text in labels escaped so that nothing in a prompt or condition breaks the chart,
-// and docs/workflows.md's diagram of each built-in exactly what workflowMermaid draws from
-// BUILTIN_WORKFLOWS (so the page cannot drift from the graphs the runtime runs).
-import { readFileSync } from 'node:fs';
+// and each built-in's page, docs/workflows/<name>.md, drawing exactly what workflowMermaid draws
+// from BUILTIN_WORKFLOWS (so a page cannot drift from the graph the runtime runs), naming its own
+// workflow wherever it shows how to select one, and linked from docs/workflows.md's table.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { BUILTIN_WORKFLOWS } from '../../src/workflow/builtins.js';
@@ -64,26 +65,43 @@ describe('workflowMermaid', () => {
   });
 });
 
-describe('docs/workflows.md', () => {
-  const page = readFileSync(resolve(import.meta.dirname, '../../docs/workflows.md'), 'utf8');
-  /** Each section of the page (a heading and what follows it, up to the next heading). */
-  const sections = page.split(/\n(?=#{2,3} )/);
+describe('the built-ins’ pages, docs/workflows/<name>.md', () => {
+  const docs = resolve(import.meta.dirname, '../../docs');
+  const names = Object.keys(BUILTIN_WORKFLOWS) as (keyof typeof BUILTIN_WORKFLOWS)[];
+  const pageOf = (name: string) => resolve(docs, `workflows/${name}.md`);
   const mermaidBlocks = (text: string) => [...text.matchAll(/^```mermaid\n([\s\S]*?)\n```$/gm)].map((m) => m[1]!);
 
-  test.each(Object.keys(BUILTIN_WORKFLOWS))('the diagram of %s is what workflowMermaid draws from its graph', (name) => {
-    const section = sections.find((s) => new RegExp(`^#{2,3} \`${name}\``).test(s));
-    expect(section, `docs/workflows.md has no section headed \`${name}\``).toBeDefined();
-    const [block] = mermaidBlocks(section!);
-    expect(block, `the \`${name}\` section has no mermaid block`).toBeDefined();
-    expect(block, `regenerate the \`${name}\` diagram: workflowMermaid(BUILTIN_WORKFLOWS['${name}'])`).toBe(
-      workflowMermaid(BUILTIN_WORKFLOWS[name as keyof typeof BUILTIN_WORKFLOWS]),
-    );
+  test.each(names)('%s: its page draws exactly what workflowMermaid draws from its graph', (name) => {
+    const drawn = workflowMermaid(BUILTIN_WORKFLOWS[name]);
+    expect(
+      existsSync(pageOf(name)),
+      `docs/workflows/${name}.md is missing: every built-in workflow has a page, headed # \`${name}\`, with its diagram (\`\`\`mermaid, workflowMermaid(BUILTIN_WORKFLOWS['${name}']))`,
+    ).toBe(true);
+    const page = readFileSync(pageOf(name), 'utf8');
+    expect(page.startsWith(`# \`${name}\``), `docs/workflows/${name}.md starts with its heading, # \`${name}\`: …`).toBe(true);
+    const blocks = mermaidBlocks(page);
+    expect(blocks, `docs/workflows/${name}.md has one mermaid block, its graph`).toHaveLength(1);
+    expect(blocks[0], `docs/workflows/${name}.md: regenerate its diagram, workflowMermaid(BUILTIN_WORKFLOWS['${name}'])`).toBe(drawn);
   });
 
-  test('every diagram on the page is a built-in’s', () => {
-    const drawn = new Set(Object.values(BUILTIN_WORKFLOWS).map(workflowMermaid));
-    const blocks = mermaidBlocks(page);
-    expect(blocks.length).toBe(drawn.size);
-    for (const b of blocks) expect(drawn.has(b)).toBe(true);
+  test.each(names)('%s: every way its page shows to select a workflow names this one', (name) => {
+    if (!existsSync(pageOf(name))) return; // the test above names the missing page
+    const page = readFileSync(pageOf(name), 'utf8');
+    // generate()'s and chat.completions' option, <weft-chat>'s attribute, the Deno shell's flag.
+    const ways = { option: /workflow: '([\w-]+)'/g, attribute: /workflow="([\w-]+)"/g, flag: /--workflow ([\w-]+)/g };
+    for (const [way, pattern] of Object.entries(ways)) {
+      const named = [...page.matchAll(pattern)].map((m) => m[1]);
+      expect(named.length, `docs/workflows/${name}.md shows no ${way} selecting it`).toBeGreaterThan(0);
+      expect(new Set(named), `docs/workflows/${name}.md: the ${way} names another workflow`).toEqual(new Set([name]));
+    }
+  });
+
+  test('docs/workflows/ holds a page for each built-in and nothing else, and docs/workflows.md links each', () => {
+    const pages = readdirSync(resolve(docs, 'workflows')).filter((f) => f.endsWith('.md'));
+    expect(pages.sort(), 'docs/workflows/ has a page per built-in workflow, named after it').toEqual(names.map((n) => `${n}.md`).sort());
+    const overview = readFileSync(resolve(docs, 'workflows.md'), 'utf8');
+    for (const name of names) expect(overview, `docs/workflows.md's table links docs/workflows/${name}.md`).toContain(`[\`${name}\`](workflows/${name}.md)`);
+    // The diagrams live on the pages: the overview draws none of them.
+    expect(mermaidBlocks(overview).filter((b) => Object.values(BUILTIN_WORKFLOWS).map(workflowMermaid).includes(b))).toEqual([]);
   });
 });
