@@ -21,10 +21,11 @@ export interface Holds {
   /** Waits for the generator, unless this request holds it already. */
   takeGenerator(): Promise<void>;
   /**
-   * Waits for the generator, or borrows it from a holder that is searching: resolves with the
-   * loan when borrowed (the stage stops when it is recalled), undefined when this request holds it.
+   * Waits for the generator, or borrows it from a holder that is searching, if the loan is
+   * expected to last the `needMs` the stage takes: resolves with the loan when borrowed (the stage
+   * stops when it is recalled), undefined when this request holds it.
    */
-  takeGeneratorOrBorrow(): Promise<Loan | undefined>;
+  takeGeneratorOrBorrow(needMs: number): Promise<Loan | undefined>;
   /** Lends the generator while this request waits on a search, if it holds it: returns what takes it back (resolves once the borrower has given it back). */
   lend(): () => Promise<void>;
   /** Gives the generator back (after a workflow's generation stage): the next request's stage may generate. */
@@ -87,11 +88,11 @@ export function createHolds(locks: Locks, arrival: number, order: GeneratorOrder
     async takeGenerator() {
       if (!generator) await acquire();
     },
-    async takeGeneratorOrBorrow() {
+    async takeGeneratorOrBorrow(needMs) {
       if (generator) return undefined;
       const turn = acquire();
-      if (!locks.loans) return turn.then(() => undefined);
-      const borrowing = locks.loans.borrow(arrival);
+      if (!locks.loans || !Number.isFinite(needMs)) return turn.then(() => undefined);
+      const borrowing = locks.loans.borrow(arrival, needMs);
       const first = await Promise.race([turn.then(() => undefined), borrowing.loan]);
       if (first === undefined) borrowing.cancel();
       return first;

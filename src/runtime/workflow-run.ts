@@ -248,6 +248,22 @@ function speculate(rt: WorkflowRuntime, req: WorkflowRequest, name: string, node
   return undefined;
 }
 
+/** Takes the generator in turn (never borrowed). */
+async function takeGenerator(holds: Holds): Promise<undefined> {
+  await holds.takeGenerator();
+  return undefined;
+}
+
+/**
+ * What a generate stage is expected to take, ms: its prompt's prefill and every token, at the
+ * generator's measured speed; Infinity before it has measured any (nothing is borrowed blind).
+ */
+function stageMs(generator: Generator, prompt: string, maxTokens: number): number {
+  const t = generator.timings();
+  if (!(t.prefillTokensPerSecond > 0) || !(t.steps > 0)) return Number.POSITIVE_INFINITY;
+  return (generator.countTokens(prompt) / t.prefillTokensPerSecond) * 1000 + maxTokens * t.decodeMsMedian;
+}
+
 /** The text of one generate stage: the generator taken in turn, written greedily, given back. */
 async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, name: string, node: GenerateNode): Promise<string> {
   const { generator } = rt;
@@ -274,7 +290,7 @@ async function generateStage(rt: WorkflowRuntime, req: WorkflowRequest, name: st
   // it is written again from the start (greedy: the same text) once the generator is free or lent again.
   const borrowing = rt.woven && rt.lendGenerator;
   for (;;) {
-    const loan = borrowing ? await req.holds.takeGeneratorOrBorrow() : (await req.holds.takeGenerator(), undefined);
+    const loan = borrowing ? await req.holds.takeGeneratorOrBorrow(stageMs(generator, prompt, maxTokens)) : await takeGenerator(req.holds);
     const g0 = performance.now();
     try {
       const watch = speculate(rt, req, name, node);

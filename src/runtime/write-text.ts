@@ -29,6 +29,7 @@ export interface WriteTextOptions {
 /** The text the generator writes after `prompt` (a formatted chat), greedily, up to maxTokens; undefined when it was recalled before the end. */
 export async function writeText(deps: WriteTextDeps, prompt: string, o: WriteTextOptions): Promise<string | undefined> {
   const { generator, gaps, woven, signal } = deps;
+  if (o.recalled?.()) return undefined;
   await refill(generator, prompt, signal);
   // The text must not depend on how the answer samples: greedy, where the generator lets Weft
   // sample (an app's own WebLLM engine without Weft's sampler samples by its chat config, and
