@@ -93,12 +93,9 @@ export interface RuntimeSettings {
    */
   semanticReordering?: boolean;
   /**
-   * Woven, by arrival: while the request that holds the generator searches (in the remote tier:
-   * downloads lists), a waiting request's generation stage before its answer (a hypothetical
-   * passage, sub-questions, a draft, a summary) borrows the generator; when the holder needs it
-   * back the borrower stops at its next step and writes that stage again later (greedy: the same
-   * text). The holder waits at most one step; answers are never borrowed (their tokens stream).
-   * Default true; false: the generator stays idle while its holder searches.
+   * Woven, by arrival: while the generator's holder searches, a waiting request's stage before its answer borrows it,
+   * if expected (at the generator's measured speed) to end before the holder's searches usually do; recalled
+   * sooner, it stops at its next step and is written again later (the same text). Answers are never lent. Default true.
    */
   lendGenerator?: boolean;
   /**
