@@ -1,4 +1,4 @@
-// The built-in workflows, as graphs any user could have written (docs/workflows.md draws each).
+// The built-in workflows, as graphs any user could have written (docs/workflows/<name>.md draws each).
 // Their prompts ask plainly and briefly: a small in-browser model follows a short instruction
 // better than a long one, and every output they parse has a fallback (split: the question; an
 // empty query: the request's query), so a model that writes nonsense costs quality, never the

@@ -1,4 +1,4 @@
-// A workflow drawn as a Mermaid flowchart (the diagrams of docs/workflows.md, generated from the
+// A workflow drawn as a Mermaid flowchart (the diagrams of docs/workflows/<name>.md, generated from the
 // built-in graphs so that the page cannot drift from them; test/workflow/mermaid.test.ts compares).
 // Pure text from the graph as data: each node a shape by its kind, labelled with its name and
 // what it reads and writes, the request's question as the entry, and each edge labelled with its
