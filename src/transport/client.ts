@@ -7,17 +7,27 @@ import { WeftError, checkAborted } from '../errors.js';
 import { engineInternals, startEngineWorker, type EngineHandle, type EngineWorkerOptions } from './engine.js';
 import type { LoadProgress } from '../util/progress.js';
 import type { RagWorkerOptions } from './engine-api.js';
+import { engineKey } from './engine-key.js';
 import { createChatCompletions } from '../runtime/completions.js';
 import { checkRuntimeOptions } from '../runtime/option-checks.js';
 
 import type { GenerateInput, GenerateOptions, RagEvent } from '../runtime/types.js';
 import type { Rag } from '../runtime/rag-api.js';
 
-/** The runtime in the engine worker: a Rag, plus the worker's handle. */
+/** The runtime in the engine worker: a Rag, plus the worker's handle (whose `api.info()` also says who shares the engine). */
 export type RagClient = Rag & { readonly engine: EngineHandle };
 
-/** How createRagInWorker starts: the worker to use, its start timeout, model load progress and abort. */
-export interface RagWorkerInit extends EngineWorkerOptions {
+/** How createRagInWorker starts: the engine to use, its start timeout, model load progress and abort. */
+export interface RagWorkerInit extends Omit<EngineWorkerOptions, 'shared'> {
+  /**
+   * 'shared' (default): one engine for every tab of the app that opens the runtime with the same
+   * options — the first tab's call starts it in a SharedWorker and loads the models, the others
+   * join it (no second load, one copy in GPU memory), and their requests share its scheduler;
+   * it lives while any of those tabs does. 'tab': an engine of this tab's own (a dedicated
+   * worker), as before. Where SharedWorker or Web Locks are missing (e.g. Chrome on Android), and
+   * with `worker`, every tab has its own.
+   */
+  engine?: 'shared' | 'tab';
   /** Download and load progress of the embedder and the generator. */
   onProgress?: (p: LoadProgress) => void;
   /** Aborting while the models load stops the worker and rejects with ABORTED. */
@@ -30,11 +40,16 @@ export interface RagWorkerInit extends EngineWorkerOptions {
  * loaded so far, and rejects with ABORTED; nothing stored is touched.
  */
 export async function createRagInWorker(options: RagWorkerOptions, init: RagWorkerInit = {}): Promise<RagClient> {
-  const { signal, onProgress, ...workerOptions } = init;
+  const { signal, onProgress, engine: kind = 'shared', ...workerOptions } = init;
   checkRuntimeOptions(options); // before a worker starts or a model downloads
+  if (kind !== 'shared' && kind !== 'tab') throw new WeftError('INVALID_OPTION', `engine must be 'shared' or 'tab', not ${JSON.stringify(kind)}.`);
   const aborted = () => new WeftError('ABORTED', 'Loading the RAG runtime was aborted.');
   if (signal?.aborted) throw aborted();
-  const engine = startEngineWorker(workerOptions);
+  // Tabs that open the runtime with the same options meet in the SharedWorker named after them.
+  const sharing = kind === 'shared' && !workerOptions.worker && typeof SharedWorker === 'function' && Boolean(navigator.locks);
+  const shared = sharing ? `weft-engine:${await engineKey(options)}` : undefined;
+  if (signal?.aborted) throw aborted();
+  const engine = startEngineWorker({ ...workerOptions, ...(shared ? { shared } : {}) });
   let onAbort: (() => void) | undefined;
   try {
     const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined].filter(

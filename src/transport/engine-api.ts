@@ -77,6 +77,15 @@ export interface RagWorkerOptions extends IndexSettings, RuntimeSettings {
 }
 
 /**
+ * The runtime's info() as the engine worker reports it: RagInfo, plus who shares the engine —
+ * the connections to it (tabs of the app, with the default shared engine), those using its
+ * runtime, and the generators it has loaded since it started (a tab that joins loads none).
+ */
+export interface EngineInfo extends RagInfo {
+  engine: { connections: number; users: number; loads: number };
+}
+
+/**
  * What the main thread can ask of the engine worker. The runtime's long calls take a `call`
  * number the caller picks (a positive integer, unique among its calls in flight): abort(call)
  * aborts that call's signal in the worker, which is how an AbortSignal on the main thread
@@ -97,7 +106,7 @@ export interface EngineApi {
   /** The caller stopped reading an answer: it ends now and gives back the generator. */
   endGenerate(call: number): Promise<void>;
   profile(call?: number): Promise<{ intercept: number; slope: number }>;
-  info(): Promise<RagInfo>;
+  info(): Promise<EngineInfo>;
   /** Aborts the signal of a call in flight (ingest, search, generate, profile); other numbers are ignored. */
   abort(call: number): void;
   closeRag(): Promise<void>;

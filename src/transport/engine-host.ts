@@ -1,318 +1,255 @@
-// The engine host: what runs inside the engine worker. It owns the generator (WebLLM or the
-// llama2.c reference generator) and the RAG runtime (embedder, stored index, the scheduler that
-// interleaves retrieval with decoding on one GPU queue), and implements the RPC contract in
-// engine-api.ts. workers/engine.worker.ts only calls serveEngine(); keeping the implementation
-// here lets the library's build and tests reach it like any other module.
+// The engine host: what runs inside the engine worker. It serves the engine's core (engine-core.ts:
+// the models and the RAG runtime) to its connections over comlink, implementing the RPC contract
+// in engine-api.ts. A dedicated worker has one connection, the page that started it; a
+// SharedWorker has one per tab of the app (issue 23: one engine per app, not one per tab), and
+// the tabs share the one runtime: each connection opens it with the same options (the first
+// loads the models, the others join), keeps its own calls, answers and aborts, and releases
+// its share on close or when its tab goes (the connection's Web Lock, lifeline.ts); the last one
+// out closes the runtime. workers/engine.worker.ts only calls serveEngine(); keeping the
+// implementation here lets the library's build and tests reach it like any other module.
 
 import * as Comlink from 'comlink';
-import type { EngineRpc, RerankerSpec } from './engine-api.js';
+import type { EngineInfo, EngineRpc } from './engine-api.js';
+import { createEngineCore, type EngineHostOptions, type OpenedRag } from './engine-core.js';
+import { engineKey } from './engine-key.js';
 import { installErrorTransfer } from './error-transfer.js';
-import { holdLifeline } from './lifeline.js';
+import { holdLifeline, watchConnection } from './lifeline.js';
 import { WeftError } from '../errors.js';
-import { loadLlama2c, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
-import { createWebLlmGenerator, type WebLlmEngineFactory, type WebLlmGenerator } from '../generate/webllm.js';
-import { createOnnxEmbedder } from '../embed/onnx-embedder.js';
-import type { Embedder } from '../embed/types.js';
-import { createCrossEncoder } from '../rerank/cross-encoder.js';
-import { createLlama2cReranker } from '../rerank/llama2c-reranker.js';
-import { createOnnxDecoderReranker } from '../rerank/onnx-decoder-reranker.js';
-import type { Reranker } from '../rerank/types.js';
-import type { LoadProgress } from '../util/progress.js';
-import { createRag } from '../runtime/rag.js';
 import type { RagEvent } from '../runtime/types.js';
-import type { LocalRag } from '../runtime/rag-api.js';
-import { openStore } from '../storage/idb-store.js';
-import type { WeftStore } from '../storage/contract.js';
-import { openRemoteStore } from '../storage/remote/remote-store.js';
-import { createGpuContext, type GpuContext } from '../gpu/context.js';
 
-/** The createRag options that RagWorkerOptions passes through unchanged. */
-/**
- * Where an onnxruntime-web model (embedder, ONNX rerankers) runs: on the worker's GPU unless its
- * options name WASM; without a GPU on WASM unless they name a device (then that one, or its error).
- */
-function onnxPlacement(device: string | undefined, gpu: GpuContext | undefined): { device?: 'wasm'; gpu?: GpuContext } {
-  if (!gpu) return device ? {} : { device: 'wasm' };
-  return device !== 'wasm' ? { gpu } : {};
+export type { EngineHostOptions } from './engine-core.js';
+
+/** One connection's view of the engine: the RPC contract, plus what ends it when its tab goes. */
+export interface EngineConnection extends EngineRpc {
+  /** The connection is gone (its tab closed or crashed): its calls stop and its share is released. */
+  disconnect(): Promise<void>;
 }
 
-/** The reranker a RerankerSpec names, on the worker's GPU (without one: ONNX rerankers on WASM; the decoder reranker needs WebGPU and says so). */
-function createReranker(spec: RerankerSpec, gpu: GpuContext | undefined, onProgress: ((p: LoadProgress) => void) | undefined): Promise<Reranker> {
-  const progress = onProgress ? { onProgress } : {};
-  const on = (device: string | undefined) => onnxPlacement(device, gpu);
-  if ('crossEncoder' in spec) return createCrossEncoder({ ...spec.crossEncoder, ...on(spec.crossEncoder.device), ...progress });
-  if ('onnxDecoder' in spec) return createOnnxDecoderReranker({ ...spec.onnxDecoder, ...on(spec.onnxDecoder.device), ...progress });
-  if ('decoder' in spec) return createLlama2cReranker({ ...spec.decoder, ...(gpu ? { gpu } : {}) });
-  throw new WeftError('INVALID_OPTION', 'reranker must be { crossEncoder: {…} }, { decoder: { model, tokenizer } } or { onnxDecoder: {…} }.');
+/** An engine every connection shares: connect() once per page or tab. */
+export interface EngineHost {
+  connect(): EngineConnection;
 }
 
-/** How the engine host is built (createEngineHost, serveEngine). */
-export interface EngineHostOptions {
-  /**
-   * How loadWebLlm (and openRag with a `webllm` generator) creates and loads the MLCEngine:
-   * called as WebLLM's CreateMLCEngine(modelId, engineConfig, chatOptions) is, and it must honour
-   * the engineConfig Weft passes (appConfig with the model record, logitProcessorRegistry for
-   * Weft's sampler, initProgressCallback). Default: CreateMLCEngine. An app's own engine worker
-   * uses it to configure or wrap the engine; the tests use it to run a stand-in engine.
-   */
-  webllmEngineFactory?: WebLlmEngineFactory;
-}
+/** A fresh engine (its state lives in this closure, one per worker); connect() serves a page. */
+export function createEngineHost(options: EngineHostOptions = {}): EngineHost {
+  const core = createEngineCore(options);
+  // The runtime's options (their engine key) and the connections that opened it: the first one
+  // opens it, later ones with the same options join, and the last one to leave closes it.
+  let opened: { key: string; ready: Promise<OpenedRag> } | undefined;
+  const users = new Set<object>();
+  const connections = new Set<object>();
 
-/** A fresh engine (its state lives in this closure, one per worker). */
-export function createEngineHost(options: EngineHostOptions = {}): EngineRpc {
-  const { webllmEngineFactory } = options;
-  let generator: WebLlmGenerator | Llama2cGenerator | undefined;
-  let rag: { rag: LocalRag; store: WeftStore; embedder: Embedder; reranker: Reranker | undefined } | undefined;
-  // The runtime's calls in flight, by the caller's call number: abort(call) aborts their signal.
-  const calls = new Map<number, AbortController>();
-  const answers = new Map<number, AsyncGenerator<RagEvent>>();
-  // Numbers for calls whose caller picked none: negative, apart from the callers' positive ones.
-  let unnumbered = 0;
-  /** Runs a call with a signal that abort(call) aborts (registered before anything is awaited). */
-  const tracked = <T>(call: number | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> => {
-    const id = call ?? --unnumbered;
-    const ctl = new AbortController();
-    calls.set(id, ctl);
-    return new Promise<T>((resolve) => {
-      resolve(run(ctl.signal));
-    }).finally(() => {
-      if (calls.get(id) === ctl) calls.delete(id);
-    });
-  };
-  /** An answer is over (ended, failed or given up by its caller). */
-  const forget = (call: number) => {
-    answers.delete(call);
-    calls.delete(call);
-  };
-  // One GPUDevice for the worker: the reference generator, the stored index and onnxruntime-web's
-  // WebGPU execution provider all run on it (created with the union of their limits and
-  // features), so search slices and decode steps share one queue. Destroyed by unload().
-  let gpu: GpuContext | undefined;
-  const sharedGpu = async () => (gpu ??= await createGpuContext());
-  /** Whether the worker has WebGPU with an adapter (asked without creating a device: loading a generator creates the shared one). */
-  const webGpuAvailable = async (): Promise<boolean> => {
-    const adapter = await (globalThis.navigator as Navigator | undefined)?.gpu?.requestAdapter().catch(() => null);
-    return Boolean(adapter);
-  };
-
-  const needRag = () => {
-    if (!rag) throw new WeftError('INVALID_INPUT', 'No RAG runtime is open in the engine worker: call openRag() first.');
-    return rag.rag;
-  };
-
-  const need = () => {
-    if (!generator) throw new WeftError('INVALID_INPUT', 'No generator is loaded in the engine worker: call loadWebLlm() or loadReference() first.');
-    return generator;
-  };
-
-  const api: EngineRpc = {
-    ping: () => 'weft-engine',
-
-    async loadWebLlm(options, onProgress) {
-      await api.unload();
-      const g = await createWebLlmGenerator({
-        model: options.model,
-        ...(webllmEngineFactory ? { engineFactory: webllmEngineFactory } : {}),
-        ...(options.sampling ? { sampling: options.sampling } : {}),
-        ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
-        ...(onProgress
-          ? {
-              onProgress: (p) => {
-                void onProgress(p);
-              },
-            }
-          : {}),
-      });
-      generator = g;
-      return { modelId: g.modelId };
-    },
-
-    async loadReference(source, onProgress) {
-      await api.unload();
-      const g = await loadLlama2c({
-        ...source,
-        gpu: await sharedGpu(),
-        ...(onProgress
-          ? {
-              onProgress: (p) => {
-                void onProgress(p);
-              },
-            }
-          : {}),
-      });
-      generator = g;
-      return { contextLength: g.contextLength };
-    },
-
-    async openRag(options, onProgress) {
-      await api.closeRag();
-      const progress = onProgress
-        ? (p: Parameters<typeof onProgress>[0]) => {
-            void onProgress(p);
-          }
-        : undefined;
-      // Without WebGPU no generator runs: the runtime opens without one (search works on the CPU,
-      // generate rejects saying why), and no model is downloaded for nothing.
-      const available = await webGpuAvailable();
-      if (!available) await api.unload();
-      else if ('reference' in options.generator) await api.loadReference(options.generator.reference, onProgress);
-      else await api.loadWebLlm({ model: options.generator.webllm.model }, onProgress);
-      // Loading a generator unloads the previous one with its device: take the device after it.
-      const device = available ? await sharedGpu() : undefined;
-      let embedder: Embedder | undefined;
-      let store: WeftStore | undefined;
-      let indexName = options.indexName;
-      let reranker: Reranker | undefined;
-      let r: LocalRag;
-      try {
-        const e = options.embedder;
-        embedder = await createOnnxEmbedder({
-          ...(e.model !== undefined ? { model: e.model } : {}),
-          ...(e.tokenizer !== undefined ? { tokenizer: e.tokenizer } : {}),
-          ...(e.tokenizerConfig !== undefined ? { tokenizerConfig: e.tokenizerConfig } : {}),
-          ...(e.modelId ? { modelId: e.modelId } : {}),
-          ...(e.device ? { device: e.device } : {}),
-          ...onnxPlacement(e.device, device),
-          ...(e.maxLength ? { maxLength: e.maxLength } : {}),
-          ...(e.wasmPaths ? { wasmPaths: e.wasmPaths } : {}),
-          ...(e.sha256 ? { sha256: e.sha256 } : {}),
-          ...(progress ? { onProgress: progress } : {}),
-        });
-        if (options.reranker) reranker = await createReranker(options.reranker, device, progress);
-        // A published index (read-only, over HTTP) holds one index, under its own name.
-        const remote = options.remote ? await openRemoteStore(options.remote.url, options.remote) : undefined;
-        store = remote ?? (await openStore(options.dbName ? { dbName: options.dbName } : {}));
-        indexName = remote?.indexName ?? indexName;
-        // The index's and the runtime's settings go on whole (they are createRag's own types);
-        // what the worker made from the rest replaces the specs.
-        const { dbName: _dbName, remote: _remote, embedder: _embedder, generator: _generator, reranker: _reranker, ...settings } = options;
-        r = await createRag({
-          ...settings,
-          store,
-          indexName,
-          embedder,
-          ...(generator ? { generator } : {}),
-          gpu: device ?? 'cpu',
-          ...(reranker ? { reranker } : {}),
-        });
-      } catch (e) {
-        // Nothing half-open stays behind: the store, embedder and reranker go, the generator is unloaded.
-        store?.close();
-        await embedder?.destroy();
-        await reranker?.close();
-        await api.unload();
-        throw e;
-      }
-      rag = { rag: r, store, embedder, reranker };
-      return { indexName, size: r.index?.size ?? 0, backend: device ? 'gpu' : 'cpu', answers: generator !== undefined };
-    },
-
-    ingest(documents, onProgress, call) {
-      return tracked(call, (signal) =>
-        needRag().ingest(documents, {
-          signal,
-          ...(onProgress
-            ? {
-                onProgress: (p) => {
-                  void onProgress(p);
-                },
-              }
-            : {}),
-        }),
-      );
-    },
-
-    search(query, options = {}, call) {
-      return tracked(call, (signal) => needRag().search(query, { ...options, signal }));
-    },
-
-    async startGenerate(input, options = {}, call = --unnumbered) {
-      const runtime = needRag();
+  const connect = (): EngineConnection => {
+    const me = {};
+    connections.add(me);
+    // This connection's calls in flight, by its own call numbers: abort(call) aborts their signal.
+    const calls = new Map<number, AbortController>();
+    const answers = new Map<number, AsyncGenerator<RagEvent>>();
+    // Numbers for calls whose caller picked none: negative, apart from the callers' positive ones.
+    let unnumbered = 0;
+    const tracked = <T>(call: number | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+      const id = call ?? --unnumbered;
       const ctl = new AbortController();
-      calls.set(call, ctl);
-      answers.set(call, runtime.generate(input, { ...options, signal: ctl.signal }));
-      return call;
-    },
-
-    async nextEvent(call) {
-      const events = answers.get(call);
-      if (!events) return undefined;
-      try {
-        const r = await events.next();
-        if (r.done) {
-          forget(call);
-          return undefined;
-        }
-        return r.value;
-      } catch (e) {
-        forget(call);
-        throw e;
+      calls.set(id, ctl);
+      return new Promise<T>((resolve) => {
+        resolve(run(ctl.signal));
+      }).finally(() => {
+        if (calls.get(id) === ctl) calls.delete(id);
+      });
+    };
+    const forget = (call: number) => {
+      answers.delete(call);
+      calls.delete(call);
+    };
+    /** Another connection uses the engine: what only one may do (load another model) is refused. */
+    const alone = (what: string) => {
+      if ([...users].some((u) => u !== me)) {
+        throw new WeftError(
+          'ENGINE_IN_USE',
+          `Another tab of this app uses the shared engine, so it cannot ${what}. Open the runtime with the same options as the other tabs, or with engine: 'tab' for an engine of this tab's own.`,
+        );
       }
-    },
-
-    async endGenerate(call) {
-      const events = answers.get(call);
-      forget(call);
-      await events?.return(undefined);
-    },
-
-    profile(call) {
-      return tracked(call, (signal) => needRag().profile({ signal }));
-    },
-
-    info() {
-      return needRag().info();
-    },
-
-    abort(call) {
-      calls.get(call)?.abort();
-    },
-
-    async closeRag() {
+    };
+    /** Stops this connection's calls and gives up its share of the runtime (closed when nobody else has one). */
+    const leave = async () => {
       for (const ctl of calls.values()) ctl.abort();
-      for (const events of answers.values()) await events.return(undefined);
+      const mine = [...answers.values()];
       answers.clear();
       calls.clear();
-      if (!rag) return;
-      await rag.rag.close();
-      await rag.embedder.destroy();
-      await rag.reranker?.close();
-      rag.store.close();
-      rag = undefined;
-    },
+      for (const events of mine) await events.return(undefined);
+      users.delete(me);
+      if (users.size === 0 && opened) {
+        opened = undefined;
+        await core.close();
+      }
+    };
 
-    async prefill(prompt) {
-      await need().prefill(prompt);
-    },
-    async step() {
-      return need().step();
-    },
-    async interrupt() {
-      await need().interrupt();
-    },
-    timings() {
-      return need().timings();
-    },
-    async unload() {
-      if (rag) await api.closeRag();
-      generator?.destroy();
-      generator = undefined;
-      gpu?.destroy();
-      gpu = undefined;
-    },
+    const api: EngineConnection = {
+      ping: () => 'weft-engine',
+
+      async loadWebLlm(o, onProgress) {
+        alone('load another model');
+        await leave();
+        return core.loadWebLlm(o, onProgress);
+      },
+      async loadReference(source, onProgress) {
+        alone('load another model');
+        await leave();
+        return core.loadReference(source, onProgress);
+      },
+
+      async openRag(o, onProgress) {
+        const key = await engineKey(o);
+        if (opened?.key === key) {
+          // Join: the runtime is open (or opening) with these options.
+          users.add(me);
+          try {
+            const r = await opened.ready;
+            return { ...r, size: core.rag().index?.size ?? 0 };
+          } catch (e) {
+            users.delete(me);
+            throw e;
+          }
+        }
+        alone('open the runtime with other options');
+        await leave();
+        users.add(me);
+        const ready = core.open(o, onProgress);
+        opened = { key, ready };
+        let r: OpenedRag;
+        try {
+          r = await ready;
+        } catch (e) {
+          if (opened?.ready === ready) opened = undefined;
+          users.clear();
+          throw e;
+        }
+        if (!users.has(me) && users.size === 0 && opened?.ready === ready) {
+          // The connection went (its page closed, or terminate()) while the models loaded: nobody wants them.
+          opened = undefined;
+          await core.unload();
+          throw new WeftError('ABORTED', 'The connection to the engine closed while the runtime opened.');
+        }
+        return r;
+      },
+
+      ingest(documents, onProgress, call) {
+        return tracked(call, (signal) =>
+          core.rag().ingest(documents, {
+            signal,
+            ...(onProgress
+              ? {
+                  onProgress: (p) => {
+                    void onProgress(p);
+                  },
+                }
+              : {}),
+          }),
+        );
+      },
+
+      search(query, o = {}, call) {
+        return tracked(call, (signal) => core.rag().search(query, { ...o, signal }));
+      },
+
+      async startGenerate(input, o = {}, call = --unnumbered) {
+        const runtime = core.rag();
+        const ctl = new AbortController();
+        calls.set(call, ctl);
+        answers.set(call, runtime.generate(input, { ...o, signal: ctl.signal }));
+        return call;
+      },
+
+      async nextEvent(call) {
+        const events = answers.get(call);
+        if (!events) return undefined;
+        try {
+          const r = await events.next();
+          if (r.done) {
+            forget(call);
+            return undefined;
+          }
+          return r.value;
+        } catch (e) {
+          forget(call);
+          throw e;
+        }
+      },
+
+      async endGenerate(call) {
+        const events = answers.get(call);
+        forget(call);
+        await events?.return(undefined);
+      },
+
+      profile(call) {
+        return tracked(call, (signal) => core.rag().profile({ signal }));
+      },
+
+      async info(): Promise<EngineInfo> {
+        return { ...(await core.rag().info()), engine: { connections: connections.size, users: users.size, loads: core.loads } };
+      },
+
+      abort(call) {
+        calls.get(call)?.abort();
+      },
+
+      closeRag: leave,
+
+      async prefill(prompt) {
+        await core.generator().prefill(prompt);
+      },
+      async step() {
+        return core.generator().step();
+      },
+      async interrupt() {
+        await core.generator().interrupt();
+      },
+      timings() {
+        return core.generator().timings();
+      },
+      async unload() {
+        await leave();
+        // The models stay while another connection uses them.
+        if (users.size === 0) await core.unload();
+      },
+      async disconnect() {
+        connections.delete(me);
+        await api.unload();
+      },
+    };
+    return api;
   };
-  return api;
+  return { connect };
 }
 
 /**
- * Serves an engine to the main thread over comlink (call it once, in the worker), with the
- * lifeline the page watches to learn that the worker is gone. `endpoint` defaults to the worker's
- * global scope; `options` as for createEngineHost, e.g. `serveEngine(self, { webllmEngineFactory })`
- * to load WebLLM models your own way.
+ * Serves an engine over comlink (call it once, in the worker), with the lifeline each page
+ * watches to learn that the worker is gone. In a dedicated worker the page is its one
+ * connection; in a SharedWorker (started by createRagInWorker's default `engine: 'shared'`) each
+ * tab that connects is one, all on the same engine. `endpoint` defaults to the worker's global
+ * scope; `options` as for createEngineHost, e.g. `serveEngine(self, { webllmEngineFactory })` to
+ * load WebLLM models your own way.
  */
 export function serveEngine(endpoint: Comlink.Endpoint | typeof globalThis = self, options: EngineHostOptions = {}): void {
-  const ep = endpoint as Comlink.Endpoint;
   installErrorTransfer();
+  const host = createEngineHost(options);
+  if (endpoint === globalThis && 'onconnect' in globalThis) {
+    // A SharedWorker's global scope: every tab's port is a connection.
+    globalThis.addEventListener('connect', (ev) => {
+      const port = (ev as MessageEvent).ports[0];
+      if (port) serveConnection(host, port);
+    });
+    return;
+  }
+  serveConnection(host, endpoint as Comlink.Endpoint);
+}
+
+function serveConnection(host: EngineHost, ep: Comlink.Endpoint): void {
   holdLifeline(ep);
-  Comlink.expose(createEngineHost(options), ep);
+  const connection = host.connect();
+  watchConnection(ep, () => {
+    void connection.disconnect();
+  });
+  Comlink.expose(connection, ep);
 }

@@ -1,7 +1,8 @@
-// Starts the engine worker and returns its typed RPC handle. A worker that fails to load, never
-// answers, or dies must not leave calls hanging: the handle talks to the worker through an
-// endpoint that knows which calls are waiting and, once the worker is gone, answers them (and
-// every later call) itself with WORKER_FAILED.
+// Starts the engine worker — a dedicated one for this page, or the app's SharedWorker that every
+// tab shares (joined if another tab started it) — and returns its typed RPC handle. A worker that
+// fails to load, never answers, or dies must not leave calls hanging: the handle talks to the
+// worker through an endpoint that knows which calls are waiting and, once the worker is gone,
+// answers them (and every later call) itself with WORKER_FAILED.
 import * as Comlink from 'comlink';
 import { WeftError } from '../errors.js';
 import type { EngineApi, EngineRpc, GeneratorRpc } from './engine-api.js';
@@ -15,6 +16,12 @@ export interface EngineWorkerOptions {
    * next to this file.
    */
   worker?: Worker;
+  /**
+   * Joins (or starts) the SharedWorker engine of this name instead of a dedicated worker: every
+   * page of the origin that passes the same name uses one engine (createRagInWorker names it
+   * after its options, see `engine` there). Ignored with `worker`.
+   */
+  shared?: string;
   /**
    * Milliseconds the worker has to answer its first call before it counts as failed. Default 60 000:
    * the first answer waits for the worker's whole script (WebLLM and onnxruntime-web included) to
@@ -48,7 +55,8 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   if (!(startTimeout > 0)) throw new WeftError('INVALID_OPTION', `startTimeout must be a positive number of milliseconds, not ${startTimeout}.`);
   // The library build (vite.config.ts) rewrites this URL to its built engine.worker.js, relative
   // to the built file, so that the app's bundler finds and bundles the worker.
-  const worker = options.worker ?? new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
+  const target = engineTarget(options);
+  const worker = target.port;
   const link = watchedEndpoint(worker);
   const rpc = Comlink.wrap<EngineRpc>(link.endpoint);
   const api: Comlink.Remote<EngineApi> = rpc;
@@ -59,12 +67,12 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
     if (link.failed) return;
     clearTimeout(timer);
     link.fail(new WeftError('WORKER_FAILED', message));
-    worker.terminate();
+    target.stop();
   };
 
   // Before the first answer an error event means the script or one of its imports did not load
   // or threw; afterwards it is an uncaught exception the worker survives, so it is left alone.
-  worker.addEventListener('error', (ev) => {
+  target.events.addEventListener('error', (ev) => {
     if (answered) return;
     ev.preventDefault(); // reported as WORKER_FAILED to every call, not also as an uncaught error
     const where = ev instanceof ErrorEvent && ev.message ? `: ${ev.message}${ev.filename ? ` (${ev.filename}:${ev.lineno})` : ''}` : '';
@@ -80,13 +88,22 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   // The lifeline (see lifeline.ts): once the worker holds the lock,
   // being granted it means the worker is gone.
   const lifeline = `weft-engine:${randomId()}`;
-  worker.addEventListener('message', (ev: MessageEvent<{ weftLifelineHeld?: unknown } | null>) => {
-    if (ev.data?.weftLifelineHeld !== lifeline) return;
+  onMessage<{ weftLifelineHeld?: unknown }>(worker, (data) => {
+    if (data?.weftLifelineHeld !== lifeline) return;
     void navigator.locks?.request(lifeline, () => {
       fail('The engine worker stopped (it was closed or crashed). Start a new one.');
     });
   });
   worker.postMessage({ weftLifeline: lifeline });
+  // A shared engine learns that this page is done with it (closed, crashed, terminate()) when the
+  // connection's lock, held until then, is granted to it (watchConnection in lifeline.ts).
+  if (target.shared) {
+    const connection = `weft-connection:${randomId()}`;
+    void navigator.locks?.request(connection, () => {
+      worker.postMessage({ weftConnection: connection });
+      return target.released;
+    });
+  }
 
   timer = setTimeout(() => {
     fail(
@@ -116,6 +133,50 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   return handle;
 }
 
+/** Where the engine runs: the port to talk to it, what fires its load errors, and how this page lets go of it. */
+interface EngineTarget {
+  port: Worker | MessagePort;
+  events: EventTarget;
+  shared: boolean;
+  /** Settles when this page lets go (stop()): a shared engine's connection lock is held until then. */
+  released: Promise<void>;
+  /** Terminates a dedicated worker; closes this page's connection to a shared one (which the other tabs keep). */
+  stop(): void;
+}
+
+function engineTarget(options: EngineWorkerOptions): EngineTarget {
+  let letGo = () => {};
+  const released = new Promise<void>((r) => {
+    letGo = r;
+  });
+  if (options.shared !== undefined && !options.worker) {
+    // The library build rewrites this URL as it does the Worker's below (vite.config.ts).
+    const sw = new SharedWorker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: options.shared });
+    sw.port.start();
+    return {
+      port: sw.port,
+      events: sw,
+      shared: true,
+      released,
+      stop() {
+        letGo();
+        sw.port.close();
+      },
+    };
+  }
+  const worker = options.worker ?? new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'weft-engine' });
+  return {
+    port: worker,
+    events: worker,
+    shared: false,
+    released,
+    stop() {
+      letGo();
+      worker.terminate();
+    },
+  };
+}
+
 const internals = new WeakMap<EngineHandle, Comlink.Remote<GeneratorRpc>>();
 
 /**
@@ -142,7 +203,7 @@ interface WatchedEndpoint {
  * a thrown value, serialized by the installed 'throw' handler, so the Remote rejects as if the
  * worker had thrown the error.
  */
-function watchedEndpoint(worker: Worker): WatchedEndpoint {
+function watchedEndpoint(worker: Worker | MessagePort): WatchedEndpoint {
   const listeners = new Set<EventListenerOrEventListenerObject>();
   const waiting = new Set<string>();
   let failure: WeftError | undefined;
@@ -163,8 +224,8 @@ function watchedEndpoint(worker: Worker): WatchedEndpoint {
     deliver({ id, type: 'HANDLER', name: 'throw', value });
   };
 
-  worker.addEventListener('message', (ev: MessageEvent<{ id?: unknown } | null>) => {
-    const id = ev.data?.id;
+  onMessage<{ id?: unknown }>(worker, (data) => {
+    const id = data?.id;
     if (typeof id === 'string') waiting.delete(id);
   });
 
@@ -204,6 +265,11 @@ function watchedEndpoint(worker: Worker): WatchedEndpoint {
       for (const id of ids) answer(id, 'APPLY');
     },
   };
+}
+
+/** Listens to the messages of a worker or a port (whose own typings do not unite). */
+function onMessage<T>(from: Worker | MessagePort, listener: (data: T | null | undefined) => void): void {
+  (from as EventTarget).addEventListener('message', (ev) => listener((ev as MessageEvent<T | null>).data));
 }
 
 function randomId(): string {

@@ -80,7 +80,7 @@ async function options(dbName: string): Promise<RagWorkerOptions> {
 
 test('the engine host runs the reference generator, the stored index and the WebGPU embedder on one GPUDevice, and gives it back on unload', async () => {
   const dbName = `weft-one-device-${crypto.randomUUID()}`;
-  const host = createEngineHost();
+  const host = createEngineHost().connect();
   const opts = await options(dbName);
   watch = watchWebGpu();
   try {
