@@ -35,9 +35,13 @@ export interface RagWorkerInit extends Omit<EngineWorkerOptions, 'shared'> {
 }
 
 /**
- * Starts the engine worker and loads the embedder and generator there (downloads reported to
- * `onProgress`). Aborting `signal` while it loads stops the worker, which releases everything
- * loaded so far, and rejects with ABORTED; nothing stored is touched.
+ * Starts the engine worker (or joins the app's shared one, see `engine`) and loads the embedder
+ * and generator there (downloads reported to `onProgress`). Aborting `signal` while it loads
+ * stops the worker, which releases everything loaded so far, and rejects with ABORTED; nothing
+ * stored is touched. If the engine goes by itself (its worker crashed, or the tab that hosted
+ * the shared engine did), the calls in flight fail with WORKER_FAILED and the next call starts
+ * it again, loading the models anew — with model URLs; model bytes passed as ArrayBuffers moved
+ * into the first engine, and then the runtime must be created again.
  */
 export async function createRagInWorker(options: RagWorkerOptions, init: RagWorkerInit = {}): Promise<RagClient> {
   const { signal, onProgress, engine: kind = 'shared', ...workerOptions } = init;
@@ -49,37 +53,75 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   const sharing = kind === 'shared' && !workerOptions.worker && typeof SharedWorker === 'function' && Boolean(navigator.locks);
   const shared = sharing ? `weft-engine:${await engineKey(options)}` : undefined;
   if (signal?.aborted) throw aborted();
-  const engine = startEngineWorker({ ...workerOptions, ...(shared ? { shared } : {}) });
-  let onAbort: (() => void) | undefined;
-  try {
-    const transfers = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined].filter(
-      (b): b is ArrayBuffer => b instanceof ArrayBuffer,
+  const modelBytes = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined].filter(
+    (b): b is ArrayBuffer => b instanceof ArrayBuffer,
+  );
+  /** Starts the engine (or joins the app's) and opens the runtime in it; the first time with the caller's signal and progress. */
+  const connect = async (first: boolean): Promise<EngineHandle> => {
+    if (!first && modelBytes.some((b) => b.byteLength === 0)) {
+      throw new WeftError(
+        'WORKER_FAILED',
+        'The engine worker stopped, and this runtime was opened with model bytes that moved into it: create the runtime again (with model URLs it restarts by itself).',
+      );
+    }
+    const engine = startEngineWorker({ ...workerOptions, ...(shared ? { shared } : {}) });
+    let onAbort: (() => void) | undefined;
+    try {
+      // The model bytes move into the worker (not copied) the first time.
+      const opened = engine.api.openRag(first ? engine.transfer(options, modelBytes) : options, first && onProgress ? engine.callback(onProgress) : undefined);
+      opened.catch(() => undefined); // when the abort wins, the worker is gone and its answer does not matter
+      const abort = new Promise<never>((_, reject) => {
+        onAbort = () => reject(aborted());
+        if (first) signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      await Promise.race([opened, abort]);
+      return engine;
+    } catch (e) {
+      engine.terminate();
+      throw e;
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  };
+  let engine = await connect(true);
+  // An engine that went by itself (its worker crashed; a shared engine's tab that hosted it
+  // crashed) is started again by the next call: the calls in flight failed with WORKER_FAILED,
+  // the next ones run on the new engine, which loads the models again (from the browser's cache)
+  // or joins the one another tab has started meanwhile.
+  let restarting: Promise<EngineHandle> | undefined;
+  let closed = false;
+  /** The engine to call: the running one at once (so a call's abort listener goes on before any await), or the restarted one. */
+  const live = (): EngineHandle | Promise<EngineHandle> => {
+    if (closed || !engine.lost) return engine;
+    restarting ??= connect(false).then(
+      (e) => {
+        engine = e;
+        restarting = undefined;
+        return e;
+      },
+      (e: unknown) => {
+        restarting = undefined;
+        throw e;
+      },
     );
-    const opened = engine.api.openRag(engine.transfer(options, transfers), onProgress ? engine.callback(onProgress) : undefined);
-    opened.catch(() => undefined); // when the abort wins, the worker is gone and its answer does not matter
-    const abort = new Promise<never>((_, reject) => {
-      onAbort = () => reject(aborted());
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    await Promise.race([opened, abort]);
-  } catch (e) {
-    engine.terminate();
-    throw e;
-  } finally {
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
+    return restarting;
+  };
 
   let calls = 0;
-  /** Runs `run` as a numbered call whose signal, when it fires, aborts the call in the worker. */
-  const numbered = async <T>(signal: AbortSignal | undefined, what: string, run: (call: number) => Promise<T>): Promise<T> => {
+  /** Runs `run` as a numbered call on the live engine, whose signal, when it fires, aborts the call in the worker. */
+  const numbered = async <T>(signal: AbortSignal | undefined, what: string, run: (e: EngineHandle, call: number) => Promise<T>): Promise<T> => {
     checkAborted(signal, what);
+    const running = live();
+    let e = running instanceof Promise ? undefined : running;
     const call = ++calls;
     const onAbort = () => {
-      void engine.api.abort(call);
+      if (e) void e.api.abort(call);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await run(call);
+      e ??= await running;
+      checkAborted(signal, what); // aborted while the engine restarted
+      return await run(e, call);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -87,40 +129,46 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
 
   async function* generate(input: GenerateInput, o: GenerateOptions = {}): AsyncGenerator<RagEvent> {
     const { signal, ...rest } = o;
+    const e = await live();
     const call = ++calls;
     const onAbort = () => {
-      void engine.api.abort(call);
+      void e.api.abort(call);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     let over = false;
     try {
-      await engine.api.startGenerate(input, rest, call);
+      await e.api.startGenerate(input, rest, call);
       if (signal?.aborted) onAbort(); // aborted before the worker knew the call
-      for (let e = await engine.api.nextEvent(call); e !== undefined; e = await engine.api.nextEvent(call)) yield e;
+      for (let ev = await e.api.nextEvent(call); ev !== undefined; ev = await e.api.nextEvent(call)) yield ev;
       over = true;
     } finally {
       signal?.removeEventListener('abort', onAbort);
       // The caller stopped reading (or an event failed): the worker's answer must not keep the generator.
-      if (!over) await engine.api.endGenerate(call).catch(() => undefined);
+      if (!over) await e.api.endGenerate(call).catch(() => undefined);
     }
   }
 
-  const info = () => engine.api.info();
+  const info = async () => (await live()).api.info();
   return {
-    engine,
+    /** The engine's handle: after a restart, the new engine's. */
+    get engine() {
+      return engine;
+    },
     // Files and Blobs go to the worker as they are (structured clone shares their bytes): it reads
     // and parses every type itself (HTML without DOMParser, PDF with pdf.js in the worker).
     ingest: (documents, o = {}) =>
-      numbered(o.signal, 'Ingest', (call) => engine.api.ingest([...documents], o.onProgress ? engine.callback(o.onProgress) : undefined, call)),
+      numbered(o.signal, 'Ingest', (e, call) => e.api.ingest([...documents], o.onProgress ? e.callback(o.onProgress) : undefined, call)),
     search: (query, o = {}) => {
       const { signal, ...rest } = o;
-      return numbered(signal, 'The search', (call) => engine.api.search(query, rest, call));
+      return numbered(signal, 'The search', (e, call) => e.api.search(query, rest, call));
     },
     generate,
     chat: { completions: createChatCompletions(generate, async () => (await info()).model) },
-    profile: (o = {}) => numbered(o.signal, 'Profiling', (call) => engine.api.profile(call)),
+    profile: (o = {}) => numbered(o.signal, 'Profiling', (e, call) => e.api.profile(call)),
     info,
     async close() {
+      closed = true;
+      await restarting?.catch(() => undefined);
       try {
         await engineInternals(engine).unload();
       } finally {

@@ -41,6 +41,8 @@ export interface EngineHandle {
   transfer<T>(value: T, buffers: Transferable[]): T;
   /** Stops the worker; calls still waiting and every later call reject with WORKER_FAILED. */
   terminate(): void;
+  /** True once the worker has gone by itself (crashed, closed by the browser, never answered), not by terminate(). */
+  readonly lost: boolean;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
@@ -61,6 +63,7 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   const rpc = Comlink.wrap<EngineRpc>(link.endpoint);
   const api: Comlink.Remote<EngineApi> = rpc;
   let answered = false;
+  let terminated = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   const fail = (message: string) => {
@@ -91,7 +94,9 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
   onMessage<{ weftLifelineHeld?: unknown }>(worker, (data) => {
     if (data?.weftLifelineHeld !== lifeline) return;
     void navigator.locks?.request(lifeline, () => {
-      fail('The engine worker stopped (it was closed or crashed). Start a new one.');
+      fail(
+        "The engine worker stopped (it was closed or crashed). Retry: createRagInWorker's runtime starts it again on its next call (a handle of startEngineWorker's needs a new one).",
+      );
     });
   });
   worker.postMessage({ weftLifeline: lifeline });
@@ -126,7 +131,11 @@ export function startEngineWorker(options: EngineWorkerOptions = {}): EngineHand
     callback: (fn) => Comlink.proxy(fn),
     transfer: (value, buffers) => Comlink.transfer(value, buffers),
     terminate() {
+      terminated = true;
       fail('The engine worker was terminated (terminate() was called). Start a new one.');
+    },
+    get lost() {
+      return link.failed && !terminated;
     },
   };
   internals.set(handle, rpc);

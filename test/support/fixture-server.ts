@@ -14,12 +14,37 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(): Promise<Fixture> {
+/** ../shared/assets as the fixture server serves it (a path on its origin). */
+export const SHARED_ASSETS_PATH = `/@fs${resolve(import.meta.dirname, '../../../shared/assets')}`;
+
+/** `files`: bytes the server answers at these paths (e.g. a model a test builds in Node). */
+export async function startFixture(o: { files?: Record<string, Uint8Array> } = {}): Promise<Fixture> {
+  const root = resolve(import.meta.dirname, '../..');
+  const files = o.files ?? {};
   const server: ViteDevServer = await createServer({
-    root: resolve(import.meta.dirname, '../..'),
+    root,
     configFile: false,
     logLevel: 'error',
-    server: { port: 0, host: '127.0.0.1', hmr: false, watch: { ignored: ['**/*'] } },
+    server: {
+      port: 0,
+      host: '127.0.0.1',
+      hmr: false,
+      watch: { ignored: ['**/*'] },
+      fs: { allow: [root, resolve(root, '../shared/assets')] },
+    },
+    plugins: [
+      {
+        name: 'weft-e2e-files',
+        configureServer(s) {
+          s.middlewares.use((req, res, next) => {
+            const bytes = req.url ? files[req.url] : undefined;
+            if (!bytes) return next();
+            res.setHeader('content-type', 'application/octet-stream');
+            res.end(bytes);
+          });
+        },
+      },
+    ],
   });
   await server.listen();
   const address = server.httpServer!.address();

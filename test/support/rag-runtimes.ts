@@ -12,8 +12,7 @@ import { createOnnxEmbedder } from '../../src/embed/onnx-embedder.js';
 import { loadLlama2c } from '../../src/generate/llama2c-gpu.js';
 import { createGpuContext } from '../../src/gpu/context.js';
 import { openStore } from '../../src/storage/idb-store.js';
-import { createRng } from '../../src/random.js';
-import { buildTinyEmbeddingGraph } from './tiny-onnx.js';
+import { testEmbeddingGraph } from './tiny-onnx.js';
 
 /** ../shared/assets as a URL the page can fetch. */
 export const assets = new URL(inject('sharedAssets'), location.href).href;
@@ -21,18 +20,7 @@ export const reference = { model: `${assets}/lm-stories260K/stories260K.bin`, to
 const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
 
 /** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
-export function embeddingGraph(): ArrayBuffer {
-  const rng = createRng(5);
-  const V = 30522,
-    D = 32;
-  return buildTinyEmbeddingGraph(
-    Float32Array.from({ length: V * D }, () => rng.normal()),
-    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
-    new Float32Array(D),
-    V,
-    D,
-  );
-}
+export const embeddingGraph = testEmbeddingGraph;
 
 /** The test embedder and stories260K, for the worker. */
 export async function workerOptions(dbName: string, indexName = 'papers'): Promise<RagWorkerOptions> {

@@ -2,6 +2,7 @@
 // tanh, the output named and shaped like a transformer's last_hidden_state), for tests and the
 // models benchmark: real onnxruntime-web sessions without downloadable weights.
 import { onnx } from 'onnx-proto';
+import { createRng } from '../../src/random.js';
 
 export interface TinyEmbeddingGraph {
   bytes: ArrayBuffer;
@@ -53,4 +54,18 @@ export function buildTinyEmbeddingGraph(
   };
   const bytes = onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+/** The tests' embedder: a 30522 x 32 graph with seeded random weights (fresh bytes each call). */
+export function testEmbeddingGraph(): ArrayBuffer {
+  const rng = createRng(5);
+  const V = 30522,
+    D = 32;
+  return buildTinyEmbeddingGraph(
+    Float32Array.from({ length: V * D }, () => rng.normal()),
+    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
+    new Float32Array(D),
+    V,
+    D,
+  );
 }
