@@ -103,7 +103,8 @@ function engineWorkerUrl(): Plugin {
       if (!id.endsWith('/src/transport/engine.ts')) return null;
       if (!code.includes(source)) this.error(`src/transport/engine.ts no longer contains ${source}: update the engine worker URL in vite.config.ts.`);
       replaced = true;
-      return { code: code.replace(source, placeholder), map: null };
+      // Both engines, the dedicated worker and the shared one, start from it.
+      return { code: code.replaceAll(source, placeholder), map: null };
     },
     renderChunk(code, chunk) {
       if (!code.includes(placeholder)) return null;
