@@ -76,6 +76,15 @@ test('three tabs share one engine: one load, writes seen at once, answers side b
     }, notes);
     const hits = (page: Page) => page.evaluate(async () => (await window.rag.search('wing of model 3', { k: 3 })).map((p) => p.docId));
     expect(await hits(b)).toEqual(await hits(a));
+    // Two tabs asking at once against one tab asking both (the same engine, the same scheduler).
+    const timed = async (run: () => Promise<unknown>) => {
+      const t0 = Date.now();
+      await run();
+      return Date.now() - t0;
+    };
+    const oneTab = await timed(() => Promise.all([answer(b, 'Which wing was tested?'), answer(b, 'What speed was model 5?')]));
+    const twoTabs = await timed(() => Promise.all([answer(b, 'Which wing was tested?'), answer(c, 'What speed was model 5?')]));
+    console.log(`two questions at once: from one tab ${oneTab} ms, from two tabs ${twoTabs} ms`);
     // b and c ask at once; a closes while they answer.
     const both = Promise.all([answer(b, 'At what speed was model 3 tested?'), answer(c, 'Which wing was tested?')]);
     await a.close();
