@@ -188,6 +188,11 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
       );
     }
   }
+  // …and all of them against the device's memory budget (the list cache and the rest hold theirs).
+  ctx.reserve(
+    sizes.reduce((a, [, b]) => a + b, 0),
+    'The reference generator (weights, activations and KV cache)',
+  );
   // RoPE angles are tabulated here (float64, rounded once): WGSL's sin/cos may be off by 2^-11,
   // which alone put the logits 1.3e-4 away from the float32 reference.
   const rope = new Float32Array(seqLen * half * 2);

@@ -5,6 +5,7 @@
 // and how it becomes the context they run on, are option.ts.
 
 import { WeftError } from '../errors.js';
+import { createGpuBudget, type GpuMemoryReport } from './budget.js';
 
 /** The device limits a user of a shared device may need above WebGPU's defaults. */
 export type GpuLimitName =
@@ -110,6 +111,8 @@ export interface GpuContextOptions {
    * every workgroup barrier costs in proportion to the workgroup size (2-4x faster there).
    */
   scanWorkgroupSize?: 32 | 64 | 128;
+  /** GPU memory the context's buffers may hold, bytes (default: no budget, only accounting; see gpu/budget.ts). */
+  budgetBytes?: number;
 }
 
 /**
@@ -128,6 +131,15 @@ export interface GpuContext {
   readonly ownsDevice: boolean;
   /** Set once the device is lost; every later GPU call throws it. */
   readonly lostError: WeftError | undefined;
+  /** DEVICE_LIMIT if `bytes` more for `what` would pass the memory budget: a load asks before it allocates. */
+  reserve(bytes: number, what: string): void;
+  /** Claims `bytes` for the buffers labelled `label` that will grow into them (0 gives it back): DEVICE_LIMIT if that would pass the budget. */
+  claim(label: string, bytes: number, what: string): void;
+  /** The memory budget, what is used and by whom (the generator, the list cache, …). */
+  memory(): GpuMemoryReport;
+  /** Sets the memory budget in bytes (Infinity: none). */
+  setBudget(bytes: number): void;
+  /** A buffer, charged to the memory budget (never refused by it: loads reserve before they allocate). */
   createBuffer(desc: GPUBufferDescriptor): GPUBuffer;
   destroyBuffer(buffer: GPUBuffer | undefined): void;
   pipeline(key: string, build: () => GPUComputePipeline): GPUComputePipeline;
@@ -270,7 +282,8 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
   scanWorkgroupSize = Math.min(scanWorkgroupSize, limits.maxComputeInvocationsPerWorkgroup);
 
   const listeners = new Set<(e: WeftError) => void>();
-  const sizes = new Map<GPUBuffer, number>();
+  const sizes = new Map<GPUBuffer, { size: number; label: string | undefined }>();
+  const budget = createGpuBudget(options.budgetBytes);
   const pipelines = new Map<string, GPUComputePipeline>();
   let liveBytes = 0;
   let lostError: WeftError | undefined;
@@ -305,19 +318,25 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
     get lostError() {
       return lostError;
     },
+    reserve: (bytes, what) => budget.reserve(bytes, what),
+    claim: (label, bytes, what) => budget.claim(label, bytes, what),
+    memory: () => budget.report(),
+    setBudget: (bytes) => budget.set(bytes),
     createBuffer(desc) {
       ctx.check();
       const buffer = device.createBuffer(desc);
-      sizes.set(buffer, desc.size);
+      sizes.set(buffer, { size: desc.size, label: desc.label });
+      budget.add(desc.label, desc.size);
       liveBytes += desc.size;
       return buffer;
     },
     destroyBuffer(buffer) {
       if (!buffer) return;
-      const size = sizes.get(buffer);
-      if (size === undefined) return;
+      const held = sizes.get(buffer);
+      if (held === undefined) return;
       sizes.delete(buffer);
-      liveBytes -= size;
+      budget.remove(held.label, held.size);
+      liveBytes -= held.size;
       buffer.destroy();
     },
     pipeline(key, build) {
@@ -339,7 +358,10 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
     destroy() {
       if (destroyed) return;
       destroyed = true;
-      for (const b of sizes.keys()) b.destroy();
+      for (const [b, held] of sizes) {
+        b.destroy();
+        budget.remove(held.label, held.size);
+      }
       sizes.clear();
       liveBytes = 0;
       pipelines.clear();

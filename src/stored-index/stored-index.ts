@@ -321,7 +321,10 @@ function cacheBudget(ctx: GpuContext | undefined, manifest: Manifest, layout: La
   // storage bindings; on the CPU, twice the decoded index within 256 MiB.
   const blockBytes = BLOCK * (layout.bytesPerVector + 4);
   const indexBytes = manifest.listCounts.reduce((a, n) => a + (ctx ? Math.ceil(n / BLOCK) * blockBytes : decodedBytes(n, layout)), 0);
-  const cap = ctx ? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes) : 256 * 2 ** 20;
+  // On the GPU also within what the device's memory budget leaves (the generator's share first),
+  // less a tenth for the search's working buffers.
+  const left = ctx ? 0.9 * (ctx.memory().budget - ctx.memory().used) : Number.POSITIVE_INFINITY;
+  const cap = ctx ? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes, Math.max(blockBytes, left)) : 256 * 2 ** 20;
   const budget = cacheBytes ?? Math.min(cap, Math.max(16 * 2 ** 20, 2 * indexBytes));
   if (!(budget > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
   return budget;
@@ -344,9 +347,10 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const manifest0 = await store.manifest(name);
   const { dim, metric } = manifest0;
   const layout = layoutFor(dim, manifest0.storage);
-  const budget = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
   const centroids = await store.readCentroids(name);
   let snap: IndexSnapshot = { manifest: manifest0, trained: uploadTrained(ctx, `weft.${name}`, centroids, manifest0.centroidsChecksum, layout) };
+  // After the centroids: the cache takes what the device's memory budget leaves.
+  const budget = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
   const policy = options.cachePolicy ?? 'frequency';
   // The GPU list cache, or on the CPU backend the decoded-list cache: both keep the lists the policy picks.
   let gpuCache: ListCache | undefined;

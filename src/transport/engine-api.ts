@@ -4,6 +4,7 @@
 
 import type { RemoteStoreOptions } from '../storage/remote/remote-store.js';
 import type { Backend } from '../gpu/option.js';
+import type { GpuMemoryReport } from '../gpu/budget.js';
 import type { GeneratedToken, GeneratorTimings, LoadProgress, SamplingOptions } from '../generate/types.js';
 import type { WebLlmModel } from '../generate/webllm.js';
 import type { PinnedFile } from '../util/fetch-bytes.js';
@@ -74,6 +75,14 @@ export interface RagWorkerOptions extends IndexSettings, RuntimeSettings {
   generator: { reference: ReferenceModelSource } | { webllm: { model: WebLlmModel } };
   /** The reranker `rerank` uses (see GenerateOptions.rerank); created in the worker, released with the runtime. */
   reranker?: RerankerSpec;
+  /**
+   * GPU memory the engine may hold on its device, bytes: the reference generator's weights and KV
+   * cache, the list cache, the search's buffers (WebLLM keeps a device of its own). WebGPU does
+   * not tell a device's memory, so there is none by default (only accounting, in info().memory).
+   * A load that would pass it fails with DEVICE_LIMIT before allocating, naming what holds the
+   * memory; the list cache takes what the rest leaves (or DEVICE_LIMIT for a cacheBytes too big).
+   */
+  gpuBudgetBytes?: number;
 }
 
 /**
@@ -83,6 +92,8 @@ export interface RagWorkerOptions extends IndexSettings, RuntimeSettings {
  */
 export interface EngineInfo extends RagInfo {
   engine: { connections: number; users: number; loads: number };
+  /** The engine's GPU memory: its budget (Infinity without gpuBudgetBytes), the bytes used and each holder's share; undefined without WebGPU. */
+  memory: GpuMemoryReport | undefined;
 }
 
 /**

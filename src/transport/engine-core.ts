@@ -21,6 +21,7 @@ import { openStore } from '../storage/idb-store.js';
 import type { WeftStore } from '../storage/contract.js';
 import { openRemoteStore } from '../storage/remote/remote-store.js';
 import { createGpuContext, type GpuContext } from '../gpu/context.js';
+import type { GpuMemoryReport } from '../gpu/budget.js';
 
 /**
  * Where an onnxruntime-web model (embedder, ONNX rerankers) runs: on the worker's GPU unless its
@@ -75,6 +76,8 @@ export interface EngineCore extends Pick<GeneratorRpc, 'loadWebLlm' | 'loadRefer
   unload(): Promise<void>;
   /** Generators loaded since the engine started (a second tab that joins loads none). */
   readonly loads: number;
+  /** The device's memory budget and use (undefined before the device exists). */
+  memory(): GpuMemoryReport | undefined;
 }
 
 export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
@@ -86,7 +89,9 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
   // WebGPU execution provider all run on it (created with the union of their limits and
   // features), so search slices and decode steps share one queue. Destroyed by unload().
   let gpu: GpuContext | undefined;
-  const sharedGpu = async () => (gpu ??= await createGpuContext());
+  // The memory budget the runtime's options set (gpuBudgetBytes; none by default).
+  let budgetBytes = Number.POSITIVE_INFINITY;
+  const sharedGpu = async () => (gpu ??= await createGpuContext({ budgetBytes }));
   /** Whether the worker has WebGPU with an adapter (asked without creating a device: loading a generator creates the shared one). */
   const webGpuAvailable = async (): Promise<boolean> => {
     const adapter = await (globalThis.navigator as Navigator | undefined)?.gpu?.requestAdapter().catch(() => null);
@@ -97,6 +102,7 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
     get loads() {
       return loads;
     },
+    memory: () => gpu?.memory(),
     rag() {
       if (!rag) throw new WeftError('INVALID_INPUT', 'No RAG runtime is open in the engine worker: call openRag() first.');
       return rag.rag;
@@ -146,6 +152,8 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
 
     async open(options, onProgress) {
       await core.close();
+      budgetBytes = options.gpuBudgetBytes ?? Number.POSITIVE_INFINITY;
+      gpu?.setBudget(budgetBytes);
       const progress = onProgress
         ? (p: Parameters<typeof onProgress>[0]) => {
             void onProgress(p);
@@ -185,7 +193,7 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
         indexName = remote?.indexName ?? indexName;
         // The index's and the runtime's settings go on whole (they are createRag's own types);
         // what the worker made from the rest replaces the specs.
-        const { dbName: _dbName, remote: _remote, embedder: _embedder, generator: _generator, reranker: _reranker, ...settings } = options;
+        const { dbName: _db, remote: _remote, embedder: _embedder, generator: _generator, reranker: _reranker, gpuBudgetBytes: _budget, ...settings } = options;
         r = await createRag({
           ...settings,
           store,

@@ -187,7 +187,11 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineHost {
       },
 
       async info(): Promise<EngineInfo> {
-        return { ...(await core.rag().info()), engine: { connections: connections.size, users: users.size, loads: core.loads } };
+        return {
+          ...(await core.rag().info()),
+          engine: { connections: connections.size, users: users.size, loads: core.loads },
+          memory: core.memory(),
+        };
       },
 
       abort(call) {

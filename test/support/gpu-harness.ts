@@ -30,8 +30,11 @@ export function gpuTest(name: string, fn: (ctx: GpuContext) => Promise<void>, op
       const before = ctx.liveBytes;
       const scopes: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
       for (const s of scopes) ctx.device.pushErrorScope(s);
+      let failure: unknown;
       try {
         await fn(ctx);
+      } catch (e) {
+        failure = e;
       } finally {
         const errors: string[] = [];
         for (let i = scopes.length - 1; i >= 0; i--) {
@@ -39,6 +42,8 @@ export function gpuTest(name: string, fn: (ctx: GpuContext) => Promise<void>, op
           if (e) errors.push(`${scopes[i]}: ${e.message}`);
         }
         off();
+        // The test's own failure first: the checks below would only report its leftovers.
+        if (failure !== undefined) throw failure;
         expect(errors, 'GPU errors inside the test').toEqual([]);
         expect(uncaptured, 'uncaptured GPU errors').toEqual([]);
         expect(ctx.liveBytes, 'bytes still allocated after the test').toBe(before);

@@ -27,6 +27,10 @@ describe('one engine per app', () => {
     const b = await createRagInWorker(await workerOptions(dbName));
     try {
       expect((await b.engine.api.info()).engine).toEqual({ connections: 2, users: 2, loads: 1 });
+      // One GPU memory account for the engine: no budget by default, the generator's share reported.
+      const { memory } = await b.engine.api.info();
+      expect(memory?.budget).toBe(Number.POSITIVE_INFINITY);
+      expect(memory?.holders.generator).toBeGreaterThan(0);
       // Written through a, searched through b at once.
       await a.ingest(await docs(12));
       const query = (await docs(4))[3]!.text.split('.')[0]!;
@@ -89,4 +93,16 @@ describe('one engine per app', () => {
       await deleteStore(dbName);
     }
   }, 180_000);
+
+  test('gpuBudgetBytes: a generator that does not fit is DEVICE_LIMIT naming the budget, before it is allocated', async () => {
+    const dbName = `weft-shared-${crypto.randomUUID()}`;
+    try {
+      await expect(createRagInWorker({ ...(await workerOptions(dbName)), gpuBudgetBytes: 64 * 1024 })).rejects.toMatchObject({
+        code: 'DEVICE_LIMIT',
+        message: expect.stringMatching(/reference generator.*gpuBudgetBytes/s),
+      });
+    } finally {
+      await deleteStore(dbName);
+    }
+  }, 120_000);
 });

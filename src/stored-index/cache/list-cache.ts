@@ -85,7 +85,16 @@ export interface ListCacheOptions {
 }
 
 export function createListCache(ctx: GpuContext, label: string, o: ListCacheOptions): ListCache {
-  const arena = createListArena(ctx, label, { layout: o.layout, nlist: o.nlist, budgetBytes: o.budgetBytes });
+  // The cache fills as searches run: its whole budget counts against the device's memory budget
+  // from the start (DEVICE_LIMIT here, before any buffer, if it does not fit; never mid-search).
+  ctx.claim(label, o.budgetBytes, `The list cache of '${label}'`);
+  let arena: ReturnType<typeof createListArena>;
+  try {
+    arena = createListArena(ctx, label, { layout: o.layout, nlist: o.nlist, budgetBytes: o.budgetBytes });
+  } catch (e) {
+    ctx.claim(label, 0, '');
+    throw e;
+  }
   let policy: CachePolicy = createPolicy(o.policy, o.hotnessDecay);
   const counters = { hits: 0, misses: 0, streamedBytes: 0, scratchLists: 0 };
 
@@ -215,6 +224,9 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
     ensureLists: (nlist) => arena.ensureLists(nlist),
 
     stats: () => ({ budget: arena.budget, used: arena.used, resident: arena.resident().length, ...counters }),
-    destroy: () => arena.destroy(),
+    destroy: () => {
+      arena.destroy();
+      ctx.claim(label, 0, '');
+    },
   };
 }
