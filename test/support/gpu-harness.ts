@@ -35,19 +35,18 @@ export function gpuTest(name: string, fn: (ctx: GpuContext) => Promise<void>, op
         await fn(ctx);
       } catch (e) {
         failure = e;
-      } finally {
-        const errors: string[] = [];
-        for (let i = scopes.length - 1; i >= 0; i--) {
-          const e = await ctx.device.popErrorScope();
-          if (e) errors.push(`${scopes[i]}: ${e.message}`);
-        }
-        off();
-        // The test's own failure first: the checks below would only report its leftovers.
-        if (failure !== undefined) throw failure;
-        expect(errors, 'GPU errors inside the test').toEqual([]);
-        expect(uncaptured, 'uncaptured GPU errors').toEqual([]);
-        expect(ctx.liveBytes, 'bytes still allocated after the test').toBe(before);
       }
+      const errors: string[] = [];
+      for (let i = scopes.length - 1; i >= 0; i--) {
+        const e = await ctx.device.popErrorScope();
+        if (e) errors.push(`${scopes[i]}: ${e.message}`);
+      }
+      off();
+      // The test's own failure first: the checks below would only report its leftovers.
+      if (failure !== undefined) throw failure;
+      expect(errors, 'GPU errors inside the test').toEqual([]);
+      expect(uncaptured, 'uncaptured GPU errors').toEqual([]);
+      expect(ctx.liveBytes, 'bytes still allocated after the test').toBe(before);
     },
     timeout ?? 120_000,
   );
