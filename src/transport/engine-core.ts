@@ -80,6 +80,16 @@ export interface EngineCore extends Pick<GeneratorRpc, 'loadWebLlm' | 'loadRefer
   memory(): GpuMemoryReport | undefined;
 }
 
+/** A progress callback from the page (a comlink proxy, whose calls return promises), called without waiting. */
+const relayed = (onProgress: ((p: LoadProgress) => void) | undefined) =>
+  onProgress
+    ? {
+        onProgress: (p: LoadProgress) => {
+          void onProgress(p);
+        },
+      }
+    : {};
+
 export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
   const { webllmEngineFactory } = options;
   let generator: WebLlmGenerator | Llama2cGenerator | undefined;
@@ -119,13 +129,7 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
         ...(webllmEngineFactory ? { engineFactory: webllmEngineFactory } : {}),
         ...(options.sampling ? { sampling: options.sampling } : {}),
         ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
-        ...(onProgress
-          ? {
-              onProgress: (p) => {
-                void onProgress(p);
-              },
-            }
-          : {}),
+        ...relayed(onProgress),
       });
       generator = g;
       loads++;
@@ -137,13 +141,7 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
       const g = await loadLlama2c({
         ...source,
         gpu: await sharedGpu(),
-        ...(onProgress
-          ? {
-              onProgress: (p) => {
-                void onProgress(p);
-              },
-            }
-          : {}),
+        ...relayed(onProgress),
       });
       generator = g;
       loads++;

@@ -14,26 +14,14 @@ import type { RagEvent, RagWorkerOptions } from '../../src/entries/client.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex } from '../../src/storage/portable.js';
 import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
-import { createRng } from '../../src/random.js';
 import { BUILTIN_WORKFLOWS } from '../../src/workflow/builtins.js';
-import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
+import { testEmbeddingGraph } from '../support/tiny-onnx.js';
 
 const assets = new URL(inject('sharedAssets'), location.href).href;
 const tok = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
 
 /** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
-function embeddingGraph(): ArrayBuffer {
-  const rng = createRng(5);
-  const V = 30522,
-    D = 32;
-  return buildTinyEmbeddingGraph(
-    Float32Array.from({ length: V * D }, () => rng.normal()),
-    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
-    new Float32Array(D),
-    V,
-    D,
-  );
-}
+const embeddingGraph = testEmbeddingGraph;
 
 async function testOptions(dbName: string): Promise<Partial<RagWorkerOptions>> {
   return {

@@ -17,8 +17,7 @@ import { defaultPromptTemplate, fitPassages, promptText, type PromptSpec } from 
 import { renderConversation, type WebLlmConvTemplate } from '../../src/generate/webllm-template.js';
 import type { Generator } from '../../src/generate/types.js';
 import { deleteStore } from '../../src/storage/idb-store.js';
-import { createRng } from '../../src/random.js';
-import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
+import { testEmbeddingGraph } from '../support/tiny-onnx.js';
 import { deleteStandInFiles, webllmModelUrl, type StandInRecord } from '../support/webllm-stand-in.js';
 import type { StandInCall, StandInProbes } from '../support/standin-engine.worker.js';
 
@@ -33,18 +32,7 @@ const CONTEXT = 512; // the stand-in's context_window_size
 const json = async (f: string) => (await fetch(`${assets}/minilm-tokenizer/${f}`)).json() as Promise<object>;
 
 /** The test embedder's ONNX graph (fresh bytes each time: the worker takes them). */
-function embeddingGraph(): ArrayBuffer {
-  const rng = createRng(5);
-  const V = 30522,
-    D = 32;
-  return buildTinyEmbeddingGraph(
-    Float32Array.from({ length: V * D }, () => rng.normal()),
-    Float32Array.from({ length: D * D }, () => rng.normal() * 0.3),
-    new Float32Array(D),
-    V,
-    D,
-  );
-}
+const embeddingGraph = testEmbeddingGraph;
 
 async function workerOptions(dbName: string, extra: Partial<RagWorkerOptions> = {}): Promise<RagWorkerOptions> {
   return {
