@@ -92,7 +92,8 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   let closed = false;
   /** The engine to call: the running one at once (so a call's abort listener goes on before any await), or the restarted one. */
   const live = (): EngineHandle | Promise<EngineHandle> => {
-    if (closed || !engine.lost) return engine;
+    // An app's own worker cannot be started again by Weft: its calls keep failing with WORKER_FAILED.
+    if (closed || !engine.lost || workerOptions.worker) return engine;
     restarting ??= connect(false).then(
       (e) => {
         engine = e;

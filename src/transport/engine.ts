@@ -39,7 +39,10 @@ export interface EngineHandle {
   callback<T extends (...args: never[]) => unknown>(fn: T): T;
   /** Marks buffers to be moved, not copied, into the worker (e.g. model bytes). */
   transfer<T>(value: T, buffers: Transferable[]): T;
-  /** Stops the worker; calls still waiting and every later call reject with WORKER_FAILED. */
+  /**
+   * Stops the worker (a shared engine: this page's connection to it, which the other tabs keep);
+   * calls still waiting and every later call reject with WORKER_FAILED.
+   */
   terminate(): void;
   /** True once the worker has gone by itself (crashed, closed by the browser, never answered), not by terminate(). */
   readonly lost: boolean;
