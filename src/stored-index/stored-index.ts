@@ -323,7 +323,8 @@ function cacheBudget(ctx: GpuContext | undefined, manifest: Manifest, layout: La
   const indexBytes = manifest.listCounts.reduce((a, n) => a + (ctx ? Math.ceil(n / BLOCK) * blockBytes : decodedBytes(n, layout)), 0);
   // On the GPU also within what the device's memory budget leaves (the generator's share first),
   // less a tenth for the search's working buffers.
-  const left = ctx ? 0.9 * (ctx.memory().budget - ctx.memory().used) : Number.POSITIVE_INFINITY;
+  const memory = ctx?.memory();
+  const left = memory ? 0.9 * (memory.budget - memory.used) : Number.POSITIVE_INFINITY;
   const cap = ctx ? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes, Math.max(blockBytes, left)) : 256 * 2 ** 20;
   const budget = cacheBytes ?? Math.min(cap, Math.max(16 * 2 ** 20, 2 * indexBytes));
   if (!(budget > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
