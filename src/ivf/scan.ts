@@ -81,7 +81,8 @@ function mergeKernel(ctx: GpuContext, sortN: number, wg: number): Kernel {
 /** Bytes of per-workgroup output one probe rank produces for `numQueries` queries. */
 export function bytesPerRank(ctx: GpuContext, t: ScanTarget, k: number, numQueries: number): number {
   const g = scanGeometry(ctx, t, k);
-  return numQueries * g.numShards * g.tiles * k * 8;
+  // Every shard planned (a cache creates its shards as it fills, after a session opened on it).
+  return numQueries * Math.max(g.numShards, t.lists.segStride) * g.tiles * k * 8;
 }
 
 export interface SessionInit {
@@ -162,7 +163,7 @@ export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: n
 
 export function openSession(ctx: GpuContext, init: SessionInit): InternalSession {
   const { target, numQueries: nq, k, nprobe } = init;
-  const { sortN, wg, tileSize, tiles, numShards } = scanGeometry(ctx, target, k);
+  const { sortN, wg, tileSize, tiles } = scanGeometry(ctx, target, k);
   const scan = scanKernel(ctx, target, sortN, wg, init.allow !== undefined);
   const merge = mergeKernel(ctx, sortN, wg);
   const perRank = bytesPerRank(ctx, target, k, nq);
@@ -208,6 +209,9 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
       const want = count ?? nprobe - scanned;
       if (!Number.isInteger(want) || want < 1) throw new WeftError('INVALID_OPTION', `step() takes a positive whole number of lists; got ${String(count)}.`);
       const end = Math.min(nprobe, scanned + want);
+      // The shards there are now: a list cache creates shards as it fills, so a sliced session's
+      // later steps may find lists in shards that did not exist when it opened.
+      const numShards = target.lists.shards.length;
       const encoder = ctx.device.createCommandEncoder({ label: 'weft.search.step' });
       const temps: GPUBuffer[] = [];
       for (let r0 = scanned; r0 < end; r0 += ranksPerPass) {

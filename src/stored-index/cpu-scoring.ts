@@ -8,8 +8,8 @@
 
 import type { GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import { createListArena, type ListArena } from './cache/arena.js';
-import { BLOCK, decodeRows, deinterleave, packRows, type Layout, type ScalarQuantizer } from '../ivf/codec.js';
+import { scratchArena, type ListArena } from './cache/arena.js';
+import { decodeRows, deinterleave, packRows, type Layout, type ScalarQuantizer } from '../ivf/codec.js';
 import { NO_ID, type ListRecord, type Metric } from '../ivf/types.js';
 
 export interface CpuCandidates {
@@ -74,14 +74,17 @@ export function cpuCandidates(
     const keep = cands.filter((c) => c.lo <= limit);
     perQuery.push({ ids: keep.map((c) => c.id), rows: keep.map((c) => c.row) });
   }
-  const blocks = perQuery.reduce((a, p) => a + Math.max(1, Math.ceil(p.ids.length / BLOCK)), 0);
-  const blockBytes = BLOCK * (layout.bytesPerVector + 4);
-  const scratch = createListArena(ctx, label, { layout, nlist: nq, budgetBytes: (blocks + 1) * blockBytes });
-  perQuery.forEach((p, qi) => {
-    const rows = new Uint32Array(p.ids.length * layout.words);
-    p.rows.forEach((row, j) => rows.set(row, j * layout.words));
-    scratch.tryInsert({ list: qi, count: p.ids.length, ids: Uint32Array.from(p.ids), codes: packRows(rows, p.ids.length, layout.units) });
-  });
+  const scratch = scratchArena(
+    ctx,
+    label,
+    layout,
+    nq,
+    perQuery.map((p, qi) => {
+      const rows = new Uint32Array(p.ids.length * layout.words);
+      p.rows.forEach((row, j) => rows.set(row, j * layout.words));
+      return { list: qi, count: p.ids.length, ids: Uint32Array.from(p.ids), codes: packRows(rows, p.ids.length, layout.units) };
+    }),
+  );
   const probeTable = new Uint32Array(nq * 2);
   for (let qi = 0; qi < nq; qi++) probeTable[2 * qi + 1] = qi;
   let probes: GPUBuffer;

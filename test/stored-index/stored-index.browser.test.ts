@@ -380,4 +380,22 @@ describe('stored index with a GPU list cache', () => {
       s2.destroy();
     }),
   );
+
+  gpuTest(
+    'a sliced search whose later steps bring lists into cache shards created after it opened scans them too',
+    body(async (ctx) => {
+      // 16 KiB shards hold 12 blocks of 20-d f16 vectors: a list or two each. The session opens
+      // on an empty cache (one shard so far); its steps fill shards that did not exist then.
+      const { queries, store, stored } = await setup(ctx);
+      const want = await stored.search(queries, { k: 8, nprobe: 7 });
+      const fresh = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs', preload: false });
+      toClose.push(fresh);
+      expect(fresh.cacheStats().resident).toBe(0);
+      const s = await fresh.searchSession(queries, { k: 8, nprobe: 7 });
+      while (!s.done) await s.step(1);
+      expect(fresh.cacheStats().resident).toBeGreaterThan(2);
+      expectIdentical(await s.read(), want);
+    }),
+    { maxShardBytes: 16384 },
+  );
 });

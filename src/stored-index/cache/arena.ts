@@ -54,20 +54,34 @@ interface Shard {
   free: { block: number; blocks: number }[];
 }
 
-export function createListArena(ctx: GpuContext, label: string, opts: { layout: Layout; nlist: number; budgetBytes: number }): ListArena {
-  const { layout, nlist } = opts;
-  const blockBytes = BLOCK * (layout.bytesPerVector + 4);
-  const shardBlocksMax = Math.floor(ctx.maxShardBytes / (BLOCK * layout.bytesPerVector));
-  if (shardBlocksMax < 1) {
+/** Blocks of `layout` that one shard (one storage binding) holds on this device. */
+function shardBlocksMax(ctx: GpuContext, layout: Layout): number {
+  const max = Math.floor(ctx.maxShardBytes / (BLOCK * layout.bytesPerVector));
+  if (max < 1) {
     throw new WeftError('DEVICE_LIMIT', `One block of ${BLOCK} vectors (${BLOCK * layout.bytesPerVector} bytes) exceeds this device's storage buffer limit.`);
   }
+  return max;
+}
+
+/**
+ * An arena of `budgetBytes`, or of exactly the shards in `shardBlocks` (blocks each; a scratch
+ * arena packed for the lists it will hold, see scratchArena).
+ */
+export function createListArena(
+  ctx: GpuContext,
+  label: string,
+  opts: { layout: Layout; nlist: number; budgetBytes: number; shardBlocks?: number[] },
+): ListArena {
+  const { layout, nlist } = opts;
+  const blockBytes = BLOCK * (layout.bytesPerVector + 4);
+  const maxBlocks = shardBlocksMax(ctx, layout);
   const totalBlocks = Math.max(1, Math.floor(opts.budgetBytes / blockBytes));
   // Shards are planned up front (so the residency table has a fixed shape) but created only when
   // the cache first needs them, growing from 8 MiB: opening an index does not pay for a cache
   // it has not filled yet.
-  const plan: number[] = [];
-  for (let left = totalBlocks, want = Math.max(1, Math.floor((8 * 2 ** 20) / blockBytes)); left > 0; want *= 2) {
-    const blocks = Math.min(left, shardBlocksMax, want);
+  const plan: number[] = opts.shardBlocks ? [...opts.shardBlocks] : [];
+  for (let left = opts.shardBlocks ? 0 : totalBlocks, want = Math.max(1, Math.floor((8 * 2 ** 20) / blockBytes)); left > 0; want *= 2) {
+    const blocks = Math.min(left, maxBlocks, want);
     plan.push(blocks);
     left -= blocks;
   }
@@ -129,7 +143,7 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
     get bytes() {
       return shards.reduce((a, s) => a + s.codes.size + s.ids.size, segs.size);
     },
-    budget: totalBlocks * blockBytes,
+    budget: plan.reduce((a, b) => a + b, 0) * blockBytes,
     get used() {
       return used;
     },
@@ -255,5 +269,36 @@ export function createListArena(ctx: GpuContext, label: string, opts: { layout: 
       used = 0;
     },
   };
+  return arena;
+}
+
+/**
+ * A throwaway arena holding exactly `records` (a search's lists the cache cannot hold, the CPU's
+ * candidates): a list never straddles shards, so the shards are packed first-fit by decreasing
+ * size and the records inserted in that order land where the packing put them. DEVICE_LIMIT
+ * for a list larger than one storage binding.
+ */
+export function scratchArena(ctx: GpuContext, label: string, layout: Layout, nlist: number, records: readonly ListRecord[]): ListArena {
+  const maxBlocks = shardBlocksMax(ctx, layout);
+  const order = [...records].sort((a, b) => b.count - a.count);
+  const bins: number[] = [];
+  for (const r of order) {
+    const blocks = Math.ceil(r.count / BLOCK);
+    if (blocks > maxBlocks) {
+      throw new WeftError('DEVICE_LIMIT', `List ${r.list} (${r.count} vectors) does not fit one storage buffer on this device.`, {
+        details: { list: r.list, count: r.count, maxVectors: maxBlocks * BLOCK },
+      });
+    }
+    const bin = bins.findIndex((used) => used + blocks <= maxBlocks);
+    if (bin >= 0) bins[bin]! += blocks;
+    else bins.push(blocks);
+  }
+  const arena = createListArena(ctx, label, { layout, nlist, budgetBytes: 0, shardBlocks: bins.length ? bins.map((b) => Math.max(1, b)) : [1] });
+  for (const r of order) {
+    if (!arena.tryInsert(r)) {
+      arena.destroy();
+      throw new Error(`scratch arena: list ${r.list} did not land where it was packed`);
+    }
+  }
   return arena;
 }

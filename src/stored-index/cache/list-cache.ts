@@ -9,11 +9,10 @@
 // run of lists that makes room with the least heat (arena.holeFor), not the coldest lists one by
 // one (bench tiers, 10% cache: 0.94 → 0.98 of Belady).
 
-import { WeftError } from '../../errors.js';
 import type { GpuContext } from '../../gpu/context.js';
-import { BLOCK, type Layout } from '../../ivf/codec.js';
+import type { Layout } from '../../ivf/codec.js';
 import type { ListRecord } from '../../ivf/types.js';
-import { createListArena, type ListArena } from './arena.js';
+import { createListArena, scratchArena, type ListArena } from './arena.js';
 import { createPolicy, planAdmission, type CachePolicy, type CachePolicyName } from '../../util/cache-policy.js';
 
 /**
@@ -193,15 +192,7 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
 
     scratch(scratchLabel, records) {
       counters.scratchLists += records.length;
-      const bytes = records.reduce((a, r) => a + arena.bytesFor(r.count), 0);
-      const scratch = createListArena(ctx, scratchLabel, { layout: o.layout, nlist: arena.numLists, budgetBytes: bytes + arena.bytesFor(BLOCK) * 2 });
-      for (const r of records) {
-        if (!scratch.tryInsert(r)) {
-          scratch.destroy();
-          throw new WeftError('DEVICE_LIMIT', `List ${r.list} (${r.count} vectors) does not fit one storage buffer on this device.`);
-        }
-      }
-      return scratch;
+      return scratchArena(ctx, scratchLabel, o.layout, arena.numLists, records);
     },
 
     replace(records) {
