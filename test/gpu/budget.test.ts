@@ -10,6 +10,9 @@ describe('gpu budget', () => {
     expect(holderOf('weft.notes.cache.codes[0]')).toBe('list cache');
     expect(holderOf('weft.notes')).toBe('index');
     expect(holderOf('weft.kmeans.labels')).toBe('training');
+    expect(holderOf('weft.llama.kvSnapshot')).toBe('rerank KV');
+    expect(holderOf('weft.webllm')).toBe('generator');
+    expect(holderOf('weft.embedder')).toBe('embedder');
     expect(holderOf(undefined)).toBe('other');
   });
 
