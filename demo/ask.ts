@@ -19,13 +19,14 @@
 // For its side effect: it defines the <weft-chat> element this page is built around.
 import '../src/entries/chat.js';
 import type { WeftChat, ChatEvent, ChatProgress, DoneEvent, ChatIngested } from '../src/entries/chat.js';
-import { isWeftError, persistStorage, storageEstimate, type TraceStage } from '../src/entries/client.js';
+import { isWeftError, persistStorage, storageEstimate, type Rag, type RagInfo, type TraceStage } from '../src/entries/client.js';
 import { exportIndex, importIndex, openStore, type Manifest, type WeftStore } from '../src/weft.js';
 import { acceptAttribute, readableTypesText } from '../src/entries/client.js';
 import { fromDrop, fromInput, fromShell, type Picked } from './files.js';
 import { KEYWORD_EMBEDDER, openKeywordRuntime } from './keywords.js';
 import { cachedModel, missingFiles, modelSetup, reachable, type ModelChoice, type ModelSetup } from './models.js';
 import { shellBridge } from './shell-bridge.js';
+import { drawMemory, type MemoryView } from './memory.js';
 import { createTimeline, type LaneWorkflow, wovenSlices } from './timeline.js';
 import { builtinLane, isBuiltinWorkflow, WORKFLOW_CHOICES } from './workflows.js';
 
@@ -70,6 +71,7 @@ export async function setupAsk(): Promise<void> {
     loadProgress: $<HTMLProgressElement>('#load-progress'),
     loadText: $<HTMLSpanElement>('#load-text'),
     engineStatus: $<HTMLParagraphElement>('#engine-status'),
+    memory: $<HTMLDivElement>('#gpu-memory'),
     drop: $<HTMLDivElement>('#drop'),
     folderInput: $<HTMLInputElement>('#folder-input'),
     filesInput: $<HTMLInputElement>('#files-input'),
@@ -124,6 +126,8 @@ export async function setupAsk(): Promise<void> {
     waiting: undefined as Picked | undefined,
     /** The last message about index management (import, export, delete); cleared by the next action. */
     note: undefined as { text: string; error: boolean } | undefined,
+    /** The engine's GPU memory and who shares it, as last asked (undefined: not asked yet, a runtime starting, or no WebGPU). */
+    memory: undefined as MemoryView | undefined,
   };
   /** The conversation: created when a runtime is first started. */
   let chat: WeftChat | undefined;
@@ -231,6 +235,7 @@ export async function setupAsk(): Promise<void> {
     ui.load.textContent =
       e.kind === 'model' ? 'Reload model' : (e.kind === 'keywords' || e.kind === 'failed') && !state.missing.length ? 'Try the model again' : 'Load model';
     ui.loadBar.hidden = e.kind !== 'loading';
+    drawMemory(ui.memory, e.kind === 'model' ? state.memory : undefined);
     // Step 2: documents.
     const blocked = addBlocked();
     ui.docsReason.hidden = !blocked;
@@ -341,7 +346,7 @@ export async function setupAsk(): Promise<void> {
       });
     }
     render();
-    await refreshStorage();
+    await Promise.all([refreshStorage(), refreshMemory()]);
   };
 
   const refreshStorage = async () => {
@@ -354,6 +359,23 @@ export async function setupAsk(): Promise<void> {
     } catch (e) {
       ui.storageText.textContent = message(e);
     }
+  };
+
+  /**
+   * Shows the engine's GPU memory and who shares it, from `rag`'s info(): the engine worker's
+   * (EngineInfo: `memory`, `engine`), though <weft-chat> types its runtime as a Rag. Asked after
+   * the runtime is ready, each answer and each ingest (the list cache grows as searches run).
+   */
+  const showMemory = (rag: Rag, info: RagInfo | undefined) => {
+    if (rag !== chat?.rag || state.engine.kind !== 'model') return; // the conversation restarted meanwhile: another runtime's figures
+    const engine = info as Partial<MemoryView> | undefined;
+    state.memory = engine?.memory ? { memory: engine.memory, engine: engine.engine } : undefined;
+    render();
+  };
+  const refreshMemory = async () => {
+    const rag = chat?.rag;
+    // A runtime closing under a restart cannot say: the next one is asked once it is ready.
+    if (rag && state.engine.kind === 'model') showMemory(rag, await rag.info().catch(() => undefined));
   };
 
   const setIndex = (name: string) => {
@@ -582,6 +604,7 @@ export async function setupAsk(): Promise<void> {
     if (!setup) return;
     state.choice = setup.choices.find((c) => c.id === ui.model.value) ?? setup.choices[0]!;
     state.engine = { kind: 'loading' };
+    state.memory = undefined; // the next runtime's, once it is ready
     downloads.clear();
     ui.loadProgress.removeAttribute('value');
     ui.loadText.textContent = '';
@@ -597,6 +620,7 @@ export async function setupAsk(): Promise<void> {
   /** No model could load: the conversation searches by keyword instead, on the page (demo/keywords.ts). */
   const startKeywords = (why: string) => {
     state.engine = { kind: 'keywords', why, ready: false };
+    state.memory = undefined;
     const el = mount();
     el.runtime = (options) => openKeywordRuntime(DB, options.indexName);
     el.searchOnly = KEYWORD_NOTE;
@@ -617,6 +641,7 @@ export async function setupAsk(): Promise<void> {
     const el = chat;
     if (!el) return;
     chat = undefined;
+    state.memory = undefined;
     const rag = el.rag;
     el.remove();
     await rag?.close().catch(() => undefined);
@@ -770,7 +795,10 @@ export async function setupAsk(): Promise<void> {
       figure('tps', (steps.length / (ms / 1000)).toFixed(1));
     }
     figure('ttft', `${done.timings.firstTokenMs.toFixed(0)} ms`);
-    const cache = (await chat?.rag?.info())?.cache;
+    const rag = chat?.rag;
+    const info = await rag?.info();
+    if (rag) showMemory(rag, info);
+    const cache = info?.cache;
     if (cache && cache.hits + cache.misses > 0)
       figure('hit', `${((100 * cache.hits) / (cache.hits + cache.misses)).toFixed(0)} % (${cache.hits}/${cache.hits + cache.misses} lists)`);
     let woven = 0;
