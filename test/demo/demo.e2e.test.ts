@@ -6,7 +6,8 @@
 // slices inside the first answer's decode window;
 // reload → the index is still listed and answers without re-ingesting; a workflow picked beside the
 // conversation → its stages folded above the answer, a timeline row per node; the benchmark view plots
-// recall against queries/s. Screenshots of each step go to $WEFT_SCREENSHOTS (default: a temp
+// recall against queries/s; step 1 shows the engine's GPU memory by holder once the model is ready,
+// unclipped at 1280 and 420 px wide. Screenshots of each step go to $WEFT_SCREENSHOTS (default: a temp
 // folder) for people to look at.
 import { mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +115,59 @@ async function openApp(page: Page, errors: string[]) {
 const chat = (page: Page) => page.locator('weft-chat');
 const answersIn = (page: Page) => chat(page).locator('.message.assistant');
 
+/**
+ * The GPU memory panel of step 1 against what the engine reports (its info(), through the
+ * element's runtime): each holder it lists with the engine's bytes for it, the generator's > 0.
+ */
+async function memoryPanel(page: Page) {
+  await expect.poll(() => page.locator('#gpu-memory li[data-holder=generator]').count(), { timeout: 20_000 }).toBe(1);
+  const info = await page.evaluate(async () => {
+    const rag = (
+      document.querySelector('weft-chat') as unknown as {
+        rag: { info(): Promise<{ memory?: { budget: number; used: number; holders: Record<string, number> } }> };
+      }
+    ).rag;
+    const m = (await rag.info()).memory!;
+    return { budget: String(m.budget), used: m.used, holders: m.holders };
+  });
+  expect(info.holders.generator).toBeGreaterThan(0);
+  expect(info.budget).toBe('Infinity'); // the demo sets no gpuBudgetBytes
+  const shown = await page
+    .locator('#gpu-memory li')
+    .evaluateAll((lis) => lis.map((li) => [li.getAttribute('data-holder'), li.querySelector('.mem-bytes')!.textContent]));
+  expect(shown.map(([h]) => h).sort()).toEqual(
+    Object.keys(info.holders)
+      .filter((h) => info.holders[h]! > 0)
+      .sort(),
+  );
+  const kib = (b: number) => (b < 2 ** 20 ? `${Math.max(1, Math.round(b / 1024))} KiB` : undefined);
+  for (const [h, text] of shown) {
+    expect(text, h!).toMatch(/^\d+(\.\d+)? (KiB|MiB|GiB)$/);
+    const b = info.holders[h!]!;
+    if (kib(b)) expect(text, h!).toBe(kib(b));
+  }
+  expect(await page.locator('#mem-total').textContent()).toMatch(/^\d+(\.\d+)? (KiB|MiB|GiB) used · no budget set$/);
+  expect(await page.locator('#gpu-memory .mem-seg[data-holder=generator]').evaluate((e) => e.getBoundingClientRect().width)).toBeGreaterThan(0);
+  expect(await page.locator('#gpu-memory .mem-engine').textContent()).toMatch(/this tab only|One engine for \d+ tabs/);
+  return info;
+}
+
+/** Whether anything in the GPU memory panel sticks out of step 1's card, or out of the window. */
+async function memoryClipped(page: Page) {
+  return page.evaluate(() => {
+    const card = document.querySelector('#model-card')!.getBoundingClientRect();
+    const out: string[] = [];
+    for (const e of document.querySelectorAll('#gpu-memory, #gpu-memory *')) {
+      const r = e.getBoundingClientRect();
+      if (r.left < card.left - 0.5 || r.right > card.right + 0.5 || r.right > document.documentElement.clientWidth)
+        out.push(`${e.tagName}.${e.className}: ${r.left}–${r.right} outside ${card.left}–${card.right}`);
+    }
+    if (document.documentElement.scrollWidth > document.documentElement.clientWidth)
+      out.push(`the page scrolls sideways (${document.documentElement.scrollWidth} px)`);
+    return out;
+  });
+}
+
 /** Waits until the conversation holds `n` answers and none is still streaming. */
 async function answered(page: Page, n: number, timeout = 90_000) {
   await page.waitForFunction(
@@ -170,6 +224,8 @@ test('drop a folder → progress → ask → a streamed answer citing the droppe
   const page = await context.newPage();
   const errors: string[] = [];
   await openApp(page, errors);
+  // Step 1 shows the engine's GPU memory once the model is ready: the reference generator holds some.
+  await memoryPanel(page);
   await shot(page, '1-ready');
   expect(await page.locator('#indexes-empty').isVisible()).toBe(true);
   expect(await page.locator('#ask3').isDisabled()).toBe(true);
@@ -258,6 +314,27 @@ test('drop a folder → progress → ask → a streamed answer citing the droppe
   expect(await page.locator('#fig-hit').textContent()).toMatch(/^\d+ %/);
   await shot(page, '4-woven');
   await page.locator('#timeline-card').screenshot({ path: join(shots, '4-timeline.png') });
+  // After the answers the panel has the index's holders too (searches ran), and nothing of it is clipped, wide or narrow.
+  const memory = await memoryPanel(page);
+  expect(Object.keys(memory.holders).length).toBeGreaterThan(1);
+  for (const [width, height] of [
+    [1280, 800],
+    [420, 800],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    expect(await memoryClipped(page), `${width} px`).toEqual([]);
+    await page.locator('#model-card').screenshot({ path: join(shots, `4-gpu-memory-${width}.png`) });
+    await page.screenshot({ path: join(shots, `4-page-${width}.png`) });
+  }
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  // A second tab of the app joins the same engine (no second load): its panel says two tabs share it, with the same generator.
+  const tab2 = await context.newPage();
+  await openApp(tab2, errors);
+  const joined = await memoryPanel(tab2);
+  expect(joined.holders.generator).toBe(memory.holders.generator);
+  expect(await tab2.locator('#gpu-memory .mem-engine').textContent()).toMatch(/^One engine for 2 tabs of this app/);
+  await tab2.locator('#model-card').screenshot({ path: join(shots, '4-gpu-memory-second-tab.png') });
+  await tab2.close();
   expect(errors).toEqual([]);
   await page.close();
 });
@@ -379,6 +456,7 @@ test('in a browser without WebGPU the app says so, indexes on the CPU and answer
       timeout: 90_000,
     });
     expect(await page.locator('#engine-status').textContent()).toMatch(/This browser has no WebGPU: .*searched on the CPU/);
+    expect(await page.locator('#gpu-memory').isHidden()).toBe(true); // no GPU memory to show
     await page.setInputFiles('#folder-input', docs);
     await page.waitForFunction(() => /^Added|Could not/.test(document.querySelector('#ingest-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
     expect(await page.locator('#ingest-status').textContent()).toMatch(/^Added 9 documents/);
