@@ -30,6 +30,8 @@ export interface WebLlmModelRecord {
   model_manifest?: string | undefined;
   /** SRI hashes WebLLM checks its downloads against (see WebLlmIntegrity). */
   integrity?: WebLlmIntegrity | undefined;
+  /** GPU memory the model needs (weights, KV cache, workspace), in MiB: what the engine's budget counts for it (webllm-memory.ts). */
+  vram_required_MB?: number | undefined;
 }
 
 /**

@@ -130,7 +130,17 @@ export interface WebLlmModel {
    * Or a custom model: where its weights and its compiled model library are. Pin a revision by
    * giving `model` as a Hugging Face URL with `/resolve/<commit>/` (the default is `main`).
    */
-  record?: { model: string; modelLib: string; modelId?: string };
+  record?: {
+    model: string;
+    modelLib: string;
+    modelId?: string;
+    /**
+     * GPU memory the model needs, in MiB (WebLLM's vram_required_MB; its prebuilt records carry it).
+     * In the engine worker it counts against gpuBudgetBytes before the model loads; without it the
+     * model's memory is not counted.
+     */
+    vramRequiredMB?: number;
+  };
   /** Hashes WebLLM checks the model's files against (prebuilt or custom); a mismatch is CHECKSUM_MISMATCH and the load fails. */
   integrity?: WebLlmIntegrity;
 }
@@ -204,6 +214,7 @@ async function resolveModel(
       model_id: modelId,
       model_lib: model.record.modelLib,
       ...(model.integrity ? { integrity: model.integrity } : {}),
+      ...(model.record.vramRequiredMB !== undefined ? { vram_required_MB: model.record.vramRequiredMB } : {}),
     };
     return { modelId, record, custom: true };
   }
@@ -223,6 +234,16 @@ async function resolveModel(
   // A prebuilt record with hashes is a record of the app's own (WebLLM reads integrity from the record).
   if (model?.integrity) return { modelId, record: { ...(record as WebLlmModelRecord), integrity: model.integrity }, custom: true };
   return { modelId, record: record as WebLlmModelRecord, custom: false };
+}
+
+/**
+ * The id and WebLLM record of the model createWebLlmGenerator would load for `model` (WebLLM's
+ * prebuilt entry, or the custom record): what the engine reads the model's memory from before
+ * loading it. INVALID_OPTION without a model, UNKNOWN_MODEL for an id WebLLM does not list.
+ */
+export async function webLlmModelRecord(model: WebLlmModel): Promise<{ modelId: string; record: WebLlmModelRecord }> {
+  const { modelId, record } = await resolveModel(model, undefined);
+  return { modelId, record };
 }
 
 const hasSettings = (s: SamplingOptions | undefined) => s !== undefined && (s.temperature !== undefined || s.topP !== undefined || s.seed !== undefined);
