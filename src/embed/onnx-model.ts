@@ -114,9 +114,10 @@ export function onnxDevice(options: Pick<OnnxModelOptions, 'device' | 'gpu'>): O
 /**
  * Loads a tokenizer and an ONNX model. `what` names the model in errors ('embedding model',
  * 'cross-encoder', …); `defaults` are its pinned files, if it has any (else model and tokenizer
- * are required).
+ * are required). With `memoryLabel`, a model on WebGPU on a given context claims its memory there
+ * under that label (see below) until it is released; without it, nothing is claimed.
  */
-export async function loadOnnxModel(options: OnnxModelOptions, what: string, defaults?: OnnxModelDefaults): Promise<LoadedOnnxModel> {
+export async function loadOnnxModel(options: OnnxModelOptions, what: string, defaults?: OnnxModelDefaults, memoryLabel?: string): Promise<LoadedOnnxModel> {
   const device = onnxDevice(options);
   if (!defaults && (!options.model || !options.tokenizer)) {
     throw new WeftError('INVALID_OPTION', `The ${what} needs model (an ONNX file) and tokenizer (tokenizer.json): there is no default.`);
@@ -155,12 +156,21 @@ export async function loadOnnxModel(options: OnnxModelOptions, what: string, def
   // A given device is wrapped in a context (borrowed, never destroyed here) for its loss and error routing.
   const gpu = options.gpu ? await contextFrom(options.gpu) : undefined;
   const ctx = gpu?.ctx;
+  // The model's share of the context's memory budget, an estimate: onnxruntime-web does not report
+  // its GPU allocations (its buffers are not the context's), so the share is the model file's
+  // bytes, the weights its WebGPU provider uploads as initialisers; activations come and go per
+  // run. Claimed before the session is created, so a model that does not fit is DEVICE_LIMIT
+  // before onnxruntime allocates anything. On 'wasm' (or onnxruntime's own device) it holds
+  // nothing on the context, and claims nothing.
+  const claimed = memoryLabel !== undefined && device === 'webgpu' ? ctx : undefined;
   const dropContext = () => {
+    claimed?.claim(memoryLabel!, 0, '');
     if (gpu?.owns) gpu.ctx.destroy();
   };
   let session: ort.InferenceSession;
   try {
     ctx?.check();
+    claimed?.claim(memoryLabel!, modelBytes.byteLength, `The ${what}`);
     // With 'webgpu', onnxruntime falls back to its WASM provider where WebGPU cannot run the model.
     const webgpu: ort.InferenceSession.ExecutionProviderConfig = ctx ? { name: 'webgpu', device: ctx.device } : 'webgpu';
     const providers = device === 'webgpu' ? [webgpu, 'wasm'] : ['wasm'];
