@@ -7,7 +7,8 @@
 import type { GeneratorRpc, RagWorkerOptions, RerankerSpec } from './engine-api.js';
 import { WeftError } from '../errors.js';
 import { loadLlama2c, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
-import { createWebLlmGenerator, type WebLlmEngineFactory, type WebLlmGenerator } from '../generate/webllm.js';
+import { createWebLlmGenerator, webLlmModelRecord, type WebLlmEngineFactory, type WebLlmGenerator } from '../generate/webllm.js';
+import { WEBLLM_MEMORY_LABEL, webLlmVramBytes } from '../generate/webllm-memory.js';
 import { createOnnxEmbedder } from '../embed/onnx-embedder.js';
 import type { Embedder } from '../embed/types.js';
 import { createCrossEncoder } from '../rerank/cross-encoder.js';
@@ -124,13 +125,28 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
 
     async loadWebLlm(options, onProgress) {
       await core.unload();
-      const g = await createWebLlmGenerator({
-        model: options.model,
-        ...(webllmEngineFactory ? { engineFactory: webllmEngineFactory } : {}),
-        ...(options.sampling ? { sampling: options.sampling } : {}),
-        ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
-        ...relayed(onProgress),
-      });
+      // WebLLM runs on a GPUDevice of its own, but on the same GPU: its model counts in the
+      // engine's budget, claimed on the engine's context (made here, where there is WebGPU, so
+      // that the rest of the engine takes it after) before anything is downloaded or allocated.
+      // A model too big for the budget is DEVICE_LIMIT naming what holds the memory. A record
+      // without vram_required_MB (a custom one that does not say) is not counted: nothing is claimed.
+      const { modelId, record } = await webLlmModelRecord(options.model);
+      const bytes = webLlmVramBytes(record);
+      const ctx = bytes !== undefined && (await webGpuAvailable()) ? await sharedGpu() : undefined;
+      ctx?.claim(WEBLLM_MEMORY_LABEL, bytes!, `The model '${modelId}'`);
+      let g: WebLlmGenerator;
+      try {
+        g = await createWebLlmGenerator({
+          model: options.model,
+          ...(webllmEngineFactory ? { engineFactory: webllmEngineFactory } : {}),
+          ...(options.sampling ? { sampling: options.sampling } : {}),
+          ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
+          ...relayed(onProgress),
+        });
+      } catch (e) {
+        ctx?.claim(WEBLLM_MEMORY_LABEL, 0, '');
+        throw e;
+      }
       generator = g;
       loads++;
       return { modelId: g.modelId };
@@ -227,6 +243,8 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
       await core.close();
       generator?.destroy();
       generator = undefined;
+      // WebLLM's model goes with its generator (its own device): its claim too.
+      gpu?.claim(WEBLLM_MEMORY_LABEL, 0, '');
       gpu?.destroy();
       gpu = undefined;
     },
