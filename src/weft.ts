@@ -5,6 +5,7 @@
 
 export { WeftError, isWeftError, type WeftErrorCode } from './errors.js';
 export { createGpuContext, type GpuContext, type GpuContextOptions } from './gpu/context.js';
+export type { Elastic, GpuHold, GpuMemoryReport } from './gpu/budget.js';
 export {
   contextFrom,
   backendFrom,

@@ -5,7 +5,7 @@
 // and how it becomes the context they run on, are option.ts.
 
 import { WeftError } from '../errors.js';
-import { createGpuBudget, type GpuMemoryReport } from './budget.js';
+import { createGpuBudget, type Elastic, type GpuHold, type GpuMemoryReport } from './budget.js';
 
 /** The device limits a user of a shared device may need above WebGPU's defaults. */
 export type GpuLimitName =
@@ -133,8 +133,13 @@ export interface GpuContext {
   readonly lostError: WeftError | undefined;
   /** DEVICE_LIMIT if `bytes` more for `what` would pass the memory budget: a load asks before it allocates. */
   reserve(bytes: number, what: string): void;
-  /** Claims `bytes` for the buffers labelled `label` that will grow into them (0 gives it back): DEVICE_LIMIT if that would pass the budget. */
+  /** Claims `bytes` for the buffers labelled `label` that will grow into them (0 gives it back): DEVICE_LIMIT if that would pass the budget. One claim per label. */
   claim(label: string, bytes: number, what: string): void;
+  /**
+   * Holds `bytes` for buffers labelled `label` (several holds of a label add up); with `elastic`, a
+   * cache that gives memory back when a load needs it and takes it again when it is free.
+   */
+  hold(label: string, bytes: number, what: string, elastic?: Elastic): GpuHold;
   /** The memory budget, what is used and by whom (the generator, the list cache, …). */
   memory(): GpuMemoryReport;
   /** Sets the memory budget in bytes (Infinity: none). */
@@ -319,6 +324,7 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
       return lostError;
     },
     reserve: (bytes, what) => budget.reserve(bytes, what),
+    hold: (label, bytes, what, elastic) => budget.hold(label, bytes, what, elastic),
     claim: (label, bytes, what) => budget.claim(label, bytes, what),
     memory: () => budget.report(),
     setBudget: (bytes) => budget.set(bytes),
@@ -367,6 +373,7 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
       pipelines.clear();
       device.removeEventListener('uncapturederror', onUncaptured);
       listeners.clear();
+      budget.dispose();
       if (ownsDevice) device.destroy();
     },
   };
