@@ -316,19 +316,20 @@ export async function openStoredIndex(options: OpenStoredIndexOptions): Promise<
   }
 }
 
-function cacheBudget(ctx: GpuContext | undefined, manifest: Manifest, layout: Layout, cacheBytes: number | undefined): number {
+/** The list cache's size: the most it takes (`want`) and what it takes at first (`start`). */
+function cacheBudget(ctx: GpuContext | undefined, manifest: Manifest, layout: Layout, cacheBytes: number | undefined): { want: number; start: number } {
   // Default: room for twice the index as it is now (at least 16 MiB), within 512 MiB and four
   // storage bindings; on the CPU, twice the decoded index within 256 MiB.
   const blockBytes = BLOCK * (layout.bytesPerVector + 4);
   const indexBytes = manifest.listCounts.reduce((a, n) => a + (ctx ? Math.ceil(n / BLOCK) * blockBytes : decodedBytes(n, layout)), 0);
-  // On the GPU also within what the device's memory budget leaves (the generator's share first),
-  // less a tenth for the search's working buffers.
+  const cap = ctx ? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes) : 256 * 2 ** 20;
+  const want = cacheBytes ?? Math.min(cap, Math.max(16 * 2 ** 20, 2 * indexBytes));
+  if (!(want > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
+  // On the GPU the default starts within what the device's memory budget leaves (the generator's
+  // share first), less a tenth for the search's working buffers, and grows when memory is freed.
   const memory = ctx?.memory();
   const left = memory ? 0.9 * (memory.budget - memory.used) : Number.POSITIVE_INFINITY;
-  const cap = ctx ? Math.min(512 * 2 ** 20, 4 * ctx.maxShardBytes, Math.max(blockBytes, left)) : 256 * 2 ** 20;
-  const budget = cacheBytes ?? Math.min(cap, Math.max(16 * 2 ** 20, 2 * indexBytes));
-  if (!(budget > 0)) throw new WeftError('INVALID_OPTION', 'cacheBytes must be a positive number of bytes.');
-  return budget;
+  return { want, start: cacheBytes ?? Math.min(want, Math.max(blockBytes, left)) };
 }
 
 async function openWith(ctx: GpuContext | undefined, owns: boolean, options: OpenStoredIndexOptions): Promise<StoredIndex> {
@@ -351,16 +352,24 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const centroids = await store.readCentroids(name);
   let snap: IndexSnapshot = { manifest: manifest0, trained: uploadTrained(ctx, `weft.${name}`, centroids, manifest0.centroidsChecksum, layout) };
   // After the centroids: the cache takes what the device's memory budget leaves.
-  const budget = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
+  const size = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
   const policy = options.cachePolicy ?? 'frequency';
   // The GPU list cache, or on the CPU backend the decoded-list cache: both keep the lists the policy picks.
   let gpuCache: ListCache | undefined;
   const cpuCache = ctx
     ? undefined
-    : createCpuListCache({ layout, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill, quantizer: () => snap.trained.quantizer });
+    : createCpuListCache({ layout, budgetBytes: size.want, policy, hotnessDecay, fill: cacheFill, quantizer: () => snap.trained.quantizer });
   try {
     if (ctx)
-      gpuCache = createListCache(ctx, `weft.${name}.cache`, { layout, nlist: manifest0.nlist, budgetBytes: budget, policy, hotnessDecay, fill: cacheFill });
+      gpuCache = createListCache(ctx, `weft.${name}.cache`, {
+        layout,
+        nlist: manifest0.nlist,
+        budgetBytes: size.want,
+        startBytes: size.start,
+        policy,
+        hotnessDecay,
+        fill: cacheFill,
+      });
   } catch (e) {
     snap.trained.release();
     throw e;

@@ -20,8 +20,23 @@ export interface Residency {
 }
 
 export interface ListArena extends GpuLists {
+  /** Bytes of the shards in use (the cache's size now: see limitTo). */
   readonly budget: number;
+  /** Bytes of every shard planned (what the cache may grow back to). */
+  readonly capacity: number;
+  /** Bytes of the first shard (the least the cache can shrink to). */
+  readonly minBytes: number;
   readonly used: number;
+  /**
+   * Uses as many shards (first to last) as fit `bytes`, at least one; returns the new size.
+   * Shards past the limit take no new lists; the caller evicts their lists (retiring()) and
+   * prune() frees them once empty. A shard with a pinned list lives until it is unpinned and evicted.
+   */
+  limitTo(bytes: number): number;
+  /** Resident lists in shards past the limit. */
+  retiring(): number[];
+  /** Frees the empty shards past the limit (from the last one down). */
+  prune(): void;
   has(list: number): boolean;
   resident(): number[];
   residency(list: number): Residency | undefined;
@@ -70,7 +85,7 @@ function shardBlocksMax(ctx: GpuContext, layout: Layout): number {
 export function createListArena(
   ctx: GpuContext,
   label: string,
-  opts: { layout: Layout; nlist: number; budgetBytes: number; shardBlocks?: number[] },
+  opts: { layout: Layout; nlist: number; budgetBytes: number; startBytes?: number; shardBlocks?: number[] },
 ): ListArena {
   const { layout, nlist } = opts;
   const blockBytes = BLOCK * (layout.bytesPerVector + 4);
@@ -79,12 +94,20 @@ export function createListArena(
   // Shards are planned up front (so the residency table has a fixed shape) but created only when
   // the cache first needs them, growing from 8 MiB: opening an index does not pay for a cache
   // it has not filled yet.
+  // The first shard is no larger than what the cache starts with (a budget that leaves it less
+  // than 8 MiB); doubling stops at 64 MiB or a sixteenth of the budget, whichever is larger: a
+  // cache gives memory back a shard at a time (limitTo), so no shard is more than about 1/16 of it.
   const plan: number[] = opts.shardBlocks ? [...opts.shardBlocks] : [];
-  for (let left = opts.shardBlocks ? 0 : totalBlocks, want = Math.max(1, Math.floor((8 * 2 ** 20) / blockBytes)); left > 0; want *= 2) {
-    const blocks = Math.min(left, maxBlocks, want);
+  const capBlocks = Math.max(Math.floor((64 * 2 ** 20) / blockBytes), Math.ceil(totalBlocks / 16));
+  const firstBlocks = Math.max(1, Math.floor(Math.min(8 * 2 ** 20, opts.startBytes ?? Number.POSITIVE_INFINITY) / blockBytes));
+  for (let left = opts.shardBlocks ? 0 : totalBlocks, want = firstBlocks; left > 0; want *= 2) {
+    const blocks = Math.min(left, maxBlocks, want, capBlocks);
     plan.push(blocks);
     left -= blocks;
   }
+  // Shards 0..active-1 take lists; the rest are retired (or not yet allowed back).
+  let active = plan.length;
+  const sizeOf = (n: number) => plan.slice(0, n).reduce((a, b) => a + b, 0) * blockBytes;
   const shards: Shard[] = [];
   const free: { block: number; blocks: number }[][] = plan.map((blocks) => [{ block: 0, blocks }]);
   const shard = (s: number): Shard => {
@@ -143,7 +166,42 @@ export function createListArena(
     get bytes() {
       return shards.reduce((a, s) => a + s.codes.size + s.ids.size, segs.size);
     },
-    budget: plan.reduce((a, b) => a + b, 0) * blockBytes,
+    get budget() {
+      return sizeOf(active);
+    },
+    capacity: sizeOf(plan.length),
+    minBytes: sizeOf(1),
+    limitTo(bytes) {
+      let n = 1;
+      while (n < plan.length && sizeOf(n + 1) <= bytes) n++;
+      if (n < active) {
+        for (let s = n; s < active; s++) free[s]!.length = 0;
+      } else {
+        for (let s = active; s < n; s++) {
+          // A shard coming back: free wherever none of its (still pinned) lists sits.
+          const taken = [...table.values()].filter((r) => r.shard === s && r.count > 0).sort((a, b) => a.slot - b.slot);
+          const ranges: { block: number; blocks: number }[] = [];
+          let at = 0;
+          for (const r of taken) {
+            if (r.slot / BLOCK > at) ranges.push({ block: at, blocks: r.slot / BLOCK - at });
+            at = r.slot / BLOCK + r.bytes / blockBytes;
+          }
+          if (at < plan[s]!) ranges.push({ block: at, blocks: plan[s]! - at });
+          free[s]!.splice(0, free[s]!.length, ...ranges);
+        }
+      }
+      active = n;
+      arena.prune();
+      return sizeOf(active);
+    },
+    retiring: () => [...table].filter(([, r]) => r.shard >= active && r.count > 0).map(([l]) => l),
+    prune() {
+      while (shards.length > Math.max(1, active) && ![...table.values()].some((r) => r.shard === shards.length - 1 && r.count > 0)) {
+        const sh = shards.pop()!;
+        ctx.destroyBuffer(sh.codes);
+        ctx.destroyBuffer(sh.ids);
+      }
+    },
     get used() {
       return used;
     },
@@ -151,7 +209,7 @@ export function createListArena(
     resident: () => [...table.keys()],
     residency: (list) => table.get(list),
     bytesFor: (count) => Math.ceil(count / BLOCK) * blockBytes,
-    fitsAtAll: (count) => Math.ceil(count / BLOCK) <= Math.max(...plan),
+    fitsAtAll: (count) => Math.ceil(count / BLOCK) <= Math.max(...plan.slice(0, active)),
 
     tryInsert(record) {
       if (table.has(record.list)) return true;
@@ -160,7 +218,7 @@ export function createListArena(
         table.set(record.list, { shard: 0, slot: 0, count: 0, bytes: 0 });
         return true;
       }
-      for (let s = 0; s < numShards; s++) {
+      for (let s = 0; s < active; s++) {
         const i = free[s]!.findIndex((f) => f.blocks >= blocks);
         if (i < 0) continue;
         const sh = shard(s);
@@ -195,7 +253,7 @@ export function createListArena(
       let best: number[] | undefined;
       let bestMax = Infinity,
         bestSum = Infinity;
-      for (let s = 0; s < numShards; s++) {
+      for (let s = 0; s < active; s++) {
         const segments: { block: number; blocks: number; list?: number }[] = free[s]!.map((f) => ({ ...f }));
         for (const [list, r] of table) if (r.shard === s && r.count > 0) segments.push({ block: r.slot / BLOCK, blocks: r.bytes / blockBytes, list });
         segments.sort((a, b) => a.block - b.block);

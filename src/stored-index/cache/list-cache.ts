@@ -77,21 +77,36 @@ export interface ListCache extends CachedLists {
 export interface ListCacheOptions {
   layout: Layout;
   nlist: number;
+  /** The most the cache takes (it grows back to this when GPU memory is free). */
   budgetBytes: number;
+  /** What it takes at first (default budgetBytes): less when the memory budget leaves less now. */
+  startBytes?: number;
   policy: CachePolicyName;
   hotnessDecay: number;
   fill: number;
 }
 
 export function createListCache(ctx: GpuContext, label: string, o: ListCacheOptions): ListCache {
-  // The cache fills as searches run: its whole budget counts against the device's memory budget
-  // from the start (DEVICE_LIMIT here, before any buffer, if it does not fit; never mid-search).
-  ctx.claim(label, o.budgetBytes, `The list cache of '${label}'`);
+  // The cache fills as searches run: its size is held in the device's memory budget from the
+  // start (DEVICE_LIMIT here, before any buffer, if it does not fit; never mid-search). The hold
+  // is elastic: a load that needs memory takes shards back from the cache (their lists evicted),
+  // and the cache grows back, shard by shard, up to budgetBytes once memory is free.
+  const elastic = { min: 0, want: o.budgetBytes, resize: (bytes: number) => resize(bytes) };
+  const hold = ctx.hold(label, o.startBytes ?? o.budgetBytes, `The list cache of '${label}'`, elastic);
   let arena: ReturnType<typeof createListArena>;
   try {
-    arena = createListArena(ctx, label, { layout: o.layout, nlist: o.nlist, budgetBytes: o.budgetBytes });
+    arena = createListArena(ctx, label, { layout: o.layout, nlist: o.nlist, budgetBytes: o.budgetBytes, startBytes: hold.bytes });
   } catch (e) {
-    ctx.claim(label, 0, '');
+    hold.release();
+    throw e;
+  }
+  elastic.min = arena.minBytes;
+  elastic.want = arena.capacity;
+  try {
+    hold.resize(arena.limitTo(hold.bytes), `The list cache of '${label}'`);
+  } catch (e) {
+    arena.destroy();
+    hold.release();
     throw e;
   }
   let policy: CachePolicy = createPolicy(o.policy, o.hotnessDecay);
@@ -127,6 +142,18 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
     return true;
   };
   const insert = (record: ListRecord, keep: ReadonlySet<number> = new Set()) => place(record, keep, false);
+
+  /** Lists in shards the cache gave back are evicted (a pinned one when its search releases it), and the empty shards freed. */
+  const retire = () => {
+    for (const l of arena.retiring()) if (!arena.isPinned(l)) evict(l);
+    arena.prune();
+  };
+  /** The elastic hold's resize: the cache keeps as many shards as fit `bytes`. */
+  function resize(bytes: number): number {
+    const size = arena.limitTo(bytes);
+    retire();
+    return size;
+  }
 
   const trim = () => {
     while (arena.used > o.fill * arena.budget) {
@@ -181,6 +208,7 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
         release() {
           arena.unpin(pinned);
           pinned.clear();
+          retire();
           trim();
         },
       };
@@ -217,7 +245,7 @@ export function createListCache(ctx: GpuContext, label: string, o: ListCacheOpti
     stats: () => ({ budget: arena.budget, used: arena.used, resident: arena.resident().length, ...counters }),
     destroy: () => {
       arena.destroy();
-      ctx.claim(label, 0, '');
+      hold.release();
     },
   };
 }
