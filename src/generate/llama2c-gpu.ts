@@ -50,13 +50,19 @@ export interface RestoreOptions {
   logits?: boolean;
 }
 
+/** The label of KV snapshots kept on the GPU (a decoder reranker's passage KV: its own holder in the memory budget). */
+export const KV_SNAPSHOT_LABEL = 'weft.llama.kvSnapshot';
+
 /**
  * The WebGPU llama2.c reference generator: a Generator whose KV cache is Weft's own, so it can be
  * snapshotted, uploaded and restored (the decoder reranker's passage KV reuse).
  */
+
 export interface Llama2cGenerator extends Generator {
   readonly config: Llama2cConfig;
   readonly tokenizer: BpeTokenizer;
+  /** The context it runs on (whose memory budget its buffers, and a reranker's KV on it, count against). */
+  readonly gpu: GpuContext;
   /** Logits after the last token fed (a copy). */
   logits(): Promise<Float32Array>;
   /** The KV cache of the context so far, as bytes (store it anywhere, e.g. IndexedDB). */
@@ -399,7 +405,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
   };
   const snapshotBuffer = (bytes: number) =>
     ctx.createBuffer({
-      label: 'weft.llama.kvSnapshot',
+      label: KV_SNAPSHOT_LABEL,
       size: Math.max(16, Math.ceil(bytes / 16) * 16),
       usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
@@ -408,6 +414,7 @@ function createGenerator(ctx: GpuContext, ownsCtx: boolean, w: Llama2cWeights, t
     config: cfg,
     tokenizer,
     contextLength: seqLen,
+    gpu: ctx,
     gpuDevice: ctx.device,
     get position() {
       return position;

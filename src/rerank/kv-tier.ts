@@ -84,6 +84,14 @@ export interface KvTier<S> {
   /** Settles when the IndexedDB writes started so far are done. */
   flush(): Promise<void>;
   stats(): KvTierStats;
+  /**
+   * Sets the GPU tier's budget to `bytes` (at most its gpuBytes option), evicting the coldest
+   * entries past it; returns the budget now. The device's memory budget calls it when a load
+   * needs memory, and again when memory is free (an elastic hold, gpu/budget.ts).
+   */
+  resizeGpu(bytes: number): number;
+  /** The GPU tier's budget as configured (gpuBytes): the most resizeGpu gives it. */
+  readonly gpuMax: number;
   /** Releases the GPU tier and closes the database (after pending writes). */
   close(): Promise<void>;
 }
@@ -126,10 +134,11 @@ export function openKvDatabase(name: string, onBlocking?: () => void): Promise<I
 }
 
 export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}): KvTier<S> {
-  const gpuBudget = options.gpuBytes ?? 64 * 2 ** 20;
+  const gpuMax = options.gpuBytes ?? 64 * 2 ** 20;
+  let gpuBudget = gpuMax;
   const idbBudget = options.idbBytes ?? 256 * 2 ** 20;
   for (const [what, v] of [
-    ['gpuBytes', gpuBudget],
+    ['gpuBytes', gpuMax],
     ['idbBytes', idbBudget],
   ] as const) {
     if (!(v >= 0) || !Number.isFinite(v)) throw new WeftError('INVALID_OPTION', `kv.${what} must be a number of bytes >= 0 (got ${String(v)}).`);
@@ -185,12 +194,10 @@ export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}):
     return q;
   };
 
-  /** Makes room for `bytes` on the GPU (never evicting `keep`) and admits the entry if it fits. */
-  const admit = (key: string, s: S, bytes: number): boolean => {
-    if (bytes > gpuBudget) return false;
-    const id = idOf(key);
+  /** Evicts the coldest entries (never `keep`) until `bytes` more fit the GPU budget; false if they cannot. */
+  const evictFor = (bytes: number, keep: ReadonlySet<number>): boolean => {
     while (gpuBytes + bytes > gpuBudget) {
-      const victim = policy.victims(gpu.keys(), new Set([id]))[0];
+      const victim = policy.victims(gpu.keys(), keep)[0];
       if (victim === undefined) return false;
       const e = gpu.get(victim)!;
       gpu.delete(victim);
@@ -199,6 +206,14 @@ export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}):
       codec.release(e.s);
       st.gpuEvictions++;
     }
+    return true;
+  };
+
+  /** Makes room for `bytes` on the GPU (never evicting `keep`) and admits the entry if it fits. */
+  const admit = (key: string, s: S, bytes: number): boolean => {
+    if (bytes > gpuBudget) return false;
+    const id = idOf(key);
+    if (!evictFor(bytes, new Set([id]))) return false;
     gpu.set(id, { key, s, bytes });
     gpuBytes += bytes;
     policy.admit(id);
@@ -312,6 +327,12 @@ export function createKvTier<S>(codec: KvCodec<S>, options: KvTierOptions = {}):
       while (pending.size) await Promise.all([...pending]);
     },
     stats: () => ({ ...st, gpuEntries: gpu.size, gpuBytes }),
+    gpuMax,
+    resizeGpu(bytes) {
+      gpuBudget = Math.max(0, Math.min(gpuMax, bytes));
+      evictFor(0, new Set());
+      return gpuBudget;
+    },
     async close() {
       if (closed) return;
       await this.flush();

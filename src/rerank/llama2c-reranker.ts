@@ -16,7 +16,8 @@
 // into one that is answering): it loads the same checkpoint, or takes one it is given.
 
 import { WeftError, checkAborted } from '../errors.js';
-import { loadLlama2c, type GpuKvSnapshot, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
+import { KV_SNAPSHOT_LABEL, loadLlama2c, type GpuKvSnapshot, type Llama2cGenerator } from '../generate/llama2c-gpu.js';
+import type { GpuHold } from '../gpu/budget.js';
 import { BOS } from '../generate/bpe.js';
 import type { GpuDeviceOrContext, GpuOption } from '../gpu/option.js';
 import type { PinnedFile } from '../util/fetch-bytes.js';
@@ -114,6 +115,19 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
         options.kv,
       )
     : undefined;
+  // The GPU tier's budget is an elastic hold on the generator's context: it gives its KV back
+  // when a load needs the memory (evicting the coldest passages, which IndexedDB still has) and
+  // takes it again when memory is free; it starts with what the device's budget leaves.
+  let kvHold: GpuHold | undefined;
+  if (tier) {
+    const { budget, used } = gen.gpu.memory();
+    const start = tier.resizeGpu(Math.max(0, budget - used));
+    kvHold = gen.gpu.hold(KV_SNAPSHOT_LABEL, start, "The decoder reranker's passage KV", {
+      min: 0,
+      want: tier.gpuMax,
+      resize: (bytes) => tier.resizeGpu(bytes),
+    });
+  }
   const turns = createSerialQueue();
   let closed = false;
   const alive = () => {
@@ -206,6 +220,7 @@ export async function createLlama2cReranker(options: Llama2cRerankerOptions): Pr
       closed = true;
       await turns.settled();
       await tier?.close();
+      kvHold?.release();
       if (owns) gen.destroy();
     },
   };

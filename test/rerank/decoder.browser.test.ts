@@ -309,4 +309,43 @@ describe('decoder reranker (query likelihood) with passage KV reuse', () => {
       expect(() => r.session('a query', [{ id: 1, text: 'a passage' }])).toThrow(expect.objectContaining({ code: 'DESTROYED' }));
     },
   );
+
+  gpuTest(
+    'the GPU KV tier is an elastic share of the memory budget: a load takes it back (the coldest passages stay in IndexedDB), it returns when memory is free; scores unchanged',
+    async (ctx) => {
+      const rng = createRng(crypto.getRandomValues(new Uint32Array(1))[0]!);
+      const db = freshDb();
+      const perToken = 1280;
+      const want = 10 * 60 * perToken;
+      const r = await open(ctx, { kv: { database: db, gpuBytes: want, idbBytes: 1e9 } });
+      try {
+        const passages: RerankPassage[] = Array.from({ length: 6 }, (_, i) => ({ id: i, text: story(rng, 30 + rng.int(20)) }));
+        const query = story(rng, 6);
+        const first = await rerank(r, query, passages);
+        expect(r.kvStats().gpuEntries).toBe(6);
+        expect(ctx.memory().holders['rerank KV']).toBe(want);
+        const kept = r.kvStats().gpuBytes;
+        // A load that fits only if the tier gives back all but what two passages' KV needs.
+        ctx.setBudget(ctx.memory().used + 1024);
+        ctx.reserve(1024 + want - 2 * 60 * perToken, 'A load');
+        const m = ctx.memory();
+        expect(m.holders['rerank KV']).toBeLessThanOrEqual(2 * 60 * perToken);
+        expect(r.kvStats().gpuBytes).toBeLessThan(kept);
+        expect(r.kvStats().gpuEvictions).toBeGreaterThan(0);
+        // Evicted passages come back from IndexedDB (or are recomputed): the same scores.
+        await r.flush();
+        expect(await rerank(r, query, passages)).toEqual(first);
+        // Memory free again: the tier takes its share back on the next task.
+        ctx.setBudget(Number.POSITIVE_INFINITY);
+        await new Promise((done) => setTimeout(done, 20));
+        expect(ctx.memory().holders['rerank KV']).toBe(want);
+        await r.close();
+        expect(ctx.memory().holders['rerank KV']).toBeUndefined();
+      } finally {
+        ctx.setBudget(Number.POSITIVE_INFINITY);
+        await r.close();
+        await deleteDB(db);
+      }
+    },
+  );
 });
