@@ -76,11 +76,14 @@ export interface RagWorkerOptions extends IndexSettings, RuntimeSettings {
   /** The reranker `rerank` uses (see GenerateOptions.rerank); created in the worker, released with the runtime. */
   reranker?: RerankerSpec;
   /**
-   * GPU memory the engine may hold on its device, bytes: the reference generator's weights and KV
-   * cache, the list cache, the search's buffers (WebLLM keeps a device of its own). WebGPU does
-   * not tell a device's memory, so there is none by default (only accounting, in info().memory).
-   * A load that would pass it fails with DEVICE_LIMIT before allocating, naming what holds the
-   * memory; the list cache takes what the rest leaves (or DEVICE_LIMIT for a cacheBytes too big).
+   * GPU memory the engine may hold, bytes: the generator (the reference generator's weights and
+   * KV cache, or WebLLM's model by its record's vram_required_MB), the embedder on WebGPU (its
+   * model's size, an estimate), the list cache, the decoder reranker's passage KV and the search's
+   * buffers. WebGPU does not tell a device's memory, so there is none by default (only
+   * accounting, in info().memory). The list cache and the passage KV are elastic: a load that
+   * needs memory takes it from them first (down to their least), and they grow back when it is
+   * freed. A load that would still pass the budget fails with DEVICE_LIMIT before allocating,
+   * naming what holds the memory (or a cacheBytes too big, when the index opens).
    */
   gpuBudgetBytes?: number;
 }
