@@ -51,7 +51,11 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
   if (signal?.aborted) throw aborted();
   // Tabs that open the runtime with the same options meet in the SharedWorker named after them.
   const sharing = kind === 'shared' && !workerOptions.worker && typeof SharedWorker === 'function' && Boolean(navigator.locks);
-  const shared = sharing ? `weft-engine:${await engineKey(options)}` : undefined;
+  // The key is hashed once, here, and handed to the engine with the options (model bytes can be
+  // large). An engine of this tab's own has no one to share with: a key of its own spares the
+  // hash; an app's own worker (which the app may hand to several runtimes) hashes in the engine.
+  const key = sharing ? await engineKey(options) : workerOptions.worker ? undefined : `tab:${crypto.randomUUID()}`;
+  const shared = sharing ? `weft-engine:${key}` : undefined;
   if (signal?.aborted) throw aborted();
   const modelBytes = [options.embedder.model, 'reference' in options.generator ? options.generator.reference.model : undefined].filter(
     (b): b is ArrayBuffer => b instanceof ArrayBuffer,
@@ -68,7 +72,11 @@ export async function createRagInWorker(options: RagWorkerOptions, init: RagWork
     let onAbort: (() => void) | undefined;
     try {
       // The model bytes move into the worker (not copied) the first time.
-      const opened = engine.api.openRag(first ? engine.transfer(options, modelBytes) : options, first && onProgress ? engine.callback(onProgress) : undefined);
+      const opened = engine.api.openRag(
+        first ? engine.transfer(options, modelBytes) : options,
+        first && onProgress ? engine.callback(onProgress) : undefined,
+        key,
+      );
       opened.catch(() => undefined); // when the abort wins, the worker is gone and its answer does not matter
       const abort = new Promise<never>((_, reject) => {
         onAbort = () => reject(aborted());

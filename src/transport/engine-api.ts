@@ -106,12 +106,19 @@ export interface EngineInfo extends RagInfo {
  * reaches it.
  */
 export interface EngineApi {
-  /** Opens (or prepares to create) a named index with its embedder and generator in the worker. */
   /**
+   * Opens (or prepares to create) a named index with its embedder and generator in the worker,
+   * or joins the runtime another connection opened with the same options. `key`: the options'
+   * engine key where the caller has it already (createRagInWorker named the shared engine after
+   * it), so they are not hashed again, model bytes and all; else the engine computes it.
    * `backend`: where the index searches ('cpu' where the worker has no WebGPU); `answers`: false
    * when no generator could load for lack of WebGPU (generate rejects; ingest and search work).
    */
-  openRag(options: RagWorkerOptions, onProgress?: (p: LoadProgress) => void): Promise<{ indexName: string; size: number; backend: Backend; answers: boolean }>;
+  openRag(
+    options: RagWorkerOptions,
+    onProgress?: (p: LoadProgress) => void,
+    key?: string,
+  ): Promise<{ indexName: string; size: number; backend: Backend; answers: boolean }>;
   ingest(documents: (DocumentInput | Blob)[], onProgress?: (p: IngestProgress) => void, call?: number): Promise<{ documents: number; chunks: number }>;
   search(query: string, options?: Omit<RagSearchOptions, 'signal'>, call?: number): Promise<Passage[]>;
   /** Starts an answer (as `call`, or a number the worker picks); pull its events with nextEvent (undefined once it is over). */

@@ -98,8 +98,8 @@ export function createEngineHost(options: EngineHostOptions = {}): EngineHost {
         return core.loadReference(source, onProgress);
       },
 
-      async openRag(o, onProgress) {
-        const key = await engineKey(o);
+      async openRag(o, onProgress, given) {
+        const key = given ?? (await engineKey(o));
         if (opened?.key === key) {
           // Join: the runtime is open (or opening) with these options.
           users.add(me);
