@@ -146,6 +146,7 @@ const CONFIG = [
   'embedderTokenizer',
   'embedderTokenizerConfig',
   'dbName',
+  'engine',
   'options',
   'worker',
   'runtime',
@@ -170,6 +171,7 @@ export class WeftChat extends LitElement {
     embedderTokenizer: { type: String, attribute: 'embedder-tokenizer' },
     embedderTokenizerConfig: { type: String, attribute: 'embedder-tokenizer-config' },
     dbName: { type: String, attribute: 'db-name' },
+    engine: { type: String },
     k: { type: Number },
     maxTokens: { type: Number, attribute: 'max-tokens' },
     timings: { type: Boolean },
@@ -214,6 +216,11 @@ export class WeftChat extends LitElement {
   declare embedderTokenizerConfig: string | undefined;
   /** IndexedDB database (default 'weft'). */
   declare dbName: string | undefined;
+  /**
+   * 'shared' (default): elements with the same configuration in every tab of the app use one
+   * engine, the models loaded once; 'tab': this element gets an engine of its own (RagWorkerInit.engine).
+   */
+  declare engine: 'shared' | 'tab' | undefined;
   /** Passages per answer (default: the runtime's, 3). */
   declare k: number | undefined;
   /** Longest answer in tokens (default: the runtime's, 64). */
@@ -544,6 +551,7 @@ export class WeftChat extends LitElement {
       if (session !== this._session) throw superseded();
       const options = workerOptions(this, this.options);
       const init: RagWorkerInit = {
+        ...(this.engine ? { engine: this.engine } : {}),
         signal: abort.signal,
         onProgress: (p) => {
           if (session === this._session) this._onLoad(p);

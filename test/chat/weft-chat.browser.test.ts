@@ -10,7 +10,7 @@ import { page, userEvent } from 'vitest/browser';
 import '../../src/entries/chat.js';
 import { splitCitations } from '../../src/chat/citation-marks.js';
 import type { WeftChat } from '../../src/entries/chat.js';
-import type { RagEvent, RagWorkerOptions } from '../../src/entries/client.js';
+import type { RagClient, RagEvent, RagWorkerOptions } from '../../src/entries/client.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex } from '../../src/storage/portable.js';
 import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
@@ -41,12 +41,13 @@ async function testOptions(dbName: string): Promise<Partial<RagWorkerOptions>> {
 
 const mounted: { el: WeftChat; dbName: string }[] = [];
 afterEach(async () => {
-  for (const { el, dbName } of mounted.splice(0)) {
+  const all = mounted.splice(0);
+  for (const { el } of all) {
     const rag = el.rag;
     el.remove();
     await rag?.close().catch(() => undefined);
-    await deleteStore(dbName);
   }
+  for (const dbName of new Set(all.map((m) => m.dbName))) await deleteStore(dbName);
   delete (window as { __pwned?: unknown }).__pwned;
 });
 
@@ -60,8 +61,7 @@ interface Recorded {
 }
 
 /** Mounts a <weft-chat> on the test models and waits for weft-ready. */
-async function mount(attributes: Record<string, string> = {}): Promise<{ el: WeftChat; got: Recorded }> {
-  const dbName = `weft-chat-${crypto.randomUUID()}`;
+async function mount(attributes: Record<string, string> = {}, dbName = `weft-chat-${crypto.randomUUID()}`): Promise<{ el: WeftChat; got: Recorded }> {
   const el = document.createElement('weft-chat');
   for (const [k, v] of Object.entries(attributes)) el.setAttribute(k, v);
   el.options = await testOptions(dbName);
@@ -510,6 +510,28 @@ test('workflow="hyde": every question runs it and its stages fold above the answ
   await settle(el);
   expect(qa(el, '.message.assistant').at(-1)!.querySelector('.stages')).toBeNull();
   expect(el.messages.at(-1)!.stages).toBeUndefined();
+});
+
+test('elements with the same configuration share one engine; engine="tab" gets one of its own; a bad value is a clear error', async () => {
+  const dbName = `weft-chat-${crypto.randomUUID()}`;
+  const engineOf = async (el: WeftChat) => (await (el.rag as RagClient).engine.api.info()).engine;
+  const a = await mount({}, dbName);
+  const b = await mount({}, dbName);
+  expect(await engineOf(a.el)).toMatchObject({ connections: 2, users: 2, loads: 1 });
+  await a.el.ingest([{ id: 'tea', text: TEA }]);
+  expect((await b.el.rag!.search('green tea leaves', { k: 1 }))[0]?.docId).toBe('tea');
+  const own = await mount({ engine: 'tab' }, dbName);
+  expect(await engineOf(own.el)).toMatchObject({ connections: 1, users: 1, loads: 1 });
+  expect(await engineOf(b.el)).toMatchObject({ connections: 2, loads: 1 });
+  // Its own engine reads the same database.
+  expect((await own.el.rag!.search('green tea leaves', { k: 1 }))[0]?.docId).toBe('tea');
+  const bad = document.createElement('weft-chat');
+  bad.setAttribute('engine', 'everywhere');
+  bad.options = await testOptions(`weft-chat-${crypto.randomUUID()}`);
+  const failed = new Promise<{ code: string; message: string }>((resolve) => bad.addEventListener('weft-error', (e) => resolve(e.detail), { once: true }));
+  document.body.append(bad);
+  expect(await failed).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/engine must be 'shared' or 'tab'/) });
+  bad.remove();
 });
 
 test('citation marks become citations only for passages the answer had', () => {
