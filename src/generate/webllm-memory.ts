@@ -8,7 +8,7 @@
 import type { WebLlmModelRecord } from './webllm-files.js';
 
 /** The label the engine claims WebLLM's model under (budget.ts's holderOf: the 'generator'). */
-export const WEBLLM_MEMORY_LABEL = 'weft.webllm';
+export const WEBLLM_MEMORY_LABEL = 'weft.webllm.model';
 
 /**
  * Bytes of GPU memory a WebLLM model record says its model needs (vram_required_MB, MiB, rounded

@@ -17,14 +17,15 @@
 import { WeftError } from '../errors.js';
 
 /**
- * Who holds a buffer, by its label: 'weft.llama.*' and 'weft.webllm' the generator ('weft.llama.kvSnapshot' the
- * reranker's passage KV), 'weft.embedder' the embedder, 'weft.<index>.cache…' the list cache, 'weft.<index>' its centroids.
+ * Who holds a buffer, by its label: 'weft.llama.*' and 'weft.webllm.model' the generator ('weft.llama.kvSnapshot' the
+ * reranker's passage KV), 'weft.embedder' the embedder, 'weft.reranker' an ONNX reranker, 'weft.<index>.cache…' the list cache, 'weft.<index>' its centroids.
  */
 export function holderOf(label: string | undefined): string {
   if (!label) return 'other';
   if (label.startsWith('weft.llama.kvSnapshot')) return 'rerank KV';
   if (label.startsWith('weft.llama') || label.startsWith('weft.webllm')) return 'generator';
   if (label.startsWith('weft.embedder')) return 'embedder';
+  if (label.startsWith('weft.reranker')) return 'reranker';
   if (/^weft\.[^.]+\.cache/.test(label)) return 'list cache';
   if (label.startsWith('weft.kmeans')) return 'training';
   if (label.startsWith('weft.search') || label.startsWith('weft.readback')) return 'search';

@@ -11,8 +11,9 @@ describe('gpu budget', () => {
     expect(holderOf('weft.notes')).toBe('index');
     expect(holderOf('weft.kmeans.labels')).toBe('training');
     expect(holderOf('weft.llama.kvSnapshot')).toBe('rerank KV');
-    expect(holderOf('weft.webllm')).toBe('generator');
+    expect(holderOf('weft.webllm.model')).toBe('generator');
     expect(holderOf('weft.embedder')).toBe('embedder');
+    expect(holderOf('weft.reranker.crossEncoder1')).toBe('reranker');
     expect(holderOf(undefined)).toBe('other');
   });
 
@@ -103,11 +104,11 @@ describe('gpu budget', () => {
     await tick();
     expect(list.hold.bytes).toBe(800);
     // The claim API: one hold per label.
-    b.claim('weft.webllm', 150, 'The model');
+    b.claim('weft.webllm.model', 150, 'The model');
     expect(list.hold.bytes).toBe(800);
-    b.claim('weft.webllm', 300, 'The model'); // 100 over: the cache gives a piece back
+    b.claim('weft.webllm.model', 300, 'The model'); // 100 over: the cache gives a piece back
     expect(list.hold.bytes).toBe(600);
-    b.claim('weft.webllm', 0, '');
+    b.claim('weft.webllm.model', 0, '');
     await tick();
     expect(list.hold.bytes).toBe(800);
     b.dispose();

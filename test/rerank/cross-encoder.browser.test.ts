@@ -3,6 +3,7 @@
 // against a CPU computation of the graph, batched = unbatched, WASM and WebGPU.
 import { describe, expect, inject, test } from 'vitest';
 import { createCrossEncoder } from '../../src/rerank/cross-encoder.js';
+import { createGpuContext } from '../../src/gpu/context.js';
 import { rerank, type RerankPassage } from '../../src/rerank/types.js';
 import { createRng } from '../../src/random.js';
 import { buildTinyCrossEncoder, crossEncoderReference, type CrossEncoderWeights } from '../support/tiny-rerank-onnx.js';
@@ -120,5 +121,35 @@ describe('cross-encoder reranker (onnxruntime-web)', () => {
       createCrossEncoder({ model: buildTinyCrossEncoder(w, 'scores'), tokenizer, tokenizerConfig, device: 'wasm', wasmPaths: WASM, cache: false }),
     ).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('logits') });
     await expect(createCrossEncoder({ tokenizer, device: 'wasm' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+
+  test("on WebGPU on a given context its weights count in the context's memory budget, as the 'reranker', until it is closed", async () => {
+    const ctx = await createGpuContext();
+    try {
+      const model = buildTinyCrossEncoder(weights(1, 7));
+      const bytes = model.byteLength;
+      const tokenizer = await getJson('tokenizer.json');
+      const tokenizerConfig = await getJson('tokenizer_config.json');
+      const r = await createCrossEncoder({ model, tokenizer, tokenizerConfig, device: 'webgpu', gpu: ctx, wasmPaths: WASM, cache: false });
+      expect(ctx.memory().holders.reranker).toBe(bytes);
+      await r.close();
+      expect(ctx.memory().holders.reranker).toBeUndefined();
+      // One that would pass the budget is refused before onnxruntime allocates.
+      ctx.setBudget(bytes / 2);
+      await expect(
+        createCrossEncoder({
+          model: buildTinyCrossEncoder(weights(1, 7)),
+          tokenizer,
+          tokenizerConfig,
+          device: 'webgpu',
+          gpu: ctx,
+          wasmPaths: WASM,
+          cache: false,
+        }),
+      ).rejects.toMatchObject({ code: 'DEVICE_LIMIT', message: expect.stringMatching(/The cross-encoder needs/) });
+      expect(ctx.memory().used).toBe(0);
+    } finally {
+      ctx.destroy();
+    }
   });
 });
