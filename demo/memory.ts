@@ -16,12 +16,13 @@ export interface MemoryView {
 export const HOLDERS: Record<string, string> = {
   generator: 'var(--prefill)',
   'rerank KV': 'var(--rerank)',
+  reranker: 'var(--rewrite)',
   embedder: 'var(--embed)',
   'list cache': 'var(--search)',
   index: 'var(--lexical)',
   search: 'var(--generate)',
-  training: 'var(--rewrite)',
-  other: 'var(--profile)',
+  training: 'var(--profile)',
+  other: 'var(--muted)',
 };
 
 /** Bytes as KiB, MiB or GiB (binary units: the budget's own, as its DEVICE_LIMIT errors say). */
@@ -100,6 +101,16 @@ export function drawMemory(root: HTMLElement, view: MemoryView | undefined): voi
   if (!held.length) list.append(el('li', 'mem-none', 'nothing held yet'));
 
   root.replaceChildren(head, bar, list);
+  // The caches are elastic (the engine's budget): say what they would give back to a model.
+  if (memory.reclaimable > 0) {
+    root.append(
+      el(
+        'p',
+        'hint mem-reclaimable',
+        `The caches give back up to ${mib(memory.reclaimable)} when a model needs the memory, and take it again when it is freed.`,
+      ),
+    );
+  }
   const engine = view?.engine;
   if (engine) {
     const tabs = (n: number) => `${n} tab${n === 1 ? '' : 's'}`;

@@ -13,7 +13,8 @@ afterEach(() => {
 
 const MiB = 2 ** 20;
 /** A report as the engine sends it (the fields the panel reads; the engine may send more). */
-const report = (r: { budget: number; used: number; holders: Record<string, number> }) => r as NonNullable<MemoryView['memory']>;
+const report = (r: { budget: number; used: number; holders: Record<string, number>; reclaimable?: number }) =>
+  ({ reclaimable: 0, ...r }) as NonNullable<MemoryView['memory']>;
 /** A Llama 3.2 1B on a 3 GiB budget, after some searches: every holder there is, and a large generator beside tiny ones. */
 const FULL: MemoryView = {
   memory: report({
@@ -29,6 +30,7 @@ const FULL: MemoryView = {
       training: 12 * MiB,
       other: 3000,
     },
+    reclaimable: 560 * MiB,
   }),
   engine: { connections: 3, users: 2, loads: 1 },
 };
@@ -78,6 +80,7 @@ test('a budget and every holder: the figures, the bar and the list agree with th
     expect(gen).toBeLessThan(0.42);
     expect(segs.reduce((a, s) => a + s.w, 0)).toBeLessThan(bar.width * 0.7);
     expect(root.querySelector('.mem-engine')!.textContent).toMatch(/^One engine for 3 tabs of this app \(2 using it\)/);
+    expect(root.querySelector('.mem-reclaimable')!.textContent).toMatch(/^The caches give back up to 560 MiB when a model needs the memory/);
     expect(outside(section), width).toEqual([]);
     await page.screenshot({ element: section, path: `__screenshots__/gpu-memory-budget-${width}.png` });
     section.remove();
@@ -96,6 +99,7 @@ test('without a budget the bar is what is used and says "no budget set"; without
   expect(segs.reduce((a, b) => a + b, 0)).toBeCloseTo(bar.width, 0);
   expect(segs[1]).toBeGreaterThanOrEqual(2.9); // the index's 4 KiB still shows
   expect(root.querySelector('.mem-engine')!.textContent).toMatch(/this tab only/);
+  expect(root.querySelector('.mem-reclaimable')).toBeNull(); // nothing to give back
   expect(outside(section)).toEqual([]);
   await page.screenshot({ element: section, path: '__screenshots__/gpu-memory-no-budget.png' });
   drawMemory(root, { memory: undefined, engine: { connections: 1, users: 1, loads: 0 } });
