@@ -1,0 +1,187 @@
+// Product quantisation of IVF residuals (issue 24; FAISS IndexIVFPQ with by_residual and its
+// "precomputed table" decomposition). A vector x in list l is stored as its list centroid c plus
+// a residual r = x - c cut into m sub-vectors of dsub = dim / m dimensions, each replaced by the
+// nearest of ksub (256 for 8-bit codes, 16 for 4-bit) sub-centroids learnt by k-means in that
+// sub-space (the project's own k-means: GPU, or the CPU fallback). What a scan needs per vector
+// is its m codes and one float, `term`:
+//
+//   l2:  ||q - c - r^||^2 = ||q - c||^2 + (||r^||^2 + 2<c, r^>) - 2<q, r^>
+//   ip:  <q, c + r^>      = <q, c>       + <q, r^>
+//
+// ||q - c||^2 and <q, c> are the coarse step's distances (one per probed list); <q, r^> is the sum
+// of m lookups in a table of <q_j, C_j[k]> made once per query, the same for every list; the term
+// (||r^||^2 + 2<c, r^>, 0 for ip) is computed when the vector is encoded. So a query builds one
+// table, whatever nprobe, and scoring a vector is m table reads and one add — the distance to
+// the vector as decoded (c + r^), exactly up to float rounding. Candidates are then re-ranked with
+// their full-precision vectors (stored beside the codes).
+
+import { WeftError } from '../errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import { trainKmeans } from './kmeans.js';
+
+/** Bits per code: 8 (256 sub-centroids) or 4 (16, two codes per byte: fast-scan style tables). */
+export type PqBits = 4 | 8;
+
+/** A product quantiser: m sub-spaces of dsub dimensions, ksub sub-centroids each. */
+export interface PqCodebook {
+  dim: number;
+  m: number;
+  nbits: PqBits;
+  dsub: number;
+  ksub: number;
+  /** m x ksub x dsub sub-centroids. */
+  centroids: Float32Array;
+}
+
+/** Bytes of one vector's codes. */
+export const pqCodeBytes = (m: number, nbits: PqBits) => (nbits === 8 ? m : Math.ceil(m / 2));
+
+/** INVALID_OPTION unless m divides dim and nbits is 4 or 8. */
+export function checkPq(dim: number, m: number, nbits: number): asserts nbits is PqBits {
+  if (nbits !== 4 && nbits !== 8) throw new WeftError('INVALID_OPTION', `pq bits must be 4 or 8, not ${String(nbits)}.`);
+  if (!Number.isInteger(m) || m < 1 || dim % m !== 0) {
+    const divisors = Array.from({ length: dim }, (_, i) => i + 1).filter((d) => dim % d === 0 && dim / d <= 32 && d <= 256);
+    throw new WeftError(
+      'INVALID_OPTION',
+      `pq m (sub-quantisers) must divide the dimension ${dim}; got ${String(m)}. Try one of ${divisors.slice(-6).join(', ')} (dim / m dimensions each; 4-8 is usual).`,
+      { details: { dim, m } },
+    );
+  }
+}
+
+export interface TrainPqOptions {
+  m: number;
+  nbits: PqBits;
+  niter?: number;
+  seed: number;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Learns the sub-centroids from `residuals` (n x dim): k-means in each sub-space, on the GPU with
+ * a context, else on the CPU. Needs at least ksub residuals (TOO_FEW_TRAINING_VECTORS).
+ */
+export async function trainPq(ctx: GpuContext | undefined, residuals: Float32Array, dim: number, o: TrainPqOptions): Promise<PqCodebook> {
+  checkPq(dim, o.m, o.nbits);
+  const ksub = 2 ** o.nbits;
+  const dsub = dim / o.m;
+  const n = residuals.length / dim;
+  if (n < ksub) {
+    throw new WeftError('TOO_FEW_TRAINING_VECTORS', `Product quantisation with ${o.nbits}-bit codes needs at least ${ksub} training vectors; got ${n}.`, {
+      details: { n, ksub },
+    });
+  }
+  const centroids = new Float32Array(o.m * ksub * dsub);
+  const sub = new Float32Array(n * dsub);
+  for (let j = 0; j < o.m; j++) {
+    for (let i = 0; i < n; i++) sub.set(residuals.subarray(i * dim + j * dsub, i * dim + (j + 1) * dsub), i * dsub);
+    const c = await trainKmeans(ctx, sub, { dim: dsub, k: ksub, metric: 'l2', spherical: false, niter: o.niter ?? 20, seed: o.seed + j, signal: o.signal });
+    centroids.set(c, j * ksub * dsub);
+  }
+  return { dim, m: o.m, nbits: o.nbits, dsub, ksub, centroids };
+}
+
+/** The nearest sub-centroid of sub-vector j of `r` (ties: the lower code). */
+function nearest(book: PqCodebook, r: Float32Array, at: number, j: number): number {
+  const { dsub, ksub, centroids } = book;
+  let best = 0,
+    bestD = Number.POSITIVE_INFINITY;
+  for (let k = 0; k < ksub; k++) {
+    const base = (j * ksub + k) * dsub;
+    let d = 0;
+    for (let t = 0; t < dsub; t++) {
+      const e = r[at + j * dsub + t]! - centroids[base + t]!;
+      d += e * e;
+    }
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+/** Codes of residuals encoded and, per vector, the scan's term (see the header). */
+export interface PqEncoded {
+  /** n x codeBytes; 4-bit codes two per byte, sub-space 2i in the low nibble. */
+  codes: Uint8Array;
+  /** l2: ||r^||^2 + 2<c, r^>; ip: 0. */
+  terms: Float32Array;
+}
+
+/**
+ * Encodes the residuals `residuals` (n x dim) of vectors whose list centroid is `centroid` (dim),
+ * for `metric` ('l2', or 'ip' for inner product and cosine).
+ */
+export function encodePq(book: PqCodebook, residuals: Float32Array, centroid: Float32Array, metric: 'l2' | 'ip'): PqEncoded {
+  const { dim, m, nbits, dsub, ksub, centroids } = book;
+  const n = residuals.length / dim;
+  const bytes = pqCodeBytes(m, nbits);
+  const codes = new Uint8Array(n * bytes);
+  const terms = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let norm = 0,
+      cross = 0;
+    for (let j = 0; j < m; j++) {
+      const k = nearest(book, residuals, i * dim, j);
+      if (nbits === 8) codes[i * bytes + j] = k;
+      else codes[i * bytes + (j >> 1)]! |= j & 1 ? k << 4 : k;
+      const base = (j * ksub + k) * dsub;
+      for (let t = 0; t < dsub; t++) {
+        const v = centroids[base + t]!;
+        norm += v * v;
+        cross += centroid[j * dsub + t]! * v;
+      }
+    }
+    terms[i] = metric === 'l2' ? Math.fround(norm + 2 * cross) : 0;
+  }
+  return { codes, terms };
+}
+
+/** Code `j` of vector `i`. */
+export function pqCode(book: PqCodebook, codes: Uint8Array, i: number, j: number): number {
+  if (book.nbits === 8) return codes[i * book.m + j]!;
+  const byte = codes[i * pqCodeBytes(book.m, 4) + (j >> 1)]!;
+  return j & 1 ? byte >> 4 : byte & 15;
+}
+
+/** Vector `i` as decoded: centroid + its residual's sub-centroids (dim floats). */
+export function decodePq(book: PqCodebook, codes: Uint8Array, i: number, centroid: Float32Array): Float32Array {
+  const { dim, m, dsub, ksub, centroids } = book;
+  const out = new Float32Array(dim);
+  for (let j = 0; j < m; j++) {
+    const base = (j * ksub + pqCode(book, codes, i, j)) * dsub;
+    for (let t = 0; t < dsub; t++) out[j * dsub + t] = centroid[j * dsub + t]! + centroids[base + t]!;
+  }
+  return out;
+}
+
+/** A query's table: m x ksub inner products <q_j, C_j[k]>, the same for every list. */
+export function pqTable(book: PqCodebook, query: Float32Array): Float32Array {
+  const { m, dsub, ksub, centroids } = book;
+  const table = new Float32Array(m * ksub);
+  for (let j = 0; j < m; j++) {
+    for (let k = 0; k < ksub; k++) {
+      const base = (j * ksub + k) * dsub;
+      let d = 0;
+      for (let t = 0; t < dsub; t++) d += query[j * dsub + t]! * centroids[base + t]!;
+      table[j * ksub + k] = d;
+    }
+  }
+  return table;
+}
+
+/**
+ * The scan's keys (smaller is nearer) of the `count` vectors of one list: `coarse` is ||q - c||^2
+ * for l2 and <q, c> for ip (cosine on normalised rows).
+ */
+export function pqScan(book: PqCodebook, table: Float32Array, enc: PqEncoded, count: number, coarse: number, metric: 'l2' | 'ip'): Float32Array {
+  const { m, ksub } = book;
+  const keys = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    let dot = 0;
+    for (let j = 0; j < m; j++) dot += table[j * ksub + pqCode(book, enc.codes, i, j)]!;
+    keys[i] = metric === 'l2' ? coarse + enc.terms[i]! - 2 * dot : -(coarse + dot);
+  }
+  return keys;
+}
