@@ -11,11 +11,18 @@
 // Stored vectors are interleaved in blocks of 32: vec4<u32> unit u of slot s lives at
 // ((s / 32) * UNITS + u) * 32 + s % 32, so neighbouring threads read neighbouring words.
 //
+// PQ (STORAGE = 3, src/ivf/pq.ts): a vector is word 0, its term (f32 bits), then its PQ_M codes
+// packed from the low bits up; the `sq` binding holds each query's table (PQ_M x 2^PQ_BITS
+// floats), and the key adds the coarse distance the probe carries (its key): l2 coarse + term -
+// 2 * sum, ip coarse - sum (the coarse key of ip is -<q, c>).
+//
 // A filtered scan (FILTERED = 1) keeps only the vectors whose id is set in `allow`, a bitmap of
 // one bit per vector id (ids past its end are not allowed); the others are neither scored nor
 // read. An unfiltered scan (FILTERED = 0) compiles the test away: it binds a dummy there.
 
-override STORAGE: u32 = 0u; // 0 = f32, 1 = f16 (2 per word), 2 = int8 scalar-quantised (4 per word)
+override STORAGE: u32 = 0u; // 0 = f32, 1 = f16 (2 per word), 2 = int8 scalar-quantised (4 per word), 3 = PQ
+override PQ_M: u32 = 1u;    // PQ: sub-quantisers (codes per vector)
+override PQ_BITS: u32 = 8u; // PQ: bits per code (8: 4 codes per word, 4: 8 per word)
 override METRIC: u32 = 0u;  // 0 = squared L2, 1 = inner product (cosine runs on normalised data)
 override UNITS: u32 = 1u;   // vec4<u32> units per stored vector
 override FILTERED: u32 = 0u; // 1: only ids set in `allow` are candidates
@@ -66,6 +73,34 @@ fn dequant(code: u32, u: u32) -> vec4<f32> {
   return sq[u] + c * sq[P.queryUnits + u];
 }
 
+fn table(i: u32) -> f32 {
+  return sq[i >> 2u][i & 3u];
+}
+
+// The PQ key of the vector in `slot` for query q (its table at tBase), `coarse` the probe's key.
+fn pq_score(q: u32, slot: u32, coarse: f32) -> f32 {
+  let base = (slot / BLOCK) * UNITS * BLOCK + slot % BLOCK;
+  let ksub = 1u << PQ_BITS;
+  let perWord = 32u / PQ_BITS;
+  let tBase = q * PQ_M * ksub;
+  var term = 0.0;
+  var sum = 0.0;
+  for (var u = 0u; u < UNITS; u = u + 1u) {
+    let w = codes[base + u * BLOCK];
+    for (var c = 0u; c < 4u; c = c + 1u) {
+      let wi = u * 4u + c;
+      if (wi == 0u) { term = bitcast<f32>(w[c]); continue; }
+      let first = (wi - 1u) * perWord;
+      for (var t = 0u; t < perWord; t = t + 1u) {
+        let j = first + t;
+        if (j < PQ_M) { sum = sum + table(tBase + j * ksub + extractBits(w[c], t * PQ_BITS, PQ_BITS)); }
+      }
+    }
+  }
+  if (METRIC == 0u) { return coarse + term - 2.0 * sum; }
+  return coarse - sum;
+}
+
 fn score(qBase: u32, slot: u32) -> f32 {
   let base = (slot / BLOCK) * UNITS * BLOCK + slot % BLOCK;
   var acc = 0.0;
@@ -108,7 +143,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let rank = wid.y;
   let q = wid.z;
   let k = P.k;
-  let list = probes[q * P.probeStride + P.rankBegin + rank].y;
+  let probe = probes[q * P.probeStride + P.rankBegin + rank];
+  let list = probe.y;
+  let coarse = bitcast<f32>(probe.x);
   let seg = segs[list * P.segStride + P.shard];
   let tileStart = tile * P.tileSize;
   if (lid == 0u) {
@@ -138,10 +175,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var key = EMPTY_KEY;
       var keep = id != NO_ID;
       if (FILTERED == 0u) {
-        key = select(EMPTY_KEY, score(qBase, slot), keep);
+        if (STORAGE == 3u) { key = select(EMPTY_KEY, pq_score(q, slot, coarse), keep); }
+        else { key = select(EMPTY_KEY, score(qBase, slot), keep); }
       } else {
         keep = keep && allowed(id);
-        if (keep) { key = score(qBase, slot); }
+        if (keep) {
+          if (STORAGE == 3u) { key = pq_score(q, slot, coarse); } else { key = score(qBase, slot); }
+        }
       }
       if (keep && before(key, id, thrKey, thrId)) {
         let at = atomicAdd(&candCount, 1u);

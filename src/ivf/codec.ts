@@ -11,9 +11,10 @@ export const BLOCK = 32;
  * How vectors of a dimension and storage type are laid out on the GPU: padding, vec4 units, words and
  * bytes per vector.
  */
-export interface Layout {
+export interface Layout<S extends string = StorageType> {
   dim: number;
-  storage: StorageType;
+  /** The storage type ('pq': product-quantised residuals, pq.ts's pqLayout: a term word, then the codes). */
+  storage: S;
   /** Dimensions after padding to whole units (padding is zero and scores zero). */
   dimPad: number;
   /** vec4<u32> units per stored vector. */

@@ -23,7 +23,7 @@ export interface GpuLists {
 }
 
 /** Uploads `lists` (list i is the i-th record, whatever its `list` field). */
-export function uploadLists(ctx: GpuContext, label: string, lists: readonly ListRecord[], layout: Layout): GpuLists {
+export function uploadLists(ctx: GpuContext, label: string, lists: readonly ListRecord[], layout: Layout<string>): GpuLists {
   const blockBytes = layout.bytesPerVector * BLOCK;
   const blocksPerShard = Math.floor(ctx.maxShardBytes / blockBytes);
   if (blocksPerShard < 1) {

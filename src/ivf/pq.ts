@@ -17,7 +17,9 @@
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
+import { packRows, type Layout } from './codec.js';
 import { trainKmeans } from './kmeans.js';
+import type { ListRecord } from './types.js';
 
 /** Bits per code: 8 (256 sub-centroids) or 4 (16, two codes per byte: fast-scan style tables). */
 export type PqBits = 4 | 8;
@@ -184,4 +186,29 @@ export function pqScan(book: PqCodebook, table: Float32Array, enc: PqEncoded, co
     keys[i] = metric === 'l2' ? coarse + enc.terms[i]! - 2 * dot : -(coarse + dot);
   }
   return keys;
+}
+
+/**
+ * How PQ vectors are laid out for the scan kernel (shaders/scan.wgsl, STORAGE 3): word 0 the term
+ * (f32 bits), then the codes packed from the low bits up (4 a word at 8 bits, 8 at 4 bits), in
+ * whole vec4<u32> units, interleaved in blocks of 32 as every storage type is.
+ */
+export function pqLayout(dim: number, m: number, nbits: PqBits): Layout<'pq'> {
+  const units = Math.ceil((1 + Math.ceil(pqCodeBytes(m, nbits) / 4)) / 4);
+  const queryUnits = Math.ceil(dim / 4);
+  return { dim, storage: 'pq', dimPad: queryUnits * 4, units, words: units * 4, queryUnits, bytesPerVector: units * 16 };
+}
+
+/** One list's record for the scan: `enc`'s vectors as rows of `layout`, interleaved. */
+export function pqRecord(list: number, ids: Uint32Array, enc: PqEncoded, layout: Layout<'pq'>): ListRecord {
+  const count = ids.length;
+  const rows = new Uint32Array(count * layout.words);
+  const bytes = enc.codes.length / Math.max(1, count);
+  const termBits = new Uint32Array(enc.terms.buffer, enc.terms.byteOffset, count);
+  const rowBytes = new Uint8Array(rows.buffer);
+  for (let i = 0; i < count; i++) {
+    rows[i * layout.words] = termBits[i]!;
+    rowBytes.set(enc.codes.subarray(i * bytes, (i + 1) * bytes), (i * layout.words + 1) * 4);
+  }
+  return { list, count, ids, codes: packRows(rows, count, layout.units) };
 }

@@ -14,17 +14,22 @@ import topkWgsl from '../../shaders/topk.wgsl?raw';
 import type { Layout } from './codec.js';
 import type { GpuLists } from './gpu-lists.js';
 import { keyToDistance } from './reference.js';
-import { MAX_K, NO_ID, type Metric, type SearchResult, type SearchSession } from './types.js';
+import { MAX_K, NO_ID, type Metric, type SearchResult, type SearchSession, type StorageType } from './types.js';
 
-const STORAGE_CODE = { f32: 0, f16: 1, int8: 2 } as const;
+const STORAGE_CODE = { f32: 0, f16: 1, int8: 2, pq: 3 } as const;
 
 export interface ScanTarget {
-  layout: Layout;
+  layout: Layout<StorageType | 'pq'>;
   /** Metric the results are reported in (cosine runs the inner-product kernel on normalised data). */
   metric: Metric;
   lists: GpuLists;
   /** int8: vmin then scale, queryUnits vec4 each. */
   sq?: GPUBuffer;
+  /**
+   * 'pq' storage: the codebook's shape and each query's table (pq.ts's pqTable: m x ksub floats
+   * per query, in query order). The probes' keys are the coarse distances the scan adds.
+   */
+  pq?: { m: number; nbits: 4 | 8; tables: GPUBuffer };
 }
 
 /**
@@ -71,6 +76,7 @@ function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number, f
     METRIC: t.metric === 'l2' ? 0 : 1,
     UNITS: t.layout.units,
     FILTERED: filtered ? 1 : 0,
+    ...(t.pq ? { PQ_M: t.pq.m, PQ_BITS: t.pq.nbits } : {}),
   });
 }
 
@@ -136,7 +142,7 @@ export async function timeScanKernel(ctx: GpuContext, init: SessionInit, reps: n
         target.lists.segs,
         init.probes,
         init.queries,
-        target.sq ?? dummy,
+        target.pq?.tables ?? target.sq ?? dummy,
         partial,
         init.allow ?? dummy,
       ]),
@@ -246,7 +252,7 @@ export function openSession(ctx: GpuContext, init: SessionInit): InternalSession
               target.lists.segs,
               init.probes,
               init.queries,
-              target.sq ?? dummy,
+              target.pq?.tables ?? target.sq ?? dummy,
               partial,
               init.allow ?? dummy,
             ]),
