@@ -25,6 +25,8 @@ export {
   type IndexOptions,
   type TrainCallOptions,
 } from './ivf/ivf.js';
+export { createIvfPqIndex, type IvfPqIndex, type IvfPqIndexOptions, type IvfPqSearchOptions } from './ivf/ivf-pq.js';
+export type { PqBits } from './ivf/pq.js';
 export type { TrainProgress } from './ivf/train.js';
 export {
   METRICS,
