@@ -1,5 +1,6 @@
 // The benchmark page: `bench/run.mjs` opens it in headless Chromium and calls weftBench.run().
 import { runSearchBench, type SearchBenchOptions } from './search.js';
+import { runPqSearchBench, type PqSearchBenchOptions } from './search-pq.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 import { runModelsBench, type ModelsBenchOptions } from './models.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
@@ -11,6 +12,7 @@ import { runWorkflowsBench, type WorkflowsBenchOptions } from './workflows.js';
 
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
+  'search-pq': (o: unknown, log: (s: string) => void) => runPqSearchBench(o as PqSearchBenchOptions, log),
   tiers: (o: unknown, log: (s: string) => void) => runTiersBench(o as TiersBenchOptions, log),
   models: (o: unknown, log: (s: string) => void) => runModelsBench(o as ModelsBenchOptions, log),
   rag: (o: unknown, log: (s: string) => void) => runRagBench(o as RagBenchOptions, log),

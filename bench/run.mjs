@@ -14,8 +14,8 @@ import { PEER_SYSTEMS, formatPeers } from './peers-table.mjs';
 const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
-                               [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8]
-                               [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
+                               [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8|pq]
+                               [--pq-m M] [--pq-bits 8|4] [--rerank R] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
@@ -73,12 +73,16 @@ if (name === 'search') {
       seed: { type: 'string', default: '1' },
       niter: { type: 'string', default: '10' },
       wg: { type: 'string' },
+      'pq-m': { type: 'string' },
+      'pq-bits': { type: 'string', default: '8' },
+      rerank: { type: 'string', default: '10' },
       json: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
     },
   }));
   if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
-  if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
+  if (!['f32', 'f16', 'int8', 'pq'].includes(a.storage)) fail(`--storage must be f32, f16, int8 or pq`);
+  if (!['4', '8'].includes(a['pq-bits'])) fail('--pq-bits must be 4 or 8');
   for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
   if (a.data?.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
   options = {
@@ -95,6 +99,7 @@ if (name === 'search') {
     ...(a.nprobe ? { nprobe: a.nprobe.split(',').map((s) => int(s, 'nprobe')) } : {}),
     ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
     ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
+    ...(a.storage === 'pq' ? { bits: Number(a['pq-bits']), rerank: int(a.rerank, 'rerank'), ...(a['pq-m'] ? { m: int(a['pq-m'], 'pq-m') } : {}) } : {}),
   };
 } else if (name === 'rag') {
   ({ values: a } = parseArgs({
@@ -401,14 +406,29 @@ try {
   }
   await page.goto(url);
   await page.waitForFunction(() => 'weftBench' in window);
-  result = await page.evaluate(([n, o]) => window.weftBench.run(n, o), [name, options]);
+  // The PQ index has a benchmark page of its own (bench/search-pq.ts).
+  const bench = name === 'search' && options.storage === 'pq' ? 'search-pq' : name;
+  result = await page.evaluate(([n, o]) => window.weftBench.run(n, o), [bench, options]);
 } finally {
   await browser.close();
   await server.close();
 }
 
 const f = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x));
-if (name === 'search') {
+if (name === 'search' && options.storage === 'pq') {
+  console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);
+  console.log(
+    `${result.n} x ${result.dim} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; PQ m ${result.m} x ${result.bits} bits, ${result.rerank} candidates per result`,
+  );
+  console.log(
+    `bytes per vector: PQ ${result.bytesPerVector.pq}, f16 ${result.bytesPerVector.f16}; built in ${f(result.trainMs.pq, 0)} ms (f16: ${f(result.trainMs.flat, 0)} ms)\n`,
+  );
+  console.log('nprobe   recall f16   PQ codes   re-ranked   PQ q/s   f16 q/s');
+  for (const r of result.rows)
+    console.log(
+      `${String(r.nprobe).padStart(6)}   ${f(r.recallF16, 4).padStart(10)}   ${f(r.recallCodes, 4).padStart(8)}   ${f(r.recall, 4).padStart(9)}   ${f(r.qps, 1).padStart(6)}   ${f(r.qpsF16, 1).padStart(7)}`,
+    );
+} else if (name === 'search') {
   console.log(`\nWeft search benchmark on ${result.device}`);
   console.log(
     `${result.n} x ${result.dim} ${result.storage} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; train ${f(result.trainMs, 0)} ms, add ${f(result.addMs, 0)} ms`,

@@ -149,7 +149,10 @@ async function scanBandwidth(ctx: GpuContext, ivf: IvfIndex, query: Float32Array
   }
 }
 
-export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => void): Promise<SearchBenchResult> {
+/** The benchmark's vectors and queries: a file (with its queries, or held-in rows with noise), or a generated mixture. */
+export async function benchData(
+  o: Pick<SearchBenchOptions, 'dataUrl' | 'dataName' | 'queriesUrl' | 'queriesName' | 'dim' | 'n' | 'queries' | 'seed'>,
+): Promise<{ base: Matrix; queries: Float32Array }> {
   let base: Matrix;
   let queries: Float32Array;
   const rng = createRng(o.seed);
@@ -166,6 +169,11 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
   } else {
     ({ base, queries } = mixtureSplit(o.n, o.queries, o.dim, o.seed));
   }
+  return { base, queries };
+}
+
+export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => void): Promise<SearchBenchResult> {
+  const { base, queries } = await benchData(o);
   const { n, dim } = base;
   const nq = queries.length / dim;
   const nlist = o.nlist ?? nlistFor(n);

@@ -19,6 +19,7 @@ import { assignLists, trainIvf } from './train.js';
 import { NO_ID, type Metric, type SearchResult } from './types.js';
 import { MAX_DIM, MAX_NLIST, checkIds, checkK, checkMetric, checkPositiveInt, checkVectors } from './validate.js';
 import { layoutFor } from './codec.js';
+import { createRng, sampleIndices } from '../random.js';
 import type { TrainCallOptions } from './ivf.js';
 
 /** Options of createIvfPqIndex. */
@@ -236,9 +237,17 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
           signal: opts.signal,
           onProgress: opts.onProgress,
         });
-        const labels = await assignLists(ctx, prepared, t.centroids, dim, metric);
+        // The codebook learns from at most maxTrainPointsPerCentroid x 2^bits residuals (FAISS's rule for its sub-quantisers).
+        const cap = perCentroid * ksub;
+        const n = prepared.length / dim;
+        let sample = prepared;
+        if (n > cap) {
+          sample = new Float32Array(cap * dim);
+          sampleIndices(n, cap, createRng(seed ^ 0x2545f491)).forEach((i, j) => sample.set(prepared.subarray(i * dim, (i + 1) * dim), j * dim));
+        }
+        const labels = await assignLists(ctx, sample, t.centroids, dim, metric);
         centroids = t.centroids;
-        const residuals = residualsOf(prepared, labels);
+        const residuals = residualsOf(sample, labels);
         book = await trainPq(ctx, residuals, dim, { m, nbits: bits, niter, seed, signal: opts.signal });
         coarse?.destroy();
         coarse = uploadCentroids(ctx, 'weft.index.centroids', centroids, dim);

@@ -1,0 +1,142 @@
+// `npm run bench -- search --storage pq`: the IVF-PQ index (src/ivf/ivf-pq.ts) against IVF-Flat
+// with f16 lists on the same data and centroids: recall@k at each nprobe from the codes alone and
+// after re-ranking, queries per second, and bytes per vector. Issue 24's targets: re-ranked recall
+// within 0.01 of IVF-Flat f16 at the same nprobe, at most 1/8 of its bytes.
+
+import { createFlatIndex, createGpuContext, createIvfIndex, layoutFor, type Metric, type SearchResult } from '../src/weft.js';
+import { createIvfPqIndex } from '../src/ivf/ivf-pq.js';
+import type { PqBits } from '../src/ivf/pq.js';
+import { recallAtK } from '../src/ivf/reference.js';
+import { nlistFor } from '../src/ivf/sizing.js';
+import { benchData } from './search.js';
+
+export interface PqSearchBenchOptions {
+  dataUrl?: string;
+  dataName?: string;
+  queriesUrl?: string;
+  queriesName?: string;
+  metric: Metric;
+  dim: number;
+  n: number;
+  nlist?: number;
+  nprobe?: number[];
+  k: number;
+  queries: number;
+  seed: number;
+  niter: number;
+  /** Sub-quantisers (default dim / 8: 8 dimensions each) and bits per code (default 8). */
+  m?: number;
+  bits?: PqBits;
+  /** Candidates re-scored per result. Default 10. */
+  rerank?: number;
+}
+
+export interface PqSearchBenchResult {
+  device: string;
+  n: number;
+  dim: number;
+  nlist: number;
+  k: number;
+  metric: Metric;
+  queries: number;
+  m: number;
+  bits: PqBits;
+  rerank: number;
+  bytesPerVector: { pq: number; f16: number };
+  trainMs: { pq: number; flat: number };
+  rows: { nprobe: number; recallF16: number; recallCodes: number; recall: number; qps: number; qpsF16: number }[];
+  targets: { name: string; want: string; got: number; met: boolean }[];
+}
+
+async function timeQps(index: { search(q: Float32Array, o: object): Promise<SearchResult> }, queries: Float32Array, nq: number, opts: object): Promise<number> {
+  await index.search(queries, opts);
+  let reps = 0;
+  const t0 = performance.now();
+  do {
+    await index.search(queries, opts);
+    reps++;
+  } while (performance.now() - t0 < 600 && reps < 50);
+  return (nq * reps) / ((performance.now() - t0) / 1000);
+}
+
+export async function runPqSearchBench(o: PqSearchBenchOptions, log: (s: string) => void): Promise<PqSearchBenchResult> {
+  const { base, queries } = await benchData(o);
+  const { n, dim } = base;
+  const nq = queries.length / dim;
+  const nlist = o.nlist ?? nlistFor(n);
+  const m = o.m ?? Math.max(1, Math.floor(dim / 8));
+  const bits = o.bits ?? 8;
+  const rerank = o.rerank ?? 10;
+  const nprobes = (o.nprobe ?? [1, 2, 4, 8, 16, 32, 64, 128].filter((p) => p <= nlist)).filter((p) => p <= nlist);
+  const ctx = await createGpuContext();
+  const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
+  log(`device: ${device}; ${n} x ${dim} (${o.metric}), nlist ${nlist}, PQ m ${m} x ${bits} bits, rerank ${rerank}, ${nq} queries, k ${o.k}`);
+  try {
+    const exact = await createFlatIndex({ gpu: ctx, dim, metric: o.metric });
+    await exact.add(base.data);
+    const truth = await exact.search(queries, { k: o.k });
+    exact.destroy();
+
+    const common = { gpu: ctx, dim, nlist, metric: o.metric, seed: o.seed, niter: o.niter, maxTrainPointsPerCentroid: 64 };
+    let t0 = performance.now();
+    const f16 = await createIvfIndex({ ...common, storage: 'f16' });
+    await f16.train(base.data);
+    await f16.add(base.data);
+    const flatMs = performance.now() - t0;
+    t0 = performance.now();
+    const pq = await createIvfPqIndex({ ...common, m, bits, rerank });
+    await pq.train(base.data);
+    await pq.add(base.data);
+    const pqMs = performance.now() - t0;
+    log(`built: IVF-Flat f16 ${flatMs.toFixed(0)} ms, IVF-PQ ${pqMs.toFixed(0)} ms`);
+    const rows: PqSearchBenchResult['rows'] = [];
+    try {
+      for (const nprobe of nprobes) {
+        const opts = { k: o.k, nprobe };
+        const row = {
+          nprobe,
+          recallF16: recallAtK(await f16.search(queries, opts), truth),
+          recallCodes: recallAtK(await pq.searchCodes(queries, opts), truth),
+          recall: recallAtK(await pq.search(queries, opts), truth),
+          qps: await timeQps(pq, queries, nq, opts),
+          qpsF16: await timeQps(f16, queries, nq, opts),
+        };
+        rows.push(row);
+        log(
+          `nprobe ${nprobe}: recall@${o.k} f16 ${row.recallF16.toFixed(4)}, PQ codes ${row.recallCodes.toFixed(4)}, re-ranked ${row.recall.toFixed(4)}; ${row.qps.toFixed(1)} vs ${row.qpsF16.toFixed(1)} queries/s`,
+        );
+      }
+    } finally {
+      f16.destroy();
+      pq.destroy();
+    }
+    const bytesPerVector = { pq: pq.bytesPerVector, f16: layoutFor(dim, 'f16').bytesPerVector + 4 };
+    const targets: PqSearchBenchResult['targets'] = [];
+    const r8 = rows.find((r) => r.nprobe === Math.max(1, Math.floor(nlist / 8)));
+    if (r8) {
+      const gap = r8.recallF16 - r8.recall;
+      targets.push({ name: `re-ranked recall@${o.k} below IVF-Flat f16's at nprobe ${r8.nprobe}`, want: '<= 0.01', got: gap, met: gap <= 0.01 });
+    }
+    const share = bytesPerVector.pq / bytesPerVector.f16;
+    targets.push({ name: 'bytes per vector over IVF-Flat f16', want: '<= 0.125', got: share, met: share <= 0.125 });
+    return {
+      device,
+      n,
+      dim,
+      nlist,
+      k: o.k,
+      metric: o.metric,
+      queries: nq,
+      m,
+      bits,
+      rerank,
+      bytesPerVector,
+      trainMs: { pq: pqMs, flat: flatMs },
+      rows,
+      targets,
+    };
+  } finally {
+    ctx.destroy();
+  }
+}
