@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""FAISS's IVF-PQ as the anchor for `npm run bench -- search --storage pq` (issue 24).
+
+Builds a realistic set from the 778 real all-MiniLM-L6-v2 vectors in ../shared/assets (each row
+repeated with Gaussian noise and normalised again), writes it as data.fvecs and queries.fvecs into
+OUT, and reports FAISS's recall@10 against nprobe for IndexIVFFlat, IndexIVFPQ (the codes alone)
+and IndexIVFPQ refined by the exact vectors (k x rerank candidates). Weft's run on the same files:
+
+    /usr/bin/python3 bench/anchors/ivfpq_faiss.py --out /tmp/pq-anchor
+    npm run bench -- search --storage pq --data /tmp/pq-anchor/data.fvecs --queries /tmp/pq-anchor/queries.fvecs \
+        --nlist 128 --pq-m 48 --nprobe 2,4,8,16,32
+
+Needs Debian's python3-faiss and python3-numpy (apt install python3-faiss).
+"""
+import argparse
+import json
+import os
+import time
+
+import faiss
+import numpy as np
+
+p = argparse.ArgumentParser()
+p.add_argument('--out', required=True)
+p.add_argument('--assets', default=os.path.join(os.path.dirname(__file__), '../../../shared/assets'))
+p.add_argument('--n', type=int, default=20000)
+p.add_argument('--nq', type=int, default=100)
+p.add_argument('--noise', type=float, default=0.02, help='per-dimension standard deviation of the noise')
+p.add_argument('--nlist', type=int, default=128)
+p.add_argument('--m', type=int, default=48)
+p.add_argument('--bits', type=int, default=8)
+p.add_argument('--rerank', type=int, default=10)
+p.add_argument('--k', type=int, default=10)
+p.add_argument('--nprobe', default='2,4,8,16,32')
+p.add_argument('--seed', type=int, default=1)
+a = p.parse_args()
+
+real = np.fromfile(os.path.join(a.assets, 'sap-fiori-minilm-vectors/embeddings.bin'), dtype='<f4').reshape(-1, 384)
+rng = np.random.default_rng(a.seed)
+
+
+def noisy(count):
+    rows = real[rng.integers(0, len(real), count)] + rng.normal(0, a.noise, (count, 384)).astype('f4')
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype('f4')
+
+
+data, queries = noisy(a.n), noisy(a.nq)
+os.makedirs(a.out, exist_ok=True)
+
+
+def write_fvecs(path, x):
+    with open(path, 'wb') as f:
+        for row in x:
+            f.write(np.int32(x.shape[1]).tobytes())
+            f.write(row.astype('<f4').tobytes())
+
+
+write_fvecs(os.path.join(a.out, 'data.fvecs'), data)
+write_fvecs(os.path.join(a.out, 'queries.fvecs'), queries)
+
+d = 384
+flat = faiss.IndexFlatL2(d)
+flat.add(data)
+_, truth = flat.search(queries, a.k)
+
+
+def recall(ids):
+    return float(np.mean([len(set(ids[i]) & set(truth[i])) / a.k for i in range(len(truth))]))
+
+
+ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, a.nlist)
+ivf.train(data)
+ivf.add(data)
+t0 = time.time()
+pq = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, a.nlist, a.m, a.bits)
+pq.train(data)
+refined = faiss.IndexRefineFlat(pq)  # adds to the PQ index and keeps the exact vectors beside it
+refined.add(data)
+build = time.time() - t0
+refined.k_factor = a.rerank
+rows = []
+for nprobe in [int(s) for s in a.nprobe.split(',')]:
+    ivf.nprobe = nprobe
+    pq.nprobe = nprobe
+    rows.append({
+        'nprobe': nprobe,
+        'recallIvfFlat': recall(ivf.search(queries, a.k)[1]),
+        'recallCodes': recall(pq.search(queries, a.k)[1]),
+        'recallRefined': recall(refined.search(queries, a.k)[1]),
+    })
+bytes_per_vector = pq.code_size + 8  # codes + the 8-byte id FAISS keeps per vector
+print(json.dumps({'faiss': faiss.__version__, 'n': a.n, 'nlist': a.nlist, 'm': a.m, 'bits': a.bits, 'rerank': a.rerank,
+                  'noise': a.noise, 'buildSeconds': build, 'bytesPerVector': bytes_per_vector, 'rows': rows}, indent=1))
