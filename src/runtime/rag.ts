@@ -182,8 +182,21 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
   const closing = new AbortController();
   const untilClosed = (signal: AbortSignal | undefined) => (signal ? AbortSignal.any([signal, closing.signal]) : closing.signal);
 
+  /**
+   * An index that another tab (or another engine on this database) created after this runtime
+   * opened: adopted by the next search or answer, in turn with ingests (so never beside the one
+   * this runtime's own first ingest creates).
+   */
+  const adoptCreated = async () => {
+    if (index || closing.signal.aborted) return;
+    const found = await openExisting({ ...indexOptions, create: true });
+    if (found && index) await found.close();
+    else if (found) index = found;
+  };
+
   async function* generate(...[input, opts = {}]: Parameters<LocalRag['generate']>) {
     if (unanswerable) throw unanswerable;
+    if (!index) await serial.run(adoptCreated);
     const release = woven ? () => undefined : await requests.acquire();
     try {
       yield* answer(input, { ...opts, signal: untilClosed(opts.signal) });
@@ -226,14 +239,15 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
       // Waiting behind another call ends too when the signal aborts.
       const signal = untilClosed(opts.signal);
       return abortable(
-        serial.run(() =>
-          retrieval.search(query, k, {
+        serial.run(async () => {
+          await adoptCreated();
+          return retrieval.search(query, k, {
             ...ranking,
             ...(nprobe !== undefined ? { nprobe } : {}),
             ...(filter ? { filter } : {}),
             signal,
-          }),
-        ),
+          });
+        }),
         signal,
         'The search',
       );

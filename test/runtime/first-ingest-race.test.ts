@@ -43,6 +43,15 @@ describe('first ingest into a fresh index name from two tabs', () => {
   });
 });
 
+describe('an index another tab creates after this runtime opened', () => {
+  test('is searched at once, without an ingest here (it was EMPTY_INDEX until a reload)', async () => {
+    const { a, b } = await twoTabs();
+    await a.rag.ingest(documents(10, 'alpha'));
+    expect((await b.rag.search('alpha note 4 topic 4 weather number 4', { k: 1 }))[0]!.docId).toBe('alpha-4');
+    expect((await b.rag.info()).size).toBe(10);
+  });
+});
+
 describe('a first ingest cut off before its first commit', () => {
   test('leaves no index listed or opened; the next ingest into the name succeeds (a left-over of another embedder is replaced)', async () => {
     const dir = await stores.dir();
