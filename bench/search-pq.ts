@@ -3,27 +3,18 @@
 // after re-ranking, queries per second, and bytes per vector. Issue 24's targets: re-ranked recall
 // within 0.01 of IVF-Flat f16 at the same nprobe, at most 1/8 of its bytes.
 
-import { createFlatIndex, createGpuContext, createIvfIndex, layoutFor, type Metric, type SearchResult } from '../src/weft.js';
+import { createFlatIndex, createGpuContext, createIvfIndex, layoutFor, type Metric } from '../src/weft.js';
 import { createIvfPqIndex } from '../src/ivf/ivf-pq.js';
 import type { PqBits } from '../src/ivf/pq.js';
 import { recallAtK } from '../src/ivf/reference.js';
 import { nlistFor } from '../src/ivf/sizing.js';
-import { benchData } from './search.js';
+import { benchData, timeQps, type SearchBenchOptions } from './search.js';
 
-export interface PqSearchBenchOptions {
-  dataUrl?: string;
-  dataName?: string;
-  queriesUrl?: string;
-  queriesName?: string;
-  metric: Metric;
-  dim: number;
-  n: number;
-  nlist?: number;
-  nprobe?: number[];
-  k: number;
-  queries: number;
-  seed: number;
-  niter: number;
+export interface PqSearchBenchOptions
+  extends Pick<
+    SearchBenchOptions,
+    'dataUrl' | 'dataName' | 'queriesUrl' | 'queriesName' | 'metric' | 'dim' | 'n' | 'nlist' | 'nprobe' | 'k' | 'queries' | 'seed' | 'niter'
+  > {
   /** Sub-quantisers (default dim / 8: 8 dimensions each) and bits per code (default 8). */
   m?: number;
   bits?: PqBits;
@@ -46,17 +37,6 @@ export interface PqSearchBenchResult {
   trainMs: { pq: number; flat: number };
   rows: { nprobe: number; recallF16: number; recallCodes: number; recall: number; qps: number; qpsF16: number }[];
   targets: { name: string; want: string; got: number; met: boolean }[];
-}
-
-async function timeQps(index: { search(q: Float32Array, o: object): Promise<SearchResult> }, queries: Float32Array, nq: number, opts: object): Promise<number> {
-  await index.search(queries, opts);
-  let reps = 0;
-  const t0 = performance.now();
-  do {
-    await index.search(queries, opts);
-    reps++;
-  } while (performance.now() - t0 < 600 && reps < 50);
-  return (nq * reps) / ((performance.now() - t0) / 1000);
 }
 
 export async function runPqSearchBench(o: PqSearchBenchOptions, log: (s: string) => void): Promise<PqSearchBenchResult> {

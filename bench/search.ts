@@ -67,7 +67,13 @@ async function load(url: string, name: string, dim?: number): Promise<Matrix> {
   return parseVectors(await res.arrayBuffer(), name, dim);
 }
 
-async function timeQps(index: { search(q: Float32Array, o: object): Promise<SearchResult> }, queries: Float32Array, nq: number, opts: object): Promise<number> {
+/** Queries per second of `index.search` over `queries`, after a warm-up, for about 0.6 s. */
+export async function timeQps(
+  index: { search(q: Float32Array, o: object): Promise<SearchResult> },
+  queries: Float32Array,
+  nq: number,
+  opts: object,
+): Promise<number> {
   await index.search(queries, opts); // warm-up: pipelines compiled, buffers touched
   let reps = 0;
   const t0 = performance.now();
