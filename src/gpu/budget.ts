@@ -86,6 +86,9 @@ export interface GpuBudget {
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
+/** The share of the budget that elastic holds leave free when they grow back. */
+const HEADROOM = 0.05;
+
 /** The part of a label that names one holder's buffers ('weft.notes.cache.codes[0]' → 'weft.notes.cache'). */
 const keyOf = (label: string | undefined) => (label ?? 'other').replace(/\.(codes|ids|segments)\[?.*$/, '').replace(/\[\d+\]$/, '');
 
@@ -157,14 +160,15 @@ export function createGpuBudget(initial = Number.POSITIVE_INFINITY): GpuBudget {
   };
 
   // Elastic holds take freed memory back on a later task: a load that reserved and allocates
-  // at once is never raced; one that allocates over time holds its bytes.
+  // at once is never raced; one that allocates over time holds its bytes. They grow into all but
+  // the last twentieth of the budget, which the searches' working buffers come and go in.
   let timer: ReturnType<typeof setTimeout> | undefined;
   let disposed = false;
   const regrow = () => {
     timer = undefined;
     for (const e of holds) {
       if (!e.elastic || e.bytes >= e.elastic.want) continue;
-      const room = budget - used();
+      const room = (1 - HEADROOM) * budget - used();
       if (room <= 0) break;
       const target = Math.min(e.elastic.want, e.bytes + room);
       e.bytes = Math.max(e.bytes, Math.min(target, e.elastic.resize(target)));

@@ -113,4 +113,20 @@ describe('gpu budget', () => {
     expect(list.hold.bytes).toBe(800);
     b.dispose();
   });
+
+  test("growing back, the caches leave the last twentieth of the budget free (for the searches' working buffers)", async () => {
+    const b = createGpuBudget(1000);
+    const c = cache(b, 'weft.docs.cache', { min: 10, want: 1000, piece: 10 });
+    expect(c.hold.bytes).toBe(1000); // what it asked for at first, it got
+    b.reserve(500, 'A load');
+    b.add('weft.llama.weights', 500);
+    expect(c.hold.bytes).toBe(500);
+    b.remove('weft.llama.weights', 500); // the model goes
+    await tick();
+    expect(c.hold.bytes).toBe(950);
+    b.set(1600); // a larger budget: room for all it wants
+    await tick();
+    expect(c.hold.bytes).toBe(1000);
+    b.dispose();
+  });
 });
