@@ -64,7 +64,9 @@ gpuTest("20 candidates per result: IVF-Flat's recall at the same nprobe (within 
     await pq.add(data);
     const codes = recallAtK(await pq.searchCodes(queries, { k, nprobe }), truth);
     const reranked = recallAtK(await pq.search(queries, { k, nprobe, rerank: 20 }), truth);
-    console.log(`seed ${seed}: recall@10 at nprobe ${nprobe}: IVF-Flat ${ivfRecall.toFixed(3)}, IVF-PQ codes ${codes.toFixed(3)}, re-ranked ${reranked.toFixed(3)}; ${pq.bytesPerVector} bytes a vector against ${dim * 4 + 4}`);
+    console.log(
+      `seed ${seed}: recall@10 at nprobe ${nprobe}: IVF-Flat ${ivfRecall.toFixed(3)}, IVF-PQ codes ${codes.toFixed(3)}, re-ranked ${reranked.toFixed(3)}; ${pq.bytesPerVector} bytes a vector against ${dim * 4 + 4}`,
+    );
     expect(reranked).toBeGreaterThanOrEqual(ivfRecall - 0.02);
     expect(reranked).toBeGreaterThan(codes);
     expect(pq.bytesPerVector).toBe(20); // term + 12 codes in one vec4 unit, and the id
@@ -74,7 +76,10 @@ gpuTest("20 candidates per result: IVF-Flat's recall at the same nprobe (within 
 });
 
 gpuTest('bad options and calls out of order are clear errors', async (ctx) => {
-  await expect(createIvfPqIndex({ gpu: ctx, dim: 30, nlist: 4, m: 7 })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/must divide the dimension 30/) });
+  await expect(createIvfPqIndex({ gpu: ctx, dim: 30, nlist: 4, m: 7 })).rejects.toMatchObject({
+    code: 'INVALID_OPTION',
+    message: expect.stringMatching(/must divide the dimension 30/),
+  });
   await expect(createIvfPqIndex({ gpu: ctx, dim: 32, nlist: 4, m: 8, bits: 6 as 8 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   await expect(createIvfPqIndex({ gpu: ctx, dim: 32, nlist: 4, m: 8, rerank: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   const pq = await createIvfPqIndex({ gpu: ctx, dim: 32, nlist: 4, m: 8 });
