@@ -10,17 +10,18 @@ import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { contextFrom, type GpuOption } from '../gpu/option.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import { uploadLists, type GpuLists } from './gpu-lists.js';
-import { checkPq, encodePq, pqLayout, pqRecord, pqTable, trainPq, type PqBits, type PqCodebook, type PqEncoded } from './pq.js';
-import { checkNprobe, kernelMetric, preparedQueryBuffer, prepareRows, submitRanking, uploadCentroids } from './probe.js';
-import { referenceKey } from './reference.js';
-import { bytesPerRank, maxK, openSession, type ScanTarget } from './scan.js';
-import { assignLists, trainIvf } from './train.js';
-import { NO_ID, type Metric, type SearchResult } from './types.js';
-import { MAX_DIM, MAX_NLIST, checkIds, checkK, checkMetric, checkPositiveInt, checkVectors } from './validate.js';
+import { createRng } from '../random.js';
 import { layoutFor } from './codec.js';
-import { createRng, sampleIndices } from '../random.js';
-import type { TrainCallOptions } from './ivf.js';
+import { uploadLists, type GpuLists } from './gpu-lists.js';
+import { exclusive, newIds, queryBatch, searchInBatches, type CallQueue, type TrainCallOptions } from './ivf.js';
+import { groupByList } from './list-records.js';
+import { checkPq, encodePq, pqLayout, pqRecord, pqTable, trainPq, type PqBits, type PqCodebook } from './pq.js';
+import { checkNprobe, kernelMetric, preparedQueryBuffer, prepareRows, submitRanking, uploadCentroids } from './probe.js';
+import { keyToDistance, referenceKey } from './reference.js';
+import { maxK, openSession, type InternalSession } from './scan.js';
+import { assignLists, sampleRows, trainIvf } from './train.js';
+import { NO_ID, type ListRecord, type Metric, type SearchResult } from './types.js';
+import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkVectors } from './validate.js';
 
 /** Options of createIvfPqIndex. */
 export interface IvfPqIndexOptions extends GpuOption {
@@ -72,10 +73,11 @@ export interface IvfPqIndex {
   destroy(): void;
 }
 
+/** One list's vectors as encoded: ids, codes (codeBytes each) and terms, in list order. */
 interface PqList {
-  ids: number[];
-  codes: Uint8Array[];
-  terms: number[];
+  ids: Uint32Array;
+  codes: Uint8Array;
+  terms: Float32Array;
 }
 
 /** Creates an empty IVF-PQ index; train() it before add(). */
@@ -97,22 +99,14 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
   let coarse: GpuLists | undefined;
   let book: PqCodebook | undefined;
   let gpuLists: GpuLists | undefined;
-  const lists: PqList[] = Array.from({ length: nlist }, () => ({ ids: [], codes: [], terms: [] }));
+  const lists: PqList[] = Array.from({ length: nlist }, () => ({ ids: new Uint32Array(0), codes: new Uint8Array(0), terms: new Float32Array(0) }));
+  // Each list's record for the scan (rebuilt only for the lists an add changes).
+  let records: ListRecord[] = lists.map((l, list) => pqRecord(list, l.ids, l, layout));
   // Full vectors as prepared (normalised for cosine), by id, for re-ranking.
   const full = new Map<number, Float32Array>();
   let nextId = 0;
-  let destroyed = false;
-  let queue: Promise<unknown> = Promise.resolve();
+  const calls: CallQueue = { ctx, queue: Promise.resolve(), destroyed: false };
 
-  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(() => {
-      if (destroyed) throw new WeftError('DESTROYED', 'This index was destroyed; create a new one.');
-      ctx.check();
-      return fn();
-    });
-    queue = run.catch(() => undefined);
-    return run;
-  };
   const ready = () => {
     if (!centroids || !book)
       throw new WeftError('NOT_TRAINED', 'The index is not trained yet. Call train(vectors) with representative vectors (at least nlist of them) first.');
@@ -124,7 +118,7 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
   };
 
   /** The probes of `nq` queries, as the scan reads them: (coarse key bits, list), best first. */
-  const probesFor = async (qbuf: GPUBuffer, prepared: Float32Array, nq: number, nprobe: number) => {
+  const probesFor = (qbuf: GPUBuffer, prepared: Float32Array, nq: number, nprobe: number) => {
     const ranking = submitRanking(ctx, { centroids: coarse!, dim, nlist, metric, queries: qbuf, queryUnits: layout.queryUnits, numQueries: nq, nprobe });
     if (ranking.stride !== 0) return ranking;
     // Every list, past the device's largest k, comes without the coarse distances the PQ key
@@ -143,59 +137,40 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
     return { buffer: bufferFrom(ctx, 'weft.search.probes', table), stride: nlist };
   };
 
-  /** The scan's `kk` best per query (keys from the codes), query batch by query batch. */
-  const scanCodes = async (queries: Float32Array, kk: number, nprobe: number): Promise<SearchResult> => {
-    const prepared = prepareRows(metric, queries, dim);
-    const nq = prepared.length / dim;
-    const t: ScanTarget = { layout, metric, lists: gpuLists! };
-    const perQuery = Math.max(
-      bytesPerRank(ctx, t, kk, 1),
-      bytesPerRank(ctx, { layout: layoutFor(dim, 'f32'), metric, lists: coarse! }, Math.min(nprobe, maxK(ctx)), 1),
-    );
-    const batch = Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(ctx.maxShardBytes / perQuery));
-    if (batch < 1)
-      throw new WeftError(
-        'DEVICE_LIMIT',
-        `A query with ${kk} candidates needs ${perQuery} bytes of intermediate results, above this device's buffer limit. Lower k or rerank.`,
-      );
-    const ids = new Uint32Array(nq * kk);
-    const distances = new Float32Array(nq * kk);
-    for (let q0 = 0; q0 < nq; q0 += batch) {
-      const qn = Math.min(batch, nq - q0);
-      const rows = prepared.subarray(q0 * dim, (q0 + qn) * dim);
-      const tables = new Float32Array(qn * m * ksub);
-      for (let q = 0; q < qn; q++) tables.set(pqTable(book!, rows.subarray(q * dim, (q + 1) * dim)), q * m * ksub);
-      const qbuf = preparedQueryBuffer(ctx, 'weft.search.queries', layoutFor(dim, 'f32'), rows);
-      const owned: GPUBuffer[] = [qbuf];
-      try {
-        const ranking = await probesFor(qbuf, rows, qn, nprobe);
-        owned.push(ranking.buffer);
-        const tablesBuf = bufferFrom(ctx, 'weft.search.pqTables', tables);
-        owned.push(tablesBuf);
-        const session = openSession(ctx, {
-          target: { ...t, pq: { m, nbits: bits, tables: tablesBuf } },
-          queries: qbuf,
-          queryUnits: layout.queryUnits,
-          numQueries: qn,
-          k: kk,
-          probes: ranking.buffer,
-          probeStride: ranking.stride,
-          nprobe,
-          owned: owned.splice(0),
-        });
-        try {
-          session.submit();
-          const r = await session.read();
-          ids.set(r.ids, q0 * kk);
-          distances.set(r.distances, q0 * kk);
-        } finally {
-          session.destroy();
-        }
-      } finally {
-        for (const b of owned) ctx.destroyBuffer(b);
-      }
+  /** One session scanning `rows` (prepared queries) for their `kk` best by the codes; it owns its buffers. */
+  const openPqSession = (rows: Float32Array, kk: number, nprobe: number): InternalSession => {
+    const qn = rows.length / dim;
+    const tables = new Float32Array(qn * m * ksub);
+    for (let q = 0; q < qn; q++) tables.set(pqTable(book!, rows.subarray(q * dim, (q + 1) * dim)), q * m * ksub);
+    const owned: GPUBuffer[] = [preparedQueryBuffer(ctx, 'weft.search.queries', layoutFor(dim, 'f32'), rows)];
+    try {
+      const ranking = probesFor(owned[0]!, rows, qn, nprobe);
+      owned.push(ranking.buffer);
+      owned.push(bufferFrom(ctx, 'weft.search.pqTables', tables));
+      return openSession(ctx, {
+        target: { layout, metric, lists: gpuLists!, pq: { m, nbits: bits, tables: owned[2]! } },
+        queries: owned[0]!,
+        queryUnits: layout.queryUnits,
+        numQueries: qn,
+        k: kk,
+        probes: ranking.buffer,
+        probeStride: ranking.stride,
+        nprobe,
+        owned,
+      });
+    } catch (e) {
+      for (const b of owned) ctx.destroyBuffer(b);
+      throw e;
     }
-    return { ids, distances, numQueries: nq, k: kk };
+  };
+
+  /** The scan's `kk` best per query of `prepared` (keys from the codes), query batch by query batch. */
+  const scanCodes = (prepared: Float32Array, kk: number, nprobe: number): Promise<SearchResult> => {
+    const batch = Math.min(
+      queryBatch(ctx, { layout, metric, lists: gpuLists! }, kk),
+      queryBatch(ctx, { layout: layoutFor(dim, 'f32'), metric, lists: coarse! }, Math.min(nprobe, maxK(ctx))),
+    );
+    return searchInBatches(dim, prepared, kk, batch, async (rows) => openPqSession(rows, kk, nprobe));
   };
 
   const checkSearch = (queries: Float32Array, o: IvfPqSearchOptions) => {
@@ -223,7 +198,7 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
     },
 
     train(vectors, opts = {}) {
-      return exclusive(async () => {
+      return exclusive(calls, async () => {
         checkVectors('training vectors', vectors, dim, { metric });
         if (full.size > 0) throw new WeftError('ALREADY_TRAINED', 'The index already holds vectors; create a new index to retrain.');
         const prepared = prepareRows(metric, vectors, dim);
@@ -238,13 +213,7 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
           onProgress: opts.onProgress,
         });
         // The codebook learns from at most maxTrainPointsPerCentroid x 2^bits residuals (FAISS's rule for its sub-quantisers).
-        const cap = perCentroid * ksub;
-        const n = prepared.length / dim;
-        let sample = prepared;
-        if (n > cap) {
-          sample = new Float32Array(cap * dim);
-          sampleIndices(n, cap, createRng(seed ^ 0x2545f491)).forEach((i, j) => sample.set(prepared.subarray(i * dim, (i + 1) * dim), j * dim));
-        }
+        const sample = sampleRows(prepared, dim, perCentroid * ksub, createRng(seed ^ 0x2545f491));
         const labels = await assignLists(ctx, sample, t.centroids, dim, metric);
         centroids = t.centroids;
         const residuals = residualsOf(sample, labels);
@@ -255,34 +224,36 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
     },
 
     add(vectors, ids) {
-      return exclusive(async () => {
+      return exclusive(calls, async () => {
         ready();
         const n = checkVectors('vectors', vectors, dim, { metric });
-        if (ids === undefined && nextId + n > 0xffffffff) throw new WeftError('INVALID_ID', 'Automatic ids are exhausted; pass ids explicitly.');
-        const idArr = ids !== undefined ? checkIds(ids, n, (id) => full.has(id)) : Uint32Array.from({ length: n }, (_, i) => nextId + i);
+        const idArr = newIds(n, ids, (id) => full.has(id), nextId);
         const prepared = prepareRows(metric, vectors, dim);
         const labels = await assignLists(ctx, prepared, centroids!, dim, metric);
         const residuals = residualsOf(prepared, labels);
-        const members = new Map<number, number[]>();
-        labels.forEach((l, i) => {
-          const g = members.get(l);
-          if (g) g.push(i);
-          else members.set(l, [i]);
-        });
-        const next = lists.map((l) => ({ ids: l.ids.slice(), codes: l.codes.slice(), terms: l.terms.slice() }));
-        for (const [l, rows] of members) {
+        const next = lists.slice();
+        const nextRecords = records.slice();
+        for (const [l, rows] of groupByList(labels)) {
           const r = new Float32Array(rows.length * dim);
           rows.forEach((i, j) => r.set(residuals.subarray(i * dim, (i + 1) * dim), j * dim));
           const enc = encodePq(book!, r, centroids!.subarray(l * dim, (l + 1) * dim), kernelMetric(metric));
-          next[l]!.ids.push(...rows.map((i) => idArr[i]!));
-          next[l]!.codes.push(enc.codes);
-          next[l]!.terms.push(...enc.terms);
+          const old = lists[l]!;
+          next[l] = {
+            ids: concat(
+              old.ids,
+              Uint32Array.from(rows, (i) => idArr[i]!),
+            ),
+            codes: concat(old.codes, enc.codes),
+            terms: concat(old.terms, enc.terms),
+          };
+          nextRecords[l] = pqRecord(l, next[l]!.ids, next[l]!, layout);
         }
         // Upload first: if it fails, nothing has changed.
-        const uploaded = uploadLists(ctx, 'weft.index.lists', next.map(recordOf), layout);
+        const uploaded = uploadLists(ctx, 'weft.index.lists', nextRecords, layout);
         gpuLists?.destroy();
         gpuLists = uploaded;
         lists.splice(0, nlist, ...next);
+        records = nextRecords;
         idArr.forEach((id, i) => {
           full.set(id, prepared.slice(i * dim, (i + 1) * dim));
           if (id >= nextId) nextId = id + 1;
@@ -292,34 +263,28 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
     },
 
     searchCodes(queries, opts = {}) {
-      return exclusive(async () => {
+      return exclusive(calls, async () => {
         const { k, nprobe } = checkSearch(queries, opts);
-        return scanCodes(queries, k, nprobe);
+        return scanCodes(prepareRows(metric, queries, dim), k, nprobe);
       });
     },
 
     search(queries, opts = {}) {
-      return exclusive(async () => {
+      return exclusive(calls, async () => {
         const { k, nprobe, kk } = checkSearch(queries, opts);
-        const cands = await scanCodes(queries, kk, nprobe);
-        return rescore(prepareRows(metric, queries, dim), cands, k);
+        const prepared = prepareRows(metric, queries, dim);
+        return rescore(prepared, await scanCodes(prepared, kk, nprobe), k);
       });
     },
 
     destroy() {
-      if (destroyed) return;
-      destroyed = true;
+      if (calls.destroyed) return;
+      calls.destroyed = true;
       gpuLists?.destroy();
       coarse?.destroy();
       if (owns) ctx.destroy();
     },
   };
-
-  /** A list's record for the scan. */
-  function recordOf(l: PqList, list: number) {
-    const enc: PqEncoded = { codes: concat(l.codes), terms: Float32Array.from(l.terms) };
-    return pqRecord(list, Uint32Array.from(l.ids), enc, layout);
-  }
 
   /** Each query's candidates re-scored with their full vectors: the top k by (exact key, id). */
   function rescore(prepared: Float32Array, cands: SearchResult, k: number): SearchResult {
@@ -336,7 +301,7 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
       scored.sort((a, b) => a.key - b.key || a.id - b.id);
       scored.slice(0, k).forEach((s, r) => {
         ids[q * k + r] = s.id;
-        distances[q * k + r] = metric === 'l2' ? s.key : -s.key;
+        distances[q * k + r] = keyToDistance(metric, s.key);
       });
     }
     return { ids, distances, numQueries: nq, k };
@@ -350,12 +315,10 @@ function checkRerank(r: number): number {
   return r;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
+/** `a` then `b` in one new array. */
+function concat<T extends Uint8Array | Uint32Array | Float32Array>(a: T, b: T): T {
+  const out = new (a.constructor as new (n: number) => T)(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }

@@ -148,7 +148,11 @@ function makeCore(ctx: GpuContext, owns: boolean, checked: { layout: Layout; met
   };
 }
 
-function exclusive<T>(core: Core, fn: () => Promise<T>): Promise<T> {
+/** What calls to an index take turns on: its queue, and whether it is gone. */
+export type CallQueue = Pick<Core, 'ctx' | 'queue' | 'destroyed'>;
+
+/** Runs `fn` after the index's earlier calls (a search never sees a half-applied add); DESTROYED once destroyed. */
+export function exclusive<T>(core: CallQueue, fn: () => Promise<T>): Promise<T> {
   const run = core.queue.then(() => {
     alive(core);
     return fn();
@@ -157,7 +161,7 @@ function exclusive<T>(core: Core, fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
-function alive(core: Core) {
+function alive(core: CallQueue) {
   if (core.destroyed) throw new WeftError('DESTROYED', 'This index was destroyed; create a new one.');
   core.ctx.check();
 }
@@ -189,10 +193,15 @@ function appendToLists(core: Core, prepared: Float32Array, ids: Uint32Array, lab
   core.size += ids.length;
 }
 
+/** The ids of `n` vectors being added: `ids` checked (none `taken`), or consecutive from `nextId`. */
+export function newIds(n: number, ids: ArrayLike<number> | undefined, taken: (id: number) => boolean, nextId: number): Uint32Array {
+  if (ids !== undefined) return checkIds(ids, n, taken);
+  if (nextId + n > 0xffffffff) throw new WeftError('INVALID_ID', 'Automatic ids are exhausted; pass ids explicitly.');
+  return Uint32Array.from({ length: n }, (_, i) => nextId + i);
+}
+
 function checkAddIds(core: Core, n: number, ids: ArrayLike<number> | undefined): Uint32Array {
-  if (ids !== undefined) return checkIds(ids, n, (id) => core.ids.has(id));
-  if (core.nextId + n > 0xffffffff) throw new WeftError('INVALID_ID', 'Automatic ids are exhausted; pass ids explicitly.');
-  return Uint32Array.from({ length: n }, (_, i) => core.nextId + i);
+  return newIds(n, ids, (id) => core.ids.has(id), core.nextId);
 }
 
 function decodedLists(core: Core): ReferenceList[] {
@@ -204,26 +213,26 @@ function target(core: Core, lists: GpuLists): ScanTarget {
 }
 
 /** Queries per session so that one probe rank's intermediate lists fit a storage binding. */
-function queryBatch(core: Core, t: ScanTarget, k: number): number {
-  const perQuery = bytesPerRank(core.ctx, t, k, 1);
-  const batch = Math.min(core.ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(core.ctx.maxShardBytes / perQuery));
+export function queryBatch(ctx: GpuContext, t: ScanTarget, k: number): number {
+  const perQuery = bytesPerRank(ctx, t, k, 1);
+  const batch = Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(ctx.maxShardBytes / perQuery));
   if (batch < 1) {
     throw new WeftError(
       'DEVICE_LIMIT',
-      `One query with k = ${k} needs ${perQuery} bytes of intermediate results, above this device's ${core.ctx.maxShardBytes}-byte buffer limit. Lower k or nlist imbalance.`,
+      `One query with k = ${k} needs ${perQuery} bytes of intermediate results, above this device's ${ctx.maxShardBytes}-byte buffer limit. Lower k or nlist imbalance.`,
     );
   }
   return batch;
 }
 
-async function searchInBatches(
-  core: Core,
+/** A whole search of `queries` (rows of `dim`), `batch` queries per session that `open` starts. */
+export async function searchInBatches(
+  dim: number,
   queries: Float32Array,
   k: number,
   batch: number,
   open: (q: Float32Array) => Promise<InternalSession>,
 ): Promise<SearchResult> {
-  const dim = core.layout.dim;
   const nq = queries.length / dim;
   const ids = new Uint32Array(nq * k);
   const distances = new Float32Array(nq * k);
@@ -428,10 +437,10 @@ export async function createIvfIndex(options: IvfIndexOptions): Promise<IvfIndex
       return exclusive(core, async () => {
         const { k, nprobe, allow } = checkSearch(queries, opts);
         const batch = Math.min(
-          queryBatch(core, target(core, core.gpuLists!.lists), k),
-          queryBatch(core, { layout: layoutFor(dim, 'f32'), metric: core.metric, lists: coarse! }, Math.min(nprobe, maxK(ctx))),
+          queryBatch(core.ctx, target(core, core.gpuLists!.lists), k),
+          queryBatch(core.ctx, { layout: layoutFor(dim, 'f32'), metric: core.metric, lists: coarse! }, Math.min(nprobe, maxK(ctx))),
         );
-        return searchInBatches(core, queries, k, batch, (q) => openIvfSession(q, k, nprobe, allow));
+        return searchInBatches(core.layout.dim, queries, k, batch, (q) => openIvfSession(q, k, nprobe, allow));
       });
     },
 
@@ -514,8 +523,8 @@ export async function createFlatIndex(options: IndexOptions): Promise<FlatIndex>
         checkVectors('queries', queries, dim);
         const k = checkK(opts.k, core.size, maxK(ctx));
         const allowBits = checkAllow(opts.allow);
-        const batch = queryBatch(core, target(core, core.gpuLists!.lists), k);
-        return searchInBatches(core, queries, k, batch, async (q) => {
+        const batch = queryBatch(core.ctx, target(core, core.gpuLists!.lists), k);
+        return searchInBatches(core.layout.dim, queries, k, batch, async (q) => {
           const qbuf = queryBuffer(ctx, 'weft.search.queries', core.layout, core.metric, q);
           const probe = bufferFrom(ctx, 'weft.search.flatProbe', new Uint32Array(2));
           const allow = allowBuffer(ctx, allowBits);

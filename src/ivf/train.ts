@@ -3,7 +3,7 @@
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
-import { createRng, sampleIndices } from '../random.js';
+import { createRng, sampleIndices, type Rng } from '../random.js';
 import { trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
 import { cpuAssign } from './cpu-kmeans.js';
 import { assignNearest, trainKmeans, uploadPoints } from './kmeans.js';
@@ -39,6 +39,16 @@ export interface Trained {
   quantizer: ScalarQuantizer | undefined;
 }
 
+/** At most `max` of the rows (`dim` each), picked by `rng`; the rows themselves when there are no more. */
+export function sampleRows(rows: Float32Array, dim: number, max: number, rng: Rng): Float32Array {
+  const n = rows.length / dim;
+  if (n <= max) return rows;
+  const pick = sampleIndices(n, max, rng);
+  const sample = new Float32Array(max * dim);
+  for (let i = 0; i < max; i++) sample.set(rows.subarray(pick[i]! * dim, (pick[i]! + 1) * dim), i * dim);
+  return sample;
+}
+
 /**
  * Learns the centroids (k-means on the GPU over a sample of at most nlist x
  * maxTrainPointsPerCentroid points) and, for int8, the range. `prepared`: rows already
@@ -54,13 +64,7 @@ export async function trainIvf(ctx: GpuContext | undefined, prepared: Float32Arr
       { details: { n, nlist: o.nlist } },
     );
   }
-  const max = o.nlist * o.maxTrainPointsPerCentroid;
-  let sample = prepared;
-  if (n > max) {
-    const pick = sampleIndices(n, max, createRng(o.seed ^ 0x5bd1e995));
-    sample = new Float32Array(max * dim);
-    for (let i = 0; i < max; i++) sample.set(prepared.subarray(pick[i]! * dim, (pick[i]! + 1) * dim), i * dim);
-  }
+  const sample = sampleRows(prepared, dim, o.nlist * o.maxTrainPointsPerCentroid, createRng(o.seed ^ 0x5bd1e995));
   const centroids = await trainKmeans(ctx, sample, {
     dim,
     k: o.nlist,
