@@ -65,9 +65,6 @@ export interface OnnxEmbedderOptions extends OnnxModelOptions {
   sha256?: { model?: string; tokenizer?: string; tokenizerConfig?: string };
 }
 
-/** Embedders loaded in this realm: each claims its GPU memory under a label of its own ('weft.embedder.<n>'), so two on one context are both counted. */
-let embedders = 0;
-
 /**
  * Loads a sentence-embedding model in onnxruntime-web (WebGPU or WASM) with the model's own Hugging
  * Face tokenizer, mean pooling and normalisation. Default: all-MiniLM-L6-v2 (quantised) from the Hub,
@@ -78,7 +75,7 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   if (pooling !== 'mean' && pooling !== 'cls') throw new WeftError('INVALID_OPTION', `Unknown pooling '${String(pooling)}'. Valid values: mean, cls.`);
   // On WebGPU on a given context, the model's memory (an estimate: its weights) counts in that
   // context's budget as the 'embedder' (gpu/budget.ts's holderOf), given back when it is destroyed.
-  const m = await loadOnnxModel(options, 'embedding model', DEFAULT_EMBEDDING_MODEL, `weft.embedder.${++embedders}`);
+  const m = await loadOnnxModel(options, 'embedding model', DEFAULT_EMBEDDING_MODEL, 'weft.embedder');
   const { tokenizer, maxLength, device, ctx } = m;
   const outputName = options.outputName ?? 'last_hidden_state';
   await requireOutput(m, outputName, 'model', 'Pass outputName.');

@@ -10,6 +10,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { WeftError } from '../errors.js';
 import { createSerialQueue } from '../util/serial-queue.js';
 import type { GpuContext } from '../gpu/context.js';
+import type { GpuHold } from '../gpu/budget.js';
 import { contextFrom, type GpuDeviceOrContext, type GpuOption } from '../gpu/option.js';
 import type { LoadProgress } from '../util/progress.js';
 import { fetchBytes, MODEL_CACHE_NAME } from '../util/fetch-bytes.js';
@@ -114,8 +115,9 @@ export function onnxDevice(options: Pick<OnnxModelOptions, 'device' | 'gpu'>): O
 /**
  * Loads a tokenizer and an ONNX model. `what` names the model in errors ('embedding model',
  * 'cross-encoder', …); `defaults` are its pinned files, if it has any (else model and tokenizer
- * are required). With `memoryLabel`, a model on WebGPU on a given context claims its memory there
- * under that label (see below) until it is released; without it, nothing is claimed.
+ * are required). With `memoryLabel`, a model on WebGPU on a given context holds its memory there
+ * under that label (see below; several models of one label add up) until it is released;
+ * without it, nothing is held.
  */
 export async function loadOnnxModel(options: OnnxModelOptions, what: string, defaults?: OnnxModelDefaults, memoryLabel?: string): Promise<LoadedOnnxModel> {
   const device = onnxDevice(options);
@@ -162,15 +164,15 @@ export async function loadOnnxModel(options: OnnxModelOptions, what: string, def
   // run. Claimed before the session is created, so a model that does not fit is DEVICE_LIMIT
   // before onnxruntime allocates anything. On 'wasm' (or onnxruntime's own device) it holds
   // nothing on the context, and claims nothing.
-  const claimed = memoryLabel !== undefined && device === 'webgpu' ? ctx : undefined;
+  let hold: GpuHold | undefined;
   const dropContext = () => {
-    claimed?.claim(memoryLabel!, 0, '');
+    hold?.release();
     if (gpu?.owns) gpu.ctx.destroy();
   };
   let session: ort.InferenceSession;
   try {
     ctx?.check();
-    claimed?.claim(memoryLabel!, modelBytes.byteLength, `The ${what}`);
+    if (memoryLabel !== undefined && device === 'webgpu') hold = ctx?.hold(memoryLabel, modelBytes.byteLength, `The ${what}`);
     // With 'webgpu', onnxruntime falls back to its WASM provider where WebGPU cannot run the model.
     const webgpu: ort.InferenceSession.ExecutionProviderConfig = ctx ? { name: 'webgpu', device: ctx.device } : 'webgpu';
     const providers = device === 'webgpu' ? [webgpu, 'wasm'] : ['wasm'];

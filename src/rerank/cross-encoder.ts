@@ -41,9 +41,6 @@ export interface CrossEncoderReranker extends Reranker {
   encodePair(query: string, passage: string): PairEncoding;
 }
 
-/** Cross-encoders loaded in this realm: each claims its GPU memory (on WebGPU) under a label of its own. */
-let loaded = 0;
-
 /**
  * Loads an ONNX cross-encoder (e.g. an exported MS MARCO MiniLM) in onnxruntime-web, WebGPU or WASM,
  * with the model's own tokenizer, as a Reranker.
@@ -52,7 +49,7 @@ export async function createCrossEncoder(options: CrossEncoderOptions): Promise<
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new WeftError('INVALID_OPTION', `batchSize must be a positive integer (got ${String(batchSize)}).`);
   const positive = options.positiveClass ?? 1;
-  const m = await loadOnnxModel(options, 'cross-encoder', undefined, `weft.reranker.crossEncoder${++loaded}`);
+  const m = await loadOnnxModel(options, 'cross-encoder', undefined, 'weft.reranker');
   const outputName = options.outputName ?? 'logits';
   await requireOutput(m, outputName, 'cross-encoder', 'Pass outputName (the [batch, 1] or [batch, 2] relevance output).');
   const { tokenizer, maxLength } = m;

@@ -61,9 +61,6 @@ export interface OnnxDecoderReranker extends Reranker {
 
 const PAST = /^past_key_values\.(\d+)\.key$/;
 
-/** ONNX decoder rerankers loaded in this realm: each claims its GPU memory (on WebGPU) under a label of its own. */
-let loaded = 0;
-
 /**
  * Loads an ONNX decoder exported with past_key_values (the Optimum / transformers.js convention) as a
  * decoder reranker with passage KV reuse: the same query-likelihood score as createLlama2cReranker.
@@ -74,7 +71,7 @@ export async function createOnnxDecoderReranker(options: OnnxDecoderRerankerOpti
     throw new WeftError('INVALID_OPTION', `maxQueryTokens must be a positive integer (got ${String(maxQuery)}).`);
   let modelId = options.modelId;
   if (!modelId && options.model instanceof ArrayBuffer) modelId = `onnx:${(await sha256Hex(options.model)).slice(0, 32)}`;
-  const m: LoadedOnnxModel = await loadOnnxModel(options, 'decoder reranker', undefined, `weft.reranker.decoder${++loaded}`);
+  const m: LoadedOnnxModel = await loadOnnxModel(options, 'decoder reranker', undefined, 'weft.reranker');
   modelId ??= `onnx:${String(options.model)}`;
   await requireOutput(m, 'logits', 'decoder', 'A decoder reranker needs [batch, seq, vocab] logits.');
   const { session, tokenizer, maxLength } = m;
