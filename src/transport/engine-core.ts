@@ -168,11 +168,7 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
       await core.close();
       budgetBytes = options.gpuBudgetBytes ?? Number.POSITIVE_INFINITY;
       gpu?.setBudget(budgetBytes);
-      const progress = onProgress
-        ? (p: Parameters<typeof onProgress>[0]) => {
-            void onProgress(p);
-          }
-        : undefined;
+      const progress = relayed(onProgress).onProgress;
       // Without WebGPU no generator runs: the runtime opens without one (search works on the CPU,
       // generate rejects saying why), and no model is downloaded for nothing.
       const available = await webGpuAvailable();
@@ -243,9 +239,7 @@ export function createEngineCore(options: EngineHostOptions = {}): EngineCore {
       await core.close();
       generator?.destroy();
       generator = undefined;
-      // WebLLM's model goes with its generator (its own device): its claim too.
-      gpu?.claim(WEBLLM_MEMORY_LABEL, 0, '');
-      gpu?.destroy();
+      gpu?.destroy(); // with its budget, WebLLM's claim included
       gpu = undefined;
     },
   };
