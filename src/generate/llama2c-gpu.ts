@@ -57,7 +57,6 @@ export const KV_SNAPSHOT_LABEL = 'weft.llama.kvSnapshot';
  * The WebGPU llama2.c reference generator: a Generator whose KV cache is Weft's own, so it can be
  * snapshotted, uploaded and restored (the decoder reranker's passage KV reuse).
  */
-
 export interface Llama2cGenerator extends Generator {
   readonly config: Llama2cConfig;
   readonly tokenizer: BpeTokenizer;

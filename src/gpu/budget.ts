@@ -236,7 +236,8 @@ export function createGpuBudget(initial = Number.POSITIVE_INFINITY): GpuBudget {
       const left = (allocated.get(k) ?? 0) - bytes;
       if (left > 0) allocated.set(k, left);
       else allocated.delete(k);
-      regrowSoon();
+      // A search's working buffers come and go every slice, inside the headroom: not worth a regrow.
+      if (holderOf(k) !== 'search') regrowSoon();
     },
     set(bytes) {
       check(bytes);

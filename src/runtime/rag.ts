@@ -184,14 +184,12 @@ export async function createRag(options: RagOptions): Promise<LocalRag> {
 
   /**
    * An index that another tab (or another engine on this database) created after this runtime
-   * opened: adopted by the next search or answer, in turn with ingests (so never beside the one
-   * this runtime's own first ingest creates).
+   * opened: adopted by the next search or answer. It runs in turn with ingests (serial), the only
+   * other thing that sets `index`, so never beside the one this runtime's own first ingest creates.
    */
   const adoptCreated = async () => {
     if (index || closing.signal.aborted) return;
-    const found = await openExisting({ ...indexOptions, create: true });
-    if (found && index) await found.close();
-    else if (found) index = found;
+    index = await openExisting({ ...indexOptions, create: true });
   };
 
   async function* generate(...[input, opts = {}]: Parameters<LocalRag['generate']>) {

@@ -107,7 +107,9 @@ export function createListArena(
   }
   // Shards 0..active-1 take lists; the rest are retired (or not yet allowed back).
   let active = plan.length;
-  const sizeOf = (n: number) => plan.slice(0, n).reduce((a, b) => a + b, 0) * blockBytes;
+  // Bytes of the first n shards, for every n.
+  const sizes = plan.reduce((acc, blocks) => [...acc, acc[acc.length - 1]! + blocks * blockBytes], [0]);
+  const sizeOf = (n: number) => sizes[n]!;
   const shards: Shard[] = [];
   const free: { block: number; blocks: number }[][] = plan.map((blocks) => [{ block: 0, blocks }]);
   const shard = (s: number): Shard => {
@@ -194,9 +196,10 @@ export function createListArena(
       arena.prune();
       return sizeOf(active);
     },
-    retiring: () => [...table].filter(([, r]) => r.shard >= active && r.count > 0).map(([l]) => l),
+    // Lists past the limit exist only while shards past it do: nothing to look for otherwise (every lease release asks).
+    retiring: () => (shards.length <= active ? [] : [...table].filter(([, r]) => r.shard >= active && r.count > 0).map(([l]) => l)),
     prune() {
-      while (shards.length > Math.max(1, active) && ![...table.values()].some((r) => r.shard === shards.length - 1 && r.count > 0)) {
+      while (shards.length > active && ![...table.values()].some((r) => r.shard === shards.length - 1 && r.count > 0)) {
         const sh = shards.pop()!;
         ctx.destroyBuffer(sh.codes);
         ctx.destroyBuffer(sh.ids);
