@@ -6,12 +6,12 @@
 // question starts the engine again (its models reloaded) and is answered.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Page } from 'playwright';
-import { SHARED_ASSETS_PATH, startFixture, type Fixture } from '../support/fixture-server.js';
-import { testEmbeddingGraph } from '../support/tiny-onnx.js';
+import type { Fixture } from '../support/fixture-server.js';
+import { answerInTab as answer, engineFixture, openInTab as open, wingNotes } from '../support/engine-tabs.js';
 
 let fx: Fixture;
 beforeAll(async () => {
-  fx = await startFixture({ files: { '/__e2e/tiny-embedder.onnx': new Uint8Array(testEmbeddingGraph()) } });
+  fx = await engineFixture();
 }, 60_000);
 afterAll(async () => {
   await fx?.close();
@@ -22,44 +22,9 @@ interface Tab {
 }
 declare const window: Tab & Window;
 
-/** Opens the runtime in `page` (the models by URL, so a restarted engine can load them again); returns the ms it took. */
-async function open(page: Page, dbName: string): Promise<number> {
-  return page.evaluate(
-    async ({ dbName, shared }) => {
-      // The page's own import(), which the test's transform would rewrite if written out here.
-      const load = new Function('p', 'return import(p)') as (p: string) => Promise<typeof import('../../src/transport/client.js')>;
-      const { createRagInWorker } = await load('/src/transport/client.ts');
-      const at = (p: string) => new URL(p, location.origin).href;
-      const t0 = performance.now();
-      window.rag = await createRagInWorker({
-        dbName,
-        indexName: 'notes',
-        embedder: {
-          model: at('/__e2e/tiny-embedder.onnx'),
-          tokenizer: at(`${shared}/minilm-tokenizer/tokenizer.json`),
-          tokenizerConfig: at(`${shared}/minilm-tokenizer/tokenizer_config.json`),
-          device: 'wasm',
-          maxLength: 64,
-          wasmPaths: at('/node_modules/onnxruntime-web/dist/'),
-          modelId: 'tiny',
-        },
-        generator: { reference: { model: at(`${shared}/lm-stories260K/stories260K.bin`), tokenizer: at(`${shared}/lm-stories260K/tok512.bin`) } },
-      });
-      return performance.now() - t0;
-    },
-    { dbName, shared: SHARED_ASSETS_PATH },
-  );
-}
-
 const engineInfo = (page: Page) => page.evaluate(async () => (await window.rag.engine.api.info()).engine);
-const answer = (page: Page, q: string) =>
-  page.evaluate(async (q) => {
-    let text: string | undefined;
-    for await (const e of window.rag.generate(q, { k: 2, maxTokens: 12 })) if (e.type === 'done') text = e.answer;
-    return text;
-  }, q);
 
-const notes = Array.from({ length: 12 }, (_, i) => ({ id: `n${i}`, text: `Note ${i}: the wing of model ${i} was tested at speed ${i * 10} in the tunnel.` }));
+const notes = wingNotes(12);
 
 test('three tabs share one engine: one load, writes seen at once, answers side by side, the first tab closing mid-answer costs nothing', async () => {
   const context = await fx.browser.newContext();

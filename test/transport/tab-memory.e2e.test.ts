@@ -12,13 +12,13 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { CDPSession, Page } from 'playwright';
-import { SHARED_ASSETS_PATH, startFixture, type Fixture } from '../support/fixture-server.js';
-import { testEmbeddingGraph } from '../support/tiny-onnx.js';
+import type { Fixture } from '../support/fixture-server.js';
+import { answerInTab as answer, engineFixture, openInTab as open, wingNotes } from '../support/engine-tabs.js';
 import type { EngineInfo } from '../../src/transport/engine-api.js';
 
 let fx: Fixture;
 beforeAll(async () => {
-  fx = await startFixture({ files: { '/__e2e/tiny-embedder.onnx': new Uint8Array(testEmbeddingGraph()) } });
+  fx = await engineFixture();
 }, 60_000);
 afterAll(async () => {
   await fx?.close();
@@ -33,45 +33,9 @@ type Kind = 'shared' | 'tab';
 const MiB = 2 ** 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Opens the runtime in `page` with the given engine kind. */
-async function open(page: Page, dbName: string, engine: Kind): Promise<void> {
-  await page.evaluate(
-    async ({ dbName, shared, engine }) => {
-      // The page's own import(), which the test's transform would rewrite if written out here.
-      const load = new Function('p', 'return import(p)') as (p: string) => Promise<typeof import('../../src/transport/client.js')>;
-      const { createRagInWorker } = await load('/src/transport/client.ts');
-      const at = (p: string) => new URL(p, location.origin).href;
-      window.rag = await createRagInWorker(
-        {
-          dbName,
-          indexName: 'notes',
-          embedder: {
-            model: at('/__e2e/tiny-embedder.onnx'),
-            tokenizer: at(`${shared}/minilm-tokenizer/tokenizer.json`),
-            tokenizerConfig: at(`${shared}/minilm-tokenizer/tokenizer_config.json`),
-            device: 'wasm',
-            maxLength: 64,
-            wasmPaths: at('/node_modules/onnxruntime-web/dist/'),
-            modelId: 'tiny',
-          },
-          generator: { reference: { model: at(`${shared}/lm-stories260K/stories260K.bin`), tokenizer: at(`${shared}/lm-stories260K/tok512.bin`) } },
-        },
-        { engine },
-      );
-    },
-    { dbName, shared: SHARED_ASSETS_PATH, engine },
-  );
-}
-
 const info = (page: Page): Promise<EngineInfo> => page.evaluate(() => window.rag.engine.api.info());
-const answer = (page: Page, q: string) =>
-  page.evaluate(async (q) => {
-    let text: string | undefined;
-    for await (const e of window.rag.generate(q, { k: 2, maxTokens: 12 })) if (e.type === 'done') text = e.answer;
-    return text;
-  }, q);
 
-const notes = Array.from({ length: 48 }, (_, i) => ({ id: `n${i}`, text: `Note ${i}: the wing of model ${i} was tested at speed ${i * 10} in the tunnel.` }));
+const notes = wingNotes(48);
 
 /** The GPU process's resident set in MiB (Linux /proc), found by CDP SystemInfo.getProcessInfo. */
 async function gpuRssMiB(cdp: CDPSession): Promise<number | undefined> {
