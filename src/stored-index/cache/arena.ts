@@ -108,7 +108,8 @@ export function createListArena(
   // Shards 0..active-1 take lists; the rest are retired (or not yet allowed back).
   let active = plan.length;
   // Bytes of the first n shards, for every n.
-  const sizes = plan.reduce((acc, blocks) => [...acc, acc[acc.length - 1]! + blocks * blockBytes], [0]);
+  const sizes = [0];
+  for (const blocks of plan) sizes.push(sizes[sizes.length - 1]! + blocks * blockBytes);
   const sizeOf = (n: number) => sizes[n]!;
   const shards: Shard[] = [];
   const free: { block: number; blocks: number }[][] = plan.map((blocks) => [{ block: 0, blocks }]);
