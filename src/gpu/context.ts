@@ -1,8 +1,11 @@
 // Owns (or borrows) a GPUDevice: requests the limits and features of everything that will share
 // it (vector search, the reference generator, onnxruntime-web), routes device loss and uncaptured
 // errors to typed WeftErrors, counts the bytes of every buffer it creates so that tests can catch
-// leaks, and caches compute pipelines by what changes their code. The `gpu` option objects take,
+// leaks, and caches compute pipelines by what changes their code (compiled when first used, or
+// ahead of use in the GPU process: pipelineAsync). The `gpu` option objects take,
 // and how it becomes the context they run on, are option.ts.
+// Over 400 lines: the context's interface, one doc comment per member, and its one closure
+// (buffers, budget, pipelines and errors share its state); device requests are the rest.
 
 import { WeftError } from '../errors.js';
 import { createGpuBudget, type Elastic, type GpuHold, type GpuMemoryReport } from './budget.js';
@@ -147,7 +150,20 @@ export interface GpuContext {
   /** A buffer, charged to the memory budget (never refused by it: loads reserve before they allocate). */
   createBuffer(desc: GPUBufferDescriptor): GPUBuffer;
   destroyBuffer(buffer: GPUBuffer | undefined): void;
+  /**
+   * The pipeline cached under `key`, made by `build` the first time. A compile pipelineAsync
+   * started and that has not finished cannot be waited for here: `build` makes a second copy, so
+   * callers that warmed a pipeline up wait for its compile (or compute elsewhere) before asking.
+   */
   pipeline(key: string, build: () => GPUComputePipeline): GPUComputePipeline;
+  /**
+   * The pipeline under `key`, compiled in the GPU process while the caller goes on
+   * (createComputePipelineAsync in `build`): cached once it resolves, so a later pipeline(key)
+   * takes it. A pipeline already cached resolves at once; one already compiling shares that compile.
+   */
+  pipelineAsync(key: string, build: () => Promise<GPUComputePipeline>): Promise<GPUComputePipeline>;
+  /** Whether the pipeline under `key` is cached (pipeline(), or a pipelineAsync compile that finished). */
+  hasPipeline(key: string): boolean;
   /** Subscribe to device loss and uncaptured GPU errors; returns the unsubscribe function. */
   onError(listener: (error: WeftError) => void): () => void;
   /** Throws if the device was lost or the context destroyed. */
@@ -290,6 +306,7 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
   const sizes = new Map<GPUBuffer, { size: number; label: string | undefined }>();
   const budget = createGpuBudget(options.budgetBytes);
   const pipelines = new Map<string, GPUComputePipeline>();
+  const compiling = new Map<string, Promise<GPUComputePipeline>>();
   let liveBytes = 0;
   let lostError: WeftError | undefined;
   let destroyed = false;
@@ -353,6 +370,31 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
       }
       return p;
     },
+    pipelineAsync(key, build) {
+      const cached = pipelines.get(key);
+      if (cached) return Promise.resolve(cached);
+      let p = compiling.get(key);
+      if (!p) {
+        ctx.check();
+        p = build().then(
+          (compiled) => {
+            compiling.delete(key);
+            ctx.check();
+            // A pipeline() call meanwhile made its own copy: the one cached first stays.
+            const kept = pipelines.get(key) ?? compiled;
+            pipelines.set(key, kept);
+            return kept;
+          },
+          (e: unknown) => {
+            compiling.delete(key);
+            throw e;
+          },
+        );
+        compiling.set(key, p);
+      }
+      return p;
+    },
+    hasPipeline: (key) => pipelines.has(key),
     onError(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -371,6 +413,7 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
       sizes.clear();
       liveBytes = 0;
       pipelines.clear();
+      compiling.clear();
       device.removeEventListener('uncapturederror', onUncaptured);
       listeners.clear();
       budget.dispose();

@@ -1,5 +1,6 @@
 // Small helpers every kernel runner shares: labelled buffers made from typed arrays, explicit
-// bind-group layouts, pipelines cached by shader name + override constants, and readback.
+// bind-group layouts, pipelines cached by shader name + override constants (compiled on first
+// use, or ahead of it: compileKernel), and readback.
 
 import { gpuAwait, type GpuContext } from './context.js';
 
@@ -48,20 +49,50 @@ export interface Kernel {
   layout: GPUBindGroupLayout;
 }
 
+/** The cache key of a kernel: the shader's name and its override constants. */
+function kernelKey(name: string, constants: Record<string, number>): string {
+  return `${name}|${Object.entries(constants)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`;
+}
+
+/** What creates the pipeline of `code` specialised by `constants`, sync or async. */
+function pipelineDescriptor(ctx: GpuContext, name: string, code: string, layout: GPUBindGroupLayout, key: string, constants: Record<string, number>) {
+  return {
+    label: `weft.${key}`,
+    layout: ctx.device.createPipelineLayout({ label: `weft.${name}.pipelineLayout`, bindGroupLayouts: [layout] }),
+    compute: { module: shaderModule(ctx, name, code), entryPoint: 'main', constants },
+  };
+}
+
 /** A compute pipeline for `code`, specialised by `constants` (override values), cached per context. */
 export function kernel(ctx: GpuContext, name: string, code: string, kinds: readonly BindingKind[], constants: Record<string, number>): Kernel {
   const layout = bindGroupLayout(ctx, name, kinds);
-  const key = `${name}|${Object.entries(constants)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',')}`;
-  const pipeline = ctx.pipeline(key, () =>
-    ctx.device.createComputePipeline({
-      label: `weft.${key}`,
-      layout: ctx.device.createPipelineLayout({ label: `weft.${name}.pipelineLayout`, bindGroupLayouts: [layout] }),
-      compute: { module: shaderModule(ctx, name, code), entryPoint: 'main', constants },
-    }),
-  );
+  const key = kernelKey(name, constants);
+  const pipeline = ctx.pipeline(key, () => ctx.device.createComputePipeline(pipelineDescriptor(ctx, name, code, layout, key, constants)));
   return { pipeline, layout };
+}
+
+/**
+ * Starts compiling the pipeline kernel() would make for the same arguments, in the GPU process
+ * (createComputePipelineAsync): the first submission that uses it then does not wait for the
+ * compile. Resolves once it is cached (kernel() takes it from then on).
+ */
+export async function compileKernel(
+  ctx: GpuContext,
+  name: string,
+  code: string,
+  kinds: readonly BindingKind[],
+  constants: Record<string, number>,
+): Promise<void> {
+  const layout = bindGroupLayout(ctx, name, kinds);
+  const key = kernelKey(name, constants);
+  await ctx.pipelineAsync(key, () => ctx.device.createComputePipelineAsync(pipelineDescriptor(ctx, name, code, layout, key, constants)));
+}
+
+/** Whether kernel() would find its pipeline for these arguments compiled already (no compile on first use). */
+export function kernelCompiled(ctx: GpuContext, name: string, constants: Record<string, number>): boolean {
+  return ctx.hasPipeline(kernelKey(name, constants));
 }
 
 export function bindGroup(ctx: GpuContext, k: Kernel, label: string, buffers: readonly GPUBuffer[]): GPUBindGroup {

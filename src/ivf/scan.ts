@@ -7,7 +7,7 @@
 
 import { WeftError } from '../errors.js';
 import { gpuAwait, type GpuContext } from '../gpu/context.js';
-import { bindGroup, kernel, readBack, storageBuffer, uniformU32, type Kernel } from '../gpu/kernels.js';
+import { bindGroup, compileKernel, kernel, kernelCompiled, readBack, storageBuffer, uniformU32, type Kernel } from '../gpu/kernels.js';
 import scanWgsl from '../../shaders/scan.wgsl?raw';
 import mergeWgsl from '../../shaders/merge.wgsl?raw';
 import topkWgsl from '../../shaders/topk.wgsl?raw';
@@ -68,8 +68,14 @@ export function scanGeometry(ctx: GpuContext, target: ScanTarget, k: number) {
   return { sortN, wg, tileSize, tiles, numShards: target.lists.shards.length };
 }
 
-function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number, filtered: boolean): Kernel {
-  return kernel(ctx, 'scan', topkWgsl + scanWgsl, ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'read'], {
+/** What specialises the scan kernel: the target's layout, metric and codebook shape (not its lists). */
+type ScanShape = Pick<ScanTarget, 'layout' | 'metric' | 'pq'>;
+
+const SCAN_BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'read'] as const;
+const MERGE_BINDINGS = ['uniform', 'read', 'read', 'rw'] as const;
+
+function scanConstants(t: ScanShape, sortN: number, wg: number, filtered: boolean): Record<string, number> {
+  return {
     WG: wg,
     SORT_N: sortN,
     STORAGE: STORAGE_CODE[t.layout.storage],
@@ -77,11 +83,36 @@ function scanKernel(ctx: GpuContext, t: ScanTarget, sortN: number, wg: number, f
     UNITS: t.layout.units,
     FILTERED: filtered ? 1 : 0,
     ...(t.pq ? { PQ_M: t.pq.m, PQ_BITS: t.pq.nbits } : {}),
-  });
+  };
+}
+
+function scanKernel(ctx: GpuContext, t: ScanShape, sortN: number, wg: number, filtered: boolean): Kernel {
+  return kernel(ctx, 'scan', topkWgsl + scanWgsl, SCAN_BINDINGS, scanConstants(t, sortN, wg, filtered));
 }
 
 function mergeKernel(ctx: GpuContext, sortN: number, wg: number): Kernel {
-  return kernel(ctx, 'merge', topkWgsl + mergeWgsl, ['uniform', 'read', 'read', 'rw'], { WG: wg, SORT_N: sortN });
+  return kernel(ctx, 'merge', topkWgsl + mergeWgsl, MERGE_BINDINGS, { WG: wg, SORT_N: sortN });
+}
+
+/**
+ * Compiles, in the GPU process, the two pipelines a session over targets shaped like `t` uses
+ * for this k (the scan kernel, unfiltered or `filtered`, and the merge), so that its first
+ * submission does not wait for them (on SwiftShader that compile was 400-600 ms of a first
+ * search). The constants depend on k only through sortSize: one k stands for every k with the
+ * same sortN (k ≤ 2 x the scan workgroup size for the smallest). Resolves once both are cached.
+ */
+export async function compileScan(ctx: GpuContext, t: ScanShape, k: number, filtered = false): Promise<void> {
+  const { sortN, wg } = sortSize(ctx, k);
+  await Promise.all([
+    compileKernel(ctx, 'scan', topkWgsl + scanWgsl, SCAN_BINDINGS, scanConstants(t, sortN, wg, filtered)),
+    compileKernel(ctx, 'merge', topkWgsl + mergeWgsl, MERGE_BINDINGS, { WG: wg, SORT_N: sortN }),
+  ]);
+}
+
+/** Whether compileScan's pipelines for these arguments are compiled already (a session's first submission would not wait). */
+export function scanCompiled(ctx: GpuContext, t: ScanShape, k: number, filtered = false): boolean {
+  const { sortN, wg } = sortSize(ctx, k);
+  return kernelCompiled(ctx, 'scan', scanConstants(t, sortN, wg, filtered)) && kernelCompiled(ctx, 'merge', { WG: wg, SORT_N: sortN });
 }
 
 /** Bytes of per-workgroup output one probe rank produces for `numQueries` queries. */

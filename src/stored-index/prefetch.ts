@@ -8,6 +8,7 @@ import { cpuQueries, cpuRank } from '../ivf/cpu-search.js';
 import { createQuadScanner } from '../ivf/cpu-simd.js';
 import { prepareRows, queryBuffer, rankLists } from '../ivf/probe.js';
 import type { ListCache } from './cache/list-cache.js';
+import type { ListRecord } from '../ivf/types.js';
 import type { Manifest } from '../storage/contract.js';
 import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 import { readsWith } from './bound-reads.js';
@@ -15,12 +16,17 @@ import { readsWith } from './bound-reads.js';
 /** What prefetch and preload need of an index: where its lists are, and a cache (GPU or CPU) to put them in. */
 export interface PrefetchEnv extends IndexEnv {
   cache: Pick<ListCache, 'has' | 'bytesFor' | 'insert' | 'noteStreamed' | 'touch' | 'budget' | 'fill'>;
+  /** On the GPU: the first search's pipelines compiling (warm-up.ts); until they are ready, prefetch ranks on the CPU. */
+  warm?: { readonly ready: boolean };
 }
 
-/** The `nprobe` lists `query` probes, best first: on the GPU with a context, else on the CPU. */
+/**
+ * The `nprobe` lists `query` probes, best first: on the GPU with a context, else on the CPU (and
+ * on the CPU while the GPU's pipelines are still compiling: the same ranking, without a second compile).
+ */
 async function rankOne(env: PrefetchEnv, snap: IndexSnapshot, query: Float32Array, nprobe: number): Promise<Uint32Array> {
   const { ctx } = env;
-  if (!ctx)
+  if (!ctx || (env.warm && !env.warm.ready))
     return cpuRank(
       createQuadScanner(),
       snap.trained.centroids,
@@ -143,9 +149,72 @@ export function prefetchLists(env: PrefetchEnv, query: Float32Array, o: Prefetch
   };
 }
 
-/** Loads the hottest lists that fit (the ones this index used most before it was closed). */
-export async function preloadHottest(env: PrefetchEnv, manifest: Manifest, access: Float64Array): Promise<void> {
-  const { cache } = env;
+/** Bytes of stored records the read open waits for takes at most: the hottest lists (one at least). */
+const PRELOAD_FIRST_BYTES = 64 * 2 ** 10;
+/** Bytes of stored records each later preload read takes (one IndexedDB transaction, one request over HTTP). */
+const PRELOAD_READ_BYTES = 512 * 2 ** 10;
+
+/**
+ * `pick` cut into reads: the first up to PRELOAD_FIRST_BYTES of records, each later one up to
+ * PRELOAD_READ_BYTES (one list at least each).
+ */
+function preloadGroups(pick: readonly number[], recordBytes: (list: number) => number): number[][] {
+  const groups: number[][] = [];
+  let group: number[] = [];
+  let bytes = 0;
+  for (const l of pick) {
+    const b = recordBytes(l);
+    if (group.length > 0 && bytes + b > (groups.length === 0 ? PRELOAD_FIRST_BYTES : PRELOAD_READ_BYTES)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(l);
+    bytes += b;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/** Reads `lists`; a damaged list (CORRUPT_RECORD) is left out, reported when a search needs it. */
+async function readSound(env: PrefetchEnv, lists: number[]): Promise<ListRecord[]> {
+  try {
+    return await env.store.readLists(env.name, lists);
+  } catch (e) {
+    if (!(e instanceof WeftError && e.code === 'CORRUPT_RECORD')) throw e;
+  }
+  if (lists.length === 1) return [];
+  const sound: ListRecord[] = [];
+  for (const l of lists) sound.push(...(await readSound(env, [l])));
+  return sound;
+}
+
+/** What a preload that goes on after open needs to know of the index. */
+export interface PreloadInit {
+  /** The index's generation now: a commit since open stops the preload (its lists may be stale). */
+  generation: () => number;
+  /** The index was closed. */
+  closed: () => boolean;
+  /** Settles once the index has no operation queued or running: each read after the first waits for it. */
+  idle: () => Promise<void>;
+}
+
+/** A preload under way: `first` settles once the hottest lists are in, `rest` when the others are (it never rejects). */
+export interface Preload {
+  first: Promise<void>;
+  rest: Promise<void>;
+}
+
+/**
+ * Loads the hottest lists that fit (the ones this index used most before it was closed), hottest
+ * first, a few reads in all: one read per list made opening a 10k x 128 index whose 211 lists were
+ * all hot take 780-930 ms (bench peers, SwiftShader), and reading all 5 MB before the first
+ * search 190-330 ms. So open waits only for the first read (the hottest lists, up to 256 KiB);
+ * the rest stream in beside the searches, one read at a time (a search's own read waits behind
+ * one at most), and stop at a commit or close.
+ */
+export function preloadHottest(env: PrefetchEnv, manifest: Manifest, access: Float64Array, o: PreloadInit): Preload {
+  const { cache, layout } = env;
   const order = manifest.listCounts.flatMap((n, l) => (access[l]! > 0 && n > 0 ? [l] : [])).sort((a, b) => access[b]! - access[a]! || a - b);
   const pick: number[] = [];
   let bytes = 0;
@@ -155,12 +224,22 @@ export async function preloadHottest(env: PrefetchEnv, manifest: Manifest, acces
     pick.push(l);
     bytes += b;
   }
-  for (const l of pick) {
-    try {
-      const [rec] = await env.store.readLists(env.name, [l]);
-      if (rec && cache.insert(rec)) cache.touch([l]);
-    } catch (e) {
-      if (!(e instanceof WeftError && e.code === 'CORRUPT_RECORD')) throw e; // a damaged list is reported when a search needs it
+  const [head = [], ...tail] = preloadGroups(pick, (l) => manifest.listCounts[l]! * (layout.bytesPerVector + 4));
+  const generation = o.generation();
+  /** Reads `lists` into the cache; false once the index changed or closed meanwhile. */
+  const load = async (lists: number[]): Promise<boolean> => {
+    const records = await readSound(env, lists);
+    if (o.closed() || o.generation() !== generation) return false;
+    for (const rec of records) if (!cache.has(rec.list) && cache.insert(rec)) cache.touch([rec.list]);
+    return true;
+  };
+  const first = head.length > 0 ? load(head).then(() => undefined) : Promise.resolve();
+  const rest = first.then(async () => {
+    for (const lists of tail) {
+      await o.idle();
+      if (!(await load(lists))) return;
     }
-  }
+  });
+  // Best effort: a failed read after open costs only the lists it would have brought in.
+  return { first, rest: rest.catch(() => undefined) };
 }

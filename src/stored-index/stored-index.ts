@@ -31,6 +31,7 @@ import { createQuadScanner } from '../ivf/cpu-simd.js';
 import { createCpuListCache } from './cache/cpu-list-cache.js';
 import { cpuSearchBatch, openCpuSession, type CpuSearchEnv } from './stored-cpu-search.js';
 import { prefetchLists, preloadHottest, type PrefetchEnv, type PrefetchHandle } from './prefetch.js';
+import { warmUpKernels } from './warm-up.js';
 import { uploadTrained, type IndexSnapshot } from './snapshot.js';
 import {
   lexicalSearch,
@@ -349,7 +350,8 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const manifest0 = await store.manifest(name);
   const { dim, metric } = manifest0;
   const layout = layoutFor(dim, manifest0.storage);
-  const centroids = await store.readCentroids(name);
+  // The centroids and the access counts in one round trip's time (after the manifest: reading it migrates an older format).
+  const [centroids, storedAccess] = await Promise.all([store.readCentroids(name), store.readAccessCounts(name)]);
   let snap: IndexSnapshot = { manifest: manifest0, trained: uploadTrained(ctx, `weft.${name}`, centroids, manifest0.centroidsChecksum, layout) };
   // After the centroids: the cache takes what the device's memory budget leaves.
   const size = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
@@ -378,10 +380,18 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     cpuCache)!;
   // Access counts per list; they grow with the index's lists (a split adds some).
   let access = new Float64Array(manifest0.nlist);
-  access.set((await store.readAccessCounts(name)).subarray(0, manifest0.nlist));
+  access.set(storedAccess.subarray(0, manifest0.nlist));
   let requests = 0;
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
+  /** Settles once no operation is queued or running: none was added in the turn after the last one ended. */
+  const idle = async () => {
+    for (let q = queue; ; q = queue) {
+      await q;
+      await new Promise((r) => setTimeout(r, 0));
+      if (q === queue) return;
+    }
+  };
 
   const onProbed = (lists: number[]) => {
     cache.touch(lists);
@@ -389,10 +399,12 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     for (const l of lists) access[l]!++;
   };
   const searchEnv: SearchEnv | undefined = ctx && gpuCache ? { ctx, store, name, layout, metric, cache: gpuCache, onProbed } : undefined;
+  // Searches before those pipelines are ready run on the CPU (warm-up.ts).
+  const warm = searchEnv ? warmUpKernels({ ...searchEnv, idle, quantizer: () => snap.trained.quantizer }) : undefined;
   const cpuEnv: CpuSearchEnv | undefined = cpuCache
     ? { ctx: undefined, store, name, layout, metric, cache: cpuCache, scanner: createQuadScanner(), onProbed }
     : undefined;
-  const prefetchEnv: PrefetchEnv = { ctx, store, name, layout, metric, cache };
+  const prefetchEnv: PrefetchEnv = { ctx, store, name, layout, metric, cache, ...(warm ? { warm } : {}) };
   const largestK = ctx ? maxK(ctx) : MAX_K;
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric };
   const allowLists = createAllowLists(
@@ -500,7 +512,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
 
   if (options.preload ?? true) {
     try {
-      await preloadHottest(prefetchEnv, snap.manifest, access);
+      await preloadHottest(prefetchEnv, snap.manifest, access, { generation: () => snap.manifest.generation, closed: () => closed, idle }).first;
     } catch (e) {
       cache.destroy();
       snap.trained.release();
@@ -597,6 +609,8 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
             throw new WeftError('INVALID_OPTION', `Unknown missing '${String(opts.missing)}'. Valid values: stream, cpu.`);
           }
           const allow = await allowFor(s, opts.filter);
+          // Until the first search's pipelines are compiled, a small search runs on the CPU (warm-up.ts).
+          const cpu = (await warm?.cpuFor(nq, nprobe, s.manifest)) ?? cpuEnv;
           const batch = Math.min(nq, ctx?.limits.maxComputeWorkgroupsPerDimension ?? 1024, 1024);
           const ids = new Uint32Array(nq * k),
             distances = new Float32Array(nq * k);
@@ -605,9 +619,9 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
               const qn = Math.min(batch, nq - q0);
               const part = queries.subarray(q0 * dim, (q0 + qn) * dim);
               // On the CPU backend every list is scored on the CPU: `missing` changes nothing.
-              const r = searchEnv
-                ? await searchBatch(withReads(searchEnv, signal), s, part, k, nprobe, opts.missing ?? 'stream', allow)
-                : await cpuSearchBatch(withReads(cpuEnv!, signal), s, part, k, nprobe, allow);
+              const r = cpu
+                ? await cpuSearchBatch(withReads(cpu, signal), s, part, k, nprobe, allow)
+                : await searchBatch(withReads(searchEnv!, signal), s, part, k, nprobe, opts.missing ?? 'stream', allow);
               ids.set(r.ids, q0 * k);
               distances.set(r.distances, q0 * k);
             }

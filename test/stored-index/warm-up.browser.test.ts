@@ -1,0 +1,114 @@
+// Cold open on the GPU (src/stored-index/warm-up.ts): a stored index opened on a context that has
+// compiled nothing answers its first searches on the CPU without creating a pipeline, with the
+// ids and distance bits a GPU search gives; its first answer starts the scan and merge
+// pipelines compiling with createComputePipelineAsync, and once they are in, searches run on
+// the GPU with exactly those pipelines (no pipeline is created for them synchronously). Fresh
+// random data each run, for each storage type.
+import { describe, expect } from 'vitest';
+import { createGpuContext, gaussianMixture, NO_ID, type GpuContext, type Metric, type SearchResult, type StorageType } from '../../src/weft.js';
+import { openStore } from '../../src/storage/idb-store.js';
+import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
+import { freshSeed, gpuTest } from '../support/gpu-harness.js';
+import { indexCleanup } from '../support/store-fixtures.js';
+
+const dim = 24,
+  nlist = 16,
+  n = 1200,
+  nq = 6;
+let dbName = '';
+const { toClose, body } = indexCleanup(() => dbName);
+
+function expectIdentical(a: SearchResult, b: SearchResult, what: string) {
+  expect(Array.from(a.ids), `${what}: ids`).toEqual(Array.from(b.ids));
+  expect(Array.from(new Uint32Array(a.distances.buffer.slice(0))), `${what}: distance bits`).toEqual(Array.from(new Uint32Array(b.distances.buffer.slice(0))));
+}
+
+/** A context of its own on the shared device (nothing compiled yet), counting the pipelines made on it. */
+async function countingContext(device: GPUDevice) {
+  const ctx = await createGpuContext({ device });
+  const counts = { sync: 0, async: [] as Promise<GPUComputePipeline>[] };
+  const createSync = device.createComputePipeline.bind(device);
+  const createAsync = device.createComputePipelineAsync.bind(device);
+  // The wrapped context is the only one that reaches the device through these while the test runs.
+  device.createComputePipeline = (d) => {
+    counts.sync++;
+    return createSync(d);
+  };
+  device.createComputePipelineAsync = (d) => {
+    const p = createAsync(d);
+    counts.async.push(p);
+    return p;
+  };
+  const restore = () => {
+    device.createComputePipeline = createSync;
+    device.createComputePipelineAsync = createAsync;
+  };
+  return { ctx, counts, restore };
+}
+
+describe('cold open: CPU answers while the first search compiles', () => {
+  for (const [metric, storage] of [
+    ['cosine', 'f32'],
+    ['l2', 'f16'],
+    ['ip', 'int8'],
+  ] as [Metric, StorageType][]) {
+    gpuTest(
+      `${metric} ${storage}: the first searches create no pipeline and equal the GPU's; the compiled pipelines serve the GPU searches`,
+      body(async (shared: GpuContext) => {
+        const seed = freshSeed();
+        dbName = `weft-warm-${crypto.randomUUID()}`;
+        const store = await openStore({ dbName });
+        toClose.push(store);
+        const vectors = gaussianMixture(n, dim, { centers: 20, seed });
+        const queries = gaussianMixture(nq, dim, { centers: 20, seed: seed + 1 });
+        const chunks = Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 5}`, text: `passage ${i}` }));
+        const built = await createStoredIndex(vectors, {
+          splitLists: 'oversized',
+          gpu: shared,
+          store,
+          name: 'docs',
+          dim,
+          nlist,
+          metric,
+          storage,
+          seed,
+          niter: 6,
+        });
+        await built.add(vectors, { chunks });
+        await built.search(queries, { k: 10, nprobe: 4 }); // access counts: the reopened index preloads these lists
+        await built.close();
+
+        const { ctx, counts, restore } = await countingContext(shared.device);
+        try {
+          const idx = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs' });
+          toClose.push(idx);
+          const filter = { docId: 'doc-2' };
+          const first = await idx.search(queries, { k: 10, nprobe: 4 });
+          const filtered = await idx.search(queries, { k: 5, nprobe: 2, filter });
+          expect(counts.sync, 'pipelines created synchronously before the compile finished').toBe(0);
+          expect(first.ids.filter((id) => id === NO_ID).length).toBe(0);
+          // The first answer started the compile: the scan (coarse and lists) and merge pipelines.
+          await expect.poll(() => counts.async.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(storage === 'f32' ? 2 : 3);
+          await Promise.all(counts.async);
+          // A search that went through the GPU cache (lookups counted there) ran on the GPU.
+          const looked = () => idx.cacheStats().hits + idx.cacheStats().misses;
+          await expect
+            .poll(async () => {
+              const [sync, lookups] = [counts.sync, looked()];
+              const again = await idx.search(queries, { k: 10, nprobe: 4 });
+              expectIdentical(again, first, `seed ${seed}: search after the compile`);
+              return looked() > lookups ? `on the GPU, ${counts.sync - sync} pipelines created` : 'on the CPU';
+            })
+            .toBe('on the GPU, 0 pipelines created');
+          // The filtered kernel is not compiled ahead: the GPU compiles it now, and agrees.
+          expectIdentical(await idx.search(queries, { k: 5, nprobe: 2, filter }), filtered, `seed ${seed}: filtered`);
+          await idx.close();
+          expect(ctx.liveBytes, 'bytes the fresh context still holds').toBe(0);
+        } finally {
+          restore();
+          ctx.destroy();
+        }
+      }),
+    );
+  }
+});
