@@ -2,7 +2,7 @@
 // quantisation with a per-dimension range (FAISS QT_8bit), the 32-vector interleaved blocks the
 // scan kernel reads, and the matching CPU decoders used by the reference search.
 
-import type { StorageType } from './types.js';
+import type { IndexStorage, StorageType } from './types.js';
 
 /** Vectors per interleaved block (a warp reads one 128-byte line per word). */
 export const BLOCK = 32;
@@ -11,7 +11,7 @@ export const BLOCK = 32;
  * How vectors of a dimension and storage type are laid out on the GPU: padding, vec4 units, words and
  * bytes per vector.
  */
-export interface Layout<S extends string = StorageType> {
+export interface Layout<S extends string = IndexStorage> {
   dim: number;
   /** The storage type ('pq': product-quantised residuals, pq.ts's pqLayout: a term word, then the codes). */
   storage: S;
@@ -27,10 +27,16 @@ export interface Layout<S extends string = StorageType> {
   bytesPerVector: number;
 }
 
+/** The layout of a storage type whose codes decode to vectors on their own (f32, f16, int8: not 'pq'). */
+export type FlatLayout = Layout<StorageType>;
+
+/** Whether `layout` is a flat storage type's (its rows decode on their own), not 'pq''s. */
+export const isFlat = (layout: Layout): layout is FlatLayout => layout.storage !== 'pq';
+
 const DIMS_PER_UNIT: Record<StorageType, number> = { f32: 4, f16: 8, int8: 16 };
 
 /** The GPU layout of `dim`-dimensional vectors stored as `storage` (f32, f16 or int8). */
-export function layoutFor(dim: number, storage: StorageType): Layout {
+export function layoutFor(dim: number, storage: StorageType): FlatLayout {
   const per = DIMS_PER_UNIT[storage];
   const units = Math.ceil(dim / per);
   const dimPad = units * per;
@@ -107,7 +113,7 @@ export const HALF_MAX = 65504;
 // ---- encode / decode (row-major words) -----------------------------------------------------
 
 /** Encodes n rows of `dim` floats into n x layout.words u32 words, row-major. */
-export function encodeRows(vectors: Float32Array, layout: Layout, sq?: ScalarQuantizer): Uint32Array {
+export function encodeRows(vectors: Float32Array, layout: FlatLayout, sq?: ScalarQuantizer): Uint32Array {
   const { dim, words } = layout;
   const n = vectors.length / dim;
   const out = new Uint32Array(n * words);
@@ -135,7 +141,7 @@ export function encodeRows(vectors: Float32Array, layout: Layout, sq?: ScalarQua
 }
 
 /** Decodes row-major words back to n x dim floats (the values the GPU scores against). */
-export function decodeRows(codes: Uint32Array, layout: Layout, sq?: ScalarQuantizer): Float32Array {
+export function decodeRows(codes: Uint32Array, layout: FlatLayout, sq?: ScalarQuantizer): Float32Array {
   const { dim, words } = layout;
   const n = codes.length / words;
   const out = new Float32Array(n * dim);

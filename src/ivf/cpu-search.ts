@@ -5,7 +5,7 @@
 // the arithmetic does. Keys come from WebAssembly SIMD (cpu-simd.ts) where the browser has it,
 // else from the scalar kernel: the same bits either way.
 
-import { deinterleave, layoutFor, padRows, type Layout, type ScalarQuantizer } from './codec.js';
+import { deinterleave, isFlat, layoutFor, padRows, type Layout, type ScalarQuantizer } from './codec.js';
 import { kernelKey, kernelRows } from './cpu-kernel.js';
 import { toQuads, type QuadScanner } from './cpu-simd.js';
 import { kernelMetric } from './probe.js';
@@ -16,16 +16,21 @@ export interface DecodedList {
   readonly list: number;
   readonly ids: Uint32Array;
   readonly quads: Float32Array;
+  /** 'pq' storage: the row-major rows (term, codes) that pq.ts's pqRowKeys scores; `quads` is then empty. */
+  readonly pqRows?: Uint32Array;
 }
 
-/** A list record decoded for the CPU scan (the values the GPU kernel would score). */
+/** A list record decoded for the CPU scan (the values the GPU kernel would score; 'pq': its rows de-interleaved). */
 export function decodeList(record: ListRecord, layout: Layout, sq: ScalarQuantizer | undefined): DecodedList {
+  const ids = record.ids.subarray(0, record.count);
+  if (!isFlat(layout)) return { list: record.list, ids, quads: new Float32Array(0), pqRows: deinterleave(record.codes, record.count, layout.units) };
   const rows = kernelRows(deinterleave(record.codes, record.count, layout.units), record.count, layout, sq);
-  return { list: record.list, ids: record.ids.subarray(0, record.count), quads: toQuads(rows, record.count, layout.dimPad) };
+  return { list: record.list, ids, quads: toQuads(rows, record.count, layout.dimPad) };
 }
 
 /** Bytes a decoded list of `count` vectors holds. */
 export function decodedBytes(count: number, layout: Layout): number {
+  if (!isFlat(layout)) return count * (layout.bytesPerVector + 4);
   return Math.ceil(count / 4) * 4 * layout.dimPad * 4 + count * 4;
 }
 

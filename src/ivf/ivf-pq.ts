@@ -10,16 +10,15 @@ import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { contextFrom, type GpuOption } from '../gpu/option.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import { createRng } from '../random.js';
 import { layoutFor } from './codec.js';
 import { uploadLists, type GpuLists } from './gpu-lists.js';
 import { exclusive, newIds, queryBatch, searchInBatches, type CallQueue, type TrainCallOptions } from './ivf.js';
 import { groupByList } from './list-records.js';
-import { checkPq, encodePq, pqLayout, pqRecord, pqTable, trainPq, type PqBits, type PqCodebook } from './pq.js';
+import { checkPq, checkRerank, encodePq, pqLayout, pqProbeTable, pqRecord, pqTables, trainCodebook, type PqBits, type PqCodebook } from './pq.js';
 import { checkNprobe, kernelMetric, preparedQueryBuffer, prepareRows, submitRanking, uploadCentroids } from './probe.js';
 import { keyToDistance, referenceKey } from './reference.js';
 import { maxK, openSession, type InternalSession } from './scan.js';
-import { assignLists, sampleRows, trainIvf } from './train.js';
+import { assignLists, trainIvf } from './train.js';
 import { NO_ID, type ListRecord, type Metric, type SearchResult } from './types.js';
 import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkPositiveInt, checkVectors } from './validate.js';
 
@@ -89,12 +88,11 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
   const m = options.m;
   checkPq(dim, m, bits); // before a device is made
   const layout = pqLayout(dim, m, bits);
-  const rerankDefault = checkRerank(options.rerank ?? 10);
+  const rerankDefault = checkRerank(options.rerank);
   const niter = checkPositiveInt('niter', options.niter ?? 20, 1000);
   const perCentroid = checkPositiveInt('maxTrainPointsPerCentroid', options.maxTrainPointsPerCentroid ?? 256);
   const seed = options.seed ?? 1;
   const { ctx, owns } = await contextFrom(options.gpu);
-  const ksub = 2 ** bits;
   let centroids: Float32Array | undefined;
   let coarse: GpuLists | undefined;
   let book: PqCodebook | undefined;
@@ -124,24 +122,15 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
     // Every list, past the device's largest k, comes without the coarse distances the PQ key
     // adds: they are computed here from the centroids.
     ctx.destroyBuffer(ranking.buffer);
-    const table = new Uint32Array(nq * nlist * 2);
-    const key = new Float32Array(1);
-    const bitsOf = new Uint32Array(key.buffer);
-    for (let q = 0; q < nq; q++) {
-      for (let l = 0; l < nlist; l++) {
-        key[0] = referenceKey(kernelMetric(metric), prepared, q * dim, centroids!, l * dim, dim);
-        table[(q * nlist + l) * 2] = bitsOf[0]!;
-        table[(q * nlist + l) * 2 + 1] = l;
-      }
-    }
+    const every = new Uint32Array(nq * nlist).map((_, i) => i % nlist);
+    const table = pqProbeTable(kernelMetric(metric), prepared, centroids!, dim, every, nq, nlist);
     return { buffer: bufferFrom(ctx, 'weft.search.probes', table), stride: nlist };
   };
 
   /** One session scanning `rows` (prepared queries) for their `kk` best by the codes; it owns its buffers. */
   const openPqSession = (rows: Float32Array, kk: number, nprobe: number): InternalSession => {
     const qn = rows.length / dim;
-    const tables = new Float32Array(qn * m * ksub);
-    for (let q = 0; q < qn; q++) tables.set(pqTable(book!, rows.subarray(q * dim, (q + 1) * dim)), q * m * ksub);
+    const tables = pqTables(book!, rows);
     const owned: GPUBuffer[] = [preparedQueryBuffer(ctx, 'weft.search.queries', layoutFor(dim, 'f32'), rows)];
     try {
       const ranking = probesFor(owned[0]!, rows, qn, nprobe);
@@ -212,12 +201,15 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
           signal: opts.signal,
           onProgress: opts.onProgress,
         });
-        // The codebook learns from at most maxTrainPointsPerCentroid x 2^bits residuals (FAISS's rule for its sub-quantisers).
-        const sample = sampleRows(prepared, dim, perCentroid * ksub, createRng(seed ^ 0x2545f491));
-        const labels = await assignLists(ctx, sample, t.centroids, dim, metric);
         centroids = t.centroids;
-        const residuals = residualsOf(sample, labels);
-        book = await trainPq(ctx, residuals, dim, { m, nbits: bits, niter, seed, signal: opts.signal });
+        book = await trainCodebook(ctx, prepared, centroids, dim, metric, {
+          m,
+          nbits: bits,
+          niter,
+          seed,
+          signal: opts.signal,
+          maxTrainPointsPerCentroid: perCentroid,
+        });
         coarse?.destroy();
         coarse = uploadCentroids(ctx, 'weft.index.centroids', centroids, dim);
       });
@@ -307,12 +299,6 @@ export async function createIvfPqIndex(options: IvfPqIndexOptions): Promise<IvfP
     return { ids, distances, numQueries: nq, k };
   }
   return index;
-}
-
-function checkRerank(r: number): number {
-  if (!Number.isInteger(r) || r < 1 || r > 1024)
-    throw new WeftError('INVALID_OPTION', `rerank must be a whole number from 1 to 1024 (candidates per result); got ${String(r)}.`);
-  return r;
 }
 
 /** `a` then `b` in one new array. */

@@ -10,7 +10,7 @@ import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { contextFrom, type GpuOption } from '../gpu/option.js';
 import { bufferFrom } from '../gpu/kernels.js';
-import { decodeRows, deinterleave, encodeRows, layoutFor, trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
+import { decodeRows, deinterleave, encodeRows, layoutFor, trainScalarQuantizer, type FlatLayout, type ScalarQuantizer } from './codec.js';
 import { uploadLists, type GpuLists } from './gpu-lists.js';
 import { appendToRecord, emptyRecord, groupByList } from './list-records.js';
 import { checkNprobe, prepareRows, queryBuffer, submitRanking, uploadCentroids, uploadQuantizer } from './probe.js';
@@ -99,7 +99,7 @@ export type FlatIndex = IndexBase;
 /** Everything the IVF and flat indexes share: host lists, GPU upload, query preparation. */
 interface Core {
   ctx: GpuContext;
-  layout: Layout;
+  layout: FlatLayout;
   metric: Metric;
   sq: ScalarQuantizer | undefined;
   sqBuffer: GPUBuffer | undefined;
@@ -125,12 +125,12 @@ function release(s: SharedLists | undefined) {
   if (s && --s.refs === 0) s.lists.destroy();
 }
 
-function checkIndexOptions(opts: IndexOptions): { layout: Layout; metric: Metric } {
+function checkIndexOptions(opts: IndexOptions): { layout: FlatLayout; metric: Metric } {
   const dim = checkPositiveInt('dim', opts.dim, MAX_DIM);
   return { layout: layoutFor(dim, checkStorage(opts.storage)), metric: checkMetric(opts.metric) };
 }
 
-function makeCore(ctx: GpuContext, owns: boolean, checked: { layout: Layout; metric: Metric }, numLists: number): Core {
+function makeCore(ctx: GpuContext, owns: boolean, checked: { layout: FlatLayout; metric: Metric }, numLists: number): Core {
   return {
     ctx,
     layout: checked.layout,

@@ -17,9 +17,13 @@
 
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
-import { packRows, type Layout } from './codec.js';
+import { createRng } from '../random.js';
+import { layoutFor, packRows, type Layout } from './codec.js';
 import { trainKmeans } from './kmeans.js';
-import type { ListRecord } from './types.js';
+import { groupByList } from './list-records.js';
+import { referenceKey } from './reference.js';
+import { assignLists, sampleRows } from './train.js';
+import type { IndexPq, IndexStorage, ListRecord, Metric } from './types.js';
 
 /** Bits per code: 8 (256 sub-centroids) or 4 (16, two codes per byte: fast-scan style tables). */
 export type PqBits = 4 | 8;
@@ -49,6 +53,17 @@ export function checkPq(dim: number, m: number, nbits: number): asserts nbits is
       { details: { dim, m } },
     );
   }
+}
+
+/** Candidates re-scored per result when a search does not say (IVF-PQ's re-ranking). */
+export const DEFAULT_RERANK = 10;
+
+/** `rerank` checked: a whole number of candidates re-scored per result, 1 to 1024 (INVALID_OPTION); DEFAULT_RERANK when absent. */
+export function checkRerank(rerank: unknown): number {
+  const r = rerank ?? DEFAULT_RERANK;
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > 1024)
+    throw new WeftError('INVALID_OPTION', `rerank must be a whole number from 1 to 1024 (candidates re-scored per result); got ${String(rerank)}.`);
+  return r;
 }
 
 export interface TrainPqOptions {
@@ -173,6 +188,15 @@ export function pqTable(book: PqCodebook, query: Float32Array): Float32Array {
   return table;
 }
 
+/** The tables of every query of `prepared` (rows of dim floats), one after another: what the scan kernel binds. */
+export function pqTables(book: PqCodebook, prepared: Float32Array): Float32Array {
+  const { dim, m, ksub } = book;
+  const nq = prepared.length / dim;
+  const out = new Float32Array(nq * m * ksub);
+  for (let q = 0; q < nq; q++) out.set(pqTable(book, prepared.subarray(q * dim, (q + 1) * dim)), q * m * ksub);
+  return out;
+}
+
 /**
  * The scan's keys (smaller is nearer) of the `count` vectors of one list: `coarse` is ||q - c||^2
  * for l2 and <q, c> for ip (cosine on normalised rows).
@@ -199,9 +223,8 @@ export function pqLayout(dim: number, m: number, nbits: PqBits): Layout<'pq'> {
   return { dim, storage: 'pq', dimPad: queryUnits * 4, units, words: units * 4, queryUnits, bytesPerVector: units * 16 };
 }
 
-/** One list's record for the scan: `enc`'s vectors as rows of `layout`, interleaved. */
-export function pqRecord(list: number, ids: Uint32Array, enc: PqEncoded, layout: Layout<'pq'>): ListRecord {
-  const count = ids.length;
+/** `enc`'s vectors as row-major rows of `layout` (term word, then the codes), before interleaving. */
+export function pqRows(enc: PqEncoded, count: number, layout: Layout<'pq'>): Uint32Array {
   const rows = new Uint32Array(count * layout.words);
   const bytes = enc.codes.length / Math.max(1, count);
   const termBits = new Uint32Array(enc.terms.buffer, enc.terms.byteOffset, count);
@@ -210,5 +233,144 @@ export function pqRecord(list: number, ids: Uint32Array, enc: PqEncoded, layout:
     rows[i * layout.words] = termBits[i]!;
     rowBytes.set(enc.codes.subarray(i * bytes, (i + 1) * bytes), (i * layout.words + 1) * 4);
   }
-  return { list, count, ids, codes: packRows(rows, count, layout.units) };
+  return rows;
+}
+
+/**
+ * The layout of a stored index's lists: codec.ts's for the flat storage types, pqLayout's for
+ * 'pq' (whose `pq` says m and bits; CORRUPT_RECORD without it).
+ */
+export function indexLayout(m: { name?: string; dim: number; storage: IndexStorage; pq?: IndexPq | undefined }): Layout<IndexStorage> {
+  if (m.storage !== 'pq') return layoutFor(m.dim, m.storage);
+  if (!m.pq)
+    throw new WeftError(
+      'CORRUPT_RECORD',
+      `Index '${m.name ?? ''}' stores PQ codes but its manifest does not say their shape (pq.m, pq.bits). Re-import or rebuild it.`,
+    );
+  return pqLayout(m.dim, m.pq.m, m.pq.bits);
+}
+
+/** The codebook of a 'pq' index as stored (CentroidData's `codebook`), with its shape. */
+export function storedCodebook(dim: number, pq: IndexPq, centroids: Float32Array): PqCodebook {
+  const ksub = 2 ** pq.bits;
+  return { dim, m: pq.m, nbits: pq.bits, dsub: dim / pq.m, ksub, centroids };
+}
+
+/** One list's record for the scan: `enc`'s vectors as rows of `layout`, interleaved. */
+export function pqRecord(list: number, ids: Uint32Array, enc: PqEncoded, layout: Layout<'pq'>): ListRecord {
+  const count = ids.length;
+  return { list, count, ids, codes: packRows(pqRows(enc, count, layout), count, layout.units) };
+}
+
+/**
+ * Row-major rows of `layout` for `prepared` vectors (n x dim) placed in the lists `labels` of
+ * `centroids`: each encoded as its residual from its own list's centroid. Rows keep their input
+ * order, as codec.ts's encodeRows does for the other storage types.
+ */
+export function encodePqRows(
+  book: PqCodebook,
+  prepared: Float32Array,
+  labels: ArrayLike<number>,
+  centroids: Float32Array,
+  layout: Layout<'pq'>,
+  metric: 'l2' | 'ip',
+): Uint32Array {
+  const { dim } = book;
+  const n = labels.length;
+  const rows = new Uint32Array(n * layout.words);
+  for (const [l, members] of groupByList(labels)) {
+    const c = centroids.subarray(l * dim, (l + 1) * dim);
+    const r = new Float32Array(members.length * dim);
+    members.forEach((i, j) => {
+      for (let t = 0; t < dim; t++) r[j * dim + t] = prepared[i * dim + t]! - c[t]!;
+    });
+    const part = pqRows(encodePq(book, r, c, metric), members.length, layout);
+    members.forEach((i, j) => rows.set(part.subarray(j * layout.words, (j + 1) * layout.words), i * layout.words));
+  }
+  return rows;
+}
+
+/** What trainCodebook needs besides the vectors: the shape of the codes and the k-means settings. */
+export interface CodebookTraining extends TrainPqOptions {
+  /** At most this many residuals per sub-centroid are used (FAISS's rule for its sub-quantisers). */
+  maxTrainPointsPerCentroid: number;
+}
+
+/**
+ * The codebook of an IVF-PQ index whose lists have `centroids`: learnt from the residuals of a
+ * sample of `prepared` (n x dim) from their nearest centroid.
+ */
+export async function trainCodebook(
+  ctx: GpuContext | undefined,
+  prepared: Float32Array,
+  centroids: Float32Array,
+  dim: number,
+  metric: Metric,
+  o: CodebookTraining,
+): Promise<PqCodebook> {
+  const sample = sampleRows(prepared, dim, o.maxTrainPointsPerCentroid * 2 ** o.nbits, createRng(o.seed ^ 0x2545f491));
+  const labels = await assignLists(ctx, sample, centroids, dim, metric);
+  const residuals = new Float32Array(sample.length);
+  for (let i = 0; i < labels.length; i++) for (let t = 0; t < dim; t++) residuals[i * dim + t] = sample[i * dim + t]! - centroids[labels[i]! * dim + t]!;
+  return trainPq(ctx, residuals, dim, o);
+}
+
+/**
+ * The probe table the PQ scan reads, (coarse key bits, list) for each of `depth` ranked lists per
+ * query: the key is the query's distance to the list's centroid (reference.ts's referenceKey,
+ * which the PQ key adds to), computed here so that every path (the GPU's ranking of some lists
+ * or of all, a reordered or sliced session, the CPU backend) adds the same number.
+ */
+export function pqProbeTable(
+  metric: 'l2' | 'ip',
+  prepared: Float32Array,
+  centroids: Float32Array,
+  dim: number,
+  lists: Uint32Array,
+  nq: number,
+  depth: number,
+): Uint32Array {
+  const table = new Uint32Array(nq * depth * 2);
+  const key = new Float32Array(1);
+  const bitsOf = new Uint32Array(key.buffer);
+  for (let q = 0; q < nq; q++) {
+    for (let r = 0; r < depth; r++) {
+      const l = lists[q * depth + r]!;
+      key[0] = referenceKey(metric, prepared, q * dim, centroids, l * dim, dim);
+      table[(q * depth + r) * 2] = bitsOf[0]!;
+      table[(q * depth + r) * 2 + 1] = l;
+    }
+  }
+  return table;
+}
+
+/**
+ * The scan kernel's PQ keys on the CPU (shaders/scan.wgsl's pq_score, in its float32 order) of
+ * `count` row-major rows of `layout`, for a query whose table is `table` and whose probe key for
+ * this list is `coarse` (float32).
+ */
+export function pqRowKeys(
+  book: PqCodebook,
+  table: Float32Array,
+  rows: Uint32Array,
+  count: number,
+  layout: Layout,
+  coarse: number,
+  metric: 'l2' | 'ip',
+): Float32Array {
+  const { m, nbits, ksub } = book;
+  const f = Math.fround;
+  const keys = new Float32Array(count);
+  const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
+  const termOf = new Float32Array(rows.buffer, rows.byteOffset, rows.length);
+  for (let i = 0; i < count; i++) {
+    const at = (i * layout.words + 1) * 4;
+    let sum = 0;
+    for (let j = 0; j < m; j++) {
+      const code = nbits === 8 ? bytes[at + j]! : (bytes[at + (j >> 1)]! >> ((j & 1) * 4)) & 15;
+      sum = f(sum + table[j * ksub + code]!);
+    }
+    keys[i] = metric === 'l2' ? f(f(coarse + termOf[i * layout.words]!) - f(2 * sum)) : f(coarse - sum);
+  }
+  return keys;
 }

@@ -16,6 +16,21 @@ export const METRICS: readonly Metric[] = ['l2', 'ip', 'cosine'];
 /** Every StorageType. */
 export const STORAGE_TYPES: readonly StorageType[] = ['f32', 'f16', 'int8'];
 
+/**
+ * How a stored index keeps its vectors: a StorageType, or 'pq' (product-quantised residuals,
+ * src/ivf/pq.ts, with each vector's full-precision copy kept as f16 beside its chunk for exact
+ * re-ranking; `IndexPq` says how many sub-quantisers and bits).
+ */
+export type IndexStorage = StorageType | 'pq';
+/** Every IndexStorage. */
+export const INDEX_STORAGE_TYPES: readonly IndexStorage[] = [...STORAGE_TYPES, 'pq'];
+
+/** A 'pq' index's codes: m sub-quantisers (m divides dim) of `bits` bits each (8: 256 sub-centroids, 4: 16). */
+export interface IndexPq {
+  m: number;
+  bits: 4 | 8;
+}
+
 /** The id reported for an empty result slot (fewer than k vectors in the probed lists). */
 export const NO_ID = 0xffffffff;
 /** Largest k (and nprobe below nlist) a single search supports. */

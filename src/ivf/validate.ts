@@ -3,7 +3,7 @@
 
 import { WeftError, type WeftErrorCode } from '../errors.js';
 import { HALF_MAX } from './codec.js';
-import { MAX_K, METRICS, NO_ID, STORAGE_TYPES, type Metric, type StorageType } from './types.js';
+import { MAX_K, METRICS, NO_ID, STORAGE_TYPES, type IndexStorage, type Metric, type StorageType } from './types.js';
 
 /** The largest dimension and number of lists an index takes. */
 export const MAX_DIM = 65536;
@@ -102,7 +102,7 @@ export function checkPositiveInt(name: string, v: unknown, max = Number.MAX_SAFE
  * the metric and storage need).
  * Returns the number of rows.
  */
-export function checkVectors(what: string, v: unknown, dim: number, opts: { metric?: Metric; storage?: StorageType } = {}): number {
+export function checkVectors(what: string, v: unknown, dim: number, opts: { metric?: Metric; storage?: IndexStorage } = {}): number {
   if (!(v instanceof Float32Array)) {
     throw new WeftError('INVALID_VECTOR', `${what} must be a Float32Array of row-major vectors (n x ${dim}); got ${describe(v)}.`);
   }
@@ -125,10 +125,11 @@ export function checkVectors(what: string, v: unknown, dim: number, opts: { metr
           { details: { row: i, dim: j } },
         );
       }
-      if (opts.storage === 'f16' && Math.abs(x) > HALF_MAX) {
+      // 'pq' keeps each vector's full-precision copy as f16 too.
+      if ((opts.storage === 'f16' || opts.storage === 'pq') && Math.abs(x) > HALF_MAX) {
         throw new WeftError(
           'INVALID_VECTOR',
-          `${what} row ${i} has ${x} at dimension ${j}, beyond the f16 range (±${HALF_MAX}). Scale the vectors or use storage 'f32'.`,
+          `${what} row ${i} has ${x} at dimension ${j}, beyond the f16 range (±${HALF_MAX}) that storage '${opts.storage}' keeps. Scale the vectors or use storage 'f32'.`,
           { details: { row: i, dim: j } },
         );
       }

@@ -4,7 +4,7 @@
 // from here, not from one of its implementations. The record formats, their checksums and
 // checks are in records.ts and index-checks.ts.
 
-import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
+import type { IndexPq, IndexStorage, ListRecord, Metric } from '../ivf/types.js';
 import type { CentroidData, ChunkRecord, CommitChanges, Manifest, WholeIndex } from './records.js';
 import type { TermBucket } from '../lexical/postings.js';
 
@@ -53,7 +53,9 @@ export interface WeftStore {
       name: string;
       dim: number;
       metric: Metric;
-      storage: StorageType;
+      storage: IndexStorage;
+      /** 'pq' storage: its codes (the codebook comes in CentroidData's `codebook`). */
+      pq?: IndexPq;
       nlist: number;
       modelId?: string;
       language?: string;
@@ -73,6 +75,13 @@ export interface WeftStore {
   commit(name: string, generation: number, changes: CommitChanges, signal?: AbortSignal, onProgress?: (done: number, total: number) => void): Promise<Manifest>;
   /** Chunks by id (undefined where there is none), each checked (CORRUPT_RECORD names the chunk). Ids are integers in [0, 2^32 - 2] (INVALID_ID). */
   readChunks(name: string, ids: readonly number[], options?: ReadOptions): Promise<(ChunkRecord | undefined)[]>;
+  /**
+   * A 'pq' index's full-precision vectors (dim values each, f16 precision) of these ids, for
+   * exact re-ranking: undefined where there is no chunk; CORRUPT_RECORD when one fails its
+   * checksum or lacks its vector. Stores that keep them with the chunks read those; a published
+   * file keeps them apart from the texts, so re-ranking fetches vectors only.
+   */
+  readVectors(name: string, ids: readonly number[], options?: ReadOptions): Promise<(Float32Array | undefined)[]>;
   /** Ids of the chunks of one document (their records checked). */
   chunkIdsOfDocument(name: string, docId: string): Promise<number[]>;
   /**

@@ -34,12 +34,19 @@ export function decodeList(bytes: Uint8Array): { rec: ListRecord; checksum: numb
   return { rec: { list: list!, count: count!, ids: words.slice(4, 4 + count!), codes: words.slice(4 + count!) }, checksum: checksum! };
 }
 
+/**
+ * A centroid file: magic, the lengths of the centroids, vmin, scale and (from 'pq' storage on) the
+ * codebook (ABSENT for none), the checksum, then their floats. A file written before 'pq' has
+ * four lengths; it is told apart by its size.
+ */
 export function encodeCentroids(c: CentroidData, checksum: number): Uint8Array {
-  const parts = [c.centroids, c.vmin, c.scale];
+  const parts = [c.centroids, c.vmin, c.scale, c.codebook];
   const floats = parts.reduce((n, p) => n + (p?.length ?? 0), 0);
-  const out = new Uint8Array(20 + floats * 4);
-  new Uint32Array(out.buffer, 0, 5).set([CENTROID_MAGIC, c.centroids.length, c.vmin?.length ?? ABSENT, c.scale?.length ?? ABSENT, checksum]);
-  const f = new Float32Array(out.buffer, 20);
+  const head = c.codebook ? 24 : 20;
+  const out = new Uint8Array(head + floats * 4);
+  const lengths = [c.centroids.length, c.vmin?.length ?? ABSENT, c.scale?.length ?? ABSENT, ...(c.codebook ? [c.codebook.length] : [])];
+  new Uint32Array(out.buffer, 0, head / 4).set([CENTROID_MAGIC, ...lengths, checksum]);
+  const f = new Float32Array(out.buffer, head);
   let at = 0;
   for (const p of parts)
     if (p) {
@@ -52,14 +59,28 @@ export function encodeCentroids(c: CentroidData, checksum: number): Uint8Array {
 export function decodeCentroids(bytes: Uint8Array): { data: CentroidData; checksum: number } | undefined {
   if (bytes.byteLength < 20 || bytes.byteLength % 4 !== 0) return undefined;
   const copy = bytes.slice().buffer;
-  const [magic, nc, nv, ns, checksum] = new Uint32Array(copy, 0, 5);
-  const lens = [nc!, nv!, ns!].map((n) => (n === ABSENT ? 0 : n));
-  if (magic !== CENTROID_MAGIC || 20 + lens.reduce((a, b) => a + b, 0) * 4 !== bytes.byteLength) return undefined;
-  const f = new Float32Array(copy, 20);
-  const centroids = f.slice(0, lens[0]);
-  const vmin = nv === ABSENT ? undefined : f.slice(lens[0], lens[0]! + lens[1]!);
-  const scale = ns === ABSENT ? undefined : f.slice(lens[0]! + lens[1]!);
-  return { data: { centroids, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) }, checksum: checksum! };
+  const words = new Uint32Array(copy);
+  const floatsOf = (n: number) => (n === ABSENT ? 0 : n);
+  // Four lengths (with a codebook) or three: the one whose sizes add up to the file's.
+  for (const parts of [4, 3]) {
+    const head = 4 * (parts + 2);
+    if (bytes.byteLength < head || words[0] !== CENTROID_MAGIC) continue;
+    const lens = Array.from(words.subarray(1, 1 + parts));
+    if (head + lens.reduce((a, n) => a + floatsOf(n), 0) * 4 !== bytes.byteLength) continue;
+    const f = new Float32Array(copy, head);
+    let at = 0;
+    const [centroids, vmin, scale, codebook] = lens.map((n) => {
+      if (n === ABSENT) return undefined;
+      at += n;
+      return f.slice(at - n, at);
+    });
+    if (!centroids || (parts === 4 && !codebook)) continue;
+    return {
+      data: { centroids, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}), ...(codebook ? { codebook } : {}) },
+      checksum: words[1 + parts]!,
+    };
+  }
+  return undefined;
 }
 
 /** A term shard file: magic, bucket count, then (bucket, checksum, byte length) per bucket, then their bytes. */

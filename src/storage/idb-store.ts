@@ -31,6 +31,7 @@ interface StoredCentroids {
   centroids: ArrayBuffer;
   vmin?: ArrayBuffer;
   scale?: ArrayBuffer;
+  codebook?: ArrayBuffer;
   checksum: number;
 }
 interface StoredStats {
@@ -204,6 +205,7 @@ function reader(t: IDBPTransaction<WeftSchema, Stores[], IDBTransactionMode>, na
         centroids: new Float32Array(r.centroids),
         ...(r.vmin ? { vmin: new Float32Array(r.vmin) } : {}),
         ...(r.scale ? { scale: new Float32Array(r.scale) } : {}),
+        ...(r.codebook ? { codebook: new Float32Array(r.codebook) } : {}),
       };
       return { value, checksum: r.checksum };
     },
@@ -258,6 +260,7 @@ function writer(t: IDBPTransaction<WeftSchema, Stores[], 'readwrite'>, name: str
         checksum,
         ...(c.vmin ? { vmin: bytesOf(c.vmin) } : {}),
         ...(c.scale ? { scale: bytesOf(c.scale) } : {}),
+        ...(c.codebook ? { codebook: bytesOf(c.codebook) } : {}),
       });
     },
 

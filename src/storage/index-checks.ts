@@ -4,8 +4,10 @@
 // the caller turns into INVALID_FILE (import) or INVALID_INPUT (a write).
 
 import { WeftError } from '../errors.js';
-import { BLOCK, decodeRows, deinterleave, layoutFor, type Layout } from '../ivf/codec.js';
-import { METRICS, NO_ID, STORAGE_TYPES, type ListRecord, type Metric, type StorageType } from '../ivf/types.js';
+import { BLOCK, decodeRows, deinterleave, isFlat, layoutFor, type Layout } from '../ivf/codec.js';
+import { halfValues } from '../ivf/half-text.js';
+import { indexLayout } from '../ivf/pq.js';
+import { INDEX_STORAGE_TYPES, METRICS, NO_ID, type IndexPq, type IndexStorage, type ListRecord, type Metric } from '../ivf/types.js';
 import { MAX_DIM, MAX_NLIST, oversizedRow } from '../ivf/validate.js';
 import { MAX_BUCKETS } from '../lexical/postings.js';
 import { FORMAT_VERSION, type CentroidData, type CommitChanges, type Manifest, type WholeIndex } from './records.js';
@@ -36,7 +38,14 @@ export function manifestProblem(m: unknown): string | undefined {
   if (!isInt(m.dim, 1, MAX_DIM)) return `dim must be an integer in [1, ${MAX_DIM}]; got ${show(m.dim)}.`;
   if (!isInt(m.nlist, 1, MAX_NLIST)) return `nlist must be an integer in [1, ${MAX_NLIST}]; got ${show(m.nlist)}.`;
   if (!METRICS.includes(m.metric as Metric)) return `metric must be one of ${METRICS.join(', ')}; got ${show(m.metric)}.`;
-  if (!STORAGE_TYPES.includes(m.storage as StorageType)) return `storage must be one of ${STORAGE_TYPES.join(', ')}; got ${show(m.storage)}.`;
+  if (!INDEX_STORAGE_TYPES.includes(m.storage as IndexStorage)) return `storage must be one of ${INDEX_STORAGE_TYPES.join(', ')}; got ${show(m.storage)}.`;
+  const pqProblem =
+    m.storage === 'pq'
+      ? pqShapeProblem(m.pq, m.dim)
+      : m.pq !== undefined
+        ? `pq belongs to storage 'pq' only; this index stores ${show(m.storage)}.`
+        : undefined;
+  if (pqProblem) return pqProblem;
   if (typeof m.modelId !== 'string') return `modelId must be a string; got ${show(m.modelId)}.`;
   for (const k of ['count', 'tombstones'] as const) {
     if (!isInt(m[k], 0, Number.MAX_SAFE_INTEGER)) return `${k} must be a non-negative integer; got ${show(m[k])}.`;
@@ -63,7 +72,23 @@ export function lexicalProblem(l: unknown): string | undefined {
   return undefined;
 }
 
-export function centroidProblem(c: CentroidData | undefined, dim: number, nlist: number, storage: StorageType): string | undefined {
+/** What is wrong with a 'pq' manifest's `pq` (m dividing dim, bits 4 or 8), if anything. */
+function pqShapeProblem(pq: unknown, dim: number): string | undefined {
+  if (!isRecord(pq)) return `storage 'pq' needs pq: { m, bits }; got ${show(pq)}.`;
+  if (pq.bits !== 4 && pq.bits !== 8) return `pq.bits must be 4 or 8; got ${show(pq.bits)}.`;
+  if (!isInt(pq.m, 1, dim) || dim % pq.m !== 0) return `pq.m must divide the dimension ${dim}; got ${show(pq.m)}.`;
+  return undefined;
+}
+
+/** The shape of an index's quantisers: its dimension, storage type and, for 'pq', its codes. */
+export interface QuantizerShape {
+  dim: number;
+  storage: IndexStorage;
+  pq?: IndexPq | undefined;
+}
+
+export function centroidProblem(c: CentroidData | undefined, shape: QuantizerShape, nlist: number): string | undefined {
+  const { dim, storage } = shape;
   const want = nlist * dim;
   if (!(c?.centroids instanceof Float32Array) || c.centroids.length !== want) {
     return `the centroids must be nlist x dim = ${want} floats; got ${c?.centroids instanceof Float32Array ? c.centroids.length : show(c?.centroids)}.`;
@@ -72,9 +97,16 @@ export function centroidProblem(c: CentroidData | undefined, dim: number, nlist:
   // Finite but too long: every distance to it would overflow f32 (see MAX_SQUARED_NORM).
   const long = oversizedRow(c.centroids, dim);
   if (long) return `the centroids: ${long}.`;
-  if (storage !== 'int8') {
-    return c.vmin !== undefined || c.scale !== undefined ? `vmin and scale belong to int8 storage only; this index stores ${storage}.` : undefined;
+  if (storage !== 'pq' && c.codebook !== undefined) return `a codebook belongs to pq storage only; this index stores ${storage}.`;
+  if (storage !== 'int8' && (c.vmin !== undefined || c.scale !== undefined)) return `vmin and scale belong to int8 storage only; this index stores ${storage}.`;
+  if (storage === 'pq') {
+    const want = 2 ** shape.pq!.bits * dim;
+    if (!(c.codebook instanceof Float32Array) || c.codebook.length !== want) {
+      return `pq storage needs a codebook of m x 2^bits x dim/m = ${want} floats; got ${c.codebook instanceof Float32Array ? c.codebook.length : show(c.codebook)}.`;
+    }
+    return c.codebook.every(Number.isFinite) ? undefined : 'the codebook holds a non-finite value.';
   }
+  if (storage !== 'int8') return undefined;
   const { dimPad } = layoutFor(dim, storage);
   for (const [key, v] of [
     ['vmin', c.vmin],
@@ -94,6 +126,13 @@ export function centroidProblem(c: CentroidData | undefined, dim: number, nlist:
 function vectorProblem(r: ListRecord, layout: Layout, c: CentroidData): string | undefined {
   if (r.count === 0) return undefined;
   const rows = deinterleave(r.codes, r.count, layout.units);
+  if (layout.storage === 'pq') {
+    // Word 0 of a PQ vector is its scan term (pq.ts): the codes are any bytes, the term a float.
+    const terms = new Float32Array(rows.buffer);
+    for (let slot = 0; slot < r.count; slot++) if (!Number.isFinite(terms[slot * layout.words]!)) return `vector ${slot} has a non-finite PQ term.`;
+    return undefined;
+  }
+  if (!isFlat(layout)) return undefined;
   // Padding dimensions are zero so that they score zero (in L2 as well).
   const perWord = layout.dimPad / layout.words;
   const bits = 32 / perWord;
@@ -111,10 +150,13 @@ function vectorProblem(r: ListRecord, layout: Layout, c: CentroidData): string |
   return long ? `vectors: ${long}.` : undefined;
 }
 
-const CHUNK_FIELDS = new Set(['id', 'list', 'docId', 'text', 'metadata']);
+const CHUNK_FIELDS = new Set(['id', 'list', 'docId', 'text', 'metadata', 'vector']);
 
-/** What is wrong with the fields of chunk record `i`, if anything. */
-export function chunkProblem(ch: unknown, i: number, nlist: number): string | undefined {
+/**
+ * What is wrong with the fields of chunk record `i`, if anything. `vectorDim`: a 'pq' index's
+ * dimension (every chunk carries its vector as f16 text); undefined: chunks carry none.
+ */
+export function chunkProblem(ch: unknown, i: number, nlist: number, vectorDim?: number): string | undefined {
   if (!isRecord(ch)) return `chunk record ${i} is not an object.`;
   if (!isId(ch.id)) return `chunk record ${i} has id ${show(ch.id)}; ids are integers in [0, ${MAX_ID}].`;
   const what = `chunk ${ch.id}`;
@@ -122,8 +164,14 @@ export function chunkProblem(ch: unknown, i: number, nlist: number): string | un
   if (typeof ch.docId !== 'string') return `${what}: docId must be a string; got ${show(ch.docId)}.`;
   if (typeof ch.text !== 'string') return `${what}: text must be a string; got ${show(ch.text)}.`;
   if (ch.metadata !== undefined && !isRecord(ch.metadata)) return `${what}: metadata must be an object (or absent); got ${show(ch.metadata)}.`;
-  return undefined;
+  if (vectorDim === undefined) return ch.vector === undefined ? undefined : `${what}: only a pq index's chunks carry a vector.`;
+  const v = halfValues(ch.vector, vectorDim);
+  if (!v) return `${what}: a pq index's chunk carries its vector as ${vectorDim} f16 values in base64; got ${show(ch.vector)}.`;
+  return v.every(Number.isFinite) ? undefined : `${what}: its vector holds a non-finite value.`;
 }
+
+/** The dimension of the vectors a chunk of this index carries (pq storage), else undefined. */
+export const chunkVectorDim = (m: QuantizerShape): number | undefined => (m.storage === 'pq' ? m.dim : undefined);
 
 /**
  * What is inconsistent in a whole index, if anything: its manifest fields; centroids nlist x dim
@@ -138,9 +186,9 @@ export function wholeIndexProblem(whole: WholeIndex): string | undefined {
   const problem = manifestProblem(whole.manifest);
   if (problem) return problem;
   const { dim, nlist, storage, count, tombstones, nextId } = whole.manifest;
-  const centroids = centroidProblem(whole.centroids, dim, nlist, storage);
+  const centroids = centroidProblem(whole.centroids, whole.manifest, nlist);
   if (centroids) return centroids;
-  const layout = layoutFor(dim, storage);
+  const layout = indexLayout(whole.manifest);
   if (!Array.isArray(whole.lists)) return 'the lists are not an array.';
   const listOf = new Map<number, number>();
   let live = 0,
@@ -176,10 +224,10 @@ export function wholeIndexProblem(whole: WholeIndex): string | undefined {
   if (!Array.isArray(whole.chunks)) return 'the chunks are not a list (an array) of records.';
   const chunkIds = new Set<number>();
   for (const [i, ch] of whole.chunks.entries()) {
-    const p = chunkProblem(ch, i, nlist);
+    const p = chunkProblem(ch, i, nlist, chunkVectorDim(whole.manifest));
     if (p) return p;
     const extra = Object.keys(ch).find((k) => !CHUNK_FIELDS.has(k));
-    if (extra !== undefined) return `chunk ${ch.id} has an unknown field '${extra}' (chunks hold id, list, docId, text and metadata).`;
+    if (extra !== undefined) return `chunk ${ch.id} has an unknown field '${extra}' (chunks hold id, list, docId, text, metadata and, in a pq index, vector).`;
     const at = listOf.get(ch.id);
     if (at !== ch.list)
       return `chunk ${ch.id} names list ${ch.list}, but ${at === undefined ? 'no list holds it as a live id' : `it is a live id of list ${at}`}.`;
@@ -208,7 +256,7 @@ export function checkCommit(name: string, m: Manifest, changes: CommitChanges): 
       throw bad(
         `new centroids must be nlist' x dim (${m.dim}) floats with nlist' in [${m.nlist}, ${MAX_NLIST}]; got ${show(changes.centroids?.centroids?.length)} floats.`,
       );
-    const p = centroidProblem(changes.centroids, m.dim, nlist, m.storage);
+    const p = centroidProblem(changes.centroids, m, nlist);
     if (p) throw bad(p);
   }
   for (const mv of changes.moveChunks ?? []) {
@@ -222,7 +270,7 @@ export function checkCommit(name: string, m: Manifest, changes: CommitChanges): 
     }
   }
   for (const [i, c] of (changes.putChunks ?? []).entries()) {
-    const p = chunkProblem(c, i, nlist);
+    const p = chunkProblem(c, i, nlist, chunkVectorDim(m));
     if (p) throw bad(p);
   }
   for (const [k, v] of Object.entries({ countDelta: changes.countDelta, tombstoneDelta: changes.tombstoneDelta })) {

@@ -1,13 +1,22 @@
-// The layout of the portable index file, version 3: every part of the index is a section with its
+// The layout of the portable index file, version 3 and 4: every part of the index is a section with its
 // own CRC-32, found through a binary table of contents, so that a reader with HTTP range requests
 // (src/storage/remote) fetches the header first and then only the sections a search needs, and checks
 // each one on arrival. Version 2 is version 3 without the lists' directories; it and version 1
-// (one JSON blob of chunks, offsets in the header, portable.ts) are still read. This file writes
-// version 3 only.
+// (one JSON blob of chunks, offsets in the header, portable.ts) are still read. Version 4 is
+// version 3 with what a 'pq' index adds (below); a 'pq' index is written as version 4, every other
+// as version 3, so older readers still open them (index-file-writer.ts writes them).
 //
 //   "WEFTIDX\0" | u32 version | u32 header bytes | u32 header CRC | header (UTF-8 JSON) | pad to 4
-//   | body: toc | for each list: its ids, codes, directory and chunk texts (one contiguous range)
-//   | chunk directory pages | term buckets | catalog | u32 CRC-32 of everything before
+//   | body: toc | [v4: codebook] | for each list: its ids, codes, directory, [v4: vector CRCs] and
+//   chunk texts (one contiguous range), [v4: then its vectors] | chunk directory pages | term
+//   buckets | catalog | u32 CRC-32 of everything before
+//
+// Version 4 ('pq' storage): the codebook (m x 2^bits x dim/m f32) after the centroids; per list,
+// its chunks' full-precision vectors as f16 rows, in the order of the list's directory (chunks by
+// id), each with a CRC-32 of its own in the list's vector CRCs (one u32 per chunk, in the list's
+// range). A re-ranking reader fetches just its candidates' rows, each checked on arrival, and a
+// query's candidates in one list are adjacent rows where they are neighbours by id. Chunk texts
+// stay as in version 3 (the vector is not in the record's JSON).
 //
 // A list's directory is 4 u32 per chunk of the list: id, offset (from the start of the list's
 // chunk texts), length, CRC of the chunk's record. A remote reader fetches it in the same range as
@@ -25,21 +34,35 @@
 import { WeftError } from '../errors.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord, manifestProblem } from './index-checks.js';
-import type { EncodedBucket } from './lexical-records.js';
 import type { CatalogEntry } from './contract.js';
-import type { ChunkRecord, Manifest, WholeIndex } from './records.js';
+import type { ChunkRecord, Manifest } from './records.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
-export const FILE_VERSION = 3;
+/** The newest version this Weft reads and writes (a 'pq' index's file; other indexes are written as version 3). */
+export const FILE_VERSION = 4;
 /** Bytes before the header in a version-2 or -3 file (a version-1 file has no header CRC: 16). */
 export const PRELUDE_BYTES = 20;
 /** Chunks per directory page (6 u32 each: 12 KiB a page). */
 export const PAGE_SIZE = 512;
 
-export const SECTION = { centroids: 0, vmin: 1, scale: 2, ids: 3, codes: 4, chunks: 5, directory: 6, terms: 7, catalog: 8, listDirectory: 9 } as const;
+export const SECTION = {
+  centroids: 0,
+  vmin: 1,
+  scale: 2,
+  ids: 3,
+  codes: 4,
+  chunks: 5,
+  directory: 6,
+  terms: 7,
+  catalog: 8,
+  listDirectory: 9,
+  codebook: 10,
+  vectors: 11,
+  vectorChecksums: 12,
+} as const;
 export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
-const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory];
+const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory, SECTION.vectors, SECTION.vectorChecksums];
 
 /** A section of the file: absolute byte range and checksum. */
 export interface Section {
@@ -72,6 +95,7 @@ export interface FileHeader {
 export function sectionName(s: { kind: number; key: number }): string {
   const kind = KIND_NAMES[s.kind] ?? `kind ${s.kind}`;
   if (s.kind === SECTION.listDirectory) return `directory of list ${s.key}`;
+  if (s.kind === SECTION.vectorChecksums) return `vector checksums of list ${s.key}`;
   if (PER_LIST.includes(s.kind)) return `${kind} of list ${s.key}`;
   if (s.kind === SECTION.terms) return `term bucket ${s.key}`;
   if (s.kind === SECTION.directory) return `chunk directory page ${s.key}`;
@@ -80,132 +104,8 @@ export function sectionName(s: { kind: number; key: number }): string {
 
 export const sectionKey = (kind: number, key: number) => `${kind}:${key}`;
 
-function bytesOf(v: ArrayBufferView): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-}
-
 function invalid(message: string): WeftError {
   return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);
-}
-
-function newFileId(): string {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-}
-
-/**
- * Serialises a whole index (checked by its store) with its term buckets to a version-3 file
- * (`layout: 2` leaves the lists' directories out: a version-2 file, for readers that predate them).
- * `postings` are the index's buckets as the store would write them for these chunks.
- */
-export function writeIndexFile(whole: WholeIndex, postings: { records: readonly EncodedBucket[] }, layout: 2 | 3 = FILE_VERSION): Blob {
-  const encoder = new TextEncoder();
-  const parts: Uint8Array[] = [];
-  const sections: Section[] = [];
-  const directory: DirectoryEntry[] = [];
-  // The toc comes first in the body; its size is known before the rest is laid out.
-  const listSections = whole.lists.length * (layout === 3 ? 4 : 3);
-  const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
-  const tocEntries = 1 + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
-  let offset = tocEntries * 24;
-  const push = (data: Uint8Array) => {
-    const pad = (4 - (data.byteLength % 4)) % 4;
-    parts.push(data);
-    if (pad) parts.push(new Uint8Array(pad));
-    const at = offset;
-    offset += data.byteLength + pad;
-    return at;
-  };
-  const add = (kind: SectionKind, key: number, data: Uint8Array) => {
-    sections.push({ kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) });
-  };
-  add(SECTION.centroids, 0, bytesOf(whole.centroids.centroids));
-  if (whole.centroids.vmin) add(SECTION.vmin, 0, bytesOf(whole.centroids.vmin));
-  if (whole.centroids.scale) add(SECTION.scale, 0, bytesOf(whole.centroids.scale));
-  const byList = new Map<number, ChunkRecord[]>();
-  for (const c of whole.chunks) {
-    const of = byList.get(c.list);
-    if (of) of.push(c);
-    else byList.set(c.list, [c]);
-  }
-  for (const l of whole.lists) {
-    add(SECTION.ids, l.list, bytesOf(l.ids));
-    add(SECTION.codes, l.list, bytesOf(l.codes));
-    // The list's directory and chunk texts right after its vectors: one range holds the list and its passages.
-    const records = (byList.get(l.list) ?? []).map((c) => {
-      const bytes = encoder.encode(chunkJson(whole.manifest.name, c));
-      return { c, bytes, crc: crc32(bytes) };
-    });
-    if (layout === 3) {
-      const own = new Uint32Array(records.length * 4);
-      let rel = 0;
-      records.forEach((r, i) => {
-        own.set([r.c.id, rel, r.bytes.byteLength, r.crc], i * 4);
-        rel += r.bytes.byteLength;
-      });
-      add(SECTION.listDirectory, l.list, bytesOf(own));
-    }
-    const start = offset;
-    let at = start;
-    for (const r of records) {
-      directory.push({ id: r.c.id, list: l.list, offset: at, length: r.bytes.byteLength, crc: r.crc });
-      at += r.bytes.byteLength;
-    }
-    const joined = new Uint8Array(at - start);
-    let p = 0;
-    for (const r of records) {
-      joined.set(r.bytes, p);
-      p += r.bytes.byteLength;
-    }
-    add(SECTION.chunks, l.list, joined);
-  }
-  directory.sort((a, b) => a.id - b.id);
-  const pages: number[] = [];
-  for (let page = 0; page < pageCount; page++) {
-    const entries = directory.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
-    pages.push(entries[0]!.id);
-    const words = new Uint32Array(entries.length * 6);
-    entries.forEach((e, i) => words.set([e.id, e.list, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], i * 6));
-    add(SECTION.directory, page, bytesOf(words));
-  }
-  for (const b of postings.records) add(SECTION.terms, b.bucket, b.bytes);
-  const catalog: CatalogEntry[] = whole.chunks.map((c) => ({
-    id: c.id,
-    list: c.list,
-    docId: c.docId,
-    ...(c.metadata !== undefined ? { metadata: c.metadata } : {}),
-  }));
-  add(SECTION.catalog, 0, encoder.encode(JSON.stringify(catalog)));
-
-  const toc = new Uint32Array(sections.length * 6);
-  sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
-  const tocBytes = bytesOf(toc);
-  const header = encoder.encode(
-    JSON.stringify({ manifest: whole.manifest, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }),
-  );
-  const pre = new Uint8Array(PRELUDE_BYTES);
-  pre.set(MAGIC, 0);
-  const view = new DataView(pre.buffer);
-  view.setUint32(8, layout, true);
-  view.setUint32(12, header.byteLength, true);
-  view.setUint32(16, crc32(header), true);
-  const body = [pre, header, new Uint8Array((4 - (header.byteLength % 4)) % 4), tocBytes, ...parts];
-  const trailer = new Uint8Array(4);
-  new DataView(trailer.buffer).setUint32(0, crc32(...body), true);
-  return new Blob([...body, trailer] as BlobPart[], { type: 'application/x-weft-index' });
-}
-
-/** A chunk's record: JSON of exactly the ChunkRecord fields (JSON_VALUE problems are INVALID_INPUT). */
-function chunkJson(name: string, c: ChunkRecord): string {
-  try {
-    return JSON.stringify({ id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
-  } catch (e) {
-    throw new WeftError(
-      'INVALID_INPUT',
-      `Index '${name}' cannot be exported: chunk ${c.id}'s metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`,
-      { cause: e },
-    );
-  }
 }
 
 /** The file version in the first 12 bytes (INVALID_FILE when they are not a Weft index file's). */
@@ -280,6 +180,8 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
         kind === SECTION.centroids ||
         kind === SECTION.vmin ||
         kind === SECTION.scale ||
+        kind === SECTION.codebook ||
+        kind === SECTION.vectorChecksums ||
         kind === SECTION.directory) &&
       s.length % 4 !== 0
     ) {
@@ -305,6 +207,15 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     }
   }
   if (!sections.has(sectionKey(SECTION.centroids, 0))) throw invalid('The index file has no centroids.');
+  if (header.manifest.storage === 'pq') {
+    if (!sections.has(sectionKey(SECTION.codebook, 0))) throw invalid('The index file stores PQ codes but has no codebook.');
+    for (let l = 0; l < nlist; l++) {
+      const rows = sections.get(sectionKey(SECTION.vectorChecksums, l));
+      const vectors = sections.get(sectionKey(SECTION.vectors, l));
+      if (!rows || !vectors || !sections.has(sectionKey(SECTION.listDirectory, l)) || vectors.length !== (rows.length / 4) * header.manifest.dim * 2)
+        throw invalid(`The index file stores PQ codes but list ${l}'s directory, vectors and vector checksums are missing or disagree.`);
+    }
+  }
   return sections;
 }
 

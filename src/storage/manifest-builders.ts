@@ -12,10 +12,10 @@ import {
   FORMAT_VERSION,
   centroidChecksum,
   chunkChecksum,
+  chunkFields,
   emptyBucketChecksum,
   listChecksum,
   type CentroidData,
-  type ChunkRecord,
   type CommitChanges,
   type LexicalManifest,
   type Manifest,
@@ -32,13 +32,19 @@ export type IndexInit = Parameters<WeftStore['createIndex']>[0];
 export function newIndexManifest(init: IndexInit): { manifest: Manifest; centroids: CentroidData } {
   const now = Date.now();
   const buckets = init.termBuckets ?? DEFAULT_BUCKETS;
-  const centroids: CentroidData = { centroids: init.centroids, ...(init.vmin ? { vmin: init.vmin } : {}), ...(init.scale ? { scale: init.scale } : {}) };
+  const centroids: CentroidData = {
+    centroids: init.centroids,
+    ...(init.vmin ? { vmin: init.vmin } : {}),
+    ...(init.scale ? { scale: init.scale } : {}),
+    ...(init.codebook ? { codebook: init.codebook } : {}),
+  };
   const manifest: Manifest = {
     name: init.name,
     formatVersion: FORMAT_VERSION,
     dim: init.dim,
     metric: init.metric,
     storage: init.storage,
+    ...(init.pq ? { pq: { m: init.pq.m, bits: init.pq.bits } } : {}),
     nlist: init.nlist,
     modelId: init.modelId ?? '',
     count: 0,
@@ -85,6 +91,7 @@ export function wholeIndexManifest(whole: WholeIndex, replaced: Manifest | undef
     dim: w.dim,
     metric: w.metric,
     storage: w.storage,
+    ...(w.pq ? { pq: { m: w.pq.m, bits: w.pq.bits } } : {}),
     nlist: w.nlist,
     modelId: w.modelId,
     count: w.count,
@@ -123,10 +130,10 @@ export function grownCentroids(
   changes: CommitChanges,
 ): { manifest: Pick<Manifest, 'nlist' | 'centroidsChecksum' | 'checksums' | 'listCounts'>; emptyLists: number[] } {
   const c = changes.centroids!;
-  if (!sameRange(c.vmin, stored.vmin) || !sameRange(c.scale, stored.scale)) {
+  if (!sameRange(c.vmin, stored.vmin) || !sameRange(c.scale, stored.scale) || !sameRange(c.codebook, stored.codebook)) {
     throw new WeftError(
       'INVALID_INPUT',
-      `Commit to index '${name}': new centroids must keep the stored int8 range (vmin, scale); rebuild() retrains it. Nothing was written.`,
+      `Commit to index '${name}': new centroids must keep the stored int8 range (vmin, scale) and PQ codebook; rebuild() retrains them. Nothing was written.`,
       { details: { name } },
     );
   }
@@ -145,16 +152,9 @@ export function grownCentroids(
 
 /** A stored chunk record with its vector now in `list`; a damaged record stays damaged (its checksum is not renewed). */
 export function movedChunk(name: string, r: StoredChunk, list: number): StoredChunk {
-  const chunk = (c: StoredChunk): ChunkRecord => ({
-    id: c.id,
-    list: c.list,
-    docId: c.docId,
-    text: c.text,
-    ...(c.metadata !== undefined ? { metadata: c.metadata } : {}),
-  });
-  const intact = r.checksum !== undefined && r.checksum === chunkChecksum(chunk(r));
+  const intact = r.checksum !== undefined && r.checksum === chunkChecksum(chunkFields(r));
   const moved: StoredChunk = { ...r, index: name, list };
-  return intact ? { ...moved, checksum: chunkChecksum(chunk(moved)) } : moved;
+  return intact ? { ...moved, checksum: chunkChecksum(chunkFields(moved)) } : moved;
 }
 
 /**

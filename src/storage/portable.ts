@@ -1,6 +1,7 @@
 // One portable file per index, so a site can ship a prebuilt index as a static asset, and import
-// it or (src/storage/remote) search it in place over HTTP range requests. The current layout (version 3,
-// one checked section per list, chunk and term bucket) is written and read by index-file.ts, as is
+// it or (src/storage/remote) search it in place over HTTP range requests. The current layouts (version 3,
+// one checked section per list, chunk and term bucket, and version 4, which adds what a 'pq' index
+// keeps) are written and read by index-file.ts, as is
 // version 2 (the same without the lists' directories); version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
 //   "WEFTIDX\0" | u32 file version 1 | u32 header bytes | header (UTF-8 JSON) | sections… | u32 CRC-32 of all before
@@ -11,6 +12,7 @@
 // cannot plant an index that breaks searches or overwrites chunks later.
 
 import { WeftError } from '../errors.js';
+import { textOfHalfBytes } from '../ivf/half-text.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord } from './index-checks.js';
 import { manifestProblem, wholeIndexProblem } from './index-checks.js';
@@ -19,17 +21,18 @@ import { DEFAULT_LANGUAGE, loadAnalyzer } from '../lexical/analyzer.js';
 import { DEFAULT_BUCKETS } from '../lexical/postings.js';
 import { wholePostingsWith } from './lexical-records.js';
 import {
-  FILE_VERSION,
   SECTION,
   checkedSection,
   decodeChunk,
   fileVersion,
   parseDirectoryPage,
   parseHeader,
+  parseListDirectory,
   parseToc,
   sectionKey,
-  writeIndexFile,
+  type Section as IndexSection,
 } from './index-file.js';
+import { defaultLayout, writeIndexFile } from './index-file-writer.js';
 
 const KINDS = ['centroids', 'vmin', 'scale', 'ids', 'codes', 'chunks'] as const;
 /** A version-1 section, as its JSON header describes it. */
@@ -44,18 +47,18 @@ interface Section {
 
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
- * layout (index-file.ts); `layout: 2` writes the previous one (no lists' directories), which Weft
- * releases before layout 3 can read too.
+ * layout (index-file.ts: 3, or 4 for a 'pq' index); `layout: 2` writes the previous one (no lists'
+ * directories), which Weft releases before layout 3 can read too.
  */
-export async function exportIndex(store: WeftStore, name: string, options: { layout?: 2 | 3 } = {}): Promise<Blob> {
+export async function exportIndex(store: WeftStore, name: string, options: { layout?: 2 | 3 | 4 } = {}): Promise<Blob> {
   const whole = await store.readWholeIndex(name);
   // The term buckets are built afresh from the chunks (what an import would store), so the
   // manifest's bucket checksums describe exactly the buckets in the file.
   const lexical = whole.manifest.lexical;
   const analyzer = await loadAnalyzer(lexical?.language ?? DEFAULT_LANGUAGE);
   const postings = wholePostingsWith(analyzer, whole.chunks, lexical?.buckets ?? DEFAULT_BUCKETS);
-  const layout = options.layout ?? FILE_VERSION;
-  if (layout !== 2 && layout !== 3) throw new WeftError('INVALID_OPTION', `layout must be 2 or 3; got ${String(layout)}.`);
+  const layout = options.layout ?? defaultLayout(whole.manifest);
+  if (layout !== 2 && layout !== 3 && layout !== 4) throw new WeftError('INVALID_OPTION', `layout must be 2, 3 or 4; got ${String(layout)}.`);
   return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical } }, postings, layout);
 }
 
@@ -109,7 +112,11 @@ export function parseIndexFile(buffer: ArrayBuffer): WholeIndex {
   return whole;
 }
 
-/** The sections of a version-2 or -3 file (index-file.ts), every one checked (the lists' directories are not needed: the import rebuilds from the chunks). */
+/**
+ * The sections of a version-2, -3 or -4 file (index-file.ts), every one checked (the lists'
+ * directories are not needed, the import rebuilds from the chunks, except in version 4, where
+ * they say whose vector each row is).
+ */
 function parseVersion2(all: Uint8Array): WholeIndex {
   const header = parseHeader(all);
   const toc = parseToc(all.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, all.byteLength);
@@ -138,9 +145,46 @@ function parseVersion2(all: Uint8Array): WholeIndex {
       chunks.push(decodeChunk(bytes, e, bad));
     }
   }
+  const codebook = f32(read(SECTION.codebook, 0));
+  if (codebook) {
+    const vectors = vectorsOfLists(toc, manifest, read, bad);
+    for (const c of chunks) {
+      const v = vectors.get(c.id);
+      if (v === undefined) throw invalid(`Chunk ${c.id} has no full-precision vector, which a pq index keeps.`);
+      c.vector = v;
+    }
+  }
   // Term buckets and the catalog are for readers in place (src/storage/remote): an import builds its own
   // from the chunks (the trailer has already vouched for their bytes).
-  return { manifest, centroids: { centroids: f32(read(SECTION.centroids, 0))!, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}) }, lists, chunks };
+  return {
+    manifest,
+    centroids: { centroids: f32(read(SECTION.centroids, 0))!, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}), ...(codebook ? { codebook } : {}) },
+    lists,
+    chunks,
+  };
+}
+
+/** A version-4 file's full-precision vectors as f16 text, by chunk id: each list's rows in its directory's order, each row checked against its CRC. */
+function vectorsOfLists(
+  toc: Map<string, IndexSection>,
+  manifest: Manifest,
+  read: (kind: number, key: number) => Uint8Array | undefined,
+  bad: (what: string) => Error,
+): Map<number, string> {
+  const out = new Map<number, string>();
+  const row = manifest.dim * 2;
+  for (let l = 0; l < manifest.nlist; l++) {
+    const entries = parseListDirectory(read(SECTION.listDirectory, l)!, l, toc.get(sectionKey(SECTION.chunks, l))!, bad);
+    const crcs = new Uint32Array(read(SECTION.vectorChecksums, l)!.buffer);
+    const rows = read(SECTION.vectors, l)!;
+    if (crcs.length !== entries.length) throw invalid(`List ${l} has ${crcs.length} vector checksums for ${entries.length} chunks.`);
+    entries.forEach((e, i) => {
+      const bytes = rows.subarray(i * row, (i + 1) * row);
+      if (crc32(bytes) !== crcs[i]) throw invalid(`Chunk ${e.id}'s vector fails its checksum.`);
+      out.set(e.id, textOfHalfBytes(bytes));
+    });
+  }
+  return out;
 }
 
 /** The sections of a version-1 file. */

@@ -4,7 +4,8 @@
 // record from an older format is recognised so that the store can migrate it.
 
 import { WeftError } from '../errors.js';
-import type { ListRecord, Metric, StorageType } from '../ivf/types.js';
+import type { IndexPq, IndexStorage, ListRecord, Metric } from '../ivf/types.js';
+import { halfValues } from '../ivf/half-text.js';
 import { crc32, valueChecksum } from './checksum.js';
 import { encodeBucket } from '../lexical/postings.js';
 
@@ -36,7 +37,9 @@ export interface Manifest {
   formatVersion: number;
   dim: number;
   metric: Metric;
-  storage: StorageType;
+  storage: IndexStorage;
+  /** 'pq' storage: its sub-quantisers and bits (the codebook is stored with the centroids). */
+  pq?: IndexPq;
   nlist: number;
   /** The embedding model the vectors came from (so a query embedder can be checked against it). */
   modelId: string;
@@ -76,12 +79,17 @@ export interface ChunkRecord {
   docId: string;
   text: string;
   metadata?: Record<string, unknown>;
+  /** 'pq' storage: the vector as stored (normalised for cosine) at f16 precision, as text (src/ivf/half-text.ts), for exact re-ranking. */
+  vector?: string;
 }
 
+/** An index's trained quantisers: the list centroids, int8's range, and 'pq' storage's codebook. */
 export interface CentroidData {
   centroids: Float32Array;
   vmin?: Float32Array;
   scale?: Float32Array;
+  /** 'pq' storage: m x 2^bits x (dim / m) sub-centroids (src/ivf/pq.ts's PqCodebook.centroids). */
+  codebook?: Float32Array;
 }
 
 export interface WholeIndex {
@@ -130,7 +138,8 @@ export function listChecksum(r: ListRecord): number {
 }
 
 export function centroidChecksum(c: CentroidData): number {
-  return crc32(c.centroids, c.vmin ?? new Uint8Array(0), c.scale ?? new Uint8Array(0));
+  const none = new Uint8Array(0);
+  return crc32(c.centroids, c.vmin ?? none, c.scale ?? none, c.codebook ?? none);
 }
 
 /** CRC-32 of a term bucket's record: its number, then its bytes (postings.ts). */
@@ -144,8 +153,21 @@ export function emptyBucketChecksum(b: number): number {
   return bucketChecksum(b, EMPTY_BUCKET);
 }
 
+/** Covers id, list, docId, text, metadata and (where there is one) the vector. */
 export function chunkChecksum(c: ChunkRecord): number {
-  return valueChecksum([c.id, c.list, c.docId, c.text, c.metadata]);
+  return valueChecksum(c.vector === undefined ? [c.id, c.list, c.docId, c.text, c.metadata] : [c.id, c.list, c.docId, c.text, c.metadata, c.vector]);
+}
+
+/** A chunk's own fields (what its checksum covers), without whatever else a stored record carries. */
+export function chunkFields(c: ChunkRecord): ChunkRecord {
+  return {
+    id: c.id,
+    list: c.list,
+    docId: c.docId,
+    text: c.text,
+    ...(c.metadata !== undefined ? { metadata: c.metadata } : {}),
+    ...(c.vector !== undefined ? { vector: c.vector } : {}),
+  };
 }
 
 export function manifestChecksum(m: StoredManifest): number {
@@ -209,8 +231,21 @@ export function checkedManifest(name: string, r: StoredManifest): Manifest {
 }
 
 export function storedChunk(name: string, c: ChunkRecord): StoredChunk {
-  const chunk: ChunkRecord = { id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) };
+  const chunk = chunkFields(c);
   return { ...chunk, index: name, checksum: chunkChecksum(chunk) };
+}
+
+/** The full-precision vector a 'pq' index's chunk keeps (CORRUPT_RECORD when it has none: every chunk of such an index has one). */
+export function chunkVector(name: string, chunk: ChunkRecord, dim: number): Float32Array {
+  const v = halfValues(chunk.vector, dim);
+  if (!v) {
+    throw new WeftError(
+      'CORRUPT_RECORD',
+      `Index '${name}': chunk ${chunk.id} has no full-precision vector, which a pq index keeps for re-ranking. Delete that id and add its passage again, or re-import the index.`,
+      { details: { name, chunk: chunk.id } },
+    );
+  }
+  return v;
 }
 
 export function checkedChunk(name: string, r: StoredChunk): ChunkRecord {
@@ -218,7 +253,7 @@ export function checkedChunk(name: string, r: StoredChunk): ChunkRecord {
   if (checksum === undefined || checksum !== chunkChecksum(chunk)) {
     throw new WeftError(
       'CORRUPT_RECORD',
-      `Index '${name}': chunk ${chunk.id} fails its checksum (its text, document or metadata is damaged). Delete that id and add its passage again, or re-import the index; the other chunks are unaffected.`,
+      `Index '${name}': chunk ${chunk.id} fails its checksum (its text, document, metadata or vector is damaged). Delete that id and add its passage again, or re-import the index; the other chunks are unaffected.`,
       { details: { name, chunk: chunk.id } },
     );
   }

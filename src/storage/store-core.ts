@@ -21,6 +21,7 @@ import {
   FORMAT_VERSION,
   Outdated,
   checkedChunk,
+  chunkVector,
   checkedManifest,
   publicManifest,
   sealedManifest,
@@ -174,8 +175,7 @@ export function createStore(backend: StorageBackend): WeftStore {
       return within(`Creating index '${init?.name}'`, async () => {
         checkLanguage(init?.language);
         const fresh = newIndexManifest(init);
-        const problem =
-          manifestProblem(fresh.manifest) ?? centroidProblem(fresh.centroids, init.dim, init.nlist, init.storage) ?? backend.nameProblem(init.name);
+        const problem = manifestProblem(fresh.manifest) ?? centroidProblem(fresh.centroids, init, init.nlist) ?? backend.nameProblem(init.name);
         if (problem) throw new WeftError('INVALID_OPTION', `Index '${String(init.name)}' was not created: ${problem}`);
         const manifest = withEmptyChecksums(fresh.manifest, fresh.centroids);
         const exists = () => indexExists(init.name, 'Open it, or delete it first to start over.');
@@ -258,6 +258,13 @@ export function createStore(backend: StorageBackend): WeftStore {
     async readChunks(name, ids) {
       checkIds(ids, 'readChunks');
       return reading(name, `Reading chunks of index '${name}'`, async (r) => (await r.chunks(ids)).map((c) => (c ? checkedChunk(name, c) : undefined)));
+    },
+
+    async readVectors(name, ids) {
+      checkIds(ids, 'readVectors');
+      return reading(name, `Reading vectors of index '${name}'`, async (r, m) =>
+        (await r.chunks(ids)).map((c) => (c ? chunkVector(name, checkedChunk(name, c), m.dim) : undefined)),
+      );
     },
 
     chunkIdsOfDocument(name, docId) {

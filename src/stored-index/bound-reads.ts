@@ -13,6 +13,7 @@ export function readsWith(store: WeftStore, signal: AbortSignal | undefined): We
   return Object.create(store, {
     readLists: { value: (name: string, lists: readonly number[], given?: ReadOptions) => store.readLists(name, lists, o(given)) },
     readChunks: { value: (name: string, ids: readonly number[], given?: ReadOptions) => store.readChunks(name, ids, o(given)) },
+    readVectors: { value: (name: string, ids: readonly number[], given?: ReadOptions) => store.readVectors(name, ids, o(given)) },
     readCatalog: { value: (name: string, given?: ReadOptions) => store.readCatalog(name, o(given)) },
     readTermBuckets: {
       value: (name: string, buckets: readonly number[], terms?: readonly string[], given?: ReadOptions) =>

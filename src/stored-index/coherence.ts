@@ -38,7 +38,7 @@ export async function adoptCommits(env: CoherenceEnv, snap: IndexSnapshot): Prom
     m = now;
     data = await store.readCentroids(name);
   }
-  const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout);
+  const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout, env.pq);
   const q = snap.trained.quantizer;
   if (sameRange(data.vmin, q?.vmin) && sameRange(data.scale, q?.scale)) {
     // A split (or a rebuild of float lists): the cached copies of lists whose records did not

@@ -9,7 +9,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import { bufferFrom } from '../gpu/kernels.js';
 import { scratchArena, type ListArena } from './cache/arena.js';
-import { decodeRows, deinterleave, packRows, type Layout, type ScalarQuantizer } from '../ivf/codec.js';
+import { decodeRows, deinterleave, packRows, type FlatLayout, type ScalarQuantizer } from '../ivf/codec.js';
 import { NO_ID, type ListRecord, type Metric } from '../ivf/types.js';
 
 export interface CpuCandidates {
@@ -23,7 +23,7 @@ export function cpuCandidates(
   ctx: GpuContext,
   label: string,
   o: {
-    layout: Layout;
+    layout: FlatLayout;
     metric: Metric;
     quantizer: ScalarQuantizer | undefined;
     records: readonly ListRecord[];

@@ -16,7 +16,6 @@
 // A plan: nothing here writes; the caller commits it with the write (one transaction).
 
 import { WeftError } from '../errors.js';
-import { decodeRows } from '../ivf/codec.js';
 import { appendToRecord, emptyRecord, groupByList, liveRows, pickRows } from '../ivf/list-records.js';
 import { kernelMetric, prepareRows } from '../ivf/probe.js';
 import { SPLIT_FACTOR, maxListSize, nlistFor, splitBound, targetListSize } from '../ivf/sizing.js';
@@ -24,6 +23,7 @@ import { assignLists, trainIvf } from '../ivf/train.js';
 import { NO_ID, type ListRecord } from '../ivf/types.js';
 import { MAX_NLIST } from '../ivf/validate.js';
 import type { CentroidData, ChunkRecord } from '../storage/records.js';
+import { rowCodec } from './quantizers.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
 
 /** Lists near each list over the bound that are re-clustered with it, and near each new centroid whose vectors may move to it. */
@@ -80,7 +80,11 @@ export interface SplitPlan {
 export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: SplitInput, seed = 1): Promise<SplitPlan | undefined> {
   const { layout, metric, ctx, store, name } = env;
   const { dim } = layout;
-  const quantizer = snap.trained.quantizer;
+  const { quantizer, codebook } = snap.trained;
+  // 'pq' rows depend on their list's centroid: the vectors of rewritten lists are re-encoded from
+  // their chunks' full-precision copies (this commit's new chunks are not stored yet).
+  const codec = rowCodec(env, snap.trained);
+  const vectorsOf = async (rows: Uint32Array, ids: Uint32Array) => prepareRows(metric, await codec.vectors(rows, ids, input.putChunks), dim);
   const stored = snap.manifest.nlist;
   const hard = maxListSize(ctx, layout);
   const bound = input.mode === 'auto' ? splitBound(input.count, ctx, layout) : hard;
@@ -132,8 +136,19 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     }
     return { ...live, from };
   };
-  /** Rewrites the lists of `labels` (indices into rows/ids): `fresh` ones from their members alone, others by appending. */
-  const place = (labels: ArrayLike<number>, rows: Uint32Array, ids: Uint32Array, from: ArrayLike<number>, fresh: Set<number>) => {
+  /**
+   * Rewrites the lists of `labels` (indices into rows/ids): `fresh` ones from their members alone,
+   * others by appending. `prepared`: the vectors of those rows ('pq' re-encodes them for their lists).
+   */
+  const place = async (
+    labels: ArrayLike<number>,
+    encoded: Uint32Array,
+    ids: Uint32Array,
+    from: ArrayLike<number>,
+    fresh: Set<number>,
+    prepared: () => Promise<Float32Array>,
+  ) => {
+    const rows = await codec.moved(encoded, prepared, labels, centroids);
     const groups = groupByList(labels);
     for (const [l, members] of groups) {
       const base = fresh.has(l) || !records.has(l) ? emptyRecord(l) : records.get(l)!;
@@ -165,7 +180,8 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
       false,
     );
     if (g.ids.length === 0) return [];
-    const labels = await assignLists(ctx, prepareRows(metric, decodeRows(g.rows, layout, quantizer), dim), centroids, dim, metric);
+    const vectors = await vectorsOf(g.rows, g.ids);
+    const labels = await assignLists(ctx, vectors, centroids, dim, metric);
     const losing = new Set<number>();
     labels.forEach((l, i) => {
       if (l !== g.from[i]) losing.add(g.from[i]!);
@@ -175,15 +191,15 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     const sub = Array.from(g.from.keys()).filter((i) => losing.has(g.from[i]!));
     const liveIn = groupByList(sub.map((i) => g.from[i]!));
     for (const l of losing) tombstonesDropped += records.get(l)!.count - liveIn.get(l)!.length;
-    return [
-      ...place(
-        sub.map((i) => labels[i]!),
-        pickRows(g.rows, sub, layout.words),
-        Uint32Array.from(sub, (i) => g.ids[i]!),
-        sub.map((i) => g.from[i]!),
-        losing,
-      ).keys(),
-    ];
+    const placed = await place(
+      sub.map((i) => labels[i]!),
+      pickRows(g.rows, sub, layout.words),
+      Uint32Array.from(sub, (i) => g.ids[i]!),
+      sub.map((i) => g.from[i]!),
+      losing,
+      async () => pickVectors(vectors, sub, dim),
+    );
+    return [...placed.keys()];
   };
 
   for (let round = 0; round < ROUNDS && over.length > 0; round++) {
@@ -207,7 +223,7 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     // New centroids for the whole neighbourhood: k-means on its vectors together, so lists that
     // overflowed side by side (a new topic arriving at the border of several) are re-clustered as
     // one region rather than each cut along the old borders; one more list per list over the bound at least.
-    const prepared = prepareRows(metric, decodeRows(gathered.rows, layout, quantizer), dim);
+    const prepared = await vectorsOf(gathered.rows, gathered.ids);
     const total = prepared.length / dim;
     const wanted = hood.size === nlist ? nlistFor(input.count) : Math.round(total / (PART_FACTOR * target));
     const k = Math.min(total, Math.max(hood.size + over.length, wanted));
@@ -229,7 +245,7 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     // Every gathered vector to its nearest centroid (LIRE's reassignment).
     const labels = await assignLists(ctx, prepared, centroids, dim, metric);
     await readMissing(labels);
-    const groups = place(labels, gathered.rows, gathered.ids, gathered.from, new Set(targets));
+    const groups = await place(labels, gathered.rows, gathered.ids, gathered.from, new Set(targets), async () => prepared);
     const reached = hood.size < nlist ? await reassignAround(targets, hood) : [];
     over = [...new Set([...groups.keys(), ...reached])].filter((l) => slots(l) > bound).sort((a, b) => a - b);
   }
@@ -242,12 +258,16 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
     const first = addLists(pieces - 1);
     for (let p = 1; p < pieces; p++) centroids.copyWithin((first + p - 1) * dim, l * dim, (l + 1) * dim);
     const labels = Array.from(g.ids, (_, i) => (i < bound ? l : first + Math.floor(i / bound) - 1));
-    place(labels, g.rows, g.ids, g.from, new Set([l]));
+    await place(labels, g.rows, g.ids, g.from, new Set([l]), () => vectorsOf(g.rows, g.ids));
   }
 
   const putIds = new Set(input.putChunks.map((c) => c.id));
   return {
-    centroids: { centroids, ...(quantizer ? { vmin: quantizer.vmin, scale: quantizer.scale } : {}) },
+    centroids: {
+      centroids,
+      ...(quantizer ? { vmin: quantizer.vmin, scale: quantizer.scale } : {}),
+      ...(codebook ? { codebook: codebook.centroids } : {}),
+    },
     lists: [...changed].sort((a, b) => a - b).map((l) => records.get(l)!),
     putChunks: input.putChunks.map((c) => (moved.has(c.id) ? { ...c, list: moved.get(c.id)! } : c)),
     moveChunks: [...moved]
@@ -256,6 +276,13 @@ export async function planSplits(env: IndexEnv, snap: IndexSnapshot, input: Spli
       .sort((a, b) => a.id - b.id),
     tombstonesDropped,
   };
+}
+
+/** Rows `picks` of `vectors` (dim each), one after another. */
+function pickVectors(vectors: Float32Array, picks: readonly number[], dim: number): Float32Array {
+  const out = new Float32Array(picks.length * dim);
+  picks.forEach((i, j) => out.set(vectors.subarray(i * dim, (i + 1) * dim), j * dim));
+  return out;
 }
 
 function aborted(name: string): WeftError {

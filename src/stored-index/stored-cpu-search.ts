@@ -11,8 +11,10 @@ import { WeftError } from '../errors.js';
 import { cpuQueries, cpuRank, cpuScan, topKResult, TopK, type DecodedList } from '../ivf/cpu-search.js';
 import { createYielder } from '../ivf/cpu-yield.js';
 import type { QuadScanner } from '../ivf/cpu-simd.js';
-import { prepareRows } from '../ivf/probe.js';
-import { MAX_K, type SearchResult, type SearchSession } from '../ivf/types.js';
+import { pqRowKeys, pqTables, type PqCodebook } from '../ivf/pq.js';
+import { kernelMetric, prepareRows } from '../ivf/probe.js';
+import { referenceKey } from '../ivf/reference.js';
+import { MAX_K, NO_ID, type SearchResult, type SearchSession } from '../ivf/types.js';
 import type { AllowList } from './allow-list.js';
 import type { CpuListCache } from './cache/cpu-list-cache.js';
 import type { IndexEnv, IndexSnapshot } from './snapshot.js';
@@ -51,6 +53,35 @@ function rank(env: CpuSearchEnv, snap: IndexSnapshot, queries: Float32Array, nq:
   return p;
 }
 
+/** A 'pq' index's search on the CPU: the codebook, the queries' prepared rows and their tables. */
+interface CpuPq {
+  book: PqCodebook;
+  centroids: Float32Array;
+  prepared: Float32Array;
+  tables: Float32Array;
+}
+
+/** The PQ side of a CPU search of `prepared` rows, when the index stores PQ codes. */
+function cpuPq(snap: IndexSnapshot, prepared: Float32Array): CpuPq | undefined {
+  const book = snap.trained.codebook;
+  return book ? { book, centroids: snap.trained.centroids, prepared, tables: pqTables(book, prepared) } : undefined;
+}
+
+/** Query q's PQ keys for `list` into its top-k, as the scan kernel's PQ variant scores them (the coarse key as stored-search.ts's probe table has it). */
+function pqScanList(env: CpuSearchEnv, pq: CpuPq, top: TopK, list: DecodedList, q: number, allow?: AllowList): void {
+  const { dim } = env.layout;
+  const { book } = pq;
+  const metric = kernelMetric(env.metric);
+  const coarse = Math.fround(referenceKey(metric, pq.prepared, q * dim, pq.centroids, list.list * dim, dim));
+  const table = pq.tables.subarray(q * book.m * book.ksub, (q + 1) * book.m * book.ksub);
+  const keys = pqRowKeys(book, table, list.pqRows!, list.ids.length, env.layout, coarse, metric);
+  for (let s = 0; s < list.ids.length; s++) {
+    const id = list.ids[s]!;
+    if (id === NO_ID || (allow && !allow.has(id))) continue;
+    top.offer(keys[s]!, id);
+  }
+}
+
 /** The decoded lists among `wanted`: cached ones, the rest read from the store (and cached where they fit). */
 async function load(env: CpuSearchEnv, wanted: ReadonlySet<number>): Promise<{ lists: Map<number, DecodedList>; streamedBytes: number }> {
   const lists = new Map<number, DecodedList>();
@@ -77,7 +108,16 @@ async function load(env: CpuSearchEnv, wanted: ReadonlySet<number>): Promise<{ l
  * vectors loaded into the scanner once for all the queries that probe it: a top-k does not
  * depend on the order its candidates come in).
  */
-async function scanRanks(env: CpuSearchEnv, p: CpuProbing, queries: Float32Array, tops: TopK[], r0: number, r1: number, allow?: AllowList): Promise<number> {
+async function scanRanks(
+  env: CpuSearchEnv,
+  p: CpuProbing,
+  queries: Float32Array,
+  tops: TopK[],
+  r0: number,
+  r1: number,
+  allow: AllowList | undefined,
+  pq: CpuPq | undefined,
+): Promise<number> {
   const probers = new Map<number, number[]>();
   for (let q = 0; q < tops.length; q++) {
     for (let r = r0; r < r1; r++) {
@@ -95,8 +135,12 @@ async function scanRanks(env: CpuSearchEnv, p: CpuProbing, queries: Float32Array
   for (const [l, qs] of probers) {
     const list = lists.get(l)!;
     if (list.ids.length === 0) continue;
-    env.scanner?.load(list.quads, env.layout.dimPad);
-    for (const q of qs) cpuScan(env.scanner, tops[q]!, list, queries, q, env.layout, env.metric, allow);
+    if (pq) {
+      for (const q of qs) pqScanList(env, pq, tops[q]!, list, q, allow);
+    } else {
+      env.scanner?.load(list.quads, env.layout.dimPad);
+      for (const q of qs) cpuScan(env.scanner, tops[q]!, list, queries, q, env.layout, env.metric, allow);
+    }
     const wait = pause();
     if (wait) await wait;
   }
@@ -113,11 +157,12 @@ export async function cpuSearchBatch(
   allow?: AllowList,
 ): Promise<SearchResult> {
   const nq = queries.length / env.layout.dim;
-  const padded = cpuQueries(prepareRows(env.metric, queries, env.layout.dim), env.layout);
+  const prepared = prepareRows(env.metric, queries, env.layout.dim);
+  const padded = cpuQueries(prepared, env.layout);
   const p = rank(env, snap, padded, nq, nprobe, k, allow);
   const tops = Array.from({ length: nq }, () => new TopK(k));
   try {
-    await scanRanks(env, p, padded, tops, 0, p.nprobe, allow);
+    await scanRanks(env, p, padded, tops, 0, p.nprobe, allow, cpuPq(snap, prepared));
   } finally {
     env.cache.trim();
   }
@@ -136,7 +181,9 @@ export function openCpuSession(
   first: readonly (ReadonlySet<number> | undefined)[] = [],
 ): SearchSession {
   const nq = queries.length / env.layout.dim;
-  const padded = cpuQueries(prepareRows(env.metric, queries, env.layout.dim), env.layout);
+  const prepared = prepareRows(env.metric, queries, env.layout.dim);
+  const padded = cpuQueries(prepared, env.layout);
+  const pq = cpuPq(snap, prepared);
   const p = rank(env, snap, padded, nq, probe, k, allow);
   scanFirst(p.lists, nq, p.depth, p.nprobe, first);
   const { nprobe } = p;
@@ -167,7 +214,7 @@ export function openCpuSession(
         const r0 = scanned,
           r1 = Math.min(nprobe, scanned + want);
         try {
-          const streamedBytes = await scanRanks(env, p, padded, tops, r0, r1, allow);
+          const streamedBytes = await scanRanks(env, p, padded, tops, r0, r1, allow, pq);
           scanned = r1;
           return { lists: (r1 - r0) * nq, streamedBytes };
         } finally {

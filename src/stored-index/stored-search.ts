@@ -14,7 +14,9 @@ import { bufferFrom } from '../gpu/kernels.js';
 import type { ListArena } from './cache/arena.js';
 import type { ListCache } from './cache/list-cache.js';
 import type { GpuLists } from '../ivf/gpu-lists.js';
-import { mergeResults, preparedQueryBuffer, prepareRows, queryBuffer, rankLists, type RankInit } from '../ivf/probe.js';
+import { isFlat } from '../ivf/codec.js';
+import { pqProbeTable, pqTables } from '../ivf/pq.js';
+import { kernelMetric, mergeResults, preparedQueryBuffer, prepareRows, rankLists, type RankInit } from '../ivf/probe.js';
 import { referenceProbes } from '../ivf/reference.js';
 import { maxK, openSession, type InternalSession, type ScanTarget } from '../ivf/scan.js';
 import type { ListRecord, SearchResult, SearchSession } from '../ivf/types.js';
@@ -33,9 +35,43 @@ export interface SearchEnv extends IndexEnv {
 
 const readBytes = (records: readonly ListRecord[]) => records.reduce((a, r) => a + r.codes.byteLength + r.ids.byteLength, 0);
 
-function target(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists): ScanTarget {
+function target(env: SearchEnv, snap: IndexSnapshot, lists: GpuLists, pq: PqQueries | undefined): ScanTarget {
   const { sq } = onGpu(snap.trained);
-  return { layout: env.layout, metric: env.metric, lists, ...(sq ? { sq } : {}) };
+  const book = snap.trained.codebook;
+  return {
+    layout: env.layout,
+    metric: env.metric,
+    lists,
+    ...(sq ? { sq } : {}),
+    ...(book && pq ? { pq: { m: book.m, nbits: book.nbits, tables: pq.tables } } : {}),
+  };
+}
+
+/**
+ * What a 'pq' index's scan of these queries needs: their prepared rows (for the coarse keys of
+ * the probe tables) and their lookup tables on the GPU (pq.ts).
+ */
+interface PqQueries {
+  prepared: Float32Array;
+  tables: GPUBuffer;
+}
+
+/** The PQ side of a search of `prepared` rows, when the index stores PQ codes (the caller destroys `tables`). */
+function pqQueries(env: SearchEnv, snap: IndexSnapshot, prepared: Float32Array): PqQueries | undefined {
+  const book = snap.trained.codebook;
+  return book ? { prepared, tables: bufferFrom(env.ctx, `weft.${env.name}.pqTables`, pqTables(book, prepared)) } : undefined;
+}
+
+/**
+ * The probe table a scan reads for `lists` (`depth` per query): the list ids, and for a 'pq'
+ * index each list's coarse key for its query (which the PQ key adds); other storage types read
+ * the list id only.
+ */
+function probeTable(env: SearchEnv, snap: IndexSnapshot, pq: PqQueries | undefined, lists: Uint32Array, nq: number, depth: number, label: string): GPUBuffer {
+  if (pq) return bufferFrom(env.ctx, label, pqProbeTable(kernelMetric(env.metric), pq.prepared, snap.trained.centroids, env.layout.dim, lists, nq, depth));
+  const table = new Uint32Array(nq * depth * 2);
+  for (let i = 0; i < lists.length; i++) table[2 * i + 1] = lists[i]!;
+  return bufferFrom(env.ctx, label, table);
 }
 
 /** A scan of `lists` for the queries in `qbuf`, `probeStride` probe entries per query; `allow`: a filtered scan. */
@@ -43,10 +79,20 @@ function listScan(
   env: SearchEnv,
   snap: IndexSnapshot,
   lists: GpuLists,
-  s: { qbuf: GPUBuffer; nq: number; k: number; probes: GPUBuffer; probeStride: number; nprobe: number; owned?: GPUBuffer[]; allow?: GPUBuffer | undefined },
+  s: {
+    qbuf: GPUBuffer;
+    nq: number;
+    k: number;
+    probes: GPUBuffer;
+    probeStride: number;
+    nprobe: number;
+    owned?: GPUBuffer[];
+    allow?: GPUBuffer | undefined;
+    pq?: PqQueries | undefined;
+  },
 ): InternalSession {
   return openSession(env.ctx, {
-    target: target(env, snap, lists),
+    target: target(env, snap, lists, s.pq),
     queries: s.qbuf,
     queryUnits: env.layout.queryUnits,
     numQueries: s.nq,
@@ -108,7 +154,16 @@ export function widened(allow: AllowList, lists: Uint32Array, nq: number, depth:
  * nprobe < nlist, each query probes beyond nprobe (in rank order) until its probed lists hold k
  * allowed vectors, so that k results come back whenever the index has k that pass the filter.
  */
-async function rank(env: SearchEnv, snap: IndexSnapshot, qbuf: GPUBuffer, nq: number, nprobe: number, k: number, allow?: AllowList): Promise<Probing> {
+async function rank(
+  env: SearchEnv,
+  snap: IndexSnapshot,
+  qbuf: GPUBuffer,
+  nq: number,
+  nprobe: number,
+  k: number,
+  allow: AllowList | undefined,
+  pq: PqQueries | undefined,
+): Promise<Probing> {
   const nlist = snap.manifest.nlist;
   const init: RankInit = {
     centroids: onGpu(snap.trained).coarse,
@@ -138,6 +193,12 @@ async function rank(env: SearchEnv, snap: IndexSnapshot, qbuf: GPUBuffer, nq: nu
     } else {
       probing = { buffer: r.buffer, stride: r.stride, lists: r.lists, depth, nprobe: ranks };
     }
+  }
+  if (pq) {
+    // The GPU's ranking carries its own coarse keys (or none, when every list is probed): a PQ
+    // scan reads the host's, the same whatever path ranked the lists.
+    env.ctx.destroyBuffer(probing.buffer);
+    probing = { ...probing, buffer: probeTable(env, snap, pq, probing.lists, nq, probing.depth, 'weft.search.pqProbes'), stride: probing.depth };
   }
   for (let q = 0; q < nq; q++) env.onProbed(Array.from(probing.lists.subarray(q * probing.depth, q * probing.depth + probing.nprobe)));
   return probing;
@@ -200,28 +261,32 @@ export async function searchBatch(
   const qbuf = preparedQueryBuffer(ctx, 'weft.search.queries', env.layout, prepared);
   let probes: GPUBuffer | undefined;
   let allowBuf: GPUBuffer | undefined;
+  let pq: PqQueries | undefined;
   const lease = cache.lease();
   const arenas: ListArena[] = [];
   const scans: InternalSession[] = [];
   try {
     allowBuf = allowBuffer(env, allow);
-    const ranked = rank(env, snap, qbuf, nq, nprobe, k, allow);
+    pq = pqQueries(env, snap, prepared);
+    const ranked = rank(env, snap, qbuf, nq, nprobe, k, allow, pq);
     const early = guessMissing(env, snap, prepared, nq, nprobe);
     const ranking = await ranked;
     probes = ranking.buffer;
     const wanted = probedLists(ranking, nq);
     const missing = lease.pinCached(wanted);
     const scan = (lists: GpuLists, p = { probes: ranking.buffer, probeStride: ranking.stride, nprobe: ranking.nprobe }, owned?: GPUBuffer[]) => {
-      const s = listScan(env, snap, lists, { qbuf, nq, k, ...p, ...(owned ? { owned } : {}), allow: allowBuf });
+      const s = listScan(env, snap, lists, { qbuf, nq, k, ...p, ...(owned ? { owned } : {}), allow: allowBuf, pq });
       scans.push(s);
       s.submit();
     };
-    if (missing.length > 0 && mode === 'cpu') {
+    const { layout } = env;
+    // 'pq' lists are always streamed: their candidates' codes would have to be re-encoded for a scratch list.
+    if (missing.length > 0 && mode === 'cpu' && isFlat(layout)) {
       scan(cache.lists); // the GPU starts on the cached lists; the CPU scores the missing ones meanwhile
       const records = await readWithGuess(env, missing, early);
       cache.noteStreamed(records);
       const cpu = cpuCandidates(ctx, `weft.${env.name}.cpuCandidates`, {
-        layout: env.layout,
+        layout,
         metric: env.metric,
         quantizer: snap.trained.quantizer,
         records,
@@ -259,6 +324,7 @@ export async function searchBatch(
     ctx.destroyBuffer(qbuf);
     ctx.destroyBuffer(probes);
     ctx.destroyBuffer(allowBuf);
+    ctx.destroyBuffer(pq?.tables);
   }
 }
 
@@ -266,14 +332,20 @@ export async function searchBatch(
  * The ranking with each query's lists in `first` scanned first (probe-order.ts): the probe table
  * the scan reads is written anew (one row per query) when anything moved.
  */
-function reordered(env: SearchEnv, ranking: Probing, nq: number, first: readonly (ReadonlySet<number> | undefined)[]): Probing {
+function reordered(
+  env: SearchEnv,
+  snap: IndexSnapshot,
+  pq: PqQueries | undefined,
+  ranking: Probing,
+  nq: number,
+  first: readonly (ReadonlySet<number> | undefined)[],
+): Probing {
   if (!first.some((f) => f && f.size > 0)) return ranking;
   const lists = ranking.lists.slice();
   if (!scanFirst(lists, nq, ranking.depth, ranking.nprobe, first)) return ranking;
-  const table = new Uint32Array(nq * ranking.depth * 2);
-  for (let i = 0; i < lists.length; i++) table[2 * i + 1] = lists[i]!; // the scan reads the list id (.y) only
+  const buffer = probeTable(env, snap, pq, lists, nq, ranking.depth, 'weft.session.reorderedProbes');
   env.ctx.destroyBuffer(ranking.buffer);
-  return { ...ranking, lists, buffer: bufferFrom(env.ctx, 'weft.session.reorderedProbes', table), stride: ranking.depth };
+  return { ...ranking, lists, buffer, stride: ranking.depth };
 }
 
 /**
@@ -295,22 +367,26 @@ export async function openStoredSession(
   const { ctx, cache } = env;
   const nq = queries.length / env.layout.dim;
   const trained = snap.trained.retain();
-  const qbuf = queryBuffer(ctx, 'weft.session.queries', env.layout, env.metric, queries);
+  const prepared = prepareRows(env.metric, queries, env.layout.dim);
+  const qbuf = preparedQueryBuffer(ctx, 'weft.session.queries', env.layout, prepared);
   let ranking: Probing;
   let main: InternalSession;
   let allowBuf: GPUBuffer | undefined;
+  let pq: PqQueries | undefined;
   try {
     allowBuf = allowBuffer(env, allow);
-    ranking = await rank(env, snap, qbuf, nq, probe, k, allow);
-    ranking = reordered(env, ranking, nq, first);
+    pq = pqQueries(env, snap, prepared);
+    ranking = await rank(env, snap, qbuf, nq, probe, k, allow, pq);
+    ranking = reordered(env, snap, pq, ranking, nq, first);
     // Lists enter the cache between steps: size the scan for the largest list there is, not for
     // what happens to be cached when the session opens.
     const largest = Math.max(1, ...snap.manifest.listCounts);
     const cacheView: GpuLists = Object.create(cache.lists, { maxSegment: { value: largest } });
-    main = listScan(env, snap, cacheView, { qbuf, nq, k, probes: ranking.buffer, probeStride: ranking.stride, nprobe: ranking.nprobe, allow: allowBuf });
+    main = listScan(env, snap, cacheView, { qbuf, nq, k, probes: ranking.buffer, probeStride: ranking.stride, nprobe: ranking.nprobe, allow: allowBuf, pq });
   } catch (e) {
     ctx.destroyBuffer(qbuf);
     ctx.destroyBuffer(allowBuf);
+    ctx.destroyBuffer(pq?.tables);
     if (ranking!) ctx.destroyBuffer(ranking.buffer);
     trained.release();
     throw e;
@@ -351,9 +427,9 @@ export async function openStoredSession(
         // query's earlier rank).
         scratch = cache.scratch(`weft.${env.name}.scratch`, leftovers);
         const width = r1 - r0;
-        const table = new Uint32Array(nq * width * 2);
-        for (let q = 0; q < nq; q++) for (let r = 0; r < width; r++) table[(q * width + r) * 2 + 1] = ranking.lists[q * depth + r0 + r]!;
-        const sliceProbes = bufferFrom(ctx, 'weft.session.sliceProbes', table);
+        const lists = new Uint32Array(nq * width);
+        for (let q = 0; q < nq; q++) for (let r = 0; r < width; r++) lists[q * width + r] = ranking.lists[q * depth + r0 + r]!;
+        const sliceProbes = probeTable(env, snap, pq, lists, nq, width, 'weft.session.sliceProbes');
         const part = listScan(env, snap, scratch, {
           qbuf,
           nq,
@@ -363,6 +439,7 @@ export async function openStoredSession(
           nprobe: width,
           owned: [sliceProbes],
           allow: allowBuf,
+          pq,
         });
         part.submit(width);
         partials.push(await part.read());
@@ -416,6 +493,7 @@ export async function openStoredSession(
       ctx.destroyBuffer(qbuf);
       ctx.destroyBuffer(ranking.buffer);
       ctx.destroyBuffer(allowBuf);
+      ctx.destroyBuffer(pq?.tables);
       trained.release();
     },
   };

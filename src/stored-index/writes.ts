@@ -5,14 +5,14 @@
 // refused by the store (CONFLICT) instead of overwriting another tab's commit.
 
 import { WeftError } from '../errors.js';
-import { decodeRows, encodeRows } from '../ivf/codec.js';
 import { appendToRecord, compactRecord, groupByList, liveRows, recordsFromLabels, tombstoneRecord } from '../ivf/list-records.js';
 import { prepareRows } from '../ivf/probe.js';
-import { assignLists, trainIvf } from '../ivf/train.js';
+import { assignLists } from '../ivf/train.js';
 import { NO_ID, type ListRecord } from '../ivf/types.js';
 import { checkIds, checkVectors } from '../ivf/validate.js';
 import type { ChunkRecord, CommitChanges, WholeIndex } from '../storage/contract.js';
-import type { IndexEnv, IndexSnapshot } from './snapshot.js';
+import { rowCodec, trainQuantizers } from './quantizers.js';
+import { quantizersOf, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
 export type WriteEnv = IndexEnv;
 
@@ -98,7 +98,8 @@ export async function planAdd(
   }
   const prepared = prepareRows(metric, vectors, layout.dim);
   const labels = await assignLists(env.ctx, prepared, trained.centroids, layout.dim, metric);
-  const rows = encodeRows(prepared, layout, trained.quantizer);
+  const codec = rowCodec(env, trained);
+  const rows = codec.encode(prepared, labels, trained.centroids);
   const replaced: number[] = [];
   for (const doc of input.replaceDocuments ?? []) replaced.push(...(await store.chunkIdsOfDocument(name, doc)));
   const gone = await tombstones(env, replaced);
@@ -113,7 +114,14 @@ export async function planAdd(
     .sort((a, b) => a.list - b.list);
   const putChunks: ChunkRecord[] = Array.from(ids, (id, i) => {
     const ch = input.chunks?.[i];
-    return { id, list: labels[i]!, docId: ch?.docId ?? '', text: ch?.text ?? '', ...(ch?.metadata ? { metadata: ch.metadata } : {}) };
+    return {
+      id,
+      list: labels[i]!,
+      docId: ch?.docId ?? '',
+      text: ch?.text ?? '',
+      ...(ch?.metadata ? { metadata: ch.metadata } : {}),
+      ...codec.chunkVector(prepared, i),
+    };
   });
   let nextId = manifest.nextId;
   for (const id of ids) nextId = Math.max(nextId, id + 1);
@@ -158,21 +166,20 @@ export async function planRebuild(env: WriteEnv, seed: number): Promise<{ whole:
   const live = liveRows(whole.lists, layout);
   const n = live.ids.length;
   if (n < nlist) return undefined; // too few vectors to retrain; keep the lists as they are
-  const quantizer = whole.centroids.vmin && whole.centroids.scale ? { vmin: whole.centroids.vmin, scale: whole.centroids.scale } : undefined;
-  const vectors = decodeRows(live.rows, layout, quantizer);
+  const vectors = await rowCodec(env, quantizersOf(whole.centroids, layout.dim, env.pq)).vectors(live.rows, live.ids, whole.chunks);
   const prepared = prepareRows(metric, vectors, layout.dim);
-  const trained = await trainIvf(env.ctx, prepared, { nlist, metric, layout, seed, niter: 20, maxTrainPointsPerCentroid: 256 });
+  const trained = await trainQuantizers(env.ctx, prepared, { nlist, metric, layout, pq: env.pq, seed, niter: 20, maxTrainPointsPerCentroid: 256 });
   const labels = await assignLists(env.ctx, prepared, trained.centroids, layout.dim, metric);
-  const lists = recordsFromLabels(labels, encodeRows(prepared, layout, trained.quantizer), live.ids, nlist, layout);
+  const codec = rowCodec(env, quantizersOf(trained, layout.dim, env.pq));
+  const lists = recordsFromLabels(labels, codec.encode(prepared, labels, trained.centroids), live.ids, nlist, layout);
   const listOf = new Map<number, number>();
   live.ids.forEach((id, i) => listOf.set(id, labels[i]!));
   const chunks = whole.chunks.filter((ch) => listOf.has(ch.id)).map((ch) => ({ ...ch, list: listOf.get(ch.id)! }));
-  const q = trained.quantizer;
   return {
     generation: whole.manifest.generation,
     whole: {
       manifest: { ...whole.manifest, count: n, tombstones: 0 },
-      centroids: { centroids: trained.centroids, ...(q ? { vmin: q.vmin, scale: q.scale } : {}) },
+      centroids: trained,
       lists,
       chunks,
     },

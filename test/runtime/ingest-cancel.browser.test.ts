@@ -7,7 +7,7 @@
 // every stage and ends at its total.
 import { afterEach, describe, expect, test } from 'vitest';
 import type { IngestProgress } from '../../src/runtime/types.js';
-import { layoutFor } from '../../src/ivf/codec.js';
+import { indexLayout } from '../../src/ivf/pq.js';
 import { splitBound } from '../../src/ivf/sizing.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { cranfieldAbstracts, ragRuntimes } from '../support/rag-runtimes.js';
@@ -132,7 +132,7 @@ describe.each(ragRuntimes())('An index that starts small and grows through the r
       const r = await rag.ingest([big]);
       const grown = await store.manifest('papers');
       expect(grown.nlist).toBeGreaterThan(small.nlist);
-      const layout = layoutFor(grown.dim, grown.storage);
+      const layout = indexLayout(grown);
       expect(Math.max(...grown.listCounts)).toBeLessThanOrEqual(splitBound(grown.count, undefined, layout));
       expect(grown.count).toBe(small.count + r.chunks);
       const found = await rag.search(texts[300]!.slice(0, 200), { k: 3 });

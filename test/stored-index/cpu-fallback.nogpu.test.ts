@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { createGpuContext, gaussianMixture, NO_ID, referenceIvfSearch, type SearchResult } from '../../src/weft.js';
 import { decodeRows, deinterleave, layoutFor } from '../../src/ivf/codec.js';
+import type { StorageType } from '../../src/ivf/types.js';
 import { normalizeRows } from '../../src/ivf/codec.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import type { WeftStore } from '../../src/storage/contract.js';
@@ -42,7 +43,7 @@ async function fresh(): Promise<WeftStore> {
  */
 async function exactOverProbed(store: WeftStore, name: string, queries: Float32Array, k: number, nprobe: number): Promise<SearchResult> {
   const m = await store.manifest(name);
-  const layout = layoutFor(m.dim, m.storage);
+  const layout = layoutFor(m.dim, m.storage as StorageType);
   const c = await store.readCentroids(name);
   const sq = c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined;
   const lists = (

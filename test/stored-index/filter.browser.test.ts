@@ -15,6 +15,7 @@ import {
   type SearchResult,
 } from '../../src/weft.js';
 import { decodeRows, deinterleave, layoutFor } from '../../src/ivf/codec.js';
+import type { StorageType } from '../../src/ivf/types.js';
 import { openStore } from '../../src/storage/idb-store.js';
 import type { WeftStore } from '../../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
@@ -52,7 +53,7 @@ function meta(i: number): Meta {
 /** The stored vectors decoded as the GPU scores them, per list, from the store itself. */
 async function decodedLists(store: WeftStore, name: string): Promise<(ReferenceList & { list: number })[]> {
   const m = await store.manifest(name);
-  const layout = layoutFor(m.dim, m.storage);
+  const layout = layoutFor(m.dim, m.storage as StorageType);
   const c = await store.readCentroids(name);
   const sq = c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined;
   const records = await store.readLists(

@@ -2,7 +2,7 @@
 // whatever the cache holds; updates, deletes, compaction, corruption, prefetch, reopen.
 import { describe, expect } from 'vitest';
 import { openDB } from 'idb';
-import { createIvfIndex, gaussianMixture, layoutFor, NO_ID, type GpuContext, type SearchResult } from '../../src/weft.js';
+import { createIvfIndex, gaussianMixture, layoutFor, NO_ID, type GpuContext, type SearchResult, type StorageType } from '../../src/weft.js';
 import { openStore } from '../../src/storage/idb-store.js';
 import type { WeftStore } from '../../src/storage/contract.js';
 import { createStoredIndex, openStoredIndex, type StoredIndex } from '../../src/stored-index/stored-index.js';
@@ -48,7 +48,7 @@ async function setup(ctx: GpuContext, cacheBytes?: number, storage: 'f32' | 'f16
 /** The in-memory IVF index with the same centroids and vectors: the reference for every cache state. */
 async function reference(ctx: GpuContext, stored: StoredIndex, store: WeftStore, data: Float32Array, ids?: Uint32Array) {
   const c = await store.readCentroids('docs');
-  const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, storage: stored.storage, metric: 'l2' });
+  const ivf = await createIvfIndex({ gpu: ctx, dim, nlist, storage: stored.storage as StorageType, metric: 'l2' });
   await ivf.setTrained(c.centroids, c.vmin && c.scale ? { vmin: c.vmin, scale: c.scale } : undefined);
   await ivf.add(data, ids);
   return ivf;
@@ -89,7 +89,7 @@ describe('stored index with a GPU list cache', () => {
     body(async (ctx) => {
       const { queries, store, stored } = await setup(ctx);
       const m = stored.manifest;
-      const perVector = layoutFor(dim, stored.storage).bytesPerVector + 4; // codes + id
+      const perVector = layoutFor(dim, stored.storage as StorageType).bytesPerVector + 4; // codes + id
       const total = m.listCounts.reduce((a, b) => a + b, 0) * perVector;
       const small = await openStoredIndex({
         splitLists: 'oversized',

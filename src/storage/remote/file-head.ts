@@ -12,7 +12,8 @@
 // INVALID_FILE naming the field.
 
 import { WeftError } from '../../errors.js';
-import { BLOCK, layoutFor } from '../../ivf/codec.js';
+import { BLOCK } from '../../ivf/codec.js';
+import { indexLayout } from '../../ivf/pq.js';
 import { isInt, show } from '../index-checks.js';
 import {
   PAGE_SIZE,
@@ -79,13 +80,13 @@ function listFieldsProblem(h: FileHeader): { message: string; field: string } | 
 /** The most bytes a toc of this header can take: one entry per section the file may hold. */
 function maxTocBytes(h: FileHeader): number {
   const { nlist, lexical } = h.manifest;
-  return 24 * (3 + 4 * nlist + h.pages.length + (lexical?.buckets ?? 0) + 1);
+  return 24 * (4 + 6 * nlist + h.pages.length + (lexical?.buckets ?? 0) + 1);
 }
 
 /** The size a section of this kind must have for the manifest, or its cap where none is fixed. */
 function sizeRule(h: FileHeader, s: Section): { exact?: number; max?: number } {
-  const { dim, nlist, storage, listCounts } = h.manifest;
-  const layout = layoutFor(dim, storage);
+  const { dim, nlist, listCounts } = h.manifest;
+  const layout = indexLayout(h.manifest);
   const n = s.key < listCounts.length ? listCounts[s.key]! : 0;
   switch (s.kind) {
     case SECTION.centroids:
@@ -99,6 +100,12 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; max?: number } {
       return { exact: Math.ceil(n / BLOCK) * BLOCK * layout.words * 4 };
     case SECTION.listDirectory:
       return { max: n * 16 };
+    case SECTION.codebook:
+      return { exact: h.manifest.pq ? 2 ** h.manifest.pq.bits * dim * 4 : 0 };
+    case SECTION.vectors:
+      return { max: n * dim * 2 };
+    case SECTION.vectorChecksums:
+      return { max: n * 4 };
     case SECTION.directory:
       return { max: PAGE_SIZE * 24 };
     default:

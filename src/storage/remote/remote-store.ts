@@ -31,6 +31,7 @@ import { checkIds } from '../index-checks.js';
 import { checkBuckets, checkedBucket } from '../lexical-records.js';
 import { bucketChecksum, unknownIndex, type ChunkRecord, type Manifest } from '../records.js';
 import type { ListRecord } from '../../ivf/types.js';
+import { valuesOfHalfBytes } from '../../ivf/half-text.js';
 import {
   SECTION,
   decodeCatalog,
@@ -134,8 +135,16 @@ type Priority = 'high' | 'low';
 /** Entries of lists' directories kept in memory (16 bytes each in the file, ~70 as objects). */
 const LIST_DIRECTORY_ENTRIES = 65_536;
 
+/** A list directory's entry: where the chunk's record lies and, in a 'pq' index's file, its vector row (version 4). */
+interface ListEntry extends DirectoryEntry {
+  /** The entry's place in the list's directory: its vector's row. */
+  row: number;
+  /** CRC-32 of its vector row (version 4, 'pq' storage). */
+  vectorCrc: number | undefined;
+}
+
 /** The entry of chunk `id` in `entries` (sorted by id). */
-function findEntry(entries: readonly DirectoryEntry[], id: number): DirectoryEntry | undefined {
+function findEntry<E extends DirectoryEntry>(entries: readonly E[], id: number): E | undefined {
   let lo = 0,
     hi = entries.length - 1;
   while (lo <= hi) {
@@ -222,7 +231,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     manifest: { ...h.header.manifest, name, generation: epoch } as Manifest,
     directoryPages: new Map<number, DirectoryEntry[]>(),
     // The directories of lists read lately (version 3), sorted by id, the most recent last.
-    listDirectories: new Map<number, DirectoryEntry[]>(),
+    listDirectories: new Map<number, ListEntry[]>(),
     listEntries: 0,
     catalog: undefined as Promise<ChunkCatalog> | undefined,
     // Set when a response's length disagreed with the file's yet the header was unchanged: the
@@ -467,8 +476,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return at.catalog;
   };
 
-  /** Keeps list `l`'s directory (checked bytes) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
-  const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array) => {
+  /** Keeps list `l`'s directory (checked bytes; `vectorCrcs`: its vector rows' CRCs, version 4) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
+  const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array, vectorCrcs?: Uint8Array) => {
     const kept = at.listDirectories.get(l);
     if (kept) {
       at.listDirectories.delete(l);
@@ -477,12 +486,15 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     } // parsed already: now the most recent
     const texts = section(SECTION.chunks, l);
     if (!texts) return;
-    const entries = parseListDirectory(
+    const crcs = vectorCrcs ? new Uint32Array(vectorCrcs.slice().buffer) : undefined;
+    const entries: ListEntry[] = parseListDirectory(
       bytes,
       l,
       texts,
       (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}. Publish it again.`, { details: { url: href, list: l } }),
-    ).sort((a, b) => a.id - b.id);
+    )
+      .map((e, row) => ({ ...e, row, vectorCrc: crcs?.[row] }))
+      .sort((a, b) => a.id - b.id);
     at.listDirectories.set(l, entries);
     at.listEntries += entries.length;
     for (const [list, e] of at.listDirectories) {
@@ -493,7 +505,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   };
 
   /** Chunk `id`'s entry in the directory of a list read lately, if one holds it. */
-  const listEntryOf = (id: number): DirectoryEntry | undefined => {
+  const listEntryOf = (id: number): ListEntry | undefined => {
     for (const entries of pub.listDirectories.values()) {
       const e = findEntry(entries, id);
       if (e) return e;
@@ -506,17 +518,78 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const { manifest } = at;
     checkListNumbers(place, manifest.nlist, lists);
     // With each list its directory, where the file has one: adjacent to the codes, so the same range.
+    // Version 4 ('pq'): the list's vector CRCs too, which follow its directory.
     const dirs = lists.map((l) => section(SECTION.listDirectory, l));
-    const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...(dirs[i] ? [pieceOf(dirs[i])] : [])]);
+    const crcs = lists.map((l) => section(SECTION.vectorChecksums, l));
+    const pieces = lists.flatMap((l, i) => [
+      pieceOf(section(SECTION.ids, l)!),
+      pieceOf(section(SECTION.codes, l)!),
+      ...(dirs[i] ? [pieceOf(dirs[i])] : []),
+      ...(dirs[i] && crcs[i] ? [pieceOf(crcs[i])] : []),
+    ]);
     const bytes = await read(pieces, signal, 'low');
     if (manifest !== pub.manifest) throw changedError();
     let j = 0;
     return lists.map((l, i) => {
       const ids = new Uint32Array(bytes[j++]!.slice().buffer);
       const rec = checkedList(place, manifest, l, { list: l, count: ids.length, ids, codes: new Uint32Array(bytes[j++]!.slice().buffer) });
-      if (dirs[i]) keepListDirectory(at, l, bytes[j++]!);
+      if (dirs[i]) {
+        const dir = bytes[j++]!;
+        keepListDirectory(at, l, dir, crcs[i] ? bytes[j++]! : undefined);
+      }
       return rec;
     });
+  };
+
+  /**
+   * A 'pq' index's full-precision vectors of `ids` (version 4): each one row of its list's
+   * vectors, placed by the list's directory (lists just scanned have theirs; others come through
+   * the directory pages, then their lists' directories) and checked against its own CRC. Only
+   * the rows are fetched, not the chunks' texts; rows of one list that are neighbours by id are
+   * adjacent in the file, and the reader fetches adjacent ranges as one.
+   */
+  const readVectors = async (ids: readonly number[], signal?: AbortSignal): Promise<(Float32Array | undefined)[]> => {
+    const { dim } = pub.manifest;
+    const row = dim * 2;
+    const unplaced = ids.filter((id) => !listEntryOf(id));
+    if (unplaced.length > 0) {
+      await directoryPage(
+        unplaced.map((id) => pageOf(pub.header.pages, id)).filter((p) => p >= 0),
+        signal,
+      );
+      const lists = [...new Set(unplaced.map((id) => entryOf(id)?.list).filter((l): l is number => l !== undefined))];
+      const at = pub;
+      const dirs = lists.map((l) => [section(SECTION.listDirectory, l), section(SECTION.vectorChecksums, l)] as const);
+      const bytes = await read(
+        dirs.flatMap(([d, c]) => (d && c ? [pieceOf(d), pieceOf(c)] : [])),
+        signal,
+        'high',
+      );
+      if (at !== pub) throw changedError();
+      let j = 0;
+      lists.forEach((l, i) => {
+        if (!dirs[i]![0] || !dirs[i]![1]) return;
+        const dir = bytes[j++]!;
+        keepListDirectory(at, l, dir, bytes[j++]!);
+      });
+    }
+    const at = pub;
+    const placed = ids.map((id) => {
+      const e = listEntryOf(id);
+      const rows = e && section(SECTION.vectors, e.list);
+      return e && rows && e.vectorCrc !== undefined
+        ? { id, piece: { key: `v:${id}`, offset: rows.offset + e.row * row, length: row, crc: e.vectorCrc, what: `chunk ${id}'s vector` } }
+        : { id, piece: undefined };
+    });
+    const found = placed.filter((p) => p.piece !== undefined);
+    const bytes = await read(
+      found.map((p) => p.piece!),
+      signal,
+      'high',
+    );
+    if (at !== pub) throw changedError();
+    const byId = new Map(found.map((p, i) => [p.id, valuesOfHalfBytes(bytes[i]!, dim)]));
+    return ids.map((id) => byId.get(id));
   };
 
   /** A chunk record's entry, checked before its bytes are asked for: inside the file, and of a size a record can have. */
@@ -587,12 +660,20 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     async writeWholeIndex() {
       throw readOnly(href);
     },
+    async readVectors(n, ids, o) {
+      checkIds(ids, 'readVectors');
+      current(n);
+      return readVectors(ids, o?.signal);
+    },
     async readCentroids(n) {
       current(n);
-      const [vmin, scale] = [section(SECTION.vmin, 0), section(SECTION.scale, 0)];
-      const parts = await read([section(SECTION.centroids, 0)!, ...(vmin ? [vmin] : []), ...(scale ? [scale] : [])].map(pieceOf));
+      const [vmin, scale, codebook] = [section(SECTION.vmin, 0), section(SECTION.scale, 0), section(SECTION.codebook, 0)];
+      const optional = [vmin, scale, codebook].filter((x) => x !== undefined);
+      const parts = await read([section(SECTION.centroids, 0)!, ...optional].map(pieceOf));
       const f32 = (b: Uint8Array) => new Float32Array(b.slice().buffer);
-      const data = { centroids: f32(parts[0]!), ...(vmin ? { vmin: f32(parts[1]!) } : {}), ...(scale ? { scale: f32(parts[vmin ? 2 : 1]!) } : {}) };
+      const part = (x: typeof vmin) => (x ? f32(parts[1 + optional.indexOf(x)]!) : undefined);
+      const [v, sc, cb] = [part(vmin), part(scale), part(codebook)];
+      const data = { centroids: f32(parts[0]!), ...(v ? { vmin: v } : {}), ...(sc ? { scale: sc } : {}), ...(cb ? { codebook: cb } : {}) };
       return checkedCentroids(place, pub.manifest, data);
     },
     async readLists(n, lists, o) {

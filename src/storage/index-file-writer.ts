@@ -1,0 +1,177 @@
+// Writing the portable index file (the layout is index-file.ts's): a whole index checked by its
+// store, with its term buckets, becomes one Blob of sections with their CRC-32s, version 3, or
+// version 4 for a 'pq' index (its codebook and its chunks' vectors as checked f16 rows).
+
+import { WeftError } from '../errors.js';
+import { halfBytes } from '../ivf/half-text.js';
+import { crc32 } from './checksum.js';
+import type { CatalogEntry } from './contract.js';
+import { MAGIC, PAGE_SIZE, PRELUDE_BYTES, SECTION, type DirectoryEntry, type Section, type SectionKind } from './index-file.js';
+import type { EncodedBucket } from './lexical-records.js';
+import type { ChunkRecord, Manifest, WholeIndex } from './records.js';
+
+function bytesOf(v: ArrayBufferView): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function newFileId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** The version a whole index is written as by default: 4 for a 'pq' index (it needs it), else 3. */
+export const defaultLayout = (m: Manifest): 3 | 4 => (m.storage === 'pq' ? 4 : 3);
+
+/**
+ * Serialises a whole index (checked by its store) with its term buckets to a version-3 file, or
+ * version 4 for a 'pq' index (`layout: 2` leaves the lists' directories out: a version-2 file, for
+ * readers that predate them). `postings` are the index's buckets as the store would write them for these chunks.
+ */
+export function writeIndexFile(whole: WholeIndex, postings: { records: readonly EncodedBucket[] }, layout: 2 | 3 | 4 = defaultLayout(whole.manifest)): Blob {
+  const pq = whole.manifest.storage === 'pq';
+  if (pq !== (layout === 4)) {
+    throw new WeftError(
+      'INVALID_OPTION',
+      pq
+        ? `Index '${whole.manifest.name}' stores PQ codes: only layout 4 carries them (its codebook and full-precision vectors).`
+        : `Layout 4 is for indexes with PQ codes; index '${whole.manifest.name}' stores ${whole.manifest.storage}: use layout 3 (or 2).`,
+    );
+  }
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const sections: Section[] = [];
+  const directory: DirectoryEntry[] = [];
+  // The toc comes first in the body; its size is known before the rest is laid out.
+  const listSections = whole.lists.length * (layout === 4 ? 6 : layout === 3 ? 4 : 3);
+  const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
+  const tocEntries =
+    1 + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + (pq ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
+  let offset = tocEntries * 24;
+  const push = (data: Uint8Array) => {
+    const pad = (4 - (data.byteLength % 4)) % 4;
+    parts.push(data);
+    if (pad) parts.push(new Uint8Array(pad));
+    const at = offset;
+    offset += data.byteLength + pad;
+    return at;
+  };
+  const add = (kind: SectionKind, key: number, data: Uint8Array) => {
+    sections.push({ kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) });
+  };
+  add(SECTION.centroids, 0, bytesOf(whole.centroids.centroids));
+  if (whole.centroids.vmin) add(SECTION.vmin, 0, bytesOf(whole.centroids.vmin));
+  if (whole.centroids.scale) add(SECTION.scale, 0, bytesOf(whole.centroids.scale));
+  if (pq) add(SECTION.codebook, 0, bytesOf(whole.centroids.codebook!));
+  const byList = new Map<number, ChunkRecord[]>();
+  for (const c of whole.chunks) {
+    const of = byList.get(c.list);
+    if (of) of.push(c);
+    else byList.set(c.list, [c]);
+  }
+  for (const l of whole.lists) {
+    add(SECTION.ids, l.list, bytesOf(l.ids));
+    add(SECTION.codes, l.list, bytesOf(l.codes));
+    // The list's directory and chunk texts right after its vectors: one range holds the list and its passages.
+    // By id: a reader finds an entry by bisection, and version 4's vector rows follow the same order.
+    const records = (byList.get(l.list) ?? [])
+      .sort((a, b) => a.id - b.id)
+      .map((c) => {
+        const bytes = encoder.encode(chunkJson(whole.manifest.name, c));
+        return { c, bytes, crc: crc32(bytes) };
+      });
+    if (layout >= 3) {
+      const own = new Uint32Array(records.length * 4);
+      let rel = 0;
+      records.forEach((r, i) => {
+        own.set([r.c.id, rel, r.bytes.byteLength, r.crc], i * 4);
+        rel += r.bytes.byteLength;
+      });
+      add(SECTION.listDirectory, l.list, bytesOf(own));
+    }
+    const rows = pq
+      ? vectorRows(
+          whole.manifest,
+          records.map((r) => r.c),
+        )
+      : undefined;
+    if (rows) add(SECTION.vectorChecksums, l.list, bytesOf(rows.crcs));
+    const start = offset;
+    let at = start;
+    for (const r of records) {
+      directory.push({ id: r.c.id, list: l.list, offset: at, length: r.bytes.byteLength, crc: r.crc });
+      at += r.bytes.byteLength;
+    }
+    const joined = new Uint8Array(at - start);
+    let p = 0;
+    for (const r of records) {
+      joined.set(r.bytes, p);
+      p += r.bytes.byteLength;
+    }
+    add(SECTION.chunks, l.list, joined);
+    if (rows) add(SECTION.vectors, l.list, rows.bytes);
+  }
+  directory.sort((a, b) => a.id - b.id);
+  const pages: number[] = [];
+  for (let page = 0; page < pageCount; page++) {
+    const entries = directory.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+    pages.push(entries[0]!.id);
+    const words = new Uint32Array(entries.length * 6);
+    entries.forEach((e, i) => words.set([e.id, e.list, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], i * 6));
+    add(SECTION.directory, page, bytesOf(words));
+  }
+  for (const b of postings.records) add(SECTION.terms, b.bucket, b.bytes);
+  const catalog: CatalogEntry[] = whole.chunks.map((c) => ({
+    id: c.id,
+    list: c.list,
+    docId: c.docId,
+    ...(c.metadata !== undefined ? { metadata: c.metadata } : {}),
+  }));
+  add(SECTION.catalog, 0, encoder.encode(JSON.stringify(catalog)));
+
+  const toc = new Uint32Array(sections.length * 6);
+  sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
+  const tocBytes = bytesOf(toc);
+  const header = encoder.encode(
+    JSON.stringify({ manifest: whole.manifest, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }),
+  );
+  const pre = new Uint8Array(PRELUDE_BYTES);
+  pre.set(MAGIC, 0);
+  const view = new DataView(pre.buffer);
+  view.setUint32(8, layout, true);
+  view.setUint32(12, header.byteLength, true);
+  view.setUint32(16, crc32(header), true);
+  const body = [pre, header, new Uint8Array((4 - (header.byteLength % 4)) % 4), tocBytes, ...parts];
+  const trailer = new Uint8Array(4);
+  new DataView(trailer.buffer).setUint32(0, crc32(...body), true);
+  return new Blob([...body, trailer] as BlobPart[], { type: 'application/x-weft-index' });
+}
+
+/** A 'pq' index's chunks' vectors as f16 rows (dim x 2 bytes each, in the chunks' order) and each row's CRC-32. */
+function vectorRows(m: Manifest, chunks: readonly ChunkRecord[]): { bytes: Uint8Array; crcs: Uint32Array } {
+  const row = m.dim * 2;
+  const bytes = new Uint8Array(chunks.length * row);
+  const crcs = new Uint32Array(chunks.length);
+  chunks.forEach((c, i) => {
+    const half = halfBytes(c.vector, m.dim);
+    if (!half)
+      throw new WeftError('INVALID_INPUT', `Index '${m.name}' cannot be exported: chunk ${c.id} lacks its full-precision vector.`, {
+        details: { chunk: c.id },
+      });
+    bytes.set(half, i * row);
+    crcs[i] = crc32(half);
+  });
+  return { bytes, crcs };
+}
+
+/** A chunk's record: JSON of exactly the ChunkRecord fields (JSON_VALUE problems are INVALID_INPUT). */
+function chunkJson(name: string, c: ChunkRecord): string {
+  try {
+    return JSON.stringify({ id: c.id, list: c.list, docId: c.docId, text: c.text, ...(c.metadata !== undefined ? { metadata: c.metadata } : {}) });
+  } catch (e) {
+    throw new WeftError(
+      'INVALID_INPUT',
+      `Index '${name}' cannot be exported: chunk ${c.id}'s metadata holds a value JSON cannot write (${(e as Error).message}). Keep metadata to JSON values.`,
+      { cause: e },
+    );
+  }
+}
