@@ -31,10 +31,13 @@ export type { TrainProgress } from './ivf/train.js';
 export {
   METRICS,
   STORAGE_TYPES,
+  INDEX_STORAGE_TYPES,
   NO_ID,
   MAX_K,
   type Metric,
   type StorageType,
+  type IndexStorage,
+  type IndexPq,
   type SearchOptions,
   type SearchResult,
   type SearchSession,

@@ -20,10 +20,12 @@ import {
   denoFileSystem,
   documentTypeOfName,
   exportIndex,
+  INDEX_STORAGE_TYPES,
   mimeTypeOfName,
   openFileStore,
   readableTypes,
   type GpuContext,
+  type IndexStorage,
   type WeftStore,
 } from '../../src/weft.js';
 import type { LoadProgress } from '../../src/entries/client.js';
@@ -94,6 +96,12 @@ options:
   --embedder-id ID            the embedding model's name recorded in the index (default: the file name)
   --embedder-device D         wasm (default) or webgpu
   --out FILE                  where publish writes the index file
+  --storage S                 a new index's vectors: f16 (default), f32, int8, or pq (compressed
+                                codes re-ranked with full vectors: a far smaller published file
+                                to search in place; its first ingest needs 256 passages, 16 with
+                                --pq-bits 4)
+  --pq-m N                    pq: sub-quantisers, dividing the embedding dimension (default dim / 8)
+  --pq-bits B                 pq: 8 (default) or 4 bits per code
   --k N                       passages per answer (default 3)
   --max-tokens N              longest answer (default 128)
   --workflow NAME             how ask and chat answer: ${Object.keys(BUILTIN_WORKFLOWS).join(', ')}
@@ -124,6 +132,9 @@ const FLAGS = new Set([
   'max-tokens',
   'workflow',
   'workflow-file',
+  'storage',
+  'pq-m',
+  'pq-bits',
 ]);
 
 function parseArgs(argv: readonly string[]): Args {
@@ -167,6 +178,23 @@ function positiveInt(flags: Map<string, string>, key: string, fallback: number):
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new WeftError('INVALID_OPTION', `--${key} takes a positive integer; got '${v}'.`);
   return n;
+}
+
+/** The storage of a new index (--storage, --pq-m, --pq-bits), checked before anything loads; the pq shape is settled once the embedder's dimension is known. */
+function storageFrom(flags: Map<string, string>): { storage?: IndexStorage; pq?: (dim: number) => { m: number; bits: 4 | 8 } } {
+  const storage = flags.get('storage');
+  const pqFlags = ['pq-m', 'pq-bits'].filter((f) => flags.has(f));
+  if (storage === undefined && pqFlags.length === 0) return {};
+  if (storage !== undefined && !(INDEX_STORAGE_TYPES as readonly string[]).includes(storage))
+    throw new WeftError('INVALID_OPTION', `--storage takes one of ${INDEX_STORAGE_TYPES.join(', ')}; got '${storage}'.`);
+  if (storage !== 'pq' && pqFlags.length > 0) throw new WeftError('INVALID_OPTION', `--${pqFlags[0]} is for --storage pq.`);
+  if (storage !== 'pq') return { storage: storage as IndexStorage };
+  const bits = flags.get('pq-bits') ?? '8';
+  if (bits !== '4' && bits !== '8') throw new WeftError('INVALID_OPTION', `--pq-bits takes 4 or 8; got '${bits}'.`);
+  return {
+    storage: 'pq',
+    pq: (dim) => ({ m: positiveInt(flags, 'pq-m', Math.max(1, Math.floor(dim / 8))), bits: Number(bits) as 4 | 8 }),
+  };
 }
 
 /**
@@ -476,6 +504,7 @@ async function main(): Promise<number> {
   const ingests = command === 'ingest' || command === 'publish';
   if (command === 'ask' && positional.length === 0) throw new WeftError('INVALID_OPTION', 'ask takes a question: weft ask "…".');
   const workflow = await workflowFrom(flags);
+  const storage = storageFrom(flags);
   const bars = progressBars(Deno);
   where.bars = bars;
   // Libraries' console output (pdf.js's warnings) goes above the bars, on stderr.
@@ -495,7 +524,16 @@ async function main(): Promise<number> {
   const embedder = await embedderFrom(flags, gpu, bars);
   const generator = ingests ? NO_GENERATOR : await generatorFrom(flags, gpu, bars);
   bars.end();
-  const rag = await createRag({ store, indexName, embedder, generator, gpu, create: ingests });
+  const rag = await createRag({
+    store,
+    indexName,
+    embedder,
+    generator,
+    gpu,
+    create: ingests,
+    ...(storage.storage ? { storage: storage.storage } : {}),
+    ...(storage.pq ? { pq: storage.pq(embedder.dim) } : {}),
+  });
   const close = async () => {
     await rag.close();
     if (generator !== NO_GENERATOR) generator.destroy();

@@ -205,6 +205,7 @@ async function createOrAdopt(
         nlist: create.nlist ?? nlistFor(chunks),
         metric: create.metric ?? 'cosine',
         storage: create.storage ?? 'f16',
+        ...(create.pq ? { pq: create.pq } : {}),
         modelId: embedder.modelId,
         pending: true,
         ...(create.language ? { language: create.language } : {}),

@@ -5,7 +5,7 @@
 import type { Backend, GpuOrCpu, GpuOrCpuOption } from '../gpu/option.js';
 import type { Embedder } from '../embed/types.js';
 import type { ChatMessage, Generator, SamplingOptions } from '../generate/types.js';
-import type { Metric, StorageType } from '../ivf/types.js';
+import type { IndexStorage, Metric } from '../ivf/types.js';
 import type { WeftStore } from '../storage/contract.js';
 import type { PassageFilter } from '../stored-index/passage-filter.js';
 import type { Reranker } from '../rerank/types.js';
@@ -36,7 +36,14 @@ export type { AnswerNode, EdgeCondition, GenerateNode, RetrieveNode, SplitNode, 
 export interface IndexSettings {
   /** For a new index. Defaults: cosine, f16, nlist from the corpus size. */
   metric?: Metric;
-  storage?: StorageType;
+  /**
+   * For a new index: 'f32', 'f16' (default), 'int8', or 'pq' (compressed codes re-ranked with
+   * full vectors; see `pq`). A 'pq' index's first ingest needs 2^bits passages to train its
+   * codebook (256 at 8 bits, 16 at 4).
+   */
+  storage?: IndexStorage;
+  /** For a new 'pq' index: sub-quantisers m (dividing the embedding dimension; dim / m of 4 to 8 is usual) and bits per code (8, default, or 4). */
+  pq?: { m: number; bits?: 4 | 8 };
   nlist?: number;
   /** For a new index: the language of its keyword index's stemmer (default 'english'; see STEMMED_LANGUAGES). */
   language?: string;

@@ -217,6 +217,9 @@ describe('the Deno shell', () => {
     );
     expect(await refused(['--workflow-file', join(work, 'loop.json')])).toMatch(/--workflow-file .*loop\.json: Workflow 'titled': .*\(INVALID_WORKFLOW\)/);
     expect(await refused(['--workflow-file', join(work, 'nowhere.json')])).toMatch(/--workflow-file: could not read '.*nowhere\.json'/);
+    expect(await refused(['--storage', 'f8'])).toMatch(/--storage takes one of f32, f16, int8, pq; got 'f8'/);
+    expect(await refused(['--pq-m', '8'])).toMatch(/--pq-m is for --storage pq/);
+    expect(await refused(['--storage', 'pq', '--pq-bits', '6'])).toMatch(/--pq-bits takes 4 or 8; got '6'/);
   });
 
   test('publish ingests a folder and writes one index file that imports with every document in it', async () => {
