@@ -1,6 +1,7 @@
 // The benchmark page: `bench/run.mjs` opens it in headless Chromium and calls weftBench.run().
 import { runSearchBench, type SearchBenchOptions } from './search.js';
 import { runPqSearchBench, type PqSearchBenchOptions } from './search-pq.js';
+import { runRemotePqBench, type RemotePqBenchOptions } from './remote-pq.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 import { runModelsBench, type ModelsBenchOptions } from './models.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
@@ -13,6 +14,7 @@ import { runWorkflowsBench, type WorkflowsBenchOptions } from './workflows.js';
 const benches = {
   search: (o: unknown, log: (s: string) => void) => runSearchBench(o as SearchBenchOptions, log),
   'search-pq': (o: unknown, log: (s: string) => void) => runPqSearchBench(o as PqSearchBenchOptions, log),
+  'remote-pq': (o: unknown, log: (s: string) => void) => runRemotePqBench(o as RemotePqBenchOptions, log),
   tiers: (o: unknown, log: (s: string) => void) => runTiersBench(o as TiersBenchOptions, log),
   models: (o: unknown, log: (s: string) => void) => runModelsBench(o as ModelsBenchOptions, log),
   rag: (o: unknown, log: (s: string) => void) => runRagBench(o as RagBenchOptions, log),

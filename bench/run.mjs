@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8|pq]
-                               [--pq-m M] [--pq-bits 8|4] [--rerank R] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
+                               [--pq-m M] [--pq-bits 8|4] [--rerank R] [--remote] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
@@ -76,11 +76,13 @@ if (name === 'search') {
       'pq-m': { type: 'string' },
       'pq-bits': { type: 'string', default: '8' },
       rerank: { type: 'string', default: '10' },
+      remote: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
     },
   }));
   if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
+  if (a.remote && a.storage !== 'pq') fail('--remote compares pq with f16 from the remote tier: give --storage pq');
   if (!['f32', 'f16', 'int8', 'pq'].includes(a.storage)) fail(`--storage must be f32, f16, int8 or pq`);
   if (!['4', '8'].includes(a['pq-bits'])) fail('--pq-bits must be 4 or 8');
   for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
@@ -100,6 +102,7 @@ if (name === 'search') {
     ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
     ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
     ...(a.storage === 'pq' ? { bits: Number(a['pq-bits']), rerank: int(a.rerank, 'rerank'), ...(a['pq-m'] ? { m: int(a['pq-m'], 'pq-m') } : {}) } : {}),
+    ...(a.remote ? { remote: true } : {}),
   };
 } else if (name === 'rag') {
   ({ values: a } = parseArgs({
@@ -406,8 +409,8 @@ try {
   }
   await page.goto(url);
   await page.waitForFunction(() => 'weftBench' in window);
-  // The PQ index has a benchmark page of its own (bench/search-pq.ts).
-  const bench = name === 'search' && options.storage === 'pq' ? 'search-pq' : name;
+  // The PQ index has benchmark pages of its own (bench/search-pq.ts, and from the remote tier bench/remote-pq.ts).
+  const bench = name === 'search' && options.storage === 'pq' ? (options.remote ? 'remote-pq' : 'search-pq') : name;
   result = await page.evaluate(([n, o]) => window.weftBench.run(n, o), [bench, options]);
 } finally {
   await browser.close();
@@ -415,7 +418,22 @@ try {
 }
 
 const f = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x));
-if (name === 'search' && options.storage === 'pq') {
+if (name === 'search' && options.remote) {
+  console.log(`\nWeft remote tier, PQ against f16 lists, on ${result.device}`);
+  console.log(
+    `${result.n} x ${result.dim} (${result.metric}), nlist ${result.nlist}, nprobe ${result.nprobe}, k ${result.k}, ${result.queries} cold queries; PQ m ${result.m} x ${result.bits} bits, ${result.rerank} candidates per result\n`,
+  );
+  console.log('storage   file MB   open KB (requests)   KB a query (requests)   ms a query   recall@k');
+  for (const r of result.rows)
+    console.log(
+      `${r.storage.padEnd(7)}   ${f(r.fileBytes / 1e6).padStart(7)}   ${f(r.openBytes / 1e3, 1).padStart(7)} (${f(r.openRequests, 1)})   ${f(r.bytesPerQuery / 1e3, 1).padStart(10)} (${f(r.requestsPerQuery, 1)})   ${f(r.msPerQuery, 0).padStart(10)}   ${f(r.recall, 4)}`,
+    );
+  console.log('\nsimulated (layout bytes scaled; nlist as trained at that size):');
+  for (const s of result.simulated)
+    console.log(
+      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); the page holds ${f(s.pageBytes / 1e6, 1)} MB`,
+    );
+} else if (name === 'search' && options.storage === 'pq') {
   console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);
   console.log(
     `${result.n} x ${result.dim} (${result.metric}), nlist ${result.nlist}, k ${result.k}, ${result.queries} queries; PQ m ${result.m} x ${result.bits} bits, ${result.rerank} candidates per result`,

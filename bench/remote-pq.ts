@@ -1,0 +1,244 @@
+// `npm run bench -- search --storage pq --remote`: what a query costs from the remote tier, PQ
+// against f16 lists (issue 24). The same data goes into two stored indexes (IndexedDB, same seed
+// and nlist), each exported (f16: file layout 3; pq: layout 4) and served by the range host Vite
+// mounts (scripts/range-server.mjs). Each query then runs cold, as a visitor's first: a fresh
+// remote index (empty section cache, no preload), the search and its results' texts, with the
+// host's log of ranges giving bytes and requests. Opening (header, centroids, codebook) is counted
+// apart. Recall@k is against the exact top-k. A simulated line scales the layout's bytes per
+// vector to 1M and 10M vectors (nlist as an index of that size trains with), where building one
+// does not fit this machine. Targets: re-ranked recall within 0.01 of f16's, at most 1/8 of its
+// bytes per query.
+
+import { createFlatIndex, createGpuContext, layoutFor, type GpuContext, type Metric, type SearchResult } from '../src/weft.js';
+import { pqLayout, type PqBits } from '../src/ivf/pq.js';
+import { recallAtK } from '../src/ivf/reference.js';
+import { nlistFor } from '../src/ivf/sizing.js';
+import { deleteStore, openStore } from '../src/storage/idb-store.js';
+import { exportIndex } from '../src/storage/portable.js';
+import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
+import { openRemoteIndex } from '../src/stored-index/remote-index.js';
+import { createStoredIndex } from '../src/stored-index/stored-index.js';
+import { benchData, type SearchBenchOptions } from './search.js';
+
+export interface RemotePqBenchOptions
+  extends Pick<
+    SearchBenchOptions,
+    'dataUrl' | 'dataName' | 'queriesUrl' | 'queriesName' | 'metric' | 'dim' | 'n' | 'nlist' | 'k' | 'queries' | 'seed' | 'niter'
+  > {
+  /** Probe ranks per query (the first of `--nprobe`; default 8). */
+  nprobe?: number[];
+  m?: number;
+  bits?: PqBits;
+  rerank?: number;
+}
+
+/** One storage's cost from the remote tier. */
+export interface RemoteRow {
+  storage: 'f16' | 'pq';
+  fileBytes: number;
+  /** Opening the index cold: header, toc, centroids (and codebook). */
+  openBytes: number;
+  openRequests: number;
+  /** One cold query: its lists, candidates' rows ('pq') and its results' texts. */
+  bytesPerQuery: number;
+  requestsPerQuery: number;
+  msPerQuery: number;
+  recall: number;
+}
+
+export interface RemotePqBenchResult {
+  device: string;
+  n: number;
+  dim: number;
+  nlist: number;
+  nprobe: number;
+  k: number;
+  metric: Metric;
+  queries: number;
+  m: number;
+  bits: PqBits;
+  rerank: number;
+  rows: RemoteRow[];
+  simulated: { n: number; nlist: number; nprobe: number; f16BytesPerQuery: number; pqBytesPerQuery: number; ratio: number; pageBytes: number }[];
+  targets: { name: string; want: string; got: number; met: boolean }[];
+}
+
+const TEXT = 'a passage of about the length a chunk of a document has, repeated to fill its record. ';
+const textOf = (i: number) => `passage ${i}: ${TEXT.repeat(6)}`;
+
+const logOf = async (name: string) => (await (await fetch(`/__weft-range/log/${name}`)).json()) as { start: number; end: number }[];
+const clearLog = (name: string) => fetch(`/__weft-range/log/${name}`, { method: 'DELETE' });
+const bytesOf = (ranges: { start: number; end: number }[]) => ranges.reduce((a, r) => a + r.end - r.start + 1, 0);
+
+export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string) => void): Promise<RemotePqBenchResult> {
+  const { base, queries } = await benchData(o);
+  const { n, dim } = base;
+  const nq = queries.length / dim;
+  const nlist = o.nlist ?? nlistFor(n);
+  const nprobe = Math.min(nlist, o.nprobe?.[0] ?? 8);
+  const m = o.m ?? Math.max(1, Math.floor(dim / 8));
+  const bits = o.bits ?? 8;
+  const rerank = o.rerank ?? 10;
+  const ctx = await createGpuContext();
+  const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
+  log(
+    `device: ${device}; ${n} x ${dim} (${o.metric}), nlist ${nlist}, nprobe ${nprobe}, PQ m ${m} x ${bits} bits, rerank ${rerank}, ${nq} cold queries, k ${o.k}`,
+  );
+  try {
+    const exact = await createFlatIndex({ gpu: ctx, dim, metric: o.metric });
+    await exact.add(base.data);
+    const truth = await exact.search(queries, { k: o.k });
+    exact.destroy();
+    const rows: RemoteRow[] = [];
+    for (const storage of ['f16', 'pq'] as const) {
+      const file = await publish(ctx, base.data, { metric: o.metric, seed: o.seed, niter: o.niter, dim, nlist, storage, m, bits }, log);
+      const name = `bench-${storage}-${o.seed}-${crypto.randomUUID()}.weft`;
+      await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file });
+      const row = await coldQueries(ctx, name, queries, dim, { k: o.k, nprobe, rerank });
+      rows.push({ storage, fileBytes: file.size, ...row, recall: recallAtK(row.result, truth) });
+      const r = rows.at(-1)!;
+      log(
+        `${storage}: file ${(r.fileBytes / 1e6).toFixed(2)} MB; open ${(r.openBytes / 1e3).toFixed(1)} KB in ${r.openRequests} requests; per query ${(r.bytesPerQuery / 1e3).toFixed(1)} KB in ${r.requestsPerQuery.toFixed(1)} requests, ${r.msPerQuery.toFixed(0)} ms; recall@${o.k} ${r.recall.toFixed(4)}`,
+      );
+    }
+    const [f16, pq] = rows as [RemoteRow, RemoteRow];
+    const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, rerank, o.k, f16, n, nprobe, nlist));
+    for (const s of simulated)
+      log(
+        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); the page holds ${(s.pageBytes / 1e6).toFixed(1)} MB of index structure`,
+      );
+    const ratio = pq.bytesPerQuery / f16.bytesPerQuery;
+    const targets = [
+      { name: `re-ranked recall@${o.k} below f16's at nprobe ${nprobe}`, want: '<= 0.01', got: f16.recall - pq.recall, met: f16.recall - pq.recall <= 0.01 },
+      { name: 'bytes per cold query from the remote tier over f16', want: '<= 0.125', got: ratio, met: ratio <= 0.125 },
+    ];
+    return { device, n, dim, nlist, nprobe, k: o.k, metric: o.metric, queries: nq, m, bits, rerank, rows, simulated, targets };
+  } finally {
+    ctx.destroy();
+  }
+}
+
+/** A stored index of `data` with `storage`, exported as a file (its IndexedDB database removed after). */
+async function publish(
+  ctx: GpuContext,
+  data: Float32Array,
+  o: Pick<RemotePqBenchOptions, 'metric' | 'seed' | 'niter'> & { dim: number; nlist: number; storage: 'f16' | 'pq'; m: number; bits: PqBits },
+  log: (s: string) => void,
+): Promise<Blob> {
+  const dbName = `weft-bench-remote-${o.storage}-${crypto.randomUUID()}`;
+  const store = await openStore({ dbName });
+  try {
+    const d = o.dim;
+    const t0 = performance.now();
+    const index = await createStoredIndex(data, {
+      gpu: ctx,
+      store,
+      name: 'bench',
+      dim: d,
+      nlist: o.nlist,
+      metric: o.metric,
+      storage: o.storage,
+      ...(o.storage === 'pq' ? { pq: { m: o.m, bits: o.bits } } : {}),
+      seed: o.seed,
+      niter: o.niter,
+      maxTrainPointsPerCentroid: 64,
+      splitLists: 'oversized',
+      preload: false,
+    });
+    try {
+      await index.add(data, { chunks: Array.from({ length: data.length / d }, (_, i) => ({ docId: `doc-${i % 97}`, text: textOf(i) })) });
+    } finally {
+      await index.close();
+    }
+    log(`${o.storage}: built in ${(performance.now() - t0).toFixed(0)} ms`);
+    return await exportIndex(store, 'bench');
+  } finally {
+    store.close();
+    await deleteStore(dbName);
+  }
+}
+
+/** Each query as a visitor's first: a fresh remote index, the search and its results' texts; bytes and requests from the host's log. */
+async function coldQueries(
+  ctx: GpuContext,
+  name: string,
+  queries: Float32Array,
+  dim: number,
+  o: { k: number; nprobe: number; rerank: number },
+): Promise<Omit<RemoteRow, 'storage' | 'fileBytes' | 'recall'> & { result: SearchResult }> {
+  const nq = queries.length / dim;
+  const ids = new Uint32Array(nq * o.k);
+  const distances = new Float32Array(nq * o.k);
+  let openBytes = 0,
+    openRequests = 0,
+    bytes = 0,
+    requests = 0,
+    ms = 0;
+  for (let q = 0; q < nq; q++) {
+    const cacheDbName = `weft-bench-remote-cache-${crypto.randomUUID()}`;
+    await clearLog(name);
+    const remote = await openRemoteIndex(`/__weft-range/files/${name}`, { gpu: ctx, cacheDbName, preload: false });
+    try {
+      const opened = await logOf(name);
+      openBytes += bytesOf(opened);
+      openRequests += opened.length;
+      await clearLog(name);
+      const t0 = performance.now();
+      const r = await remote.search(queries.subarray(q * dim, (q + 1) * dim), { k: o.k, nprobe: o.nprobe, rerank: o.rerank });
+      await remote.chunks(Array.from(r.ids).filter((id) => id !== 0xffffffff));
+      ms += performance.now() - t0;
+      const searched = await logOf(name);
+      bytes += bytesOf(searched);
+      requests += searched.length;
+      ids.set(r.ids, q * o.k);
+      distances.set(r.distances, q * o.k);
+    } finally {
+      await remote.close();
+      await clearRemoteCache(undefined, cacheDbName);
+    }
+  }
+  return {
+    openBytes: openBytes / nq,
+    openRequests: openRequests / nq,
+    bytesPerQuery: bytes / nq,
+    requestsPerQuery: requests / nq,
+    msPerQuery: ms / nq,
+    result: { ids, distances, numQueries: nq, k: o.k },
+  };
+}
+
+/**
+ * Bytes a cold query would read from an index of `size` vectors, scaled from the layout: each
+ * probed vector's list bytes (id, codes, directory entry, and for 'pq' its row CRC), the
+ * candidates' rows ('pq'), and the results' texts as measured; nlist as an index of that size
+ * trains with, nprobe 16 (the issue's example: 16 of 4096 lists at 1M). The page holds the header
+ * (manifest, directory pages), the toc and the centroids (and codebook).
+ */
+function simulate(
+  size: number,
+  dim: number,
+  m: number,
+  bits: PqBits,
+  rerank: number,
+  k: number,
+  f16: RemoteRow,
+  n: number,
+  nprobe: number,
+  nlist: number,
+): RemotePqBenchResult['simulated'][number] {
+  // The issue's example: nprobe 16 (of nlist 4096 at 1M).
+  const bigNlist = nlistFor(size);
+  const bigNprobe = 16;
+  const probed = (size / bigNlist) * bigNprobe;
+  const flatList = 4 + layoutFor(dim, 'f16').bytesPerVector + 16;
+  const pqList = 4 + pqLayout(dim, m, bits).bytesPerVector + 16 + 4;
+  // What the measured queries read besides their lists, per query: the results' texts (and for pq the rows).
+  const probedHere = (n / nlist) * nprobe;
+  const texts = Math.max(0, f16.bytesPerQuery - probedHere * flatList);
+  const rows = k * rerank * dim * 2;
+  const f16Bytes = probed * flatList + texts;
+  const pqBytes = probed * pqList + rows + texts;
+  const pageBytes = bigNlist * dim * 4 + 2 ** bits * dim * 4 + 24 * (6 * bigNlist + size / 512) + 8 * (size / 512);
+  return { n: size, nlist: bigNlist, nprobe: bigNprobe, f16BytesPerQuery: f16Bytes, pqBytesPerQuery: pqBytes, ratio: pqBytes / f16Bytes, pageBytes };
+}
