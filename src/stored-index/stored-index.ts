@@ -25,6 +25,7 @@ import type { TrainProgress } from '../ivf/train.js';
 import { INDEX_STORAGE_TYPES, MAX_K, type IndexPq, type IndexStorage, type Metric, type SearchResult, type SearchSession } from '../ivf/types.js';
 import { MAX_DIM, MAX_NLIST, checkK, checkMetric, checkOption, checkPositiveInt, checkVectors } from '../ivf/validate.js';
 import { rerankExact, rerankedSession } from './exact-rerank.js';
+import { createRerankTuner } from './rerank-tuner.js';
 import { trainQuantizers } from './quantizers.js';
 import { adoptCommits } from './coherence.js';
 import { createAllowLists, type AllowList } from './allow-list.js';
@@ -98,6 +99,12 @@ export interface CacheOptions extends GpuOrCpuOption {
   splitLists?: SplitMode;
   /** Called with each query's probed lists, best first (tracing, cache studies). */
   onProbe?: (lists: number[]) => void;
+  /**
+   * 'pq' storage: the share of searches whose top k must come out as re-ranking many more
+   * candidates would give it, which sets how many a search re-ranks when it does not say
+   * (rerank-tuner.ts learns it from the searches). Default 0.99.
+   */
+  recallTarget?: number;
 }
 
 /**
@@ -157,7 +164,10 @@ export interface StoredSearchOptions {
   filter?: PassageFilter;
   /** Stops the search (ABORTED), its reads over a slow tier included. */
   signal?: AbortSignal;
-  /** 'pq' storage: candidates re-scored with their full vectors per result (the scan keeps k x rerank). Default 10. */
+  /**
+   * 'pq' storage: candidates re-scored with their full vectors per result (the scan keeps k x
+   * rerank). Default: what the index learnt its searches need for its `recallTarget` (16 at first).
+   */
   rerank?: number;
 }
 
@@ -439,12 +449,18 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const prefetchEnv: PrefetchEnv = { ctx, store, name, layout, metric, pq, cache, ...(warm ? { warm } : {}) };
   const largestK = ctx ? maxK(ctx) : MAX_K;
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric, pq };
+  const recallTarget = options.recallTarget ?? 0.99;
+  if (!(recallTarget > 0 && recallTarget <= 1)) throw new WeftError('INVALID_OPTION', `recallTarget must be in (0, 1]; got ${String(options.recallTarget)}.`);
+  const tuner = pq ? createRerankTuner(recallTarget) : undefined;
   /**
-   * How many candidates a search of k keeps: k, or for 'pq' k x rerank (within the device's
-   * largest k and the index), re-ranked to k with their full vectors.
+   * How many candidates a search of k keeps: k, or for 'pq' k x rerank (the search's, else the
+   * tuner's; within the device's largest k and the index), re-ranked to k with their full vectors.
    */
   const candidatesFor = (s: IndexSnapshot, k: number, rerank: number | undefined) =>
-    pq ? Math.max(k, Math.min(largestK, s.manifest.count, k * checkRerank(rerank))) : k;
+    pq ? Math.max(k, Math.min(largestK, s.manifest.count, k * (rerank === undefined ? tuner!.next() : checkRerank(rerank)))) : k;
+  /** Re-ranks a 'pq' search's candidates (kk per query) to k; searches the tuner chose for teach it. */
+  const reranked = (prepared: Float32Array, found: SearchResult, k: number, chosen: boolean, signal: AbortSignal | undefined) =>
+    rerankExact(writeEnv, prepared, found, k, signal, chosen ? (needs) => tuner!.observe(needs, Math.floor(found.k / k)) : undefined);
   const allowLists = createAllowLists(
     () => store.readCatalog(name),
     () => snap.manifest.nlist,
@@ -661,7 +677,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
               const found = cpu
                 ? await cpuSearchBatch(withReads(cpu, signal), s, part, kk, nprobe, allow)
                 : await searchBatch(withReads(searchEnv!, signal), s, part, kk, nprobe, opts.missing ?? 'stream', allow);
-              const r = pq ? await rerankExact(writeEnv, prepareRows(metric, part, dim), found, k, signal) : found;
+              const r = pq ? await reranked(prepareRows(metric, part, dim), found, k, opts.rerank === undefined, signal) : found;
               ids.set(r.ids, q0 * k);
               distances.set(r.distances, q0 * k);
             }
@@ -693,7 +709,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
             : openCpuSession(withReads(cpuEnv!, signal), s, queries, kk, nprobe, exclusive, allow, first);
           if (!pq) return session;
           const prepared = prepareRows(metric, queries, dim);
-          return rerankedSession(session, k, (found) => rerankExact(writeEnv, prepared, found, k, signal));
+          return rerankedSession(session, k, (found) => reranked(prepared, found, k, opts.rerank === undefined && session.done, signal));
         }),
         signal,
         'The search',

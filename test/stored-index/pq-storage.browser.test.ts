@@ -111,6 +111,31 @@ describe("stored index with 'pq' storage", () => {
   }
 
   gpuTest(
+    'without rerank, the index learns how many candidates to re-rank: its results stay those of re-ranking 64 per result',
+    body(async (ctx) => {
+      const { data, index, seed } = await setup(ctx, 'l2', 4);
+      await index.add(data);
+      const k = 10;
+      let same = 0,
+        total = 0;
+      for (let batch = 0; batch < 8; batch++) {
+        const qs = gaussianMixture(12, dim, { centers: 16, seed: seed + 10 + batch });
+        const chosen = await index.search(qs, { k, nprobe: 4 });
+        const wide = await index.search(qs, { k, nprobe: 4, rerank: 64 });
+        const a = rowsOf(chosen.ids, k),
+          b = rowsOf(wide.ids, k);
+        a.forEach((row, q) => {
+          if (row.join() === b[q]!.join()) same++;
+          total++;
+        });
+      }
+      // The target is 0.99 of searches, learnt as they come: on 96 queries, allow four misses (one is usual).
+      expect(same).toBeGreaterThanOrEqual(total - 4);
+    }),
+    { timeout: 120_000 },
+  );
+
+  gpuTest(
     'an index trained on 300 vectors grows to 1,000: its lists split, their codes are re-encoded, and it still finds the exact top-k',
     body(async (ctx) => {
       const { data, queries, index } = await setup(ctx, 'l2', 4, 300);
