@@ -109,16 +109,19 @@ export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
       decoded.clear();
       start();
     };
-    // A list read is admitted to the GPU cache as a GPU search's streamed list would be.
+    // A list the GPU cache lacks is counted a miss and admitted as a GPU search's streamed list
+    // would be, so that the cache's statistics do not depend on which backend searched first.
     const take: CpuListCache['take'] = (record, keep) => {
       if (!env.cache.has(record.list)) {
         const lease = env.cache.lease();
+        lease.pinCached([record.list]);
         lease.admit([record], keep);
         lease.release();
       }
       return decoded.take(record, keep);
     };
-    const cache: CpuListCache = Object.create(decoded, { take: { value: take }, trim: { value: trim } });
+    const noteStreamed: CpuListCache['noteStreamed'] = (records) => env.cache.noteStreamed(records);
+    const cache: CpuListCache = Object.create(decoded, { take: { value: take }, trim: { value: trim }, noteStreamed: { value: noteStreamed } });
     cpuEnv = { ctx: undefined, store: env.store, name: env.name, layout, metric, cache, scanner: createQuadScanner(), onProbed: env.onProbed };
     return cpuEnv;
   };

@@ -83,7 +83,12 @@ describe('cold open: CPU answers while the first search compiles', () => {
           const idx = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs' });
           toClose.push(idx);
           const filter = { docId: 'doc-2' };
+          const before = idx.cacheStats();
           const first = await idx.search(queries, { k: 10, nprobe: 4 });
+          // The CPU search counts the lists it read and puts them in the GPU cache, as a GPU search would.
+          const after = idx.cacheStats();
+          expect(after.misses - before.misses).toBe(after.resident - before.resident);
+          expect(after.streamedBytes).toBeGreaterThanOrEqual(before.streamedBytes);
           const filtered = await idx.search(queries, { k: 5, nprobe: 2, filter });
           expect(counts.sync, 'pipelines created synchronously before the compile finished').toBe(0);
           expect(first.ids.filter((id) => id === NO_ID).length).toBe(0);
