@@ -18,6 +18,7 @@ import { exportIndex } from '../src/storage/portable.js';
 import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
 import { openRemoteIndex } from '../src/stored-index/remote-index.js';
 import { createStoredIndex } from '../src/stored-index/stored-index.js';
+import { SECTION, parseHeader, parseToc } from '../src/storage/index-file.js';
 import { benchData, type SearchBenchOptions } from './search.js';
 
 export interface RemotePqBenchOptions
@@ -41,6 +42,8 @@ export interface RemoteRow {
   openRequests: number;
   /** One cold query: its lists, candidates' rows ('pq') and its results' texts. */
   bytesPerQuery: number;
+  /** Of which: the probed lists (ids, codes, directories, row CRCs), the candidates' rows, the results' texts. */
+  parts: { lists: number; rows: number; texts: number };
   requestsPerQuery: number;
   msPerQuery: number;
   recall: number;
@@ -95,15 +98,15 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
       const file = await publish(ctx, base.data, { metric: o.metric, seed: o.seed, niter: o.niter, dim, nlist, storage, m, bits }, log);
       const name = `bench-${storage}-${o.seed}-${crypto.randomUUID()}.weft`;
       await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file });
-      const row = await coldQueries(ctx, name, queries, dim, { k: o.k, nprobe, rerank });
+      const row = await coldQueries(ctx, name, await sectionsOf(file), queries, dim, { k: o.k, nprobe, rerank });
       rows.push({ storage, fileBytes: file.size, ...row, recall: recallAtK(row.result, truth) });
       const r = rows.at(-1)!;
       log(
-        `${storage}: file ${(r.fileBytes / 1e6).toFixed(2)} MB; open ${(r.openBytes / 1e3).toFixed(1)} KB in ${r.openRequests} requests; per query ${(r.bytesPerQuery / 1e3).toFixed(1)} KB in ${r.requestsPerQuery.toFixed(1)} requests, ${r.msPerQuery.toFixed(0)} ms; recall@${o.k} ${r.recall.toFixed(4)}`,
+        `${storage}: file ${(r.fileBytes / 1e6).toFixed(2)} MB; open ${(r.openBytes / 1e3).toFixed(1)} KB in ${r.openRequests} requests; per query ${(r.bytesPerQuery / 1e3).toFixed(1)} KB in ${r.requestsPerQuery.toFixed(1)} requests (lists ${(r.parts.lists / 1e3).toFixed(1)}, rows ${(r.parts.rows / 1e3).toFixed(1)}, texts ${(r.parts.texts / 1e3).toFixed(1)} KB), ${r.msPerQuery.toFixed(0)} ms; recall@${o.k} ${r.recall.toFixed(4)}`,
       );
     }
     const [f16, pq] = rows as [RemoteRow, RemoteRow];
-    const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, rerank, o.k, f16, n, nprobe, nlist));
+    const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, rerank, o.k, f16));
     for (const s of simulated)
       log(
         `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); the page holds ${(s.pageBytes / 1e6).toFixed(1)} MB of index structure`,
@@ -159,14 +162,42 @@ async function publish(
   }
 }
 
+/** Which part of a query's reads each byte of the file is: list sections, vector rows or chunk texts (by the file's toc). */
+type SectionMap = { start: number; end: number; part: 'lists' | 'rows' | 'texts' | 'other' }[];
+
+async function sectionsOf(file: Blob): Promise<SectionMap> {
+  const all = new Uint8Array(await file.arrayBuffer());
+  const header = parseHeader(all);
+  const toc = parseToc(all.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, all.byteLength);
+  const lists: number[] = [SECTION.ids, SECTION.codes, SECTION.listDirectory, SECTION.vectorChecksums];
+  return [...toc.values()].map((x) => ({
+    start: x.offset,
+    end: x.offset + x.length,
+    part: lists.includes(x.kind) ? 'lists' : x.kind === SECTION.vectors ? 'rows' : x.kind === SECTION.chunks ? 'texts' : 'other',
+  }));
+}
+
+/** Bytes of `ranges` in each part of the file. */
+function partsOf(ranges: { start: number; end: number }[], sections: SectionMap): RemoteRow['parts'] {
+  const out = { lists: 0, rows: 0, texts: 0 };
+  for (const r of ranges)
+    for (const s of sections) {
+      const overlap = Math.min(r.end + 1, s.end) - Math.max(r.start, s.start);
+      if (overlap > 0 && s.part !== 'other') out[s.part] += overlap;
+    }
+  return out;
+}
+
 /** Each query as a visitor's first: a fresh remote index, the search and its results' texts; bytes and requests from the host's log. */
 async function coldQueries(
   ctx: GpuContext,
   name: string,
+  sections: SectionMap,
   queries: Float32Array,
   dim: number,
   o: { k: number; nprobe: number; rerank: number },
 ): Promise<Omit<RemoteRow, 'storage' | 'fileBytes' | 'recall'> & { result: SearchResult }> {
+  const parts = { lists: 0, rows: 0, texts: 0 };
   const nq = queries.length / dim;
   const ids = new Uint32Array(nq * o.k);
   const distances = new Float32Array(nq * o.k);
@@ -191,6 +222,10 @@ async function coldQueries(
       const searched = await logOf(name);
       bytes += bytesOf(searched);
       requests += searched.length;
+      const p = partsOf(searched, sections);
+      parts.lists += p.lists;
+      parts.rows += p.rows;
+      parts.texts += p.texts;
       ids.set(r.ids, q * o.k);
       distances.set(r.distances, q * o.k);
     } finally {
@@ -202,6 +237,7 @@ async function coldQueries(
     openBytes: openBytes / nq,
     openRequests: openRequests / nq,
     bytesPerQuery: bytes / nq,
+    parts: { lists: parts.lists / nq, rows: parts.rows / nq, texts: parts.texts / nq },
     requestsPerQuery: requests / nq,
     msPerQuery: ms / nq,
     result: { ids, distances, numQueries: nq, k: o.k },
@@ -210,32 +246,20 @@ async function coldQueries(
 
 /**
  * Bytes a cold query would read from an index of `size` vectors, scaled from the layout: each
- * probed vector's list bytes (id, codes, directory entry, and for 'pq' its row CRC), the
- * candidates' rows ('pq'), and the results' texts as measured; nlist as an index of that size
+ * probed vector's list bytes (id, codes, directory entry, and for 'pq' its row CRC) with lists
+ * of the mean size, the candidates' rows ('pq'), and the results' texts as measured; nlist as an index of that size
  * trains with, nprobe 16 (the issue's example: 16 of 4096 lists at 1M). The page holds the header
  * (manifest, directory pages), the toc and the centroids (and codebook).
  */
-function simulate(
-  size: number,
-  dim: number,
-  m: number,
-  bits: PqBits,
-  rerank: number,
-  k: number,
-  f16: RemoteRow,
-  n: number,
-  nprobe: number,
-  nlist: number,
-): RemotePqBenchResult['simulated'][number] {
+function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: number, k: number, f16: RemoteRow): RemotePqBenchResult['simulated'][number] {
   // The issue's example: nprobe 16 (of nlist 4096 at 1M).
   const bigNlist = nlistFor(size);
   const bigNprobe = 16;
   const probed = (size / bigNlist) * bigNprobe;
   const flatList = 4 + layoutFor(dim, 'f16').bytesPerVector + 16;
   const pqList = 4 + pqLayout(dim, m, bits).bytesPerVector + 16 + 4;
-  // What the measured queries read besides their lists, per query: the results' texts (and for pq the rows).
-  const probedHere = (n / nlist) * nprobe;
-  const texts = Math.max(0, f16.bytesPerQuery - probedHere * flatList);
+  // The results' texts as measured; the candidates' rows as many as the search re-ranked.
+  const texts = f16.parts.texts;
   const rows = k * rerank * dim * 2;
   const f16Bytes = probed * flatList + texts;
   const pqBytes = probed * pqList + rows + texts;
