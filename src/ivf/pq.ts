@@ -72,6 +72,8 @@ export interface TrainPqOptions {
   niter?: number;
   seed: number;
   signal?: AbortSignal | undefined;
+  /** Sub-spaces trained so far, of m (each is a k-means of its own). */
+  onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
 /**
@@ -94,6 +96,7 @@ export async function trainPq(ctx: GpuContext | undefined, residuals: Float32Arr
     for (let i = 0; i < n; i++) sub.set(residuals.subarray(i * dim + j * dsub, i * dim + (j + 1) * dsub), i * dsub);
     const c = await trainKmeans(ctx, sub, { dim: dsub, k: ksub, metric: 'l2', spherical: false, niter: o.niter ?? 20, seed: o.seed + j, signal: o.signal });
     centroids.set(c, j * ksub * dsub);
+    o.onProgress?.(j + 1, o.m);
   }
   return { dim, m: o.m, nbits: o.nbits, dsub, ksub, centroids };
 }

@@ -29,6 +29,7 @@ export interface QuantizerTraining {
   niter: number;
   maxTrainPointsPerCentroid: number;
   signal?: AbortSignal | undefined;
+  /** k-means iterations of the centroids, then (a second pass) the codebook's sub-spaces trained. */
   onProgress?: ((p: TrainProgress) => void) | undefined;
 }
 
@@ -49,6 +50,7 @@ export async function trainQuantizers(ctx: GpuContext | undefined, prepared: Flo
     seed: o.seed,
     signal: o.signal,
     maxTrainPointsPerCentroid: o.maxTrainPointsPerCentroid,
+    onProgress: (done, total) => o.onProgress?.({ status: 'train', done, total }),
   });
   return { ...out, codebook: book.centroids };
 }

@@ -55,7 +55,9 @@ async function setup(ctx: Parameters<Parameters<typeof gpuTest>[1]>[0], metric: 
   const queries = gaussianMixture(12, dim, { centers: 16, seed: seed + 1 });
   const store = await openStore({ dbName });
   toClose.push(store);
+  const progress: { done: number; total: number }[] = [];
   const index = await createStoredIndex(data.subarray(0, training * dim), {
+    onProgress: ({ done, total }) => progress.push({ done, total }),
     gpu: ctx,
     store,
     name: 'docs',
@@ -67,7 +69,7 @@ async function setup(ctx: Parameters<Parameters<typeof gpuTest>[1]>[0], metric: 
     seed,
   });
   toClose.push(index);
-  return { data, queries, store, index, seed };
+  return { data, queries, store, index, seed, progress };
 }
 
 describe("stored index with 'pq' storage", () => {
@@ -78,7 +80,9 @@ describe("stored index with 'pq' storage", () => {
     gpuTest(
       `${metric}, ${bits}-bit codes: every candidate re-ranked is the exact f16 top-k; the CPU backend and a session agree with the GPU`,
       body(async (ctx) => {
-        const { data, queries, store, index } = await setup(ctx, metric, bits);
+        const { data, queries, store, index, progress } = await setup(ctx, metric, bits);
+        // Training reports the centroids' k-means iterations, then the codebook's 8 sub-spaces one by one.
+        expect(progress.slice(-8)).toEqual(Array.from({ length: 8 }, (_, j) => ({ done: j + 1, total: 8 })));
         await index.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `d${i % 7}`, text: `passage ${i}` })) });
         expect(index.storage).toBe('pq');
         expect(index.manifest.pq).toEqual({ m: 8, bits });
