@@ -1,7 +1,7 @@
 // One portable file per index, so a site can ship a prebuilt index as a static asset, and import
 // it or (src/storage/remote) search it in place over HTTP range requests. The current layouts (version 3,
 // one checked section per list, chunk and term bucket, and version 4, which adds what a 'pq' index
-// keeps) are written and read by index-file.ts, as is
+// keeps) are laid out by index-file.ts (written by index-file-writer.ts), as is
 // version 2 (the same without the lists' directories); version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
 //   "WEFTIDX\0" | u32 file version 1 | u32 header bytes | header (UTF-8 JSON) | sections… | u32 CRC-32 of all before
