@@ -1,6 +1,8 @@
 // The RAG runtime's public types: its options, the passages it returns, the events an answer
 // streams and the trace stages they report. Kept apart from the code so that every part of the
 // runtime (and the worker's RPC contract) can name them without importing the runtime itself.
+// Over 400 lines: the public types with one doc comment per option, which the API pages are made
+// from; split by topic they would scatter what createRag takes over several files.
 
 import type { Backend, GpuOrCpu, GpuOrCpuOption } from '../gpu/option.js';
 import type { Embedder } from '../embed/types.js';
@@ -36,13 +38,9 @@ export type { AnswerNode, EdgeCondition, GenerateNode, RetrieveNode, SplitNode, 
 export interface IndexSettings {
   /** For a new index. Defaults: cosine, f16, nlist from the corpus size. */
   metric?: Metric;
-  /**
-   * For a new index: 'f32', 'f16' (default), 'int8', or 'pq' (compressed codes re-ranked with
-   * full vectors; see `pq`). A 'pq' index's first ingest needs 2^bits passages to train its
-   * codebook (256 at 8 bits, 16 at 4).
-   */
+  /** For a new index: f16 (default), f32, int8, or 'pq' (codes re-ranked with full vectors; a first ingest needs 2^bits passages). */
   storage?: IndexStorage;
-  /** For a new 'pq' index: sub-quantisers m (dividing the embedding dimension; dim / m of 4 to 8 is usual) and bits per code (8, default, or 4). */
+  /** For a new 'pq' index: sub-quantisers m (dividing the embedding dimension; dim / m of 4 to 8 is usual), bits per code (8, default, or 4). */
   pq?: { m: number; bits?: 4 | 8 };
   nlist?: number;
   /** For a new index: the language of its keyword index's stemmer (default 'english'; see STEMMED_LANGUAGES). */
