@@ -318,6 +318,11 @@ export async function trainCodebook(
   return trainPq(ctx, residuals, dim, o);
 }
 
+/** The coarse key the PQ key adds for query row q of `prepared` and list l (referenceKey to its centroid, as float32). */
+export function coarseKey(metric: 'l2' | 'ip', prepared: Float32Array, q: number, centroids: Float32Array, l: number, dim: number): number {
+  return Math.fround(referenceKey(metric, prepared, q * dim, centroids, l * dim, dim));
+}
+
 /**
  * The probe table the PQ scan reads, (coarse key bits, list) for each of `depth` ranked lists per
  * query: the key is the query's distance to the list's centroid (reference.ts's referenceKey,
@@ -339,7 +344,7 @@ export function pqProbeTable(
   for (let q = 0; q < nq; q++) {
     for (let r = 0; r < depth; r++) {
       const l = lists[q * depth + r]!;
-      key[0] = referenceKey(metric, prepared, q * dim, centroids, l * dim, dim);
+      key[0] = coarseKey(metric, prepared, q, centroids, l, dim);
       table[(q * depth + r) * 2] = bitsOf[0]!;
       table[(q * depth + r) * 2 + 1] = l;
     }

@@ -209,7 +209,7 @@ export interface Preload {
  * Loads the hottest lists that fit (the ones this index used most before it was closed), hottest
  * first, a few reads in all: one read per list made opening a 10k x 128 index whose 211 lists were
  * all hot take 780-930 ms (bench peers, SwiftShader), and reading all 5 MB before the first
- * search 190-330 ms. So open waits only for the first read (the hottest lists, up to 256 KiB);
+ * search 190-330 ms. So open waits only for the first read (the hottest lists, up to 64 KiB);
  * the rest stream in beside the searches, one read at a time (a search's own read waits behind
  * one at most), and stop at a commit or close.
  */

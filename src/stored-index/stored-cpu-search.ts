@@ -11,9 +11,8 @@ import { WeftError } from '../errors.js';
 import { cpuQueries, cpuRank, cpuScan, topKResult, TopK, type DecodedList } from '../ivf/cpu-search.js';
 import { createYielder } from '../ivf/cpu-yield.js';
 import type { QuadScanner } from '../ivf/cpu-simd.js';
-import { pqRowKeys, pqTables, type PqCodebook } from '../ivf/pq.js';
+import { coarseKey, pqRowKeys, pqTables, type PqCodebook } from '../ivf/pq.js';
 import { kernelMetric, prepareRows } from '../ivf/probe.js';
-import { referenceKey } from '../ivf/reference.js';
 import { MAX_K, NO_ID, type SearchResult, type SearchSession } from '../ivf/types.js';
 import type { AllowList } from './allow-list.js';
 import type { CpuListCache } from './cache/cpu-list-cache.js';
@@ -72,7 +71,7 @@ function pqScanList(env: CpuSearchEnv, pq: CpuPq, top: TopK, list: DecodedList, 
   const { dim } = env.layout;
   const { book } = pq;
   const metric = kernelMetric(env.metric);
-  const coarse = Math.fround(referenceKey(metric, pq.prepared, q * dim, pq.centroids, list.list * dim, dim));
+  const coarse = coarseKey(metric, pq.prepared, q, pq.centroids, list.list, dim);
   const table = pq.tables.subarray(q * book.m * book.ksub, (q + 1) * book.m * book.ksub);
   const keys = pqRowKeys(book, table, list.pqRows!, list.ids.length, env.layout, coarse, metric);
   for (let s = 0; s < list.ids.length; s++) {

@@ -525,6 +525,20 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     }
   };
 
+  /** List `l`'s directory pieces, where the file has a directory: it, and (version 4) its vector CRCs, which follow it. */
+  const directoryPieces = (l: number): Piece[] => {
+    const dir = section(SECTION.listDirectory, l);
+    const crcs = section(SECTION.vectorChecksums, l);
+    return dir ? [pieceOf(dir), ...(crcs ? [pieceOf(crcs)] : [])] : [];
+  };
+
+  /** Keeps list `l`'s directory from the bytes of its directoryPieces, which `next` hands over in order. */
+  const keepDirectoryOf = (at: typeof pub, l: number, pieces: readonly Piece[], next: () => Uint8Array) => {
+    if (pieces.length === 0) return;
+    const dir = next();
+    keepListDirectory(at, l, dir, pieces.length > 1 ? next() : undefined);
+  };
+
   /** Chunk `id`'s entry in the directory of a list read lately, if one holds it. */
   const listEntryOf = (id: number): ListEntry | undefined => {
     for (const entries of pub.listDirectories.values()) {
@@ -539,25 +553,16 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const { manifest } = at;
     checkListNumbers(place, manifest.nlist, lists);
     // With each list its directory, where the file has one: adjacent to the codes, so the same range.
-    // Version 4 ('pq'): the list's vector CRCs too, which follow its directory.
-    const dirs = lists.map((l) => section(SECTION.listDirectory, l));
-    const crcs = lists.map((l) => section(SECTION.vectorChecksums, l));
-    const pieces = lists.flatMap((l, i) => [
-      pieceOf(section(SECTION.ids, l)!),
-      pieceOf(section(SECTION.codes, l)!),
-      ...(dirs[i] ? [pieceOf(dirs[i])] : []),
-      ...(dirs[i] && crcs[i] ? [pieceOf(crcs[i])] : []),
-    ]);
+    const dirs = lists.map(directoryPieces);
+    const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...dirs[i]!]);
     const bytes = await read(pieces, signal, 'low');
     if (manifest !== pub.manifest) throw changedError();
     let j = 0;
+    const next = () => bytes[j++]!;
     return lists.map((l, i) => {
-      const ids = new Uint32Array(bytes[j++]!.slice().buffer);
-      const rec = checkedList(place, manifest, l, { list: l, count: ids.length, ids, codes: new Uint32Array(bytes[j++]!.slice().buffer) });
-      if (dirs[i]) {
-        const dir = bytes[j++]!;
-        keepListDirectory(at, l, dir, crcs[i] ? bytes[j++]! : undefined);
-      }
+      const ids = new Uint32Array(next().slice().buffer);
+      const rec = checkedList(place, manifest, l, { list: l, count: ids.length, ids, codes: new Uint32Array(next().slice().buffer) });
+      keepDirectoryOf(at, l, dirs[i]!, next);
       return rec;
     });
   };
@@ -580,19 +585,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       );
       const lists = [...new Set(unplaced.map((id) => entryOf(id)?.list).filter((l): l is number => l !== undefined))];
       const at = pub;
-      const dirs = lists.map((l) => [section(SECTION.listDirectory, l), section(SECTION.vectorChecksums, l)] as const);
-      const bytes = await read(
-        dirs.flatMap(([d, c]) => (d && c ? [pieceOf(d), pieceOf(c)] : [])),
-        signal,
-        'high',
-      );
+      const dirs = lists.map(directoryPieces);
+      const bytes = await read(dirs.flat(), signal, 'high');
       if (at !== pub) throw changedError();
       let j = 0;
-      lists.forEach((l, i) => {
-        if (!dirs[i]![0] || !dirs[i]![1]) return;
-        const dir = bytes[j++]!;
-        keepListDirectory(at, l, dir, bytes[j++]!);
-      });
+      lists.forEach((l, i) => keepDirectoryOf(at, l, dirs[i]!, () => bytes[j++]!));
     }
     const at = pub;
     const placed = ids.map((id) => {
