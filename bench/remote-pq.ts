@@ -10,7 +10,8 @@
 // bytes per query.
 
 import { createFlatIndex, createGpuContext, layoutFor, type GpuContext, type Metric, type SearchResult } from '../src/weft.js';
-import { pqLayout, type PqBits } from '../src/ivf/pq.js';
+import type { PqBits } from '../src/ivf/pq.js';
+import { fileRowWords } from '../src/storage/file-codes.js';
 import { recallAtK } from '../src/ivf/reference.js';
 import { nlistFor } from '../src/ivf/sizing.js';
 import { deleteStore, openStore } from '../src/storage/idb-store.js';
@@ -81,12 +82,11 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
   const nprobe = Math.min(nlist, o.nprobe?.[0] ?? 8);
   const m = o.m ?? Math.max(1, Math.floor(dim / 8));
   const bits = o.bits ?? 8;
-  const rerank = o.rerank ?? 10;
   const ctx = await createGpuContext();
   const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
   log(
-    `device: ${device}; ${n} x ${dim} (${o.metric}), nlist ${nlist}, nprobe ${nprobe}, PQ m ${m} x ${bits} bits, rerank ${rerank}, ${nq} cold queries, k ${o.k}`,
+    `device: ${device}; ${n} x ${dim} (${o.metric}), nlist ${nlist}, nprobe ${nprobe}, PQ m ${m} x ${bits} bits, rerank ${o.rerank ?? "the file's"}, ${nq} cold queries, k ${o.k}`,
   );
   try {
     const exact = await createFlatIndex({ gpu: ctx, dim, metric: o.metric });
@@ -94,11 +94,18 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     const truth = await exact.search(queries, { k: o.k });
     exact.destroy();
     const rows: RemoteRow[] = [];
+    // Without --rerank, the candidates per result are the file's: measured at export (src/ivf/pq-calibrate.ts).
+    let rerank = o.rerank ?? 0;
     for (const storage of ['f16', 'pq'] as const) {
       const file = await publish(ctx, base.data, { metric: o.metric, seed: o.seed, niter: o.niter, dim, nlist, storage, m, bits }, log);
       const name = `bench-${storage}-${o.seed}-${crypto.randomUUID()}.weft`;
       await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file });
-      const row = await coldQueries(ctx, name, await sectionsOf(file), queries, dim, { k: o.k, nprobe, rerank });
+      const { sections, published } = await sectionsOf(file);
+      if (storage === 'pq' && o.rerank === undefined) {
+        rerank = published!;
+        log(`pq: the file says ${rerank} candidates per result`);
+      }
+      const row = await coldQueries(ctx, name, sections, queries, dim, { k: o.k, nprobe, ...(o.rerank !== undefined ? { rerank: o.rerank } : {}) });
       rows.push({ storage, fileBytes: file.size, ...row, recall: recallAtK(row.result, truth) });
       const r = rows.at(-1)!;
       log(
@@ -165,16 +172,18 @@ async function publish(
 /** Which part of a query's reads each byte of the file is: list sections, vector rows or chunk texts (by the file's toc). */
 type SectionMap = { start: number; end: number; part: 'lists' | 'rows' | 'texts' | 'other' }[];
 
-async function sectionsOf(file: Blob): Promise<SectionMap> {
+/** The file's sections by part, and the candidates per result its manifest says ('pq'). */
+async function sectionsOf(file: Blob): Promise<{ sections: SectionMap; published: number | undefined }> {
   const all = new Uint8Array(await file.arrayBuffer());
   const header = parseHeader(all);
   const toc = parseToc(all.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, all.byteLength);
-  const lists: number[] = [SECTION.ids, SECTION.codes, SECTION.listDirectory, SECTION.vectorChecksums];
-  return [...toc.values()].map((x) => ({
+  const lists: number[] = [SECTION.ids, SECTION.codes, SECTION.listDirectory];
+  const sections: SectionMap = [...toc.values()].map((x) => ({
     start: x.offset,
     end: x.offset + x.length,
     part: lists.includes(x.kind) ? 'lists' : x.kind === SECTION.vectors ? 'rows' : x.kind === SECTION.chunks ? 'texts' : 'other',
   }));
+  return { sections, published: header.manifest.rerank };
 }
 
 /** Bytes of `ranges` in each part of the file. */
@@ -195,7 +204,7 @@ async function coldQueries(
   sections: SectionMap,
   queries: Float32Array,
   dim: number,
-  o: { k: number; nprobe: number; rerank: number },
+  o: { k: number; nprobe: number; rerank?: number },
 ): Promise<Omit<RemoteRow, 'storage' | 'fileBytes' | 'recall'> & { result: SearchResult }> {
   const parts = { lists: 0, rows: 0, texts: 0 };
   const nq = queries.length / dim;
@@ -216,7 +225,11 @@ async function coldQueries(
       openRequests += opened.length;
       await clearLog(name);
       const t0 = performance.now();
-      const r = await remote.search(queries.subarray(q * dim, (q + 1) * dim), { k: o.k, nprobe: o.nprobe, rerank: o.rerank });
+      const r = await remote.search(queries.subarray(q * dim, (q + 1) * dim), {
+        k: o.k,
+        nprobe: o.nprobe,
+        ...(o.rerank !== undefined ? { rerank: o.rerank } : {}),
+      });
       await remote.chunks(Array.from(r.ids).filter((id) => id !== 0xffffffff));
       ms += performance.now() - t0;
       const searched = await logOf(name);
@@ -246,7 +259,8 @@ async function coldQueries(
 
 /**
  * Bytes a cold query would read from an index of `size` vectors, scaled from the layout: each
- * probed vector's list bytes (id, codes, directory entry, and for 'pq' its row CRC) with lists
+ * probed vector's list bytes (id, codes, directory entry: for 'pq' its unpadded row and a
+ * 12-byte entry that holds its row's CRC, file-codes.ts and index-file.ts) with lists
  * of the mean size, the candidates' rows ('pq'), and the results' texts as measured; nlist as an index of that size
  * trains with, nprobe 16 (the issue's example: 16 of 4096 lists at 1M). The page holds the header
  * (manifest, directory pages), the toc and the centroids (and codebook).
@@ -257,7 +271,7 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
   const bigNprobe = 16;
   const probed = (size / bigNlist) * bigNprobe;
   const flatList = 4 + layoutFor(dim, 'f16').bytesPerVector + 16;
-  const pqList = 4 + pqLayout(dim, m, bits).bytesPerVector + 16 + 4;
+  const pqList = 4 + fileRowWords({ m, bits }) * 4 + 12;
   // The results' texts as measured; the candidates' rows as many as the search re-ranked.
   const texts = f16.parts.texts;
   const rows = k * rerank * dim * 2;

@@ -64,7 +64,7 @@ export type { LexicalSession, LexicalSearchOptions, LexicalStats, LexicalHits } 
 export { loadAnalyzer, STEMMED_LANGUAGES } from './lexical/analyzer.js';
 export type { LexicalManifest } from './storage/records.js';
 export type { PassageFilter, MetadataValue, MetadataRange, MetadataCondition } from './stored-index/passage-filter.js';
-export { exportIndex, importIndex, parseIndexFile } from './storage/portable.js';
+export { exportIndex, importIndex, parseIndexFile, type ExportOptions } from './storage/portable.js';
 export { openFileStore, type FileStoreOptions } from './storage/file-store.js';
 export { denoFileSystem } from './storage/fs-deno.js';
 export type { StoreFileSystem } from './storage/file-system.js';

@@ -46,6 +46,10 @@ export function manifestProblem(m: unknown): string | undefined {
         ? `pq belongs to storage 'pq' only; this index stores ${show(m.storage)}.`
         : undefined;
   if (pqProblem) return pqProblem;
+  if (m.rerank !== undefined && (m.storage !== 'pq' || !isInt(m.rerank, 1, 1024)))
+    return m.storage === 'pq'
+      ? `rerank must be an integer in [1, 1024]; got ${show(m.rerank)}.`
+      : `rerank belongs to storage 'pq' only; this index stores ${show(m.storage)}.`;
   if (typeof m.modelId !== 'string') return `modelId must be a string; got ${show(m.modelId)}.`;
   for (const k of ['count', 'tombstones'] as const) {
     if (!isInt(m[k], 0, Number.MAX_SAFE_INTEGER)) return `${k} must be a non-negative integer; got ${show(m[k])}.`;

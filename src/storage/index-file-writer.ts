@@ -4,11 +4,14 @@
 
 import { WeftError } from '../errors.js';
 import { halfBytes } from '../ivf/half-text.js';
+import { indexLayout } from '../ivf/pq.js';
+import { NO_ID } from '../ivf/types.js';
+import { fileCodes, scanCodes } from './file-codes.js';
 import { crc32 } from './checksum.js';
 import type { CatalogEntry } from './contract.js';
 import { MAGIC, PAGE_SIZE, PRELUDE_BYTES, SECTION, type DirectoryEntry, type Section, type SectionKind } from './index-file.js';
 import type { EncodedBucket } from './lexical-records.js';
-import type { ChunkRecord, Manifest, WholeIndex } from './records.js';
+import { listChecksum, type ChunkRecord, type Manifest, type WholeIndex } from './records.js';
 
 function bytesOf(v: ArrayBufferView): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -42,7 +45,7 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   const sections: Section[] = [];
   const directory: DirectoryEntry[] = [];
   // The toc comes first in the body; its size is known before the rest is laid out.
-  const listSections = whole.lists.length * (layout === 4 ? 6 : layout === 3 ? 4 : 3);
+  const listSections = whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
   const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
   const tocEntries =
     1 + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + (pq ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
@@ -68,18 +71,36 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     if (of) of.push(c);
     else byList.set(c.list, [c]);
   }
+  const scan = pq ? indexLayout(whole.manifest) : undefined;
+  const checksums = [...whole.manifest.checksums];
   for (const l of whole.lists) {
     add(SECTION.ids, l.list, bytesOf(l.ids));
-    add(SECTION.codes, l.list, bytesOf(l.codes));
+    if (pq) {
+      // Rows without the scan's padding (file-codes.ts); the manifest's checksum is over the layout a reader rebuilds.
+      const rows = fileCodes(l.codes, l.count, scan!, whole.manifest.pq!);
+      add(SECTION.codes, l.list, bytesOf(rows));
+      checksums[l.list] = listChecksum({ ...l, codes: scanCodes(rows, l.count, scan!, whole.manifest.pq!) });
+    } else add(SECTION.codes, l.list, bytesOf(l.codes));
     // The list's directory and chunk texts right after its vectors: one range holds the list and its passages.
-    // By id: a reader finds an entry by bisection, and version 4's vector rows follow the same order.
-    const records = (byList.get(l.list) ?? [])
-      .sort((a, b) => a.id - b.id)
-      .map((c) => {
-        const bytes = encoder.encode(chunkJson(whole.manifest.name, c));
-        return { c, bytes, crc: crc32(bytes) };
-      });
-    if (layout >= 3) {
+    // Version 3: by id (a reader finds an entry by bisection). Version 4: in the list's slot order, so
+    // an entry needs no id (the list's ids say whose it is), and the vector rows follow the same order.
+    const own = byList.get(l.list) ?? [];
+    const ordered = pq ? slotOrder(l.ids, own, whole.manifest.name, l.list) : own.sort((a, b) => a.id - b.id);
+    const records = ordered.map((c) => {
+      const bytes = encoder.encode(chunkJson(whole.manifest.name, c));
+      return { c, bytes, crc: crc32(bytes) };
+    });
+    const rows = pq
+      ? vectorRows(
+          whole.manifest,
+          records.map((r) => r.c),
+        )
+      : undefined;
+    if (rows) {
+      const own = new Uint32Array(records.length * 3);
+      records.forEach((r, i) => own.set([r.bytes.byteLength, r.crc, rows.crcs[i]!], i * 3));
+      add(SECTION.listDirectory, l.list, bytesOf(own));
+    } else if (layout >= 3) {
       const own = new Uint32Array(records.length * 4);
       let rel = 0;
       records.forEach((r, i) => {
@@ -88,13 +109,6 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
       });
       add(SECTION.listDirectory, l.list, bytesOf(own));
     }
-    const rows = pq
-      ? vectorRows(
-          whole.manifest,
-          records.map((r) => r.c),
-        )
-      : undefined;
-    if (rows) add(SECTION.vectorChecksums, l.list, bytesOf(rows.crcs));
     const start = offset;
     let at = start;
     for (const r of records) {
@@ -132,7 +146,7 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
   const tocBytes = bytesOf(toc);
   const header = encoder.encode(
-    JSON.stringify({ manifest: whole.manifest, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }),
+    JSON.stringify({ manifest: { ...whole.manifest, checksums }, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }),
   );
   const pre = new Uint8Array(PRELUDE_BYTES);
   pre.set(MAGIC, 0);
@@ -144,6 +158,27 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   const trailer = new Uint8Array(4);
   new DataView(trailer.buffer).setUint32(0, crc32(...body), true);
   return new Blob([...body, trailer] as BlobPart[], { type: 'application/x-weft-index' });
+}
+
+/** A list's chunks in the order of its live slots (`ids`, tombstones skipped); INVALID_INPUT when they do not match. */
+function slotOrder(ids: Uint32Array, chunks: readonly ChunkRecord[], name: string, list: number): ChunkRecord[] {
+  const byId = new Map(chunks.map((c) => [c.id, c]));
+  const out: ChunkRecord[] = [];
+  for (const id of ids) {
+    if (id === NO_ID) continue;
+    const c = byId.get(id);
+    if (!c)
+      throw new WeftError('INVALID_INPUT', `Index '${name}' cannot be exported: list ${list} holds vector ${id}, which has no chunk.`, {
+        details: { chunk: id },
+      });
+    out.push(c);
+  }
+  if (out.length !== chunks.length)
+    throw new WeftError(
+      'INVALID_INPUT',
+      `Index '${name}' cannot be exported: list ${list}'s chunks and vectors disagree (${chunks.length} chunks, ${out.length} vectors).`,
+    );
+  return out;
 }
 
 /** A 'pq' index's chunks' vectors as f16 rows (dim x 2 bytes each, in the chunks' order) and each row's CRC-32. */

@@ -7,21 +7,26 @@
 // as version 3, so older readers still open them (index-file-writer.ts writes them).
 //
 //   "WEFTIDX\0" | u32 version | u32 header bytes | u32 header CRC | header (UTF-8 JSON) | pad to 4
-//   | body: toc | [v4: codebook] | for each list: its ids, codes, directory, [v4: vector CRCs] and
-//   chunk texts (one contiguous range), [v4: then its vectors] | chunk directory pages | term
+//   | body: toc | [v4: codebook] | for each list: its ids, codes, directory and chunk texts (one
+//   contiguous range), [v4: then its vectors] | chunk directory pages | term
 //   buckets | catalog | u32 CRC-32 of everything before
 //
-// Version 4 ('pq' storage): the codebook (m x 2^bits x dim/m f32) after the centroids; per list,
-// its chunks' full-precision vectors as f16 rows, in the order of the list's directory (chunks by
-// id), each with a CRC-32 of its own in the list's vector CRCs (one u32 per chunk, in the list's
-// range). A re-ranking reader fetches just its candidates' rows, each checked on arrival, and a
-// query's candidates in one list are adjacent rows where they are neighbours by id. Chunk texts
-// stay as in version 3 (the vector is not in the record's JSON).
+// Version 4 ('pq' storage): the codebook (m x 2^bits x dim/m f32) after the centroids. Per list:
+// its codes as rows without the scan's padding (file-codes.ts: the term word and the codes, every
+// slot, tombstones included); its directory in the list's slot order, 3 u32 per live slot (the
+// record's length and CRC, then the CRC of its vector row), so an entry needs no id or offset (the
+// list's ids say whose it is, the lengths add up to where its record is); its chunk texts in the
+// same order; then its chunks' full-precision vectors as f16 rows, again in that order. The ids,
+// codes and directory are one range: a re-ranking reader then fetches just its candidates' rows,
+// each checked against its own CRC on arrival. Chunk texts stay as in version 3 (the vector is
+// not in the record's JSON). The manifest's list checksums are over the codes laid out for the
+// scan, as a store keeps them.
 //
-// A list's directory is 4 u32 per chunk of the list: id, offset (from the start of the list's
-// chunk texts), length, CRC of the chunk's record. A remote reader fetches it in the same range as
-// the list's ids and codes, so the texts of a vector search's results (chunks of the lists it
-// scanned) are one round trip away instead of two (a directory page, then the records).
+// A list's directory in version 3 is 4 u32 per chunk of the list, by id: id, offset (from the
+// start of the list's chunk texts), length, CRC of the chunk's record. A remote reader fetches it
+// in the same range as the list's ids and codes, so the texts of a vector search's results (chunks
+// of the lists it scanned) are one round trip away instead of two (a directory page, then the
+// records).
 //
 // Header: the manifest (with its list and term-bucket checksums: a remote reader checks what it
 // fetches against them), a fileId drawn at export (a republished file has a new one, so cached
@@ -36,6 +41,7 @@ import { crc32 } from './checksum.js';
 import { isInt, isRecord, manifestProblem } from './index-checks.js';
 import type { CatalogEntry } from './contract.js';
 import type { ChunkRecord, Manifest } from './records.js';
+import { NO_ID } from '../ivf/types.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
 /** The newest version this Weft reads and writes (a 'pq' index's file; other indexes are written as version 3). */
@@ -58,11 +64,11 @@ export const SECTION = {
   listDirectory: 9,
   codebook: 10,
   vectors: 11,
-  vectorChecksums: 12,
+  // 12 is not used (a draft of version 4 kept its vector CRCs apart; they are in the directory).
 } as const;
 export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
-const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory, SECTION.vectors, SECTION.vectorChecksums];
+const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory, SECTION.vectors];
 
 /** A section of the file: absolute byte range and checksum. */
 export interface Section {
@@ -80,6 +86,13 @@ export interface DirectoryEntry {
   length: number;
   crc: number;
 }
+/** A chunk's entry in its list's directory: a DirectoryEntry, and in version 4 its vector row and that row's CRC. */
+export interface ListEntry extends DirectoryEntry {
+  /** Its row among the list's vector rows (version 4). */
+  row: number;
+  /** CRC-32 of that row (version 4). */
+  vectorCrc?: number;
+}
 
 export interface FileHeader {
   manifest: Manifest;
@@ -95,7 +108,6 @@ export interface FileHeader {
 export function sectionName(s: { kind: number; key: number }): string {
   const kind = KIND_NAMES[s.kind] ?? `kind ${s.kind}`;
   if (s.kind === SECTION.listDirectory) return `directory of list ${s.key}`;
-  if (s.kind === SECTION.vectorChecksums) return `vector checksums of list ${s.key}`;
   if (PER_LIST.includes(s.kind)) return `${kind} of list ${s.key}`;
   if (s.kind === SECTION.terms) return `term bucket ${s.key}`;
   if (s.kind === SECTION.directory) return `chunk directory page ${s.key}`;
@@ -181,13 +193,13 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
         kind === SECTION.vmin ||
         kind === SECTION.scale ||
         kind === SECTION.codebook ||
-        kind === SECTION.vectorChecksums ||
         kind === SECTION.directory) &&
       s.length % 4 !== 0
     ) {
       throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 4-byte values.`);
     }
-    if (kind === SECTION.listDirectory && s.length % 16 !== 0) throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 16-byte entries.`);
+    const entry = header.manifest.storage === 'pq' ? 12 : 16;
+    if (kind === SECTION.listDirectory && s.length % entry !== 0) throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole ${entry}-byte entries.`);
     const k = sectionKey(kind, key);
     if (sections.has(k)) throw invalid(`The index file holds the ${sectionName(s)} twice.`);
     sections.set(k, s);
@@ -210,10 +222,10 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
   if (header.manifest.storage === 'pq') {
     if (!sections.has(sectionKey(SECTION.codebook, 0))) throw invalid('The index file stores PQ codes but has no codebook.');
     for (let l = 0; l < nlist; l++) {
-      const rows = sections.get(sectionKey(SECTION.vectorChecksums, l));
+      const dir = sections.get(sectionKey(SECTION.listDirectory, l));
       const vectors = sections.get(sectionKey(SECTION.vectors, l));
-      if (!rows || !vectors || !sections.has(sectionKey(SECTION.listDirectory, l)) || vectors.length !== (rows.length / 4) * header.manifest.dim * 2)
-        throw invalid(`The index file stores PQ codes but list ${l}'s directory, vectors and vector checksums are missing or disagree.`);
+      if (!dir || !vectors || vectors.length !== (dir.length / 12) * header.manifest.dim * 2)
+        throw invalid(`The index file stores PQ codes but list ${l}'s directory and vectors are missing or disagree.`);
     }
   }
   return sections;
@@ -247,6 +259,28 @@ export function parseListDirectory(bytes: Uint8Array, list: number, texts: Secti
     if (words[i + 1]! + e.length > texts.length) throw onBad(`The directory of list ${list} points outside the list's chunk texts`);
     out.push(e);
   }
+  return out;
+}
+
+/**
+ * The entries of a version-4 list's directory (checked bytes), in slot order: `ids` are the list's
+ * (checked) ids, `texts` its chunk-text section. Entries that do not match the live ids, or that
+ * reach outside the texts, throw what `onBad` makes of it.
+ */
+export function parseRowDirectory(bytes: Uint8Array, ids: Uint32Array, list: number, texts: Section, onBad: (what: string) => Error): ListEntry[] {
+  const words = new Uint32Array(bytes.slice().buffer);
+  const out: ListEntry[] = [];
+  let rel = 0;
+  for (const id of ids) {
+    if (id === NO_ID) continue;
+    const i = out.length * 3;
+    if (i >= words.length) throw onBad(`The directory of list ${list} has fewer entries than the list has vectors`);
+    const length = words[i]!;
+    if (rel + length > texts.length) throw onBad(`The directory of list ${list} points outside the list's chunk texts`);
+    out.push({ id, list, offset: texts.offset + rel, length, crc: words[i + 1]!, row: out.length, vectorCrc: words[i + 2]! });
+    rel += length;
+  }
+  if (out.length * 3 !== words.length) throw onBad(`The directory of list ${list} has more entries than the list has vectors`);
   return out;
 }
 

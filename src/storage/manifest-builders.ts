@@ -92,6 +92,7 @@ export function wholeIndexManifest(whole: WholeIndex, replaced: Manifest | undef
     metric: w.metric,
     storage: w.storage,
     ...(w.pq ? { pq: { m: w.pq.m, bits: w.pq.bits } } : {}),
+    ...(w.rerank !== undefined ? { rerank: w.rerank } : {}),
     nlist: w.nlist,
     modelId: w.modelId,
     count: w.count,

@@ -12,7 +12,11 @@
 // cannot plant an index that breaks searches or overwrites chunks later.
 
 import { WeftError } from '../errors.js';
-import { textOfHalfBytes } from '../ivf/half-text.js';
+import { halfValues, textOfHalfBytes } from '../ivf/half-text.js';
+import { measureRerank } from '../ivf/pq-calibrate.js';
+import { checkRerank, indexLayout, pqLayout, storedCodebook } from '../ivf/pq.js';
+import { fileRowWords, scanCodes } from './file-codes.js';
+import { kernelMetric } from '../ivf/probe.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord } from './index-checks.js';
 import { manifestProblem, wholeIndexProblem } from './index-checks.js';
@@ -27,7 +31,7 @@ import {
   fileVersion,
   parseDirectoryPage,
   parseHeader,
-  parseListDirectory,
+  parseRowDirectory,
   parseToc,
   sectionKey,
   type Section as IndexSection,
@@ -45,12 +49,25 @@ interface Section {
   crc: number;
 }
 
+/** What exportIndex writes besides the index. */
+export interface ExportOptions {
+  /** The file's layout (default: 3, or 4 for a 'pq' index); 2 leaves the lists' directories out, for readers older than layout 3. */
+  layout?: 2 | 3 | 4;
+  /**
+   * 'pq' storage: candidates per result a reader's searches re-rank until they have learnt their
+   * own, written in the file's manifest. Default: measured on the index (src/ivf/pq-calibrate.ts)
+   * for searches of k 10 at nprobe min(nlist, 8), serving 99% of them, so that a visitor's first
+   * query reads the vector rows it needs rather than a reader's start of 16 per result.
+   */
+  rerank?: number;
+}
+
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
  * layout (index-file.ts: 3, or 4 for a 'pq' index); `layout: 2` writes the previous one (no lists'
  * directories), which Weft releases before layout 3 can read too.
  */
-export async function exportIndex(store: WeftStore, name: string, options: { layout?: 2 | 3 | 4 } = {}): Promise<Blob> {
+export async function exportIndex(store: WeftStore, name: string, options: ExportOptions = {}): Promise<Blob> {
   const whole = await store.readWholeIndex(name);
   // The term buckets are built afresh from the chunks (what an import would store), so the
   // manifest's bucket checksums describe exactly the buckets in the file.
@@ -59,7 +76,29 @@ export async function exportIndex(store: WeftStore, name: string, options: { lay
   const postings = wholePostingsWith(analyzer, whole.chunks, lexical?.buckets ?? DEFAULT_BUCKETS);
   const layout = options.layout ?? defaultLayout(whole.manifest);
   if (layout !== 2 && layout !== 3 && layout !== 4) throw new WeftError('INVALID_OPTION', `layout must be 2, 3 or 4; got ${String(layout)}.`);
-  return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical } }, postings, layout);
+  if (options.rerank !== undefined && whole.manifest.storage !== 'pq')
+    throw new WeftError('INVALID_OPTION', `rerank is for indexes with PQ codes; index '${name}' stores ${whole.manifest.storage}. Leave it out.`);
+  const rerank = whole.manifest.storage === 'pq' ? { rerank: options.rerank === undefined ? measuredRerank(whole) : checkRerank(options.rerank) } : {};
+  return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical, ...rerank } }, postings, layout);
+}
+
+/** The candidates per result a 'pq' index's searches need (pq-calibrate.ts), for the settings its readers use by default. */
+function measuredRerank(whole: WholeIndex): number {
+  const m = whole.manifest;
+  const vectors = new Map(whole.chunks.map((c) => [c.id, c.vector]));
+  return measureRerank(
+    {
+      metric: kernelMetric(m.metric),
+      dim: m.dim,
+      nlist: m.nlist,
+      centroids: whole.centroids.centroids,
+      book: storedCodebook(m.dim, m.pq!, whole.centroids.codebook!),
+      layout: pqLayout(m.dim, m.pq!.m, m.pq!.bits),
+      lists: whole.lists,
+      vectorOf: (id) => halfValues(vectors.get(id), m.dim),
+    },
+    { k: 10, nprobe: 8, target: 0.99, queries: 128 },
+  );
 }
 
 function invalid(message: string): WeftError {
@@ -132,7 +171,11 @@ function parseVersion2(all: Uint8Array): WholeIndex {
   const lists: ListRecord[] = [];
   for (let l = 0; l < manifest.nlist; l++) {
     const ids = new Uint32Array(read(SECTION.ids, l)!.buffer);
-    lists.push({ list: l, count: ids.length, ids, codes: new Uint32Array(read(SECTION.codes, l)!.buffer) });
+    const codes = new Uint32Array(read(SECTION.codes, l)!.buffer);
+    const pq = manifest.storage === 'pq' ? manifest.pq : undefined;
+    if (pq && codes.length !== ids.length * fileRowWords(pq))
+      throw invalid(`The codes of list ${l} do not hold one row for each of its ${ids.length} vectors.`);
+    lists.push({ list: l, count: ids.length, ids, codes: pq ? scanCodes(codes, ids.length, indexLayout(manifest), pq) : codes });
   }
   const chunks: ChunkRecord[] = [];
   for (let p = 0; p < header.pages.length; p++) {
@@ -147,7 +190,7 @@ function parseVersion2(all: Uint8Array): WholeIndex {
   }
   const codebook = f32(read(SECTION.codebook, 0));
   if (codebook) {
-    const vectors = vectorsOfLists(toc, manifest, read, bad);
+    const vectors = vectorsOfLists(toc, lists, manifest.dim, read, bad);
     for (const c of chunks) {
       const v = vectors.get(c.id);
       if (v === undefined) throw invalid(`Chunk ${c.id} has no full-precision vector, which a pq index keeps.`);
@@ -167,22 +210,21 @@ function parseVersion2(all: Uint8Array): WholeIndex {
 /** A version-4 file's full-precision vectors as f16 text, by chunk id: each list's rows in its directory's order, each row checked against its CRC. */
 function vectorsOfLists(
   toc: Map<string, IndexSection>,
-  manifest: Manifest,
+  lists: readonly ListRecord[],
+  dim: number,
   read: (kind: number, key: number) => Uint8Array | undefined,
   bad: (what: string) => Error,
 ): Map<number, string> {
   const out = new Map<number, string>();
-  const row = manifest.dim * 2;
-  for (let l = 0; l < manifest.nlist; l++) {
-    const entries = parseListDirectory(read(SECTION.listDirectory, l)!, l, toc.get(sectionKey(SECTION.chunks, l))!, bad);
-    const crcs = new Uint32Array(read(SECTION.vectorChecksums, l)!.buffer);
+  const row = dim * 2;
+  for (const { list: l, ids } of lists) {
+    const entries = parseRowDirectory(read(SECTION.listDirectory, l)!, ids, l, toc.get(sectionKey(SECTION.chunks, l))!, bad);
     const rows = read(SECTION.vectors, l)!;
-    if (crcs.length !== entries.length) throw invalid(`List ${l} has ${crcs.length} vector checksums for ${entries.length} chunks.`);
-    entries.forEach((e, i) => {
-      const bytes = rows.subarray(i * row, (i + 1) * row);
-      if (crc32(bytes) !== crcs[i]) throw invalid(`Chunk ${e.id}'s vector fails its checksum.`);
+    for (const e of entries) {
+      const bytes = rows.subarray(e.row * row, (e.row + 1) * row);
+      if (crc32(bytes) !== e.vectorCrc) throw invalid(`Chunk ${e.id}'s vector fails its checksum.`);
       out.set(e.id, textOfHalfBytes(bytes));
-    });
+    }
   }
   return out;
 }

@@ -40,6 +40,11 @@ export interface Manifest {
   storage: IndexStorage;
   /** 'pq' storage: its sub-quantisers and bits (the codebook is stored with the centroids). */
   pq?: IndexPq;
+  /**
+   * 'pq' storage: candidates per result its searches re-rank until they have learnt their own
+   * (rerank-tuner.ts), as measured where the index was published (exportIndex's `rerank`).
+   */
+  rerank?: number;
   nlist: number;
   /** The embedding model the vectors came from (so a query embedder can be checked against it). */
   modelId: string;

@@ -6,10 +6,16 @@
 // searches find exactly the top k that re-ranking many more candidates would find. Data whose
 // codes rank well then re-ranks few candidates, and harder data more.
 //
+// An index published with a measured figure (the manifest's `rerank`, which exportIndex measures:
+// src/ivf/pq-calibrate.ts) starts from it instead of START, so a visitor's first searches read no more vector rows
+// than the publisher's measurement says they need.
+//
 // A search that used R cannot tell whether it needed more: a need of R is censored. Every
 // EXPLORE-th search therefore uses twice as many, and a censored need counts as twice what was
 // used. The first searches use START, generous enough for the data measured so far
 // (docs/benchmarks.md: 10 matched f16's recall on MiniLM vectors; 4-bit codes needed about 30).
+
+import { needQuantile, RERANK_RANGE } from '../ivf/pq-calibrate.js';
 
 /** The candidates per result a 'pq' index re-ranks by default, learnt from its searches. */
 export interface RerankTuner {
@@ -26,20 +32,21 @@ const WINDOW = 512;
 /** Every EXPLORE-th search re-ranks twice the current choice, to see needs above it. */
 const EXPLORE = 8;
 const START = 16;
-const MIN = 2;
-const MAX = 128;
+const MAX = RERANK_RANGE.max;
 /** Needs seen before the quantile replaces START. */
 const WARM = 32;
 
-/** A tuner aiming at `target` (e.g. 0.99): the share of searches whose top k re-ranking finds in full. */
-export function createRerankTuner(target: number): RerankTuner {
+/**
+ * A tuner aiming at `target` (e.g. 0.99): the share of searches whose top k re-ranking finds in
+ * full. `start`: candidates per result until it has seen enough searches (default 16).
+ */
+export function createRerankTuner(target: number, start = START): RerankTuner {
   const needs: number[] = [];
   let searches = 0;
-  let choice = START;
+  let choice = start;
   const settle = () => {
     if (needs.length < WARM) return;
-    const sorted = needs.slice().sort((a, b) => a - b);
-    choice = Math.min(MAX, Math.max(MIN, sorted[Math.min(sorted.length - 1, Math.ceil(target * sorted.length) - 1)]!));
+    choice = needQuantile(needs, target);
   };
   return {
     next() {

@@ -451,7 +451,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric, pq };
   const recallTarget = options.recallTarget ?? 0.99;
   if (!(recallTarget > 0 && recallTarget <= 1)) throw new WeftError('INVALID_OPTION', `recallTarget must be in (0, 1]; got ${String(options.recallTarget)}.`);
-  const tuner = pq ? createRerankTuner(recallTarget) : undefined;
+  const tuner = pq ? createRerankTuner(recallTarget, snap.manifest.rerank) : undefined;
   /**
    * How many candidates a search of k keeps: k, or for 'pq' k x rerank (the search's, else the
    * tuner's; within the device's largest k and the index), re-ranked to k with their full vectors.

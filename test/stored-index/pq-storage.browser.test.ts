@@ -10,7 +10,8 @@ import { describe, expect } from 'vitest';
 import { fromHalf, normalizeRows, toHalf } from '../../src/ivf/codec.js';
 import { gaussianMixture } from '../../src/random.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
-import { exportIndex, importIndex } from '../../src/storage/portable.js';
+import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
+import { SECTION, parseHeader, parseToc, sectionKey } from '../../src/storage/index-file.js';
 import { openRemoteIndex } from '../../src/stored-index/remote-index.js';
 import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
@@ -191,28 +192,63 @@ describe("stored index with 'pq' storage", () => {
       const { data, queries, store, index } = await setup(ctx, 'cosine', 8);
       await index.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `d${i % 7}`, text: `passage ${i}` })) });
       const k = 5;
-      const local = await index.search(queries, { k, nprobe: 3 });
+      // Deleted vectors stay in their lists as tombstones until compaction: the file's slot-ordered directories skip them.
+      const gone = Array.from((await index.search(queries.subarray(0, dim), { k: 3, nprobe: index.nlist })).ids);
+      expect(await index.delete(gone)).toBe(3);
       const file = await exportIndex(store, 'docs');
       expect(new DataView(await file.slice(8, 12).arrayBuffer()).getUint32(0, true)).toBe(4);
+      // The file says how many candidates per result its searches need, measured on the index at export.
+      const measured = parseIndexFile(await file.arrayBuffer()).manifest.rerank!;
+      expect(measured).toBeGreaterThanOrEqual(2);
+      expect(measured).toBeLessThanOrEqual(128);
+      expect(parseIndexFile(await (await exportIndex(store, 'docs', { rerank: 7 })).arrayBuffer()).manifest.rerank).toBe(7);
+      await expect(exportIndex(store, 'docs', { rerank: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+      const local = await index.search(queries, { k, nprobe: 3, rerank: measured });
       const name = `pq-${crypto.randomUUID()}.weft`;
       await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file });
       const cacheDbName = `weft-pq-remote-${crypto.randomUUID()}`;
       const remote = await openRemoteIndex(`/__weft-range/files/${name}`, { gpu: ctx, cacheDbName, preload: false });
       toClose.push(remote);
       try {
+        // A visitor's first search re-ranks the published figure, not the tuner's start of 16.
+        expect(remote.manifest.rerank).toBe(measured);
         const far = await remote.search(queries, { k, nprobe: 3 });
         expect(Array.from(far.ids)).toEqual(Array.from(local.ids));
         expect(Array.from(far.distances)).toEqual(Array.from(local.distances));
+        for (const id of gone) expect(Array.from(far.ids)).not.toContain(id);
+        const texts = await remote.chunks(Array.from(far.ids.subarray(0, k)));
+        expect(texts.map((c) => c?.text)).toEqual(Array.from(far.ids.subarray(0, k), (id) => `passage ${id}`));
+        // Which finds what re-ranking 64 per result finds, for nearly every fresh query.
+        const wide = await remote.search(queries, { k, nprobe: 3, rerank: 64 });
+        const same = rowsOf(far.ids, k).filter((row, q) => row.join() === rowsOf(wide.ids, k)[q]!.join()).length;
+        expect(same).toBeGreaterThanOrEqual(queries.length / dim - 2);
         // Imported, it is the same index.
         const copy = await openStore({ dbName: `${dbName}-copy` });
         toClose.push(copy);
         await importIndex(copy, file, { name: 'copy' });
         const imported = await openStoredIndex({ gpu: ctx, store: copy, name: 'copy' });
         toClose.push(imported);
+        expect(imported.manifest.rerank).toBe(measured);
         const again = await imported.search(queries, { k, nprobe: 3 });
         expect(Array.from(again.ids)).toEqual(Array.from(local.ids));
+        // A vector row damaged on the host: the search that needs it is CORRUPT_RECORD naming the chunk's vector.
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        const header = parseHeader(bytes);
+        const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, bytes.byteLength);
+        const probed = far.ids[0]!;
+        const rows = toc.get(sectionKey(SECTION.vectors, (await remote.chunks([probed]))[0]!.list))!;
+        bytes.fill(0x55, rows.offset, rows.offset + rows.length);
+        const broken = `pq-broken-${crypto.randomUUID()}.weft`;
+        await fetch(`/__weft-range/files/${broken}`, { method: 'PUT', body: bytes });
+        const damaged = await openRemoteIndex(`/__weft-range/files/${broken}`, { gpu: ctx, cacheDbName: `${cacheDbName}-broken`, preload: false });
+        toClose.push(damaged);
+        await expect(damaged.search(queries.subarray(0, dim), { k, nprobe: 3 })).rejects.toMatchObject({
+          code: 'CORRUPT_RECORD',
+          message: expect.stringContaining('vector'),
+        });
       } finally {
         await clearRemoteCache(undefined, cacheDbName);
+        await clearRemoteCache(undefined, `${cacheDbName}-broken`);
       }
       for (const x of toClose.splice(0).reverse()) await x.close();
       await deleteStore(`${dbName}-copy`);

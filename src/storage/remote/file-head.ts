@@ -14,6 +14,7 @@
 import { WeftError } from '../../errors.js';
 import { BLOCK } from '../../ivf/codec.js';
 import { indexLayout } from '../../ivf/pq.js';
+import { fileRowWords } from '../file-codes.js';
 import { isInt, show } from '../index-checks.js';
 import {
   PAGE_SIZE,
@@ -97,15 +98,13 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; max?: number } {
     case SECTION.ids:
       return { exact: n * 4 };
     case SECTION.codes:
-      return { exact: Math.ceil(n / BLOCK) * BLOCK * layout.words * 4 };
+      return { exact: h.manifest.pq ? n * fileRowWords(h.manifest.pq) * 4 : Math.ceil(n / BLOCK) * BLOCK * layout.words * 4 };
     case SECTION.listDirectory:
-      return { max: n * 16 };
+      return { max: n * (h.manifest.pq ? 12 : 16) };
     case SECTION.codebook:
       return { exact: h.manifest.pq ? 2 ** h.manifest.pq.bits * dim * 4 : 0 };
     case SECTION.vectors:
       return { max: n * dim * 2 };
-    case SECTION.vectorChecksums:
-      return { max: n * 4 };
     case SECTION.directory:
       return { max: PAGE_SIZE * 24 };
     default:

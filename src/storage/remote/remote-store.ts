@@ -39,11 +39,15 @@ import {
   pageOf,
   parseDirectoryPage,
   parseListDirectory,
+  parseRowDirectory,
   sectionKey,
   sectionName,
   type DirectoryEntry,
+  type ListEntry,
   type Section,
 } from '../index-file.js';
+import { scanCodes } from '../file-codes.js';
+import { indexLayout } from '../../ivf/pq.js';
 import { abortable } from '../../util/abortable.js';
 import { checkListNumbers, checkedCentroids, checkedList, type ReadPlace } from '../read-checks.js';
 import { MAX_CHUNK_RECORD_BYTES, fetchHead, parseHead, type Head } from './file-head.js';
@@ -142,14 +146,6 @@ const PARALLEL = 6;
 type Priority = 'high' | 'low';
 /** Entries of lists' directories kept in memory (16 bytes each in the file, ~70 as objects). */
 const LIST_DIRECTORY_ENTRIES = 65_536;
-
-/** A list directory's entry: where the chunk's record lies and, in a 'pq' index's file, its vector row (version 4). */
-interface ListEntry extends DirectoryEntry {
-  /** The entry's place in the list's directory: its vector's row. */
-  row: number;
-  /** CRC-32 of its vector row (version 4, 'pq' storage). */
-  vectorCrc: number | undefined;
-}
 
 /** The entry of chunk `id` in `entries` (sorted by id). */
 function findEntry<E extends DirectoryEntry>(entries: readonly E[], id: number): E | undefined {
@@ -497,8 +493,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return at.catalog;
   };
 
-  /** Keeps list `l`'s directory (checked bytes; `vectorCrcs`: its vector rows' CRCs, version 4) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
-  const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array, vectorCrcs?: Uint8Array) => {
+  /** Keeps list `l`'s directory (checked bytes; `ids`: the list's, which a version-4 directory needs) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
+  const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array, ids: Uint32Array) => {
     const kept = at.listDirectories.get(l);
     if (kept) {
       at.listDirectories.delete(l);
@@ -507,15 +503,10 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     } // parsed already: now the most recent
     const texts = section(SECTION.chunks, l);
     if (!texts) return;
-    const crcs = vectorCrcs ? new Uint32Array(vectorCrcs.slice().buffer) : undefined;
-    const entries: ListEntry[] = parseListDirectory(
-      bytes,
-      l,
-      texts,
-      (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}. Publish it again.`, { details: { url: href, list: l } }),
-    )
-      .map((e, row) => ({ ...e, row, vectorCrc: crcs?.[row] }))
-      .sort((a, b) => a.id - b.id);
+    const bad = (what: string) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}. Publish it again.`, { details: { url: href, list: l } });
+    const entries: ListEntry[] = (
+      at.manifest.storage === 'pq' ? parseRowDirectory(bytes, ids, l, texts, bad) : parseListDirectory(bytes, l, texts, bad).map((e, row) => ({ ...e, row }))
+    ).sort((a, b) => a.id - b.id);
     at.listDirectories.set(l, entries);
     at.listEntries += entries.length;
     for (const [list, e] of at.listDirectories) {
@@ -525,18 +516,17 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     }
   };
 
-  /** List `l`'s directory pieces, where the file has a directory: it, and (version 4) its vector CRCs, which follow it. */
+  /** List `l`'s ids and directory pieces (the ids first: a version-4 directory is in their order); none where the file has no directories. */
   const directoryPieces = (l: number): Piece[] => {
     const dir = section(SECTION.listDirectory, l);
-    const crcs = section(SECTION.vectorChecksums, l);
-    return dir ? [pieceOf(dir), ...(crcs ? [pieceOf(crcs)] : [])] : [];
+    return dir ? [pieceOf(section(SECTION.ids, l)!), pieceOf(dir)] : [];
   };
 
   /** Keeps list `l`'s directory from the bytes of its directoryPieces, which `next` hands over in order. */
   const keepDirectoryOf = (at: typeof pub, l: number, pieces: readonly Piece[], next: () => Uint8Array) => {
     if (pieces.length === 0) return;
-    const dir = next();
-    keepListDirectory(at, l, dir, pieces.length > 1 ? next() : undefined);
+    const ids = new Uint32Array(next().slice().buffer);
+    keepListDirectory(at, l, next(), ids);
   };
 
   /** Chunk `id`'s entry in the directory of a list read lately, if one holds it. */
@@ -553,16 +543,20 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const { manifest } = at;
     checkListNumbers(place, manifest.nlist, lists);
     // With each list its directory, where the file has one: adjacent to the codes, so the same range.
-    const dirs = lists.map(directoryPieces);
-    const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...dirs[i]!]);
+    const dirs = lists.map((l) => section(SECTION.listDirectory, l));
+    const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...(dirs[i] ? [pieceOf(dirs[i])] : [])]);
     const bytes = await read(pieces, signal, 'low');
     if (manifest !== pub.manifest) throw changedError();
     let j = 0;
     const next = () => bytes[j++]!;
+    // Version 4 holds a 'pq' list's rows without the scan's padding (file-codes.ts).
+    const layout = manifest.pq ? indexLayout(manifest) : undefined;
     return lists.map((l, i) => {
       const ids = new Uint32Array(next().slice().buffer);
-      const rec = checkedList(place, manifest, l, { list: l, count: ids.length, ids, codes: new Uint32Array(next().slice().buffer) });
-      keepDirectoryOf(at, l, dirs[i]!, next);
+      const held = new Uint32Array(next().slice().buffer);
+      const codes = layout ? scanCodes(held, ids.length, layout, manifest.pq!) : held;
+      const rec = checkedList(place, manifest, l, { list: l, count: ids.length, ids, codes });
+      if (dirs[i]) keepListDirectory(at, l, next(), ids);
       return rec;
     });
   };

@@ -1,0 +1,99 @@
+// How many candidates per result a 'pq' index's searches need, measured where it is published
+// (issue 24: "a visitor's first answer reads a few hundred kilobytes"). A reader that starts
+// without a figure re-ranks 16 per result until it has learnt its own (stored-index's
+// rerank-tuner.ts), and each candidate is a full vector row fetched from the host: 768 bytes at
+// 384 dimensions. So exportIndex measures the figure on the index itself and writes it in the
+// file's manifest (`rerank`), and a reader starts from it.
+//
+// The measurement is the search's own, on the CPU: sample vectors of the index are the queries
+// (each without itself: a visitor's query is not in the index); for each, the lists its nprobe
+// nearest centroids own are ranked by the scan's PQ keys (pqRowKeys, the kernel's float32 order)
+// and by the exact key of the full vectors. The query needs R per result when the last of the
+// exact top k sits at position p of the code ranking, R = ceil((p + 1) / k), which is what the
+// tuner learns from. The figure is the `target` quantile of the needs, as the tuner's.
+
+import { deinterleave } from './codec.js';
+import type { Layout } from './codec.js';
+import { coarseKey, pqRowKeys, pqTables, type PqCodebook } from './pq.js';
+import { referenceKey } from './reference.js';
+import { NO_ID, type ListRecord } from './types.js';
+
+/** The fewest and most candidates per result a chosen figure takes. */
+export const RERANK_RANGE = { min: 2, max: 128 } as const;
+
+/** The `target` quantile of per-query needs, within RERANK_RANGE (the rerank tuner's choice and the published figure). */
+export function needQuantile(needs: readonly number[], target: number): number {
+  const sorted = needs.slice().sort((a, b) => a - b);
+  const q = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(target * sorted.length) - 1))] ?? RERANK_RANGE.max;
+  return Math.min(RERANK_RANGE.max, Math.max(RERANK_RANGE.min, q));
+}
+
+/** A 'pq' index as measureRerank reads it: its quantisers, lists and each chunk's full vector. */
+export interface PqIndexParts {
+  metric: 'l2' | 'ip';
+  dim: number;
+  nlist: number;
+  centroids: Float32Array;
+  book: PqCodebook;
+  layout: Layout<'pq'>;
+  lists: readonly ListRecord[];
+  /** A chunk's full vector as stored (normalised for cosine). */
+  vectorOf(id: number): Float32Array | undefined;
+}
+
+/** What measureRerank measures with: the search's k and nprobe, the share of queries served, how many queries. */
+export interface RerankMeasure {
+  k: number;
+  nprobe: number;
+  target: number;
+  queries: number;
+}
+
+/**
+ * Candidates per result that a `target` share of searches of k at nprobe need (see the header),
+ * measured on up to `queries` of the index's own vectors, spread evenly over its ids.
+ */
+export function measureRerank(index: PqIndexParts, o: RerankMeasure): number {
+  const { dim, metric, layout, book, centroids } = index;
+  const members: { id: number; list: number; slot: number }[] = [];
+  for (const rec of index.lists) for (let s = 0; s < rec.count; s++) if (rec.ids[s] !== NO_ID) members.push({ id: rec.ids[s]!, list: rec.list, slot: s });
+  if (members.length <= o.k) return RERANK_RANGE.min;
+  members.sort((a, b) => a.id - b.id);
+  const rows = new Map<number, Uint32Array>();
+  const rowsOf = (rec: ListRecord) => {
+    let r = rows.get(rec.list);
+    if (!r) rows.set(rec.list, (r = deinterleave(rec.codes, rec.count, layout.units)));
+    return r;
+  };
+  const byList = new Map(index.lists.map((r) => [r.list, r]));
+  const nprobe = Math.min(o.nprobe, index.nlist);
+  const needs: number[] = [];
+  const count = Math.min(o.queries, members.length);
+  for (let i = 0; i < count; i++) {
+    const self = members[Math.floor((i * members.length) / count)]!;
+    const query = index.vectorOf(self.id);
+    if (!query) continue;
+    const probed = Array.from({ length: index.nlist }, (_, l) => ({ l, key: coarseKey(metric, query, 0, centroids, l, dim) }))
+      .sort((a, b) => a.key - b.key || a.l - b.l)
+      .slice(0, nprobe);
+    const table = pqTables(book, query);
+    const scored: { id: number; code: number; exact: number }[] = [];
+    for (const { l, key } of probed) {
+      const rec = byList.get(l);
+      if (!rec || rec.count === 0) continue;
+      const keys = pqRowKeys(book, table, rowsOf(rec), rec.count, layout, key, metric);
+      for (let s = 0; s < rec.count; s++) {
+        const id = rec.ids[s]!;
+        const full = id === NO_ID || id === self.id ? undefined : index.vectorOf(id);
+        if (full) scored.push({ id, code: keys[s]!, exact: Math.fround(referenceKey(metric, query, 0, full, 0, dim)) });
+      }
+    }
+    if (scored.length <= o.k) continue;
+    scored.sort((a, b) => a.code - b.code || a.id - b.id);
+    const position = new Map(scored.map((s, p) => [s.id, p]));
+    const exact = scored.slice().sort((a, b) => a.exact - b.exact || a.id - b.id);
+    const last = Math.max(...exact.slice(0, o.k).map((s) => position.get(s.id)!));
+    needs.push(Math.ceil((last + 1) / o.k));
+  }
+  return needs.length === 0 ? RERANK_RANGE.min : needQuantile(needs, o.target);
+}
