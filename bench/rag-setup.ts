@@ -4,12 +4,13 @@
 // regimes the lists are read in — `cached` (every list resident on the GPU), `idb` (a GPU cache
 // of an eighth of the index, lists cold in IndexedDB) and `remote` (the index published as one
 // file behind the range host, fetched through Chromium's network emulation at 20 Mbit/s and 40 ms
-// RTT, its IndexedDB tier empty for each stream).
+// RTT, its IndexedDB tier empty for each stream). The lists hold f16 vectors or, with storage
+// 'pq', PQ codes (m = dim / 8, 8 bits) whose candidates are re-ranked with their f16 vectors.
 import { createGpuContext, gaussianMixture, type GpuContext } from '../src/weft.js';
 import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
 import type { Embedder } from '../src/embed/types.js';
 import { loadLlama2c, type Llama2cGenerator } from '../src/generate/llama2c-gpu.js';
-import { layoutFor } from '../src/ivf/codec.js';
+import { indexLayout } from '../src/ivf/pq.js';
 import { createRag } from '../src/runtime/rag.js';
 import type { LocalRag } from '../src/runtime/rag-api.js';
 import type { RagOptions } from '../src/runtime/types.js';
@@ -23,6 +24,7 @@ import { createRng } from '../src/random.js';
 import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
 
 export type Regime = 'cached' | 'idb' | 'remote';
+export type RagStorage = 'f16' | 'pq';
 
 /** Set by bench/run.mjs: Chromium's network emulation (CDP), undefined to lift it. */
 declare global {
@@ -38,6 +40,8 @@ export interface RagSetupOptions {
   assets: string;
   n: number;
   regime: Regime;
+  /** How the lists keep their vectors: f16 (default) or PQ codes (m = dim / 8, 8 bits). */
+  storage?: RagStorage;
   /** Where onnxruntime-web finds its .wasm (the page's path by default); null: its own default (Deno: beside its module). */
   onnxWasmPaths?: string | null;
 }
@@ -50,6 +54,11 @@ export interface RagSetup {
   texts: string[];
   dim: number;
   nlist: number;
+  storage: RagStorage;
+  /** 'pq' storage: the codes' shape. */
+  pq?: { m: number; bits: 8 };
+  /** The remote regime: the published file's bytes, and for 'pq' the candidates per result its manifest says searches need. */
+  file?: { bytes: number; rerank?: number };
   /** The lists' bytes on the GPU; the cache budget of the `idb` and `remote` regimes. */
   indexBytes: number;
   cacheBytes: number;
@@ -105,7 +114,9 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
     .split(/^\.I /m)
     .slice(1)
     .map((r) => (/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').replace(/\s+/g, ' ').trim().slice(0, 300));
-  log(`building ${o.n} x ${dim} f16 in ${stores.kind}…`);
+  const storage = o.storage ?? 'f16';
+  const pq = storage === 'pq' ? { m: dim / 8, bits: 8 as const } : undefined;
+  log(`building ${o.n} x ${dim} ${pq ? `pq (m ${pq.m}, ${pq.bits} bits)` : storage} in ${stores.kind}…`);
   const vectors = gaussianMixture(o.n, dim, { centers: 256, seed: 5 });
   const idx = await createStoredIndex(vectors, {
     splitLists: 'oversized',
@@ -115,7 +126,8 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
     dim,
     nlist: 256,
     metric: 'cosine',
-    storage: 'f16',
+    storage,
+    ...(pq ? { pq } : {}),
     niter: 5,
     maxTrainPointsPerCentroid: 32,
     rebuildImbalance: Infinity,
@@ -126,16 +138,27 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
       chunks: Array.from({ length: m }, (_, j) => ({ docId: `doc-${(i + j) % texts.length}`, text: texts[(i + j) % texts.length]! })),
     });
   }
-  const indexBytes = idx.manifest.listCounts.reduce((a, c) => a + Math.ceil(c / 32) * 32 * (layoutFor(dim, 'f16').bytesPerVector + 4), 0);
+  const { bytesPerVector } = indexLayout(idx.manifest);
+  const indexBytes = idx.manifest.listCounts.reduce((a, c) => a + Math.ceil(c / 32) * 32 * (bytesPerVector + 4), 0);
   const nlist = idx.nlist;
   await idx.close();
   const residentBytes = Math.ceil(indexBytes * 1.25);
   const cacheBytes = o.regime === 'cached' ? residentBytes : Math.floor(indexBytes / 8);
   const remoteUrl = o.regime === 'remote' ? new URL('/__weft-range/files/bench-corpus.weft', location.href).href : '';
   const remoteDb = 'weft-bench-remote';
+  let file: RagSetup['file'];
   if (o.regime === 'remote') {
-    await fetch(remoteUrl, { method: 'PUT', body: await exportIndex(store, 'corpus') });
-    log(`published ${(indexBytes / 2 ** 20).toFixed(1)} MiB of lists at ${remoteUrl}`);
+    const blob = await exportIndex(store, 'corpus');
+    await fetch(remoteUrl, { method: 'PUT', body: blob });
+    // The candidates per result the file's manifest says its searches need (measured at export, 'pq' only).
+    await clearRemoteCache(remoteUrl, remoteDb);
+    const probe = await openRemoteStore(remoteUrl, { cacheDbName: remoteDb });
+    const { rerank } = await probe.manifest('corpus');
+    probe.close();
+    file = { bytes: blob.size, ...(rerank !== undefined ? { rerank } : {}) };
+    log(
+      `published ${(indexBytes / 2 ** 20).toFixed(1)} MiB of ${storage} lists at ${remoteUrl} (file ${(blob.size / 2 ** 20).toFixed(1)} MiB${rerank !== undefined ? `, ${rerank} candidates per result` : ''})`,
+    );
   }
   const network = async (on: boolean) => {
     if (o.regime === 'remote') await window.weftBenchNetwork?.(on ? REMOTE_NETWORK : undefined);
@@ -154,6 +177,9 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
     texts,
     dim,
     nlist,
+    storage,
+    ...(pq ? { pq } : {}),
+    ...(file ? { file } : {}),
     indexBytes,
     cacheBytes,
     residentBytes,

@@ -6,12 +6,13 @@
 // published as one file behind a range-request host, fetched through Chromium's network
 // emulation: 20 Mbit/s, 40 ms RTT, the IndexedDB tier empty at the start). Beside them, the same
 // requests run sequentially with every list resident: the latency if retrieval cost nothing,
-// which bounds what hiding it can gain.
+// which bounds what hiding it can gain. `--storage pq` keeps the lists as PQ codes (m = dim / 8,
+// 8 bits) instead of f16 vectors.
 import type { SearchMode } from '../src/runtime/fusion.js';
 import type { PeriodicOptions, RagEvent } from '../src/runtime/types.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
 import { percentile } from '../src/util/stats.js';
-import { REMOTE_NETWORK, setUpRagBench, type Regime } from './rag-setup.js';
+import { REMOTE_NETWORK, setUpRagBench, type RagStorage, type Regime } from './rag-setup.js';
 
 export interface RagBenchOptions {
   assets: string;
@@ -30,11 +31,13 @@ export interface RagBenchOptions {
   mode?: SearchMode;
   /** Where the lists are when a request needs them (see the header). Default 'idb'. */
   regime?: Regime;
+  /** How the lists keep their vectors: f16 (default) or PQ codes. */
+  storage?: RagStorage;
   /** Where onnxruntime-web finds its .wasm (the page's path by default); null: its own default (Deno: beside its module). */
   onnxWasmPaths?: string | null;
 }
 
-export type { Regime };
+export type { RagStorage, Regime };
 
 export interface PeriodicFigure {
   interval: number;
@@ -61,19 +64,26 @@ export interface PeriodicFigure {
 }
 
 const median = (v: number[]) => percentile(v, 0.5);
+const p95 = (v: number[]) => percentile(v, 0.95);
 const p99 = (v: number[]) => percentile(v, 0.99);
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
 
 export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
   const regime = o.regime ?? 'idb';
   const setup = await setUpRagBench(
-    { assets: o.assets, n: o.n, regime, ...(o.onnxWasmPaths !== undefined ? { onnxWasmPaths: o.onnxWasmPaths } : {}) },
+    {
+      assets: o.assets,
+      n: o.n,
+      regime,
+      ...(o.storage ? { storage: o.storage } : {}),
+      ...(o.onnxWasmPaths !== undefined ? { onnxWasmPaths: o.onnxWasmPaths } : {}),
+    },
     log,
     stores,
     'weft-bench-rag',
   );
   try {
-    const { texts, dim, indexBytes, cacheBytes, network } = setup;
+    const { texts, dim, storage, indexBytes, cacheBytes, network } = setup;
     const questions = Array.from({ length: o.requests }, (_, i) => texts[(i * 37) % texts.length]!.split(' ').slice(0, 12).join(' '));
 
     // Decode-only inter-token latency: the same generator, answering the same questions' prompts
@@ -225,6 +235,9 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
       regime,
       n: o.n,
       dim,
+      storage,
+      ...(setup.pq ? { pq: setup.pq } : {}),
+      ...(setup.file ? { file: setup.file } : {}),
       requests: o.requests,
       maxTokens: o.maxTokens,
       nprobe: o.nprobe,
@@ -244,7 +257,9 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
         ? {
             sequential: {
               e2eMedianMs: median(seq.lat),
+              e2eP95Ms: p95(seq.lat),
               ttftMedianMs: median(seq.ttft),
+              ttftP95Ms: p95(seq.ttft),
               itlP99Ms: p99(seq.itl),
               itlMeanMs: mean(seq.itl),
               stageMs: seq.stageMs,
@@ -252,7 +267,17 @@ export async function runRagBench(o: RagBenchOptions, log: (s: string) => void, 
           }
         : {}),
       ...(wov
-        ? { woven: { e2eMedianMs: median(wov.lat), ttftMedianMs: median(wov.ttft), itlP99Ms: p99(wov.itl), itlMeanMs: mean(wov.itl), stageMs: wov.stageMs } }
+        ? {
+            woven: {
+              e2eMedianMs: median(wov.lat),
+              e2eP95Ms: p95(wov.lat),
+              ttftMedianMs: median(wov.ttft),
+              ttftP95Ms: p95(wov.ttft),
+              itlP99Ms: p99(wov.itl),
+              itlMeanMs: mean(wov.itl),
+              stageMs: wov.stageMs,
+            },
+          }
         : {}),
       decodeOnlyItlMeanMs: decodeOnlyMean,
       itlMeanInflation: wov ? mean(wov.itl) / decodeOnlyMean - 1 : NaN,

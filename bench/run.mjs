@@ -21,7 +21,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
        npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--part all|stream|periodic]
                            [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--mode vector|lexical|hybrid]
-                           [--regime cached|idb|remote] [--json] [--gpu]
+                           [--regime cached|idb|remote] [--storage f16|pq] [--json] [--gpu]
        npm run bench -- rerank [--candidates 20] [--trials 3] [--corpus 64] [--queries 30] [--zipf 1.0] [--gpu-fraction 0.25] [--seed S] [--json] [--gpu]
        npm run bench -- quality [--embedder DIR|tiny] [--scale 100000] [--seed S] [--json] [--gpu]
        npm run bench -- quality --embedder use-lite [--faq debian-faq.en.txt.gz] [--chunk-tokens 256] [--overlap-tokens N] [--rankings FILE.json] [--json]
@@ -122,9 +122,11 @@ if (name === 'search') {
       'periodic-slowdown': { type: 'string' },
       mode: { type: 'string' },
       regime: { type: 'string', default: 'idb' },
+      storage: { type: 'string', default: 'f16' },
     },
   }));
   if (!['cached', 'idb', 'remote'].includes(a.regime)) fail('--regime must be cached, idb or remote');
+  if (!['f16', 'pq'].includes(a.storage)) fail('--storage must be f16 or pq');
   const shared = resolve(root, '../shared/assets');
   if (!existsSync(shared)) fail(`the rag benchmark reads ../shared/assets (${shared}), which is missing`);
   if (!['all', 'stream', 'periodic'].includes(a.part)) fail(`--part must be all, stream or periodic`);
@@ -142,6 +144,7 @@ if (name === 'search') {
     ...(a['periodic-slowdown'] ? { periodicSlowdown: Number(a['periodic-slowdown']) } : {}),
     ...(a.mode ? { mode: a.mode } : {}),
     regime: a.regime,
+    storage: a.storage,
   };
 } else if (name === 'workflows') {
   ({ values: a } = parseArgs({
@@ -462,15 +465,19 @@ if (name === 'search' && options.remote) {
     idb: `lists cold in IndexedDB, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index`,
     remote: `lists behind a range-request host at ${result.network?.mbps} Mbit/s, ${result.network?.latencyMs} ms RTT, GPU cache ${f(result.cacheFraction * 100, 1)}% of the index`,
   }[result.regime];
+  const storage = result.pq ? `pq (m ${result.pq.m}, ${result.pq.bits} bits)` : result.storage;
+  const file = result.file
+    ? `; file ${f(result.file.bytes / 2 ** 20, 1)} MiB${result.file.rerank !== undefined ? `, ${result.file.rerank} candidates per result` : ''}`
+    : '';
   console.log(
-    `\nWeft rag benchmark, regime ${result.regime} (${where}): ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} index (${f(result.indexBytes / 2 ** 20, 1)} MiB of lists), nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`,
+    `\nWeft rag benchmark, regime ${result.regime} (${where}): ${result.requests} requests every ${result.arrivalMs} ms, ${result.n} x ${result.dim} ${storage} index (${f(result.indexBytes / 2 ** 20, 1)} MiB of lists${file}), nprobe ${result.nprobe}, ${result.maxTokens} tokens per answer`,
   );
   if (result.sequential) {
     console.log(
-      `sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`,
+      `sequential  e2e ${f(result.sequential.e2eMedianMs, 0)} ms (p95 ${f(result.sequential.e2eP95Ms, 0)})  TTFT ${f(result.sequential.ttftMedianMs, 0)} ms (p95 ${f(result.sequential.ttftP95Ms, 0)})  ITL p99 ${f(result.sequential.itlP99Ms, 1)} ms`,
     );
     console.log(
-      `woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms  TTFT ${f(result.woven.ttftMedianMs, 0)} ms  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`,
+      `woven       e2e ${f(result.woven.e2eMedianMs, 0)} ms (p95 ${f(result.woven.e2eP95Ms, 0)})  TTFT ${f(result.woven.ttftMedianMs, 0)} ms (p95 ${f(result.woven.ttftP95Ms, 0)})  ITL p99 ${f(result.woven.itlP99Ms, 1)} ms (decode only: ${f(result.decodeOnlyItlP99Ms, 1)} ms)`,
     );
     console.log(
       `e2eSpeedup ${f(result.e2eSpeedup, 2)}, ttftSpeedup ${f(result.ttftSpeedup, 2)}, itlP99Inflation ${f(result.itlP99Inflation, 3)} (mean ITL ${f(result.woven.itlMeanMs, 1)} ms vs ${f(result.decodeOnlyItlMeanMs, 1)} ms decode-only: ${f(result.itlMeanInflation, 3)})`,
