@@ -75,7 +75,7 @@ if (name === 'search') {
       wg: { type: 'string' },
       'pq-m': { type: 'string' },
       'pq-bits': { type: 'string', default: '8' },
-      rerank: { type: 'string', default: '10' },
+      rerank: { type: 'string' },
       remote: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
@@ -101,7 +101,9 @@ if (name === 'search') {
     ...(a.nprobe ? { nprobe: a.nprobe.split(',').map((s) => int(s, 'nprobe')) } : {}),
     ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
     ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
-    ...(a.storage === 'pq' ? { bits: Number(a['pq-bits']), rerank: int(a.rerank, 'rerank'), ...(a['pq-m'] ? { m: int(a['pq-m'], 'pq-m') } : {}) } : {}),
+    ...(a.storage === 'pq'
+      ? { bits: Number(a['pq-bits']), ...(a.rerank ? { rerank: int(a.rerank, 'rerank') } : {}), ...(a['pq-m'] ? { m: int(a['pq-m'], 'pq-m') } : {}) }
+      : {}),
     ...(a.remote ? { remote: true } : {}),
   };
 } else if (name === 'rag') {

@@ -110,6 +110,26 @@ export function fromHalf(h: number): number {
 
 export const HALF_MAX = 65504;
 
+/**
+ * `values` rounded to the nearest f16 values, where that loses no more than f16's own precision
+ * relative to their scale (the largest magnitude within [2^-14, HALF_MAX]); else `values` as they
+ * are. A 'pq' index rounds its centroids and codebook so before it encodes anything with them:
+ * its published file then holds them as f16 (half the bytes a visitor reads to open it) with
+ * nothing lost, since the codes were made with exactly those values.
+ */
+export function halfRounded(values: Float32Array): Float32Array {
+  let scale = 0;
+  for (const v of values) scale = Math.max(scale, Math.abs(v));
+  if (!(scale >= 2 ** -14 && scale <= HALF_MAX)) return values;
+  return values.map((v) => fromHalf(toHalf(v)));
+}
+
+/** Whether every one of `values` is exactly an f16 value (so f16 bytes hold them with nothing lost). */
+export function allHalf(values: Float32Array): boolean {
+  for (const v of values) if (fromHalf(toHalf(v)) !== v) return false;
+  return true;
+}
+
 // ---- encode / decode (row-major words) -----------------------------------------------------
 
 /** Encodes n rows of `dim` floats into n x layout.words u32 words, row-major. */

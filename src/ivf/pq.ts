@@ -18,7 +18,7 @@
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { createRng } from '../random.js';
-import { layoutFor, packRows, type Layout } from './codec.js';
+import { halfRounded, layoutFor, packRows, type Layout } from './codec.js';
 import { trainKmeans } from './kmeans.js';
 import { groupByList } from './list-records.js';
 import { referenceKey } from './reference.js';
@@ -98,7 +98,8 @@ export async function trainPq(ctx: GpuContext | undefined, residuals: Float32Arr
     centroids.set(c, j * ksub * dsub);
     o.onProgress?.(j + 1, o.m);
   }
-  return { dim, m: o.m, nbits: o.nbits, dsub, ksub, centroids };
+  // Rounded to f16 before any code is made with it: a published file holds it in half the bytes (codec.ts's halfRounded).
+  return { dim, m: o.m, nbits: o.nbits, dsub, ksub, centroids: halfRounded(centroids) };
 }
 
 /** The nearest sub-centroid of sub-vector j of `r` (ties: the lower code). */

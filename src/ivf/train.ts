@@ -4,7 +4,7 @@
 import { WeftError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { createRng, sampleIndices, type Rng } from '../random.js';
-import { trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
+import { halfRounded, trainScalarQuantizer, type Layout, type ScalarQuantizer } from './codec.js';
 import { cpuAssign } from './cpu-kmeans.js';
 import { assignNearest, trainKmeans, uploadPoints } from './kmeans.js';
 import { kernelMetric } from './probe.js';
@@ -76,7 +76,8 @@ export async function trainIvf(ctx: GpuContext | undefined, prepared: Float32Arr
     onIteration: (done, total) => o.onProgress?.({ status: 'train', done, total }),
   });
   const quantizer = o.layout.storage === 'int8' ? trainScalarQuantizer(sample, dim, o.layout.dimPad) : undefined;
-  return { centroids, quantizer };
+  // 'pq' codes are residuals from these centroids: rounded to f16 first, the published file holds them in half the bytes (codec.ts).
+  return { centroids: o.layout.storage === 'pq' ? halfRounded(centroids) : centroids, quantizer };
 }
 
 /** The list of each row of `prepared` (its nearest centroid by the metric), computed on the GPU (on the CPU without a context). */

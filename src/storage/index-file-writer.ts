@@ -6,7 +6,7 @@ import { WeftError } from '../errors.js';
 import { halfBytes } from '../ivf/half-text.js';
 import { indexLayout } from '../ivf/pq.js';
 import { NO_ID } from '../ivf/types.js';
-import { fileCodes, scanCodes } from './file-codes.js';
+import { fileCodes, fileFloats, scanCodes } from './file-codes.js';
 import { crc32 } from './checksum.js';
 import type { CatalogEntry } from './contract.js';
 import { MAGIC, PAGE_SIZE, PRELUDE_BYTES, SECTION, type DirectoryEntry, type Section, type SectionKind } from './index-file.js';
@@ -61,10 +61,11 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   const add = (kind: SectionKind, key: number, data: Uint8Array) => {
     sections.push({ kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) });
   };
-  add(SECTION.centroids, 0, bytesOf(whole.centroids.centroids));
+  // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values (file-codes.ts).
+  add(SECTION.centroids, 0, pq ? fileFloats(whole.centroids.centroids) : bytesOf(whole.centroids.centroids));
   if (whole.centroids.vmin) add(SECTION.vmin, 0, bytesOf(whole.centroids.vmin));
   if (whole.centroids.scale) add(SECTION.scale, 0, bytesOf(whole.centroids.scale));
-  if (pq) add(SECTION.codebook, 0, bytesOf(whole.centroids.codebook!));
+  if (pq) add(SECTION.codebook, 0, fileFloats(whole.centroids.codebook!));
   const byList = new Map<number, ChunkRecord[]>();
   for (const c of whole.chunks) {
     const of = byList.get(c.list);

@@ -15,8 +15,8 @@ import { WeftError } from '../errors.js';
 import { halfValues, textOfHalfBytes } from '../ivf/half-text.js';
 import { measureRerank } from '../ivf/pq-calibrate.js';
 import { checkRerank, indexLayout, pqLayout, storedCodebook } from '../ivf/pq.js';
-import { fileRowWords, scanCodes } from './file-codes.js';
-import { kernelMetric } from '../ivf/probe.js';
+import { fileRowWords, floatsOfFile, scanCodes } from './file-codes.js';
+import { kernelMetric, prepareRows } from '../ivf/probe.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord } from './index-checks.js';
 import { manifestProblem, wholeIndexProblem } from './index-checks.js';
@@ -96,6 +96,7 @@ function measuredRerank(whole: WholeIndex): number {
       layout: pqLayout(m.dim, m.pq!.m, m.pq!.bits),
       lists: whole.lists,
       vectorOf: (id) => halfValues(vectors.get(id), m.dim),
+      prepare: (query) => prepareRows(m.metric, query, m.dim),
     },
     { k: 10, nprobe: 8, target: 0.99, queries: 128 },
   );
@@ -168,11 +169,11 @@ function parseVersion2(all: Uint8Array): WholeIndex {
   const f32 = (b: Uint8Array | undefined) => (b ? new Float32Array(b.buffer) : undefined);
   const vmin = f32(read(SECTION.vmin, 0)),
     scale = f32(read(SECTION.scale, 0));
+  const pq = manifest.storage === 'pq' ? manifest.pq : undefined;
   const lists: ListRecord[] = [];
   for (let l = 0; l < manifest.nlist; l++) {
     const ids = new Uint32Array(read(SECTION.ids, l)!.buffer);
     const codes = new Uint32Array(read(SECTION.codes, l)!.buffer);
-    const pq = manifest.storage === 'pq' ? manifest.pq : undefined;
     if (pq && codes.length !== ids.length * fileRowWords(pq))
       throw invalid(`The codes of list ${l} do not hold one row for each of its ${ids.length} vectors.`);
     lists.push({ list: l, count: ids.length, ids, codes: pq ? scanCodes(codes, ids.length, indexLayout(manifest), pq) : codes });
@@ -188,7 +189,16 @@ function parseVersion2(all: Uint8Array): WholeIndex {
       chunks.push(decodeChunk(bytes, e, bad));
     }
   }
-  const codebook = f32(read(SECTION.codebook, 0));
+  // Version 4: a 'pq' index's centroids and codebook as f16 or f32 (file-codes.ts).
+  const quantizer = (kind: number, count: number, what: string) => {
+    const bytes = read(kind, 0);
+    if (!bytes) return undefined;
+    const values = floatsOfFile(bytes, count);
+    if (!values) throw invalid(`The ${what} section is ${bytes.byteLength} bytes; ${count} values take ${count * 2} (f16) or ${count * 4} (f32).`);
+    return values;
+  };
+  const centroids = pq ? quantizer(SECTION.centroids, manifest.nlist * manifest.dim, 'centroids') : f32(read(SECTION.centroids, 0));
+  const codebook = pq ? quantizer(SECTION.codebook, 2 ** pq.bits * manifest.dim, 'codebook') : undefined;
   if (codebook) {
     const vectors = vectorsOfLists(toc, lists, manifest.dim, read, bad);
     for (const c of chunks) {
@@ -201,7 +211,7 @@ function parseVersion2(all: Uint8Array): WholeIndex {
   // from the chunks (the trailer has already vouched for their bytes).
   return {
     manifest,
-    centroids: { centroids: f32(read(SECTION.centroids, 0))!, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}), ...(codebook ? { codebook } : {}) },
+    centroids: { centroids: centroids!, ...(vmin ? { vmin } : {}), ...(scale ? { scale } : {}), ...(codebook ? { codebook } : {}) },
     lists,
     chunks,
   };

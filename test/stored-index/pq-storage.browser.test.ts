@@ -91,11 +91,12 @@ describe("stored index with 'pq' storage", () => {
         // Every list probed and k x 100 candidates hold every vector: the result is the exact top-k over the f16 copies.
         const all = await index.search(queries, { k, nprobe: index.nlist, rerank: 100 });
         expect(rowsOf(all.ids, k)).toEqual(bruteF16(data, queries, k, metric));
-        // The codes alone rank well: the usual re-ranking finds most of the exact top-k at nprobe 4.
+        // The codes rank well: the usual re-ranking finds nearly all of what re-ranking every
+        // candidate of the same lists finds (IVF-Flat f16's result at nprobe 4).
         const usual = await index.search(queries, { k, nprobe: 4 });
-        const exact = bruteF16(data, queries, k, metric);
-        const hits = rowsOf(usual.ids, k).reduce((a, row, q) => a + row.filter((id) => exact[q]!.includes(id)).length, 0);
-        expect(hits / (k * exact.length)).toBeGreaterThan(0.6);
+        const flat = rowsOf((await index.search(queries, { k, nprobe: 4, rerank: 100 })).ids, k);
+        const hits = rowsOf(usual.ids, k).reduce((a, row, q) => a + row.filter((id) => flat[q]!.includes(id)).length, 0);
+        expect(hits / (k * flat.length)).toBeGreaterThan(0.9);
         // A session in slices of one list gives the search's result.
         const session = await index.searchSession(queries, { k, nprobe: 4 });
         while (!session.done) await session.step(1);
@@ -189,7 +190,7 @@ describe("stored index with 'pq' storage", () => {
   gpuTest(
     'published as a version-4 file: searched in place over HTTP ranges and imported, it answers as the local index',
     body(async (ctx) => {
-      const { data, queries, store, index } = await setup(ctx, 'cosine', 8);
+      const { data, queries, store, index, seed } = await setup(ctx, 'cosine', 8);
       await index.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `d${i % 7}`, text: `passage ${i}` })) });
       const k = 5;
       // Deleted vectors stay in their lists as tombstones until compaction: the file's slot-ordered directories skip them.
@@ -218,10 +219,13 @@ describe("stored index with 'pq' storage", () => {
         for (const id of gone) expect(Array.from(far.ids)).not.toContain(id);
         const texts = await remote.chunks(Array.from(far.ids.subarray(0, k)));
         expect(texts.map((c) => c?.text)).toEqual(Array.from(far.ids.subarray(0, k), (id) => `passage ${id}`));
-        // Which finds what re-ranking 64 per result finds, for nearly every fresh query.
-        const wide = await remote.search(queries, { k, nprobe: 3, rerank: 64 });
-        const same = rowsOf(far.ids, k).filter((row, q) => row.join() === rowsOf(wide.ids, k)[q]!.join()).length;
-        expect(same).toBeGreaterThanOrEqual(queries.length / dim - 2);
+        // Which finds what re-ranking 64 per result finds, for nearly every fresh query near the data
+        // (indexed vectors moved a little, as a visitor's question is near the passages it asks for).
+        const near = data.slice(0, 24 * dim).map((x, i) => x + 0.05 * Math.sin(i * 12.9898 + seed));
+        const chosen = await remote.search(near, { k, nprobe: 3 });
+        const wide = await remote.search(near, { k, nprobe: 3, rerank: 64 });
+        const same = rowsOf(chosen.ids, k).filter((row, q) => row.join() === rowsOf(wide.ids, k)[q]!.join()).length;
+        expect(same).toBeGreaterThanOrEqual(21);
         // Imported, it is the same index.
         const copy = await openStore({ dbName: `${dbName}-copy` });
         toClose.push(copy);
@@ -235,6 +239,9 @@ describe("stored index with 'pq' storage", () => {
         const bytes = new Uint8Array(await file.arrayBuffer());
         const header = parseHeader(bytes);
         const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, bytes.byteLength);
+        // Its centroids and codebook are f16 (training rounded them so): half the bytes a visitor opens.
+        expect(toc.get(sectionKey(SECTION.centroids, 0))!.length).toBe(header.manifest.nlist * dim * 2);
+        expect(toc.get(sectionKey(SECTION.codebook, 0))!.length).toBe(256 * dim * 2);
         const probed = far.ids[0]!;
         const rows = toc.get(sectionKey(SECTION.vectors, (await remote.chunks([probed]))[0]!.list))!;
         bytes.fill(0x55, rows.offset, rows.offset + rows.length);

@@ -84,14 +84,14 @@ function maxTocBytes(h: FileHeader): number {
   return 24 * (4 + 6 * nlist + h.pages.length + (lexical?.buckets ?? 0) + 1);
 }
 
-/** The size a section of this kind must have for the manifest, or its cap where none is fixed. */
-function sizeRule(h: FileHeader, s: Section): { exact?: number; max?: number } {
+/** The size a section of this kind must have for the manifest (one of `oneOf`: f16 or f32 values, version 4), or its cap where none is fixed. */
+function sizeRule(h: FileHeader, s: Section): { exact?: number; oneOf?: number[]; max?: number } {
   const { dim, nlist, listCounts } = h.manifest;
   const layout = indexLayout(h.manifest);
   const n = s.key < listCounts.length ? listCounts[s.key]! : 0;
   switch (s.kind) {
     case SECTION.centroids:
-      return { exact: nlist * dim * 4 };
+      return h.manifest.pq ? { oneOf: [nlist * dim * 2, nlist * dim * 4] } : { exact: nlist * dim * 4 };
     case SECTION.vmin:
     case SECTION.scale:
       return { exact: layout.dimPad * 4 };
@@ -102,7 +102,7 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; max?: number } {
     case SECTION.listDirectory:
       return { max: n * (h.manifest.pq ? 12 : 16) };
     case SECTION.codebook:
-      return { exact: h.manifest.pq ? 2 ** h.manifest.pq.bits * dim * 4 : 0 };
+      return h.manifest.pq ? { oneOf: [2 ** h.manifest.pq.bits * dim * 2, 2 ** h.manifest.pq.bits * dim * 4] } : { exact: 0 };
     case SECTION.vectors:
       return { max: n * dim * 2 };
     case SECTION.directory:
@@ -120,6 +120,8 @@ function checkHead(url: string, header: FileHeader, toc: Map<string, Section>): 
     const rule = sizeRule(header, s);
     if (rule.exact !== undefined && s.length !== rule.exact)
       throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.exact}.`, sectionName(s));
+    if (rule.oneOf !== undefined && !rule.oneOf.includes(s.length))
+      throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.oneOf.join(' or ')}.`, sectionName(s));
     if (rule.max !== undefined && s.length > rule.max)
       throw invalid(url, `the ${sectionName(s)} claims ${s.length} bytes, more than the ${rule.max} it can hold.`, sectionName(s));
   }

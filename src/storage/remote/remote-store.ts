@@ -46,7 +46,7 @@ import {
   type ListEntry,
   type Section,
 } from '../index-file.js';
-import { scanCodes } from '../file-codes.js';
+import { floatsOfFile, scanCodes } from '../file-codes.js';
 import { indexLayout } from '../../ivf/pq.js';
 import { abortable } from '../../util/abortable.js';
 import { checkListNumbers, checkedCentroids, checkedList, type ReadPlace } from '../read-checks.js';
@@ -683,9 +683,16 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const optional = [vmin, scale, codebook].filter((x) => x !== undefined);
       const parts = await read([section(SECTION.centroids, 0)!, ...optional].map(pieceOf));
       const f32 = (b: Uint8Array) => new Float32Array(b.slice().buffer);
-      const part = (x: typeof vmin) => (x ? f32(parts[1 + optional.indexOf(x)]!) : undefined);
-      const [v, sc, cb] = [part(vmin), part(scale), part(codebook)];
-      const data = { centroids: f32(parts[0]!), ...(v ? { vmin: v } : {}), ...(sc ? { scale: sc } : {}), ...(cb ? { codebook: cb } : {}) };
+      const bytesOf = (x: typeof vmin) => (x ? parts[1 + optional.indexOf(x)]! : undefined);
+      const [v, sc, cb] = [bytesOf(vmin), bytesOf(scale), bytesOf(codebook)];
+      // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values (file-codes.ts; the head checked their lengths).
+      const { dim, nlist, pq } = pub.manifest;
+      const data = {
+        centroids: pq ? (floatsOfFile(parts[0]!, nlist * dim) ?? f32(parts[0]!)) : f32(parts[0]!),
+        ...(v ? { vmin: f32(v) } : {}),
+        ...(sc ? { scale: f32(sc) } : {}),
+        ...(cb && pq ? { codebook: floatsOfFile(cb, 2 ** pq.bits * dim) ?? f32(cb) } : {}),
+      };
       return checkedCentroids(place, pub.manifest, data);
     },
     async readLists(n, lists, o) {
