@@ -63,7 +63,20 @@ export interface RemotePqBenchResult {
   bits: PqBits;
   rerank: number;
   rows: RemoteRow[];
-  simulated: { n: number; nlist: number; nprobe: number; f16BytesPerQuery: number; pqBytesPerQuery: number; ratio: number; pageBytes: number }[];
+  simulated: {
+    n: number;
+    nlist: number;
+    nprobe: number;
+    f16BytesPerQuery: number;
+    pqBytesPerQuery: number;
+    ratio: number;
+    /** What opening reads and the page then holds (toc, directory pages, centroids; pq: f16 centroids and codebook). */
+    f16OpenBytes: number;
+    pageBytes: number;
+    /** A visitor's first answer: opening, then one cold query. */
+    f16FirstAnswerBytes: number;
+    pqFirstAnswerBytes: number;
+  }[];
   targets: { name: string; want: string; got: number; met: boolean }[];
 }
 
@@ -116,7 +129,7 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, rerank, o.k, f16));
     for (const s of simulated)
       log(
-        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); the page holds ${(s.pageBytes / 1e6).toFixed(1)} MB of index structure`,
+        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16) and ${(s.pageBytes / 1e6).toFixed(1)} MB (pq); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)} MB and ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} MB`,
       );
     const ratio = pq.bytesPerQuery / f16.bytesPerQuery;
     const targets = [
@@ -263,7 +276,7 @@ async function coldQueries(
  * 12-byte entry that holds its row's CRC, file-codes.ts and index-file.ts) with lists
  * of the mean size, the candidates' rows ('pq'), and the results' texts as measured; nlist as an index of that size
  * trains with, nprobe 16 (the issue's example: 16 of 4096 lists at 1M). The page holds the header
- * (manifest, directory pages), the toc and the centroids (and codebook).
+ * (manifest, directory pages), the toc and the centroids (and codebook), which opening reads.
  */
 function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: number, k: number, f16: RemoteRow): RemotePqBenchResult['simulated'][number] {
   // The issue's example: nprobe 16 (of nlist 4096 at 1M).
@@ -277,6 +290,21 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
   const rows = k * rerank * dim * 2;
   const f16Bytes = probed * flatList + texts;
   const pqBytes = probed * pqList + rows + texts;
-  const pageBytes = bigNlist * dim * 4 + 2 ** bits * dim * 4 + 24 * (6 * bigNlist + size / 512) + 8 * (size / 512);
-  return { n: size, nlist: bigNlist, nprobe: bigNprobe, f16BytesPerQuery: f16Bytes, pqBytesPerQuery: pqBytes, ratio: pqBytes / f16Bytes, pageBytes };
+  // Toc entries (24 bytes): 4 sections a list (f16) or 5 (pq: its vectors too), a directory page per 512 chunks; the header lists the pages.
+  const structure = (perList: number) => 24 * (perList * bigNlist + size / 512) + 8 * (size / 512);
+  const f16OpenBytes = bigNlist * dim * 4 + structure(4);
+  // Layout 4 holds a 'pq' index's centroids and codebook as f16 (file-codes.ts).
+  const pageBytes = bigNlist * dim * 2 + 2 ** bits * dim * 2 + structure(5);
+  return {
+    n: size,
+    nlist: bigNlist,
+    nprobe: bigNprobe,
+    f16BytesPerQuery: f16Bytes,
+    pqBytesPerQuery: pqBytes,
+    ratio: pqBytes / f16Bytes,
+    f16OpenBytes,
+    pageBytes,
+    f16FirstAnswerBytes: f16OpenBytes + f16Bytes,
+    pqFirstAnswerBytes: pageBytes + pqBytes,
+  };
 }

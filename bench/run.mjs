@@ -436,7 +436,7 @@ if (name === 'search' && options.remote) {
   console.log('\nsimulated (layout bytes scaled; nlist as trained at that size):');
   for (const s of result.simulated)
     console.log(
-      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); the page holds ${f(s.pageBytes / 1e6, 1)} MB`,
+      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq), which the page then holds; first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} MB vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} MB`,
     );
 } else if (name === 'search' && options.storage === 'pq') {
   console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);

@@ -85,8 +85,8 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     // The list's directory and chunk texts right after its vectors: one range holds the list and its passages.
     // Version 3: by id (a reader finds an entry by bisection). Version 4: in the list's slot order, so
     // an entry needs no id (the list's ids say whose it is), and the vector rows follow the same order.
-    const own = byList.get(l.list) ?? [];
-    const ordered = pq ? slotOrder(l.ids, own, whole.manifest.name, l.list) : own.sort((a, b) => a.id - b.id);
+    const mine = byList.get(l.list) ?? [];
+    const ordered = pq ? slotOrder(l.ids, mine, whole.manifest.name, l.list) : mine.sort((a, b) => a.id - b.id);
     const records = ordered.map((c) => {
       const bytes = encoder.encode(chunkJson(whole.manifest.name, c));
       return { c, bytes, crc: crc32(bytes) };

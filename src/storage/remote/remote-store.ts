@@ -126,8 +126,7 @@ interface Piece {
   what: string;
   /**
    * The most bytes between this piece and the one before it for the two to share a request
-   * (default MERGE_GAP). Vector rows take one row: a candidate's neighbours in a list are rarely
-   * candidates too, and fetching the rows between would cost more than the request it saves.
+   * (default MERGE_GAP). Vector rows take ROW_GAP.
    */
   gap?: number;
 }
@@ -137,6 +136,15 @@ const MERGE_GAP = 16 * 1024;
 const MAX_MERGED = 4 * 2 ** 20;
 /** The most bytes between two chunk records for them to share a request. */
 const CHUNK_GAP = 4 * 1024;
+/**
+ * The most bytes between two vector rows for them to share a request: at least a row. A request
+ * costs a round trip and about a kilobyte of headers each way, while a candidate's neighbours in
+ * a list are candidates only now and then. Measured (docs/benchmarks.md): at 64 dimensions
+ * (128-byte rows) a request per row made 1,017 requests a stream of 16 answers and 2 KiB made
+ * 290, the search's median 918 -> 431 ms; at 384 dimensions (768 bytes) 2 KiB merges rows two
+ * apart: 54 -> 48 requests a cold query for 9 KB more.
+ */
+const ROW_GAP = 2 * 1024;
 const PARALLEL = 6;
 /**
  * Which reads the browser sends first when there are more than its connections to the host: an
@@ -590,7 +598,17 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const e = listEntryOf(id);
       const rows = e && section(SECTION.vectors, e.list);
       return e && rows && e.vectorCrc !== undefined
-        ? { id, piece: { key: `v:${id}`, offset: rows.offset + e.row * row, length: row, crc: e.vectorCrc, what: `chunk ${id}'s vector`, gap: row } }
+        ? {
+            id,
+            piece: {
+              key: `v:${id}`,
+              offset: rows.offset + e.row * row,
+              length: row,
+              crc: e.vectorCrc,
+              what: `chunk ${id}'s vector`,
+              gap: Math.max(row, ROW_GAP),
+            },
+          }
         : { id, piece: undefined };
     });
     const found = placed.filter((p) => p.piece !== undefined);
