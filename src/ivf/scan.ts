@@ -68,8 +68,8 @@ export function scanGeometry(ctx: GpuContext, target: ScanTarget, k: number) {
   return { sortN, wg, tileSize, tiles, numShards: target.lists.shards.length };
 }
 
-/** What specialises the scan kernel: the target's layout, metric and codebook shape (not its lists). */
-type ScanShape = Pick<ScanTarget, 'layout' | 'metric' | 'pq'>;
+/** What specialises the scan kernel: the target's layout, metric and codebook shape (not its lists, nor the queries' tables). */
+export type ScanShape = Pick<ScanTarget, 'layout' | 'metric'> & { pq?: { m: number; nbits: 4 | 8 } | undefined };
 
 const SCAN_BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'read'] as const;
 const MERGE_BINDINGS = ['uniform', 'read', 'read', 'rw'] as const;

@@ -440,18 +440,20 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
     options.onProbe?.(lists);
     for (const l of lists) access[l]!++;
   };
+  const largestK = ctx ? maxK(ctx) : MAX_K;
+  const recallTarget = options.recallTarget ?? 0.99;
+  if (!(recallTarget > 0 && recallTarget <= 1)) throw new WeftError('INVALID_OPTION', `recallTarget must be in (0, 1]; got ${String(options.recallTarget)}.`);
+  const tuner = pq ? createRerankTuner(recallTarget, snap.manifest.rerank) : undefined;
   const searchEnv: SearchEnv | undefined = ctx && gpuCache ? { ctx, store, name, layout, metric, pq, cache: gpuCache, onProbed } : undefined;
-  // Searches before those pipelines are ready run on the CPU (warm-up.ts).
-  const warm = searchEnv ? warmUpKernels({ ...searchEnv, idle, quantizer: () => snap.trained.quantizer }) : undefined;
+  // Searches before those pipelines are ready run on the CPU (warm-up.ts). A 'pq' index's first
+  // search keeps k x its re-rank figure candidates (k 10, the default): its scan is compiled for that.
+  const firstK = tuner ? Math.min(largestK, snap.manifest.count, 10 * tuner.state.candidates) : 1;
+  const warm = searchEnv ? warmUpKernels({ ...searchEnv, idle, quantizer: () => snap.trained.quantizer, firstK }) : undefined;
   const cpuEnv: CpuSearchEnv | undefined = cpuCache
     ? { ctx: undefined, store, name, layout, metric, pq, cache: cpuCache, scanner: createQuadScanner(), onProbed }
     : undefined;
   const prefetchEnv: PrefetchEnv = { ctx, store, name, layout, metric, pq, cache, ...(warm ? { warm } : {}) };
-  const largestK = ctx ? maxK(ctx) : MAX_K;
   const writeEnv: WriteEnv = { ctx, store, name, layout, metric, pq };
-  const recallTarget = options.recallTarget ?? 0.99;
-  if (!(recallTarget > 0 && recallTarget <= 1)) throw new WeftError('INVALID_OPTION', `recallTarget must be in (0, 1]; got ${String(options.recallTarget)}.`);
-  const tuner = pq ? createRerankTuner(recallTarget, snap.manifest.rerank) : undefined;
   /**
    * How many candidates a search of k keeps: k, or for 'pq' k x rerank (the search's, else the
    * tuner's; within the device's largest k and the index), re-ranked to k with their full vectors.

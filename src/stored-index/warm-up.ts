@@ -8,14 +8,17 @@
 // answer with it started at open, 113 ms with it started after). It starts once the first answer
 // is out: when the first CPU search ends, when the index is first idle, or at once for a search
 // too large for the CPU, which waits for it. The lists the CPU searches read go into the GPU
-// cache as well, so the first GPU search finds them there.
+// cache as well, so the first GPU search finds them there. A 'pq' index's scan is compiled with
+// its codes' shape for the candidates its first search keeps (k x its re-rank figure, which a
+// published file says), and its CPU searches score the codes as the kernel does; both re-rank
+// their candidates the same way after.
 
 import type { GpuContext } from '../gpu/context.js';
 import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
 import { createQuadScanner } from '../ivf/cpu-simd.js';
 import { layoutFor } from '../ivf/codec.js';
-import { compileScan, scanCompiled } from '../ivf/scan.js';
-import type { Metric } from '../ivf/types.js';
+import { compileScan, scanCompiled, type ScanShape } from '../ivf/scan.js';
+import type { IndexPq, Metric } from '../ivf/types.js';
 import type { Manifest } from '../storage/contract.js';
 import type { ListCache } from './cache/list-cache.js';
 import { createCpuListCache, type CpuListCache } from './cache/cpu-list-cache.js';
@@ -42,6 +45,8 @@ export interface WarmUpEnv extends IndexEnv {
   quantizer: () => ScalarQuantizer | undefined;
   /** As SearchEnv's: each query's probed lists, best first. */
   onProbed(lists: number[]): void;
+  /** The candidates the first search's scan keeps (FirstSearch's k). */
+  firstK: number;
 }
 
 /** A stored index's pipelines compiling after open, and the CPU search that stands in meanwhile. */
@@ -58,32 +63,51 @@ export interface KernelWarmUp {
   cpuFor(queries: number, nprobe: number, manifest: Manifest): Promise<CpuSearchEnv | undefined>;
 }
 
+/** The first search an index expects: the scan of its lists (a 'pq' index's with its codes' shape) and the k it keeps. */
+export interface FirstSearch {
+  layout: Layout;
+  metric: Metric;
+  pq?: IndexPq | undefined;
+  /**
+   * Candidates its scan keeps: 1 stands for every k up to twice the scan workgroup size
+   * (sortSize); a 'pq' index keeps k x its re-rank figure (160 at k 10 and the tuner's start).
+   */
+  k: number;
+}
+
+/** The list scan's shape for `first` (a 'pq' index's codes: m and bits). */
+const listShape = (first: FirstSearch): ScanShape => ({
+  layout: first.layout,
+  metric: first.metric,
+  ...(first.pq ? { pq: { m: first.pq.m, nbits: first.pq.bits } } : {}),
+});
+
 /**
  * Compiles what an index's first search runs: the coarse step's scan over the centroids (f32,
- * the index's metric), the list scan for its storage and metric, and the merge, for the smallest
- * k, which stands for every k and nprobe up to twice the scan workgroup size (sortSize).
- * Settles once they are cached; never rejects (a failed compile is the first search's to report).
- * 'pq' codes are scanned with their codebook's shape and re-ranked: nothing is compiled for them.
+ * the index's metric, for the smallest k, which stands for every nprobe up to twice the scan
+ * workgroup size), the list scan for its storage, metric and k, and their merges. Settles once
+ * they are cached; never rejects (a failed compile is the first search's to report).
  */
-export function compileFirstSearch(ctx: GpuContext, layout: Layout, metric: Metric): Promise<void> {
-  if (firstSearchCompiled(ctx, layout, metric)) return Promise.resolve();
-  return Promise.all([compileScan(ctx, { layout: layoutFor(layout.dim, 'f32'), metric }, 1), compileScan(ctx, { layout, metric }, 1)]).then(
+export function compileFirstSearch(ctx: GpuContext, first: FirstSearch): Promise<void> {
+  if (firstSearchCompiled(ctx, first)) return Promise.resolve();
+  const coarse = { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric };
+  return Promise.all([compileScan(ctx, coarse, 1), compileScan(ctx, listShape(first), first.k)]).then(
     () => undefined,
     () => undefined,
   );
 }
 
-/** Whether compileFirstSearch has nothing to do: the context compiled those pipelines already ('pq': nothing to compile). */
-function firstSearchCompiled(ctx: GpuContext, layout: Layout, metric: Metric): boolean {
-  const storage: string = layout.storage;
-  return storage === 'pq' || (scanCompiled(ctx, { layout: layoutFor(layout.dim, 'f32'), metric }, 1) && scanCompiled(ctx, { layout, metric }, 1));
+/** Whether compileFirstSearch has nothing to do: the context compiled those pipelines already. */
+function firstSearchCompiled(ctx: GpuContext, first: FirstSearch): boolean {
+  return scanCompiled(ctx, { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric }, 1) && scanCompiled(ctx, listShape(first), first.k);
 }
 
 /** Starts the warm-up of an index on the GPU: its first search's pipelines compile once its first answer is out. */
 export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
   const { layout, metric } = env;
+  const first: FirstSearch = { layout, metric, pq: env.pq, k: env.firstK };
   // A context that ran such a search before has them: nothing to wait for.
-  let ready = firstSearchCompiled(env.ctx, layout, metric);
+  let ready = firstSearchCompiled(env.ctx, first);
   let cpuEnv: CpuSearchEnv | undefined;
   let began: (() => void) | undefined;
   const begin = new Promise<void>((resolve) => {
@@ -91,7 +115,7 @@ export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
   });
   const start = () => began?.();
   const done = begin
-    .then(() => compileFirstSearch(env.ctx, layout, metric))
+    .then(() => compileFirstSearch(env.ctx, first))
     .then(() => {
       ready = true;
     });
@@ -122,7 +146,7 @@ export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
     };
     const noteStreamed: CpuListCache['noteStreamed'] = (records) => env.cache.noteStreamed(records);
     const cache: CpuListCache = Object.create(decoded, { take: { value: take }, trim: { value: trim }, noteStreamed: { value: noteStreamed } });
-    cpuEnv = { ctx: undefined, store: env.store, name: env.name, layout, metric, cache, scanner: createQuadScanner(), onProbed: env.onProbed };
+    cpuEnv = { ctx: undefined, store: env.store, name: env.name, layout, metric, pq: env.pq, cache, scanner: createQuadScanner(), onProbed: env.onProbed };
     return cpuEnv;
   };
 

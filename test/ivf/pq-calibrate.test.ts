@@ -1,8 +1,8 @@
 // The candidates per result a 'pq' index's searches need, measured where it is published
 // (src/ivf/pq-calibrate.ts): on the CPU, with no GPU. Checked on fresh gaussian mixtures: the
 // figure is within the range a search takes; coarser codes (4 bits) need at least as many as 8-bit
-// codes; a lower target never needs more; and re-ranking the measured figure finds the exact top
-// k (among the probed lists) for the share of fresh queries the target asks, give or take.
+// codes; a lower target never needs more; and re-ranking the published figure finds the exact top
+// k (among the probed lists) for at least the share of fresh queries the target asks.
 
 import { describe, expect, it } from 'vitest';
 import { measureRerank, needQuantile, RERANK_RANGE, type PqIndexParts } from '../../src/ivf/pq-calibrate.js';
@@ -89,7 +89,7 @@ describe('measureRerank', () => {
     ] as const) {
       let ok = 0;
       for (let q = 0; q < 100; q++) if (served(index, queries.subarray(q * dim, (q + 1) * dim), 10, 4, r)) ok++;
-      expect(ok, `seed ${seed}`).toBeGreaterThanOrEqual(85);
+      expect(ok, `seed ${seed}`).toBeGreaterThanOrEqual(95);
     }
   });
 });

@@ -219,13 +219,14 @@ describe("stored index with 'pq' storage", () => {
         for (const id of gone) expect(Array.from(far.ids)).not.toContain(id);
         const texts = await remote.chunks(Array.from(far.ids.subarray(0, k)));
         expect(texts.map((c) => c?.text)).toEqual(Array.from(far.ids.subarray(0, k), (id) => `passage ${id}`));
-        // Which finds what re-ranking 64 per result finds, for nearly every fresh query near the data
+        // Which finds what re-ranking 64 per result finds, for most fresh queries near the data
         // (indexed vectors moved a little, as a visitor's question is near the passages it asks for).
-        const near = data.slice(0, 24 * dim).map((x, i) => x + 0.05 * Math.sin(i * 12.9898 + seed));
+        const near = data.slice(0, 48 * dim).map((x, i) => x + 0.05 * Math.sin(i * 12.9898 + seed));
         const chosen = await remote.search(near, { k, nprobe: 3 });
         const wide = await remote.search(near, { k, nprobe: 3, rerank: 64 });
         const same = rowsOf(chosen.ids, k).filter((row, q) => row.join() === rowsOf(wide.ids, k)[q]!.join()).length;
-        expect(same).toBeGreaterThanOrEqual(21);
+        // (The figure is twice what queries made from the index need; that need alone served 37-44 of these 48.)
+        expect(same).toBeGreaterThanOrEqual(46);
         // Imported, it is the same index.
         const copy = await openStore({ dbName: `${dbName}-copy` });
         toClose.push(copy);

@@ -3,7 +3,8 @@
 // ids and distance bits a GPU search gives; its first answer starts the scan and merge
 // pipelines compiling with createComputePipelineAsync, and once they are in, searches run on
 // the GPU with exactly those pipelines (no pipeline is created for them synchronously). Fresh
-// random data each run, for each storage type.
+// random data each run, for each storage type ('pq' too: its scan compiled with its codes' shape
+// for the candidates it keeps, its CPU searches re-ranked as its GPU searches are).
 import { describe, expect } from 'vitest';
 import { createGpuContext, gaussianMixture, NO_ID, type GpuContext, type Metric, type SearchResult, type StorageType } from '../../src/weft.js';
 import { openStore } from '../../src/storage/idb-store.js';
@@ -51,7 +52,8 @@ describe('cold open: CPU answers while the first search compiles', () => {
     ['cosine', 'f32'],
     ['l2', 'f16'],
     ['ip', 'int8'],
-  ] as [Metric, StorageType][]) {
+    ['l2', 'pq'],
+  ] as [Metric, StorageType | 'pq'][]) {
     gpuTest(
       `${metric} ${storage}: the first searches create no pipeline and equal the GPU's; the compiled pipelines serve the GPU searches`,
       body(async (shared: GpuContext) => {
@@ -62,6 +64,8 @@ describe('cold open: CPU answers while the first search compiles', () => {
         const vectors = gaussianMixture(n, dim, { centers: 20, seed });
         const queries = gaussianMixture(nq, dim, { centers: 20, seed: seed + 1 });
         const chunks = Array.from({ length: n }, (_, i) => ({ docId: `doc-${i % 5}`, text: `passage ${i}` }));
+        // 'pq': every search re-ranks the tuner's starting figure (its eighth search would explore twice as many).
+        const rerank = storage === 'pq' ? { rerank: 16 } : {};
         const built = await createStoredIndex(vectors, {
           splitLists: 'oversized',
           gpu: shared,
@@ -71,11 +75,12 @@ describe('cold open: CPU answers while the first search compiles', () => {
           nlist,
           metric,
           storage,
+          ...(storage === 'pq' ? { pq: { m: 6 } } : {}),
           seed,
           niter: 6,
         });
         await built.add(vectors, { chunks });
-        await built.search(queries, { k: 10, nprobe: 4 }); // access counts: the reopened index preloads these lists
+        await built.search(queries, { k: 10, nprobe: 4, ...rerank }); // access counts: the reopened index preloads these lists
         await built.close();
 
         const { ctx, counts, restore } = await countingContext(shared.device);
@@ -84,12 +89,12 @@ describe('cold open: CPU answers while the first search compiles', () => {
           toClose.push(idx);
           const filter = { docId: 'doc-2' };
           const before = idx.cacheStats();
-          const first = await idx.search(queries, { k: 10, nprobe: 4 });
+          const first = await idx.search(queries, { k: 10, nprobe: 4, ...rerank });
           // The CPU search counts the lists it read and puts them in the GPU cache, as a GPU search would.
           const after = idx.cacheStats();
           expect(after.misses - before.misses).toBe(after.resident - before.resident);
           expect(after.streamedBytes).toBeGreaterThanOrEqual(before.streamedBytes);
-          const filtered = await idx.search(queries, { k: 5, nprobe: 2, filter });
+          const filtered = await idx.search(queries, { k: 5, nprobe: 2, filter, ...rerank });
           expect(counts.sync, 'pipelines created synchronously before the compile finished').toBe(0);
           expect(first.ids.filter((id) => id === NO_ID).length).toBe(0);
           // The first answer started the compile: the scan (coarse and lists) and merge pipelines.
@@ -100,13 +105,13 @@ describe('cold open: CPU answers while the first search compiles', () => {
           await expect
             .poll(async () => {
               const [sync, lookups] = [counts.sync, looked()];
-              const again = await idx.search(queries, { k: 10, nprobe: 4 });
+              const again = await idx.search(queries, { k: 10, nprobe: 4, ...rerank });
               expectIdentical(again, first, `seed ${seed}: search after the compile`);
               return looked() > lookups ? `on the GPU, ${counts.sync - sync} pipelines created` : 'on the CPU';
             })
             .toBe('on the GPU, 0 pipelines created');
           // The filtered kernel is not compiled ahead: the GPU compiles it now, and agrees.
-          expectIdentical(await idx.search(queries, { k: 5, nprobe: 2, filter }), filtered, `seed ${seed}: filtered`);
+          expectIdentical(await idx.search(queries, { k: 5, nprobe: 2, filter, ...rerank }), filtered, `seed ${seed}: filtered`);
           await idx.close();
           expect(ctx.liveBytes, 'bytes the fresh context still holds').toBe(0);
         } finally {
