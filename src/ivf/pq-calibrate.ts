@@ -11,9 +11,10 @@
 // list (as a question two passages answer); and a vector moved in a random direction by its
 // distance to its nearest neighbour in its list (as far off the data as passages are from each
 // other). For each, the vectors of the lists its nprobe nearest centroids own are ranked by the
-// scan's PQ keys (pqRowKeys, the kernel's float32 order) and by the exact key of the full vectors. The query needs R per result when the last of the
-// exact top k sits at position p of the code ranking, R = ceil((p + 1) / k), which is what the
-// tuner learns from. The figure is the `target` quantile of the needs, as the tuner's.
+// scan's PQ keys (pqRowKeys, the kernel's float32 order) and by the exact key of the full
+// vectors. The query needs R per result when the last of the exact top k sits at position p of
+// the code ranking, R = ceil((p + 1) / k), which is what the tuner learns from. The measured
+// figure is the `target` quantile of the needs, as the tuner's.
 //
 // The published figure is twice that quantile. The publisher cannot see its visitors' questions,
 // and they need more than these queries do: on the published-file test's index the quantile

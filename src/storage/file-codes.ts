@@ -1,10 +1,10 @@
 // What a 'pq' index's published file (layout 4) holds more compactly than its store does.
 //
-// Its list codes: each vector's row (its
-// term word, then its codes) without the scan's padding. The scan reads whole vec4 units in
-// blocks of 32 vectors (src/ivf/codec.ts), so at m = 48 a 52-byte row takes 64 bytes and a list
-// is padded to a multiple of 32 rows; in a file that a visitor reads by ranges those are bytes
-// fetched for nothing (about a fifth of a query's list bytes). The reader lays the rows out for
+// Its list codes: each vector's row (its term word, then its codes) without the scan's padding.
+// The scan reads whole vec4 units in blocks of 32 vectors (src/ivf/codec.ts), so at m = 48 a
+// 52-byte row takes 64 bytes and a list is padded to a multiple of 32 rows; in a file that a
+// visitor reads by ranges those are bytes fetched for nothing (about a fifth of a query's list
+// bytes). The reader lays the rows out for
 // the scan again (zero padding, as every writer of the store pads), and the manifest's list
 // checksums are over that layout, so a list read from the file is checked as a stored one.
 //

@@ -11,7 +11,8 @@
 //   contiguous range), [v4: then its vectors] | chunk directory pages | term
 //   buckets | catalog | u32 CRC-32 of everything before
 //
-// Version 4 ('pq' storage): the codebook (m x 2^bits x dim/m f32) after the centroids. Per list:
+// Version 4 ('pq' storage): the codebook (m x 2^bits x dim/m values) after the centroids, both as
+// f16 where every value is one, else f32 (file-codes.ts; a reader tells them by length). Per list:
 // its codes as rows without the scan's padding (file-codes.ts: the term word and the codes, every
 // slot, tombstones included); its directory in the list's slot order, 3 u32 per live slot (the
 // record's length and CRC, then the CRC of its vector row), so an entry needs no id or offset (the
