@@ -1,7 +1,7 @@
 // The benchmarks a machine with a GPU but no Chromium runs (bench/deno.ts): built with Vite, run by
-// the deno devDependency on SwiftShader WebGPU, `tiers`, `rag` and `workflows` keep their index in Deno's file
-// store and print one JSON result — what the issue's real-GPU runs need, checked here on a small
-// index so that a lent GPU finds them working.
+// the deno devDependency on SwiftShader WebGPU. `search` with PQ codes, and `tiers`, `rag` and
+// `workflows` with their index in Deno's file store, each print one JSON result — what the
+// issues' real-GPU runs need, checked here on a small index so that a lent GPU finds them working.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -28,6 +28,16 @@ beforeAll(() => {
 }, 120_000);
 
 describe('the Deno benchmarks', () => {
+  test('search with "storage": "pq": the IVF-PQ index against IVF-Flat f16, recall before and after re-ranking', () => {
+    const r = bench('search', { storage: 'pq', n: 3000, dim: 32, queries: 20, nlist: 16, nprobe: [4, 16] });
+    const rows = r.rows as { nprobe: number; recallF16: number; recallCodes: number; recall: number }[];
+    expect(rows.map((x) => x.nprobe)).toEqual([4, 16]);
+    // Re-ranked recall is at least the codes' own, and every list probed it is IVF-Flat's.
+    for (const x of rows) expect(x.recall).toBeGreaterThanOrEqual(x.recallCodes);
+    expect(rows[1]!.recall).toBeGreaterThan(0.9);
+    expect((r.bytesPerVector as { pq: number; f16: number }).pq).toBeLessThan((r.bytesPerVector as { f16: number }).f16);
+  }, 240_000);
+
   test('tiers: the file store under the GPU cache, hit rates against Belady on the same stream', () => {
     const r = bench('tiers', { n: 3000, dim: 32, queries: 40 });
     expect(r.tier).toBe('files');

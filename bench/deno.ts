@@ -9,6 +9,7 @@
 // The bundle is built by `npm run build:bench-deno` (WGSL inlined, npm dependencies left to
 // node_modules).
 import { runSearchBench, type SearchBenchOptions } from './search.js';
+import { runPqSearchBench, type PqSearchBenchOptions } from './search-pq.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
 import { runWorkflowsBench, type WorkflowsBenchOptions } from './workflows.js';
@@ -34,7 +35,12 @@ const log = (s: string) => console.error(s);
 let result: unknown;
 if (name === 'search') {
   const defaults: SearchBenchOptions = { metric: 'l2', dim: 128, n: 100_000, k: 10, storage: 'f32', queries: 100, seed: 1, niter: 10 };
-  result = await runSearchBench({ ...defaults, ...(given as Partial<SearchBenchOptions>) }, log);
+  // "storage": "pq": the IVF-PQ index against IVF-Flat f16 on the same data (bench/search-pq.ts), as
+  // `npm run bench -- search --storage pq` runs it in Chromium: issue 24's 1M x 384 recall run on a GPU.
+  result =
+    given.storage === 'pq'
+      ? await runPqSearchBench({ ...defaults, ...(given as Partial<PqSearchBenchOptions>) }, log)
+      : await runSearchBench({ ...defaults, ...(given as Partial<SearchBenchOptions>) }, log);
 } else {
   const base = dir ?? (await Deno.makeTempDir());
   const fs = denoFileSystem();
