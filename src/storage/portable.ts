@@ -170,13 +170,14 @@ function parseVersion2(all: Uint8Array): WholeIndex {
   const vmin = f32(read(SECTION.vmin, 0)),
     scale = f32(read(SECTION.scale, 0));
   const pq = manifest.storage === 'pq' ? manifest.pq : undefined;
+  const layout = pq ? indexLayout(manifest) : undefined;
   const lists: ListRecord[] = [];
   for (let l = 0; l < manifest.nlist; l++) {
     const ids = new Uint32Array(read(SECTION.ids, l)!.buffer);
     const codes = new Uint32Array(read(SECTION.codes, l)!.buffer);
     if (pq && codes.length !== ids.length * fileRowWords(pq))
       throw invalid(`The codes of list ${l} do not hold one row for each of its ${ids.length} vectors.`);
-    lists.push({ list: l, count: ids.length, ids, codes: pq ? scanCodes(codes, ids.length, indexLayout(manifest), pq) : codes });
+    lists.push({ list: l, count: ids.length, ids, codes: pq ? scanCodes(codes, ids.length, layout!, pq) : codes });
   }
   const chunks: ChunkRecord[] = [];
   for (let p = 0; p < header.pages.length; p++) {

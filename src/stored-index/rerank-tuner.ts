@@ -7,8 +7,8 @@
 // codes rank well then re-ranks few candidates, and harder data more.
 //
 // An index published with a measured figure (the manifest's `rerank`, which exportIndex measures:
-// src/ivf/pq-calibrate.ts) starts from it instead of START, so a visitor's first searches read no more vector rows
-// than the publisher's measurement says they need.
+// src/ivf/pq-calibrate.ts) starts from it instead of START, so a visitor's first searches read
+// the vector rows the publisher's measurement says they need.
 //
 // A search that used R cannot tell whether it needed more: a need of R is censored. Every
 // EXPLORE-th search therefore uses twice as many, and a censored need counts as twice what was

@@ -445,9 +445,11 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   if (!(recallTarget > 0 && recallTarget <= 1)) throw new WeftError('INVALID_OPTION', `recallTarget must be in (0, 1]; got ${String(options.recallTarget)}.`);
   const tuner = pq ? createRerankTuner(recallTarget, snap.manifest.rerank) : undefined;
   const searchEnv: SearchEnv | undefined = ctx && gpuCache ? { ctx, store, name, layout, metric, pq, cache: gpuCache, onProbed } : undefined;
-  // Searches before those pipelines are ready run on the CPU (warm-up.ts). A 'pq' index's first
-  // search keeps k x its re-rank figure candidates (k 10, the default): its scan is compiled for that.
-  const firstK = tuner ? Math.min(largestK, snap.manifest.count, 10 * tuner.state.candidates) : 1;
+  /** The candidates a search of k keeps when it re-ranks `perResult` per result ('pq'), within the device's largest k and the index. */
+  const kept = (count: number, k: number, perResult: number) => (pq ? Math.max(k, Math.min(largestK, count, k * perResult)) : k);
+  // Searches before those pipelines are ready run on the CPU (warm-up.ts); they are compiled for
+  // the default k of 10, and a 'pq' index's re-rank figure now (its file's, or the tuner's start).
+  const firstK = kept(snap.manifest.count, 10, tuner?.state.candidates ?? 1);
   const warm = searchEnv ? warmUpKernels({ ...searchEnv, idle, quantizer: () => snap.trained.quantizer, firstK }) : undefined;
   const cpuEnv: CpuSearchEnv | undefined = cpuCache
     ? { ctx: undefined, store, name, layout, metric, pq, cache: cpuCache, scanner: createQuadScanner(), onProbed }
@@ -459,7 +461,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
    * tuner's; within the device's largest k and the index), re-ranked to k with their full vectors.
    */
   const candidatesFor = (s: IndexSnapshot, k: number, rerank: number | undefined) =>
-    pq ? Math.max(k, Math.min(largestK, s.manifest.count, k * (rerank === undefined ? tuner!.next() : checkRerank(rerank)))) : k;
+    pq ? kept(s.manifest.count, k, rerank === undefined ? tuner!.next() : checkRerank(rerank)) : k;
   /** Re-ranks a 'pq' search's candidates (kk per query) to k; searches the tuner chose for teach it. */
   const reranked = (prepared: Float32Array, found: SearchResult, k: number, chosen: boolean, signal: AbortSignal | undefined) =>
     rerankExact(writeEnv, prepared, found, k, signal, chosen ? (needs) => tuner!.observe(needs, Math.floor(found.k / k)) : undefined);

@@ -14,11 +14,10 @@
 // their candidates the same way after.
 
 import type { GpuContext } from '../gpu/context.js';
-import type { Layout, ScalarQuantizer } from '../ivf/codec.js';
+import type { ScalarQuantizer } from '../ivf/codec.js';
 import { createQuadScanner } from '../ivf/cpu-simd.js';
 import { layoutFor } from '../ivf/codec.js';
 import { compileScan, scanCompiled, type ScanShape } from '../ivf/scan.js';
-import type { IndexPq, Metric } from '../ivf/types.js';
 import type { Manifest } from '../storage/contract.js';
 import type { ListCache } from './cache/list-cache.js';
 import { createCpuListCache, type CpuListCache } from './cache/cpu-list-cache.js';
@@ -45,7 +44,10 @@ export interface WarmUpEnv extends IndexEnv {
   quantizer: () => ScalarQuantizer | undefined;
   /** As SearchEnv's: each query's probed lists, best first. */
   onProbed(lists: number[]): void;
-  /** The candidates the first search's scan keeps (FirstSearch's k). */
+  /**
+   * The candidates the first search's scan keeps: k 10, the default (one k stands for every k
+   * up to twice the scan workgroup size, sortSize); a 'pq' index keeps k x its re-rank figure.
+   */
   firstK: number;
 }
 
@@ -63,17 +65,8 @@ export interface KernelWarmUp {
   cpuFor(queries: number, nprobe: number, manifest: Manifest): Promise<CpuSearchEnv | undefined>;
 }
 
-/** The first search an index expects: the scan of its lists (a 'pq' index's with its codes' shape) and the k it keeps. */
-export interface FirstSearch {
-  layout: Layout;
-  metric: Metric;
-  pq?: IndexPq | undefined;
-  /**
-   * Candidates its scan keeps: 1 stands for every k up to twice the scan workgroup size
-   * (sortSize); a 'pq' index keeps k x its re-rank figure (160 at k 10 and the tuner's start).
-   */
-  k: number;
-}
+/** What the first search's pipelines depend on: the index's layout, metric and codes' shape, and the candidates its scan keeps. */
+type FirstSearch = Pick<WarmUpEnv, 'layout' | 'metric' | 'pq' | 'firstK'>;
 
 /** The list scan's shape for `first` (a 'pq' index's codes: m and bits). */
 const listShape = (first: FirstSearch): ScanShape => ({
@@ -85,13 +78,14 @@ const listShape = (first: FirstSearch): ScanShape => ({
 /**
  * Compiles what an index's first search runs: the coarse step's scan over the centroids (f32,
  * the index's metric, for the smallest k, which stands for every nprobe up to twice the scan
- * workgroup size), the list scan for its storage, metric and k, and their merges. Settles once
- * they are cached; never rejects (a failed compile is the first search's to report).
+ * workgroup size), the list scan for its storage, metric and the candidates it keeps, and their
+ * merges. Settles once they are cached; never rejects (a failed compile is the first search's to
+ * report).
  */
-export function compileFirstSearch(ctx: GpuContext, first: FirstSearch): Promise<void> {
+function compileFirstSearch(ctx: GpuContext, first: FirstSearch): Promise<void> {
   if (firstSearchCompiled(ctx, first)) return Promise.resolve();
   const coarse = { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric };
-  return Promise.all([compileScan(ctx, coarse, 1), compileScan(ctx, listShape(first), first.k)]).then(
+  return Promise.all([compileScan(ctx, coarse, 1), compileScan(ctx, listShape(first), first.firstK)]).then(
     () => undefined,
     () => undefined,
   );
@@ -99,15 +93,14 @@ export function compileFirstSearch(ctx: GpuContext, first: FirstSearch): Promise
 
 /** Whether compileFirstSearch has nothing to do: the context compiled those pipelines already. */
 function firstSearchCompiled(ctx: GpuContext, first: FirstSearch): boolean {
-  return scanCompiled(ctx, { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric }, 1) && scanCompiled(ctx, listShape(first), first.k);
+  return scanCompiled(ctx, { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric }, 1) && scanCompiled(ctx, listShape(first), first.firstK);
 }
 
 /** Starts the warm-up of an index on the GPU: its first search's pipelines compile once its first answer is out. */
 export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
   const { layout, metric } = env;
-  const first: FirstSearch = { layout, metric, pq: env.pq, k: env.firstK };
   // A context that ran such a search before has them: nothing to wait for.
-  let ready = firstSearchCompiled(env.ctx, first);
+  let ready = firstSearchCompiled(env.ctx, env);
   let cpuEnv: CpuSearchEnv | undefined;
   let began: (() => void) | undefined;
   const begin = new Promise<void>((resolve) => {
@@ -115,7 +108,7 @@ export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
   });
   const start = () => began?.();
   const done = begin
-    .then(() => compileFirstSearch(env.ctx, first))
+    .then(() => compileFirstSearch(env.ctx, env))
     .then(() => {
       ready = true;
     });

@@ -703,10 +703,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const f32 = (b: Uint8Array) => new Float32Array(b.slice().buffer);
       const bytesOf = (x: typeof vmin) => (x ? parts[1 + optional.indexOf(x)]! : undefined);
       const [v, sc, cb] = [bytesOf(vmin), bytesOf(scale), bytesOf(codebook)];
-      // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values (file-codes.ts; the head checked their lengths).
+      // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values
+      // (file-codes.ts; the head checked every section's length for its version and storage).
       const { dim, nlist, pq } = pub.manifest;
       const data = {
-        centroids: pq ? (floatsOfFile(parts[0]!, nlist * dim) ?? f32(parts[0]!)) : f32(parts[0]!),
+        centroids: floatsOfFile(parts[0]!, nlist * dim) ?? f32(parts[0]!),
         ...(v ? { vmin: f32(v) } : {}),
         ...(sc ? { scale: f32(sc) } : {}),
         ...(cb && pq ? { codebook: floatsOfFile(cb, 2 ** pq.bits * dim) ?? f32(cb) } : {}),
