@@ -70,10 +70,8 @@ export interface RerankMeasure {
  */
 export function measureRerank(index: PqIndexParts, o: RerankMeasure): number {
   const { dim, metric, layout, book, centroids } = index;
-  const members: { id: number; list: number; slot: number }[] = [];
-  for (const rec of index.lists) for (let s = 0; s < rec.count; s++) if (rec.ids[s] !== NO_ID) members.push({ id: rec.ids[s]!, list: rec.list, slot: s });
-  if (members.length <= o.k) return RERANK_RANGE.min;
-  members.sort((a, b) => a.id - b.id);
+  const live = index.lists.reduce((n, r) => n + r.ids.subarray(0, r.count).filter((id) => id !== NO_ID).length, 0);
+  if (live <= o.k) return RERANK_RANGE.min;
   const byList = new Map(index.lists.map((r) => [r.list, r]));
   const rows = new Map<number, Uint32Array>();
   const rowsOf = (rec: ListRecord) => {
@@ -83,14 +81,7 @@ export function measureRerank(index: PqIndexParts, o: RerankMeasure): number {
   };
   const nprobe = Math.min(o.nprobe, index.nlist);
   const needs: number[] = [];
-  const rng = createRng(0x5eed);
-  const count = Math.min(o.queries, members.length);
-  for (let i = 0; i < count; i++) {
-    const self = members[Math.floor((i * members.length) / count)]!;
-    const own = index.vectorOf(self.id);
-    if (!own) continue;
-    const query = sampleQuery(index, i % 3, own, self, byList.get(self.list)!, rng);
-    const excluded = query === own ? self.id : -1;
+  for (const { query, excluded } of sampleQueries(index, o.queries)) {
     const probed = Array.from({ length: index.nlist }, (_, l) => ({ l, key: coarseKey(metric, query, 0, centroids, l, dim) }))
       .sort((a, b) => a.key - b.key || a.l - b.l)
       .slice(0, nprobe);
@@ -114,6 +105,28 @@ export function measureRerank(index: PqIndexParts, o: RerankMeasure): number {
     needs.push(Math.ceil((last + 1) / o.k));
   }
   return needs.length === 0 ? RERANK_RANGE.min : Math.min(RERANK_RANGE.max, 2 * needQuantile(needs, o.target));
+}
+
+/**
+ * Up to `count` queries made from the index's vectors, spread evenly over its ids, in the three
+ * kinds of the header (in turn); `excluded` is the id a query that is a vector itself may not find (-1: none).
+ */
+export function sampleQueries(index: PqIndexParts, count: number): { query: Float32Array; excluded: number }[] {
+  const members: { id: number; list: number; slot: number }[] = [];
+  for (const rec of index.lists) for (let s = 0; s < rec.count; s++) if (rec.ids[s] !== NO_ID) members.push({ id: rec.ids[s]!, list: rec.list, slot: s });
+  members.sort((a, b) => a.id - b.id);
+  const byList = new Map(index.lists.map((r) => [r.list, r]));
+  const rng = createRng(0x5eed);
+  const n = Math.min(count, members.length);
+  const out: { query: Float32Array; excluded: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const self = members[Math.floor((i * members.length) / n)]!;
+    const own = index.vectorOf(self.id);
+    if (!own) continue;
+    const query = sampleQuery(index, i % 3, own, self, byList.get(self.list)!, rng);
+    out.push({ query, excluded: query === own ? self.id : -1 });
+  }
+  return out;
 }
 
 /** Sample query of kind `kind` made from vector `own` of list `rec` (see the header): 0 itself, 1 a midpoint, 2 moved off the data. */

@@ -1,0 +1,176 @@
+// A two-level coarse quantiser, for indexes read from a static host (issue 24: "a visitor's first
+// answer reads a few hundred kilobytes"). A million-passage index has thousands of lists, and
+// ranking them needs every centroid: 2048 x 384 as f16 is 1.57 MB to fetch before the first
+// answer. Grouped, the lists' centroids are clustered under G super-centroids (k-means on the
+// centroids, each list in the group of its nearest super-centroid). A search ranks the G
+// super-centroids, takes the first g groups, and ranks only their lists' centroids with the
+// ordinary coarse key; so a reader fetches the super-centroids once and then a group's centroids
+// when a query first reaches it. That is FAISS's nested coarse quantiser (an IVF index as the
+// quantiser of another), here with a fixed order of whole groups so that every reader, local or
+// remote, with any groups cached, probes the same lists.
+//
+// How many groups a search takes is measured where the groups are made, like the re-rank
+// figure (pq-calibrate.ts): for sample queries, the groups that must be taken, in their order,
+// to hold all of the query's nprobe nearest lists. `probe[i]` is the `target` quantile of that
+// for nprobe = 2^i, so a search of nprobe takes probe[ceil(log2 nprobe)] groups, or more when it
+// must rank deeper than the lists those groups hold (a filtered search).
+
+import { cpuAssign } from './cpu-kmeans.js';
+import { halfRounded } from './codec.js';
+import { trainKmeans } from './kmeans.js';
+import { coarseKey } from './pq.js';
+
+/** The groups of an index's lists, as a grouped index file states them. */
+export interface CoarseGroups {
+  /** The groups' super-centroids, `count x dim`, each an f16 value (the file holds them so). */
+  supers: Float32Array;
+  /** Each list's group. */
+  listGroup: Uint32Array;
+  /** Groups a search takes: probe[i] for nprobe up to 2^i (the last entry for any larger). */
+  probe: number[];
+}
+
+/** The number of groups of a grouping (its super-centroids' rows). */
+export const groupCount = (g: Pick<CoarseGroups, 'supers'>, dim: number) => g.supers.length / dim;
+
+/** Each group's lists, in increasing order. */
+export function groupMembers(listGroup: Uint32Array, count: number): Uint32Array[] {
+  const sizes = new Uint32Array(count);
+  for (const g of listGroup) sizes[g]!++;
+  const out = Array.from(sizes, (n) => new Uint32Array(n));
+  sizes.fill(0);
+  listGroup.forEach((g, l) => {
+    out[g]![sizes[g]!++] = l;
+  });
+  return out;
+}
+
+/** The default number of groups for `nlist` lists: about its square root, so a group and the super-level are alike in size. */
+export const defaultGroupCount = (nlist: number) => Math.max(1, Math.round(Math.sqrt(nlist)));
+
+/**
+ * Clusters the lists' centroids (nlist x dim, as the index ranks them) into `count` groups:
+ * their super-centroids (rounded to f16 values) and each list's group, its nearest
+ * super-centroid. Deterministic for a seed.
+ */
+export async function trainGroups(
+  centroids: Float32Array,
+  dim: number,
+  metric: 'l2' | 'ip',
+  count: number,
+  seed = 0x9e0,
+): Promise<Pick<CoarseGroups, 'supers' | 'listGroup'>> {
+  const nlist = centroids.length / dim;
+  const k = Math.min(count, nlist);
+  const trained = await trainKmeans(undefined, centroids, { dim, k, metric, spherical: metric === 'ip', niter: 20, seed });
+  const supers = halfRounded(trained);
+  const listGroup = await cpuAssign(centroids, supers, dim, metric === 'ip');
+  return { supers, listGroup };
+}
+
+/** Query q's groups, nearest first (ties to the lower group), by the coarse key. */
+export function groupOrder(supers: Float32Array, prepared: Float32Array, q: number, dim: number, metric: 'l2' | 'ip'): Uint32Array {
+  const count = supers.length / dim;
+  const keys = new Float64Array(count);
+  for (let g = 0; g < count; g++) keys[g] = coarseKey(metric, prepared, q, supers, g, dim);
+  return Uint32Array.from({ length: count }, (_, g) => g).sort((a, b) => keys[a]! - keys[b]! || a - b);
+}
+
+/** Groups a search of `nprobe` takes by the measured figure, at least one and at most all. */
+export function groupsFor(g: Pick<CoarseGroups, 'probe'>, nprobe: number, count: number): number {
+  const i = Math.min(g.probe.length - 1, Math.max(0, Math.ceil(Math.log2(Math.max(1, nprobe)))));
+  return Math.min(count, Math.max(1, g.probe[i] ?? count));
+}
+
+/**
+ * The groups each query takes, in its order: at least `groupsFor(nprobe)`, and more until they
+ * hold `depth` lists (or every group is taken).
+ */
+export function groupsTaken(
+  groups: CoarseGroups,
+  members: readonly Uint32Array[],
+  prepared: Float32Array,
+  nq: number,
+  dim: number,
+  metric: 'l2' | 'ip',
+  nprobe: number,
+  depth: number,
+): Uint32Array[] {
+  const count = members.length;
+  const least = groupsFor(groups, nprobe, count);
+  const out: Uint32Array[] = [];
+  for (let q = 0; q < nq; q++) {
+    const order = groupOrder(groups.supers, prepared, q, dim, metric);
+    let taken = 0,
+      held = 0;
+    while (taken < count && (taken < least || held < depth)) held += members[order[taken++]!]!.length;
+    out.push(order.subarray(0, taken));
+  }
+  return out;
+}
+
+/**
+ * The coarse step of a grouped index: for each query, the lists of the groups it takes ranked by
+ * the coarse key (ties to the lower list), the first `depth` of them (`depth` per query, row-major).
+ * `centroids` must hold the rows of every list of those groups.
+ */
+export function rankTaken(
+  taken: readonly Uint32Array[],
+  members: readonly Uint32Array[],
+  centroids: Float32Array,
+  prepared: Float32Array,
+  dim: number,
+  metric: 'l2' | 'ip',
+  depth: number,
+): Uint32Array {
+  const out = new Uint32Array(taken.length * depth);
+  taken.forEach((groups, q) => {
+    const scored: { l: number; key: number }[] = [];
+    for (const g of groups) for (const l of members[g]!) scored.push({ l, key: coarseKey(metric, prepared, q, centroids, l, dim) });
+    scored.sort((a, b) => a.key - b.key || a.l - b.l);
+    if (scored.length < depth) throw new RangeError(`query ${q} takes groups holding ${scored.length} lists, fewer than the ${depth} ranked`);
+    for (let r = 0; r < depth; r++) out[q * depth + r] = scored[r]!.l;
+  });
+  return out;
+}
+
+/**
+ * The groups a search must take, per nprobe = 2^i up to nlist, for a `target` share of `queries`
+ * (prepared rows) to have all of their nprobe nearest lists (by the flat coarse key over every
+ * centroid) inside the groups taken. Non-decreasing in i.
+ */
+export function measureGroupProbe(
+  groups: Pick<CoarseGroups, 'supers' | 'listGroup'>,
+  centroids: Float32Array,
+  queries: Float32Array,
+  dim: number,
+  metric: 'l2' | 'ip',
+  target = 0.99,
+): number[] {
+  const nlist = centroids.length / dim;
+  const nq = queries.length / dim;
+  const steps = Math.ceil(Math.log2(Math.max(1, nlist))) + 1;
+  const needs: number[][] = Array.from({ length: steps }, () => []);
+  for (let q = 0; q < nq; q++) {
+    const order = groupOrder(groups.supers, queries, q, dim, metric);
+    const position = new Uint32Array(order.length);
+    order.forEach((g, p) => {
+      position[g] = p;
+    });
+    const ranked = Array.from({ length: nlist }, (_, l) => ({ l, key: coarseKey(metric, queries, q, centroids, l, dim) })).sort(
+      (a, b) => a.key - b.key || a.l - b.l,
+    );
+    let need = 0;
+    for (let i = 0, r = 0; i < steps; i++) {
+      for (; r < Math.min(nlist, 2 ** i); r++) need = Math.max(need, position[groups.listGroup[ranked[r]!.l]!]! + 1);
+      needs[i]!.push(need);
+    }
+  }
+  const probe: number[] = [];
+  for (const n of needs) {
+    const sorted = n.sort((a, b) => a - b);
+    const at = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(target * sorted.length) - 1))] ?? groupCount(groups, dim);
+    probe.push(Math.max(at, probe.at(-1) ?? 1));
+  }
+  return probe;
+}
