@@ -11,9 +11,11 @@
 //
 // How many groups a search takes is measured where the groups are made, like the re-rank
 // figure (pq-calibrate.ts): for sample queries, the groups that must be taken, in their order,
-// to hold all of the query's nprobe nearest lists. `probe[i]` is the `target` quantile of that
-// for nprobe = 2^i, so a search of nprobe takes probe[ceil(log2 nprobe)] groups, or more when it
-// must rank deeper than the lists those groups hold (a filtered search).
+// to hold all of the query's `reach` x nprobe nearest lists. `probe[i]` is the `target` quantile
+// of that for nprobe = 2^i, so a search of nprobe takes probe[ceil(log2 nprobe)] groups, or more
+// when it must rank deeper than the lists those groups hold (a filtered search). A reach above 1
+// is the margin for a visitor's questions, which lie further from the data than queries made
+// from it (as the re-rank figure's doubling is).
 
 import { cpuAssign } from './cpu-kmeans.js';
 import { halfRounded } from './codec.js';
@@ -136,8 +138,8 @@ export function rankTaken(
 
 /**
  * The groups a search must take, per nprobe = 2^i up to nlist, for a `target` share of `queries`
- * (prepared rows) to have all of their nprobe nearest lists (by the flat coarse key over every
- * centroid) inside the groups taken. Non-decreasing in i.
+ * (prepared rows) to have all of their `reach` x nprobe nearest lists (by the flat coarse key over
+ * every centroid) inside the groups taken. Non-decreasing in i.
  */
 export function measureGroupProbe(
   groups: Pick<CoarseGroups, 'supers' | 'listGroup'>,
@@ -146,6 +148,7 @@ export function measureGroupProbe(
   dim: number,
   metric: 'l2' | 'ip',
   target = 0.99,
+  reach = 1,
 ): number[] {
   const nlist = centroids.length / dim;
   const nq = queries.length / dim;
@@ -162,7 +165,7 @@ export function measureGroupProbe(
     );
     let need = 0;
     for (let i = 0, r = 0; i < steps; i++) {
-      for (; r < Math.min(nlist, 2 ** i); r++) need = Math.max(need, position[groups.listGroup[ranked[r]!.l]!]! + 1);
+      for (; r < Math.min(nlist, reach * 2 ** i); r++) need = Math.max(need, position[groups.listGroup[ranked[r]!.l]!]! + 1);
       needs[i]!.push(need);
     }
   }

@@ -6,6 +6,7 @@
 
 import type { IndexPq, IndexStorage, ListRecord, Metric } from '../ivf/types.js';
 import type { CentroidData, ChunkRecord, CommitChanges, Manifest, WholeIndex } from './records.js';
+import type { CoarseGroups } from '../ivf/coarse-groups.js';
 import type { TermBucket } from '../lexical/postings.js';
 
 export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, TermBucket, WholeIndex };
@@ -66,6 +67,15 @@ export interface WeftStore {
   /** `onlyPending`: delete it only while no commit has landed in it (Manifest.pending), in the same transaction as the check; otherwise leave it. */
   deleteIndex(name: string, options?: { onlyPending?: boolean }): Promise<void>;
   readCentroids(name: string): Promise<CentroidData>;
+  /**
+   * A published file's lists grouped under super-centroids (layout 5, src/ivf/coarse-groups.ts),
+   * with its codebook: a reader in place then fetches a group's centroids when a query reaches it
+   * (readGroupCentroids) rather than all of them. Undefined where the lists are not grouped;
+   * stores that hold every centroid anyway leave both methods out.
+   */
+  readCoarseGroups?(name: string): Promise<{ groups: CoarseGroups; codebook: Float32Array } | undefined>;
+  /** The centroids of these groups' lists: per group, a row per list in increasing list order. */
+  readGroupCentroids?(name: string, groups: readonly number[], options?: ReadOptions): Promise<Float32Array[]>;
   /** Reads list records, verifying each checksum (CORRUPT_RECORD names the list). */
   readLists(name: string, lists: readonly number[], options?: ReadOptions): Promise<ListRecord[]>;
   /**

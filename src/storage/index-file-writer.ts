@@ -1,6 +1,7 @@
 // Writing the portable index file (the layout is index-file.ts's): a whole index checked by its
 // store, with its term buckets, becomes one Blob of sections with their CRC-32s, version 3, or
-// version 4 for a 'pq' index (its codebook and its chunks' vectors as checked f16 rows).
+// version 4 for a 'pq' index (its codebook and its chunks' vectors as checked f16 rows), or
+// version 5 for a 'pq' index whose lists are grouped (coarse-groups.ts).
 
 import { WeftError } from '../errors.js';
 import { halfBytes } from '../ivf/half-text.js';
@@ -9,7 +10,19 @@ import { NO_ID } from '../ivf/types.js';
 import { fileCodes, fileFloats, scanCodes } from './file-codes.js';
 import { crc32 } from './checksum.js';
 import type { CatalogEntry } from './contract.js';
-import { MAGIC, PAGE_SIZE, PRELUDE_BYTES, SECTION, type DirectoryEntry, type Section, type SectionKind } from './index-file.js';
+import {
+  GROUP_ENTRY_KINDS,
+  MAGIC,
+  PAGE_SIZE,
+  PER_LIST,
+  PRELUDE_BYTES,
+  SECTION,
+  sectionKey,
+  type DirectoryEntry,
+  type Section,
+  type SectionKind,
+} from './index-file.js';
+import { groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
 import type { EncodedBucket } from './lexical-records.js';
 import { listChecksum, type ChunkRecord, type Manifest, type WholeIndex } from './records.js';
 
@@ -27,28 +40,37 @@ export const defaultLayout = (m: Manifest): 3 | 4 => (m.storage === 'pq' ? 4 : 3
 
 /**
  * Serialises a whole index (checked by its store) with its term buckets to a version-3 file, or
- * version 4 for a 'pq' index (`layout: 2` leaves the lists' directories out: a version-2 file, for
- * readers that predate them). `postings` are the index's buckets as the store would write them for these chunks.
+ * version 4 for a 'pq' index, or 5 for a 'pq' index with `groups` (`layout: 2` leaves the lists'
+ * directories out: a version-2 file, for readers that predate them). `postings` are the index's
+ * buckets as the store would write them for these chunks.
  */
-export function writeIndexFile(whole: WholeIndex, postings: { records: readonly EncodedBucket[] }, layout: 2 | 3 | 4 = defaultLayout(whole.manifest)): Blob {
+export function writeIndexFile(
+  whole: WholeIndex,
+  postings: { records: readonly EncodedBucket[] },
+  layout: 2 | 3 | 4 | 5 = defaultLayout(whole.manifest),
+  groups?: CoarseGroups,
+): Blob {
   const pq = whole.manifest.storage === 'pq';
-  if (pq !== (layout === 4)) {
+  if (pq !== layout >= 4) {
     throw new WeftError(
       'INVALID_OPTION',
       pq
-        ? `Index '${whole.manifest.name}' stores PQ codes: only layout 4 carries them (its codebook and full-precision vectors).`
-        : `Layout 4 is for indexes with PQ codes; index '${whole.manifest.name}' stores ${whole.manifest.storage}: use layout 3 (or 2).`,
+        ? `Index '${whole.manifest.name}' stores PQ codes: only layouts 4 and 5 carry them (its codebook and full-precision vectors).`
+        : `Layouts 4 and 5 are for indexes with PQ codes; index '${whole.manifest.name}' stores ${whole.manifest.storage}: use layout 3 (or 2).`,
     );
   }
+  if ((layout === 5) !== (groups !== undefined))
+    throw new WeftError('INVALID_OPTION', 'Layout 5 is the layout of grouped lists: it takes groups, and no other layout does.');
   const encoder = new TextEncoder();
   const parts: Uint8Array[] = [];
   const sections: Section[] = [];
   const directory: DirectoryEntry[] = [];
   // The toc comes first in the body; its size is known before the rest is laid out.
-  const listSections = whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
+  // Version 5 keeps the centroids and the lists' entries in their groups' sections.
+  const listSections = groups ? 0 : whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
   const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
-  const tocEntries =
-    1 + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + (pq ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
+  const quantizers = groups ? 3 + groups.supers.length / whole.manifest.dim : 1 + (pq ? 1 : 0);
+  const tocEntries = quantizers + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
   let offset = tocEntries * 24;
   const push = (data: Uint8Array) => {
     const pad = (4 - (data.byteLength % 4)) % 4;
@@ -58,14 +80,21 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     offset += data.byteLength + pad;
     return at;
   };
+  // A version-5 file's list sections are entries of their groups, not of the toc.
+  const listEntries: Section[] = [];
   const add = (kind: SectionKind, key: number, data: Uint8Array) => {
-    sections.push({ kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) });
+    const s: Section = { kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) };
+    (groups && PER_LIST.includes(kind) ? listEntries : sections).push(s);
   };
   // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values (file-codes.ts).
-  add(SECTION.centroids, 0, pq ? fileFloats(whole.centroids.centroids) : bytesOf(whole.centroids.centroids));
+  if (!groups) add(SECTION.centroids, 0, pq ? fileFloats(whole.centroids.centroids) : bytesOf(whole.centroids.centroids));
   if (whole.centroids.vmin) add(SECTION.vmin, 0, bytesOf(whole.centroids.vmin));
   if (whole.centroids.scale) add(SECTION.scale, 0, bytesOf(whole.centroids.scale));
   if (pq) add(SECTION.codebook, 0, fileFloats(whole.centroids.codebook!));
+  if (groups) {
+    add(SECTION.supers, 0, fileFloats(groups.supers));
+    add(SECTION.listGroups, 0, bytesOf(groups.listGroup));
+  }
   const byList = new Map<number, ChunkRecord[]>();
   for (const c of whole.chunks) {
     const of = byList.get(c.list);
@@ -125,6 +154,7 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
     add(SECTION.chunks, l.list, joined);
     if (rows) add(SECTION.vectors, l.list, rows.bytes);
   }
+  if (groups) addGroups(whole, groups, listEntries, add);
   directory.sort((a, b) => a.id - b.id);
   const pages: number[] = [];
   for (let page = 0; page < pageCount; page++) {
@@ -147,7 +177,13 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
   const tocBytes = bytesOf(toc);
   const header = encoder.encode(
-    JSON.stringify({ manifest: { ...whole.manifest, checksums }, fileId: newFileId(), toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) }, pages }),
+    JSON.stringify({
+      manifest: { ...whole.manifest, checksums },
+      fileId: newFileId(),
+      toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) },
+      pages,
+      ...(groups ? { groups: { count: groups.supers.length / whole.manifest.dim, probe: groups.probe } } : {}),
+    }),
   );
   const pre = new Uint8Array(PRELUDE_BYTES);
   pre.set(MAGIC, 0);
@@ -159,6 +195,33 @@ export function writeIndexFile(whole: WholeIndex, postings: { records: readonly 
   const trailer = new Uint8Array(4);
   new DataView(trailer.buffer).setUint32(0, crc32(...body), true);
   return new Blob([...body, trailer] as BlobPart[], { type: 'application/x-weft-index' });
+}
+
+/** Version 5's group sections (index-file.ts): each group's lists' entries (`entries`, placed already), then their centroids. */
+function addGroups(
+  whole: WholeIndex,
+  groups: CoarseGroups,
+  entries: readonly Section[],
+  add: (kind: SectionKind, key: number, data: Uint8Array) => void,
+): void {
+  const { dim } = whole.manifest;
+  const of = new Map(entries.map((e) => [sectionKey(e.kind, e.key), e]));
+  groupMembers(groups.listGroup, groups.supers.length / dim).forEach((members, g) => {
+    const words = new Uint32Array(members.length * GROUP_ENTRY_KINDS.length * 6);
+    const rows = new Float32Array(members.length * dim);
+    members.forEach((l, i) => {
+      GROUP_ENTRY_KINDS.forEach((kind, j) => {
+        const e = of.get(sectionKey(kind, l))!;
+        words.set([kind, l, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], (i * GROUP_ENTRY_KINDS.length + j) * 6);
+      });
+      rows.set(whole.centroids.centroids.subarray(l * dim, (l + 1) * dim), i * dim);
+    });
+    const centroids = fileFloats(rows);
+    const bytes = new Uint8Array(words.byteLength + centroids.byteLength);
+    bytes.set(bytesOf(words), 0);
+    bytes.set(centroids, words.byteLength);
+    add(SECTION.group, g, bytes);
+  });
 }
 
 /** A list's chunks in the order of its live slots (`ids`, tombstones skipped); INVALID_INPUT when they do not match. */

@@ -1,4 +1,4 @@
-// The layout of the portable index file, version 3 and 4: every part of the index is a section with its
+// The layout of the portable index file, versions 3 to 5: every part of the index is a section with its
 // own CRC-32, found through a binary table of contents, so that a reader with HTTP range requests
 // (src/storage/remote) fetches the header first and then only the sections a search needs, and checks
 // each one on arrival. Version 2 is version 3 without the lists' directories; it and version 1
@@ -23,6 +23,15 @@
 // not in the record's JSON). The manifest's list checksums are over the codes laid out for the
 // scan, as a store keeps them.
 //
+// Version 5 is version 4 with its lists grouped under super-centroids (src/ivf/coarse-groups.ts),
+// so that a reader in place fetches the centroids of the groups its queries reach instead of all
+// of them: the header says `groups: { count, probe }`; the toc holds no centroids and no per-list
+// section, but the super-centroids (f16 or f32, count x dim), each list's group (u32 per list),
+// and one section per group: its lists' toc entries (6 u32 as the toc's, five per list: ids,
+// codes, directory, chunk texts, vectors, its lists in increasing order) followed by their
+// centroids (f16 or f32 rows). Fetching a group gives a reader both what the coarse step ranks
+// and where those lists lie, in one range.
+//
 // A list's directory in version 3 is 4 u32 per chunk of the list, by id: id, offset (from the
 // start of the list's chunk texts), length, CRC of the chunk's record. A remote reader fetches it
 // in the same range as the list's ids and codes, so the texts of a vector search's results (chunks
@@ -43,10 +52,11 @@ import { isInt, isRecord, manifestProblem } from './index-checks.js';
 import type { CatalogEntry } from './contract.js';
 import type { ChunkRecord, Manifest } from './records.js';
 import { NO_ID } from '../ivf/types.js';
+import { floatsOfFile } from './file-codes.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
-/** The newest version this Weft reads and writes (a 'pq' index's file; other indexes are written as version 3). */
-export const FILE_VERSION = 4;
+/** The newest version this Weft reads and writes (a 'pq' index's file with grouped lists; 4 without, other indexes 3). */
+export const FILE_VERSION = 5;
 /** Bytes before the header in a version-2 or -3 file (a version-1 file has no header CRC: 16). */
 export const PRELUDE_BYTES = 20;
 /** Chunks per directory page (6 u32 each: 12 KiB a page). */
@@ -66,10 +76,16 @@ export const SECTION = {
   codebook: 10,
   vectors: 11,
   // 12 is not used (a draft of version 4 kept its vector CRCs apart; they are in the directory).
+  supers: 13,
+  listGroups: 14,
+  group: 15,
 } as const;
 export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
-const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory, SECTION.vectors];
+/** The kinds of section each list has. */
+export const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory, SECTION.vectors];
+/** A version-5 group's toc entries per list, in this order. */
+export const GROUP_ENTRY_KINDS = [SECTION.ids, SECTION.codes, SECTION.listDirectory, SECTION.chunks, SECTION.vectors] as const;
 
 /** A section of the file: absolute byte range and checksum. */
 export interface Section {
@@ -103,6 +119,8 @@ export interface FileHeader {
   toc: { length: number; crc: number };
   /** First chunk id of each directory page. */
   pages: number[];
+  /** Version 5: how many groups the lists are in, and the groups a search takes (coarse-groups.ts's `probe`). */
+  groups?: { count: number; probe: number[] };
 }
 
 /** Names a section in messages ("codes of list 7"). */
@@ -156,6 +174,7 @@ export function parseHeader(start: Uint8Array): FileHeader {
   const problem = manifestProblem(header.manifest as unknown as Manifest);
   if (problem) throw invalid(`The index file's manifest is not valid: ${problem}`);
   const { toc, pages } = header;
+  const groups = view.getUint32(8, true) >= 5 ? checkedGroups(header.groups, header.manifest as unknown as Manifest) : undefined;
   if (!isInt(toc.length, 0, Number.MAX_SAFE_INTEGER) || toc.length % 24 !== 0 || !isInt(toc.crc, 0, 0xffffffff))
     throw invalid("The index file header's table of contents is not described.");
   if (!pages.every((p, i) => isInt(p, 0, 0xfffffffe) && (i === 0 || p > (pages[i - 1] as number))))
@@ -166,7 +185,19 @@ export function parseHeader(start: Uint8Array): FileHeader {
     bodyOffset: PRELUDE_BYTES + length + ((4 - (length % 4)) % 4),
     toc: { length: toc.length, crc: toc.crc },
     pages: pages as number[],
+    ...(groups ? { groups } : {}),
   };
+}
+
+/** A version-5 header's `groups`, checked: a count in [1, nlist], a figure per power of two up to nlist, each in [1, count], never decreasing. */
+function checkedGroups(v: unknown, m: Manifest): { count: number; probe: number[] } {
+  const steps = Math.ceil(Math.log2(Math.max(1, m.nlist))) + 1;
+  if (!isRecord(v) || !isInt(v.count, 1, m.nlist) || m.storage !== 'pq') throw invalid("The index file's header does not say how its lists are grouped.");
+  const count = v.count;
+  const probe = v.probe;
+  if (!Array.isArray(probe) || probe.length !== steps || !probe.every((p, i) => isInt(p, 1, count) && (i === 0 || p >= (probe[i - 1] as number))))
+    throw invalid(`The index file's header gives no valid groups to take (one number in [1, ${count}] for each of ${steps} sizes of search).`);
+  return { count, probe: probe as number[] };
 }
 
 /**
@@ -185,6 +216,9 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     if (KIND_NAMES[kind] === undefined) throw invalid(`Section ${i / 6} of the index file has an unknown kind ${kind}.`);
     const perList = PER_LIST.includes(kind);
     if (perList && key >= nlist) throw invalid(`The ${sectionName(s)} is not a list of this index (it has 0..${nlist - 1}).`);
+    if (header.groups && (perList || kind === SECTION.centroids))
+      throw invalid(`The ${sectionName(s)} is in the table of contents of a file whose lists are grouped.`);
+    if (kind === SECTION.group && key >= (header.groups?.count ?? 0)) throw invalid(`The ${sectionName(s)} is not one of the file's groups.`);
     if (kind === SECTION.directory && key >= header.pages.length) throw invalid(`The ${sectionName(s)} is not in the header's pages.`);
     if (s.offset + s.length > fileBytes - 4) throw invalid(`The ${sectionName(s)} lies outside the file.`);
     if (
@@ -194,6 +228,7 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
         kind === SECTION.vmin ||
         kind === SECTION.scale ||
         kind === SECTION.codebook ||
+        kind === SECTION.listGroups ||
         kind === SECTION.directory) &&
       s.length % 4 !== 0
     ) {
@@ -214,6 +249,12 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     if (last && s.offset < last.offset + last.length) throw invalid(`The ${sectionName(s)} overlaps the ${sectionName(last)}.`);
     last = s;
   }
+  if (header.groups) {
+    for (const kind of [SECTION.supers, SECTION.listGroups, SECTION.codebook])
+      if (!sections.has(sectionKey(kind, 0))) throw invalid(`The index file groups its lists but has no ${sectionName({ kind, key: 0 })}.`);
+    for (let g = 0; g < header.groups.count; g++) if (!sections.has(sectionKey(SECTION.group, g))) throw invalid(`The index file has no group ${g}.`);
+    return sections;
+  }
   for (let l = 0; l < nlist; l++) {
     for (const kind of [SECTION.ids, SECTION.codes] as const) {
       if (!sections.has(sectionKey(kind, l))) throw invalid(`The index file has no ${sectionName({ kind, key: l })}.`);
@@ -230,6 +271,58 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     }
   }
   return sections;
+}
+
+/** Each list's group from the (checked) lists' groups section of a version-5 file; a group out of range throws what `onBad` makes of it. */
+export function parseListGroups(bytes: Uint8Array, header: FileHeader, onBad: (what: string) => Error): Uint32Array {
+  const count = header.groups!.count;
+  const out = new Uint32Array(bytes.slice().buffer);
+  if (out.length !== header.manifest.nlist || out.some((g) => g >= count))
+    throw onBad(`The lists' groups do not name one of the ${count} groups for each list`);
+  return out;
+}
+
+/**
+ * A version-5 group's (checked) bytes: the toc entries of its lists' sections (`members`, in
+ * increasing order), checked as the toc's are (kinds in order, keys, inside the file past the
+ * toc, a version-4 list's directory and vectors agreeing), and its lists' centroid rows.
+ */
+export function parseGroup(
+  bytes: Uint8Array,
+  header: FileHeader,
+  g: number,
+  members: Uint32Array,
+  fileBytes: number,
+  onBad: (what: string) => Error,
+): { sections: Section[]; centroids: Float32Array } {
+  const { dim } = header.manifest;
+  const per = GROUP_ENTRY_KINDS.length;
+  const entryBytes = members.length * per * 24;
+  const centroids = floatsOfFile(bytes.subarray(entryBytes), members.length * dim);
+  if (bytes.byteLength < entryBytes || !centroids) throw onBad(`Group ${g} does not hold ${members.length} lists' entries and centroids`);
+  const words = new Uint32Array(bytes.slice(0, entryBytes).buffer);
+  const tocEnd = header.bodyOffset + header.toc.length;
+  const sections: Section[] = [];
+  members.forEach((list, i) => {
+    GROUP_ENTRY_KINDS.forEach((kind, j) => {
+      const w = (i * per + j) * 6;
+      const s: Section = {
+        kind,
+        key: words[w + 1]!,
+        offset: header.bodyOffset + words[w + 2]! + words[w + 3]! * 2 ** 32,
+        length: words[w + 4]!,
+        crc: words[w + 5]!,
+      };
+      if (words[w] !== kind || s.key !== list) throw onBad(`Group ${g}'s entry ${i * per + j} is not the ${sectionName({ kind, key: list })}`);
+      if (s.offset < tocEnd || s.offset + s.length > fileBytes - 4) throw onBad(`Group ${g} places the ${sectionName(s)} outside the file's sections`);
+      sections.push(s);
+    });
+    const dir = sections.at(-3)!,
+      vectors = sections.at(-1)!;
+    if (dir.length % 12 !== 0 || vectors.length !== (dir.length / 12) * dim * 2)
+      throw onBad(`Group ${g} gives list ${list} a directory and vectors that disagree`);
+  });
+  return { sections, centroids };
 }
 
 /** A section's bytes, checked against its CRC (`onBad` says what a mismatch is). */

@@ -13,7 +13,8 @@
 
 import { WeftError } from '../errors.js';
 import { halfValues, textOfHalfBytes } from '../ivf/half-text.js';
-import { measureRerank } from '../ivf/pq-calibrate.js';
+import { measureRerank, sampleQueries, type PqIndexParts } from '../ivf/pq-calibrate.js';
+import { defaultGroupCount, groupMembers, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
 import { checkRerank, indexLayout, pqLayout, storedCodebook } from '../ivf/pq.js';
 import { fileRowWords, floatsOfFile, scanCodes } from './file-codes.js';
 import { kernelMetric, prepareRows } from '../ivf/probe.js';
@@ -31,9 +32,12 @@ import {
   fileVersion,
   parseDirectoryPage,
   parseHeader,
+  parseGroup,
+  parseListGroups,
   parseRowDirectory,
   parseToc,
   sectionKey,
+  type FileHeader,
   type Section as IndexSection,
 } from './index-file.js';
 import { defaultLayout, writeIndexFile } from './index-file-writer.js';
@@ -51,8 +55,11 @@ interface Section {
 
 /** What exportIndex writes besides the index. */
 export interface ExportOptions {
-  /** The file's layout (default: 3, or 4 for a 'pq' index); 2 leaves the lists' directories out, for readers older than layout 3. */
-  layout?: 2 | 3 | 4;
+  /**
+   * The file's layout (default: 3, or for a 'pq' index 5 with groups and 4 without); 2 leaves the
+   * lists' directories out, for readers older than layout 3.
+   */
+  layout?: 2 | 3 | 4 | 5;
   /**
    * 'pq' storage: candidates per result a reader's searches re-rank until they have learnt their
    * own, written in the file's manifest. Default: measured on the index (src/ivf/pq-calibrate.ts)
@@ -60,7 +67,17 @@ export interface ExportOptions {
    * query reads the vector rows it needs rather than a reader's start of 16 per result.
    */
   rerank?: number;
+  /**
+   * 'pq' storage: the number of groups the lists are put in for readers in place (layout 5,
+   * src/ivf/coarse-groups.ts), so a visitor fetches the centroids of the groups its queries reach
+   * rather than all of them. 0 writes layout 4 (no groups). Default: about the square root of
+   * nlist for an index of GROUPED_FROM lists or more, else none.
+   */
+  groups?: number;
 }
+
+/** The fewest lists for which exportIndex groups a 'pq' index's lists by default. */
+export const GROUPED_FROM = 256;
 
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
@@ -74,33 +91,76 @@ export async function exportIndex(store: WeftStore, name: string, options: Expor
   const lexical = whole.manifest.lexical;
   const analyzer = await loadAnalyzer(lexical?.language ?? DEFAULT_LANGUAGE);
   const postings = wholePostingsWith(analyzer, whole.chunks, lexical?.buckets ?? DEFAULT_BUCKETS);
-  const layout = options.layout ?? defaultLayout(whole.manifest);
-  if (layout !== 2 && layout !== 3 && layout !== 4) throw new WeftError('INVALID_OPTION', `layout must be 2, 3 or 4; got ${String(layout)}.`);
-  if (options.rerank !== undefined && whole.manifest.storage !== 'pq')
-    throw new WeftError('INVALID_OPTION', `rerank is for indexes with PQ codes; index '${name}' stores ${whole.manifest.storage}. Leave it out.`);
-  const rerank = whole.manifest.storage === 'pq' ? { rerank: options.rerank === undefined ? measuredRerank(whole) : checkRerank(options.rerank) } : {};
-  return writeIndexFile({ ...whole, manifest: { ...whole.manifest, lexical: postings.lexical, ...rerank } }, postings, layout);
+  const m = whole.manifest;
+  const pq = m.storage === 'pq';
+  for (const option of ['rerank', 'groups'] as const)
+    if (options[option] !== undefined && !pq)
+      throw new WeftError('INVALID_OPTION', `${option} is for indexes with PQ codes; index '${name}' stores ${m.storage}. Leave it out.`);
+  const count = groupCountOf(options, m);
+  const layout = options.layout ?? (count > 0 ? 5 : defaultLayout(m));
+  if (![2, 3, 4, 5].includes(layout)) throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4 or 5; got ${String(layout)}.`);
+  if (layout === 4 && options.groups)
+    throw new WeftError('INVALID_OPTION', `Layout 4 does not group lists; leave groups out (or 0), or choose layout 5 for ${options.groups} groups.`);
+  const parts = pq ? pqParts(whole) : undefined;
+  const rerank = parts
+    ? { rerank: options.rerank === undefined ? measureRerank(parts, { k: 10, nprobe: 8, target: 0.99, queries: 128 }) : checkRerank(options.rerank) }
+    : {};
+  const groups = parts && layout === 5 ? await measuredGroups(parts, Math.max(1, count)) : undefined;
+  return writeIndexFile({ ...whole, manifest: { ...m, lexical: postings.lexical, ...rerank } }, postings, layout, groups);
 }
 
-/** The candidates per result a 'pq' index's searches need (pq-calibrate.ts), for the settings its readers use by default. */
-function measuredRerank(whole: WholeIndex): number {
+/** The number of groups exportIndex makes (0: none), checked. */
+function groupCountOf(options: ExportOptions, m: Manifest): number {
+  const { groups, layout } = options;
+  if (groups === undefined) {
+    if (m.storage !== 'pq' || (layout !== undefined && layout !== 5)) return 0;
+    return layout === 5 || m.nlist >= GROUPED_FROM ? defaultGroupCount(m.nlist) : 0;
+  }
+  if (!Number.isInteger(groups) || groups < 0 || groups > m.nlist)
+    throw new WeftError(
+      'INVALID_OPTION',
+      `groups must be a whole number of groups in [0, ${m.nlist}] (the index has ${m.nlist} lists); got ${String(groups)}.`,
+    );
+  return groups;
+}
+
+/** A 'pq' index as pq-calibrate.ts measures it. */
+function pqParts(whole: WholeIndex): PqIndexParts {
   const m = whole.manifest;
   const vectors = new Map(whole.chunks.map((c) => [c.id, c.vector]));
-  return measureRerank(
-    {
-      metric: kernelMetric(m.metric),
-      dim: m.dim,
-      nlist: m.nlist,
-      centroids: whole.centroids.centroids,
-      book: storedCodebook(m.dim, m.pq!, whole.centroids.codebook!),
-      layout: pqLayout(m.dim, m.pq!.m, m.pq!.bits),
-      lists: whole.lists,
-      vectorOf: (id) => halfValues(vectors.get(id), m.dim),
-      prepare: (query) => prepareRows(m.metric, query, m.dim),
-    },
-    { k: 10, nprobe: 8, target: 0.99, queries: 128 },
-  );
+  return {
+    metric: kernelMetric(m.metric),
+    dim: m.dim,
+    nlist: m.nlist,
+    centroids: whole.centroids.centroids,
+    book: storedCodebook(m.dim, m.pq!, whole.centroids.codebook!),
+    layout: pqLayout(m.dim, m.pq!.m, m.pq!.bits),
+    lists: whole.lists,
+    vectorOf: (id) => halfValues(vectors.get(id), m.dim),
+    prepare: (query) => prepareRows(m.metric, query, m.dim),
+  };
 }
+
+/**
+ * `count` groups of the index's lists (coarse-groups.ts), with the groups a search takes
+ * measured on queries made from its vectors: for 99% of them to hold their 2 x nprobe nearest
+ * lists. The margin is for visitors' questions, which lie further from the data: on the grouped
+ * file's test, fresh queries off the data took 2 of 8 groups at nprobe 4 with reach 1, and 14 of
+ * 24 found their 4 nearest lists there.
+ */
+async function measuredGroups(parts: PqIndexParts, count: number): Promise<CoarseGroups> {
+  const { centroids, dim, metric } = parts;
+  const made = await trainGroups(centroids, dim, metric, count);
+  const samples = sampleQueries(parts, GROUP_QUERIES);
+  const queries = new Float32Array(samples.length * dim);
+  samples.forEach((s, i) => queries.set(s.query, i * dim));
+  return { ...made, probe: measureGroupProbe(made, centroids, queries, dim, metric, 0.99, GROUP_REACH) };
+}
+
+/** Queries the groups a search takes are measured on. */
+const GROUP_QUERIES = 512;
+/** The nearest lists those queries' groups must hold, per list a search probes. */
+const GROUP_REACH = 2;
 
 function invalid(message: string): WeftError {
   return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);
@@ -166,6 +226,8 @@ function parseVersion2(all: Uint8Array): WholeIndex {
     return s ? checkedSection(s, all.slice(s.offset, s.offset + s.length), bad) : undefined;
   };
   const manifest = { ...header.manifest, checksums: [], generation: 0 } as Manifest;
+  // Version 5: the lists' sections and centroids are in their groups' sections.
+  const grouped = header.groups ? ungroup(header, toc, all.byteLength, read, bad) : undefined;
   const f32 = (b: Uint8Array | undefined) => (b ? new Float32Array(b.buffer) : undefined);
   const vmin = f32(read(SECTION.vmin, 0)),
     scale = f32(read(SECTION.scale, 0));
@@ -198,7 +260,7 @@ function parseVersion2(all: Uint8Array): WholeIndex {
     if (!values) throw invalid(`The ${what} section is ${bytes.byteLength} bytes; ${count} values take ${count * 2} (f16) or ${count * 4} (f32).`);
     return values;
   };
-  const centroids = pq ? quantizer(SECTION.centroids, manifest.nlist * manifest.dim, 'centroids') : f32(read(SECTION.centroids, 0));
+  const centroids = grouped ?? (pq ? quantizer(SECTION.centroids, manifest.nlist * manifest.dim, 'centroids') : f32(read(SECTION.centroids, 0)));
   const codebook = pq ? quantizer(SECTION.codebook, 2 ** pq.bits * manifest.dim, 'codebook') : undefined;
   if (codebook) {
     const vectors = vectorsOfLists(toc, lists, manifest.dim, read, bad);
@@ -216,6 +278,25 @@ function parseVersion2(all: Uint8Array): WholeIndex {
     lists,
     chunks,
   };
+}
+
+/** A version-5 file's centroids, each group's lists' sections put in `toc` on the way. */
+function ungroup(
+  header: FileHeader,
+  toc: Map<string, IndexSection>,
+  fileBytes: number,
+  read: (kind: number, key: number) => Uint8Array | undefined,
+  bad: (what: string) => Error,
+): Float32Array {
+  const { dim, nlist } = header.manifest;
+  const listGroup = parseListGroups(read(SECTION.listGroups, 0)!, header, bad);
+  const centroids = new Float32Array(nlist * dim);
+  groupMembers(listGroup, header.groups!.count).forEach((members, g) => {
+    const group = parseGroup(read(SECTION.group, g)!, header, g, members, fileBytes, bad);
+    for (const s of group.sections) toc.set(sectionKey(s.kind, s.key), s);
+    members.forEach((l, i) => centroids.set(group.centroids.subarray(i * dim, (i + 1) * dim), l * dim));
+  });
+  return centroids;
 }
 
 /** A version-4 file's full-precision vectors as f16 text, by chunk id: each list's rows in its directory's order, each row checked against its CRC. */

@@ -14,6 +14,13 @@ export function readsWith(store: WeftStore, signal: AbortSignal | undefined): We
     readLists: { value: (name: string, lists: readonly number[], given?: ReadOptions) => store.readLists(name, lists, o(given)) },
     readChunks: { value: (name: string, ids: readonly number[], given?: ReadOptions) => store.readChunks(name, ids, o(given)) },
     readVectors: { value: (name: string, ids: readonly number[], given?: ReadOptions) => store.readVectors(name, ids, o(given)) },
+    ...(store.readGroupCentroids
+      ? {
+          readGroupCentroids: {
+            value: (name: string, groups: readonly number[], given?: ReadOptions) => store.readGroupCentroids!(name, groups, o(given)),
+          },
+        }
+      : {}),
     readCatalog: { value: (name: string, given?: ReadOptions) => store.readCatalog(name, o(given)) },
     readTermBuckets: {
       value: (name: string, buckets: readonly number[], terms?: readonly string[], given?: ReadOptions) =>

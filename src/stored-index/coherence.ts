@@ -11,7 +11,7 @@ import { WeftError } from '../errors.js';
 import type { ListCache } from './cache/list-cache.js';
 import type { Manifest } from '../storage/contract.js';
 import { sameRange } from '../storage/index-checks.js';
-import { uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';
+import { readQuantizers, uploadTrained, type IndexEnv, type IndexSnapshot } from './snapshot.js';
 
 export interface CoherenceEnv extends IndexEnv {
   cache: Pick<ListCache, 'invalidate' | 'clear'>;
@@ -32,13 +32,14 @@ export async function adoptCommits(env: CoherenceEnv, snap: IndexSnapshot): Prom
     return { snapshot: { manifest: m, trained: snap.trained }, retrained: false };
   }
   // New centroids: read them with the manifest they belong to (again if another commit lands in between).
-  let data = await store.readCentroids(name);
+  let read = await readQuantizers(store, name, m);
   for (let now = await store.manifest(name); now.generation !== m.generation; now = await store.manifest(name)) {
     checkSameShape(env, snap.manifest, now);
     m = now;
-    data = await store.readCentroids(name);
+    read = await readQuantizers(store, name, m);
   }
-  const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout, env.pq);
+  const { data } = read;
+  const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout, env.pq, read.groups);
   const q = snap.trained.quantizer;
   if (sameRange(data.vmin, q?.vmin) && sameRange(data.scale, q?.scale)) {
     // A split (or a rebuild of float lists): the cached copies of lists whose records did not

@@ -10,7 +10,8 @@ import { prepareRows, queryBuffer, rankLists } from '../ivf/probe.js';
 import type { ListCache } from './cache/list-cache.js';
 import type { ListRecord } from '../ivf/types.js';
 import type { Manifest } from '../storage/contract.js';
-import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
+import { gpuCoarse, type IndexEnv, type IndexSnapshot } from './snapshot.js';
+import { groupedRank } from './grouped-rank.js';
 import { readsWith } from './bound-reads.js';
 
 /** What prefetch and preload need of an index: where its lists are, and a cache (GPU or CPU) to put them in. */
@@ -26,6 +27,7 @@ export interface PrefetchEnv extends IndexEnv {
  */
 async function rankOne(env: PrefetchEnv, snap: IndexSnapshot, query: Float32Array, nprobe: number): Promise<Uint32Array> {
   const { ctx } = env;
+  if (snap.trained.grouped) return groupedRank(env, snap.trained, prepareRows(env.metric, query, env.layout.dim), 1, nprobe, nprobe);
   if (!ctx || (env.warm && !env.warm.ready))
     return cpuRank(
       createQuadScanner(),
@@ -38,7 +40,7 @@ async function rankOne(env: PrefetchEnv, snap: IndexSnapshot, query: Float32Arra
   const qbuf = queryBuffer(ctx, 'weft.prefetch.query', env.layout, env.metric, query);
   try {
     const r = await rankLists(ctx, {
-      centroids: onGpu(snap.trained).coarse,
+      centroids: gpuCoarse(snap.trained),
       dim: env.layout.dim,
       nlist: snap.manifest.nlist,
       metric: env.metric,

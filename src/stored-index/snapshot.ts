@@ -13,6 +13,7 @@ import { storedCodebook, type PqCodebook } from '../ivf/pq.js';
 import { uploadCentroids, uploadQuantizer } from '../ivf/probe.js';
 import type { IndexPq, Metric } from '../ivf/types.js';
 import type { CentroidData, Manifest, WeftStore } from '../storage/contract.js';
+import { groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
 
 export interface TrainedState {
   /** nlist x dim, as stored (normalised for cosine). */
@@ -22,6 +23,13 @@ export interface TrainedState {
   readonly codebook: PqCodebook | undefined;
   /** The manifest's centroidsChecksum these came with: a different one means retrained elsewhere. */
   readonly checksum: number;
+  /**
+   * Lists grouped under super-centroids (a published file of layout 5 read in place,
+   * coarse-groups.ts): the coarse step ranks the lists of the groups a query takes (grouped-rank.ts),
+   * and a group's rows of `centroids` are filled when it is first read (`loaded`); they are a
+   * fixed function of the file, so filling them changes nothing a search has seen.
+   */
+  readonly grouped: GroupedCoarse | undefined;
   /** The GPU side (undefined on the CPU backend). */
   readonly gpu: GpuTrained | undefined;
   /** Takes a reference (a search that must outlive a swap); release() gives it back. */
@@ -29,9 +37,18 @@ export interface TrainedState {
   release(): void;
 }
 
+/** A grouped index's coarse quantiser (TrainedState.grouped). */
+export interface GroupedCoarse {
+  readonly groups: CoarseGroups;
+  /** Each group's lists, in increasing order. */
+  readonly members: readonly Uint32Array[];
+  /** 1 for each group whose lists' centroids are in `centroids`. */
+  readonly loaded: Uint8Array;
+}
+
 export interface GpuTrained {
-  /** The centroids as the scan kernel ranks them. */
-  readonly coarse: GpuLists;
+  /** The centroids as the scan kernel ranks them (not for a grouped index: its coarse step runs on the host). */
+  readonly coarse: GpuLists | undefined;
   /** int8: the range as the scan kernel reads it. */
   readonly sq: GPUBuffer | undefined;
 }
@@ -67,15 +84,47 @@ export function quantizersOf(data: CentroidData, dim: number, pq: IndexPq | unde
   };
 }
 
-/** Uploads stored centroids (and range) for searching (no upload without a context); the caller holds the first reference. */
-export function uploadTrained(ctx: GpuContext | undefined, label: string, data: CentroidData, checksum: number, layout: Layout, pq?: IndexPq): TrainedState {
+/**
+ * An index's stored quantisers: its centroid data, or for lists grouped in a published file
+ * (readCoarseGroups), the codebook with centroids yet to be read (zeros) and the groups.
+ */
+export async function readQuantizers(store: WeftStore, name: string, m: Manifest): Promise<{ data: CentroidData; groups?: CoarseGroups }> {
+  const grouped = await store.readCoarseGroups?.(name);
+  if (!grouped) return { data: await store.readCentroids(name) };
+  return { data: { centroids: new Float32Array(m.nlist * m.dim), codebook: grouped.codebook }, groups: grouped.groups };
+}
+
+/** The coarse step of a snapshot's centroids on the GPU (the caller checked the index is not grouped). */
+export function gpuCoarse(trained: TrainedState): GpuLists {
+  const { coarse } = onGpu(trained);
+  if (!coarse) throw new WeftError('INVALID_INPUT', 'This index groups its lists: its coarse step runs on the host (grouped-rank.ts).');
+  return coarse;
+}
+
+/**
+ * Uploads stored centroids (and range) for searching (no upload without a context, and no
+ * centroids for grouped lists, `groups`); the caller holds the first reference.
+ */
+export function uploadTrained(
+  ctx: GpuContext | undefined,
+  label: string,
+  data: CentroidData,
+  checksum: number,
+  layout: Layout,
+  pq?: IndexPq,
+  groups?: CoarseGroups,
+): TrainedState {
   const { quantizer, codebook } = quantizersOf(data, layout.dim, pq);
+  const grouped = groups
+    ? { groups, members: groupMembers(groups.listGroup, groups.supers.length / layout.dim), loaded: new Uint8Array(groups.supers.length / layout.dim) }
+    : undefined;
   if (!ctx) {
     const host: TrainedState = {
       centroids: data.centroids,
       quantizer,
       codebook,
       checksum,
+      grouped,
       gpu: undefined,
       retain: () => host,
       release() {
@@ -84,12 +133,12 @@ export function uploadTrained(ctx: GpuContext | undefined, label: string, data: 
     };
     return host;
   }
-  const coarse = uploadCentroids(ctx, `${label}.centroids`, data.centroids, layout.dim);
+  const coarse = grouped ? undefined : uploadCentroids(ctx, `${label}.centroids`, data.centroids, layout.dim);
   let sq: GPUBuffer | undefined;
   try {
     sq = quantizer ? uploadQuantizer(ctx, `${label}.sq`, quantizer, layout.dimPad) : undefined;
   } catch (e) {
-    coarse.destroy();
+    coarse?.destroy();
     throw e;
   }
   let refs = 1;
@@ -98,6 +147,7 @@ export function uploadTrained(ctx: GpuContext | undefined, label: string, data: 
     quantizer,
     codebook,
     checksum,
+    grouped,
     gpu: { coarse, sq },
     retain() {
       refs++;
@@ -105,7 +155,7 @@ export function uploadTrained(ctx: GpuContext | undefined, label: string, data: 
     },
     release() {
       if (--refs > 0) return;
-      coarse.destroy();
+      coarse?.destroy();
       ctx.destroyBuffer(sq);
     },
   };

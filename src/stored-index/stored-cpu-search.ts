@@ -9,6 +9,7 @@
 import { scanFirst } from './probe-order.js';
 import { WeftError } from '../errors.js';
 import { cpuQueries, cpuRank, cpuScan, topKResult, TopK, type DecodedList } from '../ivf/cpu-search.js';
+import { groupedRank } from './grouped-rank.js';
 import { createYielder } from '../ivf/cpu-yield.js';
 import type { QuadScanner } from '../ivf/cpu-simd.js';
 import { coarseKey, pqRowKeys, pqTables, type PqCodebook } from '../ivf/pq.js';
@@ -35,18 +36,34 @@ interface CpuProbing {
   nprobe: number;
 }
 
-/** As stored-search.ts's rank: a filtered search widens nprobe until k allowed vectors are probed. */
-function rank(env: CpuSearchEnv, snap: IndexSnapshot, queries: Float32Array, nq: number, nprobe: number, k: number, allow?: AllowList): CpuProbing {
+/**
+ * As stored-search.ts's rank: a filtered search widens nprobe until k allowed vectors are probed.
+ * `prepared`: the queries as the search prepares them, `padded` as the CPU scan reads them.
+ */
+async function rank(
+  env: CpuSearchEnv,
+  snap: IndexSnapshot,
+  prepared: Float32Array,
+  padded: Float32Array,
+  nq: number,
+  nprobe: number,
+  k: number,
+  allow?: AllowList,
+): Promise<CpuProbing> {
   const { nlist } = snap.manifest;
-  const ranked = (depth: number) => cpuRank(env.scanner, snap.trained.centroids, queries, env.layout, env.metric, depth);
+  const probe = Math.min(nprobe, nlist);
+  const ranked = async (depth: number) =>
+    snap.trained.grouped
+      ? groupedRank(env, snap.trained, prepared, nq, probe, depth)
+      : cpuRank(env.scanner, snap.trained.centroids, padded, env.layout, env.metric, depth);
   let p: CpuProbing;
   if (!allow || nprobe >= nlist) {
-    p = { lists: ranked(nprobe), depth: nprobe, nprobe };
+    p = { lists: await ranked(nprobe), depth: nprobe, nprobe };
   } else {
     const depth = Math.min(nlist, MAX_K);
-    const lists = ranked(depth);
+    const lists = await ranked(depth);
     const { ranks, enough } = widened(allow, lists, nq, depth, nprobe, Math.min(k, allow.count));
-    p = !enough && depth < nlist ? { lists: ranked(nlist), depth: nlist, nprobe: nlist } : { lists, depth, nprobe: ranks };
+    p = !enough && depth < nlist ? { lists: await ranked(nlist), depth: nlist, nprobe: nlist } : { lists, depth, nprobe: ranks };
   }
   for (let q = 0; q < nq; q++) env.onProbed(Array.from(p.lists.subarray(q * p.depth, q * p.depth + p.nprobe)));
   return p;
@@ -158,7 +175,7 @@ export async function cpuSearchBatch(
   const nq = queries.length / env.layout.dim;
   const prepared = prepareRows(env.metric, queries, env.layout.dim);
   const padded = cpuQueries(prepared, env.layout);
-  const p = rank(env, snap, padded, nq, nprobe, k, allow);
+  const p = await rank(env, snap, prepared, padded, nq, nprobe, k, allow);
   const tops = Array.from({ length: nq }, () => new TopK(k));
   try {
     await scanRanks(env, p, padded, tops, 0, p.nprobe, allow, cpuPq(snap, prepared));
@@ -169,7 +186,7 @@ export async function cpuSearchBatch(
 }
 
 /** A search in slices of a few probe ranks, as openStoredSession on the GPU (CONFLICT if the index changes in between); `first`: see scanFirst. */
-export function openCpuSession(
+export async function openCpuSession(
   env: CpuSearchEnv,
   snap: IndexSnapshot,
   queries: Float32Array,
@@ -178,12 +195,12 @@ export function openCpuSession(
   exclusive: <T>(fn: (current: IndexSnapshot) => Promise<T>) => Promise<T>,
   allow?: AllowList,
   first: readonly (ReadonlySet<number> | undefined)[] = [],
-): SearchSession {
+): Promise<SearchSession> {
   const nq = queries.length / env.layout.dim;
   const prepared = prepareRows(env.metric, queries, env.layout.dim);
   const padded = cpuQueries(prepared, env.layout);
   const pq = cpuPq(snap, prepared);
-  const p = rank(env, snap, padded, nq, probe, k, allow);
+  const p = await rank(env, snap, prepared, padded, nq, probe, k, allow);
   scanFirst(p.lists, nq, p.depth, p.nprobe, first);
   const { nprobe } = p;
   const tops = Array.from({ length: nq }, () => new TopK(k));

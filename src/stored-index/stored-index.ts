@@ -36,7 +36,7 @@ import { createCpuListCache } from './cache/cpu-list-cache.js';
 import { cpuSearchBatch, openCpuSession, type CpuSearchEnv } from './stored-cpu-search.js';
 import { prefetchLists, preloadHottest, type PrefetchEnv, type PrefetchHandle } from './prefetch.js';
 import { warmUpKernels } from './warm-up.js';
-import { uploadTrained, type IndexSnapshot } from './snapshot.js';
+import { readQuantizers, uploadTrained, type IndexSnapshot } from './snapshot.js';
 import {
   lexicalSearch,
   lexicalStats,
@@ -393,8 +393,11 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const layout = indexLayout(manifest0);
   const { pq } = manifest0;
   // The centroids and the access counts in one round trip's time (after the manifest: reading it migrates an older format).
-  const [centroids, storedAccess] = await Promise.all([store.readCentroids(name), store.readAccessCounts(name)]);
-  let snap: IndexSnapshot = { manifest: manifest0, trained: uploadTrained(ctx, `weft.${name}`, centroids, manifest0.centroidsChecksum, layout, pq) };
+  const [quantizers, storedAccess] = await Promise.all([readQuantizers(store, name, manifest0), store.readAccessCounts(name)]);
+  let snap: IndexSnapshot = {
+    manifest: manifest0,
+    trained: uploadTrained(ctx, `weft.${name}`, quantizers.data, manifest0.centroidsChecksum, layout, pq, quantizers.groups),
+  };
   // After the centroids: the cache takes what the device's memory budget leaves.
   const size = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
   const policy = options.cachePolicy ?? 'frequency';
@@ -710,7 +713,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
           const first = (opts.scanFirst ?? []).map((lists) => (lists ? new Set(lists) : undefined));
           const session = searchEnv
             ? await openStoredSession(withReads(searchEnv, signal), s, queries, kk, nprobe, exclusive, allow, first)
-            : openCpuSession(withReads(cpuEnv!, signal), s, queries, kk, nprobe, exclusive, allow, first);
+            : await openCpuSession(withReads(cpuEnv!, signal), s, queries, kk, nprobe, exclusive, allow, first);
           if (!pq) return session;
           const prepared = prepareRows(metric, queries, dim);
           return rerankedSession(session, k, (found) => reranked(prepared, found, k, opts.rerank === undefined && session.done, signal));

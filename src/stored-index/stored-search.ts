@@ -23,7 +23,8 @@ import type { ListRecord, SearchResult, SearchSession } from '../ivf/types.js';
 import type { AllowList } from './allow-list.js';
 import { scanFirst } from './probe-order.js';
 import { cpuCandidates } from './cpu-scoring.js';
-import { onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
+import { gpuCoarse, onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
+import { groupedRank } from './grouped-rank.js';
 
 /** What every stored search uses besides its snapshot. */
 export interface SearchEnv extends IndexEnv {
@@ -165,8 +166,13 @@ async function rank(
   pq: PqQueries | undefined,
 ): Promise<Probing> {
   const nlist = snap.manifest.nlist;
+  if (snap.trained.grouped) {
+    const probing = await groupedProbing(env, snap, pq!, nq, Math.min(nprobe, nlist), k, allow);
+    for (let q = 0; q < nq; q++) env.onProbed(Array.from(probing.lists.subarray(q * probing.depth, q * probing.depth + probing.nprobe)));
+    return probing;
+  }
   const init: RankInit = {
-    centroids: onGpu(snap.trained).coarse,
+    centroids: gpuCoarse(snap.trained),
     dim: env.layout.dim,
     nlist,
     metric: env.metric,
@@ -204,6 +210,33 @@ async function rank(
   return probing;
 }
 
+/**
+ * rank's coarse step for an index with grouped lists (grouped-rank.ts, on the host), widened for
+ * a filter as rank's: as deep as one GPU ranking goes, or every list when that holds too few.
+ */
+async function groupedProbing(
+  env: SearchEnv,
+  snap: IndexSnapshot,
+  pq: PqQueries,
+  nq: number,
+  nprobe: number,
+  k: number,
+  allow: AllowList | undefined,
+): Promise<Probing> {
+  const nlist = snap.manifest.nlist;
+  const ranked = async (depth: number, probe: number): Promise<Probing> => {
+    const lists = await groupedRank(env, snap.trained, pq.prepared, nq, nprobe, depth);
+    return { buffer: probeTable(env, snap, pq, lists, nq, depth, 'weft.search.pqProbes'), stride: depth, lists, depth, nprobe: probe };
+  };
+  if (!allow || nprobe >= nlist) return ranked(nprobe, nprobe);
+  const want = Math.min(k, allow.count);
+  const depth = Math.min(nlist, maxK(env.ctx));
+  const lists = await groupedRank(env, snap.trained, pq.prepared, nq, nprobe, depth);
+  const { ranks, enough } = widened(allow, lists, nq, depth, nprobe, want);
+  if (!enough && depth < nlist) return ranked(nlist, nlist);
+  return { buffer: probeTable(env, snap, pq, lists, nq, depth, 'weft.search.pqProbes'), stride: depth, lists, depth, nprobe: ranks };
+}
+
 /** The lists the queries probe: the first `nprobe` ranks of each. */
 function probedLists(p: Probing, nq: number): Set<number> {
   const out = new Set<number>();
@@ -218,7 +251,8 @@ function probedLists(p: Probing, nq: number): Set<number> {
  */
 function guessMissing(env: SearchEnv, snap: IndexSnapshot, prepared: Float32Array, nq: number, nprobe: number): Promise<ListRecord[] | undefined> | undefined {
   const { dim } = env.layout;
-  if (nq * snap.manifest.nlist * dim > 2e7) return undefined; // large batches: not worth the CPU time
+  // Large batches: not worth the CPU time. Grouped lists: the ranking is on the host already.
+  if (nq * snap.manifest.nlist * dim > 2e7 || snap.trained.grouped) return undefined;
   const guess = new Set<number>();
   for (const lists of referenceProbes(snap.trained.centroids, prepared, dim, env.metric, nprobe)) {
     for (const l of lists) if (!env.cache.has(l)) guess.add(l);

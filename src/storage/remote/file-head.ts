@@ -17,6 +17,7 @@ import { indexLayout } from '../../ivf/pq.js';
 import { fileRowWords } from '../file-codes.js';
 import { isInt, show } from '../index-checks.js';
 import {
+  GROUP_ENTRY_KINDS,
   PAGE_SIZE,
   PRELUDE_BYTES,
   SECTION,
@@ -107,24 +108,39 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; oneOf?: number[]
       return { max: n * dim * 2 };
     case SECTION.directory:
       return { max: PAGE_SIZE * 24 };
+    case SECTION.supers: {
+      const count = h.groups?.count ?? 0;
+      return { oneOf: [count * dim * 2, count * dim * 4] };
+    }
+    case SECTION.listGroups:
+      return { exact: nlist * 4 };
+    case SECTION.group:
+      // Its lists are known once the lists' groups are read; until then, at most all of them (parseGroup checks the rest).
+      return { max: nlist * (GROUP_ENTRY_KINDS.length * 24 + dim * 4) };
     default:
       return { max: MAX_FREE_SECTION_BYTES };
   }
+}
+
+/**
+ * Checks a section's length against what its kind must have for the head's manifest (INVALID_FILE
+ * naming it): the toc's sections at open, a version-5 group's lists' sections when it is read.
+ */
+export function checkSectionSize(url: string, header: FileHeader, s: Section): void {
+  const rule = sizeRule(header, s);
+  if (rule.exact !== undefined && s.length !== rule.exact)
+    throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.exact}.`, sectionName(s));
+  if (rule.oneOf !== undefined && !rule.oneOf.includes(s.length))
+    throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.oneOf.join(' or ')}.`, sectionName(s));
+  if (rule.max !== undefined && s.length > rule.max)
+    throw invalid(url, `the ${sectionName(s)} claims ${s.length} bytes, more than the ${rule.max} it can hold.`, sectionName(s));
 }
 
 /** Checks a parsed head's fields and sections against each other (INVALID_FILE naming what is wrong). */
 function checkHead(url: string, header: FileHeader, toc: Map<string, Section>): void {
   const lists = listFieldsProblem(header);
   if (lists) throw invalid(url, lists.message, lists.field);
-  for (const s of toc.values()) {
-    const rule = sizeRule(header, s);
-    if (rule.exact !== undefined && s.length !== rule.exact)
-      throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.exact}.`, sectionName(s));
-    if (rule.oneOf !== undefined && !rule.oneOf.includes(s.length))
-      throw invalid(url, `the ${sectionName(s)} is ${s.length} bytes; the manifest makes it ${rule.oneOf.join(' or ')}.`, sectionName(s));
-    if (rule.max !== undefined && s.length > rule.max)
-      throw invalid(url, `the ${sectionName(s)} claims ${s.length} bytes, more than the ${rule.max} it can hold.`, sectionName(s));
-  }
+  for (const s of toc.values()) checkSectionSize(url, header, s);
   for (let p = 0; p < header.pages.length; p++) {
     if (!toc.has(sectionKey(SECTION.directory, p)))
       throw invalid(url, `the header lists directory page ${p}, which the table of contents does not hold.`, 'pages');

@@ -38,7 +38,9 @@ import {
   decodeChunk,
   pageOf,
   parseDirectoryPage,
+  parseGroup,
   parseListDirectory,
+  parseListGroups,
   parseRowDirectory,
   sectionKey,
   sectionName,
@@ -50,7 +52,8 @@ import { floatsOfFile, scanCodes } from '../file-codes.js';
 import { indexLayout } from '../../ivf/pq.js';
 import { abortable } from '../../util/abortable.js';
 import { checkListNumbers, checkedCentroids, checkedList, type ReadPlace } from '../read-checks.js';
-import { MAX_CHUNK_RECORD_BYTES, fetchHead, parseHead, type Head } from './file-head.js';
+import { MAX_CHUNK_RECORD_BYTES, checkSectionSize, fetchHead, parseHead, type Head } from './file-head.js';
+import { groupMembers, type CoarseGroups } from '../../ivf/coarse-groups.js';
 import { fetchRange, type RangeFetchOptions } from './range-fetch.js';
 import { openSectionCache, type SectionCache } from './section-cache.js';
 import { createLocalTier } from './local-tier.js';
@@ -115,6 +118,12 @@ export interface RemoteStore extends WeftStore {
   stats(): RemoteStats;
   warmTermBuckets(name: string, buckets: readonly number[]): Promise<void>;
   warmChunks(name: string, ids: readonly number[]): Promise<void>;
+}
+
+/** A version-5 file's groups as read: what the coarse step needs, and each group's lists. */
+interface Grouping {
+  groups: CoarseGroups;
+  members: Uint32Array[];
 }
 
 /** A byte range of the file with its CRC: a section of the toc, one chunk's record, or one vector row. */
@@ -262,6 +271,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     // Set when a response's length disagreed with the file's yet the header was unchanged: the
     // host misstates lengths, so they are not compared again (ETags and CRCs still are).
     lengthsUnreliable: false,
+    // Version 5: the lists' groups (read when first needed), and the centroids of the groups read so far.
+    grouping: undefined as Promise<Grouping> | undefined,
+    groupCentroids: new Map<number, Float32Array>(),
   });
   let pub = publication(head);
 
@@ -501,6 +513,64 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return at.catalog;
   };
 
+  /** The floats of a (checked) quantiser section of `count` values, f16 or f32 by its length (the head checked it). */
+  const floats = (bytes: Uint8Array, count: number) => floatsOfFile(bytes, count) ?? new Float32Array(bytes.slice().buffer);
+
+  // Version 5 (index-file.ts): the lists' groups, read once per publication without a caller's
+  // signal and shared (each caller's wait abortable on its own), like the catalog.
+  const grouping = (at: typeof pub, signal?: AbortSignal): Promise<Grouping> => {
+    at.grouping ??= (async () => {
+      const { dim } = at.manifest;
+      const count = at.header.groups!.count;
+      const [supers, lists] = await read([pieceOf(section(SECTION.supers, 0)!), pieceOf(section(SECTION.listGroups, 0)!)], undefined, 'high');
+      if (at !== pub) throw changedError();
+      const listGroup = parseListGroups(lists!, at.header, badFile);
+      return { groups: { supers: floats(supers!, count * dim), listGroup, probe: at.header.groups!.probe }, members: groupMembers(listGroup, count) };
+    })();
+    at.grouping.catch(() => {
+      at.grouping = undefined;
+    });
+    return abortable(at.grouping, signal, `Reading the groups of index '${name}'`);
+  };
+  /** What a group's content says that its checksum cannot (the file was written wrong). */
+  const badFile = (what: string) =>
+    new WeftError('INVALID_FILE', `The index file at ${href} is not valid: ${what}. Publish it again with weft-publish or exportIndex.`, {
+      details: { url: href },
+    });
+
+  /** Reads the groups `gs` not read yet: their lists' sections join the toc, their centroids are kept. */
+  const readGroups = async (gs: readonly number[], signal?: AbortSignal) => {
+    const at = pub;
+    const { members } = await grouping(at, signal);
+    const need = [...new Set(gs)].filter((g) => !at.groupCentroids.has(g));
+    if (need.length === 0) return;
+    const bytes = await read(
+      need.map((g) => pieceOf(section(SECTION.group, g)!)),
+      signal,
+      'high',
+    );
+    if (at !== pub) throw changedError();
+    need.forEach((g, i) => {
+      if (at.groupCentroids.has(g)) return;
+      const group = parseGroup(bytes[i]!, at.header, g, members[g]!, at.head.length, badFile);
+      for (const s of group.sections) {
+        checkSectionSize(href, at.header, s);
+        at.toc.set(sectionKey(s.kind, s.key), s);
+      }
+      at.groupCentroids.set(g, group.centroids);
+    });
+  };
+
+  /** Version 5: reads the groups of `lists`, so that their sections are in the toc. */
+  const placeLists = async (lists: readonly number[], signal?: AbortSignal) => {
+    if (!pub.header.groups) return;
+    const { groups } = await grouping(pub, signal);
+    await readGroups(
+      lists.map((l) => groups.listGroup[l]!),
+      signal,
+    );
+  };
+
   /** Keeps list `l`'s directory (checked bytes; `ids`: the list's, which a version-4 directory needs) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
   const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array, ids: Uint32Array) => {
     const kept = at.listDirectories.get(l);
@@ -550,6 +620,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const at = pub;
     const { manifest } = at;
     checkListNumbers(place, manifest.nlist, lists);
+    await placeLists(lists, signal);
+    if (at !== pub) throw changedError();
     // With each list its directory, where the file has one: adjacent to the codes, so the same range.
     const dirs = lists.map((l) => section(SECTION.listDirectory, l));
     const pieces = lists.flatMap((l, i) => [pieceOf(section(SECTION.ids, l)!), pieceOf(section(SECTION.codes, l)!), ...(dirs[i] ? [pieceOf(dirs[i])] : [])]);
@@ -586,6 +658,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
         signal,
       );
       const lists = [...new Set(unplaced.map((id) => entryOf(id)?.list).filter((l): l is number => l !== undefined))];
+      await placeLists(lists, signal);
       const at = pub;
       const dirs = lists.map(directoryPieces);
       const bytes = await read(dirs.flat(), signal, 'high');
@@ -661,6 +734,22 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return chunkIds.map((id) => byId.get(id));
   };
 
+  /** Version 5's centroids, every group read, with the codebook, checked against the manifest as version 4's. */
+  const groupedCentroids = async () => {
+    const at = pub;
+    const { dim, nlist } = at.manifest;
+    const { members } = await grouping(at);
+    await readGroups(members.map((_, g) => g));
+    const [book] = await read([pieceOf(section(SECTION.codebook, 0)!)]);
+    if (at !== pub) throw changedError();
+    const centroids = new Float32Array(nlist * dim);
+    members.forEach((lists, g) => {
+      const rows = at.groupCentroids.get(g)!;
+      lists.forEach((l, i) => centroids.set(rows.subarray(i * dim, (i + 1) * dim), l * dim));
+    });
+    return checkedCentroids(place, at.manifest, { centroids, codebook: floats(book!, 2 ** at.manifest.pq!.bits * dim) });
+  };
+
   const store: RemoteStore = {
     dbName: href,
     url: source,
@@ -695,8 +784,27 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       current(n);
       return readVectors(ids, o?.signal);
     },
+    async readCoarseGroups(n) {
+      current(n);
+      const at = pub;
+      if (!at.header.groups) return undefined;
+      const [{ groups }, [book]] = await Promise.all([grouping(at), read([pieceOf(section(SECTION.codebook, 0)!)])]);
+      if (at !== pub) throw changedError();
+      return { groups, codebook: floats(book!, 2 ** at.manifest.pq!.bits * at.manifest.dim) };
+    },
+    async readGroupCentroids(n, gs, o) {
+      current(n);
+      const at = pub;
+      const count = at.header.groups?.count ?? 0;
+      const bad = gs.find((g) => !Number.isInteger(g) || g < 0 || g >= count);
+      if (bad !== undefined) throw new WeftError('INVALID_INPUT', `Index '${name}' has groups 0..${count - 1}; got ${String(bad)}.`);
+      await readGroups(gs, o?.signal);
+      if (at !== pub) throw changedError();
+      return gs.map((g) => at.groupCentroids.get(g)!);
+    },
     async readCentroids(n) {
       current(n);
+      if (pub.header.groups) return groupedCentroids();
       const [vmin, scale, codebook] = [section(SECTION.vmin, 0), section(SECTION.scale, 0), section(SECTION.codebook, 0)];
       const optional = [vmin, scale, codebook].filter((x) => x !== undefined);
       const parts = await read([section(SECTION.centroids, 0)!, ...optional].map(pieceOf));
@@ -707,10 +815,10 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       // (file-codes.ts; the head checked every section's length for its version and storage).
       const { dim, nlist, pq } = pub.manifest;
       const data = {
-        centroids: floatsOfFile(parts[0]!, nlist * dim) ?? f32(parts[0]!),
+        centroids: floats(parts[0]!, nlist * dim),
         ...(v ? { vmin: f32(v) } : {}),
         ...(sc ? { scale: f32(sc) } : {}),
-        ...(cb && pq ? { codebook: floatsOfFile(cb, 2 ** pq.bits * dim) ?? f32(cb) } : {}),
+        ...(cb && pq ? { codebook: floats(cb, 2 ** pq.bits * dim) } : {}),
       };
       return checkedCentroids(place, pub.manifest, data);
     },

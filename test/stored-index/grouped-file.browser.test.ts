@@ -1,0 +1,218 @@
+// A 'pq' index published with its lists grouped under super-centroids (layout 5, issue 24): a
+// reader in place fetches the super-centroids and then only the groups its queries take
+// (src/ivf/coarse-groups.ts, src/stored-index/grouped-rank.ts). Checked on fresh random data:
+// the file holds what the layout-4 file holds (an import of either is the same index); a reader
+// that takes every group answers exactly as the local index; with the measured figure, the GPU,
+// the CPU backend and a sliced session of the remote index agree, and answer as the local index
+// for the queries whose groups hold their nearest lists; a group's centroids are those of its
+// lists; a damaged group is CORRUPT_RECORD.
+
+import { describe, expect } from 'vitest';
+import { groupMembers, groupsTaken, rankTaken } from '../../src/ivf/coarse-groups.js';
+import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
+import { gaussianMixture } from '../../src/random.js';
+import { crc32 } from '../../src/storage/checksum.js';
+import { PRELUDE_BYTES, SECTION, parseHeader, parseToc, sectionKey } from '../../src/storage/index-file.js';
+import { deleteStore, openStore } from '../../src/storage/idb-store.js';
+import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
+import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
+import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
+import { openRemoteIndex } from '../../src/stored-index/remote-index.js';
+import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
+import { freshSeed, gpuTest } from '../support/gpu-harness.js';
+import { indexCleanup } from '../support/store-fixtures.js';
+
+const dim = 32,
+  n = 3000,
+  nlist = 64,
+  groups = 16;
+let dbName = '';
+const { toClose, body } = indexCleanup(() => dbName);
+
+/** The file with its header's groups.probe replaced (the body is unchanged: its offsets are from the body's start). */
+async function withProbe(file: Blob, probe: number[]): Promise<Blob> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const view = new DataView(bytes.buffer);
+  const length = view.getUint32(12, true);
+  const json = JSON.parse(new TextDecoder().decode(bytes.subarray(PRELUDE_BYTES, PRELUDE_BYTES + length)));
+  json.groups.probe = probe;
+  const header = new TextEncoder().encode(JSON.stringify(json));
+  const pre = bytes.slice(0, PRELUDE_BYTES);
+  const preView = new DataView(pre.buffer);
+  preView.setUint32(12, header.byteLength, true);
+  preView.setUint32(16, crc32(header), true);
+  const body = bytes.subarray(PRELUDE_BYTES + length + ((4 - (length % 4)) % 4), bytes.byteLength - 4);
+  const parts = [pre, header, new Uint8Array((4 - (header.byteLength % 4)) % 4), body];
+  const trailer = new Uint8Array(4);
+  new DataView(trailer.buffer).setUint32(0, crc32(...parts), true);
+  return new Blob([...parts, trailer] as BlobPart[]);
+}
+
+const put = async (file: Blob | Uint8Array) => {
+  const name = `grouped-${crypto.randomUUID()}.weft`;
+  await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file as BodyInit });
+  return `/__weft-range/files/${name}`;
+};
+
+describe('a published file with grouped lists', () => {
+  gpuTest(
+    'answers in place as the local index, reading only the groups its queries take',
+    body(async (ctx) => {
+      const seed = freshSeed();
+      dbName = `weft-grouped-${crypto.randomUUID()}`;
+      const data = gaussianMixture(n, dim, { centers: 24, seed });
+      const queries = gaussianMixture(24, dim, { centers: 24, seed: seed + 1 });
+      const store = await openStore({ dbName });
+      toClose.push(store);
+      const index = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, metric: 'cosine', storage: 'pq', pq: { m: 8 }, seed });
+      toClose.push(index);
+      await index.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `d${i % 9}`, text: `passage ${i}` })) });
+      const k = 5,
+        nprobe = 4;
+      // Adds may split lists: the index's lists now.
+      const lists = index.nlist;
+      const cacheDbName = `weft-grouped-remote-${crypto.randomUUID()}`;
+      try {
+        // Below GROUPED_FROM lists the default is layout 4; groups asks for layout 5.
+        const flat = await exportIndex(store, 'docs');
+        expect(new DataView(await flat.slice(8, 12).arrayBuffer()).getUint32(0, true)).toBe(4);
+        const file = await exportIndex(store, 'docs', { groups });
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        expect(new DataView(bytes.buffer).getUint32(8, true)).toBe(5);
+        await expect(exportIndex(store, 'docs', { layout: 4, groups })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+        await expect(exportIndex(store, 'docs', { groups: lists + 1 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+        const header = parseHeader(bytes);
+        expect(header.groups!.count).toBe(groups);
+        expect(header.groups!.probe.length).toBe(Math.ceil(Math.log2(lists)) + 1);
+        const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, bytes.byteLength);
+        expect(toc.has(sectionKey(SECTION.centroids, 0))).toBe(false);
+        expect(toc.has(sectionKey(SECTION.ids, 0))).toBe(false);
+        // The same index as the layout-4 file: lists, chunks with their vectors, centroids.
+        const whole = parseIndexFile(bytes.slice().buffer);
+        const four = parseIndexFile(await flat.arrayBuffer());
+        expect(Array.from(whole.centroids.centroids)).toEqual(Array.from(four.centroids.centroids));
+        expect(whole.lists.map((l) => [Array.from(l.ids), Array.from(l.codes)])).toEqual(four.lists.map((l) => [Array.from(l.ids), Array.from(l.codes)]));
+        expect(whole.chunks).toEqual(four.chunks);
+
+        const local = await index.search(queries, { k, nprobe });
+
+        // Every group taken: exactly the local index's answers.
+        const all = await openRemoteIndex(
+          await put(
+            await withProbe(
+              file,
+              header.groups!.probe.map(() => groups),
+            ),
+          ),
+          { gpu: ctx, cacheDbName, preload: false },
+        );
+        toClose.push(all);
+        const every = await all.search(queries, { k, nprobe });
+        expect(Array.from(every.ids)).toEqual(Array.from(local.ids));
+        expect(Array.from(every.distances)).toEqual(Array.from(local.distances));
+
+        // The measured figure: the GPU, the CPU backend and a sliced session agree.
+        const url = await put(file);
+        const remote = await openRemoteIndex(url, { gpu: ctx, cacheDbName: `${cacheDbName}-2`, preload: false });
+        toClose.push(remote);
+        // Its first query reads the groups it takes, and no other.
+        const asked: number[] = [];
+        const readGroups = remote.remote.readGroupCentroids!.bind(remote.remote);
+        remote.remote.readGroupCentroids = (name, gs, o) => {
+          asked.push(...gs);
+          return readGroups(name, gs, o);
+        };
+        await remote.search(queries.subarray(0, dim), { k, nprobe });
+        const first = groupsTaken(
+          { supers: (await remote.remote.readCoarseGroups!('docs'))!.groups.supers, listGroup: new Uint32Array(0), probe: header.groups!.probe },
+          groupMembers((await remote.remote.readCoarseGroups!('docs'))!.groups.listGroup, groups),
+          prepareRows('cosine', queries.subarray(0, dim), dim),
+          1,
+          dim,
+          kernelMetric('cosine'),
+          nprobe,
+          nprobe,
+        )[0]!;
+        expect(asked.sort((a, b) => a - b)).toEqual(Array.from(first).sort((a, b) => a - b));
+        expect(asked.length).toBeLessThan(groups);
+        const far = await remote.search(queries, { k, nprobe });
+        const cpu = await openRemoteIndex(url, { gpu: 'cpu', cacheDbName: `${cacheDbName}-3`, preload: false });
+        toClose.push(cpu);
+        const onCpu = await cpu.search(queries, { k, nprobe });
+        expect(Array.from(onCpu.ids)).toEqual(Array.from(far.ids));
+        const session = await remote.searchSession(queries, { k, nprobe });
+        while (!session.done) await session.step(1);
+        expect(Array.from((await session.read()).ids)).toEqual(Array.from(far.ids));
+        // The queries whose groups hold their nprobe nearest lists get the local answers; most do.
+        const members = groupMembers(
+          new Uint32Array(
+            bytes.slice(toc.get(sectionKey(SECTION.listGroups, 0))!.offset, toc.get(sectionKey(SECTION.listGroups, 0))!.offset + lists * 4).buffer,
+          ),
+          groups,
+        );
+        const prepared = prepareRows('cosine', queries, dim);
+        const metric = kernelMetric('cosine');
+        const remoteStore = await openRemoteStore(url, { cacheDbName: `${cacheDbName}-4` });
+        try {
+          const got = (await remoteStore.readCoarseGroups!('docs'))!;
+          expect(Array.from(got.groups.listGroup)).toEqual(Array.from({ length: lists }, (_, l) => members.findIndex((m) => m.includes(l))));
+          const before = remoteStore.stats().bytesFetched;
+          const rows = await remoteStore.readGroupCentroids!('docs', [3]);
+          // One group's section: its lists' entries and centroids, not every centroid.
+          expect(remoteStore.stats().bytesFetched - before).toBe(toc.get(sectionKey(SECTION.group, 3))!.length);
+          members[3]!.forEach((l, i) =>
+            expect(Array.from(rows[0]!.subarray(i * dim, (i + 1) * dim))).toEqual(Array.from(whole.centroids.centroids.subarray(l * dim, (l + 1) * dim))),
+          );
+          const nq = queries.length / dim;
+          const taken = groupsTaken(got.groups, members, prepared, nq, dim, metric, nprobe, nprobe);
+          const ranked = rankTaken(taken, members, whole.centroids.centroids, prepared, dim, metric, nprobe);
+          const exact = rankTaken(
+            Array.from({ length: nq }, () => Uint32Array.from({ length: groups }, (_, g) => g)),
+            members,
+            whole.centroids.centroids,
+            prepared,
+            dim,
+            metric,
+            nprobe,
+          );
+          let held = 0;
+          for (let q = 0; q < nq; q++) {
+            const row = (r: { ids: Uint32Array }) => Array.from(r.ids.subarray(q * k, (q + 1) * k));
+            if (ranked.subarray(q * nprobe, (q + 1) * nprobe).join() !== exact.subarray(q * nprobe, (q + 1) * nprobe).join()) continue;
+            held++;
+            expect(row(far)).toEqual(row(local));
+          }
+          console.log(
+            `grouped file: ${held} of ${nq} queries' groups hold their ${nprobe} nearest lists; the first took ${first.length} of ${groups} groups (probe ${header.groups!.probe.join(',')})`,
+          );
+          expect(held).toBeGreaterThanOrEqual(nq - 3);
+        } finally {
+          remoteStore.close();
+        }
+
+        // Imported, it is the same index.
+        const copy = await openStore({ dbName: `${dbName}-copy` });
+        toClose.push(copy);
+        await importIndex(copy, file, { name: 'copy' });
+        const imported = await openStoredIndex({ gpu: ctx, store: copy, name: 'copy' });
+        toClose.push(imported);
+        expect(Array.from((await imported.search(queries, { k, nprobe })).ids)).toEqual(Array.from(local.ids));
+
+        // A damaged group: the search that takes it is CORRUPT_RECORD.
+        const broken = bytes.slice();
+        for (let g = 0; g < groups; g++) {
+          const s = toc.get(sectionKey(SECTION.group, g))!;
+          broken.fill(0x55, s.offset + s.length - 8, s.offset + s.length);
+        }
+        const damaged = await openRemoteIndex(await put(broken), { gpu: ctx, cacheDbName: `${cacheDbName}-5`, preload: false });
+        toClose.push(damaged);
+        await expect(damaged.search(queries.subarray(0, dim), { k, nprobe })).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+      } finally {
+        for (const suffix of ['', '-2', '-3', '-4', '-5']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
+      }
+      for (const x of toClose.splice(0).reverse()) await x.close();
+      await deleteStore(`${dbName}-copy`);
+    }),
+    { timeout: 180_000 },
+  );
+});
