@@ -10,12 +10,10 @@
 // remote, with any groups cached, probes the same lists.
 //
 // How many groups a search takes is measured where the groups are made, like the re-rank
-// figure (pq-calibrate.ts): for sample queries, the groups that must be taken, in their order,
-// to hold all of the query's `reach` x nprobe nearest lists. `probe[i]` is the `target` quantile
-// of that for nprobe = 2^i, so a search of nprobe takes probe[ceil(log2 nprobe)] groups, or more
-// when it must rank deeper than the lists those groups hold (a filtered search). A reach above 1
-// is the margin for a visitor's questions, which lie further from the data than queries made
-// from it (as the re-rank figure's doubling is).
+// figure (pq-calibrate.ts): for sample queries, how many groups, taken in their order, hold on
+// average a `target` share of the query's nprobe nearest lists. `probe[i]` is that for nprobe =
+// 2^i, so a search of nprobe takes probe[ceil(log2 nprobe)] groups, or more when it must rank
+// deeper than the lists those groups hold (a filtered search).
 
 import { cpuAssign } from './cpu-kmeans.js';
 import { halfRounded } from './codec.js';
@@ -137,9 +135,9 @@ export function rankTaken(
 }
 
 /**
- * The groups a search must take, per nprobe = 2^i up to nlist, for a `target` share of `queries`
- * (prepared rows) to have all of their `reach` x nprobe nearest lists (by the flat coarse key over
- * every centroid) inside the groups taken. Non-decreasing in i.
+ * The groups a search must take, per nprobe = 2^i up to nlist, for the groups taken to hold, on
+ * average over `queries` (prepared rows), a `target` share of each query's nprobe nearest lists
+ * (by the flat coarse key over every centroid). Non-decreasing in i.
  */
 export function measureGroupProbe(
   groups: Pick<CoarseGroups, 'supers' | 'listGroup'>,
@@ -148,32 +146,32 @@ export function measureGroupProbe(
   dim: number,
   metric: 'l2' | 'ip',
   target = 0.99,
-  reach = 1,
 ): number[] {
   const nlist = centroids.length / dim;
   const nq = queries.length / dim;
+  const count = groupCount(groups, dim);
   const steps = Math.ceil(Math.log2(Math.max(1, nlist))) + 1;
-  const needs: number[][] = Array.from({ length: steps }, () => []);
+  // held[i][p]: the share of the 2^i nearest lists in each query's p-th group, summed over the queries.
+  const held = Array.from({ length: steps }, () => new Float64Array(count));
   for (let q = 0; q < nq; q++) {
     const order = groupOrder(groups.supers, queries, q, dim, metric);
-    const position = new Uint32Array(order.length);
+    const position = new Uint32Array(count);
     order.forEach((g, p) => {
       position[g] = p;
     });
     const ranked = Array.from({ length: nlist }, (_, l) => ({ l, key: coarseKey(metric, queries, q, centroids, l, dim) })).sort(
       (a, b) => a.key - b.key || a.l - b.l,
     );
-    let need = 0;
-    for (let i = 0, r = 0; i < steps; i++) {
-      for (; r < Math.min(nlist, reach * 2 ** i); r++) need = Math.max(need, position[groups.listGroup[ranked[r]!.l]!]! + 1);
-      needs[i]!.push(need);
+    for (let i = 0; i < steps; i++) {
+      const top = Math.min(nlist, 2 ** i);
+      for (let r = 0; r < top; r++) held[i]![position[groups.listGroup[ranked[r]!.l]!]!]! += 1 / top;
     }
   }
   const probe: number[] = [];
-  for (const n of needs) {
-    const sorted = n.sort((a, b) => a - b);
-    const at = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(target * sorted.length) - 1))] ?? groupCount(groups, dim);
-    probe.push(Math.max(at, probe.at(-1) ?? 1));
+  for (const shares of held) {
+    let g = 0;
+    for (let sum = 0; g < count && sum < target * nq - 1e-9; g++) sum += shares[g]!;
+    probe.push(Math.max(g, probe.at(-1) ?? 1));
   }
   return probe;
 }

@@ -14,7 +14,7 @@
 import { WeftError } from '../errors.js';
 import { halfValues, textOfHalfBytes } from '../ivf/half-text.js';
 import { measureRerank, sampleQueries, type PqIndexParts } from '../ivf/pq-calibrate.js';
-import { defaultGroupCount, groupMembers, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
+import { defaultGroupCount, groupMembers, groupsFor, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
 import { checkRerank, indexLayout, pqLayout, storedCodebook } from '../ivf/pq.js';
 import { fileRowWords, floatsOfFile, scanCodes } from './file-codes.js';
 import { kernelMetric, prepareRows } from '../ivf/probe.js';
@@ -77,7 +77,7 @@ export interface ExportOptions {
 }
 
 /** The fewest lists for which exportIndex groups a 'pq' index's lists by default. */
-export const GROUPED_FROM = 256;
+const GROUPED_FROM = 256;
 
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
@@ -97,15 +97,18 @@ export async function exportIndex(store: WeftStore, name: string, options: Expor
     if (options[option] !== undefined && !pq)
       throw new WeftError('INVALID_OPTION', `${option} is for indexes with PQ codes; index '${name}' stores ${m.storage}. Leave it out.`);
   const count = groupCountOf(options, m);
-  const layout = options.layout ?? (count > 0 ? 5 : defaultLayout(m));
-  if (![2, 3, 4, 5].includes(layout)) throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4 or 5; got ${String(layout)}.`);
-  if (layout === 4 && options.groups)
+  if (options.layout !== undefined && ![2, 3, 4, 5].includes(options.layout))
+    throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4 or 5; got ${String(options.layout)}.`);
+  if (options.layout === 4 && options.groups)
     throw new WeftError('INVALID_OPTION', `Layout 4 does not group lists; leave groups out (or 0), or choose layout 5 for ${options.groups} groups.`);
   const parts = pq ? pqParts(whole) : undefined;
   const rerank = parts
     ? { rerank: options.rerank === undefined ? measureRerank(parts, { k: 10, nprobe: 8, target: 0.99, queries: 128 }) : checkRerank(options.rerank) }
     : {};
-  const groups = parts && layout === 5 ? await measuredGroups(parts, Math.max(1, count)) : undefined;
+  // By default the lists are grouped only where it pays; asked for (groups or layout 5), always.
+  let groups = parts && count > 0 ? await measuredGroups(parts, count) : undefined;
+  if (groups && options.groups === undefined && options.layout === undefined && !groupsPay(groups, m.nlist, m.dim)) groups = undefined;
+  const layout = options.layout ?? (groups ? 5 : defaultLayout(m));
   return writeIndexFile({ ...whole, manifest: { ...m, lexical: postings.lexical, ...rerank } }, postings, layout, groups);
 }
 
@@ -143,10 +146,8 @@ function pqParts(whole: WholeIndex): PqIndexParts {
 
 /**
  * `count` groups of the index's lists (coarse-groups.ts), with the groups a search takes
- * measured on queries made from its vectors: for 99% of them to hold their 2 x nprobe nearest
- * lists. The margin is for visitors' questions, which lie further from the data: on the grouped
- * file's test, fresh queries off the data took 2 of 8 groups at nprobe 4 with reach 1, and 14 of
- * 24 found their 4 nearest lists there.
+ * measured on queries made from its vectors: for them to hold on average GROUP_TARGET of each
+ * query's nearest lists.
  */
 async function measuredGroups(parts: PqIndexParts, count: number): Promise<CoarseGroups> {
   const { centroids, dim, metric } = parts;
@@ -154,13 +155,23 @@ async function measuredGroups(parts: PqIndexParts, count: number): Promise<Coars
   const samples = sampleQueries(parts, GROUP_QUERIES);
   const queries = new Float32Array(samples.length * dim);
   samples.forEach((s, i) => queries.set(s.query, i * dim));
-  return { ...made, probe: measureGroupProbe(made, centroids, queries, dim, metric, 0.99, GROUP_REACH) };
+  return { ...made, probe: measureGroupProbe(made, centroids, queries, dim, metric, GROUP_TARGET) };
+}
+
+/**
+ * Whether grouping pays: the groups a search of nprobe 16 takes are at most half of them (on
+ * data without structure, points spread evenly, a query's nearest lists lie in most groups, and
+ * reading the groups would cost as much as reading every centroid).
+ */
+function groupsPay(groups: CoarseGroups, nlist: number, dim: number): boolean {
+  const count = groups.supers.length / dim;
+  return groupsFor(groups, Math.min(nlist, 16), count) <= count / 2;
 }
 
 /** Queries the groups a search takes are measured on. */
 const GROUP_QUERIES = 512;
-/** The nearest lists those queries' groups must hold, per list a search probes. */
-const GROUP_REACH = 2;
+/** The share of a query's nearest lists its groups hold, on average over those queries. */
+const GROUP_TARGET = 0.99;
 
 function invalid(message: string): WeftError {
   return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);

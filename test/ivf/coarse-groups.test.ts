@@ -1,7 +1,7 @@
 // The two-level coarse quantiser (src/ivf/coarse-groups.ts), on the CPU, on fresh gaussian
 // mixtures: taking every group ranks exactly as the flat coarse step; the measured figure takes
-// enough groups that held-out queries find their nprobe nearest lists; a deeper ranking takes
-// more groups; and the figure never decreases with nprobe.
+// enough groups that they hold nearly all of held-out queries' nprobe nearest lists; a deeper
+// ranking takes more groups; and the figure never decreases with nprobe.
 
 import { describe, expect, it } from 'vitest';
 import { groupMembers, groupsFor, groupsTaken, measureGroupProbe, rankTaken, trainGroups, type CoarseGroups } from '../../src/ivf/coarse-groups.js';
@@ -54,7 +54,7 @@ describe('coarse groups', () => {
       const flat = referenceProbes(centroids, head, dim, metric, nprobe);
       for (let q = 0; q < nq; q++) expect(Array.from(ranked.subarray(q * nprobe, (q + 1) * nprobe))).toEqual(flat[q]);
 
-      // Measured on 300 queries, checked on 300 others: at least 95% of them find all of their nprobe nearest lists.
+      // Measured on 300 queries, checked on 300 others: their groups hold on average at least 97% of their nprobe nearest lists (the target is 99%).
       const train = queries.subarray(0, 300 * dim),
         held = queries.subarray(300 * dim);
       const probe = measureGroupProbe(made, centroids, train, dim, metric, 0.99);
@@ -65,9 +65,9 @@ describe('coarse groups', () => {
       const taken = groupsTaken(groups, members, held, 300, dim, metric, nprobe, nprobe);
       const got = rankTaken(taken, members, centroids, held, dim, metric, nprobe);
       const truth = referenceProbes(centroids, held, dim, metric, nprobe);
-      let whole = 0;
-      for (let q = 0; q < 300; q++) if (truth[q]!.every((l, r) => got[q * nprobe + r] === l)) whole++;
-      expect(whole).toBeGreaterThanOrEqual(285);
+      let share = 0;
+      for (let q = 0; q < 300; q++) share += truth[q]!.filter((l) => got.subarray(q * nprobe, (q + 1) * nprobe).includes(l)).length / nprobe;
+      expect(share / 300).toBeGreaterThanOrEqual(0.97);
     });
   }
 
