@@ -20,6 +20,8 @@ import time
 import faiss
 import numpy as np
 
+from minilm_noisy import load_real, noisy as noisy_rows, write_fvecs
+
 p = argparse.ArgumentParser()
 p.add_argument('--out', required=True)
 p.add_argument('--assets', default=os.path.join(os.path.dirname(__file__), '../../../shared/assets'))
@@ -35,24 +37,16 @@ p.add_argument('--nprobe', default='2,4,8,16,32')
 p.add_argument('--seed', type=int, default=1)
 a = p.parse_args()
 
-real = np.fromfile(os.path.join(a.assets, 'sap-fiori-minilm-vectors/embeddings.bin'), dtype='<f4').reshape(-1, 384)
+real = load_real(a.assets)
 rng = np.random.default_rng(a.seed)
 
 
 def noisy(count):
-    rows = real[rng.integers(0, len(real), count)] + rng.normal(0, a.noise, (count, 384)).astype('f4')
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype('f4')
+    return noisy_rows(real, rng, count, a.noise)
 
 
 data, queries = noisy(a.n), noisy(a.nq)
 os.makedirs(a.out, exist_ok=True)
-
-
-def write_fvecs(path, x):
-    with open(path, 'wb') as f:
-        for row in x:
-            f.write(np.int32(x.shape[1]).tobytes())
-            f.write(row.astype('<f4').tobytes())
 
 
 write_fvecs(os.path.join(a.out, 'data.fvecs'), data)
