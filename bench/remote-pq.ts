@@ -15,11 +15,12 @@ import { fileRowWords } from '../src/storage/file-codes.js';
 import { recallAtK } from '../src/ivf/reference.js';
 import { nlistFor } from '../src/ivf/sizing.js';
 import { deleteStore, openStore } from '../src/storage/idb-store.js';
-import { exportIndex } from '../src/storage/portable.js';
+import { exportIndex, type ExportOptions } from '../src/storage/portable.js';
 import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
 import { openRemoteIndex } from '../src/stored-index/remote-index.js';
 import { createStoredIndex } from '../src/stored-index/stored-index.js';
-import { SECTION, parseHeader, parseToc } from '../src/storage/index-file.js';
+import { SECTION, parseGroup, parseHeader, parseListGroups, parseToc, sectionKey } from '../src/storage/index-file.js';
+import { defaultGroupCount, groupMembers, groupsFor } from '../src/ivf/coarse-groups.js';
 import { benchData, type SearchBenchOptions } from './search.js';
 
 export interface RemotePqBenchOptions
@@ -32,19 +33,21 @@ export interface RemotePqBenchOptions
   m?: number;
   bits?: PqBits;
   rerank?: number;
+  /** The 'pq' index exported a second time with its lists in this many groups (layout 5; default: exportIndex's count, about sqrt(nlist)); 0: not. */
+  groups?: number;
 }
 
-/** One storage's cost from the remote tier. */
+/** One storage's cost from the remote tier ('pq-grouped': the same 'pq' index as a layout-5 file). */
 export interface RemoteRow {
-  storage: 'f16' | 'pq';
+  storage: 'f16' | 'pq' | 'pq-grouped';
   fileBytes: number;
   /** Opening the index cold: header, toc, centroids (and codebook). */
   openBytes: number;
   openRequests: number;
   /** One cold query: its lists, candidates' rows ('pq') and its results' texts. */
   bytesPerQuery: number;
-  /** Of which: the probed lists (ids, codes, directories, row CRCs), the candidates' rows, the results' texts. */
-  parts: { lists: number; rows: number; texts: number };
+  /** Of which: the probed lists (ids, codes, directories, row CRCs), the candidates' rows, the results' texts, the groups taken (layout 5). */
+  parts: { lists: number; rows: number; texts: number; groups: number };
   requestsPerQuery: number;
   msPerQuery: number;
   recall: number;
@@ -76,6 +79,9 @@ export interface RemotePqBenchResult {
     /** A visitor's first answer: opening, then one cold query. */
     f16FirstAnswerBytes: number;
     pqFirstAnswerBytes: number;
+    /** The same with the lists grouped (layout 5): opening (no centroids, no lists' toc entries), and a first answer with the groups it takes (GROUPED_AT_1M). */
+    groupedOpenBytes: number;
+    groupedFirstAnswerBytes: number;
   }[];
   targets: { name: string; want: string; got: number; met: boolean }[];
 }
@@ -109,27 +115,37 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     const rows: RemoteRow[] = [];
     // Without --rerank, the candidates per result are the file's: measured at export (src/ivf/pq-calibrate.ts).
     let rerank = o.rerank ?? 0;
+    const files: { storage: RemoteRow['storage']; file: Blob }[] = [];
     for (const storage of ['f16', 'pq'] as const) {
-      const file = await publish(ctx, base.data, { metric: o.metric, seed: o.seed, niter: o.niter, dim, nlist, storage, m, bits }, log);
+      const exports = storage === 'pq' ? [{ groups: 0 }, ...(o.groups === 0 ? [] : [{ layout: 5 as const, ...(o.groups ? { groups: o.groups } : {}) }])] : [{}];
+      const blobs = await publish(ctx, base.data, { metric: o.metric, seed: o.seed, niter: o.niter, dim, nlist, storage, m, bits }, exports, log);
+      files.push({ storage, file: blobs[0]! });
+      if (blobs[1]) files.push({ storage: 'pq-grouped', file: blobs[1] });
+    }
+    for (const { storage, file } of files) {
       const name = `bench-${storage}-${o.seed}-${crypto.randomUUID()}.weft`;
       await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file });
-      const { sections, published } = await sectionsOf(file);
+      const { sections, published, groups } = await sectionsOf(file, nprobe);
+      if (groups) log(`${storage}: ${groups.count} groups; a search of nprobe ${nprobe} takes ${groups.taken}`);
       if (storage === 'pq' && o.rerank === undefined) {
         rerank = published!;
         log(`pq: the file says ${rerank} candidates per result`);
       }
       const row = await coldQueries(ctx, name, sections, queries, dim, { k: o.k, nprobe, ...(o.rerank !== undefined ? { rerank: o.rerank } : {}) });
-      rows.push({ storage, fileBytes: file.size, ...row, recall: recallAtK(row.result, truth) });
+      const { result, ...cost } = row;
+      rows.push({ storage, fileBytes: file.size, ...cost, recall: recallAtK(result, truth) });
       const r = rows.at(-1)!;
       log(
-        `${storage}: file ${(r.fileBytes / 1e6).toFixed(2)} MB; open ${(r.openBytes / 1e3).toFixed(1)} KB in ${r.openRequests} requests; per query ${(r.bytesPerQuery / 1e3).toFixed(1)} KB in ${r.requestsPerQuery.toFixed(1)} requests (lists ${(r.parts.lists / 1e3).toFixed(1)}, rows ${(r.parts.rows / 1e3).toFixed(1)}, texts ${(r.parts.texts / 1e3).toFixed(1)} KB), ${r.msPerQuery.toFixed(0)} ms; recall@${o.k} ${r.recall.toFixed(4)}`,
+        `${storage}: file ${(r.fileBytes / 1e6).toFixed(2)} MB; open ${(r.openBytes / 1e3).toFixed(1)} KB in ${r.openRequests} requests; per query ${(r.bytesPerQuery / 1e3).toFixed(1)} KB in ${r.requestsPerQuery.toFixed(1)} requests (lists ${(r.parts.lists / 1e3).toFixed(1)}, rows ${(r.parts.rows / 1e3).toFixed(1)}, texts ${(r.parts.texts / 1e3).toFixed(1)}, groups ${(r.parts.groups / 1e3).toFixed(1)} KB), ${r.msPerQuery.toFixed(0)} ms; recall@${o.k} ${r.recall.toFixed(4)}`,
       );
     }
     const [f16, pq] = rows as [RemoteRow, RemoteRow];
+    const grouped = rows.find((r) => r.storage === 'pq-grouped');
+    if (grouped) log(`pq-grouped: recall@${o.k} ${grouped.recall.toFixed(4)} against layout 4's ${pq.recall.toFixed(4)}`);
     const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, rerank, o.k, f16));
     for (const s of simulated)
       log(
-        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16) and ${(s.pageBytes / 1e6).toFixed(1)} MB (pq); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)} MB and ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} MB`,
+        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB`,
       );
     const ratio = pq.bytesPerQuery / f16.bytesPerQuery;
     const targets = [
@@ -142,13 +158,14 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
   }
 }
 
-/** A stored index of `data` with `storage`, exported as a file (its IndexedDB database removed after). */
+/** A stored index of `data` with `storage`, exported once for each of `exports` (its IndexedDB database removed after). */
 async function publish(
   ctx: GpuContext,
   data: Float32Array,
   o: Pick<RemotePqBenchOptions, 'metric' | 'seed' | 'niter'> & { dim: number; nlist: number; storage: 'f16' | 'pq'; m: number; bits: PqBits },
+  exports: readonly ExportOptions[],
   log: (s: string) => void,
-): Promise<Blob> {
+): Promise<Blob[]> {
   const dbName = `weft-bench-remote-${o.storage}-${crypto.randomUUID()}`;
   const store = await openStore({ dbName });
   try {
@@ -175,33 +192,59 @@ async function publish(
       await index.close();
     }
     log(`${o.storage}: built in ${(performance.now() - t0).toFixed(0)} ms`);
-    return await exportIndex(store, 'bench');
+    const out: Blob[] = [];
+    for (const e of exports) out.push(await exportIndex(store, 'bench', e));
+    return out;
   } finally {
     store.close();
     await deleteStore(dbName);
   }
 }
 
-/** Which part of a query's reads each byte of the file is: list sections, vector rows or chunk texts (by the file's toc). */
-type SectionMap = { start: number; end: number; part: 'lists' | 'rows' | 'texts' | 'other' }[];
+/** Which part of a query's reads each byte of the file is: list sections, vector rows, chunk texts or groups (by the file's toc and groups). */
+type SectionMap = { start: number; end: number; part: 'lists' | 'rows' | 'texts' | 'groups' | 'other' }[];
 
-/** The file's sections by part, and the candidates per result its manifest says ('pq'). */
-async function sectionsOf(file: Blob): Promise<{ sections: SectionMap; published: number | undefined }> {
+/** The file's sections by part, the candidates per result its manifest says ('pq'), and its groups (layout 5). */
+async function sectionsOf(
+  file: Blob,
+  nprobe: number,
+): Promise<{ sections: SectionMap; published: number | undefined; groups: { count: number; taken: number } | undefined }> {
   const all = new Uint8Array(await file.arrayBuffer());
   const header = parseHeader(all);
   const toc = parseToc(all.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, all.byteLength);
+  const found = [...toc.values()];
+  if (header.groups) {
+    const bad = (what: string) => new Error(what);
+    const at = (kind: number, key: number) => {
+      const x = toc.get(sectionKey(kind, key))!;
+      return all.subarray(x.offset, x.offset + x.length);
+    };
+    const listGroup = parseListGroups(at(SECTION.listGroups, 0), header, bad);
+    groupMembers(listGroup, header.groups.count).forEach((members, g) => {
+      found.push(...parseGroup(at(SECTION.group, g), header, g, members, all.byteLength, bad).sections);
+    });
+  }
   const lists: number[] = [SECTION.ids, SECTION.codes, SECTION.listDirectory];
-  const sections: SectionMap = [...toc.values()].map((x) => ({
+  const sections: SectionMap = found.map((x) => ({
     start: x.offset,
     end: x.offset + x.length,
-    part: lists.includes(x.kind) ? 'lists' : x.kind === SECTION.vectors ? 'rows' : x.kind === SECTION.chunks ? 'texts' : 'other',
+    part: lists.includes(x.kind)
+      ? 'lists'
+      : x.kind === SECTION.vectors
+        ? 'rows'
+        : x.kind === SECTION.chunks
+          ? 'texts'
+          : x.kind === SECTION.group
+            ? 'groups'
+            : 'other',
   }));
-  return { sections, published: header.manifest.rerank };
+  const groups = header.groups ? { count: header.groups.count, taken: groupsFor(header.groups, nprobe, header.groups.count) } : undefined;
+  return { sections, published: header.manifest.rerank, groups };
 }
 
 /** Bytes of `ranges` in each part of the file. */
 function partsOf(ranges: { start: number; end: number }[], sections: SectionMap): RemoteRow['parts'] {
-  const out = { lists: 0, rows: 0, texts: 0 };
+  const out = { lists: 0, rows: 0, texts: 0, groups: 0 };
   for (const r of ranges)
     for (const s of sections) {
       const overlap = Math.min(r.end + 1, s.end) - Math.max(r.start, s.start);
@@ -219,7 +262,7 @@ async function coldQueries(
   dim: number,
   o: { k: number; nprobe: number; rerank?: number },
 ): Promise<Omit<RemoteRow, 'storage' | 'fileBytes' | 'recall'> & { result: SearchResult }> {
-  const parts = { lists: 0, rows: 0, texts: 0 };
+  const parts = { lists: 0, rows: 0, texts: 0, groups: 0 };
   const nq = queries.length / dim;
   const ids = new Uint32Array(nq * o.k);
   const distances = new Float32Array(nq * o.k);
@@ -252,6 +295,7 @@ async function coldQueries(
       parts.lists += p.lists;
       parts.rows += p.rows;
       parts.texts += p.texts;
+      parts.groups += p.groups;
       ids.set(r.ids, q * o.k);
       distances.set(r.distances, q * o.k);
     } finally {
@@ -263,12 +307,21 @@ async function coldQueries(
     openBytes: openBytes / nq,
     openRequests: openRequests / nq,
     bytesPerQuery: bytes / nq,
-    parts: { lists: parts.lists / nq, rows: parts.rows / nq, texts: parts.texts / nq },
+    parts: { lists: parts.lists / nq, rows: parts.rows / nq, texts: parts.texts / nq, groups: parts.groups / nq },
     requestsPerQuery: requests / nq,
     msPerQuery: ms / nq,
     result: { ids, distances, numQueries: nq, k: o.k },
   };
 }
+
+/**
+ * What the groups a first query takes hold, as a share of every list's centroid and entries, at
+ * 1M x 384 with nlist 2048 and nprobe 16, for groups that hold on average 99% of a query's
+ * nearest lists (export's target): 11 of 32 groups, 754 KB (0.41), or 15 of 64, 640 KB (0.34), in
+ * bench/results/coarse-groups-faiss-minilm-noisy.json (`/usr/bin/python3
+ * bench/anchors/coarse_groups_faiss.py`); about 45 groups (export's default) lie between.
+ */
+const GROUPED_AT_1M = { share: 0.38 };
 
 /**
  * Bytes a cold query would read from an index of `size` vectors, scaled from the layout: each
@@ -290,12 +343,23 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
   const rows = k * rerank * dim * 2;
   const f16Bytes = probed * flatList + texts;
   const pqBytes = probed * pqList + rows + texts;
-  // Toc entries (24 bytes): 4 sections a list (f16) or 5 (pq: its vectors too), a directory page per 512 chunks; the header lists the pages.
-  const structure = (perList: number) => 24 * (perList * bigNlist + size / 512) + 8 * (size / 512);
+  // Toc entries (24 bytes): 4 sections a list (f16) or 5 (pq: its vectors too), a directory page
+  // per 512 chunks; the header lists the pages, and its manifest each list's count and checksum
+  // (about 16 bytes of JSON a list).
+  const structure = (perList: number) => 24 * (perList * bigNlist + size / 512) + 8 * (size / 512) + 16 * bigNlist;
   const f16OpenBytes = bigNlist * dim * 4 + structure(4);
   // Layout 4 holds a 'pq' index's centroids and codebook as f16 (file-codes.ts).
-  const pageBytes = bigNlist * dim * 2 + 2 ** bits * dim * 2 + structure(5);
+  const codebook = 2 ** bits * dim * 2;
+  const pageBytes = bigNlist * dim * 2 + codebook + structure(5);
+  // Layout 5: no centroids and no lists' entries in the toc, but the super-centroids, each list's
+  // group and a toc entry per group; the groups a first query takes hold GROUPED_AT_1M.share of
+  // the lists' centroids and entries (measured by FAISS at 1M x 384, nlist 2048).
+  const groupCount = defaultGroupCount(bigNlist);
+  const groupedOpenBytes = structure(0) + 24 * (3 + groupCount) + groupCount * dim * 2 + bigNlist * 4 + codebook;
+  const groupsRead = GROUPED_AT_1M.share * bigNlist * (dim * 2 + 5 * 24);
   return {
+    groupedOpenBytes,
+    groupedFirstAnswerBytes: groupedOpenBytes + groupsRead + pqBytes,
     n: size,
     nlist: bigNlist,
     nprobe: bigNprobe,

@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8|pq]
-                               [--pq-m M] [--pq-bits 8|4] [--rerank R] [--remote] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
+                               [--pq-m M] [--pq-bits 8|4] [--rerank R] [--remote [--groups N]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
@@ -76,6 +76,7 @@ if (name === 'search') {
       'pq-m': { type: 'string' },
       'pq-bits': { type: 'string', default: '8' },
       rerank: { type: 'string' },
+      groups: { type: 'string' },
       remote: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
@@ -83,6 +84,7 @@ if (name === 'search') {
   }));
   if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
   if (a.remote && a.storage !== 'pq') fail('--remote compares pq with f16 from the remote tier: give --storage pq');
+  if (a.groups !== undefined && (!a.remote || !/^\d+$/.test(a.groups))) fail('--groups N (0: none) is for --storage pq --remote');
   if (!['f32', 'f16', 'int8', 'pq'].includes(a.storage)) fail(`--storage must be f32, f16, int8 or pq`);
   if (!['4', '8'].includes(a['pq-bits'])) fail('--pq-bits must be 4 or 8');
   for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
@@ -105,6 +107,7 @@ if (name === 'search') {
       ? { bits: Number(a['pq-bits']), ...(a.rerank ? { rerank: int(a.rerank, 'rerank') } : {}), ...(a['pq-m'] ? { m: int(a['pq-m'], 'pq-m') } : {}) }
       : {}),
     ...(a.remote ? { remote: true } : {}),
+    ...(a.groups !== undefined ? { groups: Number(a.groups) } : {}),
   };
 } else if (name === 'rag') {
   ({ values: a } = parseArgs({
@@ -428,15 +431,15 @@ if (name === 'search' && options.remote) {
   console.log(
     `${result.n} x ${result.dim} (${result.metric}), nlist ${result.nlist}, nprobe ${result.nprobe}, k ${result.k}, ${result.queries} cold queries; PQ m ${result.m} x ${result.bits} bits, ${result.rerank} candidates per result\n`,
   );
-  console.log('storage   file MB   open KB (requests)   KB a query (requests)   lists KB   rows KB   texts KB   ms a query   recall@k');
+  console.log('storage      file MB   open KB (requests)   KB a query (requests)   lists KB   rows KB   texts KB   groups KB   ms a query   recall@k');
   for (const r of result.rows)
     console.log(
-      `${r.storage.padEnd(7)}   ${f(r.fileBytes / 1e6).padStart(7)}   ${f(r.openBytes / 1e3, 1).padStart(7)} (${f(r.openRequests, 1)})   ${f(r.bytesPerQuery / 1e3, 1).padStart(10)} (${f(r.requestsPerQuery, 1)})   ${f(r.parts.lists / 1e3, 1).padStart(8)}   ${f(r.parts.rows / 1e3, 1).padStart(7)}   ${f(r.parts.texts / 1e3, 1).padStart(8)}   ${f(r.msPerQuery, 0).padStart(10)}   ${f(r.recall, 4)}`,
+      `${r.storage.padEnd(10)}   ${f(r.fileBytes / 1e6).padStart(7)}   ${f(r.openBytes / 1e3, 1).padStart(7)} (${f(r.openRequests, 1)})   ${f(r.bytesPerQuery / 1e3, 1).padStart(10)} (${f(r.requestsPerQuery, 1)})   ${f(r.parts.lists / 1e3, 1).padStart(8)}   ${f(r.parts.rows / 1e3, 1).padStart(7)}   ${f(r.parts.texts / 1e3, 1).padStart(8)}   ${f(r.parts.groups / 1e3, 1).padStart(9)}   ${f(r.msPerQuery, 0).padStart(10)}   ${f(r.recall, 4)}`,
     );
   console.log('\nsimulated (layout bytes scaled; nlist as trained at that size):');
   for (const s of result.simulated)
     console.log(
-      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq), which the page then holds; first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} MB vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} MB`,
+      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB`,
     );
 } else if (name === 'search' && options.storage === 'pq') {
   console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);

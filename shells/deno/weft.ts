@@ -102,6 +102,9 @@ options:
                                 --pq-bits 4)
   --pq-m N                    pq: sub-quantisers, dividing the embedding dimension (default dim / 8)
   --pq-bits B                 pq: 8 (default) or 4 bits per code
+  --groups N                  publish, pq: the lists in N groups, so a page reads the centroids
+                                its questions reach rather than all (default: about the square
+                                root of the lists, from 256 lists, where it pays); 0: none
   --k N                       passages per answer (default 3)
   --max-tokens N              longest answer (default 128)
   --workflow NAME             how ask and chat answer: ${Object.keys(BUILTIN_WORKFLOWS).join(', ')}
@@ -135,6 +138,7 @@ const FLAGS = new Set([
   'storage',
   'pq-m',
   'pq-bits',
+  'groups',
 ]);
 
 function parseArgs(argv: readonly string[]): Args {
@@ -450,8 +454,8 @@ async function ingest(rag: LocalRag, store: WeftStore, indexName: string, folder
 }
 
 /** Writes the index as one file (exportIndex's layout, which HTTP range requests read in place). */
-async function publish(store: Parameters<typeof exportIndex>[0], indexName: string, out: string) {
-  const file = await exportIndex(store, indexName);
+async function publish(store: Parameters<typeof exportIndex>[0], indexName: string, out: string, groups: number | undefined) {
+  const file = await exportIndex(store, indexName, groups !== undefined ? { groups } : {});
   await Deno.writeFile(out, new Uint8Array(await file.arrayBuffer()));
   write(
     Deno.stdout,
@@ -501,6 +505,12 @@ async function main(): Promise<number> {
   if (command === 'ingest' && positional.length !== 1) throw new WeftError('INVALID_OPTION', 'ingest takes one folder: weft ingest <folder>.');
   if (command === 'publish' && (positional.length !== 1 || !flags.get('out')))
     throw new WeftError('INVALID_OPTION', 'publish takes one folder and the file to write: weft publish <folder> --out FILE.weft.');
+  const groups = flags.has('groups') ? Number(flags.get('groups')) : undefined;
+  if (groups !== undefined && (command !== 'publish' || !Number.isInteger(groups) || groups < 0))
+    throw new WeftError(
+      'INVALID_OPTION',
+      `--groups N (0: none) is for publish; got '${flags.get('groups')}'${command !== 'publish' ? ` with ${command}` : ''}.`,
+    );
   const ingests = command === 'ingest' || command === 'publish';
   if (command === 'ask' && positional.length === 0) throw new WeftError('INVALID_OPTION', 'ask takes a question: weft ask "…".');
   const workflow = await workflowFrom(flags);
@@ -547,7 +557,7 @@ async function main(): Promise<number> {
     if (command === 'ingest') await ingest(rag, store, indexName, positional[0]!, bars);
     else if (command === 'publish') {
       await ingest(rag, store, indexName, positional[0]!, bars);
-      await publish(store, indexName, flags.get('out')!);
+      await publish(store, indexName, flags.get('out')!, groups);
     } else if (command === 'ask') {
       const during = interrupts(Deno, () => undefined);
       await during((signal) => answer(rag, positional.join(' '), { k, maxTokens, workflow, signal }));

@@ -220,6 +220,7 @@ describe('the Deno shell', () => {
     expect(await refused(['--storage', 'f8'])).toMatch(/--storage takes one of f32, f16, int8, pq; got 'f8'/);
     expect(await refused(['--pq-m', '8'])).toMatch(/--pq-m is for --storage pq/);
     expect(await refused(['--storage', 'pq', '--pq-bits', '6'])).toMatch(/--pq-bits takes 4 or 8; got '6'/);
+    expect(await refused(['--groups', '4'])).toMatch(/--groups N \(0: none\) is for publish; got '4' with ask/);
   });
 
   test('publish ingests a folder and writes one index file that imports with every document in it', async () => {
