@@ -1,7 +1,8 @@
 // One portable file per index, so a site can ship a prebuilt index as a static asset, and import
 // it or (src/storage/remote) search it in place over HTTP range requests. The current layouts (version 3,
-// one checked section per list, chunk and term bucket, and version 4, which adds what a 'pq' index
-// keeps) are laid out by index-file.ts (written by index-file-writer.ts), as is
+// one checked section per list, chunk and term bucket; version 4, which adds what a 'pq' index
+// keeps; version 5, version 4 with its lists grouped under super-centroids) are laid out by
+// index-file.ts (written by index-file-writer.ts), as is
 // version 2 (the same without the lists' directories); version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
 //   "WEFTIDX\0" | u32 file version 1 | u32 header bytes | header (UTF-8 JSON) | sections… | u32 CRC-32 of all before
@@ -71,7 +72,8 @@ export interface ExportOptions {
    * 'pq' storage: the number of groups the lists are put in for readers in place (layout 5,
    * src/ivf/coarse-groups.ts), so a visitor fetches the centroids of the groups its queries reach
    * rather than all of them. 0 writes layout 4 (no groups). Default: about the square root of
-   * nlist for an index of GROUPED_FROM lists or more, else none.
+   * nlist for an index of 256 lists or more where grouping pays (the groups a search of nprobe 16
+   * takes are at most half of them), else none.
    */
   groups?: number;
 }
@@ -81,8 +83,8 @@ const GROUPED_FROM = 256;
 
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
- * layout (index-file.ts: 3, or 4 for a 'pq' index); `layout: 2` writes the previous one (no lists'
- * directories), which Weft releases before layout 3 can read too.
+ * layout (index-file.ts: 3, or for a 'pq' index 4, or 5 with its lists grouped); `layout: 2`
+ * writes the previous one (no lists' directories), which Weft releases before layout 3 can read too.
  */
 export async function exportIndex(store: WeftStore, name: string, options: ExportOptions = {}): Promise<Blob> {
   const whole = await store.readWholeIndex(name);

@@ -2,7 +2,9 @@
 // the cold tier under IndexedDB and the GPU. Opening reads the file's header and table of
 // contents (one or two ranges); after that each read fetches only the sections it needs — a
 // probed list's ids and codes (one range), a result's chunk record (its directory page first),
-// a term bucket, the catalog for filters — checks each against its CRC-32 and keeps it in
+// a term bucket, the catalog for filters, and in a file with grouped lists (layout 5) a group's
+// centroids and its lists' places, the first time a list of it is wanted (the lists' sections
+// then join the toc) — checks each against its CRC-32 and keeps it in
 // IndexedDB (section-cache.ts) under a byte budget, evicting with the same policy as the GPU list
 // cache. So a stored index opened on this store (openRemoteIndex) searches GPU ← IndexedDB ← HTTP.
 //
