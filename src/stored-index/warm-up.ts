@@ -8,7 +8,9 @@
 // answer with it started at open, 113 ms with it started after). It starts once the first answer
 // is out: when the first CPU search ends, when the index is first idle, or at once for a search
 // too large for the CPU, which waits for it. The lists the CPU searches read go into the GPU
-// cache as well, so the first GPU search finds them there. A 'pq' index's scan is compiled with
+// cache as well, so the first GPU search finds them there. Once they are in, what a filtered
+// search adds compiles too (its deeper coarse ranking, its scan with an allow bitmap), without
+// holding up the GPU searches. A 'pq' index's scan is compiled with
 // its codes' shape for the candidates its first search keeps (k x its re-rank figure, which a
 // published file says), and its CPU searches score the codes as the kernel does; both re-rank
 // their candidates the same way after.
@@ -49,6 +51,8 @@ export interface WarmUpEnv extends IndexEnv {
    * up to twice the scan workgroup size, sortSize); a 'pq' index keeps k x its re-rank figure.
    */
   firstK: number;
+  /** How deep a filtered search's coarse step ranks: min(nlist, the device's largest k). */
+  filterDepth: number;
 }
 
 /** A stored index's pipelines compiling after open, and the CPU search that stands in meanwhile. */
@@ -57,6 +61,8 @@ export interface KernelWarmUp {
   readonly ready: boolean;
   /** Settles when `ready` becomes true; never rejects. */
   readonly done: Promise<void>;
+  /** Settles once a filtered search's pipelines are compiled as well, after `done`; never rejects. */
+  readonly filtered: Promise<void>;
   /**
    * Where a search of `queries` queries probing `nprobe` lists of the index as `manifest` says
    * runs: the CPU search's environment while the compile is under way and the work is small;
@@ -91,6 +97,18 @@ function compileFirstSearch(ctx: GpuContext, first: FirstSearch): Promise<void> 
   );
 }
 
+/**
+ * Compiles what a filtered search adds to the first search's pipelines: its coarse step ranks as
+ * deep as one ranking goes (`depth`), and its list scan honours an allow bitmap. Never rejects.
+ */
+function compileFilteredSearch(ctx: GpuContext, first: FirstSearch, depth: number): Promise<void> {
+  const coarse = { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric };
+  return Promise.all([compileScan(ctx, coarse, depth), compileScan(ctx, listShape(first), first.firstK, true)]).then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
 /** Whether compileFirstSearch has nothing to do: the context compiled those pipelines already. */
 function firstSearchCompiled(ctx: GpuContext, first: FirstSearch): boolean {
   return scanCompiled(ctx, { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric }, 1) && scanCompiled(ctx, listShape(first), first.firstK);
@@ -112,6 +130,8 @@ export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
     .then(() => {
       ready = true;
     });
+  // Then, not holding up `ready`, what a filtered search adds (its first one would otherwise wait for it).
+  const filtered = done.then(() => compileFilteredSearch(env.ctx, env, env.filterDepth));
   if (!ready) void env.idle().then(start);
   else start();
 
@@ -148,6 +168,7 @@ export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
       return ready;
     },
     done,
+    filtered,
     async cpuFor(queries, nprobe, manifest) {
       if (ready) return undefined;
       const work = queries * nprobe * Math.ceil(manifest.count / Math.max(1, manifest.nlist)) * layout.dimPad;

@@ -4,7 +4,8 @@
 // pipelines compiling with createComputePipelineAsync, and once they are in, searches run on
 // the GPU with exactly those pipelines (no pipeline is created for them synchronously). Fresh
 // random data each run, for each storage type ('pq' too: its scan compiled with its codes' shape
-// for the candidates it keeps, its CPU searches re-ranked as its GPU searches are).
+// for the candidates it keeps, its CPU searches re-ranked as its GPU searches are). The filtered
+// scan compiles after them, and a filtered GPU search then creates no pipeline either.
 import { describe, expect } from 'vitest';
 import { createGpuContext, gaussianMixture, NO_ID, type GpuContext, type Metric, type SearchResult, type StorageType } from '../../src/weft.js';
 import { openStore } from '../../src/storage/idb-store.js';
@@ -94,11 +95,12 @@ describe('cold open: CPU answers while the first search compiles', () => {
           const after = idx.cacheStats();
           expect(after.misses - before.misses).toBe(after.resident - before.resident);
           expect(after.streamedBytes).toBeGreaterThanOrEqual(before.streamedBytes);
-          const filtered = await idx.search(queries, { k: 5, nprobe: 2, filter, ...rerank });
+          const filtered = await idx.search(queries, { k: 10, nprobe: 2, filter, ...rerank });
           expect(counts.sync, 'pipelines created synchronously before the compile finished').toBe(0);
           expect(first.ids.filter((id) => id === NO_ID).length).toBe(0);
           // The first answer started the compile: the scan (coarse and lists) and merge pipelines.
           await expect.poll(() => counts.async.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(storage === 'f32' ? 2 : 3);
+          const firstCompile = counts.async.length;
           await Promise.all(counts.async);
           // A search that went through the GPU cache (lookups counted there) ran on the GPU.
           const looked = () => idx.cacheStats().hits + idx.cacheStats().misses;
@@ -110,8 +112,12 @@ describe('cold open: CPU answers while the first search compiles', () => {
               return looked() > lookups ? `on the GPU, ${counts.sync - sync} pipelines created` : 'on the CPU';
             })
             .toBe('on the GPU, 0 pipelines created');
-          // The filtered kernel is not compiled ahead: the GPU compiles it now, and agrees.
-          expectIdentical(await idx.search(queries, { k: 5, nprobe: 2, filter, ...rerank }), filtered, `seed ${seed}: filtered`);
+          // Then the filtered scan compiles too: the first filtered GPU search creates no pipeline, and agrees.
+          await expect.poll(() => counts.async.length, { timeout: 10_000 }).toBeGreaterThan(firstCompile);
+          await Promise.all(counts.async);
+          const sync = counts.sync;
+          expectIdentical(await idx.search(queries, { k: 10, nprobe: 2, filter, ...rerank }), filtered, `seed ${seed}: filtered`);
+          expect(counts.sync - sync, 'pipelines a filtered GPU search created').toBe(0);
           await idx.close();
           expect(ctx.liveBytes, 'bytes the fresh context still holds').toBe(0);
         } finally {
