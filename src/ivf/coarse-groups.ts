@@ -10,15 +10,22 @@
 // remote, with any groups cached, probes the same lists.
 //
 // How many groups a search takes is measured where the groups are made, like the re-rank
-// figure (pq-calibrate.ts): for sample queries, how many groups, taken in their order, hold on
-// average a `target` share of the query's nprobe nearest lists. `probe[i]` is that for nprobe =
-// 2^i, so a search of nprobe takes probe[ceil(log2 nprobe)] groups, or more when it must rank
-// deeper than the lists those groups hold (a filtered search).
+// figure (pq-calibrate.ts), by what it does to results: for sample queries, how many groups,
+// taken in their order, keep a `target` share (99.5%) of the neighbours a search finds with
+// every centroid. Requiring the groups to hold the query's nearest lists instead took 11-15
+// groups of 32-64 at 1M x 384 and nprobe 16 (0.34-0.41 of every centroid's bytes) where 2-3
+// groups kept recall@10 within 0.005 of the flat coarse step (FAISS anchors,
+// bench/results/coarse-groups-faiss-minilm-noisy.json and coarse-groups-recall-minilm-noisy.json):
+// the lists a query's neighbours lie in are its nearest few, and a group holds most of those.
+// `probe[i]` is that for nprobe = 2^i, so a search of nprobe takes probe[ceil(log2 nprobe)]
+// groups, or more when it must rank deeper than the lists those groups hold (a filtered search).
 
 import { cpuAssign } from './cpu-kmeans.js';
-import { halfRounded } from './codec.js';
+import { deinterleave, halfRounded } from './codec.js';
 import { trainKmeans } from './kmeans.js';
-import { coarseKey } from './pq.js';
+import type { PqIndexParts } from './pq-calibrate.js';
+import { coarseKey, pqRowKeys, pqTable } from './pq.js';
+import { NO_ID, type ListRecord } from './types.js';
 
 /** The groups of an index's lists, as a grouped index file states them. */
 export interface CoarseGroups {
@@ -134,25 +141,42 @@ export function rankTaken(
   return out;
 }
 
+/** The nearest lists of a query whose vectors the measure scans (beyond, the neighbours rarely change). */
+const MEASURE_LISTS = 64;
+
 /**
- * The groups a search must take, per nprobe = 2^i up to nlist, for the groups taken to hold, on
- * average over `queries` (prepared rows), a `target` share of each query's nprobe nearest lists
- * (by the flat coarse key over every centroid). Non-decreasing in i.
+ * The groups a search must take, per nprobe = 2^i up to nlist, for the search to keep a `target`
+ * share of the neighbours it finds with every centroid: for each of `queries` (prepared rows)
+ * and each nprobe, the `k` nearest vectors by the scan's PQ keys (pqRowKeys) in its nprobe
+ * nearest lists (at most MEASURE_LISTS); with g groups taken, the search probes the first nprobe
+ * of its lists that lie in those groups, and keeps the neighbours whose lists are among them.
+ * probe[i] is the fewest groups that keep `target` of the neighbours on average, and `margin`
+ * more. Non-decreasing in i.
  */
 export function measureGroupProbe(
   groups: Pick<CoarseGroups, 'supers' | 'listGroup'>,
-  centroids: Float32Array,
+  index: Pick<PqIndexParts, 'centroids' | 'dim' | 'metric' | 'book' | 'layout' | 'lists'>,
   queries: Float32Array,
-  dim: number,
-  metric: 'l2' | 'ip',
-  target = 0.99,
+  target = 0.995,
+  k = 10,
+  margin = 0,
 ): number[] {
+  const { centroids, dim, metric, book, layout } = index;
   const nlist = centroids.length / dim;
   const nq = queries.length / dim;
   const count = groupCount(groups, dim);
   const steps = Math.ceil(Math.log2(Math.max(1, nlist))) + 1;
-  // held[i][p]: the share of the 2^i nearest lists in each query's p-th group, summed over the queries.
-  const held = Array.from({ length: steps }, () => new Float64Array(count));
+  const byList = new Map(index.lists.map((r) => [r.list, r]));
+  const rows = new Map<number, Uint32Array>();
+  const rowsOf = (rec: ListRecord) => {
+    let r = rows.get(rec.list);
+    if (!r) rows.set(rec.list, (r = deinterleave(rec.codes, rec.count, layout.units)));
+    return r;
+  };
+  // kept[i][g - 1]: the share of each query's neighbours at nprobe 2^i that g groups keep, summed over the queries.
+  const kept = Array.from({ length: steps }, () => new Float64Array(count));
+  const scanned = Math.min(nlist, MEASURE_LISTS);
+  const groupSizes = groupMembers(groups.listGroup, count).map((m) => m.length);
   for (let q = 0; q < nq; q++) {
     const order = groupOrder(groups.supers, queries, q, dim, metric);
     const position = new Uint32Array(count);
@@ -162,16 +186,48 @@ export function measureGroupProbe(
     const ranked = Array.from({ length: nlist }, (_, l) => ({ l, key: coarseKey(metric, queries, q, centroids, l, dim) })).sort(
       (a, b) => a.key - b.key || a.l - b.l,
     );
+    // Each flat rank's group position, and the PQ keys of the vectors of the first `scanned` lists.
+    const rankGroup = Uint32Array.from(ranked, (x) => position[groups.listGroup[x.l]!]!);
+    const table = pqTable(book, queries.subarray(q * dim, (q + 1) * dim));
+    const vectors: { key: number; rank: number }[] = [];
+    for (let r = 0; r < scanned; r++) {
+      const rec = byList.get(ranked[r]!.l);
+      if (!rec || rec.count === 0) continue;
+      const keys = pqRowKeys(book, table, rowsOf(rec), rec.count, layout, ranked[r]!.key, metric);
+      for (let s = 0; s < rec.count; s++) if (rec.ids[s] !== NO_ID) vectors.push({ key: keys[s]!, rank: r });
+    }
+    vectors.sort((a, b) => a.key - b.key || a.rank - b.rank);
+    // The lists the first g groups hold (a search whose groups hold fewer than nprobe takes more).
+    const sizes = new Uint32Array(count + 1);
+    order.forEach((g, p) => {
+      sizes[p + 1] = sizes[p]! + groupSizes[g]!;
+    });
     for (let i = 0; i < steps; i++) {
-      const top = Math.min(nlist, 2 ** i);
-      for (let r = 0; r < top; r++) held[i]![position[groups.listGroup[ranked[r]!.l]!]!]! += 1 / top;
+      const nprobe = Math.min(nlist, 2 ** i);
+      const near = vectors.filter((v) => v.rank < nprobe).slice(0, k);
+      const last = Math.max(0, ...near.map((v) => v.rank));
+      for (let g = 1; g <= count; g++) {
+        let held = near.length;
+        if (sizes[g]! >= nprobe) {
+          // With g groups the search probes the first nprobe of its ranks whose list is in them.
+          const probed = new Uint8Array(last + 1);
+          for (let r = 0, n = 0; r <= last && n < nprobe; r++) {
+            if (rankGroup[r]! < g) {
+              probed[r] = 1;
+              n++;
+            }
+          }
+          held = near.reduce((a, v) => a + probed[v.rank]!, 0);
+        }
+        kept[i]![g - 1]! += near.length === 0 ? 1 : held / near.length;
+      }
     }
   }
   const probe: number[] = [];
-  for (const shares of held) {
-    let g = 0;
-    for (let sum = 0; g < count && sum < target * nq - 1e-9; g++) sum += shares[g]!;
-    probe.push(Math.max(g, probe.at(-1) ?? 1));
+  for (const shares of kept) {
+    let g = 1;
+    while (g < count && shares[g - 1]! < target * nq - 1e-9) g++;
+    probe.push(Math.max(Math.min(count, g + margin), probe.at(-1) ?? 1));
   }
   return probe;
 }

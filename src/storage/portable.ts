@@ -13,12 +13,11 @@
 // cannot plant an index that breaks searches or overwrites chunks later.
 
 import { WeftError } from '../errors.js';
-import { halfValues, textOfHalfBytes } from '../ivf/half-text.js';
-import { measureRerank, sampleQueries, type PqIndexParts } from '../ivf/pq-calibrate.js';
-import { defaultGroupCount, groupMembers, groupsFor, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
-import { checkRerank, indexLayout, pqLayout, storedCodebook } from '../ivf/pq.js';
+import { textOfHalfBytes } from '../ivf/half-text.js';
+import { groupMembers } from '../ivf/coarse-groups.js';
+import { groupCountOf, groupsPay, measuredGroups, measuredRerank, pqParts } from './export-measures.js';
+import { checkRerank, indexLayout } from '../ivf/pq.js';
 import { fileRowWords, floatsOfFile, scanCodes } from './file-codes.js';
-import { kernelMetric, prepareRows } from '../ivf/probe.js';
 import { crc32 } from './checksum.js';
 import { isInt, isRecord } from './index-checks.js';
 import { manifestProblem, wholeIndexProblem } from './index-checks.js';
@@ -78,9 +77,6 @@ export interface ExportOptions {
   groups?: number;
 }
 
-/** The fewest lists for which exportIndex groups a 'pq' index's lists by default. */
-const GROUPED_FROM = 256;
-
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
  * layout (index-file.ts: 3, or for a 'pq' index 4, or 5 with its lists grouped); `layout: 2`
@@ -98,82 +94,19 @@ export async function exportIndex(store: WeftStore, name: string, options: Expor
   for (const option of ['rerank', 'groups'] as const)
     if (options[option] !== undefined && !pq)
       throw new WeftError('INVALID_OPTION', `${option} is for indexes with PQ codes; index '${name}' stores ${m.storage}. Leave it out.`);
-  const count = groupCountOf(options, m);
+  const count = groupCountOf(options.groups, options.layout, m);
   if (options.layout !== undefined && ![2, 3, 4, 5].includes(options.layout))
     throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4 or 5; got ${String(options.layout)}.`);
   if (options.layout === 4 && options.groups)
     throw new WeftError('INVALID_OPTION', `Layout 4 does not group lists; leave groups out (or 0), or choose layout 5 for ${options.groups} groups.`);
   const parts = pq ? pqParts(whole) : undefined;
-  const rerank = parts
-    ? { rerank: options.rerank === undefined ? measureRerank(parts, { k: 10, nprobe: 8, target: 0.99, queries: 128 }) : checkRerank(options.rerank) }
-    : {};
+  const rerank = parts ? { rerank: options.rerank === undefined ? measuredRerank(parts) : checkRerank(options.rerank) } : {};
   // By default the lists are grouped only where it pays; asked for (groups or layout 5), always.
   let groups = parts && count > 0 ? await measuredGroups(parts, count) : undefined;
   if (groups && options.groups === undefined && options.layout === undefined && !groupsPay(groups, m.nlist, m.dim)) groups = undefined;
   const layout = options.layout ?? (groups ? 5 : defaultLayout(m));
   return writeIndexFile({ ...whole, manifest: { ...m, lexical: postings.lexical, ...rerank } }, postings, layout, groups);
 }
-
-/** The number of groups exportIndex makes (0: none), checked. */
-function groupCountOf(options: ExportOptions, m: Manifest): number {
-  const { groups, layout } = options;
-  if (groups === undefined) {
-    if (m.storage !== 'pq' || (layout !== undefined && layout !== 5)) return 0;
-    return layout === 5 || m.nlist >= GROUPED_FROM ? defaultGroupCount(m.nlist) : 0;
-  }
-  if (!Number.isInteger(groups) || groups < 0 || groups > m.nlist)
-    throw new WeftError(
-      'INVALID_OPTION',
-      `groups must be a whole number of groups in [0, ${m.nlist}] (the index has ${m.nlist} lists); got ${String(groups)}.`,
-    );
-  return groups;
-}
-
-/** A 'pq' index as pq-calibrate.ts measures it. */
-function pqParts(whole: WholeIndex): PqIndexParts {
-  const m = whole.manifest;
-  const vectors = new Map(whole.chunks.map((c) => [c.id, c.vector]));
-  return {
-    metric: kernelMetric(m.metric),
-    dim: m.dim,
-    nlist: m.nlist,
-    centroids: whole.centroids.centroids,
-    book: storedCodebook(m.dim, m.pq!, whole.centroids.codebook!),
-    layout: pqLayout(m.dim, m.pq!.m, m.pq!.bits),
-    lists: whole.lists,
-    vectorOf: (id) => halfValues(vectors.get(id), m.dim),
-    prepare: (query) => prepareRows(m.metric, query, m.dim),
-  };
-}
-
-/**
- * `count` groups of the index's lists (coarse-groups.ts), with the groups a search takes
- * measured on queries made from its vectors: for them to hold on average GROUP_TARGET of each
- * query's nearest lists.
- */
-async function measuredGroups(parts: PqIndexParts, count: number): Promise<CoarseGroups> {
-  const { centroids, dim, metric } = parts;
-  const made = await trainGroups(centroids, dim, metric, count);
-  const samples = sampleQueries(parts, GROUP_QUERIES);
-  const queries = new Float32Array(samples.length * dim);
-  samples.forEach((s, i) => queries.set(s.query, i * dim));
-  return { ...made, probe: measureGroupProbe(made, centroids, queries, dim, metric, GROUP_TARGET) };
-}
-
-/**
- * Whether grouping pays: the groups a search of nprobe 16 takes are at most half of them (on
- * data without structure, points spread evenly, a query's nearest lists lie in most groups, and
- * reading the groups would cost as much as reading every centroid).
- */
-function groupsPay(groups: CoarseGroups, nlist: number, dim: number): boolean {
-  const count = groups.supers.length / dim;
-  return groupsFor(groups, Math.min(nlist, 16), count) <= count / 2;
-}
-
-/** Queries the groups a search takes are measured on. */
-const GROUP_QUERIES = 512;
-/** The share of a query's nearest lists its groups hold, on average over those queries. */
-const GROUP_TARGET = 0.99;
 
 function invalid(message: string): WeftError {
   return new WeftError('INVALID_FILE', `${message} Export the index again from the site that built it.`);

@@ -1,17 +1,22 @@
 // The two-level coarse quantiser (src/ivf/coarse-groups.ts), on the CPU, on fresh gaussian
 // mixtures: taking every group ranks exactly as the flat coarse step; the measured figure takes
-// enough groups that they hold nearly all of held-out queries' nprobe nearest lists; a deeper
-// ranking takes more groups; and the figure never decreases with nprobe.
+// fewer groups than all, yet keeps nearly all the neighbours (by the scan's PQ keys) a search of
+// held-out queries finds with every centroid; a deeper ranking takes more groups; and the figure
+// never decreases with nprobe.
 
 import { describe, expect, it } from 'vitest';
 import { groupMembers, groupsFor, groupsTaken, measureGroupProbe, rankTaken, trainGroups, type CoarseGroups } from '../../src/ivf/coarse-groups.js';
-import { allHalf } from '../../src/ivf/codec.js';
-import { trainKmeans } from '../../src/ivf/kmeans.js';
+import { allHalf, deinterleave } from '../../src/ivf/codec.js';
+import { recordsFromLabels } from '../../src/ivf/list-records.js';
+import { coarseKey, encodePqRows, pqLayout, pqRowKeys, pqTable, trainCodebook } from '../../src/ivf/pq.js';
 import { referenceProbes } from '../../src/ivf/reference.js';
+import { assignLists, trainIvf } from '../../src/ivf/train.js';
 import { gaussianMixture } from '../../src/random.js';
 
 const dim = 24,
-  nlist = 256;
+  nlist = 256,
+  n = 12_000,
+  k = 10;
 
 async function fixture(seed: number, metric: 'l2' | 'ip') {
   const normal = (x: Float32Array) => {
@@ -21,22 +26,37 @@ async function fixture(seed: number, metric: 'l2' | 'ip') {
     }
     return x;
   };
-  const data = gaussianMixture(12_000, dim, { centers: 64, spread: 0.4, seed });
-  const queries = gaussianMixture(600, dim, { centers: 64, spread: 0.5, seed });
+  const data = gaussianMixture(n, dim, { centers: 64, spread: 0.4, seed });
+  // Questions near the data: indexed vectors moved a little.
+  const queries = Float32Array.from(
+    { length: 600 * dim },
+    (_, i) => data[(Math.floor(i / dim) * 19 + 7) * dim + (i % dim)]! + 0.05 * Math.sin(i * 12.9898 + seed),
+  );
   if (metric === 'ip') {
     normal(data);
     normal(queries);
   }
-  const centroids = await trainKmeans(undefined, data, { dim, k: nlist, metric, spherical: metric === 'ip', niter: 6, seed });
+  const layout = pqLayout(dim, 6, 8);
+  const { centroids } = await trainIvf(undefined, data, { nlist, metric, layout, seed, niter: 6, maxTrainPointsPerCentroid: 64 });
+  const book = await trainCodebook(undefined, data, centroids, dim, metric, { m: 6, nbits: 8, niter: 6, seed, maxTrainPointsPerCentroid: 16 });
+  const labels = await assignLists(undefined, data, centroids, dim, metric);
+  const lists = recordsFromLabels(
+    labels,
+    encodePqRows(book, data, labels, centroids, layout, metric),
+    Array.from({ length: n }, (_, i) => i),
+    nlist,
+    layout,
+  );
   const made = await trainGroups(centroids, dim, metric, 16, seed);
-  return { centroids, made, queries };
+  return { index: { centroids, dim, metric, book, layout, lists }, made, queries };
 }
 
 describe('coarse groups', () => {
   for (const metric of ['l2', 'ip'] as const) {
-    it(`${metric}: every group taken ranks as the flat coarse step; the measured figure holds held-out queries' nearest lists`, async () => {
+    it(`${metric}: every group taken ranks as the flat coarse step; the measured figure keeps held-out queries' neighbours`, async () => {
       const seed = (Math.random() * 2 ** 31) | 0;
-      const { centroids, made, queries } = await fixture(seed, metric);
+      const { index, made, queries } = await fixture(seed, metric);
+      const { centroids } = index;
       expect(allHalf(made.supers)).toBe(true);
       const count = made.supers.length / dim;
       const members = groupMembers(made.listGroup, count);
@@ -54,25 +74,48 @@ describe('coarse groups', () => {
       const flat = referenceProbes(centroids, head, dim, metric, nprobe);
       for (let q = 0; q < nq; q++) expect(Array.from(ranked.subarray(q * nprobe, (q + 1) * nprobe))).toEqual(flat[q]);
 
-      // Measured on 300 queries, checked on 300 others: their groups hold on average at least 97% of their nprobe nearest lists (the target is 99%).
+      // Measured on 300 queries (with export's margin of a group), checked on 300 others: the groups
+      // taken keep at least 98% of the neighbours a search finds with every centroid (the target is
+      // 99.5%), with fewer groups than all.
       const train = queries.subarray(0, 300 * dim),
         held = queries.subarray(300 * dim);
-      const probe = measureGroupProbe(made, centroids, train, dim, metric, 0.99);
+      const probe = measureGroupProbe(made, index, train, 0.995, k, 1);
       expect(probe.length).toBe(Math.log2(nlist) + 1);
       for (let i = 1; i < probe.length; i++) expect(probe[i]).toBeGreaterThanOrEqual(probe[i - 1]!);
       const groups: CoarseGroups = { ...made, probe };
-      expect(groupsFor(groups, nprobe, count)).toBeLessThan(count); // it takes fewer than all
-      const taken = groupsTaken(groups, members, held, 300, dim, metric, nprobe, nprobe);
-      const got = rankTaken(taken, members, centroids, held, dim, metric, nprobe);
+      expect(groupsFor(groups, nprobe, count)).toBeLessThan(count);
+      const got = rankTaken(groupsTaken(groups, members, held, 300, dim, metric, nprobe, nprobe), members, centroids, held, dim, metric, nprobe);
       const truth = referenceProbes(centroids, held, dim, metric, nprobe);
+      const byList = new Map(index.lists.map((r) => [r.list, r]));
       let share = 0;
-      for (let q = 0; q < 300; q++) share += truth[q]!.filter((l) => got.subarray(q * nprobe, (q + 1) * nprobe).includes(l)).length / nprobe;
-      expect(share / 300).toBeGreaterThanOrEqual(0.97);
+      for (let q = 0; q < 300; q++) {
+        const table = pqTable(index.book, held.subarray(q * dim, (q + 1) * dim));
+        const near = truth[q]!.flatMap((l) => {
+          const rec = byList.get(l)!;
+          const keys = pqRowKeys(
+            index.book,
+            table,
+            deinterleave(rec.codes, rec.count, index.layout.units),
+            rec.count,
+            index.layout,
+            coarseKey(metric, held, q, centroids, l, dim),
+            metric,
+          );
+          return Array.from(keys, (key) => ({ key, l }));
+        });
+        near.sort((a, b) => a.key - b.key);
+        const probed = got.subarray(q * nprobe, (q + 1) * nprobe);
+        share += near.slice(0, k).filter((v) => probed.includes(v.l)).length / k;
+      }
+      console.log(
+        `${metric}: ${groupsFor(groups, nprobe, count)} of ${count} groups at nprobe ${nprobe} keep ${(share / 300).toFixed(4)} of the neighbours (probe ${probe.join(',')})`,
+      );
+      expect(share / 300).toBeGreaterThanOrEqual(0.98);
     });
   }
 
   it('a deeper ranking takes groups until they hold its depth', async () => {
-    const { centroids, made, queries } = await fixture(7, 'l2');
+    const { index, made, queries } = await fixture(7, 'l2');
     const count = made.supers.length / dim;
     const members = groupMembers(made.listGroup, count);
     const groups: CoarseGroups = { ...made, probe: [1] };
@@ -84,7 +127,7 @@ describe('coarse groups', () => {
       // and no group more than needed
       expect(held - members[t.at(-1)!]!.length).toBeLessThan(depth);
     }
-    const ranked = rankTaken(taken, members, centroids, queries, dim, 'l2', depth);
+    const ranked = rankTaken(taken, members, index.centroids, queries, dim, 'l2', depth);
     expect(new Set(ranked.subarray(0, depth)).size).toBe(depth);
     expect(groupsFor({ probe: [1, 2, 5] }, 3, count)).toBe(5);
     expect(groupsFor({ probe: [1, 2, 5] }, 1000, count)).toBe(5);

@@ -179,17 +179,21 @@ describe('a published file with grouped lists', () => {
             metric,
             nprobe,
           );
-          let held = 0;
+          // Where the groups taken hold the query's nprobe nearest lists, the answer is the local
+          // index's; the groups are measured to keep the neighbours, so nearly every answer is.
+          let held = 0,
+            same = 0;
           for (let q = 0; q < nq; q++) {
             const row = (r: { ids: Uint32Array }) => Array.from(r.ids.subarray(q * k, (q + 1) * k));
+            if (row(far).join() === row(local).join()) same++;
             if (ranked.subarray(q * nprobe, (q + 1) * nprobe).join() !== exact.subarray(q * nprobe, (q + 1) * nprobe).join()) continue;
             held++;
             expect(row(far)).toEqual(row(local));
           }
           console.log(
-            `grouped file: ${held} of ${nq} queries' groups hold their ${nprobe} nearest lists; the first took ${first.length} of ${groups} groups (probe ${header.groups!.probe.join(',')})`,
+            `grouped file: ${held} of ${nq} queries' groups hold their ${nprobe} nearest lists, ${same} answer as the local index; the first took ${first.length} of ${groups} groups (probe ${header.groups!.probe.join(',')})`,
           );
-          expect(held).toBeGreaterThanOrEqual(nq - 3);
+          expect(same).toBeGreaterThanOrEqual(nq - 2);
         } finally {
           remoteStore.close();
         }
