@@ -126,7 +126,8 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
       const name = `bench-${storage}-${o.seed}-${crypto.randomUUID()}.weft`;
       await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file });
       const { sections, published, groups } = await sectionsOf(file, nprobe);
-      if (groups) log(`${storage}: ${groups.count} groups; a search of nprobe ${nprobe} takes ${groups.taken}`);
+      if (groups)
+        log(`${storage}: ${groups.count} groups; a search of nprobe ${nprobe} takes ${groups.taken} (per nprobe 1, 2, 4, …: ${groups.probe.join(', ')})`);
       if (storage === 'pq' && o.rerank === undefined) {
         rerank = published!;
         log(`pq: the file says ${rerank} candidates per result`);
@@ -208,7 +209,7 @@ type SectionMap = { start: number; end: number; part: 'lists' | 'rows' | 'texts'
 async function sectionsOf(
   file: Blob,
   nprobe: number,
-): Promise<{ sections: SectionMap; published: number | undefined; groups: { count: number; taken: number } | undefined }> {
+): Promise<{ sections: SectionMap; published: number | undefined; groups: { count: number; taken: number; probe: number[] } | undefined }> {
   const all = new Uint8Array(await file.arrayBuffer());
   const header = parseHeader(all);
   const toc = parseToc(all.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, all.byteLength);
@@ -238,7 +239,9 @@ async function sectionsOf(
             ? 'groups'
             : 'other',
   }));
-  const groups = header.groups ? { count: header.groups.count, taken: groupsFor(header.groups, nprobe, header.groups.count) } : undefined;
+  const groups = header.groups
+    ? { count: header.groups.count, taken: groupsFor(header.groups, nprobe, header.groups.count), probe: header.groups.probe }
+    : undefined;
   return { sections, published: header.manifest.rerank, groups };
 }
 
@@ -315,13 +318,14 @@ async function coldQueries(
 }
 
 /**
- * What the groups a first query takes hold, as a share of every list's centroid and entries, at
- * 1M x 384 with nlist 2048 and nprobe 16, for groups that hold on average 99% of a query's
- * nearest lists (export's target): 11 of 32 groups, 754 KB (0.41), or 15 of 64, 640 KB (0.34), in
- * bench/results/coarse-groups-faiss-minilm-noisy.json (`/usr/bin/python3
- * bench/anchors/coarse_groups_faiss.py`); about 45 groups (export's default) lie between.
+ * The groups a first query takes at 1M x 384 (nlist 2048, export's 45 groups), from FAISS on the
+ * MiniLM-with-noise set: 3 keep recall@10 within 0.005 of every centroid at nprobe 16
+ * (bench/results/coarse-groups-recall-minilm-noisy.json, `bench/anchors/coarse_groups_recall.py`),
+ * and export takes one more (its margin); a group queries reach holds 61 lists on average (54 KB
+ * of centroids and entries; the mean group holds 45: large groups are reached more often). A
+ * group has about sqrt(nlist) lists, so at other sizes its lists grow with sqrt(nlist).
  */
-const GROUPED_AT_1M = { share: 0.38 };
+const GROUPED_AT_1M = { taken: 4, listsPerGroup: 61, nlist: 2048 };
 
 /**
  * Bytes a cold query would read from an index of `size` vectors, scaled from the layout: each
@@ -352,11 +356,10 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
   const codebook = 2 ** bits * dim * 2;
   const pageBytes = bigNlist * dim * 2 + codebook + structure(5);
   // Layout 5: no centroids and no lists' entries in the toc, but the super-centroids, each list's
-  // group and a toc entry per group; the groups a first query takes hold GROUPED_AT_1M.share of
-  // the lists' centroids and entries (measured by FAISS at 1M x 384, nlist 2048).
+  // group and a toc entry per group; then the groups a first query takes (GROUPED_AT_1M).
   const groupCount = defaultGroupCount(bigNlist);
   const groupedOpenBytes = structure(0) + 24 * (3 + groupCount) + groupCount * dim * 2 + bigNlist * 4 + codebook;
-  const groupsRead = GROUPED_AT_1M.share * bigNlist * (dim * 2 + 5 * 24);
+  const groupsRead = GROUPED_AT_1M.taken * GROUPED_AT_1M.listsPerGroup * Math.sqrt(bigNlist / GROUPED_AT_1M.nlist) * (dim * 2 + 5 * 24);
   return {
     groupedOpenBytes,
     groupedFirstAnswerBytes: groupedOpenBytes + groupsRead + pqBytes,
