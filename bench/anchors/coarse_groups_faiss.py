@@ -35,7 +35,7 @@ import time
 import faiss
 import numpy as np
 
-from minilm_noisy import DEFAULT_ASSETS, DIM, load_real, noisy, write_fvecs
+from minilm_noisy import DEFAULT_ASSETS, DIM, load_real, noisy, write_fvecs, midpoint_queries
 
 p = argparse.ArgumentParser()
 p.add_argument('--data', choices=['minilm', 'gaussian'], default='minilm')
@@ -105,25 +105,7 @@ log(f'trained {a.nlist} centroids in {walls["trainCentroids"]:.1f} s')
 t0 = time.time()
 flat = faiss.IndexFlatL2(d)
 flat.add(centroids)
-sample = qrng.choice(a.n, min(a.pair_sample, a.n), replace=False)
-_, sample_list = flat.search(data[sample], 1)
-sample_list = sample_list[:, 0]
-order = np.argsort(sample_list, kind='stable')
-sorted_lists = sample_list[order]
-starts = np.searchsorted(sorted_lists, np.arange(a.nlist))
-ends = np.searchsorted(sorted_lists, np.arange(a.nlist), side='right')
-sizes_in_sample = ends - starts
-mids = []
-while len(mids) < a.nq // 2:
-    i = qrng.integers(0, len(sample))
-    lst = sample_list[i]
-    if sizes_in_sample[lst] < 2:
-        continue
-    j = order[starts[lst] + qrng.integers(0, sizes_in_sample[lst])]
-    if j == i:
-        continue
-    m = data[sample[i]] + data[sample[j]]
-    mids.append(m / np.linalg.norm(m))
+mids = midpoint_queries(data, flat, a.nlist, qrng, a.nq // 2, a.pair_sample)
 queries = np.vstack([plain_queries] + ([np.array(mids, dtype='f4')] if mids else [])).astype('f4')
 walls['queries'] = time.time() - t0
 

@@ -27,3 +27,30 @@ def write_fvecs(path, x):
     rows[:, 1:] = x
     rows.view('<i4')[:, 0] = x.shape[1]
     rows.tofile(path)
+
+
+def midpoint_queries(data, flat, nlist, rng, count, pair_sample):
+    """`count` queries, each the normalised midpoint of two data vectors in the same list (their
+    nearest centroid in `flat`, a faiss index of the centroids), drawn with `rng` from a sample of
+    `pair_sample` rows: the anchors' harder half of their queries, as a list of rows."""
+    n = len(data)
+    sample = rng.choice(n, min(pair_sample, n), replace=False)
+    _, sample_list = flat.search(data[sample], 1)
+    sample_list = sample_list[:, 0]
+    order = np.argsort(sample_list, kind='stable')
+    sorted_lists = sample_list[order]
+    starts = np.searchsorted(sorted_lists, np.arange(nlist))
+    ends = np.searchsorted(sorted_lists, np.arange(nlist), side='right')
+    sizes_in_sample = ends - starts
+    mids = []
+    while len(mids) < count:
+        i = rng.integers(0, len(sample))
+        lst = sample_list[i]
+        if sizes_in_sample[lst] < 2:
+            continue
+        j = order[starts[lst] + rng.integers(0, sizes_in_sample[lst])]
+        if j == i:
+            continue
+        m = data[sample[i]] + data[sample[j]]
+        mids.append(m / np.linalg.norm(m))
+    return mids

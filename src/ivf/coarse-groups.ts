@@ -21,11 +21,11 @@
 // groups, or more when it must rank deeper than the lists those groups hold (a filtered search).
 
 import { cpuAssign } from './cpu-kmeans.js';
-import { deinterleave, halfRounded } from './codec.js';
+import { halfRounded } from './codec.js';
 import { trainKmeans } from './kmeans.js';
-import type { PqIndexParts } from './pq-calibrate.js';
+import { listRows, type PqIndexParts } from './pq-calibrate.js';
 import { coarseKey, pqRowKeys, pqTable } from './pq.js';
-import { NO_ID, type ListRecord } from './types.js';
+import { NO_ID } from './types.js';
 
 /** The groups of an index's lists, as a grouped index file states them. */
 export interface CoarseGroups {
@@ -167,12 +167,7 @@ export function measureGroupProbe(
   const count = groupCount(groups, dim);
   const steps = Math.ceil(Math.log2(Math.max(1, nlist))) + 1;
   const byList = new Map(index.lists.map((r) => [r.list, r]));
-  const rows = new Map<number, Uint32Array>();
-  const rowsOf = (rec: ListRecord) => {
-    let r = rows.get(rec.list);
-    if (!r) rows.set(rec.list, (r = deinterleave(rec.codes, rec.count, layout.units)));
-    return r;
-  };
+  const rowsOf = listRows(layout);
   // kept[i][g - 1]: the share of each query's neighbours at nprobe 2^i that g groups keep, summed over the queries.
   const kept = Array.from({ length: steps }, () => new Float64Array(count));
   const scanned = Math.min(nlist, MEASURE_LISTS);

@@ -73,12 +73,7 @@ export function measureRerank(index: PqIndexParts, o: RerankMeasure): number {
   const live = index.lists.reduce((n, r) => n + r.ids.subarray(0, r.count).filter((id) => id !== NO_ID).length, 0);
   if (live <= o.k) return RERANK_RANGE.min;
   const byList = new Map(index.lists.map((r) => [r.list, r]));
-  const rows = new Map<number, Uint32Array>();
-  const rowsOf = (rec: ListRecord) => {
-    let r = rows.get(rec.list);
-    if (!r) rows.set(rec.list, (r = deinterleave(rec.codes, rec.count, layout.units)));
-    return r;
-  };
+  const rowsOf = listRows(layout);
   const nprobe = Math.min(o.nprobe, index.nlist);
   const needs: number[] = [];
   for (const { query, excluded } of sampleQueries(index, o.queries)) {
@@ -105,6 +100,16 @@ export function measureRerank(index: PqIndexParts, o: RerankMeasure): number {
     needs.push(Math.ceil((last + 1) / o.k));
   }
   return needs.length === 0 ? RERANK_RANGE.min : Math.min(RERANK_RANGE.max, 2 * needQuantile(needs, o.target));
+}
+
+/** A list's PQ rows one vector after another (the scan's blocks undone, pqRowKeys's input), each list's made once. */
+export function listRows(layout: Layout<'pq'>): (rec: ListRecord) => Uint32Array {
+  const rows = new Map<number, Uint32Array>();
+  return (rec) => {
+    let r = rows.get(rec.list);
+    if (!r) rows.set(rec.list, (r = deinterleave(rec.codes, rec.count, layout.units)));
+    return r;
+  };
 }
 
 /**
