@@ -35,7 +35,7 @@ import time
 import faiss
 import numpy as np
 
-from minilm_noisy import DEFAULT_ASSETS, DIM, load_real, noisy, write_fvecs, midpoint_queries
+from minilm_noisy import DEFAULT_ASSETS, DIM, group_centroids, load_real, midpoint_queries, noisy, write_fvecs
 
 p = argparse.ArgumentParser()
 p.add_argument('--data', choices=['minilm', 'gaussian'], default='minilm')
@@ -148,14 +148,7 @@ def quantile(x, q):
 t0 = time.time()
 results = []
 for G in groups_list:
-    gk = faiss.Kmeans(d, G, niter=20, seed=a.seed, spherical=a.spherical, verbose=False)
-    gk.train(centroids)
-    supers = gk.centroids.astype('f4')
-    sflat = faiss.IndexFlatL2(d)
-    sflat.add(supers)
-    _, grp = sflat.search(centroids, 1)
-    grp = grp[:, 0]
-    gsize = np.bincount(grp, minlength=G)
+    supers, sflat, grp, gsize = group_centroids(centroids, G, a.seed, a.spherical)
     _, gorder = sflat.search(queries, G)  # each query's groups, nearest super-centroid first
     rank = np.empty_like(gorder)
     rank[np.arange(len(queries))[:, None], gorder] = np.arange(G)[None, :]  # rank[q, group]

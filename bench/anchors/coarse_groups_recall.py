@@ -49,7 +49,7 @@ import time
 import faiss
 import numpy as np
 
-from minilm_noisy import DEFAULT_ASSETS, DIM, load_real, noisy, midpoint_queries
+from minilm_noisy import DEFAULT_ASSETS, DIM, group_centroids, load_real, midpoint_queries, noisy
 
 p = argparse.ArgumentParser()
 p.add_argument('--n', type=int, default=1000000)
@@ -231,14 +231,7 @@ t0 = time.time()
 results = []
 for G in groups_list:
     t1 = time.time()
-    gk = faiss.Kmeans(d, G, niter=20, seed=a.seed, verbose=False)
-    gk.train(centroids)
-    supers = gk.centroids.astype('f4')
-    sflat = faiss.IndexFlatL2(d)
-    sflat.add(supers)
-    _, grp = sflat.search(centroids, 1)
-    grp = grp[:, 0]
-    gsize = np.bincount(grp, minlength=G)
+    supers, sflat, grp, gsize = group_centroids(centroids, G, a.seed)
     radius = np.zeros(G, dtype='f4')
     np.maximum.at(radius, grp, np.linalg.norm(centroids - supers[grp], axis=1))
     sd2, gorder = sflat.search(queries, G)  # each query's groups, nearest super-centroid first

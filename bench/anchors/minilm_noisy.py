@@ -54,3 +54,20 @@ def midpoint_queries(data, flat, nlist, rng, count, pair_sample):
         m = data[sample[i]] + data[sample[j]]
         mids.append(m / np.linalg.norm(m))
     return mids
+
+
+def group_centroids(centroids, count, seed, spherical=False):
+    """The two-level coarse quantiser's groups: k-means (FAISS, 20 iterations) on the lists'
+    centroids into `count` super-centroids, each list in the group of its nearest one. Returns the
+    super-centroids, a faiss index of them, each list's group and each group's size."""
+    import faiss
+
+    d = centroids.shape[1]
+    km = faiss.Kmeans(d, count, niter=20, seed=seed, spherical=spherical, verbose=False)
+    km.train(centroids)
+    supers = km.centroids.astype('f4')
+    index = faiss.IndexFlatL2(d)
+    index.add(supers)
+    _, grp = index.search(centroids, 1)
+    grp = grp[:, 0]
+    return supers, index, grp, np.bincount(grp, minlength=count)
