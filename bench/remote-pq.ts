@@ -33,7 +33,7 @@ export interface RemotePqBenchOptions
   m?: number;
   bits?: PqBits;
   rerank?: number;
-  /** The 'pq' index exported a second time with its lists in this many groups (layout 5; default: exportIndex's count, about sqrt(nlist)); 0: not. */
+  /** The 'pq' index exported a second time with its lists in this many groups (layout 5; default: exportIndex's count, about 2 sqrt(nlist)); 0: not. */
   groups?: number;
 }
 
@@ -79,7 +79,7 @@ export interface RemotePqBenchResult {
     /** A visitor's first answer: opening, then one cold query. */
     f16FirstAnswerBytes: number;
     pqFirstAnswerBytes: number;
-    /** The same with the lists grouped (layout 5): opening (no centroids, no lists' toc entries), and a first answer with the groups it takes (GROUPED_AT_1M). */
+    /** The same with the lists grouped (layout 5): opening (no centroids, no lists' toc entries), and a first answer with the groups it takes (GROUPS_TAKEN). */
     groupedOpenBytes: number;
     groupedFirstAnswerBytes: number;
   }[];
@@ -318,14 +318,14 @@ async function coldQueries(
 }
 
 /**
- * The groups a first query takes at 1M x 384 (nlist 2048, export's 45 groups), from FAISS on the
- * MiniLM-with-noise set: 3 keep recall@10 within 0.005 of every centroid at nprobe 16
- * (bench/results/coarse-groups-recall-minilm-noisy.json, `bench/anchors/coarse_groups_recall.py`),
- * and export takes one more (its margin); a group queries reach holds 61 lists on average (54 KB
- * of centroids and entries; the mean group holds 45: large groups are reached more often). A
- * group has about sqrt(nlist) lists, so at other sizes its lists grow with sqrt(nlist).
+ * The groups a first query takes, from FAISS at 1M x 384 on the MiniLM-with-noise set (nlist
+ * 2048): 3 keep recall@10 within 0.005 of every centroid at nprobe 16 with 32, 45, 64 or 128
+ * groups (bench/results/coarse-groups-recall-minilm-noisy.json,
+ * `bench/anchors/coarse_groups_recall.py`), and export takes one more (its margin). The groups
+ * queries reach are larger than the mean, as large groups are reached more often: 61 lists
+ * against 45.5 with 45 groups, a bias of 1.34.
  */
-const GROUPED_AT_1M = { taken: 4, listsPerGroup: 61, nlist: 2048 };
+const GROUPS_TAKEN = { taken: 4, sizeBias: 1.34 };
 
 /**
  * Bytes a cold query would read from an index of `size` vectors, scaled from the layout: each
@@ -356,10 +356,10 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
   const codebook = 2 ** bits * dim * 2;
   const pageBytes = bigNlist * dim * 2 + codebook + structure(5);
   // Layout 5: no centroids and no lists' entries in the toc, but the super-centroids, each list's
-  // group and a toc entry per group; then the groups a first query takes (GROUPED_AT_1M).
+  // group and a toc entry per group; then the groups a first query takes (GROUPS_TAKEN).
   const groupCount = defaultGroupCount(bigNlist);
   const groupedOpenBytes = structure(0) + 24 * (3 + groupCount) + groupCount * dim * 2 + bigNlist * 4 + codebook;
-  const groupsRead = GROUPED_AT_1M.taken * GROUPED_AT_1M.listsPerGroup * Math.sqrt(bigNlist / GROUPED_AT_1M.nlist) * (dim * 2 + 5 * 24);
+  const groupsRead = GROUPS_TAKEN.taken * GROUPS_TAKEN.sizeBias * (bigNlist / groupCount) * (dim * 2 + 5 * 24);
   return {
     groupedOpenBytes,
     groupedFirstAnswerBytes: groupedOpenBytes + groupsRead + pqBytes,

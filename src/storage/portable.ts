@@ -70,7 +70,7 @@ export interface ExportOptions {
   /**
    * 'pq' storage: the number of groups the lists are put in for readers in place (layout 5,
    * src/ivf/coarse-groups.ts), so a visitor fetches the centroids of the groups its queries reach
-   * rather than all of them. 0 writes layout 4 (no groups). Default: about the square root of
+   * rather than all of them. 0 writes layout 4 (no groups). Default: about twice the square root of
    * nlist for an index of 256 lists or more where grouping pays (the groups a search of nprobe 16
    * takes are at most half of them), else none.
    */

@@ -5,7 +5,7 @@
 // backend and prefetch all probe the same lists. A group's centroids are read from the store the
 // first time a query takes it (one range with the group's lists' places) and kept in the trained
 // state's centroids; a remote visitor's first answer so reads the groups it needs, not every
-// centroid. The ranking itself is small: a few groups of about sqrt(nlist) lists each.
+// centroid. The ranking itself is small: a few groups of about sqrt(nlist) / 2 lists each.
 
 import { groupsTaken, rankTaken } from '../ivf/coarse-groups.js';
 import { kernelMetric } from '../ivf/probe.js';
