@@ -41,7 +41,10 @@ export function createRangeHost() {
       res.end('not found');
       return;
     }
-    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    // A range whose last byte is before its first ("bytes=8-7", asking for no bytes) is not a valid
+    // range, and a host ignores the header (RFC 9110 14.1.1): it sends the whole file, as real hosts do.
+    const parsed = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    const m = parsed && (parsed[2] === '' || Number(parsed[2]) >= Number(parsed[1])) ? parsed : null;
     const start = m ? Number(m[1]) : 0;
     const end = m ? Math.min(file.bytes.length, m[2] === '' ? file.bytes.length : Number(m[2]) + 1) : file.bytes.length;
     if (req.method === 'GET') (logs.get(name) ?? logs.set(name, []).get(name)).push({ start, end });

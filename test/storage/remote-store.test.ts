@@ -35,6 +35,15 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'weft-remote-'));
   local = await openFileStore({ dir, fs: nodeFileSystem() });
   await buildIndex(local, 'idx', 'f16');
+  // An index with an empty list (its vectors deleted and compacted away): its sections have no bytes.
+  const holes = await buildIndex(local, 'holes', 'f16');
+  const emptied = holes.lists[0]!;
+  await local.commit('holes', holes.manifest.generation, {
+    lists: [{ list: 0, count: 0, ids: new Uint32Array(0), codes: new Uint32Array(0) }],
+    deleteChunks: Array.from(emptied.ids),
+    countDelta: -emptied.count,
+  });
+  host.files.set('holes.weft', { bytes: new Uint8Array(await (await exportIndex(local, 'holes')).arrayBuffer()), etag: '"c"' });
   host.files.set('idx.weft', { bytes: new Uint8Array(await (await exportIndex(local, 'idx')).arrayBuffer()), etag: '"a"' });
   host.files.set('v1.weft', { bytes: new Uint8Array(await (await exportVersion1(local, 'idx')).arrayBuffer()), etag: '"b"' });
 });
@@ -81,6 +90,20 @@ describe('a remote store', () => {
       const sent = remote.stats().requests;
       await remote.readLists('idx', all);
       expect(remote.stats().requests).toBe(sent);
+    } finally {
+      remote.close();
+    }
+  });
+
+  test('an empty list is read without asking the host for no bytes, which a host answers with the whole file', async () => {
+    const remote = await openRemoteStore(`${base}/files/holes.weft`);
+    try {
+      expect(await remote.readLists('holes', [0])).toEqual(await local.readLists('holes', [0]));
+      const all = Array.from({ length: nlist }, (_, l) => l);
+      const lists = await remote.readLists('holes', all);
+      expect(lists[0]!.count).toBe(0);
+      expect(lists).toEqual(await local.readLists('holes', all));
+      expect(await remote.readChunks('holes', [0, 5, 6])).toEqual(await local.readChunks('holes', [0, 5, 6]));
     } finally {
       remote.close();
     }

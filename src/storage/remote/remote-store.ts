@@ -431,10 +431,19 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       } else ranges.push({ start: p.offset, end: p.offset + p.length, pieces: [p] });
     }
     const out: { p: Piece; bytes: Uint8Array }[] = [];
+    // A range of no bytes (an empty list's sections) is not asked for: "bytes=8-7" is no valid
+    // range, and a host answers it with the whole file.
+    const none = new Uint8Array(0);
+    for (const r of ranges.filter((x) => x.end === x.start))
+      for (const p of r.pieces) {
+        if (p.crc !== crc32(none)) throw damaged(p);
+        out.push({ p, bytes: none });
+      }
+    const asked = ranges.filter((x) => x.end > x.start);
     let next = 0;
     const worker = async () => {
-      while (next < ranges.length) {
-        const r = ranges[next++]!;
+      while (next < asked.length) {
+        const r = asked[next++]!;
         let got: Awaited<ReturnType<typeof fetchRange>>;
         try {
           got = await fetchRange(source, r.start, r.end, fetchOptions(signal, priority));
@@ -469,7 +478,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, ranges.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, asked.length) }, worker));
     return out;
   };
 
