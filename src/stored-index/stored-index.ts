@@ -454,7 +454,14 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   // the default k of 10, and a 'pq' index's re-rank figure now (its file's, or the tuner's start).
   const firstK = kept(snap.manifest.count, 10, tuner?.state.candidates ?? 1);
   const warm = searchEnv
-    ? warmUpKernels({ ...searchEnv, idle, quantizer: () => snap.trained.quantizer, firstK, filterDepth: Math.min(snap.manifest.nlist, maxK(searchEnv.ctx)) })
+    ? warmUpKernels({
+        ...searchEnv,
+        idle,
+        quantizer: () => snap.trained.quantizer,
+        firstK,
+        filterDepth: Math.min(snap.manifest.nlist, maxK(searchEnv.ctx)),
+        gpuCoarse: !snap.trained.grouped,
+      })
     : undefined;
   const cpuEnv: CpuSearchEnv | undefined = cpuCache
     ? { ctx: undefined, store, name, layout, metric, pq, cache: cpuCache, scanner: createQuadScanner(), onProbed }

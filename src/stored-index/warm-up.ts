@@ -53,6 +53,8 @@ export interface WarmUpEnv extends IndexEnv {
   firstK: number;
   /** How deep a filtered search's coarse step ranks: min(nlist, the device's largest k). */
   filterDepth: number;
+  /** Whether the coarse step runs on the GPU (not for grouped lists, grouped-rank.ts: nothing of it to compile). */
+  gpuCoarse: boolean;
 }
 
 /** A stored index's pipelines compiling after open, and the CPU search that stands in meanwhile. */
@@ -72,7 +74,7 @@ export interface KernelWarmUp {
 }
 
 /** What the first search's pipelines depend on: the index's layout, metric and codes' shape, and the candidates its scan keeps. */
-type FirstSearch = Pick<WarmUpEnv, 'layout' | 'metric' | 'pq' | 'firstK'>;
+type FirstSearch = Pick<WarmUpEnv, 'layout' | 'metric' | 'pq' | 'firstK' | 'gpuCoarse'>;
 
 /** The list scan's shape for `first` (a 'pq' index's codes: m and bits). */
 const listShape = (first: FirstSearch): ScanShape => ({
@@ -84,14 +86,14 @@ const listShape = (first: FirstSearch): ScanShape => ({
 /**
  * Compiles what an index's first search runs: the coarse step's scan over the centroids (f32,
  * the index's metric, for the smallest k, which stands for every nprobe up to twice the scan
- * workgroup size), the list scan for its storage, metric and the candidates it keeps, and their
- * merges. Settles once they are cached; never rejects (a failed compile is the first search's to
+ * workgroup size; none for grouped lists, which are ranked on the host), the list scan for its
+ * storage, metric and the candidates it keeps, and their merges. Settles once they are cached; never rejects (a failed compile is the first search's to
  * report).
  */
 function compileFirstSearch(ctx: GpuContext, first: FirstSearch): Promise<void> {
   if (firstSearchCompiled(ctx, first)) return Promise.resolve();
   const coarse = { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric };
-  return Promise.all([compileScan(ctx, coarse, 1), compileScan(ctx, listShape(first), first.firstK)]).then(
+  return Promise.all([...(first.gpuCoarse ? [compileScan(ctx, coarse, 1)] : []), compileScan(ctx, listShape(first), first.firstK)]).then(
     () => undefined,
     () => undefined,
   );
@@ -103,7 +105,7 @@ function compileFirstSearch(ctx: GpuContext, first: FirstSearch): Promise<void> 
  */
 function compileFilteredSearch(ctx: GpuContext, first: FirstSearch, depth: number): Promise<void> {
   const coarse = { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric };
-  return Promise.all([compileScan(ctx, coarse, depth), compileScan(ctx, listShape(first), first.firstK, true)]).then(
+  return Promise.all([...(first.gpuCoarse ? [compileScan(ctx, coarse, depth)] : []), compileScan(ctx, listShape(first), first.firstK, true)]).then(
     () => undefined,
     () => undefined,
   );
@@ -111,7 +113,10 @@ function compileFilteredSearch(ctx: GpuContext, first: FirstSearch, depth: numbe
 
 /** Whether compileFirstSearch has nothing to do: the context compiled those pipelines already. */
 function firstSearchCompiled(ctx: GpuContext, first: FirstSearch): boolean {
-  return scanCompiled(ctx, { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric }, 1) && scanCompiled(ctx, listShape(first), first.firstK);
+  return (
+    (!first.gpuCoarse || scanCompiled(ctx, { layout: layoutFor(first.layout.dim, 'f32'), metric: first.metric }, 1)) &&
+    scanCompiled(ctx, listShape(first), first.firstK)
+  );
 }
 
 /** Starts the warm-up of an index on the GPU: its first search's pipelines compile once its first answer is out. */
