@@ -4,7 +4,7 @@
 // (coarse-groups.ts, layout 5), both measured on queries made from the index's own vectors.
 
 import { WeftError } from '../errors.js';
-import { defaultGroupCount, groupsFor, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
+import { defaultGroupCount, groupCount, groupsFor, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
 import { halfValues } from '../ivf/half-text.js';
 import { measureRerank, sampleQueries, type PqIndexParts } from '../ivf/pq-calibrate.js';
 import { pqLayout, storedCodebook } from '../ivf/pq.js';
@@ -70,7 +70,7 @@ export async function measuredGroups(parts: PqIndexParts, count: number): Promis
  * reading the groups would cost as much as reading every centroid).
  */
 export function groupsPay(groups: CoarseGroups, nlist: number, dim: number): boolean {
-  const count = groups.supers.length / dim;
+  const count = groupCount(groups, dim);
   return groupsFor(groups, Math.min(nlist, 16), count) <= count / 2;
 }
 

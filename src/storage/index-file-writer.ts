@@ -10,19 +10,8 @@ import { NO_ID } from '../ivf/types.js';
 import { fileCodes, fileFloats, scanCodes } from './file-codes.js';
 import { crc32 } from './checksum.js';
 import type { CatalogEntry } from './contract.js';
-import {
-  GROUP_ENTRY_KINDS,
-  MAGIC,
-  PAGE_SIZE,
-  PER_LIST,
-  PRELUDE_BYTES,
-  SECTION,
-  sectionKey,
-  type DirectoryEntry,
-  type Section,
-  type SectionKind,
-} from './index-file.js';
-import { groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
+import { MAGIC, PAGE_SIZE, PER_LIST, PRELUDE_BYTES, SECTION, sectionKey, type DirectoryEntry, type Section, type SectionKind } from './index-file.js';
+import { groupCount, groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
 import type { EncodedBucket } from './lexical-records.js';
 import { listChecksum, type ChunkRecord, type Manifest, type WholeIndex } from './records.js';
 
@@ -69,7 +58,7 @@ export function writeIndexFile(
   // Version 5 keeps the centroids and the lists' entries in their groups' sections.
   const listSections = groups ? 0 : whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
   const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
-  const quantizers = groups ? 3 + groups.supers.length / whole.manifest.dim : 1 + (pq ? 1 : 0);
+  const quantizers = groups ? 3 + groupCount(groups, whole.manifest.dim) : 1 + (pq ? 1 : 0);
   const tocEntries = quantizers + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
   let offset = tocEntries * 24;
   const push = (data: Uint8Array) => {
@@ -84,7 +73,7 @@ export function writeIndexFile(
   const listEntries: Section[] = [];
   const add = (kind: SectionKind, key: number, data: Uint8Array) => {
     const s: Section = { kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) };
-    (groups && PER_LIST.includes(kind) ? listEntries : sections).push(s);
+    (groups && (PER_LIST as readonly number[]).includes(kind) ? listEntries : sections).push(s);
   };
   // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values (file-codes.ts).
   if (!groups) add(SECTION.centroids, 0, pq ? fileFloats(whole.centroids.centroids) : bytesOf(whole.centroids.centroids));
@@ -182,7 +171,7 @@ export function writeIndexFile(
       fileId: newFileId(),
       toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) },
       pages,
-      ...(groups ? { groups: { count: groups.supers.length / whole.manifest.dim, probe: groups.probe } } : {}),
+      ...(groups ? { groups: { count: groupCount(groups, whole.manifest.dim), probe: groups.probe } } : {}),
     }),
   );
   const pre = new Uint8Array(PRELUDE_BYTES);
@@ -206,13 +195,13 @@ function addGroups(
 ): void {
   const { dim } = whole.manifest;
   const of = new Map(entries.map((e) => [sectionKey(e.kind, e.key), e]));
-  groupMembers(groups.listGroup, groups.supers.length / dim).forEach((members, g) => {
-    const words = new Uint32Array(members.length * GROUP_ENTRY_KINDS.length * 6);
+  groupMembers(groups.listGroup, groupCount(groups, dim)).forEach((members, g) => {
+    const words = new Uint32Array(members.length * PER_LIST.length * 6);
     const rows = new Float32Array(members.length * dim);
     members.forEach((l, i) => {
-      GROUP_ENTRY_KINDS.forEach((kind, j) => {
+      PER_LIST.forEach((kind, j) => {
         const e = of.get(sectionKey(kind, l))!;
-        words.set([kind, l, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], (i * GROUP_ENTRY_KINDS.length + j) * 6);
+        words.set([kind, l, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], (i * PER_LIST.length + j) * 6);
       });
       rows.set(whole.centroids.centroids.subarray(l * dim, (l + 1) * dim), i * dim);
     });

@@ -84,10 +84,9 @@ export const SECTION = {
 } as const;
 export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
-/** The kinds of section each list has. */
-export const PER_LIST: readonly number[] = [SECTION.ids, SECTION.codes, SECTION.chunks, SECTION.listDirectory, SECTION.vectors];
-/** A version-5 group's toc entries per list, in this order. */
-export const GROUP_ENTRY_KINDS = [SECTION.ids, SECTION.codes, SECTION.listDirectory, SECTION.chunks, SECTION.vectors] as const;
+/** The kinds of section a list has, in the order a version-5 group lists its lists' entries. */
+export const PER_LIST = [SECTION.ids, SECTION.codes, SECTION.listDirectory, SECTION.chunks, SECTION.vectors] as const;
+const isPerList = (kind: number) => (PER_LIST as readonly number[]).includes(kind);
 
 /** A section of the file: absolute byte range and checksum. */
 export interface Section {
@@ -129,7 +128,7 @@ export interface FileHeader {
 export function sectionName(s: { kind: number; key: number }): string {
   const kind = KIND_NAMES[s.kind] ?? `kind ${s.kind}`;
   if (s.kind === SECTION.listDirectory) return `directory of list ${s.key}`;
-  if (PER_LIST.includes(s.kind)) return `${kind} of list ${s.key}`;
+  if (isPerList(s.kind)) return `${kind} of list ${s.key}`;
   if (s.kind === SECTION.terms) return `term bucket ${s.key}`;
   if (s.kind === SECTION.directory) return `chunk directory page ${s.key}`;
   return kind;
@@ -216,7 +215,7 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
       key = words[i + 1]!;
     const s: Section = { kind, key, offset: header.bodyOffset + words[i + 2]! + words[i + 3]! * 2 ** 32, length: words[i + 4]!, crc: words[i + 5]! };
     if (KIND_NAMES[kind] === undefined) throw invalid(`Section ${i / 6} of the index file has an unknown kind ${kind}.`);
-    const perList = PER_LIST.includes(kind);
+    const perList = isPerList(kind);
     if (perList && key >= nlist) throw invalid(`The ${sectionName(s)} is not a list of this index (it has 0..${nlist - 1}).`);
     if (header.groups && (perList || kind === SECTION.centroids))
       throw invalid(`The ${sectionName(s)} is in the table of contents of a file whose lists are grouped.`);
@@ -298,7 +297,7 @@ export function parseGroup(
   onBad: (what: string) => Error,
 ): { sections: Section[]; centroids: Float32Array } {
   const { dim } = header.manifest;
-  const per = GROUP_ENTRY_KINDS.length;
+  const per = PER_LIST.length;
   const entryBytes = members.length * per * 24;
   const centroids = floatsOfFile(bytes.subarray(entryBytes), members.length * dim);
   if (bytes.byteLength < entryBytes || !centroids) throw onBad(`Group ${g} does not hold ${members.length} lists' entries and centroids`);
@@ -306,7 +305,7 @@ export function parseGroup(
   const tocEnd = header.bodyOffset + header.toc.length;
   const sections: Section[] = [];
   members.forEach((list, i) => {
-    GROUP_ENTRY_KINDS.forEach((kind, j) => {
+    PER_LIST.forEach((kind, j) => {
       const w = (i * per + j) * 6;
       const s: Section = {
         kind,

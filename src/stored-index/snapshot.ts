@@ -13,7 +13,7 @@ import { storedCodebook, type PqCodebook } from '../ivf/pq.js';
 import { uploadCentroids, uploadQuantizer } from '../ivf/probe.js';
 import type { IndexPq, Metric } from '../ivf/types.js';
 import type { CentroidData, Manifest, WeftStore } from '../storage/contract.js';
-import { groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
+import { groupCount, groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
 
 export interface TrainedState {
   /** nlist x dim, as stored (normalised for cosine). */
@@ -116,7 +116,7 @@ export function uploadTrained(
 ): TrainedState {
   const { quantizer, codebook } = quantizersOf(data, layout.dim, pq);
   const grouped = groups
-    ? { groups, members: groupMembers(groups.listGroup, groups.supers.length / layout.dim), loaded: new Uint8Array(groups.supers.length / layout.dim) }
+    ? { groups, members: groupMembers(groups.listGroup, groupCount(groups, layout.dim)), loaded: new Uint8Array(groupCount(groups, layout.dim)) }
     : undefined;
   if (!ctx) {
     const host: TrainedState = {

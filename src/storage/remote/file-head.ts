@@ -17,8 +17,8 @@ import { indexLayout } from '../../ivf/pq.js';
 import { fileRowWords } from '../file-codes.js';
 import { isInt, show } from '../index-checks.js';
 import {
-  GROUP_ENTRY_KINDS,
   PAGE_SIZE,
+  PER_LIST,
   PRELUDE_BYTES,
   SECTION,
   fileVersion,
@@ -116,7 +116,7 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; oneOf?: number[]
       return { exact: nlist * 4 };
     case SECTION.group:
       // Its lists are known once the lists' groups are read; until then, at most all of them (parseGroup checks the rest).
-      return { max: nlist * (GROUP_ENTRY_KINDS.length * 24 + dim * 4) };
+      return { max: nlist * (PER_LIST.length * 24 + dim * 4) };
     default:
       return { max: MAX_FREE_SECTION_BYTES };
   }

@@ -126,6 +126,8 @@ export interface RemoteStore extends WeftStore {
 interface Grouping {
   groups: CoarseGroups;
   members: Uint32Array[];
+  /** The codebook, read with them (adjacent in the file: one range at open). */
+  codebook: Float32Array;
 }
 
 /** A byte range of the file with its CRC: a section of the toc, one chunk's record, or one vector row. */
@@ -533,10 +535,18 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     at.grouping ??= (async () => {
       const { dim } = at.manifest;
       const count = at.header.groups!.count;
-      const [supers, lists] = await read([pieceOf(section(SECTION.supers, 0)!), pieceOf(section(SECTION.listGroups, 0)!)], undefined, 'high');
+      const [book, supers, lists] = await read(
+        [SECTION.codebook, SECTION.supers, SECTION.listGroups].map((kind) => pieceOf(section(kind, 0)!)),
+        undefined,
+        'high',
+      );
       if (at !== pub) throw changedError();
       const listGroup = parseListGroups(lists!, at.header, badFile);
-      return { groups: { supers: floats(supers!, count * dim), listGroup, probe: at.header.groups!.probe }, members: groupMembers(listGroup, count) };
+      return {
+        groups: { supers: floats(supers!, count * dim), listGroup, probe: at.header.groups!.probe },
+        members: groupMembers(listGroup, count),
+        codebook: floats(book!, 2 ** at.manifest.pq!.bits * dim),
+      };
     })();
     at.grouping.catch(() => {
       at.grouping = undefined;
@@ -749,16 +759,15 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const groupedCentroids = async () => {
     const at = pub;
     const { dim, nlist } = at.manifest;
-    const { members } = await grouping(at);
+    const { members, codebook } = await grouping(at);
     await readGroups(members.map((_, g) => g));
-    const [book] = await read([pieceOf(section(SECTION.codebook, 0)!)]);
     if (at !== pub) throw changedError();
     const centroids = new Float32Array(nlist * dim);
     members.forEach((lists, g) => {
       const rows = at.groupCentroids.get(g)!;
       lists.forEach((l, i) => centroids.set(rows.subarray(i * dim, (i + 1) * dim), l * dim));
     });
-    return checkedCentroids(place, at.manifest, { centroids, codebook: floats(book!, 2 ** at.manifest.pq!.bits * dim) });
+    return checkedCentroids(place, at.manifest, { centroids, codebook });
   };
 
   const store: RemoteStore = {
@@ -799,9 +808,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       current(n);
       const at = pub;
       if (!at.header.groups) return undefined;
-      const [{ groups }, [book]] = await Promise.all([grouping(at), read([pieceOf(section(SECTION.codebook, 0)!)])]);
+      const { groups, codebook } = await grouping(at);
       if (at !== pub) throw changedError();
-      return { groups, codebook: floats(book!, 2 ** at.manifest.pq!.bits * at.manifest.dim) };
+      return { groups, codebook };
     },
     async readGroupCentroids(n, gs, o) {
       current(n);
