@@ -14,7 +14,12 @@
 // PQ (STORAGE = 3, src/ivf/pq.ts): a vector is word 0, its term (f32 bits), then its PQ_M codes
 // packed from the low bits up; the `sq` binding holds each query's table (PQ_M x 2^PQ_BITS
 // floats), and the key adds the coarse distance the probe carries (its key): l2 coarse + term -
-// 2 * sum, ip coarse - sum (the coarse key of ip is -<q, c>).
+// 2 * sum, ip coarse - sum (the coarse key of ip is -<q, c>). With PQ_LUT = 1 (4-bit codes whose
+// table fits beside the candidates, scan.ts's pqTableFloats) the workgroup first copies its
+// query's table (PQ_M x 16 floats) into workgroup memory, and every lookup reads it there:
+// FAISS's fast-scan keeps its tables in registers or shared memory for the same reason, the
+// lookups are random reads of a small table that every thread of the workgroup shares. The sums,
+// in the same order, are bit for bit the same as with the table in storage.
 //
 // A filtered scan (FILTERED = 1) keeps only the vectors whose id is set in `allow`, a bitmap of
 // one bit per vector id (ids past its end are not allowed); the others are neither scored nor
@@ -26,6 +31,8 @@ override PQ_BITS: u32 = 8u; // PQ: bits per code (8: 4 codes per word, 4: 8 per 
 override METRIC: u32 = 0u;  // 0 = squared L2, 1 = inner product (cosine runs on normalised data)
 override UNITS: u32 = 1u;   // vec4<u32> units per stored vector
 override FILTERED: u32 = 0u; // 1: only ids set in `allow` are candidates
+override PQ_LUT: u32 = 0u;  // PQ: 1 = lookups read the query's table from workgroup memory (`lut`)
+override LUT_N: u32 = 1u;   // PQ_LUT: the table's floats (PQ_M << PQ_BITS)
 const BLOCK: u32 = 32u;
 
 struct Params {
@@ -56,6 +63,7 @@ struct Params {
 var<workgroup> candCount: atomic<u32>;
 var<workgroup> thrKey: f32;
 var<workgroup> thrId: u32;
+var<workgroup> lut: array<f32, LUT_N>;
 
 fn allowed(id: u32) -> bool {
   let w = id >> 5u;
@@ -77,6 +85,12 @@ fn table(i: u32) -> f32 {
   return sq[i >> 2u][i & 3u];
 }
 
+// Entry i of query q's table (its first entry at tBase): in workgroup memory with PQ_LUT.
+fn lookup(tBase: u32, i: u32) -> f32 {
+  if (PQ_LUT == 1u) { return lut[i]; }
+  return table(tBase + i);
+}
+
 // The PQ key of the vector in `slot` for query q (its table at tBase), `coarse` the probe's key.
 fn pq_score(q: u32, slot: u32, coarse: f32) -> f32 {
   let base = (slot / BLOCK) * UNITS * BLOCK + slot % BLOCK;
@@ -93,7 +107,7 @@ fn pq_score(q: u32, slot: u32, coarse: f32) -> f32 {
       let first = (wi - 1u) * perWord;
       for (var t = 0u; t < perWord; t = t + 1u) {
         let j = first + t;
-        if (j < PQ_M) { sum = sum + table(tBase + j * ksub + extractBits(w[c], t * PQ_BITS, PQ_BITS)); }
+        if (j < PQ_M) { sum = sum + lookup(tBase, j * ksub + extractBits(w[c], t * PQ_BITS, PQ_BITS)); }
       }
     }
   }
@@ -158,6 +172,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
   for (var i = lid; i < k; i = i + WG) { sk[i] = EMPTY_KEY; si[i] = NO_ID; }
+  if (STORAGE == 3u && PQ_LUT == 1u) {
+    let tBase = q * LUT_N;
+    for (var i = lid; i < LUT_N; i = i + WG) { lut[i] = table(tBase + i); }
+  }
   if (lid == 0u) {
     atomicStore(&candCount, 0u);
     thrKey = EMPTY_KEY;

@@ -114,6 +114,12 @@ export interface GpuContextOptions {
    * every workgroup barrier costs in proportion to the workgroup size (2-4x faster there).
    */
   scanWorkgroupSize?: 32 | 64 | 128;
+  /**
+   * Whether the scan of 4-bit PQ codes reads each query's table from workgroup memory, where it
+   * fits (FAISS's fast-scan idea; default true). false reads it from a storage buffer: the same
+   * results, bit for bit; the switch is there to measure which is faster on a device.
+   */
+  pqTablesInWorkgroup?: boolean;
   /** GPU memory the context's buffers may hold, bytes (default: no budget, only accounting; see gpu/budget.ts). */
   budgetBytes?: number;
 }
@@ -129,6 +135,8 @@ export interface GpuContext {
   readonly maxShardBytes: number;
   /** Threads per workgroup of the list-scan kernel. */
   readonly scanWorkgroupSize: number;
+  /** Whether the scan of 4-bit PQ codes reads each query's table from workgroup memory where it fits (GpuContextOptions). */
+  readonly pqTablesInWorkgroup: boolean;
   /** Bytes currently held by buffers created through this context. */
   readonly liveBytes: number;
   readonly ownsDevice: boolean;
@@ -334,6 +342,7 @@ function wrapDevice(device: GPUDevice, ownsDevice: boolean, options: GpuContextO
     maxShardBytes,
     ownsDevice,
     scanWorkgroupSize,
+    pqTablesInWorkgroup: options.pqTablesInWorkgroup ?? true,
     get liveBytes() {
       return liveBytes;
     },

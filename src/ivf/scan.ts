@@ -74,7 +74,21 @@ export type ScanShape = Pick<ScanTarget, 'layout' | 'metric'> & { pq?: { m: numb
 const SCAN_BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'read'] as const;
 const MERGE_BINDINGS = ['uniform', 'read', 'read', 'rw'] as const;
 
-function scanConstants(t: ScanShape, sortN: number, wg: number, filtered: boolean): Record<string, number> {
+/**
+ * The floats of a 'pq' scan's table that the kernel copies into workgroup memory (its LUT_N), or
+ * 0 to read it from storage: 4-bit codes (16 floats a sub-quantiser, so copying the table costs
+ * less than scanning a list), where it fits beside the sortN candidates in the device's workgroup
+ * memory, unless the context turns it off (`pqTablesInWorkgroup: false`). An 8-bit table (256
+ * floats a sub-quantiser, 48 KiB at m 48) is bigger than most devices' workgroup memory.
+ */
+export function pqTableFloats(ctx: GpuContext, pq: ScanShape['pq'], sortN: number): number {
+  if (pq?.nbits !== 4 || !ctx.pqTablesInWorkgroup) return 0;
+  const floats = pq.m << pq.nbits;
+  return sortN * 8 + 64 + floats * 4 <= ctx.limits.maxComputeWorkgroupStorageSize ? floats : 0;
+}
+
+function scanConstants(ctx: GpuContext, t: ScanShape, sortN: number, wg: number, filtered: boolean): Record<string, number> {
+  const lut = pqTableFloats(ctx, t.pq, sortN);
   return {
     WG: wg,
     SORT_N: sortN,
@@ -83,11 +97,12 @@ function scanConstants(t: ScanShape, sortN: number, wg: number, filtered: boolea
     UNITS: t.layout.units,
     FILTERED: filtered ? 1 : 0,
     ...(t.pq ? { PQ_M: t.pq.m, PQ_BITS: t.pq.nbits } : {}),
+    ...(lut > 0 ? { PQ_LUT: 1, LUT_N: lut } : {}),
   };
 }
 
 function scanKernel(ctx: GpuContext, t: ScanShape, sortN: number, wg: number, filtered: boolean): Kernel {
-  return kernel(ctx, 'scan', topkWgsl + scanWgsl, SCAN_BINDINGS, scanConstants(t, sortN, wg, filtered));
+  return kernel(ctx, 'scan', topkWgsl + scanWgsl, SCAN_BINDINGS, scanConstants(ctx, t, sortN, wg, filtered));
 }
 
 function mergeKernel(ctx: GpuContext, sortN: number, wg: number): Kernel {
@@ -104,7 +119,7 @@ function mergeKernel(ctx: GpuContext, sortN: number, wg: number): Kernel {
 export async function compileScan(ctx: GpuContext, t: ScanShape, k: number, filtered = false): Promise<void> {
   const { sortN, wg } = sortSize(ctx, k);
   await Promise.all([
-    compileKernel(ctx, 'scan', topkWgsl + scanWgsl, SCAN_BINDINGS, scanConstants(t, sortN, wg, filtered)),
+    compileKernel(ctx, 'scan', topkWgsl + scanWgsl, SCAN_BINDINGS, scanConstants(ctx, t, sortN, wg, filtered)),
     compileKernel(ctx, 'merge', topkWgsl + mergeWgsl, MERGE_BINDINGS, { WG: wg, SORT_N: sortN }),
   ]);
 }
@@ -112,7 +127,7 @@ export async function compileScan(ctx: GpuContext, t: ScanShape, k: number, filt
 /** Whether compileScan's pipelines for these arguments are compiled already (a session's first submission would not wait). */
 export function scanCompiled(ctx: GpuContext, t: ScanShape, k: number, filtered = false): boolean {
   const { sortN, wg } = sortSize(ctx, k);
-  return kernelCompiled(ctx, 'scan', scanConstants(t, sortN, wg, filtered)) && kernelCompiled(ctx, 'merge', { WG: wg, SORT_N: sortN });
+  return kernelCompiled(ctx, 'scan', scanConstants(ctx, t, sortN, wg, filtered)) && kernelCompiled(ctx, 'merge', { WG: wg, SORT_N: sortN });
 }
 
 /** Bytes of per-workgroup output one probe rank produces for `numQueries` queries. */
