@@ -26,7 +26,7 @@ export {
   type TrainCallOptions,
 } from './ivf/ivf.js';
 export { createIvfPqIndex, type IvfPqIndex, type IvfPqIndexOptions, type IvfPqSearchOptions } from './ivf/ivf-pq.js';
-export type { PqBits } from './ivf/pq.js';
+export { defaultPq, type PqBits } from './ivf/pq.js';
 export type { TrainProgress } from './ivf/train.js';
 export {
   METRICS,

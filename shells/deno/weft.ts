@@ -98,10 +98,11 @@ options:
   --out FILE                  where publish writes the index file
   --storage S                 a new index's vectors: f16 (default), f32, int8, or pq (compressed
                                 codes re-ranked with full vectors: a far smaller published file
-                                to search in place; its first ingest needs 256 passages, 16 with
-                                --pq-bits 4)
-  --pq-m N                    pq: sub-quantisers, dividing the embedding dimension (default dim / 8)
-  --pq-bits B                 pq: 8 (default) or 4 bits per code
+                                to search in place; its first ingest needs 16 passages, 256 with
+                                --pq-bits 8)
+  --pq-m N                    pq: sub-quantisers, dividing the embedding dimension (default
+                                dim / 4 with 4 bits, dim / 8 with 8)
+  --pq-bits B                 pq: 4 (default) or 8 bits per code
   --groups N                  publish, pq: the lists in N groups, so a page reads the centroids
                                 its questions reach rather than all (default: about the square
                                 root of the lists, from 256 lists, where it pays); 0: none
@@ -184,8 +185,8 @@ function positiveInt(flags: Map<string, string>, key: string, fallback: number):
   return n;
 }
 
-/** The storage of a new index (--storage, --pq-m, --pq-bits), checked before anything loads; the pq shape is settled once the embedder's dimension is known. */
-function storageFrom(flags: Map<string, string>): { storage?: IndexStorage; pq?: (dim: number) => { m: number; bits: 4 | 8 } } {
+/** The storage of a new index (--storage, --pq-m, --pq-bits), checked before anything loads. */
+function storageFrom(flags: Map<string, string>): { storage?: IndexStorage; pq?: { m?: number; bits: 4 | 8 } } {
   const storage = flags.get('storage');
   const pqFlags = ['pq-m', 'pq-bits'].filter((f) => flags.has(f));
   if (storage === undefined && pqFlags.length === 0) return {};
@@ -193,12 +194,10 @@ function storageFrom(flags: Map<string, string>): { storage?: IndexStorage; pq?:
     throw new WeftError('INVALID_OPTION', `--storage takes one of ${INDEX_STORAGE_TYPES.join(', ')}; got '${storage}'.`);
   if (storage !== 'pq' && pqFlags.length > 0) throw new WeftError('INVALID_OPTION', `--${pqFlags[0]} is for --storage pq.`);
   if (storage !== 'pq') return { storage: storage as IndexStorage };
-  const bits = flags.get('pq-bits') ?? '8';
+  const bits = flags.get('pq-bits') ?? '4';
   if (bits !== '4' && bits !== '8') throw new WeftError('INVALID_OPTION', `--pq-bits takes 4 or 8; got '${bits}'.`);
-  return {
-    storage: 'pq',
-    pq: (dim) => ({ m: positiveInt(flags, 'pq-m', Math.max(1, Math.floor(dim / 8))), bits: Number(bits) as 4 | 8 }),
-  };
+  // Without --pq-m the index picks m from the embedder's dimension, known at its first ingest.
+  return { storage: 'pq', pq: { ...(flags.has('pq-m') ? { m: positiveInt(flags, 'pq-m', 1) } : {}), bits: Number(bits) as 4 | 8 } };
 }
 
 /**
@@ -542,7 +541,7 @@ async function main(): Promise<number> {
     gpu,
     create: ingests,
     ...(storage.storage ? { storage: storage.storage } : {}),
-    ...(storage.pq ? { pq: storage.pq(embedder.dim) } : {}),
+    ...(storage.pq ? { pq: storage.pq } : {}),
   });
   const close = async () => {
     await rag.close();

@@ -40,8 +40,13 @@ export interface IndexSettings {
   metric?: Metric;
   /** For a new index: f16 (default), f32, int8, or 'pq' (codes re-ranked with full vectors; a first ingest needs 2^bits passages). */
   storage?: IndexStorage;
-  /** For a new 'pq' index: sub-quantisers m (dividing the embedding dimension; dim / m of 4 to 8 is usual), bits per code (8, default, or 4). */
-  pq?: { m: number; bits?: 4 | 8 };
+  /**
+   * For a new 'pq' index: sub-quantisers m (dividing the embedding dimension; dim / m of 4 to 8 is
+   * usual) and bits per code, 4 or 8. Without m: one sub-quantiser per 4 dimensions at 4 bits
+   * (the default; a first ingest then needs 16 passages) or per 8 at 8 bits (256 passages). With
+   * an m of your own, bits defaults to 8.
+   */
+  pq?: { m?: number; bits?: 4 | 8 };
   nlist?: number;
   /** For a new index: the language of its keyword index's stemmer (default 'english'; see STEMMED_LANGUAGES). */
   language?: string;

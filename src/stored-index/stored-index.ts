@@ -17,7 +17,7 @@ import { backendFrom, type Backend, type GpuOrCpuOption } from '../gpu/option.js
 import { createListCache, type CacheStats, type ListCache } from './cache/list-cache.js';
 import type { CachePolicyName } from '../util/cache-policy.js';
 import { BLOCK, layoutFor, type Layout } from '../ivf/codec.js';
-import { checkPq, checkRerank, indexLayout, pqLayout } from '../ivf/pq.js';
+import { checkPq, checkRerank, defaultPq, indexLayout, pqLayout } from '../ivf/pq.js';
 import { decodedBytes } from '../ivf/cpu-search.js';
 import { checkNprobe, prepareRows } from '../ivf/probe.js';
 import { maxK } from '../ivf/scan.js';
@@ -124,8 +124,12 @@ export interface CreateStoredIndexOptions extends CacheOptions {
    * list cache at 384 dimensions and m = 48, and re-ranked recall that matches f16's.
    */
   storage?: IndexStorage;
-  /** 'pq' storage: sub-quantisers m (must divide dim; dim / m of 4 to 8 is usual) and bits per code (8, default, or 4). */
-  pq?: { m: number; bits?: 4 | 8 };
+  /**
+   * 'pq' storage: sub-quantisers m (must divide dim; dim / m of 4 to 8 is usual) and bits per
+   * code, 4 or 8. Without m: defaultPq(dim, bits), one sub-quantiser per 4 dimensions at 4 bits
+   * (the default) or per 8 at 8. With an m of your own, bits defaults to 8.
+   */
+  pq?: { m?: number; bits?: 4 | 8 };
   modelId?: string;
   /** The keyword index's language (its stemmer; src/lexical/analyzer.ts). Default 'english'. */
   language?: string;
@@ -338,7 +342,10 @@ function pqOption(dim: number, storage: IndexStorage, pq: CreateStoredIndexOptio
       throw new WeftError('INVALID_OPTION', `pq sets the codes of storage 'pq'; this index stores ${storage}. Drop pq or use storage 'pq'.`);
     return undefined;
   }
-  if (!pq) throw new WeftError('INVALID_OPTION', `storage 'pq' needs pq: { m } (sub-quantisers, dividing the dimension ${dim}; dim / m of 4 to 8 is usual).`);
+  if (pq?.m === undefined) {
+    if (pq?.bits !== undefined) checkPq(dim, 1, pq.bits);
+    return defaultPq(dim, pq?.bits);
+  }
   const bits = pq.bits ?? 8;
   checkPq(dim, pq.m, bits);
   return { m: pq.m, bits };

@@ -3,7 +3,7 @@
 // and inner product, 8- and 4-bit codes; 4-bit codes pack two per byte; PQ's candidates re-ranked
 // with the full vectors find the true neighbours; the options are checked.
 import { describe, expect, test } from 'vitest';
-import { checkPq, decodePq, encodePq, pqCode, pqCodeBytes, pqScan, pqTable, trainPq, type PqBits } from '../../src/ivf/pq.js';
+import { checkPq, decodePq, defaultPq, encodePq, pqCode, pqCodeBytes, pqScan, pqTable, trainPq, type PqBits } from '../../src/ivf/pq.js';
 import { createRng, gaussianMixture } from '../../src/random.js';
 
 const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -123,5 +123,14 @@ describe('product quantisation of residuals', () => {
     );
     expect(() => checkPq(384, 48, 6)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/4 or 8/) }));
     await expect(trainPq(undefined, new Float32Array(100 * 8), 8, { m: 2, nbits: 8, seed: 1 })).rejects.toMatchObject({ code: 'TOO_FEW_TRAINING_VECTORS' });
+  });
+
+  test('the default codes: 4 bits, a sub-quantiser per 4 dimensions (the largest divisor of dim up to dim / 4)', () => {
+    expect(defaultPq(384)).toEqual({ m: 96, bits: 4 });
+    expect(defaultPq(768)).toEqual({ m: 192, bits: 4 });
+    expect(defaultPq(100)).toEqual({ m: 25, bits: 4 });
+    expect(defaultPq(90)).toEqual({ m: 18, bits: 4 });
+    expect(defaultPq(7)).toEqual({ m: 1, bits: 4 });
+    for (const dim of [3, 64, 100, 300, 384, 1024, 1536]) expect(() => checkPq(dim, defaultPq(dim).m, 4)).not.toThrow();
   });
 });

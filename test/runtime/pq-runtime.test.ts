@@ -43,6 +43,17 @@ describe("a runtime with storage 'pq'", () => {
     }
   });
 
+  test("storage 'pq' without pq gets the default codes (4 bits, a sub-quantiser per 4 dimensions), which 16 passages train", async () => {
+    const store = await stores.open(await stores.dir());
+    opened.push(store);
+    const rag = await nodeRag(store, { storage: 'pq' });
+    opened.push(rag);
+    await rag.ingest(documents(16, 'alpha'));
+    const m = await store.manifest('notes');
+    expect(m.pq).toEqual({ m: m.dim / 4, bits: 4 });
+    expect((await rag.search('alpha note 3', { k: 3 })).length).toBe(3);
+  });
+
   test('a first ingest too small to train the codebook is TOO_FEW_TRAINING_VECTORS and leaves no index', async () => {
     const store = await stores.open(await stores.dir());
     opened.push(store);

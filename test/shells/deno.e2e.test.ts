@@ -232,6 +232,17 @@ describe('the Deno shell', () => {
     expect(whole.manifest).toMatchObject({ name: 'site', modelId: 'tiny' });
     expect(new Set(whole.chunks.map((c) => c.docId))).toEqual(new Set(['volcanoes.md', 'geology/rivers.txt', 'garden.html', 'geology/calderas.pdf']));
     expect((await weft(['publish', join(work, 'docs')])).stderr).toMatch(/--out/);
+
+    // --storage pq alone: 4-bit codes, a sub-quantiser per 4 dimensions, which 20 passages train.
+    const notes = join(work, 'notes20');
+    await mkdir(notes, { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(join(notes, `note${i}.txt`), `Note ${i} is about topic ${i % 5}, season ${i % 4} and river ${i}.\n`);
+    const pqOut = join(work, 'pq.weft');
+    const pq = await weft(['publish', notes, '--out', pqOut, '--index', 'pqsite', '--storage', 'pq']);
+    expect(pq.code, pq.stderr).toBe(0);
+    const pqWhole = parseIndexFile(new Uint8Array(await readFile(pqOut)).slice().buffer);
+    expect(pqWhole.manifest).toMatchObject({ name: 'pqsite', storage: 'pq', pq: { m: pqWhole.manifest.dim / 4, bits: 4 } });
+    expect(pqWhole.chunks).toHaveLength(20);
   });
 
   test("chat reads questions from stdin and answers each; an unknown index and a folder with nothing readable are clear errors in the shell's terms", async () => {

@@ -181,7 +181,9 @@ describe("stored index with 'pq' storage", () => {
       await expect(createStoredIndex(data, { gpu: ctx, store, name: 'bad', dim, nlist, storage: 'pq', pq: { m: 5 } })).rejects.toMatchObject({
         code: 'INVALID_OPTION',
       });
-      await expect(createStoredIndex(data, { gpu: ctx, store, name: 'bad', dim, nlist, storage: 'pq' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+      await expect(createStoredIndex(data, { gpu: ctx, store, name: 'bad', dim, nlist, storage: 'pq', pq: { m: 4, bits: 6 as never } })).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+      });
       await expect(again.search(queries, { k: 3, rerank: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     }),
     { timeout: 120_000 },
