@@ -10,7 +10,18 @@ import { NO_ID } from '../ivf/types.js';
 import { fileCodes, fileFloats, scanCodes } from './file-codes.js';
 import { crc32 } from './checksum.js';
 import type { CatalogEntry } from './contract.js';
-import { MAGIC, PAGE_SIZE, PER_LIST, PRELUDE_BYTES, SECTION, sectionKey, type DirectoryEntry, type Section, type SectionKind } from './index-file.js';
+import {
+  MAGIC,
+  PAGE_INDEX_WORDS,
+  PAGE_SIZE,
+  PER_LIST,
+  PRELUDE_BYTES,
+  SECTION,
+  sectionKey,
+  type DirectoryEntry,
+  type Section,
+  type SectionKind,
+} from './index-file.js';
 import { groupCount, groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
 import type { EncodedBucket } from './lexical-records.js';
 import { listChecksum, type ChunkRecord, type Manifest, type WholeIndex } from './records.js';
@@ -59,7 +70,9 @@ export function writeIndexFile(
   const listSections = groups ? 0 : whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
   const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
   const quantizers = groups ? 3 + groupCount(groups, whole.manifest.dim) : 1 + (pq ? 1 : 0);
-  const tocEntries = quantizers + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageCount + postings.records.length + 1;
+  // Version 5's pages are entries of its page index (one section), not of the toc.
+  const pageSections = groups ? Math.min(1, pageCount) : pageCount;
+  const tocEntries = quantizers + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageSections + postings.records.length + 1;
   let offset = tocEntries * 24;
   const push = (data: Uint8Array) => {
     const pad = (4 - (data.byteLength % 4)) % 4;
@@ -69,11 +82,14 @@ export function writeIndexFile(
     offset += data.byteLength + pad;
     return at;
   };
-  // A version-5 file's list sections are entries of their groups, not of the toc.
+  // A version-5 file's list sections are entries of their groups, and its pages of its page index, not of the toc.
   const listEntries: Section[] = [];
+  const pageEntries: Section[] = [];
   const add = (kind: SectionKind, key: number, data: Uint8Array) => {
     const s: Section = { kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) };
-    (groups && (PER_LIST as readonly number[]).includes(kind) ? listEntries : sections).push(s);
+    if (groups && (PER_LIST as readonly number[]).includes(kind)) listEntries.push(s);
+    else if (groups && kind === SECTION.directory) pageEntries.push(s);
+    else sections.push(s);
   };
   // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values (file-codes.ts).
   if (!groups) add(SECTION.centroids, 0, pq ? fileFloats(whole.centroids.centroids) : bytesOf(whole.centroids.centroids));
@@ -153,6 +169,13 @@ export function writeIndexFile(
     entries.forEach((e, i) => words.set([e.id, e.list, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], i * 6));
     add(SECTION.directory, page, bytesOf(words));
   }
+  if (pageEntries.length > 0) {
+    const index = new Uint32Array(pageEntries.length * PAGE_INDEX_WORDS);
+    pageEntries.forEach((e, p) =>
+      index.set([pages[p]!, e.kind, e.key, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], p * PAGE_INDEX_WORDS),
+    );
+    add(SECTION.pageIndex, 0, bytesOf(index));
+  }
   for (const b of postings.records) add(SECTION.terms, b.bucket, b.bytes);
   const catalog: CatalogEntry[] = whole.chunks.map((c) => ({
     id: c.id,
@@ -170,7 +193,7 @@ export function writeIndexFile(
       manifest: { ...whole.manifest, checksums },
       fileId: newFileId(),
       toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) },
-      pages,
+      ...(groups ? { pages: [], pageCount } : { pages }),
       ...(groups ? { groups: { count: groupCount(groups, whole.manifest.dim), probe: groups.probe } } : {}),
     }),
   );

@@ -30,7 +30,11 @@
 // and one section per group: its lists' toc entries (6 u32 as the toc's, five per list: ids,
 // codes, directory, chunk texts, vectors, its lists in increasing order) followed by their
 // centroids (f16 or f32 rows). Fetching a group gives a reader both what the coarse step ranks
-// and where those lists lie, in one range.
+// and where those lists lie, in one range. Its chunk-directory pages are not in the header and
+// the toc either: the header says `pageCount`, and one page-index section holds, per page, its
+// first chunk id and its toc entry (7 u32), read the first time a chunk is looked up by id (a
+// keyword result from a list not scanned). A reader that only searches vectors never reads it,
+// and opening a file of 10M chunks no longer reads 0.6 MB of page entries.
 //
 // A list's directory in version 3 is 4 u32 per chunk of the list, by id: id, offset (from the
 // start of the list's chunk texts), length, CRC of the chunk's record. A remote reader fetches it
@@ -81,6 +85,7 @@ export const SECTION = {
   supers: 13,
   listGroups: 14,
   group: 15,
+  pageIndex: 16,
 } as const;
 export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -118,8 +123,10 @@ export interface FileHeader {
   /** Where the body starts (section offsets in the file are relative to it). */
   bodyOffset: number;
   toc: { length: number; crc: number };
-  /** First chunk id of each directory page. */
+  /** First chunk id of each directory page (version 5: none; they are in the page index). */
   pages: number[];
+  /** Version 5: how many directory pages the page-index section describes. */
+  pageCount?: number;
   /** Version 5: how many groups the lists are in, and the groups a search takes (coarse-groups.ts's `probe`). */
   groups?: { count: number; probe: number[] };
 }
@@ -131,6 +138,7 @@ export function sectionName(s: { kind: number; key: number }): string {
   if (isPerList(s.kind)) return `${kind} of list ${s.key}`;
   if (s.kind === SECTION.terms) return `term bucket ${s.key}`;
   if (s.kind === SECTION.directory) return `chunk directory page ${s.key}`;
+  if (s.kind === SECTION.pageIndex) return 'index of the chunk directory pages';
   return kind;
 }
 
@@ -175,7 +183,10 @@ export function parseHeader(start: Uint8Array): FileHeader {
   const problem = manifestProblem(header.manifest as unknown as Manifest);
   if (problem) throw invalid(`The index file's manifest is not valid: ${problem}`);
   const { toc, pages } = header;
-  const groups = view.getUint32(8, true) >= 5 ? checkedGroups(header.groups, header.manifest as unknown as Manifest) : undefined;
+  const v5 = view.getUint32(8, true) >= 5;
+  const groups = v5 ? checkedGroups(header.groups, header.manifest as unknown as Manifest) : undefined;
+  if (v5 && (!isInt(header.pageCount, 0, 0xffffffff) || pages.length > 0))
+    throw invalid("The index file header's directory pages are not described (version 5: a page count, and no pages).");
   if (!isInt(toc.length, 0, Number.MAX_SAFE_INTEGER) || toc.length % 24 !== 0 || !isInt(toc.crc, 0, 0xffffffff))
     throw invalid("The index file header's table of contents is not described.");
   if (!pages.every((p, i) => isInt(p, 0, 0xfffffffe) && (i === 0 || p > (pages[i - 1] as number))))
@@ -186,6 +197,7 @@ export function parseHeader(start: Uint8Array): FileHeader {
     bodyOffset: PRELUDE_BYTES + length + ((4 - (length % 4)) % 4),
     toc: { length: toc.length, crc: toc.crc },
     pages: pages as number[],
+    ...(v5 ? { pageCount: header.pageCount as number } : {}),
     ...(groups ? { groups } : {}),
   };
 }
@@ -217,8 +229,9 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     if (KIND_NAMES[kind] === undefined) throw invalid(`Section ${i / 6} of the index file has an unknown kind ${kind}.`);
     const perList = isPerList(kind);
     if (perList && key >= nlist) throw invalid(`The ${sectionName(s)} is not a list of this index (it has 0..${nlist - 1}).`);
-    if (header.groups && (perList || kind === SECTION.centroids))
+    if (header.groups && (perList || kind === SECTION.centroids || kind === SECTION.directory))
       throw invalid(`The ${sectionName(s)} is in the table of contents of a file whose lists are grouped.`);
+    if (kind === SECTION.pageIndex && (!header.groups || key !== 0)) throw invalid(`The ${sectionName(s)} is in a file that keeps its pages in its header.`);
     if (kind === SECTION.group && key >= (header.groups?.count ?? 0)) throw invalid(`The ${sectionName(s)} is not one of the file's groups.`);
     if (kind === SECTION.directory && key >= header.pages.length) throw invalid(`The ${sectionName(s)} is not in the header's pages.`);
     if (s.offset + s.length > fileBytes - 4) throw invalid(`The ${sectionName(s)} lies outside the file.`);
@@ -230,7 +243,8 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
         kind === SECTION.scale ||
         kind === SECTION.codebook ||
         kind === SECTION.listGroups ||
-        kind === SECTION.directory) &&
+        kind === SECTION.directory ||
+        kind === SECTION.pageIndex) &&
       s.length % 4 !== 0
     ) {
       throw invalid(`The ${sectionName(s)} is ${s.length} bytes, not whole 4-byte values.`);
@@ -254,6 +268,8 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     for (const kind of [SECTION.supers, SECTION.listGroups, SECTION.codebook])
       if (!sections.has(sectionKey(kind, 0))) throw invalid(`The index file groups its lists but has no ${sectionName({ kind, key: 0 })}.`);
     for (let g = 0; g < header.groups.count; g++) if (!sections.has(sectionKey(SECTION.group, g))) throw invalid(`The index file has no group ${g}.`);
+    if ((header.pageCount ?? 0) > 0 && !sections.has(sectionKey(SECTION.pageIndex, 0)))
+      throw invalid('The index file has no index of its chunk directory pages.');
     return sections;
   }
   for (let l = 0; l < nlist; l++) {
@@ -324,6 +340,44 @@ export function parseGroup(
       throw onBad(`Group ${g} gives list ${list} a directory and vectors that disagree`);
   });
   return { sections, centroids };
+}
+
+/** Words of a version-5 page index per page: the page's first chunk id, then its toc entry. */
+export const PAGE_INDEX_WORDS = 7;
+
+/**
+ * A version-5 page index's (checked) bytes: each page's first chunk id (increasing) and its
+ * section, checked as the toc's are (kind, key, inside the file past the toc, whole entries).
+ */
+export function parsePageIndex(
+  bytes: Uint8Array,
+  header: FileHeader,
+  fileBytes: number,
+  onBad: (what: string) => Error,
+): { firsts: number[]; sections: Section[] } {
+  const count = header.pageCount ?? 0;
+  if (bytes.byteLength !== count * PAGE_INDEX_WORDS * 4) throw onBad(`The index of the chunk directory pages does not describe ${count} pages`);
+  const words = new Uint32Array(bytes.slice().buffer);
+  const tocEnd = header.bodyOffset + header.toc.length;
+  const firsts: number[] = [];
+  const sections: Section[] = [];
+  for (let p = 0; p < count; p++) {
+    const w = p * PAGE_INDEX_WORDS;
+    const s: Section = {
+      kind: SECTION.directory,
+      key: p,
+      offset: header.bodyOffset + words[w + 3]! + words[w + 4]! * 2 ** 32,
+      length: words[w + 5]!,
+      crc: words[w + 6]!,
+    };
+    if (words[w + 1] !== SECTION.directory || words[w + 2] !== p) throw onBad(`Entry ${p} of the index of the chunk directory pages is not page ${p}`);
+    if (p > 0 && words[w]! <= firsts[p - 1]!) throw onBad('The chunk directory pages are not in increasing order of their first ids');
+    if (s.offset < tocEnd || s.offset + s.length > fileBytes - 4 || s.length % 24 !== 0)
+      throw onBad(`The index of the chunk directory pages places page ${p} outside the file's sections`);
+    firsts.push(words[w]!);
+    sections.push(s);
+  }
+  return { firsts, sections };
 }
 
 /** A section's bytes, checked against its CRC (`onBad` says what a mismatch is). */

@@ -34,6 +34,7 @@ import {
   parseHeader,
   parseGroup,
   parseListGroups,
+  parsePageIndex,
   parseRowDirectory,
   parseToc,
   sectionKey,
@@ -188,7 +189,10 @@ function parseVersion2(all: Uint8Array): WholeIndex {
     lists.push({ list: l, count: ids.length, ids, codes: pq ? scanCodes(codes, ids.length, layout!, pq) : codes });
   }
   const chunks: ChunkRecord[] = [];
-  for (let p = 0; p < header.pages.length; p++) {
+  // Version 5: the pages are entries of the page index.
+  const pageIndex = header.pageCount ? parsePageIndex(read(SECTION.pageIndex, 0)!, header, all.byteLength, bad) : undefined;
+  for (const s of pageIndex?.sections ?? []) toc.set(sectionKey(s.kind, s.key), s);
+  for (let p = 0; p < (pageIndex?.firsts.length ?? header.pages.length); p++) {
     const page = read(SECTION.directory, p);
     if (!page) throw invalid(`The index file has no chunk directory page ${p}.`);
     for (const e of parseDirectoryPage(page, header.bodyOffset)) {

@@ -5,14 +5,25 @@
 // that takes every group answers exactly as the local index; with the measured figure, the GPU,
 // the CPU backend and a sliced session of the remote index agree, and answer as the local index
 // for the queries whose groups hold their nearest lists; a group's centroids are those of its
-// lists; a damaged group is CORRUPT_RECORD.
+// lists; a damaged group is CORRUPT_RECORD. Its chunk directory pages are in a page index, read
+// only when a chunk is first looked up by id: vector searches read neither.
 
 import { describe, expect } from 'vitest';
 import { groupMembers, groupsTaken, rankTaken } from '../../src/ivf/coarse-groups.js';
 import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
 import { gaussianMixture } from '../../src/random.js';
 import { crc32 } from '../../src/storage/checksum.js';
-import { PRELUDE_BYTES, SECTION, parseHeader, parseToc, sectionKey } from '../../src/storage/index-file.js';
+import {
+  PAGE_SIZE,
+  PRELUDE_BYTES,
+  SECTION,
+  pageOf,
+  parseDirectoryPage,
+  parseHeader,
+  parsePageIndex,
+  parseToc,
+  sectionKey,
+} from '../../src/storage/index-file.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
@@ -91,6 +102,21 @@ describe('a published file with grouped lists', () => {
         const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, bytes.byteLength);
         expect(toc.has(sectionKey(SECTION.centroids, 0))).toBe(false);
         expect(toc.has(sectionKey(SECTION.ids, 0))).toBe(false);
+        // Nor its chunk directory pages: the page index holds them.
+        expect(header.pages).toEqual([]);
+        expect(header.pageCount).toBe(Math.ceil(n / PAGE_SIZE));
+        expect(toc.has(sectionKey(SECTION.directory, 0))).toBe(false);
+        const pageIndexSection = toc.get(sectionKey(SECTION.pageIndex, 0))!;
+        const pageIndex = parsePageIndex(
+          bytes.slice(pageIndexSection.offset, pageIndexSection.offset + pageIndexSection.length),
+          header,
+          bytes.byteLength,
+          (what) => new Error(what),
+        );
+        const recordOf = (id: number) => {
+          const page = pageIndex.sections[pageOf(pageIndex.firsts, id)]!;
+          return { page, entry: parseDirectoryPage(bytes.slice(page.offset, page.offset + page.length), header.bodyOffset).find((e) => e.id === id)! };
+        };
         // The same index as the layout-4 file: lists, chunks with their vectors, centroids.
         const whole = parseIndexFile(bytes.slice().buffer);
         const four = parseIndexFile(await flat.arrayBuffer());
@@ -156,6 +182,10 @@ describe('a published file with grouped lists', () => {
         );
         const prepared = prepareRows('cosine', queries, dim);
         const metric = kernelMetric('cosine');
+        // Vector searches (their candidates' rows and texts come through their lists' directories) read no directory page, nor the page index.
+        const log: { start: number; end: number }[] = await (await fetch(url.replace('/files/', '/log/'))).json();
+        const pageRanges = [pageIndexSection, ...pageIndex.sections];
+        expect(log.filter((r) => pageRanges.some((s) => r.start < s.offset + s.length && s.offset < r.end))).toEqual([]);
         const remoteStore = await openRemoteStore(url, { cacheDbName: `${cacheDbName}-4` });
         try {
           const got = (await remoteStore.readCoarseGroups!('docs'))!;
@@ -167,6 +197,17 @@ describe('a published file with grouped lists', () => {
           members[3]!.forEach((l, i) =>
             expect(Array.from(rows[0]!.subarray(i * dim, (i + 1) * dim))).toEqual(Array.from(whole.centroids.centroids.subarray(l * dim, (l + 1) * dim))),
           );
+          // A chunk looked up by id: the page index once, then its page and its record.
+          for (const [id, withIndex] of [
+            [7, true],
+            [n - 5, false],
+          ] as const) {
+            const at = remoteStore.stats().bytesFetched;
+            const [chunk] = await remoteStore.readChunks('docs', [id]);
+            expect(chunk).toMatchObject({ id, text: `passage ${id}` });
+            const { page, entry } = recordOf(id);
+            expect(remoteStore.stats().bytesFetched - at).toBe((withIndex ? pageIndexSection.length : 0) + page.length + entry.length);
+          }
           const nq = queries.length / dim;
           const taken = groupsTaken(got.groups, members, prepared, nq, dim, metric, nprobe, nprobe);
           const ranked = rankTaken(taken, members, whole.centroids.centroids, prepared, dim, metric, nprobe);
@@ -215,8 +256,17 @@ describe('a published file with grouped lists', () => {
         const damaged = await openRemoteIndex(await put(broken), { gpu: ctx, cacheDbName: `${cacheDbName}-5`, preload: false });
         toClose.push(damaged);
         await expect(damaged.search(queries.subarray(0, dim), { k, nprobe, rerank: 8 })).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+        // A damaged page index: a chunk looked up by id is CORRUPT_RECORD; vector searches do not need it.
+        const noIndex = bytes.slice();
+        noIndex.fill(0x55, pageIndexSection.offset, pageIndexSection.offset + 8);
+        const pagesBroken = await openRemoteStore(await put(noIndex), { cacheDbName: `${cacheDbName}-6` });
+        try {
+          await expect(pagesBroken.readChunks('docs', [7])).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+        } finally {
+          pagesBroken.close();
+        }
       } finally {
-        for (const suffix of ['', '-2', '-3', '-4', '-5']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
+        for (const suffix of ['', '-2', '-3', '-4', '-5', '-6']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
       }
       for (const x of toClose.splice(0).reverse()) await x.close();
       await deleteStore(`${dbName}-copy`);

@@ -17,6 +17,7 @@ import { indexLayout } from '../../ivf/pq.js';
 import { fileRowWords } from '../file-codes.js';
 import { isInt, show } from '../index-checks.js';
 import {
+  PAGE_INDEX_WORDS,
   PAGE_SIZE,
   PER_LIST,
   PRELUDE_BYTES,
@@ -73,8 +74,9 @@ function listFieldsProblem(h: FileHeader): { message: string; field: string } | 
   const total = (m.listCounts as number[]).reduce((a, b) => a + b, 0);
   if (total !== count + tombstones)
     return { field: 'listCounts', message: `the lists hold ${total} vectors by manifest.listCounts, but count + tombstones is ${count + tombstones}.` };
-  if (h.pages.length > Math.ceil(count / PAGE_SIZE)) {
-    return { field: 'pages', message: `the header lists ${h.pages.length} directory pages for ${count} chunks (${PAGE_SIZE} per page).` };
+  const pages = h.pageCount ?? h.pages.length;
+  if (pages > Math.ceil(count / PAGE_SIZE)) {
+    return { field: 'pages', message: `the header lists ${pages} directory pages for ${count} chunks (${PAGE_SIZE} per page).` };
   }
   return undefined;
 }
@@ -108,6 +110,8 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; oneOf?: number[]
       return { max: n * dim * 2 };
     case SECTION.directory:
       return { max: PAGE_SIZE * 24 };
+    case SECTION.pageIndex:
+      return { exact: (h.pageCount ?? 0) * PAGE_INDEX_WORDS * 4 };
     case SECTION.supers: {
       const count = h.groups?.count ?? 0;
       return { oneOf: [count * dim * 2, count * dim * 4] };

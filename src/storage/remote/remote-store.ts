@@ -43,6 +43,7 @@ import {
   parseGroup,
   parseListDirectory,
   parseListGroups,
+  parsePageIndex,
   parseRowDirectory,
   sectionKey,
   sectionName,
@@ -268,6 +269,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     // Generations count publications seen by this store, so an open index adopts a new one as a commit.
     manifest: { ...h.header.manifest, name, generation: epoch } as Manifest,
     directoryPages: new Map<number, DirectoryEntry[]>(),
+    // The first chunk id of each directory page: the header's, or version 5's page index once read.
+    pages: h.header.pageCount === undefined ? (Promise.resolve(h.header.pages) as Promise<readonly number[]> | undefined) : undefined,
+    pageFirsts: h.header.pageCount === undefined ? (h.header.pages as readonly number[]) : undefined,
     // The directories of lists read lately (version 3), sorted by id, the most recent last.
     listDirectories: new Map<number, ListEntry[]>(),
     listEntries: 0,
@@ -486,6 +490,38 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   const section = (kind: number, key: number) => pub.toc.get(sectionKey(kind, key));
 
+  /**
+   * The first chunk ids of the directory pages: the header's, or version 5's page index, read
+   * once per publication without a caller's signal and shared (each wait abortable on its own).
+   * Its pages' sections join the toc.
+   */
+  const pageFirsts = (at: typeof pub, signal?: AbortSignal): Promise<readonly number[]> => {
+    at.pages ??= (async () => {
+      const [bytes] = await read([pieceOf(section(SECTION.pageIndex, 0)!)], undefined, 'high');
+      if (at !== pub) throw changedError();
+      const index = parsePageIndex(bytes!, at.header, at.head.length, badFile);
+      for (const s of index.sections) at.toc.set(sectionKey(s.kind, s.key), s);
+      at.pageFirsts = index.firsts;
+      return index.firsts;
+    })();
+    at.pages.catch(() => {
+      at.pages = undefined;
+    });
+    return abortable(at.pages, signal, `Reading the directory of index '${name}'`);
+  };
+
+  /** Reads the directory pages that hold `ids` (those not read yet). */
+  const directoryPagesOf = async (ids: readonly number[], signal?: AbortSignal, hint = false) => {
+    if (ids.length === 0) return;
+    const at = pub;
+    const firsts = at.pageFirsts ?? (await pageFirsts(at, signal));
+    await directoryPage(
+      ids.map((id) => pageOf(firsts, id)).filter((p) => p >= 0),
+      signal,
+      hint,
+    );
+  };
+
   const directoryPage = async (pages: readonly number[], signal?: AbortSignal, hint = false) => {
     const at = pub;
     const need = [...new Set(pages)].filter((p) => !at.directoryPages.has(p));
@@ -500,7 +536,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   };
 
   const entryOf = (id: number) => {
-    const page = pageOf(pub.header.pages, id);
+    const page = pub.pageFirsts ? pageOf(pub.pageFirsts, id) : -1;
     return page < 0 ? undefined : findEntry(pub.directoryPages.get(page)!, id);
   };
 
@@ -674,10 +710,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const row = dim * 2;
     const unplaced = ids.filter((id) => !listEntryOf(id));
     if (unplaced.length > 0) {
-      await directoryPage(
-        unplaced.map((id) => pageOf(pub.header.pages, id)).filter((p) => p >= 0),
-        signal,
-      );
+      await directoryPagesOf(unplaced, signal);
       const lists = [...new Set(unplaced.map((id) => entryOf(id)?.list).filter((l): l is number => l !== undefined))];
       await placeLists(lists, signal);
       const at = pub;
@@ -732,11 +765,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     // The chunks of lists read lately (a vector search's results) through those lists' directories;
     // the others (keyword results from lists not scanned) through the directory pages.
     const known = chunkIds.map(listEntryOf);
-    await directoryPage(
-      chunkIds
-        .filter((_, i) => !known[i])
-        .map((id) => pageOf(pub.header.pages, id))
-        .filter((p) => p >= 0),
+    await directoryPagesOf(
+      chunkIds.filter((_, i) => !known[i]),
       signal,
       hint,
     );
