@@ -5,12 +5,12 @@
 // of an eighth of the index, lists cold in IndexedDB) and `remote` (the index published as one
 // file behind the range host, fetched through Chromium's network emulation at 20 Mbit/s and 40 ms
 // RTT, its IndexedDB tier empty for each stream). The lists hold f16 vectors or, with storage
-// 'pq', PQ codes (m = dim / 8, 8 bits) whose candidates are re-ranked with their f16 vectors.
+// 'pq', PQ codes (defaultPq: 4 bits, m = dim / 4) whose candidates are re-ranked with their f16 vectors.
 import { createGpuContext, gaussianMixture, type GpuContext } from '../src/weft.js';
 import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
 import type { Embedder } from '../src/embed/types.js';
 import { loadLlama2c, type Llama2cGenerator } from '../src/generate/llama2c-gpu.js';
-import { indexLayout } from '../src/ivf/pq.js';
+import { defaultPq, indexLayout } from '../src/ivf/pq.js';
 import { createRag } from '../src/runtime/rag.js';
 import type { LocalRag } from '../src/runtime/rag-api.js';
 import type { RagOptions } from '../src/runtime/types.js';
@@ -40,7 +40,7 @@ export interface RagSetupOptions {
   assets: string;
   n: number;
   regime: Regime;
-  /** How the lists keep their vectors: f16 (default) or PQ codes (m = dim / 8, 8 bits). */
+  /** How the lists keep their vectors: f16 (default) or PQ codes (defaultPq: 4 bits, m = dim / 4). */
   storage?: RagStorage;
   /** Where onnxruntime-web finds its .wasm (the page's path by default); null: its own default (Deno: beside its module). */
   onnxWasmPaths?: string | null;
@@ -56,7 +56,7 @@ export interface RagSetup {
   nlist: number;
   storage: RagStorage;
   /** 'pq' storage: the codes' shape. */
-  pq?: { m: number; bits: 8 };
+  pq?: { m: number; bits: 4 | 8 };
   /** The remote regime: the published file's bytes, and for 'pq' the candidates per result its manifest says searches need. */
   file?: { bytes: number; rerank?: number };
   /** The lists' bytes on the GPU; the cache budget of the `idb` and `remote` regimes. */
@@ -115,7 +115,7 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
     .slice(1)
     .map((r) => (/\.W\n([\s\S]*)$/.exec(r)?.[1] ?? '').replace(/\s+/g, ' ').trim().slice(0, 300));
   const storage = o.storage ?? 'f16';
-  const pq = storage === 'pq' ? { m: dim / 8, bits: 8 as const } : undefined;
+  const pq = storage === 'pq' ? defaultPq(dim) : undefined;
   log(`building ${o.n} x ${dim} ${pq ? `pq (m ${pq.m}, ${pq.bits} bits)` : storage} in ${stores.kind}…`);
   const vectors = gaussianMixture(o.n, dim, { centers: 256, seed: 5 });
   const idx = await createStoredIndex(vectors, {

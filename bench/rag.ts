@@ -6,8 +6,8 @@
 // published as one file behind a range-request host, fetched through Chromium's network
 // emulation: 20 Mbit/s, 40 ms RTT, the IndexedDB tier empty at the start). Beside them, the same
 // requests run sequentially with every list resident: the latency if retrieval cost nothing,
-// which bounds what hiding it can gain. `--storage pq` keeps the lists as PQ codes (m = dim / 8,
-// 8 bits) instead of f16 vectors.
+// which bounds what hiding it can gain. `--storage pq` keeps the lists as PQ codes (defaultPq:
+// 4 bits, m = dim / 4) instead of f16 vectors.
 import type { SearchMode } from '../src/runtime/fusion.js';
 import type { PeriodicOptions, RagEvent } from '../src/runtime/types.js';
 import { indexedDbStores, type BenchStores } from './stores.js';

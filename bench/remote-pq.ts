@@ -10,7 +10,7 @@
 // bytes per query.
 
 import { createFlatIndex, createGpuContext, layoutFor, type GpuContext, type Metric, type SearchResult } from '../src/weft.js';
-import type { PqBits } from '../src/ivf/pq.js';
+import { defaultPq, type PqBits } from '../src/ivf/pq.js';
 import { fileRowWords } from '../src/storage/file-codes.js';
 import { recallAtK } from '../src/ivf/reference.js';
 import { nlistFor } from '../src/ivf/sizing.js';
@@ -82,6 +82,8 @@ export interface RemotePqBenchResult {
     /** The same with the lists grouped (layout 5): opening (no centroids, no lists' toc entries), and a first answer with the groups it takes (GROUPS_TAKEN). */
     groupedOpenBytes: number;
     groupedFirstAnswerBytes: number;
+    /** A visitor's first answer with the runtime's defaults (nprobe 8, 3 passages) from the grouped file. */
+    groupedDefaultAnswerBytes: number;
   }[];
   targets: { name: string; want: string; got: number; met: boolean }[];
 }
@@ -99,8 +101,8 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
   const nq = queries.length / dim;
   const nlist = o.nlist ?? nlistFor(n);
   const nprobe = Math.min(nlist, o.nprobe?.[0] ?? 8);
-  const m = o.m ?? Math.max(1, Math.floor(dim / 8));
-  const bits = o.bits ?? 8;
+  const bits = o.bits ?? 4;
+  const m = o.m ?? defaultPq(dim, bits).m;
   const ctx = await createGpuContext();
   const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
@@ -146,7 +148,7 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, rerank, o.k, f16));
     for (const s of simulated)
       log(
-        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB`,
+        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${(s.groupedDefaultAnswerBytes / 1e3).toFixed(0)} KB`,
       );
     const ratio = pq.bytesPerQuery / f16.bytesPerQuery;
     const targets = [
@@ -355,14 +357,20 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
   // Layout 4 holds a 'pq' index's centroids and codebook as f16 (file-codes.ts).
   const codebook = 2 ** bits * dim * 2;
   const pageBytes = bigNlist * dim * 2 + codebook + structure(5);
-  // Layout 5: no centroids and no lists' entries in the toc, but the super-centroids, each list's
-  // group and a toc entry per group; then the groups a first query takes (GROUPS_TAKEN).
+  // Layout 5: no centroids, no lists' entries and no directory pages in the header and toc, but
+  // the super-centroids, each list's group, a toc entry per group and one for the page index
+  // (read only for chunks looked up by id); then the groups a first query takes (GROUPS_TAKEN).
   const groupCount = defaultGroupCount(bigNlist);
-  const groupedOpenBytes = structure(0) + 24 * (3 + groupCount) + groupCount * dim * 2 + bigNlist * 4 + codebook;
+  const groupedOpenBytes = 16 * bigNlist + 24 * (4 + groupCount) + groupCount * dim * 2 + bigNlist * 4 + codebook;
   const groupsRead = GROUPS_TAKEN.taken * GROUPS_TAKEN.sizeBias * (bigNlist / groupCount) * (dim * 2 + 5 * 24);
+  // The runtime's defaults: nprobe 8 (the groups the same, GROUPS_TAKEN counts 3 and a margin at
+  // nprobe 16 and 8 alike) and an answer's 3 passages, each re-ranking `rerank` candidates.
+  const answer = 3;
+  const defaultQuery = (size / bigNlist) * 8 * pqList + answer * rerank * dim * 2 + (texts * answer) / k;
   return {
     groupedOpenBytes,
     groupedFirstAnswerBytes: groupedOpenBytes + groupsRead + pqBytes,
+    groupedDefaultAnswerBytes: groupedOpenBytes + groupsRead + defaultQuery,
     n: size,
     nlist: bigNlist,
     nprobe: bigNprobe,

@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8|pq]
-                               [--pq-m M] [--pq-bits 8|4] [--rerank R] [--remote [--groups N]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
+                               [--pq-m M] [--pq-bits 4|8] [--rerank R] [--remote [--groups N]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
@@ -74,7 +74,7 @@ if (name === 'search') {
       niter: { type: 'string', default: '10' },
       wg: { type: 'string' },
       'pq-m': { type: 'string' },
-      'pq-bits': { type: 'string', default: '8' },
+      'pq-bits': { type: 'string', default: '4' },
       rerank: { type: 'string' },
       groups: { type: 'string' },
       remote: { type: 'boolean', default: false },
@@ -439,7 +439,7 @@ if (name === 'search' && options.remote) {
   console.log('\nsimulated (layout bytes scaled; nlist as trained at that size):');
   for (const s of result.simulated)
     console.log(
-      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB`,
+      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${f(s.groupedDefaultAnswerBytes / 1e3, 0)} KB`,
     );
 } else if (name === 'search' && options.storage === 'pq') {
   console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);
@@ -449,10 +449,12 @@ if (name === 'search' && options.remote) {
   console.log(
     `bytes per vector: PQ ${result.bytesPerVector.pq}, f16 ${result.bytesPerVector.f16}; built in ${f(result.trainMs.pq, 0)} ms (f16: ${f(result.trainMs.flat, 0)} ms)\n`,
   );
-  console.log('nprobe   recall f16   PQ codes   re-ranked   PQ q/s   f16 q/s');
+  // 4-bit codes: the scan's q/s with its tables in storage beside the default (workgroup memory).
+  const storageCol = result.bits === 4;
+  console.log(`nprobe   recall f16   PQ codes   re-ranked   PQ q/s${storageCol ? '   tables in storage' : ''}   f16 q/s`);
   for (const r of result.rows)
     console.log(
-      `${String(r.nprobe).padStart(6)}   ${f(r.recallF16, 4).padStart(10)}   ${f(r.recallCodes, 4).padStart(8)}   ${f(r.recall, 4).padStart(9)}   ${f(r.qps, 1).padStart(6)}   ${f(r.qpsF16, 1).padStart(7)}`,
+      `${String(r.nprobe).padStart(6)}   ${f(r.recallF16, 4).padStart(10)}   ${f(r.recallCodes, 4).padStart(8)}   ${f(r.recall, 4).padStart(9)}   ${f(r.qps, 1).padStart(6)}${storageCol ? `   ${f(r.qpsTablesInStorage, 1).padStart(17)}` : ''}   ${f(r.qpsF16, 1).padStart(7)}`,
     );
 } else if (name === 'search') {
   console.log(`\nWeft search benchmark on ${result.device}`);
