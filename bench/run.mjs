@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8|pq]
-                               [--pq-m M] [--pq-bits 4|8] [--rerank R] [--remote [--groups N]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
+                               [--pq-m M] [--pq-bits 4|8] [--pq-tables both|workgroup|storage] [--rerank R] [--remote [--groups N]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
@@ -75,6 +75,7 @@ if (name === 'search') {
       wg: { type: 'string' },
       'pq-m': { type: 'string' },
       'pq-bits': { type: 'string', default: '4' },
+      'pq-tables': { type: 'string', default: 'both' },
       rerank: { type: 'string' },
       groups: { type: 'string' },
       remote: { type: 'boolean', default: false },
@@ -87,6 +88,7 @@ if (name === 'search') {
   if (a.groups !== undefined && (!a.remote || !/^\d+$/.test(a.groups))) fail('--groups N (0: none) is for --storage pq --remote');
   if (!['f32', 'f16', 'int8', 'pq'].includes(a.storage)) fail(`--storage must be f32, f16, int8 or pq`);
   if (!['4', '8'].includes(a['pq-bits'])) fail('--pq-bits must be 4 or 8');
+  if (!['both', 'workgroup', 'storage'].includes(a['pq-tables'])) fail('--pq-tables must be both, workgroup or storage');
   for (const f of ['data', 'queries']) if (a[f] && !existsSync(a[f])) fail(`--${f}: no such file ${a[f]}`);
   if (a.data?.endsWith('.bin') && !a.dim) fail('--data FILE.bin needs --dim');
   options = {
@@ -104,7 +106,12 @@ if (name === 'search') {
     ...(a.data ? { dataUrl: serve(a.data), dataName: basename(a.data) } : {}),
     ...(a.queries ? { queriesUrl: serve(a.queries), queriesName: basename(a.queries) } : {}),
     ...(a.storage === 'pq'
-      ? { bits: Number(a['pq-bits']), ...(a.rerank ? { rerank: int(a.rerank, 'rerank') } : {}), ...(a['pq-m'] ? { m: int(a['pq-m'], 'pq-m') } : {}) }
+      ? {
+          bits: Number(a['pq-bits']),
+          tables: a['pq-tables'],
+          ...(a.rerank ? { rerank: int(a.rerank, 'rerank') } : {}),
+          ...(a['pq-m'] ? { m: int(a['pq-m'], 'pq-m') } : {}),
+        }
       : {}),
     ...(a.remote ? { remote: true } : {}),
     ...(a.groups !== undefined ? { groups: Number(a.groups) } : {}),
@@ -450,7 +457,7 @@ if (name === 'search' && options.remote) {
     `bytes per vector: PQ ${result.bytesPerVector.pq}, f16 ${result.bytesPerVector.f16}; built in ${f(result.trainMs.pq, 0)} ms (f16: ${f(result.trainMs.flat, 0)} ms)\n`,
   );
   // 4-bit codes: the scan's q/s with its tables in storage beside the default (workgroup memory).
-  const storageCol = result.bits === 4;
+  const storageCol = result.rows.some((r) => r.qpsTablesInStorage !== undefined);
   console.log(`nprobe   recall f16   PQ codes   re-ranked   PQ q/s${storageCol ? '   tables in storage' : ''}   f16 q/s`);
   for (const r of result.rows)
     console.log(

@@ -22,6 +22,8 @@ export interface PqSearchBenchOptions
   bits?: PqBits;
   /** Candidates re-scored per result. Default 10. */
   rerank?: number;
+  /** 4-bit codes: where the scan reads its tables, or 'both' (default: a second index times the storage read). */
+  tables?: 'both' | 'workgroup' | 'storage';
 }
 
 export interface PqSearchBenchResult {
@@ -35,6 +37,8 @@ export interface PqSearchBenchResult {
   m: number;
   bits: PqBits;
   rerank: number;
+  /** 4-bit codes: where the scan read its tables (PQ q/s), and with 'both' the storage read beside it. */
+  tables: 'both' | 'workgroup' | 'storage';
   bytesPerVector: { pq: number; f16: number };
   trainMs: { pq: number; flat: number };
   rows: {
@@ -59,7 +63,8 @@ export async function runPqSearchBench(o: PqSearchBenchOptions, log: (s: string)
   const m = o.m ?? defaultPq(dim, bits).m;
   const rerank = o.rerank ?? 10;
   const nprobes = (o.nprobe ?? [1, 2, 4, 8, 16, 32, 64, 128].filter((p) => p <= nlist)).filter((p) => p <= nlist);
-  const ctx = await createGpuContext();
+  const tables = o.tables ?? 'both';
+  const ctx = await createGpuContext({ pqTablesInWorkgroup: tables !== 'storage' });
   const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
   log(`device: ${device}; ${n} x ${dim} (${o.metric}), nlist ${nlist}, PQ m ${m} x ${bits} bits, rerank ${rerank}, ${nq} queries, k ${o.k}`);
@@ -81,7 +86,7 @@ export async function runPqSearchBench(o: PqSearchBenchOptions, log: (s: string)
     await pq.add(base.data);
     const pqMs = performance.now() - t0;
     log(`built: IVF-Flat f16 ${flatMs.toFixed(0)} ms, IVF-PQ ${pqMs.toFixed(0)} ms`);
-    const storageCtx = bits === 4 ? await createGpuContext({ device: ctx.device, pqTablesInWorkgroup: false }) : undefined;
+    const storageCtx = bits === 4 && tables === 'both' ? await createGpuContext({ device: ctx.device, pqTablesInWorkgroup: false }) : undefined;
     const pqStorage = storageCtx ? await createIvfPqIndex({ ...common, gpu: storageCtx, m, bits, rerank }) : undefined;
     if (pqStorage) {
       await pqStorage.train(base.data);
@@ -132,6 +137,7 @@ export async function runPqSearchBench(o: PqSearchBenchOptions, log: (s: string)
       m,
       bits,
       rerank,
+      tables,
       bytesPerVector,
       trainMs: { pq: pqMs, flat: flatMs },
       rows,

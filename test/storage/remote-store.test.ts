@@ -1,7 +1,8 @@
 // The remote store on Node (no IndexedDB, no GPU: its sections are then kept in memory), against
 // the range host (scripts/range-server.mjs) on a real HTTP server: every read equals the store the
 // file was exported from; writes are READ_ONLY; the first layout is UNSUPPORTED_FORMAT; a host
-// that drops a connection once is retried, one that ignores Range or answers 404 gets coded errors.
+// that drops a connection once is retried, one that ignores Range or answers 404 gets coded errors;
+// what the header's first read brought past the toc is not asked for again.
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { createRangeHost } from '../../scripts/range-server.mjs';
 import { openFileStore } from '../../src/storage/file-store.js';
 import { nodeFileSystem } from '../../src/storage/fs-node.js';
 import type { WeftStore } from '../../src/storage/contract.js';
+import { SECTION, parseHeader, parseToc, sectionKey } from '../../src/storage/index-file.js';
 import { exportIndex } from '../../src/storage/portable.js';
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
 import { fetchRange } from '../../src/storage/remote/range-fetch.js';
@@ -46,6 +48,17 @@ beforeAll(async () => {
   host.files.set('holes.weft', { bytes: new Uint8Array(await (await exportIndex(local, 'holes')).arrayBuffer()), etag: '"c"' });
   host.files.set('idx.weft', { bytes: new Uint8Array(await (await exportIndex(local, 'idx')).arrayBuffer()), etag: '"a"' });
   host.files.set('v1.weft', { bytes: new Uint8Array(await (await exportVersion1(local, 'idx')).arrayBuffer()), etag: '"b"' });
+  // Centroids longer than the header's first read (64 KiB): 64 x 384 f32.
+  await local.createIndex({
+    name: 'wide',
+    dim: 384,
+    metric: 'l2',
+    storage: 'f32',
+    nlist: 64,
+    modelId: 'test-model',
+    centroids: Float32Array.from({ length: 64 * 384 }, () => Math.random() - 0.5),
+  });
+  host.files.set('wide.weft', { bytes: new Uint8Array(await (await exportIndex(local, 'wide')).arrayBuffer()), etag: '"d"' });
 });
 
 afterAll(async () => {
@@ -93,6 +106,29 @@ describe('a remote store', () => {
     } finally {
       remote.close();
     }
+  });
+
+  test("the centroids come from the header's first read where it holds them; of longer ones only the rest is asked for", async () => {
+    for (const name of ['idx', 'wide']) {
+      const bytes = host.files.get(`${name}.weft`)!.bytes as Uint8Array;
+      const header = parseHeader(bytes);
+      const centroids = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, bytes.byteLength).get(
+        sectionKey(SECTION.centroids, 0),
+      )!;
+      const remote = await openRemoteStore(`${base}/files/${name}.weft`);
+      try {
+        const log = async () => (await (await fetch(`${base}/log/${name}.weft`)).json()) as { start: number; end: number }[];
+        const opened = (await log()).length;
+        expect(await remote.readCentroids(name)).toEqual(await local.readCentroids(name));
+        const asked = (await log()).slice(opened);
+        const first = 64 * 1024;
+        if (centroids.offset + centroids.length <= first) expect(asked).toEqual([]);
+        else expect(asked).toEqual([{ start: first, end: centroids.offset + centroids.length }]);
+      } finally {
+        remote.close();
+      }
+    }
+    expect(host.files.get('wide.weft')!.bytes.byteLength).toBeGreaterThan(64 * 1024 + 64 * 384 * 2);
   });
 
   test('an empty list is read without asking the host for no bytes, which a host answers with the whole file', async () => {

@@ -49,6 +49,8 @@ export interface Head {
   bytes: Uint8Array;
   /** Where the bytes came from (the URL asked for, or where a same-origin redirect led). */
   url: string;
+  /** The bytes the first read brought past the toc (the sections after it), at their offset in the file. */
+  spare?: { offset: number; bytes: Uint8Array } | undefined;
 }
 
 function invalid(url: string, message: string, field: string): WeftError {
@@ -215,6 +217,7 @@ export async function fetchHead(url: string, o: RangeFetchOptions): Promise<Head
   if (bytes.byteLength < end) bytes = concat(bytes, (await fetchRange(source, bytes.byteLength, end, o)).bytes);
   const head = parseHead(url, bytes.slice(0, end), length, source);
   head.etag = first.etag;
+  if (first.bytes.byteLength > end) head.spare = { offset: end, bytes: first.bytes.slice(end) };
   return head;
 }
 

@@ -147,6 +147,11 @@ interface Piece {
 
 /** Ranges closer than this are fetched as one (a list's ids and codes are adjacent). */
 const MERGE_GAP = 16 * 1024;
+const EMPTY = new Uint8Array(0);
+/** The sections opening reads (the quantisers, which follow the toc): those the header's first read may hold. */
+const OPEN_SECTIONS = new Set(
+  [SECTION.centroids, SECTION.vmin, SECTION.scale, SECTION.codebook, SECTION.supers, SECTION.listGroups].map((kind) => sectionKey(kind, 0)),
+);
 const MAX_MERGED = 4 * 2 ** 20;
 /** The most bytes between two chunk records for them to share a request. */
 const CHUNK_GAP = 4 * 1024;
@@ -427,29 +432,47 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const fetchPieces = async (missing: Piece[], signal?: AbortSignal, priority?: Priority): Promise<{ p: Piece; bytes: Uint8Array }[]> => {
     if (missing.length === 0) return [];
     const at = pub;
-    const sorted = [...missing].sort((a, b) => a.offset - b.offset);
-    const ranges: { start: number; end: number; pieces: Piece[] }[] = [];
-    for (const p of sorted) {
-      const last = ranges.at(-1);
-      if (last && p.offset - last.end <= Math.min(p.gap ?? MERGE_GAP, last.pieces.at(-1)!.gap ?? MERGE_GAP) && p.offset + p.length - last.start <= MAX_MERGED) {
-        last.end = Math.max(last.end, p.offset + p.length);
-        last.pieces.push(p);
-      } else ranges.push({ start: p.offset, end: p.offset + p.length, pieces: [p] });
-    }
+    // What the header's first read brought past the toc (file-head.ts: up to 64 KiB in all) is
+    // not asked for again: a quantiser section that opening reads (they follow the toc) and that
+    // begins there takes those bytes, and only its remainder is requested. A grouped file of 20k
+    // vectors then opens in one request; a bigger one's centroids or super-centroids read less.
+    const { spare } = at.head;
+    const parts = [...missing]
+      .sort((a, b) => a.offset - b.offset)
+      .map((p) => {
+        const inSpare =
+          spare !== undefined && OPEN_SECTIONS.has(p.key) && p.offset >= spare.offset && p.offset < spare.offset + spare.bytes.byteLength;
+        const known = inSpare
+          ? spare.bytes.subarray(p.offset - spare.offset, Math.min(p.offset + p.length, spare.offset + spare.bytes.byteLength) - spare.offset)
+          : EMPTY;
+        return { p, known, start: p.offset + known.byteLength, end: p.offset + p.length };
+      });
     const out: { p: Piece; bytes: Uint8Array }[] = [];
-    // A range of no bytes (an empty list's sections) is not asked for: "bytes=8-7" is no valid
-    // range, and a host answers it with the whole file.
-    const none = new Uint8Array(0);
-    for (const r of ranges.filter((x) => x.end === x.start))
-      for (const p of r.pieces) {
-        if (p.crc !== crc32(none)) throw damaged(p);
-        out.push({ p, bytes: none });
-      }
-    const asked = ranges.filter((x) => x.end > x.start);
+    // A range of no bytes (an empty list's sections, or a piece the first read held) is not asked
+    // for: "bytes=8-7" is no valid range, and a host answers it with the whole file.
+    // Spare bytes that fail a piece's checksum are dropped, so that a retry asks the host.
+    const failed = (p: Piece, known: Uint8Array) => {
+      if (known.byteLength > 0) at.head.spare = undefined;
+      return damaged(p);
+    };
+    for (const x of parts.filter((y) => y.end === y.start)) {
+      const bytes = x.known.slice();
+      if (crc32(bytes) !== x.p.crc) throw failed(x.p, x.known);
+      out.push({ p: x.p, bytes });
+    }
+    const ranges: { start: number; end: number; parts: typeof parts }[] = [];
+    for (const x of parts.filter((y) => y.end > y.start)) {
+      const last = ranges.at(-1);
+      const gap = Math.min(x.p.gap ?? MERGE_GAP, last?.parts.at(-1)!.p.gap ?? MERGE_GAP);
+      if (last && x.start - last.end <= gap && x.end - last.start <= MAX_MERGED) {
+        last.end = Math.max(last.end, x.end);
+        last.parts.push(x);
+      } else ranges.push({ start: x.start, end: x.end, parts: [x] });
+    }
     let next = 0;
     const worker = async () => {
-      while (next < asked.length) {
-        const r = asked[next++]!;
+      while (next < ranges.length) {
+        const r = ranges[next++]!;
         let got: Awaited<ReturnType<typeof fetchRange>>;
         try {
           got = await fetchRange(source, r.start, r.end, fetchOptions(signal, priority));
@@ -457,8 +480,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
           if (e instanceof WeftError && e.code === 'REMOTE_UNAVAILABLE') {
             throw new WeftError(
               'REMOTE_UNAVAILABLE',
-              `${r.pieces[0]!.what} of index '${name}' is not cached in this browser and ${href} cannot be reached (${e.message}) Reconnect, or ask what the cached lists hold.`,
-              { cause: e, details: { url: href, section: r.pieces[0]!.key } },
+              `${r.parts[0]!.p.what} of index '${name}' is not cached in this browser and ${href} cannot be reached (${e.message}) Reconnect, or ask what the cached lists hold.`,
+              { cause: e, details: { url: href, section: r.parts[0]!.p.key } },
             );
           }
           if (e instanceof WeftError && e.code === 'REMOTE_CHANGED') await recheck(at, signal);
@@ -474,17 +497,19 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
           if (lengthDiffers) at.lengthsUnreliable = true;
         }
         if (at !== pub) throw changedError();
-        for (const p of r.pieces) {
-          const bytes = got.bytes.slice(p.offset - r.start, p.offset - r.start + p.length);
+        for (const { p, known, start, end } of r.parts) {
+          const bytes = new Uint8Array(p.length);
+          bytes.set(known, 0);
+          bytes.set(got.bytes.subarray(start - r.start, end - r.start), known.byteLength);
           if (crc32(bytes) !== p.crc) {
             await recheck(at, signal);
-            throw damaged(p);
+            throw failed(p, known);
           }
           out.push({ p, bytes });
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, asked.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, ranges.length) }, worker));
     return out;
   };
 
