@@ -440,8 +440,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const parts = [...missing]
       .sort((a, b) => a.offset - b.offset)
       .map((p) => {
-        const inSpare =
-          spare !== undefined && OPEN_SECTIONS.has(p.key) && p.offset >= spare.offset && p.offset < spare.offset + spare.bytes.byteLength;
+        const inSpare = spare !== undefined && OPEN_SECTIONS.has(p.key) && p.offset >= spare.offset && p.offset < spare.offset + spare.bytes.byteLength;
         const known = inSpare
           ? spare.bytes.subarray(p.offset - spare.offset, Math.min(p.offset + p.length, spare.offset + spare.bytes.byteLength) - spare.offset)
           : EMPTY;
@@ -463,7 +462,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     const ranges: { start: number; end: number; parts: typeof parts }[] = [];
     for (const x of parts.filter((y) => y.end > y.start)) {
       const last = ranges.at(-1);
-      const gap = Math.min(x.p.gap ?? MERGE_GAP, last?.parts.at(-1)!.p.gap ?? MERGE_GAP);
+      const gap = Math.min(x.p.gap ?? MERGE_GAP, last?.parts.at(-1)?.p.gap ?? MERGE_GAP);
       if (last && x.start - last.end <= gap && x.end - last.start <= MAX_MERGED) {
         last.end = Math.max(last.end, x.end);
         last.parts.push(x);
