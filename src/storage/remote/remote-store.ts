@@ -147,12 +147,12 @@ interface Piece {
 
 /** Ranges closer than this are fetched as one (a list's ids and codes are adjacent). */
 const MERGE_GAP = 16 * 1024;
-const EMPTY = new Uint8Array(0);
+const MAX_MERGED = 4 * 2 ** 20;
 /** The sections opening reads (the quantisers, which follow the toc): those the header's first read may hold. */
 const OPEN_SECTIONS = new Set(
   [SECTION.centroids, SECTION.vmin, SECTION.scale, SECTION.codebook, SECTION.supers, SECTION.listGroups].map((kind) => sectionKey(kind, 0)),
 );
-const MAX_MERGED = 4 * 2 ** 20;
+const EMPTY = new Uint8Array(0);
 /** The most bytes between two chunk records for them to share a request. */
 const CHUNK_GAP = 4 * 1024;
 /**
@@ -274,9 +274,9 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     // Generations count publications seen by this store, so an open index adopts a new one as a commit.
     manifest: { ...h.header.manifest, name, generation: epoch } as Manifest,
     directoryPages: new Map<number, DirectoryEntry[]>(),
-    // The first chunk id of each directory page: the header's, or version 5's page index once read.
-    pages: h.header.pageCount === undefined ? (Promise.resolve(h.header.pages) as Promise<readonly number[]> | undefined) : undefined,
-    pageFirsts: h.header.pageCount === undefined ? (h.header.pages as readonly number[]) : undefined,
+    // The first chunk id of each directory page: the header's, or version 5's page index once read (`pages`).
+    pageFirsts: h.header.pageCount ? undefined : (h.header.pages as readonly number[]),
+    pages: undefined as Promise<readonly number[]> | undefined,
     // The directories of lists read lately (version 3), sorted by id, the most recent last.
     listDirectories: new Map<number, ListEntry[]>(),
     listEntries: 0,
