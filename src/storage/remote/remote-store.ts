@@ -524,7 +524,10 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       const [bytes] = await read([pieceOf(section(SECTION.pageIndex, 0)!)], undefined, 'high');
       if (at !== pub) throw changedError();
       const index = parsePageIndex(bytes!, at.header, at.head.length, badFile);
-      for (const s of index.sections) at.toc.set(sectionKey(s.kind, s.key), s);
+      for (const s of index.sections) {
+        checkSectionSize(href, at.header, s);
+        at.toc.set(sectionKey(s.kind, s.key), s);
+      }
       at.pageFirsts = index.firsts;
       return index.firsts;
     })();
