@@ -255,7 +255,7 @@ describe('the Deno shell', () => {
     const missing = await weft(['ask', 'anything', '--index', 'nope']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(
-      `weft: There is no index 'nope' in ${join(work, 'store')} (it holds 'notes', 'site': choose one with --index). Ingest a folder into it first: weft ingest <folder> --index nope. (UNKNOWN_INDEX)`,
+      `weft: There is no index 'nope' in ${join(work, 'store')} (it holds 'notes', 'pqsite', 'site': choose one with --index). Ingest a folder into it first: weft ingest <folder> --index nope. (UNKNOWN_INDEX)`,
     );
     // Not the library's words for a web app.
     expect(missing.stderr).not.toMatch(/site's storage|create: true/);
