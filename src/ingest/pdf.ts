@@ -25,12 +25,11 @@
 // UNPARSABLE_DOCUMENT, which costs that document alone.
 
 import { WeftError, checkAborted } from '../errors.js';
+import { sharedRead } from '../util/shared-read.js';
 import { yieldToEvents } from '../util/yield.js';
 import type { Section } from './chunk.js';
 
 type Pdfjs = typeof import('pdfjs-dist');
-
-let loading: Promise<Pdfjs> | undefined;
 
 /** pdf.js's worker module announcing itself to a worker's parent: `{ sourceName: 'worker', targetName: 'main', action: 'ready' }`. */
 const isPdfjsHandshake = (m: unknown) =>
@@ -65,18 +64,12 @@ async function importWorkerCode(): Promise<void> {
   }
 }
 
-function pdfjs(): Promise<Pdfjs> {
-  if (!loading) {
-    loading = (async () => {
-      await importWorkerCode();
-      return import('pdfjs-dist');
-    })();
-    loading.catch(() => {
-      loading = undefined;
-    }); // a failed load may be retried
-  }
-  return loading;
-}
+// Loaded once for every PDF; a failed load is tried again by the next PDF.
+const loading = sharedRead(async () => {
+  await importWorkerCode();
+  return import('pdfjs-dist');
+}, 'Loading pdf.js');
+const pdfjs = (): Promise<Pdfjs> => loading.get();
 
 const unparsable = (name: string, why: string, cause?: unknown) =>
   new WeftError('UNPARSABLE_DOCUMENT', `'${name}' could not be read as a PDF: ${why}`, { details: { name }, ...(cause === undefined ? {} : { cause }) });

@@ -54,6 +54,7 @@ import {
 import { floatsOfFile, scanCodes } from '../file-codes.js';
 import { indexLayout } from '../../ivf/pq.js';
 import { abortable } from '../../util/abortable.js';
+import { sharedRead, type SharedRead } from '../../util/shared-read.js';
 import { checkListNumbers, checkedCentroids, checkedList, type ReadPlace } from '../read-checks.js';
 import { MAX_CHUNK_RECORD_BYTES, checkSectionSize, fetchHead, parseHead, type Head } from './file-head.js';
 import { groupMembers, type CoarseGroups } from '../../ivf/coarse-groups.js';
@@ -129,6 +130,34 @@ interface Grouping {
   members: Uint32Array[];
   /** The codebook, read with them (adjacent in the file: one range at open). */
   codebook: Float32Array;
+}
+
+/**
+ * One publication of the file as this store reads it: its head, what has been read of it, and the
+ * reads made once for every caller (shared-read.ts). A republished file gets a new one (recheck).
+ */
+interface Publication {
+  head: Head;
+  header: Head['header'];
+  toc: Head['toc'];
+  manifest: Manifest;
+  directoryPages: Map<number, DirectoryEntry[]>;
+  /** The first chunk id of each directory page: the header's, or version 5's page index once read. */
+  pageFirsts: readonly number[] | undefined;
+  /** Version 5's page index, which sets pageFirsts. */
+  pageIndex: SharedRead<readonly number[]>;
+  /** The directories of lists read lately (version 3), sorted by id, the most recent last. */
+  listDirectories: Map<number, ListEntry[]>;
+  listEntries: number;
+  catalog: SharedRead<ChunkCatalog>;
+  /**
+   * Set when a response's length disagreed with the file's yet the header was unchanged: the
+   * host misstates lengths, so they are not compared again (ETags and CRCs still are).
+   */
+  lengthsUnreliable: boolean;
+  /** Version 5: the lists' groups, and the centroids of the groups read so far. */
+  grouping: SharedRead<Grouping>;
+  groupCentroids: Map<number, Float32Array>;
 }
 
 /** A byte range of the file with its CRC: a section of the toc, one chunk's record, or one vector row. */
@@ -267,27 +296,25 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const closedError = () => new WeftError('ABORTED', `The index at ${href} was closed; open it again to read it.`);
   // The publication being read; replaced when the URL is found to hold a new one (see recheck).
   let epoch = 1;
-  const publication = (h: Head) => ({
-    head: h,
-    header: h.header,
-    toc: h.toc,
-    // Generations count publications seen by this store, so an open index adopts a new one as a commit.
-    manifest: { ...h.header.manifest, name, generation: epoch } as Manifest,
-    directoryPages: new Map<number, DirectoryEntry[]>(),
-    // The first chunk id of each directory page: the header's, or version 5's page index once read (`pages`).
-    pageFirsts: h.header.pageCount ? undefined : (h.header.pages as readonly number[]),
-    pages: undefined as Promise<readonly number[]> | undefined,
-    // The directories of lists read lately (version 3), sorted by id, the most recent last.
-    listDirectories: new Map<number, ListEntry[]>(),
-    listEntries: 0,
-    catalog: undefined as Promise<ChunkCatalog> | undefined,
-    // Set when a response's length disagreed with the file's yet the header was unchanged: the
-    // host misstates lengths, so they are not compared again (ETags and CRCs still are).
-    lengthsUnreliable: false,
-    // Version 5: the lists' groups (read when first needed), and the centroids of the groups read so far.
-    grouping: undefined as Promise<Grouping> | undefined,
-    groupCentroids: new Map<number, Float32Array>(),
-  });
+  const publication = (h: Head): Publication => {
+    const at: Publication = {
+      head: h,
+      header: h.header,
+      toc: h.toc,
+      // Generations count publications seen by this store, so an open index adopts a new one as a commit.
+      manifest: { ...h.header.manifest, name, generation: epoch } as Manifest,
+      directoryPages: new Map<number, DirectoryEntry[]>(),
+      pageFirsts: h.header.pageCount ? undefined : (h.header.pages as readonly number[]),
+      pageIndex: sharedRead(() => readPageIndex(at), `Reading the directory of index '${name}'`),
+      listDirectories: new Map<number, ListEntry[]>(),
+      listEntries: 0,
+      catalog: sharedRead(() => readCatalogOf(at), `Reading the catalog of index '${name}'`),
+      lengthsUnreliable: false,
+      grouping: sharedRead(() => readGrouping(at), `Reading the groups of index '${name}'`),
+      groupCentroids: new Map<number, Float32Array>(),
+    };
+    return at;
+  };
   let pub = publication(head);
 
   const local = await createLocalTier(cache, href, pub.header.fileId, budget);
@@ -315,7 +342,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
    * this store reads from now on (its old cached sections are dropped with the same transaction
    * that records it), and the call that noticed fails with REMOTE_CHANGED.
    */
-  const recheck = async (at: typeof pub, signal?: AbortSignal) => {
+  const recheck = async (at: Publication, signal?: AbortSignal) => {
     const now = await fetchHead(source, fetchOptions(signal));
     if (now.header.fileId === at.header.fileId) return;
     if (now.header.fileId === pub.header.fileId) throw changedError(); // another read switched already
@@ -514,34 +541,24 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
 
   const section = (kind: number, key: number) => pub.toc.get(sectionKey(kind, key));
 
-  /**
-   * The first chunk ids of the directory pages: the header's, or version 5's page index, read
-   * once per publication without a caller's signal and shared (each wait abortable on its own).
-   * Its pages' sections join the toc.
-   */
-  const pageFirsts = (at: typeof pub, signal?: AbortSignal): Promise<readonly number[]> => {
-    at.pages ??= (async () => {
-      const [bytes] = await read([pieceOf(section(SECTION.pageIndex, 0)!)], undefined, 'high');
-      if (at !== pub) throw changedError();
-      const index = parsePageIndex(bytes!, at.header, at.head.length, badFile);
-      for (const s of index.sections) {
-        checkSectionSize(href, at.header, s);
-        at.toc.set(sectionKey(s.kind, s.key), s);
-      }
-      at.pageFirsts = index.firsts;
-      return index.firsts;
-    })();
-    at.pages.catch(() => {
-      at.pages = undefined;
-    });
-    return abortable(at.pages, signal, `Reading the directory of index '${name}'`);
+  /** Version 5's page index (at.pageIndex): its pages' sections join the toc, its first ids are kept. */
+  const readPageIndex = async (at: Publication): Promise<readonly number[]> => {
+    const [bytes] = await read([pieceOf(section(SECTION.pageIndex, 0)!)], undefined, 'high');
+    if (at !== pub) throw changedError();
+    const index = parsePageIndex(bytes!, at.header, at.head.length, badFile);
+    for (const s of index.sections) {
+      checkSectionSize(href, at.header, s);
+      at.toc.set(sectionKey(s.kind, s.key), s);
+    }
+    at.pageFirsts = index.firsts;
+    return index.firsts;
   };
 
   /** Reads the directory pages that hold `ids` (those not read yet). */
   const directoryPagesOf = async (ids: readonly number[], signal?: AbortSignal, hint = false) => {
     if (ids.length === 0) return;
     const at = pub;
-    const firsts = at.pageFirsts ?? (await pageFirsts(at, signal));
+    const firsts = at.pageFirsts ?? (await at.pageIndex.get(signal));
     await directoryPage(
       ids.map((id) => pageOf(firsts, id)).filter((p) => p >= 0),
       signal,
@@ -567,54 +584,35 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return page < 0 ? undefined : findEntry(pub.directoryPages.get(page)!, id);
   };
 
-  // Shared by every caller (a filter's allow-list is built from it once): fetched without a
-  // caller's signal, each caller's wait abortable on its own.
-  const readCatalog = (signal?: AbortSignal) => abortable(sharedCatalog(), signal, `Reading the catalog of index '${name}'`);
-  const sharedCatalog = () => {
-    const at = pub;
-    at.catalog ??= (async () => {
-      const s = section(SECTION.catalog, 0);
-      const chunks = s
-        ? decodeCatalog(
-            (await read([pieceOf(s)]))[0]!,
-            (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href } }),
-          )
-        : [];
-      if (at !== pub) throw changedError();
-      return { generation: at.manifest.generation, chunks };
-    })();
-    at.catalog.catch(() => {
-      at.catalog = undefined;
-    });
-    return at.catalog;
+  /** The catalog for filters (at.catalog: a filter's allow-list is built from it once). */
+  const readCatalogOf = async (at: Publication): Promise<ChunkCatalog> => {
+    const s = section(SECTION.catalog, 0);
+    const chunks = s
+      ? decodeCatalog((await read([pieceOf(s)]))[0]!, (what) => new WeftError('CORRUPT_RECORD', `${what} in the index at ${href}.`, { details: { url: href } }))
+      : [];
+    if (at !== pub) throw changedError();
+    return { generation: at.manifest.generation, chunks };
   };
 
   /** The floats of a (checked) quantiser section of `count` values, f16 or f32 by its length (the head checked it). */
   const floats = (bytes: Uint8Array, count: number) => floatsOfFile(bytes, count) ?? new Float32Array(bytes.slice().buffer);
 
-  // Version 5 (index-file.ts): the lists' groups, read once per publication without a caller's
-  // signal and shared (each caller's wait abortable on its own), like the catalog.
-  const grouping = (at: typeof pub, signal?: AbortSignal): Promise<Grouping> => {
-    at.grouping ??= (async () => {
-      const { dim } = at.manifest;
-      const count = at.header.groups!.count;
-      const [book, supers, lists] = await read(
-        [SECTION.codebook, SECTION.supers, SECTION.listGroups].map((kind) => pieceOf(section(kind, 0)!)),
-        undefined,
-        'high',
-      );
-      if (at !== pub) throw changedError();
-      const listGroup = parseListGroups(lists!, at.header, badFile);
-      return {
-        groups: { supers: floats(supers!, count * dim), listGroup, probe: at.header.groups!.probe },
-        members: groupMembers(listGroup, count),
-        codebook: floats(book!, 2 ** at.manifest.pq!.bits * dim),
-      };
-    })();
-    at.grouping.catch(() => {
-      at.grouping = undefined;
-    });
-    return abortable(at.grouping, signal, `Reading the groups of index '${name}'`);
+  /** Version 5 (index-file.ts): the lists' groups (at.grouping), with the super-centroids and the codebook. */
+  const readGrouping = async (at: Publication): Promise<Grouping> => {
+    const { dim } = at.manifest;
+    const count = at.header.groups!.count;
+    const [book, supers, lists] = await read(
+      [SECTION.codebook, SECTION.supers, SECTION.listGroups].map((kind) => pieceOf(section(kind, 0)!)),
+      undefined,
+      'high',
+    );
+    if (at !== pub) throw changedError();
+    const listGroup = parseListGroups(lists!, at.header, badFile);
+    return {
+      groups: { supers: floats(supers!, count * dim), listGroup, probe: at.header.groups!.probe },
+      members: groupMembers(listGroup, count),
+      codebook: floats(book!, 2 ** at.manifest.pq!.bits * dim),
+    };
   };
   /** What a group's content says that its checksum cannot (the file was written wrong). */
   const badFile = (what: string) =>
@@ -625,7 +623,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   /** Reads the groups `gs` not read yet: their lists' sections join the toc, their centroids are kept. */
   const readGroups = async (gs: readonly number[], signal?: AbortSignal) => {
     const at = pub;
-    const { members } = await grouping(at, signal);
+    const { members } = await at.grouping.get(signal);
     const need = [...new Set(gs)].filter((g) => !at.groupCentroids.has(g));
     if (need.length === 0) return;
     const bytes = await read(
@@ -648,7 +646,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   /** Version 5: reads the groups of `lists`, so that their sections are in the toc. */
   const placeLists = async (lists: readonly number[], signal?: AbortSignal) => {
     if (!pub.header.groups) return;
-    const { groups } = await grouping(pub, signal);
+    const { groups } = await pub.grouping.get(signal);
     await readGroups(
       lists.map((l) => groups.listGroup[l]!),
       signal,
@@ -656,7 +654,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   };
 
   /** Keeps list `l`'s directory (checked bytes; `ids`: the list's, which a version-4 directory needs) among the recent ones, within LIST_DIRECTORY_ENTRIES. */
-  const keepListDirectory = (at: typeof pub, l: number, bytes: Uint8Array, ids: Uint32Array) => {
+  const keepListDirectory = (at: Publication, l: number, bytes: Uint8Array, ids: Uint32Array) => {
     const kept = at.listDirectories.get(l);
     if (kept) {
       at.listDirectories.delete(l);
@@ -685,7 +683,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   };
 
   /** Keeps list `l`'s directory from the bytes of its directoryPieces, which `next` hands over in order. */
-  const keepDirectoryOf = (at: typeof pub, l: number, pieces: readonly Piece[], next: () => Uint8Array) => {
+  const keepDirectoryOf = (at: Publication, l: number, pieces: readonly Piece[], next: () => Uint8Array) => {
     if (pieces.length === 0) return;
     const ids = new Uint32Array(next().slice().buffer);
     keepListDirectory(at, l, next(), ids);
@@ -816,7 +814,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   const groupedCentroids = async () => {
     const at = pub;
     const { dim, nlist } = at.manifest;
-    const { members, codebook } = await grouping(at);
+    const { members, codebook } = await at.grouping.get();
     await readGroups(members.map((_, g) => g));
     if (at !== pub) throw changedError();
     const centroids = new Float32Array(nlist * dim);
@@ -865,7 +863,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       current(n);
       const at = pub;
       if (!at.header.groups) return undefined;
-      const { groups, codebook } = await grouping(at);
+      const { groups, codebook } = await at.grouping.get();
       if (at !== pub) throw changedError();
       return { groups, codebook };
     },
@@ -910,11 +908,11 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     },
     async chunkIdsOfDocument(n, docId) {
       current(n);
-      return (await readCatalog()).chunks.filter((c) => c.docId === docId).map((c) => c.id);
+      return (await pub.catalog.get()).chunks.filter((c) => c.docId === docId).map((c) => c.id);
     },
     async readCatalog(n, o) {
       current(n);
-      return readCatalog(o?.signal);
+      return pub.catalog.get(o?.signal);
     },
     async readWholeIndex(n) {
       current(n);
