@@ -20,7 +20,7 @@ import time
 import faiss
 import numpy as np
 
-from minilm_noisy import load_real, noisy as noisy_rows, write_fvecs
+from minilm_noisy import covariance_shape, load_real, noisy as noisy_rows, write_fvecs
 
 p = argparse.ArgumentParser()
 p.add_argument('--out', required=True)
@@ -28,6 +28,9 @@ p.add_argument('--assets', default=os.path.join(os.path.dirname(__file__), '../.
 p.add_argument('--n', type=int, default=20000)
 p.add_argument('--nq', type=int, default=100)
 p.add_argument('--noise', type=float, default=0.02, help='per-dimension standard deviation of the noise')
+p.add_argument('--shape', choices=['iid', 'covariance'], default='iid',
+               help="the noise's shape: the same in every direction, or the real vectors' covariance (minilm_noisy.py)")
+p.add_argument('--write-only', action='store_true', help='write the set and stop (pq_rerank_sweep.py measures it)')
 p.add_argument('--nlist', type=int, default=128)
 p.add_argument('--m', type=int, default=48)
 p.add_argument('--bits', type=int, default=8)
@@ -41,8 +44,11 @@ real = load_real(a.assets)
 rng = np.random.default_rng(a.seed)
 
 
+shape = covariance_shape(real) if a.shape == 'covariance' else None
+
+
 def noisy(count):
-    return noisy_rows(real, rng, count, a.noise)
+    return noisy_rows(real, rng, count, a.noise, shape)
 
 
 data, queries = noisy(a.n), noisy(a.nq)
@@ -51,6 +57,8 @@ os.makedirs(a.out, exist_ok=True)
 
 write_fvecs(os.path.join(a.out, 'data.fvecs'), data)
 write_fvecs(os.path.join(a.out, 'queries.fvecs'), queries)
+if a.write_only:
+    raise SystemExit(0)
 
 d = 384
 flat = faiss.IndexFlatL2(d)
@@ -90,4 +98,4 @@ for nprobe in [int(s) for s in a.nprobe.split(',')]:
     })
 bytes_per_vector = pq.code_size + 8  # codes + the 8-byte id FAISS keeps per vector
 print(json.dumps({'faiss': faiss.__version__, 'n': a.n, 'nlist': a.nlist, 'm': a.m, 'bits': a.bits, 'rerank': reranks[0] if len(reranks) == 1 else reranks,
-                  'noise': a.noise, 'buildSeconds': build, 'bytesPerVector': bytes_per_vector, 'rows': rows}, indent=1))
+                  'noise': a.noise, 'shape': a.shape, 'buildSeconds': build, 'bytesPerVector': bytes_per_vector, 'rows': rows}, indent=1))
