@@ -35,6 +35,11 @@ export interface RemotePqBenchOptions
   rerank?: number;
   /** The 'pq' index exported a second time with its lists in this many groups (layout 5; default: exportIndex's count, about 2 sqrt(nlist)); 0: not. */
   groups?: number;
+  /**
+   * Candidates per result of the simulated 1M and 10M lines (default: this run's figure). Larger
+   * sets need more where neighbours crowd together: measure them with bench/anchors/pq_rerank_sweep.py.
+   */
+  simulateRerank?: number;
 }
 
 /** One storage's cost from the remote tier ('pq-grouped': the same 'pq' index as a layout-5 file). */
@@ -70,6 +75,8 @@ export interface RemotePqBenchResult {
     n: number;
     nlist: number;
     nprobe: number;
+    /** Candidates per result re-ranked (`simulateRerank`, or the run's). */
+    rerank: number;
     f16BytesPerQuery: number;
     pqBytesPerQuery: number;
     ratio: number;
@@ -145,10 +152,10 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     const [f16, pq] = rows as [RemoteRow, RemoteRow];
     const grouped = rows.find((r) => r.storage === 'pq-grouped');
     if (grouped) log(`pq-grouped: recall@${o.k} ${grouped.recall.toFixed(4)} against layout 4's ${pq.recall.toFixed(4)}`);
-    const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, rerank, o.k, f16));
+    const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, o.simulateRerank ?? rerank, o.k, f16));
     for (const s of simulated)
       log(
-        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${(s.groupedDefaultAnswerBytes / 1e3).toFixed(0)} KB`,
+        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${(s.groupedDefaultAnswerBytes / 1e3).toFixed(0)} KB`,
       );
     const ratio = pq.bytesPerQuery / f16.bytesPerQuery;
     const targets = [
@@ -374,6 +381,7 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
     n: size,
     nlist: bigNlist,
     nprobe: bigNprobe,
+    rerank,
     f16BytesPerQuery: f16Bytes,
     pqBytesPerQuery: pqBytes,
     ratio: pqBytes / f16Bytes,
