@@ -49,12 +49,14 @@ import time
 import faiss
 import numpy as np
 
-from minilm_noisy import DEFAULT_ASSETS, DIM, group_centroids, load_real, midpoint_queries, noisy
+from minilm_noisy import DEFAULT_ASSETS, DIM, covariance_shape, group_centroids, load_real, midpoint_queries, noisy
 
 p = argparse.ArgumentParser()
 p.add_argument('--n', type=int, default=1000000)
 p.add_argument('--nq', type=int, default=1000)
 p.add_argument('--noise', type=float, default=0.035)
+p.add_argument('--shape', choices=['iid', 'covariance'], default='iid',
+               help="the noise's shape (minilm_noisy.py); with covariance, give --centroids '' --check-queries '' (theirs are iid's)")
 p.add_argument('--nlist', type=int, default=2048)
 p.add_argument('--niter', type=int, default=10, help='k-means iterations of the centroids when they are trained here')
 p.add_argument('--seed', type=int, default=1)
@@ -96,9 +98,10 @@ def read_fvecs(path):
 # 1. the data, the centroids and the queries, exactly as coarse_groups_faiss.py --data minilm makes them
 t0 = time.time()
 real = load_real(a.assets)
-data = noisy(real, np.random.default_rng(a.seed), a.n, a.noise)
+shape = covariance_shape(real) if a.shape == 'covariance' else None
+data = noisy(real, np.random.default_rng(a.seed), a.n, a.noise, shape)
 qrng = np.random.default_rng(a.seed + 1000)
-plain_queries = noisy(real, qrng, a.nq - a.nq // 2, a.noise)
+plain_queries = noisy(real, qrng, a.nq - a.nq // 2, a.noise, shape)
 walls['generate'] = time.time() - t0
 log(f'generated {a.n} x {d} in {walls["generate"]:.1f} s')
 
