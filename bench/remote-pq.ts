@@ -40,6 +40,12 @@ export interface RemotePqBenchOptions
    * sets need more where neighbours crowd together: measure them with bench/anchors/pq_rerank_sweep.py.
    */
   simulateRerank?: number;
+  /**
+   * Groups a first query takes in the simulated lines (default GROUPS_TAKEN's 4). Data whose
+   * neighbours spread more take more: 14 with the margin on the covariance-noise set at 1M
+   * (bench/anchors/coarse_groups_recall.py --shape covariance).
+   */
+  simulateGroups?: number;
 }
 
 /** One storage's cost from the remote tier ('pq-grouped': the same 'pq' index as a layout-5 file). */
@@ -77,6 +83,8 @@ export interface RemotePqBenchResult {
     nprobe: number;
     /** Candidates per result re-ranked (`simulateRerank`, or the run's). */
     rerank: number;
+    /** Groups a first query takes (`simulateGroups`, or GROUPS_TAKEN's). */
+    groups: number;
     f16BytesPerQuery: number;
     pqBytesPerQuery: number;
     ratio: number;
@@ -152,10 +160,12 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     const [f16, pq] = rows as [RemoteRow, RemoteRow];
     const grouped = rows.find((r) => r.storage === 'pq-grouped');
     if (grouped) log(`pq-grouped: recall@${o.k} ${grouped.recall.toFixed(4)} against layout 4's ${pq.recall.toFixed(4)}`);
-    const simulated = [1e6, 1e7].map((size) => simulate(size, dim, m, bits, o.simulateRerank ?? rerank, o.k, f16));
+    const simulated = [1e6, 1e7].map((size) =>
+      simulate(size, dim, m, bits, { rerank: o.simulateRerank ?? rerank, groups: o.simulateGroups ?? GROUPS_TAKEN.taken }, o.k, f16),
+    );
     for (const s of simulated)
       log(
-        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${(s.groupedDefaultAnswerBytes / 1e3).toFixed(0)} KB`,
+        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${(s.groupedDefaultAnswerBytes / 1e3).toFixed(0)} KB`,
       );
     const ratio = pq.bytesPerQuery / f16.bytesPerQuery;
     const targets = [
@@ -344,7 +354,16 @@ const GROUPS_TAKEN = { taken: 4, sizeBias: 1.34 };
  * trains with, nprobe 16 (the issue's example: 16 of 4096 lists at 1M). The page holds the header
  * (manifest, directory pages), the toc and the centroids (and codebook), which opening reads.
  */
-function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: number, k: number, f16: RemoteRow): RemotePqBenchResult['simulated'][number] {
+function simulate(
+  size: number,
+  dim: number,
+  m: number,
+  bits: PqBits,
+  taken: { rerank: number; groups: number },
+  k: number,
+  f16: RemoteRow,
+): RemotePqBenchResult['simulated'][number] {
+  const { rerank } = taken;
   // The issue's example: nprobe 16 (of nlist 4096 at 1M).
   const bigNlist = nlistFor(size);
   const bigNprobe = 16;
@@ -369,7 +388,7 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
   // (read only for chunks looked up by id); then the groups a first query takes (GROUPS_TAKEN).
   const groupCount = defaultGroupCount(bigNlist);
   const groupedOpenBytes = 16 * bigNlist + 24 * (4 + groupCount) + groupCount * dim * 2 + bigNlist * 4 + codebook;
-  const groupsRead = GROUPS_TAKEN.taken * GROUPS_TAKEN.sizeBias * (bigNlist / groupCount) * (dim * 2 + 5 * 24);
+  const groupsRead = taken.groups * GROUPS_TAKEN.sizeBias * (bigNlist / groupCount) * (dim * 2 + 5 * 24);
   // The runtime's defaults: nprobe 8 (the groups the same, GROUPS_TAKEN counts 3 and a margin at
   // nprobe 16 and 8 alike) and an answer's 3 passages, each re-ranking `rerank` candidates.
   const answer = 3;
@@ -382,6 +401,7 @@ function simulate(size: number, dim: number, m: number, bits: PqBits, rerank: nu
     nlist: bigNlist,
     nprobe: bigNprobe,
     rerank,
+    groups: taken.groups,
     f16BytesPerQuery: f16Bytes,
     pqBytesPerQuery: pqBytes,
     ratio: pqBytes / f16Bytes,

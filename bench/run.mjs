@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '..');
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--metric cosine|ip|l2] [--dim D] [--n N]
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8|pq]
-                               [--pq-m M] [--pq-bits 4|8] [--pq-tables both|workgroup|storage] [--rerank R] [--remote [--groups N] [--simulate-rerank R]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
+                               [--pq-m M] [--pq-bits 4|8] [--pq-tables both|workgroup|storage] [--rerank R] [--remote [--groups N] [--simulate-rerank R] [--simulate-groups G]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
                               [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
@@ -79,6 +79,7 @@ if (name === 'search') {
       rerank: { type: 'string' },
       groups: { type: 'string' },
       'simulate-rerank': { type: 'string' },
+      'simulate-groups': { type: 'string' },
       remote: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
@@ -87,7 +88,7 @@ if (name === 'search') {
   if (!['l2', 'ip', 'cosine'].includes(a.metric)) fail(`--metric must be l2, ip or cosine`);
   if (a.remote && a.storage !== 'pq') fail('--remote compares pq with f16 from the remote tier: give --storage pq');
   if (a.groups !== undefined && (!a.remote || !/^\d+$/.test(a.groups))) fail('--groups N (0: none) is for --storage pq --remote');
-  if (a['simulate-rerank'] !== undefined && !a.remote) fail('--simulate-rerank R is for --storage pq --remote');
+  for (const f of ['simulate-rerank', 'simulate-groups']) if (a[f] !== undefined && !a.remote) fail(`--${f} is for --storage pq --remote`);
   if (!['f32', 'f16', 'int8', 'pq'].includes(a.storage)) fail(`--storage must be f32, f16, int8 or pq`);
   if (!['4', '8'].includes(a['pq-bits'])) fail('--pq-bits must be 4 or 8');
   if (!['both', 'workgroup', 'storage'].includes(a['pq-tables'])) fail('--pq-tables must be both, workgroup or storage');
@@ -118,6 +119,7 @@ if (name === 'search') {
     ...(a.remote ? { remote: true } : {}),
     ...(a.groups !== undefined ? { groups: Number(a.groups) } : {}),
     ...(a['simulate-rerank'] !== undefined ? { simulateRerank: int(a['simulate-rerank'], 'simulate-rerank') } : {}),
+    ...(a['simulate-groups'] !== undefined ? { simulateGroups: int(a['simulate-groups'], 'simulate-groups') } : {}),
   };
 } else if (name === 'rag') {
   ({ values: a } = parseArgs({
@@ -449,7 +451,7 @@ if (name === 'search' && options.remote) {
   console.log('\nsimulated (layout bytes scaled; nlist as trained at that size):');
   for (const s of result.simulated)
     console.log(
-      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${f(s.groupedDefaultAnswerBytes / 1e3, 0)} KB`,
+      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${f(s.groupedDefaultAnswerBytes / 1e3, 0)} KB`,
     );
 } else if (name === 'search' && options.storage === 'pq') {
   console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);
