@@ -14,6 +14,11 @@ probed as ranked, or the best 2 x nprobe re-ranked by their exact centroids (fet
 lists' places) and the best nprobe of those probed. Recall@10 is IVF-Flat's with exactly those
 lists probed (FAISS search_preassigned), against the exact top 10.
 
+The re-ranking needs the best 2 x nprobe lists' exact centroids (and the scan their toc entries):
+with the lists' places kept in pages (lists grouped by k-means on their centroids, as layout 5
+groups them), `pages` reports how many pages, and bytes, a query reads for them with the m 96 x 4
+codes (a place: 384 x 2 centroid bytes and 120 of toc entries).
+
 Data and queries as coarse_groups_recall.py makes them (seed 1, n 1,000,000, nq 1000: half drawn
 like the data, half midpoints of two vectors of one list); the centroids trained here (k-means,
 niter 10).
@@ -31,7 +36,7 @@ import time
 import faiss
 import numpy as np
 
-from minilm_noisy import DIM, covariance_shape, load_real, midpoint_queries, noisy
+from minilm_noisy import DIM, covariance_shape, group_centroids, load_real, midpoint_queries, noisy
 
 p = argparse.ArgumentParser()
 p.add_argument('--shape', choices=['iid', 'covariance'], default='covariance')
@@ -41,6 +46,8 @@ p.add_argument('--noise', type=float, default=0.035)
 p.add_argument('--nlist', type=int, default=2048)
 p.add_argument('--nprobe', default='8,16')
 p.add_argument('--codes', default='96x4,48x8,192x4', help='coarse codes to try, m x bits')
+p.add_argument('--pages', default='91,256,512,2048',
+               help="lists' places (toc entries and exact centroid) kept in this many pages, by k-means on the centroids (nlist: one a list)")
 p.add_argument('--seed', type=int, default=1)
 p.add_argument('--json')
 a = p.parse_args()
@@ -111,7 +118,26 @@ for spec in a.codes.split(','):
         row['nprobe'][n] = {'asRanked': recall(probe(by_codes[:, :n])), 'twiceThenExact': recall(probe(reranked))}
     rows.append(row)
     log(f'm {m} x {bits}: ' + ', '.join(f'nprobe {n} {v["asRanked"]:.4f} / {v["twiceThenExact"]:.4f}' for n, v in row['nprobe'].items()))
-out = {'faiss': faiss.__version__, 'options': vars(a), 'baseline': baseline, 'codes': rows, 'wallSeconds': time.time() - t_all}
+PLACE_BYTES = d * 2 + 120
+pq = faiss.IndexPQ(d, 96, 4)
+pq.train(centroids)
+pq.add(centroids)
+_, by_codes = pq.search(queries, 2 * max(nprobes))
+pages = []
+for count in [int(s) for s in a.pages.split(',')]:
+    if count >= a.nlist:
+        page_of, sizes = np.arange(a.nlist), np.ones(a.nlist, dtype='int64')
+    else:
+        _, _, page_of, sizes = group_centroids(centroids, count, a.seed)
+    row = {'pages': min(count, a.nlist), 'nprobe': {}}
+    for n in nprobes:
+        read = [np.unique(page_of[by_codes[q, : 2 * n]]) for q in range(len(queries))]
+        row['nprobe'][n] = {'meanPages': float(np.mean([len(r) for r in read])),
+                            'meanBytes': float(np.mean([sizes[r].sum() * PLACE_BYTES for r in read])),
+                            'maxBytes': int(max(sizes[r].sum() * PLACE_BYTES for r in read))}
+    pages.append(row)
+    log(f'{row["pages"]} pages: ' + ', '.join(f'nprobe {n} {v["meanPages"]:.1f} pages, {v["meanBytes"] / 1e3:.0f} KB' for n, v in row['nprobe'].items()))
+out = {'faiss': faiss.__version__, 'options': vars(a), 'baseline': baseline, 'codes': rows, 'pages': pages, 'wallSeconds': time.time() - t_all}
 text = json.dumps(out, indent=1)
 if a.json:
     with open(a.json, 'w') as f:
