@@ -25,7 +25,7 @@
 // UNPARSABLE_DOCUMENT, which costs that document alone.
 
 import { WeftError, checkAborted } from '../errors.js';
-import { sharedRead } from '../util/shared-read.js';
+import { sharedRead, type SharedRead } from '../util/shared-read.js';
 import { yieldToEvents } from '../util/yield.js';
 import type { Section } from './chunk.js';
 
@@ -64,12 +64,15 @@ async function importWorkerCode(): Promise<void> {
   }
 }
 
-// Loaded once for every PDF; a failed load is tried again by the next PDF.
-const loading = sharedRead(async () => {
-  await importWorkerCode();
-  return import('pdfjs-dist');
-}, 'Loading pdf.js');
-const pdfjs = (): Promise<Pdfjs> => loading.get();
+// Loaded once for every PDF; a failed load is tried again by the next PDF. Made on the first
+// PDF, not at module load: a call at the top level would keep pdf.js's worker in the bundle of
+// an app that never reads a PDF (the bundler cannot drop a call it does not know is pure).
+let loading: SharedRead<Pdfjs> | undefined;
+const pdfjs = (): Promise<Pdfjs> =>
+  (loading ??= sharedRead(async () => {
+    await importWorkerCode();
+    return import('pdfjs-dist');
+  }, 'Loading pdf.js')).get();
 
 const unparsable = (name: string, why: string, cause?: unknown) =>
   new WeftError('UNPARSABLE_DOCUMENT', `'${name}' could not be read as a PDF: ${why}`, { details: { name }, ...(cause === undefined ? {} : { cause }) });
