@@ -385,12 +385,13 @@ function simulate(
   const pageBytes = bigNlist * dim * 2 + codebook + structure(5);
   // Layout 5: no centroids, no lists' entries and no directory pages in the header and toc, but
   // the super-centroids, each list's group, a toc entry per group and one for the page index
-  // (read only for chunks looked up by id); then the groups a first query takes (GROUPS_TAKEN).
+  // (read only for chunks looked up by id); then the groups a first query takes (`taken.groups`:
+  // `simulateGroups`, or GROUPS_TAKEN's), each of GROUPS_TAKEN's size bias.
   const groupCount = defaultGroupCount(bigNlist);
   const groupedOpenBytes = 16 * bigNlist + 24 * (4 + groupCount) + groupCount * dim * 2 + bigNlist * 4 + codebook;
   const groupsRead = taken.groups * GROUPS_TAKEN.sizeBias * (bigNlist / groupCount) * (dim * 2 + 5 * 24);
-  // The runtime's defaults: nprobe 8 (the groups the same, GROUPS_TAKEN counts 3 and a margin at
-  // nprobe 16 and 8 alike) and an answer's 3 passages, each re-ranking `rerank` candidates.
+  // The runtime's defaults: nprobe 8 (the groups the same: FAISS's measures take as many at
+  // nprobe 16 and 8 on both sets) and an answer's 3 passages, each re-ranking `rerank` candidates.
   const answer = 3;
   const defaultQuery = (size / bigNlist) * 8 * pqList + answer * rerank * dim * 2 + (texts * answer) / k;
   return {
