@@ -24,8 +24,8 @@ import { cpuAssign } from './cpu-kmeans.js';
 import { halfRounded } from './codec.js';
 import { trainKmeans } from './kmeans.js';
 import { listRows, type PqIndexParts } from './pq-calibrate.js';
-import { coarseKey, pqRowKeys, pqTable } from './pq.js';
-import { NO_ID } from './types.js';
+import { coarseKey } from './pq.js';
+import { MEASURE_LISTS, flatRanking, rankCandidates, scannedNeighbours } from './coarse-rank.js';
 
 /** The groups of an index's lists, as a grouped index file states them. */
 export interface CoarseGroups {
@@ -138,19 +138,15 @@ export function rankTaken(
   metric: 'l2' | 'ip',
   depth: number,
 ): Uint32Array {
-  const out = new Uint32Array(taken.length * depth);
-  taken.forEach((groups, q) => {
-    const scored: { l: number; key: number }[] = [];
-    for (const g of groups) for (const l of members[g]!) scored.push({ l, key: coarseKey(metric, prepared, q, centroids, l, dim) });
-    scored.sort((a, b) => a.key - b.key || a.l - b.l);
-    if (scored.length < depth) throw new RangeError(`query ${q} takes groups holding ${scored.length} lists, fewer than the ${depth} ranked`);
-    for (let r = 0; r < depth; r++) out[q * depth + r] = scored[r]!.l;
-  });
-  return out;
+  return rankCandidates(
+    taken.map((groups) => [...groups].flatMap((g) => [...members[g]!])),
+    centroids,
+    prepared,
+    dim,
+    metric,
+    depth,
+  );
 }
-
-/** The nearest lists of a query whose vectors the measure scans (beyond, the neighbours rarely change). */
-const MEASURE_LISTS = 64;
 
 /**
  * The groups a search must take, per nprobe = 2^i up to nlist, for the search to keep a `target`
@@ -169,13 +165,12 @@ export function measureGroupProbe(
   k = 10,
   margin = 0,
 ): number[] {
-  const { centroids, dim, metric, book, layout } = index;
+  const { centroids, dim, metric } = index;
   const nlist = centroids.length / dim;
   const nq = queries.length / dim;
   const count = groupCount(groups, dim);
   const steps = Math.ceil(Math.log2(Math.max(1, nlist))) + 1;
-  const byList = new Map(index.lists.map((r) => [r.list, r]));
-  const rowsOf = listRows(layout);
+  const rowsOf = listRows(index.layout);
   // kept[i][g - 1]: the share of each query's neighbours at nprobe 2^i that g groups keep, summed over the queries.
   const kept = Array.from({ length: steps }, () => new Float64Array(count));
   const scanned = Math.min(nlist, MEASURE_LISTS);
@@ -186,20 +181,10 @@ export function measureGroupProbe(
     order.forEach((g, p) => {
       position[g] = p;
     });
-    const ranked = Array.from({ length: nlist }, (_, l) => ({ l, key: coarseKey(metric, queries, q, centroids, l, dim) })).sort(
-      (a, b) => a.key - b.key || a.l - b.l,
-    );
+    const ranked = flatRanking(metric, queries, q, centroids, dim);
     // Each flat rank's group position, and the PQ keys of the vectors of the first `scanned` lists.
     const rankGroup = Uint32Array.from(ranked, (x) => position[groups.listGroup[x.l]!]!);
-    const table = pqTable(book, queries.subarray(q * dim, (q + 1) * dim));
-    const vectors: { key: number; rank: number }[] = [];
-    for (let r = 0; r < scanned; r++) {
-      const rec = byList.get(ranked[r]!.l);
-      if (!rec || rec.count === 0) continue;
-      const keys = pqRowKeys(book, table, rowsOf(rec), rec.count, layout, ranked[r]!.key, metric);
-      for (let s = 0; s < rec.count; s++) if (rec.ids[s] !== NO_ID) vectors.push({ key: keys[s]!, rank: r });
-    }
-    vectors.sort((a, b) => a.key - b.key || a.rank - b.rank);
+    const vectors = scannedNeighbours(index, queries, q, ranked, scanned, rowsOf);
     // The lists the first g groups hold (a search whose groups hold fewer than nprobe takes more).
     const sizes = new Uint32Array(count + 1);
     order.forEach((g, p) => {

@@ -6,49 +6,15 @@
 
 import { describe, expect, it } from 'vitest';
 import { groupMembers, groupsFor, groupsTaken, measureGroupProbe, rankTaken, trainGroups, type CoarseGroups } from '../../src/ivf/coarse-groups.js';
-import { allHalf, deinterleave } from '../../src/ivf/codec.js';
-import { recordsFromLabels } from '../../src/ivf/list-records.js';
-import { coarseKey, encodePqRows, pqLayout, pqRowKeys, pqTable, trainCodebook } from '../../src/ivf/pq.js';
+import { allHalf } from '../../src/ivf/codec.js';
 import { referenceProbes } from '../../src/ivf/reference.js';
-import { assignLists, trainIvf } from '../../src/ivf/train.js';
-import { gaussianMixture } from '../../src/random.js';
+import { COARSE_FIXTURE, coarseFixture, keptNeighbours } from '../support/coarse-fixture.js';
 
-const dim = 24,
-  nlist = 256,
-  n = 12_000,
-  k = 10;
+const { dim, nlist, k } = COARSE_FIXTURE;
 
 async function fixture(seed: number, metric: 'l2' | 'ip') {
-  const normal = (x: Float32Array) => {
-    for (let i = 0; i < x.length; i += dim) {
-      const r = Math.hypot(...x.subarray(i, i + dim));
-      for (let j = 0; j < dim; j++) x[i + j]! /= r;
-    }
-    return x;
-  };
-  const data = gaussianMixture(n, dim, { centers: 64, spread: 0.4, seed });
-  // Questions near the data: indexed vectors moved a little.
-  const queries = Float32Array.from(
-    { length: 600 * dim },
-    (_, i) => data[(Math.floor(i / dim) * 19 + 7) * dim + (i % dim)]! + 0.05 * Math.sin(i * 12.9898 + seed),
-  );
-  if (metric === 'ip') {
-    normal(data);
-    normal(queries);
-  }
-  const layout = pqLayout(dim, 6, 8);
-  const { centroids } = await trainIvf(undefined, data, { nlist, metric, layout, seed, niter: 6, maxTrainPointsPerCentroid: 64 });
-  const book = await trainCodebook(undefined, data, centroids, dim, metric, { m: 6, nbits: 8, niter: 6, seed, maxTrainPointsPerCentroid: 16 });
-  const labels = await assignLists(undefined, data, centroids, dim, metric);
-  const lists = recordsFromLabels(
-    labels,
-    encodePqRows(book, data, labels, centroids, layout, metric),
-    Array.from({ length: n }, (_, i) => i),
-    nlist,
-    layout,
-  );
-  const made = await trainGroups(centroids, dim, metric, 16, seed);
-  return { index: { centroids, dim, metric, book, layout, lists }, made, queries };
+  const made = await coarseFixture(seed, metric);
+  return { ...made, made: await trainGroups(made.index.centroids, dim, metric, 16, seed) };
 }
 
 describe('coarse groups', () => {
@@ -86,27 +52,7 @@ describe('coarse groups', () => {
       expect(groupsFor(groups, nprobe, count)).toBeLessThan(count);
       const got = rankTaken(groupsTaken(groups, members, held, 300, dim, metric, nprobe, nprobe), members, centroids, held, dim, metric, nprobe);
       const truth = referenceProbes(centroids, held, dim, metric, nprobe);
-      const byList = new Map(index.lists.map((r) => [r.list, r]));
-      let share = 0;
-      for (let q = 0; q < 300; q++) {
-        const table = pqTable(index.book, held.subarray(q * dim, (q + 1) * dim));
-        const near = truth[q]!.flatMap((l) => {
-          const rec = byList.get(l)!;
-          const keys = pqRowKeys(
-            index.book,
-            table,
-            deinterleave(rec.codes, rec.count, index.layout.units),
-            rec.count,
-            index.layout,
-            coarseKey(metric, held, q, centroids, l, dim),
-            metric,
-          );
-          return Array.from(keys, (key) => ({ key, l }));
-        });
-        near.sort((a, b) => a.key - b.key);
-        const probed = got.subarray(q * nprobe, (q + 1) * nprobe);
-        share += near.slice(0, k).filter((v) => probed.includes(v.l)).length / k;
-      }
+      const share = keptNeighbours(index, held, truth, got, nprobe) * 300;
       console.log(
         `${metric}: ${groupsFor(groups, nprobe, count)} of ${count} groups at nprobe ${nprobe} keep ${(share / 300).toFixed(4)} of the neighbours (probe ${probe.join(',')})`,
       );
