@@ -1,0 +1,77 @@
+// Coarse codes (src/ivf/coarse-codes.ts), on the CPU, on fresh gaussian mixtures: ranking every
+// list exactly is the flat coarse step; the measured width ranks fewer lists than all yet keeps
+// nearly all the neighbours (by the scan's PQ keys) a search of held-out queries finds with every
+// centroid; the codes alone rank the lists near the exact order; the width never decreases with
+// nprobe, is at least twice nprobe, and scales with a deeper ranking; too few lists is INVALID_OPTION.
+
+import { describe, expect, it } from 'vitest';
+import { codeOrder, codedLists, codesTaken, exactWidth, measureExactWidth, trainCoarseCodes, type CoarseCodes } from '../../src/ivf/coarse-codes.js';
+import { rankCandidates } from '../../src/ivf/coarse-rank.js';
+import { allHalf } from '../../src/ivf/codec.js';
+import { referenceProbes } from '../../src/ivf/reference.js';
+import { COARSE_FIXTURE, coarseFixture, keptNeighbours } from '../support/coarse-fixture.js';
+
+const { dim, nlist, k } = COARSE_FIXTURE;
+
+describe('coarse codes', () => {
+  for (const metric of ['l2', 'ip'] as const) {
+    it(`${metric}: every list ranked exactly is the flat coarse step; the measured width keeps held-out queries' neighbours`, async () => {
+      const seed = (Math.random() * 2 ** 31) | 0;
+      const { index, queries } = await coarseFixture(seed, metric);
+      const { centroids } = index;
+      const made = await trainCoarseCodes(centroids, dim, seed);
+      expect(codedLists(made)).toBe(nlist);
+      expect(made.book.m).toBe(dim / 4);
+      expect(made.codes.length).toBe((nlist * dim) / 8);
+      expect(allHalf(made.book.centroids)).toBe(true);
+
+      // Every list ranked exactly: the flat ranking, list for list.
+      const nq = 40,
+        nprobe = 8;
+      const head = queries.subarray(0, nq * dim);
+      const all: CoarseCodes = { ...made, exact: [nlist] };
+      const ranked = rankCandidates(codesTaken(all, head, nq, metric, nprobe, nprobe), centroids, head, dim, metric, nprobe);
+      const flat = referenceProbes(centroids, head, dim, metric, nprobe);
+      for (let q = 0; q < nq; q++) expect(Array.from(ranked.subarray(q * nprobe, (q + 1) * nprobe))).toEqual(flat[q]);
+      // The codes alone: most of a query's nprobe nearest lists are among its first 2 x nprobe by code.
+      let near = 0;
+      for (let q = 0; q < nq; q++) {
+        const first = codeOrder(made, head, q, metric).subarray(0, 2 * nprobe);
+        near += flat[q]!.filter((l) => first.includes(l)).length;
+      }
+      expect(near / (nq * nprobe)).toBeGreaterThan(0.8);
+
+      // Measured on 300 queries, checked on 300 others: the lists ranked exactly keep at least 98%
+      // of the neighbours a search finds with every centroid (the target is 99.5%), fewer than all.
+      const train = queries.subarray(0, 300 * dim),
+        held = queries.subarray(300 * dim);
+      const exact = measureExactWidth(made, index, train, 0.995, k);
+      expect(exact.length).toBe(Math.log2(nlist) + 1);
+      exact.forEach((w, i) => {
+        expect(w).toBeGreaterThanOrEqual(Math.min(nlist, 2 * 2 ** i));
+        if (i > 0) expect(w).toBeGreaterThanOrEqual(exact[i - 1]!);
+      });
+      const codes: CoarseCodes = { ...made, exact };
+      const width = exactWidth(codes, nlist, nprobe, nprobe);
+      expect(width).toBeLessThan(nlist / 2);
+      const got = rankCandidates(codesTaken(codes, held, 300, metric, nprobe, nprobe), centroids, held, dim, metric, nprobe);
+      const share = keptNeighbours(index, held, referenceProbes(centroids, held, dim, metric, nprobe), got, nprobe);
+      console.log(
+        `${metric}: ${width} of ${nlist} lists ranked exactly at nprobe ${nprobe} keep ${share.toFixed(4)} of the neighbours (exact ${exact.join(',')})`,
+      );
+      expect(share).toBeGreaterThanOrEqual(0.98);
+    });
+  }
+
+  it('a deeper ranking ranks more lists exactly; too few lists cannot have codes', async () => {
+    const codes = { exact: [2, 4, 8, 20, 32] };
+    expect(exactWidth(codes, 64, 8, 8)).toBe(20);
+    // A filtered search ranks 32 deep at nprobe 8: the width scales with it.
+    expect(exactWidth(codes, 64, 8, 32)).toBe(64);
+    expect(exactWidth(codes, 64, 8, 16)).toBe(40);
+    // nprobe 5 reads the figure for 8, scaled to its depth, never below the depth.
+    expect(exactWidth(codes, 64, 5, 5)).toBe(13);
+    expect(exactWidth(codes, 64, 1000, 64)).toBe(64);
+    await expect(trainCoarseCodes(new Float32Array(15 * 8), 8)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+});
