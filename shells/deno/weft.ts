@@ -103,9 +103,11 @@ options:
   --pq-m N                    pq: sub-quantisers, dividing the embedding dimension (default
                                 dim / 4 with 4 bits, dim / 8 with 8)
   --pq-bits B                 pq: 4 (default) or 8 bits per code
-  --groups N                  publish, pq: the lists in N groups, so a page reads the centroids
-                                its questions reach rather than all (default: about the square
-                                root of the lists, from 256 lists, where it pays); 0: none
+  --groups N                  publish, pq: the lists in N groups (layout 5), so a page reads
+                                the centroids its questions reach rather than all; 0: neither
+                                groups nor coarse codes (default: from 256 lists, coarse codes,
+                                layout 6, where they pay: a page opens with a 48-byte code a list
+                                and reads the exact centroids of the few lists a question ranks)
   --k N                       passages per answer (default 3)
   --max-tokens N              longest answer (default 128)
   --workflow NAME             how ask and chat answer: ${Object.keys(BUILTIN_WORKFLOWS).join(', ')}

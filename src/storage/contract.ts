@@ -7,6 +7,7 @@
 import type { IndexPq, IndexStorage, ListRecord, Metric } from '../ivf/types.js';
 import type { CentroidData, ChunkRecord, CommitChanges, Manifest, WholeIndex } from './records.js';
 import type { CoarseGroups } from '../ivf/coarse-groups.js';
+import type { CoarseCodes } from '../ivf/coarse-codes.js';
 import type { TermBucket } from '../lexical/postings.js';
 
 export type { CentroidData, ChunkRecord, CommitChanges, ListRecord, Manifest, TermBucket, WholeIndex };
@@ -76,6 +77,15 @@ export interface WeftStore {
   readCoarseGroups?(name: string): Promise<{ groups: CoarseGroups; codebook: Float32Array } | undefined>;
   /** The centroids of these groups' lists: per group, a row per list in increasing list order. */
   readGroupCentroids?(name: string, groups: readonly number[], options?: ReadOptions): Promise<Float32Array[]>;
+  /**
+   * A published file's coarse codes (layout 6, src/ivf/coarse-codes.ts), with its codebook: a
+   * reader in place ranks the lists by them and fetches the exact centroids of the few it ranks
+   * exactly (readPlaces) rather than all of them. Undefined where the file has none; stores that
+   * hold every centroid anyway leave both methods out.
+   */
+  readCoarseCodes?(name: string): Promise<{ codes: CoarseCodes; codebook: Float32Array } | undefined>;
+  /** The exact centroids of these lists, a row each in the order asked (their places: the lists' sections are then known too). */
+  readPlaces?(name: string, lists: readonly number[], options?: ReadOptions): Promise<Float32Array[]>;
   /** Reads list records, verifying each checksum (CORRUPT_RECORD names the list). */
   readLists(name: string, lists: readonly number[], options?: ReadOptions): Promise<ListRecord[]>;
   /**

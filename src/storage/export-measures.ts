@@ -1,30 +1,33 @@
 // What exportIndex measures on a 'pq' index before it writes the file, so that a visitor's
 // first searches read what they need: the candidates per result to re-rank (pq-calibrate.ts,
-// published as manifest.rerank), and the groups its lists go in with the groups a search takes
-// (coarse-groups.ts, layout 5), both measured on queries made from the index's own vectors.
+// published as manifest.rerank), and for a reader in place its coarse step: the coarse codes with
+// the lists a search ranks exactly (coarse-codes.ts, layout 6), or the groups its lists go in with
+// the groups a search takes (coarse-groups.ts, layout 5), all measured on queries made from the
+// index's own vectors.
 
 import { WeftError } from '../errors.js';
-import { defaultGroupCount, groupCount, groupsFor, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
+import { CODED_FROM, exactWidth, measureExactWidth, trainCoarseCodes, type CoarseCodes } from '../ivf/coarse-codes.js';
+import { defaultGroupCount, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
 import { halfValues } from '../ivf/half-text.js';
 import { measureRerank, sampleQueries, type PqIndexParts } from '../ivf/pq-calibrate.js';
 import { pqLayout, storedCodebook } from '../ivf/pq.js';
 import { kernelMetric, prepareRows } from '../ivf/probe.js';
 import type { Manifest, WholeIndex } from './contract.js';
 
-/** The fewest lists for which exportIndex groups a 'pq' index's lists by default. */
-const GROUPED_FROM = 256;
+/**
+ * The fewest lists for which exportIndex gives a 'pq' index coarse codes by default: below, every
+ * centroid is a few tens of kilobytes at most (256 x 384 as f16: 197 KB), read once at open.
+ */
+const CODED_BY_DEFAULT_FROM = 256;
 
 /** The candidates per result a 'pq' index's searches need, for the settings its readers use by default (k 10, nprobe 8, 99% of them). */
 export function measuredRerank(parts: PqIndexParts): number {
   return measureRerank(parts, { k: 10, nprobe: 8, target: 0.99, queries: 128 });
 }
 
-/** The number of groups exportIndex makes for its `groups` and `layout` options (0: none), checked. */
+/** The number of groups exportIndex makes for its `groups` and `layout` options (0: none; groups are made only when asked for), checked. */
 export function groupCountOf(groups: number | undefined, layout: number | undefined, m: Manifest): number {
-  if (groups === undefined) {
-    if (m.storage !== 'pq' || (layout !== undefined && layout !== 5)) return 0;
-    return layout === 5 || m.nlist >= GROUPED_FROM ? defaultGroupCount(m.nlist) : 0;
-  }
+  if (groups === undefined) return m.storage === 'pq' && layout === 5 ? defaultGroupCount(m.nlist) : 0;
   if (!Number.isInteger(groups) || groups < 0 || groups > m.nlist)
     throw new WeftError(
       'INVALID_OPTION',
@@ -58,25 +61,45 @@ export function pqParts(whole: WholeIndex): PqIndexParts {
 export async function measuredGroups(parts: PqIndexParts, count: number): Promise<CoarseGroups> {
   const { centroids, dim, metric } = parts;
   const made = await trainGroups(centroids, dim, metric, count);
-  const samples = sampleQueries(parts, GROUP_QUERIES);
-  const queries = new Float32Array(samples.length * dim);
-  samples.forEach((s, i) => queries.set(s.query, i * dim));
-  return { ...made, probe: measureGroupProbe(made, parts, queries, GROUP_TARGET, 10, GROUP_MARGIN) };
+  return { ...made, probe: measureGroupProbe(made, parts, sampleRows(parts), GROUP_TARGET, 10, GROUP_MARGIN) };
+}
+
+/** Whether exportIndex measures coarse codes for its `groups` and `layout` options: asked for (layout 6), or by default from CODED_BY_DEFAULT_FROM lists. */
+export function codesWanted(groups: number | undefined, layout: number | undefined, m: Manifest): boolean {
+  if (m.storage !== 'pq' || groups !== undefined) return false;
+  return layout === 6 || (layout === undefined && m.nlist >= Math.max(CODED_FROM, CODED_BY_DEFAULT_FROM));
 }
 
 /**
- * Whether grouping pays: the groups a search of nprobe 16 takes are at most half of them (on
- * data without structure, points spread evenly, a query's nearest lists lie in most groups, and
- * reading the groups would cost as much as reading every centroid).
+ * Coarse codes of the index's centroids (coarse-codes.ts), with the lists a search ranks exactly
+ * measured on queries made from its vectors: for it to keep on average GROUP_TARGET of the
+ * neighbours it finds with every centroid.
  */
-export function groupsPay(groups: CoarseGroups, nlist: number, dim: number): boolean {
-  const count = groupCount(groups, dim);
-  return groupsFor(groups, Math.min(nlist, 16), count) <= count / 2;
+export async function measuredCoarseCodes(parts: PqIndexParts): Promise<CoarseCodes> {
+  const made = await trainCoarseCodes(parts.centroids, parts.dim);
+  return { ...made, exact: measureExactWidth(made, parts, sampleRows(parts), GROUP_TARGET, 10) };
 }
 
-/** Queries the groups a search takes are measured on. */
+/**
+ * Whether coarse codes pay: a search of nprobe 16 ranks at most half the lists exactly (each a
+ * place of its centroid and entries, a little more than the centroid alone; on data without
+ * structure the codes rank poorly and a reader would fetch most places anyway).
+ */
+export function codesPay(codes: CoarseCodes, nlist: number): boolean {
+  return exactWidth(codes, nlist, Math.min(nlist, 16), Math.min(nlist, 16)) <= nlist / 2;
+}
+
+/** Queries made from the index's vectors (pq-calibrate.ts's sampleQueries), as prepared rows one after another. */
+function sampleRows(parts: PqIndexParts): Float32Array {
+  const samples = sampleQueries(parts, GROUP_QUERIES);
+  const queries = new Float32Array(samples.length * parts.dim);
+  samples.forEach((s, i) => queries.set(s.query, i * parts.dim));
+  return queries;
+}
+
+/** Queries the groups a search takes, and the lists it ranks exactly, are measured on. */
 const GROUP_QUERIES = 256;
-/** The share of the neighbours a search finds with every centroid that its groups keep, on average over those queries. */
+/** The share of the neighbours a search finds with every centroid that its groups (or the lists it ranks exactly) keep, on average over those queries. */
 const GROUP_TARGET = 0.995;
 /**
  * Groups taken beyond what those queries need: a visitor's questions lie further from the data

@@ -1,7 +1,8 @@
 // Writing the portable index file (the layout is index-file.ts's): a whole index checked by its
 // store, with its term buckets, becomes one Blob of sections with their CRC-32s, version 3, or
 // version 4 for a 'pq' index (its codebook and its chunks' vectors as checked f16 rows), or
-// version 5 for a 'pq' index whose lists are grouped (coarse-groups.ts).
+// version 5 for a 'pq' index whose lists are grouped (coarse-groups.ts), or version 6 for one
+// with coarse codes (coarse-codes.ts).
 
 import { WeftError } from '../errors.js';
 import { halfBytes } from '../ivf/half-text.js';
@@ -11,6 +12,7 @@ import { fileCodes, fileFloats, scanCodes } from './file-codes.js';
 import { crc32 } from './checksum.js';
 import type { CatalogEntry } from './contract.js';
 import {
+  CODED_KINDS,
   MAGIC,
   PAGE_INDEX_WORDS,
   PAGE_SIZE,
@@ -23,6 +25,7 @@ import {
   type SectionKind,
 } from './index-file.js';
 import { groupCount, groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
+import { codedLists, type CoarseCodes } from '../ivf/coarse-codes.js';
 import type { EncodedBucket } from './lexical-records.js';
 import { listChecksum, type ChunkRecord, type Manifest, type WholeIndex } from './records.js';
 
@@ -40,38 +43,45 @@ export const defaultLayout = (m: Manifest): 3 | 4 => (m.storage === 'pq' ? 4 : 3
 
 /**
  * Serialises a whole index (checked by its store) with its term buckets to a version-3 file, or
- * version 4 for a 'pq' index, or 5 for a 'pq' index with `groups` (`layout: 2` leaves the lists'
- * directories out: a version-2 file, for readers that predate them). `postings` are the index's
- * buckets as the store would write them for these chunks.
+ * version 4 for a 'pq' index, 5 for a 'pq' index with groups, 6 with coarse codes (`coarse`;
+ * `layout: 2` leaves the lists' directories out: a version-2 file, for readers that predate
+ * them). `postings` are the index's buckets as the store would write them for these chunks.
  */
 export function writeIndexFile(
   whole: WholeIndex,
   postings: { records: readonly EncodedBucket[] },
-  layout: 2 | 3 | 4 | 5 = defaultLayout(whole.manifest),
-  groups?: CoarseGroups,
+  layout: 2 | 3 | 4 | 5 | 6 = defaultLayout(whole.manifest),
+  coarse?: CoarseGroups | CoarseCodes,
 ): Blob {
+  const groups = coarse && 'supers' in coarse ? coarse : undefined;
+  const codes = coarse && 'codes' in coarse ? coarse : undefined;
   const pq = whole.manifest.storage === 'pq';
   if (pq !== layout >= 4) {
     throw new WeftError(
       'INVALID_OPTION',
       pq
-        ? `Index '${whole.manifest.name}' stores PQ codes: only layouts 4 and 5 carry them (its codebook and full-precision vectors).`
-        : `Layouts 4 and 5 are for indexes with PQ codes; index '${whole.manifest.name}' stores ${whole.manifest.storage}: use layout 3 (or 2).`,
+        ? `Index '${whole.manifest.name}' stores PQ codes: only layouts 4 to 6 carry them (its codebook and full-precision vectors).`
+        : `Layouts 4 to 6 are for indexes with PQ codes; index '${whole.manifest.name}' stores ${whole.manifest.storage}: use layout 3 (or 2).`,
     );
   }
   if ((layout === 5) !== (groups !== undefined))
     throw new WeftError('INVALID_OPTION', 'Layout 5 is the layout of grouped lists: it takes groups, and no other layout does.');
+  if ((layout === 6) !== (codes !== undefined))
+    throw new WeftError('INVALID_OPTION', 'Layout 6 is the layout of coarse codes: it takes them, and no other layout does.');
+  if (codes && codedLists(codes) !== whole.manifest.nlist)
+    throw new WeftError('INVALID_INPUT', `The coarse codes are of ${codedLists(codes)} lists; index '${whole.manifest.name}' has ${whole.manifest.nlist}.`);
+  // Versions 5 and 6 keep the centroids and the lists' entries apart from the toc (in groups or places).
+  const placed = layout >= 5;
   const encoder = new TextEncoder();
   const parts: Uint8Array[] = [];
   const sections: Section[] = [];
   const directory: DirectoryEntry[] = [];
   // The toc comes first in the body; its size is known before the rest is laid out.
-  // Version 5 keeps the centroids and the lists' entries in their groups' sections.
-  const listSections = groups ? 0 : whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
+  const listSections = placed ? 0 : whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
   const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
-  const quantizers = groups ? 3 + groupCount(groups, whole.manifest.dim) : 1 + (pq ? 1 : 0);
-  // Version 5's pages are entries of its page index (one section), not of the toc.
-  const pageSections = groups ? Math.min(1, pageCount) : pageCount;
+  const quantizers = groups ? 3 + groupCount(groups, whole.manifest.dim) : codes ? 1 + CODED_KINDS.length : 1 + (pq ? 1 : 0);
+  // Version 5's and 6's pages are entries of its page index (one section), not of the toc.
+  const pageSections = placed ? Math.min(1, pageCount) : pageCount;
   const tocEntries = quantizers + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageSections + postings.records.length + 1;
   let offset = tocEntries * 24;
   const push = (data: Uint8Array) => {
@@ -82,23 +92,33 @@ export function writeIndexFile(
     offset += data.byteLength + pad;
     return at;
   };
-  // A version-5 file's list sections are entries of their groups, and its pages of its page index, not of the toc.
+  // A version-5 or -6 file's list sections are entries of their groups or places, and its pages of its page index, not of the toc.
   const listEntries: Section[] = [];
   const pageEntries: Section[] = [];
   const add = (kind: SectionKind, key: number, data: Uint8Array) => {
     const s: Section = { kind, key, offset: push(data), length: data.byteLength, crc: crc32(data) };
-    if (groups && (PER_LIST as readonly number[]).includes(kind)) listEntries.push(s);
-    else if (groups && kind === SECTION.directory) pageEntries.push(s);
+    if (placed && (PER_LIST as readonly number[]).includes(kind)) listEntries.push(s);
+    else if (placed && kind === SECTION.directory) pageEntries.push(s);
     else sections.push(s);
+    return s;
   };
   // Version 4 holds a 'pq' index's centroids and codebook as f16 where they are f16 values (file-codes.ts).
-  if (!groups) add(SECTION.centroids, 0, pq ? fileFloats(whole.centroids.centroids) : bytesOf(whole.centroids.centroids));
+  if (!placed) add(SECTION.centroids, 0, pq ? fileFloats(whole.centroids.centroids) : bytesOf(whole.centroids.centroids));
   if (whole.centroids.vmin) add(SECTION.vmin, 0, bytesOf(whole.centroids.vmin));
   if (whole.centroids.scale) add(SECTION.scale, 0, bytesOf(whole.centroids.scale));
   if (pq) add(SECTION.codebook, 0, fileFloats(whole.centroids.codebook!));
   if (groups) {
     add(SECTION.supers, 0, fileFloats(groups.supers));
     add(SECTION.listGroups, 0, bytesOf(groups.listGroup));
+  }
+  // Version 6: what opening reads follows the toc (one range): the codes, their codebook, and the
+  // places' CRCs, whose bytes are filled in once the places are laid out (after the lists).
+  const placeCrcs = codes ? new Uint32Array(whole.manifest.nlist) : undefined;
+  let crcSection: Section | undefined;
+  if (codes) {
+    add(SECTION.coarseBook, 0, fileFloats(codes.book.centroids));
+    add(SECTION.coarseCodes, 0, codes.codes);
+    crcSection = add(SECTION.placeCrcs, 0, bytesOf(placeCrcs!));
   }
   const byList = new Map<number, ChunkRecord[]>();
   for (const c of whole.chunks) {
@@ -160,6 +180,10 @@ export function writeIndexFile(
     if (rows) add(SECTION.vectors, l.list, rows.bytes);
   }
   if (groups) addGroups(whole, groups, listEntries, add);
+  if (codes) {
+    placeCrcs!.set(addPlaces(whole, listEntries, add));
+    crcSection!.crc = crc32(bytesOf(placeCrcs!));
+  }
   directory.sort((a, b) => a.id - b.id);
   const pages: number[] = [];
   for (let page = 0; page < pageCount; page++) {
@@ -193,8 +217,9 @@ export function writeIndexFile(
       manifest: { ...whole.manifest, checksums },
       fileId: newFileId(),
       toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) },
-      ...(groups ? { pages: [], pageCount } : { pages }),
+      ...(placed ? { pages: [], pageCount } : { pages }),
       ...(groups ? { groups: { count: groupCount(groups, whole.manifest.dim), probe: groups.probe } } : {}),
+      ...(codes ? { coarse: { m: codes.book.m, exact: codes.exact } } : {}),
     }),
   );
   const pre = new Uint8Array(PRELUDE_BYTES);
@@ -234,6 +259,33 @@ function addGroups(
     bytes.set(centroids, words.byteLength);
     add(SECTION.group, g, bytes);
   });
+}
+
+/**
+ * Version 6's places (index-file.ts): a row per list, its entries (`entries`, placed already) then
+ * its centroid, all rows of one size; returns each row's CRC-32.
+ */
+function addPlaces(whole: WholeIndex, entries: readonly Section[], add: (kind: SectionKind, key: number, data: Uint8Array) => void): Uint32Array {
+  const { dim, nlist } = whole.manifest;
+  const of = new Map(entries.map((e) => [sectionKey(e.kind, e.key), e]));
+  const centroids = fileFloats(whole.centroids.centroids);
+  const valueBytes = centroids.byteLength / (nlist * dim);
+  const entryBytes = PER_LIST.length * 24;
+  const row = entryBytes + dim * valueBytes;
+  const bytes = new Uint8Array(nlist * row);
+  const crcs = new Uint32Array(nlist);
+  for (let l = 0; l < nlist; l++) {
+    const words = new Uint32Array(PER_LIST.length * 6);
+    PER_LIST.forEach((kind, j) => {
+      const e = of.get(sectionKey(kind, l))!;
+      words.set([kind, l, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], j * 6);
+    });
+    bytes.set(bytesOf(words), l * row);
+    bytes.set(centroids.subarray(l * dim * valueBytes, (l + 1) * dim * valueBytes), l * row + entryBytes);
+    crcs[l] = crc32(bytes.subarray(l * row, (l + 1) * row));
+  }
+  add(SECTION.places, 0, bytes);
+  return crcs;
 }
 
 /** A list's chunks in the order of its live slots (`ids`, tombstones skipped); INVALID_INPUT when they do not match. */

@@ -36,6 +36,15 @@
 // keyword result from a list not scanned). A reader that only searches vectors never reads it,
 // and opening a file of 10M chunks no longer reads 0.6 MB of page entries.
 //
+// Version 6 is version 5 with coarse codes in place of groups (src/ivf/coarse-codes.ts): the
+// header says `coarse: { m, exact }` instead of `groups`; the toc holds, besides the codebook and
+// the page index, the coarse codes' codebook (16 x dim values, f16 or f32), the codes (4-bit,
+// nlist x ceil(m / 2) bytes), each list's place's CRC-32 (u32 per list), and the places: one row
+// per list, in list order, of the same size: its toc entries (6 u32 each, the five PER_LIST
+// kinds in order) then its centroid (f16 or f32, the same for every row). A reader opens with
+// the codes, their codebook and the CRCs, and fetches the rows of the lists its queries rank
+// exactly, each checked against its own CRC (adjacent rows in one range).
+//
 // A list's directory in version 3 is 4 u32 per chunk of the list, by id: id, offset (from the
 // start of the list's chunk texts), length, CRC of the chunk's record. A remote reader fetches it
 // in the same range as the list's ids and codes, so the texts of a vector search's results (chunks
@@ -61,8 +70,8 @@ import { NO_ID } from '../ivf/types.js';
 import { floatsOfFile } from './file-codes.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
-/** The newest version this Weft reads and writes (a 'pq' index's file with grouped lists; 4 without, other indexes 3). */
-export const FILE_VERSION = 5;
+/** The newest version this Weft reads and writes (a 'pq' index's file with coarse codes; 5 with grouped lists, 4 with neither, other indexes 3). */
+export const FILE_VERSION = 6;
 /** Bytes before the header in a version-2 or -3 file (a version-1 file has no header CRC: 16). */
 export const PRELUDE_BYTES = 20;
 /** Chunks per directory page (6 u32 each: 12 KiB a page). */
@@ -86,6 +95,10 @@ export const SECTION = {
   listGroups: 14,
   group: 15,
   pageIndex: 16,
+  coarseBook: 17,
+  coarseCodes: 18,
+  placeCrcs: 19,
+  places: 20,
 } as const;
 export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
 const KIND_NAMES = Object.fromEntries(Object.entries(SECTION).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -129,6 +142,8 @@ export interface FileHeader {
   pageCount?: number;
   /** Version 5: how many groups the lists are in, and the groups a search takes (coarse-groups.ts's `probe`). */
   groups?: { count: number; probe: number[] };
+  /** Version 6: the coarse codes' sub-quantisers, and the lists a search ranks exactly (coarse-codes.ts's `exact`). */
+  coarse?: { m: number; exact: number[] };
 }
 
 /** Names a section in messages ("codes of list 7"). */
@@ -139,6 +154,10 @@ export function sectionName(s: { kind: number; key: number }): string {
   if (s.kind === SECTION.terms) return `term bucket ${s.key}`;
   if (s.kind === SECTION.directory) return `chunk directory page ${s.key}`;
   if (s.kind === SECTION.pageIndex) return 'index of the chunk directory pages';
+  if (s.kind === SECTION.coarseBook) return "coarse codes' codebook";
+  if (s.kind === SECTION.coarseCodes) return 'coarse codes';
+  if (s.kind === SECTION.placeCrcs) return "lists' places' checksums";
+  if (s.kind === SECTION.places) return "lists' places";
   return kind;
 }
 
@@ -183,10 +202,12 @@ export function parseHeader(start: Uint8Array): FileHeader {
   const problem = manifestProblem(header.manifest as unknown as Manifest);
   if (problem) throw invalid(`The index file's manifest is not valid: ${problem}`);
   const { toc, pages } = header;
-  const v5 = view.getUint32(8, true) >= 5;
-  const groups = v5 ? checkedGroups(header.groups, header.manifest as unknown as Manifest) : undefined;
+  const version = view.getUint32(8, true);
+  const v5 = version >= 5;
+  const groups = version === 5 ? checkedGroups(header.groups, header.manifest as unknown as Manifest) : undefined;
+  const coarse = version >= 6 ? checkedCoarse(header.coarse, header.manifest as unknown as Manifest) : undefined;
   if (v5 && (!isInt(header.pageCount, 0, 0xffffffff) || pages.length > 0))
-    throw invalid("The index file header's directory pages are not described (version 5: a page count, and no pages).");
+    throw invalid(`The index file header's directory pages are not described (version ${version}: a page count, and no pages).`);
   if (!isInt(toc.length, 0, Number.MAX_SAFE_INTEGER) || toc.length % 24 !== 0 || !isInt(toc.crc, 0, 0xffffffff))
     throw invalid("The index file header's table of contents is not described.");
   if (!pages.every((p, i) => isInt(p, 0, 0xfffffffe) && (i === 0 || p > (pages[i - 1] as number))))
@@ -199,7 +220,23 @@ export function parseHeader(start: Uint8Array): FileHeader {
     pages: pages as number[],
     ...(v5 ? { pageCount: header.pageCount as number } : {}),
     ...(groups ? { groups } : {}),
+    ...(coarse ? { coarse } : {}),
   };
+}
+
+/** A version-6 header's `coarse`, checked: m divides dim, and a width per power of two up to nlist, each in [min(nlist, 2^i), nlist], never decreasing. */
+function checkedCoarse(v: unknown, m: Manifest): { m: number; exact: number[] } {
+  const steps = Math.ceil(Math.log2(Math.max(1, m.nlist))) + 1;
+  if (!isRecord(v) || !isInt(v.m, 1, m.dim) || m.dim % v.m !== 0 || m.storage !== 'pq' || m.nlist < 16)
+    throw invalid("The index file's header does not describe its coarse codes.");
+  const exact = v.exact;
+  if (
+    !Array.isArray(exact) ||
+    exact.length !== steps ||
+    !exact.every((w, i) => isInt(w, Math.min(m.nlist, 2 ** i), m.nlist) && (i === 0 || w >= (exact[i - 1] as number)))
+  )
+    throw invalid(`The index file's header gives no valid lists to rank exactly (one number up to ${m.nlist} for each of ${steps} sizes of search).`);
+  return { m: v.m, exact: exact as number[] };
 }
 
 /** A version-5 header's `groups`, checked: a count in [1, nlist], a figure per power of two up to nlist, each in [1, count], never decreasing. */
@@ -229,9 +266,11 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     if (KIND_NAMES[kind] === undefined) throw invalid(`Section ${i / 6} of the index file has an unknown kind ${kind}.`);
     const perList = isPerList(kind);
     if (perList && key >= nlist) throw invalid(`The ${sectionName(s)} is not a list of this index (it has 0..${nlist - 1}).`);
-    if (header.groups && (perList || kind === SECTION.centroids || kind === SECTION.directory))
-      throw invalid(`The ${sectionName(s)} is in the table of contents of a file whose lists are grouped.`);
-    if (kind === SECTION.pageIndex && (!header.groups || key !== 0)) throw invalid(`The ${sectionName(s)} is in a file that keeps its pages in its header.`);
+    const placed = header.groups !== undefined || header.coarse !== undefined;
+    if (placed && (perList || kind === SECTION.centroids || kind === SECTION.directory))
+      throw invalid(`The ${sectionName(s)} is in the table of contents of a file that keeps its lists' places apart.`);
+    if (kind === SECTION.pageIndex && (!placed || key !== 0)) throw invalid(`The ${sectionName(s)} is in a file that keeps its pages in its header.`);
+    if (CODED_KINDS.includes(kind) && (!header.coarse || key !== 0)) throw invalid(`The ${sectionName(s)} is in a file without coarse codes.`);
     if (kind === SECTION.group && key >= (header.groups?.count ?? 0)) throw invalid(`The ${sectionName(s)} is not one of the file's groups.`);
     if (kind === SECTION.directory && key >= header.pages.length) throw invalid(`The ${sectionName(s)} is not in the header's pages.`);
     if (s.offset + s.length > fileBytes - 4) throw invalid(`The ${sectionName(s)} lies outside the file.`);
@@ -244,6 +283,7 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
         kind === SECTION.codebook ||
         kind === SECTION.listGroups ||
         kind === SECTION.directory ||
+        kind === SECTION.placeCrcs ||
         kind === SECTION.pageIndex) &&
       s.length % 4 !== 0
     ) {
@@ -268,6 +308,13 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
     for (const kind of [SECTION.supers, SECTION.listGroups, SECTION.codebook])
       if (!sections.has(sectionKey(kind, 0))) throw invalid(`The index file groups its lists but has no ${sectionName({ kind, key: 0 })}.`);
     for (let g = 0; g < header.groups.count; g++) if (!sections.has(sectionKey(SECTION.group, g))) throw invalid(`The index file has no group ${g}.`);
+    if ((header.pageCount ?? 0) > 0 && !sections.has(sectionKey(SECTION.pageIndex, 0)))
+      throw invalid('The index file has no index of its chunk directory pages.');
+    return sections;
+  }
+  if (header.coarse) {
+    for (const kind of [SECTION.codebook, ...CODED_KINDS])
+      if (!sections.has(sectionKey(kind, 0))) throw invalid(`The index file has coarse codes but no ${sectionName({ kind, key: 0 })}.`);
     if ((header.pageCount ?? 0) > 0 && !sections.has(sectionKey(SECTION.pageIndex, 0)))
       throw invalid('The index file has no index of its chunk directory pages.');
     return sections;
@@ -318,28 +365,66 @@ export function parseGroup(
   const centroids = floatsOfFile(bytes.subarray(entryBytes), members.length * dim);
   if (bytes.byteLength < entryBytes || !centroids) throw onBad(`Group ${g} does not hold ${members.length} lists' entries and centroids`);
   const words = new Uint32Array(bytes.slice(0, entryBytes).buffer);
-  const tocEnd = header.bodyOffset + header.toc.length;
   const sections: Section[] = [];
-  members.forEach((list, i) => {
-    PER_LIST.forEach((kind, j) => {
-      const w = (i * per + j) * 6;
-      const s: Section = {
-        kind,
-        key: words[w + 1]!,
-        offset: header.bodyOffset + words[w + 2]! + words[w + 3]! * 2 ** 32,
-        length: words[w + 4]!,
-        crc: words[w + 5]!,
-      };
-      if (words[w] !== kind || s.key !== list) throw onBad(`Group ${g}'s entry ${i * per + j} is not the ${sectionName({ kind, key: list })}`);
-      if (s.offset < tocEnd || s.offset + s.length > fileBytes - 4) throw onBad(`Group ${g} places the ${sectionName(s)} outside the file's sections`);
-      sections.push(s);
-    });
-    const dir = sections.at(-3)!,
-      vectors = sections.at(-1)!;
-    if (dir.length % 12 !== 0 || vectors.length !== (dir.length / 12) * dim * 2)
-      throw onBad(`Group ${g} gives list ${list} a directory and vectors that disagree`);
-  });
+  members.forEach((list, i) => sections.push(...placedSections(words, i * PER_LIST.length * 6, list, header, fileBytes, (what) => onBad(`Group ${g}${what}`))));
   return { sections, centroids };
+}
+
+/**
+ * A list's sections from its toc entries at `words[at..]` (the PER_LIST kinds in order), checked
+ * as the toc's are: kinds and key, inside the file past the toc, a version-4 list's directory and
+ * vectors agreeing. `onBad` takes what is wrong, worded to follow the holder's name ("'s entry 3 is not …").
+ */
+function placedSections(words: Uint32Array, at: number, list: number, header: FileHeader, fileBytes: number, onBad: (what: string) => Error): Section[] {
+  const tocEnd = header.bodyOffset + header.toc.length;
+  const sections = PER_LIST.map((kind, j) => {
+    const w = at + j * 6;
+    const s: Section = {
+      kind,
+      key: words[w + 1]!,
+      offset: header.bodyOffset + words[w + 2]! + words[w + 3]! * 2 ** 32,
+      length: words[w + 4]!,
+      crc: words[w + 5]!,
+    };
+    if (words[w] !== kind || s.key !== list) throw onBad(`'s entry ${at / 6 + j} is not the ${sectionName({ kind, key: list })}`);
+    if (s.offset < tocEnd || s.offset + s.length > fileBytes - 4) throw onBad(` places the ${sectionName(s)} outside the file's sections`);
+    return s;
+  });
+  const dir = sections.at(-3)!,
+    vectors = sections.at(-1)!;
+  if (dir.length % 12 !== 0 || vectors.length !== (dir.length / 12) * header.manifest.dim * 2)
+    throw onBad(` gives list ${list} a directory and vectors that disagree`);
+  return sections;
+}
+
+/** The sections a version-6 file holds for its coarse codes (besides the index's own codebook). */
+export const CODED_KINDS: readonly number[] = [SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeCrcs, SECTION.places];
+
+/** Bytes of a version-6 place: its list's toc entries, then its centroid of `valueBytes` (2: f16, 4: f32) a value. */
+export const placeBytes = (dim: number, valueBytes: 2 | 4) => PER_LIST.length * 24 + dim * valueBytes;
+
+/** The bytes of one place in a version-6 places section of `sectionBytes` (f16 or f32 centroids), or undefined when it is neither. */
+export function placeSize(sectionBytes: number, nlist: number, dim: number): number | undefined {
+  return ([2, 4] as const).map((b) => placeBytes(dim, b)).find((row) => row * nlist === sectionBytes);
+}
+
+/**
+ * List `list`'s place from its (checked) row of a version-6 file: its sections, checked as a
+ * group's are, and its centroid.
+ */
+export function parsePlace(
+  bytes: Uint8Array,
+  header: FileHeader,
+  list: number,
+  fileBytes: number,
+  onBad: (what: string) => Error,
+): { sections: Section[]; centroid: Float32Array } {
+  const { dim } = header.manifest;
+  const entryBytes = PER_LIST.length * 24;
+  const centroid = floatsOfFile(bytes.subarray(entryBytes), dim);
+  if (!centroid) throw onBad(`List ${list}'s place does not hold its entries and its centroid`);
+  const words = new Uint32Array(bytes.slice(0, entryBytes).buffer);
+  return { sections: placedSections(words, 0, list, header, fileBytes, (what) => onBad(`List ${list}'s place${what}`)), centroid };
 }
 
 /** Words of a version-5 page index per page: the page's first chunk id, then its toc entry. */

@@ -1,7 +1,8 @@
 // One portable file per index, so a site can ship a prebuilt index as a static asset, and import
 // it or (src/storage/remote) search it in place over HTTP range requests. The current layouts (version 3,
 // one checked section per list, chunk and term bucket; version 4, which adds what a 'pq' index
-// keeps; version 5, version 4 with its lists grouped under super-centroids) are laid out by
+// keeps; version 5, version 4 with its lists grouped under super-centroids; version 6, version 4
+// with coarse codes and its lists' places apart) are laid out by
 // index-file.ts (written by index-file-writer.ts), as is
 // version 2 (the same without the lists' directories); version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
@@ -15,7 +16,7 @@
 import { WeftError } from '../errors.js';
 import { textOfHalfBytes } from '../ivf/half-text.js';
 import { groupMembers } from '../ivf/coarse-groups.js';
-import { groupCountOf, groupsPay, measuredGroups, measuredRerank, pqParts } from './export-measures.js';
+import { codesPay, codesWanted, groupCountOf, measuredCoarseCodes, measuredGroups, measuredRerank, pqParts } from './export-measures.js';
 import { checkRerank, indexLayout } from '../ivf/pq.js';
 import { fileRowWords, floatsOfFile, scanCodes } from './file-codes.js';
 import { crc32 } from './checksum.js';
@@ -35,6 +36,8 @@ import {
   parseGroup,
   parseListGroups,
   parsePageIndex,
+  parsePlace,
+  placeSize,
   parseRowDirectory,
   parseToc,
   sectionKey,
@@ -57,10 +60,10 @@ interface Section {
 /** What exportIndex writes besides the index. */
 export interface ExportOptions {
   /**
-   * The file's layout (default: 3, or for a 'pq' index 5 with groups and 4 without); 2 leaves the
-   * lists' directories out, for readers older than layout 3.
+   * The file's layout (default: 3, or for a 'pq' index 6 with coarse codes where they pay, 5 with
+   * `groups`, else 4); 2 leaves the lists' directories out, for readers older than layout 3.
    */
-  layout?: 2 | 3 | 4 | 5;
+  layout?: 2 | 3 | 4 | 5 | 6;
   /**
    * 'pq' storage: candidates per result a reader's searches re-rank until they have learnt their
    * own, written in the file's manifest. Default: measured on the index (src/ivf/pq-calibrate.ts)
@@ -71,16 +74,19 @@ export interface ExportOptions {
   /**
    * 'pq' storage: the number of groups the lists are put in for readers in place (layout 5,
    * src/ivf/coarse-groups.ts), so a visitor fetches the centroids of the groups its queries reach
-   * rather than all of them. 0 writes layout 4 (no groups). Default: about twice the square root of
-   * nlist for an index of 256 lists or more where grouping pays (the groups a search of nprobe 16
-   * takes are at most half of them), else none.
+   * rather than all of them; 0 writes layout 4 (every centroid read at open). Default: none, and
+   * for an index of 256 lists or more coarse codes instead (layout 6, src/ivf/coarse-codes.ts:
+   * every list's centroid as a 48-byte code read at open, and a query fetches the exact centroids
+   * of the few lists it ranks), where they pay (a search of nprobe 16 ranks at most half the lists
+   * exactly). On a set whose neighbours are not near-ties, groups took 11-13 of them at 1M to keep
+   * recall, where the codes' places cost 14 KB a query (docs/design/compressed-codes.md).
    */
   groups?: number;
 }
 
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
- * layout (index-file.ts: 3, or for a 'pq' index 4, or 5 with its lists grouped); `layout: 2`
+ * layout (index-file.ts: 3, or for a 'pq' index 4, 5 with its lists grouped, 6 with coarse codes); `layout: 2`
  * writes the previous one (no lists' directories), which Weft releases before layout 3 can read too.
  */
 export async function exportIndex(store: WeftStore, name: string, options: ExportOptions = {}): Promise<Blob> {
@@ -96,17 +102,21 @@ export async function exportIndex(store: WeftStore, name: string, options: Expor
     if (options[option] !== undefined && !pq)
       throw new WeftError('INVALID_OPTION', `${option} is for indexes with PQ codes; index '${name}' stores ${m.storage}. Leave it out.`);
   const count = groupCountOf(options.groups, options.layout, m);
-  if (options.layout !== undefined && ![2, 3, 4, 5].includes(options.layout))
-    throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4 or 5; got ${String(options.layout)}.`);
-  if (options.layout === 4 && options.groups)
-    throw new WeftError('INVALID_OPTION', `Layout 4 does not group lists; leave groups out (or 0), or choose layout 5 for ${options.groups} groups.`);
+  if (options.layout !== undefined && ![2, 3, 4, 5, 6].includes(options.layout))
+    throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4, 5 or 6; got ${String(options.layout)}.`);
+  if ((options.layout === 4 || options.layout === 6) && options.groups)
+    throw new WeftError(
+      'INVALID_OPTION',
+      `Layout ${options.layout} does not group lists; leave groups out${options.layout === 4 ? ' (or 0)' : ''}, or choose layout 5 for ${options.groups} groups.`,
+    );
   const parts = pq ? pqParts(whole) : undefined;
   const rerank = parts ? { rerank: options.rerank === undefined ? measuredRerank(parts) : checkRerank(options.rerank) } : {};
-  // By default the lists are grouped only where it pays; asked for (groups or layout 5), always.
-  let groups = parts && count > 0 ? await measuredGroups(parts, count) : undefined;
-  if (groups && options.groups === undefined && options.layout === undefined && !groupsPay(groups, m.nlist, m.dim)) groups = undefined;
-  const layout = options.layout ?? (groups ? 5 : defaultLayout(m));
-  return writeIndexFile({ ...whole, manifest: { ...m, lexical: postings.lexical, ...rerank } }, postings, layout, groups);
+  // Groups only when asked for (groups or layout 5); coarse codes by default where they pay, or when asked for (layout 6).
+  const groups = parts && count > 0 ? await measuredGroups(parts, count) : undefined;
+  let codes = parts && codesWanted(options.groups, options.layout, m) ? await measuredCoarseCodes(parts) : undefined;
+  if (codes && options.layout === undefined && !codesPay(codes, m.nlist)) codes = undefined;
+  const layout = options.layout ?? (groups ? 5 : codes ? 6 : defaultLayout(m));
+  return writeIndexFile({ ...whole, manifest: { ...m, lexical: postings.lexical, ...rerank } }, postings, layout, groups ?? codes);
 }
 
 function invalid(message: string): WeftError {
@@ -173,8 +183,8 @@ function parseVersion2(all: Uint8Array): WholeIndex {
     return s ? checkedSection(s, all.slice(s.offset, s.offset + s.length), bad) : undefined;
   };
   const manifest = { ...header.manifest, checksums: [], generation: 0 } as Manifest;
-  // Version 5: the lists' sections and centroids are in their groups' sections.
-  const grouped = header.groups ? ungroup(header, toc, all.byteLength, read, bad) : undefined;
+  // Versions 5 and 6: the lists' sections and centroids are in their groups' sections or their places.
+  const grouped = header.groups ? ungroup(header, toc, all.byteLength, read, bad) : header.coarse ? unplace(header, toc, all.byteLength, read, bad) : undefined;
   const f32 = (b: Uint8Array | undefined) => (b ? new Float32Array(b.buffer) : undefined);
   const vmin = f32(read(SECTION.vmin, 0)),
     scale = f32(read(SECTION.scale, 0));
@@ -246,6 +256,30 @@ function ungroup(
     for (const s of group.sections) toc.set(sectionKey(s.kind, s.key), s);
     members.forEach((l, i) => centroids.set(group.centroids.subarray(i * dim, (i + 1) * dim), l * dim));
   });
+  return centroids;
+}
+
+/** A version-6 file's centroids, each list's place checked against its CRC and its sections put in `toc` on the way. */
+function unplace(
+  header: FileHeader,
+  toc: Map<string, IndexSection>,
+  fileBytes: number,
+  read: (kind: number, key: number) => Uint8Array | undefined,
+  bad: (what: string) => Error,
+): Float32Array {
+  const { dim, nlist } = header.manifest;
+  const places = read(SECTION.places, 0)!;
+  const crcs = new Uint32Array(read(SECTION.placeCrcs, 0)!.buffer);
+  const row = placeSize(places.byteLength, nlist, dim);
+  if (row === undefined || crcs.length !== nlist) throw bad(`The lists' places are ${places.byteLength} bytes, not a place for each of ${nlist} lists`);
+  const centroids = new Float32Array(nlist * dim);
+  for (let l = 0; l < nlist; l++) {
+    const bytes = places.subarray(l * row, (l + 1) * row);
+    if (crc32(bytes) !== crcs[l]) throw bad(`List ${l}'s place fails its checksum`);
+    const place = parsePlace(bytes, header, l, fileBytes, bad);
+    for (const s of place.sections) toc.set(sectionKey(s.kind, s.key), s);
+    centroids.set(place.centroid, l * dim);
+  }
   return centroids;
 }
 

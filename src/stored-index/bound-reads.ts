@@ -21,6 +21,9 @@ export function readsWith(store: WeftStore, signal: AbortSignal | undefined): We
           },
         }
       : {}),
+    ...(store.readPlaces
+      ? { readPlaces: { value: (name: string, lists: readonly number[], given?: ReadOptions) => store.readPlaces!(name, lists, o(given)) } }
+      : {}),
     readCatalog: { value: (name: string, given?: ReadOptions) => store.readCatalog(name, o(given)) },
     readTermBuckets: {
       value: (name: string, buckets: readonly number[], terms?: readonly string[], given?: ReadOptions) =>

@@ -39,7 +39,7 @@ export async function adoptCommits(env: CoherenceEnv, snap: IndexSnapshot): Prom
     read = await readQuantizers(store, name, m);
   }
   const { data } = read;
-  const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout, env.pq, read.groups);
+  const trained = uploadTrained(env.ctx, `weft.${name}`, data, m.centroidsChecksum, env.layout, env.pq, read.host);
   const q = snap.trained.quantizer;
   if (sameRange(data.vmin, q?.vmin) && sameRange(data.scale, q?.scale)) {
     // A split (or a rebuild of float lists): the cached copies of lists whose records did not

@@ -11,7 +11,7 @@ import type { ListCache } from './cache/list-cache.js';
 import type { ListRecord } from '../ivf/types.js';
 import type { Manifest } from '../storage/contract.js';
 import { gpuCoarse, type IndexEnv, type IndexSnapshot } from './snapshot.js';
-import { groupedRank } from './grouped-rank.js';
+import { hostRank } from './host-rank.js';
 import { readsWith } from './bound-reads.js';
 
 /** What prefetch and preload need of an index: where its lists are, and a cache (GPU or CPU) to put them in. */
@@ -27,7 +27,7 @@ export interface PrefetchEnv extends IndexEnv {
  */
 async function rankOne(env: PrefetchEnv, snap: IndexSnapshot, query: Float32Array, nprobe: number): Promise<Uint32Array> {
   const { ctx } = env;
-  if (snap.trained.grouped) return groupedRank(env, snap.trained, prepareRows(env.metric, query, env.layout.dim), 1, nprobe, nprobe);
+  if (snap.trained.onHost) return hostRank(env, snap.trained, prepareRows(env.metric, query, env.layout.dim), 1, nprobe, nprobe);
   if (!ctx || (env.warm && !env.warm.ready))
     return cpuRank(
       createQuadScanner(),

@@ -14,6 +14,7 @@ import { uploadCentroids, uploadQuantizer } from '../ivf/probe.js';
 import type { IndexPq, Metric } from '../ivf/types.js';
 import type { CentroidData, Manifest, WeftStore } from '../storage/contract.js';
 import { groupCount, groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
+import { codedLists, type CoarseCodes } from '../ivf/coarse-codes.js';
 
 export interface TrainedState {
   /** nlist x dim, as stored (normalised for cosine). */
@@ -24,12 +25,13 @@ export interface TrainedState {
   /** The manifest's centroidsChecksum these came with: a different one means retrained elsewhere. */
   readonly checksum: number;
   /**
-   * Lists grouped under super-centroids (a published file of layout 5 read in place,
-   * coarse-groups.ts): the coarse step ranks the lists of the groups a query takes (grouped-rank.ts),
-   * and a group's rows of `centroids` are filled when it is first read (`loaded`); they are a
-   * fixed function of the file, so filling them changes nothing a search has seen.
+   * A coarse step on the host, for a published file read in place whose centroids are read as
+   * queries reach them (host-rank.ts): lists grouped under super-centroids (layout 5,
+   * coarse-groups.ts) or coarse codes (layout 6, coarse-codes.ts). Rows of `centroids` are filled
+   * when first read (`loaded`); they are a fixed function of the file, so filling them changes
+   * nothing a search has seen.
    */
-  readonly grouped: GroupedCoarse | undefined;
+  readonly onHost: HostCoarse | undefined;
   /** The GPU side (undefined on the CPU backend). */
   readonly gpu: GpuTrained | undefined;
   /** Takes a reference (a search that must outlive a swap); release() gives it back. */
@@ -37,8 +39,12 @@ export interface TrainedState {
   release(): void;
 }
 
-/** A grouped index's coarse quantiser (TrainedState.grouped). */
+/** The coarse step of an index whose reader does not hold every centroid (TrainedState.onHost). */
+export type HostCoarse = GroupedCoarse | CodedCoarse;
+
+/** A grouped index's coarse quantiser. */
 export interface GroupedCoarse {
+  readonly kind: 'groups';
   readonly groups: CoarseGroups;
   /** Each group's lists, in increasing order. */
   readonly members: readonly Uint32Array[];
@@ -46,8 +52,16 @@ export interface GroupedCoarse {
   readonly loaded: Uint8Array;
 }
 
+/** An index's coarse codes. */
+export interface CodedCoarse {
+  readonly kind: 'codes';
+  readonly codes: CoarseCodes;
+  /** 1 for each list whose centroid is in `centroids`. */
+  readonly loaded: Uint8Array;
+}
+
 export interface GpuTrained {
-  /** The centroids as the scan kernel ranks them (not for a grouped index: its coarse step runs on the host). */
+  /** The centroids as the scan kernel ranks them (not where the coarse step runs on the host: TrainedState.onHost). */
   readonly coarse: GpuLists | undefined;
   /** int8: the range as the scan kernel reads it. */
   readonly sq: GPUBuffer | undefined;
@@ -85,25 +99,36 @@ export function quantizersOf(data: CentroidData, dim: number, pq: IndexPq | unde
 }
 
 /**
- * An index's stored quantisers: its centroid data, or for lists grouped in a published file
- * (readCoarseGroups), the codebook with centroids yet to be read (zeros) and the groups.
+ * An index's stored quantisers: its centroid data, or for a published file with coarse codes
+ * (readCoarseCodes) or grouped lists (readCoarseGroups), the codebook with centroids yet to be
+ * read (zeros) and the codes or groups (`host`).
  */
-export async function readQuantizers(store: WeftStore, name: string, m: Manifest): Promise<{ data: CentroidData; groups?: CoarseGroups }> {
+export async function readQuantizers(store: WeftStore, name: string, m: Manifest): Promise<{ data: CentroidData; host?: CoarseGroups | CoarseCodes }> {
+  const unread = () => new Float32Array(m.nlist * m.dim);
+  const coded = await store.readCoarseCodes?.(name);
+  if (coded) return { data: { centroids: unread(), codebook: coded.codebook }, host: coded.codes };
   const grouped = await store.readCoarseGroups?.(name);
-  if (!grouped) return { data: await store.readCentroids(name) };
-  return { data: { centroids: new Float32Array(m.nlist * m.dim), codebook: grouped.codebook }, groups: grouped.groups };
+  if (grouped) return { data: { centroids: unread(), codebook: grouped.codebook }, host: grouped.groups };
+  return { data: await store.readCentroids(name) };
 }
 
-/** The coarse step of a snapshot's centroids on the GPU (the caller checked the index is not grouped). */
+/** The coarse step of a snapshot's centroids on the GPU (the caller checked it does not run on the host). */
 export function gpuCoarse(trained: TrainedState): GpuLists {
   const { coarse } = onGpu(trained);
-  if (!coarse) throw new WeftError('INVALID_INPUT', 'This index groups its lists: its coarse step runs on the host (grouped-rank.ts).');
+  if (!coarse) throw new WeftError('INVALID_INPUT', "This index's coarse step runs on the host (host-rank.ts).");
   return coarse;
+}
+
+/** The host coarse step of coarse codes or groups: nothing of either read yet. */
+function hostCoarse(host: CoarseGroups | CoarseCodes, dim: number): HostCoarse {
+  if ('codes' in host) return { kind: 'codes', codes: host, loaded: new Uint8Array(codedLists(host)) };
+  const count = groupCount(host, dim);
+  return { kind: 'groups', groups: host, members: groupMembers(host.listGroup, count), loaded: new Uint8Array(count) };
 }
 
 /**
  * Uploads stored centroids (and range) for searching (no upload without a context, and no
- * centroids for grouped lists, `groups`); the caller holds the first reference.
+ * centroids where the coarse step runs on the host, `host`); the caller holds the first reference.
  */
 export function uploadTrained(
   ctx: GpuContext | undefined,
@@ -112,19 +137,17 @@ export function uploadTrained(
   checksum: number,
   layout: Layout,
   pq?: IndexPq,
-  groups?: CoarseGroups,
+  host?: CoarseGroups | CoarseCodes,
 ): TrainedState {
   const { quantizer, codebook } = quantizersOf(data, layout.dim, pq);
-  const grouped = groups
-    ? { groups, members: groupMembers(groups.listGroup, groupCount(groups, layout.dim)), loaded: new Uint8Array(groupCount(groups, layout.dim)) }
-    : undefined;
+  const onHost = host ? hostCoarse(host, layout.dim) : undefined;
   if (!ctx) {
     const host: TrainedState = {
       centroids: data.centroids,
       quantizer,
       codebook,
       checksum,
-      grouped,
+      onHost,
       gpu: undefined,
       retain: () => host,
       release() {
@@ -133,7 +156,7 @@ export function uploadTrained(
     };
     return host;
   }
-  const coarse = grouped ? undefined : uploadCentroids(ctx, `${label}.centroids`, data.centroids, layout.dim);
+  const coarse = onHost ? undefined : uploadCentroids(ctx, `${label}.centroids`, data.centroids, layout.dim);
   let sq: GPUBuffer | undefined;
   try {
     sq = quantizer ? uploadQuantizer(ctx, `${label}.sq`, quantizer, layout.dimPad) : undefined;
@@ -147,7 +170,7 @@ export function uploadTrained(
     quantizer,
     codebook,
     checksum,
-    grouped,
+    onHost,
     gpu: { coarse, sq },
     retain() {
       refs++;

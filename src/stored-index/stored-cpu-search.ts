@@ -9,7 +9,7 @@
 import { scanFirst } from './probe-order.js';
 import { WeftError } from '../errors.js';
 import { cpuQueries, cpuRank, cpuScan, topKResult, TopK, type DecodedList } from '../ivf/cpu-search.js';
-import { groupedRank } from './grouped-rank.js';
+import { hostRank } from './host-rank.js';
 import { createYielder } from '../ivf/cpu-yield.js';
 import type { QuadScanner } from '../ivf/cpu-simd.js';
 import { coarseKey, pqRowKeys, pqTables, type PqCodebook } from '../ivf/pq.js';
@@ -53,8 +53,8 @@ async function rank(
   const { nlist } = snap.manifest;
   const probe = Math.min(nprobe, nlist);
   const ranked = async (depth: number) =>
-    snap.trained.grouped
-      ? groupedRank(env, snap.trained, prepared, nq, probe, depth)
+    snap.trained.onHost
+      ? hostRank(env, snap.trained, prepared, nq, probe, depth)
       : cpuRank(env.scanner, snap.trained.centroids, padded, env.layout, env.metric, depth);
   let p: CpuProbing;
   if (!allow || nprobe >= nlist) {

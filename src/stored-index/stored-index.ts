@@ -403,7 +403,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
   const [quantizers, storedAccess] = await Promise.all([readQuantizers(store, name, manifest0), store.readAccessCounts(name)]);
   let snap: IndexSnapshot = {
     manifest: manifest0,
-    trained: uploadTrained(ctx, `weft.${name}`, quantizers.data, manifest0.centroidsChecksum, layout, pq, quantizers.groups),
+    trained: uploadTrained(ctx, `weft.${name}`, quantizers.data, manifest0.centroidsChecksum, layout, pq, quantizers.host),
   };
   // After the centroids: the cache takes what the device's memory budget leaves.
   const size = cacheBudget(ctx, manifest0, layout, options.cacheBytes);
@@ -467,7 +467,7 @@ async function openWith(ctx: GpuContext | undefined, owns: boolean, options: Ope
         quantizer: () => snap.trained.quantizer,
         firstK,
         filterDepth: Math.min(snap.manifest.nlist, maxK(searchEnv.ctx)),
-        gpuCoarse: !snap.trained.grouped,
+        gpuCoarse: !snap.trained.onHost,
       })
     : undefined;
   const cpuEnv: CpuSearchEnv | undefined = cpuCache

@@ -24,7 +24,7 @@ import type { AllowList } from './allow-list.js';
 import { scanFirst } from './probe-order.js';
 import { cpuCandidates } from './cpu-scoring.js';
 import { gpuCoarse, onGpu, type IndexEnv, type IndexSnapshot } from './snapshot.js';
-import { groupedRank } from './grouped-rank.js';
+import { hostRank } from './host-rank.js';
 
 /** What every stored search uses besides its snapshot. */
 export interface SearchEnv extends IndexEnv {
@@ -166,8 +166,8 @@ async function rank(
   pq: PqQueries | undefined,
 ): Promise<Probing> {
   const nlist = snap.manifest.nlist;
-  if (snap.trained.grouped) {
-    const probing = await groupedProbing(env, snap, pq!, nq, Math.min(nprobe, nlist), k, allow);
+  if (snap.trained.onHost) {
+    const probing = await hostProbing(env, snap, pq!, nq, Math.min(nprobe, nlist), k, allow);
     for (let q = 0; q < nq; q++) env.onProbed(Array.from(probing.lists.subarray(q * probing.depth, q * probing.depth + probing.nprobe)));
     return probing;
   }
@@ -211,10 +211,10 @@ async function rank(
 }
 
 /**
- * rank's coarse step for an index with grouped lists (grouped-rank.ts, on the host), widened for
+ * rank's coarse step where it runs on the host (grouped lists or coarse codes, host-rank.ts), widened for
  * a filter as rank's: as deep as one GPU ranking goes, or every list when that holds too few.
  */
-async function groupedProbing(
+async function hostProbing(
   env: SearchEnv,
   snap: IndexSnapshot,
   pq: PqQueries,
@@ -225,13 +225,13 @@ async function groupedProbing(
 ): Promise<Probing> {
   const nlist = snap.manifest.nlist;
   const ranked = async (depth: number, probe: number): Promise<Probing> => {
-    const lists = await groupedRank(env, snap.trained, pq.prepared, nq, nprobe, depth);
+    const lists = await hostRank(env, snap.trained, pq.prepared, nq, nprobe, depth);
     return { buffer: probeTable(env, snap, pq, lists, nq, depth, 'weft.search.pqProbes'), stride: depth, lists, depth, nprobe: probe };
   };
   if (!allow || nprobe >= nlist) return ranked(nprobe, nprobe);
   const want = Math.min(k, allow.count);
   const depth = Math.min(nlist, maxK(env.ctx));
-  const lists = await groupedRank(env, snap.trained, pq.prepared, nq, nprobe, depth);
+  const lists = await hostRank(env, snap.trained, pq.prepared, nq, nprobe, depth);
   const { ranks, enough } = widened(allow, lists, nq, depth, nprobe, want);
   if (!enough && depth < nlist) return ranked(nlist, nlist);
   return { buffer: probeTable(env, snap, pq, lists, nq, depth, 'weft.search.pqProbes'), stride: depth, lists, depth, nprobe: ranks };
@@ -251,8 +251,8 @@ function probedLists(p: Probing, nq: number): Set<number> {
  */
 function guessMissing(env: SearchEnv, snap: IndexSnapshot, prepared: Float32Array, nq: number, nprobe: number): Promise<ListRecord[] | undefined> | undefined {
   const { dim } = env.layout;
-  // Large batches: not worth the CPU time. Grouped lists: the ranking is on the host already.
-  if (nq * snap.manifest.nlist * dim > 2e7 || snap.trained.grouped) return undefined;
+  // Large batches: not worth the CPU time. A coarse step on the host (host-rank.ts): the ranking is there already.
+  if (nq * snap.manifest.nlist * dim > 2e7 || snap.trained.onHost) return undefined;
   const guess = new Set<number>();
   for (const lists of referenceProbes(snap.trained.centroids, prepared, dim, env.metric, nprobe)) {
     for (const l of lists) if (!env.cache.has(l)) guess.add(l);

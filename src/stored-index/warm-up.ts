@@ -53,7 +53,7 @@ export interface WarmUpEnv extends IndexEnv {
   firstK: number;
   /** How deep a filtered search's coarse step ranks: min(nlist, the device's largest k). */
   filterDepth: number;
-  /** Whether the coarse step runs on the GPU (not for grouped lists, grouped-rank.ts: nothing of it to compile). */
+  /** Whether the coarse step runs on the GPU (not where it runs on the host, host-rank.ts: nothing of it to compile). */
   gpuCoarse: boolean;
 }
 
@@ -86,7 +86,7 @@ const listShape = (first: FirstSearch): ScanShape => ({
 /**
  * Compiles what an index's first search runs: the coarse step's scan over the centroids (f32,
  * the index's metric, for the smallest k, which stands for every nprobe up to twice the scan
- * workgroup size; none for grouped lists, which are ranked on the host), the list scan for its
+ * workgroup size; none where the lists are ranked on the host), the list scan for its
  * storage, metric and the candidates it keeps, and their merges. Settles once they are cached; never rejects (a failed compile is the first search's to
  * report).
  */

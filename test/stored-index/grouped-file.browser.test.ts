@@ -1,6 +1,6 @@
 // A 'pq' index published with its lists grouped under super-centroids (layout 5, issue 24): a
 // reader in place fetches the super-centroids and then only the groups its queries take
-// (src/ivf/coarse-groups.ts, src/stored-index/grouped-rank.ts). Checked on fresh random data:
+// (src/ivf/coarse-groups.ts, src/stored-index/host-rank.ts). Checked on fresh random data:
 // the file holds what the layout-4 file holds (an import of either is the same index); a reader
 // that takes every group answers exactly as the local index; with the measured figure, the GPU,
 // the CPU backend and a sliced session of the remote index agree, and answer as the local index

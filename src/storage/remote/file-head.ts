@@ -26,6 +26,7 @@ import {
   headerLength,
   parseHeader,
   parseToc,
+  placeBytes,
   sectionKey,
   sectionName,
   type FileHeader,
@@ -120,6 +121,14 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; oneOf?: number[]
     }
     case SECTION.listGroups:
       return { exact: nlist * 4 };
+    case SECTION.coarseBook:
+      return { oneOf: [16 * dim * 2, 16 * dim * 4] };
+    case SECTION.coarseCodes:
+      return { exact: nlist * Math.ceil((h.coarse?.m ?? 0) / 2) };
+    case SECTION.placeCrcs:
+      return { exact: nlist * 4 };
+    case SECTION.places:
+      return { oneOf: [nlist * placeBytes(dim, 2), nlist * placeBytes(dim, 4)] };
     case SECTION.group:
       // Its lists are known once the lists' groups are read; until then, at most all of them (parseGroup checks the rest).
       return { max: nlist * (PER_LIST.length * 24 + dim * 4) };

@@ -2,9 +2,10 @@
 // the cold tier under IndexedDB and the GPU. Opening reads the file's header and table of
 // contents (one or two ranges); after that each read fetches only the sections it needs — a
 // probed list's ids and codes (one range), a result's chunk record (its directory page first),
-// a term bucket, the catalog for filters, and in a file with grouped lists (layout 5) a group's
-// centroids and its lists' places, the first time a list of it is wanted (the lists' sections
-// then join the toc) — checks each against its CRC-32 and keeps it in
+// a term bucket, the catalog for filters, in a file with grouped lists (layout 5) a group's
+// centroids and its lists' places, and in a file with coarse codes (layout 6) a list's place (its
+// centroid and sections), the first time a list of it is wanted (the lists' sections then join
+// the toc) — checks each against its CRC-32 and keeps it in
 // IndexedDB (section-cache.ts) under a byte budget, evicting with the same policy as the GPU list
 // cache. So a stored index opened on this store (openRemoteIndex) searches GPU ← IndexedDB ← HTTP.
 //
@@ -44,7 +45,9 @@ import {
   parseListDirectory,
   parseListGroups,
   parsePageIndex,
+  parsePlace,
   parseRowDirectory,
+  placeSize,
   sectionKey,
   sectionName,
   type DirectoryEntry,
@@ -52,7 +55,8 @@ import {
   type Section,
 } from '../index-file.js';
 import { floatsOfFile, scanCodes } from '../file-codes.js';
-import { indexLayout } from '../../ivf/pq.js';
+import { indexLayout, storedCodebook } from '../../ivf/pq.js';
+import type { CoarseCodes } from '../../ivf/coarse-codes.js';
 import { abortable } from '../../util/abortable.js';
 import { sharedRead, type SharedRead } from '../../util/shared-read.js';
 import { checkListNumbers, checkedCentroids, checkedList, type ReadPlace } from '../read-checks.js';
@@ -132,6 +136,14 @@ interface Grouping {
   codebook: Float32Array;
 }
 
+/** A version-6 file's coarse codes as read: what the coarse step needs, and each list's place's CRC. */
+interface Coded {
+  codes: CoarseCodes;
+  crcs: Uint32Array;
+  /** The index's codebook, read with them (adjacent in the file: one range at open). */
+  codebook: Float32Array;
+}
+
 /**
  * One publication of the file as this store reads it: its head, what has been read of it, and the
  * reads made once for every caller (shared-read.ts). A republished file gets a new one (recheck).
@@ -158,6 +170,9 @@ interface Publication {
   /** Version 5: the lists' groups, and the centroids of the groups read so far. */
   grouping: SharedRead<Grouping>;
   groupCentroids: Map<number, Float32Array>;
+  /** Version 6: the coarse codes, and the centroids of the lists whose places were read so far. */
+  coded: SharedRead<Coded>;
+  placeCentroids: Map<number, Float32Array>;
 }
 
 /** A byte range of the file with its CRC: a section of the toc, one chunk's record, or one vector row. */
@@ -179,7 +194,17 @@ const MERGE_GAP = 16 * 1024;
 const MAX_MERGED = 4 * 2 ** 20;
 /** The sections opening reads (the quantisers, which follow the toc): those the header's first read may hold. */
 const OPEN_SECTIONS = new Set(
-  [SECTION.centroids, SECTION.vmin, SECTION.scale, SECTION.codebook, SECTION.supers, SECTION.listGroups].map((kind) => sectionKey(kind, 0)),
+  [
+    SECTION.centroids,
+    SECTION.vmin,
+    SECTION.scale,
+    SECTION.codebook,
+    SECTION.supers,
+    SECTION.listGroups,
+    SECTION.coarseBook,
+    SECTION.coarseCodes,
+    SECTION.placeCrcs,
+  ].map((kind) => sectionKey(kind, 0)),
 );
 const EMPTY = new Uint8Array(0);
 /** The most bytes between two chunk records for them to share a request. */
@@ -312,6 +337,8 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       lengthsUnreliable: false,
       grouping: sharedRead(() => readGrouping(at), `Reading the groups of index '${name}'`),
       groupCentroids: new Map<number, Float32Array>(),
+      coded: sharedRead(() => readCoded(at), `Reading the coarse codes of index '${name}'`),
+      placeCentroids: new Map<number, Float32Array>(),
     };
     return at;
   };
@@ -643,8 +670,52 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     });
   };
 
-  /** Version 5: reads the groups of `lists`, so that their sections are in the toc. */
+  /** Version 6 (index-file.ts): the coarse codes (at.coded), with their codebook, the places' CRCs and the index's codebook. */
+  const readCoded = async (at: Publication): Promise<Coded> => {
+    const { dim, nlist, pq } = at.manifest;
+    const { m, exact } = at.header.coarse!;
+    const [book, coarseBook, codes, crcs] = await read(
+      [SECTION.codebook, SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeCrcs].map((kind) => pieceOf(section(kind, 0)!)),
+      undefined,
+      'high',
+    );
+    if (at !== pub) throw changedError();
+    return {
+      codes: { book: storedCodebook(dim, { m, bits: 4 }, floats(coarseBook!, 16 * dim)), codes: codes!.slice(), exact },
+      crcs: new Uint32Array(crcs!.slice().buffer, 0, nlist),
+      codebook: floats(book!, 2 ** pq!.bits * dim),
+    };
+  };
+
+  /** Version 6: reads the places of `lists` not read yet (adjacent rows in one range): their sections join the toc, their centroids are kept. */
+  const readPlaces = async (lists: readonly number[], signal?: AbortSignal) => {
+    const at = pub;
+    const { crcs } = await at.coded.get(signal);
+    const need = [...new Set(lists)].filter((l) => !at.placeCentroids.has(l));
+    if (need.length === 0) return;
+    const { dim, nlist } = at.manifest;
+    const places = section(SECTION.places, 0)!;
+    const row = placeSize(places.length, nlist, dim)!;
+    const bytes = await read(
+      need.map((l) => ({ key: `p:${l}`, offset: places.offset + l * row, length: row, crc: crcs[l]!, what: `list ${l}'s place`, gap: row })),
+      signal,
+      'high',
+    );
+    if (at !== pub) throw changedError();
+    need.forEach((l, i) => {
+      if (at.placeCentroids.has(l)) return;
+      const place = parsePlace(bytes[i]!, at.header, l, at.head.length, badFile);
+      for (const s of place.sections) {
+        checkSectionSize(href, at.header, s);
+        at.toc.set(sectionKey(s.kind, s.key), s);
+      }
+      at.placeCentroids.set(l, place.centroid);
+    });
+  };
+
+  /** Versions 5 and 6: reads the groups or the places of `lists`, so that their sections are in the toc. */
   const placeLists = async (lists: readonly number[], signal?: AbortSignal) => {
+    if (pub.header.coarse) return readPlaces(lists, signal);
     if (!pub.header.groups) return;
     const { groups } = await pub.grouping.get(signal);
     await readGroups(
@@ -825,6 +896,18 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return checkedCentroids(place, at.manifest, { centroids, codebook });
   };
 
+  /** Version 6's centroids, every place read, with the codebook, checked against the manifest as version 4's. */
+  const placedCentroids = async () => {
+    const at = pub;
+    const { dim, nlist } = at.manifest;
+    const { codebook } = await at.coded.get();
+    await readPlaces(Array.from({ length: nlist }, (_, l) => l));
+    if (at !== pub) throw changedError();
+    const centroids = new Float32Array(nlist * dim);
+    for (let l = 0; l < nlist; l++) centroids.set(at.placeCentroids.get(l)!, l * dim);
+    return checkedCentroids(place, at.manifest, { centroids, codebook });
+  };
+
   const store: RemoteStore = {
     dbName: href,
     url: source,
@@ -877,9 +960,27 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
       if (at !== pub) throw changedError();
       return gs.map((g) => at.groupCentroids.get(g)!);
     },
+    async readCoarseCodes(n) {
+      current(n);
+      const at = pub;
+      if (!at.header.coarse) return undefined;
+      const { codes, codebook } = await at.coded.get();
+      if (at !== pub) throw changedError();
+      return { codes, codebook };
+    },
+    async readPlaces(n, lists, o) {
+      current(n);
+      const at = pub;
+      checkListNumbers(place, at.manifest.nlist, lists);
+      if (!at.header.coarse) throw new WeftError('INVALID_INPUT', `Index '${name}' has no coarse codes: its centroids are read with readCentroids.`);
+      await readPlaces(lists, o?.signal);
+      if (at !== pub) throw changedError();
+      return lists.map((l) => at.placeCentroids.get(l)!);
+    },
     async readCentroids(n) {
       current(n);
       if (pub.header.groups) return groupedCentroids();
+      if (pub.header.coarse) return placedCentroids();
       const [vmin, scale, codebook] = [section(SECTION.vmin, 0), section(SECTION.scale, 0), section(SECTION.codebook, 0)];
       const optional = [vmin, scale, codebook].filter((x) => x !== undefined);
       const parts = await read([section(SECTION.centroids, 0)!, ...optional].map(pieceOf));

@@ -1,0 +1,180 @@
+// A 'pq' index published with coarse codes (layout 6, issue 24): a reader in place opens with
+// every list's centroid as a 4-bit code, ranks the lists by them, and fetches the places (exact
+// centroid and sections) of only the lists it ranks exactly (src/ivf/coarse-codes.ts,
+// src/stored-index/host-rank.ts). Checked on fresh random data: the file holds what the layout-4
+// file holds (an import of either is the same index); a reader that ranks every list exactly
+// answers exactly as the local index; with the measured width, the GPU, the CPU backend and a
+// sliced session of the remote index agree, read only the places of the lists ranked, and answer
+// as the local index; a place is its list's; a damaged place is CORRUPT_RECORD. Its chunk
+// directory pages are in a page index that vector searches never read.
+
+import { describe, expect } from 'vitest';
+import { codesTaken } from '../../src/ivf/coarse-codes.js';
+import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
+import { gaussianMixture } from '../../src/random.js';
+import { PAGE_SIZE, SECTION, parseHeader, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
+import { deleteStore, openStore } from '../../src/storage/idb-store.js';
+import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
+import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
+import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
+import { openRemoteIndex } from '../../src/stored-index/remote-index.js';
+import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
+import { freshSeed, gpuTest } from '../support/gpu-harness.js';
+import { editFile } from '../support/index-file-edit.js';
+import { indexCleanup } from '../support/store-fixtures.js';
+
+const dim = 32,
+  n = 3000,
+  nlist = 64;
+let dbName = '';
+const { toClose, body } = indexCleanup(() => dbName);
+
+const put = async (file: Blob | Uint8Array) => {
+  const name = `coded-${crypto.randomUUID()}.weft`;
+  await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file as BodyInit });
+  return `/__weft-range/files/${name}`;
+};
+
+describe('a published file with coarse codes', () => {
+  gpuTest(
+    'answers in place as the local index, reading only the places of the lists it ranks',
+    body(async (ctx) => {
+      const seed = freshSeed();
+      dbName = `weft-coded-${crypto.randomUUID()}`;
+      const data = gaussianMixture(n, dim, { centers: 24, seed });
+      // Questions near the passages they ask for: indexed vectors moved a little.
+      const queries = Float32Array.from(
+        { length: 24 * dim },
+        (_, i) => data[Math.floor(i / dim) * 125 * dim + (i % dim)]! + 0.1 * Math.sin(i * 12.9898 + seed),
+      );
+      const store = await openStore({ dbName });
+      toClose.push(store);
+      const index = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, metric: 'cosine', storage: 'pq', pq: { m: 8 }, seed });
+      toClose.push(index);
+      await index.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `d${i % 9}`, text: `passage ${i}` })) });
+      const k = 5,
+        nprobe = 4;
+      const lists = index.nlist;
+      const cacheDbName = `weft-coded-remote-${crypto.randomUUID()}`;
+      try {
+        // Below 256 lists the default is layout 4; layout 6 asks for coarse codes.
+        const flat = await exportIndex(store, 'docs');
+        expect(new DataView(await flat.slice(8, 12).arrayBuffer()).getUint32(0, true)).toBe(4);
+        const file = await exportIndex(store, 'docs', { layout: 6 });
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        expect(new DataView(bytes.buffer).getUint32(8, true)).toBe(6);
+        await expect(exportIndex(store, 'docs', { layout: 6, groups: 4 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+        const header = parseHeader(bytes);
+        expect(header.coarse!.m).toBe(dim / 4);
+        expect(header.coarse!.exact.length).toBe(Math.ceil(Math.log2(lists)) + 1);
+        expect(header.groups).toBeUndefined();
+        expect(header.pages).toEqual([]);
+        expect(header.pageCount).toBe(Math.ceil(n / PAGE_SIZE));
+        const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, bytes.byteLength);
+        for (const kind of [SECTION.centroids, SECTION.ids, SECTION.directory]) expect(toc.has(sectionKey(kind, 0))).toBe(false);
+        const places = toc.get(sectionKey(SECTION.places, 0))!;
+        const row = placeBytes(dim, 2);
+        expect(places.length).toBe(lists * row);
+        // What opening reads lies right after the toc: the codebooks, the codes and the places' CRCs, one range.
+        const open = [SECTION.codebook, SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeCrcs].map((kind) => toc.get(sectionKey(kind, 0))!);
+        expect(open[0]!.offset).toBe(header.bodyOffset + header.toc.length);
+        for (let i = 1; i < open.length; i++) expect(open[i]!.offset).toBe(open[i - 1]!.offset + open[i - 1]!.length);
+        expect(toc.get(sectionKey(SECTION.coarseCodes, 0))!.length).toBe((lists * dim) / 8);
+
+        // The same index as the layout-4 file: lists, chunks with their vectors, centroids.
+        const whole = parseIndexFile(bytes.slice().buffer);
+        const four = parseIndexFile(await flat.arrayBuffer());
+        expect(Array.from(whole.centroids.centroids)).toEqual(Array.from(four.centroids.centroids));
+        expect(whole.lists.map((l) => [Array.from(l.ids), Array.from(l.codes)])).toEqual(four.lists.map((l) => [Array.from(l.ids), Array.from(l.codes)]));
+        expect(whole.chunks).toEqual(four.chunks);
+
+        const local = await index.search(queries, { k, nprobe, rerank: 8 });
+
+        // Every list ranked exactly: exactly the local index's answers.
+        const every = editFile(bytes, (h) => {
+          const c = (h as unknown as { coarse: { exact: number[] } }).coarse;
+          c.exact = c.exact.map(() => lists);
+        });
+        const all = await openRemoteIndex(await put(every), { gpu: ctx, cacheDbName, preload: false });
+        toClose.push(all);
+        const allAnswers = await all.search(queries, { k, nprobe, rerank: 8 });
+        expect(Array.from(allAnswers.ids)).toEqual(Array.from(local.ids));
+        expect(Array.from(allAnswers.distances)).toEqual(Array.from(local.distances));
+
+        // The measured width: its first query reads the places of the lists it ranks, and no other.
+        const url = await put(file);
+        const remote = await openRemoteIndex(url, { gpu: ctx, cacheDbName: `${cacheDbName}-2`, preload: false });
+        toClose.push(remote);
+        const asked: number[] = [];
+        const readPlaces = remote.remote.readPlaces!.bind(remote.remote);
+        remote.remote.readPlaces = (name, ls, o) => {
+          asked.push(...ls);
+          return readPlaces(name, ls, o);
+        };
+        await remote.search(queries.subarray(0, dim), { k, nprobe, rerank: 8 });
+        const { codes } = (await remote.remote.readCoarseCodes!('docs'))!;
+        const first = codesTaken(codes, prepareRows('cosine', queries.subarray(0, dim), dim), 1, kernelMetric('cosine'), nprobe, nprobe)[0]!;
+        expect(asked.sort((a, b) => a - b)).toEqual(Array.from(first).sort((a, b) => a - b));
+        expect(asked.length).toBeLessThan(lists / 2);
+        const far = await remote.search(queries, { k, nprobe, rerank: 8 });
+        const cpu = await openRemoteIndex(url, { gpu: 'cpu', cacheDbName: `${cacheDbName}-3`, preload: false });
+        toClose.push(cpu);
+        expect(Array.from((await cpu.search(queries, { k, nprobe, rerank: 8 })).ids)).toEqual(Array.from(far.ids));
+        const session = await remote.searchSession(queries, { k, nprobe, rerank: 8 });
+        while (!session.done) await session.step(1);
+        expect(Array.from((await session.read()).ids)).toEqual(Array.from(far.ids));
+        let same = 0;
+        const nq = queries.length / dim;
+        for (let q = 0; q < nq; q++) if (far.ids.subarray(q * k, (q + 1) * k).join() === local.ids.subarray(q * k, (q + 1) * k).join()) same++;
+        console.log(
+          `coded file: ${same} of ${nq} answers as the local index; the first query ranked ${first.length} of ${lists} lists exactly (exact ${header.coarse!.exact.join(',')})`,
+        );
+        expect(same).toBeGreaterThanOrEqual(nq - 1);
+        // Vector searches (their candidates' rows and texts come through their lists' directories) read no page index.
+        const pageIndex = toc.get(sectionKey(SECTION.pageIndex, 0))!;
+        const log: { start: number; end: number }[] = await (await fetch(url.replace('/files/', '/log/'))).json();
+        expect(log.filter((r) => r.start < pageIndex.offset + pageIndex.length && pageIndex.offset < r.end)).toEqual([]);
+
+        // One place: its row, the list's centroid; adjacent places in one request.
+        const remoteStore = await openRemoteStore(url, { cacheDbName: `${cacheDbName}-4` });
+        try {
+          await remoteStore.readCoarseCodes!('docs');
+          const before = remoteStore.stats();
+          const [three] = await remoteStore.readPlaces!('docs', [3]);
+          expect(remoteStore.stats().bytesFetched - before.bytesFetched).toBe(row);
+          expect(Array.from(three!)).toEqual(Array.from(whole.centroids.centroids.subarray(3 * dim, 4 * dim)));
+          const at = remoteStore.stats();
+          const rows = await remoteStore.readPlaces!('docs', [5, 6, 7]);
+          expect(remoteStore.stats().requests - at.requests).toBe(1);
+          expect(remoteStore.stats().bytesFetched - at.bytesFetched).toBe(3 * row);
+          rows.forEach((r, i) => expect(Array.from(r)).toEqual(Array.from(whole.centroids.centroids.subarray((5 + i) * dim, (6 + i) * dim))));
+          await expect(remoteStore.readPlaces!('docs', [lists])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+          // Every centroid (an export of the remote index): every place, checked.
+          expect(Array.from((await remoteStore.readCentroids('docs')).centroids)).toEqual(Array.from(whole.centroids.centroids));
+        } finally {
+          remoteStore.close();
+        }
+
+        // Imported, it is the same index.
+        const copy = await openStore({ dbName: `${dbName}-copy` });
+        toClose.push(copy);
+        await importIndex(copy, file, { name: 'copy' });
+        const imported = await openStoredIndex({ gpu: ctx, store: copy, name: 'copy' });
+        toClose.push(imported);
+        expect(Array.from((await imported.search(queries, { k, nprobe, rerank: 8 })).ids)).toEqual(Array.from(local.ids));
+
+        // Damaged places: the search that reads one is CORRUPT_RECORD.
+        const broken = bytes.slice();
+        for (let l = 0; l < lists; l++) broken.fill(0x55, places.offset + (l + 1) * row - 8, places.offset + (l + 1) * row);
+        const damaged = await openRemoteIndex(await put(broken), { gpu: ctx, cacheDbName: `${cacheDbName}-5`, preload: false });
+        toClose.push(damaged);
+        await expect(damaged.search(queries.subarray(0, dim), { k, nprobe, rerank: 8 })).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+      } finally {
+        for (const suffix of ['', '-2', '-3', '-4', '-5']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
+      }
+      for (const x of toClose.splice(0).reverse()) await x.close();
+      await deleteStore(`${dbName}-copy`);
+    }),
+    { timeout: 180_000 },
+  );
+});
