@@ -19,7 +19,7 @@ import { exportIndex, type ExportOptions } from '../src/storage/portable.js';
 import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
 import { openRemoteIndex } from '../src/stored-index/remote-index.js';
 import { createStoredIndex } from '../src/stored-index/stored-index.js';
-import { SECTION, parseGroup, parseHeader, parseListGroups, parseToc, sectionKey } from '../src/storage/index-file.js';
+import { SECTION, parseGroup, parseHeader, parseListGroups, parsePlace, parsePlaceIndex, parseToc, sectionKey } from '../src/storage/index-file.js';
 import { defaultGroupCount, groupMembers, groupsFor } from '../src/ivf/coarse-groups.js';
 import { benchData, type SearchBenchOptions } from './search.js';
 
@@ -48,17 +48,17 @@ export interface RemotePqBenchOptions
   simulateGroups?: number;
 }
 
-/** One storage's cost from the remote tier ('pq-grouped': the same 'pq' index as a layout-5 file). */
+/** One storage's cost from the remote tier ('pq-grouped', 'pq-coded': the same 'pq' index as a layout-5 and a layout-6 file). */
 export interface RemoteRow {
-  storage: 'f16' | 'pq' | 'pq-grouped';
+  storage: 'f16' | 'pq' | 'pq-grouped' | 'pq-coded';
   fileBytes: number;
   /** Opening the index cold: header, toc, centroids (and codebook). */
   openBytes: number;
   openRequests: number;
   /** One cold query: its lists, candidates' rows ('pq') and its results' texts. */
   bytesPerQuery: number;
-  /** Of which: the probed lists (ids, codes, directories, row CRCs), the candidates' rows, the results' texts, the groups taken (layout 5). */
-  parts: { lists: number; rows: number; texts: number; groups: number };
+  /** Of which: the probed lists (ids, codes, directories, row CRCs), the candidates' rows, the results' texts, the groups taken (layout 5), the places of the lists ranked exactly (layout 6). */
+  parts: { lists: number; rows: number; texts: number; groups: number; places: number };
   requestsPerQuery: number;
   msPerQuery: number;
   recall: number;
@@ -97,6 +97,15 @@ export interface RemotePqBenchResult {
     /** The same with the lists grouped (layout 5): opening (no centroids, no lists' toc entries), and a first answer with the groups it takes (GROUPS_TAKEN). */
     groupedOpenBytes: number;
     groupedFirstAnswerBytes: number;
+    /**
+     * The same with coarse codes (layout 6): opening (the codes, their codebook and the places'
+     * CRCs instead of the super-centroids and the lists' groups), and a first answer with the
+     * places of 2 x nprobe lists (coarse-codes.ts: the measured width's floor, FAISS's anchor).
+     */
+    codedOpenBytes: number;
+    codedFirstAnswerBytes: number;
+    /** A visitor's first answer with the runtime's defaults (nprobe 8, 3 passages) from the coded file. */
+    codedDefaultAnswerBytes: number;
     /** A visitor's first answer with the runtime's defaults (nprobe 8, 3 passages) from the grouped file. */
     groupedDefaultAnswerBytes: number;
   }[];
@@ -134,10 +143,22 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     let rerank = o.rerank ?? 0;
     const files: { storage: RemoteRow['storage']; file: Blob }[] = [];
     for (const storage of ['f16', 'pq'] as const) {
-      const exports = storage === 'pq' ? [{ groups: 0 }, ...(o.groups === 0 ? [] : [{ layout: 5 as const, ...(o.groups ? { groups: o.groups } : {}) }])] : [{}];
-      const blobs = await publish(ctx, base.data, { metric: o.metric, seed: o.seed, niter: o.niter, dim, nlist, storage, m, bits }, exports, log);
-      files.push({ storage, file: blobs[0]! });
-      if (blobs[1]) files.push({ storage: 'pq-grouped', file: blobs[1] });
+      const exports: { storage: RemoteRow['storage']; options: ExportOptions }[] =
+        storage === 'pq'
+          ? [
+              { storage, options: { groups: 0 } },
+              ...(o.groups === 0 ? [] : [{ storage: 'pq-grouped' as const, options: { layout: 5 as const, ...(o.groups ? { groups: o.groups } : {}) } }]),
+              { storage: 'pq-coded', options: { layout: 6 } },
+            ]
+          : [{ storage, options: {} }];
+      const blobs = await publish(
+        ctx,
+        base.data,
+        { metric: o.metric, seed: o.seed, niter: o.niter, dim, nlist, storage, m, bits },
+        exports.map((e) => e.options),
+        log,
+      );
+      exports.forEach((e, i) => files.push({ storage: e.storage, file: blobs[i]! }));
     }
     for (const { storage, file } of files) {
       const name = `bench-${storage}-${o.seed}-${crypto.randomUUID()}.weft`;
@@ -154,18 +175,20 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
       rows.push({ storage, fileBytes: file.size, ...cost, recall: recallAtK(result, truth) });
       const r = rows.at(-1)!;
       log(
-        `${storage}: file ${(r.fileBytes / 1e6).toFixed(2)} MB; open ${(r.openBytes / 1e3).toFixed(1)} KB in ${r.openRequests} requests; per query ${(r.bytesPerQuery / 1e3).toFixed(1)} KB in ${r.requestsPerQuery.toFixed(1)} requests (lists ${(r.parts.lists / 1e3).toFixed(1)}, rows ${(r.parts.rows / 1e3).toFixed(1)}, texts ${(r.parts.texts / 1e3).toFixed(1)}, groups ${(r.parts.groups / 1e3).toFixed(1)} KB), ${r.msPerQuery.toFixed(0)} ms; recall@${o.k} ${r.recall.toFixed(4)}`,
+        `${storage}: file ${(r.fileBytes / 1e6).toFixed(2)} MB; open ${(r.openBytes / 1e3).toFixed(1)} KB in ${r.openRequests} requests; per query ${(r.bytesPerQuery / 1e3).toFixed(1)} KB in ${r.requestsPerQuery.toFixed(1)} requests (lists ${(r.parts.lists / 1e3).toFixed(1)}, rows ${(r.parts.rows / 1e3).toFixed(1)}, texts ${(r.parts.texts / 1e3).toFixed(1)}, groups ${(r.parts.groups / 1e3).toFixed(1)}, places ${(r.parts.places / 1e3).toFixed(1)} KB), ${r.msPerQuery.toFixed(0)} ms; recall@${o.k} ${r.recall.toFixed(4)}`,
       );
     }
     const [f16, pq] = rows as [RemoteRow, RemoteRow];
     const grouped = rows.find((r) => r.storage === 'pq-grouped');
     if (grouped) log(`pq-grouped: recall@${o.k} ${grouped.recall.toFixed(4)} against layout 4's ${pq.recall.toFixed(4)}`);
+    const coded = rows.find((r) => r.storage === 'pq-coded');
+    if (coded) log(`pq-coded: recall@${o.k} ${coded.recall.toFixed(4)} against layout 4's ${pq.recall.toFixed(4)}`);
     const simulated = [1e6, 1e7].map((size) =>
       simulate(size, dim, m, bits, { rerank: o.simulateRerank ?? rerank, groups: o.simulateGroups ?? GROUPS_TAKEN.taken }, o.k, f16),
     );
     for (const s of simulated)
       log(
-        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${(s.groupedDefaultAnswerBytes / 1e3).toFixed(0)} KB`,
+        `simulated ${s.n / 1e6}M x ${dim}, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${(s.f16BytesPerQuery / 1e6).toFixed(2)} MB, pq ${(s.pqBytesPerQuery / 1e3).toFixed(0)} KB a query (${s.ratio.toFixed(3)}); opening reads ${(s.f16OpenBytes / 1e6).toFixed(1)} MB (f16), ${(s.pageBytes / 1e6).toFixed(1)} MB (pq) and ${(s.groupedOpenBytes / 1e6).toFixed(2)} MB (pq, grouped); a first answer ${(s.f16FirstAnswerBytes / 1e6).toFixed(1)}, ${(s.pqFirstAnswerBytes / 1e6).toFixed(1)} and ${(s.groupedFirstAnswerBytes / 1e6).toFixed(2)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${(s.groupedDefaultAnswerBytes / 1e3).toFixed(0)} KB; with coarse codes opening reads ${(s.codedOpenBytes / 1e3).toFixed(0)} KB, a first answer ${(s.codedFirstAnswerBytes / 1e3).toFixed(0)} KB, with the defaults ${(s.codedDefaultAnswerBytes / 1e3).toFixed(0)} KB`,
       );
     const ratio = pq.bytesPerQuery / f16.bytesPerQuery;
     const targets = [
@@ -221,8 +244,8 @@ async function publish(
   }
 }
 
-/** Which part of a query's reads each byte of the file is: list sections, vector rows, chunk texts or groups (by the file's toc and groups). */
-type SectionMap = { start: number; end: number; part: 'lists' | 'rows' | 'texts' | 'groups' | 'other' }[];
+/** Which part of a query's reads each byte of the file is: list sections, vector rows, chunk texts, groups or places (by the file's toc, groups and places). */
+type SectionMap = { start: number; end: number; part: 'lists' | 'rows' | 'texts' | 'groups' | 'places' | 'other' }[];
 
 /** The file's sections by part, the candidates per result its manifest says ('pq'), and its groups (layout 5). */
 async function sectionsOf(
@@ -244,6 +267,18 @@ async function sectionsOf(
       found.push(...parseGroup(at(SECTION.group, g), header, g, members, all.byteLength, bad).sections);
     });
   }
+  if (header.coarse) {
+    const places = toc.get(sectionKey(SECTION.places, 0))!;
+    const { nlist } = header.manifest;
+    const row = places.length / nlist;
+    const index = toc.get(sectionKey(SECTION.placeIndex, 0))!;
+    const { rows } = parsePlaceIndex(all.subarray(index.offset, index.offset + index.length), nlist, (what) => new Error(what));
+    rows.forEach((r, l) =>
+      found.push(
+        ...parsePlace(all.subarray(places.offset + r * row, places.offset + (r + 1) * row), header, l, all.byteLength, (what) => new Error(what)).sections,
+      ),
+    );
+  }
   const lists: number[] = [SECTION.ids, SECTION.codes, SECTION.listDirectory];
   const sections: SectionMap = found.map((x) => ({
     start: x.offset,
@@ -256,7 +291,9 @@ async function sectionsOf(
           ? 'texts'
           : x.kind === SECTION.group
             ? 'groups'
-            : 'other',
+            : x.kind === SECTION.places
+              ? 'places'
+              : 'other',
   }));
   const groups = header.groups
     ? { count: header.groups.count, taken: groupsFor(header.groups, nprobe, header.groups.count), probe: header.groups.probe }
@@ -266,7 +303,7 @@ async function sectionsOf(
 
 /** Bytes of `ranges` in each part of the file. */
 function partsOf(ranges: { start: number; end: number }[], sections: SectionMap): RemoteRow['parts'] {
-  const out = { lists: 0, rows: 0, texts: 0, groups: 0 };
+  const out = { lists: 0, rows: 0, texts: 0, groups: 0, places: 0 };
   for (const r of ranges)
     for (const s of sections) {
       const overlap = Math.min(r.end + 1, s.end) - Math.max(r.start, s.start);
@@ -284,7 +321,7 @@ async function coldQueries(
   dim: number,
   o: { k: number; nprobe: number; rerank?: number },
 ): Promise<Omit<RemoteRow, 'storage' | 'fileBytes' | 'recall'> & { result: SearchResult }> {
-  const parts = { lists: 0, rows: 0, texts: 0, groups: 0 };
+  const parts = { lists: 0, rows: 0, texts: 0, groups: 0, places: 0 };
   const nq = queries.length / dim;
   const ids = new Uint32Array(nq * o.k);
   const distances = new Float32Array(nq * o.k);
@@ -318,6 +355,7 @@ async function coldQueries(
       parts.rows += p.rows;
       parts.texts += p.texts;
       parts.groups += p.groups;
+      parts.places += p.places;
       ids.set(r.ids, q * o.k);
       distances.set(r.distances, q * o.k);
     } finally {
@@ -329,7 +367,7 @@ async function coldQueries(
     openBytes: openBytes / nq,
     openRequests: openRequests / nq,
     bytesPerQuery: bytes / nq,
-    parts: { lists: parts.lists / nq, rows: parts.rows / nq, texts: parts.texts / nq, groups: parts.groups / nq },
+    parts: { lists: parts.lists / nq, rows: parts.rows / nq, texts: parts.texts / nq, groups: parts.groups / nq, places: parts.places / nq },
     requestsPerQuery: requests / nq,
     msPerQuery: ms / nq,
     result: { ids, distances, numQueries: nq, k: o.k },
@@ -394,7 +432,15 @@ function simulate(
   // nprobe 16 and 8 on both sets) and an answer's 3 passages, each re-ranking `rerank` candidates.
   const answer = 3;
   const defaultQuery = (size / bigNlist) * 8 * pqList + answer * rerank * dim * 2 + (texts * answer) / k;
+  // Layout 6: toc entries for the codebooks, the codes, the places' CRCs, the places and the page
+  // index; the codes (4 bits a sub-quantiser of 4 dimensions), their codebook (16 x dim f16), a CRC
+  // a list; then the places of 2 x nprobe lists (entries and f16 centroid).
+  const codedOpenBytes = 16 * bigNlist + 24 * 7 + (bigNlist * dim) / 8 + 16 * dim * 2 + bigNlist * 4 + codebook;
+  const place = dim * 2 + 5 * 24;
   return {
+    codedOpenBytes,
+    codedFirstAnswerBytes: codedOpenBytes + 2 * bigNprobe * place + pqBytes,
+    codedDefaultAnswerBytes: codedOpenBytes + 2 * 8 * place + defaultQuery,
     groupedOpenBytes,
     groupedFirstAnswerBytes: groupedOpenBytes + groupsRead + pqBytes,
     groupedDefaultAnswerBytes: groupedOpenBytes + groupsRead + defaultQuery,

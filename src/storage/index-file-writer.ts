@@ -25,7 +25,7 @@ import {
   type SectionKind,
 } from './index-file.js';
 import { groupCount, groupMembers, type CoarseGroups } from '../ivf/coarse-groups.js';
-import { codedLists, type CoarseCodes } from '../ivf/coarse-codes.js';
+import { codedLists, placeOrder, type CoarseCodes } from '../ivf/coarse-codes.js';
 import type { EncodedBucket } from './lexical-records.js';
 import { listChecksum, type ChunkRecord, type Manifest, type WholeIndex } from './records.js';
 
@@ -112,13 +112,13 @@ export function writeIndexFile(
     add(SECTION.listGroups, 0, bytesOf(groups.listGroup));
   }
   // Version 6: what opening reads follows the toc (one range): the codes, their codebook, and the
-  // places' CRCs, whose bytes are filled in once the places are laid out (after the lists).
-  const placeCrcs = codes ? new Uint32Array(whole.manifest.nlist) : undefined;
-  let crcSection: Section | undefined;
+  // place index, whose bytes are filled in once the places are laid out (after the lists).
+  const placeIndex = codes ? new Uint32Array(whole.manifest.nlist * 2) : undefined;
+  let indexSection: Section | undefined;
   if (codes) {
     add(SECTION.coarseBook, 0, fileFloats(codes.book.centroids));
     add(SECTION.coarseCodes, 0, codes.codes);
-    crcSection = add(SECTION.placeCrcs, 0, bytesOf(placeCrcs!));
+    indexSection = add(SECTION.placeIndex, 0, bytesOf(placeIndex!));
   }
   const byList = new Map<number, ChunkRecord[]>();
   for (const c of whole.chunks) {
@@ -181,8 +181,8 @@ export function writeIndexFile(
   }
   if (groups) addGroups(whole, groups, listEntries, add);
   if (codes) {
-    placeCrcs!.set(addPlaces(whole, listEntries, add));
-    crcSection!.crc = crc32(bytesOf(placeCrcs!));
+    placeIndex!.set(addPlaces(whole, listEntries, add));
+    indexSection!.crc = crc32(bytesOf(placeIndex!));
   }
   directory.sort((a, b) => a.id - b.id);
   const pages: number[] = [];
@@ -263,7 +263,8 @@ function addGroups(
 
 /**
  * Version 6's places (index-file.ts): a row per list, its entries (`entries`, placed already) then
- * its centroid, all rows of one size; returns each row's CRC-32.
+ * its centroid, all rows of one size, in placeOrder (near lists in near rows); returns the place
+ * index: each list's row and that row's CRC-32.
  */
 function addPlaces(whole: WholeIndex, entries: readonly Section[], add: (kind: SectionKind, key: number, data: Uint8Array) => void): Uint32Array {
   const { dim, nlist } = whole.manifest;
@@ -273,19 +274,19 @@ function addPlaces(whole: WholeIndex, entries: readonly Section[], add: (kind: S
   const entryBytes = PER_LIST.length * 24;
   const row = entryBytes + dim * valueBytes;
   const bytes = new Uint8Array(nlist * row);
-  const crcs = new Uint32Array(nlist);
-  for (let l = 0; l < nlist; l++) {
+  const index = new Uint32Array(nlist * 2);
+  placeOrder(whole.centroids.centroids, dim).forEach((l, r) => {
     const words = new Uint32Array(PER_LIST.length * 6);
     PER_LIST.forEach((kind, j) => {
       const e = of.get(sectionKey(kind, l))!;
       words.set([kind, l, e.offset % 2 ** 32, Math.floor(e.offset / 2 ** 32), e.length, e.crc], j * 6);
     });
-    bytes.set(bytesOf(words), l * row);
-    bytes.set(centroids.subarray(l * dim * valueBytes, (l + 1) * dim * valueBytes), l * row + entryBytes);
-    crcs[l] = crc32(bytes.subarray(l * row, (l + 1) * row));
-  }
+    bytes.set(bytesOf(words), r * row);
+    bytes.set(centroids.subarray(l * dim * valueBytes, (l + 1) * dim * valueBytes), r * row + entryBytes);
+    index.set([r, crc32(bytes.subarray(r * row, (r + 1) * row))], l * 2);
+  });
   add(SECTION.places, 0, bytes);
-  return crcs;
+  return index;
 }
 
 /** A list's chunks in the order of its live slots (`ids`, tombstones skipped); INVALID_INPUT when they do not match. */

@@ -39,10 +39,12 @@
 // Version 6 is version 5 with coarse codes in place of groups (src/ivf/coarse-codes.ts): the
 // header says `coarse: { m, exact }` instead of `groups`; the toc holds, besides the codebook and
 // the page index, the coarse codes' codebook (16 x dim values, f16 or f32), the codes (4-bit,
-// nlist x ceil(m / 2) bytes), each list's place's CRC-32 (u32 per list), and the places: one row
-// per list, in list order, of the same size: its toc entries (6 u32 each, the five PER_LIST
-// kinds in order) then its centroid (f16 or f32, the same for every row). A reader opens with
-// the codes, their codebook and the CRCs, and fetches the rows of the lists its queries rank
+// nlist x ceil(m / 2) bytes), the place index (per list, its place's row and CRC-32: 2 u32), and
+// the places: one row per list, all of one size: the list's toc entries (6 u32 each, the five
+// PER_LIST kinds in order) then its centroid (f16 or f32, the same for every row). The rows are
+// in an order where lists with near centroids are near each other (coarse-codes.ts's
+// placeOrder), so a query's places are a few runs of adjacent rows. A reader opens with the
+// codes, their codebook and the place index, and fetches the rows of the lists its queries rank
 // exactly, each checked against its own CRC (adjacent rows in one range).
 //
 // A list's directory in version 3 is 4 u32 per chunk of the list, by id: id, offset (from the
@@ -97,7 +99,7 @@ export const SECTION = {
   pageIndex: 16,
   coarseBook: 17,
   coarseCodes: 18,
-  placeCrcs: 19,
+  placeIndex: 19,
   places: 20,
 } as const;
 export type SectionKind = (typeof SECTION)[keyof typeof SECTION];
@@ -156,7 +158,7 @@ export function sectionName(s: { kind: number; key: number }): string {
   if (s.kind === SECTION.pageIndex) return 'index of the chunk directory pages';
   if (s.kind === SECTION.coarseBook) return "coarse codes' codebook";
   if (s.kind === SECTION.coarseCodes) return 'coarse codes';
-  if (s.kind === SECTION.placeCrcs) return "lists' places' checksums";
+  if (s.kind === SECTION.placeIndex) return "index of the lists' places";
   if (s.kind === SECTION.places) return "lists' places";
   return kind;
 }
@@ -283,7 +285,7 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
         kind === SECTION.codebook ||
         kind === SECTION.listGroups ||
         kind === SECTION.directory ||
-        kind === SECTION.placeCrcs ||
+        kind === SECTION.placeIndex ||
         kind === SECTION.pageIndex) &&
       s.length % 4 !== 0
     ) {
@@ -398,7 +400,28 @@ function placedSections(words: Uint32Array, at: number, list: number, header: Fi
 }
 
 /** The sections a version-6 file holds for its coarse codes (besides the index's own codebook). */
-export const CODED_KINDS: readonly number[] = [SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeCrcs, SECTION.places];
+export const CODED_KINDS: readonly number[] = [SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeIndex, SECTION.places];
+
+/**
+ * A version-6 place index's (checked) bytes: each list's row in the places table and that row's
+ * CRC. Rows that are not a permutation of the lists throw what `onBad` makes of it.
+ */
+export function parsePlaceIndex(bytes: Uint8Array, nlist: number, onBad: (what: string) => Error): { rows: Uint32Array; crcs: Uint32Array } {
+  const words = new Uint32Array(bytes.slice().buffer);
+  if (words.length !== nlist * 2) throw onBad(`The index of the lists' places does not describe ${nlist} lists`);
+  const rows = new Uint32Array(nlist),
+    crcs = new Uint32Array(nlist);
+  const seen = new Uint8Array(nlist);
+  for (let l = 0; l < nlist; l++) {
+    const row = words[l * 2]!;
+    if (row >= nlist || seen[row])
+      throw onBad(`The index of the lists' places gives list ${l} row ${row}, ${row >= nlist ? 'past the table' : "another list's"}`);
+    seen[row] = 1;
+    rows[l] = row;
+    crcs[l] = words[l * 2 + 1]!;
+  }
+  return { rows, crcs };
+}
 
 /** Bytes of a version-6 place: its list's toc entries, then its centroid of `valueBytes` (2: f16, 4: f32) a value. */
 export const placeBytes = (dim: number, valueBytes: 2 | 4) => PER_LIST.length * 24 + dim * valueBytes;

@@ -37,6 +37,7 @@ import {
   parseListGroups,
   parsePageIndex,
   parsePlace,
+  parsePlaceIndex,
   placeSize,
   parseRowDirectory,
   parseToc,
@@ -259,7 +260,7 @@ function ungroup(
   return centroids;
 }
 
-/** A version-6 file's centroids, each list's place checked against its CRC and its sections put in `toc` on the way. */
+/** A version-6 file's centroids, each list's place (its row by the place index) checked against its CRC and its sections put in `toc` on the way. */
 function unplace(
   header: FileHeader,
   toc: Map<string, IndexSection>,
@@ -269,12 +270,12 @@ function unplace(
 ): Float32Array {
   const { dim, nlist } = header.manifest;
   const places = read(SECTION.places, 0)!;
-  const crcs = new Uint32Array(read(SECTION.placeCrcs, 0)!.buffer);
+  const { rows, crcs } = parsePlaceIndex(read(SECTION.placeIndex, 0)!, nlist, bad);
   const row = placeSize(places.byteLength, nlist, dim);
-  if (row === undefined || crcs.length !== nlist) throw bad(`The lists' places are ${places.byteLength} bytes, not a place for each of ${nlist} lists`);
+  if (row === undefined) throw bad(`The lists' places are ${places.byteLength} bytes, not a place for each of ${nlist} lists`);
   const centroids = new Float32Array(nlist * dim);
   for (let l = 0; l < nlist; l++) {
-    const bytes = places.subarray(l * row, (l + 1) * row);
+    const bytes = places.subarray(rows[l]! * row, (rows[l]! + 1) * row);
     if (crc32(bytes) !== crcs[l]) throw bad(`List ${l}'s place fails its checksum`);
     const place = parsePlace(bytes, header, l, fileBytes, bad);
     for (const s of place.sections) toc.set(sectionKey(s.kind, s.key), s);

@@ -2,10 +2,20 @@
 // list exactly is the flat coarse step; the measured width ranks fewer lists than all yet keeps
 // nearly all the neighbours (by the scan's PQ keys) a search of held-out queries finds with every
 // centroid; the codes alone rank the lists near the exact order; the width never decreases with
-// nprobe, is at least twice nprobe, and scales with a deeper ranking; too few lists is INVALID_OPTION.
+// nprobe, is at least twice nprobe, and scales with a deeper ranking; too few lists is INVALID_OPTION;
+// the places' order puts a query's nearest lists in fewer runs of rows than list order does.
 
 import { describe, expect, it } from 'vitest';
-import { codeOrder, codedLists, codesTaken, exactWidth, measureExactWidth, trainCoarseCodes, type CoarseCodes } from '../../src/ivf/coarse-codes.js';
+import {
+  codeOrder,
+  codedLists,
+  codesTaken,
+  exactWidth,
+  measureExactWidth,
+  placeOrder,
+  trainCoarseCodes,
+  type CoarseCodes,
+} from '../../src/ivf/coarse-codes.js';
 import { rankCandidates } from '../../src/ivf/coarse-rank.js';
 import { allHalf } from '../../src/ivf/codec.js';
 import { referenceProbes } from '../../src/ivf/reference.js';
@@ -73,5 +83,25 @@ describe('coarse codes', () => {
     expect(exactWidth(codes, 64, 5, 5)).toBe(13);
     expect(exactWidth(codes, 64, 1000, 64)).toBe(64);
     await expect(trainCoarseCodes(new Float32Array(15 * 8), 8)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+
+  it("orders the places so that a query's nearest lists lie in few runs of rows", async () => {
+    const seed = (Math.random() * 2 ** 31) | 0;
+    const { index, queries } = await coarseFixture(seed, 'l2');
+    const order = placeOrder(index.centroids, dim);
+    expect(Array.from(order).sort((a, b) => a - b)).toEqual(Array.from({ length: nlist }, (_, l) => l));
+    expect(Array.from(placeOrder(index.centroids, dim))).toEqual(Array.from(order));
+    const row = new Uint32Array(nlist);
+    order.forEach((l, r) => {
+      row[l] = r;
+    });
+    // Runs of consecutive rows among a query's 16 nearest lists, by the places' order and by list number.
+    const runs = (rows: number[]) => rows.sort((a, b) => a - b).filter((r, i) => i === 0 || r !== rows[i - 1]! + 1).length;
+    const nq = 100;
+    const near = referenceProbes(index.centroids, queries.subarray(0, nq * dim), dim, 'l2', 16);
+    const ordered = near.reduce((a, lists) => a + runs(lists.map((l) => row[l]!)), 0) / nq;
+    const plain = near.reduce((a, lists) => a + runs(lists.slice()), 0) / nq;
+    console.log(`a query's 16 nearest lists: ${ordered.toFixed(1)} runs of rows in the places' order, ${plain.toFixed(1)} in list order`);
+    expect(ordered).toBeLessThan(0.6 * plain);
   });
 });

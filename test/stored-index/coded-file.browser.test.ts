@@ -5,14 +5,14 @@
 // file holds (an import of either is the same index); a reader that ranks every list exactly
 // answers exactly as the local index; with the measured width, the GPU, the CPU backend and a
 // sliced session of the remote index agree, read only the places of the lists ranked, and answer
-// as the local index; a place is its list's; a damaged place is CORRUPT_RECORD. Its chunk
+// as the local index; a place is its list's; a damaged place or damaged codes are CORRUPT_RECORD. Its chunk
 // directory pages are in a page index that vector searches never read.
 
 import { describe, expect } from 'vitest';
 import { codesTaken } from '../../src/ivf/coarse-codes.js';
 import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
 import { gaussianMixture } from '../../src/random.js';
-import { PAGE_SIZE, SECTION, parseHeader, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
+import { PAGE_SIZE, SECTION, parseHeader, parsePlaceIndex, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
@@ -73,10 +73,16 @@ describe('a published file with coarse codes', () => {
         const toc = parseToc(bytes.subarray(header.bodyOffset, header.bodyOffset + header.toc.length), header, bytes.byteLength);
         for (const kind of [SECTION.centroids, SECTION.ids, SECTION.directory]) expect(toc.has(sectionKey(kind, 0))).toBe(false);
         const places = toc.get(sectionKey(SECTION.places, 0))!;
+        const placeIndexSection = toc.get(sectionKey(SECTION.placeIndex, 0))!;
+        const placeIndex = parsePlaceIndex(
+          bytes.slice(placeIndexSection.offset, placeIndexSection.offset + placeIndexSection.length),
+          lists,
+          (what) => new Error(what),
+        );
         const row = placeBytes(dim, 2);
         expect(places.length).toBe(lists * row);
         // What opening reads lies right after the toc: the codebooks, the codes and the places' CRCs, one range.
-        const open = [SECTION.codebook, SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeCrcs].map((kind) => toc.get(sectionKey(kind, 0))!);
+        const open = [SECTION.codebook, SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeIndex].map((kind) => toc.get(sectionKey(kind, 0))!);
         expect(open[0]!.offset).toBe(header.bodyOffset + header.toc.length);
         for (let i = 1; i < open.length; i++) expect(open[i]!.offset).toBe(open[i - 1]!.offset + open[i - 1]!.length);
         expect(toc.get(sectionKey(SECTION.coarseCodes, 0))!.length).toBe((lists * dim) / 8);
@@ -140,14 +146,20 @@ describe('a published file with coarse codes', () => {
         try {
           await remoteStore.readCoarseCodes!('docs');
           const before = remoteStore.stats();
-          const [three] = await remoteStore.readPlaces!('docs', [3]);
+          const [list3] = await remoteStore.readPlaces!('docs', [3]);
           expect(remoteStore.stats().bytesFetched - before.bytesFetched).toBe(row);
-          expect(Array.from(three!)).toEqual(Array.from(whole.centroids.centroids.subarray(3 * dim, 4 * dim)));
+          expect(Array.from(list3!)).toEqual(Array.from(whole.centroids.centroids.subarray(3 * dim, 4 * dim)));
+          // Three lists whose places are adjacent rows: one request.
+          const byRow = new Uint32Array(lists);
+          placeIndex.rows.forEach((r, l) => {
+            byRow[r] = l;
+          });
+          const three = [5, 6, 7].map((r) => byRow[r]!).filter((l) => l !== 3);
           const at = remoteStore.stats();
-          const rows = await remoteStore.readPlaces!('docs', [5, 6, 7]);
+          const rows = await remoteStore.readPlaces!('docs', three);
           expect(remoteStore.stats().requests - at.requests).toBe(1);
-          expect(remoteStore.stats().bytesFetched - at.bytesFetched).toBe(3 * row);
-          rows.forEach((r, i) => expect(Array.from(r)).toEqual(Array.from(whole.centroids.centroids.subarray((5 + i) * dim, (6 + i) * dim))));
+          expect(remoteStore.stats().bytesFetched - at.bytesFetched).toBe(three.length * row);
+          rows.forEach((r, i) => expect(Array.from(r)).toEqual(Array.from(whole.centroids.centroids.subarray(three[i]! * dim, (three[i]! + 1) * dim))));
           await expect(remoteStore.readPlaces!('docs', [lists])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
           // Every centroid (an export of the remote index): every place, checked.
           expect(Array.from((await remoteStore.readCentroids('docs')).centroids)).toEqual(Array.from(whole.centroids.centroids));
@@ -169,8 +181,15 @@ describe('a published file with coarse codes', () => {
         const damaged = await openRemoteIndex(await put(broken), { gpu: ctx, cacheDbName: `${cacheDbName}-5`, preload: false });
         toClose.push(damaged);
         await expect(damaged.search(queries.subarray(0, dim), { k, nprobe, rerank: 8 })).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+        // Damaged coarse codes: opening reads them, and fails CORRUPT_RECORD.
+        const codesBroken = bytes.slice();
+        const codesSection = toc.get(sectionKey(SECTION.coarseCodes, 0))!;
+        codesBroken.fill(0x55, codesSection.offset, codesSection.offset + 8);
+        await expect(openRemoteIndex(await put(codesBroken), { gpu: ctx, cacheDbName: `${cacheDbName}-6`, preload: false })).rejects.toMatchObject({
+          code: 'CORRUPT_RECORD',
+        });
       } finally {
-        for (const suffix of ['', '-2', '-3', '-4', '-5']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
+        for (const suffix of ['', '-2', '-3', '-4', '-5', '-6']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
       }
       for (const x of toClose.splice(0).reverse()) await x.close();
       await deleteStore(`${dbName}-copy`);

@@ -125,8 +125,8 @@ function sizeRule(h: FileHeader, s: Section): { exact?: number; oneOf?: number[]
       return { oneOf: [16 * dim * 2, 16 * dim * 4] };
     case SECTION.coarseCodes:
       return { exact: nlist * Math.ceil((h.coarse?.m ?? 0) / 2) };
-    case SECTION.placeCrcs:
-      return { exact: nlist * 4 };
+    case SECTION.placeIndex:
+      return { exact: nlist * 8 };
     case SECTION.places:
       return { oneOf: [nlist * placeBytes(dim, 2), nlist * placeBytes(dim, 4)] };
     case SECTION.group:

@@ -46,6 +46,7 @@ import {
   parseListGroups,
   parsePageIndex,
   parsePlace,
+  parsePlaceIndex,
   parseRowDirectory,
   placeSize,
   sectionKey,
@@ -136,10 +137,10 @@ interface Grouping {
   codebook: Float32Array;
 }
 
-/** A version-6 file's coarse codes as read: what the coarse step needs, and each list's place's CRC. */
+/** A version-6 file's coarse codes as read: what the coarse step needs, and each list's place's row and CRC. */
 interface Coded {
   codes: CoarseCodes;
-  crcs: Uint32Array;
+  places: { rows: Uint32Array; crcs: Uint32Array };
   /** The index's codebook, read with them (adjacent in the file: one range at open). */
   codebook: Float32Array;
 }
@@ -203,7 +204,7 @@ const OPEN_SECTIONS = new Set(
     SECTION.listGroups,
     SECTION.coarseBook,
     SECTION.coarseCodes,
-    SECTION.placeCrcs,
+    SECTION.placeIndex,
   ].map((kind) => sectionKey(kind, 0)),
 );
 const EMPTY = new Uint8Array(0);
@@ -670,19 +671,19 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     });
   };
 
-  /** Version 6 (index-file.ts): the coarse codes (at.coded), with their codebook, the places' CRCs and the index's codebook. */
+  /** Version 6 (index-file.ts): the coarse codes (at.coded), with their codebook, the place index and the index's codebook. */
   const readCoded = async (at: Publication): Promise<Coded> => {
     const { dim, nlist, pq } = at.manifest;
     const { m, exact } = at.header.coarse!;
-    const [book, coarseBook, codes, crcs] = await read(
-      [SECTION.codebook, SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeCrcs].map((kind) => pieceOf(section(kind, 0)!)),
+    const [book, coarseBook, codes, index] = await read(
+      [SECTION.codebook, SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeIndex].map((kind) => pieceOf(section(kind, 0)!)),
       undefined,
       'high',
     );
     if (at !== pub) throw changedError();
     return {
       codes: { book: storedCodebook(dim, { m, bits: 4 }, floats(coarseBook!, 16 * dim)), codes: codes!.slice(), exact },
-      crcs: new Uint32Array(crcs!.slice().buffer, 0, nlist),
+      places: parsePlaceIndex(index!, nlist, badFile),
       codebook: floats(book!, 2 ** pq!.bits * dim),
     };
   };
@@ -690,14 +691,14 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
   /** Version 6: reads the places of `lists` not read yet (adjacent rows in one range): their sections join the toc, their centroids are kept. */
   const readPlaces = async (lists: readonly number[], signal?: AbortSignal) => {
     const at = pub;
-    const { crcs } = await at.coded.get(signal);
+    const { rows, crcs } = (await at.coded.get(signal)).places;
     const need = [...new Set(lists)].filter((l) => !at.placeCentroids.has(l));
     if (need.length === 0) return;
     const { dim, nlist } = at.manifest;
     const places = section(SECTION.places, 0)!;
     const row = placeSize(places.length, nlist, dim)!;
     const bytes = await read(
-      need.map((l) => ({ key: `p:${l}`, offset: places.offset + l * row, length: row, crc: crcs[l]!, what: `list ${l}'s place`, gap: row })),
+      need.map((l) => ({ key: `p:${l}`, offset: places.offset + rows[l]! * row, length: row, crc: crcs[l]!, what: `list ${l}'s place`, gap: row })),
       signal,
       'high',
     );
