@@ -1,6 +1,7 @@
 // `npm run bench -- search --storage pq --remote`: what a query costs from the remote tier, PQ
 // against f16 lists (issue 24). The same data goes into two stored indexes (IndexedDB, same seed
-// and nlist), each exported (f16: file layout 3; pq: layout 4) and served by the range host Vite
+// and nlist), each exported (f16: file layout 3; pq: layout 4, and again as 5 with groups and 6
+// with coarse codes) and served by the range host Vite
 // mounts (scripts/range-server.mjs). Each query then runs cold, as a visitor's first: a fresh
 // remote index (empty section cache, no preload), the search and its results' texts, with the
 // host's log of ranges giving bytes and requests. Opening (header, centroids, codebook) is counted
@@ -432,10 +433,10 @@ function simulate(
   // nprobe 16 and 8 on both sets) and an answer's 3 passages, each re-ranking `rerank` candidates.
   const answer = 3;
   const defaultQuery = (size / bigNlist) * 8 * pqList + answer * rerank * dim * 2 + (texts * answer) / k;
-  // Layout 6: toc entries for the codebooks, the codes, the places' CRCs, the places and the page
-  // index; the codes (4 bits a sub-quantiser of 4 dimensions), their codebook (16 x dim f16), a CRC
-  // a list; then the places of 2 x nprobe lists (entries and f16 centroid).
-  const codedOpenBytes = 16 * bigNlist + 24 * 7 + (bigNlist * dim) / 8 + 16 * dim * 2 + bigNlist * 4 + codebook;
+  // Layout 6: toc entries for the codebooks, the codes, the place index, the places and the page
+  // index; the codes (4 bits a sub-quantiser of 4 dimensions), their codebook (16 x dim f16), a row
+  // and a CRC a list; then the places of 2 x nprobe lists (entries and f16 centroid).
+  const codedOpenBytes = 16 * bigNlist + 24 * 7 + (bigNlist * dim) / 8 + 16 * dim * 2 + bigNlist * 8 + codebook;
   const place = dim * 2 + 5 * 24;
   return {
     codedOpenBytes,

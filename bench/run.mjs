@@ -443,15 +443,15 @@ if (name === 'search' && options.remote) {
   console.log(
     `${result.n} x ${result.dim} (${result.metric}), nlist ${result.nlist}, nprobe ${result.nprobe}, k ${result.k}, ${result.queries} cold queries; PQ m ${result.m} x ${result.bits} bits, ${result.rerank} candidates per result\n`,
   );
-  console.log('storage      file MB   open KB (requests)   KB a query (requests)   lists KB   rows KB   texts KB   groups KB   ms a query   recall@k');
+  console.log('storage      file MB   open KB (requests)   KB a query (requests)   lists KB   rows KB   texts KB   groups KB   places KB   ms a query   recall@k');
   for (const r of result.rows)
     console.log(
-      `${r.storage.padEnd(10)}   ${f(r.fileBytes / 1e6).padStart(7)}   ${f(r.openBytes / 1e3, 1).padStart(7)} (${f(r.openRequests, 1)})   ${f(r.bytesPerQuery / 1e3, 1).padStart(10)} (${f(r.requestsPerQuery, 1)})   ${f(r.parts.lists / 1e3, 1).padStart(8)}   ${f(r.parts.rows / 1e3, 1).padStart(7)}   ${f(r.parts.texts / 1e3, 1).padStart(8)}   ${f(r.parts.groups / 1e3, 1).padStart(9)}   ${f(r.msPerQuery, 0).padStart(10)}   ${f(r.recall, 4)}`,
+      `${r.storage.padEnd(10)}   ${f(r.fileBytes / 1e6).padStart(7)}   ${f(r.openBytes / 1e3, 1).padStart(7)} (${f(r.openRequests, 1)})   ${f(r.bytesPerQuery / 1e3, 1).padStart(10)} (${f(r.requestsPerQuery, 1)})   ${f(r.parts.lists / 1e3, 1).padStart(8)}   ${f(r.parts.rows / 1e3, 1).padStart(7)}   ${f(r.parts.texts / 1e3, 1).padStart(8)}   ${f(r.parts.groups / 1e3, 1).padStart(9)}   ${f((r.parts.places ?? 0) / 1e3, 1).padStart(9)}   ${f(r.msPerQuery, 0).padStart(10)}   ${f(r.recall, 4)}`,
     );
   console.log('\nsimulated (layout bytes scaled; nlist as trained at that size):');
   for (const s of result.simulated)
     console.log(
-      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${f(s.groupedDefaultAnswerBytes / 1e3, 0)} KB`,
+      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${f(s.groupedDefaultAnswerBytes / 1e3, 0)} KB; with coarse codes (layout 6) open ${f(s.codedOpenBytes / 1e3, 0)} KB, first answer ${f(s.codedFirstAnswerBytes / 1e3, 0)} KB, with the defaults ${f(s.codedDefaultAnswerBytes / 1e3, 0)} KB`,
     );
 } else if (name === 'search' && options.storage === 'pq') {
   console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);
