@@ -11,29 +11,23 @@
 import { describe, expect } from 'vitest';
 import { codesTaken } from '../../src/ivf/coarse-codes.js';
 import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
-import { gaussianMixture } from '../../src/random.js';
 import { PAGE_SIZE, SECTION, parseHeader, parsePlaceIndex, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
 import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { openRemoteIndex } from '../../src/stored-index/remote-index.js';
-import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
+import { openStoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from '../support/gpu-harness.js';
 import { editFile } from '../support/index-file-edit.js';
 import { indexCleanup } from '../support/store-fixtures.js';
+import { PUBLISHED, publishedPqIndex, putFile } from '../support/published-pq.js';
 
-const dim = 32,
-  n = 3000,
-  nlist = 64;
+const { dim, n } = PUBLISHED;
 let dbName = '';
 const { toClose, body } = indexCleanup(() => dbName);
 
-const put = async (file: Blob | Uint8Array) => {
-  const name = `coded-${crypto.randomUUID()}.weft`;
-  await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file as BodyInit });
-  return `/__weft-range/files/${name}`;
-};
+const put = (file: Blob | Uint8Array) => putFile('coded', file);
 
 describe('a published file with coarse codes', () => {
   gpuTest(
@@ -41,17 +35,7 @@ describe('a published file with coarse codes', () => {
     body(async (ctx) => {
       const seed = freshSeed();
       dbName = `weft-coded-${crypto.randomUUID()}`;
-      const data = gaussianMixture(n, dim, { centers: 24, seed });
-      // Questions near the passages they ask for: indexed vectors moved a little.
-      const queries = Float32Array.from(
-        { length: 24 * dim },
-        (_, i) => data[Math.floor(i / dim) * 125 * dim + (i % dim)]! + 0.1 * Math.sin(i * 12.9898 + seed),
-      );
-      const store = await openStore({ dbName });
-      toClose.push(store);
-      const index = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, metric: 'cosine', storage: 'pq', pq: { m: 8 }, seed });
-      toClose.push(index);
-      await index.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `d${i % 9}`, text: `passage ${i}` })) });
+      const { store, index, queries } = await publishedPqIndex(ctx, dbName, seed, toClose);
       const k = 5,
         nprobe = 4;
       const lists = index.nlist;

@@ -11,7 +11,6 @@
 import { describe, expect } from 'vitest';
 import { groupMembers, groupsTaken, rankTaken } from '../../src/ivf/coarse-groups.js';
 import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
-import { gaussianMixture } from '../../src/random.js';
 import { crc32 } from '../../src/storage/checksum.js';
 import {
   PAGE_SIZE,
@@ -29,14 +28,13 @@ import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/port
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
 import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { openRemoteIndex } from '../../src/stored-index/remote-index.js';
-import { createStoredIndex, openStoredIndex } from '../../src/stored-index/stored-index.js';
+import { openStoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from '../support/gpu-harness.js';
 import { indexCleanup } from '../support/store-fixtures.js';
+import { PUBLISHED, publishedPqIndex, putFile } from '../support/published-pq.js';
 
-const dim = 32,
-  n = 3000,
-  nlist = 64,
-  groups = 16;
+const { dim, n } = PUBLISHED;
+const groups = 16;
 let dbName = '';
 const { toClose, body } = indexCleanup(() => dbName);
 
@@ -59,11 +57,7 @@ async function withProbe(file: Blob, probe: number[]): Promise<Blob> {
   return new Blob([...parts, trailer] as BlobPart[]);
 }
 
-const put = async (file: Blob | Uint8Array) => {
-  const name = `grouped-${crypto.randomUUID()}.weft`;
-  await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file as BodyInit });
-  return `/__weft-range/files/${name}`;
-};
+const put = (file: Blob | Uint8Array) => putFile('grouped', file);
 
 describe('a published file with grouped lists', () => {
   gpuTest(
@@ -71,24 +65,14 @@ describe('a published file with grouped lists', () => {
     body(async (ctx) => {
       const seed = freshSeed();
       dbName = `weft-grouped-${crypto.randomUUID()}`;
-      const data = gaussianMixture(n, dim, { centers: 24, seed });
-      // Questions near the passages they ask for: indexed vectors moved a little.
-      const queries = Float32Array.from(
-        { length: 24 * dim },
-        (_, i) => data[Math.floor(i / dim) * 125 * dim + (i % dim)]! + 0.1 * Math.sin(i * 12.9898 + seed),
-      );
-      const store = await openStore({ dbName });
-      toClose.push(store);
-      const index = await createStoredIndex(data, { gpu: ctx, store, name: 'docs', dim, nlist, metric: 'cosine', storage: 'pq', pq: { m: 8 }, seed });
-      toClose.push(index);
-      await index.add(data, { chunks: Array.from({ length: n }, (_, i) => ({ docId: `d${i % 9}`, text: `passage ${i}` })) });
+      const { store, index, queries } = await publishedPqIndex(ctx, dbName, seed, toClose);
       const k = 5,
         nprobe = 4;
       // Adds may split lists: the index's lists now.
       const lists = index.nlist;
       const cacheDbName = `weft-grouped-remote-${crypto.randomUUID()}`;
       try {
-        // Below GROUPED_FROM lists the default is layout 4; groups asks for layout 5.
+        // Below 256 lists the default is layout 4; groups asks for layout 5.
         const flat = await exportIndex(store, 'docs');
         expect(new DataView(await flat.slice(8, 12).arrayBuffer()).getUint32(0, true)).toBe(4);
         const file = await exportIndex(store, 'docs', { groups });
