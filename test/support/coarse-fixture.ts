@@ -43,7 +43,7 @@ export async function coarseFixture(seed: number, metric: 'l2' | 'ip') {
     nlist,
     layout,
   );
-  return { index: { centroids, dim, metric, book, layout, lists }, queries };
+  return { index: { centroids, dim, metric, book, layout, lists }, queries, data };
 }
 
 /**
