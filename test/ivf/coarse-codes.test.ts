@@ -2,7 +2,7 @@
 // list exactly is the flat coarse step; the measured width ranks fewer lists than all yet keeps
 // nearly all the neighbours (by the scan's PQ keys) a search of held-out queries finds with every
 // centroid; the codes alone rank the lists near the exact order; the width never decreases with
-// nprobe, is at least twice nprobe, and scales with a deeper ranking; too few lists is INVALID_OPTION;
+// nprobe, is at least twice nprobe, and a deeper ranking adds its margin to its depth; too few lists is INVALID_OPTION;
 // the places' order puts a query's nearest lists in fewer runs of rows than list order does.
 
 import { describe, expect, it } from 'vitest';
@@ -76,11 +76,11 @@ describe('coarse codes', () => {
   it('a deeper ranking ranks more lists exactly; too few lists cannot have codes', async () => {
     const codes = { exact: [2, 4, 8, 20, 32] };
     expect(exactWidth(codes, 64, 8, 8)).toBe(20);
-    // A filtered search ranks 32 deep at nprobe 8: the width scales with it.
-    expect(exactWidth(codes, 64, 8, 32)).toBe(64);
-    expect(exactWidth(codes, 64, 8, 16)).toBe(40);
-    // nprobe 5 reads the figure for 8, scaled to its depth, never below the depth.
-    expect(exactWidth(codes, 64, 5, 5)).toBe(13);
+    // A filtered search ranks 32 deep at nprobe 8: the figure's margin (12 lists) is added to its depth.
+    expect(exactWidth(codes, 64, 8, 32)).toBe(44);
+    expect(exactWidth(codes, 64, 8, 16)).toBe(28);
+    // nprobe 5 takes the margin of the figure for 8; never more than nlist.
+    expect(exactWidth(codes, 64, 5, 5)).toBe(17);
     expect(exactWidth(codes, 64, 1000, 64)).toBe(64);
     await expect(trainCoarseCodes(new Float32Array(15 * 8), 8)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });

@@ -4,7 +4,7 @@
 // src/stored-index/host-rank.ts). Checked on fresh random data: the file holds what the layout-4
 // file holds (an import of either is the same index); a reader that ranks every list exactly
 // answers exactly as the local index; with the measured width, the GPU, the CPU backend and a
-// sliced session of the remote index agree, read only the places of the lists ranked, and answer
+// sliced session of the remote index agree (filtered too), read only the places of the lists ranked, and answer
 // as the local index; a place is its list's; a damaged place or damaged codes are CORRUPT_RECORD. Its chunk
 // directory pages are in a page index that vector searches never read.
 
@@ -90,6 +90,11 @@ describe('a published file with coarse codes', () => {
         const allAnswers = await all.search(queries, { k, nprobe, rerank: 8 });
         expect(Array.from(allAnswers.ids)).toEqual(Array.from(local.ids));
         expect(Array.from(allAnswers.distances)).toEqual(Array.from(local.distances));
+        // A filtered search ranks deeper: still the local answers.
+        const filter = { docId: ['d2'] };
+        expect(Array.from((await all.search(queries, { k, nprobe, rerank: 8, filter })).ids)).toEqual(
+          Array.from((await index.search(queries, { k, nprobe, rerank: 8, filter })).ids),
+        );
 
         // The measured width: its first query reads the places of the lists it ranks, and no other.
         const url = await put(file);
@@ -110,6 +115,10 @@ describe('a published file with coarse codes', () => {
         const cpu = await openRemoteIndex(url, { gpu: 'cpu', cacheDbName: `${cacheDbName}-3`, preload: false });
         toClose.push(cpu);
         expect(Array.from((await cpu.search(queries, { k, nprobe, rerank: 8 })).ids)).toEqual(Array.from(far.ids));
+        // Filtered, the GPU and the CPU backend probe the same lists: the same answers, each in the filter.
+        const filtered = await remote.search(queries, { k, nprobe, rerank: 8, filter });
+        expect(Array.from((await cpu.search(queries, { k, nprobe, rerank: 8, filter })).ids)).toEqual(Array.from(filtered.ids));
+        expect(Array.from(filtered.ids).every((id) => id === 0xffffffff || id % 9 === 2)).toBe(true);
         const session = await remote.searchSession(queries, { k, nprobe, rerank: 8 });
         while (!session.done) await session.step(1);
         expect(Array.from((await session.read()).ids)).toEqual(Array.from(far.ids));
