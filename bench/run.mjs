@@ -443,7 +443,9 @@ if (name === 'search' && options.remote) {
   console.log(
     `${result.n} x ${result.dim} (${result.metric}), nlist ${result.nlist}, nprobe ${result.nprobe}, k ${result.k}, ${result.queries} cold queries; PQ m ${result.m} x ${result.bits} bits, ${result.rerank} candidates per result\n`,
   );
-  console.log('storage      file MB   open KB (requests)   KB a query (requests)   lists KB   rows KB   texts KB   groups KB   places KB   ms a query   recall@k');
+  console.log(
+    'storage      file MB   open KB (requests)   KB a query (requests)   lists KB   rows KB   texts KB   groups KB   places KB   ms a query   recall@k',
+  );
   for (const r of result.rows)
     console.log(
       `${r.storage.padEnd(10)}   ${f(r.fileBytes / 1e6).padStart(7)}   ${f(r.openBytes / 1e3, 1).padStart(7)} (${f(r.openRequests, 1)})   ${f(r.bytesPerQuery / 1e3, 1).padStart(10)} (${f(r.requestsPerQuery, 1)})   ${f(r.parts.lists / 1e3, 1).padStart(8)}   ${f(r.parts.rows / 1e3, 1).padStart(7)}   ${f(r.parts.texts / 1e3, 1).padStart(8)}   ${f(r.parts.groups / 1e3, 1).padStart(9)}   ${f((r.parts.places ?? 0) / 1e3, 1).padStart(9)}   ${f(r.msPerQuery, 0).padStart(10)}   ${f(r.recall, 4)}`,
