@@ -5,12 +5,14 @@
 // file holds (an import of either is the same index); a reader that ranks every list exactly
 // answers exactly as the local index; with the measured width, the GPU, the CPU backend and a
 // sliced session of the remote index agree (filtered too), read only the places of the lists ranked, and answer
-// as the local index; a place is its list's; a damaged place or damaged codes are CORRUPT_RECORD. Its chunk
+// as the local index; a place is its list's; a damaged place or damaged codes are CORRUPT_RECORD;
+// forged places, place index or widths are INVALID_FILE. Its chunk
 // directory pages are in a page index that vector searches never read.
 
 import { describe, expect } from 'vitest';
 import { codesTaken } from '../../src/ivf/coarse-codes.js';
 import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
+import { crc32 } from '../../src/storage/checksum.js';
 import { PAGE_SIZE, SECTION, parseHeader, parsePlaceIndex, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
@@ -19,7 +21,7 @@ import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { openRemoteIndex } from '../../src/stored-index/remote-index.js';
 import { openStoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from '../support/gpu-harness.js';
-import { editFile } from '../support/index-file-edit.js';
+import { editFile, editSection } from '../support/index-file-edit.js';
 import { indexCleanup } from '../support/store-fixtures.js';
 import { PUBLISHED, publishedPqIndex, putFile } from '../support/published-pq.js';
 
@@ -181,8 +183,45 @@ describe('a published file with coarse codes', () => {
         await expect(openRemoteIndex(await put(codesBroken), { gpu: ctx, cacheDbName: `${cacheDbName}-6`, preload: false })).rejects.toMatchObject({
           code: 'CORRUPT_RECORD',
         });
+        // Forged with every checksum right: a place index that gives two lists one row, widths
+        // that shrink, a place whose entries point past the file. Reading or importing says INVALID_FILE.
+        const twoInOne = editSection(bytes, 'placeIndex', 0, (b) => {
+          const words = new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+          words[2] = words[0]!;
+        });
+        const store6 = await openRemoteStore(await put(twoInOne), { cacheDbName: `${cacheDbName}-6` });
+        try {
+          await expect(store6.readCoarseCodes!('docs')).rejects.toMatchObject({ code: 'INVALID_FILE' });
+        } finally {
+          store6.close();
+        }
+        expect(() => parseIndexFile(twoInOne.slice().buffer)).toThrow(expect.objectContaining({ code: 'INVALID_FILE' }));
+        const shrinking = editFile(bytes, (h) => {
+          const c = (h as unknown as { coarse: { exact: number[] } }).coarse;
+          c.exact = c.exact.map((w, i) => (i === c.exact.length - 1 ? 1 : w));
+        });
+        await expect(openRemoteStore(await put(shrinking), { cacheDbName: `${cacheDbName}-6` })).rejects.toMatchObject({ code: 'INVALID_FILE' });
+        // The list in the places' first row, its ids placed past the file (its row's CRC in the index made to match).
+        const atRow0 = placeIndex.rows.indexOf(0);
+        let rowCrc = 0;
+        const moved = editSection(bytes, 'places', 0, (b) => {
+          new Uint32Array(b.buffer, b.byteOffset, 6)[2] = 0xfffffff0;
+          rowCrc = crc32(b.subarray(0, row));
+        });
+        const pastTheEnd = editSection(moved, 'placeIndex', 0, (b) => {
+          new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4)[atRow0 * 2 + 1] = rowCrc;
+        });
+        expect(() => parseIndexFile(pastTheEnd.slice().buffer)).toThrow(
+          expect.objectContaining({ code: 'INVALID_FILE', message: expect.stringMatching(/outside/) }),
+        );
+        const store7 = await openRemoteStore(await put(pastTheEnd), { cacheDbName: `${cacheDbName}-7` });
+        try {
+          await expect(store7.readPlaces!('docs', [atRow0])).rejects.toMatchObject({ code: 'INVALID_FILE' });
+        } finally {
+          store7.close();
+        }
       } finally {
-        for (const suffix of ['', '-2', '-3', '-4', '-5', '-6']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
+        for (const suffix of ['', '-2', '-3', '-4', '-5', '-6', '-7']) await clearRemoteCache(undefined, `${cacheDbName}${suffix}`);
       }
       for (const x of toClose.splice(0).reverse()) await x.close();
       await deleteStore(`${dbName}-copy`);

@@ -52,3 +52,24 @@ export function withHeaderLength(file: Uint8Array, length: number): Uint8Array {
   new DataView(out.buffer).setUint32(12, length, true);
   return out;
 }
+
+/**
+ * `file` with the bytes of one section rewritten in place by `change` (its length kept), and its
+ * CRC in the toc, the toc's in the header and the trailer recomputed: only the lie remains.
+ */
+export function editSection(file: Uint8Array, kind: keyof typeof SECTION, key: number, change: (bytes: Uint8Array) => void): Uint8Array {
+  const { header, bodyOffset } = readHeader(file);
+  const out = file.slice();
+  const toc = new Uint32Array(out.buffer, bodyOffset, header.toc.length / 4);
+  for (let i = 0; i < toc.length; i += 6) {
+    if (toc[i] !== SECTION[kind] || toc[i + 1] !== key) continue;
+    const offset = bodyOffset + toc[i + 2]! + toc[i + 3]! * 2 ** 32;
+    const bytes = out.subarray(offset, offset + toc[i + 4]!);
+    change(bytes);
+    toc[i + 5] = crc32(bytes);
+  }
+  const tocCrc = crc32(out.subarray(bodyOffset, bodyOffset + header.toc.length));
+  return editFile(out, (h) => {
+    h.toc.crc = tocCrc;
+  });
+}
