@@ -70,6 +70,7 @@ import type { CatalogEntry } from './contract.js';
 import type { ChunkRecord, Manifest } from './records.js';
 import { NO_ID } from '../ivf/types.js';
 import { floatsOfFile } from './file-codes.js';
+import { CODED_FROM } from '../ivf/coarse-codes.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
 /** The newest version this Weft reads and writes (a 'pq' index's file with coarse codes; 5 with grouped lists, 4 with neither, other indexes 3). */
@@ -229,7 +230,7 @@ export function parseHeader(start: Uint8Array): FileHeader {
 /** A version-6 header's `coarse`, checked: m divides dim, and a width per power of two up to nlist, each in [min(nlist, 2^i), nlist], never decreasing. */
 function checkedCoarse(v: unknown, m: Manifest): { m: number; exact: number[] } {
   const steps = Math.ceil(Math.log2(Math.max(1, m.nlist))) + 1;
-  if (!isRecord(v) || !isInt(v.m, 1, m.dim) || m.dim % v.m !== 0 || m.storage !== 'pq' || m.nlist < 16)
+  if (!isRecord(v) || !isInt(v.m, 1, m.dim) || m.dim % v.m !== 0 || m.storage !== 'pq' || m.nlist < CODED_FROM)
     throw invalid("The index file's header does not describe its coarse codes.");
   const exact = v.exact;
   if (
