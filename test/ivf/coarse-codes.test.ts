@@ -64,7 +64,10 @@ describe('coarse codes', () => {
       const codes: CoarseCodes = { ...made, exact };
       const width = exactWidth(codes, nlist, nprobe, nprobe);
       expect(width).toBeLessThan(nlist / 2);
-      const got = rankCandidates(codesTaken(codes, held, 300, metric, nprobe, nprobe), centroids, held, dim, metric, nprobe);
+      const taken = codesTaken(codes, held, 300, metric, nprobe, nprobe);
+      // The lists taken are the first `width` of the code order (found without sorting the rest).
+      for (let q = 0; q < 20; q++) expect(Array.from(taken[q]!)).toEqual(Array.from(codeOrder(codes, held, q, metric).subarray(0, width)));
+      const got = rankCandidates(taken, centroids, held, dim, metric, nprobe);
       const share = keptNeighbours(index, held, referenceProbes(centroids, held, dim, metric, nprobe), got, nprobe);
       console.log(
         `${metric}: ${width} of ${nlist} lists ranked exactly at nprobe ${nprobe} keep ${share.toFixed(4)} of the neighbours (exact ${exact.join(',')})`,
