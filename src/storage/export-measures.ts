@@ -6,7 +6,7 @@
 // index's own vectors.
 
 import { WeftError } from '../errors.js';
-import { CODED_FROM, exactWidth, measureExactWidth, trainCoarseCodes, type CoarseCodes } from '../ivf/coarse-codes.js';
+import { exactWidth, measureExactWidth, trainCoarseCodes, type CoarseCodes } from '../ivf/coarse-codes.js';
 import { defaultGroupCount, measureGroupProbe, trainGroups, type CoarseGroups } from '../ivf/coarse-groups.js';
 import { halfValues } from '../ivf/half-text.js';
 import { measureRerank, sampleQueries, type PqIndexParts } from '../ivf/pq-calibrate.js';
@@ -67,7 +67,7 @@ export async function measuredGroups(parts: PqIndexParts, count: number): Promis
 /** Whether exportIndex measures coarse codes for its `groups` and `layout` options: asked for (layout 6), or by default from CODED_BY_DEFAULT_FROM lists. */
 export function codesWanted(groups: number | undefined, layout: number | undefined, m: Manifest): boolean {
   if (m.storage !== 'pq' || groups !== undefined) return false;
-  return layout === 6 || (layout === undefined && m.nlist >= Math.max(CODED_FROM, CODED_BY_DEFAULT_FROM));
+  return layout === 6 || (layout === undefined && m.nlist >= CODED_BY_DEFAULT_FROM);
 }
 
 /**

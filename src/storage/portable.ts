@@ -185,7 +185,11 @@ function parseVersion2(all: Uint8Array): WholeIndex {
   };
   const manifest = { ...header.manifest, checksums: [], generation: 0 } as Manifest;
   // Versions 5 and 6: the lists' sections and centroids are in their groups' sections or their places.
-  const grouped = header.groups ? ungroup(header, toc, all.byteLength, read, bad) : header.coarse ? unplace(header, toc, all.byteLength, read, bad) : undefined;
+  const placedCentroids = header.groups
+    ? ungroup(header, toc, all.byteLength, read, bad)
+    : header.coarse
+      ? unplace(header, toc, all.byteLength, read, bad)
+      : undefined;
   const f32 = (b: Uint8Array | undefined) => (b ? new Float32Array(b.buffer) : undefined);
   const vmin = f32(read(SECTION.vmin, 0)),
     scale = f32(read(SECTION.scale, 0));
@@ -221,7 +225,7 @@ function parseVersion2(all: Uint8Array): WholeIndex {
     if (!values) throw invalid(`The ${what} section is ${bytes.byteLength} bytes; ${count} values take ${count * 2} (f16) or ${count * 4} (f32).`);
     return values;
   };
-  const centroids = grouped ?? (pq ? quantizer(SECTION.centroids, manifest.nlist * manifest.dim, 'centroids') : f32(read(SECTION.centroids, 0)));
+  const centroids = placedCentroids ?? (pq ? quantizer(SECTION.centroids, manifest.nlist * manifest.dim, 'centroids') : f32(read(SECTION.centroids, 0)));
   const codebook = pq ? quantizer(SECTION.codebook, 2 ** pq.bits * manifest.dim, 'codebook') : undefined;
   if (codebook) {
     const vectors = vectorsOfLists(toc, lists, manifest.dim, read, bad);

@@ -24,45 +24,46 @@ import type { IndexEnv, TrainedState } from './snapshot.js';
 export async function hostRank(env: IndexEnv, trained: TrainedState, prepared: Float32Array, nq: number, nprobe: number, depth: number): Promise<Uint32Array> {
   const { dim } = env.layout;
   const metric = kernelMetric(env.metric);
+  const { centroids } = trained;
   const host = trained.onHost!;
   if (host.kind === 'codes') {
     const taken = codesTaken(host.codes, prepared, nq, metric, nprobe, depth);
-    await readPlaces(env, trained, [...new Set(taken.flatMap((t) => [...t]))]);
-    return rankCandidates(taken, trained.centroids, prepared, dim, metric, depth);
+    // A place holds one list's centroid.
+    await readUnread(
+      host.loaded,
+      taken,
+      (need) => env.store.readPlaces!(env.name, need),
+      (l, row) => centroids.set(row, l * dim),
+    );
+    return rankCandidates(taken, centroids, prepared, dim, metric, depth);
   }
   const { groups, members } = host;
   const taken = groupsTaken(groups, members, prepared, nq, dim, metric, nprobe, depth);
-  await readGroups(
-    env,
-    trained,
-    taken.flatMap((t) => [...t]),
+  // A group's rows are its lists' centroids, in its members' order.
+  await readUnread(
+    host.loaded,
+    taken,
+    (need) => env.store.readGroupCentroids!(env.name, need),
+    (g, rows) => members[g]!.forEach((l, j) => centroids.set(rows.subarray(j * dim, (j + 1) * dim), l * dim)),
   );
-  return rankTaken(taken, members, trained.centroids, prepared, dim, metric, depth);
+  return rankTaken(taken, members, centroids, prepared, dim, metric, depth);
 }
 
-/** Reads the centroids of the groups not read yet into the trained state. */
-async function readGroups(env: IndexEnv, trained: TrainedState, groups: readonly number[]): Promise<void> {
-  const host = trained.onHost!;
-  if (host.kind !== 'groups') return;
-  const need = [...new Set(groups)].filter((g) => !host.loaded[g]);
+/**
+ * Reads what the queries `taken` (groups or lists) need and `loaded` does not mark yet, puts each
+ * one's rows into the trained state's centroids (`put`) and marks it.
+ */
+async function readUnread(
+  loaded: Uint8Array,
+  taken: readonly Uint32Array[],
+  read: (need: number[]) => Promise<Float32Array[]>,
+  put: (key: number, rows: Float32Array) => void,
+): Promise<void> {
+  const need = [...new Set(taken.flatMap((t) => [...t]))].filter((key) => !loaded[key]);
   if (need.length === 0) return;
-  const { dim } = env.layout;
-  const rows = await env.store.readGroupCentroids!(env.name, need);
-  need.forEach((g, i) => {
-    host.members[g]!.forEach((l, j) => trained.centroids.set(rows[i]!.subarray(j * dim, (j + 1) * dim), l * dim));
-    host.loaded[g] = 1;
-  });
-}
-
-/** Reads the centroids of the lists whose places are not read yet into the trained state. */
-async function readPlaces(env: IndexEnv, trained: TrainedState, lists: readonly number[]): Promise<void> {
-  const host = trained.onHost!;
-  const need = lists.filter((l) => !host.loaded[l]);
-  if (need.length === 0) return;
-  const { dim } = env.layout;
-  const rows = await env.store.readPlaces!(env.name, need);
-  need.forEach((l, i) => {
-    trained.centroids.set(rows[i]!, l * dim);
-    host.loaded[l] = 1;
+  const rows = await read(need);
+  need.forEach((key, i) => {
+    put(key, rows[i]!);
+    loaded[key] = 1;
   });
 }

@@ -57,7 +57,8 @@ export function keptNeighbours(
   got: Uint32Array,
   nprobe: number,
 ): number {
-  const { dim, metric, centroids, k } = { ...index, k: COARSE_FIXTURE.k };
+  const { dim, metric, centroids } = index;
+  const { k } = COARSE_FIXTURE;
   const byList = new Map(index.lists.map((r) => [r.list, r]));
   let share = 0;
   truth.forEach((lists, q) => {
