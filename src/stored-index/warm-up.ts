@@ -151,19 +151,32 @@ export function warmUpKernels(env: WarmUpEnv): KernelWarmUp {
       decoded.clear();
       start();
     };
-    // A list the GPU cache lacks is counted a miss and admitted as a GPU search's streamed list
-    // would be, so that the cache's statistics do not depend on which backend searched first.
+    // Each list a CPU search probes is looked up in the GPU cache as a GPU search's would be (a
+    // hit where it is resident, a miss where not), and one the GPU cache lacks is admitted as a
+    // streamed list would be, so that the cache's statistics do not depend on which backend
+    // searched. (Hits went uncounted while the compile ran on: a second search on the CPU left
+    // them at 0.)
+    const get: CpuListCache['get'] = (list) => {
+      const lease = env.cache.lease();
+      lease.pinCached([list]);
+      lease.release();
+      return decoded.get(list);
+    };
     const take: CpuListCache['take'] = (record, keep) => {
       if (!env.cache.has(record.list)) {
         const lease = env.cache.lease();
-        lease.pinCached([record.list]);
         lease.admit([record], keep);
         lease.release();
       }
       return decoded.take(record, keep);
     };
     const noteStreamed: CpuListCache['noteStreamed'] = (records) => env.cache.noteStreamed(records);
-    const cache: CpuListCache = Object.create(decoded, { take: { value: take }, trim: { value: trim }, noteStreamed: { value: noteStreamed } });
+    const cache: CpuListCache = Object.create(decoded, {
+      get: { value: get },
+      take: { value: take },
+      trim: { value: trim },
+      noteStreamed: { value: noteStreamed },
+    });
     cpuEnv = { ctx: undefined, store: env.store, name: env.name, layout, metric, pq: env.pq, cache, scanner: createQuadScanner(), onProbed: env.onProbed };
     return cpuEnv;
   };

@@ -25,10 +25,17 @@ function expectIdentical(a: SearchResult, b: SearchResult, what: string) {
   expect(Array.from(new Uint32Array(a.distances.buffer.slice(0))), `${what}: distance bits`).toEqual(Array.from(new Uint32Array(b.distances.buffer.slice(0))));
 }
 
-/** A context of its own on the shared device (nothing compiled yet), counting the pipelines made on it. */
+/**
+ * A context of its own on the shared device (nothing compiled yet), counting the pipelines made
+ * on it; its asynchronous compiles finish only once `compile()` is called.
+ */
 async function countingContext(device: GPUDevice) {
   const ctx = await createGpuContext({ device });
   const counts = { sync: 0, async: [] as Promise<GPUComputePipeline>[] };
+  let compile!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    compile = resolve;
+  });
   const createSync = device.createComputePipeline.bind(device);
   const createAsync = device.createComputePipelineAsync.bind(device);
   // The wrapped context is the only one that reaches the device through these while the test runs.
@@ -37,7 +44,7 @@ async function countingContext(device: GPUDevice) {
     return createSync(d);
   };
   device.createComputePipelineAsync = (d) => {
-    const p = createAsync(d);
+    const p = gate.then(() => createAsync(d));
     counts.async.push(p);
     return p;
   };
@@ -45,7 +52,7 @@ async function countingContext(device: GPUDevice) {
     device.createComputePipeline = createSync;
     device.createComputePipelineAsync = createAsync;
   };
-  return { ctx, counts, restore };
+  return { ctx, counts, restore, compile };
 }
 
 describe('cold open: CPU answers while the first search compiles', () => {
@@ -84,7 +91,7 @@ describe('cold open: CPU answers while the first search compiles', () => {
         await built.search(queries, { k: 10, nprobe: 4, ...rerank }); // access counts: the reopened index preloads these lists
         await built.close();
 
-        const { ctx, counts, restore } = await countingContext(shared.device);
+        const { ctx, counts, restore, compile } = await countingContext(shared.device);
         try {
           const idx = await openStoredIndex({ splitLists: 'oversized', gpu: ctx, store, name: 'docs' });
           toClose.push(idx);
@@ -95,21 +102,28 @@ describe('cold open: CPU answers while the first search compiles', () => {
           const after = idx.cacheStats();
           expect(after.misses - before.misses).toBe(after.resident - before.resident);
           expect(after.streamedBytes).toBeGreaterThanOrEqual(before.streamedBytes);
+          // The compile has not finished: the same search runs on the CPU again and finds every list
+          // in the GPU cache, counted as hits there as a GPU search's would be (they stayed at 0).
+          expectIdentical(await idx.search(queries, { k: 10, nprobe: 4, ...rerank }), first, `seed ${seed}: second CPU search`);
+          const second = idx.cacheStats();
+          expect(second.misses).toBe(after.misses);
+          expect(second.hits - after.hits).toBe(after.resident);
           const filtered = await idx.search(queries, { k: 10, nprobe: 2, filter, ...rerank });
           expect(counts.sync, 'pipelines created synchronously before the compile finished').toBe(0);
           expect(first.ids.filter((id) => id === NO_ID).length).toBe(0);
           // The first answer started the compile: the scan (coarse and lists) and merge pipelines.
           await expect.poll(() => counts.async.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(storage === 'f32' ? 2 : 3);
           const firstCompile = counts.async.length;
+          compile();
           await Promise.all(counts.async);
-          // A search that went through the GPU cache (lookups counted there) ran on the GPU.
-          const looked = () => idx.cacheStats().hits + idx.cacheStats().misses;
+          // A search that read nothing from the store ran on the GPU (a CPU search reads every list it probes).
+          const streamed = () => idx.cacheStats().streamedBytes;
           await expect
             .poll(async () => {
-              const [sync, lookups] = [counts.sync, looked()];
+              const [sync, bytes] = [counts.sync, streamed()];
               const again = await idx.search(queries, { k: 10, nprobe: 4, ...rerank });
               expectIdentical(again, first, `seed ${seed}: search after the compile`);
-              return looked() > lookups ? `on the GPU, ${counts.sync - sync} pipelines created` : 'on the CPU';
+              return streamed() === bytes ? `on the GPU, ${counts.sync - sync} pipelines created` : 'on the CPU';
             })
             .toBe('on the GPU, 0 pipelines created');
           // Then the filtered scan compiles too: the first filtered GPU search creates no pipeline, and agrees.
