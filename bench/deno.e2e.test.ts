@@ -1,6 +1,6 @@
 // The benchmarks a machine with a GPU but no Chromium runs (bench/deno.ts): built with Vite, run by
-// the deno devDependency on SwiftShader WebGPU. `search` with PQ codes, and `tiers`, `rag` and
-// `workflows` with their index in Deno's file store, each print one JSON result — what the
+// the deno devDependency on SwiftShader WebGPU. `search` with PQ codes, and `growth`, `tiers`,
+// `rag` and `workflows` with their index in Deno's file store, each print one JSON result — what the
 // issues' real-GPU runs need, checked here on a small index so that a lent GPU finds them working.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -36,6 +36,16 @@ describe('the Deno benchmarks', () => {
     for (const x of rows) expect(x.recall).toBeGreaterThanOrEqual(x.recallCodes);
     expect(rows[1]!.recall).toBeGreaterThan(0.9);
     expect((r.bytesPerVector as { pq: number; f16: number }).pq).toBeLessThan((r.bytesPerVector as { f16: number }).f16);
+  }, 240_000);
+
+  test('growth: 10 -> n in batches in the file store, no list past its bound, recall beside a fresh index', () => {
+    const r = bench('growth', { n: 3000, dim: 16, queries: 20, nprobe: 8 });
+    expect(r.store).toBe('files');
+    const rows = r.rows as { n: number; nlist: number; maxList: number; bound: number; recall?: number }[];
+    expect(rows.at(-1)!.n).toBe(3000);
+    expect(rows.at(-1)!.nlist).toBeGreaterThan(rows[0]!.nlist);
+    expect(rows.filter((x) => x.recall !== undefined).length).toBeGreaterThan(0);
+    for (const t of r.targets as { name: string; met: boolean }[]) expect(t.met, t.name).toBe(true);
   }, 240_000);
 
   test('tiers: the file store under the GPU cache, hit rates against Belady on the same stream', () => {

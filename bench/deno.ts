@@ -1,7 +1,7 @@
 // Runs a benchmark outside the browser, in Deno's WebGPU (wgpu on Vulkan/Metal/D3D12), for
 // machines where a real GPU has no Chromium:
-//   deno run -A --unstable-webgpu --node-modules-dir=manual <bundle> search|tiers|rag|workflows '{json options}' [--store DIR]
-// `tiers`, `rag` and `workflows` keep the index in Deno's file store (src/storage/fs-deno.ts; Deno
+//   deno run -A --unstable-webgpu --node-modules-dir=manual <bundle> search|tiers|rag|workflows|growth '{json options}' [--store DIR]
+// `tiers`, `rag`, `workflows` and `growth` keep the index in Deno's file store (src/storage/fs-deno.ts; Deno
 // has no IndexedDB) under DIR (default: a temporary folder, removed afterwards): their `idb`
 // regime is then lists cold in files. `rag` and `workflows` read ../shared/assets (stories260K,
 // the MiniLM tokenizer, Cranfield) unless "assets" says where; their remote regime needs the
@@ -13,6 +13,7 @@ import { runPqSearchBench, type PqSearchBenchOptions } from './search-pq.js';
 import { runTiersBench, type TiersBenchOptions } from './tiers.js';
 import { runRagBench, type RagBenchOptions } from './rag.js';
 import { runWorkflowsBench, type WorkflowsBenchOptions } from './workflows.js';
+import { runGrowthBench, type GrowthBenchOptions } from './growth.js';
 import type { BenchStores } from './stores.js';
 import { openFileStore } from '../src/storage/file-store.js';
 import { denoFileSystem } from '../src/storage/fs-deno.js';
@@ -25,8 +26,9 @@ declare const Deno: {
 };
 
 const [name, json, flag, dir] = Deno.args;
-const usage = 'usage: deno run -A --unstable-webgpu --node-modules-dir=manual weft-bench.js search|tiers|rag|workflows \'{"n":100000,...}\' [--store DIR]';
-if (!['search', 'tiers', 'rag', 'workflows'].includes(name ?? '') || (flag !== undefined && (flag !== '--store' || !dir))) {
+const usage =
+  'usage: deno run -A --unstable-webgpu --node-modules-dir=manual weft-bench.js search|tiers|rag|workflows|growth \'{"n":100000,...}\' [--store DIR]';
+if (!['search', 'tiers', 'rag', 'workflows', 'growth'].includes(name ?? '') || (flag !== undefined && (flag !== '--store' || !dir))) {
   console.error(usage);
   Deno.exit(2);
 }
@@ -57,6 +59,10 @@ if (name === 'search') {
       const assets = new URL('../../../shared/assets', import.meta.url).href; // dist/bench-deno/ → the checkout's ../shared
       const defaults: RagBenchOptions = { assets, n: 100_000, requests: 32, maxTokens: 32, nprobe: 8, arrivalMs: 200, regime: 'idb', onnxWasmPaths: null };
       result = await runRagBench({ ...defaults, ...(given as Partial<RagBenchOptions>) }, log, stores);
+    } else if (name === 'growth') {
+      // Issue 19's run for a GPU machine: 10 -> n in batches, recall beside a fresh index at checkpoints.
+      const defaults: GrowthBenchOptions = { n: 200_000, dim: 384, storage: 'f16', nprobe: 16, k: 10, queries: 200, seed: 1 };
+      result = await runGrowthBench({ ...defaults, ...(given as Partial<GrowthBenchOptions>) }, log, stores);
     } else {
       const assets = new URL('../../../shared/assets', import.meta.url).href;
       const defaults: WorkflowsBenchOptions = { assets, n: 100_000, requests: 24, rate: 1, maxTokens: 32, nprobe: 8, regime: 'idb', onnxWasmPaths: null };

@@ -5,13 +5,14 @@
 // and it reports what growing cost: the time of every add (lists split in the add's commit
 // included) against building the index once at its final size, and the share of that time the
 // adds whose commit split lists took beyond a plain add of their size. Lists live in IndexedDB
-// (the demo's store); the GPU is whatever the browser offers (SwiftShader here).
+// (the demo's store), or under Deno in its file store (bench/deno.ts: the run for a GPU machine
+// without Chromium); the GPU is whatever the runtime offers (SwiftShader here).
 
 import { createGpuContext, createRng, gaussianMixture, type StorageType } from '../src/weft.js';
 import { layoutFor } from '../src/ivf/codec.js';
 import { nlistFor, splitBound } from '../src/ivf/sizing.js';
-import { deleteStore, openStore } from '../src/storage/idb-store.js';
 import { createStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
+import { indexedDbStores, type BenchStores } from './stores.js';
 
 export interface GrowthBenchOptions {
   n: number;
@@ -88,11 +89,11 @@ function deviceName(device: GPUDevice): string {
   return info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
 }
 
-export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => void) {
+export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
   const ctx = await createGpuContext();
   const dbName = `weft-bench-growth-${o.seed}`;
-  await deleteStore(dbName).catch(() => undefined);
-  const store = await openStore({ dbName });
+  await stores.remove(dbName).catch(() => undefined);
+  const store = await stores.open(dbName);
   const layout = layoutFor(o.dim, o.storage);
   const sizes = batchSizes(o.n, o.seed);
   const data = new Float32Array(o.n * o.dim);
@@ -224,6 +225,7 @@ export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => 
     const worstGap = Math.max(...measured.map((r) => r.scratchRecall! - r.recall!));
     return {
       device: deviceName(ctx.device),
+      store: stores.kind,
       ...o,
       batches: sizes.length,
       rows,
@@ -246,7 +248,7 @@ export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => 
   } finally {
     await index?.close();
     store.close();
-    await deleteStore(dbName).catch(() => undefined);
+    await stores.remove(dbName).catch(() => undefined);
     ctx.destroy();
   }
 }
