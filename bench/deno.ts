@@ -4,8 +4,8 @@
 // `tiers`, `rag`, `workflows` and `growth` keep the index in Deno's file store (src/storage/fs-deno.ts; Deno
 // has no IndexedDB) under DIR (default: a temporary folder, removed afterwards): their `idb`
 // regime is then lists cold in files. `rag` and `workflows` read ../shared/assets (stories260K,
-// the MiniLM tokenizer, Cranfield) unless "assets" says where; their remote regime needs the
-// browser (network emulation).
+// the MiniLM tokenizer, Cranfield) unless "assets" says where; their remote regime publishes the
+// index to bench/deno-host.ts, a local static host that emulates the network as Chromium does.
 // The bundle is built by `npm run build:bench-deno` (WGSL inlined, npm dependencies left to
 // node_modules).
 import { runSearchBench, type SearchBenchOptions } from './search.js';
@@ -17,6 +17,7 @@ import { runGrowthBench, type GrowthBenchOptions } from './growth.js';
 import type { BenchStores } from './stores.js';
 import { openFileStore } from '../src/storage/file-store.js';
 import { denoFileSystem } from '../src/storage/fs-deno.js';
+import { startDenoHost } from './deno-host.js';
 
 declare const Deno: {
   args: string[];
@@ -46,10 +47,12 @@ if (name === 'search') {
 } else {
   const base = dir ?? (await Deno.makeTempDir());
   const fs = denoFileSystem();
+  const host = startDenoHost();
   const stores: BenchStores = {
     kind: 'files',
     open: (storeName: string) => openFileStore({ dir: `${base}/${storeName}`, fs }),
     remove: (storeName: string) => Deno.remove(`${base}/${storeName}`, { recursive: true }).catch(() => undefined),
+    remote: host,
   };
   try {
     if (name === 'tiers') {
@@ -69,6 +72,7 @@ if (name === 'search') {
       result = await runWorkflowsBench({ ...defaults, ...(given as Partial<WorkflowsBenchOptions>) }, log, stores);
     }
   } finally {
+    await host.close();
     if (!dir) await Deno.remove(base, { recursive: true }).catch(() => undefined);
   }
 }

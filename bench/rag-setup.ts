@@ -3,8 +3,9 @@
 // reference generator), a corpus of n vectors with Cranfield abstracts as passage texts, and the
 // regimes the lists are read in — `cached` (every list resident on the GPU), `idb` (a GPU cache
 // of an eighth of the index, lists cold in IndexedDB) and `remote` (the index published as one
-// file behind the range host, fetched through Chromium's network emulation at 20 Mbit/s and 40 ms
-// RTT, its IndexedDB tier empty for each stream). The lists hold f16 vectors or, with storage
+// file on the stores' static host — the range host behind Chromium's network emulation, or under
+// Deno bench/deno-host.ts — fetched at 20 Mbit/s and 40 ms RTT, its local tier empty for each
+// stream). The lists hold f16 vectors or, with storage
 // 'pq', PQ codes (defaultPq: 4 bits, m = dim / 4) whose candidates are re-ranked with their f16 vectors.
 import { createGpuContext, gaussianMixture, type GpuContext } from '../src/weft.js';
 import { createOnnxEmbedder } from '../src/embed/onnx-embedder.js';
@@ -15,10 +16,9 @@ import { createRag } from '../src/runtime/rag.js';
 import type { LocalRag } from '../src/runtime/rag-api.js';
 import type { RagOptions } from '../src/runtime/types.js';
 import type { WeftStore } from '../src/storage/contract.js';
-import type { BenchStores } from './stores.js';
+import type { BenchNetwork, BenchStores } from './stores.js';
 import { exportIndex } from '../src/storage/portable.js';
 import { openRemoteStore, type RemoteStore } from '../src/storage/remote/remote-store.js';
-import { clearRemoteCache } from '../src/storage/remote/section-cache.js';
 import { createStoredIndex } from '../src/stored-index/stored-index.js';
 import { createRng } from '../src/random.js';
 import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
@@ -26,15 +26,8 @@ import { buildTinyEmbeddingGraph } from '../test/support/tiny-onnx.js';
 export type Regime = 'cached' | 'idb' | 'remote';
 export type RagStorage = 'f16' | 'pq';
 
-/** Set by bench/run.mjs: Chromium's network emulation (CDP), undefined to lift it. */
-declare global {
-  interface Window {
-    weftBenchNetwork?: (c: { latencyMs: number; mbps: number } | undefined) => Promise<void>;
-  }
-}
-
 /** The remote regime's network. */
-export const REMOTE_NETWORK = { latencyMs: 40, mbps: 20 };
+export const REMOTE_NETWORK: BenchNetwork = { latencyMs: 40, mbps: 20 };
 
 export interface RagSetupOptions {
   assets: string;
@@ -80,8 +73,8 @@ export interface RagSetup {
 
 export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void, stores: BenchStores, dbName: string): Promise<RagSetup> {
   const dim = 64;
-  if (o.regime === 'remote' && typeof location === 'undefined')
-    throw new Error("The remote regime needs the browser: it runs behind Chromium's network emulation (npm run bench -- … --regime remote).");
+  const host = stores.remote;
+  if (o.regime === 'remote' && !host) throw new Error(`The remote regime needs a static host; the ${stores.kind} stores have none.`);
   await stores.remove(dbName);
   const ctx = await createGpuContext();
   const store = await stores.open(dbName);
@@ -144,14 +137,14 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
   await idx.close();
   const residentBytes = Math.ceil(indexBytes * 1.25);
   const cacheBytes = o.regime === 'cached' ? residentBytes : Math.floor(indexBytes / 8);
-  const remoteUrl = o.regime === 'remote' ? new URL('/__weft-range/files/bench-corpus.weft', location.href).href : '';
+  let remoteUrl = '';
   const remoteDb = 'weft-bench-remote';
   let file: RagSetup['file'];
-  if (o.regime === 'remote') {
+  if (o.regime === 'remote' && host) {
     const blob = await exportIndex(store, 'corpus');
-    await fetch(remoteUrl, { method: 'PUT', body: blob });
+    remoteUrl = await host.publish('bench-corpus.weft', blob);
     // The candidates per result the file's manifest says its searches need (measured at export, 'pq' only).
-    await clearRemoteCache(remoteUrl, remoteDb);
+    await host.forget(remoteUrl, remoteDb);
     const probe = await openRemoteStore(remoteUrl, { cacheDbName: remoteDb });
     const { rerank } = await probe.manifest('corpus');
     probe.close();
@@ -161,12 +154,12 @@ export async function setUpRagBench(o: RagSetupOptions, log: (s: string) => void
     );
   }
   const network = async (on: boolean) => {
-    if (o.regime === 'remote') await window.weftBenchNetwork?.(on ? REMOTE_NETWORK : undefined);
+    if (o.regime === 'remote') await host?.network(on ? REMOTE_NETWORK : undefined);
   };
-  /** The store a stream reads: IndexedDB, or the remote file with a cold IndexedDB tier. */
+  /** The store a stream reads: the local one, or the remote file with a cold local tier. */
   const storeFor = async (r: Regime): Promise<{ store: WeftStore; remote?: RemoteStore }> => {
     if (r !== 'remote') return { store };
-    await clearRemoteCache(remoteUrl, remoteDb);
+    await host?.forget(remoteUrl, remoteDb);
     const remote = await openRemoteStore(remoteUrl, { cacheDbName: remoteDb });
     return { store: remote, remote };
   };

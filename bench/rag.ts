@@ -3,8 +3,9 @@
 // and time to first token per request, and the inter-token latency that weaving retrieval into
 // decoding costs, in one of three regimes (`--regime`): `cached` (every list resident on the GPU),
 // `idb` (the GPU cache an eighth of the index, lists cold in IndexedDB) and `remote` (the index
-// published as one file behind a range-request host, fetched through Chromium's network
-// emulation: 20 Mbit/s, 40 ms RTT, the IndexedDB tier empty at the start). Beside them, the same
+// published as one file behind a range-request host, fetched through an emulated network:
+// Chromium's, or under Deno bench/deno-host.ts's; 20 Mbit/s, 40 ms RTT, the local tier empty at
+// the start). Beside them, the same
 // requests run sequentially with every list resident: the latency if retrieval cost nothing,
 // which bounds what hiding it can gain. `--storage pq` keeps the lists as PQ codes (defaultPq:
 // 4 bits, m = dim / 4) instead of f16 vectors.

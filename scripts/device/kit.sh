@@ -7,7 +7,9 @@
 #   - bench-deno/: `npm run build:bench-deno`'s bundle, with package.json and the few npm modules
 #     it imports (onnxruntime-web as its WebGPU entry only: these runs load no ONNX model);
 #   - debs/: the Vulkan and GL loaders from Debian (the device tool's README recipe);
-#   - assets/: the 778 real MiniLM vectors the 1M x 384 set is drawn from (bench/anchors).
+#   - assets/: the 778 real MiniLM vectors the 1M x 384 set is drawn from (bench/anchors), and what
+#     `bench rag` reads (the MiniLM tokenizer, stories260K, Cranfield), from ../shared/assets;
+#   - ort-wasm.xz: onnxruntime-web's WebAssembly for its WebGPU entry (rag's test embedder runs on it).
 # Then, with the device tool: run `bash scripts/device/run.sh` with carry [".device"]. To check the
 # kit here first, on Deno's CPU adapter: `bash scripts/device/run.sh small`.
 set -euo pipefail
@@ -25,8 +27,10 @@ for m in idb @huggingface/tokenizers @orama/stemmers; do
 done
 mkdir -p "$kit/node_modules/onnxruntime-web/dist"
 cp node_modules/onnxruntime-web/package.json "$kit/node_modules/onnxruntime-web/"
-cp node_modules/onnxruntime-web/dist/ort.webgpu.bundle.min.mjs "$kit/node_modules/onnxruntime-web/dist/"
+cp node_modules/onnxruntime-web/dist/ort.webgpu.bundle.min.mjs node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.mjs "$kit/node_modules/onnxruntime-web/dist/"
 cp ../shared/assets/sap-fiori-minilm-vectors/embeddings.bin "$kit/assets/sap-fiori-minilm-vectors/"
+cp -r ../shared/assets/minilm-tokenizer ../shared/assets/lm-stories260K ../shared/assets/cranfield "$kit/assets/"
+xz -T0 -6 -c node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.wasm >"$kit/ort-wasm.xz"
 xz -T0 -6 -c node_modules/deno/deno >"$kit/deno.xz"
 lists=$(mktemp -d)
 mkdir -p "$lists/partial"
