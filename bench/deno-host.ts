@@ -22,6 +22,7 @@ export interface DenoHost extends BenchHost {
   close(): Promise<void>;
 }
 
+/** Starts the host on a free port of 127.0.0.1, at full speed until network() says otherwise. */
 export function startDenoHost(): DenoHost {
   const files = new Map<string, { bytes: Uint8Array; etag: string }>();
   let net: BenchNetwork | undefined;
