@@ -8,7 +8,7 @@
 // (the demo's store), or under Deno in its file store (bench/deno.ts: the run for a GPU machine
 // without Chromium); the GPU is whatever the runtime offers (SwiftShader here).
 
-import { createGpuContext, createRng, gaussianMixture, type StorageType } from '../src/weft.js';
+import { createFlatIndex, createGpuContext, createRng, gaussianMixture, type GpuContext, type StorageType } from '../src/weft.js';
 import { layoutFor } from '../src/ivf/codec.js';
 import { nlistFor, splitBound } from '../src/ivf/sizing.js';
 import { createStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
@@ -53,25 +53,16 @@ function batchSizes(n: number, seed: number): number[] {
   return sizes;
 }
 
-function exactTopK(base: Float32Array, dim: number, queries: Float32Array, k: number): Uint32Array[] {
-  const n = base.length / dim,
-    nq = queries.length / dim;
-  return Array.from({ length: nq }, (_, q) => {
-    const best: { d: number; i: number }[] = [];
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let j = 0; j < dim; j++) {
-        const x = base[i * dim + j]! - queries[q * dim + j]!;
-        s += x * x;
-      }
-      if (best.length < k || s < best[best.length - 1]!.d) {
-        best.push({ d: s, i });
-        best.sort((a, b) => a.d - b.d || a.i - b.i);
-        if (best.length > k) best.pop();
-      }
-    }
-    return Uint32Array.from(best, (b) => b.i);
-  });
+/** Each query's exact k nearest (the flat f32 search on the GPU, as the search benchmarks' ground truth). */
+async function exactTopK(ctx: GpuContext, base: Float32Array, dim: number, queries: Float32Array, k: number): Promise<Uint32Array[]> {
+  const flat = await createFlatIndex({ gpu: ctx, dim, metric: 'l2' });
+  try {
+    await flat.add(base);
+    const r = await flat.search(queries, { k });
+    return Array.from({ length: r.numQueries }, (_, q) => r.ids.slice(q * k, (q + 1) * k));
+  } finally {
+    flat.destroy();
+  }
 }
 
 async function recallOf(index: StoredIndex, queries: Float32Array, truth: Uint32Array[], k: number, nprobe: number): Promise<number> {
@@ -168,7 +159,7 @@ export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => 
           const src = queryRng.int(n);
           for (let j = 0; j < o.dim; j++) queries[q * o.dim + j] = all[src * o.dim + j]! + 0.05 * queryRng.normal();
         }
-        const truth = exactTopK(all, o.dim, queries, o.k);
+        const truth = await exactTopK(ctx, all, o.dim, queries, o.k);
         const scratch = await createStoredIndex(all, {
           gpu: ctx,
           store,
