@@ -8,7 +8,8 @@
 // (the demo's store), or under Deno in its file store (bench/deno.ts: the run for a GPU machine
 // without Chromium); the GPU is whatever the runtime offers (SwiftShader here).
 
-import { createFlatIndex, createGpuContext, createRng, gaussianMixture, type GpuContext, type StorageType } from '../src/weft.js';
+import { createFlatIndex, createGpuContext, createRng, gaussianMixture, type GpuContext, type SearchResult, type StorageType } from '../src/weft.js';
+import { recallAtK } from '../src/ivf/reference.js';
 import { layoutFor } from '../src/ivf/codec.js';
 import { nlistFor, splitBound } from '../src/ivf/sizing.js';
 import { createStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
@@ -53,26 +54,19 @@ function batchSizes(n: number, seed: number): number[] {
   return sizes;
 }
 
-/** Each query's exact k nearest (the flat f32 search on the GPU, as the search benchmarks' ground truth). */
-async function exactTopK(ctx: GpuContext, base: Float32Array, dim: number, queries: Float32Array, k: number): Promise<Uint32Array[]> {
+/** The queries' exact k nearest (the flat f32 search on the GPU, as the search benchmarks' ground truth). */
+async function exactTopK(ctx: GpuContext, base: Float32Array, dim: number, queries: Float32Array, k: number): Promise<SearchResult> {
   const flat = await createFlatIndex({ gpu: ctx, dim, metric: 'l2' });
   try {
     await flat.add(base);
-    const r = await flat.search(queries, { k });
-    return Array.from({ length: r.numQueries }, (_, q) => r.ids.slice(q * k, (q + 1) * k));
+    return await flat.search(queries, { k });
   } finally {
     flat.destroy();
   }
 }
 
-async function recallOf(index: StoredIndex, queries: Float32Array, truth: Uint32Array[], k: number, nprobe: number): Promise<number> {
-  const r = await index.search(queries, { k, nprobe: Math.min(nprobe, index.nlist) });
-  let hits = 0;
-  truth.forEach((t, q) => {
-    const got = new Set(r.ids.subarray(q * k, (q + 1) * k));
-    for (const id of t) if (got.has(id)) hits++;
-  });
-  return hits / (truth.length * k);
+async function recallOf(index: StoredIndex, queries: Float32Array, truth: SearchResult, k: number, nprobe: number): Promise<number> {
+  return recallAtK(await index.search(queries, { k, nprobe: Math.min(nprobe, index.nlist) }), truth);
 }
 
 function deviceName(device: GPUDevice): string {

@@ -23,6 +23,7 @@ import { createStoredIndex } from '../src/stored-index/stored-index.js';
 import { SECTION, parseGroup, parseHeader, parseListGroups, parsePlace, parsePlaceIndex, parseToc, sectionKey } from '../src/storage/index-file.js';
 import { defaultGroupCount, groupMembers, groupsFor } from '../src/ivf/coarse-groups.js';
 import { benchData, type SearchBenchOptions } from './search.js';
+import { rangeHost } from './stores.js';
 
 export interface RemotePqBenchOptions
   extends Pick<
@@ -163,7 +164,7 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
     }
     for (const { storage, file } of files) {
       const name = `bench-${storage}-${o.seed}-${crypto.randomUUID()}.weft`;
-      await fetch(`/__weft-range/files/${name}`, { method: 'PUT', body: file });
+      await rangeHost.publish(name, file);
       const { sections, published, groups } = await sectionsOf(file, nprobe);
       if (groups)
         log(`${storage}: ${groups.count} groups; a search of nprobe ${nprobe} takes ${groups.taken} (per nprobe 1, 2, 4, …: ${groups.probe.join(', ')})`);

@@ -38,7 +38,7 @@ declare global {
 }
 
 /** The Vite server's range host (scripts/range-server.mjs), its network emulated by Chromium. */
-const rangeHost: BenchHost = {
+export const rangeHost: BenchHost = {
   async publish(name, file) {
     const url = new URL(`/__weft-range/files/${name}`, location.href).href;
     await fetch(url, { method: 'PUT', body: file });

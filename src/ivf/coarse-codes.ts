@@ -88,26 +88,19 @@ function codeKeys(c: Pick<CoarseCodes, 'book' | 'codes'>, prepared: Float32Array
   return keys;
 }
 
-/** `lists` by their `keys`, nearest first, ties to the lower list. */
-const byKey = (keys: Float64Array, lists: ArrayLike<number>) => Uint32Array.from(lists).sort((a, b) => keys[a]! - keys[b]! || a - b);
+/** `lists` (default: every list) by their `keys`, nearest first, ties to the lower list. */
+const byKey = (keys: Float64Array, lists: ArrayLike<number> = Uint32Array.from(keys, (_, l) => l)) =>
+  Uint32Array.from(lists).sort((a, b) => keys[a]! - keys[b]! || a - b);
 
 /** Query q's lists by their codes (codeKeys), nearest first, ties to the lower list. */
 export function codeOrder(c: Pick<CoarseCodes, 'book' | 'codes'>, prepared: Float32Array, q: number, metric: 'l2' | 'ip'): Uint32Array {
-  const keys = codeKeys(c, prepared, q, metric);
-  return byKey(
-    keys,
-    Uint32Array.from({ length: keys.length }, (_, l) => l),
-  );
+  return byKey(codeKeys(c, prepared, q, metric));
 }
 
 /** The first `count` lists of codeOrder, without sorting the rest (a native sort of the keys finds the count-th). */
 function firstByCode(c: Pick<CoarseCodes, 'book' | 'codes'>, prepared: Float32Array, q: number, metric: 'l2' | 'ip', count: number): Uint32Array {
   const keys = codeKeys(c, prepared, q, metric);
-  if (count >= keys.length)
-    return byKey(
-      keys,
-      Uint32Array.from({ length: keys.length }, (_, l) => l),
-    );
+  if (count >= keys.length) return byKey(keys);
   const bound = keys.slice().sort()[count - 1]!;
   const below: number[] = [];
   const at: number[] = [];
