@@ -50,7 +50,7 @@ export interface RemotePqBenchOptions
   simulateGroups?: number;
 }
 
-/** One storage's cost from the remote tier ('pq-grouped', 'pq-coded': the same 'pq' index as a layout-5 and a layout-6 file). */
+/** One storage's cost from the remote tier ('pq-grouped', 'pq-coded': the same 'pq' index as a layout-5 and a layout-7 file). */
 export interface RemoteRow {
   storage: 'f16' | 'pq' | 'pq-grouped' | 'pq-coded';
   fileBytes: number;
@@ -59,7 +59,7 @@ export interface RemoteRow {
   openRequests: number;
   /** One cold query: its lists, candidates' rows ('pq') and its results' texts. */
   bytesPerQuery: number;
-  /** Of which: the probed lists (ids, codes, directories, row CRCs), the candidates' rows, the results' texts, the groups taken (layout 5), the places of the lists ranked exactly (layout 6). */
+  /** Of which: the probed lists (ids, codes, directories, row CRCs), the candidates' rows, the results' texts, the groups taken (layout 5), the places of the lists ranked exactly (layout 7). */
   parts: { lists: number; rows: number; texts: number; groups: number; places: number };
   requestsPerQuery: number;
   msPerQuery: number;
@@ -100,7 +100,7 @@ export interface RemotePqBenchResult {
     groupedOpenBytes: number;
     groupedFirstAnswerBytes: number;
     /**
-     * The same with coarse codes (layout 6): opening (the codes, their codebook and the places'
+     * The same with coarse codes (layout 7): opening (the codes, their codebook and the places'
      * CRCs instead of the super-centroids and the lists' groups), and a first answer with the
      * places of 2 x nprobe lists (coarse-codes.ts: the measured width's floor, FAISS's anchor).
      */
@@ -150,7 +150,7 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
           ? [
               { storage, options: { groups: 0 } },
               ...(o.groups === 0 ? [] : [{ storage: 'pq-grouped' as const, options: { layout: 5 as const, ...(o.groups ? { groups: o.groups } : {}) } }]),
-              { storage: 'pq-coded', options: { layout: 6 } },
+              { storage: 'pq-coded', options: { layout: 7 } },
             ]
           : [{ storage, options: {} }];
       const blobs = await publish(
@@ -434,10 +434,11 @@ function simulate(
   // nprobe 16 and 8 on both sets) and an answer's 3 passages, each re-ranking `rerank` candidates.
   const answer = 3;
   const defaultQuery = (size / bigNlist) * 8 * pqList + answer * rerank * dim * 2 + (texts * answer) / k;
-  // Layout 6: toc entries for the codebooks, the codes, the place index, the places and the page
-  // index; the codes (4 bits a sub-quantiser of 4 dimensions), their codebook (16 x dim f16), a row
-  // and a CRC a list; then the places of 2 x nprobe lists (entries and f16 centroid).
-  const codedOpenBytes = 16 * bigNlist + 24 * 7 + (bigNlist * dim) / 8 + 16 * dim * 2 + bigNlist * 8 + codebook;
+  // Layout 7: toc entries for the codebooks, the codes, the place index, the places and the page
+  // index; the list table (a count and a checksum a list, 8 bytes: layout 6's JSON took about 16);
+  // the codes (4 bits a sub-quantiser of 4 dimensions), their codebook (16 x dim f16), a row and a
+  // CRC a list; then the places of 2 x nprobe lists (entries and f16 centroid).
+  const codedOpenBytes = 8 * bigNlist + 24 * 7 + (bigNlist * dim) / 8 + 16 * dim * 2 + bigNlist * 8 + codebook;
   const place = dim * 2 + 5 * 24;
   return {
     codedOpenBytes,

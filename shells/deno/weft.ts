@@ -106,7 +106,7 @@ options:
   --groups N                  publish, pq: the lists in N groups (layout 5), so a page reads
                                 the centroids its questions reach rather than all; 0: neither
                                 groups nor coarse codes (default: from 256 lists, coarse codes,
-                                layout 6, where they pay: a page opens with a 48-byte code a list
+                                layout 7, where they pay: a page opens with a 48-byte code a list
                                 and reads the exact centroids of the few lists a question ranks)
   --k N                       passages per answer (default 3)
   --max-tokens N              longest answer (default 128)

@@ -64,10 +64,10 @@ export async function measuredGroups(parts: PqIndexParts, count: number): Promis
   return { ...made, probe: measureGroupProbe(made, parts, sampleRows(parts), GROUP_TARGET, 10, GROUP_MARGIN) };
 }
 
-/** Whether exportIndex measures coarse codes for its `groups` and `layout` options: asked for (layout 6), or by default from CODED_BY_DEFAULT_FROM lists. */
+/** Whether exportIndex measures coarse codes for its `groups` and `layout` options: asked for (layout 6 or 7), or by default from CODED_BY_DEFAULT_FROM lists. */
 export function codesWanted(groups: number | undefined, layout: number | undefined, m: Manifest): boolean {
   if (m.storage !== 'pq' || groups !== undefined) return false;
-  return layout === 6 || (layout === undefined && m.nlist >= CODED_BY_DEFAULT_FROM);
+  return layout === 6 || layout === 7 || (layout === undefined && m.nlist >= CODED_BY_DEFAULT_FROM);
 }
 
 /**

@@ -1,8 +1,9 @@
 // Writing the portable index file (the layout is index-file.ts's): a whole index checked by its
 // store, with its term buckets, becomes one Blob of sections with their CRC-32s, version 3, or
 // version 4 for a 'pq' index (its codebook and its chunks' vectors as checked f16 rows), or
-// version 5 for a 'pq' index whose lists are grouped (coarse-groups.ts), or version 6 for one
-// with coarse codes (coarse-codes.ts).
+// version 5 for a 'pq' index whose lists are grouped (coarse-groups.ts), or version 7 for one
+// with coarse codes (coarse-codes.ts; version 6 keeps its lists' counts and checksums in the
+// header's JSON, for readers older than version 7).
 
 import { WeftError } from '../errors.js';
 import { halfBytes } from '../ivf/half-text.js';
@@ -13,6 +14,7 @@ import { crc32 } from './checksum.js';
 import type { CatalogEntry } from './contract.js';
 import {
   CODED_KINDS,
+  LIST_TABLE_BYTES,
   MAGIC,
   PAGE_INDEX_WORDS,
   PAGE_SIZE,
@@ -43,14 +45,15 @@ export const defaultLayout = (m: Manifest): 3 | 4 => (m.storage === 'pq' ? 4 : 3
 
 /**
  * Serialises a whole index (checked by its store) with its term buckets to a version-3 file, or
- * version 4 for a 'pq' index, 5 for a 'pq' index with groups, 6 with coarse codes (`coarse`;
- * `layout: 2` leaves the lists' directories out: a version-2 file, for readers that predate
- * them). `postings` are the index's buckets as the store would write them for these chunks.
+ * version 4 for a 'pq' index, 5 for a 'pq' index with groups, 7 with coarse codes (`coarse`; 6
+ * puts the lists' counts and checksums in the header's JSON, and `layout: 2` leaves the lists'
+ * directories out: files for older readers). `postings` are the index's buckets as the store
+ * would write them for these chunks.
  */
 export function writeIndexFile(
   whole: WholeIndex,
   postings: { records: readonly EncodedBucket[] },
-  layout: 2 | 3 | 4 | 5 | 6 = defaultLayout(whole.manifest),
+  layout: 2 | 3 | 4 | 5 | 6 | 7 = defaultLayout(whole.manifest),
   coarse?: CoarseGroups | CoarseCodes,
 ): Blob {
   const groups = coarse && 'supers' in coarse ? coarse : undefined;
@@ -60,17 +63,17 @@ export function writeIndexFile(
     throw new WeftError(
       'INVALID_OPTION',
       pq
-        ? `Index '${whole.manifest.name}' stores PQ codes: only layouts 4 to 6 carry them (its codebook and full-precision vectors).`
-        : `Layouts 4 to 6 are for indexes with PQ codes; index '${whole.manifest.name}' stores ${whole.manifest.storage}: use layout 3 (or 2).`,
+        ? `Index '${whole.manifest.name}' stores PQ codes: only layouts 4 to 7 carry them (its codebook and full-precision vectors).`
+        : `Layouts 4 to 7 are for indexes with PQ codes; index '${whole.manifest.name}' stores ${whole.manifest.storage}: use layout 3 (or 2).`,
     );
   }
   if ((layout === 5) !== (groups !== undefined))
     throw new WeftError('INVALID_OPTION', 'Layout 5 is the layout of grouped lists: it takes groups, and no other layout does.');
-  if ((layout === 6) !== (codes !== undefined))
-    throw new WeftError('INVALID_OPTION', 'Layout 6 is the layout of coarse codes: it takes them, and no other layout does.');
+  if (layout >= 6 !== (codes !== undefined))
+    throw new WeftError('INVALID_OPTION', 'Layouts 6 and 7 are the layouts of coarse codes: they take them, and no other layout does.');
   if (codes && codedLists(codes) !== whole.manifest.nlist)
     throw new WeftError('INVALID_INPUT', `The coarse codes are of ${codedLists(codes)} lists; index '${whole.manifest.name}' has ${whole.manifest.nlist}.`);
-  // Versions 5 and 6 keep the centroids and the lists' entries apart from the toc (in groups or places).
+  // Versions 5 to 7 keep the centroids and the lists' entries apart from the toc (in groups or places).
   const placed = layout >= 5;
   const encoder = new TextEncoder();
   const parts: Uint8Array[] = [];
@@ -80,10 +83,12 @@ export function writeIndexFile(
   const listSections = placed ? 0 : whole.lists.length * (layout === 4 ? 5 : layout === 3 ? 4 : 3);
   const pageCount = Math.ceil(whole.chunks.length / PAGE_SIZE);
   const quantizers = groups ? 3 + groupCount(groups, whole.manifest.dim) : codes ? 1 + CODED_KINDS.length : 1 + (pq ? 1 : 0);
-  // Version 5's and 6's pages are entries of its page index (one section), not of the toc.
+  // Versions 5 to 7's pages are entries of its page index (one section), not of the toc.
   const pageSections = placed ? Math.min(1, pageCount) : pageCount;
   const tocEntries = quantizers + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageSections + postings.records.length + 1;
-  let offset = tocEntries * 24;
+  // Version 7: the list table follows the toc (its bytes are the manifest's counts and checksums, known at the end).
+  const tableBytes = layout === 7 ? whole.manifest.nlist * LIST_TABLE_BYTES : 0;
+  let offset = tocEntries * 24 + tableBytes;
   const push = (data: Uint8Array) => {
     const pad = (4 - (data.byteLength % 4)) % 4;
     parts.push(data);
@@ -92,7 +97,7 @@ export function writeIndexFile(
     offset += data.byteLength + pad;
     return at;
   };
-  // A version-5 or -6 file's list sections are entries of their groups or places, and its pages of its page index, not of the toc.
+  // A version-5 to -7 file's list sections are entries of their groups or places, and its pages of its page index, not of the toc.
   const listEntries: Section[] = [];
   const pageEntries: Section[] = [];
   const add = (kind: SectionKind, key: number, data: Uint8Array) => {
@@ -111,7 +116,7 @@ export function writeIndexFile(
     add(SECTION.supers, 0, fileFloats(groups.supers));
     add(SECTION.listGroups, 0, bytesOf(groups.listGroup));
   }
-  // Version 6: what opening reads follows the toc (one range): the codes, their codebook, and the
+  // Versions 6 and 7: what opening reads follows the toc (one range): the codes, their codebook, and the
   // place index, whose bytes are filled in once the places are laid out (after the lists).
   const placeIndex = codes ? new Uint32Array(whole.manifest.nlist * 2) : undefined;
   let indexSection: Section | undefined;
@@ -212,14 +217,17 @@ export function writeIndexFile(
   const toc = new Uint32Array(sections.length * 6);
   sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
   const tocBytes = bytesOf(toc);
+  const listTable = layout === 7 ? listTableOf(whole.manifest.listCounts, checksums) : undefined;
+  const { listCounts: _counts, checksums: _checksums, ...withoutLists } = whole.manifest;
   const header = encoder.encode(
     JSON.stringify({
-      manifest: { ...whole.manifest, checksums },
+      manifest: listTable ? withoutLists : { ...whole.manifest, checksums },
       fileId: newFileId(),
       toc: { length: tocBytes.byteLength, crc: crc32(tocBytes) },
       ...(placed ? { pages: [], pageCount } : { pages }),
       ...(groups ? { groups: { count: groupCount(groups, whole.manifest.dim), probe: groups.probe } } : {}),
       ...(codes ? { coarse: { m: codes.book.m, exact: codes.exact } } : {}),
+      ...(listTable ? { lists: { crc: crc32(listTable) } } : {}),
     }),
   );
   const pre = new Uint8Array(PRELUDE_BYTES);
@@ -228,10 +236,18 @@ export function writeIndexFile(
   view.setUint32(8, layout, true);
   view.setUint32(12, header.byteLength, true);
   view.setUint32(16, crc32(header), true);
-  const body = [pre, header, new Uint8Array((4 - (header.byteLength % 4)) % 4), tocBytes, ...parts];
+  const body = [pre, header, new Uint8Array((4 - (header.byteLength % 4)) % 4), tocBytes, ...(listTable ? [listTable] : []), ...parts];
   const trailer = new Uint8Array(4);
   new DataView(trailer.buffer).setUint32(0, crc32(...body), true);
   return new Blob([...body, trailer] as BlobPart[], { type: 'application/x-weft-index' });
+}
+
+/** Version 7's list table (index-file.ts): the lists' counts, then their checksums, u32 each. */
+function listTableOf(counts: readonly number[], checksums: readonly number[]): Uint8Array {
+  const words = new Uint32Array(counts.length * 2);
+  words.set(counts, 0);
+  words.set(checksums, counts.length);
+  return bytesOf(words);
 }
 
 /** Version 5's group sections (index-file.ts): each group's lists' entries (`entries`, placed already), then their centroids. */

@@ -1,13 +1,14 @@
-// The layout of the portable index file, versions 3 to 5: every part of the index is a section with its
+// The layout of the portable index file, versions 3 to 7: every part of the index is a section with its
 // own CRC-32, found through a binary table of contents, so that a reader with HTTP range requests
 // (src/storage/remote) fetches the header first and then only the sections a search needs, and checks
 // each one on arrival. Version 2 is version 3 without the lists' directories; it and version 1
 // (one JSON blob of chunks, offsets in the header, portable.ts) are still read. Version 4 is
-// version 3 with what a 'pq' index adds (below); a 'pq' index is written as version 4, every other
-// as version 3, so older readers still open them (index-file-writer.ts writes them).
+// version 3 with what a 'pq' index adds (below); a 'pq' index is written as version 4 (or 5 to 7,
+// below), every other as version 3, so older readers still open them (index-file-writer.ts writes
+// them).
 //
 //   "WEFTIDX\0" | u32 version | u32 header bytes | u32 header CRC | header (UTF-8 JSON) | pad to 4
-//   | body: toc | [v4: codebook] | for each list: its ids, codes, directory and chunk texts (one
+//   | body: toc | [v7: list table] | [v4: codebook] | for each list: its ids, codes, directory and chunk texts (one
 //   contiguous range), [v4: then its vectors] | chunk directory pages | term
 //   buckets | catalog | u32 CRC-32 of everything before
 //
@@ -47,6 +48,13 @@
 // codes, their codebook and the place index, and fetches the rows of the lists its queries rank
 // exactly, each checked against its own CRC (adjacent rows in one range).
 //
+// Version 7 is version 6 with the manifest's per-list fields (listCounts and checksums) out of
+// the header's JSON: a list table right after the toc holds them, nlist u32 counts then nlist u32
+// checksums (8 bytes a list, where JSON took about 16: 33 KB of a 172 KB open at 1M passages);
+// the header says `lists: { crc }` (its CRC-32; its length is the manifest's nlist x 8). The table
+// belongs to the head like the toc: a reader in place reads it with them (usually in the first
+// read), and no section may lie over it.
+//
 // A list's directory in version 3 is 4 u32 per chunk of the list, by id: id, offset (from the
 // start of the list's chunk texts), length, CRC of the chunk's record. A remote reader fetches it
 // in the same range as the list's ids and codes, so the texts of a vector search's results (chunks
@@ -73,8 +81,10 @@ import { floatsOfFile } from './file-codes.js';
 import { CODED_FROM } from '../ivf/coarse-codes.js';
 
 export const MAGIC = new TextEncoder().encode('WEFTIDX\0');
-/** The newest version this Weft reads and writes (a 'pq' index's file with coarse codes; 5 with grouped lists, 4 with neither, other indexes 3). */
-export const FILE_VERSION = 6;
+/** The newest version this Weft reads and writes (a 'pq' index's file with coarse codes and a list table; 6 with coarse codes and the lists' fields in JSON, 5 with grouped lists, 4 with neither, other indexes 3). */
+export const FILE_VERSION = 7;
+/** Bytes of a version-7 list table per list: its count and its checksum (u32 each). */
+export const LIST_TABLE_BYTES = 8;
 /** Bytes before the header in a version-2 or -3 file (a version-1 file has no header CRC: 16). */
 export const PRELUDE_BYTES = 20;
 /** Chunks per directory page (6 u32 each: 12 KiB a page). */
@@ -145,9 +155,14 @@ export interface FileHeader {
   pageCount?: number;
   /** Version 5: how many groups the lists are in, and the groups a search takes (coarse-groups.ts's `probe`). */
   groups?: { count: number; probe: number[] };
-  /** Version 6: the coarse codes' sub-quantisers, and the lists a search ranks exactly (coarse-codes.ts's `exact`). */
+  /** Versions 6 and 7: the coarse codes' sub-quantisers, and the lists a search ranks exactly (coarse-codes.ts's `exact`). */
   coarse?: { m: number; exact: number[] };
+  /** Version 7: the list table's CRC-32 (the table follows the toc; the manifest's listCounts and checksums are read from it). */
+  listTable?: { crc: number };
 }
+
+/** Where the head ends: after the toc, and in version 7 after the list table that follows it. No section lies before. */
+export const headEnd = (h: FileHeader): number => h.bodyOffset + h.toc.length + (h.listTable ? h.manifest.nlist * LIST_TABLE_BYTES : 0);
 
 /** Names a section in messages ("codes of list 7"). */
 export function sectionName(s: { kind: number; key: number }): string {
@@ -186,8 +201,13 @@ export function headerLength(prelude: Uint8Array): number {
   return new DataView(prelude.buffer, prelude.byteOffset, prelude.byteLength).getUint32(12, true);
 }
 
-/** The header of a version-2 or -3 file from its first `PRELUDE_BYTES + headerLength` bytes (or more), checked. */
-export function parseHeader(start: Uint8Array): FileHeader {
+/**
+ * The header of a version-2 or later file from its first bytes, checked: through the header, and
+ * in version 7 through its list table (headEnd), whose counts and checksums become the
+ * manifest's. `lists: 'skip'` parses a version-7 header before its list table has been read, with
+ * empty listCounts and checksums: only to learn how far the head reaches (remote/file-head.ts).
+ */
+export function parseHeader(start: Uint8Array, lists: 'read' | 'skip' = 'read'): FileHeader {
   const view = new DataView(start.buffer, start.byteOffset, start.byteLength);
   const length = view.getUint32(12, true);
   if (start.byteLength < PRELUDE_BYTES + length) throw invalid('The index file ends inside its header.');
@@ -209,13 +229,14 @@ export function parseHeader(start: Uint8Array): FileHeader {
   const v5 = version >= 5;
   const groups = version === 5 ? checkedGroups(header.groups, header.manifest as unknown as Manifest) : undefined;
   const coarse = version >= 6 ? checkedCoarse(header.coarse, header.manifest as unknown as Manifest) : undefined;
+  const listTable = version >= 7 ? checkedListTable(header.lists) : undefined;
   if (v5 && (!isInt(header.pageCount, 0, 0xffffffff) || pages.length > 0))
     throw invalid(`The index file header's directory pages are not described (version ${version}: a page count, and no pages).`);
   if (!isInt(toc.length, 0, Number.MAX_SAFE_INTEGER) || toc.length % 24 !== 0 || !isInt(toc.crc, 0, 0xffffffff))
     throw invalid("The index file header's table of contents is not described.");
   if (!pages.every((p, i) => isInt(p, 0, 0xfffffffe) && (i === 0 || p > (pages[i - 1] as number))))
     throw invalid("The index file header's directory pages are not increasing ids.");
-  return {
+  const parsed: FileHeader = {
     manifest: header.manifest as unknown as Manifest,
     fileId: header.fileId,
     bodyOffset: PRELUDE_BYTES + length + ((4 - (length % 4)) % 4),
@@ -224,10 +245,30 @@ export function parseHeader(start: Uint8Array): FileHeader {
     ...(v5 ? { pageCount: header.pageCount as number } : {}),
     ...(groups ? { groups } : {}),
     ...(coarse ? { coarse } : {}),
+    ...(listTable ? { listTable } : {}),
   };
+  if (listTable) parsed.manifest = { ...parsed.manifest, ...(lists === 'read' ? listFields(start, parsed) : { listCounts: [], checksums: [] }) };
+  return parsed;
 }
 
-/** A version-6 header's `coarse`, checked: m divides dim, and a width per power of two up to nlist, each in [min(nlist, 2^i), nlist], never decreasing. */
+/** A version-7 header's `lists`: the list table's CRC. */
+function checkedListTable(v: unknown): { crc: number } {
+  if (!isRecord(v) || !isInt(v.crc, 0, 0xffffffff)) throw invalid("The index file's header does not describe its list table.");
+  return { crc: v.crc };
+}
+
+/** A version-7 file's list table (after the toc, in `start`), checked against its CRC: each list's count and checksum. */
+function listFields(start: Uint8Array, h: FileHeader): Pick<Manifest, 'listCounts' | 'checksums'> {
+  const { nlist } = h.manifest;
+  const from = h.bodyOffset + h.toc.length;
+  if (start.byteLength < headEnd(h)) throw invalid('The index file ends inside its list table.');
+  const bytes = start.slice(from, from + nlist * LIST_TABLE_BYTES);
+  if (crc32(bytes) !== h.listTable!.crc) throw invalid("The index file's list table fails its checksum.");
+  const words = new Uint32Array(bytes.buffer);
+  return { listCounts: Array.from(words.subarray(0, nlist)), checksums: Array.from(words.subarray(nlist)) };
+}
+
+/** A version-6 or -7 header's `coarse`, checked: m divides dim, and a width per power of two up to nlist, each in [min(nlist, 2^i), nlist], never decreasing. */
 function checkedCoarse(v: unknown, m: Manifest): { m: number; exact: number[] } {
   const steps = Math.ceil(Math.log2(Math.max(1, m.nlist))) + 1;
   if (!isRecord(v) || !isInt(v.m, 1, m.dim) || m.dim % v.m !== 0 || m.storage !== 'pq' || m.nlist < CODED_FROM)
@@ -300,10 +341,10 @@ export function parseToc(bytes: Uint8Array, header: FileHeader, fileBytes: numbe
   }
   // Each section has bytes of its own: none lies over the toc or over another (a forged toc could
   // point the centroids at the toc itself with a CRC that matches, and pass every other check).
-  const tocEnd = header.bodyOffset + header.toc.length;
+  const sectionsFrom = headEnd(header);
   let last: Section | undefined;
   for (const s of [...sections.values()].filter((x) => x.length > 0).sort((a, b) => a.offset - b.offset)) {
-    if (s.offset < tocEnd) throw invalid(`The ${sectionName(s)} overlaps the file's table of contents.`);
+    if (s.offset < sectionsFrom) throw invalid(`The ${sectionName(s)} overlaps the file's table of contents${header.listTable ? ' or list table' : ''}.`);
     if (last && s.offset < last.offset + last.length) throw invalid(`The ${sectionName(s)} overlaps the ${sectionName(last)}.`);
     last = s;
   }
@@ -379,7 +420,7 @@ export function parseGroup(
  * vectors agreeing. `onBad` takes what is wrong, worded to follow the holder's name ("'s entry 3 is not …").
  */
 function placedSections(words: Uint32Array, at: number, list: number, header: FileHeader, fileBytes: number, onBad: (what: string) => Error): Section[] {
-  const tocEnd = header.bodyOffset + header.toc.length;
+  const sectionsFrom = headEnd(header);
   const sections = PER_LIST.map((kind, j) => {
     const w = at + j * 6;
     const s: Section = {
@@ -390,7 +431,7 @@ function placedSections(words: Uint32Array, at: number, list: number, header: Fi
       crc: words[w + 5]!,
     };
     if (words[w] !== kind || s.key !== list) throw onBad(`'s entry ${at / 6 + j} is not the ${sectionName({ kind, key: list })}`);
-    if (s.offset < tocEnd || s.offset + s.length > fileBytes - 4) throw onBad(` places the ${sectionName(s)} outside the file's sections`);
+    if (s.offset < sectionsFrom || s.offset + s.length > fileBytes - 4) throw onBad(` places the ${sectionName(s)} outside the file's sections`);
     return s;
   });
   const dir = sections.at(-3)!,
@@ -400,7 +441,7 @@ function placedSections(words: Uint32Array, at: number, list: number, header: Fi
   return sections;
 }
 
-/** The sections a version-6 file holds for its coarse codes (besides the index's own codebook). */
+/** The sections a version-6 or -7 file holds for its coarse codes (besides the index's own codebook). */
 export const CODED_KINDS: readonly number[] = [SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeIndex, SECTION.places];
 
 /**
@@ -467,7 +508,7 @@ export function parsePageIndex(
   const count = header.pageCount ?? 0;
   if (bytes.byteLength !== count * PAGE_INDEX_WORDS * 4) throw onBad(`The index of the chunk directory pages does not describe ${count} pages`);
   const words = new Uint32Array(bytes.slice().buffer);
-  const tocEnd = header.bodyOffset + header.toc.length;
+  const sectionsFrom = headEnd(header);
   const firsts: number[] = [];
   const sections: Section[] = [];
   for (let p = 0; p < count; p++) {
@@ -481,7 +522,7 @@ export function parsePageIndex(
     };
     if (words[w + 1] !== SECTION.directory || words[w + 2] !== p) throw onBad(`Entry ${p} of the index of the chunk directory pages is not page ${p}`);
     if (p > 0 && words[w]! <= firsts[p - 1]!) throw onBad('The chunk directory pages are not in increasing order of their first ids');
-    if (s.offset < tocEnd || s.offset + s.length > fileBytes - 4 || s.length % 24 !== 0)
+    if (s.offset < sectionsFrom || s.offset + s.length > fileBytes - 4 || s.length % 24 !== 0)
       throw onBad(`The index of the chunk directory pages places page ${p} outside the file's sections`);
     firsts.push(words[w]!);
     sections.push(s);

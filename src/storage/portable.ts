@@ -2,7 +2,8 @@
 // it or (src/storage/remote) search it in place over HTTP range requests. The current layouts (version 3,
 // one checked section per list, chunk and term bucket; version 4, which adds what a 'pq' index
 // keeps; version 5, version 4 with its lists grouped under super-centroids; version 6, version 4
-// with coarse codes and its lists' places apart) are laid out by
+// with coarse codes and its lists' places apart; version 7, version 6 with the lists' counts and
+// checksums in a binary table) are laid out by
 // index-file.ts (written by index-file-writer.ts), as is
 // version 2 (the same without the lists' directories); version-1 files (one JSON blob of chunks, section offsets in a JSON header) are still imported:
 //
@@ -61,10 +62,12 @@ interface Section {
 /** What exportIndex writes besides the index. */
 export interface ExportOptions {
   /**
-   * The file's layout (default: 3, or for a 'pq' index 6 with coarse codes where they pay, 5 with
-   * `groups`, else 4); 2 leaves the lists' directories out, for readers older than layout 3.
+   * The file's layout (default: 3, or for a 'pq' index 7 with coarse codes where they pay, 5 with
+   * `groups`, else 4); 6 is 7 with the lists' counts and checksums in the header's JSON, for
+   * readers older than layout 7, and 2 leaves the lists' directories out, for readers older than
+   * layout 3.
    */
-  layout?: 2 | 3 | 4 | 5 | 6;
+  layout?: 2 | 3 | 4 | 5 | 6 | 7;
   /**
    * 'pq' storage: candidates per result a reader's searches re-rank until they have learnt their
    * own, written in the file's manifest. Default: measured on the index (src/ivf/pq-calibrate.ts)
@@ -76,7 +79,7 @@ export interface ExportOptions {
    * 'pq' storage: the number of groups the lists are put in for readers in place (layout 5,
    * src/ivf/coarse-groups.ts), so a visitor fetches the centroids of the groups its queries reach
    * rather than all of them; 0 writes layout 4 (every centroid read at open). Default: none, and
-   * for an index of 256 lists or more coarse codes instead (layout 6, src/ivf/coarse-codes.ts:
+   * for an index of 256 lists or more coarse codes instead (layout 7, src/ivf/coarse-codes.ts:
    * every list's centroid as a 48-byte code read at open, and a query fetches the exact centroids
    * of the few lists it ranks), where they pay (a search of nprobe 16 ranks at most half the lists
    * exactly). On a set whose neighbours are not near-ties, groups took 11-13 of them at 1M to keep
@@ -87,8 +90,9 @@ export interface ExportOptions {
 
 /**
  * Serialises a stored index (every record checked on the way out) to one Blob in the current
- * layout (index-file.ts: 3, or for a 'pq' index 4, 5 with its lists grouped, 6 with coarse codes); `layout: 2`
- * writes the previous one (no lists' directories), which Weft releases before layout 3 can read too.
+ * layout (index-file.ts: 3, or for a 'pq' index 4, 5 with its lists grouped, 7 with coarse codes); `layout: 6`
+ * and `layout: 2` write older ones (the lists' fields in JSON; no lists' directories), which Weft
+ * releases before layout 7 and layout 3 can read too.
  */
 export async function exportIndex(store: WeftStore, name: string, options: ExportOptions = {}): Promise<Blob> {
   const whole = await store.readWholeIndex(name);
@@ -103,20 +107,20 @@ export async function exportIndex(store: WeftStore, name: string, options: Expor
     if (options[option] !== undefined && !pq)
       throw new WeftError('INVALID_OPTION', `${option} is for indexes with PQ codes; index '${name}' stores ${m.storage}. Leave it out.`);
   const count = groupCountOf(options.groups, options.layout, m);
-  if (options.layout !== undefined && ![2, 3, 4, 5, 6].includes(options.layout))
-    throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4, 5 or 6; got ${String(options.layout)}.`);
-  if ((options.layout === 4 || options.layout === 6) && options.groups)
+  if (options.layout !== undefined && ![2, 3, 4, 5, 6, 7].includes(options.layout))
+    throw new WeftError('INVALID_OPTION', `layout must be 2, 3, 4, 5, 6 or 7; got ${String(options.layout)}.`);
+  if ((options.layout === 4 || options.layout === 6 || options.layout === 7) && options.groups)
     throw new WeftError(
       'INVALID_OPTION',
       `Layout ${options.layout} does not group lists; leave groups out${options.layout === 4 ? ' (or 0)' : ''}, or choose layout 5 for ${options.groups} groups.`,
     );
   const parts = pq ? pqParts(whole) : undefined;
   const rerank = parts ? { rerank: options.rerank === undefined ? measuredRerank(parts) : checkRerank(options.rerank) } : {};
-  // Groups only when asked for (groups or layout 5); coarse codes by default where they pay, or when asked for (layout 6).
+  // Groups only when asked for (groups or layout 5); coarse codes by default where they pay, or when asked for (layout 6 or 7).
   const groups = parts && count > 0 ? await measuredGroups(parts, count) : undefined;
   let codes = parts && codesWanted(options.groups, options.layout, m) ? await measuredCoarseCodes(parts) : undefined;
   if (codes && options.layout === undefined && !codesPay(codes, m.nlist)) codes = undefined;
-  const layout = options.layout ?? (groups ? 5 : codes ? 6 : defaultLayout(m));
+  const layout = options.layout ?? (groups ? 5 : codes ? 7 : defaultLayout(m));
   return writeIndexFile({ ...whole, manifest: { ...m, lexical: postings.lexical, ...rerank } }, postings, layout, groups ?? codes);
 }
 
@@ -184,7 +188,7 @@ function parseVersion2(all: Uint8Array): WholeIndex {
     return s ? checkedSection(s, all.slice(s.offset, s.offset + s.length), bad) : undefined;
   };
   const manifest = { ...header.manifest, checksums: [], generation: 0 } as Manifest;
-  // Versions 5 and 6: the lists' sections and centroids are in their groups' sections or their places.
+  // Versions 5 to 7: the lists' sections and centroids are in their groups' sections or their places.
   const placedCentroids = header.groups
     ? ungroup(header, toc, all.byteLength, read, bad)
     : header.coarse
@@ -264,7 +268,7 @@ function ungroup(
   return centroids;
 }
 
-/** A version-6 file's centroids, each list's place (its row by the place index) checked against its CRC and its sections put in `toc` on the way. */
+/** A version-6 or -7 file's centroids, each list's place (its row by the place index) checked against its CRC and its sections put in `toc` on the way. */
 function unplace(
   header: FileHeader,
   toc: Map<string, IndexSection>,

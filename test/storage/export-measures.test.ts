@@ -1,5 +1,5 @@
 // What exportIndex decides for a 'pq' index's coarse step (src/storage/export-measures.ts): coarse
-// codes by default from 256 lists (layout 6), or when layout 6 is asked for; never with groups, nor
+// codes by default from 256 lists (layout 7), or when layout 6 or 7 is asked for; never with groups, nor
 // for other storages; and they are kept by default only where they pay (a search of nprobe 16 ranks
 // at most half the lists exactly). Measured on the coarse steps' fixture, the codes pay there.
 
@@ -12,10 +12,11 @@ import { COARSE_FIXTURE, coarseFixture } from '../support/coarse-fixture.js';
 const manifest = (nlist: number, storage: Manifest['storage'] = 'pq') => ({ nlist, storage }) as Manifest;
 
 describe("export's coarse step", () => {
-  it('writes coarse codes by default from 256 lists, or when layout 6 asks; groups only when asked', () => {
+  it('writes coarse codes by default from 256 lists, or when layout 6 or 7 asks; groups only when asked', () => {
     expect(codesWanted(undefined, undefined, manifest(256))).toBe(true);
     expect(codesWanted(undefined, undefined, manifest(255))).toBe(false);
     expect(codesWanted(undefined, 6, manifest(64))).toBe(true);
+    expect(codesWanted(undefined, 7, manifest(64))).toBe(true);
     expect(codesWanted(undefined, 4, manifest(4096))).toBe(false);
     expect(codesWanted(16, undefined, manifest(4096))).toBe(false);
     expect(codesWanted(0, undefined, manifest(4096))).toBe(false);

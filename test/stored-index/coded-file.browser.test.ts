@@ -1,4 +1,4 @@
-// A 'pq' index published with coarse codes (layout 6, issue 24): a reader in place opens with
+// A 'pq' index published with coarse codes (layout 7, issue 24): a reader in place opens with
 // every list's centroid as a 4-bit code, ranks the lists by them, and fetches the places (exact
 // centroid and sections) of only the lists it ranks exactly (src/ivf/coarse-codes.ts,
 // src/stored-index/host-rank.ts). Checked on fresh random data: the file holds what the layout-4
@@ -6,14 +6,16 @@
 // answers exactly as the local index; with the measured width, the GPU, the CPU backend and a
 // sliced session of the remote index agree (filtered too), read only the places of the lists ranked, and answer
 // as the local index; a place is its list's; a damaged place or damaged codes are CORRUPT_RECORD;
-// forged places, place index or widths are INVALID_FILE. Its chunk
-// directory pages are in a page index that vector searches never read.
+// forged places, place index, widths or list table are INVALID_FILE. Its chunk directory pages
+// are in a page index that vector searches never read. The lists' counts and checksums are a
+// binary table after the toc (the header's JSON holds none of them); layout 6, which keeps them
+// in the JSON for older readers, is still read as the same index.
 
 import { describe, expect } from 'vitest';
 import { codesTaken } from '../../src/ivf/coarse-codes.js';
 import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
 import { crc32 } from '../../src/storage/checksum.js';
-import { PAGE_SIZE, SECTION, parseHeader, parsePlaceIndex, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
+import { LIST_TABLE_BYTES, PAGE_SIZE, SECTION, headEnd, parseHeader, parsePlaceIndex, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
@@ -21,7 +23,7 @@ import { clearRemoteCache } from '../../src/storage/remote/section-cache.js';
 import { openRemoteIndex } from '../../src/stored-index/remote-index.js';
 import { openStoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from '../support/gpu-harness.js';
-import { editFile, editSection } from '../support/index-file-edit.js';
+import { editFile, editListTable, editSection, readHeader } from '../support/index-file-edit.js';
 import { indexCleanup } from '../support/store-fixtures.js';
 import { PUBLISHED, publishedPqIndex, putFile } from '../support/published-pq.js';
 
@@ -43,14 +45,20 @@ describe('a published file with coarse codes', () => {
       const lists = index.nlist;
       const cacheDbName = `weft-coded-remote-${crypto.randomUUID()}`;
       try {
-        // Below 256 lists the default is layout 4; layout 6 asks for coarse codes.
+        // Below 256 lists the default is layout 4; layout 7 asks for coarse codes.
         const flat = await exportIndex(store, 'docs');
         expect(new DataView(await flat.slice(8, 12).arrayBuffer()).getUint32(0, true)).toBe(4);
-        const file = await exportIndex(store, 'docs', { layout: 6 });
+        const file = await exportIndex(store, 'docs', { layout: 7 });
         const bytes = new Uint8Array(await file.arrayBuffer());
-        expect(new DataView(bytes.buffer).getUint32(8, true)).toBe(6);
-        await expect(exportIndex(store, 'docs', { layout: 6, groups: 4 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+        expect(new DataView(bytes.buffer).getUint32(8, true)).toBe(7);
+        await expect(exportIndex(store, 'docs', { layout: 7, groups: 4 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
         const header = parseHeader(bytes);
+        // The lists' counts and checksums: in the list table after the toc, none in the header's JSON.
+        const json = readHeader(bytes).header.manifest;
+        expect(json.listCounts).toBeUndefined();
+        expect(json.checksums).toBeUndefined();
+        expect(headEnd(header)).toBe(header.bodyOffset + header.toc.length + lists * LIST_TABLE_BYTES);
+        expect(header.manifest.listCounts).toEqual((await store.manifest('docs')).listCounts);
         expect(header.coarse!.m).toBe(dim / 4);
         expect(header.coarse!.exact.length).toBe(Math.ceil(Math.log2(lists)) + 1);
         expect(header.groups).toBeUndefined();
@@ -67,9 +75,9 @@ describe('a published file with coarse codes', () => {
         );
         const row = placeBytes(dim, 2);
         expect(places.length).toBe(lists * row);
-        // What opening reads lies right after the toc: the codebooks, the codes and the places' CRCs, one range.
+        // What opening reads lies right after the toc and the list table: the codebooks, the codes and the places' CRCs, one range.
         const open = [SECTION.codebook, SECTION.coarseBook, SECTION.coarseCodes, SECTION.placeIndex].map((kind) => toc.get(sectionKey(kind, 0))!);
-        expect(open[0]!.offset).toBe(header.bodyOffset + header.toc.length);
+        expect(open[0]!.offset).toBe(headEnd(header));
         for (let i = 1; i < open.length; i++) expect(open[i]!.offset).toBe(open[i - 1]!.offset + open[i - 1]!.length);
         expect(toc.get(sectionKey(SECTION.coarseCodes, 0))!.length).toBe((lists * dim) / 8);
 
@@ -79,6 +87,13 @@ describe('a published file with coarse codes', () => {
         expect(Array.from(whole.centroids.centroids)).toEqual(Array.from(four.centroids.centroids));
         expect(whole.lists.map((l) => [Array.from(l.ids), Array.from(l.codes)])).toEqual(four.lists.map((l) => [Array.from(l.ids), Array.from(l.codes)]));
         expect(whole.chunks).toEqual(four.chunks);
+        // Layout 6 (the lists' fields in the header's JSON, for readers older than layout 7): the same index, the same lists' checksums.
+        const six = new Uint8Array(await (await exportIndex(store, 'docs', { layout: 6 })).arrayBuffer());
+        expect(new DataView(six.buffer).getUint32(8, true)).toBe(6);
+        expect(parseHeader(six).listTable).toBeUndefined();
+        expect(parseHeader(six).manifest.checksums).toEqual(header.manifest.checksums);
+        expect(parseHeader(six).manifest.listCounts).toEqual(header.manifest.listCounts);
+        expect(parseIndexFile(six.slice().buffer).lists.map((l) => Array.from(l.ids))).toEqual(whole.lists.map((l) => Array.from(l.ids)));
 
         const local = await index.search(queries, { k, nprobe, rerank: 8 });
 
@@ -201,6 +216,26 @@ describe('a published file with coarse codes', () => {
           c.exact = c.exact.map((w, i) => (i === c.exact.length - 1 ? 1 : w));
         });
         await expect(openRemoteStore(await put(shrinking), { cacheDbName: `${cacheDbName}-6` })).rejects.toMatchObject({ code: 'INVALID_FILE' });
+        // The list table: damaged (its CRC no longer matches), or forged with a matching CRC so
+        // that the lists' counts no longer add up to the manifest's. Opening says INVALID_FILE; an
+        // import refuses the damaged file, and takes the counts from the lists themselves (as it
+        // does a manifest's other derived fields), so the forged one imports as the same index.
+        const tableDamaged = bytes.slice();
+        tableDamaged[headEnd(header) - 1] = tableDamaged[headEnd(header) - 1]! ^ 0xff;
+        const forgedCounts = editListTable(bytes, (words) => {
+          words[0] = words[0]! + 1;
+        });
+        for (const [bad, message] of [
+          [tableDamaged, /list table fails its checksum/],
+          [forgedCounts, /manifest\.listCounts/],
+        ] as const)
+          await expect(openRemoteStore(await put(bad), { cacheDbName: `${cacheDbName}-6` })).rejects.toMatchObject({
+            code: 'INVALID_FILE',
+            message: expect.stringMatching(message),
+          });
+        expect(() => parseIndexFile(tableDamaged.slice().buffer)).toThrow(expect.objectContaining({ code: 'INVALID_FILE' }));
+        const forgedImport = parseIndexFile(forgedCounts.slice().buffer);
+        expect(forgedImport.lists.map((l) => l.count)).toEqual(whole.lists.map((l) => l.count));
         // The list in the places' first row, its ids placed past the file (its row's CRC in the index made to match).
         const atRow0 = placeIndex.rows.indexOf(0);
         let rowCrc = 0;

@@ -2,13 +2,15 @@
 // optionally one toc entry) rewritten, every checksum recomputed so that only the lie remains —
 // the header's CRC, the toc's, the trailer's all pass.
 import { crc32 } from '../../src/storage/checksum.js';
-import { PRELUDE_BYTES, SECTION } from '../../src/storage/index-file.js';
+import { LIST_TABLE_BYTES, PRELUDE_BYTES, SECTION } from '../../src/storage/index-file.js';
 
 export interface HeaderJson {
   manifest: Record<string, unknown>;
   fileId: string;
   toc: { length: number; crc: number };
   pages: number[];
+  /** Version 7: the list table's CRC. */
+  lists?: { crc: number };
 }
 
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
@@ -71,5 +73,22 @@ export function editSection(file: Uint8Array, kind: keyof typeof SECTION, key: n
   const tocCrc = crc32(out.subarray(bodyOffset, bodyOffset + header.toc.length));
   return editFile(out, (h) => {
     h.toc.crc = tocCrc;
+  });
+}
+
+/**
+ * A version-7 `file` with its list table (each list's count, then each list's checksum: u32 words)
+ * rewritten in place by `change`, and the table's CRC in the header and the trailer recomputed.
+ */
+export function editListTable(file: Uint8Array, change: (words: Uint32Array) => void): Uint8Array {
+  const { header, bodyOffset } = readHeader(file);
+  const nlist = header.manifest.nlist as number;
+  const out = file.slice();
+  const at = bodyOffset + header.toc.length;
+  const table = out.subarray(at, at + nlist * LIST_TABLE_BYTES);
+  change(new Uint32Array(table.buffer, table.byteOffset, table.byteLength / 4));
+  const crc = crc32(table);
+  return editFile(out, (h) => {
+    h.lists = { crc };
   });
 }

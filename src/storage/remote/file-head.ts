@@ -1,6 +1,7 @@
-// The head of a published index file: its prelude, header and table of contents, read with one
-// or two range requests (the first 64 KiB usually hold them all), and the file's length and ETag
-// that later responses are compared with to notice a republished file.
+// The head of a published index file: its prelude, header and table of contents (and in version 7
+// the list table after the toc), read with one or two range requests (the first 64 KiB usually
+// hold them all), and the file's length and ETag that later responses are compared with to notice
+// a republished file.
 //
 // A head comes from a host that may lie, and everything later is sized by it: so every length in
 // it is checked before anything is requested or allocated — the header's and the toc's against
@@ -23,6 +24,7 @@ import {
   PRELUDE_BYTES,
   SECTION,
   fileVersion,
+  headEnd,
   headerLength,
   parseHeader,
   parseToc,
@@ -214,12 +216,15 @@ export async function fetchHead(url: string, o: RangeFetchOptions): Promise<Head
     );
   const need = PRELUDE_BYTES + h; // the header first: the toc's size is in it
   if (bytes.byteLength < need) bytes = concat(bytes, (await fetchRange(source, bytes.byteLength, need, o)).bytes);
-  const header = parseHeader(bytes);
-  const end = header.bodyOffset + header.toc.length;
+  // Only sizes from this parse: a version-7 manifest's counts and checksums are in the list table, not read yet.
+  const header = parseHeader(bytes, 'skip');
+  const end = headEnd(header);
   if (header.toc.length > maxTocBytes(header) || end > length) {
     throw invalid(
       url,
-      `its table of contents claims ${header.toc.length} bytes, more than ${end > length ? `the file holds` : `the ${maxTocBytes(header)} its manifest allows`}.`,
+      header.toc.length > maxTocBytes(header)
+        ? `its table of contents claims ${header.toc.length} bytes, more than the ${maxTocBytes(header)} its manifest allows.`
+        : `its table of contents${header.listTable ? ' and list table' : ''} end at byte ${end}, past the file's ${length}.`,
       'toc.length',
     );
   }

@@ -3,7 +3,7 @@
 // contents (one or two ranges); after that each read fetches only the sections it needs — a
 // probed list's ids and codes (one range), a result's chunk record (its directory page first),
 // a term bucket, the catalog for filters, in a file with grouped lists (layout 5) a group's
-// centroids and its lists' places, and in a file with coarse codes (layout 6) a list's place (its
+// centroids and its lists' places, and in a file with coarse codes (layouts 6 and 7) a list's place (its
 // centroid and sections), the first time a list of it is wanted (the lists' sections then join
 // the toc) — checks each against its CRC-32 and keeps it in
 // IndexedDB (section-cache.ts) under a byte budget, evicting with the same policy as the GPU list
@@ -137,7 +137,7 @@ interface Grouping {
   codebook: Float32Array;
 }
 
-/** A version-6 file's coarse codes as read: what the coarse step needs, and each list's place's row and CRC. */
+/** A version-6 or -7 file's coarse codes as read: what the coarse step needs, and each list's place's row and CRC. */
 interface Coded {
   codes: CoarseCodes;
   places: { rows: Uint32Array; crcs: Uint32Array };
@@ -171,7 +171,7 @@ interface Publication {
   /** Version 5: the lists' groups, and the centroids of the groups read so far. */
   grouping: SharedRead<Grouping>;
   groupCentroids: Map<number, Float32Array>;
-  /** Version 6: the coarse codes, and the centroids of the lists whose places were read so far. */
+  /** Versions 6 and 7: the coarse codes, and the centroids of the lists whose places were read so far. */
   coded: SharedRead<Coded>;
   placeCentroids: Map<number, Float32Array>;
 }
@@ -671,7 +671,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     });
   };
 
-  /** Version 6 (index-file.ts): the coarse codes (at.coded), with their codebook, the place index and the index's codebook. */
+  /** Versions 6 and 7 (index-file.ts): the coarse codes (at.coded), with their codebook, the place index and the index's codebook. */
   const readCoded = async (at: Publication): Promise<Coded> => {
     const { dim, nlist, pq } = at.manifest;
     const { m, exact } = at.header.coarse!;
@@ -688,7 +688,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     };
   };
 
-  /** Version 6: reads the places of `lists` not read yet (adjacent rows in one range): their sections join the toc, their centroids are kept. */
+  /** Versions 6 and 7: reads the places of `lists` not read yet (adjacent rows in one range): their sections join the toc, their centroids are kept. */
   const readPlaces = async (lists: readonly number[], signal?: AbortSignal) => {
     const at = pub;
     const { rows, crcs } = (await at.coded.get(signal)).places;
@@ -897,7 +897,7 @@ export async function openRemoteStore(url: string | URL, options: RemoteStoreOpt
     return checkedCentroids(place, at.manifest, { centroids, codebook });
   };
 
-  /** Version 6's centroids, every place read, with the codebook, checked against the manifest as version 4's. */
+  /** Version 6's and 7's centroids, every place read, with the codebook, checked against the manifest as version 4's. */
   const placedCentroids = async () => {
     const at = pub;
     const { dim, nlist } = at.manifest;
