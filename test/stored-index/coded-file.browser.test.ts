@@ -139,6 +139,16 @@ describe('a published file with coarse codes', () => {
         const session = await remote.searchSession(queries, { k, nprobe, rerank: 8 });
         while (!session.done) await session.step(1);
         expect(Array.from((await session.read()).ids)).toEqual(Array.from(far.ids));
+        // Offline after that visit: the head kept (its list table with it) opens the index, and the first query answers again.
+        const fileName = url.split('/').at(-1)!;
+        await fetch(`/__weft-range/fault/${fileName}?kind=down`, { method: 'POST' });
+        const off = await openRemoteIndex(url, { gpu: ctx, cacheDbName: `${cacheDbName}-2`, preload: false });
+        toClose.push(off);
+        expect(off.remote.offline).toBe(true);
+        expect(off.manifest.listCounts).toEqual(header.manifest.listCounts);
+        const firstAgain = await off.search(queries.subarray(0, dim), { k, nprobe, rerank: 8 });
+        expect(Array.from(firstAgain.ids)).toEqual(Array.from(far.ids.subarray(0, k)));
+        await fetch(`/__weft-range/fault/${fileName}?kind=none`, { method: 'POST' });
         let same = 0;
         const nq = queries.length / dim;
         for (let q = 0; q < nq; q++) if (far.ids.subarray(q * k, (q + 1) * k).join() === local.ids.subarray(q * k, (q + 1) * k).join()) same++;
