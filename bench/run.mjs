@@ -17,7 +17,7 @@ const usage = `usage: npm run bench -- search [--data FILE] [--queries FILE] [--
                                [--nlist L] [--nprobe 1,2,4,...] [--k 10] [--storage f32|f16|int8|pq]
                                [--pq-m M] [--pq-bits 4|8] [--pq-tables both|workgroup|storage] [--rerank R] [--remote [--groups N] [--simulate-rerank R] [--simulate-groups G]] [--nq Q] [--seed S] [--niter I] [--wg 32|64|128] [--json] [--gpu]
        npm run bench -- tiers [--n N] [--dim D] [--nlist L] [--cache-fraction F] [--zipf S]
-                              [--storage f32|f16|int8] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
+                              [--storage f32|f16|int8|pq] [--nq Q] [--nprobe P] [--seed S] [--json] [--gpu]
        npm run bench -- models [--steps 200] [--chunks 256] [--json] [--gpu]
        npm run bench -- rag [--n 100000] [--requests 32] [--max-tokens 32] [--nprobe 8] [--arrival-ms 200] [--part all|stream|periodic]
                            [--periodic-requests 4] [--periodic-tokens 192] [--periodic-slowdown F] [--mode vector|lexical|hybrid]
@@ -348,7 +348,7 @@ if (name === 'search') {
       gpu: { type: 'boolean', default: false },
     },
   }));
-  if (!['f32', 'f16', 'int8'].includes(a.storage)) fail(`--storage must be f32, f16 or int8`);
+  if (!['f32', 'f16', 'int8', 'pq'].includes(a.storage)) fail(`--storage must be f32, f16, int8 or pq`);
   options = {
     n: int(a.n, 'n'),
     dim: int(a.dim, 'dim'),
@@ -453,7 +453,7 @@ if (name === 'search' && options.remote) {
   console.log('\nsimulated (layout bytes scaled; nlist as trained at that size):');
   for (const s of result.simulated)
     console.log(
-      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${f(s.groupedDefaultAnswerBytes / 1e3, 0)} KB; with coarse codes (layout 6) open ${f(s.codedOpenBytes / 1e3, 0)} KB, first answer ${f(s.codedFirstAnswerBytes / 1e3, 0)} KB, with the defaults ${f(s.codedDefaultAnswerBytes / 1e3, 0)} KB`,
+      `  ${s.n / 1e6}M vectors, nlist ${s.nlist}, nprobe ${s.nprobe}, ${s.rerank} candidates per result, ${s.groups} groups: f16 ${f(s.f16BytesPerQuery / 1e6)} MB, pq ${f(s.pqBytesPerQuery / 1e3, 0)} KB a query (${f(s.ratio, 3)}); open ${f(s.f16OpenBytes / 1e6, 1)} MB (f16) vs ${f(s.pageBytes / 1e6, 1)} MB (pq) vs ${f(s.groupedOpenBytes / 1e6)} MB (pq, grouped); first answer ${f(s.f16FirstAnswerBytes / 1e6, 1)} vs ${f(s.pqFirstAnswerBytes / 1e6, 1)} vs ${f(s.groupedFirstAnswerBytes / 1e6)} MB; with the runtime's defaults (nprobe 8, 3 passages) ${f(s.groupedDefaultAnswerBytes / 1e3, 0)} KB; with coarse codes (layout 7) open ${f(s.codedOpenBytes / 1e3, 0)} KB, first answer ${f(s.codedFirstAnswerBytes / 1e3, 0)} KB, with the defaults ${f(s.codedDefaultAnswerBytes / 1e3, 0)} KB`,
     );
 } else if (name === 'search' && options.storage === 'pq') {
   console.log(`\nWeft IVF-PQ search benchmark on ${result.device}`);

@@ -5,11 +5,12 @@
 // stream, and against the static top-popularity set (perfect knowledge of the popularity, none of
 // the order: the bound for an online policy on an IID stream, see staticHitRate).
 
-import { createRng, gaussianMixture, createGpuContext, type StorageType } from '../src/weft.js';
+import { createRng, gaussianMixture, createGpuContext } from '../src/weft.js';
 import { beladyHitRate, staticHitRate } from '../src/util/cache-policy.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
 import { createStoredIndex, openStoredIndex } from '../src/stored-index/stored-index.js';
-import { layoutFor } from '../src/ivf/codec.js';
+import { indexLayout } from '../src/ivf/pq.js';
+import { INDEX_STORAGE_TYPES, type IndexStorage } from '../src/ivf/types.js';
 
 export interface TiersBenchOptions {
   n: number;
@@ -17,13 +18,16 @@ export interface TiersBenchOptions {
   nlist?: number;
   cacheFraction: number;
   zipf: number;
-  storage: StorageType;
+  /** The lists' storage; 'pq' (4-bit codes, m = dim / 4: the runtime's default) makes lists a fraction of f16's, so more fit the cache. */
+  storage: IndexStorage;
   queries: number;
   nprobe: number;
   seed: number;
 }
 
 export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {
+  // Checked here as well as in run.mjs: under Deno (bench/deno.ts) the options are JSON as given.
+  if (!INDEX_STORAGE_TYPES.includes(o.storage)) throw new Error(`tiers: storage must be one of ${INDEX_STORAGE_TYPES.join(', ')}; got ${String(o.storage)}.`);
   const nlist = o.nlist ?? Math.max(16, 2 ** Math.round(Math.log2(Math.sqrt(o.n))));
   const dbName = `weft-bench-tiers-${o.seed}`;
   await stores.remove(dbName);
@@ -123,7 +127,8 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
     log(`cold open + first query ${coldOpenMs.toFixed(1)} ms; reading its ${probed.length} lists ${firstQueryReadMs.toFixed(1)} ms`);
 
     // Streaming with prefetch: IndexedDB reads pipelined with GPU uploads.
-    const indexBytes = manifest.listCounts.reduce((a, n) => a + Math.ceil(n / 32) * 32 * (layoutFor(o.dim, o.storage).bytesPerVector + 4), 0);
+    const listBytes = (n: number) => Math.ceil(n / 32) * 32 * (indexLayout(manifest).bytesPerVector + 4);
+    const indexBytes = manifest.listCounts.reduce((a, n) => a + listBytes(n), 0);
     const warmup = await openStoredIndex({
       splitLists: 'oversized',
       gpu: ctx,
@@ -185,7 +190,7 @@ export async function runTiersBench(o: TiersBenchOptions, log: (s: string) => vo
       await idx.close();
       log(`${run.key}: hit rate ${rates[run.key]!.toFixed(3)}`);
     }
-    const sizes = manifest.listCounts.map((n) => Math.ceil(n / 32) * 32 * (layoutFor(o.dim, o.storage).bytesPerVector + 4));
+    const sizes = manifest.listCounts.map(listBytes);
     const belady = beladyHitRate(stream, sizes, cacheBytes);
     const bound = staticHitRate(stream, sizes, cacheBytes);
     // What a cache trimmed to 0.9 keeps between searches is at most that: Belady there bounds it.
