@@ -131,17 +131,21 @@ test('questions that wait for the same decode gap search as one multi-query disp
 });
 
 test('a request searching lends the generator to a waiting stage expected to fit (kept, or recalled and written again); every answer is the sequential one', {
-  timeout: 40_000,
+  timeout: 90_000,
 }, async () => {
-  // Decode steps of 3 ms, and query embeddings (every search's first sub-stage) of `searchMs`.
-  // A stage borrows the generator when its expected time (the speed the generator reports)
-  // fits the holder's searches so far.
+  // Decode steps of `realStepMs` (3 ms unless a run says otherwise), and query embeddings (every
+  // search's first sub-stage) of `searchMs`. A stage borrows the generator when its expected time
+  // (the speed the generator reports) fits the holder's searches so far. Each case keeps a wide
+  // margin between the times it compares (10x or more), so that a loaded machine, whose timers
+  // and searches run late, still sees the same decisions (CI failed at 3 ms steps against 15 ms
+  // searches while another process kept both cores busy: a stage kept where it was to be recalled).
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const g = echoGenerator();
   let claimedStepMs = 3;
+  let realStepMs = 3;
   const slowSteps: Generator = Object.assign(Object.create(g) as Generator, {
     step: async (o?: { probability?: boolean }) => {
-      await sleep(3);
+      await sleep(realStepMs);
       return g.step(o);
     },
     timings: () => ({ prefillTokensPerSecond: 1e6, decodeMsMedian: claimedStepMs, decodeMsP99: claimedStepMs, steps: 1 }),
@@ -164,8 +168,9 @@ test('a request searching lends the generator to a waiting stage expected to fit
   const sequential = await runtime('sequential', slowSteps, undefined, { embedder });
   const expected: Outcome[] = [];
   for (const [q, o] of requests) expected.push(await collect(sequential.generate(q, o)));
-  const run = async (lendGenerator: boolean, searchMs: number, stepMs: number) => {
+  const run = async (lendGenerator: boolean, searchMs: number, stepMs: number, realMs = 3) => {
     embedMs = 0;
+    realStepMs = realMs;
     const rag = await runtime('woven', slowSteps, undefined, { embedder, lendGenerator });
     embedMs = searchMs;
     claimedStepMs = stepMs;
@@ -185,17 +190,18 @@ test('a request searching lends the generator to a waiting stage expected to fit
     return { outcomes, borrowed };
   };
   const strip = (x: Outcome[]) => x.map(({ batch: _, ...rest }) => rest);
-  // Searches of 250 ms, stages of at most 48 tokens at 1 ms claimed (3 ms real): they fit, and finish.
-  const lent = await run(true, 250, 1);
+  // Searches of 600 ms, stages of at most 48 tokens at 1 ms claimed and real (48 ms at most): they fit, and finish.
+  const lent = await run(true, 600, 1, 1);
   expect(strip(lent.outcomes)).toEqual(strip(expected));
   expect(lent.borrowed).toContain('kept');
-  // A generator that claims more speed than it has: its stages are lent, recalled and written again.
-  const recalled = await run(true, 15, 0.01);
+  // A generator that claims far more speed than it has (0.01 ms a step; 30 ms real, so a stage of
+  // a few tokens outlasts a 15 ms search many times over): its stages are lent, recalled and written again.
+  const recalled = await run(true, 15, 0.01, 30);
   expect(strip(recalled.outcomes)).toEqual(strip(expected));
   expect(recalled.borrowed).toContain('recalled');
-  // Honest estimates of stages longer than the searches: nothing is lent; nor with lending off.
+  // Estimates of stages far longer than the searches (200 ms a step against 15 ms searches): nothing is lent; nor with lending off.
   for (const [lend, searchMs, stepMs] of [
-    [true, 15, 3],
+    [true, 15, 200],
     [false, 250, 1],
   ] as const) {
     const idle = await run(lend, searchMs, stepMs);
