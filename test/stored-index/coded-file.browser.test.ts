@@ -187,6 +187,26 @@ describe('a published file with coarse codes', () => {
           remoteStore.close();
         }
 
+        // A head whose first read (64 KiB) ends inside the list table (the header padded to put it
+        // there): the reader reads on through the table, in one more range, and checks it whole.
+        const jsonBytes = header.bodyOffset - 20 - ((4 - ((header.bodyOffset - 20) % 4)) % 4);
+        const tableBytes = lists * LIST_TABLE_BYTES;
+        const pad = 65_536 - tableBytes / 2 - header.toc.length - 20 - jsonBytes - ',"note":""'.length;
+        const padded = editFile(bytes, (h) => {
+          (h as unknown as { note: string }).note = 'x'.repeat(pad);
+        });
+        const paddedHeader = parseHeader(padded);
+        expect(paddedHeader.bodyOffset + paddedHeader.toc.length).toBeLessThan(65_536);
+        expect(headEnd(paddedHeader)).toBeGreaterThan(65_536);
+        const far70 = await openRemoteStore(await put(padded), { cacheDbName: `${cacheDbName}-4` });
+        try {
+          expect(far70.stats().requests).toBe(2);
+          expect((await far70.manifest('docs')).listCounts).toEqual(header.manifest.listCounts);
+          expect((await far70.manifest('docs')).checksums).toEqual(header.manifest.checksums);
+        } finally {
+          far70.close();
+        }
+
         // Imported, it is the same index.
         const copy = await openStore({ dbName: `${dbName}-copy` });
         toClose.push(copy);
