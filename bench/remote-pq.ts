@@ -435,7 +435,7 @@ function simulate(
   const answer = 3;
   const defaultQuery = (size / bigNlist) * 8 * pqList + answer * rerank * dim * 2 + (texts * answer) / k;
   // Layout 7: toc entries for the codebooks, the codes, the place index, the places and the page
-  // index; the list table (a count and a checksum a list, 8 bytes: layout 6's JSON took about 16);
+  // index; the list table (a count and a checksum a list, 8 bytes: layout 6's JSON took about 15);
   // the codes (4 bits a sub-quantiser of 4 dimensions), their codebook (16 x dim f16), a row and a
   // CRC a list; then the places of 2 x nprobe lists (entries and f16 centroid).
   const codedOpenBytes = 8 * bigNlist + 24 * 7 + (bigNlist * dim) / 8 + 16 * dim * 2 + bigNlist * 8 + codebook;
