@@ -14,6 +14,7 @@ import { layoutFor } from '../src/ivf/codec.js';
 import { nlistFor, splitBound } from '../src/ivf/sizing.js';
 import { createStoredIndex, type StoredIndex } from '../src/stored-index/stored-index.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
+import { deviceName } from './device-name.js';
 
 export interface GrowthBenchOptions {
   n: number;
@@ -67,11 +68,6 @@ async function exactTopK(ctx: GpuContext, base: Float32Array, dim: number, queri
 
 async function recallOf(index: StoredIndex, queries: Float32Array, truth: SearchResult, k: number, nprobe: number): Promise<number> {
   return recallAtK(await index.search(queries, { k, nprobe: Math.min(nprobe, index.nlist) }), truth);
-}
-
-function deviceName(device: GPUDevice): string {
-  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  return info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
 }
 
 export async function runGrowthBench(o: GrowthBenchOptions, log: (s: string) => void, stores: BenchStores = indexedDbStores) {

@@ -11,6 +11,7 @@ import { parseVectors, type Matrix } from './formats.js';
 import { heldInQueries, mixtureSplit } from './data.js';
 import { createAdapter, SYSTEM_NAMES, type BuildInput, type Searchable, type SystemAdapter, type SystemName } from './peers-systems.js';
 import type { ColdOpenRequest, ColdOpenResult } from './peers-open.js';
+import { adapterInfoName } from './device-name.js';
 
 export interface PeersBenchOptions {
   n: number;
@@ -366,8 +367,7 @@ export async function runPeersBench(o: PeersBenchOptions, log: (s: string) => vo
 async function adapterName(): Promise<string> {
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) return 'none';
-  const i = adapter.info;
-  return [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'unknown';
+  return adapterInfoName(adapter.info);
 }
 
 function chosen(row: PeerRow): number {

@@ -24,6 +24,7 @@ import { SECTION, parseGroup, parseHeader, parseListGroups, parsePlace, parsePla
 import { defaultGroupCount, groupMembers, groupsFor } from '../src/ivf/coarse-groups.js';
 import { benchData, type SearchBenchOptions } from './search.js';
 import { rangeHost } from './stores.js';
+import { deviceName } from './device-name.js';
 
 export interface RemotePqBenchOptions
   extends Pick<
@@ -130,8 +131,7 @@ export async function runRemotePqBench(o: RemotePqBenchOptions, log: (s: string)
   const bits = o.bits ?? 4;
   const m = o.m ?? defaultPq(dim, bits).m;
   const ctx = await createGpuContext();
-  const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
+  const device = deviceName(ctx.device);
   log(
     `device: ${device}; ${n} x ${dim} (${o.metric}), nlist ${nlist}, nprobe ${nprobe}, PQ m ${m} x ${bits} bits, rerank ${o.rerank ?? "the file's"}, ${nq} cold queries, k ${o.k}`,
   );

@@ -11,6 +11,7 @@ import { defaultPq, type PqBits } from '../src/ivf/pq.js';
 import { recallAtK } from '../src/ivf/reference.js';
 import { nlistFor } from '../src/ivf/sizing.js';
 import { benchData, timeQps, type SearchBenchOptions } from './search.js';
+import { deviceName } from './device-name.js';
 
 export interface PqSearchBenchOptions
   extends Pick<
@@ -65,8 +66,7 @@ export async function runPqSearchBench(o: PqSearchBenchOptions, log: (s: string)
   const nprobes = (o.nprobe ?? [1, 2, 4, 8, 16, 32, 64, 128].filter((p) => p <= nlist)).filter((p) => p <= nlist);
   const tables = o.tables ?? 'both';
   const ctx = await createGpuContext({ pqTablesInWorkgroup: tables !== 'storage' });
-  const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
+  const device = deviceName(ctx.device);
   log(`device: ${device}; ${n} x ${dim} (${o.metric}), nlist ${nlist}, PQ m ${m} x ${bits} bits, rerank ${rerank}, ${nq} queries, k ${o.k}`);
   try {
     const exact = await createFlatIndex({ gpu: ctx, dim, metric: o.metric });

@@ -21,6 +21,7 @@ import { uploadLists } from '../src/ivf/gpu-lists.js';
 import { timeScanKernel } from '../src/ivf/scan.js';
 import { parseVectors, type Matrix } from './formats.js';
 import { heldInQueries, mixtureSplit } from './data.js';
+import { deviceName } from './device-name.js';
 
 export interface SearchBenchOptions {
   dataUrl?: string;
@@ -185,8 +186,7 @@ export async function runSearchBench(o: SearchBenchOptions, log: (s: string) => 
   const nlist = o.nlist ?? nlistFor(n);
   const nprobes = (o.nprobe ?? [1, 2, 4, 8, 16, 32, 64, 128, 256].filter((p) => p <= nlist)).filter((p) => p <= nlist);
   const ctx = await createGpuContext(o.wg ? { scanWorkgroupSize: o.wg } : {});
-  const info = (ctx.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const device = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown' : 'unknown';
+  const device = deviceName(ctx.device);
   log(`device: ${device} (scan workgroup ${ctx.scanWorkgroupSize}); ${n} x ${dim} ${o.storage}, ${o.metric}, nlist ${nlist}, ${nq} queries, k ${o.k}`);
   try {
     const ivf = await createIvfIndex({

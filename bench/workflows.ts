@@ -18,6 +18,7 @@ import { createRng } from '../src/random.js';
 import type { BuiltinWorkflow, RagOptions, TraceStage } from '../src/runtime/types.js';
 import { indexedDbStores, type BenchStores } from './stores.js';
 import { REMOTE_NETWORK, setUpRagBench, type RagSetup, type Regime } from './rag-setup.js';
+import { deviceName } from './device-name.js';
 
 export interface WorkflowsBenchOptions {
   assets: string;
@@ -106,12 +107,6 @@ export interface SchedulerFigure {
   httpRequests?: number;
   perWorkflow: Record<string, { meanMs: number; p99Ms: number; ttftMeanMs: number; retrievals: number; generations: number }>;
 }
-
-/** The adapter's vendor and architecture, where the browser says them. */
-const adapterName = (device: GPUDevice) => {
-  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  return info ? `${info.vendor} ${info.architecture} ${info.description}`.trim() || 'unknown adapter' : 'unknown adapter';
-};
 
 const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
 const mean = (v: number[]) => sum(v) / Math.max(1, v.length);
@@ -237,7 +232,7 @@ export async function runWorkflowsBench(o: WorkflowsBenchOptions, log: (s: strin
     const idealThroughputGain = ratio(bound?.throughput, seq?.throughput);
     const idealLatencyGain = ratio(seq?.meanMs, bound?.meanMs);
     return {
-      device: adapterName(setup.ctx.device),
+      device: deviceName(setup.ctx.device),
       regime,
       n: o.n,
       requests: o.requests,
