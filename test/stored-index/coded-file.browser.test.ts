@@ -198,13 +198,13 @@ describe('a published file with coarse codes', () => {
         const paddedHeader = parseHeader(padded);
         expect(paddedHeader.bodyOffset + paddedHeader.toc.length).toBeLessThan(65_536);
         expect(headEnd(paddedHeader)).toBeGreaterThan(65_536);
-        const far70 = await openRemoteStore(await put(padded), { cacheDbName: `${cacheDbName}-4` });
+        const straddling = await openRemoteStore(await put(padded), { cacheDbName: `${cacheDbName}-4` });
         try {
-          expect(far70.stats().requests).toBe(2);
-          expect((await far70.manifest('docs')).listCounts).toEqual(header.manifest.listCounts);
-          expect((await far70.manifest('docs')).checksums).toEqual(header.manifest.checksums);
+          expect(straddling.stats().requests).toBe(2);
+          expect((await straddling.manifest('docs')).listCounts).toEqual(header.manifest.listCounts);
+          expect((await straddling.manifest('docs')).checksums).toEqual(header.manifest.checksums);
         } finally {
-          far70.close();
+          straddling.close();
         }
 
         // Imported, it is the same index.
