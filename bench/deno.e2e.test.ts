@@ -6,21 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { denoSwiftShaderEnv as env } from '../test/support/deno-swiftshader.js';
 
 const root = resolve(import.meta.dirname, '..');
 const deno = resolve(root, 'node_modules/.bin/deno');
 const bundle = resolve(root, 'dist/bench-deno/weft-bench.js');
-// SwiftShader's Vulkan driver with the loader beside it in Chromium's folder: without a Vulkan
-// loader on the library path Deno's wgpu falls back to OpenGL (llvmpipe), where a local 'pq'
-// index's rag stream spun for minutes without an answer (Vulkan: 55 s).
-const swiftshader = '/usr/lib/chromium';
-const env = {
-  ...process.env,
-  VK_ICD_FILENAMES: `${swiftshader}/vk_swiftshader_icd.json`,
-  LD_LIBRARY_PATH: [swiftshader, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
-  NO_COLOR: '1',
-  DENO_NO_UPDATE_CHECK: '1',
-};
 
 function bench(name: string, options: object): Record<string, unknown> {
   const run = spawnSync(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, name, JSON.stringify(options)], {

@@ -87,8 +87,8 @@ export function writeIndexFile(
   const pageSections = placed ? Math.min(1, pageCount) : pageCount;
   const tocEntries = quantizers + (whole.centroids.vmin ? 1 : 0) + (whole.centroids.scale ? 1 : 0) + listSections + pageSections + postings.records.length + 1;
   // Version 7: the list table follows the toc (its bytes are the manifest's counts and checksums, known at the end).
-  const tableBytes = layout === 7 ? whole.manifest.nlist * LIST_TABLE_BYTES : 0;
-  let offset = tocEntries * 24 + tableBytes;
+  const tabled = layout === 7;
+  let offset = tocEntries * 24 + (tabled ? whole.manifest.nlist * LIST_TABLE_BYTES : 0);
   const push = (data: Uint8Array) => {
     const pad = (4 - (data.byteLength % 4)) % 4;
     parts.push(data);
@@ -217,7 +217,7 @@ export function writeIndexFile(
   const toc = new Uint32Array(sections.length * 6);
   sections.forEach((s, i) => toc.set([s.kind, s.key, s.offset % 2 ** 32, Math.floor(s.offset / 2 ** 32), s.length, s.crc], i * 6));
   const tocBytes = bytesOf(toc);
-  const listTable = layout === 7 ? listTableOf(whole.manifest.listCounts, checksums) : undefined;
+  const listTable = tabled ? listTableOf(whole.manifest.listCounts, checksums) : undefined;
   const { listCounts: _counts, checksums: _checksums, ...withoutLists } = whole.manifest;
   const header = encoder.encode(
     JSON.stringify({

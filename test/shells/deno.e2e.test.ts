@@ -8,18 +8,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildTinyEmbeddingGraph } from '../support/tiny-onnx.js';
 import { createRng } from '../../src/random.js';
 import { parseIndexFile } from '../../src/storage/portable.js';
 import { makeBrokenPdf, makePdf } from '../support/pdf.js';
+import { denoSwiftShaderEnv } from '../support/deno-swiftshader.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const assets = resolve(root, '../shared/assets');
 const deno = resolve(root, 'node_modules/.bin/deno');
 const bundle = resolve(root, 'dist/deno-shell/weft.js');
-const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 let work = '';
 let modelFlags: string[] = [];
@@ -33,15 +33,7 @@ interface Run {
 const start = (args: string[]) =>
   spawn(deno, ['run', '-A', '--unstable-webgpu', '--node-modules-dir=manual', bundle, ...args, '--store', join(work, 'store'), ...modelFlags], {
     cwd: root,
-    // The Vulkan loader beside SwiftShader in Chromium's folder: without one on the library path
-    // Deno's wgpu falls back to OpenGL (llvmpipe), not the driver ICD names.
-    env: {
-      ...process.env,
-      VK_ICD_FILENAMES: ICD,
-      LD_LIBRARY_PATH: [dirname(ICD), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
-      NO_COLOR: '1',
-      DENO_NO_UPDATE_CHECK: '1',
-    },
+    env: denoSwiftShaderEnv,
   });
 
 /** Runs the shell with `args`; `input` is written to its stdin (then closed). */

@@ -15,7 +15,19 @@ import { describe, expect } from 'vitest';
 import { codesTaken } from '../../src/ivf/coarse-codes.js';
 import { kernelMetric, prepareRows } from '../../src/ivf/probe.js';
 import { crc32 } from '../../src/storage/checksum.js';
-import { LIST_TABLE_BYTES, PAGE_SIZE, SECTION, headEnd, parseHeader, parsePlaceIndex, parseToc, placeBytes, sectionKey } from '../../src/storage/index-file.js';
+import {
+  LIST_TABLE_BYTES,
+  PAGE_SIZE,
+  PRELUDE_BYTES,
+  SECTION,
+  headEnd,
+  headerLength,
+  parseHeader,
+  parsePlaceIndex,
+  parseToc,
+  placeBytes,
+  sectionKey,
+} from '../../src/storage/index-file.js';
 import { deleteStore, openStore } from '../../src/storage/idb-store.js';
 import { exportIndex, importIndex, parseIndexFile } from '../../src/storage/portable.js';
 import { openRemoteStore } from '../../src/storage/remote/remote-store.js';
@@ -25,7 +37,7 @@ import { openStoredIndex } from '../../src/stored-index/stored-index.js';
 import { freshSeed, gpuTest } from '../support/gpu-harness.js';
 import { editFile, editListTable, editSection, readHeader } from '../support/index-file-edit.js';
 import { indexCleanup } from '../support/store-fixtures.js';
-import { PUBLISHED, publishedPqIndex, putFile } from '../support/published-pq.js';
+import { PUBLISHED, publishedPqIndex, putFile, setFault } from '../support/published-pq.js';
 
 const { dim, n } = PUBLISHED;
 let dbName = '';
@@ -140,15 +152,14 @@ describe('a published file with coarse codes', () => {
         while (!session.done) await session.step(1);
         expect(Array.from((await session.read()).ids)).toEqual(Array.from(far.ids));
         // Offline after that visit: the head kept (its list table with it) opens the index, and the first query answers again.
-        const fileName = url.split('/').at(-1)!;
-        await fetch(`/__weft-range/fault/${fileName}?kind=down`, { method: 'POST' });
+        await setFault(url, 'down');
         const off = await openRemoteIndex(url, { gpu: ctx, cacheDbName: `${cacheDbName}-2`, preload: false });
         toClose.push(off);
         expect(off.remote.offline).toBe(true);
         expect(off.manifest.listCounts).toEqual(header.manifest.listCounts);
         const firstAgain = await off.search(queries.subarray(0, dim), { k, nprobe, rerank: 8 });
         expect(Array.from(firstAgain.ids)).toEqual(Array.from(far.ids.subarray(0, k)));
-        await fetch(`/__weft-range/fault/${fileName}?kind=none`, { method: 'POST' });
+        await setFault(url, 'none');
         let same = 0;
         const nq = queries.length / dim;
         for (let q = 0; q < nq; q++) if (far.ids.subarray(q * k, (q + 1) * k).join() === local.ids.subarray(q * k, (q + 1) * k).join()) same++;
@@ -189,9 +200,9 @@ describe('a published file with coarse codes', () => {
 
         // A head whose first read (64 KiB) ends inside the list table (the header padded to put it
         // there): the reader reads on through the table, in one more range, and checks it whole.
-        const jsonBytes = header.bodyOffset - 20 - ((4 - ((header.bodyOffset - 20) % 4)) % 4);
+        const jsonBytes = headerLength(bytes);
         const tableBytes = lists * LIST_TABLE_BYTES;
-        const pad = 65_536 - tableBytes / 2 - header.toc.length - 20 - jsonBytes - ',"note":""'.length;
+        const pad = 65_536 - tableBytes / 2 - header.toc.length - PRELUDE_BYTES - jsonBytes - ',"note":""'.length;
         const padded = editFile(bytes, (h) => {
           (h as unknown as { note: string }).note = 'x'.repeat(pad);
         });

@@ -35,3 +35,8 @@ export async function putFile(prefix: string, file: Blob | Uint8Array): Promise<
   await fetch(url, { method: 'PUT', body: file as BodyInit });
   return url;
 }
+
+/** Sets the range host's fault for the file at `url` (putFile's): 'down', 'none', … (scripts/range-server.mjs). */
+export async function setFault(url: string, kind: string): Promise<void> {
+  await fetch(`/__weft-range/fault/${url.split('/').at(-1)}?kind=${kind}`, { method: 'POST' });
+}
